@@ -1,0 +1,11 @@
+import type { Command } from 'commander';
+
+/** A subcommand registers itself; `setExit` records the process exit code. */
+export type RegisterCommand = (program: Command, setExit: (code: number) => void) => void;
+
+import { register as spec } from './spec.ts';
+import { register as serve } from './serve.ts';
+import { register as bench } from './bench.ts';
+import { register as conformance } from './conformance.ts';
+
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance];

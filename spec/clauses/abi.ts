@@ -1,0 +1,78 @@
+/**
+ * Dispatch and ABI rules: how /dev/iommu turns an ioctl number and a user
+ * buffer into a command (drivers/iommu/iommufd/main.c: iommufd_fops_ioctl), and
+ * the argsz rule of the VFIO commands. These hold for every command.
+ */
+import { BOTH, type Clause } from './types.ts';
+
+const MAIN = 'drivers/iommu/iommufd/main.c';
+
+export const clauses: Clause[] = [
+  {
+    id: 'DISPATCH.UNKNOWN_NR',
+    kind: 'abi',
+    statement:
+      'An ioctl number outside the iommufd table goes to the VFIO compatibility handler; one it does not know either fails with ENOTTY. A number inside the table whose slot is empty or holds a different command fails with ENOTTY (after the size word is read).',
+    source: { file: MAIN, function: 'iommufd_fops_ioctl' },
+    profiles: BOTH,
+    errno: 'ENOTTY',
+    checks: ['abi.dispatch.unknown-nr-is-enotty'],
+  },
+  {
+    id: 'DISPATCH.SIZE_FAULT',
+    kind: 'abi',
+    statement:
+      'The u32 size at the argument pointer is read before anything else of an iommufd command; if it cannot be read (e.g. a NULL argument) the ioctl fails with EFAULT.',
+    source: { file: MAIN, function: 'iommufd_fops_ioctl' },
+    profiles: BOTH,
+    errno: 'EFAULT',
+    checks: ['abi.dispatch.null-arg-is-efault'],
+  },
+  {
+    id: 'DISPATCH.SHORT_STRUCT',
+    kind: 'abi',
+    statement: 'A size below the command’s minimum size (offsetofend of its last mandatory field) fails with EINVAL.',
+    source: { file: MAIN, function: 'iommufd_fops_ioctl' },
+    profiles: BOTH,
+    errno: 'EINVAL',
+    checks: ['abi.extensible.short-is-einval'],
+  },
+  {
+    id: 'DISPATCH.NONZERO_TAIL',
+    kind: 'abi',
+    statement:
+      'A size above the kernel’s struct size is accepted only if every byte past the known struct is zero; a non-zero byte there fails with E2BIG.',
+    source: { file: 'include/linux/uaccess.h', function: 'copy_struct_from_user' },
+    profiles: BOTH,
+    errno: 'E2BIG',
+    checks: ['abi.extensible.nonzero-tail-is-e2big', 'abi.extensible.zero-tail-accepted'],
+  },
+  {
+    id: 'DISPATCH.SHORT_ZERO_EXTENDED',
+    kind: 'abi',
+    statement:
+      'A size at or above the minimum but below the kernel’s struct size is accepted, and the missing fields read as zero; the response copies back min(size, struct size) bytes.',
+    source: { file: 'include/linux/uaccess.h', function: 'copy_struct_from_user' },
+    profiles: BOTH,
+    checks: ['abi.extensible.short-zero-extended'],
+  },
+  {
+    id: 'VFIO.ARGSZ',
+    kind: 'abi',
+    statement:
+      'VFIO commands read `minsz` bytes and fail with EINVAL when `argsz` is below `minsz`; bytes past `minsz` are ignored (no E2BIG).',
+    source: { file: 'drivers/iommu/iommufd/vfio_compat.c', function: 'iommufd_vfio_map_dma' },
+    profiles: BOTH,
+    errno: 'EINVAL',
+    checks: ['abi.vfio.argsz-below-minsz-is-einval', 'abi.vfio.argsz-extra-ignored'],
+  },
+  {
+    id: 'ABI.LAYOUT',
+    kind: 'abi',
+    statement:
+      'Every struct of the uAPI has, per profile, exactly the field offsets and sizes of the kernel’s exported headers, and encodes little-endian.',
+    source: { file: 'include/uapi/linux/iommufd.h', function: '(struct definitions)' },
+    profiles: BOTH,
+    checks: ['abi.layout.matches-headers', 'abi.codec.round-trip'],
+  },
+];
