@@ -1,0 +1,4 @@
+// Placeholder so the CLI assembles while the owner writes the real `serve` command; replace freely.
+import type { RegisterCommand } from './index.ts';
+
+export const register: RegisterCommand = () => {};
