@@ -1,0 +1,824 @@
+/**
+ * The wire form of contract v1 (JSON lines) and its conversion to and from the
+ * TypeScript form in types.ts.
+ *
+ * Encoding rules (ADAPTER.md "Values on the wire"):
+ *  - every bigint (u64 and pointer struct fields, IOVAs, lengths typed bigint)
+ *    is a decimal string; "0x…" hex is accepted on input;
+ *  - every Uint8Array is {"b64": "<standard base64>"};
+ *  - numbers stay JSON numbers; in a struct value a string is always a bigint;
+ *  - a pointer argument is exactly {"data": bytes} or {"room": n}.
+ *
+ * Conversion from the wire checks shapes as it goes and throws WireFormatError
+ * naming the offending field, so it is safe on unvalidated input too (the
+ * transports validate against the JSON Schema first, which gives the same
+ * field paths).
+ */
+import { match } from 'ts-pattern';
+import type {
+  BufferInfo,
+  Capabilities,
+  DeviceSpec,
+  DmaResult,
+  FieldValue,
+  IoctlArg,
+  IoctlResult,
+  IommuInstanceInfo,
+  KvmState,
+  PointerArg,
+  Profile,
+  ProtocolError,
+  Request,
+  Response,
+  Results,
+  SingleRequest,
+  StructValue,
+  Support,
+  TranslateResult,
+} from './types.ts';
+import { CONTRACT_VERSION } from './types.ts';
+import { ENVIRONMENT_OPS } from './ops.ts';
+
+export type Json = null | boolean | number | string | readonly Json[] | JsonObject;
+export type JsonObject = { readonly [key: string]: Json };
+
+/** A wire value that does not have the shape its field needs. */
+export class WireFormatError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WireFormatError';
+  }
+}
+
+const PROFILES: readonly Profile[] = ['6.12', '7.3'];
+const PROTOCOL_CODES: readonly ProtocolError['code'][] = ['unsupported', 'bad-request', 'bad-handle', 'internal'];
+
+function join(prefix: string, key: string | number): string {
+  return prefix === '' ? String(key) : `${prefix}.${key}`;
+}
+
+function fail(field: string, what: string): never {
+  throw new WireFormatError(field, `field '${field === '' ? '(message)' : field}' ${what}`);
+}
+
+// ---------------------------------------------------------------------------
+// Scalars
+
+const DECIMAL = /^-?(0|[1-9][0-9]*)$/;
+const HEX = /^0[xX][0-9a-fA-F]+$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function bigintToWire(value: bigint): string {
+  return value.toString(10);
+}
+
+export function bigintFromWire(value: Json | undefined, field: string): bigint {
+  if (typeof value !== 'string' || !(DECIMAL.test(value) || HEX.test(value))) {
+    fail(field, 'must be an integer string (decimal, or 0x-prefixed hex)');
+  }
+  return BigInt(value);
+}
+
+export function bytesToWire(bytes: Uint8Array): JsonObject {
+  return { b64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+}
+
+export function bytesFromWire(value: Json | undefined, field: string): Uint8Array {
+  if (!isObject(value) || Object.keys(value).length !== 1 || typeof value['b64'] !== 'string') {
+    fail(field, 'must be a bytes object {"b64": "..."}');
+  }
+  const b64 = value['b64'];
+  if (typeof b64 !== 'string' || !BASE64.test(b64)) fail(join(field, 'b64'), 'must be standard base64 with padding');
+  return new Uint8Array(Buffer.from(b64, 'base64'));
+}
+
+function isObject(value: Json | undefined): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function obj(value: Json | undefined, field: string): JsonObject {
+  if (!isObject(value)) fail(field, 'must be an object');
+  return value;
+}
+
+function int(o: JsonObject, key: string, field: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail(join(field, key), 'must be an integer');
+  return v;
+}
+
+function optInt(o: JsonObject, key: string, field: string): number | undefined {
+  return o[key] === undefined ? undefined : int(o, key, field);
+}
+
+function str(o: JsonObject, key: string, field: string): string {
+  const v = o[key];
+  if (typeof v !== 'string') fail(join(field, key), 'must be a string');
+  return v;
+}
+
+function bool(o: JsonObject, key: string, field: string): boolean {
+  const v = o[key];
+  if (typeof v !== 'boolean') fail(join(field, key), 'must be a boolean');
+  return v;
+}
+
+function optBool(o: JsonObject, key: string, field: string): boolean | undefined {
+  return o[key] === undefined ? undefined : bool(o, key, field);
+}
+
+function big(o: JsonObject, key: string, field: string): bigint {
+  return bigintFromWire(o[key], join(field, key));
+}
+
+function bytes(o: JsonObject, key: string, field: string): Uint8Array {
+  return bytesFromWire(o[key], join(field, key));
+}
+
+function optBytes(o: JsonObject, key: string, field: string): Uint8Array | undefined {
+  return o[key] === undefined ? undefined : bytes(o, key, field);
+}
+
+function oneOf<T extends string>(o: JsonObject, key: string, field: string, allowed: readonly T[]): T {
+  const v = o[key];
+  const found = allowed.find((a) => a === v);
+  if (found === undefined) fail(join(field, key), `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+  return found;
+}
+
+function arr(o: JsonObject, key: string, field: string): readonly Json[] {
+  const v = o[key];
+  if (!Array.isArray(v)) fail(join(field, key), 'must be an array');
+  return v as readonly Json[];
+}
+
+/** Keep only the keys whose value is defined (optional fields are left out on the wire). */
+function defined(entries: Record<string, Json | undefined>): JsonObject {
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(entries)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Struct values and pointer arguments
+
+export function isPointerArg(value: FieldValue): value is PointerArg {
+  if (typeof value !== 'object' || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return false;
+  if (keys[0] === 'data') return (value as { data: unknown }).data instanceof Uint8Array;
+  if (keys[0] === 'room') return typeof (value as { room: unknown }).room === 'number';
+  return false;
+}
+
+function fieldValueToWire(value: FieldValue): Json {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return bigintToWire(value);
+  if (Array.isArray(value)) return (value as readonly FieldValue[]).map(fieldValueToWire);
+  if (isPointerArg(value)) return 'data' in value ? { data: bytesToWire(value.data) } : { room: value.room };
+  return structToWire(value as StructValue);
+}
+
+export function structToWire(value: StructValue): JsonObject {
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = fieldValueToWire(v);
+  return out;
+}
+
+function fieldValueFromWire(value: Json | undefined, field: string): FieldValue {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) fail(field, 'must be an integer');
+    return value;
+  }
+  if (typeof value === 'string') return bigintFromWire(value, field);
+  if (Array.isArray(value)) return (value as readonly Json[]).map((v, i) => fieldValueFromWire(v, join(field, i)));
+  if (isObject(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === 'data' && isObject(value['data'])) return { data: bytes(value, 'data', field) };
+    if (keys.length === 1 && keys[0] === 'room') {
+      const room = int(value, 'room', field);
+      if (room < 0) fail(join(field, 'room'), 'must be >= 0');
+      return { room };
+    }
+    return structFromWire(value, field);
+  }
+  return fail(field, 'must be a number, an integer string, an array, a pointer argument or a struct');
+}
+
+export function structFromWire(value: Json | undefined, field: string): StructValue {
+  const o = obj(value, field);
+  const out: Record<string, FieldValue> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = fieldValueFromWire(v, join(field, k));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+function ioctlArgToWire(arg: IoctlArg): JsonObject {
+  return match(arg)
+    .with({ kind: 'struct' }, (a) =>
+      defined({
+        kind: 'struct',
+        fields: structToWire(a.fields),
+        tail: a.tail === undefined ? undefined : bytesToWire(a.tail),
+        truncate: a.truncate,
+      }),
+    )
+    .with({ kind: 'raw' }, (a) => ({ kind: 'raw', bytes: bytesToWire(a.bytes) }))
+    .with({ kind: 'int' }, (a) => ({ kind: 'int', value: bigintToWire(a.value) }))
+    .with({ kind: 'null' }, () => ({ kind: 'null' }))
+    .with({ kind: 'fault' }, () => ({ kind: 'fault' }))
+    .exhaustive();
+}
+
+function ioctlArgFromWire(value: Json | undefined, field: string): IoctlArg {
+  const o = obj(value, field);
+  const kind = oneOf(o, 'kind', field, ['struct', 'raw', 'int', 'null', 'fault'] as const);
+  return match(kind)
+    .with('struct', (): IoctlArg => {
+      const tail = optBytes(o, 'tail', field);
+      const truncate = optInt(o, 'truncate', field);
+      return {
+        kind: 'struct',
+        fields: structFromWire(o['fields'], join(field, 'fields')),
+        ...(tail !== undefined && { tail }),
+        ...(truncate !== undefined && { truncate }),
+      };
+    })
+    .with('raw', (): IoctlArg => ({ kind: 'raw', bytes: bytes(o, 'bytes', field) }))
+    .with('int', (): IoctlArg => ({ kind: 'int', value: big(o, 'value', field) }))
+    .with('null', (): IoctlArg => ({ kind: 'null' }))
+    .with('fault', (): IoctlArg => ({ kind: 'fault' }))
+    .exhaustive();
+}
+
+function deviceSpecToWire(spec: DeviceSpec): JsonObject {
+  return defined({
+    iommu: spec.iommu,
+    group: spec.group,
+    pasidWidth: spec.pasidWidth,
+    dirtyTracking: spec.dirtyTracking,
+    enforceCacheCoherency: spec.enforceCacheCoherency,
+    noSnoop: spec.noSnoop,
+    hugeIova: spec.hugeIova,
+    reservedRegions: spec.reservedRegions?.map((r) => ({ start: bigintToWire(r.start), last: bigintToWire(r.last) })),
+  });
+}
+
+function deviceSpecFromWire(value: Json | undefined, field: string): DeviceSpec {
+  const o = obj(value, field);
+  const group = optInt(o, 'group', field);
+  const pasidWidth = optInt(o, 'pasidWidth', field);
+  const dirtyTracking = optBool(o, 'dirtyTracking', field);
+  const enforceCacheCoherency = optBool(o, 'enforceCacheCoherency', field);
+  const noSnoop = optBool(o, 'noSnoop', field);
+  const hugeIova = optBool(o, 'hugeIova', field);
+  const reservedRegions =
+    o['reservedRegions'] === undefined
+      ? undefined
+      : arr(o, 'reservedRegions', field).map((r, i) => {
+          const f = join(join(field, 'reservedRegions'), i);
+          const ro = obj(r, f);
+          return { start: big(ro, 'start', f), last: big(ro, 'last', f) };
+        });
+  return {
+    iommu: str(o, 'iommu', field),
+    ...(group !== undefined && { group }),
+    ...(pasidWidth !== undefined && { pasidWidth }),
+    ...(dirtyTracking !== undefined && { dirtyTracking }),
+    ...(enforceCacheCoherency !== undefined && { enforceCacheCoherency }),
+    ...(noSnoop !== undefined && { noSnoop }),
+    ...(hugeIova !== undefined && { hugeIova }),
+    ...(reservedRegions !== undefined && { reservedRegions }),
+  };
+}
+
+/** A request in wire form, without its id. */
+export function requestToWire(req: Request): JsonObject {
+  return match(req)
+    .with({ op: 'capabilities' }, () => ({ op: 'capabilities' }))
+    .with({ op: 'open' }, (r) => ({ op: 'open', node: r.node }))
+    .with({ op: 'open_device' }, (r) => ({ op: 'open_device', device: r.device }))
+    .with({ op: 'close' }, (r) => ({ op: 'close', fd: r.fd }))
+    .with({ op: 'ioctl' }, (r) => ({ op: 'ioctl', fd: r.fd, cmd: r.cmd, arg: ioctlArgToWire(r.arg) }))
+    .with({ op: 'read' }, (r) => defined({ op: 'read', fd: r.fd, count: r.count, offset: r.offset }))
+    .with({ op: 'write' }, (r) => defined({ op: 'write', fd: r.fd, data: bytesToWire(r.data), offset: r.offset }))
+    .with({ op: 'poll' }, (r) => ({ op: 'poll', fd: r.fd, events: r.events }))
+    .with({ op: 'set_process' }, (r) =>
+      defined({
+        op: 'set_process',
+        rlimitMemlock: r.rlimitMemlock === undefined ? undefined : r.rlimitMemlock === null ? null : bigintToWire(r.rlimitMemlock),
+        capIpcLock: r.capIpcLock,
+        capSysResource: r.capSysResource,
+      }),
+    )
+    .with({ op: 'process_info' }, () => ({ op: 'process_info' }))
+    .with({ op: 'mem_alloc' }, (r) => defined({ op: 'mem_alloc', length: r.length, prot: r.prot, hugeAligned: r.hugeAligned }))
+    .with({ op: 'mem_write' }, (r) => ({ op: 'mem_write', buffer: r.buffer, offset: r.offset, data: bytesToWire(r.data) }))
+    .with({ op: 'mem_read' }, (r) => ({ op: 'mem_read', buffer: r.buffer, offset: r.offset, length: r.length }))
+    .with({ op: 'mem_unmap' }, (r) => ({ op: 'mem_unmap', buffer: r.buffer, offset: r.offset, length: r.length }))
+    .with({ op: 'mem_protect' }, (r) => ({ op: 'mem_protect', buffer: r.buffer, offset: r.offset, length: r.length, prot: r.prot }))
+    .with({ op: 'device_create' }, (r) => ({ op: 'device_create', spec: deviceSpecToWire(r.spec) }))
+    .with({ op: 'device_remove' }, (r) => ({ op: 'device_remove', device: r.device }))
+    .with({ op: 'dma' }, (r) =>
+      defined({
+        op: 'dma',
+        device: r.device,
+        pasid: r.pasid,
+        iova: bigintToWire(r.iova),
+        dir: r.dir,
+        data: r.data === undefined ? undefined : bytesToWire(r.data),
+        length: r.length,
+      }),
+    )
+    .with({ op: 'translate' }, (r) => defined({ op: 'translate', device: r.device, pasid: r.pasid, iova: bigintToWire(r.iova) }))
+    .with({ op: 'pin_count' }, (r) => ({ op: 'pin_count', buffer: r.buffer, offset: r.offset, length: r.length }))
+    .with({ op: 'iotlb' }, (r) => ({ op: 'iotlb', iommu: r.iommu }))
+    .with({ op: 'kvm_create' }, () => ({ op: 'kvm_create' }))
+    .with({ op: 'kvm_destroy' }, (r) => ({ op: 'kvm_destroy', vm: r.vm }))
+    .with({ op: 'kvm_vfio_add' }, (r) => ({ op: 'kvm_vfio_add', vm: r.vm, fd: r.fd }))
+    .with({ op: 'kvm_vfio_del' }, (r) => ({ op: 'kvm_vfio_del', vm: r.vm, fd: r.fd }))
+    .with({ op: 'kvm_state' }, (r) => ({ op: 'kvm_state', vm: r.vm }))
+    .with({ op: 'fail_nth' }, (r) => ({ op: 'fail_nth', nth: r.nth }))
+    .with({ op: 'batch' }, (r) => ({ op: 'batch', requests: r.requests.map(requestToWire) }))
+    .exhaustive();
+}
+
+/** Known ops of the wire form that requestFromWire turns into a Request. */
+const REQUEST_OPS = ['batch', 'capabilities', ...ENVIRONMENT_OPS] as const;
+type WireOp = (typeof REQUEST_OPS)[number];
+
+/**
+ * A request from its wire form (the `id` is ignored). `field` prefixes error
+ * paths (batch items: "requests.3"). Nested batches are refused: a batch is
+ * one level deep.
+ */
+export function requestFromWire(value: Json | undefined, field = '', inBatch = false): Request {
+  const o = obj(value, field);
+  const op: WireOp = oneOf(o, 'op', field, REQUEST_OPS);
+  const f = field;
+  return match(op)
+    .with('capabilities', (): Request => ({ op: 'capabilities' }))
+    .with('open', (): Request => ({ op: 'open', node: oneOf(o, 'node', f, ['iommu', 'vfio'] as const) }))
+    .with('open_device', (): Request => ({ op: 'open_device', device: int(o, 'device', f) }))
+    .with('close', (): Request => ({ op: 'close', fd: int(o, 'fd', f) }))
+    .with('ioctl', (): Request => {
+      const cmd = o['cmd'];
+      if (typeof cmd !== 'string' && !(typeof cmd === 'number' && Number.isSafeInteger(cmd))) fail(join(f, 'cmd'), 'must be a command name or an integer');
+      return { op: 'ioctl', fd: int(o, 'fd', f), cmd, arg: ioctlArgFromWire(o['arg'], join(f, 'arg')) };
+    })
+    .with('read', (): Request => {
+      const offset = optInt(o, 'offset', f);
+      return { op: 'read', fd: int(o, 'fd', f), count: int(o, 'count', f), ...(offset !== undefined && { offset }) };
+    })
+    .with('write', (): Request => {
+      const offset = optInt(o, 'offset', f);
+      return { op: 'write', fd: int(o, 'fd', f), data: bytes(o, 'data', f), ...(offset !== undefined && { offset }) };
+    })
+    .with('poll', (): Request => ({ op: 'poll', fd: int(o, 'fd', f), events: int(o, 'events', f) }))
+    .with('set_process', (): Request => {
+      const capIpcLock = optBool(o, 'capIpcLock', f);
+      const capSysResource = optBool(o, 'capSysResource', f);
+      const raw = o['rlimitMemlock'];
+      const rlimitMemlock = raw === undefined ? undefined : raw === null ? null : big(o, 'rlimitMemlock', f);
+      return {
+        op: 'set_process',
+        ...(rlimitMemlock !== undefined && { rlimitMemlock }),
+        ...(capIpcLock !== undefined && { capIpcLock }),
+        ...(capSysResource !== undefined && { capSysResource }),
+      };
+    })
+    .with('process_info', (): Request => ({ op: 'process_info' }))
+    .with('mem_alloc', (): Request => {
+      const prot = o['prot'] === undefined ? undefined : oneOf(o, 'prot', f, ['rw', 'r'] as const);
+      const hugeAligned = optBool(o, 'hugeAligned', f);
+      return {
+        op: 'mem_alloc',
+        length: int(o, 'length', f),
+        ...(prot !== undefined && { prot }),
+        ...(hugeAligned !== undefined && { hugeAligned }),
+      };
+    })
+    .with('mem_write', (): Request => ({ op: 'mem_write', buffer: int(o, 'buffer', f), offset: int(o, 'offset', f), data: bytes(o, 'data', f) }))
+    .with('mem_read', (): Request => ({ op: 'mem_read', buffer: int(o, 'buffer', f), offset: int(o, 'offset', f), length: int(o, 'length', f) }))
+    .with('mem_unmap', (): Request => ({ op: 'mem_unmap', buffer: int(o, 'buffer', f), offset: int(o, 'offset', f), length: int(o, 'length', f) }))
+    .with(
+      'mem_protect',
+      (): Request => ({
+        op: 'mem_protect',
+        buffer: int(o, 'buffer', f),
+        offset: int(o, 'offset', f),
+        length: int(o, 'length', f),
+        prot: oneOf(o, 'prot', f, ['rw', 'r', 'none'] as const),
+      }),
+    )
+    .with('device_create', (): Request => ({ op: 'device_create', spec: deviceSpecFromWire(o['spec'], join(f, 'spec')) }))
+    .with('device_remove', (): Request => ({ op: 'device_remove', device: int(o, 'device', f) }))
+    .with('dma', (): Request => {
+      const pasid = optInt(o, 'pasid', f);
+      const data = optBytes(o, 'data', f);
+      const length = optInt(o, 'length', f);
+      return {
+        op: 'dma',
+        device: int(o, 'device', f),
+        iova: big(o, 'iova', f),
+        dir: oneOf(o, 'dir', f, ['read', 'write'] as const),
+        ...(pasid !== undefined && { pasid }),
+        ...(data !== undefined && { data }),
+        ...(length !== undefined && { length }),
+      };
+    })
+    .with('translate', (): Request => {
+      const pasid = optInt(o, 'pasid', f);
+      return { op: 'translate', device: int(o, 'device', f), iova: big(o, 'iova', f), ...(pasid !== undefined && { pasid }) };
+    })
+    .with('pin_count', (): Request => ({ op: 'pin_count', buffer: int(o, 'buffer', f), offset: int(o, 'offset', f), length: int(o, 'length', f) }))
+    .with('iotlb', (): Request => ({ op: 'iotlb', iommu: str(o, 'iommu', f) }))
+    .with('kvm_create', (): Request => ({ op: 'kvm_create' }))
+    .with('kvm_destroy', (): Request => ({ op: 'kvm_destroy', vm: int(o, 'vm', f) }))
+    .with('kvm_vfio_add', (): Request => ({ op: 'kvm_vfio_add', vm: int(o, 'vm', f), fd: int(o, 'fd', f) }))
+    .with('kvm_vfio_del', (): Request => ({ op: 'kvm_vfio_del', vm: int(o, 'vm', f), fd: int(o, 'fd', f) }))
+    .with('kvm_state', (): Request => ({ op: 'kvm_state', vm: int(o, 'vm', f) }))
+    .with('fail_nth', (): Request => ({ op: 'fail_nth', nth: int(o, 'nth', f) }))
+    .with('batch', (): Request => {
+      if (inBatch) fail(join(f, 'op'), 'a batch cannot contain a batch');
+      return { op: 'batch', requests: arr(o, 'requests', f).map((r, i) => requestFromWire(r, join(join(f, 'requests'), i), true)) };
+    })
+    .exhaustive();
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+function supportToWire(s: Support): JsonObject {
+  return s.supported ? { supported: true } : { supported: false, reason: s.reason };
+}
+
+function supportFromWire(value: Json | undefined, field: string): Support {
+  const o = obj(value, field);
+  return bool(o, 'supported', field) ? { supported: true } : { supported: false, reason: str(o, 'reason', field) };
+}
+
+function supportMapToWire(m: { readonly [k: string]: Support | undefined }): JsonObject {
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(m)) if (v !== undefined) out[k] = supportToWire(v);
+  return out;
+}
+
+function supportMapFromWire(value: Json | undefined, field: string): Record<string, Support> {
+  const o = obj(value, field);
+  const out: Record<string, Support> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = supportFromWire(v, join(field, k));
+  return out;
+}
+
+function iommuToWire(i: IommuInstanceInfo): JsonObject {
+  return {
+    name: i.name,
+    format: i.format,
+    pgsizeBitmap: bigintToWire(i.pgsizeBitmap),
+    apertureStart: bigintToWire(i.apertureStart),
+    apertureLast: bigintToWire(i.apertureLast),
+    enforceCacheCoherency: i.enforceCacheCoherency,
+    dirtyTracking: i.dirtyTracking,
+    maxPasidLog2: i.maxPasidLog2,
+    nesting: i.nesting,
+  };
+}
+
+function iommuFromWire(value: Json | undefined, f: string): IommuInstanceInfo {
+  const o = obj(value, f);
+  return {
+    name: str(o, 'name', f),
+    format: str(o, 'format', f),
+    pgsizeBitmap: big(o, 'pgsizeBitmap', f),
+    apertureStart: big(o, 'apertureStart', f),
+    apertureLast: big(o, 'apertureLast', f),
+    enforceCacheCoherency: bool(o, 'enforceCacheCoherency', f),
+    dirtyTracking: bool(o, 'dirtyTracking', f),
+    maxPasidLog2: int(o, 'maxPasidLog2', f),
+    nesting: bool(o, 'nesting', f),
+  };
+}
+
+const DEVICE_FEATURES = ['multiDeviceGroups', 'pasid', 'dirtyTracking', 'enforceCacheCoherency', 'noSnoop', 'hugeIova', 'reservedRegions'] as const;
+
+function capabilitiesToWire(c: Capabilities): JsonObject {
+  const features: Record<string, Json> = {};
+  for (const k of DEVICE_FEATURES) features[k] = supportToWire(c.deviceFeatures[k]);
+  return {
+    contract: c.contract,
+    implementation: { name: c.implementation.name, version: c.implementation.version },
+    profile: c.profile,
+    commands: supportMapToWire(c.commands),
+    testOps: supportMapToWire(c.testOps),
+    ops: supportMapToWire(c.ops),
+    deviceFeatures: features,
+    iommus: c.iommus.map(iommuToWire),
+  };
+}
+
+function capabilitiesFromWire(value: Json | undefined, f: string): Capabilities {
+  const o = obj(value, f);
+  if (o['contract'] !== CONTRACT_VERSION) fail(join(f, 'contract'), `must be ${CONTRACT_VERSION}`);
+  const impl = obj(o['implementation'], join(f, 'implementation'));
+  const ops = supportMapFromWire(o['ops'], join(f, 'ops'));
+  for (const k of Object.keys(ops)) {
+    if (!(ENVIRONMENT_OPS as readonly string[]).includes(k)) fail(join(join(f, 'ops'), k), 'is not an op of contract v1');
+  }
+  const ff = join(f, 'deviceFeatures');
+  const fo = obj(o['deviceFeatures'], ff);
+  const feature = (k: (typeof DEVICE_FEATURES)[number]): Support => supportFromWire(fo[k], join(ff, k));
+  return {
+    contract: CONTRACT_VERSION,
+    implementation: { name: str(impl, 'name', join(f, 'implementation')), version: str(impl, 'version', join(f, 'implementation')) },
+    profile: oneOf(o, 'profile', f, PROFILES),
+    commands: supportMapFromWire(o['commands'], join(f, 'commands')),
+    testOps: supportMapFromWire(o['testOps'], join(f, 'testOps')),
+    ops,
+    deviceFeatures: {
+      multiDeviceGroups: feature('multiDeviceGroups'),
+      pasid: feature('pasid'),
+      dirtyTracking: feature('dirtyTracking'),
+      enforceCacheCoherency: feature('enforceCacheCoherency'),
+      noSnoop: feature('noSnoop'),
+      hugeIova: feature('hugeIova'),
+      reservedRegions: feature('reservedRegions'),
+    },
+    iommus: arr(o, 'iommus', f).map((v, i) => iommuFromWire(v, join(join(f, 'iommus'), i))),
+  };
+}
+
+function ioctlResultToWire(r: IoctlResult): JsonObject {
+  let buffers: JsonObject | undefined;
+  if (r.buffers !== undefined) {
+    const b: Record<string, Json> = {};
+    for (const [k, v] of Object.entries(r.buffers)) b[k] = bytesToWire(v);
+    buffers = b;
+  }
+  return defined({
+    ret: r.ret,
+    errno: r.errno,
+    out: r.out === undefined ? undefined : structToWire(r.out),
+    bytes: r.bytes === undefined ? undefined : bytesToWire(r.bytes),
+    buffers,
+  });
+}
+
+function ioctlResultFromWire(o: JsonObject, f: string): IoctlResult {
+  const out = o['out'] === undefined ? undefined : structFromWire(o['out'], join(f, 'out'));
+  const raw = optBytes(o, 'bytes', f);
+  let buffers: Record<string, Uint8Array> | undefined;
+  if (o['buffers'] !== undefined) {
+    const bo = obj(o['buffers'], join(f, 'buffers'));
+    buffers = {};
+    for (const k of Object.keys(bo)) buffers[k] = bytes(bo, k, join(f, 'buffers'));
+  }
+  return {
+    ret: int(o, 'ret', f),
+    errno: int(o, 'errno', f),
+    ...(out !== undefined && { out }),
+    ...(raw !== undefined && { bytes: raw }),
+    ...(buffers !== undefined && { buffers }),
+  };
+}
+
+function dmaResultToWire(r: DmaResult): JsonObject {
+  return defined({
+    ok: r.ok,
+    data: r.data === undefined ? undefined : bytesToWire(r.data),
+    fault: r.fault,
+    touched: r.touched?.map((t) => ({ buffer: t.buffer, offset: t.offset, length: t.length })),
+  });
+}
+
+function dmaResultFromWire(o: JsonObject, f: string): DmaResult {
+  const data = optBytes(o, 'data', f);
+  const fault = o['fault'] === undefined ? undefined : oneOf(o, 'fault', f, ['unmapped', 'permission', 'blocked'] as const);
+  const touched =
+    o['touched'] === undefined
+      ? undefined
+      : arr(o, 'touched', f).map((t, i) => {
+          const tf = join(join(f, 'touched'), i);
+          const to = obj(t, tf);
+          return { buffer: int(to, 'buffer', tf), offset: int(to, 'offset', tf), length: int(to, 'length', tf) };
+        });
+  return {
+    ok: bool(o, 'ok', f),
+    ...(data !== undefined && { data }),
+    ...(fault !== undefined && { fault }),
+    ...(touched !== undefined && { touched }),
+  };
+}
+
+function translateFromWire(o: JsonObject, f: string): TranslateResult {
+  const buffer = optInt(o, 'buffer', f);
+  const offset = optInt(o, 'offset', f);
+  const read = optBool(o, 'read', f);
+  const write = optBool(o, 'write', f);
+  return {
+    mapped: bool(o, 'mapped', f),
+    ...(buffer !== undefined && { buffer }),
+    ...(offset !== undefined && { offset }),
+    ...(read !== undefined && { read }),
+    ...(write !== undefined && { write }),
+  };
+}
+
+function kvmStateFromWire(o: JsonObject, f: string): KvmState {
+  return {
+    noncoherentDma: bool(o, 'noncoherentDma', f),
+    registeredFds: arr(o, 'registeredFds', f).map((v, i) => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail(join(join(f, 'registeredFds'), i), 'must be an integer');
+      return v;
+    }),
+  };
+}
+
+function syscallFromWire(o: JsonObject, f: string): { ret: number; errno: number } {
+  return { ret: int(o, 'ret', f), errno: int(o, 'errno', f) };
+}
+
+function openFromWire(o: JsonObject, f: string): { fd: number; errno?: number } {
+  const errno = optInt(o, 'errno', f);
+  return { fd: int(o, 'fd', f), ...(errno !== undefined && { errno }) };
+}
+
+function emptyFromWire(o: JsonObject, f: string): Record<string, never> {
+  const extra = Object.keys(o)[0];
+  if (extra !== undefined) fail(join(f, extra), 'is not allowed here');
+  return {};
+}
+
+type AnyResult = Results[keyof Results];
+
+/** A pair that ties a request to its result type, for exhaustive matching. */
+type Answered = { [O in keyof Results]: { readonly request: Extract<Request, { op: O }>; readonly result: Results[O] } }[keyof Results];
+
+/** A successful result in wire form, for the request it answers. */
+export function resultToWire(request: Request, result: AnyResult): JsonObject {
+  const pair = { request, result } as Answered;
+  return match(pair)
+    .with({ request: { op: 'capabilities' } }, (p) => capabilitiesToWire(p.result))
+    .with({ request: { op: 'open' } }, { request: { op: 'open_device' } }, (p) => defined({ fd: p.result.fd, errno: p.result.errno }))
+    .with({ request: { op: 'close' } }, { request: { op: 'write' } }, { request: { op: 'kvm_vfio_add' } }, { request: { op: 'kvm_vfio_del' } }, (p) => ({
+      ret: p.result.ret,
+      errno: p.result.errno,
+    }))
+    .with({ request: { op: 'ioctl' } }, (p) => ioctlResultToWire(p.result))
+    .with({ request: { op: 'read' } }, (p) =>
+      defined({ ret: p.result.ret, errno: p.result.errno, data: p.result.data === undefined ? undefined : bytesToWire(p.result.data) }),
+    )
+    .with({ request: { op: 'poll' } }, (p) => ({ revents: p.result.revents }))
+    .with(
+      { request: { op: 'set_process' } },
+      { request: { op: 'mem_write' } },
+      { request: { op: 'mem_unmap' } },
+      { request: { op: 'mem_protect' } },
+      { request: { op: 'device_remove' } },
+      { request: { op: 'kvm_destroy' } },
+      { request: { op: 'fail_nth' } },
+      () => ({}),
+    )
+    .with({ request: { op: 'process_info' } }, (p) => ({ lockedVmPages: p.result.lockedVmPages, pinnedVmPages: p.result.pinnedVmPages }))
+    .with({ request: { op: 'mem_alloc' } }, (p) => ({ buffer: p.result.buffer, va: bigintToWire(p.result.va), length: p.result.length }))
+    .with({ request: { op: 'mem_read' } }, (p) => ({ data: bytesToWire(p.result.data) }))
+    .with({ request: { op: 'device_create' } }, (p) => ({ device: p.result.device, group: p.result.group }))
+    .with({ request: { op: 'dma' } }, (p) => dmaResultToWire(p.result))
+    .with({ request: { op: 'translate' } }, (p) =>
+      defined({ mapped: p.result.mapped, buffer: p.result.buffer, offset: p.result.offset, read: p.result.read, write: p.result.write }),
+    )
+    .with({ request: { op: 'pin_count' } }, (p) => ({ pins: [...p.result.pins] }))
+    .with({ request: { op: 'iotlb' } }, (p) => ({
+      entries: p.result.entries.map((e) => ({ tag: e.tag, iova: bigintToWire(e.iova), pa: bigintToWire(e.pa), size: e.size, perm: e.perm })),
+    }))
+    .with({ request: { op: 'kvm_create' } }, (p) => ({ vm: p.result.vm }))
+    .with({ request: { op: 'kvm_state' } }, (p) => ({ noncoherentDma: p.result.noncoherentDma, registeredFds: [...p.result.registeredFds] }))
+    .with({ request: { op: 'batch' } }, (p) => ({
+      responses: p.result.responses.map((r, i) => {
+        const inner = p.request.requests[i];
+        if (inner === undefined) throw new WireFormatError(`responses.${i}`, 'batch answered more responses than requests');
+        return responseToWire(inner, r);
+      }),
+    }))
+    .exhaustive();
+}
+
+/** A successful result from its wire form, for the request it answers. */
+export function resultFromWire(request: Request, value: Json | undefined, field = 'result'): AnyResult {
+  const o = obj(value, field);
+  const f = field;
+  return match(request)
+    .with({ op: 'capabilities' }, (): AnyResult => capabilitiesFromWire(o, f))
+    .with({ op: 'open' }, { op: 'open_device' }, (): AnyResult => openFromWire(o, f))
+    .with({ op: 'close' }, { op: 'write' }, { op: 'kvm_vfio_add' }, { op: 'kvm_vfio_del' }, (): AnyResult => syscallFromWire(o, f))
+    .with({ op: 'ioctl' }, (): AnyResult => ioctlResultFromWire(o, f))
+    .with({ op: 'read' }, (): AnyResult => {
+      const data = optBytes(o, 'data', f);
+      return { ...syscallFromWire(o, f), ...(data !== undefined && { data }) };
+    })
+    .with({ op: 'poll' }, (): AnyResult => ({ revents: int(o, 'revents', f) }))
+    .with(
+      { op: 'set_process' },
+      { op: 'mem_write' },
+      { op: 'mem_unmap' },
+      { op: 'mem_protect' },
+      { op: 'device_remove' },
+      { op: 'kvm_destroy' },
+      { op: 'fail_nth' },
+      (): AnyResult => emptyFromWire(o, f),
+    )
+    .with({ op: 'process_info' }, (): AnyResult => ({ lockedVmPages: int(o, 'lockedVmPages', f), pinnedVmPages: int(o, 'pinnedVmPages', f) }))
+    .with({ op: 'mem_alloc' }, (): BufferInfo => ({ buffer: int(o, 'buffer', f), va: big(o, 'va', f), length: int(o, 'length', f) }))
+    .with({ op: 'mem_read' }, (): AnyResult => ({ data: bytes(o, 'data', f) }))
+    .with({ op: 'device_create' }, (): AnyResult => ({ device: int(o, 'device', f), group: int(o, 'group', f) }))
+    .with({ op: 'dma' }, (): AnyResult => dmaResultFromWire(o, f))
+    .with({ op: 'translate' }, (): AnyResult => translateFromWire(o, f))
+    .with({ op: 'pin_count' }, (): AnyResult => ({
+      pins: arr(o, 'pins', f).map((v, i) => {
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(join(join(f, 'pins'), i), 'must be a count');
+        return v;
+      }),
+    }))
+    .with({ op: 'iotlb' }, (): AnyResult => ({
+      entries: arr(o, 'entries', f).map((v, i) => {
+        const ef = join(join(f, 'entries'), i);
+        const e = obj(v, ef);
+        return { tag: str(e, 'tag', ef), iova: big(e, 'iova', ef), pa: big(e, 'pa', ef), size: int(e, 'size', ef), perm: str(e, 'perm', ef) };
+      }),
+    }))
+    .with({ op: 'kvm_create' }, (): AnyResult => ({ vm: int(o, 'vm', f) }))
+    .with({ op: 'kvm_state' }, (): AnyResult => kvmStateFromWire(o, f))
+    .with({ op: 'batch' }, (r): AnyResult => {
+      const items = arr(o, 'responses', f);
+      if (items.length !== r.requests.length) {
+        fail(join(f, 'responses'), `has ${items.length} responses for ${r.requests.length} requests`);
+      }
+      return {
+        responses: items.map((item, i) => {
+          const inner = r.requests[i];
+          if (inner === undefined) return fail(join(join(f, 'responses'), i), 'answers no request');
+          return responseFromWire(inner, item, join(join(f, 'responses'), i));
+        }),
+      };
+    })
+    .exhaustive();
+}
+
+// ---------------------------------------------------------------------------
+// Responses and errors
+
+export function protocolErrorToWire(e: ProtocolError): JsonObject {
+  return defined({ code: e.code, message: e.message, field: e.field });
+}
+
+export function protocolErrorFromWire(value: Json | undefined, f: string): ProtocolError {
+  const o = obj(value, f);
+  const field = o['field'] === undefined ? undefined : str(o, 'field', f);
+  return { code: oneOf(o, 'code', f, PROTOCOL_CODES), message: str(o, 'message', f), ...(field !== undefined && { field }) };
+}
+
+/** A response (without id) in wire form: {ok, result} or {ok, error}. */
+export function responseToWire(request: Request, response: Response): JsonObject {
+  return response.ok
+    ? { ok: true, result: resultToWire(request, response.result) }
+    : { ok: false, error: protocolErrorToWire(response.error) };
+}
+
+/** A response from its wire form (the `id` is ignored). */
+export function responseFromWire(request: Request, value: Json | undefined, field = ''): Response {
+  const o = obj(value, field);
+  const ok = bool(o, 'ok', field);
+  if (!ok) return { ok: false, error: protocolErrorFromWire(o['error'], join(field, 'error')) };
+  return { ok: true, result: resultFromWire(request, o['result'], join(field, 'result')) };
+}
+
+// ---------------------------------------------------------------------------
+// Handshake
+
+export interface HelloRequest {
+  readonly contract: readonly number[];
+  readonly profile: Profile | null;
+  readonly client?: { readonly name: string; readonly version: string };
+}
+
+export function helloFromWire(value: Json | undefined): HelloRequest {
+  const o = obj(value, '');
+  const contract = arr(o, 'contract', '').map((v, i) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail(`contract.${i}`, 'must be an integer');
+    return v;
+  });
+  const profile = o['profile'] === null ? null : oneOf(o, 'profile', '', PROFILES);
+  const c = o['client'];
+  const client = c === undefined ? undefined : { name: str(obj(c, 'client'), 'name', 'client'), version: str(obj(c, 'client'), 'version', 'client') };
+  return { contract, profile, ...(client !== undefined && { client }) };
+}
+
+/** Narrow a Request to a single (non-batch) request. */
+export function isSingleRequest(r: Request): r is SingleRequest {
+  return r.op !== 'batch';
+}
