@@ -1,0 +1,1156 @@
+// SPDX-License-Identifier: MIT
+/*
+ * iommufd-spec kernel adapter: serves the adapter contract's JSON-lines
+ * protocol (conformance/ADAPTER.md; kernel specifics in conformance/kernel/README.md)
+ * inside a QEMU guest, with real system calls against the running kernel.
+ *
+ *   usage: iommufd-adapter [CHANNEL]     CHANNEL = a tty (default /dev/ttyS1),
+ *                                        or "-" for stdin/stdout
+ *
+ * Struct arguments arrive already encoded: the host lowers {kind:"struct"} to
+ * {kind:"raw", bytes, ptrs:[{offset, data|room, ptrs?}]} with the spec's codec;
+ * this program only places pointer targets in scratch memory, patches their
+ * addresses into the bytes, issues the ioctl and returns bytes and targets.
+ * Everything iommufd (IOMMU_TEST_CMD included) goes through ioctl(2).
+ *
+ * Built statically by scripts/kernel/guest.sh against the profile's exported
+ * headers and drivers/iommu/iommufd/iommufd_test.h; PROFILE is set with -D.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <termios.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "json.h"
+#include "names.h"
+
+#ifndef PROFILE
+#error "build with -DPROFILE=\"6.12\" or \"7.3\""
+#endif
+
+#define CONTRACT_VERSION 1
+#define MAX_BUFFERS 4096
+#define MAX_PTR_DEPTH 4
+#define READY_LINE "{\"event\":\"ready\",\"profile\":\"" PROFILE "\"}\n"
+
+static long page_size;
+static int chan_in = -1, chan_out = -1;
+static int proc_mem_fd = -1;
+static void *fault_page;       /* PROT_NONE: the 'fault' argument kind */
+static unsigned int pending_fail_nth;
+static bool shutting_down;
+
+struct buffer {
+	unsigned char *va;
+	size_t length;
+	void *map;       /* the mmap'ed region (may be larger when huge-aligned) */
+	size_t map_len;
+	bool live;
+};
+static struct buffer buffers[MAX_BUFFERS + 1]; /* handle 0 is never issued */
+static unsigned int nr_buffers;
+
+/* A protocol error; `field` is the dotted path of the offending request field. */
+struct perr {
+	const char *code;
+	char message[256];
+	char field[96];
+};
+
+static int fail_req(struct perr *e, const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail_req(struct perr *e, const char *code, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->code = code;
+	snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* -- request field accessors ------------------------------------------------ */
+
+/* Integers arrive as JSON numbers or, for u64, decimal strings. */
+static int get_u64(const struct json *req, const char *key, uint64_t *out, bool required,
+		   struct perr *e)
+{
+	const struct json *v = json_get(req, key);
+	char *end;
+
+	if (!v) {
+		if (required)
+			return fail_req(e, "bad-request", key, "missing field '%s'", key);
+		return 1;
+	}
+	if (v->type != JSON_NUMBER && v->type != JSON_STRING)
+		return fail_req(e, "bad-request", key, "'%s' must be an integer or a decimal string", key);
+	errno = 0;
+	if (v->text[0] == '-') {
+		long long s = strtoll(v->text, &end, 0);
+		*out = (uint64_t)s;
+	} else {
+		*out = strtoull(v->text, &end, 0);
+	}
+	if (errno || *end || end == v->text)
+		return fail_req(e, "bad-request", key, "'%s' is not an integer: '%s'", key, v->text);
+	return 0;
+}
+
+static int get_int(const struct json *req, const char *key, long long *out, bool required,
+		   struct perr *e)
+{
+	uint64_t u;
+	int rc = get_u64(req, key, &u, required, e);
+
+	if (rc == 0)
+		*out = (long long)u;
+	return rc;
+}
+
+static int get_bytes(const struct json *v, const char *field, unsigned char **out, size_t *len,
+		     struct perr *e)
+{
+	const struct json *b = json_get(v, "b64");
+
+	if (!b || b->type != JSON_STRING)
+		return fail_req(e, "bad-request", field, "bytes must be {\"b64\": \"...\"}");
+	*out = b64_decode(b->text, b->text_len, len);
+	if (!*out)
+		return fail_req(e, "bad-request", field, "invalid base64");
+	return 0;
+}
+
+static const char *get_str(const struct json *req, const char *key)
+{
+	const struct json *v = json_get(req, key);
+
+	return v && v->type == JSON_STRING ? v->text : NULL;
+}
+
+static bool is_reserved_fd(long long fd)
+{
+	return fd == chan_in || fd == chan_out || fd == proc_mem_fd || (fd >= 0 && fd <= 2);
+}
+
+static int get_fd(const struct json *req, long long *fd, struct perr *e)
+{
+	if (get_int(req, "fd", fd, true, e))
+		return -1;
+	if (is_reserved_fd(*fd))
+		return fail_req(e, "bad-handle", "fd", "fd %lld belongs to the adapter itself", *fd);
+	return 0;
+}
+
+/* -- scratch memory with a guard page -------------------------------------------
+ * Argument buffers and pointer targets end right before a PROT_NONE page, so a
+ * kernel access past what the request provided faults (EFAULT) instead of
+ * silently reading or corrupting the adapter's heap.
+ */
+struct scratch {
+	void *map;
+	size_t map_len;
+	unsigned char *p;
+	size_t len;
+};
+
+static int scratch_alloc(struct scratch *s, const void *data, size_t len)
+{
+	size_t rounded = (len + 7) & ~(size_t)7;
+	size_t body = (rounded + (size_t)page_size - 1) & ~((size_t)page_size - 1);
+
+	if (body == 0)
+		body = (size_t)page_size;
+	s->map_len = body + (size_t)page_size;
+	s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s->map == MAP_FAILED)
+		return -1;
+	mprotect((char *)s->map + body, (size_t)page_size, PROT_NONE);
+	s->p = (unsigned char *)s->map + body - rounded;
+	s->len = len;
+	if (data && len)
+		memcpy(s->p, data, len);
+	return 0;
+}
+
+static void scratch_free(struct scratch *s)
+{
+	if (s->map && s->map != MAP_FAILED)
+		munmap(s->map, s->map_len);
+	s->map = NULL;
+}
+
+/* -- ioctl with pointer patches ------------------------------------------------ */
+
+struct patch {
+	size_t offset;
+	struct scratch mem;
+	struct patch *kids;
+	size_t nkids;
+};
+
+static void patches_free(struct patch *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		patches_free(p[i].kids, p[i].nkids);
+		scratch_free(&p[i].mem);
+	}
+	free(p);
+}
+
+/*
+ * Places each pointer target ({offset, data|room, ptrs?}) in scratch memory and
+ * writes its address (u64, little endian) at `offset` of the parent bytes.
+ */
+static int patches_build(const struct json *list, unsigned char *parent, size_t parent_len,
+			 const char *field, int depth, struct patch **out, size_t *nout,
+			 struct perr *e)
+{
+	struct patch *p;
+	char sub[96];
+
+	*out = NULL;
+	*nout = 0;
+	if (!list)
+		return 0;
+	if (list->type != JSON_ARRAY)
+		return fail_req(e, "bad-request", field, "ptrs must be an array");
+	if (depth > MAX_PTR_DEPTH)
+		return fail_req(e, "bad-request", field, "pointer patches nest too deep");
+	p = calloc(list->n ? list->n : 1, sizeof(*p));
+	*out = p;
+	*nout = list->n;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct json *item = &list->items[i];
+		const struct json *data = json_get(item, "data");
+		unsigned char *bytes = NULL;
+		size_t len = 0;
+		uint64_t off, room, addr;
+
+		snprintf(sub, sizeof(sub), "%s.%zu", field, i);
+		if (get_u64(item, "offset", &off, true, e))
+			return fail_req(e, "bad-request", sub, "%s", e->message);
+		if (off + 8 > parent_len)
+			return fail_req(e, "bad-request", sub, "pointer offset %llu does not fit in %zu bytes",
+					(unsigned long long)off, parent_len);
+		if (data) {
+			if (get_bytes(data, sub, &bytes, &len, e))
+				return -1;
+		} else if (get_u64(item, "room", &room, true, e) == 0) {
+			len = room;
+		} else {
+			return fail_req(e, "bad-request", sub, "a pointer patch needs 'data' or 'room'");
+		}
+		if (len > (64u << 20)) {
+			free(bytes);
+			return fail_req(e, "bad-request", sub, "pointer target of %zu bytes is too large", len);
+		}
+		p[i].offset = off;
+		if (scratch_alloc(&p[i].mem, bytes, len)) {
+			free(bytes);
+			return fail_req(e, "internal", sub, "mmap of scratch memory failed: %s", strerror(errno));
+		}
+		free(bytes);
+		addr = (uint64_t)(uintptr_t)p[i].mem.p;
+		memcpy(parent + off, &addr, 8);
+		if (patches_build(json_get(item, "ptrs"), p[i].mem.p, p[i].mem.len, sub, depth + 1,
+				  &p[i].kids, &p[i].nkids, e))
+			return -1;
+	}
+	return 0;
+}
+
+static void patches_emit(struct sbuf *b, const struct patch *p, size_t n)
+{
+	sb_puts(b, "[");
+	for (size_t i = 0; i < n; i++) {
+		sb_puts(b, i ? ",{\"data\":" : "{\"data\":");
+		sb_b64obj(b, p[i].mem.p, p[i].mem.len);
+		if (p[i].nkids) {
+			sb_puts(b, ",\"ptrs\":");
+			patches_emit(b, p[i].kids, p[i].nkids);
+		}
+		sb_puts(b, "}");
+	}
+	sb_puts(b, "]");
+}
+
+static int resolve_cmd(const struct json *req, unsigned long *request, struct perr *e)
+{
+	const struct json *v = json_get(req, "cmd");
+	uint64_t n;
+
+	if (!v)
+		return fail_req(e, "bad-request", "cmd", "missing field 'cmd'");
+	if (v->type == JSON_STRING && (v->text[0] < '0' || v->text[0] > '9')) {
+		for (size_t i = 0; i < ARRAY_LEN(cmd_names); i++) {
+			if (strcmp(cmd_names[i].name, v->text))
+				continue;
+			if (cmd_names[i].unsupported)
+				return fail_req(e, "unsupported", "cmd", "%s: %s", v->text,
+						cmd_names[i].unsupported);
+			*request = cmd_names[i].request;
+			return 0;
+		}
+		return fail_req(e, "unsupported", "cmd", "'%s' is not a command of the %s headers", v->text,
+				PROFILE);
+	}
+	if (get_u64(req, "cmd", &n, true, e))
+		return -1;
+	*request = (unsigned long)n;
+	return 0;
+}
+
+/* Arms /proc/self/task/<tid>/fail-nth right before the syscall, as the kernel's
+ * iommufd_fail_nth.c does; nothing may allocate in between. */
+static int fail_nth_fd = -1;
+
+static void fail_nth_arm(void)
+{
+	char buf[32];
+	int n;
+
+	if (!pending_fail_nth)
+		return;
+	n = snprintf(buf, sizeof(buf), "%u", pending_fail_nth);
+	if (pwrite(fail_nth_fd, buf, (size_t)n, 0) != n)
+		fprintf(stderr, "adapter: arming fail-nth failed: %s\n", strerror(errno));
+}
+
+static void fail_nth_disarm(void)
+{
+	if (!pending_fail_nth)
+		return;
+	/* Disabling can itself be failed by the injector (see iommufd_fail_nth.c). */
+	if (pwrite(fail_nth_fd, "0", 1, 0) != 1)
+		(void)!pwrite(fail_nth_fd, "0", 1, 0);
+	pending_fail_nth = 0;
+}
+
+static int op_ioctl(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	const struct json *arg = json_get(req, "arg");
+	const char *kind = get_str(arg, "kind");
+	unsigned long request = 0;
+	long long fd;
+	struct scratch argbuf = { 0 };
+	struct patch *patches = NULL;
+	size_t npatches = 0;
+	unsigned long argval = 0;
+	long ret;
+	int err;
+
+	if (get_fd(req, &fd, e) || resolve_cmd(req, &request, e))
+		return -1;
+	if (!kind)
+		return fail_req(e, "bad-request", "arg.kind", "missing arg.kind");
+	if (!strcmp(kind, "raw")) {
+		unsigned char *bytes;
+		size_t len;
+		const struct json *b = json_get(arg, "bytes");
+
+		if (!b)
+			return fail_req(e, "bad-request", "arg.bytes", "missing arg.bytes");
+		if (get_bytes(b, "arg.bytes", &bytes, &len, e))
+			return -1;
+		if (scratch_alloc(&argbuf, bytes, len)) {
+			free(bytes);
+			return fail_req(e, "internal", "arg.bytes", "mmap failed: %s", strerror(errno));
+		}
+		free(bytes);
+		if (patches_build(json_get(arg, "ptrs"), argbuf.p, argbuf.len, "arg.ptrs", 0, &patches,
+				  &npatches, e)) {
+			patches_free(patches, npatches);
+			scratch_free(&argbuf);
+			return -1;
+		}
+		argval = (unsigned long)argbuf.p;
+	} else if (!strcmp(kind, "int")) {
+		uint64_t v;
+
+		if (get_u64(arg, "value", &v, true, e))
+			return fail_req(e, "bad-request", "arg.value", "%s", e->message);
+		argval = (unsigned long)v;
+	} else if (!strcmp(kind, "null")) {
+		argval = 0;
+	} else if (!strcmp(kind, "fault")) {
+		argval = (unsigned long)fault_page;
+	} else if (!strcmp(kind, "struct")) {
+		return fail_req(e, "bad-request", "arg.kind",
+				"struct arguments are lowered to raw bytes plus pointer patches by the host lane driver (conformance/kernel/README.md)");
+	} else {
+		return fail_req(e, "bad-request", "arg.kind", "unknown argument kind '%s'", kind);
+	}
+
+	fail_nth_arm();
+	ret = ioctl((int)fd, request, argval);
+	err = ret < 0 ? errno : 0;
+	fail_nth_disarm();
+
+	sb_printf(res, "{\"ret\":%ld,\"errno\":%d", ret < 0 ? -1L : ret, err);
+	if (argbuf.p) {
+		sb_puts(res, ",\"bytes\":");
+		sb_b64obj(res, argbuf.p, argbuf.len);
+		if (npatches) {
+			sb_puts(res, ",\"ptrs\":");
+			patches_emit(res, patches, npatches);
+		}
+	}
+	sb_puts(res, "}");
+	patches_free(patches, npatches);
+	scratch_free(&argbuf);
+	return 0;
+}
+
+/* -- files ---------------------------------------------------------------------- */
+
+static int op_open(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	const char *node = get_str(req, "node");
+	const char *path;
+	int fd;
+
+	if (!node)
+		return fail_req(e, "bad-request", "node", "missing node");
+	if (!strcmp(node, "iommu"))
+		path = "/dev/iommu";
+	else if (!strcmp(node, "vfio"))
+		path = "/dev/vfio/vfio";
+	else
+		return fail_req(e, "bad-request", "node", "unknown node '%s' (iommu | vfio)", node);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		sb_printf(res, "{\"fd\":-1,\"errno\":%d}", errno);
+	else
+		sb_printf(res, "{\"fd\":%d}", fd);
+	return 0;
+}
+
+static int op_close(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long long fd;
+	int ret;
+
+	if (get_fd(req, &fd, e))
+		return -1;
+	ret = close((int)fd);
+	sb_printf(res, "{\"ret\":%d,\"errno\":%d}", ret, ret < 0 ? errno : 0);
+	return 0;
+}
+
+static int op_read(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long long fd, count, offset = -1;
+	unsigned char *buf;
+	ssize_t ret;
+	int err;
+
+	if (get_fd(req, &fd, e) || get_int(req, "count", &count, true, e) ||
+	    get_int(req, "offset", &offset, false, e) < 0)
+		return -1;
+	if (count < 0 || count > (16 << 20))
+		return fail_req(e, "bad-request", "count", "count %lld out of range", count);
+	buf = malloc((size_t)count + 1);
+	ret = offset >= 0 ? pread((int)fd, buf, (size_t)count, offset) : read((int)fd, buf, (size_t)count);
+	err = ret < 0 ? errno : 0;
+	sb_printf(res, "{\"ret\":%zd,\"errno\":%d", ret < 0 ? (ssize_t)-1 : ret, err);
+	if (ret >= 0) {
+		sb_puts(res, ",\"data\":");
+		sb_b64obj(res, buf, (size_t)ret);
+	}
+	sb_puts(res, "}");
+	free(buf);
+	return 0;
+}
+
+static int op_write(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long long fd, offset = -1;
+	unsigned char *data;
+	size_t len;
+	ssize_t ret;
+	const struct json *d = json_get(req, "data");
+
+	if (get_fd(req, &fd, e) || get_int(req, "offset", &offset, false, e) < 0)
+		return -1;
+	if (!d)
+		return fail_req(e, "bad-request", "data", "missing data");
+	if (get_bytes(d, "data", &data, &len, e))
+		return -1;
+	ret = offset >= 0 ? pwrite((int)fd, data, len, offset) : write((int)fd, data, len);
+	sb_printf(res, "{\"ret\":%zd,\"errno\":%d}", ret < 0 ? (ssize_t)-1 : ret, ret < 0 ? errno : 0);
+	free(data);
+	return 0;
+}
+
+static int op_poll(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long long fd, events;
+	struct pollfd p;
+
+	if (get_fd(req, &fd, e) || get_int(req, "events", &events, true, e))
+		return -1;
+	p.fd = (int)fd;
+	p.events = (short)events;
+	p.revents = 0;
+	if (poll(&p, 1, 0) < 0)
+		return fail_req(e, "internal", "fd", "poll failed: %s", strerror(errno));
+	sb_printf(res, "{\"revents\":%d}", p.revents);
+	return 0;
+}
+
+/* -- the calling process --------------------------------------------------------- */
+
+static int set_cap_effective(int cap, bool on)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	unsigned int word = (unsigned int)cap / 32, bit = 1u << ((unsigned int)cap % 32);
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	if (on) {
+		if (!(data[word].permitted & bit)) {
+			errno = EPERM;
+			return -1;
+		}
+		data[word].effective |= bit;
+	} else {
+		data[word].effective &= ~bit;
+	}
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static int op_set_process(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	const struct json *lim = json_get(req, "rlimitMemlock");
+	const struct json *v;
+
+	if (lim) {
+		struct rlimit r;
+		uint64_t bytes;
+
+		if (lim->type == JSON_NULL) {
+			r.rlim_cur = r.rlim_max = RLIM_INFINITY;
+		} else {
+			if (get_u64(req, "rlimitMemlock", &bytes, true, e))
+				return -1;
+			r.rlim_cur = r.rlim_max = bytes;
+		}
+		if (setrlimit(RLIMIT_MEMLOCK, &r))
+			return fail_req(e, "internal", "rlimitMemlock", "setrlimit(RLIMIT_MEMLOCK) failed: %s",
+					strerror(errno));
+	}
+	v = json_get(req, "capIpcLock");
+	if (v && v->type == JSON_BOOL && set_cap_effective(CAP_IPC_LOCK, v->boolean))
+		return fail_req(e, "internal", "capIpcLock", "capset(CAP_IPC_LOCK) failed: %s", strerror(errno));
+	v = json_get(req, "capSysResource");
+	if (v && v->type == JSON_BOOL && set_cap_effective(CAP_SYS_RESOURCE, v->boolean))
+		return fail_req(e, "internal", "capSysResource", "capset(CAP_SYS_RESOURCE) failed: %s",
+				strerror(errno));
+	sb_puts(res, "{}");
+	return 0;
+}
+
+static long status_kb(const char *key)
+{
+	char line[256];
+	long kb = -1;
+	size_t kl = strlen(key);
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			kb = strtol(line + kl + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/* mm->locked_vm (VmLck) and mm->pinned_vm (VmPin): what /proc shows. iommufd's
+ * default accounting charges user->locked_vm, which no /proc file exposes. */
+static int op_process_info(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long lck = status_kb("VmLck"), pin = status_kb("VmPin");
+
+	(void)req;
+	if (lck < 0 || pin < 0)
+		return fail_req(e, "internal", NULL, "cannot read VmLck/VmPin from /proc/self/status");
+	sb_printf(res, "{\"lockedVmPages\":%ld,\"pinnedVmPages\":%ld}", lck * 1024 / page_size,
+		  pin * 1024 / page_size);
+	return 0;
+}
+
+/* -- user memory ------------------------------------------------------------------- */
+
+static int get_buffer(const struct json *req, struct buffer **b, struct perr *e)
+{
+	long long h;
+
+	if (get_int(req, "buffer", &h, true, e))
+		return -1;
+	if (h <= 0 || h > (long long)nr_buffers || !buffers[h].live)
+		return fail_req(e, "bad-handle", "buffer", "no buffer %lld", h);
+	*b = &buffers[h];
+	return 0;
+}
+
+static int get_range(const struct json *req, const struct buffer *b, size_t *off, size_t *len,
+		     const char *len_key, struct perr *e)
+{
+	long long o, l;
+
+	if (get_int(req, "offset", &o, true, e) || get_int(req, len_key, &l, true, e))
+		return -1;
+	if (o < 0 || (size_t)o > b->length)
+		return fail_req(e, "bad-request", "offset", "offset %lld outside the buffer (%zu bytes)", o,
+				b->length);
+	if (l < 0 || (size_t)(o + l) > b->length)
+		return fail_req(e, "bad-request", len_key, "range %lld+%lld outside the buffer (%zu bytes)",
+				o, l, b->length);
+	*off = (size_t)o;
+	*len = (size_t)l;
+	return 0;
+}
+
+static int prot_of(const char *s, int *prot)
+{
+	if (!s || !strcmp(s, "rw"))
+		*prot = PROT_READ | PROT_WRITE;
+	else if (!strcmp(s, "r"))
+		*prot = PROT_READ;
+	else if (!strcmp(s, "none"))
+		*prot = PROT_NONE;
+	else
+		return -1;
+	return 0;
+}
+
+static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long long length;
+	const struct json *huge = json_get(req, "hugeAligned");
+	const char *prot_s = get_str(req, "prot");
+	bool aligned = huge && huge->type == JSON_BOOL && huge->boolean;
+	size_t hp = 2u << 20, len, map_len;
+	int prot;
+	unsigned char *map, *va;
+	struct buffer *b;
+
+	if (get_int(req, "length", &length, true, e))
+		return -1;
+	if (length <= 0 || length > (1LL << 30))
+		return fail_req(e, "bad-request", "length", "length %lld out of range (1..1 GiB)", length);
+	if (prot_of(prot_s, &prot) || prot == PROT_NONE)
+		return fail_req(e, "bad-request", "prot", "prot must be 'rw' or 'r'");
+	if (nr_buffers >= MAX_BUFFERS)
+		return fail_req(e, "internal", NULL, "too many buffers");
+	len = ((size_t)length + (size_t)page_size - 1) & ~((size_t)page_size - 1);
+	map_len = aligned ? len + hp : len;
+	map = mmap(NULL, map_len, prot, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		return fail_req(e, "internal", "length", "mmap failed: %s", strerror(errno));
+	va = map;
+	if (aligned) {
+		va = (unsigned char *)(((uintptr_t)map + hp - 1) & ~(uintptr_t)(hp - 1));
+		madvise(va, len, MADV_HUGEPAGE);
+	}
+	b = &buffers[++nr_buffers];
+	*b = (struct buffer){ .va = va, .length = (size_t)length, .map = map, .map_len = map_len, .live = true };
+	sb_printf(res, "{\"buffer\":%u,\"va\":", nr_buffers);
+	sb_u64str(res, (uint64_t)(uintptr_t)va);
+	sb_printf(res, ",\"length\":%lld}", length);
+	return 0;
+}
+
+/* Through /proc/self/mem so read-only and PROT_NONE pages can still be set up
+ * and inspected (the kernel's FOLL_FORCE access), like a debugger would. */
+static int op_mem_write(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	struct buffer *b;
+	unsigned char *data;
+	size_t len, off;
+	long long o;
+	const struct json *d = json_get(req, "data");
+
+	if (get_buffer(req, &b, e) || get_int(req, "offset", &o, true, e))
+		return -1;
+	if (!d)
+		return fail_req(e, "bad-request", "data", "missing data");
+	if (get_bytes(d, "data", &data, &len, e))
+		return -1;
+	off = (size_t)o;
+	if (o < 0 || off > b->length || len > b->length - off) {
+		free(data);
+		return fail_req(e, "bad-request", "data", "%zu bytes at offset %lld do not fit in the buffer (%zu bytes)",
+				len, o, b->length);
+	}
+	if (pwrite(proc_mem_fd, data, len, (off_t)(uintptr_t)(b->va + off)) != (ssize_t)len) {
+		free(data);
+		return fail_req(e, "bad-request", "offset", "cannot write there (unmapped?): %s", strerror(errno));
+	}
+	free(data);
+	sb_puts(res, "{}");
+	return 0;
+}
+
+static int op_mem_read(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	struct buffer *b;
+	size_t off, len;
+	unsigned char *data;
+
+	if (get_buffer(req, &b, e) || get_range(req, b, &off, &len, "length", e))
+		return -1;
+	data = malloc(len + 1);
+	if (pread(proc_mem_fd, data, len, (off_t)(uintptr_t)(b->va + off)) != (ssize_t)len) {
+		free(data);
+		return fail_req(e, "bad-request", "offset", "cannot read there (unmapped?): %s", strerror(errno));
+	}
+	sb_puts(res, "{\"data\":");
+	sb_b64obj(res, data, len);
+	sb_puts(res, "}");
+	free(data);
+	return 0;
+}
+
+static int page_range(const struct buffer *b, size_t off, size_t len, struct perr *e)
+{
+	if (((uintptr_t)(b->va + off) | len) & (size_t)(page_size - 1))
+		return fail_req(e, "bad-request", "offset", "offset and length must be page aligned (%ld)", page_size);
+	return 0;
+}
+
+static int op_mem_unmap(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	struct buffer *b;
+	size_t off, len;
+
+	if (get_buffer(req, &b, e) || get_range(req, b, &off, &len, "length", e) || page_range(b, off, len, e))
+		return -1;
+	if (munmap(b->va + off, len))
+		return fail_req(e, "internal", NULL, "munmap failed: %s", strerror(errno));
+	sb_puts(res, "{}");
+	return 0;
+}
+
+static int op_mem_protect(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	struct buffer *b;
+	size_t off, len;
+	int prot;
+
+	if (get_buffer(req, &b, e) || get_range(req, b, &off, &len, "length", e) || page_range(b, off, len, e))
+		return -1;
+	if (prot_of(get_str(req, "prot"), &prot))
+		return fail_req(e, "bad-request", "prot", "prot must be 'rw', 'r' or 'none'");
+	if (mprotect(b->va + off, len, prot))
+		return fail_req(e, "internal", NULL, "mprotect failed: %s", strerror(errno));
+	sb_puts(res, "{}");
+	return 0;
+}
+
+/* -- fault injection --------------------------------------------------------------- */
+
+/* The debugfs setup of the kernel's iommufd_fail_nth.c (setup_fault_injection):
+ * let every allocation be failed, and quiet the injectors' log. */
+static void fault_injection_setup(void)
+{
+	static const char *const quiet[] = { "failslab", "fail_page_alloc", "fail_iommufd",
+					     "fail_usercopy", "fail_futex" };
+	char path[128];
+	int fd;
+
+#define WRITEAT(p, v)                                          \
+	do {                                                   \
+		fd = open(p, O_WRONLY);                        \
+		if (fd >= 0) {                                 \
+			(void)!write(fd, v, strlen(v));        \
+			close(fd);                             \
+		}                                              \
+	} while (0)
+	WRITEAT("/sys/kernel/debug/failslab/ignore-gfp-wait", "N");
+	WRITEAT("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N");
+	WRITEAT("/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N");
+	for (size_t i = 0; i < ARRAY_LEN(quiet); i++) {
+		snprintf(path, sizeof(path), "/sys/kernel/debug/%s/verbose", quiet[i]);
+		WRITEAT(path, "0");
+	}
+#undef WRITEAT
+}
+
+static int op_fail_nth(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	long long nth;
+
+	if (get_int(req, "nth", &nth, true, e))
+		return -1;
+	if (nth < 0 || nth > 1000000)
+		return fail_req(e, "bad-request", "nth", "nth %lld out of range", nth);
+	if (fail_nth_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
+		fail_nth_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fail_nth_fd < 0)
+			return fail_req(e, "unsupported", NULL, "cannot open %s: %s", path, strerror(errno));
+		fault_injection_setup();
+	}
+	pending_fail_nth = (unsigned int)nth;
+	sb_puts(res, "{}");
+	return 0;
+}
+
+/* -- what the mock driver cannot serve ----------------------------------------------- */
+
+struct unsupported_op {
+	const char *op;
+	const char *reason;
+};
+
+static const struct unsupported_op unsupported_ops[] = {
+	{ "open_device", "mock devices (IOMMU_TEST_OP_MOCK_DOMAIN) have no VFIO device cdev" },
+	{ "device_create", "the mock driver creates a device only through the IOMMU_TEST_CMD ioctl IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS), which also binds it and attaches it to a page table; issue that ioctl instead" },
+	{ "device_remove", "a mock device goes away through IOMMU_DESTROY of its stdev id (an ioctl)" },
+	{ "dma", "mock devices have no DMA engine; IOMMU_TEST_OP_ACCESS_RW (an ioctl) is the nearest: an in-kernel access through iommufd_access, not a device DMA through the domain" },
+	{ "translate", "the mock driver cannot report a translation; IOMMU_TEST_OP_MD_CHECK_MAP (an ioctl) only compares a range with expected user memory" },
+	{ "pin_count", "the mock driver cannot report page pin counts; IOMMU_TEST_OP_MD_CHECK_REFS (an ioctl) only compares them with an expected count" },
+	{ "iotlb", "the mock driver cannot list IOTLB entries; IOMMU_TEST_OP_MD_CHECK_IOTLB (an ioctl) only compares one nested-domain IOTLB value" },
+	{ "kvm_create", "no KVM in the guest (nested virtualisation is not available on these hosts)" },
+	{ "kvm_destroy", "no KVM in the guest" },
+	{ "kvm_vfio_add", "no KVM in the guest" },
+	{ "kvm_vfio_del", "no KVM in the guest" },
+	{ "kvm_state", "no KVM in the guest" },
+};
+
+static const char *unsupported_reason(const char *op)
+{
+	for (size_t i = 0; i < ARRAY_LEN(unsupported_ops); i++)
+		if (!strcmp(unsupported_ops[i].op, op))
+			return unsupported_ops[i].reason;
+	return NULL;
+}
+
+static void emit_unsupported(struct sbuf *b, const char *reason)
+{
+	sb_puts(b, "{\"supported\":false,\"reason\":");
+	sb_str(b, reason);
+	sb_puts(b, "}");
+}
+
+static const char *const served_ops[] = { "open", "close", "ioctl", "read", "write", "poll",
+					  "set_process", "process_info", "mem_alloc", "mem_write",
+					  "mem_read", "mem_unmap", "mem_protect", "fail_nth" };
+
+static void emit_release(struct sbuf *b)
+{
+	struct utsname u;
+
+	sb_str(b, uname(&u) ? "unknown" : u.release);
+}
+
+static int op_capabilities(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	bool v73 = !strcmp(PROFILE, "7.3");
+	static const char *const no_devices =
+		"device features are chosen through IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS dev_flags, not device_create";
+
+	(void)req;
+	(void)e;
+	sb_printf(res, "{\"contract\":%d,\"implementation\":{\"name\":\"linux\",\"version\":", CONTRACT_VERSION);
+	emit_release(res);
+	sb_puts(res, "},\"profile\":\"" PROFILE "\",\"commands\":{");
+	for (size_t i = 0; i < ARRAY_LEN(cmd_names); i++) {
+		sb_printf(res, "%s\"%s\":", i ? "," : "", cmd_names[i].name);
+		if (cmd_names[i].unsupported)
+			emit_unsupported(res, cmd_names[i].unsupported);
+		else
+			sb_puts(res, "{\"supported\":true}");
+	}
+	sb_puts(res, "},\"testOps\":{");
+	for (size_t i = 0; i < ARRAY_LEN(test_op_names); i++)
+		sb_printf(res, "%s\"%s\":{\"supported\":true}", i ? "," : "", test_op_names[i].name);
+	sb_puts(res, "},\"ops\":{");
+	for (size_t i = 0; i < ARRAY_LEN(served_ops); i++)
+		sb_printf(res, "%s\"%s\":{\"supported\":true}", i ? "," : "", served_ops[i]);
+	for (size_t i = 0; i < ARRAY_LEN(unsupported_ops); i++) {
+		sb_printf(res, ",\"%s\":", unsupported_ops[i].op);
+		emit_unsupported(res, unsupported_ops[i].reason);
+	}
+	sb_puts(res, "},\"deviceFeatures\":{");
+	{
+		static const char *const feats[] = { "pasid", "dirtyTracking", "hugeIova", "reservedRegions" };
+
+		sb_puts(res, "\"multiDeviceGroups\":");
+		emit_unsupported(res, "every mock device sits in its own group");
+		sb_puts(res, ",\"enforceCacheCoherency\":");
+		emit_unsupported(res, "the mock IOMMU cannot enforce cache coherency");
+		sb_puts(res, ",\"noSnoop\":");
+		emit_unsupported(res, "mock devices issue no DMA");
+		for (size_t i = 0; i < ARRAY_LEN(feats); i++) {
+			sb_printf(res, ",\"%s\":", feats[i]);
+			emit_unsupported(res, no_devices);
+		}
+	}
+	sb_puts(res, "},\"iommus\":[{\"name\":\"mock\",\"format\":");
+	/* 6.12: selftest.c's own xarray "page table" of MOCK_IO_PAGE_SIZE (PAGE_SIZE/2)
+	 * pages; 7.3: the generic page table in AMD v1 format with 2 KiB pages. Only the
+	 * smallest page size is listed: the uAPI does not expose the rest. */
+	sb_str(res, v73 ? "amdv1-mock" : "mock");
+	sb_printf(res, ",\"pgsizeBitmap\":\"%ld\",\"apertureStart\":\"%lu\",\"apertureLast\":\"%lu\"",
+		  page_size / 2, (unsigned long)MOCK_APERTURE_START, (unsigned long)MOCK_APERTURE_LAST);
+	sb_printf(res, ",\"enforceCacheCoherency\":false,\"dirtyTracking\":true,\"maxPasidLog2\":%d,\"nesting\":true}]}",
+		  v73 ? 20 : 0);
+	return 0;
+}
+
+/* -- dispatch ------------------------------------------------------------------------ */
+
+typedef int (*handler_t)(const struct json *req, struct sbuf *res, struct perr *e);
+
+static int op_batch(const struct json *req, struct sbuf *res, struct perr *e);
+
+static const struct {
+	const char *op;
+	handler_t fn;
+} handlers[] = {
+	{ "capabilities", op_capabilities }, { "open", op_open }, { "close", op_close },
+	{ "ioctl", op_ioctl }, { "read", op_read }, { "write", op_write }, { "poll", op_poll },
+	{ "set_process", op_set_process }, { "process_info", op_process_info },
+	{ "mem_alloc", op_mem_alloc }, { "mem_write", op_mem_write }, { "mem_read", op_mem_read },
+	{ "mem_unmap", op_mem_unmap }, { "mem_protect", op_mem_protect },
+	{ "fail_nth", op_fail_nth }, { "batch", op_batch },
+};
+
+static void emit_error(struct sbuf *b, const struct perr *e)
+{
+	sb_puts(b, "\"ok\":false,\"error\":{\"code\":");
+	sb_str(b, e->code);
+	sb_puts(b, ",\"message\":");
+	sb_str(b, e->message);
+	if (e->field[0]) {
+		sb_puts(b, ",\"field\":");
+		sb_str(b, e->field);
+	}
+	sb_puts(b, "}");
+}
+
+/* Appends `"ok":...,"result"|"error":...` for one request. */
+static void dispatch(const struct json *req, struct sbuf *out, bool in_batch)
+{
+	struct perr e = { 0 };
+	const char *op = get_str(req, "op");
+	size_t mark = out->len;
+
+	if (!op) {
+		fail_req(&e, "bad-request", "op", "missing op");
+		goto error;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(handlers); i++) {
+		if (strcmp(handlers[i].op, op))
+			continue;
+		if (in_batch && handlers[i].fn == op_batch) {
+			fail_req(&e, "bad-request", "op", "batches do not nest");
+			goto error;
+		}
+		sb_puts(out, "\"ok\":true,\"result\":");
+		if (handlers[i].fn(req, out, &e) == 0)
+			return;
+		out->len = mark;
+		goto error;
+	}
+	if (unsupported_reason(op))
+		fail_req(&e, "unsupported", "op", "%s: %s", op, unsupported_reason(op));
+	else
+		fail_req(&e, "bad-request", "op", "unknown op '%s'", op);
+error:
+	out->len = mark;
+	emit_error(out, &e);
+}
+
+static int op_batch(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	const struct json *list = json_get(req, "requests");
+
+	if (!list || list->type != JSON_ARRAY)
+		return fail_req(e, "bad-request", "requests", "requests must be an array");
+	sb_puts(res, "{\"responses\":[");
+	for (size_t i = 0; i < list->n; i++) {
+		sb_puts(res, i ? ",{" : "{");
+		dispatch(&list->items[i], res, true);
+		sb_puts(res, "}");
+	}
+	sb_puts(res, "]}");
+	return 0;
+}
+
+static void handle_hello(const struct json *req, struct sbuf *out)
+{
+	const struct json *contract = json_get(req, "contract");
+	const char *profile = get_str(req, "profile");
+	bool ok = false;
+	struct perr e = { 0 };
+
+	if (contract && contract->type == JSON_ARRAY)
+		for (size_t i = 0; i < contract->n; i++)
+			if (contract->items[i].type == JSON_NUMBER && atoi(contract->items[i].text) == CONTRACT_VERSION)
+				ok = true;
+	if (!ok) {
+		fail_req(&e, "unsupported", "contract", "this adapter speaks contract %d only", CONTRACT_VERSION);
+		emit_error(out, &e);
+		return;
+	}
+	if (profile && strcmp(profile, PROFILE)) {
+		fail_req(&e, "unsupported", "profile", "this guest runs the %s profile, not %s", PROFILE, profile);
+		emit_error(out, &e);
+		return;
+	}
+	sb_printf(out, "\"ok\":true,\"result\":{\"contract\":%d,\"implementation\":{\"name\":\"linux\",\"version\":",
+		  CONTRACT_VERSION);
+	emit_release(out);
+	sb_puts(out, "},\"profile\":\"" PROFILE "\"}");
+}
+
+static void handle_line(const char *line, size_t len, struct sbuf *out)
+{
+	const char *err = NULL;
+	struct json *req = json_parse(line, len, &err);
+	const struct json *id;
+	const char *op;
+
+	out->len = 0;
+	sb_puts(out, "{\"id\":");
+	if (!req) {
+		struct perr e = { 0 };
+
+		fail_req(&e, "bad-request", NULL, "malformed JSON: %s", err ? err : "?");
+		sb_puts(out, "null,");
+		emit_error(out, &e);
+		sb_puts(out, "}\n");
+		return;
+	}
+	id = json_get(req, "id");
+	if (id && id->type == JSON_NUMBER)
+		sb_puts(out, id->text);
+	else if (id && id->type == JSON_STRING)
+		sb_str(out, id->text);
+	else
+		sb_puts(out, "null");
+	sb_puts(out, ",");
+	op = get_str(req, "op");
+	if (op && !strcmp(op, "hello")) {
+		handle_hello(req, out);
+	} else if (op && (!strcmp(op, "shutdown") || !strcmp(op, "bye"))) {
+		sb_puts(out, "\"ok\":true,\"result\":{}");
+		shutting_down = true;
+	} else {
+		dispatch(req, out, false);
+	}
+	sb_puts(out, "}\n");
+	json_free(req);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int open_channel(const char *path)
+{
+	struct termios t;
+	int fd;
+
+	if (!strcmp(path, "-")) {
+		chan_in = 0;
+		chan_out = 1;
+		return 0;
+	}
+	fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "adapter: open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (tcgetattr(fd, &t) == 0) {
+		cfmakeraw(&t);
+		cfsetspeed(&t, B115200);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		tcsetattr(fd, TCSANOW, &t);
+	}
+	chan_in = chan_out = fd;
+	/* Drop whatever reached the port before it was raw, then tell the host we
+	 * listen (a transport banner, not a protocol message: it has no id). */
+	tcflush(fd, TCIFLUSH);
+	(void)!write_all(fd, READY_LINE, strlen(READY_LINE));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sbuf line = { 0 }, out = { 0 };
+	char chunk[65536];
+
+	signal(SIGPIPE, SIG_IGN);
+	page_size = sysconf(_SC_PAGESIZE);
+	if (open_channel(argc > 1 ? argv[1] : "/dev/ttyS1"))
+		return 1;
+	proc_mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	fault_page = mmap(NULL, (size_t)page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fprintf(stderr, "adapter: serving contract %d, profile %s\n", CONTRACT_VERSION, PROFILE);
+
+	while (!shutting_down) {
+		ssize_t n = read(chan_in, chunk, sizeof(chunk));
+		size_t start = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		sb_putn(&line, chunk, (size_t)n);
+		for (size_t i = 0; i < line.len; i++) {
+			if (line.p[i] != '\n')
+				continue;
+			if (i > start && !(i == start + 1 && line.p[start] == '\r')) {
+				handle_line(line.p + start, i - start, &out);
+				if (write_all(chan_out, out.p, out.len))
+					return 1;
+			}
+			start = i + 1;
+			if (shutting_down)
+				break;
+		}
+		memmove(line.p, line.p + start, line.len - start);
+		line.len -= start;
+	}
+	fprintf(stderr, "adapter: exiting\n");
+	return 0;
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Usage: scripts/kernel/build.sh PROFILE        (PROFILE = 6.12 | 7.3)
+#
+# Builds the profile's kernel (bzImage + exported uAPI headers + the mock
+# driver's test-op header) and caches it outside the repo in
+#   ~/.cache/iommufd-spec/kernels/<profile>-<key>/
+# where <key> hashes the config fragment, this script and the Debian source
+# package version, so a rebuild happens only when one of them changes; a cached
+# build is reused in well under a second. Prints the cache directory on stdout.
+#
+# Steps (progress on stderr, a failure names its step):
+#   packages -> source -> config -> check-config -> bzImage -> headers -> publish
+# The object tree lives in ~/.cache/iommufd-spec/build/<profile>-<key>/ (make O=)
+# so the shared unpacked source tree stays clean and a failed build resumes.
+# Environment: IOMMUFD_SPEC_CACHE (cache root), IOMMUFD_SPEC_JOBS (make -j, default 2).
+set -euo pipefail
+
+profile="${1:-}"
+case "$profile" in
+  6.12|7.3) ;;
+  *) echo "usage: $0 6.12|7.3 (got '${profile}')" >&2; exit 2 ;;
+esac
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="${IOMMUFD_SPEC_CACHE:-$HOME/.cache/iommufd-spec}"
+jobs="${IOMMUFD_SPEC_JOBS:-2}"
+fragment="$repo/conformance/kernel/config/$profile.fragment"
+t_start=$(date +%s)
+
+CURRENT_STEP=start
+step() { CURRENT_STEP="$1"; printf '[kernel %s] %s: %s (%ss)\n' "$profile" "$1" "${2:-}" "$(( $(date +%s) - t_start ))" >&2; }
+fail() { printf 'build.sh: step "%s" failed for profile %s: %s\n' "$CURRENT_STEP" "$profile" "$1" >&2; exit 1; }
+trap 'fail "command exited with status $? (see the output above)"' ERR
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# -- packages: install what a fresh Debian machine lacks ----------------------
+step packages "checking build and guest packages"
+need=(build-essential bc flex bison libelf-dev libssl-dev cpio busybox-static qemu-system-x86 xz-utils)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  step packages "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \
+    || { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 \
+         && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; } \
+    || fail "could not install ${missing[*]}"
+fi
+
+# -- source ----------------------------------------------------------------
+step source "scripts/kernel/source.sh $profile"
+src="$(bash "$here/source.sh" "$profile")" || fail "source.sh failed"
+[ -f "$src/Makefile" ] || fail "no kernel tree at '$src'"
+case "$profile" in
+  6.12) version="$(dpkg-query -W -f='${Version}' linux-source-6.12)" ;;
+  7.3)  deb="$(ls -t "$cache"/debs/linux-source-7.3_*.deb | head -n1)"; version="$(dpkg-deb -f "$deb" Version)" ;;
+esac
+[ -n "$version" ] || fail "could not determine the source package version"
+[ -f "$fragment" ] || fail "missing config fragment $fragment"
+
+key="$( { echo "$profile $version"; cat "$fragment" "$0"; } | sha256sum | cut -c1-16)"
+out="$cache/kernels/$profile-$key"
+obj="$cache/build/$profile-$key"
+if [ -f "$out/.complete" ]; then
+  step cached "$out"
+  echo "$out"
+  exit 0
+fi
+mkdir -p "$obj" "$cache/kernels"
+exec 9>"$obj.lock"
+flock 9 # one build per key at a time (a second caller waits, then reuses)
+if [ -f "$out/.complete" ]; then echo "$out"; exit 0; fi
+
+# -- config: tinyconfig + fragment + olddefconfig -------------------------------
+step config "make tinyconfig + merge $profile.fragment + olddefconfig"
+make -s -C "$src" O="$obj" tinyconfig >&2
+(cd "$src" && scripts/kconfig/merge_config.sh -m -O "$obj" "$obj/.config" "$fragment" >/dev/null)
+make -s -C "$src" O="$obj" olddefconfig >&2
+
+step check-config "every =y option of the fragment must be set"
+lost=()
+while IFS= read -r opt; do
+  grep -qx "$opt=y" "$obj/.config" || lost+=("$opt")
+done < <(sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=y$/\1/p' "$fragment")
+while IFS= read -r opt; do
+  grep -qx "$opt=y" "$obj/.config" && lost+=("$opt (should be unset)")
+done < <(sed -n 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1/p' "$fragment")
+if [ "${#lost[@]}" -gt 0 ]; then
+  fail "options did not stick after olddefconfig (a dependency is missing from the fragment): ${lost[*]}"
+fi
+
+# -- build -------------------------------------------------------------------
+step bzImage "make -j$jobs bzImage (about 3 minutes cold)"
+log="$obj/build.log"
+if ! make -C "$src" O="$obj" -j"$jobs" bzImage >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  fail "make bzImage (full log: $log)"
+fi
+
+step headers "make headers_install"
+make -s -C "$src" O="$obj" headers_install >&2
+
+# -- publish -------------------------------------------------------------------
+step publish "$out"
+tmp="$out.tmp.$$"
+rm -rf "$tmp"
+mkdir -p "$tmp/include"
+cp "$obj/arch/x86/boot/bzImage" "$tmp/bzImage"
+cp "$obj/.config" "$tmp/config"
+cp -r "$obj/usr/include/." "$tmp/include/"
+cp "$src/drivers/iommu/iommufd/iommufd_test.h" "$tmp/include/iommufd_test.h"
+release="$(make -s -C "$src" O="$obj" kernelrelease 2>/dev/null)"
+cat >"$tmp/manifest.json" <<EOF
+{"profile":"$profile","sourcePackageVersion":"$version","kernelRelease":"$release","key":"$key","source":"$src","buildSeconds":$(( $(date +%s) - t_start ))}
+EOF
+touch "$tmp/.complete"
+rm -rf "$out"
+mv "$tmp" "$out"
+step done "$out"
+echo "$out"
