@@ -18,7 +18,9 @@
 
 export const CONTRACT_VERSION = 1 as const;
 
-export type Profile = '6.12' | '7.3';
+import type { Profile } from '../../spec/uapi/profiles.ts';
+/** Kernel profile; defined with the uAPI data in spec/uapi/profiles.ts. */
+export type { Profile };
 
 /** A typed struct value: C field names as keys. u8/u16/u32/s32 are numbers,
  * u64 and user pointers are bigint, fixed arrays are arrays, and nested structs
