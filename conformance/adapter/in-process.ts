@@ -1,0 +1,88 @@
+/**
+ * The in-process transport: an Implementation (a handler object) becomes an
+ * Adapter. Batches are unrolled here, in order, so handlers see single
+ * requests only. A handler that throws yields a ProtocolError with code
+ * 'internal' (implementations should never throw; this keeps a suite run alive
+ * and the failure visible).
+ *
+ * With `validate: true` every request and result also goes through its wire
+ * form and the JSON Schema, so an in-process implementation is held to exactly
+ * what the stdio transport would carry.
+ */
+import type { Adapter, AdapterInfo, Implementation, Request, Response, SingleRequest } from './types.ts';
+import { CONTRACT_VERSION } from './types.ts';
+import { AdapterError } from './errors.ts';
+import { checkSchema, prefixField } from './validate.ts';
+import { requestToWire, resultToWire } from './wire.ts';
+
+export interface InProcessOptions {
+  /** Check every request and result against the wire schema (tests). Default false. */
+  readonly validate?: boolean;
+}
+
+function internalError(err: unknown): Response {
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return { ok: false, error: { code: 'internal', message: `implementation threw: ${message}` } };
+}
+
+async function handleOne(impl: Implementation, request: SingleRequest, validate: boolean): Promise<Response> {
+  if (validate) {
+    const bad = checkSchema('batchItem', requestToWire(request));
+    if (bad) return { ok: false, error: { code: 'bad-request', message: bad.message, field: bad.field } };
+  }
+  let response: Response;
+  try {
+    response = await impl.handle(request);
+  } catch (err) {
+    return internalError(err);
+  }
+  if (validate && response.ok) {
+    const bad = checkSchema(`result_${request.op}`, resultToWire(request, response.result));
+    if (bad) {
+      throw new AdapterError('bad-message', `${impl.name} answered ${request.op} with an invalid result: ${bad.message}`, prefixField('result', bad.field));
+    }
+  }
+  return response;
+}
+
+export function inProcessAdapter(impl: Implementation, opts: InProcessOptions = {}): Adapter & { readonly info: AdapterInfo } {
+  const validate = opts.validate ?? false;
+  let closed = false;
+  const info: AdapterInfo = {
+    contract: CONTRACT_VERSION,
+    implementation: { name: impl.name, version: impl.version },
+    profile: impl.profile,
+  };
+
+  async function run(request: Request): Promise<Response> {
+    if (closed) throw new AdapterError('closed', `adapter ${impl.name} is closed`);
+    if (request.op !== 'batch') return handleOne(impl, request, validate);
+    const responses: Response[] = [];
+    for (const [i, inner] of request.requests.entries()) {
+      if (inner.op === 'batch') {
+        responses.push({ ok: false, error: { code: 'bad-request', message: 'a batch cannot contain a batch', field: `requests.${i}.op` } });
+      } else {
+        responses.push(await handleOne(impl, inner, validate));
+      }
+    }
+    return { ok: true, result: { responses } };
+  }
+
+  return {
+    info,
+    call<R extends Request>(request: R): Promise<Response<R['op']>> {
+      // run answers with the result of request.op; the generic ties the two.
+      return run(request) as Promise<Response<R['op']>>;
+    },
+    async batch(requests) {
+      const r = await run({ op: 'batch', requests });
+      if (!r.ok) throw new AdapterError('bad-message', r.error.message, r.error.field);
+      return (r.result as { responses: readonly Response[] }).responses;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await impl.close?.();
+    },
+  };
+}
