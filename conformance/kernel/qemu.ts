@@ -1,0 +1,149 @@
+/**
+ * Building and booting a kernel-lane guest: scripts/kernel/guest.sh for the
+ * kernel + initramfs (cached), then QEMU with TCG. The console (ttyS0, kernel
+ * messages and /init's output) goes to a log file; the adapter's channel is
+ * the second serial port (ttyS1) on a unix socket QEMU listens on.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Profile } from '../adapter/types.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Progress lines of the build scripts ("[kernel 6.12] bzImage: ..."). */
+export type ProgressSink = (line: string) => void;
+
+export class LaneError extends Error {
+  constructor(
+    readonly step: string,
+    message: string,
+  ) {
+    super(`kernel lane: ${step}: ${message}`);
+    this.name = 'LaneError';
+  }
+}
+
+/** Runs a script under scripts/kernel/, streaming its stderr lines to `progress`; resolves with its stdout. */
+export function runKernelScript(script: string, args: readonly string[], progress?: ProgressSink): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [join(REPO_ROOT, 'scripts/kernel', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errTail = '';
+    let partial = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      const text = partial + d.toString();
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        errTail = (errTail + line + '\n').slice(-4000);
+        progress?.(line);
+      }
+    });
+    child.on('error', (e) => reject(new LaneError(script, e.message)));
+    child.on('close', (code) => {
+      if (code === 0) resolve(out.trim().split('\n').pop() ?? '');
+      else reject(new LaneError(script, `exited with status ${code}:\n${errTail}${partial}`));
+    });
+  });
+}
+
+export interface GuestImage {
+  readonly dir: string;
+  readonly kernel: string;
+  readonly initramfs: string;
+}
+
+/** Builds or reuses the profile's kernel and guest initramfs (`--selftests DIR` adds selftest binaries). */
+export async function buildGuest(profile: Profile, progress?: ProgressSink, selftestsDir?: string): Promise<GuestImage> {
+  const args = selftestsDir ? [profile, '--selftests', selftestsDir] : [profile];
+  const dir = await runKernelScript('guest.sh', args, progress);
+  const kernel = join(dir, 'bzImage');
+  const initramfs = join(dir, 'initramfs.cpio.gz');
+  if (!existsSync(kernel) || !existsSync(initramfs)) throw new LaneError('guest.sh', `no bzImage/initramfs in '${dir}'`);
+  return { dir, kernel, initramfs };
+}
+
+export interface BootOptions {
+  /** iommufd_spec.mode on the kernel command line: 'adapter' or 'selftest'. */
+  readonly mode: 'adapter' | 'selftest';
+  /** Give the adapter channel a unix socket (adapter mode). */
+  readonly channel: boolean;
+}
+
+export interface RunningVm {
+  readonly process: ChildProcess;
+  readonly workDir: string;
+  readonly consoleLog: string;
+  readonly socketPath: string;
+  /** Resolves with QEMU's exit code once it has exited. */
+  readonly exited: Promise<number | null>;
+  /** The tail of the console log (for error messages). */
+  consoleTail(chars?: number): string;
+  /** Kills QEMU (SIGKILL) if still running and removes the work directory. */
+  dispose(): void;
+}
+
+/** The QEMU command line of a lane (kernel-lab.md: TCG, 2 CPUs, 2 GiB). */
+export function qemuArgs(image: GuestImage, consoleLog: string, socketPath: string | undefined, mode: string): string[] {
+  const args = [
+    '-accel', 'tcg',
+    '-smp', '2',
+    '-m', '2G',
+    '-no-reboot',
+    '-nographic',
+    '-monitor', 'none',
+    '-kernel', image.kernel,
+    '-initrd', image.initramfs,
+    // console=ttyS0 only: kernel messages never reach the adapter's ttyS1.
+    '-append', `console=ttyS0 loglevel=4 panic=-1 iommufd_spec.mode=${mode}`,
+    '-serial', `file:${consoleLog}`,
+  ];
+  if (socketPath) args.push('-serial', `unix:${socketPath},server=on,wait=off`);
+  return args;
+}
+
+export function bootVm(image: GuestImage, opts: BootOptions): RunningVm {
+  const workDir = mkdtempSync(join(tmpdir(), 'iommufd-spec-vm-'));
+  const consoleLog = join(workDir, 'console.log');
+  const socketPath = join(workDir, 'channel.sock');
+  const child = spawn('qemu-system-x86_64', qemuArgs(image, consoleLog, opts.channel ? socketPath : undefined, opts.mode), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let qemuOutput = '';
+  child.stdout?.on('data', (d: Buffer) => (qemuOutput = (qemuOutput + d.toString()).slice(-4000)));
+  child.stderr?.on('data', (d: Buffer) => (qemuOutput = (qemuOutput + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => resolve(code));
+    child.on('error', (e) => {
+      qemuOutput += `\n${e.message}`;
+      resolve(-1);
+    });
+  });
+  let disposed = false;
+  return {
+    process: child,
+    workDir,
+    consoleLog,
+    socketPath,
+    exited,
+    consoleTail(chars = 3000) {
+      let text: string;
+      try {
+        text = readFileSync(consoleLog, 'utf8');
+      } catch {
+        text = '(no console log)';
+      }
+      return `${text.slice(-chars)}${qemuOutput ? `\n[qemu] ${qemuOutput}` : ''}`;
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (!process.env['IOMMUFD_SPEC_KEEP_VM']) rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
