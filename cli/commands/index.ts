@@ -7,5 +7,6 @@ import { register as spec } from './spec.ts';
 import { register as serve } from './serve.ts';
 import { register as bench } from './bench.ts';
 import { register as conformance } from './conformance.ts';
+import { register as exec } from './exec.ts';
 
-export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance];
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec];

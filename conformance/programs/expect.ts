@@ -1,0 +1,116 @@
+/**
+ * Checking a step's result against its `expect` allowed set (FORMAT.md
+ * "Expectations"). Like WebAssembly's `either`: the program lists what the
+ * kernel allows, and any member of the set passes.
+ */
+import { errnoName } from './errno.ts';
+import type { Json, JsonObject, StepExpect } from './types.ts';
+import { bytesOf, getPath, isByteSpec, isJsonObject, isRefObject, resolveValue, type ResolveContext } from './values.ts';
+
+/** The parts of a step's outcome an expectation can name. */
+export interface Observed {
+  readonly status: 'ok' | 'failed';
+  readonly ret?: number;
+  readonly errno?: number;
+  readonly out?: unknown;
+  readonly result?: unknown;
+  readonly buffers?: { readonly [path: string]: Uint8Array };
+}
+
+function toBig(v: unknown): bigint | undefined {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+  return undefined;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Does `actual` fall in the allowed value `allowed`? */
+export function matchValue(allowed: Json, actual: unknown, ctx: ResolveContext, field: string): boolean {
+  if (isJsonObject(allowed) && !isRefObject(allowed) && !isByteSpec(allowed)) {
+    const o = allowed;
+    if (Array.isArray(o['in'])) return (o['in'] as readonly Json[]).some((x) => matchValue(x, actual, ctx, field));
+    if (o['any'] === true) return actual !== undefined;
+    if ('not' in o) return !matchValue(o['not'] as Json, actual, ctx, field);
+    if (Array.isArray(o['range'])) {
+      const [lo, hi] = (o['range'] as readonly Json[]).map((x) => toBig(resolveValue(x, ctx, field, true)));
+      const a = toBig(actual);
+      return a !== undefined && lo !== undefined && hi !== undefined && a >= lo && a <= hi;
+    }
+    if (typeof actual !== 'object' || actual === null) return false;
+    return Object.entries(o).every(([k, x]) => matchValue(x as Json, getPath(actual, k), ctx, `${field}.${k}`));
+  }
+  if (isByteSpec(allowed)) return actual instanceof Uint8Array && sameBytes(actual, bytesOf(allowed as JsonObject, field));
+  if (Array.isArray(allowed)) {
+    return Array.isArray(actual) && actual.length === allowed.length && allowed.every((x, i) => matchValue(x, actual[i], ctx, `${field}[${i}]`));
+  }
+  if (typeof allowed === 'boolean') return actual === allowed;
+  const want = resolveValue(allowed, ctx, field, true);
+  const a = toBig(actual);
+  const w = toBig(want);
+  if (a !== undefined && w !== undefined) return a === w;
+  return want === actual;
+}
+
+export function render(v: unknown): string {
+  if (typeof v === 'bigint') return v > 0xffffn ? `0x${v.toString(16)}` : v.toString();
+  if (v instanceof Uint8Array) return `hex:${Buffer.from(v).toString('hex')}`;
+  if (Array.isArray(v)) return `[${v.map(render).join(',')}]`;
+  if (typeof v === 'object' && v !== null) return `{${Object.entries(v).map(([k, x]) => `${k}:${render(x)}`).join(',')}}`;
+  return String(v);
+}
+
+/** Violations of an expectation (empty = the result is in the allowed set). */
+export function checkExpect(e: StepExpect, obs: Observed, ctx: ResolveContext): string[] {
+  const v: string[] = [];
+  const got = obs.status === 'ok' ? `ok (ret ${obs.ret ?? 0})` : `${errnoName(obs.errno ?? 0)}`;
+  if (e.ok !== undefined && (obs.status === 'ok') !== e.ok) v.push(`expected ${e.ok ? 'success' : 'failure'}, got ${got}`);
+  if (e.errno && (obs.status !== 'failed' || !e.errno.includes(errnoName(obs.errno ?? 0)))) {
+    v.push(`expected errno ${e.errno.join('|')}, got ${got}`);
+  }
+  if (e.ret !== undefined && !matchValue(e.ret, obs.ret, ctx, 'ret')) v.push(`ret: expected ${render(e.ret)}, got ${render(obs.ret)}`);
+  for (const [path, allowed] of Object.entries(e.out ?? {})) {
+    const actual = getPath(obs.out, path);
+    if (!matchValue(allowed, actual, ctx, `out.${path}`)) v.push(`out.${path}: expected ${render(allowed)}, got ${render(actual)}`);
+  }
+  for (const [path, allowed] of Object.entries(e.result ?? {})) {
+    const actual = getPath(obs.result, path);
+    if (!matchValue(allowed, actual, ctx, `result.${path}`)) v.push(`result.${path}: expected ${render(allowed)}, got ${render(actual)}`);
+  }
+  for (const [path, allowed] of Object.entries(e.buffers ?? {})) {
+    const actual = obs.buffers?.[path];
+    if (!matchValue(allowed, actual, ctx, `buffers.${path}`)) v.push(`buffers.${path}: expected ${render(allowed)}, got ${render(actual)}`);
+  }
+  if (e.oneOf && !e.oneOf.some((alt) => checkExpect(alt, obs, ctx).length === 0)) {
+    v.push(`none of ${e.oneOf.length} allowed results: ${e.oneOf.map((alt) => checkExpect(alt, obs, ctx).join('; ')).join(' / ')}`);
+  }
+  return v;
+}
+
+/** Paths (errno, ret, out.X, result.X, buffers.X) an expectation leaves open to more than one value. */
+export function openPaths(e: StepExpect): Set<string> {
+  const paths = new Set<string>();
+  if (e.errno && e.errno.length > 1) paths.add('errno');
+  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && ('in' in x || 'any' in x || 'range' in x || 'not' in x);
+  if (e.ret !== undefined && isSet(e.ret)) paths.add('ret');
+  for (const [group, m] of [['out', e.out], ['result', e.result], ['buffers', e.buffers]] as const) {
+    for (const [p, x] of Object.entries(m ?? {})) if (isSet(x)) paths.add(`${group}.${p}`);
+  }
+  if (e.oneOf) {
+    // Alternatives leave open whatever they disagree on; treat every path any
+    // alternative names, plus the status, as open.
+    paths.add('status');
+    paths.add('errno');
+    paths.add('ret');
+    for (const alt of e.oneOf) {
+      for (const p of openPaths(alt)) paths.add(p);
+      for (const [group, m] of [['out', alt.out], ['result', alt.result], ['buffers', alt.buffers]] as const) {
+        for (const p of Object.keys(m ?? {})) paths.add(`${group}.${p}`);
+      }
+    }
+  }
+  return paths;
+}
+

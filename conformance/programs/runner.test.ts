@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import { check } from '../../spec/clauses/check.ts';
+import { diffRuns, unacceptedDifferences } from './diff.ts';
+import { parseExpectations } from './expectations.ts';
+import { fakeAdapter, fakeCapabilities, type FakeOptions } from './fake.test-support.ts';
+import { ProgramError, validateProgram } from './load.ts';
+import { runProgram, type ProgramRun } from './run.ts';
+import type { LoadedProgram } from './types.ts';
+
+function program(steps: unknown[], extra: Record<string, unknown> = {}): LoadedProgram {
+  const data = { format: 'iommufd-program/1', name: 'test.prog', description: 'a test', profiles: ['7.3'], steps, ...extra };
+  return { program: validateProgram(data, 'test.json'), file: 'test.json' };
+}
+
+async function run(p: LoadedProgram, o: FakeOptions = {}): Promise<ProgramRun> {
+  const adapter = fakeAdapter(o);
+  try {
+    return await runProgram(p, adapter, fakeCapabilities(o));
+  } finally {
+    await adapter.close();
+  }
+}
+
+const OPEN = { op: 'open', node: 'iommu', bind: { fd: 'fd' } };
+const ALLOC = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' }, expect: { ok: true } };
+
+describe('program runner', () => {
+  check('programs.runner.binds-symbolic-handles', async () => {
+    const p = program([
+      OPEN,
+      ALLOC,
+      { op: 'mem_alloc', length: 16384, bind: { buf: '.' } },
+      {
+        op: 'ioctl',
+        fd: '$fd',
+        cmd: 'IOMMU_IOAS_MAP',
+        fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: 4096 }, length: '4096', iova: '0x2000000' },
+        expect: { ok: true, out: { iova: '0x2000000' } },
+      },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' }, expect: { errno: ['ENOENT'] } },
+    ]);
+    const r = await run(p, { idBase: 7, vaBase: 0x10000000n });
+    expect(r.steps.map((s) => s.status)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'failed']);
+    expect(r.steps.flatMap((s) => s.violations)).toEqual([]);
+    const map = r.steps[3]?.request;
+    expect(map?.op === 'ioctl' && map.arg.kind === 'struct' ? map.arg.fields : undefined).toMatchObject({
+      ioas_id: 7,
+      flags: 5,
+      user_va: 0x10001000n,
+      length: 4096n,
+    });
+  });
+
+  it('reports a violated expect set', async () => {
+    const p = program([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 99 }, expect: { errno: ['ENOENT'] } }]);
+    const r = await run(p, { destroyMissingErrno: 22 });
+    expect(r.steps[1]?.violations).toEqual(['expected errno ENOENT, got EINVAL']);
+  });
+
+  it('skips steps the capabilities lack, and the steps that need their results', async () => {
+    const p = program([OPEN, ALLOC, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' }, expect: { ok: true } }, { op: 'kvm_create' }]);
+    const r = await run(p, { unsupported: ['IOMMU_IOAS_ALLOC'] });
+    expect(r.steps.map((s) => s.status)).toEqual(['ok', 'skipped', 'skipped', 'skipped']);
+    expect(r.steps[1]?.reason).toContain('the fake does not have it');
+    expect(r.steps[2]?.reason).toContain('needs $ioas from step 2');
+    expect(r.steps[3]?.reason).toContain('op kvm_create');
+  });
+
+  it('skips a program for another profile', async () => {
+    const r = await run(program([OPEN], { profiles: ['6.12'] }));
+    expect(r.skipped).toMatch(/6\.12/);
+  });
+
+  it('batches steps that do not need each other', async () => {
+    const batches: number[] = [];
+    const p = program([OPEN, ALLOC, ALLOC, ALLOC, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' } }]);
+    // open | alloc alloc alloc (the 2nd rebinds $ioas, but only the destroy reads it) | destroy, then cleanup
+    await run(p, { batches });
+    expect(batches).toEqual([3, 1]);
+  });
+
+  it('accepts oneOf alternatives and {in: [...]} sets', async () => {
+    const p = program([
+      OPEN,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 5 }, expect: { oneOf: [{ errno: ['ENOENT'] }, { ok: true }] } },
+      ALLOC,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, expect: { out: { out_ioas_id: { in: [2, 3] } } } },
+    ]);
+    const r = await run(p);
+    expect(r.steps.flatMap((s) => s.violations)).toEqual([]);
+  });
+});
+
+describe('program validation', () => {
+  check('programs.load.names-file-step-field', () => {
+    const bad = (steps: unknown[]): ProgramError => {
+      try {
+        program(steps);
+      } catch (e) {
+        if (e instanceof ProgramError) return e;
+        throw e;
+      }
+      throw new Error('accepted a bad program');
+    };
+    expect(bad([OPEN, { op: 'ioctl', fd: '$nope', cmd: 'IOMMU_DESTROY', fields: {} }]).message).toBe('test.json: step 2: fd: $nope is not bound by an earlier step');
+    expect(bad([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 'NO_SUCH_CONSTANT' } }]).message).toContain('step 2: fields.id: unknown constant NO_SUCH_CONSTANT');
+    expect(bad([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: {}, expect: { errno: ['ENOPE'] } }]).message).toContain('step 2: expect.errno: unknown errno ENOPE');
+    expect(bad([{ op: 'open' }]).step).toBe(1);
+    expect(bad([{ op: 'frobnicate' }]).field).toBe('op');
+  });
+});
+
+describe('diff', () => {
+  const P = program([
+    OPEN,
+    ALLOC,
+    ALLOC,
+    { op: 'mem_alloc', length: 8192, bind: { buf: '.' } },
+    { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096' }, bind: { iova: 'out.iova' } },
+    { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 77 } },
+  ]);
+
+  check('programs.diff.ids-compared-symbolically', async () => {
+    const a = await run(P, { idBase: 1, fdBase: 3, vaBase: 0x1000000n });
+    const b = await run(P, { idBase: 40, fdBase: 9, vaBase: 0x7000000n });
+    expect(unacceptedDifferences(diffRuns(a, b, []))).toEqual([]);
+  });
+
+  it('rejects ids that do not map one to one', async () => {
+    // The same program, but b's second allocation returns the id a's first had:
+    // a: 1, 2; b: 5, 5 is impossible from the fake, so compare a run with itself shifted.
+    const a = await run(P, { idBase: 1 });
+    const b = await run(P, { idBase: 1 });
+    const steps = b.steps.map((s) => (s.step === 3 && s.out ? { ...s, out: { ...s.out, out_ioas_id: 1 } } : s));
+    const d = unacceptedDifferences(diffRuns(a, { ...b, steps }, []));
+    expect(d.map((x) => [x.step, x.field])).toEqual([[3, 'out.out_ioas_id']]);
+  });
+
+  check('programs.diff.rejects-unexpected-difference', async () => {
+    const a = await run(P, { autoIova: 0x1000000n, destroyMissingErrno: 2 });
+    const b = await run(P, { autoIova: 0x2000000n, destroyMissingErrno: 22 });
+    const d = unacceptedDifferences(diffRuns(a, b, []));
+    expect(d.map((x) => `${x.step} ${x.field} ${x.a} ${x.b}`)).toEqual(['5 out.iova 0x1000000 0x2000000', '6 errno ENOENT EINVAL']);
+  });
+
+  check('programs.diff.accepts-allowed-sets', async () => {
+    const steps = P.program.steps.map((s, i) =>
+      i === 4 ? { ...s, expect: { ok: true, out: { iova: { range: ['0x1000000', '0x3000000'] } } } } : i === 5 ? { ...s, expect: { errno: ['ENOENT', 'EINVAL'] } } : s,
+    );
+    const Q: LoadedProgram = { ...P, program: { ...P.program, steps } };
+    const a = await run(Q, { autoIova: 0x1000000n, destroyMissingErrno: 2 });
+    const b = await run(Q, { autoIova: 0x2000000n, destroyMissingErrno: 22 });
+    const d = diffRuns(a, b, []);
+    expect(unacceptedDifferences(d)).toEqual([]);
+    expect(d.steps.flatMap((s) => s.differences.map((x) => x.verdict))).toEqual(['accepted', 'accepted']);
+    // Outside the set: not accepted.
+    const c = await run(Q, { autoIova: 0x9000000n, destroyMissingErrno: 22 });
+    expect(unacceptedDifferences(diffRuns(a, c, [])).map((x) => x.field)).toEqual(['out.iova']);
+  });
+
+  check('programs.diff.accepts-expectation-entries', async () => {
+    const a = await run(P, { destroyMissingErrno: 2 });
+    const b = await run(P, { destroyMissingErrno: 22 });
+    const file = parseExpectations(
+      JSON.stringify({
+        implementation: 'fake',
+        entries: [{ program: 'test.prog', step: 6, field: 'errno', observed: 'EINVAL', expected: 'ENOENT', kind: 'kernel-bug', reason: 'test entry' }],
+      }),
+      'x.json',
+    );
+    const d = diffRuns(a, b, file.entries);
+    expect(unacceptedDifferences(d)).toEqual([]);
+    expect(d.steps[5]?.differences[0]?.verdict).toBe('known');
+    // An entry for another observed value does not cover it.
+    const other = parseExpectations(
+      JSON.stringify({ implementation: 'fake', entries: [{ program: 'test.prog', step: 6, observed: 'EPERM', kind: 'kernel-open', reason: 'x' }] }),
+      'y.json',
+    );
+    expect(unacceptedDifferences(diffRuns(a, b, other.entries))).toHaveLength(1);
+  });
+
+  it('validates expectations files', () => {
+    expect(() => parseExpectations('{"implementation":"x","entries":[{"program":"p","step":1,"kind":"pending","reason":"r"}]}', 'f.json')).toThrow(/roadmap/);
+    expect(() => parseExpectations('{"implementation":"x","entries":[{"program":"p","step":0,"kind":"kernel-bug","reason":"r"}]}', 'f.json')).toThrow(/step/);
+  });
+});
