@@ -1,0 +1,807 @@
+/**
+ * struct io_pagetable: the IOVA space of one IOAS. Mirrors
+ * drivers/iommu/iommufd/io_pagetable.c (and the area parts of pages.c):
+ * areas (one per MAP/COPY piece, never split except by VFIO type1 v1),
+ * the reserved and allowed interval sets, iova_alignment and
+ * disable_large_pages, the domain list (every domain holds exactly the areas'
+ * mappings in its real page table), and the access list.
+ *
+ * IOVAs are bigint (u64 from the uAPI; ULONG_MAX on 64-bit = 2^64-1). Byte
+ * offsets inside an iopt_pages are bigint too; page indexes are numbers.
+ *
+ * Return convention: a positive errno, 0 on success; values through
+ * `Result<T>` ({ errno: 0, value } | { errno }) or an out-object.
+ *
+ * Public API (what DEVICES, access.ts, ioas.ts and vfio_compat.ts use):
+ *   class IoPagetable, class IoptArea, interface IoptDomain, interface IoptAccess,
+ *   IOMMU_READ/IOMMU_WRITE/IOMMU_CACHE, IOPT_ALLOC_IOVA,
+ *   ioptMapUserPages(iopt, proc, accountMM, iova, uptr, length, prot, flags) -> Result<bigint>
+ *   ioptGetPages, ioptMapPages, ioptFreePagesList, ioptUnmapIova, ioptUnmapAll,
+ *   ioptSetAllowIova, ioptReserveIova, ioptRemoveReservedIova,
+ *   ioptTableAddDomain(iopt, domain) -> errno, ioptTableRemoveDomain(iopt, domain),
+ *   ioptTableEnforceDevResvRegions(iopt, regions, owner) -> errno,
+ *   ioptDisableLargePages, ioptEnableLargePages, ioptAddAccess, ioptRemoveAccess,
+ *   ioptCutIova, ioptAreaContig, ioptAreaStartByte, ioptAreaIovaToIndex,
+ *   ioptIovaRanges (the reserved-tree holes), ioptDestroyTable.
+ */
+import type { Process } from '../process/process.ts';
+import { EADDRINUSE, EBUSY, EDEADLOCK, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from './errno.ts';
+import type { FaultInjector } from './fail_nth.ts';
+import { err, ok, type Result } from './object.ts';
+import { IoptPages, ioptAllocPages, ioptGetPagesRef, ioptPutPages, PAGE_SIZE, ULONG_MAX } from './pages.ts';
+
+export { ULONG_MAX, PAGE_SIZE };
+const P = BigInt(PAGE_SIZE);
+/** HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE (x86-64): iopt_alloc_iova's max_alignment. */
+const HPAGE_SIZE = 2n * 1024n * 1024n;
+
+export const IOMMU_READ = 1;
+export const IOMMU_WRITE = 2;
+export const IOMMU_CACHE = 4;
+export const IOPT_ALLOC_IOVA = 1;
+
+/**
+ * What iopt_table_add_domain needs of an iommu_domain. DEVICES' paging HWPT
+ * wraps its page-table-core domain in this. `map` follows iommu_map
+ * (0 or errno; nothing left mapped on failure), `unmap` iommu_unmap (bytes
+ * unmapped).
+ */
+export interface IoptDomain {
+  readonly pgsizeBitmap: bigint;
+  readonly apertureStart: bigint;
+  /** geometry.aperture_end (inclusive). */
+  readonly apertureEnd: bigint;
+  map(iova: bigint, pa: number, size: number, prot: number): number;
+  unmap(iova: bigint, size: number): number;
+}
+
+/** What the io_pagetable needs of an iommufd_access. */
+export interface IoptAccess {
+  readonly iovaAlignment: number;
+  ioptAccessListId: number;
+  /** access->ops->unmap: the driver must unpin everything in the range before returning. */
+  notifyUnmap(iova: bigint, length: bigint): void;
+}
+
+export class IoptArea {
+  /** NULL while the area is being built or torn down. */
+  pages: IoptPages | null = null;
+  /** The area's pins for the domains (storage_domain != NULL). */
+  filled = false;
+  numAccesses = 0;
+  preventAccess = false;
+
+  constructor(
+    public start: bigint,
+    public last: bigint,
+    /** Byte offset of `start` inside the pages (pages_node.start * P + page_offset). */
+    public startByte: bigint,
+    public iommuProt: number,
+  ) {}
+
+  get length(): bigint {
+    return this.last - this.start + 1n;
+  }
+  get pageOffset(): number {
+    return Number(this.startByte % P);
+  }
+  get firstIndex(): number {
+    return Number(this.startByte / P);
+  }
+  get lastIndex(): number {
+    return Number((this.startByte + this.length - 1n) / P);
+  }
+}
+
+export interface Range {
+  readonly start: bigint;
+  readonly last: bigint;
+}
+interface Reserved extends Range {
+  readonly owner: unknown;
+}
+
+export class IoPagetable {
+  /** Sorted by start, disjoint. */
+  areas: IoptArea[] = [];
+  /** May overlap (several owners). */
+  reserved: Reserved[] = [];
+  /** Sorted, disjoint. */
+  allowed: Range[] = [];
+  domains: IoptDomain[] = [];
+  accessList = new Map<number, IoptAccess>();
+  iovaAlignment = 1;
+  disableLargePages = false;
+
+  constructor(readonly faults: FaultInjector) {}
+}
+
+// -- interval helpers --------------------------------------------------------
+
+function intersects(r: Range, start: bigint, last: bigint): boolean {
+  return r.start <= last && r.last >= start;
+}
+
+/** iopt_area_iter_first: the lowest area intersecting [start, last]. */
+export function ioptAreaIterFirst(iopt: IoPagetable, start: bigint, last: bigint): IoptArea | undefined {
+  return iopt.areas.find((a) => intersects(a, start, last));
+}
+
+function reservedIterFirst(iopt: IoPagetable, start: bigint, last: bigint): Reserved | undefined {
+  return iopt.reserved.find((r) => intersects(r, start, last));
+}
+
+function allowedIterFirst(iopt: IoPagetable, start: bigint, last: bigint): Range | undefined {
+  return iopt.allowed.find((r) => intersects(r, start, last));
+}
+
+/** Merge ranges into sorted spans of used space; touching ranges join (interval_tree_span_iter). */
+function usedSpans(lists: readonly (readonly Range[])[]): Range[] {
+  const all = lists.flat().slice().sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: { start: bigint; last: bigint }[] = [];
+  for (const r of all) {
+    const top = out[out.length - 1];
+    if (top && r.start <= top.last + 1n) {
+      if (r.last > top.last) top.last = r.last;
+    } else out.push({ start: r.start, last: r.last });
+  }
+  return out;
+}
+
+/** The holes of `spans` inside [start, last]. */
+function holes(spans: readonly Range[], start: bigint, last: bigint): Range[] {
+  const out: Range[] = [];
+  let cur = start;
+  for (const s of spans) {
+    if (s.last < cur) continue;
+    if (s.start > last) break;
+    if (s.start > cur) out.push({ start: cur, last: s.start - 1n });
+    if (s.last >= last) return out;
+    cur = s.last + 1n;
+  }
+  if (cur <= last) out.push({ start: cur, last });
+  return out;
+}
+
+/** IOAS_IOVA_RANGES: the holes of the reserved tree over [0, ULONG_MAX]. */
+export function ioptIovaRanges(iopt: IoPagetable): Range[] {
+  return holes(usedSpans([iopt.reserved]), 0n, ULONG_MAX);
+}
+
+function insertSorted<T extends Range>(list: T[], item: T): void {
+  let i = 0;
+  while (i < list.length && list[i]!.start < item.start) i++;
+  list.splice(i, 0, item);
+}
+
+function roundupPowOfTwo(n: bigint): bigint {
+  let p = 1n;
+  while (p < n) p <<= 1n;
+  return p;
+}
+
+function lowestBit(n: bigint): bigint {
+  return n & -n;
+}
+
+// -- area geometry (io_pagetable.h) -------------------------------------------
+
+/** iopt_area_start_byte */
+export function ioptAreaStartByte(area: IoptArea, iova: bigint): bigint {
+  return area.startByte + (iova - area.start);
+}
+
+/** iopt_area_iova_to_index */
+export function ioptAreaIovaToIndex(area: IoptArea, iova: bigint): number {
+  return Number(ioptAreaStartByte(area, iova) / P);
+}
+
+/**
+ * iopt_area_contig_init/next/done: the areas covering [iova, last] with no
+ * gap, each with the iova where its piece starts. `done` is
+ * iopt_area_contig_done: the whole range is covered by populated areas.
+ */
+export function ioptAreaContig(iopt: IoPagetable, iova: bigint, last: bigint): { pieces: { area: IoptArea; cur: bigint }[]; done: boolean } {
+  const pieces: { area: IoptArea; cur: bigint }[] = [];
+  let area = iopt.areas.find((a) => a.start <= iova && a.last >= iova);
+  let cur = iova;
+  while (area && area.pages) {
+    pieces.push({ area, cur });
+    if (last <= area.last) return { pieces, done: true };
+    cur = area.last + 1n;
+    const next = ioptAreaIterFirst(iopt, cur, last);
+    if (!next || next.start !== cur) break;
+    area = next;
+  }
+  return { pieces, done: false };
+}
+
+// -- IOVA allocation ----------------------------------------------------------
+
+/** __alloc_iova_check_range: the aligned start in [start, last] that fits `length`, or undefined. */
+function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
+  if (start + alignment - 1n > ULONG_MAX) return undefined;
+  let aligned = (start + alignment - 1n) & ~(alignment - 1n);
+  aligned |= pageOffset;
+  if (aligned >= last || last - aligned < length - 1n) return undefined;
+  return aligned;
+}
+
+/**
+ * iopt_alloc_iova: first fit, in address order, over the holes of
+ * reserved ∪ areas inside the allowed ranges (or [P, ULONG_MAX - P] when none),
+ * keeping the alignment present in the user address.
+ */
+export function ioptAllocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
+  const pageOffset = uptr % P;
+  if (length === 0n || length >= ULONG_MAX / 2n) return err(EOVERFLOW);
+  let alignment = uptr === 0n ? roundupPowOfTwo(length) : roundupPowOfTwo(length) < lowestBit(uptr) ? roundupPowOfTwo(length) : lowestBit(uptr);
+  if (alignment >= HPAGE_SIZE) alignment = HPAGE_SIZE;
+  if (alignment < BigInt(iopt.iovaAlignment)) return err(EINVAL);
+
+  const windowStart = P;
+  const windowLast = ULONG_MAX - P;
+  const allowedSpans =
+    iopt.allowed.length === 0
+      ? [{ start: windowStart, last: windowLast }]
+      : usedSpans([iopt.allowed])
+          .filter((s) => intersects(s, windowStart, windowLast))
+          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
+  const used = usedSpans([iopt.reserved, iopt.areas]);
+  for (const span of allowedSpans) {
+    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
+    if (start === undefined) continue;
+    for (const hole of holes(used, start, span.last)) {
+      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
+      if (iova !== undefined) return ok(iova);
+    }
+  }
+  return err(ENOSPC);
+}
+
+/** iopt_check_iova: a fixed IOVA must be aligned, not wrap, avoid reserved (EINVAL) and areas (EEXIST). */
+export function ioptCheckIova(iopt: IoPagetable, iova: bigint, length: bigint): number {
+  if (iova & BigInt(iopt.iovaAlignment - 1)) return EINVAL;
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return EOVERFLOW;
+  if (reservedIterFirst(iopt, iova, last)) return EINVAL;
+  if (ioptAreaIterFirst(iopt, iova, last)) return EEXIST;
+  return 0;
+}
+
+// -- domain fill/unfill of one area (pages.c) -----------------------------------
+
+/** Map the area's bytes into `domain` from the pinned frames; nothing stays mapped on failure. */
+function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain): number {
+  const first = area.firstIndex;
+  const lastIdx = area.lastIndex;
+  const endByte = area.startByte + area.length; // exclusive
+  const maxChunk = iopt.disableLargePages ? PAGE_SIZE : Number.MAX_SAFE_INTEGER;
+  let mapped = 0n;
+  let runIova = area.start;
+  let runPa = -1;
+  let runSize = 0;
+  const flush = (): number => {
+    if (runSize === 0) return 0;
+    const rc = domain.map(runIova, runPa, runSize, area.iommuProt);
+    if (rc) return rc;
+    mapped += BigInt(runSize);
+    return 0;
+  };
+  for (let i = first; i <= lastIdx; i++) {
+    const pageStart = BigInt(i) * P;
+    const from = i === first ? area.pageOffset : 0;
+    const to = i === lastIdx ? Number(endByte - pageStart) : PAGE_SIZE; // exclusive
+    const pa = pages.pinnedPfn(i)! * PAGE_SIZE + from;
+    const size = to - from;
+    if (runSize > 0 && runPa + runSize === pa && runSize + size <= maxChunk) {
+      runSize += size;
+      continue;
+    }
+    const rc = flush();
+    if (rc) {
+      if (mapped) domain.unmap(area.start, Number(mapped));
+      return rc;
+    }
+    runIova = area.start + mapped;
+    runPa = pa;
+    runSize = size;
+  }
+  const rc = flush();
+  if (rc) {
+    if (mapped) domain.unmap(area.start, Number(mapped));
+    return rc;
+  }
+  return 0;
+}
+
+function areaUnmapDomain(area: IoptArea, domain: IoptDomain): void {
+  domain.unmap(area.start, Number(area.length));
+}
+
+/**
+ * iopt_area_fill_domains: pin the area's pages once and map them into every
+ * domain; on failure nothing is left mapped or pinned.
+ */
+function ioptAreaFillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): number {
+  if (iopt.domains.length === 0) return 0;
+  const held = pages.hold(area.firstIndex, area.lastIndex);
+  if (held.errno) return held.errno;
+  for (let d = 0; d < iopt.domains.length; d++) {
+    const rc = areaMapDomain(iopt, area, pages, iopt.domains[d]!);
+    if (rc) {
+      for (let u = 0; u < d; u++) areaUnmapDomain(area, iopt.domains[u]!);
+      pages.release(area.firstIndex, area.lastIndex);
+      return rc;
+    }
+  }
+  area.filled = true;
+  return 0;
+}
+
+/** iopt_area_unfill_domains */
+function ioptAreaUnfillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): void {
+  if (!area.filled) return;
+  for (const domain of iopt.domains) areaUnmapDomain(area, domain);
+  pages.release(area.firstIndex, area.lastIndex);
+  area.filled = false;
+}
+
+// -- map / copy ---------------------------------------------------------------
+
+/** struct iopt_pages_list element. */
+export interface PagesListElm {
+  pages: IoptPages | null;
+  area: IoptArea | null;
+  startByte: bigint;
+  length: bigint;
+}
+
+/** iopt_insert_area: EPERM (write on read-only pages), EINVAL (page offset vs alignment). */
+function ioptInsertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
+  const pages = elm.pages!;
+  if (prot & IOMMU_WRITE && !pages.writable) return EPERM;
+  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return EINVAL;
+  const area = new IoptArea(iova, iova + elm.length - 1n, elm.startByte, prot);
+  if (area.last > ULONG_MAX) return EOVERFLOW;
+  insertSorted(iopt.areas, area);
+  elm.area = area;
+  return 0;
+}
+
+/** iopt_alloc_area_pages: allocate areas, pick or check the IOVA, insert areas with pages = NULL. */
+function ioptAllocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  for (const _elm of list) if (iopt.faults.shouldFail()) return ENOMEM; // iopt_area_alloc
+  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return EINVAL;
+  if (flags & IOPT_ALLOC_IOVA) {
+    const first = list[0]!;
+    const r = ioptAllocIova(iopt, first.pages!.uptr + first.startByte, length);
+    if (r.errno) return r.errno;
+    dstIova.iova = r.value!;
+  } else {
+    const rc = ioptCheckIova(iopt, dstIova.iova, length);
+    if (rc) return rc;
+  }
+  let iova = dstIova.iova;
+  for (const elm of list) {
+    const rc = ioptInsertArea(iopt, elm, iova, prot);
+    if (rc) return rc;
+    iova += elm.length;
+  }
+  return 0;
+}
+
+/** iopt_abort_area */
+function ioptAbortArea(iopt: IoPagetable, area: IoptArea): void {
+  const i = iopt.areas.indexOf(area);
+  if (i >= 0) iopt.areas.splice(i, 1);
+}
+
+/** iopt_free_pages_list: abort unfinished areas and drop the list's pages references. */
+export function ioptFreePagesList(iopt: IoPagetable, list: PagesListElm[]): void {
+  for (const elm of list) {
+    if (elm.area) ioptAbortArea(iopt, elm.area);
+    if (elm.pages) ioptPutPages(elm.pages);
+    elm.area = null;
+    elm.pages = null;
+  }
+  list.length = 0;
+}
+
+/** iopt_map_pages: on success the areas take the list's pages references. */
+export function ioptMapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  let rc = ioptAllocAreaPages(iopt, list, length, dstIova, prot, flags);
+  if (rc) return rc;
+  // iopt_fill_domains_pages
+  for (let i = 0; i < list.length; i++) {
+    const elm = list[i]!;
+    rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+    if (rc) {
+      for (let u = 0; u < i; u++) ioptAreaUnfillDomains(iopt, list[u]!.area!, list[u]!.pages!);
+      return rc;
+    }
+  }
+  for (const elm of list) {
+    elm.area!.pages = elm.pages;
+    elm.pages = null;
+    elm.area = null;
+  }
+  return 0;
+}
+
+/**
+ * iopt_map_user_pages: map user memory at a fixed or automatic IOVA. The
+ * pages are pinned now only if the IOAS has domains. `accountMM` is the
+ * ctx's RLIMIT_MODE (IOPT_PAGES_ACCOUNT_MM). Returns the IOVA.
+ */
+export function ioptMapUserPages(
+  iopt: IoPagetable,
+  proc: Process,
+  accountMM: boolean,
+  iova: bigint,
+  uptr: bigint,
+  length: bigint,
+  prot: number,
+  flags: number,
+): Result<bigint> {
+  const r = ioptAllocPages(proc, uptr, length, (prot & IOMMU_WRITE) !== 0);
+  if (r.errno) return err(r.errno);
+  const pages = r.value!;
+  if (accountMM && pages.accountMode === 'USER') pages.accountMode = 'MM';
+  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
+  const dst = { iova };
+  const rc = ioptMapPages(iopt, list, length, dst, prot, flags);
+  if (rc) {
+    ioptFreePagesList(iopt, list);
+    return err(rc);
+  }
+  return ok(dst.iova);
+}
+
+/**
+ * iopt_get_pages: references to the pages under [iova, iova+length-1], which
+ * must be fully covered by contiguous populated areas (ENOENT otherwise).
+ */
+export function ioptGetPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesListElm[]): number {
+  if (!length) return EINVAL;
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return EOVERFLOW;
+  const { pieces, done } = ioptAreaContig(iopt, iova, last);
+  for (const { area, cur } of pieces) {
+    if (iopt.faults.shouldFail()) {
+      ioptFreePagesList(iopt, list);
+      return ENOMEM;
+    }
+    const pieceLast = last < area.last ? last : area.last;
+    ioptGetPagesRef(area.pages!);
+    list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
+  }
+  if (!done) {
+    ioptFreePagesList(iopt, list);
+    return ENOENT;
+  }
+  return 0;
+}
+
+// -- unmap --------------------------------------------------------------------
+
+/**
+ * iopt_unmap_iova_range: remove every area inside [start, last] in IOVA order.
+ * An area crossing the boundary -> ENOENT (no splitting), an area being built
+ * -> EBUSY, both after the earlier areas are already gone. Areas pinned by
+ * accesses are marked prevent_access and the accesses told to unpin; then the
+ * walk restarts, at most 100 times per area (EDEADLOCK).
+ */
+export function ioptUnmapIovaRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
+  let tries = 0;
+  unmapped.bytes = 0n;
+  for (;;) {
+    const area = ioptAreaIterFirst(iopt, start, last);
+    if (!area) return 0;
+    const areaFirst = area.start;
+    const areaLast = area.last;
+    if (!area.pages) return EBUSY;
+    if (areaFirst < start || areaLast > last) return ENOENT;
+    if (areaFirst !== start) tries = 0;
+    if (area.numAccesses) {
+      start = areaFirst;
+      area.preventAccess = true;
+      iommufdAccessNotifyUnmap(iopt, areaFirst, area.length);
+      tries++;
+      if (tries > 100) return EDEADLOCK;
+      continue;
+    }
+    const pages = area.pages;
+    area.pages = null;
+    ioptAreaUnfillDomains(iopt, area, pages);
+    ioptAbortArea(iopt, area);
+    ioptPutPages(pages);
+    unmapped.bytes += areaLast - areaFirst + 1n;
+    if (areaLast >= last) return 0;
+    start = areaLast + 1n;
+  }
+}
+
+/** iommufd_access_notify_unmap: every access of the IOAS is told about the range. */
+function iommufdAccessNotifyUnmap(iopt: IoPagetable, iova: bigint, length: bigint): void {
+  for (const access of [...iopt.accessList.values()]) access.notifyUnmap(iova, length);
+}
+
+/** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW on wrap. */
+export function ioptUnmapIova(iopt: IoPagetable, iova: bigint, length: bigint, unmapped: { bytes: bigint }): number {
+  if (!length) return EINVAL;
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return EOVERFLOW;
+  return ioptUnmapIovaRange(iopt, iova, last, unmapped);
+}
+
+/** iopt_unmap_all: succeeds on an empty IOAS. */
+export function ioptUnmapAll(iopt: IoPagetable, unmapped: { bytes: bigint }): number {
+  return ioptUnmapIovaRange(iopt, 0n, ULONG_MAX, unmapped);
+}
+
+// -- allowed and reserved ranges ------------------------------------------------
+
+/** iopt_set_allow_iova: swap in the new list unless a range hits a reserved one (EADDRINUSE). */
+export function ioptSetAllowIova(iopt: IoPagetable, allowed: Range[]): number {
+  for (const a of allowed) if (reservedIterFirst(iopt, a.start, a.last)) return EADDRINUSE;
+  iopt.allowed = [...allowed].sort((a, b) => (a.start < b.start ? -1 : 1));
+  return 0;
+}
+
+/** iopt_reserve_iova: EADDRINUSE when an area or an allowed range intersects. */
+export function ioptReserveIova(iopt: IoPagetable, start: bigint, last: bigint, owner: unknown): number {
+  if (ioptAreaIterFirst(iopt, start, last) || allowedIterFirst(iopt, start, last)) return EADDRINUSE;
+  if (iopt.faults.shouldFail()) return ENOMEM;
+  iopt.reserved.push({ start, last, owner });
+  return 0;
+}
+
+/** iopt_remove_reserved_iova: drop every reserved range of `owner`. */
+export function ioptRemoveReservedIova(iopt: IoPagetable, owner: unknown): void {
+  iopt.reserved = iopt.reserved.filter((r) => r.owner !== owner);
+}
+
+/** A reserved region of a device (struct iommu_resv_region), inclusive. */
+export interface ResvRegion {
+  readonly start: bigint;
+  readonly last: bigint;
+  readonly type: 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
+}
+
+/**
+ * iopt_table_enforce_dev_resv_regions: reserve each of the device's regions
+ * (except DIRECT_RELAXABLE) for `owner`; all or nothing. Its
+ * iommufd_should_fail site gives EINVAL.
+ */
+export function ioptTableEnforceDevResvRegions(iopt: IoPagetable, regions: readonly ResvRegion[], owner: unknown): number {
+  if (iopt.faults.shouldFail()) return EINVAL;
+  for (const r of regions) {
+    if (r.type === 'direct-relaxable') continue;
+    const rc = ioptReserveIova(iopt, r.start, r.last, owner);
+    if (rc) {
+      ioptRemoveReservedIova(iopt, owner);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+// -- alignment ----------------------------------------------------------------
+
+function minPgsize(bitmap: bigint): number {
+  return Number(lowestBit(bitmap));
+}
+
+/** iopt_check_iova_alignment: EADDRINUSE if an area would be misaligned. */
+function ioptCheckIovaAlignment(iopt: IoPagetable, newAlignment: number): number {
+  const mask = BigInt(newAlignment - 1);
+  for (const a of iopt.areas) if (a.start & mask || a.length & mask || BigInt(a.pageOffset) & mask) return EADDRINUSE;
+  return 0;
+}
+
+/** iopt_calculate_iova_alignment */
+function ioptCalculateIovaAlignment(iopt: IoPagetable): number {
+  let align = iopt.disableLargePages ? PAGE_SIZE : 1;
+  for (const d of iopt.domains) align = Math.max(align, minPgsize(d.pgsizeBitmap));
+  for (const a of iopt.accessList.values()) align = Math.max(align, a.iovaAlignment);
+  if (align > iopt.iovaAlignment) {
+    const rc = ioptCheckIovaAlignment(iopt, align);
+    if (rc) return rc;
+  }
+  iopt.iovaAlignment = align;
+  return 0;
+}
+
+/** iopt_disable_large_pages: EINVAL with both domains and areas; EADDRINUSE if areas are not P-aligned. */
+export function ioptDisableLargePages(iopt: IoPagetable): number {
+  if (iopt.disableLargePages) return 0;
+  if (iopt.domains.length && iopt.areas.length) return EINVAL;
+  iopt.disableLargePages = true;
+  const rc = ioptCalculateIovaAlignment(iopt);
+  if (rc) iopt.disableLargePages = false;
+  return rc;
+}
+
+/** iopt_enable_large_pages */
+export function ioptEnableLargePages(iopt: IoPagetable): void {
+  iopt.disableLargePages = false;
+  ioptCalculateIovaAlignment(iopt);
+}
+
+// -- domains ------------------------------------------------------------------
+
+/**
+ * iopt_fill_domain: map every populated area into a new domain. The first
+ * domain pins (areas become `filled`); later ones reuse the pinned frames.
+ */
+function ioptFillDomain(iopt: IoPagetable, domain: IoptDomain): number {
+  const first = iopt.domains.length === 0;
+  const done: IoptArea[] = [];
+  for (const area of iopt.areas) {
+    const pages = area.pages;
+    if (!pages) continue;
+    let rc = 0;
+    if (first) {
+      const held = pages.hold(area.firstIndex, area.lastIndex);
+      rc = held.errno;
+      if (!rc) {
+        rc = areaMapDomain(iopt, area, pages, domain);
+        if (rc) pages.release(area.firstIndex, area.lastIndex);
+      }
+    } else rc = areaMapDomain(iopt, area, pages, domain);
+    if (rc) {
+      for (const a of done) {
+        areaUnmapDomain(a, domain);
+        if (first) {
+          a.pages!.release(a.firstIndex, a.lastIndex);
+          a.filled = false;
+        }
+      }
+      return rc;
+    }
+    if (first) area.filled = true;
+    done.push(area);
+  }
+  return 0;
+}
+
+/**
+ * iopt_table_add_domain: the domain's smallest page size raises the IOVA
+ * alignment (EINVAL above PAGE_SIZE, EADDRINUSE if areas would be
+ * misaligned); the space outside its aperture becomes reserved (EADDRINUSE
+ * against areas/allowed ranges); every area is mapped into it. All or nothing.
+ */
+export function ioptTableAddDomain(iopt: IoPagetable, domain: IoptDomain): number {
+  if (iopt.domains.includes(domain)) return EEXIST;
+  const newAlignment = Math.max(minPgsize(domain.pgsizeBitmap), iopt.iovaAlignment);
+  if (newAlignment > PAGE_SIZE) return EINVAL;
+  let rc = 0;
+  if (newAlignment !== iopt.iovaAlignment) {
+    rc = ioptCheckIovaAlignment(iopt, newAlignment);
+    if (rc) return rc;
+  }
+  if (domain.apertureStart !== 0n) {
+    rc = ioptReserveIova(iopt, 0n, domain.apertureStart - 1n, domain);
+    if (rc) {
+      ioptRemoveReservedIova(iopt, domain);
+      return rc;
+    }
+  }
+  if (domain.apertureEnd !== ULONG_MAX) {
+    rc = ioptReserveIova(iopt, domain.apertureEnd + 1n, ULONG_MAX, domain);
+    if (rc) {
+      ioptRemoveReservedIova(iopt, domain);
+      return rc;
+    }
+  }
+  if (iopt.faults.shouldFail()) {
+    // xa_reserve
+    ioptRemoveReservedIova(iopt, domain);
+    return ENOMEM;
+  }
+  rc = ioptFillDomain(iopt, domain);
+  if (rc) {
+    ioptRemoveReservedIova(iopt, domain);
+    return rc;
+  }
+  iopt.iovaAlignment = newAlignment;
+  iopt.domains.push(domain);
+  return 0;
+}
+
+/** iopt_table_remove_domain: unmap everything from it, unpin with the last domain, drop its reservations. */
+export function ioptTableRemoveDomain(iopt: IoPagetable, domain: IoptDomain): void {
+  const i = iopt.domains.indexOf(domain);
+  if (i < 0) throw new Error('iopt_table_remove_domain: domain not in the table');
+  iopt.domains.splice(i, 1);
+  const last = iopt.domains.length === 0;
+  for (const area of iopt.areas) {
+    if (!area.pages) continue;
+    areaUnmapDomain(area, domain);
+    if (last && area.filled) {
+      area.pages.release(area.firstIndex, area.lastIndex);
+      area.filled = false;
+    }
+  }
+  ioptRemoveReservedIova(iopt, domain);
+  ioptCalculateIovaAlignment(iopt);
+}
+
+// -- accesses -----------------------------------------------------------------
+
+/** iopt_add_access: xa_alloc in the access list (xa_limit_16b), then the alignment (EADDRINUSE). */
+export function ioptAddAccess(iopt: IoPagetable, access: IoptAccess): number {
+  if (iopt.faults.shouldFail()) return ENOMEM;
+  let id = 0;
+  while (iopt.accessList.has(id)) id++;
+  if (id > 0xffff) return EBUSY;
+  iopt.accessList.set(id, access);
+  const rc = ioptCalculateIovaAlignment(iopt);
+  if (rc) {
+    iopt.accessList.delete(id);
+    return rc;
+  }
+  access.ioptAccessListId = id;
+  return 0;
+}
+
+/** iopt_remove_access */
+export function ioptRemoveAccess(iopt: IoPagetable, access: IoptAccess): void {
+  iopt.accessList.delete(access.ioptAccessListId);
+  ioptCalculateIovaAlignment(iopt);
+}
+
+// -- VFIO type1 v1 splitting ------------------------------------------------------
+
+/**
+ * iopt_area_split: split `area` after `iova`. EBUSY while torn down; EINVAL
+ * for a misaligned cut, an area with accesses, or huge pages possibly in use
+ * (a domain holds it and large pages are enabled); ENOMEM (allocations).
+ */
+function ioptAreaSplit(iopt: IoPagetable, area: IoptArea, iova: bigint): number {
+  const alignment = BigInt(iopt.iovaAlignment);
+  const newStart = iova + 1n;
+  if (iova === area.start || iova === area.last) return 0;
+  if (!area.pages || area.preventAccess) return EBUSY;
+  if (newStart & (alignment - 1n) || ioptAreaStartByte(area, newStart) & (alignment - 1n)) return EINVAL;
+  if (iopt.faults.shouldFail()) return ENOMEM; // lhs
+  if (iopt.faults.shouldFail()) return ENOMEM; // rhs
+  if (area.numAccesses) return EINVAL;
+  if (area.filled && !iopt.disableLargePages) return EINVAL;
+  const lhs = new IoptArea(area.start, newStart - 1n, area.startByte, area.iommuProt);
+  const rhs = new IoptArea(newStart, area.last, ioptAreaStartByte(area, newStart), area.iommuProt);
+  lhs.pages = area.pages;
+  rhs.pages = area.pages;
+  ioptGetPagesRef(area.pages);
+  // The pins held for the domains move to the halves: a page shared by both
+  // halves (a cut inside a page) takes one more hold.
+  if (area.filled) {
+    lhs.filled = true;
+    rhs.filled = true;
+    if (lhs.lastIndex === rhs.firstIndex) {
+      const held = area.pages.hold(rhs.firstIndex, rhs.firstIndex);
+      if (held.errno) throw new Error('re-holding a pinned page cannot fail');
+    }
+  }
+  const i = iopt.areas.indexOf(area);
+  iopt.areas.splice(i, 1, lhs, rhs);
+  return 0;
+}
+
+/** iopt_cut_iova: make each iova an area boundary (VFIO type1 v1 partial unmap). */
+export function ioptCutIova(iopt: IoPagetable, iovas: readonly bigint[]): number {
+  for (const iova of iovas) {
+    const area = ioptAreaIterFirst(iopt, iova, iova);
+    if (!area) continue;
+    const rc = ioptAreaSplit(iopt, area, iova);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/** iopt_destroy_table (after iopt_unmap_all): test reservations (owner NULL) and allowed ranges go. */
+export function ioptDestroyTable(iopt: IoPagetable): void {
+  ioptRemoveReservedIova(iopt, null);
+  iopt.allowed = [];
+}

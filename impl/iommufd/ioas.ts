@@ -1,0 +1,273 @@
+/**
+ * IOAS objects and their ioctls. Mirrors drivers/iommu/iommufd/ioas.c:
+ * iommufd_ioas_alloc, iommufd_ioas_destroy, iommufd_ioas_alloc_ioctl,
+ * iommufd_ioas_iova_ranges, iommufd_ioas_load_iovas,
+ * iommufd_ioas_allow_iovas, conv_iommu_prot, iommufd_ioas_map,
+ * iommufd_ioas_copy, iommufd_ioas_unmap, iommufd_ioas_option.
+ *
+ * Public API: class IommufdIoas (iopt, hwptList), iommufdIoasAlloc(ctx) ->
+ * Result<IommufdIoas> (unfinalized), iommufdGetIoas(ctx, id) ->
+ * Result<IommufdIoas>, the ioctl handlers, IOMMU_IOAS_MAP_* flags.
+ */
+import { EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from './errno.ts';
+import type { IommufdCtx, Ucmd } from './main.ts';
+import { iommufdUcmdRespond, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_HUGE_PAGES } from './main.ts';
+import {
+  err,
+  iommufdGetObject,
+  iommufdObjectAbortAndDestroy,
+  iommufdObjectAlloc,
+  iommufdObjectFinalize,
+  ok,
+  type IommufdObject,
+  type ObjectCtx,
+  type Result,
+} from './object.ts';
+import {
+  IoPagetable,
+  IOMMU_CACHE,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  IOPT_ALLOC_IOVA,
+  ioptDestroyTable,
+  ioptDisableLargePages,
+  ioptEnableLargePages,
+  ioptFreePagesList,
+  ioptGetPages,
+  ioptIovaRanges,
+  ioptMapPages,
+  ioptMapUserPages,
+  ioptSetAllowIova,
+  ioptUnmapAll,
+  ioptUnmapIova,
+  ULONG_MAX,
+  type PagesListElm,
+  type Range,
+} from './io_pagetable.ts';
+
+export const IOMMU_IOAS_MAP_FIXED_IOVA = 1;
+export const IOMMU_IOAS_MAP_WRITEABLE = 2;
+export const IOMMU_IOAS_MAP_READABLE = 4;
+const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
+const U64_MAX = (1n << 64n) - 1n;
+
+export class IommufdIoas implements IommufdObject {
+  readonly type = 'IOAS' as const;
+  id = 0;
+  users = 1;
+  readonly iopt: IoPagetable;
+  /** ioas->hwpt_list: the paging HWPTs built on this IOAS (DEVICES keeps it). */
+  readonly hwptList: IommufdObject[] = [];
+
+  constructor(ctx: ObjectCtx) {
+    this.iopt = new IoPagetable(ctx.faults);
+  }
+
+  /** iommufd_ioas_destroy */
+  destroy(): void {
+    const unmapped = { bytes: 0n };
+    const rc = ioptUnmapAll(this.iopt, unmapped);
+    if (rc) throw new Error(`iommufd_ioas_destroy: unmap all failed with ${rc}`);
+    ioptDestroyTable(this.iopt);
+  }
+}
+
+/** iommufd_ioas_alloc: an unfinalized IOAS (the caller finalizes or aborts). */
+export function iommufdIoasAlloc(ctx: ObjectCtx): Result<IommufdIoas> {
+  const ioas = new IommufdIoas(ctx);
+  const rc = iommufdObjectAlloc(ctx, ioas);
+  return rc ? err(rc) : ok(ioas);
+}
+
+/** iommufd_get_ioas */
+export function iommufdGetIoas(ctx: ObjectCtx, id: number): Result<IommufdIoas> {
+  return iommufdGetObject<IommufdIoas>(ctx, id, 'IOAS');
+}
+
+/** iommufd_ioas_alloc_ioctl: flags -> EOPNOTSUPP; a copy-back fault aborts the new IOAS. */
+export function iommufdIoasAllocIoctl(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  if (cmd.num('flags')) return EOPNOTSUPP;
+  const r = iommufdIoasAlloc(ctx);
+  if (r.errno) return r.errno;
+  const ioas = r.value!;
+  cmd.set('out_ioas_id', ioas.id);
+  const rc = iommufdUcmdRespond(ucmd);
+  if (rc) {
+    iommufdObjectAbortAndDestroy(ctx, ioas);
+    return rc;
+  }
+  iommufdObjectFinalize(ctx, ioas);
+  return 0;
+}
+
+/**
+ * iommufd_ioas_iova_ranges: writes up to num_iovas holes of the reserved set,
+ * then num_iovas = total and the alignment; EMSGSIZE after the copy-back when
+ * the array was too small.
+ */
+export function iommufdIoasIovaRanges(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+  if (r.errno) return r.errno;
+  const ioas = r.value!;
+  const maxIovas = cmd.num('num_iovas');
+  const ranges = cmd.big('allowed_iovas');
+  let num = 0;
+  cmd.set('out_iova_alignment', BigInt(ioas.iopt.iovaAlignment));
+  for (const hole of ioptIovaRanges(ioas.iopt)) {
+    if (num < maxIovas) {
+      const elm = new Uint8Array(16);
+      const v = new DataView(elm.buffer);
+      v.setBigUint64(0, hole.start, true);
+      v.setBigUint64(8, hole.last, true);
+      if (!ctx.proc.copyToUser(ranges + BigInt(num * 16), elm)) return EFAULT;
+    }
+    num++;
+  }
+  cmd.set('num_iovas', num);
+  const rc = iommufdUcmdRespond(ucmd);
+  if (rc) return rc;
+  return num > maxIovas ? EMSGSIZE : 0;
+}
+
+/** iommufd_ioas_load_iovas: EFAULT, start >= last -> EINVAL, overlap -> EINVAL, ENOMEM. */
+function iommufdIoasLoadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
+  for (let i = 0; i < num; i++) {
+    const b = ctx.proc.copyFromUser(uptr + BigInt(i * 16), 16);
+    if (!b) return EFAULT;
+    const v = new DataView(b.buffer, b.byteOffset, 16);
+    const start = v.getBigUint64(0, true);
+    const last = v.getBigUint64(8, true);
+    if (start >= last) return EINVAL;
+    if (out.some((r) => r.start <= last && r.last >= start)) return EINVAL;
+    if (ctx.faults.shouldFail()) return ENOMEM;
+    out.push({ start, last });
+  }
+  return 0;
+}
+
+/** iommufd_ioas_allow_iovas: replace the allowed list atomically (EADDRINUSE vs reserved). */
+export function iommufdIoasAllowIovas(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+  if (r.errno) return r.errno;
+  const allowed: Range[] = [];
+  const rc = iommufdIoasLoadIovas(ctx, cmd.big('allowed_iovas'), cmd.num('num_iovas'), allowed);
+  if (rc) return rc;
+  return ioptSetAllowIova(r.value!.iopt, allowed);
+}
+
+/** conv_iommu_prot: every mapping is IOMMU_CACHE. */
+export function convIommuProt(mapFlags: number): number {
+  let prot = IOMMU_CACHE;
+  if (mapFlags & IOMMU_IOAS_MAP_WRITEABLE) prot |= IOMMU_WRITE;
+  if (mapFlags & IOMMU_IOAS_MAP_READABLE) prot |= IOMMU_READ;
+  return prot;
+}
+
+/** iommufd_ioas_map */
+export function iommufdIoasMap(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  const flags = cmd.num('flags');
+  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return EOPNOTSUPP;
+  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return EOVERFLOW;
+  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return EINVAL;
+  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+  if (r.errno) return r.errno;
+  const m = ioptMapUserPages(
+    r.value!.iopt,
+    ctx.proc,
+    ctx.accountMode === 'MM',
+    cmd.big('iova'),
+    cmd.big('user_va'),
+    cmd.big('length'),
+    convIommuProt(flags),
+    flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA,
+  );
+  if (m.errno) return m.errno;
+  cmd.set('iova', m.value!);
+  return iommufdUcmdRespond(ucmd);
+}
+
+/** iommufd_ioas_copy: the new areas share the source's iopt_pages (pinned once). */
+export function iommufdIoasCopy(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  const flags = cmd.num('flags');
+  if (flags & ~MAP_FLAGS) return EOPNOTSUPP;
+  const length = cmd.big('length');
+  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return EOVERFLOW;
+  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return EINVAL;
+  const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
+  if (src.errno) return src.errno;
+  const list: PagesListElm[] = [];
+  let rc = ioptGetPages(src.value!.iopt, cmd.big('src_iova'), length, list);
+  if (rc) return rc;
+  const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
+  if (dst.errno) {
+    ioptFreePagesList(src.value!.iopt, list);
+    return dst.errno;
+  }
+  const iova = { iova: cmd.big('dst_iova') };
+  rc = ioptMapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
+  if (!rc) {
+    cmd.set('dst_iova', iova.iova);
+    rc = iommufdUcmdRespond(ucmd);
+  }
+  ioptFreePagesList(dst.value!.iopt, list);
+  return rc;
+}
+
+/**
+ * iommufd_ioas_unmap: (0, U64_MAX) unmaps everything and always succeeds;
+ * otherwise EOVERFLOW, iopt_unmap_iova's errors, and ENOENT when nothing was
+ * unmapped. `length` is written back only on success.
+ */
+export function iommufdIoasUnmap(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+  if (r.errno) return r.errno;
+  const iopt = r.value!.iopt;
+  const iova = cmd.big('iova');
+  const length = cmd.big('length');
+  const unmapped = { bytes: 0n };
+  let rc: number;
+  if (iova === 0n && length === U64_MAX) {
+    rc = ioptUnmapAll(iopt, unmapped);
+    if (rc) return rc;
+  } else {
+    if (iova >= ULONG_MAX || length >= ULONG_MAX) return EOVERFLOW;
+    rc = ioptUnmapIova(iopt, iova, length, unmapped);
+    if (rc) return rc;
+    if (!unmapped.bytes) return ENOENT;
+  }
+  cmd.set('length', unmapped.bytes);
+  return iommufdUcmdRespond(ucmd);
+}
+
+/** iommufd_ioas_option + iommufd_ioas_option_huge_pages (IOMMU_OPTION_HUGE_PAGES). */
+export function iommufdIoasOption(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  const r = iommufdGetIoas(ctx, cmd.num('object_id'));
+  if (r.errno) return r.errno;
+  if (cmd.num('option_id') !== IOMMU_OPTION_HUGE_PAGES) return EOPNOTSUPP;
+  const iopt = r.value!.iopt;
+  const opv = cmd.num('op');
+  if (opv === IOMMU_OPTION_OP_GET) {
+    cmd.set('val64', iopt.disableLargePages ? 0n : 1n);
+    return 0;
+  }
+  if (opv === IOMMU_OPTION_OP_SET) {
+    const val = cmd.big('val64');
+    if (val === 0n) return ioptDisableLargePages(iopt);
+    if (val === 1n) {
+      ioptEnableLargePages(iopt);
+      return 0;
+    }
+    return EINVAL;
+  }
+  return EOPNOTSUPP;
+}

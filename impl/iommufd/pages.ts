@@ -1,0 +1,253 @@
+/**
+ * iopt_pages: the pinned-PFN source behind one IOAS_MAP (shared by the areas
+ * IOAS_COPY makes from it). Mirrors drivers/iommu/iommufd/pages.c:
+ * iopt_alloc_pages, iopt_put_pages, the pin/charge path of pfn_reader
+ * (pfn_reader_user_pin, pfn_reader_user_update_pinned, do_update_pinned,
+ * incr_user_locked_vm, update_mm_locked_vm), iopt_area_add_access /
+ * iopt_area_remove_access and iopt_pages_rw_access.
+ *
+ * Pinning: each page index is pinned once however many holders need it (every
+ * area of the pages while the IOAS has a domain, and every in-kernel access
+ * range), as the kernel pins once per iopt_pages (domains_itree/access_itree).
+ * Separate maps of the same user VA are separate iopt_pages and pin twice.
+ *
+ * Accounting (account_mode): NONE when the mapping process had CAP_IPC_LOCK;
+ * USER (per-user locked_vm against RLIMIT_MEMLOCK, io_uring style) or MM
+ * (mm->locked_vm, VFIO style, when the ctx is in RLIMIT_MODE 1 or opened as
+ * /dev/vfio/vfio). mm->pinned_vm counts every pin. Over the limit -> ENOMEM and
+ * everything just pinned is unpinned.
+ *
+ * Public API: class IoptPages, ioptAllocPages, ioptPutPages, ioptPagesHold,
+ * ioptPagesRelease, ioptPagesAddAccess, ioptPagesRemoveAccess,
+ * ioptPagesRwAccess, PAGE_SIZE.
+ */
+import type { Process } from '../process/process.ts';
+import { EFAULT, EINVAL, ENOMEM, EOVERFLOW, EPERM } from './errno.ts';
+import { err, ok, type Result } from './object.ts';
+
+export const PAGE_SIZE = 4096;
+const PAGE_SIZE_N = 4096n;
+export const ULONG_MAX = (1n << 64n) - 1n;
+/** SIZE_MAX - PAGE_SIZE: iopt_alloc_pages' length bound. */
+const MAX_PAGES_LENGTH = ULONG_MAX - PAGE_SIZE_N;
+
+export type AccountMode = 'NONE' | 'USER' | 'MM';
+
+/** struct iopt_pages_access: an exact [start,last] index range held by accesses. */
+interface PagesAccess {
+  readonly start: number;
+  readonly last: number;
+  users: number;
+}
+
+export class IoptPages {
+  kref = 1;
+  npinned = 0;
+  lastNpinned = 0;
+  /** index -> pinned frame and how many holders need it. */
+  private readonly pinnedPfns = new Map<number, { pfn: number; holders: number }>();
+  readonly accesses: PagesAccess[] = [];
+
+  constructor(
+    readonly proc: Process,
+    /** ALIGN_DOWN(uptr, PAGE_SIZE) */
+    readonly uptr: bigint,
+    readonly npages: number,
+    readonly writable: boolean,
+    public accountMode: AccountMode,
+  ) {}
+
+  /** The pinned frame of a page index, if pinned. */
+  pinnedPfn(index: number): number | undefined {
+    return this.pinnedPfns.get(index)?.pfn;
+  }
+
+  get pinnedCount(): number {
+    return this.pinnedPfns.size;
+  }
+
+  /** Take one hold on each index of [start, last]; pin the ones not yet pinned. */
+  hold(start: number, last: number): Result<number[]> {
+    const missing: number[] = [];
+    for (let i = start; i <= last; i++) if (!this.pinnedPfns.has(i)) missing.push(i);
+    const fresh = new Map<number, number>();
+    if (missing.length) {
+      const f = this.proc.faults;
+      if (f.shouldFail()) return err(ENOMEM); // temp_kmalloc of the upages array
+      if (f.shouldFail()) return err(EFAULT); // pfn_reader_user_pin's iommufd_should_fail
+      for (const i of missing) {
+        const r = this.proc.pinUserPages(this.uptr + BigInt(i) * PAGE_SIZE_N, 1, this.writable);
+        if (r.errno !== 0 || !('pfns' in r)) {
+          for (const pfn of fresh.values()) this.proc.unpinUserPage(pfn);
+          return err(EFAULT);
+        }
+        fresh.set(i, r.pfns[0]!);
+      }
+      this.npinned += fresh.size;
+      const rc = this.updatePinned();
+      if (rc) {
+        for (const pfn of fresh.values()) this.proc.unpinUserPage(pfn);
+        this.npinned -= fresh.size;
+        return err(rc);
+      }
+    }
+    const pfns: number[] = [];
+    for (let i = start; i <= last; i++) {
+      const cur = this.pinnedPfns.get(i);
+      if (cur) {
+        cur.holders++;
+        pfns.push(cur.pfn);
+      } else {
+        const pfn = fresh.get(i)!;
+        this.pinnedPfns.set(i, { pfn, holders: 1 });
+        pfns.push(pfn);
+      }
+    }
+    return ok(pfns);
+  }
+
+  /** Drop one hold on each index of [start, last]; unpin and uncharge what nobody holds. */
+  release(start: number, last: number): void {
+    let unpinned = 0;
+    for (let i = start; i <= last; i++) {
+      const cur = this.pinnedPfns.get(i);
+      if (!cur) throw new Error(`release of unpinned page index ${i}`);
+      cur.holders--;
+      if (cur.holders === 0) {
+        this.pinnedPfns.delete(i);
+        this.proc.unpinUserPage(cur.pfn);
+        unpinned++;
+      }
+    }
+    if (unpinned) {
+      this.npinned -= unpinned;
+      this.updateUnpinned();
+    }
+  }
+
+  /** pfn_reader_user_update_pinned for an increase: fault site, then do_update_pinned. */
+  private updatePinned(): number {
+    if (this.npinned === this.lastNpinned) return 0;
+    if (this.proc.faults.shouldFail()) return ENOMEM;
+    return this.doUpdatePinned(this.npinned - this.lastNpinned, true);
+  }
+
+  /** update_unpinned */
+  private updateUnpinned(): void {
+    if (this.npinned === this.lastNpinned) return;
+    this.doUpdatePinned(this.lastNpinned - this.npinned, false);
+  }
+
+  /** do_update_pinned: charge per account_mode, then mm->pinned_vm. */
+  private doUpdatePinned(npages: number, inc: boolean): number {
+    const proc = this.proc;
+    switch (this.accountMode) {
+      case 'NONE':
+        break;
+      case 'USER': // incr_user_locked_vm / decr_user_locked_vm
+        if (inc) {
+          if (proc.user.lockedVm + npages > proc.rlimitMemlockPages()) return ENOMEM;
+          proc.user.lockedVm += npages;
+        } else proc.user.lockedVm -= Math.min(npages, proc.user.lockedVm);
+        break;
+      case 'MM': // __account_locked_vm(mm, npages, inc, task, false)
+        if (inc) {
+          if (proc.lockedVm + npages > proc.rlimitMemlockPages()) return ENOMEM;
+          proc.lockedVm += npages;
+        } else proc.lockedVm -= Math.min(npages, proc.lockedVm);
+        break;
+    }
+    this.lastNpinned = this.npinned;
+    proc.pinnedVm += inc ? npages : -npages;
+    return 0;
+  }
+}
+
+/**
+ * iopt_alloc_pages: EINVAL for length 0 or > SIZE_MAX - PAGE_SIZE, EOVERFLOW
+ * when uptr + length wraps, ENOMEM (allocation). Records the calling process
+ * and its accounting mode (NONE with CAP_IPC_LOCK, else USER).
+ */
+export function ioptAllocPages(proc: Process, uptr: bigint, length: bigint, writable: boolean): Result<IoptPages> {
+  if (length > MAX_PAGES_LENGTH || length === 0n) return err(EINVAL);
+  if (uptr + length > ULONG_MAX) return err(EOVERFLOW);
+  if (proc.faults.shouldFail()) return err(ENOMEM);
+  const base = uptr - (uptr % PAGE_SIZE_N);
+  const npages = Number((length + (uptr - base) + PAGE_SIZE_N - 1n) / PAGE_SIZE_N);
+  return ok(new IoptPages(proc, base, npages, writable, proc.capable('CAP_IPC_LOCK') ? 'NONE' : 'USER'));
+}
+
+export function ioptGetPagesRef(pages: IoptPages): void {
+  pages.kref++;
+}
+
+/** iopt_put_pages -> iopt_release_pages when the last area/list drops it. */
+export function ioptPutPages(pages: IoptPages): void {
+  pages.kref--;
+  if (pages.kref === 0 && (pages.pinnedCount !== 0 || pages.accesses.length !== 0))
+    throw new Error('iopt_pages released while pinned');
+}
+
+/** iopt_pages_get_exact_access */
+function getExactAccess(pages: IoptPages, start: number, last: number): PagesAccess | undefined {
+  return pages.accesses.find((a) => a.start === start && a.last === last);
+}
+
+/**
+ * iopt_area_add_access (the pages part): EPERM for a write access to
+ * read-only pages; reuse an exact range or allocate one (ENOMEM) and pin it.
+ */
+export function ioptPagesAddAccess(pages: IoptPages, start: number, last: number, write: boolean): Result<number[]> {
+  if (write && !pages.writable) return err(EPERM);
+  const exact = getExactAccess(pages, start, last);
+  if (exact) {
+    exact.users++;
+    const pfns: number[] = [];
+    for (let i = start; i <= last; i++) pfns.push(pages.pinnedPfn(i)!);
+    return ok(pfns);
+  }
+  if (pages.proc.faults.shouldFail()) return err(ENOMEM); // kzalloc(access)
+  const held = pages.hold(start, last);
+  if (held.errno) return held;
+  pages.accesses.push({ start, last, users: 1 });
+  return held;
+}
+
+/** iopt_area_remove_access (the pages part). */
+export function ioptPagesRemoveAccess(pages: IoptPages, start: number, last: number): void {
+  const exact = getExactAccess(pages, start, last);
+  if (!exact) throw new Error(`no access range [${start}, ${last}]`);
+  exact.users--;
+  if (exact.users) return;
+  pages.accesses.splice(pages.accesses.indexOf(exact), 1);
+  pages.release(start, last);
+}
+
+/**
+ * iopt_pages_rw_access: copy between `data` and the pages' bytes from
+ * start_byte. EPERM for a write to read-only pages; EFAULT when the user
+ * memory is gone and the page is not pinned. Pinned pages are used through
+ * their frames (they outlive munmap); others through the process mapping.
+ */
+export function ioptPagesRwAccess(pages: IoptPages, startByte: number, data: Uint8Array, write: boolean): number {
+  if (write && !pages.writable) return EPERM;
+  const proc = pages.proc;
+  let done = 0;
+  while (done < data.length) {
+    const byte = startByte + done;
+    const index = Math.floor(byte / PAGE_SIZE);
+    const off = byte % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, data.length - done);
+    let pfn = pages.pinnedPfn(index);
+    if (pfn === undefined) {
+      const t = proc.translateVa(pages.uptr + BigInt(index) * PAGE_SIZE_N);
+      if (!t || !t.prot.read || (write && !t.prot.write)) return EFAULT;
+      pfn = t.pfn;
+    }
+    const pa = pfn * PAGE_SIZE + off;
+    if (write) proc.phys.writePhys(pa, data.subarray(done, done + n));
+    else data.set(proc.phys.readPhys(pa, n), done);
+    done += n;
+  }
+  return 0;
+}

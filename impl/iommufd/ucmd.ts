@@ -1,0 +1,201 @@
+/**
+ * The kernel-side view of an ioctl's argument struct (struct iommufd_ucmd's
+ * `cmd`): a buffer of the kernel's struct size, read and written by field name.
+ *
+ * Layouts here are the kernel's C structs for the commands the core serves,
+ * laid out by C natural alignment (x86-64). This is a stop-gap until
+ * spec/uapi's layout tables land; then `layoutOf` will read them instead.
+ *
+ * Public API: type Layout, layoutOf(struct), class UcmdStruct { u32, u16, u64, set, bytes }.
+ */
+export type CType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
+
+export interface FieldLayout {
+  readonly offset: number;
+  readonly type: CType;
+}
+
+export interface Layout {
+  readonly name: string;
+  readonly size: number;
+  readonly fields: ReadonlyMap<string, FieldLayout>;
+  /** offsetofend of each field, for IOCTL_OP's min_size. */
+  offsetofend(field: string): number;
+}
+
+const SIZES: { readonly [t in CType]: number } = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8 };
+
+type Decl = readonly (readonly [string, CType])[];
+
+/** Lay out `decl` from `base` by natural alignment; returns the end offset and max alignment. */
+function place(decl: Decl, base: number, prefix: string, into: Map<string, FieldLayout>): { end: number; align: number } {
+  let off = base;
+  let align = 1;
+  for (const [name, type] of decl) {
+    const s = SIZES[type];
+    off = Math.ceil(off / s) * s;
+    into.set(prefix + name, { offset: off, type });
+    off += s;
+    align = Math.max(align, s);
+  }
+  return { end: off, align };
+}
+
+function makeLayout(name: string, head: Decl, union?: { readonly [member: string]: Decl }, tail?: Decl): Layout {
+  const fields = new Map<string, FieldLayout>();
+  let { end, align } = place(head, 0, '', fields);
+  if (union) {
+    let ualign = 1;
+    for (const d of Object.values(union)) for (const [, t] of d) ualign = Math.max(ualign, SIZES[t]);
+    const base = Math.ceil(end / ualign) * ualign;
+    let uend = base;
+    for (const [member, d] of Object.entries(union)) {
+      const r = place(d, base, `${member}.`, fields);
+      uend = Math.max(uend, Math.ceil(r.end / r.align) * r.align);
+    }
+    end = uend;
+    align = Math.max(align, ualign);
+  }
+  if (tail) {
+    const r = place(tail, end, '', fields);
+    end = r.end;
+    align = Math.max(align, r.align);
+  }
+  const size = Math.ceil(end / align) * align;
+  return {
+    name,
+    size,
+    fields,
+    offsetofend(field: string): number {
+      const f = fields.get(field);
+      if (!f) throw new Error(`${name} has no field ${field}`);
+      return f.offset + SIZES[f.type];
+    },
+  };
+}
+
+const LAYOUTS: { readonly [name: string]: Layout } = {
+  iommu_destroy: makeLayout('iommu_destroy', [['size', 'u32'], ['id', 'u32']]),
+  iommu_ioas_alloc: makeLayout('iommu_ioas_alloc', [['size', 'u32'], ['flags', 'u32'], ['out_ioas_id', 'u32']]),
+  iommu_ioas_allow_iovas: makeLayout('iommu_ioas_allow_iovas', [
+    ['size', 'u32'], ['ioas_id', 'u32'], ['num_iovas', 'u32'], ['__reserved', 'u32'], ['allowed_iovas', 'u64'],
+  ]),
+  iommu_ioas_copy: makeLayout('iommu_ioas_copy', [
+    ['size', 'u32'], ['flags', 'u32'], ['dst_ioas_id', 'u32'], ['src_ioas_id', 'u32'],
+    ['length', 'u64'], ['dst_iova', 'u64'], ['src_iova', 'u64'],
+  ]),
+  iommu_ioas_iova_ranges: makeLayout('iommu_ioas_iova_ranges', [
+    ['size', 'u32'], ['ioas_id', 'u32'], ['num_iovas', 'u32'], ['__reserved', 'u32'],
+    ['allowed_iovas', 'u64'], ['out_iova_alignment', 'u64'],
+  ]),
+  iommu_ioas_map: makeLayout('iommu_ioas_map', [
+    ['size', 'u32'], ['flags', 'u32'], ['ioas_id', 'u32'], ['__reserved', 'u32'],
+    ['user_va', 'u64'], ['length', 'u64'], ['iova', 'u64'],
+  ]),
+  iommu_ioas_unmap: makeLayout('iommu_ioas_unmap', [['size', 'u32'], ['ioas_id', 'u32'], ['iova', 'u64'], ['length', 'u64']]),
+  iommu_option: makeLayout('iommu_option', [
+    ['size', 'u32'], ['option_id', 'u32'], ['op', 'u16'], ['__reserved', 'u16'], ['object_id', 'u32'], ['val64', 'u64'],
+  ]),
+  iommu_vfio_ioas: makeLayout('iommu_vfio_ioas', [['size', 'u32'], ['ioas_id', 'u32'], ['op', 'u16'], ['__reserved', 'u16']]),
+  iommu_iova_range: makeLayout('iommu_iova_range', [['start', 'u64'], ['last', 'u64']]),
+  iommu_test_cmd: makeLayout(
+    'iommu_test_cmd',
+    [['size', 'u32'], ['op', 'u32'], ['id', 'u32'], ['__reserved', 'u32']],
+    {
+      add_reserved: [['start', 'u64'], ['length', 'u64']],
+      mock_domain: [['out_stdev_id', 'u32'], ['out_hwpt_id', 'u32'], ['out_idev_id', 'u32']],
+      mock_domain_flags: [['out_stdev_id', 'u32'], ['out_hwpt_id', 'u32'], ['out_idev_id', 'u32'], ['dev_flags', 'u32']],
+      mock_domain_replace: [['pt_id', 'u32']],
+      check_map: [['iova', 'u64'], ['length', 'u64'], ['uptr', 'u64']],
+      check_refs: [['length', 'u64'], ['uptr', 'u64'], ['refs', 'u32']],
+      create_access: [['out_access_fd', 'u32'], ['flags', 'u32']],
+      destroy_access_pages: [['access_pages_id', 'u32']],
+      access_pages: [['flags', 'u32'], ['out_access_pages_id', 'u32'], ['iova', 'u64'], ['length', 'u64'], ['uptr', 'u64']],
+      access_rw: [['iova', 'u64'], ['length', 'u64'], ['uptr', 'u64'], ['flags', 'u32']],
+      memory_limit: [['limit', 'u32']],
+      access_replace_ioas: [['ioas_id', 'u32']],
+      dirty: [['flags', 'u32'], ['iova', 'u64'], ['length', 'u64'], ['page_size', 'u64'], ['uptr', 'u64'], ['out_nr_dirty', 'u64']],
+      check_iotlb: [['id', 'u32'], ['iotlb', 'u32']],
+      trigger_iopf: [['dev_id', 'u32'], ['pasid', 'u32'], ['grpid', 'u32'], ['perm', 'u32'], ['addr', 'u64']],
+    },
+    [['last', 'u32']],
+  ),
+};
+
+export function layoutOf(struct: string): Layout {
+  const l = LAYOUTS[struct];
+  if (!l) throw new Error(`no layout for struct ${struct}`);
+  return l;
+}
+
+/** Register a layout (DEVICES' commands use this until spec/uapi lands). */
+export function registerLayout(layout: Layout): void {
+  (LAYOUTS as { [name: string]: Layout })[layout.name] = layout;
+}
+
+export { makeLayout };
+
+/** A struct in kernel memory, accessed by field name. */
+export class UcmdStruct {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+
+  constructor(
+    readonly layout: Layout,
+    bytes?: Uint8Array,
+  ) {
+    this.bytes = bytes ?? new Uint8Array(layout.size);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+  }
+
+  private field(name: string): FieldLayout {
+    const f = this.layout.fields.get(name);
+    if (!f) throw new Error(`${this.layout.name} has no field ${name}`);
+    return f;
+  }
+
+  /** A u8/u16/u32/s32 field. */
+  num(name: string): number {
+    const f = this.field(name);
+    switch (f.type) {
+      case 'u8':
+        return this.view.getUint8(f.offset);
+      case 'u16':
+        return this.view.getUint16(f.offset, true);
+      case 'u32':
+        return this.view.getUint32(f.offset, true);
+      case 's32':
+        return this.view.getInt32(f.offset, true);
+      case 'u64':
+        throw new Error(`${this.layout.name}.${name} is u64; use big()`);
+    }
+  }
+
+  /** A u64 field. */
+  big(name: string): bigint {
+    const f = this.field(name);
+    if (f.type !== 'u64') throw new Error(`${this.layout.name}.${name} is not u64`);
+    return this.view.getBigUint64(f.offset, true);
+  }
+
+  set(name: string, value: number | bigint): void {
+    const f = this.field(name);
+    switch (f.type) {
+      case 'u8':
+        this.view.setUint8(f.offset, Number(value));
+        break;
+      case 'u16':
+        this.view.setUint16(f.offset, Number(value), true);
+        break;
+      case 'u32':
+        this.view.setUint32(f.offset, Number(BigInt.asUintN(32, BigInt(value))), true);
+        break;
+      case 's32':
+        this.view.setInt32(f.offset, Number(value), true);
+        break;
+      case 'u64':
+        this.view.setBigUint64(f.offset, BigInt.asUintN(64, BigInt(value)), true);
+        break;
+    }
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * VFIO type1 container compatibility on an iommufd (the fd used as a VFIO
+ * container, or /dev/vfio/vfio served by iommufd). Mirrors
+ * drivers/iommu/iommufd/vfio_compat.c: get_compat_ioas,
+ * iommufd_vfio_compat_ioas_create, iommufd_vfio_compat_set_no_iommu,
+ * iommufd_vfio_ioas (IOMMU_VFIO_IOAS), iommufd_vfio_ioctl (GET_API_VERSION,
+ * CHECK_EXTENSION, SET_IOMMU, IOMMU_GET_INFO, MAP_DMA, UNMAP_DMA) with type1
+ * v1 splitting through iopt_cut_iova.
+ *
+ * Public API: iommufdVfioIoas, iommufdVfioIoctl, iommufdVfioCompatIoasCreate,
+ * iommufdVfioCompatIoasGetId, iommufdVfioCompatSetNoIommu, VFIO_* numbers.
+ */
+import { sysErr, sysOk, type SysRet } from '../process/file.ts';
+import { EFAULT, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
+import type { IommufdCtx, Ucmd } from './main.ts';
+import { iommufdUcmdRespond } from './main.ts';
+import { err, iommufdObjectAbort, iommufdObjectFinalize, ok, type Result } from './object.ts';
+import { iommufdGetIoas, iommufdIoasAlloc, IommufdIoas } from './ioas.ts';
+import {
+  IOMMU_CACHE,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  ioptCutIova,
+  ioptDisableLargePages,
+  ioptIovaRanges,
+  ioptMapUserPages,
+  ioptUnmapAll,
+  ioptUnmapIova,
+  PAGE_SIZE,
+  ULONG_MAX,
+} from './io_pagetable.ts';
+
+const VFIO_BASE = 100;
+const vfioIo = (n: number): number => (0x3b << 8) | (VFIO_BASE + n);
+export const VFIO_GET_API_VERSION = vfioIo(0);
+export const VFIO_CHECK_EXTENSION = vfioIo(1);
+export const VFIO_SET_IOMMU = vfioIo(2);
+export const VFIO_IOMMU_GET_INFO = vfioIo(12);
+export const VFIO_IOMMU_MAP_DMA = vfioIo(13);
+export const VFIO_IOMMU_UNMAP_DMA = vfioIo(14);
+export const VFIO_IOMMU_DIRTY_PAGES = vfioIo(17);
+
+export const VFIO_API_VERSION = 0;
+export const VFIO_TYPE1_IOMMU = 1;
+export const VFIO_TYPE1v2_IOMMU = 3;
+export const VFIO_DMA_CC_IOMMU = 4;
+export const VFIO_TYPE1_NESTING_IOMMU = 6;
+export const VFIO_NOIOMMU_IOMMU = 8;
+export const VFIO_UNMAP_ALL = 9;
+export const VFIO_UPDATE_VADDR = 10;
+
+export const VFIO_DMA_MAP_FLAG_READ = 1;
+export const VFIO_DMA_MAP_FLAG_WRITE = 2;
+export const VFIO_DMA_UNMAP_FLAG_ALL = 2;
+const VFIO_IOMMU_INFO_PGSIZES = 1;
+const VFIO_IOMMU_INFO_CAPS = 2;
+const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1;
+const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
+
+/** CONFIG_VFIO_NOIOMMU: enabled in the Debian kernels the profiles come from (a choice; see the report). */
+const CONFIG_VFIO_NOIOMMU = true;
+
+export const IOMMU_VFIO_IOAS_GET = 0;
+export const IOMMU_VFIO_IOAS_SET = 1;
+export const IOMMU_VFIO_IOAS_CLEAR = 2;
+
+/** What DMA_CC_IOMMU reads of a paging HWPT on the compat IOAS (DEVICES' hwpt has it). */
+interface HwptCoherency {
+  readonly enforceCacheCoherency?: boolean;
+}
+
+/** get_compat_ioas: ENODEV when there is none. */
+function getCompatIoas(ctx: IommufdCtx): Result<IommufdIoas> {
+  const ioas = ctx.vfioIoas;
+  if (!ioas || !(ioas instanceof IommufdIoas) || ctx.objects.load(ioas.id) !== ioas) return err(ENODEV);
+  return ok(ioas);
+}
+
+/** iommufd_vfio_compat_ioas_get_id */
+export function iommufdVfioCompatIoasGetId(ctx: IommufdCtx): Result<number> {
+  const r = getCompatIoas(ctx);
+  return r.errno ? err(r.errno) : ok(r.value!.id);
+}
+
+/** iommufd_vfio_compat_set_no_iommu: EINVAL once a compat IOAS exists. */
+export function iommufdVfioCompatSetNoIommu(ctx: IommufdCtx): number {
+  if (ctx.vfioIoas) return EINVAL;
+  ctx.noIommuMode = true;
+  return 0;
+}
+
+/** iommufd_vfio_compat_ioas_create: adopt the existing compat IOAS or create one (EINVAL in no-iommu mode). */
+export function iommufdVfioCompatIoasCreate(ctx: IommufdCtx): number {
+  const r = iommufdIoasAlloc(ctx);
+  if (r.errno) return r.errno;
+  const ioas = r.value!;
+  if (ctx.noIommuMode) {
+    iommufdObjectAbort(ctx, ioas);
+    return EINVAL;
+  }
+  if (!getCompatIoas(ctx).errno) {
+    iommufdObjectAbort(ctx, ioas);
+    return 0;
+  }
+  ctx.vfioIoas = ioas;
+  iommufdObjectFinalize(ctx, ioas);
+  return 0;
+}
+
+/** iommufd_vfio_ioas (IOMMU_VFIO_IOAS): GET (ENODEV), SET (ENOENT; takes no reference), CLEAR. */
+export function iommufdVfioIoas(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  switch (cmd.num('op')) {
+    case IOMMU_VFIO_IOAS_GET: {
+      const r = getCompatIoas(ctx);
+      if (r.errno) return r.errno;
+      cmd.set('ioas_id', r.value!.id);
+      return iommufdUcmdRespond(ucmd);
+    }
+    case IOMMU_VFIO_IOAS_SET: {
+      const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+      if (r.errno) return r.errno;
+      ctx.vfioIoas = r.value!;
+      return 0;
+    }
+    case IOMMU_VFIO_IOAS_CLEAR:
+      ctx.vfioIoas = null;
+      return 0;
+    default:
+      return EOPNOTSUPP;
+  }
+}
+
+function readStruct(ctx: IommufdCtx, arg: bigint, minsz: number): DataView | null {
+  const b = ctx.proc.copyFromUser(arg, minsz);
+  return b ? new DataView(b.buffer, b.byteOffset, minsz) : null;
+}
+
+/** iommufd_vfio_map_dma: vfio_iommu_type1_dma_map {argsz, flags, vaddr, iova, size}; always a fixed IOVA. */
+function iommufdVfioMapDma(ctx: IommufdCtx, arg: bigint): number {
+  const minsz = 32;
+  const v = readStruct(ctx, arg, minsz);
+  if (!v) return EFAULT;
+  const argsz = v.getUint32(0, true);
+  const flags = v.getUint32(4, true);
+  if (argsz < minsz || flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return EINVAL;
+  let prot = IOMMU_CACHE;
+  if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
+  if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
+  const r = getCompatIoas(ctx);
+  if (r.errno) return r.errno;
+  const m = ioptMapUserPages(r.value!.iopt, ctx.proc, ctx.accountMode === 'MM', v.getBigUint64(16, true), v.getBigUint64(8, true), v.getBigUint64(24, true), prot, 0);
+  return m.errno;
+}
+
+/**
+ * iommufd_vfio_unmap_dma: vfio_iommu_type1_dma_unmap {argsz, flags, iova, size}.
+ * Type1 (v1, large pages disabled) first cuts the areas at the range ends;
+ * unmapping nothing is success; `size` is written back with the bytes
+ * unmapped even when the unmap failed part-way.
+ */
+function iommufdVfioUnmapDma(ctx: IommufdCtx, arg: bigint): number {
+  const minsz = 24;
+  const v = readStruct(ctx, arg, minsz);
+  if (!v) return EFAULT;
+  const argsz = v.getUint32(0, true);
+  const flags = v.getUint32(4, true);
+  if (argsz < minsz || flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return EINVAL;
+  const r = getCompatIoas(ctx);
+  if (r.errno) return r.errno;
+  const iopt = r.value!.iopt;
+  const iova = v.getBigUint64(8, true);
+  const size = v.getBigUint64(16, true);
+  const unmapped = { bytes: 0n };
+  let rc: number;
+  if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+    if (iova !== 0n || size !== 0n) return EINVAL;
+    rc = ioptUnmapAll(iopt, unmapped);
+  } else {
+    if (iopt.disableLargePages) {
+      // unsigned long arithmetic: the cut points wrap like the kernel's.
+      const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
+      rc = ioptCutIova(iopt, iova ? iovas : iovas.slice(0, 1));
+      if (rc) return rc;
+    }
+    rc = ioptUnmapIova(iopt, iova, size, unmapped);
+  }
+  v.setBigUint64(16, unmapped.bytes, true);
+  if (!ctx.proc.copyToUser(arg, new Uint8Array(v.buffer, v.byteOffset, minsz))) rc = EFAULT;
+  return rc;
+}
+
+/** iommufd_vfio_cc_iommu: 1 iff every paging HWPT of the compat IOAS enforces coherency. */
+function iommufdVfioCcIommu(ctx: IommufdCtx): SysRet {
+  const r = getCompatIoas(ctx);
+  if (r.errno) return sysErr(r.errno);
+  for (const hwpt of r.value!.hwptList as readonly HwptCoherency[]) if (!hwpt.enforceCacheCoherency) return sysOk(0);
+  return sysOk(1);
+}
+
+/** iommufd_vfio_check_extension */
+function iommufdVfioCheckExtension(ctx: IommufdCtx, type: bigint): SysRet {
+  switch (type) {
+    case BigInt(VFIO_TYPE1_IOMMU):
+    case BigInt(VFIO_TYPE1v2_IOMMU):
+    case BigInt(VFIO_UNMAP_ALL):
+      return sysOk(ctx.noIommuMode ? 0 : 1);
+    case BigInt(VFIO_NOIOMMU_IOMMU):
+      return sysOk(CONFIG_VFIO_NOIOMMU ? 1 : 0);
+    case BigInt(VFIO_DMA_CC_IOMMU):
+      return iommufdVfioCcIommu(ctx);
+    default:
+      return sysOk(0);
+  }
+}
+
+/** iommufd_vfio_set_iommu: TYPE1 (v1) disables large pages on the compat IOAS. */
+function iommufdVfioSetIommu(ctx: IommufdCtx, type: bigint): SysRet {
+  if (CONFIG_VFIO_NOIOMMU && type === BigInt(VFIO_NOIOMMU_IOMMU) && ctx.noIommuMode) {
+    return ctx.proc.capable('CAP_SYS_RAWIO') ? sysOk(0) : sysErr(EPERM);
+  }
+  if ((type !== BigInt(VFIO_TYPE1_IOMMU) && type !== BigInt(VFIO_TYPE1v2_IOMMU)) || ctx.noIommuMode) return sysErr(EINVAL);
+  const r = getCompatIoas(ctx);
+  if (r.errno) return sysErr(r.errno);
+  if (type === BigInt(VFIO_TYPE1_IOMMU)) {
+    const rc = ioptDisableLargePages(r.value!.iopt);
+    if (rc) return sysErr(rc);
+  }
+  return sysOk(0);
+}
+
+/** iommufd_get_pagesizes: ∩ of the domains' page sizes, sub-page sizes folded to PAGE_SIZE, at least the alignment. */
+function iommufdGetPagesizes(ioas: IommufdIoas): bigint {
+  let bitmap = ULONG_MAX;
+  for (const d of ioas.iopt.domains) bitmap &= d.pgsizeBitmap;
+  const P = BigInt(PAGE_SIZE);
+  if (bitmap & (P - 1n)) {
+    bitmap &= ~(P - 1n) & ULONG_MAX;
+    bitmap |= P;
+  }
+  const align = BigInt(ioas.iopt.iovaAlignment);
+  return bitmap > align ? bitmap : align;
+}
+
+/**
+ * iommufd_vfio_iommu_get_info: vfio_iommu_type1_info {argsz, flags,
+ * iova_pgsizes, cap_offset, pad} followed by the DMA_AVAIL and IOVA_RANGE
+ * capabilities when argsz leaves room; argsz out = the full size.
+ */
+function iommufdVfioIommuGetInfo(ctx: IommufdCtx, arg: bigint): number {
+  const infoSize = 24;
+  let minsz = 16; // offsetofend(iova_pgsizes)
+  const v = readStruct(ctx, arg, minsz);
+  if (!v) return EFAULT;
+  const argsz = v.getUint32(0, true);
+  if (argsz < minsz) return EINVAL;
+  minsz = Math.min(argsz, infoSize);
+  const r = getCompatIoas(ctx);
+  if (r.errno) return r.errno;
+  const ioas = r.value!;
+  const info = new DataView(new ArrayBuffer(infoSize));
+  info.setUint32(0, argsz, true);
+  info.setUint32(4, VFIO_IOMMU_INFO_PGSIZES, true);
+  info.setBigUint64(8, iommufdGetPagesizes(ioas), true);
+
+  const holes = ioptIovaRanges(ioas.iopt);
+  const fillDmaAvail = (at: bigint | null, avail: number): number => {
+    const cap = new DataView(new ArrayBuffer(12));
+    cap.setUint16(0, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, true);
+    cap.setUint16(2, 1, true);
+    cap.setUint32(8, 0xffffffff, true);
+    if (at !== null && avail >= 12 && !ctx.proc.copyToUser(at, new Uint8Array(cap.buffer))) return -EFAULT;
+    return 12;
+  };
+  const fillIova = (at: bigint | null, avail: number): number => {
+    for (let i = 0; i < holes.length; i++) {
+      if (at !== null && avail >= 16 + 16 * (i + 1)) {
+        const e = new DataView(new ArrayBuffer(16));
+        e.setBigUint64(0, holes[i]!.start, true);
+        e.setBigUint64(8, holes[i]!.last, true);
+        if (!ctx.proc.copyToUser(at + 16n + BigInt(16 * i), new Uint8Array(e.buffer))) return -EFAULT;
+      }
+    }
+    if (at !== null && avail >= 16 + 16 * holes.length) {
+      const h = new DataView(new ArrayBuffer(16));
+      h.setUint16(0, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, true);
+      h.setUint16(2, 1, true);
+      h.setUint32(8, holes.length, true);
+      if (!ctx.proc.copyToUser(at, new Uint8Array(h.buffer))) return -EFAULT;
+    }
+    return 16 + 16 * holes.length;
+  };
+  let total = infoSize;
+  let lastCap: bigint | null = null;
+  for (const fill of [fillDmaAvail, fillIova]) {
+    let capSize = argsz > total ? fill(arg + BigInt(total), argsz - total) : fill(null, 0);
+    if (capSize < 0) return -capSize;
+    capSize = Math.ceil(capSize / 8) * 8;
+    if (lastCap !== null && argsz >= total) {
+      const next = new DataView(new ArrayBuffer(4));
+      next.setUint32(0, total, true);
+      if (!ctx.proc.copyToUser(lastCap + 4n, new Uint8Array(next.buffer))) return EFAULT;
+    }
+    lastCap = arg + BigInt(total);
+    total += capSize;
+  }
+  if (argsz >= total) info.setUint32(16, infoSize, true);
+  info.setUint32(0, total, true);
+  info.setUint32(4, VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, true);
+  if (!ctx.proc.copyToUser(arg, new Uint8Array(info.buffer, 0, minsz))) return EFAULT;
+  return 0;
+}
+
+/** iommufd_vfio_ioctl: the VFIO container ioctls; anything else is ENOTTY (ENOIOCTLCMD). */
+export function iommufdVfioIoctl(ctx: IommufdCtx, cmd: number, arg: bigint): SysRet {
+  const rcOf = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
+  switch (cmd) {
+    case VFIO_GET_API_VERSION:
+      return sysOk(VFIO_API_VERSION);
+    case VFIO_SET_IOMMU:
+      return iommufdVfioSetIommu(ctx, arg);
+    case VFIO_CHECK_EXTENSION:
+      return iommufdVfioCheckExtension(ctx, arg);
+    case VFIO_IOMMU_GET_INFO:
+      return rcOf(iommufdVfioIommuGetInfo(ctx, arg));
+    case VFIO_IOMMU_MAP_DMA:
+      return rcOf(iommufdVfioMapDma(ctx, arg));
+    case VFIO_IOMMU_UNMAP_DMA:
+      return rcOf(iommufdVfioUnmapDma(ctx, arg));
+    default:
+      return sysErr(ENOTTY);
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The simulated calling process: its address space (mappings with
+ * permissions over physical frames), copy_from_user/copy_to_user with EFAULT,
+ * pin_user_pages (FOLL_LONGTERM), its credentials and limits (RLIMIT_MEMLOCK,
+ * CAP_IPC_LOCK, CAP_SYS_RESOURCE), the mm counters `locked_vm`/`pinned_vm`,
+ * the per-user `locked_vm` (struct user_struct), its fd table and its
+ * fail-nth injector.
+ *
+ * User virtual addresses are bigint at the API (they come from u64 fields);
+ * internally a VA is a number (user VAs are below 2^47). A physical page stays
+ * allocated while it is mapped or pinned: munmap of pinned memory leaves the
+ * pinned frames alive until unpinned, as the kernel's page refcount does.
+ *
+ * Public API: class Process (mmap/munmap/mprotect, copyFromUser, copyToUser,
+ * getUserU32, pinUserPages, unpinUserPage, pinCountOfVa, pinCountOfPfn,
+ * translateVa, rlimitMemlockPages, capable), UserStruct.
+ */
+import { FaultInjector } from '../iommufd/fail_nth.ts';
+import { FdTable } from './file.ts';
+import { PAGE_SIZE, type PhysMemory } from './physmem.ts';
+
+export type Prot = { readonly read: boolean; readonly write: boolean };
+
+export const PROT_RW: Prot = { read: true, write: true };
+export const PROT_R: Prot = { read: true, write: false };
+export const PROT_NONE: Prot = { read: false, write: false };
+
+/** One user mapping (a VMA), page granular. pfns[i] backs start + i*P. */
+interface Vma {
+  start: number;
+  npages: number;
+  prot: Prot[];
+  pfns: number[];
+}
+
+/** struct user_struct: per-user locked_vm shared by the user's processes. */
+export class UserStruct {
+  lockedVm = 0;
+}
+
+/** The largest user VA (x86-64 47-bit user space). */
+const TASK_SIZE = 2 ** 47;
+const MMAP_BASE = 0x7f00_0000_0000;
+const HPAGE_SIZE = 2 * 1024 * 1024;
+
+export class Process {
+  readonly fds = new FdTable();
+  readonly faults = new FaultInjector();
+  readonly user: UserStruct;
+  /** RLIMIT_MEMLOCK in bytes; null = RLIM_INFINITY. */
+  rlimitMemlock: bigint | null = 8n * 1024n * 1024n;
+  capIpcLock = false;
+  capSysResource = false;
+  capSysRawio = false;
+  /** mm->locked_vm (pages), charged by the VFIO-style accounting mode. */
+  lockedVm = 0;
+  /** mm->pinned_vm (pages): every long-term pin. */
+  pinnedVm = 0;
+
+  private vmas: Vma[] = [];
+  private nextVa = MMAP_BASE;
+  /** pin_user_pages references per frame (page_ref_count / GUP_PIN_COUNTING_BIAS). */
+  private readonly pins = new Map<number, number>();
+  /** Frames whose mapping is gone but which are still pinned. */
+  private readonly orphaned = new Set<number>();
+
+  constructor(
+    readonly phys: PhysMemory,
+    user?: UserStruct,
+  ) {
+    this.user = user ?? new UserStruct();
+  }
+
+  capable(cap: 'CAP_IPC_LOCK' | 'CAP_SYS_RESOURCE' | 'CAP_SYS_RAWIO'): boolean {
+    if (cap === 'CAP_IPC_LOCK') return this.capIpcLock;
+    if (cap === 'CAP_SYS_RESOURCE') return this.capSysResource;
+    return this.capSysRawio;
+  }
+
+  /** task_rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT; Infinity when unlimited. */
+  rlimitMemlockPages(): number {
+    if (this.rlimitMemlock === null) return Infinity;
+    return Number(this.rlimitMemlock >> 12n);
+  }
+
+  // -- the address space ---------------------------------------------------
+
+  /** mmap(MAP_ANONYMOUS|MAP_POPULATE): a new mapping, populated with zeroed frames. Returns the VA, or null on ENOMEM. */
+  mmap(length: number, prot: Prot = PROT_RW, hugeAligned = false): bigint | null {
+    if (length <= 0) return null;
+    const npages = Math.ceil(length / PAGE_SIZE);
+    const align = hugeAligned ? HPAGE_SIZE : PAGE_SIZE;
+    const start = Math.ceil(this.nextVa / align) * align;
+    if (start + npages * PAGE_SIZE > TASK_SIZE) return null;
+    const pfns: number[] = [];
+    for (let i = 0; i < npages; i++) {
+      const pfn = this.phys.allocPage();
+      if (pfn < 0) {
+        for (const p of pfns) this.phys.freePage(p);
+        return null;
+      }
+      pfns.push(pfn);
+    }
+    this.vmas.push({ start, npages, prot: new Array<Prot>(npages).fill(prot), pfns });
+    this.vmas.sort((a, b) => a.start - b.start);
+    // Leave a guard gap so adjacent buffers are never contiguous by accident.
+    this.nextVa = start + (npages + 1) * PAGE_SIZE;
+    return BigInt(start);
+  }
+
+  /** munmap of [va, va+length): page granular; pinned frames stay alive until unpinned. */
+  munmap(va: bigint, length: number): void {
+    const first = Number(va) - (Number(va) % PAGE_SIZE);
+    const end = Number(va) + length;
+    for (let addr = first; addr < end; addr += PAGE_SIZE) this.unmapPage(addr);
+  }
+
+  mprotect(va: bigint, length: number, prot: Prot): boolean {
+    const first = Number(va) - (Number(va) % PAGE_SIZE);
+    const end = Number(va) + length;
+    for (let addr = first; addr < end; addr += PAGE_SIZE) if (!this.findPage(addr)) return false;
+    for (let addr = first; addr < end; addr += PAGE_SIZE) {
+      const hit = this.findPage(addr);
+      if (hit) hit.vma.prot[hit.index] = prot;
+    }
+    return true;
+  }
+
+  private findPage(addr: number): { vma: Vma; index: number } | undefined {
+    for (const vma of this.vmas) {
+      if (addr < vma.start) return undefined;
+      const index = Math.floor((addr - vma.start) / PAGE_SIZE);
+      if (index < vma.npages) return vma.pfns[index]! >= 0 ? { vma, index } : undefined;
+    }
+    return undefined;
+  }
+
+  private unmapPage(addr: number): void {
+    const hit = this.findPage(addr);
+    if (!hit) return;
+    const pfn = hit.vma.pfns[hit.index]!;
+    hit.vma.pfns[hit.index] = -1;
+    if ((this.pins.get(pfn) ?? 0) > 0) this.orphaned.add(pfn);
+    else this.phys.freePage(pfn);
+  }
+
+  /** The frame and permissions behind a user VA, if mapped. */
+  translateVa(va: bigint): { pfn: number; prot: Prot } | undefined {
+    if (va < 0n || va >= BigInt(TASK_SIZE)) return undefined;
+    const hit = this.findPage(Number(va));
+    if (!hit) return undefined;
+    return { pfn: hit.vma.pfns[hit.index]!, prot: hit.vma.prot[hit.index]! };
+  }
+
+  /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable. */
+  copyFromUser(va: bigint, length: number): Uint8Array | null {
+    const out = new Uint8Array(length);
+    if (length === 0) return out;
+    if (va < 0n || va + BigInt(length) > BigInt(TASK_SIZE)) return null;
+    const base = Number(va);
+    let done = 0;
+    while (done < length) {
+      const addr = base + done;
+      const hit = this.findPage(addr);
+      if (!hit || !hit.vma.prot[hit.index]!.read) return null;
+      const off = addr % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      out.set(this.phys.readPhys(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  /** copy_to_user: false (EFAULT) if any byte is not writable; nothing is written then. */
+  copyToUser(va: bigint, data: Uint8Array): boolean {
+    if (data.length === 0) return true;
+    if (va < 0n || va + BigInt(data.length) > BigInt(TASK_SIZE)) return false;
+    const base = Number(va);
+    for (let addr = base - (base % PAGE_SIZE); addr < base + data.length; addr += PAGE_SIZE) {
+      const hit = this.findPage(addr);
+      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
+    }
+    let done = 0;
+    while (done < data.length) {
+      const addr = base + done;
+      const hit = this.findPage(addr)!;
+      const off = addr % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, data.length - done);
+      this.phys.writePhys(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, data.subarray(done, done + n));
+      done += n;
+    }
+    return true;
+  }
+
+  /** get_user of a u32: the value, or null (EFAULT). */
+  getUserU32(va: bigint): number | null {
+    const b = this.copyFromUser(va, 4);
+    if (!b) return null;
+    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+  }
+
+  // -- pinning ---------------------------------------------------------------
+
+  /**
+   * pin_user_pages(FOLL_LONGTERM [| FOLL_WRITE]) of npages from the
+   * page-aligned `va`: all or nothing; EFAULT when a page is unmapped, not
+   * readable, or not writable for a write pin. Does not touch mm counters
+   * (pages.c does its own accounting).
+   */
+  pinUserPages(va: bigint, npages: number, write: boolean): { errno: 0; pfns: number[] } | { errno: number } {
+    const pfns: number[] = [];
+    for (let i = 0; i < npages; i++) {
+      const t = this.translateVa(va + BigInt(i * PAGE_SIZE));
+      if (!t || !t.prot.read || (write && !t.prot.write)) return { errno: 14 /* EFAULT */ };
+      pfns.push(t.pfn);
+    }
+    for (const pfn of pfns) this.pins.set(pfn, (this.pins.get(pfn) ?? 0) + 1);
+    return { errno: 0, pfns };
+  }
+
+  /** unpin_user_page: drops one pin; frees an orphaned frame when its last pin goes. */
+  unpinUserPage(pfn: number): void {
+    const n = this.pins.get(pfn) ?? 0;
+    if (n <= 0) throw new Error(`unpin of frame ${pfn} that is not pinned`);
+    if (n === 1) {
+      this.pins.delete(pfn);
+      if (this.orphaned.delete(pfn)) this.phys.freePage(pfn);
+    } else this.pins.set(pfn, n - 1);
+  }
+
+  pinCountOfPfn(pfn: number): number {
+    return this.pins.get(pfn) ?? 0;
+  }
+
+  /** Pin count of the frame behind a VA (0 when unmapped). */
+  pinCountOfVa(va: bigint): number {
+    const t = this.translateVa(va);
+    return t ? this.pinCountOfPfn(t.pfn) : 0;
+  }
+
+  /** Every long-term pin still held, over all frames (leak checks). */
+  get totalPins(): number {
+    let n = 0;
+    for (const v of this.pins.values()) n += v;
+    return n;
+  }
+}
