@@ -1,0 +1,880 @@
+/**
+ * The IO page-table engine: one radix table of a hardware format, stored as
+ * little-endian 64-bit PTEs (two u32 words) in simulated physical memory.
+ * Mirrors drivers/iommu/generic_pt/iommu_pt.h (map_range, unmap_range,
+ * iova_to_phys, read_and_clear_dirty) with the format bit layouts of
+ * generic_pt/fmt/*.h and io-pgtable-arm.c.
+ *
+ * Hot paths use numbers only (IOVA/OA exact below 2^53), no per-PTE objects.
+ * Formats are dispatched with `switch (this.kind)` on small ints so one class
+ * shape serves every format.
+ */
+import { EADDRINUSE, EINVAL, ENOMEM, ENXIO, ERANGE } from '../iommu/errno.ts';
+import { KIND_TABLE, type PhysMemory } from '../iommu/physmem.ts';
+import {
+  IOMMU_CACHE,
+  IOMMU_NOEXEC,
+  IOMMU_PRIV,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  K_AMDV1,
+  K_ARM_S1,
+  K_ARM_S2,
+  K_MOCK,
+  K_VTDSS,
+  K_X86,
+  vaBitsAtTop,
+  type PtGeometry,
+} from './format.ts';
+import { IotlbGather } from './gather.ts';
+import { bestPgsizeLg2, ctz } from './pgsize.ts';
+
+const TWO32 = 4294967296;
+export const IOMMU_DIRTY_NO_CLEAR = 1;
+
+/** Receives dirty IOVA ranges (iommu_dirty_bitmap_record). */
+export interface DirtyRecorder {
+  record(iova: number, length: number): void;
+}
+
+/** Called by sync with the gather before the gathered table pages are freed. */
+export type FlushHook = (gather: IotlbGather) => void;
+/** Called when the top level changes (AMD DTE root/mode rewrite, change_top). */
+export type ChangeTopHook = (rootPa: number, topLevel: number) => void;
+
+export class IoPageTable {
+  readonly g: PtGeometry;
+  readonly mem: PhysMemory;
+  readonly kind: number;
+  private readonly u32: Uint32Array;
+  /** Root table PA (as allocated; the hardware register value adds g.tablePtrBias). */
+  root = 0;
+  topLevel: number;
+  /** Bytes mapped by the last map() call, also on failure (the `mapped` out-param). */
+  mapped = 0;
+  /** Hardware dirty tracking enabled (VT-d SSADE, AMD DTE HAD, mock MOCK_DIRTY_TRACK). */
+  dirtyTracking = false;
+  onFlush: FlushHook | null = null;
+  onChangeTop: ChangeTopHook | null = null;
+  private readonly itemSize: Float64Array;
+  private readonly idxMask: Int32Array;
+  private readonly pmask: number;
+  /** 2^vaBits, cached (changes with the top). */
+  private vaLimit: number;
+  private readonly tableOrder: number[];
+  private readonly ncoh: boolean;
+  private readonly bias: number;
+  private readonly addrHiMask: number;
+  private readonly hasPage4k: boolean;
+  /** Leaf attribute template for the current map() call. */
+  private aLo = 0;
+  private aHi = 0;
+  private err = 0;
+  private unmapped = 0;
+  private readonly scratch = new IotlbGather();
+
+  private constructor(mem: PhysMemory, g: PtGeometry) {
+    this.g = g;
+    this.mem = mem;
+    this.kind = g.kind;
+    this.u32 = mem.u32;
+    this.topLevel = g.topLevel;
+    this.itemSize = Float64Array.from(g.itemLg2.map((l) => 2 ** l));
+    this.idxMask = Int32Array.from(g.entries.map((n) => n - 1));
+    this.pmask = g.kind === K_VTDSS ? 3 : 1;
+    this.vaLimit = 2 ** g.vaBits;
+    this.tableOrder = g.tableBytes.map((b) => Math.ceil(Math.log2(Math.max(b, 4096) / 4096)));
+    this.ncoh = g.nonCoherentWalk;
+    this.bias = g.tablePtrBias;
+    this.addrHiMask = g.kind === K_ARM_S1 || g.kind === K_ARM_S2 ? 0xffff : 0xfffff;
+    this.hasPage4k = g.granLg2 === 12 && g.levelOfLg2[12] === 0;
+    if (this.ncoh) mem.enableNonCoherentView();
+  }
+
+  /** Allocate an empty table (the top). Returns the table or -ENOMEM. */
+  static create(mem: PhysMemory, g: PtGeometry): IoPageTable | number {
+    const t = new IoPageTable(mem, g);
+    const root = t.allocTable(g.topLevel);
+    if (root === 0) return -ENOMEM;
+    t.root = root;
+    return t;
+  }
+
+  /** The root pointer as the hardware sees it (DTE/context/TTBR/VTTBR). */
+  get rootHw(): number {
+    return this.root + this.bias;
+  }
+
+  /** Page sizes (bytes) the domain advertises (pgsize_bitmap as a list). */
+  get pgsizes(): number[] {
+    return this.g.pgsizes.map((l) => 2 ** l);
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  private allocTable(level: number): number {
+    const pa = this.mem.allocPages(this.tableOrder[level] as number, KIND_TABLE);
+    if (pa !== 0 && this.ncoh) this.mem.syncForDevice(pa, (this.g.tableBytes[level] as number));
+    return pa;
+  }
+
+  private flush(pa: number, bytes: number): void {
+    if (this.ncoh) this.mem.syncForDevice(pa, bytes);
+  }
+
+  /** Index of `va` in a table at `level`. Exact for va < 2^53 (power-of-two division). */
+  private index(va: number, level: number): number {
+    return (va / (this.itemSize[level] as number)) & (this.idxMask[level] as number);
+  }
+
+  // -------------------------------------------------------------- encoding
+
+  /** Is a present entry at `level` a table pointer? (pt_load_entry_raw) */
+  isTable(lo: number, level: number): boolean {
+    if (level === 0) return false;
+    switch (this.kind) {
+      case K_VTDSS:
+      case K_X86:
+        return (lo & 0x80) === 0;
+      case K_AMDV1:
+      case K_MOCK: {
+        const nl = (lo >>> 9) & 7;
+        return nl !== 0 && nl !== 7;
+      }
+      default:
+        return (lo & 2) !== 0;
+    }
+  }
+
+  present(lo: number): boolean {
+    return (lo & this.pmask) !== 0;
+  }
+
+  /** Table PA from a table entry (pt_table_pa), removing the IPA bias. */
+  tablePa(lo: number, hi: number): number {
+    const a = (hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    return a / this.g.addrScale - this.bias;
+  }
+
+  private writeTableEntry(w: number, level: number, childPa: number): void {
+    const a = (childPa + this.bias) * this.g.addrScale;
+    const alo = a >>> 0;
+    const ahi = (a - alo) / TWO32;
+    let lo: number;
+    let hi = ahi;
+    switch (this.kind) {
+      case K_VTDSS:
+        lo = alo | 3; // R|W
+        break;
+      case K_X86:
+        lo = alo | 0x27; // P|RW|US|A
+        break;
+      case K_AMDV1:
+      case K_MOCK:
+        lo = alo | 1 | (level << 9); // PR | NextLevel = level of child + 1
+        hi |= 0x60000000; // IR|IW
+        break;
+      default:
+        lo = alo | 3; // valid | table
+        break;
+    }
+    this.u32[w] = lo;
+    this.u32[w + 1] = hi;
+  }
+
+  /** Compute the leaf attribute template (pt_iommu_set_prot). */
+  private setProt(prot: number): void {
+    const g = this.g;
+    let lo = 0;
+    let hi = 0;
+    switch (this.kind) {
+      case K_VTDSS:
+        if (prot & IOMMU_READ) lo |= 1;
+        if (prot & IOMMU_WRITE || g.forceWriteable) lo |= 2;
+        if (g.coherent) lo |= 0x800; // SNP
+        break;
+      case K_X86:
+        lo = 0x25; // P|US|A
+        if (prot & IOMMU_WRITE) lo |= 0x42; // RW|D (pre-dirtied)
+        if (prot & IOMMU_NOEXEC) hi |= 0x80000000; // XD
+        break;
+      case K_AMDV1:
+      case K_MOCK:
+        lo = 1;
+        if (g.coherent) hi |= 0x10000000; // FC
+        if (prot & IOMMU_READ) hi |= 0x20000000; // IR
+        if (prot & IOMMU_WRITE) hi |= 0x40000000; // IW
+        break;
+      case K_ARM_S1:
+        // arm_lpae_prot_to_pte: nG, AP_UNPRIV unless PRIV, RDONLY or DBM, AF, SH_IS, AttrIndx.
+        lo = 0x800 | 0x400 | 0x300;
+        if (!(prot & IOMMU_PRIV)) lo |= 0x40;
+        if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) lo |= 0x80;
+        else if (g.dirty) hi |= 1 << 19; // DBM: writable-dirty at creation
+        if (prot & IOMMU_CACHE) lo |= 1 << 2; // MAIR index 1 (cacheable)
+        if (prot & IOMMU_NOEXEC) hi |= 1 << 22; // XN
+        break;
+      default: // K_ARM_S2
+        lo = 0x400 | 0x300;
+        if (prot & IOMMU_READ) lo |= 0x40;
+        if (prot & IOMMU_WRITE) {
+          lo |= 0x80;
+          if (g.dirty) hi |= 1 << 19;
+        }
+        lo |= prot & IOMMU_CACHE ? 0xf << 2 : 0x5 << 2; // MemAttr WB / NC
+        if (prot & IOMMU_NOEXEC) hi |= 1 << 22;
+        break;
+    }
+    this.aLo = lo;
+    this.aHi = hi;
+  }
+
+  /** Extra bits a leaf carries at `level` (PS / NextLevel / block-vs-page / CONT). */
+  private leafLevelBits(level: number, multi: boolean): number {
+    switch (this.kind) {
+      case K_VTDSS:
+      case K_X86:
+        return level > 0 ? 0x80 : 0;
+      case K_AMDV1:
+      case K_MOCK:
+        return multi ? 7 << 9 : 0;
+      default:
+        return level === 0 ? 3 : 1;
+    }
+  }
+
+  /** log2 of the number of entries in the leaf run containing this entry (pt_entry_num_contig_lg2). */
+  leafRunLg2(lo: number, hi: number, level: number): number {
+    switch (this.kind) {
+      case K_AMDV1:
+      case K_MOCK: {
+        if (((lo >>> 9) & 7) !== 7) return 0;
+        // Ones run starting at entry bit 12 + (item - granule); num_contig = ffz + 1.
+        const shift = (this.g.itemLg2[level] as number) - this.g.granLg2;
+        const field = (hi & 0xfffff) * 1048576 + (lo >>> 12); // OA field, granule units (< 2^40)
+        let t = 0;
+        let f = Math.floor(field / 2 ** shift);
+        while (f % 2 === 1) {
+          t++;
+          f = (f - 1) / 2;
+        }
+        return t + 1;
+      }
+      case K_ARM_S1:
+      case K_ARM_S2:
+        return hi & (1 << 20) ? (this.g.contigLg2[level] as number) : 0;
+      default:
+        return 0;
+    }
+  }
+
+  /** Output address of the start of the leaf run (pt_entry_oa). */
+  leafOa(lo: number, hi: number, level: number): number {
+    let a = (hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    if ((this.kind === K_AMDV1 || this.kind === K_MOCK) && ((lo >>> 9) & 7) === 7) {
+      const runLg2 = this.leafRunLg2(lo, hi, level);
+      const sz = 2 ** ((this.g.itemLg2[level] as number) + runLg2) * this.g.addrScale;
+      a = Math.floor(a / sz) * sz;
+    }
+    return a / this.g.addrScale;
+  }
+
+  /** Is this leaf write-dirty (pt_entry_is_write_dirty, single entry)? */
+  entryDirty(lo: number, hi: number): boolean {
+    switch (this.kind) {
+      case K_VTDSS:
+        return (lo & 0x200) !== 0;
+      case K_X86:
+      case K_AMDV1:
+      case K_MOCK:
+        return (lo & 0x40) !== 0;
+      case K_ARM_S1:
+        return (hi & (1 << 19)) !== 0 && (lo & 0x80) === 0;
+      default:
+        return (hi & (1 << 19)) !== 0 && (lo & 0x80) !== 0;
+    }
+  }
+
+  private cleanEntry(w: number): void {
+    const u = this.u32;
+    switch (this.kind) {
+      case K_VTDSS:
+        u[w] = (u[w] as number) & ~0x200;
+        break;
+      case K_X86:
+      case K_AMDV1:
+      case K_MOCK:
+        u[w] = (u[w] as number) & ~0x40;
+        break;
+      case K_ARM_S1:
+        u[w] = (u[w] as number) | 0x80;
+        break;
+      default:
+        u[w] = (u[w] as number) & ~0x80;
+        break;
+    }
+  }
+
+  private dirtyEntry(w: number): void {
+    const u = this.u32;
+    switch (this.kind) {
+      case K_VTDSS:
+        u[w] = (u[w] as number) | 0x200;
+        break;
+      case K_X86:
+      case K_AMDV1:
+      case K_MOCK:
+        u[w] = (u[w] as number) | 0x40;
+        break;
+      case K_ARM_S1:
+        u[w] = (u[w] as number) & ~0x80;
+        break;
+      default:
+        u[w] = (u[w] as number) | 0x80;
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------------- map
+
+  /** Largest page size for [va, last] at oa (pt_compute_best_pgsize). */
+  bestPgsize(va: number, last: number, oa: number): number {
+    return bestPgsizeLg2(this.g.pgsizes, va, last, oa);
+  }
+
+  /**
+   * map_range: map [iova, iova+len) to [pa, pa+len). Returns 0 or -errno; the
+   * bytes mapped (also on failure) are in `this.mapped`. Does not undo partial
+   * progress (the iommu core's iommu_map does; see Domain.map).
+   */
+  map(iova: number, pa: number, len: number, prot: number): number {
+    this.mapped = 0;
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
+    if (pa >= 2 ** this.g.oaBits || pa < 0) return -ERANGE;
+    if (!(len > 0) || iova < 0) return -EINVAL;
+    const last = iova + len - 1;
+    if (last > Number.MAX_SAFE_INTEGER) return -ERANGE;
+    this.setProt(prot);
+    let lg2: number;
+    if (len === 4096 && this.hasPage4k) {
+      if ((iova % 4096) + (pa % 4096) !== 0) return -ENXIO;
+      lg2 = 12;
+    } else {
+      lg2 = this.bestPgsize(iova, last, pa);
+      if (lg2 === 0) return -ENXIO;
+    }
+    const rc = this.checkMapRange(last, this.g.levelOfLg2[lg2] as number);
+    if (rc !== 0) return rc;
+    if (lg2 === 12 && len === 4096 && !this.ncoh) {
+      const r = this.mapSingle4k(iova, pa);
+      if (r <= 0) {
+        if (r === 0) this.mapped = 4096;
+        return r;
+      }
+      // r > 0: a table is missing, take the full path.
+    }
+    const gather = this.scratch;
+    gather.reset();
+    let va = iova;
+    let oa = pa;
+    let remaining = len;
+    let ret = 0;
+    while (remaining > 0) {
+      if (va !== iova) lg2 = this.bestPgsize(va, va + remaining - 1, oa);
+      const level = this.g.levelOfLg2[lg2] as number;
+      const table = this.descendForMap(va, level);
+      if (table < 0) {
+        ret = table;
+        break;
+      }
+      const size = 2 ** lg2;
+      const runLg2 = lg2 - (this.g.itemLg2[level] as number);
+      const idx = this.index(va, level);
+      const fit = ((this.g.entries[level] as number) - idx) / 2 ** runLg2;
+      const n = Math.min(Math.floor(fit), this.runLength(va, oa, remaining, lg2));
+      const done = this.fillLeaves(table, level, idx, n, runLg2, oa, lg2, gather);
+      const bytes = done * size;
+      va += bytes;
+      oa += bytes;
+      remaining -= bytes;
+      this.mapped += bytes;
+      if (this.err !== 0) {
+        ret = this.err;
+        break;
+      }
+    }
+    if (gather.freelist.length > 0) this.sync(gather); // table->leaf conversion freed tables
+    return ret;
+  }
+
+  /** Leaves of size 2^lg2 to write before the range ends or a larger size becomes usable (pt_pgsz_count). */
+  private runLength(va: number, oa: number, remaining: number, lg2: number): number {
+    const size = 2 ** lg2;
+    let n = Math.floor(remaining / size);
+    const sizes = this.g.pgsizes;
+    for (let i = 0; i < sizes.length; i++) {
+      const p = sizes[i] as number;
+      if (p <= lg2) continue;
+      const P = 2 ** p;
+      if ((va - oa) % P !== 0) break; // relative alignment rules out all larger sizes
+      const b = Math.ceil(va / P) * P;
+      if (b + P - va <= remaining) n = Math.min(n, (b - va) / size);
+      break;
+    }
+    return n;
+  }
+
+  /** check_map_range + increase_top (dynamic top). */
+  private checkMapRange(last: number, leafLevel: number): number {
+    const g = this.g;
+    while (last >= this.vaLimit || leafLevel > this.topLevel) {
+      if (!g.dynamicTop) return -ERANGE;
+      const nl = this.topLevel + 1;
+      if (nl > g.maxTopLevel || (g.itemLg2[nl] as number) >= g.maxVaBits) return -ERANGE;
+      const t = this.allocTable(nl);
+      if (t === 0) return -ENOMEM;
+      this.writeTableEntry(t >>> 2, nl, this.root);
+      this.flush(t, 8);
+      this.root = t;
+      this.topLevel = nl;
+      g.topLevel = nl;
+      g.vaBits = vaBitsAtTop(g, nl);
+      this.vaLimit = 2 ** g.vaBits;
+      // No flush by design: a walk cache stays correct when a level is added on top.
+      if (this.onChangeTop !== null) this.onChangeTop(this.rootHw, nl);
+    }
+    return 0;
+  }
+
+  /** __map_single_page fast path: returns 0, -EADDRINUSE, or 1 to take the slow path. */
+  private mapSingle4k(va: number, oa: number): number {
+    const u = this.u32;
+    let table = this.root;
+    for (let level = this.topLevel; level > 0; level--) {
+      const w = (table >>> 2) + 2 * this.index(va, level);
+      const lo = u[w] as number;
+      if (!this.present(lo) || !this.isTable(lo, level)) return 1;
+      table = this.tablePa(lo, u[w + 1] as number);
+    }
+    const w = (table >>> 2) + 2 * this.index(va, 0);
+    if (this.present(u[w] as number)) return -EADDRINUSE;
+    const a = oa * this.g.addrScale;
+    const alo = a >>> 0;
+    u[w] = this.aLo | this.leafLevelBits(0, false) | alo;
+    u[w + 1] = this.aHi | ((a - alo) / TWO32);
+    return 0;
+  }
+
+  /** Walk down to the table at `level` for va, creating tables (returns PA or -errno). */
+  private descendForMap(va: number, level: number): number {
+    const u = this.u32;
+    let table = this.root;
+    for (let l = this.topLevel; l > level; l--) {
+      const w = (table >>> 2) + 2 * this.index(va, l);
+      const lo = u[w] as number;
+      if (!this.present(lo)) {
+        const child = this.allocTable(l - 1);
+        if (child === 0) return -ENOMEM;
+        this.writeTableEntry(w, l, child);
+        this.flush(w * 4, 8);
+        table = child;
+      } else if (!this.isTable(lo, l)) {
+        return -EADDRINUSE;
+      } else {
+        table = this.tablePa(lo, u[w + 1] as number);
+      }
+    }
+    return table;
+  }
+
+  /**
+   * Write `n` leaves of 2^lg2 (each 2^runLg2 entries) from index idx
+   * (__map_range_leaf). Stops at an occupied slot with this.err = -EADDRINUSE;
+   * empty tables in the way are freed through the gather (table -> leaf).
+   * Returns the number of leaves written.
+   */
+  private fillLeaves(
+    table: number,
+    level: number,
+    idx: number,
+    n: number,
+    runLg2: number,
+    oa: number,
+    lg2: number,
+    gather: IotlbGather,
+  ): number {
+    const u = this.u32;
+    const base = (table >>> 2) + 2 * idx;
+    const scale = this.g.addrScale;
+    const multi = runLg2 > 0;
+    const lvlBits = this.leafLevelBits(level, multi);
+    const tLo = this.aLo | lvlBits;
+    let tHi = this.aHi;
+    this.err = 0;
+    const rep = 2 ** runLg2;
+    const size = 2 ** lg2;
+    const item = this.itemSize[level] as number;
+    const isAmd = this.kind === K_AMDV1 || this.kind === K_MOCK;
+    if (multi && !isAmd) tHi |= 1 << 20; // Arm CONT
+    // AMD NextLevel=7: ones in the OA field encode the size (amdv1pt_install_leaf_entry).
+    const code = multi && isAmd ? (2 ** (lg2 - this.g.granLg2 - 1) - 1) * 4096 : 0;
+    let k = 0;
+    if (rep === 1) {
+      // Fast run: one entry per leaf, OA advancing by `size`.
+      let a = oa * scale;
+      const step = size * scale;
+      for (; k < n; k++) {
+        const w = base + 2 * k;
+        const lo = u[w] as number;
+        if (lo !== 0 && this.present(lo) && !this.clearSlotForLeaf(w, level, gather)) {
+          this.err = -EADDRINUSE;
+          break;
+        }
+        const alo = a >>> 0;
+        u[w] = tLo | alo;
+        u[w + 1] = tHi | ((a - alo) / TWO32);
+        a += step;
+      }
+    } else {
+      for (; k < n; k++) {
+        const w0 = base + 2 * k * rep;
+        let busy = false;
+        for (let r = 0; r < rep; r++) {
+          const lo = u[w0 + 2 * r] as number;
+          if (this.present(lo) && !this.clearSlotForLeaf(w0 + 2 * r, level, gather)) {
+            busy = true;
+            break;
+          }
+        }
+        if (busy) {
+          this.err = -EADDRINUSE;
+          break;
+        }
+        const leafOa = oa + k * size;
+        for (let r = 0; r < rep; r++) {
+          // AMD replicates one value; Arm CONT entries each hold their own OA.
+          const a = isAmd ? leafOa * scale + code : (leafOa + r * item) * scale;
+          const alo = a >>> 0;
+          u[w0 + 2 * r] = tLo | alo;
+          u[w0 + 2 * r + 1] = tHi | ((a - alo) / TWO32);
+        }
+      }
+    }
+    if (k > 0) this.flush(base * 4, k * rep * 8);
+    return k;
+  }
+
+  /** A present slot where a leaf should go: free it if it is an empty table, else refuse. */
+  private clearSlotForLeaf(w: number, level: number, gather: IotlbGather): boolean {
+    const u = this.u32;
+    const lo = u[w] as number;
+    if (!this.isTable(lo, level)) return false;
+    const child = this.tablePa(lo, u[w + 1] as number);
+    if (!this.subtreeEmpty(child, level - 1)) return false;
+    this.freeSubtree(child, level - 1, gather);
+    u[w] = 0;
+    u[w + 1] = 0;
+    this.flush(w * 4, 8);
+    return true;
+  }
+
+  private subtreeEmpty(table: number, level: number): boolean {
+    const u = this.u32;
+    const n = this.g.entries[level] as number;
+    const base = table >>> 2;
+    for (let i = 0; i < n; i++) {
+      const lo = u[base + 2 * i] as number;
+      if (!this.present(lo)) continue;
+      if (!this.isTable(lo, level)) return false;
+      if (!this.subtreeEmpty(this.tablePa(lo, u[base + 2 * i + 1] as number), level - 1)) return false;
+    }
+    return true;
+  }
+
+  private freeSubtree(table: number, level: number, gather: IotlbGather): void {
+    if (level > 0) {
+      const u = this.u32;
+      const n = this.g.entries[level] as number;
+      const base = table >>> 2;
+      for (let i = 0; i < n; i++) {
+        const lo = u[base + 2 * i] as number;
+        if (this.present(lo) && this.isTable(lo, level)) {
+          this.freeSubtree(this.tablePa(lo, u[base + 2 * i + 1] as number), level - 1, gather);
+        }
+      }
+    }
+    gather.addTable(level, table, this.tableOrder[level] as number);
+  }
+
+  // ----------------------------------------------------------------- unmap
+
+  /**
+   * unmap_range: remove leaves from iova until len is covered or a hole is met.
+   * Returns bytes unmapped (may exceed len when the range ends inside a leaf;
+   * 0 when it starts inside a large leaf). Fully covered tables go on the
+   * gather free list. The caller syncs.
+   */
+  unmapNoSync(iova: number, len: number, gather: IotlbGather): number {
+    if (!(len > 0) || iova < 0) return 0;
+    const last = iova + len - 1;
+    if (last >= this.vaLimit) return 0;
+    this.unmapped = 0;
+    this.unmapLevel(this.root, this.topLevel, iova, last, gather);
+    gather.addRange(iova, this.unmapped);
+    return this.unmapped;
+  }
+
+  /** iommu_unmap: unmap + iotlb sync (frees tables after the flush). */
+  unmap(iova: number, len: number): number {
+    const gather = this.scratch;
+    gather.reset();
+    const n = this.unmapNoSync(iova, len, gather);
+    this.sync(gather);
+    return n;
+  }
+
+  /** iommu_iotlb_sync: flush through the owner's invalidation model, then free tables. */
+  sync(gather: IotlbGather): void {
+    if (!gather.empty || gather.freelist.length > 0) {
+      if (this.onFlush !== null) this.onFlush(gather);
+    }
+    const fl = gather.freelist;
+    for (let i = 0; i < fl.length; i += 2) this.mem.freePages(fl[i] as number, fl[i + 1] as number, KIND_TABLE);
+    gather.reset();
+  }
+
+  /** __unmap_range for one table; returns 0 or -EINVAL (stop). */
+  private unmapLevel(table: number, level: number, va: number, last: number, gather: IotlbGather): number {
+    const u = this.u32;
+    const item = this.itemSize[level] as number;
+    const base = table >>> 2;
+    let i = this.index(va, level);
+    const end = this.index(last, level);
+    let first = true;
+    let entryVa = Math.floor(va / item) * item;
+    while (i <= end) {
+      const w = base + 2 * i;
+      const lo = u[w] as number;
+      if (!this.present(lo)) return -EINVAL;
+      const hi = u[w + 1] as number;
+      if (this.isTable(lo, level)) {
+        const childVa = first ? va : entryVa;
+        const entryLast = entryVa + item - 1;
+        const childLast = entryLast < last ? entryLast : last;
+        const covered = childVa === entryVa && childLast === entryLast;
+        const child = this.tablePa(lo, hi);
+        const r = this.unmapLevel(child, level - 1, childVa, childLast, gather);
+        if (r !== 0) return r;
+        if (covered) {
+          gather.addTable(level - 1, child, this.tableOrder[level - 1] as number);
+          u[w] = 0;
+          u[w + 1] = 0;
+          this.flush(w * 4, 8);
+        }
+        i++;
+        entryVa += item;
+      } else {
+        const runLg2 = this.leafRunLg2(lo, hi, level);
+        const rep = 2 ** runLg2;
+        if (first && va % (item * rep) !== 0) return -EINVAL; // starts inside a large leaf
+        const s = i - (i % rep);
+        u.fill(0, base + 2 * s, base + 2 * (s + rep));
+        this.flush((base + 2 * s) * 4, rep * 8);
+        gather.addLeaf(level, (this.g.itemLg2[level] as number) + runLg2);
+        this.unmapped += rep * item;
+        i = s + rep;
+        entryVa = Math.floor(entryVa / (item * rep)) * (item * rep) + item * rep;
+      }
+      first = false;
+    }
+    return 0;
+  }
+
+  // ------------------------------------------------------------ lookups
+
+  /** iova_to_phys: OA + offset, or 0 when not mapped. */
+  iovaToPhys(iova: number): number {
+    if (!(iova >= 0) || iova >= this.vaLimit) return 0;
+    const u = this.u32;
+    let table = this.root;
+    for (let level = this.topLevel; level >= 0; level--) {
+      const w = (table >>> 2) + 2 * this.index(iova, level);
+      const lo = u[w] as number;
+      if (!this.present(lo)) return 0;
+      const hi = u[w + 1] as number;
+      if (this.isTable(lo, level)) {
+        table = this.tablePa(lo, hi);
+        continue;
+      }
+      return this.leafPhys(lo, hi, level, iova);
+    }
+    return 0;
+  }
+
+  private leafPhys(lo: number, hi: number, level: number, iova: number): number {
+    const item = this.itemSize[level] as number;
+    if (this.kind === K_AMDV1 || this.kind === K_MOCK) {
+      if (((lo >>> 9) & 7) === 7) {
+        const sz = item * 2 ** this.leafRunLg2(lo, hi, level);
+        return this.leafOa(lo, hi, level) + (iova % sz);
+      }
+    }
+    const a = ((hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0)) / this.g.addrScale;
+    return a + (iova % item);
+  }
+
+  /** Find the leaf for iova: returns the word index of its entry and sets lastLevel, or -1. */
+  lastLevel = 0;
+  findLeaf(iova: number): number {
+    if (!(iova >= 0) || iova >= this.vaLimit) return -1;
+    const u = this.u32;
+    let table = this.root;
+    for (let level = this.topLevel; level >= 0; level--) {
+      const w = (table >>> 2) + 2 * this.index(iova, level);
+      const lo = u[w] as number;
+      if (!this.present(lo)) return -1;
+      if (this.isTable(lo, level)) {
+        table = this.tablePa(lo, u[w + 1] as number);
+        continue;
+      }
+      this.lastLevel = level;
+      return w;
+    }
+    return -1;
+  }
+
+  // ---------------------------------------------------------------- dirty
+
+  /**
+   * read_and_clear_dirty: record every dirty leaf in [iova, iova+size) at its
+   * full size, cleaning it unless flags has IOMMU_DIRTY_NO_CLEAR; the cleaned
+   * ranges are added to `gather` (caller syncs). Returns 0 or -errno.
+   */
+  readAndClearDirty(
+    iova: number,
+    size: number,
+    flags: number,
+    rec: DirtyRecorder | null,
+    gather: IotlbGather,
+  ): number {
+    if (!(size > 0)) return -EINVAL;
+    const last = iova + size - 1;
+    if (last >= this.vaLimit) return -ERANGE;
+    this.dirtyLevel(this.root, this.topLevel, iova, last, (flags & IOMMU_DIRTY_NO_CLEAR) === 0, rec, gather);
+    return 0;
+  }
+
+  private dirtyLevel(
+    table: number,
+    level: number,
+    va: number,
+    last: number,
+    clear: boolean,
+    rec: DirtyRecorder | null,
+    gather: IotlbGather,
+  ): void {
+    const u = this.u32;
+    const item = this.itemSize[level] as number;
+    const base = table >>> 2;
+    let i = this.index(va, level);
+    const end = this.index(last, level);
+    let entryVa = Math.floor(va / item) * item;
+    for (; i <= end; i++, entryVa += item) {
+      const w = base + 2 * i;
+      const lo = u[w] as number;
+      if (lo === 0 || !this.present(lo)) continue;
+      const hi = u[w + 1] as number;
+      if (this.isTable(lo, level)) {
+        const cva = entryVa > va ? entryVa : va;
+        const el = entryVa + item - 1;
+        this.dirtyLevel(this.tablePa(lo, hi), level - 1, cva, el < last ? el : last, clear, rec, gather);
+        continue;
+      }
+      const runLg2 = this.leafRunLg2(lo, hi, level);
+      if (runLg2 === 0) {
+        if (!this.entryDirty(lo, hi)) continue;
+        if (rec !== null) rec.record(entryVa, item);
+        if (clear) {
+          this.cleanEntry(w);
+          this.flush(w * 4, 8);
+          gather.addRange(entryVa, item);
+          gather.addLeaf(level, this.g.itemLg2[level] as number);
+        }
+        continue;
+      }
+      // Replicated (AMD) or contiguous (Arm) run: dirty if any member is; clean all.
+      const rep = 2 ** runLg2;
+      const s = i - (i % rep);
+      const runVa = entryVa - (i - s) * item;
+      let dirty = false;
+      for (let r = 0; r < rep; r++) {
+        if (this.entryDirty(u[base + 2 * (s + r)] as number, u[base + 2 * (s + r) + 1] as number)) dirty = true;
+      }
+      if (dirty) {
+        if (rec !== null) rec.record(runVa, rep * item);
+        if (clear) {
+          for (let r = 0; r < rep; r++) this.cleanEntry(base + 2 * (s + r));
+          this.flush((base + 2 * s) * 4, rep * 8);
+          gather.addRange(runVa, rep * item);
+          gather.addLeaf(level, (this.g.itemLg2[level] as number) + runLg2);
+        }
+      }
+      const skip = s + rep - 1 - i;
+      i += skip;
+      entryVa += skip * item;
+    }
+  }
+
+  /** The selftest's set_dirty hook: mark the leaf at iova dirty (CAS as HW would). */
+  setDirty(iova: number): number {
+    const w = this.findLeaf(iova);
+    if (w < 0) return -ENXIO;
+    this.dirtyEntry(w);
+    this.flush(w * 4, 8);
+    return 0;
+  }
+
+  // ------------------------------------------------------------ whole-table
+
+  /** Number of leaves (a replicated/contiguous run counts once), as kunit count_valids. */
+  countLeaves(): number {
+    return this.countLevel(this.root, this.topLevel);
+  }
+
+  private countLevel(table: number, level: number): number {
+    const u = this.u32;
+    const n = this.g.entries[level] as number;
+    const base = table >>> 2;
+    let c = 0;
+    for (let i = 0; i < n; i++) {
+      const lo = u[base + 2 * i] as number;
+      if (!this.present(lo)) continue;
+      const hi = u[base + 2 * i + 1] as number;
+      if (this.isTable(lo, level)) c += this.countLevel(this.tablePa(lo, hi), level - 1);
+      else {
+        c++;
+        i += 2 ** this.leafRunLg2(lo, hi, level) - 1;
+      }
+    }
+    return c;
+  }
+
+  /** Free every table page (domain free). The caller must have detached/flushed devices. */
+  destroy(): void {
+    if (this.root === 0) return;
+    const gather = this.scratch;
+    gather.reset();
+    this.freeSubtree(this.root, this.topLevel, gather);
+    const fl = gather.freelist;
+    for (let i = 0; i < fl.length; i += 2) this.mem.freePages(fl[i] as number, fl[i + 1] as number, KIND_TABLE);
+    gather.reset();
+    this.root = 0;
+  }
+
+  /** Smallest supported page size in bytes (1 << __ffs(pgsize_bitmap)). */
+  get minPageSize(): number {
+    return 2 ** (this.g.pgsizes[0] as number);
+  }
+}
+
+export { ctz };
