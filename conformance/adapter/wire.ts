@@ -182,10 +182,10 @@ function fieldValueToWire(value: FieldValue): Json {
   return structToWire(value as StructValue);
 }
 
+// Objects keyed by user-chosen names are built with fromEntries, so a key such
+// as "__proto__" stays an ordinary own property.
 export function structToWire(value: StructValue): JsonObject {
-  const out: Record<string, Json> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = fieldValueToWire(v);
-  return out;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fieldValueToWire(v)]));
 }
 
 function fieldValueFromWire(value: Json | undefined, field: string): FieldValue {
@@ -197,7 +197,8 @@ function fieldValueFromWire(value: Json | undefined, field: string): FieldValue 
   if (Array.isArray(value)) return (value as readonly Json[]).map((v, i) => fieldValueFromWire(v, join(field, i)));
   if (isObject(value)) {
     const keys = Object.keys(value);
-    if (keys.length === 1 && keys[0] === 'data' && isObject(value['data'])) return { data: bytes(value, 'data', field) };
+    const inner = value['data'];
+    if (keys.length === 1 && keys[0] === 'data' && isObject(inner) && Object.keys(inner).join() === 'b64') return { data: bytes(value, 'data', field) };
     if (keys.length === 1 && keys[0] === 'room') {
       const room = int(value, 'room', field);
       if (room < 0) fail(join(field, 'room'), 'must be >= 0');
@@ -210,9 +211,7 @@ function fieldValueFromWire(value: Json | undefined, field: string): FieldValue 
 
 export function structFromWire(value: Json | undefined, field: string): StructValue {
   const o = obj(value, field);
-  const out: Record<string, FieldValue> = {};
-  for (const [k, v] of Object.entries(o)) out[k] = fieldValueFromWire(v, join(field, k));
-  return out;
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fieldValueFromWire(v, join(field, k))]));
 }
 
 // ---------------------------------------------------------------------------
@@ -464,16 +463,12 @@ function supportFromWire(value: Json | undefined, field: string): Support {
 }
 
 function supportMapToWire(m: { readonly [k: string]: Support | undefined }): JsonObject {
-  const out: Record<string, Json> = {};
-  for (const [k, v] of Object.entries(m)) if (v !== undefined) out[k] = supportToWire(v);
-  return out;
+  return Object.fromEntries(Object.entries(m).flatMap(([k, v]) => (v === undefined ? [] : [[k, supportToWire(v)]])));
 }
 
 function supportMapFromWire(value: Json | undefined, field: string): Record<string, Support> {
   const o = obj(value, field);
-  const out: Record<string, Support> = {};
-  for (const [k, v] of Object.entries(o)) out[k] = supportFromWire(v, join(field, k));
-  return out;
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, supportFromWire(v, join(field, k))]));
 }
 
 function iommuToWire(i: IommuInstanceInfo): JsonObject {
@@ -554,12 +549,7 @@ function capabilitiesFromWire(value: Json | undefined, f: string): Capabilities 
 }
 
 function ioctlResultToWire(r: IoctlResult): JsonObject {
-  let buffers: JsonObject | undefined;
-  if (r.buffers !== undefined) {
-    const b: Record<string, Json> = {};
-    for (const [k, v] of Object.entries(r.buffers)) b[k] = bytesToWire(v);
-    buffers = b;
-  }
+  const buffers = r.buffers === undefined ? undefined : Object.fromEntries(Object.entries(r.buffers).map(([k, v]) => [k, bytesToWire(v)]));
   return defined({
     ret: r.ret,
     errno: r.errno,
@@ -575,8 +565,7 @@ function ioctlResultFromWire(o: JsonObject, f: string): IoctlResult {
   let buffers: Record<string, Uint8Array> | undefined;
   if (o['buffers'] !== undefined) {
     const bo = obj(o['buffers'], join(f, 'buffers'));
-    buffers = {};
-    for (const k of Object.keys(bo)) buffers[k] = bytes(bo, k, join(f, 'buffers'));
+    buffers = Object.fromEntries(Object.keys(bo).map((k) => [k, bytes(bo, k, join(f, 'buffers'))]));
   }
   return {
     ret: int(o, 'ret', f),

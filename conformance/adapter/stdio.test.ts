@@ -1,0 +1,206 @@
+import { describe, expect } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { check } from '../../spec/clauses/check.ts';
+import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
+import { AdapterError } from './errors.ts';
+import { openAdapter } from './open.ts';
+import { spawnStdioAdapter, splitCommandLine } from './stdio-client.ts';
+import { serveStdio } from './stdio-server.ts';
+import { ENVIRONMENT_OPS } from './ops.ts';
+import { checkSchema } from './validate.ts';
+import type { Json } from './wire.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/iommufd-spec.mjs', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/misbehaving-adapter.mjs', import.meta.url));
+
+async function failure(p: Promise<unknown>): Promise<AdapterError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AdapterError) return err;
+    throw err;
+  }
+  throw new Error('expected the promise to reject with an AdapterError');
+}
+
+function misbehaving(mode: string, timeoutMs = 2000) {
+  return spawnStdioAdapter([process.execPath, FIXTURE, mode], { timeoutMs, handshakeTimeoutMs: timeoutMs });
+}
+
+const IOCTL = { op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'struct', fields: { id: 1 } } } as const;
+
+/** Drive serveStdio over in-memory streams with raw lines; collect the answers. */
+async function rawSession(lines: readonly string[]): Promise<Json[]> {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let text = '';
+  output.setEncoding('utf8');
+  output.on('data', (s: string) => (text += s));
+  const done = serveStdio(async (profile) => openAdapter('stub', { profile: profile ?? '7.3' }), { input, output, log: () => {} });
+  for (const l of lines) input.write(`${l}\n`);
+  input.end();
+  await done;
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Json);
+}
+
+describe('adapter stdio transport', () => {
+  check(
+    'adapter.stdio.handshake',
+    async () => {
+      const sent: string[] = [];
+      const a = await openAdapter(`cmd:${process.execPath} ${BIN} serve --impl stub`, {
+        profile: '6.12',
+        cwd: ROOT,
+        timeoutMs: 20_000,
+        handshakeTimeoutMs: 30_000,
+        onLine: (dir, line) => sent.push(`${dir} ${line}`),
+      });
+      try {
+        expect(a.info).toStrictEqual({ contract: 1, implementation: { name: 'stub', version: '1.0.0' }, profile: '6.12' });
+        expect(sent[0]).toBe('send {"id":0,"op":"hello","contract":[1],"profile":"6.12"}');
+        const caps = await a.call({ op: 'capabilities' });
+        if (!caps.ok) throw new Error(caps.error.message);
+        expect(Object.keys(caps.result.commands).sort()).toStrictEqual(commandsFor('6.12').map((c) => c.name).sort());
+        expect(Object.keys(caps.result.testOps).sort()).toStrictEqual(testOpsFor('6.12').map((o) => o.name).sort());
+        expect(Object.keys(caps.result.ops).sort()).toStrictEqual([...ENVIRONMENT_OPS].sort());
+        for (const s of [...Object.values(caps.result.commands), ...Object.values(caps.result.testOps), ...Object.values(caps.result.ops), ...Object.values(caps.result.deviceFeatures)]) {
+          expect(s).toStrictEqual({ supported: false, reason: 'stub implementation' });
+        }
+        expect(await a.call(IOCTL)).toStrictEqual({ ok: true, result: { ret: -1, errno: 25 } });
+        expect(await a.call({ op: 'open', node: 'iommu' })).toMatchObject({ ok: false, error: { code: 'unsupported', field: 'op' } });
+        const batch = await a.batch([IOCTL, { op: 'mem_alloc', length: 4096 }, { ...IOCTL, cmd: 0x3b81 }]);
+        expect(batch.map((r) => r.ok)).toStrictEqual([true, false, true]);
+      } finally {
+        await a.close();
+      }
+      // Every message in both directions was schema-valid (the client checks incoming; check outgoing too).
+      for (const l of sent.filter((s) => s.startsWith('send '))) expect(checkSchema('clientMessage', JSON.parse(l.slice(5)) as Json)).toBeUndefined();
+      expect(sent.at(-1)).toMatch(/^recv \{"id":\d+,"ok":true,"result":\{\}\}$/); // the bye was answered
+    },
+    60_000,
+  );
+
+  check('adapter.stdio.server-protocol-errors', async () => {
+    const answers = await rawSession([
+      '{"id":7,"op":"capabilities"}',
+      '{"id":0,"op":"hello","contract":[2,3],"profile":null}',
+      '{"id":0,"op":"hello","contract":[1],"profile":"6.12"}',
+      '{"id":1,"op":"frobnicate"}',
+      '{"id":2,"op":"ioctl","fd":3,"cmd":"IOMMU_DESTROY","arg":{"kind":"struct","fields":{"id":"twelve"}}}',
+      'this is not JSON',
+      '{"op":"capabilities"}',
+      '{"id":3,"op":"batch","requests":[{"op":"close"},{"op":"ioctl","fd":3,"cmd":1,"arg":{"kind":"null"}},{"id":9,"op":"poll","fd":3,"events":1}]}',
+      '{"id":4,"op":"hello","contract":[1],"profile":null}',
+      '{"id":5,"op":"bye"}',
+      '{"id":6,"op":"capabilities"}',
+    ]);
+    for (const a of answers) expect(checkSchema('serverMessage', a)).toBeUndefined();
+    expect(answers).toHaveLength(10); // nothing after the bye
+    expect(answers[0]).toMatchObject({ id: 7, ok: false, error: { code: 'bad-request', field: 'op' } });
+    expect(answers[1]).toMatchObject({ id: 0, ok: false, error: { code: 'unsupported', field: 'contract' } });
+    expect(answers[2]).toStrictEqual({ id: 0, ok: true, result: { contract: 1, implementation: { name: 'stub', version: '1.0.0' }, profile: '6.12' } });
+    expect(answers[3]).toMatchObject({ id: 1, ok: false, error: { code: 'bad-request', field: 'op' } });
+    expect(answers[4]).toMatchObject({ id: 2, ok: false, error: { code: 'bad-request', field: 'arg.fields.id' } });
+    expect(answers[5]).toMatchObject({ id: null, ok: false, error: { code: 'bad-request' } });
+    expect(answers[6]).toMatchObject({ id: null, ok: false, error: { code: 'bad-request', field: 'id' } });
+    expect(answers[7]).toMatchObject({
+      id: 3,
+      ok: true,
+      result: {
+        responses: [
+          { ok: false, error: { code: 'bad-request', field: 'requests.0.fd' } },
+          { ok: true, result: { ret: -1, errno: 25 } },
+          { ok: false, error: { code: 'bad-request', field: 'requests.2.id' } },
+        ],
+      },
+    });
+    expect(answers[8]).toMatchObject({ id: 4, ok: false, error: { code: 'bad-request', field: 'op' } });
+    expect(answers[9]).toStrictEqual({ id: 5, ok: true, result: {} });
+  });
+
+  check('adapter.stdio.child-exits', async () => {
+    const a = await misbehaving('exit');
+    const err = await failure(a.call(IOCTL));
+    expect(err.kind).toBe('exited');
+    expect(err.message).toContain('exited with code 3');
+    expect(err.message).toContain('segfault in ioctl handler');
+    // The connection stays failed: later calls reject at once with the same error.
+    expect(await failure(a.call({ op: 'capabilities' }))).toBe(err);
+    await a.close();
+
+    const early = await failure(misbehaving('exit-at-start'));
+    expect(early.kind).toBe('exited');
+    expect(early.message).toContain('exited with code 4');
+    expect(early.message).toContain('no /dev/iommu');
+  });
+
+  check('adapter.stdio.timeout', async () => {
+    const a = await misbehaving('hang', 300);
+    const t0 = Date.now();
+    const err = await failure(a.call(IOCTL));
+    expect(err.kind).toBe('timeout');
+    expect(err.message).toMatch(/did not answer request 1 \(ioctl\) within 300 ms/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await failure(a.batch([IOCTL]))).kind).toBe('timeout');
+    await a.close();
+    expect((await failure(misbehaving('hang-hello', 300))).kind).toBe('timeout');
+  });
+
+  check('adapter.stdio.garbage-line', async () => {
+    const a = await misbehaving('garbage');
+    const err = await failure(a.call(IOCTL));
+    expect(err.kind).toBe('bad-message');
+    expect(err.message).toContain('not valid JSON');
+    expect(err.message).toContain('Kernel panic');
+    await a.close();
+  });
+
+  check('adapter.stdio.invalid-message-names-field', async () => {
+    const a = await misbehaving('bad-result');
+    const err = await failure(a.call(IOCTL));
+    expect(err.kind).toBe('bad-message');
+    expect(err.field).toBe('result.ret');
+    await a.close();
+
+    const b = await misbehaving('bad-batch-item');
+    const berr = await failure(b.batch([IOCTL, { op: 'open', node: 'iommu' }]));
+    expect(berr.field).toBe('result.responses.1.result.fd');
+    await b.close();
+
+    const c = await misbehaving('wrong-id');
+    const cerr = await failure(c.call(IOCTL));
+    expect(cerr.field).toBe('id');
+    expect(cerr.message).toContain('answers no outstanding request');
+    await c.close();
+  });
+
+  check('adapter.stdio.handshake-failures', async () => {
+    const refused = await failure(misbehaving('refuse-hello'));
+    expect(refused.kind).toBe('handshake');
+    expect(refused.field).toBe('contract');
+    const wrong = await failure(spawnStdioAdapter([process.execPath, FIXTURE, 'wrong-profile'], { profile: '6.12' }));
+    expect(wrong.kind).toBe('handshake');
+    expect(wrong.field).toBe('result.profile');
+    const missing = await failure(spawnStdioAdapter(['/nonexistent/adapter-binary']));
+    expect(missing.kind).toBe('spawn');
+    expect(missing.message).toContain('/nonexistent/adapter-binary');
+  });
+
+  check('adapter.stdio.pipelining', async () => {
+    const a = await misbehaving('slow');
+    // Several requests in flight at once are matched by id.
+    const rs = await Promise.all([a.call(IOCTL), a.call(IOCTL), a.call(IOCTL)]);
+    expect(rs).toStrictEqual([0, 1, 2].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
+    await a.close();
+  });
+
+  check('adapter.stdio.command-line-split', () => {
+    expect(splitCommandLine(`python3 'my adapter.py' --x "a \\"b\\"" c\\ d`)).toStrictEqual(['python3', 'my adapter.py', '--x', 'a "b"', 'c d']);
+    expect(() => splitCommandLine(`python3 'oops`)).toThrow(/unterminated/);
+  });
+});
