@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { commandByName } from '../uapi/index.ts';
+import { ERRNO } from '../uapi/errno.ts';
+import type { CommandDef } from '../uapi/types.ts';
+import type { Profile } from '../uapi/profiles.ts';
+import { buildIoctlArg, resolveCommand } from './arg.ts';
+import { CodecError, decodeStruct } from './codec.ts';
+import { argBytes, decodeIoctl } from './dispatch.ts';
+
+function cmd(profile: Profile, name: string): CommandDef {
+  const c = commandByName(profile, name);
+  if (!c) throw new Error(name);
+  return c;
+}
+
+function bytesOf(b: ReturnType<typeof buildIoctlArg>): Uint8Array {
+  if (b.kind !== 'bytes') throw new Error(`expected bytes, got ${b.kind}`);
+  return b.bytes;
+}
+
+describe('buildIoctlArg', () => {
+  it('defaults size/argsz to sizeof and encodes the fields', () => {
+    const b = bytesOf(buildIoctlArg('6.12', cmd('6.12', 'IOMMU_IOAS_MAP'), { kind: 'struct', fields: { flags: 6, ioas_id: 1, user_va: 0x7000n, length: 4096n } }));
+    expect(b.length).toBe(40);
+    expect(decodeStruct('6.12', 'iommu_ioas_map', b)).toMatchObject({ size: 40, flags: 6, ioas_id: 1, length: 4096n });
+    const v = bytesOf(buildIoctlArg('7.3', cmd('7.3', 'VFIO_DEVICE_BIND_IOMMUFD'), { kind: 'struct', fields: { iommufd: 3 } }));
+    expect(decodeStruct('7.3', 'vfio_device_bind_iommufd', v)).toMatchObject({ argsz: 24, iommufd: 3 });
+  });
+
+  it('truncates and appends a tail, giving the size rules something to bite', () => {
+    const c = cmd('6.12', 'IOMMU_DESTROY');
+    const short = bytesOf(buildIoctlArg('6.12', c, { kind: 'struct', fields: { size: 4 }, truncate: 4 }));
+    expect(short.length).toBe(4);
+    expect(decodeIoctl('6.12', 'iommufd', c.request, argBytes(short))).toMatchObject({ ok: false, errno: ERRNO.EINVAL });
+    const tail = bytesOf(buildIoctlArg('6.12', c, { kind: 'struct', fields: { size: 16, id: 1 }, tail: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1]) }));
+    expect(tail.length).toBe(16);
+    expect(decodeIoctl('6.12', 'iommufd', c.request, argBytes(tail))).toMatchObject({ ok: false, errno: ERRNO.E2BIG });
+  });
+
+  it('places data/room pointers through the adapter and records them', () => {
+    const c = cmd('6.12', 'IOMMU_IOAS_ALLOW_IOVAS');
+    const data = new Uint8Array(16);
+    const built = buildIoctlArg('6.12', c, { kind: 'struct', fields: { ioas_id: 1, num_iovas: 1, allowed_iovas: { data } } }, (path) => (path === 'allowed_iovas' ? 0x5000n : 0n));
+    if (built.kind !== 'bytes') throw new Error('bytes');
+    expect(decodeStruct('6.12', 'iommu_ioas_allow_iovas', built.bytes).allowed_iovas).toBe(0x5000n);
+    expect(built.pointers).toEqual([{ path: 'allowed_iovas', arg: { data }, address: 0x5000n }]);
+    // Nested pointer in a union member of IOMMU_TEST_CMD.
+    const t = buildIoctlArg('6.12', cmd('6.12', 'IOMMU_TEST_CMD'), { kind: 'struct', fields: { op: 8, access_rw: { uptr: { room: 64 }, length: 64n } } }, () => 0x9000n);
+    if (t.kind !== 'bytes') throw new Error('bytes');
+    expect(t.pointers.map((p) => p.path)).toEqual(['access_rw.uptr']);
+  });
+
+  it('names the bad field', () => {
+    const fieldOf = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof CodecError) return e.field;
+        throw e;
+      }
+      return '(no error)';
+    };
+    const map = cmd('6.12', 'IOMMU_IOAS_MAP');
+    expect(fieldOf(() => buildIoctlArg('6.12', map, { kind: 'struct', fields: { user_va: { data: new Uint8Array(1) } } }))).toBe('user_va');
+    expect(fieldOf(() => buildIoctlArg('6.12', map, { kind: 'struct', fields: { length: { room: 1 } } }, () => 1n))).toBe('length');
+    expect(fieldOf(() => buildIoctlArg('6.12', map, { kind: 'struct', fields: {}, truncate: 41 }))).toBe('truncate');
+    expect(fieldOf(() => buildIoctlArg('6.12', cmd('6.12', 'VFIO_SET_IOMMU'), { kind: 'struct', fields: {} }))).toBe('arg');
+  });
+
+  it('passes raw, int, null and fault through', () => {
+    const c = cmd('6.12', 'VFIO_CHECK_EXTENSION');
+    expect(buildIoctlArg('6.12', c, { kind: 'int', value: 3n })).toEqual({ kind: 'int', value: 3n });
+    expect(buildIoctlArg('6.12', c, { kind: 'null' })).toEqual({ kind: 'null' });
+    expect(buildIoctlArg('6.12', c, { kind: 'fault' })).toEqual({ kind: 'fault' });
+    expect(buildIoctlArg('6.12', c, { kind: 'raw', bytes: new Uint8Array([1, 2]) })).toEqual({ kind: 'bytes', bytes: new Uint8Array([1, 2]), pointers: [] });
+  });
+
+  it('resolves commands by name or request number per profile', () => {
+    expect(resolveCommand('7.3', 'IOMMU_IOAS_MAP_FILE')?.nr).toBe(0x8f);
+    expect(resolveCommand('6.12', 'IOMMU_IOAS_MAP_FILE')).toBeUndefined();
+    expect(resolveCommand('6.12', 0x3b76)?.name).toBe('VFIO_DEVICE_BIND_IOMMUFD');
+  });
+});

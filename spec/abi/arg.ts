@@ -1,0 +1,115 @@
+/**
+ * Turns a typed ioctl argument (the adapter contract's IoctlArg) into the
+ * bytes or integer the ioctl is issued with, so any adapter (TypeScript, or a
+ * transport feeding a C program) issues exactly the same argument.
+ */
+import type { IoctlArg, PointerArg, StructValue as ContractStructValue, FieldValue as ContractFieldValue } from '../../conformance/adapter/types.ts';
+import type { Profile } from '../uapi/profiles.ts';
+import { COMMANDS } from '../uapi/commands.ts';
+import { inProfile, requireLayout, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
+import type { CommandDef } from '../uapi/types.ts';
+import { CodecError, encodeWithLayout, type FieldValue, type StructValue } from './codec.ts';
+
+export type BuiltArg =
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array; /** Pointer fields that named data or room, by dotted path. */ readonly pointers: readonly PlacedPointer[] }
+  | { readonly kind: 'int'; readonly value: bigint }
+  | { readonly kind: 'null' }
+  | { readonly kind: 'fault' };
+
+export interface PlacedPointer {
+  readonly path: string;
+  readonly arg: PointerArg;
+  readonly address: bigint;
+}
+
+/**
+ * Places a PointerArg ({data} or {room}) in scratch user memory and returns its
+ * address. The adapter provides it; without one, a PointerArg is an error.
+ */
+export type PlacePointer = (path: string, arg: PointerArg) => bigint;
+
+/** Finds a command by name or request number in a profile. */
+export function resolveCommand(profile: Profile, cmd: string | number): CommandDef | undefined {
+  return COMMANDS.find((c) => inProfile(c.profiles, profile) && (typeof cmd === 'string' ? c.name === cmd : c.request === cmd >>> 0));
+}
+
+function isPointerArg(v: unknown): v is PointerArg {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && ('data' in v || 'room' in v);
+}
+
+/** Replaces PointerArg values in pointer fields by the addresses `place` gives them. */
+function placePointers(rec: RecordNode, value: ContractStructValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): StructValue {
+  const out: StructValue = {};
+  const byName = new Map<string, LayoutNode>();
+  const collect = (r: RecordNode): void => {
+    for (const f of r.fields) {
+      if (f.kind === 'record' && f.anonymous) collect(f);
+      else byName.set(f.name, f);
+    }
+  };
+  collect(rec);
+  for (const [k, v] of Object.entries(value)) {
+    const node = byName.get(k);
+    const p = path === '' ? k : `${path}.${k}`;
+    out[k] = node ? placeValue(node, v, p, place, placed) : (v as FieldValue); // unknown members: the codec names them
+  }
+  return out;
+}
+
+function placeValue(node: LayoutNode, v: ContractFieldValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): FieldValue {
+  if (isPointerArg(v)) {
+    if (node.kind !== 'scalar' || node.scalar !== 'ptr') throw new CodecError(path, 'data/room given for a field that is not a user pointer');
+    if (!place) throw new CodecError(path, 'data/room pointer given but this adapter cannot place user memory');
+    const address = place(path, v);
+    placed.push({ path, arg: v, address });
+    return address;
+  }
+  if (node.kind === 'record' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    return placePointers(node, v as ContractStructValue, path, place, placed);
+  }
+  if (node.kind === 'array' && Array.isArray(v)) {
+    return (v as readonly ContractFieldValue[]).map((e, i) => placeValue(node.elem, e, `${path}[${i}]`, place, placed));
+  }
+  return v as FieldValue;
+}
+
+/**
+ * Builds the argument of `command` from an IoctlArg:
+ *  - struct: fields encoded with the profile's layout; `size`/`argsz` default to
+ *    sizeof(struct); `truncate` keeps the first N bytes; `tail` is appended;
+ *  - raw: the bytes as given; int: the integer; null/fault: as named.
+ * Throws CodecError naming the bad field (the transport reports it).
+ */
+export function buildIoctlArg(profile: Profile, command: CommandDef, arg: IoctlArg, place?: PlacePointer): BuiltArg {
+  switch (arg.kind) {
+    case 'raw':
+      return { kind: 'bytes', bytes: arg.bytes.slice(), pointers: [] };
+    case 'int':
+      return { kind: 'int', value: arg.value };
+    case 'null':
+      return { kind: 'null' };
+    case 'fault':
+      return { kind: 'fault' };
+    case 'struct':
+      return buildStruct(profile, command, arg, place);
+  }
+}
+
+function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlArg, { kind: 'struct' }>, place: PlacePointer | undefined): BuiltArg {
+  if (!command.struct) throw new CodecError('arg', `${command.name} takes ${command.arg === 'int' ? 'an integer' : 'no'} argument, not a struct`);
+  const layout = requireLayout(profile, command.struct);
+  const placed: PlacedPointer[] = [];
+  const value = placePointers(layout.root, arg.fields, '', place, placed);
+  const sizeField = command.arg === 'extensible' ? 'size' : 'argsz';
+  if (value[sizeField] === undefined) value[sizeField] = layout.size;
+  const encoded = encodeWithLayout(layout, value);
+  if (arg.truncate !== undefined && (!Number.isInteger(arg.truncate) || arg.truncate < 0 || arg.truncate > encoded.length)) {
+    throw new CodecError('truncate', `must be an integer in [0, ${encoded.length}]`);
+  }
+  const head = arg.truncate === undefined ? encoded : encoded.subarray(0, arg.truncate);
+  const tail = arg.tail ?? new Uint8Array(0);
+  const bytes = new Uint8Array(head.length + tail.length);
+  bytes.set(head);
+  bytes.set(tail, head.length);
+  return { kind: 'bytes', bytes, pointers: placed };
+}
