@@ -8,5 +8,6 @@ import { register as serve } from './serve.ts';
 import { register as bench } from './bench.ts';
 import { register as conformance } from './conformance.ts';
 import { register as exec } from './exec.ts';
+import { register as kernel } from './kernel.ts';
 
-export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec];
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, kernel];

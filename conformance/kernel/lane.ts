@@ -247,7 +247,7 @@ class KernelLaneAdapter implements KernelAdapter {
 
   async close(): Promise<void> {
     try {
-      await Promise.race([this.channel.request({ op: 'shutdown' }), delay(5000)]);
+      await Promise.race([this.channel.request({ op: 'bye' }), delay(5000)]);
     } catch {
       // the guest may already be gone
     }

@@ -1,0 +1,226 @@
+/**
+ * `iommufd-spec kernel …`: the real-kernel lanes (conformance/kernel/README.md).
+ *   kernel build    --profile P…   build (or reuse) the kernel and the guest initramfs
+ *   kernel test     --profile P…   build-or-reuse, boot, run the end-to-end smoke scenario
+ *   kernel selftest --profile P…   run the kernel's own iommufd selftests once in the VM
+ *   kernel bench    --profile P…   round-trip latency and ioctls/s, unbatched and batched
+ * Every subcommand takes --json. Exit codes: 0 all passed, 1 a check failed,
+ * 2 bad options or a lane that could not be built or booted.
+ */
+import type { Command } from 'commander';
+import type { RegisterCommand } from './index.ts';
+import { UsageError } from '../usage.ts';
+import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
+import { buildGuest, LaneError } from '../../conformance/kernel/qemu.ts';
+import { openKernelAdapter, type KernelAdapter } from '../../conformance/kernel/lane.ts';
+import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke.ts';
+import { runKernelSelftests } from '../../conformance/kernel/selftest.ts';
+import { benchAdapter, type BenchResult } from '../../conformance/kernel/bench.ts';
+import '../../conformance/kernel/register.ts';
+
+interface CommonOptions {
+  profile: string[];
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function profilesOf(sub: string, opts: CommonOptions): Profile[] {
+  const list = opts.profile.length > 0 ? opts.profile : [...PROFILES];
+  return list.map((p) => {
+    if (!isProfile(p)) throw new UsageError(`kernel ${sub}: --profile: unknown profile '${p}' (expected ${PROFILES.join(' or ')})`);
+    return p;
+  });
+}
+
+function progressFor(opts: CommonOptions): ((line: string) => void) | undefined {
+  return opts.quiet || opts.json ? undefined : (line) => process.stderr.write(`${line}\n`);
+}
+
+function say(opts: CommonOptions, text: string): void {
+  if (!opts.json) process.stdout.write(`${text}\n`);
+}
+
+function laneFailure(e: unknown): string {
+  if (e instanceof LaneError) return e.message;
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option('--profile <profile>', `kernel profile (${PROFILES.join(', ')}); repeatable; default: all`, collect, [])
+    .option('--json', 'print one JSON document on stdout')
+    .option('--quiet', 'no build/boot progress on stderr');
+}
+
+async function buildAction(opts: CommonOptions, setExit: (code: number) => void): Promise<void> {
+  const results: { profile: Profile; ok: boolean; seconds: number; dir?: string; error?: string }[] = [];
+  for (const profile of profilesOf('build', opts)) {
+    const t0 = performance.now();
+    try {
+      const image = await buildGuest(profile, progressFor(opts));
+      const seconds = (performance.now() - t0) / 1000;
+      results.push({ profile, ok: true, seconds, dir: image.dir });
+      say(opts, `linux-${profile}: kernel and guest ready in ${seconds.toFixed(1)} s: ${image.dir}`);
+    } catch (e) {
+      results.push({ profile, ok: false, seconds: (performance.now() - t0) / 1000, error: laneFailure(e) });
+      say(opts, `linux-${profile}: build FAILED: ${laneFailure(e)}`);
+    }
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ builds: results }, null, 2)}\n`);
+  setExit(results.every((r) => r.ok) ? 0 : 2);
+}
+
+interface LaneTestReport {
+  profile: Profile;
+  started: boolean;
+  error?: string;
+  implementation?: string;
+  timings?: { buildSeconds: number; bootSeconds: number; firstResultSeconds: number; totalSeconds: number };
+  smoke?: SmokeStep[];
+  passed: boolean;
+}
+
+async function testLane(profile: Profile, opts: CommonOptions): Promise<LaneTestReport> {
+  const t0 = performance.now();
+  let adapter: KernelAdapter;
+  try {
+    const progress = progressFor(opts);
+    adapter = await openKernelAdapter(profile, progress ? { progress } : {});
+  } catch (e) {
+    return { profile, started: false, error: laneFailure(e), passed: false };
+  }
+  try {
+    const steps = await runSmokeScenario(adapter);
+    const firstResult = (performance.now() - t0) / 1000;
+    await adapter.close();
+    const total = (performance.now() - t0) / 1000;
+    return {
+      profile,
+      started: true,
+      implementation: `${adapter.info.implementation.name} ${adapter.info.implementation.version}`,
+      timings: {
+        buildSeconds: adapter.timings.buildMs / 1000,
+        bootSeconds: adapter.timings.bootMs / 1000,
+        firstResultSeconds: firstResult,
+        totalSeconds: total,
+      },
+      smoke: steps,
+      passed: steps.length > 0 && steps.every((s) => s.ok),
+    };
+  } catch (e) {
+    await adapter.close().catch(() => undefined);
+    return { profile, started: true, error: `${laneFailure(e)}\n--- guest console ---\n${adapter.consoleTail()}`, passed: false };
+  }
+}
+
+async function testAction(opts: CommonOptions, setExit: (code: number) => void): Promise<void> {
+  const reports: LaneTestReport[] = [];
+  for (const profile of profilesOf('test', opts)) {
+    const r = await testLane(profile, opts);
+    reports.push(r);
+    if (!r.started) {
+      say(opts, `linux-${profile}: could not start the lane: ${r.error ?? ''}`);
+      continue;
+    }
+    say(opts, `linux-${profile}: ${r.implementation ?? ''}`);
+    for (const s of r.smoke ?? []) say(opts, `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`);
+    if (r.error) say(opts, `  error: ${r.error}`);
+    if (r.timings) {
+      const t = r.timings;
+      say(opts, `  build/reuse ${t.buildSeconds.toFixed(1)} s, boot ${t.bootSeconds.toFixed(1)} s, smoke results after ${t.firstResultSeconds.toFixed(1)} s, total ${t.totalSeconds.toFixed(1)} s`);
+    }
+    say(opts, `linux-${profile}: ${r.passed ? 'PASS' : 'FAIL'}`);
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ lanes: reports }, null, 2)}\n`);
+  setExit(reports.some((r) => !r.started) ? 2 : reports.every((r) => r.passed) ? 0 : 1);
+}
+
+async function selftestAction(opts: CommonOptions, setExit: (code: number) => void): Promise<void> {
+  const reports: unknown[] = [];
+  let code = 0;
+  for (const profile of profilesOf('selftest', opts)) {
+    try {
+      const run = await runKernelSelftests(profile, progressFor(opts));
+      const allRan = run.binaries.length === 2 && run.binaries.every((b) => b.status !== null);
+      say(opts, `linux-${profile}: kernel selftests (${run.seconds.toFixed(1)} s in the guest)`);
+      for (const b of run.binaries) {
+        say(opts, `  ${b.name}: ${b.pass} pass, ${b.fail} fail, ${b.skip} skip (exit status ${b.status ?? 'none: did not finish'})`);
+        for (const f of b.failed) say(opts, `    not ok: ${f}`);
+      }
+      if (!allRan) say(opts, '  not every selftest binary finished');
+      if (!allRan || run.binaries.some((b) => b.fail > 0)) code = Math.max(code, 1);
+      reports.push({ profile: run.profile, seconds: run.seconds, binaries: run.binaries, complete: allRan });
+    } catch (e) {
+      say(opts, `linux-${profile}: selftest run FAILED: ${laneFailure(e)}`);
+      reports.push({ profile, error: laneFailure(e) });
+      code = 2;
+    }
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ selftests: reports }, null, 2)}\n`);
+  setExit(code);
+}
+
+interface BenchCliOptions extends CommonOptions {
+  single: string;
+  batches: string;
+  batchSize: string;
+}
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`kernel bench: ${name}: expected a positive integer, got '${v}'`);
+  return n;
+}
+
+async function benchAction(opts: BenchCliOptions, setExit: (code: number) => void): Promise<void> {
+  const out: { profile: Profile; result?: BenchResult; error?: string; readySeconds?: number }[] = [];
+  const single = positive('--single', opts.single);
+  const batches = positive('--batches', opts.batches);
+  const batchSize = positive('--batch-size', opts.batchSize);
+  let code = 0;
+  for (const profile of profilesOf('bench', opts)) {
+    const t0 = performance.now();
+    let adapter: KernelAdapter | undefined;
+    try {
+      const progress = progressFor(opts);
+      adapter = await openKernelAdapter(profile, progress ? { progress } : {});
+      const readySeconds = (performance.now() - t0) / 1000;
+      const result = await benchAdapter(adapter, { single, batches, batchSize });
+      out.push({ profile, result, readySeconds });
+      say(opts, `linux-${profile} (ready after ${readySeconds.toFixed(1)} s):`);
+      say(opts, `  unbatched: ${result.single.ioctls} ioctls, ${result.single.perSecond.toFixed(0)}/s, round trip median ${result.single.rttMsMedian.toFixed(2)} ms, p95 ${result.single.rttMsP95.toFixed(2)} ms`);
+      say(opts, `  batched (${result.batched.batchSize} per batch): ${result.batched.ioctls} ioctls, ${result.batched.perSecond.toFixed(0)}/s, batch median ${result.batched.batchMsMedian.toFixed(1)} ms`);
+    } catch (e) {
+      out.push({ profile, error: laneFailure(e) });
+      say(opts, `linux-${profile}: bench FAILED: ${laneFailure(e)}`);
+      code = 2;
+    } finally {
+      await adapter?.close().catch(() => undefined);
+    }
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ bench: out }, null, 2)}\n`);
+  setExit(code);
+}
+
+export const register: RegisterCommand = (program: Command, setExit) => {
+  const kernel = program.command('kernel').description('the real-kernel lanes: Linux 6.12 / 7.3 with the iommufd mock driver under QEMU (conformance/kernel/README.md)');
+  withCommon(kernel.command('build').description('build or reuse the kernel and the guest initramfs (cached in ~/.cache/iommufd-spec)')).action(
+    (opts: CommonOptions) => buildAction(opts, setExit),
+  );
+  withCommon(kernel.command('test').description('build-or-reuse, boot, and run the end-to-end smoke scenario through the lane')).action(
+    (opts: CommonOptions) => testAction(opts, setExit),
+  );
+  withCommon(kernel.command('selftest').description("run the kernel's own iommufd selftest binaries once in the VM")).action(
+    (opts: CommonOptions) => selftestAction(opts, setExit),
+  );
+  withCommon(kernel.command('bench').description('round-trip latency and ioctls per second through the lane, unbatched and batched'))
+    .option('--single <n>', 'unbatched ioctls', '200')
+    .option('--batches <n>', 'number of batches', '20')
+    .option('--batch-size <n>', 'ioctls per batch', '100')
+    .action((opts: BenchCliOptions) => benchAction(opts, setExit));
+};

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Usage: scripts/kernel/selftests.sh PROFILE
+#
+# Builds the kernel's own iommufd selftests (tools/testing/selftests/iommu:
+# iommufd, iommufd_fail_nth) statically against the profile's exported headers,
+# for a smoke run inside the lane's VM (`iommufd-spec kernel selftest`).
+#   6.12: Debian's tree ships selftests backported from a newer kernel; the
+#         names 6.12 lacks are defined by conformance/kernel/selftest/compat-6.12.h
+#         (force-included; no source is edited; see that file for what it weakens).
+#   7.3:  needs libcap: libcap-dev and libcap2 are fetched with `apt-get download`
+#         and unpacked aside (dpkg-deb -x) into the cache; nothing is installed.
+# Cached in ~/.cache/iommufd-spec/selftests/<profile>-<key>/; prints that directory.
+set -euo pipefail
+
+profile="${1:-}"
+case "$profile" in
+  6.12|7.3) ;;
+  *) echo "usage: $0 6.12|7.3 (got '${profile}')" >&2; exit 2 ;;
+esac
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="${IOMMUFD_SPEC_CACHE:-$HOME/.cache/iommufd-spec}"
+compat="$repo/conformance/kernel/selftest/compat-6.12.h"
+t_start=$(date +%s)
+
+CURRENT_STEP=start
+step() { CURRENT_STEP="$1"; printf '[selftests %s] %s: %s (%ss)\n' "$profile" "$1" "${2:-}" "$(( $(date +%s) - t_start ))" >&2; }
+fail() { printf 'selftests.sh: step "%s" failed for profile %s: %s\n' "$CURRENT_STEP" "$profile" "$1" >&2; exit 1; }
+trap 'fail "command exited with status $? (see the output above)"' ERR
+
+step kernel "scripts/kernel/build.sh $profile"
+kernel="$(bash "$here/build.sh" "$profile")" || fail "kernel build failed"
+src="$(jq -r .source "$kernel/manifest.json" 2>/dev/null || sed -n 's/.*"source":"\([^"]*\)".*/\1/p' "$kernel/manifest.json")"
+tests="$src/tools/testing/selftests/iommu"
+[ -f "$tests/iommufd.c" ] || fail "no selftests at $tests"
+
+key="$( { basename "$kernel"; cat "$tests"/*.c "$tests"/*.h "$0"; [ "$profile" = 6.12 ] && cat "$compat"; true; } | sha256sum | cut -c1-16)"
+out="$cache/selftests/$profile-$key"
+if [ -f "$out/.complete" ]; then
+  step cached "$out"
+  echo "$out"
+  exit 0
+fi
+tmp="$out.tmp.$$"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+
+cflags=(-static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE -isystem "$kernel/include" -I"$src/tools/testing/selftests")
+libs=()
+case "$profile" in
+  6.12) cflags+=(-include "$compat") ;;
+  7.3)
+    libcap="$cache/libcap"
+    if [ ! -f "$libcap/.unpacked" ]; then
+      step libcap "apt-get download libcap-dev libcap2 (unpacked aside, not installed)"
+      rm -rf "$libcap" && mkdir -p "$libcap/debs"
+      (cd "$libcap/debs" && apt-get download libcap-dev libcap2 >&2) \
+        || { step libcap "apt-get update, then retry"; \
+             if [ "$(id -u)" = 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi; \
+             (cd "$libcap/debs" && apt-get download libcap-dev libcap2 >&2); } \
+        || fail "apt-get download libcap-dev libcap2"
+      for deb in "$libcap"/debs/*.deb; do dpkg-deb -x "$deb" "$libcap/root"; done
+      touch "$libcap/.unpacked"
+    fi
+    cflags+=(-I"$libcap/root/usr/include")
+    libs+=(-L"$libcap/root/usr/lib/x86_64-linux-gnu" -lcap)
+    ;;
+esac
+
+for t in iommufd iommufd_fail_nth; do
+  step compile "$t"
+  (cd "$tests" && gcc "${cflags[@]}" -o "$tmp/$t" "$t.c" "${libs[@]}") >&2 || fail "compiling $t"
+done
+touch "$tmp/.complete"
+rm -rf "$out"
+mv "$tmp" "$out"
+step done "$out"
+echo "$out"
