@@ -1,0 +1,116 @@
+/**
+ * The simulated platform: what the in-process adapter (impl/iommufd/adapter.ts,
+ * CORE) delegates to. One Machine per simulated process (the adapter's
+ * Process), created on first use with the process's physical memory and its
+ * fail-nth injector, so device DMA lands in the very frames user buffers and
+ * pins use, and driver allocations are fallible steps of the sweep.
+ *
+ * ---- API for CORE / the adapter ------------------------------------------------
+ *   machineFor(proc, profile): Machine          the process's machine (lazily made)
+ *   platformCapabilities(proc, profile)         { iommus: InstanceInfo[], deviceFeatures }
+ *   setReverseMap(proc, profile, fn)            pa -> { buffer, offset } for `touched` / translate
+ *   deviceCreate(proc, profile, spec)           adapter `device_create` -> { ok, device, group } | { ok:false, field, message }
+ *   deviceRemove(proc, profile, handle)         adapter `device_remove` -> { ok } | { ok:false, message }
+ *                                               (refused while the device's VFIO file is open or held by KVM)
+ *   openDevice(proc, profile, handle)           adapter `open_device` -> { fd } | { errno } (vfio_cdev.ts: the cdev file
+ *                                               installed in proc.fds; ENODEV for an unknown/removed device)
+ *   dma(proc, profile, req)                     adapter `dma` -> DmaOutcome | undefined (bad device handle)
+ *   translate(proc, profile, handle, iova, pasid?)  adapter `translate`
+ *   iotlb(proc, profile, name)                  adapter `iotlb` -> entries | undefined (bad name)
+ *   KVM (impl/kvm/index.ts): kvmCreate(proc), kvmDestroy(proc, vm), kvmVfioAdd(proc, vm, fd),
+ *                            kvmVfioDel(proc, vm, fd), kvmState(proc, vm)
+ *
+ * ---- what the device side calls in CORE ------------------------------------------
+ *   object.ts: iommufdObjectAlloc/Finalize/Abort/AbortAndDestroy, iommufdGetObject,
+ *              iommufdObjectRemove, iommufdObjectDestroyUser, refcount_inc/dec
+ *   io_pagetable.ts: ioptTableAddDomain, ioptTableRemoveDomain,
+ *              ioptTableEnforceDevResvRegions(iopt, regions, owner = SimDevice), ioptRemoveReservedIova
+ *   main.ts: IommufdCtx (objects, proc, faults, profile, file), Ucmd, iommufdUcmdRespond,
+ *            iommufdCtxFromFile; IOMMUFD_IOCTL_OPS (DEVICES adds HWPT_ALLOC, GET_HW_INFO)
+ *   selftest.ts: SELFTEST_DEVICE_OPS (DEVICES adds MOCK_DOMAIN(_FLAGS/_REPLACE), MD_CHECK_MAP/IOTLB)
+ *
+ * Instances (see machine.ts): mock (the kernel selftest driver, 6.12 / 7.3),
+ * vtd0 (VT-d, snoop control, dirty, nesting, 48-bit), vtd1 (VT-d without snoop
+ * control or dirty, 39-bit), amd0 (AMD v1, always coherent), smmu0 (Arm SMMUv3
+ * stage 1, cannot enforce coherency).
+ */
+import type { Process } from '../process/process.ts';
+import type { Profile } from '../../spec/uapi/profiles.ts';
+import { type DeviceSpecInput, type DmaOutcome, type InstanceInfo, Machine, type ReverseMap, type TranslateOutcome } from './machine.ts';
+
+export * from './machine.ts';
+export { IommuDomain, IommuInstance } from './iommu.ts';
+
+const machines = new WeakMap<Process, Machine>();
+
+/** The simulated machine behind a process (made on first use). */
+export function machineFor(proc: Process, profile: Profile): Machine {
+  let m = machines.get(proc);
+  if (!m) {
+    m = new Machine(profile, proc.phys, { shouldFail: () => proc.faults.shouldFail() });
+    machines.set(proc, m);
+  }
+  return m;
+}
+
+export interface DeviceFeatureSupport {
+  readonly supported: boolean;
+  readonly reason?: string;
+}
+
+/** What the adapter reports under capabilities.iommus and deviceFeatures. */
+export function platformCapabilities(proc: Process, profile: Profile): {
+  iommus: InstanceInfo[];
+  deviceFeatures: { [k in 'multiDeviceGroups' | 'pasid' | 'dirtyTracking' | 'enforceCacheCoherency' | 'noSnoop' | 'hugeIova' | 'reservedRegions']: DeviceFeatureSupport };
+} {
+  const yes = { supported: true };
+  return {
+    iommus: machineFor(proc, profile).instanceInfo(),
+    deviceFeatures: {
+      multiDeviceGroups: yes,
+      pasid: { supported: false, reason: 'PASID attach is a later issue; pasidWidth is reported by GET_HW_INFO only' },
+      dirtyTracking: yes,
+      enforceCacheCoherency: yes,
+      noSnoop: yes,
+      hugeIova: profile === '6.12' ? yes : { supported: false, reason: 'MOCK_FLAGS_DEVICE_HUGE_IOVA does not exist in 7.3' },
+      reservedRegions: yes,
+    },
+  };
+}
+
+export function setReverseMap(proc: Process, profile: Profile, fn: ReverseMap): void {
+  machineFor(proc, profile).reverseMap = fn;
+}
+
+export function deviceCreate(proc: Process, profile: Profile, spec: DeviceSpecInput) {
+  return machineFor(proc, profile).deviceCreate(spec);
+}
+
+/** Hot-unplug; refused while the device's VFIO file is still referenced (open or held by KVM). */
+export function deviceRemove(proc: Process, profile: Profile, handle: number) {
+  return machineFor(proc, profile).deviceRemove(handle, (dev) => {
+    const v = dev.vfio as { openFiles?: number } | undefined;
+    return v && v.openFiles ? `device ${handle} is in use: its VFIO device file is open (or held by a KVM VM)` : undefined;
+  });
+}
+
+export interface DmaRequest {
+  readonly device: number;
+  readonly pasid?: number;
+  readonly iova: bigint;
+  readonly dir: 'read' | 'write';
+  readonly data?: Uint8Array;
+  readonly length?: number;
+}
+
+export function dma(proc: Process, profile: Profile, req: DmaRequest): DmaOutcome | undefined {
+  return machineFor(proc, profile).dma(req.device, req.iova, req.dir, req.data, req.length ?? 0, req.pasid);
+}
+
+export function translate(proc: Process, profile: Profile, device: number, iova: bigint, pasid?: number): TranslateOutcome | undefined {
+  return machineFor(proc, profile).translate(device, iova, pasid);
+}
+
+export function iotlb(proc: Process, profile: Profile, name: string) {
+  return machineFor(proc, profile).iotlb(name);
+}

@@ -1,0 +1,508 @@
+/**
+ * IOMMU drivers, instances and domains of the simulated machine.
+ *
+ * Mirrors the parts of include/linux/iommu.h the iommufd core consumes:
+ *   struct iommu_domain      → class IommuDomain (type, owner ops, geometry,
+ *                              pgsize_bitmap, dirty_ops, force-snoop state,
+ *                              map/unmap/iova_to_phys through the page table)
+ *   struct iommu_ops         → interface IommuDriver (capable, hw_info,
+ *                              domain_alloc_user / domain_alloc_paging_flags,
+ *                              attach_dev, enforce_cache_coherency)
+ *   struct iommu_device      → class IommuInstance (one hardware unit: its
+ *                              format, page sizes, address width and caps)
+ *
+ * Drivers modelled (one shared ops object per driver, so domains may move
+ * between instances of the same driver exactly when the driver accepts, as
+ * `__iommu_attach_group` checks `domain->owner`):
+ *   mock   — drivers/iommu/iommufd/selftest.c (6.12 xarray table with 2 KiB IO
+ *            pages; 7.3 AMDv1-mock generic_pt table), never enforces coherency.
+ *   intel  — VT-d second-stage domains; snoop control (ecap.SC) decides
+ *            enforce_cache_coherency; SSADS decides dirty tracking.
+ *   amd    — AMD v1 domains; always enforces coherency; HD decides dirty.
+ *   smmuv3 — Arm SMMUv3 stage-1 LPAE domains; cannot enforce coherency
+ *            (unless the device is CANWBS), no dirty tracking.
+ *
+ * Public: IommuDomain, IommuInstance, IommuDriver, IommuCap, HwptAllocData,
+ * platformInstances(profile), and the MOCK_* selftest constants.
+ */
+import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, E2BIG } from '../iommufd/errno.ts';
+import type { Profile } from '../../spec/uapi/profiles.ts';
+import { createIoPageTable, type IommuHw, IOMMU_PTE_SNP, type IoPageTable, minPgsize } from './hw.ts';
+import type { SimDevice } from './machine.ts';
+
+// ---- selftest constants (drivers/iommu/iommufd/iommufd_test.h, selftest.c) ----
+export const PAGE_SIZE = 4096;
+export const MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2;
+export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE;
+export const MOCK_APERTURE_START = 1n << 24n;
+export const MOCK_APERTURE_LAST = (1n << 31n) - 1n;
+export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
+export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1; // 6.12 only
+export const MOCK_FLAGS_DEVICE_PASID = 1 << 2; // 7.3 only
+export const MOCK_PASID_WIDTH = 20; // 7.3
+export const MOCK_IOMMUPT_DEFAULT = 0;
+export const MOCK_IOMMUPT_HUGE = 1;
+export const IOMMU_HW_INFO_TYPE_NONE = 0;
+export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
+export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2;
+export const IOMMU_HW_INFO_TYPE_AMD = 4;
+export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
+export const IOMMU_HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
+export const IOMMU_HWPT_DATA_NONE = 0;
+export const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
+
+// ---- HWPT alloc flags (include/uapi/linux/iommufd.h) ----
+export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
+export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
+export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2;
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3; // 7.3
+
+/** enum iommu_cap (the ones iommufd asks). */
+export type IommuCap = 'CACHE_COHERENCY' | 'ENFORCE_CACHE_COHERENCY' | 'DIRTY_TRACKING';
+
+/**
+ * Driver-specific HWPT data as the driver reads it (struct iommu_user_data):
+ * `type`, `len`, and a reader that copies `len` bytes from the user pointer
+ * (undefined = EFAULT). Only read by drivers that accept data.
+ */
+export interface HwptAllocData {
+  readonly type: number;
+  readonly len: number;
+  read(): Uint8Array | undefined;
+}
+
+export type DomainType = 'blocked' | 'paging';
+
+let nextDomainId = 1;
+
+export class IommuDomain {
+  /** Hardware domain id (DID/ASID); tags this domain's IOTLB entries. */
+  readonly id = nextDomainId++;
+  /** force_snooping / IOMMU_CACHE enforcement, fixed before the first map. */
+  enforceCacheCoherency = false;
+  /** dirty tracking currently enabled (set_dirty_tracking). */
+  dirtyTrackingEnabled = false;
+  /** Units whose IOTLB may hold entries of this domain (flushed on unmap). */
+  readonly iotlbUsers = new Set<IommuHw>();
+  private freed = false;
+
+  constructor(
+    readonly type: DomainType,
+    /** domain->owner: the driver that allocated it. */
+    readonly owner: IommuDriver,
+    readonly pgsizeBitmap: bigint,
+    readonly apertureStart: bigint,
+    readonly apertureEnd: bigint,
+    /** domain->dirty_ops != NULL (HWPT allocated with DIRTY_TRACKING). */
+    readonly dirtyOps: boolean,
+    readonly nestParent: boolean,
+    readonly table: IoPageTable | undefined,
+    /** Format of `table` (reported in iotlb tags and instance info). */
+    readonly format: string,
+  ) {}
+
+  get tag(): string {
+    return `${this.format}#${this.id}`;
+  }
+
+  /** iommu_map(): map [iova, iova+size) to pa; 0 or errno, nothing mapped on failure. */
+  map(iova: bigint, pa: number, size: number, prot: number): number {
+    if (!this.table) return EINVAL;
+    if (iova < this.apertureStart || iova + BigInt(size) - 1n > this.apertureEnd) return EINVAL;
+    // A coherency-enforcing domain sets the snoop bit in every PTE (decided
+    // before the first map, so every leaf carries it).
+    const p = this.enforceCacheCoherency ? prot | IOMMU_PTE_SNP : prot;
+    return this.table.map(Number(iova), pa, size, p);
+  }
+
+  /** iommu_unmap(): returns bytes unmapped; flushes every IOTLB that may cache them. */
+  unmap(iova: bigint, size: number): number {
+    if (!this.table) return 0;
+    const i = Number(iova);
+    const n = this.table.unmap(i, size);
+    for (const hw of this.iotlbUsers) hw.invalidate(this.tag, i, size);
+    return n;
+  }
+
+  /** iommu_iova_to_phys(): physical address or -1. */
+  iovaToPhys(iova: number): number {
+    return this.table ? this.table.iovaToPhys(iova) : -1;
+  }
+
+  /** Smallest IO page (the IOAS alignment this domain imposes). */
+  get minPageSize(): number {
+    return minPgsize(this.pgsizeBitmap);
+  }
+
+  /** iommu_domain_free() */
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    for (const hw of this.iotlbUsers) hw.invalidate(this.tag);
+    this.table?.destroy();
+  }
+
+  get isFreed(): boolean {
+    return this.freed;
+  }
+}
+
+export type AllocResult = { readonly errno: 0; readonly domain: IommuDomain } | { readonly errno: number };
+
+export interface HwInfo {
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+/** struct iommu_ops, reduced to what iommufd uses. */
+export interface IommuDriver {
+  readonly name: 'mock' | 'intel' | 'amd' | 'smmuv3';
+  capable(dev: SimDevice, cap: IommuCap): boolean;
+  /** ops->hw_info, or undefined when the driver has none (type NONE, len 0). `inType` is 7.3's in_data_type. */
+  hwInfo?(dev: SimDevice, inType: number): HwInfo | { readonly errno: number };
+  /** domain_alloc_user (6.12) / domain_alloc_paging_flags (7.3) for a paging domain. */
+  domainAllocPaging(dev: SimDevice, flags: number, data: HwptAllocData | undefined): AllocResult;
+  /** domain->ops->attach_dev: 0 or errno (EINVAL = incompatible). */
+  attachDev(domain: IommuDomain, dev: SimDevice): number;
+  /** domain->ops->enforce_cache_coherency */
+  enforceCacheCoherency(domain: IommuDomain): boolean;
+}
+
+/** Static description of one IOMMU unit. */
+export interface IommuInstanceConfig {
+  readonly name: string;
+  readonly driver: IommuDriver;
+  readonly format: string;
+  readonly pgsizeBitmap: bigint;
+  readonly apertureStart: bigint;
+  readonly apertureLast: bigint;
+  /** The unit can enforce coherency (VT-d ecap.SC, AMD always, SMMU CANWBS). */
+  readonly enforceCacheCoherency: boolean;
+  readonly dirtyTracking: boolean;
+  readonly nesting: boolean;
+  readonly maxPasidLog2: number;
+  /** Regions every device behind this unit reports (iommu_get_resv_regions). */
+  readonly resvRegions: readonly ResvRegion[];
+  /** Raw capability registers reported by hw_info. */
+  readonly regs: readonly bigint[];
+}
+
+export type ResvRegionType = 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
+
+export interface ResvRegion {
+  readonly start: bigint;
+  readonly last: bigint;
+  readonly type: ResvRegionType;
+}
+
+export class IommuInstance {
+  constructor(
+    readonly config: IommuInstanceConfig,
+    /** The unit's translation hardware (IOTLB). */
+    readonly hw: IommuHw,
+  ) {}
+  get name(): string {
+    return this.config.name;
+  }
+  get driver(): IommuDriver {
+    return this.config.driver;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+function u32le(values: readonly number[]): Uint8Array {
+  const b = new Uint8Array(values.length * 4);
+  const v = new DataView(b.buffer);
+  values.forEach((x, i) => v.setUint32(i * 4, x >>> 0, true));
+  return b;
+}
+
+function le(parts: readonly { readonly v: bigint; readonly size: 4 | 8 }[]): Uint8Array {
+  const total = parts.reduce((n, p) => n + p.size, 0);
+  const b = new Uint8Array(total);
+  const dv = new DataView(b.buffer);
+  let off = 0;
+  for (const p of parts) {
+    if (p.size === 4) dv.setUint32(off, Number(p.v & 0xffffffffn), true);
+    else dv.setBigUint64(off, p.v, true);
+    off += p.size;
+  }
+  return b;
+}
+
+function pagingDomain(
+  owner: IommuDriver,
+  inst: IommuInstanceConfig,
+  opts: { pgsize?: bigint; start?: bigint; last?: bigint; dirty: boolean; nestParent: boolean; format?: string },
+  shouldFail: () => boolean,
+): IommuDomain {
+  const pgsize = opts.pgsize ?? inst.pgsizeBitmap;
+  const last = opts.last ?? inst.apertureLast;
+  const format = opts.format ?? inst.format;
+  const table = createIoPageTable({ format, pgsizeBitmap: pgsize, iovaLimit: Number(last) + 1, shouldFail });
+  return new IommuDomain('paging', owner, pgsize, opts.start ?? inst.apertureStart, last, opts.dirty, opts.nestParent, table, format);
+}
+
+/** What a driver needs from its environment: the fallible-step hook (fail_nth). */
+export interface DriverEnv {
+  shouldFail(): boolean;
+}
+
+// ---------------------------------------------------------------------------
+// the selftest mock driver (drivers/iommu/iommufd/selftest.c)
+
+export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver {
+  const fail = (): boolean => env.shouldFail();
+  const drv: IommuDriver = {
+    name: 'mock',
+    // mock_domain_capable
+    capable(dev, cap) {
+      switch (cap) {
+        case 'CACHE_COHERENCY':
+          return true;
+        case 'DIRTY_TRACKING':
+          return (dev.mockFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
+        default:
+          return false;
+      }
+    },
+    // mock_domain_hw_info: struct iommu_test_hw_info { u32 flags; u32 test_reg; }
+    hwInfo(_dev, inType) {
+      if (profile === '7.3' && inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_SELFTEST) return { errno: EOPNOTSUPP };
+      if (fail()) return { errno: ENOMEM };
+      return { type: IOMMU_HW_INFO_TYPE_SELFTEST, data: u32le([0, IOMMU_HW_INFO_SELFTEST_REGVAL]) };
+    },
+    // 6.12 mock_domain_alloc_user / 7.3 mock_domain_alloc_paging_flags
+    domainAllocPaging(dev, flags, data) {
+      const inst = dev.iommu.config;
+      const hasDirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+      const noDirty = (dev.mockFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
+      const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+      if (profile === '6.12') {
+        if (flags & ~(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING)) return { errno: EOPNOTSUPP };
+        if (data || (hasDirty && noDirty)) return { errno: EOPNOTSUPP };
+        if (fail()) return { errno: ENOMEM };
+        // mock_domain_alloc_paging: 2K pages, +1M with MOCK_FLAGS_DEVICE_HUGE_IOVA
+        let pgsize = BigInt(MOCK_IO_PAGE_SIZE);
+        if (dev.mockFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) pgsize |= BigInt(MOCK_HUGE_PAGE_SIZE);
+        const d = pagingDomain(drv, inst, { pgsize, dirty: hasDirty, nestParent }, fail);
+        return { errno: 0, domain: d };
+      }
+      const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
+      if (flags & ~PAGING_FLAGS || (hasDirty && noDirty)) return { errno: EOPNOTSUPP };
+      if (data && data.type !== IOMMU_HWPT_DATA_SELFTEST && data.type !== IOMMU_HWPT_DATA_NONE) return { errno: EOPNOTSUPP };
+      let pagetableType = MOCK_IOMMUPT_DEFAULT;
+      if (data) {
+        // iommu_copy_struct_from_user(&user_cfg, user_data, SELFTEST, iotlb): struct {u32 iotlb; u32 pagetable_type}
+        const r = copyStructFromUserData(data, IOMMU_HWPT_DATA_SELFTEST, 8, 4);
+        if (r.bytes === undefined) return { errno: r.errno };
+        pagetableType = new DataView(r.bytes.buffer, r.bytes.byteOffset).getUint32(4, true);
+      }
+      if (pagetableType !== MOCK_IOMMUPT_DEFAULT && pagetableType !== MOCK_IOMMUPT_HUGE) return { errno: EOPNOTSUPP };
+      if (fail()) return { errno: ENOMEM };
+      if (pagetableType === MOCK_IOMMUPT_HUGE) {
+        // Huge mode: only 1 MiB pages plus PAGE_SIZE; the real AMDv1 aperture (not overridden).
+        const pgsize = BigInt(MOCK_HUGE_PAGE_SIZE) | BigInt(PAGE_SIZE);
+        return { errno: 0, domain: pagingDomain(drv, inst, { pgsize, start: 0n, last: (1n << 52n) - 1n, dirty: hasDirty, nestParent }, fail) };
+      }
+      return { errno: 0, domain: pagingDomain(drv, inst, { dirty: hasDirty, nestParent }, fail) };
+    },
+    // mock_domain_nop_attach
+    attachDev(domain, dev) {
+      if (domain.dirtyOps && dev.mockFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) return EINVAL;
+      return 0;
+    },
+    // mock ops have no enforce_cache_coherency
+    enforceCacheCoherency() {
+      return false;
+    },
+  };
+  return drv;
+}
+
+/** __iommu_copy_struct_from_user: type, then min/max length, then the copy (zero tail beyond what we know). */
+export function copyStructFromUserData(
+  data: HwptAllocData,
+  type: number,
+  kernelSize: number,
+  minLen: number,
+): { readonly errno: 0; readonly bytes: Uint8Array } | { readonly errno: number; readonly bytes?: undefined } {
+  if (data.type !== type) return { errno: EINVAL };
+  if (data.len < minLen || kernelSize < data.len) return { errno: EINVAL };
+  const src = data.read();
+  if (!src) return { errno: EFAULT };
+  const out = new Uint8Array(kernelSize);
+  out.set(src.subarray(0, Math.min(src.length, kernelSize)));
+  for (let i = kernelSize; i < src.length; i++) if (src[i] !== 0) return { errno: E2BIG };
+  return { errno: 0, bytes: out };
+}
+
+// ---------------------------------------------------------------------------
+// VT-d (drivers/iommu/intel/iommu.c)
+
+const ECAP_SC = 1n << 7n;
+const ECAP_SLADS = 1n << 45n;
+
+export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver {
+  const fail = (): boolean => env.shouldFail();
+  const drv: IommuDriver = {
+    name: 'intel',
+    // intel_iommu_capable + device_iommu_capable
+    capable(dev, cap) {
+      switch (cap) {
+        case 'CACHE_COHERENCY':
+          return true;
+        case 'ENFORCE_CACHE_COHERENCY':
+          return dev.caps.enforceCacheCoherency;
+        case 'DIRTY_TRACKING':
+          return dev.caps.dirtyTracking;
+      }
+    },
+    // intel_iommu_hw_info: struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
+    hwInfo(dev, inType) {
+      if (profile === '7.3' && inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_INTEL_VTD) return { errno: EOPNOTSUPP };
+      if (fail()) return { errno: ENOMEM };
+      const [cap = 0n, ecap0 = 0n] = dev.iommu.config.regs;
+      let ecap = ecap0;
+      if (!dev.caps.enforceCacheCoherency) ecap &= ~ECAP_SC;
+      if (!dev.caps.dirtyTracking) ecap &= ~ECAP_SLADS;
+      return { type: IOMMU_HW_INFO_TYPE_INTEL_VTD, data: le([{ v: 0n, size: 4 }, { v: 0n, size: 4 }, { v: cap, size: 8 }, { v: ecap, size: 8 }]) };
+    },
+    // intel_iommu_domain_alloc_user (6.12) / intel_iommu_domain_alloc_paging_flags (7.3)
+    domainAllocPaging(dev, flags, data) {
+      const inst = dev.iommu.config;
+      const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+      const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+      const allowed = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (profile === '7.3' ? IOMMU_HWPT_ALLOC_PASID : 0);
+      if (flags & ~allowed) return { errno: EOPNOTSUPP };
+      if (data || (dirty && !dev.caps.dirtyTracking)) return { errno: EOPNOTSUPP };
+      if (nestParent && !inst.nesting) return { errno: EOPNOTSUPP };
+      if (fail()) return { errno: ENOMEM };
+      return { errno: 0, domain: pagingDomain(drv, inst, { dirty, nestParent }, fail) };
+    },
+    // prepare_domain_attach_device / paging_domain_compatible
+    attachDev(domain, dev) {
+      if (domain.enforceCacheCoherency && !dev.caps.enforceCacheCoherency) return EINVAL;
+      if (domain.dirtyOps && !dev.caps.dirtyTracking) return EINVAL;
+      // the domain's address width must fit the unit's (agaw)
+      if (domain.apertureEnd > dev.iommu.config.apertureLast) return EINVAL;
+      return 0;
+    },
+    // intel_iommu_enforce_cache_coherency: force_snooping when every unit has SC
+    enforceCacheCoherency(domain) {
+      return domain.type === 'paging';
+    },
+  };
+  return drv;
+}
+
+// ---------------------------------------------------------------------------
+// AMD (drivers/iommu/amd/iommu.c)
+
+export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
+  const fail = (): boolean => env.shouldFail();
+  const drv: IommuDriver = {
+    name: 'amd',
+    capable(dev, cap) {
+      switch (cap) {
+        case 'CACHE_COHERENCY':
+          return true;
+        case 'ENFORCE_CACHE_COHERENCY':
+          return dev.caps.enforceCacheCoherency;
+        case 'DIRTY_TRACKING':
+          return dev.caps.dirtyTracking;
+      }
+    },
+    // 6.12 AMD has no hw_info; 7.3 reports struct iommu_hw_info_amd { u64 efr; u64 efr2; }
+    ...(profile === '7.3'
+      ? {
+          hwInfo(dev: SimDevice, inType: number): HwInfo | { readonly errno: number } {
+            if (inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_AMD) return { errno: EOPNOTSUPP };
+            if (fail()) return { errno: ENOMEM };
+            const [efr = 0n, efr2 = 0n] = dev.iommu.config.regs;
+            return { type: IOMMU_HW_INFO_TYPE_AMD, data: le([{ v: efr, size: 8 }, { v: efr2, size: 8 }]) };
+          },
+        }
+      : {}),
+    // amd_iommu_domain_alloc_user (6.12): no nesting parent in 6.12
+    domainAllocPaging(dev, flags, data) {
+      const inst = dev.iommu.config;
+      const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+      const allowed = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (profile === '7.3' ? IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID : 0);
+      if (flags & ~allowed || data) return { errno: EOPNOTSUPP };
+      if (dirty && !dev.caps.dirtyTracking) return { errno: EOPNOTSUPP };
+      if (fail()) return { errno: ENOMEM };
+      return { errno: 0, domain: pagingDomain(drv, inst, { dirty, nestParent: (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 }, fail) };
+    },
+    // amd_iommu_attach_device
+    attachDev(domain, dev) {
+      if (domain.dirtyOps && !dev.caps.dirtyTracking) return EINVAL;
+      if (domain.enforceCacheCoherency && !dev.caps.enforceCacheCoherency) return EINVAL;
+      return 0;
+    },
+    // amd_iommu_enforce_cache_coherency: the v1 FC bit
+    enforceCacheCoherency() {
+      return true;
+    },
+  };
+  return drv;
+}
+
+// ---------------------------------------------------------------------------
+// Arm SMMUv3 (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c)
+
+export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDriver {
+  const fail = (): boolean => env.shouldFail();
+  const drv: IommuDriver = {
+    name: 'smmuv3',
+    capable(dev, cap) {
+      switch (cap) {
+        case 'CACHE_COHERENCY':
+          return true; // coherent walk (IDR0.COHACC)
+        case 'ENFORCE_CACHE_COHERENCY':
+          return dev.caps.enforceCacheCoherency; // arm_smmu_master_canwbs
+        case 'DIRTY_TRACKING':
+          return dev.caps.dirtyTracking; // HTTU
+      }
+    },
+    // 6.12 SMMUv3 has no hw_info; 7.3 reports struct iommu_hw_info_arm_smmuv3
+    ...(profile === '7.3'
+      ? {
+          hwInfo(dev: SimDevice, inType: number): HwInfo | { readonly errno: number } {
+            if (inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3) return { errno: EOPNOTSUPP };
+            if (fail()) return { errno: ENOMEM };
+            const r = dev.iommu.config.regs.map((x) => Number(x));
+            // flags, __reserved, idr[0..5], iidr, aidr
+            return { type: IOMMU_HW_INFO_TYPE_ARM_SMMUV3, data: u32le([0, 0, ...r.slice(0, 8)]) };
+          },
+        }
+      : {}),
+    // arm_smmu_domain_alloc_user / _paging_flags
+    domainAllocPaging(dev, flags, data) {
+      const inst = dev.iommu.config;
+      const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | (profile === '7.3' ? IOMMU_HWPT_ALLOC_PASID : 0);
+      if (flags & ~PAGING_FLAGS) return { errno: EOPNOTSUPP };
+      if (data) return { errno: EOPNOTSUPP };
+      const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+      const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+      if (dirty && !dev.caps.dirtyTracking) return { errno: EOPNOTSUPP };
+      if (nestParent && !inst.nesting) return { errno: EOPNOTSUPP };
+      if (fail()) return { errno: ENOMEM };
+      return { errno: 0, domain: pagingDomain(drv, inst, { dirty, nestParent }, fail) };
+    },
+    // arm_smmu_attach_dev: an enforcing domain only takes CANWBS masters
+    attachDev(domain, dev) {
+      if (domain.enforceCacheCoherency && !dev.caps.enforceCacheCoherency) return EINVAL;
+      if (domain.dirtyOps && !dev.caps.dirtyTracking) return EINVAL;
+      return 0;
+    },
+    // arm_smmu_enforce_cache_coherency: only if every attached master is CANWBS;
+    // at allocation the domain has no masters, and iommufd only asks for CC devices.
+    enforceCacheCoherency(domain) {
+      return domain.type === 'paging';
+    },
+  };
+  return drv;
+}
