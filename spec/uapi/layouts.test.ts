@@ -9,7 +9,7 @@ import { describe, expect } from 'vitest';
 import { check } from '../clauses/check.ts';
 import { PROFILES, type Profile } from './profiles.ts';
 import { structLayout, structNames } from './layout.ts';
-import { commandsFor, commandMinSize } from './index.ts';
+import { commandsFor, commandMinSize, testOpsFor, ENUMS, CONSTANTS, PROFILE_CONSTANTS, inProfile, ERRNO, ERRNO_ALIASES, errnoNumber } from './index.ts';
 
 interface ProbedStruct {
   size: number;
@@ -20,6 +20,7 @@ interface ProbedStruct {
 interface Table {
   profile: Profile;
   kernel: string;
+  constants: Record<string, number>;
   structs: Record<string, ProbedStruct>;
 }
 
@@ -95,6 +96,26 @@ describe.each(PROFILES)('struct layouts vs gcc, profile %s', (profile) => {
     }
     // Nothing probed that the spec no longer declares for this profile.
     expect(Object.keys(table.structs).sort()).toEqual([...names].sort());
+  });
+
+  check('abi.uapi.numbers-match-headers', () => {
+    // Every ioctl number, test op, enum/flag value, header constant and errno the
+    // spec records for the profile, against the value gcc computed from the headers.
+    const ours: Record<string, number> = {};
+    for (const c of commandsFor(profile)) ours[c.name] = c.request;
+    for (const o of testOpsFor(profile)) ours[o.name] = o.value;
+    for (const e of ENUMS) {
+      if (!inProfile(e.profiles, profile)) continue;
+      for (const m of e.members) if (inProfile(m.profiles, profile)) ours[m.name] = m.value;
+    }
+    for (const [k, v] of Object.entries(CONSTANTS)) ours[k] = v;
+    for (const [k, v] of Object.entries(PROFILE_CONSTANTS[profile])) ours[k] = v;
+    for (const k of [...Object.keys(ERRNO), ...Object.keys(ERRNO_ALIASES)]) {
+      const n = errnoNumber(k, profile);
+      if (n !== undefined) ours[k] = n;
+    }
+    expect(Object.keys(ours).length).toBeGreaterThan(200);
+    expect(ours).toEqual(table.constants);
   });
 
   check('abi.layout.min-sizes', () => {
