@@ -9,7 +9,10 @@ import { spawnStdioAdapter, splitCommandLine } from './stdio-client.ts';
 import { serveStdio } from './stdio-server.ts';
 import { ENVIRONMENT_OPS } from './ops.ts';
 import { checkSchema } from './validate.ts';
-import type { Json } from './wire.ts';
+import { requestToWire, type Json } from './wire.ts';
+import fc from 'fast-check';
+import { requestArb } from './arbitraries.ts';
+import { checkTranscript, type TranscriptLine } from './transcript.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/iommufd-spec.mjs', import.meta.url));
@@ -197,6 +200,36 @@ describe('adapter stdio transport', () => {
     const rs = await Promise.all([a.call(IOCTL), a.call(IOCTL), a.call(IOCTL)]);
     expect(rs).toStrictEqual([0, 1, 2].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
     await a.close();
+  });
+
+  check('adapter.schema.every-message-valid', async () => {
+    // A session with requests of every op (and batches) against the stub over
+    // the stdio server: every line in both directions is schema-valid.
+    const requests = fc.sample(requestArb, { numRuns: 300, seed: 7 });
+    const lines = [JSON.stringify({ id: 0, op: 'hello', contract: [1], profile: '6.12' })];
+    requests.forEach((r, i) => lines.push(JSON.stringify({ id: i + 1, ...requestToWire(r) })));
+    lines.push(JSON.stringify({ id: requests.length + 1, op: 'bye' }));
+    const answers = await rawSession(lines);
+    expect(answers).toHaveLength(lines.length);
+    const session: TranscriptLine[] = [...lines.map((line) => ({ direction: 'send' as const, line })), ...answers.map((a) => ({ direction: 'recv' as const, line: JSON.stringify(a) }))];
+    expect(checkTranscript(session)).toStrictEqual([]);
+    expect(new Set(requests.map((r) => r.op)).size).toBeGreaterThanOrEqual(28);
+
+    // The transcript checker itself catches a bad message in either direction.
+    const bad: TranscriptLine[] = [
+      { direction: 'send', line: '{"id":1,"op":"ioctl","fd":3,"cmd":"IOMMU_DESTROY","arg":{"kind":"struct","fields":{"id":1}}}' },
+      { direction: 'recv', line: '{"id":1,"ok":true,"result":{"ret":0}}' },
+      { direction: 'send', line: '{"id":2,"op":"batch","requests":[{"op":"open","node":"iommu"}]}' },
+      { direction: 'recv', line: '{"id":2,"ok":true,"result":{"responses":[{"ok":true,"result":{"fd":"3"}}]}}' },
+      { direction: 'send', line: '{"id":3,"op":"open","node":"dev"}' },
+      { direction: 'recv', line: 'garbage' },
+    ];
+    expect(checkTranscript(bad).map((v) => [v.index, v.field])).toStrictEqual([
+      [1, 'result.errno'],
+      [3, 'result.responses.0.result.fd'],
+      [4, 'node'],
+      [5, ''],
+    ]);
   });
 
   check('adapter.stdio.command-line-split', () => {

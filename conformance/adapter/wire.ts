@@ -75,11 +75,17 @@ export function bigintToWire(value: bigint): string {
   return value.toString(10);
 }
 
-export function bigintFromWire(value: Json | undefined, field: string): bigint {
+const U64_MAX = (1n << 64n) - 1n;
+const S64_MIN = -(1n << 63n);
+
+/** A u64 (or, with signed, an integer in [-2^63, 2^64-1]) from its wire string. */
+export function bigintFromWire(value: Json | undefined, field: string, signed = false): bigint {
   if (typeof value !== 'string' || !(DECIMAL.test(value) || HEX.test(value))) {
     fail(field, 'must be an integer string (decimal, or 0x-prefixed hex)');
   }
-  return BigInt(value);
+  const n = BigInt(value);
+  if (n > U64_MAX || n < (signed ? S64_MIN : 0n)) fail(field, signed ? 'is out of range [-2^63, 2^64-1]' : 'is out of the u64 range');
+  return n;
 }
 
 export function bytesToWire(bytes: Uint8Array): JsonObject {
@@ -249,7 +255,7 @@ function ioctlArgFromWire(value: Json | undefined, field: string): IoctlArg {
       };
     })
     .with('raw', (): IoctlArg => ({ kind: 'raw', bytes: bytes(o, 'bytes', field) }))
-    .with('int', (): IoctlArg => ({ kind: 'int', value: big(o, 'value', field) }))
+    .with('int', (): IoctlArg => ({ kind: 'int', value: bigintFromWire(o['value'], join(field, 'value'), true) }))
     .with('null', (): IoctlArg => ({ kind: 'null' }))
     .with('fault', (): IoctlArg => ({ kind: 'fault' }))
     .exhaustive();

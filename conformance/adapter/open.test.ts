@@ -1,0 +1,93 @@
+import { describe, expect } from 'vitest';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { check } from '../../spec/clauses/check.ts';
+import { AdapterError } from './errors.ts';
+import { inProcessAdapter } from './in-process.ts';
+import { isAdapterSpec, openAdapter, registerImplementation, registeredImplementations } from './open.ts';
+import { createStubImplementation } from '../adapters/stub.ts';
+
+const MODULE = fileURLToPath(new URL('./fixtures/module-adapter.ts', import.meta.url));
+const REFERENCE = fileURLToPath(new URL('../../impl/iommufd/adapter.ts', import.meta.url));
+
+async function failure(p: Promise<unknown>): Promise<AdapterError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AdapterError) return err;
+    throw err;
+  }
+  throw new Error('expected an AdapterError');
+}
+
+describe('naming and opening implementations', () => {
+  check('adapter.open.registry', async () => {
+    const stub = await openAdapter('stub', { profile: '6.12' });
+    expect(stub.info).toStrictEqual({ contract: 1, implementation: { name: 'stub', version: '1.0.0' }, profile: '6.12' });
+    expect(await stub.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).toStrictEqual({ ok: true, result: { ret: -1, errno: 25 } });
+    await stub.close();
+
+    const unknown = await failure(openAdapter('linux-9.9'));
+    expect(unknown.kind).toBe('not-found');
+    expect(unknown.message).toMatch(/unknown implementation 'linux-9\.9' \(known: stub, ref/);
+    expect(isAdapterSpec('linux-9.9')).toBe(false);
+
+    // New names plug in (the kernel lanes register linux-6.12 / linux-7.3 this way).
+    registerImplementation('test-lane', async (opts) => inProcessAdapter(createStubImplementation(opts.profile ?? '7.3')), 'test');
+    expect(registeredImplementations().map((r) => r.name)).toContain('test-lane');
+    const lane = await openAdapter('test-lane', { profile: '6.12' });
+    expect(lane.info.profile).toBe('6.12');
+    await lane.close();
+    expect(() => registerImplementation('cmd:x', async () => lane)).toThrow();
+
+    // 'ref' resolves lazily: a clear error until impl/iommufd/adapter.ts exists.
+    if (existsSync(REFERENCE)) {
+      const ref = await openAdapter('ref', { profile: '6.12' });
+      expect(ref.info.profile).toBe('6.12');
+      await ref.close();
+    } else {
+      const missing = await failure(openAdapter('ref'));
+      expect(missing.kind).toBe('not-found');
+      expect(missing.message).toContain('impl/iommufd/adapter.ts');
+    }
+  });
+
+  check('adapter.open.module-path', async () => {
+    const a = await openAdapter(MODULE, { profile: '6.12', validateInProcess: true });
+    expect(a.info).toStrictEqual({ contract: 1, implementation: { name: 'module-fixture', version: '0' }, profile: '6.12' });
+    expect(await a.call({ op: 'close', fd: 3 })).toStrictEqual({ ok: true, result: { ret: 0, errno: 0 } });
+    // A handler that throws is reported as an internal protocol error, not a crash.
+    expect(await a.call({ op: 'kvm_create' })).toMatchObject({ ok: false, error: { code: 'internal', message: expect.stringContaining('boom') } });
+    // validateInProcess holds the implementation to the wire schema.
+    const bad = await failure(a.call({ op: 'mem_alloc', length: 4096 }));
+    expect(bad.kind).toBe('bad-message');
+    expect(bad.field).toBe('result.va');
+    await a.close();
+    expect((await failure(a.call({ op: 'close', fd: 3 }))).kind).toBe('closed');
+    expect((await failure(openAdapter('./no/such/module.ts'))).kind).toBe('not-found');
+  });
+
+  check('adapter.in-process.batch', async () => {
+    const a = inProcessAdapter(createStubImplementation('7.3'), { validate: true });
+    const rs = await a.call({
+      op: 'batch',
+      requests: [
+        { op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: { size: 12 } } },
+        { op: 'batch', requests: [] },
+        { op: 'open', node: 'iommu' },
+      ],
+    });
+    expect(rs).toMatchObject({
+      ok: true,
+      result: {
+        responses: [
+          { ok: true, result: { ret: -1, errno: 25 } },
+          { ok: false, error: { code: 'bad-request', field: 'requests.1.op' } },
+          { ok: false, error: { code: 'unsupported' } },
+        ],
+      },
+    });
+    expect((await a.batch([{ op: 'capabilities' }]))[0]).toMatchObject({ ok: true, result: { profile: '7.3' } });
+    await a.close();
+  });
+});
