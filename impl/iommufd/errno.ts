@@ -1,30 +1,30 @@
 /**
- * Linux errno numbers (x86-64) used by the reference iommufd.
- *
- * Temporary shim: the uAPI data will carry these in spec/uapi's errno module;
- * once it exists this file re-exports from there. Handlers return these as
- * positive numbers, 0 for success (the contract between CORE and DEVICES).
+ * Linux errno numbers (x86-64) used by the reference iommufd, from
+ * spec/uapi's errno table. Handlers return these as positive numbers, 0 for
+ * success (the contract between CORE and DEVICES).
  */
-export const EPERM = 1;
-export const ENOENT = 2;
-export const EIO = 5;
-export const EBADF = 9;
-export const ENOMEM = 12;
-export const EFAULT = 14;
-export const EBUSY = 16;
-export const EEXIST = 17;
-export const ENODEV = 19;
-export const EINVAL = 22;
-export const ENOTTY = 25;
-export const ENOSPC = 28;
-export const ESPIPE = 29;
-export const E2BIG = 7;
-export const EDEADLOCK = 35;
-export const EOVERFLOW = 75;
-export const EBADFD = 77;
-export const EMSGSIZE = 90;
-export const EOPNOTSUPP = 95;
-export const EADDRINUSE = 98;
+import { ERRNO } from '../../spec/uapi/errno.ts';
+
+export const EPERM = ERRNO.EPERM;
+export const ENOENT = ERRNO.ENOENT;
+export const EIO = ERRNO.EIO;
+export const EBADF = ERRNO.EBADF;
+export const ENOMEM = ERRNO.ENOMEM;
+export const EFAULT = ERRNO.EFAULT;
+export const EBUSY = ERRNO.EBUSY;
+export const EEXIST = ERRNO.EEXIST;
+export const ENODEV = ERRNO.ENODEV;
+export const EINVAL = ERRNO.EINVAL;
+export const ENOTTY = ERRNO.ENOTTY;
+export const ENOSPC = ERRNO.ENOSPC;
+export const ESPIPE = ERRNO.ESPIPE;
+export const E2BIG = ERRNO.E2BIG;
+export const EDEADLOCK = ERRNO.EDEADLK;
+export const EOVERFLOW = ERRNO.EOVERFLOW;
+export const EBADFD = ERRNO.EBADFD;
+export const EMSGSIZE = ERRNO.EMSGSIZE;
+export const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
+export const EADDRINUSE = ERRNO.EADDRINUSE;
 
 const NAMES: { readonly [errno: number]: string } = {
   0: 'OK', 1: 'EPERM', 2: 'ENOENT', 5: 'EIO', 7: 'E2BIG', 9: 'EBADF', 12: 'ENOMEM', 14: 'EFAULT', 16: 'EBUSY',

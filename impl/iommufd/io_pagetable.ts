@@ -641,7 +641,7 @@ function ioptFillDomain(iopt: IoPagetable, domain: IoptDomain): number {
   for (const area of iopt.areas) {
     const pages = area.pages;
     if (!pages) continue;
-    let rc = 0;
+    let rc: number;
     if (first) {
       const held = pages.hold(area.firstIndex, area.lastIndex);
       rc = held.errno;
@@ -676,7 +676,7 @@ export function ioptTableAddDomain(iopt: IoPagetable, domain: IoptDomain): numbe
   if (iopt.domains.includes(domain)) return EEXIST;
   const newAlignment = Math.max(minPgsize(domain.pgsizeBitmap), iopt.iovaAlignment);
   if (newAlignment > PAGE_SIZE) return EINVAL;
-  let rc = 0;
+  let rc: number;
   if (newAlignment !== iopt.iovaAlignment) {
     rc = ioptCheckIovaAlignment(iopt, newAlignment);
     if (rc) return rc;

@@ -12,12 +12,13 @@
  * Public API:
  *   class IommufdCtx (objects, proc, faults, accountMode, vfioIoas, noIommuMode,
  *     groups [DEVICES], profile, file)
- *   iommufdFopsOpen(proc, profile, opts) -> { ctx, file }; iommufdFopsIoctl(ctx, cmd, arg) -> SysRet
+ *   iommufdFopsOpen(proc, machine, profile, opts) -> { ctx, file }; iommufdFopsIoctl(ctx, cmd, arg) -> SysRet
  *   iommufdFopsRelease(ctx); interface Ucmd; type IoctlOp; IOMMUFD_CMD_BASE; IOMMUFD_IOCTL_OPS
  *   iommufdUcmdRespond(ucmd, len) -> errno
  * DEVICES adds its commands to IOMMUFD_IOCTL_OPS below (marked section).
  */
 import type { Process } from '../process/process.ts';
+import type { Machine } from '../platform/machine.ts';
 import { KFile, sysErr, sysOk, type SysRet } from '../process/file.ts';
 import { E2BIG, EBUSY, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
 import type { FaultInjector } from './fail_nth.ts';
@@ -26,6 +27,9 @@ import { iommufdIoasAllocIoctl, iommufdIoasAllowIovas, iommufdIoasCopy, iommufdI
 import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
 import { iommufdTest } from './selftest.ts';
 import { layoutOf, UcmdStruct, type Layout } from './ucmd.ts';
+// DEVICES: device-side commands
+import { iommufdHwptAlloc } from './hw_pagetable.ts';
+import { iommufdGetHwInfo } from './device.ts';
 
 export type Profile = '6.12' | '7.3';
 
@@ -52,6 +56,8 @@ export class IommufdCtx {
     readonly proc: Process,
     readonly profile: Profile,
     accountMode: AccountMode,
+    /** The simulated machine (IOMMU instances, devices) DEVICES' code works on. */
+    readonly machine: Machine,
   ) {
     this.accountMode = accountMode;
   }
@@ -59,11 +65,20 @@ export class IommufdCtx {
   get faults(): FaultInjector {
     return this.proc.faults;
   }
+
+  /** The calling process (DEVICES' DeviceCtx name for it). */
+  get process(): Process {
+    return this.proc;
+  }
 }
 
 /** struct iommufd_ucmd */
 export interface Ucmd {
   readonly ctx: IommufdCtx;
+  /** ucmd->ictx (same as ctx). */
+  readonly ictx: IommufdCtx;
+  /** iommufd_ucmd_respond(ucmd, sizeof(*cmd)). */
+  respond(): number;
   /** The user's argument pointer. */
   readonly ubuffer: bigint;
   readonly userSize: number;
@@ -80,7 +95,7 @@ export function iommufdUcmdRespond(ucmd: Ucmd, len: number = ucmd.cmd.layout.siz
 export interface IoctlOp {
   readonly name: string;
   readonly nr: number;
-  readonly layout: () => Layout;
+  readonly layout: (profile: Profile) => Layout;
   /** IOCTL_OP's _last: min_size = offsetofend(struct, last). */
   readonly last: string;
   readonly execute: (ucmd: Ucmd) => number;
@@ -91,7 +106,7 @@ export interface IoctlOp {
 const op = (name: string, nr: number, struct: string, last: string, execute: (ucmd: Ucmd) => number, profiles?: readonly Profile[]): IoctlOp => ({
   name,
   nr,
-  layout: () => layoutOf(struct),
+  layout: (profile: Profile) => layoutOf(struct, profile),
   last,
   execute,
   profiles,
@@ -160,6 +175,8 @@ export const IOMMUFD_IOCTL_OPS: IoctlOp[] = [
   op('IOMMU_OPTION', 0x87, 'iommu_option', 'val64', iommufdOption),
   op('IOMMU_VFIO_IOAS', 0x88, 'iommu_vfio_ioas', '__reserved', iommufdVfioIoas),
   // ---- DEVICES: IOMMU_HWPT_ALLOC (0x89), IOMMU_GET_HW_INFO (0x8a), ... ----
+  op('IOMMU_HWPT_ALLOC', 0x89, 'iommu_hwpt_alloc', '__reserved', iommufdHwptAlloc),
+  op('IOMMU_GET_HW_INFO', 0x8a, 'iommu_hw_info', '__reserved', iommufdGetHwInfo),
   // ---- end DEVICES ----
   op('IOMMU_TEST_CMD', 0xa0, 'iommu_test_cmd', 'last', iommufdTest),
 ];
@@ -203,11 +220,18 @@ export function iommufdFopsIoctl(ctx: IommufdCtx, cmd: number, arg: bigint): Sys
   if (userSize === null) return sysErr(EFAULT);
   const o = findOp(nr, ctx.profile);
   if (!o || iommufdCmd(o.nr) !== cmd) return sysErr(ENOTTY);
-  const layout = o.layout();
+  const layout = o.layout(ctx.profile);
   if (userSize < layout.offsetofend(o.last)) return sysErr(EINVAL);
   const copied = copyStructFromUser(ctx.proc, layout.size, arg, userSize);
   if (copied.errno) return sysErr(copied.errno);
-  const ucmd: Ucmd = { ctx, ubuffer: arg, userSize, cmd: new UcmdStruct(layout, copied.bytes) };
+  const ucmd: Ucmd = {
+    ctx,
+    ictx: ctx,
+    ubuffer: arg,
+    userSize,
+    cmd: new UcmdStruct(layout, copied.bytes),
+    respond: () => iommufdUcmdRespond(ucmd),
+  };
   const rc = o.execute(ucmd);
   return rc ? sysErr(rc) : sysOk(0);
 }
@@ -237,8 +261,8 @@ export interface OpenOptions {
 }
 
 /** iommufd_fops_open: a new context behind a new file. */
-export function iommufdFopsOpen(proc: Process, profile: Profile, opts: OpenOptions = {}): { ctx: IommufdCtx; file: KFile } {
-  const ctx = new IommufdCtx(proc, profile, opts.viaVfioContainer ? 'MM' : 'USER');
+export function iommufdFopsOpen(proc: Process, machine: Machine, profile: Profile, opts: OpenOptions = {}): { ctx: IommufdCtx; file: KFile } {
+  const ctx = new IommufdCtx(proc, profile, opts.viaVfioContainer ? 'MM' : 'USER', machine);
   const file = new KFile(
     'iommufd',
     {

@@ -17,6 +17,8 @@
 import { KFile } from '../process/file.ts';
 import { EBADFD, EFAULT, EINVAL, EIO, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from './errno.ts';
 import type { Ucmd } from './main.ts';
+import { iommufdTestMockDomain, iommufdTestMockDomainReplace } from './device.ts'; // DEVICES
+import { iommufdTestMdCheckIotlb, iommufdTestMdCheckPa } from './hw_pagetable.ts'; // DEVICES
 import { iommufdUcmdRespond } from './main.ts';
 import { iommufdGetIoas } from './ioas.ts';
 import { ioptReserveIova, PAGE_SIZE, ULONG_MAX } from './io_pagetable.ts';
@@ -61,6 +63,13 @@ const P = BigInt(PAGE_SIZE);
 /** Test ops served by DEVICES' modules (op number -> handler). */
 export const SELFTEST_DEVICE_OPS = new Map<number, (ucmd: Ucmd) => number>();
 // ---- DEVICES: SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MOCK_DOMAIN, ...) from device code ----
+SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MOCK_DOMAIN, iommufdTestMockDomain);
+SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, iommufdTestMockDomain);
+SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, iommufdTestMockDomainReplace);
+SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MD_CHECK_MAP, (u) =>
+  iommufdTestMdCheckPa(u.ctx, u.cmd.num('id'), u.cmd.big('check_map.iova'), u.cmd.big('check_map.length'), u.cmd.big('check_map.uptr')),
+);
+SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MD_CHECK_IOTLB, (u) => iommufdTestMdCheckIotlb(u.ctx, u.cmd.num('id')));
 // ---- end DEVICES ----
 
 /** iommufd_test_memory_limit: a kernel global; only sizes the kernel's temporary batches. */

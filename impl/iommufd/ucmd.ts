@@ -2,12 +2,14 @@
  * The kernel-side view of an ioctl's argument struct (struct iommufd_ucmd's
  * `cmd`): a buffer of the kernel's struct size, read and written by field name.
  *
- * Layouts here are the kernel's C structs for the commands the core serves,
- * laid out by C natural alignment (x86-64). This is a stop-gap until
- * spec/uapi's layout tables land; then `layoutOf` will read them instead.
+ * Layouts come from spec/uapi (the profile's structs, checked against gcc);
+ * `makeLayout`/`registerLayout` remain for structs spec/uapi lacks.
  *
  * Public API: type Layout, layoutOf(struct), class UcmdStruct { u32, u16, u64, set, bytes }.
  */
+import { offsetofend as specOffsetofend, structLayout } from '../../spec/uapi/layout.ts';
+import type { Profile } from '../../spec/uapi/profiles.ts';
+
 export type CType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
 
 export interface FieldLayout {
@@ -122,8 +124,34 @@ const LAYOUTS: { readonly [name: string]: Layout } = {
   ),
 };
 
-export function layoutOf(struct: string): Layout {
-  const l = LAYOUTS[struct];
+const SPEC_CACHE = new Map<string, Layout>();
+
+/** The struct's layout in the profile from spec/uapi (gcc-checked), as a Layout. */
+function specLayout(struct: string, profile: Profile): Layout | undefined {
+  const key = `${profile}/${struct}`;
+  const hit = SPEC_CACHE.get(key);
+  if (hit) return hit;
+  const sl = structLayout(profile, struct);
+  if (!sl) return undefined;
+  const fields = new Map<string, FieldLayout>();
+  const byName: { [n: number]: CType } = { 1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64' };
+  for (const row of sl.rows) {
+    const type = byName[row.size];
+    if (type && row.elemSize === undefined) fields.set(row.path, { offset: row.offset, type });
+  }
+  const layout: Layout = {
+    name: struct,
+    size: sl.size,
+    fields,
+    offsetofend: (field: string) => specOffsetofend(profile, struct, field),
+  };
+  SPEC_CACHE.set(key, layout);
+  return layout;
+}
+
+/** The kernel struct's layout: spec/uapi's for the profile, else one registered here. */
+export function layoutOf(struct: string, profile: Profile = '6.12'): Layout {
+  const l = specLayout(struct, profile) ?? LAYOUTS[struct];
   if (!l) throw new Error(`no layout for struct ${struct}`);
   return l;
 }

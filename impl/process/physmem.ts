@@ -72,3 +72,23 @@ export class SimplePhysMemory implements PhysMemory {
     }
   }
 }
+
+/** The machine's physical memory (impl/iommu/physmem.ts) as the process sees it. */
+export interface MachinePhysMemory {
+  readonly u8: Uint8Array;
+  allocPages(order: number, kind: number): number;
+  freePages(pa: number, order: number, kind: number): void;
+}
+
+/** User data pages come from the machine's allocator (kind DATA), so DMA lands in them. */
+export function processPhysMemory(pm: MachinePhysMemory, kindData = 1): PhysMemory {
+  return {
+    allocPage: () => {
+      const pa = pm.allocPages(0, kindData);
+      return pa === 0 ? -1 : pa / PAGE_SIZE;
+    },
+    freePage: (pfn) => pm.freePages(pfn * PAGE_SIZE, 0, kindData),
+    readPhys: (pa, length) => pm.u8.slice(pa, pa + length),
+    writePhys: (pa, data) => pm.u8.set(data, pa),
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * Test helpers for the reference core (not a test file): a fresh process and
+ * iommufd context, ioctls built from named fields and issued through the real
+ * dispatch (the struct is placed in the process's memory like a syscall
+ * argument), and a recording IoptDomain for io_pagetable tests.
+ */
+import { Process, PROT_RW, SimplePhysMemory } from '../process/index.ts';
+import { machineFor } from '../platform/index.ts';
+import type { Profile } from '../../spec/uapi/profiles.ts';
+import { iommufdCmd, iommufdFopsOpen, type IommufdCtx } from './main.ts';
+import { layoutOf, UcmdStruct } from './ucmd.ts';
+import type { IoptDomain } from './io_pagetable.ts';
+import type { KFile } from '../process/file.ts';
+
+export const NR = {
+  IOMMU_DESTROY: 0x80,
+  IOMMU_IOAS_ALLOC: 0x81,
+  IOMMU_IOAS_ALLOW_IOVAS: 0x82,
+  IOMMU_IOAS_COPY: 0x83,
+  IOMMU_IOAS_IOVA_RANGES: 0x84,
+  IOMMU_IOAS_MAP: 0x85,
+  IOMMU_IOAS_UNMAP: 0x86,
+  IOMMU_OPTION: 0x87,
+  IOMMU_VFIO_IOAS: 0x88,
+  IOMMU_TEST_CMD: 0xa0,
+} as const;
+
+export const STRUCT_OF: { readonly [nr: number]: string } = {
+  0x80: 'iommu_destroy',
+  0x81: 'iommu_ioas_alloc',
+  0x82: 'iommu_ioas_allow_iovas',
+  0x83: 'iommu_ioas_copy',
+  0x84: 'iommu_ioas_iova_ranges',
+  0x85: 'iommu_ioas_map',
+  0x86: 'iommu_ioas_unmap',
+  0x87: 'iommu_option',
+  0x88: 'iommu_vfio_ioas',
+  0xa0: 'iommu_test_cmd',
+};
+
+export const P = 4096n;
+export const U64_MAX = (1n << 64n) - 1n;
+
+export interface Env {
+  proc: Process;
+  ctx: IommufdCtx;
+  file: KFile;
+  fd: number;
+  profile: Profile;
+  /** Scratch memory for ioctl arguments. */
+  scratch: bigint;
+}
+
+export function newEnv(profile: Profile = '6.12', opts: { viaVfioContainer?: boolean } = {}): Env {
+  const proc = new Process(new SimplePhysMemory());
+  proc.rlimitMemlock = null;
+  const { ctx, file } = iommufdFopsOpen(proc, machineFor(proc, profile), profile, opts);
+  const fd = proc.fds.install(file);
+  const scratch = proc.mmap(64 * 1024)!;
+  return { proc, ctx, file, fd, profile, scratch };
+}
+
+export type Fields = { readonly [name: string]: number | bigint };
+
+export interface CallResult {
+  errno: number;
+  ret: number;
+  out: UcmdStruct;
+}
+
+/** An iommufd ioctl with the struct built from `fields` (size defaults to the full struct). */
+export function ioctl(env: Env, nr: number, fields: Fields, opts: { tail?: Uint8Array; arg?: bigint } = {}): CallResult {
+  const layout = layoutOf(STRUCT_OF[nr]!, env.profile);
+  const s = new UcmdStruct(layout);
+  s.set('size', layout.size + (opts.tail?.length ?? 0));
+  for (const [k, v] of Object.entries(fields)) s.set(k, v);
+  const bytes = new Uint8Array(layout.size + (opts.tail?.length ?? 0));
+  bytes.set(s.bytes);
+  if (opts.tail) bytes.set(opts.tail, layout.size);
+  const arg = opts.arg ?? env.scratch;
+  if (opts.arg === undefined) env.proc.copyToUser(arg, bytes);
+  const r = env.ctx.file!.ops.ioctl!(env.ctx.file!, iommufdCmd(nr), arg);
+  const back = env.proc.copyFromUser(arg, layout.size) ?? new Uint8Array(layout.size);
+  return { errno: r.errno, ret: r.ret, out: new UcmdStruct(layout, back) };
+}
+
+/** Allocate a user buffer (hugepage aligned, like the selftest's). */
+export function buffer(env: Env, length: number): bigint {
+  return env.proc.mmap(length, PROT_RW, true)!;
+}
+
+export function ioasAlloc(env: Env): number {
+  const r = ioctl(env, NR.IOMMU_IOAS_ALLOC, {});
+  if (r.errno) throw new Error(`IOAS_ALLOC failed: ${r.errno}`);
+  return r.out.num('out_ioas_id');
+}
+
+export const MAP_FIXED = 1;
+export const MAP_W = 2;
+export const MAP_R = 4;
+
+export function map(env: Env, ioas: number, uva: bigint, length: bigint, iova?: bigint, flags = MAP_R | MAP_W): { errno: number; iova: bigint } {
+  const r = ioctl(env, NR.IOMMU_IOAS_MAP, {
+    ioas_id: ioas,
+    user_va: uva,
+    length,
+    iova: iova ?? 0n,
+    flags: flags | (iova !== undefined ? MAP_FIXED : 0),
+  });
+  return { errno: r.errno, iova: r.out.big('iova') };
+}
+
+export function unmap(env: Env, ioas: number, iova: bigint, length: bigint): { errno: number; length: bigint } {
+  const r = ioctl(env, NR.IOMMU_IOAS_UNMAP, { ioas_id: ioas, iova, length });
+  return { errno: r.errno, length: r.out.big('length') };
+}
+
+/** IOAS_IOVA_RANGES into a scratch array: the ranges and the alignment. */
+export function iovaRanges(env: Env, ioas: number, cap = 16): { errno: number; num: number; ranges: [bigint, bigint][]; alignment: bigint } {
+  const arr = env.scratch + 4096n;
+  const r = ioctl(env, NR.IOMMU_IOAS_IOVA_RANGES, { ioas_id: ioas, num_iovas: cap, allowed_iovas: arr });
+  const num = r.out.num('num_iovas');
+  const bytes = env.proc.copyFromUser(arr, 16 * Math.min(num, cap))!;
+  const v = new DataView(bytes.buffer);
+  const ranges: [bigint, bigint][] = [];
+  for (let i = 0; i < Math.min(num, cap); i++) ranges.push([v.getBigUint64(16 * i, true), v.getBigUint64(16 * i + 8, true)]);
+  return { errno: r.errno, num, ranges, alignment: r.out.big('out_iova_alignment') };
+}
+
+/** Write an array of iommu_iova_range at `at`. */
+export function writeRanges(env: Env, at: bigint, ranges: readonly (readonly [bigint, bigint])[]): void {
+  const b = new Uint8Array(16 * ranges.length);
+  const v = new DataView(b.buffer);
+  ranges.forEach(([s, l], i) => {
+    v.setBigUint64(16 * i, s, true);
+    v.setBigUint64(16 * i + 8, l, true);
+  });
+  env.proc.copyToUser(at, b);
+}
+
+export function testCmd(env: Env, op: number, id: number, fields: Fields): CallResult {
+  return ioctl(env, NR.IOMMU_TEST_CMD, { op, id, ...fields });
+}
+
+/** A recording paging domain: what is mapped where, with Linux's map/unmap contract. */
+export class FakeDomain implements IoptDomain {
+  readonly map4k = new Map<bigint, { pa: number; prot: number }>();
+  failAfter = -1;
+  maps = 0;
+  constructor(
+    readonly pgsizeBitmap: bigint = 0xfffff000n,
+    readonly apertureStart: bigint = 0n,
+    readonly apertureEnd: bigint = U64_MAX,
+    readonly granule = 4096,
+  ) {}
+  map(iova: bigint, pa: number, size: number, prot: number): number {
+    if (this.failAfter >= 0 && this.maps >= this.failAfter) return 12;
+    this.maps++;
+    for (let off = 0; off < size; off += this.granule) {
+      const key = iova + BigInt(off);
+      if (this.map4k.has(key)) throw new Error(`double map at ${key.toString(16)}`);
+      this.map4k.set(key, { pa: pa + off, prot });
+    }
+    return 0;
+  }
+  unmap(iova: bigint, size: number): number {
+    let n = 0;
+    for (let off = 0; off < size; off += this.granule) if (this.map4k.delete(iova + BigInt(off))) n += this.granule;
+    return n;
+  }
+}
