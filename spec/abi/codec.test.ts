@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { check } from '../clauses/check.ts';
 import { PROFILES, type Profile } from '../uapi/profiles.ts';
 import { structLayout, structNames, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
-import { CodecError, decodeStruct, encodeStruct, paddingMask, type FieldValue, type StructValue } from './codec.ts';
+import { CodecError, decodeArray, decodeStruct, encodeArray, encodeStruct, paddingMask, type FieldValue, type StructValue } from './codec.ts';
 
 /** An arbitrary value of a laid-out member; unions get exactly one member. */
 function arbNode(node: LayoutNode): fc.Arbitrary<FieldValue> {
@@ -149,6 +149,24 @@ describe('codec', () => {
     expect(err(() => encodeStruct('6.12', 'iommu_test_cmd', { check_map: { iova: 1n, bogus: 1 } })).field).toBe('check_map.bogus');
     expect(err(() => encodeStruct('7.3', 'iommu_hw_info_arm_smmuv3', { idr: [1, 2, 3, 4, 5, 6, 7] })).field).toBe('idr');
     expect(err(() => encodeStruct('6.12', 'iommu_viommu_alloc', {})).message).toMatch(/does not exist in profile 6.12/);
+  });
+
+  it('encodes and decodes arrays of structs', () => {
+    const ranges = [
+      { start: 0x1000n, last: 0x1fffn },
+      { start: 0x8000n, last: 0xffffn },
+    ];
+    const bytes = encodeArray('6.12', 'iommu_iova_range', ranges);
+    expect(bytes.length).toBe(32);
+    expect(decodeArray('6.12', 'iommu_iova_range', bytes)).toEqual(ranges);
+    expect(decodeArray('6.12', 'iommu_iova_range', bytes, 1)).toEqual([ranges[0]]);
+    try {
+      encodeArray('6.12', 'iommu_iova_range', [{}, { last: -1n }]);
+      throw new Error('no CodecError');
+    } catch (e) {
+      expect(e).toBeInstanceOf(CodecError);
+      expect((e as CodecError).field).toBe('[1].last');
+    }
   });
 
   it('accepts a number for u64 fields and returns bigint', () => {

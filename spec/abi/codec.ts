@@ -18,10 +18,13 @@ export type FieldValue = number | bigint | StructValue | readonly FieldValue[];
 /** A value the codec cannot encode; `field` is the dotted path of the bad member. */
 export class CodecError extends Error {
   readonly field: string;
-  constructor(field: string, message: string) {
-    super(field === '' ? message : `${field}: ${message}`);
+  /** The message without the field path. */
+  readonly detail: string;
+  constructor(field: string, detail: string) {
+    super(field === '' ? detail : `${field}: ${detail}`);
     this.name = 'CodecError';
     this.field = field;
+    this.detail = detail;
   }
 }
 
@@ -253,4 +256,28 @@ export function paddingMask(profile: Profile, name: string): boolean[] {
   };
   for (const f of layout.root.fields) mark(f, 0);
   return used.map((u) => !u);
+}
+
+/** Encodes consecutive structs (e.g. the iommu_iova_range array behind allowed_iovas, fault records). */
+export function encodeArray(profile: Profile, name: string, values: readonly StructValue[]): Uint8Array {
+  const layout = layoutOrThrow(profile, name);
+  const out = new Uint8Array(layout.size * values.length);
+  values.forEach((v, i) => {
+    try {
+      out.set(encodeWithLayout(layout, v), i * layout.size);
+    } catch (e) {
+      if (e instanceof CodecError) throw new CodecError(`[${i}]${e.field === '' ? '' : `.${e.field}`}`, e.detail);
+      throw e;
+    }
+  });
+  return out;
+}
+
+/** Decodes `count` consecutive structs (default: as many whole ones as the bytes hold). */
+export function decodeArray(profile: Profile, name: string, bytes: Uint8Array, count?: number): StructValue[] {
+  const layout = layoutOrThrow(profile, name);
+  const n = count ?? Math.floor(bytes.length / layout.size);
+  const out: StructValue[] = [];
+  for (let i = 0; i < n; i++) out.push(decodeWithLayout(layout, bytes.subarray(i * layout.size, (i + 1) * layout.size)));
+  return out;
 }

@@ -204,7 +204,7 @@ describe.each(PROFILES)('VFIO argsz (%s)', (profile) => {
     }
   });
 
-  it('VFIO_DEVICE_BIND_IOMMUFD tail rule per profile', () => {
+  check('abi.vfio.bind-tail-per-profile', () => {
     const c = commandByName(profile, 'VFIO_DEVICE_BIND_IOMMUFD');
     if (!c) throw new Error('bind');
     const { ksize } = sizes(profile, c);

@@ -3,7 +3,7 @@
  * size rules an implementation applies before a handler runs, and the builder
  * that turns a typed IoctlArg into argument bytes.
  */
-export { CodecError, encodeStruct, decodeStruct, encodeWithLayout, decodeWithLayout, paddingMask } from './codec.ts';
+export { CodecError, encodeStruct, decodeStruct, encodeArray, decodeArray, encodeWithLayout, decodeWithLayout, paddingMask } from './codec.ts';
 export type { StructValue, FieldValue, DecodeOptions } from './codec.ts';
 export {
   decodeIoctl,
