@@ -229,8 +229,9 @@ function responseArbFor(request: SingleRequest): fc.Arbitrary<Response> {
 }
 
 /** A request with a response that answers it (batches answered item by item). */
-export const answeredArb: fc.Arbitrary<{ request: Request; response: Response }> = requestArb.chain((request) => {
-  if (request.op !== 'batch') return responseArbFor(request).map((response) => ({ request, response }));
+type Answered = { request: Request; response: Response };
+export const answeredArb: fc.Arbitrary<Answered> = requestArb.chain((request): fc.Arbitrary<Answered> => {
+  if (request.op !== 'batch') return responseArbFor(request).map((response): Answered => ({ request, response }));
   const items = request.requests.map((inner) => (inner.op === 'batch' ? fc.constant<Response>({ ok: true, result: { responses: [] } }) : responseArbFor(inner)));
-  return fc.tuple(...items).map((responses) => ({ request, response: { ok: true, result: { responses } } as Response }));
+  return fc.tuple(...items).map((responses): Answered => ({ request, response: { ok: true, result: { responses } } }));
 });
