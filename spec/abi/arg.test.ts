@@ -43,11 +43,15 @@ describe('buildIoctlArg', () => {
     const built = buildIoctlArg('6.12', c, { kind: 'struct', fields: { ioas_id: 1, num_iovas: 1, allowed_iovas: { data } } }, (path) => (path === 'allowed_iovas' ? 0x5000n : 0n));
     if (built.kind !== 'bytes') throw new Error('bytes');
     expect(decodeStruct('6.12', 'iommu_ioas_allow_iovas', built.bytes).allowed_iovas).toBe(0x5000n);
-    expect(built.pointers).toEqual([{ path: 'allowed_iovas', arg: { data }, address: 0x5000n }]);
+    expect(built.pointers).toEqual([{ path: 'allowed_iovas', offset: 16, arg: { data }, address: 0x5000n }]);
     // Nested pointer in a union member of IOMMU_TEST_CMD.
     const t = buildIoctlArg('6.12', cmd('6.12', 'IOMMU_TEST_CMD'), { kind: 'struct', fields: { op: 8, access_rw: { uptr: { room: 64 }, length: 64n } } }, () => 0x9000n);
     if (t.kind !== 'bytes') throw new Error('bytes');
-    expect(t.pointers.map((p) => p.path)).toEqual(['access_rw.uptr']);
+    expect(t.pointers.map((p) => [p.path, p.offset])).toEqual([['access_rw.uptr', 32]]);
+    // A placeholder address (0) lets a remote adapter patch the pointer at `offset` itself.
+    const r = buildIoctlArg('7.3', cmd('7.3', 'IOMMU_HWPT_ALLOC'), { kind: 'struct', fields: { data_uptr: { data: new Uint8Array(4) }, data_len: 4 } }, () => 0n);
+    if (r.kind !== 'bytes') throw new Error('bytes');
+    expect(r.pointers.map((p) => [p.path, p.offset])).toEqual([['data_uptr', 32]]);
   });
 
   it('names the bad field', () => {

@@ -17,8 +17,12 @@ export type BuiltArg =
   | { readonly kind: 'fault' };
 
 export interface PlacedPointer {
+  /** Dotted field path (the key of IoctlResult.buffers). */
   readonly path: string;
+  /** Byte offset of the u64 pointer field in the argument bytes (for adapters that patch it in place). */
+  readonly offset: number;
   readonly arg: PointerArg;
+  /** What `place` returned, written at `offset`. */
   readonly address: bigint;
 }
 
@@ -37,38 +41,41 @@ function isPointerArg(v: unknown): v is PointerArg {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && ('data' in v || 'room' in v);
 }
 
-/** Replaces PointerArg values in pointer fields by the addresses `place` gives them. */
-function placePointers(rec: RecordNode, value: ContractStructValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): StructValue {
+/**
+ * Replaces PointerArg values in pointer fields by the addresses `place` gives
+ * them. `base` is the record's byte offset in the argument.
+ */
+function placePointers(rec: RecordNode, base: number, value: ContractStructValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): StructValue {
   const out: StructValue = {};
-  const byName = new Map<string, LayoutNode>();
-  const collect = (r: RecordNode): void => {
+  const byName = new Map<string, { node: LayoutNode; at: number }>();
+  const collect = (r: RecordNode, at: number): void => {
     for (const f of r.fields) {
-      if (f.kind === 'record' && f.anonymous) collect(f);
-      else byName.set(f.name, f);
+      if (f.kind === 'record' && f.anonymous) collect(f, at + f.offset);
+      else byName.set(f.name, { node: f, at: at + f.offset });
     }
   };
-  collect(rec);
+  collect(rec, base);
   for (const [k, v] of Object.entries(value)) {
-    const node = byName.get(k);
+    const hit = byName.get(k);
     const p = path === '' ? k : `${path}.${k}`;
-    out[k] = node ? placeValue(node, v, p, place, placed) : (v as FieldValue); // unknown members: the codec names them
+    out[k] = hit ? placeValue(hit.node, hit.at, v, p, place, placed) : (v as FieldValue); // unknown members: the codec names them
   }
   return out;
 }
 
-function placeValue(node: LayoutNode, v: ContractFieldValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): FieldValue {
+function placeValue(node: LayoutNode, at: number, v: ContractFieldValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): FieldValue {
   if (isPointerArg(v)) {
     if (node.kind !== 'scalar' || node.scalar !== 'ptr') throw new CodecError(path, 'data/room given for a field that is not a user pointer');
     if (!place) throw new CodecError(path, 'data/room pointer given but this adapter cannot place user memory');
     const address = place(path, v);
-    placed.push({ path, arg: v, address });
+    placed.push({ path, offset: at, arg: v, address });
     return address;
   }
   if (node.kind === 'record' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
-    return placePointers(node, v as ContractStructValue, path, place, placed);
+    return placePointers(node, at, v as ContractStructValue, path, place, placed);
   }
   if (node.kind === 'array' && Array.isArray(v)) {
-    return (v as readonly ContractFieldValue[]).map((e, i) => placeValue(node.elem, e, `${path}[${i}]`, place, placed));
+    return (v as readonly ContractFieldValue[]).map((e, i) => placeValue(node.elem, at + i * node.elem.size, e, `${path}[${i}]`, place, placed));
   }
   return v as FieldValue;
 }
@@ -99,7 +106,7 @@ function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlAr
   if (!command.struct) throw new CodecError('arg', `${command.name} takes ${command.arg === 'int' ? 'an integer' : 'no'} argument, not a struct`);
   const layout = requireLayout(profile, command.struct);
   const placed: PlacedPointer[] = [];
-  const value = placePointers(layout.root, arg.fields, '', place, placed);
+  const value = placePointers(layout.root, 0, arg.fields, '', place, placed);
   const sizeField = command.arg === 'extensible' ? 'size' : 'argsz';
   if (value[sizeField] === undefined) value[sizeField] = layout.size;
   const encoded = encodeWithLayout(layout, value);
