@@ -358,7 +358,9 @@ export function iommufdGetHwInfo(ucmd: DevUcmd): number {
   const flags = cmd.num('flags');
   const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
   if (flags & ~supported) return EOPNOTSUPP;
-  if (cmd.num('__reserved0') || cmd.num('__reserved1') || cmd.num('__reserved2')) return EOPNOTSUPP;
+  // __reserved[3] follows out_max_pasid_log2 (u8 array; read as bytes).
+  const rsv = cmd.layout.fields.get('out_max_pasid_log2')!.offset + 1;
+  if (cmd.bytes[rsv] || cmd.bytes[rsv + 1] || cmd.bytes[rsv + 2]) return EOPNOTSUPP;
   if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', 0);
   const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
   if (r.errno || !r.value) return r.errno;

@@ -12,13 +12,15 @@
  *   deviceCreate(proc, profile, spec)           adapter `device_create` -> { ok, device, group } | { ok:false, field, message }
  *   deviceRemove(proc, profile, handle)         adapter `device_remove` -> { ok } | { ok:false, message }
  *                                               (refused while the device's VFIO file is open or held by KVM)
- *   openDevice(proc, profile, handle)           adapter `open_device` -> { fd } | { errno } (vfio_cdev.ts: the cdev file
- *                                               installed in proc.fds; ENODEV for an unknown/removed device)
+ *   vfioDeviceOpen(proc, profile, handle)       (impl/iommufd/vfio_cdev.ts) adapter `open_device` ->
+ *                                               { errno: 0, fd, file } | { errno } (ENODEV: unknown/removed device);
+ *                                               the cdev file is installed in proc.fds
  *   dma(proc, profile, req)                     adapter `dma` -> DmaOutcome | undefined (bad device handle)
  *   translate(proc, profile, handle, iova, pasid?)  adapter `translate`
  *   iotlb(proc, profile, name)                  adapter `iotlb` -> entries | undefined (bad name)
- *   KVM (impl/kvm/index.ts): kvmCreate(proc), kvmDestroy(proc, vm), kvmVfioAdd(proc, vm, fd),
- *                            kvmVfioDel(proc, vm, fd), kvmState(proc, vm)
+ *   KVM (impl/kvm/index.ts): kvmCreate(proc) -> vm, kvmExists(proc, vm) (check it first: unknown vm =
+ *                            bad-handle), kvmDestroy(proc, vm), kvmVfioAdd(proc, vm, fd) -> errno,
+ *                            kvmVfioDel(proc, vm, fd) -> errno, kvmState(proc, vm)
  *
  * ---- what the device side calls in CORE ------------------------------------------
  *   object.ts: iommufdObjectAlloc/Finalize/Abort/AbortAndDestroy, iommufdGetObject,
@@ -30,7 +32,8 @@
  *   selftest.ts: SELFTEST_DEVICE_OPS (DEVICES adds MOCK_DOMAIN(_FLAGS/_REPLACE), MD_CHECK_MAP/IOTLB)
  *
  * Instances (see machine.ts): mock (the kernel selftest driver, 6.12 / 7.3),
- * vtd0 (VT-d, snoop control, dirty, nesting, 48-bit), vtd1 (VT-d without snoop
+ * vtd0 and vtd2 (two compatible VT-d units: snoop control, dirty, nesting,
+ * 48-bit), vtd1 (VT-d without snoop
  * control or dirty, 39-bit), amd0 (AMD v1, always coherent), smmu0 (Arm SMMUv3
  * stage 1, cannot enforce coherency).
  */

@@ -192,7 +192,23 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       regs: [vtdCap, vtdEcap],
     },
     {
-      // A second VT-d unit without snoop control or SSADS, 39-bit: domains made
+      // A second DMAR unit identical to vtd0: domains move freely between the two
+      // (same driver, compatible capabilities) — seed 001's shared page table.
+      name: 'vtd2',
+      driver: intel,
+      format: 'vtd-ss',
+      pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
+      apertureStart: 0n,
+      apertureLast: (1n << 48n) - 1n,
+      enforceCacheCoherency: true,
+      dirtyTracking: true,
+      nesting: true,
+      maxPasidLog2: 20,
+      resvRegions: [MSI_X86],
+      regs: [vtdCap, vtdEcap],
+    },
+    {
+      // A VT-d unit without snoop control or SSADS, 39-bit: domains made
       // for vtd0 devices are incompatible with it (coherency / address width).
       name: 'vtd1',
       driver: intel,
