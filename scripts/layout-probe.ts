@@ -81,12 +81,12 @@ function kernelVersion(tree: string): string {
   return `${get('VERSION')}.${get('PATCHLEVEL')}.${get('SUBLEVEL')}${extra}`;
 }
 
-/** make headers_install into the cache; reused when already there. */
-function installHeaders(profile: Profile, tree: string): string {
-  const dest = join(CACHE, `hdr-${profile}`);
+/** make headers_install into the cache; reused while the tree's version is the same. */
+function installHeaders(profile: Profile, tree: string, kernel: string): string {
+  const dest = join(CACHE, `hdr-${profile}-${kernel}`);
   if (existsSync(join(dest, 'include/linux/iommufd.h'))) return join(dest, 'include');
   log(`${profile}: make headers_install (ARCH=x86)`);
-  run('make', ['-s', 'ARCH=x86', `O=${join(CACHE, `build-${profile}`)}`, 'headers_install', `INSTALL_HDR_PATH=${dest}`], { cwd: tree });
+  run('make', ['-s', 'ARCH=x86', `O=${join(CACHE, `build-${profile}-${kernel}`)}`, 'headers_install', `INSTALL_HDR_PATH=${dest}`], { cwd: tree });
   return join(dest, 'include');
 }
 
@@ -230,7 +230,7 @@ function structDies(dies: Map<number, Die>): Map<string, Die> {
 function probeProfile(profile: Profile): LayoutTable {
   const tree = kernelTree(profile);
   const kernel = kernelVersion(tree);
-  const include = installHeaders(profile, tree);
+  const include = installHeaders(profile, tree, kernel);
   const testDir = join(tree, 'drivers/iommu/iommufd');
   const layouts = structNames(profile).map((n) => {
     const l = structLayout(profile, n);
