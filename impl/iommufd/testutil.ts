@@ -169,3 +169,84 @@ export class FakeDomain implements IoptDomain {
     return n;
   }
 }
+
+/**
+ * A comparable picture of everything an ioctl could change: objects and their
+ * users, each IOAS's areas/reserved/allowed/alignment and domains' mappings,
+ * pins and locked-memory counters.
+ */
+export function snapshot(env: Env, domains: readonly FakeDomain[] = []): string {
+  const objs = env.ctx.objects.entries().map(([id, o]) => {
+    const iopt = (o as { iopt?: import('./io_pagetable.ts').IoPagetable }).iopt;
+    return {
+      id,
+      type: o.type,
+      users: o.users,
+      iopt: iopt && {
+        areas: iopt.areas.map((a) => [a.start, a.last, a.iommuProt, a.numAccesses, a.filled, a.pages?.kref]),
+        reserved: iopt.reserved.map((r) => [r.start, r.last]),
+        allowed: iopt.allowed.map((r) => [r.start, r.last]),
+        align: iopt.iovaAlignment,
+        huge: iopt.disableLargePages,
+        domains: iopt.domains.length,
+        accesses: iopt.accessList.size,
+      },
+    };
+  });
+  const p = env.proc;
+  const state = {
+    objs,
+    reservedSlots: env.ctx.objects.size,
+    vfio: env.ctx.vfioIoas?.id ?? null,
+    mode: env.ctx.accountMode,
+    pins: p.totalPins,
+    pinnedVm: p.pinnedVm,
+    lockedVm: p.lockedVm,
+    userLockedVm: p.user.lockedVm,
+    fds: p.fds.openFds.length,
+    domains: domains.map((d) => [...d.map4k.entries()].map(([k, v]) => [k, v.pa, v.prot])),
+  };
+  return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+}
+
+export interface SweepResult {
+  /** Runs with an injected failure. */
+  readonly injected: number;
+  /** Errnos the failing runs returned, by n. */
+  readonly errnos: readonly number[];
+}
+
+/**
+ * The fail-nth sweep (tools/testing/selftests/iommu/iommufd_fail_nth.c): run
+ * `op` on a fresh `setup()` world failing the 1st, 2nd, ... fallible step
+ * until a run sees no injected failure. After each failed run the state must
+ * equal the state before the op (atomic failure) and, after closing
+ * everything, nothing may stay pinned or charged.
+ */
+export function sweepFailNth(
+  setup: () => { env: Env; domains?: FakeDomain[] },
+  op: (env: Env) => number,
+  opts: { maxN?: number; teardown?: (env: Env) => void } = {},
+): SweepResult {
+  const errnos: number[] = [];
+  for (let n = 1; n <= (opts.maxN ?? 400); n++) {
+    const { env, domains = [] } = setup();
+    const before = snapshot(env, domains);
+    env.proc.faults.arm(n);
+    const rc = op(env);
+    env.proc.faults.disarm();
+    if (!env.proc.faults.injected) {
+      if (rc) throw new Error(`clean run (n=${n}) failed with ${rc}`);
+      return { injected: n - 1, errnos };
+    }
+    if (rc === 0) throw new Error(`fail-nth ${n}: a failure was injected but the op succeeded`);
+    errnos.push(rc);
+    const after = snapshot(env, domains);
+    if (after !== before) throw new Error(`fail-nth ${n} (errno ${rc}): state changed\nbefore ${before}\nafter  ${after}`);
+    opts.teardown?.(env);
+    env.proc.fds.closeAll();
+    if (env.proc.totalPins || env.proc.pinnedVm || env.proc.lockedVm || env.proc.user.lockedVm)
+      throw new Error(`fail-nth ${n}: leak after close: pins ${env.proc.totalPins}, pinned_vm ${env.proc.pinnedVm}`);
+  }
+  throw new Error('fail-nth sweep did not converge');
+}
