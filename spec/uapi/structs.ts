@@ -10,6 +10,7 @@
  */
 import { argszField, array, field, inline, reserved, sizeField, structRef } from './define.ts';
 import type { StructDef } from './types.ts';
+import { TEST_OPS } from './commands.ts';
 
 const P73 = ['7.3'] as const;
 const P612 = ['6.12'] as const;
@@ -507,6 +508,13 @@ const testCmdMembers = [
   inline('dmabuf_revoke', false, [field('dmabuf_fd', 's32', 'in'), field('revoked', 'u32', 'in')], 'in', { profiles: P73 }),
 ];
 
+/** Union member → the op values that select it, from TEST_OPS. */
+function testOpMembers(): { [member: string]: number[] } {
+  const out: { [member: string]: number[] } = {};
+  for (const o of TEST_OPS) if (o.member) (out[o.member] ??= []).push(o.value);
+  return out;
+}
+
 const testStructs: StructDef[] = [
   {
     name: 'iommu_test_cmd',
@@ -518,34 +526,10 @@ const testStructs: StructDef[] = [
       field('id', 'u32', 'in'),
       reserved(),
       inline('', true, testCmdMembers, 'inout', {
-        // iommufd_test() switches on op; the member each op reads.
+        // iommufd_test() switches on op; the member each op reads (TEST_OPS).
         discriminant: {
           field: 'op',
-          members: {
-            add_reserved: [1],
-            mock_domain: [2],
-            check_map: [3],
-            check_refs: [4],
-            create_access: [5],
-            destroy_access_pages: [6],
-            access_pages: [7],
-            access_rw: [8],
-            memory_limit: [9],
-            mock_domain_replace: [10],
-            access_replace_ioas: [11],
-            mock_domain_flags: [12],
-            dirty: [13],
-            check_iotlb: [14],
-            trigger_iopf: [15],
-            check_dev_cache: [16],
-            trigger_vevent: [17],
-            pasid_attach: [18],
-            pasid_replace: [19],
-            pasid_detach: [20],
-            pasid_check: [21],
-            dmabuf_get: [22],
-            dmabuf_revoke: [23],
-          },
+          members: testOpMembers(),
         },
       }),
       field('last', 'u32', 'reserved', { doc: 'marks the end; minimum size is offsetofend(last)' }),
