@@ -84,6 +84,8 @@ export class Domain {
   mapped = 0;
   private readonly gather = new IotlbGather();
   destroyed = false;
+  /** Set on first attach; until then no cache can hold this domain's tag. */
+  everAttached = false;
 
   constructor(inst: IommuInstance, tag: number, pt: IoPageTable | null, mock: MockSparseTable | null, dirtyCapable: boolean) {
     this.inst = inst;
@@ -219,6 +221,8 @@ export class IommuInstance {
   private readonly devices = new Map<number, DeviceContext>();
   private readonly domains = new Set<Domain>();
   private nextTag = 1;
+  private lastKey = -1;
+  private lastCtx: DeviceContext | null = null;
   private readonly res = new WalkResult();
   /** Counters of commands issued. */
   invalidations = 0;
@@ -255,11 +259,14 @@ export class IommuInstance {
   /** Attach a device (stream id / requester id, optional PASID) to a domain; null detaches. */
   attach(sid: number, domain: Domain | null, pasid = 0): number {
     const key = sid * 1048576 + pasid;
+    this.lastKey = -1;
     if (domain === null) {
       this.devices.delete(key);
       return 0;
     }
     this.devices.set(key, { domain, s1: this.contextFor(domain), s2: null });
+    domain.everAttached = true;
+    this.lastKey = -1;
     return 0;
   }
 
@@ -271,6 +278,8 @@ export class IommuInstance {
   attachNested(sid: number, s1: WalkTable, s2domain: Domain, pasid = 0): number {
     if (s2domain.pt === null) return -EINVAL;
     this.devices.set(sid * 1048576 + pasid, { domain: s2domain, s1, s2: this.contextFor(s2domain) });
+    s2domain.everAttached = true;
+    this.lastKey = -1;
     return 0;
   }
 
@@ -309,9 +318,20 @@ export class IommuInstance {
    * faults are recorded in `faults`.
    */
   translate(sid: number, iova: number, access: number, pasid = 0): number {
-    const ctx = this.devices.get(sid * 1048576 + pasid);
-    if (ctx === undefined) return this.fault(sid, pasid, iova, FAULT_NO_DOMAIN, access);
+    const key = sid * 1048576 + pasid;
+    let ctx: DeviceContext | null | undefined = key === this.lastKey ? this.lastCtx : this.devices.get(key);
+    if (ctx === undefined || ctx === null) return this.fault(sid, pasid, iova, FAULT_NO_DOMAIN, access);
+    this.lastKey = key;
+    this.lastCtx = ctx;
     const d = ctx.domain;
+    const tlb = this.iotlb;
+    const tag = d.tag;
+    if (tlb !== null) {
+      const i = tlb.lookup(tag, iova);
+      if (i >= 0 && ((tlb.perm[i] as number) & access) === access && (!(access & ACC_WRITE) || tlb.dirty[i] === 1 || !this.needsDirtyWalk(ctx))) {
+        return (tlb.leafPa[i] as number) + (iova - (tlb.leafVa[i] as number));
+      }
+    }
     if (d.mock !== null) {
       // Mock devices have no IOTLB: look the table up directly (iommufd_access path).
       const pa = d.mock.iovaToPhys(iova - (iova % 2048));
@@ -321,16 +341,9 @@ export class IommuInstance {
     if (d.pt !== null && ctx.s2 === null) {
       // The DTE/context sees the current root and top level (change_top rewrites it).
       const s1 = ctx.s1 as WalkTable;
-      if (s1.root !== d.pt.rootHw || s1.topLevel !== d.pt.topLevel) {
+      if (s1.root !== d.pt.root + d.pt.g.tablePtrBias || s1.topLevel !== d.pt.topLevel) {
         ctx.s1 = this.contextFor(d);
-      }
-    }
-    const tlb = this.iotlb;
-    const tag = d.tag;
-    if (tlb !== null) {
-      const i = tlb.lookup(tag, iova);
-      if (i >= 0 && ((tlb.perm[i] as number) & access) === access && (!(access & ACC_WRITE) || tlb.dirty[i] === 1 || !this.needsDirtyWalk(ctx))) {
-        return (tlb.leafPa[i] as number) + (iova - (tlb.leafVa[i] as number));
+        ctx = ctx as DeviceContext;
       }
     }
     const res = this.res;
@@ -400,6 +413,9 @@ export class IommuInstance {
   /** Driver iotlb_sync: turn a gather into this vendor's commands (the caller frees tables after). */
   flushGather(d: Domain, g: IotlbGather): void {
     if (this.iotlb === null) return; // mock_iotlb_sync: nothing to invalidate
+    // Like Linux's per-domain cache tags / dev_data lists: a domain that was never
+    // attached has nothing cached, so no command is issued.
+    if (d.everAttached === false) return;
     const tables = g.freelist.length > 0;
     if (g.empty) {
       if (tables) this.domainSelective(d);

@@ -23,6 +23,7 @@ export class Iotlb {
   readonly size: number;
   readonly keyShift: number;
   private readonly mask: number;
+  private readonly keyDiv: number;
   readonly tag: Float64Array;
   readonly key: Float64Array;
   readonly leafVa: Float64Array;
@@ -41,6 +42,7 @@ export class Iotlb {
     this.size = n;
     this.mask = n - 1;
     this.keyShift = keyShift;
+    this.keyDiv = 2 ** keyShift;
     this.tag = new Float64Array(n).fill(-1);
     this.key = new Float64Array(n);
     this.leafVa = new Float64Array(n);
@@ -52,7 +54,7 @@ export class Iotlb {
 
   /** Slot holding (tag, iova), or -1. */
   lookup(tag: number, iova: number): number {
-    const key = Math.floor(iova / 2 ** this.keyShift);
+    const key = Math.floor(iova / this.keyDiv);
     const i = hash(tag, key) & this.mask;
     if (this.tag[i] === tag && this.key[i] === key) {
       this.hits++;

@@ -43,6 +43,17 @@ export interface WalkTable {
   addrScale: number;
   /** Hardware A/D update enabled (SSADE, DTE HAD, HTTU HD). */
   hd: boolean;
+  /** Derived: VA span of one entry per level, and 2^vaBits. */
+  itemSizes?: number[];
+  vaLimit?: number;
+}
+
+function prepare(t: WalkTable): number[] {
+  const sizes: number[] = [];
+  for (let l = 0; l <= Math.max(t.topLevel, 6); l++) sizes.push(2 ** (t.granLg2 + t.bitsPerLevel * l));
+  t.itemSizes = sizes;
+  t.vaLimit = 2 ** t.vaBits;
+  return sizes;
 }
 
 /** Build the hardware's view of a table from a page-table geometry and its current root. */
@@ -80,10 +91,6 @@ export class WalkResult {
 
 function itemLg2(t: WalkTable, level: number): number {
   return t.granLg2 + t.bitsPerLevel * level;
-}
-
-function entriesAt(t: WalkTable, level: number): number {
-  return level === t.topLevel ? t.topEntries : 2 ** t.bitsPerLevel;
 }
 
 function isPresent(kind: number, lo: number): boolean {
@@ -202,8 +209,11 @@ export function walk(
   startLevel = -1,
   startPerm = ACC_READ | ACC_WRITE,
 ): number {
-  if (!(iova >= 0) || iova >= 2 ** t.vaBits) return FAULT_ADDRESS_SIZE;
+  const sizes = t.itemSizes ?? prepare(t);
+  if (!(iova >= 0) || iova >= (t.vaLimit as number)) return FAULT_ADDRESS_SIZE;
   const u = mem.devU32;
+  const memSize = mem.size;
+  const full = 2 ** t.bitsPerLevel;
   let level = startLevel >= 0 ? startLevel : t.topLevel;
   let table = startTable >= 0 ? startTable : t.root;
   let perm = startTable >= 0 ? startPerm : ACC_READ | ACC_WRITE;
@@ -213,10 +223,10 @@ export function walk(
     table = s2Scratch.pa;
   }
   for (; level >= 0; level--) {
-    const il = itemLg2(t, level);
-    const idx = Math.floor(iova / 2 ** il) % entriesAt(t, level);
-    const w = (table + idx * 8) / 4;
-    if (!mem.inRam(table + idx * 8, 8)) return FAULT_BUS;
+    const idx = Math.floor(iova / (sizes[level] as number)) % (level === t.topLevel ? t.topEntries : full);
+    const ea = table + idx * 8;
+    if (ea < 4096 || ea + 8 > memSize) return FAULT_BUS;
+    const w = ea / 4;
     const lo = u[w] as number;
     const hi = u[w + 1] as number;
     if (!isPresent(t.kind, lo)) return FAULT_TRANSLATION;

@@ -269,11 +269,11 @@ function benchFormat(name: string, cfg: FormatConfig, rounds: number, base: numb
   inst.attach(1, null);
   d.destroy();
 
-  // B9: churn in 1 GiB: slots of 512 base pages, map a random length at a free slot or unmap a used one.
+  // B9: churn in 1 GiB: slots of 32 base pages, map a random 1..32 pages at a free slot or unmap a used one.
   const b9 = measure(rounds, () => {
     const dc = newDomain(inst, cfg);
-    const slots = 512;
-    const slotBytes = 512 * B;
+    const slots = 8192;
+    const slotBytes = 32 * B;
     const used = new Float64Array(slots);
     let s = 777;
     const ops = 100000;
@@ -286,7 +286,7 @@ function benchFormat(name: string, cfg: FormatConfig, rounds: number, base: numb
         dc.unmap(va, used[k] as number);
         used[k] = 0;
       } else {
-        const len = (1 + ((s >>> 9) % 512)) * B;
+        const len = (1 + ((s >>> 13) % 32)) * B;
         if (dc.map(va, 8 * GIB + va, len, RW) === 0) used[k] = len;
       }
     }

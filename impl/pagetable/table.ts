@@ -365,7 +365,7 @@ export class IoPageTable {
     }
     const rc = this.checkMapRange(last, this.g.levelOfLg2[lg2] as number);
     if (rc !== 0) return rc;
-    if (lg2 === 12 && len === 4096 && !this.ncoh) {
+    if (lg2 === 12 && len === 4096 && this.hasPage4k && !this.ncoh) {
       const r = this.mapSingle4k(iova, pa);
       if (r <= 0) {
         if (r === 0) this.mapped = 4096;
@@ -675,6 +675,28 @@ export class IoPageTable {
         entryVa += item;
       } else {
         const runLg2 = this.leafRunLg2(lo, hi, level);
+        if (runLg2 === 0) {
+          if (first && va % item !== 0) return -EINVAL; // starts inside a large leaf
+          // Clear the run of single-entry leaves up to the end or the next non-leaf.
+          const s = i;
+          u[w] = 0;
+          u[w + 1] = 0;
+          i++;
+          while (i <= end) {
+            const wl = base + 2 * i;
+            const l2 = u[wl] as number;
+            if (!this.present(l2) || this.isTable(l2, level) || this.leafRunLg2(l2, u[wl + 1] as number, level) !== 0) break;
+            u[wl] = 0;
+            u[wl + 1] = 0;
+            i++;
+          }
+          this.flush((base + 2 * s) * 4, (i - s) * 8);
+          gather.addLeaf(level, this.g.itemLg2[level] as number);
+          this.unmapped += (i - s) * item;
+          entryVa += (i - s) * item;
+          first = false;
+          continue;
+        }
         const rep = 2 ** runLg2;
         if (first && va % (item * rep) !== 0) return -EINVAL; // starts inside a large leaf
         const s = i - (i % rep);

@@ -1,0 +1,390 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { PhysMemory } from '../iommu/physmem.ts';
+import { EADDRINUSE, ENXIO, ERANGE } from '../iommu/errno.ts';
+import { makeGeometry, IOMMU_READ, IOMMU_WRITE, type FormatConfig, type PtGeometry } from './format.ts';
+import { IoPageTable } from './table.ts';
+import { bestPgsizeLg2, iommuPgsize } from './pgsize.ts';
+import { MockSparseTable } from './mock612.ts';
+import { IotlbGather } from './gather.ts';
+
+const BIG = process.env.IOMMUFD_SPEC_BUDGET === 'large';
+const RW = IOMMU_READ | IOMMU_WRITE;
+
+function geom(cfg: FormatConfig): PtGeometry {
+  const g = makeGeometry(cfg);
+  if (typeof g === 'string') throw new Error(`bad config field ${g}`);
+  return g;
+}
+
+function table(mem: PhysMemory, cfg: FormatConfig): IoPageTable {
+  const t = IoPageTable.create(mem, geom(cfg));
+  if (typeof t === 'number') throw new Error(`create failed ${t}`);
+  return t;
+}
+
+const FORMATS: FormatConfig[] = [
+  { format: 'vtd-ss', levels: 3 },
+  { format: 'vtd-ss', levels: 4 },
+  { format: 'vtd-ss', levels: 5 },
+  { format: 'x86-64', levels: 4 },
+  { format: 'x86-64', levels: 5 },
+  { format: 'amd-v1' },
+  { format: 'mock-amdv1' },
+  { format: 'arm-s1', granule: 4096, ias: 48, contig: true, dirty: true },
+  { format: 'arm-s1', granule: 16384, ias: 48, contig: true },
+  { format: 'arm-s1', granule: 65536, ias: 48, contig: true },
+  { format: 'arm-s2', granule: 4096, ias: 40, contig: true, dirty: true },
+  { format: 'arm-s2', granule: 16384, ias: 48 },
+  { format: 'arm-s2', granule: 65536, ias: 44 },
+];
+
+const label = (c: FormatConfig): string => JSON.stringify(c);
+
+describe('round trips: every level x page size x permission', () => {
+  for (const cfg of FORMATS) {
+    it(label(cfg), () => {
+      const mem = new PhysMemory({ size: 32 << 20 });
+      const t = table(mem, cfg);
+      const base = mem.tablePages;
+      const sizes = t.g.pgsizes.filter((s) => s <= 33); // keep memory touched small
+      for (const lg2 of sizes) {
+        const size = 2 ** lg2;
+        for (const prot of [IOMMU_READ, IOMMU_WRITE, RW]) {
+          const iova = 2 ** 34; // fits every config's VA
+          const oa = 2 ** 35 + size * 3;
+          const vaOk = iova + size - 1 < 2 ** t.g.vaBits;
+          if (!vaOk) continue;
+          expect(t.map(iova, oa, size, prot)).toBe(0);
+          expect(t.countLeaves()).toBe(1);
+          for (const off of [0, 42, size - 1, Math.floor(size / 2)]) expect(t.iovaToPhys(iova + off)).toBe(oa + off);
+          // The PTE decodes back to the same OA and a single leaf of the requested size.
+          const w = t.findLeaf(iova);
+          expect(w).toBeGreaterThan(0);
+          const lo = mem.u32[w] as number;
+          const hi = mem.u32[w + 1] as number;
+          expect(t.leafOa(lo, hi, t.lastLevel)).toBe(oa);
+          expect(t.g.itemLg2[t.lastLevel]! + t.leafRunLg2(lo, hi, t.lastLevel)).toBe(lg2);
+          // Overlap refused without damage.
+          expect(t.map(iova, oa, size, prot)).toBe(-EADDRINUSE);
+          expect(t.iovaToPhys(iova + 42)).toBe(oa + 42);
+          expect(t.unmap(iova, size)).toBe(size);
+          expect(t.iovaToPhys(iova)).toBe(0);
+          expect(t.countLeaves()).toBe(0);
+        }
+      }
+      t.destroy();
+      expect(base).toBeGreaterThan(0);
+      expect(mem.tablePages).toBe(0);
+    });
+  }
+
+  it('OA 0 and the largest OA encode and decode', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    for (const cfg of [{ format: 'vtd-ss' as const, oas: 52 }, { format: 'amd-v1' as const }, { format: 'arm-s1' as const, oas: 48 }]) {
+      const t = table(mem, cfg);
+      const maxOa = 2 ** t.g.oaBits - 4096;
+      expect(t.map(0x1000, 0, 4096, RW)).toBe(0);
+      expect(t.map(0x2000, maxOa, 4096, RW)).toBe(0);
+      expect(t.iovaToPhys(0x1000 + 5)).toBe(5);
+      expect(t.iovaToPhys(0x2000 + 7)).toBe(maxOa + 7);
+      expect(t.map(0x3000, 2 ** t.g.oaBits, 4096, RW)).toBe(-ERANGE);
+      t.destroy();
+    }
+  });
+});
+
+describe('page size choice', () => {
+  const oracle = (sizes: number[], va: number, last: number, oa: number): number => {
+    let best = 0;
+    for (const s of sizes) {
+      const p = 2 ** s;
+      if (va % p === 0 && oa % p === 0 && p <= last - va + 1) best = s;
+    }
+    return best;
+  };
+  it('pt_compute_best_pgsize matches a brute-force oracle', () => {
+    const sizes = geom({ format: 'amd-v1' }).pgsizes;
+    const vtd = geom({ format: 'vtd-ss' }).pgsizes;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.integer({ min: 1, max: 2 ** 34 }),
+        fc.integer({ min: 0, max: 20 }),
+        (v, o, len, sh) => {
+          const va = Math.floor(v / 2 ** sh) * 2 ** sh;
+          const oa = Math.floor(o / 2 ** sh) * 2 ** sh;
+          for (const s of [sizes, vtd]) expect(bestPgsizeLg2(s, va, va + len - 1, oa)).toBe(oracle(s, va, va + len - 1, oa));
+        },
+      ),
+      { seed: 42, numRuns: BIG ? 20000 : 500 },
+    );
+  });
+  it('iommu_pgsize stops where the next size becomes usable', () => {
+    expect(iommuPgsize([12, 21, 30], 0x1ff000, 0x1ff000, 0x400000)).toEqual([12, 1]);
+    expect(iommuPgsize([12, 21, 30], 0x200000, 0x200000, 0x400000)).toEqual([21, 2]);
+    expect(iommuPgsize([12, 21], 0x1000, 0x2000, 0x400000)).toEqual([12, 1024]);
+  });
+});
+
+/** Interval model: mapped ranges [va, va+len) -> oa. */
+interface Range {
+  va: number;
+  len: number;
+  oa: number;
+}
+
+function randomMapCheck(cfg: FormatConfig, runs: number, seed: number): void {
+  const g0 = geom(cfg);
+  const unitLg2 = g0.granLg2;
+  const unit = 2 ** unitLg2;
+  const op = fc.record({
+    kind: fc.constantFrom('map', 'map', 'unmap'),
+    start: fc.integer({ min: 0, max: 2047 }),
+    pages: fc.integer({ min: 1, max: 700 }),
+    oaShift: fc.integer({ min: 0, max: 3 }),
+  });
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
+      const mem = new PhysMemory({ size: 16 << 20 });
+      const t = table(mem, cfg);
+      const model: Range[] = [];
+      const base = 2 ** 33;
+      for (const o of ops) {
+        const va = base + o.start * unit;
+        const len = Math.min(o.pages, 2048 - o.start) * unit;
+        if (o.kind === 'map') {
+          const oa = 2 ** 36 + (o.start + o.oaShift) * unit;
+          const overlaps = model.some((r) => r.va < va + len && va < r.va + r.len);
+          const rc = t.map(va, oa, len, RW);
+          if (overlaps) {
+            expect(rc).toBe(-EADDRINUSE);
+            // Undo partial progress as iommu_map does.
+            if (t.mapped > 0) expect(t.unmap(va, t.mapped)).toBeGreaterThanOrEqual(t.mapped);
+          } else {
+            expect(rc).toBe(0);
+            model.push({ va, len, oa });
+          }
+        } else {
+          // iommufd unmaps whole areas: pick the model ranges the op touches and remove them whole.
+          const hit = model.filter((r) => r.va < va + len && va < r.va + r.len);
+          for (const r of hit) {
+            expect(t.unmap(r.va, r.len)).toBe(r.len);
+            model.splice(model.indexOf(r), 1);
+          }
+        }
+        // Every smallest page of the window agrees with the model.
+        for (let p = 0; p < 2048; p++) {
+          const a = base + p * unit;
+          const r = model.find((x) => x.va <= a && a < x.va + x.len);
+          expect(t.iovaToPhys(a + 1)).toBe(r === undefined ? 0 : r.oa + (a - r.va) + 1);
+        }
+      }
+      for (const r of [...model]) expect(t.unmap(r.va, r.len)).toBe(r.len);
+      expect(t.countLeaves()).toBe(0);
+      t.destroy();
+      expect(mem.tablePages).toBe(0);
+    }),
+    { seed, numRuns: runs },
+  );
+}
+
+describe('random map/unmap against an interval model (kunit random_map shape)', () => {
+  const runs = BIG ? 300 : 12;
+  for (const cfg of [
+    { format: 'vtd-ss' } as FormatConfig,
+    { format: 'amd-v1' } as FormatConfig,
+    { format: 'arm-s1', granule: 4096, contig: true } as FormatConfig,
+    { format: 'arm-s2', granule: 16384, ias: 40 } as FormatConfig,
+    { format: 'mock-amdv1' } as FormatConfig,
+  ]) {
+    it(label(cfg), () => randomMapCheck(cfg, runs, 7));
+  }
+});
+
+describe('generic_pt kunit_iommu_pt.h case shapes', () => {
+  it('map_simple: one page of every size, one leaf each, unmap all -> 0 leaves', () => {
+    for (const cfg of FORMATS) {
+      const mem = new PhysMemory({ size: 16 << 20 });
+      const t = table(mem, cfg);
+      let va = 2 ** 36;
+      const done: [number, number][] = [];
+      for (const lg2 of t.g.pgsizes.filter((s) => s <= 32)) {
+        const sz = 2 ** lg2;
+        va = Math.ceil(va / sz) * sz;
+        if (va + sz > 2 ** t.g.vaBits) continue;
+        expect(t.map(va, va, sz, RW)).toBe(0);
+        done.push([va, sz]);
+        va += sz;
+      }
+      expect(t.countLeaves()).toBe(done.length);
+      for (const [v, s] of done) expect(t.iovaToPhys(v + s - 1)).toBe(v + s - 1);
+      for (const [v, s] of done) expect(t.unmap(v, s)).toBe(s);
+      expect(t.countLeaves()).toBe(0);
+      t.destroy();
+      expect(mem.tablePages).toBe(0);
+    }
+  });
+
+  it('unmap_split: unmapping the first page of a large page removes it whole; never runs into a neighbour', () => {
+    const mem = new PhysMemory({ size: 16 << 20 });
+    const t = table(mem, { format: 'vtd-ss' });
+    expect(t.map(0x40000000, 0x40000000, 0x200000, RW)).toBe(0);
+    expect(t.map(0x40200000, 0x80200000, 0x1000, RW)).toBe(0);
+    expect(t.unmap(0x40000000 + 0x1000, 0x1000)).toBe(0); // starts inside: refused
+    expect(t.unmap(0x40000000, 0x1000)).toBe(0x200000);
+    expect(t.iovaToPhys(0x40200000)).toBe(0x80200000);
+    t.destroy();
+  });
+
+  it('map_table_to_oa: empty tables left by unmaps are replaced by a large leaf', () => {
+    const mem = new PhysMemory({ size: 16 << 20 });
+    const t = table(mem, { format: 'vtd-ss' });
+    const base = mem.tablePages;
+    const va = 0x40000000;
+    for (let i = 0; i < 512; i++) expect(t.map(va + i * 4096, va + i * 4096 + 4096, 4096, RW)).toBe(0);
+    expect(t.unmap(va, 0x100000)).toBe(0x100000);
+    for (let i = 256; i < 512; i++) expect(t.unmap(va + i * 4096, 4096)).toBe(4096);
+    expect(mem.tablePages).toBe(base + 3); // the emptied leaf table stays
+    expect(t.map(va, va, 0x200000, RW)).toBe(0);
+    expect(mem.tablePages).toBe(base + 2);
+    expect(t.countLeaves()).toBe(1);
+    t.destroy();
+  });
+
+  it('increase_level: AMD v1 grows the top one level at a time', () => {
+    const mem = new PhysMemory({ size: 16 << 20 });
+    const t = table(mem, { format: 'amd-v1', levels: 1 });
+    let changes = 0;
+    t.onChangeTop = () => changes++;
+    expect(t.topLevel).toBe(0);
+    for (let lvl = 1; lvl <= 4; lvl++) {
+      const va = 2 ** (12 + 9 * lvl);
+      expect(t.map(va, 0x1000, 4096, RW)).toBe(0);
+      expect(t.topLevel).toBe(lvl);
+      expect(t.iovaToPhys(va)).toBe(0x1000);
+    }
+    expect(changes).toBe(4);
+    expect(t.map(2 ** 53, 0, 4096, RW)).not.toBe(0);
+    t.destroy();
+    expect(mem.tablePages).toBe(0);
+  });
+
+  it('pgsize_boundary regression range maps exactly', () => {
+    const mem = new PhysMemory({ size: 16 << 20 });
+    for (const cfg of [{ format: 'amd-v1' } as FormatConfig, { format: 'vtd-ss' } as FormatConfig]) {
+      const t = table(mem, cfg);
+      const len = 0xfef9ffff - 0xfef80000 + 1;
+      expect(t.map(0xfef80000, 0x208b95d000, len, RW)).toBe(0);
+      for (let o = 0; o < len; o += 4096) expect(t.iovaToPhys(0xfef80000 + o)).toBe(0x208b95d000 + o);
+      t.destroy();
+    }
+  });
+
+  it('mixed: 14 x 2M + 3 x 1G + 3 x 2M = 20 leaves', () => {
+    const mem = new PhysMemory({ size: 16 << 20 });
+    for (const cfg of [{ format: 'vtd-ss' } as FormatConfig, { format: 'x86-64' } as FormatConfig, { format: 'arm-s1' } as FormatConfig]) {
+      const t = table(mem, cfg);
+      const start = 0x3fe400 * 4096;
+      const end = 0x4c0600 * 4096;
+      expect(t.map(start, start, end - start, RW)).toBe(0);
+      expect(t.countLeaves()).toBe(20);
+      for (let a = start; a < end; a += 0x200000) expect(t.iovaToPhys(a)).toBe(a);
+      t.destroy();
+    }
+  });
+
+  it('misaligned map reports ENXIO', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t = table(mem, { format: 'arm-s1', granule: 65536 });
+    expect(t.map(0x1000, 0x10000, 0x10000, RW)).toBe(-ENXIO);
+    t.destroy();
+  });
+});
+
+describe('Arm LPAE selftest matrix (io-pgtable-arm selftests shape)', () => {
+  const granules = [4096, 16384, 65536];
+  const iases = [32, 36, 40, 42, 44, 48];
+  for (const format of ['arm-s1', 'arm-s2'] as const) {
+    it(format, () => {
+      for (const granule of granules) {
+        for (const ias of iases) {
+          const mem = new PhysMemory({ size: 16 << 20 });
+          const t = table(mem, { format, granule, ias, oas: 48 });
+          for (const iova of [42, 2 ** 30 + 42, 2 ** 31 + 42]) expect(t.iovaToPhys(iova)).toBe(0);
+          let slot = 0;
+          for (const lg2 of t.g.pgsizes) {
+            const size = 2 ** lg2;
+            const iova = Math.max(++slot * 2 ** 30, size) - (Math.max(++slot * 2 ** 30, size) % size);
+            if (iova + size > 2 ** ias) continue;
+            expect(t.map(iova, iova, size, RW)).toBe(0);
+            expect(t.map(iova + size / 2 - ((size / 2) % 2 ** t.g.granLg2), iova, 2 ** t.g.granLg2, RW)).toBe(-EADDRINUSE);
+            expect(t.iovaToPhys(iova + 42)).toBe(iova + 42);
+            expect(t.unmap(iova, size)).toBe(size);
+            expect(t.iovaToPhys(iova + 42)).toBe(0);
+            expect(t.map(iova, iova, size, RW)).toBe(0);
+            expect(t.unmap(iova, size)).toBe(size);
+          }
+          // The last largest page below 2^IAS (concatenated stage-2 root corner case).
+          const big = 2 ** (t.g.pgsizes[t.g.pgsizes.length - 1] as number);
+          const lastVa = 2 ** ias - big;
+          expect(t.map(lastVa, 0, big, RW)).toBe(0);
+          expect(t.iovaToPhys(lastVa + big - 1)).toBe(big - 1);
+          expect(t.unmap(lastVa, big)).toBe(big);
+          t.destroy();
+          expect(mem.tablePages).toBe(0);
+        }
+      }
+    });
+  }
+});
+
+describe('dirty tracking', () => {
+  it('a dirty replicated AMD leaf or Arm contiguous run reports its whole size; NO_CLEAR keeps it', () => {
+    for (const cfg of [{ format: 'amd-v1', dirty: true } as FormatConfig, { format: 'arm-s1', contig: true, dirty: true } as FormatConfig]) {
+      const mem = new PhysMemory({ size: 8 << 20 });
+      const t = table(mem, cfg);
+      expect(t.map(0x100000, 0x200000, 0x10000, RW)).toBe(0); // 64K: 16 replicas / CONT run
+      const rec: [number, number][] = [];
+      const r = { record: (a: number, l: number) => rec.push([a, l]) };
+      const G = new IotlbGather();
+      // Arm writable leaves start writable-dirty (DBM, AP[2] clear): clear first.
+      t.readAndClearDirty(0x100000, 0x10000, 0, null, G);
+      expect(t.setDirty(0x100000 + 5 * 4096)).toBe(0);
+      t.readAndClearDirty(0x100000, 0x10000, 1, r, G);
+      expect(rec).toEqual([[0x100000, 0x10000]]);
+      t.readAndClearDirty(0x100000, 0x10000, 0, r, G);
+      expect(rec.length).toBe(2);
+      t.readAndClearDirty(0x100000, 0x10000, 0, r, G);
+      expect(rec.length).toBe(2);
+      t.destroy();
+    }
+  });
+});
+
+
+describe('6.12 sparse mock domain', () => {
+  it('keeps START/LAST markers and WARNs like selftest.c', () => {
+    const m = new MockSparseTable(false);
+    expect(m.map(0x1000000, 0x4000, 0x2000)).toBe(0);
+    expect(m.iovaToPhys(0x1000800)).toBe(0x4800);
+    expect(m.warnings).toBe(0);
+    expect(m.unmap(0x1000000, 0x2000)).toBe(0x2000);
+    expect(m.warnings).toBe(0);
+    expect(m.map(0x1000000, 0x4000, 0x2000)).toBe(0);
+    expect(m.unmap(0x1000800, 0x800)).toBe(0x800); // not a map boundary: START and LAST (one bit) both missing
+    expect(m.warnings).toBe(2);
+    expect(m.count).toBe(3);
+    expect(m.map(0x1001, 0, 0x800)).toBe(-22);
+  });
+  it('huge IOVA: 1 MiB entries and dirty reported at huge size', () => {
+    const m = new MockSparseTable(true);
+    expect(m.map(0x1000000, 0x200000, 0x100000)).toBe(0);
+    m.setDirtyTracking(true);
+    expect(m.setDirty(0x1000000 + 0x800)).toBe(1);
+    const rec: [number, number][] = [];
+    expect(m.readAndClearDirty(0x1000000, 0x100000, 0, { record: (a, l) => rec.push([a, l]) })).toBe(0);
+    expect(rec).toEqual([[0x1000000, 0x100000]]);
+  });
+});
