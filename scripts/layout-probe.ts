@@ -16,7 +16,12 @@
  *     drivers/iommu/iommufd/iommufd_test.h;
  *  4. the same object is compiled with -g and its DWARF (readelf) gives every
  *     member path and offset gcc knows, independent of the spec, so a member the
- *     spec forgot shows up in the table.
+ *     spec forgot shows up in the table;
+ *  5. the probe also prints the value of every C name the spec records (ioctl
+ *     numbers, enum members, constants, errnos), and the kernel's C sources are
+ *     scanned for the sizing facts the headers do not carry (main.c IOCTL_OP
+ *     table, the VFIO handlers' minsz/xend, copy_struct_from_user users, the
+ *     compat switch).
  * Work files live under .cache/layout-probe/ (git-ignored).
  */
 import { execFileSync } from 'node:child_process';
@@ -50,6 +55,20 @@ export interface ProbedStruct {
 /** Values of the C names (ioctl numbers, enum members, #defines, errnos) the spec uses, as gcc sees them. */
 export type ProbedConstants = { readonly [name: string]: number };
 
+/** What the kernel's C sources say about sizing, scanned from the tree (not the headers). */
+export interface KernelSources {
+  /** main.c iommufd_ioctl_ops[]: IOCTL_OP(ioctl, handler, struct, last). */
+  readonly ioctlOps: readonly { readonly ioctl: string; readonly handler: string; readonly struct: string; readonly last: string }[];
+  /** VFIO handlers (device_cdev.c, vfio_compat.c): `minsz = offsetofend(struct S, f)` → S: f. */
+  readonly vfioMinsz: { readonly [struct: string]: string };
+  /** VFIO handlers: `xend = offsetofend(struct S, f)` (flag-gated tails) → S: f. */
+  readonly vfioXend: { readonly [struct: string]: string };
+  /** VFIO structs the cdev handlers read with copy_struct_from_user (E2BIG on a non-zero tail). */
+  readonly vfioCopyStruct: readonly string[];
+  /** `case` labels of vfio_compat.c iommufd_vfio_ioctl (the compat commands it knows). */
+  readonly compatCases: readonly string[];
+}
+
 export interface LayoutTable {
   readonly profile: Profile;
   /** Kernel version of the tree (Makefile VERSION.PATCHLEVEL.SUBLEVEL). */
@@ -59,6 +78,7 @@ export interface LayoutTable {
   readonly generatedBy: string;
   readonly headers: readonly string[];
   readonly constants: ProbedConstants;
+  readonly sources: KernelSources;
   readonly structs: { readonly [name: string]: ProbedStruct };
 }
 
@@ -226,6 +246,50 @@ function structDies(dies: Map<number, Die>): Map<string, Die> {
   return out;
 }
 
+// ------------------------------------------------------ kernel C sources
+/** The body of a top-level C function (from its signature line to the closing brace at column 0). */
+function functionBody(text: string, name: string): string {
+  const start = text.search(new RegExp(`^[^\\n;]*\\b${name}\\(`, 'm'));
+  if (start < 0) throw new Error(`function ${name} not found`);
+  const end = text.indexOf('\n}\n', start);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
+function scanSources(tree: string): KernelSources {
+  const main = readFileSync(join(tree, 'drivers/iommu/iommufd/main.c'), 'utf8');
+  const table = functionBodyOrTable(main);
+  const ioctlOps = [...table.matchAll(/IOCTL_OP\(\s*(\w+)\s*,\s*(\w+)\s*,\s*struct\s+(\w+)\s*,\s*(\w+)\s*\)/g)].map((m) => ({
+    ioctl: m[1] ?? '',
+    handler: m[2] ?? '',
+    struct: m[3] ?? '',
+    last: m[4] ?? '',
+  }));
+  const vfioMinsz: Record<string, string> = {};
+  const vfioXend: Record<string, string> = {};
+  const vfioCopyStruct: string[] = [];
+  for (const file of ['drivers/vfio/device_cdev.c', 'drivers/iommu/iommufd/vfio_compat.c']) {
+    const text = readFileSync(join(tree, file), 'utf8');
+    for (const m of text.matchAll(/\b(minsz|xend)\s*=\s*offsetofend\(\s*struct\s+(\w+)\s*,\s*(\w+)\s*\)/g)) {
+      (m[1] === 'minsz' ? vfioMinsz : vfioXend)[m[2] ?? ''] = m[3] ?? '';
+    }
+    // copy_struct_from_user(&var, sizeof(var), ...) where var is declared as `struct S var;`
+    for (const m of text.matchAll(/copy_struct_from_user\(\s*&(\w+)\s*,/g)) {
+      const decl = new RegExp(`struct\\s+(\\w+)\\s+${m[1]}\\s*;`).exec(text);
+      if (decl?.[1]) vfioCopyStruct.push(decl[1]);
+    }
+  }
+  const compat = functionBody(readFileSync(join(tree, 'drivers/iommu/iommufd/vfio_compat.c'), 'utf8'), 'iommufd_vfio_ioctl');
+  const compatCases = [...compat.matchAll(/case\s+(VFIO_\w+)\s*:/g)].map((m) => m[1] ?? '');
+  return { ioctlOps, vfioMinsz, vfioXend, vfioCopyStruct, compatCases };
+}
+
+/** main.c's iommufd_ioctl_ops[] initializer. */
+function functionBodyOrTable(main: string): string {
+  const start = main.indexOf('iommufd_ioctl_ops[] = {');
+  if (start < 0) throw new Error('iommufd_ioctl_ops[] not found in main.c');
+  return main.slice(start, main.indexOf('\n};', start));
+}
+
 // ----------------------------------------------------------------- driver
 function probeProfile(profile: Profile): LayoutTable {
   const tree = kernelTree(profile);
@@ -270,17 +334,18 @@ function probeProfile(profile: Profile): LayoutTable {
     generatedBy: 'scripts/layout-probe.ts',
     headers: ['linux/iommufd.h', 'linux/vfio.h', 'iommufd_test.h', 'asm-generic/errno.h'],
     constants: out.__constants__,
+    sources: scanSources(tree),
     structs,
   };
 }
 
 /** One struct per line: diffs of a re-probe stay readable. */
 function formatTable(table: LayoutTable): string {
-  const { structs, constants, ...head } = table;
+  const { structs, constants, sources, ...head } = table;
   const headLines = Object.entries(head).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
   const structLines = Object.entries(structs).map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
   const constLines = Object.entries(constants).map(([k, v]) => `    ${JSON.stringify(k)}: ${v}`);
-  return `{\n${headLines.join(',\n')},\n  "constants": {\n${constLines.join(',\n')}\n  },\n  "structs": {\n${structLines.join(',\n')}\n  }\n}\n`;
+  return `{\n${headLines.join(',\n')},\n  "sources": ${JSON.stringify(sources)},\n  "constants": {\n${constLines.join(',\n')}\n  },\n  "structs": {\n${structLines.join(',\n')}\n  }\n}\n`;
 }
 
 function parseArgs(argv: readonly string[]): Profile[] {

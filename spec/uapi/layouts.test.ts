@@ -21,6 +21,13 @@ interface Table {
   profile: Profile;
   kernel: string;
   constants: Record<string, number>;
+  sources: {
+    ioctlOps: { ioctl: string; handler: string; struct: string; last: string }[];
+    vfioMinsz: Record<string, string>;
+    vfioXend: Record<string, string>;
+    vfioCopyStruct: string[];
+    compatCases: string[];
+  };
   structs: Record<string, ProbedStruct>;
 }
 
@@ -116,6 +123,26 @@ describe.each(PROFILES)('struct layouts vs gcc, profile %s', (profile) => {
     }
     expect(Object.keys(ours).length).toBeGreaterThan(200);
     expect(ours).toEqual(table.constants);
+  });
+
+  check('abi.uapi.commands-match-kernel-sources', () => {
+    const src = table.sources;
+    // iommufd: main.c's IOCTL_OP table is exactly the spec's extensible commands (struct, min-size field, handler).
+    const ours = commandsFor(profile)
+      .filter((c) => c.arg === 'extensible')
+      .map((c) => ({ ioctl: c.name, handler: c.handler, struct: c.struct, last: c.minLast }));
+    const byName = (a: { ioctl: string }, b: { ioctl: string }): number => a.ioctl.localeCompare(b.ioctl);
+    expect([...ours].sort(byName)).toEqual([...src.ioctlOps].sort(byName));
+    // VFIO: each handler's minsz field, its flag-gated xend field, and whether it uses copy_struct_from_user.
+    for (const c of commandsFor(profile).filter((x) => x.arg === 'vfio-argsz')) {
+      const struct = c.struct ?? '';
+      expect({ cmd: c.name, minsz: c.minLast }).toEqual({ cmd: c.name, minsz: src.vfioMinsz[struct] });
+      expect({ cmd: c.name, xend: c.extensions?.map((x) => x.last) }).toEqual({ cmd: c.name, xend: src.vfioXend[struct] ? [src.vfioXend[struct]] : undefined });
+      expect({ cmd: c.name, copyStruct: c.vfioTail === 'copy-struct' }).toEqual({ cmd: c.name, copyStruct: src.vfioCopyStruct.includes(struct) });
+    }
+    // VFIO compat: the cases of iommufd_vfio_ioctl, less DIRTY_PAGES which it answers with ENOTTY.
+    const compat = commandsFor(profile).filter((c) => c.fd === 'iommufd' && c.arg !== 'extensible').map((c) => c.name);
+    expect([...compat].sort()).toEqual(src.compatCases.filter((n) => n !== 'VFIO_IOMMU_DIRTY_PAGES').sort());
   });
 
   check('abi.layout.min-sizes', () => {
