@@ -44,6 +44,8 @@ export interface SpawnOptions extends StdioOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const STDERR_TAIL = 2000;
+/** A line this long without a newline is a broken peer, not a message. */
+const MAX_LINE = 256 * 1024 * 1024;
 
 interface Pending {
   readonly request: Request | 'hello' | 'bye';
@@ -208,6 +210,11 @@ export class StdioConnection implements Adapter {
 
   private onData(chunk: string): void {
     this.buffered += chunk;
+    if (this.buffered.length > MAX_LINE && !this.buffered.includes('\n')) {
+      this.badMessage(this.buffered.slice(0, 200), `a line longer than ${MAX_LINE} characters`);
+      this.buffered = '';
+      return;
+    }
     let nl: number;
     while ((nl = this.buffered.indexOf('\n')) >= 0) {
       const line = this.buffered.slice(0, nl).replace(/\r$/, '');

@@ -1,5 +1,6 @@
 import { describe, expect } from 'vitest';
 import { PassThrough } from 'node:stream';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { check } from '../../spec/clauses/check.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
@@ -231,6 +232,24 @@ describe('adapter stdio transport', () => {
       [5, ''],
     ]);
   });
+
+  check(
+    'adapter.serve.cli-usage',
+    () => {
+      const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'serve', ...args], { cwd: ROOT, encoding: 'utf8', input: '' });
+      const noImpl = run();
+      expect(noImpl.status).toBe(2);
+      expect(noImpl.stderr).toContain('--impl');
+      const badImpl = run('--impl', 'linux-1.0');
+      expect(badImpl.status).toBe(2);
+      expect(badImpl.stderr).toMatch(/--impl: unknown implementation 'linux-1\.0'/);
+      const badProfile = run('--impl', 'stub', '--profile', '6.1');
+      expect(badProfile.status).toBe(2);
+      expect(badProfile.stderr).toMatch(/--profile: unknown profile '6\.1'/);
+      expect(badProfile.stdout).toBe(''); // stdout is the protocol channel: nothing else goes there
+    },
+    60_000,
+  );
 
   check('adapter.stdio.command-line-split', () => {
     expect(splitCommandLine(`python3 'my adapter.py' --x "a \\"b\\"" c\\ d`)).toStrictEqual(['python3', 'my adapter.py', '--x', 'a "b"', 'c d']);
