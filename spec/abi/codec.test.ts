@@ -2,55 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { check } from '../clauses/check.ts';
 import { PROFILES, type Profile } from '../uapi/profiles.ts';
-import { structLayout, structNames, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
+import { structLayout, structNames } from '../uapi/layout.ts';
+import { arbRecord } from './arbitrary.ts';
 import { CodecError, decodeArray, decodeStruct, encodeArray, encodeStruct, paddingMask, type FieldValue, type StructValue } from './codec.ts';
-
-/** An arbitrary value of a laid-out member; unions get exactly one member. */
-function arbNode(node: LayoutNode): fc.Arbitrary<FieldValue> {
-  switch (node.kind) {
-    case 'scalar':
-      switch (node.scalar) {
-        case 'u8':
-          return fc.integer({ min: 0, max: 0xff });
-        case 'u16':
-          return fc.integer({ min: 0, max: 0xffff });
-        case 'u32':
-          return fc.integer({ min: 0, max: 0xffffffff });
-        case 's32':
-          return fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
-        case 'u64':
-        case 'ptr':
-          return fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
-        case 's64':
-          return fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n });
-      }
-      throw new Error('unreachable');
-    case 'array':
-      return fc.array(arbNode(node.elem), { minLength: node.length, maxLength: node.length });
-    case 'record':
-      return arbRecord(node);
-  }
-}
-
-/** Record value; members of anonymous records are merged into it. */
-function arbRecord(rec: RecordNode): fc.Arbitrary<StructValue> {
-  const parts: fc.Arbitrary<StructValue>[] = [];
-  if (rec.union) {
-    const members = rec.fields.filter((f) => !(f.kind === 'array' && f.length === 0));
-    parts.push(fc.oneof(...members.map((m) => memberArb(m))));
-  } else {
-    for (const f of rec.fields) {
-      if (f.kind === 'array' && f.length === 0) continue;
-      parts.push(memberArb(f));
-    }
-  }
-  return fc.tuple(...parts).map((vs) => Object.assign({}, ...vs) as StructValue);
-}
-
-function memberArb(f: LayoutNode): fc.Arbitrary<StructValue> {
-  if (f.kind === 'record' && f.anonymous) return arbRecord(f);
-  return arbNode(f).map((v) => ({ [f.name]: v }));
-}
 
 /** Every key of `sub` (recursively) has the same value in `sup`. */
 function expectSubset(sup: FieldValue | undefined, sub: FieldValue, path: string): void {

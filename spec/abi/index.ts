@@ -20,3 +20,4 @@ export {
 export type { UserArg, IoctlDecode, StructDecode, DispatchOptions, DispatchStage, UserWrite } from './dispatch.ts';
 export { buildIoctlArg, resolveCommand } from './arg.ts';
 export type { BuiltArg, PlacedPointer, PlacePointer } from './arg.ts';
+export { arbStruct, arbRecord, arbLayoutNode } from './arbitrary.ts';
