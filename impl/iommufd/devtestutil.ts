@@ -63,7 +63,7 @@ export function machine(env: Env): Machine {
 
 // ---- VFIO device files ----------------------------------------------------------
 
-function vfioIoctl(env: Env, fd: number, cmd: number, words: readonly number[], opts: { argsz?: number; arg?: bigint } = {}): { errno: number; out: number[] } {
+export function vfioIoctl(env: Env, fd: number, cmd: number, words: readonly number[], opts: { argsz?: number; arg?: bigint } = {}): { errno: number; out: number[] } {
   const b = new Uint8Array(Math.max(words.length * 4, 24));
   const v = new DataView(b.buffer);
   words.forEach((w, i) => v.setUint32(i * 4, w >>> 0, true));
