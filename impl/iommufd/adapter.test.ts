@@ -1,0 +1,57 @@
+import { describe, expect } from 'vitest';
+import { check } from '../../spec/clauses/check.ts';
+/* eslint-disable no-restricted-imports -- this test drives the reference through the contract transport it implements */
+import { openAdapter } from '../../conformance/adapter/open.ts';
+import type { Adapter, Response } from '../../conformance/adapter/types.ts';
+
+async function call<T>(a: Adapter, req: Parameters<Adapter['call']>[0]): Promise<T> {
+  const r = (await a.call(req)) as Response;
+  if (!r.ok) throw new Error(`${req.op}: ${r.error.message} (${r.error.field})`);
+  return r.result as T;
+}
+
+describe('the reference behind the adapter contract', () => {
+  check('ref.adapter.open-and-map', async () => {
+    const a = await openAdapter('ref', { profile: '6.12', validateInProcess: true });
+    const caps = await call<{ commands: Record<string, { supported: boolean }> }>(a, { op: 'capabilities' });
+    expect(caps.commands.IOMMU_IOAS_MAP!.supported).toBe(true);
+    const { fd } = await call<{ fd: number }>(a, { op: 'open', node: 'iommu' });
+    const alloc = await call<{ errno: number; out: { out_ioas_id: number } }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } });
+    expect(alloc.errno).toBe(0);
+    expect(alloc.out.out_ioas_id).toBe(1);
+    const buf = await call<{ buffer: number; va: bigint }>(a, { op: 'mem_alloc', length: 16384, hugeAligned: true });
+    const m = await call<{ errno: number; out: { iova: bigint } }>(a, {
+      op: 'ioctl',
+      fd,
+      cmd: 'IOMMU_IOAS_MAP',
+      arg: { kind: 'struct', fields: { ioas_id: 1, flags: 6, user_va: buf.va, length: 16384n } },
+    });
+    expect(m.errno).toBe(0);
+    expect(m.out.iova).toBe(0x4000n);
+    // IOVA_RANGES with a room pointer.
+    const r = await call<{ errno: number; out: { num_iovas: number }; buffers: Record<string, Uint8Array> }>(a, {
+      op: 'ioctl',
+      fd,
+      cmd: 'IOMMU_IOAS_IOVA_RANGES',
+      arg: { kind: 'struct', fields: { ioas_id: 1, num_iovas: 1, allowed_iovas: { room: 16 } } },
+    });
+    expect(r.errno).toBe(0);
+    expect(r.out.num_iovas).toBe(1);
+    expect(r.buffers.allowed_iovas!.length).toBe(16);
+    // A null argument is EFAULT; an unknown command name is a protocol error naming cmd.
+    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).errno).toBe(14);
+    const unknown = await a.call({ op: 'ioctl', fd, cmd: 'IOMMU_NOPE', arg: { kind: 'null' } });
+    expect(unknown.ok).toBe(false);
+    if (!unknown.ok) expect(unknown.error.field).toBe('cmd');
+    await a.close();
+  });
+  check('ref.adapter.fail-nth', async () => {
+    const a = await openAdapter('ref', { profile: '6.12' });
+    const { fd } = await call<{ fd: number }>(a, { op: 'open', node: 'iommu' });
+    await call(a, { op: 'fail_nth', nth: 1 });
+    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).errno).toBe(12);
+    // One-shot: the next ioctl runs clean.
+    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).errno).toBe(0);
+    await a.close();
+  });
+});

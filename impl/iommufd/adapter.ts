@@ -1,0 +1,442 @@
+/**
+ * The reference implementation served through the adapter contract
+ * (conformance/adapter/types.ts): `createReferenceAdapter(profile)` returns
+ * an in-process Implementation that `openAdapter('ref')` and
+ * `iommufd-spec serve --impl ref` wrap.
+ *
+ * One simulated process per adapter: its fd table holds the iommufd files,
+ * VFIO device files and selftest access files; user buffers are its
+ * mappings; an ioctl's struct argument is encoded with spec/abi, placed in
+ * scratch user memory (with any data/room pointers), issued through the
+ * file's ioctl, and decoded back. Environment ops (set_process, mem_*,
+ * pin_count, process_info, fail_nth) are served here; device, DMA,
+ * translation, IOTLB and KVM ops are delegated to impl/platform,
+ * impl/iommufd/vfio_cdev.ts and impl/kvm (DEVICES).
+ *
+ * Defaults (choices, see the report): the process starts like root in the
+ * kernel lane's guest: CAP_IPC_LOCK, CAP_SYS_RESOURCE and CAP_SYS_RAWIO held,
+ * RLIMIT_MEMLOCK 8 MiB.
+ *
+ * Public API: createReferenceAdapter(profile): Implementation.
+ */
+/* eslint-disable no-restricted-imports -- the adapter implements the contract's types (type-only imports) */
+import type {
+  Capabilities,
+  Implementation,
+  IoctlArg,
+  IoctlResult,
+  PointerArg,
+  Profile,
+  Response,
+  SingleRequest,
+  Support,
+} from '../../conformance/adapter/types.ts';
+/* eslint-enable no-restricted-imports */
+import { buildIoctlArg, resolveCommand } from '../../spec/abi/arg.ts';
+import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
+import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
+import { requireLayout } from '../../spec/uapi/layout.ts';
+import { Process, PROT_NONE, PROT_R, PROT_RW, SimplePhysMemory, type Prot } from '../process/index.ts';
+import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
+import { kvmCreate, kvmDestroy, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
+import { vfioDeviceOpen } from './vfio_cdev.ts';
+import { EBADF, EINVAL, ENOTTY } from './errno.ts';
+import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
+import { SELFTEST_DEVICE_OPS } from './selftest.ts';
+
+const VERSION = '0.1.0';
+const PAGE = 4096;
+/** An address no mapping ever uses (the 'fault' argument). */
+const FAULT_ADDRESS = 0xdead0000n;
+
+const DRAFT3 = 'not in this issue: roadmap draft 3 (nested translation, vIOMMU, PASID, dirty tracking, faults and the rest of the 7.3 uAPI)';
+
+/** Why a command the profile has is not served (absent = served if dispatched). */
+const UNSUPPORTED_COMMANDS: { readonly [name: string]: string } = {
+  IOMMU_HWPT_SET_DIRTY_TRACKING: DRAFT3,
+  IOMMU_HWPT_GET_DIRTY_BITMAP: DRAFT3,
+  IOMMU_HWPT_INVALIDATE: DRAFT3,
+  IOMMU_FAULT_QUEUE_ALLOC: DRAFT3,
+  IOMMU_IOAS_MAP_FILE: DRAFT3,
+  IOMMU_VIOMMU_ALLOC: DRAFT3,
+  IOMMU_VDEVICE_ALLOC: DRAFT3,
+  IOMMU_IOAS_CHANGE_PROCESS: DRAFT3,
+  IOMMU_VEVENTQ_ALLOC: DRAFT3,
+  IOMMU_HW_QUEUE_ALLOC: DRAFT3,
+  IOMMU_IOAS_NOIOMMU_GET_PA: DRAFT3,
+};
+
+/** VFIO container commands vfio_compat.ts serves on an iommufd. */
+const VFIO_COMPAT_COMMANDS = new Set([
+  'VFIO_GET_API_VERSION',
+  'VFIO_CHECK_EXTENSION',
+  'VFIO_SET_IOMMU',
+  'VFIO_IOMMU_GET_INFO',
+  'VFIO_IOMMU_MAP_DMA',
+  'VFIO_IOMMU_UNMAP_DMA',
+]);
+const VFIO_CDEV_COMMANDS = new Set(['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT']);
+
+/** Test ops core serves (selftest.ts); the device ops come from SELFTEST_DEVICE_OPS. */
+const CORE_TEST_OPS: { readonly [name: string]: number } = {
+  IOMMU_TEST_OP_ADD_RESERVED: 1,
+  IOMMU_TEST_OP_MD_CHECK_REFS: 4,
+  IOMMU_TEST_OP_CREATE_ACCESS: 5,
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: 6,
+  IOMMU_TEST_OP_ACCESS_PAGES: 7,
+  IOMMU_TEST_OP_ACCESS_RW: 8,
+  IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: 9,
+  IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: 11,
+};
+
+interface UserBuffer {
+  readonly va: bigint;
+  readonly length: number;
+  /** The frames it was populated with (pins outlive munmap). */
+  readonly pfns: readonly number[];
+}
+
+type Ok<T> = { readonly ok: true; readonly result: T };
+const ok = <T>(result: T): Ok<T> => ({ ok: true, result });
+const bad = (message: string, field: string, code: 'bad-request' | 'bad-handle' | 'unsupported' = 'bad-request'): Response => ({
+  ok: false,
+  error: { code, message, field },
+});
+
+function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
+  return p === 'r' ? PROT_R : p === 'none' ? PROT_NONE : PROT_RW;
+}
+
+class ReferenceImplementation implements Implementation {
+  readonly name = 'reference';
+  readonly version = VERSION;
+  readonly proc: Process;
+  private readonly buffers = new Map<number, UserBuffer>();
+  private nextBuffer = 1;
+  private pendingFailNth = 0;
+
+  constructor(readonly profile: Profile) {
+    this.proc = new Process(new SimplePhysMemory());
+    this.proc.capIpcLock = true;
+    this.proc.capSysResource = true;
+    this.proc.capSysRawio = true;
+    this.proc.rlimitMemlock = 8n * 1024n * 1024n;
+    setReverseMap(this.proc, profile, (pa) => this.reverse(pa));
+  }
+
+  /** Where a physical address lands in the user buffers (DMA `touched`, translate). */
+  private reverse(pa: number): { buffer: number; offset: number } | undefined {
+    const pfn = Math.floor(pa / PAGE);
+    for (const [handle, b] of this.buffers) {
+      const i = b.pfns.indexOf(pfn);
+      if (i >= 0) return { buffer: handle, offset: i * PAGE + (pa % PAGE) };
+    }
+    return undefined;
+  }
+
+  capabilities(): Capabilities {
+    const p = this.profile;
+    const yes: Support = { supported: true };
+    const commands: { [cmd: string]: Support } = {};
+    for (const c of commandsFor(p)) {
+      const why = UNSUPPORTED_COMMANDS[c.name];
+      const served = iommufdHasCommand(c.name, p) || VFIO_COMPAT_COMMANDS.has(c.name) || VFIO_CDEV_COMMANDS.has(c.name);
+      commands[c.name] = why ? { supported: false, reason: why } : served ? yes : { supported: false, reason: 'not implemented by the reference yet' };
+    }
+    const testOps: { [op: string]: Support } = {};
+    for (const o of testOpsFor(p)) {
+      const served = CORE_TEST_OPS[o.name] !== undefined || SELFTEST_DEVICE_OPS.has(o.value);
+      testOps[o.name] = served ? yes : { supported: false, reason: DRAFT3 };
+    }
+    const platform = platformCapabilities(this.proc, p);
+    return {
+      contract: 1,
+      implementation: { name: this.name, version: this.version },
+      profile: p,
+      commands,
+      testOps,
+      ops: {
+        open: yes, open_device: yes, close: yes, ioctl: yes,
+        read: { supported: false, reason: `no readable files yet (fault queues: ${DRAFT3})` },
+        write: { supported: false, reason: `no writable files yet (fault queues: ${DRAFT3})` },
+        poll: { supported: false, reason: `no pollable files yet (fault queues: ${DRAFT3})` },
+        set_process: yes, process_info: yes,
+        mem_alloc: yes, mem_write: yes, mem_read: yes, mem_unmap: yes, mem_protect: yes,
+        device_create: yes, device_remove: yes, dma: yes, translate: yes, pin_count: yes, iotlb: yes,
+        kvm_create: yes, kvm_destroy: yes, kvm_vfio_add: yes, kvm_vfio_del: yes, kvm_state: yes,
+        fail_nth: yes,
+      },
+      deviceFeatures: platform.deviceFeatures as Capabilities['deviceFeatures'],
+      iommus: platform.iommus,
+    };
+  }
+
+  private buffer(handle: number): UserBuffer | undefined {
+    return this.buffers.get(handle);
+  }
+
+  /** Bounds of [offset, offset+length) inside a buffer, or a protocol error. */
+  private span(handle: number, offset: number, length: number): { b: UserBuffer } | { err: Response } {
+    const b = this.buffer(handle);
+    if (!b) return { err: bad(`no buffer ${handle}`, 'buffer', 'bad-handle') };
+    if (!Number.isInteger(offset) || offset < 0 || offset > b.length) return { err: bad(`offset outside the buffer (length ${b.length})`, 'offset') };
+    if (!Number.isInteger(length) || length < 0 || offset + length > b.length) return { err: bad(`offset+length outside the buffer (length ${b.length})`, 'length') };
+    return { b };
+  }
+
+  /** Environment write into a buffer: through the frames, whatever the protection. */
+  private memWrite(handle: number, offset: number, data: Uint8Array): Response {
+    const s = this.span(handle, offset, data.length);
+    if ('err' in s) return s.err;
+    for (let done = 0; done < data.length; ) {
+      const at = s.b.va + BigInt(offset + done);
+      const t = this.proc.translateVa(at);
+      if (!t) return bad(`buffer ${handle} is not mapped at offset ${offset + done}`, 'offset');
+      const n = Math.min(PAGE - Number(at % BigInt(PAGE)), data.length - done);
+      this.proc.phys.writePhys(t.pfn * PAGE + Number(at % BigInt(PAGE)), data.subarray(done, done + n));
+      done += n;
+    }
+    return ok({});
+  }
+
+  private memRead(handle: number, offset: number, length: number): Response {
+    const s = this.span(handle, offset, length);
+    if ('err' in s) return s.err;
+    const out = new Uint8Array(length);
+    for (let done = 0; done < length; ) {
+      const at = s.b.va + BigInt(offset + done);
+      const t = this.proc.translateVa(at);
+      if (!t) return bad(`buffer ${handle} is not mapped at offset ${offset + done}`, 'offset');
+      const n = Math.min(PAGE - Number(at % BigInt(PAGE)), length - done);
+      out.set(this.proc.phys.readPhys(t.pfn * PAGE + Number(at % BigInt(PAGE)), n), done);
+      done += n;
+    }
+    return ok({ data: out });
+  }
+
+  /** Scratch user memory for an argument or a pointer's data/room. */
+  private scratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
+    const va = this.proc.mmap(Math.max(bytes.length, 1))!;
+    this.proc.copyToUser(va, bytes);
+    scratchList.push(va);
+    return va;
+  }
+
+  private ioctl(req: Extract<SingleRequest, { op: 'ioctl' }>): Response {
+    const p = this.profile;
+    const file = this.proc.fds.lookup(req.fd);
+    const command = resolveCommand(p, req.cmd);
+    if (typeof req.cmd === 'string' && !command) return bad(`unknown command ${req.cmd} in profile ${p}`, 'cmd');
+    const request = command ? command.request : (req.cmd as number) >>> 0;
+    const scratchList: bigint[] = [];
+    const sizes = new Map<bigint, number>();
+    let built;
+    try {
+      if (req.arg.kind === 'struct' && !command) return bad(`command ${req.cmd} is unknown: a struct argument needs a known command`, 'cmd');
+      built = command
+        ? buildIoctlArg(p, command, req.arg as IoctlArg, (_path: string, arg: PointerArg) => {
+            const data = 'data' in arg ? arg.data : new Uint8Array(arg.room);
+            const va = this.scratch(data, scratchList);
+            sizes.set(va, data.length);
+            return va;
+          })
+        : rawArg(req.arg);
+    } catch (e) {
+      if (e instanceof CodecError) return bad(e.detail, e.field === '' ? 'arg' : `arg.fields.${e.field}`);
+      throw e;
+    }
+    let argValue: bigint;
+    let argVa: bigint | null = null;
+    switch (built.kind) {
+      case 'bytes':
+        argVa = this.scratch(built.bytes, scratchList);
+        argValue = argVa;
+        break;
+      case 'int':
+        argValue = built.value;
+        break;
+      case 'null':
+        argValue = 0n;
+        break;
+      case 'fault':
+        argValue = FAULT_ADDRESS;
+        break;
+    }
+    let result: IoctlResult;
+    if (!file) result = { ret: -1, errno: EBADF };
+    else if (!file.ops.ioctl) result = { ret: -1, errno: ENOTTY };
+    else {
+      if (this.pendingFailNth) this.proc.faults.arm(this.pendingFailNth);
+      this.pendingFailNth = 0;
+      const r = file.ops.ioctl(file, request, argValue);
+      this.proc.faults.disarm();
+      result = { ret: r.errno ? -1 : r.ret, errno: r.errno };
+    }
+    if (built.kind === 'bytes' && argVa !== null) {
+      const after = this.proc.copyFromUser(argVa, built.bytes.length) ?? built.bytes;
+      const extra: { out?: IoctlResult['out']; bytes: Uint8Array; buffers?: IoctlResult['buffers'] } = { bytes: after };
+      if (command?.struct && req.arg.kind === 'struct') {
+        try {
+          const size = structSize(p, command.struct);
+          const padded = new Uint8Array(size);
+          padded.set(after.subarray(0, size));
+          extra.out = decodeStruct(p, command.struct, padded) as IoctlResult['out'];
+        } catch {
+          // out is optional: an argument the codec cannot read back is reported in bytes only
+        }
+      }
+      if (built.pointers.length) {
+        const buffers: { [path: string]: Uint8Array } = {};
+        for (const pp of built.pointers) buffers[pp.path] = this.proc.copyFromUser(pp.address, sizes.get(pp.address) ?? 0) ?? new Uint8Array(0);
+        extra.buffers = buffers;
+      }
+      result = { ...result, ...extra };
+    }
+    for (const va of scratchList) this.proc.munmap(va, Math.max(sizes.get(va) ?? PAGE, 1));
+    return ok(result);
+  }
+
+  handle(req: SingleRequest): Response {
+    const p = this.profile;
+    switch (req.op) {
+      case 'capabilities':
+        return ok(this.capabilities());
+      case 'open': {
+        const { file } = iommufdFopsOpen(this.proc, machineFor(this.proc, p), p, { viaVfioContainer: req.node === 'vfio' });
+        return ok({ fd: this.proc.fds.install(file) });
+      }
+      case 'open_device': {
+        const r = vfioDeviceOpen(this.proc, p, req.device);
+        return r.errno === 0 && 'fd' in r ? ok({ fd: r.fd }) : ok({ fd: -1, errno: r.errno });
+      }
+      case 'close': {
+        const errno = this.proc.fds.close(req.fd);
+        return ok({ ret: errno ? -1 : 0, errno });
+      }
+      case 'ioctl':
+        return this.ioctl(req);
+      case 'read':
+      case 'write':
+      case 'poll': {
+        const file = this.proc.fds.lookup(req.fd);
+        if (req.op === 'poll') return file?.ops.poll ? ok({ revents: file.ops.poll(file, req.events) }) : ok({ revents: 0 });
+        if (!file) return ok({ ret: -1, errno: EBADF });
+        if (req.op === 'read') return ok(file.ops.read ? file.ops.read(file, req.count, req.offset ?? 0) : { ret: -1, errno: EINVAL });
+        return ok(file.ops.write ? file.ops.write(file, req.data, req.offset ?? 0) : { ret: -1, errno: EINVAL });
+      }
+      case 'set_process':
+        if (req.rlimitMemlock !== undefined) this.proc.rlimitMemlock = req.rlimitMemlock;
+        if (req.capIpcLock !== undefined) this.proc.capIpcLock = req.capIpcLock;
+        if (req.capSysResource !== undefined) this.proc.capSysResource = req.capSysResource;
+        return ok({});
+      case 'process_info':
+        return ok({ lockedVmPages: this.proc.lockedVm, pinnedVmPages: this.proc.pinnedVm });
+      case 'mem_alloc': {
+        if (!Number.isInteger(req.length) || req.length <= 0) return bad('length must be a positive integer', 'length');
+        const va = this.proc.mmap(req.length, protOf(req.prot), req.hugeAligned ?? false);
+        if (va === null) return bad('out of simulated memory', 'length');
+        const pfns: number[] = [];
+        for (let off = 0; off < req.length; off += PAGE) pfns.push(this.proc.translateVa(va + BigInt(off))!.pfn);
+        const handle = this.nextBuffer++;
+        this.buffers.set(handle, { va, length: req.length, pfns });
+        return ok({ buffer: handle, va, length: req.length });
+      }
+      case 'mem_write':
+        return this.memWrite(req.buffer, req.offset, req.data);
+      case 'mem_read':
+        return this.memRead(req.buffer, req.offset, req.length);
+      case 'mem_unmap': {
+        const s = this.span(req.buffer, req.offset, req.length);
+        if ('err' in s) return s.err;
+        this.proc.munmap(s.b.va + BigInt(req.offset), req.length);
+        return ok({});
+      }
+      case 'mem_protect': {
+        const s = this.span(req.buffer, req.offset, req.length);
+        if ('err' in s) return s.err;
+        if (!this.proc.mprotect(s.b.va + BigInt(req.offset), req.length, protOf(req.prot))) return bad('range is not mapped', 'offset');
+        return ok({});
+      }
+      case 'pin_count': {
+        const s = this.span(req.buffer, req.offset, req.length);
+        if ('err' in s) return s.err;
+        const pins: number[] = [];
+        const first = Math.floor(req.offset / PAGE);
+        const last = Math.floor((req.offset + Math.max(req.length, 1) - 1) / PAGE);
+        for (let i = first; i <= last; i++) pins.push(this.proc.pinCountOfPfn(s.b.pfns[i]!));
+        return ok({ pins });
+      }
+      case 'device_create': {
+        const r = deviceCreate(this.proc, p, req.spec);
+        return r.ok ? ok({ device: r.device, group: r.group }) : bad(r.message, r.field);
+      }
+      case 'device_remove': {
+        const r = deviceRemove(this.proc, p, req.device) as { ok: boolean; message?: string };
+        return r.ok ? ok({}) : bad(r.message ?? 'cannot remove', 'device');
+      }
+      case 'dma': {
+        const r = dma(this.proc, p, req);
+        return r ? ok(r) : bad(`no device ${req.device}`, 'device', 'bad-handle');
+      }
+      case 'translate': {
+        const r = translate(this.proc, p, req.device, req.iova, req.pasid);
+        return r ? ok(r) : bad(`no device ${req.device}`, 'device', 'bad-handle');
+      }
+      case 'iotlb': {
+        const r = iotlb(this.proc, p, req.iommu);
+        return r ? ok({ entries: r }) : bad(`no IOMMU instance ${req.iommu}`, 'iommu', 'bad-handle');
+      }
+      case 'kvm_create':
+        return ok({ vm: kvmCreate(this.proc) });
+      case 'kvm_destroy': {
+        const errno = kvmDestroy(this.proc, req.vm);
+        return errno ? bad(`no VM ${req.vm}`, 'vm', 'bad-handle') : ok({});
+      }
+      case 'kvm_vfio_add': {
+        const errno = kvmVfioAdd(this.proc, req.vm, req.fd);
+        return ok({ ret: errno ? -1 : 0, errno });
+      }
+      case 'kvm_vfio_del': {
+        const errno = kvmVfioDel(this.proc, req.vm, req.fd);
+        return ok({ ret: errno ? -1 : 0, errno });
+      }
+      case 'kvm_state': {
+        const s = kvmState(this.proc, req.vm);
+        return s ? ok(s) : bad(`no VM ${req.vm}`, 'vm', 'bad-handle');
+      }
+      case 'fail_nth':
+        if (!Number.isInteger(req.nth) || req.nth < 0) return bad('nth must be a non-negative integer', 'nth');
+        this.pendingFailNth = req.nth;
+        return ok({});
+    }
+  }
+
+  close(): void {
+    this.proc.fds.closeAll();
+  }
+}
+
+/** sizeof the struct: decodeStruct needs the whole struct even when the argument was shorter. */
+function structSize(profile: Profile, struct: string): number {
+  return requireLayout(profile, struct).size;
+}
+
+/** An argument for a command number spec/uapi does not know: only raw/int/null/fault. */
+function rawArg(arg: IoctlArg): ReturnType<typeof buildIoctlArg> {
+  switch (arg.kind) {
+    case 'raw':
+      return { kind: 'bytes', bytes: arg.bytes.slice(), pointers: [] };
+    case 'int':
+      return { kind: 'int', value: arg.value };
+    case 'null':
+      return { kind: 'null' };
+    case 'fault':
+      return { kind: 'fault' };
+    case 'struct':
+      throw new CodecError('arg', 'a struct argument needs a known command');
+  }
+}
+
+export function createReferenceAdapter(profile: Profile): Implementation {
+  return new ReferenceImplementation(profile);
+}
