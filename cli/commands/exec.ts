@@ -61,6 +61,7 @@ export function loadEntries(file: string | undefined, impl: string): Expectation
 
 /** Output fields the implementation wrote: leaves that differ from what was sent. */
 function writtenFields(o: StepOutcome): string {
+  if (o.op === 'close' || o.op === 'open' || o.op === 'write') return '';
   if (o.op !== 'ioctl') return o.result === undefined ? '' : render(o.result).slice(0, 200);
   const sent = o.request?.op === 'ioctl' && o.request.arg.kind === 'struct' ? o.request.arg.fields : {};
   const parts: string[] = [];

@@ -9,5 +9,7 @@ import { register as bench } from './bench.ts';
 import { register as conformance } from './conformance.ts';
 import { register as exec } from './exec.ts';
 import { register as kernel } from './kernel.ts';
+import { register as diff } from './diff.ts';
+import { register as coverage } from './coverage.ts';
 
-export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, kernel];
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel];

@@ -4,11 +4,13 @@
  * kernel allows, and any member of the set passes.
  */
 import { errnoName } from './errno.ts';
-import type { Json, JsonObject, StepExpect } from './types.ts';
-import { bytesOf, getPath, isByteSpec, isJsonObject, isRefObject, resolveValue, type ResolveContext } from './values.ts';
+import type { Json, StepExpect } from './types.ts';
+import { getPath, isByteSpec, isJsonObject, isRefObject, resolveValue, type ResolveContext } from './values.ts';
 
 /** The parts of a step's outcome an expectation can name. */
 export interface Observed {
+  /** Status and errno of earlier steps, by step number (for sameAs). */
+  readonly earlier?: (step: number) => { readonly status: string; readonly errno?: number } | undefined;
   readonly status: 'ok' | 'failed';
   readonly ret?: number;
   readonly errno?: number;
@@ -33,6 +35,12 @@ export function matchValue(allowed: Json, actual: unknown, ctx: ResolveContext, 
     const o = allowed;
     if (Array.isArray(o['in'])) return (o['in'] as readonly Json[]).some((x) => matchValue(x, actual, ctx, field));
     if (o['any'] === true) return actual !== undefined;
+    if (Array.isArray(o['all'])) return (o['all'] as readonly Json[]).every((x) => matchValue(x, actual, ctx, field));
+    if (o['aligned'] !== undefined) {
+      const a = toBig(actual);
+      const n = toBig(resolveValue(o['aligned'] as Json, ctx, field, true));
+      return a !== undefined && n !== undefined && n > 0n && a % n === 0n;
+    }
     if ('not' in o) return !matchValue(o['not'] as Json, actual, ctx, field);
     if (Array.isArray(o['range'])) {
       const [lo, hi] = (o['range'] as readonly Json[]).map((x) => toBig(resolveValue(x, ctx, field, true)));
@@ -42,7 +50,10 @@ export function matchValue(allowed: Json, actual: unknown, ctx: ResolveContext, 
     if (typeof actual !== 'object' || actual === null) return false;
     return Object.entries(o).every(([k, x]) => matchValue(x as Json, getPath(actual, k), ctx, `${field}.${k}`));
   }
-  if (isByteSpec(allowed)) return actual instanceof Uint8Array && sameBytes(actual, bytesOf(allowed as JsonObject, field));
+  if (isByteSpec(allowed)) {
+    const want = resolveValue(allowed, ctx, field, true);
+    return actual instanceof Uint8Array && want instanceof Uint8Array && sameBytes(actual, want);
+  }
   if (Array.isArray(allowed)) {
     return Array.isArray(actual) && actual.length === allowed.length && allowed.every((x, i) => matchValue(x, actual[i], ctx, `${field}[${i}]`));
   }
@@ -83,6 +94,12 @@ export function checkExpect(e: StepExpect, obs: Observed, ctx: ResolveContext): 
     const actual = obs.buffers?.[path];
     if (!matchValue(allowed, actual, ctx, `buffers.${path}`)) v.push(`buffers.${path}: expected ${render(allowed)}, got ${render(actual)}`);
   }
+  if (e.sameAs !== undefined) {
+    const prev = obs.earlier?.(e.sameAs);
+    const was = prev === undefined ? 'nothing' : prev.status === 'ok' ? 'ok' : prev.status === 'failed' ? errnoName(prev.errno ?? 0) : prev.status;
+    const now = obs.status === 'ok' ? 'ok' : errnoName(obs.errno ?? 0);
+    if (was !== now) v.push(`expected the result of step ${e.sameAs} (${was}), got ${now}`);
+  }
   if (e.oneOf && !e.oneOf.some((alt) => checkExpect(alt, obs, ctx).length === 0)) {
     v.push(`none of ${e.oneOf.length} allowed results: ${e.oneOf.map((alt) => checkExpect(alt, obs, ctx).join('; ')).join(' / ')}`);
   }
@@ -93,7 +110,7 @@ export function checkExpect(e: StepExpect, obs: Observed, ctx: ResolveContext): 
 export function openPaths(e: StepExpect): Set<string> {
   const paths = new Set<string>();
   if (e.errno && e.errno.length > 1) paths.add('errno');
-  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && ('in' in x || 'any' in x || 'range' in x || 'not' in x);
+  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && ('in' in x || 'any' in x || 'range' in x || 'not' in x || 'all' in x || 'aligned' in x);
   if (e.ret !== undefined && isSet(e.ret)) paths.add('ret');
   for (const [group, m] of [['out', e.out], ['result', e.result], ['buffers', e.buffers]] as const) {
     for (const [p, x] of Object.entries(m ?? {})) if (isSet(x)) paths.add(`${group}.${p}`);

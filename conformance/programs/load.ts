@@ -109,6 +109,7 @@ function checkExpect(e: StepExpect, file: string, n: number, field: string): voi
     if (!isErrnoName(name)) throw new ProgramError(file, `unknown errno ${name}`, n, `${field}.errno`);
   }
   if (e.ok === true && e.errno) throw new ProgramError(file, 'ok: true and errno cannot both hold', n, field);
+  if (e.sameAs !== undefined && e.sameAs >= n) throw new ProgramError(file, `sameAs ${e.sameAs} is not an earlier step`, n, `${field}.sameAs`);
   e.oneOf?.forEach((alt, i) => checkExpect(alt, file, n, `${field}.oneOf[${i}]`));
 }
 

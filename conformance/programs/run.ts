@@ -162,8 +162,10 @@ export function resolveStep(step: Step, profile: Profile, bindings: ReadonlyMap<
   for (const [key, value] of Object.entries(step)) {
     if (STEP_META_KEYS.has(key) || value === undefined) continue;
     if (key === 'arg') {
-      req['arg'] = resolveValue(value as Json, ctx, 'arg', true);
-      const arg = req['arg'] as Record<string, Value>;
+      // Constants are allowed in the struct fields and the int value, not in `kind`.
+      const arg: Record<string, Value> = {};
+      for (const [k, x] of Object.entries(value as JsonObject)) arg[k] = resolveValue(x as Json, ctx, `arg.${k}`, k === 'fields' || k === 'value');
+      req['arg'] = arg;
       // An int argument is a bigint in the contract.
       if (arg['kind'] === 'int' && typeof arg['value'] === 'number') arg['value'] = BigInt(arg['value']);
     } else {
@@ -264,7 +266,8 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
       }
     }
     if ((o.status === 'ok' || o.status === 'failed') && step.expect) {
-      const obs: Observed = { status: o.status, ret: o.ret, errno: o.errno, out: o.out, result: o.result, buffers: o.buffers };
+      const earlier = (n: number): StepOutcome | undefined => outcomes.find((x) => x.step === n);
+      const obs: Observed = { status: o.status, ret: o.ret, errno: o.errno, out: o.out, result: o.result, buffers: o.buffers, earlier };
       try {
         o = { ...o, violations: checkExpect(step.expect, obs, { profile, bindings }) };
       } catch (err) {
@@ -295,8 +298,10 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
     const missing = [...refs].find((name) => unbound.has(name));
     if (missing) {
       const dep = unbound.get(missing) as { step: number; status: StepStatus };
-      const status: StepStatus = dep.status === 'skipped' ? 'skipped' : 'error';
-      record({ step: n, op: step.op, status, symbolic: [], violations: [], reason: `needs $${missing} from step ${dep.step} (${dep.status})` }, step);
+      // A step whose input an earlier step did not produce is not run: the
+      // earlier step's own result (a violation or an error) is what failed.
+      const command = step.op === 'ioctl' ? String(step['cmd']) : undefined;
+      record({ step: n, op: step.op, command, status: 'skipped', symbolic: [], violations: [], reason: `needs $${missing} from step ${dep.step} (${dep.status})` }, step);
       continue;
     }
     let request: Request;
@@ -304,7 +309,8 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
       request = resolveStep(step, profile, bindings);
     } catch (err) {
       if (!(err instanceof ResolveError)) throw err;
-      record({ step: n, op: step.op, status: 'error', symbolic: [], violations: [], reason: err.message }, step);
+      const command = step.op === 'ioctl' ? String(step['cmd']) : undefined;
+      record({ step: n, op: step.op, command, status: 'error', symbolic: [], violations: [], reason: err.message }, step);
       continue;
     }
     const why = stepSkipReason(request, caps);
@@ -318,7 +324,7 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
   }
   await flush();
   if (options.cleanup !== false) await closeLeftovers(adapter, outcomes);
-  return { ...base, steps: outcomes };
+  return { ...base, steps: outcomes.sort((a, b) => a.step - b.step) };
 }
 
 /** Closes, newest first, the fds the program opened and did not close itself. */

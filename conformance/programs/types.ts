@@ -46,6 +46,9 @@ export interface StepExpect {
   /** Expected contents of pointer buffers after the call, by field path (bytes spec). */
   readonly buffers?: { readonly [path: string]: Json };
   readonly oneOf?: readonly StepExpect[];
+  /** The same status and errno as an earlier step (a stable choice, e.g. the
+   * selftests' TEST_LENGTH: a zero tail gives what the plain struct gave). */
+  readonly sameAs?: number;
 }
 
 /** A step: request fields of one op (values may be symbolic), plus these keys. */

@@ -156,16 +156,35 @@ export function resolveValue(v: Json, ctx: ResolveContext, field: string, consts
   if (Array.isArray(v)) return v.map((x, i) => resolveValue(x, ctx, `${field}[${i}]`, consts));
   const o = v as unknown as JsonObject;
   if (isRefObject(o)) return resolveRefObject(o, ctx, field);
-  if (isByteSpec(o)) return bytesOf(o, field);
+  if (isByteSpec(o)) return bytesOf(resolveWords(o, ctx, field), field);
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(o)) out[k] = resolveValue(x as Json, ctx, field ? `${field}.${k}` : k, consts);
   return out;
 }
 
-/** {"$": name, "field": path, "add": n, "as": "u64"|"u32"}: a reference with an offset. */
+/** u32s/u64s elements may be references or constants: resolve them to numerals first. */
+function resolveWords(o: JsonObject, ctx: ResolveContext, field: string): JsonObject {
+  const key = Array.isArray(o['u64s']) ? 'u64s' : Array.isArray(o['u32s']) ? 'u32s' : undefined;
+  if (!key) return o;
+  const words = (o[key] as readonly Json[]).map((x, i) => {
+    const v = resolveValue(x, ctx, `${field}.${key}[${i}]`, true);
+    if (typeof v !== 'number' && typeof v !== 'bigint') throw new ResolveError(`${field}.${key}[${i}]`, 'not an integer');
+    return v.toString();
+  });
+  return { ...o, [key]: words };
+}
+
+/** {"$": name, "field": path, "add": n, "as": "u64"|"u32", "u32at": offset}: a
+ * reference with an offset; u32at reads a little-endian u32 from bound bytes
+ * (e.g. the cookie of a fault record read from a fault fd). */
 function resolveRefObject(o: JsonObject, ctx: ResolveContext, field: string): Value {
   const path = typeof o['field'] === 'string' ? o['field'] : '';
   let v = resolveRef(o['$'] as string, path, ctx, field);
+  if (typeof o['u32at'] === 'number') {
+    const at = o['u32at'];
+    if (!(v instanceof Uint8Array) || at + 4 > v.length) throw new ResolveError(field, `u32at ${at}: no 4 bytes there`);
+    v = new DataView(v.buffer, v.byteOffset, v.length).getUint32(at, true);
+  }
   const add = o['add'];
   if (add !== undefined) {
     const n = typeof add === 'number' ? BigInt(add) : typeof add === 'string' && NUMERIC.test(add) ? parseNumeric(add) : undefined;

@@ -1,0 +1,100 @@
+/**
+ * `iommufd-spec diff PROGRAM… --impl A --impl B [--profile P] [--expectations FILE] [--json]`:
+ * runs each program on both implementations and compares them step by step —
+ * status, errno, return value and every output field, ids compared
+ * symbolically. A difference is accepted where the program's expect set
+ * leaves it open and both results fall in it, or an expectations entry covers
+ * it (default files: conformance/programs/expectations/<A>.json and <B>.json).
+ * Exit 1 on any other difference or a step error, 2 on bad input.
+ */
+import type { Command } from 'commander';
+import type { RegisterCommand } from './index.ts';
+import { UsageError } from '../usage.ts';
+import { PROFILES } from '../../spec/uapi/profiles.ts';
+import { displayPath } from '../../conformance/programs/load.ts';
+import { AdapterOpenError, jsonReplacer, runPrograms, type SessionResult } from '../../conformance/programs/session.ts';
+import { diffRuns, unacceptedDifferences, type ProgramDiff } from '../../conformance/programs/diff.ts';
+import { loadEntries, loadOrUsage, parseProfile } from './exec.ts';
+
+interface DiffOptions {
+  impl?: string[];
+  profile?: string;
+  expectations?: string;
+  json?: boolean;
+  batch?: boolean;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function printDiff(d: ProgramDiff, a: string, b: string, stepErrors: readonly string[], write: (s: string) => void): void {
+  write(`${displayPath(d.file)} (${d.program}): ${a} vs ${b}\n`);
+  if (d.skipped) {
+    write(`  skipped: ${d.skipped}\n`);
+    return;
+  }
+  for (const e of stepErrors) write(`  ERROR ${e}\n`);
+  let same = 0;
+  for (const s of d.steps) {
+    if (s.skipped) {
+      write(`  ${String(s.step).padStart(3)} ${s.op} skipped (${s.skipped})\n`);
+      continue;
+    }
+    if (s.differences.length === 0) {
+      same++;
+      continue;
+    }
+    for (const x of s.differences) {
+      const tag = x.verdict === 'different' ? 'DIFF' : x.verdict === 'known' ? 'known' : 'allowed';
+      write(`  ${String(s.step).padStart(3)} ${(s.command ?? s.op).padEnd(28)} ${tag.padEnd(7)} ${x.field}: ${a}=${x.a} ${b}=${x.b}${x.why ? `  (${x.why})` : ''}\n`);
+    }
+  }
+  write(`  ${same} steps agree\n`);
+}
+
+function errorsOf(s: SessionResult, i: number): string[] {
+  const run = s.runs[i];
+  return (run?.steps ?? []).filter((o) => o.status === 'error').map((o) => `${s.implementation} step ${o.step}: ${o.reason ?? ''}`);
+}
+
+export const register: RegisterCommand = (program: Command, setExit) => {
+  program
+    .command('diff')
+    .description('run ioctl programs on two implementations and compare them step by step (ids symbolically)')
+    .argument('<program...>', 'program files or directories of them')
+    .option('--impl <name>', 'an implementation (give exactly two): ref, stub, linux-6.12, linux-7.3, cmd:<command line>, a module path', collect)
+    .option('--profile <profile>', `kernel profile (${PROFILES.join(' or ')}); default: each implementation's`)
+    .option('--expectations <file>', 'known divergences (default: the files of both implementations under conformance/programs/expectations/)')
+    .option('--json', 'print the comparison as JSON')
+    .option('--no-batch', 'send one request at a time')
+    .action(async (paths: string[], opts: DiffOptions) => {
+      const impls = opts.impl ?? [];
+      if (impls.length !== 2) throw new UsageError(`diff: give --impl exactly twice (got ${impls.length})`);
+      const [a, b] = impls as [string, string];
+      const profile = parseProfile('diff', opts.profile);
+      const programs = loadOrUsage(paths);
+      const entries = opts.expectations ? loadEntries(opts.expectations, '') : [...loadEntries(undefined, a), ...loadEntries(undefined, b)];
+      let ra: SessionResult;
+      let rb: SessionResult;
+      try {
+        ra = await runPrograms(a, profile, programs, { batch: opts.batch !== false });
+        rb = await runPrograms(b, profile ?? ra.profile, programs, { batch: opts.batch !== false });
+      } catch (err) {
+        if (err instanceof AdapterOpenError) throw new UsageError(err.message);
+        throw err;
+      }
+      let bad = 0;
+      const out: string[] = [];
+      const diffs = programs.map((_, i) => {
+        const d = diffRuns(ra.runs[i] as never, rb.runs[i] as never, entries);
+        const errors = [...errorsOf(ra, i), ...errorsOf(rb, i)];
+        bad += unacceptedDifferences(d).length + errors.length;
+        printDiff(d, a, b, errors, (s) => out.push(s));
+        return { ...d, errors };
+      });
+      if (opts.json) process.stdout.write(JSON.stringify({ a: { impl: a, profile: ra.profile }, b: { impl: b, profile: rb.profile }, programs: diffs }, jsonReplacer, 1) + '\n');
+      else process.stdout.write(out.join('') + `${programs.length} programs, ${a} [${ra.profile}] vs ${b} [${rb.profile}]: ${bad} unaccepted differences or errors\n`);
+      setExit(bad > 0 ? 1 : 0);
+    });
+};
