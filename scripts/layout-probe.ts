@@ -67,6 +67,8 @@ export interface KernelSources {
   readonly vfioCopyStruct: readonly string[];
   /** `case` labels of vfio_compat.c iommufd_vfio_ioctl (the compat commands it knows). */
   readonly compatCases: readonly string[];
+  /** selftest.c iommufd_test(): each op → the iommu_test_cmd union members its case (or the function it calls with cmd) uses. */
+  readonly testOpMembers: { readonly [op: string]: readonly string[] };
 }
 
 export interface LayoutTable {
@@ -280,7 +282,30 @@ function scanSources(tree: string): KernelSources {
   }
   const compat = functionBody(readFileSync(join(tree, 'drivers/iommu/iommufd/vfio_compat.c'), 'utf8'), 'iommufd_vfio_ioctl');
   const compatCases = [...compat.matchAll(/case\s+(VFIO_\w+)\s*:/g)].map((m) => m[1] ?? '');
-  return { ioctlOps, vfioMinsz, vfioXend, vfioCopyStruct, compatCases };
+  return { ioctlOps, vfioMinsz, vfioXend, vfioCopyStruct, compatCases, testOpMembers: scanTestOps(tree) };
+}
+
+/** Union members of iommu_test_cmd used by each case of selftest.c iommufd_test(). */
+function scanTestOps(tree: string): Record<string, string[]> {
+  const selftest = readFileSync(join(tree, 'drivers/iommu/iommufd/selftest.c'), 'utf8');
+  const body = functionBody(selftest, 'iommufd_test');
+  const membersIn = (text: string): string[] => [...text.matchAll(/\bcmd->(\w+)\./g)].map((m) => m[1] ?? '');
+  const out: Record<string, string[]> = {};
+  let labels: string[] = [];
+  // Split at case/default labels; consecutive labels share the next body (fall-through).
+  const parts = body.split(/\b(case\s+IOMMU_TEST_OP_\w+\s*:|default\s*:)/);
+  for (let i = 1; i < parts.length; i += 2) {
+    const label = /IOMMU_TEST_OP_\w+/.exec(parts[i] ?? '')?.[0];
+    const text = parts[i + 1] ?? '';
+    if (label) labels.push(label);
+    if (text.trim() === '') continue;
+    const members = new Set(membersIn(text));
+    // Functions handed the whole cmd read their members themselves.
+    for (const m of text.matchAll(/\b(iommufd_test_\w+)\(\s*ucmd\s*,\s*cmd\s*\)/g)) for (const x of membersIn(functionBody(selftest, m[1] ?? ''))) members.add(x);
+    for (const l of labels) out[l] = [...members].sort();
+    labels = [];
+  }
+  return out;
 }
 
 /** main.c's iommufd_ioctl_ops[] initializer. */

@@ -173,7 +173,8 @@ export const TEST_OPS: readonly TestOpDef[] = [
   { name: 'IOMMU_TEST_OP_DEV_CHECK_CACHE', value: 16, member: 'check_dev_cache', profiles: P73, handler: 'iommufd_test_dev_check_cache' },
   { name: 'IOMMU_TEST_OP_TRIGGER_VEVENT', value: 17, member: 'trigger_vevent', profiles: P73, handler: 'iommufd_test_trigger_vevent' },
   { name: 'IOMMU_TEST_OP_PASID_ATTACH', value: 18, member: 'pasid_attach', profiles: P73, handler: 'iommufd_test_pasid_attach' },
-  { name: 'IOMMU_TEST_OP_PASID_REPLACE', value: 19, member: 'pasid_replace', profiles: P73, handler: 'iommufd_test_pasid_replace' },
+  // selftest.c reads cmd->pasid_attach for this op (same layout as the pasid_replace member the selftests fill).
+  { name: 'IOMMU_TEST_OP_PASID_REPLACE', value: 19, member: 'pasid_attach', profiles: P73, handler: 'iommufd_test_pasid_replace' },
   { name: 'IOMMU_TEST_OP_PASID_DETACH', value: 20, member: 'pasid_detach', profiles: P73, handler: 'iommufd_test_pasid_detach' },
   { name: 'IOMMU_TEST_OP_PASID_CHECK_HWPT', value: 21, member: 'pasid_check', profiles: P73, handler: 'iommufd_test_pasid_check_hwpt' },
   { name: 'IOMMU_TEST_OP_DMABUF_GET', value: 22, member: 'dmabuf_get', profiles: P73, handler: 'iommufd_test_dmabuf_get' },

@@ -27,6 +27,7 @@ interface Table {
     vfioXend: Record<string, string>;
     vfioCopyStruct: string[];
     compatCases: string[];
+    testOpMembers: Record<string, string[]>;
   };
   structs: Record<string, ProbedStruct>;
 }
@@ -143,6 +144,10 @@ describe.each(PROFILES)('struct layouts vs gcc, profile %s', (profile) => {
     // VFIO compat: the cases of iommufd_vfio_ioctl, less DIRTY_PAGES which it answers with ENOTTY.
     const compat = commandsFor(profile).filter((c) => c.fd === 'iommufd' && c.arg !== 'extensible').map((c) => c.name);
     expect([...compat].sort()).toEqual(src.compatCases.filter((n) => n !== 'VFIO_IOMMU_DIRTY_PAGES').sort());
+    // IOMMU_TEST_CMD: the ops iommufd_test() serves, and the union member each one reads.
+    const ops = testOpsFor(profile);
+    expect(ops.map((o) => o.name).sort()).toEqual(Object.keys(src.testOpMembers).sort());
+    for (const o of ops) if (o.member) expect(src.testOpMembers[o.name], o.name).toContain(o.member);
   });
 
   check('abi.layout.min-sizes', () => {
