@@ -5,6 +5,9 @@
  * 'internal' (implementations should never throw; this keeps a suite run alive
  * and the failure visible).
  *
+ * Requests are carried out one at a time in call order, even when the caller
+ * does not wait between calls.
+ *
  * With `validate: true` every request and result also goes through its wire
  * form and the JSON Schema, so an in-process implementation is held to exactly
  * what the stdio transport would carry.
@@ -54,7 +57,16 @@ export function inProcessAdapter(impl: Implementation, opts: InProcessOptions = 
     profile: impl.profile,
   };
 
-  async function run(request: Request): Promise<Response> {
+  // Requests run one at a time in the order they were made, as on the wire
+  // (§7.2): an async handler never sees two requests interleaved.
+  let queue: Promise<unknown> = Promise.resolve();
+  function run(request: Request): Promise<Response> {
+    const next = queue.then(() => runNow(request));
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function runNow(request: Request): Promise<Response> {
     if (closed) throw new AdapterError('closed', `adapter ${impl.name} is closed`);
     if (request.op !== 'batch') return handleOne(impl, request, validate);
     const responses: Response[] = [];

@@ -90,4 +90,26 @@ describe('naming and opening implementations', () => {
     expect((await a.batch([{ op: 'capabilities' }]))[0]).toMatchObject({ ok: true, result: { profile: '7.3' } });
     await a.close();
   });
+
+  check('adapter.in-process.serialized', async () => {
+    // An async handler with varying delays still sees requests one at a time, in call order.
+    const seen: string[] = [];
+    let active = 0;
+    const a = inProcessAdapter({
+      name: 'slow',
+      version: '0',
+      profile: '6.12',
+      async handle(request) {
+        active++;
+        expect(active).toBe(1);
+        const fd = request.op === 'close' ? request.fd : -1;
+        await new Promise((r) => setTimeout(r, (7 - fd) * 3));
+        seen.push(`close ${fd}`);
+        active--;
+        return { ok: true, result: { ret: 0, errno: 0 } };
+      },
+    });
+    await Promise.all([3, 4, 5, 6].map((fd) => a.call({ op: 'close', fd })));
+    expect(seen).toStrictEqual(['close 3', 'close 4', 'close 5', 'close 6']);
+  });
 });
