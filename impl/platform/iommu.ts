@@ -76,6 +76,8 @@ export type DomainType = 'blocked' | 'paging';
 let nextDomainId = 1;
 
 export class IommuDomain {
+  /** Paging domains allocated and not yet freed (leak checks). */
+  static livePaging = 0;
   /** Hardware domain id (DID/ASID); tags this domain's IOTLB entries. */
   readonly id = nextDomainId++;
   /** force_snooping / IOMMU_CACHE enforcement, fixed before the first map. */
@@ -99,7 +101,9 @@ export class IommuDomain {
     readonly table: IoPageTable | undefined,
     /** Format of `table` (reported in iotlb tags and instance info). */
     readonly format: string,
-  ) {}
+  ) {
+    if (table) IommuDomain.livePaging++;
+  }
 
   get tag(): string {
     return `${this.format}#${this.id}`;
@@ -139,7 +143,10 @@ export class IommuDomain {
     if (this.freed) return;
     this.freed = true;
     for (const hw of this.iotlbUsers) hw.invalidate(this.tag);
-    this.table?.destroy();
+    if (this.table) {
+      this.table.destroy();
+      IommuDomain.livePaging--;
+    }
   }
 
   get isFreed(): boolean {
