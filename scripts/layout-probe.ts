@@ -29,10 +29,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROFILES, isProfile, type Profile } from '../spec/uapi/profiles.ts';
-import { inProfile, structLayout, structNames, type StructLayout } from '../spec/uapi/layout.ts';
-import { COMMANDS, TEST_OPS } from '../spec/uapi/commands.ts';
-import { CONSTANTS, ENUMS, PROFILE_CONSTANTS } from '../spec/uapi/enums.ts';
-import { ERRNO, ERRNO_ALIASES, errnoNumber } from '../spec/uapi/errno.ts';
+import { structLayout, structNames, type StructLayout } from '../spec/uapi/layout.ts';
+import { cValues, namesOnlyElsewhere } from '../spec/uapi/names.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, '.cache', 'layout-probe');
@@ -80,6 +78,8 @@ export interface LayoutTable {
   readonly generatedBy: string;
   readonly headers: readonly string[];
   readonly constants: ProbedConstants;
+  /** Names the spec gives another profile only, confirmed undeclared in this profile's headers. */
+  readonly absent: { readonly names: readonly string[]; readonly structs: readonly string[] };
   readonly sources: KernelSources;
   readonly structs: { readonly [name: string]: ProbedStruct };
 }
@@ -119,17 +119,38 @@ function member(struct: string, path: string): string {
 
 /** Every C name whose value the spec records for the profile. */
 export function constantNames(profile: Profile): string[] {
-  const names = new Set<string>();
-  for (const c of COMMANDS) if (inProfile(c.profiles, profile)) names.add(c.name);
-  for (const o of TEST_OPS) if (inProfile(o.profiles, profile)) names.add(o.name);
-  for (const e of ENUMS) {
-    if (!inProfile(e.profiles, profile)) continue;
-    for (const m of e.members) if (inProfile(m.profiles, profile)) names.add(m.name);
+  return Object.keys(cValues(profile));
+}
+
+/** Names and structs the spec records for other profiles but not this one. */
+export function otherProfileOnly(profile: Profile): { names: string[]; structs: string[] } {
+  const names = namesOnlyElsewhere(profile);
+  const hereStructs = new Set(structNames(profile));
+  const structs = new Set<string>();
+  for (const p of PROFILES) if (p !== profile) for (const n of structNames(p)) if (!hereStructs.has(n)) structs.add(n);
+  return { names, structs: [...structs] };
+}
+
+/**
+ * Compiles a use of each name and struct and keeps those gcc reports as
+ * undeclared / incomplete: the spec's claim that the profile lacks them.
+ */
+function probeAbsent(profile: Profile, flags: readonly string[], work: string): { names: string[]; structs: string[] } {
+  const want = otherProfileOnly(profile);
+  const src = join(work, 'absent.c');
+  const lines = ['#include <linux/types.h>', '#include <linux/iommufd.h>', '#include <linux/vfio.h>', '#include "iommufd_test.h"', '#include <asm-generic/errno.h>'];
+  want.names.forEach((n, i) => lines.push(`long long absent_name_${i}(void) { return (long long)(${n}); }`));
+  want.structs.forEach((n, i) => lines.push(`unsigned long absent_struct_${i}(void) { return sizeof(struct ${n}); }`));
+  writeFileSync(src, `${lines.join('\n')}\n`);
+  let errors = '';
+  try {
+    execFileSync('gcc', [...flags.filter((f) => f !== '-Werror'), '-fsyntax-only', src], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  } catch (e) {
+    errors = String((e as { stderr?: string }).stderr ?? '');
   }
-  for (const k of Object.keys(CONSTANTS)) names.add(k);
-  for (const k of Object.keys(PROFILE_CONSTANTS[profile])) names.add(k);
-  for (const k of [...Object.keys(ERRNO), ...Object.keys(ERRNO_ALIASES)]) if (errnoNumber(k, profile) !== undefined) names.add(k);
-  return [...names];
+  const undeclared = new Set([...errors.matchAll(/error: '(\w+)' undeclared/g)].map((m) => m[1] ?? ''));
+  const incomplete = new Set([...errors.matchAll(/incomplete type 'struct (\w+)'/g)].map((m) => m[1] ?? ''));
+  return { names: want.names.filter((n) => undeclared.has(n)), structs: want.structs.filter((n) => incomplete.has(n)) };
 }
 
 function probeSource(layouts: readonly StructLayout[], constants: readonly string[]): string {
@@ -359,6 +380,7 @@ function probeProfile(profile: Profile): LayoutTable {
     generatedBy: 'scripts/layout-probe.ts',
     headers: ['linux/iommufd.h', 'linux/vfio.h', 'iommufd_test.h', 'asm-generic/errno.h'],
     constants: out.__constants__,
+    absent: probeAbsent(profile, flags, work),
     sources: scanSources(tree),
     structs,
   };
@@ -366,11 +388,11 @@ function probeProfile(profile: Profile): LayoutTable {
 
 /** One struct per line: diffs of a re-probe stay readable. */
 function formatTable(table: LayoutTable): string {
-  const { structs, constants, sources, ...head } = table;
+  const { structs, constants, sources, absent, ...head } = table;
   const headLines = Object.entries(head).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
   const structLines = Object.entries(structs).map(([k, v]) => `    ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
   const constLines = Object.entries(constants).map(([k, v]) => `    ${JSON.stringify(k)}: ${v}`);
-  return `{\n${headLines.join(',\n')},\n  "sources": ${JSON.stringify(sources)},\n  "constants": {\n${constLines.join(',\n')}\n  },\n  "structs": {\n${structLines.join(',\n')}\n  }\n}\n`;
+  return `{\n${headLines.join(',\n')},\n  "absent": ${JSON.stringify(absent)},\n  "sources": ${JSON.stringify(sources)},\n  "constants": {\n${constLines.join(',\n')}\n  },\n  "structs": {\n${structLines.join(',\n')}\n  }\n}\n`;
 }
 
 function parseArgs(argv: readonly string[]): Profile[] {

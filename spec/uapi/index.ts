@@ -83,3 +83,4 @@ export function flagMask(profile: Profile, enumName: string, opts: { includeTest
   if (!e) return 0;
   return e.members.filter((m: EnumMember) => opts.includeTest || !m.testOnly).reduce((acc, m) => (acc | m.value) >>> 0, 0);
 }
+export { cValues, namesOnlyElsewhere } from './names.ts';
