@@ -4,7 +4,7 @@
  */
 import type { Profile } from '../../adapter/types.ts';
 import type { Json, StepExpect } from '../types.ts';
-import { err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
+import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 
 const FILE = 'tools/testing/selftests/iommu/iommufd.c';
 const BOTH: readonly Profile[] = ['6.12', '7.3'];
@@ -128,6 +128,51 @@ export function triggerIopf(p: ProgramBuilder, idev: Json, pasid: number, faultF
   p.test('TRIGGER_IOPF', 0, 'trigger_iopf', { dev_id: idev, pasid, grpid: 2, perm: 'IOMMU_PGFAULT_PERM_READ|IOMMU_PGFAULT_PERM_WRITE', addr: '0xdeadbeaf' }, { expect: ok });
   p.step('read', { fd: faultFd, count: 40 }, { expect: { ok: true, ret: 40, result: { data: { any: true } } }, bind: { pgfault: 'data' }, note: 'struct iommu_hwpt_pgfault' });
   p.step('write', { fd: faultFd, data: { u32s: [{ $: 'pgfault', u32at: 36 }, 'IOMMUFD_PAGE_RESP_SUCCESS'] } }, { expect: { ok: true, ret: 8 }, note: 'struct iommu_hwpt_page_response with the cookie' });
+}
+
+/** test_cmd_create_access: the access is named by its fd. */
+export function createAccess(p: ProgramBuilder, ioas: Json, name: string, flags: Json = 0): void {
+  p.test('CREATE_ACCESS', ioas, 'create_access', { flags }, { expect: ok, bind: { [name]: 'out.create_access.out_access_fd' } });
+}
+
+export function accessPages(p: ProgramBuilder, access: string, iova: Json, length: number, user: Json, bind?: string, expect: StepExpect = ok): void {
+  p.test('ACCESS_PAGES', access, 'access_pages', { iova, length: String(length), uptr: user }, { expect, bind: bind && expect.ok ? { [bind]: 'out.access_pages.out_access_pages_id' } : undefined });
+}
+
+export function destroyAccessPages(p: ProgramBuilder, access: string, pages: Json, expect: StepExpect = ok): void {
+  p.test('DESTROY_ACCESS_PAGES', access, 'destroy_access_pages', { access_pages_id: pages }, { expect });
+}
+
+/** A recognisable byte pattern for the selftests' random buffer contents. */
+export function pattern(length: number, seed: number): string {
+  let h = '';
+  for (let i = 0; i < length; i++) h += (((i * 7 + seed * 13) ^ (i >> 8)) & 0xff).toString(16).padStart(2, '0');
+  return h;
+}
+
+/** check_access_rw, sampled: reads through the access compare with the buffer
+ * (filled with a pattern first), writes land in it; then one whole-buffer read. */
+export function checkAccessRw(p: ProgramBuilder, access: string, iova: number | string, defFlags: string | number, seed: number): void {
+  const base = BigInt(iova);
+  accessRwSamples(p, access, (off) => hex(base + BigInt(off)), defFlags, seed, [[-50, 1], [-50, 31], [-1, 2], [-3, 8], [0, 31], [49, 17]]);
+}
+
+/** The generator's copy of the buffer contents, so each read knows what the earlier writes left. */
+function accessRwSamples(p: ProgramBuilder, access: string, iovaAt: (offset: number) => Json, defFlags: string | number, seed: number, samples: readonly (readonly [number, number])[]): void {
+  const fill = pattern(BUFFER_SIZE, seed);
+  const model = Buffer.from(fill, 'hex');
+  const hexAt = (off: number, len: number): string => model.subarray(off, off + len).toString('hex');
+  p.step('mem_write', { buffer: '$buf.buffer', offset: 0, data: { hex: fill } });
+  p.test('ACCESS_RW', access, 'access_rw', { iova: iovaAt(0), length: String(BUFFER_SIZE), uptr: { room: BUFFER_SIZE }, flags: defFlags }, { expect: { ok: true, buffers: { 'access_rw.uptr': { hex: fill } } } });
+  for (const [delta, length] of samples) {
+    const off = PAGE_SIZE + delta;
+    p.test('ACCESS_RW', access, 'access_rw', { iova: iovaAt(off), length: String(length), uptr: { room: length }, flags: defFlags }, { expect: { ok: true, buffers: { 'access_rw.uptr': { hex: hexAt(off, length) } } } });
+    const data = pattern(length, seed + off + 1);
+    const flags = defFlags === 0 ? 'MOCK_ACCESS_RW_WRITE' : `${defFlags}|MOCK_ACCESS_RW_WRITE`;
+    p.test('ACCESS_RW', access, 'access_rw', { iova: iovaAt(off), length: String(length), uptr: { data: { hex: data } }, flags }, { expect: ok });
+    Buffer.from(data, 'hex').copy(model, off);
+    p.step('mem_read', { buffer: '$buf.buffer', offset: off, length }, { expect: { result: { data: { hex: data } } } });
+  }
 }
 
 export const IOAS_TESTS: readonly TestDef[] = [
@@ -351,4 +396,158 @@ export const IOAS_TESTS: readonly TestDef[] = [
     },
     { requires: { commands: ['IOMMU_HWPT_INVALIDATE', 'IOMMU_FAULT_QUEUE_ALLOC'], testOps: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_TRIGGER_IOPF'] } },
   ),
+  ...ioasTest('access_domain_destory', 'An access pins pages across a huge page boundary; destroying the device (and its domain) first then unpinning works.', (p, self) => {
+    const size = 2 * 2 * 1024 * 1024;
+    p.memAlloc('hbuf', size);
+    p.mapFixed('$ioas', va('hbuf'), size, hex(self.baseIova));
+    createAccess(p, '$ioas', 'access', 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES');
+    accessPages(p, '$access', hex(self.baseIova + PAGE_SIZE), PAGE_SIZE, va('hbuf', PAGE_SIZE), 'pages');
+    if (self.hasDomain) p.destroy('$stdev');
+    destroyAccessPages(p, '$access', '$pages');
+    p.close('$access');
+  }),
+  ...ioasTest('access_pin', 'Access pins: single and double users, adding a domain while pinned copies the pinned pages into it (MD_CHECK_MAP).', (p) => {
+    createAccess(p, '$ioas', 'access', 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES');
+    for (const npages of [1, 2, 15]) {
+      const length = npages * PAGE_SIZE;
+      const A = hex(MOCK_APERTURE_START);
+      p.mapFixed('$ioas', va('buf'), BUFFER_SIZE, A);
+      accessPages(p, '$access', A, length, va('buf'), 'pages');
+      destroyAccessPages(p, '$access', '$pages');
+      accessPages(p, '$access', A, length, va('buf'), 'pages1');
+      accessPages(p, '$access', A, length, va('buf'), 'pages2');
+      destroyAccessPages(p, '$access', '$pages2');
+      destroyAccessPages(p, '$access', '$pages1');
+      accessPages(p, '$access', A, length, va('buf'), 'pages');
+      p.mockDomain('$ioas', 'm_');
+      p.checkMap('$m_hwpt', A, BUFFER_SIZE, va('buf'));
+      p.destroy('$m_stdev');
+      destroyAccessPages(p, '$access', '$pages');
+      p.unmap('$ioas', A, BUFFER_SIZE);
+    }
+    p.close('$access');
+  }),
+  ...ioasTest('access_pin_unmap', 'Unmapping pinned pages makes the kernel unpin them: the access item is gone (ENOENT).', (p) => {
+    createAccess(p, '$ioas', 'access', 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES');
+    p.mapFixed('$ioas', va('buf'), BUFFER_SIZE, hex(MOCK_APERTURE_START));
+    accessPages(p, '$access', hex(MOCK_APERTURE_START), BUFFER_SIZE, va('buf'), 'pages');
+    p.unmap('$ioas', hex(MOCK_APERTURE_START), BUFFER_SIZE);
+    destroyAccessPages(p, '$access', '$pages', err('ENOENT'));
+  }),
+  ...ioasTest('access_rw', 'IOMMU_TEST_OP_ACCESS_RW reads and writes through an access, fast and slow path (sampled offsets of check_access_rw).', (p) => {
+    createAccess(p, '$ioas', 'access');
+    p.map('$ioas', va('buf'), BUFFER_SIZE, { bindIova: 'iova' });
+    checkAccessRwAt(p, '$iova', 0, 1);
+    checkAccessRwAt(p, '$iova', 'MOCK_ACCESS_RW_SLOW_PATH', 2);
+    p.unmap('$ioas', '$iova', BUFFER_SIZE);
+    p.close('$access');
+  }),
+  ...ioasTest('access_rw_unaligned', 'ACCESS_RW through a mapping at an IOVA that is not page aligned.', (p, self) => {
+    createAccess(p, '$ioas', 'access');
+    const iova = self.baseIova + MOCK_PAGE_SIZE;
+    p.mapFixed('$ioas', va('buf'), BUFFER_SIZE, hex(iova));
+    checkAccessRw(p, '$access', iova, 0, 3);
+    p.unmap('$ioas', hex(iova), BUFFER_SIZE);
+    p.close('$access');
+  }),
+  ...ioasTest('ioas_option_huge_pages', 'IOMMU_OPTION HUGE_PAGES on an IOAS: defaults to 1, set 0 and read back, 2 is EINVAL.', (p) => {
+    const opt = (op: string, val64: string, expect: StepExpect): void => {
+      p.ioctl('IOMMU_OPTION', { option_id: 'IOMMU_OPTION_HUGE_PAGES', op, val64, object_id: '$ioas' }, { expect });
+    };
+    opt('IOMMU_OPTION_OP_GET', '3', { ok: true, out: { val64: 1 } });
+    opt('IOMMU_OPTION_OP_SET', '0', ok);
+    opt('IOMMU_OPTION_OP_GET', '3', { ok: true, out: { val64: 0 } });
+    opt('IOMMU_OPTION_OP_SET', '2', err('EINVAL'));
+    opt('IOMMU_OPTION_OP_SET', '1', ok);
+  }),
+  ...ioasTest('ioas_iova_alloc', 'Automatic IOVA for lengths around the mock page size: with a domain, a length not a multiple of MOCK_PAGE_SIZE is EINVAL (sampled lengths of the sweep).', (p, self) => {
+    for (const length of [1, 2, 511, 2047, 2048, 2049, 4095, 4096, 6143, 6144, 8191]) {
+      if (self.hasDomain && length % MOCK_PAGE_SIZE) {
+        p.map('$ioas', va('buf'), length, { expect: err('EINVAL') });
+      } else {
+        p.map('$ioas', va('buf'), length, { bindIova: 'iova' });
+        p.unmap('$ioas', '$iova', length);
+      }
+    }
+  }),
+  ...ioasTest('ioas_align_change', 'HUGE_PAGES=0 (PAGE_SIZE alignment) is accepted when the maps are aligned, rejects a misaligned map, and cannot be set while a misaligned map exists (EADDRINUSE).', (p, self) => {
+    if (self.hasDomain) return;
+    const opt = (val64: string, expect: StepExpect): void => {
+      p.ioctl('IOMMU_OPTION', { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', val64, object_id: '$ioas' }, { expect });
+    };
+    p.mapFixed('$ioas', va('buf'), PAGE_SIZE, hex(MOCK_APERTURE_START));
+    opt('0', ok);
+    p.mapFixed('$ioas', va('buf', MOCK_PAGE_SIZE), PAGE_SIZE, hex(MOCK_APERTURE_START + PAGE_SIZE), err('EINVAL'));
+    opt('0', ok);
+    opt('1', ok);
+    p.mapFixed('$ioas', va('buf', MOCK_PAGE_SIZE), PAGE_SIZE, hex(MOCK_APERTURE_START + PAGE_SIZE));
+    opt('0', err('EADDRINUSE'));
+    p.unmap('$ioas', hex(MOCK_APERTURE_START + PAGE_SIZE), PAGE_SIZE);
+    p.unmap('$ioas', hex(MOCK_APERTURE_START), PAGE_SIZE);
+  }),
+  ...ioasTest('copy_sweep', 'IOMMU_IOAS_COPY of MOCK_PAGE_SIZE from source IOVAs sweeping across a mapping in steps of 511: ENOENT outside it.', (p, self) => {
+    p.ioasAlloc('dst');
+    const last = MOCK_APERTURE_START + BUFFER_SIZE - (self.hasDomain ? 1 : 2);
+    p.mapFixed('$ioas', va('buf'), last - MOCK_APERTURE_START + 1, hex(MOCK_APERTURE_START));
+    let k = 0;
+    for (let iova = MOCK_APERTURE_START - PAGE_SIZE; iova <= last; iova += 511) {
+      // The sweep has ~136 points; keep every fourth and all near the edges.
+      const edge = iova < MOCK_APERTURE_START + 1024 || iova + MOCK_PAGE_SIZE - 1 > last - 1024;
+      if (!edge && k++ % 4 !== 0) continue;
+      const inside = !(iova < MOCK_APERTURE_START || iova + MOCK_PAGE_SIZE - 1 > last);
+      p.ioctl(
+        'IOMMU_IOAS_COPY',
+        { flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE', dst_ioas_id: '$dst', src_ioas_id: '$ioas', length: String(MOCK_PAGE_SIZE), dst_iova: hex(MOCK_APERTURE_START), src_iova: hex(iova) },
+        { expect: inside ? ok : err('ENOENT') },
+      );
+      if (inside) p.unmap('$dst', hex(MOCK_APERTURE_START), MOCK_PAGE_SIZE);
+    }
+    p.destroy('$dst');
+  }),
+  ...ioasTest(
+    'dmabuf_simple',
+    'IOMMU_IOAS_MAP_FILE of a mock dma-buf: zero length, start past the end and length past the end are EINVAL; the whole buffer maps.',
+    (p) => {
+      const size = PAGE_SIZE * 4;
+      p.test('DMABUF_GET', 0, 'dmabuf_get', { length: size, open_flags: 0x80000 /* O_CLOEXEC */ }, { expect: { ok: true, ret: { range: [0, 65535] } }, bind: { dfd: 'ret' } });
+      mapFile(p, '$dfd', 0, 0, err('EINVAL'));
+      mapFile(p, '$dfd', size, size, err('EINVAL'));
+      mapFile(p, '$dfd', 0, size + 1, err('EINVAL'));
+      mapFile(p, '$dfd', 0, size, ok);
+      p.close('$dfd');
+    },
+    { kernels: ['7.3'] },
+  ),
+  ...ioasTest(
+    'dmabuf_revoke',
+    'A revoked dma-buf cannot be mapped (ENODEV); after un-revoking it maps again, also at the old IOVA.',
+    (p, self) => {
+      const size = PAGE_SIZE * 4;
+      p.test('DMABUF_GET', 0, 'dmabuf_get', { length: size, open_flags: 0x80000 /* O_CLOEXEC */ }, { expect: { ok: true, ret: { range: [0, 65535] } }, bind: { dfd: 'ret' } });
+      mapFile(p, '$dfd', 0, size, ok, 'iova');
+      p.test('DMABUF_REVOKE', 0, 'dmabuf_revoke', { dmabuf_fd: '$dfd', revoked: 1 }, { expect: ok });
+      if (self.hasDomain) p.ioctl('IOMMU_HWPT_ALLOC', { dev_id: '$idev', pt_id: '$ioas' }, { expect: ok });
+      mapFile(p, '$dfd', 0, size, err('ENODEV'));
+      p.test('DMABUF_REVOKE', 0, 'dmabuf_revoke', { dmabuf_fd: '$dfd', revoked: 0 }, { expect: ok });
+      mapFile(p, '$dfd', 0, size, ok, 'iova2');
+      p.unmap('$ioas', '$iova', size);
+      p.ioctl('IOMMU_IOAS_MAP_FILE', { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', fd: '$dfd', start: '0', length: String(size), iova: '$iova' }, { expect: ok });
+      p.close('$dfd');
+    },
+    { kernels: ['7.3'] },
+  ),
 ];
+
+function checkAccessRwAt(p: ProgramBuilder, iovaRef: string, flags: string | number, seed: number): void {
+  // The IOVA is the implementation's choice: offsets are relative to it.
+  const name = iovaRef.slice(1);
+  accessRwSamples(p, '$access', (off) => (off === 0 ? iovaRef : { $: name, add: off }), flags, seed, [[-50, 1], [-50, 31], [-1, 2], [49, 17]]);
+}
+
+function mapFile(p: ProgramBuilder, fd: string, start: number, length: number, expect: StepExpect, bindIova?: string): void {
+  p.ioctl(
+    'IOMMU_IOAS_MAP_FILE',
+    { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', fd, start: String(start), length: String(length) },
+    { expect, bind: bindIova && expect.ok ? { [bindIova]: 'out.iova' } : undefined },
+  );
+}
