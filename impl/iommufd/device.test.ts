@@ -73,7 +73,7 @@ describe('mock domain (IOMMU_TEST_OP_MOCK_DOMAIN)', () => {
     expect(destroy(env, a.hwpt)).toBe(ENOENT);
   });
 
-  it('a NO_DIRTY device reuses a plain auto domain; unknown dev_flags → EINVAL with no object left', () => {
+  check('ref.mock_domain.dev-flags', () => {
     const env = newEnv('6.12');
     const ioas = ioasAlloc(env);
     const a = mockDomain(env, ioas);
@@ -174,7 +174,7 @@ describe('IOMMU_HWPT_ALLOC', () => {
     expect(mockDomain(env, h2.id, NO_DIRTY).errno).toBe(EINVAL);
   });
 
-  it('7.3: FAULT_ID_VALID on paging is accepted up to the fault lookup (ENOENT); with NEST_PARENT it is EOPNOTSUPP', () => {
+  check('ref.hwpt_alloc.fault-id-73', () => {
     const env = newEnv('7.3');
     const ioas = ioasAlloc(env);
     const md = mockDomain(env, ioas);
@@ -184,7 +184,7 @@ describe('IOMMU_HWPT_ALLOC', () => {
     expect(snapshot(env)).toBe(before);
   });
 
-  it('7.3 mock: selftest data picks the huge page table; other types are EOPNOTSUPP; short data EINVAL', () => {
+  check('ref.hwpt_alloc.mock-user-data-73', () => {
     const env = newEnv('7.3');
     const ioas = ioasAlloc(env);
     const md = mockDomain(env, ioas);
@@ -261,7 +261,7 @@ describe('IOMMU_GET_HW_INFO', () => {
     expect(hwInfo(env, { dev_id: md.idev, data_len: 8, data_uptr: 8n }).errno).toBe(EFAULT);
   });
 
-  it('7.3: INPUT_TYPE selects the type; an unknown requested type is EOPNOTSUPP; PASID devices report 20 bits', () => {
+  check('ref.get_hw_info.input-type-73', () => {
     const env = newEnv('7.3');
     const ioas = ioasAlloc(env);
     const md = mockDomain(env, ioas, 1 << 2);
@@ -271,7 +271,7 @@ describe('IOMMU_GET_HW_INFO', () => {
     expect(hwInfo(env, { dev_id: md.idev, flags: 2 }).errno).toBe(EOPNOTSUPP);
   });
 
-  it('vendor instances: VT-d reports type 1 with cap/ecap, AMD and SMMUv3 report none in 6.12 and their types in 7.3', () => {
+  check('ref.get_hw_info.vendor-instances', () => {
     for (const profile of ['6.12', '7.3'] as const) {
       const env = newEnv(profile);
       const data = env.scratch + 4096n;
@@ -413,7 +413,7 @@ describe('groups (VFIO devices in shared iommu groups)', () => {
     expect(iovaRanges(env, ioas).ranges).toEqual([[0n, U64_MAX]]);
   });
 
-  it('replace by a device of the group that is not attached is EINVAL', () => {
+  check('ref.replace.unattached-device-einval', () => {
     const env = newEnv('6.12');
     const m = machine(env);
     const c1 = m.deviceCreate({ iommu: 'vtd0' });
@@ -434,7 +434,7 @@ describe('groups (VFIO devices in shared iommu groups)', () => {
     });
   });
 
-  it('a group cannot grow after it is owned; mock devices are single-device groups', () => {
+  check('ref.group.fixed-at-probe', () => {
     const env = newEnv('6.12');
     const m = machine(env);
     const d1 = boundDevice(env, { iommu: 'vtd0' });
@@ -518,7 +518,7 @@ describe('IOMMU instances and coherency (seeds 001 and 002)', () => {
     expect(vfioAttach(env, vnosc.fd, vcc.id).errno).toBe(EINVAL);
   });
 
-  it('HWPT_ALLOC flags per driver: AMD refuses NEST_PARENT in 6.12; dirty needs the capability', () => {
+  check('ref.hwpt_alloc.driver-flags', () => {
     const env = newEnv('6.12');
     const ioas = ioasAlloc(env);
     const amd = boundDevice(env, { iommu: 'amd0' });
@@ -531,7 +531,7 @@ describe('IOMMU instances and coherency (seeds 001 and 002)', () => {
     expect(hwptAlloc(env, { dev_id: vtd1.devid, pt_id: ioas, flags: NEST_PARENT }).errno).toBe(EOPNOTSUPP);
   });
 
-  it('a domain aperture narrower than an existing area refuses the device (EADDRINUSE), nothing changes', () => {
+  check('ref.attach.narrow-aperture-eaddrinuse', () => {
     const env = newEnv('6.12');
     const ioas = ioasAlloc(env);
     const buf = buffer(env, 4096);

@@ -3,7 +3,7 @@
  * rules (drivers/vfio/device_cdev.c, drivers/vfio/iommufd.c), close = unbind,
  * and the DMA path through the attached domain into the user's pages.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { ioasAlloc, map, newEnv, unmap, MAP_R } from './testutil.ts';
 import { boundDevice, destroy, machine, openDev, userBuffer, vfioAttach, vfioBind, vfioDetach, vfioIoctl, type Buf } from './devtestutil.ts';
@@ -57,7 +57,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     expect(vfioBind(env, fd2, other).errno).toBe(0);
   });
 
-  it('the group owner check: a device of a group owned by another iommufd gets EPERM', () => {
+  check('ref.vfio_bind.group-owner-eperm', () => {
     const env = newEnv('6.12');
     const m = machine(env);
     const c1 = m.deviceCreate({ iommu: 'smmu0' });
@@ -81,7 +81,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     expect(env.ctx.objects.empty).toBe(true); // released with the last reference
   });
 
-  it('7.3: copy_struct_from_user tails, the TOKEN flag on a plain PF, unknown flags', () => {
+  check('ref.vfio_bind.rules-73', () => {
     const env = newEnv('7.3');
     const d = device(env);
     const words = (extra: number[]) => [32, 0, env.fd, 0, 0, 0, ...extra];
@@ -95,7 +95,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     expect(vfioIoctl(env, d.fd, VFIO_DEVICE_BIND_IOMMUFD, words([0, 0])).errno).toBe(0);
   });
 
-  it('open_device of an unknown or removed device is ENODEV; removal is refused while the file is open', () => {
+  check('ref.vfio_open.enodev-and-removal', () => {
     const env = newEnv('6.12');
     expect(vfioDeviceOpen(env.proc, env.profile, 42).errno).toBe(ENODEV);
     const c = machine(env).deviceCreate({ iommu: 'amd0' });
@@ -149,7 +149,7 @@ describe('VFIO_DEVICE_ATTACH_IOMMUFD_PT / DETACH', () => {
     expect(env.ctx.objects.entries().map(([, o]) => o.type)).toEqual(['DEVICE', 'IOAS']);
   });
 
-  it('7.3: the PASID flag is refused with EOPNOTSUPP (no PASID attach yet); other flags EINVAL', () => {
+  check('ref.vfio_attach.pasid-refused-73', () => {
     const env = newEnv('7.3');
     const d = boundDevice(env, { iommu: 'vtd0', pasidWidth: 20 });
     const ioas = ioasAlloc(env);
@@ -221,7 +221,7 @@ describe('DMA through the IOMMU', () => {
     expect(mc.iotlb('nope')).toBeUndefined();
   });
 
-  it('isolation: a device attached to another IOAS does not reach the buffer', () => {
+  check('ref.dma.isolation', () => {
     const { env, ioas, iova, d } = setup();
     expect(vfioAttach(env, d.fd, ioas).errno).toBe(0);
     const other = boundDevice(env, { iommu: 'vtd0' });

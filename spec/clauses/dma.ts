@@ -1,0 +1,45 @@
+/**
+ * Device DMA in the simulated machine: an access goes through the group's
+ * current domain, the IOMMU's IOTLB and page table, into the physical pages
+ * pinned for the user's buffer. Kernel counterparts: the IOMMU hardware walk
+ * and drivers/iommu/iommufd/io_pagetable.c (iopt_area_fill_domain /
+ * iopt_area_unfill_domain keep the domain equal to the IOAS).
+ */
+import { BOTH, type Clause } from './types.ts';
+
+const IOPT = 'drivers/iommu/iommufd/io_pagetable.c';
+
+export const clauses: Clause[] = [
+  {
+    id: 'DMA.LANDS_ON_USER_PAGES',
+    kind: 'security',
+    statement: 'A device DMA to a mapped IOVA reads and writes exactly the user buffer’s pages behind the mapping (translation: the attached domain’s page table).',
+    source: { file: IOPT, function: 'iopt_area_fill_domain' },
+    profiles: BOTH,
+    checks: ['ref.dma.lands-on-user-pages', 'ref.selftest.md-check-map'],
+  },
+  {
+    id: 'DMA.FAULTS',
+    kind: 'security',
+    statement: 'A device with no attachment is blocked; an unmapped IOVA faults; a write to a read-only mapping faults; a faulting access has no effect.',
+    source: { file: 'drivers/iommu/iommufd/device.c', function: 'iommufd_device_detach' },
+    profiles: BOTH,
+    checks: ['ref.dma.faults'],
+  },
+  {
+    id: 'DMA.NO_STALE_TRANSLATION',
+    kind: 'security',
+    statement: 'After IOAS_UNMAP returns, no device can reach the unmapped pages: the IOTLB entries of every unit using the domain are invalidated.',
+    source: { file: IOPT, function: 'iopt_area_unfill_domain' },
+    profiles: BOTH,
+    checks: ['ref.dma.iotlb-invalidated-on-unmap'],
+  },
+  {
+    id: 'DMA.ISOLATION',
+    kind: 'security',
+    statement: 'A device attached to another IOAS (another domain) cannot reach a buffer mapped only in this IOAS.',
+    source: { file: 'drivers/iommu/iommufd/device.c', function: 'iommufd_device_attach' },
+    profiles: BOTH,
+    checks: ['ref.dma.isolation'],
+  },
+];
