@@ -1,0 +1,109 @@
+/**
+ * Access objects (the in-kernel/mdev path: drivers/iommu/iommufd/device.c
+ * iommufd_access_*, and the selftest access of selftest.c), as the reference
+ * implements them (impl/iommufd/access.ts, selftest.ts).
+ */
+import { BOTH, type Clause } from './types.ts';
+
+const DEV = 'drivers/iommu/iommufd/device.c';
+const ST = 'drivers/iommu/iommufd/selftest.c';
+const T = 'IOMMU_TEST_CMD';
+
+export const clauses: Clause[] = [
+  {
+    id: 'TEST_CMD.UNKNOWN_OP',
+    kind: 'errno',
+    command: T,
+    errno: 'EOPNOTSUPP',
+    statement: 'IOMMU_TEST_CMD with an unknown op fails with EOPNOTSUPP.',
+    source: { file: ST, function: 'iommufd_test' },
+    profiles: BOTH,
+    checks: ['ref.test.unknown-op-eopnotsupp'],
+  },
+  {
+    id: 'TEST_CMD.ADD_RESERVED',
+    kind: 'errno',
+    command: T,
+    errno: 'EINVAL',
+    statement: 'IOMMU_TEST_OP_ADD_RESERVED: length 0 → EINVAL, wrap → EOVERFLOW, not an IOAS → ENOENT, intersecting an area or allowed range → EADDRINUSE; else the range becomes reserved.',
+    source: { file: ST, function: 'iommufd_test_add_reserved' },
+    profiles: BOTH,
+    checks: ['ref.test.add-reserved'],
+  },
+  {
+    id: 'TEST_CMD.SET_TEMP_MEMORY_LIMIT',
+    kind: 'errno',
+    command: T,
+    errno: 'EINVAL',
+    statement: 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT below 12 bytes fails with EINVAL.',
+    source: { file: ST, function: 'iommufd_test' },
+    profiles: BOTH,
+    checks: ['ref.test.temp-memory-limit'],
+  },
+  {
+    id: 'ACCESS.CREATE',
+    kind: 'lifecycle',
+    statement:
+      'An access is an object held by its driver (DESTROY of it is EBUSY) that holds the iommufd file and, while attached, its IOAS; CREATE_ACCESS with unknown flags → EOPNOTSUPP, a bad IOAS → ENOENT, leaving nothing behind.',
+    source: { file: DEV, function: 'iommufd_access_create' },
+    profiles: BOTH,
+    checks: ['ref.access.create-errno', 'ref.destroy.ebusy-when-referenced', 'ref.release.leaves-first'],
+  },
+  {
+    id: 'ACCESS.ALIGNMENT',
+    kind: 'errno',
+    errno: 'EADDRINUSE',
+    statement: 'An access that pins pages raises its IOAS’s alignment to PAGE_SIZE; attaching it to an IOAS with a misaligned area fails with EADDRINUSE.',
+    source: { file: 'drivers/iommu/iommufd/io_pagetable.c', function: 'iopt_add_access' },
+    profiles: BOTH,
+    checks: ['ref.access.alignment-eaddrinuse', 'ref.access.replace-ioas'],
+  },
+  {
+    id: 'ACCESS.PIN_PAGES',
+    kind: 'errno',
+    errno: 'EINVAL',
+    statement:
+      'iommufd_access_pin_pages: length 0 or a range not page aligned in its pages, or an area being unmapped → EINVAL; not attached or not fully mapped → ENOENT; a write pin of a read-only area → EPERM; on failure nothing stays pinned.',
+    source: { file: DEV, function: 'iommufd_access_pin_pages' },
+    profiles: BOTH,
+    checks: ['ref.access.pin-and-rw', 'ref.access.prot-eperm', 'ref.access.unmap-edeadlock', 'ref.fail_nth.access-pin'],
+  },
+  {
+    id: 'ACCESS.RW',
+    kind: 'state',
+    statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection).',
+    source: { file: DEV, function: 'iommufd_access_rw' },
+    profiles: BOTH,
+    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw'],
+  },
+  {
+    id: 'ACCESS.ITEMS',
+    kind: 'errno',
+    command: T,
+    errno: 'EBADFD',
+    statement:
+      'Selftest access ops take the access fd: a bad fd or another kind of file fails with EBADFD; ACCESS_PAGES over 16 MiB → ENOMEM, unknown flags → EOPNOTSUPP; DESTROY_ACCESS_PAGES of an unknown item → ENOENT.',
+    source: { file: ST, function: 'iommufd_test_access_pages' },
+    profiles: BOTH,
+    checks: ['ref.access.pin-and-rw'],
+  },
+  {
+    id: 'ACCESS.UNMAP_NOTIFY',
+    kind: 'security',
+    command: 'IOMMU_IOAS_UNMAP',
+    statement:
+      'Unmapping an area an access has pinned marks it prevent_access, tells every access of the IOAS to unpin the range, and completes once they did; the pages are unpinned before the unmap returns.',
+    source: { file: 'drivers/iommu/iommufd/io_pagetable.c', function: 'iopt_unmap_iova_range' },
+    profiles: BOTH,
+    checks: ['ref.access.unmap-notifies', 'ref.access.unmap-edeadlock'],
+  },
+  {
+    id: 'ACCESS.REPLACE_IOAS',
+    kind: 'state',
+    command: T,
+    statement: 'Replacing an access’s IOAS (ENOENT for a bad id) joins the new IOAS, unpins everything in the old one and drops its reference.',
+    source: { file: DEV, function: 'iommufd_access_change_ioas' },
+    profiles: BOTH,
+    checks: ['ref.access.replace-ioas'],
+  },
+];

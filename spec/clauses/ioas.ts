@@ -1,0 +1,107 @@
+/**
+ * IOAS ioctls and the io_pagetable rules (drivers/iommu/iommufd/ioas.c,
+ * io_pagetable.c), in each command's kernel check order.
+ */
+import { BOTH, type Clause, type ClauseKind } from './types.ts';
+
+const IOAS = 'drivers/iommu/iommufd/ioas.c';
+const IOPT = 'drivers/iommu/iommufd/io_pagetable.c';
+const PAGES = 'drivers/iommu/iommufd/pages.c';
+
+function e(id: string, command: string, errno: string, fn: string, file: string, statement: string, checks: string[]): Clause {
+  return { id, kind: 'errno', command, errno, statement, source: { file, function: fn }, profiles: BOTH, checks };
+}
+function r(id: string, kind: ClauseKind, command: string | undefined, fn: string, file: string, statement: string, checks: string[]): Clause {
+  return { id, kind, ...(command && { command }), statement, source: { file, function: fn }, profiles: BOTH, checks };
+}
+
+const ALLOC = 'IOMMU_IOAS_ALLOC';
+const RANGES = 'IOMMU_IOAS_IOVA_RANGES';
+const ALLOW = 'IOMMU_IOAS_ALLOW_IOVAS';
+const MAP = 'IOMMU_IOAS_MAP';
+const COPY = 'IOMMU_IOAS_COPY';
+const UNMAP = 'IOMMU_IOAS_UNMAP';
+const OPTION = 'IOMMU_OPTION';
+
+export const clauses: Clause[] = [
+  // IOMMU_IOAS_ALLOC
+  e('IOAS_ALLOC.FLAGS', ALLOC, 'EOPNOTSUPP', 'iommufd_ioas_alloc_ioctl', IOAS, 'IOMMU_IOAS_ALLOC with non-zero flags fails with EOPNOTSUPP and creates nothing.', ['ref.ioas_alloc.errno-order']),
+  r('IOAS_ALLOC.FRESH', 'state', ALLOC, 'iopt_init_table', IOPT, 'A new IOAS has no areas, no reserved or allowed ranges, IOVA alignment 1 and large pages enabled: IOVA_RANGES reports [0, U64_MAX].', ['ref.ioas_iova_ranges.fresh', 'ref.option.errno-order']),
+
+  // IOMMU_IOAS_IOVA_RANGES
+  e('IOAS_IOVA_RANGES.RESERVED', RANGES, 'EOPNOTSUPP', 'iommufd_ioas_iova_ranges', IOAS, 'A non-zero __reserved fails with EOPNOTSUPP before the IOAS lookup.', ['ref.ioas_iova_ranges.errno-order']),
+  e('IOAS_IOVA_RANGES.IOAS', RANGES, 'ENOENT', 'iommufd_ioas_iova_ranges', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_iova_ranges.errno-order']),
+  e('IOAS_IOVA_RANGES.EFAULT', RANGES, 'EFAULT', 'iommufd_ioas_iova_ranges', IOAS, 'A range array that cannot be written fails with EFAULT.', ['ref.ioas_iova_ranges.errno-order']),
+  e('IOAS_IOVA_RANGES.EMSGSIZE', RANGES, 'EMSGSIZE', 'iommufd_ioas_iova_ranges', IOAS, 'When there are more ranges than num_iovas, the first num_iovas are written, num_iovas is set to the total and copied back, and the ioctl fails with EMSGSIZE.', ['ref.ioas_iova_ranges.emsgsize']),
+  r('IOAS_IOVA_RANGES.HOLES', 'state', RANGES, 'iommufd_ioas_iova_ranges', IOAS, 'The ranges are the holes of the reserved set over [0, ULONG_MAX] (allowed ranges are not reflected), with out_iova_alignment the IOAS alignment.', ['ref.ioas_iova_ranges.emsgsize', 'ref.iopt.aperture-reserved', 'ref.test.add-reserved']),
+
+  // IOMMU_IOAS_ALLOW_IOVAS
+  e('IOAS_ALLOW_IOVAS.RESERVED', ALLOW, 'EOPNOTSUPP', 'iommufd_ioas_allow_iovas', IOAS, 'A non-zero __reserved fails with EOPNOTSUPP.', ['ref.ioas_allow_iovas.errno-order']),
+  e('IOAS_ALLOW_IOVAS.IOAS', ALLOW, 'ENOENT', 'iommufd_ioas_allow_iovas', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT before the ranges are read.', ['ref.ioas_allow_iovas.errno-order']),
+  e('IOAS_ALLOW_IOVAS.EFAULT', ALLOW, 'EFAULT', 'iommufd_ioas_load_iovas', IOAS, 'An unreadable range array fails with EFAULT.', ['ref.ioas_allow_iovas.errno-order']),
+  e('IOAS_ALLOW_IOVAS.START_GE_LAST', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'A range with start >= last (even a single byte) fails with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
+  e('IOAS_ALLOW_IOVAS.OVERLAP', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'Input ranges that overlap each other fail with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
+  e('IOAS_ALLOW_IOVAS.RESERVED_HIT', ALLOW, 'EADDRINUSE', 'iopt_set_allow_iova', IOPT, 'An allowed range intersecting a reserved range fails with EADDRINUSE and the old allowed list stays.', ['ref.ioas_allow_iovas.errno-order', 'ref.iopt.aperture-reserved']),
+  r('IOAS_ALLOW_IOVAS.REPLACE', 'state', ALLOW, 'iopt_set_allow_iova', IOPT, 'The allowed list is replaced atomically; num_iovas = 0 clears it. Automatic IOVAs are then placed only inside allowed ranges; fixed maps are not restricted.', ['ref.ioas_allow_iovas.errno-order', 'ref.ioas_map.auto-iova-placement']),
+
+  // IOMMU_IOAS_MAP
+  e('IOAS_MAP.FLAGS', MAP, 'EOPNOTSUPP', 'iommufd_ioas_map', IOAS, 'Unknown flags or a non-zero __reserved fail with EOPNOTSUPP first.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.U64_MAX', MAP, 'EOVERFLOW', 'iommufd_ioas_map', IOAS, 'iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.NO_PROT', MAP, 'EINVAL', 'iommufd_ioas_map', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.IOAS', MAP, 'ENOENT', 'iommufd_ioas_map', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.LENGTH', MAP, 'EINVAL', 'iopt_alloc_pages', PAGES, 'length 0 or above SIZE_MAX - PAGE_SIZE fails with EINVAL.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.UPTR_WRAP', MAP, 'EOVERFLOW', 'iopt_alloc_pages', PAGES, 'user_va + length wrapping fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.LENGTH_ALIGN', MAP, 'EINVAL', 'iopt_alloc_area_pages', IOPT, 'A length that is not a multiple of the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
+  e('IOAS_MAP.AUTO_TOO_LONG', MAP, 'EOVERFLOW', 'iopt_alloc_iova', IOPT, 'For an automatic IOVA, length >= ULONG_MAX / 2 fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.AUTO_ALIGN', MAP, 'EINVAL', 'iopt_alloc_iova', IOPT, 'For an automatic IOVA, an alignment derived from user_va and length below the IOAS alignment fails with EINVAL.', ['ref.ioas_map.auto-iova-alignment-einval']),
+  e('IOAS_MAP.NO_SPACE', MAP, 'ENOSPC', 'iopt_alloc_iova', IOPT, 'No hole of reserved ∪ areas (inside the allowed ranges, if any) fits: ENOSPC.', ['ref.ioas_map.auto-iova-placement']),
+  e('IOAS_MAP.FIXED_ALIGN', MAP, 'EINVAL', 'iopt_check_iova', IOPT, 'A fixed iova not aligned to the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
+  e('IOAS_MAP.FIXED_WRAP', MAP, 'EOVERFLOW', 'iopt_check_iova', IOPT, 'A fixed iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.FIXED_RESERVED', MAP, 'EINVAL', 'iopt_check_iova', IOPT, 'A fixed range intersecting a reserved range fails with EINVAL.', ['ref.ioas_map.errno-order', 'ref.mock.map-outside-aperture', 'ref.test.add-reserved']),
+  e('IOAS_MAP.OVERLAP', MAP, 'EEXIST', 'iopt_check_iova', IOPT, 'A fixed range intersecting an existing area fails with EEXIST.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.PAGE_OFFSET', MAP, 'EINVAL', 'iopt_insert_area', IOPT, 'A user_va whose offset in its page is not a multiple of the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
+  e('IOAS_MAP.EFAULT', MAP, 'EFAULT', 'pfn_reader_user_pin', PAGES, 'With a domain, an unmapped user address, or a writable map of read-only memory, fails with EFAULT and leaves nothing mapped or pinned.', ['ref.ioas_map.efault-bad-uva-with-domain']),
+  e('IOAS_MAP.RLIMIT', MAP, 'ENOMEM', 'do_update_pinned', PAGES, 'Pinning beyond RLIMIT_MEMLOCK (without CAP_IPC_LOCK) fails with ENOMEM and unpins what was just pinned.', ['ref.pages.rlimit-user-enomem', 'ref.pages.rlimit-mm-mode', 'ref.mock.rlimit']),
+  r('IOAS_MAP.AUTO_PLACEMENT', 'state', MAP, 'iopt_alloc_iova', IOPT, 'An automatic IOVA is the first fit in address order from PAGE_SIZE, aligned to min(roundup_pow_of_two(length), lowest set bit of user_va) capped at 2 MiB, keeping user_va’s offset in its page.', ['ref.ioas_map.auto-iova-placement', 'ref.adapter.open-and-map']),
+  r('IOAS_MAP.LAZY_PIN', 'accounting', MAP, 'iopt_map_user_pages', IOPT, 'Without a domain or an access nothing is pinned at MAP time and user_va is not validated.', ['ref.ioas_map.no-domain-no-pin', 'ref.mock.domain-added-after-map']),
+
+  // IOMMU_IOAS_COPY
+  e('IOAS_COPY.FLAGS', COPY, 'EOPNOTSUPP', 'iommufd_ioas_copy', IOAS, 'Unknown flags fail with EOPNOTSUPP.', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.U64_MAX', COPY, 'EOVERFLOW', 'iommufd_ioas_copy', IOAS, 'length, src_iova or dst_iova equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.NO_PROT', COPY, 'EINVAL', 'iommufd_ioas_copy', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.SRC', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A src_ioas_id that is not an IOAS fails with ENOENT (before dst is looked up).', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.LENGTH', COPY, 'EINVAL', 'iopt_get_pages', IOPT, 'length 0 fails with EINVAL.', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.WRAP', COPY, 'EOVERFLOW', 'iopt_get_pages', IOPT, 'src_iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.NOT_COVERED', COPY, 'ENOENT', 'iopt_get_pages', IOPT, 'A source range not fully covered by contiguous populated areas fails with ENOENT; a sub-range of an area is accepted.', ['ref.ioas_copy.errno-order', 'ref.ioas_copy.contiguous-areas']),
+  e('IOAS_COPY.DST', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A dst_ioas_id that is not an IOAS fails with ENOENT after the source checks.', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.DST_CHECKS', COPY, 'EEXIST', 'iopt_map_pages', IOPT, 'The destination is checked like IOAS_MAP (alignment, placement, reserved, overlap: EEXIST for an occupied fixed IOVA).', ['ref.ioas_copy.errno-order']),
+  e('IOAS_COPY.READ_ONLY_SOURCE', COPY, 'EPERM', 'iopt_insert_area', IOPT, 'A WRITEABLE copy of pages mapped read-only fails with EPERM.', ['ref.ioas_copy.errno-order']),
+  r('IOAS_COPY.SHARES_PAGES', 'accounting', COPY, 'iopt_map_pages', IOPT, 'Copied areas share the source iopt_pages: pages are pinned and charged once however many IOASes and domains map them; separate MAPs of the same memory pin separately.', ['ref.ioas_copy.pins-once']),
+
+  // IOMMU_IOAS_UNMAP
+  e('IOAS_UNMAP.IOAS', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT first.', ['ref.ioas_unmap.errno-order']),
+  r('IOAS_UNMAP.ALL', 'state', UNMAP, 'iopt_unmap_all', IOPT, '(iova 0, length U64_MAX) unmaps every area and succeeds even when there is none; length returns the bytes unmapped.', ['ref.ioas_unmap.all-always-succeeds']),
+  e('IOAS_UNMAP.U64_MAX', UNMAP, 'EOVERFLOW', 'iommufd_ioas_unmap', IOAS, 'Otherwise iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
+  e('IOAS_UNMAP.LENGTH', UNMAP, 'EINVAL', 'iopt_unmap_iova', IOPT, 'length 0 fails with EINVAL.', ['ref.ioas_unmap.errno-order']),
+  e('IOAS_UNMAP.WRAP', UNMAP, 'EOVERFLOW', 'iopt_unmap_iova', IOPT, 'iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
+  e('IOAS_UNMAP.NO_SPLIT', UNMAP, 'ENOENT', 'iopt_unmap_iova_range', IOPT, 'An area only partly inside the range fails with ENOENT (areas are never split); areas before it in the range are already unmapped.', ['ref.ioas_unmap.no-split', 'ref.ioas_unmap.partial-progress', 'ref.vfio_compat.type1v2-no-split']),
+  e('IOAS_UNMAP.DEADLOCK', UNMAP, 'EDEADLK', 'iopt_unmap_iova_range', IOPT, 'An area an access keeps pinned after more than 100 unmap notifications fails with EDEADLOCK.', ['ref.access.unmap-edeadlock']),
+  e('IOAS_UNMAP.NOTHING', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'Unmapping a range that contains no area fails with ENOENT.', ['ref.ioas_unmap.errno-order']),
+  r('IOAS_UNMAP.SUPERSET', 'state', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Every area fully inside the range is unmapped and length returns their total size.', ['ref.ioas_unmap.no-split', 'ref.mock.map-pins-once-two-domains']),
+
+  // IOMMU_OPTION HUGE_PAGES
+  e('OPTION.HUGE_PAGES.IOAS', OPTION, 'ENOENT', 'iommufd_ioas_option', IOAS, 'IOMMU_OPTION_HUGE_PAGES looks the IOAS up first: object_id 0 or not an IOAS fails with ENOENT even for a bad op.', ['ref.option.errno-order']),
+  e('OPTION.HUGE_PAGES.OP', OPTION, 'EOPNOTSUPP', 'iommufd_ioas_option_huge_pages', IOAS, 'An op other than SET/GET fails with EOPNOTSUPP.', ['ref.option.errno-order']),
+  e('OPTION.HUGE_PAGES.VAL', OPTION, 'EINVAL', 'iommufd_ioas_option_huge_pages', IOAS, 'SET with a value other than 0 or 1 fails with EINVAL.', ['ref.option.errno-order']),
+  e('OPTION.HUGE_PAGES.DOMAINS_AND_AREAS', OPTION, 'EINVAL', 'iopt_disable_large_pages', IOPT, 'Disabling large pages on an IOAS that has both domains and areas fails with EINVAL.', ['ref.option.huge-pages-disable']),
+  e('OPTION.HUGE_PAGES.MISALIGNED', OPTION, 'EADDRINUSE', 'iopt_disable_large_pages', IOPT, 'Disabling large pages when an area is not PAGE_SIZE aligned fails with EADDRINUSE.', ['ref.option.huge-pages-disable']),
+  r('OPTION.HUGE_PAGES.ALIGNMENT', 'state', OPTION, 'iopt_calculate_iova_alignment', IOPT, 'With large pages disabled the IOAS alignment is at least PAGE_SIZE and domains are filled with PAGE_SIZE IOPTEs.', ['ref.option.errno-order']),
+
+  // io_pagetable and domains
+  r('IOPT.DOMAIN_MIRRORS_AREAS', 'security', undefined, 'iopt_table_add_domain', IOPT, 'Every domain of an IOAS maps exactly the IOAS’s areas to the pinned frames behind their user addresses, whether it was added before or after the maps; removing the last domain unpins.', ['ref.iopt.domain-mirrors-areas', 'ref.mock.map-pins-once-two-domains', 'ref.mock.domain-added-after-map']),
+  e('IOPT.ADD_DOMAIN.PGSIZE', 'IOMMU_HWPT_ALLOC', 'EINVAL', 'iopt_table_add_domain', IOPT, 'A domain whose smallest page size exceeds PAGE_SIZE cannot join an IOAS (EINVAL).', ['ref.iopt.add-domain-errors']),
+  e('IOPT.ADD_DOMAIN.MISALIGNED', 'IOMMU_HWPT_ALLOC', 'EADDRINUSE', 'iopt_check_iova_alignment', IOPT, 'A domain that would raise the alignment above an existing area’s fails with EADDRINUSE.', ['ref.iopt.add-domain-errors']),
+  e('IOPT.ADD_DOMAIN.APERTURE', 'IOMMU_HWPT_ALLOC', 'EADDRINUSE', 'iopt_reserve_iova', IOPT, 'A domain whose aperture excludes an existing area or allowed range fails with EADDRINUSE and reserves nothing.', ['ref.iopt.add-domain-errors', 'ref.iopt.aperture-reserved']),
+  r('IOPT.ADD_DOMAIN.RESERVES_APERTURE', 'state', undefined, 'iopt_table_add_domain', IOPT, 'A domain’s out-of-aperture space becomes reserved and its smallest page size raises the IOVA alignment, until the domain is removed.', ['ref.iopt.aperture-reserved', 'ref.mock.ids-and-ranges', 'ref.mock.domain-added-after-map']),
+  e('IOPT.RESERVE.EADDRINUSE', 'IOMMU_TEST_CMD', 'EADDRINUSE', 'iopt_reserve_iova', IOPT, 'A reservation intersecting an area or an allowed range fails with EADDRINUSE.', ['ref.test.add-reserved']),
+];

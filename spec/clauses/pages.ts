@@ -1,0 +1,61 @@
+/**
+ * Pinning and locked-memory accounting (drivers/iommu/iommufd/pages.c), as
+ * the reference implements them (impl/iommufd/pages.ts).
+ */
+import { BOTH, type Clause } from './types.ts';
+
+const PAGES = 'drivers/iommu/iommufd/pages.c';
+
+export const clauses: Clause[] = [
+  {
+    id: 'PAGES.PIN_ONCE',
+    kind: 'accounting',
+    statement:
+      'An iopt_pages pins each page once however many domains and accesses use it (MD_CHECK_REFS sees one pin); pins are dropped when the last user goes.',
+    source: { file: PAGES, function: 'iopt_area_fill_domains' },
+    profiles: BOTH,
+    checks: ['ref.ioas_copy.pins-once', 'ref.mock.map-pins-once-two-domains', 'ref.iopt.domain-mirrors-areas', 'ref.access.pin-and-rw'],
+  },
+  {
+    id: 'PAGES.ACCOUNT_USER',
+    kind: 'accounting',
+    statement: 'By default pins are charged to the user’s locked_vm against RLIMIT_MEMLOCK; over the limit the pin fails with ENOMEM and everything just pinned is unpinned and uncharged.',
+    source: { file: PAGES, function: 'incr_user_locked_vm' },
+    profiles: BOTH,
+    checks: ['ref.pages.rlimit-user-enomem', 'ref.mock.rlimit'],
+  },
+  {
+    id: 'PAGES.ACCOUNT_MM',
+    kind: 'accounting',
+    statement: 'In RLIMIT_MODE 1 (or a /dev/vfio/vfio context) pins are charged to the mm’s locked_vm, VFIO style, with the same ENOMEM limit.',
+    source: { file: PAGES, function: 'update_mm_locked_vm' },
+    profiles: BOTH,
+    checks: ['ref.pages.rlimit-mm-mode'],
+  },
+  {
+    id: 'PAGES.CAP_IPC_LOCK',
+    kind: 'accounting',
+    statement: 'Memory mapped by a process with CAP_IPC_LOCK is not charged (ACCOUNT_NONE); pinned_vm still counts every pin.',
+    source: { file: PAGES, function: 'iopt_alloc_pages' },
+    profiles: BOTH,
+    checks: ['ref.pages.cap-ipc-lock-exempt'],
+  },
+  {
+    id: 'PAGES.RELEASE',
+    kind: 'accounting',
+    statement: 'Unmapping, removing the last domain, unpinning accesses and closing the file return pins, pinned_vm and locked_vm to zero.',
+    source: { file: PAGES, function: 'update_unpinned' },
+    profiles: BOTH,
+    checks: ['ref.ioas_copy.pins-once', 'ref.pages.rlimit-user-enomem', 'ref.mock.close-releases-everything'],
+  },
+  {
+    id: 'TEST_CMD.MD_CHECK_REFS',
+    kind: 'errno',
+    command: 'IOMMU_TEST_CMD',
+    errno: 'EIO',
+    statement: 'IOMMU_TEST_OP_MD_CHECK_REFS: uptr/length not page aligned → EINVAL; an unmapped page → EFAULT; a page whose pin count differs from refs → EIO.',
+    source: { file: 'drivers/iommu/iommufd/selftest.c', function: 'iommufd_test_md_check_refs' },
+    profiles: BOTH,
+    checks: ['ref.test.md-check-refs'],
+  },
+];

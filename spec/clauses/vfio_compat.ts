@@ -1,0 +1,111 @@
+/**
+ * VFIO type1 container compatibility and IOMMU_VFIO_IOAS
+ * (drivers/iommu/iommufd/vfio_compat.c), as the reference implements them
+ * (impl/iommufd/vfio_compat.ts).
+ */
+import { BOTH, type Clause } from './types.ts';
+
+const VC = 'drivers/iommu/iommufd/vfio_compat.c';
+
+export const clauses: Clause[] = [
+  {
+    id: 'VFIO_IOAS.RESERVED',
+    kind: 'errno',
+    command: 'IOMMU_VFIO_IOAS',
+    errno: 'EOPNOTSUPP',
+    statement: 'IOMMU_VFIO_IOAS with a non-zero __reserved or an op other than GET/SET/CLEAR fails with EOPNOTSUPP.',
+    source: { file: VC, function: 'iommufd_vfio_ioas' },
+    profiles: BOTH,
+    checks: ['ref.vfio_ioas.errno-order'],
+  },
+  {
+    id: 'VFIO_IOAS.GET_ENODEV',
+    kind: 'errno',
+    command: 'IOMMU_VFIO_IOAS',
+    errno: 'ENODEV',
+    statement: 'GET without a compat IOAS fails with ENODEV.',
+    source: { file: VC, function: 'iommufd_vfio_ioas' },
+    profiles: BOTH,
+    checks: ['ref.vfio_ioas.errno-order'],
+  },
+  {
+    id: 'VFIO_IOAS.SET_ENOENT',
+    kind: 'errno',
+    command: 'IOMMU_VFIO_IOAS',
+    errno: 'ENOENT',
+    statement: 'SET of an id that is not an IOAS fails with ENOENT; SET takes no reference and CLEAR destroys nothing.',
+    source: { file: VC, function: 'iommufd_vfio_ioas' },
+    profiles: BOTH,
+    checks: ['ref.vfio_ioas.errno-order'],
+  },
+  {
+    id: 'VFIO_COMPAT.EXTENSIONS',
+    kind: 'state',
+    command: 'VFIO_CHECK_EXTENSION',
+    statement:
+      'VFIO_GET_API_VERSION returns 0; CHECK_EXTENSION returns 1 for TYPE1, TYPE1v2 and UNMAP_ALL (0 in no-iommu mode), 0 for nesting and UPDATE_VADDR; other container ioctls (DIRTY_PAGES) fail with ENOTTY.',
+    source: { file: VC, function: 'iommufd_vfio_check_extension' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.extensions', 'ref.vfio_compat.noiommu'],
+  },
+  {
+    id: 'VFIO_COMPAT.DMA_CC_IOMMU',
+    kind: 'security',
+    command: 'VFIO_CHECK_EXTENSION',
+    statement: 'CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) is 1 iff every paging HWPT of the compat IOAS enforces cache coherency; ENODEV without a compat IOAS.',
+    source: { file: VC, function: 'iommufd_vfio_cc_iommu' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.cc-iommu', 'ref.vfio_compat.extensions'],
+  },
+  {
+    id: 'VFIO_COMPAT.SET_IOMMU',
+    kind: 'errno',
+    command: 'VFIO_SET_IOMMU',
+    errno: 'EINVAL',
+    statement:
+      'SET_IOMMU: a type other than TYPE1/TYPE1v2 (or no-iommu mode) → EINVAL; no compat IOAS → ENODEV; NOIOMMU in no-iommu mode needs CAP_SYS_RAWIO (EPERM); TYPE1 (v1) disables large pages on the compat IOAS.',
+    source: { file: VC, function: 'iommufd_vfio_set_iommu' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.set-iommu-errno', 'ref.vfio_compat.noiommu'],
+  },
+  {
+    id: 'VFIO_COMPAT.MAP_DMA',
+    kind: 'errno',
+    command: 'VFIO_IOMMU_MAP_DMA',
+    errno: 'EINVAL',
+    statement: 'MAP_DMA: argsz below 32 or unknown flags → EINVAL; no compat IOAS → ENODEV; then IOAS_MAP’s rules at the fixed iova.',
+    source: { file: VC, function: 'iommufd_vfio_map_dma' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.map-unmap-errno', 'ref.vfio_compat.type1-splits'],
+  },
+  {
+    id: 'VFIO_COMPAT.UNMAP_DMA',
+    kind: 'errno',
+    command: 'VFIO_IOMMU_UNMAP_DMA',
+    errno: 'EINVAL',
+    statement:
+      'UNMAP_DMA: argsz below 24 or flags other than ALL → EINVAL; no compat IOAS → ENODEV; ALL needs iova = size = 0 (EINVAL); unmapping nothing succeeds with size 0; size returns the bytes unmapped.',
+    source: { file: VC, function: 'iommufd_vfio_unmap_dma' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.map-unmap-errno', 'ref.vfio_compat.type1v2-no-split'],
+  },
+  {
+    id: 'VFIO_COMPAT.TYPE1_SPLIT',
+    kind: 'state',
+    command: 'VFIO_IOMMU_UNMAP_DMA',
+    statement: 'In TYPE1 (v1) mode UNMAP_DMA first cuts the areas at both ends of the range, so unmapping inside a mapping succeeds; in TYPE1v2 a partial hit fails with ENOENT.',
+    source: { file: VC, function: 'iommufd_vfio_unmap_dma' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.type1-splits', 'ref.vfio_compat.type1v2-no-split'],
+  },
+  {
+    id: 'VFIO_COMPAT.GET_INFO',
+    kind: 'state',
+    command: 'VFIO_IOMMU_GET_INFO',
+    statement:
+      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes with sub-page sizes folded to PAGE_SIZE, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size.',
+    source: { file: VC, function: 'iommufd_vfio_iommu_get_info' },
+    profiles: BOTH,
+    checks: ['ref.vfio_compat.get-info'],
+  },
+];
