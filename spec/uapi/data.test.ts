@@ -90,3 +90,14 @@ describe('errno', () => {
     for (const [name, num] of Object.entries(ERRNO)) expect(errnoName(num)).toBe(name);
   });
 });
+
+describe('command table', () => {
+  it('lists every command of the profile in nr order with sizes', async () => {
+    const { commandTable, commandTableMarkdown } = await import('./table.ts');
+    const rows = commandTable('7.3');
+    expect(rows.map((r) => r.nr)).toEqual([...rows.map((r) => r.nr)].sort((a, b) => a - b));
+    expect(rows.find((r) => r.name === 'IOMMU_VEVENTQ_ALLOC')).toMatchObject({ request: '0x3b93', size: 32, minSize: 28, arg: 'extensible' });
+    expect(rows.find((r) => r.name === 'VFIO_SET_IOMMU')).toMatchObject({ arg: 'int', struct: null, size: null });
+    expect(commandTableMarkdown('6.12')).toContain('| 0x80 | 0x3b80 | IOMMU_DESTROY | iommufd | extensible | iommu_destroy | 8 | 8 |');
+  });
+});
