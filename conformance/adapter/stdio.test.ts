@@ -6,7 +6,7 @@ import { check } from '../../spec/clauses/check.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { AdapterError } from './errors.ts';
 import { openAdapter } from './open.ts';
-import { spawnStdioAdapter, splitCommandLine } from './stdio-client.ts';
+import { connectStdio, spawnStdioAdapter, splitCommandLine } from './stdio-client.ts';
 import { serveStdio } from './stdio-server.ts';
 import { ENVIRONMENT_OPS } from './ops.ts';
 import { checkSchema } from './validate.ts';
@@ -250,6 +250,19 @@ describe('adapter stdio transport', () => {
     },
     60_000,
   );
+
+  check('adapter.stdio.connect-streams', async () => {
+    // The client over plain streams (as over a VM's serial port), against the server over the same pipes.
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    const served = serveStdio(async (profile) => openAdapter('stub', { profile: profile ?? '7.3' }), { input: toServer, output: toClient, log: () => {} });
+    const conn = await connectStdio(toClient, toServer, { profile: '6.12', peer: 'in-memory server' });
+    expect(conn.info.profile).toBe('6.12');
+    expect(await conn.batch([IOCTL, IOCTL])).toStrictEqual([0, 1].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
+    await conn.close();
+    await served; // the server ends after the bye
+    expect((await failure(conn.call(IOCTL))).kind).toBe('closed');
+  });
 
   check('adapter.stdio.command-line-split', () => {
     expect(splitCommandLine(`python3 'my adapter.py' --x "a \\"b\\"" c\\ d`)).toStrictEqual(['python3', 'my adapter.py', '--x', 'a "b"', 'c d']);
