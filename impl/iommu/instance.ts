@@ -28,7 +28,7 @@ import { K_ARM_S1, K_ARM_S2, K_MOCK, makeGeometry, type FormatConfig } from '../
 import { IotlbGather } from '../pagetable/gather.ts';
 import { IoPageTable, type DirtyRecorder } from '../pagetable/table.ts';
 import { MockSparseTable, MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../pagetable/mock612.ts';
-import { flsLg2 } from '../pagetable/pgsize.ts';
+import { flsLg2, modPow2 } from '../pagetable/pgsize.ts';
 
 export type Vendor = 'vtd' | 'amd' | 'smmuv3' | 'mock';
 
@@ -126,7 +126,7 @@ export class Domain {
     const pt = this.pt as IoPageTable;
     // __iommu_map's alignment check against the smallest page size comes first.
     const min = pt.minPageSize;
-    if (iova % min !== 0 || pa % min !== 0 || len % min !== 0) return -EINVAL;
+    if (modPow2(iova, min) + modPow2(pa, min) + modPow2(len, min) !== 0) return -EINVAL;
     const rc = pt.map(iova, pa, len, prot);
     this.mapped = pt.mapped;
     if (rc !== 0 && pt.mapped > 0) this.unmap(iova, pt.mapped);
@@ -147,7 +147,7 @@ export class Domain {
     if (this.mock !== null) return this.mock.unmap(iova, len);
     const pt = this.pt as IoPageTable;
     const min = pt.minPageSize;
-    if (iova % min !== 0 || len % min !== 0) return 0;
+    if (modPow2(iova, min) + modPow2(len, min) !== 0) return 0;
     const g = this.gather;
     g.reset();
     const n = pt.unmapNoSync(iova, len, g);
@@ -233,7 +233,7 @@ export class IommuInstance {
     const n = opts.iotlbEntries ?? 4096;
     const cacheOn = opts.vendor !== 'mock' && n > 0;
     this.iotlb = cacheOn ? new Iotlb(n, 12) : null;
-    this.walkCache = cacheOn ? new WalkCache(opts.walkCacheEntries ?? 256) : null;
+    this.walkCache = cacheOn ? new WalkCache(opts.walkCacheEntries ?? 1024) : null;
     this.rangeInv = opts.rangeInv ?? true;
     this.mamv = opts.mamv ?? 18;
     this.logCommands = opts.logCommands ?? false;
@@ -356,7 +356,7 @@ export class IommuInstance {
     if (wi >= 0 && wc !== null) {
       rc = walk(this.mem, s1, iova, access, null, res, wc.table[wi] as number, 0, wc.perm[wi] as number);
     } else {
-      rc = walk(this.mem, s1, iova, access, ctx.s2, res);
+      rc = walk(this.mem, s1, iova, access, ctx.s2, res, -1, -1, 3);
     }
     if (rc !== 0) return this.fault(sid, pasid, iova, rc, access);
     if (tlb !== null && ctx.s2 === null) {
@@ -597,7 +597,7 @@ export class IommuInstance {
         return;
       }
       const ctx = walkTableFrom(d.pt.g, d.pt.rootHw, d.pt.topLevel, false);
-      const rc = walk(this.mem, ctx, va, 0, null, r);
+      const rc = walk(this.mem, ctx, va, 0, null, r, -1, -1, 3);
       if (rc !== 0) {
         bad.push(`stale iotlb entry tag ${d.tag} iova 0x${va.toString(16)}: memory has no translation`);
         return;
@@ -618,7 +618,7 @@ export class IommuInstance {
         const va = (wc.key[i] as number) * 2 ** (wc.spanLg2[i] as number);
         const ctx = walkTableFrom(d.pt.g, d.pt.rootHw, d.pt.topLevel, false);
         r.l0Table = -1;
-        walk(this.mem, ctx, va, 0, null, r);
+        walk(this.mem, ctx, va, 0, null, r, -1, -1, 3);
         if (r.l0Table !== (wc.table[i] as number)) {
           bad.push(`stale walk-cache entry tag ${d.tag} iova 0x${va.toString(16)}`);
         }

@@ -9,6 +9,8 @@
  * leaf overlaps the range, as hardware drops a large-page entry.
  * Walk-cache entries map (tag, IOVA >> spanLg2) to the last-level table PA.
  */
+import { POW2 } from '../pagetable/pgsize.ts';
+
 const TWO32 = 4294967296;
 
 function hash(tag: number, key: number): number {
@@ -65,7 +67,7 @@ export class Iotlb {
   }
 
   insert(tag: number, iova: number, leafVa: number, leafLg2: number, leafPa: number, perm: number, dirty: boolean): void {
-    const key = Math.floor(iova / 2 ** this.keyShift);
+    const key = Math.floor(iova / this.keyDiv);
     const i = hash(tag, key) & this.mask;
     if (this.tag[i] !== -1 && (this.leafLg2[i] as number) > this.keyShift) this.large--;
     this.tag[i] = tag;
@@ -98,7 +100,7 @@ export class Iotlb {
     for (let i = 0; i < this.size; i++) {
       if (this.tag[i] !== tag) continue;
       const s = this.leafVa[i] as number;
-      const e = s + 2 ** (this.leafLg2[i] as number) - 1;
+      const e = s + (POW2[this.leafLg2[i] as number] as number) - 1;
       if (s <= last && e >= start) this.drop(i);
     }
   }
@@ -127,7 +129,7 @@ export class WalkCache {
   readonly table: Float64Array;
   readonly perm: Uint8Array;
 
-  constructor(entries = 256) {
+  constructor(entries = 1024) {
     let n = 1;
     while (n < entries) n *= 2;
     this.size = n;
@@ -140,25 +142,42 @@ export class WalkCache {
   }
 
   lookup(tag: number, iova: number, spanLg2: number): number {
-    const key = Math.floor(iova / 2 ** spanLg2);
+    const key = Math.floor(iova / (POW2[spanLg2] as number));
     const i = hash(tag ^ 0x5bd1e995, key) & this.mask;
     return this.tag[i] === tag && this.key[i] === key && this.spanLg2[i] === spanLg2 ? i : -1;
   }
 
   insert(tag: number, iova: number, spanLg2: number, table: number, perm: number): void {
-    const key = Math.floor(iova / 2 ** spanLg2);
+    const key = Math.floor(iova / (POW2[spanLg2] as number));
     const i = hash(tag ^ 0x5bd1e995, key) & this.mask;
     this.tag[i] = tag;
     this.key[i] = key;
     this.spanLg2[i] = spanLg2;
+    this.spans |= 1 << (spanLg2 & 31);
     this.table[i] = table;
     this.perm[i] = perm;
   }
 
+  /** Span sizes (lg2) ever inserted: small ranges are probed per span key instead of scanning. */
+  private spans = 0;
+
   invalidateRange(tag: number, start: number, last: number): void {
+    if (this.spans !== 0 && (this.spans & (this.spans - 1)) === 0) {
+      const spanLg2 = 31 - Math.clz32(this.spans);
+      const span = POW2[spanLg2] as number;
+      const k0 = Math.floor(start / span);
+      const k1 = Math.floor(last / span);
+      if (k1 - k0 < 64) {
+        for (let k = k0; k <= k1; k++) {
+          const i = hash(tag ^ 0x5bd1e995, k) & this.mask;
+          if (this.tag[i] === tag && this.key[i] === k) this.tag[i] = -1;
+        }
+        return;
+      }
+    }
     for (let i = 0; i < this.size; i++) {
       if (this.tag[i] !== tag) continue;
-      const span = 2 ** (this.spanLg2[i] as number);
+      const span = POW2[this.spanLg2[i] as number] as number;
       const s = (this.key[i] as number) * span;
       if (s <= last && s + span - 1 >= start) this.tag[i] = -1;
     }

@@ -12,6 +12,7 @@
  * output through stage 2.
  */
 import type { PhysMemory } from './physmem.ts';
+import { modPow2, POW2 } from '../pagetable/pgsize.ts';
 import { K_AMDV1, K_ARM_S1, K_ARM_S2, K_MOCK, K_VTDSS, K_X86, type PtGeometry } from '../pagetable/format.ts';
 
 export const ACC_READ = 1;
@@ -43,22 +44,28 @@ export interface WalkTable {
   addrScale: number;
   /** Hardware A/D update enabled (SSADE, DTE HAD, HTTU HD). */
   hd: boolean;
-  /** Derived: VA span of one entry per level, and 2^vaBits. */
+  /** Derived by prepare(): VA span of one entry and index mask per level, and 2^vaBits. */
   itemSizes?: number[];
+  idxMasks?: number[];
   vaLimit?: number;
 }
 
-function prepare(t: WalkTable): number[] {
+/** Fill the derived fields (idempotent); callers that build a WalkTable by hand get them on first walk. */
+export function prepare(t: WalkTable): void {
   const sizes: number[] = [];
-  for (let l = 0; l <= Math.max(t.topLevel, 6); l++) sizes.push(2 ** (t.granLg2 + t.bitsPerLevel * l));
+  const masks: number[] = [];
+  for (let l = 0; l <= Math.max(t.topLevel, 6); l++) {
+    sizes.push(2 ** (t.granLg2 + t.bitsPerLevel * l));
+    masks.push((l === t.topLevel ? t.topEntries : 2 ** t.bitsPerLevel) - 1);
+  }
   t.itemSizes = sizes;
+  t.idxMasks = masks;
   t.vaLimit = 2 ** t.vaBits;
-  return sizes;
 }
 
 /** Build the hardware's view of a table from a page-table geometry and its current root. */
 export function walkTableFrom(g: PtGeometry, rootHw: number, topLevel: number, hd: boolean): WalkTable {
-  return {
+  const t: WalkTable = {
     kind: g.kind,
     granLg2: g.granLg2,
     bitsPerLevel: g.bitsPerLevel,
@@ -68,7 +75,12 @@ export function walkTableFrom(g: PtGeometry, rootHw: number, topLevel: number, h
     vaBits: g.vaBits,
     addrScale: g.addrScale,
     hd,
+    itemSizes: [],
+    idxMasks: [],
+    vaLimit: 0,
   };
+  prepare(t);
+  return t;
 }
 
 /** Result of a walk (reused object: no allocation per access). */
@@ -205,28 +217,29 @@ export function walk(
   access: number,
   s2: WalkTable | null,
   out: WalkResult,
-  startTable = -1,
-  startLevel = -1,
-  startPerm = ACC_READ | ACC_WRITE,
+  startTable: number,
+  startLevel: number,
+  startPerm: number,
 ): number {
-  const sizes = t.itemSizes ?? prepare(t);
+  if (t.vaLimit === undefined || t.vaLimit === 0) prepare(t);
+  const sizes = t.itemSizes as number[];
+  const masks = t.idxMasks as number[];
   if (!(iova >= 0) || iova >= (t.vaLimit as number)) return FAULT_ADDRESS_SIZE;
   const u = mem.devU32;
   const memSize = mem.size;
-  const full = 2 ** t.bitsPerLevel;
   let level = startLevel >= 0 ? startLevel : t.topLevel;
   let table = startTable >= 0 ? startTable : t.root;
   let perm = startTable >= 0 ? startPerm : ACC_READ | ACC_WRITE;
   if (startTable < 0 && s2 !== null) {
-    const r = walk(mem, s2, table, ACC_READ, null, s2Scratch);
+    const r = walk(mem, s2, table, ACC_READ, null, s2Scratch, -1, -1, 3);
     if (r !== 0) return FAULT_S2;
     table = s2Scratch.pa;
   }
   for (; level >= 0; level--) {
-    const idx = Math.floor(iova / (sizes[level] as number)) % (level === t.topLevel ? t.topEntries : full);
+    const idx = (iova / (sizes[level] as number)) & (masks[level] as number);
     const ea = table + idx * 8;
     if (ea < 4096 || ea + 8 > memSize) return FAULT_BUS;
-    const w = ea / 4;
+    const w = ea >>> 2;
     const lo = u[w] as number;
     const hi = u[w + 1] as number;
     if (!isPresent(t.kind, lo)) return FAULT_TRANSLATION;
@@ -236,7 +249,7 @@ export function walk(
       updateAD(mem, t, w, lo, hi, false, false);
       let next = addrOf(t.kind, lo, hi, t.addrScale);
       if (s2 !== null) {
-        const r = walk(mem, s2, next, ACC_READ, null, s2Scratch);
+        const r = walk(mem, s2, next, ACC_READ, null, s2Scratch, -1, -1, 3);
         if (r !== 0) return FAULT_S2;
         next = s2Scratch.pa;
       }
@@ -255,25 +268,25 @@ export function walk(
       return FAULT_PERMISSION;
     }
     out.dirty = updateAD(mem, t, w, lo, hi, true, (access & ACC_WRITE) !== 0);
-    const size = 2 ** lg2;
+    const size = POW2[lg2] as number;
     let oa = addrOf(t.kind, lo, hi, t.addrScale);
-    oa = Math.floor(oa / size) * size; // strip AMD size code
-    const off = iova % size;
+    if (lg2 > 12) oa = Math.floor(oa / size) * size; // strip AMD size code
+    const off = modPow2(iova, size);
     out.leafLg2 = lg2;
     out.leafVa = iova - off;
     out.leafPa = oa;
     out.pa = oa + off;
     out.perm = perm;
     if (s2 !== null) {
-      const r = walk(mem, s2, out.pa, access, null, s2Scratch);
+      const r = walk(mem, s2, out.pa, access, null, s2Scratch, -1, -1, 3);
       if (r !== 0) return FAULT_S2;
       // The cacheable unit is the smaller of the two leaves.
       const l2 = Math.min(lg2, s2Scratch.leafLg2);
-      const sz2 = 2 ** l2;
+      const o2 = modPow2(iova, POW2[l2] as number);
       out.leafLg2 = l2;
-      out.leafVa = iova - (iova % sz2);
+      out.leafVa = iova - o2;
       out.pa = s2Scratch.pa;
-      out.leafPa = s2Scratch.pa - (iova % sz2);
+      out.leafPa = s2Scratch.pa - o2;
       out.perm = perm & s2Scratch.perm;
       out.dirty = out.dirty && s2Scratch.dirty;
     }

@@ -30,7 +30,7 @@ export class IotlbGather {
     this.pgsizeLg2 = 0;
     this.leafLevels = 0;
     this.tableLevels = 0;
-    this.freelist.length = 0;
+    if (this.freelist.length !== 0) this.freelist.length = 0;
   }
 
   /** iommu_iotlb_gather_add_range */

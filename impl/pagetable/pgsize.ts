@@ -67,3 +67,12 @@ export function iommuPgsize(sizes: readonly number[], iova: number, paddr: numbe
   }
   return [pg, Math.floor(sz / 2 ** pg)];
 }
+
+/** 2^i for i in 0..63, as a table (a variable `2 ** x` is a Math.pow call on hot paths). */
+export const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+
+/** x mod p for a power of two p and 0 <= x < 2^53, without fmod. */
+export function modPow2(x: number, p: number): number {
+  if (p <= 2147483648) return (x >>> 0) & (p - 1);
+  return x - Math.floor(x / p) * p;
+}

@@ -27,7 +27,7 @@ import {
   type PtGeometry,
 } from './format.ts';
 import { IotlbGather } from './gather.ts';
-import { bestPgsizeLg2, ctz } from './pgsize.ts';
+import { bestPgsizeLg2, ctz, modPow2, POW2 } from './pgsize.ts';
 
 const TWO32 = 4294967296;
 export const IOMMU_DIRTY_NO_CLEAR = 1;
@@ -61,6 +61,18 @@ export class IoPageTable {
   private readonly pmask: number;
   /** 2^vaBits, cached (changes with the top). */
   private vaLimit: number;
+  private readonly oaLimit: number;
+  private readonly levelOfLg2: Int8Array;
+  private readonly itemLg2: Int32Array;
+  private readonly entries: Int32Array;
+  private readonly contigLg2: Int32Array;
+  private readonly addrScale: number;
+  private readonly granLg2: number;
+  private readonly pgsizesLg2: number[];
+  /** Leaf attribute templates per prot value 0..63 (pt_iommu_set_prot, precomputed). */
+  private readonly protLo = new Int32Array(64);
+  private readonly protHi = new Int32Array(64);
+  private readonly minPg: number;
   private readonly tableOrder: number[];
   private readonly ncoh: boolean;
   private readonly bias: number;
@@ -83,6 +95,20 @@ export class IoPageTable {
     this.idxMask = Int32Array.from(g.entries.map((n) => n - 1));
     this.pmask = g.kind === K_VTDSS ? 3 : 1;
     this.vaLimit = 2 ** g.vaBits;
+    this.oaLimit = 2 ** g.oaBits;
+    this.levelOfLg2 = g.levelOfLg2;
+    this.itemLg2 = Int32Array.from(g.itemLg2);
+    this.entries = Int32Array.from(g.entries);
+    this.contigLg2 = Int32Array.from(g.contigLg2);
+    this.addrScale = g.addrScale;
+    this.granLg2 = g.granLg2;
+    this.pgsizesLg2 = g.pgsizes;
+    for (let p = 0; p < 64; p++) {
+      this.computeProt(p);
+      this.protLo[p] = this.aLo;
+      this.protHi[p] = this.aHi;
+    }
+    this.minPg = 2 ** (g.pgsizes[0] as number);
     this.tableOrder = g.tableBytes.map((b) => Math.ceil(Math.log2(Math.max(b, 4096) / 4096)));
     this.ncoh = g.nonCoherentWalk;
     this.bias = g.tablePtrBias;
@@ -107,7 +133,7 @@ export class IoPageTable {
 
   /** Page sizes (bytes) the domain advertises (pgsize_bitmap as a list). */
   get pgsizes(): number[] {
-    return this.g.pgsizes.map((l) => 2 ** l);
+    return this.pgsizesLg2.map((l) => 2 ** l);
   }
 
   // ---------------------------------------------------------------- memory
@@ -153,11 +179,11 @@ export class IoPageTable {
   /** Table PA from a table entry (pt_table_pa), removing the IPA bias. */
   tablePa(lo: number, hi: number): number {
     const a = (hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
-    return a / this.g.addrScale - this.bias;
+    return a / this.addrScale - this.bias;
   }
 
   private writeTableEntry(w: number, level: number, childPa: number): void {
-    const a = (childPa + this.bias) * this.g.addrScale;
+    const a = (childPa + this.bias) * this.addrScale;
     const alo = a >>> 0;
     const ahi = (a - alo) / TWO32;
     let lo: number;
@@ -182,8 +208,13 @@ export class IoPageTable {
     this.u32[w + 1] = hi;
   }
 
-  /** Compute the leaf attribute template (pt_iommu_set_prot). */
   private setProt(prot: number): void {
+    this.aLo = this.protLo[prot & 63] as number;
+    this.aHi = this.protHi[prot & 63] as number;
+  }
+
+  /** Compute the leaf attribute template (pt_iommu_set_prot). */
+  private computeProt(prot: number): void {
     const g = this.g;
     let lo = 0;
     let hi = 0;
@@ -250,7 +281,7 @@ export class IoPageTable {
       case K_MOCK: {
         if (((lo >>> 9) & 7) !== 7) return 0;
         // Ones run starting at entry bit 12 + (item - granule); num_contig = ffz + 1.
-        const shift = (this.g.itemLg2[level] as number) - this.g.granLg2;
+        const shift = (this.itemLg2[level] as number) - this.granLg2;
         const field = (hi & 0xfffff) * 1048576 + (lo >>> 12); // OA field, granule units (< 2^40)
         let t = 0;
         let f = Math.floor(field / 2 ** shift);
@@ -262,7 +293,7 @@ export class IoPageTable {
       }
       case K_ARM_S1:
       case K_ARM_S2:
-        return hi & (1 << 20) ? (this.g.contigLg2[level] as number) : 0;
+        return hi & (1 << 20) ? (this.contigLg2[level] as number) : 0;
       default:
         return 0;
     }
@@ -273,10 +304,10 @@ export class IoPageTable {
     let a = (hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
     if ((this.kind === K_AMDV1 || this.kind === K_MOCK) && ((lo >>> 9) & 7) === 7) {
       const runLg2 = this.leafRunLg2(lo, hi, level);
-      const sz = 2 ** ((this.g.itemLg2[level] as number) + runLg2) * this.g.addrScale;
+      const sz = 2 ** ((this.itemLg2[level] as number) + runLg2) * this.addrScale;
       a = Math.floor(a / sz) * sz;
     }
-    return a / this.g.addrScale;
+    return a / this.addrScale;
   }
 
   /** Is this leaf write-dirty (pt_entry_is_write_dirty, single entry)? */
@@ -339,7 +370,7 @@ export class IoPageTable {
 
   /** Largest page size for [va, last] at oa (pt_compute_best_pgsize). */
   bestPgsize(va: number, last: number, oa: number): number {
-    return bestPgsizeLg2(this.g.pgsizes, va, last, oa);
+    return bestPgsizeLg2(this.pgsizesLg2, va, last, oa);
   }
 
   /**
@@ -350,20 +381,20 @@ export class IoPageTable {
   map(iova: number, pa: number, len: number, prot: number): number {
     this.mapped = 0;
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
-    if (pa >= 2 ** this.g.oaBits || pa < 0) return -ERANGE;
+    if (pa >= this.oaLimit || pa < 0) return -ERANGE;
     if (!(len > 0) || iova < 0) return -EINVAL;
     const last = iova + len - 1;
     if (last > Number.MAX_SAFE_INTEGER) return -ERANGE;
     this.setProt(prot);
     let lg2: number;
     if (len === 4096 && this.hasPage4k) {
-      if ((iova % 4096) + (pa % 4096) !== 0) return -ENXIO;
+      if (((iova >>> 0) & 4095) + ((pa >>> 0) & 4095) !== 0) return -ENXIO;
       lg2 = 12;
     } else {
       lg2 = this.bestPgsize(iova, last, pa);
       if (lg2 === 0) return -ENXIO;
     }
-    const rc = this.checkMapRange(last, this.g.levelOfLg2[lg2] as number);
+    const rc = this.checkMapRange(last, this.levelOfLg2[lg2] as number);
     if (rc !== 0) return rc;
     if (lg2 === 12 && len === 4096 && this.hasPage4k && !this.ncoh) {
       const r = this.mapSingle4k(iova, pa);
@@ -381,16 +412,16 @@ export class IoPageTable {
     let ret = 0;
     while (remaining > 0) {
       if (va !== iova) lg2 = this.bestPgsize(va, va + remaining - 1, oa);
-      const level = this.g.levelOfLg2[lg2] as number;
+      const level = this.levelOfLg2[lg2] as number;
       const table = this.descendForMap(va, level);
       if (table < 0) {
         ret = table;
         break;
       }
-      const size = 2 ** lg2;
-      const runLg2 = lg2 - (this.g.itemLg2[level] as number);
+      const size = POW2[lg2] as number;
+      const runLg2 = lg2 - (this.itemLg2[level] as number);
       const idx = this.index(va, level);
-      const fit = ((this.g.entries[level] as number) - idx) / 2 ** runLg2;
+      const fit = ((this.entries[level] as number) - idx) / (POW2[runLg2] as number);
       const n = Math.min(Math.floor(fit), this.runLength(va, oa, remaining, lg2));
       const done = this.fillLeaves(table, level, idx, n, runLg2, oa, lg2, gather);
       const bytes = done * size;
@@ -409,14 +440,14 @@ export class IoPageTable {
 
   /** Leaves of size 2^lg2 to write before the range ends or a larger size becomes usable (pt_pgsz_count). */
   private runLength(va: number, oa: number, remaining: number, lg2: number): number {
-    const size = 2 ** lg2;
+    const size = POW2[lg2] as number;
     let n = Math.floor(remaining / size);
-    const sizes = this.g.pgsizes;
+    const sizes = this.pgsizesLg2;
     for (let i = 0; i < sizes.length; i++) {
       const p = sizes[i] as number;
       if (p <= lg2) continue;
-      const P = 2 ** p;
-      if ((va - oa) % P !== 0) break; // relative alignment rules out all larger sizes
+      const P = POW2[p] as number;
+      if (modPow2(va > oa ? va - oa : oa - va, P) !== 0) break; // relative alignment rules out all larger sizes
       const b = Math.ceil(va / P) * P;
       if (b + P - va <= remaining) n = Math.min(n, (b - va) / size);
       break;
@@ -458,7 +489,7 @@ export class IoPageTable {
     }
     const w = (table >>> 2) + 2 * this.index(va, 0);
     if (this.present(u[w] as number)) return -EADDRINUSE;
-    const a = oa * this.g.addrScale;
+    const a = oa * this.addrScale;
     const alo = a >>> 0;
     u[w] = this.aLo | this.leafLevelBits(0, false) | alo;
     u[w + 1] = this.aHi | ((a - alo) / TWO32);
@@ -505,19 +536,19 @@ export class IoPageTable {
   ): number {
     const u = this.u32;
     const base = (table >>> 2) + 2 * idx;
-    const scale = this.g.addrScale;
+    const scale = this.addrScale;
     const multi = runLg2 > 0;
     const lvlBits = this.leafLevelBits(level, multi);
     const tLo = this.aLo | lvlBits;
     let tHi = this.aHi;
     this.err = 0;
-    const rep = 2 ** runLg2;
-    const size = 2 ** lg2;
+    const rep = POW2[runLg2] as number;
+    const size = POW2[lg2] as number;
     const item = this.itemSize[level] as number;
     const isAmd = this.kind === K_AMDV1 || this.kind === K_MOCK;
     if (multi && !isAmd) tHi |= 1 << 20; // Arm CONT
     // AMD NextLevel=7: ones in the OA field encode the size (amdv1pt_install_leaf_entry).
-    const code = multi && isAmd ? (2 ** (lg2 - this.g.granLg2 - 1) - 1) * 4096 : 0;
+    const code = multi && isAmd ? ((POW2[lg2 - this.granLg2 - 1] as number) - 1) * 4096 : 0;
     let k = 0;
     if (rep === 1) {
       // Fast run: one entry per leaf, OA advancing by `size`.
@@ -580,7 +611,7 @@ export class IoPageTable {
 
   private subtreeEmpty(table: number, level: number): boolean {
     const u = this.u32;
-    const n = this.g.entries[level] as number;
+    const n = this.entries[level] as number;
     const base = table >>> 2;
     for (let i = 0; i < n; i++) {
       const lo = u[base + 2 * i] as number;
@@ -594,7 +625,7 @@ export class IoPageTable {
   private freeSubtree(table: number, level: number, gather: IotlbGather): void {
     if (level > 0) {
       const u = this.u32;
-      const n = this.g.entries[level] as number;
+      const n = this.entries[level] as number;
       const base = table >>> 2;
       for (let i = 0; i < n; i++) {
         const lo = u[base + 2 * i] as number;
@@ -676,7 +707,7 @@ export class IoPageTable {
       } else {
         const runLg2 = this.leafRunLg2(lo, hi, level);
         if (runLg2 === 0) {
-          if (first && va % item !== 0) return -EINVAL; // starts inside a large leaf
+          if (first && modPow2(va, item) !== 0) return -EINVAL; // starts inside a large leaf
           // Clear the run of single-entry leaves up to the end or the next non-leaf.
           const s = i;
           u[w] = 0;
@@ -691,7 +722,7 @@ export class IoPageTable {
             i++;
           }
           this.flush((base + 2 * s) * 4, (i - s) * 8);
-          gather.addLeaf(level, this.g.itemLg2[level] as number);
+          gather.addLeaf(level, this.itemLg2[level] as number);
           this.unmapped += (i - s) * item;
           entryVa += (i - s) * item;
           first = false;
@@ -702,7 +733,7 @@ export class IoPageTable {
         const s = i - (i % rep);
         u.fill(0, base + 2 * s, base + 2 * (s + rep));
         this.flush((base + 2 * s) * 4, rep * 8);
-        gather.addLeaf(level, (this.g.itemLg2[level] as number) + runLg2);
+        gather.addLeaf(level, (this.itemLg2[level] as number) + runLg2);
         this.unmapped += rep * item;
         i = s + rep;
         entryVa = Math.floor(entryVa / (item * rep)) * (item * rep) + item * rep;
@@ -738,11 +769,11 @@ export class IoPageTable {
     if (this.kind === K_AMDV1 || this.kind === K_MOCK) {
       if (((lo >>> 9) & 7) === 7) {
         const sz = item * 2 ** this.leafRunLg2(lo, hi, level);
-        return this.leafOa(lo, hi, level) + (iova % sz);
+        return this.leafOa(lo, hi, level) + modPow2(iova, sz);
       }
     }
-    const a = ((hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0)) / this.g.addrScale;
-    return a + (iova % item);
+    const a = ((hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0)) / this.addrScale;
+    return a + modPow2(iova, item);
   }
 
   /** Find the leaf for iova: returns the word index of its entry and sets lastLevel, or -1. */
@@ -820,7 +851,7 @@ export class IoPageTable {
           this.cleanEntry(w);
           this.flush(w * 4, 8);
           gather.addRange(entryVa, item);
-          gather.addLeaf(level, this.g.itemLg2[level] as number);
+          gather.addLeaf(level, this.itemLg2[level] as number);
         }
         continue;
       }
@@ -838,7 +869,7 @@ export class IoPageTable {
           for (let r = 0; r < rep; r++) this.cleanEntry(base + 2 * (s + r));
           this.flush((base + 2 * s) * 4, rep * 8);
           gather.addRange(runVa, rep * item);
-          gather.addLeaf(level, (this.g.itemLg2[level] as number) + runLg2);
+          gather.addLeaf(level, (this.itemLg2[level] as number) + runLg2);
         }
       }
       const skip = s + rep - 1 - i;
@@ -865,7 +896,7 @@ export class IoPageTable {
 
   private countLevel(table: number, level: number): number {
     const u = this.u32;
-    const n = this.g.entries[level] as number;
+    const n = this.entries[level] as number;
     const base = table >>> 2;
     let c = 0;
     for (let i = 0; i < n; i++) {
@@ -895,7 +926,7 @@ export class IoPageTable {
 
   /** Smallest supported page size in bytes (1 << __ffs(pgsize_bitmap)). */
   get minPageSize(): number {
-    return 2 ** (this.g.pgsizes[0] as number);
+    return this.minPg;
   }
 }
 
