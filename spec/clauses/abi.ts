@@ -60,11 +60,21 @@ export const clauses: Clause[] = [
     id: 'VFIO.ARGSZ',
     kind: 'abi',
     statement:
-      'VFIO commands read `minsz` bytes and fail with EINVAL when `argsz` is below `minsz`; bytes past `minsz` are ignored (no E2BIG).',
+      'The VFIO type1 compatibility commands and VFIO_DEVICE_ATTACH/DETACH_IOMMUFD_PT read `minsz` bytes and fail with EINVAL when `argsz` is below `minsz`; bytes past what the command reads are ignored (no E2BIG).',
     source: { file: 'drivers/iommu/iommufd/vfio_compat.c', function: 'iommufd_vfio_map_dma' },
     profiles: BOTH,
     errno: 'EINVAL',
     checks: ['abi.vfio.argsz-below-minsz-is-einval', 'abi.vfio.argsz-extra-ignored'],
+  },
+  {
+    id: 'VFIO.BIND_TAIL',
+    kind: 'abi',
+    statement:
+      'VFIO_DEVICE_BIND_IOMMUFD follows the argsz rule in 6.12 (a tail is ignored); in 7.3 it reads argsz and then copy_struct_from_user, so a non-zero byte past the known struct fails with E2BIG.',
+    source: { file: 'drivers/vfio/device_cdev.c', function: 'vfio_df_ioctl_bind_iommufd' },
+    profiles: BOTH,
+    command: 'VFIO_DEVICE_BIND_IOMMUFD',
+    checks: ['abi.vfio.bind-tail-per-profile'],
   },
   {
     id: 'ABI.LAYOUT',
