@@ -89,6 +89,9 @@ const CORE_TEST_OPS: { readonly [name: string]: number } = {
   IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: 11,
 };
 
+/** Ops that reach the simulated machine (the reverse map must be installed first). */
+const MACHINE_OPS = new Set(['capabilities', 'open_device', 'device_create', 'device_remove', 'dma', 'translate', 'iotlb']);
+
 interface UserBuffer {
   readonly va: bigint;
   readonly length: number;
@@ -121,7 +124,19 @@ class ReferenceImplementation implements Implementation {
     this.proc.capSysResource = true;
     this.proc.capSysRawio = true;
     this.proc.rlimitMemlock = 8n * 1024n * 1024n;
-    setReverseMap(this.proc, profile, (pa) => this.reverse(pa));
+    this.reverseMapSet = false;
+  }
+
+  private reverseMapSet: boolean;
+
+  /** The process's machine, with the reverse map installed on first use. */
+  private machine() {
+    const m = machineFor(this.proc, this.profile);
+    if (!this.reverseMapSet) {
+      setReverseMap(this.proc, this.profile, (pa) => this.reverse(pa));
+      this.reverseMapSet = true;
+    }
+    return m;
   }
 
   /** Where a physical address lands in the user buffers (DMA `touched`, translate). */
@@ -214,8 +229,26 @@ class ReferenceImplementation implements Implementation {
     return ok({ data: out });
   }
 
-  /** Scratch user memory for an argument or a pointer's data/room. */
+  /** A reusable scratch arena for ioctl arguments (bump-allocated per ioctl). */
+  private arena: { va: bigint; size: number; used: number } | null = null;
+
+  /**
+   * Scratch user memory for an argument or a pointer's data/room: from the
+   * arena (each piece on its own page-aligned, zero-padded slot), or a
+   * dedicated mapping when it does not fit (unmapped after the ioctl).
+   */
   private scratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
+    const ARENA = 1 << 20;
+    if (!this.arena) this.arena = { va: this.proc.mmap(ARENA)!, size: ARENA, used: 0 };
+    const need = Math.ceil(Math.max(bytes.length, 1) / 64) * 64;
+    if (this.arena.used + need <= this.arena.size) {
+      const va = this.arena.va + BigInt(this.arena.used);
+      this.arena.used += need;
+      const slot = new Uint8Array(need);
+      slot.set(bytes);
+      this.proc.copyToUser(va, slot);
+      return va;
+    }
     const va = this.proc.mmap(Math.max(bytes.length, 1))!;
     this.proc.copyToUser(va, bytes);
     scratchList.push(va);
@@ -293,16 +326,18 @@ class ReferenceImplementation implements Implementation {
       result = { ...result, ...extra };
     }
     for (const va of scratchList) this.proc.munmap(va, Math.max(sizes.get(va) ?? PAGE, 1));
+    if (this.arena) this.arena.used = 0;
     return ok(result);
   }
 
   handle(req: SingleRequest): Response {
     const p = this.profile;
+    if (MACHINE_OPS.has(req.op)) this.machine();
     switch (req.op) {
       case 'capabilities':
         return ok(this.capabilities());
       case 'open': {
-        const { file } = iommufdFopsOpen(this.proc, machineFor(this.proc, p), p, { viaVfioContainer: req.node === 'vfio' });
+        const { file } = iommufdFopsOpen(this.proc, () => this.machine(), p, { viaVfioContainer: req.node === 'vfio' });
         return ok({ fd: this.proc.fds.install(file) });
       }
       case 'open_device': {

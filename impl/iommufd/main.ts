@@ -56,10 +56,18 @@ export class IommufdCtx {
     readonly proc: Process,
     readonly profile: Profile,
     accountMode: AccountMode,
-    /** The simulated machine (IOMMU instances, devices) DEVICES' code works on. */
-    readonly machine: Machine,
+    /** The simulated machine (IOMMU instances, devices) DEVICES' code works on, or a maker called on first use. */
+    machine: Machine | (() => Machine),
   ) {
     this.accountMode = accountMode;
+    this.machineOrMaker = machine;
+  }
+
+  private machineOrMaker: Machine | (() => Machine);
+
+  get machine(): Machine {
+    if (typeof this.machineOrMaker === 'function') this.machineOrMaker = this.machineOrMaker();
+    return this.machineOrMaker;
   }
 
   get faults(): FaultInjector {
@@ -261,7 +269,7 @@ export interface OpenOptions {
 }
 
 /** iommufd_fops_open: a new context behind a new file. */
-export function iommufdFopsOpen(proc: Process, machine: Machine, profile: Profile, opts: OpenOptions = {}): { ctx: IommufdCtx; file: KFile } {
+export function iommufdFopsOpen(proc: Process, machine: Machine | (() => Machine), profile: Profile, opts: OpenOptions = {}): { ctx: IommufdCtx; file: KFile } {
   const ctx = new IommufdCtx(proc, profile, opts.viaVfioContainer ? 'MM' : 'USER', machine);
   const file = new KFile(
     'iommufd',

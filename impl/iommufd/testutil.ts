@@ -54,7 +54,7 @@ export interface Env {
 export function newEnv(profile: Profile = '6.12', opts: { viaVfioContainer?: boolean } = {}): Env {
   const proc = new Process(new SimplePhysMemory());
   proc.rlimitMemlock = null;
-  const { ctx, file } = iommufdFopsOpen(proc, machineFor(proc, profile), profile, opts);
+  const { ctx, file } = iommufdFopsOpen(proc, () => machineFor(proc, profile), profile, opts);
   const fd = proc.fds.install(file);
   const scratch = proc.mmap(64 * 1024)!;
   return { proc, ctx, file, fd, profile, scratch };

@@ -113,6 +113,8 @@ export class Process {
     const first = Number(va) - (Number(va) % PAGE_SIZE);
     const end = Number(va) + length;
     for (let addr = first; addr < end; addr += PAGE_SIZE) this.unmapPage(addr);
+    // Drop VMAs with nothing mapped left so lookups stay short.
+    this.vmas = this.vmas.filter((v) => v.pfns.some((p) => p >= 0));
   }
 
   mprotect(va: bigint, length: number, prot: Prot): boolean {
@@ -126,13 +128,25 @@ export class Process {
     return true;
   }
 
-  private findPage(addr: number): { vma: Vma; index: number } | undefined {
-    for (const vma of this.vmas) {
-      if (addr < vma.start) return undefined;
-      const index = Math.floor((addr - vma.start) / PAGE_SIZE);
-      if (index < vma.npages) return vma.pfns[index]! >= 0 ? { vma, index } : undefined;
+  /** The VMA containing addr (binary search over the sorted, disjoint VMAs). */
+  private findVma(addr: number): Vma | undefined {
+    let lo = 0;
+    let hi = this.vmas.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.vmas[mid]!;
+      if (addr < v.start) hi = mid - 1;
+      else if (addr >= v.start + v.npages * PAGE_SIZE) lo = mid + 1;
+      else return v;
     }
     return undefined;
+  }
+
+  private findPage(addr: number): { vma: Vma; index: number } | undefined {
+    const vma = this.findVma(addr);
+    if (!vma) return undefined;
+    const index = Math.floor((addr - vma.start) / PAGE_SIZE);
+    return vma.pfns[index]! >= 0 ? { vma, index } : undefined;
   }
 
   private unmapPage(addr: number): void {
