@@ -14,7 +14,7 @@ import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { buildGuest, LaneError } from '../../conformance/kernel/qemu.ts';
 import { openKernelAdapter, type KernelAdapter } from '../../conformance/kernel/lane.ts';
 import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke.ts';
-import { runKernelSelftests } from '../../conformance/kernel/selftest.ts';
+import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
 import { benchAdapter, type BenchResult } from '../../conformance/kernel/bench.ts';
 import '../../conformance/kernel/register.ts';
 
@@ -147,14 +147,21 @@ async function selftestAction(opts: CommonOptions, setExit: (code: number) => vo
     try {
       const run = await runKernelSelftests(profile, progressFor(opts));
       const allRan = run.binaries.length === 2 && run.binaries.every((b) => b.status !== null);
+      const verdict = judgeSelftests(run);
       say(opts, `linux-${profile}: kernel selftests (${run.seconds.toFixed(1)} s in the guest)`);
       for (const b of run.binaries) {
         say(opts, `  ${b.name}: ${b.pass} pass, ${b.fail} fail, ${b.skip} skip (exit status ${b.status ?? 'none: did not finish'})`);
-        for (const f of b.failed) say(opts, `    not ok: ${f}`);
       }
+      for (const f of verdict.unexpected) say(opts, `    UNEXPECTED not ok: ${f.binary} ${f.test}`);
+      const reasons = new Set(verdict.known.map((k) => k.reason));
+      if (verdict.known.length > 0) {
+        say(opts, `    known failures (${verdict.known.length}, conformance/kernel/expectations/selftests.json): ${verdict.known.map((k) => k.test).join(', ')}`);
+        for (const r of reasons) say(opts, `      why: ${r}`);
+      }
+      for (const f of verdict.stale) say(opts, `    listed as failing but did not fail: ${f.binary} ${f.test}`);
       if (!allRan) say(opts, '  not every selftest binary finished');
-      if (!allRan || run.binaries.some((b) => b.fail > 0)) code = Math.max(code, 1);
-      reports.push({ profile: run.profile, seconds: run.seconds, binaries: run.binaries, complete: allRan });
+      if (!allRan || verdict.unexpected.length > 0) code = Math.max(code, 1);
+      reports.push({ profile: run.profile, seconds: run.seconds, binaries: run.binaries, complete: allRan, verdict });
     } catch (e) {
       say(opts, `linux-${profile}: selftest run FAILED: ${laneFailure(e)}`);
       reports.push({ profile, error: laneFailure(e) });

@@ -75,3 +75,47 @@ export async function runKernelSelftests(profile: Profile, progress?: ProgressSi
     vm.dispose();
   }
 }
+
+export interface KnownSelftestFailure {
+  readonly profile: Profile;
+  readonly binary: string;
+  readonly tests: readonly string[];
+  readonly kind: string;
+  readonly reason: string;
+  readonly reproducer?: string;
+}
+
+export const SELFTEST_EXPECTATIONS = new URL('./expectations/selftests.json', import.meta.url);
+
+export function loadSelftestExpectations(): KnownSelftestFailure[] {
+  const doc = JSON.parse(readFileSync(SELFTEST_EXPECTATIONS, 'utf8')) as { known?: KnownSelftestFailure[] };
+  return doc.known ?? [];
+}
+
+export interface SelftestVerdict {
+  /** Failures not in the expectations file: these fail the run. */
+  readonly unexpected: readonly { binary: string; test: string }[];
+  /** Failures the expectations file explains. */
+  readonly known: readonly { binary: string; test: string; reason: string }[];
+  /** Listed as failing, but passed (or did not run): the entry may be stale. */
+  readonly stale: readonly { binary: string; test: string }[];
+}
+
+export function judgeSelftests(run: SelftestRun, known: readonly KnownSelftestFailure[] = loadSelftestExpectations()): SelftestVerdict {
+  const unexpected: { binary: string; test: string }[] = [];
+  const explained: { binary: string; test: string; reason: string }[] = [];
+  const stale: { binary: string; test: string }[] = [];
+  const mine = known.filter((k) => k.profile === run.profile);
+  for (const b of run.binaries) {
+    for (const test of b.failed) {
+      const entry = mine.find((k) => k.binary === b.name && k.tests.includes(test));
+      if (entry) explained.push({ binary: b.name, test, reason: entry.reason });
+      else unexpected.push({ binary: b.name, test });
+    }
+  }
+  for (const k of mine) {
+    const b = run.binaries.find((x) => x.name === k.binary);
+    for (const test of k.tests) if (!b?.failed.includes(test)) stale.push({ binary: k.binary, test });
+  }
+  return { unexpected, known: explained, stale };
+}

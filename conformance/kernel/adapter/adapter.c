@@ -4,8 +4,13 @@
  * protocol (conformance/ADAPTER.md; kernel specifics in conformance/kernel/README.md)
  * inside a QEMU guest, with real system calls against the running kernel.
  *
- *   usage: iommufd-adapter [CHANNEL]     CHANNEL = a tty (default /dev/ttyS1),
- *                                        or "-" for stdin/stdout
+ *   usage: iommufd-adapter [CHANNEL]     CHANNEL = the virtio-serial port the
+ *                                        guest's /init found (/dev/vportNpM), a
+ *                                        tty (default /dev/ttyS1, set raw here),
+ *                                        or "-" for stdin/stdout (host testing)
+ *
+ * The adapter exits on "bye" (or "shutdown") or at end of input; /init then
+ * powers the VM off.
  *
  * Struct arguments arrive already encoded: the host lowers {kind:"struct"} to
  * {kind:"raw", bytes, ptrs:[{offset, data|room, ptrs?}]} with the spec's codec;
@@ -54,6 +59,7 @@ static int proc_mem_fd = -1;
 static void *fault_page;       /* PROT_NONE: the 'fault' argument kind */
 static unsigned int pending_fail_nth;
 static bool shutting_down;
+static bool hello_done;
 
 struct buffer {
 	unsigned char *va;
@@ -301,16 +307,15 @@ static int resolve_cmd(const struct json *req, unsigned long *request, struct pe
 		return fail_req(e, "bad-request", "cmd", "missing field 'cmd'");
 	if (v->type == JSON_STRING && (v->text[0] < '0' || v->text[0] > '9')) {
 		for (size_t i = 0; i < ARRAY_LEN(cmd_names); i++) {
+			/* An unsupported command is executed anyway (ADAPTER.md §4 rule 4). */
 			if (strcmp(cmd_names[i].name, v->text))
 				continue;
-			if (cmd_names[i].unsupported)
-				return fail_req(e, "unsupported", "cmd", "%s: %s", v->text,
-						cmd_names[i].unsupported);
 			*request = cmd_names[i].request;
 			return 0;
 		}
-		return fail_req(e, "unsupported", "cmd", "'%s' is not a command of the %s headers", v->text,
-				PROFILE);
+		return fail_req(e, "bad-request", "cmd",
+				"'%s' is not a command of the %s headers (send the request number to issue it anyway)",
+				v->text, PROFILE);
 	}
 	if (get_u64(req, "cmd", &n, true, e))
 		return -1;
@@ -665,7 +670,7 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 		return fail_req(e, "internal", NULL, "too many buffers");
 	len = ((size_t)length + (size_t)page_size - 1) & ~((size_t)page_size - 1);
 	map_len = aligned ? len + hp : len;
-	map = mmap(NULL, map_len, prot, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	map = mmap(NULL, map_len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED)
 		return fail_req(e, "internal", "length", "mmap failed: %s", strerror(errno));
 	va = map;
@@ -953,9 +958,11 @@ static void emit_error(struct sbuf *b, const struct perr *e)
 	sb_puts(b, "}");
 }
 
-/* Appends `"ok":...,"result"|"error":...` for one request. */
-static void dispatch(const struct json *req, struct sbuf *out, bool in_batch)
+/* Appends `"ok":...,"result"|"error":...` for one request; `batch_index` >= 0
+ * for an item of a batch (its error field is prefixed "requests.<i>."). */
+static void dispatch(const struct json *req, struct sbuf *out, long batch_index)
 {
+	bool in_batch = batch_index >= 0;
 	struct perr e = { 0 };
 	const char *op = get_str(req, "op");
 	size_t mark = out->len;
@@ -983,6 +990,13 @@ static void dispatch(const struct json *req, struct sbuf *out, bool in_batch)
 		fail_req(&e, "bad-request", "op", "unknown op '%s'", op);
 error:
 	out->len = mark;
+	if (in_batch) {
+		char prefixed[sizeof(e.field) + 32];
+
+		snprintf(prefixed, sizeof(prefixed), "requests.%ld%s%s", batch_index, e.field[0] ? "." : "", e.field);
+		memcpy(e.field, prefixed, sizeof(e.field) - 1);
+		e.field[sizeof(e.field) - 1] = 0;
+	}
 	emit_error(out, &e);
 }
 
@@ -995,7 +1009,7 @@ static int op_batch(const struct json *req, struct sbuf *res, struct perr *e)
 	sb_puts(res, "{\"responses\":[");
 	for (size_t i = 0; i < list->n; i++) {
 		sb_puts(res, i ? ",{" : "{");
-		dispatch(&list->items[i], res, true);
+		dispatch(&list->items[i], res, (long)i);
 		sb_puts(res, "}");
 	}
 	sb_puts(res, "]}");
@@ -1023,6 +1037,7 @@ static void handle_hello(const struct json *req, struct sbuf *out)
 		emit_error(out, &e);
 		return;
 	}
+	hello_done = true;
 	sb_printf(out, "\"ok\":true,\"result\":{\"contract\":%d,\"implementation\":{\"name\":\"linux\",\"version\":",
 		  CONTRACT_VERSION);
 	emit_release(out);
@@ -1056,13 +1071,18 @@ static void handle_line(const char *line, size_t len, struct sbuf *out)
 		sb_puts(out, "null");
 	sb_puts(out, ",");
 	op = get_str(req, "op");
-	if (op && !strcmp(op, "hello")) {
+	if (op && !strcmp(op, "hello") && !hello_done) {
 		handle_hello(req, out);
+	} else if (!hello_done || (op && !strcmp(op, "hello"))) {
+		struct perr e = { 0 };
+
+		fail_req(&e, "bad-request", "op", hello_done ? "a second hello" : "the first request must be the hello");
+		emit_error(out, &e);
 	} else if (op && (!strcmp(op, "shutdown") || !strcmp(op, "bye"))) {
 		sb_puts(out, "\"ok\":true,\"result\":{}");
 		shutting_down = true;
 	} else {
-		dispatch(req, out, false);
+		dispatch(req, out, -1);
 	}
 	sb_puts(out, "}\n");
 	json_free(req);
