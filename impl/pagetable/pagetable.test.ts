@@ -7,6 +7,8 @@ import { IoPageTable } from './table.ts';
 import { bestPgsizeLg2, iommuPgsize } from './pgsize.ts';
 import { MockSparseTable } from './mock612.ts';
 import { IotlbGather } from './gather.ts';
+import { ACC_READ, ACC_WRITE, FAULT_PERMISSION, FAULT_TRANSLATION, walk, walkTableFrom, WalkResult } from '../iommu/walker.ts';
+import { ENOMEM } from '../iommu/errno.ts';
 
 const BIG = process.env.IOMMUFD_SPEC_BUDGET === 'large';
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -65,6 +67,20 @@ describe('round trips: every level x page size x permission', () => {
           const hi = mem.u32[w + 1] as number;
           expect(t.leafOa(lo, hi, t.lastLevel)).toBe(oa);
           expect(t.g.itemLg2[t.lastLevel]! + t.leafRunLg2(lo, hi, t.lastLevel)).toBe(lg2);
+          // Permissions decode back (Arm S1 / x86 have no read bit: always readable).
+          const noReadBit = cfg.format === 'arm-s1' || cfg.format === 'x86-64';
+          expect(t.leafProt(lo, hi) & RW).toBe(noReadBit ? prot | IOMMU_READ : prot);
+          // The hardware walker agrees on address, size and permission.
+          const wt = walkTableFrom(t.g, t.rootHw, t.topLevel, false);
+          const res = new WalkResult();
+          const canRead = noReadBit || (prot & IOMMU_READ) !== 0;
+          expect(walk(mem, wt, iova + 42, ACC_READ, null, res, -1, -1, 3)).toBe(canRead ? 0 : FAULT_PERMISSION);
+          expect(walk(mem, wt, iova + 42, ACC_WRITE, null, res, -1, -1, 3)).toBe(prot & IOMMU_WRITE ? 0 : FAULT_PERMISSION);
+          if (prot & IOMMU_WRITE) {
+            expect(res.pa).toBe(oa + 42);
+            // Arm CONT entries are cached per entry; AMD replicas as the whole page.
+            expect(res.leafLg2).toBe(cfg.format.startsWith('arm') ? t.g.itemLg2[t.lastLevel]! : lg2);
+          }
           // Overlap refused without damage.
           expect(t.map(iova, oa, size, prot)).toBe(-EADDRINUSE);
           expect(t.iovaToPhys(iova + 42)).toBe(oa + 42);
@@ -174,12 +190,19 @@ function randomMapCheck(cfg: FormatConfig, runs: number, seed: number): void {
             model.splice(model.indexOf(r), 1);
           }
         }
-        // Every smallest page of the window agrees with the model.
+        // Every smallest page of the window agrees with the model, in iova_to_phys and through the walker.
+        const wt = walkTableFrom(t.g, t.rootHw, t.topLevel, false);
+        const res = new WalkResult();
         for (let p = 0; p < 2048; p++) {
           const a = base + p * unit;
           const r = model.find((x) => x.va <= a && a < x.va + x.len);
-          expect(t.iovaToPhys(a + 1)).toBe(r === undefined ? 0 : r.oa + (a - r.va) + 1);
+          const want = r === undefined ? 0 : r.oa + (a - r.va) + 1;
+          expect(t.iovaToPhys(a + 1)).toBe(want);
+          const rc = walk(mem, wt, a + 1, ACC_WRITE, null, res, -1, -1, 3);
+          expect(rc).toBe(r === undefined ? FAULT_TRANSLATION : 0);
+          if (rc === 0) expect(res.pa).toBe(want);
         }
+        expect(t.mappedBytes).toBe(model.reduce((n, x) => n + x.len, 0));
       }
       for (const r of [...model]) expect(t.unmap(r.va, r.len)).toBe(r.len);
       expect(t.countLeaves()).toBe(0);
@@ -293,6 +316,30 @@ describe('generic_pt kunit_iommu_pt.h case shapes', () => {
       for (let a = start; a < end; a += 0x200000) expect(t.iovaToPhys(a)).toBe(a);
       t.destroy();
     }
+  });
+
+  it('a failing table allocation (fail_nth) returns -ENOMEM with the progress in mapped', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t = table(mem, { format: 'vtd-ss' });
+    let n = 0;
+    t.allocFail = () => ++n > 3; // root exists; the 3 tables for the first 2M succeed
+    expect(t.map(0x40000000, 0x1000, 0x400000, RW)).toBe(-ENOMEM);
+    expect(t.mapped).toBe(0x200000);
+    expect(t.unmap(0x40000000, t.mapped)).toBe(0x200000);
+    expect(t.countLeaves()).toBe(0);
+    expect(t.tablePages).toBe(mem.tablePages);
+    t.allocFail = null;
+    t.destroy();
+    expect(t.tablePages).toBe(0);
+  });
+
+  it('lookupLeaf describes the leaf covering an IOVA', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t = table(mem, { format: 'amd-v1' });
+    expect(t.map(0x100000, 0x300000, 0x10000, IOMMU_READ)).toBe(0);
+    expect(t.lookupLeaf(0x105123)).toEqual({ iova: 0x100000, size: 0x10000, pa: 0x300000, prot: IOMMU_READ });
+    expect(t.lookupLeaf(0x200000)).toBeNull();
+    t.destroy();
   });
 
   it('misaligned map reports ENXIO', () => {

@@ -55,6 +55,12 @@ export class IoPageTable {
   /** Hardware dirty tracking enabled (VT-d SSADE, AMD DTE HAD, mock MOCK_DIRTY_TRACK). */
   dirtyTracking = false;
   onFlush: FlushHook | null = null;
+  /** Fallible-step hook (fail_nth): when it returns true a table allocation fails (-ENOMEM). */
+  allocFail: (() => boolean) | null = null;
+  /** Table pages (4 KiB units) this table currently owns, freed-but-unsynced pages included. */
+  tablePages = 0;
+  /** Bytes of IOVA currently mapped. */
+  mappedBytes = 0;
   onChangeTop: ChangeTopHook | null = null;
   private readonly itemSize: Float64Array;
   private readonly idxMask: Int32Array;
@@ -139,7 +145,10 @@ export class IoPageTable {
   // ---------------------------------------------------------------- memory
 
   private allocTable(level: number): number {
-    const pa = this.mem.allocPages(this.tableOrder[level] as number, KIND_TABLE);
+    if (this.allocFail !== null && this.allocFail()) return 0;
+    const order = this.tableOrder[level] as number;
+    const pa = this.mem.allocPages(order, KIND_TABLE);
+    if (pa !== 0) this.tablePages += 2 ** order;
     if (pa !== 0 && this.ncoh) this.mem.syncForDevice(pa, (this.g.tableBytes[level] as number));
     return pa;
   }
@@ -399,7 +408,10 @@ export class IoPageTable {
     if (lg2 === 12 && len === 4096 && this.hasPage4k && !this.ncoh) {
       const r = this.mapSingle4k(iova, pa);
       if (r <= 0) {
-        if (r === 0) this.mapped = 4096;
+        if (r === 0) {
+          this.mapped = 4096;
+          this.mappedBytes += 4096;
+        }
         return r;
       }
       // r > 0: a table is missing, take the full path.
@@ -429,6 +441,7 @@ export class IoPageTable {
       oa += bytes;
       remaining -= bytes;
       this.mapped += bytes;
+      this.mappedBytes += bytes;
       if (this.err !== 0) {
         ret = this.err;
         break;
@@ -652,6 +665,7 @@ export class IoPageTable {
     this.unmapped = 0;
     this.unmapLevel(this.root, this.topLevel, iova, last, gather);
     gather.addRange(iova, this.unmapped);
+    this.mappedBytes -= this.unmapped;
     return this.unmapped;
   }
 
@@ -670,8 +684,13 @@ export class IoPageTable {
       if (this.onFlush !== null) this.onFlush(gather);
     }
     const fl = gather.freelist;
-    for (let i = 0; i < fl.length; i += 2) this.mem.freePages(fl[i] as number, fl[i + 1] as number, KIND_TABLE);
+    for (let i = 0; i < fl.length; i += 2) this.freeTable(fl[i] as number, fl[i + 1] as number);
     gather.reset();
+  }
+
+  private freeTable(pa: number, order: number): void {
+    this.mem.freePages(pa, order, KIND_TABLE);
+    this.tablePages -= 2 ** order;
   }
 
   /** __unmap_range for one table; returns 0 or -EINVAL (stop). */
@@ -794,6 +813,55 @@ export class IoPageTable {
       return w;
     }
     return -1;
+  }
+
+  /** IOMMU_READ/WRITE (and CACHE/NOEXEC where the format encodes them) of a leaf entry. */
+  leafProt(lo: number, hi: number): number {
+    let p = 0;
+    switch (this.kind) {
+      case K_VTDSS:
+        if (lo & 1) p |= IOMMU_READ;
+        if (lo & 2) p |= IOMMU_WRITE;
+        break;
+      case K_X86:
+        p = IOMMU_READ;
+        if (lo & 2) p |= IOMMU_WRITE;
+        if (hi & 0x80000000) p |= IOMMU_NOEXEC;
+        break;
+      case K_AMDV1:
+      case K_MOCK:
+        if (hi & 0x20000000) p |= IOMMU_READ;
+        if (hi & 0x40000000) p |= IOMMU_WRITE;
+        break;
+      case K_ARM_S1:
+        p = IOMMU_READ;
+        if (!(lo & 0x80) || hi & (1 << 19)) p |= IOMMU_WRITE; // writable, or writable-clean (DBM)
+        if (lo & (1 << 2)) p |= IOMMU_CACHE;
+        if (hi & (1 << 22)) p |= IOMMU_NOEXEC;
+        break;
+      default:
+        if (lo & 0x40) p |= IOMMU_READ;
+        if (lo & 0x80 || hi & (1 << 19)) p |= IOMMU_WRITE;
+        if (((lo >>> 2) & 0xf) === 0xf) p |= IOMMU_CACHE;
+        if (hi & (1 << 22)) p |= IOMMU_NOEXEC;
+        break;
+    }
+    return p;
+  }
+
+  /** The leaf covering iova: start IOVA, size, PA of the start, prot; null if none. */
+  lookupLeaf(iova: number): { iova: number; size: number; pa: number; prot: number } | null {
+    const w = this.findLeaf(iova);
+    if (w < 0) return null;
+    const level = this.lastLevel;
+    const lo = this.u32[w] as number;
+    const hi = this.u32[w + 1] as number;
+    const item = this.itemSize[level] as number;
+    const amd = this.kind === K_AMDV1 || this.kind === K_MOCK;
+    const size = amd ? item * 2 ** this.leafRunLg2(lo, hi, level) : item;
+    const start = iova - modPow2(iova, size);
+    const pa = this.leafOa(lo, hi, level);
+    return { iova: start, size, pa, prot: this.leafProt(lo, hi) };
   }
 
   // ---------------------------------------------------------------- dirty
@@ -919,9 +987,10 @@ export class IoPageTable {
     gather.reset();
     this.freeSubtree(this.root, this.topLevel, gather);
     const fl = gather.freelist;
-    for (let i = 0; i < fl.length; i += 2) this.mem.freePages(fl[i] as number, fl[i + 1] as number, KIND_TABLE);
+    for (let i = 0; i < fl.length; i += 2) this.freeTable(fl[i] as number, fl[i + 1] as number);
     gather.reset();
     this.root = 0;
+    this.mappedBytes = 0;
   }
 
   /** Smallest supported page size in bytes (1 << __ffs(pgsize_bitmap)). */
