@@ -100,7 +100,8 @@ export class IoPageTable {
     this.itemSize = Float64Array.from(g.itemLg2.map((l) => 2 ** l));
     this.idxMask = Int32Array.from(g.entries.map((n) => n - 1));
     this.pmask = g.kind === K_VTDSS ? 3 : 1;
-    this.vaLimit = 2 ** g.vaBits;
+    // Numbers are exact below 2^53: IOVAs above are out of range for this core.
+    this.vaLimit = Math.min(2 ** g.vaBits, 2 ** 53);
     this.oaLimit = 2 ** g.oaBits;
     this.levelOfLg2 = g.levelOfLg2;
     this.itemLg2 = Int32Array.from(g.itemLg2);
@@ -483,7 +484,7 @@ export class IoPageTable {
       this.topLevel = nl;
       g.topLevel = nl;
       g.vaBits = vaBitsAtTop(g, nl);
-      this.vaLimit = 2 ** g.vaBits;
+      this.vaLimit = Math.min(2 ** g.vaBits, 2 ** 53);
       // No flush by design: a walk cache stays correct when a level is added on top.
       if (this.onChangeTop !== null) this.onChangeTop(this.rootHw, nl);
     }
