@@ -10,10 +10,14 @@ import type { Program } from '../types.ts';
 import { programsOf, type TestDef } from './dsl.ts';
 import { CHANGE_PROCESS_TESTS, IOMMUFD_TESTS } from './fixture-iommufd.ts';
 import { IOAS_TESTS } from './fixture-ioas.ts';
+import { MOCK_DOMAIN_TESTS } from './fixture-mock-domain.ts';
+import { VFIO_COMPAT_TESTS } from './fixture-vfio-compat.ts';
+import { DIRTY_TESTS } from './fixture-dirty.ts';
+import { PASID_TESTS, VIOMMU_TESTS } from './fixture-viommu.ts';
 
 export const CORPUS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'corpus');
 
-export const ALL_TESTS: readonly TestDef[] = [...IOMMUFD_TESTS, ...CHANGE_PROCESS_TESTS, ...IOAS_TESTS];
+export const ALL_TESTS: readonly TestDef[] = [...IOMMUFD_TESTS, ...CHANGE_PROCESS_TESTS, ...IOAS_TESTS, ...MOCK_DOMAIN_TESTS, ...VFIO_COMPAT_TESTS, ...DIRTY_TESTS, ...VIOMMU_TESTS, ...PASID_TESTS];
 
 /** Relative path of a program in the corpus: <fixture>/<rest of the name>.json. */
 export function corpusPath(program: Program): string {
