@@ -62,49 +62,45 @@ describe('end to end: a VFIO device DMAs into pinned user pages through the refe
 });
 
 async function dmaScenario(profile: '6.12' | '7.3'): Promise<void> {
-  {
-    {
-      const a = await openAdapter('ref', { profile, validateInProcess: true });
-      const { fd } = await call<{ fd: number }>(a, { op: 'open', node: 'iommu' });
-      const ioas = (await call<{ out: { out_ioas_id: number } }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).out.out_ioas_id;
-      const { device } = await call<{ device: number }>(a, { op: 'device_create', spec: { iommu: 'vtd0' } });
-      const dev = await call<{ fd: number }>(a, { op: 'open_device', device });
-      const bind = await call<{ errno: number; out: { out_devid: number } }>(a, {
-        op: 'ioctl',
-        fd: dev.fd,
-        cmd: 'VFIO_DEVICE_BIND_IOMMUFD',
-        arg: { kind: 'struct', fields: { iommufd: fd } },
-      });
-      expect(bind.errno).toBe(0);
-      const att = await call<{ errno: number }>(a, { op: 'ioctl', fd: dev.fd, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', arg: { kind: 'struct', fields: { pt_id: ioas } } });
-      expect(att.errno).toBe(0);
-      const buf = await call<{ buffer: number; va: bigint }>(a, { op: 'mem_alloc', length: 8192 });
-      await call(a, { op: 'mem_write', buffer: buf.buffer, offset: 4096, data: new Uint8Array([1, 2, 3, 4]) });
-      const m = await call<{ errno: number; out: { iova: bigint } }>(a, {
-        op: 'ioctl',
-        fd,
-        cmd: 'IOMMU_IOAS_MAP',
-        arg: { kind: 'struct', fields: { ioas_id: ioas, flags: 7, user_va: buf.va, length: 8192n, iova: 0x100000n } },
-      });
-      expect(m.errno).toBe(0);
-      expect((await call<{ pins: number[] }>(a, { op: 'pin_count', buffer: buf.buffer, offset: 0, length: 8192 })).pins).toEqual([1, 1]);
-      const rd = await call<{ ok: boolean; data: Uint8Array; touched: { buffer: number; offset: number }[] }>(a, { op: 'dma', device, iova: 0x101000n, dir: 'read', length: 4 });
-      expect(rd.ok).toBe(true);
-      expect([...rd.data]).toEqual([1, 2, 3, 4]);
-      expect(rd.touched[0]).toMatchObject({ buffer: buf.buffer, offset: 4096 });
-      const wr = await call<{ ok: boolean }>(a, { op: 'dma', device, iova: 0x100010n, dir: 'write', data: new Uint8Array([9, 9]) });
-      expect(wr.ok).toBe(true);
-      expect([...(await call<{ data: Uint8Array }>(a, { op: 'mem_read', buffer: buf.buffer, offset: 16, length: 2 })).data]).toEqual([9, 9]);
-      // After UNMAP nothing is reachable and nothing is pinned.
-      const un = await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_UNMAP', arg: { kind: 'struct', fields: { ioas_id: ioas, iova: 0x100000n, length: 8192n } } });
-      expect(un.errno).toBe(0);
-      const after = await call<{ ok: boolean; fault?: string }>(a, { op: 'dma', device, iova: 0x101000n, dir: 'read', length: 4 });
-      expect(after.ok).toBe(false);
-      expect((await call<{ pins: number[] }>(a, { op: 'pin_count', buffer: buf.buffer, offset: 0, length: 8192 })).pins).toEqual([0, 0]);
-      await call(a, { op: 'close', fd: dev.fd });
-      await call(a, { op: 'close', fd });
-      expect((await call<{ pinnedVmPages: number }>(a, { op: 'process_info' })).pinnedVmPages).toBe(0);
-      await a.close();
-    }
-  }
+  const a = await openAdapter('ref', { profile, validateInProcess: true });
+  const { fd } = await call<{ fd: number }>(a, { op: 'open', node: 'iommu' });
+  const ioas = (await call<{ out: { out_ioas_id: number } }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).out.out_ioas_id;
+  const { device } = await call<{ device: number }>(a, { op: 'device_create', spec: { iommu: 'vtd0' } });
+  const dev = await call<{ fd: number }>(a, { op: 'open_device', device });
+  const bind = await call<{ errno: number; out: { out_devid: number } }>(a, {
+    op: 'ioctl',
+    fd: dev.fd,
+    cmd: 'VFIO_DEVICE_BIND_IOMMUFD',
+    arg: { kind: 'struct', fields: { iommufd: fd } },
+  });
+  expect(bind.errno).toBe(0);
+  const att = await call<{ errno: number }>(a, { op: 'ioctl', fd: dev.fd, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', arg: { kind: 'struct', fields: { pt_id: ioas } } });
+  expect(att.errno).toBe(0);
+  const buf = await call<{ buffer: number; va: bigint }>(a, { op: 'mem_alloc', length: 8192 });
+  await call(a, { op: 'mem_write', buffer: buf.buffer, offset: 4096, data: new Uint8Array([1, 2, 3, 4]) });
+  const m = await call<{ errno: number; out: { iova: bigint } }>(a, {
+    op: 'ioctl',
+    fd,
+    cmd: 'IOMMU_IOAS_MAP',
+    arg: { kind: 'struct', fields: { ioas_id: ioas, flags: 7, user_va: buf.va, length: 8192n, iova: 0x100000n } },
+  });
+  expect(m.errno).toBe(0);
+  expect((await call<{ pins: number[] }>(a, { op: 'pin_count', buffer: buf.buffer, offset: 0, length: 8192 })).pins).toEqual([1, 1]);
+  const rd = await call<{ ok: boolean; data: Uint8Array; touched: { buffer: number; offset: number }[] }>(a, { op: 'dma', device, iova: 0x101000n, dir: 'read', length: 4 });
+  expect(rd.ok).toBe(true);
+  expect([...rd.data]).toEqual([1, 2, 3, 4]);
+  expect(rd.touched[0]).toMatchObject({ buffer: buf.buffer, offset: 4096 });
+  const wr = await call<{ ok: boolean }>(a, { op: 'dma', device, iova: 0x100010n, dir: 'write', data: new Uint8Array([9, 9]) });
+  expect(wr.ok).toBe(true);
+  expect([...(await call<{ data: Uint8Array }>(a, { op: 'mem_read', buffer: buf.buffer, offset: 16, length: 2 })).data]).toEqual([9, 9]);
+  // After UNMAP nothing is reachable and nothing is pinned.
+  const un = await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_UNMAP', arg: { kind: 'struct', fields: { ioas_id: ioas, iova: 0x100000n, length: 8192n } } });
+  expect(un.errno).toBe(0);
+  const after = await call<{ ok: boolean; fault?: string }>(a, { op: 'dma', device, iova: 0x101000n, dir: 'read', length: 4 });
+  expect(after.ok).toBe(false);
+  expect((await call<{ pins: number[] }>(a, { op: 'pin_count', buffer: buf.buffer, offset: 0, length: 8192 })).pins).toEqual([0, 0]);
+  await call(a, { op: 'close', fd: dev.fd });
+  await call(a, { op: 'close', fd });
+  expect((await call<{ pinnedVmPages: number }>(a, { op: 'process_info' })).pinnedVmPages).toBe(0);
+  await a.close();
 }
