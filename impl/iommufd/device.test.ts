@@ -21,6 +21,8 @@ import {
   vfioDetach,
 } from './devtestutil.ts';
 import { EADDRINUSE, EBUSY, EFAULT, EINVAL, ENOENT, EOPNOTSUPP } from './errno.ts';
+import { hwLeafSnoop } from '../platform/hw.ts';
+import type { IommuDomain } from '../platform/iommu.ts';
 
 const NEST_PARENT = 1;
 const DIRTY = 2;
@@ -487,14 +489,20 @@ describe('IOMMU instances and coherency (seeds 001 and 002)', () => {
     const ioas2 = ioasAlloc(env);
     const w2 = attached(env, { iommu: 'smmu0', enforceCacheCoherency: true }, ioas2);
     expect(enforces(env, w2.pt)).toBe(true);
-    // every PTE of an enforcing domain carries the snoop bit, from the first map on
-    const m = machine(env);
+    // every PTE of an enforcing domain carries the format's snoop bit (VT-d SNP,
+    // AMD FC), also for the area mapped before the domain existed
     const area = env.ctx.objects.load(ioas) as unknown as { iopt: { areas: { start: bigint }[] } };
-    const iova = area.iopt.areas[0]!.start;
-    m.dma(v.device, iova, 'read', undefined, 8);
-    m.dma(s.device, iova, 'read', undefined, 8);
-    expect(m.iotlb('vtd0')!.every((e) => e.perm.endsWith('s'))).toBe(true);
-    expect(m.iotlb('smmu0')!.every((e) => e.perm.endsWith('-'))).toBe(true);
+    const iova = Number(area.iopt.areas[0]!.start);
+    const hwOf = (pt: number) => (env.ctx.objects.load(pt) as unknown as { domain: IommuDomain }).domain.hw!;
+    expect(hwLeafSnoop(hwOf(v.pt), iova)).toBe(true);
+    const nosc = attached(env, { iommu: 'vtd1' }, ioas);
+    expect(enforces(env, nosc.pt)).toBe(false);
+    expect(hwLeafSnoop(hwOf(nosc.pt), iova)).toBe(false);
+    const amd = attached(env, { iommu: 'amd0' }, ioas);
+    expect(enforces(env, amd.pt)).toBe(true);
+    expect(hwLeafSnoop(hwOf(amd.pt), iova)).toBe(true);
+    // DMA from the enforcing domain's device reaches the buffer as usual
+    expect(machine(env).dma(v.device, BigInt(iova), 'read', undefined, 8)?.ok).toBe(true);
   });
 
   check('ref.hwpt.enforcing-domain-refuses-noncoherent-device', () => {

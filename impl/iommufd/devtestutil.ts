@@ -153,7 +153,7 @@ export function snapshot(env: Env): string {
   const groups: string[] = [];
   for (let g = 1; g < 64; g++) {
     const grp = m.group(g);
-    if (grp) groups.push(`g${g}: owners=${grp.ownerCnt} domain=${grp.domain.type === 'paging' ? grp.domain.id : grp.domain.format}`);
+    if (grp) groups.push(`g${g}: owners=${grp.ownerCnt} domain=${grp.domain.type === 'paging' ? grp.domain.tag : grp.domain.format}`);
   }
   return JSON.stringify({ objs, ioas, groups, pins: env.proc.totalPins, ids: env.ctx.objects.size });
 }

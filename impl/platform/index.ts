@@ -50,7 +50,7 @@ const machines = new WeakMap<Process, Machine>();
 export function machineFor(proc: Process, profile: Profile): Machine {
   let m = machines.get(proc);
   if (!m) {
-    m = new Machine(profile, proc.phys, { shouldFail: () => proc.faults.shouldFail() });
+    m = new Machine(profile, proc.phys, () => proc.faults.shouldFail());
     machines.set(proc, m);
   }
   return m;

@@ -27,7 +27,7 @@
  */
 import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, E2BIG } from '../iommufd/errno.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
-import { createIoPageTable, type IommuHw, IOMMU_PTE_SNP, type IoPageTable, minPgsize } from './hw.ts';
+import { type DomainConfig, type HwDomain, type HwIommu, hwCreateDomain, hwPgsizeBitmap, HwIommu as HwIommuClass, type HwPhysMemory, minPgsize } from './hw.ts';
 import type { SimDevice } from './machine.ts';
 
 // ---- selftest constants (drivers/iommu/iommufd/iommufd_test.h, selftest.c) ----
@@ -73,64 +73,90 @@ export interface HwptAllocData {
 
 export type DomainType = 'blocked' | 'paging';
 
-let nextDomainId = 1;
-
 export class IommuDomain {
   /** Paging domains allocated and not yet freed (leak checks). */
   static livePaging = 0;
-  /** Hardware domain id (DID/ASID); tags this domain's IOTLB entries. */
-  readonly id = nextDomainId++;
   /** force_snooping / IOMMU_CACHE enforcement, fixed before the first map. */
   enforceCacheCoherency = false;
-  /** dirty tracking currently enabled (set_dirty_tracking). */
-  dirtyTrackingEnabled = false;
-  /** Units whose IOTLB may hold entries of this domain (flushed on unmap). */
-  readonly iotlbUsers = new Set<IommuHw>();
+  /** Units whose devices have used this domain (iotlb observations). */
+  readonly users = new Set<string>();
   private freed = false;
 
   constructor(
     readonly type: DomainType,
     /** domain->owner: the driver that allocated it. */
     readonly owner: IommuDriver,
-    readonly pgsizeBitmap: bigint,
-    readonly apertureStart: bigint,
-    readonly apertureEnd: bigint,
+    /** The hardware domain (page table in simulated memory); none for blocking/default domains. */
+    private hwDomain: HwDomain | undefined,
+    /** How hwDomain was made (re-made with the snoop bit by enforce_cache_coherency). */
+    private readonly cfg: DomainConfig | undefined,
     /** domain->dirty_ops != NULL (HWPT allocated with DIRTY_TRACKING). */
     readonly dirtyOps: boolean,
     readonly nestParent: boolean,
-    readonly table: IoPageTable | undefined,
-    /** Format of `table` (reported in iotlb tags and instance info). */
+    /** Format name reported in observations. */
     readonly format: string,
   ) {
-    if (table) IommuDomain.livePaging++;
+    if (hwDomain) IommuDomain.livePaging++;
   }
 
-  get tag(): string {
-    return `${this.format}#${this.id}`;
+  get hw(): HwDomain | undefined {
+    return this.hwDomain;
+  }
+
+  /** Hardware domain id (DID/ASID) tagging its IOTLB entries. */
+  get tag(): number {
+    return this.hwDomain ? this.hwDomain.tag : 0;
+  }
+
+  get pgsizeBitmap(): bigint {
+    return this.hwDomain ? hwPgsizeBitmap(this.hwDomain) : 0n;
+  }
+
+  /** geometry.aperture_start / aperture_end (inclusive). */
+  get apertureStart(): bigint {
+    return this.hwDomain ? BigInt(this.hwDomain.apertureStart) : 0n;
+  }
+  get apertureEnd(): bigint {
+    return this.hwDomain ? BigInt(this.hwDomain.apertureLast) : 0n;
   }
 
   /** iommu_map(): map [iova, iova+size) to pa; 0 or errno, nothing mapped on failure. */
   map(iova: bigint, pa: number, size: number, prot: number): number {
-    if (!this.table) return EINVAL;
+    if (!this.hwDomain) return EINVAL;
     if (iova < this.apertureStart || iova + BigInt(size) - 1n > this.apertureEnd) return EINVAL;
-    // A coherency-enforcing domain sets the snoop bit in every PTE (decided
-    // before the first map, so every leaf carries it).
-    const p = this.enforceCacheCoherency ? prot | IOMMU_PTE_SNP : prot;
-    return this.table.map(Number(iova), pa, size, p);
+    const rc = this.hwDomain.map(Number(iova), pa, size, prot);
+    return rc < 0 ? -rc : rc;
   }
 
-  /** iommu_unmap(): returns bytes unmapped; flushes every IOTLB that may cache them. */
+  /** iommu_unmap(): bytes unmapped; the hardware model issues the vendor's IOTLB invalidations. */
   unmap(iova: bigint, size: number): number {
-    if (!this.table) return 0;
-    const i = Number(iova);
-    const n = this.table.unmap(i, size);
-    for (const hw of this.iotlbUsers) hw.invalidate(this.tag, i, size);
-    return n;
+    if (!this.hwDomain) return 0;
+    return this.hwDomain.unmap(Number(iova), size);
   }
 
   /** iommu_iova_to_phys(): physical address or -1. */
   iovaToPhys(iova: number): number {
-    return this.table ? this.table.iovaToPhys(iova) : -1;
+    if (!this.hwDomain) return -1;
+    const pa = this.hwDomain.iovaToPhys(iova);
+    return pa === 0 ? -1 : pa;
+  }
+
+  /**
+   * Switch a new, still empty domain to enforce cache coherency: the table is
+   * rebuilt with the format's snoop bit (VT-d SNP, AMD FC) in every PTE it
+   * will write. Formats without such a bit (Arm: CANWBS masters) need none.
+   */
+  enforceCoherency(): boolean {
+    if (!this.hwDomain || !this.cfg || this.cfg.format === 'mock-sparse') return false;
+    if (this.hwDomain.pt && this.hwDomain.pt.countLeaves() > 0) return false;
+    if (this.cfg.format === 'vtd-ss' || this.cfg.format === 'amd-v1') {
+      const d = hwCreateDomain(this.hwDomain.inst, { ...this.cfg, coherent: true });
+      if (typeof d === 'number') return false;
+      this.hwDomain.destroy();
+      this.hwDomain = d;
+    }
+    this.enforceCacheCoherency = true;
+    return true;
   }
 
   /** Smallest IO page (the IOAS alignment this domain imposes). */
@@ -142,9 +168,8 @@ export class IommuDomain {
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    for (const hw of this.iotlbUsers) hw.invalidate(this.tag);
-    if (this.table) {
-      this.table.destroy();
+    if (this.hwDomain) {
+      this.hwDomain.destroy();
       IommuDomain.livePaging--;
     }
   }
@@ -164,6 +189,8 @@ export interface HwInfo {
 /** struct iommu_ops, reduced to what iommufd uses. */
 export interface IommuDriver {
   readonly name: 'mock' | 'intel' | 'amd' | 'smmuv3';
+  /** The hardware model the driver's units share. */
+  readonly hw: HwIommu;
   capable(dev: SimDevice, cap: IommuCap): boolean;
   /** ops->hw_info, or undefined when the driver has none (type NONE, len 0). `inType` is 7.3's in_data_type. */
   hwInfo?(dev: SimDevice, inType: number): HwInfo | { readonly errno: number };
@@ -180,6 +207,8 @@ export interface IommuInstanceConfig {
   readonly name: string;
   readonly driver: IommuDriver;
   readonly format: string;
+  /** The page-table format configuration of its paging domains (impl/pagetable). */
+  readonly domainCfg: DomainConfig;
   readonly pgsizeBitmap: bigint;
   readonly apertureStart: bigint;
   readonly apertureLast: bigint;
@@ -203,11 +232,11 @@ export interface ResvRegion {
 }
 
 export class IommuInstance {
-  constructor(
-    readonly config: IommuInstanceConfig,
-    /** The unit's translation hardware (IOTLB). */
-    readonly hw: IommuHw,
-  ) {}
+  constructor(readonly config: IommuInstanceConfig) {}
+  /** The translation hardware model (walker, IOTLB) of this unit's driver. */
+  get hw(): HwIommu {
+    return this.config.driver.hw;
+  }
   get name(): string {
     return this.config.name;
   }
@@ -239,22 +268,18 @@ function le(parts: readonly { readonly v: bigint; readonly size: 4 | 8 }[]): Uin
   return b;
 }
 
-function pagingDomain(
-  owner: IommuDriver,
-  inst: IommuInstanceConfig,
-  opts: { pgsize?: bigint; start?: bigint; last?: bigint; dirty: boolean; nestParent: boolean; format?: string },
-  shouldFail: () => boolean,
-): IommuDomain {
-  const pgsize = opts.pgsize ?? inst.pgsizeBitmap;
-  const last = opts.last ?? inst.apertureLast;
-  const format = opts.format ?? inst.format;
-  const table = createIoPageTable({ format, pgsizeBitmap: pgsize, iovaLimit: Number(last) + 1, shouldFail });
-  return new IommuDomain('paging', owner, pgsize, opts.start ?? inst.apertureStart, last, opts.dirty, opts.nestParent, table, format);
+/** Allocate a hardware paging domain of `cfg` for a driver: the domain or a positive errno. */
+function pagingDomain(owner: IommuDriver, cfg: DomainConfig, dirty: boolean, nestParent: boolean, format: string): AllocResult {
+  const d = hwCreateDomain(owner.hw, cfg);
+  if (typeof d === 'number') return { errno: d };
+  return { errno: 0, domain: new IommuDomain('paging', owner, d, cfg, dirty, nestParent, format) };
 }
 
 /** What a driver needs from its environment: the fallible-step hook (fail_nth). */
 export interface DriverEnv {
   shouldFail(): boolean;
+  /** Physical memory holding page tables. */
+  readonly mem: HwPhysMemory;
 }
 
 // ---------------------------------------------------------------------------
@@ -264,6 +289,7 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
   const fail = (): boolean => env.shouldFail();
   const drv: IommuDriver = {
     name: 'mock',
+    hw: new HwIommuClass({ mem: env.mem, vendor: 'mock' }),
     // mock_domain_capable
     capable(dev, cap) {
       switch (cap) {
@@ -283,7 +309,6 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
     },
     // 6.12 mock_domain_alloc_user / 7.3 mock_domain_alloc_paging_flags
     domainAllocPaging(dev, flags, data) {
-      const inst = dev.iommu.config;
       const hasDirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
       const noDirty = (dev.mockFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
       const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
@@ -291,11 +316,8 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
         if (flags & ~(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING)) return { errno: EOPNOTSUPP };
         if (data || (hasDirty && noDirty)) return { errno: EOPNOTSUPP };
         if (fail()) return { errno: ENOMEM };
-        // mock_domain_alloc_paging: 2K pages, +1M with MOCK_FLAGS_DEVICE_HUGE_IOVA
-        let pgsize = BigInt(MOCK_IO_PAGE_SIZE);
-        if (dev.mockFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) pgsize |= BigInt(MOCK_HUGE_PAGE_SIZE);
-        const d = pagingDomain(drv, inst, { pgsize, dirty: hasDirty, nestParent }, fail);
-        return { errno: 0, domain: d };
+        // mock_domain_alloc_paging: the xarray table, 2K pages (+1M with MOCK_FLAGS_DEVICE_HUGE_IOVA)
+        return pagingDomain(drv, { format: 'mock-sparse', hugeIova: (dev.mockFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty: hasDirty }, hasDirty, nestParent, 'mock');
       }
       const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
       if (flags & ~PAGING_FLAGS || (hasDirty && noDirty)) return { errno: EOPNOTSUPP };
@@ -311,10 +333,9 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
       if (fail()) return { errno: ENOMEM };
       if (pagetableType === MOCK_IOMMUPT_HUGE) {
         // Huge mode: only 1 MiB pages plus PAGE_SIZE; the real AMDv1 aperture (not overridden).
-        const pgsize = BigInt(MOCK_HUGE_PAGE_SIZE) | BigInt(PAGE_SIZE);
-        return { errno: 0, domain: pagingDomain(drv, inst, { pgsize, start: 0n, last: (1n << 52n) - 1n, dirty: hasDirty, nestParent }, fail) };
+        return pagingDomain(drv, { format: 'mock-amdv1', mockVariant: 'huge', dirty: hasDirty }, hasDirty, nestParent, 'amdv1-mock-huge');
       }
-      return { errno: 0, domain: pagingDomain(drv, inst, { dirty: hasDirty, nestParent }, fail) };
+      return pagingDomain(drv, { format: 'mock-amdv1', mockVariant: 'default', dirty: hasDirty }, hasDirty, nestParent, 'amdv1-mock');
     },
     // mock_domain_nop_attach
     attachDev(domain, dev) {
@@ -356,6 +377,7 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
   const fail = (): boolean => env.shouldFail();
   const drv: IommuDriver = {
     name: 'intel',
+    hw: new HwIommuClass({ mem: env.mem, vendor: 'vtd' }),
     // intel_iommu_capable + device_iommu_capable
     capable(dev, cap) {
       switch (cap) {
@@ -387,7 +409,7 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
       if (data || (dirty && !dev.caps.dirtyTracking)) return { errno: EOPNOTSUPP };
       if (nestParent && !inst.nesting) return { errno: EOPNOTSUPP };
       if (fail()) return { errno: ENOMEM };
-      return { errno: 0, domain: pagingDomain(drv, inst, { dirty, nestParent }, fail) };
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format);
     },
     // prepare_domain_attach_device / paging_domain_compatible
     attachDev(domain, dev) {
@@ -397,9 +419,9 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
       if (domain.apertureEnd > dev.iommu.config.apertureLast) return EINVAL;
       return 0;
     },
-    // intel_iommu_enforce_cache_coherency: force_snooping when every unit has SC
+    // intel_iommu_enforce_cache_coherency: force_snooping (SNP in every PTE)
     enforceCacheCoherency(domain) {
-      return domain.type === 'paging';
+      return domain.enforceCoherency();
     },
   };
   return drv;
@@ -412,6 +434,7 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
   const fail = (): boolean => env.shouldFail();
   const drv: IommuDriver = {
     name: 'amd',
+    hw: new HwIommuClass({ mem: env.mem, vendor: 'amd' }),
     capable(dev, cap) {
       switch (cap) {
         case 'CACHE_COHERENCY':
@@ -441,7 +464,7 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
       if (flags & ~allowed || data) return { errno: EOPNOTSUPP };
       if (dirty && !dev.caps.dirtyTracking) return { errno: EOPNOTSUPP };
       if (fail()) return { errno: ENOMEM };
-      return { errno: 0, domain: pagingDomain(drv, inst, { dirty, nestParent: (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 }, fail) };
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0, inst.format);
     },
     // amd_iommu_attach_device
     attachDev(domain, dev) {
@@ -450,8 +473,8 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
       return 0;
     },
     // amd_iommu_enforce_cache_coherency: the v1 FC bit
-    enforceCacheCoherency() {
-      return true;
+    enforceCacheCoherency(domain) {
+      return domain.enforceCoherency();
     },
   };
   return drv;
@@ -464,6 +487,7 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
   const fail = (): boolean => env.shouldFail();
   const drv: IommuDriver = {
     name: 'smmuv3',
+    hw: new HwIommuClass({ mem: env.mem, vendor: 'smmuv3' }),
     capable(dev, cap) {
       switch (cap) {
         case 'CACHE_COHERENCY':
@@ -497,7 +521,7 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
       if (dirty && !dev.caps.dirtyTracking) return { errno: EOPNOTSUPP };
       if (nestParent && !inst.nesting) return { errno: EOPNOTSUPP };
       if (fail()) return { errno: ENOMEM };
-      return { errno: 0, domain: pagingDomain(drv, inst, { dirty, nestParent }, fail) };
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format);
     },
     // arm_smmu_attach_dev: an enforcing domain only takes CANWBS masters
     attachDev(domain, dev) {
@@ -508,7 +532,7 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
     // arm_smmu_enforce_cache_coherency: only if every attached master is CANWBS;
     // at allocation the domain has no masters, and iommufd only asks for CC devices.
     enforceCacheCoherency(domain) {
-      return domain.type === 'paging';
+      return domain.enforceCoherency();
     },
   };
   return drv;

@@ -16,7 +16,7 @@
  */
 import { EBUSY, EINVAL, EPERM } from '../iommufd/errno.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
-import { IommuHw, IOMMU_READ, IOMMU_WRITE, minPgsize, permString } from './hw.ts';
+import { hwCreateDomain, HwPhysMemory, hwIotlbEntries, hwLookup, hwPgsizeBitmap, hwTranslate, minPgsize, permString } from './hw.ts';
 import {
   createAmdDriver,
   createIntelDriver,
@@ -85,8 +85,8 @@ export class IommuGroup {
     readonly id: number,
     readonly iommu: IommuInstance,
   ) {
-    this.defaultDomain = new IommuDomain('blocked', iommu.driver, 0n, 0n, 0n, false, false, undefined, 'default');
-    this.blockingDomain = new IommuDomain('blocked', iommu.driver, 0n, 0n, 0n, false, false, undefined, 'blocked');
+    this.defaultDomain = new IommuDomain('blocked', iommu.driver, undefined, undefined, false, false, 'default');
+    this.blockingDomain = new IommuDomain('blocked', iommu.driver, undefined, undefined, false, false, 'blocked');
     this.domain = this.defaultDomain;
   }
 }
@@ -167,6 +167,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'mock',
       driver: mock,
       format: profile === '6.12' ? 'mock' : 'amdv1-mock',
+      domainCfg: profile === '6.12' ? { format: 'mock-sparse' } : { format: 'mock-amdv1', mockVariant: 'default' },
       pgsizeBitmap: profile === '6.12' ? BigInt(MOCK_IO_PAGE_SIZE) : mockAmdv1Pgsizes(),
       apertureStart: MOCK_APERTURE_START,
       apertureLast: MOCK_APERTURE_LAST,
@@ -181,6 +182,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'vtd0',
       driver: intel,
       format: 'vtd-ss',
+      domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true },
       pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
       apertureStart: 0n,
       apertureLast: (1n << 48n) - 1n,
@@ -197,6 +199,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'vtd2',
       driver: intel,
       format: 'vtd-ss',
+      domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true },
       pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
       apertureStart: 0n,
       apertureLast: (1n << 48n) - 1n,
@@ -213,6 +216,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'vtd1',
       driver: intel,
       format: 'vtd-ss',
+      domainCfg: { format: 'vtd-ss', levels: 3, pg2M: true, pg1G: false },
       pgsizeBitmap: SZ_4K | SZ_2M,
       apertureStart: 0n,
       apertureLast: (1n << 39n) - 1n,
@@ -227,6 +231,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'amd0',
       driver: amd,
       format: 'amd-v1',
+      domainCfg: { format: 'amd-v1', levels: 4, dynamicTop: false },
       pgsizeBitmap: amdPg,
       apertureStart: 0n,
       apertureLast: (1n << 48n) - 1n,
@@ -241,6 +246,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'smmu0',
       driver: smmu,
       format: 'arm-s1-4k',
+      domainCfg: { format: 'arm-s1', granule: 4096, ias: 48, oas: 48 },
       pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
       apertureStart: 0n,
       apertureLast: (1n << 48n) - 1n,
@@ -269,6 +275,8 @@ export class Machine {
   private nextDevice = 1;
   private nextGroup = 1;
   private mockSeq = 0;
+  /** Per unit: hardware tags of the domains its devices have used, with their labels. */
+  private readonly usedTags = new Map<string, Map<number, string>>();
   /** Set by the adapter: where a physical address lands in user buffers. */
   reverseMap: ReverseMap = () => undefined;
 
@@ -276,23 +284,41 @@ export class Machine {
     readonly profile: Profile,
     readonly memory: DmaMemory,
     /** fail_nth hook for fallible steps inside the platform (driver allocations). */
-    readonly env: DriverEnv = { shouldFail: () => false },
+    shouldFail: () => boolean = () => false,
+    /** Physical memory for page tables (the process's own when it is machine memory). */
+    tableMemory: HwPhysMemory = new HwPhysMemory({ size: 32 * 1024 * 1024 }),
   ) {
-    for (const cfg of instanceConfigs(profile, env)) this.instances.set(cfg.name, new IommuInstance(cfg, new IommuHw()));
+    this.env = { shouldFail, mem: tableMemory };
+    for (const cfg of instanceConfigs(profile, this.env)) this.instances.set(cfg.name, new IommuInstance(cfg));
   }
 
+  readonly env: DriverEnv;
+
+  /** What each unit offers, read from a probe domain of its format (so it matches the domains made). */
   instanceInfo(): InstanceInfo[] {
-    return [...this.instances.values()].map(({ config: c }) => ({
-      name: c.name,
-      format: c.format,
-      pgsizeBitmap: c.pgsizeBitmap,
-      apertureStart: c.apertureStart,
-      apertureLast: c.apertureLast,
-      enforceCacheCoherency: c.enforceCacheCoherency,
-      dirtyTracking: c.dirtyTracking,
-      maxPasidLog2: c.maxPasidLog2,
-      nesting: c.nesting,
-    }));
+    return [...this.instances.values()].map(({ config: c, hw }) => {
+      const probe = hwCreateDomain(hw, c.domainCfg);
+      let pgsizeBitmap = c.pgsizeBitmap;
+      let apertureStart = c.apertureStart;
+      let apertureLast = c.apertureLast;
+      if (typeof probe !== 'number') {
+        pgsizeBitmap = hwPgsizeBitmap(probe);
+        apertureStart = BigInt(probe.apertureStart);
+        apertureLast = BigInt(probe.apertureLast);
+        probe.destroy();
+      }
+      return {
+        name: c.name,
+        format: c.format,
+        pgsizeBitmap,
+        apertureStart,
+        apertureLast,
+        enforceCacheCoherency: c.enforceCacheCoherency,
+        dirtyTracking: c.dirtyTracking,
+        maxPasidLog2: c.maxPasidLog2,
+        nesting: c.nesting,
+      };
+    });
   }
 
   device(handle: number): SimDevice | undefined {
@@ -388,6 +414,7 @@ export class Machine {
 
   private unplug(dev: SimDevice): void {
     dev.removed = true;
+    dev.iommu.hw.attach(dev.handle, null);
     this.devices.delete(dev.handle);
     const g = dev.group;
     g.devices.splice(g.devices.indexOf(dev), 1);
@@ -469,13 +496,18 @@ export class Machine {
 
   // ---- iommu core: attaching domains to groups ----------------------------------
 
+  /** Program every device of the group (its stream id = device handle) to use the domain. */
   private setGroupDomain(g: IommuGroup, domain: IommuDomain): void {
-    const old = g.domain;
     g.domain = domain;
-    if (domain.type === 'paging') domain.iotlbUsers.add(g.iommu.hw);
-    // The unit stops using the old domain for this group: flush its entries.
-    if (old !== domain && old.type === 'paging') g.iommu.hw.invalidate(old.tag);
+    if (domain.hw) {
+      domain.users.add(g.iommu.name);
+      let m = this.usedTags.get(g.iommu.name);
+      if (!m) this.usedTags.set(g.iommu.name, (m = new Map()));
+      m.set(domain.tag, `${domain.format}#${domain.tag}`);
+    }
+    for (const dev of g.devices) g.iommu.hw.attach(dev.handle, domain.hw ?? null);
   }
+
 
   /** Every device of the group accepts the domain (driver attach_dev), owner checked first. */
   private groupAccepts(domain: IommuDomain, g: IommuGroup): number {
@@ -522,21 +554,20 @@ export class Machine {
   dma(handle: number, iova: bigint, dir: 'read' | 'write', data: Uint8Array | undefined, length: number, pasid?: number): DmaOutcome | undefined {
     const dev = this.device(handle);
     if (!dev) return undefined;
-    const g = dev.group;
-    const domain = g.domain;
+    const domain = dev.group.domain;
     // PASID-tagged DMA needs a PASID attachment, which this issue does not provide.
-    if (pasid !== undefined || domain.type !== 'paging' || !domain.table) return { ok: false, fault: 'blocked' };
+    if (pasid !== undefined || domain.type !== 'paging' || !domain.hw) return { ok: false, fault: 'blocked' };
     const len = dir === 'write' ? (data?.length ?? 0) : length;
     if (len === 0) return { ok: true, ...(dir === 'read' ? { data: new Uint8Array(0) } : {}), touched: [] };
+    if (iova < 0n || iova + BigInt(len) > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, fault: 'unmapped' };
     const start = Number(iova);
-    if (iova > BigInt(Number.MAX_SAFE_INTEGER) || iova < 0n) return { ok: false, fault: 'unmapped' };
-    const granule = minPgsize(domain.table.config.pgsizeBitmap);
+    const granule = Math.min(2048, minPgsize(domain.pgsizeBitmap));
     const pieces: { pa: number; off: number; n: number }[] = [];
     let off = 0;
     while (off < len) {
       const cur = start + off;
       const n = Math.min(granule - (cur % granule), len - off);
-      const t = g.iommu.hw.translate(domain.tag, domain.table, cur, dir === 'write');
+      const t = hwTranslate(dev.iommu.hw, dev.handle, cur, dir === 'write');
       if (!t.ok) return { ok: false, fault: t.fault };
       pieces.push({ pa: t.pa, off, n });
       off += n;
@@ -567,30 +598,31 @@ export class Machine {
     return res;
   }
 
-  /** Where `iova` lands for the device (a table walk, no IOTLB fill). */
+  /** Where `iova` lands for the device (a table walk that fills no cache). */
   translate(handle: number, iova: bigint, pasid?: number): TranslateOutcome | undefined {
     const dev = this.device(handle);
     if (!dev) return undefined;
     const domain = dev.group.domain;
-    if (pasid !== undefined || domain.type !== 'paging' || !domain.table || iova < 0n || iova > BigInt(Number.MAX_SAFE_INTEGER)) return { mapped: false };
-    const leaf = domain.table.lookup(Number(iova));
+    if (pasid !== undefined || !domain.hw || iova < 0n || iova > BigInt(Number.MAX_SAFE_INTEGER)) return { mapped: false };
+    const leaf = hwLookup(domain.hw, Number(iova));
     if (!leaf) return { mapped: false };
-    const pa = leaf.pa + (Number(iova) - leaf.iova);
-    const where = this.reverseMap(pa);
-    return {
-      mapped: true,
-      ...(where ? { buffer: where.buffer, offset: where.offset } : {}),
-      read: (leaf.prot & IOMMU_READ) !== 0,
-      write: (leaf.prot & IOMMU_WRITE) !== 0,
-    };
+    const where = this.reverseMap(leaf.pa);
+    return { mapped: true, ...(where ? { buffer: where.buffer, offset: where.offset } : {}), read: leaf.read, write: leaf.write };
   }
 
-  /** The unit's IOTLB contents. */
+  /**
+   * The unit's IOTLB contents: the driver's cache model, restricted to the
+   * domains this unit's devices have used (compatible units share the model).
+   */
   iotlb(name: string): { tag: string; iova: bigint; pa: bigint; size: number; perm: string }[] | undefined {
     const inst = this.instances.get(name);
     if (!inst) return undefined;
-    return inst.hw.entries().map((e) => ({ tag: e.tag, iova: BigInt(e.iova), pa: BigInt(e.pa), size: e.size, perm: e.perm }));
+    const tags = this.usedTags.get(name) ?? new Map<number, string>();
+    return hwIotlbEntries(inst.hw)
+      .filter((e) => tags.has(e.tag))
+      .map((e) => ({ tag: tags.get(e.tag) ?? `#${e.tag}`, iova: BigInt(e.iova), pa: BigInt(e.pa), size: e.size, perm: e.perm }));
   }
+
 }
 
 export { permString };

@@ -18,7 +18,7 @@ export const clauses: Clause[] = [
     source: { file: 'drivers/iommu/iommu.c', function: 'iommu_device_claim_dma_owner' },
     profiles: BOTH,
     errno: 'EPERM',
-    checks: ['ref.group.ownership-eperm', 'ref.vfio_bind.group-owner-eperm', 'ref.vfio_bind.unbind-on-close'],
+    checks: ['ref.group.ownership-eperm', 'ref.vfio_bind.group-owner-eperm', 'ref.vfio_bind.unbind-on-close', 'ref.platform.dma-ownership'],
   },
   {
     id: 'GROUP.SAME_HWPT',

@@ -1,0 +1,66 @@
+/**
+ * The simulated machine: instance catalogue, device placement, DMA ownership.
+ */
+import { describe, expect } from 'vitest';
+import { check } from '../../spec/clauses/check.ts';
+import { Process, SimplePhysMemory } from '../process/index.ts';
+import { machineFor } from './index.ts';
+import { EBUSY, EPERM } from '../iommufd/errno.ts';
+
+describe('platform', () => {
+  check('ref.platform.instances', () => {
+    for (const profile of ['6.12', '7.3'] as const) {
+      const m = machineFor(new Process(new SimplePhysMemory()), profile);
+      const info = new Map(m.instanceInfo().map((i) => [i.name, i]));
+      expect([...info.keys()].sort()).toEqual(['amd0', 'mock', 'smmu0', 'vtd0', 'vtd1', 'vtd2']);
+      const mock = info.get('mock')!;
+      // selftest.c: 2 KiB IO pages, aperture [1<<24, (1<<31)-1], never enforces coherency
+      expect(mock.apertureStart).toBe(1n << 24n);
+      expect(mock.apertureLast).toBe((1n << 31n) - 1n);
+      expect(mock.pgsizeBitmap & -mock.pgsizeBitmap).toBe(2048n);
+      expect(mock.enforceCacheCoherency).toBe(false);
+      expect(mock.maxPasidLog2).toBe(profile === '7.3' ? 20 : 0);
+      expect(info.get('vtd0')).toMatchObject({ format: 'vtd-ss', enforceCacheCoherency: true, dirtyTracking: true, apertureLast: (1n << 48n) - 1n });
+      expect(info.get('vtd0')!.pgsizeBitmap).toBe((1n << 12n) | (1n << 21n) | (1n << 30n));
+      expect(info.get('vtd1')).toMatchObject({ enforceCacheCoherency: false, apertureLast: (1n << 39n) - 1n });
+      expect(info.get('smmu0')).toMatchObject({ format: 'arm-s1-4k', enforceCacheCoherency: false });
+      expect(info.get('amd0')).toMatchObject({ format: 'amd-v1', enforceCacheCoherency: true });
+    }
+  });
+
+  check('ref.platform.dma-ownership', () => {
+    const m = machineFor(new Process(new SimplePhysMemory()), '6.12');
+    const a = m.deviceCreate({ iommu: 'vtd0' });
+    if (!a.ok) throw new Error(a.message);
+    const b = m.deviceCreate({ iommu: 'vtd0', group: a.group });
+    if (!b.ok) throw new Error(b.message);
+    expect(b.group).toBe(a.group);
+    const devA = m.device(a.device)!;
+    const devB = m.device(b.device)!;
+    const ctx1 = {};
+    const ctx2 = {};
+    expect(m.claimDmaOwner(devA, ctx1)).toBe(0);
+    expect(m.group(a.group)!.domain.type).toBe('blocked');
+    expect(m.claimDmaOwner(devB, ctx2)).toBe(EPERM);
+    expect(m.claimDmaOwner(devB, ctx1)).toBe(0);
+    m.releaseDmaOwner(devA);
+    expect(m.claimDmaOwner(devB, ctx2)).toBe(EPERM); // still owned through devB
+    m.releaseDmaOwner(devB);
+    expect(m.claimDmaOwner(devB, ctx2)).toBe(0);
+    // a group attached to a domain other than its default cannot change owner
+    m.releaseDmaOwner(devB);
+    const g = m.group(a.group)!;
+    g.domain = g.blockingDomain;
+    expect(m.claimDmaOwner(devA, ctx1)).toBe(EBUSY);
+  });
+
+  check('ref.platform.device-spec-validation', () => {
+    const m = machineFor(new Process(new SimplePhysMemory()), '7.3');
+    expect(m.deviceCreate({ iommu: 'nope' })).toMatchObject({ ok: false, field: 'spec.iommu' });
+    expect(m.deviceCreate({ iommu: 'mock', hugeIova: true })).toMatchObject({ ok: false, field: 'spec.hugeIova' });
+    expect(m.deviceCreate({ iommu: 'amd0', dirtyTracking: true })).toMatchObject({ ok: false, field: 'spec.dirtyTracking' });
+    expect(m.deviceCreate({ iommu: 'vtd1', pasidWidth: 5 })).toMatchObject({ ok: false, field: 'spec.pasidWidth' });
+    expect(m.deviceCreate({ iommu: 'vtd0', reservedRegions: [{ start: 5n, last: 4n }] })).toMatchObject({ ok: false, field: 'spec.reservedRegions.0' });
+    expect(m.deviceCreate({ iommu: 'mock', pasidWidth: 20 })).toMatchObject({ ok: true });
+  });
+});
