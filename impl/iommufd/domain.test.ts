@@ -3,22 +3,12 @@
  * iopt_pages, every domain mirroring the areas (MD_CHECK_MAP), accounting and
  * teardown, through the real dispatch.
  */
-import { beforeAll, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { EINVAL, ENOMEM } from './errno.ts';
-import { iommufdTestMockDomain } from './device.ts';
-import { iommufdTestMdCheckPa } from './hw_pagetable.ts';
-import { IOMMU_TEST_OP_MD_CHECK_MAP, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_MOCK_DOMAIN, SELFTEST_DEVICE_OPS } from './selftest.ts';
+import { IOMMU_TEST_OP_MD_CHECK_MAP, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from './selftest.ts';
 import { buffer, ioasAlloc, ioctl, iovaRanges, map, NR, newEnv, P, sweepFailNth, testCmd, U64_MAX, unmap, type Env } from './testutil.ts';
 
-beforeAll(() => {
-  // Until DEVICES wires these ops into selftest.ts, register them for this test.
-  if (!SELFTEST_DEVICE_OPS.has(IOMMU_TEST_OP_MOCK_DOMAIN)) SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MOCK_DOMAIN, iommufdTestMockDomain);
-  if (!SELFTEST_DEVICE_OPS.has(IOMMU_TEST_OP_MD_CHECK_MAP))
-    SELFTEST_DEVICE_OPS.set(IOMMU_TEST_OP_MD_CHECK_MAP, (u) =>
-      iommufdTestMdCheckPa(u.ictx, u.cmd.num('id'), u.cmd.big('check_map.iova'), u.cmd.big('check_map.length'), u.cmd.big('check_map.uptr')),
-    );
-});
 
 function mockDomain(env: Env, ioas: number): { stdev: number; hwpt: number; idev: number; errno: number } {
   const r = testCmd(env, IOMMU_TEST_OP_MOCK_DOMAIN, ioas, {});
@@ -123,5 +113,31 @@ describe('IOAS with mock domains (selftest.c mock IOMMU)', () => {
     };
     const r = sweepFailNth(setup, (env) => mockDomain(env, 1).errno);
     expect(r.injected).toBeGreaterThanOrEqual(5);
+  });
+  check('ref.fail_nth.hwpt-alloc', () => {
+    const setup = () => {
+      const env = newEnv();
+      const ioas = ioasAlloc(env);
+      expect(map(env, ioas, buffer(env, 16 * 4096), 16n * P, 1n << 24n).errno).toBe(0);
+      expect(mockDomain(env, ioas).errno).toBe(0);
+      return { env };
+    };
+    // HWPT_ALLOC(dev_id = the mock idev, pt_id = the IOAS): a manual paging HWPT filled with the area.
+    const r = sweepFailNth(setup, (env) => ioctl(env, 0x89, { dev_id: 3, pt_id: 1 }).errno);
+    expect(r.injected).toBeGreaterThanOrEqual(3);
+  });
+  check('ref.fail_nth.mock-domain-replace', () => {
+    const setup = () => {
+      const env = newEnv();
+      const a = ioasAlloc(env);
+      const b = ioasAlloc(env);
+      expect(map(env, a, buffer(env, 8 * 4096), 8n * P, 1n << 24n).errno).toBe(0);
+      expect(map(env, b, buffer(env, 8 * 4096), 8n * P, 1n << 25n).errno).toBe(0);
+      expect(mockDomain(env, a).errno).toBe(0);
+      return { env };
+    };
+    // Replace the mock device's attachment (stdev 3) with IOAS 2: a new auto domain there.
+    const r = sweepFailNth(setup, (env) => testCmd(env, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, 3, { 'mock_domain_replace.pt_id': 2 }).errno);
+    expect(r.injected).toBeGreaterThanOrEqual(3);
   });
 });

@@ -35,6 +35,8 @@ export const STRUCT_OF: { readonly [nr: number]: string } = {
   0x86: 'iommu_ioas_unmap',
   0x87: 'iommu_option',
   0x88: 'iommu_vfio_ioas',
+  0x89: 'iommu_hwpt_alloc',
+  0x8a: 'iommu_hw_info',
   0xa0: 'iommu_test_cmd',
 };
 

@@ -125,7 +125,7 @@ export const clauses: Clause[] = [
     id: 'FAIL_NTH.ATOMIC',
     kind: 'lifecycle',
     statement:
-      'Failing any single fallible step (allocation, lookup, pin, charge, page-table allocation) of MAP, COPY, UNMAP, IOAS_ALLOC, access pin/rw, a domain add or a mock-device attach leaves no visible change and nothing pinned or charged after close.',
+      'Failing any single fallible step (allocation, lookup, pin, charge, page-table allocation) of MAP, COPY, UNMAP, IOAS_ALLOC, access pin/rw, a domain add, a mock-device attach or replace, or HWPT_ALLOC leaves no visible change and nothing pinned or charged after close.',
     source: { file: 'tools/testing/selftests/iommu/iommufd_fail_nth.c', function: 'TEST_FAIL_NTH' },
     profiles: BOTH,
     checks: [
@@ -139,6 +139,8 @@ export const clauses: Clause[] = [
       'ref.fail_nth.add-domain',
       'ref.fail_nth.map-mock-domain',
       'ref.fail_nth.mock-domain-attach',
+      'ref.fail_nth.hwpt-alloc',
+      'ref.fail_nth.mock-domain-replace',
       'ref.adapter.fail-nth',
     ],
   },
