@@ -308,12 +308,19 @@ function getMdPagetable(ictx: DeviceCtx, id: number): Result<IommufdHwptPaging> 
  * misalignment or a mismatch; EFAULT for an unmapped user address.
  */
 export function iommufdTestMdCheckPa(ictx: DeviceCtx, mockptId: number, iova: bigint, length: bigint, uptr: bigint): number {
-  const MP = BigInt(MOCK_IO_PAGE_SIZE);
-  if (iova % MP || length % MP || uptr % MP || uptr + length > (1n << 64n) - 1n) return EINVAL;
+  // 6.12 checks alignment (2 KiB) before the lookup; 7.3 looks up first and
+  // aligns to the domain's smallest page size.
+  let page = BigInt(MOCK_IO_PAGE_SIZE);
+  const misaligned = () => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || uptr + length > (1n << 64n) - 1n;
+  if (ictx.profile === '6.12' && misaligned()) return EINVAL;
   const r = getMdPagetable(ictx, mockptId);
   if (r.errno || !r.value) return r.errno;
   const domain = r.value.domain as IommuDomain;
-  for (; length > 0n; length -= MP, iova += MP, uptr += MP) {
+  if (ictx.profile !== '6.12') {
+    page = BigInt(domain.minPageSize);
+    if (misaligned()) return EINVAL;
+  }
+  for (; length > 0n; length -= page, iova += page, uptr += page) {
     const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
     if (!t) return EFAULT;
     const pa = domain.iovaToPhys(Number(iova));
