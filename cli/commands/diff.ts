@@ -12,7 +12,7 @@ import type { RegisterCommand } from './index.ts';
 import { UsageError } from '../usage.ts';
 import { PROFILES } from '../../spec/uapi/profiles.ts';
 import { displayPath } from '../../conformance/programs/load.ts';
-import { AdapterOpenError, jsonReplacer, runPrograms, type SessionResult } from '../../conformance/programs/session.ts';
+import { AdapterOpenError, impliedProfile, jsonReplacer, runPrograms, type SessionResult } from '../../conformance/programs/session.ts';
 import { diffRuns, unacceptedDifferences, type ProgramDiff } from '../../conformance/programs/diff.ts';
 import { loadEntries, loadOrUsage, parseProfile } from './exec.ts';
 
@@ -72,7 +72,8 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const impls = opts.impl ?? [];
       if (impls.length !== 2) throw new UsageError(`diff: give --impl exactly twice (got ${impls.length})`);
       const [a, b] = impls as [string, string];
-      const profile = parseProfile('diff', opts.profile);
+      // A kernel lane fixes the profile for both sides.
+      const profile = parseProfile('diff', opts.profile) ?? impliedProfile(a) ?? impliedProfile(b);
       const programs = loadOrUsage(paths);
       const entries = opts.expectations ? loadEntries(opts.expectations, '') : [...loadEntries(undefined, a), ...loadEntries(undefined, b)];
       let ra: SessionResult;

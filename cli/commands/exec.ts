@@ -63,6 +63,7 @@ export function loadEntries(file: string | undefined, impl: string): Expectation
 function writtenFields(o: StepOutcome): string {
   if (o.op === 'close' || o.op === 'open' || o.op === 'write') return '';
   if (o.op !== 'ioctl') return o.result === undefined ? '' : render(o.result).slice(0, 200);
+  if (o.out === undefined && o.buffers === undefined) return '';
   const sent = o.request?.op === 'ioctl' && o.request.arg.kind === 'struct' ? o.request.arg.fields : {};
   const parts: string[] = [];
   const walk = (out: unknown, inp: unknown, path: string): void => {
@@ -104,7 +105,10 @@ export function printRun(run: ProgramRun, entries: readonly ExpectationEntry[], 
     if (o.status === 'error') failures++;
     for (const v of o.violations) {
       const observed = o.status === 'ok' ? 'ok' : errnoName(o.errno ?? 0);
-      const entry = findExpectation(entries, { program: run.program.name, step: o.step, field: 'expect', values: [observed] });
+      // What the program allowed, as printed: errno names, or 'ok'.
+      const want = run.program.steps[o.step - 1]?.expect;
+      const allowed = [...(want?.errno ?? []), ...(want?.ok ? ['ok'] : [])];
+      const entry = findExpectation(entries, { program: run.program.name, step: o.step, field: 'expect', values: [observed, ...allowed] });
       if (entry) {
         known++;
         write(`      known (${entry.kind}): ${v} — ${entry.reason}\n`);

@@ -17,6 +17,12 @@ function sharedAdapter(impl: string): boolean {
 
 export class AdapterOpenError extends Error {}
 
+/** The profile an implementation name fixes (linux-6.12 → 6.12), if any. */
+export function impliedProfile(impl: string): Profile | undefined {
+  const m = /^linux-(6\.12|7\.3)$/.exec(impl);
+  return m ? (m[1] as Profile) : undefined;
+}
+
 async function open(impl: string, profile: Profile | undefined): Promise<{ adapter: OpenedAdapter; caps: Capabilities }> {
   let adapter: OpenedAdapter;
   try {
