@@ -196,4 +196,25 @@ describe('access objects (device.c iommufd_access_*)', () => {
     expect(iommufdAccessAttach(a.value!, ioas)).toBe(0);
     iommufdAccessDestroy(a.value!);
   });
+  check('ref.access.rw-fast-and-slow-path', () => {
+    const env = newEnv();
+    const ioas = ioasAlloc(env);
+    ioptTableAddDomain(ioasOf(env, ioas).iopt, new FakeDomain());
+    const fd = createAccess(env, ioas, false);
+    const buf = buffer(env, 2 * 4096);
+    env.proc.copyToUser(buf + P - 2n, new Uint8Array([7, 7, 8, 8]));
+    const iova = map(env, ioas, buf, 2n * P, 0x10000n).iova;
+    // The user unmaps the memory; the domain keeps it pinned.
+    env.proc.munmap(buf, 2 * 4096);
+    const ubuf = buffer(env, 4096);
+    const rw = (i: bigint, len: bigint, flags: number) =>
+      testCmd(env, IOMMU_TEST_OP_ACCESS_RW, fd, { 'access_rw.iova': i, 'access_rw.length': len, 'access_rw.uptr': ubuf, 'access_rw.flags': flags }).errno;
+    // Fast path: copy_from_user on the user address faults.
+    expect(rw(iova + P - 2n, 4n, 0)).toBe(EFAULT);
+    // Slow path across two pages: the pfn reader uses the pinned frames.
+    expect(rw(iova + P - 2n, 4n, 4)).toBe(0);
+    expect([...env.proc.copyFromUser(ubuf, 4)!]).toEqual([7, 7, 8, 8]);
+    // Slow path within one page pins the user page again: gone -> EFAULT.
+    expect(rw(iova, 2n, 4)).toBe(EFAULT);
+  });
 });

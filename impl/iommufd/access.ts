@@ -12,7 +12,7 @@
  * iommufdAccessCreate(ctx, ops) -> Result<IommufdAccess>, iommufdAccessDestroy,
  * iommufdAccessAttach(access, ioasId), iommufdAccessReplace, iommufdAccessDetach,
  * iommufdAccessPinPages(access, iova, length, write) -> Result<number[] (pfns)>,
- * iommufdAccessUnpinPages, iommufdAccessRw(access, iova, data, write) -> errno,
+ * iommufdAccessUnpinPages, iommufdAccessRw(access, iova, data, write, slowPath?) -> errno,
  * IOMMUFD_ACCESS_RW_WRITE.
  */
 import { EBUSY, EINVAL, ENOENT, EOVERFLOW, EPERM } from './errno.ts';
@@ -234,7 +234,7 @@ export function iommufdAccessUnpinPages(access: IommufdAccess, iova: bigint, len
  * area being unmapped), EOVERFLOW, ENOENT (not attached / not mapped), EPERM,
  * EFAULT. Pieces before a failing one are already copied, as in the kernel.
  */
-export function iommufdAccessRw(access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean): number {
+export function iommufdAccessRw(access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath = false): number {
   if (!data.length) return EINVAL;
   const last = iova + BigInt(data.length) - 1n;
   if (last > ULONG_MAX) return EOVERFLOW;
@@ -247,7 +247,7 @@ export function iommufdAccessRw(access: IommufdAccess, iova: bigint, data: Uint8
     const bytes = Number(pieceLast - cur + 1n);
     if (area.preventAccess) return EINVAL;
     if (!checkAreaProt(area, write)) return EPERM;
-    const rc = ioptPagesRwAccess(area.pages!, Number(ioptAreaStartByte(area, cur)), data.subarray(off, off + bytes), write);
+    const rc = ioptPagesRwAccess(area.pages!, Number(ioptAreaStartByte(area, cur)), data.subarray(off, off + bytes), write, slowPath);
     if (rc) return rc;
     off += bytes;
   }

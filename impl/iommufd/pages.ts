@@ -223,31 +223,55 @@ export function ioptPagesRemoveAccess(pages: IoptPages, start: number, last: num
   pages.release(start, last);
 }
 
+/** copy_data_page over one frame. */
+function copyFrame(pages: IoptPages, pfn: number, off: number, data: Uint8Array, write: boolean): void {
+  const pa = pfn * PAGE_SIZE + off;
+  if (write) pages.proc.phys.writePhys(pa, data);
+  else data.set(pages.proc.phys.readPhys(pa, data.length));
+}
+
 /**
  * iopt_pages_rw_access: copy between `data` and the pages' bytes from
- * start_byte. EPERM for a write to read-only pages; EFAULT when the user
- * memory is gone and the page is not pinned. Pinned pages are used through
- * their frames (they outlive munmap); others through the process mapping.
+ * start_byte. EPERM for a write to read-only pages. The fast path
+ * (the caller's own mm) is copy_to_user/copy_from_user on the user address,
+ * so it faults (EFAULT) where the mapping is gone or lacks the permission,
+ * pinned or not. The slow path (another mm; the selftest's SLOW_PATH flag)
+ * reads the frames: one page through pin_user_pages_remote
+ * (iopt_pages_rw_page), several through the pfn reader (iopt_pages_rw_slow),
+ * which uses pinned frames and otherwise pins, charges and unpins.
  */
-export function ioptPagesRwAccess(pages: IoptPages, startByte: number, data: Uint8Array, write: boolean): number {
-  if (write && !pages.writable) return EPERM;
+export function ioptPagesRwAccess(pages: IoptPages, startByte: number, data: Uint8Array, write: boolean, slowPath = false): number {
   const proc = pages.proc;
+  const startIndex = Math.floor(startByte / PAGE_SIZE);
+  const lastIndex = Math.floor((startByte + data.length - 1) / PAGE_SIZE);
+  if (write && !pages.writable) return EPERM;
+  if (!slowPath) {
+    const va = pages.uptr + BigInt(startByte);
+    if (write) return proc.copyToUser(va, data) ? 0 : EFAULT;
+    const b = proc.copyFromUser(va, data.length);
+    if (!b) return EFAULT;
+    data.set(b);
+    return 0;
+  }
+  if (startIndex === lastIndex) {
+    // iopt_pages_rw_page
+    if (proc.faults.shouldFail()) return EINVAL;
+    const r = proc.pinUserPages(pages.uptr + BigInt(startIndex) * PAGE_SIZE_N, 1, write);
+    if (r.errno || !('pfns' in r)) return r.errno || EFAULT;
+    copyFrame(pages, r.pfns[0]!, startByte % PAGE_SIZE, data, write);
+    proc.unpinUserPage(r.pfns[0]!);
+    return 0;
+  }
+  // iopt_pages_rw_slow: the pfn reader holds the range while copying.
+  const held = pages.hold(startIndex, lastIndex);
+  if (held.errno) return held.errno;
   let done = 0;
-  while (done < data.length) {
-    const byte = startByte + done;
-    const index = Math.floor(byte / PAGE_SIZE);
-    const off = byte % PAGE_SIZE;
+  for (let i = startIndex; i <= lastIndex; i++) {
+    const off = i === startIndex ? startByte % PAGE_SIZE : 0;
     const n = Math.min(PAGE_SIZE - off, data.length - done);
-    let pfn = pages.pinnedPfn(index);
-    if (pfn === undefined) {
-      const t = proc.translateVa(pages.uptr + BigInt(index) * PAGE_SIZE_N);
-      if (!t || !t.prot.read || (write && !t.prot.write)) return EFAULT;
-      pfn = t.pfn;
-    }
-    const pa = pfn * PAGE_SIZE + off;
-    if (write) proc.phys.writePhys(pa, data.subarray(done, done + n));
-    else data.set(proc.phys.readPhys(pa, n), done);
+    copyFrame(pages, held.value![i - startIndex]!, off, data.subarray(done, done + n), write);
     done += n;
   }
+  pages.release(startIndex, lastIndex);
   return 0;
 }

@@ -267,7 +267,7 @@ function iommufdTestAccessRw(ucmd: Ucmd): number {
     if (!b) return done(EFAULT);
     tmp = b;
   }
-  const rc = iommufdAccessRw(g.staccess!.access!, iova, tmp, write);
+  const rc = iommufdAccessRw(g.staccess!.access!, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
   if (rc) return done(rc);
   if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return done(EFAULT);
   return done(0);

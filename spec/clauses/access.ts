@@ -74,7 +74,16 @@ export const clauses: Clause[] = [
     statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection).',
     source: { file: DEV, function: 'iommufd_access_rw' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw'],
+    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path'],
+  },
+  {
+    id: 'ACCESS.RW_PATHS',
+    kind: 'state',
+    statement:
+      'From the mapping process access rw copies through the user address (EFAULT once the memory is unmapped, even if pinned); from another mm (selftest SLOW_PATH) a multi-page copy reads the pinned frames, a single page is pinned again from the mm.',
+    source: { file: 'drivers/iommu/iommufd/pages.c', function: 'iopt_pages_rw_access' },
+    profiles: BOTH,
+    checks: ['ref.access.rw-fast-and-slow-path'],
   },
   {
     id: 'ACCESS.ITEMS',
