@@ -76,10 +76,11 @@ export class IommufdDevice implements IommufdObject {
   id = 0;
   users = 0;
   enforceCacheCoherency = false;
+  /** idev->igroup: set once the group is claimed (7.3 allocates the object first). */
+  igroup!: IommufdGroup;
   constructor(
     readonly ictx: DeviceCtx,
     readonly dev: SimDevice,
-    readonly igroup: IommufdGroup,
   ) {}
 
   /** iommufd_device_destroy */
@@ -96,36 +97,58 @@ export function iommufdGetDevice(ictx: DeviceCtx, id: number): Result<IommufdDev
 }
 
 /**
- * iommufd_device_bind: CACHE_COHERENCY capability (EINVAL), the ctx's
- * iommufd_group (ENOMEM), DMA ownership of the group (EPERM another owner,
- * EBUSY attached elsewhere), the object (ENOMEM). The driver holds a users
+ * iommufd_device_bind: 6.12 claims the group (iommufdBindIommu) and then
+ * allocates the object (ENOMEM); 7.3 allocates first. The driver holds a users
  * reference until unbind, so DESTROY of a device id is always EBUSY.
  */
 export function iommufdDeviceBind(ictx: DeviceCtx, dev: SimDevice): Result<IommufdDevice> {
-  const machine = dev.machine;
-  if (!machine.capable(dev, 'CACHE_COHERENCY')) return { errno: EINVAL };
-  const g = iommufdGetGroup(ictx, dev);
-  if (g.errno || !g.value) return { errno: g.errno };
-  const igroup = g.value;
-  // Every simulated platform isolates MSIs (interrupt remapping / ITS), so the
-  // allow_unsafe_interrupts EPERM path is never taken.
-  let rc = machine.claimDmaOwner(dev, ictx);
-  if (rc) {
-    iommufdPutGroup(igroup);
-    return { errno: rc };
-  }
-  const idev = new IommufdDevice(ictx, dev, igroup);
-  rc = iommufdObjectAlloc(ictx, idev);
-  if (rc) {
-    machine.releaseDmaOwner(dev);
-    iommufdPutGroup(igroup);
-    return { errno: rc };
+  const idev = new IommufdDevice(ictx, dev);
+  if (ictx.profile !== '6.12') {
+    // 7.3: the object first, then iommufd_bind_iommu; a failure aborts the id.
+    const rc = iommufdObjectAlloc(ictx, idev);
+    if (rc) return { errno: rc };
+    const b = iommufdBindIommu(ictx, idev);
+    if (b) {
+      iommufdObjectAbort(ictx, idev);
+      return { errno: b };
+    }
+  } else {
+    const b = iommufdBindIommu(ictx, idev);
+    if (b) return { errno: b };
+    const rc = iommufdObjectAlloc(ictx, idev);
+    if (rc) {
+      dev.machine.releaseDmaOwner(dev);
+      iommufdPutGroup(idev.igroup);
+      return { errno: rc };
+    }
   }
   if (!dev.isMock) ictx.file?.get();
-  idev.enforceCacheCoherency = machine.capable(dev, 'ENFORCE_CACHE_COHERENCY');
   refcount_inc(idev); // the calling driver is a user until unbind
   iommufdObjectFinalize(ictx, idev);
   return { errno: 0, value: idev };
+}
+
+/**
+ * The IOMMU half of iommufd_device_bind (7.3's iommufd_bind_iommu):
+ * CACHE_COHERENCY capability (EINVAL), the ctx's iommufd_group (ENOMEM), DMA
+ * ownership of the group (EPERM another owner, EBUSY attached elsewhere).
+ */
+function iommufdBindIommu(ictx: DeviceCtx, idev: IommufdDevice): number {
+  const dev = idev.dev;
+  const machine = dev.machine;
+  if (!machine.capable(dev, 'CACHE_COHERENCY')) return EINVAL;
+  const g = iommufdGetGroup(ictx, dev);
+  if (g.errno || !g.value) return g.errno;
+  // Every simulated platform isolates MSIs (interrupt remapping / ITS), so the
+  // allow_unsafe_interrupts EPERM path is never taken.
+  const rc = machine.claimDmaOwner(dev, ictx);
+  if (rc) {
+    iommufdPutGroup(g.value);
+    return rc;
+  }
+  idev.igroup = g.value;
+  idev.enforceCacheCoherency = machine.capable(dev, 'ENFORCE_CACHE_COHERENCY');
+  return 0;
 }
 
 /** iommufd_device_unbind: iommufd_object_destroy_user (the device must be detached). */

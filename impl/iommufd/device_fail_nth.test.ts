@@ -24,22 +24,26 @@ function teardown(env: Env, domainsBefore: number): void {
   expect(IommuDomain.livePaging).toBe(domainsBefore);
 }
 
-/** Returns how many fallible steps the sequence has. */
-function sweep(setup: () => Scenario): number {
+/** Sweeps both profiles; returns the fewest fallible steps the sequence has. */
+function sweep(setup: (profile: '6.12' | '7.3') => Scenario): number {
+  return Math.min(sweepProfile('6.12', setup), sweepProfile('7.3', setup));
+}
+
+function sweepProfile(profile: '6.12' | '7.3', setup: (profile: '6.12' | '7.3') => Scenario): number {
   for (let nth = 1; nth < 400; nth++) {
     const domainsBefore = IommuDomain.livePaging;
-    const s = setup();
+    const s = setup(profile);
     const before = snapshot(s.env);
     s.env.proc.faults.arm(nth);
     const rc = s.run();
     const injected = s.env.proc.faults.injected;
     s.env.proc.faults.disarm();
     if (!injected) {
-      expect(rc).toBe(0);
+      expect([profile, rc]).toEqual([profile, 0]);
       teardown(s.env, domainsBefore);
       return nth - 1;
     }
-    if (rc !== 0) expect([nth, snapshot(s.env)]).toEqual([nth, before]);
+    if (rc !== 0) expect([profile, nth, snapshot(s.env)]).toEqual([profile, nth, before]);
     teardown(s.env, domainsBefore);
   }
   throw new Error('sweep did not converge');
@@ -54,8 +58,8 @@ function withArea(env: Env): number {
 
 describe('fail_nth sweeps', () => {
   check('ref.fail_nth.attach', () => {
-    const steps = sweep(() => {
-      const env = newEnv('6.12');
+    const steps = sweep((profile) => {
+      const env = newEnv(profile);
       const ioas = withArea(env);
       return { env, run: () => mockDomain(env, ioas).errno };
     });
@@ -63,8 +67,8 @@ describe('fail_nth sweeps', () => {
   });
 
   check('ref.fail_nth.vfio-attach-group', () => {
-    const steps = sweep(() => {
-      const env = newEnv('6.12');
+    const steps = sweep((profile) => {
+      const env = newEnv(profile);
       const m = machine(env);
       const c1 = m.deviceCreate({ iommu: 'vtd0' });
       if (!c1.ok) throw new Error('create');
@@ -82,8 +86,8 @@ describe('fail_nth sweeps', () => {
   });
 
   check('ref.fail_nth.replace', () => {
-    const steps = sweep(() => {
-      const env = newEnv('6.12');
+    const steps = sweep((profile) => {
+      const env = newEnv(profile);
       const ioas = withArea(env);
       const md = mockDomain(env, ioas);
       expect(md.errno).toBe(0);
@@ -94,8 +98,8 @@ describe('fail_nth sweeps', () => {
   });
 
   check('ref.fail_nth.vfio-replace-group', () => {
-    sweep(() => {
-      const env = newEnv('6.12');
+    sweep((profile) => {
+      const env = newEnv(profile);
       const m = machine(env);
       const c1 = m.deviceCreate({ iommu: 'smmu0' });
       if (!c1.ok) throw new Error('create');
@@ -114,8 +118,8 @@ describe('fail_nth sweeps', () => {
   });
 
   check('ref.fail_nth.hwpt-alloc', () => {
-    const steps = sweep(() => {
-      const env = newEnv('6.12');
+    const steps = sweep((profile) => {
+      const env = newEnv(profile);
       const ioas = withArea(env);
       const d = boundDevice(env, { iommu: 'vtd0' });
       return { env, run: () => hwptAlloc(env, { dev_id: d.devid, pt_id: ioas, flags: 3 }).errno };
@@ -124,8 +128,8 @@ describe('fail_nth sweeps', () => {
   });
 
   check('ref.fail_nth.vfio-bind', () => {
-    sweep(() => {
-      const env = newEnv('6.12');
+    sweep((profile) => {
+      const env = newEnv(profile);
       const c = machine(env).deviceCreate({ iommu: 'amd0' });
       if (!c.ok) throw new Error('create');
       const fd = openDev(env, c.device);
