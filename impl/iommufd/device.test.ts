@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, iovaRanges, map, newEnv, testCmd, U64_MAX, MAP_R } from './testutil.ts';
+import { buffer, ioasAlloc, ioctl, iovaRanges, map, newEnv, NR, testCmd, U64_MAX, MAP_R, writeRanges } from './testutil.ts';
 import {
   boundDevice,
   destroy,
@@ -32,14 +32,16 @@ const HUGE_IOVA = 2;
 
 describe('mock domain (IOMMU_TEST_OP_MOCK_DOMAIN)', () => {
   check('ref.mock_domain.ids-and-aperture', () => {
-    const env = newEnv('6.12');
-    const ioas = ioasAlloc(env);
-    expect(ioas).toBe(1);
-    const md = mockDomain(env, ioas);
-    expect(md).toEqual({ errno: 0, stdev: 2, idev: 3, hwpt: 4 });
-    const r = iovaRanges(env, ioas);
-    expect(r.ranges).toEqual([[1n << 24n, (1n << 31n) - 1n]]);
-    expect(r.alignment).toBe(2048n);
+    for (const profile of ['6.12', '7.3'] as const) {
+      const env = newEnv(profile);
+      const ioas = ioasAlloc(env);
+      expect(ioas).toBe(1);
+      const md = mockDomain(env, ioas);
+      expect(md).toEqual({ errno: 0, stdev: 2, idev: 3, hwpt: 4 });
+      const r = iovaRanges(env, ioas);
+      expect(r.ranges).toEqual([[1n << 24n, (1n << 31n) - 1n]]);
+      expect(r.alignment).toBe(2048n);
+    }
   });
 
   check('ref.device.destroy-ebusy', () => {
@@ -340,6 +342,21 @@ describe('attach, replace, detach', () => {
     expect(mockReplace(env, nd.idev, ioas).errno).toBe(ENOENT); // not a selftest object
     expect(mockReplace(env, nd.stdev, nd.idev).errno).toBe(EINVAL);
     expect(snapshot(env)).toBe(before);
+  });
+
+  check('ref.attach.resv-vs-allowed', () => {
+    const env = newEnv('6.12');
+    const ioas = ioasAlloc(env);
+    // an allowed range covering the x86 MSI window blocks a VT-d device's reservation
+    writeRanges(env, env.scratch + 4096n, [[0xfe000000n, 0xfeffffffn]]);
+    expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 1, allowed_iovas: env.scratch + 4096n }).errno).toBe(0);
+    const d = boundDevice(env, { iommu: 'vtd0' });
+    const before = snapshot(env);
+    expect(vfioAttach(env, d.fd, ioas).errno).toBe(EADDRINUSE);
+    expect(snapshot(env)).toBe(before);
+    // without the allowed range the same attach works
+    expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 0, allowed_iovas: 0n }).errno).toBe(0);
+    expect(vfioAttach(env, d.fd, ioas).errno).toBe(0);
   });
 
   check('ref.attach.aperture-conflict', () => {

@@ -213,7 +213,7 @@ export const clauses: Clause[] = [
     source: { file: DEV, function: 'iommufd_device_attach_reserved_iova' },
     profiles: BOTH,
     errno: 'EADDRINUSE',
-    checks: ['ref.group.same-hwpt-and-resv-join', 'ref.attach.narrow-aperture-eaddrinuse'],
+    checks: ['ref.group.same-hwpt-and-resv-join', 'ref.attach.narrow-aperture-eaddrinuse', 'ref.attach.resv-vs-allowed'],
   },
   {
     id: 'REPLACE.ATOMIC',
