@@ -15,7 +15,7 @@
  * Public API (what DEVICES, access.ts, ioas.ts and vfio_compat.ts use):
  *   class IoPagetable, class IoptArea, interface IoptDomain, interface IoptAccess,
  *   IOMMU_READ/IOMMU_WRITE/IOMMU_CACHE, IOPT_ALLOC_IOVA,
- *   ioptMapUserPages(iopt, proc, accountMM, iova, uptr, length, prot, flags) -> Result<bigint>
+ *   ioptMapUserPages(iopt, proc, accountMM, iova, uptr, length, prot, flags, profile) -> Result<bigint>
  *   ioptGetPages, ioptMapPages, ioptFreePagesList, ioptUnmapIova, ioptUnmapAll,
  *   ioptSetAllowIova, ioptReserveIova, ioptRemoveReservedIova,
  *   ioptTableAddDomain(iopt, domain) -> errno, ioptTableRemoveDomain(iopt, domain),
@@ -443,8 +443,9 @@ export function ioptMapUserPages(
   length: bigint,
   prot: number,
   flags: number,
+  profile: '6.12' | '7.3' = '6.12',
 ): Result<bigint> {
-  const r = ioptAllocPages(proc, uptr, length, (prot & IOMMU_WRITE) !== 0);
+  const r = ioptAllocPages(proc, uptr, length, (prot & IOMMU_WRITE) !== 0, profile);
   if (r.errno) return err(r.errno);
   const pages = r.value!;
   if (accountMM && pages.accountMode === 'USER') pages.accountMode = 'MM';

@@ -36,6 +36,16 @@ describe('IOMMU_IOAS_MAP (ioas.c: iommufd_ioas_map, io_pagetable.c)', () => {
     expect(map(env, ioas, buf, P, 0x200000n).errno).toBe(0);
     expect(map(env, ioas, buf, 2n * P, 0x1ff000n).errno).toBe(EEXIST);
   });
+  check('ref.ioas_map.length-vs-wrap-order', () => {
+    // 6.12 (iopt_alloc_pages) checks the length before the wrap; 7.3 (iopt_alloc_user_pages) the wrap first.
+    for (const [profile, expected] of [['6.12', EINVAL], ['7.3', EOVERFLOW]] as const) {
+      const env = newEnv(profile);
+      const ioas = ioasAlloc(env);
+      expect(map(env, ioas, 0x10000n, U64_MAX - P + 1n).errno).toBe(expected);
+      expect(map(env, ioas, 0n, U64_MAX - P + 1n).errno).toBe(EINVAL);
+      expect(map(env, ioas, U64_MAX - P, 0n).errno).toBe(EINVAL);
+    }
+  });
   check('ref.ioas_map.alignment-einval', () => {
     const env = newEnv();
     const ioas = ioasAlloc(env);

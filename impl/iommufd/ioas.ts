@@ -186,6 +186,7 @@ export function iommufdIoasMap(ucmd: Ucmd): number {
     cmd.big('length'),
     convIommuProt(flags),
     flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA,
+    ctx.profile,
   );
   if (m.errno) return m.errno;
   cmd.set('iova', m.value!);

@@ -164,13 +164,18 @@ export class IoptPages {
 }
 
 /**
- * iopt_alloc_pages: EINVAL for length 0 or > SIZE_MAX - PAGE_SIZE, EOVERFLOW
- * when uptr + length wraps, ENOMEM (allocation). Records the calling process
- * and its accounting mode (NONE with CAP_IPC_LOCK, else USER).
+ * iopt_alloc_pages (6.12) / iopt_alloc_user_pages (7.3): EINVAL for length 0
+ * or > SIZE_MAX - PAGE_SIZE, EOVERFLOW when uptr + length wraps -- 6.12 checks
+ * the length first, 7.3 the wrap first -- then ENOMEM (allocation). Records
+ * the calling process and its accounting mode (NONE with CAP_IPC_LOCK, else
+ * USER).
  */
-export function ioptAllocPages(proc: Process, uptr: bigint, length: bigint, writable: boolean): Result<IoptPages> {
-  if (length > MAX_PAGES_LENGTH || length === 0n) return err(EINVAL);
-  if (uptr + length > ULONG_MAX) return err(EOVERFLOW);
+export function ioptAllocPages(proc: Process, uptr: bigint, length: bigint, writable: boolean, profile: '6.12' | '7.3' = '6.12'): Result<IoptPages> {
+  const badLength = length > MAX_PAGES_LENGTH || length === 0n;
+  const wraps = uptr + length > ULONG_MAX;
+  if (profile === '7.3' && wraps) return err(EOVERFLOW);
+  if (badLength) return err(EINVAL);
+  if (wraps) return err(EOVERFLOW);
   if (proc.faults.shouldFail()) return err(ENOMEM);
   const base = uptr - (uptr % PAGE_SIZE_N);
   const npages = Number((length + (uptr - base) + PAGE_SIZE_N - 1n) / PAGE_SIZE_N);

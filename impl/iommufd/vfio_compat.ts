@@ -150,7 +150,7 @@ function iommufdVfioMapDma(ctx: IommufdCtx, arg: bigint): number {
   if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
   const r = getCompatIoas(ctx);
   if (r.errno) return r.errno;
-  const m = ioptMapUserPages(r.value!.iopt, ctx.proc, ctx.accountMode === 'MM', v.getBigUint64(16, true), v.getBigUint64(8, true), v.getBigUint64(24, true), prot, 0);
+  const m = ioptMapUserPages(r.value!.iopt, ctx.proc, ctx.accountMode === 'MM', v.getBigUint64(16, true), v.getBigUint64(8, true), v.getBigUint64(24, true), prot, 0, ctx.profile);
   return m.errno;
 }
 
