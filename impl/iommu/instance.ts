@@ -77,9 +77,10 @@ export class Domain {
   readonly pt: IoPageTable | null;
   readonly mock: MockSparseTable | null;
   readonly dirtyCapable: boolean;
-  /** Aperture (geometry.aperture_start / _end). */
+  /** Aperture (geometry.aperture_start / _end); apertureLast is clamped below 2^53, apertureLastBig is exact. */
   apertureStart: number;
   apertureLast: number;
+  apertureLastBig: bigint;
   /** Bytes mapped by the last map() before it failed or completed. */
   mapped = 0;
   private readonly gather = new IotlbGather();
@@ -95,18 +96,22 @@ export class Domain {
     this.dirtyCapable = dirtyCapable;
     if (pt !== null) {
       this.apertureStart = 0;
-      this.apertureLast = 2 ** pt.g.vaBits - 1;
+      this.apertureLast = Math.min(2 ** pt.g.vaBits, 2 ** 53) - 1;
+      this.apertureLastBig = (1n << BigInt(pt.g.vaBits)) - 1n;
       if (pt.g.kind === K_MOCK && !pt.g.mockHuge) {
         this.apertureStart = MOCK_APERTURE_START;
         this.apertureLast = MOCK_APERTURE_LAST;
+        this.apertureLastBig = BigInt(MOCK_APERTURE_LAST);
       }
       pt.onFlush = (g) => inst.flushGather(this, g);
       pt.onChangeTop = () => {
-        this.apertureLast = 2 ** pt.g.vaBits - 1;
+        this.apertureLast = Math.min(2 ** pt.g.vaBits, 2 ** 53) - 1;
+        this.apertureLastBig = (1n << BigInt(pt.g.vaBits)) - 1n;
       };
     } else {
       this.apertureStart = MOCK_APERTURE_START;
       this.apertureLast = MOCK_APERTURE_LAST;
+      this.apertureLastBig = BigInt(MOCK_APERTURE_LAST);
     }
   }
 
@@ -188,6 +193,46 @@ export class Domain {
   setDirty(iova: number): number {
     if (this.mock !== null) return this.mock.setDirty(iova) ? 0 : -EINVAL;
     return (this.pt as IoPageTable).setDirty(iova);
+  }
+
+  // Wide (64-bit) IOVAs: bigint only at this boundary; see IoPageTable.mapWide.
+
+  mapWide(iova: bigint, pa: number, len: number, prot: number): number {
+    if (iova + BigInt(len) <= 2n ** 53n) return this.map(Number(iova), pa, len, prot);
+    const pt = this.pt;
+    if (pt === null) return -EINVAL;
+    const min = pt.minPageSize;
+    if (iova % BigInt(min) !== 0n || modPow2(pa, min) + modPow2(len, min) !== 0) return -EINVAL;
+    const rc = pt.mapWide(iova, pa, len, prot);
+    this.mapped = pt.mapped;
+    if (rc !== 0 && pt.mapped > 0) this.unmapWide(iova, pt.mapped);
+    return rc;
+  }
+
+  unmapWide(iova: bigint, len: number): number {
+    if (iova + BigInt(len) <= 2n ** 53n) return this.unmap(Number(iova), len);
+    const pt = this.pt;
+    if (pt === null) return 0;
+    const g = this.gather;
+    g.reset();
+    const n = pt.unmapWideNoSync(iova, len, g);
+    pt.sync(g);
+    return n;
+  }
+
+  iovaToPhysWide(iova: bigint): number {
+    if (iova < 2n ** 53n) return this.iovaToPhys(Number(iova));
+    return this.pt === null ? 0 : this.pt.iovaToPhysWide(iova);
+  }
+
+  readAndClearDirtyWide(iova: bigint, size: number, flags: number, rec: { record(iova: bigint, length: number): void } | null): number {
+    const pt = this.pt;
+    if (pt === null) return -EINVAL;
+    const g = this.gather;
+    g.reset();
+    const rc = pt.readAndClearDirtyWide(iova, size, flags, rec, g);
+    pt.sync(g);
+    return rc;
   }
 
   /** Free every table page; flushes this domain's tag from the caches first. */
@@ -417,6 +462,10 @@ export class IommuInstance {
     // attached has nothing cached, so no command is issued.
     if (d.everAttached === false) return;
     const tables = g.freelist.length > 0;
+    if (g.wide) {
+      this.domainSelective(d);
+      return;
+    }
     if (g.empty) {
       if (tables) this.domainSelective(d);
       return;

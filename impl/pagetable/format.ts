@@ -50,6 +50,8 @@ export interface FormatConfig {
   mockVariant?: 'default' | 'huge';
   /** VT-d nesting parent on SPR errata: refuse read-only maps (FORCE_WRITEABLE semantics: -EINVAL). */
   forceWriteable?: boolean;
+  /** x86-64: VA is sign-extended (VT-d first stage); the upper half is reachable through the wide API. */
+  signExtend?: boolean;
   /** Walker sees PTE writes only after explicit flushes (DMA_INCOHERENT / coherent_walk=false). */
   nonCoherentWalk?: boolean;
   /**
@@ -94,6 +96,7 @@ export interface PtGeometry {
   readonly nonCoherentWalk: boolean;
   readonly tablePtrBias: number;
   readonly mockHuge: boolean;
+  readonly signExtend: boolean;
 }
 
 function pow2LevelBits(n: number): number {
@@ -151,9 +154,8 @@ export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
       levels = mock ? 3 : (cfg.levels ?? 3);
       if (levels < 1 || levels > maxTopLevel + 1) return 'levels';
       dynamicTop = mock ? false : (cfg.dynamicTop ?? true);
-      // Numbers are exact to 2^53: cap the VA there (the format itself allows 64/56 bits).
-      const hwMax = mock ? 56 : 64;
-      maxVaBits = Math.min(hwMax, 53);
+      // 64-bit (mock: 56-bit) VA; IOVAs >= 2^53 go through the wide (bigint) API.
+      maxVaBits = mock ? 56 : 64;
       vaBits = dynamicTop ? Math.min(granLg2 + 9 * levels, maxVaBits) : Math.min(granLg2 + 9 * levels, maxVaBits);
       maxLeafLevel = Math.min(maxTopLevel - 1, 4);
       const leafTop = dynamicTop ? maxLeafLevel : Math.min(levels - 1, maxLeafLevel);
@@ -240,6 +242,7 @@ export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
     nonCoherentWalk: cfg.nonCoherentWalk ?? false,
     tablePtrBias: cfg.tablePtrBias ?? 0,
     mockHuge,
+    signExtend: kind === K_X86 && (cfg.signExtend ?? false),
   };
 }
 

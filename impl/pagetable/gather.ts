@@ -16,6 +16,8 @@ export class IotlbGather {
   leafLevels = 0;
   /** Bitmask of levels whose table pointers were cleared (walk-cache entries to drop). */
   tableLevels = 0;
+  /** The range lies above 2^53 (wide IOVAs): the flush must be domain-selective. */
+  wide = false;
   /** Table pages to free after the flush: pairs of (pa, order). */
   readonly freelist: number[] = [];
 
@@ -30,6 +32,7 @@ export class IotlbGather {
     this.pgsizeLg2 = 0;
     this.leafLevels = 0;
     this.tableLevels = 0;
+    this.wide = false;
     if (this.freelist.length !== 0) this.freelist.length = 0;
   }
 

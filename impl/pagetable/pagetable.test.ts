@@ -435,3 +435,60 @@ describe('6.12 sparse mock domain', () => {
     expect(rec).toEqual([[0x1000000, 0x100000]]);
   });
 });
+
+describe('wide (64-bit) IOVAs', () => {
+  it('AMD v1 grows to 6 levels for an IOVA near 2^64 and translates exactly', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t = table(mem, { format: 'amd-v1' });
+    const top = 2n ** 64n - 2n ** 21n;
+    expect(t.mapWide(top, 0x200000, 0x200000, RW)).toBe(0);
+    expect(t.topLevel).toBe(5);
+    expect(t.iovaToPhysWide(top + 0x1234n)).toBe(0x201234);
+    expect(t.iovaToPhysWide(top - 0x1000n)).toBe(0);
+    // Same low 48 bits in another window must not alias.
+    expect(t.iovaToPhysWide((top % 2n ** 48n) + 2n ** 60n)).toBe(0);
+    expect(t.mapWide(2n ** 60n + 0x5000n, 0x9000, 0x1000, RW)).toBe(0);
+    const rec: [bigint, number][] = [];
+    expect(t.setDirty(0)).toBe(-6);
+    const g = new IotlbGather();
+    expect(t.readAndClearDirtyWide(top, 0x200000, 1, { record: (a, l) => rec.push([a, l]) }, g)).toBe(0);
+    expect(rec).toEqual([]);
+    // A range crossing a 2^48 boundary is split there.
+    const cross = 3n * 2n ** 48n - 0x2000n;
+    expect(t.mapWide(cross, 0x400000, 0x4000, RW)).toBe(0);
+    expect(t.iovaToPhysWide(cross + 0x3000n)).toBe(0x403000);
+    expect(t.unmapWideNoSync(cross, 0x4000, g)).toBe(0x4000);
+    expect(g.wide).toBe(true);
+    t.sync(g);
+    expect(t.unmapWideNoSync(top, 0x200000, g)).toBe(0x200000);
+    expect(t.unmapWideNoSync(2n ** 60n + 0x5000n, 0x1000, g)).toBe(0x1000);
+    t.sync(g);
+    expect(t.countLeaves()).toBe(0);
+    t.destroy();
+    expect(mem.tablePages).toBe(0);
+  });
+
+  it('VT-d 5-level reaches 2^57 - 1 and refuses beyond; 4-level refuses wide IOVAs', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t5 = table(mem, { format: 'vtd-ss', levels: 5 });
+    expect(t5.mapWide(2n ** 57n - 0x1000n, 0x1000, 0x1000, RW)).toBe(0);
+    expect(t5.iovaToPhysWide(2n ** 57n - 1n)).toBe(0x1fff);
+    expect(t5.mapWide(2n ** 57n, 0x1000, 0x1000, RW)).toBe(-ERANGE);
+    const t4 = table(mem, { format: 'vtd-ss', levels: 4 });
+    expect(t4.mapWide(2n ** 56n, 0x1000, 0x1000, RW)).toBe(-ERANGE);
+    t5.destroy();
+    t4.destroy();
+  });
+
+  it('x86-64 with sign extension maps the canonical upper half only', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t = table(mem, { format: 'x86-64', levels: 4, signExtend: true });
+    const upper = 0xffff800000000000n;
+    expect(t.mapWide(upper + 0x3000n, 0x7000, 0x1000, RW)).toBe(0);
+    expect(t.iovaToPhysWide(upper + 0x3008n)).toBe(0x7008);
+    expect(t.iovaToPhys(0x3000)).toBe(0); // the lower half is separate
+    expect(t.mapWide(0xffff700000000000n, 0x7000, 0x1000, RW)).toBe(-ERANGE); // not canonical
+    expect(t.mapWide(0x0000800000000000n, 0x7000, 0x1000, RW)).toBe(-ERANGE);
+    t.destroy();
+  });
+});

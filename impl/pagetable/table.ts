@@ -68,6 +68,12 @@ export class IoPageTable {
   /** 2^vaBits, cached (changes with the top). */
   private vaLimit: number;
   private readonly oaLimit: number;
+  /** Wide-IOVA window: bits 63:48 of the IOVAs of the current operation (0 = plain numbers). */
+  private winHi = 0;
+  /** First level whose entries span >= 2^48 (99 if none), and 2^(itemLg2-48) per level. */
+  private readonly hiLevel: number;
+  private readonly hiDiv: Float64Array;
+  private readonly signExtend: boolean;
   private readonly levelOfLg2: Int8Array;
   private readonly itemLg2: Int32Array;
   private readonly entries: Int32Array;
@@ -101,9 +107,14 @@ export class IoPageTable {
     this.idxMask = Int32Array.from(g.entries.map((n) => n - 1));
     this.pmask = g.kind === K_VTDSS ? 3 : 1;
     // Numbers are exact below 2^53: IOVAs above are out of range for this core.
-    this.vaLimit = Math.min(2 ** g.vaBits, 2 ** 53);
+    this.vaLimit = 0;
     this.oaLimit = 2 ** g.oaBits;
     this.levelOfLg2 = g.levelOfLg2;
+    this.hiLevel = g.itemLg2.findIndex((l) => l >= 48);
+    if (this.hiLevel < 0) this.hiLevel = 99;
+    this.hiDiv = Float64Array.from(g.itemLg2.map((l) => 2 ** Math.max(0, l - 48)));
+    this.signExtend = g.signExtend;
+    this.vaLimit = this.numberVaLimit();
     this.itemLg2 = Int32Array.from(g.itemLg2);
     this.entries = Int32Array.from(g.entries);
     this.contigLg2 = Int32Array.from(g.contigLg2);
@@ -158,8 +169,15 @@ export class IoPageTable {
     if (this.ncoh) this.mem.syncForDevice(pa, bytes);
   }
 
-  /** Index of `va` in a table at `level`. Exact for va < 2^53 (power-of-two division). */
+  /**
+   * Index of `va` in a table at `level`. Exact for va < 2^53 (power-of-two
+   * division). In a wide window (winHi != 0) va is the low 48 bits and levels
+   * whose entries span >= 2^48 take their index from winHi.
+   */
   private index(va: number, level: number): number {
+    if (this.winHi !== 0 && level >= this.hiLevel) {
+      return (this.winHi / (this.hiDiv[level] as number)) & (this.idxMask[level] as number);
+    }
     return (va / (this.itemSize[level] as number)) & (this.idxMask[level] as number);
   }
 
@@ -472,7 +490,7 @@ export class IoPageTable {
   /** check_map_range + increase_top (dynamic top). */
   private checkMapRange(last: number, leafLevel: number): number {
     const g = this.g;
-    while (last >= this.vaLimit || leafLevel > this.topLevel) {
+    while (last >= this.vaLimit || leafLevel > this.topLevel || (this.winHi !== 0 && !this.windowInVa())) {
       if (!g.dynamicTop) return -ERANGE;
       const nl = this.topLevel + 1;
       if (nl > g.maxTopLevel || (g.itemLg2[nl] as number) >= g.maxVaBits) return -ERANGE;
@@ -484,7 +502,7 @@ export class IoPageTable {
       this.topLevel = nl;
       g.topLevel = nl;
       g.vaBits = vaBitsAtTop(g, nl);
-      this.vaLimit = Math.min(2 ** g.vaBits, 2 ** 53);
+      if (this.winHi === 0) this.vaLimit = this.numberVaLimit();
       // No flush by design: a walk cache stays correct when a level is added on top.
       if (this.onChangeTop !== null) this.onChangeTop(this.rootHw, nl);
     }
@@ -954,6 +972,133 @@ export class IoPageTable {
     this.dirtyEntry(w);
     this.flush(w * 4, 8);
     return 0;
+  }
+
+  // ------------------------------------------------------------ wide IOVAs
+
+  /** Limit of plain-number IOVAs: 2^vaBits (the lower half when sign-extended), at most 2^53. */
+  private numberVaLimit(): number {
+    return Math.min(2 ** (this.g.vaBits - (this.signExtend ? 1 : 0)), 2 ** 53);
+  }
+
+  /**
+   * Is the current window inside the VA space? Sign-extended x86 tables accept
+   * the canonical upper half (bits 63..vaBits-1 all ones).
+   */
+  private windowInVa(): boolean {
+    const hi = this.winHi;
+    const vb = this.g.vaBits;
+    if (this.signExtend) {
+      const topBits = vb - 1 - 48; // VA bit vaBits-1 is bit topBits of hi
+      if (topBits < 0) return hi === 0xffff; // 4-level: only the all-ones window (lo checked by caller)
+      const mask = 0xffff - (2 ** topBits - 1);
+      return (hi & mask) === 0 || (hi & mask) === mask;
+    }
+    return vb > 48 && hi < 2 ** (vb - 48);
+  }
+
+  /** Run `fn(lo, len)` per 2^48 window of [iova, iova+len); stops when fn returns < len or < 0. */
+  private wide(iova: bigint, len: number, fn: (lo: number, len: number) => number, isMap: boolean): number {
+    const M48 = 2n ** 48n;
+    let done = 0;
+    while (done < len) {
+      const cur = iova + BigInt(done);
+      const hi = Number(cur >> 48n);
+      const lo = Number(cur % M48);
+      const chunk = Math.min(len - done, 2 ** 48 - lo);
+      if (hi > 0xffff) return isMap ? -ERANGE : done;
+      this.winHi = hi;
+      // Inside a window IOVAs are the low 48 bits; windowInVa() checks the rest.
+      this.vaLimit = 2 ** 48;
+      let r: number;
+      try {
+        if (hi !== 0 && !isMap && !this.windowInVa()) r = isMap ? -ERANGE : 0;
+        else if (hi !== 0 && this.signExtend && this.g.vaBits === 48 && lo < 2 ** 47) r = isMap ? -ERANGE : 0;
+        else r = fn(lo, chunk);
+      } finally {
+        this.winHi = 0;
+        this.vaLimit = this.numberVaLimit();
+      }
+      if (isMap) {
+        done += this.mapped;
+        if (r !== 0) {
+          this.mapped = done;
+          return r;
+        }
+      } else {
+        if (r <= 0) return done;
+        done += r;
+        if (r < chunk) return done;
+      }
+    }
+    if (isMap) this.mapped = done;
+    return isMap ? 0 : done;
+  }
+
+  /**
+   * map with a 64-bit IOVA (bigint only at this boundary). Ranges are split at
+   * 2^48 boundaries, so no leaf spans two windows. Returns 0/-errno; `mapped` as map().
+   */
+  mapWide(iova: bigint, pa: number, len: number, prot: number): number {
+    if (iova < 0n || iova + BigInt(len) > 2n ** 64n) return -ERANGE;
+    if (iova + BigInt(len) <= 2n ** 53n && !(this.signExtend && iova >= 2n ** 63n)) return this.map(Number(iova), pa, len, prot);
+    let oa = pa;
+    return this.wide(
+      iova,
+      len,
+      (lo, n) => {
+        const r = this.map(lo, oa, n, prot);
+        oa += this.mapped;
+        return r;
+      },
+      true,
+    );
+  }
+
+  /** unmapNoSync with a 64-bit IOVA; windows above 2^48 mark the gather wide (domain-selective flush). */
+  unmapWideNoSync(iova: bigint, len: number, gather: IotlbGather): number {
+    if (iova + BigInt(len) <= 2n ** 53n) return this.unmapNoSync(Number(iova), len, gather);
+    return this.wide(
+      iova,
+      len,
+      (lo, n) => {
+        if (this.winHi !== 0) gather.wide = true;
+        return this.unmapNoSync(lo, n, gather);
+      },
+      false,
+    );
+  }
+
+  /** iova_to_phys with a 64-bit IOVA. */
+  iovaToPhysWide(iova: bigint): number {
+    if (iova < 2n ** 53n) return this.iovaToPhys(Number(iova));
+    let pa = 0;
+    this.wide(iova, 1, (lo) => ((pa = this.iovaToPhys(lo)), 1), false);
+    return pa;
+  }
+
+  /** read_and_clear_dirty with a 64-bit IOVA; the recorder gets bigint IOVAs. */
+  readAndClearDirtyWide(
+    iova: bigint,
+    size: number,
+    flags: number,
+    rec: { record(iova: bigint, length: number): void } | null,
+    gather: IotlbGather,
+  ): number {
+    let rc = 0;
+    this.wide(
+      iova,
+      size,
+      (lo, n) => {
+        const base = BigInt(this.winHi) << 48n;
+        if (this.winHi !== 0) gather.wide = true;
+        const r = rec === null ? null : { record: (a: number, l: number) => rec.record(base + BigInt(a), l) };
+        rc = this.readAndClearDirty(lo, n, flags, r, gather);
+        return rc === 0 ? n : -1;
+      },
+      false,
+    );
+    return rc;
   }
 
   // ------------------------------------------------------------ whole-table
