@@ -360,6 +360,11 @@ export class Machine {
     } else {
       if (spec.hugeIova) return bad('hugeIova', 'hugeIova is a mock device flag');
       if (spec.dirtyTracking && !c.dirtyTracking) return bad('dirtyTracking', `${c.name} has no dirty tracking`);
+      // Coherency is a unit property (VT-d ecap.SC), except on SMMUv3 where it is
+      // per master (CANWBS in the firmware tables).
+      if (spec.enforceCacheCoherency && !c.enforceCacheCoherency && c.driver.name !== 'smmuv3') {
+        return bad('enforceCacheCoherency', `${c.name} cannot enforce cache coherency`);
+      }
       if (spec.pasidWidth !== undefined && spec.pasidWidth > c.maxPasidLog2) return bad('pasidWidth', `${c.name} supports at most ${c.maxPasidLog2} PASID bits`);
     }
     if (spec.pasidWidth !== undefined && (!Number.isInteger(spec.pasidWidth) || spec.pasidWidth < 0)) return bad('pasidWidth', 'must be a non-negative integer');

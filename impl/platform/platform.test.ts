@@ -62,5 +62,8 @@ describe('platform', () => {
     expect(m.deviceCreate({ iommu: 'vtd1', pasidWidth: 5 })).toMatchObject({ ok: false, field: 'spec.pasidWidth' });
     expect(m.deviceCreate({ iommu: 'vtd0', reservedRegions: [{ start: 5n, last: 4n }] })).toMatchObject({ ok: false, field: 'spec.reservedRegions.0' });
     expect(m.deviceCreate({ iommu: 'mock', pasidWidth: 20 })).toMatchObject({ ok: true });
+    expect(m.deviceCreate({ iommu: 'vtd1', enforceCacheCoherency: true })).toMatchObject({ ok: false, field: 'spec.enforceCacheCoherency' });
+    expect(m.deviceCreate({ iommu: 'smmu0', enforceCacheCoherency: true })).toMatchObject({ ok: true }); // a CANWBS master
+    expect(m.deviceCreate({ iommu: 'vtd0', enforceCacheCoherency: false })).toMatchObject({ ok: true });
   });
 });
