@@ -70,6 +70,8 @@ export class IoptArea {
   filled = false;
   numAccesses = 0;
   preventAccess = false;
+  /** area->num_locks (7.3): objects such as a HW_QUEUE lock the area against unmap (roadmap draft 3 sets it). */
+  numLocks = 0;
 
   constructor(
     public start: bigint,
@@ -503,6 +505,8 @@ export function ioptUnmapIovaRange(iopt: IoPagetable, start: bigint, last: bigin
     const areaLast = area.last;
     if (!area.pages) return EBUSY;
     if (areaFirst < start || areaLast > last) return ENOENT;
+    // 7.3: an area locked by an object that still exists (HW_QUEUE).
+    if (area.numLocks) return EBUSY;
     if (areaFirst !== start) tries = 0;
     if (area.numAccesses) {
       start = areaFirst;
