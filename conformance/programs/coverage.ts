@@ -33,8 +33,8 @@ export function commandsRun(session: SessionResult): Map<string, number> {
   for (const run of session.runs) {
     for (const o of run.steps) {
       if (!o.command || o.status === 'skipped') continue;
-      const key = o.testOp ?? o.command;
-      seen.set(key, (seen.get(key) ?? 0) + 1);
+      seen.set(o.command, (seen.get(o.command) ?? 0) + 1);
+      if (o.testOp) seen.set(o.testOp, (seen.get(o.testOp) ?? 0) + 1);
     }
   }
   return seen;

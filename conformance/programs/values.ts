@@ -8,7 +8,7 @@ import constantsData from './constants.json' with { type: 'json' };
 import type { Json, JsonObject } from './types.ts';
 
 /** A runtime value after resolution: what the contract's requests carry. */
-export type Value = number | bigint | boolean | string | Uint8Array | readonly Value[] | { readonly [k: string]: Value };
+export type Value = null | number | bigint | boolean | string | Uint8Array | readonly Value[] | { readonly [k: string]: Value };
 
 /** A program problem found while resolving: names the field. */
 export class ResolveError extends Error {
@@ -144,7 +144,11 @@ export function constExpr(text: string, profile: Profile, field: string): number
  * literal strings (op names, node names, prot).
  */
 export function resolveValue(v: Json, ctx: ResolveContext, field: string, consts: boolean): Value {
-  if (v === null) throw new ResolveError(field, 'null is not a value');
+  // null only means something in environment requests (rlimitMemlock: null = unlimited).
+  if (v === null) {
+    if (consts) throw new ResolveError(field, 'null is not a struct field value');
+    return null;
+  }
   if (typeof v === 'number' || typeof v === 'boolean') return v;
   if (typeof v === 'string') {
     const ref = REF_SHORT.exec(v);
