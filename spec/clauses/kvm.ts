@@ -29,7 +29,7 @@ export const clauses: Clause[] = [
     statement: 'The kvm-vfio device holds a reference on every registered file: closing the fd does not unbind the device, and the device cannot go away until it is deleted or the VM is released.',
     source: { file: KVM, function: 'kvm_vfio_file_add' },
     profiles: BOTH,
-    checks: ['ref.kvm.holds-device-file'],
+    checks: ['ref.kvm.holds-device-file', 'ref.adapter.device-dma-kvm'],
   },
   {
     id: 'KVM.FILE_ADD_ERRNO',
