@@ -89,7 +89,7 @@ export const clauses: Clause[] = [
   e('IOAS_UNMAP.DEADLOCK', UNMAP, 'EDEADLK', 'iopt_unmap_iova_range', IOPT, 'An area an access keeps pinned after more than 100 unmap notifications fails with EDEADLOCK.', ['ref.access.unmap-edeadlock']),
   e('IOAS_UNMAP.NOTHING', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'Unmapping a range that contains no area fails with ENOENT.', ['ref.ioas_unmap.errno-order']),
   r('IOAS_UNMAP.NOTHING_REACHABLE', 'security', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Once UNMAP returns, no device attached to the IOAS reaches the range (its DMA faults) and the pages are unpinned; before it, DMA lands in exactly the mapped user pages.', ['ref.adapter.dma-lands-in-user-pages-6.12', 'ref.adapter.dma-lands-in-user-pages-7.3']),
-  r('IOAS_UNMAP.SUPERSET', 'state', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Every area fully inside the range is unmapped and length returns their total size.', ['ref.ioas_unmap.no-split', 'ref.mock.map-pins-once-two-domains']),
+  r('IOAS_UNMAP.SUPERSET', 'state', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Every area fully inside the range is unmapped and length returns their total size.', ['ref.ioas_unmap.no-split', 'ref.mock.map-pins-once-two-domains', 'ref.iopt.random-sequences-keep-invariants']),
 
   // IOMMU_OPTION HUGE_PAGES
   e('OPTION.HUGE_PAGES.IOAS', OPTION, 'ENOENT', 'iommufd_ioas_option', IOAS, 'IOMMU_OPTION_HUGE_PAGES looks the IOAS up first: object_id 0 or not an IOAS fails with ENOENT even for a bad op.', ['ref.option.errno-order']),
@@ -100,7 +100,7 @@ export const clauses: Clause[] = [
   r('OPTION.HUGE_PAGES.ALIGNMENT', 'state', OPTION, 'iopt_calculate_iova_alignment', IOPT, 'With large pages disabled the IOAS alignment is at least PAGE_SIZE and domains are filled with PAGE_SIZE IOPTEs.', ['ref.option.errno-order']),
 
   // io_pagetable and domains
-  r('IOPT.DOMAIN_MIRRORS_AREAS', 'security', undefined, 'iopt_table_add_domain', IOPT, 'Every domain of an IOAS maps exactly the IOAS’s areas to the pinned frames behind their user addresses, whether it was added before or after the maps; removing the last domain unpins.', ['ref.iopt.domain-mirrors-areas', 'ref.mock.map-pins-once-two-domains', 'ref.mock.domain-added-after-map']),
+  r('IOPT.DOMAIN_MIRRORS_AREAS', 'security', undefined, 'iopt_table_add_domain', IOPT, 'Every domain of an IOAS maps exactly the IOAS’s areas to the pinned frames behind their user addresses, whether it was added before or after the maps; removing the last domain unpins.', ['ref.iopt.domain-mirrors-areas', 'ref.mock.map-pins-once-two-domains', 'ref.mock.domain-added-after-map', 'ref.iopt.random-sequences-keep-invariants']),
   e('IOPT.ADD_DOMAIN.PGSIZE', 'IOMMU_HWPT_ALLOC', 'EINVAL', 'iopt_table_add_domain', IOPT, 'A domain whose smallest page size exceeds PAGE_SIZE cannot join an IOAS (EINVAL).', ['ref.iopt.add-domain-errors']),
   e('IOPT.ADD_DOMAIN.MISALIGNED', 'IOMMU_HWPT_ALLOC', 'EADDRINUSE', 'iopt_check_iova_alignment', IOPT, 'A domain that would raise the alignment above an existing area’s fails with EADDRINUSE.', ['ref.iopt.add-domain-errors']),
   e('IOPT.ADD_DOMAIN.APERTURE', 'IOMMU_HWPT_ALLOC', 'EADDRINUSE', 'iopt_reserve_iova', IOPT, 'A domain whose aperture excludes an existing area or allowed range fails with EADDRINUSE and reserves nothing.', ['ref.iopt.add-domain-errors', 'ref.iopt.aperture-reserved']),

@@ -14,7 +14,7 @@ export const clauses: Clause[] = [
       'An iopt_pages pins each page once however many domains and accesses use it (MD_CHECK_REFS sees one pin); pins are dropped when the last user goes.',
     source: { file: PAGES, function: 'iopt_area_fill_domains' },
     profiles: BOTH,
-    checks: ['ref.ioas_copy.pins-once', 'ref.mock.map-pins-once-two-domains', 'ref.iopt.domain-mirrors-areas', 'ref.access.pin-and-rw'],
+    checks: ['ref.ioas_copy.pins-once', 'ref.mock.map-pins-once-two-domains', 'ref.iopt.domain-mirrors-areas', 'ref.access.pin-and-rw', 'ref.iopt.random-sequences-keep-invariants'],
   },
   {
     id: 'PAGES.ACCOUNT_USER',
