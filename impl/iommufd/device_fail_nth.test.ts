@@ -22,6 +22,8 @@ function teardown(env: Env, domainsBefore: number): void {
   expect(env.ctx.objects.empty).toBe(true);
   expect(env.proc.totalPins).toBe(0);
   expect(IommuDomain.livePaging).toBe(domainsBefore);
+  // every page-table page of every domain went back to the machine's allocator
+  expect(machine(env).env.mem.tablePages).toBe(0);
 }
 
 /** Sweeps both profiles; returns the fewest fallible steps the sequence has. */
