@@ -1,9 +1,12 @@
 /**
  * The simulated platform: what the in-process adapter (impl/iommufd/adapter.ts,
  * CORE) delegates to. One Machine per simulated process (the adapter's
- * Process), created on first use with the process's physical memory and its
- * fail-nth injector, so device DMA lands in the very frames user buffers and
- * pins use, and driver allocations are fallible steps of the sweep.
+ * Process), created on first use with the process's fail-nth injector (driver
+ * allocations are fallible steps of the sweep). Page tables live in the
+ * machine's own simulated physical memory (impl/iommu PhysMemory, 32 MiB);
+ * their leaves point at the frames of the process's memory, and device DMA
+ * reads and writes those frames (proc.phys), so it lands in the very pages
+ * user buffers and pins use. See README.md for the units and modelling choices.
  *
  * ---- API for CORE / the adapter ------------------------------------------------
  *   machineFor(proc, profile): Machine          the process's machine (lazily made)
