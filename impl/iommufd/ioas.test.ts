@@ -103,6 +103,28 @@ describe('IOMMU_IOAS_MAP (ioas.c: iommufd_ioas_map, io_pagetable.c)', () => {
   });
 });
 
+describe('copy-back faults after the operation committed (uapi §7 I11)', () => {
+  check('ref.ioas.copyback-efault-keeps-effect', () => {
+    const env = newEnv();
+    const ioas = ioasAlloc(env);
+    const buf = buffer(env, 4 * 4096);
+    // Arguments in read-only memory: copied in fine, the copy-back faults.
+    const ro = env.proc.mmap(4096)!;
+    const issue = (nr: number, fields: { [k: string]: number | bigint }) => {
+      env.proc.mprotect(ro, 4096, { read: true, write: true });
+      ioctl(env, nr, fields, { arg: ro, prepareOnly: true });
+      env.proc.mprotect(ro, 4096, { read: true, write: false });
+      return env.ctx.file!.ops.ioctl!(env.ctx.file!, 0x3b00 | nr, ro).errno;
+    };
+    expect(issue(NR.IOMMU_IOAS_MAP, { ioas_id: ioas, flags: 7, user_va: buf, length: 4n * P, iova: 0x10000n })).toBe(EFAULT);
+    expect(ioasOf(env, ioas).iopt.areas.length).toBe(1);
+    expect(issue(NR.IOMMU_IOAS_UNMAP, { ioas_id: ioas, iova: 0x10000n, length: 4n * P })).toBe(EFAULT);
+    expect(ioasOf(env, ioas).iopt.areas.length).toBe(0);
+    expect(issue(NR.IOMMU_OPTION, { option_id: 1, op: 0, object_id: ioas, val64: 0n })).toBe(EFAULT);
+    expect(ioasOf(env, ioas).iopt.disableLargePages).toBe(true);
+  });
+});
+
 describe('IOMMU_IOAS_UNMAP (ioas.c: iommufd_ioas_unmap, iopt_unmap_iova_range)', () => {
   check('ref.ioas_unmap.errno-order', () => {
     const env = newEnv();

@@ -71,7 +71,7 @@ export interface CallResult {
 }
 
 /** An iommufd ioctl with the struct built from `fields` (size defaults to the full struct). */
-export function ioctl(env: Env, nr: number, fields: Fields, opts: { tail?: Uint8Array; arg?: bigint } = {}): CallResult {
+export function ioctl(env: Env, nr: number, fields: Fields, opts: { tail?: Uint8Array; arg?: bigint; prepareOnly?: boolean } = {}): CallResult {
   const layout = layoutOf(STRUCT_OF[nr]!, env.profile);
   const s = new UcmdStruct(layout);
   s.set('size', layout.size + (opts.tail?.length ?? 0));
@@ -80,7 +80,9 @@ export function ioctl(env: Env, nr: number, fields: Fields, opts: { tail?: Uint8
   bytes.set(s.bytes);
   if (opts.tail) bytes.set(opts.tail, layout.size);
   const arg = opts.arg ?? env.scratch;
-  if (opts.arg === undefined) env.proc.copyToUser(arg, bytes);
+  if (opts.arg === undefined || opts.prepareOnly) env.proc.copyToUser(arg, bytes);
+  // prepareOnly: place the struct at `arg` without issuing the ioctl.
+  if (opts.prepareOnly) return { errno: 0, ret: 0, out: s };
   const r = env.ctx.file!.ops.ioctl!(env.ctx.file!, iommufdCmd(nr), arg);
   const back = env.proc.copyFromUser(arg, layout.size) ?? new Uint8Array(layout.size);
   return { errno: r.errno, ret: r.ret, out: new UcmdStruct(layout, back) };

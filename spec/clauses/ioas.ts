@@ -99,6 +99,8 @@ export const clauses: Clause[] = [
   e('OPTION.HUGE_PAGES.MISALIGNED', OPTION, 'EADDRINUSE', 'iopt_disable_large_pages', IOPT, 'Disabling large pages when an area is not PAGE_SIZE aligned fails with EADDRINUSE.', ['ref.option.huge-pages-disable']),
   r('OPTION.HUGE_PAGES.ALIGNMENT', 'state', OPTION, 'iopt_calculate_iova_alignment', IOPT, 'With large pages disabled the IOAS alignment is at least PAGE_SIZE and domains are filled with PAGE_SIZE IOPTEs.', ['ref.option.errno-order']),
 
+  r('IOAS.COPYBACK_EFAULT_KEEPS_EFFECT', 'state', undefined, 'iommufd_ucmd_respond', 'drivers/iommu/iommufd/main.c', 'MAP, UNMAP and OPTION SET that fail only in copying the result back return EFAULT but keep their effect (the documented non-atomic case); allocation ioctls abort the new object instead.', ['ref.ioas.copyback-efault-keeps-effect', 'ref.ioas_alloc.copyback-fault-aborts']),
+
   // io_pagetable and domains
   r('IOPT.DOMAIN_MIRRORS_AREAS', 'security', undefined, 'iopt_table_add_domain', IOPT, 'Every domain of an IOAS maps exactly the IOAS’s areas to the pinned frames behind their user addresses, whether it was added before or after the maps; removing the last domain unpins.', ['ref.iopt.domain-mirrors-areas', 'ref.mock.map-pins-once-two-domains', 'ref.mock.domain-added-after-map', 'ref.iopt.random-sequences-keep-invariants']),
   e('IOPT.ADD_DOMAIN.PGSIZE', 'IOMMU_HWPT_ALLOC', 'EINVAL', 'iopt_table_add_domain', IOPT, 'A domain whose smallest page size exceeds PAGE_SIZE cannot join an IOAS (EINVAL).', ['ref.iopt.add-domain-errors']),
