@@ -359,6 +359,30 @@ describe('attach, replace, detach', () => {
     expect(vfioAttach(env, d.fd, ioas).errno).toBe(0);
   });
 
+  check('ref.replace.same-ioas-failure-drops-resv', () => {
+    // Mirrors a quirk of iommufd_device_do_replace (6.12 and 7.3): when the
+    // driver refuses the new HWPT of the *same* IOAS, err_unresv removes the
+    // group's reserved regions from that IOAS although the group stays
+    // attached to the old HWPT there.
+    const env = newEnv('6.12');
+    const ioas = ioasAlloc(env);
+    const x = boundDevice(env, { iommu: 'vtd0', dirtyTracking: false });
+    expect(vfioAttach(env, x.fd, ioas).errno).toBe(0);
+    const msiHole = [[0n, 0xfedfffffn], [0xfef00000n, (1n << 48n) - 1n]];
+    expect(iovaRanges(env, ioas).ranges).toEqual(msiHole);
+    const y = boundDevice(env, { iommu: 'vtd0' });
+    const dirty = hwptAlloc(env, { dev_id: y.devid, pt_id: ioas, flags: DIRTY });
+    expect(dirty.errno).toBe(0);
+    expect(vfioAttach(env, x.fd, dirty.id).errno).toBe(EINVAL);
+    expect(iovaRanges(env, ioas).ranges).toEqual([[0n, (1n << 48n) - 1n]]);
+    // a replace into another IOAS that fails keeps them (nothing was added there)
+    const ioas2 = ioasAlloc(env);
+    const d2 = hwptAlloc(env, { dev_id: y.devid, pt_id: ioas2, flags: DIRTY });
+    const before = snapshot(env);
+    expect(vfioAttach(env, x.fd, d2.id).errno).toBe(EINVAL);
+    expect(snapshot(env)).toBe(before);
+  });
+
   check('ref.attach.aperture-conflict', () => {
     const env = newEnv('6.12');
     const ioas = ioasAlloc(env);

@@ -221,7 +221,15 @@ export const clauses: Clause[] = [
     statement: 'A failed replace changes nothing: the group stays on its HWPT and keeps translating through it.',
     source: { file: DEV, function: 'iommufd_device_do_replace' },
     profiles: BOTH,
-    checks: ['ref.replace.atomic-on-failure', 'ref.fail_nth.replace', 'ref.fail_nth.vfio-replace-group'],
+    checks: ['ref.replace.atomic-on-failure', 'ref.fail_nth.replace', 'ref.fail_nth.vfio-replace-group', 'ref.device.random-sequences'],
+  },
+  {
+    id: 'REPLACE.SAME_IOAS_FAILURE_DROPS_RESV',
+    kind: 'state',
+    statement: 'Kernel quirk, mirrored: when the driver refuses a replace to another HWPT of the same IOAS, the group’s device reserved regions are removed from that IOAS although the group stays attached to its old HWPT (err_unresv runs unconditionally).',
+    source: { file: DEV, function: 'iommufd_device_do_replace' },
+    profiles: BOTH,
+    checks: ['ref.replace.same-ioas-failure-drops-resv'],
   },
   {
     id: 'REPLACE.NOT_ATTACHED',

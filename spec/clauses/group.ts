@@ -27,7 +27,7 @@ export const clauses: Clause[] = [
     source: { file: DEV, function: 'iommufd_hw_pagetable_attach' },
     profiles: BOTH,
     errno: 'EINVAL',
-    checks: ['ref.group.same-hwpt-and-resv-join'],
+    checks: ['ref.group.same-hwpt-and-resv-join', 'ref.device.random-sequences'],
   },
   {
     id: 'GROUP.RESV_PER_DEVICE',

@@ -178,7 +178,7 @@ export const clauses: Clause[] = [
     statement: 'An automatic HWPT is destroyed when its last attached device detaches, replaces away or is unbound.',
     source: { file: 'drivers/iommu/iommufd/iommufd_private.h', function: 'iommufd_hw_pagetable_put' },
     profiles: BOTH,
-    checks: ['ref.hwpt.auto-domain-self-destructs', 'ref.replace.moves-and-frees-auto', 'ref.vfio_bind.unbind-on-close'],
+    checks: ['ref.hwpt.auto-domain-self-destructs', 'ref.replace.moves-and-frees-auto', 'ref.vfio_bind.unbind-on-close', 'ref.device.random-sequences'],
   },
   {
     id: 'HWPT.DESTROY_EBUSY',
