@@ -222,9 +222,12 @@ class KernelLaneAdapter implements KernelAdapter {
   }
 
   async batch(requests: readonly Request[]): Promise<readonly Response[]> {
-    const prepared = requests.map((r) =>
-      r.op === 'batch' ? { request: r as unknown as SingleRequest, localError: nested() } : prepare(this.profile, r as SingleRequest),
-    );
+    // Items the host refuses are answered here; their error fields and those of
+    // the items sent are numbered by the caller's index (ADAPTER.md §7.5).
+    const prepared = requests.map((r, i) => {
+      const p = r.op === 'batch' ? { request: r as unknown as SingleRequest, localError: nested() } : prepare(this.profile, r as SingleRequest);
+      return p.localError ? { ...p, localError: prefixField(p.localError, `requests.${i}`) } : p;
+    });
     const sent = prepared.filter((p) => p.wire !== undefined && p.localError === undefined);
     if (sent.length === 0) return prepared.map((p) => p.localError ?? internal('nothing to send'));
     const o = await this.channel.request({ op: 'batch', requests: sent.map((p) => p.wire as JsonObject) });
@@ -238,10 +241,11 @@ class KernelLaneAdapter implements KernelAdapter {
       throw new LaneError('protocol', `batch of ${sent.length} answered with ${Array.isArray(items) ? items.length : 'no'} responses`);
     }
     let next = 0;
-    return prepared.map((p) => {
+    return prepared.map((p, index) => {
       if (p.localError || !p.wire) return p.localError ?? internal('nothing to send');
       const i = next++;
-      return answer(this.profile, p, items[i] as JsonObject, `result.responses.${i}`);
+      const r = answer(this.profile, p, items[i] as JsonObject, `result.responses.${i}`);
+      return r.ok || i === index ? r : renumberField(r, `requests.${i}`, `requests.${index}`);
     });
   }
 
@@ -259,6 +263,18 @@ class KernelLaneAdapter implements KernelAdapter {
 
 function internal(message: string): Response {
   return { ok: false, error: { code: 'internal', message } };
+}
+
+function prefixField(r: Response, prefix: string): Response {
+  if (r.ok) return r;
+  return { ok: false, error: { ...r.error, field: r.error.field ? `${prefix}.${r.error.field}` : prefix } };
+}
+
+function renumberField(r: Response, from: string, to: string): Response {
+  if (r.ok) return r;
+  const f = r.error.field;
+  if (f === undefined || !(f === from || f.startsWith(`${from}.`))) return r;
+  return { ok: false, error: { ...r.error, field: to + f.slice(from.length) } };
 }
 
 function nested(): Response {
