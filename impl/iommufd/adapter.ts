@@ -45,6 +45,8 @@ import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
 import { SELFTEST_DEVICE_OPS } from './selftest.ts';
 
 const VERSION = '0.1.0';
+/** The largest user buffer the simulated process maps (1 GiB; the kernel selftests use up to 128 MiB). */
+const MAX_BUFFER = 1 << 30;
 const PAGE = 4096;
 /** An address no mapping ever uses (the 'fault' argument). */
 const FAULT_ADDRESS = 0xdead0000n;
@@ -368,6 +370,7 @@ class ReferenceImplementation implements Implementation {
         return ok({ lockedVmPages: this.proc.lockedVm, pinnedVmPages: this.proc.pinnedVm });
       case 'mem_alloc': {
         if (!Number.isInteger(req.length) || req.length <= 0) return bad('length must be a positive integer', 'length');
+        if (req.length > MAX_BUFFER) return bad(`at most ${MAX_BUFFER} bytes per buffer in the simulated process`, 'length');
         const va = this.proc.mmap(req.length, protOf(req.prot), req.hugeAligned ?? false);
         if (va === null) return bad('out of simulated memory', 'length');
         const pfns: number[] = [];

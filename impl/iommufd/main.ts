@@ -205,14 +205,23 @@ export function iommufdHasCommand(name: string, profile: Profile): boolean {
 
 /**
  * copy_struct_from_user: a shorter user struct is zero-extended; a longer one
- * must have an all-zero tail (E2BIG), read before the struct itself (EFAULT).
+ * must have an all-zero tail (check_zeroed_user: E2BIG at the first non-zero
+ * byte, EFAULT where it cannot be read, page by page), then the struct itself
+ * is read (EFAULT).
  */
 function copyStructFromUser(proc: Process, ksize: number, src: bigint, usize: number): { errno: number; bytes?: Uint8Array } {
   const size = Math.min(ksize, usize);
   if (usize > ksize) {
-    const tail = proc.copyFromUser(src + BigInt(ksize), usize - ksize);
-    if (!tail) return { errno: EFAULT };
-    if (tail.some((b) => b !== 0)) return { errno: E2BIG };
+    let at = src + BigInt(ksize);
+    let left = usize - ksize;
+    while (left > 0) {
+      const n = Math.min(left, 4096 - Number(at % 4096n));
+      const chunk = proc.copyFromUser(at, n);
+      if (!chunk) return { errno: EFAULT };
+      if (chunk.some((b) => b !== 0)) return { errno: E2BIG };
+      at += BigInt(n);
+      left -= n;
+    }
   }
   const head = proc.copyFromUser(src, size);
   if (!head) return { errno: EFAULT };

@@ -34,6 +34,12 @@ describe('dispatch (main.c: iommufd_fops_ioctl)', () => {
   check('ref.dispatch.nonzero-tail-e2big', () => {
     const env = newEnv();
     expect(ioctl(env, NR.IOMMU_IOAS_ALLOC, {}, { tail: new Uint8Array([0, 0, 1, 0]) }).errno).toBe(E2BIG);
+    // A huge size: the zero tail is read page by page until it faults (EFAULT), never buffered whole.
+    const big = env.proc.mmap(8192)!;
+    env.proc.copyToUser(big, new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    expect(raw(env, iommufdCmd(NR.IOMMU_IOAS_ALLOC), big).errno).toBe(EFAULT);
+    env.proc.copyToUser(big + 4096n, new Uint8Array([0, 1]));
+    expect(raw(env, iommufdCmd(NR.IOMMU_IOAS_ALLOC), big).errno).toBe(E2BIG);
     const ok = ioctl(env, NR.IOMMU_IOAS_ALLOC, {}, { tail: new Uint8Array(8) });
     expect(ok.errno).toBe(0);
     expect(ok.out.num('out_ioas_id')).toBe(1);

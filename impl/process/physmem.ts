@@ -19,10 +19,16 @@ export interface PhysMemory {
   writePhys(pa: number, data: Uint8Array): void;
 }
 
+/**
+ * A standalone provider: frames are numbers; a frame's bytes are allocated on
+ * its first write (reads of a never-written frame give zeros), so large
+ * populated mappings cost little host memory.
+ */
 export class SimplePhysMemory implements PhysMemory {
-  private readonly frames = new Map<number, Uint8Array>();
+  private readonly frames = new Map<number, Uint8Array | null>();
   private readonly free: number[] = [];
   private next: number;
+  private static readonly ZERO = new Uint8Array(PAGE_SIZE);
 
   constructor(firstPfn = 0x100) {
     this.next = firstPfn;
@@ -30,7 +36,7 @@ export class SimplePhysMemory implements PhysMemory {
 
   allocPage(): number {
     const pfn = this.free.pop() ?? this.next++;
-    this.frames.set(pfn, new Uint8Array(PAGE_SIZE));
+    this.frames.set(pfn, null);
     return pfn;
   }
 
@@ -42,10 +48,14 @@ export class SimplePhysMemory implements PhysMemory {
     return this.frames.size;
   }
 
-  private frame(pfn: number): Uint8Array {
+  private frame(pfn: number, forWrite: boolean): Uint8Array {
     const f = this.frames.get(pfn);
-    if (!f) throw new Error(`physical frame ${pfn} is not allocated`);
-    return f;
+    if (f === undefined) throw new Error(`physical frame ${pfn} is not allocated`);
+    if (f) return f;
+    if (!forWrite) return SimplePhysMemory.ZERO;
+    const bytes = new Uint8Array(PAGE_SIZE);
+    this.frames.set(pfn, bytes);
+    return bytes;
   }
 
   readPhys(pa: number, length: number): Uint8Array {
@@ -55,7 +65,7 @@ export class SimplePhysMemory implements PhysMemory {
       const addr = pa + done;
       const off = addr % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, length - done);
-      out.set(this.frame(Math.floor(addr / PAGE_SIZE)).subarray(off, off + n), done);
+      out.set(this.frame(Math.floor(addr / PAGE_SIZE), false).subarray(off, off + n), done);
       done += n;
     }
     return out;
@@ -67,7 +77,7 @@ export class SimplePhysMemory implements PhysMemory {
       const addr = pa + done;
       const off = addr % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, data.length - done);
-      this.frame(Math.floor(addr / PAGE_SIZE)).set(data.subarray(done, done + n), off);
+      this.frame(Math.floor(addr / PAGE_SIZE), true).set(data.subarray(done, done + n), off);
       done += n;
     }
   }
