@@ -313,6 +313,10 @@ describe('domains and pinning (iopt_table_add_domain, pages.c)', () => {
     ioptTableAddDomain(ioasOf(env, ioas).iopt, new FakeDomain());
     expect(map(env, ioas, 1n << 40n, P, 0x10000n).errno).toBe(EFAULT);
     expect(ioasOf(env, ioas).iopt.areas).toEqual([]);
+    // A huge length over a small buffer faults at the buffer's end (pinning stops at the first bad page).
+    const small = buffer(env, 4 * 4096);
+    expect(map(env, ioas, small, 1n << 40n, 0x10000000n).errno).toBe(EFAULT);
+    expect(env.proc.totalPins).toBe(0);
     // Writable map of read-only memory faults too (FOLL_WRITE).
     const ro = env.proc.mmap(2 * 4096)!;
     env.proc.mprotect(ro, 2 * 4096, { read: true, write: false });

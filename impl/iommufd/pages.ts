@@ -66,29 +66,36 @@ export class IoptPages {
     return this.pinnedPfns.size;
   }
 
-  /** Take one hold on each index of [start, last]; pin the ones not yet pinned. */
+  /**
+   * Take one hold on each index of [start, last]; pin the ones not yet
+   * pinned (page by page, stopping at the first that cannot be pinned, so a
+   * huge bogus range fails fast), then charge them; all or nothing.
+   */
   hold(start: number, last: number): Result<number[]> {
-    const missing: number[] = [];
-    for (let i = start; i <= last; i++) if (!this.pinnedPfns.has(i)) missing.push(i);
     const fresh = new Map<number, number>();
-    if (missing.length) {
-      const f = this.proc.faults;
-      if (f.shouldFail()) return err(ENOMEM); // temp_kmalloc of the upages array
-      if (f.shouldFail()) return err(EFAULT); // pfn_reader_user_pin's iommufd_should_fail
-      for (const i of missing) {
-        const r = this.proc.pinUserPages(this.uptr + BigInt(i) * PAGE_SIZE_N, 1, this.writable);
-        if (r.errno !== 0 || !('pfns' in r)) {
-          for (const pfn of fresh.values()) this.proc.unpinUserPage(pfn);
-          return err(EFAULT);
-        }
-        fresh.set(i, r.pfns[0]!);
+    const unwind = (errno: number): Result<number[]> => {
+      for (const pfn of fresh.values()) this.proc.unpinUserPage(pfn);
+      return err(errno);
+    };
+    let checkedFaults = false;
+    for (let i = start; i <= last; i++) {
+      if (this.pinnedPfns.has(i)) continue;
+      if (!checkedFaults) {
+        checkedFaults = true;
+        const f = this.proc.faults;
+        if (f.shouldFail()) return err(ENOMEM); // temp_kmalloc of the upages array
+        if (f.shouldFail()) return err(EFAULT); // pfn_reader_user_pin's iommufd_should_fail
       }
+      const r = this.proc.pinUserPages(this.uptr + BigInt(i) * PAGE_SIZE_N, 1, this.writable);
+      if (r.errno !== 0 || !('pfns' in r)) return unwind(EFAULT);
+      fresh.set(i, r.pfns[0]!);
+    }
+    if (fresh.size) {
       this.npinned += fresh.size;
       const rc = this.updatePinned();
       if (rc) {
-        for (const pfn of fresh.values()) this.proc.unpinUserPage(pfn);
         this.npinned -= fresh.size;
-        return err(rc);
+        return unwind(rc);
       }
     }
     const pfns: number[] = [];

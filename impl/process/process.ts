@@ -166,17 +166,20 @@ export class Process {
     return { pfn: hit.vma.pfns[hit.index]!, prot: hit.vma.prot[hit.index]! };
   }
 
-  /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable. */
+  /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable (checked before anything is buffered). */
   copyFromUser(va: bigint, length: number): Uint8Array | null {
-    const out = new Uint8Array(length);
-    if (length === 0) return out;
+    if (length === 0) return new Uint8Array(0);
     if (va < 0n || va + BigInt(length) > BigInt(TASK_SIZE)) return null;
     const base = Number(va);
+    for (let addr = base - (base % PAGE_SIZE); addr < base + length; addr += PAGE_SIZE) {
+      const hit = this.findPage(addr);
+      if (!hit || !hit.vma.prot[hit.index]!.read) return null;
+    }
+    const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const addr = base + done;
-      const hit = this.findPage(addr);
-      if (!hit || !hit.vma.prot[hit.index]!.read) return null;
+      const hit = this.findPage(addr)!;
       const off = addr % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, length - done);
       out.set(this.phys.readPhys(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, n), done);
