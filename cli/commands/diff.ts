@@ -28,13 +28,14 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-function printDiff(d: ProgramDiff, a: string, b: string, stepErrors: readonly string[], write: (s: string) => void): void {
+function printDiff(d: ProgramDiff, a: string, b: string, stepErrors: readonly string[], violations: readonly string[], write: (s: string) => void): void {
   write(`${displayPath(d.file)} (${d.program}): ${a} vs ${b}\n`);
   if (d.skipped) {
     write(`  skipped: ${d.skipped}\n`);
     return;
   }
   for (const e of stepErrors) write(`  ERROR ${e}\n`);
+  for (const v of violations) write(`  note: ${v}\n`);
   let same = 0;
   for (const s of d.steps) {
     if (s.skipped) {
@@ -91,7 +92,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         const d = diffRuns(ra.runs[i] as never, rb.runs[i] as never, entries);
         const errors = [...errorsOf(ra, i), ...errorsOf(rb, i)];
         bad += unacceptedDifferences(d).length + errors.length;
-        printDiff(d, a, b, errors, (s) => out.push(s));
+        // Violated expect sets are exec's verdict; diff shows them as notes.
+        const violations = [ra, rb].flatMap((s, k) => (s.runs[i]?.steps ?? []).flatMap((o) => o.violations.map((v) => `${k === 0 ? a : b} step ${o.step} violates its expect set: ${v}`)));
+        printDiff(d, a, b, errors, violations, (s) => out.push(s));
         return { ...d, errors };
       });
       if (opts.json) process.stdout.write(JSON.stringify({ a: { impl: a, profile: ra.profile }, b: { impl: b, profile: rb.profile }, programs: diffs }, jsonReplacer, 1) + '\n');

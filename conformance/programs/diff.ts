@@ -88,8 +88,10 @@ function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<str
     into.set(prefix, v);
     return into;
   }
+  // An empty array (a flexible array member of length 0) carries no value: the
+  // same as an absent field, however a codec chose to show it.
   const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
-  if (entries.length === 0) into.set(prefix, Array.isArray(v) ? '[]' : '{}');
+  if (entries.length === 0 && !Array.isArray(v)) into.set(prefix, '{}');
   for (const [k, x] of entries) leaves(x, prefix ? `${prefix}.${k}` : k, into);
   return into;
 }

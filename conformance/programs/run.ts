@@ -248,7 +248,19 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
 
   const record = (outcome: StepOutcome, step: Step): void => {
     let o = outcome;
-    if (o.status === 'ok') {
+    // The expect set is checked first: a result outside it binds nothing, so
+    // the steps that need it are skipped rather than run on a suspect value.
+    if ((o.status === 'ok' || o.status === 'failed') && step.expect) {
+      const earlier = (n: number): StepOutcome | undefined => outcomes.find((x) => x.step === n);
+      const obs: Observed = { status: o.status, ret: o.ret, errno: o.errno, out: o.out, result: o.result, buffers: o.buffers, earlier };
+      try {
+        o = { ...o, violations: checkExpect(step.expect, obs, { profile, bindings }) };
+      } catch (err) {
+        if (!(err instanceof ResolveError)) throw err;
+        o = { ...o, violations: [`expect: ${err.message}`] };
+      }
+    }
+    if (o.status === 'ok' && o.violations.length === 0) {
       for (const [name, path] of Object.entries(step.bind ?? {})) {
         const v = getPath(bindable(o), path);
         if (v === undefined) {
@@ -259,20 +271,10 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
         unbound.delete(name);
       }
     }
-    if (o.status !== 'ok') {
+    if (o.status !== 'ok' || o.violations.length > 0) {
       for (const name of Object.keys(step.bind ?? {})) {
         bindings.delete(name);
-        unbound.set(name, { step: o.step, status: o.status });
-      }
-    }
-    if ((o.status === 'ok' || o.status === 'failed') && step.expect) {
-      const earlier = (n: number): StepOutcome | undefined => outcomes.find((x) => x.step === n);
-      const obs: Observed = { status: o.status, ret: o.ret, errno: o.errno, out: o.out, result: o.result, buffers: o.buffers, earlier };
-      try {
-        o = { ...o, violations: checkExpect(step.expect, obs, { profile, bindings }) };
-      } catch (err) {
-        if (!(err instanceof ResolveError)) throw err;
-        o = { ...o, violations: [`expect: ${err.message}`] };
+        unbound.set(name, { step: o.step, status: o.violations.length > 0 ? 'failed' : o.status });
       }
     }
     outcomes.push(o);

@@ -509,7 +509,7 @@ export const IOAS_TESTS: readonly TestDef[] = [
     'IOMMU_IOAS_MAP_FILE of a mock dma-buf: zero length, start past the end and length past the end are EINVAL; the whole buffer maps.',
     (p) => {
       const size = PAGE_SIZE * 4;
-      p.test('DMABUF_GET', 0, 'dmabuf_get', { length: size, open_flags: 0x80000 /* O_CLOEXEC */ }, { expect: { ok: true, ret: { range: [0, 65535] } }, bind: { dfd: 'ret' } });
+      p.test('DMABUF_GET', 0, 'dmabuf_get', { length: size, open_flags: 0x80000 /* O_CLOEXEC */ }, { expect: { ok: true, ret: { range: [1, 65535] } }, bind: { dfd: 'ret' }, note: 'a new dma-buf fd (the process has 0-2 open)' });
       mapFile(p, '$dfd', 0, 0, err('EINVAL'));
       mapFile(p, '$dfd', size, size, err('EINVAL'));
       mapFile(p, '$dfd', 0, size + 1, err('EINVAL'));
@@ -523,7 +523,7 @@ export const IOAS_TESTS: readonly TestDef[] = [
     'A revoked dma-buf cannot be mapped (ENODEV); after un-revoking it maps again, also at the old IOVA.',
     (p, self) => {
       const size = PAGE_SIZE * 4;
-      p.test('DMABUF_GET', 0, 'dmabuf_get', { length: size, open_flags: 0x80000 /* O_CLOEXEC */ }, { expect: { ok: true, ret: { range: [0, 65535] } }, bind: { dfd: 'ret' } });
+      p.test('DMABUF_GET', 0, 'dmabuf_get', { length: size, open_flags: 0x80000 /* O_CLOEXEC */ }, { expect: { ok: true, ret: { range: [1, 65535] } }, bind: { dfd: 'ret' }, note: 'a new dma-buf fd (the process has 0-2 open)' });
       mapFile(p, '$dfd', 0, size, ok, 'iova');
       p.test('DMABUF_REVOKE', 0, 'dmabuf_revoke', { dmabuf_fd: '$dfd', revoked: 1 }, { expect: ok });
       if (self.hasDomain) p.ioctl('IOMMU_HWPT_ALLOC', { dev_id: '$idev', pt_id: '$ioas' }, { expect: ok });
