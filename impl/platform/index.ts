@@ -9,7 +9,7 @@
  * user buffers and pins use. See README.md for the units and modelling choices.
  *
  * ---- API for CORE / the adapter ------------------------------------------------
- *   machineFor(proc, profile): Machine          the process's machine (lazily made)
+ *   machineFor(proc, profile, tableMemory?)     the process's machine (lazily made)
  *   platformCapabilities(proc, profile)         { iommus: InstanceInfo[], deviceFeatures }
  *   setReverseMap(proc, profile, fn)            pa -> { buffer, offset } for `touched` / translate
  *   deviceCreate(proc, profile, spec)           adapter `device_create` -> { ok, device, group } | { ok:false, field, message }
@@ -43,17 +43,22 @@
 import type { Process } from '../process/process.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { type DeviceSpecInput, type DmaOutcome, type InstanceInfo, Machine, type ReverseMap, type TranslateOutcome } from './machine.ts';
+import type { HwPhysMemory } from './hw.ts';
 
 export * from './machine.ts';
 export { IommuDomain, IommuInstance } from './iommu.ts';
 
 const machines = new WeakMap<Process, Machine>();
 
-/** The simulated machine behind a process (made on first use). */
-export function machineFor(proc: Process, profile: Profile): Machine {
+/**
+ * The simulated machine behind a process (made on first use). `tableMemory`
+ * lets a caller that built the process over machine memory
+ * (impl/process processPhysMemory) put the page tables in that same memory.
+ */
+export function machineFor(proc: Process, profile: Profile, tableMemory?: HwPhysMemory): Machine {
   let m = machines.get(proc);
   if (!m) {
-    m = new Machine(profile, proc.phys, () => proc.faults.shouldFail());
+    m = new Machine(profile, proc.phys, () => proc.faults.shouldFail(), tableMemory);
     machines.set(proc, m);
   }
   return m;

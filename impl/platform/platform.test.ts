@@ -3,7 +3,11 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { Process, SimplePhysMemory } from '../process/index.ts';
+import { Process, processPhysMemory, SimplePhysMemory } from '../process/index.ts';
+import { HwPhysMemory } from './hw.ts';
+import { iommufdFopsOpen } from '../iommufd/main.ts';
+import { ioasAlloc, map } from '../iommufd/testutil.ts';
+import { boundDevice, vfioAttach } from '../iommufd/devtestutil.ts';
 import { machineFor } from './index.ts';
 import { EBUSY, EPERM } from '../iommufd/errno.ts';
 
@@ -65,5 +69,25 @@ describe('platform', () => {
     expect(m.deviceCreate({ iommu: 'vtd1', enforceCacheCoherency: true })).toMatchObject({ ok: false, field: 'spec.enforceCacheCoherency' });
     expect(m.deviceCreate({ iommu: 'smmu0', enforceCacheCoherency: true })).toMatchObject({ ok: true }); // a CANWBS master
     expect(m.deviceCreate({ iommu: 'vtd0', enforceCacheCoherency: false })).toMatchObject({ ok: true });
+  });
+
+  check('ref.platform.shared-memory', () => {
+    // User pages and page tables in one machine memory: DMA still lands on the user's pages.
+    const mem = new HwPhysMemory({ size: 16 * 1024 * 1024 });
+    const proc = new Process(processPhysMemory(mem));
+    proc.rlimitMemlock = null;
+    const m = machineFor(proc, '6.12', mem);
+    const { ctx, file } = iommufdFopsOpen(proc, m, '6.12');
+    const env = { proc, ctx, file, fd: proc.fds.install(file), profile: '6.12' as const, scratch: proc.mmap(65536)! };
+    const buf = proc.mmap(8192)!;
+    proc.copyToUser(buf, new Uint8Array([5, 6, 7, 8]));
+    const ioas = ioasAlloc(env);
+    const r = map(env, ioas, buf, 8192n);
+    const d = boundDevice(env, { iommu: 'vtd0' });
+    expect(vfioAttach(env, d.fd, ioas).errno).toBe(0);
+    expect(mem.tablePages).toBeGreaterThan(0);
+    expect(Array.from(m.dma(d.device, r.iova, 'read', undefined, 4)!.data!)).toEqual([5, 6, 7, 8]);
+    proc.fds.closeAll();
+    expect(mem.tablePages).toBe(0);
   });
 });
