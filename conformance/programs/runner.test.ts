@@ -67,6 +67,18 @@ describe('program runner', () => {
     expect(r.steps[3]?.reason).toContain('op kvm_create');
   });
 
+  it('binds nothing from a result outside its expect set', async () => {
+    const p = program([
+      OPEN,
+      { ...ALLOC, expect: { ok: true, out: { out_ioas_id: 99 } } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' } },
+    ]);
+    const r = await run(p);
+    expect(r.steps[1]?.violations).toHaveLength(1);
+    expect(r.steps[2]?.status).toBe('skipped');
+    expect(r.steps[2]?.reason).toBe('needs $ioas from step 2 (failed)');
+  });
+
   it('skips a program for another profile', async () => {
     const r = await run(program([OPEN], { profiles: ['6.12'] }));
     expect(r.skipped).toMatch(/6\.12/);
@@ -178,6 +190,13 @@ describe('diff', () => {
       'y.json',
     );
     expect(unacceptedDifferences(diffRuns(a, b, other.entries))).toHaveLength(1);
+  });
+
+  it('treats an empty flexible array as an absent field', async () => {
+    const a = await run(P);
+    const b = await run(P);
+    const steps = b.steps.map((s) => (s.step === 6 && s.out ? { ...s, out: { ...s.out, data: [] } } : s));
+    expect(unacceptedDifferences(diffRuns(a, { ...b, steps }, []))).toEqual([]);
   });
 
   it('validates expectations files', () => {
