@@ -463,6 +463,8 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
       const allowed = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (profile === '7.3' ? IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID : 0);
       if (flags & ~allowed || data) return { errno: EOPNOTSUPP };
       if (dirty && !dev.caps.dirtyTracking) return { errno: EOPNOTSUPP };
+      // 7.3: a nesting parent needs a unit with guest translation support
+      if (flags & IOMMU_HWPT_ALLOC_NEST_PARENT && !inst.nesting) return { errno: EOPNOTSUPP };
       if (fail()) return { errno: ENOMEM };
       return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0, inst.format);
     },
