@@ -28,7 +28,7 @@ import { K_ARM_S1, K_ARM_S2, K_MOCK, makeGeometry, type FormatConfig } from '../
 import { IotlbGather } from '../pagetable/gather.ts';
 import { IoPageTable, type DirtyRecorder } from '../pagetable/table.ts';
 import { MockSparseTable, MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../pagetable/mock612.ts';
-import { flsLg2, modPow2 } from '../pagetable/pgsize.ts';
+import { flsLg2, modPow2, POW2 } from '../pagetable/pgsize.ts';
 
 export type Vendor = 'vtd' | 'amd' | 'smmuv3' | 'mock';
 
@@ -172,6 +172,28 @@ export class Domain {
     (this.pt as IoPageTable).dirtyTracking = enable;
     this.inst.refreshContexts(this);
     return 0;
+  }
+
+  /** The leaf covering iova ({iova, size, pa, prot}) or null; the 6.12 mock reports its 2 KiB entry. */
+  lookupLeaf(iova: number): { iova: number; size: number; pa: number; prot: number } | null {
+    if (this.pt !== null) return this.pt.lookupLeaf(iova);
+    const pa = (this.mock as MockSparseTable).pfns.has(Math.floor(iova / 2048)) ? (this.mock as MockSparseTable).iovaToPhys(iova - (iova % 2048)) : -1;
+    return pa < 0 ? null : { iova: iova - (iova % 2048), size: 2048, pa, prot: 3 };
+  }
+
+  /** Table pages this domain owns (4 KiB units); 0 for the sparse mock. */
+  get tablePages(): number {
+    return this.pt !== null ? this.pt.tablePages : 0;
+  }
+
+  /** Bytes currently mapped. */
+  get mappedBytes(): number {
+    return this.pt !== null ? this.pt.mappedBytes : (this.mock as MockSparseTable).count * 2048;
+  }
+
+  /** fail_nth hook for table-page allocations (returns true to fail one with -ENOMEM). */
+  set allocFail(fn: (() => boolean) | null) {
+    if (this.pt !== null) this.pt.allocFail = fn;
   }
 
   get dirtyTracking(): boolean {
@@ -373,8 +395,16 @@ export class IommuInstance {
     const tag = d.tag;
     if (tlb !== null) {
       const i = tlb.lookup(tag, iova);
-      if (i >= 0 && ((tlb.perm[i] as number) & access) === access && (!(access & ACC_WRITE) || tlb.dirty[i] === 1 || !this.needsDirtyWalk(ctx))) {
-        return (tlb.leafPa[i] as number) + (iova - (tlb.leafVa[i] as number));
+      if (i >= 0) {
+        const off = iova - (tlb.leafVa[i] as number);
+        // A key page can hold a smaller leaf (2 KiB mock pages): the hit must cover iova.
+        if (
+          off < (POW2[tlb.leafLg2[i] as number] as number) &&
+          ((tlb.perm[i] as number) & access) === access &&
+          (!(access & ACC_WRITE) || tlb.dirty[i] === 1 || !this.needsDirtyWalk(ctx))
+        ) {
+          return (tlb.leafPa[i] as number) + off;
+        }
       }
     }
     if (d.mock !== null) {

@@ -292,3 +292,35 @@ describe('6.12 mock domain through the instance', () => {
     expect(d.pgsizes).toEqual([2048]);
   });
 });
+
+describe('7.3 mock (AMDv1, 2 KiB granule) through the walker and IOTLB', () => {
+  it('neighbouring 2 KiB leaves in one 4 KiB key page translate to their own pages', () => {
+    const { inst, d } = setup('amd', { format: 'mock-amdv1', dirty: true });
+    expect(d.apertureStart).toBe(1 << 24);
+    expect(d.map(1 << 24, 0x100000, 2048, RW)).toBe(0);
+    expect(d.map((1 << 24) + 2048, 0x300800, 2048, IOMMU_READ)).toBe(0);
+    expect(d.map((1 << 24) + 0x100000, 0x400000, 0x100000, RW)).toBe(0); // 1 MiB: one level-1 leaf
+    expect(d.pt!.countLeaves()).toBe(3);
+    inst.attach(1, d);
+    expect(inst.translate(1, (1 << 24) + 5, ACC_READ)).toBe(0x100005);
+    expect(inst.translate(1, (1 << 24) + 2048 + 5, ACC_READ)).toBe(0x300805);
+    expect(inst.translate(1, (1 << 24) + 2048 + 5, ACC_WRITE)).toBe(-FAULT_PERMISSION);
+    expect(inst.translate(1, (1 << 24) + 0x1abcde, ACC_WRITE)).toBe(0x4abcde);
+    expect(d.lookupLeaf((1 << 24) + 0x1abcde)).toEqual({ iova: (1 << 24) + 0x100000, size: 0x100000, pa: 0x400000, prot: RW });
+    expect(d.unmap(1 << 24, 4096)).toBe(4096);
+    expect(inst.checkCaches()).toEqual([]);
+    expect(d.mappedBytes).toBe(0x100000);
+  });
+});
+
+describe('wide IOVAs through the domain', () => {
+  it('unmapping above 2^53 issues a domain-selective invalidation', () => {
+    const { inst, d } = setup('amd', { format: 'amd-v1' });
+    expect(d.mapWide(2n ** 62n, 0x5000, 0x1000, RW)).toBe(0);
+    expect(d.iovaToPhysWide(2n ** 62n + 7n)).toBe(0x5007);
+    expect(d.apertureLastBig).toBe(2n ** 64n - 1n);
+    inst.attach(1, d);
+    expect(d.unmapWide(2n ** 62n, 0x1000)).toBe(0x1000);
+    expect(inst.cmdLog.at(-1)).toEqual({ op: 'amd-inv-pages', domid: d.tag, addr: 0, s: 1, pde: 1, all: true });
+  });
+});

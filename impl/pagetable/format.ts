@@ -50,6 +50,8 @@ export interface FormatConfig {
   mockVariant?: 'default' | 'huge';
   /** VT-d nesting parent on SPR errata: refuse read-only maps (FORCE_WRITEABLE semantics: -EINVAL). */
   forceWriteable?: boolean;
+  /** Restrict the page-size bitmap to these sizes in bytes (domain->pgsize_bitmap &= ...). */
+  restrictPgsizes?: number[];
   /** x86-64: VA is sign-extended (VT-d first stage); the upper half is reachable through the wide API. */
   signExtend?: boolean;
   /** Walker sees PTE writes only after explicit flushes (DMA_INCOHERENT / coherent_walk=false). */
@@ -202,6 +204,17 @@ export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
       return 'format';
   }
   pgsizes.sort((a, b) => a - b);
+  if (cfg.restrictPgsizes !== undefined) {
+    const allow = new Set(cfg.restrictPgsizes.map((b) => Math.log2(b)));
+    for (let i = pgsizes.length - 1; i >= 0; i--) {
+      const l = pgsizes[i] as number;
+      if (!allow.has(l)) {
+        pgsizes.splice(i, 1);
+        levelOfLg2[l] = -1;
+      }
+    }
+    if (pgsizes.length === 0) return 'restrictPgsizes';
+  }
   const itemLg2: number[] = [];
   const entries: number[] = [];
   const tableBytes: number[] = [];

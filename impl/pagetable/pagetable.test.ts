@@ -492,3 +492,42 @@ describe('wide (64-bit) IOVAs', () => {
     t.destroy();
   });
 });
+
+describe('geometry', () => {
+  it('Arm stage 2 concatenates the root when the top would have <= 16 entries', () => {
+    const g40 = geom({ format: 'arm-s2', granule: 4096, ias: 40 });
+    expect(g40.topLevel).toBe(2);
+    expect(g40.entries[2]).toBe(1024); // 2 concatenated 4 KiB tables
+    expect(g40.tableBytes[2]).toBe(8192);
+    const g44 = geom({ format: 'arm-s2', granule: 4096, ias: 44 });
+    expect(g44.topLevel).toBe(3); // 32 top entries: no concatenation
+    expect(g44.entries[3]).toBe(32);
+    const s1 = geom({ format: 'arm-s1', granule: 4096, ias: 40 });
+    expect(s1.topLevel).toBe(3); // stage 1 never concatenates
+    const g16 = geom({ format: 'arm-s2', granule: 16384, ias: 48 });
+    expect([g16.topLevel, g16.entries[g16.topLevel]]).toEqual([2, 4096]);
+    const g64 = geom({ format: 'arm-s1', granule: 65536, ias: 48 });
+    expect([g64.topLevel, g64.entries[2], g64.pgsizes]).toEqual([2, 64, [16, 29]]);
+  });
+
+  it('AMD v1 page sizes are every power of two from 4K to 2^51 except 512G; the mock starts at 2K', () => {
+    const a = geom({ format: 'amd-v1' });
+    const want: number[] = [];
+    for (let l = 12; l <= 51; l++) if (l !== 39) want.push(l);
+    expect(a.pgsizes).toEqual(want);
+    const m = geom({ format: 'mock-amdv1' });
+    expect([m.pgsizes[0], m.vaBits, m.oaBits]).toEqual([11, 38, 51]);
+    expect(geom({ format: 'mock-amdv1', mockVariant: 'huge' }).pgsizes).toEqual([12, 20]);
+  });
+
+  it('restrictPgsizes narrows the bitmap and map follows it', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const t = table(mem, { format: 'vtd-ss', restrictPgsizes: [4096] });
+    expect(t.g.pgsizes).toEqual([12]);
+    expect(t.map(0x40000000, 0x40000000, 0x200000, RW)).toBe(0);
+    expect(t.countLeaves()).toBe(512);
+    t.destroy();
+    expect(makeGeometry({ format: 'vtd-ss', restrictPgsizes: [8192] })).toBe('restrictPgsizes');
+    expect(makeGeometry({ format: 'vtd-ss', levels: 6 })).toBe('levels');
+  });
+});
