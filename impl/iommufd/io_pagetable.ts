@@ -22,7 +22,8 @@
  *   ioptTableEnforceDevResvRegions(iopt, regions, owner) -> errno,
  *   ioptDisableLargePages, ioptEnableLargePages, ioptAddAccess, ioptRemoveAccess,
  *   ioptCutIova, ioptAreaContig, ioptAreaStartByte, ioptAreaIovaToIndex,
- *   ioptIovaRanges (the reserved-tree holes), ioptDestroyTable.
+ *   ioptIovaRanges (the reserved-tree holes), ioptDestroyTable,
+ *   ioptAutoIovaAllowed + IoPagetable.steerAutoIova (seam for the suite's differential oracle).
  */
 import type { Process } from '../process/process.ts';
 import { EADDRINUSE, EBUSY, EDEADLOCK, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from './errno.ts';
@@ -114,6 +115,13 @@ export class IoPagetable {
   accessList = new Map<number, IoptAccess>();
   iovaAlignment = 1;
   disableLargePages = false;
+  /**
+   * Steering seam for a differential oracle (roadmap: conformance suite): when
+   * set and it returns an IOVA for an automatic placement, that IOVA is used
+   * instead of the first fit if ioptAutoIovaAllowed accepts it (the IOVA the
+   * implementation under test chose). Never set by the reference itself.
+   */
+  steerAutoIova: ((uptr: bigint, length: bigint) => bigint | undefined) | null = null;
 
   constructor(readonly faults: FaultInjector) {}
 }
@@ -261,6 +269,31 @@ export function ioptAllocIova(iopt: IoPagetable, uptr: bigint, length: bigint): 
   return err(ENOSPC);
 }
 
+/** The alignment iopt_alloc_iova demands for this user address and length (0 if it would fail). */
+function autoIovaAlignment(iopt: IoPagetable, uptr: bigint, length: bigint): bigint {
+  if (length === 0n || length >= ULONG_MAX / 2n) return 0n;
+  let alignment = uptr === 0n ? roundupPowOfTwo(length) : roundupPowOfTwo(length) < lowestBit(uptr) ? roundupPowOfTwo(length) : lowestBit(uptr);
+  if (alignment >= HPAGE_SIZE) alignment = HPAGE_SIZE;
+  return alignment < BigInt(iopt.iovaAlignment) ? 0n : alignment;
+}
+
+/**
+ * Whether `iova` is a placement iopt_alloc_iova's rules allow for (uptr,
+ * length), ignoring first fit: inside [P, ULONG_MAX - P] and within one
+ * allowed range (if any), aligned as the rule demands with the user
+ * address's page offset kept, and clear of reserved ranges and areas.
+ */
+export function ioptAutoIovaAllowed(iopt: IoPagetable, uptr: bigint, length: bigint, iova: bigint): boolean {
+  const alignment = autoIovaAlignment(iopt, uptr, length);
+  if (!alignment) return false;
+  const pageOffset = uptr % P;
+  if (((iova & ~(alignment - 1n)) | pageOffset) !== iova) return false;
+  const last = iova + length - 1n;
+  if (iova < P || last > ULONG_MAX - P) return false;
+  if (iopt.allowed.length && !usedSpans([iopt.allowed]).some((s) => s.start <= iova && s.last >= last)) return false;
+  return !reservedIterFirst(iopt, iova, last) && !ioptAreaIterFirst(iopt, iova, last);
+}
+
 /** iopt_check_iova: a fixed IOVA must be aligned, not wrap, avoid reserved (EINVAL) and areas (EEXIST). */
 export function ioptCheckIova(iopt: IoPagetable, iova: bigint, length: bigint): number {
   if (iova & BigInt(iopt.iovaAlignment - 1)) return EINVAL;
@@ -377,9 +410,12 @@ function ioptAllocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: big
   if (length & BigInt(iopt.iovaAlignment - 1) || !length) return EINVAL;
   if (flags & IOPT_ALLOC_IOVA) {
     const first = list[0]!;
-    const r = ioptAllocIova(iopt, first.pages!.uptr + first.startByte, length);
+    const uptr = first.pages!.uptr + first.startByte;
+    const r = ioptAllocIova(iopt, uptr, length);
     if (r.errno) return r.errno;
     dstIova.iova = r.value!;
+    const steered = iopt.steerAutoIova?.(uptr, length);
+    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
   } else {
     const rc = ioptCheckIova(iopt, dstIova.iova, length);
     if (rc) return rc;

@@ -2,7 +2,7 @@ import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { EADDRINUSE, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
 import type { IommufdIoas } from './ioas.ts';
-import { ioptTableAddDomain, ioptTableRemoveDomain, ioptReserveIova } from './io_pagetable.ts';
+import { ioptAutoIovaAllowed, ioptTableAddDomain, ioptTableRemoveDomain, ioptReserveIova } from './io_pagetable.ts';
 import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, MAP_W, NR, newEnv, P, U64_MAX, unmap, writeRanges, type Env } from './testutil.ts';
 
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
@@ -390,5 +390,22 @@ describe('accounting (pages.c: do_update_pinned)', () => {
     expect(map(env, ioas, buf, 8n * P).errno).toBe(0);
     expect(env.proc.user.lockedVm).toBe(0);
     expect(env.proc.pinnedVm).toBe(8);
+  });
+});
+
+describe('steering seam for the differential oracle', () => {
+  check('ref.iopt.auto-iova-steering', () => {
+    const env = newEnv();
+    const ioas = ioasAlloc(env);
+    const iopt = ioasOf(env, ioas).iopt;
+    const buf = buffer(env, 4 * 4096); // 2 MiB aligned
+    // The rule allows any 16 KiB-aligned free IOVA for a 16 KiB map of an aligned buffer.
+    expect(ioptAutoIovaAllowed(iopt, buf, 4n * P, 0x40000n)).toBe(true);
+    expect(ioptAutoIovaAllowed(iopt, buf, 4n * P, 0x41000n)).toBe(false); // misaligned
+    expect(ioptAutoIovaAllowed(iopt, buf, 4n * P, 0n)).toBe(false); // below PAGE_SIZE
+    iopt.steerAutoIova = () => 0x40000n;
+    expect(map(env, ioas, buf, 4n * P).iova).toBe(0x40000n);
+    // A choice the rules forbid (now occupied) is ignored: first fit instead.
+    expect(map(env, ioas, buf, 4n * P).iova).toBe(0x4000n);
   });
 });
