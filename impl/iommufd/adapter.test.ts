@@ -104,3 +104,29 @@ async function dmaScenario(profile: '6.12' | '7.3'): Promise<void> {
   expect((await call<{ pinnedVmPages: number }>(a, { op: 'process_info' })).pinnedVmPages).toBe(0);
   await a.close();
 }
+
+describe('VFIO_DMA_CC_IOMMU over real devices', () => {
+  check('ref.adapter.dma-cc-iommu-follows-domains', async () => {
+    const a = await openAdapter('ref', { profile: '6.12', validateInProcess: true });
+    const { fd } = await call<{ fd: number }>(a, { op: 'open', node: 'vfio' });
+    const ioas = (await call<{ out: { out_ioas_id: number } }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).out.out_ioas_id;
+    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_VFIO_IOAS', arg: { kind: 'struct', fields: { ioas_id: ioas, op: 1 } } })).errno).toBe(0);
+    const cc = async () => (await call<{ ret: number; errno: number }>(a, { op: 'ioctl', fd, cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: 4n } })).ret;
+    expect(await cc()).toBe(1); // no paging HWPT yet
+    const attach = async (iommu: string) => {
+      const { device } = await call<{ device: number }>(a, { op: 'device_create', spec: { iommu } });
+      const dev = await call<{ fd: number }>(a, { op: 'open_device', device });
+      expect((await call<{ errno: number }>(a, { op: 'ioctl', fd: dev.fd, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', arg: { kind: 'struct', fields: { iommufd: fd } } })).errno).toBe(0);
+      expect((await call<{ errno: number }>(a, { op: 'ioctl', fd: dev.fd, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', arg: { kind: 'struct', fields: { pt_id: ioas } } })).errno).toBe(0);
+      return dev.fd;
+    };
+    const coherent = await attach('vtd0');
+    expect(await cc()).toBe(1); // the VT-d domain enforces coherency
+    const noncoherent = await attach('smmu0');
+    expect(await cc()).toBe(0); // the SMMU domain cannot
+    await call(a, { op: 'close', fd: noncoherent });
+    expect(await cc()).toBe(1); // its auto domain went away with the device
+    await call(a, { op: 'close', fd: coherent });
+    await a.close();
+  });
+});
