@@ -324,3 +324,32 @@ describe('wide IOVAs through the domain', () => {
     expect(inst.cmdLog.at(-1)).toEqual({ op: 'amd-inv-pages', domid: d.tag, addr: 0, s: 1, pde: 1, all: true });
   });
 });
+
+describe('freed tables and the walk cache', () => {
+  for (const [vendor, cfg] of [
+    ['vtd', { format: 'vtd-ss' }],
+    ['amd', { format: 'amd-v1' }],
+    ['smmuv3', { format: 'arm-s1' }],
+    ['smmuv3', { format: 'arm-s2', ias: 40 }],
+  ] as [Vendor, FormatConfig][]) {
+    it(`a reused table page is not reached through a stale walk-cache entry: ${vendor} ${cfg.format}`, () => {
+      const { mem, inst, d } = setup(vendor, cfg);
+      inst.attach(1, d);
+      const A = 0x40000000;
+      const B = 0x80000000;
+      // 2 MiB of 4K leaves at A (OA offset forbids a 2M leaf), touched by the device.
+      expect(d.map(A, 0x1001000, 0x200000, RW)).toBe(0);
+      for (let i = 0; i < 512; i += 64) expect(inst.translate(1, A + i * 4096, ACC_READ)).toBe(0x1001000 + i * 4096);
+      const tablesBefore = mem.tablePages;
+      expect(d.unmap(A, 0x200000)).toBe(0x200000);
+      expect(mem.tablePages).toBe(tablesBefore - 1); // the leaf table was freed after the flush
+      // The freed page is reused for B's leaf table, with entries at the same indices.
+      expect(d.map(B, 0x2001000, 0x200000, RW)).toBe(0);
+      expect(inst.checkCaches()).toEqual([]);
+      for (let i = 0; i < 512; i += 64) {
+        expect(inst.translate(1, A + i * 4096, ACC_READ)).toBe(-FAULT_TRANSLATION);
+        expect(inst.translate(1, B + i * 4096, ACC_READ)).toBe(0x2001000 + i * 4096);
+      }
+    });
+  }
+});

@@ -221,6 +221,9 @@ describe('random map/unmap against an interval model (kunit random_map shape)', 
     { format: 'arm-s1', granule: 4096, contig: true } as FormatConfig,
     { format: 'arm-s2', granule: 16384, ias: 40 } as FormatConfig,
     { format: 'mock-amdv1' } as FormatConfig,
+    // Non-coherent walker: it only sees what the table code flushed, so this checks every flush.
+    { format: 'amd-v1', nonCoherentWalk: true } as FormatConfig,
+    { format: 'arm-s1', granule: 65536, contig: true, nonCoherentWalk: true } as FormatConfig,
   ]) {
     it(label(cfg), () => randomMapCheck(cfg, runs, 7));
   }
