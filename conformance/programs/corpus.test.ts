@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { CORPUS_DIR, loadProgram, programFiles } from './load.ts';
 import { generateCorpus } from './gen/corpus.ts';
+import { EXPECTATIONS_DIR, loadExpectationsFile } from './expectations.ts';
 
 describe('program corpus', () => {
   const files = programFiles(CORPUS_DIR);
@@ -23,5 +24,23 @@ describe('program corpus', () => {
   it('names are unique and match the file', () => {
     const names = files.map((f) => loadProgram(f).program.name);
     expect(new Set(names).size).toBe(names.length);
+  });
+});
+
+describe('expectations files', () => {
+  check('programs.expectations.entries-name-real-steps', () => {
+    const programs = new Map(programFiles(CORPUS_DIR).map((f) => {
+      const p = loadProgram(f).program;
+      return [p.name, p] as const;
+    }));
+    for (const f of readdirSync(EXPECTATIONS_DIR).filter((x) => x.endsWith('.json'))) {
+      const file = loadExpectationsFile(join(EXPECTATIONS_DIR, f));
+      expect(`${file.implementation}.json`).toBe(f);
+      for (const e of file.entries) {
+        const p = programs.get(e.program);
+        expect(p, `${f}: ${e.program}`).toBeDefined();
+        expect(e.step, `${f}: ${e.program} step ${e.step}`).toBeLessThanOrEqual(p?.steps.length ?? 0);
+      }
+    }
   });
 });
