@@ -142,6 +142,8 @@ export const clauses: Clause[] = [
       'ref.fail_nth.hwpt-alloc',
       'ref.fail_nth.mock-domain-replace',
       'ref.adapter.fail-nth',
+      'ref.fail_nth.seq-basic',
+      'ref.fail_nth.seq-access-pin-domain',
     ],
   },
 ];
