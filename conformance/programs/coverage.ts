@@ -6,6 +6,7 @@
  */
 import type { Profile } from '../adapter/types.ts';
 import { loadClauses, type LoadedClause } from '../../spec/clauses/registry.ts';
+import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { errnoName } from './errno.ts';
 import type { SessionResult } from './session.ts';
 
@@ -58,6 +59,8 @@ export interface ErrnoCoverage {
   readonly rows: readonly ClauseRow[];
   /** Per column: "COMMAND errno" pairs reached that no clause names. */
   readonly unclaimed: readonly (readonly string[])[];
+  /** Per column: commands and test ops of the profile's spec data no step issued (or all were skipped). */
+  readonly neverIssued: readonly (readonly string[])[];
 }
 
 export async function errnoClauses(): Promise<LoadedClause[]> {
@@ -79,7 +82,10 @@ export function errnoCoverage(clauses: readonly Pick<LoadedClause, 'id' | 'comma
   }));
   const claimed = new Set(clauses.map((c) => `${c.command} ${c.errno}`));
   const unclaimed = columns.map((col) => [...col.reached.keys()].filter((k) => !claimed.has(k)).sort());
-  return { columns, rows, unclaimed };
+  const neverIssued = columns.map((col) =>
+    [...commandsFor(col.profile).map((c) => c.name), ...testOpsFor(col.profile).map((t) => t.name)].filter((n) => !col.commands.has(n)),
+  );
+  return { columns, rows, unclaimed, neverIssued };
 }
 
 /** The table as text: one block per command, a column per implementation/profile. */
@@ -105,6 +111,8 @@ export function renderErrnoCoverage(cov: ErrnoCoverage): string {
     lines.push(`${heads[i]}: ${reached}/${applicable.length} errno clauses reached; ${c.commands.size} commands/test ops issued`);
     const extra = cov.unclaimed[i] ?? [];
     if (extra.length > 0) lines.push(`  reached without a clause: ${extra.join(', ')}`);
+    const never = cov.neverIssued[i] ?? [];
+    if (never.length > 0) lines.push(`  never issued (or skipped everywhere): ${never.join(', ')}`);
   });
   return lines.join('\n') + '\n';
 }
