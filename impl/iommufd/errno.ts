@@ -3,7 +3,7 @@
  * spec/uapi's errno table. Handlers return these as positive numbers, 0 for
  * success (the contract between CORE and DEVICES).
  */
-import { ERRNO } from '../../spec/uapi/errno.ts';
+import { ERRNO, errnoLabel } from '../../spec/uapi/errno.ts';
 
 export const EPERM = ERRNO.EPERM;
 export const ENOENT = ERRNO.ENOENT;
@@ -26,12 +26,7 @@ export const EMSGSIZE = ERRNO.EMSGSIZE;
 export const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
 export const EADDRINUSE = ERRNO.EADDRINUSE;
 
-const NAMES: { readonly [errno: number]: string } = {
-  0: 'OK', 1: 'EPERM', 2: 'ENOENT', 5: 'EIO', 7: 'E2BIG', 9: 'EBADF', 12: 'ENOMEM', 14: 'EFAULT', 16: 'EBUSY',
-  17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 25: 'ENOTTY', 28: 'ENOSPC', 29: 'ESPIPE', 35: 'EDEADLOCK',
-  75: 'EOVERFLOW', 77: 'EBADFD', 90: 'EMSGSIZE', 95: 'EOPNOTSUPP', 98: 'EADDRINUSE',
-};
-
+/** The errno's name (spec/uapi's table), e.g. 'ENOENT'; 'OK' for 0. */
 export function errnoName(errno: number): string {
-  return NAMES[errno] ?? `errno ${errno}`;
+  return errno === 0 ? 'OK' : errnoLabel(errno);
 }
