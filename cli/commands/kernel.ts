@@ -1,7 +1,9 @@
 /**
  * `iommufd-spec kernel …`: the real-kernel lanes (conformance/kernel/README.md).
  *   kernel build    --profile P…   build (or reuse) the kernel and the guest initramfs
- *   kernel test     --profile P…   build-or-reuse, boot, run the end-to-end smoke scenario
+ *   kernel test     --profile P…   build-or-reuse, boot, run the end-to-end smoke scenario,
+ *                                  then the program corpus (conformance/programs/corpus)
+ *                                  with the lane's expectations file
  *   kernel selftest --profile P…   run the kernel's own iommufd selftests once in the VM
  *   kernel bench    --profile P…   round-trip latency and ioctls/s, unbatched and batched
  * Every subcommand takes --json. Exit codes: 0 all passed, 1 a check failed,
@@ -17,11 +19,56 @@ import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke
 import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
 import { benchAdapter, type BenchResult } from '../../conformance/kernel/bench.ts';
 import '../../conformance/kernel/register.ts';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../conformance/kernel/qemu.ts';
+import { loadPrograms } from '../../conformance/programs/load.ts';
+import { runProgram } from '../../conformance/programs/run.ts';
+import { loadEntries, printRun } from './exec.ts';
 
 interface CommonOptions {
   profile: string[];
   json?: boolean;
   quiet?: boolean;
+}
+
+interface TestOptions extends CommonOptions {
+  /** commander's --no-corpus */
+  corpus: boolean;
+  programs: string;
+  verbose?: boolean;
+}
+
+interface CorpusReport {
+  programs: number;
+  ran: number;
+  skipped: number;
+  failures: number;
+  known: number;
+  seconds: number;
+  /** Printed runs of the programs with failures (all runs with --verbose). */
+  output: string;
+}
+
+/** Runs the program corpus on an open lane, judged against conformance/programs/expectations/linux-<profile>.json. */
+async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean): Promise<CorpusReport> {
+  const t0 = performance.now();
+  const programs = loadPrograms([dir]);
+  const caps = await adapter.call({ op: 'capabilities' });
+  if (!caps.ok) throw new LaneError('corpus', `capabilities failed: ${caps.error.message}`);
+  const entries = loadEntries(undefined, `linux-${adapter.profile}`);
+  const report: CorpusReport = { programs: programs.length, ran: 0, skipped: 0, failures: 0, known: 0, seconds: 0, output: '' };
+  for (const p of programs) {
+    const run = await runProgram(p, adapter, caps.result, { batch: true });
+    if (run.skipped) report.skipped++;
+    else report.ran++;
+    const text: string[] = [];
+    const v = printRun(run, entries, (line) => text.push(line));
+    report.failures += v.failures;
+    report.known += v.known;
+    if (verbose || v.failures > 0) report.output += text.join('');
+  }
+  report.seconds = (performance.now() - t0) / 1000;
+  return report;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -82,10 +129,11 @@ interface LaneTestReport {
   implementation?: string;
   timings?: { buildSeconds: number; bootSeconds: number; firstResultSeconds: number; totalSeconds: number };
   smoke?: SmokeStep[];
+  corpus?: CorpusReport;
   passed: boolean;
 }
 
-async function testLane(profile: Profile, opts: CommonOptions): Promise<LaneTestReport> {
+async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestReport> {
   const t0 = performance.now();
   let adapter: KernelAdapter;
   try {
@@ -97,6 +145,7 @@ async function testLane(profile: Profile, opts: CommonOptions): Promise<LaneTest
   try {
     const steps = await runSmokeScenario(adapter);
     const firstResult = (performance.now() - t0) / 1000;
+    const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true) : undefined;
     await adapter.close();
     const total = (performance.now() - t0) / 1000;
     return {
@@ -110,7 +159,8 @@ async function testLane(profile: Profile, opts: CommonOptions): Promise<LaneTest
         totalSeconds: total,
       },
       smoke: steps,
-      passed: steps.length > 0 && steps.every((s) => s.ok),
+      ...(corpus && { corpus }),
+      passed: steps.length > 0 && steps.every((s) => s.ok) && (corpus === undefined || corpus.failures === 0),
     };
   } catch (e) {
     await adapter.close().catch(() => undefined);
@@ -118,7 +168,7 @@ async function testLane(profile: Profile, opts: CommonOptions): Promise<LaneTest
   }
 }
 
-async function testAction(opts: CommonOptions, setExit: (code: number) => void): Promise<void> {
+async function testAction(opts: TestOptions, setExit: (code: number) => void): Promise<void> {
   const reports: LaneTestReport[] = [];
   for (const profile of profilesOf('test', opts)) {
     const r = await testLane(profile, opts);
@@ -129,6 +179,11 @@ async function testAction(opts: CommonOptions, setExit: (code: number) => void):
     }
     say(opts, `linux-${profile}: ${r.implementation ?? ''}`);
     for (const s of r.smoke ?? []) say(opts, `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`);
+    if (r.corpus) {
+      const c = r.corpus;
+      if (c.output) say(opts, c.output.trimEnd());
+      say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
+    }
     if (r.error) say(opts, `  error: ${r.error}`);
     if (r.timings) {
       const t = r.timings;
@@ -219,9 +274,11 @@ export const register: RegisterCommand = (program: Command, setExit) => {
   withCommon(kernel.command('build').description('build or reuse the kernel and the guest initramfs (cached in ~/.cache/iommufd-spec)')).action(
     (opts: CommonOptions) => buildAction(opts, setExit),
   );
-  withCommon(kernel.command('test').description('build-or-reuse, boot, and run the end-to-end smoke scenario through the lane')).action(
-    (opts: CommonOptions) => testAction(opts, setExit),
-  );
+  withCommon(kernel.command('test').description('build-or-reuse, boot, run the end-to-end smoke scenario and the program corpus through the lane'))
+    .option('--no-corpus', 'only the smoke scenario')
+    .option('--programs <dir>', 'programs to run after the smoke scenario', join(REPO_ROOT, 'conformance/programs/corpus'))
+    .option('--verbose', 'print every program run, not only failing ones')
+    .action((opts: TestOptions) => testAction(opts, setExit));
   withCommon(kernel.command('selftest').description("run the kernel's own iommufd selftest binaries once in the VM")).action(
     (opts: CommonOptions) => selftestAction(opts, setExit),
   );
