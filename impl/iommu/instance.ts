@@ -269,8 +269,16 @@ export class Domain {
 
 interface DeviceContext {
   domain: Domain;
+  /** Cache tag: the domain's tag, or the nested (stage-1) tag for a two-stage context. */
+  tag: number;
   s1: WalkTable | null;
   s2: WalkTable | null;
+}
+
+/** A two-stage translation context: a guest stage-1 table walked through a stage-2 domain. */
+interface NestedContext {
+  s1: WalkTable;
+  s2: Domain;
 }
 
 export class IommuInstance {
@@ -288,6 +296,7 @@ export class IommuInstance {
   private readonly devices = new Map<number, DeviceContext>();
   private readonly domains = new Set<Domain>();
   private nextTag = 1;
+  private readonly nested = new Map<number, NestedContext>();
   private lastKey = -1;
   private lastCtx: DeviceContext | null = null;
   private readonly res = new WalkResult();
@@ -331,7 +340,7 @@ export class IommuInstance {
       this.devices.delete(key);
       return 0;
     }
-    this.devices.set(key, { domain, s1: this.contextFor(domain), s2: null });
+    this.devices.set(key, { domain, tag: domain.tag, s1: this.contextFor(domain), s2: null });
     domain.everAttached = true;
     this.lastKey = -1;
     return 0;
@@ -342,12 +351,34 @@ export class IommuInstance {
    * outputs are IPAs translated through the stage-2 domain `s2domain`.
    * Cache entries are tagged with the stage-2 domain's tag.
    */
-  attachNested(sid: number, s1: WalkTable, s2domain: Domain, pasid = 0): number {
+  attachNested(sid: number, s1: WalkTable, s2domain: Domain, pasid = 0, tag = -1): number {
     if (s2domain.pt === null) return -EINVAL;
-    this.devices.set(sid * 1048576 + pasid, { domain: s2domain, s1, s2: this.contextFor(s2domain) });
+    const t = tag > 0 ? tag : this.nextTag++;
+    this.nested.set(t, { s1, s2: s2domain });
+    this.devices.set(sid * 1048576 + pasid, { domain: s2domain, tag: t, s1, s2: this.contextFor(s2domain) });
     s2domain.everAttached = true;
     this.lastKey = -1;
-    return 0;
+    return t;
+  }
+
+  /** A fresh cache tag for a nested (stage-1) context, e.g. one per nested HWPT. */
+  allocTag(): number {
+    return this.nextTag++;
+  }
+
+  /**
+   * Guest stage-1 invalidation (what IOMMU_HWPT_INVALIDATE becomes): drop
+   * combined translations of `tag` overlapping [start, last]; leaf=false also
+   * drops walk-cache entries. Stale entries outside the range stay.
+   */
+  invalidateStage1(tag: number, start: number, last: number): void {
+    this.invalidations++;
+    this.iotlb?.invalidateRange(tag, start, last);
+  }
+
+  /** Stage-2 changes invalidate every nested tag built on that stage 2 (the driver's parent flush). */
+  private flushNestedOf(d: Domain): void {
+    for (const [t, n] of this.nested) if (n.s2 === d) this.iotlb?.invalidateTag(t);
   }
 
   private contextFor(d: Domain): WalkTable | null {
@@ -368,6 +399,9 @@ export class IommuInstance {
 
   forgetDomain(d: Domain): void {
     for (const [k, ctx] of this.devices) if (ctx.domain === d) this.devices.delete(k);
+    this.flushNestedOf(d);
+    for (const [t, n] of this.nested) if (n.s2 === d) this.nested.delete(t);
+    this.lastKey = -1;
     if (this.iotlb !== null) this.iotlb.invalidateTag(d.tag);
     if (this.walkCache !== null) this.walkCache.invalidateTag(d.tag);
     this.domains.delete(d);
@@ -392,7 +426,7 @@ export class IommuInstance {
     this.lastCtx = ctx;
     const d = ctx.domain;
     const tlb = this.iotlb;
-    const tag = d.tag;
+    const tag = ctx.tag;
     if (tlb !== null) {
       const i = tlb.lookup(tag, iova);
       if (i >= 0) {
@@ -434,8 +468,7 @@ export class IommuInstance {
       rc = walk(this.mem, s1, iova, access, ctx.s2, res, -1, -1, 3);
     }
     if (rc !== 0) return this.fault(sid, pasid, iova, rc, access);
-    if (tlb !== null && ctx.s2 === null) {
-      // Nested translations are not cached (checkCaches models single-stage contexts only).
+    if (tlb !== null) {
       tlb.insert(tag, iova, res.leafVa, res.leafLg2, res.leafPa, res.perm, res.dirty);
       if (wc !== null && wi < 0 && res.l0Table >= 0 && ctx.s2 === null) {
         wc.insert(tag, iova, s1.granLg2 + s1.bitsPerLevel, res.l0Table, res.upperPerm);
@@ -491,6 +524,7 @@ export class IommuInstance {
     // Like Linux's per-domain cache tags / dev_data lists: a domain that was never
     // attached has nothing cached, so no command is issued.
     if (d.everAttached === false) return;
+    if (this.nested.size > 0) this.flushNestedOf(d);
     const tables = g.freelist.length > 0;
     if (g.wide) {
       this.domainSelective(d);
@@ -669,21 +703,28 @@ export class IommuInstance {
     for (const d of this.domains) byTag.set(d.tag, d);
     const r = new WalkResult();
     tlb.forEach((i) => {
-      const d = byTag.get(tlb.tag[i] as number);
+      const tag = tlb.tag[i] as number;
+      const d = byTag.get(tag);
+      const n = this.nested.get(tag);
       const va = (tlb.key[i] as number) * 2 ** tlb.keyShift;
-      if (d === undefined || d.pt === null) {
-        bad.push(`iotlb entry for unknown tag ${tlb.tag[i]}`);
+      let rc: number;
+      if (n !== undefined && n.s2.pt !== null) {
+        const s2 = n.s2.pt;
+        rc = walk(this.mem, n.s1, va, 0, walkTableFrom(s2.g, s2.rootHw, s2.topLevel, false), r, -1, -1, 3);
+      } else if (d === undefined || d.pt === null) {
+        bad.push(`iotlb entry for unknown tag ${tag}`);
         return;
+      } else {
+        const ctx = walkTableFrom(d.pt.g, d.pt.rootHw, d.pt.topLevel, false);
+        rc = walk(this.mem, ctx, va, 0, null, r, -1, -1, 3);
       }
-      const ctx = walkTableFrom(d.pt.g, d.pt.rootHw, d.pt.topLevel, false);
-      const rc = walk(this.mem, ctx, va, 0, null, r, -1, -1, 3);
       if (rc !== 0) {
-        bad.push(`stale iotlb entry tag ${d.tag} iova 0x${va.toString(16)}: memory has no translation`);
+        bad.push(`stale iotlb entry tag ${tag} iova 0x${va.toString(16)}: memory has no translation`);
         return;
       }
       const cachedPa = (tlb.leafPa[i] as number) + (va - (tlb.leafVa[i] as number));
       if (cachedPa !== r.pa || (tlb.perm[i] as number) !== r.perm || (tlb.leafLg2[i] as number) !== r.leafLg2) {
-        bad.push(`iotlb entry tag ${d.tag} iova 0x${va.toString(16)} differs from memory`);
+        bad.push(`iotlb entry tag ${tag} iova 0x${va.toString(16)} differs from memory`);
       }
     });
     const wc = this.walkCache;

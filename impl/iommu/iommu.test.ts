@@ -270,8 +270,25 @@ describe('two-stage walk', () => {
     expect(s2.map(BIAS, 0, 32 << 20, RW)).toBe(0);
     const pt1 = s1.pt!;
     const s1hw = walkTableFrom(pt1.g, pt1.rootHw, pt1.topLevel, false);
-    expect(inst.attachNested(9, s1hw, s2)).toBe(0);
+    const tag = inst.attachNested(9, s1hw, s2);
+    expect(tag).toBeGreaterThan(0);
     expect(inst.translate(9, 0x5008, ACC_WRITE)).toBe(data + 8);
+    expect(inst.checkCaches()).toEqual([]);
+    // The guest unmaps in its stage 1 without invalidating: the combined entry stays (stale).
+    const g = new IotlbGather();
+    expect(pt1.unmapNoSync(0x5000, 0x1000, g)).toBe(0x1000);
+    expect(inst.translate(9, 0x5008, ACC_READ)).toBe(data + 8);
+    expect(inst.checkCaches().length).toBe(1);
+    inst.invalidateStage1(tag, 0x5000, 0x5fff);
+    expect(inst.checkCaches()).toEqual([]);
+    expect(inst.translate(9, 0x5008, ACC_READ)).toBeLessThan(0);
+    // Re-map; a host stage-2 unmap invalidates every nested translation built on it.
+    expect(pt1.map(0x5000, 0x40000000, 0x1000, RW)).toBe(0);
+    expect(inst.translate(9, 0x5008, ACC_READ)).toBe(data + 8);
+    expect(s2.unmap(0x40000000, 0x1000)).toBe(0x1000);
+    expect(inst.checkCaches()).toEqual([]);
+    expect(inst.translate(9, 0x5008, ACC_READ)).toBeLessThan(0);
+    expect(s2.map(0x40000000, data, 0x1000, RW)).toBe(0);
     // Without the stage-2 mapping of the tables the walk faults in stage 2.
     expect(s2.unmap(BIAS, 32 << 20)).toBe(32 << 20);
     expect(inst.translate(9, 0x5008, ACC_READ)).toBeLessThan(0);
