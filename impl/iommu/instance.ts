@@ -368,8 +368,8 @@ export class IommuInstance {
 
   /**
    * Guest stage-1 invalidation (what IOMMU_HWPT_INVALIDATE becomes): drop
-   * combined translations of `tag` overlapping [start, last]; leaf=false also
-   * drops walk-cache entries. Stale entries outside the range stay.
+   * combined translations of `tag` overlapping [start, last] (two-stage
+   * contexts use no walk cache). Stale entries outside the range stay.
    */
   invalidateStage1(tag: number, start: number, last: number): void {
     this.invalidations++;
