@@ -841,6 +841,18 @@ export function ioptCutIova(iopt: IoPagetable, iovas: readonly bigint[]): number
   return 0;
 }
 
+/**
+ * __iommufd_test_syz_conv_iova (CONFIG_IOMMUFD_TEST): syzkaller encodes an
+ * IOVA as { u32 nth_area; u32 offset } (little-endian); it becomes the start
+ * of the nth area plus offset, or 0 when there is no such area.
+ */
+export function ioptTestSyzConvIova(iopt: IoPagetable, iova: bigint): bigint {
+  const nth = Number(iova & 0xffffffffn);
+  const offset = (iova >> 32n) & 0xffffffffn;
+  const area = iopt.areas[nth];
+  return area ? area.start + offset : 0n;
+}
+
 /** iopt_destroy_table (after iopt_unmap_all): test reservations (owner NULL) and allowed ranges go. */
 export function ioptDestroyTable(iopt: IoPagetable): void {
   ioptRemoveReservedIova(iopt, null);

@@ -204,6 +204,22 @@ describe('IOMMU_IOAS_COPY (ioas.c: iommufd_ioas_copy, iopt_get_pages)', () => {
     expect(copy(env, { src_ioas_id: src, dst_ioas_id: dst, length: P, src_iova: 0x50000n, dst_iova: 0x60000n }).errno).toBe(EPERM);
     expect(copy(env, { flags: MAP_R | 1, src_ioas_id: src, dst_ioas_id: dst, length: P, src_iova: 0x50000n, dst_iova: 0x60000n }).errno).toBe(0);
   });
+  check('ref.ioas_copy.syz-iova', () => {
+    const env = newEnv();
+    const src = ioasAlloc(env);
+    const dst = ioasAlloc(env);
+    const buf = buffer(env, 8 * 4096);
+    map(env, src, buf, 2n * P, 0x10000n);
+    map(env, src, buf, 4n * P, 0x20000n);
+    // CONFIG_IOMMUFD_TEST: MOCK_FLAGS_ACCESS_SYZ is stripped and src_iova = { nth_area: 1, offset: 0x1000 }.
+    const syz = (1n << 32n) * 0x1000n + 1n;
+    const r = copy(env, { flags: (1 << 16) | 7, src_ioas_id: src, dst_ioas_id: dst, length: P, src_iova: syz, dst_iova: 0x80000n });
+    expect(r.errno).toBe(0);
+    expect(r.out.num('flags')).toBe(7);
+    expect(r.out.big('src_iova')).toBe(0x21000n);
+    // A bad IOAS id leaves the IOVA alone but the flag is still stripped: ENOENT, not EOPNOTSUPP.
+    expect(copy(env, { flags: (1 << 16) | 7, src_ioas_id: 9, dst_ioas_id: dst, length: P, src_iova: syz }).errno).toBe(ENOENT);
+  });
   check('ref.ioas_copy.contiguous-areas', () => {
     const env = newEnv();
     const src = ioasAlloc(env);

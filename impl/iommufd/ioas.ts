@@ -39,6 +39,7 @@ import {
   ioptMapUserPages,
   ioptSetAllowIova,
   ioptUnmapAll,
+  ioptTestSyzConvIova,
   ioptUnmapIova,
   ULONG_MAX,
   type PagesListElm,
@@ -193,9 +194,26 @@ export function iommufdIoasMap(ucmd: Ucmd): number {
   return iommufdUcmdRespond(ucmd);
 }
 
+/** MOCK_FLAGS_ACCESS_SYZ (iommufd_test.h): syzkaller's encoded IOVAs. */
+export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+
+/**
+ * iommufd_test_syz_conv_iova_id (CONFIG_IOMMUFD_TEST): with the SYZ flag the
+ * flag is cleared and, if ioas_id is an IOAS, the IOVA decoded.
+ */
+function iommufdTestSyzConvIovaId(ucmd: Ucmd, ioasId: number, iovaField: string): void {
+  const flags = ucmd.cmd.num('flags');
+  if (!(flags & MOCK_FLAGS_ACCESS_SYZ)) return;
+  ucmd.cmd.set('flags', flags & ~MOCK_FLAGS_ACCESS_SYZ);
+  const r = iommufdGetIoas(ucmd.ctx, ioasId);
+  if (r.errno) return;
+  ucmd.cmd.set(iovaField, ioptTestSyzConvIova(r.value!.iopt, ucmd.cmd.big(iovaField)));
+}
+
 /** iommufd_ioas_copy: the new areas share the source's iopt_pages (pinned once). */
 export function iommufdIoasCopy(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
+  iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
   const flags = cmd.num('flags');
   if (flags & ~MAP_FLAGS) return EOPNOTSUPP;
   const length = cmd.big('length');

@@ -21,7 +21,7 @@ import { iommufdTestMockDomain, iommufdTestMockDomainReplace } from './device.ts
 import { iommufdTestMdCheckIotlb, iommufdTestMdCheckPa } from './hw_pagetable.ts'; // DEVICES
 import { iommufdUcmdRespond } from './main.ts';
 import { iommufdGetIoas } from './ioas.ts';
-import { ioptReserveIova, PAGE_SIZE, ULONG_MAX } from './io_pagetable.ts';
+import { ioptReserveIova, ioptTestSyzConvIova, PAGE_SIZE, ULONG_MAX } from './io_pagetable.ts';
 import {
   iommufdAccessAttach,
   iommufdAccessCreate,
@@ -98,6 +98,11 @@ function iommufdTestAccessUnmap(staccess: SelftestAccess, iova: bigint, length: 
     staccess.items.splice(staccess.items.indexOf(item), 1);
     iommufdAccessUnpinPages(staccess.access!, item.iova, item.length);
   }
+}
+
+/** iommufd_test_syz_conv_iova: decode against the access's IOAS (0 when detached). */
+function syzConvIova(access: IommufdAccess, iova: bigint): bigint {
+  return access.ioas ? ioptTestSyzConvIova(access.ioas.iopt, iova) : 0n;
 }
 
 /** iommufd_access_get: EBADFD for a bad fd or a file that is not a selftest access. */
@@ -209,7 +214,7 @@ function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
 /** iommufd_test_access_pages: pin through the access and record an item. */
 function iommufdTestAccessPages(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  const iova = cmd.big('access_pages.iova');
+  let iova = cmd.big('access_pages.iova');
   const length = cmd.big('access_pages.length');
   const uptr = cmd.big('access_pages.uptr');
   const flags = cmd.num('access_pages.flags');
@@ -223,6 +228,7 @@ function iommufdTestAccessPages(ucmd: Ucmd): number {
     return rc;
   };
   if (!staccess.needsPin) return done(EOPNOTSUPP);
+  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(staccess.access!, iova);
   if (ctx.faults.shouldFail()) return done(ENOMEM); // kvcalloc(pages)
   const pinned = iommufdAccessPinPages(staccess.access!, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
   if (pinned.errno) return done(pinned.errno);
@@ -247,7 +253,7 @@ function iommufdTestAccessPages(ucmd: Ucmd): number {
 /** iommufd_test_access_rw */
 function iommufdTestAccessRw(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  const iova = cmd.big('access_rw.iova');
+  let iova = cmd.big('access_rw.iova');
   const length = cmd.big('access_rw.length');
   const ubuf = cmd.big('access_rw.uptr');
   const flags = cmd.num('access_rw.flags');
@@ -267,6 +273,7 @@ function iommufdTestAccessRw(ucmd: Ucmd): number {
     if (!b) return done(EFAULT);
     tmp = b;
   }
+  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(g.staccess!.access!, iova);
   const rc = iommufdAccessRw(g.staccess!.access!, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
   if (rc) return done(rc);
   if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return done(EFAULT);

@@ -67,6 +67,7 @@ export const clauses: Clause[] = [
   r('IOAS_MAP.LAZY_PIN', 'accounting', MAP, 'iopt_map_user_pages', IOPT, 'Without a domain or an access nothing is pinned at MAP time and user_va is not validated.', ['ref.ioas_map.no-domain-no-pin', 'ref.mock.domain-added-after-map']),
 
   // IOMMU_IOAS_COPY
+  r('IOAS_COPY.TEST_SYZ_IOVA', 'state', COPY, 'iommufd_test_syz_conv_iova_id', 'drivers/iommu/iommufd/selftest.c', 'With CONFIG_IOMMUFD_TEST, COPY first strips MOCK_FLAGS_ACCESS_SYZ (1 << 16) from flags and, if src_ioas_id is an IOAS, decodes src_iova as { u32 nth_area; u32 offset } into that area’s start + offset; both are copied back.', ['ref.ioas_copy.syz-iova']),
   e('IOAS_COPY.FLAGS', COPY, 'EOPNOTSUPP', 'iommufd_ioas_copy', IOAS, 'Unknown flags fail with EOPNOTSUPP.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.U64_MAX', COPY, 'EOVERFLOW', 'iommufd_ioas_copy', IOAS, 'length, src_iova or dst_iova equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.NO_PROT', COPY, 'EINVAL', 'iommufd_ioas_copy', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_copy.errno-order']),
