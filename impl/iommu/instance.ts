@@ -181,6 +181,11 @@ export class Domain {
     return pa < 0 ? null : { iova: iova - (iova % 2048), size: 2048, pa, prot: 3 };
   }
 
+  /** enforce_cache_coherency at the page-table level: later maps carry SNP (VT-d) / FC (AMD). */
+  enforceCacheCoherency(): boolean {
+    return this.pt !== null ? this.pt.enforceCacheCoherency() : false;
+  }
+
   /** Table pages this domain owns (4 KiB units); 0 for the sparse mock. */
   get tablePages(): number {
     return this.pt !== null ? this.pt.tablePages : 0;

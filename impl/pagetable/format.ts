@@ -40,7 +40,7 @@ export interface FormatConfig {
   oas?: number;
   /** Arm: also offer contiguous-hint sizes in the page-size bitmap (default false, as io-pgtable-arm). */
   contig?: boolean;
-  /** Enforce cache coherency: VT-d SNP, AMD FC (default false). */
+  /** Enforce cache coherency from the start: VT-d SNP, AMD FC (default: AMD v1 yes, others no). */
   coherent?: boolean;
   /** Dirty-tracking capable (Arm: writable leaves get DBM, IO_PGTABLE_QUIRK_ARM_HD). */
   dirty?: boolean;
@@ -48,7 +48,7 @@ export interface FormatConfig {
   dynamicTop?: boolean;
   /** Mock: 'huge' restricts the bitmap to 1 MiB | 4 KiB (MOCK_IOMMUPT_HUGE). */
   mockVariant?: 'default' | 'huge';
-  /** VT-d nesting parent on SPR errata: refuse read-only maps (FORCE_WRITEABLE semantics: -EINVAL). */
+  /** VT-d nesting parent on SPR errata: read-only maps fail with -EINVAL (PT_FEAT_VTDSS_FORCE_WRITEABLE). */
   forceWriteable?: boolean;
   /** Restrict the page-size bitmap to these sizes in bytes (domain->pgsize_bitmap &= ...). */
   restrictPgsizes?: number[];
@@ -249,7 +249,8 @@ export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
     maxLeafLevel,
     contigLg2,
     addrScale,
-    coherent: cfg.coherent ?? false,
+    // AMD v1 sets PT_FEAT_AMDV1_FORCE_COHERENCE at allocation (amd/iommu.c); VT-d turns it on later.
+    coherent: cfg.coherent ?? kind === K_AMDV1,
     dirty: cfg.dirty ?? false,
     forceWriteable: cfg.forceWriteable ?? false,
     nonCoherentWalk: cfg.nonCoherentWalk ?? false,

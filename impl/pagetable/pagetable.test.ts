@@ -534,3 +534,26 @@ describe('geometry', () => {
     expect(makeGeometry({ format: 'vtd-ss', levels: 6 })).toBe('levels');
   });
 });
+
+describe('coherency and write-forcing features', () => {
+  it('VT-d SNP appears on maps after enforceCacheCoherency; AMD v1 has FC from the start', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const v = table(mem, { format: 'vtd-ss' });
+    expect(v.map(0x1000, 0x1000, 0x1000, RW)).toBe(0);
+    expect(v.enforceCacheCoherency()).toBe(true);
+    expect(v.map(0x2000, 0x2000, 0x1000, RW)).toBe(0);
+    expect((mem.u32[v.findLeaf(0x1000)]! & 0x800) !== 0).toBe(false);
+    expect((mem.u32[v.findLeaf(0x2000)]! & 0x800) !== 0).toBe(true);
+    const a = table(mem, { format: 'amd-v1' });
+    expect(a.map(0x1000, 0x1000, 0x1000, RW)).toBe(0);
+    expect((mem.u32[a.findLeaf(0x1000) + 1]! & 0x10000000) !== 0).toBe(true);
+    expect(table(mem, { format: 'arm-s1' }).enforceCacheCoherency()).toBe(false);
+  });
+
+  it('FORCE_WRITEABLE refuses read-only maps with -EINVAL', () => {
+    const mem = new PhysMemory({ size: 8 << 20 });
+    const v = table(mem, { format: 'vtd-ss', forceWriteable: true });
+    expect(v.map(0x1000, 0x1000, 0x1000, IOMMU_READ)).toBe(-22);
+    expect(v.map(0x1000, 0x1000, 0x1000, RW)).toBe(0);
+  });
+});

@@ -81,6 +81,8 @@ export class IoPageTable {
   private readonly addrScale: number;
   private readonly granLg2: number;
   private readonly pgsizesLg2: number[];
+  /** FORCE_COHERENCE feature: leaves carry VT-d SNP / AMD FC. */
+  private coherent = false;
   /** Leaf attribute templates per prot value 0..63 (pt_iommu_set_prot, precomputed). */
   private readonly protLo = new Int32Array(64);
   private readonly protHi = new Int32Array(64);
@@ -121,11 +123,8 @@ export class IoPageTable {
     this.addrScale = g.addrScale;
     this.granLg2 = g.granLg2;
     this.pgsizesLg2 = g.pgsizes;
-    for (let p = 0; p < 64; p++) {
-      this.computeProt(p);
-      this.protLo[p] = this.aLo;
-      this.protHi[p] = this.aHi;
-    }
+    this.coherent = g.coherent;
+    this.buildProtTemplates();
     this.minPg = 2 ** (g.pgsizes[0] as number);
     this.tableOrder = g.tableBytes.map((b) => Math.ceil(Math.log2(Math.max(b, 4096) / 4096)));
     this.ncoh = g.nonCoherentWalk;
@@ -236,6 +235,30 @@ export class IoPageTable {
     this.u32[w + 1] = hi;
   }
 
+  private buildProtTemplates(): void {
+    for (let p = 0; p < 64; p++) {
+      this.computeProt(p);
+      this.protLo[p] = this.aLo;
+      this.protHi[p] = this.aHi;
+    }
+  }
+
+  /**
+   * intel_iommu_enforce_cache_coherency: set PT_FEAT_*_FORCE_COHERENCE so later
+   * maps carry SNP (VT-d SS) / FC (AMD v1); existing leaves are not rewritten.
+   * Returns false for formats without a per-PTE snoop bit.
+   */
+  enforceCacheCoherency(): boolean {
+    if (this.kind !== K_VTDSS && this.kind !== K_AMDV1) return false;
+    this.coherent = true;
+    this.buildProtTemplates();
+    return true;
+  }
+
+  get forceCoherent(): boolean {
+    return this.coherent;
+  }
+
   private setProt(prot: number): void {
     this.aLo = this.protLo[prot & 63] as number;
     this.aHi = this.protHi[prot & 63] as number;
@@ -249,8 +272,8 @@ export class IoPageTable {
     switch (this.kind) {
       case K_VTDSS:
         if (prot & IOMMU_READ) lo |= 1;
-        if (prot & IOMMU_WRITE || g.forceWriteable) lo |= 2;
-        if (g.coherent) lo |= 0x800; // SNP
+        if (prot & IOMMU_WRITE) lo |= 2;
+        if (this.coherent) lo |= 0x800; // SNP
         break;
       case K_X86:
         lo = 0x25; // P|US|A
@@ -260,7 +283,7 @@ export class IoPageTable {
       case K_AMDV1:
       case K_MOCK:
         lo = 1;
-        if (g.coherent) hi |= 0x10000000; // FC
+        if (this.coherent) hi |= 0x10000000; // FC
         if (prot & IOMMU_READ) hi |= 0x20000000; // IR
         if (prot & IOMMU_WRITE) hi |= 0x40000000; // IW
         break;
@@ -409,6 +432,8 @@ export class IoPageTable {
   map(iova: number, pa: number, len: number, prot: number): number {
     this.mapped = 0;
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
+    // PT_FEAT_VTDSS_FORCE_WRITEABLE (SPR errata, nesting parents): read-only maps are refused.
+    if (this.g.forceWriteable && !(prot & IOMMU_WRITE)) return -EINVAL;
     if (pa >= this.oaLimit || pa < 0) return -ERANGE;
     if (!(len > 0) || iova < 0) return -EINVAL;
     const last = iova + len - 1;
