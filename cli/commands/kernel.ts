@@ -6,6 +6,7 @@
  *                                  with the lane's expectations file
  *   kernel selftest --profile P…   run the kernel's own iommufd selftests once in the VM
  *   kernel bench    --profile P…   round-trip latency and ioctls/s, unbatched and batched
+ *   kernel prune    --profile P…   remove cached kernels, object trees and guests of stale keys
  * Every subcommand takes --json. Exit codes: 0 all passed, 1 a check failed,
  * 2 bad options or a lane that could not be built or booted.
  */
@@ -19,8 +20,9 @@ import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke
 import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
 import { benchAdapter, type BenchResult } from '../../conformance/kernel/bench.ts';
 import '../../conformance/kernel/register.ts';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../../conformance/kernel/qemu.ts';
+import { basename, dirname, join } from 'node:path';
+import { readdirSync, rmSync } from 'node:fs';
+import { REPO_ROOT, runKernelScript } from '../../conformance/kernel/qemu.ts';
 import { loadPrograms } from '../../conformance/programs/load.ts';
 import { runProgram } from '../../conformance/programs/run.ts';
 import { loadEntries, printRun } from './exec.ts';
@@ -269,6 +271,41 @@ async function benchAction(opts: BenchCliOptions, setExit: (code: number) => voi
   setExit(code);
 }
 
+/** Keeps the current key's entries (as the scripts report them) and removes the profile's others. */
+async function pruneAction(opts: CommonOptions, setExit: (code: number) => void): Promise<void> {
+  let code = 0;
+  for (const profile of profilesOf('prune', opts)) {
+    try {
+      const progress = progressFor(opts);
+      const kernel = await runKernelScript('build.sh', [profile], progress);
+      const guest = (await buildGuest(profile, progress)).dir;
+      const cache = dirname(dirname(kernel));
+      const keep = new Set([basename(kernel), basename(guest)]);
+      const removed: string[] = [];
+      for (const sub of ['kernels', 'build', 'guests']) {
+        let names: string[];
+        try {
+          names = readdirSync(join(cache, sub));
+        } catch {
+          continue;
+        }
+        for (const name of names) {
+          const key = name.replace(/\.lock$/, '');
+          // build/<key> is the object tree of kernels/<key>: kept or removed together.
+          if (!key.startsWith(`${profile}-`) || keep.has(key)) continue;
+          rmSync(join(cache, sub, name), { recursive: true, force: true });
+          removed.push(`${sub}/${name}`);
+        }
+      }
+      say(opts, `linux-${profile}: kept ${[...keep].join(', ')}; removed ${removed.length ? removed.join(', ') : 'nothing'}`);
+    } catch (e) {
+      say(opts, `linux-${profile}: prune FAILED: ${laneFailure(e)}`);
+      code = 2;
+    }
+  }
+  setExit(code);
+}
+
 export const register: RegisterCommand = (program: Command, setExit) => {
   const kernel = program.command('kernel').description('the real-kernel lanes: Linux 6.12 / 7.3 with the iommufd mock driver under QEMU (conformance/kernel/README.md)');
   withCommon(kernel.command('build').description('build or reuse the kernel and the guest initramfs (cached in ~/.cache/iommufd-spec)')).action(
@@ -287,4 +324,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--batches <n>', 'number of batches', '20')
     .option('--batch-size <n>', 'ioctls per batch', '100')
     .action((opts: BenchCliOptions) => benchAction(opts, setExit));
+  withCommon(kernel.command('prune').description('remove cached kernels, object trees and guests whose key is no longer current')).action(
+    (opts: CommonOptions) => pruneAction(opts, setExit),
+  );
 };
