@@ -76,7 +76,7 @@ if [ -n "$selftests" ]; then cp "$selftests"/* "$root/selftests/"; fi
 rm -rf "$root"
 ln -s "$kernel/bzImage" "$tmp/bzImage"
 touch "$tmp/.complete"
-rm -rf "$out"
-mv "$tmp" "$out"
+# Another run may have published the same key meanwhile: keep the first.
+if [ -f "$out/.complete" ]; then rm -rf "$tmp"; else rm -rf "$out"; mv -T "$tmp" "$out"; fi
 step done "$out"
 echo "$out"

@@ -72,7 +72,7 @@ for t in iommufd iommufd_fail_nth; do
   (cd "$tests" && gcc "${cflags[@]}" -o "$tmp/$t" "$t.c" "${libs[@]}") >&2 || fail "compiling $t"
 done
 touch "$tmp/.complete"
-rm -rf "$out"
-mv "$tmp" "$out"
+# Another run may have published the same key meanwhile: keep the first.
+if [ -f "$out/.complete" ]; then rm -rf "$tmp"; else rm -rf "$out"; mv -T "$tmp" "$out"; fi
 step done "$out"
 echo "$out"
