@@ -9,7 +9,7 @@
  * Formats are dispatched with `switch (this.kind)` on small ints so one class
  * shape serves every format.
  */
-import { EADDRINUSE, EINVAL, ENOMEM, ENXIO, ERANGE } from '../iommu/errno.ts';
+import { EADDRINUSE, EEXIST, EINVAL, ENOMEM, ENXIO, ERANGE } from '../iommu/errno.ts';
 import { KIND_TABLE, type PhysMemory } from '../iommu/physmem.ts';
 import {
   IOMMU_CACHE,
@@ -74,6 +74,8 @@ export class IoPageTable {
   private readonly hiLevel: number;
   private readonly hiDiv: Float64Array;
   private readonly signExtend: boolean;
+  /** Map over a present entry: generic_pt (VT-d, x86, AMD, mock) -EADDRINUSE; io-pgtable-arm -EEXIST. */
+  readonly overlapErr: number;
   private readonly levelOfLg2: Int8Array;
   private readonly itemLg2: Int32Array;
   private readonly entries: Int32Array;
@@ -116,6 +118,7 @@ export class IoPageTable {
     if (this.hiLevel < 0) this.hiLevel = 99;
     this.hiDiv = Float64Array.from(g.itemLg2.map((l) => 2 ** Math.max(0, l - 48)));
     this.signExtend = g.signExtend;
+    this.overlapErr = g.kind === K_ARM_S1 || g.kind === K_ARM_S2 ? -EEXIST : -EADDRINUSE;
     this.vaLimit = this.numberVaLimit();
     this.itemLg2 = Int32Array.from(g.itemLg2);
     this.entries = Int32Array.from(g.entries);
@@ -545,7 +548,7 @@ export class IoPageTable {
       table = this.tablePa(lo, u[w + 1] as number);
     }
     const w = (table >>> 2) + 2 * this.index(va, 0);
-    if (this.present(u[w] as number)) return -EADDRINUSE;
+    if (this.present(u[w] as number)) return this.overlapErr;
     const a = oa * this.addrScale;
     const alo = a >>> 0;
     u[w] = this.aLo | this.leafLevelBits(0, false) | alo;
@@ -567,7 +570,7 @@ export class IoPageTable {
         this.flush(w * 4, 8);
         table = child;
       } else if (!this.isTable(lo, l)) {
-        return -EADDRINUSE;
+        return this.overlapErr;
       } else {
         table = this.tablePa(lo, u[w + 1] as number);
       }
@@ -615,7 +618,7 @@ export class IoPageTable {
         const w = base + 2 * k;
         const lo = u[w] as number;
         if (lo !== 0 && this.present(lo) && !this.clearSlotForLeaf(w, level, gather)) {
-          this.err = -EADDRINUSE;
+          this.err = this.overlapErr;
           break;
         }
         const alo = a >>> 0;
@@ -635,7 +638,7 @@ export class IoPageTable {
           }
         }
         if (busy) {
-          this.err = -EADDRINUSE;
+          this.err = this.overlapErr;
           break;
         }
         const leafOa = oa + k * size;
