@@ -48,7 +48,7 @@ export interface KernelAdapter extends Adapter {
 }
 
 /** One JSON-lines connection with ids; one request in flight at a time. */
-class LineChannel {
+class LineChannel implements LaneChannel {
   private buffer = '';
   private nextId = 1;
   private waiting: { id: number; resolve: (v: JsonObject) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
@@ -197,13 +197,27 @@ function answer(profile: Profile, p: Prepared, o: JsonObject, field: string): Re
   return p.lowered ? raiseIoctl(profile, p, o, field) : responseFromWire(p.request, o, field);
 }
 
+/** What the lane adapter needs of its transport (LineChannel; a fake in tests). */
+export interface LaneChannel {
+  /** Sends one wire message (the channel adds the id) and resolves with the response line. */
+  request(message: JsonObject): Promise<JsonObject>;
+  end(): void;
+}
+
+/** What the lane adapter needs of its VM. */
+export interface LaneVm {
+  readonly exited: Promise<number | null>;
+  consoleTail(chars?: number): string;
+  dispose(): void;
+}
+
 class KernelLaneAdapter implements KernelAdapter {
   constructor(
     readonly profile: Profile,
     readonly info: AdapterInfo,
     readonly timings: LaneTimings,
-    private readonly channel: LineChannel,
-    private readonly vm: RunningVm,
+    private readonly channel: LaneChannel,
+    private readonly vm: LaneVm,
   ) {}
 
   consoleTail(chars?: number): string {
@@ -303,6 +317,11 @@ async function connectSocket(vm: RunningVm, timeoutMs: number): Promise<Socket> 
     if (Date.now() > deadline) throw new LaneError('boot', `QEMU's channel socket did not appear within ${timeoutMs} ms`);
     await delay(50);
   }
+}
+
+/** The lane's Adapter over an already connected channel (openKernelAdapter uses it; tests give a fake). */
+export function laneAdapter(profile: Profile, info: AdapterInfo, channel: LaneChannel, vm: LaneVm, timings: LaneTimings = { buildMs: 0, bootMs: 0, handshakeMs: 0 }): KernelAdapter {
+  return new KernelLaneAdapter(profile, info, timings, channel, vm);
 }
 
 /** Builds or reuses the profile's kernel and guest, boots it and returns the lane's Adapter. */

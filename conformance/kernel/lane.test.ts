@@ -1,0 +1,91 @@
+/**
+ * The lane adapter's host side without a VM: a fake channel answers like the
+ * C adapter (raw bytes + pointer patches), so lowering, raising, batches and
+ * error-field numbering are checked in `npm test`.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Json, JsonObject } from '../adapter/wire.ts';
+import { laneAdapter, type LaneChannel } from './lane.ts';
+
+const info = { contract: 1, implementation: { name: 'linux', version: 'fake' }, profile: '6.12' } as const;
+
+function b64(bytes: Uint8Array): JsonObject {
+  return { b64: Buffer.from(bytes).toString('base64') };
+}
+function unb64(v: Json | undefined): Uint8Array {
+  return new Uint8Array(Buffer.from(String((v as JsonObject)['b64']), 'base64'));
+}
+
+/** Serves ioctl like the C adapter: sets out_ioas_id=7 (IOAS_ALLOC) and fills pointer targets with 0xab. */
+function fakeIoctl(req: JsonObject): JsonObject {
+  const arg = req['arg'] as JsonObject;
+  if (req['op'] !== 'ioctl') return { ok: false, error: { code: 'bad-handle', message: 'no buffer', field: 'buffer' } };
+  if (arg['kind'] !== 'raw') return { ok: true, result: { ret: -1, errno: 14 } };
+  const bytes = unb64(arg['bytes']);
+  if (req['cmd'] === 'IOMMU_IOAS_ALLOC') new DataView(bytes.buffer).setUint32(8, 7, true);
+  const ptrs = ((arg['ptrs'] ?? []) as JsonObject[]).map((p) => {
+    const len = p['room'] !== undefined ? Number(p['room']) : unb64(p['data']).length;
+    return { data: b64(new Uint8Array(len).fill(0xab)) };
+  });
+  return { ok: true, result: { ret: 0, errno: 0, bytes: b64(bytes), ...(ptrs.length > 0 && { ptrs }) } };
+}
+
+function fakeChannel(sent: JsonObject[]): LaneChannel {
+  return {
+    request: async (m) => {
+      sent.push(m);
+      if (m['op'] === 'batch') {
+        // Like the C adapter: an item's error field is prefixed requests.<i>.
+        const responses = (m['requests'] as JsonObject[]).map((item, i) => {
+          const r = fakeIoctl(item);
+          const e = r['error'] as JsonObject | undefined;
+          return e ? { ...r, error: { ...e, field: `requests.${i}.${String(e['field'])}` } } : r;
+        });
+        return { ok: true, result: { responses } };
+      }
+      return fakeIoctl(m);
+    },
+    end: () => undefined,
+  };
+}
+
+const vm = { exited: Promise.resolve(0), consoleTail: () => '', dispose: () => undefined };
+
+describe('kernel lane adapter (host side, fake channel)', () => {
+  it('lowers a struct argument, then decodes out and pointer buffers by field path', async () => {
+    const sent: JsonObject[] = [];
+    const a = laneAdapter('6.12', info, fakeChannel(sent), vm);
+    const r = await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_IOVA_RANGES', arg: { kind: 'struct', fields: { ioas_id: 1, num_iovas: 2, allowed_iovas: { room: 32 } } } });
+    const arg = sent[0]?.['arg'] as JsonObject;
+    expect(arg['kind']).toBe('raw');
+    expect(arg['ptrs']).toEqual([{ offset: 16, room: 32 }]);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.result.out?.['ioas_id']).toBe(1);
+    expect(r.result.buffers?.['allowed_iovas']).toEqual(new Uint8Array(32).fill(0xab));
+  });
+
+  it('answers batches in order, refusing bad items locally and numbering error fields by the caller index', async () => {
+    const sent: JsonObject[] = [];
+    const a = laneAdapter('6.12', info, fakeChannel(sent), vm);
+    const rs = await a.batch([
+      { op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: { nope: 1 } } },
+      { op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } },
+      { op: 'mem_read', buffer: 9, offset: 0, length: 1 },
+    ]);
+    expect((sent[0]?.['requests'] as unknown[]).length).toBe(2);
+    expect(rs[0]).toMatchObject({ ok: false, error: { code: 'bad-request', field: 'requests.0.arg.fields.nope' } });
+    expect(rs[1]).toMatchObject({ ok: true, result: { ret: 0, out: { out_ioas_id: 7 } } });
+    // The fake adapter numbers the item it got as requests.1; the caller's index is 2.
+    expect(rs[2]).toMatchObject({ ok: false, error: { code: 'bad-handle', field: 'requests.2.buffer' } });
+  });
+
+  it('passes raw, int, null and fault arguments through unchanged', async () => {
+    const sent: JsonObject[] = [];
+    const a = laneAdapter('6.12', info, fakeChannel(sent), vm);
+    await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } });
+    await a.call({ op: 'ioctl', fd: 3, cmd: 15224, arg: { kind: 'int', value: 1n } });
+    expect(sent.map((m) => (m['arg'] as JsonObject)['kind'])).toEqual(['null', 'int']);
+    expect((sent[1]?.['arg'] as JsonObject)['value']).toBe('1');
+  });
+});
