@@ -35,6 +35,15 @@ export function matchValue(allowed: Json, actual: unknown, ctx: ResolveContext, 
     const o = allowed;
     if (Array.isArray(o['in'])) return (o['in'] as readonly Json[]).some((x) => matchValue(x, actual, ctx, field));
     if (o['any'] === true) return actual !== undefined;
+    if (isJsonObject(o['le32'])) {
+      // Little-endian u32 words at byte offsets of a buffer; the other bytes are left open.
+      if (!(actual instanceof Uint8Array)) return false;
+      const view = new DataView(actual.buffer, actual.byteOffset, actual.length);
+      return Object.entries(o['le32']).every(([off, want]) => {
+        const at = Number(off);
+        return at + 4 <= actual.length && matchValue(want as Json, view.getUint32(at, true), ctx, `${field}@${off}`);
+      });
+    }
     if (Array.isArray(o['all'])) return (o['all'] as readonly Json[]).every((x) => matchValue(x, actual, ctx, field));
     if (o['aligned'] !== undefined) {
       const a = toBig(actual);
@@ -110,7 +119,7 @@ export function checkExpect(e: StepExpect, obs: Observed, ctx: ResolveContext): 
 export function openPaths(e: StepExpect): Set<string> {
   const paths = new Set<string>();
   if (e.errno && e.errno.length > 1) paths.add('errno');
-  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && ('in' in x || 'any' in x || 'range' in x || 'not' in x || 'all' in x || 'aligned' in x);
+  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && ('in' in x || 'any' in x || 'range' in x || 'not' in x || 'all' in x || 'aligned' in x || 'le32' in x);
   if (e.ret !== undefined && isSet(e.ret)) paths.add('ret');
   for (const [group, m] of [['out', e.out], ['result', e.result], ['buffers', e.buffers]] as const) {
     for (const [p, x] of Object.entries(m ?? {})) if (isSet(x)) paths.add(`${group}.${p}`);

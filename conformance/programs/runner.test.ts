@@ -204,3 +204,19 @@ describe('diff', () => {
     expect(() => parseExpectations('{"implementation":"x","entries":[{"program":"p","step":0,"kind":"kernel-bug","reason":"r"}]}', 'f.json')).toThrow(/step/);
   });
 });
+
+describe('allowed-value matchers', () => {
+  check('programs.expect.matchers', async () => {
+    const { matchValue } = await import('./expect.ts');
+    const ctx = { profile: '7.3' as const, bindings: new Map<string, unknown>([['x', 7]]) };
+    const bytes = Uint8Array.from([0xef, 0xbe, 0, 0, 1, 2, 3, 4]);
+    expect(matchValue({ le32: { '0': '0xbeef' } }, bytes, ctx, 'f')).toBe(true);
+    expect(matchValue({ le32: { '4': 1 } }, bytes, ctx, 'f')).toBe(false);
+    expect(matchValue({ all: [{ aligned: 4096 }, { range: ['0x1000', '0x3000'] }] }, 0x2000n, ctx, 'f')).toBe(true);
+    expect(matchValue({ all: [{ aligned: 4096 }, { range: ['0x1000', '0x3000'] }] }, 0x2800n, ctx, 'f')).toBe(false);
+    expect(matchValue({ not: { in: [1, 2] } }, 3, ctx, 'f')).toBe(true);
+    expect(matchValue('$x', 7n, ctx, 'f')).toBe(true);
+    expect(matchValue('IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', 6, ctx, 'f')).toBe(true);
+    expect(matchValue({ hex: 'efbe' }, bytes.subarray(0, 2), ctx, 'f')).toBe(true);
+  });
+});

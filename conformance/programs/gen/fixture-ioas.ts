@@ -317,6 +317,12 @@ export const IOAS_TESTS: readonly TestDef[] = [
     } else {
       ranges(room / 16, { ok: true, out: { num_iovas: 2 }, buffers: { allowed_iovas: words([[0, PAGE_SIZE - 1], [PAGE_SIZE * 2, U64_MAX]]) } });
     }
+    // Buffer too small for two ranges: EMSGSIZE with the count, the first range filled.
+    if (self.hasDomain) {
+      ranges(1, { ok: true, out: { num_iovas: 1 }, buffers: { allowed_iovas: words([[MOCK_APERTURE_START, MOCK_APERTURE_LAST]]) } });
+    } else {
+      ranges(1, { errno: ['EMSGSIZE'], out: { num_iovas: 2 }, buffers: { allowed_iovas: words([[0, PAGE_SIZE - 1]]) } });
+    }
   }),
   ...ioasTest(
     'alloc_hwpt_nested',

@@ -2,7 +2,7 @@
  * Ports of FIXTURE(iommufd_mock_domain) × {one_domain, two_domains,
  * one_domain_hugepage, two_domains_hugepage} (tools/testing/selftests/iommu/
  * iommufd.c). The *_file variants map a memfd, which the adapter contract
- * cannot create; they are not ported. The hugepage variants use a
+ * cannot create: for them only replace and alloc_hwpt (which never touch it) are ported. The hugepage variants use a
  * hugepage-aligned buffer (mem_alloc hugeAligned) for MAP_HUGETLB.
  */
 import type { Profile } from '../../adapter/types.ts';
@@ -18,6 +18,8 @@ interface MockVariant {
   readonly name: string;
   readonly domains: number;
   readonly hugepages: boolean;
+  /** The *_file variants: only the tests that never touch the memfd are ported for them. */
+  readonly file?: boolean;
 }
 
 const VARIANTS: readonly MockVariant[] = [
@@ -25,6 +27,8 @@ const VARIANTS: readonly MockVariant[] = [
   { name: 'two_domains', domains: 2, hugepages: false },
   { name: 'one_domain_hugepage', domains: 1, hugepages: true },
   { name: 'two_domains_hugepage', domains: 2, hugepages: true },
+  { name: 'one_domain_file', domains: 1, hugepages: false, file: true },
+  { name: 'one_domain_file_hugepage', domains: 1, hugepages: true, file: true },
 ];
 
 interface MockSelf {
@@ -50,8 +54,8 @@ function checkMockIova(p: ProgramBuilder, self: MockSelf, user: Json, iova: Json
   else if (extraHwpt) p.checkMap(extraHwpt, iova, length, user);
 }
 
-function mockTest(test: string, description: string, body: (p: ProgramBuilder, self: MockSelf) => void, variants?: readonly string[]): TestDef[] {
-  return VARIANTS.filter((v) => !variants || variants.includes(v.name)).map((v) => ({
+function mockTest(test: string, description: string, body: (p: ProgramBuilder, self: MockSelf) => void, o: { usesFile: boolean } = { usesFile: true }): TestDef[] {
+  return VARIANTS.filter((v) => !v.file || !o.usesFile).map((v) => ({
     name: `iommufd_mock_domain.${v.name}.${test}`,
     description,
     source: { file: FILE, fixture: 'iommufd_mock_domain', variant: v.name, test, kernels: BOTH },
@@ -153,7 +157,7 @@ export const MOCK_DOMAIN_TESTS: readonly TestDef[] = [
     }
     p.mockDomainReplace('$d0_stdev', '$ioas');
     p.destroy('$other');
-  }),
+  }, { usesFile: false }),
   ...mockTest('alloc_hwpt', 'IOMMU_HWPT_ALLOC: unknown flags EOPNOTSUPP; plain and NEST_PARENT HWPTs; rotation between them with EBUSY while attached; a device attached directly to a manual HWPT.', (p, self) => {
     for (let i = 0; i < self.v.domains; i++) {
       const idev = `$d${i}_idev`;
@@ -171,5 +175,5 @@ export const MOCK_DOMAIN_TESTS: readonly TestDef[] = [
       p.destroy('$direct_stdev');
       p.destroy('$h0');
     }
-  }),
+  }, { usesFile: false }),
 ];

@@ -101,6 +101,18 @@ export const VIOMMU_TESTS: readonly TestDef[] = [
     },
     ['mock_viommu'],
   ),
+  ...viommuTest(
+    'viommu_alloc_with_data',
+    'IOMMU_VIOMMU_ALLOC with driver data: the mock copies in_data to out_data (loopback). The mmap half of the selftest is not ported (no mmap of an iommufd in the contract).',
+    (p) => {
+      p.ioctl(
+        'IOMMU_VIOMMU_ALLOC',
+        { dev_id: '$idev', hwpt_id: '$parent', type: 'IOMMU_VIOMMU_TYPE_SELFTEST', data_len: 24, data_uptr: { data: { u32s: ['0xbeef', 0, 0, 0, 0, 0] } } },
+        { expect: { ok: true, buffers: { data_uptr: { le32: { '0': '0xbeef', '4': '0xbeef' } } } }, bind: { viommu2: 'out.out_viommu_id' } },
+      );
+    },
+    ['mock_viommu'],
+  ),
   ...viommuTest('vdevice_alloc', 'vDEVICEs and vEVENTQs: depth bounds, one vEVENTQ per type (EEXIST), read sizes on empty and non-empty queues (EINVAL), events carry the virtual id, a duplicate virtual id is EEXIST, overflow is reported (EOVERFLOW via the LOST_EVENTS header).', (p, mock) => {
     if (!mock) {
       vdeviceAlloc(p, 0, 0, 0x99, undefined, err('ENOENT'));
