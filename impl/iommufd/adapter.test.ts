@@ -1,6 +1,5 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-/* eslint-disable no-restricted-imports -- this test drives the reference through the contract transport it implements */
 import { openAdapter } from '../../conformance/adapter/open.ts';
 import type { Adapter, Response } from '../../conformance/adapter/types.ts';
 

@@ -19,7 +19,6 @@
  *
  * Public API: createReferenceAdapter(profile): Implementation.
  */
-/* eslint-disable no-restricted-imports -- the adapter implements the contract's types (type-only imports) */
 import type {
   Capabilities,
   Implementation,
