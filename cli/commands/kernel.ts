@@ -132,6 +132,8 @@ interface LaneTestReport {
   timings?: { buildSeconds: number; bootSeconds: number; firstResultSeconds: number; totalSeconds: number };
   smoke?: SmokeStep[];
   corpus?: CorpusReport;
+  /** Kernel WARN/BUG/oops reports on the guest console during the run. */
+  splats?: string[];
   passed: boolean;
 }
 
@@ -148,6 +150,7 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
     const steps = await runSmokeScenario(adapter);
     const firstResult = (performance.now() - t0) / 1000;
     const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true) : undefined;
+    const splats = adapter.splats();
     await adapter.close();
     const total = (performance.now() - t0) / 1000;
     return {
@@ -162,7 +165,8 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
       },
       smoke: steps,
       ...(corpus && { corpus }),
-      passed: steps.length > 0 && steps.every((s) => s.ok) && (corpus === undefined || corpus.failures === 0),
+      splats,
+      passed: steps.length > 0 && steps.every((s) => s.ok) && (corpus === undefined || corpus.failures === 0) && splats.length === 0,
     };
   } catch (e) {
     await adapter.close().catch(() => undefined);
@@ -186,6 +190,7 @@ async function testAction(opts: TestOptions, setExit: (code: number) => void): P
       if (c.output) say(opts, c.output.trimEnd());
       say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
     }
+    for (const splat of r.splats ?? []) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
     if (r.error) say(opts, `  error: ${r.error}`);
     if (r.timings) {
       const t = r.timings;
@@ -217,8 +222,9 @@ async function selftestAction(opts: CommonOptions, setExit: (code: number) => vo
       }
       for (const f of verdict.stale) say(opts, `    listed as failing but did not fail: ${f.binary} ${f.test}`);
       if (!allRan) say(opts, '  not every selftest binary finished');
-      if (!allRan || verdict.unexpected.length > 0) code = Math.max(code, 1);
-      reports.push({ profile: run.profile, seconds: run.seconds, binaries: run.binaries, complete: allRan, verdict });
+      for (const splat of run.splats) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
+      if (!allRan || verdict.unexpected.length > 0 || run.splats.length > 0) code = Math.max(code, 1);
+      reports.push({ profile: run.profile, seconds: run.seconds, binaries: run.binaries, complete: allRan, verdict, splats: run.splats });
     } catch (e) {
       say(opts, `linux-${profile}: selftest run FAILED: ${laneFailure(e)}`);
       reports.push({ profile, error: laneFailure(e) });

@@ -89,3 +89,15 @@ describe('kernel lane adapter (host side, fake channel)', () => {
     expect((sent[1]?.['arg'] as JsonObject)['value']).toBe('1');
   });
 });
+
+describe('kernel splat detection', () => {
+  it('finds WARN and BUG reports with their context, and nothing in a clean log', async () => {
+    const { kernelSplats } = await import('./qemu.ts');
+    const log = ['[    0.5] iommufd: ready', '[    1.0] WARNING: CPU: 1 PID: 70 at drivers/iommu/iommufd/pages.c:1234 iopt_x+0x1/0x2', '[    1.0] Call Trace:', '[    2.0] BUG: kernel NULL pointer dereference'].join('\n');
+    const found = kernelSplats(log, 1);
+    expect(found).toHaveLength(2);
+    expect(found[0]).toContain('pages.c:1234');
+    expect(found[0]).toContain('Call Trace');
+    expect(kernelSplats('[    0.5] iommufd: ready\nreboot: Power down')).toEqual([]);
+  });
+});

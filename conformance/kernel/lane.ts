@@ -19,7 +19,7 @@ import { CONTRACT_VERSION } from '../adapter/types.ts';
 import type { Json, JsonObject } from '../adapter/wire.ts';
 import { bytesFromWire, bytesToWire, requestToWire, responseFromWire } from '../adapter/wire.ts';
 import { LowerError, lowerStructArg, raiseStruct, type LoweredArg } from './codec.ts';
-import { bootVm, buildGuest, LaneError, type ProgressSink, type RunningVm } from './qemu.ts';
+import { bootVm, buildGuest, kernelSplats, LaneError, type ProgressSink, type RunningVm } from './qemu.ts';
 
 export const KERNEL_LANE_NAMES = { 'linux-6.12': '6.12', 'linux-7.3': '7.3' } as const satisfies Record<string, Profile>;
 export type KernelLaneName = keyof typeof KERNEL_LANE_NAMES;
@@ -45,6 +45,8 @@ export interface KernelAdapter extends Adapter {
   readonly timings: LaneTimings;
   /** The guest console so far (kernel log + /init output), for diagnostics. */
   consoleTail(chars?: number): string;
+  /** Kernel WARN/BUG/oops reports on the guest console so far (qemu.ts kernelSplats). */
+  splats(): string[];
 }
 
 /** One JSON-lines connection with ids; one request in flight at a time. */
@@ -222,6 +224,10 @@ class KernelLaneAdapter implements KernelAdapter {
 
   consoleTail(chars?: number): string {
     return this.vm.consoleTail(chars);
+  }
+
+  splats(): string[] {
+    return kernelSplats(this.vm.consoleTail(Number.MAX_SAFE_INTEGER));
   }
 
   async call<R extends Request>(request: R): Promise<Response<R['op']>> {

@@ -68,6 +68,17 @@ export async function buildGuest(profile: Profile, progress?: ProgressSink, self
   return { dir, kernel, initramfs };
 }
 
+/** Kernel splats in a console log (WARN_ON, BUG, oops, sanitizer reports), each with the lines after it. */
+export function kernelSplats(consoleText: string, context = 6): string[] {
+  const lines = consoleText.split(/\r?\n/);
+  const splat = /(WARNING: CPU: |\bBUG: |kernel BUG at|Oops: |general protection fault|UBSAN: |KASAN: |Kernel panic)/;
+  const out: string[] = [];
+  lines.forEach((line, i) => {
+    if (splat.test(line)) out.push(lines.slice(i, i + 1 + context).join('\n'));
+  });
+  return out;
+}
+
 export interface BootOptions {
   /** iommufd_spec.mode on the kernel command line: 'adapter' or 'selftest'. */
   readonly mode: 'adapter' | 'selftest';
@@ -111,8 +122,9 @@ export function qemuArgs(image: GuestImage, consoleLog: string, socketPath: stri
     '-monitor', 'none',
     '-kernel', image.kernel,
     '-initrd', image.initramfs,
-    // console=ttyS0 only: kernel messages never reach the adapter's ttyS1.
-    '-append', `console=ttyS0 loglevel=4 panic=-1 iommufd_spec.mode=${mode} iommufd_spec.channel=${channel}`,
+    // console=ttyS0 only: kernel messages never reach the adapter's channel.
+    // loglevel=5 lets KERN_WARNING (WARN_ON splats) through, for kernelSplats().
+    '-append', `console=ttyS0 loglevel=5 panic=-1 iommufd_spec.mode=${mode} iommufd_spec.channel=${channel}`,
     '-serial', `file:${consoleLog}`,
   ];
   if (!socketPath) return args;

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Profile } from '../adapter/types.ts';
-import { bootVm, buildGuest, LaneError, runKernelScript, type ProgressSink } from './qemu.ts';
+import { bootVm, buildGuest, kernelSplats, LaneError, runKernelScript, type ProgressSink } from './qemu.ts';
 
 export interface SelftestBinaryResult {
   readonly name: string;
@@ -25,6 +25,8 @@ export interface SelftestRun {
   readonly seconds: number;
   /** The whole guest console (kernel log + TAP output). */
   readonly console: string;
+  /** Kernel WARN/BUG/oops reports on the console. */
+  readonly splats: readonly string[];
 }
 
 /** Counts kselftest-harness TAP lines between /init's begin/end markers. */
@@ -70,7 +72,7 @@ export async function runKernelSelftests(profile: Profile, progress?: ProgressSi
     const outcome = await Promise.race([vm.exited, timer]);
     if (outcome === 'timeout') throw new LaneError('selftest', `the guest did not power off within ${timeoutMs / 1000} s:\n${vm.consoleTail()}`);
     const console = readFileSync(vm.consoleLog, 'utf8');
-    return { profile, binaries: parseSelftestConsole(console), seconds: (performance.now() - t0) / 1000, console };
+    return { profile, binaries: parseSelftestConsole(console), seconds: (performance.now() - t0) / 1000, console, splats: kernelSplats(console) };
   } finally {
     vm.dispose();
   }
