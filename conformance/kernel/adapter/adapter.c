@@ -49,7 +49,7 @@
 #endif
 
 #define CONTRACT_VERSION 1
-#define MAX_BUFFERS 4096
+#define MAX_BUFFERS 65536 /* handles are never reused in a session; BSS costs nothing until used */
 #define MAX_PTR_DEPTH 4
 #define READY_LINE "{\"event\":\"ready\",\"profile\":\"" PROFILE "\"}\n"
 
