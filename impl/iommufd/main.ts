@@ -1,10 +1,12 @@
 /**
  * /dev/iommu: the per-open context and the ioctl entry point. Mirrors
  * drivers/iommu/iommufd/main.c: iommufd_fops_open, iommufd_fops_release,
- * iommufd_fops_ioctl (dispatch: VFIO compat fall-through for numbers outside
- * the table, get_user(size) -> EFAULT, empty slot -> ENOTTY, size < min ->
- * EINVAL, copy_struct_from_user -> E2BIG/EFAULT), iommufd_destroy,
- * iommufd_option and iommufd_ucmd_respond.
+ * iommufd_fops_ioctl, iommufd_destroy, iommufd_option and
+ * iommufd_ucmd_respond. The dispatch ABI (VFIO compat fall-through for
+ * numbers outside the table, get_user(size) -> EFAULT, empty slot -> ENOTTY,
+ * size < min -> EINVAL, copy_struct_from_user -> E2BIG/EFAULT) is spec/abi's
+ * decodeIoctl over spec/uapi's command data; this file keeps only the
+ * per-command execute handlers.
  *
  * The argument is a user pointer into the calling process (impl/process), so
  * EFAULT arises exactly where the kernel's user copies fault.
@@ -13,20 +15,22 @@
  *   class IommufdCtx (objects, proc, faults, accountMode, vfioIoas, noIommuMode,
  *     groups [DEVICES], profile, file)
  *   iommufdFopsOpen(proc, machine, profile, opts) -> { ctx, file }; iommufdFopsIoctl(ctx, cmd, arg) -> SysRet
- *   iommufdFopsRelease(ctx); interface Ucmd; type IoctlOp; IOMMUFD_CMD_BASE; IOMMUFD_IOCTL_OPS
- *   iommufdUcmdRespond(ucmd, len) -> errno
- * DEVICES adds its commands to IOMMUFD_IOCTL_OPS below (marked section).
+ *   iommufdFopsRelease(ctx); interface Ucmd; type IoctlExecute; IOMMUFD_CMD_BASE; IOMMUFD_IOCTL_HANDLERS
+ *   iommufdUcmdRespond(ucmd, len) -> errno; iommufdHasCommand(name, profile)
+ * DEVICES adds its commands to IOMMUFD_IOCTL_HANDLERS below (marked section).
  */
 import type { Process } from '../process/process.ts';
 import type { Machine } from '../platform/machine.ts';
 import { KFile, sysErr, sysOk, type SysRet } from '../process/file.ts';
-import { E2BIG, EBUSY, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
+import { EBUSY, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
 import type { FaultInjector } from './fail_nth.ts';
 import { iommufdObjectRemove, ObjectTable, type IommufdObject } from './object.ts';
 import { iommufdIoasAllocIoctl, iommufdIoasAllowIovas, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasOption, iommufdIoasUnmap } from './ioas.ts';
 import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
 import { iommufdTest } from './selftest.ts';
-import { layoutOf, UcmdStruct, type Layout } from './ucmd.ts';
+import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
+import { decodeIoctl, type IoctlDecode } from '../../spec/abi/dispatch.ts';
+import { commandByName } from '../../spec/uapi/lookup.ts';
 // DEVICES: device-side commands
 import { iommufdHwptAlloc } from './hw_pagetable.ts';
 import { iommufdGetHwInfo } from './device.ts';
@@ -102,25 +106,8 @@ export function iommufdUcmdRespond(ucmd: Ucmd, len: number = ucmd.cmd.layout.siz
   return ucmd.ctx.proc.copyToUser(ucmd.ubuffer, ucmd.cmd.bytes.subarray(0, n)) ? 0 : EFAULT;
 }
 
-export interface IoctlOp {
-  readonly name: string;
-  readonly nr: number;
-  readonly layout: (profile: Profile) => Layout;
-  /** IOCTL_OP's _last: min_size = offsetofend(struct, last). */
-  readonly last: string;
-  readonly execute: (ucmd: Ucmd) => number;
-  /** Profiles whose kernel has the command (absent = all). */
-  readonly profiles?: readonly Profile[];
-}
-
-const op = (name: string, nr: number, struct: string, last: string, execute: (ucmd: Ucmd) => number, profiles?: readonly Profile[]): IoctlOp => ({
-  name,
-  nr,
-  layout: (profile: Profile) => layoutOf(struct, profile),
-  last,
-  execute,
-  profiles,
-});
+/** An IOCTL_OP's handler (op->execute); the ABI rules before it are spec/abi's. */
+export type IoctlExecute = (ucmd: Ucmd) => number;
 
 /** iommufd_destroy */
 function iommufdDestroy(ucmd: Ucmd): number {
@@ -173,85 +160,61 @@ function iommufdOption(ucmd: Ucmd): number {
   return ucmd.ctx.proc.copyToUser(ucmd.ubuffer + BigInt(off), cmd.bytes.subarray(off, off + 8)) ? 0 : EFAULT;
 }
 
-/** iommufd_ioctl_ops[], indexed by nr - IOMMUFD_CMD_BASE. */
-export const IOMMUFD_IOCTL_OPS: IoctlOp[] = [
-  op('IOMMU_DESTROY', 0x80, 'iommu_destroy', 'id', iommufdDestroy),
-  op('IOMMU_IOAS_ALLOC', 0x81, 'iommu_ioas_alloc', 'out_ioas_id', iommufdIoasAllocIoctl),
-  op('IOMMU_IOAS_ALLOW_IOVAS', 0x82, 'iommu_ioas_allow_iovas', 'allowed_iovas', iommufdIoasAllowIovas),
-  op('IOMMU_IOAS_COPY', 0x83, 'iommu_ioas_copy', 'src_iova', iommufdIoasCopy),
-  op('IOMMU_IOAS_IOVA_RANGES', 0x84, 'iommu_ioas_iova_ranges', 'out_iova_alignment', iommufdIoasIovaRanges),
-  op('IOMMU_IOAS_MAP', 0x85, 'iommu_ioas_map', 'iova', iommufdIoasMap),
-  op('IOMMU_IOAS_UNMAP', 0x86, 'iommu_ioas_unmap', 'length', iommufdIoasUnmap),
-  op('IOMMU_OPTION', 0x87, 'iommu_option', 'val64', iommufdOption),
-  op('IOMMU_VFIO_IOAS', 0x88, 'iommu_vfio_ioas', '__reserved', iommufdVfioIoas),
-  // ---- DEVICES: IOMMU_HWPT_ALLOC (0x89), IOMMU_GET_HW_INFO (0x8a), ... ----
-  op('IOMMU_HWPT_ALLOC', 0x89, 'iommu_hwpt_alloc', '__reserved', iommufdHwptAlloc),
-  op('IOMMU_GET_HW_INFO', 0x8a, 'iommu_hw_info', '__reserved', iommufdGetHwInfo),
+/**
+ * iommufd_ioctl_ops[]: the execute handlers the reference implements, keyed
+ * by spec/uapi command name. The rest of each IOCTL_OP (number, struct,
+ * min-size field, the table's extent) is spec/uapi's data, applied by
+ * spec/abi's decodeIoctl.
+ */
+export const IOMMUFD_IOCTL_HANDLERS: { readonly [name: string]: IoctlExecute } = {
+  IOMMU_DESTROY: iommufdDestroy,
+  IOMMU_IOAS_ALLOC: iommufdIoasAllocIoctl,
+  IOMMU_IOAS_ALLOW_IOVAS: iommufdIoasAllowIovas,
+  IOMMU_IOAS_COPY: iommufdIoasCopy,
+  IOMMU_IOAS_IOVA_RANGES: iommufdIoasIovaRanges,
+  IOMMU_IOAS_MAP: iommufdIoasMap,
+  IOMMU_IOAS_UNMAP: iommufdIoasUnmap,
+  IOMMU_OPTION: iommufdOption,
+  IOMMU_VFIO_IOAS: iommufdVfioIoas,
+  // ---- DEVICES: IOMMU_HWPT_ALLOC, IOMMU_GET_HW_INFO, ... ----
+  IOMMU_HWPT_ALLOC: iommufdHwptAlloc,
+  IOMMU_GET_HW_INFO: iommufdGetHwInfo,
   // ---- end DEVICES ----
-  op('IOMMU_TEST_CMD', 0xa0, 'iommu_test_cmd', 'last', iommufdTest),
-];
+  IOMMU_TEST_CMD: iommufdTest,
+};
 
-/** The table spans nr 0x80..0xa0 (IOMMU_TEST_CMD is compiled in: CONFIG_IOMMUFD_TEST). */
-const TABLE_LEN = 0xa0 - IOMMUFD_CMD_BASE + 1;
-
-function findOp(nr: number, profile: Profile): IoctlOp | undefined {
-  return IOMMUFD_IOCTL_OPS.find((o) => o.nr === nr && (!o.profiles || o.profiles.includes(profile)));
+/** Whether the reference serves an iommufd command of the profile (capabilities). */
+export function iommufdHasCommand(name: string, profile: Profile): boolean {
+  const c = commandByName(profile, name);
+  return c !== undefined && c.fd === 'iommufd' && c.arg === 'extensible' && IOMMUFD_IOCTL_HANDLERS[name] !== undefined;
 }
 
-/** Whether the profile's dispatch table has the command (capabilities). */
-export function iommufdHasCommand(name: string, profile: Profile): boolean {
-  return IOMMUFD_IOCTL_OPS.some((o) => o.name === name && (!o.profiles || o.profiles.includes(profile)));
+/** What iommufd_fops_ioctl makes of (cmd, arg) before op->execute(): spec/abi's decodeIoctl over the process's memory. */
+export function iommufdIoctlDecode(ctx: IommufdCtx, cmd: number, arg: bigint): IoctlDecode {
+  return decodeIoctl(ctx.profile, 'iommufd', cmd, userArgOf(ctx.proc, arg, ctx.profile));
 }
 
 /**
- * copy_struct_from_user: a shorter user struct is zero-extended; a longer one
- * must have an all-zero tail (check_zeroed_user: E2BIG at the first non-zero
- * byte, EFAULT where it cannot be read, page by page), then the struct itself
- * is read (EFAULT).
+ * iommufd_fops_ioctl. Everything before op->execute() (VFIO compat
+ * fall-through, get_user(size), empty slot, min size, copy_struct_from_user)
+ * is spec/abi's decodeIoctl over the readable prefix of the argument.
  */
-function copyStructFromUser(proc: Process, ksize: number, src: bigint, usize: number): { errno: number; bytes?: Uint8Array } {
-  const size = Math.min(ksize, usize);
-  if (usize > ksize) {
-    let at = src + BigInt(ksize);
-    let left = usize - ksize;
-    while (left > 0) {
-      const n = Math.min(left, 4096 - Number(at % 4096n));
-      const chunk = proc.copyFromUser(at, n);
-      if (!chunk) return { errno: EFAULT };
-      if (chunk.some((b) => b !== 0)) return { errno: E2BIG };
-      at += BigInt(n);
-      left -= n;
-    }
-  }
-  const head = proc.copyFromUser(src, size);
-  if (!head) return { errno: EFAULT };
-  const bytes = new Uint8Array(ksize);
-  bytes.set(head);
-  return { errno: 0, bytes };
-}
-
-/** iommufd_fops_ioctl */
 export function iommufdFopsIoctl(ctx: IommufdCtx, cmd: number, arg: bigint): SysRet {
-  const nr = cmd & 0xff;
-  // Only _IOC_NR selects the slot; the full number is compared with the slot's below.
-  if (nr < IOMMUFD_CMD_BASE || nr - IOMMUFD_CMD_BASE >= TABLE_LEN) return iommufdVfioIoctl(ctx, cmd, arg);
-  const userSize = ctx.proc.getUserU32(arg);
-  if (userSize === null) return sysErr(EFAULT);
-  const o = findOp(nr, ctx.profile);
-  if (!o || iommufdCmd(o.nr) !== cmd) return sysErr(ENOTTY);
-  const layout = o.layout(ctx.profile);
-  if (userSize < layout.offsetofend(o.last)) return sysErr(EINVAL);
-  const copied = copyStructFromUser(ctx.proc, layout.size, arg, userSize);
-  if (copied.errno) return sysErr(copied.errno);
+  const d = iommufdIoctlDecode(ctx, cmd, arg);
+  if (!d.ok) return sysErr(d.errno);
+  if (d.kind !== 'extensible') return iommufdVfioIoctl(ctx, d, arg);
+  const execute = IOMMUFD_IOCTL_HANDLERS[d.command.name];
+  // A command of the profile the reference does not implement (capabilities report it unsupported).
+  if (!execute) return sysErr(ENOTTY);
   const ucmd: Ucmd = {
     ctx,
     ictx: ctx,
     ubuffer: arg,
-    userSize,
-    cmd: new UcmdStruct(layout, copied.bytes),
+    userSize: d.size,
+    cmd: new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes),
     respond: () => iommufdUcmdRespond(ucmd),
   };
-  const rc = o.execute(ucmd);
+  const rc = execute(ucmd);
   return rc ? sysErr(rc) : sysOk(0);
 }
 

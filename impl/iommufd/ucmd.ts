@@ -5,10 +5,15 @@
  * Layouts come from spec/uapi (the profile's structs, checked against gcc);
  * `makeLayout`/`registerLayout` remain for structs spec/uapi lacks.
  *
- * Public API: type Layout, layoutOf(struct), class UcmdStruct { u32, u16, u64, set, bytes }.
+ * Public API: type Layout, layoutOf(struct), class UcmdStruct { u32, u16, u64, set, bytes },
+ * userArgOf(mem, arg, profile) -> spec/abi UserArg (the readable prefix of the
+ * argument), readUserPrefix.
  */
 import { offsetofend as specOffsetofend, structLayout } from '../../spec/uapi/layout.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
+import { commandsFor } from '../../spec/uapi/lookup.ts';
+import { requireLayout } from '../../spec/uapi/layout.ts';
+import type { UserArg } from '../../spec/abi/dispatch.ts';
 
 export type CType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
 
@@ -181,4 +186,68 @@ export class UcmdStruct {
         break;
     }
   }
+}
+
+// ---- the user argument as spec/abi's dispatcher sees it --------------------------
+
+/** What of the process's memory the dispatcher can read (impl/process Process). */
+export interface UserMemory {
+  copyFromUser(va: bigint, length: number): Uint8Array | null;
+}
+
+const MAX_STRUCT = new Map<Profile, number>();
+
+/** The largest argument struct of the profile's commands (every ksize and minsz is at most this). */
+function maxStructSize(profile: Profile): number {
+  let max = MAX_STRUCT.get(profile);
+  if (max === undefined) {
+    max = 0;
+    for (const c of commandsFor(profile)) if (c.struct) max = Math.max(max, requireLayout(profile, c.struct).size);
+    MAX_STRUCT.set(profile, max);
+  }
+  return max;
+}
+
+const PAGE = 4096;
+
+/**
+ * The readable prefix of [addr, addr + limit): page by page, stopping at the
+ * first page that faults, as the kernel's user accesses do. Scanning also
+ * stops after the first page with a non-zero byte at or beyond `zeroFrom`:
+ * copy_struct_from_user returns E2BIG there (or at an earlier non-zero byte)
+ * whatever follows, so a huge zero-tail `size` reads only what it must.
+ */
+export function readUserPrefix(mem: UserMemory, addr: bigint, limit: number, zeroFrom: number): Uint8Array | null {
+  const chunks: Uint8Array[] = [];
+  let done = 0;
+  while (done < limit) {
+    const at = addr + BigInt(done);
+    const n = Math.min(limit - done, PAGE - Number(((at % 4096n) + 4096n) % 4096n));
+    const chunk = mem.copyFromUser(at, n);
+    if (!chunk) break;
+    chunks.push(chunk);
+    const from = Math.max(0, zeroFrom - done);
+    done += n;
+    if (from < n && chunk.subarray(from).some((b) => b !== 0)) break;
+  }
+  if (!done) return null;
+  const out = new Uint8Array(done);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * The ioctl argument for spec/abi's decodeIoctl: the pointer value and the
+ * bytes readable behind it, up to the larger of the caller's u32 size/argsz
+ * (the struct's first field) and the profile's largest struct.
+ */
+export function userArgOf(mem: UserMemory, arg: bigint, profile: Profile): UserArg {
+  const max = maxStructSize(profile);
+  const head = mem.copyFromUser(arg, 4);
+  const usize = head ? new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true) : 0;
+  return { value: arg, readable: readUserPrefix(mem, arg, Math.max(usize, max), max) };
 }

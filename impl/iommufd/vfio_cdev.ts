@@ -22,7 +22,10 @@
  * vfioFileEnforcedCoherent(file), VFIO_DEVICE_BIND_IOMMUFD / _ATTACH_ / _DETACH_
  * numbers.
  */
-import { E2BIG, EFAULT, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP, EBADF, ENOMEM } from './errno.ts';
+import { EFAULT, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP, EBADF, ENOMEM } from './errno.ts';
+import { decodeIoctl, type StructDecode } from '../../spec/abi/dispatch.ts';
+import { commandByName } from '../../spec/uapi/lookup.ts';
+import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
 import { KFile, sysErr, sysOk, type SysRet } from '../process/file.ts';
 import type { Process } from '../process/process.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
@@ -38,11 +41,11 @@ import {
   type IommufdDevice,
 } from './device.ts';
 
-const VFIO_TYPE = 0x3b;
-const VFIO_BASE = 100;
-export const VFIO_DEVICE_BIND_IOMMUFD = (VFIO_TYPE << 8) | (VFIO_BASE + 18);
-export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = (VFIO_TYPE << 8) | (VFIO_BASE + 19);
-export const VFIO_DEVICE_DETACH_IOMMUFD_PT = (VFIO_TYPE << 8) | (VFIO_BASE + 20);
+/** A cdev command's request number (spec/uapi; the same in both profiles). */
+const cdevRequest = (name: string): number => commandByName('6.12', name)!.request;
+export const VFIO_DEVICE_BIND_IOMMUFD = cdevRequest('VFIO_DEVICE_BIND_IOMMUFD');
+export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = cdevRequest('VFIO_DEVICE_ATTACH_IOMMUFD_PT');
+export const VFIO_DEVICE_DETACH_IOMMUFD_PT = cdevRequest('VFIO_DEVICE_DETACH_IOMMUFD_PT');
 export const VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0; // 7.3
 export const VFIO_DEVICE_ATTACH_PASID = 1 << 0; // 7.3
 export const VFIO_DEVICE_DETACH_PASID = 1 << 0; // 7.3
@@ -119,67 +122,55 @@ export function vfioFileSetKvm(file: KFile, kvm: unknown): void {
 
 // ---- ioctls ---------------------------------------------------------------------
 
-function u32(b: Uint8Array, off: number): number {
-  return new DataView(b.buffer, b.byteOffset).getUint32(off, true);
-}
-
-/** vfio_device_fops_unl_ioctl (cdev): BIND first; anything else needs a bound file. */
-function vfioDeviceFopsUnlIoctl(df: VfioDeviceFile, cmd: number, arg: bigint): SysRet {
-  const ret = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
-  if (cmd === VFIO_DEVICE_BIND_IOMMUFD) return ret(vfioDfIoctlBindIommufd(df, arg));
-  if (!df.accessGranted) return sysErr(EINVAL);
-  if (cmd === VFIO_DEVICE_ATTACH_IOMMUFD_PT) return ret(vfioDfIoctlAttachPt(df, arg));
-  if (cmd === VFIO_DEVICE_DETACH_IOMMUFD_PT) return ret(vfioDfIoctlDetachPt(df, arg));
-  // vfio-pci's own ioctls (GET_INFO, regions, irqs, reset, features) are not modelled.
-  return sysErr(ENOTTY);
-}
-
-/** copy_struct_from_user(dst of ksize, src, usize) (7.3 BIND). */
-function copyStructFromUser(proc: Process, ksize: number, src: bigint, usize: number): { errno: number; bytes?: Uint8Array } {
-  if (usize > ksize) {
-    const tail = proc.copyFromUser(src + BigInt(ksize), usize - ksize);
-    if (!tail) return { errno: EFAULT };
-    if (tail.some((b) => b !== 0)) return { errno: E2BIG };
-  }
-  const head = proc.copyFromUser(src, Math.min(ksize, usize));
-  if (!head) return { errno: EFAULT };
-  const bytes = new Uint8Array(ksize);
-  bytes.set(head);
-  return { errno: 0, bytes };
+/** The decoded argsz struct (spec/abi copied what the kernel copies and checked argsz >= minsz). */
+function cdevStruct(df: VfioDeviceFile, d: StructDecode): UcmdStruct {
+  return new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
 }
 
 /**
- * vfio_df_ioctl_bind_iommufd. 6.12 order: copy minsz (EFAULT); argsz < 16,
- * flags, iommufd < 0 → EINVAL; already bound → EINVAL; fd not open → EBADF,
- * not an iommufd → EBADFD; device already opened through another file →
- * EINVAL; iommufd_device_bind (EINVAL / EPERM / EBUSY / ENOMEM); out_devid
- * copy-back (EFAULT, undone).
+ * vfio_device_fops_unl_ioctl (cdev): BIND first; anything else needs a bound
+ * file (EINVAL); argsz/minsz and 7.3 BIND's copy_struct_from_user are spec/abi's
+ * decodeIoctl over the readable prefix of the argument.
  */
-function vfioDfIoctlBindIommufd(df: VfioDeviceFile, arg: bigint): number {
-  const { proc } = df;
-  let bind: Uint8Array;
-  if (df.profile === '6.12') {
-    const b = proc.copyFromUser(arg, 16);
-    if (!b) return EFAULT;
-    bind = b;
-    if (u32(bind, 0) < 16 || u32(bind, 4) || (u32(bind, 8) | 0) < 0) return EINVAL;
-  } else {
-    const argsz = proc.getUserU32(arg);
-    if (argsz === null) return EFAULT;
-    if (argsz < 16) return EINVAL;
-    const c = copyStructFromUser(proc, 24, arg, argsz);
-    if (c.errno || !c.bytes) return c.errno;
-    bind = c.bytes;
-    if ((u32(bind, 8) | 0) < 0 || u32(bind, 4) & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return EINVAL;
+function vfioDeviceFopsUnlIoctl(df: VfioDeviceFile, cmd: number, arg: bigint): SysRet {
+  const ret = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
+  const d = decodeIoctl(df.profile, 'vfio-device', cmd, userArgOf(df.proc, arg, df.profile), { deviceBound: df.accessGranted });
+  if (!d.ok) return sysErr(d.errno);
+  if (d.kind !== 'vfio-argsz') return sysErr(ENOTTY);
+  switch (d.command.name) {
+    case 'VFIO_DEVICE_BIND_IOMMUFD':
+      return ret(vfioDfIoctlBindIommufd(df, cdevStruct(df, d), arg));
+    case 'VFIO_DEVICE_ATTACH_IOMMUFD_PT':
+      return ret(vfioDfIoctlAttachPt(df, cdevStruct(df, d), arg));
+    case 'VFIO_DEVICE_DETACH_IOMMUFD_PT':
+      return ret(vfioDfIoctlDetachPt(df, cdevStruct(df, d)));
+    default:
+      // vfio-pci's own ioctls (GET_INFO, regions, irqs, reset, features) are not modelled.
+      return sysErr(ENOTTY);
   }
-  const flags = u32(bind, 4);
-  const fd = u32(bind, 8) | 0;
+}
+
+/**
+ * vfio_df_ioctl_bind_iommufd, after the argsz rules (6.12: copy minsz, argsz <
+ * minsz → EINVAL; 7.3: get_user(argsz), argsz < minsz → EINVAL,
+ * copy_struct_from_user → E2BIG/EFAULT). Then: 6.12 flags, iommufd < 0 →
+ * EINVAL (7.3: iommufd < 0 or unknown flags); already bound → EINVAL; 7.3
+ * TOKEN; fd not open → EBADF, not an iommufd → EBADFD; device already opened
+ * through another file → EINVAL; iommufd_device_bind (EINVAL / EPERM / EBUSY
+ * / ENOMEM); out_devid copy-back (EFAULT, undone).
+ */
+function vfioDfIoctlBindIommufd(df: VfioDeviceFile, bind: UcmdStruct, arg: bigint): number {
+  const { proc } = df;
+  const flags = bind.num('flags');
+  const fd = bind.num('iommufd') | 0; // s32
+  if (df.profile === '6.12') {
+    if (flags || fd < 0) return EINVAL;
+  } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return EINVAL;
   // vfio_device_block_group: no legacy group file is ever opened here.
   if (df.accessGranted) return EINVAL;
   if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
     // vfio_df_check_token → vfio_pci_core_match_token_uuid on a PF without VFs.
-    const ptr = new DataView(bind.buffer, bind.byteOffset).getBigUint64(16, true);
-    if (!proc.copyFromUser(ptr, 16)) return EFAULT;
+    if (!proc.copyFromUser(bind.big('token_uuid_ptr'), 16)) return EFAULT;
     return EINVAL;
   }
   // iommufd_ctx_from_fd: a reference on the iommufd file.
@@ -197,9 +188,8 @@ function vfioDfIoctlBindIommufd(df: VfioDeviceFile, arg: bigint): number {
     file.put();
     return rc;
   }
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, df.devid, true);
-  if (!proc.copyToUser(arg + 12n, out)) {
+  bind.set('out_devid', df.devid);
+  if (!proc.copyToUser(arg + BigInt(bind.layout.fields.get('out_devid')!.offset), fieldBytes(bind, 'out_devid'))) {
     vfioDfClose(df);
     df.iommufd = null;
     file.put();
@@ -207,6 +197,12 @@ function vfioDfIoctlBindIommufd(df: VfioDeviceFile, arg: bigint): number {
   }
   df.accessGranted = true;
   return 0;
+}
+
+/** The bytes of one u32 field of a struct (a single-field copy_to_user). */
+function fieldBytes(s: UcmdStruct, name: string): Uint8Array {
+  const off = s.layout.fields.get(name)!.offset;
+  return s.bytes.subarray(off, off + 4);
 }
 
 /** vfio_df_open (cdev): a device opens through one file only; the first open binds. */
@@ -267,41 +263,33 @@ function vfioIommufdPhysicalDetachIoas(vdev: VfioDevice): void {
 }
 
 /**
- * vfio_df_ioctl_attach_pt: copy minsz (EFAULT); argsz < 12 → EINVAL; flags
- * (6.12: any; 7.3: other than ATTACH_PASID) → EINVAL; 7.3 ATTACH_PASID →
- * EOPNOTSUPP (no pasid_attach_ioas); attach or replace; pt_id copy-back
- * (EFAULT detaches).
+ * vfio_df_ioctl_attach_pt, after the argsz rules (copy minsz, argsz < minsz →
+ * EINVAL): flags (6.12: any; 7.3: other than ATTACH_PASID) → EINVAL; 7.3
+ * ATTACH_PASID → EOPNOTSUPP (no pasid_attach_ioas, checked before the pasid
+ * tail is read); attach or replace; pt_id copy-back (EFAULT detaches).
  */
-function vfioDfIoctlAttachPt(df: VfioDeviceFile, arg: bigint): number {
-  const a = df.proc.copyFromUser(arg, 12);
-  if (!a) return EFAULT;
-  const argsz = u32(a, 0);
-  const flags = u32(a, 4);
-  if (argsz < 12) return EINVAL;
+function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): number {
+  const flags = attach.num('flags');
   if (df.profile === '6.12') {
     if (flags) return EINVAL;
   } else {
     if (flags & ~VFIO_DEVICE_ATTACH_PASID) return EINVAL;
     if (flags & VFIO_DEVICE_ATTACH_PASID) return EOPNOTSUPP;
   }
-  const ptId = { value: u32(a, 8) };
+  const ptId = { value: attach.num('pt_id') };
   const rc = vfioIommufdPhysicalAttachIoas(df.device, ptId);
   if (rc) return rc;
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, ptId.value, true);
-  if (!df.proc.copyToUser(arg + 8n, out)) {
+  attach.set('pt_id', ptId.value);
+  if (!df.proc.copyToUser(arg + BigInt(attach.layout.fields.get('pt_id')!.offset), fieldBytes(attach, 'pt_id'))) {
     vfioIommufdPhysicalDetachIoas(df.device);
     return EFAULT;
   }
   return 0;
 }
 
-/** vfio_df_ioctl_detach_pt: copy minsz (EFAULT); argsz < 8 → EINVAL; flags → EINVAL (7.3: PASID → EOPNOTSUPP). */
-function vfioDfIoctlDetachPt(df: VfioDeviceFile, arg: bigint): number {
-  const d = df.proc.copyFromUser(arg, 8);
-  if (!d) return EFAULT;
-  const flags = u32(d, 4);
-  if (u32(d, 0) < 8) return EINVAL;
+/** vfio_df_ioctl_detach_pt, after the argsz rules: flags → EINVAL (7.3: PASID → EOPNOTSUPP). */
+function vfioDfIoctlDetachPt(df: VfioDeviceFile, detach: UcmdStruct): number {
+  const flags = detach.num('flags');
   if (df.profile === '6.12') {
     if (flags) return EINVAL;
   } else {

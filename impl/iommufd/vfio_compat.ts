@@ -14,6 +14,9 @@ import { sysErr, sysOk, type SysRet } from '../process/file.ts';
 import { EFAULT, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
 import type { IommufdCtx, Ucmd } from './main.ts';
 import { iommufdUcmdRespond } from './main.ts';
+import type { IoctlDecode, StructDecode } from '../../spec/abi/dispatch.ts';
+import { commandByName, commandMinSize } from '../../spec/uapi/lookup.ts';
+import { layoutOf, UcmdStruct } from './ucmd.ts';
 import { err, iommufdObjectAbort, iommufdObjectFinalize, ok, type Result } from './object.ts';
 import { iommufdGetIoas, iommufdIoasAlloc, IommufdIoas } from './ioas.ts';
 import {
@@ -30,15 +33,16 @@ import {
   ULONG_MAX,
 } from './io_pagetable.ts';
 
-const VFIO_BASE = 100;
-const vfioIo = (n: number): number => (0x3b << 8) | (VFIO_BASE + n);
-export const VFIO_GET_API_VERSION = vfioIo(0);
-export const VFIO_CHECK_EXTENSION = vfioIo(1);
-export const VFIO_SET_IOMMU = vfioIo(2);
-export const VFIO_IOMMU_GET_INFO = vfioIo(12);
-export const VFIO_IOMMU_MAP_DMA = vfioIo(13);
-export const VFIO_IOMMU_UNMAP_DMA = vfioIo(14);
-export const VFIO_IOMMU_DIRTY_PAGES = vfioIo(17);
+/** A compat command's request number (spec/uapi; the same in both profiles). */
+const vfioRequest = (name: string): number => commandByName('6.12', name)!.request;
+export const VFIO_GET_API_VERSION = vfioRequest('VFIO_GET_API_VERSION');
+export const VFIO_CHECK_EXTENSION = vfioRequest('VFIO_CHECK_EXTENSION');
+export const VFIO_SET_IOMMU = vfioRequest('VFIO_SET_IOMMU');
+export const VFIO_IOMMU_GET_INFO = vfioRequest('VFIO_IOMMU_GET_INFO');
+export const VFIO_IOMMU_MAP_DMA = vfioRequest('VFIO_IOMMU_MAP_DMA');
+export const VFIO_IOMMU_UNMAP_DMA = vfioRequest('VFIO_IOMMU_UNMAP_DMA');
+/** _IO(VFIO_TYPE, VFIO_BASE + 17): not served by iommufd (spec/uapi leaves it out; ENOTTY). */
+export const VFIO_IOMMU_DIRTY_PAGES = (0x3b << 8) | (100 + 17);
 
 export const VFIO_API_VERSION = 0;
 export const VFIO_TYPE1_IOMMU = 1;
@@ -132,25 +136,27 @@ export function iommufdVfioIoas(ucmd: Ucmd): number {
   }
 }
 
-function readStruct(ctx: IommufdCtx, arg: bigint, minsz: number): DataView | null {
-  const b = ctx.proc.copyFromUser(arg, minsz);
-  return b ? new DataView(b.buffer, b.byteOffset, minsz) : null;
+/** The decoded VFIO argsz struct (spec/abi copied minsz bytes and checked argsz >= minsz). */
+function vfioStruct(ctx: IommufdCtx, d: StructDecode): UcmdStruct {
+  return new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
+}
+
+/** minsz of the handler: offsetofend of the command's min-size field (spec/uapi). */
+function vfioMinsz(ctx: IommufdCtx, d: StructDecode): number {
+  return commandMinSize(ctx.profile, d.command) ?? 0;
 }
 
 /** iommufd_vfio_map_dma: vfio_iommu_type1_dma_map {argsz, flags, vaddr, iova, size}; always a fixed IOVA. */
-function iommufdVfioMapDma(ctx: IommufdCtx, arg: bigint): number {
-  const minsz = 32;
-  const v = readStruct(ctx, arg, minsz);
-  if (!v) return EFAULT;
-  const argsz = v.getUint32(0, true);
-  const flags = v.getUint32(4, true);
-  if (argsz < minsz || flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return EINVAL;
+function iommufdVfioMapDma(ctx: IommufdCtx, d: StructDecode): number {
+  const map = vfioStruct(ctx, d);
+  const flags = map.num('flags');
+  if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return EINVAL;
   let prot = IOMMU_CACHE;
   if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
   if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
   const r = getCompatIoas(ctx);
   if (r.errno) return r.errno;
-  const m = ioptMapUserPages(r.value!.iopt, ctx.proc, ctx.accountMode === 'MM', v.getBigUint64(16, true), v.getBigUint64(8, true), v.getBigUint64(24, true), prot, 0, ctx.profile);
+  const m = ioptMapUserPages(r.value!.iopt, ctx.proc, ctx.accountMode === 'MM', map.big('iova'), map.big('vaddr'), map.big('size'), prot, 0, ctx.profile);
   return m.errno;
 }
 
@@ -160,18 +166,15 @@ function iommufdVfioMapDma(ctx: IommufdCtx, arg: bigint): number {
  * unmapping nothing is success; `size` is written back with the bytes
  * unmapped even when the unmap failed part-way.
  */
-function iommufdVfioUnmapDma(ctx: IommufdCtx, arg: bigint): number {
-  const minsz = 24;
-  const v = readStruct(ctx, arg, minsz);
-  if (!v) return EFAULT;
-  const argsz = v.getUint32(0, true);
-  const flags = v.getUint32(4, true);
-  if (argsz < minsz || flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return EINVAL;
+function iommufdVfioUnmapDma(ctx: IommufdCtx, d: StructDecode, arg: bigint): number {
+  const unmap = vfioStruct(ctx, d);
+  const flags = unmap.num('flags');
+  if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return EINVAL;
   const r = getCompatIoas(ctx);
   if (r.errno) return r.errno;
   const iopt = r.value!.iopt;
-  const iova = v.getBigUint64(8, true);
-  const size = v.getBigUint64(16, true);
+  const iova = unmap.big('iova');
+  const size = unmap.big('size');
   const unmapped = { bytes: 0n };
   let rc: number;
   if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
@@ -186,8 +189,8 @@ function iommufdVfioUnmapDma(ctx: IommufdCtx, arg: bigint): number {
     }
     rc = ioptUnmapIova(iopt, iova, size, unmapped);
   }
-  v.setBigUint64(16, unmapped.bytes, true);
-  if (!ctx.proc.copyToUser(arg, new Uint8Array(v.buffer, v.byteOffset, minsz))) rc = EFAULT;
+  unmap.set('size', unmapped.bytes);
+  if (!ctx.proc.copyToUser(arg, unmap.bytes.subarray(0, vfioMinsz(ctx, d)))) rc = EFAULT;
   return rc;
 }
 
@@ -248,14 +251,10 @@ function iommufdGetPagesizes(ioas: IommufdIoas): bigint {
  * iova_pgsizes, cap_offset, pad} followed by the DMA_AVAIL and IOVA_RANGE
  * capabilities when argsz leaves room; argsz out = the full size.
  */
-function iommufdVfioIommuGetInfo(ctx: IommufdCtx, arg: bigint): number {
-  const infoSize = 24;
-  let minsz = 16; // offsetofend(iova_pgsizes)
-  const v = readStruct(ctx, arg, minsz);
-  if (!v) return EFAULT;
-  const argsz = v.getUint32(0, true);
-  if (argsz < minsz) return EINVAL;
-  minsz = Math.min(argsz, infoSize);
+function iommufdVfioIommuGetInfo(ctx: IommufdCtx, d: StructDecode, arg: bigint): number {
+  const infoSize = layoutOf(d.command.struct ?? '', ctx.profile).size;
+  const argsz = d.size;
+  const minsz = Math.min(argsz, infoSize);
   const r = getCompatIoas(ctx);
   if (r.errno) return r.errno;
   const ioas = r.value!;
@@ -312,22 +311,28 @@ function iommufdVfioIommuGetInfo(ctx: IommufdCtx, arg: bigint): number {
   return 0;
 }
 
-/** iommufd_vfio_ioctl: the VFIO container ioctls; anything else is ENOTTY (ENOIOCTLCMD). */
-export function iommufdVfioIoctl(ctx: IommufdCtx, cmd: number, arg: bigint): SysRet {
+/**
+ * iommufd_vfio_ioctl: the VFIO container ioctls, after spec/abi decoded the
+ * argument (argsz structs: minsz copied, argsz >= minsz). Anything spec/uapi
+ * does not list for the compat path was ENOTTY in the decoder.
+ */
+export function iommufdVfioIoctl(ctx: IommufdCtx, d: Exclude<Extract<IoctlDecode, { ok: true }>, { kind: 'extensible' }>, arg: bigint): SysRet {
   const rcOf = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
-  switch (cmd) {
-    case VFIO_GET_API_VERSION:
+  const structArg = d.kind === 'vfio-argsz' ? d : null;
+  const intArg = d.kind === 'int' ? d.arg : arg;
+  switch (d.command.name) {
+    case 'VFIO_GET_API_VERSION':
       return sysOk(VFIO_API_VERSION);
-    case VFIO_SET_IOMMU:
-      return iommufdVfioSetIommu(ctx, arg);
-    case VFIO_CHECK_EXTENSION:
-      return iommufdVfioCheckExtension(ctx, arg);
-    case VFIO_IOMMU_GET_INFO:
-      return rcOf(iommufdVfioIommuGetInfo(ctx, arg));
-    case VFIO_IOMMU_MAP_DMA:
-      return rcOf(iommufdVfioMapDma(ctx, arg));
-    case VFIO_IOMMU_UNMAP_DMA:
-      return rcOf(iommufdVfioUnmapDma(ctx, arg));
+    case 'VFIO_SET_IOMMU':
+      return iommufdVfioSetIommu(ctx, intArg);
+    case 'VFIO_CHECK_EXTENSION':
+      return iommufdVfioCheckExtension(ctx, intArg);
+    case 'VFIO_IOMMU_GET_INFO':
+      return structArg ? rcOf(iommufdVfioIommuGetInfo(ctx, structArg, arg)) : sysErr(ENOTTY);
+    case 'VFIO_IOMMU_MAP_DMA':
+      return structArg ? rcOf(iommufdVfioMapDma(ctx, structArg)) : sysErr(ENOTTY);
+    case 'VFIO_IOMMU_UNMAP_DMA':
+      return structArg ? rcOf(iommufdVfioUnmapDma(ctx, structArg, arg)) : sysErr(ENOTTY);
     default:
       return sysErr(ENOTTY);
   }

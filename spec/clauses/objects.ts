@@ -8,6 +8,15 @@ const MAIN = 'drivers/iommu/iommufd/main.c';
 
 export const clauses: Clause[] = [
   {
+    id: 'OBJECTS.DISPATCH_IS_ABI',
+    kind: 'abi',
+    statement:
+      'Before a command handler runs, iommufd_fops_ioctl applies the dispatch ABI and nothing else: numbers outside the table go to VFIO compat, get_user(size) (EFAULT), empty slot or request mismatch (ENOTTY), size below offsetofend of the minimum field (EINVAL), copy_struct_from_user reading the user memory page by page (a non-zero tail byte before the first unreadable page: E2BIG; an unreadable one first: EFAULT).',
+    source: { file: MAIN, function: 'iommufd_fops_ioctl' },
+    profiles: BOTH,
+    checks: ['ref.dispatch.spec-abi.6.12', 'ref.dispatch.spec-abi.7.3', 'ref.dispatch.user-prefix-pagewise'],
+  },
+  {
     id: 'OBJECTS.LOWEST_FREE_ID',
     kind: 'lifecycle',
     statement: 'Object ids are allocated per file as the lowest free id from 1 (xa_alloc with XA_FLAGS_ALLOC1, 31-bit limit); a destroyed id is reused by the next allocation.',
