@@ -70,6 +70,8 @@ export interface Program {
   readonly profiles: readonly Profile[];
   readonly requires?: ProgramRequires;
   readonly steps: readonly Step[];
+  /** Set by the conformance suite on a replay file (seed, path, oracle, …); runners ignore it. */
+  readonly replay?: { readonly [key: string]: Json };
 }
 
 /** A program as loaded: where it came from. */
