@@ -9,7 +9,7 @@
  * Formats are dispatched with `switch (this.kind)` on small ints so one class
  * shape serves every format.
  */
-import { EADDRINUSE, EEXIST, EINVAL, ENOMEM, ENXIO, ERANGE } from '../iommu/errno.ts';
+import { EADDRINUSE, EEXIST, EINVAL, ENOENT, ENOMEM, ENXIO, ERANGE } from '../iommu/errno.ts';
 import { KIND_TABLE, type PhysMemory } from '../iommu/physmem.ts';
 import {
   IOMMU_CACHE,
@@ -993,10 +993,11 @@ export class IoPageTable {
     }
   }
 
-  /** The selftest's set_dirty hook: mark the leaf at iova dirty (CAS as HW would). */
+  /** The selftest's set_dirty hook (generic_pt set_dirty): mark the leaf at iova dirty; -ENOENT if none. */
   setDirty(iova: number): number {
+    if (!(iova >= 0) || iova >= this.vaLimit) return -ERANGE;
     const w = this.findLeaf(iova);
-    if (w < 0) return -ENXIO;
+    if (w < 0) return -ENOENT;
     this.dirtyEntry(w);
     this.flush(w * 4, 8);
     return 0;
