@@ -493,6 +493,11 @@ export class IoPageTable {
         ret = this.err;
         break;
       }
+      if (done === 0) {
+        // Cannot happen when page sizes and alignment agree; never spin.
+        ret = -EINVAL;
+        break;
+      }
     }
     if (gather.freelist.length > 0) this.sync(gather); // table->leaf conversion freed tables
     return ret;
