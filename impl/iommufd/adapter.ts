@@ -37,9 +37,10 @@ import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
 import { Process, PROT_NONE, PROT_R, PROT_RW, SimplePhysMemory, type Prot } from '../process/index.ts';
 import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
-import { kvmCreate, kvmDestroy, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
-import { vfioDeviceOpen } from './vfio_cdev.ts';
-import { EBADF, EINVAL, ENOTTY } from './errno.ts';
+import { kvmCreate, kvmDestroy, kvmDestroyAll, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
+import { sysPoll, sysRead, sysWrite } from '../process/file.ts';
+import { vfioDeviceOpen, vfioDeviceRegionIo } from './vfio_cdev.ts';
+import { EBADF, ENOTTY } from './errno.ts';
 import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
 import { SELFTEST_DEVICE_OPS } from './selftest.ts';
 
@@ -107,6 +108,11 @@ const bad = (message: string, field: string, code: 'bad-request' | 'bad-handle' 
   error: { code, message, field },
 });
 
+/** A device handle never issued, or removed (conformance/ADAPTER.md §2: bad-handle naming the field). */
+const noDevice = (device: number): Response => bad(`no device ${device} (never created, or removed)`, 'device', 'bad-handle');
+/** A VM handle never issued, or destroyed. */
+const noVm = (vm: number): Response => bad(`no VM ${vm} (never created, or destroyed)`, 'vm', 'bad-handle');
+
 function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
   return p === 'r' ? PROT_R : p === 'none' ? PROT_NONE : PROT_RW;
 }
@@ -173,9 +179,11 @@ class ReferenceImplementation implements Implementation {
       testOps,
       ops: {
         open: yes, open_device: yes, close: yes, ioctl: yes,
-        read: { supported: false, reason: `no readable files yet (fault queues: ${DRAFT3})` },
-        write: { supported: false, reason: `no writable files yet (fault queues: ${DRAFT3})` },
-        poll: { supported: false, reason: `no pollable files yet (fault queues: ${DRAFT3})` },
+        // The files served have no .read/.write/.poll: EINVAL / DEFAULT_POLLMASK as the kernel's VFS answers
+        // (a bound VFIO device file's region access is refused with `unsupported`).
+        read: yes,
+        write: yes,
+        poll: yes,
         set_process: yes, process_info: yes,
         mem_alloc: yes, mem_write: yes, mem_read: yes, mem_unmap: yes, mem_protect: yes,
         device_create: yes, device_remove: yes, dma: yes, translate: yes, pin_count: yes, iotlb: yes,
@@ -342,6 +350,7 @@ class ReferenceImplementation implements Implementation {
         return ok({ fd: this.proc.fds.install(file) });
       }
       case 'open_device': {
+        if (!this.machine().device(req.device)) return noDevice(req.device);
         const r = vfioDeviceOpen(this.proc, p, req.device);
         return r.errno === 0 && 'fd' in r ? ok({ fd: r.fd }) : ok({ fd: -1, errno: r.errno });
       }
@@ -351,14 +360,14 @@ class ReferenceImplementation implements Implementation {
       }
       case 'ioctl':
         return this.ioctl(req);
+      case 'poll':
+        return ok({ revents: sysPoll(this.proc.fds, req.fd, req.events) });
       case 'read':
-      case 'write':
-      case 'poll': {
+      case 'write': {
         const file = this.proc.fds.lookup(req.fd);
-        if (req.op === 'poll') return file?.ops.poll ? ok({ revents: file.ops.poll(file, req.events) }) : ok({ revents: 0 });
-        if (!file) return ok({ ret: -1, errno: EBADF });
-        if (req.op === 'read') return ok(file.ops.read ? file.ops.read(file, req.count, req.offset ?? 0) : { ret: -1, errno: EINVAL });
-        return ok(file.ops.write ? file.ops.write(file, req.data, req.offset ?? 0) : { ret: -1, errno: EINVAL });
+        if (file && vfioDeviceRegionIo(file)) return bad('read/write of a bound VFIO device file reaches vfio-pci region access, which is not modelled', 'fd', 'unsupported');
+        if (req.op === 'read') return ok(sysRead(this.proc.fds, req.fd, req.count, req.offset));
+        return ok(sysWrite(this.proc.fds, req.fd, req.data, req.offset));
       }
       case 'set_process':
         if (req.rlimitMemlock !== undefined) this.proc.rlimitMemlock = req.rlimitMemlock;
@@ -405,19 +414,20 @@ class ReferenceImplementation implements Implementation {
       }
       case 'device_create': {
         const r = deviceCreate(this.proc, p, req.spec);
-        return r.ok ? ok({ device: r.device, group: r.group }) : bad(r.message, r.field);
+        return r.ok ? ok({ device: r.device, group: r.group }) : bad(r.message, r.field, r.code);
       }
       case 'device_remove': {
+        if (!this.machine().device(req.device)) return noDevice(req.device);
         const r = deviceRemove(this.proc, p, req.device) as { ok: boolean; message?: string };
         return r.ok ? ok({}) : bad(r.message ?? 'cannot remove', 'device');
       }
       case 'dma': {
         const r = dma(this.proc, p, req);
-        return r ? ok(r) : bad(`no device ${req.device}`, 'device', 'bad-handle');
+        return r ? ok(r) : noDevice(req.device);
       }
       case 'translate': {
         const r = translate(this.proc, p, req.device, req.iova, req.pasid);
-        return r ? ok(r) : bad(`no device ${req.device}`, 'device', 'bad-handle');
+        return r ? ok(r) : noDevice(req.device);
       }
       case 'iotlb': {
         const r = iotlb(this.proc, p, req.iommu);
@@ -426,20 +436,23 @@ class ReferenceImplementation implements Implementation {
       case 'kvm_create':
         return ok({ vm: kvmCreate(this.proc) });
       case 'kvm_destroy': {
-        const errno = kvmDestroy(this.proc, req.vm);
-        return errno ? bad(`no VM ${req.vm}`, 'vm', 'bad-handle') : ok({});
+        if (!kvmExists(this.proc, req.vm)) return noVm(req.vm);
+        kvmDestroy(this.proc, req.vm);
+        return ok({});
       }
       case 'kvm_vfio_add': {
+        if (!kvmExists(this.proc, req.vm)) return noVm(req.vm);
         const errno = kvmVfioAdd(this.proc, req.vm, req.fd);
         return ok({ ret: errno ? -1 : 0, errno });
       }
       case 'kvm_vfio_del': {
+        if (!kvmExists(this.proc, req.vm)) return noVm(req.vm);
         const errno = kvmVfioDel(this.proc, req.vm, req.fd);
         return ok({ ret: errno ? -1 : 0, errno });
       }
       case 'kvm_state': {
         const s = kvmState(this.proc, req.vm);
-        return s ? ok(s) : bad(`no VM ${req.vm}`, 'vm', 'bad-handle');
+        return s ? ok(s) : noVm(req.vm);
       }
       case 'fail_nth':
         if (!Number.isInteger(req.nth) || req.nth < 0) return bad('nth must be a non-negative integer', 'nth');
@@ -448,7 +461,13 @@ class ReferenceImplementation implements Implementation {
     }
   }
 
+  /**
+   * End of session, as process exit: the KVM VMs go first (kvm_vfio_release
+   * drops the device files they hold, so those unbind once their fds close),
+   * then every fd, lowest first. Nothing stays pinned.
+   */
   close(): void {
+    kvmDestroyAll(this.proc);
     this.proc.fds.closeAll();
   }
 }

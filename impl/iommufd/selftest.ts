@@ -161,7 +161,8 @@ function iommufdTestCreateAccess(ucmd: Ucmd): number {
   if (ctx.faults.shouldFail()) return ENOMEM; // kzalloc(staccess)
   const staccess = new SelftestAccess();
   staccess.needsPin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0;
-  const file = new KFile('selftest-access', { release: () => staccessRelease(staccess) }, staccess);
+  // anon_inode_getfile: no FMODE_PREAD (pread → ESPIPE); no .read/.write/.poll.
+  const file = new KFile('selftest-access', { release: () => staccessRelease(staccess) }, staccess, false);
   staccess.file = file;
   const ops: IommufdAccessOps = {
     needsPinPages: staccess.needsPin,

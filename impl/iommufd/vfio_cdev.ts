@@ -92,10 +92,34 @@ export function vfioDeviceOpen(proc: Process, profile: Profile, handle: number):
   if (proc.faults.shouldFail()) return { errno: ENOMEM }; // vfio_allocate_device_file
   const vdev = vfioDeviceOf(dev);
   const df = new VfioDeviceFile(vdev, proc, profile);
-  const file = new KFile('vfio-device', { release: () => vfioDeviceFopsRelease(df), ioctl: (_f, cmd, arg) => vfioDeviceFopsUnlIoctl(df, cmd, arg) }, df);
+  const file = new KFile(
+    'vfio-device',
+    {
+      release: () => vfioDeviceFopsRelease(df),
+      ioctl: (_f, cmd, arg) => vfioDeviceFopsUnlIoctl(df, cmd, arg),
+      read: () => vfioDeviceFopsRw(df),
+      write: () => vfioDeviceFopsRw(df),
+    },
+    df,
+  );
   df.file = file;
   vdev.openFiles++;
   return { errno: 0, fd: proc.fds.install(file), file };
+}
+
+/**
+ * vfio_device_fops_read / _write before device->ops: EINVAL until the file is
+ * bound (access_granted). A bound file would reach vfio-pci's region access,
+ * which is not modelled: see vfioDeviceRegionIo.
+ */
+function vfioDeviceFopsRw(df: VfioDeviceFile): SysRet {
+  if (df.accessGranted) throw new Error('vfio-pci region read/write is not modelled (callers check vfioDeviceRegionIo first)');
+  return sysErr(EINVAL);
+}
+
+/** Whether read/write on this file would reach the driver's region access (vfio-pci), which the reference does not model. */
+export function vfioDeviceRegionIo(file: KFile): boolean {
+  return file.kind === 'vfio-device' && file.private_data instanceof VfioDeviceFile && file.private_data.accessGranted;
 }
 
 /** vfio_file_is_valid: a VFIO group or device file. */

@@ -17,7 +17,8 @@
  *
  * Public: kvmCreate(proc) -> vm, kvmDestroy(proc, vm) -> errno (ENOENT unknown vm),
  * kvmVfioAdd(proc, vm, fd) -> errno, kvmVfioDel(proc, vm, fd) -> errno,
- * kvmState(proc, vm) -> { noncoherentDma, registeredFds } | undefined, kvmExists(proc, vm).
+ * kvmState(proc, vm) -> { noncoherentDma, registeredFds } | undefined, kvmExists(proc, vm),
+ * kvmDestroyAll(proc) (process exit: every VM released, lowest id first).
  */
 import { EBADF, EEXIST, EINVAL, ENOENT, ENOMEM } from '../iommufd/errno.ts';
 import type { KFile } from '../process/file.ts';
@@ -146,4 +147,9 @@ export function kvmState(proc: Process, vm: number): { noncoherentDma: boolean; 
   const kvm = vmTable(proc).get(vm);
   if (!kvm) return undefined;
   return { noncoherentDma: kvmArchHasNoncoherentDma(kvm), registeredFds: kvm.vfio.fileList.map((kvf) => kvf.fd) };
+}
+
+/** Process exit: every VM is destroyed (kvm_vfio_release drops each held VFIO file). */
+export function kvmDestroyAll(proc: Process): void {
+  for (const vm of [...vmTable(proc).keys()].sort((a, b) => a - b)) kvmDestroy(proc, vm);
 }

@@ -105,7 +105,7 @@ export interface DeviceSpecInput {
 
 export type DeviceCreateResult =
   | { readonly ok: true; readonly device: number; readonly group: number }
-  | { readonly ok: false; readonly field: string; readonly message: string };
+  | { readonly ok: false; readonly field: string; readonly message: string; /** A handle in the spec (group) that was never issued or is gone. */ readonly code?: 'bad-handle' };
 
 /** Where a physical address lands in the calling process's buffers (CORE's reverse map). */
 export type ReverseMap = (pa: number) => { readonly buffer: number; readonly offset: number } | undefined;
@@ -374,7 +374,8 @@ export class Machine {
     let group: IommuGroup;
     if (spec.group !== undefined) {
       const g = this.groups.get(spec.group);
-      if (!g || g.devices.length === 0) return bad('group', `no group ${spec.group}`);
+      // A group handle never issued, or whose devices are all gone: a bad handle (conformance/ADAPTER.md §2).
+      if (!g || g.devices.length === 0) return { ok: false, field: 'spec.group', message: `no group ${spec.group}`, code: 'bad-handle' };
       if (g.iommu !== inst) return bad('group', `group ${spec.group} is behind ${g.iommu.name}, not ${inst.name}`);
       // A device probed into an owned group would join a group already under
       // user control; the kernel refuses to add devices to a claimed group.

@@ -5,10 +5,14 @@
  * take their own with `get()`; `release` runs when the last one is put, as
  * fput() does.
  *
- * Public API: class KFile { kind, private_data, get(), put(), refs }, interface
- * KFileOps, class FdTable { install(file) -> fd, fget(fd), close(fd) -> errno }.
+ * Public API: class KFile { kind, private_data, get(), put(), refs, pread },
+ * interface KFileOps, class FdTable { install(file) -> fd, fget(fd), close(fd)
+ * -> errno }; the syscalls on an fd that do not go through a command table:
+ * sysPoll(fds, fd, events) (fs/select.c do_pollfd + vfs_poll), sysRead /
+ * sysWrite (fs/read_write.c ksys_read/ksys_pread64 + vfs_read, and the write
+ * side). Every file is opened O_RDWR (FMODE_READ | FMODE_WRITE).
  */
-import { EBADF } from '../iommufd/errno.ts';
+import { EBADF, EINVAL, ESPIPE } from '../iommufd/errno.ts';
 
 /** What an ioctl returns: the syscall's value, or an errno (positive). */
 export interface SysRet {
@@ -39,6 +43,11 @@ export class KFile {
     readonly ops: KFileOps,
     /** The object behind the file (struct file's private_data). */
     public private_data: unknown,
+    /**
+     * FMODE_PREAD | FMODE_PWRITE: set by do_dentry_open for files opened
+     * through a path (/dev/iommu, a VFIO cdev), not for anon-inode files.
+     */
+    readonly pread = true,
   ) {}
 
   get(): this {
@@ -94,4 +103,55 @@ export class FdTable {
   get openFds(): number[] {
     return [...this.fds.keys()];
   }
+}
+
+// ---- read / write / poll on an fd ----------------------------------------------
+
+/** include/uapi/asm-generic/poll.h (x86: demangle_poll is the identity). */
+export const POLLIN = 0x0001;
+export const POLLOUT = 0x0004;
+export const POLLERR = 0x0008;
+export const POLLHUP = 0x0010;
+export const POLLNVAL = 0x0020;
+export const POLLRDNORM = 0x0040;
+export const POLLWRNORM = 0x0100;
+/** include/linux/poll.h: what vfs_poll answers for a file without .poll. */
+export const DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+
+/**
+ * do_pollfd (fs/select.c) with a zero timeout: a bad fd gives POLLNVAL; else
+ * vfs_poll (DEFAULT_POLLMASK when the file has no .poll) masked by the
+ * requested events plus POLLERR | POLLHUP.
+ */
+export function sysPoll(fds: FdTable, fd: number, events: number): number {
+  if (fd < 0) return 0;
+  const file = fds.lookup(fd);
+  if (!file) return POLLNVAL;
+  const mask = file.ops.poll ? file.ops.poll(file, events) : DEFAULT_POLLMASK;
+  return mask & ((events & 0xffff) | POLLERR | POLLHUP);
+}
+
+/**
+ * ksys_read / ksys_pread64 (fs/read_write.c): EBADF for a bad fd; pread with
+ * a negative position → EINVAL (before the fd lookup), without FMODE_PREAD →
+ * ESPIPE; then vfs_read: a file without .read/.read_iter (no FMODE_CAN_READ)
+ * → EINVAL.
+ */
+export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): { ret: number; errno: number; data?: Uint8Array } {
+  if (offset !== undefined && offset < 0) return sysErr(EINVAL);
+  const file = fds.lookup(fd);
+  if (!file) return sysErr(EBADF);
+  if (offset !== undefined && !file.pread) return sysErr(ESPIPE);
+  if (!file.ops.read) return sysErr(EINVAL);
+  return file.ops.read(file, count, offset ?? 0);
+}
+
+/** ksys_write / ksys_pwrite64 → vfs_write, as sysRead (FMODE_PWRITE, FMODE_CAN_WRITE). */
+export function sysWrite(fds: FdTable, fd: number, data: Uint8Array, offset?: number): SysRet {
+  if (offset !== undefined && offset < 0) return sysErr(EINVAL);
+  const file = fds.lookup(fd);
+  if (!file) return sysErr(EBADF);
+  if (offset !== undefined && !file.pread) return sysErr(ESPIPE);
+  if (!file.ops.write) return sysErr(EINVAL);
+  return file.ops.write(file, data, offset ?? 0);
 }

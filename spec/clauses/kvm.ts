@@ -49,4 +49,13 @@ export const clauses: Clause[] = [
     errno: 'ENOENT',
     checks: ['ref.kvm.errno'],
   },
+  {
+    id: 'KVM.RELEASE_DROPS_FILES',
+    kind: 'lifecycle',
+    statement:
+      'Releasing the VM (kvm_vfio_release) drops its reference on every registered VFIO device file, so a device whose fd is closed is then released: unbound, its iommufd context freed and every page it pinned through the IOAS unpinned.',
+    source: { file: KVM, function: 'kvm_vfio_release' },
+    profiles: BOTH,
+    checks: ['ref.adapter.close-releases-kvm-held-devices'],
+  },
 ];

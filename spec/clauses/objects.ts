@@ -17,6 +17,15 @@ export const clauses: Clause[] = [
     checks: ['ref.dispatch.spec-abi.6.12', 'ref.dispatch.spec-abi.7.3', 'ref.dispatch.user-prefix-pagewise'],
   },
   {
+    id: 'OBJECTS.FOPS_NO_POLL_READ_WRITE',
+    kind: 'abi',
+    statement:
+      'iommufd_fops has no .poll, .read or .write: poll on an iommufd fd answers DEFAULT_POLLMASK (POLLIN|POLLOUT|POLLRDNORM|POLLWRNORM) masked by the requested events (vfs_poll, do_pollfd); read and write fail with EINVAL (vfs_read/vfs_write: no FMODE_CAN_READ/WRITE); the selftest access fd, an anon inode, gives ESPIPE for pread.',
+    source: { file: MAIN, function: 'iommufd_fops' },
+    profiles: BOTH,
+    checks: ['ref.adapter.poll-default-mask', 'ref.adapter.read-write-einval'],
+  },
+  {
     id: 'OBJECTS.LOWEST_FREE_ID',
     kind: 'lifecycle',
     statement: 'Object ids are allocated per file as the lowest free id from 1 (xa_alloc with XA_FLAGS_ALLOC1, 31-bit limit); a destroyed id is reused by the next allocation.',
