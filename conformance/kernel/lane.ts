@@ -338,7 +338,12 @@ export async function openKernelAdapter(profile: Profile, opts: KernelLaneOption
   opts.progress?.(`[lane ${profile}] boot: qemu-system-x86_64 -accel tcg`);
   const vm = bootVm(image, { mode: 'adapter', channel: true });
   try {
-    const socket = await connectSocket(vm, 15000);
+    const socket = await Promise.race([
+      connectSocket(vm, 15000),
+      vm.exited.then((code): never => {
+        throw new LaneError('boot', `QEMU exited (status ${code}) before its channel socket was up:\n${vm.consoleTail()}`);
+      }),
+    ]);
     const channel = new LineChannel(socket, opts.requestTimeoutMs ?? 60000);
     const bootTimeout = opts.bootTimeoutMs ?? 90000;
     await Promise.race([
