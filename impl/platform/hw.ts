@@ -20,16 +20,14 @@
  */
 import { Domain, IommuInstance as HwIommu, type DomainConfig, type Vendor } from '../iommu/instance.ts';
 import { PhysMemory } from '../iommu/physmem.ts';
-import { ACC_READ, ACC_WRITE, FAULT_NO_DOMAIN, FAULT_PERMISSION, walk, walkTableFrom, WalkResult } from '../iommu/walker.ts';
+import { ACC_READ, ACC_WRITE, FAULT_NO_DOMAIN, FAULT_PERMISSION } from '../iommu/walker.ts';
 
 export { Domain as HwDomain, HwIommu, PhysMemory as HwPhysMemory };
 export type { DomainConfig, Vendor };
 
-/** Linux IOMMU_READ/WRITE/CACHE/NOEXEC prot bits (include/linux/iommu.h). */
-export const IOMMU_READ = 1;
-export const IOMMU_WRITE = 2;
-export const IOMMU_CACHE = 4;
-export const IOMMU_NOEXEC = 8;
+/** Linux IOMMU_READ/WRITE/CACHE/NOEXEC prot bits (include/linux/iommu.h), as the page-table core defines them. */
+import { IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
+export { IOMMU_CACHE, IOMMU_NOEXEC, IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
 
 /** Lowest page size of a bitmap (the domain's IOVA granule). */
 export function minPgsize(bitmap: bigint): number {
@@ -63,20 +61,16 @@ export function hwTranslate(hw: HwIommu, sid: number, iova: number, write: boole
   return { ok: false, fault: 'unmapped' };
 }
 
-const scratch = new WalkResult();
-
-/** Where iova lands in a domain and with which permissions — a walk that fills no cache. */
+/**
+ * Where iova lands in a domain and with which permissions: a software lookup of
+ * the leaf (as iommu_iova_to_phys), not a device access — it fills no cache,
+ * sets no accessed/dirty bit, and sees write-only leaves too.
+ */
 export function hwLookup(d: Domain, iova: number): { pa: number; read: boolean; write: boolean } | undefined {
-  if (d.mock !== null) {
-    const pa = d.iovaToPhys(iova);
-    // The selftest's xarray keeps no permissions.
-    return pa === 0 ? undefined : { pa, read: true, write: true };
-  }
-  const pt = d.pt;
-  if (!pt || iova < d.apertureStart || iova > d.apertureLast) return undefined;
-  const t = walkTableFrom(pt.g, pt.rootHw, pt.topLevel, false);
-  if (walk(d.inst.mem, t, iova, ACC_READ, null, scratch, -1, -1, ACC_READ | ACC_WRITE) !== 0) return undefined;
-  return { pa: scratch.pa, read: (scratch.perm & ACC_READ) !== 0, write: (scratch.perm & ACC_WRITE) !== 0 };
+  if (iova < d.apertureStart || iova > d.apertureLast) return undefined;
+  const leaf = d.lookupLeaf(iova);
+  if (leaf === null) return undefined;
+  return { pa: leaf.pa + (iova - leaf.iova), read: (leaf.prot & IOMMU_READ) !== 0, write: (leaf.prot & IOMMU_WRITE) !== 0 };
 }
 
 /** One IOTLB entry as the adapter's `iotlb` observation reports it. */

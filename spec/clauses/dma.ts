@@ -42,4 +42,13 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     checks: ['ref.dma.isolation'],
   },
+  {
+    id: 'DMA.TRANSLATE_IS_IOVA_TO_PHYS',
+    kind: 'state',
+    statement:
+      'The translate observation reports what iommu_iova_to_phys reports for the device’s domain — the output address of any present leaf with its permissions, write-only leaves included — and, being a software lookup, fills no IOTLB entry and sets no accessed/dirty bit.',
+    source: { file: 'drivers/iommu/iommu.c', function: 'iommu_iova_to_phys' },
+    profiles: BOTH,
+    checks: ['ref.translate.write-only-and-no-side-effects'],
+  },
 ];
