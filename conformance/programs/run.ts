@@ -329,7 +329,10 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
   return { ...base, steps: outcomes.sort((a, b) => a.step - b.step) };
 }
 
-/** Closes, newest first, the fds the program opened and did not close itself. */
+/** Closes, newest first, the fds the program opened and did not close itself,
+ * then unmaps the buffers it allocated (a shared adapter, e.g. a kernel lane,
+ * would otherwise accumulate them over a corpus). Answers are not checked:
+ * a buffer the program already unmapped in part may be refused. */
 async function closeLeftovers(adapter: Adapter, outcomes: readonly StepOutcome[]): Promise<void> {
   const open: number[] = [];
   for (const o of outcomes) {
@@ -341,6 +344,13 @@ async function closeLeftovers(adapter: Adapter, outcomes: readonly StepOutcome[]
     open.push(...fdsOf(o));
   }
   if (open.length > 0) await adapter.batch(open.reverse().map((fd): Request => ({ op: 'close', fd })));
+  const buffers = outcomes.flatMap((o): Request[] => {
+    const r = o.result as { buffer?: unknown; length?: unknown } | undefined;
+    return o.op === 'mem_alloc' && o.status === 'ok' && typeof r?.buffer === 'number' && typeof r.length === 'number'
+      ? [{ op: 'mem_unmap', buffer: r.buffer, offset: 0, length: r.length }]
+      : [];
+  });
+  if (buffers.length > 0) await adapter.batch(buffers);
 }
 
 function stepRequestJson(step: Step): Json {
