@@ -5,9 +5,9 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { createReferenceAdapter } from '../iommufd/adapter.ts';
-import type { Request } from '../../conformance/adapter/types.ts';
+import type { SingleRequest } from '../../conformance/adapter/types.ts';
 
-async function call(impl: ReturnType<typeof createReferenceAdapter>, req: Request): Promise<Record<string, unknown>> {
+async function call(impl: ReturnType<typeof createReferenceAdapter>, req: SingleRequest): Promise<Record<string, unknown>> {
   const r = await impl.handle(req);
   if (!r.ok) throw new Error(`${req.op}: ${r.error.message}`);
   return r.result as Record<string, unknown>;
