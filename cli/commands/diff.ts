@@ -22,6 +22,7 @@ interface DiffOptions {
   expectations?: string;
   json?: boolean;
   batch?: boolean;
+  only?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -69,13 +70,14 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--expectations <file>', 'known divergences (default: the files of both implementations under conformance/programs/expectations/)')
     .option('--json', 'print the comparison as JSON')
     .option('--no-batch', 'send one request at a time')
+    .option('--only <text>', 'compare only the programs whose name contains <text>')
     .action(async (paths: string[], opts: DiffOptions) => {
       const impls = opts.impl ?? [];
       if (impls.length !== 2) throw new UsageError(`diff: give --impl exactly twice (got ${impls.length})`);
       const [a, b] = impls as [string, string];
       // A kernel lane fixes the profile for both sides.
       const profile = parseProfile('diff', opts.profile) ?? impliedProfile(a) ?? impliedProfile(b);
-      const programs = loadOrUsage(paths);
+      const programs = loadOrUsage(paths, opts.only);
       const entries = opts.expectations ? loadEntries(opts.expectations, '') : [...loadEntries(undefined, a), ...loadEntries(undefined, b)];
       let ra: SessionResult;
       let rb: SessionResult;

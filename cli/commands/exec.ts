@@ -30,6 +30,7 @@ interface ExecOptions {
   json?: boolean;
   expectations?: string;
   batch?: boolean;
+  only?: string;
 }
 
 export function parseProfile(cmd: string, p: string | undefined): Profile | undefined {
@@ -37,11 +38,16 @@ export function parseProfile(cmd: string, p: string | undefined): Profile | unde
   return p;
 }
 
-/** Loads programs; a bad one is a usage error naming file, step and field. */
-export function loadOrUsage(paths: readonly string[]): LoadedProgram[] {
+/** Loads programs (those whose name contains `only`, if given); a bad one is
+ * a usage error naming file, step and field. */
+export function loadOrUsage(paths: readonly string[], only?: string): LoadedProgram[] {
   if (paths.length === 0) throw new UsageError('no PROGRAM given');
   try {
-    return loadPrograms(paths);
+    const all = loadPrograms(paths);
+    if (only === undefined) return all;
+    const picked = all.filter((p) => p.program.name.includes(only));
+    if (picked.length === 0) throw new UsageError(`--only ${only}: no program name contains it`);
+    return picked;
   } catch (err) {
     if (err instanceof ProgramError) throw new UsageError(err.message);
     throw err;
@@ -133,9 +139,10 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--json', 'print the runs as JSON')
     .option('--expectations <file>', 'known divergences (default: conformance/programs/expectations/<impl>.json if it exists)')
     .option('--no-batch', 'send one request at a time')
+    .option('--only <text>', 'run only the programs whose name contains <text>')
     .action(async (paths: string[], opts: ExecOptions) => {
       const profile = parseProfile('exec', opts.profile);
-      const programs = loadOrUsage(paths);
+      const programs = loadOrUsage(paths, opts.only);
       const impl = opts.impl ?? 'ref';
       const entries = loadEntries(opts.expectations, impl);
       let session;
