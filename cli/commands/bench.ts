@@ -3,12 +3,14 @@
  * subcommand registered from BENCH_SUITES below, so others (e.g. `bench adapter`)
  * can be added as one more entry without touching the rest.
  *   bench pagetable [--json] [--rounds N] [--format F...]
+ *   bench adapter --impl <spec> [--profile P] [--json] [--rounds N]
  */
 import type { Command } from 'commander';
 import type { RegisterCommand } from './index.ts';
 import { UsageError } from '../usage.ts';
 import { BENCH_FORMATS } from '../../impl/pagetable/format.ts';
 import { MUST, runPagetableBench, type BenchRow } from '../../impl/pagetable/bench.ts';
+import { adapterBenchSuite } from './bench-adapter.ts';
 
 type SetExit = (code: number) => void;
 
@@ -54,7 +56,7 @@ function formatTable(rows: BenchRow[]): string {
 }
 
 /** Registered suites; add further `bench <name>` subcommands here. */
-export const BENCH_SUITES: BenchSuite[] = [pagetableSuite];
+export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite];
 
 export const register: RegisterCommand = (program, setExit) => {
   const bench = program.command('bench').description('run performance benchmarks');

@@ -18,7 +18,7 @@ import { buildGuest, LaneError } from '../../conformance/kernel/qemu.ts';
 import { openKernelAdapter, type KernelAdapter } from '../../conformance/kernel/lane.ts';
 import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke.ts';
 import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
-import { benchAdapter, type BenchResult } from '../../conformance/kernel/bench.ts';
+import { benchAdapter, type BenchResult } from '../../conformance/adapter/bench.ts';
 import '../../conformance/kernel/register.ts';
 import { basename, dirname, join } from 'node:path';
 import { readdirSync, rmSync } from 'node:fs';

@@ -3,9 +3,9 @@
  * and batched (many per round trip). The ioctl is IOMMU_OPTION GET of
  * IOMMU_OPTION_RLIMIT_MODE on a fresh /dev/iommu: it succeeds, has a struct
  * argument (so the whole encode/decode path is exercised) and leaves no state.
- * Works on any Adapter (used by `iommufd-spec kernel bench`).
+ * Works on any Adapter (`iommufd-spec bench adapter`, `iommufd-spec kernel bench`).
  */
-import type { Adapter, IoctlResult, Request } from '../adapter/types.ts';
+import type { Adapter, IoctlResult, Request } from './types.ts';
 
 /** include/uapi/linux/iommufd.h */
 const IOMMU_OPTION_RLIMIT_MODE = 0;
