@@ -35,7 +35,7 @@ import { buildIoctlArg, resolveCommand } from '../../spec/abi/arg.ts';
 import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
-import { Process, PROT_NONE, PROT_R, PROT_RW, SimplePhysMemory, type Prot } from '../process/index.ts';
+import { PhysMemory, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../process/index.ts';
 import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
 import { kvmCreate, kvmDestroy, kvmDestroyAll, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
 import { sysPoll, sysRead, sysWrite } from '../process/file.ts';
@@ -45,8 +45,10 @@ import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
 import { SELFTEST_DEVICE_OPS } from './selftest.ts';
 
 const VERSION = '0.1.0';
-/** The largest user buffer the simulated process maps (1 GiB; the kernel selftests use up to 128 MiB). */
-const MAX_BUFFER = 1 << 30;
+/** Simulated RAM of a session: user pages and page tables (lazily committed by the host). */
+const PHYS_MEMORY = 512 * 1024 * 1024;
+/** The largest user buffer the simulated process maps (256 MiB; the kernel selftests use up to 128 MiB). */
+const MAX_BUFFER = 256 * 1024 * 1024;
 const PAGE = 4096;
 /** An address no mapping ever uses (the 'fault' argument). */
 const FAULT_ADDRESS = 0xdead0000n;
@@ -126,7 +128,8 @@ class ReferenceImplementation implements Implementation {
   private pendingFailNth = 0;
 
   constructor(readonly profile: Profile) {
-    this.proc = new Process(new SimplePhysMemory());
+    // One physical memory: user pages (KIND_DATA) and the machine's page tables (KIND_TABLE).
+    this.proc = new Process(new PhysMemory({ size: PHYS_MEMORY }));
     this.proc.capIpcLock = true;
     this.proc.capSysResource = true;
     this.proc.capSysRawio = true;
@@ -217,7 +220,7 @@ class ReferenceImplementation implements Implementation {
       const t = this.proc.translateVa(at);
       if (!t) return bad(`buffer ${handle} is not mapped at offset ${offset + done}`, 'offset');
       const n = Math.min(PAGE - Number(at % BigInt(PAGE)), data.length - done);
-      this.proc.phys.writePhys(t.pfn * PAGE + Number(at % BigInt(PAGE)), data.subarray(done, done + n));
+      this.proc.phys.u8.set(data.subarray(done, done + n), t.pfn * PAGE + Number(at % BigInt(PAGE)));
       done += n;
     }
     return ok({});
@@ -232,7 +235,8 @@ class ReferenceImplementation implements Implementation {
       const t = this.proc.translateVa(at);
       if (!t) return bad(`buffer ${handle} is not mapped at offset ${offset + done}`, 'offset');
       const n = Math.min(PAGE - Number(at % BigInt(PAGE)), length - done);
-      out.set(this.proc.phys.readPhys(t.pfn * PAGE + Number(at % BigInt(PAGE)), n), done);
+      const pa = t.pfn * PAGE + Number(at % BigInt(PAGE));
+      out.set(this.proc.phys.u8.subarray(pa, pa + n), done);
       done += n;
     }
     return ok({ data: out });

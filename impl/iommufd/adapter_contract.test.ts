@@ -126,9 +126,14 @@ describe('close', () => {
     const { vm } = call<{ vm: number }>({ op: 'kvm_create' });
     expect(call<{ errno: number }>({ op: 'kvm_vfio_add', vm, fd: d.devFd }).errno).toBe(0);
     expect(call<{ pins: number[] }>({ op: 'pin_count', buffer: d.buf.buffer, offset: 0, length: 8192 }).pins).toEqual([1, 1]);
+    // The device's page tables live in the process's one physical memory.
+    expect(proc.phys.tablePages).toBeGreaterThan(0);
     impl.close?.();
     expect(proc.totalPins).toBe(0);
     expect(proc.pinnedVm).toBe(0);
     expect(proc.fds.openFds).toEqual([]);
+    // Every page-table page went back; no data page is held but the process's own mappings.
+    expect(proc.phys.tablePages).toBe(0);
+    expect(proc.phys.dataPages).toBe(proc.residentPages);
   });
 });

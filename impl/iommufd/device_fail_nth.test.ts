@@ -7,7 +7,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, map, newEnv, type Env } from './testutil.ts';
+import { buffer, ioasAlloc, map, newEnv, physLeak, type Env } from './testutil.ts';
 import { boundDevice, hwptAlloc, machine, mockDomain, mockReplace, openDev, snapshot, vfioAttach, vfioBind } from './devtestutil.ts';
 import { IommuDomain } from '../platform/iommu.ts';
 
@@ -24,6 +24,9 @@ function teardown(env: Env, domainsBefore: number): void {
   expect(IommuDomain.livePaging).toBe(domainsBefore);
   // every page-table page of every domain went back to the machine's allocator
   expect(machine(env).env.mem.tablePages).toBe(0);
+  // ... which is the process's memory: no data page is held but the process's own
+  expect(machine(env).env.mem).toBe(env.proc.phys);
+  expect(physLeak(env)).toBe('');
 }
 
 /** Sweeps both profiles; returns the fewest fallible steps the sequence has. */

@@ -155,5 +155,7 @@ export function snapshot(env: Env): string {
     const grp = m.group(g);
     if (grp) groups.push(`g${g}: owners=${grp.ownerCnt} domain=${grp.domain.type === 'paging' ? grp.domain.tag : grp.domain.format}`);
   }
-  return JSON.stringify({ objs, ioas, groups, pins: env.proc.totalPins, ids: env.ctx.objects.size });
+  // Both kinds of pages of the one physical memory (page tables, user data pages).
+  const pages = { table: env.proc.phys.tablePages, dataNotHeld: env.proc.phys.dataPages - env.proc.residentPages };
+  return JSON.stringify({ objs, ioas, groups, pins: env.proc.totalPins, ids: env.ctx.objects.size, pages });
 }

@@ -7,7 +7,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, ioctl, map, NR, newEnv, P, testCmd, unmap, writeRanges, type Env } from './testutil.ts';
+import { buffer, ioasAlloc, ioctl, map, NR, newEnv, P, physLeak, testCmd, unmap, writeRanges, type Env } from './testutil.ts';
 import {
   IOMMU_TEST_OP_ACCESS_PAGES,
   IOMMU_TEST_OP_CREATE_ACCESS,
@@ -35,6 +35,7 @@ function runOnce(seq: ((env: Env, s: Record<string, number | bigint>) => number)
   expect(env.proc.pinnedVm).toBe(0);
   expect(env.proc.user.lockedVm).toBe(0);
   expect(env.proc.lockedVm).toBe(0);
+  expect(physLeak(env)).toBe('');
   return injected;
 }
 

@@ -238,8 +238,8 @@ export function ioptPagesRemoveAccess(pages: IoptPages, start: number, last: num
 /** copy_data_page over one frame. */
 function copyFrame(pages: IoptPages, pfn: number, off: number, data: Uint8Array, write: boolean): void {
   const pa = pfn * PAGE_SIZE + off;
-  if (write) pages.proc.phys.writePhys(pa, data);
-  else data.set(pages.proc.phys.readPhys(pa, data.length));
+  if (write) pages.proc.phys.u8.set(data, pa);
+  else data.set(pages.proc.phys.u8.subarray(pa, pa + data.length));
 }
 
 /**

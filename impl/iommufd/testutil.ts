@@ -4,7 +4,7 @@
  * dispatch (the struct is placed in the process's memory like a syscall
  * argument), and a recording IoptDomain for io_pagetable tests.
  */
-import { Process, PROT_RW, SimplePhysMemory } from '../process/index.ts';
+import { PhysMemory, Process, PROT_RW } from '../process/index.ts';
 import { machineFor } from '../platform/index.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { iommufdCmd, iommufdFopsOpen, type IommufdCtx } from './main.ts';
@@ -41,6 +41,8 @@ export const STRUCT_OF: { readonly [nr: number]: string } = {
 };
 
 export const P = 4096n;
+/** Simulated RAM of a test process (user pages + page tables). */
+export const TEST_PHYS_MEMORY = 64 * 1024 * 1024;
 export const U64_MAX = (1n << 64n) - 1n;
 
 export interface Env {
@@ -54,7 +56,8 @@ export interface Env {
 }
 
 export function newEnv(profile: Profile = '6.12', opts: { viaVfioContainer?: boolean } = {}): Env {
-  const proc = new Process(new SimplePhysMemory());
+  // One physical memory for the process's pages and the machine's page tables.
+  const proc = new Process(new PhysMemory({ size: TEST_PHYS_MEMORY }));
   proc.rlimitMemlock = null;
   const { ctx, file } = iommufdFopsOpen(proc, () => machineFor(proc, profile), profile, opts);
   const fd = proc.fds.install(file);
@@ -208,9 +211,25 @@ export function snapshot(env: Env, domains: readonly FakeDomain[] = []): string 
     lockedVm: p.lockedVm,
     userLockedVm: p.user.lockedVm,
     fds: p.fds.openFds.length,
+    // Both kinds of pages of the one physical memory: page tables, and data pages the process does not hold.
+    tablePages: p.phys.tablePages,
+    dataPagesNotHeld: p.phys.dataPages - p.residentPages,
     domains: domains.map((d) => [...d.map4k.entries()].map(([k, v]) => [k, v.pa, v.prot])),
   };
   return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+}
+
+/**
+ * Pages of the one physical memory still allocated once every file is
+ * closed: any page-table page, or a data page the process does not hold
+ * (mapped, or unmapped but pinned). '' when none.
+ */
+export function physLeak(env: Env): string {
+  const { phys } = env.proc;
+  const out: string[] = [];
+  if (phys.tablePages) out.push(`${phys.tablePages} page-table pages`);
+  if (phys.dataPages !== env.proc.residentPages) out.push(`${phys.dataPages} data pages, ${env.proc.residentPages} held by the process`);
+  return out.join(', ');
 }
 
 export interface SweepResult {
@@ -251,6 +270,8 @@ export function sweepFailNth(
     env.proc.fds.closeAll();
     if (env.proc.totalPins || env.proc.pinnedVm || env.proc.lockedVm || env.proc.user.lockedVm)
       throw new Error(`fail-nth ${n}: leak after close: pins ${env.proc.totalPins}, pinned_vm ${env.proc.pinnedVm}`);
+    const leak = physLeak(env);
+    if (leak) throw new Error(`fail-nth ${n}: leak after close: ${leak}`);
   }
   throw new Error('fail-nth sweep did not converge');
 }

@@ -3,13 +3,13 @@
  * CORE) delegates to. One Machine per simulated process (the adapter's
  * Process), created on first use with the process's fail-nth injector (driver
  * allocations are fallible steps of the sweep). Page tables live in the
- * machine's own simulated physical memory (impl/iommu PhysMemory, 32 MiB);
- * their leaves point at the frames of the process's memory, and device DMA
- * reads and writes those frames (proc.phys), so it lands in the very pages
- * user buffers and pins use. See README.md for the units and modelling choices.
+ * machine's one simulated physical memory (impl/iommu PhysMemory, the
+ * process's `phys`): table pages are KIND_TABLE, user pages KIND_DATA; the
+ * leaves point at the user frames, and device DMA reads and writes those
+ * frames, so it lands in the very pages user buffers and pins use. See README.md for the units and modelling choices.
  *
  * ---- API for CORE / the adapter ------------------------------------------------
- *   machineFor(proc, profile, tableMemory?)     the process's machine (lazily made)
+ *   machineFor(proc, profile)                   the process's machine (lazily made, over proc.phys)
  *   platformCapabilities(proc, profile)         { iommus: InstanceInfo[], deviceFeatures }
  *   setReverseMap(proc, profile, fn)            pa -> { buffer, offset } for `touched` / translate
  *   deviceCreate(proc, profile, spec)           adapter `device_create` -> { ok, device, group } | { ok:false, field, message }
@@ -43,22 +43,17 @@
 import type { Process } from '../process/process.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { type DeviceSpecInput, type DmaOutcome, type InstanceInfo, Machine, type ReverseMap, type TranslateOutcome } from './machine.ts';
-import type { HwPhysMemory } from './hw.ts';
 
 export * from './machine.ts';
 export { IommuDomain, IommuInstance } from './iommu.ts';
 
 const machines = new WeakMap<Process, Machine>();
 
-/**
- * The simulated machine behind a process (made on first use). `tableMemory`
- * lets a caller that built the process over machine memory
- * (impl/process processPhysMemory) put the page tables in that same memory.
- */
-export function machineFor(proc: Process, profile: Profile, tableMemory?: HwPhysMemory): Machine {
+/** The simulated machine behind a process (made on first use), over the process's physical memory. */
+export function machineFor(proc: Process, profile: Profile): Machine {
   let m = machines.get(proc);
   if (!m) {
-    m = new Machine(profile, proc.phys, () => proc.faults.shouldFail(), tableMemory);
+    m = new Machine(profile, proc.phys, () => proc.faults.shouldFail());
     machines.set(proc, m);
   }
   return m;

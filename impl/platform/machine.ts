@@ -110,12 +110,6 @@ export type DeviceCreateResult =
 /** Where a physical address lands in the calling process's buffers (CORE's reverse map). */
 export type ReverseMap = (pa: number) => { readonly buffer: number; readonly offset: number } | undefined;
 
-/** Physical memory the DMA reads and writes (impl/process PhysMemory). */
-export interface DmaMemory {
-  readPhys(pa: number, length: number): Uint8Array;
-  writePhys(pa: number, data: Uint8Array): void;
-}
-
 export interface DmaOutcome {
   readonly ok: boolean;
   readonly data?: Uint8Array;
@@ -282,13 +276,12 @@ export class Machine {
 
   constructor(
     readonly profile: Profile,
-    readonly memory: DmaMemory,
+    /** The one physical memory: page tables (KIND_TABLE) and the user pages DMA lands in (KIND_DATA). */
+    readonly memory: HwPhysMemory,
     /** fail_nth hook for fallible steps inside the platform (driver allocations). */
     shouldFail: () => boolean = () => false,
-    /** Physical memory for page tables (the process's own when it is machine memory). */
-    tableMemory: HwPhysMemory = new HwPhysMemory({ size: 32 * 1024 * 1024 }),
   ) {
-    this.env = { shouldFail, mem: tableMemory };
+    this.env = { shouldFail, mem: memory };
     for (const cfg of instanceConfigs(profile, this.env)) this.instances.set(cfg.name, new IommuInstance(cfg));
   }
 
@@ -580,8 +573,8 @@ export class Machine {
     }
     const out = dir === 'read' ? new Uint8Array(len) : undefined;
     for (const p of pieces) {
-      if (out) out.set(this.memory.readPhys(p.pa, p.n), p.off);
-      else if (data) this.memory.writePhys(p.pa, data.subarray(p.off, p.off + p.n));
+      if (out) out.set(this.memory.u8.subarray(p.pa, p.pa + p.n), p.off);
+      else if (data) this.memory.u8.set(data.subarray(p.off, p.off + p.n), p.pa);
     }
     return { ok: true, ...(out ? { data: out } : {}), touched: this.touched(pieces) };
   }

@@ -3,7 +3,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { Process, processPhysMemory, SimplePhysMemory } from '../process/index.ts';
+import { Process } from '../process/index.ts';
 import { HwPhysMemory } from './hw.ts';
 import { iommufdFopsOpen } from '../iommufd/main.ts';
 import { ioasAlloc, map } from '../iommufd/testutil.ts';
@@ -14,7 +14,7 @@ import { EBUSY, EPERM } from '../iommufd/errno.ts';
 describe('platform', () => {
   check('ref.platform.instances', () => {
     for (const profile of ['6.12', '7.3'] as const) {
-      const m = machineFor(new Process(new SimplePhysMemory()), profile);
+      const m = machineFor(new Process(new HwPhysMemory({ size: 16 * 1024 * 1024 })), profile);
       const info = new Map(m.instanceInfo().map((i) => [i.name, i]));
       expect([...info.keys()].sort()).toEqual(['amd0', 'mock', 'smmu0', 'vtd0', 'vtd1', 'vtd2']);
       const mock = info.get('mock')!;
@@ -33,7 +33,7 @@ describe('platform', () => {
   });
 
   check('ref.platform.dma-ownership', () => {
-    const m = machineFor(new Process(new SimplePhysMemory()), '6.12');
+    const m = machineFor(new Process(new HwPhysMemory({ size: 16 * 1024 * 1024 })), '6.12');
     const a = m.deviceCreate({ iommu: 'vtd0' });
     if (!a.ok) throw new Error(a.message);
     const b = m.deviceCreate({ iommu: 'vtd0', group: a.group });
@@ -59,7 +59,7 @@ describe('platform', () => {
   });
 
   check('ref.platform.device-spec-validation', () => {
-    const m = machineFor(new Process(new SimplePhysMemory()), '7.3');
+    const m = machineFor(new Process(new HwPhysMemory({ size: 16 * 1024 * 1024 })), '7.3');
     expect(m.deviceCreate({ iommu: 'nope' })).toMatchObject({ ok: false, field: 'spec.iommu' });
     expect(m.deviceCreate({ iommu: 'mock', hugeIova: true })).toMatchObject({ ok: false, field: 'spec.hugeIova' });
     expect(m.deviceCreate({ iommu: 'amd0', dirtyTracking: true })).toMatchObject({ ok: false, field: 'spec.dirtyTracking' });
@@ -74,9 +74,9 @@ describe('platform', () => {
   check('ref.platform.shared-memory', () => {
     // User pages and page tables in one machine memory: DMA still lands on the user's pages.
     const mem = new HwPhysMemory({ size: 16 * 1024 * 1024 });
-    const proc = new Process(processPhysMemory(mem));
+    const proc = new Process(mem);
     proc.rlimitMemlock = null;
-    const m = machineFor(proc, '6.12', mem);
+    const m = machineFor(proc, '6.12');
     const { ctx, file } = iommufdFopsOpen(proc, m, '6.12');
     const env = { proc, ctx, file, fd: proc.fds.install(file), profile: '6.12' as const, scratch: proc.mmap(65536)! };
     const buf = proc.mmap(8192)!;

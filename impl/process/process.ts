@@ -6,6 +6,10 @@
  * the per-user `locked_vm` (struct user_struct), its fd table and its
  * fail-nth injector.
  *
+ * User pages are KIND_DATA pages of the machine's one physical memory
+ * (impl/iommu PhysMemory), the memory the IOMMU page tables (KIND_TABLE) are
+ * allocated from and device DMA lands in; a frame number is PA / PAGE_SIZE.
+ *
  * User virtual addresses are bigint at the API (they come from u64 fields);
  * internally a VA is a number (user VAs are below 2^47). A physical page stays
  * allocated while it is mapped or pinned: munmap of pinned memory leaves the
@@ -13,11 +17,11 @@
  *
  * Public API: class Process (mmap/munmap/mprotect, copyFromUser, copyToUser,
  * getUserU32, pinUserPages, unpinUserPage, pinCountOfVa, pinCountOfPfn,
- * translateVa, rlimitMemlockPages, capable), UserStruct.
+ * translateVa, rlimitMemlockPages, capable, residentPages, totalPins), UserStruct.
  */
 import { FaultInjector } from '../iommufd/fail_nth.ts';
 import { FdTable } from './file.ts';
-import { PAGE_SIZE, type PhysMemory } from './physmem.ts';
+import { KIND_DATA, PAGE_SIZE, type PhysMemory } from '../iommu/physmem.ts';
 
 export type Prot = { readonly read: boolean; readonly write: boolean };
 
@@ -94,12 +98,12 @@ export class Process {
     if (start + npages * PAGE_SIZE > TASK_SIZE) return null;
     const pfns: number[] = [];
     for (let i = 0; i < npages; i++) {
-      const pfn = this.phys.allocPage();
-      if (pfn < 0) {
-        for (const p of pfns) this.phys.freePage(p);
+      const pa = this.phys.allocPages(0, KIND_DATA);
+      if (pa === 0) {
+        for (const p of pfns) this.freeFrame(p);
         return null;
       }
-      pfns.push(pfn);
+      pfns.push(pa / PAGE_SIZE);
     }
     this.vmas.push({ start, npages, prot: new Array<Prot>(npages).fill(prot), pfns });
     this.vmas.sort((a, b) => a.start - b.start);
@@ -155,7 +159,19 @@ export class Process {
     const pfn = hit.vma.pfns[hit.index]!;
     hit.vma.pfns[hit.index] = -1;
     if ((this.pins.get(pfn) ?? 0) > 0) this.orphaned.add(pfn);
-    else this.phys.freePage(pfn);
+    else this.freeFrame(pfn);
+  }
+
+  /** The frame goes back to the machine's allocator (zeroed there). */
+  private freeFrame(pfn: number): void {
+    this.phys.freePages(pfn * PAGE_SIZE, 0, KIND_DATA);
+  }
+
+  /** Data frames this process holds: mapped, or unmapped but still pinned (leak checks against phys.dataPages). */
+  get residentPages(): number {
+    let n = this.orphaned.size;
+    for (const v of this.vmas) for (const p of v.pfns) if (p >= 0) n++;
+    return n;
   }
 
   /** The frame and permissions behind a user VA, if mapped. */
@@ -182,7 +198,8 @@ export class Process {
       const hit = this.findPage(addr)!;
       const off = addr % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, length - done);
-      out.set(this.phys.readPhys(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, n), done);
+      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
+      out.set(this.phys.u8.subarray(pa, pa + n), done);
       done += n;
     }
     return out;
@@ -203,7 +220,7 @@ export class Process {
       const hit = this.findPage(addr)!;
       const off = addr % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, data.length - done);
-      this.phys.writePhys(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, data.subarray(done, done + n));
+      this.phys.u8.set(data.subarray(done, done + n), hit.vma.pfns[hit.index]! * PAGE_SIZE + off);
       done += n;
     }
     return true;
@@ -241,7 +258,7 @@ export class Process {
     if (n <= 0) throw new Error(`unpin of frame ${pfn} that is not pinned`);
     if (n === 1) {
       this.pins.delete(pfn);
-      if (this.orphaned.delete(pfn)) this.phys.freePage(pfn);
+      if (this.orphaned.delete(pfn)) this.freeFrame(pfn);
     } else this.pins.set(pfn, n - 1);
   }
 

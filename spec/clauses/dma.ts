@@ -19,6 +19,15 @@ export const clauses: Clause[] = [
     checks: ['ref.dma.lands-on-user-pages', 'ref.selftest.md-check-map', 'ref.adapter.device-dma-kvm'],
   },
   {
+    id: 'DMA.ONE_PHYSICAL_MEMORY',
+    kind: 'security',
+    statement:
+      'User pages (pinned for DMA) and IOMMU page-table pages are pages of one physical memory, accounted apart (page tables as NR_IOMMU_PAGES-like table pages): a table page goes back when its domain is freed, a user page when it is neither mapped nor pinned; after every file is closed no table page and no data page outside the process’s own mappings remains.',
+    source: { file: 'drivers/iommu/iommu-pages.h', function: 'iommu_alloc_pages_node' },
+    profiles: BOTH,
+    checks: ['ref.process.user-pages-are-data-pages', 'ref.process.mmap-enomem-atomic', 'ref.platform.shared-memory', 'ref.adapter.close-releases-kvm-held-devices'],
+  },
+  {
     id: 'DMA.FAULTS',
     kind: 'security',
     statement: 'A device with no attachment is blocked; an unmapped IOVA faults; a write to a read-only mapping faults; a faulting access has no effect.',

@@ -1,0 +1,51 @@
+/**
+ * The process over the machine's one physical memory: user pages are
+ * KIND_DATA pages of it (page tables are KIND_TABLE pages of the same
+ * memory), they go back to it when neither mapped nor pinned, and running
+ * out of it fails mmap with nothing left allocated.
+ */
+import { describe, expect } from 'vitest';
+import { check } from '../../spec/clauses/check.ts';
+import { KIND_TABLE, PhysMemory, Process, PROT_RW } from './index.ts';
+
+const PAGE = 4096;
+
+describe('the process over one physical memory', () => {
+  check('ref.process.user-pages-are-data-pages', () => {
+    const mem = new PhysMemory({ size: 1024 * 1024 });
+    const proc = new Process(mem);
+    const va = proc.mmap(3 * PAGE, PROT_RW)!;
+    expect(mem.dataPages).toBe(3);
+    expect(proc.residentPages).toBe(3);
+    // Bytes written through the address space are the bytes of the physical page.
+    expect(proc.copyToUser(va + 4096n + 5n, new Uint8Array([7, 8, 9]))).toBe(true);
+    const pa = proc.translateVa(va + 4096n)!.pfn * PAGE;
+    expect([...mem.u8.subarray(pa + 5, pa + 8)]).toEqual([7, 8, 9]);
+    // A page-table page comes from the same allocator, never overlapping a user page.
+    const table = mem.allocPages(0, KIND_TABLE);
+    expect(table).not.toBe(0);
+    for (let i = 0; i < 3; i++) expect(proc.translateVa(va + BigInt(i * PAGE))!.pfn * PAGE).not.toBe(table);
+    mem.freePages(table, 0, KIND_TABLE);
+    // Pinned pages outlive munmap and go back to the memory at the last unpin.
+    const pin = proc.pinUserPages(va, 2, true);
+    expect(pin.errno).toBe(0);
+    proc.munmap(va, 3 * PAGE);
+    expect(mem.dataPages).toBe(2);
+    expect(proc.residentPages).toBe(2);
+    for (const pfn of (pin as { pfns: number[] }).pfns) proc.unpinUserPage(pfn);
+    expect(mem.dataPages).toBe(0);
+    expect(proc.residentPages).toBe(0);
+    // A freed page comes back zeroed.
+    const again = proc.mmap(PAGE, PROT_RW)!;
+    expect([...proc.copyFromUser(again, PAGE)!].every((b) => b === 0)).toBe(true);
+  });
+
+  check('ref.process.mmap-enomem-atomic', () => {
+    const mem = new PhysMemory({ size: 16 * PAGE });
+    const proc = new Process(mem);
+    const before = mem.dataPages;
+    expect(proc.mmap(64 * PAGE, PROT_RW)).toBeNull();
+    expect(mem.dataPages).toBe(before);
+    expect(proc.mmap(8 * PAGE, PROT_RW)).not.toBeNull();
+  });
+});
