@@ -670,7 +670,8 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 		return fail_req(e, "internal", NULL, "too many buffers");
 	len = ((size_t)length + (size_t)page_size - 1) & ~((size_t)page_size - 1);
 	map_len = aligned ? len + hp : len;
-	map = mmap(NULL, map_len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Mapped writable first so every page can be populated below. */
+	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED)
 		return fail_req(e, "internal", "length", "mmap failed: %s", strerror(errno));
 	va = map;
@@ -685,6 +686,17 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	 */
 	if (madvise(map, map_len, MADV_NOHUGEPAGE))
 		fprintf(stderr, "adapter: madvise(MADV_NOHUGEPAGE): %s\n", strerror(errno));
+	/*
+	 * Populate every page, as the kernel selftests' buffers are: an untouched
+	 * private page is the shared zero page on a read fault, whose refcount
+	 * depends on the rest of the system, so MD_CHECK_REFS on it would answer
+	 * differently from run to run.
+	 */
+	memset(map, 0, map_len);
+	if (prot != (PROT_READ | PROT_WRITE) && mprotect(map, map_len, prot)) {
+		munmap(map, map_len);
+		return fail_req(e, "internal", "prot", "mprotect failed: %s", strerror(errno));
+	}
 	b = &buffers[++nr_buffers];
 	*b = (struct buffer){ .va = va, .length = (size_t)length, .map = map, .map_len = map_len, .live = true };
 	sb_printf(res, "{\"buffer\":%u,\"va\":", nr_buffers);
