@@ -20,7 +20,7 @@
  * iommufdDeviceUnbind, iommufdDeviceAttach, iommufdDeviceReplace,
  * iommufdDeviceDetach, iommufdHwPagetableAttach, iommufdHwPagetableDetach,
  * iommufdGetHwInfo(ucmd), iommufdTestMockDomain(ucmd),
- * iommufdTestMockDomainReplace(ucmd), class SelftestObj, HW_INFO_LAYOUT.
+ * iommufdTestMockDomainReplace(ucmd), class SelftestObj.
  */
 import { EINVAL, ENOMEM, EOPNOTSUPP, EFAULT } from './errno.ts';
 import {
@@ -36,7 +36,6 @@ import {
   type Result,
 } from './object.ts';
 import { ioptRemoveReservedIova, ioptTableEnforceDevResvRegions } from './io_pagetable.ts';
-import { makeLayout, registerLayout } from './ucmd.ts';
 import { iommufdDeviceIsAttached, iommufdGetGroup, type IommufdGroup, iommufdPutGroup } from './group.ts';
 import {
   type DeviceCtx,
@@ -53,18 +52,6 @@ import type { SimDevice } from '../platform/machine.ts';
 import { machineFor } from '../platform/index.ts';
 import { iommufdUcmdRespond } from './main.ts';
 
-// ---- layouts ----------------------------------------------------------------------
-
-/**
- * struct iommu_hw_info (40 bytes; min = offsetofend(__reserved) = 32). In 7.3
- * `out_data_type` shares its slot with `in_data_type` (a union).
- */
-export const HW_INFO_LAYOUT = makeLayout('iommu_hw_info', [
-  ['size', 'u32'], ['flags', 'u32'], ['dev_id', 'u32'], ['data_len', 'u32'], ['data_uptr', 'u64'],
-  ['out_data_type', 'u32'], ['out_max_pasid_log2', 'u8'], ['__reserved0', 'u8'], ['__reserved1', 'u8'], ['__reserved2', 'u8'],
-  ['out_capabilities', 'u64'],
-]);
-registerLayout(HW_INFO_LAYOUT);
 
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1;
 export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1; // 7.3

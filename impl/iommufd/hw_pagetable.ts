@@ -13,7 +13,7 @@
  * Public: class IommufdHwptPaging, type IommufdHwpt, iommufdHwptPagingAlloc,
  * iommufdHwptAlloc(ucmd) -> errno, iommufdHwPagetablePut(ctx, hwpt),
  * ioasHwptList(ioas), iommufdTestMdCheckPa, iommufdTestMdCheckIotlb,
- * HWPT_ALLOC_LAYOUT, types DeviceCtx / DevUcmd / IoasObj (aliases of CORE's
+ * types DeviceCtx / DevUcmd / IoasObj (aliases of CORE's
  * IommufdCtx / Ucmd / IommufdIoas).
  */
 import { EFAULT, EINVAL, ENOENT, EOPNOTSUPP } from './errno.ts';
@@ -30,7 +30,6 @@ import {
   type Result,
 } from './object.ts';
 import { ioptTableAddDomain, ioptTableRemoveDomain } from './io_pagetable.ts';
-import { makeLayout, registerLayout } from './ucmd.ts';
 import type { IommufdCtx, Ucmd } from './main.ts';
 import { iommufdUcmdRespond } from './main.ts';
 import type { IommufdIoas } from './ioas.ts';
@@ -54,15 +53,6 @@ export type DeviceCtx = IommufdCtx;
 export type DevUcmd = Ucmd;
 /** An IOAS object: what a HWPT_PAGING links to. */
 export type IoasObj = IommufdIoas;
-
-// ---- struct layouts (registered with CORE's ucmd until spec/uapi lands) ----------
-
-/** struct iommu_hwpt_alloc (6.12 and 7.3: 48 bytes, min = offsetofend(__reserved) = 24). */
-export const HWPT_ALLOC_LAYOUT = makeLayout('iommu_hwpt_alloc', [
-  ['size', 'u32'], ['flags', 'u32'], ['dev_id', 'u32'], ['pt_id', 'u32'], ['out_hwpt_id', 'u32'], ['__reserved', 'u32'],
-  ['data_type', 'u32'], ['data_len', 'u32'], ['data_uptr', 'u64'], ['fault_id', 'u32'], ['__reserved2', 'u32'],
-]);
-registerLayout(HWPT_ALLOC_LAYOUT);
 
 // ---- objects -----------------------------------------------------------------------
 

@@ -7,38 +7,34 @@
 import { PhysMemory, Process, PROT_RW } from '../process/index.ts';
 import { machineFor } from '../platform/index.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
+import { commandByName, commandsFor } from '../../spec/uapi/lookup.ts';
 import { iommufdCmd, iommufdFopsOpen, type IommufdCtx } from './main.ts';
 import { layoutOf, UcmdStruct } from './ucmd.ts';
 import type { IoptDomain } from './io_pagetable.ts';
 import type { KFile } from '../process/file.ts';
 
-export const NR = {
-  IOMMU_DESTROY: 0x80,
-  IOMMU_IOAS_ALLOC: 0x81,
-  IOMMU_IOAS_ALLOW_IOVAS: 0x82,
-  IOMMU_IOAS_COPY: 0x83,
-  IOMMU_IOAS_IOVA_RANGES: 0x84,
-  IOMMU_IOAS_MAP: 0x85,
-  IOMMU_IOAS_UNMAP: 0x86,
-  IOMMU_OPTION: 0x87,
-  IOMMU_VFIO_IOAS: 0x88,
-  IOMMU_TEST_CMD: 0xa0,
-} as const;
+const NR_NAMES = [
+  'IOMMU_DESTROY',
+  'IOMMU_IOAS_ALLOC',
+  'IOMMU_IOAS_ALLOW_IOVAS',
+  'IOMMU_IOAS_COPY',
+  'IOMMU_IOAS_IOVA_RANGES',
+  'IOMMU_IOAS_MAP',
+  'IOMMU_IOAS_UNMAP',
+  'IOMMU_OPTION',
+  'IOMMU_VFIO_IOAS',
+  'IOMMU_TEST_CMD',
+] as const;
 
-export const STRUCT_OF: { readonly [nr: number]: string } = {
-  0x80: 'iommu_destroy',
-  0x81: 'iommu_ioas_alloc',
-  0x82: 'iommu_ioas_allow_iovas',
-  0x83: 'iommu_ioas_copy',
-  0x84: 'iommu_ioas_iova_ranges',
-  0x85: 'iommu_ioas_map',
-  0x86: 'iommu_ioas_unmap',
-  0x87: 'iommu_option',
-  0x88: 'iommu_vfio_ioas',
-  0x89: 'iommu_hwpt_alloc',
-  0x8a: 'iommu_hw_info',
-  0xa0: 'iommu_test_cmd',
-};
+/** Command numbers (spec/uapi; the same in both profiles). */
+export const NR = Object.fromEntries(NR_NAMES.map((n) => [n, commandByName('6.12', n)!.nr])) as { readonly [K in (typeof NR_NAMES)[number]]: number };
+
+/** The argument struct of each iommufd command number (spec/uapi). */
+export const STRUCT_OF: { readonly [nr: number]: string } = Object.fromEntries(
+  commandsFor('6.12')
+    .filter((c) => c.fd === 'iommufd' && c.arg === 'extensible' && c.struct)
+    .map((c) => [c.nr, c.struct!]),
+);
 
 export const P = 4096n;
 /** Simulated RAM of a test process (user pages + page tables). */

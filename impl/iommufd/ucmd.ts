@@ -2,8 +2,8 @@
  * The kernel-side view of an ioctl's argument struct (struct iommufd_ucmd's
  * `cmd`): a buffer of the kernel's struct size, read and written by field name.
  *
- * Layouts come from spec/uapi (the profile's structs, checked against gcc);
- * `makeLayout`/`registerLayout` remain for structs spec/uapi lacks.
+ * Layouts come from spec/uapi (the profile's structs, checked against gcc),
+ * the only source.
  *
  * Public API: type Layout, layoutOf(struct), class UcmdStruct { u32, u16, u64, set, bytes },
  * userArgOf(mem, arg, profile) -> spec/abi UserArg (the readable prefix of the
@@ -30,60 +30,6 @@ export interface Layout {
   offsetofend(field: string): number;
 }
 
-const SIZES: { readonly [t in CType]: number } = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8 };
-
-type Decl = readonly (readonly [string, CType])[];
-
-/** Lay out `decl` from `base` by natural alignment; returns the end offset and max alignment. */
-function place(decl: Decl, base: number, prefix: string, into: Map<string, FieldLayout>): { end: number; align: number } {
-  let off = base;
-  let align = 1;
-  for (const [name, type] of decl) {
-    const s = SIZES[type];
-    off = Math.ceil(off / s) * s;
-    into.set(prefix + name, { offset: off, type });
-    off += s;
-    align = Math.max(align, s);
-  }
-  return { end: off, align };
-}
-
-function makeLayout(name: string, head: Decl, union?: { readonly [member: string]: Decl }, tail?: Decl): Layout {
-  const fields = new Map<string, FieldLayout>();
-  let { end, align } = place(head, 0, '', fields);
-  if (union) {
-    let ualign = 1;
-    for (const d of Object.values(union)) for (const [, t] of d) ualign = Math.max(ualign, SIZES[t]);
-    const base = Math.ceil(end / ualign) * ualign;
-    let uend = base;
-    for (const [member, d] of Object.entries(union)) {
-      const r = place(d, base, `${member}.`, fields);
-      uend = Math.max(uend, Math.ceil(r.end / r.align) * r.align);
-    }
-    end = uend;
-    align = Math.max(align, ualign);
-  }
-  if (tail) {
-    const r = place(tail, end, '', fields);
-    end = r.end;
-    align = Math.max(align, r.align);
-  }
-  const size = Math.ceil(end / align) * align;
-  return {
-    name,
-    size,
-    fields,
-    offsetofend(field: string): number {
-      const f = fields.get(field);
-      if (!f) throw new Error(`${name} has no field ${field}`);
-      return f.offset + SIZES[f.type];
-    },
-  };
-}
-
-/** Layouts registered for structs spec/uapi lacks (none of the core's; see registerLayout). */
-const LAYOUTS: { readonly [name: string]: Layout } = {};
-
 const SPEC_CACHE = new Map<string, Layout>();
 
 /** The struct's layout in the profile from spec/uapi (gcc-checked), as a Layout. */
@@ -109,19 +55,12 @@ function specLayout(struct: string, profile: Profile): Layout | undefined {
   return layout;
 }
 
-/** The kernel struct's layout: spec/uapi's for the profile, else one registered here. */
+/** The kernel struct's layout: spec/uapi's for the profile (the only source). */
 export function layoutOf(struct: string, profile: Profile = '6.12'): Layout {
-  const l = specLayout(struct, profile) ?? LAYOUTS[struct];
-  if (!l) throw new Error(`no layout for struct ${struct}`);
+  const l = specLayout(struct, profile);
+  if (!l) throw new Error(`no layout for struct ${struct} in profile ${profile}`);
   return l;
 }
-
-/** Register a layout (DEVICES' commands use this until spec/uapi lands). */
-export function registerLayout(layout: Layout): void {
-  (LAYOUTS as { [name: string]: Layout })[layout.name] = layout;
-}
-
-export { makeLayout };
 
 /** A struct in kernel memory, accessed by field name. */
 export class UcmdStruct {

@@ -25,7 +25,8 @@
  * Public: IommuDomain, IommuInstance, IommuDriver, IommuCap, HwptAllocData,
  * platformInstances(profile), and the MOCK_* selftest constants.
  */
-import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, E2BIG } from '../iommufd/errno.ts';
+import { EINVAL, ENOMEM, EOPNOTSUPP } from '../iommufd/errno.ts';
+import { copyStructFromUser } from '../../spec/abi/dispatch.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { type DomainConfig, type HwDomain, type HwIommu, hwCreateDomain, hwPgsizeBitmap, HwIommu as HwIommuClass, type HwPhysMemory, minPgsize } from './hw.ts';
 import type { SimDevice } from './machine.ts';
@@ -359,12 +360,9 @@ export function copyStructFromUserData(
 ): { readonly errno: 0; readonly bytes: Uint8Array } | { readonly errno: number; readonly bytes?: undefined } {
   if (data.type !== type) return { errno: EINVAL };
   if (data.len < minLen || kernelSize < data.len) return { errno: EINVAL };
-  const src = data.read();
-  if (!src) return { errno: EFAULT };
-  const out = new Uint8Array(kernelSize);
-  out.set(src.subarray(0, Math.min(src.length, kernelSize)));
-  for (let i = kernelSize; i < src.length; i++) if (src[i] !== 0) return { errno: E2BIG };
-  return { errno: 0, bytes: out };
+  // copy_struct_from_user (spec/abi): usize <= ksize here, so only EFAULT or a zero-extended copy.
+  const c = copyStructFromUser(kernelSize, data.read() ?? null, data.len);
+  return 'errno' in c ? { errno: c.errno } : { errno: 0, bytes: c.bytes };
 }
 
 // ---------------------------------------------------------------------------
