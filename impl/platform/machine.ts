@@ -156,6 +156,21 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
   // AMD v1: every power-of-two size from 4K (AMD_IOMMU_PGSIZES, bounded to the 48-bit aperture)
   let amdPg = 0n;
   for (let b = 12n; b < 48n; b++) amdPg |= 1n << b;
+  const vtd0: IommuInstanceConfig = {
+    name: 'vtd0',
+    driver: intel,
+    format: 'vtd-ss',
+    domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true },
+    pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
+    apertureStart: 0n,
+    apertureLast: (1n << 48n) - 1n,
+    enforceCacheCoherency: true,
+    dirtyTracking: true,
+    nesting: true,
+    maxPasidLog2: 20,
+    resvRegions: [MSI_X86],
+    regs: [vtdCap, vtdEcap],
+  };
   return [
     {
       name: 'mock',
@@ -172,38 +187,10 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       resvRegions: [],
       regs: [],
     },
-    {
-      name: 'vtd0',
-      driver: intel,
-      format: 'vtd-ss',
-      domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true },
-      pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
-      apertureStart: 0n,
-      apertureLast: (1n << 48n) - 1n,
-      enforceCacheCoherency: true,
-      dirtyTracking: true,
-      nesting: true,
-      maxPasidLog2: 20,
-      resvRegions: [MSI_X86],
-      regs: [vtdCap, vtdEcap],
-    },
-    {
-      // A second DMAR unit identical to vtd0: domains move freely between the two
-      // (same driver, compatible capabilities) — seed 001's shared page table.
-      name: 'vtd2',
-      driver: intel,
-      format: 'vtd-ss',
-      domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true },
-      pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
-      apertureStart: 0n,
-      apertureLast: (1n << 48n) - 1n,
-      enforceCacheCoherency: true,
-      dirtyTracking: true,
-      nesting: true,
-      maxPasidLog2: 20,
-      resvRegions: [MSI_X86],
-      regs: [vtdCap, vtdEcap],
-    },
+    vtd0,
+    // A second DMAR unit identical to vtd0: domains move freely between the two
+    // (same driver, compatible capabilities) — seed 001's shared page table.
+    { ...vtd0, name: 'vtd2' },
     {
       // A VT-d unit without snoop control or SSADS, 39-bit: domains made
       // for vtd0 devices are incompatible with it (coherency / address width).

@@ -132,26 +132,29 @@ export function sysPoll(fds: FdTable, fd: number, events: number): number {
 }
 
 /**
- * ksys_read / ksys_pread64 (fs/read_write.c): EBADF for a bad fd; pread with
- * a negative position → EINVAL (before the fd lookup), without FMODE_PREAD →
- * ESPIPE; then vfs_read: a file without .read/.read_iter (no FMODE_CAN_READ)
- * → EINVAL.
+ * ksys_read / ksys_pread64 and ksys_write / ksys_pwrite64 (fs/read_write.c)
+ * up to the file's method: pread/pwrite with a negative position → EINVAL
+ * (before the fd lookup); a bad fd → EBADF; a position on a file without
+ * FMODE_PREAD/FMODE_PWRITE → ESPIPE. Returns the file or the errno.
  */
-export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): { ret: number; errno: number; data?: Uint8Array } {
-  if (offset !== undefined && offset < 0) return sysErr(EINVAL);
+function rwFile(fds: FdTable, fd: number, offset: number | undefined): KFile | number {
+  if (offset !== undefined && offset < 0) return EINVAL;
   const file = fds.lookup(fd);
-  if (!file) return sysErr(EBADF);
-  if (offset !== undefined && !file.pread) return sysErr(ESPIPE);
-  if (!file.ops.read) return sysErr(EINVAL);
-  return file.ops.read(file, count, offset ?? 0);
+  if (!file) return EBADF;
+  if (offset !== undefined && !file.pread) return ESPIPE;
+  return file;
 }
 
-/** ksys_write / ksys_pwrite64 → vfs_write, as sysRead (FMODE_PWRITE, FMODE_CAN_WRITE). */
+/** read/pread → vfs_read: a file without .read/.read_iter (no FMODE_CAN_READ) → EINVAL. */
+export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): { ret: number; errno: number; data?: Uint8Array } {
+  const file = rwFile(fds, fd, offset);
+  if (typeof file === 'number') return sysErr(file);
+  return file.ops.read ? file.ops.read(file, count, offset ?? 0) : sysErr(EINVAL);
+}
+
+/** write/pwrite → vfs_write: a file without .write/.write_iter (no FMODE_CAN_WRITE) → EINVAL. */
 export function sysWrite(fds: FdTable, fd: number, data: Uint8Array, offset?: number): SysRet {
-  if (offset !== undefined && offset < 0) return sysErr(EINVAL);
-  const file = fds.lookup(fd);
-  if (!file) return sysErr(EBADF);
-  if (offset !== undefined && !file.pread) return sysErr(ESPIPE);
-  if (!file.ops.write) return sysErr(EINVAL);
-  return file.ops.write(file, data, offset ?? 0);
+  const file = rwFile(fds, fd, offset);
+  if (typeof file === 'number') return sysErr(file);
+  return file.ops.write ? file.ops.write(file, data, offset ?? 0) : sysErr(EINVAL);
 }
