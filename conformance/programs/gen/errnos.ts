@@ -140,7 +140,11 @@ export const ERRNO_TESTS: readonly TestDef[] = [
     p.test('SET_TEMP_MEMORY_LIMIT', 0, 'memory_limit', { limit: 1 }, { expect: err('EINVAL'), note: 'TEST_CMD.SET_TEMP_MEMORY_LIMIT' });
     p.test('ACCESS_PAGES', '$fd', 'access_pages', { iova: hex(MOCK_APERTURE_START), length: String(PAGE_SIZE), uptr: va('buf') }, { expect: err('EBADFD'), note: 'ACCESS.ITEMS: the iommufd is not an access fd' });
     p.mockDomainFlags('$ioas', '0x8000', 'x_', err('EINVAL'));
-    p.checkRefs(va('buf'), PAGE_SIZE, 1, err('EIO'));
+    // A lone written 4K page: never the zero page, never part of a THP (the
+    // kernel skips compound pages, so a hugepage-backed buffer would pass).
+    p.step('mem_alloc', { length: PAGE_SIZE }, { bind: { small: '.' } });
+    p.step('mem_write', { buffer: '$small.buffer', offset: 0, data: { fill: 0x5a, length: PAGE_SIZE } });
+    p.checkRefs(va('small'), PAGE_SIZE, 1, err('EIO'));
   }),
 ];
 
