@@ -30,7 +30,6 @@ import type {
   SingleRequest,
   Support,
 } from '../../conformance/adapter/types.ts';
-/* eslint-enable no-restricted-imports */
 import { buildIoctlArg, resolveCommand } from '../../spec/abi/arg.ts';
 import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
