@@ -5,7 +5,8 @@
  * ends there), every error the reference returns without running a handler
  * is the errno decodeIoctl computes from those same bytes, and what the
  * reference decodes (struct bytes, size) is what decodeIoctl decodes (EFAULT vs E2BIG
- * ordering, min sizes, the 6.12 test-table ENOTTY/EFAULT quirk).
+ * ordering, min sizes, the 6.12 test-table ENOTTY/EFAULT quirk), on
+ * /dev/iommu (VFIO compat numbers included) and on a VFIO device cdev.
  */
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
@@ -18,6 +19,8 @@ import type { Profile } from '../../spec/uapi/profiles.ts';
 import { newEnv } from './testutil.ts';
 import { readUserPrefix } from './ucmd.ts';
 import { iommufdIoctlDecode } from './main.ts';
+import { machineFor } from '../platform/index.ts';
+import { vfioDeviceIoctlDecode, vfioDeviceOpen, type VfioDeviceFile } from './vfio_cdev.ts';
 
 const PAGE = 4096;
 
@@ -69,9 +72,42 @@ function agreesWithSpecAbi(profile: Profile): void {
   }
 }
 
+/** The same over a VFIO device cdev, unbound and bound (BIND first; argsz/minsz; 7.3 BIND's copy_struct_from_user). */
+function cdevAgreesWithSpecAbi(profile: Profile): void {
+  const env = newEnv(profile);
+  const base = env.proc.mmap(2 * PAGE, PROT_RW)!;
+  const end = base + BigInt(2 * PAGE);
+  const { device } = machineFor(env.proc, profile).deviceCreate({ iommu: 'vtd0' }) as { device: number };
+  const r = vfioDeviceOpen(env.proc, profile, device);
+  if (!('file' in r)) throw new Error(`open_device: ${r.errno}`);
+  const df = r.file.private_data as VfioDeviceFile;
+  const cdevRequests = commandsFor(profile)
+    .filter((c) => c.fd === 'vfio-device')
+    .map((c) => c.request);
+  const requestArb = fc.oneof(fc.constantFrom(...cdevRequests), fc.integer({ min: 0x3b00, max: 0x3bff }));
+  for (const bound of [false, true]) {
+    df.accessGranted = bound; // what BIND sets; the decode only reads it
+    fc.assert(
+      fc.property(requestArb, argArb(), (cmd, { bytes }) => {
+        const va = end - BigInt(bytes.length);
+        expect(env.proc.copyToUser(va, bytes)).toBe(true);
+        const want = decodeIoctl(profile, 'vfio-device', cmd, bytes.length ? argBytes(bytes, va) : { value: va, readable: null }, { deviceBound: bound });
+        const what = `cmd ${cmd.toString(16)} len ${bytes.length} bound ${bound}`;
+        expect(vfioDeviceIoctlDecode(df, cmd, va), what).toEqual(want);
+        if (want.ok) return;
+        expect(r.file.ops.ioctl!(r.file, cmd, va).errno, what).toBe(want.errno);
+      }),
+      { numRuns: 300 },
+    );
+  }
+  df.accessGranted = false;
+}
+
 describe('dispatch is spec/abi', () => {
   check('ref.dispatch.spec-abi.6.12', () => agreesWithSpecAbi('6.12'));
   check('ref.dispatch.spec-abi.7.3', () => agreesWithSpecAbi('7.3'));
+  check('ref.dispatch.vfio-cdev-spec-abi.6.12', () => cdevAgreesWithSpecAbi('6.12'));
+  check('ref.dispatch.vfio-cdev-spec-abi.7.3', () => cdevAgreesWithSpecAbi('7.3'));
 });
 
 describe('readUserPrefix', () => {

@@ -19,11 +19,12 @@
  *
  * Public: class VfioDevice, class VfioDeviceFile, vfioDeviceOpen(proc,
  * profile, handle) -> { errno: 0, fd } | { errno }, vfioFileIsValid(file),
+ * vfioDeviceIoctlDecode(df, cmd, arg), vfioDeviceRegionIo(file),
  * vfioFileEnforcedCoherent(file), VFIO_DEVICE_BIND_IOMMUFD / _ATTACH_ / _DETACH_
  * numbers.
  */
 import { EFAULT, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP, EBADF, ENOMEM } from './errno.ts';
-import { decodeIoctl, type StructDecode } from '../../spec/abi/dispatch.ts';
+import { decodeIoctl, type IoctlDecode, type StructDecode } from '../../spec/abi/dispatch.ts';
 import { commandByName } from '../../spec/uapi/lookup.ts';
 import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
 import { KFile, sysErr, sysOk, type SysRet } from '../process/file.ts';
@@ -151,6 +152,11 @@ function cdevStruct(df: VfioDeviceFile, d: StructDecode): UcmdStruct {
   return new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
 }
 
+/** What vfio_device_fops_unl_ioctl makes of (cmd, arg) before the handler: spec/abi's decodeIoctl over the process's memory. */
+export function vfioDeviceIoctlDecode(df: VfioDeviceFile, cmd: number, arg: bigint): IoctlDecode {
+  return decodeIoctl(df.profile, 'vfio-device', cmd, userArgOf(df.proc, arg, df.profile), { deviceBound: df.accessGranted });
+}
+
 /**
  * vfio_device_fops_unl_ioctl (cdev): BIND first; anything else needs a bound
  * file (EINVAL); argsz/minsz and 7.3 BIND's copy_struct_from_user are spec/abi's
@@ -158,7 +164,7 @@ function cdevStruct(df: VfioDeviceFile, d: StructDecode): UcmdStruct {
  */
 function vfioDeviceFopsUnlIoctl(df: VfioDeviceFile, cmd: number, arg: bigint): SysRet {
   const ret = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
-  const d = decodeIoctl(df.profile, 'vfio-device', cmd, userArgOf(df.proc, arg, df.profile), { deviceBound: df.accessGranted });
+  const d = vfioDeviceIoctlDecode(df, cmd, arg);
   if (!d.ok) return sysErr(d.errno);
   if (d.kind !== 'vfio-argsz') return sysErr(ENOTTY);
   switch (d.command.name) {

@@ -26,7 +26,7 @@ export const clauses: Clause[] = [
     source: { file: 'drivers/vfio/vfio_main.c', function: 'vfio_device_fops_unl_ioctl' },
     profiles: BOTH,
     errno: 'EINVAL',
-    checks: ['ref.vfio_bind.errno-order'],
+    checks: ['ref.vfio_bind.errno-order', 'ref.dispatch.vfio-cdev-spec-abi.6.12', 'ref.dispatch.vfio-cdev-spec-abi.7.3'],
   },
   {
     id: 'VFIO_BIND.COPY',
@@ -36,7 +36,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: BIND,
     errno: 'EFAULT',
-    checks: ['ref.vfio_bind.errno-order', 'ref.vfio_bind.rules-73'],
+    checks: ['ref.vfio_bind.errno-order', 'ref.vfio_bind.rules-73', 'ref.dispatch.vfio-cdev-spec-abi.6.12', 'ref.dispatch.vfio-cdev-spec-abi.7.3'],
   },
   {
     id: 'VFIO_BIND.ARGSZ_FLAGS_FD',
