@@ -41,7 +41,7 @@ import { sysPoll, sysRead, sysWrite } from '../process/file.ts';
 import { vfioDeviceOpen, vfioDeviceRegionIo } from './vfio_cdev.ts';
 import { EBADF, ENOTTY } from './errno.ts';
 import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
-import { SELFTEST_DEVICE_OPS } from './selftest.ts';
+import { iommufdTestServes } from './selftest.ts';
 
 const VERSION = '0.1.0';
 /** Simulated RAM of a session: user pages and page tables (lazily committed by the host). */
@@ -79,18 +79,6 @@ const VFIO_COMPAT_COMMANDS = new Set([
   'VFIO_IOMMU_UNMAP_DMA',
 ]);
 const VFIO_CDEV_COMMANDS = new Set(['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT']);
-
-/** Test ops core serves (selftest.ts); the device ops come from SELFTEST_DEVICE_OPS. */
-const CORE_TEST_OPS: { readonly [name: string]: number } = {
-  IOMMU_TEST_OP_ADD_RESERVED: 1,
-  IOMMU_TEST_OP_MD_CHECK_REFS: 4,
-  IOMMU_TEST_OP_CREATE_ACCESS: 5,
-  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: 6,
-  IOMMU_TEST_OP_ACCESS_PAGES: 7,
-  IOMMU_TEST_OP_ACCESS_RW: 8,
-  IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: 9,
-  IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: 11,
-};
 
 /** Ops that reach the simulated machine (the reverse map must be installed first). */
 const MACHINE_OPS = new Set(['capabilities', 'open_device', 'device_create', 'device_remove', 'dma', 'translate', 'iotlb']);
@@ -169,7 +157,7 @@ class ReferenceImplementation implements Implementation {
     }
     const testOps: { [op: string]: Support } = {};
     for (const o of testOpsFor(p)) {
-      const served = CORE_TEST_OPS[o.name] !== undefined || SELFTEST_DEVICE_OPS.has(o.value);
+      const served = iommufdTestServes(o.value);
       testOps[o.name] = served ? yes : { supported: false, reason: DRAFT3 };
     }
     const platform = platformCapabilities(this.proc, p);

@@ -11,12 +11,14 @@
  * MD_CHECK_MAP, MD_CHECK_IOTLB, DIRTY, TRIGGER_IOPF) are DEVICES': they are
  * looked up in SELFTEST_DEVICE_OPS, which DEVICES fills (marked section).
  *
- * Public API: iommufdTest(ucmd), IOMMU_TEST_OP_*, SELFTEST_DEVICE_OPS,
+ * Public API: iommufdTest(ucmd), iommufdTestServes(op), IOMMU_TEST_OP_* (values from
+ * spec/uapi), SELFTEST_DEVICE_OPS,
  * class SelftestAccess, MOCK_* flags.
  */
 import { KFile } from '../process/file.ts';
 import { EBADFD, EFAULT, EINVAL, EIO, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from './errno.ts';
 import type { Ucmd } from './main.ts';
+import { testOpByName } from '../../spec/uapi/lookup.ts';
 import { iommufdTestMockDomain, iommufdTestMockDomainReplace } from './device.ts'; // DEVICES
 import { iommufdTestMdCheckIotlb, iommufdTestMdCheckPa } from './hw_pagetable.ts'; // DEVICES
 import { iommufdUcmdRespond } from './main.ts';
@@ -34,21 +36,23 @@ import {
   type IommufdAccessOps,
 } from './access.ts';
 
-export const IOMMU_TEST_OP_ADD_RESERVED = 1;
-export const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
-export const IOMMU_TEST_OP_MD_CHECK_MAP = 3;
-export const IOMMU_TEST_OP_MD_CHECK_REFS = 4;
-export const IOMMU_TEST_OP_CREATE_ACCESS = 5;
-export const IOMMU_TEST_OP_DESTROY_ACCESS_PAGES = 6;
-export const IOMMU_TEST_OP_ACCESS_PAGES = 7;
-export const IOMMU_TEST_OP_ACCESS_RW = 8;
-export const IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT = 9;
-export const IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = 10;
-export const IOMMU_TEST_OP_ACCESS_REPLACE_IOAS = 11;
-export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12;
-export const IOMMU_TEST_OP_DIRTY = 13;
-export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
-export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
+/** A test op's value (spec/uapi; the values are the same in both profiles). */
+const testOp = (name: string): number => testOpByName('7.3', name)!.value;
+export const IOMMU_TEST_OP_ADD_RESERVED = testOp('IOMMU_TEST_OP_ADD_RESERVED');
+export const IOMMU_TEST_OP_MOCK_DOMAIN = testOp('IOMMU_TEST_OP_MOCK_DOMAIN');
+export const IOMMU_TEST_OP_MD_CHECK_MAP = testOp('IOMMU_TEST_OP_MD_CHECK_MAP');
+export const IOMMU_TEST_OP_MD_CHECK_REFS = testOp('IOMMU_TEST_OP_MD_CHECK_REFS');
+export const IOMMU_TEST_OP_CREATE_ACCESS = testOp('IOMMU_TEST_OP_CREATE_ACCESS');
+export const IOMMU_TEST_OP_DESTROY_ACCESS_PAGES = testOp('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES');
+export const IOMMU_TEST_OP_ACCESS_PAGES = testOp('IOMMU_TEST_OP_ACCESS_PAGES');
+export const IOMMU_TEST_OP_ACCESS_RW = testOp('IOMMU_TEST_OP_ACCESS_RW');
+export const IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT = testOp('IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT');
+export const IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = testOp('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE');
+export const IOMMU_TEST_OP_ACCESS_REPLACE_IOAS = testOp('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS');
+export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = testOp('IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS');
+export const IOMMU_TEST_OP_DIRTY = testOp('IOMMU_TEST_OP_DIRTY');
+export const IOMMU_TEST_OP_MD_CHECK_IOTLB = testOp('IOMMU_TEST_OP_MD_CHECK_IOTLB');
+export const IOMMU_TEST_OP_TRIGGER_IOPF = testOp('IOMMU_TEST_OP_TRIGGER_IOPF');
 
 export const MOCK_FLAGS_ACCESS_WRITE = 1;
 export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
@@ -297,32 +301,34 @@ function iommufdTestAccessItemDestroy(ucmd: Ucmd): number {
 }
 
 /** iommufd_test */
+/** The ops core serves (selftest.c's switch); DEVICES' ops are in SELFTEST_DEVICE_OPS. */
+const SELFTEST_CORE_OPS = new Map<number, (ucmd: Ucmd) => number>([
+  [IOMMU_TEST_OP_ADD_RESERVED, iommufdTestAddReserved],
+  [IOMMU_TEST_OP_MD_CHECK_REFS, iommufdTestMdCheckRefs],
+  [IOMMU_TEST_OP_CREATE_ACCESS, iommufdTestCreateAccess],
+  [IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, iommufdTestAccessReplaceIoas],
+  [IOMMU_TEST_OP_ACCESS_PAGES, iommufdTestAccessPages],
+  [IOMMU_TEST_OP_ACCESS_RW, iommufdTestAccessRw],
+  [IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, iommufdTestAccessItemDestroy],
+  [IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, iommufdTestSetTempMemoryLimit],
+]);
+
+/** IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
+function iommufdTestSetTempMemoryLimit(ucmd: Ucmd): number {
+  const limit = ucmd.cmd.num('memory_limit.limit');
+  if (limit < 8 + 4) return EINVAL; // sizeof(unsigned long) + sizeof(u32)
+  iommufdTestMemoryLimit = limit;
+  return 0;
+}
+
+/** Whether the reference answers this test op (capabilities). */
+export function iommufdTestServes(op: number): boolean {
+  return SELFTEST_CORE_OPS.has(op) || SELFTEST_DEVICE_OPS.has(op);
+}
+
+/** iommufd_test: the op's handler, or EOPNOTSUPP. */
 export function iommufdTest(ucmd: Ucmd): number {
   const opv = ucmd.cmd.num('op');
-  switch (opv) {
-    case IOMMU_TEST_OP_ADD_RESERVED:
-      return iommufdTestAddReserved(ucmd);
-    case IOMMU_TEST_OP_MD_CHECK_REFS:
-      return iommufdTestMdCheckRefs(ucmd);
-    case IOMMU_TEST_OP_CREATE_ACCESS:
-      return iommufdTestCreateAccess(ucmd);
-    case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS:
-      return iommufdTestAccessReplaceIoas(ucmd);
-    case IOMMU_TEST_OP_ACCESS_PAGES:
-      return iommufdTestAccessPages(ucmd);
-    case IOMMU_TEST_OP_ACCESS_RW:
-      return iommufdTestAccessRw(ucmd);
-    case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES:
-      return iommufdTestAccessItemDestroy(ucmd);
-    case IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: {
-      const limit = ucmd.cmd.num('memory_limit.limit');
-      if (limit < 8 + 4) return EINVAL; // sizeof(unsigned long) + sizeof(u32)
-      iommufdTestMemoryLimit = limit;
-      return 0;
-    }
-    default: {
-      const deviceOp = SELFTEST_DEVICE_OPS.get(opv);
-      return deviceOp ? deviceOp(ucmd) : EOPNOTSUPP;
-    }
-  }
+  const handler = SELFTEST_CORE_OPS.get(opv) ?? SELFTEST_DEVICE_OPS.get(opv);
+  return handler ? handler(ucmd) : EOPNOTSUPP;
 }
