@@ -188,7 +188,7 @@ function raiseIoctl(profile: Profile, p: Prepared, o: JsonObject, field: string)
   const result: IoctlResult = {
     ret,
     errno,
-    out: raiseStruct(profile, p.lowered.struct, bytes.slice(0, p.lowered.structSize)),
+    out: raiseStruct(profile, p.lowered.struct, bytes),
     bytes,
     ...(p.lowered.patches.length > 0 && { buffers }),
   };

@@ -3,7 +3,7 @@ import { commandByName } from '../uapi/index.ts';
 import { ERRNO } from '../uapi/errno.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
-import { buildIoctlArg, resolveCommand } from './arg.ts';
+import { buildIoctlArg, ioctlArgField, resolveCommand } from './arg.ts';
 import { CodecError, decodeStruct } from './codec.ts';
 import { argBytes, decodeIoctl } from './dispatch.ts';
 
@@ -35,6 +35,24 @@ describe('buildIoctlArg', () => {
     const tail = bytesOf(buildIoctlArg('6.12', c, { kind: 'struct', fields: { size: 16, id: 1 }, tail: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1]) }));
     expect(tail.length).toBe(16);
     expect(decodeIoctl('6.12', 'iommufd', c.request, argBytes(tail))).toMatchObject({ ok: false, errno: ERRNO.E2BIG });
+  });
+
+  it('appends the tail before cutting to truncate, and drops pointers the cut removed', () => {
+    const c = cmd('6.12', 'IOMMU_IOAS_ALLOC');
+    const b = bytesOf(buildIoctlArg('6.12', c, { kind: 'struct', fields: {}, tail: new Uint8Array([7, 8, 9]), truncate: 14 }));
+    expect([...b.subarray(12)]).toEqual([7, 8]);
+    const r = cmd('6.12', 'IOMMU_IOAS_IOVA_RANGES');
+    const cut = buildIoctlArg('6.12', r, { kind: 'struct', fields: { allowed_iovas: { room: 16 } }, truncate: 20 }, () => 0x4000n);
+    if (cut.kind !== 'bytes') throw new Error('bytes');
+    expect(cut.bytes.length).toBe(20);
+    expect(cut.pointers).toEqual([]);
+  });
+
+  it('names the request field of a codec error', () => {
+    expect(ioctlArgField(new CodecError('flags', 'x'))).toBe('arg.fields.flags');
+    expect(ioctlArgField(new CodecError('truncate', 'x'))).toBe('arg.truncate');
+    expect(ioctlArgField(new CodecError('arg', 'x'))).toBe('arg');
+    expect(ioctlArgField(new CodecError('', 'x'))).toBe('arg');
   });
 
   it('places data/room pointers through the adapter and records them', () => {

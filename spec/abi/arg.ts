@@ -81,6 +81,17 @@ function placeValue(node: LayoutNode, at: number, v: ContractFieldValue, path: s
 }
 
 /**
+ * The request field a CodecError from buildIoctlArg names, as a transport
+ * reports it (ADAPTER.md §5): `arg.fields.<path>` for a struct member,
+ * `arg.truncate`, or `arg` for the argument as a whole.
+ */
+export function ioctlArgField(e: CodecError): string {
+  if (e.field === '' || e.field === 'arg') return 'arg';
+  if (e.field === 'truncate') return 'arg.truncate';
+  return `arg.fields.${e.field}`;
+}
+
+/**
  * Builds the argument of `command` from an IoctlArg:
  *  - struct: fields encoded with the profile's layout; `size`/`argsz` default to
  *    sizeof(struct); `truncate` keeps the first N bytes; `tail` is appended;
@@ -110,13 +121,15 @@ function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlAr
   const sizeField = command.arg === 'extensible' ? 'size' : 'argsz';
   if (value[sizeField] === undefined) value[sizeField] = layout.size;
   const encoded = encodeWithLayout(layout, value);
-  if (arg.truncate !== undefined && (!Number.isInteger(arg.truncate) || arg.truncate < 0 || arg.truncate > encoded.length)) {
-    throw new CodecError('truncate', `must be an integer in [0, ${encoded.length}]`);
-  }
-  const head = arg.truncate === undefined ? encoded : encoded.subarray(0, arg.truncate);
+  // ADAPTER.md §3.3: the struct, then `tail` appended, then cut to `truncate` bytes.
   const tail = arg.tail ?? new Uint8Array(0);
-  const bytes = new Uint8Array(head.length + tail.length);
-  bytes.set(head);
-  bytes.set(tail, head.length);
-  return { kind: 'bytes', bytes, pointers: placed };
+  const full = new Uint8Array(encoded.length + tail.length);
+  full.set(encoded);
+  full.set(tail, encoded.length);
+  if (arg.truncate !== undefined && (!Number.isInteger(arg.truncate) || arg.truncate < 0 || arg.truncate > full.length)) {
+    throw new CodecError('truncate', `must be an integer in [0, ${full.length}]`);
+  }
+  const bytes = arg.truncate === undefined ? full : full.slice(0, arg.truncate);
+  // A pointer field the cut removed is not part of the argument.
+  return { kind: 'bytes', bytes, pointers: placed.filter((p) => p.offset + 8 <= bytes.length) };
 }
