@@ -38,7 +38,8 @@ import { PhysMemory, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../p
 import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
 import { kvmCreate, kvmDestroy, kvmDestroyAll, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
 import { sysPoll, sysRead, sysWrite } from '../process/file.ts';
-import { vfioDeviceOpen, vfioDeviceRegionIo } from './vfio_cdev.ts';
+import { vfioCdevServes, vfioDeviceOpen, vfioDeviceRegionIo } from './vfio_cdev.ts';
+import { iommufdVfioServes } from './vfio_compat.ts';
 import { EBADF, ENOTTY } from './errno.ts';
 import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
 import { iommufdTestServes } from './selftest.ts';
@@ -68,17 +69,6 @@ const UNSUPPORTED_COMMANDS: { readonly [name: string]: string } = {
   IOMMU_HW_QUEUE_ALLOC: DRAFT3,
   IOMMU_IOAS_NOIOMMU_GET_PA: DRAFT3,
 };
-
-/** VFIO container commands vfio_compat.ts serves on an iommufd. */
-const VFIO_COMPAT_COMMANDS = new Set([
-  'VFIO_GET_API_VERSION',
-  'VFIO_CHECK_EXTENSION',
-  'VFIO_SET_IOMMU',
-  'VFIO_IOMMU_GET_INFO',
-  'VFIO_IOMMU_MAP_DMA',
-  'VFIO_IOMMU_UNMAP_DMA',
-]);
-const VFIO_CDEV_COMMANDS = new Set(['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT']);
 
 /** Ops that reach the simulated machine (the reverse map must be installed first). */
 const MACHINE_OPS = new Set(['capabilities', 'open_device', 'device_create', 'device_remove', 'dma', 'translate', 'iotlb']);
@@ -152,7 +142,7 @@ class ReferenceImplementation implements Implementation {
     const commands: { [cmd: string]: Support } = {};
     for (const c of commandsFor(p)) {
       const why = UNSUPPORTED_COMMANDS[c.name];
-      const served = iommufdHasCommand(c.name, p) || VFIO_COMPAT_COMMANDS.has(c.name) || VFIO_CDEV_COMMANDS.has(c.name);
+      const served = iommufdHasCommand(c.name, p) || iommufdVfioServes(c.name) || vfioCdevServes(c.name);
       commands[c.name] = why ? { supported: false, reason: why } : served ? yes : { supported: false, reason: 'not implemented by the reference yet' };
     }
     const testOps: { [op: string]: Support } = {};

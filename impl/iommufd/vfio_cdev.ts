@@ -157,27 +157,31 @@ export function vfioDeviceIoctlDecode(df: VfioDeviceFile, cmd: number, arg: bigi
   return decodeIoctl(df.profile, 'vfio-device', cmd, userArgOf(df.proc, arg, df.profile), { deviceBound: df.accessGranted });
 }
 
+/** The cdev commands vfio_device_fops_unl_ioctl handles, keyed by spec/uapi command name. */
+const VFIO_CDEV_HANDLERS: { readonly [name: string]: (df: VfioDeviceFile, s: UcmdStruct, arg: bigint) => number } = {
+  VFIO_DEVICE_BIND_IOMMUFD: vfioDfIoctlBindIommufd,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT: vfioDfIoctlAttachPt,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT: (df, s) => vfioDfIoctlDetachPt(df, s),
+};
+
+/** Whether the cdev serves this command (capabilities). */
+export function vfioCdevServes(name: string): boolean {
+  return VFIO_CDEV_HANDLERS[name] !== undefined;
+}
+
 /**
  * vfio_device_fops_unl_ioctl (cdev): BIND first; anything else needs a bound
  * file (EINVAL); argsz/minsz and 7.3 BIND's copy_struct_from_user are spec/abi's
- * decodeIoctl over the readable prefix of the argument.
+ * decodeIoctl over the readable prefix of the argument. vfio-pci's own ioctls
+ * (GET_INFO, regions, irqs, reset, features) are not modelled: ENOTTY.
  */
 function vfioDeviceFopsUnlIoctl(df: VfioDeviceFile, cmd: number, arg: bigint): SysRet {
-  const ret = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
   const d = vfioDeviceIoctlDecode(df, cmd, arg);
   if (!d.ok) return sysErr(d.errno);
-  if (d.kind !== 'vfio-argsz') return sysErr(ENOTTY);
-  switch (d.command.name) {
-    case 'VFIO_DEVICE_BIND_IOMMUFD':
-      return ret(vfioDfIoctlBindIommufd(df, cdevStruct(df, d), arg));
-    case 'VFIO_DEVICE_ATTACH_IOMMUFD_PT':
-      return ret(vfioDfIoctlAttachPt(df, cdevStruct(df, d), arg));
-    case 'VFIO_DEVICE_DETACH_IOMMUFD_PT':
-      return ret(vfioDfIoctlDetachPt(df, cdevStruct(df, d)));
-    default:
-      // vfio-pci's own ioctls (GET_INFO, regions, irqs, reset, features) are not modelled.
-      return sysErr(ENOTTY);
-  }
+  const handler = VFIO_CDEV_HANDLERS[d.command.name];
+  if (d.kind !== 'vfio-argsz' || !handler) return sysErr(ENOTTY);
+  const rc = handler(df, cdevStruct(df, d), arg);
+  return rc ? sysErr(rc) : sysOk(0);
 }
 
 /**

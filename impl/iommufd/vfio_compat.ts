@@ -311,29 +311,39 @@ function iommufdVfioIommuGetInfo(ctx: IommufdCtx, d: StructDecode, arg: bigint):
   return 0;
 }
 
+type VfioDecode = Exclude<Extract<IoctlDecode, { ok: true }>, { kind: 'extensible' }>;
+type VfioHandler = (ctx: IommufdCtx, d: VfioDecode, arg: bigint) => SysRet;
+
+const rcOf = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
+/** The integer argument (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU). */
+const intArg = (d: VfioDecode, arg: bigint): bigint => (d.kind === 'int' ? d.arg : arg);
+/** An argsz struct handler; spec/uapi makes these commands 'vfio-argsz', so d is always a struct here. */
+const structHandler =
+  (fn: (ctx: IommufdCtx, d: StructDecode, arg: bigint) => number): VfioHandler =>
+  (ctx, d, arg) =>
+    d.kind === 'vfio-argsz' ? rcOf(fn(ctx, d, arg)) : sysErr(ENOTTY);
+
+/** iommufd_vfio_ioctl's switch, keyed by spec/uapi command name. */
+const IOMMUFD_VFIO_HANDLERS: { readonly [name: string]: VfioHandler } = {
+  VFIO_GET_API_VERSION: () => sysOk(VFIO_API_VERSION),
+  VFIO_SET_IOMMU: (ctx, d, arg) => iommufdVfioSetIommu(ctx, intArg(d, arg)),
+  VFIO_CHECK_EXTENSION: (ctx, d, arg) => iommufdVfioCheckExtension(ctx, intArg(d, arg)),
+  VFIO_IOMMU_GET_INFO: structHandler(iommufdVfioIommuGetInfo),
+  VFIO_IOMMU_MAP_DMA: structHandler((ctx, d) => iommufdVfioMapDma(ctx, d)),
+  VFIO_IOMMU_UNMAP_DMA: structHandler(iommufdVfioUnmapDma),
+};
+
+/** Whether the compat path serves this VFIO container command (capabilities). */
+export function iommufdVfioServes(name: string): boolean {
+  return IOMMUFD_VFIO_HANDLERS[name] !== undefined;
+}
+
 /**
  * iommufd_vfio_ioctl: the VFIO container ioctls, after spec/abi decoded the
  * argument (argsz structs: minsz copied, argsz >= minsz). Anything spec/uapi
  * does not list for the compat path was ENOTTY in the decoder.
  */
-export function iommufdVfioIoctl(ctx: IommufdCtx, d: Exclude<Extract<IoctlDecode, { ok: true }>, { kind: 'extensible' }>, arg: bigint): SysRet {
-  const rcOf = (rc: number): SysRet => (rc ? sysErr(rc) : sysOk(0));
-  const structArg = d.kind === 'vfio-argsz' ? d : null;
-  const intArg = d.kind === 'int' ? d.arg : arg;
-  switch (d.command.name) {
-    case 'VFIO_GET_API_VERSION':
-      return sysOk(VFIO_API_VERSION);
-    case 'VFIO_SET_IOMMU':
-      return iommufdVfioSetIommu(ctx, intArg);
-    case 'VFIO_CHECK_EXTENSION':
-      return iommufdVfioCheckExtension(ctx, intArg);
-    case 'VFIO_IOMMU_GET_INFO':
-      return structArg ? rcOf(iommufdVfioIommuGetInfo(ctx, structArg, arg)) : sysErr(ENOTTY);
-    case 'VFIO_IOMMU_MAP_DMA':
-      return structArg ? rcOf(iommufdVfioMapDma(ctx, structArg)) : sysErr(ENOTTY);
-    case 'VFIO_IOMMU_UNMAP_DMA':
-      return structArg ? rcOf(iommufdVfioUnmapDma(ctx, structArg, arg)) : sysErr(ENOTTY);
-    default:
-      return sysErr(ENOTTY);
-  }
+export function iommufdVfioIoctl(ctx: IommufdCtx, d: VfioDecode, arg: bigint): SysRet {
+  const handler = IOMMUFD_VFIO_HANDLERS[d.command.name];
+  return handler ? handler(ctx, d, arg) : sysErr(ENOTTY);
 }
