@@ -1,16 +1,18 @@
 /**
- * Linux errno numbers used by the page-table core and the simulated IOMMU.
- * Functions return `-Exxx` (a negative number) or 0, as kernel code does.
- * Kept here (not imported from impl/iommufd) because this layer sits below iommufd.
+ * Linux errno numbers used by the page-table core and the simulated IOMMU, from
+ * the spec's errno table (spec/ sits below every layer of impl/). Functions here
+ * return `-Exxx` (a negative number) or 0, as kernel code does.
  */
-export const ENOENT = 2;
-export const EFAULT = 14;
-export const EEXIST = 17;
-export const ENODEV = 19;
-export const EINVAL = 22;
-export const ENOMEM = 12;
-export const ERANGE = 34;
-export const ENXIO = 6;
-export const EOVERFLOW = 75;
-export const EOPNOTSUPP = 95;
-export const EADDRINUSE = 98;
+import { ERRNO } from '../../spec/uapi/errno.ts';
+
+export const ENOENT = ERRNO.ENOENT;
+export const EFAULT = ERRNO.EFAULT;
+export const EEXIST = ERRNO.EEXIST;
+export const ENODEV = ERRNO.ENODEV;
+export const EINVAL = ERRNO.EINVAL;
+export const ENOMEM = ERRNO.ENOMEM;
+export const ERANGE = ERRNO.ERANGE;
+export const ENXIO = ERRNO.ENXIO;
+export const EOVERFLOW = ERRNO.EOVERFLOW;
+export const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
+export const EADDRINUSE = ERRNO.EADDRINUSE;
