@@ -30,15 +30,15 @@ import { EADDRINUSE, EBUSY, EDEADLOCK, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, E
 import type { FaultInjector } from './fail_nth.ts';
 import { err, ok, type Result } from './object.ts';
 import { IoptPages, ioptAllocPages, ioptGetPagesRef, ioptPutPages, PAGE_SIZE, ULONG_MAX } from './pages.ts';
+import { IOMMU_WRITE } from '../pagetable/format.ts';
 
 export { ULONG_MAX, PAGE_SIZE };
 const P = BigInt(PAGE_SIZE);
 /** HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE (x86-64): iopt_alloc_iova's max_alignment. */
 const HPAGE_SIZE = 2n * 1024n * 1024n;
 
-export const IOMMU_READ = 1;
-export const IOMMU_WRITE = 2;
-export const IOMMU_CACHE = 4;
+/** include/linux/iommu.h prot bits, as the page-table core defines them. */
+export { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
 export const IOPT_ALLOC_IOVA = 1;
 
 /**
