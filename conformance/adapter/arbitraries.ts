@@ -9,6 +9,8 @@ import type {
   FieldValue,
   IoctlArg,
   ProtocolError,
+  RawPointerPatch,
+  RawPointerResult,
   Request,
   Response,
   Results,
@@ -43,9 +45,29 @@ const { structValue } = fc.letrec<{ structValue: StructValue; fieldValue: FieldV
 
 export { structValue as structValueArb };
 
+const pointerTarget = fc.oneof(
+  bytes.map((data) => ({ data })),
+  count.map((room) => ({ room })),
+);
+
+/** Pointer patches of a raw argument, nesting up to 2 levels. */
+const { patches } = fc.letrec<{ patches: RawPointerPatch[]; patch: RawPointerPatch }>((tie) => ({
+  patch: fc
+    .tuple(fc.nat({ max: 4096 }), pointerTarget, fc.option(tie('patches'), { depthSize: 'small' }))
+    .map(([offset, target, ptrs]): RawPointerPatch => ({ offset, ...target, ...(ptrs !== null && { ptrs }) })),
+  patches: fc.array(tie('patch'), { maxLength: 2, depthIdentifier: 'ptrs' }),
+}));
+
+const { patchResults } = fc.letrec<{ patchResults: RawPointerResult[]; patchResult: RawPointerResult }>((tie) => ({
+  patchResult: fc
+    .tuple(bytes, fc.option(tie('patchResults'), { depthSize: 'small' }))
+    .map(([data, ptrs]): RawPointerResult => ({ data, ...(ptrs !== null && { ptrs }) })),
+  patchResults: fc.array(tie('patchResult'), { maxLength: 2, depthIdentifier: 'ptrResults' }),
+}));
+
 const ioctlArg: fc.Arbitrary<IoctlArg> = fc.oneof(
   fc.record({ kind: fc.constant('struct' as const), fields: structValue, tail: bytes, truncate: count }, { requiredKeys: ['kind', 'fields'] }),
-  fc.record({ kind: fc.constant('raw' as const), bytes }),
+  fc.record({ kind: fc.constant('raw' as const), bytes, ptrs: patches }, { requiredKeys: ['kind', 'bytes'] }),
   fc.record({ kind: fc.constant('int' as const), value: fc.bigInt({ min: -(1n << 63n), max: (1n << 64n) - 1n }) }),
   fc.constant({ kind: 'null' as const }),
   fc.constant({ kind: 'fault' as const }),
@@ -145,7 +167,8 @@ const capabilities: fc.Arbitrary<Capabilities> = fc.record({
     }),
     { maxLength: 2 },
   ),
-});
+  rawPointerPatches: support,
+}, { requiredKeys: ['contract', 'implementation', 'profile', 'commands', 'testOps', 'ops', 'deviceFeatures', 'iommus'] });
 
 const errno = fc.integer({ min: 0, max: 4095 });
 const syscall = fc.record({ ret: fc.integer({ min: -1, max: 1 << 20 }), errno });
@@ -166,7 +189,14 @@ function resultArbFor(request: SingleRequest): fc.Arbitrary<Results[keyof Result
       return syscall;
     case 'ioctl':
       return fc.record(
-        { ret: fc.integer({ min: -1, max: 1 }), errno, out: structValue, bytes, buffers: fc.dictionary(fc.stringMatching(/^[a-z_.0-9]{1,12}$/), bytes, { maxKeys: 2 }) },
+        {
+          ret: fc.integer({ min: -1, max: 1 }),
+          errno,
+          out: structValue,
+          bytes,
+          buffers: fc.dictionary(fc.stringMatching(/^[a-z_.0-9]{1,12}$/), bytes, { maxKeys: 2 }),
+          ptrs: patchResults,
+        },
         { requiredKeys: ['ret', 'errno'] },
       );
     case 'read':

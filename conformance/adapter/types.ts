@@ -38,6 +38,20 @@ export type PointerArg =
   | { readonly data: Uint8Array } // copied in; contents returned after the call
   | { readonly room: number }; // zero-filled bytes; contents returned after the call
 
+/** A pointer patch on a `raw` argument (ADAPTER.md §3.3): the adapter places
+ * `data` (or `room` zero bytes) in scratch user memory, applies the patch's own
+ * `ptrs` to that memory (nesting), and writes the memory's address as a
+ * little-endian u64 at `offset` of the parent bytes. It is how an adapter that
+ * knows no struct layouts serves `struct` arguments a host encoded for it. */
+export type RawPointerPatch = PointerArg & { readonly offset: number; readonly ptrs?: readonly RawPointerPatch[] };
+
+/** A pointer patch's memory after the call, in the order of the patches. */
+export interface RawPointerResult {
+  readonly data: Uint8Array;
+  /** Present when the patch had nested `ptrs`. */
+  readonly ptrs?: readonly RawPointerResult[];
+}
+
 /** How the ioctl argument is passed. */
 export type IoctlArg =
   /** Encode `fields` with the profile's layout of the command's struct.
@@ -46,8 +60,9 @@ export type IoctlArg =
    * tests: zero tails are accepted, a non-zero byte gives E2BIG). `truncate`
    * passes only the first N bytes of the encoded struct (short-struct tests). */
   | { readonly kind: 'struct'; readonly fields: StructValue; readonly tail?: Uint8Array; readonly truncate?: number }
-  /** Exactly these bytes as the argument buffer; pointers inside are literal. */
-  | { readonly kind: 'raw'; readonly bytes: Uint8Array }
+  /** Exactly these bytes as the argument buffer; pointers inside are literal,
+   * except where `ptrs` patches them (optional: capabilities.rawPointerPatches). */
+  | { readonly kind: 'raw'; readonly bytes: Uint8Array; readonly ptrs?: readonly RawPointerPatch[] }
   /** Plain integer argument (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU). */
   | { readonly kind: 'int'; readonly value: bigint }
   /** A NULL argument pointer (dispatch EFAULT test). */
@@ -67,6 +82,8 @@ export interface IoctlResult {
   readonly bytes?: Uint8Array;
   /** Contents of every PointerArg after the call, keyed by dotted field path. */
   readonly buffers?: { readonly [fieldPath: string]: Uint8Array };
+  /** Contents of every pointer patch of a `raw` argument after the call. */
+  readonly ptrs?: readonly RawPointerResult[];
 }
 
 /** Device capabilities an environment can ask for when creating a device. */
@@ -254,6 +271,8 @@ export interface Capabilities {
     readonly reservedRegions: Support;
   };
   readonly iommus: readonly IommuInstanceInfo[];
+  /** Whether `raw` ioctl arguments may carry pointer patches (`ptrs`); absent = unsupported. */
+  readonly rawPointerPatches?: Support;
 }
 
 /** What the handshake settled: the contract version, who answers, for which profile. */

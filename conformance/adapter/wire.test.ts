@@ -77,6 +77,10 @@ describe('adapter wire form', () => {
     expect(bad({ op: 'batch', requests: [{ op: 'open', node: 'iommu' }, { op: 'batch', requests: [] }] })).toBe('requests.1.op');
     expect(bad({ op: 'device_create', spec: { iommu: 'a', reservedRegions: [{ start: '1', last: 2 }] } })).toBe('spec.reservedRegions.0.last');
     expect(bad({ op: 'frob' })).toBe('op');
+    const ptr = (p: Json): Json => ({ op: 'ioctl', fd: 3, cmd: 1, arg: { kind: 'raw', bytes: { b64: '' }, ptrs: [{ offset: 0, room: 1 }, p] } });
+    expect(bad(ptr({ offset: 8, room: 1, data: { b64: '' } }))).toBe('arg.ptrs.1');
+    expect(bad(ptr({ offset: 8 }))).toBe('arg.ptrs.1.room');
+    expect(bad(ptr({ offset: 8, room: 1, ptrs: [{ offset: -1, room: 1 }] }))).toBe('arg.ptrs.1.ptrs.0.offset');
   });
 
   check('adapter.schema.rejects-naming-field', () => {
@@ -98,6 +102,13 @@ describe('adapter wire form', () => {
       expect(v?.field, JSON.stringify(msg)).toBe(field);
       expect(v?.message).toContain(field);
     }
+    // Pointer patches on raw arguments (ADAPTER.md §3.3): data or room, nesting, no other keys.
+    const raw = (ptrs: Json): Json => ({ id: 1, op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'raw', bytes: { b64: 'AAAAAAAAAAA=' }, ptrs } });
+    expect(checkSchema('clientMessage', raw([{ offset: 0, room: 8, ptrs: [{ offset: 0, data: { b64: 'AQ==' } }] }]))).toBeUndefined();
+    expect(checkSchema('clientMessage', raw([{ offset: 0 }]))).toBeDefined();
+    expect(checkSchema('clientMessage', raw([{ offset: 0, room: 8, data: { b64: 'AQ==' } }]))).toBeDefined();
+    expect(checkSchema('clientMessage', raw([{ offset: 0, room: 8, extra: 1 }]))?.field).toBe('arg.ptrs.0.extra');
+    expect(checkSchema('result_ioctl', { ret: 0, errno: 0, ptrs: [{ data: { b64: 'AQ==' }, ptrs: [{}] }] })?.field).toBe('ptrs.0.ptrs.0.data');
     expect(checkSchema('batchItem', { id: 4, op: 'capabilities' })?.field).toBe('id');
     expect(checkSchema('result_ioctl', { ret: 0 })?.field).toBe('errno');
     expect(checkSchema('serverMessage', { id: 1, ok: true })?.field).toBe('result');

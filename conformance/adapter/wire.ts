@@ -27,6 +27,8 @@ import type {
   KvmState,
   PointerArg,
   Profile,
+  RawPointerPatch,
+  RawPointerResult,
   ProtocolError,
   Request,
   Response,
@@ -233,11 +235,53 @@ function ioctlArgToWire(arg: IoctlArg): JsonObject {
         truncate: a.truncate,
       }),
     )
-    .with({ kind: 'raw' }, (a) => ({ kind: 'raw', bytes: bytesToWire(a.bytes) }))
+    .with({ kind: 'raw' }, (a) => defined({ kind: 'raw', bytes: bytesToWire(a.bytes), ptrs: a.ptrs?.map(patchToWire) }))
     .with({ kind: 'int' }, (a) => ({ kind: 'int', value: bigintToWire(a.value) }))
     .with({ kind: 'null' }, () => ({ kind: 'null' }))
     .with({ kind: 'fault' }, () => ({ kind: 'fault' }))
     .exhaustive();
+}
+
+function patchToWire(p: RawPointerPatch): JsonObject {
+  return defined({
+    offset: p.offset,
+    data: 'data' in p ? bytesToWire(p.data) : undefined,
+    room: 'room' in p ? p.room : undefined,
+    ptrs: p.ptrs?.map(patchToWire),
+  });
+}
+
+/** The `ptrs` of a raw argument or of a patch (ADAPTER.md §3.3). */
+function patchesFromWire(parent: JsonObject, field: string): RawPointerPatch[] {
+  const f = join(field, 'ptrs');
+  return arr(parent, 'ptrs', field).map((v, i) => {
+    const item = obj(v, join(f, i));
+    const at = join(f, i);
+    const offset = int(item, 'offset', at);
+    if (offset < 0) fail(join(at, 'offset'), 'must be >= 0');
+    const ptrs = item['ptrs'] === undefined ? undefined : patchesFromWire(item, at);
+    const nested = ptrs !== undefined && { ptrs };
+    if (item['data'] !== undefined) {
+      if (item['room'] !== undefined) fail(at, "a pointer patch has 'data' or 'room', not both");
+      return { offset, data: bytes(item, 'data', at), ...nested };
+    }
+    const room = int(item, 'room', at);
+    if (room < 0) fail(join(at, 'room'), 'must be >= 0');
+    return { offset, room, ...nested };
+  });
+}
+
+function patchResultToWire(r: RawPointerResult): JsonObject {
+  return defined({ data: bytesToWire(r.data), ptrs: r.ptrs?.map(patchResultToWire) });
+}
+
+function patchResultsFromWire(parent: JsonObject, field: string): RawPointerResult[] {
+  const f = join(field, 'ptrs');
+  return arr(parent, 'ptrs', field).map((v, i) => {
+    const item = obj(v, join(f, i));
+    const ptrs = item['ptrs'] === undefined ? undefined : patchResultsFromWire(item, join(f, i));
+    return { data: bytes(item, 'data', join(f, i)), ...(ptrs !== undefined && { ptrs }) };
+  });
 }
 
 function ioctlArgFromWire(value: Json | undefined, field: string): IoctlArg {
@@ -254,7 +298,10 @@ function ioctlArgFromWire(value: Json | undefined, field: string): IoctlArg {
         ...(truncate !== undefined && { truncate }),
       };
     })
-    .with('raw', (): IoctlArg => ({ kind: 'raw', bytes: bytes(o, 'bytes', field) }))
+    .with('raw', (): IoctlArg => {
+      const ptrs = o['ptrs'] === undefined ? undefined : patchesFromWire(o, field);
+      return { kind: 'raw', bytes: bytes(o, 'bytes', field), ...(ptrs !== undefined && { ptrs }) };
+    })
     .with('int', (): IoctlArg => ({ kind: 'int', value: bigintFromWire(o['value'], join(field, 'value'), true) }))
     .with('null', (): IoctlArg => ({ kind: 'null' }))
     .with('fault', (): IoctlArg => ({ kind: 'fault' }))
@@ -520,6 +567,7 @@ function capabilitiesToWire(c: Capabilities): JsonObject {
     ops: supportMapToWire(c.ops),
     deviceFeatures: features,
     iommus: c.iommus.map(iommuToWire),
+    ...(c.rawPointerPatches !== undefined && { rawPointerPatches: supportToWire(c.rawPointerPatches) }),
   };
 }
 
@@ -551,6 +599,7 @@ function capabilitiesFromWire(value: Json | undefined, f: string): Capabilities 
       reservedRegions: feature('reservedRegions'),
     },
     iommus: arr(o, 'iommus', f).map((v, i) => iommuFromWire(v, join(join(f, 'iommus'), i))),
+    ...(o['rawPointerPatches'] !== undefined && { rawPointerPatches: supportFromWire(o['rawPointerPatches'], join(f, 'rawPointerPatches')) }),
   };
 }
 
@@ -562,6 +611,7 @@ function ioctlResultToWire(r: IoctlResult): JsonObject {
     out: r.out === undefined ? undefined : structToWire(r.out),
     bytes: r.bytes === undefined ? undefined : bytesToWire(r.bytes),
     buffers,
+    ptrs: r.ptrs?.map(patchResultToWire),
   });
 }
 
@@ -573,12 +623,14 @@ function ioctlResultFromWire(o: JsonObject, f: string): IoctlResult {
     const bo = obj(o['buffers'], join(f, 'buffers'));
     buffers = Object.fromEntries(Object.keys(bo).map((k) => [k, bytes(bo, k, join(f, 'buffers'))]));
   }
+  const ptrs = o['ptrs'] === undefined ? undefined : patchResultsFromWire(o, f);
   return {
     ret: int(o, 'ret', f),
     errno: int(o, 'errno', f),
     ...(out !== undefined && { out }),
     ...(raw !== undefined && { bytes: raw }),
     ...(buffers !== undefined && { buffers }),
+    ...(ptrs !== undefined && { ptrs }),
   };
 }
 

@@ -30,7 +30,7 @@ import type {
   SingleRequest,
   Support,
 } from '../../conformance/adapter/types.ts';
-import { buildIoctlArg, resolveCommand } from '../../spec/abi/arg.ts';
+import { buildIoctlArg, buildUntypedArg, ioctlArgField, rawPointerResults, resolveCommand, type BuiltArg, type PlacePointer } from '../../spec/abi/arg.ts';
 import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
@@ -172,6 +172,7 @@ class ReferenceImplementation implements Implementation {
       },
       deviceFeatures: platform.deviceFeatures as Capabilities['deviceFeatures'],
       iommus: platform.iommus,
+      rawPointerPatches: yes,
     };
   }
 
@@ -256,16 +257,15 @@ class ReferenceImplementation implements Implementation {
     let built;
     try {
       if (req.arg.kind === 'struct' && !command) return bad(`command ${req.cmd} is unknown: a struct argument needs a known command`, 'cmd');
-      built = command
-        ? buildIoctlArg(p, command, req.arg as IoctlArg, (_path: string, arg: PointerArg) => {
-            const data = 'data' in arg ? arg.data : new Uint8Array(arg.room);
-            const va = this.scratch(data, scratchList);
-            sizes.set(va, data.length);
-            return va;
-          })
-        : rawArg(req.arg);
+      const place = (_path: string, arg: PointerArg): bigint => {
+        const data = 'data' in arg ? arg.data : new Uint8Array(arg.room);
+        const va = this.scratch(data, scratchList);
+        sizes.set(va, data.length);
+        return va;
+      };
+      built = command ? buildIoctlArg(p, command, req.arg as IoctlArg, place) : rawArg(req.arg, place);
     } catch (e) {
-      if (e instanceof CodecError) return bad(e.detail, e.field === '' ? 'arg' : `arg.fields.${e.field}`);
+      if (e instanceof CodecError) return bad(e.detail, ioctlArgField(e));
       throw e;
     }
     let argValue: bigint;
@@ -297,7 +297,7 @@ class ReferenceImplementation implements Implementation {
     }
     if (built.kind === 'bytes' && argVa !== null) {
       const after = this.proc.copyFromUser(argVa, built.bytes.length) ?? built.bytes;
-      const extra: { out?: IoctlResult['out']; bytes: Uint8Array; buffers?: IoctlResult['buffers'] } = { bytes: after };
+      const extra: { out?: IoctlResult['out']; bytes: Uint8Array; buffers?: IoctlResult['buffers']; ptrs?: IoctlResult['ptrs'] } = { bytes: after };
       if (command?.struct && req.arg.kind === 'struct') {
         try {
           const size = structSize(p, command.struct);
@@ -311,7 +311,9 @@ class ReferenceImplementation implements Implementation {
       if (built.pointers.length) {
         const buffers: { [path: string]: Uint8Array } = {};
         for (const pp of built.pointers) buffers[pp.path] = this.proc.copyFromUser(pp.address, sizes.get(pp.address) ?? 0) ?? new Uint8Array(0);
-        extra.buffers = buffers;
+        // A raw argument's pointer patches are answered in their order (ADAPTER.md §3.3), struct pointers by field path.
+        if (req.arg.kind === 'raw') extra.ptrs = rawPointerResults(req.arg.ptrs ?? [], (path) => buffers[path] ?? new Uint8Array(0));
+        else extra.buffers = buffers;
       }
       result = { ...result, ...extra };
     }
@@ -459,19 +461,9 @@ function structSize(profile: Profile, struct: string): number {
 }
 
 /** An argument for a command number spec/uapi does not know: only raw/int/null/fault. */
-function rawArg(arg: IoctlArg): ReturnType<typeof buildIoctlArg> {
-  switch (arg.kind) {
-    case 'raw':
-      return { kind: 'bytes', bytes: arg.bytes.slice(), pointers: [] };
-    case 'int':
-      return { kind: 'int', value: arg.value };
-    case 'null':
-      return { kind: 'null' };
-    case 'fault':
-      return { kind: 'fault' };
-    case 'struct':
-      throw new CodecError('arg', 'a struct argument needs a known command');
-  }
+function rawArg(arg: IoctlArg, place: PlacePointer): BuiltArg {
+  if (arg.kind === 'struct') throw new CodecError('arg', 'a struct argument needs a known command');
+  return buildUntypedArg(arg, place);
 }
 
 export function createReferenceAdapter(profile: Profile): Implementation {

@@ -3,7 +3,8 @@ import { commandByName } from '../uapi/index.ts';
 import { ERRNO } from '../uapi/errno.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
-import { buildIoctlArg, ioctlArgField, resolveCommand } from './arg.ts';
+import { buildIoctlArg, ioctlArgField, MAX_PATCH_DEPTH, rawPointerResults, resolveCommand } from './arg.ts';
+import type { IoctlArg, PointerArg, RawPointerPatch } from '../../conformance/adapter/types.ts';
 import { CodecError, decodeStruct } from './codec.ts';
 import { argBytes, decodeIoctl } from './dispatch.ts';
 
@@ -46,6 +47,59 @@ describe('buildIoctlArg', () => {
     if (cut.kind !== 'bytes') throw new Error('bytes');
     expect(cut.bytes.length).toBe(20);
     expect(cut.pointers).toEqual([]);
+  });
+
+  it('applies pointer patches of a raw argument, nested ones first, and reads their results back in order', () => {
+    const c = cmd('6.12', 'IOMMU_DESTROY');
+    const addresses = new Map<string, bigint>();
+    const targets = new Map<string, PointerArg>();
+    const place = (path: string, arg: PointerArg): bigint => {
+      const a = 0x1000n * BigInt(addresses.size + 1);
+      addresses.set(path, a);
+      targets.set(path, arg);
+      return a;
+    };
+    const ptrs = [
+      { offset: 8, room: 4 },
+      { offset: 0, data: new Uint8Array(16), ptrs: [{ offset: 8, data: new Uint8Array([5]) }] },
+    ];
+    const b = buildIoctlArg('6.12', c, { kind: 'raw', bytes: new Uint8Array(16), ptrs }, place);
+    if (b.kind !== 'bytes') throw new Error('bytes');
+    expect(b.pointers.map((p) => [p.path, p.offset, p.address])).toEqual([
+      ['ptrs.0', 8, 0x1000n],
+      ['ptrs.1.ptrs.0', 8, 0x2000n],
+      ['ptrs.1', 0, 0x3000n],
+    ]);
+    const dv = new DataView(b.bytes.buffer);
+    expect(dv.getBigUint64(8, true)).toBe(0x1000n);
+    expect(dv.getBigUint64(0, true)).toBe(0x3000n);
+    // The parent target holds its child's address; the caller's bytes are untouched.
+    const parent = targets.get('ptrs.1');
+    if (!parent || !('data' in parent)) throw new Error('data');
+    expect(new DataView(parent.data.buffer).getBigUint64(8, true)).toBe(0x2000n);
+    expect(ptrs[1]?.data?.[8]).toBe(0);
+    const read = (path: string): Uint8Array => new Uint8Array([Number((addresses.get(path) ?? 0n) >> 12n)]);
+    expect(rawPointerResults(ptrs, read)).toEqual([{ data: new Uint8Array([1]) }, { data: new Uint8Array([3]), ptrs: [{ data: new Uint8Array([2]) }] }]);
+  });
+
+  it('refuses pointer patches it cannot apply, naming the field', () => {
+    const c = cmd('6.12', 'IOMMU_DESTROY');
+    const fieldOf = (arg: IoctlArg, place?: (p: string, a: PointerArg) => bigint): string => {
+      try {
+        buildIoctlArg('6.12', c, arg, place);
+      } catch (e) {
+        if (e instanceof CodecError) return ioctlArgField(e);
+        throw e;
+      }
+      return '(no error)';
+    };
+    const bytes = new Uint8Array(8);
+    expect(fieldOf({ kind: 'raw', bytes, ptrs: [{ offset: 0, room: 1 }] })).toBe('arg.ptrs');
+    expect(fieldOf({ kind: 'raw', bytes, ptrs: [{ offset: 0, room: 1 }, { offset: 1, room: 1 }] }, () => 1n)).toBe('arg.ptrs.1.offset');
+    let deep: RawPointerPatch = { offset: 0, room: 8 };
+    for (let i = 0; i < MAX_PATCH_DEPTH; i++) deep = { offset: 0, room: 8, ptrs: [deep] };
+    expect(fieldOf({ kind: 'raw', bytes, ptrs: [deep] }, () => 1n)).toBe('(no error)');
+    expect(fieldOf({ kind: 'raw', bytes, ptrs: [{ offset: 0, room: 8, ptrs: [deep] }] }, () => 1n)).toMatch(/^arg\.ptrs(\.0\.ptrs)+$/);
   });
 
   it('names the request field of a codec error', () => {

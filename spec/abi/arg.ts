@@ -3,7 +3,14 @@
  * bytes or integer the ioctl is issued with, so any adapter (TypeScript, or a
  * transport feeding a C program) issues exactly the same argument.
  */
-import type { IoctlArg, PointerArg, StructValue as ContractStructValue, FieldValue as ContractFieldValue } from '../../conformance/adapter/types.ts';
+import type {
+  IoctlArg,
+  PointerArg,
+  RawPointerPatch,
+  RawPointerResult,
+  StructValue as ContractStructValue,
+  FieldValue as ContractFieldValue,
+} from '../../conformance/adapter/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
 import { COMMANDS } from '../uapi/commands.ts';
 import { inProfile, requireLayout, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
@@ -17,9 +24,9 @@ export type BuiltArg =
   | { readonly kind: 'fault' };
 
 export interface PlacedPointer {
-  /** Dotted field path (the key of IoctlResult.buffers). */
+  /** Dotted field path (the key of IoctlResult.buffers); `ptrs.<i>(.ptrs.<j>)*` for a raw argument's pointer patches. */
   readonly path: string;
-  /** Byte offset of the u64 pointer field in the argument bytes (for adapters that patch it in place). */
+  /** Byte offset of the u64 pointer field in the argument bytes (for adapters that patch it in place); a nested patch's offset is in its parent's memory. */
   readonly offset: number;
   readonly arg: PointerArg;
   /** What `place` returned, written at `offset`. */
@@ -87,7 +94,7 @@ function placeValue(node: LayoutNode, at: number, v: ContractFieldValue, path: s
  */
 export function ioctlArgField(e: CodecError): string {
   if (e.field === '' || e.field === 'arg') return 'arg';
-  if (e.field === 'truncate') return 'arg.truncate';
+  if (e.field === 'truncate' || e.field === 'ptrs' || e.field.startsWith('ptrs.')) return `arg.${e.field}`;
   return `arg.fields.${e.field}`;
 }
 
@@ -99,18 +106,65 @@ export function ioctlArgField(e: CodecError): string {
  * Throws CodecError naming the bad field (the transport reports it).
  */
 export function buildIoctlArg(profile: Profile, command: CommandDef, arg: IoctlArg, place?: PlacePointer): BuiltArg {
+  return arg.kind === 'struct' ? buildStruct(profile, command, arg, place) : buildUntypedArg(arg, place);
+}
+
+/** The argument kinds that need no command or layout (raw, int, null, fault): any request number can take them. */
+export function buildUntypedArg(arg: Exclude<IoctlArg, { kind: 'struct' }>, place?: PlacePointer): BuiltArg {
   switch (arg.kind) {
-    case 'raw':
-      return { kind: 'bytes', bytes: arg.bytes.slice(), pointers: [] };
+    case 'raw': {
+      const bytes = arg.bytes.slice();
+      const pointers: PlacedPointer[] = [];
+      if (arg.ptrs?.length) {
+        if (!place) throw new CodecError('ptrs', 'pointer patches given but this adapter cannot place user memory');
+        placePatches(bytes, arg.ptrs, 'ptrs', 0, place, pointers);
+      }
+      return { kind: 'bytes', bytes, pointers };
+    }
     case 'int':
       return { kind: 'int', value: arg.value };
     case 'null':
       return { kind: 'null' };
     case 'fault':
       return { kind: 'fault' };
-    case 'struct':
-      return buildStruct(profile, command, arg, place);
   }
+}
+
+/** How deep pointer patches nest below a raw argument's own (ADAPTER.md §3.3 asks for at least 4). */
+export const MAX_PATCH_DEPTH = 4;
+
+/**
+ * Applies a raw argument's pointer patches (ADAPTER.md §3.3): each target
+ * (data, or room zero bytes) gets its own patches first, then is placed, and
+ * its address is written at `offset` of the parent bytes.
+ */
+function placePatches(parent: Uint8Array, ptrs: readonly RawPointerPatch[], path: string, depth: number, place: PlacePointer, placed: PlacedPointer[]): void {
+  if (depth > MAX_PATCH_DEPTH) throw new CodecError(path, `pointer patches nest deeper than ${MAX_PATCH_DEPTH} levels`);
+  const view = new DataView(parent.buffer, parent.byteOffset, parent.byteLength);
+  ptrs.forEach((p, i) => {
+    const at = `${path}.${i}`;
+    if (!Number.isSafeInteger(p.offset) || p.offset < 0 || p.offset + 8 > parent.length) {
+      throw new CodecError(`${at}.offset`, `pointer offset ${p.offset} does not fit in ${parent.length} bytes`);
+    }
+    let target: PointerArg = 'data' in p ? { data: p.data } : { room: p.room };
+    if (p.ptrs?.length) {
+      const data = 'data' in p ? p.data.slice() : new Uint8Array(p.room);
+      placePatches(data, p.ptrs, `${at}.ptrs`, depth + 1, place, placed);
+      target = { data };
+    }
+    const address = place(at, target);
+    view.setBigUint64(p.offset, address, true);
+    placed.push({ path: at, offset: p.offset, arg: target, address });
+  });
+}
+
+/** A raw argument's pointer patches after the call: `read(path)` gives a placed target's contents. */
+export function rawPointerResults(ptrs: readonly RawPointerPatch[], read: (path: string) => Uint8Array, path = 'ptrs'): RawPointerResult[] {
+  return ptrs.map((p, i) => {
+    const at = `${path}.${i}`;
+    const data = read(at);
+    return p.ptrs?.length ? { data, ptrs: rawPointerResults(p.ptrs, read, `${at}.ptrs`) } : { data };
+  });
 }
 
 function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlArg, { kind: 'struct' }>, place: PlacePointer | undefined): BuiltArg {

@@ -18,6 +18,6 @@ export {
   argFault,
 } from './dispatch.ts';
 export type { UserArg, IoctlDecode, StructDecode, DispatchOptions, DispatchStage, UserWrite } from './dispatch.ts';
-export { buildIoctlArg, resolveCommand, ioctlArgField } from './arg.ts';
+export { buildIoctlArg, buildUntypedArg, resolveCommand, ioctlArgField, rawPointerResults, MAX_PATCH_DEPTH } from './arg.ts';
 export type { BuiltArg, PlacedPointer, PlacePointer } from './arg.ts';
 export { arbStruct, arbRecord, arbLayoutNode } from './arbitrary.ts';

@@ -941,8 +941,10 @@ static int op_capabilities(const struct json *req, struct sbuf *res, struct perr
 	sb_str(res, v73 ? "amdv1-mock" : "mock");
 	sb_printf(res, ",\"pgsizeBitmap\":\"%ld\",\"apertureStart\":\"%lu\",\"apertureLast\":\"%lu\"",
 		  page_size / 2, (unsigned long)MOCK_APERTURE_START, (unsigned long)MOCK_APERTURE_LAST);
-	sb_printf(res, ",\"enforceCacheCoherency\":false,\"dirtyTracking\":true,\"maxPasidLog2\":%d,\"nesting\":true}]}",
+	sb_printf(res, ",\"enforceCacheCoherency\":false,\"dirtyTracking\":true,\"maxPasidLog2\":%d,\"nesting\":true}]",
 		  v73 ? 20 : 0);
+	/* The host lane sends struct arguments as raw bytes with pointer patches (ADAPTER.md §3.3). */
+	sb_puts(res, ",\"rawPointerPatches\":{\"supported\":true}}");
 	return 0;
 }
 
