@@ -14,6 +14,7 @@
  * mockDevDestroy, dma, translate, iotlb, instances, instanceInfo), SimDevice,
  * IommuGroup, DeviceSpecInput, DmaOutcome, TranslateOutcome.
  */
+import type { DmaResult, IommuInstanceInfo, TranslateResult } from '../../conformance/adapter/types.ts';
 import { EBUSY, EINVAL, EPERM } from '../iommufd/errno.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { hwCreateDomain, HwPhysMemory, hwIotlbEntries, hwLookup, hwPgsizeBitmap, hwTranslate, minPgsize, permString } from './hw.ts';
@@ -110,32 +111,11 @@ export type DeviceCreateResult =
 /** Where a physical address lands in the calling process's buffers (CORE's reverse map). */
 export type ReverseMap = (pa: number) => { readonly buffer: number; readonly offset: number } | undefined;
 
-export interface DmaOutcome {
-  readonly ok: boolean;
-  readonly data?: Uint8Array;
-  readonly fault?: 'unmapped' | 'permission' | 'blocked';
-  readonly touched?: readonly { readonly buffer: number; readonly offset: number; readonly length: number }[];
-}
 
-export interface TranslateOutcome {
-  readonly mapped: boolean;
-  readonly buffer?: number;
-  readonly offset?: number;
-  readonly read?: boolean;
-  readonly write?: boolean;
-}
-
-export interface InstanceInfo {
-  readonly name: string;
-  readonly format: string;
-  readonly pgsizeBitmap: bigint;
-  readonly apertureStart: bigint;
-  readonly apertureLast: bigint;
-  readonly enforceCacheCoherency: boolean;
-  readonly dirtyTracking: boolean;
-  readonly maxPasidLog2: number;
-  readonly nesting: boolean;
-}
+/** The platform answers in the adapter contract's own shapes. */
+export type DmaOutcome = DmaResult;
+export type TranslateOutcome = TranslateResult;
+export type InstanceInfo = IommuInstanceInfo;
 
 const MSI_X86: ResvRegion = { start: 0xfee00000n, last: 0xfeefffffn, type: 'msi' };
 const AMD_HT: ResvRegion = { start: 0xfd00000000n, last: 0xffffffffffn, type: 'reserved' };
