@@ -1,11 +1,16 @@
 /**
- * The lane adapter's host side without a VM: a fake channel answers like the
- * C adapter (raw bytes + pointer patches), so lowering, raising, batches and
+ * The lane adapter's host side without a VM: a fake guest answers like the
+ * C adapter (raw bytes + pointer patches) over JSON lines, through the shared
+ * stdio client, so lowering, raising, batches, schema validation and
  * error-field numbering are checked in `npm test`.
  */
 import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
 import type { Json, JsonObject } from '../adapter/wire.ts';
-import { laneAdapter, type LaneChannel } from './lane.ts';
+import type { Adapter } from '../adapter/types.ts';
+import { AdapterError } from '../adapter/errors.ts';
+import { connectStdio } from '../adapter/stdio-client.ts';
+import { laneAdapter, waitBanner } from './lane.ts';
 
 const info = { contract: 1, implementation: { name: 'linux', version: 'fake' }, profile: '6.12' } as const;
 
@@ -30,23 +35,38 @@ function fakeIoctl(req: JsonObject): JsonObject {
   return { ok: true, result: { ret: 0, errno: 0, bytes: b64(bytes), ...(ptrs.length > 0 && { ptrs }) } };
 }
 
-function fakeChannel(sent: JsonObject[]): LaneChannel {
-  return {
-    request: async (m) => {
-      sent.push(m);
-      if (m['op'] === 'batch') {
-        // Like the C adapter: an item's error field is prefixed requests.<i>.
-        const responses = (m['requests'] as JsonObject[]).map((item, i) => {
-          const r = fakeIoctl(item);
-          const e = r['error'] as JsonObject | undefined;
-          return e ? { ...r, error: { ...e, field: `requests.${i}.${String(e['field'])}` } } : r;
-        });
-        return { ok: true, result: { responses } };
-      }
-      return fakeIoctl(m);
-    },
-    end: () => undefined,
-  };
+function serve(m: JsonObject, sent: JsonObject[]): JsonObject {
+  if (m['op'] === 'hello') return { ok: true, result: info };
+  if (m['op'] === 'bye') return { ok: true, result: {} };
+  sent.push(m);
+  if (m['op'] === 'batch') {
+    // Like the C adapter: an item's error field is prefixed requests.<i>.
+    const responses = (m['requests'] as JsonObject[]).map((item, i) => {
+      const r = fakeIoctl(item);
+      const e = r['error'] as JsonObject | undefined;
+      return e ? { ...r, error: { ...e, field: `requests.${i}.${String(e['field'])}` } } : r;
+    });
+    return { ok: true, result: { responses } };
+  }
+  return fakeIoctl(m);
+}
+
+/** A fake guest adapter on JSON lines, driven through the shared client (connectStdio). */
+function fakeGuest(sent: JsonObject[], answer: (m: JsonObject) => JsonObject = (m) => serve(m, sent)): Promise<Adapter> {
+  const toGuest = new PassThrough();
+  const fromGuest = new PassThrough();
+  let buffer = '';
+  toGuest.setEncoding('utf8');
+  toGuest.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const { id, ...m } = JSON.parse(buffer.slice(0, nl)) as JsonObject;
+      buffer = buffer.slice(nl + 1);
+      fromGuest.write(`${JSON.stringify({ id: id ?? null, ...answer(m) })}\n`);
+    }
+  });
+  return connectStdio(fromGuest, toGuest, { profile: '6.12', timeoutMs: 2000 });
 }
 
 const vm = { exited: Promise.resolve(0), consoleTail: () => '', dispose: () => undefined };
@@ -54,7 +74,7 @@ const vm = { exited: Promise.resolve(0), consoleTail: () => '', dispose: () => u
 describe('kernel lane adapter (host side, fake channel)', () => {
   it('lowers a struct argument, then decodes out and pointer buffers by field path', async () => {
     const sent: JsonObject[] = [];
-    const a = laneAdapter('6.12', info, fakeChannel(sent), vm);
+    const a = laneAdapter('6.12', info, await fakeGuest(sent), vm);
     const r = await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_IOVA_RANGES', arg: { kind: 'struct', fields: { ioas_id: 1, num_iovas: 2, allowed_iovas: { room: 32 } } } });
     const arg = sent[0]?.['arg'] as JsonObject;
     expect(arg['kind']).toBe('raw');
@@ -67,7 +87,7 @@ describe('kernel lane adapter (host side, fake channel)', () => {
 
   it('answers batches in order, refusing bad items locally and numbering error fields by the caller index', async () => {
     const sent: JsonObject[] = [];
-    const a = laneAdapter('6.12', info, fakeChannel(sent), vm);
+    const a = laneAdapter('6.12', info, await fakeGuest(sent), vm);
     const rs = await a.batch([
       { op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: { nope: 1 } } },
       { op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } },
@@ -82,11 +102,30 @@ describe('kernel lane adapter (host side, fake channel)', () => {
 
   it('passes raw, int, null and fault arguments through unchanged', async () => {
     const sent: JsonObject[] = [];
-    const a = laneAdapter('6.12', info, fakeChannel(sent), vm);
+    const a = laneAdapter('6.12', info, await fakeGuest(sent), vm);
     await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } });
     await a.call({ op: 'ioctl', fd: 3, cmd: 15224, arg: { kind: 'int', value: 1n } });
     expect(sent.map((m) => (m['arg'] as JsonObject)['kind'])).toEqual(['null', 'int']);
     expect((sent[1]?.['arg'] as JsonObject)['value']).toBe('1');
+  });
+});
+
+describe('kernel lane transport (host side)', () => {
+  it('reports a schema-invalid answer from the guest through the shared client, naming the field', async () => {
+    const a = laneAdapter('6.12', info, await fakeGuest([], (m) => (m['op'] === 'ioctl' ? { ok: true, result: { ret: 0 } } : serve(m, []))), vm);
+    const err = await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AdapterError);
+    expect(err).toMatchObject({ kind: 'bad-message', field: 'result.errno' });
+  });
+
+  it('skips console noise up to the ready banner and leaves what follows it unread', async () => {
+    const s = new PassThrough();
+    s.write('garbage\n{"event":"ready","profile":"6.12"}\n{"id":1');
+    await waitBanner(s, 1000);
+    s.write(',"ok":true}\n');
+    s.resume();
+    const rest = await new Promise<string>((resolve) => s.once('data', (c: string) => resolve(c)));
+    expect(rest.startsWith('{"id":1')).toBe(true);
   });
 });
 

@@ -3,21 +3,20 @@
  *
  * openKernelAdapter(profile) builds or reuses the kernel and guest
  * (scripts/kernel/guest.sh), boots QEMU, connects to the guest adapter's
- * channel (ttyS1 on a unix socket), waits for its ready banner, performs the
- * contract handshake and returns an Adapter; close() asks the adapter to shut
- * down (the guest powers off) and reaps QEMU.
- *
- * Framing is JSON lines with ids (conformance/ADAPTER.md); requests go one at
- * a time (a batch is one line) so the guest tty never holds more than one
- * request. `struct` ioctl arguments are lowered to raw bytes plus pointer
- * patches here (codec.ts); every other request uses the shared wire form.
+ * channel (a virtio-serial port on a unix socket), waits for its ready
+ * banner, then speaks the contract's JSON lines through the shared client
+ * (conformance/adapter/stdio-client.ts: handshake, ids, schema validation,
+ * timeouts, error reporting); close() says bye (the guest powers off) and
+ * reaps QEMU. `struct` ioctl arguments are lowered here to `raw` arguments
+ * with pointer patches (codec.ts; ADAPTER.md §3.3), which the C adapter
+ * applies; every other request goes as it is.
  */
 import { connect, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
-import type { Adapter, AdapterInfo, IoctlResult, Profile, Request, Response, SingleRequest } from '../adapter/types.ts';
-import { CONTRACT_VERSION } from '../adapter/types.ts';
-import type { Json, JsonObject } from '../adapter/wire.ts';
-import { bytesFromWire, bytesToWire, requestToWire, responseFromWire } from '../adapter/wire.ts';
+import type { Readable } from 'node:stream';
+import type { Adapter, AdapterInfo, IoctlResult, Profile, RawPointerPatch, Request, Response, SingleRequest } from '../adapter/types.ts';
+import { AdapterError } from '../adapter/errors.ts';
+import { StdioConnection } from '../adapter/stdio-client.ts';
 import { LowerError, lowerStructArg, raiseStruct, type LoweredArg } from './codec.ts';
 import { bootVm, buildGuest, kernelSplats, LaneError, type ProgressSink, type RunningVm } from './qemu.ts';
 
@@ -49,118 +48,23 @@ export interface KernelAdapter extends Adapter {
   splats(): string[];
 }
 
-/** One JSON-lines connection with ids; one request in flight at a time. */
-class LineChannel implements LaneChannel {
-  private buffer = '';
-  private nextId = 1;
-  private waiting: { id: number; resolve: (v: JsonObject) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
-  private banner: ((v: JsonObject) => void) | undefined;
-  private closedError: Error | undefined;
-
-  constructor(
-    private readonly socket: Socket,
-    private readonly timeoutMs: number,
-  ) {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('close', () => this.fail(new LaneError('channel', 'the guest closed the channel')));
-    socket.on('error', (e) => this.fail(new LaneError('channel', e.message)));
-  }
-
-  private onData(chunk: string): void {
-    this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).trim();
-      this.buffer = this.buffer.slice(nl + 1);
-      if (line !== '') this.onLine(line);
-    }
-  }
-
-  private onLine(line: string): void {
-    let msg: Json;
-    try {
-      msg = JSON.parse(line) as Json;
-    } catch {
-      return; // noise before the adapter set the port raw
-    }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return;
-    const o = msg as JsonObject;
-    if (o['event'] === 'ready') {
-      this.banner?.(o);
-      return;
-    }
-    const w = this.waiting;
-    if (w && o['id'] === w.id) {
-      clearTimeout(w.timer);
-      this.waiting = undefined;
-      w.resolve(o);
-    }
-  }
-
-  private fail(e: Error): void {
-    this.closedError ??= e;
-    const w = this.waiting;
-    if (w) {
-      clearTimeout(w.timer);
-      this.waiting = undefined;
-      w.reject(e);
-    }
-  }
-
-  waitReady(timeoutMs: number): Promise<JsonObject> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new LaneError('boot', `no ready banner from the guest adapter within ${timeoutMs} ms`)), timeoutMs);
-      this.banner = (v) => {
-        clearTimeout(timer);
-        this.banner = undefined;
-        resolve(v);
-      };
-    });
-  }
-
-  /** Sends one message (an id is added) and resolves with the matching response. */
-  request(message: JsonObject): Promise<JsonObject> {
-    const run = (): Promise<JsonObject> =>
-      new Promise((resolve, reject) => {
-        if (this.closedError) {
-          reject(this.closedError);
-          return;
-        }
-        const id = this.nextId++;
-        const timer = setTimeout(() => this.fail(new LaneError('channel', `no response to request ${id} within ${this.timeoutMs} ms`)), this.timeoutMs);
-        this.waiting = { id, resolve, reject, timer };
-        this.socket.write(`${JSON.stringify({ id, ...message })}\n`);
-      });
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  end(): void {
-    this.socket.destroy();
-  }
-}
-
 /** A request as sent, with what is needed to read its answer. */
 interface Prepared {
   readonly request: SingleRequest;
-  readonly wire?: JsonObject;
+  /** What goes to the guest: the request itself, or a struct ioctl lowered to raw + pointer patches. */
+  readonly send?: SingleRequest;
   readonly lowered?: LoweredArg;
   /** Set when the host refuses the request before sending it. */
   readonly localError?: Response;
 }
 
 function prepare(profile: Profile, request: SingleRequest): Prepared {
-  if (request.op !== 'ioctl' || request.arg.kind !== 'struct') return { request, wire: requestToWire(request) };
+  if (request.op !== 'ioctl' || request.arg.kind !== 'struct') return { request, send: request };
   try {
     const lowered = lowerStructArg(profile, request.cmd, request.arg);
-    const ptrs = lowered.patches.map((p): JsonObject =>
-      'data' in p.target ? { offset: p.offset, data: bytesToWire(p.target.data) } : { offset: p.offset, room: p.target.room },
-    );
-    const wire: JsonObject = { op: 'ioctl', fd: request.fd, cmd: request.cmd, arg: { kind: 'raw', bytes: bytesToWire(lowered.bytes), ptrs } };
-    return { request, wire, lowered };
+    const ptrs = lowered.patches.map((p): RawPointerPatch => ({ offset: p.offset, ...p.target }));
+    const send: SingleRequest = { op: 'ioctl', fd: request.fd, cmd: request.cmd, arg: { kind: 'raw', bytes: lowered.bytes, ptrs } };
+    return { request, send, lowered };
   } catch (e) {
     if (e instanceof LowerError) return { request, localError: { ok: false, error: { code: 'bad-request', message: e.message, field: e.field } } };
     throw e;
@@ -168,42 +72,27 @@ function prepare(profile: Profile, request: SingleRequest): Prepared {
 }
 
 /** Reads the answer to a lowered struct ioctl: out fields by layout, pointer targets by field path. */
-function raiseIoctl(profile: Profile, p: Prepared, o: JsonObject, field: string): Response {
-  if (o['ok'] !== true) return responseFromWire(p.request, o, field);
-  const r = o['result'];
-  if (typeof r !== 'object' || r === null || Array.isArray(r) || !p.lowered) throw new LaneError('protocol', `${field}.result is not an object`);
-  const res = r as JsonObject;
-  const ret = res['ret'];
-  const errno = res['errno'];
-  if (typeof ret !== 'number' || typeof errno !== 'number') throw new LaneError('protocol', `${field}.result needs ret and errno`);
-  const bytes = bytesFromWire(res['bytes'], `${field}.result.bytes`);
-  const ptrs = Array.isArray(res['ptrs']) ? (res['ptrs'] as readonly Json[]) : [];
+function raiseIoctl(profile: Profile, lowered: LoweredArg, r: Response): Response {
+  if (!r.ok) return r;
+  const res = r.result as IoctlResult;
+  const bytes = res.bytes ?? new Uint8Array(0);
   const buffers: { [path: string]: Uint8Array } = {};
-  p.lowered.patches.forEach((patch, i) => {
-    const item = ptrs[i];
-    if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
-      buffers[patch.path] = bytesFromWire((item as JsonObject)['data'], `${field}.result.ptrs.${i}.data`);
-    }
+  lowered.patches.forEach((patch, i) => {
+    const item = res.ptrs?.[i];
+    if (item) buffers[patch.path] = item.data;
   });
   const result: IoctlResult = {
-    ret,
-    errno,
-    out: raiseStruct(profile, p.lowered.struct, bytes),
+    ret: res.ret,
+    errno: res.errno,
+    out: raiseStruct(profile, lowered.struct, bytes),
     bytes,
-    ...(p.lowered.patches.length > 0 && { buffers }),
+    ...(lowered.patches.length > 0 && { buffers }),
   };
   return { ok: true, result };
 }
 
-function answer(profile: Profile, p: Prepared, o: JsonObject, field: string): Response {
-  return p.lowered ? raiseIoctl(profile, p, o, field) : responseFromWire(p.request, o, field);
-}
-
-/** What the lane adapter needs of its transport (LineChannel; a fake in tests). */
-export interface LaneChannel {
-  /** Sends one wire message (the channel adds the id) and resolves with the response line. */
-  request(message: JsonObject): Promise<JsonObject>;
-  end(): void;
+function answer(profile: Profile, p: Prepared, r: Response): Response {
+  return p.lowered ? raiseIoctl(profile, p.lowered, r) : r;
 }
 
 /** What the lane adapter needs of its VM. */
@@ -213,12 +102,18 @@ export interface LaneVm {
   dispose(): void;
 }
 
+/**
+ * The lane's Adapter: struct ioctl arguments are lowered here, everything goes
+ * to the guest through `guest`, the shared JSON-lines client
+ * (conformance/adapter/stdio-client.ts: ids, schema validation, timeouts,
+ * error reporting) over the VM's channel.
+ */
 class KernelLaneAdapter implements KernelAdapter {
   constructor(
     readonly profile: Profile,
     readonly info: AdapterInfo,
     readonly timings: LaneTimings,
-    private readonly channel: LaneChannel,
+    private readonly guest: Adapter,
     private readonly vm: LaneVm,
   ) {}
 
@@ -236,9 +131,8 @@ class KernelLaneAdapter implements KernelAdapter {
       return { ok: true, result: { responses } } as Response<R['op']>;
     }
     const p = prepare(this.profile, request as SingleRequest);
-    if (p.localError || !p.wire) return (p.localError ?? internal('nothing to send')) as Response<R['op']>;
-    const o = await this.channel.request(p.wire);
-    return answer(this.profile, p, o, '') as Response<R['op']>;
+    if (p.localError || !p.send) return (p.localError ?? internal('nothing to send')) as Response<R['op']>;
+    return answer(this.profile, p, await this.guest.call(p.send)) as Response<R['op']>;
   }
 
   async batch(requests: readonly Request[]): Promise<readonly Response[]> {
@@ -248,34 +142,24 @@ class KernelLaneAdapter implements KernelAdapter {
       const p = r.op === 'batch' ? { request: r as unknown as SingleRequest, localError: nested() } : prepare(this.profile, r as SingleRequest);
       return p.localError ? { ...p, localError: prefixField(p.localError, `requests.${i}`) } : p;
     });
-    const sent = prepared.filter((p) => p.wire !== undefined && p.localError === undefined);
+    const sent = prepared.filter((p) => p.send !== undefined && p.localError === undefined);
     if (sent.length === 0) return prepared.map((p) => p.localError ?? internal('nothing to send'));
-    const o = await this.channel.request({ op: 'batch', requests: sent.map((p) => p.wire as JsonObject) });
-    if (o['ok'] !== true) {
-      const err = responseFromWire({ op: 'batch', requests: [] }, o, '');
-      return prepared.map(() => err);
-    }
-    const result = o['result'] as JsonObject | undefined;
-    const items = (result?.['responses'] ?? []) as readonly Json[];
-    if (!Array.isArray(items) || items.length !== sent.length) {
-      throw new LaneError('protocol', `batch of ${sent.length} answered with ${Array.isArray(items) ? items.length : 'no'} responses`);
-    }
+    const items = await this.guest.batch(sent.map((p) => p.send as SingleRequest));
     let next = 0;
     return prepared.map((p, index) => {
-      if (p.localError || !p.wire) return p.localError ?? internal('nothing to send');
+      if (p.localError || !p.send) return p.localError ?? internal('nothing to send');
       const i = next++;
-      const r = answer(this.profile, p, items[i] as JsonObject, `result.responses.${i}`);
+      const r = answer(this.profile, p, items[i] ?? internal(`no response to batch item ${i}`));
       return r.ok || i === index ? r : renumberField(r, `requests.${i}`, `requests.${index}`);
     });
   }
 
   async close(): Promise<void> {
     try {
-      await Promise.race([this.channel.request({ op: 'bye' }), delay(5000)]);
+      await Promise.race([this.guest.close(), delay(6000)]);
     } catch {
       // the guest may already be gone
     }
-    this.channel.end();
     await Promise.race([this.vm.exited, delay(10000)]);
     this.vm.dispose();
   }
@@ -325,9 +209,54 @@ async function connectSocket(vm: RunningVm, timeoutMs: number): Promise<Socket> 
   }
 }
 
-/** The lane's Adapter over an already connected channel (openKernelAdapter uses it; tests give a fake). */
-export function laneAdapter(profile: Profile, info: AdapterInfo, channel: LaneChannel, vm: LaneVm, timings: LaneTimings = { buildMs: 0, bootMs: 0, handshakeMs: 0 }): KernelAdapter {
-  return new KernelLaneAdapter(profile, info, timings, channel, vm);
+/** The lane's Adapter over an already connected guest adapter (openKernelAdapter uses it; tests give a fake). */
+export function laneAdapter(profile: Profile, info: AdapterInfo, guest: Adapter, vm: LaneVm, timings: LaneTimings = { buildMs: 0, bootMs: 0, handshakeMs: 0 }): KernelAdapter {
+  return new KernelLaneAdapter(profile, info, timings, guest, vm);
+}
+
+/**
+ * Waits for the guest adapter's `{"event":"ready"}` banner line (a transport
+ * detail of this lane, not a contract message), skipping noise before it, and
+ * leaves the socket paused with whatever followed the banner unread.
+ */
+export function waitBanner(socket: Readable, timeoutMs: number): Promise<void> {
+  socket.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const timer = setTimeout(() => done(new LaneError('boot', `no ready banner from the guest adapter within ${timeoutMs} ms`)), timeoutMs);
+    const onEnd = (): void => done(new LaneError('boot', 'the guest closed the channel before the adapter was ready'));
+    const onData = (chunk: string): void => {
+      buffer += chunk;
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (!isBanner(line)) continue; // noise before the adapter set the port raw
+        socket.pause();
+        if (buffer !== '') socket.unshift(buffer, 'utf8');
+        done();
+        return;
+      }
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+  });
+}
+
+function isBanner(line: string): boolean {
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === 'object' && v !== null && (v as { event?: unknown }).event === 'ready';
+  } catch {
+    return false;
+  }
 }
 
 /** Builds or reuses the profile's kernel and guest, boots it and returns the lane's Adapter. */
@@ -344,27 +273,33 @@ export async function openKernelAdapter(profile: Profile, opts: KernelLaneOption
         throw new LaneError('boot', `QEMU exited (status ${code}) before its channel socket was up:\n${vm.consoleTail()}`);
       }),
     ]);
-    const channel = new LineChannel(socket, opts.requestTimeoutMs ?? 60000);
     const bootTimeout = opts.bootTimeoutMs ?? 90000;
     await Promise.race([
-      channel.waitReady(bootTimeout),
+      waitBanner(socket, bootTimeout),
       vm.exited.then((code) => {
         throw new LaneError('boot', `QEMU exited (status ${code}) before the adapter was ready:\n${vm.consoleTail()}`);
       }),
     ]);
     const t2 = performance.now();
-    const hello = await channel.request({ op: 'hello', contract: [CONTRACT_VERSION], profile });
-    if (hello['ok'] !== true) throw new LaneError('handshake', JSON.stringify(hello['error']));
-    const r = hello['result'] as JsonObject;
-    const impl = r['implementation'] as JsonObject;
-    const info: AdapterInfo = {
-      contract: CONTRACT_VERSION,
-      implementation: { name: String(impl['name']), version: String(impl['version']) },
-      profile,
-    };
+    const context = (): string => `; guest console ends with:\n${vm.consoleTail(1500)}`;
+    const timeoutMs = opts.requestTimeoutMs ?? 60000;
+    const guest = new StdioConnection(socket, socket, { profile, timeoutMs, handshakeTimeoutMs: timeoutMs }, `the ${profile} guest adapter`, context);
+    socket.resume(); // waitBanner paused it; the connection's reader is attached now
+    let info: AdapterInfo;
+    try {
+      info = await guest.hello();
+      const caps = await guest.call({ op: 'capabilities' });
+      if (!caps.ok || caps.result.rawPointerPatches?.supported !== true) {
+        throw new LaneError('handshake', 'the guest adapter does not accept pointer patches on raw arguments (capabilities.rawPointerPatches), which struct arguments are lowered to');
+      }
+    } catch (e) {
+      guest.fail(new AdapterError('closed', 'handshake failed'));
+      socket.destroy();
+      throw e instanceof AdapterError ? new LaneError('handshake', e.message) : e;
+    }
     const t3 = performance.now();
     opts.progress?.(`[lane ${profile}] ready: ${info.implementation.name} ${info.implementation.version}`);
-    return new KernelLaneAdapter(profile, info, { buildMs: t1 - t0, bootMs: t2 - t1, handshakeMs: t3 - t2 }, channel, vm);
+    return new KernelLaneAdapter(profile, info, { buildMs: t1 - t0, bootMs: t2 - t1, handshakeMs: t3 - t2 }, guest, vm);
   } catch (e) {
     vm.dispose();
     throw e;
