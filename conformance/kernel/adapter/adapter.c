@@ -230,7 +230,7 @@ static int patches_build(const struct json *list, unsigned char *parent, size_t 
 			 struct perr *e)
 {
 	struct patch *p;
-	char sub[96];
+	char sub[80], at[96];
 
 	*out = NULL;
 	*nout = 0;
@@ -251,10 +251,14 @@ static int patches_build(const struct json *list, unsigned char *parent, size_t 
 		uint64_t off, room, addr;
 
 		snprintf(sub, sizeof(sub), "%s.%zu", field, i);
-		if (get_u64(item, "offset", &off, true, e))
-			return fail_req(e, "bad-request", sub, "%s", e->message);
+		/* The field is named as the reference names it: arg.ptrs.<i>.offset. */
+		snprintf(at, sizeof(at), "%s.offset", sub);
+		if (get_u64(item, "offset", &off, true, e)) {
+			snprintf(e->field, sizeof(e->field), "%s", at);
+			return -1;
+		}
 		if (off + 8 > parent_len)
-			return fail_req(e, "bad-request", sub, "pointer offset %llu does not fit in %zu bytes",
+			return fail_req(e, "bad-request", at, "pointer offset %llu does not fit in %zu bytes",
 					(unsigned long long)off, parent_len);
 		if (data) {
 			if (get_bytes(data, sub, &bytes, &len, e))
@@ -390,8 +394,10 @@ static int op_ioctl(const struct json *req, struct sbuf *res, struct perr *e)
 	} else if (!strcmp(kind, "int")) {
 		uint64_t v;
 
-		if (get_u64(arg, "value", &v, true, e))
-			return fail_req(e, "bad-request", "arg.value", "%s", e->message);
+		if (get_u64(arg, "value", &v, true, e)) {
+			snprintf(e->field, sizeof(e->field), "arg.value");
+			return -1;
+		}
 		argval = (unsigned long)v;
 	} else if (!strcmp(kind, "null")) {
 		argval = 0;
