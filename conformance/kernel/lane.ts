@@ -76,6 +76,10 @@ function raiseIoctl(profile: Profile, lowered: LoweredArg, r: Response): Respons
   if (!r.ok) return r;
   const res = r.result as IoctlResult;
   const bytes = res.bytes ?? new Uint8Array(0);
+  const got = res.ptrs?.length ?? 0;
+  if (got !== lowered.patches.length) {
+    throw new AdapterError('bad-message', `the guest answered ${lowered.patches.length} pointer patches with ${got} results`, 'result.ptrs');
+  }
   const buffers: { [path: string]: Uint8Array } = {};
   lowered.patches.forEach((patch, i) => {
     const item = res.ptrs?.[i];
