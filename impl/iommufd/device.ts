@@ -54,6 +54,7 @@ import { iommufdUcmdRespond } from './main.ts';
 
 
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1;
+export const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3; // 7.3
 export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1; // 7.3
 
 // ---- the object ---------------------------------------------------------------------
@@ -393,6 +394,8 @@ export function iommufdGetHwInfo(ucmd: DevUcmd): number {
   cmd.set('data_len', data.length);
   let caps = 0;
   if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= IOMMU_HW_CAP_DIRTY_TRACKING;
+  // 7.3: report when ATS cannot be used for this device
+  if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
   cmd.set('out_capabilities', caps);
   // max_pasids of the device: PASID enabled at probe when device and IOMMU support it.
   cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);

@@ -203,6 +203,19 @@ export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
     default:
       return 'format';
   }
+  if (kind !== K_ARM_S1 && kind !== K_ARM_S2) {
+    // generic_pt NS(get_info): log2_mod(bitmap, max_vasz_lg2 - 1) hides sizes of
+    // half the top table or more (a fixed top: the table's own VA width), then
+    // oalog2_mod(bitmap, max_oasz_lg2) hides sizes wider than the output address.
+    const maxVasz = dynamicTop ? maxVaBits : vaBits;
+    for (let i = pgsizes.length - 1; i >= 0; i--) {
+      const l = pgsizes[i] as number;
+      if (l >= maxVasz - 1 || l >= oaBits) {
+        pgsizes.splice(i, 1);
+        levelOfLg2[l] = -1;
+      }
+    }
+  }
   pgsizes.sort((a, b) => a - b);
   if (cfg.restrictPgsizes !== undefined) {
     const allow = new Set(cfg.restrictPgsizes.map((b) => Math.log2(b)));

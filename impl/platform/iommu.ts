@@ -59,7 +59,7 @@ export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2;
 export const IOMMU_HWPT_ALLOC_PASID = 1 << 3; // 7.3
 
 /** enum iommu_cap (the ones iommufd asks). */
-export type IommuCap = 'CACHE_COHERENCY' | 'ENFORCE_CACHE_COHERENCY' | 'DIRTY_TRACKING';
+export type IommuCap = 'CACHE_COHERENCY' | 'ENFORCE_CACHE_COHERENCY' | 'DIRTY_TRACKING' | 'PCI_ATS_SUPPORTED';
 
 /**
  * Driver-specific HWPT data as the driver reads it (struct iommu_user_data):
@@ -385,6 +385,8 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
           return dev.caps.enforceCacheCoherency;
         case 'DIRTY_TRACKING':
           return dev.caps.dirtyTracking;
+        case 'PCI_ATS_SUPPORTED':
+          return false; // the simulated devices have no PCI ATS capability
       }
     },
     // intel_iommu_hw_info: struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
@@ -441,6 +443,8 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
           return dev.caps.enforceCacheCoherency;
         case 'DIRTY_TRACKING':
           return dev.caps.dirtyTracking;
+        case 'PCI_ATS_SUPPORTED':
+          return false; // the simulated devices have no PCI ATS capability
       }
     },
     // 6.12 AMD has no hw_info; 7.3 reports struct iommu_hw_info_amd { u64 efr; u64 efr2; }
@@ -496,6 +500,8 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
           return dev.caps.enforceCacheCoherency; // arm_smmu_master_canwbs
         case 'DIRTY_TRACKING':
           return dev.caps.dirtyTracking; // HTTU
+        case 'PCI_ATS_SUPPORTED':
+          return false; // the simulated devices have no PCI ATS capability
       }
     },
     // 6.12 SMMUv3 has no hw_info; 7.3 reports struct iommu_hw_info_arm_smmuv3

@@ -288,6 +288,15 @@ export const clauses: Clause[] = [
     checks: ['ref.get_hw_info.input-type-73'],
   },
   {
+    id: 'GET_HW_INFO.ATS_NOT_SUPPORTED',
+    kind: 'state',
+    statement: 'In 7.3, out_capabilities carries IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED when the device cannot use ATS (the driver does not report IOMMU_CAP_PCI_ATS_SUPPORTED, as for the mock device); 6.12 has no such bit.',
+    source: { file: DEV, function: 'iommufd_get_hw_info' },
+    profiles: ['7.3'],
+    command: HWINFO,
+    checks: ['ref.get_hw_info.ats-not-supported-73'],
+  },
+  {
     id: 'GET_HW_INFO.COPY',
     kind: 'errno',
     statement: 'min(data_len, driver length) bytes are copied and the rest of the user buffer zeroed (EFAULT on failure); data_len 0 copies nothing; data_len returns the driver length.',

@@ -215,4 +215,13 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     checks: ['ref.mock_domain.ids-and-aperture'],
   },
+  {
+    id: 'HWPT.GENERIC_PT_PGSIZES',
+    kind: 'state',
+    statement:
+      'A generic_pt domain (7.3: the mock, VT-d second stage, AMD v1) advertises the page sizes its format can hold, less those of half the top table or more when the top level is fixed and those wider than the output address; the 7.3 mock’s bitmap therefore ends at 2^36, which VFIO_IOMMU_GET_INFO reports.',
+    source: { file: 'drivers/iommu/generic_pt/iommu_pt.h', function: 'get_info' },
+    profiles: ['7.3'],
+    checks: ['ref.pagetable.generic-pt-pgsize-trim'],
+  },
 ];
