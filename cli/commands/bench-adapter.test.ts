@@ -22,5 +22,15 @@ describe('iommufd-spec bench adapter', () => {
     const p = spawnSync(process.execPath, [BIN, 'bench', 'adapter', '--impl', 'ref', '--profile', '5.4'], { encoding: 'utf8' });
     expect(p.status).toBe(2);
     expect(p.stderr).toContain('--profile');
+    const m = spawnSync(process.execPath, [BIN, 'bench', 'adapter', '--impl', 'linux-7.3', '--profile', '6.12'], { encoding: 'utf8' });
+    expect(m.status).toBe(2);
+    expect(m.stderr).toContain('does not match --impl linux-7.3');
+  });
+
+  it('reports an implementation that cannot be started in one line, exit 2', () => {
+    const r = spawnSync(process.execPath, [BIN, 'bench', 'adapter', '--impl', 'cmd:/bin/false'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--impl cmd:/bin/false');
   });
 });

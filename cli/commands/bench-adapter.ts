@@ -9,11 +9,13 @@ import type { Command } from 'commander';
 import { openAdapter } from '../../conformance/adapter/open.ts';
 import { benchAdapter, BenchError, type BenchResult } from '../../conformance/adapter/bench.ts';
 import { isProfile, type Profile } from '../../spec/uapi/profiles.ts';
+import { impliedProfile } from '../../conformance/programs/session.ts';
+import { AdapterError } from '../../conformance/adapter/errors.ts';
 import { UsageError } from '../usage.ts';
 
 interface AdapterBenchOptions {
   impl: string;
-  profile: string;
+  profile?: string;
   json?: boolean;
   rounds: string;
   single: string;
@@ -64,25 +66,34 @@ export function adapterBenchSuite(bench: Command, setExit: (code: number) => voi
     .command('adapter')
     .description('ioctls per second through an adapter, unbatched and batched (baseline: the in-process reference)')
     .requiredOption('--impl <spec>', 'implementation: ref, stub, linux-6.12, linux-7.3, cmd:<command line>, or a module path')
-    .option('--profile <profile>', 'kernel profile (6.12 or 7.3)', '6.12')
+    .option('--profile <profile>', 'kernel profile (6.12 or 7.3); default: the lane\'s, else 6.12')
     .option('--json', 'print an array of { impl, id, value, unit, baseline_ratio }')
     .option('--rounds <n>', 'timed rounds per figure (median; at least 5)', '5')
     .option('--single <n>', 'unbatched ioctls per round', '200')
     .option('--batches <n>', 'batches per round', '20')
     .option('--batch-size <n>', 'ioctls per batch', '100')
     .action(async (o: AdapterBenchOptions) => {
-      if (!isProfile(o.profile)) throw new UsageError(`--profile must be 6.12 or 7.3 (got '${o.profile}')`);
+      if (o.profile !== undefined && !isProfile(o.profile)) throw new UsageError(`--profile must be 6.12 or 7.3 (got '${o.profile}')`);
+      const lane = impliedProfile(o.impl);
+      if (o.profile !== undefined && lane !== undefined && o.profile !== lane) throw new UsageError(`--profile ${o.profile} does not match --impl ${o.impl}`);
+      const profile: Profile = (o.profile as Profile | undefined) ?? lane ?? '6.12';
       const rounds = positiveInt('--rounds', o.rounds, 5);
       const load = { single: positiveInt('--single', o.single), batches: positiveInt('--batches', o.batches), batchSize: positiveInt('--batch-size', o.batchSize) };
       let baseline: Awaited<ReturnType<typeof measure>>;
       let measured: Awaited<ReturnType<typeof measure>>;
       try {
-        baseline = await measure('ref', o.profile, rounds, load);
-        measured = o.impl === 'ref' ? baseline : await measure(o.impl, o.profile, rounds, load);
+        baseline = await measure('ref', profile, rounds, load);
+        measured = o.impl === 'ref' ? baseline : await measure(o.impl, profile, rounds, load);
       } catch (e) {
         if (e instanceof BenchError) {
           process.stderr.write(`iommufd-spec bench adapter: ${e.message}\n`);
           setExit(1);
+          return;
+        }
+        if (e instanceof AdapterError) {
+          // The implementation could not be started or broke the protocol.
+          process.stderr.write(`iommufd-spec bench adapter: --impl ${o.impl}: ${e.message}\n`);
+          setExit(2);
           return;
         }
         throw e;
