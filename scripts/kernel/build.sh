@@ -15,25 +15,10 @@
 # Environment: IOMMUFD_SPEC_CACHE (cache root), IOMMUFD_SPEC_JOBS (make -j, default 2).
 set -euo pipefail
 
-profile="${1:-}"
-case "$profile" in
-  6.12|7.3) ;;
-  *) echo "usage: $0 6.12|7.3 (got '${profile}')" >&2; exit 2 ;;
-esac
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-cache="${IOMMUFD_SPEC_CACHE:-$HOME/.cache/iommufd-spec}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+kernel_script kernel "${1:-}"
 jobs="${IOMMUFD_SPEC_JOBS:-2}"
 fragment="$repo/conformance/kernel/config/$profile.fragment"
-t_start=$(date +%s)
-
-CURRENT_STEP=start
-step() { CURRENT_STEP="$1"; printf '[kernel %s] %s: %s (%ss)\n' "$profile" "$1" "${2:-}" "$(( $(date +%s) - t_start ))" >&2; }
-fail() { printf 'build.sh: step "%s" failed for profile %s: %s\n' "$CURRENT_STEP" "$profile" "$1" >&2; exit 1; }
-trap 'fail "command exited with status $? (see the output above)"' ERR
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # -- packages: install what a fresh Debian machine lacks ----------------------
 step packages "checking build and guest packages"

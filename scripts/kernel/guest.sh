@@ -12,26 +12,14 @@
 # Prints that directory on stdout; progress on stderr; a failure names its step.
 set -euo pipefail
 
-profile="${1:-}"
-case "$profile" in
-  6.12|7.3) ;;
-  *) echo "usage: $0 6.12|7.3 [--selftests DIR] (got '${profile}')" >&2; exit 2 ;;
-esac
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+kernel_script guest "${1:-}" "[--selftests DIR]"
 shift
 selftests=""
 if [ "${1:-}" = "--selftests" ]; then selftests="$(cd "${2:?--selftests needs a directory}" && pwd)"; fi
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-cache="${IOMMUFD_SPEC_CACHE:-$HOME/.cache/iommufd-spec}"
 adapter_src="$repo/conformance/kernel/adapter"
 init="$repo/conformance/kernel/guest/init"
-t_start=$(date +%s)
 
-CURRENT_STEP=start
-step() { CURRENT_STEP="$1"; printf '[guest %s] %s: %s (%ss)\n' "$profile" "$1" "${2:-}" "$(( $(date +%s) - t_start ))" >&2; }
-fail() { printf 'guest.sh: step "%s" failed for profile %s: %s\n' "$CURRENT_STEP" "$profile" "$1" >&2; exit 1; }
-trap 'fail "command exited with status $? (see the output above)"' ERR
 
 step kernel "scripts/kernel/build.sh $profile"
 kernel="$(bash "$here/build.sh" "$profile")" || fail "kernel build failed"

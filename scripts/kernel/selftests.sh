@@ -12,21 +12,9 @@
 # Cached in ~/.cache/iommufd-spec/selftests/<profile>-<key>/; prints that directory.
 set -euo pipefail
 
-profile="${1:-}"
-case "$profile" in
-  6.12|7.3) ;;
-  *) echo "usage: $0 6.12|7.3 (got '${profile}')" >&2; exit 2 ;;
-esac
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-cache="${IOMMUFD_SPEC_CACHE:-$HOME/.cache/iommufd-spec}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+kernel_script selftests "${1:-}"
 compat="$repo/conformance/kernel/selftest/compat-6.12.h"
-t_start=$(date +%s)
-
-CURRENT_STEP=start
-step() { CURRENT_STEP="$1"; printf '[selftests %s] %s: %s (%ss)\n' "$profile" "$1" "${2:-}" "$(( $(date +%s) - t_start ))" >&2; }
-fail() { printf 'selftests.sh: step "%s" failed for profile %s: %s\n' "$CURRENT_STEP" "$profile" "$1" >&2; exit 1; }
-trap 'fail "command exited with status $? (see the output above)"' ERR
 
 step kernel "scripts/kernel/build.sh $profile"
 kernel="$(bash "$here/build.sh" "$profile")" || fail "kernel build failed"
