@@ -1,11 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { CORPUS_DIR, loadProgram, programFiles } from './load.ts';
 import { generateCorpus } from './gen/corpus.ts';
-import { constantsOfTree } from './gen/constants.ts';
 import { EXPECTATIONS_DIR, loadExpectationsFile } from './expectations.ts';
 
 describe('program corpus', () => {
@@ -47,12 +45,3 @@ describe('expectations files', () => {
   });
 });
 
-describe('constants.json', () => {
-  for (const profile of ['6.12', '7.3'] as const) {
-    const tree = join(homedir(), '.cache', 'iommufd-spec', 'src', profile, `linux-source-${profile}`);
-    it.skipIf(!existsSync(tree))(`is what gen/constants.ts extracts from the ${profile} headers`, () => {
-      const committed = JSON.parse(readFileSync(join(import.meta.dirname, 'constants.json'), 'utf8')) as Record<string, unknown>;
-      expect(committed[profile]).toEqual(constantsOfTree(tree));
-    });
-  }
-});

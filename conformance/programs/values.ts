@@ -4,7 +4,7 @@
  * "Values".
  */
 import type { Profile } from '../adapter/types.ts';
-import constantsData from './constants.json' with { type: 'json' };
+import { cValues } from '../../spec/uapi/names.ts';
 import type { Json, JsonObject } from './types.ts';
 
 /** A runtime value after resolution: what the contract's requests carry. */
@@ -17,12 +17,11 @@ export class ResolveError extends Error {
   }
 }
 
-const CONSTANTS = constantsData as unknown as Record<Profile, Record<string, number | string>>;
+/** Named constants of each profile: the spec's uAPI data (checked against the headers by the layout probe). */
+const CONSTANTS: Record<Profile, Record<string, number>> = { '6.12': cValues('6.12'), '7.3': cValues('7.3') };
 
-export function constantValue(profile: Profile, name: string): number | bigint | undefined {
-  const v = CONSTANTS[profile][name];
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? BigInt(v) : v;
+export function constantValue(profile: Profile, name: string): number | undefined {
+  return CONSTANTS[profile][name];
 }
 
 /** Names of the constants of a profile (for reverse lookups, e.g. test-op names). */

@@ -111,8 +111,10 @@ export const ENUMS: readonly EnumDef[] = [
     members: [
       m('IOMMU_HWPT_INVALIDATE_DATA_VTD_S1', 0),
       m('IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3', 1, { profiles: P73 }),
-      t('IOMMU_HWPT_INVALIDATE_DATA_SELFTEST', 0xdeadbeef, { doc: 'struct iommu_hwpt_invalidate_selftest (7.3: also IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST)' }),
+      t('IOMMU_HWPT_INVALIDATE_DATA_SELFTEST', 0xdeadbeef, { doc: 'struct iommu_hwpt_invalidate_selftest' }),
       t('IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID', 0xdadbeef),
+      t('IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST', 0xdeadbeef, { profiles: P73, doc: 'struct iommu_viommu_invalidate_selftest (vIOMMU invalidation of the mock)' }),
+      t('IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID', 0xdadbeef, { profiles: P73 }),
     ],
   },
   { name: 'iommu_hwpt_vtd_s1_invalidate_flags', kind: 'flags', header: 'linux/iommufd.h', members: [m('IOMMU_VTD_INV_FLAGS_LEAF', 1)] },
