@@ -32,7 +32,8 @@ async function runChecks(total: number, onResult: (name: string, outcome: Outcom
   const vitest = await startVitest('test', [], {
     root: REPO_ROOT,
     watch: false,
-    testNamePattern: `^${CHECK_TITLE_PREFIX}`,
+    // Matched against the full name, describe titles included: no anchor.
+    testNamePattern: CHECK_TITLE_PREFIX,
     reporters: [reporter],
     passWithNoTests: true,
   });
@@ -78,8 +79,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       });
       const count = (v: string) => rows.filter((r) => r.verdict === v).length;
       const failedChecks = [...results.entries()].filter(([, o]) => o.includes('failed')).map(([n]) => n);
+      const notRun = [...declared.keys()].filter((n) => !results.has(n));
       const summary = {
-        checks: { declared: declared.size, run: results.size, failed: failedChecks },
+        checks: { declared: declared.size, run: results.size, failed: failedChecks, notRun },
         clauses: { total: rows.length, pass: count('pass'), fail: count('fail'), incomplete: count('incomplete'), uncovered: count('uncovered') },
         pending: [
           'random ioctl-sequence suite with differential, lifecycle and invariant oracles (roadmap draft 2-conformance-suite.md)',
@@ -93,7 +95,8 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         const lines = rows.filter((r) => r.verdict !== 'pass').map((r) => `  ${r.verdict.padEnd(10)} ${r.id}  ${JSON.stringify(r.checks)}`);
         process.stdout.write(
           [
-            `Named checks: ${results.size} of ${declared.size} ran, ${failedChecks.length} failed${failedChecks.length ? ': ' + failedChecks.join(', ') : ''}.`,
+            `Named checks: ${results.size} ran, ${failedChecks.length} failed${failedChecks.length ? ': ' + failedChecks.join(', ') : ''}.`,
+            ...(notRun.length ? [`Declared but not run: ${notRun.join(', ')}`] : []),
             `Clauses: ${rows.length} — ${summary.clauses.pass} pass, ${summary.clauses.fail} fail, ${summary.clauses.incomplete} incomplete, ${summary.clauses.uncovered} uncovered.`,
             ...(lines.length ? ['Clauses not passing:', ...lines] : []),
             'Not yet part of this run (pending, not faked):',
@@ -101,6 +104,6 @@ export const register: RegisterCommand = (program: Command, setExit) => {
           ].join('\n') + '\n',
         );
       }
-      setExit(failedChecks.length > 0 || summary.clauses.fail > 0 ? 1 : 0);
+      setExit(failedChecks.length > 0 || notRun.length > 0 || summary.clauses.fail > 0 ? 1 : 0);
     });
 };
