@@ -21,3 +21,26 @@ kernel_script() {
 step() { CURRENT_STEP="$1"; printf '[%s %s] %s: %s (%ss)\n' "$script_tag" "$profile" "$1" "${2:-}" "$(( $(date +%s) - t_start ))" >&2; }
 fail() { printf '%s: step "%s" failed for profile %s: %s\n' "$(basename "$0")" "$CURRENT_STEP" "$profile" "$1" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# A cached result directory: if `$1` is complete, report it, print it and exit;
+# otherwise start a scratch directory `$tmp` beside it (published by `publish`).
+cached_or_start() {
+  out="$1"
+  if [ -f "$out/.complete" ]; then
+    step cached "$out"
+    echo "$out"
+    exit 0
+  fi
+  tmp="$out.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+}
+
+# Publishes `$tmp` as `$out` and prints it; another run may have published the
+# same key meanwhile: keep the first.
+publish() {
+  touch "$tmp/.complete"
+  if [ -f "$out/.complete" ]; then rm -rf "$tmp"; else rm -rf "$out"; mv -T "$tmp" "$out"; fi
+  step done "$out"
+  echo "$out"
+}

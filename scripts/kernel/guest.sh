@@ -33,14 +33,7 @@ key="$( { echo "$profile"; basename "$kernel"; cat "$adapter_src"/*.c "$adapter_
           sha256sum "$busybox";
           if [ -n "$selftests" ]; then (cd "$selftests" && sha256sum ./*); fi; } | sha256sum | cut -c1-16)"
 out="$cache/guests/$profile-$key"
-if [ -f "$out/.complete" ]; then
-  step cached "$out"
-  echo "$out"
-  exit 0
-fi
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-mkdir -p "$tmp"
+cached_or_start "$out"
 
 step adapter "gcc -static the C adapter against $kernel/include"
 gcc -static -O2 -Wall -Wextra -std=gnu11 -DPROFILE="\"$profile\"" -I"$kernel/include" \
@@ -63,8 +56,4 @@ if [ -n "$selftests" ]; then cp "$selftests"/* "$root/selftests/"; fi
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0 | gzip -n -1 > "$tmp/initramfs.cpio.gz")
 rm -rf "$root"
 ln -s "$kernel/bzImage" "$tmp/bzImage"
-touch "$tmp/.complete"
-# Another run may have published the same key meanwhile: keep the first.
-if [ -f "$out/.complete" ]; then rm -rf "$tmp"; else rm -rf "$out"; mv -T "$tmp" "$out"; fi
-step done "$out"
-echo "$out"
+publish

@@ -24,14 +24,7 @@ tests="$src/tools/testing/selftests/iommu"
 
 key="$( { basename "$kernel"; cat "$tests"/*.c "$tests"/*.h "$0"; [ "$profile" = 6.12 ] && cat "$compat"; true; } | sha256sum | cut -c1-16)"
 out="$cache/selftests/$profile-$key"
-if [ -f "$out/.complete" ]; then
-  step cached "$out"
-  echo "$out"
-  exit 0
-fi
-tmp="$out.tmp.$$"
-rm -rf "$tmp"
-mkdir -p "$tmp"
+cached_or_start "$out"
 
 cflags=(-static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE -isystem "$kernel/include" -I"$src/tools/testing/selftests")
 libs=()
@@ -59,8 +52,4 @@ for t in iommufd iommufd_fail_nth; do
   step compile "$t"
   (cd "$tests" && gcc "${cflags[@]}" -o "$tmp/$t" "$t.c" "${libs[@]}") >&2 || fail "compiling $t"
 done
-touch "$tmp/.complete"
-# Another run may have published the same key meanwhile: keep the first.
-if [ -f "$out/.complete" ]; then rm -rf "$tmp"; else rm -rf "$out"; mv -T "$tmp" "$out"; fi
-step done "$out"
-echo "$out"
+publish
