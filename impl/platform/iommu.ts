@@ -365,6 +365,25 @@ export function copyStructFromUserData(
   return 'errno' in c ? { errno: c.errno } : { errno: 0, bytes: c.bytes };
 }
 
+/**
+ * device_iommu_capable for a simulated physical device: what the device was
+ * created with (intel_iommu_capable, amd_iommu_capable, arm_smmu_capable —
+ * where ENFORCE is arm_smmu_master_canwbs and dirty tracking is HTTU). Every
+ * unit here walks coherently (SMMUv3: IDR0.COHACC); no device has PCI ATS.
+ */
+function physicalDeviceCapable(dev: SimDevice, cap: IommuCap): boolean {
+  switch (cap) {
+    case 'CACHE_COHERENCY':
+      return true;
+    case 'ENFORCE_CACHE_COHERENCY':
+      return dev.caps.enforceCacheCoherency;
+    case 'DIRTY_TRACKING':
+      return dev.caps.dirtyTracking;
+    case 'PCI_ATS_SUPPORTED':
+      return false;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // VT-d (drivers/iommu/intel/iommu.c)
 
@@ -376,19 +395,7 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
   const drv: IommuDriver = {
     name: 'intel',
     hw: new HwIommuClass({ mem: env.mem, vendor: 'vtd' }),
-    // intel_iommu_capable + device_iommu_capable
-    capable(dev, cap) {
-      switch (cap) {
-        case 'CACHE_COHERENCY':
-          return true;
-        case 'ENFORCE_CACHE_COHERENCY':
-          return dev.caps.enforceCacheCoherency;
-        case 'DIRTY_TRACKING':
-          return dev.caps.dirtyTracking;
-        case 'PCI_ATS_SUPPORTED':
-          return false; // the simulated devices have no PCI ATS capability
-      }
-    },
+    capable: physicalDeviceCapable,
     // intel_iommu_hw_info: struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
     hwInfo(dev, inType) {
       if (profile === '7.3' && inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_INTEL_VTD) return { errno: EOPNOTSUPP };
@@ -435,18 +442,7 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
   const drv: IommuDriver = {
     name: 'amd',
     hw: new HwIommuClass({ mem: env.mem, vendor: 'amd' }),
-    capable(dev, cap) {
-      switch (cap) {
-        case 'CACHE_COHERENCY':
-          return true;
-        case 'ENFORCE_CACHE_COHERENCY':
-          return dev.caps.enforceCacheCoherency;
-        case 'DIRTY_TRACKING':
-          return dev.caps.dirtyTracking;
-        case 'PCI_ATS_SUPPORTED':
-          return false; // the simulated devices have no PCI ATS capability
-      }
-    },
+    capable: physicalDeviceCapable,
     // 6.12 AMD has no hw_info; 7.3 reports struct iommu_hw_info_amd { u64 efr; u64 efr2; }
     ...(profile === '7.3'
       ? {
@@ -492,18 +488,7 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
   const drv: IommuDriver = {
     name: 'smmuv3',
     hw: new HwIommuClass({ mem: env.mem, vendor: 'smmuv3' }),
-    capable(dev, cap) {
-      switch (cap) {
-        case 'CACHE_COHERENCY':
-          return true; // coherent walk (IDR0.COHACC)
-        case 'ENFORCE_CACHE_COHERENCY':
-          return dev.caps.enforceCacheCoherency; // arm_smmu_master_canwbs
-        case 'DIRTY_TRACKING':
-          return dev.caps.dirtyTracking; // HTTU
-        case 'PCI_ATS_SUPPORTED':
-          return false; // the simulated devices have no PCI ATS capability
-      }
-    },
+    capable: physicalDeviceCapable,
     // 6.12 SMMUv3 has no hw_info; 7.3 reports struct iommu_hw_info_arm_smmuv3
     ...(profile === '7.3'
       ? {
