@@ -19,7 +19,7 @@ interface ConformanceOptions {
   json?: boolean;
 }
 
-async function runChecks(total: number, onResult: (name: string, outcome: Outcome) => void): Promise<void> {
+async function runChecks(onResult: (name: string, outcome: Outcome) => void): Promise<void> {
   const { startVitest } = await import('vitest/node');
   const reporter = {
     onTestCaseResult(testCase: { name: string; result(): { state: string } }) {
@@ -37,7 +37,6 @@ async function runChecks(total: number, onResult: (name: string, outcome: Outcom
     reporters: [reporter],
     passWithNoTests: true,
   });
-  void total;
   await vitest.close();
 }
 
@@ -54,7 +53,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       bar?.start(declared.size, 0, { name: '' });
       if (!tty && !opts.json) process.stderr.write(`running ${declared.size} named checks…\n`);
       let done = 0;
-      await runChecks(declared.size, (name, outcome) => {
+      await runChecks((name, outcome) => {
         results.set(name, [...(results.get(name) ?? []), outcome]);
         done += 1;
         bar?.update(Math.min(done, declared.size), { name });
