@@ -1,7 +1,7 @@
 /**
  * `iommufd-spec serve --impl <name> [--profile 6.12|7.3]`: serve an
  * implementation over stdio with the adapter contract's JSON-lines protocol
- * (conformance/ADAPTER.md), so a client in any language — or another
+ * (spec/contract/ADAPTER.md), so a client in any language — or another
  * iommufd-spec process with `--impl cmd:"iommufd-spec serve --impl …"` — can
  * drive it. stdout carries only protocol messages; diagnostics go to stderr.
  * Exits 0 when the client says bye or closes stdin; 2 on bad options.
@@ -33,7 +33,7 @@ function parseOptions(opts: ServeOptions): { impl: string; profile: Profile | un
 export const register: RegisterCommand = (program: Command, setExit) => {
   program
     .command('serve')
-    .description('serve an implementation over stdio (JSON lines, adapter contract v1; see conformance/ADAPTER.md)')
+    .description('serve an implementation over stdio (JSON lines, adapter contract v1; see spec/contract/ADAPTER.md)')
     .option('--impl <name>', 'implementation: stub, ref, cmd:<command line>, or a path to a module exporting createAdapter')
     .option('--profile <profile>', `kernel profile to serve (${PROFILES.join(' or ')}); a client's hello may also choose`)
     .action(async (opts: ServeOptions) => {

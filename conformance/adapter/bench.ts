@@ -5,7 +5,7 @@
  * argument (so the whole encode/decode path is exercised) and leaves no state.
  * Works on any Adapter (`iommufd-spec bench adapter`, `iommufd-spec kernel bench`).
  */
-import type { Adapter, IoctlResult, Request } from './types.ts';
+import type { Adapter, IoctlResult, Request } from '../../spec/contract/types.ts';
 
 /** include/uapi/linux/iommufd.h */
 const IOMMU_OPTION_RLIMIT_MODE = 0;

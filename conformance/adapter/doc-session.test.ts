@@ -9,10 +9,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { createReferenceAdapter } from '../../impl/iommufd/adapter.ts';
-import { requestFromWire, responseToWire, isSingleRequest } from './wire.ts';
-import type { Json, JsonObject } from './wire.ts';
+import { requestFromWire, responseToWire, isSingleRequest } from '../../spec/contract/wire.ts';
+import type { Json, JsonObject } from '../../spec/contract/wire.ts';
 
-const DOC_URL = new URL('../ADAPTER.md', import.meta.url);
+const DOC_URL = new URL('../../spec/contract/ADAPTER.md', import.meta.url);
 const SESSION = /(## 8\. Example session[\s\S]*?```wire\n)([\s\S]*?)(```)/;
 
 function isObject(v: Json): v is JsonObject {

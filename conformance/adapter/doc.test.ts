@@ -1,10 +1,10 @@
 import { describe, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { check } from '../../spec/clauses/check.ts';
-import { SINGLE_OPS } from './ops.ts';
-import { checkTranscript, type TranscriptLine } from './transcript.ts';
+import { SINGLE_OPS } from '../../spec/contract/ops.ts';
+import { checkTranscript, type TranscriptLine } from '../../spec/contract/transcript.ts';
 
-const DOC = readFileSync(new URL('../ADAPTER.md', import.meta.url), 'utf8');
+const DOC = readFileSync(new URL('../../spec/contract/ADAPTER.md', import.meta.url), 'utf8');
 
 function wireBlocks(text: string): TranscriptLine[][] {
   const blocks = [...text.matchAll(/```wire\n([\s\S]*?)```/g)];

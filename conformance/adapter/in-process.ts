@@ -12,11 +12,11 @@
  * form and the JSON Schema, so an in-process implementation is held to exactly
  * what the stdio transport would carry.
  */
-import type { Adapter, AdapterInfo, Implementation, Request, Response, SingleRequest } from './types.ts';
-import { CONTRACT_VERSION } from './types.ts';
+import type { Adapter, AdapterInfo, Implementation, Request, Response, SingleRequest } from '../../spec/contract/types.ts';
+import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { AdapterError } from './errors.ts';
-import { checkSchema, prefixField } from './validate.ts';
-import { requestToWire, resultToWire } from './wire.ts';
+import { checkSchema, prefixField } from '../../spec/contract/validate.ts';
+import { requestToWire, resultToWire } from '../../spec/contract/wire.ts';
 
 export interface InProcessOptions {
   /** Check every request and result against the wire schema (tests). Default false. */

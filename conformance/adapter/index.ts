@@ -1,9 +1,9 @@
 /**
- * The adapter contract v1 (conformance/ADAPTER.md): types, wire form, schema
+ * The adapter contract v1 (spec/contract/ADAPTER.md): types, wire form, schema
  * validation and the transports. Import from here.
  */
-export * from './types.ts';
-export { SINGLE_OPS, ENVIRONMENT_OPS, ALL_OPS, isSingleOp } from './ops.ts';
+export * from '../../spec/contract/types.ts';
+export { SINGLE_OPS, ENVIRONMENT_OPS, ALL_OPS, isSingleOp } from '../../spec/contract/ops.ts';
 export { AdapterError, type AdapterFailureKind } from './errors.ts';
 export { inProcessAdapter, type InProcessOptions } from './in-process.ts';
 export { spawnStdioAdapter, connectStdio, StdioConnection, splitCommandLine, type StdioOptions, type SpawnOptions } from './stdio-client.ts';
@@ -18,7 +18,7 @@ export {
   type OpenedAdapter,
   type Opener,
 } from './open.ts';
-export { checkSchema, adapterSchema, SCHEMA_PATH, type SchemaViolation, type SchemaDef } from './validate.ts';
+export { checkSchema, adapterSchema, SCHEMA_PATH, type SchemaViolation, type SchemaDef } from '../../spec/contract/validate.ts';
 export {
   requestToWire,
   requestFromWire,
@@ -37,4 +37,4 @@ export {
   type Json,
   type JsonObject,
   type HelloRequest,
-} from './wire.ts';
+} from '../../spec/contract/wire.ts';

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Adapter, AdapterFactory, AdapterInfo, Implementation, Profile } from './types.ts';
+import type { Adapter, AdapterFactory, AdapterInfo, Implementation, Profile } from '../../spec/contract/types.ts';
 import { AdapterError } from './errors.ts';
 import { inProcessAdapter } from './in-process.ts';
 import { spawnStdioAdapter, type SpawnOptions } from './stdio-client.ts';

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { check } from '../../spec/clauses/check.ts';
 import { openAdapter } from './open.ts';
-import { checkTranscript, type TranscriptLine } from './transcript.ts';
-import type { IoctlArg, Request } from './types.ts';
+import { checkTranscript, type TranscriptLine } from '../../spec/contract/transcript.ts';
+import type { IoctlArg, Request } from '../../spec/contract/types.ts';
 
 const SCRIPT = fileURLToPath(new URL('../adapters/examples/python/fake_adapter.py', import.meta.url));
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openAdapter } from './open.ts';
 import { buildIoctlArg, resolveCommand } from '../../spec/abi/arg.ts';
 import { decodeStruct } from '../../spec/abi/codec.ts';
-import type { Adapter, IoctlResult, Request } from './types.ts';
+import type { Adapter, IoctlResult, Request } from '../../spec/contract/types.ts';
 
 
 async function ok<T>(a: Adapter, r: Request): Promise<T> {

@@ -2,8 +2,8 @@ import { describe, expect } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
 import { openAdapter } from './open.ts';
-import { singleRequestArb } from './arbitraries.ts';
-import type { Profile } from './types.ts';
+import { singleRequestArb } from '../../spec/contract/arbitraries.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 
 
 /**

@@ -16,11 +16,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import type { Adapter, AdapterInfo, Profile, Request, Response } from './types.ts';
-import { CONTRACT_VERSION } from './types.ts';
+import type { Adapter, AdapterInfo, Profile, Request, Response } from '../../spec/contract/types.ts';
+import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { AdapterError } from './errors.ts';
-import { checkSchema, prefixField, type SchemaViolation } from './validate.ts';
-import { type Json, type JsonObject, requestToWire, responseFromWire, WireFormatError } from './wire.ts';
+import { checkSchema, prefixField, type SchemaViolation } from '../../spec/contract/validate.ts';
+import { type Json, type JsonObject, requestToWire, responseFromWire, WireFormatError } from '../../spec/contract/wire.ts';
 
 export interface StdioOptions {
   /** Profile asked for in the hello; undefined = let the implementation choose (null on the wire). */

@@ -9,10 +9,10 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import type { Adapter, AdapterInfo, Profile, ProtocolError, Request, Response } from './types.ts';
-import { CONTRACT_VERSION } from './types.ts';
-import { checkSchema, prefixField } from './validate.ts';
-import { type Json, type JsonObject, helloFromWire, protocolErrorToWire, requestFromWire, responseToWire, WireFormatError } from './wire.ts';
+import type { Adapter, AdapterInfo, Profile, ProtocolError, Request, Response } from '../../spec/contract/types.ts';
+import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
+import { checkSchema, prefixField } from '../../spec/contract/validate.ts';
+import { type Json, type JsonObject, helloFromWire, protocolErrorToWire, requestFromWire, responseToWire, WireFormatError } from '../../spec/contract/wire.ts';
 
 /** Opens the implementation once the hello has named a profile (null: the implementation's choice). */
 export type OpenForProfile = (profile: Profile | null) => Promise<Adapter & { readonly info: AdapterInfo }>;

@@ -8,12 +8,12 @@ import { AdapterError } from './errors.ts';
 import { openAdapter } from './open.ts';
 import { connectStdio, spawnStdioAdapter, splitCommandLine } from './stdio-client.ts';
 import { serveStdio } from './stdio-server.ts';
-import { ENVIRONMENT_OPS } from './ops.ts';
-import { checkSchema } from './validate.ts';
-import { requestToWire, type Json } from './wire.ts';
+import { ENVIRONMENT_OPS } from '../../spec/contract/ops.ts';
+import { checkSchema } from '../../spec/contract/validate.ts';
+import { requestToWire, type Json } from '../../spec/contract/wire.ts';
 import fc from 'fast-check';
-import { requestArb } from './arbitraries.ts';
-import { checkTranscript, type TranscriptLine } from './transcript.ts';
+import { requestArb } from '../../spec/contract/arbitraries.ts';
+import { checkTranscript, type TranscriptLine } from '../../spec/contract/transcript.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/iommufd-spec.mjs', import.meta.url));

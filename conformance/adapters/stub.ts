@@ -6,9 +6,9 @@
  * command (main.c: iommufd_fops_ioctl → -ENOIOCTLCMD) — and refuses every
  * other op with a ProtocolError of code 'unsupported'.
  */
-import type { Capabilities, Implementation, Profile, Response, SingleRequest, Support } from '../adapter/types.ts';
-import { CONTRACT_VERSION } from '../adapter/types.ts';
-import { ENVIRONMENT_OPS } from '../adapter/ops.ts';
+import type { Capabilities, Implementation, Profile, Response, SingleRequest, Support } from '../../spec/contract/types.ts';
+import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
+import { ENVIRONMENT_OPS } from '../../spec/contract/ops.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 
 export const STUB_REASON = 'stub implementation';

@@ -10,7 +10,7 @@
  * decodeStruct. Only the lane's glue is here: the patch list, and errors named
  * by their request field.
  */
-import type { IoctlArg, PointerArg, Profile, StructValue } from '../adapter/types.ts';
+import type { IoctlArg, PointerArg, Profile, StructValue } from '../../spec/contract/types.ts';
 import { buildIoctlArg, ioctlArgField, resolveCommand } from '../../spec/abi/arg.ts';
 import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 

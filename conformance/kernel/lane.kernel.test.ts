@@ -10,7 +10,7 @@ import { isProfile } from '../../spec/uapi/profiles.ts';
 import { openKernelAdapter } from './lane.ts';
 import { runSmokeScenario } from './smoke.ts';
 import { buildIoctlArg, resolveCommand } from '../../spec/abi/arg.ts';
-import type { Adapter, IoctlResult, Profile, Request } from '../adapter/types.ts';
+import type { Adapter, IoctlResult, Profile, Request } from '../../spec/contract/types.ts';
 
 async function ok<T>(a: Adapter, r: Request): Promise<T> {
   const res = await a.call(r);

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
-import type { Json, JsonObject } from '../adapter/wire.ts';
-import type { Adapter } from '../adapter/types.ts';
+import type { Json, JsonObject } from '../../spec/contract/wire.ts';
+import type { Adapter } from '../../spec/contract/types.ts';
 import { AdapterError } from '../adapter/errors.ts';
 import { connectStdio } from '../adapter/stdio-client.ts';
 import { laneAdapter, waitBanner } from './lane.ts';

@@ -14,7 +14,7 @@
 import { connect, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { Adapter, AdapterInfo, IoctlResult, Profile, RawPointerPatch, Request, Response, SingleRequest } from '../adapter/types.ts';
+import type { Adapter, AdapterInfo, IoctlResult, Profile, RawPointerPatch, Request, Response, SingleRequest } from '../../spec/contract/types.ts';
 import { AdapterError } from '../adapter/errors.ts';
 import { StdioConnection } from '../adapter/stdio-client.ts';
 import { LowerError, lowerStructArg, raiseStruct, type LoweredArg } from './codec.ts';

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Profile } from '../adapter/types.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

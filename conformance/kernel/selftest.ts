@@ -6,7 +6,7 @@
  * is counted here.
  */
 import { readFileSync } from 'node:fs';
-import type { Profile } from '../adapter/types.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 import { bootVm, buildGuest, kernelSplats, LaneError, runKernelScript, type ProgressSink } from './qemu.ts';
 
 export interface SelftestBinaryResult {

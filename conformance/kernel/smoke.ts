@@ -7,7 +7,7 @@
  * Each step states its expected outcome; the scenario stops at the first
  * step whose prerequisite failed.
  */
-import type { Adapter, IoctlResult, Request, Response, StructValue } from '../adapter/types.ts';
+import type { Adapter, IoctlResult, Request, Response, StructValue } from '../../spec/contract/types.ts';
 
 const EINVAL = 22;
 const EBUSY = 16;

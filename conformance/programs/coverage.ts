@@ -4,7 +4,7 @@
  * on an implementation — reached means some step of that command returned
  * that errno there.
  */
-import type { Profile } from '../adapter/types.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 import { loadClauses, type LoadedClause } from '../../spec/clauses/registry.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { errnoName } from './errno.ts';

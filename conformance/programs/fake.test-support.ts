@@ -5,7 +5,7 @@
  * differ the way two real implementations do.
  */
 import { inProcessAdapter } from '../adapter/in-process.ts';
-import type { Adapter, Capabilities, Implementation, Request, Response, SingleRequest, StructValue } from '../adapter/types.ts';
+import type { Adapter, Capabilities, Implementation, Request, Response, SingleRequest, StructValue } from '../../spec/contract/types.ts';
 
 export interface FakeOptions {
   readonly name?: string;

@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
-import type { Profile } from '../adapter/types.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 import schema from './schema/program.schema.json' with { type: 'json' };
 import { isErrnoName } from './errno.ts';
 import type { Json, JsonObject, LoadedProgram, Program, Step, StepExpect } from './types.ts';

@@ -4,7 +4,7 @@
  * the batch it is in), binds names from results, and checks `expect` sets.
  * Steps the implementation's capabilities lack are skipped with the reason.
  */
-import type { Adapter, Capabilities, Profile, Request, Response, StructValue } from '../adapter/types.ts';
+import type { Adapter, Capabilities, Profile, Request, Response, StructValue } from '../../spec/contract/types.ts';
 import { errnoName } from './errno.ts';
 import { checkExpect, type Observed } from './expect.ts';
 import { STEP_META_KEYS } from './load.ts';

@@ -4,7 +4,7 @@
  * (conformance/adapter/open.ts), read its capabilities, run each program.
  */
 import { openAdapter, type OpenedAdapter } from '../adapter/open.ts';
-import type { Capabilities, Profile } from '../adapter/types.ts';
+import type { Capabilities, Profile } from '../../spec/contract/types.ts';
 import type { LoadedProgram } from './types.ts';
 import { runProgram, type ProgramRun, type RunOptions } from './run.ts';
 

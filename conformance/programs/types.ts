@@ -3,7 +3,7 @@
  * metadata and numbered steps, each step one adapter request (contract v1,
  * conformance/adapter/types.ts) written with symbolic handles.
  */
-import type { Profile } from '../adapter/types.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 
 export const PROGRAM_FORMAT = 'iommufd-program/1' as const;
 

@@ -3,7 +3,7 @@
  * earlier results, named constants, u64 strings, byte specs. See FORMAT.md
  * "Values".
  */
-import type { Profile } from '../adapter/types.ts';
+import type { Profile } from '../../spec/contract/types.ts';
 import { cValues } from '../../spec/uapi/names.ts';
 import type { Json, JsonObject } from './types.ts';
 

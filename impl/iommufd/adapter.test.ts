@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { openAdapter } from '../../conformance/adapter/open.ts';
-import type { Adapter, Response } from '../../conformance/adapter/types.ts';
+import type { Adapter, Response } from '../../spec/contract/types.ts';
 
 async function call<T>(a: Adapter, req: Parameters<Adapter['call']>[0]): Promise<T> {
   const r = (await a.call(req)) as Response;

@@ -29,7 +29,7 @@ import type {
   Response,
   SingleRequest,
   Support,
-} from '../../conformance/adapter/types.ts';
+} from '../../spec/contract/types.ts';
 import { buildIoctlArg, buildUntypedArg, ioctlArgField, rawPointerResults, resolveCommand, type BuiltArg, type PlacePointer } from '../../spec/abi/arg.ts';
 import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
@@ -87,7 +87,7 @@ const bad = (message: string, field: string, code: 'bad-request' | 'bad-handle' 
   error: { code, message, field },
 });
 
-/** A device handle never issued, or removed (conformance/ADAPTER.md §2: bad-handle naming the field). */
+/** A device handle never issued, or removed (spec/contract/ADAPTER.md §2: bad-handle naming the field). */
 const noDevice = (device: number): Response => bad(`no device ${device} (never created, or removed)`, 'device', 'bad-handle');
 /** A VM handle never issued, or destroyed. */
 const noVm = (vm: number): Response => bad(`no VM ${vm} (never created, or destroyed)`, 'vm', 'bad-handle');

@@ -1,12 +1,12 @@
 /**
  * The reference adapter's answers outside ioctls: poll/read/write on the
  * files it serves (as the kernel's VFS answers files without .poll/.read/
- * .write), bad handles answered uniformly (conformance/ADAPTER.md §2), and
+ * .write), bad handles answered uniformly (spec/contract/ADAPTER.md §2), and
  * close() releasing everything (KVM VMs first) so nothing stays pinned.
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import type { Response, SingleRequest } from '../../conformance/adapter/types.ts';
+import type { Response, SingleRequest } from '../../spec/contract/types.ts';
 import { createReferenceAdapter } from './adapter.ts';
 import type { Process } from '../process/process.ts';
 import { DEFAULT_POLLMASK, POLLIN, POLLNVAL, POLLOUT } from '../process/file.ts';

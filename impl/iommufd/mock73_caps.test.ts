@@ -6,7 +6,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import type { SingleRequest } from '../../conformance/adapter/types.ts';
+import type { SingleRequest } from '../../spec/contract/types.ts';
 import { createReferenceAdapter } from './adapter.ts';
 import { makeGeometry } from '../pagetable/format.ts';
 

@@ -14,7 +14,7 @@
  * mockDevDestroy, dma, translate, iotlb, instances, instanceInfo), SimDevice,
  * IommuGroup, DeviceSpecInput, DmaOutcome, TranslateOutcome.
  */
-import type { DmaResult, IommuInstanceInfo, TranslateResult } from '../../conformance/adapter/types.ts';
+import type { DmaResult, IommuInstanceInfo, TranslateResult } from '../../spec/contract/types.ts';
 import { EBUSY, EINVAL, EPERM } from '../iommufd/errno.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { hwCreateDomain, HwPhysMemory, hwIotlbEntries, hwLookup, hwPgsizeBitmap, hwTranslate, minPgsize, permString } from './hw.ts';
@@ -334,7 +334,7 @@ export class Machine {
     let group: IommuGroup;
     if (spec.group !== undefined) {
       const g = this.groups.get(spec.group);
-      // A group handle never issued, or whose devices are all gone: a bad handle (conformance/ADAPTER.md §2).
+      // A group handle never issued, or whose devices are all gone: a bad handle (spec/contract/ADAPTER.md §2).
       if (!g || g.devices.length === 0) return { ok: false, field: 'spec.group', message: `no group ${spec.group}`, code: 'bad-handle' };
       if (g.iommu !== inst) return bad('group', `group ${spec.group} is behind ${g.iommu.name}, not ${inst.name}`);
       // A device probed into an owned group would join a group already under

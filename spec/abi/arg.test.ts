@@ -4,7 +4,7 @@ import { ERRNO } from '../uapi/errno.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
 import { buildIoctlArg, ioctlArgField, MAX_PATCH_DEPTH, rawPointerResults, resolveCommand } from './arg.ts';
-import type { IoctlArg, PointerArg, RawPointerPatch } from '../../conformance/adapter/types.ts';
+import type { IoctlArg, PointerArg, RawPointerPatch } from '../contract/types.ts';
 import { CodecError, decodeStruct } from './codec.ts';
 import { argBytes, decodeIoctl } from './dispatch.ts';
 

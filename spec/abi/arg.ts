@@ -10,7 +10,7 @@ import type {
   RawPointerResult,
   StructValue as ContractStructValue,
   FieldValue as ContractFieldValue,
-} from '../../conformance/adapter/types.ts';
+} from '../contract/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
 import { COMMANDS } from '../uapi/commands.ts';
 import { inProfile, requireLayout, type LayoutNode, type RecordNode } from '../uapi/layout.ts';

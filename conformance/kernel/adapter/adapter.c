@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * iommufd-spec kernel adapter: serves the adapter contract's JSON-lines
- * protocol (conformance/ADAPTER.md; kernel specifics in conformance/kernel/README.md)
+ * protocol (spec/contract/ADAPTER.md; kernel specifics in conformance/kernel/README.md)
  * inside a QEMU guest, with real system calls against the running kernel.
  *
  *   usage: iommufd-adapter [CHANNEL]     CHANNEL = the virtio-serial port the

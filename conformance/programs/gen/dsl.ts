@@ -4,7 +4,7 @@
  * namesakes here). It only produces JSON in the program format; nothing here
  * runs anything.
  */
-import type { Profile } from '../../adapter/types.ts';
+import type { Profile } from '../../../spec/contract/types.ts';
 import { PROGRAM_FORMAT, type Json, type Program, type ProgramSource, type Step, type StepExpect } from '../types.ts';
 
 export const PAGE_SIZE = 4096;

@@ -4,7 +4,7 @@
  * each step naming the clause it reaches in its note. Not selftest ports:
  * source.test names the clause area.
  */
-import type { Profile } from '../../adapter/types.ts';
+import type { Profile } from '../../../spec/contract/types.ts';
 import type { Json, StepExpect } from '../types.ts';
 import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 

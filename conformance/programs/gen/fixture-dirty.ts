@@ -6,7 +6,7 @@
  * off and allocates the HWPT with IOMMU_HWPT_DATA_SELFTEST (MOCK_IOMMUPT_DEFAULT),
  * so dirty bits come in PAGE_SIZE units; 6.12 reports MOCK_PAGE_SIZE units.
  */
-import type { Profile } from '../../adapter/types.ts';
+import type { Profile } from '../../../spec/contract/types.ts';
 import type { Json } from '../types.ts';
 import { err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 

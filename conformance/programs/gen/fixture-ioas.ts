@@ -2,7 +2,7 @@
  * Ports of FIXTURE(iommufd_ioas) × {no_domain, mock_domain, two_mock_domain,
  * mock_domain_limit} (tools/testing/selftests/iommu/iommufd.c).
  */
-import type { Profile } from '../../adapter/types.ts';
+import type { Profile } from '../../../spec/contract/types.ts';
 import type { Json, StepExpect } from '../types.ts';
 import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 

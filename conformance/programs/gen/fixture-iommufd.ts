@@ -3,7 +3,7 @@
  * (tools/testing/selftests/iommu/iommufd.c).
  */
 import { commandByName, commandMinSize, commandStructSize } from '../../../spec/uapi/index.ts';
-import type { Profile } from '../../adapter/types.ts';
+import type { Profile } from '../../../spec/contract/types.ts';
 import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 
 const FILE = 'tools/testing/selftests/iommu/iommufd.c';

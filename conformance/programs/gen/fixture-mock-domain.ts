@@ -5,7 +5,7 @@
  * cannot create: for them only replace and alloc_hwpt (which never touch it) are ported. The hugepage variants use a
  * hugepage-aligned buffer (mem_alloc hugeAligned) for MAP_HUGETLB.
  */
-import type { Profile } from '../../adapter/types.ts';
+import type { Profile } from '../../../spec/contract/types.ts';
 import type { Json } from '../types.ts';
 import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 import { accessPages, createAccess, destroyAccessPages, devCheckCache } from './fixture-ioas.ts';

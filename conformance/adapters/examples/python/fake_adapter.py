@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A minimal adapter for the iommufd-spec adapter contract v1, in plain Python.
 
-It speaks the JSON-lines protocol on stdin/stdout (see conformance/ADAPTER.md)
+It speaks the JSON-lines protocol on stdin/stdout (see spec/contract/ADAPTER.md)
 and implements a tiny fake iommufd: open/close of /dev/iommu, IOMMU_IOAS_ALLOC
 and IOMMU_DESTROY with the kernel's lowest-free-id rule, ENOTTY for every other
 command. Everything else is reported unsupported in `capabilities`, so a suite

@@ -1,6 +1,6 @@
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
-import { check } from '../../spec/clauses/check.ts';
+import { check } from '../clauses/check.ts';
 import { answeredArb, requestArb } from './arbitraries.ts';
 import { checkSchema } from './validate.ts';
 import { requestFromWire, requestToWire, responseFromWire, responseToWire, structFromWire, WireFormatError } from './wire.ts';

@@ -11,7 +11,7 @@ import type { Op } from './types.ts';
 const Ajv2020 = Ajv2020Module.default ?? Ajv2020Module;
 
 export const SCHEMA_PATH = new URL('./schema/adapter-v1.schema.json', import.meta.url);
-export const SCHEMA_ID = 'https://iommufd-spec.invalid/conformance/adapter/schema/adapter-v1.schema.json';
+export const SCHEMA_ID = 'https://iommufd-spec.invalid/spec/contract/schema/adapter-v1.schema.json';
 
 /** One validation failure: the dotted path of the bad field ('' = the message itself). */
 export interface SchemaViolation {

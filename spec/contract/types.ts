@@ -1,7 +1,7 @@
 /**
  * The adapter contract, version 1: what an implementation under test provides.
  *
- * This file is the TypeScript form of conformance/ADAPTER.md; the JSON Schema in
+ * This file is the TypeScript form of spec/contract/ADAPTER.md; the JSON Schema in
  * conformance/adapter/schema/ is the wire form (JSON lines over stdio). Both
  * transports carry the same requests and responses; only the value encoding
  * differs (wire: u64 as decimal strings, bytes as base64; here: bigint and
@@ -18,7 +18,7 @@
 
 export const CONTRACT_VERSION = 1 as const;
 
-import type { Profile } from '../../spec/uapi/profiles.ts';
+import type { Profile } from '../uapi/profiles.ts';
 /** Kernel profile; defined with the uAPI data in spec/uapi/profiles.ts. */
 export type { Profile };
 
