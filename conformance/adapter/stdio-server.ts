@@ -94,7 +94,14 @@ export async function serveStdio(open: OpenForProfile, opts: ServeOptions = {}):
         const bad = checkSchema('batchItem', item);
         if (bad) refuse('bad-request', `${prefix}: ${bad.message}`, prefixField(prefix, bad.field));
         const request = decodeRequest(item, prefix, true);
-        const wire = await serveRequest(a, request);
+        let wire: JsonObject;
+        try {
+          wire = await serveRequest(a, request);
+        } catch (err) {
+          // The item's own refusal names its field inside the batch.
+          if (err instanceof Refusal && err.error.field !== undefined) refuse(err.error.code, err.error.message, prefixField(prefix, err.error.field));
+          throw err;
+        }
         responses.push(wire);
       } catch (err) {
         if (!(err instanceof Refusal)) throw err;

@@ -481,7 +481,8 @@ class ReferenceImplementation implements Implementation {
       }
       case 'iotlb': {
         const r = iotlb(this.proc, p, req.iommu);
-        return r ? ok({ entries: r }) : bad(`no IOMMU instance ${req.iommu}`, 'iommu', 'bad-handle');
+        // The platform prints permissions as "r-", "-w", "rw"; the contract's perm is "r", "w" or "rw" (ADAPTER.md §3.8).
+        return r ? ok({ entries: r.map((e) => ({ ...e, perm: contractPerm(e.perm) })) }) : bad(`no IOMMU instance ${req.iommu}`, 'iommu', 'bad-handle');
       }
       case 'kvm_create':
         return ok({ vm: kvmCreate(this.proc) });
@@ -523,6 +524,13 @@ class ReferenceImplementation implements Implementation {
     kvmDestroyAll(this.proc);
     this.proc.fds.closeAll();
   }
+}
+
+/** "r-" / "-w" / "rw" (impl/platform permString) as the contract's perm. A cached entry permits something, or it would not be cached. */
+function contractPerm(perm: string): 'r' | 'w' | 'rw' {
+  const r = perm.includes('r');
+  const w = perm.includes('w');
+  return r && w ? 'rw' : w ? 'w' : 'r';
 }
 
 /** sizeof the struct: decodeStruct needs the whole struct even when the argument was shorter. */

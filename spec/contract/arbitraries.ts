@@ -239,7 +239,7 @@ function resultArbFor(request: SingleRequest): fc.Arbitrary<Results[keyof Result
     case 'pin_count':
       return fc.record({ pins: fc.array(count, { maxLength: 8 }) });
     case 'iotlb':
-      return fc.record({ entries: fc.array(fc.record({ tag: text, iova: u64, pa: u64, size: count, perm: text }), { maxLength: 3 }) });
+      return fc.record({ entries: fc.array(fc.record({ tag: text, iova: u64, pa: u64, size: count, perm: fc.constantFrom('r' as const, 'w' as const, 'rw' as const) }), { maxLength: 3 }) });
     case 'kvm_create':
       return fc.record({ vm: handle });
     case 'kvm_state':

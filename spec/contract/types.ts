@@ -189,6 +189,17 @@ export interface TranslateResult {
   readonly write?: boolean;
 }
 
+/** A cached translation of an IOMMU instance (ADAPTER.md §3.8). */
+export interface IotlbEntry {
+  /** The domain/PASID it belongs to (implementation-defined). */
+  readonly tag: string;
+  readonly iova: bigint;
+  readonly pa: bigint;
+  readonly size: number;
+  /** What the cached translation permits. */
+  readonly perm: 'r' | 'w' | 'rw';
+}
+
 export interface KvmState {
   /** kvm_arch_has_noncoherent_dma: WBINVD must be emulated. */
   readonly noncoherentDma: boolean;
@@ -217,7 +228,7 @@ export interface Results {
   dma: DmaResult;
   translate: TranslateResult;
   pin_count: { readonly pins: readonly number[] }; // one count per page
-  iotlb: { readonly entries: readonly { readonly tag: string; readonly iova: bigint; readonly pa: bigint; readonly size: number; readonly perm: string }[] };
+  iotlb: { readonly entries: readonly IotlbEntry[] };
   kvm_create: { readonly vm: number };
   kvm_destroy: Record<string, never>;
   kvm_vfio_add: { readonly ret: number; readonly errno: number };

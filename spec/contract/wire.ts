@@ -801,7 +801,7 @@ export function resultFromWire(request: Request, value: Json | undefined, field 
       entries: arr(o, 'entries', f).map((v, i) => {
         const ef = join(join(f, 'entries'), i);
         const e = obj(v, ef);
-        return { tag: str(e, 'tag', ef), iova: big(e, 'iova', ef), pa: big(e, 'pa', ef), size: int(e, 'size', ef), perm: str(e, 'perm', ef) };
+        return { tag: str(e, 'tag', ef), iova: big(e, 'iova', ef), pa: big(e, 'pa', ef), size: int(e, 'size', ef), perm: oneOf(e, 'perm', ef, ['r', 'w', 'rw'] as const) };
       }),
     }))
     .with({ op: 'kvm_create' }, (): AnyResult => ({ vm: int(o, 'vm', f) }))
