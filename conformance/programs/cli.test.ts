@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { loadExpectationsFile } from './expectations.ts';
 import { main } from '../../cli/main.ts';
 import { check } from '../../spec/clauses/check.ts';
 
@@ -26,6 +29,29 @@ describe('iommufd-spec exec / diff', () => {
     expect(out).toMatch(/VIOLATED: expected errno ENOENT, got EINVAL/);
     expect(await main(['node', 'iommufd-spec', 'exec', PROG, '--impl', B, '--profile', '7.3', '--expectations', join(DATA, 'fake-b.expectations.json')])).toBe(0);
     expect(out).toMatch(/known \(kernel-bug\)/);
+  });
+
+  check('programs.exec.unlisted-skip-fails', async () => {
+    const SKIP = join(DATA, 'skip.json');
+    // Step 3 (kvm_create) does not run on the fake: unlisted, it fails the run …
+    expect(await main(['node', 'iommufd-spec', 'exec', SKIP, '--impl', A, '--profile', '7.3', '--expectations', join(DATA, 'skip.none.json')])).toBe(1);
+    expect(out).toMatch(/UNLISTED SKIP: skipped: op kvm_create: fake — no unsupported entry lists it/);
+    // … listed as unsupported, it is known …
+    out = '';
+    expect(await main(['node', 'iommufd-spec', 'exec', SKIP, '--impl', A, '--profile', '7.3', '--expectations', join(DATA, 'skip.listed.json')])).toBe(0);
+    expect(out).toMatch(/listed unsupported: test entry: the fakes have no KVM/);
+    // … and an entry listing a step that runs is stale, and fails too.
+    out = '';
+    expect(await main(['node', 'iommufd-spec', 'exec', SKIP, '--impl', A, '--profile', '7.3', '--expectations', join(DATA, 'skip.stale.json')])).toBe(1);
+    expect(out).toMatch(/STALE ENTRY: listed as unsupported, but it ran \(ok\): remove it from the entry/);
+    // --update-expectations writes the entry from what the run skipped.
+    const dir = mkdtempSync(join(tmpdir(), 'iommufd-spec-exp-'));
+    const file = join(dir, 'fake-a.json');
+    writeFileSync(file, readFileSync(join(DATA, 'skip.stale.json')));
+    out = '';
+    expect(await main(['node', 'iommufd-spec', 'exec', SKIP, '--impl', A, '--profile', '7.3', '--expectations', file, '--update-expectations'])).toBe(0);
+    expect(loadExpectationsFile(file).entries).toEqual([{ program: 'testdata.skip', steps: [3], kind: 'unsupported', reason: 'op kvm_create: fake' }]);
+    rmSync(dir, { recursive: true });
   });
 
   it('exits 2 naming file, step and field on a bad program', async () => {
