@@ -182,10 +182,12 @@ export function execReport(session: SessionResult, entries: readonly Expectation
   const skippedPrograms = { profile: 0, unsupported: 0 };
   let failures = 0;
   let known = 0;
+  let listed = 0;
   const programs = session.runs.map((run) => {
     const v = judgeRun(run, entries);
     failures += v.failures.length;
     known += v.known.length;
+    listed += v.known.filter((f) => f.kind === 'unlisted-skip').length;
     for (const f of v.failures) byKind[f.kind]++;
     if (run.skipKind) skippedPrograms[run.skipKind]++;
     for (const o of run.steps) steps[o.status === 'failed' ? 'errno' : o.status]++;
@@ -195,7 +197,8 @@ export function execReport(session: SessionResult, entries: readonly Expectation
       ...(run.skipped !== undefined && { skipped: run.skipped, skipKind: run.skipKind }),
       failures: v.failures.length,
       steps: run.steps.map(stepJson),
-      findings: [...v.failures.map((f) => findingJson(f, false)), ...v.known.map((f) => findingJson(f, true))],
+      // Listed skips are counted in the summary and show as skipped steps with their reason; known violations are findings.
+      findings: [...v.failures.map((f) => findingJson(f, false)), ...v.known.filter((f) => f.kind !== 'unlisted-skip').map((f) => findingJson(f, true))],
     };
   });
   return {
@@ -206,6 +209,7 @@ export function execReport(session: SessionResult, entries: readonly Expectation
     isolation: session.isolation,
     summary: {
       programs: session.runs.length,
+      listedSkips: listed,
       ran: session.runs.filter((r) => !r.skipped).length,
       skippedPrograms,
       steps,
