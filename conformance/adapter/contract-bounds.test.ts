@@ -67,12 +67,12 @@ describe('contract bounds, both directions', () => {
     expect(answers[1]).toMatchObject({ id: null, ok: false, error: { code: 'bad-request', field: 'id' } });
     expect(answers[2]).toMatchObject({ id: MAX_ID, ok: true });
     // A client treats such an answer as a broken server.
-    const a = await spawnStdioAdapter([process.execPath, FIXTURE, 'huge-id'], { timeoutMs: 30_000 });
+    const a = await spawnStdioAdapter([process.execPath, FIXTURE, 'huge-id'], { timeoutMs: 300_000, handshakeTimeoutMs: 300_000 });
     const e = await failure(a.call({ op: 'close', fd: 3 }));
     expect(e.kind).toBe('bad-message');
     expect(e.field).toBe('id');
     await a.close();
-  }, 60_000);
+  }, 600_000);
 
   check('adapter.mem-alloc.page-multiple', async () => {
     expect(checkSchema('clientMessage', { id: 1, op: 'mem_alloc', length: 4097 })?.field).toBe('length');
@@ -85,7 +85,7 @@ describe('contract bounds, both directions', () => {
     await ref.close();
     const answers = await rawSession('ref', [HELLO, '{"id":1,"op":"mem_alloc","length":100}']);
     expect(answers[1]).toMatchObject({ id: 1, ok: false, error: { code: 'bad-request', field: 'length' } });
-  }, 60_000);
+  }, 600_000);
 
   check('adapter.struct-kinds.both-directions', async () => {
     // Client → server: the reference refuses a 32-bit member given as a u64 and a u64 member given as a number.
@@ -111,13 +111,13 @@ describe('contract bounds, both directions', () => {
 
     // Server → client: an answer with a member of the wrong kind is a bad message.
     for (const [mode, field] of [['u64-as-number', 'result.out.user_va'], ['u32-as-string', 'result.out.flags']] as const) {
-      const a = await spawnStdioAdapter([process.execPath, FIXTURE, mode], { timeoutMs: 30_000 });
+      const a = await spawnStdioAdapter([process.execPath, FIXTURE, mode], { timeoutMs: 300_000, handshakeTimeoutMs: 300_000 });
       const e = await failure(a.call(MAP({ ioas_id: 1, flags: 7 })));
       expect(e.kind, mode).toBe('bad-message');
       expect(e.field, mode).toBe(field);
       await a.close();
     }
-  }, 60_000);
+  }, 600_000);
 });
 
 /** A session that leaves something of every kind behind. */
@@ -157,7 +157,7 @@ async function fresh(a: Adapter): Promise<unknown[]> {
 describe('reset', () => {
   check('adapter.reset.fresh-state', async () => {
     for (const spec of ['ref', `cmd:${process.execPath} ${BIN} serve --impl ref`]) {
-      const a = await openAdapter(spec, { profile: '7.3', validateInProcess: true });
+      const a = await openAdapter(spec, { profile: '7.3', validateInProcess: true, handshakeTimeoutMs: 300_000, timeoutMs: 300_000 });
       const caps = await a.call({ op: 'capabilities' });
       expect(caps.ok && caps.result.ops.reset, spec).toStrictEqual({ supported: true });
       const first = await fresh(a);
@@ -170,5 +170,5 @@ describe('reset', () => {
       expect(await fresh(a), spec).toStrictEqual(first);
       await a.close();
     }
-  }, 60_000);
+  }, 600_000);
 });

@@ -18,6 +18,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROXY = join(ROOT, 'conformance/adapter/fixtures/stdio-proxy.mjs');
 const BIN = join(ROOT, 'bin/iommufd-spec.mjs');
 
+/** Start-up and per-request bounds for the served reference: generous, since two node
+ * processes compile TypeScript before the hello on a machine that may be busy. */
+export const SLOW_START = { handshakeTimeoutMs: 300_000, timeoutMs: 300_000 } as const;
+
 /** `cmd:` spec of the reference behind the proxy. */
 export const SERVED_REFERENCE = `cmd:${process.execPath} ${PROXY} ${process.execPath} ${BIN} serve --impl ref`;
 

@@ -11,7 +11,7 @@
  * adapter and opens a new one. Either way no process setting, fd, buffer,
  * device or VM of one program reaches the next.
  */
-import { openAdapter, type OpenedAdapter } from '../adapter/open.ts';
+import { openAdapter, type OpenedAdapter, type OpenOptions } from '../adapter/open.ts';
 import type { Capabilities, Profile } from '../../spec/contract/types.ts';
 import type { LoadedProgram } from './types.ts';
 import { runProgram, type ProgramRun, type RunOptions } from './run.ts';
@@ -74,10 +74,13 @@ export function impliedProfile(impl: string): Profile | undefined {
   return m ? (m[1] as Profile) : undefined;
 }
 
-async function open(impl: string, profile: Profile | undefined): Promise<{ adapter: OpenedAdapter; caps: Capabilities }> {
+/** Transport settings for opening the adapter (a stdio adapter's timeouts). */
+export type AdapterOpenSettings = Pick<OpenOptions, 'timeoutMs' | 'handshakeTimeoutMs'>;
+
+async function open(impl: string, profile: Profile | undefined, settings: AdapterOpenSettings = {}): Promise<{ adapter: OpenedAdapter; caps: Capabilities }> {
   let adapter: OpenedAdapter;
   try {
-    adapter = await openAdapter(impl, { profile, stderr: 'inherit' });
+    adapter = await openAdapter(impl, { ...settings, profile, stderr: 'inherit' });
   } catch (err) {
     throw new AdapterOpenError(`--impl ${impl}: ${(err as Error).message}`);
   }
@@ -98,6 +101,8 @@ export interface SessionOptions extends RunOptions {
    * `reset` (default; reopen where reset is not served) or `none` (nothing: only
    * to show what leaks without it). */
   readonly isolation?: 'reset' | 'none';
+  /** Timeouts of a stdio adapter (tests on a loaded machine give start-up more room). */
+  readonly adapter?: AdapterOpenSettings;
 }
 
 export interface SessionResult {
@@ -129,7 +134,7 @@ export async function runPrograms(impl: string, profile: Profile | undefined, pr
   let resets = 0;
   const reopenReasons: string[] = [];
   if (options.shared ?? sharedAdapter(impl)) {
-    let { adapter, caps } = await open(impl, profile);
+    let { adapter, caps } = await open(impl, profile, options.adapter);
     try {
       for (const [i, p] of ordered.entries()) {
         if (i > 0 && options.isolation !== 'none') {
@@ -139,7 +144,7 @@ export async function runPrograms(impl: string, profile: Profile | undefined, pr
           } else {
             reopenReasons.push(why);
             await adapter.close();
-            ({ adapter, caps } = await open(impl, profile));
+            ({ adapter, caps } = await open(impl, profile, options.adapter));
           }
         }
         runs.push(await runProgram(p, adapter, caps, options));
@@ -152,7 +157,7 @@ export async function runPrograms(impl: string, profile: Profile | undefined, pr
   }
   let actual: Profile | undefined = profile;
   for (const p of ordered) {
-    const { adapter, caps } = await open(impl, profile);
+    const { adapter, caps } = await open(impl, profile, options.adapter);
     actual = caps.profile;
     try {
       runs.push(await runProgram(p, adapter, caps, options));
@@ -161,7 +166,7 @@ export async function runPrograms(impl: string, profile: Profile | undefined, pr
     }
   }
   if (actual === undefined) {
-    const { adapter, caps } = await open(impl, profile);
+    const { adapter, caps } = await open(impl, profile, options.adapter);
     actual = caps.profile;
     await adapter.close();
   }
