@@ -25,6 +25,7 @@ import type { Objection, Oracle, PropertyGate } from './oracles/oracle.ts';
 import { openReference } from './reference.ts';
 import { AdapterFailure, CaseFailure, CaseSession, type Clock, realClock, type TraceStep } from './session.ts';
 import { checkStability } from './stability.ts';
+import { type FailNthOptions, sweepFailNth } from './failnth.ts';
 import { counterexampleProgram, executedLength, formatCounterexample } from './counterexample.ts';
 import { matchExpectation, type SuiteExpectation } from './expectations.ts';
 import type { Program } from '../programs/types.ts';
@@ -62,6 +63,8 @@ export interface SuiteOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Stop after the first failing block (programmatic use: time to kill). Default false. */
   readonly stopOnFailure?: boolean;
+  /** Sweep injected allocation failures over each passing case (adapters serving fail_nth). */
+  readonly failNth?: boolean | FailNthOptions;
 }
 
 export interface Progress {
@@ -349,6 +352,27 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
       await provider.release(fresh, [], broken);
     }
   }
+  if (!failure && rt.opts.failNth && provider.caps.ops.fail_nth?.supported) {
+    const ops = new Set(Object.entries(provider.caps.ops).filter(([, v]) => v?.supported).map(([k]) => k));
+    const found = await sweepFailNth(
+      session.trace,
+      () => provider.acquire(rt.opts.timeoutMs),
+      (a, broken) => provider.release(a, [], broken),
+      ops,
+      rt.opts.timeoutMs,
+      clock,
+      (n) => counts.set('fail-nth', (counts.get('fail-nth') ?? 0) + n),
+      typeof rt.opts.failNth === 'object' ? rt.opts.failNth : {},
+    );
+    if (found) {
+      const trace: TraceStep[] = found.templates.map((template, i) => ({ step: i + 1, template, status: 'ok', probes: [], objections: [], known: [], response: { ok: true, result: {} } as never }));
+      const last = trace[trace.length - 1] as TraceStep;
+      if (found.objection.probe) last.probes.push(found.objection.probe);
+      const objection = { ...found.objection, step: last.step };
+      last.objections.push(objection);
+      failure = new CaseFailure([objection], trace);
+    }
+  }
   const commands = session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
   return { ...(failure && { failure }), trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, commands };
 }
@@ -483,15 +507,16 @@ export function runtimeOf(ctx: RunContext, opts: SuiteOptions): BlockRuntime {
 }
 
 /** Every property this run reports, with its oracle and gate. */
-export function gatesFor(caps: Capabilities, oracle: OracleSet): PropertyGate[] {
+export function gatesFor(caps: Capabilities, oracle: OracleSet, failNth = false): PropertyGate[] {
   const gates: PropertyGate[] = [{ property: 'protocol' }];
   if (oracle === 'full') gates.push({ property: 'differential' }, { property: 'lifecycle' });
   gates.push(...InvariantsOracle.gatesFor(caps), { property: 'invariants.stability' });
+  if (failNth) gates.push(caps.ops.fail_nth?.supported ? { property: 'fail-nth' } : { property: 'fail-nth', skip: 'the adapter cannot inject allocation failures (no fail_nth op)' });
   return gates;
 }
 
 function oracleOf(property: string): string {
-  return property.split('.')[0] as string;
+  return property === 'fail-nth' ? 'invariants' : (property.split('.')[0] as string);
 }
 
 /** The verdict from blocks alone (so merged shards give what one run gives). */
@@ -531,7 +556,7 @@ export function metaOf(ctx: RunContext, opts: SuiteOptions): Omit<SuiteResult, '
     blockSize,
     blockCount: blockCount(runs, blockSize),
     ...(opts.shard && { shard: opts.shard }),
-    gates: gatesFor(ctx.provider.caps, oracle),
+    gates: gatesFor(ctx.provider.caps, oracle, Boolean(opts.failNth)),
     ...('unavailable' in ctx.lifecycle && oracle === 'full' && { lifecycle: ctx.lifecycle.unavailable }),
   };
 }

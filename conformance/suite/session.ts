@@ -284,15 +284,13 @@ export class CaseSession {
     return { oracle: 'protocol', property, step: step.step, message, observed, signature: { command: commandName(request), expected: 'a valid answer', observed } };
   }
 
-  /** What no implementation may answer: an internal error, or `unsupported` for what it reports it supports. */
+  /** What no implementation may answer: an internal error. (`unsupported` for one request of an
+   * op the report lists as supported is a finer-grained refusal — e.g. a read of a file type the
+   * adapter does not model — and skips the step, as the program runner does.) */
   private protocolObjections(step: TraceStep, request: Request, response: Response): Objection[] {
     if (response.ok) return [];
     const e = response.error;
     if (e.code === 'internal') return [this.objection(step, request, 'protocol', `the implementation failed internally: ${e.message}`, response)];
-    if (e.code === 'unsupported') {
-      const claimed = request.op === 'ioctl' && typeof request.cmd === 'string' ? this.o.caps.commands[request.cmd] : request.op !== 'batch' && request.op !== 'capabilities' ? this.o.caps.ops[request.op] : undefined;
-      if (claimed?.supported) return [this.objection(step, request, 'protocol', `answered 'unsupported' for ${commandName(request)}, which its capability report says it supports`, response)];
-    }
     return [];
   }
 

@@ -125,7 +125,8 @@ export interface DeviceRec {
   readonly capable: boolean;
   /** Whether the IOMMU's page table records read/write permissions. */
   readonly permissions: boolean;
-  bound: { ctx: CtxRec; id: number } | undefined;
+  /** The context it is bound to, its device object id, and the file that bound it (its release unbinds). */
+  bound: { ctx: CtxRec; id: number; file?: FileRec } | undefined;
   /** The HWPT id it is attached to, in its bound context. */
   hwpt: number | undefined;
   /** Open VFIO device file, if any. */
@@ -433,7 +434,7 @@ export class Shadow {
     if (f.kind === 'device' && f.device) {
       const d = f.device;
       if (d.file === f) d.file = undefined;
-      this.unbind(d);
+      if (d.bound?.file === f) this.unbind(d);
     } else if (f.kind === 'access' && f.access) {
       const a = f.access;
       const ctx = this.ctxs.find((c) => [...c.objects.values()].includes(a));
@@ -794,7 +795,7 @@ export class Shadow {
         const ctx = cf?.kind === 'iommufd' ? cf.ctx : undefined;
         if (!ctx) return;
         const id = toNum(out['out_devid']);
-        d.bound = { ctx, id };
+        d.bound = { ctx, id, file: f };
         ctx.holders++;
         this.addObj(ctx, { type: 'device', id, dev: d });
         return;
