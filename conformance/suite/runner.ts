@@ -156,6 +156,9 @@ export class SuiteStartError extends Error {}
 /** Hands out a fresh session per case: a new in-process instance, or the shared process reset (or cleaned up). */
 export class ImplProvider {
   private shared: OpenedAdapter | undefined;
+  /** Cases since the shared process was (re)started: without `reset` its memory only grows. */
+  private uses = 0;
+  static readonly RECYCLE_AFTER = 25;
 
   private constructor(
     readonly spec: ImplSpec,
@@ -217,6 +220,12 @@ export class ImplProvider {
       return;
     }
     if (this.canReset) return;
+    if (++this.uses >= ImplProvider.RECYCLE_AFTER) {
+      this.uses = 0;
+      await a.close().catch(() => undefined);
+      this.shared = undefined;
+      return;
+    }
     await cleanup(a, trace).catch(async () => {
       await a.close().catch(() => undefined);
       this.shared = undefined;
@@ -229,7 +238,9 @@ export class ImplProvider {
   }
 }
 
-/** Without `reset`: close what the case left open, destroy its VMs, remove its devices, unmap its buffers. */
+/** Without `reset`: close what the case left open, destroy its VMs, remove its devices. Buffers stay
+ * mapped: unmapped frames would be reused by the next case's buffers while an adapter may still
+ * name the old buffer for them (the reference's reverse map does); the process is recycled instead. */
 async function cleanup(a: Adapter, trace: readonly TraceStep[]): Promise<void> {
   const fds = new Set<number>();
   const vms = new Set<number>();
@@ -258,8 +269,8 @@ async function cleanup(a: Adapter, trace: readonly TraceStep[]): Promise<void> {
     ...[...vms].map((vm): Request => ({ op: 'kvm_destroy', vm })),
     ...[...fds].sort((x, y) => y - x).map((fd): Request => ({ op: 'close', fd })),
     ...[...devices].map((device): Request => ({ op: 'device_remove', device })),
-    ...[...buffers].map(([buffer, length]): Request => ({ op: 'mem_unmap', buffer, offset: 0, length })),
   ];
+  void buffers;
   if (reqs.length) await a.batch(reqs);
 }
 
@@ -392,12 +403,14 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
   let firstFailure: number | undefined;
   let last: CaseRun | undefined;
   let caseIndex = 0;
+  let adapterBroke = false;
   const arb = fc.record({
     gc: caseArb(rt.provider.profile, rt.provider.caps, { maxCommands: opts.maxCommands, ...(opts.abiRate !== undefined && { abiRate: opts.abiRate }), ...(opts.swarm !== undefined && { swarm: opts.swarm }) }),
     probeSeed: fc.integer(),
   });
   const property = fc.asyncProperty(arb, async ({ gc, probeSeed }) => {
     if (firstFailure !== undefined && clock.now() - firstFailure > opts.shrinkTimeMs) return true; // shrink budget spent: keep the last counterexample
+    if (adapterBroke) return true; // a crashed or hung implementation: report the program so far, do not shrink by restarting it
     const stability = firstFailure === undefined && opts.stabilityEvery > 0 && caseIndex % opts.stabilityEvery === opts.stabilityEvery - 1;
     caseIndex++;
     const run = await runOneCase({ ...gc, probeSeed }, rt, counts, known, stability);
@@ -409,6 +422,7 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
     if (run.failure) {
       firstFailure ??= clock.now();
       last = run;
+      if (run.failure.adapter) adapterBroke = true;
       throw run.failure;
     }
     return true;

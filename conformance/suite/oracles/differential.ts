@@ -362,8 +362,10 @@ export class DifferentialOracle implements Oracle {
     const f = refReq.arg.fields;
     const ioasField = refReq.cmd === 'IOMMU_IOAS_MAP' ? 'ioas_id' : 'dst_ioas_id';
     const length = toBig(f['length']);
+    // The alignment follows the implementation's own user address (its process's mapping);
     // IOAS_COPY places by the source pages' user address, which the request does not carry.
-    const uptr = refReq.cmd === 'IOMMU_IOAS_MAP' ? toBig(f['user_va']) : 'unknown';
+    const implFields = ev.request.op === 'ioctl' && ev.request.arg.kind === 'struct' ? ev.request.arg.fields : {};
+    const uptr = refReq.cmd === 'IOMMU_IOAS_MAP' ? toBig(implFields['user_va']) : 'unknown';
     const why = await this.placementViolation(refReq.fd, toNum(f[ioasField]), x, length, uptr);
     if (why) {
       objections.push(this.objection(ev, `automatic IOVA ${hexOf(x)} is not one the kernel's placement can choose: ${why}`, `an IOVA by iopt_alloc_iova's rules (the reference chose ${hexOf(y)})`, hexOf(x)));
