@@ -48,28 +48,56 @@ function objectionExpect(o: Objection): StepExpect | undefined {
   return undefined;
 }
 
+export type BindKinds = ReadonlyMap<string, { readonly op: string; readonly path: string }>;
+
+/** Which bindings can stand for a request field: the op and result path that hand out that kind of handle. */
+function kindOk(field: string, k: { op: string; path: string } | undefined): boolean {
+  if (!k) return false;
+  switch (field) {
+    case 'device':
+      return k.op === 'device_create' && k.path === 'device';
+    case 'vm':
+      return k.op === 'kvm_create';
+    case 'buffer':
+      return k.op === 'mem_alloc';
+    case 'fd':
+      return k.path === 'fd' || k.path.endsWith('_fd');
+    default:
+      return false;
+  }
+}
+
 /** A probe request (the implementation's handles) as a template naming the bound values. */
-export function probeTemplate(req: Request, bindings: ReadonlyMap<string, unknown>): StepTemplate {
+export function probeTemplate(req: Request, bindings: ReadonlyMap<string, unknown>, kinds: BindKinds = new Map()): StepTemplate {
   const entries = [...bindings.entries()].reverse();
-  const nameOf = (v: unknown, field?: string): Ref | undefined => {
+  const nameOf = (v: unknown, field: string): Ref | undefined => {
     for (const [name, b] of entries) {
-      if (field && typeof b === 'object' && b !== null && (b as Record<string, unknown>)[field] === v) return new Ref(name, field);
-      if (!field && b === v) return new Ref(name);
+      if (!kindOk(field, kinds.get(name))) continue;
+      if (field === 'buffer' && typeof b === 'object' && b !== null && (b as Record<string, unknown>)['buffer'] === v) return new Ref(name, 'buffer');
+      if (field !== 'buffer' && b === v) return new Ref(name);
     }
     return undefined;
   };
   const fields: Record<string, Tmpl> = {};
   for (const [k, v] of Object.entries(req)) {
     if (k === 'op') continue;
-    let t: Tmpl | undefined;
-    if (k === 'device' || k === 'vm' || k === 'fd') t = nameOf(v);
-    else if (k === 'buffer') t = nameOf(v, 'buffer');
+    const t = k === 'device' || k === 'vm' || k === 'fd' || k === 'buffer' ? nameOf(v, k) : undefined;
     fields[k] = t ?? (v as Tmpl);
   }
   return { op: req.op, fields };
 }
 
-export function counterexampleProgram(trace: readonly TraceStep[], objections: readonly Objection[], meta: ReplayMeta, profile: Profile, bindings: ReadonlyMap<string, unknown>, expectedOf?: (step: number) => Response | undefined): Program {
+/** The expect set of a probe step, where the objection's expected value is a plain observation. */
+function probeExpect(o: Objection): StepExpect | undefined {
+  const op = o.probe?.request.op;
+  if (op === 'translate' && o.expected === 'not mapped') return { result: { mapped: false } };
+  if (op === 'translate' && o.expected === 'read-only') return { result: { write: false } };
+  if (op === 'dma' && o.expected === 'a fault') return { result: { ok: false } };
+  if (op === 'kvm_state' && o.expected === 'noncoherentDma: true') return { result: { noncoherentDma: true } };
+  return undefined;
+}
+
+export function counterexampleProgram(trace: readonly TraceStep[], objections: readonly Objection[], meta: ReplayMeta, profile: Profile, bindings: ReadonlyMap<string, unknown>, expectedOf?: (step: number) => Response | undefined, kinds: BindKinds = new Map()): Program {
   const failing = objections[0] as Objection;
   const steps: Step[] = [];
   for (const t of trace) {
@@ -87,9 +115,10 @@ export function counterexampleProgram(trace: readonly TraceStep[], objections: r
         if (p === undefined) break;
         const isIt = p.request === failing.probe.request;
         if (!isIt && p.request.op !== 'close' && p.request.op !== 'kvm_destroy') continue;
-        const tmpl = probeTemplate(p.request, bindings);
+        const tmpl = probeTemplate(p.request, bindings, kinds);
         const pe = isIt ? { note: `${failing.oracle} objects: ${failing.message} (expected ${failing.expected ?? '?'}, observed ${failing.observed ?? '?'})` } : {};
-        steps.push(toProgramStep(tmpl, { ...pe, ...(p.request.op === 'close' && { expect: { ok: true } }) }));
+        const expect = isIt ? probeExpect(failing) : p.request.op === 'close' ? { ok: true } : undefined;
+        steps.push(toProgramStep(tmpl, { ...pe, ...(expect && { expect }) }));
         if (isIt) break;
       }
     }

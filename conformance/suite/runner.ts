@@ -310,6 +310,8 @@ interface CaseRun {
   readonly trace: readonly TraceStep[];
   readonly expectedOf?: (step: number) => import('../../spec/contract/types.ts').Response | undefined;
   readonly bindings: ReadonlyMap<string, unknown>;
+  readonly bindKinds: ReadonlyMap<string, { readonly op: string; readonly path: string }>;
+  readonly probeSeed: number;
   readonly commands: number;
 }
 
@@ -385,7 +387,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     }
   }
   const commands = session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
-  return { ...(failure && { failure }), trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, commands };
+  return { ...(failure && { failure }), trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
 }
 
 export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p: Progress) => void): Promise<BlockResult> {
@@ -465,7 +467,9 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
     rt.provider.profile,
     last.failure === err ? last.bindings : new Map(),
     expectedOf,
+    last.failure === err ? last.bindKinds : new Map(),
   );
+  if (last.failure === err) (program.replay as Record<string, unknown>)['probeSeed'] = last.probeSeed;
   const failure: FailureReport = {
     block,
     seed,

@@ -148,6 +148,8 @@ export function prng(seed: number): () => number {
 
 export class CaseSession {
   readonly bindings = new Map<string, unknown>();
+  /** For each bound name, the op and path that bound it (what kind of handle it is). */
+  readonly bindKinds = new Map<string, { readonly op: string; readonly path: string }>();
   /** Names whose binding step did not succeed. */
   private readonly unbound = new Set<string>();
   readonly trace: TraceStep[] = [];
@@ -252,6 +254,7 @@ export class CaseSession {
         }
         bound.set(name, v);
         this.bindings.set(name, v);
+        this.bindKinds.set(name, { op: t.op, path });
         this.unbound.delete(name);
       }
     } else {
