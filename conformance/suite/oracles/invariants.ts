@@ -263,6 +263,8 @@ export class InvariantsOracle implements Oracle {
     const v = req.arg.fields;
     const ctx = f?.kind === 'iommufd' ? f.ctx : f?.kind === 'device' ? f.device?.bound?.ctx : undefined;
     if (!ctx || !ctx.alive) return;
+    // A malformed argument is refused before the handler looks at the id (abi-hygiene judges it).
+    if ((ev.template.defects ?? []).some((d) => d.abi)) return;
     if (req.cmd === 'IOMMU_DESTROY') {
       this.ctx.count('invariants.lifetime');
       const id = toNum(v['id']);
