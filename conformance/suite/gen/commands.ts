@@ -131,10 +131,13 @@ const k16 = fc.nat(15);
 
 function envSpecs(env: GenEnv): CommandSpec<never>[] {
   const { caps } = env;
-  const specs: CommandSpec<any>[] = [];
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
   const iommus = caps.iommus;
 
-  specs.push({
+  add({
     kind: 'open',
     weight: 3,
     arb: fc.record({ vfio: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
@@ -148,7 +151,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   } satisfies CommandSpec<{ vfio: boolean }>);
 
-  specs.push({
+  add({
     kind: 'close',
     weight: 1,
     arb: fc.record({ what: fc.constantFrom('ctx' as const, 'dfd' as const, 'dfd' as const, 'afd' as const, 'bad' as const), k: k16 }),
@@ -183,7 +186,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
   } satisfies CommandSpec<{ what: 'ctx' | 'dfd' | 'afd' | 'bad'; k: number }>);
 
   if (opSupported(caps, 'mem_alloc')) {
-    specs.push({
+    add({
       kind: 'mem_alloc',
       weight: 3,
       arb: fc.record({ pages: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 16 }) }, { weight: 1, arbitrary: fc.constant(512) }), huge: fc.boolean(), ro: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
@@ -198,7 +201,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ pages: number; huge: boolean; ro: boolean }>);
   }
   if (opSupported(caps, 'mem_write')) {
-    specs.push({
+    add({
       kind: 'mem_write',
       weight: 1,
       arb: fc.record({ k: k16, page: fc.nat(15), data: smallBytes }),
@@ -212,7 +215,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
   }
   if (opSupported(caps, 'device_create') && iommus.length > 0) {
     const f = caps.deviceFeatures;
-    specs.push({
+    add({
       kind: 'device_create',
       weight: 3,
       arb: fc.record({
@@ -252,7 +255,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ iommu: number; join: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean }>);
   }
   if (opSupported(caps, 'device_remove')) {
-    specs.push({
+    add({
       kind: 'device_remove',
       weight: 1,
       arb: fc.record({ k: k16 }),
@@ -264,7 +267,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ k: number }>);
   }
   if (opSupported(caps, 'open_device')) {
-    specs.push({
+    add({
       kind: 'open_device',
       weight: 3,
       arb: fc.record({ k: k16 }),
@@ -290,7 +293,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     return { device: new Ref(d.name), iova: iovaOf(c.iova, m, areas, len) };
   };
   if (opSupported(caps, 'dma')) {
-    specs.push({
+    add({
       kind: 'dma',
       weight: 4,
       arb: fc.record({ dev: k16, iova: iovaChoice, write: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), len: fc.oneof(fc.constantFrom(1, 8, 64), fc.constant(4097)), data: smallBytes }),
@@ -304,7 +307,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ dev: number; iova: IovaChoice; write: boolean; len: number; data: Uint8Array }>);
   }
   if (opSupported(caps, 'translate')) {
-    specs.push({
+    add({
       kind: 'translate',
       weight: 2,
       arb: fc.record({ dev: k16, iova: iovaChoice }),
@@ -316,7 +319,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ dev: number; iova: IovaChoice }>);
   }
   if (opSupported(caps, 'pin_count')) {
-    specs.push({
+    add({
       kind: 'pin_count',
       weight: 1,
       arb: fc.record({ k: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }) }),
@@ -331,13 +334,13 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
   }
   if (opSupported(caps, 'process_info')) {
-    specs.push({ kind: 'process_info', weight: 1, arb: fc.constant(0), ready: () => true, build: () => ({ op: 'process_info', fields: {} }) } satisfies CommandSpec<number>);
+    add({ kind: 'process_info', weight: 1, arb: fc.constant(0), ready: () => true, build: () => ({ op: 'process_info', fields: {} }) } satisfies CommandSpec<number>);
   }
   if (opSupported(caps, 'iotlb') && iommus.length > 0) {
-    specs.push({ kind: 'iotlb', weight: 1, arb: k16, ready: () => true, build: (_m, k) => ({ op: 'iotlb', fields: { iommu: (pick(iommus, k) as IommuInstanceInfo).name } }) } satisfies CommandSpec<number>);
+    add({ kind: 'iotlb', weight: 1, arb: k16, ready: () => true, build: (_m, k) => ({ op: 'iotlb', fields: { iommu: (pick(iommus, k) as IommuInstanceInfo).name } }) } satisfies CommandSpec<number>);
   }
   if (opSupported(caps, 'set_process')) {
-    specs.push({
+    add({
       kind: 'set_process',
       weight: 1,
       arb: fc.record(
@@ -355,7 +358,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ capIpcLock?: boolean; capSysResource?: boolean; rlimit?: bigint | null }>);
   }
   if (opSupported(caps, 'kvm_create')) {
-    specs.push({
+    add({
       kind: 'kvm_create',
       weight: 1,
       arb: fc.constant(0),
@@ -369,7 +372,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<number>);
     if (opSupported(caps, 'kvm_destroy')) {
-      specs.push({
+      add({
         kind: 'kvm_destroy',
         weight: 1,
         arb: k16,
@@ -382,7 +385,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     }
     for (const op of ['kvm_vfio_add', 'kvm_vfio_del'] as const) {
       if (!opSupported(caps, op)) continue;
-      specs.push({
+      add({
         kind: op,
         weight: op === 'kvm_vfio_add' ? 2 : 1,
         arb: fc.record({ vm: k16, fd: k16, ctx: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
@@ -395,12 +398,12 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       } satisfies CommandSpec<{ vm: number; fd: number; ctx: boolean }>);
     }
     if (opSupported(caps, 'kvm_state')) {
-      specs.push({ kind: 'kvm_state', weight: 1, arb: k16, needs: ['vm'], ready: () => true, build: (m, k) => ({ op: 'kvm_state', fields: { vm: new Ref(pick(m.vms.filter((x) => x.alive), k)!.name) } }) } satisfies CommandSpec<number>);
+      add({ kind: 'kvm_state', weight: 1, arb: k16, needs: ['vm'], ready: () => true, build: (m, k) => ({ op: 'kvm_state', fields: { vm: new Ref(pick(m.vms.filter((x) => x.alive), k)!.name) } }) } satisfies CommandSpec<number>);
     }
   }
   for (const op of ['poll', 'read'] as const) {
     if (!opSupported(caps, op)) continue;
-    specs.push({
+    add({
       kind: op,
       weight: 1,
       arb: fc.record({ k: k16, count: fc.constantFrom(0, 40, 64), offset: fc.constantFrom(0, 0, 1) }),
@@ -413,20 +416,23 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ k: number; count: number; offset: number }>);
   }
-  return specs as CommandSpec<never>[];
+  return specs;
 }
 
 // ---------------------------------------------------------------- iommufd ioctls
 
 function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
-  const specs: CommandSpec<any>[] = [];
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
   const MAP = { fixed: v(p, 'IOMMU_IOAS_MAP_FIXED_IOVA'), write: v(p, 'IOMMU_IOAS_MAP_WRITEABLE'), read: v(p, 'IOMMU_IOAS_MAP_READABLE') };
   const prot = fc.oneof({ weight: 6, arbitrary: fc.constant(MAP.read | MAP.write) }, { weight: 2, arbitrary: fc.constant(MAP.read) }, { weight: 1, arbitrary: fc.constant(MAP.write) }, { weight: 1, arbitrary: fc.constant(0) });
   const has = (c: string): boolean => supported(caps, c);
 
   if (has('IOMMU_IOAS_ALLOC')) {
-    specs.push({
+    add({
       kind: 'IOMMU_IOAS_ALLOC',
       weight: 3,
       arb: fc.record({ ctx: ctxK, abi: env.abi }),
@@ -443,7 +449,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_DESTROY')) {
-    specs.push({
+    add({
       kind: 'IOMMU_DESTROY',
       weight: 2,
       arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abi }),
@@ -468,7 +474,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_IOAS_MAP')) {
-    specs.push({
+    add({
       kind: 'IOMMU_IOAS_MAP',
       weight: 8,
       arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
@@ -503,7 +509,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 
   if (has('IOMMU_IOAS_UNMAP')) {
     type Unmap = { ctx: number; ioas: IdChoice; how: 'area' | 'all' | 'partial' | 'superset' | 'range' | 'empty'; a: number; b: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice };
-    specs.push({
+    add({
       kind: 'IOMMU_IOAS_UNMAP',
       weight: 5,
       arb: fc.record({
@@ -573,7 +579,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_IOAS_COPY')) {
-    specs.push({
+    add({
       kind: 'IOMMU_IOAS_COPY',
       weight: 3,
       arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abi }),
@@ -617,7 +623,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 
   if (has('IOMMU_IOAS_ALLOW_IOVAS')) {
     const rangeArb = fc.record({ iova: iovaChoice, pages: fc.oneof(fc.constantFrom(1, 16, 512), fc.integer({ min: 1, max: 4096 })), bad: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) });
-    specs.push({
+    add({
       kind: 'IOMMU_IOAS_ALLOW_IOVAS',
       weight: 1,
       arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abi }),
@@ -640,7 +646,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_IOAS_IOVA_RANGES')) {
-    specs.push({
+    add({
       kind: 'IOMMU_IOAS_IOVA_RANGES',
       weight: 1,
       arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abi }),
@@ -655,7 +661,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 
   if (has('IOMMU_OPTION')) {
     const opts = { rlimit: v(p, 'IOMMU_OPTION_RLIMIT_MODE'), huge: v(p, 'IOMMU_OPTION_HUGE_PAGES'), set: v(p, 'IOMMU_OPTION_OP_SET'), get: v(p, 'IOMMU_OPTION_OP_GET') };
-    specs.push({
+    add({
       kind: 'IOMMU_OPTION',
       weight: 1,
       arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abi }),
@@ -670,7 +676,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 
   if (has('IOMMU_VFIO_IOAS')) {
     const ops = [v(p, 'IOMMU_VFIO_IOAS_GET'), v(p, 'IOMMU_VFIO_IOAS_SET'), v(p, 'IOMMU_VFIO_IOAS_CLEAR')];
-    specs.push({
+    add({
       kind: 'IOMMU_VFIO_IOAS',
       weight: 1,
       arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abi }),
@@ -692,7 +698,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   if (has('IOMMU_HWPT_ALLOC')) {
     const nest = v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT');
     const dirty = v(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
-    specs.push({
+    add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
       arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abi }),
@@ -717,7 +723,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_GET_HW_INFO')) {
-    specs.push({
+    add({
       kind: 'IOMMU_GET_HW_INFO',
       weight: 1,
       arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abi }),
@@ -729,19 +735,22 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; abi: AbiChoice }>);
   }
-  return specs as CommandSpec<never>[];
+  return specs;
 }
 
 // ---------------------------------------------------------------- VFIO cdev and compat
 
 function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
-  const specs: CommandSpec<any>[] = [];
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
   const has = (c: string): boolean => supported(caps, c);
   const dfdPick = (m: GenModel, k: number): DfdEntry | undefined => pick(m.openDfds(), k) ?? pick(m.dfds, k);
 
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
-    specs.push({
+    add({
       kind: 'VFIO_DEVICE_BIND_IOMMUFD',
       weight: 3,
       arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abi }),
@@ -764,7 +773,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ dfd: number; ctx: number; badFd: boolean; abi: AbiChoice }>);
   }
   if (has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
-    specs.push({
+    add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
       weight: 4,
       arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abi }),
@@ -789,7 +798,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice }>);
   }
   if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
-    specs.push({
+    add({
       kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
       weight: 1,
       arb: fc.record({ dfd: k16, abi: env.abi }),
@@ -803,7 +812,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   // Type1 compatibility on an iommufd (vfio_compat.c), mostly on contexts opened as /dev/vfio/vfio.
   const compatCtx = (m: GenModel, k: number): CtxEntry | undefined => pick(m.ctxs.filter((c) => c.vfio && c.open), k) ?? ctxOf(m, k);
   if (has('VFIO_CHECK_EXTENSION')) {
-    specs.push({
+    add({
       kind: 'VFIO_CHECK_EXTENSION',
       weight: 1,
       arb: fc.record({ ctx: ctxK, ext: fc.constantFrom(1, 3, 4, 6, 8, 9, 10, 77) }),
@@ -812,7 +821,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ ctx: number; ext: number }>);
   }
   if (has('VFIO_SET_IOMMU')) {
-    specs.push({
+    add({
       kind: 'VFIO_SET_IOMMU',
       weight: 1,
       arb: fc.record({ ctx: ctxK, type: fc.constantFrom(1, 3, 3, 0, 8) }),
@@ -824,11 +833,11 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ ctx: number; type: number }>);
   }
   if (has('VFIO_GET_API_VERSION')) {
-    specs.push({ kind: 'VFIO_GET_API_VERSION', weight: 1, arb: ctxK, needs: ['ctx'], ready: () => true, build: (m, k) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, k) as CtxEntry).name), cmd: 'VFIO_GET_API_VERSION', arg: { kind: 'int', value: 0n } } }) } satisfies CommandSpec<number>);
+    add({ kind: 'VFIO_GET_API_VERSION', weight: 1, arb: ctxK, needs: ['ctx'], ready: () => true, build: (m, k) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, k) as CtxEntry).name), cmd: 'VFIO_GET_API_VERSION', arg: { kind: 'int', value: 0n } } }) } satisfies CommandSpec<number>);
   }
   if (has('VFIO_IOMMU_GET_INFO')) {
     const size = requireLayout(p, 'vfio_iommu_type1_info').size;
-    specs.push({
+    add({
       kind: 'VFIO_IOMMU_GET_INFO',
       weight: 1,
       arb: fc.record({ ctx: ctxK, extra: fc.constantFrom(0, 64, 128), abi: env.abi }),
@@ -842,7 +851,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ ctx: number; extra: number; abi: AbiChoice }>);
   }
   if (has('VFIO_IOMMU_MAP_DMA')) {
-    specs.push({
+    add({
       kind: 'VFIO_IOMMU_MAP_DMA',
       weight: 2,
       arb: fc.record({ ctx: ctxK, flags: fc.constantFrom(3, 3, 1, 2, 0), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
@@ -858,7 +867,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ ctx: number; flags: number; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
   }
   if (has('VFIO_IOMMU_UNMAP_DMA')) {
-    specs.push({
+    add({
       kind: 'VFIO_IOMMU_UNMAP_DMA',
       weight: 1,
       arb: fc.record({ ctx: ctxK, all: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), a: k16, len: lenChoice, iova: iovaChoice, abi: env.abi }),
@@ -873,17 +882,20 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ ctx: number; all: boolean; a: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
   }
-  return specs as CommandSpec<never>[];
+  return specs;
 }
 
 // ---------------------------------------------------------------- IOMMU_TEST_CMD
 
 function testSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p } = env;
-  const specs: CommandSpec<any>[] = [];
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
   const op = (name: string): number => (testOpByName(p, name) as { value: number }).value;
-  const test = (name: string, spec: Omit<CommandSpec<any>, 'kind'>): void => {
-    if (testOpSupported(env, name)) specs.push({ kind: `IOMMU_TEST_CMD/${name}`, ...spec });
+  const test = <C,>(name: string, spec: Omit<CommandSpec<C>, 'kind'>): void => {
+    if (testOpSupported(env, name)) add({ kind: `IOMMU_TEST_CMD/${name}`, ...spec } as CommandSpec<C>);
   };
   const testStep = (m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined =>
     ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op(name), id, ...(member && { [member]: fields }) }, abi, bind ? { bind } : {});
@@ -1044,19 +1056,22 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: BigInt(n * 4096), uptr: new Ref(b.name, 'va', BigInt(first * 4096)), refs: c.refs }, c.abi);
     },
   });
-  return specs as CommandSpec<never>[];
+  return specs;
 }
 
 // ---------------------------------------------------------------- everything else the report lists
 
 /** Commands the capability report supports that no specific generator covers: fields from the struct's layout, ids from the pools. */
 function genericSpecs(env: GenEnv, covered: ReadonlySet<string>): CommandSpec<never>[] {
-  const specs: CommandSpec<any>[] = [];
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
   for (const cmd of commandsFor(env.profile)) {
     if (covered.has(cmd.name) || !supported(env.caps, cmd.name) || !cmd.struct || cmd.testOnly) continue;
     if (cmd.fd !== 'iommufd') continue;
     const struct = cmd.struct;
-    specs.push({
+    add({
       kind: cmd.name,
       weight: 1,
       arb: fc.record({ ctx: ctxK, values: arbStruct(env.profile, struct), ids: fc.array(idChoice, { minLength: 4, maxLength: 4 }), abi: env.abi }),
@@ -1091,7 +1106,7 @@ function genericSpecs(env: GenEnv, covered: ReadonlySet<string>): CommandSpec<ne
       },
     } satisfies CommandSpec<{ ctx: number; values: { [k: string]: unknown }; ids: IdChoice[]; abi: AbiChoice }>);
   }
-  return specs as CommandSpec<never>[];
+  return specs;
 }
 
 // ---------------------------------------------------------------- assembly

@@ -20,7 +20,7 @@ import { enumValue } from '../../../spec/uapi/lookup.ts';
 import { ERRNO, errnoName } from '../../../spec/uapi/errno.ts';
 import { render } from '../../programs/expect.ts';
 import { ResolveError } from '../../programs/values.ts';
-import { bindable, getPath, type Ref, refPaths, resolveStep, type StepTemplate } from '../step.ts';
+import { bindable, getPath, type Ref, refPaths, resolveStep } from '../step.ts';
 import { commandName, statusOf } from '../session.ts';
 import { decodeRanges, hexOf, PAGE, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
