@@ -194,6 +194,11 @@ export class ImplProvider {
     return openAdapter(spec, { profile, timeoutMs, handshakeTimeoutMs: Math.max(timeoutMs, 30_000), validateInProcess: !['ref', 'stub'].includes(spec) && !spec.startsWith('cmd:') && !spec.startsWith('linux-') });
   }
 
+  /** Cases share one session that is cleaned up, not reset. */
+  get sharedWithoutReset(): boolean {
+    return this.isShared && !this.canReset;
+  }
+
   private get canReset(): boolean {
     return (this.caps.ops as Record<string, { supported: boolean } | undefined>)['reset']?.supported === true;
   }
@@ -407,7 +412,7 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
   let caseIndex = 0;
   let adapterBroke = false;
   const arb = fc.record({
-    gc: caseArb(rt.provider.profile, rt.provider.caps, { maxCommands: opts.maxCommands, ...(opts.abiRate !== undefined && { abiRate: opts.abiRate }), ...(opts.swarm !== undefined && { swarm: opts.swarm }) }),
+    gc: caseArb(rt.provider.profile, rt.provider.caps, { maxCommands: opts.maxCommands, sharedSession: rt.provider.sharedWithoutReset, ...(opts.abiRate !== undefined && { abiRate: opts.abiRate }), ...(opts.swarm !== undefined && { swarm: opts.swarm }) }),
     probeSeed: fc.integer(),
   });
   const property = fc.asyncProperty(arb, async ({ gc, probeSeed }) => {

@@ -1114,6 +1114,9 @@ function genericSpecs(env: GenEnv, covered: ReadonlySet<string>): CommandSpec<ne
 export interface GenerationOptions {
   /** Probability that a struct argument gets an ABI defect. Default 0.08. */
   readonly abiRate?: number;
+  /** The session is not fresh between cases (a shared process without `reset`): no set_process,
+   * whose changes would outlive the case while the oracles' reference starts from the defaults. */
+  readonly sharedSession?: boolean;
   readonly maxCommands: number;
   /** Swarm testing: each case enables a random subset of command kinds. Default true. */
   readonly swarm?: boolean;
@@ -1239,7 +1242,7 @@ export interface GeneratedCase {
 
 /** The arbitrary of one case: a swarm subset and the command sequence. */
 export function caseArb(profile: Profile, caps: Capabilities, opts: GenerationOptions): fc.Arbitrary<GeneratedCase> {
-  const specs = commandSpecs(profile, caps, opts);
+  const specs = commandSpecs(profile, caps, opts).filter((s) => !(opts.sharedSession && s.kind === 'set_process'));
   const ensure = makeEnsure(profile, specs);
   const cmdArb = fc.oneof(...specs.map((s) => ({ weight: s.weight, arbitrary: s.arb.map((c) => new GenCommand(s, c, ensure) as SuiteCommand) })));
   const commands = fc.commands([cmdArb], { maxCommands: opts.maxCommands, size: 'max', ...(opts.replayPath && { replayPath: opts.replayPath }) });
