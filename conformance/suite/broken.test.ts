@@ -9,8 +9,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect } from 'vitest';
-import { check } from '../../spec/clauses/check.ts';
+import { describe, expect, it } from 'vitest';
+
 import type { Adapter, Implementation, Response } from '../../spec/contract/types.ts';
 import { inProcessAdapter } from '../adapter/in-process.ts';
 import { validateProgram } from '../programs/load.ts';
@@ -62,7 +62,7 @@ describe('broken implementations are caught', () => {
     ['stale-after-unmap', 'invariants'],
     ['stale-after-unmap', 'full'],
   ] as const) {
-    check(`suite.catches.${fixture}.${oracle}`, async () => {
+    it(`suite.catches.${fixture}.${oracle}`, async () => {
       const impl = `${FIX}/${fixture}.ts`;
       const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 60, maxCommands: 60, oracle, blockSize: 60, shrinkTimeMs: 20_000 });
       expect(r.verdict, why(r)).toBe('fail');
@@ -86,7 +86,7 @@ describe('broken implementations are caught', () => {
 
 describe('a broken adapter gives a verdict, never a hang', () => {
   for (const mode of ['crash', 'garbage', 'wrong-id'] as const) {
-    check(`suite.robust.stdio-${mode}`, async () => {
+    it(`suite.robust.stdio-${mode}`, async () => {
       const r = await runSuite({ impl: `cmd:${TSX} ${FIX}/broken-stdio.ts ${mode}`, profile: '7.3', seed: 4, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30 });
       expect(r.verdict, why(r)).toBe('fail');
       const f = r.failure;
@@ -99,7 +99,7 @@ describe('a broken adapter gives a verdict, never a hang', () => {
     }, 600_000);
   }
 
-  check('suite.robust.stdio-hang', async () => {
+  it('suite.robust.stdio-hang', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'suite-hang-'));
     const mark = join(dir, 'hanging');
     const clock = new FakeClock();
@@ -117,7 +117,7 @@ describe('a broken adapter gives a verdict, never a hang', () => {
     }
   }, 600_000);
 
-  check('suite.robust.in-process-hang', async () => {
+  it('suite.robust.in-process-hang', async () => {
     const clock = new FakeClock();
     let hanging = false;
     const open = async (): Promise<Adapter & { info: NonNullable<Adapter['info']> }> => {
@@ -144,7 +144,7 @@ describe('a broken adapter gives a verdict, never a hang', () => {
     expect(r.failure?.adapterFailure).toMatch(/timeout/);
   }, 600_000);
 
-  check('suite.robust.cannot-start', async () => {
+  it('suite.robust.cannot-start', async () => {
     await expect(runSuite({ impl: `cmd:${TSX} ${FIX}/does-not-exist.ts`, runs: 1, timeoutMs: 60_000 })).rejects.toThrow(/--impl/);
   }, 120_000);
 });

@@ -4,16 +4,16 @@
  * xmllint-wasm (libxml2 as WebAssembly).
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateXML } from 'xmllint-wasm';
-import { check } from '../../spec/clauses/check.ts';
+
 import { formatJunit } from './report.ts';
 import { runSuite } from './runner.ts';
 
 const XSD = new URL('./junit/junit-10.xsd', import.meta.url);
 
 describe('JUnit report', () => {
-  check('suite.junit.validates', async () => {
+  it('suite.junit.validates', async () => {
     const r = await runSuite({ impl: 'conformance/suite/fixtures/ignores-write-permission.ts', profile: '7.3', seed: 1, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30, shrinkTimeMs: 5_000 });
     expect(r.verdict).toBe('fail');
     const xml = formatJunit(r);

@@ -6,15 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { check } from '../../spec/clauses/check.ts';
+
 import { mergeResults, runSuite, verdictOf, type SuiteResult } from './runner.ts';
 import { REPO_ROOT } from '../../spec/clauses/registry.ts';
 
 describe('shards', () => {
   for (const impl of ['ref', 'conformance/suite/fixtures/stale-after-unmap.ts']) {
-    check(`suite.shard-merge-equals-unsharded.${impl === 'ref' ? 'pass' : 'fail'}`, async () => {
+    it(`suite.shard-merge-equals-unsharded.${impl === 'ref' ? 'pass' : 'fail'}`, async () => {
       const base = { impl, profile: '7.3' as const, seed: 5, runs: 9, maxCommands: 25, oracle: 'invariants' as const, blockSize: 3, stabilityEvery: 3, shrinkTimeMs: 3_600_000 };
       const whole = await runSuite(base);
       const shards: SuiteResult[] = [];
@@ -27,7 +27,7 @@ describe('shards', () => {
     }, 600_000);
   }
 
-  check('suite.workflow-commands-run-locally', async () => {
+  it('suite.workflow-commands-run-locally', async () => {
     const wf = parse(readFileSync(join(REPO_ROOT, '.github/workflows/conformance.yml'), 'utf8')) as {
       env: Record<string, string>;
       jobs: { shard: { strategy: { matrix: { shard: number[] } }; steps: { name?: string; run?: string }[] }; merge: { needs: string; steps: { name?: string; run?: string }[] } };

@@ -3,8 +3,8 @@
  * pass, every property must be exercised, and the same seed must give the
  * same verdict (reproducible).
  */
-import { describe, expect } from 'vitest';
-import { check } from '../../spec/clauses/check.ts';
+import { describe, expect, it } from 'vitest';
+
 import { runSuite, verdictOf, type SuiteResult } from './runner.ts';
 
 function summary(r: SuiteResult): string {
@@ -12,7 +12,7 @@ function summary(r: SuiteResult): string {
 }
 
 describe('the random suite against the reference', () => {
-  check('suite.ref.passes-full', async () => {
+  it('suite.ref.passes-full', async () => {
     const r = await runSuite({ impl: 'ref', profile: '7.3', seed: 20250, runs: 16, maxCommands: 50, oracle: 'full', blockSize: 8, stabilityEvery: 4 });
     expect(r.verdict, summary(r)).toBe('pass');
     const byName = new Map(r.properties.map((p) => [p.property, p]));
@@ -24,13 +24,13 @@ describe('the random suite against the reference', () => {
     if (byName.get('lifecycle')?.status === 'unavailable') expect(byName.get('lifecycle')?.reason).toMatch(/not yet available/);
   }, 300_000);
 
-  check('suite.ref.passes-invariants-6.12', async () => {
+  it('suite.ref.passes-invariants-6.12', async () => {
     const r = await runSuite({ impl: 'ref', profile: '6.12', seed: 7, runs: 12, maxCommands: 50, oracle: 'invariants', blockSize: 6, stabilityEvery: 4 });
     expect(r.verdict, summary(r)).toBe('pass');
     expect(r.properties.find((p) => p.property === 'differential')).toBeUndefined();
   }, 300_000);
 
-  check('suite.reproducible', async () => {
+  it('suite.reproducible', async () => {
     const opts = { impl: 'ref', profile: '7.3' as const, seed: 99, runs: 4, maxCommands: 30, blockSize: 2, stabilityEvery: 2 };
     const a = await runSuite(opts);
     const b = await runSuite(opts);
@@ -38,7 +38,7 @@ describe('the random suite against the reference', () => {
     expect(b.blocks.map((x) => [x.commands, x.counts])).toEqual(a.blocks.map((x) => [x.commands, x.counts]));
   }, 300_000);
 
-  check('suite.fail-nth.ref', async () => {
+  it('suite.fail-nth.ref', async () => {
     const r = await runSuite({ impl: 'ref', profile: '7.3', seed: 3, runs: 2, maxCommands: 20, oracle: 'invariants', blockSize: 2, stabilityEvery: 0, failNth: { maxSteps: 3, maxNth: 12 } });
     const row = r.properties.find((p) => p.property === 'fail-nth');
     expect(row?.status, summary(r)).toBe('pass');
