@@ -418,7 +418,8 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
   const property = fc.asyncProperty(arb, async ({ gc, probeSeed }) => {
     if (firstFailure !== undefined && clock.now() - firstFailure > opts.shrinkTimeMs) return true; // shrink budget spent: keep the last counterexample
     if (adapterBroke) return true; // a crashed or hung implementation: report the program so far, do not shrink by restarting it
-    const stability = firstFailure === undefined && opts.stabilityEvery > 0 && caseIndex % opts.stabilityEvery === opts.stabilityEvery - 1;
+    // Every n-th case of the whole run (not of the block), so small blocks still get some.
+    const stability = firstFailure === undefined && opts.stabilityEvery > 0 && (block * size + caseIndex) % opts.stabilityEvery === opts.stabilityEvery - 1;
     caseIndex++;
     const run = await runOneCase({ ...gc, probeSeed }, rt, counts, known, stability);
     if (firstFailure === undefined) {

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 import { mergeResults, runSuite, verdictOf, type SuiteResult } from './runner.ts';
+import { runSuiteParallel } from './workers.ts';
 import { REPO_ROOT } from '../../spec/clauses/registry.ts';
 
 describe('shards', () => {
@@ -26,6 +27,13 @@ describe('shards', () => {
       expect(() => mergeResults([shards[0] as SuiteResult])).toThrow(/missing/);
     }, 600_000);
   }
+
+  it('suite.jobs-equal-one-thread', async () => {
+    const base = { impl: 'ref', profile: '7.3' as const, seed: 5, runs: 6, maxCommands: 30, oracle: 'invariants' as const, blockSize: 2, stabilityEvery: 3 };
+    const one = await runSuite(base);
+    const two = await runSuiteParallel({ ...base, jobs: 2 });
+    expect(verdictOf(two)).toEqual(verdictOf(one));
+  }, 600_000);
 
   it('suite.workflow-commands-run-locally', async () => {
     const wf = parse(readFileSync(join(REPO_ROOT, '.github/workflows/conformance.yml'), 'utf8')) as {

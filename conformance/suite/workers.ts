@@ -12,7 +12,7 @@ export type WorkerOptions = Omit<SuiteOptions, 'impl' | 'clock' | 'onProgress'> 
 
 export type WorkerMessage = { readonly kind: 'block'; readonly result: BlockResult } | { readonly kind: 'progress'; readonly progress: Progress } | { readonly kind: 'done' } | { readonly kind: 'error'; readonly message: string };
 
-const WORKER = new URL('./worker.ts', import.meta.url);
+const WORKER = new URL('./worker-boot.mjs', import.meta.url);
 
 export async function runSuiteParallel(opts: SuiteOptions & { readonly jobs: number }): Promise<SuiteResult> {
   if (typeof opts.impl !== 'string') throw new Error('--jobs needs an implementation named by a string (ref, cmd:…, a module path)');
@@ -30,7 +30,7 @@ export async function runSuiteParallel(opts: SuiteOptions & { readonly jobs: num
     assigned.map(
       (mine) =>
         new Promise<void>((resolve) => {
-          const w = new Worker(WORKER, { workerData: { opts: { ...plain, impl: opts.impl as string }, blocks: mine }, execArgv: ['--import', 'tsx'] });
+          const w = new Worker(WORKER, { workerData: { opts: { ...plain, impl: opts.impl as string }, blocks: mine } });
           const got = new Set<number>();
           const fail = (message: string): void => {
             for (const b of mine) if (!got.has(b)) results.push({ block: b, seed: 0, cases: 0, commands: 0, ms: 0, counts: {}, known: [], error: `worker failed: ${message}` });
