@@ -35,5 +35,5 @@ describe('the property budget', () => {
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/1 passed/);
-  }, 120_000);
+  }, 600_000); // a bound against a hang: starting vitest on a busy machine is slow
 });
