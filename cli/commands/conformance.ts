@@ -3,6 +3,10 @@
  * that spec clauses name (the vitest tests declared with `check(...)`), with
  * progress and a per-clause summary, then the random suite against the
  * reference at its default budget (`iommufd-spec run --impl ref`).
+ * Property tests run with the `large` budget (spec/testing/property-budget.ts):
+ * ten times `npm test`'s runs, with a fresh seed it prints. The corpus checks
+ * among them judge every program's verdict (conformance/programs/verdict.ts),
+ * so a step that does not run and is not listed unsupported fails here too.
  */
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
@@ -10,12 +14,31 @@ import type { RegisterCommand } from './index.ts';
 import { clauseCoverage, REPO_ROOT } from '../../spec/clauses/registry.ts';
 import { findDeclaredChecks } from '../../spec/clauses/checks.ts';
 import { CHECK_TITLE_PREFIX } from '../../spec/clauses/check.ts';
+import { budgetFromEnv, BudgetError, type PropertyBudget } from '../../spec/testing/property-budget.ts';
+import { UsageError } from '../usage.ts';
 import { parseRunOptions, runFromCli } from './run.ts';
 
 type Outcome = 'passed' | 'failed' | 'skipped';
 
 interface ConformanceOptions {
   json?: boolean;
+}
+
+/**
+ * The property budget of this run: `large` (ten times `npm test`'s runs) with
+ * a fresh seed unless IOMMUFD_SPEC_BUDGET / IOMMUFD_SPEC_SEED say otherwise.
+ * Set in the environment before vitest starts, so the setup file of every
+ * worker thread (spec/testing/vitest.setup.ts) installs the same budget.
+ */
+function chooseBudget(env: NodeJS.ProcessEnv): PropertyBudget {
+  env['IOMMUFD_SPEC_BUDGET'] ??= 'large';
+  env['IOMMUFD_SPEC_SEED'] ??= String((Math.random() * 0x7fffffff) | 0);
+  try {
+    return budgetFromEnv(env);
+  } catch (err) {
+    if (err instanceof BudgetError) throw new UsageError(`conformance: ${err.message}`);
+    throw err;
+  }
 }
 
 async function runChecks(onResult: (name: string, outcome: Outcome) => void): Promise<void> {
@@ -45,6 +68,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .description('run the conformance checks against the reference implementation, with progress and a summary')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: ConformanceOptions) => {
+      const budget = chooseBudget(process.env);
+      const budgetLine = `property budget: ${budget.name} (${budget.numRuns} runs per property of weight 1), seed ${budget.seed} — repeat with IOMMUFD_SPEC_BUDGET=${budget.name} IOMMUFD_SPEC_SEED=${budget.seed}`;
+      if (!opts.json) process.stderr.write(`${budgetLine}\n`);
       const declared = findDeclaredChecks(REPO_ROOT);
       const results = new Map<string, Outcome[]>();
       const tty = process.stderr.isTTY && !opts.json;
@@ -84,6 +110,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         suiteText += t;
       });
       const summary = {
+        budget,
         checks: { declared: declared.size, run: results.size, failed: failedChecks, notRun },
         clauses: { total: rows.length, pass: count('pass'), fail: count('fail'), incomplete: count('incomplete'), uncovered: count('uncovered') },
         suite: opts.json ? (JSON.parse(suiteText) as unknown) : suiteExit === 0 ? 'pass' : 'fail',
@@ -96,6 +123,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         const lines = rows.filter((r) => r.verdict !== 'pass').map((r) => `  ${r.verdict.padEnd(10)} ${r.id}  ${JSON.stringify(r.checks)}`);
         process.stdout.write(
           [
+            budgetLine,
             `Named checks: ${results.size} ran, ${failedChecks.length} failed${failedChecks.length ? ': ' + failedChecks.join(', ') : ''}.`,
             ...(notRun.length ? [`Declared but not run: ${notRun.join(', ')}`] : []),
             `Clauses: ${rows.length} — ${summary.clauses.pass} pass, ${summary.clauses.fail} fail, ${summary.clauses.incomplete} incomplete, ${summary.clauses.uncovered} uncovered.`,

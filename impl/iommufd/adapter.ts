@@ -13,9 +13,11 @@
  * translation, IOTLB and KVM ops are delegated to impl/platform,
  * impl/iommufd/vfio_cdev.ts and impl/kvm (DEVICES).
  *
- * Defaults (choices, see the report): the process starts like root in the
- * kernel lane's guest: CAP_IPC_LOCK, CAP_SYS_RESOURCE and CAP_SYS_RAWIO held,
- * RLIMIT_MEMLOCK 8 MiB.
+ * Defaults: the fresh state of ADAPTER.md §1 and §3.2, as the kernel lane's
+ * adapter runs in its guest: root (CAP_IPC_LOCK, CAP_SYS_RESOURCE and
+ * CAP_SYS_RAWIO held) with RLIMIT_MEMLOCK unlimited. `reset` (§3.11) returns
+ * to it by starting a new simulated process: nothing of the old one (fds,
+ * mappings, pins, devices, KVM VMs, fail_nth) survives.
  *
  * Public API: createReferenceAdapter(profile): Implementation.
  */
@@ -32,6 +34,8 @@ import type {
 } from '../../spec/contract/types.ts';
 import { buildIoctlArg, buildUntypedArg, ioctlArgField, rawPointerResults, resolveCommand, type BuiltArg, type PlacePointer } from '../../spec/abi/arg.ts';
 import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
+import { featuresFor } from '../../spec/contract/features.ts';
+import { requestKindViolation } from '../../spec/contract/struct-kinds.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
 import { PhysMemory, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../process/index.ts';
@@ -53,21 +57,54 @@ const PAGE = 4096;
 /** An address no mapping ever uses (the 'fault' argument). */
 const FAULT_ADDRESS = 0xdead0000n;
 
-const DRAFT3 = 'not in this issue: roadmap draft 3 (nested translation, vIOMMU, PASID, dirty tracking, faults and the rest of the 7.3 uAPI)';
+/** The roadmap draft that brings what the reference does not serve yet (../shared/roadmap/). */
+export const REFERENCE_ROADMAP = '9-nested-viommu-pasid-7.3.md';
+const DRAFT9 = `not implemented by the reference yet: roadmap draft 9 (${REFERENCE_ROADMAP}: nested translation, vIOMMU, PASID, dirty tracking, faults and the rest of the 7.3 uAPI)`;
+
+/**
+ * uAPI values of served commands that the reference does not serve as the
+ * kernel does (ADAPTER.md §4 `features`); every other feature of the profile
+ * is supported. Each names what is missing.
+ */
+const UNSUPPORTED_FEATURES: { readonly [name: string]: string } = {
+  IOMMU_HWPT_ALLOC_NEST_PARENT: `${DRAFT9} — a NEST_PARENT HWPT is allocated with the kernel's checks, but no nested HWPT or vIOMMU can be allocated on it`,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING: `${DRAFT9} — the allocation's checks are modelled, but not IOMMU_HWPT_SET_DIRTY_TRACKING / GET_DIRTY_BITMAP`,
+  IOMMU_HWPT_FAULT_ID_VALID: `${DRAFT9} — no fault queues (IOMMU_FAULT_QUEUE_ALLOC)`,
+  IOMMU_HWPT_ALLOC_PASID: `${DRAFT9} — no PASID attach`,
+  IOMMU_HWPT_DATA_VTD_S1: `${DRAFT9} — every nested allocation answers EOPNOTSUPP after the core's checks`,
+  IOMMU_HWPT_DATA_ARM_SMMUV3: `${DRAFT9} — every nested allocation answers EOPNOTSUPP after the core's checks`,
+  IOMMU_HWPT_DATA_AMD_GUEST: `${DRAFT9} — every nested allocation answers EOPNOTSUPP after the core's checks`,
+  IOMMU_HWPT_DATA_SELFTEST: `${DRAFT9} — every nested allocation answers EOPNOTSUPP after the core's checks`,
+  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: `${DRAFT9} — no IOMMU_HWPT_INVALIDATE`,
+  IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: `${DRAFT9} — no IOMMU_HWPT_INVALIDATE`,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST: `${DRAFT9} — no IOMMU_HWPT_INVALIDATE`,
+  IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST: `${DRAFT9} — no IOMMU_HWPT_INVALIDATE`,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3: `${DRAFT9} — no IOMMU_VIOMMU_ALLOC`,
+  IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV: `${DRAFT9} — no IOMMU_VIOMMU_ALLOC`,
+  IOMMU_VIOMMU_TYPE_SELFTEST: `${DRAFT9} — no IOMMU_VIOMMU_ALLOC`,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3: `${DRAFT9} — no IOMMU_VEVENTQ_ALLOC`,
+  IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV: `${DRAFT9} — no IOMMU_VEVENTQ_ALLOC`,
+  IOMMU_VEVENTQ_TYPE_SELFTEST: `${DRAFT9} — no IOMMU_VEVENTQ_ALLOC`,
+  IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV: `${DRAFT9} — no IOMMU_HW_QUEUE_ALLOC`,
+  IOMMU_HW_QUEUE_TYPE_SELFTEST: `${DRAFT9} — no IOMMU_HW_QUEUE_ALLOC`,
+};
+
+/** Whether the reference allocates nested HWPTs of some data type (it reports no IOMMU unit as nesting-capable otherwise). */
+const NESTED_HWPTS = ['IOMMU_HWPT_DATA_VTD_S1', 'IOMMU_HWPT_DATA_ARM_SMMUV3', 'IOMMU_HWPT_DATA_AMD_GUEST', 'IOMMU_HWPT_DATA_SELFTEST'].some((t) => UNSUPPORTED_FEATURES[t] === undefined);
 
 /** Why a command the profile has is not served (absent = served if dispatched). */
 const UNSUPPORTED_COMMANDS: { readonly [name: string]: string } = {
-  IOMMU_HWPT_SET_DIRTY_TRACKING: DRAFT3,
-  IOMMU_HWPT_GET_DIRTY_BITMAP: DRAFT3,
-  IOMMU_HWPT_INVALIDATE: DRAFT3,
-  IOMMU_FAULT_QUEUE_ALLOC: DRAFT3,
-  IOMMU_IOAS_MAP_FILE: DRAFT3,
-  IOMMU_VIOMMU_ALLOC: DRAFT3,
-  IOMMU_VDEVICE_ALLOC: DRAFT3,
-  IOMMU_IOAS_CHANGE_PROCESS: DRAFT3,
-  IOMMU_VEVENTQ_ALLOC: DRAFT3,
-  IOMMU_HW_QUEUE_ALLOC: DRAFT3,
-  IOMMU_IOAS_NOIOMMU_GET_PA: DRAFT3,
+  IOMMU_HWPT_SET_DIRTY_TRACKING: DRAFT9,
+  IOMMU_HWPT_GET_DIRTY_BITMAP: DRAFT9,
+  IOMMU_HWPT_INVALIDATE: DRAFT9,
+  IOMMU_FAULT_QUEUE_ALLOC: DRAFT9,
+  IOMMU_IOAS_MAP_FILE: DRAFT9,
+  IOMMU_VIOMMU_ALLOC: DRAFT9,
+  IOMMU_VDEVICE_ALLOC: DRAFT9,
+  IOMMU_IOAS_CHANGE_PROCESS: DRAFT9,
+  IOMMU_VEVENTQ_ALLOC: DRAFT9,
+  IOMMU_HW_QUEUE_ALLOC: DRAFT9,
+  IOMMU_IOAS_NOIOMMU_GET_PA: DRAFT9,
 };
 
 /** Ops that reach the simulated machine (the reverse map must be installed first). */
@@ -96,25 +133,44 @@ function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
   return p === 'r' ? PROT_R : p === 'none' ? PROT_NONE : PROT_RW;
 }
 
+/** A new simulated process in the fresh state of ADAPTER.md §1 / §3.2. */
+function freshProcess(): Process {
+  // One physical memory: user pages (KIND_DATA) and the machine's page tables (KIND_TABLE).
+  const proc = new Process(new PhysMemory({ size: PHYS_MEMORY }));
+  proc.capIpcLock = true;
+  proc.capSysResource = true;
+  proc.capSysRawio = true;
+  proc.rlimitMemlock = null;
+  return proc;
+}
+
 class ReferenceImplementation implements Implementation {
   readonly name = 'reference';
   readonly version = VERSION;
-  readonly proc: Process;
-  private readonly buffers = new Map<number, UserBuffer>();
+  /** The session's process; `reset` replaces it (and with it the machine, KVM and every file). */
+  proc: Process = freshProcess();
+  private buffers = new Map<number, UserBuffer>();
   private nextBuffer = 1;
   private pendingFailNth = 0;
+  private reverseMapSet = false;
 
-  constructor(readonly profile: Profile) {
-    // One physical memory: user pages (KIND_DATA) and the machine's page tables (KIND_TABLE).
-    this.proc = new Process(new PhysMemory({ size: PHYS_MEMORY }));
-    this.proc.capIpcLock = true;
-    this.proc.capSysResource = true;
-    this.proc.capSysRawio = true;
-    this.proc.rlimitMemlock = 8n * 1024n * 1024n;
+  constructor(readonly profile: Profile) {}
+
+  /**
+   * ADAPTER.md §3.11: end the session's process as its exit would (KVM VMs
+   * first, then every fd: pins dropped, objects destroyed), then start a new
+   * one. The machine and the KVM VMs belong to the process, so they go too;
+   * handles restart from 1.
+   */
+  private reset(): void {
+    this.close();
+    this.proc = freshProcess();
+    this.buffers = new Map();
+    this.nextBuffer = 1;
+    this.pendingFailNth = 0;
     this.reverseMapSet = false;
+    this.arena = null;
   }
-
-  private reverseMapSet: boolean;
 
   /** The process's machine, with the reverse map installed on first use. */
   private machine() {
@@ -148,9 +204,14 @@ class ReferenceImplementation implements Implementation {
     const testOps: { [op: string]: Support } = {};
     for (const o of testOpsFor(p)) {
       const served = iommufdTestServes(o.value);
-      testOps[o.name] = served ? yes : { supported: false, reason: DRAFT3 };
+      testOps[o.name] = served ? yes : { supported: false, reason: DRAFT9 };
     }
     const platform = platformCapabilities(this.proc, p);
+    const features: { [name: string]: Support } = {};
+    for (const f of featuresFor(p)) {
+      const why = UNSUPPORTED_FEATURES[f.name];
+      features[f.name] = why ? { supported: false, reason: why } : yes;
+    }
     return {
       contract: 1,
       implementation: { name: this.name, version: this.version },
@@ -169,10 +230,13 @@ class ReferenceImplementation implements Implementation {
         device_create: yes, device_remove: yes, dma: yes, translate: yes, pin_count: yes, iotlb: yes,
         kvm_create: yes, kvm_destroy: yes, kvm_vfio_add: yes, kvm_vfio_del: yes, kvm_state: yes,
         fail_nth: yes,
+        reset: yes,
       },
       deviceFeatures: platform.deviceFeatures as Capabilities['deviceFeatures'],
-      iommus: platform.iommus,
+      // `nesting` says nested HWPTs can be had, not that the simulated unit could nest (ADAPTER.md §4).
+      iommus: platform.iommus.map((i) => ({ ...i, nesting: i.nesting && NESTED_HWPTS })),
       rawPointerPatches: yes,
+      features,
     };
   }
 
@@ -251,6 +315,9 @@ class ReferenceImplementation implements Implementation {
     const file = this.proc.fds.lookup(req.fd);
     const command = resolveCommand(p, req.cmd);
     if (typeof req.cmd === 'string' && !command) return bad(`unknown command ${req.cmd} in profile ${p}`, 'cmd');
+    // ADAPTER.md §3.3: 64-bit members are u64s, narrower ones numbers.
+    const kind = command ? requestKindViolation(p, req.cmd, req.arg) : undefined;
+    if (kind) return bad(`field '${kind.field}' ${kind.message}`, kind.field);
     const request = command ? command.request : (req.cmd as number) >>> 0;
     const scratchList: bigint[] = [];
     const sizes = new Map<bigint, number>();
@@ -360,7 +427,7 @@ class ReferenceImplementation implements Implementation {
       case 'process_info':
         return ok({ lockedVmPages: this.proc.lockedVm, pinnedVmPages: this.proc.pinnedVm });
       case 'mem_alloc': {
-        if (!Number.isInteger(req.length) || req.length <= 0) return bad('length must be a positive integer', 'length');
+        if (!Number.isInteger(req.length) || req.length <= 0 || req.length % PAGE) return bad(`length must be a positive multiple of the page size (${PAGE})`, 'length');
         if (req.length > MAX_BUFFER) return bad(`at most ${MAX_BUFFER} bytes per buffer in the simulated process`, 'length');
         const va = this.proc.mmap(req.length, protOf(req.prot), req.hugeAligned ?? false);
         if (va === null) return bad('out of simulated memory', 'length');
@@ -414,7 +481,8 @@ class ReferenceImplementation implements Implementation {
       }
       case 'iotlb': {
         const r = iotlb(this.proc, p, req.iommu);
-        return r ? ok({ entries: r }) : bad(`no IOMMU instance ${req.iommu}`, 'iommu', 'bad-handle');
+        // The platform prints permissions as "r-", "-w", "rw"; the contract's perm is "r", "w" or "rw" (ADAPTER.md §3.8).
+        return r ? ok({ entries: r.map((e) => ({ ...e, perm: contractPerm(e.perm) })) }) : bad(`no IOMMU instance ${req.iommu}`, 'iommu', 'bad-handle');
       }
       case 'kvm_create':
         return ok({ vm: kvmCreate(this.proc) });
@@ -441,6 +509,9 @@ class ReferenceImplementation implements Implementation {
         if (!Number.isInteger(req.nth) || req.nth < 0) return bad('nth must be a non-negative integer', 'nth');
         this.pendingFailNth = req.nth;
         return ok({});
+      case 'reset':
+        this.reset();
+        return ok({});
     }
   }
 
@@ -453,6 +524,13 @@ class ReferenceImplementation implements Implementation {
     kvmDestroyAll(this.proc);
     this.proc.fds.closeAll();
   }
+}
+
+/** "r-" / "-w" / "rw" (impl/platform permString) as the contract's perm. A cached entry permits something, or it would not be cached. */
+function contractPerm(perm: string): 'r' | 'w' | 'rw' {
+  const r = perm.includes('r');
+  const w = perm.includes('w');
+  return r && w ? 'rw' : w ? 'w' : 'r';
 }
 
 /** sizeof the struct: decodeStruct needs the whole struct even when the argument was shorter. */

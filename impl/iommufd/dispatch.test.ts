@@ -21,6 +21,7 @@ import { readUserPrefix } from './ucmd.ts';
 import { iommufdIoctlDecode } from './main.ts';
 import { machineFor } from '../platform/index.ts';
 import { vfioDeviceIoctlDecode, vfioDeviceOpen, type VfioDeviceFile } from './vfio_cdev.ts';
+import { propertyRuns } from '../../spec/testing/property-budget.ts';
 
 const PAGE = 4096;
 
@@ -67,7 +68,7 @@ function agreesWithSpecAbi(profile: Profile): void {
         if (want.ok) return; // a handler runs: other tests pin what it does
         expect(env.file.ops.ioctl!(env.file, cmd, va).errno, what).toBe(want.errno);
       }),
-      { numRuns: 400 },
+      propertyRuns(400),
     );
   }
 }
@@ -97,7 +98,7 @@ function cdevAgreesWithSpecAbi(profile: Profile): void {
         if (want.ok) return;
         expect(r.file.ops.ioctl!(r.file, cmd, va).errno, what).toBe(want.errno);
       }),
-      { numRuns: 300 },
+      propertyRuns(300),
     );
   }
   df.accessGranted = false;

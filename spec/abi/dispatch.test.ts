@@ -6,6 +6,7 @@ import { commandByName, commandMinSize, commandStructSize, commandsFor } from '.
 import { ERRNO } from '../uapi/errno.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import { decodeStruct, encodeStruct } from './codec.ts';
+import { propertyRuns } from '../testing/property-budget.ts';
 import {
   applyWrites,
   argBytes,
@@ -68,7 +69,7 @@ describe.each(PROFILES)('iommufd dispatch (%s)', (profile) => {
           b[ksize + (at % extra)] = byte;
           expect(errnoOf(decodeIoctl(profile, 'iommufd', c.request, argBytes(b)))).toBe(ERRNO.E2BIG);
         }),
-        { numRuns: 20, seed: 7 },
+        propertyRuns(20),
       );
       // A tail that cannot be read at all faults instead.
       expect(errnoOf(decodeIoctl(profile, 'iommufd', c.request, argBytes(buffer(ksize, ksize + 8))))).toBe(ERRNO.EFAULT);

@@ -401,7 +401,13 @@ export const IOAS_TESTS: readonly TestDef[] = [
       p.destroy('$parent');
       p.destroy('$parent_not_work');
     },
-    { requires: { commands: ['IOMMU_HWPT_INVALIDATE', 'IOMMU_FAULT_QUEUE_ALLOC'], testOps: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_TRIGGER_IOPF'] } },
+    {
+      requires: {
+        commands: ['IOMMU_HWPT_INVALIDATE', 'IOMMU_FAULT_QUEUE_ALLOC'],
+        testOps: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_TRIGGER_IOPF'],
+        features: ['IOMMU_HWPT_ALLOC_NEST_PARENT', 'IOMMU_HWPT_DATA_SELFTEST', 'IOMMU_HWPT_INVALIDATE_DATA_SELFTEST', 'IOMMU_HWPT_FAULT_ID_VALID'],
+      },
+    },
   ),
   ...ioasTest('access_domain_destory', 'An access pins pages across a huge page boundary; destroying the device (and its domain) first then unpinning works.', (p, self) => {
     const size = 2 * 2 * 1024 * 1024;
