@@ -8,7 +8,7 @@ import { isAdapterSpec, openAdapter, registerImplementation, registeredImplement
 import { createStubImplementation } from '../adapters/stub.ts';
 
 const MODULE = fileURLToPath(new URL('./fixtures/module-adapter.ts', import.meta.url));
-const REFERENCE = fileURLToPath(new URL('../../impl/iommufd/adapter.ts', import.meta.url));
+const REFERENCE = fileURLToPath(new URL('../../impl/adapter/adapter.ts', import.meta.url));
 
 async function failure(p: Promise<unknown>): Promise<AdapterError> {
   try {
@@ -40,7 +40,7 @@ describe('naming and opening implementations', () => {
     await lane.close();
     expect(() => registerImplementation('cmd:x', async () => lane)).toThrow();
 
-    // 'ref' resolves lazily: a clear error until impl/iommufd/adapter.ts exists.
+    // 'ref' resolves lazily: a clear error until impl/adapter/adapter.ts exists.
     if (existsSync(REFERENCE)) {
       const ref = await openAdapter('ref', { profile: '6.12' });
       expect(ref.info.profile).toBe('6.12');
@@ -48,7 +48,7 @@ describe('naming and opening implementations', () => {
     } else {
       const missing = await failure(openAdapter('ref'));
       expect(missing.kind).toBe('not-found');
-      expect(missing.message).toContain('impl/iommufd/adapter.ts');
+      expect(missing.message).toContain('impl/adapter/adapter.ts');
     }
   });
 

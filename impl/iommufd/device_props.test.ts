@@ -15,10 +15,9 @@
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, map, newEnv, unmap, type Env } from './testutil.ts';
-import { destroy, hwptAlloc, machine, openDev, snapshot, vfioAttach, vfioBind, vfioDetach } from './devtestutil.ts';
-import { iommufdCtxGroups } from './group.ts';
-import type { IommufdHwptPaging } from './hw_pagetable.ts';
+import { buffer, ioasAlloc, map, newEnv, unmap, type Env } from '../testing/testutil.ts';
+import { destroy, hwptAlloc, machine, openDev, snapshot, vfioAttach, vfioBind, vfioDetach } from '../testing/devtestutil.ts';
+import type { IommufdHwptPaging } from './iommufd_private.ts';
 import type { VfioDeviceFile } from './vfio_cdev.ts';
 import { hwLookup } from '../platform/hw.ts';
 
@@ -120,7 +119,7 @@ function checkInvariants(w: World): void {
   const { env } = w;
   const m = machine(env);
   const attachedTo = new Map<number, number>(); // hwpt id -> attached devices
-  for (const ig of iommufdCtxGroups(env.ctx).values()) {
+  for (const ig of env.ctx.groups.values()) {
     // I7
     expect(ig.hwpt === null).toBe(ig.deviceList.length === 0);
     if (ig.hwpt) {

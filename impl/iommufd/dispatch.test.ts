@@ -9,6 +9,7 @@
  * /dev/iommu (VFIO compat numbers included) and on a VFIO device cdev.
  */
 import { describe, expect } from 'vitest';
+import { sysRet } from '../process/file.ts';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
 import { argBytes, decodeIoctl } from '../../spec/abi/dispatch.ts';
@@ -16,7 +17,7 @@ import { commandsFor } from '../../spec/uapi/lookup.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
 import { PROT_RW } from '../process/index.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
-import { newEnv } from './testutil.ts';
+import { newEnv } from '../testing/testutil.ts';
 import { readUserPrefix } from './ucmd.ts';
 import { iommufdIoctlDecode } from './main.ts';
 import { machineFor } from '../platform/index.ts';
@@ -65,7 +66,7 @@ function agreesWithSpecAbi(profile: Profile): void {
         // What the reference decodes from the process's memory is what spec/abi decodes from the bytes.
         expect(iommufdIoctlDecode(env.ctx, cmd, va), what).toEqual(want);
         if (want.ok) return; // a handler runs: other tests pin what it does
-        expect(env.file.ops.ioctl!(env.file, cmd, va).errno, what).toBe(want.errno);
+        expect(sysRet(env.file.ops.ioctl!(env.file, cmd, va)).errno, what).toBe(want.errno);
       }),
       { numRuns: 400 },
     );
@@ -95,7 +96,7 @@ function cdevAgreesWithSpecAbi(profile: Profile): void {
         const what = `cmd ${cmd.toString(16)} len ${bytes.length} bound ${bound}`;
         expect(vfioDeviceIoctlDecode(df, cmd, va), what).toEqual(want);
         if (want.ok) return;
-        expect(r.file.ops.ioctl!(r.file, cmd, va).errno, what).toBe(want.errno);
+        expect(sysRet(r.file.ops.ioctl!(r.file, cmd, va)).errno, what).toBe(want.errno);
       }),
       { numRuns: 300 },
     );

@@ -1,10 +1,10 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import type { IommufdIoas } from './ioas.ts';
+import type { IommufdIoas } from './iommufd_private.ts';
 import { ioptTableAddDomain } from './io_pagetable.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, IOMMU_TEST_OP_CREATE_ACCESS } from './selftest.ts';
-import { buffer, FakeDomain, ioasAlloc, ioctl, map, NR, newEnv, P, sweepFailNth, testCmd, unmap, type Env } from './testutil.ts';
-import { FaultInjector } from './fail_nth.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, IOMMU_TEST_OP_CREATE_ACCESS } from '../../spec/uapi/constants.ts';
+import { buffer, FakeDomain, ioasAlloc, ioctl, map, NR, newEnv, P, sweepFailNth, testCmd, unmap, type Env } from '../testing/testutil.ts';
+import { FaultInjector } from '../lib/fail_nth.ts';
 
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
 

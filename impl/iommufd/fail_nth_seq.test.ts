@@ -7,14 +7,14 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, ioctl, map, NR, newEnv, P, physLeak, testCmd, unmap, writeRanges, type Env } from './testutil.ts';
+import { buffer, ioasAlloc, ioctl, map, NR, newEnv, P, physLeak, testCmd, unmap, writeRanges, type Env } from '../testing/testutil.ts';
 import {
   IOMMU_TEST_OP_ACCESS_PAGES,
   IOMMU_TEST_OP_CREATE_ACCESS,
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_MOCK_DOMAIN,
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
-} from './selftest.ts';
+} from '../../spec/uapi/constants.ts';
 
 const BUFFER_SIZE = 16n * P;
 

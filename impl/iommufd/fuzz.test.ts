@@ -6,12 +6,13 @@
  * context must still close cleanly with nothing pinned.
  */
 import { describe, expect } from 'vitest';
+import { sysRet } from '../process/file.ts';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, map, NR, newEnv, P, STRUCT_OF, testCmd } from './testutil.ts';
+import { buffer, ioasAlloc, map, NR, newEnv, P, STRUCT_OF, testCmd } from '../testing/testutil.ts';
 import { iommufdCmd } from './main.ts';
 import { layoutOf, UcmdStruct } from './ucmd.ts';
-import { IOMMU_TEST_OP_CREATE_ACCESS, IOMMU_TEST_OP_MOCK_DOMAIN } from './selftest.ts';
+import { IOMMU_TEST_OP_CREATE_ACCESS, IOMMU_TEST_OP_MOCK_DOMAIN } from '../../spec/uapi/constants.ts';
 
 const u64 = fc.oneof(
   fc.constantFrom(0n, 1n, 0x1000n, 0xfffn, 1n << 24n, 1n << 31n, (1n << 64n) - 1n, (1n << 63n), 0x100000n),
@@ -53,13 +54,13 @@ describe('robustness', () => {
             s.set('size', layout.size);
             if (c.nr === NR.IOMMU_TEST_CMD) s.set('op', c.op);
             env.proc.copyToUser(env.scratch, s.bytes);
-            rc = file.ops.ioctl!(file, iommufdCmd(c.nr), env.scratch);
+            rc = sysRet(file.ops.ioctl!(file, iommufdCmd(c.nr), env.scratch));
           } else {
             const b = new DataView(new ArrayBuffer(32));
             c.words.forEach((w, i) => b.setBigUint64(i * 8, w, true));
             b.setUint32(0, Number(c.words[0]! % 80n), true);
             env.proc.copyToUser(env.scratch, new Uint8Array(b.buffer));
-            rc = file.ops.ioctl!(file, c.cmd, c.cmd === 0x3b65 || c.cmd === 0x3b66 ? c.intArg % 12n : env.scratch);
+            rc = sysRet(file.ops.ioctl!(file, c.cmd, c.cmd === 0x3b65 || c.cmd === 0x3b66 ? c.intArg % 12n : env.scratch));
           }
           expect(typeof rc.errno).toBe('number');
         }

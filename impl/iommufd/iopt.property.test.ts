@@ -9,9 +9,10 @@
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
-import type { IommufdIoas } from './ioas.ts';
-import { ioptTableAddDomain, ioptTableRemoveDomain, type IoPagetable } from './io_pagetable.ts';
-import { buffer, FakeDomain, ioasAlloc, ioctl, map, NR, newEnv, P, U64_MAX, unmap, type Env } from './testutil.ts';
+import type { IommufdIoas } from './iommufd_private.ts';
+import { ioptTableAddDomain, ioptTableRemoveDomain } from './io_pagetable.ts';
+import type { IoPagetable } from './iommufd_private.ts';
+import { buffer, FakeDomain, ioasAlloc, ioctl, map, NR, newEnv, P, U64_MAX, unmap, type Env } from '../testing/testutil.ts';
 
 type Cmd =
   | { k: 'map'; ioas: number; page: number; npages: number; fixed: number | null }

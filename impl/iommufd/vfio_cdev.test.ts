@@ -5,10 +5,11 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { ioasAlloc, map, newEnv, unmap, MAP_R } from './testutil.ts';
-import { boundDevice, destroy, machine, openDev, userBuffer, vfioAttach, vfioBind, vfioDetach, vfioIoctl, type Buf } from './devtestutil.ts';
-import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT, vfioDeviceOpen } from './vfio_cdev.ts';
-import { E2BIG, EBADF, EBADFD, EFAULT, EINVAL, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
+import { ioasAlloc, map, newEnv, unmap, MAP_R } from '../testing/testutil.ts';
+import { boundDevice, destroy, machine, openDev, userBuffer, vfioAttach, vfioBind, vfioDetach, vfioIoctl, type Buf } from '../testing/devtestutil.ts';
+import { vfioDeviceOpen } from './vfio_cdev.ts';
+import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../spec/uapi/constants.ts';
+import { E2BIG, EBADF, EBADFD, EFAULT, EINVAL, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from '../lib/errno.ts';
 import { iommufdFopsOpen } from './main.ts';
 
 function device(env: ReturnType<typeof newEnv>, iommu = 'vtd0'): { device: number; fd: number } {
@@ -97,7 +98,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
 
   check('ref.vfio_open.enodev-and-removal', () => {
     const env = newEnv('6.12');
-    expect(vfioDeviceOpen(env.proc, env.profile, 42).errno).toBe(ENODEV);
+    expect(vfioDeviceOpen(env.proc, env.profile, 42).errno).toBe(-ENODEV);
     const c = machine(env).deviceCreate({ iommu: 'amd0' });
     if (!c.ok) throw new Error('create');
     const r = vfioDeviceOpen(env.proc, env.profile, c.device);
@@ -105,7 +106,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     expect(machine(env).deviceRemove(c.device, (dev) => ((dev.vfio as { openFiles: number }).openFiles ? 'busy' : undefined)).ok).toBe(false);
     env.proc.fds.close(r.fd);
     expect(machine(env).deviceRemove(c.device, () => undefined).ok).toBe(true);
-    expect(vfioDeviceOpen(env.proc, env.profile, c.device).errno).toBe(ENODEV);
+    expect(vfioDeviceOpen(env.proc, env.profile, c.device).errno).toBe(-ENODEV);
   });
 });
 

@@ -4,11 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { newEnv, ioasAlloc } from '../iommufd/testutil.ts';
-import { boundDevice, destroy, machine, openDev, vfioAttach } from '../iommufd/devtestutil.ts';
+import { newEnv, ioasAlloc } from '../testing/testutil.ts';
+import { boundDevice, destroy, machine, openDev, vfioAttach } from '../testing/devtestutil.ts';
 import { kvmCreate, kvmDestroy, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from './index.ts';
 import { deviceRemove } from '../platform/index.ts';
-import { EBADF, EEXIST, EINVAL, ENOENT } from '../iommufd/errno.ts';
+import { EBADF, EEXIST, EINVAL, ENOENT } from '../lib/errno.ts';
 
 describe('kvm-vfio', () => {
   check('ref.kvm.noncoherent-rederived', () => {
@@ -79,14 +79,14 @@ describe('kvm-vfio', () => {
     const c = machine(env).deviceCreate({ iommu: 'vtd0' });
     if (!c.ok) throw new Error('create');
     const fd = openDev(env, c.device); // an unbound device file is a valid VFIO file
-    expect(kvmVfioAdd(env.proc, vm, 99)).toBe(EBADF);
-    expect(kvmVfioAdd(env.proc, vm, env.fd)).toBe(EINVAL); // an iommufd is not a VFIO file
+    expect(kvmVfioAdd(env.proc, vm, 99)).toBe(-EBADF);
+    expect(kvmVfioAdd(env.proc, vm, env.fd)).toBe(-EINVAL); // an iommufd is not a VFIO file
     expect(kvmVfioAdd(env.proc, vm, fd)).toBe(0);
-    expect(kvmVfioAdd(env.proc, vm, fd)).toBe(EEXIST);
-    expect(kvmVfioDel(env.proc, vm, 99)).toBe(EBADF);
-    expect(kvmVfioDel(env.proc, vm, env.fd)).toBe(ENOENT);
+    expect(kvmVfioAdd(env.proc, vm, fd)).toBe(-EEXIST);
+    expect(kvmVfioDel(env.proc, vm, 99)).toBe(-EBADF);
+    expect(kvmVfioDel(env.proc, vm, env.fd)).toBe(-ENOENT);
     expect(kvmVfioDel(env.proc, vm, fd)).toBe(0);
-    expect(kvmVfioDel(env.proc, vm, fd)).toBe(ENOENT);
+    expect(kvmVfioDel(env.proc, vm, fd)).toBe(-ENOENT);
   });
 
   it('a VM per process, ids from 1, reused after destroy', () => {
@@ -95,6 +95,6 @@ describe('kvm-vfio', () => {
     expect(kvmCreate(env.proc)).toBe(2);
     kvmDestroy(env.proc, 1);
     expect(kvmCreate(env.proc)).toBe(1);
-    expect(kvmDestroy(env.proc, 9)).toBe(ENOENT);
+    expect(kvmDestroy(env.proc, 9)).toBe(-ENOENT);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The simulated platform: what the in-process adapter (impl/iommufd/adapter.ts,
+ * The simulated platform: what the in-process adapter (impl/adapter/adapter.ts,
  * CORE) delegates to. One Machine per simulated process (the adapter's
  * Process), created on first use with the process's fail-nth injector (driver
  * allocations are fallible steps of the sweep). Page tables live in the

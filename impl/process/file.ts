@@ -5,31 +5,40 @@
  * take their own with `get()`; `release` runs when the last one is put, as
  * fput() does.
  *
+ * The file operations return what the kernel's do: a value >= 0 or a
+ * negative errno. The syscalls (sysIoctl, sysRead, sysWrite) are the
+ * boundary where that becomes userspace's view, `SysRet` (ret -1 and a
+ * positive errno on failure), as the syscall return and libc make it.
+ *
  * Public API: class KFile { kind, private_data, get(), put(), refs, pread },
  * interface KFileOps, class FdTable { install(file) -> fd, fget(fd), close(fd)
- * -> errno }; the syscalls on an fd that do not go through a command table:
- * sysPoll(fds, fd, events) (fs/select.c do_pollfd + vfs_poll), sysRead /
- * sysWrite (fs/read_write.c ksys_read/ksys_pread64 + vfs_read, and the write
- * side). Every file is opened O_RDWR (FMODE_READ | FMODE_WRITE).
+ * -> 0 | -EBADF }; interface SysRet, sysRet(long); the syscalls on an fd:
+ * sysIoctl(fds, fd, cmd, arg) (fs/ioctl.c ksys_ioctl + vfs_ioctl), sysPoll(fds,
+ * fd, events) (fs/select.c do_pollfd + vfs_poll), sysRead / sysWrite
+ * (fs/read_write.c ksys_read/ksys_pread64 + vfs_read, and the write side).
+ * Every file is opened O_RDWR (FMODE_READ | FMODE_WRITE).
  */
-import { EBADF, EINVAL, ESPIPE } from '../iommufd/errno.ts';
+import { EBADF, EINVAL, ENOTTY, ESPIPE } from '../lib/errno.ts';
 
-/** What an ioctl returns: the syscall's value, or an errno (positive). */
+/** A syscall's result as userspace sees it: the return value, or -1 with a (positive) errno. */
 export interface SysRet {
   readonly ret: number;
   readonly errno: number;
 }
 
-export const sysOk = (ret = 0): SysRet => ({ ret, errno: 0 });
-export const sysErr = (errno: number): SysRet => ({ ret: -1, errno });
+/** The syscall boundary: a kernel return (>= 0, or a negative errno) as userspace sees it. */
+export function sysRet(ret: number): SysRet {
+  return ret < 0 ? { ret: -1, errno: -ret } : { ret, errno: 0 };
+}
 
+/** struct file_operations, the parts the simulated files have. Each returns >= 0 or a negative errno. */
 export interface KFileOps {
   /** Called once, when the last reference is put. */
   release(file: KFile): void;
-  /** `arg` is the raw ioctl argument: a user pointer or an integer. */
-  ioctl?(file: KFile, cmd: number, arg: bigint): SysRet;
-  read?(file: KFile, count: number, offset: number): { ret: number; errno: number; data?: Uint8Array };
-  write?(file: KFile, data: Uint8Array, offset: number): SysRet;
+  /** unlocked_ioctl; `arg` is the raw ioctl argument: a user pointer or an integer. */
+  ioctl?(file: KFile, cmd: number, arg: bigint): number;
+  read?(file: KFile, count: number, offset: number): { ret: number; data?: Uint8Array };
+  write?(file: KFile, data: Uint8Array, offset: number): number;
   poll?(file: KFile, events: number): number;
 }
 
@@ -87,9 +96,10 @@ export class FdTable {
     return this.fds.get(fd)?.get();
   }
 
+  /** close_fd: 0, or -EBADF for an fd that is not open. */
   close(fd: number): number {
     const file = this.fds.get(fd);
-    if (!file) return EBADF;
+    if (!file) return -EBADF;
     this.fds.delete(fd);
     file.put();
     return 0;
@@ -132,29 +142,41 @@ export function sysPoll(fds: FdTable, fd: number, events: number): number {
 }
 
 /**
+ * ksys_ioctl (fs/ioctl.c): a bad fd → EBADF; vfs_ioctl: a file without
+ * unlocked_ioctl → ENOTTY; else the file's answer.
+ */
+export function sysIoctl(fds: FdTable, fd: number, cmd: number, arg: bigint): SysRet {
+  const file = fds.lookup(fd);
+  if (!file) return sysRet(-EBADF);
+  return sysRet(file.ops.ioctl ? file.ops.ioctl(file, cmd, arg) : -ENOTTY);
+}
+
+/**
  * ksys_read / ksys_pread64 and ksys_write / ksys_pwrite64 (fs/read_write.c)
  * up to the file's method: pread/pwrite with a negative position → EINVAL
  * (before the fd lookup); a bad fd → EBADF; a position on a file without
- * FMODE_PREAD/FMODE_PWRITE → ESPIPE. Returns the file or the errno.
+ * FMODE_PREAD/FMODE_PWRITE → ESPIPE. Returns the file or a negative errno.
  */
 function rwFile(fds: FdTable, fd: number, offset: number | undefined): KFile | number {
-  if (offset !== undefined && offset < 0) return EINVAL;
+  if (offset !== undefined && offset < 0) return -EINVAL;
   const file = fds.lookup(fd);
-  if (!file) return EBADF;
-  if (offset !== undefined && !file.pread) return ESPIPE;
+  if (!file) return -EBADF;
+  if (offset !== undefined && !file.pread) return -ESPIPE;
   return file;
 }
 
 /** read/pread → vfs_read: a file without .read/.read_iter (no FMODE_CAN_READ) → EINVAL. */
-export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): { ret: number; errno: number; data?: Uint8Array } {
+export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): SysRet & { data?: Uint8Array } {
   const file = rwFile(fds, fd, offset);
-  if (typeof file === 'number') return sysErr(file);
-  return file.ops.read ? file.ops.read(file, count, offset ?? 0) : sysErr(EINVAL);
+  if (typeof file === 'number') return sysRet(file);
+  if (!file.ops.read) return sysRet(-EINVAL);
+  const r = file.ops.read(file, count, offset ?? 0);
+  return r.data ? { ...sysRet(r.ret), data: r.data } : sysRet(r.ret);
 }
 
 /** write/pwrite → vfs_write: a file without .write/.write_iter (no FMODE_CAN_WRITE) → EINVAL. */
 export function sysWrite(fds: FdTable, fd: number, data: Uint8Array, offset?: number): SysRet {
   const file = rwFile(fds, fd, offset);
-  if (typeof file === 'number') return sysErr(file);
-  return file.ops.write ? file.ops.write(file, data, offset ?? 0) : sysErr(EINVAL);
+  if (typeof file === 'number') return sysRet(file);
+  return sysRet(file.ops.write ? file.ops.write(file, data, offset ?? 0) : -EINVAL);
 }

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
-import { main } from '../../cli/main.ts';
-import { check } from '../../spec/clauses/check.ts';
+import { main } from './main.ts';
+import { check } from '../spec/clauses/check.ts';
 
-const DATA = join(import.meta.dirname, 'testdata');
+const DATA = join(import.meta.dirname, '../conformance/programs/testdata');
 const A = join(DATA, 'fake-a.ts');
 const B = join(DATA, 'fake-b.ts');
 const PROG = join(DATA, 'destroy.json');

@@ -1,6 +1,6 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { openAdapter } from '../../conformance/adapter/open.ts';
+import { openAdapter } from './open.ts';
 import type { Adapter, Response } from '../../spec/contract/types.ts';
 
 async function call<T>(a: Adapter, req: Parameters<Adapter['call']>[0]): Promise<T> {
