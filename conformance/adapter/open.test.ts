@@ -6,6 +6,7 @@ import { AdapterError } from './errors.ts';
 import { inProcessAdapter } from './in-process.ts';
 import { isAdapterSpec, openAdapter, registerImplementation, registeredImplementations } from './open.ts';
 import { createStubImplementation } from '../adapters/stub.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 const MODULE = fileURLToPath(new URL('./fixtures/module-adapter.ts', import.meta.url));
 const REFERENCE = fileURLToPath(new URL('../../impl/adapter/adapter.ts', import.meta.url));
@@ -24,7 +25,7 @@ describe('naming and opening implementations', () => {
   check('adapter.open.registry', async () => {
     const stub = await openAdapter('stub', { profile: '6.12' });
     expect(stub.info).toStrictEqual({ contract: 1, implementation: { name: 'stub', version: '1.0.0' }, profile: '6.12' });
-    expect(await stub.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).toStrictEqual({ ok: true, result: { ret: -1, errno: 25 } });
+    expect(await stub.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).toStrictEqual({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } });
     await stub.close();
 
     const unknown = await failure(openAdapter('linux-9.9'));
@@ -81,7 +82,7 @@ describe('naming and opening implementations', () => {
       ok: true,
       result: {
         responses: [
-          { ok: true, result: { ret: -1, errno: 25 } },
+          { ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } },
           { ok: false, error: { code: 'bad-request', field: 'requests.1.op' } },
           { ok: false, error: { code: 'unsupported' } },
         ],

@@ -20,7 +20,13 @@
  * iommufdDeviceReplace, iommufdDeviceDetach, iommufdGetHwInfo(ucmd).
  */
 import { EFAULT, EINVAL, EOPNOTSUPP } from '../lib/errno.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_FLAG_INPUT_TYPE } from '../../spec/uapi/constants.ts';
+import {
+  IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
+  IOMMU_HW_INFO_TYPE_NONE,
+} from '../../spec/uapi/constants.ts';
 import type { SimDevice } from '../platform/iommu.ts';
 import {
   iommufdGetObject,
@@ -264,10 +270,8 @@ export function iommufdGetHwInfo(ucmd: Ucmd): number {
   const flags = cmd.num('flags');
   const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
   if (flags & ~supported) return -EOPNOTSUPP;
-  // __reserved[3] follows out_max_pasid_log2 (u8 array; read as bytes).
-  const rsv = cmd.layout.fields.get('out_max_pasid_log2')!.offset + 1;
-  if (cmd.bytes[rsv] || cmd.bytes[rsv + 1] || cmd.bytes[rsv + 2]) return -EOPNOTSUPP;
-  if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', 0);
+  if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
+  if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
   const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
   if (r.errno || !r.value) return r.errno;
   const idev = r.value;
@@ -279,7 +283,7 @@ export function iommufdGetHwInfo(ucmd: Ucmd): number {
     data = info.data;
     cmd.set('out_data_type', info.type);
   } else {
-    cmd.set('out_data_type', 0);
+    cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_NONE);
   }
   const userLen = cmd.num('data_len');
   const uptr = cmd.big('data_uptr');

@@ -22,6 +22,7 @@ import { readUserPrefix } from './ucmd.ts';
 import { iommufdIoctlDecode } from './main.ts';
 import { machineFor } from '../platform/index.ts';
 import { vfioDeviceIoctlDecode, vfioDeviceOpen, type VfioDeviceFile } from './vfio_cdev.ts';
+import { IOMMUFD_TYPE } from '../../spec/uapi/constants.ts';
 
 const PAGE = 4096;
 
@@ -29,8 +30,8 @@ function requestArb(profile: Profile): fc.Arbitrary<number> {
   const known = commandsFor(profile).filter((c) => c.fd === 'iommufd').map((c) => c.request);
   return fc.oneof(
     fc.constantFrom(...known),
-    fc.integer({ min: 0x80, max: 0xa2 }).map((nr) => (0x3b << 8) | nr), // _IO numbers: mismatched for the extensible commands
-    fc.integer({ min: 0x80, max: 0xa2 }).chain((nr) => fc.integer({ min: 0, max: 0x3fff }).map((sz) => ((3 << 30) | (sz << 16) | (0x3b << 8) | nr) >>> 0)),
+    fc.integer({ min: 0x80, max: 0xa2 }).map((nr) => (IOMMUFD_TYPE << 8) | nr), // _IO numbers: mismatched for the extensible commands
+    fc.integer({ min: 0x80, max: 0xa2 }).chain((nr) => fc.integer({ min: 0, max: 0x3fff }).map((sz) => ((3 << 30) | (sz << 16) | (IOMMUFD_TYPE << 8) | nr) >>> 0)),
   );
 }
 

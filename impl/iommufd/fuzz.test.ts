@@ -13,6 +13,7 @@ import { buffer, ioasAlloc, map, NR, newEnv, P, STRUCT_OF, testCmd } from '../te
 import { iommufdCmd } from './main.ts';
 import { layoutOf, UcmdStruct } from './ucmd.ts';
 import { IOMMU_TEST_OP_CREATE_ACCESS, IOMMU_TEST_OP_MOCK_DOMAIN } from '../../spec/uapi/constants.ts';
+import { VFIO_CHECK_EXTENSION, VFIO_GET_API_VERSION, VFIO_IOMMU_GET_INFO, VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU } from '../../spec/uapi/constants.ts';
 
 const u64 = fc.oneof(
   fc.constantFrom(0n, 1n, 0x1000n, 0xfffn, 1n << 24n, 1n << 31n, (1n << 64n) - 1n, (1n << 63n), 0x100000n),
@@ -20,7 +21,7 @@ const u64 = fc.oneof(
 );
 const u32 = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff }));
 const NRS = [NR.IOMMU_DESTROY, NR.IOMMU_IOAS_ALLOC, NR.IOMMU_IOAS_ALLOW_IOVAS, NR.IOMMU_IOAS_COPY, NR.IOMMU_IOAS_IOVA_RANGES, NR.IOMMU_IOAS_MAP, NR.IOMMU_IOAS_UNMAP, NR.IOMMU_OPTION, NR.IOMMU_VFIO_IOAS, NR.IOMMU_TEST_CMD];
-const VFIO = [0x3b64, 0x3b65, 0x3b66, 0x3b70, 0x3b71, 0x3b72, 0x3b75];
+const VFIO = [VFIO_GET_API_VERSION, VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU, VFIO_IOMMU_GET_INFO, VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA, 0x3b75];
 
 const callArb = fc.oneof(
   fc.record({ kind: fc.constant('iommufd' as const), nr: fc.constantFrom(...NRS), vals: fc.array(fc.tuple(u32, u64), { minLength: 12, maxLength: 12 }), op: fc.integer({ min: 0, max: 16 }) }),
@@ -60,7 +61,7 @@ describe('robustness', () => {
             c.words.forEach((w, i) => b.setBigUint64(i * 8, w, true));
             b.setUint32(0, Number(c.words[0]! % 80n), true);
             env.proc.copyToUser(env.scratch, new Uint8Array(b.buffer));
-            rc = sysRet(file.ops.ioctl!(file, c.cmd, c.cmd === 0x3b65 || c.cmd === 0x3b66 ? c.intArg % 12n : env.scratch));
+            rc = sysRet(file.ops.ioctl!(file, c.cmd, c.cmd === VFIO_CHECK_EXTENSION || c.cmd === VFIO_SET_IOMMU ? c.intArg % 12n : env.scratch));
           }
           expect(typeof rc.errno).toBe('number');
         }

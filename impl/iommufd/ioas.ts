@@ -18,6 +18,8 @@ import {
   IOMMU_OPTION_OP_SET,
 } from '../../spec/uapi/constants.ts';
 import { flagMask } from '../../spec/uapi/lookup.ts';
+import { requireLayout } from '../../spec/uapi/layout.ts';
+import { decodeStruct, encodeStruct } from '../../spec/abi/codec.ts';
 import { err, iommufdObjectAbortAndDestroy, iommufdObjectAlloc, iommufdObjectFinalize, ok, type Result } from './object.ts';
 import {
   type IommufdCtx,
@@ -107,13 +109,11 @@ export function iommufdIoasIovaRanges(ucmd: Ucmd): number {
   const ranges = cmd.big('allowed_iovas');
   let num = 0;
   cmd.set('out_iova_alignment', BigInt(ioas.iopt.iovaAlignment));
+  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
   for (const hole of ioptIovaRanges(ioas.iopt)) {
     if (num < maxIovas) {
-      const elm = new Uint8Array(16);
-      const v = new DataView(elm.buffer);
-      v.setBigUint64(0, hole.start, true);
-      v.setBigUint64(8, hole.last, true);
-      if (!ctx.proc.copyToUser(ranges + BigInt(num * 16), elm)) return -EFAULT;
+      const elm = encodeStruct(ctx.profile, 'iommu_iova_range', { start: hole.start, last: hole.last });
+      if (!ctx.proc.copyToUser(ranges + BigInt(num * elmSize), elm)) return -EFAULT;
     }
     num++;
   }
@@ -125,12 +125,11 @@ export function iommufdIoasIovaRanges(ucmd: Ucmd): number {
 
 /** iommufd_ioas_load_iovas: EFAULT, start >= last -> EINVAL, overlap -> EINVAL, ENOMEM. */
 function iommufdIoasLoadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
+  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
   for (let i = 0; i < num; i++) {
-    const b = ctx.proc.copyFromUser(uptr + BigInt(i * 16), 16);
+    const b = ctx.proc.copyFromUser(uptr + BigInt(i * elmSize), elmSize);
     if (!b) return -EFAULT;
-    const v = new DataView(b.buffer, b.byteOffset, 16);
-    const start = v.getBigUint64(0, true);
-    const last = v.getBigUint64(8, true);
+    const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
     if (start >= last) return -EINVAL;
     if (out.some((r) => r.start <= last && r.last >= start)) return -EINVAL;
     if (ctx.faults.shouldFail()) return -ENOMEM;

@@ -80,8 +80,7 @@ function iommufdOption(ucmd: Ucmd): number {
       return -EOPNOTSUPP;
   }
   if (rc) return rc;
-  const off = cmd.layout.fields.get('val64')!.offset;
-  return ucmd.ctx.proc.copyToUser(ucmd.ubuffer + BigInt(off), cmd.bytes.subarray(off, off + 8)) ? 0 : -EFAULT;
+  return ucmd.ctx.proc.copyToUser(ucmd.ubuffer + BigInt(cmd.offsetOf('val64')), cmd.fieldBytes('val64')) ? 0 : -EFAULT;
 }
 
 /**

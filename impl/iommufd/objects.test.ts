@@ -6,6 +6,7 @@ import { iommufdCmd } from './main.ts';
 import { ioasAlloc, ioctl, iovaRanges, NR, newEnv, U64_MAX, writeRanges, type Env } from '../testing/testutil.ts';
 import * as accessApi from './access.ts';
 import { iommufdAccessCreate } from './access.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 function raw(env: Env, cmd: number, arg: bigint) {
   return sysRet(env.ctx.file!.ops.ioctl!(env.ctx.file!, cmd, arg));
@@ -155,7 +156,7 @@ describe('IOMMU_IOAS_ALLOC / IOVA_RANGES / ALLOW_IOVAS (ioas.c)', () => {
     const iopt = (env.ctx.objects.load(ioas) as unknown as { iopt: import('./iommufd_private.ts').IoPagetable }).iopt;
     iopt.reserved.push({ start: 0x40000n, last: 0x40fffn, owner: null });
     writeRanges(env, arr, [[0x40000n, 0x4ffffn]]);
-    expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 1, allowed_iovas: arr }).errno).toBe(98);
+    expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 1, allowed_iovas: arr }).errno).toBe(ERRNO.EADDRINUSE);
     expect(iopt.allowed).toEqual([{ start: 0x10000n, last: 0x1ffffn }]);
     // num_iovas = 0 clears.
     expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 0 }).errno).toBe(0);

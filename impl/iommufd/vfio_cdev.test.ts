@@ -11,6 +11,7 @@ import { vfioDeviceOpen } from './vfio_cdev.ts';
 import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../spec/uapi/constants.ts';
 import { E2BIG, EBADF, EBADFD, EFAULT, EINVAL, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from '../lib/errno.ts';
 import { iommufdFopsOpen } from './main.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 function device(env: ReturnType<typeof newEnv>, iommu = 'vtd0'): { device: number; fd: number } {
   const c = machine(env).deviceCreate({ iommu });
@@ -47,7 +48,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     const ioas = ioasAlloc(env);
     const a = vfioAttach(env, d.fd, ioas);
     expect(a.errno).toBe(0);
-    expect(destroy(env, b.devid)).toBe(16); // EBUSY: the driver holds it
+    expect(destroy(env, b.devid)).toBe(ERRNO.EBUSY); // EBUSY: the driver holds it
     expect(env.proc.fds.close(d.fd)).toBe(0);
     expect(destroy(env, b.devid)).toBe(ENOENT);
     expect(destroy(env, a.pt)).toBe(ENOENT); // its auto domain went with it

@@ -205,7 +205,7 @@ function vfioDfIoctlBindIommufd(df: VfioDeviceFile, bind: UcmdStruct, arg: bigin
     return rc;
   }
   bind.set('out_devid', df.devid);
-  if (!proc.copyToUser(arg + BigInt(bind.layout.fields.get('out_devid')!.offset), fieldBytes(bind, 'out_devid'))) {
+  if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) {
     vfioDfClose(df);
     df.iommufd = null;
     file.put();
@@ -213,12 +213,6 @@ function vfioDfIoctlBindIommufd(df: VfioDeviceFile, bind: UcmdStruct, arg: bigin
   }
   df.accessGranted = true;
   return 0;
-}
-
-/** The bytes of one u32 field of a struct (a single-field copy_to_user). */
-function fieldBytes(s: UcmdStruct, name: string): Uint8Array {
-  const off = s.layout.fields.get(name)!.offset;
-  return s.bytes.subarray(off, off + 4);
 }
 
 /** vfio_df_open (cdev): a device opens through one file only; the first open binds. */
@@ -296,7 +290,7 @@ function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint
   const rc = vfioIommufdPhysicalAttachIoas(df.device, ptId);
   if (rc) return rc;
   attach.set('pt_id', ptId.value);
-  if (!df.proc.copyToUser(arg + BigInt(attach.layout.fields.get('pt_id')!.offset), fieldBytes(attach, 'pt_id'))) {
+  if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
     vfioIommufdPhysicalDetachIoas(df.device);
     return -EFAULT;
   }

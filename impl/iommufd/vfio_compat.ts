@@ -31,6 +31,8 @@ import {
 } from '../../spec/uapi/constants.ts';
 import type { IoctlDecode, StructDecode } from '../../spec/abi/dispatch.ts';
 import { commandMinSize } from '../../spec/uapi/lookup.ts';
+import { requireLayout } from '../../spec/uapi/layout.ts';
+import { encodeStruct } from '../../spec/abi/codec.ts';
 import { layoutOf, UcmdStruct } from './ucmd.ts';
 import { err, iommufdObjectAbort, iommufdObjectFinalize, ok, type Result } from './object.ts';
 import { type IommufdCtx, iommufdGetIoas, type IommufdIoas, iommufdUcmdRespond, PAGE_SIZE, type Ucmd, ULONG_MAX } from './iommufd_private.ts';
@@ -218,10 +220,62 @@ function iommufdGetPagesizes(ioas: IommufdIoas): bigint {
   return bitmap > align ? bitmap : align;
 }
 
+/** The capability header version iommufd writes (vfio_compat.c: `.version = 1`). */
+const VFIO_CAP_VERSION = 1;
 /**
- * iommufd_vfio_iommu_get_info: vfio_iommu_type1_info {argsz, flags,
- * iova_pgsizes, cap_offset, pad} followed by the DMA_AVAIL and IOVA_RANGE
- * capabilities when argsz leaves room; argsz out = the full size.
+ * The DMA_AVAIL capability's `avail`: vfio_compat.c returns U32_MAX (iommufd's
+ * limit is the cgroup's memory limit; see iommufd_fill_cap_dma_avail).
+ */
+const DMA_AVAIL_UNLIMITED = 0xffffffff;
+
+/** A capability writer: the bytes it needs, writing them at `at` when `avail` is enough (-EFAULT on a fault). */
+type FillCap = (at: bigint | null, avail: number) => number;
+
+/** iommufd_fill_cap_dma_avail: struct vfio_iommu_type1_info_dma_avail. */
+function iommufdFillCapDmaAvail(ctx: IommufdCtx): FillCap {
+  return (at, avail) => {
+    const cap = encodeStruct(ctx.profile, 'vfio_iommu_type1_info_dma_avail', {
+      header: { id: VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, version: VFIO_CAP_VERSION },
+      avail: DMA_AVAIL_UNLIMITED,
+    });
+    if (at !== null && avail >= cap.length && !ctx.proc.copyToUser(at, cap)) return -EFAULT;
+    return cap.length;
+  };
+}
+
+/**
+ * iommufd_fill_cap_iova: struct vfio_iommu_type1_info_cap_iova_range and its
+ * flexible array of the reserved tree's holes; each range is written when it
+ * fits, the header when the whole capability does.
+ */
+function iommufdFillCapIova(ctx: IommufdCtx, ioas: IommufdIoas): FillCap {
+  return (at, avail) => {
+    const head = requireLayout(ctx.profile, 'vfio_iommu_type1_info_cap_iova_range');
+    const rangeSize = requireLayout(ctx.profile, 'vfio_iova_range').size;
+    const rangesAt = head.rows.find((r) => r.path === 'iova_ranges')!.offset;
+    /** struct_size(cap, iova_ranges, n) */
+    const structSize = (n: number): number => Math.max(head.size, rangesAt + rangeSize * n);
+    const holes = ioptIovaRanges(ioas.iopt);
+    for (let i = 0; i < holes.length; i++) {
+      if (at === null || avail < structSize(i + 1)) continue;
+      const range = encodeStruct(ctx.profile, 'vfio_iova_range', { start: holes[i]!.start, end: holes[i]!.last });
+      if (!ctx.proc.copyToUser(at + BigInt(rangesAt + rangeSize * i), range)) return -EFAULT;
+    }
+    if (at !== null && avail >= structSize(holes.length)) {
+      const cap = encodeStruct(ctx.profile, 'vfio_iommu_type1_info_cap_iova_range', {
+        header: { id: VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, version: VFIO_CAP_VERSION },
+        nr_iovas: holes.length,
+      });
+      if (!ctx.proc.copyToUser(at, cap)) return -EFAULT;
+    }
+    return structSize(holes.length);
+  };
+}
+
+/**
+ * iommufd_vfio_iommu_get_info: struct vfio_iommu_type1_info followed by the
+ * DMA_AVAIL and IOVA_RANGE capabilities when argsz leaves room, each linked
+ * from the previous one's `next`; argsz out = the size needed for all.
  */
 function iommufdVfioIommuGetInfo(ctx: IommufdCtx, d: StructDecode, arg: bigint): number {
   const infoSize = layoutOf(d.command.struct ?? '', ctx.profile).size;
@@ -230,56 +284,26 @@ function iommufdVfioIommuGetInfo(ctx: IommufdCtx, d: StructDecode, arg: bigint):
   const r = getCompatIoas(ctx);
   if (r.errno) return r.errno;
   const ioas = r.value!;
-  const info = new DataView(new ArrayBuffer(infoSize));
-  info.setUint32(0, argsz, true);
-  info.setUint32(4, VFIO_IOMMU_INFO_PGSIZES, true);
-  info.setBigUint64(8, iommufdGetPagesizes(ioas), true);
-
-  const holes = ioptIovaRanges(ioas.iopt);
-  const fillDmaAvail = (at: bigint | null, avail: number): number => {
-    const cap = new DataView(new ArrayBuffer(12));
-    cap.setUint16(0, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, true);
-    cap.setUint16(2, 1, true);
-    cap.setUint32(8, 0xffffffff, true);
-    if (at !== null && avail >= 12 && !ctx.proc.copyToUser(at, new Uint8Array(cap.buffer))) return -EFAULT;
-    return 12;
-  };
-  const fillIova = (at: bigint | null, avail: number): number => {
-    for (let i = 0; i < holes.length; i++) {
-      if (at !== null && avail >= 16 + 16 * (i + 1)) {
-        const e = new DataView(new ArrayBuffer(16));
-        e.setBigUint64(0, holes[i]!.start, true);
-        e.setBigUint64(8, holes[i]!.last, true);
-        if (!ctx.proc.copyToUser(at + 16n + BigInt(16 * i), new Uint8Array(e.buffer))) return -EFAULT;
-      }
-    }
-    if (at !== null && avail >= 16 + 16 * holes.length) {
-      const h = new DataView(new ArrayBuffer(16));
-      h.setUint16(0, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, true);
-      h.setUint16(2, 1, true);
-      h.setUint32(8, holes.length, true);
-      if (!ctx.proc.copyToUser(at, new Uint8Array(h.buffer))) return -EFAULT;
-    }
-    return 16 + 16 * holes.length;
-  };
+  const info = { argsz, flags: VFIO_IOMMU_INFO_PGSIZES, iova_pgsizes: iommufdGetPagesizes(ioas), cap_offset: 0 };
+  const next = requireLayout(ctx.profile, 'vfio_info_cap_header').rows.find((row) => row.path === 'next')!;
   let total = infoSize;
   let lastCap: bigint | null = null;
-  for (const fill of [fillDmaAvail, fillIova]) {
+  for (const fill of [iommufdFillCapDmaAvail(ctx), iommufdFillCapIova(ctx, ioas)]) {
     let capSize = argsz > total ? fill(arg + BigInt(total), argsz - total) : fill(null, 0);
     if (capSize < 0) return capSize;
-    capSize = Math.ceil(capSize / 8) * 8;
+    capSize = Math.ceil(capSize / 8) * 8; // ALIGN(cap_size, sizeof(u64))
     if (lastCap !== null && argsz >= total) {
-      const next = new DataView(new ArrayBuffer(4));
-      next.setUint32(0, total, true);
-      if (!ctx.proc.copyToUser(lastCap + 4n, new Uint8Array(next.buffer))) return -EFAULT;
+      // put_user(total_cap_size, &last_cap->next)
+      const bytes = encodeStruct(ctx.profile, 'vfio_info_cap_header', { next: total }).subarray(next.offset, next.offset + next.size);
+      if (!ctx.proc.copyToUser(lastCap + BigInt(next.offset), bytes)) return -EFAULT;
     }
     lastCap = arg + BigInt(total);
     total += capSize;
   }
-  if (argsz >= total) info.setUint32(16, infoSize, true);
-  info.setUint32(0, total, true);
-  info.setUint32(4, VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, true);
-  if (!ctx.proc.copyToUser(arg, new Uint8Array(info.buffer, 0, minsz))) return -EFAULT;
+  if (argsz >= total) info.cap_offset = infoSize;
+  info.argsz = total;
+  info.flags |= VFIO_IOMMU_INFO_CAPS;
+  if (!ctx.proc.copyToUser(arg, encodeStruct(ctx.profile, 'vfio_iommu_type1_info', info).subarray(0, minsz))) return -EFAULT;
   return 0;
 }
 

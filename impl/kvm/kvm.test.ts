@@ -9,6 +9,7 @@ import { boundDevice, destroy, machine, openDev, vfioAttach } from '../testing/d
 import { kvmCreate, kvmDestroy, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from './index.ts';
 import { deviceRemove } from '../platform/index.ts';
 import { EBADF, EEXIST, EINVAL, ENOENT } from '../lib/errno.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 describe('kvm-vfio', () => {
   check('ref.kvm.noncoherent-rederived', () => {
@@ -64,7 +65,7 @@ describe('kvm-vfio', () => {
     expect(kvmVfioAdd(env.proc, vm, d.fd)).toBe(0);
     expect(env.proc.fds.close(d.fd)).toBe(0);
     // the file is still referenced: the device stays bound and cannot be removed
-    expect(destroy(env, d.devid)).toBe(16); // EBUSY, not ENOENT
+    expect(destroy(env, d.devid)).toBe(ERRNO.EBUSY); // EBUSY, not ENOENT
     expect(deviceRemove(env.proc, env.profile, d.device).ok).toBe(false);
     expect(kvmState(env.proc, vm)!.noncoherentDma).toBe(true);
     // releasing the VM drops the last reference: unbind, then removable

@@ -16,16 +16,14 @@
  */
 import { EINVAL, ENOMEM, EOPNOTSUPP } from '../lib/errno.ts';
 import { copyStructFromUser } from '../../spec/abi/dispatch.ts';
+import { decodeStruct, encodeStruct } from '../../spec/abi/codec.ts';
+import { offsetofend, requireLayout } from '../../spec/uapi/layout.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { type DomainConfig, hwCreateDomain, HwIommu as HwIommuClass, type HwPhysMemory } from './hw.ts';
+import { type AllocResult, type HwInfo, type HwptAllocData, type IommuCap, IommuDomain, type IommuDriver, type SimDevice } from './iommu.ts';
 import {
-  type AllocResult,
-  type HwInfo,
-  type HwptAllocData,
-  type IommuCap,
-  IommuDomain,
-  type IommuDriver,
   IOMMU_HW_INFO_SELFTEST_REGVAL,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_HW_INFO_TYPE_AMD,
   IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
   IOMMU_HW_INFO_TYPE_INTEL_VTD,
@@ -39,30 +37,9 @@ import {
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_IOMMUPT_DEFAULT,
   MOCK_IOMMUPT_HUGE,
-  type SimDevice,
-} from './iommu.ts';
+} from '../../spec/uapi/constants.ts';
 // ---------------------------------------------------------------------------
 // helpers
-
-function u32le(values: readonly number[]): Uint8Array {
-  const b = new Uint8Array(values.length * 4);
-  const v = new DataView(b.buffer);
-  values.forEach((x, i) => v.setUint32(i * 4, x >>> 0, true));
-  return b;
-}
-
-function le(parts: readonly { readonly v: bigint; readonly size: 4 | 8 }[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.size, 0);
-  const b = new Uint8Array(total);
-  const dv = new DataView(b.buffer);
-  let off = 0;
-  for (const p of parts) {
-    if (p.size === 4) dv.setUint32(off, Number(p.v & 0xffffffffn), true);
-    else dv.setBigUint64(off, p.v, true);
-    off += p.size;
-  }
-  return b;
-}
 
 /** Allocate a hardware paging domain of `cfg` for a driver: the domain or a negative errno. */
 function pagingDomain(owner: IommuDriver, cfg: DomainConfig, dirty: boolean, nestParent: boolean, format: string): AllocResult {
@@ -99,9 +76,9 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
     },
     // mock_domain_hw_info: struct iommu_test_hw_info { u32 flags; u32 test_reg; }
     hwInfo(_dev, inType) {
-      if (profile === '7.3' && inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_SELFTEST) return { errno: -EOPNOTSUPP };
+      if (profile === '7.3' && inType !== IOMMU_HW_INFO_TYPE_DEFAULT && inType !== IOMMU_HW_INFO_TYPE_SELFTEST) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
-      return { type: IOMMU_HW_INFO_TYPE_SELFTEST, data: u32le([0, IOMMU_HW_INFO_SELFTEST_REGVAL]) };
+      return { type: IOMMU_HW_INFO_TYPE_SELFTEST, data: encodeStruct(profile, 'iommu_test_hw_info', { flags: 0, test_reg: IOMMU_HW_INFO_SELFTEST_REGVAL }) };
     },
     // 6.12 mock_domain_alloc_user / 7.3 mock_domain_alloc_paging_flags
     domainAllocPaging(dev, flags, data) {
@@ -120,10 +97,10 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
       if (data && data.type !== IOMMU_HWPT_DATA_SELFTEST && data.type !== IOMMU_HWPT_DATA_NONE) return { errno: -EOPNOTSUPP };
       let pagetableType = MOCK_IOMMUPT_DEFAULT;
       if (data) {
-        // iommu_copy_struct_from_user(&user_cfg, user_data, SELFTEST, iotlb): struct {u32 iotlb; u32 pagetable_type}
-        const r = copyStructFromUserData(data, IOMMU_HWPT_DATA_SELFTEST, 8, 4);
+        // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb): struct iommu_hwpt_selftest
+        const r = copyStructFromUserData(data, IOMMU_HWPT_DATA_SELFTEST, requireLayout(profile, 'iommu_hwpt_selftest').size, offsetofend(profile, 'iommu_hwpt_selftest', 'iotlb'));
         if (r.bytes === undefined) return { errno: r.errno };
-        pagetableType = new DataView(r.bytes.buffer, r.bytes.byteOffset).getUint32(4, true);
+        pagetableType = Number(decodeStruct(profile, 'iommu_hwpt_selftest', r.bytes).pagetable_type);
       }
       if (pagetableType !== MOCK_IOMMUPT_DEFAULT && pagetableType !== MOCK_IOMMUPT_HUGE) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
@@ -194,13 +171,13 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
     capable: physicalDeviceCapable,
     // intel_iommu_hw_info: struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
     hwInfo(dev, inType) {
-      if (profile === '7.3' && inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_INTEL_VTD) return { errno: -EOPNOTSUPP };
+      if (profile === '7.3' && inType !== IOMMU_HW_INFO_TYPE_DEFAULT && inType !== IOMMU_HW_INFO_TYPE_INTEL_VTD) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
       const [cap = 0n, ecap0 = 0n] = dev.iommu.config.regs;
       let ecap = ecap0;
       if (!dev.caps.enforceCacheCoherency) ecap &= ~ECAP_SC;
       if (!dev.caps.dirtyTracking) ecap &= ~ECAP_SLADS;
-      return { type: IOMMU_HW_INFO_TYPE_INTEL_VTD, data: le([{ v: 0n, size: 4 }, { v: 0n, size: 4 }, { v: cap, size: 8 }, { v: ecap, size: 8 }]) };
+      return { type: IOMMU_HW_INFO_TYPE_INTEL_VTD, data: encodeStruct(profile, 'iommu_hw_info_vtd', { flags: 0, cap_reg: cap, ecap_reg: ecap }) };
     },
     // intel_iommu_domain_alloc_user (6.12) / intel_iommu_domain_alloc_paging_flags (7.3)
     domainAllocPaging(dev, flags, data) {
@@ -243,10 +220,10 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
     ...(profile === '7.3'
       ? {
           hwInfo(dev: SimDevice, inType: number): HwInfo | { readonly errno: number } {
-            if (inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_AMD) return { errno: -EOPNOTSUPP };
+            if (inType !== IOMMU_HW_INFO_TYPE_DEFAULT && inType !== IOMMU_HW_INFO_TYPE_AMD) return { errno: -EOPNOTSUPP };
             if (fail()) return { errno: -ENOMEM };
             const [efr = 0n, efr2 = 0n] = dev.iommu.config.regs;
-            return { type: IOMMU_HW_INFO_TYPE_AMD, data: le([{ v: efr, size: 8 }, { v: efr2, size: 8 }]) };
+            return { type: IOMMU_HW_INFO_TYPE_AMD, data: encodeStruct(profile, 'iommu_hw_info_amd', { efr, efr2 }) };
           },
         }
       : {}),
@@ -289,11 +266,12 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
     ...(profile === '7.3'
       ? {
           hwInfo(dev: SimDevice, inType: number): HwInfo | { readonly errno: number } {
-            if (inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3) return { errno: -EOPNOTSUPP };
+            if (inType !== IOMMU_HW_INFO_TYPE_DEFAULT && inType !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3) return { errno: -EOPNOTSUPP };
             if (fail()) return { errno: -ENOMEM };
-            const r = dev.iommu.config.regs.map((x) => Number(x));
-            // flags, __reserved, idr[0..5], iidr, aidr
-            return { type: IOMMU_HW_INFO_TYPE_ARM_SMMUV3, data: u32le([0, 0, ...r.slice(0, 8)]) };
+            // the unit's registers: IDR0..5, IIDR, AIDR
+            const [idr0 = 0n, idr1 = 0n, idr2 = 0n, idr3 = 0n, idr4 = 0n, idr5 = 0n, iidr = 0n, aidr = 0n] = dev.iommu.config.regs;
+            const idr = [idr0, idr1, idr2, idr3, idr4, idr5].map(Number);
+            return { type: IOMMU_HW_INFO_TYPE_ARM_SMMUV3, data: encodeStruct(profile, 'iommu_hw_info_arm_smmuv3', { flags: 0, idr, iidr: Number(iidr), aidr: Number(aidr) }) };
           },
         }
       : {}),

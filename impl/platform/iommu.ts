@@ -19,38 +19,15 @@
  * machine.ts's. Both import this file, which imports neither.
  *
  * Public: IommuDomain, IommuInstance, IommuDriver, IommuCap, HwptAllocData,
- * SimDevice, IommuGroup, IommuCore, DeviceCaps, ResvRegion, and the MOCK_*
- * selftest constants.
+ * SimDevice, IommuGroup, IommuCore, DeviceCaps, ResvRegion, MOCK_IO_PAGE_SIZE.
  */
 import { EINVAL } from '../lib/errno.ts';
 import { type DomainConfig, type HwDomain, type HwIommu, hwCreateDomain, hwPgsizeBitmap, minPgsize } from './hw.ts';
 
-// ---- selftest constants (drivers/iommu/iommufd/iommufd_test.h, selftest.c) ----
+// ---- selftest.c's own (not uAPI) sizes; the uAPI values are spec/uapi's ----
 export const PAGE_SIZE = 4096;
+/** selftest.c (6.12): MOCK_IO_PAGE_SIZE (PAGE_SIZE / 2); 7.3's iommufd_test.h calls it MOCK_PAGE_SIZE. */
 export const MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2;
-export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE;
-export const MOCK_APERTURE_START = 1n << 24n;
-export const MOCK_APERTURE_LAST = (1n << 31n) - 1n;
-export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
-export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1; // 6.12 only
-export const MOCK_FLAGS_DEVICE_PASID = 1 << 2; // 7.3 only
-export const MOCK_PASID_WIDTH = 20; // 7.3
-export const MOCK_IOMMUPT_DEFAULT = 0;
-export const MOCK_IOMMUPT_HUGE = 1;
-export const IOMMU_HW_INFO_TYPE_NONE = 0;
-export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
-export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2;
-export const IOMMU_HW_INFO_TYPE_AMD = 4;
-export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
-export const IOMMU_HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
-export const IOMMU_HWPT_DATA_NONE = 0;
-export const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
-
-// ---- HWPT alloc flags (include/uapi/linux/iommufd.h) ----
-export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
-export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
-export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2;
-export const IOMMU_HWPT_ALLOC_PASID = 1 << 3; // 7.3
 
 /** enum iommu_cap (the ones iommufd asks). */
 export type IommuCap = 'CACHE_COHERENCY' | 'ENFORCE_CACHE_COHERENCY' | 'DIRTY_TRACKING' | 'PCI_ATS_SUPPORTED';

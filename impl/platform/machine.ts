@@ -28,16 +28,18 @@ import {
   IommuGroup,
   IommuInstance,
   type IommuInstanceConfig,
+  MOCK_IO_PAGE_SIZE,
+  type ResvRegion,
+  SimDevice,
+} from './iommu.ts';
+import {
   MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_FLAGS_DEVICE_PASID,
-  MOCK_IO_PAGE_SIZE,
   MOCK_PASID_WIDTH,
-  type ResvRegion,
-  SimDevice,
-} from './iommu.ts';
+} from '../../spec/uapi/constants.ts';
 
 /** The adapter's DeviceSpec, restated here (impl/ does not import the suite). */
 export interface DeviceSpecInput {
@@ -105,8 +107,8 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       format: profile === '6.12' ? 'mock' : 'amdv1-mock',
       domainCfg: profile === '6.12' ? { format: 'mock-sparse' } : { format: 'mock-amdv1', mockVariant: 'default' },
       pgsizeBitmap: profile === '6.12' ? BigInt(MOCK_IO_PAGE_SIZE) : mockAmdv1Pgsizes(),
-      apertureStart: MOCK_APERTURE_START,
-      apertureLast: MOCK_APERTURE_LAST,
+      apertureStart: BigInt(MOCK_APERTURE_START),
+      apertureLast: BigInt(MOCK_APERTURE_LAST),
       enforceCacheCoherency: false,
       dirtyTracking: true,
       nesting: true,

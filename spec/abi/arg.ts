@@ -13,7 +13,7 @@ import type {
 } from '../contract/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
 import { COMMANDS } from '../uapi/commands.ts';
-import { inProfile, requireLayout, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
+import { inProfile, requireLayout, SCALAR_SIZE, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import { CodecError, encodeWithLayout, type FieldValue, type StructValue } from './codec.ts';
 
@@ -143,7 +143,7 @@ function placePatches(parent: Uint8Array, ptrs: readonly RawPointerPatch[], path
   const view = new DataView(parent.buffer, parent.byteOffset, parent.byteLength);
   ptrs.forEach((p, i) => {
     const at = `${path}.${i}`;
-    if (!Number.isSafeInteger(p.offset) || p.offset < 0 || p.offset + 8 > parent.length) {
+    if (!Number.isSafeInteger(p.offset) || p.offset < 0 || p.offset + SCALAR_SIZE.ptr > parent.length) {
       throw new CodecError(`${at}.offset`, `pointer offset ${p.offset} does not fit in ${parent.length} bytes`);
     }
     let target: PointerArg = 'data' in p ? { data: p.data } : { room: p.room };
@@ -185,5 +185,5 @@ function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlAr
   }
   const bytes = arg.truncate === undefined ? full : full.slice(0, arg.truncate);
   // A pointer field the cut removed is not part of the argument.
-  return { kind: 'bytes', bytes, pointers: placed.filter((p) => p.offset + 8 <= bytes.length) };
+  return { kind: 'bytes', bytes, pointers: placed.filter((p) => p.offset + SCALAR_SIZE.ptr <= bytes.length) };
 }
