@@ -19,6 +19,7 @@ import { iommufdObjectAlloc, iommufdObjectDestroyUser, iommufdObjectFinalize, er
 import { type IommufdCtx, iommufdGetIoas, type IommufdIoas, type IoptAccess, type IoptArea, PAGE_SIZE, ULONG_MAX } from './iommufd_private.ts';
 import { IOMMU_READ, IOMMU_WRITE, ioptAddAccess, ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte, ioptRemoveAccess } from './io_pagetable.ts';
 import { ioptAreaAddAccess, ioptAreaRemoveAccess, ioptPagesRwAccess } from './pages.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 const P = BigInt(PAGE_SIZE);
 
@@ -86,15 +87,16 @@ export function iommufdAccessChangeIoas(access: IommufdAccess, newIoas: IommufdI
   const cur = access.ioas;
   if (cur !== access.ioasUnpin) return -EBUSY;
   if (cur === newIoas) return 0;
+  // access->ioas = NULL blocks further pins while the IOAS changes.
+  const unwind = new Unwind();
   access.ioas = null;
+  unwind.onError('access->ioas = cur_ioas', () => (access.ioas = cur));
   if (newIoas) {
     const rc = ioptAddAccess(newIoas.iopt, access);
-    if (rc) {
-      access.ioas = cur;
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
     refcount_inc(newIoas);
   }
+  unwind.exit(0);
   if (cur) {
     access.ops.unmap(0n, ULONG_MAX);
     ioptRemoveAccess(cur.iopt, access);
@@ -163,34 +165,21 @@ export function iommufdAccessPinPages(access: IommufdAccess, iova: bigint, lengt
   if (!ioas) return err(-ENOENT);
   const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
   const out: number[] = [];
-  let rc = 0;
-  let pinnedUpTo = iova; // exclusive end of what is pinned so far
-  for (let i = 0; i < pieces.length; i++) {
-    const { area, cur } = pieces[i]!;
+  const unwind = new Unwind();
+  for (const { area, cur } of pieces) {
     const pieceLast = last < area.last ? last : area.last;
     const isLastPiece = pieceLast === last;
-    if (area.preventAccess || !contigIsAligned(area, cur, isLastPiece)) {
-      rc = -EINVAL;
-      break;
-    }
-    if (!checkAreaProt(area, write)) {
-      rc = -EPERM;
-      break;
-    }
-    const r = ioptAreaAddAccess(area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast), write);
-    if (r.errno) {
-      rc = r.errno;
-      break;
-    }
+    if (area.preventAccess || !contigIsAligned(area, cur, isLastPiece)) return unwind.exit(err(-EINVAL));
+    if (!checkAreaProt(area, write)) return unwind.exit(err(-EPERM));
+    const first = ioptAreaIovaToIndex(area, cur);
+    const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
+    const r = ioptAreaAddAccess(area, first, lastIndex, write);
+    if (r.errno) return unwind.exit(err(r.errno));
+    unwind.onError('err_remove', () => ioptAreaRemoveAccess(area, first, lastIndex));
     out.push(...r.value!);
-    pinnedUpTo = pieceLast + 1n;
   }
-  if (!rc && !done) rc = -ENOENT;
-  if (rc) {
-    if (iova < pinnedUpTo) removeAccessPieces(access, ioas, iova, pinnedUpTo - 1n);
-    return err(rc);
-  }
-  return ok(out);
+  if (!done) return unwind.exit(err(-ENOENT));
+  return unwind.exit(ok(out));
 }
 
 /** iommufd_access_unpin_pages: undo a matching iommufdAccessPinPages. */

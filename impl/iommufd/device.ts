@@ -49,6 +49,7 @@ import {
   type Ucmd,
 } from './iommufd_private.ts';
 import { iommufdDeviceIsAttached, iommufdGetGroup, iommufdPutGroup } from './group.ts';
+import { Unwind } from '../lib/unwind.ts';
 import {
   findHwptPaging,
   iommufdGroupDoReplaceReservedIova,
@@ -83,29 +84,27 @@ export function iommufdDeviceBind(ictx: IommufdCtx, dev: SimDevice): Result<Iomm
     enforceCacheCoherency: false,
     destroy: () => iommufdDeviceDestroy(idev),
   };
+  const unwind = new Unwind();
   if (ictx.profile !== '6.12') {
-    // 7.3: the object first, then iommufd_bind_iommu; a failure aborts the id.
+    // 7.3: the object first, then iommufd_bind_iommu (err_out: iommufd_object_abort).
     const rc = iommufdObjectAlloc(ictx, idev);
     if (rc) return { errno: rc };
+    unwind.onError('err_out', () => iommufdObjectAbort(ictx, idev));
     const b = iommufdBindIommu(ictx, idev);
-    if (b) {
-      iommufdObjectAbort(ictx, idev);
-      return { errno: b };
-    }
+    if (b) return unwind.exit({ errno: b });
   } else {
+    // 6.12: the group and DMA ownership first, then the object (out_release_owner, out_group_put).
     const b = iommufdBindIommu(ictx, idev);
     if (b) return { errno: b };
+    unwind.onError('out_group_put', () => iommufdPutGroup(idev.igroup));
+    unwind.onError('out_release_owner', () => dev.machine.releaseDmaOwner(dev));
     const rc = iommufdObjectAlloc(ictx, idev);
-    if (rc) {
-      dev.machine.releaseDmaOwner(dev);
-      iommufdPutGroup(idev.igroup);
-      return { errno: rc };
-    }
+    if (rc) return unwind.exit({ errno: rc });
   }
   if (!dev.isMock) ictx.file?.get();
   refcount_inc(idev); // the calling driver is a user until unbind
   iommufdObjectFinalize(ictx, idev);
-  return { errno: 0, value: idev };
+  return unwind.exit({ errno: 0, value: idev });
 }
 
 /**
@@ -119,16 +118,15 @@ function iommufdBindIommu(ictx: IommufdCtx, idev: IommufdDevice): number {
   if (!machine.capable(dev, 'CACHE_COHERENCY')) return -EINVAL;
   const g = iommufdGetGroup(ictx, dev);
   if (g.errno || !g.value) return g.errno;
+  const unwind = new Unwind();
+  unwind.onError('out_group_put', () => iommufdPutGroup(g.value!));
   // Every simulated platform isolates MSIs (interrupt remapping / ITS), so the
   // allow_unsafe_interrupts EPERM path is never taken.
   const rc = machine.claimDmaOwner(dev, ictx);
-  if (rc) {
-    iommufdPutGroup(g.value);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   idev.igroup = g.value;
   idev.enforceCacheCoherency = machine.capable(dev, 'ENFORCE_CACHE_COHERENCY');
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iommufd_device_unbind: iommufd_object_destroy_user (the device must be detached). */
@@ -159,18 +157,18 @@ const iommufdDeviceDoReplace: AttachFn = (idev, hwpt) => {
   if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
   if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
   const oldHwpt = igroup.hwpt;
+  const unwind = new Unwind();
   if (paging) {
     const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return { errno: rc, destroy: null };
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) {
+    if (rc) return unwind.exit({ errno: rc, destroy: null });
     // As the kernel (6.12 and 7.3, err_unresv): the group's reservations are
     // dropped from the new HWPT's IOAS even when it is the old IOAS too, so a
     // failed same-IOAS replace loses the devices' reserved regions there.
-    if (paging) iommufdGroupRemoveReservedIova(igroup, paging);
-    return { errno: rc, destroy: null };
+    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
   }
+  const rc = iommufdHwptReplaceDevice(idev, hwpt);
+  if (rc) return unwind.exit({ errno: rc, destroy: null });
+  unwind.exit(0);
   const oldPaging = findHwptPaging(oldHwpt);
   if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
   igroup.hwpt = hwpt;
@@ -201,15 +199,15 @@ function iommufdDeviceAutoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId
   const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, immediateAttach, undefined);
   if (r.errno || !r.value) return { errno: r.errno, destroy: null };
   const hwpt = r.value;
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
   let destroy: IommufdHwpt | null = null;
   if (!immediateAttach) {
     const out = doAttach(idev, hwpt);
-    if (out.errno) {
-      iommufdObjectAbortAndDestroy(idev.ictx, hwpt);
-      return out;
-    }
+    if (out.errno) return unwind.exit(out);
     destroy = out.destroy;
   }
+  unwind.exit(0);
   hwpt.autoDomain = true;
   ptId.value = hwpt.id;
   iommufdObjectFinalize(idev.ictx, hwpt);

@@ -55,6 +55,7 @@ import {
   type Ucmd,
 } from './iommufd_private.ts';
 import { ioptRemoveReservedIova, ioptTableAddDomain, ioptTableEnforceDevResvRegions, ioptTableRemoveDomain } from './io_pagetable.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 // ---- objects -----------------------------------------------------------------------
 
@@ -136,15 +137,14 @@ export function iommufdHwptPagingAlloc(
   };
   const rc0 = iommufdObjectAlloc(ictx, hwpt);
   if (rc0) return { errno: rc0 };
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
   hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   refcount_inc(ioas); // pairs with iommufd_hwpt_paging_destroy
   hwpt.nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
 
   const alloc = idev.dev.iommu.driver.domainAllocPaging(idev.dev, flags & ~IOMMU_HWPT_FAULT_ID_VALID, userData);
-  if (!('domain' in alloc)) {
-    iommufdObjectAbortAndDestroy(ictx, hwpt);
-    return { errno: alloc.errno };
-  }
+  if (!('domain' in alloc)) return unwind.exit({ errno: alloc.errno });
   hwpt.domain = alloc.domain;
 
   // Decide coherency before iopt_table_add_domain maps anything: some formats
@@ -152,29 +152,20 @@ export function iommufdHwptPagingAlloc(
   // is a driver bug (WARN_ON in the kernel).
   if (idev.enforceCacheCoherency) {
     const rc = iommufdHwptPagingEnforceCc(hwpt);
-    if (rc) {
-      iommufdObjectAbortAndDestroy(ictx, hwpt);
-      return { errno: rc };
-    }
+    if (rc) return unwind.exit({ errno: rc });
   }
 
   if (immediateAttach) {
     const rc = iommufdHwPagetableAttach(hwpt, idev);
-    if (rc) {
-      iommufdObjectAbortAndDestroy(ictx, hwpt);
-      return { errno: rc };
-    }
+    if (rc) return unwind.exit({ errno: rc });
+    unwind.onError('out_detach', () => iommufdHwPagetableDetach(idev));
   }
 
   const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
-  if (rc) {
-    if (immediateAttach) iommufdHwPagetableDetach(idev);
-    iommufdObjectAbortAndDestroy(ictx, hwpt);
-    return { errno: rc };
-  }
+  if (rc) return unwind.exit({ errno: rc });
   ioas.hwptList.push(hwpt);
   hwpt.inList = true;
-  return { errno: 0, value: hwpt };
+  return unwind.exit({ errno: 0, value: hwpt });
 }
 
 /** Reader for struct iommu_user_data from the calling process. */
@@ -220,24 +211,20 @@ export function iommufdHwptAlloc(ucmd: Ucmd): number {
     return -EINVAL;
   }
 
+  const unwind = new Unwind();
+  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
   if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
     const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) {
-      iommufdObjectAbortAndDestroy(ictx, hwpt);
-      return f.errno;
-    }
+    if (f.errno || !f.value) return unwind.exit(f.errno);
     hwpt.fault = f.value;
     refcount_inc(f.value);
   }
 
   cmd.set('out_hwpt_id', hwpt.id);
   const rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    iommufdObjectAbortAndDestroy(ictx, hwpt);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   iommufdObjectFinalize(ictx, hwpt);
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
@@ -297,21 +284,20 @@ export function iommufdHwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice)
   const igroup = idev.igroup;
   const paging = findHwptPaging(hwpt);
   if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
+  const unwind = new Unwind();
   if (paging) {
     const rc = iommufdDeviceAttachReservedIova(idev, paging);
-    if (rc) return rc;
+    if (rc) return unwind.exit(rc);
+    unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
   }
   if (igroup.deviceList.length === 0) {
     const rc = iommufdHwptAttachDevice(hwpt, idev);
-    if (rc) {
-      if (paging) ioptRemoveReservedIova(paging.ioas.iopt, idev.dev);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
     igroup.hwpt = hwpt;
   }
   refcount_inc(hwpt);
   igroup.deviceList.push(idev);
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iommufd_hw_pagetable_detach: the last device detaches the group (→ blocked); returns the HWPT to put. */
@@ -337,17 +323,16 @@ export function iommufdGroupRemoveReservedIova(igroup: IommufdGroup, hwpt: Iommu
 /** iommufd_group_do_replace_reserved_iova: every attached device's regions join the new IOAS (if it changes). */
 export function iommufdGroupDoReplaceReservedIova(igroup: IommufdGroup, hwpt: IommufdHwptPaging): number {
   const old = findHwptPaging(igroup.hwpt);
+  const unwind = new Unwind();
   if (!old || hwpt.ioas !== old.ioas) {
+    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, hwpt));
     for (const cur of igroup.deviceList) {
       const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, cur.dev.resvRegions(), cur.dev);
-      if (rc) {
-        iommufdGroupRemoveReservedIova(igroup, hwpt);
-        return rc;
-      }
+      if (rc) return unwind.exit(rc);
     }
   }
   iommufdGroupSetupMsi(igroup, hwpt);
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iommufd_hwpt_replace_device: the handle (ENOMEM), then iommu_replace_group_handle (all or nothing). */

@@ -50,6 +50,7 @@ import {
   ioptPutPages,
 } from './pages.ts';
 import { IOMMU_WRITE } from '../pagetable/format.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 const P = BigInt(PAGE_SIZE);
 /** HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE (x86-64): iopt_alloc_iova's max_alignment. */
@@ -244,7 +245,7 @@ function ioptInsertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot
   const pages = elm.pages!;
   if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
   if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
-  const area = new IoptArea(iova, iova + elm.length - 1n, elm.startByte, prot);
+  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
   if (area.last > ULONG_MAX) return -EOVERFLOW;
   insertSorted(iopt.areas, area);
   elm.area = area;
@@ -277,15 +278,16 @@ function ioptAllocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: big
 }
 
 /** iopt_abort_area */
-function ioptAbortArea(iopt: IoPagetable, area: IoptArea): void {
-  const i = iopt.areas.indexOf(area);
-  if (i >= 0) iopt.areas.splice(i, 1);
+function ioptAbortArea(area: IoptArea): void {
+  const areas = area.iopt.areas;
+  const i = areas.indexOf(area);
+  if (i >= 0) areas.splice(i, 1);
 }
 
 /** iopt_free_pages_list: abort unfinished areas and drop the list's pages references. */
-export function ioptFreePagesList(iopt: IoPagetable, list: PagesListElm[]): void {
+export function ioptFreePagesList(list: PagesListElm[]): void {
   for (const elm of list) {
-    if (elm.area) ioptAbortArea(iopt, elm.area);
+    if (elm.area) ioptAbortArea(elm.area);
     if (elm.pages) ioptPutPages(elm.pages);
     elm.area = null;
     elm.pages = null;
@@ -295,17 +297,16 @@ export function ioptFreePagesList(iopt: IoPagetable, list: PagesListElm[]): void
 
 /** iopt_map_pages: on success the areas take the list's pages references. */
 export function ioptMapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  let rc = ioptAllocAreaPages(iopt, list, length, dstIova, prot, flags);
+  const rc = ioptAllocAreaPages(iopt, list, length, dstIova, prot, flags);
   if (rc) return rc;
   // iopt_fill_domains_pages
-  for (let i = 0; i < list.length; i++) {
-    const elm = list[i]!;
-    rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
-    if (rc) {
-      for (let u = 0; u < i; u++) ioptAreaUnfillDomains(iopt, list[u]!.area!, list[u]!.pages!);
-      return rc;
-    }
+  const unwind = new Unwind();
+  for (const elm of list) {
+    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
   }
+  unwind.exit(0);
   for (const elm of list) {
     elm.area!.pages = elm.pages;
     elm.pages = null;
@@ -335,13 +336,12 @@ export function ioptMapUserPages(
   const pages = r.value!;
   if (accountMM && pages.accountMode === 'USER') pages.accountMode = 'MM';
   const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
+  const unwind = new Unwind();
+  unwind.onError('out_unpin', () => ioptFreePagesList(list));
   const dst = { iova };
   const rc = ioptMapPages(iopt, list, length, dst, prot, flags);
-  if (rc) {
-    ioptFreePagesList(iopt, list);
-    return err(rc);
-  }
-  return ok(dst.iova);
+  if (rc) return unwind.exit(err(rc));
+  return unwind.exit(ok(dst.iova));
 }
 
 /**
@@ -353,20 +353,15 @@ export function ioptGetPages(iopt: IoPagetable, iova: bigint, length: bigint, li
   const last = iova + length - 1n;
   if (last > ULONG_MAX) return -EOVERFLOW;
   const { pieces, done } = ioptAreaContig(iopt, iova, last);
+  const unwind = new Unwind();
+  unwind.onError('err_free', () => ioptFreePagesList(list));
   for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) {
-      ioptFreePagesList(iopt, list);
-      return -ENOMEM;
-    }
+    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
     const pieceLast = last < area.last ? last : area.last;
     ioptGetPagesRef(area.pages!);
     list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
   }
-  if (!done) {
-    ioptFreePagesList(iopt, list);
-    return -ENOENT;
-  }
-  return 0;
+  return unwind.exit(done ? 0 : -ENOENT);
 }
 
 // -- unmap --------------------------------------------------------------------
@@ -402,7 +397,7 @@ export function ioptUnmapIovaRange(iopt: IoPagetable, start: bigint, last: bigin
     const pages = area.pages;
     area.pages = null;
     ioptAreaUnfillDomains(iopt, area, pages);
-    ioptAbortArea(iopt, area);
+    ioptAbortArea(area);
     ioptPutPages(pages);
     unmapped.bytes += areaLast - areaFirst + 1n;
     if (areaLast >= last) return 0;
@@ -464,15 +459,14 @@ export interface ResvRegion {
  */
 export function ioptTableEnforceDevResvRegions(iopt: IoPagetable, regions: readonly ResvRegion[], owner: unknown): number {
   if (iopt.faults.shouldFail()) return -EINVAL;
+  const unwind = new Unwind();
+  unwind.onError('out_reserved', () => ioptRemoveReservedIova(iopt, owner));
   for (const r of regions) {
     if (r.type === 'direct-relaxable') continue;
     const rc = ioptReserveIova(iopt, r.start, r.last, owner);
-    if (rc) {
-      ioptRemoveReservedIova(iopt, owner);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
   }
-  return 0;
+  return unwind.exit(0);
 }
 
 // -- alignment ----------------------------------------------------------------
@@ -505,10 +499,10 @@ function ioptCalculateIovaAlignment(iopt: IoPagetable): number {
 export function ioptDisableLargePages(iopt: IoPagetable): number {
   if (iopt.disableLargePages) return 0;
   if (iopt.domains.length && iopt.areas.length) return -EINVAL;
+  const unwind = new Unwind();
   iopt.disableLargePages = true;
-  const rc = ioptCalculateIovaAlignment(iopt);
-  if (rc) iopt.disableLargePages = false;
-  return rc;
+  unwind.onError('WRITE_ONCE(disable_large_pages, false)', () => (iopt.disableLargePages = false));
+  return unwind.exit(ioptCalculateIovaAlignment(iopt));
 }
 
 /** iopt_enable_large_pages */
@@ -526,17 +520,14 @@ export function ioptEnableLargePages(iopt: IoPagetable): void {
  */
 function ioptFillDomain(iopt: IoPagetable, domain: IoptDomain): number {
   const first = iopt.domains.length === 0;
-  const done: IoptArea[] = [];
+  const unwind = new Unwind();
   for (const area of iopt.areas) {
     if (!area.pages) continue;
     const rc = ioptAreaFillDomain(iopt, area, domain, first);
-    if (rc) {
-      for (const a of done) ioptAreaUnfillDomain(a, domain, first);
-      return rc;
-    }
-    done.push(area);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomain(area, domain, first));
   }
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
@@ -554,33 +545,22 @@ export function ioptTableAddDomain(iopt: IoPagetable, domain: IoptDomain): numbe
     rc = ioptCheckIovaAlignment(iopt, newAlignment);
     if (rc) return rc;
   }
+  const unwind = new Unwind();
+  unwind.onError('out_reserved', () => ioptRemoveReservedIova(iopt, domain));
   if (domain.apertureStart !== 0n) {
     rc = ioptReserveIova(iopt, 0n, domain.apertureStart - 1n, domain);
-    if (rc) {
-      ioptRemoveReservedIova(iopt, domain);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
   }
   if (domain.apertureEnd !== ULONG_MAX) {
     rc = ioptReserveIova(iopt, domain.apertureEnd + 1n, ULONG_MAX, domain);
-    if (rc) {
-      ioptRemoveReservedIova(iopt, domain);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
   }
-  if (iopt.faults.shouldFail()) {
-    // xa_reserve
-    ioptRemoveReservedIova(iopt, domain);
-    return -ENOMEM;
-  }
+  if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // xa_reserve (its xa_release is modelled by not storing)
   rc = ioptFillDomain(iopt, domain);
-  if (rc) {
-    ioptRemoveReservedIova(iopt, domain);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   iopt.iovaAlignment = newAlignment;
   iopt.domains.push(domain);
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iopt_table_remove_domain: unmap everything from it, unpin with the last domain, drop its reservations. */
@@ -602,14 +582,13 @@ export function ioptAddAccess(iopt: IoPagetable, access: IoptAccess): number {
   let id = 0;
   while (iopt.accessList.has(id)) id++;
   if (id > 0xffff) return -EBUSY;
+  const unwind = new Unwind();
   iopt.accessList.set(id, access);
+  unwind.onError('xa_erase(access_list)', () => iopt.accessList.delete(id));
   const rc = ioptCalculateIovaAlignment(iopt);
-  if (rc) {
-    iopt.accessList.delete(id);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   access.ioptAccessListId = id;
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iopt_remove_access */
@@ -635,8 +614,8 @@ function ioptAreaSplit(iopt: IoPagetable, area: IoptArea, iova: bigint): number 
   if (iopt.faults.shouldFail()) return -ENOMEM; // rhs
   if (area.numAccesses) return -EINVAL;
   if (area.filled && !iopt.disableLargePages) return -EINVAL;
-  const lhs = new IoptArea(area.start, newStart - 1n, area.startByte, area.iommuProt);
-  const rhs = new IoptArea(newStart, area.last, ioptAreaStartByte(area, newStart), area.iommuProt);
+  const lhs = new IoptArea(iopt, area.start, newStart - 1n, area.startByte, area.iommuProt);
+  const rhs = new IoptArea(iopt, newStart, area.last, ioptAreaStartByte(area, newStart), area.iommuProt);
   lhs.pages = area.pages;
   rhs.pages = area.pages;
   ioptGetPagesRef(area.pages);

@@ -50,6 +50,7 @@ import {
   ioptUnmapIova,
 } from './io_pagetable.ts';
 import { iommufdTestSyzConvIovaId } from './selftest.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 /** The IOAS_MAP/COPY flags (enum iommufd_ioas_map_flags; the same in both profiles). */
 const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
@@ -84,14 +85,13 @@ export function iommufdIoasAllocIoctl(ucmd: Ucmd): number {
   const r = iommufdIoasAlloc(ctx);
   if (r.errno) return r.errno;
   const ioas = r.value!;
+  const unwind = new Unwind();
+  unwind.onError('out_table', () => iommufdObjectAbortAndDestroy(ctx, ioas));
   cmd.set('out_ioas_id', ioas.id);
   const rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    iommufdObjectAbortAndDestroy(ctx, ioas);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   iommufdObjectFinalize(ctx, ioas);
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
@@ -197,19 +197,15 @@ export function iommufdIoasCopy(ucmd: Ucmd): number {
   const list: PagesListElm[] = [];
   let rc = ioptGetPages(src.value!.iopt, cmd.big('src_iova'), length, list);
   if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.always('out_pages', () => ioptFreePagesList(list));
   const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
-  if (dst.errno) {
-    ioptFreePagesList(src.value!.iopt, list);
-    return dst.errno;
-  }
+  if (dst.errno) return unwind.exit(dst.errno);
   const iova = { iova: cmd.big('dst_iova') };
   rc = ioptMapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (!rc) {
-    cmd.set('dst_iova', iova.iova);
-    rc = iommufdUcmdRespond(ucmd);
-  }
-  ioptFreePagesList(dst.value!.iopt, list);
-  return rc;
+  if (rc) return unwind.exit(rc);
+  cmd.set('dst_iova', iova.iova);
+  return unwind.exit(iommufdUcmdRespond(ucmd));
 }
 
 /**

@@ -168,6 +168,8 @@ export class IoptArea {
   numLocks = 0;
 
   constructor(
+    /** area->iopt: the io_pagetable the area is (or is being) inserted in. */
+    readonly iopt: IoPagetable,
     public start: bigint,
     public last: bigint,
     /** Byte offset of `start` inside the pages (pages_node.start * P + page_offset). */

@@ -24,6 +24,7 @@
  */
 import { EBUSY, ENOENT, ENOMEM } from '../lib/errno.ts';
 import type { FaultInjector } from '../lib/fail_nth.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 export type ObjType =
   | 'ANY'
@@ -191,8 +192,8 @@ export function iommufdObjectRemove(ctx: ObjectCtx, id: number): number {
  * Returns -EBUSY if other references remain (a bug in the caller).
  */
 export function iommufdObjectDestroyUser(ctx: ObjectCtx, obj: IommufdObject): number {
+  const unwind = new Unwind();
   refcount_dec(obj);
-  const rc = iommufdObjectRemove(ctx, obj.id);
-  if (rc) refcount_inc(obj);
-  return rc;
+  unwind.onError('refcount_inc (the caller still holds it)', () => refcount_inc(obj));
+  return unwind.exit(iommufdObjectRemove(ctx, obj.id));
 }

@@ -27,6 +27,7 @@
 import type { Process } from '../process/process.ts';
 import { EFAULT, EINVAL, ENOMEM, EOVERFLOW, EPERM } from '../lib/errno.ts';
 import { err, ok, type Result } from './object.ts';
+import { Unwind } from '../lib/unwind.ts';
 import {
   type IoPagetable,
   type IoptArea,
@@ -53,10 +54,7 @@ const MAX_PAGES_LENGTH = ULONG_MAX - PAGE_SIZE_N;
 export function ioptPagesHold(pages: IoptPages, start: number, last: number): Result<number[]> {
   const proc = pages.proc;
   const fresh = new Map<number, number>();
-  const unpinFresh = (errno: number): Result<number[]> => {
-    for (const pfn of fresh.values()) proc.unpinUserPage(pfn);
-    return err(errno);
-  };
+  const unwind = new Unwind();
   let checkedFaults = false;
   for (let i = start; i <= last; i++) {
     if (pages.pinned.has(i)) continue;
@@ -64,19 +62,21 @@ export function ioptPagesHold(pages: IoptPages, start: number, last: number): Re
       checkedFaults = true;
       if (proc.faults.shouldFail()) return err(-ENOMEM); // temp_kmalloc of the upages array
       if (proc.faults.shouldFail()) return err(-EFAULT); // pfn_reader_user_pin's iommufd_should_fail
+      unwind.onError('err_unpin', () => {
+        for (const pfn of fresh.values()) proc.unpinUserPage(pfn);
+      });
     }
     const r = proc.pinUserPages(pages.uptr + BigInt(i) * PAGE_SIZE_N, 1, pages.writable);
-    if (r.errno !== 0 || !('pfns' in r)) return unpinFresh(-EFAULT);
+    if (r.errno !== 0 || !('pfns' in r)) return unwind.exit(err(-EFAULT));
     fresh.set(i, r.pfns[0]!);
   }
   if (fresh.size) {
     pages.npinned += fresh.size;
+    unwind.onError('err_npinned', () => (pages.npinned -= fresh.size));
     const rc = updatePinned(pages);
-    if (rc) {
-      pages.npinned -= fresh.size;
-      return unpinFresh(rc);
-    }
+    if (rc) return unwind.exit(err(rc));
   }
+  unwind.exit(0);
   const pfns: number[] = [];
   for (let i = start; i <= last; i++) {
     const cur = pages.pinned.get(i);
@@ -202,10 +202,10 @@ function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, doma
     mapped += BigInt(runSize);
     return 0;
   };
-  const unmapMapped = (rc: number): number => {
+  const unwind = new Unwind();
+  unwind.onError('out_unmap', () => {
     if (mapped) domain.unmap(area.start, Number(mapped));
-    return rc;
-  };
+  });
   for (let i = first; i <= lastIdx; i++) {
     const pageStart = BigInt(i) * PAGE_SIZE_N;
     const from = i === first ? area.pageOffset : 0;
@@ -217,13 +217,12 @@ function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, doma
       continue;
     }
     const rc = flush();
-    if (rc) return unmapMapped(rc);
+    if (rc) return unwind.exit(rc);
     runIova = area.start + mapped;
     runPa = pa;
     runSize = size;
   }
-  const rc = flush();
-  return rc ? unmapMapped(rc) : 0;
+  return unwind.exit(flush());
 }
 
 /** iopt_area_unmap_domain */
@@ -241,13 +240,12 @@ export function ioptAreaFillDomain(iopt: IoPagetable, area: IoptArea, domain: Io
   if (!firstDomain) return areaMapDomain(iopt, area, pages, domain);
   const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex);
   if (held.errno) return held.errno;
+  const unwind = new Unwind();
+  unwind.onError('out_unpin', () => ioptPagesRelease(pages, area.firstIndex, area.lastIndex));
   const rc = areaMapDomain(iopt, area, pages, domain);
-  if (rc) {
-    ioptPagesRelease(pages, area.firstIndex, area.lastIndex);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   area.filled = true;
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
@@ -270,16 +268,15 @@ export function ioptAreaFillDomains(iopt: IoPagetable, area: IoptArea, pages: Io
   if (iopt.domains.length === 0) return 0;
   const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex);
   if (held.errno) return held.errno;
-  for (let d = 0; d < iopt.domains.length; d++) {
-    const rc = areaMapDomain(iopt, area, pages, iopt.domains[d]!);
-    if (rc) {
-      for (let u = 0; u < d; u++) ioptAreaUnmapDomain(area, iopt.domains[u]!);
-      ioptPagesRelease(pages, area.firstIndex, area.lastIndex);
-      return rc;
-    }
+  const unwind = new Unwind();
+  unwind.onError('out_unpin', () => ioptPagesRelease(pages, area.firstIndex, area.lastIndex));
+  for (const domain of iopt.domains) {
+    const rc = areaMapDomain(iopt, area, pages, domain);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
   }
   area.filled = true;
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iopt_area_unfill_domains: unmap the area from every domain and unpin. */

@@ -55,6 +55,7 @@ import {
   ULONG_MAX,
 } from './iommufd_private.ts';
 import { ioptReserveIova } from './io_pagetable.ts';
+import { Unwind } from '../lib/unwind.ts';
 import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceReplace, iommufdDeviceUnbind } from './device.ts';
 import {
   iommufdAccessAttach,
@@ -100,43 +101,30 @@ function iommufdTestMockDomain(ucmd: Ucmd): number {
   const sobj: SelftestObj = { type: 'SELFTEST', id: 0, users: 0, mockDev: null, idev: null, destroy: () => iommufdSelftestDestroy(sobj) };
   let rc = iommufdObjectAlloc(ictx, sobj);
   if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
   const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
   const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) {
-    iommufdObjectAbort(ictx, sobj);
-    return md.errno;
-  }
+  if (!('dev' in md)) return unwind.exit(md.errno);
   const mockDev = md.dev;
+  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
   const b = iommufdDeviceBind(ictx, mockDev);
-  if (b.errno || !b.value) {
-    machine.mockDevDestroy(mockDev);
-    iommufdObjectAbort(ictx, sobj);
-    return b.errno;
-  }
+  if (b.errno || !b.value) return unwind.exit(b.errno);
   const idev = b.value;
+  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
   const ptId = { value: cmd.num('id') };
   rc = iommufdDeviceAttach(idev, ptId);
-  if (rc) {
-    iommufdDeviceUnbind(idev);
-    machine.mockDevDestroy(mockDev);
-    iommufdObjectAbort(ictx, sobj);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
+  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
   cmd.set('mock_domain.out_hwpt_id', ptId.value);
   cmd.set('mock_domain.out_stdev_id', sobj.id);
   cmd.set('mock_domain.out_idev_id', idev.id);
   rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    iommufdDeviceDetach(idev);
-    iommufdDeviceUnbind(idev);
-    machine.mockDevDestroy(mockDev);
-    iommufdObjectAbort(ictx, sobj);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   sobj.mockDev = mockDev;
   sobj.idev = idev;
   iommufdObjectFinalize(ictx, sobj);
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iommufd_test_mock_domain_replace: cmd.id must be a selftest object (ENOENT), then iommufd_device_replace. */
@@ -265,11 +253,10 @@ function syzConvIova(access: IommufdAccess, iova: bigint): bigint {
 function iommufdAccessGet(ucmd: Ucmd, fd: number): { errno: number; staccess?: SelftestAccess; file?: KFile } {
   const file = ucmd.ctx.proc.fds.fget(fd);
   if (!file) return { errno: -EBADFD };
-  if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) {
-    file.put();
-    return { errno: -EBADFD };
-  }
-  return { errno: 0, staccess: file.private_data, file };
+  const unwind = new Unwind();
+  unwind.onError('fput', () => file.put());
+  if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) return unwind.exit({ errno: -EBADFD });
+  return unwind.exit({ errno: 0, staccess: file.private_data, file });
 }
 
 /** iommufd_test_add_reserved: reserve [start, start+length-1] with owner NULL. */
@@ -324,38 +311,31 @@ function iommufdTestCreateAccess(ucmd: Ucmd): number {
     needsPinPages: staccess.needsPin,
     unmap: (iova, length) => iommufdTestAccessUnmap(staccess, iova, length),
   };
+  const unwind = new Unwind();
+  unwind.onError('out_free_staccess', () => file.put());
+  const fdno = ctx.proc.fds.getUnusedFd();
+  unwind.onError('out_put_fdno', () => ctx.proc.fds.putUnusedFd(fdno));
   const a = iommufdAccessCreate(ctx, ops);
-  if (a.errno) {
-    file.put();
-    return a.errno;
-  }
+  if (a.errno) return unwind.exit(a.errno);
   const access = a.value!;
+  unwind.onError('out_destroy', () => iommufdAccessDestroy(access));
   let rc = iommufdAccessAttach(access, cmd.num('id'));
-  if (!rc) {
-    // get_unused_fd_flags was taken before the access in the kernel; the number is the same.
-    const fdno = ctx.proc.fds.install(file);
-    cmd.set('create_access.out_access_fd', fdno);
-    rc = iommufdUcmdRespond(ucmd);
-    if (!rc) {
-      staccess.access = access;
-      return 0;
-    }
-    ctx.proc.fds.close(fdno);
-    iommufdAccessDestroy(access);
-    return rc;
-  }
-  iommufdAccessDestroy(access);
-  file.put();
-  return rc;
+  if (rc) return unwind.exit(rc);
+  cmd.set('create_access.out_access_fd', fdno);
+  rc = iommufdUcmdRespond(ucmd);
+  if (rc) return unwind.exit(rc);
+  staccess.access = access;
+  ctx.proc.fds.fdInstall(fdno, file);
+  return unwind.exit(0);
 }
 
 /** iommufd_test_access_replace_ioas */
 function iommufdTestAccessReplaceIoas(ucmd: Ucmd): number {
   const g = iommufdAccessGet(ucmd, ucmd.cmd.num('id'));
   if (g.errno) return g.errno;
-  const rc = iommufdAccessReplace(g.staccess!.access!, ucmd.cmd.num('access_replace_ioas.ioas_id'));
-  g.file!.put();
-  return rc;
+  const unwind = new Unwind();
+  unwind.always('fput', () => g.file!.put());
+  return unwind.exit(iommufdAccessReplace(g.staccess!.access!, ucmd.cmd.num('access_replace_ioas.ioas_id')));
 }
 
 /** iommufd_test_check_pages: the pinned frames are the ones behind uptr (EBADE otherwise). */
@@ -380,31 +360,25 @@ function iommufdTestAccessPages(ucmd: Ucmd): number {
   const g = iommufdAccessGet(ucmd, cmd.num('id'));
   if (g.errno) return g.errno;
   const staccess = g.staccess!;
-  const done = (rc: number): number => {
-    g.file!.put();
-    return rc;
-  };
-  if (!staccess.needsPin) return done(-EOPNOTSUPP);
+  const unwind = new Unwind();
+  unwind.always('out_put', () => g.file!.put());
+  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
   if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(staccess.access!, iova);
-  if (ctx.faults.shouldFail()) return done(-ENOMEM); // kvcalloc(pages)
+  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
   const pinned = iommufdAccessPinPages(staccess.access!, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return done(pinned.errno);
-  let rc = 0;
-  if (uptr) rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
-  if (!rc && ctx.faults.shouldFail()) rc = -ENOMEM; // kzalloc(item)
-  if (rc) {
-    iommufdAccessUnpinPages(staccess.access!, iova, length);
-    return done(rc);
+  if (pinned.errno) return unwind.exit(pinned.errno);
+  unwind.onError('out_unaccess', () => iommufdAccessUnpinPages(staccess.access!, iova, length));
+  // For syzkaller uptr may be NULL to skip the check.
+  if (uptr) {
+    const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
+    if (rc) return unwind.exit(rc);
   }
+  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
   const item = { iova, length, id: staccess.nextId++ };
   staccess.items.push(item);
+  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
   cmd.set('access_pages.out_access_pages_id', item.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    iommufdAccessUnpinPages(staccess.access!, iova, length);
-  }
-  return done(rc);
+  return unwind.exit(iommufdUcmdRespond(ucmd));
 }
 
 /** iommufd_test_access_rw */
@@ -418,38 +392,36 @@ function iommufdTestAccessRw(ucmd: Ucmd): number {
   if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
   const g = iommufdAccessGet(ucmd, cmd.num('id'));
   if (g.errno) return g.errno;
-  const done = (rc: number): number => {
-    g.file!.put();
-    return rc;
-  };
-  if (ctx.faults.shouldFail()) return done(-ENOMEM); // kvzalloc(tmp)
+  const unwind = new Unwind();
+  unwind.always('out_put', () => g.file!.put());
+  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvzalloc(tmp)
   let tmp: Uint8Array = new Uint8Array(Number(length));
   const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
   if (write) {
     const b = ctx.proc.copyFromUser(ubuf, Number(length));
-    if (!b) return done(-EFAULT);
+    if (!b) return unwind.exit(-EFAULT);
     tmp = b;
   }
   if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(g.staccess!.access!, iova);
   const rc = iommufdAccessRw(g.staccess!.access!, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
-  if (rc) return done(rc);
-  if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return done(-EFAULT);
-  return done(0);
+  if (rc) return unwind.exit(rc);
+  if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return unwind.exit(-EFAULT);
+  return unwind.exit(0);
 }
 
 /** iommufd_test_access_item_destroy: ENOENT for an unknown item. */
 function iommufdTestAccessItemDestroy(ucmd: Ucmd): number {
   const g = iommufdAccessGet(ucmd, ucmd.cmd.num('id'));
   if (g.errno) return g.errno;
+  const unwind = new Unwind();
+  unwind.always('fput', () => g.file!.put());
   const staccess = g.staccess!;
   const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
   const item = staccess.items.find((i) => i.id === itemId);
-  if (item) {
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    iommufdAccessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-  g.file!.put();
-  return item ? 0 : -ENOENT;
+  if (!item) return unwind.exit(-ENOENT);
+  staccess.items.splice(staccess.items.indexOf(item), 1);
+  iommufdAccessUnpinPages(staccess.access!, item.iova, item.length);
+  return unwind.exit(0);
 }
 
 /** iommufd_test's switch: the ops the reference serves. */

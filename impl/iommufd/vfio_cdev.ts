@@ -33,6 +33,10 @@ import { machineFor } from '../platform/index.ts';
 import type { SimDevice } from '../platform/iommu.ts';
 import { iommufdCtxFromFile, type IommufdCtx, type IommufdDevice } from './iommufd_private.ts';
 import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceReplace, iommufdDeviceUnbind } from './device.ts';
+import { Unwind } from '../lib/unwind.ts';
+
+/** sizeof(uuid_t): the VF token vfio_df_check_token copies. */
+const UUID_SIZE = 16;
 
 /** struct vfio_device: the registered device, shared by its open files. */
 export class VfioDevice {
@@ -186,43 +190,35 @@ function vfioDfIoctlBindIommufd(df: VfioDeviceFile, bind: UcmdStruct, arg: bigin
   if (df.accessGranted) return -EINVAL;
   if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
     // vfio_df_check_token → vfio_pci_core_match_token_uuid on a PF without VFs.
-    if (!proc.copyFromUser(bind.big('token_uuid_ptr'), 16)) return -EFAULT;
+    if (!proc.copyFromUser(bind.big('token_uuid_ptr'), UUID_SIZE)) return -EFAULT;
     return -EINVAL;
   }
   // iommufd_ctx_from_fd: a reference on the iommufd file.
   const file = proc.fds.fget(fd);
   if (!file) return -EBADF;
+  const unwind = new Unwind();
+  unwind.onError('out_put_file', () => file.put());
   const c = iommufdCtxFromFile(file);
-  if (c.errno || !c.value) {
-    file.put();
-    return c.errno;
-  }
+  if (c.errno || !c.value) return unwind.exit(c.errno);
   df.iommufd = { ctx: c.value, file };
+  unwind.onError('df->iommufd = NULL', () => (df.iommufd = null));
   const rc = vfioDfOpen(df);
-  if (rc) {
-    df.iommufd = null;
-    file.put();
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
+  unwind.onError('out_close_device', () => vfioDfClose(df));
   bind.set('out_devid', df.devid);
-  if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) {
-    vfioDfClose(df);
-    df.iommufd = null;
-    file.put();
-    return -EFAULT;
-  }
+  if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) return unwind.exit(-EFAULT);
   df.accessGranted = true;
-  return 0;
+  return unwind.exit(0);
 }
 
 /** vfio_df_open (cdev): a device opens through one file only; the first open binds. */
 function vfioDfOpen(df: VfioDeviceFile): number {
   const vdev = df.device;
   if (vdev.openCount !== 0) return -EINVAL;
+  const unwind = new Unwind();
   vdev.openCount++;
-  const rc = vfioIommufdPhysicalBind(df);
-  if (rc) vdev.openCount--;
-  return rc;
+  unwind.onError('open_count--', () => vdev.openCount--);
+  return unwind.exit(vfioIommufdPhysicalBind(df));
 }
 
 /** vfio_df_close: the last close unbinds. */
@@ -289,12 +285,11 @@ function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint
   const ptId = { value: attach.num('pt_id') };
   const rc = vfioIommufdPhysicalAttachIoas(df.device, ptId);
   if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.onError('out_detach', () => vfioIommufdPhysicalDetachIoas(df.device));
   attach.set('pt_id', ptId.value);
-  if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-    vfioIommufdPhysicalDetachIoas(df.device);
-    return -EFAULT;
-  }
-  return 0;
+  if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) return unwind.exit(-EFAULT);
+  return unwind.exit(0);
 }
 
 /** vfio_df_ioctl_detach_pt, after the argsz rules: flags → EINVAL (7.3: PASID → EOPNOTSUPP). */

@@ -37,6 +37,7 @@ import { layoutOf, UcmdStruct } from './ucmd.ts';
 import { err, iommufdObjectAbort, iommufdObjectFinalize, ok, type Result } from './object.ts';
 import { type IommufdCtx, iommufdGetIoas, type IommufdIoas, iommufdUcmdRespond, PAGE_SIZE, type Ucmd, ULONG_MAX } from './iommufd_private.ts';
 import { iommufdIoasAlloc } from './ioas.ts';
+import { Unwind } from '../lib/unwind.ts';
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, ioptCutIova, ioptDisableLargePages, ioptIovaRanges, ioptMapUserPages, ioptUnmapAll, ioptUnmapIova } from './io_pagetable.ts';
 
 /** CONFIG_VFIO_NOIOMMU: enabled in the Debian kernels the profiles come from (a choice; see the report). */
@@ -72,17 +73,15 @@ export function iommufdVfioCompatIoasCreate(ctx: IommufdCtx): number {
   const r = iommufdIoasAlloc(ctx);
   if (r.errno) return r.errno;
   const ioas = r.value!;
-  if (ctx.noIommuMode) {
-    iommufdObjectAbort(ctx, ioas);
-    return -EINVAL;
-  }
-  if (!getCompatIoas(ctx).errno) {
-    iommufdObjectAbort(ctx, ioas);
-    return 0;
-  }
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbort(ctx, ioas));
+  // VFIO won't allow attaching a container to both iommu and no iommu operation.
+  if (ctx.noIommuMode) return unwind.exit(-EINVAL);
+  // Another compat IOAS won the race: keep it (ret = 0; goto out_abort).
+  if (!getCompatIoas(ctx).errno) return unwind.goto(0);
   ctx.vfioIoas = ioas;
   iommufdObjectFinalize(ctx, ioas);
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iommufd_vfio_ioas (IOMMU_VFIO_IOAS): GET (ENODEV), SET (ENOENT; takes no reference), CLEAR. */

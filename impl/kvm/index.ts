@@ -24,6 +24,7 @@ import { EBADF, EEXIST, EINVAL, ENOENT, ENOMEM } from '../lib/errno.ts';
 import type { KFile } from '../process/file.ts';
 import type { Process } from '../process/process.ts';
 import { vfioFileEnforcedCoherent, vfioFileIsValid, vfioFileSetKvm } from '../iommufd/vfio_cdev.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 interface KvmVfioFile {
   readonly file: KFile;
@@ -95,18 +96,17 @@ export function kvmVfioAdd(proc: Process, vm: number, fd: number): number {
   if (!kvm) return -ENOENT;
   const filp = proc.fds.fget(fd);
   if (!filp) return -EBADF;
-  let ret = 0;
-  if (!vfioFileIsValid(filp)) ret = -EINVAL;
-  else if (kvm.vfio.fileList.some((kvf) => kvf.file === filp)) ret = -EEXIST;
-  else if (proc.faults.shouldFail()) ret = -ENOMEM; // kzalloc(kvf)
-  else {
-    kvm.vfio.fileList.push({ file: filp.get(), fd });
-    kvm.assignedDeviceCount++; // kvm_arch_start_assignment
-    vfioFileSetKvm(filp, kvm);
-    kvmVfioUpdateCoherency(kvm);
-  }
-  filp.put(); // fput of the lookup reference
-  return ret;
+  const unwind = new Unwind();
+  unwind.always('out_fput', () => filp.put()); // the lookup reference
+  // Only allow the vfio group/device files (kvm_vfio_file_is_valid).
+  if (!vfioFileIsValid(filp)) return unwind.exit(-EINVAL);
+  if (kvm.vfio.fileList.some((kvf) => kvf.file === filp)) return unwind.exit(-EEXIST);
+  if (proc.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(kvf)
+  kvm.vfio.fileList.push({ file: filp.get(), fd });
+  kvm.assignedDeviceCount++; // kvm_arch_start_assignment
+  vfioFileSetKvm(filp, kvm);
+  kvmVfioUpdateCoherency(kvm);
+  return unwind.exit(0);
 }
 
 /** kvm_vfio_file_del: EBADF (no such fd), ENOENT (not registered); coherency re-derived either way. */

@@ -76,29 +76,49 @@ export class KFile {
 }
 
 export class FdTable {
-  private readonly fds = new Map<number, KFile>();
+  /** fd -> its file, or null while the number is reserved (get_unused_fd_flags, not yet fd_install). */
+  private readonly fds = new Map<number, KFile | null>();
 
-  /** Lowest free fd from 3 (0-2 are stdio), as get_unused_fd_flags. */
-  install(file: KFile): number {
+  /** get_unused_fd_flags: reserve the lowest free fd from 3 (0-2 are stdio); it is taken until fd_install or put_unused_fd. */
+  getUnusedFd(): number {
     let fd = 3;
     while (this.fds.has(fd)) fd++;
+    this.fds.set(fd, null);
+    return fd;
+  }
+
+  /** fd_install: publish the file at a reserved fd (the fd table takes the caller's reference). */
+  fdInstall(fd: number, file: KFile): void {
+    if (this.fds.get(fd) !== null) throw new Error(`fd_install on fd ${fd}, which is not reserved`);
     this.fds.set(fd, file);
+  }
+
+  /** put_unused_fd: give back a reserved fd that was never installed. */
+  putUnusedFd(fd: number): void {
+    if (this.fds.get(fd) !== null) throw new Error(`put_unused_fd on fd ${fd}, which is not reserved`);
+    this.fds.delete(fd);
+  }
+
+  /** get_unused_fd_flags + fd_install. */
+  install(file: KFile): number {
+    const fd = this.getUnusedFd();
+    this.fdInstall(fd, file);
     return fd;
   }
 
   /** The file behind fd without taking a reference, or undefined (EBADF). */
   lookup(fd: number): KFile | undefined {
-    return this.fds.get(fd);
+    return this.fds.get(fd) ?? undefined;
   }
 
   /** fget(): a new reference, or undefined. */
   fget(fd: number): KFile | undefined {
-    return this.fds.get(fd)?.get();
+    return this.lookup(fd)?.get();
   }
 
   /** close_fd: 0, or -EBADF for an fd that is not open. */
   close(fd: number): number {
-    const file = this.fds.get(fd);
+    const file = this.lookup(fd);
     if (!file) return -EBADF;
     this.fds.delete(fd);
     file.put();
@@ -107,11 +127,12 @@ export class FdTable {
 
   /** Close everything (process exit). */
   closeAll(): void {
-    for (const fd of [...this.fds.keys()].sort((a, b) => a - b)) this.close(fd);
+    for (const fd of this.openFds.sort((a, b) => a - b)) this.close(fd);
   }
 
+  /** The fds with a file installed. */
   get openFds(): number[] {
-    return [...this.fds.keys()];
+    return [...this.fds].filter(([, f]) => f !== null).map(([fd]) => fd);
   }
 }
 
