@@ -229,11 +229,15 @@ export function iommufdHwptAlloc(ucmd: Ucmd): number {
 
 /**
  * iommufd_hwpt_nested_alloc's checks before the driver: flags other than
- * FAULT_ID_VALID, no data, → EOPNOTSUPP; an auto / non-NEST_PARENT / foreign
- * parent → EINVAL. The driver's nested domains are the next issue (EOPNOTSUPP).
+ * FAULT_ID_VALID (7.3: and IOMMU_HWPT_ALLOC_PASID), no data, → EOPNOTSUPP; an
+ * auto / non-NEST_PARENT / foreign parent → EINVAL (clause
+ * HWPT_ALLOC.NESTED_FLAGS). The driver's nested domains are roadmap draft 3
+ * (EOPNOTSUPP).
  */
 function iommufdHwptNestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
-  if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !dataLen) return -EOPNOTSUPP;
+  // 6.12 accepts FAULT_ID_VALID only; 7.3 also IOMMU_HWPT_ALLOC_PASID (hw_pagetable.c iommufd_hwpt_nested_alloc).
+  const valid = idev.ictx.profile === '6.12' ? IOMMU_HWPT_FAULT_ID_VALID : IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
+  if (flags & ~valid || !dataLen) return -EOPNOTSUPP;
   if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return -EINVAL;
   return -EOPNOTSUPP;
 }
@@ -268,11 +272,29 @@ function iommufdGroupSetupMsi(igroup: IommufdGroup, hwpt: IommufdHwptPaging): vo
   if (igroup.swMsiStart !== PHYS_ADDR_MAX && !hwpt.msiCookie) hwpt.msiCookie = true;
 }
 
-/** iommufd_hwpt_attach_device: the handle (ENOMEM), then iommu_attach_group_handle. */
-function iommufdHwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number {
-  if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
+/**
+ * The checks 7.3 makes before it allocates the attach handle
+ * (iommufd_hwpt_attach_device / _replace_device): iommufd_hwpt_compatible_device
+ * (a HWPT with a fault object refuses a PCI VF with PRI: the simulated devices
+ * are never VFs, so every device is compatible) and iommufd_hwpt_pasid_compat
+ * (for IOMMU_NO_PASID: a HWPT without pasid_compat refuses a group that has
+ * PASID attachments, which the reference has none of yet: PASID attach is
+ * roadmap draft 3). 6.12 has neither check.
+ */
+function iommufdHwptAttachChecks(hwpt: IommufdHwpt, _idev: IommufdDevice): number {
   if (!hwpt.domain) return -EINVAL;
-  return idev.dev.machine.iommuAttachGroup(hwpt.domain, idev.igroup.group);
+  return 0;
+}
+
+/**
+ * iommufd_hwpt_attach_device: (7.3: the compatibility and PASID checks), the
+ * handle (kzalloc: ENOMEM), then iommu_attach_group_handle.
+ */
+function iommufdHwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number {
+  const rc = iommufdHwptAttachChecks(hwpt, idev);
+  if (rc) return rc;
+  if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
+  return idev.dev.machine.iommuAttachGroup(hwpt.domain!, idev.igroup.group);
 }
 
 /**
@@ -283,6 +305,15 @@ function iommufdHwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number
 export function iommufdHwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
   const igroup = idev.igroup;
   const paging = findHwptPaging(hwpt);
+  if (idev.ictx.profile !== '6.12') {
+    // 7.3 (igroup->pasid_attach): the group's first attach allocates its struct
+    // iommufd_attach, and the device's slot in attach->device_array is taken,
+    // both before the HWPT is compared. The device_array needs a node for its
+    // first id, an xarray allocation fail-nth cannot make fail (absorbedStep).
+    const faults = idev.ictx.faults;
+    if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM; // kzalloc(attach)
+    if (igroup.deviceList.length === 0) faults.absorbedStep(); // xa_insert(&attach->device_array, ...)
+  }
   if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
   const unwind = new Unwind();
   if (paging) {
@@ -335,10 +366,14 @@ export function iommufdGroupDoReplaceReservedIova(igroup: IommufdGroup, hwpt: Io
   return unwind.exit(0);
 }
 
-/** iommufd_hwpt_replace_device: the handle (ENOMEM), then iommu_replace_group_handle (all or nothing). */
+/**
+ * iommufd_hwpt_replace_device: (7.3: the compatibility and PASID checks), the
+ * handle (kzalloc: ENOMEM), then iommu_replace_group_handle (all or nothing).
+ */
 export function iommufdHwptReplaceDevice(idev: IommufdDevice, hwpt: IommufdHwpt): number {
+  const rc = iommufdHwptAttachChecks(hwpt, idev);
+  if (rc) return rc;
   if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
-  if (!hwpt.domain) return -EINVAL;
-  return idev.dev.machine.iommuReplaceGroup(idev.igroup.group, hwpt.domain);
+  return idev.dev.machine.iommuReplaceGroup(idev.igroup.group, hwpt.domain!);
 }
 

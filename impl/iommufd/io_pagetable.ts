@@ -381,10 +381,14 @@ export function ioptUnmapIovaRange(iopt: IoPagetable, start: bigint, last: bigin
     if (!area) return 0;
     const areaFirst = area.start;
     const areaLast = area.last;
+    // Userspace should not race map/unmap's of the same area.
     if (!area.pages) return -EBUSY;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
-    // 7.3: an area locked by an object that still exists (HW_QUEUE).
+    // 7.3: the area is locked by an object that has not been destroyed (an
+    // internal access: a HW_QUEUE's pages). Checked before the range, so an
+    // unmap that cuts a locked area is EBUSY, not ENOENT (io_pagetable.c
+    // iopt_unmap_iova_range). 6.12 has no num_locks (never set there).
     if (area.numLocks) return -EBUSY;
+    if (areaFirst < start || areaLast > last) return -ENOENT;
     if (areaFirst !== start) tries = 0;
     if (area.numAccesses) {
       start = areaFirst;

@@ -434,21 +434,30 @@ export class Machine implements IommuCore {
     return 0;
   }
 
-  /** __iommu_attach_group(): EBUSY if the group is on a non-default/blocking domain; EINVAL for a foreign domain. */
+  /**
+   * iommu_attach_group_handle() → __iommu_attach_group(): EBUSY if the group is
+   * on a non-default/blocking domain; EINVAL for a foreign domain. Not a
+   * fallible step: the handle goes into group->pasid_array at IOMMU_NO_PASID
+   * (index 0), which an xarray keeps in its head without allocating a node
+   * (6.12 and 7.3 iommu.c; the kernel lane's fail-nth sweeps agree).
+   */
   iommuAttachGroup(domain: IommuDomain, g: IommuGroup): number {
     if (g.domain !== g.defaultDomain && g.domain !== g.blockingDomain) return -EBUSY;
     const rc = this.groupAccepts(domain, g);
     if (rc) return rc;
-    if (this.env.shouldFail()) return -ENOMEM; // the attach handle xarray slot
     this.setGroupDomain(g, domain);
     return 0;
   }
 
-  /** iommu_replace_group_handle(): all or nothing; the old domain stays on failure. */
+  /**
+   * iommu_replace_group_handle(): all or nothing; the old domain stays on
+   * failure. Not a fallible step either: xa_reserve at index 0, which the old
+   * handle already occupies, allocates nothing (order.replace_fail_nth shows
+   * one ENOMEM, the iommufd handle's, on linux-7.3).
+   */
   iommuReplaceGroup(g: IommuGroup, domain: IommuDomain): number {
     const rc = this.groupAccepts(domain, g);
     if (rc) return rc;
-    if (this.env.shouldFail()) return -ENOMEM; // the attach handle
     this.setGroupDomain(g, domain);
     return 0;
   }
