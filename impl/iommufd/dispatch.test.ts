@@ -69,7 +69,6 @@ function agreesWithSpecAbi(profile: Profile): void {
         if (want.ok) return; // a handler runs: other tests pin what it does
         expect(sysRet(env.file.ops.ioctl!(env.file, cmd, va)).errno, what).toBe(want.errno);
       }),
-      { numRuns: 400 },
     );
   }
 }
@@ -99,7 +98,6 @@ function cdevAgreesWithSpecAbi(profile: Profile): void {
         if (want.ok) return;
         expect(sysRet(r.file.ops.ioctl!(r.file, cmd, va)).errno, what).toBe(want.errno);
       }),
-      { numRuns: 300 },
     );
   }
   df.accessGranted = false;
