@@ -6,7 +6,7 @@
  *   bench adapter --impl <spec> [--profile P] [--json] [--rounds N]
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { BENCH_FORMATS } from '../../impl/pagetable/format.ts';
 import { MUST, runPagetableBench, type BenchRow } from '../../impl/pagetable/bench.ts';

@@ -10,7 +10,7 @@
  */
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { clauseCoverage, REPO_ROOT } from '../../spec/clauses/registry.ts';
 import { findDeclaredChecks } from '../../spec/clauses/checks.ts';
 import { CHECK_TITLE_PREFIX } from '../../spec/clauses/check.ts';

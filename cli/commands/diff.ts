@@ -8,7 +8,7 @@
  * Exit 1 on any other difference or a step error, 2 on bad input.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { PROFILES } from '../../spec/uapi/profiles.ts';
 import { displayPath } from '../../conformance/programs/load.ts';

@@ -11,7 +11,7 @@
  * 2 bad options or a lane that could not be built or booted.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { buildGuest, LaneError } from '../../conformance/kernel/qemu.ts';

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { mergeResults, RESULT_FORMAT, type SuiteResult } from '../../conformance/suite/runner.ts';
 import { formatJson, formatJunit, formatPretty } from '../../conformance/suite/report.ts';

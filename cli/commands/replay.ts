@@ -5,7 +5,7 @@
  * bad file or options, or an implementation that could not be started.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { isAdapterSpec } from '../../conformance/adapter/open.ts';

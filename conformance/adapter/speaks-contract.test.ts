@@ -35,7 +35,7 @@ describe('implementations speak the contract', () => {
     expect([...outcomes.keys()].filter((k) => k.endsWith(':ok')).sort()).toStrictEqual(['capabilities:ok', 'ioctl:ok']);
   });
 
-  describe('the reference (impl/iommufd/adapter.ts)', () => {
+  describe('the reference (impl/adapter/adapter.ts)', () => {
     check(
       'adapter.ref.speaks-contract',
       async () => {

@@ -15,6 +15,8 @@ import fc from 'fast-check';
 import { requestArb } from '../../spec/contract/arbitraries.ts';
 import { checkTranscript, type TranscriptLine } from '../../spec/contract/transcript.ts';
 import { propertyRuns } from '../../spec/testing/property-budget.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
+import { IOMMU_IOAS_ALLOC } from '../../spec/uapi/constants.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/iommufd-spec.mjs', import.meta.url));
@@ -78,9 +80,9 @@ describe('adapter stdio transport', () => {
         for (const s of [...Object.values(caps.result.commands), ...Object.values(caps.result.testOps), ...Object.values(caps.result.ops), ...Object.values(caps.result.deviceFeatures)]) {
           expect(s).toStrictEqual({ supported: false, reason: 'stub implementation' });
         }
-        expect(await a.call(IOCTL)).toStrictEqual({ ok: true, result: { ret: -1, errno: 25 } });
+        expect(await a.call(IOCTL)).toStrictEqual({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } });
         expect(await a.call({ op: 'open', node: 'iommu' })).toMatchObject({ ok: false, error: { code: 'unsupported', field: 'op' } });
-        const batch = await a.batch([IOCTL, { op: 'mem_alloc', length: 4096 }, { ...IOCTL, cmd: 0x3b81 }]);
+        const batch = await a.batch([IOCTL, { op: 'mem_alloc', length: 4096 }, { ...IOCTL, cmd: IOMMU_IOAS_ALLOC }]);
         expect(batch.map((r) => r.ok)).toStrictEqual([true, false, true]);
       } finally {
         await a.close();
@@ -121,7 +123,7 @@ describe('adapter stdio transport', () => {
       result: {
         responses: [
           { ok: false, error: { code: 'bad-request', field: 'requests.0.fd' } },
-          { ok: true, result: { ret: -1, errno: 25 } },
+          { ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } },
           { ok: false, error: { code: 'bad-request', field: 'requests.2.id' } },
         ],
       },
@@ -202,7 +204,7 @@ describe('adapter stdio transport', () => {
     const a = await misbehaving('slow');
     // Several requests in flight at once are matched by id.
     const rs = await Promise.all([a.call(IOCTL), a.call(IOCTL), a.call(IOCTL)]);
-    expect(rs).toStrictEqual([0, 1, 2].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
+    expect(rs).toStrictEqual([0, 1, 2].map(() => ({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } })));
     await a.close();
   });
 
@@ -261,7 +263,7 @@ describe('adapter stdio transport', () => {
     const served = serveStdio(async (profile) => openAdapter('stub', { profile: profile ?? '7.3' }), { input: toServer, output: toClient, log: () => {} });
     const conn = await connectStdio(toClient, toServer, { profile: '6.12', peer: 'in-memory server' });
     expect(conn.info.profile).toBe('6.12');
-    expect(await conn.batch([IOCTL, IOCTL])).toStrictEqual([0, 1].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
+    expect(await conn.batch([IOCTL, IOCTL])).toStrictEqual([0, 1].map(() => ({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } })));
     await conn.close();
     await served; // the server ends after the bye
     expect((await failure(conn.call(IOCTL))).kind).toBe('closed');

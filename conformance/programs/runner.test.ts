@@ -8,6 +8,7 @@ import { runProgram, type ProgramRun } from './run.ts';
 import type { LoadedProgram } from './types.ts';
 import { judgeRun } from './verdict.ts';
 import { updateUnsupported } from './update-expectations.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 function program(steps: unknown[], extra: Record<string, unknown> = {}): LoadedProgram {
   const data = { format: 'iommufd-program/1', name: 'test.prog', description: 'a test', profiles: ['7.3'], steps, ...extra };
@@ -56,7 +57,7 @@ describe('program runner', () => {
 
   it('reports a violated expect set', async () => {
     const p = program([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 99 }, expect: { errno: ['ENOENT'] } }]);
-    const r = await run(p, { destroyMissingErrno: 22 });
+    const r = await run(p, { destroyMissingErrno: ERRNO.EINVAL });
     expect(r.steps[1]?.violations).toEqual(['expected errno ENOENT, got EINVAL']);
   });
 
@@ -152,8 +153,8 @@ describe('diff', () => {
   });
 
   check('programs.diff.rejects-unexpected-difference', async () => {
-    const a = await run(P, { autoIova: 0x1000000n, destroyMissingErrno: 2 });
-    const b = await run(P, { autoIova: 0x2000000n, destroyMissingErrno: 22 });
+    const a = await run(P, { autoIova: 0x1000000n, destroyMissingErrno: ERRNO.ENOENT });
+    const b = await run(P, { autoIova: 0x2000000n, destroyMissingErrno: ERRNO.EINVAL });
     const d = unacceptedDifferences(diffRuns(a, b, []));
     expect(d.map((x) => `${x.step} ${x.field} ${x.a} ${x.b}`)).toEqual(['5 out.iova 0x1000000 0x2000000', '6 errno ENOENT EINVAL']);
   });
@@ -163,19 +164,19 @@ describe('diff', () => {
       i === 4 ? { ...s, expect: { ok: true, out: { iova: { range: ['0x1000000', '0x3000000'] } } } } : i === 5 ? { ...s, expect: { errno: ['ENOENT', 'EINVAL'] } } : s,
     );
     const Q: LoadedProgram = { ...P, program: { ...P.program, steps } };
-    const a = await run(Q, { autoIova: 0x1000000n, destroyMissingErrno: 2 });
-    const b = await run(Q, { autoIova: 0x2000000n, destroyMissingErrno: 22 });
+    const a = await run(Q, { autoIova: 0x1000000n, destroyMissingErrno: ERRNO.ENOENT });
+    const b = await run(Q, { autoIova: 0x2000000n, destroyMissingErrno: ERRNO.EINVAL });
     const d = diffRuns(a, b, []);
     expect(unacceptedDifferences(d)).toEqual([]);
     expect(d.steps.flatMap((s) => s.differences.map((x) => x.verdict))).toEqual(['accepted', 'accepted']);
     // Outside the set: not accepted.
-    const c = await run(Q, { autoIova: 0x9000000n, destroyMissingErrno: 22 });
+    const c = await run(Q, { autoIova: 0x9000000n, destroyMissingErrno: ERRNO.EINVAL });
     expect(unacceptedDifferences(diffRuns(a, c, [])).map((x) => x.field)).toEqual(['out.iova']);
   });
 
   check('programs.diff.accepts-expectation-entries', async () => {
-    const a = await run(P, { destroyMissingErrno: 2 });
-    const b = await run(P, { destroyMissingErrno: 22 });
+    const a = await run(P, { destroyMissingErrno: ERRNO.ENOENT });
+    const b = await run(P, { destroyMissingErrno: ERRNO.EINVAL });
     const file = parseExpectations(
       JSON.stringify({
         implementation: 'fake',

@@ -1,12 +1,12 @@
 /**
  * The reference implementation as the differential oracle's own instance:
- * loaded straight from impl/iommufd/adapter.ts (never through the
+ * loaded straight from impl/adapter/adapter.ts (never through the
  * implementation registry, so nothing registered under another name — a
  * mutant, a module adapter — can stand in for it), one fresh instance per case.
  */
 import type { Implementation, Profile, Request, Response } from '../../spec/contract/types.ts';
 
-const REFERENCE_MODULE = new URL('../../impl/iommufd/adapter.ts', import.meta.url);
+const REFERENCE_MODULE = new URL('../../impl/adapter/adapter.ts', import.meta.url);
 
 type Factory = (profile: Profile) => Implementation;
 let factory: Factory | undefined;
@@ -14,7 +14,7 @@ let factory: Factory | undefined;
 async function referenceFactory(): Promise<Factory> {
   if (!factory) {
     const mod = (await import(REFERENCE_MODULE.href)) as { createReferenceAdapter?: Factory };
-    if (typeof mod.createReferenceAdapter !== 'function') throw new Error('impl/iommufd/adapter.ts does not export createReferenceAdapter(profile)');
+    if (typeof mod.createReferenceAdapter !== 'function') throw new Error('impl/adapter/adapter.ts does not export createReferenceAdapter(profile)');
     factory = mod.createReferenceAdapter;
   }
   return factory;

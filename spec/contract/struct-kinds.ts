@@ -17,7 +17,7 @@
  * Members the layout does not have are left alone (the codec names them).
  */
 import type { FieldValue, IoctlArg, IoctlResult, Profile, StructValue } from './types.ts';
-import { resolveCommand } from '../abi/arg.ts';
+import { resolveCommand } from '../uapi/resolve.ts';
 import { structLayout, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
 
 /** A member whose value has the wrong kind: its dotted path and what is wrong. */

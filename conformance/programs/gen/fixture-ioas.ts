@@ -4,12 +4,12 @@
  */
 import type { Profile } from '../../../spec/contract/types.ts';
 import type { Json, StepExpect } from '../types.ts';
+import { MOCK_APERTURE_LAST } from '../../../spec/uapi/constants.ts';
 import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 
 const FILE = 'tools/testing/selftests/iommu/iommufd.c';
 const BOTH: readonly Profile[] = ['6.12', '7.3'];
 const U64_MAX = '0xffffffffffffffff';
-const MOCK_APERTURE_LAST = 2 ** 31 - 1;
 
 export interface IoasVariant {
   readonly name: string;

@@ -30,6 +30,7 @@
  */
 import type { Capabilities, DmaResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
+import { MOCK_ACCESS_RW_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
@@ -517,7 +518,7 @@ export class InvariantsOracle implements Oracle {
     const m = (v['access_rw'] ?? {}) as StructValue;
     const ioas = a ? this.shadow.ioas(ctx, a.ioas) : undefined;
     const length = Number(toBig(m['length']));
-    if (!ioas || length <= 0 || length > 4096 || toNum(m['flags']) & 1) return;
+    if (!ioas || length <= 0 || length > 4096 || toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) return;
     const iova = toBig(m['iova']);
     const seg = this.shadow.segmentAt(ioas, iova);
     const dst = this.shadow.bufferOfVa(toBig(m['uptr']));
@@ -604,7 +605,7 @@ export class InvariantsOracle implements Oracle {
       case 'VFIO_IOMMU_MAP_DMA':
       case 'VFIO_IOMMU_UNMAP_DMA': {
         const ioas = this.shadow.ioas(ctx, ctx.compatIoas);
-        const all = req.cmd === 'VFIO_IOMMU_UNMAP_DMA' && (toNum(v['flags']) & 2) !== 0;
+        const all = req.cmd === 'VFIO_IOMMU_UNMAP_DMA' && (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
         const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
         return ioas && r ? [{ ioas, ranges: req.cmd === 'VFIO_IOMMU_UNMAP_DMA' ? segsIn(ioas, r) : [r] }] : [];
       }

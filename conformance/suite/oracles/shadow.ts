@@ -13,6 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
+import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
@@ -752,7 +753,7 @@ export class Shadow {
         const length = toBig(v['size']);
         const ps = this.pageset(toBig(v['vaddr']), length, ctx);
         // vfio_compat.c: iommufd_vfio_map_dma: VFIO_DMA_MAP_FLAG_READ → IOMMU_READ, _WRITE → IOMMU_WRITE.
-        this.addArea(ioas, toBig(v['iova']), length, [{ ps, psOff: 0n, len: length }], (flags & 1) !== 0, (flags & 2) !== 0);
+        this.addArea(ioas, toBig(v['iova']), length, [{ ps, psOff: 0n, len: length }], (flags & VFIO_DMA_MAP_FLAG_READ) !== 0, (flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0);
         return;
       }
       case 'VFIO_IOMMU_UNMAP_DMA': {

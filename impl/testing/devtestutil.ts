@@ -1,25 +1,39 @@
 /**
- * Test helpers for the device side (not a test file): HWPT_ALLOC / GET_HW_INFO
+ * Test helpers for the device side (test support, see testutil.ts): HWPT_ALLOC / GET_HW_INFO
  * / MOCK_DOMAIN ioctls through the real dispatch, VFIO device files, user
  * buffers with a reverse map for DMA `touched`, and a state snapshot for
  * atomicity and fail-nth checks.
  */
 import { expect } from 'vitest';
-import { iommufdCmd } from './main.ts';
-import { layoutOf, UcmdStruct } from './ucmd.ts';
+import { iommufdCmd } from '../iommufd/main.ts';
+import { layoutOf, UcmdStruct } from '../iommufd/ucmd.ts';
 import { buffer, type CallResult, type Env, type Fields, ioctl, NR, testCmd } from './testutil.ts';
 import { machineFor } from '../platform/index.ts';
 import type { Machine } from '../platform/machine.ts';
-import { vfioDeviceOpen, VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT } from './vfio_cdev.ts';
-import type { IommufdIoas } from './ioas.ts';
+import { vfioDeviceOpen } from '../iommufd/vfio_cdev.ts';
+import type { IommufdIoas } from '../iommufd/iommufd_private.ts';
+import { sysRet } from '../process/file.ts';
+import { ioctlNr } from '../../spec/uapi/commands.ts';
+import {
+  IOMMU_GET_HW_INFO,
+  IOMMU_HWPT_ALLOC,
+  IOMMU_TEST_OP_MD_CHECK_IOTLB,
+  IOMMU_TEST_OP_MD_CHECK_MAP,
+  IOMMU_TEST_OP_MOCK_DOMAIN,
+  IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+  IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+} from '../../spec/uapi/constants.ts';
 
-export const NR_HWPT_ALLOC = 0x89;
-export const NR_GET_HW_INFO = 0x8a;
-export const OP_MOCK_DOMAIN = 2;
-export const OP_MD_CHECK_MAP = 3;
-export const OP_MOCK_DOMAIN_REPLACE = 10;
-export const OP_MOCK_DOMAIN_FLAGS = 12;
-export const OP_MD_CHECK_IOTLB = 14;
+export const NR_HWPT_ALLOC = ioctlNr(IOMMU_HWPT_ALLOC);
+export const NR_GET_HW_INFO = ioctlNr(IOMMU_GET_HW_INFO);
+export const OP_MOCK_DOMAIN = IOMMU_TEST_OP_MOCK_DOMAIN;
+export const OP_MD_CHECK_MAP = IOMMU_TEST_OP_MD_CHECK_MAP;
+export const OP_MOCK_DOMAIN_REPLACE = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE;
+export const OP_MOCK_DOMAIN_FLAGS = IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS;
+export const OP_MD_CHECK_IOTLB = IOMMU_TEST_OP_MD_CHECK_IOTLB;
 
 /** An iommufd ioctl on `struct` with named fields and optional raw byte patches. */
 export function dioctl(env: Env, nr: number, struct: string, fields: Fields, opts: { patch?: readonly [number, number][]; arg?: bigint } = {}): CallResult {
@@ -30,7 +44,7 @@ export function dioctl(env: Env, nr: number, struct: string, fields: Fields, opt
   for (const [off, v] of opts.patch ?? []) s.bytes[off] = v;
   const arg = opts.arg ?? env.scratch;
   if (opts.arg === undefined) env.proc.copyToUser(arg, s.bytes);
-  const r = env.ctx.file!.ops.ioctl!(env.ctx.file!, iommufdCmd(nr), arg);
+  const r = sysRet(env.ctx.file!.ops.ioctl!(env.ctx.file!, iommufdCmd(nr), arg));
   const back = env.proc.copyFromUser(arg, layout.size) ?? new Uint8Array(layout.size);
   return { errno: r.errno, ret: r.ret, out: new UcmdStruct(layout, back) };
 }
@@ -72,7 +86,7 @@ export function vfioIoctl(env: Env, fd: number, cmd: number, words: readonly num
   if (opts.arg === undefined) env.proc.copyToUser(arg, b);
   const file = env.proc.fds.lookup(fd);
   if (!file?.ops.ioctl) throw new Error(`fd ${fd} has no ioctl`);
-  const r = file.ops.ioctl(file, cmd, arg);
+  const r = sysRet(file.ops.ioctl(file, cmd, arg));
   const back = env.proc.copyFromUser(arg, b.length) ?? new Uint8Array(b.length);
   const bv = new DataView(back.buffer);
   return { errno: r.errno, out: Array.from({ length: b.length / 4 }, (_, i) => bv.getUint32(i * 4, true)) };

@@ -1,6 +1,6 @@
 /**
  * The reference implementation served through the adapter contract
- * (conformance/adapter/types.ts): `createReferenceAdapter(profile)` returns
+ * (spec/contract/types.ts): `createReferenceAdapter(profile)` returns
  * an in-process Implementation that `openAdapter('ref')` and
  * `iommufd-spec serve --impl ref` wrap.
  *
@@ -11,7 +11,8 @@
  * file's ioctl, and decoded back. Environment ops (set_process, mem_*,
  * pin_count, process_info, fail_nth) are served here; device, DMA,
  * translation, IOTLB and KVM ops are delegated to impl/platform,
- * impl/iommufd/vfio_cdev.ts and impl/kvm (DEVICES).
+ * impl/iommufd/vfio_cdev.ts and impl/kvm. It composes every part of impl/,
+ * so it sits above all of them.
  *
  * Defaults: the fresh state of ADAPTER.md §1 and §3.2, as the kernel lane's
  * adapter runs in its guest: root (CAP_IPC_LOCK, CAP_SYS_RESOURCE and
@@ -41,12 +42,11 @@ import { requireLayout } from '../../spec/uapi/layout.ts';
 import { PhysMemory, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../process/index.ts';
 import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
 import { kvmCreate, kvmDestroy, kvmDestroyAll, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
-import { sysPoll, sysRead, sysWrite } from '../process/file.ts';
-import { vfioCdevServes, vfioDeviceOpen, vfioDeviceRegionIo } from './vfio_cdev.ts';
-import { iommufdVfioServes } from './vfio_compat.ts';
-import { EBADF, ENOTTY } from './errno.ts';
-import { iommufdFopsOpen, iommufdHasCommand } from './main.ts';
-import { iommufdTestServes } from './selftest.ts';
+import { sysIoctl, sysPoll, sysRead, sysRet, sysWrite } from '../process/file.ts';
+import { vfioCdevServes, vfioDeviceOpen, vfioDeviceRegionIo } from '../iommufd/vfio_cdev.ts';
+import { iommufdVfioServes } from '../iommufd/vfio_compat.ts';
+import { iommufdFopsOpen, iommufdHasCommand } from '../iommufd/main.ts';
+import { iommufdTestServes } from '../iommufd/selftest.ts';
 
 const VERSION = '0.1.0';
 /** Simulated RAM of a session: user pages and page tables (lazily committed by the host). */
@@ -352,16 +352,12 @@ class ReferenceImplementation implements Implementation {
         argValue = FAULT_ADDRESS;
         break;
     }
-    let result: IoctlResult;
-    if (!file) result = { ret: -1, errno: EBADF };
-    else if (!file.ops.ioctl) result = { ret: -1, errno: ENOTTY };
-    else {
-      if (this.pendingFailNth) this.proc.faults.arm(this.pendingFailNth);
-      this.pendingFailNth = 0;
-      const r = file.ops.ioctl(file, request, argValue);
-      this.proc.faults.disarm();
-      result = { ret: r.errno ? -1 : r.ret, errno: r.errno };
-    }
+    // A pending fail-nth is armed for the next ioctl that reaches a file's ioctl op, for that ioctl only.
+    const reachesFile = file?.ops.ioctl !== undefined;
+    if (reachesFile && this.pendingFailNth) this.proc.faults.arm(this.pendingFailNth);
+    if (reachesFile) this.pendingFailNth = 0;
+    let result: IoctlResult = sysIoctl(this.proc.fds, req.fd, request, argValue);
+    this.proc.faults.disarm();
     if (built.kind === 'bytes' && argVa !== null) {
       const after = this.proc.copyFromUser(argVa, built.bytes.length) ?? built.bytes;
       const extra: { out?: IoctlResult['out']; bytes: Uint8Array; buffers?: IoctlResult['buffers']; ptrs?: IoctlResult['ptrs'] } = { bytes: after };
@@ -402,11 +398,10 @@ class ReferenceImplementation implements Implementation {
       case 'open_device': {
         if (!this.machine().device(req.device)) return noDevice(req.device);
         const r = vfioDeviceOpen(this.proc, p, req.device);
-        return r.errno === 0 && 'fd' in r ? ok({ fd: r.fd }) : ok({ fd: -1, errno: r.errno });
+        return r.errno === 0 && 'fd' in r ? ok({ fd: r.fd }) : ok({ fd: -1, errno: -r.errno });
       }
       case 'close': {
-        const errno = this.proc.fds.close(req.fd);
-        return ok({ ret: errno ? -1 : 0, errno });
+        return ok(sysRet(this.proc.fds.close(req.fd)));
       }
       case 'ioctl':
         return this.ioctl(req);
@@ -493,13 +488,11 @@ class ReferenceImplementation implements Implementation {
       }
       case 'kvm_vfio_add': {
         if (!kvmExists(this.proc, req.vm)) return noVm(req.vm);
-        const errno = kvmVfioAdd(this.proc, req.vm, req.fd);
-        return ok({ ret: errno ? -1 : 0, errno });
+        return ok(sysRet(kvmVfioAdd(this.proc, req.vm, req.fd)));
       }
       case 'kvm_vfio_del': {
         if (!kvmExists(this.proc, req.vm)) return noVm(req.vm);
-        const errno = kvmVfioDel(this.proc, req.vm, req.fd);
-        return ok({ ret: errno ? -1 : 0, errno });
+        return ok(sysRet(kvmVfioDel(this.proc, req.vm, req.fd)));
       }
       case 'kvm_state': {
         const s = kvmState(this.proc, req.vm);

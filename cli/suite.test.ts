@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
-import { parseRunOptions } from '../../cli/commands/run.ts';
-import { UsageError } from '../../cli/usage.ts';
-import { RESULT_FORMAT } from './runner.ts';
+import { main } from './main.ts';
+import { parseRunOptions } from './commands/run.ts';
+import { UsageError } from './usage.ts';
+import { RESULT_FORMAT } from '../conformance/suite/runner.ts';
 
 describe('iommufd-spec run options', () => {
   const bad: [Record<string, string | boolean>, RegExp][] = [

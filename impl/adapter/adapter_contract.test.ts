@@ -10,8 +10,8 @@ import type { Response, SingleRequest } from '../../spec/contract/types.ts';
 import { createReferenceAdapter } from './adapter.ts';
 import type { Process } from '../process/process.ts';
 import { DEFAULT_POLLMASK, POLLIN, POLLNVAL, POLLOUT } from '../process/file.ts';
-import { EBADF, EINVAL, ESPIPE } from './errno.ts';
-import { IOMMU_TEST_OP_CREATE_ACCESS } from './selftest.ts';
+import { EBADF, EINVAL, ESPIPE } from '../lib/errno.ts';
+import { IOMMU_TEST_OP_CREATE_ACCESS } from '../../spec/uapi/constants.ts';
 
 const POLLPRI = 0x2;
 

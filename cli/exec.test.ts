@@ -2,11 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { loadExpectationsFile } from './expectations.ts';
-import { main } from '../../cli/main.ts';
-import { check } from '../../spec/clauses/check.ts';
+import { loadExpectationsFile } from '../conformance/programs/expectations.ts';
+import { main } from './main.ts';
+import { check } from '../spec/clauses/check.ts';
 
-const DATA = join(import.meta.dirname, 'testdata');
+const DATA = join(import.meta.dirname, '../conformance/programs/testdata');
 const A = join(DATA, 'fake-a.ts');
 const B = join(DATA, 'fake-b.ts');
 const PROG = join(DATA, 'destroy.json');

@@ -1,7 +1,8 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { openAdapter } from '../../conformance/adapter/open.ts';
+import { openAdapter } from './open.ts';
 import type { Adapter, Response } from '../../spec/contract/types.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 async function call<T>(a: Adapter, req: Parameters<Adapter['call']>[0]): Promise<T> {
   const r = (await a.call(req)) as Response;
@@ -38,7 +39,7 @@ describe('the reference behind the adapter contract', () => {
     expect(r.out.num_iovas).toBe(1);
     expect(r.buffers.allowed_iovas!.length).toBe(16);
     // A null argument is EFAULT; an unknown command name is a protocol error naming cmd.
-    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).errno).toBe(14);
+    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).errno).toBe(ERRNO.EFAULT);
     const unknown = await a.call({ op: 'ioctl', fd, cmd: 'IOMMU_NOPE', arg: { kind: 'null' } });
     expect(unknown.ok).toBe(false);
     if (!unknown.ok) expect(unknown.error.field).toBe('cmd');
@@ -48,7 +49,7 @@ describe('the reference behind the adapter contract', () => {
     const a = await openAdapter('ref', { profile: '6.12' });
     const { fd } = await call<{ fd: number }>(a, { op: 'open', node: 'iommu' });
     await call(a, { op: 'fail_nth', nth: 1 });
-    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).errno).toBe(12);
+    expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).errno).toBe(ERRNO.ENOMEM);
     // One-shot: the next ioctl runs clean.
     expect((await call<{ errno: number }>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } })).errno).toBe(0);
     await a.close();

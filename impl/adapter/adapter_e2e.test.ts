@@ -6,7 +6,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { createReferenceAdapter } from '../iommufd/adapter.ts';
+import { createReferenceAdapter } from './adapter.ts';
 
 type Res = { ok: boolean; result?: Record<string, unknown>; error?: { message: string } };
 

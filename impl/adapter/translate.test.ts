@@ -4,7 +4,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { createReferenceAdapter } from '../iommufd/adapter.ts';
+import { createReferenceAdapter } from './adapter.ts';
 import type { SingleRequest } from '../../spec/contract/types.ts';
 
 async function call(impl: ReturnType<typeof createReferenceAdapter>, req: SingleRequest): Promise<Record<string, unknown>> {
