@@ -117,6 +117,12 @@ interface UserBuffer {
   readonly pfns: readonly number[];
 }
 
+/** Which buffer page a frame was handed out for (the frame-to-buffer reverse map). */
+interface FrameOwner {
+  readonly buffer: number;
+  readonly index: number;
+}
+
 type Ok<T> = { readonly ok: true; readonly result: T };
 const ok = <T>(result: T): Ok<T> => ({ ok: true, result });
 const bad = (message: string, field: string, code: 'bad-request' | 'bad-handle' | 'unsupported' = 'bad-request'): Response => ({
@@ -150,6 +156,12 @@ class ReferenceImplementation implements Implementation {
   /** The session's process; `reset` replaces it (and with it the machine, KVM and every file). */
   proc: Process = freshProcess();
   private buffers = new Map<number, UserBuffer>();
+  /**
+   * Frame number → the buffer page it backs. A frame is written here when
+   * mmap hands it to a buffer, and only then: a frame freed by munmap and
+   * handed to a later buffer is overwritten by that buffer's mem_alloc.
+   */
+  private frames = new Map<number, FrameOwner>();
   private nextBuffer = 1;
   private pendingFailNth = 0;
   private reverseMapSet = false;
@@ -166,6 +178,7 @@ class ReferenceImplementation implements Implementation {
     this.close();
     this.proc = freshProcess();
     this.buffers = new Map();
+    this.frames = new Map();
     this.nextBuffer = 1;
     this.pendingFailNth = 0;
     this.reverseMapSet = false;
@@ -185,10 +198,26 @@ class ReferenceImplementation implements Implementation {
   /** Where a physical address lands in the user buffers (DMA `touched`, translate). */
   private reverse(pa: number): { buffer: number; offset: number } | undefined {
     const pfn = Math.floor(pa / PAGE);
-    for (const [handle, b] of this.buffers) {
-      const i = b.pfns.indexOf(pfn);
-      if (i >= 0) return { buffer: handle, offset: i * PAGE + (pa % PAGE) };
-    }
+    const owner = this.frameOwner(pfn);
+    return owner ? { buffer: owner.buffer, offset: owner.index * PAGE + (pa % PAGE) } : undefined;
+  }
+
+  /**
+   * The buffer page a frame still belongs to, if any. It does while the
+   * buffer's VA maps it, and after munmap while it stays pinned: the kernel's
+   * page refs (pin_user_pages' GUP_PIN_COUNTING_BIAS, mm/gup.c) keep the page
+   * alive and reachable by DMA until the IOAS unmaps it (pages.c
+   * batch_unpin). A frame that munmap freed is nobody's until a later mmap
+   * hands it out again — zeroed (do_anonymous_page allocates a zeroed
+   * folio) — and then it is the new buffer's, never the old one's.
+   */
+  private frameOwner(pfn: number): FrameOwner | undefined {
+    const owner = this.frames.get(pfn);
+    if (!owner) return undefined;
+    const b = this.buffers.get(owner.buffer);
+    if (b && this.proc.translateVa(b.va + BigInt(owner.index * PAGE))?.pfn === pfn) return owner;
+    if (this.proc.pinCountOfPfn(pfn) > 0) return owner; // unmapped but pinned: still the old buffer's page
+    this.frames.delete(pfn); // freed
     return undefined;
   }
 
@@ -430,6 +459,7 @@ class ReferenceImplementation implements Implementation {
         for (let off = 0; off < req.length; off += PAGE) pfns.push(this.proc.translateVa(va + BigInt(off))!.pfn);
         const handle = this.nextBuffer++;
         this.buffers.set(handle, { va, length: req.length, pfns });
+        for (const [index, pfn] of pfns.entries()) this.frames.set(pfn, { buffer: handle, index });
         return ok({ buffer: handle, va, length: req.length });
       }
       case 'mem_write':
@@ -454,7 +484,12 @@ class ReferenceImplementation implements Implementation {
         const pins: number[] = [];
         const first = Math.floor(req.offset / PAGE);
         const last = Math.floor((req.offset + Math.max(req.length, 1) - 1) / PAGE);
-        for (let i = first; i <= last; i++) pins.push(this.proc.pinCountOfPfn(s.b.pfns[i]!));
+        // A page whose frame munmap freed (and a later buffer may own) has no pins of this buffer's.
+        for (let i = first; i <= last; i++) {
+          const pfn = s.b.pfns[i]!;
+          const owner = this.frameOwner(pfn);
+          pins.push(owner?.buffer === req.buffer && owner.index === i ? this.proc.pinCountOfPfn(pfn) : 0);
+        }
         return ok({ pins });
       }
       case 'device_create': {

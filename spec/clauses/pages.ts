@@ -49,6 +49,15 @@ export const clauses: Clause[] = [
     checks: ['ref.ioas_copy.pins-once', 'ref.pages.rlimit-user-enomem', 'ref.mock.close-releases-everything'],
   },
   {
+    id: 'PAGES.PINNED_OUTLIVE_MUNMAP',
+    kind: 'security',
+    statement:
+      'munmap of user memory an IOAS pinned leaves those pages pinned and reachable by DMA, still the same pages, until IOAS_UNMAP unpins them; an unpinned page is freed, and a later mmap gets zero-filled pages that belong to the new mapping alone.',
+    source: { file: PAGES, function: 'batch_unpin' },
+    profiles: BOTH,
+    checks: ['ref.mem.unmap-frees-unpinned-frames-for-reuse', 'ref.mem.unmap-keeps-pinned-frames-reachable'],
+  },
+  {
     id: 'TEST_CMD.MD_CHECK_REFS',
     kind: 'errno',
     command: 'IOMMU_TEST_CMD',
