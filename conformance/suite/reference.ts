@@ -2,7 +2,8 @@
  * The reference implementation as the differential oracle's own instance:
  * loaded straight from impl/adapter/adapter.ts (never through the
  * implementation registry, so nothing registered under another name — a
- * mutant, a module adapter — can stand in for it), one fresh instance per case.
+ * mutant, a module adapter — can stand in for it), one fresh instance per case
+ * (a new one, or a closed one `reset` to the fresh state).
  */
 import type { Implementation, Profile, Request, Response } from '../../spec/contract/types.ts';
 
@@ -27,8 +28,27 @@ export interface ReferenceInstance {
   readonly implementation: Implementation;
 }
 
+/**
+ * Instances closed by earlier cases, per profile, ready for reuse: `reset`
+ * (ADAPTER.md §3.11) returns one to the fresh state of a new instance for a
+ * fraction of the cost of making one (its simulated memory is kept).
+ */
+const idle = new Map<Profile, Implementation[]>();
+const IDLE_MAX = 4;
+
+async function freshImplementation(profile: Profile): Promise<Implementation> {
+  const pool = idle.get(profile);
+  const reused = pool?.pop();
+  if (reused) {
+    const r = await reused.handle({ op: 'reset' });
+    if (r.ok) return reused;
+  }
+  return (await referenceFactory())(profile);
+}
+
 export async function openReference(profile: Profile): Promise<ReferenceInstance> {
-  const impl = (await referenceFactory())(profile);
+  const impl = await freshImplementation(profile);
+  let closed = false;
   return {
     implementation: impl,
     async call(request) {
@@ -44,7 +64,12 @@ export async function openReference(profile: Profile): Promise<ReferenceInstance
       }
     },
     async close() {
+      if (closed) return;
+      closed = true;
       await impl.close?.();
+      const pool = idle.get(profile) ?? [];
+      idle.set(profile, pool);
+      if (pool.length < IDLE_MAX) pool.push(impl);
     },
   };
 }

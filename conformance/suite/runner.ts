@@ -174,7 +174,8 @@ export class ImplProvider {
 
   static async create(spec: ImplSpec, profile: Profile | undefined, timeoutMs: number): Promise<ImplProvider> {
     const name = typeof spec === 'string' ? spec : spec.name;
-    const shared = typeof spec === 'string' ? spec.startsWith('cmd:') || spec.startsWith('linux-') : (spec.shared ?? false);
+    // The in-process reference is shared too: its `reset` (ADAPTER.md §3.11) costs microseconds, a new instance milliseconds.
+    const shared = typeof spec === 'string' ? spec === 'ref' || spec.startsWith('cmd:') || spec.startsWith('linux-') : (spec.shared ?? false);
     let a: OpenedAdapter;
     try {
       a = await ImplProvider.openRaw(spec, profile, timeoutMs);

@@ -139,10 +139,15 @@ function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
   return p === 'r' ? PROT_R : p === 'none' ? PROT_NONE : PROT_RW;
 }
 
-/** A new simulated process in the fresh state of ADAPTER.md §1 / §3.2. */
-function freshProcess(): Process {
+/**
+ * A new simulated process in the fresh state of ADAPTER.md §1 / §3.2, on
+ * `phys` when given (a reset: the old process and its machine are gone, so
+ * their memory is returned to its fresh state rather than reallocated).
+ */
+function freshProcess(phys?: PhysMemory): Process {
   // One physical memory: user pages (KIND_DATA) and the machine's page tables (KIND_TABLE).
-  const proc = new Process(new PhysMemory({ size: PHYS_MEMORY }));
+  if (phys) phys.reset();
+  const proc = new Process(phys ?? new PhysMemory({ size: PHYS_MEMORY }));
   proc.capIpcLock = true;
   proc.capSysResource = true;
   proc.capSysRawio = true;
@@ -176,7 +181,8 @@ class ReferenceImplementation implements Implementation {
    */
   private reset(): void {
     this.close();
-    this.proc = freshProcess();
+    // The old process, its machine, KVM and files are dropped here: nothing refers to the memory any more.
+    this.proc = freshProcess(this.proc.phys);
     this.buffers = new Map();
     this.frames = new Map();
     this.nextBuffer = 1;

@@ -340,14 +340,29 @@ export class InvariantsOracle implements Oracle {
 
   // ---------------------------------------------------------------- expected translation
 
+  /**
+   * The device whose attachment decides what `d` reaches: itself, or another
+   * attached device of its iommu group. The domain belongs to the group, not
+   * the device: drivers/iommu/iommufd/device.c iommufd_hw_pagetable_attach
+   * (6.12 and 7.3) attaches the group (iommu_attach_group_handle) for its
+   * first device only — "All the other devices will follow this attachment" —
+   * so every device of the group, bound or not, DMAs through it until the
+   * last attached one detaches.
+   */
+  private groupAttachment(d: DeviceRec): DeviceRec | undefined {
+    if (d.bound && d.hwpt !== undefined) return d;
+    return this.shadow.liveDevices().find((x) => x !== d && x.group === d.group && !x.removed && x.bound !== undefined && x.hwpt !== undefined);
+  }
+
   /** What a device must see at an IOVA, per the shadow. */
   private expectAt(d: DeviceRec, iova: bigint): Expect | undefined {
     if (this.shadow.lost) return undefined;
     if (d.removed) return undefined;
-    if (!d.bound || d.hwpt === undefined) return { mapped: false, open: false, why: 'the device is not attached: its DMA must be blocked' };
-    const h = d.bound.ctx.objects.get(d.hwpt);
+    const via = this.groupAttachment(d);
+    if (!via?.bound || via.hwpt === undefined) return { mapped: false, open: false, why: 'no device of its iommu group is attached: its DMA must be blocked' };
+    const h = via.bound.ctx.objects.get(via.hwpt);
     if (!h || h.type !== 'hwpt_paging') return undefined; // nested or unknown: the user owns the stage-1 table
-    const at = this.shadow.deviceIoas(d);
+    const at = this.shadow.deviceIoas(via);
     if (!at) return { mapped: false, open: false, why: `HWPT ${d.hwpt}'s IOAS is gone` };
     const seg = this.shadow.segmentAt(at.ioas, iova);
     if (!seg) return { mapped: false, open: false, why: `IOAS ${at.ioas.id} maps nothing at ${hexOf(iova)}` };
