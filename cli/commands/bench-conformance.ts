@@ -7,6 +7,7 @@
  * checked commands/s with --oracle invariants, 10 000 with full — reported,
  * not asserted.
  */
+import { availableParallelism, loadavg } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../usage.ts';
 import { isProfile, type Profile } from '../../spec/uapi/profiles.ts';
@@ -15,12 +16,16 @@ import { benchConformance, type BenchFigure } from '../../conformance/suite/benc
 const TARGETS: Record<string, number> = { invariants: 50_000, full: 10_000 };
 
 function table(rows: readonly BenchFigure[]): string {
-  const lines = ['transport   mode         commands/s   slowdown   oracle shares             target'];
+  const lines = ['transport   mode         commands/s   per CPU s   slowdown   oracle shares                       target'];
   for (const r of rows) {
     const shares = Object.entries(r.shares).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
     const target = r.transport === 'in-process' && TARGETS[r.mode] ? `${TARGETS[r.mode]} (${r.commandsPerSecond >= (TARGETS[r.mode] as number) ? 'met' : 'missed'})` : '';
-    lines.push(`${r.transport.padEnd(11)} ${r.mode.padEnd(12)} ${String(r.commandsPerSecond).padStart(10)}   ${(r.slowdown === null ? '-' : `×${r.slowdown}`).padEnd(8)}   ${shares.padEnd(25)} ${target}`);
+    lines.push(
+      `${r.transport.padEnd(11)} ${r.mode.padEnd(12)} ${String(r.commandsPerSecond).padStart(10)}   ${String(r.commandsPerCpuSecond).padStart(9)}   ${(r.slowdown === null ? '-' : `×${r.slowdown}`).padEnd(8)}   ${shares.padEnd(35)} ${target}`,
+    );
   }
+  const [load1] = loadavg();
+  lines.push(`load average ${load1?.toFixed(2)} on ${availableParallelism()} CPUs: wall figures shrink on shared cores, per-CPU-second ones much less`);
   return `${lines.join('\n')}\n`;
 }
 

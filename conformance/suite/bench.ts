@@ -22,6 +22,12 @@ export interface BenchFigure {
   readonly transport: 'in-process' | 'stdio';
   readonly mode: BenchMode;
   readonly commandsPerSecond: number;
+  /**
+   * Commands per second of this process's CPU time (user + system, all its
+   * threads; over stdio the server's time is not counted): what the wall
+   * figure would be on an idle core, for machines whose cores are shared.
+   */
+  readonly commandsPerCpuSecond: number;
   /** Commands checked per round (the same cases every round). */
   readonly commands: number;
   /** This mode's cost over the bare one (bare commands/s ÷ this). */
@@ -79,14 +85,17 @@ async function oraclesFor(mode: BenchMode, profile: Profile): Promise<Oracle[]> 
   return list;
 }
 
-async function round(cases: readonly GeneratedCase[], mode: BenchMode, open: () => Promise<Adapter>, release: (a: Adapter) => Promise<void>, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; oracleMs: Map<string, number> }> {
+/** One round: every case on a fresh session (the adapter `reset`, as the runner does), timed by the wall clock and by this process's CPU time. */
+async function round(cases: readonly GeneratedCase[], mode: BenchMode, adapter: Adapter, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; cpuMs: number; oracleMs: Map<string, number> }> {
   const oracleMs = new Map<string, number>();
   let commands = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (const [i, gc] of cases.entries()) {
-    const impl = await open();
+    const reset = await adapter.call({ op: 'reset' });
+    if (!reset.ok) throw new Error(`reset: ${reset.error.message}`);
     const oracles = (await oraclesFor(mode, profile)).map((o) => timed(o, oracleMs));
-    const session = new CaseSession({ impl, caps, profile, oracles, timeoutMs: 30_000, clock: realClock, probeSeed: i });
+    const session = new CaseSession({ impl: adapter, caps, profile, oracles, timeoutMs: 30_000, clock: realClock, probeSeed: i });
     try {
       await fc.asyncModelRun(() => ({ model: newModel(profile, caps, gc.enabled), real: session }), gc.commands);
       await session.finish();
@@ -94,11 +103,11 @@ async function round(cases: readonly GeneratedCase[], mode: BenchMode, open: () 
       if (!(err instanceof CaseFailure)) throw err;
     } finally {
       await session.close();
-      await release(impl);
     }
     commands += session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
   }
-  return { commands, ms: performance.now() - t0, oracleMs };
+  const cpu = process.cpuUsage(c0);
+  return { commands, ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, oracleMs };
 }
 
 export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFigure[]> {
@@ -114,40 +123,31 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
   // The same cases every round and mode (fresh command objects per round: they are single-use).
   const sample = (): GeneratedCase[] => fc.sample(arb, { seed: opts.seed ?? 42, numRuns: opts.cases ?? 20 });
   const figures: BenchFigure[] = [];
-  const transports: { name: 'in-process' | 'stdio'; open: () => Promise<Adapter>; release: (a: Adapter) => Promise<void>; close: () => Promise<void> }[] = [
-    { name: 'in-process', open: () => openAdapter('ref', { profile }), release: (a) => a.close(), close: async () => {} },
-  ];
-  if (opts.stdio !== false) {
-    const cmd = opts.stdio ?? 'cmd:node bin/iommufd-spec.mjs serve --impl ref';
-    // One server process; each case gets a fresh reference session behind it.
-    const shared = await openAdapter(cmd, { profile, stderr: 'inherit' });
-    transports.push({
-      name: 'stdio',
-      open: async () => shared,
-      release: async (a) => {
-        // Close everything the case left: the shared process's next case starts clean.
-        const fds: number[] = [];
-        for (let fd = 3; fd < 64; fd++) fds.push(fd);
-        await a.batch(fds.map((fd) => ({ op: 'close', fd })));
-      },
-      close: () => shared.close(),
-    });
-  }
+  // One adapter per transport, `reset` before each case (ADAPTER.md §3.11), as `run` does.
+  const transports: { name: 'in-process' | 'stdio'; spec: string }[] = [{ name: 'in-process', spec: 'ref' }];
+  if (opts.stdio !== false) transports.push({ name: 'stdio', spec: opts.stdio ?? `cmd:${process.execPath} bin/iommufd-spec.mjs serve --impl ref` });
   for (const t of transports) {
-    const perMode = new Map<BenchMode, { cps: number[]; shares: Map<string, number[]>; commands: number }>();
-    for (const mode of ['bare', 'invariants', 'full'] as const) {
-      const cps: number[] = [];
-      const shares = new Map<string, number[]>();
-      let commands = 0;
-      for (let r = 0; r <= rounds; r++) {
-        const res = await round(sample(), mode, t.open, t.release, caps, profile);
-        if (r === 0) continue; // warm-up round
-        commands = res.commands;
-        cps.push(res.commands / (res.ms / 1000));
-        for (const [k, v] of res.oracleMs) shares.set(k, [...(shares.get(k) ?? []), v / res.ms]);
+    const adapter = await openAdapter(t.spec, { profile, stderr: 'inherit' });
+    const perMode = new Map<BenchMode, { cps: number[]; cpuCps: number[]; shares: Map<string, number[]>; commands: number }>();
+    try {
+      for (const mode of ['bare', 'invariants', 'full'] as const) {
+        const cps: number[] = [];
+        const cpuCps: number[] = [];
+        const shares = new Map<string, number[]>();
+        let commands = 0;
+        for (let r = 0; r <= rounds; r++) {
+          const res = await round(sample(), mode, adapter, caps, profile);
+          if (r === 0) continue; // warm-up round
+          commands = res.commands;
+          cps.push(res.commands / (res.ms / 1000));
+          cpuCps.push(res.commands / (res.cpuMs / 1000));
+          for (const [k, v] of res.oracleMs) shares.set(k, [...(shares.get(k) ?? []), v / res.ms]);
+        }
+        perMode.set(mode, { cps, cpuCps, shares, commands });
+        log(`${t.name} ${mode}: ${Math.round(median(cps))} commands/s wall, ${Math.round(median(cpuCps))} per CPU second (median of ${rounds})`);
       }
-      perMode.set(mode, { cps, shares, commands });
-      log(`${t.name} ${mode}: ${Math.round(median(cps))} commands/s (median of ${rounds})`);
+    } finally {
+      await adapter.close();
     }
     const bare = median(perMode.get('bare')?.cps ?? [0]);
     for (const [mode, v] of perMode) {
@@ -156,12 +156,12 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
         transport: t.name,
         mode,
         commandsPerSecond: Math.round(cps),
+        commandsPerCpuSecond: Math.round(median(v.cpuCps)),
         commands: v.commands,
         slowdown: mode === 'bare' || cps === 0 ? null : Math.round((bare / cps) * 100) / 100,
         shares: Object.fromEntries([...v.shares].map(([k, xs]) => [k, Math.round(median(xs) * 1000) / 1000])),
       });
     }
-    await t.close();
   }
   return figures;
 }

@@ -60,9 +60,13 @@ export interface DriverEnv {
 
 export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver {
   const fail = (): boolean => env.shouldFail();
+  let hw: HwIommuClass | undefined;
   const drv: IommuDriver = {
     name: 'mock',
-    hw: new HwIommuClass({ mem: env.mem, vendor: 'mock' }),
+    // The unit's hardware model (IOTLB and walk cache arrays) is made on first use: most sessions touch one or two vendors.
+    get hw() {
+      return (hw ??= new HwIommuClass({ mem: env.mem, vendor: 'mock' }));
+    },
     // mock_domain_capable
     capable(dev, cap) {
       switch (cap) {
@@ -165,9 +169,13 @@ const ECAP_SLADS = 1n << 45n;
 
 export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver {
   const fail = (): boolean => env.shouldFail();
+  let hw: HwIommuClass | undefined;
   const drv: IommuDriver = {
     name: 'intel',
-    hw: new HwIommuClass({ mem: env.mem, vendor: 'vtd' }),
+    // The unit's hardware model (IOTLB and walk cache arrays) is made on first use: most sessions touch one or two vendors.
+    get hw() {
+      return (hw ??= new HwIommuClass({ mem: env.mem, vendor: 'vtd' }));
+    },
     capable: physicalDeviceCapable,
     // intel_iommu_hw_info: struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
     hwInfo(dev, inType) {
@@ -212,9 +220,13 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
 
 export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
   const fail = (): boolean => env.shouldFail();
+  let hw: HwIommuClass | undefined;
   const drv: IommuDriver = {
     name: 'amd',
-    hw: new HwIommuClass({ mem: env.mem, vendor: 'amd' }),
+    // The unit's hardware model (IOTLB and walk cache arrays) is made on first use: most sessions touch one or two vendors.
+    get hw() {
+      return (hw ??= new HwIommuClass({ mem: env.mem, vendor: 'amd' }));
+    },
     capable: physicalDeviceCapable,
     // 6.12 AMD has no hw_info; 7.3 reports struct iommu_hw_info_amd { u64 efr; u64 efr2; }
     ...(profile === '7.3'
@@ -258,9 +270,13 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
 
 export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDriver {
   const fail = (): boolean => env.shouldFail();
+  let hw: HwIommuClass | undefined;
   const drv: IommuDriver = {
     name: 'smmuv3',
-    hw: new HwIommuClass({ mem: env.mem, vendor: 'smmuv3' }),
+    // The unit's hardware model (IOTLB and walk cache arrays) is made on first use: most sessions touch one or two vendors.
+    get hw() {
+      return (hw ??= new HwIommuClass({ mem: env.mem, vendor: 'smmuv3' }));
+    },
     capable: physicalDeviceCapable,
     // 6.12 SMMUv3 has no hw_info; 7.3 reports struct iommu_hw_info_arm_smmuv3
     ...(profile === '7.3'
