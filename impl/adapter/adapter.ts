@@ -140,6 +140,27 @@ function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
 }
 
 /**
+ * Simulated memories of closed sessions, ready for the next one. A fresh
+ * PhysMemory is a zeroed 512 MiB buffer (milliseconds, and garbage the
+ * collector must reclaim); one a closed session left needs only the pages it
+ * handed out cleared (PhysMemory.reset). Bounded: instances that are never
+ * closed simply keep theirs.
+ */
+const idleMemories: PhysMemory[] = [];
+const IDLE_MEMORIES_MAX = 4;
+
+function takeMemory(): PhysMemory {
+  const phys = idleMemories.pop();
+  if (!phys) return new PhysMemory({ size: PHYS_MEMORY });
+  phys.reset();
+  return phys;
+}
+
+function giveBackMemory(phys: PhysMemory): void {
+  if (idleMemories.length < IDLE_MEMORIES_MAX && !idleMemories.includes(phys)) idleMemories.push(phys);
+}
+
+/**
  * A new simulated process in the fresh state of ADAPTER.md §1 / §3.2, on
  * `phys` when given (a reset: the old process and its machine are gone, so
  * their memory is returned to its fresh state rather than reallocated).
@@ -147,7 +168,7 @@ function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
 function freshProcess(phys?: PhysMemory): Process {
   // One physical memory: user pages (KIND_DATA) and the machine's page tables (KIND_TABLE).
   if (phys) phys.reset();
-  const proc = new Process(phys ?? new PhysMemory({ size: PHYS_MEMORY }));
+  const proc = new Process(phys ?? takeMemory());
   proc.capIpcLock = true;
   proc.capSysResource = true;
   proc.capSysRawio = true;
@@ -159,7 +180,13 @@ class ReferenceImplementation implements Implementation {
   readonly name = 'reference';
   readonly version = VERSION;
   /** The session's process; `reset` replaces it (and with it the machine, KVM and every file). */
-  proc: Process = freshProcess();
+  /** The session's process; null once `close` gave its memory back (a later request starts a fresh one). */
+  private current: Process | null = freshProcess();
+
+  get proc(): Process {
+    if (!this.current) this.startOver();
+    return this.current as Process;
+  }
   private buffers = new Map<number, UserBuffer>();
   /**
    * Frame number → the buffer page it backs. A frame is written here when
@@ -180,9 +207,17 @@ class ReferenceImplementation implements Implementation {
    * handles restart from 1.
    */
   private reset(): void {
-    this.close();
-    // The old process, its machine, KVM and files are dropped here: nothing refers to the memory any more.
-    this.proc = freshProcess(this.proc.phys);
+    if (this.current) {
+      this.exit(this.current);
+      // The old process, its machine, KVM and files are dropped here: nothing refers to the memory any more.
+      this.current = freshProcess(this.current.phys);
+    }
+    this.startOver();
+  }
+
+  /** The handle counters and session state of a new session (the process is made when first needed). */
+  private startOver(): void {
+    this.current ??= freshProcess();
     this.buffers = new Map();
     this.frames = new Map();
     this.nextBuffer = 1;
@@ -555,8 +590,15 @@ class ReferenceImplementation implements Implementation {
    * then every fd, lowest first. Nothing stays pinned.
    */
   close(): void {
-    kvmDestroyAll(this.proc);
-    this.proc.fds.closeAll();
+    if (!this.current) return;
+    this.exit(this.current);
+    giveBackMemory(this.current.phys);
+    this.current = null;
+  }
+
+  private exit(proc: Process): void {
+    kvmDestroyAll(proc);
+    proc.fds.closeAll();
   }
 }
 

@@ -53,4 +53,24 @@ describe('reset', () => {
       await reused.close?.();
     }
   });
+
+  check('ref.close.memory-reused-by-a-new-instance-is-fresh', async () => {
+    const first = createReferenceAdapter('7.3');
+    const expected = await scenario(first, 1);
+    // Closed sessions give their memory back; new instances take it, cleared.
+    const closed = [createReferenceAdapter('7.3'), createReferenceAdapter('7.3')];
+    for (const c of closed) {
+      await scenario(c, 0xee);
+      await c.close?.();
+    }
+    const next = createReferenceAdapter('7.3');
+    expect(await scenario(next, 1)).toStrictEqual(expected);
+    // A closed instance used again starts a fresh session on memory of its own: `next` is untouched by it.
+    const again = closed[0]!;
+    const ownMemory = await scenario(again, 0x55);
+    expect(ownMemory.length).toBe(expected.length);
+    const r = await next.handle({ op: 'mem_read', buffer: 1, offset: 4096, length: 2 });
+    expect(r).toStrictEqual({ ok: true, result: { data: new Uint8Array([1, 1]) } });
+    for (const i of [first, next, again]) await i.close?.();
+  });
 });
