@@ -8,7 +8,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Profile } from '../../spec/contract/types.ts';
 import { featuresFor } from '../../spec/contract/features.ts';
 import schema from './schema/program.schema.json' with { type: 'json' };
@@ -32,8 +32,12 @@ export class ProgramError extends Error {
   }
 }
 
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-const validateSchema = ajv.compile(schema);
+/** The compiled program schema, made on first use: compiling it costs every process that imports this module (the CLI, stdio servers) a noticeable start-up delay. */
+let compiled: ValidateFunction | undefined;
+function programValidator(): ValidateFunction {
+  compiled ??= new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+  return compiled;
+}
 
 /** Keys of a step that are not request fields. */
 export const STEP_META_KEYS = new Set(['op', 'bind', 'expect', 'note', 'fields', 'tail', 'truncate']);
@@ -49,6 +53,7 @@ function schemaError(file: string, e: ErrorObject): ProgramError {
 
 /** Validates a parsed program; throws ProgramError naming file, step and field. */
 export function validateProgram(data: unknown, file: string): Program {
+  const validateSchema = programValidator();
   if (!validateSchema(data)) {
     const errors = validateSchema.errors ?? [];
     // The deepest error is the most useful one to show.
