@@ -245,8 +245,8 @@ export class ImplProvider {
 }
 
 /** Without `reset`: close what the case left open, destroy its VMs, remove its devices. Buffers stay
- * mapped: unmapped frames would be reused by the next case's buffers while an adapter may still
- * name the old buffer for them (the reference's reverse map does); the process is recycled instead. */
+ * mapped (the contract has no op that frees a whole buffer's handle, and an adapter's memory only
+ * grows): the process is recycled every RECYCLE_AFTER cases instead. */
 async function cleanup(a: Adapter, trace: readonly TraceStep[]): Promise<void> {
   const fds = new Set<number>();
   const vms = new Set<number>();

@@ -2,7 +2,7 @@
  * Shards merged give the verdict one unsharded run gives; the GitHub
  * workflow's own shard and merge commands, run here, do the same.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,11 +53,19 @@ describe('shards', () => {
       symlinkSync(join(REPO_ROOT, 'bin'), join(dir, 'bin'));
       // The workflow's budget, cut down for a test run; everything else as written.
       const env: NodeJS.ProcessEnv = { ...process.env, ...wf.env, SUITE_RUNS: '8' };
-      for (const shard of shards) {
-        const cmd = (shardRun as string).replaceAll('${{ matrix.shard }}', String(shard));
-        const r = spawnSync('bash', ['-e', '-c', cmd], { cwd: dir, env, encoding: 'utf8' });
-        expect(r.status, `${cmd}\n${r.stderr}`).toBe(0);
-      }
+      // The matrix's jobs run side by side, as on the CI: each is one process start plus a few cases.
+      const runs = await Promise.all(
+        shards.map((shard) => {
+          const cmd = (shardRun as string).replaceAll('${{ matrix.shard }}', String(shard));
+          return new Promise<{ cmd: string; status: number | null; stderr: string }>((resolve) => {
+            const child = spawn('bash', ['-e', '-c', cmd], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+            let stderr = '';
+            child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+            child.on('close', (status) => resolve({ cmd, status, stderr }));
+          });
+        }),
+      );
+      for (const r of runs) expect(r.status, `${r.cmd}\n${r.stderr}`).toBe(0);
       expect(readdirSync(join(dir, 'results')).filter((f) => f.startsWith('shard-')).sort()).toEqual(shards.map((n) => `shard-${n}.json`).sort());
       const merged = spawnSync('bash', ['-e', '-c', mergeRun as string], { cwd: dir, env, encoding: 'utf8' });
       expect(merged.status, merged.stderr).toBe(0);
