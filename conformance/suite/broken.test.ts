@@ -85,9 +85,8 @@ describe('broken implementations are caught', () => {
 });
 
 describe('a broken adapter gives a verdict, never a hang', () => {
-  // Concurrent: each is mostly a child process starting up, and they share nothing.
   for (const mode of ['crash', 'garbage', 'wrong-id'] as const) {
-    it.concurrent(`suite.robust.stdio-${mode}`, async () => {
+    it(`suite.robust.stdio-${mode}`, async () => {
       const r = await runSuite({ impl: `cmd:${TSX} ${FIX}/broken-stdio.ts ${mode}`, profile: '7.3', seed: 4, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30 });
       expect(r.verdict, why(r)).toBe('fail');
       const f = r.failure;
