@@ -55,6 +55,18 @@ export interface RunOptions {
   /** Close the fds the program opened and left open (default true), so the
    * next program on a shared adapter starts clean. */
   readonly cleanup?: boolean;
+  /** Called for every step the adapter executed, in step order, with the
+   * resolved request, the adapter's response and the recorded outcome (the
+   * lifecycle machines' `--machines` check observes the run through it). */
+  readonly onStep?: (step: ExecutedStep) => void;
+}
+
+/** A step the adapter executed, as the per-step observer sees it. */
+export interface ExecutedStep {
+  readonly step: number;
+  readonly request: Request;
+  readonly response: Response;
+  readonly outcome: StepOutcome;
 }
 
 /** Fds a step's result hands out (open/open_device, ioctl out fields named *_fd). */
@@ -244,6 +256,7 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
     const seen = interpret(p.request, res);
     const outcome = baseOutcome(p, profile, seen);
     record(outcome, p.step);
+    options.onStep?.({ step: p.index + 1, request: p.request, response: res, outcome: outcomes[outcomes.length - 1] as StepOutcome });
   };
 
   const record = (outcome: StepOutcome, step: Step): void => {

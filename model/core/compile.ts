@@ -86,6 +86,8 @@ export interface CompiledMachine<C = unknown> {
   matches(snap: Snap<C>, path: string): boolean;
   /** Relative paths of the active atomic states. */
   leaves(snap: Snap<C>): string[];
+  /** The snapshot is in a top-level final state (the object is gone). */
+  isFinal(snap: Snap<C>): boolean;
 }
 
 function relPath(node: AnyNode): string {
@@ -304,6 +306,7 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
   };
 
   const states = nodes.filter((n) => n !== root).map(relPath);
+  const finals = new Set(nodes.filter((n) => n.type === 'final' && n.parent === root).map((n) => n.id));
   return {
     id: def.id,
     machine,
@@ -318,5 +321,6 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
       return rel === path || rel.startsWith(path + '.');
     }),
     leaves: (snap) => snap.s.map((id) => relPath(info(id).node)),
+    isFinal: (snap) => snap.s.length === 1 && finals.has(snap.s[0] as string),
   };
 }
