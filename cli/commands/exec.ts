@@ -23,6 +23,7 @@ import {
   type ExpectationEntry,
 } from '../../conformance/programs/expectations.ts';
 import type { LoadedProgram } from '../../conformance/programs/types.ts';
+import { MachinesCheck } from './machines-check.ts';
 
 interface ExecOptions {
   impl?: string;
@@ -31,6 +32,7 @@ interface ExecOptions {
   expectations?: string;
   batch?: boolean;
   only?: string;
+  machines?: boolean;
 }
 
 export function parseProfile(cmd: string, p: string | undefined): Profile | undefined {
@@ -140,14 +142,16 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--expectations <file>', 'known divergences (default: conformance/programs/expectations/<impl>.json if it exists)')
     .option('--no-batch', 'send one request at a time')
     .option('--only <text>', 'run only the programs whose name contains <text>')
+    .option('--machines', 'also check every step against the lifecycle machines (model/): first disagreement per program, refusals left open per command')
     .action(async (paths: string[], opts: ExecOptions) => {
       const profile = parseProfile('exec', opts.profile);
       const programs = loadOrUsage(paths, opts.only);
       const impl = opts.impl ?? 'ref';
       const entries = loadEntries(opts.expectations, impl);
+      const machines = opts.machines ? new MachinesCheck(profile, entries) : undefined;
       let session;
       try {
-        session = await runPrograms(impl, profile, programs, { batch: opts.batch !== false });
+        session = await runPrograms(impl, profile, programs, { batch: opts.batch !== false, ...(machines ? { onStep: machines.observe } : {}) });
       } catch (err) {
         if (err instanceof AdapterOpenError) throw new UsageError(err.message);
         throw err;
@@ -155,8 +159,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       let failures = 0;
       const sink: string[] = [];
       for (const run of session.runs) failures += printRun(run, entries, (s) => sink.push(s)).failures;
-      if (opts.json) process.stdout.write(JSON.stringify(session, jsonReplacer, 1) + '\n');
-      else process.stdout.write(sink.join('') + `${session.runs.length} programs on ${impl} [${session.profile}]: ${failures} failures\n`);
+      if (machines) failures += machines.failures;
+      if (opts.json) process.stdout.write(JSON.stringify(machines ? { ...session, machines: machines.toJSON() } : session, jsonReplacer, 1) + '\n');
+      else process.stdout.write(sink.join('') + (machines ? machines.render() : '') + `${session.runs.length} programs on ${impl} [${session.profile}]: ${failures} failures\n`);
       setExit(failures > 0 ? 1 : 0);
     });
 };

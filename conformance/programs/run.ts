@@ -63,6 +63,9 @@ export interface RunOptions {
 
 /** A step the adapter executed, as the per-step observer sees it. */
 export interface ExecutedStep {
+  /** The program's name and the capability report it runs against. */
+  readonly program: string;
+  readonly capabilities: Capabilities;
   readonly step: number;
   readonly request: Request;
   readonly response: Response;
@@ -256,7 +259,7 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
     const seen = interpret(p.request, res);
     const outcome = baseOutcome(p, profile, seen);
     record(outcome, p.step);
-    options.onStep?.({ step: p.index + 1, request: p.request, response: res, outcome: outcomes[outcomes.length - 1] as StepOutcome });
+    options.onStep?.({ program: program.name, capabilities: caps, step: p.index + 1, request: p.request, response: res, outcome: outcomes[outcomes.length - 1] as StepOutcome });
   };
 
   const record = (outcome: StepOutcome, step: Step): void => {
