@@ -14,14 +14,18 @@ import { clauses as abi } from '../spec/clauses/abi.ts';
 import { clauses as accessClauses } from '../spec/clauses/access.ts';
 import { clauses as deviceClauses } from '../spec/clauses/device.ts';
 import { clauses as dma } from '../spec/clauses/dma.ts';
+import { clauses as fault } from '../spec/clauses/fault.ts';
 import { clauses as groupClauses } from '../spec/clauses/group.ts';
 import { clauses as hwpt } from '../spec/clauses/hwpt.ts';
 import { clauses as ioasClauses } from '../spec/clauses/ioas.ts';
 import { clauses as kvmClauses } from '../spec/clauses/kvm.ts';
 import { clauses as lifecycle } from '../spec/clauses/lifecycle.ts';
+import { clauses as nesting } from '../spec/clauses/nesting.ts';
 import { clauses as objects } from '../spec/clauses/objects.ts';
 import { clauses as pages } from '../spec/clauses/pages.ts';
+import { clauses as pasid } from '../spec/clauses/pasid.ts';
 import { clauses as vfioCompat } from '../spec/clauses/vfio_compat.ts';
+import { clauses as viommu } from '../spec/clauses/viommu.ts';
 import { allSteppers } from './machines/index.ts';
 import { SYSTEM_GUARDS } from './system/guards.ts';
 import { HANDLERS } from './system/handlers.ts';
@@ -32,14 +36,18 @@ export const CLAUSE_MODULES: readonly { readonly file: string; readonly clauses:
   { file: 'access.ts', clauses: accessClauses },
   { file: 'device.ts', clauses: deviceClauses },
   { file: 'dma.ts', clauses: dma },
+  { file: 'fault.ts', clauses: fault },
   { file: 'group.ts', clauses: groupClauses },
   { file: 'hwpt.ts', clauses: hwpt },
   { file: 'ioas.ts', clauses: ioasClauses },
   { file: 'kvm.ts', clauses: kvmClauses },
   { file: 'lifecycle.ts', clauses: lifecycle },
+  { file: 'nesting.ts', clauses: nesting },
   { file: 'objects.ts', clauses: objects },
   { file: 'pages.ts', clauses: pages },
+  { file: 'pasid.ts', clauses: pasid },
   { file: 'vfio_compat.ts', clauses: vfioCompat },
+  { file: 'viommu.ts', clauses: viommu },
 ];
 
 export const ALL_CLAUSES: readonly Clause[] = CLAUSE_MODULES.flatMap((m) => m.clauses);

@@ -46,8 +46,9 @@ export type Verdict =
       readonly kind: 'disagree';
       readonly event: string;
       /** forbade-success: the machines refuse what succeeded; required-success: they allow what failed with a decided errno;
-       * wrong-errno: they require another decided errno; wrong-result: the success contradicts them. */
-      readonly how: 'forbade-success' | 'required-success' | 'wrong-errno' | 'wrong-result';
+       * wrong-errno: they require another decided errno; wrong-result: the success contradicts them;
+       * model-error: the machines themselves failed on this step (a bug in model/, not in the implementation). */
+      readonly how: 'forbade-success' | 'required-success' | 'wrong-errno' | 'wrong-result' | 'model-error';
       readonly machine: string;
       readonly state: string;
       readonly guard?: string;
@@ -126,7 +127,13 @@ export function createLifecycleOracle(profile: Profile, options: OracleOptions =
     const ev = toSysEvent(profile, request);
     if (!response.ok) return { kind: 'open', event: ev.type, reason: `protocol error (${response.error.code}): ${response.error.message}`, edges: [] };
     const obs = observe(request, response);
-    const out = decide(sys, ev, obs);
+    let out: ReturnType<typeof decide>;
+    try {
+      out = decide(sys, ev, obs);
+    } catch (err) {
+      const message = `the machines failed on ${ev.type}: ${(err as Error).message}`;
+      return { kind: 'disagree', event: ev.type, how: 'model-error', machine: 'model', state: '', clauses: [], expected: '?', observed: label(obs), message, edges: [] };
+    }
     const d = out.decision;
     const seen = label(obs);
     if (!obs.ok && dispatchSuspect(profile, request)) {

@@ -24,6 +24,7 @@ import {
 } from '../../conformance/programs/expectations.ts';
 import type { LoadedProgram } from '../../conformance/programs/types.ts';
 import { MachinesCheck } from './machines-check.ts';
+import { writeReplay } from '../../model/replay.ts';
 
 interface ExecOptions {
   impl?: string;
@@ -33,6 +34,7 @@ interface ExecOptions {
   batch?: boolean;
   only?: string;
   machines?: boolean;
+  record?: string;
 }
 
 export function parseProfile(cmd: string, p: string | undefined): Profile | undefined {
@@ -143,12 +145,14 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--no-batch', 'send one request at a time')
     .option('--only <text>', 'run only the programs whose name contains <text>')
     .option('--machines', 'also check every step against the lifecycle machines (model/): first disagreement per program, refusals left open per command')
+    .option('--record <file>', 'with --machines: write every executed step and its answer (gzipped JSON lines) for replay tests (model/replay.ts)')
     .action(async (paths: string[], opts: ExecOptions) => {
       const profile = parseProfile('exec', opts.profile);
       const programs = loadOrUsage(paths, opts.only);
       const impl = opts.impl ?? 'ref';
       const entries = loadEntries(opts.expectations, impl);
-      const machines = opts.machines ? new MachinesCheck(profile, entries) : undefined;
+      if (opts.record && !opts.machines) throw new UsageError('exec: --record needs --machines');
+      const machines = opts.machines ? new MachinesCheck(profile, entries, opts.record !== undefined) : undefined;
       let session;
       try {
         session = await runPrograms(impl, profile, programs, { batch: opts.batch !== false, ...(machines ? { onStep: machines.observe } : {}) });
@@ -160,6 +164,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const sink: string[] = [];
       for (const run of session.runs) failures += printRun(run, entries, (s) => sink.push(s)).failures;
       if (machines) failures += machines.failures;
+      if (machines?.recorded && opts.record) writeReplay(opts.record, machines.recorded);
       if (opts.json) process.stdout.write(JSON.stringify(machines ? { ...session, machines: machines.toJSON() } : session, jsonReplacer, 1) + '\n');
       else process.stdout.write(sink.join('') + (machines ? machines.render() : '') + `${session.runs.length} programs on ${impl} [${session.profile}]: ${failures} failures\n`);
       setExit(failures > 0 ? 1 : 0);

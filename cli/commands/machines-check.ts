@@ -9,6 +9,8 @@ import { createLifecycleOracle, type LifecycleOracle, type Verdict } from '../..
 import type { ExecutedStep } from '../../conformance/programs/run.ts';
 import { findExpectation, type ExpectationEntry } from '../../conformance/programs/expectations.ts';
 import type { Profile, SingleRequest } from '../../spec/contract/types.ts';
+import { requestToWire, responseToWire, type JsonObject } from '../../spec/contract/wire.ts';
+import type { ReplayLine } from '../../model/replay.ts';
 
 export interface FirstDisagreement {
   readonly program: string;
@@ -26,6 +28,8 @@ export class MachinesCheck {
   /** Command → errno → count of refusals the machines left open. */
   readonly openRefusals = new Map<string, Map<string, number>>();
   readonly edges = new Set<string>();
+  /** With recording on: every executed step, in the form model/replay.ts reads back. */
+  readonly recorded: ReplayLine[] | undefined;
   steps = 0;
   ok = 0;
   open = 0;
@@ -34,7 +38,10 @@ export class MachinesCheck {
   constructor(
     readonly profile: Profile | undefined,
     private readonly entries: readonly ExpectationEntry[] = [],
-  ) {}
+    record = false,
+  ) {
+    this.recorded = record ? [] : undefined;
+  }
 
   readonly observe = (s: ExecutedStep): void => {
     if (s.program !== this.program || !this.oracle) {
@@ -43,6 +50,18 @@ export class MachinesCheck {
       this.oracle = createLifecycleOracle(this.profile ?? s.capabilities.profile, { capabilities: s.capabilities });
     }
     if (s.request.op === 'batch') return;
+    if (this.recorded) {
+      if (this.recorded.length === 0 || this.recorded[this.recorded.length - 1]?.program !== s.program) {
+        this.recorded.push({ program: s.program, profile: s.capabilities.profile, iommus: s.capabilities.iommus.map((i) => ({ name: i.name, dirty: i.dirtyTracking, coherent: i.enforceCacheCoherency })) });
+      }
+      const response = responseToWire(s.request, s.response) as { ok: boolean; result?: Record<string, unknown> };
+      if (response.result) {
+        // The machines read ret, errno, out and op results, never the raw bytes.
+        const { bytes: _b, buffers: _f, ptrs: _p, ...rest } = response.result;
+        response.result = rest;
+      }
+      this.recorded.push({ program: s.program, step: s.step, request: requestToWire(s.request), response: response as unknown as JsonObject });
+    }
     this.steps++;
     const v = this.oracle.check(s.request as SingleRequest, s.response);
     for (const e of v.edges) this.edges.add(e);

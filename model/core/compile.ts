@@ -39,6 +39,8 @@ export interface Edge {
   readonly guard?: string;
   readonly target: string;
   readonly meta: TransitionMeta;
+  /** The transition has actions (a refusal with actions is a non-atomic failure: its effects stay). */
+  readonly effects: boolean;
 }
 
 /** A machine snapshot: the active atomic states (ids, document order) and the context. */
@@ -133,7 +135,7 @@ export function machineEdges(machineId: string, machine: AnyStateMachine): { edg
       const base = `${machineId}|${source}|${t.eventType}|${guard ?? ''}|${target}`;
       const n = seen.get(base) ?? 0;
       seen.set(base, n + 1);
-      const edge: Edge = { key: n === 0 ? base : `${base}#${n}`, machine: machineId, source, event: t.eventType, target, meta: t.meta ?? {}, ...(guard ? { guard } : {}) };
+      const edge: Edge = { key: n === 0 ? base : `${base}#${n}`, machine: machineId, source, event: t.eventType, target, meta: t.meta ?? {}, effects: t.actions.length > 0, ...(guard ? { guard } : {}) };
       edges.push(edge);
       byDef.set(t, edge);
     }

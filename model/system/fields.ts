@@ -49,6 +49,11 @@ export class Fields {
     return end === undefined || end <= this.limit;
   }
 
+  /** The request gives this field (or union member). */
+  has(path: string): boolean {
+    return this.raw(path) !== undefined;
+  }
+
   /** A 32-bit (or smaller) field as a number; 0 when absent or beyond the size. */
   num(path: string): number {
     if (!this.visible(path)) return 0;

@@ -20,7 +20,6 @@ import type { AccessContext } from '../machines/access.ts';
 import type { HwptKind } from '../machines/device.ts';
 import { isTombstone, live, objAt } from './guards.ts';
 import {
-  attachmentsOf,
   ctxHolders,
   dropCtx,
   dropDev,
@@ -42,9 +41,8 @@ import {
   type Ctx,
   type Dev,
   type Obj,
-  type System,
 } from './state.ts';
-import { Mismatch, Tx, Unmodelled, type Target } from './tx.ts';
+import { Mismatch, Refusal, Tx, Unmodelled, type Target } from './tx.ts';
 import { U } from './uapi.ts';
 
 export interface Handler {
@@ -52,6 +50,8 @@ export interface Handler {
   readonly guards: readonly string[];
   /** What the event is (for the generated page). */
   readonly doc: string;
+  /** Clauses the dispatch itself implements (beyond the machines' and the guards'). */
+  readonly clauses?: readonly string[];
   run(tx: Tx): void;
 }
 
@@ -195,7 +195,7 @@ interface AttachOpts {
  * iommufd_device_do_attach / _do_replace.
  */
 function attach(tx: Tx, devKey: string, pt: number, o: AttachOpts): number {
-  let dev = tx.sys.devs[devKey] as Dev;
+  const dev = tx.sys.devs[devKey] as Dev;
   const pasid = o.pasid;
   const current = pasid === undefined ? dev.rid : dev.pasids[pasid];
   const { hwpt, created } = resolvePt(tx, dev, pt, o.outPath, pasid, o.taken ?? []);
@@ -221,7 +221,6 @@ function attach(tx: Tx, devKey: string, pt: number, o: AttachOpts): number {
     tx.step(O(tx, hwpt), { type: o.type, role: 'target', deviceDirty: dev.dirty, deviceHasVdevice: vdev?.viommu !== undefined && vdev.viommu === target.viommu, lastUser: false });
   }
   // Relations: the group moves as a whole on a RID replace.
-  dev = tx.sys.devs[devKey] as Dev;
   const movers = pasid === undefined && current !== undefined && g ? g.devices.filter((k) => tx.sys.devs[k]?.rid === current) : [devKey];
   for (const k of movers) {
     const d = tx.sys.devs[k] as Dev;
@@ -319,7 +318,6 @@ H['open'] = {
     const fd = newFd(tx, 'fd');
     const key = tx.sys.seq;
     tx.sys = setFd(setCtx({ ...tx.sys, seq: key + 1 }, { key, objects: {}, fdOpen: true }), fd, { kind: 'iommufd', ctx: key });
-    tx.edges.push('system|running|open||running');
   },
 };
 
@@ -333,7 +331,6 @@ H['open_device'] = {
     const fd = newFd(tx, 'fd');
     const key = tx.sys.seq;
     tx.sys = setFd(setFile({ ...tx.sys, seq: key + 1 }, { key, dev: `e${r.device}`, fdOpen: true, vms: [] }), fd, { kind: 'device', file: key });
-    tx.edges.push('system|running|open_device||running');
   },
 };
 
@@ -346,7 +343,6 @@ H['close'] = {
     const e = tx.sys.fds[fd];
     if (!e) throw new Unmodelled(`fd ${fd} is not one the machines know`);
     tx.sys = dropFd(tx.sys, fd);
-    tx.edges.push(`system|running|close||running`);
     switch (e.kind) {
       case 'iommufd': {
         const c = tx.sys.ctxs[e.ctx];
@@ -721,8 +717,9 @@ function unmapFrom(tx: Tx, type: 'IOMMU_IOAS_UNMAP' | 'VFIO_IOMMU_UNMAP_DMA', io
   try {
     tx.step(O(tx, ioas), ev);
   } catch (err) {
+    if (!(err instanceof Refusal) || !err.sys) throw err;
     dropItems(); // partial progress of a failed unmap reaches the accesses too
-    throw err;
+    throw new Refusal(err.decision, tx.sys);
   }
   dropItems();
   const seen = tx.observed(outLength);
@@ -1086,11 +1083,13 @@ const pasidOp = (type: string, doc: string, kind: 'attach' | 'replace' | 'detach
       detach(tx, dev.key, pasid, type);
       return;
     }
-    const pasid = fl.num('pasid_attach.pasid');
-    const pt = fl.num('pasid_attach.pt_id');
+    // PASID_REPLACE fills the pasid_replace member, which the kernel reads as pasid_attach (same layout).
+    const member = kind === 'replace' && fl.has('pasid_replace') ? 'pasid_replace' : 'pasid_attach';
+    const pasid = fl.num(`${member}.pasid`);
+    const pt = fl.num(`${member}.pt_id`);
     tx.guard('noSuchPt', pt);
     tx.guard('ptWrongType', pt);
-    attach(tx, dev.key, pt, { type, pasid, outPath: 'pasid_attach.pt_id', replace: kind === 'replace' });
+    attach(tx, dev.key, pt, { type, pasid, outPath: `${member}.pt_id`, replace: kind === 'replace' });
   },
 });
 H['IOMMU_TEST_OP_PASID_ATTACH'] = pasidOp('IOMMU_TEST_OP_PASID_ATTACH', 'attach a PASID of a mock device', 'attach');
@@ -1343,3 +1342,17 @@ export const OBSERVATIONS: { readonly [type: string]: string } = {
 };
 
 export type { Profile };
+
+// Clauses the dispatch of an event implements itself (the machines' transitions and the system guards name theirs).
+const DISPATCH_CLAUSES: { readonly [type: string]: readonly string[] } = {
+  close: ['RELEASE.LEAVES_FIRST', 'VFIO_BIND.CTX_REFERENCE', 'KVM.HOLDS_FILE', 'ACCESS.CLOSE_DESTROYS'],
+  fail_nth: ['FAIL_NTH.ATOMIC', 'ATTACH.FAIL_NTH'],
+  IOMMU_IOAS_ALLOC: ['OBJECTS.LOWEST_FREE_ID', 'OBJECTS.ABORT_ON_ERROR'],
+  IOMMU_HWPT_ALLOC: ['OBJECTS.LOWEST_FREE_ID', 'OBJECTS.ABORT_ON_ERROR'],
+  VFIO_DEVICE_BIND_IOMMUFD: ['VFIO_BIND.CTX_REFERENCE', 'VFIO_BIND.DEVID'],
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT: ['VFIO_ATTACH.REPLACE', 'REPLACE.ATOMIC'],
+  IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: ['REPLACE.FREES_OLD_AUTO', 'REPLACE.ATOMIC'],
+  kvm_destroy: ['KVM.RELEASE_DROPS_FILES'],
+  kvm_state: ['KVM.NONCOHERENT_IFF'],
+};
+for (const [type, clauses] of Object.entries(DISPATCH_CLAUSES)) Object.assign(H[type] as Handler, { clauses });

@@ -37,14 +37,17 @@ export function decide(sys: System, ev: SysEvent, obs?: Observed): StepOut {
   const base = sys.failNth && r.op === 'ioctl' ? { ...sys, failNth: false } : sys;
   const tx = new Tx(base, ev, f, obs?.ok ? obs : undefined, SYSTEM_GUARDS);
   tx.allowed = handler.guards;
+  const dispatch = `system|running|${ev.type}||running`;
   try {
     handler.run(tx);
+    tx.edges.unshift(dispatch);
     if (sys.failNth && r.op === 'ioctl' && !obs?.ok) return { decision: { kind: 'open', reason: 'fault injection (fail_nth) is armed for this ioctl' }, ok: tx.sys, failed: base, edges: tx.edges };
     return { decision: { kind: 'accept' }, ok: tx.sys, edges: tx.edges };
   } catch (err) {
+    if (err instanceof Refusal && err.decision.machine !== 'system') tx.edges.unshift(dispatch);
     if (err instanceof Refusal) {
       if (sys.failNth && r.op === 'ioctl') return { decision: { kind: 'open', reason: 'fault injection (fail_nth) is armed for this ioctl' }, failed: base, edges: tx.edges };
-      return { decision: err.decision, failed: err.sys, edges: tx.edges };
+      return { decision: err.decision, failed: err.sys ?? base, edges: tx.edges };
     }
     if (err instanceof Unmodelled) return { decision: { kind: 'open', reason: err.reason }, failed: base, edges: tx.edges };
     if (err instanceof Mismatch) return { decision: { kind: 'accept' }, mismatch: err.reason, failed: base, edges: tx.edges };
@@ -88,7 +91,7 @@ function buildSystemMachine(): AnyStateMachine {
   for (const [type, h] of Object.entries(HANDLERS)) {
     on[type] = [
       ...h.guards.map((g) => ({ guard: g, meta: { refuse: SYSTEM_GUARDS[g]?.errno, clauses: SYSTEM_GUARDS[g]?.clauses ?? [] } })),
-      { actions: 'dispatch' },
+      { actions: 'dispatch', meta: { clauses: h.clauses ?? [] } },
     ];
   }
   return setup({

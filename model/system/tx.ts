@@ -57,7 +57,8 @@ export interface StepOut {
 export class Refusal {
   constructor(
     readonly decision: Extract<Decision, { kind: 'refuse' }>,
-    readonly sys: System,
+    /** The state after the failure: the start state, unless the refusal is non-atomic (its transition has effects). */
+    readonly sys: System | undefined,
   ) {}
 }
 export class Unmodelled {
@@ -125,7 +126,7 @@ export class Tx {
     if (this.allowed && !this.allowed.includes(name)) throw new Error(`${this.ev.type} uses system guard ${name} it does not declare`);
     if (!g.test(this, arg)) return;
     this.edges.push(`system|running|${this.ev.type}|${name}|running`);
-    throw new Refusal({ kind: 'refuse', errno: g.errno, machine: 'system', state: 'running', event: this.ev.type, guard: name, clauses: g.clauses }, this.sys);
+    throw new Refusal({ kind: 'refuse', errno: g.errno, machine: 'system', state: 'running', event: this.ev.type, guard: name, clauses: g.clauses }, undefined);
   }
 
   snapOf(t: Target): { machine: string; snap: Snap } | undefined {
@@ -175,7 +176,10 @@ export class Tx {
    */
   step(t: Target, event: MachineEvent, primary = true): StepResult<unknown> | undefined {
     const cur = this.snapOf(t);
-    if (!cur) throw new Error(`step: no machine for ${JSON.stringify(t)}`);
+    if (!cur) {
+      if (primary) throw new Unmodelled(`no machine for ${JSON.stringify(t)}`);
+      return undefined;
+    }
     const m = stepper(cur.machine);
     const r = m.step(cur.snap, event);
     if (!r) {
@@ -184,7 +188,7 @@ export class Tx {
     }
     for (const e of r.edges) this.edges.push(e.key);
     this.put(t, r.snap);
-    if (r.refuse) throw new Refusal(refusalOf(cur.machine, m.leaves(cur.snap).join(','), event.type, r.refuse), this.sys);
+    if (r.refuse) throw new Refusal(refusalOf(cur.machine, m.leaves(cur.snap).join(','), event.type, r.refuse), r.refuse.effects ? this.sys : undefined);
     return r;
   }
 
@@ -194,7 +198,7 @@ export class Tx {
     const r = m.step(m.initial, event);
     if (!r) throw new Unmodelled(`${machine} cannot be created by ${event.type}`);
     for (const e of r.edges) this.edges.push(e.key);
-    if (r.refuse) throw new Refusal(refusalOf(machine, 'absent', event.type, r.refuse), this.sys);
+    if (r.refuse) throw new Refusal(refusalOf(machine, 'absent', event.type, r.refuse), undefined);
     return r.snap;
   }
 

@@ -20,6 +20,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_IOAS.GET_ENODEV',
+    decides: ['ENODEV'],
     kind: 'errno',
     command: 'IOMMU_VFIO_IOAS',
     errno: 'ENODEV',
@@ -30,6 +31,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_IOAS.SET_ENOENT',
+    decides: ['ENOENT'],
     kind: 'errno',
     command: 'IOMMU_VFIO_IOAS',
     errno: 'ENOENT',
