@@ -17,8 +17,37 @@ export type ReplayLine =
   | { readonly program: string; readonly profile: Profile; readonly iommus: readonly { readonly name: string; readonly dirty: boolean; readonly coherent: boolean }[] }
   | { readonly program: string; readonly step: number; readonly request: JsonObject; readonly response: JsonObject };
 
+/** Ops the oracle passes through whatever they answer: not worth keeping. */
+const PASS_THROUGH = new Set(['mem_alloc', 'mem_write', 'mem_read', 'mem_unmap', 'mem_protect', 'dma', 'translate', 'pin_count', 'iotlb', 'process_info', 'set_process', 'capabilities']);
+
+/** Pointer arguments' contents become their length (the machines never read them); a struct tail stays (the dispatch does). */
+function slim(v: Json): Json {
+  if (Array.isArray(v)) return v.map(slim);
+  if (typeof v !== 'object' || v === null) return v;
+  const o = v as JsonObject;
+  if (o['data'] !== undefined && typeof (o['data'] as JsonObject)['b64'] === 'string' && Object.keys(o).length === 1) {
+    return { room: Buffer.from((o['data'] as JsonObject)['b64'] as string, 'base64').length };
+  }
+  const out: Record<string, Json> = {};
+  for (const [k, x] of Object.entries(o)) out[k] = slim(x);
+  return out;
+}
+
+/** Keeps what the oracle reads: state-changing steps, without byte contents. */
+export function slimReplay(lines: readonly ReplayLine[]): ReplayLine[] {
+  return lines.flatMap((l): ReplayLine[] => {
+    if (!('step' in l)) return [l];
+    const op = l.request['op'];
+    if (typeof op === 'string' && PASS_THROUGH.has(op)) return [];
+    if (op !== 'ioctl') return [l];
+    const arg = l.request['arg'] as JsonObject | undefined;
+    if (arg?.['kind'] !== 'struct') return [l];
+    return [{ ...l, request: { ...l.request, arg: { ...arg, fields: slim(arg['fields'] as Json) } } }];
+  });
+}
+
 export function writeReplay(file: string, lines: readonly ReplayLine[]): void {
-  const text = lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+  const text = slimReplay(lines).map((l) => JSON.stringify(l)).join('\n') + '\n';
   writeFileSync(file, file.endsWith('.gz') ? gzipSync(text, { level: 9 }) : text);
 }
 

@@ -62,6 +62,9 @@ interface Candidate {
   readonly edge: Edge;
   readonly guard: ((c: unknown, e: unknown) => boolean) | undefined;
   readonly actions: readonly ((c: unknown, e: unknown) => unknown)[];
+  /** Targeted transitions: the transition domain's id prefix and the atomic states entered (ids). */
+  readonly domainPrefix?: string;
+  readonly entry?: readonly string[];
 }
 
 interface NodeInfo {
@@ -193,6 +196,7 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
   const guardFns = def.guards as { [k: string]: { fn: (c: unknown, e: unknown) => boolean } };
   const actionFns = (def.actions ?? {}) as { [k: string]: (c: unknown, e: unknown) => unknown };
 
+  const orderOf = new Map(nodes.map((n, i) => [n.id, i]));
   const candidate = (t: TransitionDef): Candidate => {
     const edge = byDef.get(t);
     if (!edge) throw new Error(`${def.id}: transition ${t.source.id} on ${t.eventType} is not in the directed graph`);
@@ -204,7 +208,13 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
       if (!fn) throw new Error(`${def.id}: unknown action ${name}`);
       return fn;
     });
-    return { def: t, edge, guard, actions };
+    const target = t.target?.[0];
+    if (!target) return { def: t, edge, guard, actions };
+    const d = domainOf(t) as AnyNode;
+    const entry = entryLeaves(d, target)
+      .map((n) => n.id)
+      .sort((a, b) => (orderOf.get(a) as number) - (orderOf.get(b) as number));
+    return { def: t, edge, guard, actions, domainPrefix: d.id + '.', entry };
   };
 
   const infos = new Map<string, NodeInfo>();
@@ -232,13 +242,31 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
 
   const initial: Snap<C> = { s: sortIds(initialLeaves(root).map((n) => n.id)), c: def.context as C };
 
-  const exitSet = (leaves: readonly string[], t: TransitionDef): string[] => {
-    const d = domainOf(t);
-    if (!d) return [];
-    return leaves.filter((id) => isDescendant(info(id).node, d));
+  const exitSet = (leaves: readonly string[], c: Candidate): string[] => {
+    const p = c.domainPrefix;
+    return p === undefined ? [] : leaves.filter((id) => id.startsWith(p));
+  };
+
+  const apply = (snap: Snap<C>, event: { readonly type: string }, cand: Candidate): StepResult<C> => {
+    let context: unknown = snap.c;
+    for (const a of cand.actions) context = a(context, event);
+    let leaves = snap.s;
+    const p = cand.domainPrefix;
+    if (p !== undefined) {
+      const entry = cand.entry as readonly string[];
+      leaves = snap.s.length === 1 ? entry : sortIds([...snap.s.filter((id) => !id.startsWith(p)), ...entry]);
+    }
+    return { snap: leaves === snap.s && context === snap.c ? snap : { s: leaves, c: context as C }, edges: [cand.edge], ...(cand.edge.meta.refuse ? { refuse: cand.edge } : {}) };
   };
 
   const step = (snap: Snap<C>, event: { readonly type: string }): StepResult<C> | undefined => {
+    if (snap.s.length === 1) {
+      // One active atomic state (every machine but the parallel ones): the first enabled candidate.
+      const cands = info(snap.s[0] as string).on.get(event.type);
+      if (!cands) return undefined;
+      for (const cand of cands) if (!cand.guard || cand.guard(snap.c, event)) return apply(snap, event, cand);
+      return undefined;
+    }
     // Select: per active atomic state, the first enabled candidate.
     const selected: Candidate[] = [];
     for (const leaf of snap.s) {
@@ -256,11 +284,11 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
       // SCXML removeConflictingTransitions.
       const filtered: Candidate[] = [];
       for (const t1 of selected) {
-        const x1 = exitSet(snap.s, t1.def);
+        const x1 = exitSet(snap.s, t1);
         let preempted = false;
         const remove: Candidate[] = [];
         for (const t2 of filtered) {
-          const x2 = exitSet(snap.s, t2.def);
+          const x2 = exitSet(snap.s, t2);
           if (!x1.some((id) => x2.includes(id))) continue;
           if (isDescendant(t1.def.source, t2.def.source)) remove.push(t2);
           else {
@@ -279,12 +307,8 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
     let refuse: Edge | undefined;
     for (const cand of chosen) {
       for (const a of cand.actions) context = a(context, event);
-      const target = cand.def.target?.[0];
-      if (target) {
-        const d = domainOf(cand.def) as AnyNode;
-        const kept = leaves.filter((id) => !isDescendant(info(id).node, d));
-        leaves = sortIds([...kept, ...entryLeaves(d, target).map((n) => n.id)]);
-      }
+      const p = cand.domainPrefix;
+      if (p !== undefined) leaves = sortIds([...leaves.filter((id) => !id.startsWith(p)), ...(cand.entry as readonly string[])]);
       if (!refuse && cand.edge.meta.refuse) refuse = cand.edge;
     }
     return { snap: { s: leaves, c: context as C }, edges: chosen.map((c) => c.edge), ...(refuse ? { refuse } : {}) };

@@ -8,35 +8,49 @@ import type { IoctlArg, SingleRequest, StructValue } from '../../spec/contract/t
 import { commandByName, structLayout, testOpByValue, testOpByName } from '../../spec/uapi/index.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 
-const offsetCache = new Map<string, Map<string, number>>();
+interface CommandShape {
+  readonly struct: string | undefined;
+  readonly size: number;
+  /** Field path → offset of its end. */
+  readonly ends: ReadonlyMap<string, number>;
+}
 
-/** Offset of the end of a field (dotted C path), per profile and struct. */
-function fieldEnd(profile: Profile, struct: string, path: string): number | undefined {
-  const key = `${profile}:${struct}`;
-  let m = offsetCache.get(key);
-  if (!m) {
-    m = new Map();
-    const layout = structLayout(profile, struct);
-    if (layout) for (const row of layout.rows) m.set(row.path, row.offset + row.size);
-    offsetCache.set(key, m);
+const shapes: { [P in Profile]: Map<string, CommandShape> } = { '6.12': new Map(), '7.3': new Map() };
+
+/** A command's struct, full size and field ends in a profile (computed once). */
+function shapeOf(profile: Profile, cmd: string): CommandShape {
+  let sh = shapes[profile].get(cmd);
+  if (!sh) {
+    const struct = commandByName(profile, cmd)?.struct;
+    const layout = struct ? structLayout(profile, struct) : undefined;
+    const ends = new Map<string, number>();
+    if (layout) for (const row of layout.rows) ends.set(row.path, row.offset + row.size);
+    sh = { struct, size: layout?.size ?? Infinity, ends };
+    shapes[profile].set(cmd, sh);
   }
-  return m.get(path);
+  return sh;
+}
+
+const splitCache = new Map<string, readonly string[]>();
+function split(path: string): readonly string[] {
+  let p = splitCache.get(path);
+  if (!p) {
+    p = path.split('.');
+    splitCache.set(path, p);
+  }
+  return p;
 }
 
 export class Fields {
-  private readonly limit: number;
   constructor(
-    readonly profile: Profile,
-    readonly struct: string | undefined,
+    private readonly ends: ReadonlyMap<string, number>,
     readonly values: StructValue,
-    limit: number,
-  ) {
-    this.limit = limit;
-  }
+    private readonly limit: number,
+  ) {}
 
   private raw(path: string): unknown {
     let v: unknown = this.values;
-    for (const part of path.split('.')) {
+    for (const part of split(path)) {
       if (typeof v !== 'object' || v === null) return undefined;
       v = (v as Record<string, unknown>)[part];
     }
@@ -44,8 +58,7 @@ export class Fields {
   }
 
   private visible(path: string): boolean {
-    if (!this.struct) return true;
-    const end = fieldEnd(this.profile, this.struct, path);
+    const end = this.ends.get(path);
     return end === undefined || end <= this.limit;
   }
 
@@ -81,12 +94,11 @@ export function structOf(profile: Profile, cmd: string): string | undefined {
 
 export function fieldsOf(profile: Profile, cmd: string, arg: IoctlArg): Fields | undefined {
   if (arg.kind !== 'struct') return undefined;
-  const struct = structOf(profile, cmd);
-  const full = struct ? (structLayout(profile, struct)?.size ?? Infinity) : Infinity;
+  const sh = shapeOf(profile, cmd);
   const sizeField = arg.fields['size'] ?? arg.fields['argsz'];
-  let limit = typeof sizeField === 'number' ? Math.min(sizeField, full) : full;
+  let limit = typeof sizeField === 'number' ? Math.min(sizeField, sh.size) : sh.size;
   if (arg.truncate !== undefined) limit = Math.min(limit, arg.truncate);
-  return new Fields(profile, struct, arg.fields, limit);
+  return new Fields(sh.ends, arg.fields, limit);
 }
 
 /** IOMMU_TEST_CMD's op as a test op name (a number or a name in the request). */

@@ -18,7 +18,7 @@ import type { Profile } from '../../spec/uapi/profiles.ts';
 import { eventTypeOf, fieldsOf } from './fields.ts';
 import { SYSTEM_GUARDS } from './guards.ts';
 import { HANDLERS, OBSERVATIONS, handlerOf } from './handlers.ts';
-import { emptySystem, type IommuInfo, type System } from './state.ts';
+import { beginDraft, emptySystem, endDraft, type IommuInfo, type System } from './state.ts';
 import { Mismatch, Refusal, Tx, Unmodelled, type Observed, type StepOut, type SysEvent } from './tx.ts';
 
 export function toSysEvent(profile: Profile, req: SingleRequest): SysEvent {
@@ -38,6 +38,7 @@ export function decide(sys: System, ev: SysEvent, obs?: Observed): StepOut {
   const tx = new Tx(base, ev, f, obs?.ok ? obs : undefined, SYSTEM_GUARDS);
   tx.allowed = handler.guards;
   const dispatch = `system|running|${ev.type}||running`;
+  beginDraft();
   try {
     handler.run(tx);
     tx.edges.unshift(dispatch);
@@ -52,6 +53,8 @@ export function decide(sys: System, ev: SysEvent, obs?: Observed): StepOut {
     if (err instanceof Unmodelled) return { decision: { kind: 'open', reason: err.reason }, failed: base, edges: tx.edges };
     if (err instanceof Mismatch) return { decision: { kind: 'accept' }, mismatch: err.reason, failed: base, edges: tx.edges };
     throw err;
+  } finally {
+    endDraft();
   }
 }
 

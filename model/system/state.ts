@@ -153,71 +153,116 @@ export function emptySystem(profile: Profile, iommus: readonly IommuInfo[] = [{ 
 }
 
 // ---------------------------------------------------------------- updates
+//
+// Updates are copy-on-write. Outside a step every update copies what it
+// touches, so states stay immutable values. Inside a step (beginDraft …
+// endDraft) a structure is copied once, the first time the step touches it,
+// and the copy is then updated in place: a step allocates a handful of
+// objects instead of one per change.
+
+let OWN: WeakSet<object> | undefined;
+
+/** Starts a step's draft: copies made from now on may be updated in place until endDraft. */
+export function beginDraft(): void {
+  OWN = new WeakSet();
+}
+
+export function endDraft(): void {
+  OWN = undefined;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function w<T extends object>(o: T): Mutable<T> {
+  if (OWN?.has(o)) return o as Mutable<T>;
+  const c = { ...o } as Mutable<T>;
+  OWN?.add(c);
+  return c;
+}
+
+function put<K extends keyof System>(s: System, key: K, value: System[K]): System {
+  const ns = w(s);
+  ns[key] = value;
+  return ns;
+}
+
+function setIn<K extends 'ctxs' | 'devs' | 'groups' | 'files' | 'vms' | 'fds'>(s: System, key: K, k: string | number, v: unknown): System {
+  const ns = w(s);
+  const m = w(ns[key] as Record<string | number, unknown>);
+  m[k] = v;
+  (ns as Record<string, unknown>)[key] = m;
+  return ns;
+}
+
+function dropIn<K extends 'ctxs' | 'devs' | 'groups' | 'files' | 'vms' | 'fds'>(s: System, key: K, k: string | number): System {
+  const ns = w(s);
+  const m = w(ns[key] as Record<string | number, unknown>);
+  delete m[k];
+  (ns as Record<string, unknown>)[key] = m;
+  return ns;
+}
 
 export function setCtx(s: System, c: Ctx): System {
-  return { ...s, ctxs: { ...s.ctxs, [c.key]: c } };
+  return setIn(s, 'ctxs', c.key, c);
 }
 
 export function dropCtx(s: System, key: number): System {
-  const ctxs = { ...s.ctxs };
-  delete ctxs[key];
-  return { ...s, ctxs };
+  return dropIn(s, 'ctxs', key);
 }
 
 export function setObj(s: System, ctx: number, id: number, o: Obj): System {
-  const c = s.ctxs[ctx] as Ctx;
-  return setCtx(s, { ...c, objects: { ...c.objects, [id]: o } });
+  const c = w(s.ctxs[ctx] as Ctx);
+  const objects = w(c.objects as Record<number, Obj>);
+  objects[id] = o;
+  c.objects = objects;
+  return setCtx(s, c);
 }
 
 export function dropObj(s: System, ctx: number, id: number): System {
-  const c = s.ctxs[ctx] as Ctx;
-  const objects = { ...c.objects };
+  const c = w(s.ctxs[ctx] as Ctx);
+  const objects = w(c.objects as Record<number, Obj>);
   delete objects[id];
-  return setCtx(s, { ...c, objects, ...(c.compatIoas === id ? { compatIoas: undefined } : {}) });
+  c.objects = objects;
+  if (c.compatIoas === id) c.compatIoas = undefined;
+  return setCtx(s, c);
 }
 
 export function setDev(s: System, d: Dev): System {
-  return { ...s, devs: { ...s.devs, [d.key]: d } };
+  return setIn(s, 'devs', d.key, d);
 }
 
 export function dropDev(s: System, key: string): System {
-  const devs = { ...s.devs };
-  delete devs[key];
-  return { ...s, devs };
+  return dropIn(s, 'devs', key);
 }
 
 export function setGroup(s: System, g: Group): System {
-  return { ...s, groups: { ...s.groups, [g.key]: g } };
+  return setIn(s, 'groups', g.key, g);
 }
 
 export function dropGroup(s: System, key: string): System {
-  const groups = { ...s.groups };
-  delete groups[key];
-  return { ...s, groups };
+  return dropIn(s, 'groups', key);
 }
 
 export function setFile(s: System, f: DevFile): System {
-  return { ...s, files: { ...s.files, [f.key]: f } };
+  return setIn(s, 'files', f.key, f);
 }
 
 export function dropFile(s: System, key: number): System {
-  const files = { ...s.files };
-  delete files[key];
-  return { ...s, files };
+  return dropIn(s, 'files', key);
 }
 
 export function setVm(s: System, v: Vm): System {
-  return { ...s, vms: { ...s.vms, [v.key]: v } };
+  return setIn(s, 'vms', v.key, v);
 }
 
 export function setFd(s: System, fd: number, e: FdEntry): System {
-  return { ...s, fds: { ...s.fds, [fd]: e }, closed: s.closed.includes(fd) ? s.closed.filter((x) => x !== fd) : s.closed };
+  const ns = setIn(s, 'fds', fd, e);
+  return ns.closed.includes(fd) ? put(ns, 'closed', ns.closed.filter((x) => x !== fd)) : ns;
 }
 
 export function dropFd(s: System, fd: number): System {
-  const fds = { ...s.fds };
-  delete fds[fd];
-  return { ...s, fds, closed: [...s.closed, fd] };
+  const ns = dropIn(s, 'fds', fd);
+  return put(ns, 'closed', [...ns.closed, fd]);
 }
 
 // ---------------------------------------------------------------- queries
@@ -233,7 +278,9 @@ export function lowestFreeId(c: Ctx, taken: readonly number[] = []): number {
 }
 
 export function objectsOf(c: Ctx): [number, Obj][] {
-  return Object.entries(c.objects).map(([k, o]) => [Number(k), o]);
+  const out: [number, Obj][] = [];
+  for (const k in c.objects) out.push([Number(k), c.objects[k as unknown as number] as Obj]);
+  return out;
 }
 
 /** Devices bound to a context. */

@@ -216,12 +216,22 @@ export class Tx {
   observed(path: string): number | bigint | undefined {
     if (!this.obs?.ok) return undefined;
     let v: unknown = this.ev.req.op === 'ioctl' ? this.obs.out : this.obs.result;
-    for (const part of path.split('.')) {
+    for (const part of splitPath(path)) {
       if (typeof v !== 'object' || v === null) return undefined;
       v = (v as Record<string, unknown>)[part];
     }
     return typeof v === 'number' || typeof v === 'bigint' ? v : undefined;
   }
+}
+
+const paths = new Map<string, readonly string[]>();
+function splitPath(path: string): readonly string[] {
+  let p = paths.get(path);
+  if (!p) {
+    p = path.split('.');
+    paths.set(path, p);
+  }
+  return p;
 }
 
 function refusalOf(machine: string, state: string, event: string, edge: Edge): Extract<Decision, { kind: 'refuse' }> {
