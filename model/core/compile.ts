@@ -93,6 +93,8 @@ export interface CompiledMachine<C = unknown> {
   leaves(snap: Snap<C>): string[];
   /** The snapshot is in a top-level final state (the object is gone). */
   isFinal(snap: Snap<C>): boolean;
+  /** Relative paths of the states a transition (by edge key) ends in: its target, the target's ancestors and the atomic states it enters. */
+  reaches(edgeKey: string): readonly string[];
 }
 
 function relPath(node: AnyNode): string {
@@ -332,6 +334,22 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
   };
 
   const states = nodes.filter((n) => n !== root).map(relPath);
+  const reached = new Map<string, readonly string[]>();
+  for (const info of infos.values()) {
+    for (const cands of info.on.values()) {
+      for (const c of cands) {
+        if (reached.has(c.edge.key)) continue;
+        const set = new Set<string>();
+        const addUp = (n: AnyNode | undefined): void => {
+          for (let x = n; x && x !== root; x = x.parent as AnyNode | undefined) set.add(relPath(x));
+        };
+        addUp(c.def.source);
+        addUp(c.def.target?.[0]);
+        for (const id of c.entry ?? []) addUp(infos.get(id)?.node);
+        reached.set(c.edge.key, [...set]);
+      }
+    }
+  }
   const finals = new Set(nodes.filter((n) => n.type === 'final' && n.parent === root).map((n) => n.id));
   return {
     id: def.id,
@@ -348,5 +366,6 @@ export function compileMachine<C>(om: ObjectMachine): CompiledMachine<C> {
     }),
     leaves: (snap) => snap.s.map((id) => relPath(info(id).node)),
     isFinal: (snap) => snap.s.length === 1 && finals.has(snap.s[0] as string),
+    reaches: (key) => reached.get(key) ?? [],
   };
 }

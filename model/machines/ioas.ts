@@ -197,7 +197,7 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
             ],
             VFIO_IOMMU_UNMAP_DMA: [
               { guard: 'unmapHitsLockedArea', actions: 'unmap', meta: { refuse: 'EBUSY', clauses: ['HW_QUEUE.LOCKS_AREA'] } },
-              { guard: 'unmapSplitsArea', actions: 'unmap', meta: { refuse: 'ENOENT', clauses: ['VFIO_COMPAT.UNMAP_DMA'] } },
+              { guard: 'unmapSplitsArea', actions: 'unmap', meta: { refuse: 'ENOENT', clauses: ['VFIO_COMPAT.TYPE1_SPLIT'] } },
               { guard: 'unmapLeavesNone', target: 'empty', actions: 'unmap', meta: { clauses: ['VFIO_COMPAT.UNMAP_DMA', 'VFIO_COMPAT.TYPE1_SPLIT'] } },
               { actions: 'unmap', meta: { clauses: ['VFIO_COMPAT.UNMAP_DMA', 'VFIO_COMPAT.TYPE1_SPLIT'] } },
             ],

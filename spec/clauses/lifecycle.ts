@@ -62,7 +62,6 @@ export const clauses: Clause[] = [
     source: { file: 'fs/file.c', function: 'close_fd' },
     profiles: BOTH,
     decides: ['EBADF'],
-    events: ['close', 'IOMMU_DESTROY', 'IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_UNMAP', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'],
     checks: ['machines.files.ebadf-after-close'],
   },
   {
