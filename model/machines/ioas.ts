@@ -5,7 +5,7 @@
  * io_pagetable.c, vfio_compat.c.
  */
 import { defineObjectMachine, type EventOf } from '../core/define.ts';
-import { addArea, covered, cutAndUnmap, lockRange, unmapRange, U64_MAX, type Area } from './areas.ts';
+import { addArea, covered, cutAndUnmap, intersects, lockRange, unmapRange, U64_MAX, type Area } from './areas.ts';
 
 export interface IoasContext {
   readonly areas: readonly Area[];
@@ -20,8 +20,9 @@ interface Range {
 
 export type IoasEvent =
   | { readonly type: 'IOMMU_IOAS_ALLOC' }
-  | ({ readonly type: 'IOMMU_IOAS_MAP' | 'IOMMU_IOAS_MAP_FILE' | 'VFIO_IOMMU_MAP_DMA'; readonly file: boolean } & Range)
-  | ({ readonly type: 'IOMMU_IOAS_COPY'; readonly role: 'src' | 'dst' } & Range)
+  /** fixed: IOMMU_IOAS_MAP_FIXED_IOVA (VFIO maps always are): the range is the caller's, not the allocator's. */
+  | ({ readonly type: 'IOMMU_IOAS_MAP' | 'IOMMU_IOAS_MAP_FILE' | 'VFIO_IOMMU_MAP_DMA'; readonly file: boolean; readonly fixed: boolean } & Range)
+  | ({ readonly type: 'IOMMU_IOAS_COPY'; readonly role: 'src' | 'dst'; readonly fixed: boolean } & Range)
   | ({ readonly type: 'IOMMU_IOAS_UNMAP'; readonly all: boolean } & Range)
   | ({ readonly type: 'VFIO_IOMMU_UNMAP_DMA'; readonly all: boolean } & Range)
   /** users: references besides the object table's (HWPTs on it, attached accesses); role hw_queue: a queue on it went away. */
@@ -82,6 +83,11 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
       fn: (c, e) => (e as E<'IOMMU_IOAS_COPY'>).role === 'src' && !covered(c.areas, r(e).start, r(e).last),
       doc: 'the copy source range is not covered by contiguous areas',
       clauses: ['IOAS_COPY.NOT_COVERED'],
+    },
+    fixedRangeOverlaps: {
+      fn: (c, e) => (e as E<'IOMMU_IOAS_MAP'>).fixed && (e as E<'IOMMU_IOAS_COPY'>).role !== 'src' && intersects(c.areas, r(e).start, r(e).last),
+      doc: 'a fixed IOVA range intersects an existing area',
+      clauses: ['IOAS_MAP.OVERLAP', 'IOAS_COPY.DST_CHECKS'],
     },
     isCopySource: {
       fn: (_c, e) => (e as E<'IOMMU_IOAS_COPY'>).role === 'src',
@@ -167,11 +173,15 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
         IOMMU_IOAS_COPY: [
           { guard: 'copySourceNotCovered', meta: { refuse: 'ENOENT', clauses: ['IOAS_COPY.NOT_COVERED'] } },
           { guard: 'isCopySource' },
+          { guard: 'fixedRangeOverlaps', meta: { refuse: 'EEXIST', clauses: ['IOAS_COPY.DST_CHECKS'] } },
           { target: '.mapped', actions: 'addArea', meta: { clauses: ['IOAS_COPY.SHARES_PAGES'] } },
         ],
-        IOMMU_IOAS_MAP: { target: '.mapped', actions: 'addArea' },
-        IOMMU_IOAS_MAP_FILE: { target: '.mapped', actions: 'addArea' },
-        VFIO_IOMMU_MAP_DMA: { target: '.mapped', actions: 'addArea', meta: { clauses: ['VFIO_COMPAT.MAP_DMA'] } },
+        IOMMU_IOAS_MAP: [{ guard: 'fixedRangeOverlaps', meta: { refuse: 'EEXIST', clauses: ['IOAS_MAP.OVERLAP'] } }, { target: '.mapped', actions: 'addArea' }],
+        IOMMU_IOAS_MAP_FILE: [{ guard: 'fixedRangeOverlaps', meta: { refuse: 'EEXIST', clauses: ['IOAS_MAP.OVERLAP'] } }, { target: '.mapped', actions: 'addArea' }],
+        VFIO_IOMMU_MAP_DMA: [
+          { guard: 'fixedRangeOverlaps', meta: { refuse: 'EEXIST', clauses: ['IOAS_MAP.OVERLAP'] } },
+          { target: '.mapped', actions: 'addArea', meta: { clauses: ['VFIO_COMPAT.MAP_DMA'] } },
+        ],
         IOMMU_HW_QUEUE_ALLOC: [
           { guard: 'queueMemoryNotMapped', meta: { refuse: 'ENOENT', clauses: ['HW_QUEUE.MEMORY_MAPPED'] } },
           { actions: 'lockQueueMemory', meta: { clauses: ['HW_QUEUE.LOCKS_AREA'] } },

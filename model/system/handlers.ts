@@ -520,9 +520,7 @@ H['kvm_destroy'] = {
     const vm = vmOf(tx);
     const v = tx.sys.vms[vm]!;
     tx.step({ kind: 'vm', key: vm }, { type: 'kvm_destroy' });
-    const vms = { ...tx.sys.vms };
-    delete vms[vm];
-    tx.sys = { ...tx.sys, vms };
+    tx.sys = setVm(tx.sys, { ...(tx.sys.vms[vm] as typeof v), files: [] });
     for (const { file } of v.files) {
       const f = tx.sys.files[file];
       if (!f) continue;
@@ -649,7 +647,7 @@ function mapInto(tx: Tx, type: string, ioas: number, fixed: boolean, iova: bigin
     else if (tx.obs?.ok) throw new Unmodelled(`the result lacks ${outIova}`);
     else throw new Unmodelled('an automatic IOVA is placed by the implementation');
   }
-  tx.step(O(tx, ioas), { type, start, last: start + length - 1n, file });
+  tx.step(O(tx, ioas), { type, start, last: start + length - 1n, file, fixed });
 }
 
 H['IOMMU_IOAS_MAP'] = {
@@ -687,7 +685,7 @@ H['IOMMU_IOAS_COPY'] = {
     const length = fl.big('length');
     tx.guard('noSuchSrcIoas', src);
     const srcIova = fl.big('src_iova');
-    tx.step(O(tx, src), { type: 'IOMMU_IOAS_COPY', role: 'src', start: srcIova, last: srcIova + length - 1n });
+    tx.step(O(tx, src), { type: 'IOMMU_IOAS_COPY', role: 'src', start: srcIova, last: srcIova + length - 1n, fixed: false });
     tx.guard('noSuchDstIoas', dst);
     let start = fl.big('dst_iova');
     if ((fl.num('flags') & U.IOMMU_IOAS_MAP_FIXED_IOVA) === 0) {
@@ -696,7 +694,8 @@ H['IOMMU_IOAS_COPY'] = {
       else if (tx.obs?.ok) throw new Unmodelled('the result lacks dst_iova');
       else throw new Unmodelled('an automatic IOVA is placed by the implementation');
     }
-    tx.step(O(tx, dst), { type: 'IOMMU_IOAS_COPY', role: 'dst', start, last: start + length - 1n, file: false });
+    const fixed = (fl.num('flags') & U.IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
+    tx.step(O(tx, dst), { type: 'IOMMU_IOAS_COPY', role: 'dst', start, last: start + length - 1n, file: false, fixed });
   },
 };
 
@@ -807,7 +806,7 @@ H['VFIO_IOMMU_GET_INFO'] = compat('type1 info of the compat IOAS');
 H['VFIO_IOMMU_MAP_DMA'] = compat('type1 map into the compat IOAS (fixed IOVA)', (tx, ioas) => {
   const fl = f(tx);
   const iova = fl.big('iova');
-  tx.step(O(tx, ioas), { type: 'VFIO_IOMMU_MAP_DMA', start: iova, last: iova + fl.big('size') - 1n, file: false });
+  tx.step(O(tx, ioas), { type: 'VFIO_IOMMU_MAP_DMA', start: iova, last: iova + fl.big('size') - 1n, file: false, fixed: true });
 });
 H['VFIO_IOMMU_UNMAP_DMA'] = compat('type1 unmap from the compat IOAS (type1 v1 splits areas; unmapping nothing returns 0)', (tx, ioas) => {
   const fl = f(tx);

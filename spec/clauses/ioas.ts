@@ -59,7 +59,7 @@ export const clauses: Clause[] = [
   e('IOAS_MAP.FIXED_ALIGN', MAP, 'EINVAL', 'iopt_check_iova', IOPT, 'A fixed iova not aligned to the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
   e('IOAS_MAP.FIXED_WRAP', MAP, 'EOVERFLOW', 'iopt_check_iova', IOPT, 'A fixed iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
   e('IOAS_MAP.FIXED_RESERVED', MAP, 'EINVAL', 'iopt_check_iova', IOPT, 'A fixed range intersecting a reserved range fails with EINVAL.', ['ref.ioas_map.errno-order', 'ref.mock.map-outside-aperture', 'ref.test.add-reserved']),
-  e('IOAS_MAP.OVERLAP', MAP, 'EEXIST', 'iopt_check_iova', IOPT, 'A fixed range intersecting an existing area fails with EEXIST.', ['ref.ioas_map.errno-order']),
+  { ...e('IOAS_MAP.OVERLAP', MAP, 'EEXIST', 'iopt_check_iova', IOPT, 'A fixed range intersecting an existing area fails with EEXIST.', ['ref.ioas_map.errno-order']), decides: ['EEXIST'], events: ['IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'VFIO_IOMMU_MAP_DMA'] },
   e('IOAS_MAP.PAGE_OFFSET', MAP, 'EINVAL', 'iopt_insert_area', IOPT, 'A user_va whose offset in its page is not a multiple of the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
   e('IOAS_MAP.EFAULT', MAP, 'EFAULT', 'pfn_reader_user_pin', PAGES, 'With a domain, an unmapped user address, or a writable map of read-only memory, fails with EFAULT and leaves nothing mapped or pinned.', ['ref.ioas_map.efault-bad-uva-with-domain']),
   e('IOAS_MAP.RLIMIT', MAP, 'ENOMEM', 'do_update_pinned', PAGES, 'Pinning beyond RLIMIT_MEMLOCK (without CAP_IPC_LOCK) fails with ENOMEM and unpins what was just pinned.', ['ref.pages.rlimit-user-enomem', 'ref.pages.rlimit-mm-mode', 'ref.mock.rlimit']),
@@ -76,7 +76,7 @@ export const clauses: Clause[] = [
   e('IOAS_COPY.WRAP', COPY, 'EOVERFLOW', 'iopt_get_pages', IOPT, 'src_iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
   { ...e('IOAS_COPY.NOT_COVERED', COPY, 'ENOENT', 'iopt_get_pages', IOPT, 'A source range not fully covered by contiguous populated areas fails with ENOENT; a sub-range of an area is accepted.', ['ref.ioas_copy.errno-order', 'ref.ioas_copy.contiguous-areas']), decides: ['ENOENT'] },
   { ...e('IOAS_COPY.DST', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A dst_ioas_id that is not an IOAS fails with ENOENT after the source checks.', ['ref.ioas_copy.errno-order']), decides: ['ENOENT'] },
-  e('IOAS_COPY.DST_CHECKS', COPY, 'EEXIST', 'iopt_map_pages', IOPT, 'The destination is checked like IOAS_MAP (alignment, placement, reserved, overlap: EEXIST for an occupied fixed IOVA).', ['ref.ioas_copy.errno-order']),
+  { ...e('IOAS_COPY.DST_CHECKS', COPY, 'EEXIST', 'iopt_map_pages', IOPT, 'The destination is checked like IOAS_MAP (alignment, placement, reserved, overlap: EEXIST for an occupied fixed IOVA).', ['ref.ioas_copy.errno-order']), decides: ['EEXIST'] },
   e('IOAS_COPY.READ_ONLY_SOURCE', COPY, 'EPERM', 'iopt_insert_area', IOPT, 'A WRITEABLE copy of pages mapped read-only fails with EPERM.', ['ref.ioas_copy.errno-order']),
   r('IOAS_COPY.SHARES_PAGES', 'accounting', COPY, 'iopt_map_pages', IOPT, 'Copied areas share the source iopt_pages: pages are pinned and charged once however many IOASes and domains map them; separate MAPs of the same memory pin separately.', ['ref.ioas_copy.pins-once']),
 
