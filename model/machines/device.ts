@@ -184,7 +184,6 @@ export const device = defineObjectMachine<DeviceContext, DeviceEvent>({
                 VFIO_DEVICE_BIND_IOMMUFD: { meta: { refuse: 'EINVAL', clauses: ['VFIO_BIND.TWICE'] } },
                 VFIO_DEVICE_ATTACH_IOMMUFD_PT: RID_ATTACH(true),
                 VFIO_DEVICE_DETACH_IOMMUFD_PT: { guard: 'isRidEvent', meta: { clauses: ['VFIO_DETACH.BLOCKS'] } },
-                IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: { meta: { refuse: 'EINVAL', clauses: ['REPLACE.NOT_ATTACHED'] } },
                 close: { guard: 'isFileRelease', target: 'unbound', actions: 'unbind', meta: { clauses: ['VFIO_BIND.DEVID'] } },
               },
             },

@@ -30,7 +30,7 @@ export type GroupEvent =
    * device is attached (a replace, which moves the whole group); otherHwpt: the
    * group is attached to another HWPT than the one the device ends on.
    */
-  | { readonly type: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' | 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'; readonly callerAttached: boolean; readonly otherHwpt: boolean }
+  | { readonly type: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'; readonly callerAttached: boolean; readonly otherHwpt: boolean }
   /** A RID detach of an attached device. */
   | { readonly type: 'VFIO_DEVICE_DETACH_IOMMUFD_PT' }
   /** role file: a device's VFIO file is released (unbind; attached says whether its RID was attached). */
@@ -53,7 +53,6 @@ export const group = defineObjectMachine<GroupContext, GroupEvent>({
     'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS',
     'VFIO_DEVICE_BIND_IOMMUFD',
     'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
-    'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',
     'VFIO_DEVICE_DETACH_IOMMUFD_PT',
     'close',
     'IOMMU_DESTROY',
@@ -151,7 +150,6 @@ export const group = defineObjectMachine<GroupContext, GroupEvent>({
               { guard: 'callerAttached', meta: { clauses: ['GROUP.REPLACE_MOVES_GROUP'] } },
               { actions: 'attach', meta: { clauses: ['GROUP.SAME_HWPT'] } },
             ],
-            IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: { guard: 'callerAttached', meta: { clauses: ['GROUP.REPLACE_MOVES_GROUP'] } },
             VFIO_DEVICE_DETACH_IOMMUFD_PT: [
               { guard: 'lastDetach', target: 'detached', actions: 'detach', meta: { clauses: ['GROUP.BLOCKED_WHEN_EMPTY'] } },
               { actions: 'detach' },

@@ -71,7 +71,7 @@ export const hwptNested = defineObjectMachine<HwptNestedContext, HwptNestedEvent
     },
     viommuWithoutVdevice: {
       fn: (c, e) => role(e) === 'target' && c.viommu && !(e as E<'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'>).deviceHasVdevice,
-      doc: 'mock driver: a device attaching to a vIOMMU-backed nested HWPT needs a vDEVICE in that vIOMMU',
+      doc: 'mock driver (attach_dev): a device’s RID attaching to a vIOMMU-backed nested HWPT needs a vDEVICE in that vIOMMU',
       clauses: ['VDEVICE.NESTED_ATTACH_NEEDS_VDEVICE'],
     },
     isTarget: { fn: (_c, e) => role(e) === 'target', doc: 'a device (or PASID) attaches to this HWPT' },
@@ -106,8 +106,9 @@ export const hwptNested = defineObjectMachine<HwptNestedContext, HwptNestedEvent
         IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: [NEEDS_VDEVICE, { guard: 'isTarget' }],
         IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: [NEEDS_VDEVICE, { guard: 'isTarget' }, { guard: 'isOld' }],
         VFIO_DEVICE_ATTACH_IOMMUFD_PT: [NEEDS_VDEVICE, { guard: 'isTarget' }, { guard: 'isOld' }],
-        IOMMU_TEST_OP_PASID_ATTACH: [NEEDS_VDEVICE, { guard: 'isTarget' }],
-        IOMMU_TEST_OP_PASID_REPLACE: [NEEDS_VDEVICE, { guard: 'isTarget' }, { guard: 'isOld' }],
+        // set_dev_pasid does not look for a vDEVICE: only the RID's attach_dev does.
+        IOMMU_TEST_OP_PASID_ATTACH: { guard: 'isTarget' },
+        IOMMU_TEST_OP_PASID_REPLACE: [{ guard: 'isTarget' }, { guard: 'isOld' }],
         VFIO_DEVICE_DETACH_IOMMUFD_PT: { guard: 'isOld' },
         IOMMU_TEST_OP_PASID_DETACH: { guard: 'isOld' },
         IOMMU_DESTROY: [

@@ -95,7 +95,7 @@ export const hwptPaging = defineObjectMachine<HwptPagingContext, HwptPagingEvent
     isCreated: { fn: (_c, e) => role(e) === 'created', doc: 'the attach created this automatic HWPT', clauses: ['HWPT.AUTO_DOMAIN_REUSE'] },
     domainRefusesDevice: {
       fn: (c, e) => role(e) === 'target' && c.dirty && !(e as E<'IOMMU_TEST_OP_MOCK_DOMAIN'>).deviceDirty,
-      doc: 'mock driver: a dirty-tracking domain refuses a device without dirty tracking (MOCK_FLAGS_DEVICE_NO_DIRTY)',
+      doc: 'mock driver (attach_dev): a dirty-tracking domain refuses a MOCK_FLAGS_DEVICE_NO_DIRTY device’s RID',
       clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'],
     },
     isTarget: { fn: (_c, e) => role(e) === 'target', doc: 'a device (or PASID) attaches to this HWPT' },
@@ -139,21 +139,16 @@ export const hwptPaging = defineObjectMachine<HwptPagingContext, HwptPagingEvent
         IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: { guard: 'isCreated', target: 'auto', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE'] } },
         IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: { guard: 'isCreated', target: 'auto', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE'] } },
         VFIO_DEVICE_ATTACH_IOMMUFD_PT: { guard: 'isCreated', target: 'auto', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE', 'VFIO_ATTACH.REPLACE'] } },
-        IOMMU_TEST_OP_PASID_ATTACH: { guard: 'isCreated', target: 'auto', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE', 'PASID.ATTACH'] } },
-        IOMMU_TEST_OP_PASID_REPLACE: { guard: 'isCreated', target: 'auto', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE', 'PASID.REPLACE'] } },
       },
     },
     auto: {
-      description: 'automatic: created by an attach to an IOAS, destroyed with its last user',
+      description: 'automatic: created by a RID attach to an IOAS, destroyed with its last user; never PASID-compatible, so no PASID ever uses it',
       on: {
         IOMMU_TEST_OP_MOCK_DOMAIN: [{ guard: 'isTarget', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE'] } }],
         IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: [{ guard: 'isTarget', meta: { clauses: ['HWPT.AUTO_DOMAIN_REUSE'] } }],
         IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: [{ guard: 'lastUserLeaves', target: 'destroyed' }, { guard: 'isOld' }, { guard: 'isTarget' }],
         VFIO_DEVICE_ATTACH_IOMMUFD_PT: [{ guard: 'lastUserLeaves', target: 'destroyed' }, { guard: 'isOld' }, { guard: 'isTarget' }],
-        IOMMU_TEST_OP_PASID_ATTACH: [{ guard: 'isTarget' }],
-        IOMMU_TEST_OP_PASID_REPLACE: [{ guard: 'lastUserLeaves', target: 'destroyed' }, { guard: 'isOld' }, { guard: 'isTarget' }],
         VFIO_DEVICE_DETACH_IOMMUFD_PT: [{ guard: 'lastUserLeaves', target: 'destroyed' }, { guard: 'isOld' }],
-        IOMMU_TEST_OP_PASID_DETACH: [{ guard: 'lastUserLeaves', target: 'destroyed' }, { guard: 'isOld' }],
         IOMMU_DESTROY: [
           { guard: 'lastUserLeaves', target: 'destroyed' },
           { guard: 'isOld' },
@@ -172,12 +167,13 @@ export const hwptPaging = defineObjectMachine<HwptPagingContext, HwptPagingEvent
       description: 'manual: from IOMMU_HWPT_ALLOC, destroyed only by IOMMU_DESTROY without users',
       initial: 'untracked',
       on: {
-        IOMMU_TEST_OP_MOCK_DOMAIN: [{ guard: 'domainRefusesDevice', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'] } }, { guard: 'isTarget' }],
+        IOMMU_TEST_OP_MOCK_DOMAIN: { guard: 'isTarget' },
         IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: [{ guard: 'domainRefusesDevice', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'] } }, { guard: 'isTarget' }],
         IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: [{ guard: 'domainRefusesDevice', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'] } }, { guard: 'isTarget' }, { guard: 'isOld' }],
-        VFIO_DEVICE_ATTACH_IOMMUFD_PT: [{ guard: 'domainRefusesDevice', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'] } }, { guard: 'isTarget' }, { guard: 'isOld' }],
-        IOMMU_TEST_OP_PASID_ATTACH: [{ guard: 'domainRefusesDevice', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'] } }, { guard: 'isTarget' }],
-        IOMMU_TEST_OP_PASID_REPLACE: [{ guard: 'domainRefusesDevice', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE'] } }, { guard: 'isTarget' }, { guard: 'isOld' }],
+        VFIO_DEVICE_ATTACH_IOMMUFD_PT: [{ guard: 'isTarget' }, { guard: 'isOld' }],
+        // set_dev_pasid (mock_domain_set_dev_pasid_nop) has no dirty check: a PASID of a NO_DIRTY device may use a dirty domain.
+        IOMMU_TEST_OP_PASID_ATTACH: { guard: 'isTarget' },
+        IOMMU_TEST_OP_PASID_REPLACE: [{ guard: 'isTarget' }, { guard: 'isOld' }],
         VFIO_DEVICE_DETACH_IOMMUFD_PT: { guard: 'isOld' },
         IOMMU_TEST_OP_PASID_DETACH: { guard: 'isOld' },
         IOMMU_DESTROY: [

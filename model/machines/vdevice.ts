@@ -51,7 +51,6 @@ export const vdevice = defineObjectMachine<VdeviceContext, VdeviceEvent>({
       doc: 'its device goes away (selftest object destroyed, VFIO file released)',
       clauses: ['VDEVICE.TOMBSTONE'],
     },
-    hasUsers: { fn: (_c, e) => (e as E<'IOMMU_DESTROY'>).users > 0, doc: 'something holds it (nothing in the uAPI does)', clauses: ['DESTROY.EBUSY'] },
     isRelease: { fn: (_c, e) => (e as E<'close'>).role === 'release', doc: 'the iommufd is released' },
   },
   initial: 'absent',
@@ -70,7 +69,6 @@ export const vdevice = defineObjectMachine<VdeviceContext, VdeviceEvent>({
       on: {
         IOMMU_DESTROY: [
           { guard: 'ofItsDevice', target: 'tombstone', meta: { clauses: ['VDEVICE.TOMBSTONE'] } },
-          { guard: 'hasUsers', meta: { refuse: 'EBUSY', clauses: ['DESTROY.EBUSY'] } },
           { target: 'destroyed', meta: { clauses: ['VDEVICE.HOLDS_VIOMMU'] } },
         ],
         close: [

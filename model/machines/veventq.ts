@@ -56,20 +56,15 @@ export const veventq = defineObjectMachine<VeventqContext, VeventqEvent>({
         IOMMU_TEST_OP_TRIGGER_VEVENT: { actions: 'report', meta: { clauses: ['VEVENTQ.DELIVERY'] } },
         read: { actions: 'drain', meta: { clauses: ['VEVENTQ.DELIVERY'] } },
         IOMMU_DESTROY: { guard: 'hasUsers', meta: { refuse: 'EBUSY', clauses: ['VEVENTQ.FD_HOLDS', 'DESTROY.EBUSY'] } },
-        close: [
-          { guard: 'isFileClose', target: 'closed', meta: { clauses: ['VEVENTQ.FD_HOLDS'] } },
-          { guard: 'isRelease', target: 'destroyed', meta: { clauses: ['RELEASE.LEAVES_FIRST'] } },
-        ],
+        // Its fd holds the iommufd too: the context cannot be released while the fd is open.
+        close: { guard: 'isFileClose', target: 'closed', meta: { clauses: ['VEVENTQ.FD_HOLDS'] } },
       },
     },
     closed: {
       description: 'its fd is closed: IOMMU_DESTROY removes it',
       on: {
         IOMMU_TEST_OP_TRIGGER_VEVENT: { actions: 'report', meta: { clauses: ['VEVENTQ.DELIVERY'] } },
-        IOMMU_DESTROY: [
-          { guard: 'hasUsers', meta: { refuse: 'EBUSY', clauses: ['DESTROY.EBUSY'] } },
-          { target: 'destroyed', meta: { clauses: ['VEVENTQ.HOLDS_VIOMMU'] } },
-        ],
+        IOMMU_DESTROY: { target: 'destroyed', meta: { clauses: ['VEVENTQ.HOLDS_VIOMMU'] } },
         close: { guard: 'isRelease', target: 'destroyed', meta: { clauses: ['RELEASE.LEAVES_FIRST'] } },
       },
     },

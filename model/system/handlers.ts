@@ -199,14 +199,11 @@ function attach(tx: Tx, devKey: string, pt: number, o: AttachOpts): number {
   const pasid = o.pasid;
   const current = pasid === undefined ? dev.rid : dev.pasids[pasid];
   const { hwpt, created } = resolvePt(tx, dev, pt, o.outPath, pasid, o.taken ?? []);
-  if (created) {
-    // iommufd_hwpt_paging_alloc for the auto domain (immediate attach): a new automatic HWPT on the IOAS.
-    const snap = tx.create('hwpt_paging', { type: o.type, role: 'created', deviceDirty: dev.dirty, lastUser: false });
-    tx.sys = setObj(tx.sys, tx.ctx, hwpt, { kind: 'hwpt_paging', snap, ioas: pt, auto: true, nestParent: false, pasidCompat: false, iommu: dev.iommu });
-  }
-  const target = obj(tx, hwpt);
-  const kind = hwptKindOf(target);
-  const compat = target.pasidCompat === true;
+  // An automatic domain is allocated without IOMMU_HWPT_ALLOC_PASID (iommufd_device_auto_get_domain): a
+  // PASID attach to an IOAS is refused by the device's compatibility rule before anything stays created.
+  const target0 = created ? undefined : obj(tx, hwpt);
+  const kind = target0 ? hwptKindOf(target0) : 'auto';
+  const compat = target0?.pasidCompat === true;
   // The group: one HWPT per group (RID only).
   const g = tx.sys.groups[dev.group];
   if (pasid === undefined && g && !dev.mock) {
@@ -214,6 +211,12 @@ function attach(tx: Tx, devKey: string, pt: number, o: AttachOpts): number {
   }
   // The device: RID / PASID rules.
   tx.step({ kind: 'dev', key: devKey }, { type: o.type, pasid, kind, compat });
+  if (created) {
+    // iommufd_hwpt_paging_alloc for the auto domain (immediate attach): a new automatic HWPT on the IOAS.
+    const snap = tx.create('hwpt_paging', { type: o.type, role: 'created', deviceDirty: dev.dirty, lastUser: false });
+    tx.sys = setObj(tx.sys, tx.ctx, hwpt, { kind: 'hwpt_paging', snap, ioas: pt, auto: true, nestParent: false, pasidCompat: false, iommu: dev.iommu });
+  }
+  const target = obj(tx, hwpt);
   if (current === hwpt) return hwpt; // replace by the same HWPT: nothing changes
   // The HWPT it lands on: driver rules.
   const vdev = dev.vdev !== undefined ? live(tx, dev.vdev, ['vdevice']) : undefined;

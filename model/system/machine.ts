@@ -61,7 +61,8 @@ export function decide(sys: System, ev: SysEvent, obs?: Observed): StepOut {
 /** The predicted next state (no implementation in the loop): success when accepted, the refusal's effects when refused. */
 export function predict(sys: System, ev: SysEvent): { next: System; out: StepOut } {
   const out = decide(sys, ev);
-  const next = out.decision.kind === 'accept' ? (out.ok ?? sys) : out.decision.kind === 'refuse' ? (out.failed ?? sys) : sys;
+  // An open decision leaves the state as a failure would (fault injection disarmed).
+  const next = out.decision.kind === 'accept' ? (out.ok ?? sys) : (out.failed ?? sys);
   return { next, out };
 }
 

@@ -247,8 +247,6 @@ export const clauses: Clause[] = [
   },
   {
     id: 'REPLACE.NOT_ATTACHED',
-    decides: ['EINVAL'],
-    events: ['IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'],
     kind: 'errno',
     statement: 'Replace by a device that is not attached (even if its group is) fails with EINVAL.',
     source: { file: DEV, function: 'iommufd_device_do_replace' },
