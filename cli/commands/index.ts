@@ -11,5 +11,6 @@ import { register as exec } from './exec.ts';
 import { register as kernel } from './kernel.ts';
 import { register as diff } from './diff.ts';
 import { register as coverage } from './coverage.ts';
+import { register as tour } from './tour.ts';
 
-export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel];
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel, tour];

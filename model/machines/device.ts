@@ -66,6 +66,8 @@ const PASID_RULES = [
   { guard: 'hwptNotPasidCompat', meta: { refuse: 'EINVAL', clauses: ['PASID.HWPT_COMPAT'] } },
   { guard: 'ridHwptNotPasidCompat', meta: { refuse: 'EINVAL', clauses: ['PASID.RID_COMPAT'] } },
 ];
+/** With a PASID attached the RID cannot be on an incompatible HWPT (the RID rule refuses that move), so only the HWPT's own flag is left to check. */
+const PASID_RULES_SOME = [{ guard: 'hwptNotPasidCompat', meta: { refuse: 'EINVAL', clauses: ['PASID.HWPT_COMPAT'] } }];
 
 export const device = defineObjectMachine<DeviceContext, DeviceEvent>({
   id: 'device',
@@ -229,18 +231,18 @@ export const device = defineObjectMachine<DeviceContext, DeviceEvent>({
               on: {
                 IOMMU_TEST_OP_PASID_ATTACH: [
                   { guard: 'pasidAttached', meta: { refuse: 'EBUSY', clauses: ['PASID.ATTACH_TWICE'] } },
-                  ...PASID_RULES,
+                  ...PASID_RULES_SOME,
                   { actions: 'attachPasid', meta: { clauses: ['PASID.ATTACH'] } },
                 ],
                 VFIO_DEVICE_ATTACH_IOMMUFD_PT: [
                   { guard: 'isRidEvent' },
-                  ...PASID_RULES,
+                  ...PASID_RULES_SOME,
                   { guard: 'pasidAttached', meta: { clauses: ['PASID.REPLACE'] } },
                   { actions: 'attachPasid', meta: { clauses: ['PASID.ATTACH'] } },
                 ],
                 IOMMU_TEST_OP_PASID_REPLACE: [
                   { guard: 'pasidNotAttached', meta: { refuse: 'EINVAL', clauses: ['PASID.REPLACE'] } },
-                  ...PASID_RULES,
+                  ...PASID_RULES_SOME,
                   { meta: { clauses: ['PASID.REPLACE'] } },
                 ],
                 IOMMU_TEST_OP_PASID_DETACH: [

@@ -150,12 +150,6 @@ export const SYSTEM_GUARDS: { readonly [name: string]: SystemGuard } = {
     doc: 'the fd was closed earlier',
     test: (tx, fd) => tx.sys.closed.includes(fd),
   },
-  deviceGone: {
-    errno: 'ENODEV',
-    clauses: ['VFIO_OPEN.NODEV'],
-    doc: 'the device was removed',
-    test: (tx, dev) => tx.sys.removed.includes(dev),
-  },
   triggerNotMock: {
     errno: 'EINVAL',
     clauses: ['FAULT.TRIGGER_IOPF'],

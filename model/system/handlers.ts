@@ -325,11 +325,11 @@ H['open'] = {
 };
 
 H['open_device'] = {
-  guards: ['deviceGone'],
-  doc: 'open a device’s VFIO cdev: a device file',
+  guards: [],
+  doc: 'open a device’s VFIO cdev: a device file (a removed device’s handle is released: the adapter answers bad-handle, not a result)',
   run(tx) {
     const r = req<'open_device'>(tx);
-    tx.guard('deviceGone', r.device);
+    if (tx.sys.removed.includes(r.device)) throw new Unmodelled(`device ${r.device} was removed: its handle is released (a protocol error, bad-handle)`);
     if (!tx.sys.devs[`e${r.device}`]) throw new Unmodelled(`device ${r.device} is not one the machines know`);
     const fd = newFd(tx, 'fd');
     const key = tx.sys.seq;
@@ -1263,7 +1263,9 @@ H['VFIO_DEVICE_BIND_IOMMUFD'] = {
 function boundDevice(tx: Tx, file: number): Dev {
   const dev = tx.sys.devs[(tx.sys.files[file] as { dev: string }).dev] as Dev;
   if (dev.ctx === undefined) {
-    tx.step({ kind: 'dev', key: dev.key }, { type: tx.ev.type, kind: 'auto', compat: false }); // unbound: EINVAL
+    const fl = f(tx);
+    const pasid = tx.ev.type === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && (fl.num('flags') & U.VFIO_DEVICE_ATTACH_PASID) !== 0 ? fl.num('pasid') : undefined;
+    tx.step({ kind: 'dev', key: dev.key }, { type: tx.ev.type, pasid, kind: 'auto', compat: false }); // unbound: EINVAL
     throw new Unmodelled('an unbound device accepted an attach');
   }
   tx.guard('fileNotBound', file);

@@ -128,8 +128,6 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_OPEN.NODEV',
-    decides: ['ENODEV'],
-    events: ['open_device'],
     kind: 'errno',
     statement: 'Opening the cdev of a device that is gone fails with ENODEV.',
     source: { file: CDEV, function: 'vfio_device_fops_cdev_open' },
