@@ -6,12 +6,13 @@
  *   bench adapter --impl <spec> [--profile P] [--json] [--rounds N]
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { BENCH_FORMATS } from '../../impl/pagetable/format.ts';
 import { MUST, runPagetableBench, type BenchRow } from '../../impl/pagetable/bench.ts';
 import { adapterBenchSuite } from './bench-adapter.ts';
 import { runMachinesBench } from '../../model/bench.ts';
+import { conformanceBenchSuite } from './bench-conformance.ts';
 
 type SetExit = (code: number) => void;
 
@@ -71,7 +72,7 @@ const machinesSuite: BenchSuite = (bench, setExit) => {
 };
 
 /** Registered suites; add further `bench <name>` subcommands here. */
-export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite, machinesSuite];
+export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite, conformanceBenchSuite, machinesSuite];
 
 export const register: RegisterCommand = (program, setExit) => {
   const bench = program.command('bench').description('run performance benchmarks');

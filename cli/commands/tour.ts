@@ -14,7 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import type { Response, SingleRequest } from '../../spec/contract/types.ts';
