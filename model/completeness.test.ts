@@ -29,7 +29,7 @@ describe('completeness', () => {
     // Every handled event reaches a machine: an object machine handles it, or the system machine's dispatch does.
     const objectEvents = new Set(allSteppers().flatMap((m) => [...m.eventTypes]));
     const systemOnly = Object.keys(HANDLERS).filter((t) => !objectEvents.has(t));
-    // These change the system's own state (fds, files, contexts, compat IOAS, the fault-injection switch) or only look objects up.
+    // These change the system's own state (fds, files, contexts, compat IOAS, the fault-injection switch, a session reset) or only look objects up.
     expect(systemOnly.sort()).toEqual(
       [
         'IOMMU_GET_HW_INFO',
@@ -43,6 +43,7 @@ describe('completeness', () => {
         'kvm_state',
         'open',
         'open_device',
+        'reset',
       ].sort(),
     );
     // And every event an object machine names is one the system dispatches (or a role it sends).

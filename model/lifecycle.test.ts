@@ -6,7 +6,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../spec/clauses/check.ts';
-import { FAIL, K, OK, RESULT, ioctl, mockWorld, scenario, testOp } from './testing.ts';
+import { FAIL, K, OK, OP_FAIL, RESULT, ioctl, mockWorld, scenario, testOp } from './testing.ts';
 
 const NEST_PARENT = K('IOMMU_HWPT_ALLOC_NEST_PARENT');
 const DIRTY = K('IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
@@ -38,7 +38,7 @@ describe('lifecycle machines', () => {
     const s = scenario('6.12');
     s.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
     s.step({ op: 'close', fd: 3 }, RESULT({ ret: 0, errno: 0 }));
-    s.step({ op: 'close', fd: 3 }, RESULT({ ret: -1, errno: 9 }));
+    s.step({ op: 'close', fd: 3 }, OP_FAIL('EBADF'));
     s.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), FAIL('EBADF'));
     s.step({ op: 'close', fd: 3 }, RESULT({ ret: 0, errno: 0 }), 'disagree');
   });
@@ -68,7 +68,8 @@ describe('lifecycle machines', () => {
     s.step(destroy(2), FAIL('ENOENT'));
     s.step(destroy(1), OK());
     s.step({ op: 'device_remove', device: 1 }, RESULT({}));
-    s.step({ op: 'open_device', device: 1 }, RESULT({ fd: -1, errno: 19 }));
+    // A removed device's handle is released: the adapter answers bad-handle (ADAPTER.md §3.6), which no machine decides.
+    s.step({ op: 'open_device', device: 1 }, { ok: false, error: { code: 'bad-handle', message: 'device: no device 1' } }, 'open');
     // The same sequence answered as if the auto HWPT had survived the unbind disagrees.
     const t = scenario('7.3', [{ name: 'vtd0', dirty: true, coherent: true }]);
     t.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
@@ -322,6 +323,39 @@ describe('lifecycle machines', () => {
     s.step(ioctl(3, 'IOMMU_VDEVICE_ALLOC', { viommu_id: 6, dev_id: 3, virt_id: 0x97n }), OK({ out_vdevice_id: 12 }), 'disagree');
   });
 
+  check('machines.attach.foreign-domain', () => {
+    // Found by the random suite on the reference: a mock device created onto a HWPT a VT-d device allocated.
+    for (const profile of ['6.12', '7.3'] as const) {
+      const world = (): ReturnType<typeof scenario> => {
+        const s = scenario(profile, [
+          { name: 'vtd0', dirty: true, coherent: true, format: 'vtd-ss' },
+          { name: 'vtd1', dirty: true, coherent: true, format: 'vtd-ss' },
+        ]);
+        s.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
+        s.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), OK({ out_ioas_id: 1 }));
+        s.step({ op: 'device_create', spec: { iommu: 'vtd0' } }, RESULT({ device: 1, group: 1 }));
+        s.step({ op: 'open_device', device: 1 }, RESULT({ fd: 4 }));
+        s.step(ioctl(4, 'VFIO_DEVICE_BIND_IOMMUFD', { iommufd: 3 }), OK({ out_devid: 2 }));
+        s.step(ioctl(3, 'IOMMU_HWPT_ALLOC', { dev_id: 2, pt_id: 1 }), OK({ out_hwpt_id: 3 }));
+        return s;
+      };
+      // The mock driver does not own a VT-d domain: EINVAL, and a success is a disagreement.
+      const s = world();
+      s.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: 3, mock_domain: {} }, profile), FAIL('EINVAL'));
+      const t = world();
+      const v = t.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: 3, mock_domain: {} }, profile), OK({ mock_domain: { out_stdev_id: 4, out_idev_id: 5, out_hwpt_id: 3 } }), 'disagree');
+      expect(v.kind === 'disagree' && v.guard).toBe('foreignDomain');
+      // Another unit of the same driver: its attach_dev decides, the machines follow either answer.
+      const u = world();
+      u.step({ op: 'device_create', spec: { iommu: 'vtd1' } }, RESULT({ device: 2, group: 2 }));
+      u.step({ op: 'open_device', device: 2 }, RESULT({ fd: 5 }));
+      u.step(ioctl(5, 'VFIO_DEVICE_BIND_IOMMUFD', { iommufd: 3 }), OK({ out_devid: 4 }));
+      u.step(ioctl(5, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { pt_id: 3 }), FAIL('EINVAL'), 'open');
+      u.step(ioctl(5, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { pt_id: 3 }), OK({ pt_id: 3 }));
+      u.step(destroy(3), FAIL('EBUSY'));
+    }
+  });
+
   check('machines.vdevice.tombstone', () => {
     const s = viommuWorld();
     s.step(ioctl(3, 'IOMMU_VDEVICE_ALLOC', { viommu_id: 6, dev_id: 3, virt_id: 0x99n }), OK({ out_vdevice_id: 8 }));
@@ -491,15 +525,15 @@ describe('lifecycle machines', () => {
     s.step({ op: 'open_device', device: 1 }, RESULT({ fd: 4 }));
     s.step({ op: 'open_device', device: 2 }, RESULT({ fd: 5 }));
     s.step({ op: 'kvm_state', vm: 1 }, RESULT({ noncoherentDma: false, registeredFds: [] }));
-    s.step({ op: 'kvm_vfio_add', vm: 1, fd: 3 }, RESULT({ ret: -1, errno: 22 })); // an iommufd is no VFIO file
+    s.step({ op: 'kvm_vfio_add', vm: 1, fd: 3 }, OP_FAIL('EINVAL')); // an iommufd is no VFIO file
     s.step({ op: 'kvm_vfio_add', vm: 1, fd: 4 }, RESULT({ ret: 0, errno: 0 }));
-    s.step({ op: 'kvm_vfio_add', vm: 1, fd: 4 }, RESULT({ ret: -1, errno: 17 }));
+    s.step({ op: 'kvm_vfio_add', vm: 1, fd: 4 }, OP_FAIL('EEXIST'));
     s.step({ op: 'kvm_state', vm: 1 }, RESULT({ noncoherentDma: false, registeredFds: [4] }));
     s.step({ op: 'kvm_vfio_add', vm: 1, fd: 5 }, RESULT({ ret: 0, errno: 0 }));
     s.step({ op: 'kvm_state', vm: 1 }, RESULT({ noncoherentDma: true, registeredFds: [4, 5] }));
     s.step({ op: 'kvm_vfio_del', vm: 1, fd: 5 }, RESULT({ ret: 0, errno: 0 }));
     s.step({ op: 'kvm_state', vm: 1 }, RESULT({ noncoherentDma: false, registeredFds: [4] })); // re-derived
-    s.step({ op: 'kvm_vfio_del', vm: 1, fd: 5 }, RESULT({ ret: -1, errno: 2 }));
+    s.step({ op: 'kvm_vfio_del', vm: 1, fd: 5 }, OP_FAIL('ENOENT'));
     s.step({ op: 'kvm_vfio_add', vm: 1, fd: 5 }, RESULT({ ret: 0, errno: 0 }));
     s.step({ op: 'kvm_state', vm: 1 }, RESULT({ noncoherentDma: false, registeredFds: [4, 5] }), 'disagree');
   });

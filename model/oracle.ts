@@ -75,7 +75,7 @@ export interface OracleOptions {
 }
 
 function iommusOf(caps: Capabilities | undefined): IommuInfo[] | undefined {
-  return caps?.iommus.map((i) => ({ name: i.name, dirty: i.dirtyTracking, coherent: i.enforceCacheCoherency }));
+  return caps?.iommus.map((i) => ({ name: i.name, dirty: i.dirtyTracking, coherent: i.enforceCacheCoherency, format: i.format }));
 }
 
 /** The machines' view of a response. */

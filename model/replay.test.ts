@@ -9,6 +9,7 @@ import { describe, expect } from 'vitest';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { check } from '../spec/clauses/check.ts';
+import { ERRNO } from '../spec/uapi/errno.ts';
 import { readReplay, replay, type ReplayLine } from './replay.ts';
 
 const DATA = join(fileURLToPath(new URL('.', import.meta.url)), 'testdata');
@@ -25,7 +26,7 @@ function corrupt(lines: readonly ReplayLine[]): ReplayLine[] {
     const result = l.response['result'] as { ret?: number } | undefined;
     if (result?.ret !== 0) return l;
     done = true;
-    return { ...l, response: { ...l.response, result: { ...result, ret: -1, errno: 16 } } };
+    return { ...l, response: { ...l.response, result: { ...result, ret: -1, errno: ERRNO.EBUSY } } };
   });
 }
 

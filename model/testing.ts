@@ -24,6 +24,8 @@ export const testOp = (fd: number, op: string, fields: StructValue = {}, profile
 export const OK = (out: StructValue = {}, ret = 0): Response => ({ ok: true, result: { ret, errno: 0, out } });
 export const FAIL = (errno: keyof typeof ERRNO, out: StructValue = {}): Response => ({ ok: true, result: { ret: -1, errno: ERRNO[errno], out } });
 export const RESULT = (result: Record<string, unknown>): Response => ({ ok: true, result: result as never });
+/** An environment op (close, kvm_vfio_add, …) that failed with this errno. */
+export const OP_FAIL = (errno: keyof typeof ERRNO): Response => RESULT({ ret: -1, errno: ERRNO[errno] });
 
 export interface Scenario {
   readonly oracle: LifecycleOracle;
@@ -33,8 +35,8 @@ export interface Scenario {
   states(id: number, ctxKey?: number): string[];
 }
 
-export function scenario(profile: Profile, iommus?: readonly { name: string; dirty: boolean; coherent: boolean }[]): Scenario {
-  const caps = iommus ? ({ iommus: iommus.map((i) => ({ name: i.name, dirtyTracking: i.dirty, enforceCacheCoherency: i.coherent })) } as never) : undefined;
+export function scenario(profile: Profile, iommus?: readonly { name: string; dirty: boolean; coherent: boolean; format?: string }[]): Scenario {
+  const caps = iommus ? ({ iommus: iommus.map((i) => ({ name: i.name, dirtyTracking: i.dirty, enforceCacheCoherency: i.coherent, format: i.format ?? 'vtd-ss' })) } as never) : undefined;
   const oracle = createLifecycleOracle(profile, caps ? { capabilities: caps } : {});
   let n = 0;
   return {
@@ -58,12 +60,15 @@ export function scenario(profile: Profile, iommus?: readonly { name: string; dir
   };
 }
 
+/** The IOAS mockWorld allocates (the first object id of a fresh iommufd). */
+const MOCK_WORLD_IOAS = 1;
+
 /** open /dev/iommu (fd 3), IOMMU_IOAS_ALLOC (1), MOCK_DOMAIN on it (stdev 2, idev 3, hwpt 4). */
 export function mockWorld(profile: Profile = '7.3', devFlags = 0): Scenario {
   const s = scenario(profile);
   s.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
   s.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), OK({ out_ioas_id: 1 }));
-  if (devFlags) s.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: 1, mock_domain_flags: { dev_flags: devFlags } }, profile), OK({ mock_domain_flags: { out_stdev_id: 2, out_idev_id: 3, out_hwpt_id: 4 } }));
-  else s.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: 1, mock_domain: {} }, profile), OK({ mock_domain: { out_stdev_id: 2, out_idev_id: 3, out_hwpt_id: 4 } }));
+  if (devFlags) s.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: MOCK_WORLD_IOAS, mock_domain_flags: { dev_flags: devFlags } }, profile), OK({ mock_domain_flags: { out_stdev_id: 2, out_idev_id: 3, out_hwpt_id: 4 } }));
+  else s.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: MOCK_WORLD_IOAS, mock_domain: {} }, profile), OK({ mock_domain: { out_stdev_id: 2, out_idev_id: 3, out_hwpt_id: 4 } }));
   return s;
 }

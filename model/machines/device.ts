@@ -55,11 +55,12 @@ const isRid = (e: DeviceEvent): boolean => pasidOf(e) === undefined;
 /** RID attach to a HWPT of this kind (not PASID-compatible while PASIDs are attached is refused first). */
 const ridTo = (kind: HwptKind) => (_c: DeviceContext, e: DeviceEvent) => isRid(e) && attachOf(e).kind === kind;
 
-const RID_ATTACH = (nonCompat: boolean) => [
+/** `steps`: the clause fixing the order of the attach's (or replace's) fallible steps, each failure leaving the device where it was. */
+const RID_ATTACH = (nonCompat: boolean, steps: 'ATTACH.FALLIBLE_STEPS' | 'REPLACE.FALLIBLE_STEPS') => [
   ...(nonCompat ? [{ guard: 'ridNonCompatWithPasids', meta: { refuse: 'EINVAL', clauses: ['PASID.RID_COMPAT'] } }] : []),
-  { guard: 'ridToAuto', target: '#device.present.rid.attached.auto', actions: 'attachRid' },
-  { guard: 'ridToPaging', target: '#device.present.rid.attached.paging', actions: 'attachRid' },
-  { guard: 'ridToNested', target: '#device.present.rid.attached.nested', actions: 'attachRid' },
+  { guard: 'ridToAuto', target: '#device.present.rid.attached.auto', actions: 'attachRid', meta: { clauses: [steps] } },
+  { guard: 'ridToPaging', target: '#device.present.rid.attached.paging', actions: 'attachRid', meta: { clauses: [steps] } },
+  { guard: 'ridToNested', target: '#device.present.rid.attached.nested', actions: 'attachRid', meta: { clauses: [steps] } },
 ];
 
 const PASID_RULES = [
@@ -184,7 +185,7 @@ export const device = defineObjectMachine<DeviceContext, DeviceEvent>({
               description: 'bound (its group owned by this iommufd), DMA blocked',
               on: {
                 VFIO_DEVICE_BIND_IOMMUFD: { meta: { refuse: 'EINVAL', clauses: ['VFIO_BIND.TWICE'] } },
-                VFIO_DEVICE_ATTACH_IOMMUFD_PT: RID_ATTACH(true),
+                VFIO_DEVICE_ATTACH_IOMMUFD_PT: RID_ATTACH(true, 'ATTACH.FALLIBLE_STEPS'),
                 VFIO_DEVICE_DETACH_IOMMUFD_PT: { guard: 'isRidEvent', meta: { clauses: ['VFIO_DETACH.BLOCKS'] } },
                 close: { guard: 'isFileRelease', target: 'unbound', actions: 'unbind', meta: { clauses: ['VFIO_BIND.DEVID'] } },
               },
@@ -194,8 +195,8 @@ export const device = defineObjectMachine<DeviceContext, DeviceEvent>({
               initial: 'auto',
               on: {
                 VFIO_DEVICE_BIND_IOMMUFD: { meta: { refuse: 'EINVAL', clauses: ['VFIO_BIND.TWICE'] } },
-                VFIO_DEVICE_ATTACH_IOMMUFD_PT: RID_ATTACH(true),
-                IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: RID_ATTACH(true),
+                VFIO_DEVICE_ATTACH_IOMMUFD_PT: RID_ATTACH(true, 'REPLACE.FALLIBLE_STEPS'),
+                IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: RID_ATTACH(true, 'REPLACE.FALLIBLE_STEPS'),
                 VFIO_DEVICE_DETACH_IOMMUFD_PT: { guard: 'isRidEvent', target: 'bound', actions: 'detachRid', meta: { clauses: ['VFIO_DETACH.BLOCKS'] } },
                 close: { guard: 'isFileRelease', target: 'unbound', actions: 'unbind', meta: { clauses: ['VFIO_BIND.DEVID', 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT'] } },
               },

@@ -158,7 +158,7 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
         IOMMU_DESTROY: [
           { guard: 'releasesQueueLock', actions: 'unlockQueueMemory', meta: { clauses: ['HW_QUEUE.LOCKS_AREA'] } },
           { guard: 'hasUsers', meta: { refuse: 'EBUSY', clauses: ['DESTROY.EBUSY', 'IOAS.DESTROY_ONLY_WITHOUT_USERS'] } },
-          { target: 'destroyed', meta: { clauses: ['IOAS.DESTROY_ONLY_WITHOUT_USERS'] } },
+          { target: 'destroyed', meta: { clauses: ['IOAS.DESTROY_ONLY_WITHOUT_USERS', 'IOAS.DESTROY_UNMAPS'] } },
         ],
         close: { target: 'destroyed', meta: { clauses: ['RELEASE.LEAVES_FIRST'] } },
         IOMMU_OPTION: [

@@ -150,6 +150,12 @@ export const SYSTEM_GUARDS: { readonly [name: string]: SystemGuard } = {
     doc: 'the fd was closed earlier',
     test: (tx, fd) => tx.sys.closed.includes(fd),
   },
+  foreignDomain: {
+    errno: 'EINVAL',
+    clauses: ['ATTACH.FOREIGN_DOMAIN'],
+    doc: 'the HWPT’s domain belongs to another IOMMU driver than the device’s (the handler passes 1 when it does)',
+    test: (_tx, foreign) => foreign === 1,
+  },
   triggerNotMock: {
     errno: 'EINVAL',
     clauses: ['FAULT.TRIGGER_IOPF'],

@@ -20,6 +20,7 @@ import type { AccessContext } from '../machines/access.ts';
 import type { HwptKind } from '../machines/device.ts';
 import { isTombstone, live, objAt } from './guards.ts';
 import {
+  emptySystem,
   ctxHolders,
   dropCtx,
   dropDev,
@@ -177,6 +178,29 @@ function resolvePt(tx: Tx, dev: Dev, pt: number, outPath: string | undefined, pa
   return { hwpt: lowestFreeId(ctxOf(tx), taken), created: true };
 }
 
+/** The IOMMU instance whose driver owns a HWPT's domain: its own, or (nested) its parent's or vIOMMU's. */
+function domainIommu(tx: Tx, o: Obj): string | undefined {
+  if (o.iommu !== undefined) return o.iommu;
+  if (o.viommu !== undefined) return objAt(tx, o.viommu)?.iommu;
+  if (o.parent !== undefined) return objAt(tx, o.parent)?.iommu;
+  return undefined;
+}
+
+/**
+ * __iommu_attach_group: a domain of another driver is refused with EINVAL
+ * (6.12: dev_iommu_ops(dev) != domain->owner; 7.3: domain_iommu_ops_compatible).
+ * Units of one driver (one page-table format) leave it to the driver's
+ * attach_dev, which the machines do not model: the implementation's answer is followed.
+ */
+function checkDomainOwner(tx: Tx, dev: Dev, target: Obj): void {
+  const owner = domainIommu(tx, target);
+  if (owner === undefined || owner === dev.iommu) return;
+  const a = tx.sys.iommus[owner]?.format;
+  const b = tx.sys.iommus[dev.iommu]?.format;
+  if (a !== undefined && b !== undefined && a !== b) tx.guard('foreignDomain', 1);
+  if (!tx.obs) throw new Unmodelled(`a domain of IOMMU ${owner} attached to a device of ${dev.iommu} (one driver): the driver's attach_dev decides`);
+}
+
 interface AttachOpts {
   /** The event type the machines see. */
   readonly type: string;
@@ -223,6 +247,7 @@ function attach(tx: Tx, devKey: string, pt: number, o: AttachOpts): number {
   if (!created) {
     tx.step(O(tx, hwpt), { type: o.type, role: 'target', deviceDirty: dev.dirty, deviceHasVdevice: vdev?.viommu !== undefined && vdev.viommu === target.viommu, lastUser: false });
   }
+  if (!created) checkDomainOwner(tx, dev, target);
   // Relations: the group moves as a whole on a RID replace.
   const movers = pasid === undefined && current !== undefined && g ? g.devices.filter((k) => tx.sys.devs[k]?.rid === current) : [devKey];
   for (const k of movers) {
@@ -546,6 +571,14 @@ H['fail_nth'] = {
   doc: 'arm fault injection for the next ioctl: its failure is the injection’s, not a lifecycle rule',
   run(tx) {
     tx.sys = { ...tx.sys, failNth: req<'fail_nth'>(tx).nth > 0 };
+  },
+};
+
+H['reset'] = {
+  guards: [],
+  doc: 'back to a fresh session (ADAPTER.md §3.11): every fd, device, group and VM is gone, fail_nth is off, handles restart; the IOMMU instances stay',
+  run(tx) {
+    tx.sys = emptySystem(tx.sys.profile, Object.values(tx.sys.iommus));
   },
 };
 
@@ -1034,6 +1067,7 @@ function mockDomain(tx: Tx, type: string, devFlags: number): void {
   }
   const target = obj(tx, hwpt);
   if (!created) tx.step(O(tx, hwpt), { type, role: 'target', deviceDirty: dirty, deviceHasVdevice: false, lastUser: false });
+  if (!created) checkDomainOwner(tx, provisional, target);
   const snap = tx.create('device', { type, kind: hwptKindOf(target), compat: target.pasidCompat === true });
   const mockViommu = target.kind === 'hwpt_nested' ? target.viommu : undefined;
   tx.sys = setDev(tx.sys, { ...provisional, snap, rid: hwpt, ...(mockViommu !== undefined ? { mockViommu } : {}) });
@@ -1043,12 +1077,12 @@ function mockDomain(tx: Tx, type: string, devFlags: number): void {
 }
 
 H['IOMMU_TEST_OP_MOCK_DOMAIN'] = {
-  guards: ['fdClosed', 'noSuchPt', 'ptWrongType'],
+  guards: ['fdClosed', 'noSuchPt', 'ptWrongType', 'foreignDomain'],
   doc: 'create a mock device, bind it and attach it to an IOAS or HWPT (selftest object, DEVICE object, HWPT ids)',
   run: (tx) => mockDomain(tx, 'IOMMU_TEST_OP_MOCK_DOMAIN', 0),
 };
 H['IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS'] = {
-  guards: ['fdClosed', 'noSuchPt', 'ptWrongType'],
+  guards: ['fdClosed', 'noSuchPt', 'ptWrongType', 'foreignDomain'],
   doc: 'MOCK_DOMAIN with device flags (NO_DIRTY, HUGE_IOVA on 6.12, PASID on 7.3)',
   run: (tx) => mockDomain(tx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', f(tx).num('mock_domain_flags.dev_flags')),
 };
@@ -1059,7 +1093,7 @@ function selftestDev(tx: Tx, id: number): Dev {
 }
 
 H['IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'] = {
-  guards: ['fdClosed', 'noSuchSelftest', 'noSuchPt', 'ptWrongType'],
+  guards: ['fdClosed', 'noSuchSelftest', 'noSuchPt', 'ptWrongType', 'foreignDomain'],
   doc: 'replace a mock device’s RID attachment',
   run(tx) {
     onIommufd(tx);
@@ -1073,7 +1107,7 @@ H['IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'] = {
 };
 
 const pasidOp = (type: string, doc: string, kind: 'attach' | 'replace' | 'detach'): Handler => ({
-  guards: kind === 'detach' ? ['fdClosed', 'noSuchSelftest'] : ['fdClosed', 'noSuchSelftest', 'noSuchPt', 'ptWrongType'],
+  guards: kind === 'detach' ? ['fdClosed', 'noSuchSelftest'] : ['fdClosed', 'noSuchSelftest', 'noSuchPt', 'ptWrongType', 'foreignDomain'],
   doc,
   run(tx) {
     onIommufd(tx);
@@ -1274,7 +1308,7 @@ function boundDevice(tx: Tx, file: number): Dev {
 }
 
 H['VFIO_DEVICE_ATTACH_IOMMUFD_PT'] = {
-  guards: ['fdClosed', 'fileNotBound', 'noSuchPt', 'ptWrongType'],
+  guards: ['fdClosed', 'fileNotBound', 'noSuchPt', 'ptWrongType', 'foreignDomain'],
   doc: 'attach (or replace) a bound device’s RID, or with VFIO_DEVICE_ATTACH_PASID one PASID, to an IOAS or HWPT',
   run(tx) {
     const file = onDeviceFile(tx);

@@ -124,6 +124,8 @@ export interface IommuInfo {
   readonly name: string;
   readonly dirty: boolean;
   readonly coherent: boolean;
+  /** Its paging domains' page-table format (the capability report's): units of one driver share it, units of different drivers do not. */
+  readonly format?: string;
 }
 
 export interface System {
@@ -145,10 +147,10 @@ export interface System {
   readonly failNth: boolean;
 }
 
-export function emptySystem(profile: Profile, iommus: readonly IommuInfo[] = [{ name: 'mock', dirty: true, coherent: false }]): System {
+export function emptySystem(profile: Profile, iommus: readonly IommuInfo[] = [{ name: 'mock', dirty: true, coherent: false, format: 'mock' }]): System {
   const byName: Record<string, IommuInfo> = {};
   for (const i of iommus) byName[i.name] = i;
-  if (!byName['mock']) byName['mock'] = { name: 'mock', dirty: true, coherent: false };
+  if (!byName['mock']) byName['mock'] = { name: 'mock', dirty: true, coherent: false, format: 'mock' };
   return { profile, iommus: byName, fds: {}, closed: [], ctxs: {}, devs: {}, groups: {}, files: {}, vms: {}, removed: [], seq: 1, failNth: false };
 }
 

@@ -233,7 +233,7 @@ export function alphabet(sys: System, spec: ScenarioSpec): SysEvent[] {
         return n + (q ? q.queued + q.awaiting : 0);
       }, 0);
       if (pending < 2) {
-        for (const pasid of on('pasid') ? [0, 100] : [0]) push(test(fd, 'IOMMU_TEST_OP_TRIGGER_IOPF', { trigger_iopf: { dev_id: dev, pasid, grpid: pending + 1, perm: 1, addr: A } }));
+        for (const pasid of on('pasid') ? [0, 100] : [0]) push(test(fd, 'IOMMU_TEST_OP_TRIGGER_IOPF', { trigger_iopf: { dev_id: dev, pasid, grpid: pending + 1, perm: k(p, 'IOMMU_PGFAULT_PERM_READ'), addr: A } }));
       }
     }
     push(test(fd, 'IOMMU_TEST_OP_TRIGGER_IOPF', { trigger_iopf: { dev_id: ABSENT } }));
@@ -301,7 +301,7 @@ export function alphabet(sys: System, spec: ScenarioSpec): SysEvent[] {
     for (const id of [...ioas, ABSENT]) push(io(fd, 'IOMMU_VFIO_IOAS', { op: k(p, 'IOMMU_VFIO_IOAS_SET'), ioas_id: id }));
     push({ op: 'ioctl', fd, cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(k(p, 'VFIO_TYPE1_IOMMU')) } });
     push(io(fd, 'VFIO_IOMMU_GET_INFO', {}));
-    push(io(fd, 'VFIO_IOMMU_MAP_DMA', { flags: 3, vaddr: USER_VA, iova: A, size: LEN }));
+    push(io(fd, 'VFIO_IOMMU_MAP_DMA', { flags: k(p, 'VFIO_DMA_MAP_FLAG_READ') | k(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: USER_VA, iova: A, size: LEN }));
     push(io(fd, 'VFIO_IOMMU_UNMAP_DMA', { iova: A, size: LEN / 2n }));
     push(io(fd, 'VFIO_IOMMU_UNMAP_DMA', { iova: A, size: LEN }));
     push(io(fd, 'VFIO_IOMMU_UNMAP_DMA', { flags: k(p, 'VFIO_DMA_UNMAP_FLAG_ALL') }));
@@ -442,7 +442,7 @@ function vfioEvents(sys: System, spec: ScenarioSpec, fd: number, ctx: Ctx, push:
       }
     }
     // Page requests come only from mock devices.
-    push(testOp(p, fd, 'IOMMU_TEST_OP_TRIGGER_IOPF', { trigger_iopf: { dev_id: bound.idev as number, pasid: 0, grpid: 1, perm: 1, addr: A } }));
+    push(testOp(p, fd, 'IOMMU_TEST_OP_TRIGGER_IOPF', { trigger_iopf: { dev_id: bound.idev as number, pasid: 0, grpid: 1, perm: k(p, 'IOMMU_PGFAULT_PERM_READ'), addr: A } }));
   }
 }
 

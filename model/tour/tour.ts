@@ -21,13 +21,16 @@ const VTD2 = { name: 'vtd2', dirty: true, coherent: true };
 const BOTH: readonly Profile[] = ['6.12', '7.3'];
 
 // Prefixes: a fresh system hands out fd 3 and ids from 1 (lowest free).
+/** The prefixes' IOAS (the first object) and the mock device's stdev id (the second, MOCK_DOMAIN's). */
+const IOAS_1 = 1;
+const STDEV_2 = 2;
 const OPEN: SingleRequest = { op: 'open', node: 'iommu' };
 const IOAS = io(3, 'IOMMU_IOAS_ALLOC');
-const MOCK = (p: Profile): SingleRequest => testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: 1, mock_domain: {} }); // stdev 2, idev 3, hwpt 4
+const MOCK = (p: Profile): SingleRequest => testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: IOAS_1, mock_domain: {} }); // stdev 2, idev 3, hwpt 4
 const NEST_PARENT = (p: Profile): SingleRequest => io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 3, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT') }); // 5
 const VIOMMU = (p: Profile): SingleRequest => io(3, 'IOMMU_VIOMMU_ALLOC', { dev_id: 3, hwpt_id: 5, type: k(p, 'IOMMU_VIOMMU_TYPE_SELFTEST') }); // 6
 const COMPAT_SET = (p: Profile, ioas = 1): SingleRequest => io(3, 'IOMMU_VFIO_IOAS', { op: k(p, 'IOMMU_VFIO_IOAS_SET'), ioas_id: ioas });
-const MAP_DMA: SingleRequest = io(3, 'VFIO_IOMMU_MAP_DMA', { flags: 3, vaddr: USER_VA, iova: A, size: LEN });
+const MAP_DMA = (p: Profile): SingleRequest => io(3, 'VFIO_IOMMU_MAP_DMA', { flags: k(p, 'VFIO_DMA_MAP_FLAG_READ') | k(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: USER_VA, iova: A, size: LEN });
 /** Environment devices: create (handle n), open (the next fd), bind to the iommufd at fd 3. */
 const DEV = (iommu: string, group?: number, pasidWidth?: number): SingleRequest => ({ op: 'device_create', spec: { iommu, ...(group !== undefined ? { group } : {}), ...(pasidWidth ? { pasidWidth } : {}) } });
 const OPEN_DEV = (h: number): SingleRequest => ({ op: 'open_device', device: h });
@@ -107,7 +110,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     name: 'pasid',
     profiles: ['7.3'],
     groups: ['pasid', 'hwpt-alloc', 'nested-alloc', 'mock-replace', 'destroy', 'release'],
-    prefix: (p) => [OPEN, IOAS, testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: 1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }), NEST_PARENT(p)],
+    prefix: (p) => [OPEN, IOAS, testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: IOAS_1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }), NEST_PARENT(p)],
     depth: 4,
     max: { manual: 2, nested: 1 },
     hwptFlags: [['IOMMU_HWPT_ALLOC_PASID']],
@@ -150,12 +153,12 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     prefix: (p) => [
       OPEN,
       IOAS,
-      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: 1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: IOAS_1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }),
       io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 3, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT') | k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
-      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 2, mock_domain_replace: { pt_id: 5 } }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: STDEV_2, mock_domain_replace: { pt_id: 5 } }),
       io(3, 'IOMMU_FAULT_QUEUE_ALLOC'),
       nestedAlloc(p, 3, 3, 5, k(p, 'IOMMU_HWPT_ALLOC_PASID') | k(p, 'IOMMU_HWPT_FAULT_ID_VALID'), { fault_id: 4 }),
-      testOp(p, 3, 'IOMMU_TEST_OP_PASID_ATTACH', { id: 2, pasid_attach: { pasid: 100, pt_id: 6 } }),
+      testOp(p, 3, 'IOMMU_TEST_OP_PASID_ATTACH', { id: STDEV_2, pasid_attach: { pasid: 100, pt_id: 6 } }),
     ],
     depth: 3,
     max: { nested: 1, fault: 1, manual: 1 },
@@ -172,7 +175,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
       NEST_PARENT(p),
       io(3, 'IOMMU_FAULT_QUEUE_ALLOC'),
       nestedAlloc(p, 3, 3, 5, k(p, 'IOMMU_HWPT_FAULT_ID_VALID'), { fault_id: 6 }),
-      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 2, mock_domain_replace: { pt_id: 7 } }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: STDEV_2, mock_domain_replace: { pt_id: 7 } }),
     ],
     depth: 4,
     max: { nested: 1, fault: 1, manual: 1 },
@@ -190,7 +193,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
       VIOMMU(p),
       io(3, 'IOMMU_VDEVICE_ALLOC', { viommu_id: 6, dev_id: 3, virt_id: 1n }),
       nestedAlloc(p, 3, 3, 6, 0),
-      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 2, mock_domain_replace: { pt_id: 8 } }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: STDEV_2, mock_domain_replace: { pt_id: 8 } }),
       io(3, 'IOMMU_VEVENTQ_ALLOC', { viommu_id: 6, type: k(p, 'IOMMU_VEVENTQ_TYPE_SELFTEST'), veventq_depth: 2 }),
     ],
     depth: 3,
@@ -224,7 +227,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     name: 'compat-access',
     profiles: BOTH,
     groups: ['compat', 'access'],
-    prefix: (p) => [OPEN, IOAS, COMPAT_SET(p), MAP_DMA, testOp(p, 3, 'IOMMU_TEST_OP_CREATE_ACCESS', { id: 1, create_access: { flags: k(p, 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES') } })],
+    prefix: (p) => [OPEN, IOAS, COMPAT_SET(p), MAP_DMA(p), testOp(p, 3, 'IOMMU_TEST_OP_CREATE_ACCESS', { id: IOAS_1, create_access: { flags: k(p, 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES') } })],
     depth: 2,
     max: { access: 1 },
   },
@@ -475,7 +478,7 @@ export function eventFeatures(profile: Profile, e: SysEvent): string[] {
       }
       if (fl['data_type']) out.push('nested');
     }
-    if ((e.type === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || e.type === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') && flags & 1) out.push('pasid');
+    if ((e.type === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || e.type === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') && flags & k(profile, 'VFIO_DEVICE_ATTACH_PASID')) out.push('pasid');
     if (e.type === 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS') out.push(`dev_flags:${String((fl['mock_domain_flags'] as Record<string, unknown> | undefined)?.['dev_flags'])}`);
   }
   if (r.op === 'device_create') {

@@ -236,7 +236,28 @@ export const clauses: Clause[] = [
     checks: ['ref.replace.atomic-on-failure', 'ref.fail_nth.replace', 'ref.fail_nth.vfio-replace-group', 'ref.device.random-sequences'],
   },
   {
+    id: 'ATTACH.FOREIGN_DOMAIN',
+    kind: 'lifecycle',
+    statement:
+      'A device attaches (or replaces, or a mock device is created) only onto a HWPT whose domain its own IOMMU driver owns: a domain of another driver is refused with EINVAL by __iommu_attach_group (6.12: dev_iommu_ops(dev) != domain->owner; 7.3: domain_iommu_ops_compatible), after the group, device and HWPT rules; the device stays where it was. Another unit of the same driver leaves it to the driver’s attach_dev.',
+    source: { file: 'drivers/iommu/iommu.c', function: '__iommu_attach_group' },
+    profiles: BOTH,
+    decides: ['EINVAL'],
+    events: [
+      'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
+      'IOMMU_TEST_OP_MOCK_DOMAIN',
+      'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS',
+      'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',
+      'IOMMU_TEST_OP_PASID_ATTACH',
+      'IOMMU_TEST_OP_PASID_REPLACE',
+    ],
+    checks: ['machines.attach.foreign-domain'],
+  },
+  {
     id: 'REPLACE.FALLIBLE_STEPS',
+    // The errnos are decided by the lookup, reserved-region and compatibility clauses; the ENOMEMs come only from fault injection.
+    decides: [],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'],
     kind: 'lifecycle',
     statement:
       'A replace to a HWPT fails, one fallible step at a time, in this order: the object lookups (ENOENT), for another IOAS the reserved regions (EINVAL), the attach handle (ENOMEM); iommu_replace_group_handle then allocates nothing (its IOMMU_NO_PASID slot is taken). Each failure leaves the device where it was.',
@@ -246,6 +267,9 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ATTACH.FALLIBLE_STEPS',
+    // The errnos are decided by the lookup, reserved-region and compatibility clauses; the ENOMEMs come only from fault injection.
+    decides: [],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT'],
     kind: 'lifecycle',
     statement:
       'Attaching the first device of a group makes its fallible steps in the kernel’s order: 7.3 first allocates the group’s struct iommufd_attach (ENOMEM) and the device’s device_array slot (an xarray node: a fail-nth there is retried away), then compares the HWPT (EINVAL), reserves the device’s regions (EINVAL from iopt_table_enforce_dev_resv_regions), checks compatibility and PASID use, and allocates the attach handle (ENOMEM); 6.12 has only the last two steps.',

@@ -25,15 +25,19 @@ const OPTION = 'IOMMU_OPTION';
 
 export const clauses: Clause[] = [
   // IOMMU_IOAS_ALLOC
-  r(
-    'IOAS.DESTROY_UNMAPS',
-    'lifecycle',
-    undefined,
-    'iommufd_ioas_destroy',
-    IOAS,
-    'Destroying an IOAS nothing references unmaps every area it still has and frees its table; it cannot fail: the kernel only WARNs if iopt_unmap_all does (WARN_ON(rc && rc != -ENOENT)).',
-    ['ref.ioas.destroy-warns-never-throws', 'ref.destroy.ebusy-when-referenced'],
-  ),
+  {
+    ...r(
+      'IOAS.DESTROY_UNMAPS',
+      'lifecycle',
+      undefined,
+      'iommufd_ioas_destroy',
+      IOAS,
+      'Destroying an IOAS nothing references unmaps every area it still has and frees its table; it cannot fail: the kernel only WARNs if iopt_unmap_all does (WARN_ON(rc && rc != -ENOENT)).',
+      ['ref.ioas.destroy-warns-never-throws', 'ref.destroy.ebusy-when-referenced'],
+    ),
+    decides: [],
+    events: ['IOMMU_DESTROY'],
+  },
   e('IOAS_ALLOC.FLAGS', ALLOC, 'EOPNOTSUPP', 'iommufd_ioas_alloc_ioctl', IOAS, 'IOMMU_IOAS_ALLOC with non-zero flags fails with EOPNOTSUPP and creates nothing.', ['ref.ioas_alloc.errno-order']),
   r('IOAS_ALLOC.FRESH', 'state', ALLOC, 'iopt_init_table', IOPT, 'A new IOAS has no areas, no reserved or allowed ranges, IOVA alignment 1 and large pages enabled: IOVA_RANGES reports [0, U64_MAX].', ['ref.ioas_iova_ranges.fresh', 'ref.option.errno-order']),
 
