@@ -42,6 +42,7 @@ export type Group =
   | 'kvm'
   | 'compat'
   | 'closed'
+  | 'reset'
   | 'release';
 
 export interface ScenarioSpec {
@@ -53,7 +54,7 @@ export interface ScenarioSpec {
   /** Events explored after the prefix (the traversal's depth bound). */
   readonly depth: number;
   /** IOMMU instances of the environment (vfio, kvm scenarios). */
-  readonly iommus?: readonly { readonly name: string; readonly dirty: boolean; readonly coherent: boolean }[];
+  readonly iommus?: readonly { readonly name: string; readonly dirty: boolean; readonly coherent: boolean; readonly format?: string }[];
   /** Per-kind bounds (default 2). */
   readonly max?: Partial<Record<string, number>>;
   /** HWPT_ALLOC flag sets offered on an IOAS. */
@@ -307,6 +308,7 @@ export function alphabet(sys: System, spec: ScenarioSpec): SysEvent[] {
     push(io(fd, 'VFIO_IOMMU_UNMAP_DMA', { flags: k(p, 'VFIO_DMA_UNMAP_FLAG_ALL') }));
   }
   if (on('destroy')) for (const id of [...all.filter(([, o]) => !o.tomb).map(([i]) => i), ABSENT]) push(io(fd, 'IOMMU_DESTROY', { id }));
+  if (on('reset')) push({ op: 'reset' });
   if (on('release')) push({ op: 'close', fd });
   return out;
 }

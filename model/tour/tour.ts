@@ -13,11 +13,14 @@ import type { System } from '../system/state.ts';
 import type { SysEvent } from '../system/tx.ts';
 import type { SingleRequest } from '../../spec/contract/types.ts';
 import { eventTypeOf } from '../system/fields.ts';
+import { U } from '../system/uapi.ts';
 import { A, alphabet, io, k, LEN, mapFixed, nestedAlloc, testOp, USER_VA, type ScenarioSpec } from './alphabet.ts';
 
 const VTD = { name: 'vtd0', dirty: true, coherent: true };
 const NONCOHERENT = { name: 'vtd1', dirty: false, coherent: false };
 const VTD2 = { name: 'vtd2', dirty: true, coherent: true };
+/** vtd0 with its page-table format known: its domains are foreign to the mock driver's devices (ATTACH.FOREIGN_DOMAIN). */
+const VTD_FORMAT = { ...VTD, format: 'vtd-ss' };
 const BOTH: readonly Profile[] = ['6.12', '7.3'];
 
 // Prefixes: a fresh system hands out fd 3 and ids from 1 (lowest free).
@@ -46,7 +49,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     depth: 6,
     max: { ioas: 2 },
   },
-  { name: 'closed-fd', profiles: BOTH, groups: ['closed', 'release'], prefix: () => [OPEN], depth: 2 },
+  { name: 'closed-fd', profiles: BOTH, groups: ['closed', 'reset', 'release'], prefix: () => [OPEN], depth: 2 },
   {
     name: 'mock-devices',
     profiles: BOTH,
@@ -308,6 +311,33 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     secondPasid: true,
   },
   {
+    // A VT-d device's paging HWPT (3) and a mock device (stdev 4, idev 5) on IOAS 1: each offered the other driver's domain.
+    name: 'foreign-domains',
+    profiles: BOTH,
+    groups: ['mock-create', 'mock-replace', 'pasid', 'vfio'],
+    prefix: (p) => [
+      OPEN,
+      IOAS,
+      DEV('vtd0', undefined, 20),
+      OPEN_DEV(1),
+      BIND(4),
+      io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 2, pt_id: 1, flags: p === '7.3' ? k(p, 'IOMMU_HWPT_ALLOC_PASID') : 0 }),
+      ...(p === '7.3'
+        ? [
+            testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: IOAS_1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }),
+            // The mock device's RID onto a PASID-capable mock HWPT (7; its automatic one goes), so a PASID may attach.
+            io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 5, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
+            testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 4, mock_domain_replace: { pt_id: 7 } }),
+          ]
+        : [MOCK(p)]),
+    ],
+    depth: 2,
+    iommus: [VTD_FORMAT],
+    envDevices: [{ iommu: 'vtd0', pasidWidth: 20 }],
+    max: { env: 1, device: 2 },
+    mockFlags: 'MOCK_FLAGS_DEVICE_NO_DIRTY',
+  },
+  {
     name: 'compat',
     profiles: BOTH,
     groups: ['compat', 'ioas-alloc', 'destroy', 'release'],
@@ -478,7 +508,7 @@ export function eventFeatures(profile: Profile, e: SysEvent): string[] {
       }
       if (fl['data_type']) out.push('nested');
     }
-    if ((e.type === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || e.type === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') && flags & k(profile, 'VFIO_DEVICE_ATTACH_PASID')) out.push('pasid');
+    if ((e.type === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || e.type === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') && flags & U.VFIO_DEVICE_ATTACH_PASID) out.push('pasid');
     if (e.type === 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS') out.push(`dev_flags:${String((fl['mock_domain_flags'] as Record<string, unknown> | undefined)?.['dev_flags'])}`);
   }
   if (r.op === 'device_create') {
