@@ -50,6 +50,19 @@ describe('lifecycle machines', () => {
     s.step(destroy(3), OK(), 'disagree');
   });
 
+  check('machines.reset', () => {
+    // reset (ADAPTER.md §3.11): everything the session made is gone and handles restart — the same fd and ids come again.
+    const s = mockWorld('7.3');
+    s.step(destroy(1), FAIL('EBUSY'));
+    s.step({ op: 'reset' }, RESULT({}));
+    s.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
+    s.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), OK({ out_ioas_id: 1 }));
+    s.step(destroy(1), OK()); // no device holds this IOAS
+    // Without the reset the same answer disagrees: id 1 is still the old IOAS.
+    const t = mockWorld('7.3');
+    t.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), OK({ out_ioas_id: 1 }), 'disagree');
+  });
+
   check('machines.device.create-bind-unbind-remove', () => {
     const s = scenario('7.3', [{ name: 'vtd0', dirty: true, coherent: true }]);
     s.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));

@@ -42,7 +42,6 @@ export type Group =
   | 'kvm'
   | 'compat'
   | 'closed'
-  | 'reset'
   | 'release';
 
 export interface ScenarioSpec {
@@ -308,7 +307,6 @@ export function alphabet(sys: System, spec: ScenarioSpec): SysEvent[] {
     push(io(fd, 'VFIO_IOMMU_UNMAP_DMA', { flags: k(p, 'VFIO_DMA_UNMAP_FLAG_ALL') }));
   }
   if (on('destroy')) for (const id of [...all.filter(([, o]) => !o.tomb).map(([i]) => i), ABSENT]) push(io(fd, 'IOMMU_DESTROY', { id }));
-  if (on('reset')) push({ op: 'reset' });
   if (on('release')) push({ op: 'close', fd });
   return out;
 }

@@ -49,7 +49,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     depth: 6,
     max: { ioas: 2 },
   },
-  { name: 'closed-fd', profiles: BOTH, groups: ['closed', 'reset', 'release'], prefix: () => [OPEN], depth: 2 },
+  { name: 'closed-fd', profiles: BOTH, groups: ['closed', 'release'], prefix: () => [OPEN], depth: 2 },
   {
     name: 'mock-devices',
     profiles: BOTH,
@@ -311,31 +311,36 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     secondPasid: true,
   },
   {
-    // A VT-d device's paging HWPT (3) and a mock device (stdev 4, idev 5) on IOAS 1: each offered the other driver's domain.
+    // A VT-d device's paging HWPT (3) and a mock device (stdev 4, idev 5, automatic HWPT 6) on IOAS 1: each offered the other driver's domain.
     name: 'foreign-domains',
     profiles: BOTH,
-    groups: ['mock-create', 'mock-replace', 'pasid', 'vfio'],
+    groups: ['mock-create', 'mock-replace', 'vfio'],
+    prefix: (p) => [OPEN, IOAS, DEV('vtd0'), OPEN_DEV(1), BIND(4), io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 2, pt_id: 1 }), MOCK(p)],
+    depth: 1,
+    iommus: [VTD_FORMAT],
+    envDevices: [{ iommu: 'vtd0' }],
+    max: { env: 1, device: 2 },
+    mockFlags: 'MOCK_FLAGS_DEVICE_NO_DIRTY',
+  },
+  {
+    // PASIDs: a PASID-capable VT-d HWPT (3); the mock device's RID on a PASID-capable mock HWPT (7; its automatic one goes).
+    name: 'foreign-pasid',
+    profiles: ['7.3'],
+    groups: ['pasid'],
     prefix: (p) => [
       OPEN,
       IOAS,
       DEV('vtd0', undefined, 20),
       OPEN_DEV(1),
       BIND(4),
-      io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 2, pt_id: 1, flags: p === '7.3' ? k(p, 'IOMMU_HWPT_ALLOC_PASID') : 0 }),
-      ...(p === '7.3'
-        ? [
-            testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: IOAS_1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }),
-            // The mock device's RID onto a PASID-capable mock HWPT (7; its automatic one goes), so a PASID may attach.
-            io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 5, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
-            testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 4, mock_domain_replace: { pt_id: 7 } }),
-          ]
-        : [MOCK(p)]),
+      io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 2, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: IOAS_1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }),
+      io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 5, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 4, mock_domain_replace: { pt_id: 7 } }),
     ],
     depth: 2,
     iommus: [VTD_FORMAT],
-    envDevices: [{ iommu: 'vtd0', pasidWidth: 20 }],
-    max: { env: 1, device: 2 },
-    mockFlags: 'MOCK_FLAGS_DEVICE_NO_DIRTY',
+    max: { env: 1, device: 1 },
   },
   {
     name: 'compat',
@@ -355,6 +360,7 @@ export const UNREACHABLE: Readonly<Record<string, string>> = {
   'ioas|live|IOMMU_IOAS_MAP_FILE||live.mapped': 'needs a memfd: the adapter contract (v1) has no op that creates one, so a tour program cannot pass a file to IOMMU_IOAS_MAP_FILE',
   'ioas|live|IOMMU_IOAS_MAP_FILE|fixedRangeOverlaps|live': 'needs a memfd (see IOMMU_IOAS_MAP_FILE): the overlap check comes after the file lookup',
   'system|running|IOMMU_IOAS_MAP_FILE||running': 'needs a memfd (see IOMMU_IOAS_MAP_FILE); the tour reaches only its IOAS lookup refusal',
+  'system|running|reset||running': 'reset is the runner’s own op between programs (FORMAT.md): a program cannot contain it; machines.reset in lifecycle.test.ts checks it',
   'fault|live.queue.pending|VFIO_DEVICE_ATTACH_IOMMUFD_PT||live.queue.empty':
     'page requests come only from IOMMU_TEST_OP_TRIGGER_IOPF, which takes a mock device; mock devices have no VFIO file, so no VFIO-attached device ever has a fault pending (a real-device lane, roadmap 10, would reach it)',
   'fault|live.queue.pending|VFIO_DEVICE_DETACH_IOMMUFD_PT||live.queue.empty': 'as for VFIO_DEVICE_ATTACH_IOMMUFD_PT: no VFIO-attached device can have a fault pending',
