@@ -4,7 +4,8 @@
  * guard, target) and which of them the corpus reaches (run on each
  * implementation and profile through the lifecycle oracle, plus the kernel
  * lanes' recorded answers in model/testdata/), which the transition tour's
- * paths reach, and which the random suite reaches (a slot it fills).
+ * paths reach, and which the random suite reaches (a pinned-seed run on the
+ * first implementation, in process).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import { coverageOf, machineShapes } from '../../model/coverage.ts';
 import { readReplay, replay } from '../../model/replay.ts';
 import { buildTour, notOnTour } from '../../model/tour/tour.ts';
 import { MachinesCheck } from './machines-check.ts';
+import { runSuite } from '../../conformance/suite/runner.ts';
+import { collectLifecycleEdges } from '../../conformance/suite/oracles/lifecycle.ts';
 
 const TESTDATA = join(import.meta.dirname, '..', '..', 'model', 'testdata');
 
@@ -38,8 +41,20 @@ export interface MachinesCoverageReport {
   }[];
 }
 
-/** Corpus columns (each implementation × profile, and the recorded kernel lanes), tour columns, the suite slot. */
-export async function machineColumns(impls: readonly string[], profiles: readonly Profile[], programs: readonly LoadedProgram[], profilesFor: (impl: string) => Profile[]): Promise<MachineCoverageColumn[]> {
+/** The random suite's share: cases per profile (seed 1), 0 for none. */
+export interface SuiteColumnOptions {
+  readonly runs: number;
+  readonly seed?: number;
+}
+
+/** Corpus columns (each implementation × profile, and the recorded kernel lanes), tour columns, the suite's. */
+export async function machineColumns(
+  impls: readonly string[],
+  profiles: readonly Profile[],
+  programs: readonly LoadedProgram[],
+  profilesFor: (impl: string) => Profile[],
+  suite: SuiteColumnOptions = { runs: 0 },
+): Promise<MachineCoverageColumn[]> {
   const columns: MachineCoverageColumn[] = [];
   for (const impl of impls) {
     for (const profile of profilesFor(impl)) {
@@ -53,7 +68,19 @@ export async function machineColumns(impls: readonly string[], profiles: readonl
     if (!impls.includes(`linux-${profile}`) && existsSync(file)) columns.push({ name: `corpus linux-${profile} [${profile}] (recorded)`, edges: replay(readReplay(file)).edges });
   }
   for (const profile of profiles) columns.push({ name: `tour [${profile}]`, edges: new Set(buildTour(profile).reached.keys()) });
-  columns.push({ name: 'suite', edges: new Set() });
+  const impl = impls[0] ?? 'ref';
+  if (suite.runs > 0) {
+    for (const profile of profilesFor(impl)) {
+      const sink = new Set<string>();
+      collectLifecycleEdges(sink);
+      try {
+        await runSuite({ impl, profile, seed: suite.seed ?? 1, runs: suite.runs, oracle: 'full' });
+      } finally {
+        collectLifecycleEdges(undefined);
+      }
+      columns.push({ name: `suite ${impl} [${profile}] (${suite.runs} cases, seed ${suite.seed ?? 1})`, edges: sink });
+    }
+  }
   return columns;
 }
 
@@ -83,7 +110,7 @@ export function renderMachinesCoverage(r: MachinesCoverageReport): string {
   const lines: string[] = [];
   const names = r.columns.map((c) => c.name);
   lines.push('lifecycle machines: states and transitions reached (states/edges per column)');
-  names.forEach((n, i) => lines.push(`  [${i + 1}] ${n}${n === 'suite' ? ' (the random suite, conformance/suite/, fills this slot)' : ''}`));
+  names.forEach((n, i) => lines.push(`  [${i + 1}] ${n}`));
   const head = `${'machine'.padEnd(14)} ${'states'.padStart(6)} ${'edges'.padStart(6)}  ` + names.map((_, i) => `[${i + 1}]`.padStart(9)).join(' ');
   lines.push(head);
   let states = 0;

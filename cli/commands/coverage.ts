@@ -17,6 +17,7 @@ import { machineColumns, machinesCoverage, renderMachinesCoverage } from './cove
 interface CoverageOptions {
   errnos?: boolean;
   machines?: boolean;
+  suiteRuns?: string;
   impl?: string[];
   profile?: string[];
   json?: boolean;
@@ -40,6 +41,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .argument('[program...]', 'program files or directories (default: the corpus)')
     .option('--errnos', 'errno clauses reached per command and profile')
     .option('--machines', 'lifecycle machines: per machine its states and transitions, and which the corpus, the transition tour and the random suite reach')
+    .option('--suite-runs <n>', 'with --machines: random-suite cases per profile on the first implementation (0: none)', '40')
     .option('--impl <name>', 'implementation (repeatable; default ref)', collect)
     .option('--profile <profile>', `profile (repeatable; default ${PROFILES.join(' and ')})`, collect)
     .option('--json', 'print as JSON')
@@ -50,7 +52,10 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const programs = loadOrUsage(paths.length > 0 ? paths : [CORPUS_DIR]);
       if (opts.machines) {
         const impls = opts.impl ?? ['ref'];
-        const report = machinesCoverage(await machineColumns(impls, profiles as Profile[], programs, (impl) => profilesFor(impl, profiles as Profile[])), profiles as Profile[]);
+        const suiteRuns = Number(opts.suiteRuns ?? '40');
+        if (!Number.isInteger(suiteRuns) || suiteRuns < 0) throw new UsageError(`coverage: --suite-runs: '${opts.suiteRuns}' is not a whole number of cases`);
+        const columns = await machineColumns(impls, profiles as Profile[], programs, (impl) => profilesFor(impl, profiles as Profile[]), { runs: suiteRuns });
+        const report = machinesCoverage(columns, profiles as Profile[]);
         process.stdout.write(opts.json ? JSON.stringify(report, jsonReplacer, 1) + '\n' : renderMachinesCoverage(report));
         if (!opts.errnos) return setExit(0);
       }

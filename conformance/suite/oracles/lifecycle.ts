@@ -55,10 +55,23 @@ export function toLifecycleVerdict(v: Verdict): LifecycleVerdict {
   };
 }
 
+let edgeSink: Set<string> | undefined;
+
+/** While set, every machine edge a case takes is added to `sink` (`coverage --machines`' suite column; in-process runs only). */
+export function collectLifecycleEdges(sink: Set<string> | undefined): void {
+  edgeSink = sink;
+}
+
 /** The machines of model/ behind the suite's interface. */
 export const machinesFactory: LifecycleFactory = (profile, caps) => {
   const oracle = createLifecycleOracle(profile, { capabilities: caps });
-  return { feed: (request, response) => toLifecycleVerdict(oracle.check(request, response)) };
+  return {
+    feed: (request, response) => {
+      const v = oracle.check(request, response);
+      if (edgeSink) for (const e of v.edges) edgeSink.add(e);
+      return toLifecycleVerdict(v);
+    },
+  };
 };
 
 export type LifecycleLoad = { readonly factory: LifecycleFactory } | { readonly unavailable: string };
