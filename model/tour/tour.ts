@@ -27,6 +27,8 @@ const BOTH: readonly Profile[] = ['6.12', '7.3'];
 /** The prefixes' IOAS (the first object) and the mock device's stdev id (the second, MOCK_DOMAIN's). */
 const IOAS_1 = 1;
 const STDEV_2 = 2;
+/** foreign-pasid: the mock device's stdev (after IOAS 1, DEVICE 2, the VT-d HWPT 3). */
+const FOREIGN_STDEV_4 = 4;
 const OPEN: SingleRequest = { op: 'open', node: 'iommu' };
 const IOAS = io(3, 'IOMMU_IOAS_ALLOC');
 const MOCK = (p: Profile): SingleRequest => testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: IOAS_1, mock_domain: {} }); // stdev 2, idev 3, hwpt 4
@@ -336,7 +338,7 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
       io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 2, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
       testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', { id: IOAS_1, mock_domain_flags: { dev_flags: k(p, 'MOCK_FLAGS_DEVICE_PASID') } }),
       io(3, 'IOMMU_HWPT_ALLOC', { dev_id: 5, pt_id: 1, flags: k(p, 'IOMMU_HWPT_ALLOC_PASID') }),
-      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: 4, mock_domain_replace: { pt_id: 7 } }),
+      testOp(p, 3, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', { id: FOREIGN_STDEV_4, mock_domain_replace: { pt_id: 7 } }),
     ],
     depth: 2,
     iommus: [VTD_FORMAT],
