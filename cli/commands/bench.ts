@@ -11,6 +11,7 @@ import { UsageError } from '../usage.ts';
 import { BENCH_FORMATS } from '../../impl/pagetable/format.ts';
 import { MUST, runPagetableBench, type BenchRow } from '../../impl/pagetable/bench.ts';
 import { adapterBenchSuite } from './bench-adapter.ts';
+import { runMachinesBench } from '../../model/bench.ts';
 import { conformanceBenchSuite } from './bench-conformance.ts';
 
 type SetExit = (code: number) => void;
@@ -56,8 +57,22 @@ function formatTable(rows: BenchRow[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+const machinesSuite: BenchSuite = (bench, setExit) => {
+  bench
+    .command('machines')
+    .description('lifecycle oracle: checked steps/s over the recorded kernel corpus answers (CPU time, median of rounds)')
+    .option('--json', 'print an array of { id, value, unit }')
+    .option('--rounds <n>', 'timed rounds (median; at least 5)', '10')
+    .action((opts: { json?: boolean; rounds: string }) => {
+      const rows = runMachinesBench({ rounds: parseRounds(opts.rounds) });
+      if (opts.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else for (const r of rows) process.stdout.write(`${r.id.padEnd(24)} ${String(r.value).padStart(10)} ${r.unit}\n`);
+      setExit(0);
+    });
+};
+
 /** Registered suites; add further `bench <name>` subcommands here. */
-export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite, conformanceBenchSuite];
+export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite, conformanceBenchSuite, machinesSuite];
 
 export const register: RegisterCommand = (program, setExit) => {
   const bench = program.command('bench').description('run performance benchmarks');

@@ -15,7 +15,7 @@ import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { displayPath, loadPrograms, ProgramError } from '../../conformance/programs/load.ts';
-import { AdapterOpenError, OrderError, parseOrder, runPrograms, type ProgramOrder, type SessionResult } from '../../conformance/programs/session.ts';
+import { AdapterOpenError, jsonReplacer, OrderError, parseOrder, runPrograms, type ProgramOrder, type SessionResult } from '../../conformance/programs/session.ts';
 import { describeStatus, type ProgramRun, type StepOutcome } from '../../conformance/programs/run.ts';
 import { render } from '../../conformance/programs/expect.ts';
 import { errnoName } from '../../conformance/programs/errno.ts';
@@ -30,6 +30,8 @@ import {
   type ExpectationsFile,
 } from '../../conformance/programs/expectations.ts';
 import type { LoadedProgram } from '../../conformance/programs/types.ts';
+import { MachinesCheck } from './machines-check.ts';
+import { writeReplay } from '../../model/replay.ts';
 
 interface ExecOptions {
   impl?: string;
@@ -38,6 +40,8 @@ interface ExecOptions {
   expectations?: string;
   batch?: boolean;
   only?: string;
+  machines?: boolean;
+  record?: string;
   order?: string;
   updateExpectations?: boolean;
 }
@@ -258,14 +262,19 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--only <text>', 'run only the programs whose name contains <text>')
     .option('--order <order>', 'program order: file, reverse, shuffle (a fresh seed, printed) or shuffle:<seed>', 'file')
     .option('--update-expectations', 'rewrite the unsupported entries of the expectations file from what this run skipped')
+    .option('--machines', 'also check every step against the lifecycle machines (model/): first disagreement per program, refusals left open per command')
+    .option('--record <file>', 'with --machines: write every executed step and its answer (gzipped JSON lines) for replay tests (model/replay.ts)')
     .action(async (paths: string[], opts: ExecOptions) => {
       const profile = parseProfile('exec', opts.profile);
       const order = parseOrderOption('exec', opts.order);
       const programs = loadOrUsage(paths, opts.only);
       const impl = opts.impl ?? 'ref';
+      if (opts.record && !opts.machines) throw new UsageError('exec: --record needs --machines');
+      // The machines' known disagreements (field 'machines') are read before the run: --update-expectations rewrites only unsupported entries.
+      const machines = opts.machines ? new MachinesCheck(profile, loadEntries(opts.expectations, impl), opts.record !== undefined) : undefined;
       let session;
       try {
-        session = await runPrograms(impl, profile, programs, { batch: opts.batch !== false, order });
+        session = await runPrograms(impl, profile, programs, { batch: opts.batch !== false, order, ...(machines ? { onStep: machines.observe } : {}) });
       } catch (err) {
         if (err instanceof AdapterOpenError) throw new UsageError(err.message);
         throw err;
@@ -273,17 +282,20 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const notes: string[] = [];
       if (opts.updateExpectations) notes.push(updateExpectationsFile(expectationsTarget(opts.expectations, impl), impl, session));
       const entries = loadEntries(opts.expectations, impl);
+      if (machines?.recorded && opts.record) writeReplay(opts.record, machines.recorded);
       if (opts.json) {
         const report = execReport(session, entries);
-        process.stdout.write(`${JSON.stringify(report)}\n`);
+        const failed = (report['summary'] as { failures: number }).failures + (machines?.failures ?? 0);
+        process.stdout.write(`${JSON.stringify(machines ? { ...report, machines: machines.toJSON() } : report, jsonReplacer)}\n`);
         process.stderr.write(notes.join(''));
-        setExit((report['summary'] as { failures: number }).failures > 0 ? 1 : 0);
+        setExit(failed > 0 ? 1 : 0);
         return;
       }
       let failures = 0;
       const sink: string[] = [`order: ${session.order}\n`];
       for (const run of session.runs) failures += printRun(run, entries, (s) => sink.push(s)).failures;
-      process.stdout.write(sink.join('') + notes.join('') + `${session.runs.length} programs on ${impl} [${session.profile}], order ${session.order}: ${failures} failures\n`);
+      if (machines) failures += machines.failures;
+      process.stdout.write(sink.join('') + notes.join('') + (machines ? machines.render() : '') + `${session.runs.length} programs on ${impl} [${session.profile}], order ${session.order}: ${failures} failures\n`);
       setExit(failures > 0 ? 1 : 0);
     });
 };

@@ -56,6 +56,21 @@ export interface ProgramRun {
 export interface RunOptions {
   /** Send independent steps in batches (default true). */
   readonly batch?: boolean;
+  /** Called for every step the adapter executed, in step order, with the
+   * resolved request, the adapter's response and the recorded outcome (the
+   * lifecycle machines' `--machines` check observes the run through it). */
+  readonly onStep?: (step: ExecutedStep) => void;
+}
+
+/** A step the adapter executed, as the per-step observer sees it. */
+export interface ExecutedStep {
+  /** The program's name and the capability report it runs against. */
+  readonly program: string;
+  readonly capabilities: Capabilities;
+  readonly step: number;
+  readonly request: Request;
+  readonly response: Response;
+  readonly outcome: StepOutcome;
 }
 
 /** Test-op number → name, per profile (from the constants table). */
@@ -245,6 +260,7 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
     const seen = interpret(p.request, res);
     const outcome = baseOutcome(p, profile, seen);
     record(outcome, p.step);
+    options.onStep?.({ program: program.name, capabilities: caps, step: p.index + 1, request: p.request, response: res, outcome: outcomes[outcomes.length - 1] as StepOutcome });
   };
 
   const record = (outcome: StepOutcome, step: Step): void => {

@@ -84,6 +84,23 @@ describe('broken implementations are caught', () => {
   }
 });
 
+describe('the lifecycle oracle objects to a lifecycle violation', () => {
+  it('suite.catches.destroy-busy-succeeds.lifecycle', async () => {
+    const impl = `${FIX}/destroy-busy-succeeds.ts`;
+    const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 20, maxCommands: 60, oracle: 'full', blockSize: 20, shrinkTimeMs: 20_000 });
+    expect(r.verdict, why(r)).toBe('fail');
+    const f = r.failure;
+    if (!f) throw new Error('no counterexample');
+    expect(f.killedBy).toContain('lifecycle');
+    const o = f.objections.find((x) => x.oracle === 'lifecycle');
+    // It names the machine, its state, the event, the guard and the clause.
+    expect(o?.message).toMatch(/^machine \w+, state [\w.]+, event IOMMU_DESTROY, guard \w+, clause DESTROY\.EBUSY/);
+    expect(o?.expected).toBe('EBUSY');
+    expect(o?.observed).toBe('ok');
+    expect(r.properties.find((p) => p.property === 'lifecycle')?.status).toBe('fail');
+  }, 600_000);
+});
+
 describe('a broken adapter gives a verdict, never a hang', () => {
   for (const mode of ['crash', 'garbage', 'wrong-id'] as const) {
     it(`suite.robust.stdio-${mode}`, async () => {

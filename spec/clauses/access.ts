@@ -12,6 +12,7 @@ const T = 'IOMMU_TEST_CMD';
 export const clauses: Clause[] = [
   {
     id: 'TEST_CMD.UNKNOWN_OP',
+    events: ['IOMMU_TEST_CMD'],
     kind: 'errno',
     command: T,
     errno: 'EOPNOTSUPP',
@@ -22,6 +23,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'TEST_CMD.ADD_RESERVED',
+    events: ['IOMMU_TEST_OP_ADD_RESERVED'],
     kind: 'errno',
     command: T,
     errno: 'EINVAL',
@@ -32,6 +34,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'TEST_CMD.SET_TEMP_MEMORY_LIMIT',
+    events: ['IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT'],
     kind: 'errno',
     command: T,
     errno: 'EINVAL',
@@ -42,6 +45,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ACCESS.CREATE',
+    decides: ['EBUSY',  'ENOENT'],
+    events: ['IOMMU_TEST_OP_CREATE_ACCESS',  'IOMMU_DESTROY'],
     kind: 'lifecycle',
     statement:
       'An access is an object held by its driver (DESTROY of it is EBUSY) that holds the iommufd file and, while attached, its IOAS; CREATE_ACCESS with unknown flags → EOPNOTSUPP, a bad IOAS → ENOENT, leaving nothing behind.',
@@ -51,6 +56,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ACCESS.ALIGNMENT',
+    events: ['IOMMU_TEST_OP_CREATE_ACCESS',  'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'],
     kind: 'errno',
     errno: 'EADDRINUSE',
     statement: 'An access that pins pages raises its IOAS’s alignment to PAGE_SIZE; attaching it to an IOAS with a misaligned area fails with EADDRINUSE.',
@@ -60,6 +66,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ACCESS.PIN_PAGES',
+    events: ['IOMMU_TEST_OP_ACCESS_PAGES'],
     kind: 'errno',
     errno: 'EINVAL',
     statement:
@@ -87,6 +94,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ACCESS.ITEMS',
+    decides: ['EBADFD',  'ENOENT'],
+    events: ['IOMMU_TEST_OP_ACCESS_PAGES',  'IOMMU_TEST_OP_ACCESS_RW',  'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES',  'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'],
     kind: 'errno',
     command: T,
     errno: 'EBADFD',

@@ -21,6 +21,8 @@ export const clauses: Clause[] = [
   // ---- VFIO_DEVICE_BIND_IOMMUFD ----
   {
     id: 'VFIO_BIND.NOT_BOUND',
+    decides: ['EINVAL'],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT',  'VFIO_DEVICE_DETACH_IOMMUFD_PT'],
     kind: 'errno',
     statement: 'On a device file that is not bound, every ioctl other than VFIO_DEVICE_BIND_IOMMUFD fails with EINVAL.',
     source: { file: 'drivers/vfio/vfio_main.c', function: 'vfio_device_fops_unl_ioctl' },
@@ -50,6 +52,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_BIND.TWICE',
+    decides: ['EINVAL'],
     kind: 'errno',
     statement: 'Binding a file that is already bound fails with EINVAL.',
     source: { file: CDEV, function: 'vfio_df_ioctl_bind_iommufd' },
@@ -70,6 +73,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_BIND.BAD_FD',
+    decides: ['EBADF',  'EBADFD'],
     kind: 'errno',
     statement: 'An iommufd number that is not an open file fails with EBADF; an open file that is not an iommufd fails with EBADFD.',
     source: { file: 'drivers/iommu/iommufd/main.c', function: 'iommufd_ctx_from_fd' },
@@ -80,6 +84,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_BIND.OPEN_ONCE',
+    decides: ['EINVAL'],
     kind: 'errno',
     statement: 'A device already opened through another cdev file cannot be bound again: EINVAL.',
     source: { file: 'drivers/vfio/vfio_main.c', function: 'vfio_df_open' },
@@ -90,6 +95,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_BIND.DMA_OWNER',
+    decides: ['EPERM'],
     kind: 'errno',
     statement: 'Binding claims DMA ownership of the device’s whole iommu_group for the iommufd; if another iommufd owns the group the bind fails with EPERM.',
     source: { file: DEV, function: 'iommufd_device_bind' },
@@ -100,6 +106,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_BIND.DEVID',
+    decides: ['EBUSY'],
+    events: ['VFIO_DEVICE_BIND_IOMMUFD',  'IOMMU_DESTROY',  'close'],
     kind: 'lifecycle',
     statement: 'A successful bind returns the new DEVICE object id in out_devid; the binding driver holds a reference, so IOMMU_DESTROY of it is always EBUSY until the device file is closed, which detaches and unbinds.',
     source: { file: VIOMMUFD, function: 'vfio_iommufd_physical_bind' },
@@ -109,6 +117,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_BIND.CTX_REFERENCE',
+    decides: [],
+    events: ['VFIO_DEVICE_BIND_IOMMUFD',  'close'],
     kind: 'lifecycle',
     statement: 'A bound device holds the iommufd: closing the iommufd fd does not release its objects while a device file is bound; the last device close releases them.',
     source: { file: CDEV, function: 'vfio_df_unbind_iommufd' },
@@ -148,6 +158,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_ATTACH.PT_ABSENT',
+    decides: ['ENOENT',  'EINVAL'],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT',  'IOMMU_TEST_OP_MOCK_DOMAIN',  'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS',  'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',  'IOMMU_TEST_OP_PASID_ATTACH',  'IOMMU_TEST_OP_PASID_REPLACE'],
     kind: 'errno',
     statement: 'A pt_id that is no object fails with ENOENT; an object that is neither an IOAS nor a HWPT fails with EINVAL.',
     source: { file: DEV, function: 'iommufd_device_change_pt' },
@@ -224,7 +236,28 @@ export const clauses: Clause[] = [
     checks: ['ref.replace.atomic-on-failure', 'ref.fail_nth.replace', 'ref.fail_nth.vfio-replace-group', 'ref.device.random-sequences'],
   },
   {
+    id: 'ATTACH.FOREIGN_DOMAIN',
+    kind: 'lifecycle',
+    statement:
+      'A device attaches (or replaces, or a mock device is created) only onto a HWPT whose domain its own IOMMU driver owns: a domain of another driver is refused with EINVAL by __iommu_attach_group (6.12: dev_iommu_ops(dev) != domain->owner; 7.3: domain_iommu_ops_compatible), after the group, device and HWPT rules; the device stays where it was. Another unit of the same driver leaves it to the driver’s attach_dev.',
+    source: { file: 'drivers/iommu/iommu.c', function: '__iommu_attach_group' },
+    profiles: BOTH,
+    decides: ['EINVAL'],
+    events: [
+      'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
+      'IOMMU_TEST_OP_MOCK_DOMAIN',
+      'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS',
+      'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',
+      'IOMMU_TEST_OP_PASID_ATTACH',
+      'IOMMU_TEST_OP_PASID_REPLACE',
+    ],
+    checks: ['machines.attach.foreign-domain'],
+  },
+  {
     id: 'REPLACE.FALLIBLE_STEPS',
+    // The errnos are decided by the lookup, reserved-region and compatibility clauses; the ENOMEMs come only from fault injection.
+    decides: [],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'],
     kind: 'lifecycle',
     statement:
       'A replace to a HWPT fails, one fallible step at a time, in this order: the object lookups (ENOENT), for another IOAS the reserved regions (EINVAL), the attach handle (ENOMEM); iommu_replace_group_handle then allocates nothing (its IOMMU_NO_PASID slot is taken). Each failure leaves the device where it was.',
@@ -234,6 +267,9 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ATTACH.FALLIBLE_STEPS',
+    // The errnos are decided by the lookup, reserved-region and compatibility clauses; the ENOMEMs come only from fault injection.
+    decides: [],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT'],
     kind: 'lifecycle',
     statement:
       'Attaching the first device of a group makes its fallible steps in the kernel’s order: 7.3 first allocates the group’s struct iommufd_attach (ENOMEM) and the device’s device_array slot (an xarray node: a fail-nth there is retried away), then compares the HWPT (EINVAL), reserves the device’s regions (EINVAL from iopt_table_enforce_dev_resv_regions), checks compatibility and PASID use, and allocates the attach handle (ENOMEM); 6.12 has only the last two steps.',
@@ -260,6 +296,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'REPLACE.FREES_OLD_AUTO',
+    decides: [],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT',  'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'],
     kind: 'lifecycle',
     statement: 'After a replace the old automatic HWPT is destroyed if no device uses it; replacing to the same HWPT is a no-op success.',
     source: { file: DEV, function: 'iommufd_device_change_pt' },
@@ -268,6 +306,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'ATTACH.FAIL_NTH',
+    decides: [],
+    events: ['fail_nth'],
     kind: 'lifecycle',
     statement: 'An attach, replace, bind or HWPT allocation failing at any allocation step leaves no visible change and leaks no object, pin or page-table domain.',
     source: { file: 'tools/testing/selftests/iommu/iommufd_fail_nth.c', function: 'TEST_FAIL_NTH' },
@@ -287,6 +327,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'GET_HW_INFO.NO_DEVICE',
+    decides: ['ENOENT'],
     kind: 'errno',
     statement: 'dev_id that is not a DEVICE fails with ENOENT.',
     source: { file: DEV, function: 'iommufd_get_hw_info' },
@@ -345,6 +386,8 @@ export const clauses: Clause[] = [
   // ---- selftest mock domain ----
   {
     id: 'MOCK_DOMAIN.IDS',
+    decides: [],
+    events: ['IOMMU_TEST_OP_MOCK_DOMAIN',  'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS'],
     kind: 'lifecycle',
     statement: 'MOCK_DOMAIN reserves the selftest object id first, then binds (device id) and attaches (HWPT id): in a fresh ctx whose IOAS is 1 the ids are stdev 2, idev 3, hwpt 4. DESTROY of the stdev detaches, unbinds and deletes the mock device.',
     source: { file: ST, function: 'iommufd_test_mock_domain' },
@@ -354,6 +397,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'MOCK_DOMAIN.DEV_FLAGS',
+    events: ['IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS'],
     kind: 'errno',
     statement: 'MOCK_DOMAIN_FLAGS with dev_flags outside NO_DIRTY|HUGE_IOVA (6.12) or NO_DIRTY|PASID (7.3) fails with EINVAL and leaves no object.',
     source: { file: ST, function: 'mock_dev_create' },

@@ -13,6 +13,8 @@ const DEV = 'drivers/iommu/iommufd/device.c';
 export const clauses: Clause[] = [
   {
     id: 'GROUP.OWNERSHIP',
+    decides: ['EPERM'],
+    events: ['VFIO_DEVICE_BIND_IOMMUFD',  'close'],
     kind: 'security',
     statement: 'Binding any device claims DMA ownership of its whole iommu_group for the iommufd; a device of the group bound by another iommufd is refused with EPERM; further devices of the group may bind to the same iommufd; ownership is released with the last unbind.',
     source: { file: 'drivers/iommu/iommu.c', function: 'iommu_device_claim_dma_owner' },
@@ -22,6 +24,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'GROUP.SAME_HWPT',
+    decides: ['EINVAL'],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT'],
     kind: 'security',
     statement: 'The first device of a group to attach attaches the group; every other device of the group must attach to the same HWPT (another HWPT → EINVAL); an IOAS pt_id finds the group’s automatic HWPT.',
     source: { file: DEV, function: 'iommufd_hw_pagetable_attach' },

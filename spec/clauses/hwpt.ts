@@ -36,6 +36,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.NO_DEVICE',
+    decides: ['ENOENT'],
     kind: 'errno',
     statement: 'dev_id that is not a DEVICE object (absent, or e.g. an IOAS) fails with ENOENT.',
     source: { file: HWPT, function: 'iommufd_hwpt_alloc' },
@@ -46,6 +47,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.PT_ABSENT',
+    decides: ['EINVAL'],
     kind: 'errno',
     statement: 'An absent pt_id fails with EINVAL, not ENOENT (the lookup error is remapped).',
     source: { file: HWPT, function: 'iommufd_hwpt_alloc' },
@@ -56,6 +58,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.PT_WRONG_TYPE',
+    decides: ['EINVAL'],
     kind: 'errno',
     statement: 'A pt_id that is neither an IOAS nor a HWPT_PAGING (7.3: nor a vIOMMU) — a device, a selftest object, a nested HWPT — fails with EINVAL.',
     source: { file: HWPT, function: 'iommufd_hwpt_alloc' },
@@ -76,6 +79,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.DIRTY_WITHOUT_CAP',
+    decides: ['EOPNOTSUPP'],
     kind: 'errno',
     statement: 'DIRTY_TRACKING for a device whose IOMMU lacks IOMMU_CAP_DIRTY_TRACKING fails with EOPNOTSUPP.',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
@@ -86,6 +90,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.FAULT_WITH_NEST_PARENT',
+    decides: ['EOPNOTSUPP'],
     kind: 'errno',
     statement: 'FAULT_ID_VALID together with NEST_PARENT on a paging HWPT fails with EOPNOTSUPP.',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
@@ -126,6 +131,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.NESTED_PARENT',
+    decides: ['EINVAL'],
     kind: 'errno',
     statement:
       'For a HWPT_PAGING pt_id (nesting): flags other than FAULT_ID_VALID (7.3: FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID) or no driver data fail with EOPNOTSUPP; then an auto-domain, non-NEST_PARENT or foreign-driver parent fails with EINVAL.',
@@ -137,6 +143,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT_ALLOC.FAULT_LOOKUP',
+    decides: ['ENOENT'],
     kind: 'errno',
     statement: 'With FAULT_ID_VALID, a fault_id that is not a FAULT object fails with ENOENT after the HWPT was built; the HWPT is aborted.',
     source: { file: HWPT, function: 'iommufd_hwpt_alloc' },
@@ -158,6 +165,7 @@ export const clauses: Clause[] = [
   // ---- state and lifecycle ----
   {
     id: 'HWPT_ALLOC.MANUAL',
+    decides: [],
     kind: 'lifecycle',
     statement: 'A HWPT from IOMMU_HWPT_ALLOC is manual: NEST_PARENT and DIRTY_TRACKING are recorded, auto-domain selection never picks it, and it lives until IOMMU_DESTROY (EBUSY while devices are attached).',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
@@ -175,6 +183,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT',
+    decides: [],
+    events: ['VFIO_DEVICE_ATTACH_IOMMUFD_PT',  'VFIO_DEVICE_DETACH_IOMMUFD_PT',  'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',  'IOMMU_DESTROY',  'close'],
     kind: 'lifecycle',
     statement: 'An automatic HWPT is destroyed when its last attached device detaches, replaces away or is unbound.',
     source: { file: 'drivers/iommu/iommufd/iommufd_private.h', function: 'iommufd_hw_pagetable_put' },
@@ -183,6 +193,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'HWPT.DESTROY_EBUSY',
+    decides: ['EBUSY'],
     kind: 'lifecycle',
     statement: 'IOMMU_DESTROY of a HWPT with attached devices, or of the IOAS it is built on, fails with EBUSY.',
     source: { file: 'drivers/iommu/iommufd/main.c', function: 'iommufd_object_remove' },

@@ -25,28 +25,32 @@ const OPTION = 'IOMMU_OPTION';
 
 export const clauses: Clause[] = [
   // IOMMU_IOAS_ALLOC
-  r(
-    'IOAS.DESTROY_UNMAPS',
-    'lifecycle',
-    undefined,
-    'iommufd_ioas_destroy',
-    IOAS,
-    'Destroying an IOAS nothing references unmaps every area it still has and frees its table; it cannot fail: the kernel only WARNs if iopt_unmap_all does (WARN_ON(rc && rc != -ENOENT)).',
-    ['ref.ioas.destroy-warns-never-throws', 'ref.destroy.ebusy-when-referenced'],
-  ),
+  {
+    ...r(
+      'IOAS.DESTROY_UNMAPS',
+      'lifecycle',
+      undefined,
+      'iommufd_ioas_destroy',
+      IOAS,
+      'Destroying an IOAS nothing references unmaps every area it still has and frees its table; it cannot fail: the kernel only WARNs if iopt_unmap_all does (WARN_ON(rc && rc != -ENOENT)).',
+      ['ref.ioas.destroy-warns-never-throws', 'ref.destroy.ebusy-when-referenced'],
+    ),
+    decides: [],
+    events: ['IOMMU_DESTROY'],
+  },
   e('IOAS_ALLOC.FLAGS', ALLOC, 'EOPNOTSUPP', 'iommufd_ioas_alloc_ioctl', IOAS, 'IOMMU_IOAS_ALLOC with non-zero flags fails with EOPNOTSUPP and creates nothing.', ['ref.ioas_alloc.errno-order']),
   r('IOAS_ALLOC.FRESH', 'state', ALLOC, 'iopt_init_table', IOPT, 'A new IOAS has no areas, no reserved or allowed ranges, IOVA alignment 1 and large pages enabled: IOVA_RANGES reports [0, U64_MAX].', ['ref.ioas_iova_ranges.fresh', 'ref.option.errno-order']),
 
   // IOMMU_IOAS_IOVA_RANGES
   e('IOAS_IOVA_RANGES.RESERVED', RANGES, 'EOPNOTSUPP', 'iommufd_ioas_iova_ranges', IOAS, 'A non-zero __reserved fails with EOPNOTSUPP before the IOAS lookup.', ['ref.ioas_iova_ranges.errno-order']),
-  e('IOAS_IOVA_RANGES.IOAS', RANGES, 'ENOENT', 'iommufd_ioas_iova_ranges', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_iova_ranges.errno-order']),
+  { ...e('IOAS_IOVA_RANGES.IOAS', RANGES, 'ENOENT', 'iommufd_ioas_iova_ranges', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_iova_ranges.errno-order']), decides: ['ENOENT'] },
   e('IOAS_IOVA_RANGES.EFAULT', RANGES, 'EFAULT', 'iommufd_ioas_iova_ranges', IOAS, 'A range array that cannot be written fails with EFAULT.', ['ref.ioas_iova_ranges.errno-order']),
   e('IOAS_IOVA_RANGES.EMSGSIZE', RANGES, 'EMSGSIZE', 'iommufd_ioas_iova_ranges', IOAS, 'When there are more ranges than num_iovas, the first num_iovas are written, num_iovas is set to the total and copied back, and the ioctl fails with EMSGSIZE.', ['ref.ioas_iova_ranges.emsgsize']),
   r('IOAS_IOVA_RANGES.HOLES', 'state', RANGES, 'iommufd_ioas_iova_ranges', IOAS, 'The ranges are the holes of the reserved set over [0, ULONG_MAX] (allowed ranges are not reflected), with out_iova_alignment the IOAS alignment.', ['ref.ioas_iova_ranges.emsgsize', 'ref.iopt.aperture-reserved', 'ref.test.add-reserved']),
 
   // IOMMU_IOAS_ALLOW_IOVAS
   e('IOAS_ALLOW_IOVAS.RESERVED', ALLOW, 'EOPNOTSUPP', 'iommufd_ioas_allow_iovas', IOAS, 'A non-zero __reserved fails with EOPNOTSUPP.', ['ref.ioas_allow_iovas.errno-order']),
-  e('IOAS_ALLOW_IOVAS.IOAS', ALLOW, 'ENOENT', 'iommufd_ioas_allow_iovas', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT before the ranges are read.', ['ref.ioas_allow_iovas.errno-order']),
+  { ...e('IOAS_ALLOW_IOVAS.IOAS', ALLOW, 'ENOENT', 'iommufd_ioas_allow_iovas', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT before the ranges are read.', ['ref.ioas_allow_iovas.errno-order']), decides: ['ENOENT'] },
   e('IOAS_ALLOW_IOVAS.EFAULT', ALLOW, 'EFAULT', 'iommufd_ioas_load_iovas', IOAS, 'An unreadable range array fails with EFAULT.', ['ref.ioas_allow_iovas.errno-order']),
   e('IOAS_ALLOW_IOVAS.START_GE_LAST', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'A range with start >= last (even a single byte) fails with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
   e('IOAS_ALLOW_IOVAS.OVERLAP', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'Input ranges that overlap each other fail with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
@@ -57,7 +61,7 @@ export const clauses: Clause[] = [
   e('IOAS_MAP.FLAGS', MAP, 'EOPNOTSUPP', 'iommufd_ioas_map', IOAS, 'Unknown flags or a non-zero __reserved fail with EOPNOTSUPP first.', ['ref.ioas_map.errno-order']),
   e('IOAS_MAP.U64_MAX', MAP, 'EOVERFLOW', 'iommufd_ioas_map', IOAS, 'iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
   e('IOAS_MAP.NO_PROT', MAP, 'EINVAL', 'iommufd_ioas_map', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_map.errno-order']),
-  e('IOAS_MAP.IOAS', MAP, 'ENOENT', 'iommufd_ioas_map', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_map.errno-order']),
+  { ...e('IOAS_MAP.IOAS', MAP, 'ENOENT', 'iommufd_ioas_map', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_map.errno-order']), decides: ['ENOENT'] },
   { ...e('IOAS_MAP.UPTR_WRAP_FIRST', MAP, 'EOVERFLOW', 'iopt_alloc_user_pages', PAGES, 'In 7.3, user_va + length wrapping fails with EOVERFLOW before the length is checked.', ['ref.ioas_map.length-vs-wrap-order']), profiles: ['7.3'] },
   e('IOAS_MAP.LENGTH', MAP, 'EINVAL', 'iopt_alloc_pages', PAGES, 'length 0 or above SIZE_MAX - PAGE_SIZE fails with EINVAL.', ['ref.ioas_map.errno-order', 'ref.ioas_map.length-vs-wrap-order']),
   { ...e('IOAS_MAP.UPTR_WRAP', MAP, 'EOVERFLOW', 'iopt_alloc_pages', PAGES, 'In 6.12, user_va + length wrapping fails with EOVERFLOW after the length check.', ['ref.ioas_map.errno-order', 'ref.ioas_map.length-vs-wrap-order']), profiles: ['6.12'] },
@@ -68,7 +72,7 @@ export const clauses: Clause[] = [
   e('IOAS_MAP.FIXED_ALIGN', MAP, 'EINVAL', 'iopt_check_iova', IOPT, 'A fixed iova not aligned to the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
   e('IOAS_MAP.FIXED_WRAP', MAP, 'EOVERFLOW', 'iopt_check_iova', IOPT, 'A fixed iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
   e('IOAS_MAP.FIXED_RESERVED', MAP, 'EINVAL', 'iopt_check_iova', IOPT, 'A fixed range intersecting a reserved range fails with EINVAL.', ['ref.ioas_map.errno-order', 'ref.mock.map-outside-aperture', 'ref.test.add-reserved']),
-  e('IOAS_MAP.OVERLAP', MAP, 'EEXIST', 'iopt_check_iova', IOPT, 'A fixed range intersecting an existing area fails with EEXIST.', ['ref.ioas_map.errno-order']),
+  { ...e('IOAS_MAP.OVERLAP', MAP, 'EEXIST', 'iopt_check_iova', IOPT, 'A fixed range intersecting an existing area fails with EEXIST.', ['ref.ioas_map.errno-order']), decides: ['EEXIST'], events: ['IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'VFIO_IOMMU_MAP_DMA'] },
   e('IOAS_MAP.PAGE_OFFSET', MAP, 'EINVAL', 'iopt_insert_area', IOPT, 'A user_va whose offset in its page is not a multiple of the IOAS alignment fails with EINVAL.', ['ref.ioas_map.alignment-einval']),
   e('IOAS_MAP.EFAULT', MAP, 'EFAULT', 'pfn_reader_user_pin', PAGES, 'With a domain, an unmapped user address, or a writable map of read-only memory, fails with EFAULT and leaves nothing mapped or pinned.', ['ref.ioas_map.efault-bad-uva-with-domain']),
   e('IOAS_MAP.RLIMIT', MAP, 'ENOMEM', 'do_update_pinned', PAGES, 'Pinning beyond RLIMIT_MEMLOCK (without CAP_IPC_LOCK) fails with ENOMEM and unpins what was just pinned.', ['ref.pages.rlimit-user-enomem', 'ref.pages.rlimit-mm-mode', 'ref.mock.rlimit']),
@@ -80,17 +84,17 @@ export const clauses: Clause[] = [
   e('IOAS_COPY.FLAGS', COPY, 'EOPNOTSUPP', 'iommufd_ioas_copy', IOAS, 'Unknown flags fail with EOPNOTSUPP.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.U64_MAX', COPY, 'EOVERFLOW', 'iommufd_ioas_copy', IOAS, 'length, src_iova or dst_iova equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.NO_PROT', COPY, 'EINVAL', 'iommufd_ioas_copy', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_copy.errno-order']),
-  e('IOAS_COPY.SRC', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A src_ioas_id that is not an IOAS fails with ENOENT (before dst is looked up).', ['ref.ioas_copy.errno-order']),
+  { ...e('IOAS_COPY.SRC', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A src_ioas_id that is not an IOAS fails with ENOENT (before dst is looked up).', ['ref.ioas_copy.errno-order']), decides: ['ENOENT'] },
   e('IOAS_COPY.LENGTH', COPY, 'EINVAL', 'iopt_get_pages', IOPT, 'length 0 fails with EINVAL.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.WRAP', COPY, 'EOVERFLOW', 'iopt_get_pages', IOPT, 'src_iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
-  e('IOAS_COPY.NOT_COVERED', COPY, 'ENOENT', 'iopt_get_pages', IOPT, 'A source range not fully covered by contiguous populated areas fails with ENOENT; a sub-range of an area is accepted.', ['ref.ioas_copy.errno-order', 'ref.ioas_copy.contiguous-areas']),
-  e('IOAS_COPY.DST', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A dst_ioas_id that is not an IOAS fails with ENOENT after the source checks.', ['ref.ioas_copy.errno-order']),
-  e('IOAS_COPY.DST_CHECKS', COPY, 'EEXIST', 'iopt_map_pages', IOPT, 'The destination is checked like IOAS_MAP (alignment, placement, reserved, overlap: EEXIST for an occupied fixed IOVA).', ['ref.ioas_copy.errno-order']),
+  { ...e('IOAS_COPY.NOT_COVERED', COPY, 'ENOENT', 'iopt_get_pages', IOPT, 'A source range not fully covered by contiguous populated areas fails with ENOENT; a sub-range of an area is accepted.', ['ref.ioas_copy.errno-order', 'ref.ioas_copy.contiguous-areas']), decides: ['ENOENT'] },
+  { ...e('IOAS_COPY.DST', COPY, 'ENOENT', 'iommufd_ioas_copy', IOAS, 'A dst_ioas_id that is not an IOAS fails with ENOENT after the source checks.', ['ref.ioas_copy.errno-order']), decides: ['ENOENT'] },
+  { ...e('IOAS_COPY.DST_CHECKS', COPY, 'EEXIST', 'iopt_map_pages', IOPT, 'The destination is checked like IOAS_MAP (alignment, placement, reserved, overlap: EEXIST for an occupied fixed IOVA).', ['ref.ioas_copy.errno-order']), decides: ['EEXIST'] },
   e('IOAS_COPY.READ_ONLY_SOURCE', COPY, 'EPERM', 'iopt_insert_area', IOPT, 'A WRITEABLE copy of pages mapped read-only fails with EPERM.', ['ref.ioas_copy.errno-order']),
   r('IOAS_COPY.SHARES_PAGES', 'accounting', COPY, 'iopt_map_pages', IOPT, 'Copied areas share the source iopt_pages: pages are pinned and charged once however many IOASes and domains map them; separate MAPs of the same memory pin separately.', ['ref.ioas_copy.pins-once']),
 
   // IOMMU_IOAS_UNMAP
-  e('IOAS_UNMAP.IOAS', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT first.', ['ref.ioas_unmap.errno-order']),
+  { ...e('IOAS_UNMAP.IOAS', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT first.', ['ref.ioas_unmap.errno-order']), decides: ['ENOENT'] },
   r('IOAS_UNMAP.ALL', 'state', UNMAP, 'iopt_unmap_all', IOPT, '(iova 0, length U64_MAX) unmaps every area and succeeds even when there is none; length returns the bytes unmapped.', ['ref.ioas_unmap.all-always-succeeds']),
   e('IOAS_UNMAP.U64_MAX', UNMAP, 'EOVERFLOW', 'iommufd_ioas_unmap', IOAS, 'Otherwise iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
   e('IOAS_UNMAP.LENGTH', UNMAP, 'EINVAL', 'iopt_unmap_iova', IOPT, 'length 0 fails with EINVAL.', ['ref.ioas_unmap.errno-order']),
@@ -106,17 +110,17 @@ export const clauses: Clause[] = [
     profiles: ['7.3'],
     checks: ['ref.ioas_unmap.locked-area-ebusy-before-range'],
   },
-  e('IOAS_UNMAP.NO_SPLIT', UNMAP, 'ENOENT', 'iopt_unmap_iova_range', IOPT, 'An area only partly inside the range fails with ENOENT (areas are never split); areas before it in the range are already unmapped.', ['ref.ioas_unmap.no-split', 'ref.ioas_unmap.partial-progress', 'ref.vfio_compat.type1v2-no-split']),
+  { ...e('IOAS_UNMAP.NO_SPLIT', UNMAP, 'ENOENT', 'iopt_unmap_iova_range', IOPT, 'An area only partly inside the range fails with ENOENT (areas are never split); areas before it in the range are already unmapped.', ['ref.ioas_unmap.no-split', 'ref.ioas_unmap.partial-progress', 'ref.vfio_compat.type1v2-no-split']), decides: ['ENOENT'] },
   e('IOAS_UNMAP.DEADLOCK', UNMAP, 'EDEADLK', 'iopt_unmap_iova_range', IOPT, 'An area an access keeps pinned after more than 100 unmap notifications fails with EDEADLOCK.', ['ref.access.unmap-edeadlock']),
-  e('IOAS_UNMAP.NOTHING', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'Unmapping a range that contains no area fails with ENOENT.', ['ref.ioas_unmap.errno-order']),
+  { ...e('IOAS_UNMAP.NOTHING', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'Unmapping a range that contains no area fails with ENOENT.', ['ref.ioas_unmap.errno-order']), decides: ['ENOENT'] },
   r('IOAS_UNMAP.NOTHING_REACHABLE', 'security', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Once UNMAP returns, no device attached to the IOAS reaches the range (its DMA faults) and the pages are unpinned; before it, DMA lands in exactly the mapped user pages.', ['ref.adapter.dma-lands-in-user-pages-6.12', 'ref.adapter.dma-lands-in-user-pages-7.3']),
   r('IOAS_UNMAP.SUPERSET', 'state', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Every area fully inside the range is unmapped and length returns their total size.', ['ref.ioas_unmap.no-split', 'ref.mock.map-pins-once-two-domains', 'ref.iopt.random-sequences-keep-invariants']),
 
   // IOMMU_OPTION HUGE_PAGES
-  e('OPTION.HUGE_PAGES.IOAS', OPTION, 'ENOENT', 'iommufd_ioas_option', IOAS, 'IOMMU_OPTION_HUGE_PAGES looks the IOAS up first: object_id 0 or not an IOAS fails with ENOENT even for a bad op.', ['ref.option.errno-order']),
+  { ...e('OPTION.HUGE_PAGES.IOAS', OPTION, 'ENOENT', 'iommufd_ioas_option', IOAS, 'IOMMU_OPTION_HUGE_PAGES looks the IOAS up first: object_id 0 or not an IOAS fails with ENOENT even for a bad op.', ['ref.option.errno-order']), decides: ['ENOENT'] },
   e('OPTION.HUGE_PAGES.OP', OPTION, 'EOPNOTSUPP', 'iommufd_ioas_option_huge_pages', IOAS, 'An op other than SET/GET fails with EOPNOTSUPP.', ['ref.option.errno-order']),
   e('OPTION.HUGE_PAGES.VAL', OPTION, 'EINVAL', 'iommufd_ioas_option_huge_pages', IOAS, 'SET with a value other than 0 or 1 fails with EINVAL.', ['ref.option.errno-order']),
-  e('OPTION.HUGE_PAGES.DOMAINS_AND_AREAS', OPTION, 'EINVAL', 'iopt_disable_large_pages', IOPT, 'Disabling large pages on an IOAS that has both domains and areas fails with EINVAL.', ['ref.option.huge-pages-disable']),
+  { ...e('OPTION.HUGE_PAGES.DOMAINS_AND_AREAS', OPTION, 'EINVAL', 'iopt_disable_large_pages', IOPT, 'Disabling large pages on an IOAS that has both domains and areas fails with EINVAL.', ['ref.option.huge-pages-disable']), decides: ['EINVAL'], events: ['IOMMU_OPTION',  'VFIO_SET_IOMMU'] },
   e('OPTION.HUGE_PAGES.MISALIGNED', OPTION, 'EADDRINUSE', 'iopt_disable_large_pages', IOPT, 'Disabling large pages when an area is not PAGE_SIZE aligned fails with EADDRINUSE.', ['ref.option.huge-pages-disable']),
   r('OPTION.HUGE_PAGES.ALIGNMENT', 'state', OPTION, 'iopt_calculate_iova_alignment', IOPT, 'With large pages disabled the IOAS alignment is at least PAGE_SIZE and domains are filled with PAGE_SIZE IOPTEs.', ['ref.option.errno-order']),
 
@@ -128,5 +132,5 @@ export const clauses: Clause[] = [
   e('IOPT.ADD_DOMAIN.MISALIGNED', 'IOMMU_HWPT_ALLOC', 'EADDRINUSE', 'iopt_check_iova_alignment', IOPT, 'A domain that would raise the alignment above an existing area’s fails with EADDRINUSE.', ['ref.iopt.add-domain-errors']),
   e('IOPT.ADD_DOMAIN.APERTURE', 'IOMMU_HWPT_ALLOC', 'EADDRINUSE', 'iopt_reserve_iova', IOPT, 'A domain whose aperture excludes an existing area or allowed range fails with EADDRINUSE and reserves nothing.', ['ref.iopt.add-domain-errors', 'ref.iopt.aperture-reserved']),
   r('IOPT.ADD_DOMAIN.RESERVES_APERTURE', 'state', undefined, 'iopt_table_add_domain', IOPT, 'A domain’s out-of-aperture space becomes reserved and its smallest page size raises the IOVA alignment, until the domain is removed.', ['ref.iopt.aperture-reserved', 'ref.mock.ids-and-ranges', 'ref.mock.domain-added-after-map']),
-  e('IOPT.RESERVE.EADDRINUSE', 'IOMMU_TEST_CMD', 'EADDRINUSE', 'iopt_reserve_iova', IOPT, 'A reservation intersecting an area or an allowed range fails with EADDRINUSE.', ['ref.test.add-reserved']),
+  { ...e('IOPT.RESERVE.EADDRINUSE', 'IOMMU_TEST_CMD', 'EADDRINUSE', 'iopt_reserve_iova', IOPT, 'A reservation intersecting an area or an allowed range fails with EADDRINUSE.', ['ref.test.add-reserved']), events: ['IOMMU_TEST_OP_ADD_RESERVED'] },
 ];

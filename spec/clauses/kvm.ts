@@ -25,6 +25,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'KVM.HOLDS_FILE',
+    decides: [],
+    events: ['kvm_vfio_add',  'close'],
     kind: 'lifecycle',
     statement: 'The kvm-vfio device holds a reference on every registered file: closing the fd does not unbind the device, and the device cannot go away until it is deleted or the VM is released.',
     source: { file: KVM, function: 'kvm_vfio_file_add' },
@@ -33,6 +35,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'KVM.FILE_ADD_ERRNO',
+    decides: ['EBADF',  'EINVAL',  'EEXIST'],
+    events: ['kvm_vfio_add'],
     kind: 'errno',
     statement: 'KVM_DEV_VFIO_FILE_ADD: an fd that is not open fails with EBADF, a file that is not a VFIO file with EINVAL, an already registered file with EEXIST.',
     source: { file: KVM, function: 'kvm_vfio_file_add' },
@@ -42,6 +46,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'KVM.FILE_DEL_ERRNO',
+    decides: ['EBADF',  'ENOENT'],
+    events: ['kvm_vfio_del'],
     kind: 'errno',
     statement: 'KVM_DEV_VFIO_FILE_DEL: an fd that is not open fails with EBADF, a file that is not registered with ENOENT.',
     source: { file: KVM, function: 'kvm_vfio_file_del' },
@@ -51,6 +57,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'KVM.RELEASE_DROPS_FILES',
+    decides: [],
+    events: ['kvm_destroy'],
     kind: 'lifecycle',
     statement:
       'Releasing the VM (kvm_vfio_release) drops its reference on every registered VFIO device file, so a device whose fd is closed is then released: unbound, its iommufd context freed and every page it pinned through the IOAS unpinned.',

@@ -27,6 +27,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'OBJECTS.LOWEST_FREE_ID',
+    decides: [],
+    events: ['IOMMU_IOAS_ALLOC',  'IOMMU_HWPT_ALLOC'],
     kind: 'lifecycle',
     statement: 'Object ids are allocated per file as the lowest free id from 1 (xa_alloc with XA_FLAGS_ALLOC1, 31-bit limit); a destroyed id is reused by the next allocation.',
     source: { file: MAIN, function: '_iommufd_object_alloc' },
@@ -35,6 +37,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'OBJECTS.ABORT_ON_ERROR',
+    decides: [],
+    events: ['IOMMU_IOAS_ALLOC',  'IOMMU_HWPT_ALLOC'],
     kind: 'lifecycle',
     statement: 'An object is published only after every fallible step of its ioctl: a failure, including a fault copying the new id back, leaves no object and frees the reserved id.',
     source: { file: MAIN, function: 'iommufd_object_abort_and_destroy' },
@@ -43,6 +47,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'DESTROY.ENOENT',
+    decides: ['ENOENT'],
     kind: 'errno',
     command: 'IOMMU_DESTROY',
     errno: 'ENOENT',
@@ -53,6 +58,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'DESTROY.EBUSY',
+    decides: ['EBUSY'],
     kind: 'errno',
     command: 'IOMMU_DESTROY',
     errno: 'EBUSY',
@@ -73,6 +79,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'RELEASE.LEAVES_FIRST',
+    decides: [],
+    events: ['close'],
     kind: 'lifecycle',
     statement:
       'Closing the iommufd destroys every object whose only reference is the table, repeatedly, until none is left; in-kernel users (accesses, bound devices) hold the file, so release waits for them.',
@@ -112,6 +120,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'OPTION.RLIMIT_MODE.EBUSY',
+    decides: ['EBUSY'],
     kind: 'errno',
     command: 'IOMMU_OPTION',
     errno: 'EBUSY',
@@ -141,6 +150,8 @@ export const clauses: Clause[] = [
   },
   {
     id: 'FAIL_NTH.ATOMIC',
+    decides: [],
+    events: ['fail_nth'],
     kind: 'lifecycle',
     statement:
       'Failing any single fallible step (allocation, lookup, pin, charge, page-table allocation) of MAP, COPY, UNMAP, IOAS_ALLOC, access pin/rw, a domain add, a mock-device attach or replace, or HWPT_ALLOC leaves no visible change and nothing pinned or charged after close.',

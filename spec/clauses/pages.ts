@@ -59,6 +59,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'TEST_CMD.MD_CHECK_REFS',
+    events: ['IOMMU_TEST_OP_MD_CHECK_REFS'],
     kind: 'errno',
     command: 'IOMMU_TEST_CMD',
     errno: 'EIO',

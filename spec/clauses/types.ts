@@ -37,6 +37,20 @@ export interface Clause {
   readonly command?: string;
   /** For errno clauses: the errno name, e.g. EEXIST. */
   readonly errno?: string;
+  /**
+   * For rules the lifecycle machines (model/) implement: the errnos the rule
+   * decides — a machine guard or transition names this clause and refuses
+   * with one of these errnos exactly when the rule says so (empty for a rule
+   * that only changes state). Every lifecycle clause lists them.
+   */
+  readonly decides?: readonly string[];
+  /**
+   * The events the rule is about when `command` alone does not say: IOMMU_TEST_CMD
+   * test ops by name (IOMMU_TEST_OP_PASID_ATTACH), several commands, or
+   * environment ops (close, kvm_vfio_add). model/ reads it to know which
+   * refusals of which event a rule decides.
+   */
+  readonly events?: readonly string[];
 }
 
 export const BOTH: readonly Profile[] = ['6.12', '7.3'];

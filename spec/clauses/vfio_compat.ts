@@ -20,6 +20,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_IOAS.GET_ENODEV',
+    decides: ['ENODEV'],
     kind: 'errno',
     command: 'IOMMU_VFIO_IOAS',
     errno: 'ENODEV',
@@ -30,6 +31,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_IOAS.SET_ENOENT',
+    decides: ['ENOENT'],
     kind: 'errno',
     command: 'IOMMU_VFIO_IOAS',
     errno: 'ENOENT',
@@ -91,6 +93,7 @@ export const clauses: Clause[] = [
   },
   {
     id: 'VFIO_COMPAT.TYPE1_SPLIT',
+    decides: ['ENOENT'],
     kind: 'state',
     command: 'VFIO_IOMMU_UNMAP_DMA',
     statement: 'In TYPE1 (v1) mode UNMAP_DMA first cuts the areas at both ends of the range, so unmapping inside a mapping succeeds; in TYPE1v2 a partial hit fails with ENOENT.',

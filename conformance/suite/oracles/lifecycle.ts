@@ -1,18 +1,16 @@
 /**
  * The lifecycle oracle: each step's request (with the implementation's
- * handles) and result drive the lifecycle machines of model/ (XState v5); an
- * ioctl that succeeds where a machine forbids it, or fails where a machine
- * requires success, is an objection naming the machine, its state, the event
- * and the guard or clause.
- *
- * The machines are another helper's work in progress: this file is the thin
- * adapter between their API and the Oracle interface. Until model/index.ts
- * exports the API, `--oracle full` reports the lifecycle oracle as not yet
- * available (never as passed).
+ * handles) and result drive the lifecycle machines of model/ (XState v5
+ * object machines composed in the system machine, run by a compiled
+ * stepper); an ioctl that succeeds where a machine forbids it, or fails with
+ * an errno a lifecycle clause decides where a machine requires success or
+ * another errno, is an objection naming the machine, its state, the event
+ * and the guard and clause. Steps the machines do not decide (argument
+ * errors, ops they do not model) are neither checks nor objections.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Capabilities, Profile, Response, SingleRequest } from '../../../spec/contract/types.ts';
+import { createLifecycleOracle, type Verdict } from '../../../model/index.ts';
+import { errnoName } from '../../../spec/uapi/errno.ts';
 import { commandName } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 
@@ -28,12 +26,12 @@ export type LifecycleVerdict =
       readonly event: string;
       readonly guard?: string;
       readonly clause?: string;
-      /** What the machine allows: 'success', 'failure', an errno set. */
+      /** What the machine allows: 'ok' or an errno name. */
       readonly expected?: string;
       readonly message?: string;
     };
 
-/** The API the suite expects from model/index.ts (one instance per case). */
+/** One instance per case: fed every executed step in order. */
 export interface LifecycleModel {
   feed(request: SingleRequest, response: Response): LifecycleVerdict;
   close?(): void;
@@ -41,25 +39,46 @@ export interface LifecycleModel {
 
 export type LifecycleFactory = (profile: Profile, caps: Capabilities) => LifecycleModel;
 
-const MODEL_INDEX = new URL('../../../model/index.ts', import.meta.url);
+/** The model's verdict in the suite's terms (the clauses joined: the first is the one that decides the errno). */
+export function toLifecycleVerdict(v: Verdict): LifecycleVerdict {
+  if (v.kind === 'ok') return { kind: 'ok' };
+  if (v.kind === 'open') return { kind: 'open', why: v.reason };
+  return {
+    kind: 'disagree',
+    machine: v.machine,
+    state: v.state,
+    event: v.event,
+    ...(v.guard !== undefined && { guard: v.guard }),
+    ...(v.clauses.length > 0 && { clause: v.clauses.join(', ') }),
+    expected: v.expected,
+    message: v.message,
+  };
+}
 
-/** Export names looked for, in order (the first one that is a function is used). */
-const FACTORY_EXPORTS = ['createLifecycleOracle', 'createLifecycleModel', 'lifecycleOracle'];
+let edgeSink: Set<string> | undefined;
+
+/** While set, every machine edge a case takes is added to `sink` (`coverage --machines`' suite column; in-process runs only). */
+export function collectLifecycleEdges(sink: Set<string> | undefined): void {
+  edgeSink = sink;
+}
+
+/** The machines of model/ behind the suite's interface. */
+export const machinesFactory: LifecycleFactory = (profile, caps) => {
+  const oracle = createLifecycleOracle(profile, { capabilities: caps });
+  return {
+    feed: (request, response) => {
+      const v = oracle.check(request, response);
+      if (edgeSink) for (const e of v.edges) edgeSink.add(e);
+      return toLifecycleVerdict(v);
+    },
+  };
+};
 
 export type LifecycleLoad = { readonly factory: LifecycleFactory } | { readonly unavailable: string };
 
-let loaded: Promise<LifecycleLoad> | undefined;
-
+/** The lifecycle oracle's factory (kept async: the runner and the workers treat it as a load step). */
 export function loadLifecycle(): Promise<LifecycleLoad> {
-  loaded ??= (async (): Promise<LifecycleLoad> => {
-    if (!existsSync(fileURLToPath(MODEL_INDEX))) return { unavailable: 'not yet available: model/index.ts (the lifecycle machines) does not exist yet' };
-    const mod = (await import(MODEL_INDEX.href)) as Record<string, unknown>;
-    for (const name of FACTORY_EXPORTS) {
-      if (typeof mod[name] === 'function') return { factory: mod[name] as LifecycleFactory };
-    }
-    return { unavailable: `not yet available: model/index.ts exports none of ${FACTORY_EXPORTS.join(', ')}` };
-  })();
-  return loaded;
+  return Promise.resolve({ factory: machinesFactory });
 }
 
 export class LifecycleOracle implements Oracle {
@@ -89,7 +108,7 @@ export class LifecycleOracle implements Oracle {
       return [];
     }
     this.ctx.count('lifecycle');
-    const observed = ev.response.ok ? JSON.stringify((ev.response.result as { errno?: number }).errno ?? 0) : ev.response.error.code;
+    const observed = observedOf(ev.response);
     const expected = v.expected ?? 'what the machine allows';
     return [
       {
@@ -97,7 +116,7 @@ export class LifecycleOracle implements Oracle {
         property: 'lifecycle',
         ...(v.clause && { clause: v.clause }),
         step: ev.step,
-        message: v.message ?? `machine ${v.machine} in state ${v.state} does not allow event ${v.event}${v.guard ? ` (guard ${v.guard})` : ''}`,
+        message: `machine ${v.machine}, state ${v.state}, event ${v.event}${v.guard ? `, guard ${v.guard}` : ''}${v.clause ? `, clause ${v.clause}` : ''}: ${v.message ?? 'the machine does not allow what the implementation did'}`,
         expected,
         observed,
         signature: { command: commandName(ev.request), expected: `${v.machine}.${v.state}:${expected}`, observed },
@@ -113,4 +132,12 @@ export class LifecycleOracle implements Oracle {
     this.model?.close?.();
     this.model = undefined;
   }
+}
+
+/** What the implementation did: 'ok', an errno name, or the protocol error's code. */
+function observedOf(res: Response): string {
+  if (!res.ok) return res.error.code;
+  const r = res.result as { ret?: number; errno?: number; fd?: number };
+  const errno = r.errno ?? 0;
+  return errno === 0 ? 'ok' : (errnoName(errno) ?? `E${errno}`);
 }
