@@ -104,17 +104,20 @@ export function mutantImplementation(name: string, profile: Profile, hooks: Muta
     }
     if (!hooks.handlers && !hooks.decodeFailed) return;
     const original = file.ops;
-    const dispatch = (d: IoctlDecode, cmd: number, arg: bigint): number => {
-      if (!d.ok || d.kind !== 'extensible') return original.ioctl!(file, cmd, arg);
+    /** op->execute for a decoded command: the faulty handler, or (for a decode the mutant changed) the reference's own. */
+    const dispatch = (d: IoctlDecode, cmd: number, arg: bigint, redecoded = false): number => {
+      if (!d.ok) return -d.errno;
+      if (d.kind !== 'extensible') return original.ioctl!(file, cmd, arg);
       const name = d.command.name;
       const faulty = hooks.handlers?.[name];
       const execute = IOMMUFD_IOCTL_HANDLERS[name];
-      if (!faulty || !execute) return original.ioctl!(file, cmd, arg);
+      if (!execute) return original.ioctl!(file, cmd, arg);
+      if (!faulty && !redecoded) return original.ioctl!(file, cmd, arg);
       const ucmd: Ucmd = { ctx, ubuffer: arg, userSize: d.size, cmd: new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes) };
       const outer = state.inIoctl;
       state.inIoctl = name;
       try {
-        return faulty(ucmd, execute);
+        return faulty ? faulty(ucmd, execute) : execute(ucmd);
       } finally {
         state.inIoctl = outer;
       }
@@ -124,7 +127,7 @@ export function mutantImplementation(name: string, profile: Profile, hooks: Muta
       release: (f) => original.release(f),
       ioctl: (_f, cmd, arg) => {
         const d = iommufdIoctlDecode(ctx, cmd, arg);
-        if (!d.ok) return hooks.decodeFailed ? hooks.decodeFailed(ctx, cmd, arg, d, () => -d.errno, (d2) => dispatch(d2, cmd, arg)) : -d.errno;
+        if (!d.ok) return hooks.decodeFailed ? hooks.decodeFailed(ctx, cmd, arg, d, () => -d.errno, (d2) => dispatch(d2, cmd, arg, true)) : -d.errno;
         return dispatch(d, cmd, arg);
       },
     };
