@@ -35,6 +35,8 @@ interface MutantsCliOptions {
   corpus?: boolean;
   replayDir?: string;
   list?: boolean;
+  out?: string;
+  shrinkTime?: string;
 }
 
 function int(flag: string, v: string | undefined, min: number): number | undefined {
@@ -56,6 +58,8 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--profile <profile>', `kernel profile (${PROFILES.join(' or ')})`)
     .option('--no-corpus', 'skip the fixed-corpus column')
     .option('--replay-dir <dir>', 'where each kill’s replay file goes (default ./iommufd-spec-replays/mutants)')
+    .option('--shrink-time <ms>', 'stop shrinking a counterexample after this long (default 60000)')
+    .option('--out <file>', 'write the report (table or JSON) there instead of stdout')
     .option('--list', 'list the catalogue (name, class, clauses, change, bug class, kernel fix) and exit')
     .action(async (o: MutantsCliOptions) => {
       if (o.list) {
@@ -76,9 +80,10 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const seed = int('--seed', o.seed, -(2 ** 31));
       const runs = int('--runs', o.runs, 1);
       const maxCommands = int('--max-commands', o.maxCommands, 1);
+      const shrinkTimeMs = int('--shrink-time', o.shrinkTime, 0);
       const replayDir = resolve(o.replayDir ?? join('iommufd-spec-replays', 'mutants'));
       const progress = (r: MutantRow): void => {
-        if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? 'kills' : 'does not kill'}` : ''}\n`);
+        if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkLength} commands` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
       };
       const rows = await runMutants({
         ...(only && { only }),
@@ -88,6 +93,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         ...(maxCommands !== undefined && { maxCommands }),
         ...(o.profile !== undefined && { profile: o.profile as Profile }),
         corpus: o.corpus !== false,
+        ...(shrinkTimeMs !== undefined && { shrinkTimeMs }),
         onRow: progress,
       });
       const written: Record<string, string> = {};
@@ -98,12 +104,11 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         writeFileSync(file, `${JSON.stringify(r.replay, null, 2)}\n`);
         written[r.name] = file;
       }
-      if (o.json) {
-        process.stdout.write(`${JSON.stringify({ oracle, rows: rows.map(({ replay: _r, ...row }) => ({ ...row, ...(written[row.name] && { replayFile: written[row.name] }) })) }, null, 2)}\n`);
-      } else {
-        process.stdout.write(`${formatMutantTable(rows, oracle)}\n`);
-        if (Object.keys(written).length) process.stdout.write(`replay files: ${replayDir}/<mutant>.json (iommufd-spec replay FILE --impl mutant:<name>)\n`);
-      }
+      const text = o.json
+        ? `${JSON.stringify({ oracle, rows: rows.map(({ replay: _r, ...row }) => ({ ...row, ...(written[row.name] && { replayFile: written[row.name] }) })) }, null, 2)}\n`
+        : `${formatMutantTable(rows, oracle)}\n${Object.keys(written).length ? `replay files: ${replayDir}/<mutant>.json (iommufd-spec replay FILE --impl mutant:<name>)\n` : ''}`;
+      if (o.out) writeFileSync(o.out, text);
+      else process.stdout.write(text);
       setExit(rows.every((r) => r.verdict === 'killed') ? 0 : 1);
     });
 };

@@ -1,21 +1,15 @@
 /**
  * The mutant catalogue: well-formed (clauses exist, names registered), applied
  * without touching anything shared (the oracle's reference answers as a
- * pristine one, no prototype or export changed), and a few mutants killed by
- * the suite with a pinned seed, their replay files reproducing the failure on
- * the mutant (`iommufd-spec replay FILE --impl mutant:<name>`) and passing on
- * the reference.
+ * pristine one, no prototype or export changed). The kills and replays
+ * through the CLI are cli/mutants.test.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter, Request, Response } from '../../spec/contract/types.ts';
 import { loadClauses } from '../../spec/clauses/registry.ts';
-import { openAdapter, registeredImplementations } from '../adapter/open.ts';
+import { registeredImplementations } from '../adapter/open.ts';
 import { inProcessAdapter } from '../adapter/in-process.ts';
 import { openReference } from '../suite/reference.ts';
-import { main } from '../../cli/main.ts';
 import { IOMMUFD_IOCTL_HANDLERS } from '../../impl/iommufd/main.ts';
 import { Machine, IommuDomain } from '../../impl/platform/index.ts';
 import { IommuInstance as HwIommuInstance } from '../../impl/iommu/instance.ts';
@@ -27,7 +21,6 @@ import { Process } from '../../impl/process/process.ts';
 import * as drivers from '../../impl/platform/drivers.ts';
 import { MUTANTS, mutantByName } from './catalogue.ts';
 import { MUTANT_PREFIX, openMutant } from './register.ts';
-import { runSuiteOnMutant } from './run.ts';
 import { patchOwn } from './harness.ts';
 
 /** Every own property of the prototypes (and static members) a mutant could reach, by identity. */
@@ -147,38 +140,4 @@ describe('mutants never reach the oracle’s reference', () => {
     // The scenario reaches most faults: the mutants are live in this very process.
     expect(differs).toBeGreaterThanOrEqual(8);
   }, 120_000);
-});
-
-describe('the suite kills mutants; a replay file reproduces the failure on the mutant and passes on the reference', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'mutants-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  const cases: { name: string; property: string }[] = [
-    { name: 'write-permission-ignored', property: 'invariants.dma-confinement' },
-    { name: 'destroy-ignores-users', property: 'invariants.lifetime' },
-  ];
-  for (const c of cases) {
-    it(`${c.name}: killed by --oracle invariants (seed 1), replayed`, async () => {
-      const m = mutantByName(c.name)!;
-      const r = await runSuiteOnMutant(m, { seed: 1, runs: 25, oracle: 'invariants', shrinkTimeMs: 5_000 });
-      expect(r.verdict).toBe('fail');
-      expect(r.failure?.killedBy).toContain('invariants');
-      expect(r.failure?.objections.map((o) => o.property)).toContain(c.property);
-      const file = join(dir, `${c.name}.json`);
-      writeFileSync(file, `${JSON.stringify(r.failure!.program, null, 2)}\n`);
-      // iommufd-spec replay FILE --impl mutant:<name>: the failure reproduces (exit 1) …
-      expect(await main(['node', 'iommufd-spec', 'replay', file, '--impl', `${MUTANT_PREFIX}${c.name}`, '--oracle', 'invariants', '--json'])).toBe(1);
-      // … and the reference passes it (exit 0), under every oracle.
-      expect(await main(['node', 'iommufd-spec', 'replay', file, '--impl', 'ref', '--json'])).toBe(0);
-    }, 120_000);
-  }
-
-  it('an opened mutant:<name> is the mutant (through the registry, as run/replay open it)', async () => {
-    const a = await openAdapter(`${MUTANT_PREFIX}write-permission-ignored`, { profile: '7.3' });
-    expect(a.info.implementation.name).toBe(`${MUTANT_PREFIX}write-permission-ignored`);
-    await a.close();
-  });
 });
