@@ -11,7 +11,8 @@ import { register as run } from './run.ts';
 import { register as replay } from './replay.ts';
 import { register as merge } from './merge.ts';
 import { register as tour } from './tour.ts';
+import { register as mutants } from './mutants.ts';
 
 export type { RegisterCommand };
 
-export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel, run, replay, merge, tour];
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel, run, replay, merge, tour, mutants];

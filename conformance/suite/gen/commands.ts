@@ -124,6 +124,33 @@ function areasFor(m: GenModel, ctx: CtxEntry | undefined, ioas: string | undefin
   return exact.length > 0 ? exact : m.liveAreas(ctx?.name);
 }
 
+/**
+ * The context a device file binds to: usually `ctxOf(k)`; for one k in four, a
+ * context other than the one a device of the same iommu group is bound to, when
+ * there is one (the group-ownership rule: iommu_device_claim_dma_owner, EPERM).
+ */
+function bindCtx(m: GenModel, d: DfdEntry, k: number): CtxEntry {
+  const chosen = ctxOf(m, k) as CtxEntry;
+  if (k % 4 !== 3) return chosen;
+  const sibling = m.dfds.find((x) => x !== d && x.open && x.ctx && x.dev.group === d.dev.group);
+  if (!sibling || chosen.name !== sibling.ctx) return chosen;
+  return m.openCtxs().find((x) => x.name !== sibling.ctx) ?? chosen;
+}
+
+/**
+ * For one dfd pick in four: when another device of the same iommu group is
+ * attached in this context, a live IOAS other than its HWPT's (the one-HWPT-
+ * per-group rule: iommufd_hw_pagetable_attach, EINVAL).
+ */
+function siblingPt(m: GenModel, d: DfdEntry, ctx: string, k: number, c: IdChoice): { id: Tmpl; obj?: ObjEntry } | undefined {
+  if (k % 4 !== 3 || c.kind !== 'live') return undefined;
+  const sibling = m.dfds.find((x) => x !== d && x.open && x.ctx === ctx && x.attached && x.dev.group === d.dev.group);
+  const hwpt = sibling && m.objs.find((o) => o.name === sibling.attached);
+  if (!hwpt?.ioas) return undefined;
+  const other = m.objs.find((o) => o.alive && o.kind === 'ioas' && o.ctx === ctx && o.name !== hwpt.ioas);
+  return other && { id: new Ref(other.name), obj: other };
+}
+
 const ctxK = fc.nat(31);
 const k16 = fc.nat(15);
 
@@ -551,6 +578,13 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
             const b = pick(areas.filter((x) => x.ioas === a.ioas), c.b) ?? a;
             const lo = a.iova < b.iova ? a : b;
             const hi = a.iova < b.iova ? b : a;
+            if (lo !== hi && hi.length > PAGE && c.a % 3 === 2) {
+              // Straddle: all of lo and the first page of hi. The kernel unmaps lo, then fails
+              // ENOENT at hi (io_pagetable.c iopt_unmap_iova_range: no splitting, not atomic).
+              iova = new Ref(lo.name);
+              length = hi.iova + PAGE - lo.iova;
+              break;
+            }
             const below = lo.iova >= PAGE ? PAGE : 0n;
             iova = new Ref(lo.name, '', -below);
             length = hi.iova + hi.length - lo.iova + below + PAGE;
@@ -757,14 +791,14 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       needs: ['dfd', 'ctx'], ready: () => true,
       build: (m, c) => {
         const d = dfdPick(m, c.dfd) as DfdEntry;
-        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const ctx = bindCtx(m, d, c.ctx);
         const name = m.fresh('devid');
         return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? m.badFd : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
       },
       after: (m, c, t, step) => {
         if (!ok(step)) return;
         const d = dfdPick(m, c.dfd) as DfdEntry;
-        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const ctx = bindCtx(m, d, c.ctx);
         const name = Object.keys(t.bind ?? {})[0] as string;
         d.ctx = ctx.name;
         d.devid = name;
@@ -781,7 +815,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       build: (m, c) => {
         const d = pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
         const ctx = d.ctx ?? (m.ctxs[0]?.name as string);
-        const pt = idOf(c.pt, m, ctx, c.hwpt ? ['hwpt'] : ['ioas']);
+        const pt = siblingPt(m, d, ctx, c.dfd, c.pt) ?? idOf(c.pt, m, ctx, c.hwpt ? ['hwpt'] : ['ioas']);
         const name = m.fresh('hwpt');
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, c.abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
       },

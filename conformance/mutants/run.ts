@@ -1,0 +1,200 @@
+/**
+ * `iommufd-spec mutants`: the suite (runner.ts, run's default budget) against
+ * every mutant, and separately the fixed corpus (conformance/programs/corpus,
+ * as `exec` runs it) alone, so the table shows what random sequences add over
+ * the kernel's own scenarios.
+ *
+ * A mutant is killed by the suite when the run fails (any oracle objects);
+ * by the corpus when some program reports a violation or a step error that
+ * the same program does not report on the reference (the reference's own
+ * findings, e.g. an unlisted skip, are not kills).
+ */
+import type { Profile } from '../../spec/contract/types.ts';
+import { DEFAULTS, runSuite, type OracleSet, type SuiteResult } from '../suite/runner.ts';
+import { loadPrograms, CORPUS_DIR } from '../programs/load.ts';
+import { runProgram } from '../programs/run.ts';
+import { judgeRun } from '../programs/verdict.ts';
+import { defaultExpectationsFile, loadExpectationsFile, type ExpectationEntry } from '../programs/expectations.ts';
+import type { LoadedProgram } from '../programs/types.ts';
+import type { OpenedAdapter } from '../adapter/open.ts';
+import { openReference } from '../suite/reference.ts';
+import { inProcessAdapter } from '../adapter/in-process.ts';
+import { MUTANTS, type Mutant } from './catalogue.ts';
+import { MUTANT_PREFIX, openMutant } from './register.ts';
+
+export interface MutantRunOptions {
+  readonly only?: readonly string[];
+  readonly oracle?: OracleSet;
+  readonly seed?: number;
+  readonly runs?: number;
+  readonly maxCommands?: number;
+  readonly profile?: Profile;
+  /** Run the fixed corpus too (default true). */
+  readonly corpus?: boolean;
+  readonly shrinkTimeMs?: number;
+  readonly onRow?: (row: MutantRow) => void;
+  /** Directory to write each kill's replay file to (absent: not written). */
+  readonly replayDir?: string;
+}
+
+export interface MutantRow {
+  readonly name: string;
+  readonly class: Mutant['class'];
+  readonly security: boolean;
+  readonly clauses: readonly string[];
+  readonly verdict: 'killed' | 'survived' | 'error';
+  /** Oracles that objected at the failing step of the shrunk counterexample. */
+  readonly killedBy: readonly string[];
+  /** Properties that objected (e.g. invariants.dma-confinement). */
+  readonly properties: readonly string[];
+  readonly secondsToKill?: number;
+  readonly shrunkLength?: number;
+  readonly seconds: number;
+  readonly cases: number;
+  readonly commands: number;
+  /** The corpus alone: killed (with the first program that caught it), survived, or not run. */
+  readonly corpus?: { readonly killed: boolean; readonly program?: string; readonly finding?: string; readonly seconds: number };
+  readonly replay?: unknown;
+  readonly error?: string;
+}
+
+export function selectMutants(only: readonly string[] | undefined): Mutant[] {
+  if (!only || only.length === 0) return [...MUTANTS];
+  const unknown = only.filter((n) => !MUTANTS.some((m) => m.name === n));
+  if (unknown.length) throw new Error(`unknown mutant(s): ${unknown.join(', ')} (known: ${MUTANTS.map((m) => m.name).join(', ')})`);
+  return MUTANTS.filter((m) => only.includes(m.name));
+}
+
+/** The suite against one mutant, stopping at its first failing block. */
+export async function runSuiteOnMutant(m: Mutant, opts: MutantRunOptions = {}): Promise<SuiteResult> {
+  return runSuite({
+    impl: { name: `${MUTANT_PREFIX}${m.name}`, open: async (profile) => openMutant(m, profile) },
+    ...(opts.profile && { profile: opts.profile }),
+    seed: opts.seed ?? DEFAULTS.seed,
+    runs: opts.runs ?? DEFAULTS.runs,
+    maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands,
+    oracle: opts.oracle ?? 'full',
+    ...(opts.shrinkTimeMs !== undefined && { shrinkTimeMs: opts.shrinkTimeMs }),
+    stopOnFailure: true,
+  });
+}
+
+/** Corpus findings that fail a run: violations and step errors (not skips: the mutant serves what the reference serves). */
+function killingFindings(run: Awaited<ReturnType<typeof runProgram>>, entries: readonly ExpectationEntry[]): string[] {
+  return judgeRun(run, entries)
+    .failures.filter((f) => f.kind === 'violation' || f.kind === 'error')
+    .map((f) => `${f.step !== undefined ? `step ${f.step}: ` : ''}${f.message}`);
+}
+
+let corpusCache: LoadedProgram[] | undefined;
+let refEntries: ExpectationEntry[] | undefined;
+
+/** The fixed corpus alone against a mutant: the first program with a finding the reference does not have. */
+export async function corpusKills(m: Mutant, profile: Profile | undefined): Promise<NonNullable<MutantRow['corpus']>> {
+  const t0 = performance.now();
+  corpusCache ??= loadPrograms([CORPUS_DIR]);
+  if (!refEntries) {
+    const file = defaultExpectationsFile('ref');
+    refEntries = file ? [...loadExpectationsFile(file).entries] : [];
+  }
+  for (const p of corpusCache) {
+    const adapter = openMutant(m, profile);
+    const caps = await adapter.call({ op: 'capabilities' });
+    if (!caps.ok) throw new Error(`mutant ${m.name}: capabilities failed: ${caps.error.message}`);
+    let findings: string[];
+    try {
+      findings = killingFindings(await runProgram(p, adapter, caps.result), refEntries);
+    } finally {
+      await adapter.close();
+    }
+    if (findings.length === 0) continue;
+    // Not a kill if the reference reports the same program as failing.
+    const ref = await openReference(caps.result.profile);
+    const refAdapter: OpenedAdapter = inProcessAdapter(ref.implementation);
+    let refFindings: string[];
+    try {
+      refFindings = killingFindings(await runProgram(p, refAdapter, caps.result), refEntries);
+    } finally {
+      await refAdapter.close();
+    }
+    if (refFindings.length === 0) return { killed: true, program: p.program.name, finding: findings[0], seconds: (performance.now() - t0) / 1000 };
+  }
+  return { killed: false, seconds: (performance.now() - t0) / 1000 };
+}
+
+function rowOf(m: Mutant, r: SuiteResult, seconds: number): MutantRow {
+  const cases = r.blocks.reduce((n, b) => n + b.cases, 0);
+  const commands = r.blocks.reduce((n, b) => n + b.commands, 0);
+  const base = { name: m.name, class: m.class, security: m.security, clauses: m.clauses, seconds, cases, commands };
+  const error = r.blocks.find((b) => b.error)?.error;
+  if (error) return { ...base, verdict: 'error', killedBy: [], properties: [], error };
+  if (!r.failure) return { ...base, verdict: r.verdict === 'fail' ? 'killed' : 'survived', killedBy: [], properties: r.properties.filter((p) => p.status === 'fail').map((p) => p.property) };
+  const f = r.failure;
+  // Time to kill: the blocks that passed before the failing one, plus the failing block's time to its first failure.
+  const before = r.blocks.filter((b) => b.block < f.block).reduce((n, b) => n + b.ms, 0);
+  return {
+    ...base,
+    verdict: 'killed',
+    killedBy: f.killedBy,
+    properties: [...new Set(f.objections.filter((o) => o.step === f.objections[0]?.step).map((o) => o.property))],
+    secondsToKill: (before + f.timeToKillMs) / 1000,
+    shrunkLength: f.shrunkLength,
+    replay: f.program,
+  };
+}
+
+/** Runs the suite (and the corpus) against each selected mutant. */
+export async function runMutants(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
+  const rows: MutantRow[] = [];
+  for (const m of selectMutants(opts.only)) {
+    const t0 = performance.now();
+    let row: MutantRow;
+    try {
+      const r = await runSuiteOnMutant(m, opts);
+      row = rowOf(m, r, (performance.now() - t0) / 1000);
+    } catch (err) {
+      row = { name: m.name, class: m.class, security: m.security, clauses: m.clauses, verdict: 'error', killedBy: [], properties: [], seconds: (performance.now() - t0) / 1000, cases: 0, commands: 0, error: err instanceof Error ? err.message : String(err) };
+    }
+    if (opts.corpus ?? true) row = { ...row, corpus: await corpusKills(m, opts.profile) };
+    rows.push(row);
+    opts.onRow?.(row);
+  }
+  return rows;
+}
+
+/** Median of the defined values (undefined when there are none). */
+export function median(values: readonly (number | undefined)[]): number | undefined {
+  const v = values.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+/** The table as text: one row per mutant, then the medians and the survivors. */
+export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet): string {
+  const head = ['mutant', 'class', 'suite', 'oracles', 'properties', 'kill s', 'shrunk', 'corpus'];
+  const body = rows.map((r) => [
+    r.name,
+    `${r.class}${r.security ? '*' : ''}`,
+    r.verdict,
+    r.killedBy.join('+') || '-',
+    r.properties.join(',') || (r.error ? r.error.slice(0, 40) : '-'),
+    r.secondsToKill !== undefined ? r.secondsToKill.toFixed(1) : '-',
+    r.shrunkLength !== undefined ? String(r.shrunkLength) : '-',
+    r.corpus ? (r.corpus.killed ? `killed (${r.corpus.program})` : 'survived') : 'not run',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const killed = rows.filter((r) => r.verdict === 'killed');
+  const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  const mk = median(killed.map((r) => r.secondsToKill));
+  const ms = median(killed.map((r) => r.shrunkLength));
+  out.push('');
+  out.push(`--oracle ${oracle}: ${killed.length}/${rows.length} killed by the suite; median time to kill ${mk === undefined ? '-' : `${mk.toFixed(1)} s`}; median shrunk counterexample ${ms ?? '-'} commands`);
+  const corpusRun = rows.filter((r) => r.corpus);
+  if (corpusRun.length) out.push(`the fixed corpus alone kills ${corpusRun.filter((r) => r.corpus?.killed).length}/${corpusRun.length}`);
+  const survivors = rows.filter((r) => r.verdict !== 'killed');
+  if (survivors.length) out.push(`not killed: ${survivors.map((r) => `${r.name} (${r.verdict})`).join(', ')}`);
+  out.push('* security mutant (isolation, confinement, coherency): must be killed by --oracle invariants too');
+  return out.join('\n');
+}
