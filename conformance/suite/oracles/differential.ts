@@ -289,6 +289,8 @@ export class DifferentialOracle implements Oracle {
         const y = lb.get(path);
         const ns = namespaceOf('ioctl', path);
         const fromRef = inputRefs.get(`arg.fields.${path}`);
+        // A pointer member the step filled ({data} / {room}): each side's own scratch address.
+        if (isPointerArg(getPath(ev.template.fields['arg'], `fields.${path}`))) continue;
         if ((ns === 'id' || ns === 'fd') && fromRef) {
           // An id or fd the step sent by reference (an access fd in `id`, an IOAS in `pt_id`): each
           // side sent its own value; both must leave it, or both replace it with paired values.
@@ -427,6 +429,10 @@ export class DifferentialOracle implements Oracle {
     await this.ref?.close();
     this.ref = undefined;
   }
+}
+
+function isPointerArg(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && ('room' in v || 'data' in v) && Object.keys(v).length === 1;
 }
 
 const refCapsCache = new Map<Profile, Capabilities>();
