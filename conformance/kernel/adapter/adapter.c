@@ -921,11 +921,13 @@ static int restore_process_defaults(struct perr *e)
 {
 	struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
 
-	if (setrlimit(RLIMIT_MEMLOCK, &r))
-		return fail_req(e, "unsupported", NULL, "reset: setrlimit(RLIMIT_MEMLOCK, unlimited): %s", strerror(errno));
+	/* Capabilities first: set_process lowers the hard limit too, and raising a
+	 * hard limit again needs CAP_SYS_RESOURCE (kernel/sys.c do_prlimit). */
 	if (set_cap_effective(CAP_IPC_LOCK, true) || set_cap_effective(CAP_SYS_RESOURCE, true))
 		return fail_req(e, "unsupported", NULL, "reset: cannot raise CAP_IPC_LOCK / CAP_SYS_RESOURCE again: %s",
 				strerror(errno));
+	if (setrlimit(RLIMIT_MEMLOCK, &r))
+		return fail_req(e, "unsupported", NULL, "reset: setrlimit(RLIMIT_MEMLOCK, unlimited): %s", strerror(errno));
 	return 0;
 }
 
