@@ -8,11 +8,15 @@
  * /init's begin/end markers.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Profile } from '../../spec/contract/types.ts';
+import { loadProgram } from '../programs/load.ts';
+import type { Program } from '../programs/types.ts';
+import { emitC } from '../suite/repro-c.ts';
 import { bootVm, buildGuest, kernelSplats, LaneError, runKernelScript, type ProgressSink } from './qemu.ts';
 
 const run = promisify(execFile);
@@ -104,4 +108,64 @@ export async function runCPrograms(profile: Profile, programs: readonly CProgram
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------- the suite's replay files as C
+
+/** Replay files of divergences the suite found on a lane (kept with their triage), per profile. */
+export const REPLAY_DIR = fileURLToPath(new URL('./repro/suite/', import.meta.url));
+
+/** A corpus program (iommufd.c's iommufd_ioas.mock_domain.area) that passes on the lane: its C form must run clean (the control). */
+export function controlProgram(profile: Profile): string {
+  return fileURLToPath(new URL(`../programs/corpus/iommufd_ioas/mock_domain.area@${profile}.json`, import.meta.url));
+}
+
+export interface ReplayCheck {
+  readonly name: string;
+  readonly file: string;
+  /** true: the C program must diverge (exit 1) at `step`; false: it must run clean (exit 0). */
+  readonly mustDiverge: boolean;
+  readonly step?: number;
+  readonly status: number | null;
+  readonly ok: boolean;
+  readonly why: string;
+  readonly output: string;
+}
+
+/** The step a replay file's objection is about (its note says which oracle objects). */
+export function objectedStep(program: Program): number | undefined {
+  const i = program.steps.findIndex((s) => /\bobjects: /.test(s.note ?? ''));
+  return i < 0 ? undefined : i + 1;
+}
+
+/**
+ * Emits every replay file of the profile (repro/suite/linux-<profile>/*.json) and the control
+ * program as C, runs them in one guest boot, and checks each: a replay's C program must diverge
+ * at the step the suite objected to (exit 1, that step printed DIVERGES), the control's must not.
+ */
+export async function checkReplaysInGuest(profile: Profile, progress?: ProgressSink): Promise<{ checks: ReplayCheck[]; splats: readonly string[]; seconds: number }> {
+  const dir = join(REPLAY_DIR, `linux-${profile}`);
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+  const items = [
+    ...files.map((f) => ({ file: join(dir, f), mustDiverge: true })),
+    { file: controlProgram(profile), mustDiverge: false },
+  ].map((x, i) => {
+    const program = loadProgram(x.file).program;
+    return { ...x, program, name: `c${i}-${program.name.replace(/[^A-Za-z0-9._-]/g, '_')}`.slice(0, 60), source: emitC(program, { profile, source: x.file.slice(x.file.indexOf('conformance/')) }) };
+  });
+  const run = await runCPrograms(profile, items.map((x) => ({ name: x.name, source: x.source })), progress);
+  const checks = items.map((x): ReplayCheck => {
+    const r = run.results.find((y) => y.name === x.name);
+    const status = r?.status ?? null;
+    const output = r?.output ?? '';
+    if (!x.mustDiverge) {
+      const ok = status === 0;
+      return { name: x.program.name, file: x.file, mustDiverge: false, status, ok, why: ok ? 'runs clean (exit 0)' : `expected exit 0, got ${status ?? 'none'}`, output };
+    }
+    const step = objectedStep(x.program);
+    const diverged = step !== undefined && new RegExp(`^\\s*${step}\\. .*DIVERGES`, 'm').test(output);
+    const ok = status === 1 && diverged;
+    return { name: x.program.name, file: x.file, mustDiverge: true, ...(step !== undefined && { step }), status, ok, why: ok ? `diverges at step ${step} as the suite recorded (exit 1)` : `expected exit 1 with step ${step ?? '?'} DIVERGES, got exit ${status ?? 'none'}`, output };
+  });
+  return { checks, splats: run.splats, seconds: run.seconds };
 }
