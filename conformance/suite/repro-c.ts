@@ -53,6 +53,7 @@ const C_PRELUDE = String.raw`#define _GNU_SOURCE
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -663,6 +664,9 @@ export function emitC(program: Program, opts: EmitCOptions = {}): string {
     em.declarations(),
     '',
     '\tsetvbuf(stdout, NULL, _IONBF, 0);',
+    '\t/* Small pages, as the kernel lane adapter has them: MD_CHECK_REFS skips compound pages. */',
+    '\tif (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))',
+    '\t\tdie("prctl(PR_SET_THP_DISABLE)");',
     '\tpage_size = sysconf(_SC_PAGESIZE);',
     '\tproc_mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);',
     '\tif (proc_mem_fd < 0)',
