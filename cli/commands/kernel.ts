@@ -3,7 +3,11 @@
  *   kernel build    --profile P…   build (or reuse) the kernel and the guest initramfs
  *   kernel test     --profile P…   build-or-reuse, boot, run the end-to-end smoke scenario,
  *                                  then the program corpus (conformance/programs/corpus)
- *                                  with the lane's expectations file
+ *                                  with the lane's expectations file, then a pinned-seed
+ *                                  budget of the random suite (run --impl linux-P, gated by
+ *                                  conformance/suite/expectations/linux-P.json), then the
+ *                                  suite's replay files as C programs in the guest
+ *                                  (conformance/kernel/repro/suite/linux-P/)
  *   kernel selftest --profile P…   run the kernel's own iommufd selftests once in the VM
  *   kernel bench    --profile P…   round-trip latency and ioctls/s, unbatched and batched
  *   kernel prune    --profile P…   remove cached kernels, object trees and guests of stale keys
@@ -27,6 +31,10 @@ import { loadPrograms } from '../../conformance/programs/load.ts';
 import { runProgram } from '../../conformance/programs/run.ts';
 import { resetAdapter } from '../../conformance/programs/session.ts';
 import { loadEntries, printRun } from './exec.ts';
+import { runSuite, type SuiteResult } from '../../conformance/suite/runner.ts';
+import { defaultSuiteExpectations, loadSuiteExpectations } from '../../conformance/suite/expectations.ts';
+import { formatPretty } from '../../conformance/suite/report.ts';
+import { checkReplaysInGuest, type ReplayCheck } from '../../conformance/kernel/repro.ts';
 
 interface CommonOptions {
   profile: string[];
@@ -39,6 +47,46 @@ interface TestOptions extends CommonOptions {
   corpus: boolean;
   programs: string;
   verbose?: boolean;
+  /** commander's --no-suite / --no-repro */
+  suite: boolean;
+  repro: boolean;
+  suiteRuns: string;
+  suiteSeed: string;
+  suiteMaxCommands: string;
+}
+
+interface SuiteLaneReport {
+  verdict: SuiteResult['verdict'];
+  seed: number;
+  cases: number;
+  commands: number;
+  seconds: number;
+  commandsPerSecond: number;
+  known: number;
+  text: string;
+}
+
+/** The CI budget of the random suite on a lane: pinned seed, small, gated by the lane's suite expectations. */
+async function runSuiteBudget(profile: Profile, opts: TestOptions): Promise<SuiteLaneReport> {
+  const impl = `linux-${profile}`;
+  const file = defaultSuiteExpectations(impl);
+  const expectations = file ? loadSuiteExpectations(file).entries : [];
+  const seed = Number(opts.suiteSeed);
+  const t0 = performance.now();
+  const r = await runSuite({ impl, profile, seed, runs: Number(opts.suiteRuns), maxCommands: Number(opts.suiteMaxCommands), expectations });
+  const seconds = (performance.now() - t0) / 1000;
+  const commands = r.blocks.reduce((n, b) => n + b.commands, 0);
+  const caseMs = r.blocks.reduce((n, b) => n + b.ms, 0);
+  return {
+    verdict: r.verdict,
+    seed,
+    cases: r.blocks.reduce((n, b) => n + b.cases, 0),
+    commands,
+    seconds,
+    commandsPerSecond: caseMs > 0 ? commands / (caseMs / 1000) : 0,
+    known: r.blocks.reduce((n, b) => n + b.known.length, 0),
+    text: formatPretty(r, file ? { expectationsFile: file } : {}),
+  };
 }
 
 interface CorpusReport {
@@ -136,6 +184,8 @@ interface LaneTestReport {
   timings?: { buildSeconds: number; bootSeconds: number; firstResultSeconds: number; totalSeconds: number };
   smoke?: SmokeStep[];
   corpus?: CorpusReport;
+  suite?: SuiteLaneReport;
+  replays?: { checks: ReplayCheck[]; seconds: number };
   /** Kernel WARN/BUG/oops reports on the guest console during the run. */
   splats?: string[];
   passed: boolean;
@@ -156,6 +206,10 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
     const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true) : undefined;
     const splats = adapter.splats();
     await adapter.close();
+    // One VM at a time: the suite and the C programs boot their own guests after the lane's is gone.
+    const suite = opts.suite ? await runSuiteBudget(profile, opts) : undefined;
+    const replays = opts.repro ? await checkReplaysInGuest(profile, progressFor(opts)) : undefined;
+    if (replays) splats.push(...replays.splats);
     const total = (performance.now() - t0) / 1000;
     return {
       profile,
@@ -169,8 +223,16 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
       },
       smoke: steps,
       ...(corpus && { corpus }),
+      ...(suite && { suite }),
+      ...(replays && { replays: { checks: replays.checks, seconds: replays.seconds } }),
       splats,
-      passed: steps.length > 0 && steps.every((s) => s.ok) && (corpus === undefined || corpus.failures === 0) && splats.length === 0,
+      passed:
+        steps.length > 0 &&
+        steps.every((s) => s.ok) &&
+        (corpus === undefined || corpus.failures === 0) &&
+        (suite === undefined || suite.verdict === 'pass') &&
+        (replays === undefined || replays.checks.every((c) => c.ok)) &&
+        splats.length === 0,
     };
   } catch (e) {
     await adapter.close().catch(() => undefined);
@@ -193,6 +255,15 @@ async function testAction(opts: TestOptions, setExit: (code: number) => void): P
       const c = r.corpus;
       if (c.output) say(opts, c.output.trimEnd());
       say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
+    }
+    if (r.suite) {
+      const u = r.suite;
+      if (u.verdict !== 'pass' || opts.verbose) say(opts, u.text.trimEnd().replace(/^/gm, '    '));
+      say(opts, `  suite: run --impl linux-${r.profile} --seed ${u.seed}: ${u.cases} cases, ${u.commands} commands in ${u.seconds.toFixed(1)} s (${u.commandsPerSecond.toFixed(1)} checked commands/s in cases), ${u.known} known divergences: ${u.verdict.toUpperCase()}`);
+    }
+    for (const c of r.replays?.checks ?? []) {
+      say(opts, `  ${c.ok ? 'ok  ' : 'FAIL'} C ${c.mustDiverge ? 'reproducer' : 'control'} ${c.name}: ${c.why}`);
+      if (!c.ok || opts.verbose) say(opts, c.output.trimEnd().replace(/^/gm, '      '));
     }
     for (const splat of r.splats ?? []) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
     if (r.error) say(opts, `  error: ${r.error}`);
@@ -325,6 +396,11 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--no-corpus', 'only the smoke scenario')
     .option('--programs <dir>', 'programs to run after the smoke scenario', join(REPO_ROOT, 'conformance/programs/corpus'))
     .option('--verbose', 'print every program run, not only failing ones')
+    .option('--no-suite', 'skip the random suite budget')
+    .option('--suite-runs <n>', 'cases of the random suite budget', '20')
+    .option('--suite-seed <n>', 'seed of the random suite budget (pinned)', '1')
+    .option('--suite-max-commands <n>', 'commands per case of the budget', '30')
+    .option('--no-repro', "skip the suite's replay files as C programs in the guest")
     .action((opts: TestOptions) => testAction(opts, setExit));
   withCommon(kernel.command('selftest').description("run the kernel's own iommufd selftest binaries once in the VM")).action(
     (opts: CommonOptions) => selftestAction(opts, setExit),

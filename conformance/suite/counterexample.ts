@@ -43,6 +43,8 @@ function statusExpect(req: Request | undefined, res: Response | undefined): Step
 function objectionExpect(o: Objection): StepExpect | undefined {
   const e = o.expected ?? '';
   if (e === 'ok') return { ok: true };
+  const ret = /^ret=(-?\d+)$/.exec(e);
+  if (ret) return { ok: true, ret: Number(ret[1]) };
   const names = e.split('|');
   if (names.length > 0 && names.every((n) => /^E[A-Z0-9]+$/.test(n))) return { errno: names };
   return undefined;

@@ -209,7 +209,12 @@ export class ImplProvider {
     if (!this.shared) this.shared = await ImplProvider.openRaw(this.spec, this.profile, timeoutMs);
     if (this.canReset) {
       const r = await this.shared.call({ op: 'reset' } as unknown as Request);
-      if (!r.ok) throw new AdapterFailure('internal', `reset failed: ${r.error.message}`);
+      if (!r.ok) {
+        // What a reset cannot undo (ADAPTER.md §3.11 answers 'unsupported'): a new session instead.
+        if (r.error.code !== 'unsupported') throw new AdapterFailure('internal', `reset failed: ${r.error.message}`);
+        await this.shared.close().catch(() => undefined);
+        this.shared = await ImplProvider.openRaw(this.spec, this.profile, timeoutMs);
+      }
     }
     return this.shared;
   }

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -921,11 +922,13 @@ static int restore_process_defaults(struct perr *e)
 {
 	struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
 
-	if (setrlimit(RLIMIT_MEMLOCK, &r))
-		return fail_req(e, "unsupported", NULL, "reset: setrlimit(RLIMIT_MEMLOCK, unlimited): %s", strerror(errno));
+	/* Capabilities first: set_process lowers the hard limit too, and raising a
+	 * hard limit again needs CAP_SYS_RESOURCE (kernel/sys.c do_prlimit). */
 	if (set_cap_effective(CAP_IPC_LOCK, true) || set_cap_effective(CAP_SYS_RESOURCE, true))
 		return fail_req(e, "unsupported", NULL, "reset: cannot raise CAP_IPC_LOCK / CAP_SYS_RESOURCE again: %s",
 				strerror(errno));
+	if (setrlimit(RLIMIT_MEMLOCK, &r))
+		return fail_req(e, "unsupported", NULL, "reset: setrlimit(RLIMIT_MEMLOCK, unlimited): %s", strerror(errno));
 	return 0;
 }
 
@@ -1361,6 +1364,17 @@ int main(int argc, char **argv)
 		if (setrlimit(RLIMIT_MEMLOCK, &r))
 			fprintf(stderr, "adapter: setrlimit(RLIMIT_MEMLOCK, unlimited): %s\n", strerror(errno));
 	}
+	/*
+	 * No transparent huge pages for this process: the lane kernels are built
+	 * from tinyconfig, which leaves CONFIG_ADVISE_SYSCALLS off, so the
+	 * madvise(MADV_NOHUGEPAGE) in mem_alloc fails with ENOSYS; a buffer that
+	 * happened to cover an aligned 2 MiB range then got a THP, and
+	 * MD_CHECK_REFS skips compound pages (selftest.c:
+	 * iommufd_test_md_check_refs), so it "confirmed" any pin count. prctl
+	 * works without that option (kernel/sys.c: PR_SET_THP_DISABLE).
+	 */
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+		fprintf(stderr, "adapter: prctl(PR_SET_THP_DISABLE): %s\n", strerror(errno));
 	proc_mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	fault_page = mmap(NULL, (size_t)page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	fprintf(stderr, "adapter: serving contract %d, profile %s\n", CONTRACT_VERSION, PROFILE);

@@ -14,11 +14,12 @@
  *  - when a request carries several defects whose check order the uAPI leaves
  *    open, any of their errnos is allowed.
  */
-import type { IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
+import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import { ERRNO, errnoName } from '../../../spec/uapi/errno.ts';
 import { render } from '../../programs/expect.ts';
+import { stepSkipReason } from '../../programs/run.ts';
 import { ResolveError } from '../../programs/values.ts';
 import { bindable, getPath, type Ref, refPaths, resolveStep } from '../step.ts';
 import { commandName, statusOf } from '../session.ts';
@@ -144,6 +145,8 @@ export class DifferentialOracle implements Oracle {
   private expected = new Map<number, Response>();
   /** Set when a known divergence made the two states part: no more comparisons this case. */
   private dormant: string | undefined;
+  /** The reference's own capability report: what it does not model, it cannot predict. */
+  private refCaps: Capabilities | undefined;
 
   constructor(
     private readonly profile: Profile,
@@ -157,6 +160,7 @@ export class DifferentialOracle implements Oracle {
   async begin(ctx: CaseContext): Promise<void> {
     this.ctx = ctx;
     this.ref = await this.openRef();
+    this.refCaps = await referenceCapabilities(this.profile, this.ref);
   }
 
   expectedOf(step: number): Response | undefined {
@@ -187,6 +191,14 @@ export class DifferentialOracle implements Oracle {
     } catch (err) {
       if (!(err instanceof ResolveError)) throw err;
       this.dormant = err.message;
+      return [];
+    }
+    // A command (or test op) the reference does not model: no prediction. An implementation that
+    // refused it changed nothing, so the two sides stay comparable; one that carried it out has a
+    // state the reference cannot follow, so comparisons stop for the rest of the case.
+    const unmodelled = this.refCaps ? stepSkipReason(refReq, this.refCaps) : undefined;
+    if (unmodelled) {
+      if (statusOf(ev.request, ev.response).status === 'ok') this.dormant = `the reference does not model ${unmodelled}`;
       return [];
     }
     const refRes = await this.ref.call(refReq);
@@ -277,6 +289,16 @@ export class DifferentialOracle implements Oracle {
         const y = lb.get(path);
         const ns = namespaceOf('ioctl', path);
         const fromRef = inputRefs.get(`arg.fields.${path}`);
+        // A pointer member the step filled ({data} / {room}): each side's own scratch address.
+        if (isPointerArg(getPath(ev.template.fields['arg'], `fields.${path}`))) continue;
+        if ((ns === 'id' || ns === 'fd') && fromRef) {
+          // An id or fd the step sent by reference (an access fd in `id`, an IOAS in `pt_id`): each
+          // side sent its own value; both must leave it, or both replace it with paired values.
+          const keptA = sameValue(x, getPath(sent, path));
+          const keptB = sameValue(y, getPath(refSent, path));
+          if (keptA !== keptB || (!keptA && x !== undefined && y !== undefined && !this.symbols.same(ns, x, y))) diffs.push({ field: `out.${path}`, expected: keptB ? 'unchanged' : render(y), observed: keptA ? 'unchanged' : render(x) });
+          continue;
+        }
         if (ns === 'id' || ns === 'fd') {
           if (path.split('.').pop()?.startsWith('out_')) {
             if (x !== undefined && y !== undefined) this.symbols.pair(ns, x, y);
@@ -407,6 +429,22 @@ export class DifferentialOracle implements Oracle {
     await this.ref?.close();
     this.ref = undefined;
   }
+}
+
+function isPointerArg(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v) && ('room' in v || 'data' in v) && Object.keys(v).length === 1;
+}
+
+const refCapsCache = new Map<Profile, Capabilities>();
+
+/** The reference's capability report (the same for every instance of a profile). */
+async function referenceCapabilities(profile: Profile, ref: ReferenceInstance): Promise<Capabilities | undefined> {
+  const known = refCapsCache.get(profile);
+  if (known) return known;
+  const r = await ref.call({ op: 'capabilities' });
+  if (!r.ok) return undefined;
+  refCapsCache.set(profile, r.result as Capabilities);
+  return r.result as Capabilities;
 }
 
 function errnoNumberOf(name: string): number | undefined {

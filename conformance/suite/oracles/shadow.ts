@@ -447,7 +447,32 @@ export class Shadow {
       }
     } else if (f.kind === 'iommufd' && f.ctx) {
       this.maybeReleaseCtx(f.ctx);
+    } else if (f.kind === 'other' && f.ctx) {
+      f.ctx.holders--;
+      this.maybeReleaseCtx(f.ctx);
     }
+  }
+
+  /**
+   * An fd a command returned in an `out_*_fd` member (IOMMU_FAULT_QUEUE_ALLOC's
+   * out_fault_fd, IOMMU_VEVENTQ_ALLOC's out_veventq_fd, …) is a file that holds
+   * the context (iommufd_fault_init / iommufd_veventq_alloc take
+   * iommufd_ctx_get): the context's objects, and their pins, stay until it is
+   * closed too. The end-of-case sweep closes it with the rest.
+   */
+  private trackReturnedFds(ctx: CtxRec, out: StructValue): void {
+    const walk = (v: unknown, key: string): void => {
+      if (typeof v === 'number' && key.startsWith('out_') && key.endsWith('_fd')) {
+        if (v < 0 || this.fds.has(v)) return;
+        const file = this.newFile('other');
+        file.ctx = ctx;
+        ctx.holders++;
+        this.fds.set(v, file);
+      } else if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && typeof v !== 'bigint') {
+        for (const [k, x] of Object.entries(v)) walk(x, k);
+      }
+    };
+    walk(out, '');
   }
 
   /** iommufd_fops_release: once the file is gone and nothing holds the context, every object goes. */
@@ -652,6 +677,8 @@ export class Shadow {
     }
     const ctx = f.kind === 'iommufd' ? f.ctx : undefined;
     if (!ctx) return;
+    // (IOMMU_TEST_CMD's access fd is followed by its own case below.)
+    if (ok && cmd !== 'IOMMU_TEST_CMD') this.trackReturnedFds(ctx, out);
     // Non-atomic failures: the range a failed unmap covered becomes uncertain.
     if (!ok) {
       if (cmd === 'IOMMU_IOAS_UNMAP') {
