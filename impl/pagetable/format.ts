@@ -26,6 +26,8 @@ export const IOMMU_PRIV = 32;
 
 export interface FormatConfig {
   format: FormatName;
+  /** Kernel profile whose driver behaviour the table follows (default 7.3). */
+  profile?: '6.12' | '7.3';
   /** VT-d SS: 3/4/5 (default 4); x86-64: 4/5 (default 4); AMD v1: starting levels 1..6 (default 3). */
   levels?: number;
   /** VT-d SS CAP.SLLPS / x86 large-page support: allow 2 MiB leaves (default true). */
