@@ -2,7 +2,7 @@
  * Public API of the simulated IOMMU hardware and the IO page-table core.
  * See impl/pagetable/README.md for the contracts (errno conventions, units).
  */
-export { PhysMemory, KIND_DATA, KIND_TABLE, PAGE_SIZE, PAGE_SHIFT, type PhysMemoryOptions } from './physmem.ts';
+export { PhysMemory, KIND_DATA, KIND_TABLE, PAGE_SIZE, PAGE_SHIFT, type PhysMemoryOptions } from '../lib/physmem.ts';
 export {
   IommuInstance,
   Domain,
@@ -27,7 +27,7 @@ export {
   type WalkTable,
 } from './walker.ts';
 export { Iotlb, WalkCache } from './iotlb.ts';
-export * as errno from './errno.ts';
+export * as errno from '../lib/errno.ts';
 export {
   IOMMU_READ,
   IOMMU_WRITE,

@@ -7,7 +7,7 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PhysMemory } from '../iommu/physmem.ts';
+import { PhysMemory } from '../lib/physmem.ts';
 import { IommuInstance, type Domain, type Vendor } from '../iommu/instance.ts';
 import { ACC_READ } from '../iommu/walker.ts';
 import { BENCH_FORMATS, makeGeometry, IOMMU_READ, IOMMU_WRITE, type FormatConfig } from './format.ts';

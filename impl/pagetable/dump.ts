@@ -8,6 +8,7 @@
  * cleared (the two allocators place tables at different addresses), followed
  * by the child table. Test and tooling path: BigInt is fine here.
  */
+import { PT_ENTRY_TABLE } from './fmt/types.ts';
 import type { IoPageTable } from './table.ts';
 
 const M64 = (1n << 64n) - 1n;
@@ -71,7 +72,7 @@ class RunWriter {
 export function canonicalDump(pt: IoPageTable): CanonicalDump {
   const u32 = pt.mem.u32;
   const w = new RunWriter();
-  const addrMask = pt.kind === 3 || pt.kind === 4 ? 0xfffffffff000n : 0xffffffffff000n;
+  const addrMask = pt.fmt.tableAddrMask;
   const walk = (table: number, level: number): void => {
     const n = pt.g.entries[level] as number;
     w.begin(level, n);
@@ -81,7 +82,7 @@ export function canonicalDump(pt: IoPageTable): CanonicalDump {
       const hi = u32[base + 2 * i + 1] as number;
       if (lo === 0 && hi === 0) continue;
       const value = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-      if (pt.present(lo) && pt.isTable(lo, level)) {
+      if (pt.fmt.entryType(lo, hi, level) === PT_ENTRY_TABLE) {
         w.table(i, value & ~addrMask & M64);
         walk(pt.tablePa(lo, hi), level - 1);
       } else {

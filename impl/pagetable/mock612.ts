@@ -11,7 +11,7 @@
  * iova_to_phys returns the 2 KiB-aligned PA (no offset) and WARNs when unmapped.
  * WARN_ONs are counted in `warnings`.
  */
-import { EINVAL } from '../iommu/errno.ts';
+import { EINVAL } from '../lib/errno.ts';
 import { IOMMU_DIRTY_NO_CLEAR, type DirtyRecorder } from './table.ts';
 import { iommuPgsize } from './pgsize.ts';
 

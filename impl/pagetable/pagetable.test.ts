@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PhysMemory } from '../iommu/physmem.ts';
-import { EADDRINUSE, EEXIST, ENXIO, ERANGE } from '../iommu/errno.ts';
+import { PhysMemory } from '../lib/physmem.ts';
+import { EADDRINUSE, EEXIST, ENXIO, ERANGE } from '../lib/errno.ts';
 import { makeGeometry, IOMMU_READ, IOMMU_WRITE, type FormatConfig, type PtGeometry } from './format.ts';
 import { IoPageTable } from './table.ts';
 import { bestPgsizeLg2, iommuPgsize } from './pgsize.ts';
 import { MockSparseTable } from './mock612.ts';
 import { IotlbGather } from './gather.ts';
 import { ACC_READ, ACC_WRITE, FAULT_PERMISSION, FAULT_TRANSLATION, walk, walkTableFrom, WalkResult } from '../iommu/walker.ts';
-import { ENOMEM } from '../iommu/errno.ts';
+import { ENOMEM } from '../lib/errno.ts';
 
 const BIG = process.env.IOMMUFD_SPEC_BUDGET === 'large';
 /** Pinned seeds; IOMMUFD_SPEC_SEED overrides them for exploratory runs. */

@@ -109,7 +109,7 @@ function x8673(): PtConfig[] {
     {
       name: 'x86_64-47-amdv2', profile: '7.3', family: 'gpt', driver: 'x86_64',
       params: { top: 3, vasz: 47, oasz: 52, feat: PT_FEAT_FLUSH_RANGE },
-      core: { format: 'x86-64', levels: 4, profile: '7.3' }, vaBits: 47, oaBits: 52, dirty: false,
+      core: { format: 'x86-64', levels: 4, vasz: 47, profile: '7.3' }, vaBits: 47, oaBits: 52, dirty: false,
     },
   ];
 }

@@ -1,0 +1,146 @@
+/**
+ * AMD IOMMU v1 host page table (AMD IOMMU spec 2.2.3), and the iommufd
+ * selftest's variant of it (2 KiB granule, AMDV1_IOMMUFD_SELFTEST).
+ *   7.3: drivers/iommu/generic_pt/fmt/amdv1.h (fmt/iommu_amdv1.c, fmt/iommu_mock.c)
+ *   6.12: drivers/iommu/amd/io_pgtable.c with amd_iommu_types.h
+ *
+ * Bits: PR=0 A=5 D=6 NextLevel=11:9 OA=51:12 (in granule units) FC=60 IR=61
+ * IW=62. Tables: PR | NextLevel = the entry's own level | IR | IW. Leaves:
+ * NextLevel 0 for a leaf of the item size; NextLevel 7 for larger powers of
+ * two, the size encoded as a run of ones in the low OA bits
+ * (amdv1pt_install_leaf_entry; 6.12 PAGE_SIZE_PTE) and the same value
+ * replicated in every entry it covers. FC: 7.3 PT_FEAT_AMDV1_FORCE_COHERENCE
+ * (forced on for AMD v1, not supported by the mock); 6.12 iommu_v1_map_pages
+ * sets IOMMU_PTE_FC on every leaf.
+ */
+import {
+  ACC_READ,
+  ACC_WRITE,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  PT_ENTRY_EMPTY,
+  PT_ENTRY_OA,
+  PT_ENTRY_TABLE,
+  TWO32,
+  type FormatOptions,
+  type PtFormat,
+  type WordStore,
+} from './types.ts';
+import { EINVAL } from '../../lib/errno.ts';
+
+export const AMD_PR = 1 << 0;
+export const AMD_A = 1 << 5;
+export const AMD_D = 1 << 6;
+export const AMD_NL_SHIFT = 9;
+/** hi-word bits */
+export const AMD_FC_HI = 1 << (60 - 32);
+export const AMD_IR_HI = 1 << (61 - 32);
+export const AMD_IW_HI = 1 << (62 - 32);
+const NL_SIZE = 7;
+
+/** The OA field (bits 51:12) as a number of granules. */
+function field(lo: number, hi: number): number {
+  return (hi & 0xfffff) * 1048576 + (lo >>> 12);
+}
+
+/** Number of trailing one bits of a non-negative integer below 2^53. */
+function trailingOnes(x: number): number {
+  let n = 0;
+  while (x % 2 === 1) {
+    n++;
+    x = (x - 1) / 2;
+  }
+  return n;
+}
+
+export function amdv1Format(o: FormatOptions, mock: boolean): PtFormat {
+  const legacy = o.profile === '6.12' && !mock;
+  const granLg2 = mock ? 11 : 12;
+  const gran = 2 ** granLg2;
+  const contigLg2 = (lo: number, hi: number, level: number): number => {
+    if (((lo >>> AMD_NL_SHIFT) & 7) !== NL_SIZE) return 0;
+    // amdv1pt_entry_num_contig_lg2: ffz(entry >> (12 - 1 + item_lg2 - granule)). The
+    // bit below the field's level-aligned part is NextLevel's top bit (level 0) or a
+    // one of the size code; the ones above count the replicated entries.
+    const f = field(lo, hi);
+    return level === 0 ? trailingOnes(f) + 1 : trailingOnes(Math.floor(f / 2 ** (9 * level - 1)));
+  };
+  return {
+    name: mock ? 'mock-amdv1' : 'amd-v1',
+    granLg2,
+    tableAddrMask: 0x000ffffffffff000n,
+    entryType(lo: number, _hi: number, level: number): number {
+      if ((lo & AMD_PR) === 0) return PT_ENTRY_EMPTY;
+      const nl = (lo >>> AMD_NL_SHIFT) & 7;
+      return level === 0 || nl === 0 || nl === NL_SIZE ? PT_ENTRY_OA : PT_ENTRY_TABLE;
+    },
+    tablePa: (lo: number, hi: number): number => field(lo, hi) * gran,
+    leafOa(lo: number, hi: number): number {
+      let f = field(lo, hi);
+      if (((lo >>> AMD_NL_SHIFT) & 7) === NL_SIZE) {
+        // amdv1pt_entry_oa: clear the run of ones (the size code).
+        const ones = trailingOnes(f);
+        f -= 2 ** ones - 1;
+      }
+      return f * gran;
+    },
+    contigLg2,
+    writeTable(u32: Uint32Array, w: number, level: number, childPa: number): void {
+      const f = childPa / gran;
+      u32[w] = (((f % 1048576) * 4096) | AMD_PR | (level << AMD_NL_SHIFT)) >>> 0;
+      u32[w + 1] = (Math.floor(f / 1048576) & 0xfffff) | AMD_IR_HI | AMD_IW_HI;
+    },
+    setProt(prot: number, attrs: Int32Array): number {
+      if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
+      let hi = 0;
+      // 6.12 sets FC on every leaf; 7.3 by the FORCE_COHERENCE feature (never for the mock).
+      if (!mock && (o.profile === '6.12' || o.coherent)) hi |= AMD_FC_HI;
+      if (prot & IOMMU_READ) hi |= AMD_IR_HI;
+      if (prot & IOMMU_WRITE) hi |= AMD_IW_HI;
+      attrs[0] = 0;
+      attrs[1] = hi;
+      return 0;
+    },
+    writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, itemLg2: number, _level: number, aLo: number, aHi: number): void {
+      const rep = 2 ** (oaszLg2 - itemLg2);
+      const leafSize = 2 ** oaszLg2;
+      // NextLevel=7: the OA field ORed with 2^(oasz - granule - 1) - 1 (the size code).
+      const code = rep > 1 ? 2 ** (oaszLg2 - granLg2 - 1) - 1 : 0;
+      const nl = rep > 1 ? NL_SIZE << AMD_NL_SHIFT : 0;
+      let f = oa / gran;
+      const fstep = leafSize / gran;
+      for (let k = 0; k < n; k++, f += fstep) {
+        const v = f + code;
+        const lo = (((v % 1048576) * 4096) | AMD_PR | nl | aLo) >>> 0;
+        // 7.3 FIELD_PREP(AMDV1PT_FMT_OA) drops bits above 51, as 6.12's PAGE_SIZE_PTE (& PM_ADDR_MASK)
+        // does for replicated leaves; a 6.12 leaf of the item size is paddr | PR | FC, unmasked.
+        const hi = (rep === 1 && legacy ? Math.floor(v / 1048576) : Math.floor(v / 1048576) & 0xfffff) | aHi;
+        const base = w + 2 * k * rep;
+        for (let r = 0; r < rep; r++) {
+          u32[base + 2 * r] = lo;
+          u32[base + 2 * r + 1] = hi;
+        }
+      }
+    },
+    hasDirty: true,
+    isWriteDirty: (lo: number): boolean => (lo & AMD_D) !== 0,
+    makeWriteClean(u32: Uint32Array, w: number): void {
+      u32[w] = ((u32[w] as number) & ~AMD_D) >>> 0;
+    },
+    makeWriteDirty(u32: Uint32Array, w: number): void {
+      u32[w] = ((u32[w] as number) | AMD_D) >>> 0;
+    },
+    hwPresent: (lo: number): boolean => (lo & AMD_PR) !== 0,
+    hwPerm: (_lo: number, hi: number): number => (hi & AMD_IR_HI ? ACC_READ : 0) | (hi & AMD_IW_HI ? ACC_WRITE : 0),
+    hwAccess(lo: number, _hi: number, w: number, leaf: boolean, write: boolean, hd: boolean, store: WordStore): boolean {
+      // A and D are written only when the DTE enables HA/HD (dirty tracking).
+      if (!hd) return (lo & AMD_D) !== 0;
+      const n = (lo | AMD_A | (leaf && write ? AMD_D : 0)) >>> 0;
+      if (n !== lo) store.deviceWrite32(w, n);
+      return (n & AMD_D) !== 0;
+    },
+    leafProt: (_lo: number, hi: number): number => (hi & AMD_IR_HI ? IOMMU_READ : 0) | (hi & AMD_IW_HI ? IOMMU_WRITE : 0),
+  };
+}
+
+export { TWO32 };
