@@ -24,7 +24,7 @@ const CASES: [Vendor, FormatConfig][] = [
   ['vtd', { format: 'vtd-ss', dirty: true }],
   ['vtd', { format: 'x86-64' }],
   ['amd', { format: 'amd-v1', dirty: true }],
-  ['smmuv3', { format: 'arm-s1', granule: 4096, dirty: true, contig: true }],
+  ['smmuv3', { format: 'arm-s1', granule: 4096, dirty: true }],
   ['smmuv3', { format: 'arm-s2', granule: 16384, ias: 40 }],
   ['smmuv3', { format: 'arm-s1', granule: 65536 }],
 ];

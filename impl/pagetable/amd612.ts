@@ -17,7 +17,7 @@
  *   iommu_v1_read_and_clear_dirty: leaf by leaf from iova, recording the
  *     walk's current address; any replica's D bit marks the whole page.
  */
-import { EINVAL, ENOENT, ENOMEM } from '../lib/errno.ts';
+import { EINVAL, ENOENT, ENOMEM, ERANGE } from '../lib/errno.ts';
 import type { PhysMemory } from '../lib/physmem.ts';
 import { AMD_D, AMD_NL_SHIFT, AMD_PR } from './fmt/amdv1.ts';
 import { vaBitsAtTop, type PtGeometry } from './format.ts';
@@ -46,6 +46,10 @@ export class AmdLegacyTable extends IoPageTable implements PagesDriver {
   }
 
   override map(iova: number, pa: number, len: number, prot: number): number {
+    if (iova + len > 2 ** 53) {
+      this.mapped = 0;
+      return -ERANGE; // plain numbers stop at 2^53 (see mapWide)
+    }
     return iommuMapLoop(this, iova, pa, len, prot);
   }
 

@@ -259,7 +259,7 @@ function shapeOf(cfg: FormatConfig, profile: '6.12' | '7.3', o: FormatOptions): 
       if (ias <= granLg2) return 'ias';
       const fmt = armFormat(o, stage, granLg2);
       let levels = Math.ceil((ias - granLg2) / bits);
-      let startLevel = 4 - levels;
+      const startLevel = 4 - levels;
       let pgdBits = ias - granLg2 - bits * (levels - 1);
       if (stage === 2) {
         let concat: boolean;
@@ -274,8 +274,8 @@ function shapeOf(cfg: FormatConfig, profile: '6.12' | '7.3', o: FormatOptions): 
           if (concat && 2 ** pgdBits > 16) return 'ias';
         }
         if (concat) {
+          // data->pgd_bits += bits_per_level; data->start_level++
           pgdBits += bits;
-          startLevel++;
           levels--;
         }
       }

@@ -21,7 +21,7 @@
  * kernel walk into the data page as if it were a table; the iommu API contract
  * (and iommufd) never asks for either. This model does the same walk.
  */
-import { EFAULT, EINVAL, ENOMEM } from '../lib/errno.ts';
+import { EFAULT, EINVAL, ENOMEM, ERANGE } from '../lib/errno.ts';
 import type { PhysMemory } from '../lib/physmem.ts';
 import { VTDSS_PS } from './fmt/vtdss.ts';
 import type { PtGeometry } from './format.ts';
@@ -51,6 +51,10 @@ export class IntelLegacyTable extends IoPageTable implements PagesDriver {
   }
 
   override map(iova: number, pa: number, len: number, prot: number): number {
+    if (iova + len > 2 ** 53) {
+      this.mapped = 0;
+      return -ERANGE; // plain numbers stop at 2^53 (see mapWide)
+    }
     return iommuMapLoop(this, iova, pa, len, prot);
   }
 
@@ -166,7 +170,6 @@ export class IntelLegacyTable extends IoPageTable implements PagesDriver {
     for (let level = this.topLevel; ; level--) {
       const w = (table >>> 2) + 2 * this.index(va, level);
       const lo = u[w] as number;
-      const hi = u[w + 1] as number;
       const present = (lo & 3) !== 0;
       if (target < 0 && ((lo & VTDSS_PS) !== 0 || !present)) {
         this.pteLevel = level;

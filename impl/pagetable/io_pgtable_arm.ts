@@ -50,6 +50,10 @@ export class ArmLpaeTable extends IoPageTable implements PagesDriver {
 
   /** iommu_map's driver step: the iommu core's loop over map_pages (progress in `mapped`). */
   override map(iova: number, pa: number, len: number, prot: number): number {
+    if (iova + len > 2 ** 53) {
+      this.mapped = 0;
+      return -ERANGE; // plain numbers stop at 2^53 (see mapWide)
+    }
     return iommuMapLoop(this, iova, pa, len, prot);
   }
 

@@ -233,6 +233,7 @@ export class IoPageTable {
     if (rc !== 0) return rc;
     if (!(len > 0)) return -EINVAL; // make_range: len == 0
     const last = iova + len - 1;
+    if (last > Number.MAX_SAFE_INTEGER) return -ERANGE; // plain numbers stop at 2^53 (see mapWide)
     let lg2: number;
     let leafLevel: number;
     if (len === 4096 && this.hasPage4k) {

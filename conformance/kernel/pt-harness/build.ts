@@ -298,14 +298,10 @@ function compile(profile: Profile, p: Plan, tree: string, generated: Record<stri
   for (const u of p.units) {
     const obj = join(tmp, u.replace(/\//g, '_').replace(/\.c$/, '.o'));
     log(`[pt-harness ${profile}] cc ${u}`);
-    try {
-      const r = spawnSync('gcc', [...cflags, '-c', join(HERE, u), '-o', obj], { encoding: 'utf8' });
-      if (r.status !== 0) throw Object.assign(new Error('gcc'), { stderr: Buffer.from(r.stderr) });
-      if (r.stderr) writeFileSync(join(tmp, 'warnings.txt'), `== ${u}\n${r.stderr}`, { flag: 'a' });
-    } catch (e) {
-      const err = e as { stderr?: Buffer };
-      throw new Error(`gcc ${u} failed (${profile}):\n${err.stderr?.toString() ?? e}`);
-    }
+    const r = spawnSync('gcc', [...cflags, '-c', join(HERE, u), '-o', obj], { encoding: 'utf8' });
+    if (r.error !== undefined) throw new Error(`gcc ${u} could not run (${profile})`, { cause: r.error });
+    if (r.status !== 0) throw new Error(`gcc ${u} failed (${profile}):\n${r.stderr}`);
+    if (r.stderr) writeFileSync(join(tmp, 'warnings.txt'), `== ${u}\n${r.stderr}`, { flag: 'a' });
     objs.push(obj);
   }
   execFileSync('gcc', ['-o', join(tmp, 'pt-harness'), ...objs], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -18,8 +18,8 @@ export class CoreDomain {
     readonly domain: Domain,
   ) {}
 
-  static create(cfg: FormatConfig): CoreDomain | number {
-    const mem = new PhysMemory({ size: 64 * 1024 * 1024 });
+  /** A domain in `mem` (shared between cases: tables are freed between them), or a fresh 64 MiB memory. */
+  static create(cfg: FormatConfig, mem = new PhysMemory({ size: 64 * 1024 * 1024 })): CoreDomain | number {
     const inst = new IommuInstance({ mem, vendor: 'mock' });
     const d = inst.createDomain(cfg);
     if (typeof d === 'number') return d;
@@ -61,9 +61,10 @@ export class CoreDomain {
     }
   }
 
-  /** Destroy; the table pages still allocated afterwards (0 unless a leak). */
+  /** Destroy; the table pages the domain still held afterwards (0 unless a leak). */
   free(): number {
+    const pt = this.domain.pt;
     this.domain.destroy();
-    return this.mem.tablePages;
+    return pt === null ? 0 : pt.tablePages;
   }
 }

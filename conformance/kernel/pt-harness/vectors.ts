@@ -21,6 +21,7 @@ import { buildHarness, REPO, type HarnessBuild } from './build.ts';
 import { commandsArb, edgeCases, newModel, type Executor, type NamedCase } from './cases.ts';
 import { configs, type PtConfig } from './configs.ts';
 import { CoreDomain } from './core.ts';
+import { PhysMemory } from '../../../impl/lib/physmem.ts';
 import { Harness, hex, type DomainInfo, type PtOp, type PtResult } from './protocol.ts';
 
 export const VECTOR_DIR = join(REPO, 'conformance', 'kernel', 'pt-harness', 'vectors');
@@ -296,7 +297,8 @@ export function compareResult(where: string, op: PtOp, k: PtResult, c: PtResult)
 export function replay(v: ParsedVectors, maxPerCase = 3): Mismatch[] {
   const out: Mismatch[] = [];
   const where0 = `${v.profile}/${v.config}`;
-  const probe = CoreDomain.create(v.core);
+  const mem = new PhysMemory({ size: 64 * 1024 * 1024 });
+  const probe = CoreDomain.create(v.core, mem);
   if ('errno' in v.domain) {
     if (typeof probe !== 'number' || probe !== v.domain.errno) {
       out.push({ where: where0, op: 'create', field: 'errno', kernel: String(v.domain.errno), core: typeof probe === 'number' ? String(probe) : 'ok' });
@@ -313,7 +315,7 @@ export function replay(v: ParsedVectors, maxPerCase = 3): Mismatch[] {
   }
   probe.free();
   for (const c of v.cases) {
-    const d = CoreDomain.create(v.core);
+    const d = CoreDomain.create(v.core, mem);
     if (typeof d === 'number') throw new Error('unreachable: the probe was created');
     const where = `${where0} ${c.name}`;
     let n = 0;

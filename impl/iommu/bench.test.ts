@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { radixMinPages, runPagetableBench } from './bench.ts';
-import { BENCH_FORMATS } from './format.ts';
+import { BENCH_FORMATS } from '../pagetable/format.ts';
 
 const IDS = [
   'B1.map_base_ns',
