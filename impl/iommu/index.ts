@@ -41,6 +41,7 @@ export {
   type PtGeometry,
 } from '../pagetable/format.ts';
 export { IoPageTable, IOMMU_DIRTY_NO_CLEAR, type DirtyRecorder } from '../pagetable/table.ts';
+export { createPageTable } from '../pagetable/index.ts';
 export { IotlbGather } from '../pagetable/gather.ts';
 export { MockSparseTable, MOCK_APERTURE_START, MOCK_APERTURE_LAST, MOCK_IO_PAGE_SIZE, MOCK_HUGE_PAGE_SIZE } from '../pagetable/mock612.ts';
 export { bestPgsizeLg2, iommuPgsize } from '../pagetable/pgsize.ts';

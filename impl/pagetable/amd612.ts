@@ -55,7 +55,7 @@ export class AmdLegacyTable extends IoPageTable implements PagesDriver {
 
   /** amd_iommu_map_pages -> iommu_v1_map_pages */
   mapPages(iova: number, paddr: number, pgLg2: number, pgcount: number, prot: number): number {
-    const rc = this.fmt.setProt(prot, this.attrs); // !(prot & IOMMU_PROT_MASK): -EINVAL
+    const rc = this.setProt(prot); // !(prot & IOMMU_PROT_MASK): -EINVAL
     if (rc !== 0) return rc;
     const pg = POW2[pgLg2] as number;
     const level = Math.floor((pgLg2 - 12) / 9); // PAGE_SIZE_LEVEL

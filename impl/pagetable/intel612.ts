@@ -79,7 +79,7 @@ export class IntelLegacyTable extends IoPageTable implements PagesDriver {
   private domainMapping(ivPfn: number, phPfn: number, nrPages: number, prot: number): number {
     if (!this.pfnSupported(ivPfn + nrPages - 1)) return -EINVAL;
     if ((prot & 3) === 0) return -EINVAL; // (prot & (DMA_PTE_READ | DMA_PTE_WRITE)) == 0
-    const rc = this.fmt.setProt(prot, this.attrs);
+    const rc = this.setProt(prot);
     if (rc !== 0) return rc;
     const u = this.u32;
     const f = this.fmt;

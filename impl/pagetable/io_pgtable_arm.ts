@@ -61,7 +61,7 @@ export class ArmLpaeTable extends IoPageTable implements PagesDriver {
   mapPages(iova: number, paddr: number, pgLg2: number, pgcount: number, prot: number): number {
     if (this.levelOfLg2[pgLg2] === -1) return -EINVAL;
     if (iova >= this.iasLimit || paddr >= this.oaLimit) return -ERANGE;
-    const rc = this.fmt.setProt(prot, this.attrs);
+    const rc = this.setProt(prot);
     if (rc !== 0) return rc;
     return this.lpaeMap(iova, paddr, pgLg2, pgcount);
   }

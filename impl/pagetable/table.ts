@@ -80,6 +80,9 @@ export class IoPageTable {
   protected readonly pgsizesLg2: number[];
   /** Leaf attributes of the current map() (pt_iommu_set_prot). */
   protected readonly attrs = new Int32Array(2);
+  /** setProt answers per prot value 0..63: lo, hi, errno (memoized; reset when coherency is forced). */
+  private readonly protCache = new Int32Array(64 * 3);
+  private readonly protKnown = new Uint8Array(64);
   private readonly minPg: number;
   protected readonly tableOrder: number[];
   protected readonly ncoh: boolean;
@@ -200,7 +203,25 @@ export class IoPageTable {
   enforceCacheCoherency(): boolean {
     if (this.g.name !== 'vtd-ss' && this.g.name !== 'amd-v1') return false;
     this.g.opts.coherent = true;
+    this.protKnown.fill(0);
     return true;
+  }
+
+  /** pt_iommu_set_prot into this.attrs (memoized per prot value). Returns 0 or -errno. */
+  protected setProt(prot: number): number {
+    if (prot >= 0 && prot < 64) {
+      const c = this.protCache;
+      if (this.protKnown[prot] === 0) {
+        c[prot * 3 + 2] = this.fmt.setProt(prot, this.attrs);
+        c[prot * 3] = this.attrs[0] as number;
+        c[prot * 3 + 1] = this.attrs[1] as number;
+        this.protKnown[prot] = 1;
+      }
+      this.attrs[0] = c[prot * 3] as number;
+      this.attrs[1] = c[prot * 3 + 1] as number;
+      return c[prot * 3 + 2] as number;
+    }
+    return this.fmt.setProt(prot, this.attrs);
   }
 
   get forceCoherent(): boolean {
@@ -229,7 +250,7 @@ export class IoPageTable {
     // WARN_ON(!(prot & (IOMMU_READ | IOMMU_WRITE))): -EINVAL
     if (!(prot & 3)) return -EINVAL;
     if (pa >= this.oaLimit || pa < 0) return -ERANGE;
-    const rc = this.fmt.setProt(prot, this.attrs);
+    const rc = this.setProt(prot);
     if (rc !== 0) return rc;
     if (!(len > 0)) return -EINVAL; // make_range: len == 0
     const last = iova + len - 1;

@@ -27,6 +27,8 @@ export type { DomainConfig, Vendor };
 
 /** Linux IOMMU_READ/WRITE/CACHE/NOEXEC prot bits (include/linux/iommu.h), as the page-table core defines them. */
 import { IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
+import { VTDSS_SNP } from '../pagetable/fmt/vtdss.ts';
+import { AMD_FC_HI } from '../pagetable/fmt/amdv1.ts';
 export { IOMMU_CACHE, IOMMU_NOEXEC, IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
 
 /** Lowest page size of a bitmap (the domain's IOVA granule). */
@@ -114,7 +116,7 @@ export function hwLeafSnoop(d: Domain, iova: number): boolean | undefined {
   const w = pt.findLeaf(iova);
   if (w < 0) return undefined;
   const u = d.inst.mem.u32;
-  if (pt.g.name === 'vtd-ss') return ((u[w] as number) & 0x800) !== 0;
-  if (pt.g.name === 'amd-v1') return ((u[w + 1] as number) & 0x10000000) !== 0;
+  if (pt.g.name === 'vtd-ss') return ((u[w] as number) & VTDSS_SNP) !== 0;
+  if (pt.g.name === 'amd-v1') return ((u[w + 1] as number) & AMD_FC_HI) !== 0;
   return undefined;
 }

@@ -120,6 +120,15 @@ export function armFormat(o: FormatOptions, stage: 1 | 2, granLg2: number): PtFo
       const lo = aLo | (level === 0 ? ARM_TYPE_PAGE : ARM_TYPE_BLOCK);
       const step = 2 ** oaszLg2;
       let a = oa;
+      if (a + n * step <= 2 ** 48) {
+        // Below 2^48 paddr_to_iopte is the identity (arithmetic inline: no boxing of `a`).
+        for (let k = 0; k < n; k++, a += step) {
+          const alo = a >>> 0;
+          u32[w + 2 * k] = lo | alo;
+          u32[w + 2 * k + 1] = aHi | ((a - alo) / TWO32);
+        }
+        return;
+      }
       for (let k = 0; k < n; k++, a += step) {
         u32[w + 2 * k] = (lo | oaLo(a)) >>> 0;
         u32[w + 2 * k + 1] = aHi | oaHi(a);

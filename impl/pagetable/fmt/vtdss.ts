@@ -82,10 +82,13 @@ export function vtdssFormat(o: FormatOptions): PtFormat {
       const lo = aLo | (level !== 0 ? VTDSS_PS : 0);
       const step = 2 ** oaszLg2;
       let a = oa;
+      // 7.3 FIELD_PREP(VTDSS_FMT_OA) drops bits above 51; 6.12 ORs the raw pfn << 12 in.
+      const hiMask = legacy ? 0x1fffff : 0xfffff;
       for (let k = 0; k < n; k++, a += step) {
-        u32[w + 2 * k] = lo | addrLo(a);
-        // 7.3 FIELD_PREP(VTDSS_FMT_OA) drops bits above 51; 6.12 ORs the raw pfn << 12 in.
-        u32[w + 2 * k + 1] = aHi | (legacy ? addrHi(a) : addrHi(a) & 0xfffff);
+        // (arithmetic inline: a helper taking the double `a` would box it on every call)
+        const alo = a >>> 0;
+        u32[w + 2 * k] = lo | alo;
+        u32[w + 2 * k + 1] = aHi | (((a - alo) / TWO32) & hiMask);
       }
     },
     hasDirty: true,

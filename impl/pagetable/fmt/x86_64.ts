@@ -72,10 +72,12 @@ export function x86Format(o: FormatOptions): PtFormat {
       const lo = aLo | X86_P | (level !== 0 ? X86_PS : 0);
       const step = 2 ** oaszLg2;
       let a = oa;
+      // 7.3 FIELD_PREP(X86_64_FMT_OA) drops bits above 51; 6.12 ORs the raw pfn << 12 in.
+      const hiMask = legacy ? 0x1fffff : 0xfffff;
       for (let k = 0; k < n; k++, a += step) {
-        u32[w + 2 * k] = lo | addrLo(a);
-        // 7.3 FIELD_PREP(X86_64_FMT_OA) drops bits above 51; 6.12 ORs the raw pfn << 12 in.
-        u32[w + 2 * k + 1] = aHi | (legacy ? addrHi(a) : addrHi(a) & 0xfffff);
+        const alo = a >>> 0;
+        u32[w + 2 * k] = lo | alo;
+        u32[w + 2 * k + 1] = aHi | (((a - alo) / TWO32) & hiMask);
       }
     },
     hasDirty: false,
