@@ -201,7 +201,7 @@ export class IoPageTable {
    * leaves are not rewritten. False for formats without such a bit.
    */
   enforceCacheCoherency(): boolean {
-    if (this.g.name !== 'vtd-ss' && this.g.name !== 'amd-v1') return false;
+    if (!this.fmt.hasCoherenceBit) return false;
     this.g.opts.coherent = true;
     this.protKnown.fill(0);
     return true;
@@ -703,7 +703,21 @@ export class IoPageTable {
       }
       // pt_entry_is_write_dirty / make_write_clean cover every member of a contiguous run.
       const runLg2 = f.contigLg2(lo, hi, level);
-      const rep = POW2[runLg2] as number;
+      if (runLg2 === 0) {
+        if (f.isWriteDirty(lo, hi)) {
+          if (rec !== null) rec.record(entryVa, item);
+          if (clear) {
+            f.makeWriteClean(u, w);
+            this.flush(w * 4, 8);
+            gather.addRange(entryVa, item);
+            gather.addLeaf(level, this.itemLg2[level] as number);
+          }
+        }
+        i++;
+        entryVa += item;
+        continue;
+      }
+      const rep = 1 << runLg2;
       const s = i - (i % rep);
       const runSize = rep * item;
       const runVa = entryVa - (i - s) * item;

@@ -69,6 +69,7 @@ export function amdv1Format(o: FormatOptions, mock: boolean): PtFormat {
     name: mock ? 'mock-amdv1' : 'amd-v1',
     granLg2,
     tableAddrMask: 0x000ffffffffff000n,
+    hasCoherenceBit: !mock, // PT_FEAT_AMDV1_FORCE_COHERENCE is not among the mock's features
     entryType(lo: number, _hi: number, level: number): number {
       if ((lo & AMD_PR) === 0) return PT_ENTRY_EMPTY;
       const nl = (lo >>> AMD_NL_SHIFT) & 7;
@@ -109,12 +110,16 @@ export function amdv1Format(o: FormatOptions, mock: boolean): PtFormat {
       const nl = rep > 1 ? NL_SIZE << AMD_NL_SHIFT : 0;
       let f = oa / gran;
       const fstep = leafSize / gran;
+      // 7.3 FIELD_PREP(AMDV1PT_FMT_OA) drops bits above 51, as 6.12's PAGE_SIZE_PTE (& PM_ADDR_MASK)
+      // does for replicated leaves; a 6.12 leaf of the item size is paddr | PR | FC, unmasked.
+      const hiMask = rep === 1 && legacy ? 0x1fffff : 0xfffff;
+      const loBits = AMD_PR | nl | aLo;
       for (let k = 0; k < n; k++, f += fstep) {
+        // integer arithmetic only (v < 2^41): low 20 bits of the field into bits 31:12, the rest into hi
         const v = f + code;
-        const lo = (((v % 1048576) * 4096) | AMD_PR | nl | aLo) >>> 0;
-        // 7.3 FIELD_PREP(AMDV1PT_FMT_OA) drops bits above 51, as 6.12's PAGE_SIZE_PTE (& PM_ADDR_MASK)
-        // does for replicated leaves; a 6.12 leaf of the item size is paddr | PR | FC, unmasked.
-        const hi = (rep === 1 && legacy ? Math.floor(v / 1048576) : Math.floor(v / 1048576) & 0xfffff) | aHi;
+        const v20 = (v >>> 0) & 0xfffff;
+        const lo = ((v20 << 12) | loBits) >>> 0;
+        const hi = (((v - v20) / 1048576) & hiMask) | aHi;
         const base = w + 2 * k * rep;
         for (let r = 0; r < rep; r++) {
           u32[base + 2 * r] = lo;

@@ -77,6 +77,7 @@ export function armFormat(o: FormatOptions, stage: 1 | 2, granLg2: number): PtFo
     name: stage === 1 ? 'arm-s1' : 'arm-s2',
     granLg2,
     tableAddrMask: 0x0000fffffffff000n,
+    hasCoherenceBit: false,
     entryType(lo: number, hi: number, level: number): number {
       if (lo === 0 && hi === 0) return PT_ENTRY_EMPTY;
       // iopte_leaf: a page at the last level, a block (type 1) above it; anything else non-zero is a table.

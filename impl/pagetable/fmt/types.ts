@@ -40,6 +40,8 @@ export interface PtFormat {
   readonly granLg2: number;
   /** Address bits of a table pointer entry (canonical dumps clear them). Not used on hot paths. */
   readonly tableAddrMask: bigint;
+  /** Leaves can carry a snoop / force-coherent bit (VT-d SNP, AMD v1 FC): enforce_cache_coherency can work. */
+  readonly hasCoherenceBit: boolean;
 
   /** pt_load_entry_raw: PT_ENTRY_EMPTY / PT_ENTRY_TABLE / PT_ENTRY_OA for an entry at `level`. */
   entryType(lo: number, hi: number, level: number): number;

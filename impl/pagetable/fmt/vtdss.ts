@@ -50,6 +50,7 @@ export function vtdssFormat(o: FormatOptions): PtFormat {
     name: 'vtd-ss',
     granLg2: 12,
     tableAddrMask: 0x000ffffffffff000n,
+    hasCoherenceBit: true,
     entryType: legacy
       ? (lo: number, _hi: number, level: number): number => {
           if ((lo & 3) === 0) return PT_ENTRY_EMPTY;

@@ -43,6 +43,7 @@ export function x86Format(o: FormatOptions): PtFormat {
     name: 'x86-64',
     granLg2: 12,
     tableAddrMask: 0x000ffffffffff000n,
+    hasCoherenceBit: false,
     entryType: legacy
       ? (lo: number, _hi: number, level: number): number => {
           // 6.12 dma_pte_present: (val & 3); dma_pte_superpage: PS.
