@@ -53,99 +53,137 @@ function trailingOnes(x: number): number {
   return n;
 }
 
-export function amdv1Format(o: FormatOptions, mock: boolean): PtFormat {
-  const legacy = o.profile === '6.12' && !mock;
-  const granLg2 = mock ? 11 : 12;
-  const gran = 2 ** granLg2;
-  const contigLg2 = (lo: number, hi: number, level: number): number => {
+/** A class so every table of the format shares its methods (monomorphic call sites; see vtdss.ts). */
+class Amdv1Format implements PtFormat {
+  readonly name: string;
+  readonly granLg2: number;
+  readonly tableAddrMask = 0x000ffffffffff000n;
+  /** PT_FEAT_AMDV1_FORCE_COHERENCE is not among the mock's features. */
+  readonly hasCoherenceBit: boolean;
+  readonly hasDirty = true;
+  private readonly legacy: boolean;
+  private readonly gran: number;
+
+  constructor(
+    private readonly o: FormatOptions,
+    private readonly mock: boolean,
+  ) {
+    this.name = mock ? 'mock-amdv1' : 'amd-v1';
+    this.legacy = o.profile === '6.12' && !mock;
+    this.granLg2 = mock ? 11 : 12;
+    this.gran = 2 ** this.granLg2;
+    this.hasCoherenceBit = !mock;
+  }
+
+  entryType(lo: number, _hi: number, level: number): number {
+    if ((lo & AMD_PR) === 0) return PT_ENTRY_EMPTY;
+    const nl = (lo >>> AMD_NL_SHIFT) & 7;
+    return level === 0 || nl === 0 || nl === NL_SIZE ? PT_ENTRY_OA : PT_ENTRY_TABLE;
+  }
+
+  tablePa(lo: number, hi: number): number {
+    return field(lo, hi) * this.gran;
+  }
+
+  leafOa(lo: number, hi: number): number {
+    let f = field(lo, hi);
+    if (((lo >>> AMD_NL_SHIFT) & 7) === NL_SIZE) {
+      // amdv1pt_entry_oa: clear the run of ones (the size code).
+      const ones = trailingOnes(f);
+      f -= 2 ** ones - 1;
+    }
+    return f * this.gran;
+  }
+
+  contigLg2(lo: number, hi: number, level: number): number {
     if (((lo >>> AMD_NL_SHIFT) & 7) !== NL_SIZE) return 0;
     // amdv1pt_entry_num_contig_lg2: ffz(entry >> (12 - 1 + item_lg2 - granule)). The
     // bit below the field's level-aligned part is NextLevel's top bit (level 0) or a
     // one of the size code; the ones above count the replicated entries.
     const f = field(lo, hi);
     return level === 0 ? trailingOnes(f) + 1 : trailingOnes(Math.floor(f / 2 ** (9 * level - 1)));
-  };
-  return {
-    name: mock ? 'mock-amdv1' : 'amd-v1',
-    granLg2,
-    tableAddrMask: 0x000ffffffffff000n,
-    hasCoherenceBit: !mock, // PT_FEAT_AMDV1_FORCE_COHERENCE is not among the mock's features
-    entryType(lo: number, _hi: number, level: number): number {
-      if ((lo & AMD_PR) === 0) return PT_ENTRY_EMPTY;
-      const nl = (lo >>> AMD_NL_SHIFT) & 7;
-      return level === 0 || nl === 0 || nl === NL_SIZE ? PT_ENTRY_OA : PT_ENTRY_TABLE;
-    },
-    tablePa: (lo: number, hi: number): number => field(lo, hi) * gran,
-    leafOa(lo: number, hi: number): number {
-      let f = field(lo, hi);
-      if (((lo >>> AMD_NL_SHIFT) & 7) === NL_SIZE) {
-        // amdv1pt_entry_oa: clear the run of ones (the size code).
-        const ones = trailingOnes(f);
-        f -= 2 ** ones - 1;
+  }
+
+  writeTable(u32: Uint32Array, w: number, level: number, childPa: number): void {
+    const f = childPa / this.gran;
+    const f20 = (f >>> 0) & 0xfffff;
+    u32[w] = ((f20 << 12) | AMD_PR | (level << AMD_NL_SHIFT)) >>> 0;
+    u32[w + 1] = (((f - f20) / 1048576) & 0xfffff) | AMD_IR_HI | AMD_IW_HI;
+  }
+
+  setProt(prot: number, attrs: Int32Array): number {
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
+    let hi = 0;
+    // 6.12 sets FC on every leaf; 7.3 by the FORCE_COHERENCE feature (never for the mock).
+    if (!this.mock && (this.o.profile === '6.12' || this.o.coherent)) hi |= AMD_FC_HI;
+    if (prot & IOMMU_READ) hi |= AMD_IR_HI;
+    if (prot & IOMMU_WRITE) hi |= AMD_IW_HI;
+    attrs[0] = 0;
+    attrs[1] = hi;
+    return 0;
+  }
+
+  writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, itemLg2: number, _level: number, aLo: number, aHi: number): void {
+    const rep = 2 ** (oaszLg2 - itemLg2);
+    const leafSize = 2 ** oaszLg2;
+    // NextLevel=7: the OA field ORed with 2^(oasz - granule - 1) - 1 (the size code).
+    const code = rep > 1 ? 2 ** (oaszLg2 - this.granLg2 - 1) - 1 : 0;
+    const nl = rep > 1 ? NL_SIZE << AMD_NL_SHIFT : 0;
+    let f = oa / this.gran;
+    const fstep = leafSize / this.gran;
+    // 7.3 FIELD_PREP(AMDV1PT_FMT_OA) drops bits above 51, as 6.12's PAGE_SIZE_PTE (& PM_ADDR_MASK)
+    // does for replicated leaves; a 6.12 leaf of the item size is paddr | PR | FC, unmasked.
+    const hiMask = rep === 1 && this.legacy ? 0x1fffff : 0xfffff;
+    const loBits = AMD_PR | nl | aLo;
+    for (let k = 0; k < n; k++, f += fstep) {
+      // integer arithmetic only (v < 2^41): low 20 bits of the field into bits 31:12, the rest into hi
+      const v = f + code;
+      const v20 = (v >>> 0) & 0xfffff;
+      const lo = ((v20 << 12) | loBits) >>> 0;
+      const hi = (((v - v20) / 1048576) & hiMask) | aHi;
+      const base = w + 2 * k * rep;
+      for (let r = 0; r < rep; r++) {
+        u32[base + 2 * r] = lo;
+        u32[base + 2 * r + 1] = hi;
       }
-      return f * gran;
-    },
-    contigLg2,
-    writeTable(u32: Uint32Array, w: number, level: number, childPa: number): void {
-      const f = childPa / gran;
-      u32[w] = (((f % 1048576) * 4096) | AMD_PR | (level << AMD_NL_SHIFT)) >>> 0;
-      u32[w + 1] = (Math.floor(f / 1048576) & 0xfffff) | AMD_IR_HI | AMD_IW_HI;
-    },
-    setProt(prot: number, attrs: Int32Array): number {
-      if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
-      let hi = 0;
-      // 6.12 sets FC on every leaf; 7.3 by the FORCE_COHERENCE feature (never for the mock).
-      if (!mock && (o.profile === '6.12' || o.coherent)) hi |= AMD_FC_HI;
-      if (prot & IOMMU_READ) hi |= AMD_IR_HI;
-      if (prot & IOMMU_WRITE) hi |= AMD_IW_HI;
-      attrs[0] = 0;
-      attrs[1] = hi;
-      return 0;
-    },
-    writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, itemLg2: number, _level: number, aLo: number, aHi: number): void {
-      const rep = 2 ** (oaszLg2 - itemLg2);
-      const leafSize = 2 ** oaszLg2;
-      // NextLevel=7: the OA field ORed with 2^(oasz - granule - 1) - 1 (the size code).
-      const code = rep > 1 ? 2 ** (oaszLg2 - granLg2 - 1) - 1 : 0;
-      const nl = rep > 1 ? NL_SIZE << AMD_NL_SHIFT : 0;
-      let f = oa / gran;
-      const fstep = leafSize / gran;
-      // 7.3 FIELD_PREP(AMDV1PT_FMT_OA) drops bits above 51, as 6.12's PAGE_SIZE_PTE (& PM_ADDR_MASK)
-      // does for replicated leaves; a 6.12 leaf of the item size is paddr | PR | FC, unmasked.
-      const hiMask = rep === 1 && legacy ? 0x1fffff : 0xfffff;
-      const loBits = AMD_PR | nl | aLo;
-      for (let k = 0; k < n; k++, f += fstep) {
-        // integer arithmetic only (v < 2^41): low 20 bits of the field into bits 31:12, the rest into hi
-        const v = f + code;
-        const v20 = (v >>> 0) & 0xfffff;
-        const lo = ((v20 << 12) | loBits) >>> 0;
-        const hi = (((v - v20) / 1048576) & hiMask) | aHi;
-        const base = w + 2 * k * rep;
-        for (let r = 0; r < rep; r++) {
-          u32[base + 2 * r] = lo;
-          u32[base + 2 * r + 1] = hi;
-        }
-      }
-    },
-    hasDirty: true,
-    isWriteDirty: (lo: number): boolean => (lo & AMD_D) !== 0,
-    makeWriteClean(u32: Uint32Array, w: number): void {
-      u32[w] = ((u32[w] as number) & ~AMD_D) >>> 0;
-    },
-    makeWriteDirty(u32: Uint32Array, w: number): void {
-      u32[w] = ((u32[w] as number) | AMD_D) >>> 0;
-    },
-    hwPresent: (lo: number): boolean => (lo & AMD_PR) !== 0,
-    hwPerm: (_lo: number, hi: number): number => (hi & AMD_IR_HI ? ACC_READ : 0) | (hi & AMD_IW_HI ? ACC_WRITE : 0),
-    hwAccess(lo: number, _hi: number, w: number, leaf: boolean, write: boolean, hd: boolean, store: WordStore): boolean {
-      // A and D are written only when the DTE enables HA/HD (dirty tracking).
-      if (!hd) return (lo & AMD_D) !== 0;
-      const n = (lo | AMD_A | (leaf && write ? AMD_D : 0)) >>> 0;
-      if (n !== lo) store.deviceWrite32(w, n);
-      return (n & AMD_D) !== 0;
-    },
-    leafProt: (_lo: number, hi: number): number => (hi & AMD_IR_HI ? IOMMU_READ : 0) | (hi & AMD_IW_HI ? IOMMU_WRITE : 0),
-  };
+    }
+  }
+
+  isWriteDirty(lo: number): boolean {
+    return (lo & AMD_D) !== 0;
+  }
+
+  makeWriteClean(u32: Uint32Array, w: number): void {
+    u32[w] = ((u32[w] as number) & ~AMD_D) >>> 0;
+  }
+
+  makeWriteDirty(u32: Uint32Array, w: number): void {
+    u32[w] = ((u32[w] as number) | AMD_D) >>> 0;
+  }
+
+  hwPresent(lo: number): boolean {
+    return (lo & AMD_PR) !== 0;
+  }
+
+  hwPerm(_lo: number, hi: number): number {
+    return (hi & AMD_IR_HI ? ACC_READ : 0) | (hi & AMD_IW_HI ? ACC_WRITE : 0);
+  }
+
+  hwAccess(lo: number, _hi: number, w: number, leaf: boolean, write: boolean, hd: boolean, store: WordStore): boolean {
+    // A and D are written only when the DTE enables HA/HD (dirty tracking).
+    if (!hd) return (lo & AMD_D) !== 0;
+    const n = (lo | AMD_A | (leaf && write ? AMD_D : 0)) >>> 0;
+    if (n !== lo) store.deviceWrite32(w, n);
+    return (n & AMD_D) !== 0;
+  }
+
+  leafProt(_lo: number, hi: number): number {
+    return (hi & AMD_IR_HI ? IOMMU_READ : 0) | (hi & AMD_IW_HI ? IOMMU_WRITE : 0);
+  }
+}
+
+export function amdv1Format(o: FormatOptions, mock: boolean): PtFormat {
+  return new Amdv1Format(o, mock);
 }
 
 export { TWO32 };

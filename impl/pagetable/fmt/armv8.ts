@@ -59,124 +59,163 @@ export const ARM_MEMATTR_DEV = 0x1 << 2;
 export const ARM_DBM_HI = 1 << (51 - 32);
 export const ARM_XN_HI = 3 << (53 - 32);
 
-export function armFormat(o: FormatOptions, stage: 1 | 2, granLg2: number): PtFormat {
-  const g64 = granLg2 === 16;
-  // iopte_to_paddr: bits 47:12; with the 64K granule bits 15:12 hold OA 51:48.
-  const oaOf = g64
-    ? (lo: number, hi: number): number => {
-        const top = (lo >>> 12) & 0xf;
-        return ((hi & 0xffff) + top * 65536) * TWO32 + ((lo & 0xffff0000) >>> 0);
-      }
-    : (lo: number, hi: number): number => (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
-  // paddr_to_iopte: (pa | pa >> 36) & GENMASK(47, 12), for every granule: OA bits 52:48 land in
-  // bits 16:12 (RES0 there with the 4K/16K granules, so an OA beyond 48 bits shows up in them).
-  const oaLo = (a: number): number => (((a >>> 0) & 0xfffff000) | (Math.floor(a / 2 ** 36) & 0x1f000)) >>> 0;
-  const oaHi = (a: number): number => Math.floor(a / TWO32) & 0xffff;
-  const hd = stage === 1 && o.armHd;
-  return {
-    name: stage === 1 ? 'arm-s1' : 'arm-s2',
-    granLg2,
-    tableAddrMask: 0x0000fffffffff000n,
-    hasCoherenceBit: false,
-    entryType(lo: number, hi: number, level: number): number {
-      if (lo === 0 && hi === 0) return PT_ENTRY_EMPTY;
-      // iopte_leaf: a page at the last level, a block (type 1) above it; anything else non-zero is a table.
-      if (level === 0) return PT_ENTRY_OA;
-      return (lo & 3) === ARM_TYPE_BLOCK ? PT_ENTRY_OA : PT_ENTRY_TABLE;
-    },
-    tablePa: oaOf,
-    leafOa: (lo: number, hi: number): number => oaOf(lo, hi),
-    contigLg2: (): number => 0,
-    writeTable(u32: Uint32Array, w: number, _level: number, childPa: number): void {
-      u32[w] = (oaLo(childPa) | ARM_TYPE_TABLE) >>> 0;
-      u32[w + 1] = oaHi(childPa);
-    },
-    setProt(prot: number, attrs: Int32Array): number {
-      if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
-      let lo = 0;
-      let hi = 0;
-      if (stage === 1) {
-        lo |= ARM_NG;
-        if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) lo |= ARM_AP_RDONLY;
-        else if (hd) hi |= ARM_DBM_HI;
-        if (!(prot & IOMMU_PRIV)) lo |= ARM_AP_UNPRIV;
-        if (prot & IOMMU_MMIO) lo |= ARM_MAIR_IDX_DEV << ARM_ATTRINDX_SHIFT;
-        else if (prot & IOMMU_CACHE) lo |= ARM_MAIR_IDX_CACHE << ARM_ATTRINDX_SHIFT;
-      } else {
-        if (prot & IOMMU_READ) lo |= ARM_HAP_READ;
-        if (prot & IOMMU_WRITE) lo |= ARM_HAP_WRITE;
-        if (prot & IOMMU_MMIO) lo |= ARM_MEMATTR_DEV;
-        else if (prot & IOMMU_CACHE) lo |= ARM_MEMATTR_OIWB;
-        else lo |= ARM_MEMATTR_NC;
-      }
-      lo |= prot & IOMMU_CACHE ? ARM_SH_IS : ARM_SH_OS;
-      if (prot & IOMMU_NOEXEC) hi |= ARM_XN_HI;
-      lo |= ARM_AF;
-      attrs[0] = lo;
-      attrs[1] = hi;
-      return 0;
-    },
-    writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, _itemLg2: number, level: number, aLo: number, aHi: number): void {
-      // __arm_lpae_init_pte: one entry per leaf, page type at the last level.
-      const lo = aLo | (level === 0 ? ARM_TYPE_PAGE : ARM_TYPE_BLOCK);
-      const step = 2 ** oaszLg2;
-      let a = oa;
-      if (a + n * step <= 2 ** 48) {
-        // Below 2^48 paddr_to_iopte is the identity (arithmetic inline: no boxing of `a`).
-        for (let k = 0; k < n; k++, a += step) {
-          const alo = a >>> 0;
-          u32[w + 2 * k] = lo | alo;
-          u32[w + 2 * k + 1] = aHi | ((a - alo) / TWO32);
-        }
-        return;
-      }
+/** paddr_to_iopte, low word: (pa | pa >> 36) & GENMASK(47, 12) (OA 52:48 land in bits 16:12, for every granule). */
+function oaLo(a: number): number {
+  return (((a >>> 0) & 0xfffff000) | (Math.floor(a / 2 ** 36) & 0x1f000)) >>> 0;
+}
+
+function oaHi(a: number): number {
+  return Math.floor(a / TWO32) & 0xffff;
+}
+
+/** A class so every table of the format shares its methods (monomorphic call sites; see vtdss.ts). */
+class ArmFormat implements PtFormat {
+  readonly name: string;
+  readonly tableAddrMask = 0x0000fffffffff000n;
+  readonly hasCoherenceBit = false;
+  /** Stage-1 DBM dirty tracking (IO_PGTABLE_QUIRK_ARM_HD). */
+  readonly hasDirty: boolean;
+  private readonly g64: boolean;
+
+  constructor(
+    o: FormatOptions,
+    private readonly stage: 1 | 2,
+    readonly granLg2: number,
+  ) {
+    this.name = stage === 1 ? 'arm-s1' : 'arm-s2';
+    this.g64 = granLg2 === 16;
+    this.hasDirty = stage === 1 && o.armHd;
+  }
+
+  entryType(lo: number, hi: number, level: number): number {
+    if (lo === 0 && hi === 0) return PT_ENTRY_EMPTY;
+    // iopte_leaf: a page at the last level, a block (type 1) above it; anything else non-zero is a table.
+    if (level === 0) return PT_ENTRY_OA;
+    return (lo & 3) === ARM_TYPE_BLOCK ? PT_ENTRY_OA : PT_ENTRY_TABLE;
+  }
+
+  /** iopte_to_paddr: bits 47:12; with the 64K granule bits 15:12 hold OA 51:48. */
+  tablePa(lo: number, hi: number): number {
+    if (this.g64) {
+      const top = (lo >>> 12) & 0xf;
+      return ((hi & 0xffff) + top * 65536) * TWO32 + ((lo & 0xffff0000) >>> 0);
+    }
+    return (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+  }
+
+  leafOa(lo: number, hi: number): number {
+    return this.tablePa(lo, hi);
+  }
+
+  contigLg2(): number {
+    return 0;
+  }
+
+  writeTable(u32: Uint32Array, w: number, _level: number, childPa: number): void {
+    u32[w] = (oaLo(childPa) | ARM_TYPE_TABLE) >>> 0;
+    u32[w + 1] = oaHi(childPa);
+  }
+
+  setProt(prot: number, attrs: Int32Array): number {
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
+    let lo = 0;
+    let hi = 0;
+    if (this.stage === 1) {
+      lo |= ARM_NG;
+      if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) lo |= ARM_AP_RDONLY;
+      else if (this.hasDirty) hi |= ARM_DBM_HI;
+      if (!(prot & IOMMU_PRIV)) lo |= ARM_AP_UNPRIV;
+      if (prot & IOMMU_MMIO) lo |= ARM_MAIR_IDX_DEV << ARM_ATTRINDX_SHIFT;
+      else if (prot & IOMMU_CACHE) lo |= ARM_MAIR_IDX_CACHE << ARM_ATTRINDX_SHIFT;
+    } else {
+      if (prot & IOMMU_READ) lo |= ARM_HAP_READ;
+      if (prot & IOMMU_WRITE) lo |= ARM_HAP_WRITE;
+      if (prot & IOMMU_MMIO) lo |= ARM_MEMATTR_DEV;
+      else if (prot & IOMMU_CACHE) lo |= ARM_MEMATTR_OIWB;
+      else lo |= ARM_MEMATTR_NC;
+    }
+    lo |= prot & IOMMU_CACHE ? ARM_SH_IS : ARM_SH_OS;
+    if (prot & IOMMU_NOEXEC) hi |= ARM_XN_HI;
+    lo |= ARM_AF;
+    attrs[0] = lo;
+    attrs[1] = hi;
+    return 0;
+  }
+
+  writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, _itemLg2: number, level: number, aLo: number, aHi: number): void {
+    // __arm_lpae_init_pte: one entry per leaf, page type at the last level.
+    const lo = aLo | (level === 0 ? ARM_TYPE_PAGE : ARM_TYPE_BLOCK);
+    const step = 2 ** oaszLg2;
+    let a = oa;
+    if (a + n * step <= 2 ** 48) {
+      // Below 2^48 paddr_to_iopte is the identity (arithmetic inline: no boxing of `a`).
       for (let k = 0; k < n; k++, a += step) {
-        u32[w + 2 * k] = (lo | oaLo(a)) >>> 0;
-        u32[w + 2 * k + 1] = aHi | oaHi(a);
+        const alo = a >>> 0;
+        u32[w + 2 * k] = lo | alo;
+        u32[w + 2 * k + 1] = aHi | ((a - alo) / TWO32);
       }
-    },
-    hasDirty: hd,
-    // iopte_writeable_dirty: (pte & (AP_RDONLY | DBM)) == DBM
-    isWriteDirty: (lo: number, hi: number): boolean => (hi & ARM_DBM_HI) !== 0 && (lo & ARM_AP_RDONLY) === 0,
-    makeWriteClean(u32: Uint32Array, w: number): void {
-      u32[w] = ((u32[w] as number) | ARM_AP_RDONLY) >>> 0;
-    },
-    makeWriteDirty(u32: Uint32Array, w: number): void {
-      u32[w] = ((u32[w] as number) & ~ARM_AP_RDONLY) >>> 0;
-    },
-    hwPresent: (lo: number): boolean => (lo & 1) !== 0,
-    hwPerm(lo: number, hi: number, leaf: boolean, hwDirty: boolean): number {
-      if (!leaf) return ACC_READ | ACC_WRITE;
-      if (stage === 1) {
-        // AP[2] read-only, unless DBM lets the SMMU (HTTU) clear it on a write.
-        const dbm = (hi & ARM_DBM_HI) !== 0;
-        return ACC_READ | (!(lo & ARM_AP_RDONLY) || (dbm && hwDirty) ? ACC_WRITE : 0);
-      }
-      return (lo & ARM_HAP_READ ? ACC_READ : 0) | (lo & ARM_HAP_WRITE ? ACC_WRITE : 0);
-    },
-    hwAccess(lo: number, hi: number, w: number, leaf: boolean, write: boolean, hwDirty: boolean, store: WordStore): boolean {
-      if (!leaf || stage !== 1) return false;
+      return;
+    }
+    for (let k = 0; k < n; k++, a += step) {
+      u32[w + 2 * k] = (lo | oaLo(a)) >>> 0;
+      u32[w + 2 * k + 1] = aHi | oaHi(a);
+    }
+  }
+
+  /** iopte_writeable_dirty: (pte & (AP_RDONLY | DBM)) == DBM */
+  isWriteDirty(lo: number, hi: number): boolean {
+    return (hi & ARM_DBM_HI) !== 0 && (lo & ARM_AP_RDONLY) === 0;
+  }
+
+  makeWriteClean(u32: Uint32Array, w: number): void {
+    u32[w] = ((u32[w] as number) | ARM_AP_RDONLY) >>> 0;
+  }
+
+  makeWriteDirty(u32: Uint32Array, w: number): void {
+    u32[w] = ((u32[w] as number) & ~ARM_AP_RDONLY) >>> 0;
+  }
+
+  hwPresent(lo: number): boolean {
+    return (lo & 1) !== 0;
+  }
+
+  hwPerm(lo: number, hi: number, leaf: boolean, hwDirty: boolean): number {
+    if (!leaf) return ACC_READ | ACC_WRITE;
+    if (this.stage === 1) {
+      // AP[2] read-only, unless DBM lets the SMMU (HTTU) clear it on a write.
       const dbm = (hi & ARM_DBM_HI) !== 0;
-      let n = lo;
-      if (write && dbm && hwDirty && lo & ARM_AP_RDONLY) {
-        n = (lo & ~ARM_AP_RDONLY) >>> 0;
-        store.deviceWrite32(w, n);
-      }
-      return dbm && (n & ARM_AP_RDONLY) === 0;
-    },
-    leafProt(lo: number, hi: number): number {
-      let p = 0;
-      if (stage === 1) {
-        p = IOMMU_READ;
-        if (!(lo & ARM_AP_RDONLY) || hi & ARM_DBM_HI) p |= IOMMU_WRITE;
-        if (((lo >>> ARM_ATTRINDX_SHIFT) & 7) === ARM_MAIR_IDX_CACHE) p |= IOMMU_CACHE;
-      } else {
-        if (lo & ARM_HAP_READ) p |= IOMMU_READ;
-        if (lo & ARM_HAP_WRITE) p |= IOMMU_WRITE;
-        if ((lo & (0xf << 2)) === ARM_MEMATTR_OIWB) p |= IOMMU_CACHE;
-      }
-      if (((hi & ARM_XN_HI) >>> 0) === ARM_XN_HI >>> 0) p |= IOMMU_NOEXEC;
-      return p;
-    },
-  };
+      return ACC_READ | (!(lo & ARM_AP_RDONLY) || (dbm && hwDirty) ? ACC_WRITE : 0);
+    }
+    return (lo & ARM_HAP_READ ? ACC_READ : 0) | (lo & ARM_HAP_WRITE ? ACC_WRITE : 0);
+  }
+
+  hwAccess(lo: number, hi: number, w: number, leaf: boolean, write: boolean, hwDirty: boolean, store: WordStore): boolean {
+    if (!leaf || this.stage !== 1) return false;
+    const dbm = (hi & ARM_DBM_HI) !== 0;
+    let n = lo;
+    if (write && dbm && hwDirty && lo & ARM_AP_RDONLY) {
+      n = (lo & ~ARM_AP_RDONLY) >>> 0;
+      store.deviceWrite32(w, n);
+    }
+    return dbm && (n & ARM_AP_RDONLY) === 0;
+  }
+
+  leafProt(lo: number, hi: number): number {
+    let p = 0;
+    if (this.stage === 1) {
+      p = IOMMU_READ;
+      if (!(lo & ARM_AP_RDONLY) || hi & ARM_DBM_HI) p |= IOMMU_WRITE;
+      if (((lo >>> ARM_ATTRINDX_SHIFT) & 7) === ARM_MAIR_IDX_CACHE) p |= IOMMU_CACHE;
+    } else {
+      if (lo & ARM_HAP_READ) p |= IOMMU_READ;
+      if (lo & ARM_HAP_WRITE) p |= IOMMU_WRITE;
+      if ((lo & (0xf << 2)) === ARM_MEMATTR_OIWB) p |= IOMMU_CACHE;
+    }
+    if (((hi & ARM_XN_HI) >>> 0) === ARM_XN_HI >>> 0) p |= IOMMU_NOEXEC;
+    return p;
+  }
+}
+
+export function armFormat(o: FormatOptions, stage: 1 | 2, granLg2: number): PtFormat {
+  return new ArmFormat(o, stage, granLg2);
 }

@@ -44,71 +44,109 @@ function oaOf(lo: number, hi: number): number {
   return (hi & OA_HI_MASK) * TWO32 + ((lo & 0xfffff000) >>> 0);
 }
 
+/**
+ * A class, not a closure per table: every table of this format shares the same
+ * method functions, so the table algorithms' call sites stay monomorphic per
+ * format however many tables exist.
+ */
+class VtdssFormat implements PtFormat {
+  readonly name = 'vtd-ss';
+  readonly granLg2 = 12;
+  readonly tableAddrMask = 0x000ffffffffff000n;
+  readonly hasCoherenceBit = true;
+  readonly hasDirty = true;
+  private readonly legacy: boolean;
+
+  constructor(private readonly o: FormatOptions) {
+    this.legacy = o.profile === '6.12';
+  }
+
+  entryType(lo: number, hi: number, level: number): number {
+    if (this.legacy) {
+      if ((lo & 3) === 0) return PT_ENTRY_EMPTY;
+      return level === 0 || (lo & VTDSS_PS) !== 0 ? PT_ENTRY_OA : PT_ENTRY_TABLE;
+    }
+    if (lo === 0 && hi === 0) return PT_ENTRY_EMPTY;
+    return level === 0 || (level <= 2 && (lo & VTDSS_PS) !== 0) ? PT_ENTRY_OA : PT_ENTRY_TABLE;
+  }
+
+  tablePa(lo: number, hi: number): number {
+    return oaOf(lo, hi);
+  }
+
+  leafOa(lo: number, hi: number): number {
+    return oaOf(lo, hi);
+  }
+
+  contigLg2(): number {
+    return 0;
+  }
+
+  writeTable(u32: Uint32Array, w: number, _level: number, childPa: number): void {
+    u32[w] = addrLo(childPa) | VTDSS_R | VTDSS_W;
+    u32[w + 1] = addrHi(childPa) & 0xfffff;
+  }
+
+  setProt(prot: number, attrs: Int32Array): number {
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
+    let lo = 0;
+    if (prot & IOMMU_READ) lo |= VTDSS_R;
+    if (prot & IOMMU_WRITE) lo |= VTDSS_W;
+    if (this.legacy) lo |= VTDSS_R; // __domain_mapping: attr |= DMA_FL_PTE_PRESENT
+    if (this.o.coherent) lo |= VTDSS_SNP;
+    if (this.o.forceWriteable && !(prot & IOMMU_WRITE)) return -EINVAL;
+    attrs[0] = lo;
+    attrs[1] = 0;
+    return 0;
+  }
+
+  writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, _itemLg2: number, level: number, aLo: number, aHi: number): void {
+    const lo = aLo | (level !== 0 ? VTDSS_PS : 0);
+    const step = 2 ** oaszLg2;
+    let a = oa;
+    // 7.3 FIELD_PREP(VTDSS_FMT_OA) drops bits above 51; 6.12 ORs the raw pfn << 12 in.
+    const hiMask = this.legacy ? 0x1fffff : 0xfffff;
+    for (let k = 0; k < n; k++, a += step) {
+      // (arithmetic inline: a helper taking the double `a` would box it on every call)
+      const alo = a >>> 0;
+      u32[w + 2 * k] = lo | alo;
+      u32[w + 2 * k + 1] = aHi | (((a - alo) / TWO32) & hiMask);
+    }
+  }
+
+  isWriteDirty(lo: number): boolean {
+    return (lo & VTDSS_D) !== 0;
+  }
+
+  makeWriteClean(u32: Uint32Array, w: number): void {
+    u32[w] = (u32[w] as number) & ~VTDSS_D;
+  }
+
+  makeWriteDirty(u32: Uint32Array, w: number): void {
+    u32[w] = (u32[w] as number) | VTDSS_D;
+  }
+
+  hwPresent(lo: number): boolean {
+    return (lo & (VTDSS_R | VTDSS_W)) !== 0;
+  }
+
+  hwPerm(lo: number): number {
+    return (lo & VTDSS_R ? ACC_READ : 0) | (lo & VTDSS_W ? ACC_WRITE : 0);
+  }
+
+  hwAccess(lo: number, _hi: number, w: number, leaf: boolean, write: boolean, hd: boolean, store: WordStore): boolean {
+    // A/D are written only with second-stage A/D enabled in the PASID entry (SSADE).
+    if (!hd) return (lo & VTDSS_D) !== 0;
+    const n = lo | VTDSS_A | (leaf && write ? VTDSS_D : 0);
+    if (n !== lo) store.deviceWrite32(w, n);
+    return (n & VTDSS_D) !== 0;
+  }
+
+  leafProt(lo: number): number {
+    return (lo & VTDSS_R ? IOMMU_READ : 0) | (lo & VTDSS_W ? IOMMU_WRITE : 0);
+  }
+}
+
 export function vtdssFormat(o: FormatOptions): PtFormat {
-  const legacy = o.profile === '6.12';
-  return {
-    name: 'vtd-ss',
-    granLg2: 12,
-    tableAddrMask: 0x000ffffffffff000n,
-    hasCoherenceBit: true,
-    entryType: legacy
-      ? (lo: number, _hi: number, level: number): number => {
-          if ((lo & 3) === 0) return PT_ENTRY_EMPTY;
-          return level === 0 || (lo & VTDSS_PS) !== 0 ? PT_ENTRY_OA : PT_ENTRY_TABLE;
-        }
-      : (lo: number, hi: number, level: number): number => {
-          if (lo === 0 && hi === 0) return PT_ENTRY_EMPTY;
-          return level === 0 || (level <= 2 && (lo & VTDSS_PS) !== 0) ? PT_ENTRY_OA : PT_ENTRY_TABLE;
-        },
-    tablePa: oaOf,
-    leafOa: (lo: number, hi: number): number => oaOf(lo, hi),
-    contigLg2: (): number => 0,
-    writeTable(u32: Uint32Array, w: number, _level: number, childPa: number): void {
-      u32[w] = addrLo(childPa) | VTDSS_R | VTDSS_W;
-      u32[w + 1] = addrHi(childPa) & 0xfffff;
-    },
-    setProt(prot: number, attrs: Int32Array): number {
-      if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
-      let lo = 0;
-      if (prot & IOMMU_READ) lo |= VTDSS_R;
-      if (prot & IOMMU_WRITE) lo |= VTDSS_W;
-      if (legacy) lo |= VTDSS_R; // __domain_mapping: attr |= DMA_FL_PTE_PRESENT
-      if (o.coherent) lo |= VTDSS_SNP;
-      if (o.forceWriteable && !(prot & IOMMU_WRITE)) return -EINVAL;
-      attrs[0] = lo;
-      attrs[1] = 0;
-      return 0;
-    },
-    writeLeaves(u32: Uint32Array, w: number, n: number, oa: number, oaszLg2: number, _itemLg2: number, level: number, aLo: number, aHi: number): void {
-      const lo = aLo | (level !== 0 ? VTDSS_PS : 0);
-      const step = 2 ** oaszLg2;
-      let a = oa;
-      // 7.3 FIELD_PREP(VTDSS_FMT_OA) drops bits above 51; 6.12 ORs the raw pfn << 12 in.
-      const hiMask = legacy ? 0x1fffff : 0xfffff;
-      for (let k = 0; k < n; k++, a += step) {
-        // (arithmetic inline: a helper taking the double `a` would box it on every call)
-        const alo = a >>> 0;
-        u32[w + 2 * k] = lo | alo;
-        u32[w + 2 * k + 1] = aHi | (((a - alo) / TWO32) & hiMask);
-      }
-    },
-    hasDirty: true,
-    isWriteDirty: (lo: number): boolean => (lo & VTDSS_D) !== 0,
-    makeWriteClean(u32: Uint32Array, w: number): void {
-      u32[w] = (u32[w] as number) & ~VTDSS_D;
-    },
-    makeWriteDirty(u32: Uint32Array, w: number): void {
-      u32[w] = (u32[w] as number) | VTDSS_D;
-    },
-    hwPresent: (lo: number): boolean => (lo & (VTDSS_R | VTDSS_W)) !== 0,
-    hwPerm: (lo: number): number => (lo & VTDSS_R ? ACC_READ : 0) | (lo & VTDSS_W ? ACC_WRITE : 0),
-    hwAccess(lo: number, _hi: number, w: number, leaf: boolean, write: boolean, hd: boolean, store: WordStore): boolean {
-      // A/D are written only with second-stage A/D enabled in the PASID entry (SSADE).
-      if (!hd) return (lo & VTDSS_D) !== 0;
-      const n = lo | VTDSS_A | (leaf && write ? VTDSS_D : 0);
-      if (n !== lo) store.deviceWrite32(w, n);
-      return (n & VTDSS_D) !== 0;
-    },
-    leafProt: (lo: number): number => (lo & VTDSS_R ? IOMMU_READ : 0) | (lo & VTDSS_W ? IOMMU_WRITE : 0),
-  };
+  return new VtdssFormat(o);
 }
