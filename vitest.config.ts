@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', '.cache/**'],
-    // Property tests use pinned seeds here; `npm run conformance` runs larger budgets.
+    // The property budget (IOMMUFD_SPEC_BUDGET, IOMMUFD_SPEC_SEED) is installed in every
+    // worker: pinned seed and default runs for `npm test`, `large` for `npm run conformance`.
+    setupFiles: ['spec/testing/vitest.setup.ts'],
     testTimeout: 60_000,
     pool: 'threads',
   },

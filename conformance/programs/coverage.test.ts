@@ -25,7 +25,7 @@ describe('errno coverage', () => {
     const adapter = fakeAdapter();
     const run = await runProgram({ program, file: 'cov.json' }, adapter, fakeCapabilities({}));
     await adapter.close();
-    const session: SessionResult = { implementation: 'fake', profile: '7.3', runs: [run] };
+    const session: SessionResult = { implementation: 'fake', profile: '7.3', order: 'file', runs: [run], isolation: { mode: 'new-adapter', resets: 0, reopens: 0, reopenReasons: [] } };
     const clauses = [
       { id: 'DESTROY.ENOENT', command: 'IOMMU_DESTROY', errno: 'ENOENT', profiles: ['6.12', '7.3'] as const },
       { id: 'DESTROY.EBUSY', command: 'IOMMU_DESTROY', errno: 'EBUSY', profiles: ['6.12', '7.3'] as const },

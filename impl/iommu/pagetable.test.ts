@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PhysMemory } from '../lib/physmem.ts';
-import { EADDRINUSE, EEXIST, EINVAL, ENXIO, ERANGE } from '../lib/errno.ts';
+import { EADDRINUSE, EEXIST, EINVAL, ENOENT, ENXIO, ERANGE } from '../lib/errno.ts';
 import { makeGeometry, IOMMU_READ, IOMMU_WRITE, type FormatConfig, type PtGeometry } from '../pagetable/format.ts';
 import type { IoPageTable } from '../pagetable/table.ts';
 import { createPageTable } from '../pagetable/index.ts';
@@ -468,7 +468,7 @@ describe('wide (64-bit) IOVAs', () => {
     expect(t.iovaToPhysWide((top % 2n ** 48n) + 2n ** 60n)).toBe(0);
     expect(t.mapWide(2n ** 60n + 0x5000n, 0x9000, 0x1000, RW)).toBe(0);
     const rec: [bigint, number][] = [];
-    expect(t.setDirty(0)).toBe(-2); // -ENOENT: no leaf
+    expect(t.setDirty(0)).toBe(-ENOENT); // no leaf
     const g = new IotlbGather();
     expect(t.readAndClearDirtyWide(top, 0x200000, 1, { record: (a, l) => rec.push([a, l]) }, g)).toBe(0);
     expect(rec).toEqual([]);

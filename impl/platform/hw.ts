@@ -27,8 +27,6 @@ export type { DomainConfig, Vendor };
 
 /** Linux IOMMU_READ/WRITE/CACHE/NOEXEC prot bits (include/linux/iommu.h), as the page-table core defines them. */
 import { IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
-import { VTDSS_SNP } from '../pagetable/fmt/vtdss.ts';
-import { AMD_FC_HI } from '../pagetable/fmt/amdv1.ts';
 export { IOMMU_CACHE, IOMMU_NOEXEC, IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
 
 /** Lowest page size of a bitmap (the domain's IOVA granule). */
@@ -44,10 +42,10 @@ export function hwPgsizeBitmap(d: Domain): bigint {
   return m;
 }
 
-/** domain_alloc: a domain of `cfg` on the driver's hardware model, or a positive errno. */
+/** domain_alloc: a domain of `cfg` on the driver's hardware model, or a negative errno. */
 export function hwCreateDomain(hw: HwIommu, cfg: DomainConfig): Domain | number {
   const d = hw.createDomain(cfg);
-  return typeof d === 'number' ? -d : d;
+  return d;
 }
 
 export type Translation =
@@ -107,16 +105,4 @@ function accString(perm: number): string {
 
 export function permString(prot: number): string {
   return `${prot & IOMMU_READ ? 'r' : '-'}${prot & IOMMU_WRITE ? 'w' : '-'}`;
-}
-
-/** Whether the leaf PTE mapping iova carries the format's snoop bit (VT-d SNP, AMD FC); undefined if unmapped or the format has none. */
-export function hwLeafSnoop(d: Domain, iova: number): boolean | undefined {
-  const pt = d.pt;
-  if (!pt) return undefined;
-  const w = pt.findLeaf(iova);
-  if (w < 0) return undefined;
-  const u = d.inst.mem.u32;
-  if (pt.g.name === 'vtd-ss') return ((u[w] as number) & VTDSS_SNP) !== 0;
-  if (pt.g.name === 'amd-v1') return ((u[w + 1] as number) & AMD_FC_HI) !== 0;
-  return undefined;
 }
