@@ -1,9 +1,10 @@
 /**
  * Page-table configurations: a FormatConfig names a format and the options the
- * kernel's driver sets it up with; makeGeometry resolves it into the format's
- * entry operations (fmt/*.ts) and the table geometry (levels, index bits, the
- * page-size bitmap, VA/OA limits, the aperture) the way the profile's driver
- * computes them, and names the algorithm that maps and unmaps:
+ * kernel's driver sets it up with. Each format module (fmt/*.ts) gives both
+ * its entry operations and its geometry (levels, index bits, page sizes,
+ * VA/OA limits, the aperture) the way the profile's driver computes them;
+ * makeGeometry picks the module by name and derives the per-level arrays the
+ * algorithms index. The shape also names the algorithm that maps and unmaps:
  *   'generic_pt'       7.3 VT-d SS, x86-64, AMD v1, selftest mock (iommu_pt.h, table.ts)
  *   'io-pgtable-arm'   Arm LPAE, both profiles (io-pgtable-arm.c through the iommu core)
  *   'intel-612'        6.12 VT-d SS and first stage (intel/iommu.c)
@@ -11,68 +12,15 @@
  *
  * Level numbering follows generic_pt: level 0 is the leaf-most table.
  */
-import { amdv1Format } from './fmt/amdv1.ts';
-import { armFormat } from './fmt/armv8.ts';
-import type { FormatOptions, PtFormat } from './fmt/types.ts';
-import { vtdssFormat } from './fmt/vtdss.ts';
-import { x86Format } from './fmt/x86_64.ts';
+import { amdv1Shape } from './fmt/amdv1.ts';
+import { armShape } from './fmt/armv8.ts';
+import type { FormatConfig, FormatName, FormatOptions, PtDriver, PtFormat, ShapeFn } from './fmt/types.ts';
+import { vtdssShape } from './fmt/vtdss.ts';
+import { x86Shape } from './fmt/x86_64.ts';
 
 export { IOMMU_CACHE, IOMMU_MMIO, IOMMU_NOEXEC, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE } from './fmt/types.ts';
-export type { PtFormat } from './fmt/types.ts';
-
-/** Format kinds (small ints for the few places that branch on the family). */
-export const K_VTDSS = 0; // Intel VT-d second stage (fmt/vtdss.ts)
-export const K_X86 = 1; // x86-64 / VT-d first stage / AMD v2 (fmt/x86_64.ts)
-export const K_AMDV1 = 2; // AMD IOMMU v1 host table (fmt/amdv1.ts)
-export const K_ARM_S1 = 3; // Arm VMSAv8-64 LPAE stage 1 (fmt/armv8.ts)
-export const K_ARM_S2 = 4; // Arm VMSAv8-64 LPAE stage 2
-export const K_MOCK = 5; // iommufd selftest AMDv1 mock, 2 KiB granule
-
-export type FormatName = 'vtd-ss' | 'x86-64' | 'amd-v1' | 'arm-s1' | 'arm-s2' | 'mock-amdv1';
-export type PtDriver = 'generic_pt' | 'io-pgtable-arm' | 'intel-612' | 'amd-612';
-
-export interface FormatConfig {
-  format: FormatName;
-  /** Kernel profile whose driver the table follows (default 7.3). */
-  profile?: '6.12' | '7.3';
-  /** VT-d SS: 3/4/5 (default 4); x86-64: 4/5 (default 4); AMD v1: starting levels 1..6 (default 3). */
-  levels?: number;
-  /**
-   * generic_pt hw_max_vasz_lg2 (7.3): the VA bits the unit supports. Defaults:
-   * VT-d/x86 the table's width (sign-extended x86 counts the sign bit), AMD v1
-   * 64, mock 56.
-   */
-  vasz?: number;
-  /** VT-d CAP.SLLPS / superpage support: allow 2 MiB leaves (default true). */
-  pg2M?: boolean;
-  /** Allow 1 GiB leaves (default true). */
-  pg1G?: boolean;
-  /** Arm granule in bytes: 4096, 16384 or 65536 (default 4096). */
-  granule?: number;
-  /** Arm input address size in bits (default 48; clamped to 48, 52 with the 64K granule). */
-  ias?: number;
-  /** Output address size in bits (default: VT-d/x86/AMD 52, mock 51, Arm 48). */
-  oas?: number;
-  /** Enforce cache coherency from the start: VT-d SNP (7.3 FORCE_COHERENCE / 6.12 set_pte_snp). AMD v1 always has FC. */
-  coherent?: boolean;
-  /** Dirty-tracking capable domain (Arm stage 1: IO_PGTABLE_QUIRK_ARM_HD, writable leaves get DBM). */
-  dirty?: boolean;
-  /** Mock: 'huge' restricts the bitmap to 1 MiB | 4 KiB (MOCK_IOMMUPT_HUGE). */
-  mockVariant?: 'default' | 'huge';
-  /** VT-d nesting parent on SPR errata: read-only maps fail with -EINVAL (7.3 FORCE_WRITEABLE, 6.12 nested_parent). */
-  forceWriteable?: boolean;
-  /** Restrict the page-size bitmap to these sizes in bytes (domain->pgsize_bitmap &= ...). */
-  restrictPgsizes?: number[];
-  /** x86-64: VA is sign-extended (VT-d first stage); the upper half is reachable through the wide API. */
-  signExtend?: boolean;
-  /** Walker sees PTE writes only after explicit flushes (DMA_INCOHERENT / coherent_walk=false). */
-  nonCoherentWalk?: boolean;
-  /**
-   * Value added to every table pointer and to the root as written/reported, so a
-   * stage-1 table built here can be walked through a stage 2 that maps IPA = PA + bias.
-   */
-  tablePtrBias?: number;
-}
+export type { FormatConfig, FormatName, PtDriver, PtFormat } from './fmt/types.ts';
+export { K_AMDV1, K_ARM_S1, K_ARM_S2, K_MOCK, K_VTDSS, K_X86 } from './fmt/types.ts';
 
 export interface PtGeometry {
   readonly kind: number;
@@ -117,184 +65,18 @@ export interface PtGeometry {
   readonly signExtend: boolean;
 }
 
-function lg2Exact(n: number): number {
-  return Math.round(Math.log2(n));
-}
-
-interface Shape {
-  kind: number;
-  driver: PtDriver;
-  fmt: PtFormat;
-  granLg2: number;
-  bits: number;
-  levels: number;
-  maxTopLevel: number;
-  topEntries: number;
-  dynamicTop: boolean;
-  maxVaBits: number;
-  vaBits: number;
-  oaBits: number;
-  sizes: [number, number][];
-  apertureStart: bigint;
-  apertureLast: bigint;
-  signExtend: boolean;
-  mockHuge: boolean;
-}
-
-/** generic_pt get_info: log2_mod(bitmap, max_vasz - 1), then oalog2_mod(…, max_oasz). */
-function trimGetInfo(sizes: [number, number][], maxVasz: number, oasz: number): [number, number][] {
-  return sizes.filter(([l]) => l < maxVasz - 1 && l < oasz);
-}
-
-const ARM_OAS = [32, 36, 40, 42, 44, 48, 52];
-
-function shapeOf(cfg: FormatConfig, profile: '6.12' | '7.3', o: FormatOptions): Shape | string {
-  switch (cfg.format) {
-    case 'vtd-ss':
-    case 'x86-64': {
-      const vtd = cfg.format === 'vtd-ss';
-      const levels = cfg.levels ?? 4;
-      if (!(vtd ? [3, 4, 5] : [4, 5]).includes(levels)) return 'levels';
-      const fmt = vtd ? vtdssFormat(o) : x86Format(o);
-      const width = 12 + 9 * levels;
-      const oaBits = cfg.oas ?? 52;
-      if (oaBits > 52 || oaBits < 32) return 'oas';
-      const signExtend = !vtd && (cfg.signExtend ?? false);
-      let sizes: [number, number][] = [[12, 0]];
-      if (cfg.pg2M ?? true) sizes.push([21, 1]);
-      if (cfg.pg1G ?? true) sizes.push([30, 2]);
-      if (profile === '6.12') {
-        // intel/iommu.c paging_domain_alloc: gaw = the table's width; the first stage skips bit gaw-1.
-        const last = (1n << BigInt(width - (vtd ? 0 : 1))) - 1n;
-        return {
-          kind: vtd ? K_VTDSS : K_X86, driver: 'intel-612', fmt, granLg2: 12, bits: 9, levels, maxTopLevel: levels - 1,
-          topEntries: 512, dynamicTop: false, maxVaBits: width, vaBits: width, oaBits, sizes,
-          apertureStart: 0n, apertureLast: last, signExtend: false, mockHuge: false,
-        };
-      }
-      // 7.3 generic_pt: hw_max_vasz_lg2 (sign extension counts the sign bit), aperture = the lower range.
-      const vasz = cfg.vasz ?? width;
-      if (vasz > width || vasz < 12 + 9 * (levels - 1)) return 'vasz';
-      sizes = trimGetInfo(sizes, vasz, oaBits);
-      const apBits = signExtend ? vasz - 1 : vasz;
-      return {
-        kind: vtd ? K_VTDSS : K_X86, driver: 'generic_pt', fmt, granLg2: 12, bits: 9, levels, maxTopLevel: levels - 1,
-        topEntries: 512, dynamicTop: false, maxVaBits: vasz, vaBits: vasz, oaBits, sizes,
-        apertureStart: 0n, apertureLast: (1n << BigInt(apBits)) - 1n, signExtend, mockHuge: false,
-      };
-    }
-    case 'amd-v1':
-    case 'mock-amdv1': {
-      const mock = cfg.format === 'mock-amdv1';
-      const fmt = amdv1Format(o, mock);
-      const granLg2 = mock ? 11 : 12;
-      const maxOa = mock ? 51 : 52;
-      const oaBits = Math.min(cfg.oas ?? maxOa, maxOa);
-      if (oaBits < 32) return 'oas';
-      const maxTopLevel = mock ? 4 : 5;
-      // amdv1pt_possible_sizes: item .. item*256 (never a whole table), <= 2^51, never 512 GiB.
-      const possible = (l: number): [number, number][] => {
-        const out: [number, number][] = [];
-        const isz = granLg2 + 9 * l;
-        for (let s = isz; s <= Math.min(51, isz + 8); s++) if (s !== 39) out.push([s, l]);
-        return out;
-      };
-      if (profile === '6.12' && !mock) {
-        // amd/io_pgtable.c v1_alloc_pgtable: 3-level mode, grown by increase_address_space up to 6;
-        // pgsize_bitmap AMD_IOMMU_PGSIZES (GENMASK(51, 12) ^ SZ_512G); aperture 0..~0 (dma_max_address).
-        const sizes: [number, number][] = [];
-        for (let l = 0; l <= 4; l++) sizes.push(...possible(l));
-        const levels = cfg.levels ?? 3;
-        if (levels < 1 || levels > 6) return 'levels';
-        return {
-          kind: K_AMDV1, driver: 'amd-612', fmt, granLg2, bits: 9, levels, maxTopLevel: 5, topEntries: 512,
-          dynamicTop: true, maxVaBits: 64, vaBits: Math.min(64, 12 + 9 * levels), oaBits, sizes,
-          apertureStart: 0n, apertureLast: (1n << 64n) - 1n, signExtend: false, mockHuge: false,
-        };
-      }
-      // 7.3 amdv1pt_iommu_fmt_init: AMD v1 always has DYNAMIC_TOP (PT_FORCE_ENABLED_FEATURES);
-      // the mock (PT_SUPPORTED_FEATURES 0) starts at level 2 with max_vasz = granule + 9 * 3.
-      const levels = mock ? 3 : (cfg.levels ?? 3);
-      if (levels < 2 || levels > maxTopLevel + 1) return 'levels';
-      const dynamicTop = !mock;
-      const hwVasz = cfg.vasz ?? (mock ? 56 : 64);
-      if (hwVasz > (mock ? 56 : 64) || hwVasz < 32) return 'vasz';
-      const startTop = levels - 1;
-      const maxVasz = dynamicTop || startTop === maxTopLevel ? hwVasz : Math.min(hwVasz, granLg2 + 9 * (startTop + 1));
-      let sizes: [number, number][] = [];
-      if (dynamicTop) {
-        for (let l = 0; l <= maxTopLevel; l++) {
-          if (granLg2 + 9 * l >= maxVasz) break;
-          if (l < maxTopLevel) sizes.push(...possible(l));
-        }
-      } else {
-        for (let l = 0; l <= Math.min(startTop, maxTopLevel - 1); l++) sizes.push(...possible(l));
-      }
-      sizes = trimGetInfo(sizes, maxVasz, oaBits);
-      const mockHuge = mock && cfg.mockVariant === 'huge';
-      if (mockHuge) sizes = sizes.filter(([l]) => l === 12 || l === 20); // MOCK_HUGE_PAGE_SIZE | PAGE_SIZE
-      return {
-        kind: mock ? K_MOCK : K_AMDV1, driver: 'generic_pt', fmt, granLg2, bits: 9, levels, maxTopLevel, topEntries: 512,
-        dynamicTop, maxVaBits: maxVasz, vaBits: Math.min(maxVasz, granLg2 + 9 * levels), oaBits, sizes,
-        apertureStart: 0n, apertureLast: maxVasz >= 64 ? (1n << 64n) - 1n : (1n << BigInt(maxVasz)) - 1n, signExtend: false, mockHuge,
-      };
-    }
-    case 'arm-s1':
-    case 'arm-s2': {
-      const stage = cfg.format === 'arm-s1' ? 1 : 2;
-      const g = cfg.granule ?? 4096;
-      if (g !== 4096 && g !== 16384 && g !== 65536) return 'granule';
-      const granLg2 = lg2Exact(g);
-      const bits = granLg2 - 3;
-      // arm_lpae_restrict_pgsizes: the granule's block sizes; 4T only with the 64K granule and oas > 48.
-      const maxAddr = g === 65536 ? 52 : 48;
-      const reqOas = cfg.oas ?? 48;
-      const reqIas = cfg.ias ?? 48;
-      if (reqIas > 52) return 'ias';
-      if (reqOas > 52) return 'oas';
-      const ias = Math.min(reqIas, maxAddr);
-      const oas = Math.min(reqOas, maxAddr);
-      // arm_64_lpae_alloc_pgtable_s1/_s2: TCR/VTCR.PS has encodings for these output sizes only.
-      if (!ARM_OAS.includes(oas)) return 'oas';
-      if (ias <= granLg2) return 'ias';
-      const fmt = armFormat(o, stage, granLg2);
-      let levels = Math.ceil((ias - granLg2) / bits);
-      const startLevel = 4 - levels;
-      let pgdBits = ias - granLg2 - bits * (levels - 1);
-      if (stage === 2) {
-        let concat: boolean;
-        if (profile === '6.12') {
-          // 6.12 arm_64_lpae_alloc_pgtable_s2: concatenate whenever start_level is 0 and the pgd has <= 16 entries.
-          concat = startLevel === 0 && 2 ** pgdBits <= 16;
-        } else {
-          // 7.3 arm_lpae_concat_mandatory (Arm DDI0487 R_DXBSH, R_SRKBC).
-          if (g === 16384 && startLevel === 0) concat = oas === 48 || ias === 48;
-          else if (g === 4096 && startLevel === 0) concat = oas === 40 || oas === 42;
-          else concat = g === 16384 && startLevel === 1 && oas === 40;
-          if (concat && 2 ** pgdBits > 16) return 'ias';
-        }
-        if (concat) {
-          // data->pgd_bits += bits_per_level; data->start_level++
-          pgdBits += bits;
-          levels--;
-        }
-      }
-      const sizes: [number, number][] = [];
-      const blocks = g === 4096 ? [12, 21, 30] : g === 16384 ? [14, 25] : oas > 48 ? [16, 29, 42] : [16, 29];
-      for (const s of blocks) {
-        const l = (s - granLg2) / bits;
-        if (l <= levels - 1) sizes.push([s, l]);
-      }
-      return {
-        kind: stage === 1 ? K_ARM_S1 : K_ARM_S2, driver: 'io-pgtable-arm', fmt, granLg2, bits, levels, maxTopLevel: levels - 1,
-        topEntries: 2 ** pgdBits, dynamicTop: false, maxVaBits: ias, vaBits: ias, oaBits: oas, sizes,
-        apertureStart: 0n, apertureLast: (1n << BigInt(ias)) - 1n, signExtend: false, mockHuge: false,
-      };
-    }
-    default:
-      return 'format';
-  }
-}
+/**
+ * Each format module's geometry (fmt/*.ts), by config name: the only place
+ * that chooses a module by name.
+ */
+const SHAPES: Record<FormatName, ShapeFn> = {
+  'vtd-ss': vtdssShape,
+  'x86-64': x86Shape,
+  'amd-v1': amdv1Shape(false),
+  'mock-amdv1': amdv1Shape(true),
+  'arm-s1': armShape(1),
+  'arm-s2': armShape(2),
+};
 
 /** Build the geometry for a config; returns a string naming the bad field on error. */
 export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
@@ -306,7 +88,9 @@ export function makeGeometry(cfg: FormatConfig): PtGeometry | string {
     forceWriteable: cfg.forceWriteable ?? false,
     armHd: cfg.format === 'arm-s1' && (cfg.dirty ?? false),
   };
-  const s = shapeOf(cfg, profile, o);
+  const shape = SHAPES[cfg.format] as ShapeFn | undefined;
+  if (shape === undefined) return 'format';
+  const s = shape(cfg, profile, o);
   if (typeof s === 'string') return s;
   let sizes = s.sizes.sort((a, b) => a[0] - b[0]);
   if (cfg.restrictPgsizes !== undefined) {

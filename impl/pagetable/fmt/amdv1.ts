@@ -16,6 +16,10 @@
 import {
   ACC_READ,
   ACC_WRITE,
+  apertureLastOf,
+  K_AMDV1,
+  K_MOCK,
+  trimGetInfo,
   IOMMU_READ,
   IOMMU_WRITE,
   PT_ENTRY_EMPTY,
@@ -23,7 +27,9 @@ import {
   PT_ENTRY_TABLE,
   TWO32,
   type FormatOptions,
+  type FormatShape,
   type PtFormat,
+  type ShapeFn,
   type WordStore,
 } from './types.ts';
 import { EINVAL } from '../../lib/errno.ts';
@@ -187,3 +193,63 @@ export function amdv1Format(o: FormatOptions, mock: boolean): PtFormat {
 }
 
 export { TWO32 };
+
+/** amdv1pt_possible_sizes: item .. item*256 at a level (never a whole table), up to 2^51, never 512 GiB. */
+function possibleSizes(granLg2: number, level: number): [number, number][] {
+  const out: [number, number][] = [];
+  const isz = granLg2 + 9 * level;
+  for (let s = isz; s <= Math.min(51, isz + 8); s++) if (s !== 39) out.push([s, level]);
+  return out;
+}
+
+/**
+ * Geometry of an AMD v1 table (and the selftest mock's): 9 bits a level, top
+ * level up to 5 (mock 4), OA up to 52 bits (mock 51).
+ *   7.3 amdv1pt_iommu_fmt_init: AMD v1 always has DYNAMIC_TOP
+ *       (PT_FORCE_ENABLED_FEATURES, fmt/iommu_amdv1.c); the mock
+ *       (PT_SUPPORTED_FEATURES 0) starts at level 2 with max_vasz = granule +
+ *       9 * 3; sizes trimmed by get_info; MOCK_IOMMUPT_HUGE keeps 1M | 4K.
+ *   6.12 amd/io_pgtable.c v1_alloc_pgtable: 3-level mode, grown by
+ *       increase_address_space up to 6; pgsize_bitmap AMD_IOMMU_PGSIZES
+ *       (GENMASK(51, 12) ^ SZ_512G); aperture 0..~0 (dma_max_address).
+ */
+export const amdv1Shape = (mock: boolean): ShapeFn => (cfg, profile, o) => {
+  const fmt = amdv1Format(o, mock);
+  const granLg2 = mock ? 11 : 12;
+  const maxOa = mock ? 51 : 52;
+  const oaBits = Math.min(cfg.oas ?? maxOa, maxOa);
+  if (oaBits < 32) return 'oas';
+  const maxTopLevel = mock ? 4 : 5;
+  if (profile === '6.12' && !mock) {
+    const sizes: [number, number][] = [];
+    for (let l = 0; l <= 4; l++) sizes.push(...possibleSizes(granLg2, l));
+    const levels = cfg.levels ?? 3;
+    if (levels < 1 || levels > 6) return 'levels';
+    return {
+      kind: K_AMDV1, driver: 'amd-612', fmt, granLg2, bits: 9, levels, maxTopLevel: 5, topEntries: 512,
+      dynamicTop: true, maxVaBits: 64, vaBits: Math.min(64, 12 + 9 * levels), oaBits, sizes,
+      apertureStart: 0n, apertureLast: apertureLastOf(64), signExtend: false, mockHuge: false,
+    } satisfies FormatShape;
+  }
+  const levels = mock ? 3 : (cfg.levels ?? 3);
+  if (levels < 2 || levels > maxTopLevel + 1) return 'levels';
+  const dynamicTop = !mock;
+  const hwVasz = cfg.vasz ?? (mock ? 56 : 64);
+  if (hwVasz > (mock ? 56 : 64) || hwVasz < 32) return 'vasz';
+  const startTop = levels - 1;
+  const maxVasz = dynamicTop || startTop === maxTopLevel ? hwVasz : Math.min(hwVasz, granLg2 + 9 * (startTop + 1));
+  let sizes: [number, number][] = [];
+  if (dynamicTop) {
+    for (let l = 0; l < maxTopLevel && granLg2 + 9 * l < maxVasz; l++) sizes.push(...possibleSizes(granLg2, l));
+  } else {
+    for (let l = 0; l <= Math.min(startTop, maxTopLevel - 1); l++) sizes.push(...possibleSizes(granLg2, l));
+  }
+  sizes = trimGetInfo(sizes, maxVasz, oaBits);
+  const mockHuge = mock && cfg.mockVariant === 'huge';
+  if (mockHuge) sizes = sizes.filter(([l]) => l === 12 || l === 20); // MOCK_HUGE_PAGE_SIZE | PAGE_SIZE
+  return {
+    kind: mock ? K_MOCK : K_AMDV1, driver: 'generic_pt', fmt, granLg2, bits: 9, levels, maxTopLevel, topEntries: 512,
+    dynamicTop, maxVaBits: maxVasz, vaBits: Math.min(maxVasz, granLg2 + 9 * levels), oaBits, sizes,
+    apertureStart: 0n, apertureLast: apertureLastOf(Math.min(64, maxVasz)), signExtend: false, mockHuge,
+  } satisfies FormatShape;
+};

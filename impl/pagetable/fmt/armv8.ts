@@ -22,6 +22,9 @@
 import {
   ACC_READ,
   ACC_WRITE,
+  apertureLastOf,
+  K_ARM_S1,
+  K_ARM_S2,
   IOMMU_CACHE,
   IOMMU_MMIO,
   IOMMU_NOEXEC,
@@ -33,7 +36,9 @@ import {
   PT_ENTRY_TABLE,
   TWO32,
   type FormatOptions,
+  type FormatShape,
   type PtFormat,
+  type ShapeFn,
   type WordStore,
 } from './types.ts';
 import { EINVAL } from '../../lib/errno.ts';
@@ -219,3 +224,61 @@ class ArmFormat implements PtFormat {
 export function armFormat(o: FormatOptions, stage: 1 | 2, granLg2: number): PtFormat {
   return new ArmFormat(o, stage, granLg2);
 }
+
+/** TCR/VTCR.PS has encodings for these output sizes only (arm_64_lpae_alloc_pgtable_s1/_s2). */
+const ARM_OAS = [32, 36, 40, 42, 44, 48, 52];
+
+/**
+ * Geometry of an io-pgtable-arm table (same driver in both profiles, the
+ * stage-2 root concatenation aside): granule 4K / 16K / 64K, granule - 3 bits
+ * a level; arm_lpae_restrict_pgsizes gives the block sizes (4T only with the
+ * 64K granule and oas > 48); IA/OA up to 48 bits, 52 with the 64K granule.
+ * Stage 2 concatenates the root: 6.12 arm_64_lpae_alloc_pgtable_s2 whenever
+ * start_level is 0 and the pgd has <= 16 entries; 7.3
+ * arm_lpae_concat_mandatory (Arm DDI0487 R_DXBSH, R_SRKBC).
+ */
+export const armShape = (stage: 1 | 2): ShapeFn => (cfg, profile, o) => {
+  const g = cfg.granule ?? 4096;
+  if (g !== 4096 && g !== 16384 && g !== 65536) return 'granule';
+  const granLg2 = g === 4096 ? 12 : g === 16384 ? 14 : 16;
+  const bits = granLg2 - 3;
+  const maxAddr = g === 65536 ? 52 : 48;
+  const reqOas = cfg.oas ?? 48;
+  const reqIas = cfg.ias ?? 48;
+  if (reqIas > 52) return 'ias';
+  if (reqOas > 52) return 'oas';
+  const ias = Math.min(reqIas, maxAddr);
+  const oas = Math.min(reqOas, maxAddr);
+  if (!ARM_OAS.includes(oas)) return 'oas';
+  if (ias <= granLg2) return 'ias';
+  let levels = Math.ceil((ias - granLg2) / bits);
+  const startLevel = 4 - levels;
+  let pgdBits = ias - granLg2 - bits * (levels - 1);
+  if (stage === 2) {
+    let concat: boolean;
+    if (profile === '6.12') {
+      concat = startLevel === 0 && 2 ** pgdBits <= 16;
+    } else {
+      if (g === 16384 && startLevel === 0) concat = oas === 48 || ias === 48;
+      else if (g === 4096 && startLevel === 0) concat = oas === 40 || oas === 42;
+      else concat = g === 16384 && startLevel === 1 && oas === 40;
+      if (concat && 2 ** pgdBits > 16) return 'ias';
+    }
+    if (concat) {
+      // data->pgd_bits += bits_per_level; data->start_level++
+      pgdBits += bits;
+      levels--;
+    }
+  }
+  const sizes: [number, number][] = [];
+  const blocks = g === 4096 ? [12, 21, 30] : g === 16384 ? [14, 25] : oas > 48 ? [16, 29, 42] : [16, 29];
+  for (const s of blocks) {
+    const l = (s - granLg2) / bits;
+    if (l <= levels - 1) sizes.push([s, l]);
+  }
+  return {
+    kind: stage === 1 ? K_ARM_S1 : K_ARM_S2, driver: 'io-pgtable-arm', fmt: armFormat(o, stage, granLg2), granLg2, bits, levels,
+    maxTopLevel: levels - 1, topEntries: 2 ** pgdBits, dynamicTop: false, maxVaBits: ias, vaBits: ias, oaBits: oas, sizes,
+    apertureStart: 0n, apertureLast: apertureLastOf(ias), signExtend: false, mockHuge: false,
+  } satisfies FormatShape;
+};

@@ -12,6 +12,10 @@
  * One format object per table (formats carry the table's features and
  * profile); every format object has the same shape, so the table algorithms
  * (table.ts and the driver modules) see one hidden class.
+ *
+ * Each format module also gives the table's geometry (FormatShape: levels,
+ * index bits, page sizes, VA/OA limits, aperture) from a FormatConfig, as the
+ * profile's driver computes it; format.ts only assembles the result.
  */
 
 /** pt_load_entry_raw results (enum pt_entry_type). */
@@ -112,4 +116,108 @@ export function addrLo(a: number): number {
 }
 export function addrHi(a: number): number {
   return (a - (a >>> 0)) / TWO32;
+}
+
+/** Format kinds (small ints for the few places that branch on the family). */
+export const K_VTDSS = 0; // Intel VT-d second stage (fmt/vtdss.ts)
+export const K_X86 = 1; // x86-64 / VT-d first stage / AMD v2 (fmt/x86_64.ts)
+export const K_AMDV1 = 2; // AMD IOMMU v1 host table (fmt/amdv1.ts)
+export const K_ARM_S1 = 3; // Arm VMSAv8-64 LPAE stage 1 (fmt/armv8.ts)
+export const K_ARM_S2 = 4; // Arm VMSAv8-64 LPAE stage 2
+export const K_MOCK = 5; // iommufd selftest AMDv1 mock, 2 KiB granule
+
+export type FormatName = 'vtd-ss' | 'x86-64' | 'amd-v1' | 'arm-s1' | 'arm-s2' | 'mock-amdv1';
+export type PtDriver = 'generic_pt' | 'io-pgtable-arm' | 'intel-612' | 'amd-612';
+
+export interface FormatConfig {
+  format: FormatName;
+  /** Kernel profile whose driver the table follows (default 7.3). */
+  profile?: '6.12' | '7.3';
+  /** VT-d SS: 3/4/5 (default 4); x86-64: 4/5 (default 4); AMD v1: starting levels 1..6 (default 3). */
+  levels?: number;
+  /**
+   * generic_pt hw_max_vasz_lg2 (7.3): the VA bits the unit supports. Defaults:
+   * VT-d/x86 the table's width (sign-extended x86 counts the sign bit), AMD v1
+   * 64, mock 56.
+   */
+  vasz?: number;
+  /** VT-d CAP.SLLPS / superpage support: allow 2 MiB leaves (default true). */
+  pg2M?: boolean;
+  /** Allow 1 GiB leaves (default true). */
+  pg1G?: boolean;
+  /** Arm granule in bytes: 4096, 16384 or 65536 (default 4096). */
+  granule?: number;
+  /** Arm input address size in bits (default 48; clamped to 48, 52 with the 64K granule). */
+  ias?: number;
+  /** Output address size in bits (default: VT-d/x86/AMD 52, mock 51, Arm 48). */
+  oas?: number;
+  /** Enforce cache coherency from the start: VT-d SNP (7.3 FORCE_COHERENCE / 6.12 set_pte_snp). AMD v1 always has FC. */
+  coherent?: boolean;
+  /** Dirty-tracking capable domain (Arm stage 1: IO_PGTABLE_QUIRK_ARM_HD, writable leaves get DBM). */
+  dirty?: boolean;
+  /** Mock: 'huge' restricts the bitmap to 1 MiB | 4 KiB (MOCK_IOMMUPT_HUGE). */
+  mockVariant?: 'default' | 'huge';
+  /** VT-d nesting parent on SPR errata: read-only maps fail with -EINVAL (7.3 FORCE_WRITEABLE, 6.12 nested_parent). */
+  forceWriteable?: boolean;
+  /** Restrict the page-size bitmap to these sizes in bytes (domain->pgsize_bitmap &= ...). */
+  restrictPgsizes?: number[];
+  /** x86-64: VA is sign-extended (VT-d first stage); the upper half is reachable through the wide API. */
+  signExtend?: boolean;
+  /** Walker sees PTE writes only after explicit flushes (DMA_INCOHERENT / coherent_walk=false). */
+  nonCoherentWalk?: boolean;
+  /**
+   * Value added to every table pointer and to the root as written/reported, so a
+   * stage-1 table built here can be walked through a stage 2 that maps IPA = PA + bias.
+   */
+  tablePtrBias?: number;
+}
+
+
+/**
+ * What a format module computes for a config (the per-format part of
+ * PtGeometry; format.ts makeGeometry derives the per-level arrays from it).
+ */
+export interface FormatShape {
+  kind: number;
+  driver: PtDriver;
+  fmt: PtFormat;
+  granLg2: number;
+  /** Index bits per level. */
+  bits: number;
+  /** Levels of the table as allocated (top level = levels - 1). */
+  levels: number;
+  maxTopLevel: number;
+  /** Entries of the top table (short top / concatenated S2 root). */
+  topEntries: number;
+  dynamicTop: boolean;
+  maxVaBits: number;
+  vaBits: number;
+  oaBits: number;
+  /** [lg2 of a leaf size, the level holding it]. */
+  sizes: [number, number][];
+  apertureStart: bigint;
+  apertureLast: bigint;
+  signExtend: boolean;
+  mockHuge: boolean;
+}
+
+/** A format module's geometry: the shape, or the name of the config field it refuses. */
+export type ShapeFn = (cfg: FormatConfig, profile: '6.12' | '7.3', o: FormatOptions) => FormatShape | string;
+
+/** generic_pt get_info: log2_mod(bitmap, max_vasz - 1), then oalog2_mod(…, max_oasz). */
+export function trimGetInfo(sizes: [number, number][], maxVasz: number, oasz: number): [number, number][] {
+  return sizes.filter(([l]) => l < maxVasz - 1 && l < oasz);
+}
+
+/** The last address of a 2^bits aperture (bits may be 64). */
+export function apertureLastOf(bits: number): bigint {
+  return (1n << BigInt(bits)) - 1n;
+}
+
+/** 4K-granule 9-bit formats (VT-d SS, x86-64): 4K always; 2M and 1G leaves (levels 1, 2) as the unit's superpage capabilities allow. */
+export function leafSizes4K(pg2M: boolean, pg1G: boolean): [number, number][] {
+  const sizes: [number, number][] = [[12, 0]];
+  if (pg2M) sizes.push([21, 1]);
+  if (pg1G) sizes.push([30, 2]);
+  return sizes;
 }

@@ -18,6 +18,10 @@
 import {
   ACC_READ,
   ACC_WRITE,
+  apertureLastOf,
+  leafSizes4K,
+  K_VTDSS,
+  trimGetInfo,
   addrHi,
   addrLo,
   IOMMU_READ,
@@ -27,7 +31,9 @@ import {
   PT_ENTRY_TABLE,
   TWO32,
   type FormatOptions,
+  type FormatShape,
   type PtFormat,
+  type ShapeFn,
   type WordStore,
 } from './types.ts';
 import { EINVAL } from '../../lib/errno.ts';
@@ -150,3 +156,29 @@ class VtdssFormat implements PtFormat {
 export function vtdssFormat(o: FormatOptions): PtFormat {
   return new VtdssFormat(o);
 }
+
+/**
+ * Geometry of a VT-d second-stage table: 3, 4 or 5 levels of 9 bits over a
+ * 4 KiB granule, 2M / 1G leaves by CAP.SLLPS, OA up to 52 bits
+ * (fmt/vtdss.h PT_MAX_OUTPUT_ADDRESS_LG2).
+ *   7.3 (generic_pt, fmt/iommu_vtdss.c): hw_max_vasz_lg2 = the unit's width,
+ *       pgsize bitmap trimmed by get_info; aperture 0..2^vasz-1.
+ *   6.12 (intel/iommu.c paging_domain_alloc): aperture 0..2^gaw-1, gaw the
+ *       table's width.
+ */
+export const vtdssShape: ShapeFn = (cfg, profile, o) => {
+  const levels = cfg.levels ?? 4;
+  if (levels !== 3 && levels !== 4 && levels !== 5) return 'levels';
+  const width = 12 + 9 * levels;
+  const oaBits = cfg.oas ?? 52;
+  if (oaBits > 52 || oaBits < 32) return 'oas';
+  const sizes = leafSizes4K(cfg.pg2M ?? true, cfg.pg1G ?? true);
+  const common = { kind: K_VTDSS, fmt: vtdssFormat(o), granLg2: 12, bits: 9, levels, maxTopLevel: levels - 1, topEntries: 512, dynamicTop: false, oaBits, apertureStart: 0n, signExtend: false, mockHuge: false };
+  if (profile === '6.12') {
+    return { ...common, driver: 'intel-612', maxVaBits: width, vaBits: width, sizes, apertureLast: apertureLastOf(width) } satisfies FormatShape;
+  }
+  const vasz = cfg.vasz ?? width;
+  if (vasz > width || vasz < width - 9) return 'vasz';
+  return { ...common, driver: 'generic_pt', maxVaBits: vasz, vaBits: vasz, sizes: trimGetInfo(sizes, vasz, oaBits), apertureLast: apertureLastOf(vasz) } satisfies FormatShape;
+};
+

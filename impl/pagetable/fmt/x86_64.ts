@@ -13,6 +13,10 @@
 import {
   ACC_READ,
   ACC_WRITE,
+  apertureLastOf,
+  leafSizes4K,
+  K_X86,
+  trimGetInfo,
   addrHi,
   addrLo,
   IOMMU_READ,
@@ -22,7 +26,9 @@ import {
   PT_ENTRY_TABLE,
   TWO32,
   type FormatOptions,
+  type FormatShape,
   type PtFormat,
+  type ShapeFn,
   type WordStore,
 } from './types.ts';
 
@@ -134,3 +140,31 @@ class X86Format implements PtFormat {
 export function x86Format(o: FormatOptions): PtFormat {
   return new X86Format(o);
 }
+
+/**
+ * Geometry of an x86-64 table: 4 or 5 levels of 9 bits over 4 KiB, 2M / 1G
+ * leaves, OA up to 52 bits (fmt/x86_64.h).
+ *   7.3 (generic_pt, fmt/iommu_x86_64.c): hw_max_vasz_lg2 counts the sign bit
+ *       when the VA is sign-extended (VT-d first stage); pt_iommu_init_domain
+ *       gives the lower range as the aperture.
+ *   6.12 (intel/iommu.c paging_domain_alloc): the first stage skips bit gaw-1.
+ */
+export const x86Shape: ShapeFn = (cfg, profile, o) => {
+  const levels = cfg.levels ?? 4;
+  if (levels !== 4 && levels !== 5) return 'levels';
+  const width = 12 + 9 * levels;
+  const oaBits = cfg.oas ?? 52;
+  if (oaBits > 52 || oaBits < 32) return 'oas';
+  const sizes = leafSizes4K(cfg.pg2M ?? true, cfg.pg1G ?? true);
+  const common = { kind: K_X86, fmt: x86Format(o), granLg2: 12, bits: 9, levels, maxTopLevel: levels - 1, topEntries: 512, dynamicTop: false, oaBits, apertureStart: 0n, mockHuge: false };
+  if (profile === '6.12') {
+    return { ...common, driver: 'intel-612', maxVaBits: width, vaBits: width, sizes, apertureLast: apertureLastOf(width - 1), signExtend: false } satisfies FormatShape;
+  }
+  const signExtend = cfg.signExtend ?? false;
+  const vasz = cfg.vasz ?? width;
+  if (vasz > width || vasz < width - 9) return 'vasz';
+  return {
+    ...common, driver: 'generic_pt', maxVaBits: vasz, vaBits: vasz, sizes: trimGetInfo(sizes, vasz, oaBits),
+    apertureLast: apertureLastOf(signExtend ? vasz - 1 : vasz), signExtend,
+  } satisfies FormatShape;
+};
