@@ -428,6 +428,14 @@ export class IoPageTable {
     const rep = POW2[runLg2] as number;
     this.err = 0;
     let k = 0;
+    if (rep === 1) {
+      // One entry per leaf: find the first non-zero word pair in one pass (a run
+      // over empty slots, the common case, touches each entry once here).
+      const end = base + 2 * n;
+      let w = base;
+      while (w < end && ((u[w] as number) | (u[w + 1] as number)) === 0) w += 2;
+      k = (w - base) / 2;
+    }
     for (; k < n; k++) {
       const w0 = base + 2 * k * rep;
       let busy = false;

@@ -141,6 +141,15 @@ class Amdv1Format implements PtFormat {
     // does for replicated leaves; a 6.12 leaf of the item size is paddr | PR | FC, unmasked.
     const hiMask = rep === 1 && this.legacy ? 0x1fffff : 0xfffff;
     const loBits = AMD_PR | nl | aLo;
+    if (rep === 1) {
+      // A leaf of the item size: one entry each, no size code.
+      for (let k = 0; k < n; k++, f += fstep) {
+        const v20 = (f >>> 0) & 0xfffff;
+        u32[w + 2 * k] = ((v20 << 12) | loBits) >>> 0;
+        u32[w + 2 * k + 1] = (((f - v20) / 1048576) & hiMask) | aHi;
+      }
+      return;
+    }
     for (let k = 0; k < n; k++, f += fstep) {
       // integer arithmetic only (v < 2^41): low 20 bits of the field into bits 31:12, the rest into hi
       const v = f + code;
