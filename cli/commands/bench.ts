@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { BENCH_FORMATS } from '../../impl/pagetable/format.ts';
-import { MUST, runPagetableBench, type BenchRow } from '../../impl/pagetable/bench.ts';
+import { MUST, runPagetableBench, type BenchRow } from '../../impl/iommu/bench.ts';
 import { adapterBenchSuite } from './bench-adapter.ts';
 import { runMachinesBench } from '../../model/bench.ts';
 import { conformanceBenchSuite } from './bench-conformance.ts';

@@ -35,6 +35,7 @@ import { runSuite, type SuiteResult } from '../../conformance/suite/runner.ts';
 import { defaultSuiteExpectations, loadSuiteExpectations } from '../../conformance/suite/expectations.ts';
 import { formatPretty } from '../../conformance/suite/report.ts';
 import { checkReplaysInGuest, type ReplayCheck } from '../../conformance/kernel/repro.ts';
+import { liveRun, regenerate } from '../../conformance/kernel/pt-harness/lane.ts';
 
 interface CommonOptions {
   profile: string[];
@@ -387,6 +388,55 @@ async function pruneAction(opts: CommonOptions, setExit: (code: number) => void)
   setExit(code);
 }
 
+interface PtVectorsOptions extends CommonOptions {
+  check?: boolean;
+  seed?: string;
+  runs: string;
+  /** commander's --no-live */
+  live: boolean;
+}
+
+/**
+ * `kernel pt-vectors`: the page-table differential lane (conformance/kernel/pt-harness/README.md).
+ * Exit 1 when the committed vectors are stale (--check) or our core differs from the kernel.
+ */
+async function ptVectorsAction(opts: PtVectorsOptions, setExit: (code: number) => void): Promise<void> {
+  const runs = Number(opts.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer (got '${opts.runs}')`);
+  const seed = opts.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(opts.seed);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer (got '${opts.seed}')`);
+  let code = 0;
+  const reports: unknown[] = [];
+  for (const profile of profilesOf('pt-vectors', opts)) {
+    const log = (l: string): void => {
+      if (!opts.quiet && !opts.json) process.stderr.write(`${l}\n`);
+    };
+    try {
+      const r = await regenerate(profile, opts.check === true, log);
+      say(opts, `linux-${profile} page tables: ${r.files} configurations, ${r.cases} cases from the pinned seed` +
+        (opts.check ? `; ${r.stale.length} stale vector files` : `; ${r.written.length} vector files written`) +
+        `; ${r.mismatches.length} mismatches with the core`);
+      for (const f of r.stale) say(opts, `  stale: ${f} (regenerate with: iommufd-spec kernel pt-vectors)`);
+      for (const m of r.mismatches.slice(0, 40)) say(opts, `  MISMATCH ${m.where} ${m.op} ${m.field}: kernel ${m.kernel} | core ${m.core}`);
+      if (r.stale.length > 0 || r.mismatches.length > 0) code = 1;
+      let live = null;
+      if (opts.live) {
+        say(opts, `linux-${profile} page tables: live run, seed ${seed} (${runs} sequences per configuration)`);
+        live = await liveRun(profile, seed, runs, log);
+        for (const f of live.failures) say(opts, `  LIVE FAILURE (seed ${seed}) ${f}`);
+        say(opts, `linux-${profile} page tables: live seed ${seed}: ${live.configs} configurations, ${live.failures.length} failing`);
+        if (live.failures.length > 0) code = 1;
+      }
+      reports.push({ profile, regenerate: { ...r, mismatches: r.mismatches.length }, live });
+    } catch (e) {
+      say(opts, `linux-${profile} page tables: FAILED: ${e instanceof Error ? e.message : String(e)}`);
+      code = 2;
+    }
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+  setExit(code);
+}
+
 export const register: RegisterCommand = (program: Command, setExit) => {
   const kernel = program.command('kernel').description('the real-kernel lanes: Linux 6.12 / 7.3 with the iommufd mock driver under QEMU (conformance/kernel/README.md)');
   withCommon(kernel.command('build').description('build or reuse the kernel and the guest initramfs (cached in ~/.cache/iommufd-spec)')).action(
@@ -410,6 +460,16 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--batches <n>', 'number of batches', '20')
     .option('--batch-size <n>', 'ioctls per batch', '100')
     .action((opts: BenchCliOptions) => benchAction(opts, setExit));
+  withCommon(
+    kernel
+      .command('pt-vectors')
+      .description("the page-table differential lane: regenerate the vectors from the kernel's own page-table code, replay them against the core, run a fresh seed live"),
+  )
+    .option('--check', 'fail when the committed vectors differ from the regenerated ones (instead of writing them)')
+    .option('--seed <n>', 'seed of the live run (default: random, printed)')
+    .option('--runs <n>', 'live sequences per configuration', '10')
+    .option('--no-live', 'skip the live run')
+    .action((opts: PtVectorsOptions) => ptVectorsAction(opts, setExit));
   withCommon(kernel.command('prune').description('remove cached kernels, object trees and guests whose key is no longer current')).action(
     (opts: CommonOptions) => pruneAction(opts, setExit),
   );

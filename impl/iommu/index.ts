@@ -2,7 +2,7 @@
  * Public API of the simulated IOMMU hardware and the IO page-table core.
  * See impl/pagetable/README.md for the contracts (errno conventions, units).
  */
-export { PhysMemory, KIND_DATA, KIND_TABLE, PAGE_SIZE, PAGE_SHIFT, type PhysMemoryOptions } from './physmem.ts';
+export { PhysMemory, KIND_DATA, KIND_TABLE, PAGE_SIZE, PAGE_SHIFT, type PhysMemoryOptions } from '../lib/physmem.ts';
 export {
   IommuInstance,
   Domain,
@@ -27,7 +27,7 @@ export {
   type WalkTable,
 } from './walker.ts';
 export { Iotlb, WalkCache } from './iotlb.ts';
-export * as errno from './errno.ts';
+export * as errno from '../lib/errno.ts';
 export {
   IOMMU_READ,
   IOMMU_WRITE,
@@ -41,6 +41,7 @@ export {
   type PtGeometry,
 } from '../pagetable/format.ts';
 export { IoPageTable, IOMMU_DIRTY_NO_CLEAR, type DirtyRecorder } from '../pagetable/table.ts';
+export { createPageTable } from '../pagetable/index.ts';
 export { IotlbGather } from '../pagetable/gather.ts';
 export { MockSparseTable, MOCK_APERTURE_START, MOCK_APERTURE_LAST, MOCK_IO_PAGE_SIZE, MOCK_HUGE_PAGE_SIZE } from '../pagetable/mock612.ts';
 export { bestPgsizeLg2, iommuPgsize } from '../pagetable/pgsize.ts';

@@ -11,8 +11,8 @@
  *   mock   — the selftest mock: no IOTLB (mock_iotlb_sync only frees pages).
  * The driver side (Domain.sync) turns a gather into commands the way Linux does.
  */
-import { EINVAL, ENOMEM, EOPNOTSUPP } from './errno.ts';
-import { PhysMemory } from './physmem.ts';
+import { EINVAL, ENOMEM, EOPNOTSUPP } from '../lib/errno.ts';
+import { PhysMemory } from '../lib/physmem.ts';
 import { Iotlb, WalkCache } from './iotlb.ts';
 import {
   ACC_READ,
@@ -26,7 +26,8 @@ import {
 } from './walker.ts';
 import { K_ARM_S1, K_ARM_S2, K_MOCK, makeGeometry, type FormatConfig } from '../pagetable/format.ts';
 import { IotlbGather } from '../pagetable/gather.ts';
-import { IoPageTable, type DirtyRecorder } from '../pagetable/table.ts';
+import { createPageTable } from '../pagetable/index.ts';
+import type { IoPageTable, DirtyRecorder } from '../pagetable/table.ts';
 import { MockSparseTable, MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../pagetable/mock612.ts';
 import { flsLg2, modPow2, POW2 } from '../pagetable/pgsize.ts';
 
@@ -95,19 +96,17 @@ export class Domain {
     this.mock = mock;
     this.dirtyCapable = dirtyCapable;
     if (pt !== null) {
-      this.apertureStart = 0;
-      this.apertureLast = Math.min(2 ** pt.g.vaBits, 2 ** 53) - 1;
-      this.apertureLastBig = (1n << BigInt(pt.g.vaBits)) - 1n;
+      // The table's geometry.aperture (pt_iommu_init_domain / the driver); the 7.3 selftest
+      // narrows the default mock domain to MOCK_APERTURE_START..LAST (mock_domain_alloc_pgtable).
+      this.apertureStart = Number(pt.g.apertureStart);
+      this.apertureLastBig = pt.g.apertureLast;
+      this.apertureLast = Number(pt.g.apertureLast < 2n ** 53n ? pt.g.apertureLast : 2n ** 53n - 1n);
       if (pt.g.kind === K_MOCK && !pt.g.mockHuge) {
         this.apertureStart = MOCK_APERTURE_START;
         this.apertureLast = MOCK_APERTURE_LAST;
         this.apertureLastBig = BigInt(MOCK_APERTURE_LAST);
       }
       pt.onFlush = (g) => inst.flushGather(this, g);
-      pt.onChangeTop = () => {
-        this.apertureLast = Math.min(2 ** pt.g.vaBits, 2 ** 53) - 1;
-        this.apertureLastBig = (1n << BigInt(pt.g.vaBits)) - 1n;
-      };
     } else {
       this.apertureStart = MOCK_APERTURE_START;
       this.apertureLast = MOCK_APERTURE_LAST;
@@ -121,7 +120,11 @@ export class Domain {
     return l.map((x) => 2 ** x);
   }
 
-  /** iommu_map: 0 or -errno; on failure the partial mapping is undone (`mapped` says how far it got). */
+  /**
+   * iommu_map: 0 or -errno; on failure the partial mapping is undone (`mapped`
+   * says how far it got), as iommu_map_nosync does. The alignment checks are
+   * the table's: the iommu core's for io-pgtable drivers, none for generic_pt.
+   */
   map(iova: number, pa: number, len: number, prot: number): number {
     if (this.mock !== null) {
       const rc = this.mock.map(iova, pa, len);
@@ -129,9 +132,6 @@ export class Domain {
       return rc;
     }
     const pt = this.pt as IoPageTable;
-    // __iommu_map's alignment check against the smallest page size comes first.
-    const min = pt.minPageSize;
-    if (modPow2(iova, min) + modPow2(pa, min) + modPow2(len, min) !== 0) return -EINVAL;
     const rc = pt.map(iova, pa, len, prot);
     this.mapped = pt.mapped;
     if (rc !== 0 && pt.mapped > 0) this.unmap(iova, pt.mapped);
@@ -147,12 +147,10 @@ export class Domain {
     return rc;
   }
 
-  /** iommu_unmap: bytes unmapped (0 on misalignment or when starting inside a large leaf). */
+  /** iommu_unmap: bytes unmapped (the table's driver decides misaligned and partial cases). */
   unmap(iova: number, len: number): number {
     if (this.mock !== null) return this.mock.unmap(iova, len);
     const pt = this.pt as IoPageTable;
-    const min = pt.minPageSize;
-    if (modPow2(iova, min) + modPow2(len, min) !== 0) return 0;
     const g = this.gather;
     g.reset();
     const n = pt.unmapNoSync(iova, len, g);
@@ -228,8 +226,11 @@ export class Domain {
     if (iova + BigInt(len) <= 2n ** 53n) return this.map(Number(iova), pa, len, prot);
     const pt = this.pt;
     if (pt === null) return -EINVAL;
-    const min = pt.minPageSize;
-    if (iova % BigInt(min) !== 0n || modPow2(pa, min) + modPow2(len, min) !== 0) return -EINVAL;
+    if (pt.g.driver !== 'generic_pt') {
+      // The iommu core's alignment check (iova is checked here: the windows see only its low bits).
+      const min = pt.minPageSize;
+      if (iova % BigInt(min) !== 0n || modPow2(pa, min) + modPow2(len, min) !== 0) return -EINVAL;
+    }
     const rc = pt.mapWide(iova, pa, len, prot);
     this.mapped = pt.mapped;
     if (rc !== 0 && pt.mapped > 0) this.unmapWide(iova, pt.mapped);
@@ -250,6 +251,11 @@ export class Domain {
   iovaToPhysWide(iova: bigint): number {
     if (iova < 2n ** 53n) return this.iovaToPhys(Number(iova));
     return this.pt === null ? 0 : this.pt.iovaToPhysWide(iova);
+  }
+
+  setDirtyWide(iova: bigint): number {
+    if (iova < 2n ** 53n) return this.setDirty(Number(iova));
+    return this.pt === null ? -EINVAL : this.pt.setDirtyWide(iova);
   }
 
   readAndClearDirtyWide(iova: bigint, size: number, flags: number, rec: { record(iova: bigint, length: number): void } | null): number {
@@ -330,7 +336,7 @@ export class IommuInstance {
     }
     const g = makeGeometry(cfg);
     if (typeof g === 'string') return -EINVAL;
-    const pt = IoPageTable.create(this.mem, g);
+    const pt = createPageTable(this.mem, g);
     if (typeof pt === 'number') return -ENOMEM;
     const d = new Domain(this, tag, pt, null, g.dirty);
     this.domains.add(d);
@@ -389,7 +395,8 @@ export class IommuInstance {
   private contextFor(d: Domain): WalkTable | null {
     if (d.pt === null) return null;
     const pt = d.pt;
-    const hd = pt.dirtyTracking || (pt.g.dirty && (pt.g.kind === K_ARM_S1 || pt.g.kind === K_ARM_S2));
+    // Arm: the SMMU's HTTU updates DBM leaves whenever the CD enables it (stage-1 dirty domains).
+    const hd = pt.dirtyTracking || (pt.g.dirty && pt.g.kind === K_ARM_S1);
     return walkTableFrom(pt.g, pt.rootHw, pt.topLevel, hd);
   }
 

@@ -11,14 +11,14 @@
  * iova_to_phys returns the 2 KiB-aligned PA (no offset) and WARNs when unmapped.
  * WARN_ONs are counted in `warnings`.
  */
-import { EINVAL } from '../iommu/errno.ts';
+import { EINVAL } from '../lib/errno.ts';
+import { MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../../spec/uapi/constants.ts';
 import { IOMMU_DIRTY_NO_CLEAR, type DirtyRecorder } from './table.ts';
 import { iommuPgsize } from './pgsize.ts';
 
 export const MOCK_IO_PAGE_SIZE = 2048;
 export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE;
-export const MOCK_APERTURE_START = 1 << 24;
-export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
+export { MOCK_APERTURE_START, MOCK_APERTURE_LAST };
 
 /** Flag bits stored below the PFN (value = pfn * 8 + flags). */
 export const MOCK_PFN_START_IOVA = 1;

@@ -19,7 +19,7 @@
  * bestPgsize-free helpers minPgsize.
  */
 import { Domain, IommuInstance as HwIommu, type DomainConfig, type Vendor } from '../iommu/instance.ts';
-import { PhysMemory } from '../iommu/physmem.ts';
+import { PhysMemory } from '../lib/physmem.ts';
 import { ACC_READ, ACC_WRITE, FAULT_NO_DOMAIN, FAULT_PERMISSION } from '../iommu/walker.ts';
 
 export { Domain as HwDomain, HwIommu, PhysMemory as HwPhysMemory };

@@ -89,7 +89,7 @@ export class IommuDomain {
     return this.hwDomain ? BigInt(this.hwDomain.apertureStart) : 0n;
   }
   get apertureEnd(): bigint {
-    return this.hwDomain ? BigInt(this.hwDomain.apertureLast) : 0n;
+    return this.hwDomain ? this.hwDomain.apertureLastBig : 0n;
   }
 
   /** iommu_map(): map [iova, iova+size) to pa; 0 or a negative errno, nothing mapped on failure. */

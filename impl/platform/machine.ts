@@ -89,7 +89,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
     name: 'vtd0',
     driver: intel,
     format: 'vtd-ss',
-    domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true },
+    domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true, profile },
     pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
     apertureStart: 0n,
     apertureLast: (1n << 48n) - 1n,
@@ -105,7 +105,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'mock',
       driver: mock,
       format: profile === '6.12' ? 'mock' : 'amdv1-mock',
-      domainCfg: profile === '6.12' ? { format: 'mock-sparse' } : { format: 'mock-amdv1', mockVariant: 'default' },
+      domainCfg: profile === '6.12' ? { format: 'mock-sparse' } : { format: 'mock-amdv1', mockVariant: 'default', profile },
       pgsizeBitmap: profile === '6.12' ? BigInt(MOCK_IO_PAGE_SIZE) : mockAmdv1Pgsizes(),
       apertureStart: BigInt(MOCK_APERTURE_START),
       apertureLast: BigInt(MOCK_APERTURE_LAST),
@@ -126,7 +126,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'vtd1',
       driver: intel,
       format: 'vtd-ss',
-      domainCfg: { format: 'vtd-ss', levels: 3, pg2M: true, pg1G: false },
+      domainCfg: { format: 'vtd-ss', levels: 3, pg2M: true, pg1G: false, profile },
       pgsizeBitmap: SZ_4K | SZ_2M,
       apertureStart: 0n,
       apertureLast: (1n << 39n) - 1n,
@@ -141,10 +141,12 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'amd0',
       driver: amd,
       format: 'amd-v1',
-      domainCfg: { format: 'amd-v1', levels: 4, dynamicTop: false },
+      // AMD v1 grows its top on demand in both profiles (7.3 PT_FEAT_DYNAMIC_TOP from level 2 up to the
+      // unit's 48-bit VA; 6.12 increase_address_space from 3 levels, aperture 0..~0 per dma_max_address).
+      domainCfg: profile === '6.12' ? { format: 'amd-v1', profile } : { format: 'amd-v1', vasz: 48, profile },
       pgsizeBitmap: amdPg,
       apertureStart: 0n,
-      apertureLast: (1n << 48n) - 1n,
+      apertureLast: profile === '6.12' ? (1n << 64n) - 1n : (1n << 48n) - 1n,
       enforceCacheCoherency: true,
       dirtyTracking: false,
       nesting: false,
@@ -156,7 +158,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       name: 'smmu0',
       driver: smmu,
       format: 'arm-s1-4k',
-      domainCfg: { format: 'arm-s1', granule: 4096, ias: 48, oas: 48 },
+      domainCfg: { format: 'arm-s1', granule: 4096, ias: 48, oas: 48, profile },
       pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
       apertureStart: 0n,
       apertureLast: (1n << 48n) - 1n,
@@ -213,7 +215,7 @@ export class Machine implements IommuCore {
       if (typeof probe !== 'number') {
         pgsizeBitmap = hwPgsizeBitmap(probe);
         apertureStart = BigInt(probe.apertureStart);
-        apertureLast = BigInt(probe.apertureLast);
+        apertureLast = probe.apertureLastBig;
         probe.destroy();
       }
       return {

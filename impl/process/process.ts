@@ -22,7 +22,7 @@
 import { EFAULT } from '../lib/errno.ts';
 import { FaultInjector } from '../lib/fail_nth.ts';
 import { FdTable } from './file.ts';
-import { KIND_DATA, PAGE_SIZE, type PhysMemory } from '../iommu/physmem.ts';
+import { KIND_DATA, PAGE_SIZE, type PhysMemory } from '../lib/physmem.ts';
 
 export type Prot = { readonly read: boolean; readonly write: boolean };
 

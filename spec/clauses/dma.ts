@@ -60,4 +60,13 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     checks: ['ref.translate.write-only-and-no-side-effects'],
   },
+  {
+    id: 'DMA.VTD612_WRITE_ONLY_READABLE',
+    kind: 'state',
+    statement:
+      'On 6.12 a VT-d second-stage leaf always carries the read bit (__domain_mapping ORs DMA_FL_PTE_PRESENT, which is bit 0, into every leaf), so a device may read through a write-only map; 7.3 (generic_pt vtdss) sets R only for IOMMU_READ.',
+    source: { file: 'drivers/iommu/intel/iommu.c', function: '__domain_mapping' },
+    profiles: ['6.12'],
+    checks: ['ref.translate.write-only-readable-on-612-vtd'],
+  },
 ];

@@ -236,4 +236,13 @@ export const clauses: Clause[] = [
     profiles: ['7.3'],
     checks: ['ref.pagetable.generic-pt-pgsize-trim'],
   },
+  {
+    id: 'HWPT.PAGETABLE_ENCODING',
+    kind: 'state',
+    statement:
+      'A paging domain’s page table holds, after every map and unmap, exactly the entries the profile’s kernel page-table code writes for the same calls (7.3: generic_pt vtdss / x86_64 / amdv1 / mock through iommu_pt.h; both: io-pgtable-arm through the iommu core; 6.12: the VT-d and AMD v1 drivers), with the same return values — checked against vectors recorded from that code.',
+    source: { file: 'drivers/iommu/generic_pt/iommu_pt.h', function: 'map_range' },
+    profiles: BOTH,
+    checks: ['ref.pagetable.kernel-vectors-7.3', 'ref.pagetable.kernel-vectors-6.12'],
+  },
 ];

@@ -7,10 +7,10 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PhysMemory } from '../iommu/physmem.ts';
-import { IommuInstance, type Domain, type Vendor } from '../iommu/instance.ts';
-import { ACC_READ } from '../iommu/walker.ts';
-import { BENCH_FORMATS, makeGeometry, IOMMU_READ, IOMMU_WRITE, type FormatConfig } from './format.ts';
+import { PhysMemory } from '../lib/physmem.ts';
+import { IommuInstance, type Domain, type Vendor } from './instance.ts';
+import { ACC_READ } from './walker.ts';
+import { BENCH_FORMATS, makeGeometry, IOMMU_READ, IOMMU_WRITE, type FormatConfig } from '../pagetable/format.ts';
 
 export interface BenchRow {
   format: string;
