@@ -5,7 +5,11 @@ export default defineConfig({
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**', '.cache/**'],
     // Property tests use pinned seeds here; `npm run conformance` runs larger budgets.
-    testTimeout: 60_000,
+    // No test may depend on the machine's speed: these are hang guards, not
+    // speed bounds. The slowest test (the corpus on the reference) takes ~20 s
+    // with both cores busy; a hang still ends the run, after 10 minutes.
+    testTimeout: 10 * 60_000,
+    hookTimeout: 10 * 60_000,
     pool: 'threads',
   },
 });
