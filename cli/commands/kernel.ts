@@ -20,7 +20,7 @@ import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke
 import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
 import { benchAdapter, type BenchResult } from '../../conformance/adapter/bench.ts';
 import '../../conformance/kernel/register.ts';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { readdirSync, rmSync } from 'node:fs';
 import { REPO_ROOT, runKernelScript } from '../../conformance/kernel/qemu.ts';
 import { loadPrograms } from '../../conformance/programs/load.ts';
@@ -51,15 +51,23 @@ interface CorpusReport {
   output: string;
 }
 
-/** Runs the program corpus on an open lane, judged against conformance/programs/expectations/linux-<profile>.json. */
-async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean): Promise<CorpusReport> {
+/** How often the corpus reports progress (programs). */
+const CORPUS_PROGRESS_EVERY = 50;
+
+/**
+ * Runs the program corpus on an open lane, judged against
+ * conformance/programs/expectations/linux-<profile>.json. `live` gets each
+ * failing program's run (every run with `verbose`) as it finishes, and a
+ * progress line every CORPUS_PROGRESS_EVERY programs.
+ */
+async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean, live: (text: string) => void): Promise<CorpusReport> {
   const t0 = performance.now();
   const programs = loadPrograms([dir]);
   const caps = await adapter.call({ op: 'capabilities' });
   if (!caps.ok) throw new LaneError('corpus', `capabilities failed: ${caps.error.message}`);
   const entries = loadEntries(undefined, `linux-${adapter.profile}`);
   const report: CorpusReport = { programs: programs.length, ran: 0, skipped: 0, failures: 0, known: 0, seconds: 0, output: '' };
-  for (const p of programs) {
+  for (const [i, p] of programs.entries()) {
     const run = await runProgram(p, adapter, caps.result, { batch: true });
     if (run.skipped) report.skipped++;
     else report.ran++;
@@ -67,7 +75,14 @@ async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean):
     const v = printRun(run, entries, (line) => text.push(line));
     report.failures += v.failures;
     report.known += v.known;
-    if (verbose || v.failures > 0) report.output += text.join('');
+    if (verbose || v.failures > 0) {
+      report.output += text.join('');
+      live(text.join('').trimEnd());
+    }
+    const done = i + 1;
+    if (done % CORPUS_PROGRESS_EVERY === 0 && done < programs.length) {
+      live(`  corpus: ${done}/${programs.length} programs, ${report.failures} failures so far (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    }
   }
   report.seconds = (performance.now() - t0) / 1000;
   return report;
@@ -137,8 +152,15 @@ interface LaneTestReport {
   passed: boolean;
 }
 
+/**
+ * One lane: build or reuse, boot, smoke scenario, corpus. Results are printed
+ * as they happen (each smoke step when it answers, corpus progress and each
+ * failing program as it finishes), not after the corpus; --json prints only
+ * the final document.
+ */
 async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestReport> {
   const t0 = performance.now();
+  const live = (text: string): void => say(opts, text);
   let adapter: KernelAdapter;
   try {
     const progress = progressFor(opts);
@@ -146,17 +168,22 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
   } catch (e) {
     return { profile, started: false, error: laneFailure(e), passed: false };
   }
+  const implementation = `${adapter.info.implementation.name} ${adapter.info.implementation.version}`;
+  live(`linux-${profile}: ${implementation} (ready after ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   try {
-    const steps = await runSmokeScenario(adapter);
+    const steps = await runSmokeScenario(adapter, undefined, (s) => live(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`));
     const firstResult = (performance.now() - t0) / 1000;
-    const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true) : undefined;
+    const smokePassed = steps.length > 0 && steps.every((s) => s.ok);
+    live(`  smoke scenario: ${smokePassed ? 'passed' : 'FAILED'} (${steps.length} steps, results after ${firstResult.toFixed(1)} s)`);
+    if (opts.corpus) live(`  corpus: running ${relative(process.cwd(), opts.programs) || '.'} …`);
+    const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true, live) : undefined;
     const splats = adapter.splats();
     await adapter.close();
     const total = (performance.now() - t0) / 1000;
     return {
       profile,
       started: true,
-      implementation: `${adapter.info.implementation.name} ${adapter.info.implementation.version}`,
+      implementation,
       timings: {
         buildSeconds: adapter.timings.buildMs / 1000,
         bootSeconds: adapter.timings.bootMs / 1000,
@@ -166,12 +193,31 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
       smoke: steps,
       ...(corpus && { corpus }),
       splats,
-      passed: steps.length > 0 && steps.every((s) => s.ok) && (corpus === undefined || corpus.failures === 0) && splats.length === 0,
+      passed: smokePassed && (corpus === undefined || corpus.failures === 0) && splats.length === 0,
     };
   } catch (e) {
     await adapter.close().catch(() => undefined);
-    return { profile, started: true, error: `${laneFailure(e)}\n--- guest console ---\n${adapter.consoleTail()}`, passed: false };
+    return { profile, started: true, implementation, error: `${laneFailure(e)}\n--- guest console ---\n${adapter.consoleTail()}`, passed: false };
   }
+}
+
+/** The lane's closing lines (what testLane has not printed as it went). */
+function printLaneEnd(opts: TestOptions, r: LaneTestReport): void {
+  if (!r.started) {
+    say(opts, `linux-${r.profile}: could not start the lane: ${r.error ?? ''}`);
+    return;
+  }
+  if (r.corpus) {
+    const c = r.corpus;
+    say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
+  }
+  for (const splat of r.splats ?? []) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
+  if (r.error) say(opts, `  error: ${r.error}`);
+  if (r.timings) {
+    const t = r.timings;
+    say(opts, `  build/reuse ${t.buildSeconds.toFixed(1)} s, boot ${t.bootSeconds.toFixed(1)} s, smoke results after ${t.firstResultSeconds.toFixed(1)} s, total ${t.totalSeconds.toFixed(1)} s`);
+  }
+  say(opts, `linux-${r.profile}: ${r.passed ? 'PASS' : 'FAIL'}`);
 }
 
 async function testAction(opts: TestOptions, setExit: (code: number) => void): Promise<void> {
@@ -179,24 +225,7 @@ async function testAction(opts: TestOptions, setExit: (code: number) => void): P
   for (const profile of profilesOf('test', opts)) {
     const r = await testLane(profile, opts);
     reports.push(r);
-    if (!r.started) {
-      say(opts, `linux-${profile}: could not start the lane: ${r.error ?? ''}`);
-      continue;
-    }
-    say(opts, `linux-${profile}: ${r.implementation ?? ''}`);
-    for (const s of r.smoke ?? []) say(opts, `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`);
-    if (r.corpus) {
-      const c = r.corpus;
-      if (c.output) say(opts, c.output.trimEnd());
-      say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
-    }
-    for (const splat of r.splats ?? []) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
-    if (r.error) say(opts, `  error: ${r.error}`);
-    if (r.timings) {
-      const t = r.timings;
-      say(opts, `  build/reuse ${t.buildSeconds.toFixed(1)} s, boot ${t.bootSeconds.toFixed(1)} s, smoke results after ${t.firstResultSeconds.toFixed(1)} s, total ${t.totalSeconds.toFixed(1)} s`);
-    }
-    say(opts, `linux-${profile}: ${r.passed ? 'PASS' : 'FAIL'}`);
+    printLaneEnd(opts, r);
   }
   if (opts.json) process.stdout.write(`${JSON.stringify({ lanes: reports }, null, 2)}\n`);
   setExit(reports.some((r) => !r.started) ? 2 : reports.every((r) => r.passed) ? 0 : 1);
