@@ -326,7 +326,8 @@ async function pruneAction(opts: CommonOptions, setExit: (code: number) => void)
         }
         for (const name of names) {
           const key = name.replace(/\.lock$/, '');
-          // build/<key> is the object tree of kernels/<key>: kept or removed together.
+          // build/<profile> (the object tree, reused across keys) never matches; older
+          // build/<profile>-<key> trees (one per key, before) are removed.
           if (!key.startsWith(`${profile}-`) || keep.has(key)) continue;
           rmSync(join(cache, sub, name), { recursive: true, force: true });
           removed.push(`${sub}/${name}`);

@@ -40,11 +40,15 @@ case "$profile" in
   7.3)
     libcap="$cache/libcap"
     if [ ! -f "$libcap/.unpacked" ]; then
+      # The look-up needs package lists: packages.sh --lists runs apt-get update
+      # first on a machine that has none; stale lists (a version the mirror
+      # dropped) get one update and a retry.
+      bash "$here/packages.sh" --lists "$profile" || fail "packages.sh --lists"
       step libcap "apt-get download libcap-dev libcap2 (unpacked aside, not installed)"
       rm -rf "$libcap" && mkdir -p "$libcap/debs"
       (cd "$libcap/debs" && apt-get download libcap-dev libcap2 >&2) \
         || { step libcap "apt-get update, then retry"; \
-             if [ "$(id -u)" = 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi; \
+             as_root apt-get update -q >&2; \
              (cd "$libcap/debs" && apt-get download libcap-dev libcap2 >&2); } \
         || fail "apt-get download libcap-dev libcap2"
       for deb in "$libcap"/debs/*.deb; do dpkg-deb -x "$deb" "$libcap/root"; done
