@@ -72,7 +72,6 @@ describe('the Python example adapter', () => {
       // Every message in both directions is schema-valid.
       expect(checkTranscript(transcript)).toStrictEqual([]);
     },
-    30_000,
   );
 
 });
