@@ -77,10 +77,16 @@ fi
 # -- build -------------------------------------------------------------------
 step bzImage "make -j$jobs bzImage (cold ≈3–4 min on 2 idle cores, ≈8–16 min on busy ones; a changed config rebuilds only what it touches)"
 log="$obj/build.log"
-if ! make -C "$src" O="$obj" -j"$jobs" bzImage >"$log" 2>&1; then
+# Wall and CPU time of the make (the CPU time does not depend on the load).
+TIMEFORMAT='%R %U %S'
+if ! { time make -C "$src" O="$obj" -j"$jobs" bzImage >"$log" 2>&1; } 2>"$obj/make.time"; then
   tail -n 30 "$log" >&2
   fail "make bzImage (full log: $log)"
 fi
+read -r make_wall make_user make_sys <"$obj/make.time"
+make_cpu="$(awk -v u="$make_user" -v s="$make_sys" 'BEGIN { printf "%.0f", u + s }')"
+make_wall="${make_wall%.*}"
+step bzImage "built in ${make_wall} s (${make_cpu} CPU-seconds)"
 
 step headers "make headers_install"
 make -s -C "$src" O="$obj" headers_install >&2
@@ -96,7 +102,7 @@ cp -r "$obj/usr/include/." "$tmp/include/"
 cp "$src/drivers/iommu/iommufd/iommufd_test.h" "$tmp/include/iommufd_test.h"
 release="$(make -s -C "$src" O="$obj" kernelrelease 2>/dev/null)"
 cat >"$tmp/manifest.json" <<EOF
-{"profile":"$profile","sourcePackageVersion":"$version","kernelRelease":"$release","key":"$key","source":"$src","buildSeconds":$(( $(date +%s) - t_start ))}
+{"profile":"$profile","sourcePackageVersion":"$version","kernelRelease":"$release","key":"$key","source":"$src","buildSeconds":$(( $(date +%s) - t_start )),"makeSeconds":$make_wall,"makeCpuSeconds":$make_cpu,"jobs":$jobs}
 EOF
 touch "$tmp/.complete"
 rm -rf "$out"
