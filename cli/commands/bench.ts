@@ -6,11 +6,12 @@
  *   bench adapter --impl <spec> [--profile P] [--json] [--rounds N]
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { BENCH_FORMATS } from '../../impl/pagetable/format.ts';
 import { MUST, runPagetableBench, type BenchRow } from '../../impl/pagetable/bench.ts';
 import { adapterBenchSuite } from './bench-adapter.ts';
+import { conformanceBenchSuite } from './bench-conformance.ts';
 
 type SetExit = (code: number) => void;
 
@@ -56,7 +57,7 @@ function formatTable(rows: BenchRow[]): string {
 }
 
 /** Registered suites; add further `bench <name>` subcommands here. */
-export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite];
+export const BENCH_SUITES: BenchSuite[] = [pagetableSuite, adapterBenchSuite, conformanceBenchSuite];
 
 export const register: RegisterCommand = (program, setExit) => {
   const bench = program.command('bench').description('run performance benchmarks');

@@ -1,22 +1,44 @@
 /**
- * `iommufd-spec conformance` (what `npm run conformance` runs).
- *
- * The random-sequence suite against the reference implementation is the job of
- * roadmap draft 2 and does not exist yet. Until it does, this runs every check
- * that spec clauses name (the vitest tests declared with `check(...)`), shows
- * progress, and prints a per-clause summary; it says plainly what is pending.
+ * `iommufd-spec conformance` (what `npm run conformance` runs): every check
+ * that spec clauses name (the vitest tests declared with `check(...)`), with
+ * progress and a per-clause summary, then the random suite against the
+ * reference at its default budget (`iommufd-spec run --impl ref`).
+ * Property tests run with the `large` budget (spec/testing/property-budget.ts):
+ * ten times `npm test`'s runs, with a fresh seed it prints. The corpus checks
+ * among them judge every program's verdict (conformance/programs/verdict.ts),
+ * so a step that does not run and is not listed unsupported fails here too.
  */
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { clauseCoverage, REPO_ROOT } from '../../spec/clauses/registry.ts';
 import { findDeclaredChecks } from '../../spec/clauses/checks.ts';
 import { CHECK_TITLE_PREFIX } from '../../spec/clauses/check.ts';
+import { budgetFromEnv, BudgetError, type PropertyBudget } from '../../spec/testing/property-budget.ts';
+import { UsageError } from '../usage.ts';
+import { parseRunOptions, runFromCli } from './run.ts';
 
 type Outcome = 'passed' | 'failed' | 'skipped';
 
 interface ConformanceOptions {
   json?: boolean;
+}
+
+/**
+ * The property budget of this run: `large` (ten times `npm test`'s runs) with
+ * a fresh seed unless IOMMUFD_SPEC_BUDGET / IOMMUFD_SPEC_SEED say otherwise.
+ * Set in the environment before vitest starts, so the setup file of every
+ * worker thread (spec/testing/vitest.setup.ts) installs the same budget.
+ */
+function chooseBudget(env: NodeJS.ProcessEnv): PropertyBudget {
+  env['IOMMUFD_SPEC_BUDGET'] ??= 'large';
+  env['IOMMUFD_SPEC_SEED'] ??= String((Math.random() * 0x7fffffff) | 0);
+  try {
+    return budgetFromEnv(env);
+  } catch (err) {
+    if (err instanceof BudgetError) throw new UsageError(`conformance: ${err.message}`);
+    throw err;
+  }
 }
 
 async function runChecks(onResult: (name: string, outcome: Outcome) => void): Promise<void> {
@@ -46,6 +68,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .description('run the conformance checks against the reference implementation, with progress and a summary')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: ConformanceOptions) => {
+      const budget = chooseBudget(process.env);
+      const budgetLine = `property budget: ${budget.name} (${budget.numRuns} runs per property of weight 1), seed ${budget.seed} — repeat with IOMMUFD_SPEC_BUDGET=${budget.name} IOMMUFD_SPEC_SEED=${budget.seed}`;
+      if (!opts.json) process.stderr.write(`${budgetLine}\n`);
       const declared = findDeclaredChecks(REPO_ROOT);
       const results = new Map<string, Outcome[]>();
       const tty = process.stderr.isTTY && !opts.json;
@@ -79,13 +104,17 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const count = (v: string) => rows.filter((r) => r.verdict === v).length;
       const failedChecks = [...results.entries()].filter(([, o]) => o.includes('failed')).map(([n]) => n);
       const notRun = [...declared.keys()].filter((n) => !results.has(n));
+      // The random suite against the reference at its default budget (iommufd-spec run --impl ref).
+      let suiteText = '';
+      const suiteExit = await runFromCli(parseRunOptions({ impl: 'ref', reporter: opts.json ? 'json' : 'pretty' }), (t) => {
+        suiteText += t;
+      });
       const summary = {
+        budget,
         checks: { declared: declared.size, run: results.size, failed: failedChecks, notRun },
         clauses: { total: rows.length, pass: count('pass'), fail: count('fail'), incomplete: count('incomplete'), uncovered: count('uncovered') },
-        pending: [
-          'random ioctl-sequence suite with differential, lifecycle and invariant oracles (roadmap draft 2-conformance-suite.md)',
-          'lifecycle machines and the transition tour (roadmap draft 1-lifecycle-machines.md)',
-        ],
+        suite: opts.json ? (JSON.parse(suiteText) as unknown) : suiteExit === 0 ? 'pass' : 'fail',
+        pending: ['lifecycle machines and the transition tour (roadmap draft 1-lifecycle-machines.md)'],
         rows,
       };
       if (opts.json) {
@@ -94,15 +123,19 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         const lines = rows.filter((r) => r.verdict !== 'pass').map((r) => `  ${r.verdict.padEnd(10)} ${r.id}  ${JSON.stringify(r.checks)}`);
         process.stdout.write(
           [
+            budgetLine,
             `Named checks: ${results.size} ran, ${failedChecks.length} failed${failedChecks.length ? ': ' + failedChecks.join(', ') : ''}.`,
             ...(notRun.length ? [`Declared but not run: ${notRun.join(', ')}`] : []),
             `Clauses: ${rows.length} — ${summary.clauses.pass} pass, ${summary.clauses.fail} fail, ${summary.clauses.incomplete} incomplete, ${summary.clauses.uncovered} uncovered.`,
+            '',
+            suiteText.trimEnd(),
+            '',
             ...(lines.length ? ['Clauses not passing:', ...lines] : []),
             'Not yet part of this run (pending, not faked):',
             ...summary.pending.map((p) => `  - ${p}`),
           ].join('\n') + '\n',
         );
       }
-      setExit(failedChecks.length > 0 || notRun.length > 0 || summary.clauses.fail > 0 ? 1 : 0);
+      setExit(failedChecks.length > 0 || notRun.length > 0 || summary.clauses.fail > 0 || suiteExit !== 0 ? 1 : 0);
     });
 };

@@ -5,7 +5,7 @@
  * Kernel lanes (linux-<profile>) run only their own profile.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { CORPUS_DIR } from '../../conformance/programs/load.ts';

@@ -8,13 +8,16 @@
  * Exit 1 on any other difference or a step error, 2 on bad input.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { PROFILES } from '../../spec/uapi/profiles.ts';
 import { displayPath } from '../../conformance/programs/load.ts';
 import { AdapterOpenError, impliedProfile, jsonReplacer, runPrograms, type SessionResult } from '../../conformance/programs/session.ts';
 import { diffRuns, unacceptedDifferences, type ProgramDiff } from '../../conformance/programs/diff.ts';
-import { loadEntries, loadOrUsage, parseProfile } from './exec.ts';
+import { judgeRun } from '../../conformance/programs/verdict.ts';
+import type { ProgramRun } from '../../conformance/programs/run.ts';
+import type { ExpectationEntry } from '../../conformance/programs/expectations.ts';
+import { loadEntries, loadOrUsage, parseOrderOption, parseProfile } from './exec.ts';
 
 interface DiffOptions {
   impl?: string[];
@@ -23,6 +26,7 @@ interface DiffOptions {
   json?: boolean;
   batch?: boolean;
   only?: string;
+  order?: string;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -31,11 +35,11 @@ function collect(value: string, previous: string[] = []): string[] {
 
 function printDiff(d: ProgramDiff, a: string, b: string, stepErrors: readonly string[], violations: readonly string[], write: (s: string) => void): void {
   write(`${displayPath(d.file)} (${d.program}): ${a} vs ${b}\n`);
+  for (const e of stepErrors) write(`  ERROR ${e}\n`);
   if (d.skipped) {
     write(`  skipped: ${d.skipped}\n`);
     return;
   }
-  for (const e of stepErrors) write(`  ERROR ${e}\n`);
   for (const v of violations) write(`  note: ${v}\n`);
   let same = 0;
   for (const s of d.steps) {
@@ -55,9 +59,12 @@ function printDiff(d: ProgramDiff, a: string, b: string, stepErrors: readonly st
   write(`  ${same} steps agree\n`);
 }
 
-function errorsOf(s: SessionResult, i: number): string[] {
-  const run = s.runs[i];
-  return (run?.steps ?? []).filter((o) => o.status === 'error').map((o) => `${s.implementation} step ${o.step}: ${o.reason ?? ''}`);
+/** Step errors, skips no unsupported entry of that side lists, and stale unsupported entries (verdict.ts). */
+function errorsOf(s: SessionResult, run: ProgramRun | undefined, entries: readonly ExpectationEntry[]): string[] {
+  if (!run) return [];
+  return judgeRun(run, entries)
+    .failures.filter((f) => f.kind !== 'violation')
+    .map((f) => `${s.implementation}${f.step !== undefined ? ` step ${f.step}` : ''}: ${f.kind === 'error' ? '' : `${f.kind}: `}${f.message}`);
 }
 
 export const register: RegisterCommand = (program: Command, setExit) => {
@@ -71,36 +78,40 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--json', 'print the comparison as JSON')
     .option('--no-batch', 'send one request at a time')
     .option('--only <text>', 'compare only the programs whose name contains <text>')
+    .option('--order <order>', 'program order on both sides: file, reverse, shuffle (a fresh seed, printed) or shuffle:<seed>', 'file')
     .action(async (paths: string[], opts: DiffOptions) => {
       const impls = opts.impl ?? [];
       if (impls.length !== 2) throw new UsageError(`diff: give --impl exactly twice (got ${impls.length})`);
       const [a, b] = impls as [string, string];
       // A kernel lane fixes the profile for both sides.
       const profile = parseProfile('diff', opts.profile) ?? impliedProfile(a) ?? impliedProfile(b);
+      const order = parseOrderOption('diff', opts.order);
       const programs = loadOrUsage(paths, opts.only);
-      const entries = opts.expectations ? loadEntries(opts.expectations, '') : [...loadEntries(undefined, a), ...loadEntries(undefined, b)];
+      const entriesA = opts.expectations ? loadEntries(opts.expectations, '') : loadEntries(undefined, a);
+      const entriesB = opts.expectations ? entriesA : loadEntries(undefined, b);
+      const entries = opts.expectations ? entriesA : [...entriesA, ...entriesB];
       let ra: SessionResult;
       let rb: SessionResult;
       try {
-        ra = await runPrograms(a, profile, programs, { batch: opts.batch !== false });
-        rb = await runPrograms(b, profile ?? ra.profile, programs, { batch: opts.batch !== false });
+        ra = await runPrograms(a, profile, programs, { batch: opts.batch !== false, order });
+        rb = await runPrograms(b, profile ?? ra.profile, programs, { batch: opts.batch !== false, order });
       } catch (err) {
         if (err instanceof AdapterOpenError) throw new UsageError(err.message);
         throw err;
       }
       let bad = 0;
       const out: string[] = [];
-      const diffs = programs.map((_, i) => {
+      const diffs = ra.runs.map((_, i) => {
         const d = diffRuns(ra.runs[i] as never, rb.runs[i] as never, entries);
-        const errors = [...errorsOf(ra, i), ...errorsOf(rb, i)];
+        const errors = [...errorsOf(ra, ra.runs[i], entriesA), ...errorsOf(rb, rb.runs[i], entriesB)];
         bad += unacceptedDifferences(d).length + errors.length;
         // Violated expect sets are exec's verdict; diff shows them as notes.
         const violations = [ra, rb].flatMap((s, k) => (s.runs[i]?.steps ?? []).flatMap((o) => o.violations.map((v) => `${k === 0 ? a : b} step ${o.step} violates its expect set: ${v}`)));
         printDiff(d, a, b, errors, violations, (s) => out.push(s));
         return { ...d, errors };
       });
-      if (opts.json) process.stdout.write(JSON.stringify({ a: { impl: a, profile: ra.profile }, b: { impl: b, profile: rb.profile }, programs: diffs }, jsonReplacer, 1) + '\n');
-      else process.stdout.write(out.join('') + `${programs.length} programs, ${a} [${ra.profile}] vs ${b} [${rb.profile}]: ${bad} unaccepted differences or errors\n`);
+      if (opts.json) process.stdout.write(JSON.stringify({ order: ra.order, a: { impl: a, profile: ra.profile }, b: { impl: b, profile: rb.profile }, programs: diffs }, jsonReplacer, 1) + '\n');
+      else process.stdout.write(`order: ${ra.order}\n` + out.join('') + `${programs.length} programs, ${a} [${ra.profile}] vs ${b} [${rb.profile}], order ${ra.order}: ${bad} unaccepted differences or errors\n`);
       setExit(bad > 0 ? 1 : 0);
     });
 };

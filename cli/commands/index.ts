@@ -1,8 +1,4 @@
-import type { Command } from 'commander';
-
-/** A subcommand registers itself; `setExit` records the process exit code. */
-export type RegisterCommand = (program: Command, setExit: (code: number) => void) => void;
-
+import type { RegisterCommand } from './register.ts';
 import { register as spec } from './spec.ts';
 import { register as serve } from './serve.ts';
 import { register as bench } from './bench.ts';
@@ -11,5 +7,10 @@ import { register as exec } from './exec.ts';
 import { register as kernel } from './kernel.ts';
 import { register as diff } from './diff.ts';
 import { register as coverage } from './coverage.ts';
+import { register as run } from './run.ts';
+import { register as replay } from './replay.ts';
+import { register as merge } from './merge.ts';
 
-export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel];
+export type { RegisterCommand };
+
+export const commands: readonly RegisterCommand[] = [spec, serve, bench, conformance, exec, diff, coverage, kernel, run, replay, merge];

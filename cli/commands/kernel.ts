@@ -11,7 +11,7 @@
  * 2 bad options or a lane that could not be built or booted.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { buildGuest, LaneError } from '../../conformance/kernel/qemu.ts';
@@ -25,6 +25,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { REPO_ROOT, runKernelScript } from '../../conformance/kernel/qemu.ts';
 import { loadPrograms } from '../../conformance/programs/load.ts';
 import { runProgram } from '../../conformance/programs/run.ts';
+import { resetAdapter } from '../../conformance/programs/session.ts';
 import { loadEntries, printRun } from './exec.ts';
 
 interface CommonOptions {
@@ -68,6 +69,9 @@ async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean, 
   const entries = loadEntries(undefined, `linux-${adapter.profile}`);
   const report: CorpusReport = { programs: programs.length, ran: 0, skipped: 0, failures: 0, known: 0, seconds: 0, output: '' };
   for (const [i, p] of programs.entries()) {
+    // Each program starts from the contract's fresh state (ADAPTER.md §3.11).
+    const stale = i > 0 ? await resetAdapter(adapter, caps.result) : undefined;
+    if (stale) throw new LaneError('corpus', `cannot bring the lane back to a fresh state between programs: ${stale}`);
     const run = await runProgram(p, adapter, caps.result, { batch: true });
     if (run.skipped) report.skipped++;
     else report.ran++;

@@ -7,7 +7,7 @@
  * Exits 0 when the client says bye or closes stdin; 2 on bad options.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { openAdapter, isAdapterSpec, registeredImplementations } from '../../conformance/adapter/open.ts';

@@ -3,7 +3,7 @@
  * that exist). `--json` for machines.
  */
 import type { Command } from 'commander';
-import type { RegisterCommand } from './index.ts';
+import type { RegisterCommand } from './register.ts';
 import { clauseCoverage, type ClauseCoverage } from '../../spec/clauses/registry.ts';
 import { UsageError } from '../usage.ts';
 

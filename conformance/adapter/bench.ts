@@ -6,10 +6,7 @@
  * Works on any Adapter (`iommufd-spec bench adapter`, `iommufd-spec kernel bench`).
  */
 import type { Adapter, IoctlResult, Request } from '../../spec/contract/types.ts';
-
-/** include/uapi/linux/iommufd.h */
-const IOMMU_OPTION_RLIMIT_MODE = 0;
-const IOMMU_OPTION_OP_GET = 1;
+import { IOMMU_OPTION_OP_GET, IOMMU_OPTION_RLIMIT_MODE } from '../../spec/uapi/constants.ts';
 
 export interface BenchOptions {
   /** Unbatched ioctls (one round trip each). */

@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { createReferenceAdapter } from '../../impl/iommufd/adapter.ts';
+import { createReferenceAdapter } from '../../impl/adapter/adapter.ts';
 import { requestFromWire, responseToWire, isSingleRequest } from '../../spec/contract/wire.ts';
 import type { Json, JsonObject } from '../../spec/contract/wire.ts';
 

@@ -17,6 +17,7 @@ import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { AdapterError } from './errors.ts';
 import { checkSchema, prefixField } from '../../spec/contract/validate.ts';
 import { requestToWire, resultToWire } from '../../spec/contract/wire.ts';
+import { requestKindViolation, resultKindViolation } from '../../spec/contract/struct-kinds.ts';
 
 export interface InProcessOptions {
   /** Check every request and result against the wire schema (tests). Default false. */
@@ -32,6 +33,8 @@ async function handleOne(impl: Implementation, request: SingleRequest, validate:
   if (validate) {
     const bad = checkSchema('batchItem', requestToWire(request));
     if (bad) return { ok: false, error: { code: 'bad-request', message: bad.message, field: bad.field } };
+    const kind = request.op === 'ioctl' ? requestKindViolation(impl.profile, request.cmd, request.arg) : undefined;
+    if (kind) return { ok: false, error: { code: 'bad-request', message: `field '${kind.field}' ${kind.message}`, field: kind.field } };
   }
   let response: Response;
   try {
@@ -44,6 +47,8 @@ async function handleOne(impl: Implementation, request: SingleRequest, validate:
     if (bad) {
       throw new AdapterError('bad-message', `${impl.name} answered ${request.op} with an invalid result: ${bad.message}`, prefixField('result', bad.field));
     }
+    const kind = request.op === 'ioctl' ? resultKindViolation(impl.profile, request.cmd, response.result as Extract<Response<'ioctl'>, { ok: true }>['result']) : undefined;
+    if (kind) throw new AdapterError('bad-message', `${impl.name} answered ioctl with a result whose field '${kind.field}' ${kind.message}`, prefixField('result', kind.field));
   }
   return response;
 }

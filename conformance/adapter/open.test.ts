@@ -6,9 +6,10 @@ import { AdapterError } from './errors.ts';
 import { inProcessAdapter } from './in-process.ts';
 import { isAdapterSpec, openAdapter, registerImplementation, registeredImplementations } from './open.ts';
 import { createStubImplementation } from '../adapters/stub.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 const MODULE = fileURLToPath(new URL('./fixtures/module-adapter.ts', import.meta.url));
-const REFERENCE = fileURLToPath(new URL('../../impl/iommufd/adapter.ts', import.meta.url));
+const REFERENCE = fileURLToPath(new URL('../../impl/adapter/adapter.ts', import.meta.url));
 
 async function failure(p: Promise<unknown>): Promise<AdapterError> {
   try {
@@ -24,7 +25,7 @@ describe('naming and opening implementations', () => {
   check('adapter.open.registry', async () => {
     const stub = await openAdapter('stub', { profile: '6.12' });
     expect(stub.info).toStrictEqual({ contract: 1, implementation: { name: 'stub', version: '1.0.0' }, profile: '6.12' });
-    expect(await stub.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).toStrictEqual({ ok: true, result: { ret: -1, errno: 25 } });
+    expect(await stub.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } })).toStrictEqual({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } });
     await stub.close();
 
     const unknown = await failure(openAdapter('linux-9.9'));
@@ -40,7 +41,7 @@ describe('naming and opening implementations', () => {
     await lane.close();
     expect(() => registerImplementation('cmd:x', async () => lane)).toThrow();
 
-    // 'ref' resolves lazily: a clear error until impl/iommufd/adapter.ts exists.
+    // 'ref' resolves lazily: a clear error until impl/adapter/adapter.ts exists.
     if (existsSync(REFERENCE)) {
       const ref = await openAdapter('ref', { profile: '6.12' });
       expect(ref.info.profile).toBe('6.12');
@@ -48,7 +49,7 @@ describe('naming and opening implementations', () => {
     } else {
       const missing = await failure(openAdapter('ref'));
       expect(missing.kind).toBe('not-found');
-      expect(missing.message).toContain('impl/iommufd/adapter.ts');
+      expect(missing.message).toContain('impl/adapter/adapter.ts');
     }
   });
 
@@ -81,7 +82,7 @@ describe('naming and opening implementations', () => {
       ok: true,
       result: {
         responses: [
-          { ok: true, result: { ret: -1, errno: 25 } },
+          { ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } },
           { ok: false, error: { code: 'bad-request', field: 'requests.1.op' } },
           { ok: false, error: { code: 'unsupported' } },
         ],

@@ -1,6 +1,6 @@
 /**
  * Naming an implementation under test: `openAdapter(spec)` where spec is
- *   - a registered name: `stub`, `ref` (the reference, impl/iommufd/adapter.ts,
+ *   - a registered name: `stub`, `ref` (the reference, impl/adapter/adapter.ts,
  *     loaded lazily), and whatever other parts register (the kernel lanes add
  *     `linux-6.12` / `linux-7.3` with registerImplementation);
  *   - `cmd:<command line>`: a process speaking JSON lines on stdio;
@@ -77,7 +77,7 @@ async function openModule(url: string, exportName: string, opts: OpenOptions, wh
   return opened;
 }
 
-const REFERENCE_MODULE = new URL('../../impl/iommufd/adapter.ts', import.meta.url);
+const REFERENCE_MODULE = new URL('../../impl/adapter/adapter.ts', import.meta.url);
 
 registerImplementation(
   'stub',
@@ -89,11 +89,11 @@ registerImplementation(
   'ref',
   async (opts) => {
     if (!existsSync(REFERENCE_MODULE)) {
-      throw new AdapterError('not-found', 'the reference implementation is not available: impl/iommufd/adapter.ts (exporting createReferenceAdapter) does not exist yet');
+      throw new AdapterError('not-found', 'the reference implementation is not available: impl/adapter/adapter.ts (exporting createReferenceAdapter) does not exist yet');
     }
-    return openModule(REFERENCE_MODULE.href, 'createReferenceAdapter', opts, 'impl/iommufd/adapter.ts');
+    return openModule(REFERENCE_MODULE.href, 'createReferenceAdapter', opts, 'impl/adapter/adapter.ts');
   },
-  'the reference implementation (impl/iommufd/adapter.ts)',
+  'the reference implementation (impl/adapter/adapter.ts)',
 );
 
 function looksLikePath(spec: string): boolean {

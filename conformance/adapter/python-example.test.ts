@@ -5,6 +5,8 @@ import { check } from '../../spec/clauses/check.ts';
 import { openAdapter } from './open.ts';
 import { checkTranscript, type TranscriptLine } from '../../spec/contract/transcript.ts';
 import type { IoctlArg, Request } from '../../spec/contract/types.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
+import { IOMMU_DESTROY } from '../../spec/uapi/constants.ts';
 
 const SCRIPT = fileURLToPath(new URL('../adapters/examples/python/fake_adapter.py', import.meta.url));
 
@@ -46,12 +48,12 @@ describe('the Python example adapter', () => {
         expect([await outId(ioasAlloc(fd)), await outId(ioasAlloc(fd)), await outId(ioasAlloc(fd))]).toStrictEqual([1, 2, 3]);
         expect(await a.call(destroy(fd, 2))).toMatchObject({ ok: true, result: { ret: 0, errno: 0 } });
         expect(await outId(ioasAlloc(fd))).toBe(2); // lowest free id is reused
-        expect(await a.call(destroy(fd, 99))).toMatchObject({ ok: true, result: { ret: -1, errno: 2 } }); // ENOENT
-        expect(await a.call(ioasAlloc(fd, { flags: 1 }))).toMatchObject({ ok: true, result: { ret: -1, errno: 95 } }); // EOPNOTSUPP
-        expect(await a.call(ioasAlloc(fd, { size: 4 }))).toMatchObject({ ok: true, result: { ret: -1, errno: 22 } }); // EINVAL
-        expect(await a.call(ioasAlloc(fd, {}, { tail: new Uint8Array([0, 1]) }))).toMatchObject({ ok: true, result: { ret: -1, errno: 7 } }); // E2BIG
-        expect(await a.call({ op: 'ioctl', fd, cmd: 'IOMMU_IOAS_MAP', arg: struct({}) })).toMatchObject({ ok: true, result: { ret: -1, errno: 25 } });
-        expect(await a.call({ op: 'ioctl', fd, cmd: 0x3b80, arg: { kind: 'null' } })).toMatchObject({ ok: true, result: { ret: -1, errno: 14 } });
+        expect(await a.call(destroy(fd, 99))).toMatchObject({ ok: true, result: { ret: -1, errno: ERRNO.ENOENT } }); // ENOENT
+        expect(await a.call(ioasAlloc(fd, { flags: 1 }))).toMatchObject({ ok: true, result: { ret: -1, errno: ERRNO.EOPNOTSUPP } }); // EOPNOTSUPP
+        expect(await a.call(ioasAlloc(fd, { size: 4 }))).toMatchObject({ ok: true, result: { ret: -1, errno: ERRNO.EINVAL } }); // EINVAL
+        expect(await a.call(ioasAlloc(fd, {}, { tail: new Uint8Array([0, 1]) }))).toMatchObject({ ok: true, result: { ret: -1, errno: ERRNO.E2BIG } }); // E2BIG
+        expect(await a.call({ op: 'ioctl', fd, cmd: 'IOMMU_IOAS_MAP', arg: struct({}) })).toMatchObject({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } });
+        expect(await a.call({ op: 'ioctl', fd, cmd: IOMMU_DESTROY, arg: { kind: 'null' } })).toMatchObject({ ok: true, result: { ret: -1, errno: ERRNO.EFAULT } });
         expect(await a.call({ op: 'mem_alloc', length: 4096 })).toMatchObject({ ok: false, error: { code: 'unsupported', field: 'op' } });
 
         const batch = await a.batch([ioasAlloc(fd), destroy(fd, 1), ioasAlloc(fd), { op: 'iotlb', iommu: 'mock' }]);
@@ -63,7 +65,7 @@ describe('the Python example adapter', () => {
         expect(other.result.fd).toBe(fd + 1);
         expect(await outId(ioasAlloc(other.result.fd))).toBe(1);
         expect(await a.call({ op: 'close', fd })).toStrictEqual({ ok: true, result: { ret: 0, errno: 0 } });
-        expect(await a.call({ op: 'close', fd })).toStrictEqual({ ok: true, result: { ret: -1, errno: 9 } });
+        expect(await a.call({ op: 'close', fd })).toStrictEqual({ ok: true, result: { ret: -1, errno: ERRNO.EBADF } });
       } finally {
         await a.close();
       }

@@ -4,6 +4,7 @@ import { check } from '../../spec/clauses/check.ts';
 import { openAdapter } from './open.ts';
 import { singleRequestArb } from '../../spec/contract/arbitraries.ts';
 import type { Profile } from '../../spec/contract/types.ts';
+import { propertyRuns } from '../../spec/testing/property-budget.ts';
 
 
 /**
@@ -16,7 +17,7 @@ async function sweep(spec: string, profile: Profile, runs: number): Promise<Map<
   const a = await openAdapter(spec, { profile, validateInProcess: true });
   const outcomes = new Map<string, number>();
   try {
-    for (const request of fc.sample(singleRequestArb, { numRuns: runs, seed: 20261122 })) {
+    for (const request of fc.sample(singleRequestArb, propertyRuns(runs))) {
       const r = await a.call(request);
       if (!r.ok) expect(r.error.code, `${JSON.stringify(request, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}: ${r.error.message}`).not.toBe('internal');
       const key = `${request.op}:${r.ok ? 'ok' : r.error.code}`;
@@ -34,7 +35,7 @@ describe('implementations speak the contract', () => {
     expect([...outcomes.keys()].filter((k) => k.endsWith(':ok')).sort()).toStrictEqual(['capabilities:ok', 'ioctl:ok']);
   });
 
-  describe('the reference (impl/iommufd/adapter.ts)', () => {
+  describe('the reference (impl/adapter/adapter.ts)', () => {
     check(
       'adapter.ref.speaks-contract',
       async () => {

@@ -20,6 +20,7 @@ import type { Adapter, AdapterInfo, Profile, Request, Response } from '../../spe
 import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { AdapterError } from './errors.ts';
 import { checkSchema, prefixField, type SchemaViolation } from '../../spec/contract/validate.ts';
+import { resultKindViolation } from '../../spec/contract/struct-kinds.ts';
 import { type Json, type JsonObject, requestToWire, responseFromWire, WireFormatError } from '../../spec/contract/wire.ts';
 
 export interface StdioOptions {
@@ -287,12 +288,33 @@ export class StdioConnection implements Adapter {
       const v = this.checkResult(request, m['result']);
       if (v) return bad({ field: prefixField('result', v.field), message: v.message });
     }
+    let response: Response;
     try {
-      return responseFromWire(request, m);
+      response = responseFromWire(request, m);
     } catch (err) {
       if (err instanceof WireFormatError) return bad({ field: err.field, message: err.message });
       throw err;
     }
+    const kind = this.validate ? this.kindViolation(request, response) : undefined;
+    return kind ? bad(kind) : response;
+  }
+
+  /** An ioctl result whose `out` has a member of the wrong kind (ADAPTER.md §7.4), also inside a batch. */
+  private kindViolation(request: Request, response: Response): SchemaViolation | undefined {
+    const profile = this.info?.profile;
+    if (!profile || !response.ok) return undefined;
+    if (request.op === 'ioctl') {
+      const v = resultKindViolation(profile, request.cmd, response.result as Extract<Response<'ioctl'>, { ok: true }>['result']);
+      return v && { field: prefixField('result', v.field), message: `field '${prefixField('result', v.field)}' ${v.message}` };
+    }
+    if (request.op !== 'batch') return undefined;
+    const items = (response.result as { responses: readonly Response[] }).responses;
+    for (const [i, item] of items.entries()) {
+      const inner = request.requests[i];
+      const v = inner && item ? this.kindViolation(inner, item) : undefined;
+      if (v) return { field: prefixField(`result.responses.${i}`, v.field.replace(/^result\.?/, 'result.')), message: v.message };
+    }
+    return undefined;
   }
 
   private checkResult(request: Request, result: Json | undefined): SchemaViolation | undefined {

@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Adapter, AdapterInfo, Profile, ProtocolError, Request, Response } from '../../spec/contract/types.ts';
 import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { checkSchema, prefixField } from '../../spec/contract/validate.ts';
+import { requestKindViolation, resultKindViolation } from '../../spec/contract/struct-kinds.ts';
 import { type Json, type JsonObject, helloFromWire, protocolErrorToWire, requestFromWire, responseToWire, WireFormatError } from '../../spec/contract/wire.ts';
 
 /** Opens the implementation once the hello has named a profile (null: the implementation's choice). */
@@ -50,7 +51,12 @@ export async function serveStdio(open: OpenForProfile, opts: ServeOptions = {}):
   };
 
   /** The result of a request as the implementation gives it, checked against the schema. */
-  async function serveRequest(a: Adapter, request: Request): Promise<JsonObject> {
+  async function serveRequest(a: Adapter & { readonly info: AdapterInfo }, request: Request): Promise<JsonObject> {
+    // A struct member of the wrong kind (a 32-bit member as a u64 string, …) is the client's error (ADAPTER.md §3.3, §7.4).
+    if (request.op === 'ioctl') {
+      const bad = requestKindViolation(a.info.profile, request.cmd, request.arg);
+      if (bad) refuse('bad-request', `field '${bad.field}' ${bad.message}`, bad.field);
+    }
     let response: Response;
     try {
       response = await a.call(request);
@@ -63,7 +69,13 @@ export async function serveStdio(open: OpenForProfile, opts: ServeOptions = {}):
     } catch (err) {
       refuse('internal', `implementation gave a result that cannot be encoded: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (validateResults && wire['ok'] === true) checkResultOrRefuse(request, wire['result']);
+    if (validateResults && wire['ok'] === true) {
+      checkResultOrRefuse(request, wire['result']);
+      if (request.op === 'ioctl' && response.ok) {
+        const bad = resultKindViolation(a.info.profile, request.cmd, response.result as Extract<Response<'ioctl'>, { ok: true }>['result']);
+        if (bad) refuse('internal', `implementation gave an ioctl result whose field '${bad.field}' ${bad.message}`, prefixField('result', bad.field));
+      }
+    }
     return wire;
   }
 
@@ -73,7 +85,7 @@ export async function serveStdio(open: OpenForProfile, opts: ServeOptions = {}):
   }
 
   /** A batch: items validated one by one; a bad item gets its own error, the others still run. */
-  async function serveBatch(a: Adapter, msg: JsonObject): Promise<JsonObject> {
+  async function serveBatch(a: Adapter & { readonly info: AdapterInfo }, msg: JsonObject): Promise<JsonObject> {
     const items = msg['requests'] as readonly Json[];
     const responses: JsonObject[] = [];
     for (const [i, item] of items.entries()) {
@@ -82,7 +94,14 @@ export async function serveStdio(open: OpenForProfile, opts: ServeOptions = {}):
         const bad = checkSchema('batchItem', item);
         if (bad) refuse('bad-request', `${prefix}: ${bad.message}`, prefixField(prefix, bad.field));
         const request = decodeRequest(item, prefix, true);
-        const wire = await serveRequest(a, request);
+        let wire: JsonObject;
+        try {
+          wire = await serveRequest(a, request);
+        } catch (err) {
+          // The item's own refusal names its field inside the batch.
+          if (err instanceof Refusal && err.error.field !== undefined) refuse(err.error.code, err.error.message, prefixField(prefix, err.error.field));
+          throw err;
+        }
         responses.push(wire);
       } catch (err) {
         if (!(err instanceof Refusal)) throw err;

@@ -14,6 +14,9 @@ import { requestToWire, type Json } from '../../spec/contract/wire.ts';
 import fc from 'fast-check';
 import { requestArb } from '../../spec/contract/arbitraries.ts';
 import { checkTranscript, type TranscriptLine } from '../../spec/contract/transcript.ts';
+import { propertyRuns } from '../../spec/testing/property-budget.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
+import { IOMMU_IOAS_ALLOC } from '../../spec/uapi/constants.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/iommufd-spec.mjs', import.meta.url));
@@ -82,9 +85,9 @@ describe('adapter stdio transport', () => {
         for (const s of [...Object.values(caps.result.commands), ...Object.values(caps.result.testOps), ...Object.values(caps.result.ops), ...Object.values(caps.result.deviceFeatures)]) {
           expect(s).toStrictEqual({ supported: false, reason: 'stub implementation' });
         }
-        expect(await a.call(IOCTL)).toStrictEqual({ ok: true, result: { ret: -1, errno: 25 } });
+        expect(await a.call(IOCTL)).toStrictEqual({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } });
         expect(await a.call({ op: 'open', node: 'iommu' })).toMatchObject({ ok: false, error: { code: 'unsupported', field: 'op' } });
-        const batch = await a.batch([IOCTL, { op: 'mem_alloc', length: 4096 }, { ...IOCTL, cmd: 0x3b81 }]);
+        const batch = await a.batch([IOCTL, { op: 'mem_alloc', length: 4096 }, { ...IOCTL, cmd: IOMMU_IOAS_ALLOC }]);
         expect(batch.map((r) => r.ok)).toStrictEqual([true, false, true]);
       } finally {
         await a.close();
@@ -124,7 +127,7 @@ describe('adapter stdio transport', () => {
       result: {
         responses: [
           { ok: false, error: { code: 'bad-request', field: 'requests.0.fd' } },
-          { ok: true, result: { ret: -1, errno: 25 } },
+          { ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } },
           { ok: false, error: { code: 'bad-request', field: 'requests.2.id' } },
         ],
       },
@@ -209,14 +212,14 @@ describe('adapter stdio transport', () => {
     const a = await misbehaving('slow');
     // Several requests in flight at once are matched by id.
     const rs = await Promise.all([a.call(IOCTL), a.call(IOCTL), a.call(IOCTL)]);
-    expect(rs).toStrictEqual([0, 1, 2].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
+    expect(rs).toStrictEqual([0, 1, 2].map(() => ({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } })));
     await a.close();
   });
 
   check('adapter.schema.every-message-valid', async () => {
     // A session with requests of every op (and batches) against the stub over
     // the stdio server: every line in both directions is schema-valid.
-    const requests = fc.sample(requestArb, { numRuns: 300, seed: 7 });
+    const requests = fc.sample(requestArb, propertyRuns(300));
     const lines = [JSON.stringify({ id: 0, op: 'hello', contract: [1], profile: '6.12' })];
     requests.forEach((r, i) => lines.push(JSON.stringify({ id: i + 1, ...requestToWire(r) })));
     lines.push(JSON.stringify({ id: requests.length + 1, op: 'bye' }));
@@ -267,7 +270,7 @@ describe('adapter stdio transport', () => {
     const served = serveStdio(async (profile) => openAdapter('stub', { profile: profile ?? '7.3' }), { input: toServer, output: toClient, log: () => {} });
     const conn = await connectStdio(toClient, toServer, { profile: '6.12', peer: 'in-memory server' });
     expect(conn.info.profile).toBe('6.12');
-    expect(await conn.batch([IOCTL, IOCTL])).toStrictEqual([0, 1].map(() => ({ ok: true, result: { ret: -1, errno: 25 } })));
+    expect(await conn.batch([IOCTL, IOCTL])).toStrictEqual([0, 1].map(() => ({ ok: true, result: { ret: -1, errno: ERRNO.ENOTTY } })));
     await conn.close();
     await served; // the server ends after the bye
     expect((await failure(conn.call(IOCTL))).kind).toBe('closed');

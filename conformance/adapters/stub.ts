@@ -9,11 +9,11 @@
 import type { Capabilities, Implementation, Profile, Response, SingleRequest, Support } from '../../spec/contract/types.ts';
 import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { ENVIRONMENT_OPS } from '../../spec/contract/ops.ts';
-import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
+import { commandsFor, ERRNO, testOpsFor } from '../../spec/uapi/index.ts';
 
 export const STUB_REASON = 'stub implementation';
 export const STUB_VERSION = '1.0.0';
-const ENOTTY = 25;
+const ENOTTY = ERRNO.ENOTTY;
 
 const UNSUPPORTED: Support = { supported: false, reason: STUB_REASON };
 

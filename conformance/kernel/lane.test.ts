@@ -11,6 +11,8 @@ import type { Adapter } from '../../spec/contract/types.ts';
 import { AdapterError } from '../adapter/errors.ts';
 import { connectStdio } from '../adapter/stdio-client.ts';
 import { laneAdapter, waitBanner } from './lane.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
+import { VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../spec/uapi/constants.ts';
 
 const info = { contract: 1, implementation: { name: 'linux', version: 'fake' }, profile: '6.12' } as const;
 
@@ -25,7 +27,7 @@ function unb64(v: Json | undefined): Uint8Array {
 function fakeIoctl(req: JsonObject): JsonObject {
   const arg = req['arg'] as JsonObject;
   if (req['op'] !== 'ioctl') return { ok: false, error: { code: 'bad-handle', message: 'no buffer', field: 'buffer' } };
-  if (arg['kind'] !== 'raw') return { ok: true, result: { ret: -1, errno: 14 } };
+  if (arg['kind'] !== 'raw') return { ok: true, result: { ret: -1, errno: ERRNO.EFAULT } };
   const bytes = unb64(arg['bytes']);
   if (req['cmd'] === 'IOMMU_IOAS_ALLOC') new DataView(bytes.buffer).setUint32(8, 7, true);
   const ptrs = ((arg['ptrs'] ?? []) as JsonObject[]).map((p) => {
@@ -105,7 +107,7 @@ describe('kernel lane adapter (host side, fake channel)', () => {
     const sent: JsonObject[] = [];
     const a = laneAdapter('6.12', info, await fakeGuest(sent), vm);
     await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_DESTROY', arg: { kind: 'null' } });
-    await a.call({ op: 'ioctl', fd: 3, cmd: 15224, arg: { kind: 'int', value: 1n } });
+    await a.call({ op: 'ioctl', fd: 3, cmd: VFIO_DEVICE_DETACH_IOMMUFD_PT, arg: { kind: 'int', value: 1n } });
     expect(sent.map((m) => (m['arg'] as JsonObject)['kind'])).toEqual(['null', 'int']);
     expect((sent[1]?.['arg'] as JsonObject)['value']).toBe('1');
   });

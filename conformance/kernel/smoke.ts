@@ -8,17 +8,18 @@
  * step whose prerequisite failed.
  */
 import type { Adapter, IoctlResult, Request, Response, StructValue } from '../../spec/contract/types.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_TEST_OP_MD_CHECK_MAP,
+  IOMMU_TEST_OP_MOCK_DOMAIN,
+  MOCK_APERTURE_START as MOCK_APERTURE_START_NUMBER,
+} from '../../spec/uapi/constants.ts';
 
-const EINVAL = 22;
-const EBUSY = 16;
-const ENOENT = 2;
-/** iommufd_test.h: MOCK_APERTURE_START = 1 << 24. */
-const MOCK_APERTURE_START = 1n << 24n;
-const IOMMU_IOAS_MAP_FIXED_IOVA = 1;
-const IOMMU_IOAS_MAP_WRITEABLE = 2;
-const IOMMU_IOAS_MAP_READABLE = 4;
-const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
-const IOMMU_TEST_OP_MD_CHECK_MAP = 3;
+const { EINVAL, EBUSY, ENOENT } = ERRNO;
+const MOCK_APERTURE_START = BigInt(MOCK_APERTURE_START_NUMBER);
 
 export interface SmokeStep {
   readonly step: string;

@@ -39,7 +39,10 @@ describe('expectations files', () => {
       for (const e of file.entries) {
         const p = programs.get(e.program);
         expect(p, `${f}: ${e.program}`).toBeDefined();
-        expect(e.step, `${f}: ${e.program} step ${e.step}`).toBeLessThanOrEqual(p?.steps.length ?? 0);
+        for (const n of [...(e.step !== undefined ? [e.step] : []), ...(e.steps ?? [])]) {
+          expect(n, `${f}: ${e.program} step ${n}`).toBeLessThanOrEqual(p?.steps.length ?? 0);
+        }
+        for (const profile of e.profiles ?? []) expect(p?.profiles, `${f}: ${e.program} profile ${profile}`).toContain(profile);
       }
     }
   });

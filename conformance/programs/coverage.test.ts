@@ -26,7 +26,7 @@ describe('errno coverage', () => {
     const adapter = fakeAdapter();
     const run = await runProgram({ program, file: 'cov.json' }, adapter, fakeCapabilities({}));
     await adapter.close();
-    const session: SessionResult = { implementation: 'fake', profile: '7.3', runs: [run] };
+    const session: SessionResult = { implementation: 'fake', profile: '7.3', order: 'file', runs: [run], isolation: { mode: 'new-adapter', resets: 0, reopens: 0, reopenReasons: [] } };
     const clauses = [
       { id: 'DESTROY.ENOENT', command: 'IOMMU_DESTROY', errno: 'ENOENT', profiles: ['6.12', '7.3'] as const },
       { id: 'DESTROY.EBUSY', command: 'IOMMU_DESTROY', errno: 'EBUSY', profiles: ['6.12', '7.3'] as const },
@@ -52,6 +52,8 @@ describe('errno coverage', () => {
     const session: SessionResult = {
       implementation: 'fake',
       profile: '7.3',
+      order: 'file',
+      isolation: { mode: 'new-adapter', resets: 0, reopens: 0, reopenReasons: [] },
       runs: [{ steps: [{ step: 1, op: 'ioctl', command: String(destroy), status: 'failed', errno: 2, symbolic: [], violations: [] }] } as unknown as SessionResult['runs'][number]],
     };
     const cov = errnoCoverage([{ id: 'DESTROY.ENOENT', command: 'IOMMU_DESTROY', errno: 'ENOENT', profiles: ['7.3'] as const }], [session]);

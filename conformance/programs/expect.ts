@@ -29,45 +29,59 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Does `actual` fall in the allowed value `allowed`? */
-export function matchValue(allowed: Json, actual: unknown, ctx: ResolveContext, field: string): boolean {
+/** Keys that make an object an allowed *set* rather than a partial match of sub-fields. */
+export const SET_KEYS = ['in', 'any', 'range', 'not', 'all', 'aligned', 'le32', 'some', 'every', 'none'] as const;
+
+/**
+ * Does `actual` fall in the allowed value `allowed`? `consts`: a string that
+ * is neither a reference nor a numeral is a constant expression (ioctl
+ * struct fields and return values: `"IOMMU_IOAS_MAP_READABLE|…"`); without it
+ * a string is itself (the string results of environment ops: a `dma` fault
+ * `"permission"`, an `iotlb` entry's `perm` `"r"`).
+ */
+export function matchValue(allowed: Json, actual: unknown, ctx: ResolveContext, field: string, consts = true): boolean {
+  const sub = (x: Json, a: unknown, f: string = field): boolean => matchValue(x, a, ctx, f, consts);
   if (isJsonObject(allowed) && !isRefObject(allowed) && !isByteSpec(allowed)) {
     const o = allowed;
-    if (Array.isArray(o['in'])) return (o['in'] as readonly Json[]).some((x) => matchValue(x, actual, ctx, field));
+    if (Array.isArray(o['in'])) return (o['in'] as readonly Json[]).some((x) => sub(x, actual));
     if (o['any'] === true) return actual !== undefined;
+    // Sets over arrays: some element, every element, no element is in the set.
+    if ('some' in o) return Array.isArray(actual) && actual.some((x, i) => sub(o['some'] as Json, x, `${field}[${i}]`));
+    if ('every' in o) return Array.isArray(actual) && actual.every((x, i) => sub(o['every'] as Json, x, `${field}[${i}]`));
+    if ('none' in o) return Array.isArray(actual) && !actual.some((x, i) => sub(o['none'] as Json, x, `${field}[${i}]`));
     if (isJsonObject(o['le32'])) {
       // Little-endian u32 words at byte offsets of a buffer; the other bytes are left open.
       if (!(actual instanceof Uint8Array)) return false;
       const view = new DataView(actual.buffer, actual.byteOffset, actual.length);
       return Object.entries(o['le32']).every(([off, want]) => {
         const at = Number(off);
-        return at + 4 <= actual.length && matchValue(want as Json, view.getUint32(at, true), ctx, `${field}@${off}`);
+        return at + 4 <= actual.length && sub(want as Json, view.getUint32(at, true), `${field}@${off}`);
       });
     }
-    if (Array.isArray(o['all'])) return (o['all'] as readonly Json[]).every((x) => matchValue(x, actual, ctx, field));
+    if (Array.isArray(o['all'])) return (o['all'] as readonly Json[]).every((x) => sub(x, actual));
     if (o['aligned'] !== undefined) {
       const a = toBig(actual);
       const n = toBig(resolveValue(o['aligned'] as Json, ctx, field, true));
       return a !== undefined && n !== undefined && n > 0n && a % n === 0n;
     }
-    if ('not' in o) return !matchValue(o['not'] as Json, actual, ctx, field);
+    if ('not' in o) return !sub(o['not'] as Json, actual);
     if (Array.isArray(o['range'])) {
       const [lo, hi] = (o['range'] as readonly Json[]).map((x) => toBig(resolveValue(x, ctx, field, true)));
       const a = toBig(actual);
       return a !== undefined && lo !== undefined && hi !== undefined && a >= lo && a <= hi;
     }
     if (typeof actual !== 'object' || actual === null) return false;
-    return Object.entries(o).every(([k, x]) => matchValue(x as Json, getPath(actual, k), ctx, `${field}.${k}`));
+    return Object.entries(o).every(([k, x]) => sub(x as Json, getPath(actual, k), `${field}.${k}`));
   }
   if (isByteSpec(allowed)) {
     const want = resolveValue(allowed, ctx, field, true);
     return actual instanceof Uint8Array && want instanceof Uint8Array && sameBytes(actual, want);
   }
   if (Array.isArray(allowed)) {
-    return Array.isArray(actual) && actual.length === allowed.length && allowed.every((x, i) => matchValue(x, actual[i], ctx, `${field}[${i}]`));
+    return Array.isArray(actual) && actual.length === allowed.length && allowed.every((x, i) => sub(x, actual[i], `${field}[${i}]`));
   }
   if (typeof allowed === 'boolean') return actual === allowed;
-  const want = resolveValue(allowed, ctx, field, true);
+  const want = resolveValue(allowed, ctx, field, consts);
   const a = toBig(actual);
   const w = toBig(want);
   if (a !== undefined && w !== undefined) return a === w;
@@ -97,7 +111,8 @@ export function checkExpect(e: StepExpect, obs: Observed, ctx: ResolveContext): 
   }
   for (const [path, allowed] of Object.entries(e.result ?? {})) {
     const actual = getPath(obs.result, path);
-    if (!matchValue(allowed, actual, ctx, `result.${path}`)) v.push(`result.${path}: expected ${render(allowed)}, got ${render(actual)}`);
+    // Results of environment ops are not struct fields: a string there is a string.
+    if (!matchValue(allowed, actual, ctx, `result.${path}`, false)) v.push(`result.${path}: expected ${render(allowed)}, got ${render(actual)}`);
   }
   for (const [path, allowed] of Object.entries(e.buffers ?? {})) {
     const actual = obs.buffers?.[path];
@@ -119,7 +134,7 @@ export function checkExpect(e: StepExpect, obs: Observed, ctx: ResolveContext): 
 export function openPaths(e: StepExpect): Set<string> {
   const paths = new Set<string>();
   if (e.errno && e.errno.length > 1) paths.add('errno');
-  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && ('in' in x || 'any' in x || 'range' in x || 'not' in x || 'all' in x || 'aligned' in x || 'le32' in x);
+  const isSet = (x: Json): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && SET_KEYS.some((k) => k in x);
   if (e.ret !== undefined && isSet(e.ret)) paths.add('ret');
   for (const [group, m] of [['out', e.out], ['result', e.result], ['buffers', e.buffers]] as const) {
     for (const [p, x] of Object.entries(m ?? {})) if (isSet(x)) paths.add(`${group}.${p}`);

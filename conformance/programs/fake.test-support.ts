@@ -6,6 +6,7 @@
  */
 import { inProcessAdapter } from '../adapter/in-process.ts';
 import type { Adapter, Capabilities, Implementation, Request, Response, SingleRequest, StructValue } from '../../spec/contract/types.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 export interface FakeOptions {
   readonly name?: string;
@@ -22,9 +23,7 @@ export interface FakeOptions {
   readonly batches?: number[];
 }
 
-const ENOENT = 2;
-const EINVAL = 22;
-const ENOTTY = 25;
+const { ENOENT, EINVAL, ENOTTY } = ERRNO;
 
 export function fakeCapabilities(o: FakeOptions): Capabilities {
   const commands: Record<string, { supported: true } | { supported: false; reason: string }> = {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv';
 import type { Profile } from '../../spec/contract/types.ts';
+import { featuresFor } from '../../spec/contract/features.ts';
 import schema from './schema/program.schema.json' with { type: 'json' };
 import { isErrnoName } from './errno.ts';
 import type { Json, JsonObject, LoadedProgram, Program, Step, StepExpect } from './types.ts';
@@ -60,6 +61,13 @@ export function validateProgram(data: unknown, file: string): Program {
 }
 
 function checkSemantics(program: Program, file: string): void {
+  for (const name of program.requires?.features ?? []) {
+    for (const profile of program.profiles) {
+      if (!featuresFor(profile).some((f) => f.name === name)) {
+        throw new ProgramError(file, `requires.features: ${name} is not a feature of profile ${profile} (spec/contract/features.ts)`);
+      }
+    }
+  }
   const bound = new Set<string>();
   program.steps.forEach((step, i) => {
     const n = i + 1;

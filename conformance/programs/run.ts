@@ -4,7 +4,8 @@
  * the batch it is in), binds names from results, and checks `expect` sets.
  * Steps the implementation's capabilities lack are skipped with the reason.
  */
-import type { Adapter, Capabilities, Profile, Request, Response, StructValue } from '../../spec/contract/types.ts';
+import type { Adapter, Capabilities, IoctlArg, Profile, Request, Response, StructValue } from '../../spec/contract/types.ts';
+import { normalizeStructKinds } from '../../spec/contract/struct-kinds.ts';
 import { errnoName } from './errno.ts';
 import { checkExpect, type Observed } from './expect.ts';
 import { STEP_META_KEYS } from './load.ts';
@@ -46,29 +47,15 @@ export interface ProgramRun {
   readonly profile: Profile;
   /** Set when the whole program was skipped (profile or requirements). */
   readonly skipped?: string;
+  /** Why it was skipped: it does not apply to the profile (nothing to list), or the
+   * implementation lacks what it requires (an expectations entry must list it). */
+  readonly skipKind?: 'profile' | 'unsupported';
   readonly steps: readonly StepOutcome[];
 }
 
 export interface RunOptions {
   /** Send independent steps in batches (default true). */
   readonly batch?: boolean;
-  /** Close the fds the program opened and left open (default true), so the
-   * next program on a shared adapter starts clean. */
-  readonly cleanup?: boolean;
-}
-
-/** Fds a step's result hands out (open/open_device, ioctl out fields named *_fd). */
-function fdsOf(o: StepOutcome): number[] {
-  if (o.status !== 'ok') return [];
-  if (o.op === 'open' || o.op === 'open_device') return [o.ret ?? -1].filter((fd) => fd >= 0);
-  if (o.op !== 'ioctl' || !o.out) return [];
-  const fds: number[] = [];
-  const walk = (v: unknown, key: string): void => {
-    if (typeof v === 'number' && key.endsWith('_fd')) fds.push(v);
-    else if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array)) for (const [k, x] of Object.entries(v)) walk(x, k);
-  };
-  walk(o.out, '');
-  return fds;
 }
 
 /** Test-op number → name, per profile (from the constants table). */
@@ -83,6 +70,11 @@ function testOpName(profile: Profile, value: unknown): string | undefined {
 /** Why a program cannot run on this implementation, if it cannot. */
 export function programSkipReason(program: Program, caps: Capabilities): string | undefined {
   if (!program.profiles.includes(caps.profile)) return `applies to profiles ${program.profiles.join(', ')}, not ${caps.profile}`;
+  return missingRequirement(program, caps);
+}
+
+/** The first requirement (FORMAT.md `requires`) the capability report lacks, as a reason. */
+export function missingRequirement(program: Program, caps: Capabilities): string | undefined {
   const r = program.requires;
   for (const c of r?.commands ?? []) if (caps.commands[c]?.supported !== true) return `needs command ${c}: ${reasonOf(caps.commands[c])}`;
   for (const t of r?.testOps ?? []) if (caps.testOps[t]?.supported !== true) return `needs test op ${t}: ${reasonOf(caps.testOps[t])}`;
@@ -93,6 +85,10 @@ export function programSkipReason(program: Program, caps: Capabilities): string 
   for (const f of r?.deviceFeatures ?? []) {
     const s = caps.deviceFeatures[f as keyof Capabilities['deviceFeatures']];
     if (s?.supported !== true) return `needs device feature ${f}: ${reasonOf(s)}`;
+  }
+  for (const f of r?.features ?? []) {
+    const s = caps.features?.[f];
+    if (s?.supported !== true) return `needs feature ${f}: ${reasonOf(s)}`;
   }
   return undefined;
 }
@@ -178,6 +174,11 @@ export function resolveStep(step: Step, profile: Profile, bindings: ReadonlyMap<
     if (step['truncate'] !== undefined) arg['truncate'] = resolveValue(step['truncate'] as Json, ctx, 'truncate', false);
     req['arg'] = arg;
   }
+  // A program writes numerals the same way whatever a member's width; the
+  // contract wants numbers for 32-bit members and u64s for 64-bit ones (ADAPTER.md §7.4).
+  if (req['op'] === 'ioctl' && (typeof req['cmd'] === 'string' || typeof req['cmd'] === 'number')) {
+    req['arg'] = normalizeStructKinds(profile, req['cmd'], req['arg'] as unknown as IoctlArg) as unknown as Value;
+  }
   return req as unknown as Request;
 }
 
@@ -229,7 +230,7 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
   const { program, file } = loaded;
   const base = { program, file, implementation: caps.implementation.name, profile: caps.profile };
   const skip = programSkipReason(program, caps);
-  if (skip) return { ...base, skipped: skip, steps: [] };
+  if (skip) return { ...base, skipped: skip, skipKind: program.profiles.includes(caps.profile) ? 'unsupported' : 'profile', steps: [] };
 
   const profile = caps.profile;
   const bindings = new Map<string, unknown>();
@@ -325,32 +326,7 @@ export async function runProgram(loaded: LoadedProgram, adapter: Adapter, caps: 
     for (const name of Object.keys(step.bind ?? {})) pendingNames.add(name);
   }
   await flush();
-  if (options.cleanup !== false) await closeLeftovers(adapter, outcomes);
   return { ...base, steps: outcomes.sort((a, b) => a.step - b.step) };
-}
-
-/** Closes, newest first, the fds the program opened and did not close itself,
- * then unmaps the buffers it allocated (a shared adapter, e.g. a kernel lane,
- * would otherwise accumulate them over a corpus). Answers are not checked:
- * a buffer the program already unmapped in part may be refused. */
-async function closeLeftovers(adapter: Adapter, outcomes: readonly StepOutcome[]): Promise<void> {
-  const open: number[] = [];
-  for (const o of outcomes) {
-    if (o.op === 'close' && o.request?.op === 'close') {
-      const fd = o.request.fd;
-      const i = open.lastIndexOf(fd);
-      if (i >= 0) open.splice(i, 1);
-    }
-    open.push(...fdsOf(o));
-  }
-  if (open.length > 0) await adapter.batch(open.reverse().map((fd): Request => ({ op: 'close', fd })));
-  const buffers = outcomes.flatMap((o): Request[] => {
-    const r = o.result as { buffer?: unknown; length?: unknown } | undefined;
-    return o.op === 'mem_alloc' && o.status === 'ok' && typeof r?.buffer === 'number' && typeof r.length === 'number'
-      ? [{ op: 'mem_unmap', buffer: r.buffer, offset: 0, length: r.length }]
-      : [];
-  });
-  if (buffers.length > 0) await adapter.batch(buffers);
 }
 
 function stepRequestJson(step: Step): Json {

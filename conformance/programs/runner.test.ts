@@ -6,6 +6,9 @@ import { fakeAdapter, fakeCapabilities, type FakeOptions } from './fake.test-sup
 import { ProgramError, validateProgram } from './load.ts';
 import { runProgram, type ProgramRun } from './run.ts';
 import type { LoadedProgram } from './types.ts';
+import { judgeRun } from './verdict.ts';
+import { updateUnsupported } from './update-expectations.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 function program(steps: unknown[], extra: Record<string, unknown> = {}): LoadedProgram {
   const data = { format: 'iommufd-program/1', name: 'test.prog', description: 'a test', profiles: ['7.3'], steps, ...extra };
@@ -54,7 +57,7 @@ describe('program runner', () => {
 
   it('reports a violated expect set', async () => {
     const p = program([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 99 }, expect: { errno: ['ENOENT'] } }]);
-    const r = await run(p, { destroyMissingErrno: 22 });
+    const r = await run(p, { destroyMissingErrno: ERRNO.EINVAL });
     expect(r.steps[1]?.violations).toEqual(['expected errno ENOENT, got EINVAL']);
   });
 
@@ -87,9 +90,9 @@ describe('program runner', () => {
   it('batches steps that do not need each other', async () => {
     const batches: number[] = [];
     const p = program([OPEN, ALLOC, ALLOC, ALLOC, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' } }]);
-    // open | alloc alloc alloc (the 2nd rebinds $ioas, but only the destroy reads it) | destroy, then cleanup
+    // open | alloc alloc alloc (the 2nd rebinds $ioas, but only the destroy reads it) | destroy
     await run(p, { batches });
-    expect(batches).toEqual([3, 1]);
+    expect(batches).toEqual([3]);
   });
 
   it('accepts oneOf alternatives and {in: [...]} sets', async () => {
@@ -150,8 +153,8 @@ describe('diff', () => {
   });
 
   check('programs.diff.rejects-unexpected-difference', async () => {
-    const a = await run(P, { autoIova: 0x1000000n, destroyMissingErrno: 2 });
-    const b = await run(P, { autoIova: 0x2000000n, destroyMissingErrno: 22 });
+    const a = await run(P, { autoIova: 0x1000000n, destroyMissingErrno: ERRNO.ENOENT });
+    const b = await run(P, { autoIova: 0x2000000n, destroyMissingErrno: ERRNO.EINVAL });
     const d = unacceptedDifferences(diffRuns(a, b, []));
     expect(d.map((x) => `${x.step} ${x.field} ${x.a} ${x.b}`)).toEqual(['5 out.iova 0x1000000 0x2000000', '6 errno ENOENT EINVAL']);
   });
@@ -161,19 +164,19 @@ describe('diff', () => {
       i === 4 ? { ...s, expect: { ok: true, out: { iova: { range: ['0x1000000', '0x3000000'] } } } } : i === 5 ? { ...s, expect: { errno: ['ENOENT', 'EINVAL'] } } : s,
     );
     const Q: LoadedProgram = { ...P, program: { ...P.program, steps } };
-    const a = await run(Q, { autoIova: 0x1000000n, destroyMissingErrno: 2 });
-    const b = await run(Q, { autoIova: 0x2000000n, destroyMissingErrno: 22 });
+    const a = await run(Q, { autoIova: 0x1000000n, destroyMissingErrno: ERRNO.ENOENT });
+    const b = await run(Q, { autoIova: 0x2000000n, destroyMissingErrno: ERRNO.EINVAL });
     const d = diffRuns(a, b, []);
     expect(unacceptedDifferences(d)).toEqual([]);
     expect(d.steps.flatMap((s) => s.differences.map((x) => x.verdict))).toEqual(['accepted', 'accepted']);
     // Outside the set: not accepted.
-    const c = await run(Q, { autoIova: 0x9000000n, destroyMissingErrno: 22 });
+    const c = await run(Q, { autoIova: 0x9000000n, destroyMissingErrno: ERRNO.EINVAL });
     expect(unacceptedDifferences(diffRuns(a, c, [])).map((x) => x.field)).toEqual(['out.iova']);
   });
 
   check('programs.diff.accepts-expectation-entries', async () => {
-    const a = await run(P, { destroyMissingErrno: 2 });
-    const b = await run(P, { destroyMissingErrno: 22 });
+    const a = await run(P, { destroyMissingErrno: ERRNO.ENOENT });
+    const b = await run(P, { destroyMissingErrno: ERRNO.EINVAL });
     const file = parseExpectations(
       JSON.stringify({
         implementation: 'fake',
@@ -218,5 +221,90 @@ describe('allowed-value matchers', () => {
     expect(matchValue('$x', 7n, ctx, 'f')).toBe(true);
     expect(matchValue('IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', 6, ctx, 'f')).toBe(true);
     expect(matchValue({ hex: 'efbe' }, bytes.subarray(0, 2), ctx, 'f')).toBe(true);
+  });
+});
+
+describe('string results and array sets', () => {
+  check('programs.expect.string-results', async () => {
+    const { checkExpect, matchValue } = await import('./expect.ts');
+    const ctx = { profile: '7.3' as const, bindings: new Map<string, unknown>([['buf', { buffer: 2 }]]) };
+    const dma = { ok: false, fault: 'permission' };
+    // A dma fault and an iotlb permission are strings: compared as strings, not read as constants.
+    expect(checkExpect({ ok: true, result: { ok: false, fault: 'permission' } }, { status: 'ok', result: dma }, ctx)).toEqual([]);
+    expect(checkExpect({ result: { fault: 'unmapped' } }, { status: 'ok', result: dma }, ctx)).toEqual(['result.fault: expected unmapped, got permission']);
+    const entries = [
+      { tag: 't', iova: 0x1000000n, pa: 4096n, size: 4096, perm: 'r' },
+      { tag: 't', iova: 0x2000000n, pa: 8192n, size: 4096, perm: 'rw' },
+    ];
+    expect(checkExpect({ result: { entries: { some: { iova: '0x1000000', perm: 'r' } } } }, { status: 'ok', result: { entries } }, ctx)).toEqual([]);
+    expect(checkExpect({ result: { entries: { some: { iova: '0x1000000', perm: 'rw' } } } }, { status: 'ok', result: { entries } }, ctx)).toHaveLength(1);
+    expect(checkExpect({ result: { entries: { none: { iova: '0x3000000' } } } }, { status: 'ok', result: { entries } }, ctx)).toEqual([]);
+    expect(checkExpect({ result: { entries: { every: { size: 4096 } } } }, { status: 'ok', result: { entries } }, ctx)).toEqual([]);
+    expect(checkExpect({ result: { touched: [{ buffer: '$buf.buffer', offset: 0 }] } }, { status: 'ok', result: { touched: [{ buffer: 2, offset: 0, length: 3 }] } }, ctx)).toEqual([]);
+    // In struct fields a word is still a constant expression.
+    expect(matchValue('IOMMU_IOAS_MAP_READABLE', 4, ctx, 'out.flags')).toBe(true);
+  });
+});
+
+describe('verdicts: skips cannot hide', () => {
+  const SKIP = program([OPEN, ALLOC, { op: 'kvm_create' }]);
+  const entries = (e: unknown[]) => parseExpectations(JSON.stringify({ implementation: 'fake', entries: e }), 'e.json').entries;
+  const UNSUPPORTED = { kind: 'unsupported', reason: 'no KVM' };
+
+  check('programs.verdict.unlisted-skip-fails', async () => {
+    const r = await run(SKIP);
+    expect(r.steps[2]?.status).toBe('skipped');
+    expect(judgeRun(r, []).failures.map((f) => [f.step, f.kind])).toEqual([[3, 'unlisted-skip']]);
+    const listed = judgeRun(r, entries([{ program: 'test.prog', steps: [3], ...UNSUPPORTED }]));
+    expect(listed.failures).toEqual([]);
+    expect(listed.known.map((f) => f.step)).toEqual([3]);
+    // An entry for another profile does not list it.
+    expect(judgeRun(r, entries([{ program: 'test.prog', steps: [3], profiles: ['6.12'], ...UNSUPPORTED }])).failures).toHaveLength(1);
+  });
+
+  check('programs.verdict.stale-entry-fails', async () => {
+    const r = await run(SKIP);
+    const stale = judgeRun(r, entries([{ program: 'test.prog', steps: [2, 3], ...UNSUPPORTED }]));
+    expect(stale.failures.map((f) => [f.step, f.kind])).toEqual([[2, 'stale-entry']]);
+    // A whole-program entry for a program that ran is stale, and lists none of its steps.
+    const whole = judgeRun(r, entries([{ program: 'test.prog', ...UNSUPPORTED }]));
+    expect(whole.failures.map((f) => [f.step, f.kind])).toEqual([[undefined, 'stale-entry'], [3, 'unlisted-skip']]);
+  });
+
+  it('a program skipped for its requirements needs a whole-program entry; one for another profile needs none', async () => {
+    const needs = program([OPEN], { requires: { features: ['IOMMU_HWPT_DATA_SELFTEST'] } });
+    const r = await run(needs);
+    expect(r.skipKind).toBe('unsupported');
+    expect(r.skipped).toMatch(/needs feature IOMMU_HWPT_DATA_SELFTEST: not listed/);
+    expect(judgeRun(r, []).failures.map((f) => f.kind)).toEqual(['unlisted-skip']);
+    expect(judgeRun(r, entries([{ program: 'test.prog', ...UNSUPPORTED }])).failures).toEqual([]);
+    const other = await run(program([OPEN], { profiles: ['6.12'] }));
+    expect(other.skipKind).toBe('profile');
+    expect(judgeRun(other, []).failures).toEqual([]);
+  });
+
+  it('writes unsupported entries from what a run skipped, and those entries pass the run', async () => {
+    const r = await run(SKIP);
+    const { file } = updateUnsupported({ implementation: 'fake', entries: [] }, [r]);
+    expect(file.entries).toEqual([{ program: 'test.prog', steps: [3], kind: 'unsupported', reason: 'op kvm_create: fake' }]);
+    expect(judgeRun(r, file.entries).failures).toEqual([]);
+    // The reference's file must name a roadmap draft for every entry.
+    expect(() => updateUnsupported({ implementation: 'ref', entries: [] }, [r], { requireRoadmap: true })).toThrow(/roadmap/);
+  });
+
+  it('validates unsupported entries', () => {
+    const bad = (e: unknown, impl = 'x'): string => {
+      try {
+        parseExpectations(JSON.stringify({ implementation: impl, entries: [e] }), 'f.json');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '(accepted)';
+    };
+    expect(bad({ program: 'p', step: 2, kind: 'unsupported', reason: 'r' })).toMatch(/steps/);
+    expect(bad({ program: 'p', steps: [3, 2], kind: 'unsupported', reason: 'r' })).toMatch(/increasing/);
+    expect(bad({ program: 'p', steps: [2], kind: 'unsupported', reason: 'r' }, 'ref')).toMatch(/roadmap/);
+    expect(bad({ program: 'p', profiles: ['5.10'], kind: 'unsupported', reason: 'r' })).toMatch(/profiles/);
+    expect(bad({ program: 'p', steps: [2], kind: 'unsupported', reason: 'r', roadmap: '9-x.md' }, 'ref')).toBe('(accepted)');
   });
 });

@@ -28,6 +28,9 @@ export interface ProgramRequires {
   readonly testOps?: readonly string[];
   readonly ops?: readonly string[];
   readonly deviceFeatures?: readonly string[];
+  /** uAPI values of served commands (capabilities.features, spec/contract/features.ts),
+   * e.g. IOMMU_HWPT_DATA_SELFTEST for a program that allocates nested HWPTs. */
+  readonly features?: readonly string[];
 }
 
 /** Allowed result of a step. Every key given must hold; `oneOf` holds when

@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { EADDRINUSE, EBADFD, EDEADLOCK, EFAULT, EINVAL, EIO, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
-import type { IommufdIoas } from './ioas.ts';
+import { EADDRINUSE, EBADFD, EDEADLOCK, EFAULT, EINVAL, EIO, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../lib/errno.ts';
+import type { IommufdIoas } from './iommufd_private.ts';
 import { ioptTableAddDomain } from './io_pagetable.ts';
 import { iommufdAccessAttach, iommufdAccessCreate, iommufdAccessDestroy, iommufdAccessPinPages } from './access.ts';
 import {
@@ -13,8 +13,9 @@ import {
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_MD_CHECK_REFS,
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
-} from './selftest.ts';
-import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, NR, newEnv, P, testCmd, U64_MAX, unmap, type Env } from './testutil.ts';
+} from '../../spec/uapi/constants.ts';
+import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, NR, newEnv, P, testCmd, U64_MAX, unmap, type Env } from '../testing/testutil.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
 
@@ -84,8 +85,8 @@ describe('access objects (device.c iommufd_access_*)', () => {
     const fd = createAccess(env, ioas);
     expect(fd).toBeGreaterThan(env.fd);
     // The access object (id 2) is held by its driver.
-    expect(ioctl(env, NR.IOMMU_DESTROY, { id: 2 }).errno).toBe(16);
-    expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas }).errno).toBe(16);
+    expect(ioctl(env, NR.IOMMU_DESTROY, { id: 2 }).errno).toBe(ERRNO.EBUSY);
+    expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas }).errno).toBe(ERRNO.EBUSY);
     env.proc.fds.close(fd);
     expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas }).errno).toBe(0);
     expect(env.ctx.objects.empty).toBe(true);
@@ -165,7 +166,7 @@ describe('access objects (device.c iommufd_access_*)', () => {
     expect(unmap(env, ioas, iova, P).errno).toBe(EDEADLOCK);
     expect(calls).toBe(101);
     // While prevent_access is set new pins are refused.
-    expect(iommufdAccessPinPages(a.value!, iova, P, false).errno).toBe(EINVAL);
+    expect(iommufdAccessPinPages(a.value!, iova, P, false).errno).toBe(-EINVAL);
   });
   check('ref.access.replace-ioas', () => {
     const env = newEnv();
@@ -181,7 +182,7 @@ describe('access objects (device.c iommufd_access_*)', () => {
     // Moving away unpinned everything in the old IOAS.
     expect(checkRefs(env, buf, P, 0)).toBe(0);
     expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas1 }).errno).toBe(0);
-    expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas2 }).errno).toBe(16);
+    expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas2 }).errno).toBe(ERRNO.EBUSY);
     // A pinning access raises the IOAS alignment to PAGE_SIZE.
     expect(iovaRanges(env, ioas2).alignment).toBe(P);
   });

@@ -12,39 +12,15 @@
  * iommufdAccessCreate(ctx, ops) -> Result<IommufdAccess>, iommufdAccessDestroy,
  * iommufdAccessAttach(access, ioasId), iommufdAccessReplace, iommufdAccessDetach,
  * iommufdAccessPinPages(access, iova, length, write) -> Result<number[] (pfns)>,
- * iommufdAccessUnpinPages, iommufdAccessRw(access, iova, data, write, slowPath?) -> errno,
- * IOMMUFD_ACCESS_RW_WRITE.
+ * iommufdAccessUnpinPages, iommufdAccessRw(access, iova, data, write, slowPath?) -> 0 | -errno.
  */
-import { EBUSY, EINVAL, ENOENT, EOVERFLOW, EPERM } from './errno.ts';
-import { iommufdGetIoas, type IommufdIoas } from './ioas.ts';
-import {
-  IOMMU_READ,
-  IOMMU_WRITE,
-  ioptAddAccess,
-  ioptAreaContig,
-  ioptAreaIovaToIndex,
-  ioptAreaStartByte,
-  ioptRemoveAccess,
-  PAGE_SIZE,
-  ULONG_MAX,
-  type IoptAccess,
-  type IoptArea,
-} from './io_pagetable.ts';
-import {
-  err,
-  iommufdObjectAlloc,
-  iommufdObjectDestroyUser,
-  iommufdObjectFinalize,
-  ok,
-  refcount_dec,
-  refcount_inc,
-  type IommufdObject,
-  type ObjectCtx,
-  type Result,
-} from './object.ts';
-import { ioptPagesAddAccess, ioptPagesRemoveAccess, ioptPagesRwAccess } from './pages.ts';
+import { EBUSY, EINVAL, ENOENT, EOVERFLOW, EPERM } from '../lib/errno.ts';
+import { iommufdObjectAlloc, iommufdObjectDestroyUser, iommufdObjectFinalize, err, ok, refcount_dec, refcount_inc, type IommufdObject, type Result } from './object.ts';
+import { type IommufdCtx, iommufdGetIoas, type IommufdIoas, type IoptAccess, type IoptArea, PAGE_SIZE, ULONG_MAX } from './iommufd_private.ts';
+import { IOMMU_READ, IOMMU_WRITE, ioptAddAccess, ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte, ioptRemoveAccess } from './io_pagetable.ts';
+import { ioptAreaAddAccess, ioptAreaRemoveAccess, ioptPagesRwAccess } from './pages.ts';
+import { Unwind } from '../lib/unwind.ts';
 
-export const IOMMUFD_ACCESS_RW_WRITE = 1;
 const P = BigInt(PAGE_SIZE);
 
 /** struct iommufd_access_ops */
@@ -66,7 +42,7 @@ export class IommufdAccess implements IommufdObject, IoptAccess {
   ioasUnpin: IommufdIoas | null = null;
 
   constructor(
-    readonly ctx: ObjectCtx,
+    readonly ctx: IommufdCtx,
     readonly ops: IommufdAccessOps,
   ) {
     this.iovaAlignment = ops.needsPinPages ? PAGE_SIZE : 1;
@@ -87,7 +63,7 @@ export class IommufdAccess implements IommufdObject, IoptAccess {
 }
 
 /** iommufd_access_create: the driver holds a reference until iommufdAccessDestroy. */
-export function iommufdAccessCreate(ctx: ObjectCtx, ops: IommufdAccessOps): Result<IommufdAccess> {
+export function iommufdAccessCreate(ctx: IommufdCtx, ops: IommufdAccessOps): Result<IommufdAccess> {
   const access = new IommufdAccess(ctx, ops);
   const rc = iommufdObjectAlloc(ctx, access);
   if (rc) return err(rc);
@@ -109,17 +85,18 @@ export function iommufdAccessDestroy(access: IommufdAccess): void {
  */
 export function iommufdAccessChangeIoas(access: IommufdAccess, newIoas: IommufdIoas | null): number {
   const cur = access.ioas;
-  if (cur !== access.ioasUnpin) return EBUSY;
+  if (cur !== access.ioasUnpin) return -EBUSY;
   if (cur === newIoas) return 0;
+  // access->ioas = NULL blocks further pins while the IOAS changes.
+  const unwind = new Unwind();
   access.ioas = null;
+  unwind.onError('access->ioas = cur_ioas', () => (access.ioas = cur));
   if (newIoas) {
     const rc = ioptAddAccess(newIoas.iopt, access);
-    if (rc) {
-      access.ioas = cur;
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
     refcount_inc(newIoas);
   }
+  unwind.exit(0);
   if (cur) {
     access.ops.unmap(0n, ULONG_MAX);
     ioptRemoveAccess(cur.iopt, access);
@@ -138,13 +115,13 @@ function changeIoasId(access: IommufdAccess, id: number): number {
 
 /** iommufd_access_attach: EINVAL if already attached. */
 export function iommufdAccessAttach(access: IommufdAccess, ioasId: number): number {
-  if (access.ioas) return EINVAL;
+  if (access.ioas) return -EINVAL;
   return changeIoasId(access, ioasId);
 }
 
 /** iommufd_access_replace: ENOENT if not attached. */
 export function iommufdAccessReplace(access: IommufdAccess, ioasId: number): number {
-  if (!access.ioas) return ENOENT;
+  if (!access.ioas) return -ENOENT;
   return changeIoasId(access, ioasId);
 }
 
@@ -169,8 +146,7 @@ function removeAccessPieces(access: IommufdAccess, ioas: IommufdIoas, iova: bigi
   const { pieces } = ioptAreaContig(ioas.iopt, iova, last);
   for (const { area, cur } of pieces) {
     const pieceLast = last < area.last ? last : area.last;
-    area.numAccesses--;
-    ioptPagesRemoveAccess(area.pages!, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
+    ioptAreaRemoveAccess(area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
   }
 }
 
@@ -181,44 +157,29 @@ function removeAccessPieces(access: IommufdAccess, ioas: IommufdIoas, iova: bigi
  * Returns the frames, one per page.
  */
 export function iommufdAccessPinPages(access: IommufdAccess, iova: bigint, length: bigint, write: boolean): Result<number[]> {
-  if (!access.ops.needsPinPages) return err(EINVAL);
-  if (!length) return err(EINVAL);
+  if (!access.ops.needsPinPages) return err(-EINVAL);
+  if (!length) return err(-EINVAL);
   const last = iova + length - 1n;
-  if (last > ULONG_MAX) return err(EOVERFLOW);
+  if (last > ULONG_MAX) return err(-EOVERFLOW);
   const ioas = access.ioas;
-  if (!ioas) return err(ENOENT);
+  if (!ioas) return err(-ENOENT);
   const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
   const out: number[] = [];
-  let rc = 0;
-  let pinnedUpTo = iova; // exclusive end of what is pinned so far
-  for (let i = 0; i < pieces.length; i++) {
-    const { area, cur } = pieces[i]!;
+  const unwind = new Unwind();
+  for (const { area, cur } of pieces) {
     const pieceLast = last < area.last ? last : area.last;
     const isLastPiece = pieceLast === last;
-    if (area.preventAccess || !contigIsAligned(area, cur, isLastPiece)) {
-      rc = EINVAL;
-      break;
-    }
-    if (!checkAreaProt(area, write)) {
-      rc = EPERM;
-      break;
-    }
-    area.numAccesses++;
-    const r = ioptPagesAddAccess(area.pages!, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast), write);
-    if (r.errno) {
-      area.numAccesses--;
-      rc = r.errno;
-      break;
-    }
+    if (area.preventAccess || !contigIsAligned(area, cur, isLastPiece)) return unwind.exit(err(-EINVAL));
+    if (!checkAreaProt(area, write)) return unwind.exit(err(-EPERM));
+    const first = ioptAreaIovaToIndex(area, cur);
+    const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
+    const r = ioptAreaAddAccess(area, first, lastIndex, write);
+    if (r.errno) return unwind.exit(err(r.errno));
+    unwind.onError('err_remove', () => ioptAreaRemoveAccess(area, first, lastIndex));
     out.push(...r.value!);
-    pinnedUpTo = pieceLast + 1n;
   }
-  if (!rc && !done) rc = ENOENT;
-  if (rc) {
-    if (iova < pinnedUpTo) removeAccessPieces(access, ioas, iova, pinnedUpTo - 1n);
-    return err(rc);
-  }
-  return ok(out);
+  if (!done) return unwind.exit(err(-ENOENT));
+  return unwind.exit(ok(out));
 }
 
 /** iommufd_access_unpin_pages: undo a matching iommufdAccessPinPages. */
@@ -235,21 +196,21 @@ export function iommufdAccessUnpinPages(access: IommufdAccess, iova: bigint, len
  * EFAULT. Pieces before a failing one are already copied, as in the kernel.
  */
 export function iommufdAccessRw(access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath = false): number {
-  if (!data.length) return EINVAL;
+  if (!data.length) return -EINVAL;
   const last = iova + BigInt(data.length) - 1n;
-  if (last > ULONG_MAX) return EOVERFLOW;
+  if (last > ULONG_MAX) return -EOVERFLOW;
   const ioas = access.ioas;
-  if (!ioas) return ENOENT;
+  if (!ioas) return -ENOENT;
   const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
   let off = 0;
   for (const { area, cur } of pieces) {
     const pieceLast = last < area.last ? last : area.last;
     const bytes = Number(pieceLast - cur + 1n);
-    if (area.preventAccess) return EINVAL;
-    if (!checkAreaProt(area, write)) return EPERM;
+    if (area.preventAccess) return -EINVAL;
+    if (!checkAreaProt(area, write)) return -EPERM;
     const rc = ioptPagesRwAccess(area.pages!, Number(ioptAreaStartByte(area, cur)), data.subarray(off, off + bytes), write, slowPath);
     if (rc) return rc;
     off += bytes;
   }
-  return done ? 0 : ENOENT;
+  return done ? 0 : -ENOENT;
 }

@@ -1,14 +1,14 @@
 /**
  * iommufd_device: a physical device bound to an iommufd ctx, and its
- * attachment to a HWPT. Mirrors drivers/iommu/iommufd/device.c (6.12):
+ * attachment to a HWPT. Mirrors drivers/iommu/iommufd/device.c:
  *   iommufd_device_bind / iommufd_device_unbind / iommufd_device_destroy
- *   iommufd_hw_pagetable_attach / iommufd_hw_pagetable_detach
  *   iommufd_device_do_attach / iommufd_device_do_replace
  *   iommufd_device_auto_get_domain / iommufd_device_change_pt
  *   iommufd_device_attach / iommufd_device_replace / iommufd_device_detach
  *   iommufd_get_hw_info (IOMMU_GET_HW_INFO)
- * and the device half of selftest.c: iommufd_test_mock_domain (MOCK_DOMAIN,
- * MOCK_DOMAIN_FLAGS), iommufd_test_mock_domain_replace, iommufd_selftest_destroy.
+ * The group's attachment itself (iommufd_hw_pagetable_attach / _detach and
+ * their helpers) is hw_pagetable.ts's; the selftest's mock-domain ops are
+ * selftest.ts's.
  *
  * Groups: binding claims DMA ownership of the device's whole iommu_group for
  * the ctx (another ctx → EPERM). The first device of a group to attach attaches
@@ -16,15 +16,19 @@
  * (else EINVAL); each device's reserved regions join the IOAS when that device
  * attaches. Replace moves the whole group atomically.
  *
- * Public: class IommufdDevice, iommufdGetDevice, iommufdDeviceBind,
- * iommufdDeviceUnbind, iommufdDeviceAttach, iommufdDeviceReplace,
- * iommufdDeviceDetach, iommufdHwPagetableAttach, iommufdHwPagetableDetach,
- * iommufdGetHwInfo(ucmd), iommufdTestMockDomain(ucmd),
- * iommufdTestMockDomainReplace(ucmd), class SelftestObj.
+ * Public: iommufdDeviceBind, iommufdDeviceUnbind, iommufdDeviceAttach,
+ * iommufdDeviceReplace, iommufdDeviceDetach, iommufdGetHwInfo(ucmd).
  */
-import { EINVAL, ENOMEM, EOPNOTSUPP, EFAULT } from './errno.ts';
+import { EFAULT, EINVAL, EOPNOTSUPP } from '../lib/errno.ts';
 import {
-  type IommufdObject,
+  IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
+  IOMMU_HW_INFO_TYPE_NONE,
+} from '../../spec/uapi/constants.ts';
+import type { SimDevice } from '../platform/iommu.ts';
+import {
   iommufdGetObject,
   iommufdObjectAbort,
   iommufdObjectAbortAndDestroy,
@@ -35,53 +39,33 @@ import {
   refcount_inc,
   type Result,
 } from './object.ts';
-import { ioptRemoveReservedIova, ioptTableEnforceDevResvRegions } from './io_pagetable.ts';
-import { iommufdDeviceIsAttached, iommufdGetGroup, type IommufdGroup, iommufdPutGroup } from './group.ts';
 import {
-  type DeviceCtx,
-  type DevUcmd,
-  findHwptPaging,
-  ioasHwptList,
-  type IoasObj,
+  type IommufdCtx,
+  type IommufdDevice,
+  iommufdGetDevice,
   type IommufdHwpt,
+  type IommufdIoas,
+  iommufdUcmdRespond,
+  type Ucmd,
+} from './iommufd_private.ts';
+import { iommufdDeviceIsAttached, iommufdGetGroup, iommufdPutGroup } from './group.ts';
+import { Unwind } from '../lib/unwind.ts';
+import {
+  findHwptPaging,
+  iommufdGroupDoReplaceReservedIova,
+  iommufdGroupRemoveReservedIova,
+  iommufdHwPagetableAttach,
+  iommufdHwPagetableDetach,
   iommufdHwPagetablePut,
-  type IommufdHwptPaging,
   iommufdHwptPagingAlloc,
+  iommufdHwptReplaceDevice,
 } from './hw_pagetable.ts';
-import type { SimDevice } from '../platform/machine.ts';
-import { machineFor } from '../platform/index.ts';
-import { iommufdUcmdRespond } from './main.ts';
 
-
-export const IOMMU_HW_CAP_DIRTY_TRACKING = 1;
-export const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3; // 7.3
-export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1; // 7.3
-
-// ---- the object ---------------------------------------------------------------------
-
-export class IommufdDevice implements IommufdObject {
-  readonly type = 'DEVICE' as const;
-  id = 0;
-  users = 0;
-  enforceCacheCoherency = false;
-  /** idev->igroup: set once the group is claimed (7.3 allocates the object first). */
-  igroup!: IommufdGroup;
-  constructor(
-    readonly ictx: DeviceCtx,
-    readonly dev: SimDevice,
-  ) {}
-
-  /** iommufd_device_destroy */
-  destroy(): void {
-    this.dev.machine.releaseDmaOwner(this.dev);
-    iommufdPutGroup(this.igroup);
-    if (!this.dev.isMock) this.ictx.file?.put();
-  }
-}
-
-/** iommufd_get_device: ENOENT unless `id` is a DEVICE. */
-export function iommufdGetDevice(ictx: DeviceCtx, id: number): Result<IommufdDevice> {
-  return iommufdGetObject<IommufdDevice>(ictx, id, 'DEVICE');
+/** iommufd_device_destroy */
+function iommufdDeviceDestroy(idev: IommufdDevice): void {
+  idev.dev.machine.releaseDmaOwner(idev.dev);
+  iommufdPutGroup(idev.igroup);
+  if (!idev.dev.isMock) idev.ictx.file?.put();
 }
 
 /**
@@ -89,31 +73,38 @@ export function iommufdGetDevice(ictx: DeviceCtx, id: number): Result<IommufdDev
  * allocates the object (ENOMEM); 7.3 allocates first. The driver holds a users
  * reference until unbind, so DESTROY of a device id is always EBUSY.
  */
-export function iommufdDeviceBind(ictx: DeviceCtx, dev: SimDevice): Result<IommufdDevice> {
-  const idev = new IommufdDevice(ictx, dev);
+export function iommufdDeviceBind(ictx: IommufdCtx, dev: SimDevice): Result<IommufdDevice> {
+  const idev: IommufdDevice = {
+    type: 'DEVICE',
+    id: 0,
+    users: 0,
+    ictx,
+    dev,
+    igroup: undefined as unknown as IommufdDevice['igroup'], // set by iommufd_bind_iommu
+    enforceCacheCoherency: false,
+    destroy: () => iommufdDeviceDestroy(idev),
+  };
+  const unwind = new Unwind();
   if (ictx.profile !== '6.12') {
-    // 7.3: the object first, then iommufd_bind_iommu; a failure aborts the id.
+    // 7.3: the object first, then iommufd_bind_iommu (err_out: iommufd_object_abort).
     const rc = iommufdObjectAlloc(ictx, idev);
     if (rc) return { errno: rc };
+    unwind.onError('err_out', () => iommufdObjectAbort(ictx, idev));
     const b = iommufdBindIommu(ictx, idev);
-    if (b) {
-      iommufdObjectAbort(ictx, idev);
-      return { errno: b };
-    }
+    if (b) return unwind.exit({ errno: b });
   } else {
+    // 6.12: the group and DMA ownership first, then the object (out_release_owner, out_group_put).
     const b = iommufdBindIommu(ictx, idev);
     if (b) return { errno: b };
+    unwind.onError('out_group_put', () => iommufdPutGroup(idev.igroup));
+    unwind.onError('out_release_owner', () => dev.machine.releaseDmaOwner(dev));
     const rc = iommufdObjectAlloc(ictx, idev);
-    if (rc) {
-      dev.machine.releaseDmaOwner(dev);
-      iommufdPutGroup(idev.igroup);
-      return { errno: rc };
-    }
+    if (rc) return unwind.exit({ errno: rc });
   }
   if (!dev.isMock) ictx.file?.get();
   refcount_inc(idev); // the calling driver is a user until unbind
   iommufdObjectFinalize(ictx, idev);
-  return { errno: 0, value: idev };
+  return unwind.exit({ errno: 0, value: idev });
 }
 
 /**
@@ -121,22 +112,21 @@ export function iommufdDeviceBind(ictx: DeviceCtx, dev: SimDevice): Result<Iommu
  * CACHE_COHERENCY capability (EINVAL), the ctx's iommufd_group (ENOMEM), DMA
  * ownership of the group (EPERM another owner, EBUSY attached elsewhere).
  */
-function iommufdBindIommu(ictx: DeviceCtx, idev: IommufdDevice): number {
+function iommufdBindIommu(ictx: IommufdCtx, idev: IommufdDevice): number {
   const dev = idev.dev;
   const machine = dev.machine;
-  if (!machine.capable(dev, 'CACHE_COHERENCY')) return EINVAL;
+  if (!machine.capable(dev, 'CACHE_COHERENCY')) return -EINVAL;
   const g = iommufdGetGroup(ictx, dev);
   if (g.errno || !g.value) return g.errno;
+  const unwind = new Unwind();
+  unwind.onError('out_group_put', () => iommufdPutGroup(g.value!));
   // Every simulated platform isolates MSIs (interrupt remapping / ITS), so the
   // allow_unsafe_interrupts EPERM path is never taken.
   const rc = machine.claimDmaOwner(dev, ictx);
-  if (rc) {
-    iommufdPutGroup(g.value);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   idev.igroup = g.value;
   idev.enforceCacheCoherency = machine.capable(dev, 'ENFORCE_CACHE_COHERENCY');
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iommufd_device_unbind: iommufd_object_destroy_user (the device must be detached). */
@@ -147,103 +137,12 @@ export function iommufdDeviceUnbind(idev: IommufdDevice): void {
 
 // ---- attach / detach of one device ---------------------------------------------------
 
-/** iommufd_device_attach_reserved_iova: the device's regions join the IOAS (per device). */
-function iommufdDeviceAttachReservedIova(idev: IommufdDevice, hwpt: IommufdHwptPaging): number {
-  const regions = idev.dev.resvRegions();
-  const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, regions, idev.dev);
-  if (rc) return rc;
-  for (const r of regions) if (r.type === 'sw-msi' && r.start < idev.igroup.swMsiStart) idev.igroup.swMsiStart = r.start;
-  if (idev.igroup.deviceList.length === 0) iommufdGroupSetupMsi(idev.igroup, hwpt);
-  return 0;
-}
-
-/** iommufd_group_setup_msi: the MSI cookie is taken once per domain (no user-visible failure here). */
-function iommufdGroupSetupMsi(igroup: IommufdGroup, hwpt: IommufdHwptPaging): void {
-  if (igroup.swMsiStart !== (1n << 64n) - 1n && !hwpt.msiCookie) hwpt.msiCookie = true;
-}
-
-/** iommufd_hwpt_attach_device: the handle (ENOMEM), then iommu_attach_group_handle. */
-function iommufdHwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number {
-  if (idev.ictx.faults.shouldFail()) return ENOMEM; // kzalloc(handle)
-  if (!hwpt.domain) return EINVAL;
-  return idev.dev.machine.iommuAttachGroup(hwpt.domain, idev.igroup.group);
-}
-
-/**
- * iommufd_hw_pagetable_attach: EINVAL if the group is already on another HWPT;
- * the device's reserved regions (EADDRINUSE...); the first device of the group
- * attaches the group itself. Takes a users reference on the HWPT per device.
- */
-export function iommufdHwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return EINVAL;
-  if (paging) {
-    const rc = iommufdDeviceAttachReservedIova(idev, paging);
-    if (rc) return rc;
-  }
-  if (igroup.deviceList.length === 0) {
-    const rc = iommufdHwptAttachDevice(hwpt, idev);
-    if (rc) {
-      if (paging) ioptRemoveReservedIova(paging.ioas.iopt, idev.dev);
-      return rc;
-    }
-    igroup.hwpt = hwpt;
-  }
-  refcount_inc(hwpt);
-  igroup.deviceList.push(idev);
-  return 0;
-}
-
-/** iommufd_hw_pagetable_detach: the last device detaches the group (→ blocked); returns the HWPT to put. */
-export function iommufdHwPagetableDetach(idev: IommufdDevice): IommufdHwpt {
-  const igroup = idev.igroup;
-  const hwpt = igroup.hwpt;
-  if (!hwpt) throw new Error('iommufd_hw_pagetable_detach: group not attached');
-  const paging = findHwptPaging(hwpt);
-  igroup.deviceList.splice(igroup.deviceList.indexOf(idev), 1);
-  if (igroup.deviceList.length === 0) {
-    idev.dev.machine.iommuDetachGroup(igroup.group);
-    igroup.hwpt = null;
-  }
-  if (paging) ioptRemoveReservedIova(paging.ioas.iopt, idev.dev);
-  return hwpt;
-}
-
 /** The attach_fn of iommufd_device_change_pt: `{ errno }` or the HWPT the caller must put (null = none). */
 type AttachOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
 type AttachFn = (idev: IommufdDevice, hwpt: IommufdHwpt) => AttachOut;
 
 /** iommufd_device_do_attach */
 const iommufdDeviceDoAttach: AttachFn = (idev, hwpt) => ({ errno: iommufdHwPagetableAttach(hwpt, idev), destroy: null });
-
-/** iommufd_group_remove_reserved_iova */
-function iommufdGroupRemoveReservedIova(igroup: IommufdGroup, hwpt: IommufdHwptPaging): void {
-  for (const cur of igroup.deviceList) ioptRemoveReservedIova(hwpt.ioas.iopt, cur.dev);
-}
-
-/** iommufd_group_do_replace_reserved_iova: every attached device's regions join the new IOAS (if it changes). */
-function iommufdGroupDoReplaceReservedIova(igroup: IommufdGroup, hwpt: IommufdHwptPaging): number {
-  const old = findHwptPaging(igroup.hwpt);
-  if (!old || hwpt.ioas !== old.ioas) {
-    for (const cur of igroup.deviceList) {
-      const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, cur.dev.resvRegions(), cur.dev);
-      if (rc) {
-        iommufdGroupRemoveReservedIova(igroup, hwpt);
-        return rc;
-      }
-    }
-  }
-  iommufdGroupSetupMsi(igroup, hwpt);
-  return 0;
-}
-
-/** iommufd_hwpt_replace_device: the handle (ENOMEM), then iommu_replace_group_handle (all or nothing). */
-function iommufdHwptReplaceDevice(idev: IommufdDevice, hwpt: IommufdHwpt): number {
-  if (idev.ictx.faults.shouldFail()) return ENOMEM; // kzalloc(handle)
-  if (!hwpt.domain) return EINVAL;
-  return idev.dev.machine.iommuReplaceGroup(idev.igroup.group, hwpt.domain);
-}
 
 /**
  * iommufd_device_do_replace: EINVAL unless the group is attached and this
@@ -254,22 +153,22 @@ function iommufdHwptReplaceDevice(idev: IommufdDevice, hwpt: IommufdHwpt): numbe
 const iommufdDeviceDoReplace: AttachFn = (idev, hwpt) => {
   const igroup = idev.igroup;
   const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: EINVAL, destroy: null };
+  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
+  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
   if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
   const oldHwpt = igroup.hwpt;
+  const unwind = new Unwind();
   if (paging) {
     const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return { errno: rc, destroy: null };
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) {
+    if (rc) return unwind.exit({ errno: rc, destroy: null });
     // As the kernel (6.12 and 7.3, err_unresv): the group's reservations are
     // dropped from the new HWPT's IOAS even when it is the old IOAS too, so a
     // failed same-IOAS replace loses the devices' reserved regions there.
-    if (paging) iommufdGroupRemoveReservedIova(igroup, paging);
-    return { errno: rc, destroy: null };
+    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
   }
+  const rc = iommufdHwptReplaceDevice(idev, hwpt);
+  if (rc) return unwind.exit({ errno: rc, destroy: null });
+  unwind.exit(0);
   const oldPaging = findHwptPaging(oldHwpt);
   if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
   igroup.hwpt = hwpt;
@@ -285,13 +184,13 @@ const iommufdDeviceDoReplace: AttachFn = (idev, hwpt) => {
  * (EINVAL = incompatible → next; any other error aborts); else a new auto
  * HWPT (attach: allocated with immediate attach; replace: attached after).
  */
-function iommufdDeviceAutoGetDomain(idev: IommufdDevice, ioas: IoasObj, ptId: { value: number }, doAttach: AttachFn): AttachOut {
+function iommufdDeviceAutoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }, doAttach: AttachFn): AttachOut {
   const immediateAttach = doAttach === iommufdDeviceDoAttach;
-  for (const hwpt of [...ioasHwptList(ioas)]) {
+  for (const hwpt of [...ioas.hwptList]) {
     if (!hwpt.autoDomain) continue;
     const out = doAttach(idev, hwpt);
     if (out.errno) {
-      if (out.errno === EINVAL) continue;
+      if (out.errno === -EINVAL) continue;
       return out;
     }
     ptId.value = hwpt.id;
@@ -300,15 +199,15 @@ function iommufdDeviceAutoGetDomain(idev: IommufdDevice, ioas: IoasObj, ptId: { 
   const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, immediateAttach, undefined);
   if (r.errno || !r.value) return { errno: r.errno, destroy: null };
   const hwpt = r.value;
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
   let destroy: IommufdHwpt | null = null;
   if (!immediateAttach) {
     const out = doAttach(idev, hwpt);
-    if (out.errno) {
-      iommufdObjectAbortAndDestroy(idev.ictx, hwpt);
-      return out;
-    }
+    if (out.errno) return unwind.exit(out);
     destroy = out.destroy;
   }
+  unwind.exit(0);
   hwpt.autoDomain = true;
   ptId.value = hwpt.id;
   iommufdObjectFinalize(idev.ictx, hwpt);
@@ -326,10 +225,10 @@ function iommufdDeviceChangePt(idev: IommufdDevice, ptId: { value: number }, doA
       out = doAttach(idev, pt.value as IommufdHwpt);
       break;
     case 'IOAS':
-      out = iommufdDeviceAutoGetDomain(idev, pt.value as IoasObj, ptId, doAttach);
+      out = iommufdDeviceAutoGetDomain(idev, pt.value as IommufdIoas, ptId, doAttach);
       break;
     default:
-      return EINVAL;
+      return -EINVAL;
   }
   if (out.errno) return out.errno;
   if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
@@ -364,15 +263,13 @@ export function iommufdDeviceDetach(idev: IommufdDevice): void {
  * errors; copy min(data_len, driver length) (EFAULT), zero the rest of the
  * user buffer (EFAULT); data_len out = driver length; capabilities; respond.
  */
-export function iommufdGetHwInfo(ucmd: DevUcmd): number {
+export function iommufdGetHwInfo(ucmd: Ucmd): number {
   const { cmd, ctx: ictx } = ucmd;
   const flags = cmd.num('flags');
   const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
-  if (flags & ~supported) return EOPNOTSUPP;
-  // __reserved[3] follows out_max_pasid_log2 (u8 array; read as bytes).
-  const rsv = cmd.layout.fields.get('out_max_pasid_log2')!.offset + 1;
-  if (cmd.bytes[rsv] || cmd.bytes[rsv + 1] || cmd.bytes[rsv + 2]) return EOPNOTSUPP;
-  if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', 0);
+  if (flags & ~supported) return -EOPNOTSUPP;
+  if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
+  if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
   const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
   if (r.errno || !r.value) return r.errno;
   const idev = r.value;
@@ -384,13 +281,13 @@ export function iommufdGetHwInfo(ucmd: DevUcmd): number {
     data = info.data;
     cmd.set('out_data_type', info.type);
   } else {
-    cmd.set('out_data_type', 0);
+    cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_NONE);
   }
   const userLen = cmd.num('data_len');
   const uptr = cmd.big('data_uptr');
   const copyLen = Math.min(userLen, data.length);
-  if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return EFAULT;
-  if (copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return EFAULT;
+  if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return -EFAULT;
+  if (copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return -EFAULT;
   cmd.set('data_len', data.length);
   let caps = 0;
   if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= IOMMU_HW_CAP_DIRTY_TRACKING;
@@ -402,91 +299,3 @@ export function iommufdGetHwInfo(ucmd: DevUcmd): number {
   return iommufdUcmdRespond(ucmd);
 }
 
-// ---- selftest: MOCK_DOMAIN / MOCK_DOMAIN_FLAGS / MOCK_DOMAIN_REPLACE ----------------------
-
-export const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
-export const IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = 10;
-export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12;
-
-/** struct selftest_obj (TYPE_IDEV): owns a mock device bound and attached in this ctx. */
-export class SelftestObj implements IommufdObject {
-  readonly type = 'SELFTEST' as const;
-  id = 0;
-  users = 0;
-  mockDev: SimDevice | null = null;
-  idev: IommufdDevice | null = null;
-  constructor(readonly ictx: DeviceCtx) {}
-
-  /** iommufd_selftest_destroy: detach, unbind, delete the mock device. */
-  destroy(): void {
-    if (this.idev) {
-      iommufdDeviceDetach(this.idev);
-      iommufdDeviceUnbind(this.idev);
-    }
-    if (this.mockDev) this.mockDev.machine.mockDevDestroy(this.mockDev);
-  }
-}
-
-/**
- * iommufd_test_mock_domain: reserve the selftest object id, create the mock
- * device (EINVAL for unknown dev_flags), bind it, attach it to cmd.id, respond.
- * In a fresh ctx whose IOAS is 1 the ids are stdev 2, idev 3, hwpt 4.
- */
-export function iommufdTestMockDomain(ucmd: DevUcmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const machine = machineFor(ictx.proc, ictx.profile);
-  const sobj = new SelftestObj(ictx);
-  let rc = iommufdObjectAlloc(ictx, sobj);
-  if (rc) return rc;
-  const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
-  const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) {
-    iommufdObjectAbort(ictx, sobj);
-    return md.errno;
-  }
-  const mockDev = md.dev;
-  const b = iommufdDeviceBind(ictx, mockDev);
-  if (b.errno || !b.value) {
-    machine.mockDevDestroy(mockDev);
-    iommufdObjectAbort(ictx, sobj);
-    return b.errno;
-  }
-  const idev = b.value;
-  const ptId = { value: cmd.num('id') };
-  rc = iommufdDeviceAttach(idev, ptId);
-  if (rc) {
-    iommufdDeviceUnbind(idev);
-    machine.mockDevDestroy(mockDev);
-    iommufdObjectAbort(ictx, sobj);
-    return rc;
-  }
-  cmd.set('mock_domain.out_hwpt_id', ptId.value);
-  cmd.set('mock_domain.out_stdev_id', sobj.id);
-  cmd.set('mock_domain.out_idev_id', idev.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    iommufdDeviceDetach(idev);
-    iommufdDeviceUnbind(idev);
-    machine.mockDevDestroy(mockDev);
-    iommufdObjectAbort(ictx, sobj);
-    return rc;
-  }
-  sobj.mockDev = mockDev;
-  sobj.idev = idev;
-  iommufdObjectFinalize(ictx, sobj);
-  return 0;
-}
-
-/** iommufd_test_mock_domain_replace: cmd.id must be a selftest object (ENOENT), then iommufd_device_replace. */
-export function iommufdTestMockDomainReplace(ucmd: DevUcmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
-  if (r.errno || !r.value) return r.errno;
-  const idev = r.value.idev;
-  if (!idev) return EINVAL;
-  const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-  const rc = iommufdDeviceReplace(idev, ptId);
-  if (rc) return rc;
-  cmd.set('mock_domain_replace.pt_id', ptId.value);
-  return iommufdUcmdRespond(ucmd);
-}

@@ -7,8 +7,8 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, map, newEnv, physLeak, type Env } from './testutil.ts';
-import { boundDevice, hwptAlloc, machine, mockDomain, mockReplace, openDev, snapshot, vfioAttach, vfioBind } from './devtestutil.ts';
+import { buffer, ioasAlloc, map, newEnv, physLeak, type Env } from '../testing/testutil.ts';
+import { boundDevice, hwptAlloc, machine, mockDomain, mockReplace, openDev, snapshot, vfioAttach, vfioBind } from '../testing/devtestutil.ts';
 import { IommuDomain } from '../platform/iommu.ts';
 
 interface Scenario {

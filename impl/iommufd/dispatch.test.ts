@@ -9,6 +9,7 @@
  * /dev/iommu (VFIO compat numbers included) and on a VFIO device cdev.
  */
 import { describe, expect } from 'vitest';
+import { sysRet } from '../process/file.ts';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
 import { argBytes, decodeIoctl } from '../../spec/abi/dispatch.ts';
@@ -16,11 +17,13 @@ import { commandsFor } from '../../spec/uapi/lookup.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
 import { PROT_RW } from '../process/index.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
-import { newEnv } from './testutil.ts';
+import { newEnv } from '../testing/testutil.ts';
 import { readUserPrefix } from './ucmd.ts';
 import { iommufdIoctlDecode } from './main.ts';
 import { machineFor } from '../platform/index.ts';
 import { vfioDeviceIoctlDecode, vfioDeviceOpen, type VfioDeviceFile } from './vfio_cdev.ts';
+import { propertyRuns } from '../../spec/testing/property-budget.ts';
+import { IOMMUFD_TYPE } from '../../spec/uapi/constants.ts';
 
 const PAGE = 4096;
 
@@ -28,8 +31,8 @@ function requestArb(profile: Profile): fc.Arbitrary<number> {
   const known = commandsFor(profile).filter((c) => c.fd === 'iommufd').map((c) => c.request);
   return fc.oneof(
     fc.constantFrom(...known),
-    fc.integer({ min: 0x80, max: 0xa2 }).map((nr) => (0x3b << 8) | nr), // _IO numbers: mismatched for the extensible commands
-    fc.integer({ min: 0x80, max: 0xa2 }).chain((nr) => fc.integer({ min: 0, max: 0x3fff }).map((sz) => ((3 << 30) | (sz << 16) | (0x3b << 8) | nr) >>> 0)),
+    fc.integer({ min: 0x80, max: 0xa2 }).map((nr) => (IOMMUFD_TYPE << 8) | nr), // _IO numbers: mismatched for the extensible commands
+    fc.integer({ min: 0x80, max: 0xa2 }).chain((nr) => fc.integer({ min: 0, max: 0x3fff }).map((sz) => ((3 << 30) | (sz << 16) | (IOMMUFD_TYPE << 8) | nr) >>> 0)),
   );
 }
 
@@ -65,9 +68,9 @@ function agreesWithSpecAbi(profile: Profile): void {
         // What the reference decodes from the process's memory is what spec/abi decodes from the bytes.
         expect(iommufdIoctlDecode(env.ctx, cmd, va), what).toEqual(want);
         if (want.ok) return; // a handler runs: other tests pin what it does
-        expect(env.file.ops.ioctl!(env.file, cmd, va).errno, what).toBe(want.errno);
+        expect(sysRet(env.file.ops.ioctl!(env.file, cmd, va)).errno, what).toBe(want.errno);
       }),
-      { numRuns: 400 },
+      propertyRuns(400),
     );
   }
 }
@@ -95,9 +98,9 @@ function cdevAgreesWithSpecAbi(profile: Profile): void {
         const what = `cmd ${cmd.toString(16)} len ${bytes.length} bound ${bound}`;
         expect(vfioDeviceIoctlDecode(df, cmd, va), what).toEqual(want);
         if (want.ok) return;
-        expect(r.file.ops.ioctl!(r.file, cmd, va).errno, what).toBe(want.errno);
+        expect(sysRet(r.file.ops.ioctl!(r.file, cmd, va)).errno, what).toBe(want.errno);
       }),
-      { numRuns: 300 },
+      propertyRuns(300),
     );
   }
   df.accessGranted = false;

@@ -5,9 +5,9 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { EINVAL, ENOMEM } from './errno.ts';
-import { IOMMU_TEST_OP_MD_CHECK_MAP, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from './selftest.ts';
-import { buffer, ioasAlloc, ioctl, iovaRanges, map, NR, newEnv, P, sweepFailNth, testCmd, U64_MAX, unmap, type Env } from './testutil.ts';
+import { EINVAL, ENOMEM } from '../lib/errno.ts';
+import { IOMMU_TEST_OP_MD_CHECK_MAP, IOMMU_TEST_OP_MD_CHECK_REFS, IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../spec/uapi/constants.ts';
+import { buffer, ioasAlloc, ioctl, iovaRanges, map, NR, newEnv, P, sweepFailNth, testCmd, U64_MAX, unmap, type Env } from '../testing/testutil.ts';
 
 
 function mockDomain(env: Env, ioas: number): { stdev: number; hwpt: number; idev: number; errno: number } {

@@ -1,10 +1,11 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import type { IommufdIoas } from './ioas.ts';
+import type { IommufdIoas } from './iommufd_private.ts';
 import { ioptTableAddDomain } from './io_pagetable.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, IOMMU_TEST_OP_CREATE_ACCESS } from './selftest.ts';
-import { buffer, FakeDomain, ioasAlloc, ioctl, map, NR, newEnv, P, sweepFailNth, testCmd, unmap, type Env } from './testutil.ts';
-import { FaultInjector } from './fail_nth.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, IOMMU_TEST_OP_CREATE_ACCESS } from '../../spec/uapi/constants.ts';
+import { buffer, FakeDomain, ioasAlloc, ioctl, map, NR, newEnv, P, sweepFailNth, testCmd, unmap, type Env } from '../testing/testutil.ts';
+import { FaultInjector } from '../lib/fail_nth.ts';
+import { EFAULT, ENOMEM } from '../lib/errno.ts';
 
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
 
@@ -39,8 +40,8 @@ describe('fail-nth (iommufd_fail_nth.c): every fallible step fails atomically an
   });
   check('ref.fail_nth.map-fixed-two-domains', () => {
     const r = sweepFailNth(world, (env) => map(env, 1, env.proc.mmap(4 * 4096)!, 4n * P, 0x200000n).errno);
-    expect(r.errnos).toContain(14); // the pin site (EFAULT)
-    expect(r.errnos).toContain(12); // the charge site (ENOMEM)
+    expect(r.errnos).toContain(EFAULT); // the pin site
+    expect(r.errnos).toContain(ENOMEM); // the charge site
   });
   check('ref.fail_nth.copy', () => {
     const r = sweepFailNth(

@@ -6,109 +6,77 @@
  * iommufd_hwpt_alloc (IOMMU_HWPT_ALLOC), and iommufd_hw_pagetable_put
  * (iommufd_private.h: auto domains self-destruct with their last device).
  *
- * Nested HWPTs (pt_id = a NEST_PARENT HWPT_PAGING) are the next issue: the
+ * Also here, though device.c has them in the kernel: attaching a device's
+ * group to a HWPT and detaching it (iommufd_hw_pagetable_attach / _detach,
+ * iommufd_hwpt_attach_device, iommufd_hwpt_replace_device,
+ * iommufd_device_attach_reserved_iova, iommufd_group_setup_msi and the
+ * group's reserved-region moves). iommufd_hwpt_paging_alloc's immediate
+ * attach needs them, and device.ts (which allocates auto domains through
+ * iommufd_hwpt_paging_alloc) sits above this file.
+ *
+ * Nested HWPTs (pt_id = a NEST_PARENT HWPT_PAGING) are roadmap draft 3: the
  * kernel's pre-driver checks are made here in order, and the driver step
  * answers EOPNOTSUPP.
  *
- * Public: class IommufdHwptPaging, type IommufdHwpt, iommufdHwptPagingAlloc,
- * iommufdHwptAlloc(ucmd) -> errno, iommufdHwPagetablePut(ctx, hwpt),
- * ioasHwptList(ioas), iommufdTestMdCheckPa, iommufdTestMdCheckIotlb,
- * types DeviceCtx / DevUcmd / IoasObj (aliases of CORE's
- * IommufdCtx / Ucmd / IommufdIoas).
+ * Public: iommufdHwptPagingAlloc, iommufdHwptAlloc(ucmd),
+ * iommufdHwPagetablePut(ctx, hwpt), findHwptPaging, iommufdHwptPagingEnforceCc,
+ * iommufdHwPagetableAttach, iommufdHwPagetableDetach, iommufdHwptReplaceDevice,
+ * iommufdGroupRemoveReservedIova, iommufdGroupDoReplaceReservedIova.
  */
-import { EFAULT, EINVAL, ENOENT, EOPNOTSUPP } from './errno.ts';
+import { EINVAL, ENOMEM, EOPNOTSUPP } from '../lib/errno.ts';
 import {
-  type IommufdObject,
-  iommufdGetObject,
-  iommufdObjectAbortAndDestroy,
-  iommufdObjectAlloc,
-  iommufdObjectFinalize,
-  iommufdObjectRemove,
-  type ObjectCtx,
-  refcount_dec,
-  refcount_inc,
-  type Result,
-} from './object.ts';
-import { ioptTableAddDomain, ioptTableRemoveDomain } from './io_pagetable.ts';
-import type { IommufdCtx, Ucmd } from './main.ts';
-import { iommufdUcmdRespond } from './main.ts';
-import type { IommufdIoas } from './ioas.ts';
-import {
-  type HwptAllocData,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_FAULT_ID_VALID,
-  type IommuDomain,
-  MOCK_IO_PAGE_SIZE,
-} from '../platform/iommu.ts';
-import { iommufdHwPagetableAttach, iommufdHwPagetableDetach, type IommufdDevice, iommufdGetDevice } from './device.ts';
-
-// ---- what the device side uses of CORE's ctx, ucmd and IOAS ---------------------
-
-/** The iommufd_ctx (CORE's IommufdCtx: objects, proc, faults, profile, file). */
-export type DeviceCtx = IommufdCtx;
-/** struct iommufd_ucmd (CORE's Ucmd); responses go through iommufdUcmdRespond. */
-export type DevUcmd = Ucmd;
-/** An IOAS object: what a HWPT_PAGING links to. */
-export type IoasObj = IommufdIoas;
+} from '../../spec/uapi/constants.ts';
+import type { HwptAllocData } from '../platform/iommu.ts';
+import {
+  iommufdGetObject,
+  iommufdObjectAbortAndDestroy,
+  iommufdObjectAlloc,
+  iommufdObjectFinalize,
+  iommufdObjectRemove,
+  refcount_dec,
+  refcount_inc,
+  type Result,
+} from './object.ts';
+import {
+  type IommufdCtx,
+  type IommufdDevice,
+  iommufdGetDevice,
+  type IommufdGroup,
+  type IommufdHwpt,
+  type IommufdHwptPaging,
+  type IommufdIoas,
+  iommufdUcmdRespond,
+  PHYS_ADDR_MAX,
+  type Ucmd,
+} from './iommufd_private.ts';
+import { ioptRemoveReservedIova, ioptTableAddDomain, ioptTableEnforceDevResvRegions, ioptTableRemoveDomain } from './io_pagetable.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 // ---- objects -----------------------------------------------------------------------
 
-/** ioas->hwpt_list: the IOAS's paging HWPTs in creation order (auto-domain search order). */
-export function ioasHwptList(ioas: IoasObj): IommufdHwptPaging[] {
-  return ioas.hwptList as IommufdHwptPaging[];
+/** __iommufd_hwpt_destroy */
+function hwptCommonDestroy(hwpt: IommufdHwptPaging): void {
+  hwpt.domain?.free();
+  if (hwpt.fault) refcount_dec(hwpt.fault);
+  hwpt.fault = null;
 }
 
-export class IommufdHwptPaging implements IommufdObject {
-  readonly type = 'HWPT_PAGING' as const;
-  id = 0;
-  users = 0;
-  domain: IommuDomain | null = null;
-  autoDomain = false;
-  nestParent = false;
-  enforceCacheCoherency = false;
-  /** 7.3 IOMMU_HWPT_ALLOC_PASID */
-  pasidCompat = false;
-  msiCookie = false;
-  /** hwpt->fault (FAULT_ID_VALID), holding a users reference. */
-  fault: IommufdObject | null = null;
-  /** On ioas->hwpt_list (and the domain in the iopt). */
-  inList = false;
-
-  constructor(
-    readonly ictx: DeviceCtx,
-    readonly ioas: IoasObj,
-  ) {}
-
-  /** __iommufd_hwpt_destroy */
-  private commonDestroy(): void {
-    this.domain?.free();
-    if (this.fault) refcount_dec(this.fault);
-    this.fault = null;
+/** iommufd_hwpt_paging_destroy (also its abort) */
+function iommufdHwptPagingDestroy(hwpt: IommufdHwptPaging): void {
+  if (hwpt.inList) {
+    const l = hwpt.ioas.hwptList;
+    l.splice(l.indexOf(hwpt), 1);
+    hwpt.inList = false;
+    if (hwpt.domain) ioptTableRemoveDomain(hwpt.ioas.iopt, hwpt.domain);
   }
-
-  /** iommufd_hwpt_paging_destroy */
-  destroy(): void {
-    if (this.inList) {
-      const l = ioasHwptList(this.ioas);
-      l.splice(l.indexOf(this), 1);
-      this.inList = false;
-      if (this.domain) ioptTableRemoveDomain(this.ioas.iopt, this.domain);
-    }
-    this.commonDestroy();
-    refcount_dec(this.ioas);
-  }
-
-  /** iommufd_hwpt_paging_abort */
-  abort(): void {
-    this.destroy();
-  }
+  hwptCommonDestroy(hwpt);
+  refcount_dec(hwpt.ioas);
 }
-
-/** Paging only in this issue; nested HWPTs join the union later. */
-export type IommufdHwpt = IommufdHwptPaging;
 
 /** find_hwpt_paging */
 export function findHwptPaging(hwpt: IommufdHwpt | null): IommufdHwptPaging | null {
@@ -123,7 +91,7 @@ export function iommufdHwptPagingEnforceCc(hwpt: IommufdHwptPaging): number {
     domain.enforceCacheCoherency = true;
     hwpt.enforceCacheCoherency = true;
   }
-  return hwpt.enforceCacheCoherency ? 0 : EINVAL;
+  return hwpt.enforceCacheCoherency ? 0 : -EINVAL;
 }
 
 /**
@@ -135,8 +103,8 @@ export function iommufdHwptPagingEnforceCc(hwpt: IommufdHwptPaging): number {
  * iopt_table_add_domain. On failure nothing is left behind.
  */
 export function iommufdHwptPagingAlloc(
-  ictx: DeviceCtx,
-  ioas: IoasObj,
+  ictx: IommufdCtx,
+  ioas: IommufdIoas,
   idev: IommufdDevice,
   flags: number,
   immediateAttach: boolean,
@@ -147,22 +115,36 @@ export function iommufdHwptPagingAlloc(
     ictx.profile === '6.12'
       ? IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING
       : IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
-  if (flags & ~validFlags) return { errno: EOPNOTSUPP };
-  if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !machine.capable(idev.dev, 'DIRTY_TRACKING')) return { errno: EOPNOTSUPP };
-  if (flags & IOMMU_HWPT_FAULT_ID_VALID && flags & IOMMU_HWPT_ALLOC_NEST_PARENT) return { errno: EOPNOTSUPP };
+  if (flags & ~validFlags) return { errno: -EOPNOTSUPP };
+  if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !machine.capable(idev.dev, 'DIRTY_TRACKING')) return { errno: -EOPNOTSUPP };
+  if (flags & IOMMU_HWPT_FAULT_ID_VALID && flags & IOMMU_HWPT_ALLOC_NEST_PARENT) return { errno: -EOPNOTSUPP };
 
-  const hwpt = new IommufdHwptPaging(ictx, ioas);
+  const hwpt: IommufdHwptPaging = {
+    type: 'HWPT_PAGING',
+    id: 0,
+    users: 0,
+    ictx,
+    ioas,
+    domain: null,
+    autoDomain: false,
+    nestParent: false,
+    enforceCacheCoherency: false,
+    pasidCompat: false,
+    msiCookie: false,
+    fault: null,
+    inList: false,
+    destroy: () => iommufdHwptPagingDestroy(hwpt),
+  };
   const rc0 = iommufdObjectAlloc(ictx, hwpt);
   if (rc0) return { errno: rc0 };
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
   hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   refcount_inc(ioas); // pairs with iommufd_hwpt_paging_destroy
   hwpt.nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
 
   const alloc = idev.dev.iommu.driver.domainAllocPaging(idev.dev, flags & ~IOMMU_HWPT_FAULT_ID_VALID, userData);
-  if (!('domain' in alloc)) {
-    iommufdObjectAbortAndDestroy(ictx, hwpt);
-    return { errno: alloc.errno };
-  }
+  if (!('domain' in alloc)) return unwind.exit({ errno: alloc.errno });
   hwpt.domain = alloc.domain;
 
   // Decide coherency before iopt_table_add_domain maps anything: some formats
@@ -170,33 +152,24 @@ export function iommufdHwptPagingAlloc(
   // is a driver bug (WARN_ON in the kernel).
   if (idev.enforceCacheCoherency) {
     const rc = iommufdHwptPagingEnforceCc(hwpt);
-    if (rc) {
-      iommufdObjectAbortAndDestroy(ictx, hwpt);
-      return { errno: rc };
-    }
+    if (rc) return unwind.exit({ errno: rc });
   }
 
   if (immediateAttach) {
     const rc = iommufdHwPagetableAttach(hwpt, idev);
-    if (rc) {
-      iommufdObjectAbortAndDestroy(ictx, hwpt);
-      return { errno: rc };
-    }
+    if (rc) return unwind.exit({ errno: rc });
+    unwind.onError('out_detach', () => iommufdHwPagetableDetach(idev));
   }
 
   const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
-  if (rc) {
-    if (immediateAttach) iommufdHwPagetableDetach(idev);
-    iommufdObjectAbortAndDestroy(ictx, hwpt);
-    return { errno: rc };
-  }
-  ioasHwptList(ioas).push(hwpt);
+  if (rc) return unwind.exit({ errno: rc });
+  ioas.hwptList.push(hwpt);
   hwpt.inList = true;
-  return { errno: 0, value: hwpt };
+  return unwind.exit({ errno: 0, value: hwpt });
 }
 
 /** Reader for struct iommu_user_data from the calling process. */
-function userDataOf(ictx: DeviceCtx, type: number, len: number, uptr: bigint): HwptAllocData {
+function userDataOf(ictx: IommufdCtx, type: number, len: number, uptr: bigint): HwptAllocData {
   return {
     type,
     len,
@@ -210,12 +183,12 @@ function userDataOf(ictx: DeviceCtx, type: number, len: number, uptr: bigint): H
  * EINVAL; by pt type (IOAS → paging; HWPT_PAGING → nested; else EINVAL);
  * FAULT_ID_VALID → fault lookup (ENOENT); copy-back (EFAULT aborts the HWPT).
  */
-export function iommufdHwptAlloc(ucmd: DevUcmd): number {
+export function iommufdHwptAlloc(ucmd: Ucmd): number {
   const { cmd, ctx: ictx } = ucmd;
-  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
   const dataType = cmd.num('data_type');
   const dataLen = cmd.num('data_len');
-  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return EINVAL;
+  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
   const flags = cmd.num('flags');
 
   const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
@@ -223,57 +196,57 @@ export function iommufdHwptAlloc(ucmd: DevUcmd): number {
   const idev = idevR.value;
 
   const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
-  if (ptR.errno || !ptR.value) return EINVAL;
+  if (ptR.errno || !ptR.value) return -EINVAL;
   const pt = ptR.value;
 
   const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
   let hwpt: IommufdHwpt;
   if (pt.type === 'IOAS') {
-    const r = iommufdHwptPagingAlloc(ictx, pt as IoasObj, idev, flags, false, userData);
+    const r = iommufdHwptPagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
     if (r.errno || !r.value) return r.errno;
     hwpt = r.value;
   } else if (pt.type === 'HWPT_PAGING') {
     return iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
   } else {
-    return EINVAL;
+    return -EINVAL;
   }
 
+  const unwind = new Unwind();
+  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
   if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
     const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) {
-      iommufdObjectAbortAndDestroy(ictx, hwpt);
-      return f.errno;
-    }
+    if (f.errno || !f.value) return unwind.exit(f.errno);
     hwpt.fault = f.value;
     refcount_inc(f.value);
   }
 
   cmd.set('out_hwpt_id', hwpt.id);
   const rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    iommufdObjectAbortAndDestroy(ictx, hwpt);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   iommufdObjectFinalize(ictx, hwpt);
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
  * iommufd_hwpt_nested_alloc's checks before the driver: flags other than
- * FAULT_ID_VALID, no data, → EOPNOTSUPP; an auto / non-NEST_PARENT / foreign
- * parent → EINVAL. The driver's nested domains are the next issue (EOPNOTSUPP).
+ * FAULT_ID_VALID (7.3: and IOMMU_HWPT_ALLOC_PASID), no data, → EOPNOTSUPP; an
+ * auto / non-NEST_PARENT / foreign parent → EINVAL (clause
+ * HWPT_ALLOC.NESTED_FLAGS). The driver's nested domains are roadmap draft 3
+ * (EOPNOTSUPP).
  */
 function iommufdHwptNestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
-  if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !dataLen) return EOPNOTSUPP;
-  if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return EINVAL;
-  return EOPNOTSUPP;
+  // 6.12 accepts FAULT_ID_VALID only; 7.3 also IOMMU_HWPT_ALLOC_PASID (hw_pagetable.c iommufd_hwpt_nested_alloc).
+  const valid = idev.ictx.profile === '6.12' ? IOMMU_HWPT_FAULT_ID_VALID : IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
+  if (flags & ~valid || !dataLen) return -EOPNOTSUPP;
+  if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return -EINVAL;
+  return -EOPNOTSUPP;
 }
 
 /**
  * iommufd_hw_pagetable_put: drop the reference a device attachment held; an
  * auto domain is destroyed with its last user (iommufd_object_put_and_try_destroy).
  */
-export function iommufdHwPagetablePut(ictx: ObjectCtx, hwpt: IommufdHwpt): void {
+export function iommufdHwPagetablePut(ictx: IommufdCtx, hwpt: IommufdHwpt): void {
   if (hwpt.type === 'HWPT_PAGING' && hwpt.autoDomain) {
     refcount_dec(hwpt);
     iommufdObjectRemove(ictx, hwpt.id);
@@ -282,48 +255,125 @@ export function iommufdHwPagetablePut(ictx: ObjectCtx, hwpt: IommufdHwpt): void 
   refcount_dec(hwpt);
 }
 
-// ---- selftest checks (selftest.c) ------------------------------------------------
+// ---- attaching a device's group (device.c) ---------------------------------------
 
-/** get_md_pagetable: a HWPT_PAGING whose domain is the mock driver's, else ENOENT / EINVAL. */
-function getMdPagetable(ictx: DeviceCtx, id: number): Result<IommufdHwptPaging> {
-  const r = iommufdGetObject<IommufdHwptPaging>(ictx, id, 'HWPT_PAGING');
-  if (r.errno || !r.value) return { errno: r.errno || ENOENT };
-  if (!r.value.domain || r.value.domain.type !== 'paging' || r.value.domain.owner.name !== 'mock') return { errno: EINVAL };
-  return r;
+/** iommufd_device_attach_reserved_iova: the device's regions join the IOAS (per device). */
+function iommufdDeviceAttachReservedIova(idev: IommufdDevice, hwpt: IommufdHwptPaging): number {
+  const regions = idev.dev.resvRegions();
+  const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, regions, idev.dev);
+  if (rc) return rc;
+  for (const r of regions) if (r.type === 'sw-msi' && r.start < idev.igroup.swMsiStart) idev.igroup.swMsiStart = r.start;
+  if (idev.igroup.deviceList.length === 0) iommufdGroupSetupMsi(idev.igroup, hwpt);
+  return 0;
+}
+
+/** iommufd_group_setup_msi: the MSI cookie is taken once per domain (no user-visible failure here). */
+function iommufdGroupSetupMsi(igroup: IommufdGroup, hwpt: IommufdHwptPaging): void {
+  if (igroup.swMsiStart !== PHYS_ADDR_MAX && !hwpt.msiCookie) hwpt.msiCookie = true;
 }
 
 /**
- * IOMMU_TEST_OP_MD_CHECK_MAP (iommufd_test_md_check_pa): every 2 KiB IO page
- * of [iova, iova+length) translates to the frame under uptr. EINVAL for
- * misalignment or a mismatch; EFAULT for an unmapped user address.
+ * The checks 7.3 makes before it allocates the attach handle
+ * (iommufd_hwpt_attach_device / _replace_device): iommufd_hwpt_compatible_device
+ * (a HWPT with a fault object refuses a PCI VF with PRI: the simulated devices
+ * are never VFs, so every device is compatible) and iommufd_hwpt_pasid_compat
+ * (for IOMMU_NO_PASID: a HWPT without pasid_compat refuses a group that has
+ * PASID attachments, which the reference has none of yet: PASID attach is
+ * roadmap draft 3). 6.12 has neither check.
  */
-export function iommufdTestMdCheckPa(ictx: DeviceCtx, mockptId: number, iova: bigint, length: bigint, uptr: bigint): number {
-  // 6.12 checks alignment (2 KiB) before the lookup; 7.3 looks up first and
-  // aligns to the domain's smallest page size.
-  let page = BigInt(MOCK_IO_PAGE_SIZE);
-  const misaligned = () => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || uptr + length > (1n << 64n) - 1n;
-  if (ictx.profile === '6.12' && misaligned()) return EINVAL;
-  const r = getMdPagetable(ictx, mockptId);
-  if (r.errno || !r.value) return r.errno;
-  const domain = r.value.domain as IommuDomain;
-  if (ictx.profile !== '6.12') {
-    page = BigInt(domain.minPageSize);
-    if (misaligned()) return EINVAL;
-  }
-  for (; length > 0n; length -= page, iova += page, uptr += page) {
-    const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
-    if (!t) return EFAULT;
-    const pa = domain.iovaToPhys(Number(iova));
-    if (pa < 0 || pa !== t.pfn * 4096 + Number(uptr % 4096n)) return EINVAL;
-  }
+function iommufdHwptAttachChecks(hwpt: IommufdHwpt, _idev: IommufdDevice): number {
+  if (!hwpt.domain) return -EINVAL;
   return 0;
 }
 
 /**
- * IOMMU_TEST_OP_MD_CHECK_IOTLB: the mock nested domain's IOTLB slot value.
- * Nested HWPTs are the next issue: any id is ENOENT (no HWPT_NESTED exists).
+ * iommufd_hwpt_attach_device: (7.3: the compatibility and PASID checks), the
+ * handle (kzalloc: ENOMEM), then iommu_attach_group_handle.
  */
-export function iommufdTestMdCheckIotlb(ictx: DeviceCtx, mockptId: number): number {
-  const r = iommufdGetObject(ictx, mockptId, 'HWPT_NESTED');
-  return r.errno || EINVAL;
+function iommufdHwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number {
+  const rc = iommufdHwptAttachChecks(hwpt, idev);
+  if (rc) return rc;
+  if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
+  return idev.dev.machine.iommuAttachGroup(hwpt.domain!, idev.igroup.group);
 }
+
+/**
+ * iommufd_hw_pagetable_attach: EINVAL if the group is already on another HWPT;
+ * the device's reserved regions (EADDRINUSE...); the first device of the group
+ * attaches the group itself. Takes a users reference on the HWPT per device.
+ */
+export function iommufdHwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
+  const igroup = idev.igroup;
+  const paging = findHwptPaging(hwpt);
+  if (idev.ictx.profile !== '6.12') {
+    // 7.3 (igroup->pasid_attach): the group's first attach allocates its struct
+    // iommufd_attach, and the device's slot in attach->device_array is taken,
+    // both before the HWPT is compared. The device_array needs a node for its
+    // first id, an xarray allocation fail-nth cannot make fail (absorbedStep).
+    const faults = idev.ictx.faults;
+    if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM; // kzalloc(attach)
+    if (igroup.deviceList.length === 0) faults.absorbedStep(); // xa_insert(&attach->device_array, ...)
+  }
+  if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
+  const unwind = new Unwind();
+  if (paging) {
+    const rc = iommufdDeviceAttachReservedIova(idev, paging);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
+  }
+  if (igroup.deviceList.length === 0) {
+    const rc = iommufdHwptAttachDevice(hwpt, idev);
+    if (rc) return unwind.exit(rc);
+    igroup.hwpt = hwpt;
+  }
+  refcount_inc(hwpt);
+  igroup.deviceList.push(idev);
+  return unwind.exit(0);
+}
+
+/** iommufd_hw_pagetable_detach: the last device detaches the group (→ blocked); returns the HWPT to put. */
+export function iommufdHwPagetableDetach(idev: IommufdDevice): IommufdHwpt {
+  const igroup = idev.igroup;
+  const hwpt = igroup.hwpt;
+  if (!hwpt) throw new Error('iommufd_hw_pagetable_detach: group not attached');
+  const paging = findHwptPaging(hwpt);
+  igroup.deviceList.splice(igroup.deviceList.indexOf(idev), 1);
+  if (igroup.deviceList.length === 0) {
+    idev.dev.machine.iommuDetachGroup(igroup.group);
+    igroup.hwpt = null;
+  }
+  if (paging) ioptRemoveReservedIova(paging.ioas.iopt, idev.dev);
+  return hwpt;
+}
+
+/** iommufd_group_remove_reserved_iova */
+export function iommufdGroupRemoveReservedIova(igroup: IommufdGroup, hwpt: IommufdHwptPaging): void {
+  for (const cur of igroup.deviceList) ioptRemoveReservedIova(hwpt.ioas.iopt, cur.dev);
+}
+
+/** iommufd_group_do_replace_reserved_iova: every attached device's regions join the new IOAS (if it changes). */
+export function iommufdGroupDoReplaceReservedIova(igroup: IommufdGroup, hwpt: IommufdHwptPaging): number {
+  const old = findHwptPaging(igroup.hwpt);
+  const unwind = new Unwind();
+  if (!old || hwpt.ioas !== old.ioas) {
+    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, hwpt));
+    for (const cur of igroup.deviceList) {
+      const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, cur.dev.resvRegions(), cur.dev);
+      if (rc) return unwind.exit(rc);
+    }
+  }
+  iommufdGroupSetupMsi(igroup, hwpt);
+  return unwind.exit(0);
+}
+
+/**
+ * iommufd_hwpt_replace_device: (7.3: the compatibility and PASID checks), the
+ * handle (kzalloc: ENOMEM), then iommu_replace_group_handle (all or nothing).
+ */
+export function iommufdHwptReplaceDevice(idev: IommufdDevice, hwpt: IommufdHwpt): number {
+  const rc = iommufdHwptAttachChecks(hwpt, idev);
+  if (rc) return rc;
+  if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
+  return idev.dev.machine.iommuReplaceGroup(idev.igroup.group, hwpt.domain!);
+}
+

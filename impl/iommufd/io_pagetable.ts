@@ -9,11 +9,10 @@
  * IOVAs are bigint (u64 from the uAPI; ULONG_MAX on 64-bit = 2^64-1). Byte
  * offsets inside an iopt_pages are bigint too; page indexes are numbers.
  *
- * Return convention: a positive errno, 0 on success; values through
- * `Result<T>` ({ errno: 0, value } | { errno }) or an out-object.
+ * Return convention: 0 or a negative errno; values through `Result<T>`
+ * ({ errno: 0, value } | { errno: -Exxx }) or an out-object.
  *
- * Public API (what DEVICES, access.ts, ioas.ts and vfio_compat.ts use):
- *   class IoPagetable, class IoptArea, interface IoptDomain, interface IoptAccess,
+ * Public API (what hw_pagetable.ts, access.ts, ioas.ts and vfio_compat.ts use):
  *   IOMMU_READ/IOMMU_WRITE/IOMMU_CACHE, IOPT_ALLOC_IOVA,
  *   ioptMapUserPages(iopt, proc, accountMM, iova, uptr, length, prot, flags, profile) -> Result<bigint>
  *   ioptGetPages, ioptMapPages, ioptFreePagesList, ioptUnmapIova, ioptUnmapAll,
@@ -26,13 +25,33 @@
  *   ioptAutoIovaAllowed + IoPagetable.steerAutoIova (seam for the suite's differential oracle).
  */
 import type { Process } from '../process/process.ts';
-import { EADDRINUSE, EBUSY, EDEADLOCK, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from './errno.ts';
-import type { FaultInjector } from './fail_nth.ts';
+import { EADDRINUSE, EBUSY, EDEADLOCK, EEXIST, EINVAL, ENOENT, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from '../lib/errno.ts';
 import { err, ok, type Result } from './object.ts';
-import { IoptPages, ioptAllocPages, ioptGetPagesRef, ioptPutPages, PAGE_SIZE, ULONG_MAX } from './pages.ts';
+import {
+  type IoPagetable,
+  type IoptAccess,
+  IoptArea,
+  type IoptDomain,
+  type PagesListElm,
+  PAGE_SIZE,
+  type Profile,
+  type Range,
+  type ReservedRange,
+  ULONG_MAX,
+} from './iommufd_private.ts';
+import {
+  ioptAllocPages,
+  ioptAreaFillDomain,
+  ioptAreaFillDomains,
+  ioptAreaUnfillDomain,
+  ioptAreaUnfillDomains,
+  ioptGetPagesRef,
+  ioptPagesHold,
+  ioptPutPages,
+} from './pages.ts';
 import { IOMMU_WRITE } from '../pagetable/format.ts';
+import { Unwind } from '../lib/unwind.ts';
 
-export { ULONG_MAX, PAGE_SIZE };
 const P = BigInt(PAGE_SIZE);
 /** HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE (x86-64): iopt_alloc_iova's max_alignment. */
 const HPAGE_SIZE = 2n * 1024n * 1024n;
@@ -40,91 +59,6 @@ const HPAGE_SIZE = 2n * 1024n * 1024n;
 /** include/linux/iommu.h prot bits, as the page-table core defines them. */
 export { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from '../pagetable/format.ts';
 export const IOPT_ALLOC_IOVA = 1;
-
-/**
- * What iopt_table_add_domain needs of an iommu_domain. DEVICES' paging HWPT
- * wraps its page-table-core domain in this. `map` follows iommu_map
- * (0 or errno; nothing left mapped on failure), `unmap` iommu_unmap (bytes
- * unmapped).
- */
-export interface IoptDomain {
-  readonly pgsizeBitmap: bigint;
-  readonly apertureStart: bigint;
-  /** geometry.aperture_end (inclusive). */
-  readonly apertureEnd: bigint;
-  map(iova: bigint, pa: number, size: number, prot: number): number;
-  unmap(iova: bigint, size: number): number;
-}
-
-/** What the io_pagetable needs of an iommufd_access. */
-export interface IoptAccess {
-  readonly iovaAlignment: number;
-  ioptAccessListId: number;
-  /** access->ops->unmap: the driver must unpin everything in the range before returning. */
-  notifyUnmap(iova: bigint, length: bigint): void;
-}
-
-export class IoptArea {
-  /** NULL while the area is being built or torn down. */
-  pages: IoptPages | null = null;
-  /** The area's pins for the domains (storage_domain != NULL). */
-  filled = false;
-  numAccesses = 0;
-  preventAccess = false;
-  /** area->num_locks (7.3): objects such as a HW_QUEUE lock the area against unmap (roadmap draft 3 sets it). */
-  numLocks = 0;
-
-  constructor(
-    public start: bigint,
-    public last: bigint,
-    /** Byte offset of `start` inside the pages (pages_node.start * P + page_offset). */
-    public startByte: bigint,
-    public iommuProt: number,
-  ) {}
-
-  get length(): bigint {
-    return this.last - this.start + 1n;
-  }
-  get pageOffset(): number {
-    return Number(this.startByte % P);
-  }
-  get firstIndex(): number {
-    return Number(this.startByte / P);
-  }
-  get lastIndex(): number {
-    return Number((this.startByte + this.length - 1n) / P);
-  }
-}
-
-export interface Range {
-  readonly start: bigint;
-  readonly last: bigint;
-}
-interface Reserved extends Range {
-  readonly owner: unknown;
-}
-
-export class IoPagetable {
-  /** Sorted by start, disjoint. */
-  areas: IoptArea[] = [];
-  /** May overlap (several owners). */
-  reserved: Reserved[] = [];
-  /** Sorted, disjoint. */
-  allowed: Range[] = [];
-  domains: IoptDomain[] = [];
-  accessList = new Map<number, IoptAccess>();
-  iovaAlignment = 1;
-  disableLargePages = false;
-  /**
-   * Steering seam for a differential oracle (roadmap: conformance suite): when
-   * set and it returns an IOVA for an automatic placement, that IOVA is used
-   * instead of the first fit if ioptAutoIovaAllowed accepts it (the IOVA the
-   * implementation under test chose). Never set by the reference itself.
-   */
-  steerAutoIova: ((uptr: bigint, length: bigint) => bigint | undefined) | null = null;
-
-  constructor(readonly faults: FaultInjector) {}
-}
 
 // -- interval helpers --------------------------------------------------------
 
@@ -137,7 +71,7 @@ export function ioptAreaIterFirst(iopt: IoPagetable, start: bigint, last: bigint
   return iopt.areas.find((a) => intersects(a, start, last));
 }
 
-function reservedIterFirst(iopt: IoPagetable, start: bigint, last: bigint): Reserved | undefined {
+function reservedIterFirst(iopt: IoPagetable, start: bigint, last: bigint): ReservedRange | undefined {
   return iopt.reserved.find((r) => intersects(r, start, last));
 }
 
@@ -244,10 +178,10 @@ function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignm
  */
 export function ioptAllocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
   const pageOffset = uptr % P;
-  if (length === 0n || length >= ULONG_MAX / 2n) return err(EOVERFLOW);
+  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
   let alignment = uptr === 0n ? roundupPowOfTwo(length) : roundupPowOfTwo(length) < lowestBit(uptr) ? roundupPowOfTwo(length) : lowestBit(uptr);
   if (alignment >= HPAGE_SIZE) alignment = HPAGE_SIZE;
-  if (alignment < BigInt(iopt.iovaAlignment)) return err(EINVAL);
+  if (alignment < BigInt(iopt.iovaAlignment)) return err(-EINVAL);
 
   const windowStart = P;
   const windowLast = ULONG_MAX - P;
@@ -266,7 +200,7 @@ export function ioptAllocIova(iopt: IoPagetable, uptr: bigint, length: bigint): 
       if (iova !== undefined) return ok(iova);
     }
   }
-  return err(ENOSPC);
+  return err(-ENOSPC);
 }
 
 /** The alignment iopt_alloc_iova demands for this user address and length (0 if it would fail). */
@@ -296,109 +230,23 @@ export function ioptAutoIovaAllowed(iopt: IoPagetable, uptr: bigint, length: big
 
 /** iopt_check_iova: a fixed IOVA must be aligned, not wrap, avoid reserved (EINVAL) and areas (EEXIST). */
 export function ioptCheckIova(iopt: IoPagetable, iova: bigint, length: bigint): number {
-  if (iova & BigInt(iopt.iovaAlignment - 1)) return EINVAL;
+  if (iova & BigInt(iopt.iovaAlignment - 1)) return -EINVAL;
   const last = iova + length - 1n;
-  if (last > ULONG_MAX) return EOVERFLOW;
-  if (reservedIterFirst(iopt, iova, last)) return EINVAL;
-  if (ioptAreaIterFirst(iopt, iova, last)) return EEXIST;
+  if (last > ULONG_MAX) return -EOVERFLOW;
+  if (reservedIterFirst(iopt, iova, last)) return -EINVAL;
+  if (ioptAreaIterFirst(iopt, iova, last)) return -EEXIST;
   return 0;
-}
-
-// -- domain fill/unfill of one area (pages.c) -----------------------------------
-
-/** Map the area's bytes into `domain` from the pinned frames; nothing stays mapped on failure. */
-function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain): number {
-  const first = area.firstIndex;
-  const lastIdx = area.lastIndex;
-  const endByte = area.startByte + area.length; // exclusive
-  const maxChunk = iopt.disableLargePages ? PAGE_SIZE : Number.MAX_SAFE_INTEGER;
-  let mapped = 0n;
-  let runIova = area.start;
-  let runPa = -1;
-  let runSize = 0;
-  const flush = (): number => {
-    if (runSize === 0) return 0;
-    const rc = domain.map(runIova, runPa, runSize, area.iommuProt);
-    if (rc) return rc;
-    mapped += BigInt(runSize);
-    return 0;
-  };
-  for (let i = first; i <= lastIdx; i++) {
-    const pageStart = BigInt(i) * P;
-    const from = i === first ? area.pageOffset : 0;
-    const to = i === lastIdx ? Number(endByte - pageStart) : PAGE_SIZE; // exclusive
-    const pa = pages.pinnedPfn(i)! * PAGE_SIZE + from;
-    const size = to - from;
-    if (runSize > 0 && runPa + runSize === pa && runSize + size <= maxChunk) {
-      runSize += size;
-      continue;
-    }
-    const rc = flush();
-    if (rc) {
-      if (mapped) domain.unmap(area.start, Number(mapped));
-      return rc;
-    }
-    runIova = area.start + mapped;
-    runPa = pa;
-    runSize = size;
-  }
-  const rc = flush();
-  if (rc) {
-    if (mapped) domain.unmap(area.start, Number(mapped));
-    return rc;
-  }
-  return 0;
-}
-
-function areaUnmapDomain(area: IoptArea, domain: IoptDomain): void {
-  domain.unmap(area.start, Number(area.length));
-}
-
-/**
- * iopt_area_fill_domains: pin the area's pages once and map them into every
- * domain; on failure nothing is left mapped or pinned.
- */
-function ioptAreaFillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): number {
-  if (iopt.domains.length === 0) return 0;
-  const held = pages.hold(area.firstIndex, area.lastIndex);
-  if (held.errno) return held.errno;
-  for (let d = 0; d < iopt.domains.length; d++) {
-    const rc = areaMapDomain(iopt, area, pages, iopt.domains[d]!);
-    if (rc) {
-      for (let u = 0; u < d; u++) areaUnmapDomain(area, iopt.domains[u]!);
-      pages.release(area.firstIndex, area.lastIndex);
-      return rc;
-    }
-  }
-  area.filled = true;
-  return 0;
-}
-
-/** iopt_area_unfill_domains */
-function ioptAreaUnfillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): void {
-  if (!area.filled) return;
-  for (const domain of iopt.domains) areaUnmapDomain(area, domain);
-  pages.release(area.firstIndex, area.lastIndex);
-  area.filled = false;
 }
 
 // -- map / copy ---------------------------------------------------------------
 
-/** struct iopt_pages_list element. */
-export interface PagesListElm {
-  pages: IoptPages | null;
-  area: IoptArea | null;
-  startByte: bigint;
-  length: bigint;
-}
-
 /** iopt_insert_area: EPERM (write on read-only pages), EINVAL (page offset vs alignment). */
 function ioptInsertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
   const pages = elm.pages!;
-  if (prot & IOMMU_WRITE && !pages.writable) return EPERM;
-  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return EINVAL;
-  const area = new IoptArea(iova, iova + elm.length - 1n, elm.startByte, prot);
-  if (area.last > ULONG_MAX) return EOVERFLOW;
+  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
+  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
+  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
+  if (area.last > ULONG_MAX) return -EOVERFLOW;
   insertSorted(iopt.areas, area);
   elm.area = area;
   return 0;
@@ -406,8 +254,8 @@ function ioptInsertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot
 
 /** iopt_alloc_area_pages: allocate areas, pick or check the IOVA, insert areas with pages = NULL. */
 function ioptAllocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return EINVAL;
+  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
+  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
   if (flags & IOPT_ALLOC_IOVA) {
     const first = list[0]!;
     const uptr = first.pages!.uptr + first.startByte;
@@ -430,15 +278,16 @@ function ioptAllocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: big
 }
 
 /** iopt_abort_area */
-function ioptAbortArea(iopt: IoPagetable, area: IoptArea): void {
-  const i = iopt.areas.indexOf(area);
-  if (i >= 0) iopt.areas.splice(i, 1);
+function ioptAbortArea(area: IoptArea): void {
+  const areas = area.iopt.areas;
+  const i = areas.indexOf(area);
+  if (i >= 0) areas.splice(i, 1);
 }
 
 /** iopt_free_pages_list: abort unfinished areas and drop the list's pages references. */
-export function ioptFreePagesList(iopt: IoPagetable, list: PagesListElm[]): void {
+export function ioptFreePagesList(list: PagesListElm[]): void {
   for (const elm of list) {
-    if (elm.area) ioptAbortArea(iopt, elm.area);
+    if (elm.area) ioptAbortArea(elm.area);
     if (elm.pages) ioptPutPages(elm.pages);
     elm.area = null;
     elm.pages = null;
@@ -448,17 +297,16 @@ export function ioptFreePagesList(iopt: IoPagetable, list: PagesListElm[]): void
 
 /** iopt_map_pages: on success the areas take the list's pages references. */
 export function ioptMapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  let rc = ioptAllocAreaPages(iopt, list, length, dstIova, prot, flags);
+  const rc = ioptAllocAreaPages(iopt, list, length, dstIova, prot, flags);
   if (rc) return rc;
   // iopt_fill_domains_pages
-  for (let i = 0; i < list.length; i++) {
-    const elm = list[i]!;
-    rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
-    if (rc) {
-      for (let u = 0; u < i; u++) ioptAreaUnfillDomains(iopt, list[u]!.area!, list[u]!.pages!);
-      return rc;
-    }
+  const unwind = new Unwind();
+  for (const elm of list) {
+    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
   }
+  unwind.exit(0);
   for (const elm of list) {
     elm.area!.pages = elm.pages;
     elm.pages = null;
@@ -481,20 +329,19 @@ export function ioptMapUserPages(
   length: bigint,
   prot: number,
   flags: number,
-  profile: '6.12' | '7.3' = '6.12',
+  profile: Profile = '6.12',
 ): Result<bigint> {
   const r = ioptAllocPages(proc, uptr, length, (prot & IOMMU_WRITE) !== 0, profile);
   if (r.errno) return err(r.errno);
   const pages = r.value!;
   if (accountMM && pages.accountMode === 'USER') pages.accountMode = 'MM';
   const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
+  const unwind = new Unwind();
+  unwind.onError('out_unpin', () => ioptFreePagesList(list));
   const dst = { iova };
   const rc = ioptMapPages(iopt, list, length, dst, prot, flags);
-  if (rc) {
-    ioptFreePagesList(iopt, list);
-    return err(rc);
-  }
-  return ok(dst.iova);
+  if (rc) return unwind.exit(err(rc));
+  return unwind.exit(ok(dst.iova));
 }
 
 /**
@@ -502,24 +349,19 @@ export function ioptMapUserPages(
  * must be fully covered by contiguous populated areas (ENOENT otherwise).
  */
 export function ioptGetPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesListElm[]): number {
-  if (!length) return EINVAL;
+  if (!length) return -EINVAL;
   const last = iova + length - 1n;
-  if (last > ULONG_MAX) return EOVERFLOW;
+  if (last > ULONG_MAX) return -EOVERFLOW;
   const { pieces, done } = ioptAreaContig(iopt, iova, last);
+  const unwind = new Unwind();
+  unwind.onError('err_free', () => ioptFreePagesList(list));
   for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) {
-      ioptFreePagesList(iopt, list);
-      return ENOMEM;
-    }
+    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
     const pieceLast = last < area.last ? last : area.last;
     ioptGetPagesRef(area.pages!);
     list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
   }
-  if (!done) {
-    ioptFreePagesList(iopt, list);
-    return ENOENT;
-  }
-  return 0;
+  return unwind.exit(done ? 0 : -ENOENT);
 }
 
 // -- unmap --------------------------------------------------------------------
@@ -539,23 +381,27 @@ export function ioptUnmapIovaRange(iopt: IoPagetable, start: bigint, last: bigin
     if (!area) return 0;
     const areaFirst = area.start;
     const areaLast = area.last;
-    if (!area.pages) return EBUSY;
-    if (areaFirst < start || areaLast > last) return ENOENT;
-    // 7.3: an area locked by an object that still exists (HW_QUEUE).
-    if (area.numLocks) return EBUSY;
+    // Userspace should not race map/unmap's of the same area.
+    if (!area.pages) return -EBUSY;
+    // 7.3: the area is locked by an object that has not been destroyed (an
+    // internal access: a HW_QUEUE's pages). Checked before the range, so an
+    // unmap that cuts a locked area is EBUSY, not ENOENT (io_pagetable.c
+    // iopt_unmap_iova_range). 6.12 has no num_locks (never set there).
+    if (area.numLocks) return -EBUSY;
+    if (areaFirst < start || areaLast > last) return -ENOENT;
     if (areaFirst !== start) tries = 0;
     if (area.numAccesses) {
       start = areaFirst;
       area.preventAccess = true;
       iommufdAccessNotifyUnmap(iopt, areaFirst, area.length);
       tries++;
-      if (tries > 100) return EDEADLOCK;
+      if (tries > 100) return -EDEADLOCK;
       continue;
     }
     const pages = area.pages;
     area.pages = null;
     ioptAreaUnfillDomains(iopt, area, pages);
-    ioptAbortArea(iopt, area);
+    ioptAbortArea(area);
     ioptPutPages(pages);
     unmapped.bytes += areaLast - areaFirst + 1n;
     if (areaLast >= last) return 0;
@@ -570,9 +416,9 @@ function iommufdAccessNotifyUnmap(iopt: IoPagetable, iova: bigint, length: bigin
 
 /** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW on wrap. */
 export function ioptUnmapIova(iopt: IoPagetable, iova: bigint, length: bigint, unmapped: { bytes: bigint }): number {
-  if (!length) return EINVAL;
+  if (!length) return -EINVAL;
   const last = iova + length - 1n;
-  if (last > ULONG_MAX) return EOVERFLOW;
+  if (last > ULONG_MAX) return -EOVERFLOW;
   return ioptUnmapIovaRange(iopt, iova, last, unmapped);
 }
 
@@ -585,15 +431,15 @@ export function ioptUnmapAll(iopt: IoPagetable, unmapped: { bytes: bigint }): nu
 
 /** iopt_set_allow_iova: swap in the new list unless a range hits a reserved one (EADDRINUSE). */
 export function ioptSetAllowIova(iopt: IoPagetable, allowed: Range[]): number {
-  for (const a of allowed) if (reservedIterFirst(iopt, a.start, a.last)) return EADDRINUSE;
+  for (const a of allowed) if (reservedIterFirst(iopt, a.start, a.last)) return -EADDRINUSE;
   iopt.allowed = [...allowed].sort((a, b) => (a.start < b.start ? -1 : 1));
   return 0;
 }
 
 /** iopt_reserve_iova: EADDRINUSE when an area or an allowed range intersects. */
 export function ioptReserveIova(iopt: IoPagetable, start: bigint, last: bigint, owner: unknown): number {
-  if (ioptAreaIterFirst(iopt, start, last) || allowedIterFirst(iopt, start, last)) return EADDRINUSE;
-  if (iopt.faults.shouldFail()) return ENOMEM;
+  if (ioptAreaIterFirst(iopt, start, last) || allowedIterFirst(iopt, start, last)) return -EADDRINUSE;
+  if (iopt.faults.shouldFail()) return -ENOMEM;
   iopt.reserved.push({ start, last, owner });
   return 0;
 }
@@ -616,16 +462,15 @@ export interface ResvRegion {
  * iommufd_should_fail site gives EINVAL.
  */
 export function ioptTableEnforceDevResvRegions(iopt: IoPagetable, regions: readonly ResvRegion[], owner: unknown): number {
-  if (iopt.faults.shouldFail()) return EINVAL;
+  if (iopt.faults.shouldFail()) return -EINVAL;
+  const unwind = new Unwind();
+  unwind.onError('out_reserved', () => ioptRemoveReservedIova(iopt, owner));
   for (const r of regions) {
     if (r.type === 'direct-relaxable') continue;
     const rc = ioptReserveIova(iopt, r.start, r.last, owner);
-    if (rc) {
-      ioptRemoveReservedIova(iopt, owner);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
   }
-  return 0;
+  return unwind.exit(0);
 }
 
 // -- alignment ----------------------------------------------------------------
@@ -637,7 +482,7 @@ function minPgsize(bitmap: bigint): number {
 /** iopt_check_iova_alignment: EADDRINUSE if an area would be misaligned. */
 function ioptCheckIovaAlignment(iopt: IoPagetable, newAlignment: number): number {
   const mask = BigInt(newAlignment - 1);
-  for (const a of iopt.areas) if (a.start & mask || a.length & mask || BigInt(a.pageOffset) & mask) return EADDRINUSE;
+  for (const a of iopt.areas) if (a.start & mask || a.length & mask || BigInt(a.pageOffset) & mask) return -EADDRINUSE;
   return 0;
 }
 
@@ -657,11 +502,11 @@ function ioptCalculateIovaAlignment(iopt: IoPagetable): number {
 /** iopt_disable_large_pages: EINVAL with both domains and areas; EADDRINUSE if areas are not P-aligned. */
 export function ioptDisableLargePages(iopt: IoPagetable): number {
   if (iopt.disableLargePages) return 0;
-  if (iopt.domains.length && iopt.areas.length) return EINVAL;
+  if (iopt.domains.length && iopt.areas.length) return -EINVAL;
+  const unwind = new Unwind();
   iopt.disableLargePages = true;
-  const rc = ioptCalculateIovaAlignment(iopt);
-  if (rc) iopt.disableLargePages = false;
-  return rc;
+  unwind.onError('WRITE_ONCE(disable_large_pages, false)', () => (iopt.disableLargePages = false));
+  return unwind.exit(ioptCalculateIovaAlignment(iopt));
 }
 
 /** iopt_enable_large_pages */
@@ -675,36 +520,18 @@ export function ioptEnableLargePages(iopt: IoPagetable): void {
 /**
  * iopt_fill_domain: map every populated area into a new domain. The first
  * domain pins (areas become `filled`); later ones reuse the pinned frames.
+ * On failure the areas already done are unfilled again.
  */
 function ioptFillDomain(iopt: IoPagetable, domain: IoptDomain): number {
   const first = iopt.domains.length === 0;
-  const done: IoptArea[] = [];
+  const unwind = new Unwind();
   for (const area of iopt.areas) {
-    const pages = area.pages;
-    if (!pages) continue;
-    let rc: number;
-    if (first) {
-      const held = pages.hold(area.firstIndex, area.lastIndex);
-      rc = held.errno;
-      if (!rc) {
-        rc = areaMapDomain(iopt, area, pages, domain);
-        if (rc) pages.release(area.firstIndex, area.lastIndex);
-      }
-    } else rc = areaMapDomain(iopt, area, pages, domain);
-    if (rc) {
-      for (const a of done) {
-        areaUnmapDomain(a, domain);
-        if (first) {
-          a.pages!.release(a.firstIndex, a.lastIndex);
-          a.filled = false;
-        }
-      }
-      return rc;
-    }
-    if (first) area.filled = true;
-    done.push(area);
+    if (!area.pages) continue;
+    const rc = ioptAreaFillDomain(iopt, area, domain, first);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomain(area, domain, first));
   }
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
@@ -714,41 +541,30 @@ function ioptFillDomain(iopt: IoPagetable, domain: IoptDomain): number {
  * against areas/allowed ranges); every area is mapped into it. All or nothing.
  */
 export function ioptTableAddDomain(iopt: IoPagetable, domain: IoptDomain): number {
-  if (iopt.domains.includes(domain)) return EEXIST;
+  if (iopt.domains.includes(domain)) return -EEXIST;
   const newAlignment = Math.max(minPgsize(domain.pgsizeBitmap), iopt.iovaAlignment);
-  if (newAlignment > PAGE_SIZE) return EINVAL;
+  if (newAlignment > PAGE_SIZE) return -EINVAL;
   let rc: number;
   if (newAlignment !== iopt.iovaAlignment) {
     rc = ioptCheckIovaAlignment(iopt, newAlignment);
     if (rc) return rc;
   }
+  const unwind = new Unwind();
+  unwind.onError('out_reserved', () => ioptRemoveReservedIova(iopt, domain));
   if (domain.apertureStart !== 0n) {
     rc = ioptReserveIova(iopt, 0n, domain.apertureStart - 1n, domain);
-    if (rc) {
-      ioptRemoveReservedIova(iopt, domain);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
   }
   if (domain.apertureEnd !== ULONG_MAX) {
     rc = ioptReserveIova(iopt, domain.apertureEnd + 1n, ULONG_MAX, domain);
-    if (rc) {
-      ioptRemoveReservedIova(iopt, domain);
-      return rc;
-    }
+    if (rc) return unwind.exit(rc);
   }
-  if (iopt.faults.shouldFail()) {
-    // xa_reserve
-    ioptRemoveReservedIova(iopt, domain);
-    return ENOMEM;
-  }
+  if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // xa_reserve (its xa_release is modelled by not storing)
   rc = ioptFillDomain(iopt, domain);
-  if (rc) {
-    ioptRemoveReservedIova(iopt, domain);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   iopt.iovaAlignment = newAlignment;
   iopt.domains.push(domain);
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iopt_table_remove_domain: unmap everything from it, unpin with the last domain, drop its reservations. */
@@ -757,14 +573,7 @@ export function ioptTableRemoveDomain(iopt: IoPagetable, domain: IoptDomain): vo
   if (i < 0) throw new Error('iopt_table_remove_domain: domain not in the table');
   iopt.domains.splice(i, 1);
   const last = iopt.domains.length === 0;
-  for (const area of iopt.areas) {
-    if (!area.pages) continue;
-    areaUnmapDomain(area, domain);
-    if (last && area.filled) {
-      area.pages.release(area.firstIndex, area.lastIndex);
-      area.filled = false;
-    }
-  }
+  for (const area of iopt.areas) if (area.pages) ioptAreaUnfillDomain(area, domain, last);
   ioptRemoveReservedIova(iopt, domain);
   ioptCalculateIovaAlignment(iopt);
 }
@@ -773,18 +582,17 @@ export function ioptTableRemoveDomain(iopt: IoPagetable, domain: IoptDomain): vo
 
 /** iopt_add_access: xa_alloc in the access list (xa_limit_16b), then the alignment (EADDRINUSE). */
 export function ioptAddAccess(iopt: IoPagetable, access: IoptAccess): number {
-  if (iopt.faults.shouldFail()) return ENOMEM;
+  if (iopt.faults.shouldFail()) return -ENOMEM;
   let id = 0;
   while (iopt.accessList.has(id)) id++;
-  if (id > 0xffff) return EBUSY;
+  if (id > 0xffff) return -EBUSY;
+  const unwind = new Unwind();
   iopt.accessList.set(id, access);
+  unwind.onError('xa_erase(access_list)', () => iopt.accessList.delete(id));
   const rc = ioptCalculateIovaAlignment(iopt);
-  if (rc) {
-    iopt.accessList.delete(id);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   access.ioptAccessListId = id;
-  return 0;
+  return unwind.exit(0);
 }
 
 /** iopt_remove_access */
@@ -804,14 +612,14 @@ function ioptAreaSplit(iopt: IoPagetable, area: IoptArea, iova: bigint): number 
   const alignment = BigInt(iopt.iovaAlignment);
   const newStart = iova + 1n;
   if (iova === area.start || iova === area.last) return 0;
-  if (!area.pages || area.preventAccess) return EBUSY;
-  if (newStart & (alignment - 1n) || ioptAreaStartByte(area, newStart) & (alignment - 1n)) return EINVAL;
-  if (iopt.faults.shouldFail()) return ENOMEM; // lhs
-  if (iopt.faults.shouldFail()) return ENOMEM; // rhs
-  if (area.numAccesses) return EINVAL;
-  if (area.filled && !iopt.disableLargePages) return EINVAL;
-  const lhs = new IoptArea(area.start, newStart - 1n, area.startByte, area.iommuProt);
-  const rhs = new IoptArea(newStart, area.last, ioptAreaStartByte(area, newStart), area.iommuProt);
+  if (!area.pages || area.preventAccess) return -EBUSY;
+  if (newStart & (alignment - 1n) || ioptAreaStartByte(area, newStart) & (alignment - 1n)) return -EINVAL;
+  if (iopt.faults.shouldFail()) return -ENOMEM; // lhs
+  if (iopt.faults.shouldFail()) return -ENOMEM; // rhs
+  if (area.numAccesses) return -EINVAL;
+  if (area.filled && !iopt.disableLargePages) return -EINVAL;
+  const lhs = new IoptArea(iopt, area.start, newStart - 1n, area.startByte, area.iommuProt);
+  const rhs = new IoptArea(iopt, newStart, area.last, ioptAreaStartByte(area, newStart), area.iommuProt);
   lhs.pages = area.pages;
   rhs.pages = area.pages;
   ioptGetPagesRef(area.pages);
@@ -821,7 +629,7 @@ function ioptAreaSplit(iopt: IoPagetable, area: IoptArea, iova: bigint): number 
     lhs.filled = true;
     rhs.filled = true;
     if (lhs.lastIndex === rhs.firstIndex) {
-      const held = area.pages.hold(rhs.firstIndex, rhs.firstIndex);
+      const held = ioptPagesHold(area.pages, rhs.firstIndex, rhs.firstIndex);
       if (held.errno) throw new Error('re-holding a pinned page cannot fail');
     }
   }
@@ -839,18 +647,6 @@ export function ioptCutIova(iopt: IoPagetable, iovas: readonly bigint[]): number
     if (rc) return rc;
   }
   return 0;
-}
-
-/**
- * __iommufd_test_syz_conv_iova (CONFIG_IOMMUFD_TEST): syzkaller encodes an
- * IOVA as { u32 nth_area; u32 offset } (little-endian); it becomes the start
- * of the nth area plus offset, or 0 when there is no such area.
- */
-export function ioptTestSyzConvIova(iopt: IoPagetable, iova: bigint): bigint {
-  const nth = Number(iova & 0xffffffffn);
-  const offset = (iova >> 32n) & 0xffffffffn;
-  const area = iopt.areas[nth];
-  return area ? area.start + offset : 0n;
 }
 
 /** iopt_destroy_table (after iopt_unmap_all): test reservations (owner NULL) and allowed ranges go. */

@@ -1,9 +1,11 @@
 import { describe, expect } from 'vitest';
+import { sysRet } from '../process/file.ts';
+import { iommufdCmd } from './main.ts';
 import { check } from '../../spec/clauses/check.ts';
-import { EADDRINUSE, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
-import type { IommufdIoas } from './ioas.ts';
+import { EADDRINUSE, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '../lib/errno.ts';
+import type { IommufdIoas } from './iommufd_private.ts';
 import { ioptAutoIovaAllowed, ioptTableAddDomain, ioptTableRemoveDomain, ioptReserveIova } from './io_pagetable.ts';
-import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, MAP_W, NR, newEnv, P, U64_MAX, unmap, writeRanges, type Env } from './testutil.ts';
+import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, MAP_W, NR, newEnv, P, U64_MAX, unmap, writeRanges, type Env } from '../testing/testutil.ts';
 
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
 const MB = 1024n * 1024n;
@@ -114,7 +116,7 @@ describe('copy-back faults after the operation committed (uapi §7 I11)', () => 
       env.proc.mprotect(ro, 4096, { read: true, write: true });
       ioctl(env, nr, fields, { arg: ro, prepareOnly: true });
       env.proc.mprotect(ro, 4096, { read: true, write: false });
-      return env.ctx.file!.ops.ioctl!(env.ctx.file!, 0x3b00 | nr, ro).errno;
+      return sysRet(env.ctx.file!.ops.ioctl!(env.ctx.file!, iommufdCmd(nr), ro)).errno;
     };
     expect(issue(NR.IOMMU_IOAS_MAP, { ioas_id: ioas, flags: 7, user_va: buf, length: 4n * P, iova: 0x10000n })).toBe(EFAULT);
     expect(ioasOf(env, ioas).iopt.areas.length).toBe(1);
@@ -291,21 +293,21 @@ describe('domains and pinning (iopt_table_add_domain, pages.c)', () => {
     const iopt = ioasOf(env, ioas).iopt;
     const buf = buffer(env, 8 * 4096);
     // Min page size above PAGE_SIZE -> EINVAL.
-    expect(ioptTableAddDomain(iopt, new FakeDomain(0x200000n))).toBe(EINVAL);
+    expect(ioptTableAddDomain(iopt, new FakeDomain(0x200000n))).toBe(-EINVAL);
     // Existing misaligned area -> EADDRINUSE.
     map(env, ioas, buf + 0x10n, 0x100n, 0x10010n);
-    expect(ioptTableAddDomain(iopt, new FakeDomain())).toBe(EADDRINUSE);
+    expect(ioptTableAddDomain(iopt, new FakeDomain())).toBe(-EADDRINUSE);
     unmap(env, ioas, 0n, U64_MAX);
     // Aperture excludes an area -> EADDRINUSE; nothing reserved afterwards.
     map(env, ioas, buf, P, 0x10000n);
-    expect(ioptTableAddDomain(iopt, new FakeDomain(0xfffff000n, 1n << 24n, (1n << 31n) - 1n))).toBe(EADDRINUSE);
+    expect(ioptTableAddDomain(iopt, new FakeDomain(0xfffff000n, 1n << 24n, (1n << 31n) - 1n))).toBe(-EADDRINUSE);
     expect(iopt.reserved).toEqual([]);
     // A bad user VA fails the fill with EFAULT and leaves nothing pinned.
     unmap(env, ioas, 0n, U64_MAX);
     map(env, ioas, buf, P, 0x1000000n);
     map(env, ioas, 1n << 40n, P, 0x1100000n);
     const d = new FakeDomain(0xfffff000n, 1n << 24n, (1n << 31n) - 1n);
-    expect(ioptTableAddDomain(iopt, d)).toBe(EFAULT);
+    expect(ioptTableAddDomain(iopt, d)).toBe(-EFAULT);
     expect(env.proc.totalPins).toBe(0);
     expect(d.map4k.size).toBe(0);
     expect(iopt.reserved).toEqual([]);

@@ -5,26 +5,34 @@
  * iommufd_ioas_allow_iovas, conv_iommu_prot, iommufd_ioas_map,
  * iommufd_ioas_copy, iommufd_ioas_unmap, iommufd_ioas_option.
  *
- * Public API: class IommufdIoas (iopt, hwptList), iommufdIoasAlloc(ctx) ->
- * Result<IommufdIoas> (unfinalized), iommufdGetIoas(ctx, id) ->
- * Result<IommufdIoas>, the ioctl handlers, IOMMU_IOAS_MAP_* flags.
+ * Public API: iommufdIoasAlloc(ctx) ->
+ * Result<IommufdIoas> (unfinalized), the ioctl handlers, convIommuProt.
  */
-import { EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from './errno.ts';
-import type { IommufdCtx, Ucmd } from './main.ts';
-import { iommufdUcmdRespond, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_HUGE_PAGES } from './main.ts';
+import { EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, errnoName } from '../lib/errno.ts';
 import {
-  err,
-  iommufdGetObject,
-  iommufdObjectAbortAndDestroy,
-  iommufdObjectAlloc,
-  iommufdObjectFinalize,
-  ok,
-  type IommufdObject,
-  type ObjectCtx,
-  type Result,
-} from './object.ts';
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_OPTION_HUGE_PAGES,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
+} from '../../spec/uapi/constants.ts';
+import { flagMask } from '../../spec/uapi/lookup.ts';
+import { requireLayout } from '../../spec/uapi/layout.ts';
+import { decodeStruct, encodeStruct } from '../../spec/abi/codec.ts';
+import { err, iommufdObjectAbortAndDestroy, iommufdObjectAlloc, iommufdObjectFinalize, ok, type Result } from './object.ts';
 import {
+  type IommufdCtx,
+  type IommufdIoas,
+  iommufdGetIoas,
+  iommufdUcmdRespond,
   IoPagetable,
+  type PagesListElm,
+  type Range,
+  type Ucmd,
+  ULONG_MAX,
+} from './iommufd_private.ts';
+import {
   IOMMU_CACHE,
   IOMMU_READ,
   IOMMU_WRITE,
@@ -39,67 +47,54 @@ import {
   ioptMapUserPages,
   ioptSetAllowIova,
   ioptUnmapAll,
-  ioptTestSyzConvIova,
   ioptUnmapIova,
-  ULONG_MAX,
-  type PagesListElm,
-  type Range,
 } from './io_pagetable.ts';
+import { iommufdTestSyzConvIovaId } from './selftest.ts';
+import { Unwind } from '../lib/unwind.ts';
 
-export const IOMMU_IOAS_MAP_FIXED_IOVA = 1;
-export const IOMMU_IOAS_MAP_WRITEABLE = 2;
-export const IOMMU_IOAS_MAP_READABLE = 4;
-const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
-const U64_MAX = (1n << 64n) - 1n;
+/** The IOAS_MAP/COPY flags (enum iommufd_ioas_map_flags; the same in both profiles). */
+const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
+const U64_MAX = ULONG_MAX;
 
-export class IommufdIoas implements IommufdObject {
-  readonly type = 'IOAS' as const;
-  id = 0;
-  users = 1;
-  readonly iopt: IoPagetable;
-  /** ioas->hwpt_list: the paging HWPTs built on this IOAS (DEVICES keeps it). */
-  readonly hwptList: IommufdObject[] = [];
-
-  constructor(ctx: ObjectCtx) {
-    this.iopt = new IoPagetable(ctx.faults);
-  }
-
-  /** iommufd_ioas_destroy */
-  destroy(): void {
-    const unmapped = { bytes: 0n };
-    const rc = ioptUnmapAll(this.iopt, unmapped);
-    if (rc) throw new Error(`iommufd_ioas_destroy: unmap all failed with ${rc}`);
-    ioptDestroyTable(this.iopt);
-  }
+/**
+ * iommufd_ioas_destroy: unmap everything and free the table. The kernel only
+ * WARNs when iopt_unmap_all fails (WARN_ON(rc && rc != -ENOENT)) and frees the
+ * table anyway; the reference records the warning (ctx.warnings) and goes on.
+ */
+function iommufdIoasDestroy(ctx: IommufdCtx, ioas: IommufdIoas): void {
+  const rc = ioptUnmapAll(ioas.iopt, { bytes: 0n });
+  if (rc && rc !== -ENOENT) ctx.warnings.push(`iommufd_ioas_destroy: iopt_unmap_all of IOAS ${ioas.id} failed (${errnoName(rc)})`);
+  ioptDestroyTable(ioas.iopt);
 }
 
 /** iommufd_ioas_alloc: an unfinalized IOAS (the caller finalizes or aborts). */
-export function iommufdIoasAlloc(ctx: ObjectCtx): Result<IommufdIoas> {
-  const ioas = new IommufdIoas(ctx);
+export function iommufdIoasAlloc(ctx: IommufdCtx): Result<IommufdIoas> {
+  const ioas: IommufdIoas = {
+    type: 'IOAS',
+    id: 0,
+    users: 1,
+    iopt: new IoPagetable(ctx.faults),
+    hwptList: [],
+    destroy: () => iommufdIoasDestroy(ctx, ioas),
+  };
   const rc = iommufdObjectAlloc(ctx, ioas);
   return rc ? err(rc) : ok(ioas);
-}
-
-/** iommufd_get_ioas */
-export function iommufdGetIoas(ctx: ObjectCtx, id: number): Result<IommufdIoas> {
-  return iommufdGetObject<IommufdIoas>(ctx, id, 'IOAS');
 }
 
 /** iommufd_ioas_alloc_ioctl: flags -> EOPNOTSUPP; a copy-back fault aborts the new IOAS. */
 export function iommufdIoasAllocIoctl(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  if (cmd.num('flags')) return EOPNOTSUPP;
+  if (cmd.num('flags')) return -EOPNOTSUPP;
   const r = iommufdIoasAlloc(ctx);
   if (r.errno) return r.errno;
   const ioas = r.value!;
+  const unwind = new Unwind();
+  unwind.onError('out_table', () => iommufdObjectAbortAndDestroy(ctx, ioas));
   cmd.set('out_ioas_id', ioas.id);
   const rc = iommufdUcmdRespond(ucmd);
-  if (rc) {
-    iommufdObjectAbortAndDestroy(ctx, ioas);
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
   iommufdObjectFinalize(ctx, ioas);
-  return 0;
+  return unwind.exit(0);
 }
 
 /**
@@ -109,7 +104,7 @@ export function iommufdIoasAllocIoctl(ucmd: Ucmd): number {
  */
 export function iommufdIoasIovaRanges(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
   const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
   if (r.errno) return r.errno;
   const ioas = r.value!;
@@ -117,33 +112,30 @@ export function iommufdIoasIovaRanges(ucmd: Ucmd): number {
   const ranges = cmd.big('allowed_iovas');
   let num = 0;
   cmd.set('out_iova_alignment', BigInt(ioas.iopt.iovaAlignment));
+  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
   for (const hole of ioptIovaRanges(ioas.iopt)) {
     if (num < maxIovas) {
-      const elm = new Uint8Array(16);
-      const v = new DataView(elm.buffer);
-      v.setBigUint64(0, hole.start, true);
-      v.setBigUint64(8, hole.last, true);
-      if (!ctx.proc.copyToUser(ranges + BigInt(num * 16), elm)) return EFAULT;
+      const elm = encodeStruct(ctx.profile, 'iommu_iova_range', { start: hole.start, last: hole.last });
+      if (!ctx.proc.copyToUser(ranges + BigInt(num * elmSize), elm)) return -EFAULT;
     }
     num++;
   }
   cmd.set('num_iovas', num);
   const rc = iommufdUcmdRespond(ucmd);
   if (rc) return rc;
-  return num > maxIovas ? EMSGSIZE : 0;
+  return num > maxIovas ? -EMSGSIZE : 0;
 }
 
 /** iommufd_ioas_load_iovas: EFAULT, start >= last -> EINVAL, overlap -> EINVAL, ENOMEM. */
 function iommufdIoasLoadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
+  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
   for (let i = 0; i < num; i++) {
-    const b = ctx.proc.copyFromUser(uptr + BigInt(i * 16), 16);
-    if (!b) return EFAULT;
-    const v = new DataView(b.buffer, b.byteOffset, 16);
-    const start = v.getBigUint64(0, true);
-    const last = v.getBigUint64(8, true);
-    if (start >= last) return EINVAL;
-    if (out.some((r) => r.start <= last && r.last >= start)) return EINVAL;
-    if (ctx.faults.shouldFail()) return ENOMEM;
+    const b = ctx.proc.copyFromUser(uptr + BigInt(i * elmSize), elmSize);
+    if (!b) return -EFAULT;
+    const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
+    if (start >= last) return -EINVAL;
+    if (out.some((r) => r.start <= last && r.last >= start)) return -EINVAL;
+    if (ctx.faults.shouldFail()) return -ENOMEM;
     out.push({ start, last });
   }
   return 0;
@@ -152,7 +144,7 @@ function iommufdIoasLoadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: R
 /** iommufd_ioas_allow_iovas: replace the allowed list atomically (EADDRINUSE vs reserved). */
 export function iommufdIoasAllowIovas(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
   const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
   if (r.errno) return r.errno;
   const allowed: Range[] = [];
@@ -173,9 +165,9 @@ export function convIommuProt(mapFlags: number): number {
 export function iommufdIoasMap(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
   const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return EOPNOTSUPP;
-  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return EINVAL;
+  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
+  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
+  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
   const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
   if (r.errno) return r.errno;
   const m = ioptMapUserPages(
@@ -194,49 +186,29 @@ export function iommufdIoasMap(ucmd: Ucmd): number {
   return iommufdUcmdRespond(ucmd);
 }
 
-/** MOCK_FLAGS_ACCESS_SYZ (iommufd_test.h): syzkaller's encoded IOVAs. */
-export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
-
-/**
- * iommufd_test_syz_conv_iova_id (CONFIG_IOMMUFD_TEST): with the SYZ flag the
- * flag is cleared and, if ioas_id is an IOAS, the IOVA decoded.
- */
-function iommufdTestSyzConvIovaId(ucmd: Ucmd, ioasId: number, iovaField: string): void {
-  const flags = ucmd.cmd.num('flags');
-  if (!(flags & MOCK_FLAGS_ACCESS_SYZ)) return;
-  ucmd.cmd.set('flags', flags & ~MOCK_FLAGS_ACCESS_SYZ);
-  const r = iommufdGetIoas(ucmd.ctx, ioasId);
-  if (r.errno) return;
-  ucmd.cmd.set(iovaField, ioptTestSyzConvIova(r.value!.iopt, ucmd.cmd.big(iovaField)));
-}
-
 /** iommufd_ioas_copy: the new areas share the source's iopt_pages (pinned once). */
 export function iommufdIoasCopy(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
   iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
   const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS) return EOPNOTSUPP;
+  if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
   const length = cmd.big('length');
-  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return EINVAL;
+  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return -EOVERFLOW;
+  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
   const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
   if (src.errno) return src.errno;
   const list: PagesListElm[] = [];
   let rc = ioptGetPages(src.value!.iopt, cmd.big('src_iova'), length, list);
   if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.always('out_pages', () => ioptFreePagesList(list));
   const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
-  if (dst.errno) {
-    ioptFreePagesList(src.value!.iopt, list);
-    return dst.errno;
-  }
+  if (dst.errno) return unwind.exit(dst.errno);
   const iova = { iova: cmd.big('dst_iova') };
   rc = ioptMapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (!rc) {
-    cmd.set('dst_iova', iova.iova);
-    rc = iommufdUcmdRespond(ucmd);
-  }
-  ioptFreePagesList(dst.value!.iopt, list);
-  return rc;
+  if (rc) return unwind.exit(rc);
+  cmd.set('dst_iova', iova.iova);
+  return unwind.exit(iommufdUcmdRespond(ucmd));
 }
 
 /**
@@ -257,10 +229,10 @@ export function iommufdIoasUnmap(ucmd: Ucmd): number {
     rc = ioptUnmapAll(iopt, unmapped);
     if (rc) return rc;
   } else {
-    if (iova >= ULONG_MAX || length >= ULONG_MAX) return EOVERFLOW;
+    if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
     rc = ioptUnmapIova(iopt, iova, length, unmapped);
     if (rc) return rc;
-    if (!unmapped.bytes) return ENOENT;
+    if (!unmapped.bytes) return -ENOENT;
   }
   cmd.set('length', unmapped.bytes);
   return iommufdUcmdRespond(ucmd);
@@ -269,10 +241,10 @@ export function iommufdIoasUnmap(ucmd: Ucmd): number {
 /** iommufd_ioas_option + iommufd_ioas_option_huge_pages (IOMMU_OPTION_HUGE_PAGES). */
 export function iommufdIoasOption(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
   const r = iommufdGetIoas(ctx, cmd.num('object_id'));
   if (r.errno) return r.errno;
-  if (cmd.num('option_id') !== IOMMU_OPTION_HUGE_PAGES) return EOPNOTSUPP;
+  if (cmd.num('option_id') !== IOMMU_OPTION_HUGE_PAGES) return -EOPNOTSUPP;
   const iopt = r.value!.iopt;
   const opv = cmd.num('op');
   if (opv === IOMMU_OPTION_OP_GET) {
@@ -286,7 +258,7 @@ export function iommufdIoasOption(ucmd: Ucmd): number {
       ioptEnableLargePages(iopt);
       return 0;
     }
-    return EINVAL;
+    return -EINVAL;
   }
-  return EOPNOTSUPP;
+  return -EOPNOTSUPP;
 }

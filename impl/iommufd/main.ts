@@ -11,139 +11,63 @@
  * The argument is a user pointer into the calling process (impl/process), so
  * EFAULT arises exactly where the kernel's user copies fault.
  *
- * Public API:
- *   class IommufdCtx (objects, proc, faults, accountMode, vfioIoas, noIommuMode,
- *     groups [DEVICES], profile, file)
- *   iommufdFopsOpen(proc, machine, profile, opts) -> { ctx, file }; iommufdFopsIoctl(ctx, cmd, arg) -> SysRet
- *   iommufdFopsRelease(ctx); interface Ucmd; type IoctlExecute; IOMMUFD_CMD_BASE; IOMMUFD_IOCTL_HANDLERS
- *   iommufdUcmdRespond(ucmd, len) -> errno; iommufdHasCommand(name, profile)
- * DEVICES adds its commands to IOMMUFD_IOCTL_HANDLERS below (marked section).
+ * Public API: iommufdFopsOpen(proc, machine, profile, opts) -> { ctx, file },
+ * iommufdFopsIoctl(ctx, cmd, arg) -> ret (>= 0 or a negative errno),
+ * iommufdFopsRelease(ctx), iommufdIoctlDecode, IOMMUFD_IOCTL_HANDLERS,
+ * iommufdHasCommand(name, profile), iommufdCmd(nr). The context, the ucmd and
+ * the object structs are iommufd_private.ts's.
  */
 import type { Process } from '../process/process.ts';
 import type { Machine } from '../platform/machine.ts';
-import { KFile, sysErr, sysOk, type SysRet } from '../process/file.ts';
-import { EBUSY, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
-import type { FaultInjector } from './fail_nth.ts';
-import { iommufdObjectRemove, ObjectTable, type IommufdObject } from './object.ts';
+import { KFile } from '../process/file.ts';
+import { EBUSY, EFAULT, EINVAL, ENOTTY, EOPNOTSUPP, EPERM } from '../lib/errno.ts';
+import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMUFD_TYPE } from '../../spec/uapi/constants.ts';
+import { iommufdObjectRemove } from './object.ts';
+import { IommufdCtx, type IoctlExecute, type Profile, type Ucmd } from './iommufd_private.ts';
 import { iommufdIoasAllocIoctl, iommufdIoasAllowIovas, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasOption, iommufdIoasUnmap } from './ioas.ts';
 import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
 import { iommufdTest } from './selftest.ts';
+import { iommufdHwptAlloc } from './hw_pagetable.ts';
+import { iommufdGetHwInfo } from './device.ts';
 import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
 import { decodeIoctl, type IoctlDecode } from '../../spec/abi/dispatch.ts';
 import { commandByName } from '../../spec/uapi/lookup.ts';
-// DEVICES: device-side commands
-import { iommufdHwptAlloc } from './hw_pagetable.ts';
-import { iommufdGetHwInfo } from './device.ts';
 
-export type Profile = '6.12' | '7.3';
+export type { Profile };
 
-export const IOMMUFD_TYPE = 0x3b; // ';'
-export const IOMMUFD_CMD_BASE = 0x80;
+/** _IO(IOMMUFD_TYPE, nr): an iommufd command's request number from its _IOC_NR. */
 export const iommufdCmd = (nr: number): number => (IOMMUFD_TYPE << 8) | nr;
-
-export type AccountMode = 'USER' | 'MM';
-
-export class IommufdCtx {
-  readonly objects = new ObjectTable();
-  /** ctx->account_mode: IOPT_PAGES_ACCOUNT_USER or _MM. */
-  accountMode: AccountMode;
-  /** ctx->vfio_ioas: the compat IOAS (no reference held). */
-  vfioIoas: IommufdObject | null = null;
-  noIommuMode = false;
-  /** ctx->groups: iommufd_group per iommu_group (DEVICES' group.ts owns the values). */
-  readonly groups = new Map<unknown, unknown>();
-  /** The struct file of this context (set by iommufdFopsOpen). */
-  file: KFile | null = null;
-  /** Kernel WARN_ONs the reference hit (refcount bugs); empty in a correct run. */
-  readonly warnings: string[] = [];
-
-  constructor(
-    /** The process that opened the file; the single task of the model issues every ioctl. */
-    readonly proc: Process,
-    readonly profile: Profile,
-    accountMode: AccountMode,
-    /** The simulated machine (IOMMU instances, devices) DEVICES' code works on, or a maker called on first use. */
-    machine: Machine | (() => Machine),
-  ) {
-    this.accountMode = accountMode;
-    this.machineOrMaker = machine;
-  }
-
-  private machineOrMaker: Machine | (() => Machine);
-
-  get machine(): Machine {
-    if (typeof this.machineOrMaker === 'function') this.machineOrMaker = this.machineOrMaker();
-    return this.machineOrMaker;
-  }
-
-  get faults(): FaultInjector {
-    return this.proc.faults;
-  }
-
-  /** The calling process (DEVICES' DeviceCtx name for it). */
-  get process(): Process {
-    return this.proc;
-  }
-}
-
-/** struct iommufd_ucmd */
-export interface Ucmd {
-  readonly ctx: IommufdCtx;
-  /** ucmd->ictx (same as ctx). */
-  readonly ictx: IommufdCtx;
-  /** iommufd_ucmd_respond(ucmd, sizeof(*cmd)). */
-  respond(): number;
-  /** The user's argument pointer. */
-  readonly ubuffer: bigint;
-  readonly userSize: number;
-  /** The kernel copy of the struct (op->size bytes). */
-  readonly cmd: UcmdStruct;
-}
-
-/** iommufd_ucmd_respond: copy min(user size, len) bytes of the struct back (EFAULT). */
-export function iommufdUcmdRespond(ucmd: Ucmd, len: number = ucmd.cmd.layout.size): number {
-  const n = Math.min(ucmd.userSize, len);
-  return ucmd.ctx.proc.copyToUser(ucmd.ubuffer, ucmd.cmd.bytes.subarray(0, n)) ? 0 : EFAULT;
-}
-
-/** An IOCTL_OP's handler (op->execute); the ABI rules before it are spec/abi's. */
-export type IoctlExecute = (ucmd: Ucmd) => number;
 
 /** iommufd_destroy */
 function iommufdDestroy(ucmd: Ucmd): number {
   return iommufdObjectRemove(ucmd.ctx, ucmd.cmd.num('id'));
 }
 
-export const IOMMU_OPTION_RLIMIT_MODE = 0;
-export const IOMMU_OPTION_HUGE_PAGES = 1;
-export const IOMMU_OPTION_OP_SET = 0;
-export const IOMMU_OPTION_OP_GET = 1;
-
 /** iommufd_option_rlimit_mode (ioas.c) */
 function iommufdOptionRlimitMode(ucmd: Ucmd): number {
   const { cmd, ctx } = ucmd;
-  if (cmd.num('object_id')) return EOPNOTSUPP;
+  if (cmd.num('object_id')) return -EOPNOTSUPP;
   const opv = cmd.num('op');
   if (opv === IOMMU_OPTION_OP_GET) {
     cmd.set('val64', ctx.accountMode === 'MM' ? 1n : 0n);
     return 0;
   }
   if (opv === IOMMU_OPTION_OP_SET) {
-    if (!ctx.proc.capable('CAP_SYS_RESOURCE')) return EPERM;
-    if (!ctx.objects.empty) return EBUSY;
+    if (!ctx.proc.capable('CAP_SYS_RESOURCE')) return -EPERM;
+    if (!ctx.objects.empty) return -EBUSY;
     const val = cmd.big('val64');
     if (val === 0n) ctx.accountMode = 'USER';
     else if (val === 1n) ctx.accountMode = 'MM';
-    else return EINVAL;
+    else return -EINVAL;
     return 0;
   }
-  return EOPNOTSUPP;
+  return -EOPNOTSUPP;
 }
 
 /** iommufd_option: on success val64 alone is copied back (EFAULT). */
 function iommufdOption(ucmd: Ucmd): number {
   const { cmd } = ucmd;
-  if (cmd.num('__reserved')) return EOPNOTSUPP;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
   let rc: number;
   switch (cmd.num('option_id')) {
     case IOMMU_OPTION_RLIMIT_MODE:
@@ -153,11 +77,10 @@ function iommufdOption(ucmd: Ucmd): number {
       rc = iommufdIoasOption(ucmd);
       break;
     default:
-      return EOPNOTSUPP;
+      return -EOPNOTSUPP;
   }
   if (rc) return rc;
-  const off = cmd.layout.fields.get('val64')!.offset;
-  return ucmd.ctx.proc.copyToUser(ucmd.ubuffer + BigInt(off), cmd.bytes.subarray(off, off + 8)) ? 0 : EFAULT;
+  return ucmd.ctx.proc.copyToUser(ucmd.ubuffer + BigInt(cmd.offsetOf('val64')), cmd.fieldBytes('val64')) ? 0 : -EFAULT;
 }
 
 /**
@@ -176,10 +99,8 @@ export const IOMMUFD_IOCTL_HANDLERS: { readonly [name: string]: IoctlExecute } =
   IOMMU_IOAS_UNMAP: iommufdIoasUnmap,
   IOMMU_OPTION: iommufdOption,
   IOMMU_VFIO_IOAS: iommufdVfioIoas,
-  // ---- DEVICES: IOMMU_HWPT_ALLOC, IOMMU_GET_HW_INFO, ... ----
   IOMMU_HWPT_ALLOC: iommufdHwptAlloc,
   IOMMU_GET_HW_INFO: iommufdGetHwInfo,
-  // ---- end DEVICES ----
   IOMMU_TEST_CMD: iommufdTest,
 };
 
@@ -199,23 +120,21 @@ export function iommufdIoctlDecode(ctx: IommufdCtx, cmd: number, arg: bigint): I
  * fall-through, get_user(size), empty slot, min size, copy_struct_from_user)
  * is spec/abi's decodeIoctl over the readable prefix of the argument.
  */
-export function iommufdFopsIoctl(ctx: IommufdCtx, cmd: number, arg: bigint): SysRet {
+export function iommufdFopsIoctl(ctx: IommufdCtx, cmd: number, arg: bigint): number {
   const d = iommufdIoctlDecode(ctx, cmd, arg);
-  if (!d.ok) return sysErr(d.errno);
+  // spec/abi answers with the errno userspace sees (positive).
+  if (!d.ok) return -d.errno;
   if (d.kind !== 'extensible') return iommufdVfioIoctl(ctx, d, arg);
   const execute = IOMMUFD_IOCTL_HANDLERS[d.command.name];
   // A command of the profile the reference does not implement (capabilities report it unsupported).
-  if (!execute) return sysErr(ENOTTY);
+  if (!execute) return -ENOTTY;
   const ucmd: Ucmd = {
     ctx,
-    ictx: ctx,
     ubuffer: arg,
     userSize: d.size,
     cmd: new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes),
-    respond: () => iommufdUcmdRespond(ucmd),
   };
-  const rc = execute(ucmd);
-  return rc ? sysErr(rc) : sysOk(0);
+  return execute(ucmd);
 }
 
 /**
@@ -259,10 +178,4 @@ export function iommufdFopsOpen(proc: Process, machine: Machine | (() => Machine
   );
   ctx.file = file;
   return { ctx, file };
-}
-
-/** iommufd_ctx_from_file: EBADFD for a file that is not an iommufd. */
-export function iommufdCtxFromFile(file: KFile): { errno: number; ctx?: IommufdCtx } {
-  if (file.kind !== 'iommufd' || !(file.private_data instanceof IommufdCtx)) return { errno: 77 /* EBADFD */ };
-  return { errno: 0, ctx: file.private_data };
 }

@@ -13,17 +13,18 @@
  * short-term ioctl reference is not modelled: the reference runs one ioctl at
  * a time, so no destroy can race a lookup.
  *
- * Conventions for CORE and DEVICES: functions return a positive Linux errno
- * (0 = success); functions that produce a value return `Result<T>`:
- * `{ errno: 0, value } | { errno }`.
+ * Conventions (impl/README.md): functions return 0 or a negative errno
+ * (`-ENOENT`), as kernel code does; functions that produce a value return
+ * `Result<T>`: `{ errno: 0, value } | { errno: -Exxx }` (the kernel's ERR_PTR).
  *
  * Public API: type ObjType, interface IommufdObject, class ObjectTable,
  * iommufdObjectAlloc, iommufdObjectFinalize, iommufdObjectAbort,
  * iommufdObjectAbortAndDestroy, iommufdGetObject, iommufdObjectRemove,
  * refcount_inc, refcount_dec, type Result, ok, err.
  */
-import { EBUSY, ENOENT, ENOMEM } from './errno.ts';
-import type { FaultInjector } from './fail_nth.ts';
+import { EBUSY, ENOENT, ENOMEM } from '../lib/errno.ts';
+import type { FaultInjector } from '../lib/fail_nth.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 export type ObjType =
   | 'ANY'
@@ -37,9 +38,11 @@ export type ObjType =
   | 'VDEVICE'
   | 'SELFTEST';
 
+/** A value or a negative errno (the kernel's ERR_PTR). */
 export type Result<T> = { readonly errno: 0; readonly value: T } | { readonly errno: number; readonly value?: undefined };
 
 export const ok = <T>(value: T): Result<T> => ({ errno: 0, value });
+/** A failed Result: `errno` is negative (-ENOMEM). */
 export const err = <T>(errno: number): Result<T> => ({ errno });
 
 export interface IommufdObject {
@@ -128,11 +131,11 @@ export function refcount_dec(obj: IommufdObject): void {
  * fallible). The object is invisible until iommufdObjectFinalize.
  */
 export function iommufdObjectAlloc(ctx: ObjectCtx, obj: IommufdObject): number {
-  if (ctx.faults.shouldFail()) return ENOMEM; // kzalloc
+  if (ctx.faults.shouldFail()) return -ENOMEM; // kzalloc
   obj.users = 1;
-  if (ctx.faults.shouldFail()) return ENOMEM; // xa_alloc
+  if (ctx.faults.shouldFail()) return -ENOMEM; // xa_alloc
   const id = ctx.objects.allocId();
-  if (id === 0) return ENOMEM;
+  if (id === 0) return -ENOMEM;
   obj.id = id;
   return 0;
 }
@@ -160,9 +163,9 @@ export function iommufdObjectAbortAndDestroy(ctx: ObjectCtx, obj: IommufdObject)
  * fault-injection site (iommufd_should_fail -> ENOENT).
  */
 export function iommufdGetObject<T extends IommufdObject = IommufdObject>(ctx: ObjectCtx, id: number, type: ObjType): Result<T> {
-  if (ctx.faults.shouldFail()) return err(ENOENT);
+  if (ctx.faults.shouldFail()) return err(-ENOENT);
   const obj = ctx.objects.load(id);
-  if (!obj || (type !== 'ANY' && obj.type !== type)) return err(ENOENT);
+  if (!obj || (type !== 'ANY' && obj.type !== type)) return err(-ENOENT);
   return ok(obj as T);
 }
 
@@ -174,8 +177,8 @@ export function iommufdGetObject<T extends IommufdObject = IommufdObject>(ctx: O
  */
 export function iommufdObjectRemove(ctx: ObjectCtx, id: number): number {
   const obj = ctx.objects.load(id);
-  if (!obj) return ENOENT;
-  if (obj.users !== 1) return EBUSY;
+  if (!obj) return -ENOENT;
+  if (obj.users !== 1) return -EBUSY;
   obj.users = 0;
   ctx.objects.erase(id);
   if (ctx.vfioIoas === obj) ctx.vfioIoas = null;
@@ -186,11 +189,11 @@ export function iommufdObjectRemove(ctx: ObjectCtx, id: number): number {
 /**
  * iommufd_object_destroy_user for objects a driver holds (e.g. an access or a
  * device being unbound): drops the driver's reference and removes the object.
- * Returns EBUSY if other references remain (a bug in the caller).
+ * Returns -EBUSY if other references remain (a bug in the caller).
  */
 export function iommufdObjectDestroyUser(ctx: ObjectCtx, obj: IommufdObject): number {
+  const unwind = new Unwind();
   refcount_dec(obj);
-  const rc = iommufdObjectRemove(ctx, obj.id);
-  if (rc) refcount_inc(obj);
-  return rc;
+  unwind.onError('refcount_inc (the caller still holds it)', () => refcount_inc(obj));
+  return unwind.exit(iommufdObjectRemove(ctx, obj.id));
 }

@@ -1,13 +1,15 @@
 import { describe, expect } from 'vitest';
+import { sysRet } from '../process/file.ts';
 import { check } from '../../spec/clauses/check.ts';
-import { E2BIG, EBUSY, EFAULT, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
+import { E2BIG, EBUSY, EFAULT, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from '../lib/errno.ts';
 import { iommufdCmd } from './main.ts';
-import { ioasAlloc, ioctl, iovaRanges, NR, newEnv, U64_MAX, writeRanges, type Env } from './testutil.ts';
+import { ioasAlloc, ioctl, iovaRanges, NR, newEnv, U64_MAX, writeRanges, type Env } from '../testing/testutil.ts';
 import * as accessApi from './access.ts';
 import { iommufdAccessCreate } from './access.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 function raw(env: Env, cmd: number, arg: bigint) {
-  return env.ctx.file!.ops.ioctl!(env.ctx.file!, cmd, arg);
+  return sysRet(env.ctx.file!.ops.ioctl!(env.ctx.file!, cmd, arg));
 }
 
 describe('dispatch (main.c: iommufd_fops_ioctl)', () => {
@@ -118,7 +120,7 @@ describe('IOMMU_IOAS_ALLOC / IOVA_RANGES / ALLOW_IOVAS (ioas.c)', () => {
   check('ref.ioas_iova_ranges.emsgsize', () => {
     const env = newEnv();
     const ioas = ioasAlloc(env);
-    const iopt = (env.ctx.objects.load(ioas) as unknown as { iopt: import('./io_pagetable.ts').IoPagetable }).iopt;
+    const iopt = (env.ctx.objects.load(ioas) as unknown as { iopt: import('./iommufd_private.ts').IoPagetable }).iopt;
     iopt.reserved.push({ start: 0x1000n, last: 0x1fffn, owner: null });
     const r0 = iovaRanges(env, ioas, 0);
     expect(r0.errno).toBe(EMSGSIZE);
@@ -151,10 +153,10 @@ describe('IOMMU_IOAS_ALLOC / IOVA_RANGES / ALLOW_IOVAS (ioas.c)', () => {
     // Reserved intersecting -> EADDRINUSE and the old list stays.
     writeRanges(env, arr, [[0x10000n, 0x1ffffn]]);
     expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 1, allowed_iovas: arr }).errno).toBe(0);
-    const iopt = (env.ctx.objects.load(ioas) as unknown as { iopt: import('./io_pagetable.ts').IoPagetable }).iopt;
+    const iopt = (env.ctx.objects.load(ioas) as unknown as { iopt: import('./iommufd_private.ts').IoPagetable }).iopt;
     iopt.reserved.push({ start: 0x40000n, last: 0x40fffn, owner: null });
     writeRanges(env, arr, [[0x40000n, 0x4ffffn]]);
-    expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 1, allowed_iovas: arr }).errno).toBe(98);
+    expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 1, allowed_iovas: arr }).errno).toBe(ERRNO.EADDRINUSE);
     expect(iopt.allowed).toEqual([{ start: 0x10000n, last: 0x1ffffn }]);
     // num_iovas = 0 clears.
     expect(ioctl(env, NR.IOMMU_IOAS_ALLOW_IOVAS, { ioas_id: ioas, num_iovas: 0 }).errno).toBe(0);

@@ -26,6 +26,8 @@ export interface Layout {
   readonly name: string;
   readonly size: number;
   readonly fields: ReadonlyMap<string, FieldLayout>;
+  /** Where any member (scalars, arrays, nested structs; dotted C path) sits: its offset and size in bytes. */
+  readonly spans: ReadonlyMap<string, { readonly offset: number; readonly size: number }>;
   /** offsetofend of each field, for IOCTL_OP's min_size. */
   offsetofend(field: string): number;
 }
@@ -40,8 +42,10 @@ function specLayout(struct: string, profile: Profile): Layout | undefined {
   const sl = structLayout(profile, struct);
   if (!sl) return undefined;
   const fields = new Map<string, FieldLayout>();
+  const spans = new Map<string, { offset: number; size: number }>();
   const byName: { [n: number]: CType } = { 1: 'u8', 2: 'u16', 4: 'u32', 8: 'u64' };
   for (const row of sl.rows) {
+    spans.set(row.path, { offset: row.offset, size: row.size });
     const type = byName[row.size];
     if (type && row.elemSize === undefined) fields.set(row.path, { offset: row.offset, type });
   }
@@ -49,6 +53,7 @@ function specLayout(struct: string, profile: Profile): Layout | undefined {
     name: struct,
     size: sl.size,
     fields,
+    spans,
     offsetofend: (field: string) => specOffsetofend(profile, struct, field),
   };
   SPEC_CACHE.set(key, layout);
@@ -103,6 +108,20 @@ export class UcmdStruct {
     const f = this.field(name);
     if (f.type !== 'u64') throw new Error(`${this.layout.name}.${name} is not u64`);
     return this.view.getBigUint64(f.offset, true);
+  }
+
+  /** The bytes of any member (an array such as __reserved[3], a nested struct), as a view into the struct. */
+  fieldBytes(name: string): Uint8Array {
+    const s = this.layout.spans.get(name);
+    if (!s) throw new Error(`${this.layout.name} has no member ${name}`);
+    return this.bytes.subarray(s.offset, s.offset + s.size);
+  }
+
+  /** offsetof(struct, member): where a member starts (for a single-field copy_to_user). */
+  offsetOf(name: string): number {
+    const s = this.layout.spans.get(name);
+    if (!s) throw new Error(`${this.layout.name} has no member ${name}`);
+    return s.offset;
   }
 
   set(name: string, value: number | bigint): void {

@@ -5,11 +5,13 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { ioasAlloc, map, newEnv, unmap, MAP_R } from './testutil.ts';
-import { boundDevice, destroy, machine, openDev, userBuffer, vfioAttach, vfioBind, vfioDetach, vfioIoctl, type Buf } from './devtestutil.ts';
-import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT, vfioDeviceOpen } from './vfio_cdev.ts';
-import { E2BIG, EBADF, EBADFD, EFAULT, EINVAL, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from './errno.ts';
+import { ioasAlloc, map, newEnv, unmap, MAP_R } from '../testing/testutil.ts';
+import { boundDevice, destroy, machine, openDev, userBuffer, vfioAttach, vfioBind, vfioDetach, vfioIoctl, type Buf } from '../testing/devtestutil.ts';
+import { vfioDeviceOpen } from './vfio_cdev.ts';
+import { VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../spec/uapi/constants.ts';
+import { E2BIG, EBADF, EBADFD, EFAULT, EINVAL, ENODEV, ENOENT, ENOTTY, EOPNOTSUPP, EPERM } from '../lib/errno.ts';
 import { iommufdFopsOpen } from './main.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 function device(env: ReturnType<typeof newEnv>, iommu = 'vtd0'): { device: number; fd: number } {
   const c = machine(env).deviceCreate({ iommu });
@@ -46,7 +48,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     const ioas = ioasAlloc(env);
     const a = vfioAttach(env, d.fd, ioas);
     expect(a.errno).toBe(0);
-    expect(destroy(env, b.devid)).toBe(16); // EBUSY: the driver holds it
+    expect(destroy(env, b.devid)).toBe(ERRNO.EBUSY); // EBUSY: the driver holds it
     expect(env.proc.fds.close(d.fd)).toBe(0);
     expect(destroy(env, b.devid)).toBe(ENOENT);
     expect(destroy(env, a.pt)).toBe(ENOENT); // its auto domain went with it
@@ -97,7 +99,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
 
   check('ref.vfio_open.enodev-and-removal', () => {
     const env = newEnv('6.12');
-    expect(vfioDeviceOpen(env.proc, env.profile, 42).errno).toBe(ENODEV);
+    expect(vfioDeviceOpen(env.proc, env.profile, 42).errno).toBe(-ENODEV);
     const c = machine(env).deviceCreate({ iommu: 'amd0' });
     if (!c.ok) throw new Error('create');
     const r = vfioDeviceOpen(env.proc, env.profile, c.device);
@@ -105,7 +107,7 @@ describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
     expect(machine(env).deviceRemove(c.device, (dev) => ((dev.vfio as { openFiles: number }).openFiles ? 'busy' : undefined)).ok).toBe(false);
     env.proc.fds.close(r.fd);
     expect(machine(env).deviceRemove(c.device, () => undefined).ok).toBe(true);
-    expect(vfioDeviceOpen(env.proc, env.profile, c.device).errno).toBe(ENODEV);
+    expect(vfioDeviceOpen(env.proc, env.profile, c.device).errno).toBe(-ENODEV);
   });
 });
 

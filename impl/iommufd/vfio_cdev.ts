@@ -20,36 +20,23 @@
  * Public: class VfioDevice, class VfioDeviceFile, vfioDeviceOpen(proc,
  * profile, handle) -> { errno: 0, fd } | { errno }, vfioFileIsValid(file),
  * vfioDeviceIoctlDecode(df, cmd, arg), vfioDeviceRegionIo(file),
- * vfioFileEnforcedCoherent(file), VFIO_DEVICE_BIND_IOMMUFD / _ATTACH_ / _DETACH_
- * numbers.
+ * vfioFileEnforcedCoherent(file), vfioFileSetKvm, vfioCdevServes.
  */
-import { EFAULT, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP, EBADF, ENOMEM } from './errno.ts';
+import { EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTTY, EOPNOTSUPP } from '../lib/errno.ts';
+import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_BIND_FLAG_TOKEN, VFIO_DEVICE_DETACH_PASID } from '../../spec/uapi/constants.ts';
 import { decodeIoctl, type IoctlDecode, type StructDecode } from '../../spec/abi/dispatch.ts';
-import { commandByName } from '../../spec/uapi/lookup.ts';
 import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
-import { KFile, sysErr, sysOk, type SysRet } from '../process/file.ts';
+import { KFile } from '../process/file.ts';
 import type { Process } from '../process/process.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { machineFor } from '../platform/index.ts';
-import type { SimDevice } from '../platform/machine.ts';
-import { iommufdCtxFromFile, type IommufdCtx } from './main.ts';
-import {
-  iommufdDeviceAttach,
-  iommufdDeviceBind,
-  iommufdDeviceDetach,
-  iommufdDeviceReplace,
-  iommufdDeviceUnbind,
-  type IommufdDevice,
-} from './device.ts';
+import type { SimDevice } from '../platform/iommu.ts';
+import { iommufdCtxFromFile, type IommufdCtx, type IommufdDevice } from './iommufd_private.ts';
+import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceReplace, iommufdDeviceUnbind } from './device.ts';
+import { Unwind } from '../lib/unwind.ts';
 
-/** A cdev command's request number (spec/uapi; the same in both profiles). */
-const cdevRequest = (name: string): number => commandByName('6.12', name)!.request;
-export const VFIO_DEVICE_BIND_IOMMUFD = cdevRequest('VFIO_DEVICE_BIND_IOMMUFD');
-export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = cdevRequest('VFIO_DEVICE_ATTACH_IOMMUFD_PT');
-export const VFIO_DEVICE_DETACH_IOMMUFD_PT = cdevRequest('VFIO_DEVICE_DETACH_IOMMUFD_PT');
-export const VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0; // 7.3
-export const VFIO_DEVICE_ATTACH_PASID = 1 << 0; // 7.3
-export const VFIO_DEVICE_DETACH_PASID = 1 << 0; // 7.3
+/** sizeof(uuid_t): the VF token vfio_df_check_token copies. */
+const UUID_SIZE = 16;
 
 /** struct vfio_device: the registered device, shared by its open files. */
 export class VfioDevice {
@@ -89,8 +76,8 @@ function vfioDeviceOf(dev: SimDevice): VfioDevice {
  */
 export function vfioDeviceOpen(proc: Process, profile: Profile, handle: number): { errno: 0; fd: number; file: KFile } | { errno: number } {
   const dev = machineFor(proc, profile).device(handle);
-  if (!dev) return { errno: ENODEV };
-  if (proc.faults.shouldFail()) return { errno: ENOMEM }; // vfio_allocate_device_file
+  if (!dev) return { errno: -ENODEV };
+  if (proc.faults.shouldFail()) return { errno: -ENOMEM }; // vfio_allocate_device_file
   const vdev = vfioDeviceOf(dev);
   const df = new VfioDeviceFile(vdev, proc, profile);
   const file = new KFile(
@@ -98,7 +85,7 @@ export function vfioDeviceOpen(proc: Process, profile: Profile, handle: number):
     {
       release: () => vfioDeviceFopsRelease(df),
       ioctl: (_f, cmd, arg) => vfioDeviceFopsUnlIoctl(df, cmd, arg),
-      read: () => vfioDeviceFopsRw(df),
+      read: () => ({ ret: vfioDeviceFopsRw(df) }),
       write: () => vfioDeviceFopsRw(df),
     },
     df,
@@ -113,9 +100,9 @@ export function vfioDeviceOpen(proc: Process, profile: Profile, handle: number):
  * bound (access_granted). A bound file would reach vfio-pci's region access,
  * which is not modelled: see vfioDeviceRegionIo.
  */
-function vfioDeviceFopsRw(df: VfioDeviceFile): SysRet {
+function vfioDeviceFopsRw(df: VfioDeviceFile): number {
   if (df.accessGranted) throw new Error('vfio-pci region read/write is not modelled (callers check vfioDeviceRegionIo first)');
-  return sysErr(EINVAL);
+  return -EINVAL;
 }
 
 /** Whether read/write on this file would reach the driver's region access (vfio-pci), which the reference does not model. */
@@ -175,13 +162,12 @@ export function vfioCdevServes(name: string): boolean {
  * decodeIoctl over the readable prefix of the argument. vfio-pci's own ioctls
  * (GET_INFO, regions, irqs, reset, features) are not modelled: ENOTTY.
  */
-function vfioDeviceFopsUnlIoctl(df: VfioDeviceFile, cmd: number, arg: bigint): SysRet {
+function vfioDeviceFopsUnlIoctl(df: VfioDeviceFile, cmd: number, arg: bigint): number {
   const d = vfioDeviceIoctlDecode(df, cmd, arg);
-  if (!d.ok) return sysErr(d.errno);
+  if (!d.ok) return -d.errno;
   const handler = VFIO_CDEV_HANDLERS[d.command.name];
-  if (d.kind !== 'vfio-argsz' || !handler) return sysErr(ENOTTY);
-  const rc = handler(df, cdevStruct(df, d), arg);
-  return rc ? sysErr(rc) : sysOk(0);
+  if (d.kind !== 'vfio-argsz' || !handler) return -ENOTTY;
+  return handler(df, cdevStruct(df, d), arg);
 }
 
 /**
@@ -198,55 +184,41 @@ function vfioDfIoctlBindIommufd(df: VfioDeviceFile, bind: UcmdStruct, arg: bigin
   const flags = bind.num('flags');
   const fd = bind.num('iommufd') | 0; // s32
   if (df.profile === '6.12') {
-    if (flags || fd < 0) return EINVAL;
-  } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return EINVAL;
+    if (flags || fd < 0) return -EINVAL;
+  } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return -EINVAL;
   // vfio_device_block_group: no legacy group file is ever opened here.
-  if (df.accessGranted) return EINVAL;
+  if (df.accessGranted) return -EINVAL;
   if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
     // vfio_df_check_token → vfio_pci_core_match_token_uuid on a PF without VFs.
-    if (!proc.copyFromUser(bind.big('token_uuid_ptr'), 16)) return EFAULT;
-    return EINVAL;
+    if (!proc.copyFromUser(bind.big('token_uuid_ptr'), UUID_SIZE)) return -EFAULT;
+    return -EINVAL;
   }
   // iommufd_ctx_from_fd: a reference on the iommufd file.
   const file = proc.fds.fget(fd);
-  if (!file) return EBADF;
+  if (!file) return -EBADF;
+  const unwind = new Unwind();
+  unwind.onError('out_put_file', () => file.put());
   const c = iommufdCtxFromFile(file);
-  if (c.errno || !c.ctx) {
-    file.put();
-    return c.errno;
-  }
-  df.iommufd = { ctx: c.ctx, file };
+  if (c.errno || !c.value) return unwind.exit(c.errno);
+  df.iommufd = { ctx: c.value, file };
+  unwind.onError('df->iommufd = NULL', () => (df.iommufd = null));
   const rc = vfioDfOpen(df);
-  if (rc) {
-    df.iommufd = null;
-    file.put();
-    return rc;
-  }
+  if (rc) return unwind.exit(rc);
+  unwind.onError('out_close_device', () => vfioDfClose(df));
   bind.set('out_devid', df.devid);
-  if (!proc.copyToUser(arg + BigInt(bind.layout.fields.get('out_devid')!.offset), fieldBytes(bind, 'out_devid'))) {
-    vfioDfClose(df);
-    df.iommufd = null;
-    file.put();
-    return EFAULT;
-  }
+  if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) return unwind.exit(-EFAULT);
   df.accessGranted = true;
-  return 0;
-}
-
-/** The bytes of one u32 field of a struct (a single-field copy_to_user). */
-function fieldBytes(s: UcmdStruct, name: string): Uint8Array {
-  const off = s.layout.fields.get(name)!.offset;
-  return s.bytes.subarray(off, off + 4);
+  return unwind.exit(0);
 }
 
 /** vfio_df_open (cdev): a device opens through one file only; the first open binds. */
 function vfioDfOpen(df: VfioDeviceFile): number {
   const vdev = df.device;
-  if (vdev.openCount !== 0) return EINVAL;
+  if (vdev.openCount !== 0) return -EINVAL;
+  const unwind = new Unwind();
   vdev.openCount++;
-  const rc = vfioIommufdPhysicalBind(df);
-  if (rc) vdev.openCount--;
-  return rc;
+  unwind.onError('open_count--', () => vdev.openCount--);
+  return unwind.exit(vfioIommufdPhysicalBind(df));
 }
 
 /** vfio_df_close: the last close unbinds. */
@@ -281,7 +253,7 @@ function vfioIommufdPhysicalUnbind(vdev: VfioDevice): void {
 /** vfio_iommufd_physical_attach_ioas: the first attach attaches, later ones replace. */
 function vfioIommufdPhysicalAttachIoas(vdev: VfioDevice, ptId: { value: number }): number {
   const idev = vdev.iommufdDevice;
-  if (!idev) return EINVAL;
+  if (!idev) return -EINVAL;
   const rc = vdev.iommufdAttached ? iommufdDeviceReplace(idev, ptId) : iommufdDeviceAttach(idev, ptId);
   if (rc) return rc;
   vdev.iommufdAttached = true;
@@ -305,30 +277,29 @@ function vfioIommufdPhysicalDetachIoas(vdev: VfioDevice): void {
 function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): number {
   const flags = attach.num('flags');
   if (df.profile === '6.12') {
-    if (flags) return EINVAL;
+    if (flags) return -EINVAL;
   } else {
-    if (flags & ~VFIO_DEVICE_ATTACH_PASID) return EINVAL;
-    if (flags & VFIO_DEVICE_ATTACH_PASID) return EOPNOTSUPP;
+    if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
+    if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
   }
   const ptId = { value: attach.num('pt_id') };
   const rc = vfioIommufdPhysicalAttachIoas(df.device, ptId);
   if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.onError('out_detach', () => vfioIommufdPhysicalDetachIoas(df.device));
   attach.set('pt_id', ptId.value);
-  if (!df.proc.copyToUser(arg + BigInt(attach.layout.fields.get('pt_id')!.offset), fieldBytes(attach, 'pt_id'))) {
-    vfioIommufdPhysicalDetachIoas(df.device);
-    return EFAULT;
-  }
-  return 0;
+  if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) return unwind.exit(-EFAULT);
+  return unwind.exit(0);
 }
 
 /** vfio_df_ioctl_detach_pt, after the argsz rules: flags → EINVAL (7.3: PASID → EOPNOTSUPP). */
 function vfioDfIoctlDetachPt(df: VfioDeviceFile, detach: UcmdStruct): number {
   const flags = detach.num('flags');
   if (df.profile === '6.12') {
-    if (flags) return EINVAL;
+    if (flags) return -EINVAL;
   } else {
-    if (flags & ~VFIO_DEVICE_DETACH_PASID) return EINVAL;
-    if (flags & VFIO_DEVICE_DETACH_PASID) return EOPNOTSUPP;
+    if (flags & ~VFIO_DEVICE_DETACH_PASID) return -EINVAL;
+    if (flags & VFIO_DEVICE_DETACH_PASID) return -EOPNOTSUPP;
   }
   vfioIommufdPhysicalDetachIoas(df.device);
   return 0;

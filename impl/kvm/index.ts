@@ -20,10 +20,11 @@
  * kvmState(proc, vm) -> { noncoherentDma, registeredFds } | undefined, kvmExists(proc, vm),
  * kvmDestroyAll(proc) (process exit: every VM released, lowest id first).
  */
-import { EBADF, EEXIST, EINVAL, ENOENT, ENOMEM } from '../iommufd/errno.ts';
+import { EBADF, EEXIST, EINVAL, ENOENT, ENOMEM } from '../lib/errno.ts';
 import type { KFile } from '../process/file.ts';
 import type { Process } from '../process/process.ts';
 import { vfioFileEnforcedCoherent, vfioFileIsValid, vfioFileSetKvm } from '../iommufd/vfio_cdev.ts';
+import { Unwind } from '../lib/unwind.ts';
 
 interface KvmVfioFile {
   readonly file: KFile;
@@ -92,30 +93,29 @@ function kvmVfioUpdateCoherency(kvm: KvmVm): void {
 /** kvm_vfio_file_add: EBADF (no such fd), EINVAL (not a VFIO file), EEXIST (already registered). */
 export function kvmVfioAdd(proc: Process, vm: number, fd: number): number {
   const kvm = vmTable(proc).get(vm);
-  if (!kvm) return ENOENT;
+  if (!kvm) return -ENOENT;
   const filp = proc.fds.fget(fd);
-  if (!filp) return EBADF;
-  let ret = 0;
-  if (!vfioFileIsValid(filp)) ret = EINVAL;
-  else if (kvm.vfio.fileList.some((kvf) => kvf.file === filp)) ret = EEXIST;
-  else if (proc.faults.shouldFail()) ret = ENOMEM; // kzalloc(kvf)
-  else {
-    kvm.vfio.fileList.push({ file: filp.get(), fd });
-    kvm.assignedDeviceCount++; // kvm_arch_start_assignment
-    vfioFileSetKvm(filp, kvm);
-    kvmVfioUpdateCoherency(kvm);
-  }
-  filp.put(); // fput of the lookup reference
-  return ret;
+  if (!filp) return -EBADF;
+  const unwind = new Unwind();
+  unwind.always('out_fput', () => filp.put()); // the lookup reference
+  // Only allow the vfio group/device files (kvm_vfio_file_is_valid).
+  if (!vfioFileIsValid(filp)) return unwind.exit(-EINVAL);
+  if (kvm.vfio.fileList.some((kvf) => kvf.file === filp)) return unwind.exit(-EEXIST);
+  if (proc.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(kvf)
+  kvm.vfio.fileList.push({ file: filp.get(), fd });
+  kvm.assignedDeviceCount++; // kvm_arch_start_assignment
+  vfioFileSetKvm(filp, kvm);
+  kvmVfioUpdateCoherency(kvm);
+  return unwind.exit(0);
 }
 
 /** kvm_vfio_file_del: EBADF (no such fd), ENOENT (not registered); coherency re-derived either way. */
 export function kvmVfioDel(proc: Process, vm: number, fd: number): number {
   const kvm = vmTable(proc).get(vm);
-  if (!kvm) return ENOENT;
+  if (!kvm) return -ENOENT;
   const f = proc.fds.lookup(fd);
-  if (!f) return EBADF;
-  let ret: number = ENOENT;
+  if (!f) return -EBADF;
+  let ret: number = -ENOENT;
   const i = kvm.vfio.fileList.findIndex((kvf) => kvf.file === f);
   if (i >= 0) {
     const [kvf] = kvm.vfio.fileList.splice(i, 1);
@@ -132,7 +132,7 @@ export function kvmVfioDel(proc: Process, vm: number, fd: number): number {
 export function kvmDestroy(proc: Process, vm: number): number {
   const t = vmTable(proc);
   const kvm = t.get(vm);
-  if (!kvm) return ENOENT;
+  if (!kvm) return -ENOENT;
   for (const kvf of kvm.vfio.fileList.splice(0)) {
     vfioFileSetKvm(kvf.file, null);
     kvf.file.put();

@@ -4,11 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { newEnv, ioasAlloc } from '../iommufd/testutil.ts';
-import { boundDevice, destroy, machine, openDev, vfioAttach } from '../iommufd/devtestutil.ts';
+import { newEnv, ioasAlloc } from '../testing/testutil.ts';
+import { boundDevice, destroy, machine, openDev, vfioAttach } from '../testing/devtestutil.ts';
 import { kvmCreate, kvmDestroy, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from './index.ts';
 import { deviceRemove } from '../platform/index.ts';
-import { EBADF, EEXIST, EINVAL, ENOENT } from '../iommufd/errno.ts';
+import { EBADF, EEXIST, EINVAL, ENOENT } from '../lib/errno.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 describe('kvm-vfio', () => {
   check('ref.kvm.noncoherent-rederived', () => {
@@ -64,7 +65,7 @@ describe('kvm-vfio', () => {
     expect(kvmVfioAdd(env.proc, vm, d.fd)).toBe(0);
     expect(env.proc.fds.close(d.fd)).toBe(0);
     // the file is still referenced: the device stays bound and cannot be removed
-    expect(destroy(env, d.devid)).toBe(16); // EBUSY, not ENOENT
+    expect(destroy(env, d.devid)).toBe(ERRNO.EBUSY); // EBUSY, not ENOENT
     expect(deviceRemove(env.proc, env.profile, d.device).ok).toBe(false);
     expect(kvmState(env.proc, vm)!.noncoherentDma).toBe(true);
     // releasing the VM drops the last reference: unbind, then removable
@@ -79,14 +80,14 @@ describe('kvm-vfio', () => {
     const c = machine(env).deviceCreate({ iommu: 'vtd0' });
     if (!c.ok) throw new Error('create');
     const fd = openDev(env, c.device); // an unbound device file is a valid VFIO file
-    expect(kvmVfioAdd(env.proc, vm, 99)).toBe(EBADF);
-    expect(kvmVfioAdd(env.proc, vm, env.fd)).toBe(EINVAL); // an iommufd is not a VFIO file
+    expect(kvmVfioAdd(env.proc, vm, 99)).toBe(-EBADF);
+    expect(kvmVfioAdd(env.proc, vm, env.fd)).toBe(-EINVAL); // an iommufd is not a VFIO file
     expect(kvmVfioAdd(env.proc, vm, fd)).toBe(0);
-    expect(kvmVfioAdd(env.proc, vm, fd)).toBe(EEXIST);
-    expect(kvmVfioDel(env.proc, vm, 99)).toBe(EBADF);
-    expect(kvmVfioDel(env.proc, vm, env.fd)).toBe(ENOENT);
+    expect(kvmVfioAdd(env.proc, vm, fd)).toBe(-EEXIST);
+    expect(kvmVfioDel(env.proc, vm, 99)).toBe(-EBADF);
+    expect(kvmVfioDel(env.proc, vm, env.fd)).toBe(-ENOENT);
     expect(kvmVfioDel(env.proc, vm, fd)).toBe(0);
-    expect(kvmVfioDel(env.proc, vm, fd)).toBe(ENOENT);
+    expect(kvmVfioDel(env.proc, vm, fd)).toBe(-ENOENT);
   });
 
   it('a VM per process, ids from 1, reused after destroy', () => {
@@ -95,6 +96,6 @@ describe('kvm-vfio', () => {
     expect(kvmCreate(env.proc)).toBe(2);
     kvmDestroy(env.proc, 1);
     expect(kvmCreate(env.proc)).toBe(1);
-    expect(kvmDestroy(env.proc, 9)).toBe(ENOENT);
+    expect(kvmDestroy(env.proc, 9)).toBe(-ENOENT);
   });
 });

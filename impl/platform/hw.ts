@@ -42,10 +42,10 @@ export function hwPgsizeBitmap(d: Domain): bigint {
   return m;
 }
 
-/** domain_alloc: a domain of `cfg` on the driver's hardware model, or a positive errno. */
+/** domain_alloc: a domain of `cfg` on the driver's hardware model, or a negative errno. */
 export function hwCreateDomain(hw: HwIommu, cfg: DomainConfig): Domain | number {
   const d = hw.createDomain(cfg);
-  return typeof d === 'number' ? -d : d;
+  return d;
 }
 
 export type Translation =
@@ -105,16 +105,4 @@ function accString(perm: number): string {
 
 export function permString(prot: number): string {
   return `${prot & IOMMU_READ ? 'r' : '-'}${prot & IOMMU_WRITE ? 'w' : '-'}`;
-}
-
-/** Whether the leaf PTE mapping iova carries the format's snoop bit (VT-d SNP, AMD FC); undefined if unmapped or the format has none. */
-export function hwLeafSnoop(d: Domain, iova: number): boolean | undefined {
-  const pt = d.pt;
-  if (!pt) return undefined;
-  const w = pt.findLeaf(iova);
-  if (w < 0) return undefined;
-  const u = d.inst.mem.u32;
-  if (pt.g.name === 'vtd-ss') return ((u[w] as number) & 0x800) !== 0;
-  if (pt.g.name === 'amd-v1') return ((u[w + 1] as number) & 0x10000000) !== 0;
-  return undefined;
 }

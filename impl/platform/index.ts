@@ -1,6 +1,6 @@
 /**
- * The simulated platform: what the in-process adapter (impl/iommufd/adapter.ts,
- * CORE) delegates to. One Machine per simulated process (the adapter's
+ * The simulated platform: what the in-process adapter (impl/adapter/adapter.ts)
+ * delegates to. One Machine per simulated process (the adapter's
  * Process), created on first use with the process's fail-nth injector (driver
  * allocations are fallible steps of the sweep). Page tables live in the
  * machine's one simulated physical memory (impl/iommu PhysMemory, the
@@ -8,33 +8,20 @@
  * leaves point at the user frames, and device DMA reads and writes those
  * frames, so it lands in the very pages user buffers and pins use. See README.md for the units and modelling choices.
  *
- * ---- API for CORE / the adapter ------------------------------------------------
+ * --- * API for the adapter (errnos negative, as everywhere in impl/):
  *   machineFor(proc, profile)                   the process's machine (lazily made, over proc.phys)
  *   platformCapabilities(proc, profile)         { iommus: InstanceInfo[], deviceFeatures }
  *   setReverseMap(proc, profile, fn)            pa -> { buffer, offset } for `touched` / translate
  *   deviceCreate(proc, profile, spec)           adapter `device_create` -> { ok, device, group } | { ok:false, field, message }
  *   deviceRemove(proc, profile, handle)         adapter `device_remove` -> { ok } | { ok:false, message }
  *                                               (refused while the device's VFIO file is open or held by KVM)
- *   vfioDeviceOpen(proc, profile, handle)       (impl/iommufd/vfio_cdev.ts) adapter `open_device` ->
- *                                               { errno: 0, fd, file } | { errno } (ENODEV: unknown/removed device);
- *                                               the cdev file is installed in proc.fds
  *   dma(proc, profile, req)                     adapter `dma` -> DmaOutcome | undefined (bad device handle)
  *   translate(proc, profile, handle, iova, pasid?)  adapter `translate`
  *   iotlb(proc, profile, name)                  adapter `iotlb` -> entries | undefined (bad name)
- *   KVM (impl/kvm/index.ts): kvmCreate(proc) -> vm, kvmExists(proc, vm) (check it first: unknown vm =
- *                            bad-handle), kvmDestroy(proc, vm), kvmVfioAdd(proc, vm, fd) -> errno,
- *                            kvmVfioDel(proc, vm, fd) -> errno, kvmState(proc, vm)
+ * The platform imports nothing of impl/iommufd: iommufd calls into it through
+ * the device (SimDevice.machine, an IommuCore) and the drivers' ops.
  *
- * ---- what the device side calls in CORE ------------------------------------------
- *   object.ts: iommufdObjectAlloc/Finalize/Abort/AbortAndDestroy, iommufdGetObject,
- *              iommufdObjectRemove, iommufdObjectDestroyUser, refcount_inc/dec
- *   io_pagetable.ts: ioptTableAddDomain, ioptTableRemoveDomain,
- *              ioptTableEnforceDevResvRegions(iopt, regions, owner = SimDevice), ioptRemoveReservedIova
- *   main.ts: IommufdCtx (objects, proc, faults, profile, file), Ucmd, iommufdUcmdRespond,
- *            iommufdCtxFromFile; IOMMUFD_IOCTL_OPS (DEVICES adds HWPT_ALLOC, GET_HW_INFO)
- *   selftest.ts: SELFTEST_DEVICE_OPS (DEVICES adds MOCK_DOMAIN(_FLAGS/_REPLACE), MD_CHECK_MAP/IOTLB)
- *
- * Instances (see machine.ts): mock (the kernel selftest driver, 6.12 / 7.3),
+tances (see machine.ts): mock (the kernel selftest driver, 6.12 / 7.3),
  * vtd0 and vtd2 (two compatible VT-d units: snoop control, dirty, nesting,
  * 48-bit), vtd1 (VT-d without snoop
  * control or dirty, 39-bit), amd0 (AMD v1, always coherent), smmu0 (Arm SMMUv3

@@ -15,82 +15,31 @@
  * IommuGroup, DeviceSpecInput, DmaOutcome, TranslateOutcome.
  */
 import type { DmaResult, IommuInstanceInfo, TranslateResult } from '../../spec/contract/types.ts';
-import { EBUSY, EINVAL, EPERM } from '../iommufd/errno.ts';
+import { EBUSY, EINVAL, ENOMEM, EPERM } from '../lib/errno.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { hwCreateDomain, HwPhysMemory, hwIotlbEntries, hwLookup, hwPgsizeBitmap, hwTranslate, minPgsize, permString } from './hw.ts';
+import { createAmdDriver, createIntelDriver, createMockDriver, createSmmuV3Driver, type DriverEnv } from './drivers.ts';
 import {
-  createAmdDriver,
-  createIntelDriver,
-  createMockDriver,
-  createSmmuV3Driver,
-  type DriverEnv,
+  type DeviceCaps,
   type IommuCap,
+  type IommuCore,
   IommuDomain,
   type IommuDriver,
+  IommuGroup,
   IommuInstance,
   type IommuInstanceConfig,
+  MOCK_IO_PAGE_SIZE,
+  type ResvRegion,
+  SimDevice,
+} from './iommu.ts';
+import {
   MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_FLAGS_DEVICE_PASID,
-  MOCK_IO_PAGE_SIZE,
   MOCK_PASID_WIDTH,
-  type ResvRegion,
-} from './iommu.ts';
-
-/** Per-device capabilities (what device_iommu_capable answers for it). */
-export interface DeviceCaps {
-  readonly enforceCacheCoherency: boolean;
-  readonly dirtyTracking: boolean;
-  readonly maxPasidLog2: number;
-  readonly noSnoop: boolean;
-  readonly hugeIova: boolean;
-}
-
-export class SimDevice {
-  removed = false;
-  /** The machine the device lives in (set on creation). */
-  machine!: Machine;
-  /** The VFIO device registered for it (vfio_cdev.ts), if any. */
-  vfio: unknown = undefined;
-  constructor(
-    readonly handle: number,
-    readonly name: string,
-    readonly iommu: IommuInstance,
-    readonly group: IommuGroup,
-    readonly caps: DeviceCaps,
-    /** selftest dev_flags (mock devices), else 0. */
-    readonly mockFlags: number,
-    /** Device-specific reserved regions (besides the unit's own). */
-    readonly ownResv: readonly ResvRegion[],
-    readonly isMock: boolean,
-  ) {}
-
-  /** iommu_get_resv_regions(dev): the unit's regions plus the device's own. */
-  resvRegions(): ResvRegion[] {
-    return [...this.iommu.config.resvRegions, ...this.ownResv];
-  }
-}
-
-export class IommuGroup {
-  readonly devices: SimDevice[] = [];
-  /** DMA owner (an iommufd_ctx) and owner count (group->owner, group->owner_cnt). */
-  owner: unknown = null;
-  ownerCnt = 0;
-  /** The kernel DMA-API default domain; modelled as translating nothing for user memory. */
-  readonly defaultDomain: IommuDomain;
-  readonly blockingDomain: IommuDomain;
-  domain: IommuDomain;
-  constructor(
-    readonly id: number,
-    readonly iommu: IommuInstance,
-  ) {
-    this.defaultDomain = new IommuDomain('blocked', iommu.driver, undefined, undefined, false, false, 'default');
-    this.blockingDomain = new IommuDomain('blocked', iommu.driver, undefined, undefined, false, false, 'blocked');
-    this.domain = this.defaultDomain;
-  }
-}
+} from '../../spec/uapi/constants.ts';
 
 /** The adapter's DeviceSpec, restated here (impl/ does not import the suite). */
 export interface DeviceSpecInput {
@@ -158,8 +107,8 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       format: profile === '6.12' ? 'mock' : 'amdv1-mock',
       domainCfg: profile === '6.12' ? { format: 'mock-sparse' } : { format: 'mock-amdv1', mockVariant: 'default' },
       pgsizeBitmap: profile === '6.12' ? BigInt(MOCK_IO_PAGE_SIZE) : mockAmdv1Pgsizes(),
-      apertureStart: MOCK_APERTURE_START,
-      apertureLast: MOCK_APERTURE_LAST,
+      apertureStart: BigInt(MOCK_APERTURE_START),
+      apertureLast: BigInt(MOCK_APERTURE_LAST),
       enforceCacheCoherency: false,
       dirtyTracking: true,
       nesting: true,
@@ -229,7 +178,7 @@ function mockAmdv1Pgsizes(): bigint {
   return m;
 }
 
-export class Machine {
+export class Machine implements IommuCore {
   readonly instances = new Map<string, IommuInstance>();
   private readonly devices = new Map<number, SimDevice>();
   private readonly groups = new Map<number, IommuGroup>();
@@ -393,10 +342,10 @@ export class Machine {
       this.profile === '6.12'
         ? MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_HUGE_IOVA
         : MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID;
-    if (devFlags & ~valid) return { errno: EINVAL };
-    if (this.env.shouldFail()) return { errno: 12 /* ENOMEM: kzalloc */ };
+    if (devFlags & ~valid) return { errno: -EINVAL };
+    if (this.env.shouldFail()) return { errno: -ENOMEM }; // kzalloc
     const inst = this.instances.get('mock');
-    if (!inst) return { errno: EINVAL };
+    if (!inst) return { errno: -EINVAL };
     const group = new IommuGroup(this.nextGroup++, inst);
     this.groups.set(group.id, group);
     const handle = this.nextDevice++;
@@ -437,12 +386,12 @@ export class Machine {
   claimDmaOwner(dev: SimDevice, owner: unknown): number {
     const g = dev.group;
     if (g.ownerCnt > 0) {
-      if (g.owner !== owner) return EPERM;
+      if (g.owner !== owner) return -EPERM;
       g.ownerCnt++;
       return 0;
     }
     // __iommu_take_dma_ownership: the group must be in its default domain
-    if (g.domain !== g.defaultDomain) return EBUSY;
+    if (g.domain !== g.defaultDomain) return -EBUSY;
     this.setGroupDomain(g, g.blockingDomain);
     g.owner = owner;
     g.ownerCnt = 1;
@@ -477,7 +426,7 @@ export class Machine {
 
   /** Every device of the group accepts the domain (driver attach_dev), owner checked first. */
   private groupAccepts(domain: IommuDomain, g: IommuGroup): number {
-    if (domain.owner !== g.iommu.driver) return EINVAL;
+    if (domain.owner !== g.iommu.driver) return -EINVAL;
     for (const dev of g.devices) {
       const rc = domain.owner.attachDev(domain, dev);
       if (rc) return rc;
@@ -485,21 +434,30 @@ export class Machine {
     return 0;
   }
 
-  /** __iommu_attach_group(): EBUSY if the group is on a non-default/blocking domain; EINVAL for a foreign domain. */
+  /**
+   * iommu_attach_group_handle() → __iommu_attach_group(): EBUSY if the group is
+   * on a non-default/blocking domain; EINVAL for a foreign domain. Not a
+   * fallible step: the handle goes into group->pasid_array at IOMMU_NO_PASID
+   * (index 0), which an xarray keeps in its head without allocating a node
+   * (6.12 and 7.3 iommu.c; the kernel lane's fail-nth sweeps agree).
+   */
   iommuAttachGroup(domain: IommuDomain, g: IommuGroup): number {
-    if (g.domain !== g.defaultDomain && g.domain !== g.blockingDomain) return EBUSY;
+    if (g.domain !== g.defaultDomain && g.domain !== g.blockingDomain) return -EBUSY;
     const rc = this.groupAccepts(domain, g);
     if (rc) return rc;
-    if (this.env.shouldFail()) return 12; // ENOMEM: the attach handle xarray slot
     this.setGroupDomain(g, domain);
     return 0;
   }
 
-  /** iommu_replace_group_handle(): all or nothing; the old domain stays on failure. */
+  /**
+   * iommu_replace_group_handle(): all or nothing; the old domain stays on
+   * failure. Not a fallible step either: xa_reserve at index 0, which the old
+   * handle already occupies, allocates nothing (order.replace_fail_nth shows
+   * one ENOMEM, the iommufd handle's, on linux-7.3).
+   */
   iommuReplaceGroup(g: IommuGroup, domain: IommuDomain): number {
     const rc = this.groupAccepts(domain, g);
     if (rc) return rc;
-    if (this.env.shouldFail()) return 12; // ENOMEM: the attach handle
     this.setGroupDomain(g, domain);
     return 0;
   }
@@ -592,4 +550,5 @@ export class Machine {
 }
 
 export { permString };
+
 export type { IommuDriver };

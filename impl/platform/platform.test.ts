@@ -6,10 +6,10 @@ import { check } from '../../spec/clauses/check.ts';
 import { Process } from '../process/index.ts';
 import { HwPhysMemory } from './hw.ts';
 import { iommufdFopsOpen } from '../iommufd/main.ts';
-import { ioasAlloc, map } from '../iommufd/testutil.ts';
-import { boundDevice, vfioAttach } from '../iommufd/devtestutil.ts';
+import { ioasAlloc, map } from '../testing/testutil.ts';
+import { boundDevice, vfioAttach } from '../testing/devtestutil.ts';
 import { machineFor } from './index.ts';
-import { EBUSY, EPERM } from '../iommufd/errno.ts';
+import { EBUSY, EPERM } from '../lib/errno.ts';
 
 describe('platform', () => {
   check('ref.platform.instances', () => {
@@ -45,17 +45,17 @@ describe('platform', () => {
     const ctx2 = {};
     expect(m.claimDmaOwner(devA, ctx1)).toBe(0);
     expect(m.group(a.group)!.domain.type).toBe('blocked');
-    expect(m.claimDmaOwner(devB, ctx2)).toBe(EPERM);
+    expect(m.claimDmaOwner(devB, ctx2)).toBe(-EPERM);
     expect(m.claimDmaOwner(devB, ctx1)).toBe(0);
     m.releaseDmaOwner(devA);
-    expect(m.claimDmaOwner(devB, ctx2)).toBe(EPERM); // still owned through devB
+    expect(m.claimDmaOwner(devB, ctx2)).toBe(-EPERM); // still owned through devB
     m.releaseDmaOwner(devB);
     expect(m.claimDmaOwner(devB, ctx2)).toBe(0);
     // a group attached to a domain other than its default cannot change owner
     m.releaseDmaOwner(devB);
     const g = m.group(a.group)!;
     g.domain = g.blockingDomain;
-    expect(m.claimDmaOwner(devA, ctx1)).toBe(EBUSY);
+    expect(m.claimDmaOwner(devA, ctx1)).toBe(-EBUSY);
   });
 
   check('ref.platform.device-spec-validation', () => {

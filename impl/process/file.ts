@@ -5,31 +5,40 @@
  * take their own with `get()`; `release` runs when the last one is put, as
  * fput() does.
  *
+ * The file operations return what the kernel's do: a value >= 0 or a
+ * negative errno. The syscalls (sysIoctl, sysRead, sysWrite) are the
+ * boundary where that becomes userspace's view, `SysRet` (ret -1 and a
+ * positive errno on failure), as the syscall return and libc make it.
+ *
  * Public API: class KFile { kind, private_data, get(), put(), refs, pread },
  * interface KFileOps, class FdTable { install(file) -> fd, fget(fd), close(fd)
- * -> errno }; the syscalls on an fd that do not go through a command table:
- * sysPoll(fds, fd, events) (fs/select.c do_pollfd + vfs_poll), sysRead /
- * sysWrite (fs/read_write.c ksys_read/ksys_pread64 + vfs_read, and the write
- * side). Every file is opened O_RDWR (FMODE_READ | FMODE_WRITE).
+ * -> 0 | -EBADF }; interface SysRet, sysRet(long); the syscalls on an fd:
+ * sysIoctl(fds, fd, cmd, arg) (fs/ioctl.c ksys_ioctl + vfs_ioctl), sysPoll(fds,
+ * fd, events) (fs/select.c do_pollfd + vfs_poll), sysRead / sysWrite
+ * (fs/read_write.c ksys_read/ksys_pread64 + vfs_read, and the write side).
+ * Every file is opened O_RDWR (FMODE_READ | FMODE_WRITE).
  */
-import { EBADF, EINVAL, ESPIPE } from '../iommufd/errno.ts';
+import { EBADF, EINVAL, ENOTTY, ESPIPE } from '../lib/errno.ts';
 
-/** What an ioctl returns: the syscall's value, or an errno (positive). */
+/** A syscall's result as userspace sees it: the return value, or -1 with a (positive) errno. */
 export interface SysRet {
   readonly ret: number;
   readonly errno: number;
 }
 
-export const sysOk = (ret = 0): SysRet => ({ ret, errno: 0 });
-export const sysErr = (errno: number): SysRet => ({ ret: -1, errno });
+/** The syscall boundary: a kernel return (>= 0, or a negative errno) as userspace sees it. */
+export function sysRet(ret: number): SysRet {
+  return ret < 0 ? { ret: -1, errno: -ret } : { ret, errno: 0 };
+}
 
+/** struct file_operations, the parts the simulated files have. Each returns >= 0 or a negative errno. */
 export interface KFileOps {
   /** Called once, when the last reference is put. */
   release(file: KFile): void;
-  /** `arg` is the raw ioctl argument: a user pointer or an integer. */
-  ioctl?(file: KFile, cmd: number, arg: bigint): SysRet;
-  read?(file: KFile, count: number, offset: number): { ret: number; errno: number; data?: Uint8Array };
-  write?(file: KFile, data: Uint8Array, offset: number): SysRet;
+  /** unlocked_ioctl; `arg` is the raw ioctl argument: a user pointer or an integer. */
+  ioctl?(file: KFile, cmd: number, arg: bigint): number;
+  read?(file: KFile, count: number, offset: number): { ret: number; data?: Uint8Array };
+  write?(file: KFile, data: Uint8Array, offset: number): number;
   poll?(file: KFile, events: number): number;
 }
 
@@ -67,29 +76,50 @@ export class KFile {
 }
 
 export class FdTable {
-  private readonly fds = new Map<number, KFile>();
+  /** fd -> its file, or null while the number is reserved (get_unused_fd_flags, not yet fd_install). */
+  private readonly fds = new Map<number, KFile | null>();
 
-  /** Lowest free fd from 3 (0-2 are stdio), as get_unused_fd_flags. */
-  install(file: KFile): number {
+  /** get_unused_fd_flags: reserve the lowest free fd from 3 (0-2 are stdio); it is taken until fd_install or put_unused_fd. */
+  getUnusedFd(): number {
     let fd = 3;
     while (this.fds.has(fd)) fd++;
+    this.fds.set(fd, null);
+    return fd;
+  }
+
+  /** fd_install: publish the file at a reserved fd (the fd table takes the caller's reference). */
+  fdInstall(fd: number, file: KFile): void {
+    if (this.fds.get(fd) !== null) throw new Error(`fd_install on fd ${fd}, which is not reserved`);
     this.fds.set(fd, file);
+  }
+
+  /** put_unused_fd: give back a reserved fd that was never installed. */
+  putUnusedFd(fd: number): void {
+    if (this.fds.get(fd) !== null) throw new Error(`put_unused_fd on fd ${fd}, which is not reserved`);
+    this.fds.delete(fd);
+  }
+
+  /** get_unused_fd_flags + fd_install. */
+  install(file: KFile): number {
+    const fd = this.getUnusedFd();
+    this.fdInstall(fd, file);
     return fd;
   }
 
   /** The file behind fd without taking a reference, or undefined (EBADF). */
   lookup(fd: number): KFile | undefined {
-    return this.fds.get(fd);
+    return this.fds.get(fd) ?? undefined;
   }
 
   /** fget(): a new reference, or undefined. */
   fget(fd: number): KFile | undefined {
-    return this.fds.get(fd)?.get();
+    return this.lookup(fd)?.get();
   }
 
+  /** close_fd: 0, or -EBADF for an fd that is not open. */
   close(fd: number): number {
-    const file = this.fds.get(fd);
-    if (!file) return EBADF;
+    const file = this.lookup(fd);
+    if (!file) return -EBADF;
     this.fds.delete(fd);
     file.put();
     return 0;
@@ -97,11 +127,12 @@ export class FdTable {
 
   /** Close everything (process exit). */
   closeAll(): void {
-    for (const fd of [...this.fds.keys()].sort((a, b) => a - b)) this.close(fd);
+    for (const fd of this.openFds.sort((a, b) => a - b)) this.close(fd);
   }
 
+  /** The fds with a file installed. */
   get openFds(): number[] {
-    return [...this.fds.keys()];
+    return [...this.fds].filter(([, f]) => f !== null).map(([fd]) => fd);
   }
 }
 
@@ -132,29 +163,41 @@ export function sysPoll(fds: FdTable, fd: number, events: number): number {
 }
 
 /**
+ * ksys_ioctl (fs/ioctl.c): a bad fd → EBADF; vfs_ioctl: a file without
+ * unlocked_ioctl → ENOTTY; else the file's answer.
+ */
+export function sysIoctl(fds: FdTable, fd: number, cmd: number, arg: bigint): SysRet {
+  const file = fds.lookup(fd);
+  if (!file) return sysRet(-EBADF);
+  return sysRet(file.ops.ioctl ? file.ops.ioctl(file, cmd, arg) : -ENOTTY);
+}
+
+/**
  * ksys_read / ksys_pread64 and ksys_write / ksys_pwrite64 (fs/read_write.c)
  * up to the file's method: pread/pwrite with a negative position → EINVAL
  * (before the fd lookup); a bad fd → EBADF; a position on a file without
- * FMODE_PREAD/FMODE_PWRITE → ESPIPE. Returns the file or the errno.
+ * FMODE_PREAD/FMODE_PWRITE → ESPIPE. Returns the file or a negative errno.
  */
 function rwFile(fds: FdTable, fd: number, offset: number | undefined): KFile | number {
-  if (offset !== undefined && offset < 0) return EINVAL;
+  if (offset !== undefined && offset < 0) return -EINVAL;
   const file = fds.lookup(fd);
-  if (!file) return EBADF;
-  if (offset !== undefined && !file.pread) return ESPIPE;
+  if (!file) return -EBADF;
+  if (offset !== undefined && !file.pread) return -ESPIPE;
   return file;
 }
 
 /** read/pread → vfs_read: a file without .read/.read_iter (no FMODE_CAN_READ) → EINVAL. */
-export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): { ret: number; errno: number; data?: Uint8Array } {
+export function sysRead(fds: FdTable, fd: number, count: number, offset?: number): SysRet & { data?: Uint8Array } {
   const file = rwFile(fds, fd, offset);
-  if (typeof file === 'number') return sysErr(file);
-  return file.ops.read ? file.ops.read(file, count, offset ?? 0) : sysErr(EINVAL);
+  if (typeof file === 'number') return sysRet(file);
+  if (!file.ops.read) return sysRet(-EINVAL);
+  const r = file.ops.read(file, count, offset ?? 0);
+  return r.data ? { ...sysRet(r.ret), data: r.data } : sysRet(r.ret);
 }
 
 /** write/pwrite → vfs_write: a file without .write/.write_iter (no FMODE_CAN_WRITE) → EINVAL. */
 export function sysWrite(fds: FdTable, fd: number, data: Uint8Array, offset?: number): SysRet {
   const file = rwFile(fds, fd, offset);
-  if (typeof file === 'number') return sysErr(file);
-  return file.ops.write ? file.ops.write(file, data, offset ?? 0) : sysErr(EINVAL);
+  if (typeof file === 'number') return sysRet(file);
+  return sysRet(file.ops.write ? file.ops.write(file, data, offset ?? 0) : -EINVAL);
 }

@@ -19,7 +19,8 @@
  * getUserU32, pinUserPages, unpinUserPage, pinCountOfVa, pinCountOfPfn,
  * translateVa, rlimitMemlockPages, capable, residentPages, totalPins), UserStruct.
  */
-import { FaultInjector } from '../iommufd/fail_nth.ts';
+import { EFAULT } from '../lib/errno.ts';
+import { FaultInjector } from '../lib/fail_nth.ts';
 import { FdTable } from './file.ts';
 import { KIND_DATA, PAGE_SIZE, type PhysMemory } from '../iommu/physmem.ts';
 
@@ -237,7 +238,7 @@ export class Process {
 
   /**
    * pin_user_pages(FOLL_LONGTERM [| FOLL_WRITE]) of npages from the
-   * page-aligned `va`: all or nothing; EFAULT when a page is unmapped, not
+   * page-aligned `va`: all or nothing; -EFAULT when a page is unmapped, not
    * readable, or not writable for a write pin. Does not touch mm counters
    * (pages.c does its own accounting).
    */
@@ -245,7 +246,7 @@ export class Process {
     const pfns: number[] = [];
     for (let i = 0; i < npages; i++) {
       const t = this.translateVa(va + BigInt(i * PAGE_SIZE));
-      if (!t || !t.prot.read || (write && !t.prot.write)) return { errno: 14 /* EFAULT */ };
+      if (!t || !t.prot.read || (write && !t.prot.write)) return { errno: -EFAULT };
       pfns.push(t.pfn);
     }
     for (const pfn of pfns) this.pins.set(pfn, (this.pins.get(pfn) ?? 0) + 1);

@@ -7,6 +7,7 @@ import { buildIoctlArg, ioctlArgField, MAX_PATCH_DEPTH, rawPointerResults, resol
 import type { IoctlArg, PointerArg, RawPointerPatch } from '../contract/types.ts';
 import { CodecError, decodeStruct } from './codec.ts';
 import { argBytes, decodeIoctl } from './dispatch.ts';
+import { VFIO_DEVICE_BIND_IOMMUFD } from '../uapi/constants.ts';
 
 function cmd(profile: Profile, name: string): CommandDef {
   const c = commandByName(profile, name);
@@ -154,6 +155,6 @@ describe('buildIoctlArg', () => {
   it('resolves commands by name or request number per profile', () => {
     expect(resolveCommand('7.3', 'IOMMU_IOAS_MAP_FILE')?.nr).toBe(0x8f);
     expect(resolveCommand('6.12', 'IOMMU_IOAS_MAP_FILE')).toBeUndefined();
-    expect(resolveCommand('6.12', 0x3b76)?.name).toBe('VFIO_DEVICE_BIND_IOMMUFD');
+    expect(resolveCommand('6.12', VFIO_DEVICE_BIND_IOMMUFD)?.name).toBe('VFIO_DEVICE_BIND_IOMMUFD');
   });
 });

@@ -12,8 +12,7 @@ import type {
   FieldValue as ContractFieldValue,
 } from '../contract/types.ts';
 import type { Profile } from '../uapi/profiles.ts';
-import { COMMANDS } from '../uapi/commands.ts';
-import { inProfile, requireLayout, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
+import { requireLayout, SCALAR_SIZE, type LayoutNode, type RecordNode } from '../uapi/layout.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import { CodecError, encodeWithLayout, type FieldValue, type StructValue } from './codec.ts';
 
@@ -40,9 +39,7 @@ export interface PlacedPointer {
 export type PlacePointer = (path: string, arg: PointerArg) => bigint;
 
 /** Finds a command by name or request number in a profile. */
-export function resolveCommand(profile: Profile, cmd: string | number): CommandDef | undefined {
-  return COMMANDS.find((c) => inProfile(c.profiles, profile) && (typeof cmd === 'string' ? c.name === cmd : c.request === cmd >>> 0));
-}
+export { resolveCommand } from '../uapi/resolve.ts';
 
 function isPointerArg(v: unknown): v is PointerArg {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && ('data' in v || 'room' in v);
@@ -143,7 +140,7 @@ function placePatches(parent: Uint8Array, ptrs: readonly RawPointerPatch[], path
   const view = new DataView(parent.buffer, parent.byteOffset, parent.byteLength);
   ptrs.forEach((p, i) => {
     const at = `${path}.${i}`;
-    if (!Number.isSafeInteger(p.offset) || p.offset < 0 || p.offset + 8 > parent.length) {
+    if (!Number.isSafeInteger(p.offset) || p.offset < 0 || p.offset + SCALAR_SIZE.ptr > parent.length) {
       throw new CodecError(`${at}.offset`, `pointer offset ${p.offset} does not fit in ${parent.length} bytes`);
     }
     let target: PointerArg = 'data' in p ? { data: p.data } : { room: p.room };
@@ -185,5 +182,5 @@ function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlAr
   }
   const bytes = arg.truncate === undefined ? full : full.slice(0, arg.truncate);
   // A pointer field the cut removed is not part of the argument.
-  return { kind: 'bytes', bytes, pointers: placed.filter((p) => p.offset + 8 <= bytes.length) };
+  return { kind: 'bytes', bytes, pointers: placed.filter((p) => p.offset + SCALAR_SIZE.ptr <= bytes.length) };
 }

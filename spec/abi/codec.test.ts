@@ -5,6 +5,7 @@ import { PROFILES, type Profile } from '../uapi/profiles.ts';
 import { structLayout, structNames } from '../uapi/layout.ts';
 import { arbRecord } from './arbitrary.ts';
 import { CodecError, decodeArray, decodeStruct, encodeArray, encodeStruct, paddingMask, type FieldValue, type StructValue } from './codec.ts';
+import { propertyRuns } from '../testing/property-budget.ts';
 
 /** Every key of `sub` (recursively) has the same value in `sup`. */
 function expectSubset(sup: FieldValue | undefined, sub: FieldValue, path: string): void {
@@ -38,7 +39,7 @@ describe('codec', () => {
             expectSubset(back, value, `${profile} ${name}`);
             expect(encodeStruct(profile, name, back)).toEqual(bytes);
           }),
-          { numRuns: RUNS, seed: 0x10f0fd },
+          propertyRuns(RUNS),
         );
         // bytes → value → bytes: identity except padding, which encodes as zero.
         const pad = paddingMask(profile, name);
@@ -48,7 +49,7 @@ describe('codec', () => {
             const expected = raw.map((b, i) => (pad[i] ? 0 : b));
             expect(encodeStruct(profile, name, value)).toEqual(expected);
           }),
-          { numRuns: RUNS, seed: 0xabc },
+          propertyRuns(RUNS),
         );
       }
     }

@@ -6,6 +6,8 @@ import { commandByName, commandMinSize, commandStructSize, commandsFor } from '.
 import { ERRNO } from '../uapi/errno.ts';
 import type { CommandDef } from '../uapi/types.ts';
 import { decodeStruct, encodeStruct } from './codec.ts';
+import { propertyRuns } from '../testing/property-budget.ts';
+import { IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_NOIOMMU_GET_PA, IOMMU_TEST_CMD, VFIO_CHECK_EXTENSION, VFIO_GET_API_VERSION, VFIO_SET_IOMMU } from '../uapi/constants.ts';
 import {
   applyWrites,
   argBytes,
@@ -68,7 +70,7 @@ describe.each(PROFILES)('iommufd dispatch (%s)', (profile) => {
           b[ksize + (at % extra)] = byte;
           expect(errnoOf(decodeIoctl(profile, 'iommufd', c.request, argBytes(b)))).toBe(ERRNO.E2BIG);
         }),
-        { numRuns: 20, seed: 7 },
+        propertyRuns(20),
       );
       // A tail that cannot be read at all faults instead.
       expect(errnoOf(decodeIoctl(profile, 'iommufd', c.request, argBytes(buffer(ksize, ksize + 8))))).toBe(ERRNO.EFAULT);
@@ -124,16 +126,16 @@ describe.each(PROFILES)('iommufd dispatch (%s)', (profile) => {
     enotty(0x3b75); // VFIO_IOMMU_DIRTY_PAGES: compat refuses it
     enotty(0x3b67); // VFIO_GROUP_GET_STATUS: not an iommufd command
     enotty(0x3b96); // nothing at 0x96 in either profile
-    enotty(0x3ba0, { testCmd: false }); // IOMMU_TEST_CMD without CONFIG_IOMMUFD_TEST
+    enotty(IOMMU_TEST_CMD, { testCmd: false }); // IOMMU_TEST_CMD without CONFIG_IOMMUFD_TEST
     // An in-table nr whose request number carries other bits (e.g. _IOWR size/dir, or another type) does not match.
     enotty(0xc0183b80);
     enotty(0x1280);
     if (profile === '6.12') {
-      enotty(0x3b8f); // IOMMU_IOAS_MAP_FILE is 7.3 only
-      enotty(0x3b95);
+      enotty(IOMMU_IOAS_MAP_FILE); // IOMMU_IOAS_MAP_FILE is 7.3 only
+      enotty(IOMMU_IOAS_NOIOMMU_GET_PA);
     }
     // 7.3 commands are in the table of 7.3 only.
-    const mapFile = 0x3b8f;
+    const mapFile = IOMMU_IOAS_MAP_FILE;
     expect(errnoOf(decodeIoctl(profile, 'iommufd', mapFile, argBytes(buffer(40, 40))))).toBe(profile === '7.3' ? 0 : ERRNO.ENOTTY);
   });
 
@@ -147,9 +149,9 @@ describe.each(PROFILES)('iommufd dispatch (%s)', (profile) => {
     }
     // Inside the table the size is read before the slot is checked: an empty slot faults first.
     if (profile === '6.12') {
-      expect(errnoOf(decodeIoctl(profile, 'iommufd', 0x3b8f, argNull()))).toBe(ERRNO.EFAULT);
+      expect(errnoOf(decodeIoctl(profile, 'iommufd', IOMMU_IOAS_MAP_FILE, argNull()))).toBe(ERRNO.EFAULT);
       // Without IOMMU_TEST_CMD the table ends at 0x8e, so 0x8f goes to the compat path: ENOTTY without reading.
-      expect(errnoOf(decodeIoctl(profile, 'iommufd', 0x3b8f, argNull(), { testCmd: false }))).toBe(ERRNO.ENOTTY);
+      expect(errnoOf(decodeIoctl(profile, 'iommufd', IOMMU_IOAS_MAP_FILE, argNull(), { testCmd: false }))).toBe(ERRNO.ENOTTY);
     }
     // Outside the table nothing is read: ENOTTY, not EFAULT.
     expect(errnoOf(decodeIoctl(profile, 'iommufd', 0x3b7f, argNull()))).toBe(ERRNO.ENOTTY);
@@ -225,10 +227,10 @@ describe.each(PROFILES)('VFIO argsz (%s)', (profile) => {
   });
 
   it('int and none compat commands', () => {
-    const ext = decodeIoctl(profile, 'iommufd', 0x3b65, argInt(3n));
+    const ext = decodeIoctl(profile, 'iommufd', VFIO_CHECK_EXTENSION, argInt(3n));
     expect(ext).toMatchObject({ ok: true, kind: 'int', arg: 3n });
-    expect(decodeIoctl(profile, 'iommufd', 0x3b66, argInt(1n))).toMatchObject({ ok: true, kind: 'int', arg: 1n });
-    expect(decodeIoctl(profile, 'iommufd', 0x3b64, argNull())).toMatchObject({ ok: true, kind: 'none' });
+    expect(decodeIoctl(profile, 'iommufd', VFIO_SET_IOMMU, argInt(1n))).toMatchObject({ ok: true, kind: 'int', arg: 1n });
+    expect(decodeIoctl(profile, 'iommufd', VFIO_GET_API_VERSION, argNull())).toMatchObject({ ok: true, kind: 'none' });
   });
 
   it('responses of the VFIO commands write what their handlers copy', () => {

@@ -14,6 +14,7 @@
  */
 import type { Profile } from '../uapi/profiles.ts';
 import { COMMANDS, ioctlNr } from '../uapi/commands.ts';
+import { IOMMUFD_CMD_BASE } from '../uapi/constants.ts';
 import { inProfile, offsetofend, requireLayout } from '../uapi/layout.ts';
 import type { CommandDef, FdKind, VfioExtension } from '../uapi/types.ts';
 import { ERRNO } from '../uapi/errno.ts';
@@ -84,7 +85,6 @@ export interface DispatchOptions {
 const fail = (errno: number, stage: DispatchStage, command?: CommandDef): IoctlDecode =>
   command ? { ok: false, errno, stage, command } : { ok: false, errno, stage };
 
-const IOMMUFD_CMD_BASE = 0x80;
 
 /** ARRAY_SIZE(iommufd_ioctl_ops): up to the last command of the profile (IOMMU_TEST_CMD when configured). */
 export function iommufdTableSize(profile: Profile, testCmd: boolean): number {

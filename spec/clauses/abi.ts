@@ -85,4 +85,13 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     checks: ['abi.layout.matches-headers', 'abi.codec.round-trip'],
   },
+  {
+    id: 'ABI.ONE_SOURCE',
+    kind: 'abi',
+    statement:
+      'Every uAPI number the reference, the suite and the CLI use — ioctl request numbers, flag and enum values, errno numbers, struct offsets — is the kernel header’s, taken from spec/uapi (whose values the layout probe checks against the profile’s headers); none is typed anywhere else, and struct fields are read and written through the codec, not by byte offset.',
+    source: { file: 'include/uapi/linux/iommufd.h', function: '(the whole header)' },
+    profiles: BOTH,
+    checks: ['abi.uapi.no-literals-outside-spec-uapi', 'abi.uapi.literal-scan-finds-planted'],
+  },
 ];

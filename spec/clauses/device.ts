@@ -224,6 +224,24 @@ export const clauses: Clause[] = [
     checks: ['ref.replace.atomic-on-failure', 'ref.fail_nth.replace', 'ref.fail_nth.vfio-replace-group', 'ref.device.random-sequences'],
   },
   {
+    id: 'REPLACE.FALLIBLE_STEPS',
+    kind: 'lifecycle',
+    statement:
+      'A replace to a HWPT fails, one fallible step at a time, in this order: the object lookups (ENOENT), for another IOAS the reserved regions (EINVAL), the attach handle (ENOMEM); iommu_replace_group_handle then allocates nothing (its IOMMU_NO_PASID slot is taken). Each failure leaves the device where it was.',
+    source: { file: DEV, function: 'iommufd_device_do_replace' },
+    profiles: BOTH,
+    checks: ['ref.replace.fail-nth-steps-as-kernel'],
+  },
+  {
+    id: 'ATTACH.FALLIBLE_STEPS',
+    kind: 'lifecycle',
+    statement:
+      'Attaching the first device of a group makes its fallible steps in the kernel’s order: 7.3 first allocates the group’s struct iommufd_attach (ENOMEM) and the device’s device_array slot (an xarray node: a fail-nth there is retried away), then compares the HWPT (EINVAL), reserves the device’s regions (EINVAL from iopt_table_enforce_dev_resv_regions), checks compatibility and PASID use, and allocates the attach handle (ENOMEM); 6.12 has only the last two steps.',
+    source: { file: DEV, function: 'iommufd_hw_pagetable_attach' },
+    profiles: BOTH,
+    checks: ['ref.attach.fail-nth-steps-in-kernel-order'],
+  },
+  {
     id: 'REPLACE.SAME_IOAS_FAILURE_DROPS_RESV',
     kind: 'state',
     statement: 'Kernel quirk, mirrored: when the driver refuses a replace to another HWPT of the same IOAS, the group’s device reserved regions are removed from that IOAS although the group stays attached to its old HWPT (err_unresv runs unconditionally).',

@@ -127,12 +127,13 @@ export const clauses: Clause[] = [
   {
     id: 'HWPT_ALLOC.NESTED_PARENT',
     kind: 'errno',
-    statement: 'For a HWPT_PAGING pt_id (nesting): flags other than FAULT_ID_VALID or no driver data fail with EOPNOTSUPP; an auto-domain, non-NEST_PARENT or foreign-driver parent fails with EINVAL.',
+    statement:
+      'For a HWPT_PAGING pt_id (nesting): flags other than FAULT_ID_VALID (7.3: FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID) or no driver data fail with EOPNOTSUPP; then an auto-domain, non-NEST_PARENT or foreign-driver parent fails with EINVAL.',
     source: { file: HWPT, function: 'iommufd_hwpt_nested_alloc' },
     profiles: BOTH,
     command: CMD,
     errno: 'EINVAL',
-    checks: [ORDER],
+    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile'],
   },
   {
     id: 'HWPT_ALLOC.FAULT_LOOKUP',

@@ -25,6 +25,15 @@ const OPTION = 'IOMMU_OPTION';
 
 export const clauses: Clause[] = [
   // IOMMU_IOAS_ALLOC
+  r(
+    'IOAS.DESTROY_UNMAPS',
+    'lifecycle',
+    undefined,
+    'iommufd_ioas_destroy',
+    IOAS,
+    'Destroying an IOAS nothing references unmaps every area it still has and frees its table; it cannot fail: the kernel only WARNs if iopt_unmap_all does (WARN_ON(rc && rc != -ENOENT)).',
+    ['ref.ioas.destroy-warns-never-throws', 'ref.destroy.ebusy-when-referenced'],
+  ),
   e('IOAS_ALLOC.FLAGS', ALLOC, 'EOPNOTSUPP', 'iommufd_ioas_alloc_ioctl', IOAS, 'IOMMU_IOAS_ALLOC with non-zero flags fails with EOPNOTSUPP and creates nothing.', ['ref.ioas_alloc.errno-order']),
   r('IOAS_ALLOC.FRESH', 'state', ALLOC, 'iopt_init_table', IOPT, 'A new IOAS has no areas, no reserved or allowed ranges, IOVA alignment 1 and large pages enabled: IOVA_RANGES reports [0, U64_MAX].', ['ref.ioas_iova_ranges.fresh', 'ref.option.errno-order']),
 
@@ -86,6 +95,17 @@ export const clauses: Clause[] = [
   e('IOAS_UNMAP.U64_MAX', UNMAP, 'EOVERFLOW', 'iommufd_ioas_unmap', IOAS, 'Otherwise iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
   e('IOAS_UNMAP.LENGTH', UNMAP, 'EINVAL', 'iopt_unmap_iova', IOPT, 'length 0 fails with EINVAL.', ['ref.ioas_unmap.errno-order']),
   e('IOAS_UNMAP.WRAP', UNMAP, 'EOVERFLOW', 'iopt_unmap_iova', IOPT, 'iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
+  {
+    id: 'IOAS_UNMAP.LOCKED',
+    kind: 'errno',
+    command: UNMAP,
+    errno: 'EBUSY',
+    statement:
+      'An area locked by an object that still exists (area->num_locks: an internal access, e.g. a HW_QUEUE’s pages) fails an unmap that reaches it with EBUSY — even one that only cuts it: iopt_unmap_iova_range checks num_locks before the range (7.3; 6.12 has no locks).',
+    source: { file: IOPT, function: 'iopt_unmap_iova_range' },
+    profiles: ['7.3'],
+    checks: ['ref.ioas_unmap.locked-area-ebusy-before-range'],
+  },
   e('IOAS_UNMAP.NO_SPLIT', UNMAP, 'ENOENT', 'iopt_unmap_iova_range', IOPT, 'An area only partly inside the range fails with ENOENT (areas are never split); areas before it in the range are already unmapped.', ['ref.ioas_unmap.no-split', 'ref.ioas_unmap.partial-progress', 'ref.vfio_compat.type1v2-no-split']),
   e('IOAS_UNMAP.DEADLOCK', UNMAP, 'EDEADLK', 'iopt_unmap_iova_range', IOPT, 'An area an access keeps pinned after more than 100 unmap notifications fails with EDEADLOCK.', ['ref.access.unmap-edeadlock']),
   e('IOAS_UNMAP.NOTHING', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'Unmapping a range that contains no area fails with ENOENT.', ['ref.ioas_unmap.errno-order']),

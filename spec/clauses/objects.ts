@@ -162,6 +162,7 @@ export const clauses: Clause[] = [
       'ref.adapter.fail-nth',
       'ref.fail_nth.seq-basic',
       'ref.fail_nth.seq-access-pin-domain',
+      'ref.fail_nth.random-sequences-leave-nothing',
     ],
   },
 ];

@@ -23,6 +23,8 @@ import { ENVIRONMENT_OPS } from './ops.ts';
 
 const handle = fc.integer({ min: -1, max: 4096 });
 const count = fc.nat({ max: 1 << 24 });
+/** A mem_alloc length: whole pages (ADAPTER.md §3.5). */
+const pages = fc.integer({ min: 1, max: 1 << 12 }).map((n) => n * 4096);
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const bytes = fc.uint8Array({ maxLength: 48 });
 const name = fc.stringMatching(/^[a-z_][a-z0-9_]{0,10}$/);
@@ -105,7 +107,7 @@ export const singleRequestArb: fc.Arbitrary<SingleRequest> = fc.oneof(
     { requiredKeys: ['op'] },
   ),
   fc.constant({ op: 'process_info' as const }),
-  fc.record({ op: fc.constant('mem_alloc' as const), length: count, prot: fc.constantFrom('rw' as const, 'r' as const), hugeAligned: fc.boolean() }, { requiredKeys: ['op', 'length'] }),
+  fc.record({ op: fc.constant('mem_alloc' as const), length: pages, prot: fc.constantFrom('rw' as const, 'r' as const), hugeAligned: fc.boolean() }, { requiredKeys: ['op', 'length'] }),
   fc.record({ op: fc.constant('mem_write' as const), buffer: handle, offset: count, data: bytes }),
   fc.record({ op: fc.constant('mem_read' as const), ...bufRange }),
   fc.record({ op: fc.constant('mem_unmap' as const), ...bufRange }),
@@ -125,6 +127,7 @@ export const singleRequestArb: fc.Arbitrary<SingleRequest> = fc.oneof(
   fc.record({ op: fc.constant('kvm_vfio_del' as const), vm: handle, fd: handle }),
   fc.record({ op: fc.constant('kvm_state' as const), vm: handle }),
   fc.record({ op: fc.constant('fail_nth' as const), nth: count }),
+  fc.constant({ op: 'reset' as const }),
 );
 
 export const requestArb: fc.Arbitrary<Request> = fc.oneof(
@@ -168,6 +171,7 @@ const capabilities: fc.Arbitrary<Capabilities> = fc.record({
     { maxLength: 2 },
   ),
   rawPointerPatches: support,
+  features: fc.dictionary(upperName.map((n) => `IOMMU_${n}`), support, { maxKeys: 3 }),
 }, { requiredKeys: ['contract', 'implementation', 'profile', 'commands', 'testOps', 'ops', 'deviceFeatures', 'iommus'] });
 
 const errno = fc.integer({ min: 0, max: 4095 });
@@ -210,11 +214,12 @@ function resultArbFor(request: SingleRequest): fc.Arbitrary<Results[keyof Result
     case 'device_remove':
     case 'kvm_destroy':
     case 'fail_nth':
+    case 'reset':
       return empty;
     case 'process_info':
       return fc.record({ lockedVmPages: count, pinnedVmPages: count });
     case 'mem_alloc':
-      return fc.record({ buffer: handle, va: u64, length: count });
+      return fc.record({ buffer: handle, va: u64, length: pages });
     case 'mem_read':
       return fc.record({ data: bytes });
     case 'device_create':
@@ -234,7 +239,7 @@ function resultArbFor(request: SingleRequest): fc.Arbitrary<Results[keyof Result
     case 'pin_count':
       return fc.record({ pins: fc.array(count, { maxLength: 8 }) });
     case 'iotlb':
-      return fc.record({ entries: fc.array(fc.record({ tag: text, iova: u64, pa: u64, size: count, perm: text }), { maxLength: 3 }) });
+      return fc.record({ entries: fc.array(fc.record({ tag: text, iova: u64, pa: u64, size: count, perm: fc.constantFrom('r' as const, 'w' as const, 'rw' as const) }), { maxLength: 3 }) });
     case 'kvm_create':
       return fc.record({ vm: handle });
     case 'kvm_state':

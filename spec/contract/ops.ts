@@ -33,6 +33,7 @@ export const SINGLE_OPS = [
   'kvm_vfio_del',
   'kvm_state',
   'fail_nth',
+  'reset',
 ] as const satisfies readonly SingleOp[];
 
 /** Ops whose support the capability report lists under `ops` (all but capabilities and batch). */

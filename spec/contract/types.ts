@@ -154,6 +154,11 @@ export type Request =
   | { readonly op: 'kvm_state'; readonly vm: number }
   // -- fault injection (iommufd_fail_nth) -----------------------------------
   | { readonly op: 'fail_nth'; readonly nth: number } // fail the nth fallible step of the next ioctl; 0 = off
+  // -- the session -----------------------------------------------------------
+  /** Back to the fresh state of a new session (ADAPTER.md §3.11): every fd,
+   * buffer, device, group and VM the session made is gone, the process
+   * properties are the defaults of §3.2, fail_nth is off, handles restart. */
+  | { readonly op: 'reset' }
   // -- batches -----------------------------------------------------------
   | { readonly op: 'batch'; readonly requests: readonly Request[] };
 
@@ -184,6 +189,17 @@ export interface TranslateResult {
   readonly write?: boolean;
 }
 
+/** A cached translation of an IOMMU instance (ADAPTER.md §3.8). */
+export interface IotlbEntry {
+  /** The domain/PASID it belongs to (implementation-defined). */
+  readonly tag: string;
+  readonly iova: bigint;
+  readonly pa: bigint;
+  readonly size: number;
+  /** What the cached translation permits. */
+  readonly perm: 'r' | 'w' | 'rw';
+}
+
 export interface KvmState {
   /** kvm_arch_has_noncoherent_dma: WBINVD must be emulated. */
   readonly noncoherentDma: boolean;
@@ -212,13 +228,14 @@ export interface Results {
   dma: DmaResult;
   translate: TranslateResult;
   pin_count: { readonly pins: readonly number[] }; // one count per page
-  iotlb: { readonly entries: readonly { readonly tag: string; readonly iova: bigint; readonly pa: bigint; readonly size: number; readonly perm: string }[] };
+  iotlb: { readonly entries: readonly IotlbEntry[] };
   kvm_create: { readonly vm: number };
   kvm_destroy: Record<string, never>;
   kvm_vfio_add: { readonly ret: number; readonly errno: number };
   kvm_vfio_del: { readonly ret: number; readonly errno: number };
   kvm_state: KvmState;
   fail_nth: Record<string, never>;
+  reset: Record<string, never>;
   batch: { readonly responses: readonly Response[] };
 }
 
@@ -247,6 +264,9 @@ export interface IommuInstanceInfo {
   readonly enforceCacheCoherency: boolean;
   readonly dirtyTracking: boolean;
   readonly maxPasidLog2: number;
+  /** Nested HWPTs can be allocated on paging HWPTs of this unit's devices, through
+   * some nested data type the implementation reports supported in `features`
+   * (not merely: the hardware could nest). */
   readonly nesting: boolean;
 }
 
@@ -273,6 +293,11 @@ export interface Capabilities {
   readonly iommus: readonly IommuInstanceInfo[];
   /** Whether `raw` ioctl arguments may carry pointer patches (`ptrs`); absent = unsupported. */
   readonly rawPointerPatches?: Support;
+  /** Per uAPI value a served command carries (spec/contract/features.ts: HWPT
+   * alloc flags, nested data types, invalidation data types, vIOMMU, vEVENTQ
+   * and HW queue types): whether it is served as the kernel does, including
+   * what it enables. Absent (or an absent key) = not reported = unsupported. */
+  readonly features?: { readonly [uapiName: string]: Support };
 }
 
 /** What the handshake settled: the contract version, who answers, for which profile. */

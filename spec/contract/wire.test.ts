@@ -5,8 +5,9 @@ import { answeredArb, requestArb } from './arbitraries.ts';
 import { checkSchema } from './validate.ts';
 import { requestFromWire, requestToWire, responseFromWire, responseToWire, structFromWire, WireFormatError } from './wire.ts';
 import type { Json } from './wire.ts';
+import { propertyRuns } from '../testing/property-budget.ts';
 
-const RUNS = { numRuns: 400, seed: 20261122 };
+const RUNS = propertyRuns(400);
 
 describe('adapter wire form', () => {
   check('adapter.wire.request-roundtrip', () => {

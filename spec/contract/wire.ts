@@ -396,6 +396,7 @@ export function requestToWire(req: Request): JsonObject {
     .with({ op: 'kvm_vfio_del' }, (r) => ({ op: 'kvm_vfio_del', vm: r.vm, fd: r.fd }))
     .with({ op: 'kvm_state' }, (r) => ({ op: 'kvm_state', vm: r.vm }))
     .with({ op: 'fail_nth' }, (r) => ({ op: 'fail_nth', nth: r.nth }))
+    .with({ op: 'reset' }, () => ({ op: 'reset' }))
     .with({ op: 'batch' }, (r) => ({ op: 'batch', requests: r.requests.map(requestToWire) }))
     .exhaustive();
 }
@@ -496,6 +497,7 @@ export function requestFromWire(value: Json | undefined, field = '', inBatch = f
     .with('kvm_vfio_del', (): Request => ({ op: 'kvm_vfio_del', vm: int(o, 'vm', f), fd: int(o, 'fd', f) }))
     .with('kvm_state', (): Request => ({ op: 'kvm_state', vm: int(o, 'vm', f) }))
     .with('fail_nth', (): Request => ({ op: 'fail_nth', nth: int(o, 'nth', f) }))
+    .with('reset', (): Request => ({ op: 'reset' }))
     .with('batch', (): Request => {
       if (inBatch) fail(join(f, 'op'), 'a batch cannot contain a batch');
       return { op: 'batch', requests: arr(o, 'requests', f).map((r, i) => requestFromWire(r, join(join(f, 'requests'), i), true)) };
@@ -568,6 +570,7 @@ function capabilitiesToWire(c: Capabilities): JsonObject {
     deviceFeatures: features,
     iommus: c.iommus.map(iommuToWire),
     ...(c.rawPointerPatches !== undefined && { rawPointerPatches: supportToWire(c.rawPointerPatches) }),
+    ...(c.features !== undefined && { features: supportMapToWire(c.features) }),
   };
 }
 
@@ -600,6 +603,7 @@ function capabilitiesFromWire(value: Json | undefined, f: string): Capabilities 
     },
     iommus: arr(o, 'iommus', f).map((v, i) => iommuFromWire(v, join(join(f, 'iommus'), i))),
     ...(o['rawPointerPatches'] !== undefined && { rawPointerPatches: supportFromWire(o['rawPointerPatches'], join(f, 'rawPointerPatches')) }),
+    ...(o['features'] !== undefined && { features: supportMapFromWire(o['features'], join(f, 'features')) }),
   };
 }
 
@@ -729,6 +733,7 @@ export function resultToWire(request: Request, result: AnyResult): JsonObject {
       { request: { op: 'device_remove' } },
       { request: { op: 'kvm_destroy' } },
       { request: { op: 'fail_nth' } },
+      { request: { op: 'reset' } },
       () => ({}),
     )
     .with({ request: { op: 'process_info' } }, (p) => ({ lockedVmPages: p.result.lockedVmPages, pinnedVmPages: p.result.pinnedVmPages }))
@@ -777,6 +782,7 @@ export function resultFromWire(request: Request, value: Json | undefined, field 
       { op: 'device_remove' },
       { op: 'kvm_destroy' },
       { op: 'fail_nth' },
+      { op: 'reset' },
       (): AnyResult => emptyFromWire(o, f),
     )
     .with({ op: 'process_info' }, (): AnyResult => ({ lockedVmPages: int(o, 'lockedVmPages', f), pinnedVmPages: int(o, 'pinnedVmPages', f) }))
@@ -795,7 +801,7 @@ export function resultFromWire(request: Request, value: Json | undefined, field 
       entries: arr(o, 'entries', f).map((v, i) => {
         const ef = join(join(f, 'entries'), i);
         const e = obj(v, ef);
-        return { tag: str(e, 'tag', ef), iova: big(e, 'iova', ef), pa: big(e, 'pa', ef), size: int(e, 'size', ef), perm: str(e, 'perm', ef) };
+        return { tag: str(e, 'tag', ef), iova: big(e, 'iova', ef), pa: big(e, 'pa', ef), size: int(e, 'size', ef), perm: oneOf(e, 'perm', ef, ['r', 'w', 'rw'] as const) };
       }),
     }))
     .with({ op: 'kvm_create' }, (): AnyResult => ({ vm: int(o, 'vm', f) }))

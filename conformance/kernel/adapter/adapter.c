@@ -22,6 +22,7 @@
  * headers and drivers/iommu/iommufd/iommufd_test.h; PROFILE is set with -D.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -49,7 +50,10 @@
 #endif
 
 #define CONTRACT_VERSION 1
-#define MAX_BUFFERS 65536 /* handles are never reused in a session; BSS costs nothing until used */
+#define MAX_BUFFERS 65536 /* handles restart only at reset; BSS costs nothing until used */
+#define MAX_REQUEST_ID "9007199254740991" /* 2^53 - 1: every JSON parser reads ids up to it exactly */
+/* drivers/iommu/iommufd/selftest.c: size_t iommufd_test_memory_limit = 65536 (both profiles). */
+#define MOCK_DEFAULT_MEMORY_LIMIT 65536
 #define MAX_PTR_DEPTH 4
 #define READY_LINE "{\"event\":\"ready\",\"profile\":\"" PROFILE "\"}\n"
 
@@ -58,6 +62,7 @@ static int chan_in = -1, chan_out = -1;
 static int proc_mem_fd = -1;
 static void *fault_page;       /* PROT_NONE: the 'fault' argument kind */
 static unsigned int pending_fail_nth;
+static int fail_nth_fd = -1;   /* /proc/self/task/<tid>/fail-nth, opened on the first fail_nth */
 static bool shutting_down;
 static bool hello_done;
 
@@ -153,7 +158,7 @@ static const char *get_str(const struct json *req, const char *key)
 
 static bool is_reserved_fd(long long fd)
 {
-	return fd == chan_in || fd == chan_out || fd == proc_mem_fd || (fd >= 0 && fd <= 2);
+	return fd == chan_in || fd == chan_out || fd == proc_mem_fd || (fail_nth_fd >= 0 && fd == fail_nth_fd) || (fd >= 0 && fd <= 2);
 }
 
 static int get_fd(const struct json *req, long long *fd, struct perr *e)
@@ -329,7 +334,6 @@ static int resolve_cmd(const struct json *req, unsigned long *request, struct pe
 
 /* Arms /proc/self/task/<tid>/fail-nth right before the syscall, as the kernel's
  * iommufd_fail_nth.c does; nothing may allocate in between. */
-static int fail_nth_fd = -1;
 
 static void fail_nth_arm(void)
 {
@@ -668,13 +672,15 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 
 	if (get_int(req, "length", &length, true, e))
 		return -1;
-	if (length <= 0 || length > (1LL << 30))
-		return fail_req(e, "bad-request", "length", "length %lld out of range (1..1 GiB)", length);
+	if (length <= 0 || length > (1LL << 30) || length % page_size)
+		return fail_req(e, "bad-request", "length",
+				"length %lld: a positive multiple of the page size (%ld), at most 1 GiB (ADAPTER.md 3.5)",
+				length, page_size);
 	if (prot_of(prot_s, &prot) || prot == PROT_NONE)
 		return fail_req(e, "bad-request", "prot", "prot must be 'rw' or 'r'");
 	if (nr_buffers >= MAX_BUFFERS)
 		return fail_req(e, "internal", NULL, "too many buffers");
-	len = ((size_t)length + (size_t)page_size - 1) & ~((size_t)page_size - 1);
+	len = (size_t)length;
 	map_len = aligned ? len + hp : len;
 	/* Mapped writable first so every page can be populated below. */
 	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -849,6 +855,103 @@ static int op_fail_nth(const struct json *req, struct sbuf *res, struct perr *e)
 	return 0;
 }
 
+/* -- starting over (ADAPTER.md 3.11) ------------------------------------------------------ */
+
+static bool is_own_fd(int fd, int dir_fd)
+{
+	return fd == dir_fd || is_reserved_fd(fd);
+}
+
+/* Closes every fd the session opened: iommufd contexts, the fds commands
+ * returned (fault queues, vEVENTQs, access objects, dma-bufs, even one an
+ * ioctl installed without returning it). The kernel destroys their objects
+ * and unpins and uncharges their pages as process exit would. */
+static int close_session_fds(struct perr *e)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int fds[4096], n = 0;
+	struct dirent *de;
+
+	if (!d)
+		return fail_req(e, "unsupported", NULL, "reset: cannot list /proc/self/fd: %s", strerror(errno));
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end || de->d_name[0] == '.' || is_own_fd((int)fd, dirfd(d)))
+			continue;
+		if (n == (int)ARRAY_LEN(fds)) {
+			closedir(d);
+			return fail_req(e, "unsupported", NULL, "reset: more than %d open fds", n);
+		}
+		fds[n++] = (int)fd;
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return 0;
+}
+
+/* The mock driver keeps IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT in a global
+ * (selftest.c: iommufd_test_memory_limit): put its default back. */
+static int restore_mock_memory_limit(struct perr *e)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
+		.memory_limit = { .limit = MOCK_DEFAULT_MEMORY_LIMIT },
+	};
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return fail_req(e, "unsupported", NULL, "reset: cannot open /dev/iommu to restore the mock memory limit: %s",
+				strerror(errno));
+	rc = ioctl(fd, IOMMU_TEST_CMD, &cmd);
+	close(fd);
+	if (rc)
+		return fail_req(e, "unsupported", NULL, "reset: cannot restore the mock memory limit: %s", strerror(errno));
+	return 0;
+}
+
+/* The process defaults of ADAPTER.md 3.2: RLIMIT_MEMLOCK unlimited, CAP_IPC_LOCK
+ * and CAP_SYS_RESOURCE held (set_process only ever drops them from the
+ * effective set, so they are still permitted). */
+static int restore_process_defaults(struct perr *e)
+{
+	struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &r))
+		return fail_req(e, "unsupported", NULL, "reset: setrlimit(RLIMIT_MEMLOCK, unlimited): %s", strerror(errno));
+	if (set_cap_effective(CAP_IPC_LOCK, true) || set_cap_effective(CAP_SYS_RESOURCE, true))
+		return fail_req(e, "unsupported", NULL, "reset: cannot raise CAP_IPC_LOCK / CAP_SYS_RESOURCE again: %s",
+				strerror(errno));
+	return 0;
+}
+
+/* reset: the fresh state of ADAPTER.md 1. Answers {} only when all of it is
+ * restored; anything that stays is an 'unsupported' error, and the host then
+ * opens a new session (boots a new guest). */
+static int op_reset(const struct json *req, struct sbuf *res, struct perr *e)
+{
+	(void)req;
+	pending_fail_nth = 0;
+	if (fail_nth_fd >= 0 && pwrite(fail_nth_fd, "0", 1, 0) != 1)
+		return fail_req(e, "unsupported", NULL, "reset: cannot turn fail-nth off: %s", strerror(errno));
+	if (close_session_fds(e))
+		return -1;
+	for (unsigned int i = 1; i <= nr_buffers; i++) {
+		if (buffers[i].live)
+			munmap(buffers[i].map, buffers[i].map_len);
+		buffers[i].live = false;
+	}
+	nr_buffers = 0;
+	if (restore_process_defaults(e) || restore_mock_memory_limit(e))
+		return -1;
+	sb_puts(res, "{}");
+	return 0;
+}
+
 /* -- what the mock driver cannot serve ----------------------------------------------- */
 
 struct unsupported_op {
@@ -888,7 +991,52 @@ static void emit_unsupported(struct sbuf *b, const char *reason)
 
 static const char *const served_ops[] = { "open", "close", "ioctl", "read", "write", "poll",
 					  "set_process", "process_info", "mem_alloc", "mem_write",
-					  "mem_read", "mem_unmap", "mem_protect", "fail_nth" };
+					  "mem_read", "mem_unmap", "mem_protect", "fail_nth", "reset" };
+
+/*
+ * capabilities.features (spec/contract/features.ts): the uAPI values the
+ * commands carry, as the profile's mock driver serves them (selftest.c:
+ * mock_domain_alloc_paging(_flags) takes NEST_PARENT, DIRTY_TRACKING and (7.3)
+ * PASID; mock_domain_alloc_nested IOMMU_HWPT_DATA_SELFTEST;
+ * mock_cache_invalidate_user IOMMU_HWPT_INVALIDATE_DATA_SELFTEST; 7.3:
+ * mock_viommu_init IOMMU_VIOMMU_TYPE_SELFTEST with its invalidation, vEVENTQ
+ * and HW queue types). The other drivers' types need hardware the guest has not.
+ * Names are those of features.ts for the profile; `only73` ones do not exist
+ * in 6.12 and are left out there.
+ */
+struct feature {
+	const char *name;
+	bool only73;
+	const char *unsupported; /* NULL = served */
+};
+
+#define NO_VTD "no Intel VT-d in the guest: only the mock driver's types are served"
+#define NO_SMMU "no Arm SMMUv3 in the guest: only the mock driver's types are served"
+#define NO_AMD "no AMD IOMMU in the guest: only the mock driver's types are served"
+#define NO_TEGRA "no NVIDIA Tegra241 CMDQV in the guest: only the mock driver's types are served"
+
+static const struct feature features[] = {
+	{ "IOMMU_HWPT_ALLOC_NEST_PARENT", false, NULL },
+	{ "IOMMU_HWPT_ALLOC_DIRTY_TRACKING", false, NULL },
+	{ "IOMMU_HWPT_FAULT_ID_VALID", false, NULL },
+	{ "IOMMU_HWPT_ALLOC_PASID", true, NULL },
+	{ "IOMMU_HWPT_DATA_VTD_S1", false, NO_VTD },
+	{ "IOMMU_HWPT_DATA_ARM_SMMUV3", true, NO_SMMU },
+	{ "IOMMU_HWPT_DATA_AMD_GUEST", true, NO_AMD },
+	{ "IOMMU_HWPT_DATA_SELFTEST", false, NULL },
+	{ "IOMMU_HWPT_INVALIDATE_DATA_VTD_S1", false, NO_VTD },
+	{ "IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3", true, NO_SMMU },
+	{ "IOMMU_HWPT_INVALIDATE_DATA_SELFTEST", false, NULL },
+	{ "IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST", true, NULL },
+	{ "IOMMU_VIOMMU_TYPE_ARM_SMMUV3", true, NO_SMMU },
+	{ "IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV", true, NO_TEGRA },
+	{ "IOMMU_VIOMMU_TYPE_SELFTEST", true, NULL },
+	{ "IOMMU_VEVENTQ_TYPE_ARM_SMMUV3", true, NO_SMMU },
+	{ "IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV", true, NO_TEGRA },
+	{ "IOMMU_VEVENTQ_TYPE_SELFTEST", true, NULL },
+	{ "IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV", true, NO_TEGRA },
+	{ "IOMMU_HW_QUEUE_TYPE_SELFTEST", true, NULL },
+};
 
 static void emit_release(struct sbuf *b)
 {
@@ -950,7 +1098,17 @@ static int op_capabilities(const struct json *req, struct sbuf *res, struct perr
 	sb_printf(res, ",\"enforceCacheCoherency\":false,\"dirtyTracking\":true,\"maxPasidLog2\":%d,\"nesting\":true}]",
 		  v73 ? 20 : 0);
 	/* The host lane sends struct arguments as raw bytes with pointer patches (ADAPTER.md §3.3). */
-	sb_puts(res, ",\"rawPointerPatches\":{\"supported\":true}}");
+	sb_puts(res, ",\"rawPointerPatches\":{\"supported\":true},\"features\":{");
+	for (size_t i = 0, n = 0; i < ARRAY_LEN(features); i++) {
+		if (features[i].only73 && !v73)
+			continue;
+		sb_printf(res, "%s\"%s\":", n++ ? "," : "", features[i].name);
+		if (features[i].unsupported)
+			emit_unsupported(res, features[i].unsupported);
+		else
+			sb_puts(res, "{\"supported\":true}");
+	}
+	sb_puts(res, "}}");
 	return 0;
 }
 
@@ -969,7 +1127,7 @@ static const struct {
 	{ "set_process", op_set_process }, { "process_info", op_process_info },
 	{ "mem_alloc", op_mem_alloc }, { "mem_write", op_mem_write }, { "mem_read", op_mem_read },
 	{ "mem_unmap", op_mem_unmap }, { "mem_protect", op_mem_protect },
-	{ "fail_nth", op_fail_nth }, { "batch", op_batch },
+	{ "fail_nth", op_fail_nth }, { "reset", op_reset }, { "batch", op_batch },
 };
 
 static void emit_error(struct sbuf *b, const struct perr *e)
@@ -1071,6 +1229,24 @@ static void handle_hello(const struct json *req, struct sbuf *out)
 	sb_puts(out, "},\"profile\":\"" PROFILE "\"}");
 }
 
+/* A JSON number that is a decimal integer from 0 to 2^53-1, as its text shows it. */
+static bool valid_id(const struct json *id)
+{
+	const char *t;
+	size_t n;
+
+	if (!id || id->type != JSON_NUMBER)
+		return false;
+	t = id->text;
+	n = strlen(t);
+	if (n == 0 || n > strlen(MAX_REQUEST_ID) || (n > 1 && t[0] == '0'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return false;
+	return n < strlen(MAX_REQUEST_ID) || strcmp(t, MAX_REQUEST_ID) <= 0;
+}
+
 static void handle_line(const char *line, size_t len, struct sbuf *out)
 {
 	const char *err = NULL;
@@ -1090,12 +1266,18 @@ static void handle_line(const char *line, size_t len, struct sbuf *out)
 		return;
 	}
 	id = json_get(req, "id");
-	if (id && id->type == JSON_NUMBER)
-		sb_puts(out, id->text);
-	else if (id && id->type == JSON_STRING)
-		sb_str(out, id->text);
-	else
-		sb_puts(out, "null");
+	if (!valid_id(id)) {
+		struct perr e = { 0 };
+
+		/* ADAPTER.md 7.2: an id is an integer 0 .. 2^53-1; a request without one is not carried out. */
+		fail_req(&e, "bad-request", "id", "field 'id' must be an integer from 0 to 2^53-1");
+		sb_puts(out, "null,");
+		emit_error(out, &e);
+		sb_puts(out, "}\n");
+		json_free(req);
+		return;
+	}
+	sb_puts(out, id->text);
 	sb_puts(out, ",");
 	op = get_str(req, "op");
 	if (op && !strcmp(op, "hello") && !hello_done) {

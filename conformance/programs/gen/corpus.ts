@@ -15,10 +15,12 @@ import { VFIO_COMPAT_TESTS } from './fixture-vfio-compat.ts';
 import { DIRTY_TESTS } from './fixture-dirty.ts';
 import { PASID_TESTS, VIOMMU_TESTS } from './fixture-viommu.ts';
 import { CDEV_TESTS, ERRNO_TESTS } from './errnos.ts';
+import { OBSERVE_TESTS } from './observe.ts';
+import { ORDER_TESTS } from './check-order.ts';
 
 export const CORPUS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'corpus');
 
-export const ALL_TESTS: readonly TestDef[] = [...IOMMUFD_TESTS, ...CHANGE_PROCESS_TESTS, ...IOAS_TESTS, ...MOCK_DOMAIN_TESTS, ...VFIO_COMPAT_TESTS, ...DIRTY_TESTS, ...VIOMMU_TESTS, ...PASID_TESTS, ...ERRNO_TESTS, ...CDEV_TESTS];
+export const ALL_TESTS: readonly TestDef[] = [...IOMMUFD_TESTS, ...CHANGE_PROCESS_TESTS, ...IOAS_TESTS, ...MOCK_DOMAIN_TESTS, ...VFIO_COMPAT_TESTS, ...DIRTY_TESTS, ...VIOMMU_TESTS, ...PASID_TESTS, ...ERRNO_TESTS, ...CDEV_TESTS, ...OBSERVE_TESTS, ...ORDER_TESTS];
 
 /** Relative path of a program in the corpus: <fixture>/<rest of the name>.json. */
 export function corpusPath(program: Program): string {

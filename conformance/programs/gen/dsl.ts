@@ -10,8 +10,7 @@ import { PROGRAM_FORMAT, type Json, type Program, type ProgramSource, type Step,
 export const PAGE_SIZE = 4096;
 /** The selftests' global `buffer`: 16 pages, hugepage aligned. */
 export const BUFFER_SIZE = PAGE_SIZE * 16;
-export const MOCK_APERTURE_START = 1 << 24;
-export const MOCK_PAGE_SIZE = 2048;
+export { MOCK_APERTURE_START, MOCK_PAGE_SIZE } from '../../../spec/uapi/constants.ts';
 
 export const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 export const ok: StepExpect = { ok: true };

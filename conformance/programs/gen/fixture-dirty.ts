@@ -27,18 +27,23 @@ function setup(p: ProgramBuilder, v: Variant): void {
   p.memAlloc();
   p.open();
   p.memAlloc('dbuf', v.size);
-  p.memAlloc('bitmap', Math.ceil(v.size / MOCK_PAGE_SIZE / 8) + PAGE_SIZE);
+  // posix_memalign(bitmap_size + PAGE_SIZE) in the selftest; user memory comes in whole pages (ADAPTER.md §3.5).
+  p.memAlloc('bitmap', Math.ceil((Math.ceil(v.size / MOCK_PAGE_SIZE / 8) + PAGE_SIZE) / PAGE_SIZE) * PAGE_SIZE);
   p.ioasAlloc('ioas');
   if (p.profile === '7.3') p.ioctl('IOMMU_OPTION', { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', val64: '0', object_id: '$ioas' }, { expect: ok });
   p.mockDomain('$ioas');
 }
 
-function dirtyTest(test: string, description: string, body: (p: ProgramBuilder, v: Variant) => void, kernels: readonly Profile[] = BOTH): TestDef[] {
+function dirtyTest(test: string, description: string, body: (p: ProgramBuilder, v: Variant) => void, kernels: readonly Profile[] = BOTH, features: readonly string[] = []): TestDef[] {
   return VARIANTS.map((v) => ({
     name: `iommufd_dirty_tracking.${v.name}.${test}`,
     description,
     source: { file: FILE, fixture: 'iommufd_dirty_tracking', variant: v.name, test, kernels },
-    requires: { commands: ['IOMMU_HWPT_SET_DIRTY_TRACKING', 'IOMMU_HWPT_GET_DIRTY_BITMAP'], testOps: ['IOMMU_TEST_OP_DIRTY'] },
+    requires: {
+      commands: ['IOMMU_HWPT_SET_DIRTY_TRACKING', 'IOMMU_HWPT_GET_DIRTY_BITMAP'],
+      testOps: ['IOMMU_TEST_OP_DIRTY'],
+      features: ['IOMMU_HWPT_ALLOC_DIRTY_TRACKING', ...features],
+    },
     build: (p: ProgramBuilder) => {
       setup(p, v);
       body(p, v);
@@ -135,6 +140,7 @@ export const DIRTY_TESTS: readonly TestDef[] = [
       p.destroy('$dhwpt');
     },
     ['7.3'],
+    ['IOMMU_HWPT_ALLOC_PASID'],
   ),
   ...dirtyTest('device_dirty_capability', 'IOMMU_GET_HW_INFO reports IOMMU_HW_CAP_DIRTY_TRACKING for the mock device.', (p) => {
     p.ioctl('IOMMU_HWPT_ALLOC', { dev_id: '$idev', pt_id: '$ioas', flags: 0 }, { expect: ok, bind: { dhwpt: 'out.out_hwpt_id' } });

@@ -4,12 +4,12 @@
  */
 import type { Profile } from '../../../spec/contract/types.ts';
 import type { Json, StepExpect } from '../types.ts';
+import { MOCK_APERTURE_LAST } from '../../../spec/uapi/constants.ts';
 import { BUFFER_SIZE, err, hex, MOCK_APERTURE_START, MOCK_PAGE_SIZE, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
 
 const FILE = 'tools/testing/selftests/iommu/iommufd.c';
 const BOTH: readonly Profile[] = ['6.12', '7.3'];
 const U64_MAX = '0xffffffffffffffff';
-const MOCK_APERTURE_LAST = 2 ** 31 - 1;
 
 export interface IoasVariant {
   readonly name: string;
@@ -401,7 +401,13 @@ export const IOAS_TESTS: readonly TestDef[] = [
       p.destroy('$parent');
       p.destroy('$parent_not_work');
     },
-    { requires: { commands: ['IOMMU_HWPT_INVALIDATE', 'IOMMU_FAULT_QUEUE_ALLOC'], testOps: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_TRIGGER_IOPF'] } },
+    {
+      requires: {
+        commands: ['IOMMU_HWPT_INVALIDATE', 'IOMMU_FAULT_QUEUE_ALLOC'],
+        testOps: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_TRIGGER_IOPF'],
+        features: ['IOMMU_HWPT_ALLOC_NEST_PARENT', 'IOMMU_HWPT_DATA_SELFTEST', 'IOMMU_HWPT_INVALIDATE_DATA_SELFTEST', 'IOMMU_HWPT_FAULT_ID_VALID'],
+      },
+    },
   ),
   ...ioasTest('access_domain_destory', 'An access pins pages across a huge page boundary; destroying the device (and its domain) first then unpinning works.', (p, self) => {
     const size = 2 * 2 * 1024 * 1024;

@@ -30,12 +30,15 @@ function faultAlloc(p: ProgramBuilder): void {
   p.ioctl('IOMMU_FAULT_QUEUE_ALLOC', {}, { expect: ok, bind: { fault: 'out.out_fault_id', fault_fd: 'out.out_fault_fd' } });
 }
 
-function viommuTest(test: string, description: string, body: (p: ProgramBuilder, mock: boolean) => void, variants = ['no_viommu', 'mock_viommu']): TestDef[] {
+/** What the mock_viommu fixture itself needs: a nesting parent, the mock vIOMMU, a nested HWPT on it. */
+const VIOMMU_FIXTURE_FEATURES = ['IOMMU_HWPT_ALLOC_NEST_PARENT', 'IOMMU_VIOMMU_TYPE_SELFTEST', 'IOMMU_HWPT_DATA_SELFTEST'];
+
+function viommuTest(test: string, description: string, body: (p: ProgramBuilder, mock: boolean) => void, variants = ['no_viommu', 'mock_viommu'], features: readonly string[] = []): TestDef[] {
   return variants.map((variant) => ({
     name: `iommufd_viommu.${variant}.${test}`,
     description,
     source: { file: FILE, fixture: 'iommufd_viommu', variant, test, kernels: ['7.3'] as const },
-    ...(variant === 'mock_viommu' ? { requires: { commands: ['IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC'] } } : {}),
+    ...(variant === 'mock_viommu' ? { requires: { commands: ['IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC'], features: [...VIOMMU_FIXTURE_FEATURES, ...features] } } : {}),
     build: (p: ProgramBuilder) => {
       const mock = variant === 'mock_viommu';
       p.memAlloc();
@@ -100,6 +103,7 @@ export const VIOMMU_TESTS: readonly TestDef[] = [
       p.destroy('$fault');
     },
     ['mock_viommu'],
+    ['IOMMU_HWPT_FAULT_ID_VALID'],
   ),
   ...viommuTest(
     'viommu_alloc_with_data',
@@ -154,7 +158,7 @@ export const VIOMMU_TESTS: readonly TestDef[] = [
     p.mockDomainReplace('$stdev', '$ioas');
     p.destroy('$vdev');
     p.destroy('$veventq');
-  }),
+  }, undefined, ['IOMMU_VEVENTQ_TYPE_SELFTEST']),
   ...viommuTest(
     'vdevice_cache',
     'IOMMU_HWPT_INVALIDATE on a vIOMMU: every argument check, partial failures report how many entries were handled, the mock device cache shows what was invalidated.',
@@ -188,6 +192,7 @@ export const VIOMMU_TESTS: readonly TestDef[] = [
       p.destroy('$vdev');
     },
     ['mock_viommu'],
+    ['IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST'],
   ),
   ...viommuTest(
     'hw_queue',
@@ -214,6 +219,7 @@ export const VIOMMU_TESTS: readonly TestDef[] = [
       p.unmap('$ioas', '$iova', PAGE_SIZE);
     },
     ['mock_viommu'],
+    ['IOMMU_HW_QUEUE_TYPE_SELFTEST'],
   ),
   ...viommuTest(
     'vdevice_tombstone',
@@ -243,7 +249,11 @@ export const PASID_TESTS: readonly TestDef[] = ['no_pasid', 'has_pasid'].map((va
   name: `iommufd_device_pasid.${variant}.pasid_attach`,
   description: 'PASID attach/replace/detach through the mock device: which HWPTs a PASID may use (PASID-capable, not a parent, not an IOAS), the RID-side rules, EBUSY for a second attach, the reserved PASID whose replace fails with ENOMEM, and an IOPF on a PASID.',
   source: { file: FILE, fixture: 'iommufd_device_pasid', variant, test: 'pasid_attach', kernels: ['7.3'] as const },
-  requires: { commands: ['IOMMU_VIOMMU_ALLOC', 'IOMMU_FAULT_QUEUE_ALLOC'], testOps: ['IOMMU_TEST_OP_PASID_ATTACH', 'IOMMU_TEST_OP_PASID_REPLACE', 'IOMMU_TEST_OP_PASID_DETACH', 'IOMMU_TEST_OP_PASID_CHECK_HWPT'] },
+  requires: {
+    commands: ['IOMMU_VIOMMU_ALLOC', 'IOMMU_FAULT_QUEUE_ALLOC'],
+    testOps: ['IOMMU_TEST_OP_PASID_ATTACH', 'IOMMU_TEST_OP_PASID_REPLACE', 'IOMMU_TEST_OP_PASID_DETACH', 'IOMMU_TEST_OP_PASID_CHECK_HWPT'],
+    features: ['IOMMU_HWPT_ALLOC_PASID', 'IOMMU_HWPT_ALLOC_NEST_PARENT', 'IOMMU_HWPT_DATA_SELFTEST', 'IOMMU_HWPT_FAULT_ID_VALID', 'IOMMU_VIOMMU_TYPE_SELFTEST'],
+  },
   build: (p: ProgramBuilder) => {
     p.memAlloc();
     p.open();

@@ -139,6 +139,9 @@ def answer(handler, req):
         return {"ok": False, "error": {"code": "bad-request", "message": "malformed request: %r" % (e,)}}
 
 
+MAX_ID = 2**53 - 1
+
+
 def main():
     handler = None
     for line in sys.stdin:
@@ -147,8 +150,12 @@ def main():
         try:
             msg = json.loads(line)
             rid = msg["id"]
+            # ADAPTER.md 7.2: an id is an integer from 0 to 2^53 - 1 (bool is an int in Python: not an id).
+            if type(rid) is not int or not 0 <= rid <= MAX_ID:
+                raise ValueError("id out of range")
         except (ValueError, KeyError, TypeError):
-            reply = {"id": None, "ok": False, "error": {"code": "bad-request", "message": "not a JSON request with an id"}}
+            reply = {"id": None, "ok": False,
+                     "error": {"code": "bad-request", "message": "not a JSON request with an integer id from 0 to 2^53-1", "field": "id"}}
             print(json.dumps(reply), flush=True)
             continue
         op = msg.get("op")

@@ -1,0 +1,167 @@
+/**
+ * Throughput of the suite: checked commands per second against the
+ * reference, in-process and over stdio, per oracle set, and the ratio to the
+ * bare cost of executing the same commands with no checking (the same cases,
+ * generated from the same seed, run through a session with no oracle). Each
+ * oracle's share is the time spent inside it. Figures are medians of rounds.
+ */
+import fc from 'fast-check';
+import type { Adapter, Capabilities, Profile } from '../../spec/contract/types.ts';
+import { openAdapter } from '../adapter/open.ts';
+import { caseArb, type GeneratedCase, newModel } from './gen/commands.ts';
+import { DifferentialOracle } from './oracles/differential.ts';
+import { InvariantsOracle } from './oracles/invariants.ts';
+import { LifecycleOracle, loadLifecycle } from './oracles/lifecycle.ts';
+import type { Oracle } from './oracles/oracle.ts';
+import { openReference } from './reference.ts';
+import { CaseFailure, CaseSession, realClock } from './session.ts';
+
+export type BenchMode = 'bare' | 'invariants' | 'full';
+
+export interface BenchFigure {
+  readonly transport: 'in-process' | 'stdio';
+  readonly mode: BenchMode;
+  readonly commandsPerSecond: number;
+  /** Commands checked per round (the same cases every round). */
+  readonly commands: number;
+  /** This mode's cost over the bare one (bare commands/s ÷ this). */
+  readonly slowdown: number | null;
+  /** Share of the time spent in each oracle, 0..1. */
+  readonly shares: Readonly<Record<string, number>>;
+}
+
+export interface BenchOptions {
+  readonly profile?: Profile;
+  readonly seed?: number;
+  readonly cases?: number;
+  readonly maxCommands?: number;
+  readonly rounds?: number;
+  readonly stdio?: string | false;
+  readonly log?: (line: string) => void;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Wraps an oracle so the time inside it is counted. */
+function timed(o: Oracle, acc: Map<string, number>): Oracle {
+  const add = (ms: number): void => {
+    acc.set(o.name, (acc.get(o.name) ?? 0) + ms);
+  };
+  const wrap = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    const t = performance.now();
+    try {
+      return await f(...a);
+    } finally {
+      add(performance.now() - t);
+    }
+  };
+  return {
+    name: o.name,
+    gates: (c) => o.gates(c),
+    begin: wrap((c) => o.begin(c)),
+    step: wrap((e) => o.step(e)),
+    end: wrap(() => o.end()),
+    close: wrap(() => o.close()),
+  };
+}
+
+async function oraclesFor(mode: BenchMode, profile: Profile): Promise<Oracle[]> {
+  if (mode === 'bare') return [];
+  const inv = new InvariantsOracle(profile);
+  if (mode === 'invariants') return [inv];
+  const list: Oracle[] = [new DifferentialOracle(profile, () => openReference(profile)), inv];
+  const lc = await loadLifecycle();
+  if ('factory' in lc) list.push(new LifecycleOracle(lc.factory, profile));
+  return list;
+}
+
+async function round(cases: readonly GeneratedCase[], mode: BenchMode, open: () => Promise<Adapter>, release: (a: Adapter) => Promise<void>, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; oracleMs: Map<string, number> }> {
+  const oracleMs = new Map<string, number>();
+  let commands = 0;
+  const t0 = performance.now();
+  for (const [i, gc] of cases.entries()) {
+    const impl = await open();
+    const oracles = (await oraclesFor(mode, profile)).map((o) => timed(o, oracleMs));
+    const session = new CaseSession({ impl, caps, profile, oracles, timeoutMs: 30_000, clock: realClock, probeSeed: i });
+    try {
+      await fc.asyncModelRun(() => ({ model: newModel(profile, caps, gc.enabled), real: session }), gc.commands);
+      await session.finish();
+    } catch (err) {
+      if (!(err instanceof CaseFailure)) throw err;
+    } finally {
+      await session.close();
+      await release(impl);
+    }
+    commands += session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
+  }
+  return { commands, ms: performance.now() - t0, oracleMs };
+}
+
+export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFigure[]> {
+  const profile = opts.profile ?? '7.3';
+  const rounds = opts.rounds ?? 5;
+  const log = opts.log ?? (() => {});
+  const probe = await openAdapter('ref', { profile });
+  const capsRes = await probe.call({ op: 'capabilities' });
+  await probe.close();
+  if (!capsRes.ok) throw new Error(`reference capabilities: ${capsRes.error.message}`);
+  const caps = capsRes.result;
+  const arb = caseArb(profile, caps, { maxCommands: opts.maxCommands ?? 60 });
+  // The same cases every round and mode (fresh command objects per round: they are single-use).
+  const sample = (): GeneratedCase[] => fc.sample(arb, { seed: opts.seed ?? 42, numRuns: opts.cases ?? 20 });
+  const figures: BenchFigure[] = [];
+  const transports: { name: 'in-process' | 'stdio'; open: () => Promise<Adapter>; release: (a: Adapter) => Promise<void>; close: () => Promise<void> }[] = [
+    { name: 'in-process', open: () => openAdapter('ref', { profile }), release: (a) => a.close(), close: async () => {} },
+  ];
+  if (opts.stdio !== false) {
+    const cmd = opts.stdio ?? 'cmd:node bin/iommufd-spec.mjs serve --impl ref';
+    // One server process; each case gets a fresh reference session behind it.
+    const shared = await openAdapter(cmd, { profile, stderr: 'inherit' });
+    transports.push({
+      name: 'stdio',
+      open: async () => shared,
+      release: async (a) => {
+        // Close everything the case left: the shared process's next case starts clean.
+        const fds: number[] = [];
+        for (let fd = 3; fd < 64; fd++) fds.push(fd);
+        await a.batch(fds.map((fd) => ({ op: 'close', fd })));
+      },
+      close: () => shared.close(),
+    });
+  }
+  for (const t of transports) {
+    const perMode = new Map<BenchMode, { cps: number[]; shares: Map<string, number[]>; commands: number }>();
+    for (const mode of ['bare', 'invariants', 'full'] as const) {
+      const cps: number[] = [];
+      const shares = new Map<string, number[]>();
+      let commands = 0;
+      for (let r = 0; r <= rounds; r++) {
+        const res = await round(sample(), mode, t.open, t.release, caps, profile);
+        if (r === 0) continue; // warm-up round
+        commands = res.commands;
+        cps.push(res.commands / (res.ms / 1000));
+        for (const [k, v] of res.oracleMs) shares.set(k, [...(shares.get(k) ?? []), v / res.ms]);
+      }
+      perMode.set(mode, { cps, shares, commands });
+      log(`${t.name} ${mode}: ${Math.round(median(cps))} commands/s (median of ${rounds})`);
+    }
+    const bare = median(perMode.get('bare')?.cps ?? [0]);
+    for (const [mode, v] of perMode) {
+      const cps = median(v.cps);
+      figures.push({
+        transport: t.name,
+        mode,
+        commandsPerSecond: Math.round(cps),
+        commands: v.commands,
+        slowdown: mode === 'bare' || cps === 0 ? null : Math.round((bare / cps) * 100) / 100,
+        shares: Object.fromEntries([...v.shares].map(([k, xs]) => [k, Math.round(median(xs) * 1000) / 1000])),
+      });
+    }
+    await t.close();
+  }
+  return figures;
+}

@@ -1,0 +1,150 @@
+/**
+ * Deliberately broken implementations (fixtures/) must be caught with a
+ * shrunk counterexample whose replay file reproduces the failure on the
+ * broken implementation and not on the reference; an adapter that crashes,
+ * hangs, answers garbage or a wrong id must give a clear verdict with the
+ * program so far, never a hang. No timing here depends on machine speed:
+ * the hang is cut by a fake clock once the fixture says it is hanging.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import type { Adapter, Implementation, Response } from '../../spec/contract/types.ts';
+import { inProcessAdapter } from '../adapter/in-process.ts';
+import { validateProgram } from '../programs/load.ts';
+import { replayProgram } from './replay.ts';
+import { runSuite, type SuiteResult } from './runner.ts';
+import type { Clock } from './session.ts';
+import { reference } from './fixtures/wrap.ts';
+
+const FIX = 'conformance/suite/fixtures';
+const TSX = 'node --import tsx';
+
+function why(r: SuiteResult): string {
+  return `${r.verdict} ${r.properties.map((p) => `${p.property}=${p.status}`).join(' ')}\n${r.failure?.text ?? ''}${r.blocks.map((b) => b.error ?? '').join('')}`;
+}
+
+/** A clock whose timers fire only when the test says so. */
+class FakeClock implements Clock {
+  private t = 0;
+  private next = 1;
+  readonly timers = new Map<number, () => void>();
+  setTimeout(fn: () => void): unknown {
+    const id = this.next++;
+    this.timers.set(id, fn);
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers.delete(h as number);
+  }
+  now(): number {
+    return this.t;
+  }
+  fireAll(): void {
+    this.t += 3_600_000;
+    const fns = [...this.timers.values()];
+    this.timers.clear();
+    for (const f of fns) f();
+  }
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 6000 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!cond()) throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('broken implementations are caught', () => {
+  for (const [fixture, oracle] of [
+    ['ignores-write-permission', 'invariants'],
+    ['ignores-write-permission', 'full'],
+    ['stale-after-unmap', 'invariants'],
+    ['stale-after-unmap', 'full'],
+  ] as const) {
+    it(`suite.catches.${fixture}.${oracle}`, async () => {
+      const impl = `${FIX}/${fixture}.ts`;
+      const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 60, maxCommands: 60, oracle, blockSize: 60, shrinkTimeMs: 20_000 });
+      expect(r.verdict, why(r)).toBe('fail');
+      const f = r.failure;
+      if (!f) throw new Error('no counterexample');
+      expect(f.killedBy.length).toBeGreaterThan(0);
+      expect(f.killedBy).toContain(oracle === 'invariants' ? 'invariants' : f.killedBy[0]);
+      if (oracle === 'invariants') expect(f.objections[0]?.property).toBe('invariants.dma-confinement');
+      expect(f.shrunkLength).toBeLessThanOrEqual(14);
+      expect(f.text).toMatch(/✗ (invariants|differential)/);
+      // The replay file is a valid program and reproduces on the broken implementation only.
+      const program = validateProgram(JSON.parse(JSON.stringify(f.program)), 'replay');
+      expect(program.replay?.['seed']).toBe(f.seed);
+      const again = await replayProgram(program, { impl, oracle });
+      expect(again.reproduced, again.text).toBe(true);
+      const onRef = await replayProgram(program, { impl: 'ref', oracle });
+      expect(onRef.objections, onRef.text).toEqual([]);
+    }, 600_000);
+  }
+});
+
+describe('a broken adapter gives a verdict, never a hang', () => {
+  for (const mode of ['crash', 'garbage', 'wrong-id'] as const) {
+    it(`suite.robust.stdio-${mode}`, async () => {
+      const r = await runSuite({ impl: `cmd:${TSX} ${FIX}/broken-stdio.ts ${mode}`, profile: '7.3', seed: 4, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30 });
+      expect(r.verdict, why(r)).toBe('fail');
+      const f = r.failure;
+      expect(f?.objections[0]?.property).toBe('protocol');
+      expect(f?.adapterFailure).toMatch(mode === 'crash' ? /exited/ : /bad-message/);
+      if (mode === 'crash') expect(f?.adapterFailure).toMatch(/code 3/);
+      // The program so far, up to the request that broke it.
+      expect(f?.text).toMatch(/IOMMU_IOAS_UNMAP/);
+      expect(f?.shrunkLength).toBeGreaterThan(0);
+    }, 600_000);
+  }
+
+  it('suite.robust.stdio-hang', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'suite-hang-'));
+    const mark = join(dir, 'hanging');
+    const clock = new FakeClock();
+    try {
+      // The transport's own timeout is far away; the suite's per-command timeout runs on the fake clock.
+      const done = runSuite({ impl: `cmd:env BROKEN_MARK=${mark} ${TSX} ${FIX}/broken-stdio.ts hang`, profile: '7.3', seed: 4, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30, timeoutMs: 3_600_000, clock });
+      await until(() => existsSync(mark), 'the fixture to hang');
+      clock.fireAll();
+      const r = await done;
+      expect(r.verdict, why(r)).toBe('fail');
+      expect(r.failure?.adapterFailure).toMatch(/timeout/);
+      expect(r.failure?.text).toMatch(/IOMMU_IOAS_UNMAP/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+
+  it('suite.robust.in-process-hang', async () => {
+    const clock = new FakeClock();
+    let hanging = false;
+    const open = async (): Promise<Adapter & { info: NonNullable<Adapter['info']> }> => {
+      const inner = await reference('7.3');
+      const impl: Implementation = {
+        name: 'hangs-on-unmap',
+        version: '0',
+        profile: '7.3',
+        handle(req): Response | Promise<Response> {
+          if (req.op === 'ioctl' && req.cmd === 'IOMMU_IOAS_UNMAP') {
+            hanging = true;
+            return new Promise<Response>(() => {});
+          }
+          return inner.handle(req);
+        },
+      };
+      return inProcessAdapter(impl);
+    };
+    const done = runSuite({ impl: { name: 'hangs-on-unmap', open }, profile: '7.3', seed: 4, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30, timeoutMs: 1000, clock });
+    await until(() => hanging && clock.timers.size > 0, 'the implementation to hang');
+    clock.fireAll();
+    const r = await done;
+    expect(r.verdict, why(r)).toBe('fail');
+    expect(r.failure?.adapterFailure).toMatch(/timeout/);
+  }, 600_000);
+
+  it('suite.robust.cannot-start', async () => {
+    await expect(runSuite({ impl: `cmd:${TSX} ${FIX}/does-not-exist.ts`, runs: 1, timeoutMs: 60_000 })).rejects.toThrow(/--impl/);
+  }, 120_000);
+});

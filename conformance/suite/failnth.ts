@@ -1,0 +1,158 @@
+/**
+ * `--fail-nth`: for adapters that inject allocation failures (the contract's
+ * `fail_nth` op; the kernels' /proc/self/task/<tid>/fail-nth), sweep the
+ * failure points of each ioctl of a passing case — replay the steps before
+ * it on a fresh session, arm fail_nth = 1, 2, 3 … until the ioctl behaves as
+ * it did without injection — and check that an ioctl that failed that way
+ * left no visible change: the same pins, pinned and locked memory, and
+ * translations as just before it. The kernel's own iommufd_fail_nth test
+ * looks only for crashes and leaks.
+ *
+ * IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA and IOMMU_HWPT_INVALIDATE are
+ * documented as not atomic (partial progress) and are not swept.
+ */
+import type { Adapter, Request, Response } from '../../spec/contract/types.ts';
+import { render } from '../programs/expect.ts';
+import { ResolveError } from '../programs/values.ts';
+import type { Objection } from './oracles/oracle.ts';
+import { callWithTimeout, type Clock, commandName, statusOf, type TraceStep } from './session.ts';
+import { bindable, getPath, resolveStep, type StepTemplate } from './step.ts';
+import { toBig } from './ranges.ts';
+
+const NOT_ATOMIC = new Set(['IOMMU_IOAS_UNMAP', 'VFIO_IOMMU_UNMAP_DMA', 'IOMMU_HWPT_INVALIDATE']);
+
+export interface FailNthOptions {
+  /** Ioctl steps swept per case. */
+  readonly maxSteps?: number;
+  /** Highest nth tried per ioctl. */
+  readonly maxNth?: number;
+}
+
+export interface FailNthFinding {
+  readonly objection: Objection;
+  /** The program that shows it: the prefix, fail_nth, the ioctl, the observation that changed. */
+  readonly templates: readonly StepTemplate[];
+}
+
+interface Session {
+  readonly adapter: Adapter;
+  readonly bindings: Map<string, unknown>;
+}
+
+async function replay(s: Session, steps: readonly TraceStep[], timeoutMs: number, clock: Clock): Promise<void> {
+  for (const t of steps) await runStep(s, t.template, timeoutMs, clock);
+}
+
+async function runStep(s: Session, t: StepTemplate, timeoutMs: number, clock: Clock): Promise<{ request?: Request; response?: Response }> {
+  let request: Request;
+  try {
+    request = resolveStep(t, (ref, field) => {
+      if (!s.bindings.has(ref.name)) throw new ResolveError(field, `$${ref.name} is not bound`);
+      return getPath(s.bindings.get(ref.name), ref.path);
+    });
+  } catch {
+    return {};
+  }
+  const response = await callWithTimeout(commandName(request), () => s.adapter.call(request), timeoutMs, clock);
+  if (statusOf(request, response).status === 'ok' && t.bind && response.ok) {
+    const base = bindable(t.op, response.result);
+    for (const [name, path] of Object.entries(t.bind)) s.bindings.set(name, getPath(base, path));
+  }
+  return { request, response };
+}
+
+/** What can be seen of the state: pins of every buffer, process accounting, what each device reaches at the mapped IOVAs. */
+function snapshotRequests(s: Session, prefix: readonly TraceStep[], step: TraceStep, ops: Set<string>): Request[] {
+  const reqs: Request[] = [];
+  const iovas = new Set<bigint>();
+  for (const t of [...prefix, step]) {
+    const r = t.request;
+    if (r?.op !== 'ioctl' || r.arg.kind !== 'struct') continue;
+    const f = r.arg.fields;
+    const out = t.response?.ok ? ((t.response.result as { out?: Record<string, unknown> }).out ?? {}) : {};
+    for (const k of ['iova', 'dst_iova']) {
+      const v = out[k] ?? f[k];
+      if (v !== undefined) iovas.add(toBig(v));
+    }
+  }
+  for (const v of s.bindings.values()) {
+    if (typeof v !== 'object' || v === null) continue;
+    const o = v as Record<string, unknown>;
+    if (typeof o['buffer'] === 'number' && typeof o['length'] === 'number' && ops.has('pin_count')) reqs.push({ op: 'pin_count', buffer: o['buffer'], offset: 0, length: o['length'] });
+  }
+  for (const t of prefix) {
+    if (t.template.op !== 'device_create') continue;
+    for (const [name, path] of Object.entries(t.template.bind ?? {})) {
+      const device = path === 'device' ? s.bindings.get(name) : undefined;
+      if (typeof device === 'number' && ops.has('translate')) for (const iova of iovas) reqs.push({ op: 'translate', device, iova });
+    }
+  }
+  if (ops.has('process_info')) reqs.push({ op: 'process_info' });
+  return reqs;
+}
+
+function differs(a: Response | undefined, b: Response | undefined): boolean {
+  return render(a) !== render(b);
+}
+
+export async function sweepFailNth(
+  trace: readonly TraceStep[],
+  open: () => Promise<Adapter>,
+  release: (a: Adapter, broken: boolean) => Promise<void>,
+  supportedOps: Set<string>,
+  timeoutMs: number,
+  clock: Clock,
+  count: (n: number) => void,
+  opts: FailNthOptions = {},
+): Promise<FailNthFinding | undefined> {
+  const maxSteps = opts.maxSteps ?? 6;
+  const maxNth = opts.maxNth ?? 40;
+  const ran = trace.filter((t) => t.template.op !== 'end' && t.response !== undefined && t.request !== undefined);
+  const candidates = ran.filter((t) => t.request?.op === 'ioctl' && !NOT_ATOMIC.has(commandName(t.request)) && (t.status === 'ok' || t.status === 'failed'));
+  // The ioctls that succeeded first: their error paths are the ones to sweep.
+  const chosen = [...candidates.filter((t) => t.status === 'ok'), ...candidates.filter((t) => t.status !== 'ok')].slice(0, maxSteps);
+  for (const step of chosen) {
+    const prefix = ran.filter((t) => t.step < step.step);
+    const base = statusOf(step.request as Request, step.response as Response);
+    for (let nth = 1; nth <= maxNth; nth++) {
+      const adapter = await open();
+      let broken = false;
+      try {
+        const s: Session = { adapter, bindings: new Map() };
+        await replay(s, prefix, timeoutMs, clock);
+        const snap = snapshotRequests(s, prefix, step, supportedOps);
+        const before = snap.length ? await callWithTimeout('snapshot', () => adapter.batch(snap), timeoutMs, clock) : [];
+        await callWithTimeout('fail_nth', () => adapter.call({ op: 'fail_nth', nth }), timeoutMs, clock);
+        const { request, response } = await runStep(s, step.template, timeoutMs, clock);
+        if (!request || !response) break;
+        const now = statusOf(request, response);
+        if (now.status === base.status && now.errno === base.errno) break; // past the last failure point
+        count(1);
+        if (now.status !== 'failed') continue;
+        const after = snap.length ? await callWithTimeout('snapshot', () => adapter.batch(snap), timeoutMs, clock) : [];
+        const i = snap.findIndex((_, k) => differs(before[k], after[k]));
+        if (i >= 0) {
+          const probe = snap[i] as Request;
+          const objection: Objection = {
+            oracle: 'invariants',
+            property: 'fail-nth',
+            step: prefix.length + 2,
+            message: `${commandName(request)} failed with an injected failure (fail_nth ${nth}: errno ${now.errno}) but left a visible change: ${probe.op} answered ${render(before[i])} before and ${render(after[i])} after`,
+            expected: render(before[i]),
+            observed: render(after[i]),
+            probe: { request: probe, response: after[i] as Response },
+            signature: { command: commandName(request), expected: 'no change', observed: `${probe.op} changed` },
+          };
+          const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
+          return { objection, templates };
+        }
+      } catch (err) {
+        broken = true;
+        throw err;
+      } finally {
+        await release(adapter, broken);
+      }
+    }
+  }
+  return undefined;
+}

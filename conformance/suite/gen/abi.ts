@@ -1,0 +1,180 @@
+/**
+ * The ABI layer of generation, from the uAPI data alone (spec/uapi): for any
+ * command with a struct argument, optionally make the argument malformed in
+ * one of the ways the "General ioctl format" of include/uapi/linux/iommufd.h
+ * (and VFIO's argsz convention) describes, and record the defect with the
+ * errno the uAPI documents for it:
+ *
+ *   non-zero reserved field, unknown flag bit  → EOPNOTSUPP (iommufd) / EINVAL (VFIO)
+ *   size below the minimum                     → EINVAL (checked before the handler)
+ *   size above sizeof, non-zero tail           → E2BIG  (iommufd; VFIO structs read with copy_struct_from_user)
+ *   size above sizeof, zero tail; size between the minimum and sizeof → no defect (accepted as the full struct)
+ *
+ * Which fields are reserved or flags, the flag bits each profile knows, the
+ * minimum size and sizeof all come from spec/uapi.
+ */
+import fc from 'fast-check';
+import type { CommandDef } from '../../../spec/uapi/types.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
+import { commandMinSize, commandStructSize, flagMask } from '../../../spec/uapi/lookup.ts';
+import { requireLayout, structDefFor, type LayoutNode } from '../../../spec/uapi/layout.ts';
+import type { Defect, Tmpl } from '../step.ts';
+
+export type AbiChoice =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'reserved'; readonly k: number; readonly value: number }
+  | { readonly kind: 'flags'; readonly k: number; readonly bit: number }
+  | { readonly kind: 'tail'; readonly extra: number; readonly nonzero: boolean }
+  | { readonly kind: 'short'; readonly k: number }
+  | { readonly kind: 'shortOk'; readonly k: number }
+  | { readonly kind: 'double'; readonly a: AbiChoice; readonly b: AbiChoice };
+
+const valueDefect: fc.Arbitrary<AbiChoice> = fc.oneof(
+  fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), value: fc.constantFrom(1, 0x80000000, 0xffff) }),
+  fc.record({ kind: fc.constant('flags' as const), k: fc.nat(7), bit: fc.oneof(fc.constant(31), fc.nat(31)) }),
+);
+const sizeChoice: fc.Arbitrary<AbiChoice> = fc.oneof(
+  fc.record({ kind: fc.constant('tail' as const), extra: fc.constantFrom(4, 8, 16, 64), nonzero: fc.boolean() }),
+  fc.record({ kind: fc.constant('short' as const), k: fc.nat(64) }),
+  fc.record({ kind: fc.constant('shortOk' as const), k: fc.nat(64) }),
+);
+const single: fc.Arbitrary<AbiChoice> = fc.oneof(valueDefect, sizeChoice);
+
+/** Mostly well-formed; sometimes one defect, rarely two (errno-order sets). */
+export function abiChoiceArb(rate: number): fc.Arbitrary<AbiChoice> {
+  const none = fc.constant<AbiChoice>({ kind: 'none' });
+  if (rate <= 0) return none;
+  return fc.oneof(
+    { weight: Math.max(1, Math.round(100 - rate * 100)), arbitrary: none },
+    { weight: Math.max(1, Math.round(rate * 85)), arbitrary: single },
+    { weight: Math.max(1, Math.round(rate * 15)), arbitrary: fc.record({ kind: fc.constant('double' as const), a: valueDefect, b: fc.oneof(valueDefect, sizeChoice) }) },
+  );
+}
+
+interface StructFacts {
+  readonly reserved: readonly LayoutNode[];
+  readonly flags: readonly { node: LayoutNode; mask: number }[];
+  readonly size: number;
+  readonly min: number;
+  readonly lenField: 'size' | 'argsz';
+  /** VFIO convention (EINVAL) or iommufd's (EOPNOTSUPP) for unsupported values. */
+  readonly valueErrno: 'EINVAL' | 'EOPNOTSUPP';
+  /** A non-zero byte past sizeof is refused (E2BIG). */
+  readonly tailChecked: boolean;
+  readonly uapi: boolean;
+}
+
+const factsCache = new Map<string, StructFacts | null>();
+
+function factsOf(profile: Profile, cmd: CommandDef): StructFacts | undefined {
+  const key = `${profile}:${cmd.name}`;
+  const hit = factsCache.get(key);
+  if (hit !== undefined) return hit ?? undefined;
+  let facts: StructFacts | null = null;
+  if (cmd.struct && (cmd.arg === 'extensible' || cmd.arg === 'vfio-argsz')) {
+    const layout = requireLayout(profile, cmd.struct);
+    const def = structDefFor(profile, cmd.struct);
+    const top = layout.root.fields;
+    const roleOf = (n: LayoutNode): string | undefined => n.def?.role;
+    const reserved = top.filter((n) => roleOf(n) === 'reserved' && /reserved/.test(n.name));
+    const flags = top
+      .filter((n) => roleOf(n) === 'flags' && n.kind === 'scalar')
+      .map((node) => ({ node, mask: node.def?.flags ? flagMask(profile, node.def.flags, { includeTest: true }) : 0 }));
+    facts = {
+      reserved,
+      flags,
+      size: commandStructSize(profile, cmd) ?? layout.size,
+      min: commandMinSize(profile, cmd) ?? layout.size,
+      lenField: cmd.arg === 'extensible' ? 'size' : 'argsz',
+      valueErrno: def?.header === 'linux/vfio.h' ? 'EINVAL' : 'EOPNOTSUPP',
+      tailChecked: cmd.arg === 'extensible' || cmd.vfioTail === 'copy-struct',
+      uapi: def?.header !== 'iommufd_test.h',
+    };
+  }
+  factsCache.set(key, facts);
+  return facts ?? undefined;
+}
+
+export interface AbiApplied {
+  readonly arg: { readonly kind: 'struct'; readonly fields: { readonly [k: string]: Tmpl }; readonly tail?: Uint8Array };
+  readonly defects: readonly Defect[];
+}
+
+function reservedValue(node: LayoutNode, value: number): Tmpl {
+  if (node.kind === 'array') return Array.from({ length: node.length }, (_, i) => (i === 0 ? value & 0xff || 1 : 0));
+  if (node.kind === 'scalar') {
+    const bits = node.size * 8;
+    const v = bits >= 32 ? value >>> 0 : value & ((1 << bits) - 1) || 1;
+    return node.scalar === 'u64' ? BigInt(v) : v;
+  }
+  return 1;
+}
+
+/** Applies an ABI choice to a struct argument built by a command generator. */
+export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [k: string]: Tmpl }, choice: AbiChoice): AbiApplied {
+  const facts = factsOf(profile, cmd);
+  const out: Record<string, Tmpl> = { ...fields };
+  let tail: Uint8Array | undefined;
+  const defects: Defect[] = [];
+  if (!facts) return { arg: { kind: 'struct', fields: out }, defects };
+  const apply = (c: AbiChoice): void => {
+    switch (c.kind) {
+      case 'none':
+        return;
+      case 'double':
+        apply(c.a);
+        apply(c.b);
+        // A size cut before a defective field hides it from the kernel.
+        if (c.b.kind === 'shortOk') {
+          const cut = out[facts.lenField];
+          for (let i = defects.length - 1; i >= 0; i--) {
+            const f = defects[i]?.field;
+            const node = f ? [...facts.reserved, ...facts.flags.map((x) => x.node)].find((n) => n.name === f) : undefined;
+            if (node && typeof cut === 'number' && node.offset + node.size > cut) defects.splice(i, 1);
+          }
+        }
+        return;
+      case 'reserved': {
+        if (!facts.uapi || facts.reserved.length === 0) return;
+        const node = facts.reserved[c.k % facts.reserved.length] as LayoutNode;
+        out[node.name] = reservedValue(node, c.value);
+        defects.push({ what: `non-zero ${cmd.struct}.${node.name}`, errno: facts.valueErrno, field: node.name, abi: true });
+        return;
+      }
+      case 'flags': {
+        if (!facts.uapi || facts.flags.length === 0) return;
+        const f = facts.flags[c.k % facts.flags.length] as { node: LayoutNode; mask: number };
+        // The lowest unknown bit at or above the chosen one.
+        let bit = c.bit;
+        while (bit < 32 && (f.mask >>> 0) & (1 << bit)) bit++;
+        if (bit >= 32) return;
+        const cur = typeof out[f.node.name] === 'number' ? (out[f.node.name] as number) : 0;
+        out[f.node.name] = (cur | (1 << bit)) >>> 0;
+        defects.push({ what: `unknown bit ${bit} in ${cmd.struct}.${f.node.name}`, errno: facts.valueErrno, field: f.node.name, abi: true });
+        return;
+      }
+      case 'tail': {
+        tail = new Uint8Array(c.extra);
+        if (c.nonzero) tail[(c.extra - 1) % c.extra] = 0x5a;
+        out[facts.lenField] = facts.size + c.extra;
+        if (c.nonzero && facts.tailChecked) defects.push({ what: `non-zero byte past sizeof(${cmd.struct})`, errno: 'E2BIG', dispatch: true, abi: true });
+        return;
+      }
+      case 'short': {
+        if (facts.min === 0) return;
+        out[facts.lenField] = c.k % facts.min;
+        defects.push({ what: `${facts.lenField} ${c.k % facts.min} below the minimum ${facts.min}`, errno: 'EINVAL', dispatch: true, abi: true });
+        return;
+      }
+      case 'shortOk': {
+        if (facts.min >= facts.size) return;
+        // Between the minimum and sizeof: accepted, the missing part read as zero.
+        // Only sizes on the boundaries of whole trailing fields keep the request well defined.
+        out[facts.lenField] = facts.min;
+        return;
+      }
+    }
+  };
+  apply(choice);
+  return { arg: tail ? { kind: 'struct', fields: out, tail } : { kind: 'struct', fields: out }, defects };
+}

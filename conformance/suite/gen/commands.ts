@@ -1,0 +1,1258 @@
+/**
+ * fast-check commands for every ioctl the adapter reports and every
+ * environment op it serves (fc.commands + fc.asyncModelRun). A command is a
+ * *choice* generated before anything runs; at run time it picks its operands
+ * from the model's pools (gen/model.ts), builds a step template, runs it
+ * through the case session (all oracles), and files what the implementation
+ * bound back into the pools.
+ *
+ * The struct fields, flag bits, sizes and reserved fields come from spec/uapi
+ * (gen/abi.ts applies the ABI defects to every struct argument); the value
+ * strategies here only say which pool or which interesting value feeds which
+ * field. Commands the capability report lacks are not generated.
+ */
+import fc from 'fast-check';
+import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
+import { commandByName, commandsFor, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
+import { arbStruct } from '../../../spec/abi/arbitrary.ts';
+import { requireLayout } from '../../../spec/uapi/layout.ts';
+import { encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
+import type { CaseSession, TraceStep } from '../session.ts';
+import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
+import { type AbiChoice, abiChoiceArb, applyAbi } from './abi.ts';
+import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
+import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
+
+export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
+
+/** One kind of command: its choice arbitrary, when it can run, and how it builds its step. */
+export interface CommandSpec<C> {
+  /** Swarm key and name (an ioctl name, `ioctl/test op`, or an op). */
+  readonly kind: string;
+  readonly weight: number;
+  readonly arb: fc.Arbitrary<C>;
+  /** What must exist first; missing ones are created by their constructors (syzkaller's createResource). */
+  readonly needs?: readonly Need[];
+  ready(m: GenModel): boolean;
+  build(m: GenModel, c: C): StepTemplate | undefined;
+  after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
+}
+
+export type Need = 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev';
+
+/** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
+export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void>;
+
+class GenCommand<C> implements SuiteCommand {
+  constructor(
+    readonly spec: CommandSpec<C>,
+    readonly choice: C,
+    private readonly ensure: Ensure,
+  ) {}
+  check(m: Readonly<GenModel>): boolean {
+    return m.on(this.spec.kind) && this.spec.ready(m as GenModel);
+  }
+  async run(m: GenModel, s: CaseSession): Promise<void> {
+    for (const need of this.spec.needs ?? []) await this.ensure(m, s, need);
+    const t = this.spec.build(m, this.choice);
+    if (!t) return;
+    const step = await s.exec(t);
+    this.spec.after?.(m, this.choice, t, step, s);
+  }
+  toString(): string {
+    return `${this.spec.kind}(${fc.stringify(this.choice)})`;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+interface GenEnv {
+  readonly profile: Profile;
+  readonly caps: Capabilities;
+  readonly abi: fc.Arbitrary<AbiChoice>;
+}
+
+const ok = (step: TraceStep): boolean => step.status === 'ok';
+
+function v(p: Profile, name: string): number {
+  const n = enumValue(p, name);
+  if (n === undefined) throw new Error(`spec/uapi has no ${name} in profile ${p}`);
+  return n;
+}
+
+function ioctlStep(env: GenEnv, cmdName: string, fd: Tmpl, fields: { [k: string]: Tmpl }, abi: AbiChoice, opts: { bind?: { [n: string]: string }; defects?: Defect[] } = {}): StepTemplate | undefined {
+  const cmd = commandByName(env.profile, cmdName);
+  if (!cmd) return undefined;
+  const applied = applyAbi(env.profile, cmd, fields, abi);
+  const defects = [...(opts.defects ?? []), ...applied.defects];
+  return {
+    op: 'ioctl',
+    fields: { fd, cmd: cmdName, arg: applied.arg as unknown as Tmpl },
+    ...(opts.bind && { bind: opts.bind }),
+    ...(defects.length > 0 && { defects }),
+  };
+}
+
+/** A context fd: mostly an open one, sometimes one already closed (EBADF). */
+function ctxOf(m: GenModel, k: number): CtxEntry | undefined {
+  if (k % 23 === 22) return pick(m.ctxs, k);
+  return pick(m.openCtxs(), k) ?? pick(m.ctxs, k);
+}
+
+/** An id defect the uAPI names (ENOENT for an id that does not exist). */
+function idDefects(c: IdChoice, o: ObjEntry | undefined): Defect[] {
+  if (c.kind === 'live') return [];
+  if (!o || !o.alive || c.kind === 'otherCtx') return [{ what: 'an id that does not exist', errno: 'ENOENT' }];
+  return [{ what: `an id of the wrong type (${o.kind})`, errno: 'ENOENT' }, { what: 'an id of the wrong type', errno: 'EINVAL' }];
+}
+
+function supported(caps: Capabilities, cmd: string): boolean {
+  return caps.commands[cmd]?.supported === true;
+}
+
+function testOpSupported(env: GenEnv, op: string): boolean {
+  return supported(env.caps, 'IOMMU_TEST_CMD') && env.caps.testOps[op]?.supported === true && testOpByName(env.profile, op) !== undefined;
+}
+
+function opSupported(caps: Capabilities, op: keyof Capabilities['ops']): boolean {
+  return caps.ops[op]?.supported === true;
+}
+
+function areasFor(m: GenModel, ctx: CtxEntry | undefined, ioas: string | undefined): AreaEntry[] {
+  const exact = m.liveAreas(ctx?.name, ioas);
+  return exact.length > 0 ? exact : m.liveAreas(ctx?.name);
+}
+
+const ctxK = fc.nat(31);
+const k16 = fc.nat(15);
+
+// ---------------------------------------------------------------- environment
+
+function envSpecs(env: GenEnv): CommandSpec<never>[] {
+  const { caps } = env;
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
+  const iommus = caps.iommus;
+
+  add({
+    kind: 'open',
+    weight: 3,
+    arb: fc.record({ vfio: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
+    ready: (m) => m.ctxs.length < 4,
+    build: (m, c) => {
+      const name = m.fresh('ctx');
+      return { op: 'open', fields: { node: c.vfio ? 'vfio' : 'iommu' }, bind: { [name]: 'fd' } };
+    },
+    after: (m, c, t, step) => {
+      if (ok(step)) m.ctxs.push({ name: Object.keys(t.bind ?? {})[0] as string, vfio: c.vfio, open: true });
+    },
+  } satisfies CommandSpec<{ vfio: boolean }>);
+
+  add({
+    kind: 'close',
+    weight: 1,
+    arb: fc.record({ what: fc.constantFrom('ctx' as const, 'dfd' as const, 'dfd' as const, 'afd' as const, 'bad' as const), k: k16 }),
+    needs: ['ctx'], ready: () => true,
+    build: (m, c) => {
+      const fd: Tmpl | undefined =
+        c.what === 'ctx' ? (pick(m.ctxs, c.k) ? new Ref((pick(m.ctxs, c.k) as CtxEntry).name) : undefined)
+        : c.what === 'dfd' ? (pick(m.dfds, c.k) ? new Ref((pick(m.dfds, c.k) as DfdEntry).name) : undefined)
+        : c.what === 'afd' ? (pick(m.accs, c.k) ? new Ref(pick(m.accs, c.k)!.name) : undefined)
+        : m.badFd;
+      return fd === undefined ? undefined : { op: 'close', fields: { fd } };
+    },
+    after: (m, c, _t, step) => {
+      if (!ok(step)) return;
+      if (c.what === 'ctx') {
+        const e = pick(m.ctxs, c.k);
+        if (e) {
+          e.open = false;
+          m.dropCtx(e.name);
+        }
+      } else if (c.what === 'dfd') {
+        const d = pick(m.dfds, c.k);
+        if (d) {
+          d.open = false;
+          for (const o of m.objs) if (o.name === d.devid) o.alive = false;
+        }
+      } else if (c.what === 'afd') {
+        const a = pick(m.accs, c.k);
+        if (a) a.open = false;
+      }
+    },
+  } satisfies CommandSpec<{ what: 'ctx' | 'dfd' | 'afd' | 'bad'; k: number }>);
+
+  if (opSupported(caps, 'mem_alloc')) {
+    add({
+      kind: 'mem_alloc',
+      weight: 3,
+      arb: fc.record({ pages: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 16 }) }, { weight: 1, arbitrary: fc.constant(512) }), huge: fc.boolean(), ro: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
+      ready: (m) => m.bufs.length < 6,
+      build: (m, c) => {
+        const name = m.fresh('buf');
+        return { op: 'mem_alloc', fields: { length: c.pages * 4096, ...(c.ro && { prot: 'r' }), ...(c.huge && { hugeAligned: true }) }, bind: { [name]: '.' } };
+      },
+      after: (m, c, t, step) => {
+        if (ok(step)) m.bufs.push({ name: Object.keys(t.bind ?? {})[0] as string, length: c.pages * 4096, readonly: c.ro });
+      },
+    } satisfies CommandSpec<{ pages: number; huge: boolean; ro: boolean }>);
+  }
+  if (opSupported(caps, 'mem_write')) {
+    add({
+      kind: 'mem_write',
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(15), data: smallBytes }),
+      needs: ['buf'], ready: () => true,
+      build: (m, c) => {
+        const b = pick(m.bufs, c.k) as { name: string; length: number };
+        const off = (c.page % Math.max(1, Math.floor(b.length / 4096))) * 4096;
+        return { op: 'mem_write', fields: { buffer: new Ref(b.name, 'buffer'), offset: off, data: c.data } };
+      },
+    } satisfies CommandSpec<{ k: number; page: number; data: Uint8Array }>);
+  }
+  if (opSupported(caps, 'device_create') && iommus.length > 0) {
+    const f = caps.deviceFeatures;
+    add({
+      kind: 'device_create',
+      weight: 3,
+      arb: fc.record({
+        iommu: fc.nat(15),
+        join: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
+        ecc: fc.constantFrom<'default' | 'yes' | 'no'>('default', 'default', 'default', 'yes', 'no'),
+        noSnoop: fc.boolean(),
+      }),
+      ready: (m) => m.devs.length < 5,
+      build: (m, c) => {
+        let iommu = pick(iommus, c.iommu) as IommuInstanceInfo;
+        const spec: { [k: string]: Tmpl } = {};
+        let group: string | undefined;
+        if (c.join >= 0 && f.multiDeviceGroups.supported) {
+          const other = pick(m.devs, c.join);
+          if (other) {
+            iommu = other.iommu;
+            group = other.group;
+            spec['group'] = new Ref(other.group);
+          }
+        }
+        spec['iommu'] = iommu.name;
+        if (c.ecc !== 'default' && f.enforceCacheCoherency.supported) spec['enforceCacheCoherency'] = c.ecc === 'yes';
+        if (c.noSnoop && f.noSnoop.supported) spec['noSnoop'] = true;
+        const dev = m.fresh('dev');
+        const grp = group ?? m.fresh('grp');
+        return { op: 'device_create', fields: { spec }, bind: group ? { [dev]: 'device' } : { [dev]: 'device', [grp]: 'group' }, note: `iommu ${iommu.name}` };
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const names = Object.keys(t.bind ?? {});
+        const spec = t.fields['spec'] as { iommu: string; group?: Ref };
+        const iommu = iommus.find((i) => i.name === spec.iommu) as IommuInstanceInfo;
+        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), alive: true });
+        void c;
+      },
+    } satisfies CommandSpec<{ iommu: number; join: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean }>);
+  }
+  if (opSupported(caps, 'device_remove')) {
+    add({
+      kind: 'device_remove',
+      weight: 1,
+      arb: fc.record({ k: k16 }),
+      needs: ['dev'], ready: () => true,
+      build: (m, c) => ({ op: 'device_remove', fields: { device: new Ref((pick(m.devs, c.k) as DevEntry).name) } }),
+      after: (m, c, _t, step) => {
+        if (ok(step)) (pick(m.devs, c.k) as DevEntry).alive = false;
+      },
+    } satisfies CommandSpec<{ k: number }>);
+  }
+  if (opSupported(caps, 'open_device')) {
+    add({
+      kind: 'open_device',
+      weight: 3,
+      arb: fc.record({ k: k16 }),
+      needs: ['dev'], ready: () => true,
+      build: (m, c) => {
+        const d = pick(m.devs.filter((x) => x.alive), c.k) as DevEntry;
+        const name = m.fresh('dfd');
+        return { op: 'open_device', fields: { device: new Ref(d.name) }, bind: { [name]: 'fd' } };
+      },
+      after: (m, c, t, step) => {
+        if (ok(step)) m.dfds.push({ name: Object.keys(t.bind ?? {})[0] as string, dev: pick(m.devs.filter((x) => x.alive), c.k) as DevEntry, open: true });
+      },
+    } satisfies CommandSpec<{ k: number }>);
+  }
+  const devIova = (m: GenModel, c: { dev: number; iova: IovaChoice }, len: bigint): { device: Ref; iova: Tmpl } | undefined => {
+    // Mostly a device that is attached somewhere (its DMA goes through an IOAS), sometimes any.
+    const attached = m.devs.filter((d) => m.dfds.some((x) => x.dev === d && x.open && x.attached));
+    const d = c.dev % 4 === 3 ? pick(m.devs, c.dev) : (pick(attached, c.dev) ?? pick(m.devs, c.dev));
+    if (!d) return undefined;
+    const dfd = m.dfds.find((x) => x.dev === d && x.open && x.attached);
+    const hwpt = dfd ? m.objs.find((o) => o.name === dfd.attached) : undefined;
+    const areas = hwpt?.ioas ? areasFor(m, m.ctxs.find((x) => x.name === hwpt.ctx), hwpt.ioas) : m.liveAreas();
+    return { device: new Ref(d.name), iova: iovaOf(c.iova, m, areas, len) };
+  };
+  if (opSupported(caps, 'dma')) {
+    add({
+      kind: 'dma',
+      weight: 4,
+      arb: fc.record({ dev: k16, iova: iovaChoice, write: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), len: fc.oneof(fc.constantFrom(1, 8, 64), fc.constant(4097)), data: smallBytes }),
+      needs: ['mappedDevice'], ready: () => true,
+      build: (m, c) => {
+        const at = devIova(m, c, BigInt(c.len));
+        if (!at) return undefined;
+        const data = c.write ? (c.len > c.data.length ? new Uint8Array(c.len).fill(c.data[0] ?? 0x5a) : c.data) : undefined;
+        return { op: 'dma', fields: { device: at.device, iova: at.iova, dir: c.write ? 'write' : 'read', ...(data ? { data } : { length: c.len }) } };
+      },
+    } satisfies CommandSpec<{ dev: number; iova: IovaChoice; write: boolean; len: number; data: Uint8Array }>);
+  }
+  if (opSupported(caps, 'translate')) {
+    add({
+      kind: 'translate',
+      weight: 2,
+      arb: fc.record({ dev: k16, iova: iovaChoice }),
+      needs: ['mappedDevice'], ready: () => true,
+      build: (m, c) => {
+        const at = devIova(m, c, PAGE);
+        return at ? { op: 'translate', fields: { device: at.device, iova: at.iova } } : undefined;
+      },
+    } satisfies CommandSpec<{ dev: number; iova: IovaChoice }>);
+  }
+  if (opSupported(caps, 'pin_count')) {
+    add({
+      kind: 'pin_count',
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }) }),
+      needs: ['buf'], ready: () => true,
+      build: (m, c) => {
+        const b = pick(m.bufs, c.k) as { name: string; length: number };
+        const total = Math.max(1, Math.floor(b.length / 4096));
+        const first = c.page % total;
+        const n = Math.min(c.pages, total - first);
+        return { op: 'pin_count', fields: { buffer: new Ref(b.name, 'buffer'), offset: first * 4096, length: n * 4096 } };
+      },
+    } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
+  }
+  if (opSupported(caps, 'process_info')) {
+    add({ kind: 'process_info', weight: 1, arb: fc.constant(0), ready: () => true, build: () => ({ op: 'process_info', fields: {} }) } satisfies CommandSpec<number>);
+  }
+  if (opSupported(caps, 'iotlb') && iommus.length > 0) {
+    add({ kind: 'iotlb', weight: 1, arb: k16, ready: () => true, build: (_m, k) => ({ op: 'iotlb', fields: { iommu: (pick(iommus, k) as IommuInstanceInfo).name } }) } satisfies CommandSpec<number>);
+  }
+  if (opSupported(caps, 'set_process')) {
+    add({
+      kind: 'set_process',
+      weight: 1,
+      arb: fc.record(
+        { capIpcLock: fc.boolean(), capSysResource: fc.boolean(), rlimit: fc.constantFrom<null | bigint>(null, 65536n, 1n << 20n, 8n << 20n) },
+        { requiredKeys: [] },
+      ),
+      ready: () => true,
+      build: (_m, c) => {
+        const fields: { [k: string]: Tmpl } = {};
+        if (c.capIpcLock !== undefined) fields['capIpcLock'] = c.capIpcLock;
+        if (c.capSysResource !== undefined) fields['capSysResource'] = c.capSysResource;
+        if (c.rlimit !== undefined) fields['rlimitMemlock'] = c.rlimit;
+        return { op: 'set_process', fields };
+      },
+    } satisfies CommandSpec<{ capIpcLock?: boolean; capSysResource?: boolean; rlimit?: bigint | null }>);
+  }
+  if (opSupported(caps, 'kvm_create')) {
+    add({
+      kind: 'kvm_create',
+      weight: 1,
+      arb: fc.constant(0),
+      ready: (m) => m.vms.filter((x) => x.alive).length < 2,
+      build: (m) => {
+        const name = m.fresh('vm');
+        return { op: 'kvm_create', fields: {}, bind: { [name]: 'vm' } };
+      },
+      after: (m, _c, t, step) => {
+        if (ok(step)) m.vms.push({ name: Object.keys(t.bind ?? {})[0] as string, alive: true });
+      },
+    } satisfies CommandSpec<number>);
+    if (opSupported(caps, 'kvm_destroy')) {
+      add({
+        kind: 'kvm_destroy',
+        weight: 1,
+        arb: k16,
+        needs: ['vm'], ready: () => true,
+        build: (m, k) => ({ op: 'kvm_destroy', fields: { vm: new Ref(pick(m.vms.filter((x) => x.alive), k)!.name) } }),
+        after: (m, k, _t, step) => {
+          if (ok(step)) pick(m.vms.filter((x) => x.alive), k)!.alive = false;
+        },
+      } satisfies CommandSpec<number>);
+    }
+    for (const op of ['kvm_vfio_add', 'kvm_vfio_del'] as const) {
+      if (!opSupported(caps, op)) continue;
+      add({
+        kind: op,
+        weight: op === 'kvm_vfio_add' ? 2 : 1,
+        arb: fc.record({ vm: k16, fd: k16, ctx: fc.oneof({ weight: 8, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
+        needs: ['vm', 'dfd'], ready: () => true,
+        build: (m, c) => {
+          const vm = pick(m.vms.filter((x) => x.alive), c.vm);
+          const fd = c.ctx ? pick(m.ctxs, c.fd) : (pick(m.dfds, c.fd) ?? pick(m.ctxs, c.fd));
+          return vm && fd ? { op, fields: { vm: new Ref(vm.name), fd: new Ref(fd.name) } } : undefined;
+        },
+      } satisfies CommandSpec<{ vm: number; fd: number; ctx: boolean }>);
+    }
+    if (opSupported(caps, 'kvm_state')) {
+      add({ kind: 'kvm_state', weight: 1, arb: k16, needs: ['vm'], ready: () => true, build: (m, k) => ({ op: 'kvm_state', fields: { vm: new Ref(pick(m.vms.filter((x) => x.alive), k)!.name) } }) } satisfies CommandSpec<number>);
+    }
+  }
+  for (const op of ['poll', 'read'] as const) {
+    if (!opSupported(caps, op)) continue;
+    add({
+      kind: op,
+      weight: 1,
+      arb: fc.record({ k: k16, count: fc.constantFrom(0, 40, 64), offset: fc.constantFrom(0, 0, 1) }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => {
+        const f = pick([...m.ctxs, ...m.accs, ...m.dfds.filter((d) => !d.ctx)], c.k);
+        if (!f) return undefined;
+        const fields: { [k: string]: Tmpl } = op === 'poll' ? { fd: new Ref(f.name), events: 0x1 | 0x4 } : { fd: new Ref(f.name), count: c.count, ...(c.offset && { offset: c.offset }) };
+        return { op, fields };
+      },
+    } satisfies CommandSpec<{ k: number; count: number; offset: number }>);
+  }
+  return specs;
+}
+
+// ---------------------------------------------------------------- iommufd ioctls
+
+function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
+  const { profile: p, caps } = env;
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
+  const MAP = { fixed: v(p, 'IOMMU_IOAS_MAP_FIXED_IOVA'), write: v(p, 'IOMMU_IOAS_MAP_WRITEABLE'), read: v(p, 'IOMMU_IOAS_MAP_READABLE') };
+  const prot = fc.oneof({ weight: 6, arbitrary: fc.constant(MAP.read | MAP.write) }, { weight: 2, arbitrary: fc.constant(MAP.read) }, { weight: 1, arbitrary: fc.constant(MAP.write) }, { weight: 1, arbitrary: fc.constant(0) });
+  const has = (c: string): boolean => supported(caps, c);
+
+  if (has('IOMMU_IOAS_ALLOC')) {
+    add({
+      kind: 'IOMMU_IOAS_ALLOC',
+      weight: 3,
+      arb: fc.record({ ctx: ctxK, abi: env.abi }),
+      needs: ['ctx'], ready: (m) => m.objs.filter((o) => o.kind === 'ioas').length < 8,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const name = m.fresh('ioas');
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOC', new Ref(ctx.name), {}, c.abi, { bind: { [name]: 'out.out_ioas_id' } });
+      },
+      after: (m, c, t, step) => {
+        if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true });
+      },
+    } satisfies CommandSpec<{ ctx: number; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_DESTROY')) {
+    add({
+      kind: 'IOMMU_DESTROY',
+      weight: 2,
+      arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abi }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.id, m, ctx.name, [c.kind]);
+        return ioctlStep(env, 'IOMMU_DESTROY', new Ref(ctx.name), { id }, c.abi, { defects: idDefects(c.id, obj).filter((d) => d.errno === 'ENOENT') });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const arg = t.fields['arg'] as { fields: { id: Tmpl } };
+        const id = arg.fields.id;
+        if (id instanceof Ref) {
+          const o = m.objs.find((x) => x.name === id.name);
+          if (o) o.alive = false;
+          if (o?.kind === 'ioas') for (const a of m.areas) if (a.ioas === o.name) a.alive = false;
+        }
+        void c;
+      },
+    } satisfies CommandSpec<{ ctx: number; id: IdChoice; kind: ObjKind; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_MAP')) {
+    add({
+      kind: 'IOMMU_IOAS_MAP',
+      weight: 8,
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      needs: ['ioas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        const va = vaOf(c.va, m);
+        let len = lengthOf(c.len, undefined, va.room);
+        if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
+        const areas = areasFor(m, ctx, obj?.name);
+        const iova = c.fixed ? iovaOf(c.iova, m, areas, len) : 0n;
+        const name = m.fresh('area');
+        const flags = c.prot | (c.fixed ? MAP.fixed : 0);
+        const defects: Defect[] = [...idDefects(c.ioas, obj)];
+        if (len === 0n) defects.push({ what: 'length 0', errno: 'EINVAL' });
+        if (c.prot === 0) defects.push({ what: 'neither READABLE nor WRITEABLE', errno: 'EINVAL' });
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ctx.name), { flags, ioas_id: id, user_va: va.va, length: len, iova }, c.abi, { bind: { [name]: 'out.iova' }, defects });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; user_va: Tmpl; length: bigint; flags: number } }).fields;
+        const name = Object.keys(t.bind ?? {})[0] as string;
+        const ioas = f.ioas_id instanceof Ref ? f.ioas_id.name : '';
+        const iova = (step.response?.ok ? ((step.response.result as { out?: { iova?: bigint } }).out?.iova ?? 0n) : 0n) as bigint;
+        const buf = f.user_va instanceof Ref ? f.user_va : undefined;
+        m.areas.push({ name, ctx: ctx.name, ioas, iova, length: f.length, ...(buf && { buf: buf.name }), bufOff: buf ? Number(buf.add) : 0, read: (f.flags & MAP.read) !== 0, write: (f.flags & MAP.write) !== 0, alive: true });
+      },
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; prot: number; fixed: boolean; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_UNMAP')) {
+    type Unmap = { ctx: number; ioas: IdChoice; how: 'area' | 'all' | 'partial' | 'superset' | 'range' | 'empty'; a: number; b: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice };
+    add({
+      kind: 'IOMMU_IOAS_UNMAP',
+      weight: 5,
+      arb: fc.record({
+        ctx: ctxK,
+        ioas: idChoice,
+        how: fc.constantFrom<Unmap['how']>('area', 'area', 'area', 'area', 'all', 'partial', 'superset', 'range', 'empty'),
+        a: k16,
+        b: k16,
+        len: lenChoice,
+        iova: iovaChoice,
+        abi: env.abi,
+      }),
+      needs: ['area'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const areas = m.liveAreas(ctx.name);
+        const a = pick(areas, c.a);
+        // Unmap where areas are: aim at the IOAS of the chosen area.
+        const target = a && c.ioas.kind === 'live' ? { id: new Ref(a.ioas) as Tmpl, obj: m.objs.find((o) => o.name === a.ioas) } : idOf(c.ioas, m, ctx.name, ['ioas']);
+        let iova: Tmpl;
+        let length: bigint;
+        switch (c.how) {
+          case 'all':
+            iova = 0n;
+            length = U64_MAX;
+            break;
+          case 'area':
+            if (!a) return undefined;
+            iova = new Ref(a.name);
+            length = a.length;
+            break;
+          case 'partial':
+            if (!a) return undefined;
+            iova = new Ref(a.name, '', a.length > PAGE ? PAGE : 0n);
+            length = a.length > PAGE ? a.length - PAGE : a.length + PAGE;
+            break;
+          case 'superset': {
+            if (!a) return undefined;
+            const b = pick(areas.filter((x) => x.ioas === a.ioas), c.b) ?? a;
+            const lo = a.iova < b.iova ? a : b;
+            const hi = a.iova < b.iova ? b : a;
+            const below = lo.iova >= PAGE ? PAGE : 0n;
+            iova = new Ref(lo.name, '', -below);
+            length = hi.iova + hi.length - lo.iova + below + PAGE;
+            break;
+          }
+          case 'empty':
+            iova = a ? new Ref(a.name, '', a.length + 64n * PAGE) : 1n << 40n;
+            length = PAGE;
+            break;
+          default:
+            length = lengthOf(c.len, a, a?.length ?? PAGE);
+            iova = iovaOf(c.iova, m, areas, length);
+        }
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(ctx.name), { ioas_id: target.id, iova, length }, c.abi, { defects: idDefects(c.ioas, target.obj) });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: Tmpl; length: bigint } }).fields;
+        const ioas = f.ioas_id instanceof Ref ? f.ioas_id.name : undefined;
+        const ctx = (ctxOf(m, c.ctx) as CtxEntry).name;
+        const start = f.iova instanceof Ref ? (m.areas.find((x) => x.name === (f.iova as Ref).name)?.iova ?? 0n) + (f.iova as Ref).add : (f.iova as bigint);
+        const last = c.how === 'all' ? U64_MAX : start + f.length - 1n;
+        for (const a of m.areas) if (a.alive && a.ctx === ctx && a.ioas === ioas && a.iova >= start && a.iova + a.length - 1n <= last) a.alive = false;
+      },
+    } satisfies CommandSpec<Unmap>);
+  }
+
+  if (has('IOMMU_IOAS_COPY')) {
+    add({
+      kind: 'IOMMU_IOAS_COPY',
+      weight: 3,
+      arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abi }),
+      needs: ['area'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const a = pick(m.liveAreas(ctx.name), c.src) ?? pick(m.liveAreas(), c.src);
+        if (!a) return undefined;
+        const { id: dst, obj } = idOf(c.dst, m, ctx.name, ['ioas']);
+        const pages = a.length / PAGE;
+        const off = pages > 0n ? (BigInt(c.off) % pages) * PAGE : 0n;
+        const length = c.pages === 0 ? a.length - off : BigInt(c.pages) * PAGE;
+        const name = m.fresh('area');
+        const flags = c.prot | (c.fixed ? MAP.fixed : 0);
+        const dstIova = c.fixed ? iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), length) : 0n;
+        return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(ctx.name), { flags, dst_ioas_id: dst, src_ioas_id: new Ref(a.ioas), length, dst_iova: dstIova, src_iova: new Ref(a.name, '', off) }, c.abi, {
+          bind: { [name]: 'out.dst_iova' },
+          defects: idDefects(c.dst, obj),
+        });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl; src_iova: Ref; length: bigint; flags: number } }).fields;
+        const src = m.areas.find((x) => x.name === f.src_iova.name);
+        const iova = (step.response?.ok ? ((step.response.result as { out?: { dst_iova?: bigint } }).out?.dst_iova ?? 0n) : 0n) as bigint;
+        m.areas.push({
+          name: Object.keys(t.bind ?? {})[0] as string,
+          ctx: (ctxOf(m, c.ctx) as CtxEntry).name,
+          ioas: f.dst_ioas_id instanceof Ref ? f.dst_ioas_id.name : '',
+          iova,
+          length: f.length,
+          ...(src?.buf && { buf: src.buf }),
+          bufOff: (src?.bufOff ?? 0) + Number(f.src_iova.add),
+          read: (f.flags & MAP.read) !== 0,
+          write: (f.flags & MAP.write) !== 0,
+          alive: true,
+        });
+      },
+    } satisfies CommandSpec<{ ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_ALLOW_IOVAS')) {
+    const rangeArb = fc.record({ iova: iovaChoice, pages: fc.oneof(fc.constantFrom(1, 16, 512), fc.integer({ min: 1, max: 4096 })), bad: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) });
+    add({
+      kind: 'IOMMU_IOAS_ALLOW_IOVAS',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abi }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        const ranges: Range[] = [];
+        for (const r of c.ranges) {
+          const at = iovaOf(r.iova, m, m.liveAreas(ctx.name), BigInt(r.pages) * PAGE);
+          // Ranges are literal: an area's IOVA is resolved now, from what the implementation chose.
+          const start = at instanceof Ref ? (m.areas.find((x) => x.name === at.name)?.iova ?? 0n) + at.add : (at as bigint);
+          const clamped = start > U64_MAX - BigInt(r.pages) * PAGE ? U64_MAX - BigInt(r.pages) * PAGE : start;
+          ranges.push(r.bad ? { start: clamped, last: clamped } : { start: clamped, last: clamped + BigInt(r.pages) * PAGE - 1n });
+        }
+        const data = encodeRanges(ranges);
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', new Ref(ctx.name), { ioas_id: id, num_iovas: ranges.length, allowed_iovas: ranges.length ? { data } : 0n }, c.abi, { defects: idDefects(c.ioas, obj) });
+      },
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; ranges: { iova: IovaChoice; pages: number; bad: boolean }[]; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_IOVA_RANGES')) {
+    add({
+      kind: 'IOMMU_IOAS_IOVA_RANGES',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abi }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx.name), { ioas_id: id, num_iovas: c.n, allowed_iovas: c.n ? { room: c.n * 16 } : 0n }, c.abi, { defects: idDefects(c.ioas, obj) });
+      },
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; n: number; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_OPTION')) {
+    const opts = { rlimit: v(p, 'IOMMU_OPTION_RLIMIT_MODE'), huge: v(p, 'IOMMU_OPTION_HUGE_PAGES'), set: v(p, 'IOMMU_OPTION_OP_SET'), get: v(p, 'IOMMU_OPTION_OP_GET') };
+    add({
+      kind: 'IOMMU_OPTION',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abi }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const object = c.option === opts.huge ? idOf(c.ioas, m, ctx.name, ['ioas']).id : c.ioas.kind === 'absent' ? 1 : 0;
+        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi);
+      },
+    } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_VFIO_IOAS')) {
+    const ops = [v(p, 'IOMMU_VFIO_IOAS_GET'), v(p, 'IOMMU_VFIO_IOAS_SET'), v(p, 'IOMMU_VFIO_IOAS_CLEAR')];
+    add({
+      kind: 'IOMMU_VFIO_IOAS',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abi }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        return ioctlStep(env, 'IOMMU_VFIO_IOAS', new Ref(ctx.name), { ioas_id: c.op === ops[1] ? id : 0, op: c.op }, c.abi);
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step) || c.op !== ops[1]) return;
+        const id = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields.ioas_id;
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        if (id instanceof Ref) ctx.compat = id.name;
+      },
+    } satisfies CommandSpec<{ ctx: number; op: number; ioas: IdChoice; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_HWPT_ALLOC')) {
+    const nest = v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT');
+    const dirty = v(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
+    add({
+      kind: 'IOMMU_HWPT_ALLOC',
+      weight: 3,
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abi }),
+      needs: ['devid', 'ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const dev = idOf(c.dev, m, ctx.name, ['devid']);
+        const pt = idOf(c.pt, m, ctx.name, c.ptHwpt ? ['hwpt'] : ['ioas']);
+        const name = m.fresh('hwpt');
+        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: c.flags, dev_id: dev.id, pt_id: pt.id, data_type: 0 }, c.abi, {
+          bind: { [name]: 'out.out_hwpt_id' },
+          defects: [...idDefects(c.dev, dev.obj), ...idDefects(c.pt, pt.obj)],
+        });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
+        const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
+        m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false });
+      },
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_GET_HW_INFO')) {
+    add({
+      kind: 'IOMMU_GET_HW_INFO',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abi }),
+      needs: ['devid'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const dev = idOf(c.dev, m, ctx.name, ['devid']);
+        return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: c.len ? { room: c.len } : 0n }, c.abi, { defects: idDefects(c.dev, dev.obj) });
+      },
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; abi: AbiChoice }>);
+  }
+  return specs;
+}
+
+// ---------------------------------------------------------------- VFIO cdev and compat
+
+function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
+  const { profile: p, caps } = env;
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
+  const has = (c: string): boolean => supported(caps, c);
+  const dfdPick = (m: GenModel, k: number): DfdEntry | undefined => pick(m.openDfds(), k) ?? pick(m.dfds, k);
+
+  if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
+    add({
+      kind: 'VFIO_DEVICE_BIND_IOMMUFD',
+      weight: 3,
+      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abi }),
+      needs: ['dfd', 'ctx'], ready: () => true,
+      build: (m, c) => {
+        const d = dfdPick(m, c.dfd) as DfdEntry;
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const name = m.fresh('devid');
+        return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? m.badFd : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const d = dfdPick(m, c.dfd) as DfdEntry;
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const name = Object.keys(t.bind ?? {})[0] as string;
+        d.ctx = ctx.name;
+        d.devid = name;
+        m.objs.push({ name, kind: 'devid', ctx: ctx.name, alive: true });
+      },
+    } satisfies CommandSpec<{ dfd: number; ctx: number; badFd: boolean; abi: AbiChoice }>);
+  }
+  if (has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
+      weight: 4,
+      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abi }),
+      needs: ['bound', 'ioas'], ready: () => true,
+      build: (m, c) => {
+        const d = pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
+        const ctx = d.ctx ?? (m.ctxs[0]?.name as string);
+        const pt = idOf(c.pt, m, ctx, c.hwpt ? ['hwpt'] : ['ioas']);
+        const name = m.fresh('hwpt');
+        return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, c.abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const d = pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
+        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
+        const asked = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
+        const name = Object.keys(t.bind ?? {})[0] as string;
+        const ioas = asked?.kind === 'ioas' ? asked.name : asked?.ioas;
+        m.objs.push({ name, kind: 'hwpt', ctx: d.ctx as string, alive: true, ...(ioas && { ioas }), auto: asked?.kind === 'ioas' });
+        d.attached = name;
+      },
+    } satisfies CommandSpec<{ dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice }>);
+  }
+  if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
+    add({
+      kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
+      weight: 1,
+      arb: fc.record({ dfd: k16, abi: env.abi }),
+      needs: ['dfd'], ready: () => true,
+      build: (m, c) => ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref((dfdPick(m, c.dfd) as DfdEntry).name), { flags: 0 }, c.abi),
+      after: (m, c, _t, step) => {
+        if (ok(step)) (dfdPick(m, c.dfd) as DfdEntry).attached = undefined;
+      },
+    } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
+  }
+  // Type1 compatibility on an iommufd (vfio_compat.c), mostly on contexts opened as /dev/vfio/vfio.
+  const compatCtx = (m: GenModel, k: number): CtxEntry | undefined => pick(m.ctxs.filter((c) => c.vfio && c.open), k) ?? ctxOf(m, k);
+  if (has('VFIO_CHECK_EXTENSION')) {
+    add({
+      kind: 'VFIO_CHECK_EXTENSION',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, ext: fc.constantFrom(1, 3, 4, 6, 8, 9, 10, 77) }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, c.ctx) as CtxEntry).name), cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: BigInt(c.ext) } } }),
+    } satisfies CommandSpec<{ ctx: number; ext: number }>);
+  }
+  if (has('VFIO_SET_IOMMU')) {
+    add({
+      kind: 'VFIO_SET_IOMMU',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, type: fc.constantFrom(1, 3, 3, 0, 8) }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, c.ctx) as CtxEntry).name), cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(c.type) } } }),
+      after: (m, c, _t, step) => {
+        if (ok(step)) (compatCtx(m, c.ctx) as CtxEntry).compatType = c.type;
+      },
+    } satisfies CommandSpec<{ ctx: number; type: number }>);
+  }
+  if (has('VFIO_GET_API_VERSION')) {
+    add({ kind: 'VFIO_GET_API_VERSION', weight: 1, arb: ctxK, needs: ['ctx'], ready: () => true, build: (m, k) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, k) as CtxEntry).name), cmd: 'VFIO_GET_API_VERSION', arg: { kind: 'int', value: 0n } } }) } satisfies CommandSpec<number>);
+  }
+  if (has('VFIO_IOMMU_GET_INFO')) {
+    const size = requireLayout(p, 'vfio_iommu_type1_info').size;
+    add({
+      kind: 'VFIO_IOMMU_GET_INFO',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, extra: fc.constantFrom(0, 64, 128), abi: env.abi }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => {
+        const step = ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref((compatCtx(m, c.ctx) as CtxEntry).name), c.extra ? { argsz: size + c.extra } : {}, c.abi);
+        if (!step || !c.extra) return step;
+        const arg = step.fields['arg'] as { kind: 'struct'; fields: { [k: string]: Tmpl }; tail?: Uint8Array };
+        return arg.tail ? step : { ...step, fields: { ...step.fields, arg: { ...arg, tail: new Uint8Array(c.extra) } } };
+      },
+    } satisfies CommandSpec<{ ctx: number; extra: number; abi: AbiChoice }>);
+  }
+  if (has('VFIO_IOMMU_MAP_DMA')) {
+    add({
+      kind: 'VFIO_IOMMU_MAP_DMA',
+      weight: 2,
+      arb: fc.record({ ctx: ctxK, flags: fc.constantFrom(3, 3, 1, 2, 0), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      needs: ['compat', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
+        const va = vaOf(c.va, m);
+        let len = lengthOf(c.len, undefined, va.room);
+        if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
+        const iova = iovaOf(c.iova, m, m.liveAreas(ctx.name, ctx.compat), len);
+        return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: c.flags, vaddr: va.va, iova, size: len }, c.abi);
+      },
+    } satisfies CommandSpec<{ ctx: number; flags: number; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
+  }
+  if (has('VFIO_IOMMU_UNMAP_DMA')) {
+    add({
+      kind: 'VFIO_IOMMU_UNMAP_DMA',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, all: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), a: k16, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      needs: ['compat'], ready: () => true,
+      build: (m, c) => {
+        const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
+        const areas = m.liveAreas(ctx.name, ctx.compat);
+        const a = pick(areas, c.a);
+        const length = c.all ? 0n : lengthOf(c.len, a, a?.length ?? PAGE);
+        const iova = c.all ? 0n : iovaOf(c.iova, m, areas, length);
+        return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', new Ref(ctx.name), { flags: c.all ? (enumValue(p, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2) : 0, iova, size: length }, c.abi);
+      },
+    } satisfies CommandSpec<{ ctx: number; all: boolean; a: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
+  }
+  return specs;
+}
+
+// ---------------------------------------------------------------- IOMMU_TEST_CMD
+
+function testSpecs(env: GenEnv): CommandSpec<never>[] {
+  const { profile: p } = env;
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
+  const op = (name: string): number => (testOpByName(p, name) as { value: number }).value;
+  const test = <C,>(name: string, spec: Omit<CommandSpec<C>, 'kind'>): void => {
+    if (testOpSupported(env, name)) add({ kind: `IOMMU_TEST_CMD/${name}`, ...spec } as CommandSpec<C>);
+  };
+  const testStep = (m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined =>
+    ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op(name), id, ...(member && { [member]: fields }) }, abi, bind ? { bind } : {});
+
+  test('IOMMU_TEST_OP_MOCK_DOMAIN', {
+    weight: 2,
+    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abi }),
+    needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
+    build: (m, c) => {
+      const ctx = ctxOf(m, c.ctx) as CtxEntry;
+      const pt = idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
+      const [st, idev, hwpt] = [m.fresh('stdev'), m.fresh('devid'), m.fresh('hwpt')];
+      const flags = c.flags >= 0 && testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS');
+      const member = flags ? 'mock_domain_flags' : 'mock_domain';
+      const name = flags ? 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS' : 'IOMMU_TEST_OP_MOCK_DOMAIN';
+      return testStep(m, ctx, name, pt.id, member, flags ? { dev_flags: c.flags } : {}, c.abi, { [st]: `out.${member}.out_stdev_id`, [idev]: `out.${member}.out_idev_id`, [hwpt]: `out.${member}.out_hwpt_id` });
+    },
+    after: (m, c, t, step) => {
+      if (!ok(step)) return;
+      const ctx = (ctxOf(m, c.ctx) as CtxEntry).name;
+      const [st, idev, hwpt] = Object.keys(t.bind ?? {}) as [string, string, string];
+      const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
+      const asked = f.id instanceof Ref ? m.objs.find((o) => o.name === (f.id as Ref).name) : undefined;
+      m.objs.push({ name: st, kind: 'stdev', ctx, alive: true, ioas: idev });
+      m.objs.push({ name: idev, kind: 'devid', ctx, alive: true });
+      m.objs.push({ name: hwpt, kind: 'hwpt', ctx, alive: true, ...((asked?.kind === 'ioas' ? asked.name : asked?.ioas) && { ioas: asked?.kind === 'ioas' ? asked.name : (asked?.ioas as string) }), auto: asked?.kind === 'ioas' });
+    },
+  });
+  test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
+    weight: 1,
+    arb: fc.record({ ctx: ctxK, st: k16, pt: idChoice, hwpt: fc.boolean(), abi: env.abi }),
+    needs: ['stdev'], ready: () => true,
+    build: (m, c) => {
+      const ctx = ctxOf(m, c.ctx) as CtxEntry;
+      const st = pick(m.live('stdev', ctx.name), c.st) ?? pick(m.live('stdev'), c.st);
+      const pt = idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
+      return st ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', new Ref(st.name), 'mock_domain_replace', { pt_id: pt.id }, c.abi) : undefined;
+    },
+  });
+  test('IOMMU_TEST_OP_ADD_RESERVED', {
+    weight: 1,
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, iova: iovaChoice, len: lenChoice, abi: env.abi }),
+    needs: ['ioas'], ready: () => true,
+    build: (m, c) => {
+      const ctx = ctxOf(m, c.ctx) as CtxEntry;
+      const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+      const len = lengthOf(c.len, undefined, PAGE);
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len), length: len }, c.abi);
+    },
+  });
+  test('IOMMU_TEST_OP_CREATE_ACCESS', {
+    weight: 1,
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abi }),
+    needs: ['ioas'], ready: (m) => m.accs.length < 3,
+    build: (m, c) => {
+      const ctx = ctxOf(m, c.ctx) as CtxEntry;
+      const { id } = idOf(c.ioas, m, ctx.name, ['ioas']);
+      const name = m.fresh('afd');
+      return testStep(m, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', id, 'create_access', { flags: c.pin ? 1 : 0 }, c.abi, { [name]: 'out.create_access.out_access_fd' });
+    },
+    after: (m, c, t, step) => {
+      if (!ok(step)) return;
+      const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
+      m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true });
+    },
+  });
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+    const acc = pick(m.accs, k);
+    if (!acc) return undefined;
+    const a = pick(m.liveAreas(acc.ctx, acc.ioas), aK) ?? pick(m.liveAreas(acc.ctx), aK);
+    if (!a || !a.buf) return { acc, iova: 1n << 24n, length: BigInt(pages) * PAGE, uptr: 0n };
+    const total = a.length / PAGE;
+    const first = total > 0n ? BigInt(off) % total : 0n;
+    const n = BigInt(pages) <= total - first ? BigInt(pages) : total - first || 1n;
+    return { acc, iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) };
+  };
+  test('IOMMU_TEST_OP_ACCESS_PAGES', {
+    weight: 2,
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abi }),
+    needs: ['acc', 'area'], ready: () => true,
+    build: (m, c) => {
+      const t = accessTarget(m, c.acc, c.area, c.off, c.pages);
+      if (!t) return undefined;
+      const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
+      const name = m.fresh('item');
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: c.write ? 1 : 0, iova: t.iova, length: t.length, uptr: t.uptr }, c.abi, { [name]: 'out.access_pages.out_access_pages_id' });
+    },
+    after: (m, c, t, step) => {
+      if (ok(step)) m.items.push({ name: Object.keys(t.bind ?? {})[0] as string, acc: (pick(m.accs, c.acc) as { name: string }).name, alive: true });
+    },
+  });
+  test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
+    weight: 1,
+    arb: fc.record({ item: k16, abi: env.abi }),
+    ready: (m) => m.items.length > 0,
+    build: (m, c) => {
+      const it = pick(m.items, c.item) as { name: string; acc: string };
+      const acc = m.accs.find((a) => a.name === it.acc) as { name: string; ctx: string };
+      const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', new Ref(acc.name), 'destroy_access_pages', { access_pages_id: new Ref(it.name) }, c.abi);
+    },
+  });
+  test('IOMMU_TEST_OP_ACCESS_RW', {
+    weight: 2,
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abi }),
+    needs: ['acc', 'area', 'buf'], ready: () => true,
+    build: (m, c) => {
+      const t = accessTarget(m, c.acc, c.area, c.off, 1);
+      const b = pick(m.bufs, c.buf);
+      if (!t || !b) return undefined;
+      const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(t.acc.name), 'access_rw', { iova: t.iova, length: BigInt(c.len), uptr: new Ref(b.name, 'va', BigInt(b.length > 4096 ? 4096 : 0)), flags: (c.write ? 1 : 0) | (c.slow ? 4 : 0) }, c.abi);
+    },
+  });
+  test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
+    weight: 1,
+    arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abi }),
+    needs: ['acc'], ready: () => true,
+    build: (m, c) => {
+      const acc = pick(m.accs, c.acc) as { name: string; ctx: string };
+      const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
+    },
+    after: (m, c, t, step) => {
+      if (!ok(step)) return;
+      const id = ((t.fields['arg'] as { fields: { access_replace_ioas: { ioas_id: Tmpl } } }).fields.access_replace_ioas.ioas_id);
+      const acc = pick(m.accs, c.acc);
+      if (acc && id instanceof Ref) acc.ioas = id.name;
+    },
+  });
+  test('IOMMU_TEST_OP_MD_CHECK_MAP', {
+    weight: 1,
+    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abi }),
+    needs: ['hwpt', 'area'], ready: () => true,
+    build: (m, c) => {
+      const ctx = ctxOf(m, c.ctx) as CtxEntry;
+      const h = pick(m.live('hwpt', ctx.name), c.hwpt) ?? pick(m.live('hwpt'), c.hwpt);
+      if (!h) return undefined;
+      const a = pick(m.liveAreas(h.ctx, h.ioas), c.area) ?? pick(m.liveAreas(h.ctx), c.area);
+      if (!a || !a.buf) return undefined;
+      const total = a.length / PAGE;
+      const first = total > 0n ? BigInt(c.off) % total : 0n;
+      const n = BigInt(c.pages) <= total - first ? BigInt(c.pages) : total - first || 1n;
+      const hctx = m.ctxs.find((x) => x.name === h.ctx) as CtxEntry;
+      return testStep(m, hctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(h.name), 'check_map', { iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) }, c.abi);
+    },
+  });
+  test('IOMMU_TEST_OP_MD_CHECK_REFS', {
+    weight: 1,
+    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), abi: env.abi }),
+    needs: ['buf', 'ctx'], ready: () => true,
+    build: (m, c) => {
+      const ctx = ctxOf(m, c.ctx) as CtxEntry;
+      const b = pick(m.bufs, c.buf) as { name: string; length: number };
+      const total = Math.max(1, Math.floor(b.length / 4096));
+      const first = c.page % total;
+      const n = Math.min(c.pages, total - first);
+      return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: BigInt(n * 4096), uptr: new Ref(b.name, 'va', BigInt(first * 4096)), refs: c.refs }, c.abi);
+    },
+  });
+  return specs;
+}
+
+// ---------------------------------------------------------------- everything else the report lists
+
+/** Commands the capability report supports that no specific generator covers: fields from the struct's layout, ids from the pools. */
+function genericSpecs(env: GenEnv, covered: ReadonlySet<string>): CommandSpec<never>[] {
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
+  for (const cmd of commandsFor(env.profile)) {
+    if (covered.has(cmd.name) || !supported(env.caps, cmd.name) || !cmd.struct || cmd.testOnly) continue;
+    if (cmd.fd !== 'iommufd') continue;
+    const struct = cmd.struct;
+    add({
+      kind: cmd.name,
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, values: arbStruct(env.profile, struct), ids: fc.array(idChoice, { minLength: 4, maxLength: 4 }), abi: env.abi }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const layout = requireLayout(env.profile, struct);
+        const fields: { [k: string]: Tmpl } = {};
+        let i = 0;
+        for (const f of layout.root.fields) {
+          const role = f.def?.role;
+          if (role === 'size' || role === 'argsz') continue;
+          if (role === 'reserved') continue;
+          if (role === 'flags') {
+            fields[f.name] = 0;
+            continue;
+          }
+          if (/_id$/.test(f.name) && f.kind === 'scalar') {
+            const kind: ObjKind = /ioas/.test(f.name) ? 'ioas' : /dev/.test(f.name) ? 'devid' : 'hwpt';
+            fields[f.name] = idOf(c.ids[i++ % 4] as IdChoice, m, ctx.name, [kind]).id;
+            continue;
+          }
+          if (f.kind === 'scalar' && f.scalar === 'ptr') {
+            const dir = f.def?.pointee?.dir;
+            fields[f.name] = dir === 'in' ? { data: new Uint8Array(16) } : { room: 64 };
+            continue;
+          }
+          const val = c.values[f.name];
+          if (val !== undefined) fields[f.name] = val as Tmpl;
+        }
+        return ioctlStep(env, cmd.name, new Ref(ctx.name), fields, c.abi);
+      },
+    } satisfies CommandSpec<{ ctx: number; values: { [k: string]: unknown }; ids: IdChoice[]; abi: AbiChoice }>);
+  }
+  return specs;
+}
+
+// ---------------------------------------------------------------- assembly
+
+export interface GenerationOptions {
+  /** Probability that a struct argument gets an ABI defect. Default 0.08. */
+  readonly abiRate?: number;
+  /** The session is not fresh between cases (a shared process without `reset`): no set_process,
+   * whose changes would outlive the case while the oracles' reference starts from the defaults. */
+  readonly sharedSession?: boolean;
+  readonly maxCommands: number;
+  /** Swarm testing: each case enables a random subset of command kinds. Default true. */
+  readonly swarm?: boolean;
+  /** fast-check's replayPath for the commands (with seed and path). */
+  readonly replayPath?: string;
+}
+
+/** Command kinds every case keeps (without them nothing else can happen). */
+const ESSENTIAL = new Set(['open', 'mem_alloc', 'IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_MAP']);
+
+const NONE: AbiChoice = { kind: 'none' };
+
+/** The constructors of each need: the same specs, run with plain default choices. */
+export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[]): Ensure {
+  const byKind = new Map<string, CommandSpec<unknown>>(specs.map((x) => [x.kind, x as unknown as CommandSpec<unknown>]));
+  const RW = (enumValue(profile, 'IOMMU_IOAS_MAP_READABLE') ?? 4) | (enumValue(profile, 'IOMMU_IOAS_MAP_WRITEABLE') ?? 2);
+  const run = async (m: GenModel, s: CaseSession, kind: string, choice: unknown): Promise<void> => {
+    const spec = byKind.get(kind);
+    if (!spec) return;
+    const t = spec.build(m, choice);
+    if (!t) return;
+    const step = await s.exec(t);
+    spec.after?.(m, choice, t, step, s);
+  };
+  const openIdx = (m: GenModel, ctx: string | undefined): number => Math.max(0, m.openCtxs().findIndex((c) => c.name === ctx));
+  const ensure: Ensure = async (m, s, need) => {
+    switch (need) {
+      case 'ctx':
+        if (m.openCtxs().length === 0) await run(m, s, 'open', { vfio: false });
+        return;
+      case 'ioas':
+        await ensure(m, s, 'ctx');
+        if (!m.openCtxs().some((c) => m.live('ioas', c.name).length > 0)) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
+        return;
+      case 'buf':
+        if (m.bufs.length === 0) await run(m, s, 'mem_alloc', { pages: 16, huge: true, ro: false });
+        return;
+      case 'area': {
+        await ensure(m, s, 'ioas');
+        await ensure(m, s, 'buf');
+        if (m.openCtxs().some((c) => m.liveAreas(c.name).length > 0)) return;
+        const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+        return;
+      }
+      case 'dev':
+        if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.devs.length, join: -1, ecc: 'default', noSnoop: false });
+        return;
+      case 'dfd':
+        await ensure(m, s, 'dev');
+        if (m.openDfds().length === 0) await run(m, s, 'open_device', { k: 0 });
+        return;
+      case 'bound': {
+        await ensure(m, s, 'dfd');
+        await ensure(m, s, 'ctx');
+        const open = m.openDfds();
+        if (open.some((d) => d.ctx && m.ctxs.find((c) => c.name === d.ctx)?.open)) return;
+        const k = open.findIndex((d) => !d.ctx);
+        if (k >= 0) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: k, ctx: 0, badFd: false, abi: NONE });
+        return;
+      }
+      case 'attached': {
+        await ensure(m, s, 'bound');
+        const bound = m.dfds.filter((x) => x.ctx && x.open);
+        if (bound.some((d) => d.attached && m.objs.find((o) => o.name === d.attached)?.alive)) return;
+        const d = bound[0];
+        if (!d) return;
+        if (m.live('ioas', d.ctx).length === 0) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, d.ctx), abi: NONE });
+        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: 0 }, hwpt: false, abi: NONE });
+        return;
+      }
+      case 'mappedDevice': {
+        if (!byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return ensure(m, s, 'area');
+        await ensure(m, s, 'attached');
+        await ensure(m, s, 'buf');
+        const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
+        const h = d ? m.objs.find((o) => o.name === d.attached) : undefined;
+        if (!d || !h?.ioas || m.liveAreas(h.ctx, h.ioas).length > 0) return;
+        const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
+        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+        return;
+      }
+      case 'devid':
+        if (byKind.has('VFIO_DEVICE_BIND_IOMMUFD') && byKind.has('device_create')) await ensure(m, s, 'bound');
+        else await ensure(m, s, 'stdev');
+        return;
+      case 'hwpt':
+        if (m.live('hwpt').length > 0) return;
+        if (byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT') && byKind.has('device_create')) await ensure(m, s, 'attached');
+        else await ensure(m, s, 'stdev');
+        return;
+      case 'stdev':
+        await ensure(m, s, 'ioas');
+        if (m.live('stdev').length === 0) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: 0, pt: { kind: 'live', k: 0 }, hwpt: false, flags: -1, abi: NONE });
+        return;
+      case 'vm':
+        if (!m.vms.some((x) => x.alive)) await run(m, s, 'kvm_create', 0);
+        return;
+      case 'acc':
+        await ensure(m, s, 'ioas');
+        if (!m.accs.some((a) => a.open)) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: 0, ioas: { kind: 'live', k: 0 }, pin: false, abi: NONE });
+        return;
+      case 'compat':
+        await ensure(m, s, 'ioas');
+        if (!m.openCtxs().some((c) => c.compat)) await run(m, s, 'IOMMU_VFIO_IOAS', { ctx: 0, op: enumValue(profile, 'IOMMU_VFIO_IOAS_SET') ?? 1, ioas: { kind: 'live', k: 0 }, abi: NONE });
+        return;
+    }
+  };
+  return ensure;
+}
+
+export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<GenerationOptions, 'abiRate'> = {}): CommandSpec<never>[] {
+  const env: GenEnv = { profile, caps, abi: abiChoiceArb(opts.abiRate ?? 0.08) };
+  const specs = [...envSpecs(env), ...ioasSpecs(env), ...vfioSpecs(env), ...testSpecs(env)];
+  const covered = new Set(specs.map((s) => s.kind.split('/')[0] as string));
+  return [...specs, ...genericSpecs(env, covered)];
+}
+
+export interface GeneratedCase {
+  readonly enabled: readonly string[] | undefined;
+  readonly commands: Iterable<SuiteCommand>;
+}
+
+/** The arbitrary of one case: a swarm subset and the command sequence. */
+export function caseArb(profile: Profile, caps: Capabilities, opts: GenerationOptions): fc.Arbitrary<GeneratedCase> {
+  const specs = commandSpecs(profile, caps, opts).filter((s) => !(opts.sharedSession && s.kind === 'set_process'));
+  const ensure = makeEnsure(profile, specs);
+  const cmdArb = fc.oneof(...specs.map((s) => ({ weight: s.weight, arbitrary: s.arb.map((c) => new GenCommand(s, c, ensure) as SuiteCommand) })));
+  const commands = fc.commands([cmdArb], { maxCommands: opts.maxCommands, size: 'max', ...(opts.replayPath && { replayPath: opts.replayPath }) });
+  const kinds = specs.map((s) => s.kind).filter((k) => !ESSENTIAL.has(k));
+  const swarm = opts.swarm === false ? fc.constant(undefined) : fc.oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 3, arbitrary: fc.subarray(kinds, { minLength: Math.min(3, kinds.length) }).map((s) => [...ESSENTIAL, ...s]) });
+  return fc.record({ enabled: swarm, commands }) as fc.Arbitrary<GeneratedCase>;
+}
+
+export function newModel(profile: Profile, caps: Capabilities, enabled: readonly string[] | undefined): GenModel {
+  return new GenModel(profile, caps, enabled ? new Set(enabled) : undefined);
+}
+
+export { HPAGE };

@@ -1,0 +1,151 @@
+/**
+ * The generator's model: pools of the names earlier steps bound, with just
+ * enough of what the implementation answered to aim later commands well
+ * (which context an object lives in, where an area was mapped, which device
+ * file is bound). fast-check generates every command before any runs, so a
+ * command carries indices into these pools and picks its operands at run
+ * time (`pick(list, k)` = list[k mod length]): the fast-check docs' and
+ * syzkaller's resources pattern, with DESTROY and close moving a name to the
+ * stale pools instead of forgetting it (stale handles are interesting inputs).
+ */
+import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
+
+export interface CtxEntry {
+  readonly name: string;
+  readonly vfio: boolean;
+  open: boolean;
+  /** The IOAS name set as the VFIO compat IOAS (IOMMU_VFIO_IOAS SET). */
+  compat?: string;
+  compatType?: number;
+}
+
+export type ObjKind = 'ioas' | 'hwpt' | 'devid' | 'stdev';
+
+export interface ObjEntry {
+  readonly name: string;
+  readonly kind: ObjKind;
+  readonly ctx: string;
+  alive: boolean;
+  /** hwpt: its IOAS name when known; stdev: its device id name. */
+  readonly ioas?: string;
+  readonly nestParent?: boolean;
+  readonly auto?: boolean;
+}
+
+export interface BufEntry {
+  readonly name: string;
+  readonly length: number;
+  readonly readonly: boolean;
+}
+
+export interface DevEntry {
+  readonly name: string;
+  readonly iommu: IommuInstanceInfo;
+  /** Name bound to its group handle. */
+  readonly group: string;
+  alive: boolean;
+}
+
+export interface DfdEntry {
+  readonly name: string;
+  readonly dev: DevEntry;
+  open: boolean;
+  ctx?: string;
+  devid?: string;
+  attached?: string;
+}
+
+export interface AccEntry {
+  readonly name: string;
+  readonly ctx: string;
+  ioas: string;
+  open: boolean;
+}
+
+export interface ItemEntry {
+  readonly name: string;
+  readonly acc: string;
+  alive: boolean;
+}
+
+export interface AreaEntry {
+  readonly name: string;
+  readonly ctx: string;
+  readonly ioas: string;
+  /** The IOVA the implementation placed it at (its out.iova / out.dst_iova). */
+  readonly iova: bigint;
+  readonly length: bigint;
+  readonly buf?: string;
+  readonly bufOff: number;
+  readonly read: boolean;
+  readonly write: boolean;
+  alive: boolean;
+}
+
+export interface VmEntry {
+  readonly name: string;
+  alive: boolean;
+}
+
+export class GenModel {
+  private n = 0;
+  readonly ctxs: CtxEntry[] = [];
+  readonly objs: ObjEntry[] = [];
+  readonly bufs: BufEntry[] = [];
+  readonly devs: DevEntry[] = [];
+  readonly dfds: DfdEntry[] = [];
+  readonly accs: AccEntry[] = [];
+  readonly items: ItemEntry[] = [];
+  readonly areas: AreaEntry[] = [];
+  readonly vms: VmEntry[] = [];
+  /** Literal fds never handed out (EBADF on both sides). */
+  readonly badFd = 1021;
+
+  constructor(
+    readonly profile: Profile,
+    readonly caps: Capabilities,
+    /** Swarm: the command kinds this case enables (undefined: all). */
+    readonly enabled: ReadonlySet<string> | undefined,
+  ) {}
+
+  fresh(prefix: string): string {
+    this.n += 1;
+    return `${prefix}${this.n}`;
+  }
+
+  on(kind: string): boolean {
+    return this.enabled === undefined || this.enabled.has(kind);
+  }
+
+  openCtxs(): CtxEntry[] {
+    return this.ctxs.filter((c) => c.open);
+  }
+
+  live(kind: ObjKind, ctx?: string): ObjEntry[] {
+    return this.objs.filter((o) => o.kind === kind && o.alive && (ctx === undefined || o.ctx === ctx));
+  }
+
+  stale(): ObjEntry[] {
+    return this.objs.filter((o) => !o.alive);
+  }
+
+  liveAreas(ctx?: string, ioas?: string): AreaEntry[] {
+    return this.areas.filter((a) => a.alive && (ctx === undefined || a.ctx === ctx) && (ioas === undefined || a.ioas === ioas));
+  }
+
+  openDfds(): DfdEntry[] {
+    return this.dfds.filter((d) => d.open);
+  }
+
+  /** Everything in a context goes when the context is released: its entries become stale. */
+  dropCtx(ctx: string): void {
+    for (const o of this.objs) if (o.ctx === ctx) o.alive = false;
+    for (const a of this.areas) if (a.ctx === ctx) a.alive = false;
+  }
+}
+
+/** list[k mod length], or undefined for an empty list. */
+export function pick<T>(list: readonly T[], k: number): T | undefined {
+  return list.length === 0 ? undefined : list[Math.abs(Math.trunc(k)) % list.length];
+}

@@ -1,0 +1,195 @@
+/**
+ * Arguments biased toward the interesting: valid ranges picked as an area
+ * plus an offset (syzkaller's `$syz` nth_area/offset trick, so most random
+ * IOVAs land on something mapped), exact area bounds, page multiples and
+ * their off-by-one neighbours, aperture edges from the capability report,
+ * the top of the address space, stale and wrong-type ids.
+ *
+ * These are *choices*, generated before any command runs; `materialise*`
+ * turns a choice into a value against the model at run time.
+ */
+import fc from 'fast-check';
+import type { IommuInstanceInfo } from '../../../spec/contract/types.ts';
+import { PAGE, U64_MAX } from '../ranges.ts';
+import { type AreaEntry, type GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
+import { Ref, type Tmpl } from '../step.ts';
+
+export const HPAGE = 2n * 1024n * 1024n;
+
+// ---------------------------------------------------------------- lengths
+
+export type LenChoice =
+  | { readonly kind: 'pages'; readonly n: number }
+  | { readonly kind: 'offByOne'; readonly n: number; readonly plus: boolean }
+  | { readonly kind: 'area'; readonly delta: number }
+  | { readonly kind: 'huge' }
+  | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'half' | 'maxPage' };
+
+export const lenChoice: fc.Arbitrary<LenChoice> = fc.oneof(
+  { weight: 10, arbitrary: fc.record({ kind: fc.constant('pages' as const), n: fc.oneof(fc.constantFrom(1, 2, 4, 8), fc.integer({ min: 1, max: 16 })) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('area' as const), delta: fc.constantFrom(0, 0, 0, -1, 1) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('offByOne' as const), n: fc.integer({ min: 1, max: 4 }), plus: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'huge' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('edge' as const), which: fc.constantFrom('zero' as const, 'max' as const, 'half' as const, 'maxPage' as const) }) },
+);
+
+export function lengthOf(c: LenChoice, area: AreaEntry | undefined, room: bigint): bigint {
+  switch (c.kind) {
+    case 'pages':
+      return BigInt(c.n) * PAGE;
+    case 'offByOne':
+      return BigInt(c.n) * PAGE + (c.plus ? 1n : -1n);
+    case 'area':
+      return area ? area.length + BigInt(c.delta) * PAGE : room > 0n ? room : PAGE;
+    case 'huge':
+      return HPAGE;
+    case 'edge':
+      return c.which === 'zero' ? 0n : c.which === 'max' ? U64_MAX : c.which === 'half' ? U64_MAX / 2n : U64_MAX - PAGE + 1n;
+  }
+}
+
+// ---------------------------------------------------------------- IOVAs
+
+export type IovaChoice =
+  | { readonly kind: 'area'; readonly k: number; readonly pageOff: number; readonly byte: number }
+  | { readonly kind: 'afterArea'; readonly k: number; readonly gap: number }
+  | { readonly kind: 'aperture'; readonly k: number; readonly pages: number; readonly fromEnd: boolean }
+  | { readonly kind: 'page'; readonly n: number }
+  | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'p2_31' | 'p2_48' | 'odd' };
+
+export const iovaChoice: fc.Arbitrary<IovaChoice> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('area' as const), k: fc.nat(15), pageOff: fc.oneof(fc.constant(0), fc.nat(15)), byte: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, 2048, 4095) }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('afterArea' as const), k: fc.nat(15), gap: fc.constantFrom(0, 0, 1, 16) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('aperture' as const), k: fc.nat(7), pages: fc.oneof(fc.constantFrom(0, 1, 16, 512), fc.nat(64)), fromEnd: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('page' as const), n: fc.nat(1 << 20) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('edge' as const), which: fc.constantFrom('zero' as const, 'max' as const, 'topPage' as const, 'p2_31' as const, 'p2_48' as const, 'odd' as const) }) },
+);
+
+/** An IOVA: a Ref to an area's bound IOVA plus an offset where it is area-based, else a literal. */
+export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], len: bigint): Tmpl {
+  switch (c.kind) {
+    case 'area': {
+      const a = pick(areas, c.k);
+      if (!a) return apertureIova(m.caps.iommus, c.k, c.pageOff, false, len);
+      const off = (BigInt(c.pageOff) * PAGE) % (a.length > 0n ? a.length : PAGE);
+      return new Ref(a.name, '', off + BigInt(c.byte));
+    }
+    case 'afterArea': {
+      const a = pick(areas, c.k);
+      if (!a) return apertureIova(m.caps.iommus, c.k, c.gap, false, len);
+      return new Ref(a.name, '', a.length + BigInt(c.gap) * PAGE);
+    }
+    case 'aperture':
+      return apertureIova(m.caps.iommus, c.k, c.pages, c.fromEnd, len);
+    case 'page':
+      return (1n << 24n) + BigInt(c.n) * PAGE;
+    case 'edge':
+      switch (c.which) {
+        case 'zero':
+          return 0n;
+        case 'max':
+          return U64_MAX;
+        case 'topPage':
+          return U64_MAX - PAGE + 1n;
+        case 'p2_31':
+          return 1n << 31n;
+        case 'p2_48':
+          return 1n << 48n;
+        case 'odd':
+          return (1n << 24n) + 1n;
+      }
+  }
+}
+
+/** Near the start or the end of some IOMMU's aperture (where maps fit, and just where they stop fitting). */
+function apertureIova(iommus: readonly IommuInstanceInfo[], k: number, pages: number, fromEnd: boolean, len: bigint): bigint {
+  const i = pick(iommus, k);
+  const start = i ? i.apertureStart : 1n << 24n;
+  const last = i ? i.apertureLast : (1n << 31n) - 1n;
+  const base = start === 0n ? HPAGE : start;
+  if (!fromEnd) return base + BigInt(pages) * PAGE;
+  const end = last + 1n - (len > 0n && len < last ? len : PAGE) - BigInt(pages) * PAGE;
+  return end > 0n ? end - (end % PAGE) : base;
+}
+
+// ---------------------------------------------------------------- user memory
+
+export type VaChoice =
+  | { readonly kind: 'buf'; readonly k: number; readonly pageOff: number; readonly byte: number }
+  | { readonly kind: 'bad'; readonly which: 'zero' | 'noncanonical' | 'low' };
+
+export const vaChoice: fc.Arbitrary<VaChoice> = fc.oneof(
+  { weight: 20, arbitrary: fc.record({ kind: fc.constant('buf' as const), k: fc.nat(15), pageOff: fc.oneof(fc.constant(0), fc.nat(15)), byte: fc.oneof({ weight: 12, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, 2048) }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad' as const), which: fc.constantFrom('zero' as const, 'noncanonical' as const, 'low' as const) }) },
+);
+
+/** A user VA: a buffer's bound va plus an offset, or an address no buffer has. */
+export function vaOf(c: VaChoice, m: GenModel): { va: Tmpl; buf?: string; off: number; room: bigint } {
+  if (c.kind === 'buf') {
+    const b = pick(m.bufs, c.k);
+    if (b) {
+      const pages = Math.max(1, Math.floor(b.length / Number(PAGE)));
+      const off = (c.pageOff % pages) * Number(PAGE) + c.byte;
+      return { va: new Ref(b.name, 'va', BigInt(off)), buf: b.name, off, room: BigInt(Math.max(b.length - off, 0)) };
+    }
+  }
+  const which = c.kind === 'bad' ? c.which : 'noncanonical';
+  // Addresses nothing can map: NULL, a non-canonical x86-64 address, and the first page.
+  const va = which === 'zero' ? 0n : which === 'noncanonical' ? 0xdead000000000000n : PAGE;
+  return { va, off: 0, room: 16n * PAGE };
+}
+
+// ---------------------------------------------------------------- object ids
+
+export type IdChoice =
+  | { readonly kind: 'live'; readonly k: number }
+  | { readonly kind: 'otherType'; readonly k: number }
+  | { readonly kind: 'stale'; readonly k: number }
+  | { readonly kind: 'otherCtx'; readonly k: number }
+  | { readonly kind: 'absent'; readonly which: 'zero' | 'big' | 'max' };
+
+export const idChoice: fc.Arbitrary<IdChoice> = fc.oneof(
+  { weight: 24, arbitrary: fc.record({ kind: fc.constant('live' as const), k: fc.nat(15) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('otherType' as const), k: fc.nat(15) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('stale' as const), k: fc.nat(15) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('otherCtx' as const), k: fc.nat(15) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('absent' as const), which: fc.constantFrom('zero' as const, 'big' as const, 'max' as const) }) },
+);
+
+/** An object id of one of `kinds` in context `ctx`: a Ref to its bound id, or an absent literal. */
+export function idOf(c: IdChoice, m: GenModel, ctx: string, kinds: readonly ObjKind[]): { id: Tmpl; obj?: ObjEntry } {
+  const same = m.objs.filter((o) => o.ctx === ctx);
+  const fallback = (): { id: Tmpl; obj?: ObjEntry } => {
+    const o = pick(same.filter((x) => x.alive && kinds.includes(x.kind)), c.kind === 'absent' ? 0 : c.k);
+    return o ? { id: new Ref(o.name), obj: o } : { id: 0x7fff0000 };
+  };
+  switch (c.kind) {
+    case 'live':
+      return fallback();
+    case 'otherType': {
+      const o = pick(same.filter((x) => x.alive && !kinds.includes(x.kind)), c.k);
+      return o ? { id: new Ref(o.name), obj: o } : fallback();
+    }
+    case 'stale': {
+      const o = pick(same.filter((x) => !x.alive), c.k);
+      return o ? { id: new Ref(o.name), obj: o } : fallback();
+    }
+    case 'otherCtx': {
+      const o = pick(m.objs.filter((x) => x.ctx !== ctx && x.alive), c.k);
+      return o ? { id: new Ref(o.name), obj: o } : fallback();
+    }
+    case 'absent':
+      return { id: c.which === 'zero' ? 0 : c.which === 'big' ? 0x7fff0000 : 0xffffffff };
+  }
+}
+
+/** Bits of a flags enum: a subset of `known`, each bit independently. */
+export function flagsOf(bits: number, known: readonly number[]): number {
+  let v = 0;
+  known.forEach((b, i) => {
+    if (bits & (1 << i)) v |= b;
+  });
+  return v >>> 0;
+}
+
+export const smallBytes = fc.uint8Array({ minLength: 1, maxLength: 64 });

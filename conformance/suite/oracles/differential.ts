@@ -1,0 +1,415 @@
+/**
+ * The differential oracle: the reference implementation (its own fresh
+ * in-process instance, never the one under test) runs every step in lockstep
+ * and predicts its result as an allowed set:
+ *
+ *  - object ids, fds, buffer/device/group/VM handles and user VAs are compared
+ *    symbolically: the reference's side resolves a step's ids through a table
+ *    that pairs each of the implementation's values with the reference's;
+ *  - an automatic IOVA (IOAS_MAP / IOAS_COPY without FIXED_IOVA) is judged by
+ *    the kernel's placement rules (io_pagetable.c: iopt_alloc_iova), not by
+ *    equality; when the implementation chose another allowed IOVA, the
+ *    reference is steered to it (unmap, re-map with FIXED_IOVA there) so the
+ *    following steps compare like with like;
+ *  - when a request carries several defects whose check order the uAPI leaves
+ *    open, any of their errnos is allowed.
+ */
+import type { IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
+import { enumValue } from '../../../spec/uapi/lookup.ts';
+import { ERRNO, errnoName } from '../../../spec/uapi/errno.ts';
+import { render } from '../../programs/expect.ts';
+import { ResolveError } from '../../programs/values.ts';
+import { bindable, getPath, type Ref, refPaths, resolveStep } from '../step.ts';
+import { commandName, statusOf } from '../session.ts';
+import { decodeRanges, hexOf, PAGE, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
+import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
+import type { ReferenceInstance } from '../reference.ts';
+
+export type Namespace = 'id' | 'fd' | 'buffer' | 'device' | 'group' | 'vm' | 'va';
+
+/** Fields named like ids that carry chosen values, not allocated ids. */
+const NOT_IDS = new Set(['virt_id', 'vdev_id', 'option_id', 'cache_id', 'iotlb_id', 'data_type', 'pasid', 'object_id_unused']);
+
+/** Which symbolic namespace a result leaf belongs to, by its name (as `iommufd-spec diff` does). */
+export function namespaceOf(op: string, path: string): Namespace | undefined {
+  const parts = path.split('.');
+  const last = parts[parts.length - 1] as string;
+  const leaf = /^\d+$/.test(last) && parts.length > 1 ? (parts[parts.length - 2] as string) : last;
+  if (leaf === 'fd' || leaf === 'iommufd' || leaf.endsWith('_fd') || leaf === 'registeredFds') return 'fd';
+  if (op === 'ioctl' && leaf === 'ret') return undefined;
+  if (leaf === 'buffer') return 'buffer';
+  if (leaf === 'device' && op !== 'ioctl') return 'device';
+  if (leaf === 'group' && op !== 'ioctl') return 'group';
+  if (leaf === 'vm') return 'vm';
+  if (leaf === 'va' && op === 'mem_alloc') return 'va';
+  if (NOT_IDS.has(leaf)) return undefined;
+  if (leaf === 'id' || leaf.endsWith('_id') || leaf === 'out_devid') return 'id';
+  return undefined;
+}
+
+/** Ops whose namespaced results are new handles (paired afresh, not checked against old pairs). */
+const CREATORS = new Set(['open', 'open_device', 'mem_alloc', 'device_create', 'kvm_create']);
+
+/** The two sides' values, paired per namespace. */
+export class Symbols {
+  private readonly fwd = new Map<string, unknown>();
+  private readonly back = new Map<string, unknown>();
+  private fresh = 0;
+
+  private static key(ns: Namespace, v: unknown): string {
+    return `${ns}:${typeof v === 'bigint' ? v.toString() : String(v)}`;
+  }
+
+  /** Pairs a (implementation) with b (reference), dropping older pairs of either. */
+  pair(ns: Namespace, a: unknown, b: unknown): void {
+    const ka = Symbols.key(ns, a);
+    const kb = Symbols.key(ns, b);
+    const oldB = this.fwd.get(ka);
+    if (oldB !== undefined) this.back.delete(Symbols.key(ns, oldB));
+    const oldA = this.back.get(kb);
+    if (oldA !== undefined) this.fwd.delete(Symbols.key(ns, oldA));
+    this.fwd.set(ka, b);
+    this.back.set(kb, a);
+  }
+
+  /** The reference's value for an implementation value: its pair; itself when neither side knows it; else a value nothing has. */
+  toRef(ns: Namespace, a: unknown): unknown {
+    const b = this.fwd.get(Symbols.key(ns, a));
+    if (b !== undefined) return b;
+    if (!this.back.has(Symbols.key(ns, a))) return a;
+    this.fresh++;
+    return ns === 'fd' ? 900 + this.fresh : 0x7ff00000 + this.fresh;
+  }
+
+  /** Whether a and b are (or can be made) each other's pair. */
+  same(ns: Namespace, a: unknown, b: unknown): boolean {
+    const fb = this.fwd.get(Symbols.key(ns, a));
+    const fa = this.back.get(Symbols.key(ns, b));
+    if (fb === undefined && fa === undefined) {
+      this.pair(ns, a, b);
+      return true;
+    }
+    return fb !== undefined && Symbols.key(ns, fb) === Symbols.key(ns, b);
+  }
+}
+
+interface Diff {
+  readonly field: string;
+  readonly expected: string;
+  readonly observed: string;
+}
+
+function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<string, unknown> {
+  if (v instanceof Uint8Array || typeof v !== 'object' || v === null) {
+    into.set(prefix, v);
+    return into;
+  }
+  const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
+  for (const [k, x] of entries) leaves(x, prefix ? `${prefix}.${k}` : k, into);
+  return into;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === undefined && (b === 0 || b === 0n)) return true;
+  if (b === undefined && (a === 0 || a === 0n)) return true;
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  const ba = typeof a === 'number' && Number.isInteger(a) ? BigInt(a) : a;
+  const bb = typeof b === 'number' && Number.isInteger(b) ? BigInt(b) : b;
+  return ba === bb;
+}
+
+function roundupPow2(x: bigint): bigint {
+  let p = 1n;
+  while (p < x) p <<= 1n;
+  return p;
+}
+
+function lowBit(x: bigint): bigint {
+  return x & -x;
+}
+
+/** THP size on x86-64: io_pagetable.c caps the automatic alignment at HPAGE_SIZE. */
+const HPAGE = 2n * 1024n * 1024n;
+
+export class DifferentialOracle implements Oracle {
+  readonly name = 'differential' as const;
+  private ref: ReferenceInstance | undefined;
+  private ctx!: CaseContext;
+  private refBindings = new Map<string, unknown>();
+  private kinds = new Map<string, Namespace | 'object'>();
+  private symbols = new Symbols();
+  /** Allowed IOVA ranges per (reference fd, IOAS id), from ALLOW_IOVAS the reference accepted. */
+  private allowed = new Map<string, Range[]>();
+  private expected = new Map<number, Response>();
+  /** Set when a known divergence made the two states part: no more comparisons this case. */
+  private dormant: string | undefined;
+
+  constructor(
+    private readonly profile: Profile,
+    private readonly openRef: () => Promise<ReferenceInstance>,
+  ) {}
+
+  gates(): readonly PropertyGate[] {
+    return [{ property: 'differential' }];
+  }
+
+  async begin(ctx: CaseContext): Promise<void> {
+    this.ctx = ctx;
+    this.ref = await this.openRef();
+  }
+
+  expectedOf(step: number): Response | undefined {
+    return this.expected.get(step);
+  }
+
+  /** Known divergences (expectations) part the states: stop comparing. */
+  sleep(why: string): void {
+    this.dormant = why;
+  }
+
+  private lookup(ev: StepEvent) {
+    return (ref: Ref, field: string): unknown => {
+      const kind = this.kinds.get(ref.name);
+      if (!this.refBindings.has(ref.name) || kind === undefined) throw new ResolveError(field, `$${ref.name} is not bound on the reference's side`);
+      if (kind !== 'object' && ref.path === '' && (kind === 'id' || kind === 'fd')) return this.symbols.toRef(kind, ev.bindings.get(ref.name));
+      const v = getPath(this.refBindings.get(ref.name), ref.path);
+      if (v === undefined) throw new ResolveError(field, `$${ref.name}.${ref.path} has no value on the reference's side`);
+      return v;
+    };
+  }
+
+  async step(ev: StepEvent): Promise<readonly Objection[]> {
+    if (this.dormant || !this.ref) return [];
+    let refReq: Request;
+    try {
+      refReq = resolveStep(ev.template, this.lookup(ev));
+    } catch (err) {
+      if (!(err instanceof ResolveError)) throw err;
+      this.dormant = err.message;
+      return [];
+    }
+    const refRes = await this.ref.call(refReq);
+    this.expected.set(ev.step, refRes);
+    this.ctx.count('differential');
+    const objections = this.compare(ev, refReq, refRes);
+    if (objections.length === 0) await this.steer(ev, refReq, refRes, objections);
+    this.bind(ev, refReq, refRes);
+    this.track(refReq, refRes);
+    return objections;
+  }
+
+  private objection(ev: StepEvent, message: string, expected: string, observed: string): Objection {
+    return {
+      oracle: 'differential',
+      property: 'differential',
+      step: ev.step,
+      message,
+      expected,
+      observed,
+      signature: { command: commandName(ev.request), expected, observed },
+    };
+  }
+
+  private compare(ev: StepEvent, refReq: Request, refRes: Response): Objection[] {
+    const a = statusOf(ev.request, ev.response);
+    const b = statusOf(refReq, refRes);
+    const show = (s: { status: string; errno?: number; reason?: string }): string =>
+      s.status === 'ok' ? 'ok' : s.status === 'failed' ? errnoName(s.errno ?? 0) ?? `E#${s.errno}` : s.status === 'error' ? `error (${(s.reason ?? '').split(':')[0]})` : 'skipped';
+    if (b.status === 'skipped' || a.status === 'skipped') return [];
+    if (a.status !== b.status) {
+      return [this.objection(ev, `the reference answers ${show(b)}, the implementation ${show(a)}`, show(b), show(a))];
+    }
+    if (a.status === 'error') {
+      const ca = !ev.response.ok ? ev.response.error.code : '';
+      const cb = !refRes.ok ? refRes.error.code : '';
+      return ca === cb ? [] : [this.objection(ev, `the reference refuses the request with ${cb}, the implementation with ${ca}`, cb, ca)];
+    }
+    if (a.status === 'failed' && a.errno !== b.errno) {
+      const allowed = new Set([b.errno ?? 0]);
+      const defects = ev.template.defects ?? [];
+      if (ev.request.op === 'ioctl' && !defects.some((d) => d.dispatch)) {
+        for (const d of defects) {
+          const n = errnoNumberOf(d.errno);
+          if (n !== undefined) allowed.add(n);
+        }
+      }
+      if (!allowed.has(a.errno ?? 0)) {
+        const set = [...allowed].map((e) => errnoName(e) ?? `E#${e}`).join('|');
+        return [this.objection(ev, `the reference answers ${set}, the implementation ${show(a)}`, set, show(a))];
+      }
+    }
+    const diffs = this.compareValues(ev, refReq, refRes);
+    if (diffs.length === 0) return [];
+    const head = diffs.slice(0, 4).map((d) => `${d.field}: expected ${d.expected}, got ${d.observed}`).join('; ');
+    return [this.objection(ev, `${show(a)} on both sides, but ${head}${diffs.length > 4 ? ` (+${diffs.length - 4} more)` : ''}`, diffs.map((d) => `${d.field}=${d.expected}`).join(','), diffs.map((d) => `${d.field}=${d.observed}`).join(','))];
+  }
+
+  private autoIovaPath(req: Request): string | undefined {
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct') return undefined;
+    const fixed = enumValue(this.profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1;
+    const flags = toNum(req.arg.fields['flags']);
+    if (flags & fixed) return undefined;
+    if (req.cmd === 'IOMMU_IOAS_MAP') return 'iova';
+    if (req.cmd === 'IOMMU_IOAS_COPY') return 'dst_iova';
+    return undefined;
+  }
+
+  private compareValues(ev: StepEvent, refReq: Request, refRes: Response): Diff[] {
+    if (!ev.response.ok || !refRes.ok) return [];
+    const op = ev.request.op;
+    if (op === 'iotlb' || op === 'capabilities') return [];
+    const diffs: Diff[] = [];
+    const creator = CREATORS.has(op);
+    const inputRefs = refPaths(ev.template);
+    if (op === 'ioctl') {
+      const ra = ev.response.result as IoctlResult;
+      const rb = refRes.result as IoctlResult;
+      if (ra.ret !== rb.ret) diffs.push({ field: 'ret', expected: String(rb.ret), observed: String(ra.ret) });
+      const auto = this.autoIovaPath(ev.request);
+      const la = leaves(ra.out, '', new Map());
+      const lb = leaves(rb.out, '', new Map());
+      const sent = ev.request.arg.kind === 'struct' ? ev.request.arg.fields : {};
+      const refSent = refReq.op === 'ioctl' && refReq.arg.kind === 'struct' ? refReq.arg.fields : {};
+      for (const path of new Set([...la.keys(), ...lb.keys()])) {
+        if (path === auto && statusOf(ev.request, ev.response).status === 'ok') continue; // judged by the placement rules (steer)
+        const x = la.get(path);
+        const y = lb.get(path);
+        const ns = namespaceOf('ioctl', path);
+        const fromRef = inputRefs.get(`arg.fields.${path}`);
+        if (ns === 'id' || ns === 'fd') {
+          if (path.split('.').pop()?.startsWith('out_')) {
+            if (x !== undefined && y !== undefined) this.symbols.pair(ns, x, y);
+            continue;
+          }
+          if (x !== undefined && y !== undefined && !this.symbols.same(ns, x, y)) diffs.push({ field: `out.${path}`, expected: render(y), observed: render(x) });
+          continue;
+        }
+        if (fromRef) {
+          // An input the two sides resolve differently (a VA, a bound IOVA): both must leave it as sent.
+          const inA = getPath(sent, path);
+          const inB = getPath(refSent, path);
+          if (sameValue(x, inA) !== sameValue(y, inB)) diffs.push({ field: `out.${path}`, expected: sameValue(y, inB) ? 'unchanged' : render(y), observed: sameValue(x, inA) ? 'unchanged' : render(x) });
+          continue;
+        }
+        if (!sameValue(x, y)) diffs.push({ field: `out.${path}`, expected: render(y), observed: render(x) });
+      }
+      for (const key of new Set([...Object.keys(ra.buffers ?? {}), ...Object.keys(rb.buffers ?? {})])) {
+        const x = ra.buffers?.[key];
+        const y = rb.buffers?.[key];
+        if (!sameValue(x, y)) diffs.push({ field: `buffers.${key}`, expected: render(y), observed: render(x) });
+      }
+      return diffs;
+    }
+    const la = leaves(ev.response.result, '', new Map());
+    const lb = leaves(refRes.result, '', new Map());
+    for (const path of new Set([...la.keys(), ...lb.keys()])) {
+      const x = la.get(path);
+      const y = lb.get(path);
+      const ns = namespaceOf(op, path);
+      if (ns) {
+        if (x === undefined || y === undefined) {
+          if (x !== y) diffs.push({ field: `result.${path}`, expected: render(y), observed: render(x) });
+          continue;
+        }
+        if (creator) this.symbols.pair(ns, x, y);
+        else if (!this.symbols.same(ns, x, y)) diffs.push({ field: `result.${path}`, expected: render(y), observed: render(x) });
+        continue;
+      }
+      if (!sameValue(x, y)) diffs.push({ field: `result.${path}`, expected: render(y), observed: render(x) });
+    }
+    return diffs;
+  }
+
+  /** Binds the step's names on the reference's side and pairs ids/fds with the implementation's. */
+  private bind(ev: StepEvent, refReq: Request, refRes: Response): void {
+    if (!ev.template.bind) return;
+    const ok = statusOf(refReq, refRes).status === 'ok';
+    const base = bindable(ev.template.op, refRes.ok ? refRes.result : undefined);
+    for (const [name, path] of Object.entries(ev.template.bind)) {
+      const v = ok ? getPath(base, path) : undefined;
+      if (v === undefined) {
+        this.refBindings.delete(name);
+        this.kinds.delete(name);
+        continue;
+      }
+      this.refBindings.set(name, v);
+      const ns = typeof v === 'object' ? undefined : namespaceOf(ev.template.op, path === '.' ? '' : path);
+      this.kinds.set(name, ns ?? 'object');
+      const mine = ev.bound.get(name);
+      if (ns && mine !== undefined) this.symbols.pair(ns, mine, v);
+    }
+  }
+
+  /** What the placement judgement needs that no query returns: the allowed ranges. */
+  private track(refReq: Request, refRes: Response): void {
+    if (refReq.op !== 'ioctl' || refReq.cmd !== 'IOMMU_IOAS_ALLOW_IOVAS' || refReq.arg.kind !== 'struct') return;
+    if (statusOf(refReq, refRes).status !== 'ok') return;
+    const f = refReq.arg.fields;
+    const n = toNum(f['num_iovas']);
+    const p = f['allowed_iovas'] as { data?: Uint8Array } | undefined;
+    this.allowed.set(`${refReq.fd}:${toNum(f['ioas_id'])}`, n === 0 || !p?.data ? [] : decodeRanges(p.data, n));
+  }
+
+  /** Judges an automatic IOVA the implementation chose, and steers the reference to it. */
+  private async steer(ev: StepEvent, refReq: Request, refRes: Response, objections: Objection[]): Promise<void> {
+    const path = this.autoIovaPath(ev.request);
+    if (!path || refReq.op !== 'ioctl' || refReq.arg.kind !== 'struct' || !this.ref) return;
+    if (statusOf(ev.request, ev.response).status !== 'ok' || statusOf(refReq, refRes).status !== 'ok') return;
+    const x = toBig(((ev.response as { result: IoctlResult }).result.out as StructValue)[path]);
+    const y = toBig(((refRes as { result: IoctlResult }).result.out as StructValue)[path]);
+    if (x === y) return;
+    const f = refReq.arg.fields;
+    const ioasField = refReq.cmd === 'IOMMU_IOAS_MAP' ? 'ioas_id' : 'dst_ioas_id';
+    const length = toBig(f['length']);
+    // The alignment follows the implementation's own user address (its process's mapping);
+    // IOAS_COPY places by the source pages' user address, which the request does not carry.
+    const implFields = ev.request.op === 'ioctl' && ev.request.arg.kind === 'struct' ? ev.request.arg.fields : {};
+    const uptr = refReq.cmd === 'IOMMU_IOAS_MAP' ? toBig(implFields['user_va']) : 'unknown';
+    const why = await this.placementViolation(refReq.fd, toNum(f[ioasField]), x, length, uptr);
+    if (why) {
+      objections.push(this.objection(ev, `automatic IOVA ${hexOf(x)} is not one the kernel's placement can choose: ${why}`, `an IOVA by iopt_alloc_iova's rules (the reference chose ${hexOf(y)})`, hexOf(x)));
+      return;
+    }
+    // Steer: remove the reference's area, map again at the implementation's IOVA.
+    const unmap = await this.ref.call({ op: 'ioctl', fd: refReq.fd, cmd: 'IOMMU_IOAS_UNMAP', arg: { kind: 'struct', fields: { ioas_id: f[ioasField] ?? 0, iova: y, length } } });
+    const fixed = BigInt(enumValue(this.profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1);
+    const again: Request = { ...refReq, arg: { kind: 'struct', fields: { ...f, flags: toNum(f['flags']) | Number(fixed), [path]: x } } };
+    const remap = await this.ref.call(again);
+    const s = statusOf(again, remap);
+    if (statusOf(refReq, unmap).status !== 'ok' || s.status !== 'ok') {
+      objections.push(this.objection(ev, `automatic IOVA ${hexOf(x)} collides with what the IOAS holds: the reference refuses a fixed map there (${s.status === 'failed' ? errnoName(s.errno ?? 0) : s.reason})`, `a free IOVA (the reference chose ${hexOf(y)})`, hexOf(x)));
+      return;
+    }
+    ((refRes as { result: IoctlResult }).result.out as Record<string, unknown>)[path] = x;
+  }
+
+  /** iopt_alloc_iova's rules that a fixed map does not check: window, allowed ranges, alignment. */
+  private async placementViolation(fd: number, ioasId: number, x: bigint, length: bigint, uptr: bigint | 'unknown'): Promise<string | undefined> {
+    if (length === 0n) return 'length 0';
+    const last = x + length - 1n;
+    if (x < PAGE || last > U64_MAX - PAGE) return `outside the search window [${hexOf(PAGE)}, ${hexOf(U64_MAX - PAGE)}]`;
+    const allowed = this.allowed.get(`${fd}:${ioasId}`) ?? [];
+    if (allowed.length > 0 && !allowed.some((r) => r.start <= x && last <= r.last)) return 'outside every allowed range (IOMMU_IOAS_ALLOW_IOVAS)';
+    if (uptr === 'unknown') return undefined;
+    let align = uptr === 0n ? roundupPow2(length) : roundupPow2(length) < lowBit(uptr) ? roundupPow2(length) : lowBit(uptr);
+    if (align >= HPAGE) align = HPAGE;
+    const pageOffset = uptr % PAGE;
+    if (((x & ~(align - 1n)) | pageOffset) !== x) return `not aligned as the user address asks (alignment ${hexOf(align)}, page offset ${hexOf(pageOffset)})`;
+    return undefined;
+  }
+
+  async end(): Promise<readonly Objection[]> {
+    return [];
+  }
+
+  async close(): Promise<void> {
+    await this.ref?.close();
+    this.ref = undefined;
+  }
+}
+
+function errnoNumberOf(name: string): number | undefined {
+  return (ERRNO as unknown as Record<string, number>)[name];
+}
+

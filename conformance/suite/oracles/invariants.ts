@@ -1,0 +1,797 @@
+/**
+ * The invariants oracle: black-box security and accounting properties of the
+ * iommufd uAPI, checked through the adapter's observations (`translate`,
+ * `dma`, `pin_count`, `process_info`, `kvm_state`) against the semantic
+ * shadow (shadow.ts), which follows the uAPI's documented effects of the
+ * implementation's own answers. It never consults the reference: a real
+ * kernel may differ from it in details, and these properties must hold for
+ * any correct implementation.
+ *
+ *   group-isolation  a device reaches exactly what its group's HWPT maps; the
+ *                    attached devices of a group share one HWPT; a group owned
+ *                    by one context cannot be bound by another.
+ *   dma-confinement  no read or write lands outside the pinned pages mapped at
+ *                    that IOVA with that permission; nothing is reachable
+ *                    after UNMAP returns; an unattached device is blocked.
+ *   coherency        a VM with a registered device file that may issue
+ *                    non-coherent DMA has WBINVD emulation; an enforcing
+ *                    domain never holds a device whose IOMMU cannot enforce.
+ *   lifetime         DESTROY of a referenced object is EBUSY; a destroyed id is
+ *                    ENOENT (and nothing else accepts it) until reused.
+ *   accounting       pin counts and pinned/locked memory match what is mapped
+ *                    while open, and return to where they started when
+ *                    everything is closed.
+ *   abi-hygiene      non-zero reserved fields, unknown flags and non-zero tails
+ *                    are refused, never ignored.
+ *
+ * Each step probes the pages it touched plus a random sample; the end of a
+ * case sweeps everything, closes everything, and checks that nothing stays
+ * pinned.
+ */
+import type { Capabilities, DmaResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
+import { TEST_OPS } from '../../../spec/uapi/commands.ts';
+import { MOCK_ACCESS_RW_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { errnoName } from '../../../spec/uapi/errno.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
+import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
+import { commandName, statusOf } from '../session.ts';
+import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
+import { type CtxRec, type DeviceRec, type IoasObj, type Obj, Shadow } from './shadow.ts';
+
+export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
+export type Invariant = (typeof INVARIANTS)[number];
+
+/**
+ * Reserved fields the kernels do not check (so a non-zero value there is not
+ * refused by Linux itself): hw_pagetable.c iommufd_hwpt_alloc tests only
+ * `__reserved`, not `__reserved2`; iommufd_hwpt_set_dirty_tracking tests only
+ * `flags`; selftest.c iommufd_test never reads iommu_test_cmd.__reserved.
+ * (Both profiles, 6.12.117 and 7.3.)
+ */
+const UNCHECKED_RESERVED = new Set(['IOMMU_HWPT_ALLOC:__reserved2', 'IOMMU_HWPT_SET_DIRTY_TRACKING:__reserved', 'IOMMU_TEST_CMD:__reserved']);
+
+const TEST_OP = new Map(TEST_OPS.map((o) => [o.value, o.name]));
+
+type Want = readonly ('ioas' | 'hwpt_paging' | 'hwpt_nested' | 'device' | 'selftest' | 'access')[];
+
+/** Id fields that must name a live object of one of these types for the command to succeed (uAPI: ENOENT otherwise). */
+function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: string; id: unknown; want: Want }[] {
+  const IOAS: Want = ['ioas'];
+  switch (cmd) {
+    case 'IOMMU_IOAS_MAP':
+    case 'IOMMU_IOAS_UNMAP':
+    case 'IOMMU_IOAS_ALLOW_IOVAS':
+    case 'IOMMU_IOAS_IOVA_RANGES':
+      return [{ field: 'ioas_id', id: v['ioas_id'], want: IOAS }];
+    case 'IOMMU_IOAS_COPY':
+      return [
+        { field: 'dst_ioas_id', id: v['dst_ioas_id'], want: IOAS },
+        { field: 'src_ioas_id', id: v['src_ioas_id'], want: IOAS },
+      ];
+    case 'IOMMU_HWPT_ALLOC':
+      return [
+        { field: 'dev_id', id: v['dev_id'], want: ['device'] },
+        { field: 'pt_id', id: v['pt_id'], want: ['ioas', 'hwpt_paging'] },
+      ];
+    case 'IOMMU_GET_HW_INFO':
+      return [{ field: 'dev_id', id: v['dev_id'], want: ['device'] }];
+    case 'IOMMU_TEST_CMD': {
+      const op = TEST_OP.get(toNum(v['op']));
+      const m = (name: string): StructValue => (v[name] ?? {}) as StructValue;
+      switch (op) {
+        case 'IOMMU_TEST_OP_ADD_RESERVED':
+        case 'IOMMU_TEST_OP_CREATE_ACCESS':
+          return [{ field: 'id', id: v['id'], want: IOAS }];
+        case 'IOMMU_TEST_OP_MOCK_DOMAIN':
+        case 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS':
+          return [{ field: 'id', id: v['id'], want: ['ioas', 'hwpt_paging', 'hwpt_nested'] }];
+        case 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE':
+          return [
+            { field: 'id', id: v['id'], want: ['selftest'] },
+            { field: 'mock_domain_replace.pt_id', id: m('mock_domain_replace')['pt_id'], want: ['ioas', 'hwpt_paging', 'hwpt_nested'] },
+          ];
+        case 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS':
+          return [{ field: 'access_replace_ioas.ioas_id', id: m('access_replace_ioas')['ioas_id'], want: IOAS }];
+        default:
+          return [];
+      }
+    }
+    default:
+      void profile;
+      return [];
+  }
+}
+
+interface Expect {
+  readonly mapped: boolean;
+  readonly open: boolean;
+  readonly buffer?: number;
+  readonly offset?: number;
+  readonly read?: boolean;
+  readonly write?: boolean;
+  readonly why: string;
+}
+
+function objType(o: Obj | undefined): string {
+  return o ? o.type : 'nothing';
+}
+
+export interface InvariantsOptions {
+  /** Probe DMA (not only translate) on this fraction of probed pages. */
+  readonly dmaProbeRate?: number;
+  /** Pages probed at random per step, besides the touched ones. */
+  readonly sample?: number;
+}
+
+export class InvariantsOracle implements Oracle {
+  readonly name = 'invariants' as const;
+  private shadow!: Shadow;
+  private ctx!: CaseContext;
+  private baseline: { pinned: number; locked: number } | undefined;
+  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false };
+  private readonly dmaRate: number;
+  private readonly sample: number;
+
+  constructor(
+    private readonly profile: Profile,
+    opts: InvariantsOptions = {},
+  ) {
+    this.dmaRate = opts.dmaProbeRate ?? 0.35;
+    this.sample = opts.sample ?? 1;
+  }
+
+  static gatesFor(caps: Capabilities): PropertyGate[] {
+    const op = (o: keyof Capabilities['ops']): boolean => caps.ops[o]?.supported === true;
+    const testOp = (n: string): boolean => caps.testOps[n]?.supported === true;
+    const devices = (op('device_create') && op('open_device') && caps.commands['VFIO_DEVICE_BIND_IOMMUFD']?.supported === true) || testOp('IOMMU_TEST_OP_MOCK_DOMAIN');
+    const gate = (property: Invariant, skip: string | undefined): PropertyGate => ({ property: `invariants.${property}`, ...(skip && { skip }) });
+    return [
+      gate('group-isolation', !devices ? 'the adapter creates no devices (device_create + open_device + VFIO_DEVICE_BIND_IOMMUFD, or IOMMU_TEST_OP_MOCK_DOMAIN)' : !op('translate') && !op('dma') ? 'the adapter serves neither translate nor dma' : undefined),
+      gate('dma-confinement', !devices ? 'the adapter creates no devices' : !op('translate') && !op('dma') ? 'the adapter serves neither translate nor dma' : undefined),
+      gate('coherency', !op('kvm_create') || !op('kvm_vfio_add') || !op('kvm_state') ? 'the adapter serves no KVM (kvm_create, kvm_vfio_add, kvm_state)' : !op('device_create') || !op('open_device') ? 'the adapter creates no VFIO devices' : undefined),
+      gate('lifetime', undefined),
+      gate('accounting', !op('pin_count') && !op('process_info') ? 'the adapter serves neither pin_count nor process_info' : !op('mem_alloc') ? 'the adapter serves no mem_alloc' : undefined),
+      gate('abi-hygiene', undefined),
+    ];
+  }
+
+  gates(caps: Capabilities): readonly PropertyGate[] {
+    return InvariantsOracle.gatesFor(caps);
+  }
+
+  async begin(ctx: CaseContext): Promise<void> {
+    this.ctx = ctx;
+    const op = (o: keyof Capabilities['ops']): boolean => ctx.caps.ops[o]?.supported === true;
+    this.can = { translate: op('translate'), dma: op('dma'), pins: op('pin_count'), proc: op('process_info'), kvm: op('kvm_state'), mem: op('mem_read') };
+    this.shadow = new Shadow(this.profile, ctx.caps);
+    if (this.can.proc) {
+      const [r] = await ctx.observe([{ op: 'process_info' }]);
+      if (r?.ok) {
+        const p = r.result as { pinnedVmPages: number; lockedVmPages: number };
+        this.baseline = { pinned: p.pinnedVmPages, locked: p.lockedVmPages };
+      }
+    }
+  }
+
+  private obj(property: Invariant, ev: { step: number; request: Request } | undefined, message: string, expected: string, observed: string, probe?: { request: Request; response?: Response }): Objection {
+    const command = ev ? commandName(ev.request) : 'end';
+    return {
+      oracle: 'invariants',
+      property: `invariants.${property}`,
+      step: ev?.step ?? 0,
+      message,
+      expected,
+      observed,
+      ...(probe && { probe }),
+      signature: { command: probe ? `${command}→${probe.request.op}` : command, expected, observed },
+    };
+  }
+
+  // ---------------------------------------------------------------- step
+
+  async step(ev: StepEvent): Promise<readonly Objection[]> {
+    const out: Objection[] = [];
+    const s = statusOf(ev.request, ev.response);
+    if (s.status === 'skipped' || s.status === 'error') {
+      if (s.status === 'error') this.shadow.apply(ev.request, ev.response);
+      return out;
+    }
+    const ok = s.status === 'ok';
+    const touched = this.touchedBefore(ev.request);
+    this.checkAbi(ev, ok, s.errno, out);
+    this.checkLifetime(ev, ok, s.errno, out);
+    this.checkOwnership(ev, ok, out);
+    this.shadow.apply(ev.request, ev.response);
+    this.checkGroupsAndCoherency(ev, ok, out);
+    this.checkObservation(ev, out);
+    await this.checkDataOp(ev, ok, out);
+    if (out.length > 0) return out;
+    await this.probe(ev, ok, touched, out);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- abi-hygiene
+
+  private checkAbi(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const defects = ev.template.defects ?? [];
+    if (defects.length === 0 || ev.request.op !== 'ioctl') return;
+    const cmd = commandName(ev.request).split('/')[0] as string;
+    const abi = defects.filter((d) => d.abi && !(d.field && UNCHECKED_RESERVED.has(`${cmd}:${d.field}`)));
+    if (abi.length === 0) return;
+    this.ctx.count('invariants.abi-hygiene');
+    if (ok) {
+      out.push(this.obj('abi-hygiene', ev, `${commandName(ev.request)} succeeded with ${abi.map((d) => d.what).join(' and ')}: the uAPI says it is refused, not ignored`, abi.map((d) => d.errno).join('|'), 'ok'));
+      return;
+    }
+    const tail = abi.find((d) => d.errno === 'E2BIG');
+    if (tail && abi.every((d) => d.dispatch) && errnoName(errno ?? 0) !== 'E2BIG' && !abi.some((d) => d.errno === 'EINVAL' && d.dispatch)) {
+      out.push(this.obj('abi-hygiene', ev, `${commandName(ev.request)} with ${tail.what} must fail with E2BIG (include/uapi/linux/iommufd.h, "General ioctl format")`, 'E2BIG', errnoName(errno ?? 0) ?? String(errno)));
+    }
+  }
+
+  // ---------------------------------------------------------------- lifetime
+
+  private refsOf(ctx: CtxRec, o: Obj): string[] {
+    const refs: string[] = [];
+    switch (o.type) {
+      case 'ioas':
+        for (const x of ctx.objects.values()) {
+          if ((x.type === 'hwpt_paging' && x.ioas === o.id)) refs.push(`HWPT ${x.id}`);
+          if (x.type === 'access' && x.ioas === o.id) refs.push('an access');
+        }
+        break;
+      case 'hwpt_paging':
+      case 'hwpt_nested':
+        for (const d of o.devices) refs.push(`device ${d.bound?.id ?? d.key}`);
+        for (const c of o.children) refs.push(`nested HWPT ${c}`);
+        break;
+      case 'device':
+        refs.push('its driver (VFIO or the selftest)');
+        break;
+      case 'access':
+        refs.push('its driver');
+        break;
+      default:
+        break;
+    }
+    return refs;
+  }
+
+  private checkLifetime(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string') return;
+    const f = this.shadow.fds.get(req.fd);
+    const v = req.arg.fields;
+    const ctx = f?.kind === 'iommufd' ? f.ctx : f?.kind === 'device' ? f.device?.bound?.ctx : undefined;
+    if (!ctx || !ctx.alive) return;
+    // A malformed argument is refused before the handler looks at the id (abi-hygiene judges it).
+    if ((ev.template.defects ?? []).some((d) => d.abi)) return;
+    if (req.cmd === 'IOMMU_DESTROY') {
+      this.ctx.count('invariants.lifetime');
+      const id = toNum(v['id']);
+      const o = ctx.objects.get(id);
+      const name = errnoName(errno ?? 0);
+      if (!o && ctx.dead.has(id)) {
+        if (ok || name !== 'ENOENT') out.push(this.obj('lifetime', ev, `DESTROY of id ${id}, destroyed earlier and not reused, ${ok ? 'succeeded' : `failed with ${name}`}`, 'ENOENT', ok ? 'ok' : String(name)));
+        return;
+      }
+      if (o) {
+        const refs = this.refsOf(ctx, o);
+        if (refs.length > 0 && (ok || name !== 'EBUSY')) {
+          out.push(this.obj('lifetime', ev, `DESTROY of ${o.type} ${id}, referenced by ${refs.join(', ')}, ${ok ? 'succeeded' : `failed with ${name}`}`, 'EBUSY', ok ? 'ok' : String(name)));
+        }
+      }
+      return;
+    }
+    if (!ok) return;
+    const idCtx = f?.kind === 'device' ? f.device?.bound?.ctx : ctx;
+    const fields = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? [{ field: 'pt_id', id: v['pt_id'], want: ['ioas', 'hwpt_paging', 'hwpt_nested'] as Want }] : requiredIds(req.cmd, v, this.profile);
+    for (const { field, id, want } of fields) {
+      if (!idCtx) continue;
+      this.ctx.count('invariants.lifetime');
+      const n = toNum(id);
+      const o = idCtx.objects.get(n);
+      if (o && want.includes(o.type as Want[number])) continue;
+      if (!o && !idCtx.dead.has(n) && n !== 0 && n < 0x10000000) continue; // an id the shadow never saw (hidden allocations): open
+      const what = o ? `a ${objType(o)}` : idCtx.dead.has(n) ? 'a destroyed object' : 'no object';
+      out.push(this.obj('lifetime', ev, `${commandName(req)} succeeded with ${field} = ${n}, which names ${what} (it needs ${want.join(' or ')})`, 'ENOENT (or the command’s errno for a wrong object)', 'ok'));
+    }
+  }
+
+  // ---------------------------------------------------------------- group isolation, coherency
+
+  private checkOwnership(ev: StepEvent, ok: boolean, out: Objection[]): void {
+    const req = ev.request;
+    if (!ok || req.op !== 'ioctl' || req.cmd !== 'VFIO_DEVICE_BIND_IOMMUFD' || req.arg.kind !== 'struct') return;
+    const d = this.shadow.fds.get(req.fd)?.device;
+    const target = this.shadow.fds.get(toNum(req.arg.fields['iommufd']))?.ctx;
+    if (!d || !target) return;
+    this.ctx.count('invariants.group-isolation');
+    for (const other of this.shadow.liveDevices()) {
+      if (other === d || other.group !== d.group || !other.bound || !other.bound.ctx.alive) continue;
+      if (other.bound.ctx !== target) {
+        out.push(this.obj('group-isolation', ev, `device ${d.handle} was bound to context #${target.no} while device ${other.handle} of the same iommu group is bound to context #${other.bound.ctx.no}: the group is owned by one context`, 'EPERM', 'ok'));
+      }
+    }
+  }
+
+  private checkGroupsAndCoherency(ev: StepEvent, ok: boolean, out: Objection[]): void {
+    const req = ev.request;
+    if (!ok || req.op !== 'ioctl' || typeof req.cmd !== 'string') return;
+    const attaches = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || (req.cmd === 'IOMMU_TEST_CMD' && req.arg.kind === 'struct' && /MOCK_DOMAIN/.test(TEST_OP.get(toNum(req.arg.fields['op'])) ?? ''));
+    if (!attaches) return;
+    for (const d of this.shadow.liveDevices()) {
+      if (!d.bound || d.hwpt === undefined) continue;
+      const h = d.bound.ctx.objects.get(d.hwpt);
+      this.ctx.count('invariants.coherency');
+      if (h && h.type === 'hwpt_paging' && h.enforcing && !d.capable) {
+        out.push(this.obj('coherency', ev, `HWPT ${h.id} enforces cache coherency (made for a device whose IOMMU enforces it) but now holds device ${d.handle ?? d.key}, whose IOMMU (${d.iommu}) cannot enforce it`, 'EINVAL', 'ok'));
+      }
+      this.ctx.count('invariants.group-isolation');
+      for (const other of this.shadow.liveDevices()) {
+        if (other === d || other.group !== d.group || other.bound?.ctx !== d.bound.ctx || other.hwpt === undefined) continue;
+        if (other.hwpt !== d.hwpt) {
+          out.push(this.obj('group-isolation', ev, `devices ${d.handle ?? d.key} and ${other.handle ?? other.key} of one iommu group sit in different HWPTs (${d.hwpt} and ${other.hwpt})`, 'one HWPT per group', `${d.hwpt} and ${other.hwpt}`));
+          return;
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- expected translation
+
+  /** What a device must see at an IOVA, per the shadow. */
+  private expectAt(d: DeviceRec, iova: bigint): Expect | undefined {
+    if (this.shadow.lost) return undefined;
+    if (d.removed) return undefined;
+    if (!d.bound || d.hwpt === undefined) return { mapped: false, open: false, why: 'the device is not attached: its DMA must be blocked' };
+    const h = d.bound.ctx.objects.get(d.hwpt);
+    if (!h || h.type !== 'hwpt_paging') return undefined; // nested or unknown: the user owns the stage-1 table
+    const at = this.shadow.deviceIoas(d);
+    if (!at) return { mapped: false, open: false, why: `HWPT ${d.hwpt}'s IOAS is gone` };
+    const seg = this.shadow.segmentAt(at.ioas, iova);
+    if (!seg) return { mapped: false, open: false, why: `IOAS ${at.ioas.id} maps nothing at ${hexOf(iova)}` };
+    const va = seg.ps.va + seg.psOff + (iova - seg.start);
+    const b = this.shadow.bufferOfVa(va);
+    return {
+      mapped: true,
+      open: seg.uncertain,
+      buffer: b?.buffer.handle,
+      offset: b?.offset,
+      read: seg.read,
+      write: seg.write,
+      why: `IOAS ${at.ioas.id} maps ${hexOf(iova)} to user address ${hexOf(va)}${b ? ` (buffer ${b.buffer.handle} + ${b.offset})` : ' (no buffer of the process)'} ${seg.read ? 'R' : ''}${seg.write ? 'W' : ''}`,
+    };
+  }
+
+  private checkTranslate(ev: { step: number; request: Request } | undefined, d: DeviceRec, iova: bigint, t: TranslateResult, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
+    const e = this.expectAt(d, iova);
+    if (!e) return;
+    this.ctx.count('invariants.dma-confinement');
+    const dev = `device ${d.handle}`;
+    if (t.mapped) {
+      if (!e.mapped && !e.open) {
+        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to buffer ${t.buffer} + ${t.offset}, but ${e.why}`, 'not mapped', `mapped to buffer ${t.buffer}+${t.offset}`, probe));
+        return;
+      }
+      if (e.mapped && (t.buffer !== e.buffer || t.offset !== e.offset) && !e.open) {
+        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to ${t.buffer === undefined ? 'memory outside every user buffer' : `buffer ${t.buffer} + ${t.offset}`}, but ${e.why}`, `buffer ${e.buffer}+${e.offset}`, `buffer ${t.buffer}+${t.offset}`, probe));
+        return;
+      }
+      if (e.mapped && t.write && !e.write && d.permissions) {
+        out.push(this.obj('dma-confinement', ev, `${dev} may write at ${hexOf(iova)}, but the mapping is read-only (${e.why})`, 'read-only', 'writable', probe));
+        return;
+      }
+    }
+    if (e.mapped && !e.open) {
+      this.ctx.count('invariants.group-isolation');
+      if (!t.mapped) out.push(this.obj('group-isolation', ev, `${dev} cannot reach ${hexOf(iova)}, but ${e.why}: a device reaches exactly what its HWPT maps`, 'mapped', 'not mapped', probe));
+      else if ((e.read && !t.read && d.permissions) || (e.write && !t.write && d.permissions)) {
+        out.push(this.obj('group-isolation', ev, `${dev} has ${t.read ? 'R' : ''}${t.write ? 'W' : ''} at ${hexOf(iova)}, but ${e.why}`, `${e.read ? 'R' : ''}${e.write ? 'W' : ''}`, `${t.read ? 'R' : ''}${t.write ? 'W' : ''}`, probe));
+      }
+    }
+  }
+
+  private checkDma(ev: { step: number; request: Request } | undefined, d: DeviceRec, iova: bigint, length: number, dir: 'read' | 'write', r: DmaResult, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
+    const dev = `device ${d.handle}`;
+    // Every page the access crosses must allow it.
+    const pages: Expect[] = [];
+    for (let off = 0n; off < BigInt(Math.max(length, 1)); ) {
+      const e = this.expectAt(d, iova + off);
+      if (!e) return;
+      pages.push(e);
+      const next = ((iova + off) / PAGE + 1n) * PAGE - iova;
+      off = next;
+    }
+    this.ctx.count('invariants.dma-confinement');
+    const open = pages.some((e) => e.open);
+    const allowed = pages.every((e) => e.mapped && (dir === 'read' ? e.read || !d.permissions || e.write : e.write || !d.permissions));
+    if (r.ok && !allowed && !open) {
+      const bad = pages.find((e) => !e.mapped || (dir === 'write' && !e.write)) ?? pages[0];
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} of ${length} byte(s) at ${hexOf(iova)} succeeded, but ${bad?.why ?? 'nothing maps it'}${dir === 'write' && bad?.mapped ? ' (read-only)' : ''}`, 'a fault', `ok, touched ${JSON.stringify(r.touched ?? [])}`, probe));
+      return;
+    }
+    if (r.ok && !open) {
+      const first = pages[0] as Expect;
+      // Where it landed: exactly the bytes behind the mapping.
+      const touched = r.touched ?? [];
+      const want = first.buffer;
+      const bytes = touched.reduce((n, t) => n + t.length, 0);
+      const wrong = touched.find((t) => t.buffer !== want) ?? (touched[0] && touched[0].offset !== first.offset ? touched[0] : undefined);
+      if (wrong || (touched.length > 0 && bytes !== length)) {
+        out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} touched ${JSON.stringify(touched)}, but ${first.why}`, `buffer ${want}+${first.offset}, ${length} byte(s)`, JSON.stringify(touched), probe));
+      }
+      return;
+    }
+    const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));
+    if (!r.ok && mustWork) {
+      this.ctx.count('invariants.group-isolation');
+      out.push(this.obj('group-isolation', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted (${r.fault}), but ${(pages[0] as Expect).why}`, 'ok', `fault: ${r.fault}`, probe));
+    }
+  }
+
+  /** Generated observation steps (translate, dma, pin_count, process_info, kvm_state) are checked as they come. */
+  private checkObservation(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (!ev.response.ok) return;
+    const dev = (h: number): DeviceRec | undefined => this.shadow.devices.get(`env:${h}`);
+    switch (req.op) {
+      case 'translate': {
+        const d = dev(req.device);
+        if (d && req.pasid === undefined) this.checkTranslate(ev, d, req.iova, ev.response.result as TranslateResult, undefined, out);
+        return;
+      }
+      case 'dma': {
+        const d = dev(req.device);
+        if (d && req.pasid === undefined) this.checkDma(ev, d, req.iova, req.dir === 'write' ? (req.data?.length ?? 0) : (req.length ?? 0), req.dir, ev.response.result as DmaResult, undefined, out);
+        return;
+      }
+      case 'pin_count': {
+        const b = this.shadow.buffers.get(req.buffer);
+        if (b) this.checkPins(ev, b.handle, req.offset, req.length, (ev.response.result as { pins: number[] }).pins, undefined, out);
+        return;
+      }
+      case 'process_info':
+        this.checkVm(ev, ev.response.result as { pinnedVmPages: number; lockedVmPages: number }, undefined, out);
+        return;
+      case 'kvm_state':
+        this.checkKvm(ev, req.vm, ev.response.result as { noncoherentDma: boolean }, undefined, out);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */
+  private async checkDataOp(ev: StepEvent, ok: boolean, out: Objection[]): Promise<void> {
+    const req = ev.request;
+    if (!ok || req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct') return;
+    const v = req.arg.fields;
+    const op = TEST_OP.get(toNum(v['op']));
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx || this.shadow.lost) return;
+    const check = (ioas: IoasObj | undefined, m: StructValue, what: string): void => {
+      if (!ioas) return;
+      const iova = toBig(m['iova']);
+      const length = toBig(m['length']);
+      const uptr = toBig(m['uptr']);
+      if (length === 0n) return;
+      this.ctx.count('invariants.dma-confinement');
+      // Each page of [iova, iova+length) must map the page of uptr at the same offset.
+      for (let off = 0n; off < length; off += PAGE) {
+        const seg = this.shadow.segmentAt(ioas, iova + off);
+        if (seg?.uncertain) return;
+        const va = seg ? seg.ps.va + seg.psOff + (iova + off - seg.start) : undefined;
+        if (va === undefined || va / PAGE !== (uptr + off) / PAGE) {
+          out.push(this.obj('dma-confinement', ev, `${what} succeeded for IOVA ${hexOf(iova + off)}, but ${va === undefined ? `IOAS ${ioas.id} maps nothing there` : `it maps user address ${hexOf(va)}, not ${hexOf(uptr + off)}`}`, 'a failure', 'ok'));
+          return;
+        }
+      }
+    };
+    if (op === 'IOMMU_TEST_OP_MD_CHECK_MAP') {
+      const h = ctx.objects.get(toNum(v['id']));
+      if (h?.type === 'hwpt_paging') check(this.shadow.ioas(ctx, h.ioas), (v['check_map'] ?? {}) as StructValue, 'IOMMU_TEST_OP_MD_CHECK_MAP');
+    } else if (op === 'IOMMU_TEST_OP_ACCESS_PAGES') {
+      const a = this.shadow.fds.get(toNum(v['id']))?.access;
+      const m = (v['access_pages'] ?? {}) as StructValue;
+      if (a && toBig(m['uptr']) !== 0n) check(this.shadow.ioas(ctx, a.ioas), m, 'IOMMU_TEST_OP_ACCESS_PAGES');
+    } else if (op === 'IOMMU_TEST_OP_MD_CHECK_REFS') {
+      const m = (v['check_refs'] ?? {}) as StructValue;
+      const va = toBig(m['uptr']);
+      const b = this.shadow.bufferOfVa(va);
+      const length = Number(toBig(m['length']));
+      if (!b || length <= 0 || va % PAGE !== 0n || length % Number(PAGE) !== 0 || b.offset + length > b.buffer.length) return;
+      const want = this.shadow.expectedPins(b.buffer, b.offset, length);
+      const refs = toNum(m['refs']);
+      this.ctx.count('invariants.accounting');
+      const i = want.findIndex((w) => w !== undefined && w !== refs);
+      if (i >= 0) out.push(this.obj('accounting', ev, `IOMMU_TEST_OP_MD_CHECK_REFS claims ${refs} pin(s) on buffer ${b.buffer.handle} page ${(b.offset >> 12) + i}, but what is mapped pins it ${want[i]} time(s)`, String(want[i]), String(refs)));
+    } else if (op === 'IOMMU_TEST_OP_ACCESS_RW') {
+      await this.checkAccessRw(ev, ctx, v, out);
+    }
+  }
+
+  /** An access read copies what the IOAS maps into uptr; the bytes must be those of the mapped buffer. */
+  private async checkAccessRw(ev: StepEvent, ctx: CtxRec, v: StructValue, out: Objection[]): Promise<void> {
+    if (!this.can.mem) return;
+    const a = this.shadow.fds.get(toNum(v['id']))?.access;
+    const m = (v['access_rw'] ?? {}) as StructValue;
+    const ioas = a ? this.shadow.ioas(ctx, a.ioas) : undefined;
+    const length = Number(toBig(m['length']));
+    if (!ioas || length <= 0 || length > 4096 || toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) return;
+    const iova = toBig(m['iova']);
+    const seg = this.shadow.segmentAt(ioas, iova);
+    const dst = this.shadow.bufferOfVa(toBig(m['uptr']));
+    if (!seg || seg.uncertain || !dst || seg.last < iova + BigInt(length) - 1n) return;
+    const src = this.shadow.bufferOfVa(seg.ps.va + seg.psOff + (iova - seg.start));
+    if (!src || src.offset + length > src.buffer.length || dst.offset + length > dst.buffer.length) return;
+    const [x, y] = await this.ctx.observe([
+      { op: 'mem_read', buffer: src.buffer.handle, offset: src.offset, length },
+      { op: 'mem_read', buffer: dst.buffer.handle, offset: dst.offset, length },
+    ]);
+    if (!x?.ok || !y?.ok) return;
+    this.ctx.count('invariants.dma-confinement');
+    const want = (x.result as { data: Uint8Array }).data;
+    const got = (y.result as { data: Uint8Array }).data;
+    if (Buffer.compare(Buffer.from(want), Buffer.from(got)) !== 0) {
+      out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova)} into buffer ${dst.buffer.handle}+${dst.offset}, but they are not the bytes of buffer ${src.buffer.handle}+${src.offset} that the IOAS maps there`, 'the mapped bytes', 'other bytes'));
+    }
+  }
+
+  private checkPins(ev: { step: number; request: Request } | undefined, buffer: number, offset: number, length: number, pins: readonly number[], probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
+    const b = this.shadow.buffers.get(buffer);
+    if (!b || this.shadow.lost) return;
+    const want = this.shadow.expectedPins(b, offset, length);
+    this.ctx.count('invariants.accounting');
+    for (let i = 0; i < want.length && i < pins.length; i++) {
+      const w = want[i];
+      if (w !== undefined && w !== pins[i]) {
+        const page = Math.floor(offset / Number(PAGE)) + i;
+        out.push(this.obj('accounting', ev, `buffer ${buffer} page ${page} is pinned ${pins[i]} time(s), but what is mapped pins it ${w} time(s)`, String(w), String(pins[i]), probe));
+        return;
+      }
+    }
+  }
+
+  private checkVm(ev: { step: number; request: Request } | undefined, p: { pinnedVmPages: number; lockedVmPages: number }, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
+    if (!this.baseline || this.shadow.lost) return;
+    const want = this.shadow.expectedVm();
+    if (!want) return;
+    this.ctx.count('invariants.accounting');
+    if (p.pinnedVmPages !== this.baseline.pinned + want.pinned) {
+      out.push(this.obj('accounting', ev, `pinned_vm is ${p.pinnedVmPages} pages, but what is mapped pins ${want.pinned} (above the ${this.baseline.pinned} the session started with)`, String(this.baseline.pinned + want.pinned), String(p.pinnedVmPages), probe));
+    } else if (p.lockedVmPages !== this.baseline.locked + want.locked) {
+      out.push(this.obj('accounting', ev, `locked_vm is ${p.lockedVmPages} pages, but the MM-accounted mappings charge ${want.locked} (above ${this.baseline.locked})`, String(this.baseline.locked + want.locked), String(p.lockedVmPages), probe));
+    }
+  }
+
+  private checkKvm(ev: { step: number; request: Request } | undefined, vm: number, s: { noncoherentDma: boolean }, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
+    const rec = this.shadow.vms.get(vm);
+    if (!rec) return;
+    this.ctx.count('invariants.coherency');
+    const incoherent = rec.files.map((f) => f.device).find((d) => d !== undefined && !d.capable);
+    if (incoherent && !s.noncoherentDma) {
+      out.push(this.obj('coherency', ev, `VM ${vm} has device ${incoherent.handle}'s file registered, whose IOMMU (${incoherent.iommu}) cannot enforce cache coherency, but WBINVD is not emulated`, 'noncoherentDma: true', 'noncoherentDma: false', probe));
+    }
+  }
+
+  // ---------------------------------------------------------------- probes
+
+  /** IOVA ranges (per IOAS) a request may change, read before the shadow applies it. */
+  private touchedBefore(req: Request): { ioas: IoasObj; ranges: Range[] }[] {
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string') return [];
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx) return [];
+    const v = req.arg.fields;
+    const segsIn = (ioas: IoasObj, r: Range): Range[] => ioas.segs.filter((s) => overlaps(s, r)).map((s) => ({ start: s.start > r.start ? s.start : r.start, last: s.last < r.last ? s.last : r.last }));
+    switch (req.cmd) {
+      case 'IOMMU_IOAS_MAP': {
+        const ioas = this.shadow.ioas(ctx, v['ioas_id']);
+        const r = rangeOf(toBig(v['iova']), toBig(v['length']));
+        return ioas && r ? [{ ioas, ranges: [r] }] : [];
+      }
+      case 'IOMMU_IOAS_COPY': {
+        const ioas = this.shadow.ioas(ctx, v['dst_ioas_id']);
+        const r = rangeOf(toBig(v['dst_iova']), toBig(v['length']));
+        return ioas && r ? [{ ioas, ranges: [r] }] : [];
+      }
+      case 'IOMMU_IOAS_UNMAP': {
+        const ioas = this.shadow.ioas(ctx, v['ioas_id']);
+        const iova = toBig(v['iova']);
+        const length = toBig(v['length']);
+        const r = iova === 0n && length === U64_MAX ? { start: 0n, last: U64_MAX } : rangeOf(iova, length);
+        return ioas && r ? [{ ioas, ranges: segsIn(ioas, r) }] : [];
+      }
+      case 'VFIO_IOMMU_MAP_DMA':
+      case 'VFIO_IOMMU_UNMAP_DMA': {
+        const ioas = this.shadow.ioas(ctx, ctx.compatIoas);
+        const all = req.cmd === 'VFIO_IOMMU_UNMAP_DMA' && (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+        const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
+        return ioas && r ? [{ ioas, ranges: req.cmd === 'VFIO_IOMMU_UNMAP_DMA' ? segsIn(ioas, r) : [r] }] : [];
+      }
+      default:
+        return [];
+    }
+  }
+
+  private pagesOf(r: Range): bigint[] {
+    const first = r.start - (r.start % PAGE);
+    const lastPage = r.last - (r.last % PAGE);
+    const out = [r.start, lastPage > first ? lastPage : r.start];
+    if (lastPage - first > 2n * PAGE) out.push(first + ((lastPage - first) / PAGE / 2n) * PAGE);
+    return [...new Set(out)];
+  }
+
+  private pickRandom<T>(list: readonly T[]): T | undefined {
+    return list.length === 0 ? undefined : list[Math.floor(this.ctx.random() * list.length)];
+  }
+
+  private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[]): Promise<void> {
+    const req = ev.request;
+    const stateful = req.op === 'ioctl' || req.op === 'close' || req.op === 'kvm_vfio_add' || req.op === 'kvm_vfio_del' || req.op === 'kvm_destroy' || req.op === 'device_remove';
+    if (!stateful && req.op !== 'set_process') return;
+    const devices = this.shadow.liveDevices().filter((d) => d.handle !== undefined);
+    const targets: { d: DeviceRec; iova: bigint; dma: boolean }[] = [];
+    const canMap = this.can.translate || this.can.dma;
+    if (canMap && !this.shadow.lost && req.op === 'ioctl') {
+      // The pages the step touched, on every device whose IOAS it is.
+      for (const t of touched) {
+        const on = devices.filter((d) => this.shadow.deviceIoas(d)?.ioas === t.ioas);
+        for (const r of t.ranges) for (const iova of this.pagesOf(r)) for (const d of on) targets.push({ d, iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate || /UNMAP/.test(String(req.cmd))) });
+      }
+    }
+    if (canMap && !this.shadow.lost && (stateful || targets.length > 0)) {
+      // A random sample: some device at a mapped page of its IOAS, or anywhere a device used to reach.
+      for (let i = 0; i < this.sample; i++) {
+        const d = this.pickRandom(devices);
+        if (!d) break;
+        const at = this.shadow.deviceIoas(d);
+        const ioas = at?.ioas ?? this.pickRandom(this.shadow.ctxs.filter((c) => c.alive).flatMap((c) => [...c.objects.values()].filter((o): o is IoasObj => o.type === 'ioas')));
+        const seg = ioas ? this.pickRandom(ioas.segs) : undefined;
+        if (!seg) continue;
+        const span = (seg.last - seg.start) / PAGE;
+        const iova = seg.start + BigInt(Math.floor(this.ctx.random() * Number(span + 1n))) * PAGE;
+        targets.push({ d, iova: iova > seg.last ? seg.start : iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate) });
+      }
+    }
+    const requests: Request[] = [];
+    const checks: ((r: Response, probe: { request: Request; response?: Response }) => void)[] = [];
+    for (const t of targets) {
+      if (this.can.translate) {
+        requests.push({ op: 'translate', device: t.d.handle as number, iova: t.iova });
+        checks.push((r, p) => {
+          if (r.ok) this.checkTranslate(ev, t.d, t.iova, r.result as TranslateResult, p, out);
+        });
+      }
+      if (t.dma) {
+        requests.push({ op: 'dma', device: t.d.handle as number, iova: t.iova, dir: 'read', length: 8 });
+        checks.push((r, p) => {
+          if (r.ok) this.checkDma(ev, t.d, t.iova, 8, 'read', r.result as DmaResult, p, out);
+        });
+      }
+    }
+    // Pins: the buffer pages behind what the step touched, and one at random.
+    if (this.can.pins && req.op === 'ioctl' && (ok || touched.length > 0)) {
+      const pages = new Map<string, { buffer: number; offset: number }>();
+      for (const t of touched) {
+        for (const r of t.ranges) {
+          for (const iova of this.pagesOf(r)) {
+            const seg = this.shadow.segmentAt(t.ioas, iova);
+            const va = seg ? seg.ps.va + seg.psOff + (iova - seg.start) : undefined;
+            const b = va !== undefined ? this.shadow.bufferOfVa(va) : undefined;
+            if (b) pages.set(`${b.buffer.handle}:${b.offset >> 12}`, { buffer: b.buffer.handle, offset: b.offset - (b.offset % 4096) });
+          }
+        }
+      }
+      const rb = this.pickRandom([...this.shadow.buffers.values()]);
+      if (rb) {
+        const off = Math.floor(this.ctx.random() * Math.max(1, Math.floor(rb.length / 4096))) * 4096;
+        pages.set(`${rb.handle}:${off >> 12}`, { buffer: rb.handle, offset: off });
+      }
+      for (const p of pages.values()) {
+        requests.push({ op: 'pin_count', buffer: p.buffer, offset: p.offset, length: 4096 });
+        checks.push((r, pr) => {
+          if (r.ok) this.checkPins(ev, p.buffer, p.offset, 4096, (r.result as { pins: number[] }).pins, pr, out);
+        });
+      }
+    }
+    if (this.can.proc && (req.op === 'ioctl' || req.op === 'close' || req.op === 'kvm_destroy' || req.op === 'kvm_vfio_del') && (ok || touched.length > 0)) {
+      requests.push({ op: 'process_info' });
+      checks.push((r, p) => {
+        if (r.ok) this.checkVm(ev, r.result as { pinnedVmPages: number; lockedVmPages: number }, p, out);
+      });
+    }
+    if (this.can.kvm && (req.op.startsWith('kvm_') || req.op === 'close')) {
+      for (const vm of this.shadow.vms.keys()) {
+        requests.push({ op: 'kvm_state', vm });
+        checks.push((r, p) => {
+          if (r.ok) this.checkKvm(ev, vm, r.result as { noncoherentDma: boolean }, p, out);
+        });
+      }
+    }
+    if (requests.length === 0) return;
+    const responses = await this.ctx.observe(requests);
+    responses.forEach((r, i) => {
+      if (out.length === 0) checks[i]?.(r, { request: requests[i] as Request, response: r });
+    });
+  }
+
+  // ---------------------------------------------------------------- end of case
+
+  async end(): Promise<readonly Objection[]> {
+    const out: Objection[] = [];
+    const requests: Request[] = [];
+    const checks: ((r: Response, p: { request: Request; response?: Response }) => void)[] = [];
+    const add = (req: Request, check: (r: Response, p: { request: Request; response?: Response }) => void): void => {
+      requests.push(req);
+      checks.push(check);
+    };
+    // Full sweep: every device over every segment (both ends) of its IOAS; unattached ones over every IOAS's.
+    if ((this.can.translate || this.can.dma) && !this.shadow.lost) {
+      const allSegs = this.shadow.ctxs.filter((c) => c.alive).flatMap((c) => [...c.objects.values()].filter((o): o is IoasObj => o.type === 'ioas').flatMap((o) => o.segs));
+      for (const d of this.shadow.liveDevices()) {
+        if (d.handle === undefined) continue;
+        const at = this.shadow.deviceIoas(d);
+        const segs = (at ? at.ioas.segs : allSegs).slice(0, 24);
+        for (const s of segs) {
+          for (const iova of this.pagesOf(s)) {
+            if (this.can.translate) add({ op: 'translate', device: d.handle, iova }, (r, p) => r.ok && this.checkTranslate(undefined, d, iova, r.result as TranslateResult, p, out));
+            else add({ op: 'dma', device: d.handle, iova, dir: 'read', length: 8 }, (r, p) => r.ok && this.checkDma(undefined, d, iova, 8, 'read', r.result as DmaResult, p, out));
+          }
+        }
+      }
+    }
+    if (this.can.pins && !this.shadow.lost) {
+      for (const b of this.shadow.buffers.values()) add({ op: 'pin_count', buffer: b.handle, offset: 0, length: b.length }, (r, p) => r.ok && this.checkPins(undefined, b.handle, 0, b.length, (r.result as { pins: number[] }).pins, p, out));
+    }
+    if (this.can.proc) add({ op: 'process_info' }, (r, p) => r.ok && this.checkVm(undefined, r.result as { pinnedVmPages: number; lockedVmPages: number }, p, out));
+    if (this.can.kvm) for (const vm of this.shadow.vms.keys()) add({ op: 'kvm_state', vm }, (r, p) => r.ok && this.checkKvm(undefined, vm, r.result as { noncoherentDma: boolean }, p, out));
+    if (requests.length > 0) {
+      const responses = await this.ctx.observe(requests);
+      responses.forEach((r, i) => {
+        if (out.length === 0) checks[i]?.(r, { request: requests[i] as Request, response: r });
+      });
+    }
+    if (out.length > 0) return out;
+    return this.teardown();
+  }
+
+  /** Close everything: pins and locked memory must return to where the session started. */
+  private async teardown(): Promise<Objection[]> {
+    const out: Objection[] = [];
+    const closing: Request[] = [];
+    for (const vm of [...this.shadow.vms.keys()].sort((a, b) => b - a)) closing.push({ op: 'kvm_destroy', vm });
+    for (const fd of this.shadow.openFds().sort((a, b) => b - a)) closing.push({ op: 'close', fd });
+    if (closing.length > 0) {
+      const rs = await this.ctx.observe(closing);
+      closing.forEach((c, i) => {
+        const r = rs[i];
+        if (r) this.shadow.apply(c, r);
+      });
+    }
+    const after: Request[] = [];
+    if (this.can.proc && this.baseline) after.push({ op: 'process_info' });
+    if (this.can.pins) for (const b of this.shadow.buffers.values()) after.push({ op: 'pin_count', buffer: b.handle, offset: 0, length: b.length });
+    if (after.length === 0) return out;
+    const rs = await this.ctx.observe(after);
+    this.ctx.count('invariants.accounting');
+    after.forEach((req, i) => {
+      const r = rs[i];
+      if (!r?.ok || out.length > 0) return;
+      const probe = { request: req, response: r };
+      if (req.op === 'process_info' && this.baseline) {
+        const p = r.result as { pinnedVmPages: number; lockedVmPages: number };
+        if (p.pinnedVmPages !== this.baseline.pinned || p.lockedVmPages !== this.baseline.locked) {
+          out.push(this.obj('accounting', undefined, `after every file and VM was closed, pinned_vm/locked_vm are ${p.pinnedVmPages}/${p.lockedVmPages} pages, not the ${this.baseline.pinned}/${this.baseline.locked} the session started with`, `${this.baseline.pinned}/${this.baseline.locked}`, `${p.pinnedVmPages}/${p.lockedVmPages}`, probe));
+        }
+      } else if (req.op === 'pin_count') {
+        const pins = (r.result as { pins: number[] }).pins;
+        const i2 = pins.findIndex((n) => n !== 0);
+        if (i2 >= 0) out.push(this.obj('accounting', undefined, `after every file and VM was closed, buffer ${req.buffer} page ${i2} is still pinned ${pins[i2]} time(s)`, '0', String(pins[i2]), probe));
+      }
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,917 @@
+/**
+ * The semantic shadow: what the iommufd uAPI says the state is after the
+ * requests an implementation answered, built from each request and the
+ * implementation's own answer (never from the reference's internals). The
+ * invariants oracle probes the implementation's observations against it.
+ *
+ * Only successful requests change it, by the effect the uAPI documents
+ * (include/uapi/linux/iommufd.h, Documentation/userspace-api/iommufd.rst,
+ * linux/vfio.h); a failed request changes nothing, except the documented
+ * non-atomic cases, whose range becomes uncertain (either state is allowed
+ * there). Everything is in the implementation's namespace: its fds, object
+ * ids, buffer/device/VM handles.
+ */
+import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
+import { TEST_OPS } from '../../../spec/uapi/commands.ts';
+import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
+import { enumValue } from '../../../spec/uapi/lookup.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
+import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
+
+// ---------------------------------------------------------------- records
+
+export interface BufferRec {
+  readonly handle: number;
+  readonly va: bigint;
+  readonly length: number;
+}
+
+/** One MAP (or VFIO MAP_DMA): the pinned-page source an area maps (struct iopt_pages).
+ * IOAS_COPY shares its source's page sets (pages.c: pinned and accounted once). */
+export interface PageSet {
+  readonly id: number;
+  /** The user VA the mapping started at. */
+  readonly va: bigint;
+  readonly length: bigint;
+  /** Charged to mm->locked_vm (MM accounting, no CAP_IPC_LOCK at map time). */
+  readonly lockedVm: boolean;
+}
+
+/** A piece of an area: IOVA [start, last] maps the page set from byte `psOff`. */
+export interface Segment {
+  readonly start: bigint;
+  readonly last: bigint;
+  readonly ps: PageSet;
+  readonly psOff: bigint;
+  readonly read: boolean;
+  readonly write: boolean;
+  /** Each MAP/COPY creates one area; UNMAP removes whole areas (no splitting). */
+  readonly area: number;
+  /** After a failed non-atomic unmap: may or may not still be mapped. */
+  readonly uncertain: boolean;
+}
+
+export type ObjType = 'ioas' | 'hwpt_paging' | 'hwpt_nested' | 'device' | 'access' | 'selftest' | 'other';
+
+export interface IoasObj {
+  readonly type: 'ioas';
+  readonly id: number;
+  segs: Segment[];
+  allowed: Range[];
+  reserved: Range[];
+}
+
+export interface HwptObj {
+  readonly type: 'hwpt_paging' | 'hwpt_nested';
+  readonly id: number;
+  readonly ioas: number | undefined;
+  readonly auto: boolean;
+  /** Allocated for a device whose IOMMU enforces cache coherency (hw_pagetable.c:
+   * iommufd_hwpt_paging_alloc switches such a domain to enforcing before any map). */
+  readonly enforcing: boolean;
+  readonly parent?: number;
+  readonly devices: Set<DeviceRec>;
+  readonly children: Set<number>;
+}
+
+export interface DeviceObj {
+  readonly type: 'device';
+  readonly id: number;
+  readonly dev: DeviceRec;
+}
+
+export interface AccessObj {
+  readonly type: 'access';
+  /** The access has no id the uAPI shows; keyed by its file. */
+  readonly id: number;
+  ioas: number | undefined;
+  readonly items: Map<number, Range>;
+  readonly file: FileRec;
+}
+
+export interface SelftestObj {
+  readonly type: 'selftest';
+  readonly id: number;
+  readonly dev: DeviceRec;
+}
+
+export interface OtherObj {
+  readonly type: 'other';
+  readonly id: number;
+}
+
+export type Obj = IoasObj | HwptObj | DeviceObj | AccessObj | SelftestObj | OtherObj;
+
+export interface CtxRec {
+  readonly no: number;
+  readonly file: FileRec;
+  readonly objects: Map<number, Obj>;
+  /** Ids that existed and were destroyed (and not reused since). */
+  readonly dead: Set<number>;
+  accountMM: boolean;
+  compatIoas: number | undefined;
+  compatType: number | undefined;
+  /** Device bindings and accesses hold the context's file (VFIO_BIND.CTX_REFERENCE). */
+  holders: number;
+  alive: boolean;
+}
+
+export interface DeviceRec {
+  readonly key: string;
+  /** The environment's device handle (device_create), absent for mock devices. */
+  readonly handle?: number;
+  readonly group: string;
+  readonly iommu: string;
+  /** Its IOMMU enforces cache coherency for it (IOMMU_CAP_ENFORCE_CACHE_COHERENCY). */
+  readonly capable: boolean;
+  /** Whether the IOMMU's page table records read/write permissions. */
+  readonly permissions: boolean;
+  /** The context it is bound to, its device object id, and the file that bound it (its release unbinds). */
+  bound: { ctx: CtxRec; id: number; file?: FileRec } | undefined;
+  /** The HWPT id it is attached to, in its bound context. */
+  hwpt: number | undefined;
+  /** Open VFIO device file, if any. */
+  file: FileRec | undefined;
+  removed: boolean;
+  readonly mock: boolean;
+}
+
+export interface FileRec {
+  readonly no: number;
+  readonly kind: 'iommufd' | 'device' | 'access' | 'other';
+  fdOpen: boolean;
+  /** References held by KVM VMs. */
+  kvmRefs: number;
+  ctx?: CtxRec;
+  device?: DeviceRec;
+  access?: AccessObj;
+}
+
+export interface VmRec {
+  readonly handle: number;
+  readonly files: FileRec[];
+}
+
+export interface IommuInfo {
+  readonly name: string;
+  readonly format: string;
+  readonly enforceCacheCoherency: boolean;
+}
+
+/**
+ * Page-table formats whose leaves keep no permission bits: the 6.12 selftest
+ * mock domain is an xarray of PFNs (drivers/iommu/iommufd/selftest.c:
+ * mock_domain_map_pages stores only the PFN and START/LAST markers), so a
+ * device behind it is not confined to the mapping's permission.
+ */
+const FORMATS_WITHOUT_PERMISSIONS = new Set(['mock']);
+
+function isOk(res: Response): boolean {
+  if (!res.ok) return false;
+  const r = res.result as { ret?: number; errno?: number; fd?: number };
+  if (typeof r.ret === 'number') return r.ret >= 0 && (r.errno ?? 0) === 0;
+  if (typeof r.fd === 'number') return r.fd >= 0 && (r.errno ?? 0) === 0;
+  return true;
+}
+
+function fieldsOf(req: Request): StructValue | undefined {
+  return req.op === 'ioctl' && req.arg.kind === 'struct' ? req.arg.fields : undefined;
+}
+
+function member(v: StructValue | undefined, name: string): StructValue {
+  const m = v?.[name];
+  return typeof m === 'object' && m !== null && !Array.isArray(m) && !(m instanceof Uint8Array) && !('data' in m) && !('room' in m) ? (m as StructValue) : {};
+}
+
+const TEST_OP_NAME = new Map<number, string>(TEST_OPS.map((o) => [o.value, o.name]));
+
+export class Shadow {
+  readonly buffers = new Map<number, BufferRec>();
+  /** Open fds → files. */
+  readonly fds = new Map<number, FileRec>();
+  readonly ctxs: CtxRec[] = [];
+  readonly devices = new Map<string, DeviceRec>();
+  readonly vms = new Map<number, VmRec>();
+  pagesets: PageSet[] = [];
+  /** Set when a request could not be interpreted (e.g. a raw ioctl argument): completeness checks stop. */
+  lost: string | undefined;
+  capIpcLock = true;
+  private nextNo = 1;
+  private nextArea = 1;
+  private readonly iommus: Map<string, IommuInfo>;
+  private readonly map: { fixed: number; write: number; read: number };
+
+  constructor(
+    readonly profile: Profile,
+    caps: Capabilities,
+    /** The adapter's CAP_IPC_LOCK at session start (ADAPTER.md §3.2: defaults are the adapter's). */
+    initialCapIpcLock = true,
+  ) {
+    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency }]));
+    this.capIpcLock = initialCapIpcLock;
+    this.map = {
+      fixed: enumValue(profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1,
+      write: enumValue(profile, 'IOMMU_IOAS_MAP_WRITEABLE') ?? 2,
+      read: enumValue(profile, 'IOMMU_IOAS_MAP_READABLE') ?? 4,
+    };
+  }
+
+  // ------------------------------------------------------------ queries
+
+  ctxOfFd(fd: number): CtxRec | undefined {
+    const f = this.fds.get(fd);
+    return f?.kind === 'iommufd' ? f.ctx : undefined;
+  }
+
+  obj(ctx: CtxRec | undefined, id: unknown): Obj | undefined {
+    return ctx?.objects.get(toNum(id));
+  }
+
+  ioas(ctx: CtxRec | undefined, id: unknown): IoasObj | undefined {
+    const o = this.obj(ctx, id);
+    return o?.type === 'ioas' ? o : undefined;
+  }
+
+  /** The IOAS a device's DMA goes through (its HWPT's IOAS), if it is attached to a paging HWPT. */
+  deviceIoas(d: DeviceRec): { ctx: CtxRec; ioas: IoasObj; hwpt: HwptObj } | undefined {
+    if (!d.bound || d.hwpt === undefined) return undefined;
+    const h = d.bound.ctx.objects.get(d.hwpt);
+    if (!h || h.type !== 'hwpt_paging' || h.ioas === undefined) return undefined;
+    const ioas = this.ioas(d.bound.ctx, h.ioas);
+    return ioas ? { ctx: d.bound.ctx, ioas, hwpt: h } : undefined;
+  }
+
+  /** Whether some paging domain holds the IOAS's areas (pins them). */
+  hasDomain(ctx: CtxRec, ioasId: number): boolean {
+    for (const o of ctx.objects.values()) if (o.type === 'hwpt_paging' && o.ioas === ioasId) return true;
+    return false;
+  }
+
+  segmentAt(ioas: IoasObj, iova: bigint): Segment | undefined {
+    for (const s of ioas.segs) if (s.start <= iova && iova <= s.last) return s;
+    return undefined;
+  }
+
+  bufferOfVa(va: bigint): { buffer: BufferRec; offset: number } | undefined {
+    for (const b of this.buffers.values()) {
+      if (va >= b.va && va < b.va + BigInt(b.length)) return { buffer: b, offset: Number(va - b.va) };
+    }
+    return undefined;
+  }
+
+  /** Every page index (relative to the page of `ps.va`) pinned in a page set. */
+  pinnedPages(ps: PageSet): Set<number> {
+    const out = new Set<number>();
+    const addRange = (off: bigint, len: bigint): void => {
+      const first = (ps.va + off) / PAGE - ps.va / PAGE;
+      const last = (ps.va + off + len - 1n) / PAGE - ps.va / PAGE;
+      for (let i = first; i <= last; i++) out.add(Number(i));
+    };
+    for (const ctx of this.ctxs) {
+      if (!ctx.alive) continue;
+      for (const o of ctx.objects.values()) {
+        if (o.type !== 'ioas') continue;
+        const filled = this.hasDomain(ctx, o.id);
+        const accesses = [...ctx.objects.values()].filter((a): a is AccessObj => a.type === 'access' && a.ioas === o.id);
+        for (const s of o.segs) {
+          if (s.ps !== ps) continue;
+          if (filled) addRange(s.psOff, s.last - s.start + 1n);
+          for (const a of accesses) {
+            for (const item of a.items.values()) {
+              if (!overlaps(item, s)) continue;
+              const lo = item.start > s.start ? item.start : s.start;
+              const hi = item.last < s.last ? item.last : s.last;
+              addRange(s.psOff + (lo - s.start), hi - lo + 1n);
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Whether any segment of a page set is uncertain (its pins are then open). */
+  uncertainPageSet(ps: PageSet): boolean {
+    for (const ctx of this.ctxs) {
+      if (!ctx.alive) continue;
+      for (const o of ctx.objects.values()) if (o.type === 'ioas' && o.segs.some((s) => s.ps === ps && s.uncertain)) return true;
+    }
+    return false;
+  }
+
+  /** Expected pin count of each page of a buffer range, or undefined where it is open. */
+  expectedPins(buffer: BufferRec, offset: number, length: number): (number | undefined)[] {
+    const firstVaPage = (buffer.va + BigInt(offset)) / PAGE;
+    const lastVaPage = (buffer.va + BigInt(offset + Math.max(length, 1) - 1)) / PAGE;
+    const out: (number | undefined)[] = [];
+    const pinned = this.pagesets.map((ps) => ({ ps, pages: this.pinnedPages(ps), open: this.uncertainPageSet(ps) }));
+    for (let p = firstVaPage; p <= lastVaPage; p++) {
+      let n = 0;
+      let open = false;
+      for (const { ps, pages, open: psOpen } of pinned) {
+        const idx = Number(p - ps.va / PAGE);
+        const spans = p >= ps.va / PAGE && p <= (ps.va + ps.length - 1n) / PAGE;
+        if (!spans) continue;
+        if (psOpen) open = true;
+        if (pages.has(idx)) n++;
+      }
+      out.push(open ? undefined : n);
+    }
+    return out;
+  }
+
+  /** Pages pinned in total (mm->pinned_vm) and charged to mm->locked_vm, or undefined when open. */
+  expectedVm(): { pinned: number; locked: number } | undefined {
+    let pinned = 0;
+    let locked = 0;
+    for (const ps of this.pagesets) {
+      if (this.uncertainPageSet(ps)) return undefined;
+      const n = this.pinnedPages(ps).size;
+      pinned += n;
+      if (ps.lockedVm) locked += n;
+    }
+    return { pinned, locked };
+  }
+
+  liveDevices(): DeviceRec[] {
+    return [...this.devices.values()].filter((d) => !d.removed);
+  }
+
+  // ------------------------------------------------------------ updates
+
+  private newCtx(file: FileRec, mm: boolean): CtxRec {
+    const ctx: CtxRec = { no: this.nextNo++, file, objects: new Map(), dead: new Set(), accountMM: mm, compatIoas: undefined, compatType: undefined, holders: 0, alive: true };
+    this.ctxs.push(ctx);
+    return ctx;
+  }
+
+  private newFile(kind: FileRec['kind']): FileRec {
+    return { no: this.nextNo++, kind, fdOpen: true, kvmRefs: 0 };
+  }
+
+  private addObj(ctx: CtxRec, o: Obj): void {
+    ctx.objects.set(o.id, o);
+    ctx.dead.delete(o.id);
+  }
+
+  private removeObj(ctx: CtxRec, id: number): void {
+    const o = ctx.objects.get(id);
+    if (!o) return;
+    ctx.objects.delete(id);
+    ctx.dead.add(id);
+    if (o.type === 'hwpt_paging' || o.type === 'hwpt_nested') {
+      if (o.parent !== undefined) {
+        const p = ctx.objects.get(o.parent);
+        if (p && (p.type === 'hwpt_paging' || p.type === 'hwpt_nested')) p.children.delete(id);
+      }
+    }
+    if (o.type === 'ioas' && ctx.compatIoas === id) ctx.compatIoas = undefined;
+    this.gcPagesets();
+  }
+
+  /** Forgets page sets no area references any more (unpinned, unaccounted). */
+  private gcPagesets(): void {
+    const used = new Set<PageSet>();
+    for (const ctx of this.ctxs) {
+      if (!ctx.alive) continue;
+      for (const o of ctx.objects.values()) if (o.type === 'ioas') for (const s of o.segs) used.add(s.ps);
+    }
+    this.pagesets = this.pagesets.filter((ps) => used.has(ps));
+  }
+
+  /** Detach a device from its HWPT; an automatic HWPT goes with its last device. */
+  private detach(d: DeviceRec): void {
+    if (!d.bound || d.hwpt === undefined) return;
+    const ctx = d.bound.ctx;
+    const h = ctx.objects.get(d.hwpt);
+    d.hwpt = undefined;
+    if (h && (h.type === 'hwpt_paging' || h.type === 'hwpt_nested')) {
+      h.devices.delete(d);
+      if (h.auto && h.devices.size === 0) this.removeObj(ctx, h.id);
+    }
+  }
+
+  private attach(d: DeviceRec, hwptId: number): void {
+    if (!d.bound) return;
+    const ctx = d.bound.ctx;
+    const h = ctx.objects.get(hwptId);
+    if (!h || (h.type !== 'hwpt_paging' && h.type !== 'hwpt_nested')) {
+      d.hwpt = hwptId;
+      return;
+    }
+    h.devices.add(d);
+    d.hwpt = hwptId;
+  }
+
+  /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
+  private attachGroup(d: DeviceRec, hwptId: number, ctx: CtxRec, newAuto: { ioas: number; enforcing: boolean } | undefined): void {
+    if (newAuto && !ctx.objects.has(hwptId)) {
+      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, devices: new Set(), children: new Set() });
+    }
+    const replace = d.hwpt !== undefined;
+    const movers = replace ? this.liveDevices().filter((x) => x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [d];
+    if (!movers.includes(d)) movers.push(d);
+    for (const m of movers) {
+      if (m.hwpt === hwptId) continue;
+      this.detach(m);
+      this.attach(m, hwptId);
+    }
+  }
+
+  private unbind(d: DeviceRec): void {
+    if (!d.bound) return;
+    const ctx = d.bound.ctx;
+    this.detach(d);
+    this.removeObj(ctx, d.bound.id);
+    d.bound = undefined;
+    if (!d.mock) {
+      ctx.holders--;
+      this.maybeReleaseCtx(ctx);
+    }
+  }
+
+  private maybeReleaseFile(f: FileRec): void {
+    if (f.fdOpen || f.kvmRefs > 0) return;
+    if (f.kind === 'device' && f.device) {
+      const d = f.device;
+      if (d.file === f) d.file = undefined;
+      if (d.bound?.file === f) this.unbind(d);
+    } else if (f.kind === 'access' && f.access) {
+      const a = f.access;
+      const ctx = this.ctxs.find((c) => [...c.objects.values()].includes(a));
+      if (ctx) {
+        ctx.objects.delete(a.id);
+        ctx.holders--;
+        this.gcPagesets();
+        this.maybeReleaseCtx(ctx);
+      }
+    } else if (f.kind === 'iommufd' && f.ctx) {
+      this.maybeReleaseCtx(f.ctx);
+    }
+  }
+
+  /** iommufd_fops_release: once the file is gone and nothing holds the context, every object goes. */
+  private maybeReleaseCtx(ctx: CtxRec): void {
+    if (!ctx.alive || ctx.file.fdOpen || ctx.file.kvmRefs > 0 || ctx.holders > 0) return;
+    ctx.alive = false;
+    for (const d of this.devices.values()) {
+      if (d.bound?.ctx === ctx) {
+        d.bound = undefined;
+        d.hwpt = undefined;
+        if (d.mock) d.removed = true;
+      }
+    }
+    ctx.objects.clear();
+    this.gcPagesets();
+  }
+
+  private pageset(va: bigint, length: bigint, ctx: CtxRec): PageSet {
+    const ps: PageSet = { id: this.nextNo++, va, length, lockedVm: !this.capIpcLock && ctx.accountMM };
+    this.pagesets.push(ps);
+    return ps;
+  }
+
+  /** Remove what lies in [r] from an IOAS (accesses are told to unpin what overlaps). */
+  private unmapRange(ctx: CtxRec, ioas: IoasObj, r: Range, uncertain: boolean): void {
+    const out: Segment[] = [];
+    for (const s of ioas.segs) {
+      if (!overlaps(s, r)) {
+        out.push(s);
+        continue;
+      }
+      if (uncertain) {
+        out.push({ ...s, uncertain: true });
+        continue;
+      }
+      if (s.start < r.start) out.push({ ...s, last: r.start - 1n });
+      if (s.last > r.last) out.push({ ...s, start: r.last + 1n, psOff: s.psOff + (r.last + 1n - s.start) });
+    }
+    ioas.segs = out;
+    if (!uncertain) {
+      for (const o of ctx.objects.values()) {
+        if (o.type !== 'access' || o.ioas !== ioas.id) continue;
+        for (const [k, item] of o.items) if (overlaps(item, r)) o.items.delete(k);
+      }
+    }
+    this.gcPagesets();
+  }
+
+  private addArea(ioas: IoasObj, iova: bigint, length: bigint, pieces: readonly { ps: PageSet; psOff: bigint; len: bigint }[], read: boolean, write: boolean): void {
+    const area = this.nextArea++;
+    let at = iova;
+    for (const p of pieces) {
+      ioas.segs.push({ start: at, last: at + p.len - 1n, ps: p.ps, psOff: p.psOff, read, write, area, uncertain: false });
+      at += p.len;
+    }
+    void length;
+    ioas.segs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  /** The page-set pieces that back [iova, iova+length) of an IOAS, if fully covered. */
+  piecesOf(ioas: IoasObj, iova: bigint, length: bigint): { ps: PageSet; psOff: bigint; len: bigint }[] | undefined {
+    const r = rangeOf(iova, length);
+    if (!r) return undefined;
+    const out: { ps: PageSet; psOff: bigint; len: bigint }[] = [];
+    let at = r.start;
+    while (at <= r.last) {
+      const s = this.segmentAt(ioas, at);
+      if (!s) return undefined;
+      const end = s.last < r.last ? s.last : r.last;
+      out.push({ ps: s.ps, psOff: s.psOff + (at - s.start), len: end - at + 1n });
+      if (end === U64_MAX) break;
+      at = end + 1n;
+    }
+    return out;
+  }
+
+  /** Applies one answered request. */
+  apply(req: Request, res: Response): void {
+    if (!res.ok) return;
+    const ok = isOk(res);
+    const r = res.result as unknown as Record<string, unknown>;
+    switch (req.op) {
+      case 'mem_alloc': {
+        const b = res.result as { buffer: number; va: bigint; length: number };
+        this.buffers.set(b.buffer, { handle: b.buffer, va: b.va, length: b.length });
+        return;
+      }
+      case 'set_process':
+        if (req.capIpcLock !== undefined) this.capIpcLock = req.capIpcLock;
+        return;
+      case 'device_create': {
+        const c = res.result as { device: number; group: number };
+        const info = this.iommus.get(req.spec.iommu);
+        const capable = info?.format.startsWith('mock') ? false : (req.spec.enforceCacheCoherency ?? info?.enforceCacheCoherency ?? false);
+        this.devices.set(`env:${c.device}`, {
+          key: `env:${c.device}`,
+          handle: c.device,
+          group: `g:${c.group}`,
+          iommu: req.spec.iommu,
+          capable,
+          permissions: !FORMATS_WITHOUT_PERMISSIONS.has(info?.format ?? ''),
+          bound: undefined,
+          hwpt: undefined,
+          file: undefined,
+          removed: false,
+          mock: false,
+        });
+        return;
+      }
+      case 'device_remove': {
+        const d = this.devices.get(`env:${req.device}`);
+        if (d) d.removed = true;
+        return;
+      }
+      case 'open': {
+        if (!ok) return;
+        const fd = r['fd'] as number;
+        const f = this.newFile('iommufd');
+        f.ctx = this.newCtx(f, req.node === 'vfio');
+        this.fds.set(fd, f);
+        return;
+      }
+      case 'open_device': {
+        if (!ok) return;
+        const fd = r['fd'] as number;
+        const d = this.devices.get(`env:${req.device}`);
+        const f = this.newFile('device');
+        if (d) {
+          f.device = d;
+          d.file = f;
+        }
+        this.fds.set(fd, f);
+        return;
+      }
+      case 'close': {
+        if (!ok) return;
+        const f = this.fds.get(req.fd);
+        if (!f) return;
+        this.fds.delete(req.fd);
+        f.fdOpen = false;
+        this.maybeReleaseFile(f);
+        return;
+      }
+      case 'kvm_create':
+        this.vms.set(r['vm'] as number, { handle: r['vm'] as number, files: [] });
+        return;
+      case 'kvm_destroy': {
+        const vm = this.vms.get(req.vm);
+        if (!vm) return;
+        this.vms.delete(req.vm);
+        for (const f of vm.files) {
+          f.kvmRefs--;
+          this.maybeReleaseFile(f);
+        }
+        return;
+      }
+      case 'kvm_vfio_add': {
+        if (!ok) return;
+        const vm = this.vms.get(req.vm);
+        const f = this.fds.get(req.fd);
+        if (vm && f && !vm.files.includes(f)) {
+          vm.files.push(f);
+          f.kvmRefs++;
+        }
+        return;
+      }
+      case 'kvm_vfio_del': {
+        if (!ok) return;
+        const vm = this.vms.get(req.vm);
+        const f = this.fds.get(req.fd);
+        if (vm && f) {
+          const i = vm.files.indexOf(f);
+          if (i >= 0) {
+            vm.files.splice(i, 1);
+            f.kvmRefs--;
+            this.maybeReleaseFile(f);
+          }
+        }
+        return;
+      }
+      case 'ioctl':
+        this.applyIoctl(req, res.result as IoctlResult, ok);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyIoctl(req: Extract<Request, { op: 'ioctl' }>, res: IoctlResult, ok: boolean): void {
+    const cmd = typeof req.cmd === 'string' ? req.cmd : undefined;
+    const f = this.fds.get(req.fd);
+    if (!cmd || !f) return;
+    const v = fieldsOf(req);
+    if (!v) {
+      if (ok) this.lost = `raw ${cmd} argument: the shadow cannot follow it`;
+      return;
+    }
+    const out = (res.out ?? {}) as StructValue;
+    if (f.kind === 'device') {
+      this.applyDeviceIoctl(f, cmd, v, out, ok);
+      return;
+    }
+    const ctx = f.kind === 'iommufd' ? f.ctx : undefined;
+    if (!ctx) return;
+    // Non-atomic failures: the range a failed unmap covered becomes uncertain.
+    if (!ok) {
+      if (cmd === 'IOMMU_IOAS_UNMAP') {
+        const ioas = this.ioas(ctx, v['ioas_id']);
+        const iova = toBig(v['iova']);
+        const length = toBig(v['length']);
+        const r = iova === 0n && length === U64_MAX ? { start: 0n, last: U64_MAX } : rangeOf(iova, length);
+        if (ioas && r) this.unmapRange(ctx, ioas, r, true);
+      } else if (cmd === 'VFIO_IOMMU_UNMAP_DMA' && ctx.compatIoas !== undefined) {
+        const ioas = this.ioas(ctx, ctx.compatIoas);
+        const r = rangeOf(toBig(v['iova']), toBig(v['size']));
+        if (ioas && r) this.unmapRange(ctx, ioas, r, true);
+      }
+      return;
+    }
+    switch (cmd) {
+      case 'IOMMU_IOAS_ALLOC':
+        this.addObj(ctx, { type: 'ioas', id: toNum(out['out_ioas_id']), segs: [], allowed: [], reserved: [] });
+        return;
+      case 'IOMMU_DESTROY':
+        this.destroy(ctx, toNum(v['id']));
+        return;
+      case 'IOMMU_IOAS_ALLOW_IOVAS': {
+        const ioas = this.ioas(ctx, v['ioas_id']);
+        if (!ioas) return;
+        const n = toNum(v['num_iovas']);
+        const p = v['allowed_iovas'];
+        const bytes = typeof p === 'object' && p !== null && 'data' in p ? (p as { data: Uint8Array }).data : new Uint8Array(0);
+        ioas.allowed = n === 0 ? [] : decodeRanges(bytes, n);
+        return;
+      }
+      case 'IOMMU_IOAS_MAP': {
+        const ioas = this.ioas(ctx, v['ioas_id']);
+        if (!ioas) return;
+        const flags = toNum(v['flags']);
+        const iova = toBig(out['iova'] ?? v['iova']);
+        const length = toBig(v['length']);
+        const ps = this.pageset(toBig(v['user_va']), length, ctx);
+        this.addArea(ioas, iova, length, [{ ps, psOff: 0n, len: length }], (flags & this.map.read) !== 0, (flags & this.map.write) !== 0);
+        return;
+      }
+      case 'IOMMU_IOAS_COPY': {
+        const src = this.ioas(ctx, v['src_ioas_id']);
+        const dst = this.ioas(ctx, v['dst_ioas_id']);
+        if (!src || !dst) return;
+        const flags = toNum(v['flags']);
+        const length = toBig(v['length']);
+        const pieces = this.piecesOf(src, toBig(v['src_iova']), length);
+        if (!pieces) {
+          this.lost = 'IOAS_COPY succeeded from a range the shadow does not have mapped';
+          return;
+        }
+        this.addArea(dst, toBig(out['dst_iova'] ?? v['dst_iova']), length, pieces, (flags & this.map.read) !== 0, (flags & this.map.write) !== 0);
+        return;
+      }
+      case 'IOMMU_IOAS_UNMAP': {
+        const ioas = this.ioas(ctx, v['ioas_id']);
+        if (!ioas) return;
+        const iova = toBig(v['iova']);
+        const length = toBig(v['length']);
+        const r = iova === 0n && length === U64_MAX ? { start: 0n, last: U64_MAX } : rangeOf(iova, length);
+        if (r) this.unmapRange(ctx, ioas, r, false);
+        return;
+      }
+      case 'IOMMU_OPTION': {
+        const RLIMIT_MODE = enumValue(this.profile, 'IOMMU_OPTION_RLIMIT_MODE');
+        const SET = enumValue(this.profile, 'IOMMU_OPTION_OP_SET');
+        if (toNum(v['option_id']) === RLIMIT_MODE && toNum(v['op']) === SET) ctx.accountMM = toBig(v['val64']) === 1n;
+        return;
+      }
+      case 'IOMMU_VFIO_IOAS': {
+        const op = toNum(v['op']);
+        if (op === enumValue(this.profile, 'IOMMU_VFIO_IOAS_SET')) ctx.compatIoas = toNum(v['ioas_id']);
+        else if (op === enumValue(this.profile, 'IOMMU_VFIO_IOAS_CLEAR')) ctx.compatIoas = undefined;
+        return;
+      }
+      case 'IOMMU_HWPT_ALLOC': {
+        const dev = this.obj(ctx, v['dev_id']);
+        const pt = this.obj(ctx, v['pt_id']);
+        const id = toNum(out['out_hwpt_id']);
+        const capable = dev?.type === 'device' ? dev.dev.capable : false;
+        if (pt?.type === 'ioas') {
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, devices: new Set(), children: new Set() });
+        } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
+          this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, parent: pt.id, devices: new Set(), children: new Set() });
+          pt.children.add(id);
+        } else {
+          this.addObj(ctx, { type: 'other', id });
+        }
+        return;
+      }
+      case 'VFIO_SET_IOMMU':
+        if (req.arg.kind === 'int') ctx.compatType = Number(req.arg.value);
+        return;
+      case 'VFIO_IOMMU_MAP_DMA': {
+        const ioas = this.ioas(ctx, ctx.compatIoas);
+        if (!ioas) return;
+        const flags = toNum(v['flags']);
+        const length = toBig(v['size']);
+        const ps = this.pageset(toBig(v['vaddr']), length, ctx);
+        // vfio_compat.c: iommufd_vfio_map_dma: VFIO_DMA_MAP_FLAG_READ → IOMMU_READ, _WRITE → IOMMU_WRITE.
+        this.addArea(ioas, toBig(v['iova']), length, [{ ps, psOff: 0n, len: length }], (flags & VFIO_DMA_MAP_FLAG_READ) !== 0, (flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0);
+        return;
+      }
+      case 'VFIO_IOMMU_UNMAP_DMA': {
+        const ioas = this.ioas(ctx, ctx.compatIoas);
+        if (!ioas) return;
+        const all = (toNum(v['flags']) & (enumValue(this.profile, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2)) !== 0;
+        const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
+        if (r) this.unmapRange(ctx, ioas, r, false);
+        return;
+      }
+      case 'IOMMU_TEST_CMD':
+        this.applyTestCmd(ctx, v, out);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private destroy(ctx: CtxRec, id: number): void {
+    const o = ctx.objects.get(id);
+    if (!o) return;
+    if (o.type === 'selftest') {
+      // selftest.c: destroying the stdev detaches, unbinds and deletes the mock device.
+      this.unbind(o.dev);
+      o.dev.removed = true;
+    }
+    if ((o.type === 'hwpt_paging' || o.type === 'hwpt_nested') && o.parent !== undefined) {
+      const p = ctx.objects.get(o.parent);
+      if (p && (p.type === 'hwpt_paging' || p.type === 'hwpt_nested')) p.children.delete(id);
+    }
+    this.removeObj(ctx, id);
+  }
+
+  private applyDeviceIoctl(f: FileRec, cmd: string, v: StructValue, out: StructValue, ok: boolean): void {
+    const d = f.device;
+    if (!d || !ok) return;
+    switch (cmd) {
+      case 'VFIO_DEVICE_BIND_IOMMUFD': {
+        const cf = this.fds.get(toNum(v['iommufd']));
+        const ctx = cf?.kind === 'iommufd' ? cf.ctx : undefined;
+        if (!ctx) return;
+        const id = toNum(out['out_devid']);
+        d.bound = { ctx, id, file: f };
+        ctx.holders++;
+        this.addObj(ctx, { type: 'device', id, dev: d });
+        return;
+      }
+      case 'VFIO_DEVICE_ATTACH_IOMMUFD_PT': {
+        if (!d.bound) return;
+        const ctx = d.bound.ctx;
+        const asked = ctx.objects.get(toNum(v['pt_id']));
+        const hwptId = toNum(out['pt_id']);
+        const newAuto = asked?.type === 'ioas' ? { ioas: asked.id, enforcing: d.capable } : undefined;
+        this.attachGroup(d, hwptId, ctx, newAuto);
+        return;
+      }
+      case 'VFIO_DEVICE_DETACH_IOMMUFD_PT':
+        this.detach(d);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyTestCmd(ctx: CtxRec, v: StructValue, out: StructValue): void {
+    const op = TEST_OP_NAME.get(toNum(v['op']));
+    const id = toNum(v['id']);
+    switch (op) {
+      case 'IOMMU_TEST_OP_ADD_RESERVED': {
+        const ioas = this.ioas(ctx, id);
+        const m = member(v, 'add_reserved');
+        const r = rangeOf(toBig(m['start']), toBig(m['length']));
+        if (ioas && r) ioas.reserved.push(r);
+        return;
+      }
+      case 'IOMMU_TEST_OP_MOCK_DOMAIN':
+      case 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS': {
+        const m = member(out, op === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 'mock_domain' : 'mock_domain_flags');
+        const stdev = toNum(m['out_stdev_id']);
+        const idev = toNum(m['out_idev_id']);
+        const hwpt = toNum(m['out_hwpt_id']);
+        const iommu = [...this.iommus.values()].find((i) => i.format.startsWith('mock'));
+        const d: DeviceRec = {
+          key: `mock:${ctx.no}:${stdev}`,
+          group: `mock:${ctx.no}:${stdev}`,
+          iommu: iommu?.name ?? 'mock',
+          capable: false,
+          permissions: !FORMATS_WITHOUT_PERMISSIONS.has(iommu?.format ?? 'mock'),
+          bound: { ctx, id: idev },
+          hwpt: undefined,
+          file: undefined,
+          removed: false,
+          mock: true,
+        };
+        this.devices.set(d.key, d);
+        this.addObj(ctx, { type: 'selftest', id: stdev, dev: d });
+        this.addObj(ctx, { type: 'device', id: idev, dev: d });
+        const asked = ctx.objects.get(id);
+        this.attachGroup(d, hwpt, ctx, asked?.type === 'ioas' ? { ioas: asked.id, enforcing: false } : undefined);
+        return;
+      }
+      case 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE': {
+        const st = ctx.objects.get(id);
+        if (st?.type !== 'selftest') return;
+        const m = member(v, 'mock_domain_replace');
+        const asked = ctx.objects.get(toNum(m['pt_id']));
+        const hwpt = toNum(member(out, 'mock_domain_replace')['pt_id']);
+        this.attachGroup(st.dev, hwpt, ctx, asked?.type === 'ioas' ? { ioas: asked.id, enforcing: false } : undefined);
+        return;
+      }
+      case 'IOMMU_TEST_OP_CREATE_ACCESS': {
+        const fd = toNum(member(out, 'create_access')['out_access_fd']);
+        const f = this.newFile('access');
+        const a: AccessObj = { type: 'access', id: -f.no, ioas: id, items: new Map(), file: f };
+        f.access = a;
+        f.ctx = ctx;
+        ctx.objects.set(a.id, a);
+        // The access object takes an id the uAPI does not report: any id the
+        // shadow knew as destroyed may have been reused by it.
+        ctx.dead.clear();
+        ctx.holders++;
+        this.fds.set(fd, f);
+        return;
+      }
+      case 'IOMMU_TEST_OP_ACCESS_PAGES': {
+        const a = this.fds.get(id)?.access;
+        const m = member(v, 'access_pages');
+        const r = rangeOf(toBig(m['iova']), toBig(m['length']));
+        if (a && r) a.items.set(toNum(member(out, 'access_pages')['out_access_pages_id']), r);
+        return;
+      }
+      case 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES': {
+        const a = this.fds.get(id)?.access;
+        a?.items.delete(toNum(member(v, 'destroy_access_pages')['access_pages_id']));
+        this.gcPagesets();
+        return;
+      }
+      case 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS': {
+        const a = this.fds.get(id)?.access;
+        if (!a) return;
+        a.items.clear();
+        a.ioas = toNum(member(v, 'access_replace_ioas')['ioas_id']);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** For the end-of-case sweep: everything the session still has open. */
+  openFds(): number[] {
+    return [...this.fds.keys()];
+  }
+
+  /** Whether [r] of an IOAS is fully covered by reserved ranges the shadow knows (test ADD_RESERVED). */
+  reservedHits(ioas: IoasObj, r: Range): boolean {
+    return ioas.reserved.some((x) => overlaps(x, r));
+  }
+
+  static contains = contains;
+}

@@ -1,0 +1,94 @@
+/** Inclusive u64 ranges [start, last] and small helpers over them (bigint). */
+
+export const U64_MAX = (1n << 64n) - 1n;
+export const PAGE = 4096n;
+
+export interface Range {
+  readonly start: bigint;
+  readonly last: bigint;
+}
+
+export function overlaps(a: Range, b: Range): boolean {
+  return a.start <= b.last && b.start <= a.last;
+}
+
+export function contains(outer: Range, inner: Range): boolean {
+  return outer.start <= inner.start && inner.last <= outer.last;
+}
+
+export function within(r: Range, x: bigint): boolean {
+  return r.start <= x && x <= r.last;
+}
+
+/** [start, start+length-1], or undefined for length 0 or a wrap past U64_MAX. */
+export function rangeOf(start: bigint, length: bigint): Range | undefined {
+  if (length <= 0n) return undefined;
+  const last = start + length - 1n;
+  if (last > U64_MAX) return undefined;
+  return { start, last };
+}
+
+export function pageDown(x: bigint): bigint {
+  return x - (x % PAGE);
+}
+
+/** Decodes an array of struct iommu_iova_range (16 bytes each: start, last, little-endian). */
+export function decodeRanges(bytes: Uint8Array, count: number): Range[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const out: Range[] = [];
+  for (let i = 0; i < count && (i + 1) * 16 <= bytes.length; i++) out.push({ start: view.getBigUint64(i * 16, true), last: view.getBigUint64(i * 16 + 8, true) });
+  return out;
+}
+
+export function encodeRanges(ranges: readonly Range[]): Uint8Array {
+  const out = new Uint8Array(ranges.length * 16);
+  const view = new DataView(out.buffer);
+  ranges.forEach((r, i) => {
+    view.setBigUint64(i * 16, BigInt.asUintN(64, r.start), true);
+    view.setBigUint64(i * 16 + 8, BigInt.asUintN(64, r.last), true);
+  });
+  return out;
+}
+
+/** Sorted, merged union of ranges. */
+export function union(ranges: readonly Range[]): Range[] {
+  const s = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: { start: bigint; last: bigint }[] = [];
+  for (const r of s) {
+    const top = out[out.length - 1];
+    if (top && r.start <= top.last + 1n) {
+      if (r.last > top.last) top.last = r.last;
+    } else out.push({ start: r.start, last: r.last });
+  }
+  return out;
+}
+
+/** Complement of `ranges` inside `space`. */
+export function complement(ranges: readonly Range[], space: Range = { start: 0n, last: U64_MAX }): Range[] {
+  const out: Range[] = [];
+  let cur = space.start;
+  for (const r of union(ranges)) {
+    if (r.last < space.start || r.start > space.last) continue;
+    if (r.start > cur) out.push({ start: cur, last: r.start - 1n });
+    if (r.last >= space.last) return out;
+    cur = r.last + 1n;
+  }
+  if (cur <= space.last) out.push({ start: cur, last: space.last });
+  return out;
+}
+
+export function toBig(v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(v);
+  return 0n;
+}
+
+export function toNum(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return 0;
+}
+
+export function hexOf(x: bigint): string {
+  return `0x${x.toString(16)}`;
+}

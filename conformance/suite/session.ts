@@ -1,0 +1,353 @@
+/**
+ * One case against the implementation under test: step templates are
+ * resolved against what earlier steps bound, sent to the adapter (with a
+ * per-command timeout), bound again from the answers, and shown to every
+ * oracle. An objection the expectations do not cover ends the case with a
+ * CaseFailure carrying the whole trace (the counterexample's raw material);
+ * so does an adapter that crashes, hangs or breaks the protocol.
+ */
+import type { Adapter, Capabilities, Profile, Request, Response } from '../../spec/contract/types.ts';
+import { TEST_OPS } from '../../spec/uapi/commands.ts';
+import { AdapterError } from '../adapter/errors.ts';
+import { stepSkipReason } from '../programs/run.ts';
+import { ResolveError } from '../programs/values.ts';
+import type { CaseContext, Objection, Oracle } from './oracles/oracle.ts';
+import { bindable, getPath, type Ref, resolveStep, type StepTemplate } from './step.ts';
+import { toNum } from './ranges.ts';
+
+export type StepStatus = 'ok' | 'failed' | 'error' | 'skipped';
+
+export interface Probe {
+  readonly request: Request;
+  readonly response?: Response;
+}
+
+export interface TraceStep {
+  readonly step: number;
+  readonly template: StepTemplate;
+  request?: Request;
+  response?: Response;
+  status: StepStatus;
+  reason?: string;
+  readonly probes: Probe[];
+  objections: Objection[];
+  /** Objections an expectations entry covers. */
+  known: Objection[];
+}
+
+/** Transport-level failure of the implementation: crash, hang, garbage, protocol violation. */
+export class AdapterFailure extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'exited' | 'bad-message' | 'spawn' | 'handshake' | 'closed' | 'not-found' | 'internal' | 'unsupported',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AdapterFailure';
+  }
+}
+
+/** A case that failed: the objections and the trace up to them. */
+export class CaseFailure extends Error {
+  constructor(
+    readonly objections: readonly Objection[],
+    readonly trace: readonly TraceStep[],
+    readonly adapter?: AdapterFailure,
+  ) {
+    super(objections.map((o) => `[${o.property}] step ${o.step}: ${o.message}`).join('\n'));
+    this.name = 'CaseFailure';
+  }
+}
+
+/** A clock the timeouts read: real by default, fake in tests. */
+export interface Clock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  now(): number;
+}
+
+export const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  now: () => performance.now(),
+};
+
+/** Calls an adapter, failing with AdapterFailure after `timeoutMs` or on a transport error. */
+export async function callWithTimeout<T>(what: string, run: () => Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
+  let timer: unknown;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => reject(new AdapterFailure('timeout', `the implementation did not answer ${what} within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([run(), timeout]);
+  } catch (err) {
+    if (err instanceof AdapterFailure) throw err;
+    if (err instanceof AdapterError) throw new AdapterFailure(err.kind, err.message);
+    throw new AdapterFailure('internal', `the adapter threw: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}
+
+const TEST_OP_NAME = new Map(TEST_OPS.map((o) => [o.value, o.name]));
+
+/** The command an expectations signature names: the ioctl (and test op), or the op. */
+export function commandName(req: Request): string {
+  if (req.op !== 'ioctl') return req.op;
+  const cmd = typeof req.cmd === 'number' ? `0x${req.cmd.toString(16)}` : req.cmd;
+  if (cmd === 'IOMMU_TEST_CMD' && req.arg.kind === 'struct') {
+    const op = req.arg.fields['op'];
+    return `${cmd}/${TEST_OP_NAME.get(toNum(op)) ?? String(op)}`;
+  }
+  return cmd;
+}
+
+export function statusOf(req: Request, res: Response): { status: StepStatus; errno?: number; reason?: string } {
+  if (!res.ok) {
+    if (res.error.code === 'unsupported') return { status: 'skipped', reason: `unsupported: ${res.error.message}` };
+    return { status: 'error', reason: `${res.error.code}: ${res.error.message}${res.error.field ? ` (field ${res.error.field})` : ''}` };
+  }
+  const r = res.result as unknown as Record<string, unknown>;
+  if (req.op === 'open' || req.op === 'open_device') {
+    const errno = (r['errno'] as number | undefined) ?? 0;
+    return (r['fd'] as number) < 0 || errno ? { status: 'failed', errno } : { status: 'ok' };
+  }
+  if (typeof r['ret'] === 'number' && typeof r['errno'] === 'number') {
+    return (r['ret'] as number) < 0 || r['errno'] !== 0 ? { status: 'failed', errno: r['errno'] as number } : { status: 'ok' };
+  }
+  return { status: 'ok' };
+}
+
+export interface KnownCheck {
+  (o: Objection): boolean;
+}
+
+export interface SessionOptions {
+  readonly impl: Adapter;
+  readonly caps: Capabilities;
+  readonly profile: Profile;
+  readonly oracles: readonly Oracle[];
+  readonly timeoutMs: number;
+  readonly clock?: Clock;
+  /** Seed of the per-step probe sampling. */
+  readonly probeSeed: number;
+  readonly isKnown?: KnownCheck;
+  readonly count?: (property: string, n?: number) => void;
+}
+
+/** mulberry32: a tiny seeded PRNG for probe sampling. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class CaseSession {
+  readonly bindings = new Map<string, unknown>();
+  /** For each bound name, the op and path that bound it (what kind of handle it is). */
+  readonly bindKinds = new Map<string, { readonly op: string; readonly path: string }>();
+  /** Names whose binding step did not succeed. */
+  private readonly unbound = new Set<string>();
+  readonly trace: TraceStep[] = [];
+  private current: TraceStep | undefined;
+  private random: () => number;
+  private readonly clock: Clock;
+  private begun = false;
+  private failed: CaseFailure | undefined;
+
+  constructor(private readonly o: SessionOptions) {
+    this.clock = o.clock ?? realClock;
+    this.random = prng(o.probeSeed);
+  }
+
+  get profile(): Profile {
+    return this.o.profile;
+  }
+
+  get caps(): Capabilities {
+    return this.o.caps;
+  }
+
+  private context(): CaseContext {
+    return {
+      profile: this.o.profile,
+      caps: this.o.caps,
+      observe: (requests) => this.observe(requests),
+      random: () => this.random(),
+      count: (p, n) => this.o.count?.(p, n),
+    };
+  }
+
+  async begin(): Promise<void> {
+    if (this.begun) return;
+    this.begun = true;
+    for (const oracle of this.o.oracles) await oracle.begin(this.context());
+  }
+
+  /** Observation requests (oracles' probes): recorded with the current step. */
+  async observe(requests: readonly Request[]): Promise<readonly Response[]> {
+    if (requests.length === 0) return [];
+    const responses = await callWithTimeout(`${requests.length} observation request(s)`, () => this.o.impl.batch(requests), this.o.timeoutMs, this.clock);
+    const into = this.current?.probes;
+    requests.forEach((request, i) => into?.push({ request, response: responses[i] }));
+    return responses;
+  }
+
+  private lookup = (ref: Ref, field: string): unknown => {
+    if (!this.bindings.has(ref.name)) throw new ResolveError(field, `$${ref.name} is not bound`);
+    const v = getPath(this.bindings.get(ref.name), ref.path);
+    if (v === undefined) throw new ResolveError(field, `$${ref.name}${ref.path ? '.' + ref.path : ''} has no value`);
+    return v;
+  };
+
+  /** Runs one step; throws CaseFailure when an oracle objects (or the adapter fails). */
+  async exec(t: StepTemplate): Promise<TraceStep> {
+    if (this.failed) throw this.failed;
+    await this.begin();
+    const step: TraceStep = { step: this.trace.length + 1, template: t, status: 'skipped', probes: [], objections: [], known: [] };
+    this.trace.push(step);
+    this.current = step;
+    // A step whose input an earlier step did not produce is not run.
+    let request: Request;
+    try {
+      request = resolveStep(t, this.lookup);
+    } catch (err) {
+      if (!(err instanceof ResolveError)) throw err;
+      step.reason = err.message;
+      this.markUnbound(t);
+      return step;
+    }
+    step.request = request;
+    const why = stepSkipReason(request, this.o.caps);
+    if (why) {
+      step.reason = why;
+      this.markUnbound(t);
+      return step;
+    }
+    this.random = prng((this.o.probeSeed ^ Math.imul(step.step, 0x9e3779b1)) >>> 0);
+    let response: Response;
+    try {
+      response = await callWithTimeout(`step ${step.step} (${commandName(request)})`, () => this.o.impl.call(request), this.o.timeoutMs, this.clock);
+    } catch (err) {
+      if (err instanceof AdapterFailure) throw this.fail(step, err);
+      throw err;
+    }
+    step.response = response;
+    const s = statusOf(request, response);
+    step.status = s.status;
+    if (s.reason) step.reason = s.reason;
+    const protocol = this.protocolObjections(step, request, response);
+    const bound = new Map<string, unknown>();
+    if (s.status === 'ok' && t.bind) {
+      const base = bindable(t.op, response.ok ? response.result : undefined);
+      for (const [name, path] of Object.entries(t.bind)) {
+        const v = getPath(base, path);
+        if (v === undefined) {
+          step.status = 'error';
+          step.reason = `bind ${name}: the result has no ${path}`;
+          protocol.push(this.objection(step, request, 'protocol', `the answer has no ${path} to bind ${name} from`, response));
+          break;
+        }
+        bound.set(name, v);
+        this.bindings.set(name, v);
+        this.bindKinds.set(name, { op: t.op, path });
+        this.unbound.delete(name);
+      }
+    } else {
+      this.markUnbound(t);
+    }
+    const objections: Objection[] = [...protocol];
+    if (s.status !== 'skipped') {
+      for (const oracle of this.o.oracles) {
+        try {
+          objections.push(...(await oracle.step({ step: step.step, template: t, request, response, bound, bindings: this.bindings })));
+        } catch (err) {
+          if (err instanceof AdapterFailure) throw this.fail(step, err);
+          throw err;
+        }
+      }
+    }
+    this.settle(step, objections);
+    return step;
+  }
+
+  private markUnbound(t: StepTemplate): void {
+    for (const name of Object.keys(t.bind ?? {})) {
+      this.bindings.delete(name);
+      this.unbound.add(name);
+    }
+  }
+
+  private objection(step: TraceStep, request: Request, property: 'protocol', message: string, response?: Response): Objection {
+    const observed = response === undefined ? 'no answer' : response.ok ? 'answered' : `${response.error.code}: ${response.error.message}`;
+    return { oracle: 'protocol', property, step: step.step, message, observed, signature: { command: commandName(request), expected: 'a valid answer', observed } };
+  }
+
+  /** What no implementation may answer: an internal error. (`unsupported` for one request of an
+   * op the report lists as supported is a finer-grained refusal — e.g. a read of a file type the
+   * adapter does not model — and skips the step, as the program runner does.) */
+  private protocolObjections(step: TraceStep, request: Request, response: Response): Objection[] {
+    if (response.ok) return [];
+    const e = response.error;
+    if (e.code === 'internal') return [this.objection(step, request, 'protocol', `the implementation failed internally: ${e.message}`, response)];
+    return [];
+  }
+
+  private settle(step: TraceStep, objections: readonly Objection[]): void {
+    for (const o of objections) {
+      if (this.o.isKnown?.(o)) step.known.push(o);
+      else step.objections.push(o);
+    }
+    if (step.objections.length > 0) {
+      this.failed = new CaseFailure(step.objections, this.trace);
+      throw this.failed;
+    }
+  }
+
+  private fail(step: TraceStep, err: AdapterFailure): CaseFailure {
+    const o: Objection = {
+      oracle: 'protocol',
+      property: 'protocol',
+      step: step.step,
+      message: err.message,
+      observed: err.kind,
+      signature: { command: step.request ? commandName(step.request) : step.template.op, expected: 'an answer', observed: err.kind },
+    };
+    step.status = 'error';
+    step.reason = err.message;
+    step.objections.push(o);
+    this.failed = new CaseFailure([o], this.trace, err);
+    return this.failed;
+  }
+
+  /** End of case: every oracle's full sweep. */
+  async finish(): Promise<void> {
+    if (this.failed) throw this.failed;
+    await this.begin();
+    const step: TraceStep = { step: this.trace.length + 1, template: { op: 'end', fields: {} }, status: 'ok', probes: [], objections: [], known: [] };
+    this.current = step;
+    this.random = prng((this.o.probeSeed ^ 0x5bd1e995) >>> 0);
+    const objections: Objection[] = [];
+    for (const oracle of this.o.oracles) {
+      try {
+        objections.push(...(await oracle.end()).map((o) => ({ ...o, step: o.step || step.step })));
+      } catch (err) {
+        if (err instanceof AdapterFailure) {
+          this.trace.push(step);
+          throw this.fail(step, err);
+        }
+        throw err;
+      }
+    }
+    if (objections.length > 0 || step.probes.length > 0) this.trace.push(step);
+    this.settle(step, objections);
+  }
+
+  async close(): Promise<void> {
+    for (const oracle of this.o.oracles) await oracle.close().catch(() => undefined);
+  }
+}
