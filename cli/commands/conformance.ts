@@ -10,6 +10,7 @@
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { relative } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import type { TestCase } from 'vitest/node';
 import type { Command } from 'commander';
 import type { RegisterCommand } from './register.ts';
@@ -53,9 +54,11 @@ interface Failure {
 /** The first MAX_ERROR_LINES lines of an error: enough for fast-check's seed, path and counterexample. */
 const MAX_ERROR_LINES = 40;
 
-function errorText(e: { readonly message?: string; readonly name?: string }): string {
-  const lines = `${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message ?? String(e)}`.split('\n');
-  return lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… (${lines.length - MAX_ERROR_LINES} more lines)`].join('\n') : lines.join('\n');
+function errorText(e: { readonly message?: string; readonly name?: string; readonly diff?: string }): string {
+  // The diff names what an assertion found (the message alone says "expected [ Array(1) ] to deeply equal []").
+  const text = `${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message ?? String(e)}${e.diff ? `\n${stripVTControlCharacters(e.diff)}` : ''}`;
+  const lines = text.split('\n');
+  return lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… (${lines.length - MAX_ERROR_LINES} more lines)`].join('\n') : text;
 }
 
 async function runChecks(onResult: (name: string, outcome: Outcome, failure?: Failure) => void): Promise<void> {
