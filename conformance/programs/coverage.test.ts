@@ -6,6 +6,7 @@ import { fakeAdapter, fakeCapabilities } from './fake.test-support.ts';
 import { validateProgram } from './load.ts';
 import { runProgram } from './run.ts';
 import type { SessionResult } from './session.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 describe('errno coverage', () => {
   check('programs.coverage.errnos-reached', async () => {
@@ -54,7 +55,7 @@ describe('errno coverage', () => {
       profile: '7.3',
       order: 'file',
       isolation: { mode: 'new-adapter', resets: 0, reopens: 0, reopenReasons: [] },
-      runs: [{ steps: [{ step: 1, op: 'ioctl', command: String(destroy), status: 'failed', errno: 2, symbolic: [], violations: [] }] } as unknown as SessionResult['runs'][number]],
+      runs: [{ steps: [{ step: 1, op: 'ioctl', command: String(destroy), status: 'failed', errno: ERRNO.ENOENT, symbolic: [], violations: [] }] } as unknown as SessionResult['runs'][number]],
     };
     const cov = errnoCoverage([{ id: 'DESTROY.ENOENT', command: 'IOMMU_DESTROY', errno: 'ENOENT', profiles: ['7.3'] as const }], [session]);
     expect(cov.rows[0]?.cells).toEqual(['reached']);
