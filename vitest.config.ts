@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { hangGuardMs } from './spec/testing/property-budget.ts';
 
 export default defineConfig({
   test: {
@@ -7,7 +8,12 @@ export default defineConfig({
     // The property budget (IOMMUFD_SPEC_BUDGET, IOMMUFD_SPEC_SEED) is installed in every
     // worker: pinned seed and default runs for `npm test`, `large` for `npm run conformance`.
     setupFiles: ['spec/testing/vitest.setup.ts'],
-    testTimeout: 60_000,
+    // No test may depend on the machine's speed: these are hang guards, not
+    // speed bounds, scaled by the property budget (the large budget runs ten
+    // times the cases). The slowest test takes minutes with both cores busy;
+    // a hang still ends the run, after 10 minutes × the budget's factor.
+    testTimeout: hangGuardMs(10 * 60_000),
+    hookTimeout: hangGuardMs(10 * 60_000),
     pool: 'threads',
   },
 });

@@ -9,6 +9,9 @@
  * so a step that does not run and is not listed unsupported fails here too.
  */
 import { SingleBar, Presets } from 'cli-progress';
+import { relative } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
+import type { TestCase } from 'vitest/node';
 import type { Command } from 'commander';
 import type { RegisterCommand } from './register.ts';
 import { clauseCoverage, REPO_ROOT } from '../../spec/clauses/registry.ts';
@@ -41,14 +44,32 @@ function chooseBudget(env: NodeJS.ProcessEnv): PropertyBudget {
   }
 }
 
-async function runChecks(onResult: (name: string, outcome: Outcome) => void): Promise<void> {
+/** Why a check failed: its file and the first lines of each error (vitest's message, the
+ * property's seed and counterexample included), so a CI log says what to repeat. */
+interface Failure {
+  readonly file: string;
+  readonly errors: readonly string[];
+}
+
+/** The first MAX_ERROR_LINES lines of an error: enough for fast-check's seed, path and counterexample. */
+const MAX_ERROR_LINES = 40;
+
+function errorText(e: { readonly message?: string; readonly name?: string; readonly diff?: string }): string {
+  // The diff names what an assertion found (the message alone says "expected [ Array(1) ] to deeply equal []").
+  const text = `${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message ?? String(e)}${e.diff ? `\n${stripVTControlCharacters(e.diff)}` : ''}`;
+  const lines = text.split('\n');
+  return lines.length > MAX_ERROR_LINES ? [...lines.slice(0, MAX_ERROR_LINES), `… (${lines.length - MAX_ERROR_LINES} more lines)`].join('\n') : text;
+}
+
+async function runChecks(onResult: (name: string, outcome: Outcome, failure?: Failure) => void): Promise<void> {
   const { startVitest } = await import('vitest/node');
   const reporter = {
-    onTestCaseResult(testCase: { name: string; result(): { state: string } }) {
+    onTestCaseResult(testCase: TestCase) {
       if (!testCase.name.startsWith(CHECK_TITLE_PREFIX)) return;
-      const state = testCase.result().state;
-      const outcome: Outcome = state === 'passed' ? 'passed' : state === 'failed' ? 'failed' : 'skipped';
-      onResult(testCase.name.slice(CHECK_TITLE_PREFIX.length), outcome);
+      const result = testCase.result();
+      const outcome: Outcome = result.state === 'passed' ? 'passed' : result.state === 'failed' ? 'failed' : 'skipped';
+      const failure = outcome === 'failed' ? { file: relative(REPO_ROOT, testCase.module.moduleId), errors: (result.errors ?? []).map(errorText) } : undefined;
+      onResult(testCase.name.slice(CHECK_TITLE_PREFIX.length), outcome, failure);
     },
   };
   const vitest = await startVitest('test', [], {
@@ -78,8 +99,10 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       bar?.start(declared.size, 0, { name: '' });
       if (!tty && !opts.json) process.stderr.write(`running ${declared.size} named checks…\n`);
       let done = 0;
-      await runChecks((name, outcome) => {
+      const failures = new Map<string, Failure>();
+      await runChecks((name, outcome, failure) => {
         results.set(name, [...(results.get(name) ?? []), outcome]);
+        if (failure && !failures.has(name)) failures.set(name, failure);
         done += 1;
         bar?.update(Math.min(done, declared.size), { name });
       });
@@ -111,7 +134,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       });
       const summary = {
         budget,
-        checks: { declared: declared.size, run: results.size, failed: failedChecks, notRun },
+        checks: { declared: declared.size, run: results.size, failed: failedChecks, failures: Object.fromEntries(failures), notRun },
         clauses: { total: rows.length, pass: count('pass'), fail: count('fail'), incomplete: count('incomplete'), uncovered: count('uncovered') },
         suite: opts.json ? (JSON.parse(suiteText) as unknown) : suiteExit === 0 ? 'pass' : 'fail',
         pending: ['the transition tour of the lifecycle machines: iommufd-spec tour --impl <impl> (not part of this run)'],
@@ -125,6 +148,10 @@ export const register: RegisterCommand = (program: Command, setExit) => {
           [
             budgetLine,
             `Named checks: ${results.size} ran, ${failedChecks.length} failed${failedChecks.length ? ': ' + failedChecks.join(', ') : ''}.`,
+            ...[...failures].flatMap(([name, f]) => [
+              `  ${name} (${f.file}) failed — repeat with IOMMUFD_SPEC_BUDGET=${budget.name} IOMMUFD_SPEC_SEED=${budget.seed} npx vitest run ${f.file}:`,
+              ...f.errors.flatMap((e) => e.split('\n').map((l) => `    ${l}`)),
+            ]),
             ...(notRun.length ? [`Declared but not run: ${notRun.join(', ')}`] : []),
             `Clauses: ${rows.length} — ${summary.clauses.pass} pass, ${summary.clauses.fail} fail, ${summary.clauses.incomplete} incomplete, ${summary.clauses.uncovered} uncovered.`,
             '',

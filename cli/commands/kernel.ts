@@ -24,7 +24,7 @@ import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke
 import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
 import { benchAdapter, type BenchResult } from '../../conformance/adapter/bench.ts';
 import '../../conformance/kernel/register.ts';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { readdirSync, rmSync } from 'node:fs';
 import { REPO_ROOT, runKernelScript } from '../../conformance/kernel/qemu.ts';
 import { loadPrograms } from '../../conformance/programs/load.ts';
@@ -101,8 +101,16 @@ interface CorpusReport {
   output: string;
 }
 
-/** Runs the program corpus on an open lane, judged against conformance/programs/expectations/linux-<profile>.json. */
-async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean): Promise<CorpusReport> {
+/** How often the corpus reports progress (programs). */
+const CORPUS_PROGRESS_EVERY = 50;
+
+/**
+ * Runs the program corpus on an open lane, judged against
+ * conformance/programs/expectations/linux-<profile>.json. `live` gets each
+ * failing program's run (every run with `verbose`) as it finishes, and a
+ * progress line every CORPUS_PROGRESS_EVERY programs.
+ */
+async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean, live: (text: string) => void): Promise<CorpusReport> {
   const t0 = performance.now();
   const programs = loadPrograms([dir]);
   const caps = await adapter.call({ op: 'capabilities' });
@@ -120,7 +128,14 @@ async function runCorpus(adapter: KernelAdapter, dir: string, verbose: boolean):
     const v = printRun(run, entries, (line) => text.push(line));
     report.failures += v.failures;
     report.known += v.known;
-    if (verbose || v.failures > 0) report.output += text.join('');
+    if (verbose || v.failures > 0) {
+      report.output += text.join('');
+      live(text.join('').trimEnd());
+    }
+    const done = i + 1;
+    if (done % CORPUS_PROGRESS_EVERY === 0 && done < programs.length) {
+      live(`  corpus: ${done}/${programs.length} programs, ${report.failures} failures so far (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    }
   }
   report.seconds = (performance.now() - t0) / 1000;
   return report;
@@ -192,8 +207,15 @@ interface LaneTestReport {
   passed: boolean;
 }
 
+/**
+ * One lane: build or reuse, boot, smoke scenario, corpus. Results are printed
+ * as they happen (each smoke step when it answers, corpus progress and each
+ * failing program as it finishes), not after the corpus; --json prints only
+ * the final document.
+ */
 async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestReport> {
   const t0 = performance.now();
+  const live = (text: string): void => say(opts, text);
   let adapter: KernelAdapter;
   try {
     const progress = progressFor(opts);
@@ -201,10 +223,15 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
   } catch (e) {
     return { profile, started: false, error: laneFailure(e), passed: false };
   }
+  const implementation = `${adapter.info.implementation.name} ${adapter.info.implementation.version}`;
+  live(`linux-${profile}: ${implementation} (ready after ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   try {
-    const steps = await runSmokeScenario(adapter);
+    const steps = await runSmokeScenario(adapter, undefined, (s) => live(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`));
     const firstResult = (performance.now() - t0) / 1000;
-    const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true) : undefined;
+    const smokePassed = steps.length > 0 && steps.every((s) => s.ok);
+    live(`  smoke scenario: ${smokePassed ? 'passed' : 'FAILED'} (${steps.length} steps, results after ${firstResult.toFixed(1)} s)`);
+    if (opts.corpus) live(`  corpus: running ${relative(process.cwd(), opts.programs) || '.'} …`);
+    const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true, live) : undefined;
     const splats = adapter.splats();
     await adapter.close();
     // One VM at a time: the suite and the C programs boot their own guests after the lane's is gone.
@@ -215,7 +242,7 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
     return {
       profile,
       started: true,
-      implementation: `${adapter.info.implementation.name} ${adapter.info.implementation.version}`,
+      implementation,
       timings: {
         buildSeconds: adapter.timings.buildMs / 1000,
         bootSeconds: adapter.timings.bootMs / 1000,
@@ -228,8 +255,7 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
       ...(replays && { replays: { checks: replays.checks, seconds: replays.seconds } }),
       splats,
       passed:
-        steps.length > 0 &&
-        steps.every((s) => s.ok) &&
+        smokePassed &&
         (corpus === undefined || corpus.failures === 0) &&
         (suite === undefined || suite.verdict === 'pass') &&
         (replays === undefined || replays.checks.every((c) => c.ok)) &&
@@ -237,8 +263,36 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
     };
   } catch (e) {
     await adapter.close().catch(() => undefined);
-    return { profile, started: true, error: `${laneFailure(e)}\n--- guest console ---\n${adapter.consoleTail()}`, passed: false };
+    return { profile, started: true, implementation, error: `${laneFailure(e)}\n--- guest console ---\n${adapter.consoleTail()}`, passed: false };
   }
+}
+
+/** The lane's closing lines (what testLane has not printed as it went). */
+function printLaneEnd(opts: TestOptions, r: LaneTestReport): void {
+  if (!r.started) {
+    say(opts, `linux-${r.profile}: could not start the lane: ${r.error ?? ''}`);
+    return;
+  }
+  if (r.corpus) {
+    const c = r.corpus;
+    say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
+  }
+  if (r.suite) {
+    const u = r.suite;
+    if (u.verdict !== 'pass' || opts.verbose) say(opts, u.text.trimEnd().replace(/^/gm, '    '));
+    say(opts, `  suite: run --impl linux-${r.profile} --seed ${u.seed}: ${u.cases} cases, ${u.commands} commands in ${u.seconds.toFixed(1)} s (${u.commandsPerSecond.toFixed(1)} checked commands/s in cases), ${u.known} known divergences: ${u.verdict.toUpperCase()}`);
+  }
+  for (const c of r.replays?.checks ?? []) {
+    say(opts, `  ${c.ok ? 'ok  ' : 'FAIL'} C ${c.mustDiverge ? 'reproducer' : 'control'} ${c.name}: ${c.why}`);
+    if (!c.ok || opts.verbose) say(opts, c.output.trimEnd().replace(/^/gm, '      '));
+  }
+  for (const splat of r.splats ?? []) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
+  if (r.error) say(opts, `  error: ${r.error}`);
+  if (r.timings) {
+    const t = r.timings;
+    say(opts, `  build/reuse ${t.buildSeconds.toFixed(1)} s, boot ${t.bootSeconds.toFixed(1)} s, smoke results after ${t.firstResultSeconds.toFixed(1)} s, total ${t.totalSeconds.toFixed(1)} s`);
+  }
+  say(opts, `linux-${r.profile}: ${r.passed ? 'PASS' : 'FAIL'}`);
 }
 
 async function testAction(opts: TestOptions, setExit: (code: number) => void): Promise<void> {
@@ -246,33 +300,7 @@ async function testAction(opts: TestOptions, setExit: (code: number) => void): P
   for (const profile of profilesOf('test', opts)) {
     const r = await testLane(profile, opts);
     reports.push(r);
-    if (!r.started) {
-      say(opts, `linux-${profile}: could not start the lane: ${r.error ?? ''}`);
-      continue;
-    }
-    say(opts, `linux-${profile}: ${r.implementation ?? ''}`);
-    for (const s of r.smoke ?? []) say(opts, `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`);
-    if (r.corpus) {
-      const c = r.corpus;
-      if (c.output) say(opts, c.output.trimEnd());
-      say(opts, `  corpus: ${c.programs} programs (${c.ran} ran, ${c.skipped} skipped for the profile or for what the lane cannot serve) in ${c.seconds.toFixed(1)} s: ${c.failures} failures, ${c.known} known (conformance/programs/expectations/linux-${r.profile}.json)`);
-    }
-    if (r.suite) {
-      const u = r.suite;
-      if (u.verdict !== 'pass' || opts.verbose) say(opts, u.text.trimEnd().replace(/^/gm, '    '));
-      say(opts, `  suite: run --impl linux-${r.profile} --seed ${u.seed}: ${u.cases} cases, ${u.commands} commands in ${u.seconds.toFixed(1)} s (${u.commandsPerSecond.toFixed(1)} checked commands/s in cases), ${u.known} known divergences: ${u.verdict.toUpperCase()}`);
-    }
-    for (const c of r.replays?.checks ?? []) {
-      say(opts, `  ${c.ok ? 'ok  ' : 'FAIL'} C ${c.mustDiverge ? 'reproducer' : 'control'} ${c.name}: ${c.why}`);
-      if (!c.ok || opts.verbose) say(opts, c.output.trimEnd().replace(/^/gm, '      '));
-    }
-    for (const splat of r.splats ?? []) say(opts, `  KERNEL SPLAT on the guest console:\n${splat.replace(/^/gm, '    ')}`);
-    if (r.error) say(opts, `  error: ${r.error}`);
-    if (r.timings) {
-      const t = r.timings;
-      say(opts, `  build/reuse ${t.buildSeconds.toFixed(1)} s, boot ${t.bootSeconds.toFixed(1)} s, smoke results after ${t.firstResultSeconds.toFixed(1)} s, total ${t.totalSeconds.toFixed(1)} s`);
-    }
-    say(opts, `linux-${profile}: ${r.passed ? 'PASS' : 'FAIL'}`);
+    printLaneEnd(opts, r);
   }
   if (opts.json) process.stdout.write(`${JSON.stringify({ lanes: reports }, null, 2)}\n`);
   setExit(reports.some((r) => !r.started) ? 2 : reports.every((r) => r.passed) ? 0 : 1);
@@ -373,7 +401,8 @@ async function pruneAction(opts: CommonOptions, setExit: (code: number) => void)
         }
         for (const name of names) {
           const key = name.replace(/\.lock$/, '');
-          // build/<key> is the object tree of kernels/<key>: kept or removed together.
+          // build/<profile> (the object tree, reused across keys) never matches; older
+          // build/<profile>-<key> trees (one per key, before) are removed.
           if (!key.startsWith(`${profile}-`) || keep.has(key)) continue;
           rmSync(join(cache, sub, name), { recursive: true, force: true });
           removed.push(`${sub}/${name}`);

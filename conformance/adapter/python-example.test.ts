@@ -28,7 +28,9 @@ describe('the Python example adapter', () => {
     'adapter.python-example.driven',
     async () => {
       const transcript: TranscriptLine[] = [];
-      const a = await openAdapter(`cmd:${python()} ${SCRIPT}`, { profile: '6.12', onLine: (direction, line) => transcript.push({ direction, line }) });
+      // Hang guards, not speed bounds: starting python on a loaded machine may take seconds.
+      const guard = 5 * 60_000;
+      const a = await openAdapter(`cmd:${python()} ${SCRIPT}`, { profile: '6.12', timeoutMs: guard, handshakeTimeoutMs: guard, onLine: (direction, line) => transcript.push({ direction, line }) });
       try {
         expect(a.info).toStrictEqual({ contract: 1, implementation: { name: 'python-example', version: '1.0.0' }, profile: '6.12' });
         const caps = await a.call({ op: 'capabilities' });
@@ -72,7 +74,6 @@ describe('the Python example adapter', () => {
       // Every message in both directions is schema-valid.
       expect(checkTranscript(transcript)).toStrictEqual([]);
     },
-    30_000,
   );
 
 });

@@ -44,7 +44,6 @@ describe('implementations speak the contract', () => {
           expect(outcomes.size).toBeGreaterThan(20);
         }
       },
-      120_000,
     );
   });
 });

@@ -68,7 +68,8 @@ function fakeGuest(sent: JsonObject[], answer: (m: JsonObject) => JsonObject = (
       fromGuest.write(`${JSON.stringify({ id: id ?? null, ...answer(m) })}\n`);
     }
   });
-  return connectStdio(fromGuest, toGuest, { profile: '6.12', timeoutMs: 2000 });
+  // A hang guard only: the fake guest answers at once, whatever the machine's speed.
+  return connectStdio(fromGuest, toGuest, { profile: '6.12', timeoutMs: 5 * 60_000, handshakeTimeoutMs: 5 * 60_000 });
 }
 
 const vm = { exited: Promise.resolve(0), consoleTail: () => '', dispose: () => undefined };
@@ -123,7 +124,7 @@ describe('kernel lane transport (host side)', () => {
   it('skips console noise up to the ready banner and leaves what follows it unread', async () => {
     const s = new PassThrough();
     s.write('garbage\n{"event":"ready","profile":"6.12"}\n{"id":1');
-    await waitBanner(s, 1000);
+    await waitBanner(s, 5 * 60_000); // a hang guard: the banner is already in the stream
     s.write(',"ok":true}\n');
     s.resume();
     const rest = await new Promise<string>((resolve) => s.once('data', (c: string) => resolve(c)));

@@ -34,11 +34,12 @@ function describe(r: Response): string {
   return JSON.stringify(r.result, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? `<${v.length} bytes>` : v));
 }
 
-/** Runs the scenario; `steps` has one entry per step tried. */
-export async function runSmokeScenario(adapter: Adapter, pageSize = 4096): Promise<SmokeStep[]> {
+/** Runs the scenario; `steps` has one entry per step tried, each also given to `onStep` as it happens. */
+export async function runSmokeScenario(adapter: Adapter, pageSize = 4096, onStep?: (step: SmokeStep) => void): Promise<SmokeStep[]> {
   const steps: SmokeStep[] = [];
   const record = (step: string, ok: boolean, detail: string): void => {
     steps.push({ step, ok, detail });
+    onStep?.({ step, ok, detail });
     if (!ok) throw new SmokeFailure(step);
   };
   const ok = async (step: string, req: Request): Promise<unknown> => {

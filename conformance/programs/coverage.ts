@@ -7,8 +7,20 @@
 import type { Profile } from '../../spec/contract/types.ts';
 import { loadClauses, type LoadedClause } from '../../spec/clauses/registry.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
+import { resolveCommand } from '../../spec/abi/arg.ts';
 import { errnoName } from './errno.ts';
 import type { SessionResult } from './session.ts';
+
+/**
+ * A step's command as coverage names it: a program may give the request
+ * number instead of the name; a number the profile knows is named
+ * (IOMMU_DESTROY), any other is shown in hex as the unknown request it is.
+ */
+export function commandLabel(profile: Profile, command: string): string {
+  if (!/^\d+$/.test(command)) return command;
+  const n = Number(command);
+  return resolveCommand(profile, n)?.name ?? `unknown ioctl 0x${n.toString(16)}`;
+}
 
 /** "COMMAND errno" pairs the runs reached, with how often. IOMMU_TEST_CMD
  * steps count for the command and for their test op. */
@@ -21,7 +33,7 @@ export function reachedErrnos(session: SessionResult): Map<string, number> {
     for (const o of run.steps) {
       if (o.status !== 'failed' || !o.command) continue;
       const e = errnoName(o.errno ?? 0);
-      add(`${o.command} ${e}`);
+      add(`${commandLabel(session.profile, o.command)} ${e}`);
       if (o.testOp) add(`${o.testOp} ${e}`);
     }
   }
@@ -34,7 +46,8 @@ export function commandsRun(session: SessionResult): Map<string, number> {
   for (const run of session.runs) {
     for (const o of run.steps) {
       if (!o.command || o.status === 'skipped') continue;
-      seen.set(o.command, (seen.get(o.command) ?? 0) + 1);
+      const command = commandLabel(session.profile, o.command);
+      seen.set(command, (seen.get(command) ?? 0) + 1);
       if (o.testOp) seen.set(o.testOp, (seen.get(o.testOp) ?? 0) + 1);
     }
   }

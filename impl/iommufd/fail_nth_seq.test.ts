@@ -45,6 +45,16 @@ interface Real {
 }
 type SeqCommand = fc.Command<Handles, Real>;
 
+/**
+ * The model becomes what the sequence holds now, handles it gave up included
+ * (Object.assign alone kept a destroyed stdev in the model, so a second
+ * destroy_stdev ran with no id).
+ */
+function syncModel(m: Handles, h: Readonly<Handles>): void {
+  for (const k of Object.keys(m) as (keyof Handles)[]) if (!(k in h)) delete m[k];
+  Object.assign(m, h);
+}
+
 /** A step of a sequence: its precondition, its ioctl (errno), what it makes. */
 abstract class Step implements SeqCommand {
   abstract readonly name: string;
@@ -58,7 +68,7 @@ abstract class Step implements SeqCommand {
   run(m: Handles, r: Real): void {
     const errno = this.act(r.env, r.h);
     if (errno) r.h.stopped = true;
-    Object.assign(m, r.h);
+    syncModel(m, r.h);
   }
   toString = (): string => this.name;
 }

@@ -26,17 +26,13 @@ if [ -f "$tree/.unpacked" ]; then
 fi
 mkdir -p "$cache/src/$profile" "$cache/debs"
 
-apt_get() {
-  if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get "$@"; else sudo DEBIAN_FRONTEND=noninteractive apt-get "$@"; fi
-}
-
 case "$profile" in
   6.12)
     tarball=/usr/src/linux-source-6.12.tar.xz
     if [ ! -f "$tarball" ]; then
-      CURRENT_STEP="apt-get install linux-source-6.12"
+      CURRENT_STEP="scripts/kernel/packages.sh 6.12 (linux-source-6.12)"
       step "$CURRENT_STEP"
-      apt_get install -y -q linux-source-6.12 >&2 || { apt_get update -q >&2 && apt_get install -y -q linux-source-6.12 >&2; } || fail "apt-get"
+      bash "$(dirname "${BASH_SOURCE[0]}")/packages.sh" 6.12 || fail "packages.sh"
     fi
     ;;
   7.3)
@@ -61,7 +57,7 @@ case "$profile" in
 esac
 
 CURRENT_STEP="unpack $tarball"
-step "$CURRENT_STEP (about 10 s)"
+step "$CURRENT_STEP (≈10 s idle, ≈30–60 s on busy cores)"
 rm -rf "$cache/src/$profile/linux-source-$profile"
 tar -xJf "$tarball" -C "$cache/src/$profile" || fail "tar"
 [ -d "$tree" ] || fail "expected $tree after unpacking"

@@ -1,4 +1,4 @@
-import { describe, expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../clauses/check.ts';
 import { answeredArb, requestArb } from './arbitraries.ts';
@@ -61,6 +61,15 @@ describe('adapter wire form', () => {
     const odd = structFromWire(JSON.parse('{"__proto__": 5}') as Json, 'fields');
     expect(Object.keys(odd)).toStrictEqual(['__proto__']);
     expect(Object.getPrototypeOf(odd)).toBe(Object.prototype);
+  });
+
+  it('validates a large byte string (the base64 pattern must not overflow the regexp stack)', () => {
+    // A 3.7 MB mem_read (found by speaks-contract at the large budget, seed 1424672076) threw
+    // RangeError from ajv: V8 kept a backtrack entry per 4-character group of `(?:[…]{4})*`.
+    const b64 = Buffer.alloc(3_710_093, 0xa5).toString('base64');
+    expect(checkSchema('result_mem_read', { data: { b64 } })).toBeUndefined();
+    expect(checkSchema('result_mem_read', { data: { b64: `${b64.slice(0, -4)}A===` } })).toBeDefined();
+    expect(checkSchema('result_mem_read', { data: { b64: `${b64}A` } })).toBeDefined();
   });
 
   check('adapter.wire.decode-names-bad-field', () => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../clauses/check.ts';
-import { budgetFromEnv, DEFAULT_RUNS, LARGE_RUNS, PINNED_SEED, propertyRuns } from './property-budget.ts';
+import { budgetFromEnv, DEFAULT_RUNS, hangGuardMs, LARGE_RUNS, PINNED_SEED, propertyRuns } from './property-budget.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const INSTALLED = 'the budget of the environment is installed in this worker';
@@ -15,6 +15,12 @@ describe('the property budget', () => {
     expect(budgetFromEnv({ IOMMUFD_SPEC_BUDGET: '5000' }).numRuns).toBe(5000);
     expect(() => budgetFromEnv({ IOMMUFD_SPEC_BUDGET: 'huge' })).toThrow(/IOMMUFD_SPEC_BUDGET=huge/);
     expect(() => budgetFromEnv({ IOMMUFD_SPEC_SEED: 'x' })).toThrow(/IOMMUFD_SPEC_SEED=x/);
+  });
+
+  it('scales hang guards with the budget (never below the default bound)', () => {
+    expect(hangGuardMs(60_000, {})).toBe(60_000);
+    expect(hangGuardMs(60_000, { IOMMUFD_SPEC_BUDGET: 'large' })).toBe(600_000);
+    expect(hangGuardMs(60_000, { IOMMUFD_SPEC_BUDGET: '10' })).toBe(60_000);
   });
 
   it(INSTALLED, () => {

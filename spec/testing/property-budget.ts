@@ -61,3 +61,13 @@ export function propertyRuns(defaultRuns: number): { numRuns: number } {
   const global = fc.readConfigureGlobal().numRuns ?? DEFAULT_RUNS;
   return { numRuns: Math.max(1, Math.round((defaultRuns * global) / DEFAULT_RUNS)) };
 }
+
+/**
+ * A hang guard for a test that runs properties: `defaultMs` at the default
+ * budget, scaled by the budget the environment asks for (the large budget
+ * runs ten times as many cases, so it may take ten times as long). Only a
+ * bound against a hang: no test may depend on the machine's speed.
+ */
+export function hangGuardMs(defaultMs: number, env: NodeJS.ProcessEnv = process.env): number {
+  return Math.round(defaultMs * Math.max(1, budgetFromEnv(env).numRuns / DEFAULT_RUNS));
+}
