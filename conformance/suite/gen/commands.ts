@@ -20,7 +20,7 @@ import { requireLayout } from '../../../spec/uapi/layout.ts';
 import { encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
-import { type AbiChoice, abiChoiceArb, applyAbi } from './abi.ts';
+import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
 import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
@@ -70,7 +70,8 @@ class GenCommand<C> implements SuiteCommand {
 interface GenEnv {
   readonly profile: Profile;
   readonly caps: Capabilities;
-  readonly abi: fc.Arbitrary<AbiChoice>;
+  /** The ABI choices of one command's struct (gen/abi.ts abiChoiceFor). */
+  abiFor(cmd: string): fc.Arbitrary<AbiChoice>;
 }
 
 const ok = (step: TraceStep): boolean => step.status === 'ok';
@@ -462,7 +463,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_ALLOC',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, abi: env.abiFor('IOMMU_IOAS_ALLOC') }),
       needs: ['ctx'], ready: (m) => m.objs.filter((o) => o.kind === 'ioas').length < 8,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -479,7 +480,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_DESTROY',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abiFor('IOMMU_DESTROY') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -504,7 +505,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_MAP',
       weight: 8,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_MAP') }),
       needs: ['ioas', 'buf'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -547,7 +548,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         b: k16,
         len: lenChoice,
         iova: iovaChoice,
-        abi: env.abi,
+        abi: env.abiFor('IOMMU_IOAS_UNMAP'),
       }),
       needs: ['area'], ready: () => true,
       build: (m, c) => {
@@ -616,7 +617,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_COPY',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_COPY') }),
       needs: ['area'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -660,7 +661,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_ALLOW_IOVAS',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abiFor('IOMMU_IOAS_ALLOW_IOVAS') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -683,7 +684,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_IOVA_RANGES',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abiFor('IOMMU_IOAS_IOVA_RANGES') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -698,7 +699,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_OPTION',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abiFor('IOMMU_OPTION') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -713,7 +714,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_VFIO_IOAS',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abiFor('IOMMU_VFIO_IOAS') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -735,7 +736,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
       needs: ['devid', 'ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -760,7 +761,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_GET_HW_INFO',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
       needs: ['devid'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -787,7 +788,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_DEVICE_BIND_IOMMUFD',
       weight: 3,
-      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abi }),
+      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
       needs: ['dfd', 'ctx'], ready: () => true,
       build: (m, c) => {
         const d = dfdPick(m, c.dfd) as DfdEntry;
@@ -810,7 +811,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
       weight: 4,
-      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abi }),
+      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
       needs: ['bound', 'ioas'], ready: () => true,
       build: (m, c) => {
         const d = pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
@@ -835,7 +836,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
       weight: 1,
-      arb: fc.record({ dfd: k16, abi: env.abi }),
+      arb: fc.record({ dfd: k16, abi: env.abiFor('VFIO_DEVICE_DETACH_IOMMUFD_PT') }),
       needs: ['dfd'], ready: () => true,
       build: (m, c) => ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref((dfdPick(m, c.dfd) as DfdEntry).name), { flags: 0 }, c.abi),
       after: (m, c, _t, step) => {
@@ -874,7 +875,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_IOMMU_GET_INFO',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, extra: fc.constantFrom(0, 64, 128), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, extra: fc.constantFrom(0, 64, 128), abi: env.abiFor('VFIO_IOMMU_GET_INFO') }),
       needs: ['ctx'], ready: () => true,
       build: (m, c) => {
         const step = ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref((compatCtx(m, c.ctx) as CtxEntry).name), c.extra ? { argsz: size + c.extra } : {}, c.abi);
@@ -888,7 +889,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_IOMMU_MAP_DMA',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, flags: fc.constantFrom(3, 3, 1, 2, 0), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, flags: fc.constantFrom(3, 3, 1, 2, 0), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abiFor('VFIO_IOMMU_MAP_DMA') }),
       needs: ['compat', 'buf'], ready: () => true,
       build: (m, c) => {
         const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
@@ -904,7 +905,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_IOMMU_UNMAP_DMA',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, all: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), a: k16, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, all: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), a: k16, len: lenChoice, iova: iovaChoice, abi: env.abiFor('VFIO_IOMMU_UNMAP_DMA') }),
       needs: ['compat'], ready: () => true,
       build: (m, c) => {
         const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
@@ -936,7 +937,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
 
   test('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
-    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -960,7 +961,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, st: k16, pt: idChoice, hwpt: fc.boolean(), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, st: k16, pt: idChoice, hwpt: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['stdev'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -971,7 +972,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ADD_RESERVED', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, ioas: idChoice, iova: iovaChoice, len: lenChoice, abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, iova: iovaChoice, len: lenChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -982,7 +983,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_CREATE_ACCESS', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: (m) => m.accs.length < 3,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1008,7 +1009,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   };
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abi }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
       const t = accessTarget(m, c.acc, c.area, c.off, c.pages);
@@ -1023,7 +1024,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
     weight: 1,
-    arb: fc.record({ item: k16, abi: env.abi }),
+    arb: fc.record({ item: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     ready: (m) => m.items.length > 0,
     build: (m, c) => {
       const it = pick(m.items, c.item) as { name: string; acc: string };
@@ -1034,7 +1035,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ACCESS_RW', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abi }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area', 'buf'], ready: () => true,
     build: (m, c) => {
       const t = accessTarget(m, c.acc, c.area, c.off, 1);
@@ -1046,7 +1047,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
     weight: 1,
-    arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abi }),
+    arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc'], ready: () => true,
     build: (m, c) => {
       const acc = pick(m.accs, c.acc) as { name: string; ctx: string };
@@ -1062,7 +1063,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_MD_CHECK_MAP', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['hwpt', 'area'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1079,7 +1080,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_MD_CHECK_REFS', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['buf', 'ctx'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1108,7 +1109,7 @@ function genericSpecs(env: GenEnv, covered: ReadonlySet<string>): CommandSpec<ne
     add({
       kind: cmd.name,
       weight: 1,
-      arb: fc.record({ ctx: ctxK, values: arbStruct(env.profile, struct), ids: fc.array(idChoice, { minLength: 4, maxLength: 4 }), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, values: arbStruct(env.profile, struct), ids: fc.array(idChoice, { minLength: 4, maxLength: 4 }), abi: env.abiFor(cmd.name) }),
       needs: ['ctx'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1263,7 +1264,10 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
 }
 
 export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<GenerationOptions, 'abiRate'> = {}): CommandSpec<never>[] {
-  const env: GenEnv = { profile, caps, abi: abiChoiceArb(opts.abiRate ?? 0.08) };
+  const rate = opts.abiRate ?? 0.08;
+  const abi = new Map<string, fc.Arbitrary<AbiChoice>>();
+  const abiFor = (cmd: string): fc.Arbitrary<AbiChoice> => abi.get(cmd) ?? (abi.set(cmd, abiChoiceFor(profile, cmd, rate)).get(cmd) as fc.Arbitrary<AbiChoice>);
+  const env: GenEnv = { profile, caps, abiFor };
   const specs = [...envSpecs(env), ...ioasSpecs(env), ...vfioSpecs(env), ...testSpecs(env)];
   const covered = new Set(specs.map((s) => s.kind.split('/')[0] as string));
   return [...specs, ...genericSpecs(env, covered)];
