@@ -660,7 +660,9 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         if (!p) return undefined;
         const [lo, hi] = p;
         const from = c.from === 'inside' && lo.length > PAGE ? PAGE : 0n;
-        const cut = BigInt(1 + ((c.pages - 1) % Number(hi.length / PAGE - 1n))) * PAGE;
+        // Whole pages into hi, ending before its last byte (hi.length need not be a page multiple).
+        const room = (hi.length - 1n) / PAGE > 1n ? (hi.length - 1n) / PAGE : 1n;
+        const cut = (1n + (BigInt(c.pages - 1) % room)) * PAGE;
         return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(lo.ctx), { ioas_id: new Ref(lo.ioas), iova: new Ref(lo.name, '', from), length: hi.iova + cut - lo.iova - from }, c.abi);
       },
       after: (m, c, t, step) => {
