@@ -39,6 +39,7 @@ export const kvm = defineObjectMachine<KvmContext, KvmEvent>({
     alreadyRegistered: { fn: (_c, e) => (e as E<'kvm_vfio_add'>).registered, doc: 'the file is already registered', clauses: ['KVM.FILE_ADD_ERRNO'] },
     notRegistered: { fn: (_c, e) => !(e as E<'kvm_vfio_del'>).registered, doc: 'the file is not registered', clauses: ['KVM.FILE_DEL_ERRNO'] },
     addsNoncoherent: { fn: (_c, e) => !(e as E<'kvm_vfio_add'>).coherent, doc: 'the device cannot be forced to snoop', clauses: ['KVM.NONCOHERENT_IFF'] },
+    hasNoncoherent: { fn: (c) => c.noncoherent > 0, doc: 'a non-coherent file is already registered', clauses: ['KVM.REDERIVED'] },
     leavesNone: { fn: (c) => c.files === 1, doc: 'the deleted file was the only one', clauses: ['KVM.REDERIVED'] },
     leavesNoncoherent: {
       fn: (c, e) => c.noncoherent - ((e as E<'kvm_vfio_del'>).coherent ? 0 : 1) > 0,
@@ -61,6 +62,8 @@ export const kvm = defineObjectMachine<KvmContext, KvmEvent>({
           { guard: 'notVfioFile', meta: { refuse: 'EINVAL', clauses: ['KVM.FILE_ADD_ERRNO'] } },
           { guard: 'alreadyRegistered', meta: { refuse: 'EEXIST', clauses: ['KVM.FILE_ADD_ERRNO'] } },
           { guard: 'addsNoncoherent', target: '.noncoherent', actions: 'add', meta: { clauses: ['KVM.NONCOHERENT_IFF', 'KVM.HOLDS_FILE'] } },
+          // virt/kvm/vfio.c kvm_vfio_update_coherency re-derives from every registered file: a coherent add keeps a non-coherent VM non-coherent.
+          { guard: 'hasNoncoherent', target: '.noncoherent', actions: 'add', meta: { clauses: ['KVM.NONCOHERENT_IFF', 'KVM.REDERIVED', 'KVM.HOLDS_FILE'] } },
           { target: '.coherent', actions: 'add', meta: { clauses: ['KVM.NONCOHERENT_IFF', 'KVM.HOLDS_FILE'] } },
         ],
         kvm_vfio_del: [

@@ -16,7 +16,7 @@
 import fc from 'fast-check';
 import type { CommandDef } from '../../../spec/uapi/types.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { commandMinSize, commandStructSize, flagMask } from '../../../spec/uapi/lookup.ts';
+import { commandByName, commandMinSize, commandStructSize, flagMask } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, structDefFor, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Defect, Tmpl } from '../step.ts';
 
@@ -29,10 +29,9 @@ export type AbiChoice =
   | { readonly kind: 'shortOk'; readonly k: number }
   | { readonly kind: 'double'; readonly a: AbiChoice; readonly b: AbiChoice };
 
-const valueDefect: fc.Arbitrary<AbiChoice> = fc.oneof(
-  fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), value: fc.constantFrom(1, 0x80000000, 0xffff) }),
-  fc.record({ kind: fc.constant('flags' as const), k: fc.nat(7), bit: fc.oneof(fc.constant(31), fc.nat(31)) }),
-);
+const reservedDefect: fc.Arbitrary<AbiChoice> = fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), value: fc.constantFrom(1, 0x80000000, 0xffff) });
+const flagsDefect: fc.Arbitrary<AbiChoice> = fc.record({ kind: fc.constant('flags' as const), k: fc.nat(7), bit: fc.oneof(fc.constant(31), fc.nat(31)) });
+const valueDefect: fc.Arbitrary<AbiChoice> = fc.oneof(reservedDefect, flagsDefect);
 const sizeChoice: fc.Arbitrary<AbiChoice> = fc.oneof(
   fc.record({ kind: fc.constant('tail' as const), extra: fc.constantFrom(4, 8, 16, 64), nonzero: fc.boolean() }),
   fc.record({ kind: fc.constant('short' as const), k: fc.nat(64) }),
@@ -48,6 +47,32 @@ export function abiChoiceArb(rate: number): fc.Arbitrary<AbiChoice> {
     { weight: Math.max(1, Math.round(100 - rate * 100)), arbitrary: none },
     { weight: Math.max(1, Math.round(rate * 85)), arbitrary: single },
     { weight: Math.max(1, Math.round(rate * 15)), arbitrary: fc.record({ kind: fc.constant('double' as const), a: valueDefect, b: fc.oneof(valueDefect, sizeChoice) }) },
+  );
+}
+
+/**
+ * The ABI choices of one command: only the defects its struct can carry (a
+ * reserved-field defect for a struct without reserved fields, or an unknown
+ * flag for one without a flags word, would be a well-formed call), and the
+ * value defects (each command's own flags and reserved checks) weighted above
+ * the size defects (the one dispatch path every command shares). At the same
+ * rate, a struct whose only value field is its flags word gets an unknown flag
+ * as often as another struct gets any value defect.
+ */
+export function abiChoiceFor(profile: Profile, cmdName: string, rate: number): fc.Arbitrary<AbiChoice> {
+  const cmd = commandByName(profile, cmdName);
+  const facts = cmd && factsOf(profile, cmd);
+  const none = fc.constant<AbiChoice>({ kind: 'none' });
+  if (rate <= 0 || !facts) return none;
+  const values: fc.Arbitrary<AbiChoice>[] = [];
+  if (facts.uapi && facts.reserved.length > 0) values.push(reservedDefect);
+  if (facts.uapi && facts.flags.some((f) => (f.mask >>> 0) !== 0xffffffff)) values.push(flagsDefect);
+  const value = values.length > 0 ? fc.oneof(...values) : undefined;
+  const single = value ? fc.oneof({ weight: 2, arbitrary: value }, { weight: 1, arbitrary: sizeChoice }) : sizeChoice;
+  return fc.oneof(
+    { weight: Math.max(1, Math.round(100 - rate * 100)), arbitrary: none },
+    { weight: Math.max(1, Math.round(rate * 85)), arbitrary: single },
+    { weight: Math.max(1, Math.round(rate * 15)), arbitrary: fc.record({ kind: fc.constant('double' as const), a: value ?? valueDefect, b: fc.oneof(value ?? valueDefect, sizeChoice) }) },
   );
 }
 

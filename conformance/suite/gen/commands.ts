@@ -20,7 +20,7 @@ import { requireLayout } from '../../../spec/uapi/layout.ts';
 import { encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
-import { type AbiChoice, abiChoiceArb, applyAbi } from './abi.ts';
+import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
 import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
@@ -39,7 +39,7 @@ export interface CommandSpec<C> {
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
 }
 
-export type Need = 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev';
+export type Need = 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair';
 
 /** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
 export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void>;
@@ -70,7 +70,8 @@ class GenCommand<C> implements SuiteCommand {
 interface GenEnv {
   readonly profile: Profile;
   readonly caps: Capabilities;
-  readonly abi: fc.Arbitrary<AbiChoice>;
+  /** The ABI choices of one command's struct (gen/abi.ts abiChoiceFor). */
+  abiFor(cmd: string): fc.Arbitrary<AbiChoice>;
 }
 
 const ok = (step: TraceStep): boolean => step.status === 'ok';
@@ -129,7 +130,9 @@ function areasFor(m: GenModel, ctx: CtxEntry | undefined, ioas: string | undefin
  * context other than the one a device of the same iommu group is bound to, when
  * there is one (the group-ownership rule: iommu_device_claim_dma_owner, EPERM).
  */
-function bindCtx(m: GenModel, d: DfdEntry, k: number): CtxEntry {
+function bindCtx(m: GenModel, d: DfdEntry, k: number, to?: string): CtxEntry {
+  const named = to === undefined ? undefined : m.ctxs.find((x) => x.name === to);
+  if (named) return named;
   const chosen = ctxOf(m, k) as CtxEntry;
   if (k % 4 !== 3) return chosen;
   const sibling = m.dfds.find((x) => x !== d && x.open && x.ctx && x.dev.group === d.dev.group);
@@ -151,10 +154,28 @@ function siblingPt(m: GenModel, d: DfdEntry, ctx: string, k: number, c: IdChoice
   return other && { id: new Ref(other.name), obj: other };
 }
 
+/** Pairs of live areas of one IOAS, lower first, the upper one longer than a page (so a range can end inside it). */
+function areaPairs(m: GenModel): [AreaEntry, AreaEntry][] {
+  const live = m.liveAreas().filter((a) => m.ctxs.find((c) => c.name === a.ctx)?.open);
+  return live.flatMap((lo) => live.filter((hi) => hi !== lo && hi.ctx === lo.ctx && hi.ioas === lo.ioas && hi.iova > lo.iova && hi.length > PAGE).map((hi): [AreaEntry, AreaEntry] => [lo, hi]));
+}
+
+/** What a successful attach bound: the HWPT (auto-allocated for an IOAS, or the one asked for). */
+function recordAttach(m: GenModel, d: DfdEntry, t: StepTemplate): void {
+  const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
+  const asked = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
+  const name = Object.keys(t.bind ?? {})[0] as string;
+  const ioas = asked?.kind === 'ioas' ? asked.name : asked?.ioas;
+  m.objs.push({ name, kind: 'hwpt', ctx: d.ctx as string, alive: true, ...(ioas && { ioas }), auto: asked?.kind === 'ioas' });
+  d.attached = name;
+}
+
 const ctxK = fc.nat(31);
 const k16 = fc.nat(15);
 
 // ---------------------------------------------------------------- environment
+
+type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean };
 
 function envSpecs(env: GenEnv): CommandSpec<never>[] {
   const { caps } = env;
@@ -248,6 +269,9 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: fc.record({
         iommu: fc.nat(15),
         join: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
+        // A peer: behind the same unit as an existing device, with the other coherency
+        // (whether the two may share a domain is the driver's paging_domain_compatible).
+        peer: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
         ecc: fc.constantFrom<'default' | 'yes' | 'no'>('default', 'default', 'default', 'yes', 'no'),
         noSnoop: fc.boolean(),
       }),
@@ -264,8 +288,14 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
             spec['group'] = new Ref(other.group);
           }
         }
+        const peer = group === undefined && c.peer >= 0 ? pick(m.devs, c.peer) : undefined;
+        let ecc = c.ecc;
+        if (peer) {
+          iommu = peer.iommu;
+          ecc = (peer.ecc ?? peer.iommu.enforceCacheCoherency) ? 'no' : peer.iommu.enforceCacheCoherency ? 'yes' : 'default';
+        }
         spec['iommu'] = iommu.name;
-        if (c.ecc !== 'default' && f.enforceCacheCoherency.supported) spec['enforceCacheCoherency'] = c.ecc === 'yes';
+        if (ecc !== 'default' && f.enforceCacheCoherency.supported) spec['enforceCacheCoherency'] = ecc === 'yes';
         if (c.noSnoop && f.noSnoop.supported) spec['noSnoop'] = true;
         const dev = m.fresh('dev');
         const grp = group ?? m.fresh('grp');
@@ -274,12 +304,13 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (!ok(step)) return;
         const names = Object.keys(t.bind ?? {});
-        const spec = t.fields['spec'] as { iommu: string; group?: Ref };
+        const spec = t.fields['spec'] as { iommu: string; group?: Ref; enforceCacheCoherency?: boolean };
         const iommu = iommus.find((i) => i.name === spec.iommu) as IommuInstanceInfo;
-        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), alive: true });
+        const ecc = spec.enforceCacheCoherency ?? iommu.enforceCacheCoherency;
+        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), ecc, alive: true });
         void c;
       },
-    } satisfies CommandSpec<{ iommu: number; join: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean }>);
+    } satisfies CommandSpec<DeviceCreate>);
   }
   if (opSupported(caps, 'device_remove')) {
     add({
@@ -462,7 +493,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_ALLOC',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, abi: env.abiFor('IOMMU_IOAS_ALLOC') }),
       needs: ['ctx'], ready: (m) => m.objs.filter((o) => o.kind === 'ioas').length < 8,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -479,7 +510,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_DESTROY',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abiFor('IOMMU_DESTROY') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -504,7 +535,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_MAP',
       weight: 8,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_MAP') }),
       needs: ['ioas', 'buf'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -547,7 +578,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         b: k16,
         len: lenChoice,
         iova: iovaChoice,
-        abi: env.abi,
+        abi: env.abiFor('IOMMU_IOAS_UNMAP'),
       }),
       needs: ['area'], ready: () => true,
       build: (m, c) => {
@@ -612,11 +643,43 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<Unmap>);
   }
 
+  if (has('IOMMU_IOAS_UNMAP')) {
+    // A range across an area boundary: from an area's start (or inside it) into
+    // the next area of the same IOAS. The kernel does not split areas and is not
+    // atomic: areas wholly inside go, the cut one fails ENOENT, and the bytes
+    // unmapped so far are not reported (io_pagetable.c iopt_unmap_iova_range).
+    type Straddle = { k: number; from: 'start' | 'inside'; pages: number; abi: AbiChoice };
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/straddle',
+      weight: 2,
+      arb: fc.record({ k: k16, from: fc.constantFrom<Straddle['from']>('start', 'start', 'inside'), pages: fc.integer({ min: 1, max: 8 }), abi: env.abiFor('IOMMU_IOAS_UNMAP') }),
+      needs: ['areaPair'], ready: () => true,
+      build: (m, c) => {
+        const pairs = areaPairs(m);
+        const p = pick(pairs, c.k);
+        if (!p) return undefined;
+        const [lo, hi] = p;
+        const from = c.from === 'inside' && lo.length > PAGE ? PAGE : 0n;
+        // Whole pages into hi, ending before its last byte (hi.length need not be a page multiple).
+        const room = (hi.length - 1n) / PAGE > 1n ? (hi.length - 1n) / PAGE : 1n;
+        const cut = (1n + (BigInt(c.pages - 1) % room)) * PAGE;
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(lo.ctx), { ioas_id: new Ref(lo.ioas), iova: new Ref(lo.name, '', from), length: hi.iova + cut - lo.iova - from }, c.abi);
+      },
+      after: (m, c, t, step) => {
+        // The first area goes when the range begins at its start, even though the call fails (ENOENT at the
+        // cut one); a call with an ABI defect fails before unmapping anything.
+        const lo = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
+        const area = lo instanceof Ref && lo.add === 0n ? m.areas.find((a) => a.name === lo.name) : undefined;
+        if (area && c.from === 'start' && (ok(step) || (step.status === 'failed' && !t.defects?.length))) area.alive = false;
+      },
+    } satisfies CommandSpec<Straddle>);
+  }
+
   if (has('IOMMU_IOAS_COPY')) {
     add({
       kind: 'IOMMU_IOAS_COPY',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_COPY') }),
       needs: ['area'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -660,7 +723,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_ALLOW_IOVAS',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abiFor('IOMMU_IOAS_ALLOW_IOVAS') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -683,7 +746,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_IOVA_RANGES',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abiFor('IOMMU_IOAS_IOVA_RANGES') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -698,7 +761,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_OPTION',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abiFor('IOMMU_OPTION') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -713,7 +776,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_VFIO_IOAS',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abiFor('IOMMU_VFIO_IOAS') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -735,7 +798,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
       needs: ['devid', 'ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -760,7 +823,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_GET_HW_INFO',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
       needs: ['devid'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -774,6 +837,11 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 
 // ---------------------------------------------------------------- VFIO cdev and compat
 
+/** `to`: a context by name (constructors only; generated choices leave it out). */
+type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: string };
+/** `at`: a device file by name (constructors only). */
+type Attach = { dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice; at?: string };
+
 function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
   const specs: CommandSpec<never>[] = [];
@@ -782,60 +850,152 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   };
   const has = (c: string): boolean => supported(caps, c);
   const dfdPick = (m: GenModel, k: number): DfdEntry | undefined => pick(m.openDfds(), k) ?? pick(m.dfds, k);
+  const attachDfd = (m: GenModel, c: Attach): DfdEntry =>
+    (c.at !== undefined ? m.dfds.find((x) => x.name === c.at) : undefined) ?? pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
 
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
     add({
       kind: 'VFIO_DEVICE_BIND_IOMMUFD',
       weight: 3,
-      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abi }),
+      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
       needs: ['dfd', 'ctx'], ready: () => true,
       build: (m, c) => {
         const d = dfdPick(m, c.dfd) as DfdEntry;
-        const ctx = bindCtx(m, d, c.ctx);
+        const ctx = bindCtx(m, d, c.ctx, c.to);
         const name = m.fresh('devid');
         return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? m.badFd : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
       },
       after: (m, c, t, step) => {
         if (!ok(step)) return;
         const d = dfdPick(m, c.dfd) as DfdEntry;
-        const ctx = bindCtx(m, d, c.ctx);
+        const ctx = bindCtx(m, d, c.ctx, c.to);
         const name = Object.keys(t.bind ?? {})[0] as string;
         d.ctx = ctx.name;
         d.devid = name;
         m.objs.push({ name, kind: 'devid', ctx: ctx.name, alive: true });
       },
-    } satisfies CommandSpec<{ dfd: number; ctx: number; badFd: boolean; abi: AbiChoice }>);
+    } satisfies CommandSpec<Bind>);
   }
   if (has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
       weight: 4,
-      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abi }),
+      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
       needs: ['bound', 'ioas'], ready: () => true,
       build: (m, c) => {
-        const d = pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
+        const d = attachDfd(m, c);
         const ctx = d.ctx ?? (m.ctxs[0]?.name as string);
         const pt = siblingPt(m, d, ctx, c.dfd, c.pt) ?? idOf(c.pt, m, ctx, c.hwpt ? ['hwpt'] : ['ioas']);
         const name = m.fresh('hwpt');
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, c.abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
       },
       after: (m, c, t, step) => {
-        if (!ok(step)) return;
-        const d = pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
-        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
-        const asked = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
-        const name = Object.keys(t.bind ?? {})[0] as string;
-        const ioas = asked?.kind === 'ioas' ? asked.name : asked?.ioas;
-        m.objs.push({ name, kind: 'hwpt', ctx: d.ctx as string, alive: true, ...(ioas && { ioas }), auto: asked?.kind === 'ioas' });
-        d.attached = name;
+        if (ok(step)) recordAttach(m, attachDfd(m, c), t);
       },
-    } satisfies CommandSpec<{ dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice }>);
+    } satisfies CommandSpec<Attach>);
+
+    // A device file whose iommu group has another device attached in the same
+    // context: attach it to that device's HWPT, to its IOAS, or to another
+    // IOAS or HWPT. One group, one domain (iommufd_hw_pagetable_attach: a
+    // group's devices share igroup->hwpt, anything else is EINVAL).
+    type SiblingAttach = { k: number; to: 'same' | 'sameIoas' | 'otherIoas' | 'otherHwpt'; j: number; abi: AbiChoice };
+    const groupAttachable = (m: GenModel): { d: DfdEntry; hwpt: ObjEntry }[] =>
+      m.dfds.flatMap((d) => {
+        if (!d.open || !d.ctx) return [];
+        const x = m.dfds.find((o) => o !== d && o.open && o.ctx === d.ctx && o.dev !== d.dev && o.dev.group === d.dev.group && o.attached && m.objs.find((h) => h.name === o.attached)?.alive);
+        const hwpt = x && m.objs.find((h) => h.name === x.attached);
+        return hwpt && d.attached !== hwpt.name ? [{ d, hwpt }] : [];
+      });
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/group-sibling',
+      weight: 2,
+      arb: fc.record({ k: k16, to: fc.constantFrom<SiblingAttach['to']>('same', 'sameIoas', 'otherIoas', 'otherIoas', 'otherHwpt'), j: k16, abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
+      needs: ['groupAttached'], ready: () => true,
+      build: (m, c) => {
+        const e = pick(groupAttachable(m), c.k);
+        if (!e) return undefined;
+        const ctx = e.d.ctx as string;
+        const other = (kind: ObjKind): ObjEntry | undefined => pick(m.live(kind, ctx).filter((o) => o.name !== e.hwpt.name && o.name !== e.hwpt.ioas), c.j);
+        const target = c.to === 'same' ? e.hwpt : c.to === 'sameIoas' ? m.objs.find((o) => o.name === e.hwpt.ioas && o.alive) : c.to === 'otherHwpt' ? (other('hwpt') ?? other('ioas')) : other('ioas');
+        if (!target) return undefined;
+        return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref(target.name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+      },
+      after: (m, _c, t, step) => {
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        if (ok(step) && d) recordAttach(m, d, t);
+      },
+    } satisfies CommandSpec<SiblingAttach>);
+
+    // Two devices bound in one context, one attached: attach the other to the
+    // first one's HWPT or IOAS. Whether they may share the domain is the
+    // driver's (paging_domain_compatible: coherency enforcement, dirty
+    // tracking, address width); an IOAS finds or makes a compatible one
+    // (iommufd_device_auto_get_domain).
+    type PeerAttach = { k: number; ioas: boolean; abi: AbiChoice };
+    const peers = (m: GenModel): { d: DfdEntry; hwpt: ObjEntry }[] =>
+      m.dfds.flatMap((d) => {
+        if (!d.open || !d.ctx) return [];
+        return m.dfds.flatMap((x) => {
+          const hwpt = x !== d && x.open && x.ctx === d.ctx && x.dev !== d.dev && x.attached ? m.objs.find((h) => h.name === x.attached && h.alive) : undefined;
+          return hwpt && d.attached !== hwpt.name ? [{ d, hwpt }] : [];
+        });
+      });
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/peer',
+      weight: 2,
+      arb: fc.record({ k: k16, ioas: fc.boolean(), abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
+      needs: ['peerPair'], ready: () => true,
+      build: (m, c) => {
+        const e = pick(peers(m), c.k);
+        if (!e) return undefined;
+        const ioas = c.ioas ? m.objs.find((o) => o.name === e.hwpt.ioas && o.alive) : undefined;
+        return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+      },
+      after: (m, _c, t, step) => {
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        if (ok(step) && d) recordAttach(m, d, t);
+      },
+    } satisfies CommandSpec<PeerAttach>);
+  }
+  if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
+    // The sibling of a device bound to one context, bound to another context
+    // (or the same): a group has one DMA owner (iommu_device_claim_dma_owner,
+    // EPERM for a different owner).
+    type SiblingBind = { k: number; other: boolean; ctx: number; abi: AbiChoice };
+    const unboundSiblings = (m: GenModel): { d: DfdEntry; owner: string }[] =>
+      m.dfds.flatMap((d) => {
+        if (!d.open || d.ctx) return [];
+        const x = m.dfds.find((o) => o.open && o.ctx && o.dev !== d.dev && o.dev.group === d.dev.group && m.ctxs.find((c) => c.name === o.ctx)?.open);
+        return x ? [{ d, owner: x.ctx as string }] : [];
+      });
+    add({
+      kind: 'VFIO_DEVICE_BIND_IOMMUFD/group-sibling',
+      weight: 2,
+      arb: fc.record({ k: k16, other: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), ctx: ctxK, abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
+      needs: ['ctx2', 'groupPair'], ready: () => true,
+      build: (m, c) => {
+        const e = pick(unboundSiblings(m), c.k);
+        if (!e) return undefined;
+        const ctx = c.other ? (pick(m.openCtxs().filter((x) => x.name !== e.owner), c.ctx)?.name ?? e.owner) : e.owner;
+        return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(e.d.name), { flags: 0, iommufd: new Ref(ctx) }, c.abi, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
+      },
+      after: (m, _c, t, step) => {
+        if (!ok(step)) return;
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        const ctx = ((t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields.iommufd as Ref).name;
+        const name = Object.keys(t.bind ?? {})[0] as string;
+        if (!d) return;
+        d.ctx = ctx;
+        d.devid = name;
+        m.objs.push({ name, kind: 'devid', ctx, alive: true });
+      },
+    } satisfies CommandSpec<SiblingBind>);
   }
   if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
     add({
       kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
       weight: 1,
-      arb: fc.record({ dfd: k16, abi: env.abi }),
+      arb: fc.record({ dfd: k16, abi: env.abiFor('VFIO_DEVICE_DETACH_IOMMUFD_PT') }),
       needs: ['dfd'], ready: () => true,
       build: (m, c) => ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref((dfdPick(m, c.dfd) as DfdEntry).name), { flags: 0 }, c.abi),
       after: (m, c, _t, step) => {
@@ -874,7 +1034,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_IOMMU_GET_INFO',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, extra: fc.constantFrom(0, 64, 128), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, extra: fc.constantFrom(0, 64, 128), abi: env.abiFor('VFIO_IOMMU_GET_INFO') }),
       needs: ['ctx'], ready: () => true,
       build: (m, c) => {
         const step = ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref((compatCtx(m, c.ctx) as CtxEntry).name), c.extra ? { argsz: size + c.extra } : {}, c.abi);
@@ -888,7 +1048,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_IOMMU_MAP_DMA',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, flags: fc.constantFrom(3, 3, 1, 2, 0), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, flags: fc.constantFrom(3, 3, 1, 2, 0), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abiFor('VFIO_IOMMU_MAP_DMA') }),
       needs: ['compat', 'buf'], ready: () => true,
       build: (m, c) => {
         const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
@@ -904,7 +1064,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_IOMMU_UNMAP_DMA',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, all: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), a: k16, len: lenChoice, iova: iovaChoice, abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, all: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), a: k16, len: lenChoice, iova: iovaChoice, abi: env.abiFor('VFIO_IOMMU_UNMAP_DMA') }),
       needs: ['compat'], ready: () => true,
       build: (m, c) => {
         const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
@@ -936,7 +1096,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
 
   test('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
-    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -960,7 +1120,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, st: k16, pt: idChoice, hwpt: fc.boolean(), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, st: k16, pt: idChoice, hwpt: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['stdev'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -971,7 +1131,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ADD_RESERVED', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, ioas: idChoice, iova: iovaChoice, len: lenChoice, abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, iova: iovaChoice, len: lenChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -982,7 +1142,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_CREATE_ACCESS', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: (m) => m.accs.length < 3,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1008,7 +1168,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   };
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abi }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
       const t = accessTarget(m, c.acc, c.area, c.off, c.pages);
@@ -1023,7 +1183,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
     weight: 1,
-    arb: fc.record({ item: k16, abi: env.abi }),
+    arb: fc.record({ item: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     ready: (m) => m.items.length > 0,
     build: (m, c) => {
       const it = pick(m.items, c.item) as { name: string; acc: string };
@@ -1034,7 +1194,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ACCESS_RW', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abi }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area', 'buf'], ready: () => true,
     build: (m, c) => {
       const t = accessTarget(m, c.acc, c.area, c.off, 1);
@@ -1046,7 +1206,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
     weight: 1,
-    arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abi }),
+    arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc'], ready: () => true,
     build: (m, c) => {
       const acc = pick(m.accs, c.acc) as { name: string; ctx: string };
@@ -1062,7 +1222,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_MD_CHECK_MAP', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['hwpt', 'area'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1079,7 +1239,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_MD_CHECK_REFS', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), abi: env.abi }),
+    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['buf', 'ctx'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1108,7 +1268,7 @@ function genericSpecs(env: GenEnv, covered: ReadonlySet<string>): CommandSpec<ne
     add({
       kind: cmd.name,
       weight: 1,
-      arb: fc.record({ ctx: ctxK, values: arbStruct(env.profile, struct), ids: fc.array(idChoice, { minLength: 4, maxLength: 4 }), abi: env.abi }),
+      arb: fc.record({ ctx: ctxK, values: arbStruct(env.profile, struct), ids: fc.array(idChoice, { minLength: 4, maxLength: 4 }), abi: env.abiFor(cmd.name) }),
       needs: ['ctx'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1176,6 +1336,62 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     spec.after?.(m, choice, t, step, s);
   };
   const openIdx = (m: GenModel, ctx: string | undefined): number => Math.max(0, m.openCtxs().findIndex((c) => c.name === ctx));
+  const createDevice = async (m: GenModel, s: CaseSession, c: DeviceCreate): Promise<DevEntry | undefined> => {
+    const before = m.devs.length;
+    await run(m, s, 'device_create', c);
+    return m.devs.length > before ? m.devs[m.devs.length - 1] : undefined;
+  };
+  const openDfd = async (m: GenModel, s: CaseSession, dev: DevEntry): Promise<DfdEntry | undefined> => {
+    const have = m.dfds.find((d) => d.open && d.dev === dev);
+    if (have) return have;
+    const k = m.devs.filter((x) => x.alive).indexOf(dev);
+    if (k < 0) return undefined;
+    await run(m, s, 'open_device', { k });
+    return m.dfds.find((d) => d.open && d.dev === dev);
+  };
+  /** Attach a bound device file to the first IOAS of its context unless it is attached. */
+  const attachIn = async (m: GenModel, s: CaseSession, d: DfdEntry): Promise<boolean> => {
+    const alive = (): boolean => !!d.attached && !!m.objs.find((h) => h.name === d.attached)?.alive;
+    if (alive()) return true;
+    if (!d.ctx || m.live('ioas', d.ctx).length === 0) return false;
+    await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: 0 }, hwpt: false, abi: NONE, at: d.name } satisfies Attach);
+    return alive();
+  };
+  /**
+   * Two devices of one iommu group, each with an open device file, the first
+   * bound: made from scratch (two devices, the second joining the first's group
+   * before anything owns it) on the first unit whose groups can hold more than
+   * one device, when the case has none. Returns [bound, other].
+   */
+  const groupPair = async (m: GenModel, s: CaseSession): Promise<[DfdEntry, DfdEntry] | undefined> => {
+    await ensure(m, s, 'ioas');
+    if (!byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return undefined;
+    if (!m.caps.deviceFeatures.multiDeviceGroups?.supported) return undefined;
+    const pairOf = (): [DevEntry, DevEntry] | undefined => {
+      for (const a of m.devs) {
+        const b = a.alive && m.devs.find((x) => x !== a && x.alive && x.group === a.group);
+        if (b) return [a, b];
+      }
+      return undefined;
+    };
+    let pair = pairOf();
+    for (const unit of m.caps.iommus.keys()) {
+      if (pair || m.devs.length >= 4) break;
+      const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      if (a) await createDevice(m, s, { iommu: unit, join: m.devs.indexOf(a), peer: -1, ecc: 'default', noSnoop: false });
+      pair = pairOf();
+    }
+    if (!pair) return undefined;
+    const da = await openDfd(m, s, pair[0]);
+    const db = await openDfd(m, s, pair[1]);
+    if (!da || !db) return undefined;
+    const [x, y] = db.ctx && !da.ctx ? [db, da] : [da, db];
+    if (!x.ctx) {
+      const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0) ?? m.openCtxs()[0];
+      if (ctx) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(x), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+    }
+    return [x, y];
+  };
   const ensure: Ensure = async (m, s, need) => {
     switch (need) {
       case 'ctx':
@@ -1197,7 +1413,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         return;
       }
       case 'dev':
-        if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.devs.length, join: -1, ecc: 'default', noSnoop: false });
+        if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
         return;
       case 'dfd':
         await ensure(m, s, 'dev');
@@ -1253,6 +1469,63 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         await ensure(m, s, 'ioas');
         if (!m.accs.some((a) => a.open)) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: 0, ioas: { kind: 'live', k: 0 }, pin: false, abi: NONE });
         return;
+      case 'areaPair': {
+        await ensure(m, s, 'area');
+        if (areaPairs(m).length > 0) return;
+        const a = m.liveAreas().find((x) => m.ctxs.find((c) => c.name === x.ctx)?.open);
+        if (!a) return;
+        const ctx = m.ctxs.find((c) => c.name === a.ctx);
+        const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
+        const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
+        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 0 }, abi: NONE });
+        return;
+      }
+      case 'ctx2':
+        await ensure(m, s, 'ctx');
+        if (m.openCtxs().length < 2) await run(m, s, 'open', { vfio: false });
+        return;
+      case 'groupPair':
+        await groupPair(m, s);
+        return;
+      case 'groupAttached': {
+        // Both devices of a group bound in one context, one of them attached, and a second IOAS there.
+        const pair = await groupPair(m, s);
+        if (!pair) return;
+        const [x, y] = pair;
+        if (!x.ctx) return;
+        if (!y.ctx) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(y), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+        await attachIn(m, s, x);
+        while (m.live('ioas', x.ctx).length < 2 && m.objs.filter((o) => o.kind === 'ioas').length < 8) {
+          const before = m.objs.length;
+          await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, x.ctx), abi: NONE });
+          if (m.objs.length === before) break;
+        }
+        return;
+      }
+      case 'peerPair': {
+        // Two devices bound in one context, the first attached; the second behind the same unit
+        // with the other coherency (device_create's peer), on a unit that can enforce it.
+        await ensure(m, s, 'ioas');
+        if (!byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
+        const capable = (d: DfdEntry): boolean => d.dev.iommu.enforceCacheCoherency;
+        let x = m.dfds.find((d) => d.open && d.ctx && d.attached && capable(d) && m.objs.find((h) => h.name === d.attached)?.alive);
+        if (!x) {
+          const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
+          if (unit < 0) return;
+          const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+          const dfd = dev && (await openDfd(m, s, dev));
+          const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+          if (!dfd || !ctx) return;
+          await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+          if (!(await attachIn(m, s, dfd))) return;
+          x = dfd;
+        }
+        if (m.dfds.some((d) => d !== x && d.open && d.ctx === x.ctx && d.dev !== x.dev)) return;
+        const peer = await createDevice(m, s, { iommu: 0, join: -1, peer: m.devs.indexOf(x.dev), ecc: 'default', noSnoop: false });
+        const dfd = peer && (await openDfd(m, s, peer));
+        if (dfd) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+        return;
+      }
       case 'compat':
         await ensure(m, s, 'ioas');
         if (!m.openCtxs().some((c) => c.compat)) await run(m, s, 'IOMMU_VFIO_IOAS', { ctx: 0, op: enumValue(profile, 'IOMMU_VFIO_IOAS_SET') ?? 1, ioas: { kind: 'live', k: 0 }, abi: NONE });
@@ -1263,7 +1536,10 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
 }
 
 export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<GenerationOptions, 'abiRate'> = {}): CommandSpec<never>[] {
-  const env: GenEnv = { profile, caps, abi: abiChoiceArb(opts.abiRate ?? 0.08) };
+  const rate = opts.abiRate ?? 0.08;
+  const abi = new Map<string, fc.Arbitrary<AbiChoice>>();
+  const abiFor = (cmd: string): fc.Arbitrary<AbiChoice> => abi.get(cmd) ?? (abi.set(cmd, abiChoiceFor(profile, cmd, rate)).get(cmd) as fc.Arbitrary<AbiChoice>);
+  const env: GenEnv = { profile, caps, abiFor };
   const specs = [...envSpecs(env), ...ioasSpecs(env), ...vfioSpecs(env), ...testSpecs(env)];
   const covered = new Set(specs.map((s) => s.kind.split('/')[0] as string));
   return [...specs, ...genericSpecs(env, covered)];

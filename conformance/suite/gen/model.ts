@@ -44,6 +44,8 @@ export interface DevEntry {
   readonly iommu: IommuInstanceInfo;
   /** Name bound to its group handle. */
   readonly group: string;
+  /** Whether it was created able to enforce cache coherency (the spec's value, else its unit's). */
+  readonly ecc?: boolean;
   alive: boolean;
 }
 
