@@ -554,6 +554,35 @@ static int set_cap_effective(int cap, bool on)
 	return (int)syscall(SYS_capset, &hdr, data);
 }
 
+static bool cap_effective(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	return data[(unsigned int)cap / 32].effective & (1u << ((unsigned int)cap % 32));
+}
+
+/* set_process is the harness setting the process state (ADAPTER.md), not a
+ * syscall under test: a limit is set whatever the capabilities the program
+ * dropped earlier. Raising a hard limit needs CAP_SYS_RESOURCE (kernel/sys.c
+ * do_prlimit), still permitted, so it is held for the setrlimit only. */
+static int set_memlock_limit(const struct rlimit *r)
+{
+	bool had = cap_effective(CAP_SYS_RESOURCE);
+	int ret, err;
+
+	if (!had && set_cap_effective(CAP_SYS_RESOURCE, true))
+		return -1;
+	ret = setrlimit(RLIMIT_MEMLOCK, r);
+	err = errno;
+	if (!had)
+		set_cap_effective(CAP_SYS_RESOURCE, false);
+	errno = err;
+	return ret;
+}
+
 static int op_set_process(const struct json *req, struct sbuf *res, struct perr *e)
 {
 	const struct json *lim = json_get(req, "rlimitMemlock");
@@ -570,7 +599,7 @@ static int op_set_process(const struct json *req, struct sbuf *res, struct perr 
 				return -1;
 			r.rlim_cur = r.rlim_max = bytes;
 		}
-		if (setrlimit(RLIMIT_MEMLOCK, &r))
+		if (set_memlock_limit(&r))
 			return fail_req(e, "internal", "rlimitMemlock", "setrlimit(RLIMIT_MEMLOCK) failed: %s",
 					strerror(errno));
 	}
