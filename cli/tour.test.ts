@@ -23,6 +23,20 @@ describe('iommufd-spec tour', () => {
   );
 
   check(
+    'machines.tour.handles-are-names',
+    async () => {
+      // Access objects are fds: a program that passed the reference's fd
+      // number took EBADFD on the kernel lanes, whose fds are numbered
+      // otherwise. An implementation with one more file open shows it here.
+      const r = await runTour('conformance/suite/fixtures/fd-offset.ts', '7.3', { only: 'access' });
+      expect(r.programs).toBeGreaterThan(0);
+      expect(r.edges.failed, JSON.stringify(r.results.filter((x) => x.status === 'failed'))).toBe(0);
+      expect(r.results.filter((x) => x.status === 'confirmed').map((x) => x.edge)).toContain('access|attached|IOMMU_IOAS_UNMAP||attached');
+    },
+    600_000,
+  );
+
+  check(
     'machines.tour.catches-destroy-in-use',
     async () => {
       const r = await runTour('conformance/suite/fixtures/destroy-busy-succeeds.ts', '6.12', { only: 'mock-devices' });

@@ -106,7 +106,7 @@ function symbolic(req: SingleRequest, names: Names, eventType: string): Record<s
     if (typeof v === 'number') {
       if (key === 'op' && path === 'op' && eventType.startsWith('IOMMU_TEST_OP_')) return eventType;
       if (key === 'iommufd') return ref('fd', v);
-      if (key === 'id' && path === '' && ACCESS_OPS.has(eventType)) return ref('fd', v);
+      if (key === 'id' && path === 'id' && ACCESS_OPS.has(eventType)) return ref('fd', v);
       if (key === 'access_pages_id') return ref('item', v);
       if ((key === 'id' || key.endsWith('_id')) && !NOT_IDS.has(key)) return ref('id', v);
       return v;
