@@ -43,8 +43,9 @@ mkdir -p "$cache"
 exec 8>"$cache/packages.lock"
 flock 8
 
-# One dpkg-query for all (a package it does not know is missing too).
-installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${need[@]}" 2>/dev/null | awk '$4 == "installed" {printf "%s ", $1}')"
+# One dpkg-query for all (a package it does not know is missing too). It exits
+# 1 when any is unknown, as on a fresh machine: not a failure here (pipefail).
+installed=" $( { dpkg-query -W -f='${Package} ${Status}\n' "${need[@]}" 2>/dev/null || true; } | awk '$4 == "installed" {printf "%s ", $1}')"
 missing=()
 for p in "${need[@]}"; do
   [[ "$installed" == *" $p "* ]] || missing+=("$p")
