@@ -39,6 +39,11 @@ case "$profile" in
   6.12) cflags+=(-include "$compat") ;;
   7.3)
     libcap="$cache/libcap"
+    # Two builds (a manual one beside CI's lane) may both find it missing:
+    # one downloads and unpacks while the other waits, then finds it there.
+    mkdir -p "$cache"
+    exec 9>"$cache/libcap.lock"
+    flock 9
     if [ ! -f "$libcap/.unpacked" ]; then
       # The look-up needs package lists: packages.sh --lists runs apt-get update
       # first on a machine that has none; stale lists (a version the mirror
@@ -54,6 +59,7 @@ case "$profile" in
       for deb in "$libcap"/debs/*.deb; do dpkg-deb -x "$deb" "$libcap/root"; done
       touch "$libcap/.unpacked"
     fi
+    flock -u 9
     cflags+=(-I"$libcap/root/usr/include")
     libs+=(-L"$libcap/root/usr/lib/x86_64-linux-gnu" -lcap)
     ;;
