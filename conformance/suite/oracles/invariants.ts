@@ -112,6 +112,28 @@ interface Expect {
   readonly why: string;
 }
 
+interface Span {
+  readonly buffer: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Byte runs with each run that continues the previous one in the same buffer merged into it. */
+function coalesce(spans: readonly Span[]): Span[] {
+  const out: Span[] = [];
+  for (const x of spans) {
+    if (x.length === 0) continue;
+    const last = out[out.length - 1];
+    if (last && last.buffer === x.buffer && last.offset + last.length === x.offset) out[out.length - 1] = { ...last, length: last.length + x.length };
+    else out.push({ buffer: x.buffer, offset: x.offset, length: x.length });
+  }
+  return out;
+}
+
+function sameSpans(a: readonly Span[], b: readonly Span[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.buffer === b[i]?.buffer && x.offset === b[i]?.offset && x.length === b[i]?.length);
+}
+
 function objType(o: Obj | undefined): string {
   return o ? o.type : 'nothing';
 }
@@ -411,11 +433,13 @@ export class InvariantsOracle implements Oracle {
     const dev = `device ${d.handle}`;
     // Every page the access crosses must allow it.
     const pages: Expect[] = [];
+    const spans: number[] = []; // bytes of the access in each page
     for (let off = 0n; off < BigInt(Math.max(length, 1)); ) {
       const e = this.expectAt(d, iova + off);
       if (!e) return;
       pages.push(e);
       const next = ((iova + off) / PAGE + 1n) * PAGE - iova;
+      spans.push(Number((next < BigInt(length) ? next : BigInt(length)) - off));
       off = next;
     }
     this.ctx.count('invariants.dma-confinement');
@@ -427,14 +451,14 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (r.ok && !open) {
-      const first = pages[0] as Expect;
-      // Where it landed: exactly the bytes behind the mapping.
+      // Where it landed: exactly the bytes behind the mapping of each page
+      // it crossed (an access may run from one area into the next, and from
+      // one user buffer into another).
       const touched = r.touched ?? [];
-      const want = first.buffer;
-      const bytes = touched.reduce((n, t) => n + t.length, 0);
-      const wrong = touched.find((t) => t.buffer !== want) ?? (touched[0] && touched[0].offset !== first.offset ? touched[0] : undefined);
-      if (wrong || (touched.length > 0 && bytes !== length)) {
-        out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} touched ${JSON.stringify(touched)}, but ${first.why}`, `buffer ${want}+${first.offset}, ${length} byte(s)`, JSON.stringify(touched), probe));
+      const want = coalesce(pages.map((e, i) => ({ buffer: e.buffer ?? -1, offset: e.offset ?? 0, length: spans[i] ?? 0 })));
+      if (touched.length > 0 && !sameSpans(coalesce(touched), want)) {
+        const wanted = want.map((w) => `buffer ${w.buffer}+${w.offset}, ${w.length} byte(s)`).join('; ');
+        out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} touched ${JSON.stringify(touched)}, but ${pages.map((e) => e.why).filter((w, i, a) => a.indexOf(w) === i).join('; ')}`, wanted, JSON.stringify(touched), probe));
       }
       return;
     }
