@@ -1280,9 +1280,12 @@ H['VFIO_DEVICE_BIND_IOMMUFD'] = {
     const iommufd = fl.num('iommufd');
     tx.guard('bindFdClosed', iommufd);
     tx.guard('bindNotIommufd', iommufd);
-    tx.guard('otherFileBound', file);
+    // vfio_df_ioctl_bind_iommufd looks the iommufd up (iommufd_ctx_from_fd)
+    // before vfio_df_open refuses a second open of the device: an fd the
+    // machines never saw opened is the kernel's EBADF, not OPEN_ONCE's EINVAL.
     const e = tx.sys.fds[iommufd];
     if (!e || e.kind !== 'iommufd') throw new Unmodelled(`iommufd ${iommufd} is not one the machines know`);
+    tx.guard('otherFileBound', file);
     tx.ctx = e.ctx;
     const g = tx.sys.groups[dev.group];
     if (g) tx.step({ kind: 'group', key: g.key }, { type: 'VFIO_DEVICE_BIND_IOMMUFD', ownedElsewhere: g.owner !== undefined && g.owner !== e.ctx });

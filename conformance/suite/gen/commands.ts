@@ -1209,8 +1209,9 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc'], ready: () => true,
     build: (m, c) => {
-      const acc = pick(m.accs, c.acc) as { name: string; ctx: string };
-      const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
+      const acc = pick(m.accs, c.acc); // none when the access constructor was refused
+      const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
+      if (!acc || !ctx) return undefined;
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
     },
     after: (m, c, t, step) => {

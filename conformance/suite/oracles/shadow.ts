@@ -522,14 +522,20 @@ export class Shadow {
   }
 
   private addArea(ioas: IoasObj, iova: bigint, length: bigint, pieces: readonly { ps: PageSet; psOff: bigint; len: bigint }[], read: boolean, write: boolean): void {
+    // A mapping that succeeded proves nothing was mapped there: an area a
+    // failed (non-atomic) unmap left uncertain and that overlaps it was
+    // unmapped — whole, as iopt_unmap_iova_range removes areas.
+    const r = rangeOf(iova, length);
+    const gone = new Set(r ? ioas.segs.filter((s) => s.uncertain && overlaps(s, r)).map((s) => s.area) : []);
+    if (gone.size > 0) ioas.segs = ioas.segs.filter((s) => !(s.uncertain && gone.has(s.area)));
     const area = this.nextArea++;
     let at = iova;
     for (const p of pieces) {
       ioas.segs.push({ start: at, last: at + p.len - 1n, ps: p.ps, psOff: p.psOff, read, write, area, uncertain: false });
       at += p.len;
     }
-    void length;
     ioas.segs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    if (gone.size > 0) this.gcPagesets(); // after the new area holds its page set
   }
 
   /** The page-set pieces that back [iova, iova+length) of an IOAS, if fully covered. */
