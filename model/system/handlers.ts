@@ -1050,16 +1050,20 @@ function mockDomain(tx: Tx, type: string, devFlags: number): void {
   const out = type === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 'mock_domain' : 'mock_domain_flags';
   const stdev = newId(tx, `${out}.out_stdev_id`);
   const idev = newId(tx, `${out}.out_idev_id`, [stdev]);
-  tx.guard('noSuchPt', pt);
-  tx.guard('ptWrongType', pt);
   const key = `m${tx.ctx}.${stdev}`;
   const gkey = `mg${tx.ctx}.${stdev}`;
   const mock = tx.sys.iommus['mock'];
-  const p = obj(tx, pt);
   const dirty = (devFlags & U.MOCK_FLAGS_DEVICE_NO_DIRTY) === 0 && (mock?.dirty ?? true);
-  // The device exists (bound) before the attach decides the HWPT.
+  // The device exists (bound) before the attach decides the HWPT:
+  // iommufd_test_mock_domain binds the mock device (iommufd_device_bind
+  // finalizes its DEVICE object) before iommufd_device_attach looks pt_id up,
+  // so a pt_id naming that new device is EINVAL; the selftest object is
+  // still a reserved id there (absent: ENOENT).
   const provisional: Dev = { key, mock: true, group: gkey, iommu: 'mock', dirty, coherent: mock?.coherent ?? false, snap: stepper('device').initial, pasids: {}, ctx: tx.ctx, idev, stdev };
   tx.sys = setDev(tx.sys, provisional);
+  tx.sys = setObj(tx.sys, tx.ctx, idev, { kind: 'device', dev: key });
+  tx.guard('noSuchPt', pt);
+  tx.guard('ptWrongType', pt);
   const { hwpt, created } = resolvePt(tx, provisional, pt, `${out}.out_hwpt_id`, undefined, [stdev, idev]);
   if (created) {
     const snap = tx.create('hwpt_paging', { type, role: 'created', deviceDirty: dirty, lastUser: false });
@@ -1073,7 +1077,6 @@ function mockDomain(tx: Tx, type: string, devFlags: number): void {
   tx.sys = setDev(tx.sys, { ...provisional, snap, rid: hwpt, ...(mockViommu !== undefined ? { mockViommu } : {}) });
   tx.sys = setGroup(tx.sys, { key: gkey, snap: tx.create('group', { type }), devices: [key], owner: tx.ctx, hwpt });
   tx.sys = setObj(setObj(tx.sys, tx.ctx, stdev, { kind: 'selftest', dev: key }), tx.ctx, idev, { kind: 'device', dev: key });
-  void p;
 }
 
 H['IOMMU_TEST_OP_MOCK_DOMAIN'] = {

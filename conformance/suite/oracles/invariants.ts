@@ -109,6 +109,8 @@ interface Expect {
   readonly offset?: number;
   readonly read?: boolean;
   readonly write?: boolean;
+  /** The last IOVA of the mapping segment found (areas need not end on a CPU page: the mock's IO page is 2 KiB). */
+  readonly last?: bigint;
   readonly why: string;
 }
 
@@ -397,6 +399,7 @@ export class InvariantsOracle implements Oracle {
       offset: b?.offset,
       read: seg.read,
       write: seg.write,
+      last: seg.last,
       why: `IOAS ${at.ioas.id} maps ${hexOf(iova)} to user address ${hexOf(va)}${b ? ` (buffer ${b.buffer.handle} + ${b.offset})` : ' (no buffer of the process)'} ${seg.read ? 'R' : ''}${seg.write ? 'W' : ''}`,
     };
   }
@@ -433,12 +436,13 @@ export class InvariantsOracle implements Oracle {
     const dev = `device ${d.handle}`;
     // Every page the access crosses must allow it.
     const pages: Expect[] = [];
-    const spans: number[] = []; // bytes of the access in each page
+    const spans: number[] = []; // bytes of the access in each page (or up to where its segment ends)
     for (let off = 0n; off < BigInt(Math.max(length, 1)); ) {
       const e = this.expectAt(d, iova + off);
       if (!e) return;
       pages.push(e);
-      const next = ((iova + off) / PAGE + 1n) * PAGE - iova;
+      const pageEnd = ((iova + off) / PAGE + 1n) * PAGE - iova;
+      const next = e.mapped && e.last !== undefined && e.last + 1n - iova < pageEnd ? e.last + 1n - iova : pageEnd;
       spans.push(Number((next < BigInt(length) ? next : BigInt(length)) - off));
       off = next;
     }

@@ -512,22 +512,29 @@ export class Shadow {
       if (s.last > r.last) out.push({ ...s, start: r.last + 1n, psOff: s.psOff + (r.last + 1n - s.start) });
     }
     ioas.segs = out;
-    if (!uncertain) {
-      for (const o of ctx.objects.values()) {
-        if (o.type !== 'access' || o.ioas !== ioas.id) continue;
-        for (const [k, item] of o.items) if (overlaps(item, r)) o.items.delete(k);
-      }
-    }
+    if (!uncertain) this.forgetAccessItems(ctx, ioas, r);
     this.gcPagesets();
   }
 
-  private addArea(ioas: IoasObj, iova: bigint, length: bigint, pieces: readonly { ps: PageSet; psOff: bigint; len: bigint }[], read: boolean, write: boolean): void {
+  /** The accesses of an IOAS were told to unpin [r] (iommufd_access_notify_unmap): their items there are gone. */
+  private forgetAccessItems(ctx: CtxRec, ioas: IoasObj, r: Range): void {
+    for (const o of ctx.objects.values()) {
+      if (o.type !== 'access' || o.ioas !== ioas.id) continue;
+      for (const [k, item] of o.items) if (overlaps(item, r)) o.items.delete(k);
+    }
+  }
+
+  private addArea(ctx: CtxRec, ioas: IoasObj, iova: bigint, length: bigint, pieces: readonly { ps: PageSet; psOff: bigint; len: bigint }[], read: boolean, write: boolean): void {
     // A mapping that succeeded proves nothing was mapped there: an area a
     // failed (non-atomic) unmap left uncertain and that overlaps it was
-    // unmapped — whole, as iopt_unmap_iova_range removes areas.
+    // unmapped — whole, as iopt_unmap_iova_range removes areas, after
+    // telling the accesses to unpin what they held in it.
     const r = rangeOf(iova, length);
-    const gone = new Set(r ? ioas.segs.filter((s) => s.uncertain && overlaps(s, r)).map((s) => s.area) : []);
-    if (gone.size > 0) ioas.segs = ioas.segs.filter((s) => !(s.uncertain && gone.has(s.area)));
+    const gone = r ? ioas.segs.filter((s) => s.uncertain && overlaps(s, r)).map((s) => s.area) : [];
+    for (const area of new Set(gone)) {
+      for (const s of ioas.segs.filter((x) => x.area === area && x.uncertain)) this.forgetAccessItems(ctx, ioas, s);
+      ioas.segs = ioas.segs.filter((x) => !(x.area === area && x.uncertain));
+    }
     const area = this.nextArea++;
     let at = iova;
     for (const p of pieces) {
@@ -535,7 +542,7 @@ export class Shadow {
       at += p.len;
     }
     ioas.segs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    if (gone.size > 0) this.gcPagesets(); // after the new area holds its page set
+    if (gone.length > 0) this.gcPagesets(); // after the new area holds its page set
   }
 
   /** The page-set pieces that back [iova, iova+length) of an IOAS, if fully covered. */
@@ -723,7 +730,7 @@ export class Shadow {
         const iova = toBig(out['iova'] ?? v['iova']);
         const length = toBig(v['length']);
         const ps = this.pageset(toBig(v['user_va']), length, ctx);
-        this.addArea(ioas, iova, length, [{ ps, psOff: 0n, len: length }], (flags & this.map.read) !== 0, (flags & this.map.write) !== 0);
+        this.addArea(ctx, ioas, iova, length, [{ ps, psOff: 0n, len: length }], (flags & this.map.read) !== 0, (flags & this.map.write) !== 0);
         return;
       }
       case 'IOMMU_IOAS_COPY': {
@@ -737,7 +744,7 @@ export class Shadow {
           this.lost = 'IOAS_COPY succeeded from a range the shadow does not have mapped';
           return;
         }
-        this.addArea(dst, toBig(out['dst_iova'] ?? v['dst_iova']), length, pieces, (flags & this.map.read) !== 0, (flags & this.map.write) !== 0);
+        this.addArea(ctx, dst, toBig(out['dst_iova'] ?? v['dst_iova']), length, pieces, (flags & this.map.read) !== 0, (flags & this.map.write) !== 0);
         return;
       }
       case 'IOMMU_IOAS_UNMAP': {
@@ -786,7 +793,7 @@ export class Shadow {
         const length = toBig(v['size']);
         const ps = this.pageset(toBig(v['vaddr']), length, ctx);
         // vfio_compat.c: iommufd_vfio_map_dma: VFIO_DMA_MAP_FLAG_READ → IOMMU_READ, _WRITE → IOMMU_WRITE.
-        this.addArea(ioas, toBig(v['iova']), length, [{ ps, psOff: 0n, len: length }], (flags & VFIO_DMA_MAP_FLAG_READ) !== 0, (flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0);
+        this.addArea(ctx, ioas, toBig(v['iova']), length, [{ ps, psOff: 0n, len: length }], (flags & VFIO_DMA_MAP_FLAG_READ) !== 0, (flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0);
         return;
       }
       case 'VFIO_IOMMU_UNMAP_DMA': {
