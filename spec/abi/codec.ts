@@ -146,6 +146,18 @@ function encodeNode(dv: DataView, base: number, node: LayoutNode, v: FieldValue 
   encodeRecord(dv, off, node, v, path);
 }
 
+const MEMBER_NAMES = new WeakMap<RecordNode, ReadonlySet<string>>();
+
+/** memberNames of a record, computed once per layout node (every encode checks its keys). */
+function knownMembers(rec: RecordNode): ReadonlySet<string> {
+  let known = MEMBER_NAMES.get(rec);
+  if (known === undefined) {
+    known = memberNames(rec, new Set());
+    MEMBER_NAMES.set(rec, known);
+  }
+  return known;
+}
+
 /** Member names a value may use for a record: its own members, plus those of its anonymous unions/structs. */
 function memberNames(rec: RecordNode, out: Set<string>): Set<string> {
   for (const f of rec.fields) {
@@ -158,7 +170,7 @@ function memberNames(rec: RecordNode, out: Set<string>): Set<string> {
 /** Writes a record's members; `value` holds the members of its anonymous sub-records too. */
 function encodeRecord(dv: DataView, off: number, rec: RecordNode, value: StructValue, path: string, checkKeys = true): void {
   if (checkKeys) {
-    const known = memberNames(rec, new Set());
+    const known = knownMembers(rec);
     for (const k of Object.keys(value)) {
       if (!known.has(k)) throw new CodecError(join(path, k), `no such member in ${rec.structName ? `struct ${rec.structName}` : path || 'struct'}`);
     }
