@@ -204,10 +204,24 @@ function selectedMember(rec: RecordNode, parent: StructValue | undefined): strin
   if (!d || !parent) return undefined;
   const sel = parent[d.field];
   if (typeof sel !== 'number') return undefined;
-  for (const [member, values] of Object.entries(d.members)) {
-    if (values.includes(sel) && rec.fields.some((f) => f.name === member)) return member;
+  return memberBySelector(rec).get(sel);
+}
+
+const SELECTED = new WeakMap<RecordNode, ReadonlyMap<number, string>>();
+
+/** Selector value → the first member (in the discriminant's order) that the record has; built once per record. */
+function memberBySelector(rec: RecordNode): ReadonlyMap<number, string> {
+  let m = SELECTED.get(rec);
+  if (m === undefined) {
+    const built = new Map<number, string>();
+    for (const [member, values] of Object.entries(rec.discriminant?.members ?? {})) {
+      if (!rec.fields.some((f) => f.name === member)) continue;
+      for (const v of values) if (!built.has(v)) built.set(v, member);
+    }
+    m = built;
+    SELECTED.set(rec, m);
   }
-  return undefined;
+  return m;
 }
 
 function decodeRecord(dv: DataView, off: number, rec: RecordNode, into: StructValue, opts: DecodeOptions, parent: StructValue | undefined): void {
