@@ -76,10 +76,24 @@ export interface ExecutedStep {
 /** Test-op number → name, per profile (from the constants table). */
 function testOpName(profile: Profile, value: unknown): string | undefined {
   if (typeof value === 'string') return value;
-  for (const name of constantNames(profile)) {
-    if (name.startsWith('IOMMU_TEST_OP_') && constantValue(profile, name) === value) return name;
+  return testOpNames(profile).get(value as number);
+}
+
+const TEST_OP_NAMES = new Map<Profile, ReadonlyMap<unknown, string>>();
+
+/** Value → the first IOMMU_TEST_OP_ constant of that value, per profile (built once: every test-op step asks). */
+function testOpNames(profile: Profile): ReadonlyMap<unknown, string> {
+  let names = TEST_OP_NAMES.get(profile);
+  if (names === undefined) {
+    const m = new Map<unknown, string>();
+    for (const name of constantNames(profile)) {
+      const v = constantValue(profile, name);
+      if (name.startsWith('IOMMU_TEST_OP_') && !m.has(v)) m.set(v, name);
+    }
+    names = m;
+    TEST_OP_NAMES.set(profile, names);
   }
-  return undefined;
+  return names;
 }
 
 /** Why a program cannot run on this implementation, if it cannot. */

@@ -26,8 +26,11 @@ export function constantValue(profile: Profile, name: string): number | undefine
 
 /** Names of the constants of a profile (for reverse lookups, e.g. test-op names). */
 export function constantNames(profile: Profile): readonly string[] {
-  return Object.keys(CONSTANTS[profile]);
+  return CONSTANT_NAMES[profile];
 }
+
+/** Computed once: reverse lookups ask for them per command. */
+const CONSTANT_NAMES: Record<Profile, readonly string[]> = { '6.12': Object.freeze(Object.keys(CONSTANTS['6.12'])), '7.3': Object.freeze(Object.keys(CONSTANTS['7.3'])) };
 
 const NUMERIC = /^-?(0x[0-9a-fA-F]+|[0-9]+)$/;
 const CONST_EXPR = /^[A-Za-z_][A-Za-z0-9_]*(\s*\|\s*([A-Za-z_][A-Za-z0-9_]*|0x[0-9a-fA-F]+|[0-9]+))*$/;

@@ -63,29 +63,136 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
   now(): number;
+  /** Whether a pending timer keeps the process alive (Node's Timeout.ref / unref); clocks without them ignore it. */
+  ref?(handle: unknown): void;
+  unref?(handle: unknown): void;
 }
 
 export const realClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   now: () => performance.now(),
+  ref: (h) => void (h as NodeJS.Timeout).ref(),
+  unref: (h) => void (h as NodeJS.Timeout).unref(),
 };
 
-/** Calls an adapter, failing with AdapterFailure after `timeoutMs` or on a transport error. */
-export async function callWithTimeout<T>(what: string, run: () => Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
-  let timer: unknown;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(() => reject(new AdapterFailure('timeout', `the implementation did not answer ${what} within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([run(), timeout]);
-  } catch (err) {
-    if (err instanceof AdapterFailure) throw err;
-    if (err instanceof AdapterError) throw new AdapterFailure(err.kind, err.message);
-    throw new AdapterFailure('internal', `the adapter threw: ${err instanceof Error ? err.message : String(err)}`);
-  } finally {
-    clock.clearTimeout(timer);
+interface Watched {
+  readonly deadline: number;
+  readonly expire: () => void;
+}
+
+/**
+ * The per-command timeouts of one clock, on a single timer: arming and
+ * clearing a timer for every command cost a visible share of an in-process
+ * run, whose commands mostly answer within the same turn. The timer is set for
+ * the earliest deadline still pending; when it fires, the expired calls fail
+ * and it is set again for the next one. While nothing is pending it stays
+ * set but does not keep the process alive (unref), so a finished run exits.
+ */
+class Watchdog {
+  private readonly pending = new Set<Watched>();
+  private timer: unknown = undefined;
+  /** When the timer fires (clock time); meaningless while `timer` is undefined. */
+  private firesAt = 0;
+  private held = false;
+
+  constructor(private readonly clock: Clock) {}
+
+  watch(w: Watched): void {
+    this.pending.add(w);
+    if (this.timer !== undefined && this.firesAt > w.deadline) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.timer === undefined) this.arm(w.deadline);
+    else if (!this.held) {
+      this.clock.ref?.(this.timer);
+      this.held = true;
+    }
   }
+
+  done(w: Watched): void {
+    this.pending.delete(w);
+    if (this.pending.size === 0 && this.timer !== undefined && this.held) {
+      this.clock.unref?.(this.timer);
+      this.held = false;
+    }
+  }
+
+  private arm(deadline: number): void {
+    this.firesAt = deadline;
+    this.held = true;
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, deadline - this.clock.now()));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.clock.now();
+    let next = Infinity;
+    for (const w of [...this.pending]) {
+      if (w.deadline <= now) {
+        this.pending.delete(w);
+        w.expire();
+      } else if (w.deadline < next) {
+        next = w.deadline;
+      }
+    }
+    if (next !== Infinity) this.arm(next);
+  }
+}
+
+const watchdogs = new WeakMap<Clock, Watchdog>();
+
+function watchdogOf(clock: Clock): Watchdog {
+  let w = watchdogs.get(clock);
+  if (w === undefined) {
+    w = new Watchdog(clock);
+    watchdogs.set(clock, w);
+  }
+  return w;
+}
+
+function adapterFailureOf(err: unknown): AdapterFailure {
+  if (err instanceof AdapterFailure) return err;
+  if (err instanceof AdapterError) return new AdapterFailure(err.kind, err.message);
+  return new AdapterFailure('internal', `the adapter threw: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** Calls an adapter, failing with AdapterFailure after `timeoutMs` or on a transport error. */
+export function callWithTimeout<T>(what: string, run: () => Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
+  const watchdog = watchdogOf(clock);
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const w: Watched = {
+      deadline: clock.now() + timeoutMs,
+      expire: () => {
+        if (settled) return;
+        settled = true;
+        reject(new AdapterFailure('timeout', `the implementation did not answer ${what} within ${timeoutMs} ms`));
+      },
+    };
+    watchdog.watch(w);
+    let answer: Promise<T>;
+    try {
+      answer = run();
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (v) => {
+        watchdog.done(w);
+        if (settled) return;
+        settled = true;
+        resolve(v);
+      },
+      (err: unknown) => {
+        watchdog.done(w);
+        if (settled) return;
+        settled = true;
+        reject(adapterFailureOf(err));
+      },
+    );
+  });
 }
 
 const TEST_OP_NAME = new Map(TEST_OPS.map((o) => [o.value, o.name]));

@@ -24,7 +24,7 @@ import {
   WalkResult,
   type WalkTable,
 } from './walker.ts';
-import { K_ARM_S1, K_ARM_S2, K_MOCK, makeGeometry, type FormatConfig } from '../pagetable/format.ts';
+import { K_ARM_S1, K_ARM_S2, K_MOCK, makeGeometry, type FormatConfig, type PtGeometry } from '../pagetable/format.ts';
 import { IotlbGather } from '../pagetable/gather.ts';
 import { createPageTable } from '../pagetable/index.ts';
 import type { IoPageTable, DirtyRecorder } from '../pagetable/table.ts';
@@ -32,6 +32,86 @@ import { MockSparseTable, MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../pag
 import { flsLg2, modPow2, POW2 } from '../pagetable/pgsize.ts';
 
 export type Vendor = 'vtd' | 'amd' | 'smmuv3' | 'mock';
+
+/**
+ * makeGeometry's answer per config, computed once: a session allocates the
+ * same few domain configs over and over. Each domain gets its own copy of the
+ * parts a page table changes as it lives (topLevel and vaBits when the top
+ * grows, opts.coherent on enforce_cache_coherency, the per-level arrays).
+ */
+const geometries = new Map<string, PtGeometry | string>();
+const GEOMETRIES_MAX = 256;
+
+function geometryFor(cfg: FormatConfig): PtGeometry | string {
+  const key = JSON.stringify(cfg);
+  let g = geometries.get(key);
+  if (g === undefined) {
+    g = makeGeometry(cfg);
+    if (geometries.size >= GEOMETRIES_MAX) geometries.clear();
+    geometries.set(key, g);
+  }
+  if (typeof g === 'string') return g;
+  return { ...g, opts: { ...g.opts }, itemLg2: [...g.itemLg2], entries: [...g.entries], tableBytes: [...g.tableBytes], pgsizes: [...g.pgsizes], levelOfLg2: g.levelOfLg2.slice() };
+}
+
+/**
+ * IOTLB and walk-cache arrays (about 200 KiB per unit) are reused across the
+ * instances built on one memory: a memory `reset` means every machine built on
+ * it is gone (PhysMemory.reset's contract), so its caches are free again. A
+ * conformance session resets for every case, and allocating (and collecting)
+ * fresh arrays each time was a visible share of its cost.
+ */
+interface CachePool {
+  generation: number;
+  /** Caches instances of the current generation hold. */
+  readonly inUse: (Iotlb | WalkCache)[];
+  /** Caches of earlier generations, free to hand out again. */
+  readonly free: (Iotlb | WalkCache)[];
+}
+
+const cachePools = new WeakMap<PhysMemory, CachePool>();
+
+/** A cleared free cache of `mem`'s that `fits`, or `make()`; either way now in use. */
+function takeCache<T extends Iotlb | WalkCache>(mem: PhysMemory, fits: (c: Iotlb | WalkCache) => c is T, make: () => T): T {
+  let pool = cachePools.get(mem);
+  if (pool === undefined) {
+    pool = { generation: mem.generation, inUse: [], free: [] };
+    cachePools.set(mem, pool);
+  }
+  if (pool.generation !== mem.generation) {
+    pool.generation = mem.generation;
+    pool.free.push(...pool.inUse);
+    pool.inUse.length = 0;
+  }
+  const i = pool.free.findIndex(fits);
+  let cache: T;
+  if (i < 0) {
+    cache = make();
+  } else {
+    cache = pool.free[i] as T;
+    pool.free.splice(i, 1);
+    cache.clear();
+  }
+  pool.inUse.push(cache);
+  return cache;
+}
+
+function takeIotlb(mem: PhysMemory, entries: number): Iotlb {
+  const size = slotsFor(entries);
+  return takeCache(mem, (c): c is Iotlb => c instanceof Iotlb && c.size === size && c.keyShift === 12, () => new Iotlb(entries, 12));
+}
+
+function takeWalkCache(mem: PhysMemory, entries: number): WalkCache {
+  const size = slotsFor(entries);
+  return takeCache(mem, (c): c is WalkCache => c instanceof WalkCache && c.size === size, () => new WalkCache(entries));
+}
+
+/** The slot count Iotlb and WalkCache round `entries` up to. */
+function slotsFor(entries: number): number {
+  let n = 1;
+  while (n < entries) n *= 2;
+  return n;
+}
 
 export interface IommuInstanceOptions {
   mem: PhysMemory;
@@ -319,8 +399,8 @@ export class IommuInstance {
     this.vendor = opts.vendor;
     const n = opts.iotlbEntries ?? 4096;
     const cacheOn = opts.vendor !== 'mock' && n > 0;
-    this.iotlb = cacheOn ? new Iotlb(n, 12) : null;
-    this.walkCache = cacheOn ? new WalkCache(opts.walkCacheEntries ?? 1024) : null;
+    this.iotlb = cacheOn ? takeIotlb(opts.mem, n) : null;
+    this.walkCache = cacheOn ? takeWalkCache(opts.mem, opts.walkCacheEntries ?? 1024) : null;
     this.rangeInv = opts.rangeInv ?? true;
     this.mamv = opts.mamv ?? 18;
     this.logCommands = opts.logCommands ?? false;
@@ -334,7 +414,7 @@ export class IommuInstance {
       this.domains.add(d);
       return d;
     }
-    const g = makeGeometry(cfg);
+    const g = geometryFor(cfg);
     if (typeof g === 'string') return -EINVAL;
     const pt = createPageTable(this.mem, g);
     if (typeof pt === 'number') return -ENOMEM;

@@ -114,6 +114,13 @@ export class Iotlb {
     this.large = 0;
   }
 
+  /** Back to the state of a new Iotlb of the same size (a reused one: empty, counters at zero). */
+  clear(): void {
+    this.invalidateAll();
+    this.hits = 0;
+    this.misses = 0;
+  }
+
   /** Visit valid entries (tests / consistency checks). */
   forEach(fn: (slot: number) => void): void {
     for (let i = 0; i < this.size; i++) if (this.tag[i] !== -1) fn(i);
@@ -185,6 +192,12 @@ export class WalkCache {
 
   invalidateTag(tag: number): void {
     for (let i = 0; i < this.size; i++) if (this.tag[i] === tag) this.tag[i] = -1;
+  }
+
+  /** Back to the state of a new WalkCache of the same size (a reused one). */
+  clear(): void {
+    this.tag.fill(-1);
+    this.spans = 0;
   }
 
   forEach(fn: (slot: number) => void): void {

@@ -43,6 +43,12 @@ export class PhysMemory {
   readonly allocated: number[] = [0, 0];
   /** High-water mark of table pages. */
   peakTablePages = 0;
+  /**
+   * Bumped by every `reset`: whatever was built on the memory before (a
+   * machine, its IOMMU caches) is dead from then on, so its storage may be
+   * reused (HwIommu's IOTLB arrays) instead of reallocated per session.
+   */
+  generation = 0;
 
   constructor(opts: PhysMemoryOptions = {}) {
     const size = opts.size ?? 256 * 1024 * 1024;
@@ -127,6 +133,7 @@ export class PhysMemory {
     this.allocated[KIND_TABLE] = 0;
     this.allocated[KIND_DATA] = 0;
     this.peakTablePages = 0;
+    this.generation++;
   }
 
   /** Enable the non-coherent device view (idempotent). */

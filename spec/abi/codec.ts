@@ -146,6 +146,18 @@ function encodeNode(dv: DataView, base: number, node: LayoutNode, v: FieldValue 
   encodeRecord(dv, off, node, v, path);
 }
 
+const MEMBER_NAMES = new WeakMap<RecordNode, ReadonlySet<string>>();
+
+/** memberNames of a record, computed once per layout node (every encode checks its keys). */
+function knownMembers(rec: RecordNode): ReadonlySet<string> {
+  let known = MEMBER_NAMES.get(rec);
+  if (known === undefined) {
+    known = memberNames(rec, new Set());
+    MEMBER_NAMES.set(rec, known);
+  }
+  return known;
+}
+
 /** Member names a value may use for a record: its own members, plus those of its anonymous unions/structs. */
 function memberNames(rec: RecordNode, out: Set<string>): Set<string> {
   for (const f of rec.fields) {
@@ -158,7 +170,7 @@ function memberNames(rec: RecordNode, out: Set<string>): Set<string> {
 /** Writes a record's members; `value` holds the members of its anonymous sub-records too. */
 function encodeRecord(dv: DataView, off: number, rec: RecordNode, value: StructValue, path: string, checkKeys = true): void {
   if (checkKeys) {
-    const known = memberNames(rec, new Set());
+    const known = knownMembers(rec);
     for (const k of Object.keys(value)) {
       if (!known.has(k)) throw new CodecError(join(path, k), `no such member in ${rec.structName ? `struct ${rec.structName}` : path || 'struct'}`);
     }
@@ -192,10 +204,24 @@ function selectedMember(rec: RecordNode, parent: StructValue | undefined): strin
   if (!d || !parent) return undefined;
   const sel = parent[d.field];
   if (typeof sel !== 'number') return undefined;
-  for (const [member, values] of Object.entries(d.members)) {
-    if (values.includes(sel) && rec.fields.some((f) => f.name === member)) return member;
+  return memberBySelector(rec).get(sel);
+}
+
+const SELECTED = new WeakMap<RecordNode, ReadonlyMap<number, string>>();
+
+/** Selector value → the first member (in the discriminant's order) that the record has; built once per record. */
+function memberBySelector(rec: RecordNode): ReadonlyMap<number, string> {
+  let m = SELECTED.get(rec);
+  if (m === undefined) {
+    const built = new Map<number, string>();
+    for (const [member, values] of Object.entries(rec.discriminant?.members ?? {})) {
+      if (!rec.fields.some((f) => f.name === member)) continue;
+      for (const v of values) if (!built.has(v)) built.set(v, member);
+    }
+    m = built;
+    SELECTED.set(rec, m);
   }
-  return undefined;
+  return m;
 }
 
 function decodeRecord(dv: DataView, off: number, rec: RecordNode, into: StructValue, opts: DecodeOptions, parent: StructValue | undefined): void {

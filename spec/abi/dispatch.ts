@@ -88,6 +88,19 @@ const fail = (errno: number, stage: DispatchStage, command?: CommandDef): IoctlD
 
 /** ARRAY_SIZE(iommufd_ioctl_ops): up to the last command of the profile (IOMMU_TEST_CMD when configured). */
 export function iommufdTableSize(profile: Profile, testCmd: boolean): number {
+  const key = `${profile}/${testCmd}`;
+  let size = TABLE_SIZES.get(key);
+  if (size === undefined) {
+    size = computeTableSize(profile, testCmd);
+    TABLE_SIZES.set(key, size);
+  }
+  return size;
+}
+
+/** iommufdTableSize per profile and test-command setting, computed once (every iommufd ioctl asks). */
+const TABLE_SIZES = new Map<string, number>();
+
+function computeTableSize(profile: Profile, testCmd: boolean): number {
   let last = IOMMUFD_CMD_BASE - 1;
   for (const c of COMMANDS) {
     if (c.fd !== 'iommufd' || c.arg !== 'extensible' || !inProfile(c.profiles, profile)) continue;
@@ -123,8 +136,21 @@ export function copyStructFromUser(ksize: number, readable: Uint8Array | null, u
   return { bytes };
 }
 
+const COMMANDS_OF = new Map<string, readonly CommandDef[]>();
+
+/** COMMANDS of one file kind in one profile, in table order (filtered once: every ioctl looks its command up). */
+function commandsOf(profile: Profile, fd: FdKind): readonly CommandDef[] {
+  const key = `${profile}/${fd}`;
+  let list = COMMANDS_OF.get(key);
+  if (list === undefined) {
+    list = COMMANDS.filter((c) => c.fd === fd && inProfile(c.profiles, profile));
+    COMMANDS_OF.set(key, list);
+  }
+  return list;
+}
+
 function findCommand(profile: Profile, fd: FdKind, pred: (c: CommandDef) => boolean): CommandDef | undefined {
-  return COMMANDS.find((c) => c.fd === fd && inProfile(c.profiles, profile) && pred(c));
+  return commandsOf(profile, fd).find(pred);
 }
 
 /** iommufd_fops_ioctl: everything before op->execute(). */

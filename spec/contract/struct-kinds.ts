@@ -40,10 +40,21 @@ function isPointerArg(v: unknown): boolean {
   return keys.length === 1 && (keys[0] === 'data' || keys[0] === 'room');
 }
 
-/** Members a value of `rec` may name: its own, plus those of its anonymous unions/structs. */
-function membersOf(rec: RecordNode, out = new Map<string, LayoutNode>()): Map<string, LayoutNode> {
+const MEMBERS = new WeakMap<RecordNode, ReadonlyMap<string, LayoutNode>>();
+
+/** Members a value of `rec` may name: its own, plus those of its anonymous unions/structs (computed once per layout node: every ioctl request is checked). */
+function membersOf(rec: RecordNode): ReadonlyMap<string, LayoutNode> {
+  let members = MEMBERS.get(rec);
+  if (members === undefined) {
+    members = collectMembers(rec, new Map());
+    MEMBERS.set(rec, members);
+  }
+  return members;
+}
+
+function collectMembers(rec: RecordNode, out: Map<string, LayoutNode>): Map<string, LayoutNode> {
   for (const f of rec.fields) {
-    if (f.kind === 'record' && f.anonymous) membersOf(f, out);
+    if (f.kind === 'record' && f.anonymous) collectMembers(f, out);
     else out.set(f.name, f);
   }
   return out;

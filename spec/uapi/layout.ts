@@ -147,23 +147,29 @@ function flatten(node: LayoutNode, base: number, prefix: string, rows: FieldLayo
   rows.push({ path, offset, size: node.size });
 }
 
-const cache = new Map<string, StructLayout | null>();
+/** Layouts by profile, then struct name (null: the profile lacks it). Looked up per encode and decode, so no key is built per call. */
+const cache = new Map<Profile, Map<string, StructLayout | null>>();
 
 /** The layout of a struct in a profile, or undefined when the profile lacks it. */
 export function structLayout(profile: Profile, name: string): StructLayout | undefined {
-  const key = `${profile}\u0000${name}`;
-  const hit = cache.get(key);
+  let byName = cache.get(profile);
+  if (byName === undefined) {
+    byName = new Map();
+    cache.set(profile, byName);
+  }
+  const hit = byName.get(name);
   if (hit !== undefined) return hit ?? undefined;
+  const key = name;
   const def = structDefFor(profile, name);
   if (!def) {
-    cache.set(key, null);
+    byName.set(key, null);
     return undefined;
   }
   const root = layoutRecord(profile, def.fields, false, name, undefined);
   const rows: FieldLayoutRow[] = [];
   for (const f of root.fields) flatten(f, 0, '', rows);
   const layout: StructLayout = { name, profile, size: root.size, align: root.align, root: { ...root, structName: name }, rows, def };
-  cache.set(key, layout);
+  byName.set(key, layout);
   return layout;
 }
 
