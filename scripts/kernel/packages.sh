@@ -2,7 +2,7 @@
 # Usage: scripts/kernel/packages.sh [--lists] [PROFILE...]
 #
 # Installs the Debian packages the kernel lanes need and this machine lacks,
-# in one apt-get call: build tools, QEMU, busybox-static, and for profile 6.12
+# in one apt-get call: build tools (rsync: make headers_install), QEMU, busybox-static, and for profile 6.12
 # its source package (linux-source-6.12). Nothing is installed when all are
 # present (a dpkg-query, well under a second).
 #   - `apt-get update` runs before the first look-up: whenever something is
@@ -31,7 +31,7 @@ t_start=$(date +%s)
 CURRENT_STEP=start
 trap 'fail "command exited with status $? (see the output above)"' ERR
 
-need=(build-essential bc flex bison libelf-dev libssl-dev cpio busybox-static qemu-system-x86 xz-utils)
+need=(build-essential bc flex bison libelf-dev libssl-dev cpio rsync busybox-static qemu-system-x86 xz-utils)
 for p in "${profiles[@]}"; do
   [ "$p" = 6.12 ] && need+=(linux-source-6.12)
 done
