@@ -934,8 +934,12 @@ export class Shadow {
       case 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS': {
         const a = this.fds.get(id)?.access;
         if (!a) return;
+        const to = toNum(member(v, 'access_replace_ioas')['ioas_id']);
+        // iommufd_access_change_ioas: the same IOAS is a no-op (the pins
+        // stay); another one unmaps everything the access held (ops->unmap).
+        if (to === a.ioas) return;
         a.items.clear();
-        a.ioas = toNum(member(v, 'access_replace_ioas')['ioas_id']);
+        a.ioas = to;
         return;
       }
       default:
