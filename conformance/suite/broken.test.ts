@@ -101,8 +101,10 @@ describe('the lifecycle oracle objects to a lifecycle violation', () => {
     if (!f) throw new Error('no counterexample');
     expect(f.killedBy).toContain('lifecycle');
     const o = f.objections.find((x) => x.oracle === 'lifecycle');
-    // It names the machine, its state, the event, the guard and the clause.
-    expect(o?.message).toMatch(/^machine \w+, state [\w.]+, event IOMMU_DESTROY, guard \w+, clause DESTROY\.EBUSY/);
+    // It names the machine, its state (parallel regions comma-separated), the event, the guard and the
+    // clauses: whichever referenced object the counterexample destroys (an IOAS under a HWPT:
+    // DESTROY.EBUSY; a device object its driver holds: DEVICE.DRIVER_HOLDS), the refusal is EBUSY.
+    expect(o?.message).toMatch(/^machine \w+, state [\w.,]+, event IOMMU_DESTROY, guard \w+, clause [\w.]+(, [\w.]+)*: .* refuses IOMMU_DESTROY \[\w+\] with EBUSY/);
     expect(o?.expected).toBe('EBUSY');
     expect(o?.observed).toBe('ok');
     expect(r.properties.find((p) => p.property === 'lifecycle')?.status).toBe('fail');

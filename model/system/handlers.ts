@@ -731,7 +731,11 @@ H['IOMMU_IOAS_COPY'] = {
       else throw new Unmodelled('an automatic IOVA is placed by the implementation');
     }
     const fixed = (fl.num('flags') & U.IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-    tx.step(O(tx, dst), { type: 'IOMMU_IOAS_COPY', role: 'dst', start, last: start + length - 1n, file: false, fixed });
+    // One destination area per source area the range crosses (iopt_get_pages, iopt_map_pages).
+    const srcLast = srcIova + length - 1n;
+    const srcAreas = (obj(tx, src).snap?.c as IoasContext | undefined)?.areas ?? [];
+    const cuts = srcAreas.filter((a) => a.last >= srcIova && a.last < srcLast).map((a) => a.last + 1n - srcIova);
+    tx.step(O(tx, dst), { type: 'IOMMU_IOAS_COPY', role: 'dst', start, last: start + length - 1n, file: false, fixed, ...(cuts.length > 0 && { cuts }) });
   },
 };
 
@@ -1214,7 +1218,7 @@ H['IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'] = {
     const id = accessByFd(tx, fl.num('id'));
     const ioas = fl.num('access_replace_ioas.ioas_id');
     tx.guard('noSuchIoas', ioas);
-    tx.step(O(tx, id), { type: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS' });
+    tx.step(O(tx, id), { type: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', same: obj(tx, id).ioas === ioas });
     tx.sys = setObj(tx.sys, tx.ctx, id, { ...obj(tx, id), ioas });
   },
 };
@@ -1280,9 +1284,11 @@ H['VFIO_DEVICE_BIND_IOMMUFD'] = {
     const iommufd = fl.num('iommufd');
     tx.guard('bindFdClosed', iommufd);
     tx.guard('bindNotIommufd', iommufd);
-    tx.guard('otherFileBound', file);
+    // The iommufd is looked up (iommufd_ctx_from_fd: EBADF, EBADFD) before vfio_df_open refuses a
+    // device another file holds open (EINVAL): an fd the machines do not know decides first.
     const e = tx.sys.fds[iommufd];
     if (!e || e.kind !== 'iommufd') throw new Unmodelled(`iommufd ${iommufd} is not one the machines know`);
+    tx.guard('otherFileBound', file);
     tx.ctx = e.ctx;
     const g = tx.sys.groups[dev.group];
     if (g) tx.step({ kind: 'group', key: g.key }, { type: 'VFIO_DEVICE_BIND_IOMMUFD', ownedElsewhere: g.owner !== undefined && g.owner !== e.ctx });

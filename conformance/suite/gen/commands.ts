@@ -21,7 +21,7 @@ import { encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
-import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
+import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
@@ -168,6 +168,20 @@ function recordAttach(m: GenModel, d: DfdEntry, t: StepTemplate): void {
   const ioas = asked?.kind === 'ioas' ? asked.name : asked?.ioas;
   m.objs.push({ name, kind: 'hwpt', ctx: d.ctx as string, alive: true, ...(ioas && { ioas }), auto: asked?.kind === 'ioas' });
   d.attached = name;
+}
+
+/**
+ * The device file a kvm-vfio ADD or DEL names: for three picks in four, one
+ * the VM does not hold yet (ADD) or one it holds (DEL), so a VM collects files
+ * of devices with different coherency and loses them one by one — the
+ * sequences whose WBINVD state kvm_vfio_update_coherency re-derives on every
+ * ADD and DEL; otherwise any device file (EEXIST, ENOENT).
+ */
+function kvmFile(m: GenModel, vm: VmEntry, op: 'kvm_vfio_add' | 'kvm_vfio_del', k: number): DfdEntry | undefined {
+  const open = m.openDfds();
+  const held = (d: DfdEntry): boolean => vm.files.includes(d.name);
+  const aimed = k % 4 === 3 ? [] : open.filter((d) => (op === 'kvm_vfio_add' ? !held(d) : held(d)));
+  return pick(aimed, k) ?? pick(m.dfds, k);
 }
 
 const ctxK = fc.nat(31);
@@ -426,7 +440,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'kvm_create', fields: {}, bind: { [name]: 'vm' } };
       },
       after: (m, _c, t, step) => {
-        if (ok(step)) m.vms.push({ name: Object.keys(t.bind ?? {})[0] as string, alive: true });
+        if (ok(step)) m.vms.push({ name: Object.keys(t.bind ?? {})[0] as string, alive: true, files: [] });
       },
     } satisfies CommandSpec<number>);
     if (opSupported(caps, 'kvm_destroy')) {
@@ -450,8 +464,17 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         needs: ['vm', 'dfd'], ready: () => true,
         build: (m, c) => {
           const vm = pick(m.vms.filter((x) => x.alive), c.vm);
-          const fd = c.ctx ? pick(m.ctxs, c.fd) : (pick(m.dfds, c.fd) ?? pick(m.ctxs, c.fd));
+          const fd = vm && (c.ctx ? pick(m.ctxs, c.fd) : (kvmFile(m, vm, op, c.fd) ?? pick(m.ctxs, c.fd)));
           return vm && fd ? { op, fields: { vm: new Ref(vm.name), fd: new Ref(fd.name) } } : undefined;
+        },
+        after: (m, _c, t, step) => {
+          if (!ok(step)) return;
+          const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
+          const fd = (t.fields['fd'] as Ref).name;
+          if (!vm) return;
+          const i = vm.files.indexOf(fd);
+          if (op === 'kvm_vfio_add' && i < 0) vm.files.push(fd);
+          if (op === 'kvm_vfio_del' && i >= 0) vm.files.splice(i, 1);
         },
       } satisfies CommandSpec<{ vm: number; fd: number; ctx: boolean }>);
     }
@@ -1153,11 +1176,12 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     after: (m, c, t, step) => {
       if (!ok(step)) return;
       const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
-      m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true });
+      m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true, pin: c.pin });
     },
   });
-  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
-    const acc = pick(m.accs, k);
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+    // Pinning: mostly an open access that may pin (one in five any, EINVAL from a non-pinning one).
+    const acc = (pinning && k % 5 !== 4 ? pick(m.accs.filter((a) => a.open && a.pin), k) : undefined) ?? pick(m.accs, k);
     if (!acc) return undefined;
     const a = pick(m.liveAreas(acc.ctx, acc.ioas), aK) ?? pick(m.liveAreas(acc.ctx), aK);
     if (!a || !a.buf) return { acc, iova: 1n << 24n, length: BigInt(pages) * PAGE, uptr: 0n };
@@ -1171,14 +1195,14 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, c.pages);
+      const t = accessTarget(m, c.acc, c.area, c.off, c.pages, true);
       if (!t) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
       const name = m.fresh('item');
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: c.write ? 1 : 0, iova: t.iova, length: t.length, uptr: t.uptr }, c.abi, { [name]: 'out.access_pages.out_access_pages_id' });
     },
-    after: (m, c, t, step) => {
-      if (ok(step)) m.items.push({ name: Object.keys(t.bind ?? {})[0] as string, acc: (pick(m.accs, c.acc) as { name: string }).name, alive: true });
+    after: (m, _c, t, step) => {
+      if (ok(step)) m.items.push({ name: Object.keys(t.bind ?? {})[0] as string, acc: ((t.fields['arg'] as { fields: { id: Ref } }).fields.id).name, alive: true });
     },
   });
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
@@ -1209,7 +1233,8 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc'], ready: () => true,
     build: (m, c) => {
-      const acc = pick(m.accs, c.acc) as { name: string; ctx: string };
+      const acc = pick(m.accs, c.acc);
+      if (!acc) return undefined;
       const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
     },
@@ -1467,7 +1492,12 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         return;
       case 'acc':
         await ensure(m, s, 'ioas');
-        if (!m.accs.some((a) => a.open)) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: 0, ioas: { kind: 'live', k: 0 }, pin: false, abi: NONE });
+        // An access that may pin (the selftests' MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES): ACCESS_PAGES works on it, and an
+        // IOAS_UNMAP under its pins must tell it to unpin (iommufd_access_notify_unmap).
+        if (!m.accs.some((a) => a.open && a.pin)) {
+          const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+          await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, pin: true, abi: NONE });
+        }
         return;
       case 'areaPair': {
         await ensure(m, s, 'area');

@@ -150,6 +150,15 @@ export interface FileRec {
 export interface VmRec {
   readonly handle: number;
   readonly files: FileRec[];
+  /**
+   * The WBINVD state the last successful ADD or DEL derived: whether some
+   * registered file's device cannot have coherency enforced
+   * (virt/kvm/vfio.c kvm_vfio_update_coherency walks every file on each ADD
+   * and DEL; kvm_vfio_file_enforced_coherent asks the device's IOMMU for
+   * IOMMU_CAP_ENFORCE_CACHE_COHERENCY). Undefined until the first ADD or
+   * DEL, or when a registered file's device is unknown or gone.
+   */
+  noncoherent?: boolean;
 }
 
 export interface IommuInfo {
@@ -637,6 +646,7 @@ export class Shadow {
           vm.files.push(f);
           f.kvmRefs++;
         }
+        if (vm) this.deriveCoherency(vm);
         return;
       }
       case 'kvm_vfio_del': {
@@ -651,6 +661,7 @@ export class Shadow {
             this.maybeReleaseFile(f);
           }
         }
+        if (vm) this.deriveCoherency(vm);
         return;
       }
       case 'ioctl':
@@ -659,6 +670,15 @@ export class Shadow {
       default:
         return;
     }
+  }
+
+  /** kvm_vfio_update_coherency: non-coherent while any registered file's device is not enforced coherent. */
+  private deriveCoherency(vm: VmRec): void {
+    if (vm.files.some((f) => !f.device || f.device.removed)) {
+      vm.noncoherent = undefined;
+      return;
+    }
+    vm.noncoherent = vm.files.some((f) => !(f.device as DeviceRec).capable);
   }
 
   private applyIoctl(req: Extract<Request, { op: 'ioctl' }>, res: IoctlResult, ok: boolean): void {
@@ -921,8 +941,13 @@ export class Shadow {
       case 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS': {
         const a = this.fds.get(id)?.access;
         if (!a) return;
+        const to = toNum(member(v, 'access_replace_ioas')['ioas_id']);
+        // The same IOAS is no change at all: its pins stay (iommufd_access_change_ioas
+        // returns 0 when cur_ioas == new_ioas, before telling the access to unmap).
+        if (to === a.ioas) return;
         a.items.clear();
-        a.ioas = toNum(member(v, 'access_replace_ioas')['ioas_id']);
+        a.ioas = to;
+        this.gcPagesets();
         return;
       }
       default:
