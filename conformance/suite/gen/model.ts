@@ -31,6 +31,8 @@ export interface ObjEntry {
   readonly ioas?: string;
   readonly nestParent?: boolean;
   readonly auto?: boolean;
+  /** ioas: the ranges IOMMU_IOAS_ALLOW_IOVAS last set (automatic IOVAs come only from them). */
+  allowed?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
 export interface BufEntry {
