@@ -6,7 +6,7 @@
  * program so far, never a hang. No timing here depends on machine speed:
  * the hang is cut by a fake clock once the fixture says it is hanging.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,20 @@ describe('broken implementations are caught', () => {
       expect(onRef.objections, onRef.text).toEqual([]);
     }, 600_000);
   }
+});
+
+describe('the invariant a fixture breaks objects, whichever objects first in a generated counterexample', () => {
+  it('suite.catches.stale-after-unmap.dma-confinement', async () => {
+    // stale-after-unmap's fault is a stale translation: a device attached to the IOAS still reaches what
+    // IOAS_UNMAP unmapped. The corpus's map/DMA/unmap program (a device attached, its DMA cached, the
+    // area unmapped) must draw dma-confinement from the invariants alone; the reference draws nothing.
+    const file = 'conformance/programs/corpus/observe/iotlb.map_dma_unmap.json';
+    const program = validateProgram(JSON.parse(readFileSync(file, 'utf8')), file);
+    const broken = await replayProgram(program, { impl: `${FIX}/stale-after-unmap.ts`, profile: '7.3', oracle: 'invariants' });
+    expect(broken.objections.map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
+    const onRef = await replayProgram(program, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+  }, 600_000);
 });
 
 describe('the lifecycle oracle objects to a lifecycle violation', () => {
