@@ -21,7 +21,7 @@ interface Range {
 export type IoasEvent =
   | { readonly type: 'IOMMU_IOAS_ALLOC' }
   /** fixed: IOMMU_IOAS_MAP_FIXED_IOVA (VFIO maps always are): the range is the caller's, not the allocator's. */
-  | ({ readonly type: 'IOMMU_IOAS_MAP' | 'IOMMU_IOAS_MAP_FILE' | 'VFIO_IOMMU_MAP_DMA'; readonly file: boolean; readonly fixed: boolean } & Range)
+  | ({ readonly type: 'IOMMU_IOAS_MAP' | 'IOMMU_IOAS_MAP_FILE' | 'VFIO_IOMMU_MAP_DMA'; readonly file: boolean; readonly fixed: boolean; readonly noPerm?: boolean } & Range)
   /**
    * cuts (dst): offsets into the range where one source area ends and the next
    * begins — iopt_get_pages returns one element per source area and
@@ -151,7 +151,7 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
         areas = addArea(areas, from, start + cut - 1n, false);
         from = start + cut;
       }
-      return { ...c, areas: addArea(areas, from, last, (e as E<'IOMMU_IOAS_MAP'>).file === true) };
+      return { ...c, areas: addArea(areas, from, last, (e as E<'IOMMU_IOAS_MAP'>).file === true, (e as E<'IOMMU_IOAS_MAP'>).noPerm === true) };
     },
     unmap: (c, e) => ({ ...c, areas: unmapOutcome(c, e).areas }),
     setHugePages: (c, e) => {

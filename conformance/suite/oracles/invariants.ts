@@ -401,7 +401,7 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to ${t.buffer === undefined ? 'memory outside every user buffer' : `buffer ${t.buffer} + ${t.offset}`}, but ${e.why}`, `buffer ${e.buffer}+${e.offset}`, `buffer ${t.buffer}+${t.offset}`, probe));
         return;
       }
-      if (e.mapped && t.write && !e.write && d.permissions) {
+      if (e.mapped && t.write && !e.write && d.permissions && !e.open) {
         out.push(this.obj('dma-confinement', ev, `${dev} may write at ${hexOf(iova)}, but the mapping is read-only (${e.why})`, 'read-only', 'writable', probe));
         return;
       }

@@ -532,12 +532,18 @@ export class Shadow {
 
   private addArea(ioas: IoasObj, iova: bigint, length: bigint, pieces: readonly { ps: PageSet; psOff: bigint; len: bigint }[], read: boolean, write: boolean): void {
     const area = this.nextArea++;
+    // A new area never overlaps a live one (iopt_check_iova: EEXIST; the allocator skips them), so
+    // whatever the shadow still holds there — areas a failed, non-atomic unmap left uncertain — is gone.
+    const r = rangeOf(iova, length);
+    if (r) {
+      const gone = new Set(ioas.segs.filter((x) => x.uncertain && overlaps(x, r)).map((x) => x.area));
+      if (gone.size > 0) ioas.segs = ioas.segs.filter((x) => !gone.has(x.area));
+    }
     let at = iova;
     for (const p of pieces) {
       ioas.segs.push({ start: at, last: at + p.len - 1n, ps: p.ps, psOff: p.psOff, read, write, area, uncertain: false });
       at += p.len;
     }
-    void length;
     ioas.segs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 
