@@ -229,7 +229,7 @@ export function compileProgramStep(step: Step, profile: Profile): StepTemplate {
 
 /** The value a binding path selects in a step's result (FORMAT.md `bind`). */
 export function bindable(op: string, result: unknown): unknown {
-  if (op !== 'ioctl') return result;
+  if (op !== 'ioctl' || result === undefined) return result;
   const r = result as { ret: number; errno: number; out?: unknown; buffers?: unknown };
   return { ret: r.ret, errno: r.errno, out: r.out, buffers: r.buffers };
 }
