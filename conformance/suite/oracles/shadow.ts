@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
+import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
@@ -715,7 +715,9 @@ export class Shadow {
         if (ioas && r) this.unmapRange(ctx, ioas, r, true);
       } else if (cmd === 'VFIO_IOMMU_UNMAP_DMA' && ctx.compatIoas !== undefined) {
         const ioas = this.ioas(ctx, ctx.compatIoas);
-        const r = rangeOf(toBig(v['iova']), toBig(v['size']));
+        // VFIO_DMA_UNMAP_FLAG_ALL (iova 0, size 0) covers everything: a failure midway leaves all of it uncertain.
+        const all = (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+        const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
         if (ioas && r) this.unmapRange(ctx, ioas, r, true);
       }
       return;
