@@ -319,7 +319,7 @@ const CATALOGUE: Omit<Mutant, 'security'>[] = [
     name: 'kvm-del-not-rederived',
     class: 'coherency',
     clauses: ['KVM.REDERIVED'],
-    invariant: 'differential',
+    invariant: 'invariants.coherency',
     change: 'KVM_DEV_VFIO_FILE_DEL does not re-derive the non-coherent state: WBINVD emulation stays on after the last non-coherent file is gone',
     bugClass: 'WBINVD not re-derived when a file is deleted (the conservative direction: a performance bug, not a hole)',
     hooks: {

@@ -34,7 +34,8 @@ interface Range {
 
 export type AccessEvent =
   | { readonly type: 'IOMMU_TEST_OP_CREATE_ACCESS'; readonly pin: boolean }
-  | { readonly type: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS' }
+  /** same: the IOAS it is already attached to. */
+  | { readonly type: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'; readonly same: boolean }
   | ({ readonly type: 'IOMMU_TEST_OP_ACCESS_PAGES'; readonly item: number } & Range)
   | { readonly type: 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES'; readonly item: number }
   | { readonly type: 'IOMMU_TEST_OP_ACCESS_RW' }
@@ -72,6 +73,11 @@ export const access = defineObjectMachine<AccessContext, AccessEvent>({
       doc: 'the access was created without MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES',
       clauses: ['ACCESS.PIN_NEEDS_PIN_OPS'],
     },
+    replacesWithSameIoas: {
+      fn: (_c, e) => (e as E<'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'>).same,
+      doc: 'the IOAS is the one the access is attached to: nothing changes, its items stay (iommufd_access_change_ioas returns 0 when cur_ioas == new_ioas)',
+      clauses: ['ACCESS.REPLACE_IOAS'],
+    },
     unknownItem: {
       fn: (c, e) => !c.items.some((i) => i.id === (e as E<'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES'>).item),
       doc: 'no pinned item has this id (never pinned, destroyed, or dropped by an unmap)',
@@ -99,7 +105,10 @@ export const access = defineObjectMachine<AccessContext, AccessEvent>({
     attached: {
       description: 'attached to an IOAS (it holds the IOAS and the iommufd)',
       on: {
-        IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: { actions: 'unpinAll', meta: { clauses: ['ACCESS.REPLACE_IOAS'] } },
+        IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: [
+          { guard: 'replacesWithSameIoas', meta: { clauses: ['ACCESS.REPLACE_IOAS'] } },
+          { actions: 'unpinAll', meta: { clauses: ['ACCESS.REPLACE_IOAS'] } },
+        ],
         IOMMU_TEST_OP_ACCESS_PAGES: [
           { guard: 'notPinAccess', meta: { refuse: 'EOPNOTSUPP', clauses: ['ACCESS.PIN_NEEDS_PIN_OPS'] } },
           { actions: 'pin', meta: { clauses: ['ACCESS.PIN_PAGES'] } },

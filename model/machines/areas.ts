@@ -12,12 +12,14 @@ export interface Area {
   readonly last: bigint;
   readonly file: boolean;
   readonly locks: number;
+  /** Mapped with neither READ nor WRITE (type1 compat): a domain cannot be filled from it the machines can say how. */
+  readonly noPerm?: boolean;
 }
 
 export const U64_MAX = (1n << 64n) - 1n;
 
-export function addArea(areas: readonly Area[], start: bigint, last: bigint, file: boolean): Area[] {
-  const out = [...areas, { start, last, file, locks: 0 }];
+export function addArea(areas: readonly Area[], start: bigint, last: bigint, file: boolean, noPerm = false): Area[] {
+  const out = [...areas, { start, last, file, locks: 0, ...(noPerm && { noPerm }) }];
   out.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   return out;
 }

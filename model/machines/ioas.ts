@@ -21,8 +21,13 @@ interface Range {
 export type IoasEvent =
   | { readonly type: 'IOMMU_IOAS_ALLOC' }
   /** fixed: IOMMU_IOAS_MAP_FIXED_IOVA (VFIO maps always are): the range is the caller's, not the allocator's. */
-  | ({ readonly type: 'IOMMU_IOAS_MAP' | 'IOMMU_IOAS_MAP_FILE' | 'VFIO_IOMMU_MAP_DMA'; readonly file: boolean; readonly fixed: boolean } & Range)
-  | ({ readonly type: 'IOMMU_IOAS_COPY'; readonly role: 'src' | 'dst'; readonly fixed: boolean } & Range)
+  | ({ readonly type: 'IOMMU_IOAS_MAP' | 'IOMMU_IOAS_MAP_FILE' | 'VFIO_IOMMU_MAP_DMA'; readonly file: boolean; readonly fixed: boolean; readonly noPerm?: boolean } & Range)
+  /**
+   * cuts (dst): offsets into the range where one source area ends and the next
+   * begins — iopt_get_pages returns one element per source area and
+   * iopt_map_pages makes one destination area per element.
+   */
+  | ({ readonly type: 'IOMMU_IOAS_COPY'; readonly role: 'src' | 'dst'; readonly fixed: boolean; readonly cuts?: readonly bigint[] } & Range)
   | ({ readonly type: 'IOMMU_IOAS_UNMAP'; readonly all: boolean } & Range)
   | ({ readonly type: 'VFIO_IOMMU_UNMAP_DMA'; readonly all: boolean } & Range)
   /** users: references besides the object table's (HWPTs on it, attached accesses); role hw_queue: a queue on it went away. */
@@ -137,7 +142,17 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
     },
   },
   actions: {
-    addArea: (c, e) => ({ ...c, areas: addArea(c.areas, r(e).start, r(e).last, (e as E<'IOMMU_IOAS_MAP'>).file === true) }),
+    addArea: (c, e) => {
+      const { start, last } = r(e);
+      const cuts = e.type === 'IOMMU_IOAS_COPY' ? (e.cuts ?? []) : [];
+      let areas = c.areas;
+      let from = start;
+      for (const cut of cuts) {
+        areas = addArea(areas, from, start + cut - 1n, false);
+        from = start + cut;
+      }
+      return { ...c, areas: addArea(areas, from, last, (e as E<'IOMMU_IOAS_MAP'>).file === true, (e as E<'IOMMU_IOAS_MAP'>).noPerm === true) };
+    },
     unmap: (c, e) => ({ ...c, areas: unmapOutcome(c, e).areas }),
     setHugePages: (c, e) => {
       const o = e as E<'IOMMU_OPTION'>;

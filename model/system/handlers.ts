@@ -160,6 +160,7 @@ function leftHwpt(tx: Tx, hwpt: number, type: string): void {
 function resolvePt(tx: Tx, dev: Dev, pt: number, outPath: string | undefined, pasid: number | undefined, taken: readonly number[]): { hwpt: number; created: boolean } {
   const p = obj(tx, pt);
   if (p.kind !== 'ioas') return { hwpt: pt, created: false };
+  if (tx.obs?.ok !== true) noPermFill(tx, pt);
   const autos = objectsOf(ctxOf(tx)).filter(([, o]) => o.kind === 'hwpt_paging' && o.auto && o.ioas === pt);
   const seen = outPath ? tx.observed(outPath) : undefined;
   if (seen !== undefined) {
@@ -176,6 +177,16 @@ function resolvePt(tx: Tx, dev: Dev, pt: number, outPath: string | undefined, pa
   const fit = pasid === undefined ? autos.find(([, o]) => o.iommu === dev.iommu) : undefined;
   if (fit) return { hwpt: fit[0], created: false };
   return { hwpt: lowestFreeId(ctxOf(tx), taken), created: true };
+}
+
+/**
+ * A new domain is filled from every area of its IOAS (iopt_fill_domain); one
+ * mapped with neither READ nor WRITE gives iommu_map no permission to map, and
+ * whether the driver refuses it is not what the machines decide.
+ */
+function noPermFill(tx: Tx, ioas: number): void {
+  const c = obj(tx, ioas).snap?.c as IoasContext | undefined;
+  if (c?.areas.some((a) => a.noPerm)) throw new Unmodelled('a new domain filled from an area mapped without READ or WRITE');
 }
 
 /** The IOMMU instance whose driver owns a HWPT's domain: its own, or (nested) its parent's or vIOMMU's. */
@@ -731,7 +742,11 @@ H['IOMMU_IOAS_COPY'] = {
       else throw new Unmodelled('an automatic IOVA is placed by the implementation');
     }
     const fixed = (fl.num('flags') & U.IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-    tx.step(O(tx, dst), { type: 'IOMMU_IOAS_COPY', role: 'dst', start, last: start + length - 1n, file: false, fixed });
+    // One destination area per source area the range crosses (iopt_get_pages, iopt_map_pages).
+    const srcLast = srcIova + length - 1n;
+    const srcAreas = (obj(tx, src).snap?.c as IoasContext | undefined)?.areas ?? [];
+    const cuts = srcAreas.filter((a) => a.last >= srcIova && a.last < srcLast).map((a) => a.last + 1n - srcIova);
+    tx.step(O(tx, dst), { type: 'IOMMU_IOAS_COPY', role: 'dst', start, last: start + length - 1n, file: false, fixed, ...(cuts.length > 0 && { cuts }) });
   },
 };
 
@@ -842,7 +857,8 @@ H['VFIO_IOMMU_GET_INFO'] = compat('type1 info of the compat IOAS');
 H['VFIO_IOMMU_MAP_DMA'] = compat('type1 map into the compat IOAS (fixed IOVA)', (tx, ioas) => {
   const fl = f(tx);
   const iova = fl.big('iova');
-  tx.step(O(tx, ioas), { type: 'VFIO_IOMMU_MAP_DMA', start: iova, last: iova + fl.big('size') - 1n, file: false, fixed: true });
+  const noPerm = (fl.num('flags') & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE)) === 0;
+  tx.step(O(tx, ioas), { type: 'VFIO_IOMMU_MAP_DMA', start: iova, last: iova + fl.big('size') - 1n, file: false, fixed: true, ...(noPerm && { noPerm }) });
 });
 H['VFIO_IOMMU_UNMAP_DMA'] = compat('type1 unmap from the compat IOAS (type1 v1 splits areas; unmapping nothing returns 0)', (tx, ioas) => {
   const fl = f(tx);
@@ -886,6 +902,7 @@ H['IOMMU_HWPT_ALLOC'] = {
     const id = newId(tx, 'out_hwpt_id');
     let o: Obj;
     if (p.kind === 'ioas') {
+      if (tx.obs?.ok !== true) noPermFill(tx, pt);
       const nestParent = (flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
       const dirty = (flags & U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
       const snap = tx.create('hwpt_paging', { type: 'IOMMU_HWPT_ALLOC', profile: tx.profile, nestParent, dirty, pasid, fault, deviceDirty: dev.dirty });
@@ -1217,7 +1234,7 @@ H['IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'] = {
     const id = accessByFd(tx, fl.num('id'));
     const ioas = fl.num('access_replace_ioas.ioas_id');
     tx.guard('noSuchIoas', ioas);
-    tx.step(O(tx, id), { type: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS' });
+    tx.step(O(tx, id), { type: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', same: obj(tx, id).ioas === ioas });
     tx.sys = setObj(tx.sys, tx.ctx, id, { ...obj(tx, id), ioas });
   },
 };

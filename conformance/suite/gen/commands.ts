@@ -17,11 +17,11 @@ import { commandByName, commandsFor, enumValue, testOpByName } from '../../../sp
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { arbStruct } from '../../../spec/abi/arbitrary.ts';
 import { requireLayout } from '../../../spec/uapi/layout.ts';
-import { encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
+import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
-import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
+import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
@@ -39,7 +39,7 @@ export interface CommandSpec<C> {
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
 }
 
-export type Need = 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair';
+export type Need = 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
 
 /** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
 export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void>;
@@ -169,6 +169,22 @@ function recordAttach(m: GenModel, d: DfdEntry, t: StepTemplate): void {
   m.objs.push({ name, kind: 'hwpt', ctx: d.ctx as string, alive: true, ...(ioas && { ioas }), auto: asked?.kind === 'ioas' });
   d.attached = name;
 }
+
+/**
+ * The device file a kvm-vfio ADD or DEL names: for three picks in four, one
+ * the VM does not hold yet (ADD) or one it holds (DEL), so a VM collects files
+ * of devices with different coherency and loses them one by one — the
+ * sequences whose WBINVD state kvm_vfio_update_coherency re-derives on every
+ * ADD and DEL; otherwise any device file (EEXIST, ENOENT).
+ */
+function kvmFile(m: GenModel, vm: VmEntry, op: 'kvm_vfio_add' | 'kvm_vfio_del', k: number): DfdEntry | undefined {
+  const open = m.openDfds();
+  const held = (d: DfdEntry): boolean => vm.files.includes(d.name);
+  const aimed = k % 4 === 3 ? [] : open.filter((d) => (op === 'kvm_vfio_add' ? !held(d) : held(d)));
+  return pick(aimed, k) ?? pick(m.dfds, k);
+}
+
+type HwptData = 'none' | 'lenOnly' | 'typeOnly';
 
 const ctxK = fc.nat(31);
 const k16 = fc.nat(15);
@@ -426,7 +442,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'kvm_create', fields: {}, bind: { [name]: 'vm' } };
       },
       after: (m, _c, t, step) => {
-        if (ok(step)) m.vms.push({ name: Object.keys(t.bind ?? {})[0] as string, alive: true });
+        if (ok(step)) m.vms.push({ name: Object.keys(t.bind ?? {})[0] as string, alive: true, files: [] });
       },
     } satisfies CommandSpec<number>);
     if (opSupported(caps, 'kvm_destroy')) {
@@ -441,6 +457,8 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         },
       } satisfies CommandSpec<number>);
     }
+    // `to`: a device file by name (constructors only).
+    type KvmFileOp = { vm: number; fd: number; ctx: boolean; to?: string };
     for (const op of ['kvm_vfio_add', 'kvm_vfio_del'] as const) {
       if (!opSupported(caps, op)) continue;
       add({
@@ -450,10 +468,39 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         needs: ['vm', 'dfd'], ready: () => true,
         build: (m, c) => {
           const vm = pick(m.vms.filter((x) => x.alive), c.vm);
-          const fd = c.ctx ? pick(m.ctxs, c.fd) : (pick(m.dfds, c.fd) ?? pick(m.ctxs, c.fd));
+          const named = c.to === undefined ? undefined : m.dfds.find((d) => d.name === c.to);
+          const fd = vm && (named ?? (c.ctx ? pick(m.ctxs, c.fd) : (kvmFile(m, vm, op, c.fd) ?? pick(m.ctxs, c.fd))));
           return vm && fd ? { op, fields: { vm: new Ref(vm.name), fd: new Ref(fd.name) } } : undefined;
         },
-      } satisfies CommandSpec<{ vm: number; fd: number; ctx: boolean }>);
+        after: (m, _c, t, step) => {
+          if (!ok(step)) return;
+          const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
+          const fd = (t.fields['fd'] as Ref).name;
+          if (!vm) return;
+          const i = vm.files.indexOf(fd);
+          if (op === 'kvm_vfio_add' && i < 0) vm.files.push(fd);
+          if (op === 'kvm_vfio_del' && i >= 0) vm.files.splice(i, 1);
+        },
+      } satisfies CommandSpec<KvmFileOp>);
+    }
+    if (opSupported(caps, 'kvm_vfio_del')) {
+      // DEL from a VM holding files of both coherencies: WBINVD is re-derived from what stays.
+      add({
+        kind: 'kvm_vfio_del/mixed',
+        weight: 1,
+        arb: k16,
+        needs: ['vmMixed'], ready: () => true,
+        build: (m, k) => {
+          const vm = m.vms.find((x) => x.alive && x.files.length > 1) ?? m.vms.find((x) => x.alive);
+          const d = vm && pick(m.openDfds().filter((x) => vm.files.includes(x.name)), k);
+          return vm && d ? { op: 'kvm_vfio_del', fields: { vm: new Ref(vm.name), fd: new Ref(d.name) } } : undefined;
+        },
+        after: (m, _k, t, step) => {
+          const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
+          const i = vm ? vm.files.indexOf((t.fields['fd'] as Ref).name) : -1;
+          if (ok(step) && vm && i >= 0) vm.files.splice(i, 1);
+        },
+      } satisfies CommandSpec<number>);
     }
     if (opSupported(caps, 'kvm_state')) {
       add({ kind: 'kvm_state', weight: 1, arb: k16, needs: ['vm'], ready: () => true, build: (m, k) => ({ op: 'kvm_state', fields: { vm: new Ref(pick(m.vms.filter((x) => x.alive), k)!.name) } }) } satisfies CommandSpec<number>);
@@ -739,7 +786,34 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const data = encodeRanges(ranges);
         return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', new Ref(ctx.name), { ioas_id: id, num_iovas: ranges.length, allowed_iovas: ranges.length ? { data } : 0n }, c.abi, { defects: idDefects(c.ioas, obj) });
       },
+      after: (m, _c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; num_iovas: number; allowed_iovas: { data: Uint8Array } | bigint } }).fields;
+        const o = f.ioas_id instanceof Ref ? m.objs.find((x) => x.name === (f.ioas_id as Ref).name) : undefined;
+        if (!ok(step) || !o) return;
+        o.allowed = typeof f.allowed_iovas === 'bigint' ? [] : decodeRanges(f.allowed_iovas.data, f.num_iovas);
+      },
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; ranges: { iova: IovaChoice; pages: number; bad: boolean }[]; abi: AbiChoice }>);
+
+    // An automatic MAP longer than every allowed range of its IOAS: the allocator finds no hole
+    // (iopt_alloc_iova, ENOSPC) and must not place it anywhere else — the kernel selftests' allowed-
+    // range tests, with ranges low in the address space and at its very top (where ALIGN() of a
+    // hole's start can wrap).
+    type Beyond = { k: number; buf: number; over: number; abi: AbiChoice };
+    add({
+      kind: 'IOMMU_IOAS_MAP/beyond-allowed',
+      weight: 1,
+      arb: fc.record({ k: k16, buf: k16, over: fc.integer({ min: 1, max: 4 }), abi: env.abiFor('IOMMU_IOAS_MAP') }),
+      needs: ['allowedIoas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const o = pick(m.live('ioas').filter((x) => x.allowed?.length && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+        const b = pick(m.bufs, c.buf);
+        if (!o?.allowed || !b) return undefined;
+        const widest = o.allowed.reduce((w, r) => (r.last - r.start + 1n > w ? r.last - r.start + 1n : w), 0n);
+        const len = widest - (widest % PAGE) + BigInt(c.over) * PAGE;
+        if (len > BigInt(b.length)) return undefined;
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: len, iova: 0n }, c.abi, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+    } satisfies CommandSpec<Beyond>);
   }
 
   if (has('IOMMU_IOAS_IOVA_RANGES')) {
@@ -795,19 +869,26 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   if (has('IOMMU_HWPT_ALLOC')) {
     const nest = v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT');
     const dirty = v(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
+    // A non-DEFAULT user-data type: with data_len 0 it is EINVAL whatever the driver.
+    const someDataType = v(p, 'IOMMU_HWPT_DATA_VTD_S1');
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
-      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
+      // data: user data whose type and length disagree (a length without a type, a type without a
+      // length) — EINVAL before the device is looked up (iommufd_hwpt_alloc checks __reserved and
+      // data_type/data_len first).
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), data: fc.constantFrom<HwptData>('none', 'none', 'none', 'none', 'none', 'lenOnly', 'typeOnly'), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
       needs: ['devid', 'ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         const dev = idOf(c.dev, m, ctx.name, ['devid']);
         const pt = idOf(c.pt, m, ctx.name, c.ptHwpt ? ['hwpt'] : ['ioas']);
         const name = m.fresh('hwpt');
-        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: c.flags, dev_id: dev.id, pt_id: pt.id, data_type: 0 }, c.abi, {
+        const data: { [k: string]: Tmpl } = c.data === 'lenOnly' ? { data_type: 0, data_len: 8, data_uptr: { data: new Uint8Array(8) } } : c.data === 'typeOnly' ? { data_type: someDataType, data_len: 0 } : { data_type: 0 };
+        const dataDefects: Defect[] = c.data === 'none' ? [] : [{ what: c.data === 'lenOnly' ? 'data_len without a data_type' : 'a data_type without data_len', errno: 'EINVAL' }];
+        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: c.flags, dev_id: dev.id, pt_id: pt.id, ...data }, c.abi, {
           bind: { [name]: 'out.out_hwpt_id' },
-          defects: [...idDefects(c.dev, dev.obj), ...idDefects(c.pt, pt.obj)],
+          defects: [...dataDefects, ...idDefects(c.dev, dev.obj), ...idDefects(c.pt, pt.obj)],
         });
       },
       after: (m, c, t, step) => {
@@ -816,7 +897,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
         m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false });
       },
-    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; abi: AbiChoice }>);
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; abi: AbiChoice }>);
   }
 
   if (has('IOMMU_GET_HW_INFO')) {
@@ -1153,11 +1234,12 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     after: (m, c, t, step) => {
       if (!ok(step)) return;
       const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
-      m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true });
+      m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true, pin: c.pin });
     },
   });
-  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
-    const acc = pick(m.accs, k);
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+    // Pinning: mostly an open access that may pin (one in five any, EINVAL from a non-pinning one).
+    const acc = (pinning && k % 5 !== 4 ? pick(m.accs.filter((a) => a.open && a.pin), k) : undefined) ?? pick(m.accs, k);
     if (!acc) return undefined;
     const a = pick(m.liveAreas(acc.ctx, acc.ioas), aK) ?? pick(m.liveAreas(acc.ctx), aK);
     if (!a || !a.buf) return { acc, iova: 1n << 24n, length: BigInt(pages) * PAGE, uptr: 0n };
@@ -1171,14 +1253,14 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, c.pages);
+      const t = accessTarget(m, c.acc, c.area, c.off, c.pages, true);
       if (!t) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
       const name = m.fresh('item');
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: c.write ? 1 : 0, iova: t.iova, length: t.length, uptr: t.uptr }, c.abi, { [name]: 'out.access_pages.out_access_pages_id' });
     },
-    after: (m, c, t, step) => {
-      if (ok(step)) m.items.push({ name: Object.keys(t.bind ?? {})[0] as string, acc: (pick(m.accs, c.acc) as { name: string }).name, alive: true });
+    after: (m, _c, t, step) => {
+      if (ok(step)) m.items.push({ name: Object.keys(t.bind ?? {})[0] as string, acc: ((t.fields['arg'] as { fields: { id: Ref } }).fields.id).name, alive: true });
     },
   });
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
@@ -1466,9 +1548,49 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       case 'vm':
         if (!m.vms.some((x) => x.alive)) await run(m, s, 'kvm_create', 0);
         return;
+      case 'allowedIoas': {
+        // A fresh IOAS (no device narrows it, no area is outside) allowed one small range: low,
+        // or at the very top of the address space.
+        if (!byKind.has('IOMMU_IOAS_ALLOW_IOVAS')) return;
+        await ensure(m, s, 'ctx');
+        if (m.live('ioas').some((o) => o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open)) return;
+        const ctx = m.openCtxs()[0];
+        if (!ctx || m.objs.filter((o) => o.kind === 'ioas').length >= 8) return;
+        await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
+        const fresh = m.live('ioas', ctx.name);
+        const top = m.objs.length % 2 === 0;
+        const iova: IovaChoice = top ? { kind: 'edge', which: 'topPage' } : { kind: 'page', n: 0 };
+        await run(m, s, 'IOMMU_IOAS_ALLOW_IOVAS', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, ranges: [{ iova, pages: 2, bad: false }], abi: NONE });
+        return;
+      }
+      case 'vmMixed': {
+        // A VM holding the files of two devices behind one unit, one coherency-enforced and one
+        // not (device_create's peer): what a DEL must re-derive WBINVD from.
+        await ensure(m, s, 'vm');
+        const vm = m.vms.find((x) => x.alive);
+        if (!vm || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('kvm_vfio_add')) return;
+        const held = (): DfdEntry[] => m.openDfds().filter((d) => vm.files.includes(d.name));
+        if (new Set(held().map((d) => d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency)).size > 1) return;
+        const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
+        if (unit < 0 || m.devs.length > 3) return;
+        const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+        const b = a && (await createDevice(m, s, { iommu: unit, join: -1, peer: m.devs.indexOf(a), ecc: 'default', noSnoop: false }));
+        for (const dev of [a, b]) {
+          const dfd = dev && (await openDfd(m, s, dev));
+          if (!dfd) return;
+          const k = m.vms.filter((x) => x.alive).indexOf(vm);
+          await run(m, s, 'kvm_vfio_add', { vm: k, fd: m.dfds.indexOf(dfd), ctx: false, to: dfd.name });
+        }
+        return;
+      }
       case 'acc':
         await ensure(m, s, 'ioas');
-        if (!m.accs.some((a) => a.open)) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: 0, ioas: { kind: 'live', k: 0 }, pin: false, abi: NONE });
+        // An access that may pin (the selftests' MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES): ACCESS_PAGES works on it, and an
+        // IOAS_UNMAP under its pins must tell it to unpin (iommufd_access_notify_unmap).
+        if (!m.accs.some((a) => a.open && a.pin)) {
+          const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+          await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, pin: true, abi: NONE });
+        }
         return;
       case 'areaPair': {
         await ensure(m, s, 'area');

@@ -31,6 +31,8 @@ export interface ObjEntry {
   readonly ioas?: string;
   readonly nestParent?: boolean;
   readonly auto?: boolean;
+  /** ioas: the ranges IOMMU_IOAS_ALLOW_IOVAS last set (automatic IOVAs come only from them). */
+  allowed?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
 export interface BufEntry {
@@ -63,6 +65,8 @@ export interface AccEntry {
   readonly ctx: string;
   ioas: string;
   open: boolean;
+  /** Created with MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES: only such an access may pin (iommufd_access_pin_pages). */
+  readonly pin: boolean;
 }
 
 export interface ItemEntry {
@@ -88,6 +92,8 @@ export interface AreaEntry {
 export interface VmEntry {
   readonly name: string;
   alive: boolean;
+  /** Device files registered with its kvm-vfio device (KVM_DEV_VFIO_FILE_ADD), by name. */
+  readonly files: string[];
 }
 
 export class GenModel {

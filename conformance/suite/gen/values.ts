@@ -53,6 +53,7 @@ export function lengthOf(c: LenChoice, area: AreaEntry | undefined, room: bigint
 export type IovaChoice =
   | { readonly kind: 'area'; readonly k: number; readonly pageOff: number; readonly byte: number }
   | { readonly kind: 'afterArea'; readonly k: number; readonly gap: number }
+  | { readonly kind: 'areaEnd'; readonly k: number; readonly back: 'page' | 'byte' }
   | { readonly kind: 'aperture'; readonly k: number; readonly pages: number; readonly fromEnd: boolean }
   | { readonly kind: 'page'; readonly n: number }
   | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'p2_31' | 'p2_48' | 'odd' };
@@ -60,6 +61,7 @@ export type IovaChoice =
 export const iovaChoice: fc.Arbitrary<IovaChoice> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('area' as const), k: fc.nat(15), pageOff: fc.oneof(fc.constant(0), fc.nat(15)), byte: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, 2048, 4095) }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('afterArea' as const), k: fc.nat(15), gap: fc.constantFrom(0, 0, 1, 16) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('areaEnd' as const), k: fc.nat(15), back: fc.constantFrom('page' as const, 'page' as const, 'byte' as const) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('aperture' as const), k: fc.nat(7), pages: fc.oneof(fc.constantFrom(0, 1, 16, 512), fc.nat(64)), fromEnd: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('page' as const), n: fc.nat(1 << 20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('edge' as const), which: fc.constantFrom('zero' as const, 'max' as const, 'topPage' as const, 'p2_31' as const, 'p2_48' as const, 'odd' as const) }) },
@@ -78,6 +80,14 @@ export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], 
       const a = pick(areas, c.k);
       if (!a) return apertureIova(m.caps.iommus, c.k, c.gap, false, len);
       return new Ref(a.name, '', a.length + BigInt(c.gap) * PAGE);
+    }
+    case 'areaEnd': {
+      // An area's last page or last byte: where off-by-one ends of a range (an unmap, an
+      // invalidation, a permission check) leave something behind.
+      const a = pick(areas, c.k);
+      if (!a) return apertureIova(m.caps.iommus, c.k, 0, true, len);
+      const last = a.length > 0n ? a.length - 1n : 0n;
+      return new Ref(a.name, '', c.back === 'byte' ? last : last - (last % PAGE));
     }
     case 'aperture':
       return apertureIova(m.caps.iommus, c.k, c.pages, c.fromEnd, len);

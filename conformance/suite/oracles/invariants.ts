@@ -147,6 +147,14 @@ export interface InvariantsOptions {
   readonly sample?: number;
 }
 
+/**
+ * Steps whose touched pages are always probed by DMA, not only translated:
+ * after an unmap the IOTLB must hold nothing of the range (a DMA goes through
+ * it, a translate walks the table), and after a map a device's DMA caches the
+ * new translations — as a real device's would — that a later unmap must flush.
+ */
+const DMA_ALWAYS = /MAP|COPY/;
+
 export class InvariantsOracle implements Oracle {
   readonly name = 'invariants' as const;
   private shadow!: Shadow;
@@ -221,7 +229,7 @@ export class InvariantsOracle implements Oracle {
       return out;
     }
     const ok = s.status === 'ok';
-    const touched = this.touchedBefore(ev.request);
+    const touched = this.placed(ev, ok, this.touchedBefore(ev.request));
     this.checkAbi(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
@@ -615,6 +623,13 @@ export class InvariantsOracle implements Oracle {
     const incoherent = rec.files.map((f) => f.device).find((d) => d !== undefined && !d.capable);
     if (incoherent && !s.noncoherentDma) {
       out.push(this.obj('coherency', ev, `VM ${vm} has device ${incoherent.handle}'s file registered, whose IOMMU (${incoherent.iommu}) cannot enforce cache coherency, but WBINVD is not emulated`, 'noncoherentDma: true', 'noncoherentDma: false', probe));
+      return;
+    }
+    // The other direction: the state is re-derived from the files on every ADD and DEL
+    // (kvm_vfio_update_coherency), so once the last non-coherent file is gone WBINVD stops.
+    if (rec.noncoherent === false && s.noncoherentDma) {
+      const files = rec.files.map((f) => f.device?.handle).join(', ');
+      out.push(this.obj('coherency', ev, `VM ${vm} emulates WBINVD, but every device file registered (${files || 'none'}) is coherency-enforced when the last ADD/DEL re-derived the state (kvm_vfio_update_coherency)`, 'noncoherentDma: false', 'noncoherentDma: true', probe));
     }
   }
 
@@ -657,6 +672,21 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
+  /**
+   * Where a MAP or COPY put its area: the IOVA it reported back, not the one
+   * asked for (an automatic IOVA is iopt_alloc_iova's choice; the request's
+   * field is ignored without IOMMU_IOAS_MAP_FIXED_IOVA).
+   */
+  private placed(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[]): { ioas: IoasObj; ranges: Range[] }[] {
+    const req = ev.request;
+    if (!ok || !ev.response.ok || req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_MAP' && req.cmd !== 'IOMMU_IOAS_COPY')) return touched;
+    const out = (ev.response.result as { out?: StructValue }).out;
+    const iova = out?.[req.cmd === 'IOMMU_IOAS_MAP' ? 'iova' : 'dst_iova'];
+    if (iova === undefined) return touched;
+    const r = rangeOf(toBig(iova), toBig(req.arg.fields['length']));
+    return touched.map((t) => ({ ioas: t.ioas, ranges: r ? [r] : [] }));
+  }
+
   private pagesOf(r: Range): bigint[] {
     const first = r.start - (r.start % PAGE);
     const lastPage = r.last - (r.last % PAGE);
@@ -680,7 +710,7 @@ export class InvariantsOracle implements Oracle {
       // The pages the step touched, on every device whose IOAS it is.
       for (const t of touched) {
         const on = devices.filter((d) => this.shadow.deviceIoas(d)?.ioas === t.ioas);
-        for (const r of t.ranges) for (const iova of this.pagesOf(r)) for (const d of on) targets.push({ d, iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate || /UNMAP/.test(String(req.cmd))) });
+        for (const r of t.ranges) for (const iova of this.pagesOf(r)) for (const d of on) targets.push({ d, iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate || DMA_ALWAYS.test(String(req.cmd))) });
       }
     }
     if (canMap && !this.shadow.lost && (stateful || targets.length > 0)) {

@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
+import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
@@ -150,6 +150,15 @@ export interface FileRec {
 export interface VmRec {
   readonly handle: number;
   readonly files: FileRec[];
+  /**
+   * The WBINVD state the last successful ADD or DEL derived: whether some
+   * registered file's device cannot have coherency enforced
+   * (virt/kvm/vfio.c kvm_vfio_update_coherency walks every file on each ADD
+   * and DEL; kvm_vfio_file_enforced_coherent asks the device's IOMMU for
+   * IOMMU_CAP_ENFORCE_CACHE_COHERENCY). Undefined until the first ADD or
+   * DEL, or when a registered file's device is unknown or gone.
+   */
+  noncoherent?: boolean;
 }
 
 export interface IommuInfo {
@@ -525,10 +534,11 @@ export class Shadow {
   }
 
   private addArea(ctx: CtxRec, ioas: IoasObj, iova: bigint, length: bigint, pieces: readonly { ps: PageSet; psOff: bigint; len: bigint }[], read: boolean, write: boolean): void {
-    // A mapping that succeeded proves nothing was mapped there: an area a
-    // failed (non-atomic) unmap left uncertain and that overlaps it was
-    // unmapped — whole, as iopt_unmap_iova_range removes areas, after
-    // telling the accesses to unpin what they held in it.
+    // A new area never overlaps a live one (iopt_check_iova: EEXIST; the
+    // allocator skips them): an area a failed (non-atomic) unmap left
+    // uncertain and that overlaps it was unmapped — whole, as
+    // iopt_unmap_iova_range removes areas, after telling the accesses to
+    // unpin what they held in it.
     const r = rangeOf(iova, length);
     const gone = r ? ioas.segs.filter((s) => s.uncertain && overlaps(s, r)).map((s) => s.area) : [];
     for (const area of new Set(gone)) {
@@ -650,6 +660,7 @@ export class Shadow {
           vm.files.push(f);
           f.kvmRefs++;
         }
+        if (vm) this.deriveCoherency(vm);
         return;
       }
       case 'kvm_vfio_del': {
@@ -664,6 +675,7 @@ export class Shadow {
             this.maybeReleaseFile(f);
           }
         }
+        if (vm) this.deriveCoherency(vm);
         return;
       }
       case 'ioctl':
@@ -672,6 +684,15 @@ export class Shadow {
       default:
         return;
     }
+  }
+
+  /** kvm_vfio_update_coherency: non-coherent while any registered file's device is not enforced coherent. */
+  private deriveCoherency(vm: VmRec): void {
+    if (vm.files.some((f) => !f.device || f.device.removed)) {
+      vm.noncoherent = undefined;
+      return;
+    }
+    vm.noncoherent = vm.files.some((f) => !(f.device as DeviceRec).capable);
   }
 
   private applyIoctl(req: Extract<Request, { op: 'ioctl' }>, res: IoctlResult, ok: boolean): void {
@@ -702,7 +723,9 @@ export class Shadow {
         if (ioas && r) this.unmapRange(ctx, ioas, r, true);
       } else if (cmd === 'VFIO_IOMMU_UNMAP_DMA' && ctx.compatIoas !== undefined) {
         const ioas = this.ioas(ctx, ctx.compatIoas);
-        const r = rangeOf(toBig(v['iova']), toBig(v['size']));
+        // VFIO_DMA_UNMAP_FLAG_ALL (iova 0, size 0) covers everything: a failure midway leaves all of it uncertain.
+        const all = (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+        const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
         if (ioas && r) this.unmapRange(ctx, ioas, r, true);
       }
       return;
@@ -935,11 +958,12 @@ export class Shadow {
         const a = this.fds.get(id)?.access;
         if (!a) return;
         const to = toNum(member(v, 'access_replace_ioas')['ioas_id']);
-        // iommufd_access_change_ioas: the same IOAS is a no-op (the pins
-        // stay); another one unmaps everything the access held (ops->unmap).
+        // The same IOAS is no change at all: its pins stay (iommufd_access_change_ioas
+        // returns 0 when cur_ioas == new_ioas, before telling the access to unmap).
         if (to === a.ioas) return;
         a.items.clear();
         a.ioas = to;
+        this.gcPagesets();
         return;
       }
       default:
