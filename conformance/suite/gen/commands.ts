@@ -96,6 +96,11 @@ function ioctlStep(env: GenEnv, cmdName: string, fd: Tmpl, fields: { [k: string]
 }
 
 /** A context fd: mostly an open one, sometimes one already closed (EBADF). */
+/** Open contexts whose object table never held anything (the accounting mode can still change). */
+function freshCtxs(m: GenModel): CtxEntry[] {
+  return m.openCtxs().filter((x) => !m.objs.some((o) => o.ctx === x.name));
+}
+
 function ctxOf(m: GenModel, k: number): CtxEntry | undefined {
   if (k % 23 === 22) return pick(m.ctxs, k);
   return pick(m.openCtxs(), k) ?? pick(m.ctxs, k);
@@ -843,6 +848,21 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi);
       },
     } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
+    // The accounting mode can change only while the context has no object
+    // (iommufd_option_rlimit_mode: EBUSY otherwise), so this one needs no
+    // IOAS: it is how a case reaches MM accounting (mm->locked_vm).
+    add({
+      kind: 'IOMMU_OPTION/rlimit-mode',
+      weight: 2,
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(opts.set, opts.set, opts.get), val: fc.constantFrom(1n, 1n, 0n) }),
+      needs: ['ctx'], ready: (m) => freshCtxs(m).length > 0,
+      build: (m, c) => {
+        // A context no object was ever created in (an open one when there is).
+        const ctx = pick(freshCtxs(m), c.ctx);
+        if (!ctx) return undefined;
+        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: 0, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' });
+      },
+    } satisfies CommandSpec<{ ctx: number; op: number; val: bigint }>);
   }
 
   if (has('IOMMU_VFIO_IOAS')) {
