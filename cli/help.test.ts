@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from './commands/index.ts';
@@ -24,4 +26,21 @@ describe('cli: lazily loaded subcommands', () => {
     for (const r of await commandsFor(['node', 'iommufd-spec', '--help'])) r(all, () => {});
     expect(all.commands.map((c) => c.name())).toEqual(COMMANDS.map((c) => c.name));
   }, 120_000);
+});
+
+describe('cli: named implementations', () => {
+  it('every command that takes --impl imports the registrations of the kernel lanes and the mutants', () => {
+    const dir = new URL('./commands/', import.meta.url);
+    const missing = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .filter((f) => /'--impl /.test(readFileSync(new URL(f, dir), 'utf8')))
+      .filter((f) => !/^import '\.\/implementations\.ts';$/m.test(readFileSync(new URL(f, dir), 'utf8')));
+    expect(missing).toEqual([]);
+  });
+
+  it('a mutant name resolves in a command loaded on its own (exec)', () => {
+    const r = spawnSync(process.execPath, ['bin/iommufd-spec.mjs', 'exec', '--impl', 'mutant:write-permission-ignored', 'conformance/programs/corpus/errnos/ioas_alloc.json'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.stderr).not.toMatch(/unknown implementation/);
+    expect(r.status).toBe(0);
+  }, 150_000);
 });

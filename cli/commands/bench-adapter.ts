@@ -12,6 +12,7 @@ import { isProfile, type Profile } from '../../spec/uapi/profiles.ts';
 import { impliedProfile } from '../../conformance/programs/session.ts';
 import { AdapterError } from '../../conformance/adapter/errors.ts';
 import { UsageError } from '../usage.ts';
+import './implementations.ts';
 
 interface AdapterBenchOptions {
   impl: string;

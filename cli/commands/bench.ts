@@ -13,6 +13,7 @@ import { MUST, runPagetableBench, type BenchRow } from '../../impl/iommu/bench.t
 import { adapterBenchSuite } from './bench-adapter.ts';
 import { runMachinesBench } from '../../model/bench.ts';
 import { conformanceBenchSuite } from './bench-conformance.ts';
+import './implementations.ts';
 
 type SetExit = (code: number) => void;
 

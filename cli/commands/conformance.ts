@@ -20,6 +20,7 @@ import { CHECK_TITLE_PREFIX } from '../../spec/clauses/check.ts';
 import { budgetFromEnv, BudgetError, type PropertyBudget } from '../../spec/testing/property-budget.ts';
 import { UsageError } from '../usage.ts';
 import { parseRunOptions, runFromCli } from './run.ts';
+import './implementations.ts';
 
 type Outcome = 'passed' | 'failed' | 'skipped';
 

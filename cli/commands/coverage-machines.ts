@@ -18,6 +18,7 @@ import { buildTour, notOnTour } from '../../model/tour/tour.ts';
 import { MachinesCheck } from './machines-check.ts';
 import { runSuite } from '../../conformance/suite/runner.ts';
 import { collectLifecycleEdges } from '../../conformance/suite/oracles/lifecycle.ts';
+import './implementations.ts';
 
 const TESTDATA = join(import.meta.dirname, '..', '..', 'model', 'testdata');
 

@@ -13,6 +13,7 @@ import { AdapterOpenError, jsonReplacer, runPrograms, type SessionResult } from 
 import { errnoClauses, errnoCoverage, renderErrnoCoverage } from '../../conformance/programs/coverage.ts';
 import { loadOrUsage } from './exec.ts';
 import { machineColumns, machinesCoverage, renderMachinesCoverage } from './coverage-machines.ts';
+import './implementations.ts';
 
 interface CoverageOptions {
   errnos?: boolean;

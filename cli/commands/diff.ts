@@ -18,6 +18,7 @@ import { judgeRun } from '../../conformance/programs/verdict.ts';
 import type { ProgramRun } from '../../conformance/programs/run.ts';
 import type { ExpectationEntry } from '../../conformance/programs/expectations.ts';
 import { loadEntries, loadOrUsage, parseOrderOption, parseProfile } from './exec.ts';
+import './implementations.ts';
 
 interface DiffOptions {
   impl?: string[];

@@ -32,6 +32,7 @@ import {
 import type { LoadedProgram } from '../../conformance/programs/types.ts';
 import { MachinesCheck } from './machines-check.ts';
 import { writeReplay } from '../../model/replay.ts';
+import './implementations.ts';
 
 interface ExecOptions {
   impl?: string;

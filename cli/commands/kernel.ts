@@ -23,7 +23,6 @@ import { openKernelAdapter, type KernelAdapter } from '../../conformance/kernel/
 import { runSmokeScenario, type SmokeStep } from '../../conformance/kernel/smoke.ts';
 import { judgeSelftests, runKernelSelftests } from '../../conformance/kernel/selftest.ts';
 import { benchAdapter, type BenchResult } from '../../conformance/adapter/bench.ts';
-import '../../conformance/kernel/register.ts';
 import { basename, dirname, join, relative } from 'node:path';
 import { readdirSync, rmSync } from 'node:fs';
 import { REPO_ROOT, runKernelScript } from '../../conformance/kernel/qemu.ts';
@@ -36,6 +35,7 @@ import { defaultSuiteExpectations, loadSuiteExpectations } from '../../conforman
 import { formatPretty } from '../../conformance/suite/report.ts';
 import { checkReplaysInGuest, type ReplayCheck } from '../../conformance/kernel/repro.ts';
 import { liveRun, regenerate } from '../../conformance/kernel/pt-harness/lane.ts';
+import './implementations.ts';
 
 interface CommonOptions {
   profile: string[];

@@ -21,8 +21,8 @@ import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { DEFAULTS } from '../../conformance/suite/runner.ts';
 import { MUTANTS } from '../../conformance/mutants/catalogue.ts';
-import '../../conformance/mutants/register.ts';
 import { formatMutantTable, runMutants, selectMutants, type MutantRow } from '../../conformance/mutants/run.ts';
+import './implementations.ts';
 
 interface MutantsCliOptions {
   json?: boolean;

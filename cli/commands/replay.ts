@@ -12,12 +12,12 @@ import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { isAdapterSpec } from '../../conformance/adapter/open.ts';
-import '../../conformance/kernel/register.ts';
 import { loadProgram, ProgramError } from '../../conformance/programs/load.ts';
 import { replayProgram, ReplayError } from '../../conformance/suite/replay.ts';
 import { emitC, EmitCError } from '../../conformance/suite/repro-c.ts';
 import { writeFileSync } from 'node:fs';
 import { SuiteStartError } from '../../conformance/suite/runner.ts';
+import './implementations.ts';
 
 interface ReplayCliOptions {
   impl?: string;

@@ -19,7 +19,6 @@ import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { isAdapterSpec, registeredImplementations } from '../../conformance/adapter/open.ts';
-import '../../conformance/kernel/register.ts';
 import { impliedProfile } from '../../conformance/programs/session.ts';
 import { DEFAULTS, runSuite, SuiteStartError, type OracleSet, type Progress, type SuiteOptions, type SuiteResult } from '../../conformance/suite/runner.ts';
 import { runSuiteParallel } from '../../conformance/suite/workers.ts';
@@ -33,6 +32,7 @@ import {
   writeSuiteExpectations,
   type SuiteExpectation,
 } from '../../conformance/suite/expectations.ts';
+import './implementations.ts';
 
 export interface RunCliOptions {
   impl?: string;

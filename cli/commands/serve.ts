@@ -12,6 +12,7 @@ import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { openAdapter, isAdapterSpec, registeredImplementations } from '../../conformance/adapter/open.ts';
 import { serveStdio } from '../../conformance/adapter/stdio-server.ts';
+import './implementations.ts';
 
 interface ServeOptions {
   impl?: string;

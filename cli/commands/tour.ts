@@ -28,6 +28,7 @@ import { buildTour, notOnTour } from '../../model/tour/tour.ts';
 import { tourPrograms, type TourProgram } from '../../model/tour/programs.ts';
 import { machineShapes } from '../../model/coverage.ts';
 import { parseProfile } from './exec.ts';
+import './implementations.ts';
 
 interface TourOptions {
   impl?: string;
