@@ -184,6 +184,21 @@ describe('lifecycle machines', () => {
     s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 6 }), OK(), 'disagree');
   });
 
+  check('machines.hwpt.dirty-read-needs-tracking-612', () => {
+    for (const profile of ['6.12', '7.3'] as const) {
+      const s = mockWorld(profile);
+      s.step(ioctl(3, 'IOMMU_HWPT_ALLOC', { dev_id: 3, pt_id: 1, flags: DIRTY }), OK({ out_hwpt_id: 5 }));
+      if (profile === '6.12') {
+        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), FAIL('EINVAL')); // tracking off
+        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK(), 'disagree');
+      } else {
+        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK()); // iova_bitmap_for_each's result is dropped
+      }
+      s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 5, flags: 1 }), OK());
+      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK());
+    }
+  });
+
   check('machines.hwpt.dirty-domain-refuses-no-dirty', () => {
     const s = mockWorld('6.12', K('MOCK_FLAGS_DEVICE_NO_DIRTY', '6.12'));
     s.step(ioctl(3, 'IOMMU_HWPT_ALLOC', { dev_id: 3, pt_id: 1, flags: DIRTY }), FAIL('EOPNOTSUPP')); // the device cannot track

@@ -52,7 +52,7 @@ export type HwptPagingEvent =
   | { readonly type: 'IOMMU_DESTROY'; readonly role: 'self' | 'old'; readonly users: number; readonly lastUser: boolean }
   | { readonly type: 'close'; readonly role: 'release' | 'old'; readonly lastUser: boolean }
   | { readonly type: 'IOMMU_HWPT_SET_DIRTY_TRACKING'; readonly enable: boolean }
-  | { readonly type: 'IOMMU_HWPT_GET_DIRTY_BITMAP' }
+  | { readonly type: 'IOMMU_HWPT_GET_DIRTY_BITMAP'; readonly profile: Profile }
   | { readonly type: 'IOMMU_HWPT_INVALIDATE'; readonly profile: Profile };
 
 type E<T extends HwptPagingEvent['type']> = EventOf<HwptPagingEvent, T>;
@@ -113,6 +113,11 @@ export const hwptPaging = defineObjectMachine<HwptPagingContext, HwptPagingEvent
     isRelease: { fn: (_c, e) => role(e) === 'release', doc: 'the iommufd is released' },
     notDirtyCapable: { fn: (c) => !c.dirty, doc: 'allocated without DIRTY_TRACKING: the domain has no dirty ops', clauses: ['HWPT.DIRTY_OPS_REQUIRED'] },
     enables: { fn: (_c, e) => (e as E<'IOMMU_HWPT_SET_DIRTY_TRACKING'>).enable, doc: 'IOMMU_HWPT_DIRTY_TRACKING_ENABLE' },
+    readsUntracked612: {
+      fn: (_c, e) => (e as E<'IOMMU_HWPT_GET_DIRTY_BITMAP'>).profile === '6.12',
+      doc: '6.12 refuses to read dirty bits while tracking is off (EINVAL from the driver over an area, from the contiguity check elsewhere); 7.3 ignores both',
+      clauses: ['HWPT.DIRTY_READ_NEEDS_TRACKING_612'],
+    },
     profile612: {
       fn: (_c, e) => (e as E<'IOMMU_HWPT_INVALIDATE'>).profile === '6.12',
       doc: '6.12 looks the id up as a nested HWPT (ENOENT); 7.3 refuses an existing object that is neither nested nor a vIOMMU with EINVAL',
@@ -187,14 +192,24 @@ export const hwptPaging = defineObjectMachine<HwptPagingContext, HwptPagingEvent
           { guard: 'enables', target: '.tracking', meta: { clauses: ['HWPT.DIRTY_TRACKING_SWITCH'] } },
           { target: '.untracked', meta: { clauses: ['HWPT.DIRTY_TRACKING_SWITCH'] } },
         ],
-        IOMMU_HWPT_GET_DIRTY_BITMAP: [{ guard: 'notDirtyCapable', meta: { refuse: 'EOPNOTSUPP', clauses: ['HWPT.DIRTY_OPS_REQUIRED'] } }, {}],
+        // Tracking on (only a dirty-capable HWPT gets there); untracked decides below.
+        IOMMU_HWPT_GET_DIRTY_BITMAP: {},
         IOMMU_HWPT_INVALIDATE: [
           { guard: 'profile612', meta: { refuse: 'ENOENT', clauses: ['HWPT_INVALIDATE.TARGET'] } },
           { meta: { refuse: 'EINVAL', clauses: ['HWPT_INVALIDATE.TARGET'] } },
         ],
       },
       states: {
-        untracked: { description: 'dirty tracking off' },
+        untracked: {
+          description: 'dirty tracking off',
+          on: {
+            IOMMU_HWPT_GET_DIRTY_BITMAP: [
+              { guard: 'notDirtyCapable', meta: { refuse: 'EOPNOTSUPP', clauses: ['HWPT.DIRTY_OPS_REQUIRED'] } },
+              { guard: 'readsUntracked612', meta: { refuse: 'EINVAL', clauses: ['HWPT.DIRTY_READ_NEEDS_TRACKING_612'] } },
+              {},
+            ],
+          },
+        },
         tracking: { description: 'dirty tracking on (IOMMU_HWPT_DIRTY_TRACKING_ENABLE)' },
       },
     },

@@ -931,7 +931,7 @@ const pagingOp = (type: string, doc: string): Handler => ({
     const fl = f(tx);
     const id = fl.num('hwpt_id');
     tx.guard('noSuchHwptPaging', id);
-    tx.step(O(tx, id), { type, enable: (fl.num('flags') & U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0 });
+    tx.step(O(tx, id), { type, enable: (fl.num('flags') & U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0, profile: tx.profile });
   },
 });
 H['IOMMU_HWPT_SET_DIRTY_TRACKING'] = pagingOp('IOMMU_HWPT_SET_DIRTY_TRACKING', 'switch dirty tracking of a paging HWPT');

@@ -146,6 +146,16 @@ export const clauses: Clause[] = [
     checks: ['machines.hwpt.dirty-tracking'],
   },
   {
+    id: 'HWPT.DIRTY_READ_NEEDS_TRACKING_612',
+    kind: 'lifecycle',
+    statement: 'Linux 6.12: IOMMU_HWPT_GET_DIRTY_BITMAP on a HWPT whose dirty tracking is off fails with EINVAL: over an area the driver refuses to read (mock_domain_read_and_clear_dirty, as intel_ and amd_iommu_read_and_clear_dirty: tracking off with a bitmap), and a range with no area fails __iommu_read_and_clear_dirty (iopt_area_contig_done); iommu_read_and_clear_dirty returns what iova_bitmap_for_each returned. 7.3 drops that result (iommu_read_and_clear_dirty ignores iova_bitmap_for_each), so the same read succeeds there.',
+    source: { file: IOPT, function: 'iommu_read_and_clear_dirty' },
+    profiles: ['6.12'],
+    decides: ['EINVAL'],
+    events: ['IOMMU_HWPT_GET_DIRTY_BITMAP'],
+    checks: ['machines.hwpt.dirty-read-needs-tracking-612'],
+  },
+  {
     id: 'HWPT.DIRTY_DOMAIN_REFUSES_NO_DIRTY_DEVICE',
     kind: 'lifecycle',
     statement: 'Mock driver: a dirty-tracking domain refuses a MOCK_FLAGS_DEVICE_NO_DIRTY device (mock_domain_nop_attach): attaching or replacing it there fails with EINVAL.',
