@@ -196,6 +196,10 @@ describe('lifecycle machines', () => {
       }
       s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 5, flags: 1 }), OK());
       s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK());
+      // Unknown flags are refused before the HWPT is looked up (found by the suite on linux-6.12).
+      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 99, flags: 0x80000000 }), FAIL('EOPNOTSUPP'), 'open');
+      s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 99, flags: 0x80000000 }), FAIL('EOPNOTSUPP'), 'open');
+      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 99 }), FAIL('ENOENT'));
     }
   });
 

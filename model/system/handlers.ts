@@ -923,12 +923,23 @@ H['IOMMU_HWPT_ALLOC'] = {
   },
 };
 
+/** The flags each dirty op knows; the handlers refuse any other bit (EOPNOTSUPP) before they look the HWPT up. */
+const DIRTY_OP_FLAGS: Readonly<Record<string, number>> = {
+  IOMMU_HWPT_SET_DIRTY_TRACKING: U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+  IOMMU_HWPT_GET_DIRTY_BITMAP: U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
+};
+
 const pagingOp = (type: string, doc: string): Handler => ({
   guards: ['fdClosed', 'noSuchHwptPaging'],
   doc,
   run(tx) {
     onIommufd(tx);
     const fl = f(tx);
+    // iommufd_hwpt_set_dirty_tracking / _get_dirty_bitmap check flags (the
+    // latter also __reserved; the former leaves its __reserved unchecked)
+    // first: an argument error, decided before any object.
+    const reserved = type === 'IOMMU_HWPT_GET_DIRTY_BITMAP' && fl.has('__reserved') && fl.num('__reserved') !== 0;
+    if ((fl.num('flags') & ~(DIRTY_OP_FLAGS[type] ?? 0)) !== 0 || reserved) throw new Unmodelled(`${type} with unknown flags or a reserved field set: EOPNOTSUPP before the HWPT lookup`);
     const id = fl.num('hwpt_id');
     tx.guard('noSuchHwptPaging', id);
     tx.step(O(tx, id), { type, enable: (fl.num('flags') & U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0, profile: tx.profile });
