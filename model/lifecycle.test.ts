@@ -171,6 +171,9 @@ describe('lifecycle machines', () => {
     s.step(unmap(0x1000000n, 0x1000n), OK({ length: 0x2000n }), 'disagree'); // a length the areas do not add up to
   });
 
+  /** A range iommufd_check_iova_range accepts (one 4 KiB page). */
+  const DIRTY_RANGE = { iova: 0x1000000, length: 0x1000, page_size: 0x1000 };
+
   check('machines.hwpt.dirty-tracking', () => {
     const s = mockWorld('7.3');
     s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 4, flags: 1 }), FAIL('EOPNOTSUPP')); // automatic: no dirty ops
@@ -180,8 +183,8 @@ describe('lifecycle machines', () => {
     s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 5, flags: 0 }), OK());
     expect(s.states(5)).toEqual(['manual.untracked']);
     s.step(ioctl(3, 'IOMMU_HWPT_ALLOC', { dev_id: 3, pt_id: 1 }), OK({ out_hwpt_id: 6 }));
-    s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 6 }), FAIL('EOPNOTSUPP'));
-    s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 6 }), OK(), 'disagree');
+    s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 6, ...DIRTY_RANGE }), FAIL('EOPNOTSUPP'));
+    s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 6, ...DIRTY_RANGE }), OK(), 'disagree');
   });
 
   check('machines.hwpt.dirty-read-needs-tracking-612', () => {
@@ -189,17 +192,19 @@ describe('lifecycle machines', () => {
       const s = mockWorld(profile);
       s.step(ioctl(3, 'IOMMU_HWPT_ALLOC', { dev_id: 3, pt_id: 1, flags: DIRTY }), OK({ out_hwpt_id: 5 }));
       if (profile === '6.12') {
-        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), FAIL('EINVAL')); // tracking off
-        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK(), 'disagree');
+        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5, ...DIRTY_RANGE }), FAIL('EINVAL')); // tracking off
+        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5, ...DIRTY_RANGE }), OK(), 'disagree');
       } else {
-        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK()); // iova_bitmap_for_each's result is dropped
+        s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5, ...DIRTY_RANGE }), OK()); // iova_bitmap_for_each's result is dropped
       }
       s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 5, flags: 1 }), OK());
-      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5 }), OK());
+      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 5, ...DIRTY_RANGE }), OK());
       // Unknown flags are refused before the HWPT is looked up (found by the suite on linux-6.12).
       s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 99, flags: 0x80000000 }), FAIL('EOPNOTSUPP'), 'open');
       s.step(ioctl(3, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { hwpt_id: 99, flags: 0x80000000 }), FAIL('EOPNOTSUPP'), 'open');
-      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 99 }), FAIL('ENOENT'));
+      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 99, ...DIRTY_RANGE }), FAIL('ENOENT'));
+      // The range checks come before the dirty ops: an automatic HWPT (no dirty ops) with page_size 0 is EINVAL.
+      s.step(ioctl(3, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: 4, length: 0x1000, page_size: 0 }), FAIL('EINVAL'), 'open');
     }
   });
 

@@ -929,6 +929,23 @@ const DIRTY_OP_FLAGS: Readonly<Record<string, number>> = {
   IOMMU_HWPT_GET_DIRTY_BITMAP: U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
 };
 
+/**
+ * Whether GET_DIRTY_BITMAP's range passes iommufd_check_iova_range (length,
+ * overflow, page_size, alignment). The IOAS's iova_alignment is not modelled:
+ * a range aligned to 4 KiB and to page_size is taken to pass it.
+ */
+function dirtyRangeChecks(fl: ReturnType<typeof f>): boolean {
+  const iova = fl.big('iova');
+  const length = fl.big('length');
+  const pageSize = fl.big('page_size');
+  if (length === 0n || pageSize === 0n) return false;
+  const end = iova + length; // one past the last IOVA
+  if (end - 1n > ULONG_MAX) return false;
+  const align = pageSize > 4096n ? pageSize : 4096n;
+  return iova % align === 0n && end % align === 0n && align % pageSize === 0n;
+}
+const ULONG_MAX = (1n << 64n) - 1n;
+
 const pagingOp = (type: string, doc: string): Handler => ({
   guards: ['fdClosed', 'noSuchHwptPaging'],
   doc,
@@ -942,6 +959,7 @@ const pagingOp = (type: string, doc: string): Handler => ({
     if ((fl.num('flags') & ~(DIRTY_OP_FLAGS[type] ?? 0)) !== 0 || reserved) throw new Unmodelled(`${type} with unknown flags or a reserved field set: EOPNOTSUPP before the HWPT lookup`);
     const id = fl.num('hwpt_id');
     tx.guard('noSuchHwptPaging', id);
+    if (type === 'IOMMU_HWPT_GET_DIRTY_BITMAP' && !dirtyRangeChecks(fl)) throw new Unmodelled('a range or page size iommufd_check_iova_range refuses (EINVAL, EOVERFLOW) before the dirty ops decide');
     tx.step(O(tx, id), { type, enable: (fl.num('flags') & U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0, profile: tx.profile });
   },
 });
