@@ -940,11 +940,10 @@ function dirtyRangeChecks(fl: ReturnType<typeof f>): boolean {
   const pageSize = fl.big('page_size');
   if (length === 0n || pageSize === 0n) return false;
   const end = iova + length; // one past the last IOVA
-  if (end - 1n > ULONG_MAX) return false;
+  if (end - 1n > U64_MAX) return false; // ULONG_MAX on the 64-bit kernels
   const align = pageSize > 4096n ? pageSize : 4096n;
   return iova % align === 0n && end % align === 0n && align % pageSize === 0n;
 }
-const ULONG_MAX = (1n << 64n) - 1n;
 
 const pagingOp = (type: string, doc: string): Handler => ({
   guards: ['fdClosed', 'noSuchHwptPaging'],

@@ -194,6 +194,11 @@ function member(v: StructValue | undefined, name: string): StructValue {
 
 const TEST_OP_NAME = new Map<number, string>(TEST_OPS.map((o) => [o.value, o.name]));
 
+/** The range a VFIO_IOMMU_UNMAP_DMA names: everything with VFIO_DMA_UNMAP_FLAG_ALL (iova 0, size 0), else [iova, iova+size). */
+function compatUnmapRange(v: StructValue): Range | undefined {
+  return (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0 ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
+}
+
 export class Shadow {
   readonly buffers = new Map<number, BufferRec>();
   /** Open fds → files. */
@@ -540,10 +545,11 @@ export class Shadow {
     // iopt_unmap_iova_range removes areas, after telling the accesses to
     // unpin what they held in it.
     const r = rangeOf(iova, length);
-    const gone = r ? ioas.segs.filter((s) => s.uncertain && overlaps(s, r)).map((s) => s.area) : [];
-    for (const area of new Set(gone)) {
-      for (const s of ioas.segs.filter((x) => x.area === area && x.uncertain)) this.forgetAccessItems(ctx, ioas, s);
-      ioas.segs = ioas.segs.filter((x) => !(x.area === area && x.uncertain));
+    const gone = new Set(r ? ioas.segs.filter((s) => s.uncertain && overlaps(s, r)).map((s) => s.area) : []);
+    if (gone.size > 0) {
+      const dropped = (s: Segment): boolean => s.uncertain && gone.has(s.area);
+      for (const s of ioas.segs) if (dropped(s)) this.forgetAccessItems(ctx, ioas, s);
+      ioas.segs = ioas.segs.filter((s) => !dropped(s));
     }
     const area = this.nextArea++;
     let at = iova;
@@ -552,7 +558,7 @@ export class Shadow {
       at += p.len;
     }
     ioas.segs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    if (gone.length > 0) this.gcPagesets(); // after the new area holds its page set
+    if (gone.size > 0) this.gcPagesets(); // after the new area holds its page set
   }
 
   /** The page-set pieces that back [iova, iova+length) of an IOAS, if fully covered. */
@@ -723,9 +729,8 @@ export class Shadow {
         if (ioas && r) this.unmapRange(ctx, ioas, r, true);
       } else if (cmd === 'VFIO_IOMMU_UNMAP_DMA' && ctx.compatIoas !== undefined) {
         const ioas = this.ioas(ctx, ctx.compatIoas);
-        // VFIO_DMA_UNMAP_FLAG_ALL (iova 0, size 0) covers everything: a failure midway leaves all of it uncertain.
-        const all = (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
-        const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
+        // A failure midway (UNMAP_FLAG_ALL included) leaves all of the range uncertain.
+        const r = compatUnmapRange(v);
         if (ioas && r) this.unmapRange(ctx, ioas, r, true);
       }
       return;
@@ -822,8 +827,7 @@ export class Shadow {
       case 'VFIO_IOMMU_UNMAP_DMA': {
         const ioas = this.ioas(ctx, ctx.compatIoas);
         if (!ioas) return;
-        const all = (toNum(v['flags']) & (enumValue(this.profile, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2)) !== 0;
-        const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
+        const r = compatUnmapRange(v);
         if (r) this.unmapRange(ctx, ioas, r, false);
         return;
       }
