@@ -711,7 +711,14 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	if (nr_buffers >= MAX_BUFFERS)
 		return fail_req(e, "internal", NULL, "too many buffers");
 	len = (size_t)length;
-	map_len = aligned ? len + hp : len;
+	/*
+	 * The buffer is followed by a PROT_NONE guard page and nothing else of
+	 * the reservation stays mapped: memory past a buffer is no user memory,
+	 * as on the reference, so an IOAS_MAP running past it fails (EFAULT)
+	 * whatever mmap placed next to it. (The alignment slack was left mapped
+	 * before, and a map past the end then pinned it or not by chance.)
+	 */
+	map_len = (aligned ? len + hp : len) + (size_t)page_size;
 	/* Mapped writable first so every page can be populated below. */
 	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (map == MAP_FAILED)
@@ -719,6 +726,13 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	va = map;
 	if (aligned)
 		va = (unsigned char *)(((uintptr_t)map + hp - 1) & ~(uintptr_t)(hp - 1));
+	if (va > map)
+		munmap(map, (size_t)(va - map));
+	if (map + map_len > va + len + page_size)
+		munmap(va + len + page_size, (size_t)(map + map_len - (va + len + page_size)));
+	map = va;
+	map_len = len + (size_t)page_size; /* the buffer and its guard: what release unmaps */
+	mprotect(va + len, (size_t)page_size, PROT_NONE);
 	/*
 	 * Small pages only, whatever the alignment: the guest kernel runs THP
 	 * "always", and whether a fault then gets a huge page depends on free
@@ -726,7 +740,7 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	 * MD_CHECK_REFS skips compound pages, for one). The contract's memory is
 	 * plain anonymous memory; hugeAligned is about the address only.
 	 */
-	if (madvise(map, map_len, MADV_NOHUGEPAGE))
+	if (madvise(map, len, MADV_NOHUGEPAGE))
 		fprintf(stderr, "adapter: madvise(MADV_NOHUGEPAGE): %s\n", strerror(errno));
 	/*
 	 * Populate every page, as the kernel selftests' buffers are: an untouched
@@ -734,8 +748,8 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	 * depends on the rest of the system, so MD_CHECK_REFS on it would answer
 	 * differently from run to run.
 	 */
-	memset(map, 0, map_len);
-	if (prot != (PROT_READ | PROT_WRITE) && mprotect(map, map_len, prot)) {
+	memset(map, 0, len);
+	if (prot != (PROT_READ | PROT_WRITE) && mprotect(map, len, prot)) {
 		munmap(map, map_len);
 		return fail_req(e, "internal", "prot", "mprotect failed: %s", strerror(errno));
 	}
