@@ -83,7 +83,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const shrinkTimeMs = int('--shrink-time', o.shrinkTime, 0);
       const replayDir = resolve(o.replayDir ?? join('iommufd-spec-replays', 'mutants'));
       const progress = (r: MutantRow): void => {
-        if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkLength} commands` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
+        if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkIoctls} ioctl(s) in ${r.shrunkLength} step(s)` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
       };
       const rows = await runMutants({
         ...(only && { only }),

@@ -48,7 +48,10 @@ export interface MutantRow {
   /** Properties that objected (e.g. invariants.dma-confinement). */
   readonly properties: readonly string[];
   readonly secondsToKill?: number;
+  /** Steps of the shrunk counterexample (environment operations and observations included). */
   readonly shrunkLength?: number;
+  /** Of those, ioctl commands. */
+  readonly shrunkIoctls?: number;
   readonly seconds: number;
   readonly cases: number;
   readonly commands: number;
@@ -139,6 +142,7 @@ function rowOf(m: Mutant, r: SuiteResult, seconds: number): MutantRow {
     properties: [...new Set(f.objections.filter((o) => o.step === f.objections[0]?.step).map((o) => o.property))],
     secondsToKill: (before + f.timeToKillMs) / 1000,
     shrunkLength: f.shrunkLength,
+    shrunkIoctls: f.shrunkIoctls,
     replay: f.program,
   };
 }
@@ -172,7 +176,7 @@ export function median(values: readonly (number | undefined)[]): number | undefi
 
 /** The table as text: one row per mutant, then the medians and the survivors. */
 export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet): string {
-  const head = ['mutant', 'class', 'suite', 'oracles', 'properties', 'kill s', 'shrunk', 'corpus'];
+  const head = ['mutant', 'class', 'suite', 'oracles', 'properties', 'kill s', 'shrunk ioctls/steps', 'corpus'];
   const body = rows.map((r) => [
     r.name,
     `${r.class}${r.security ? '*' : ''}`,
@@ -180,7 +184,7 @@ export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet)
     r.killedBy.join('+') || '-',
     r.properties.join(',') || (r.error ? r.error.slice(0, 40) : '-'),
     r.secondsToKill !== undefined ? r.secondsToKill.toFixed(1) : '-',
-    r.shrunkLength !== undefined ? String(r.shrunkLength) : '-',
+    r.shrunkLength !== undefined ? `${r.shrunkIoctls ?? '-'}/${r.shrunkLength}` : '-',
     r.corpus ? (r.corpus.killed ? `killed (${r.corpus.program})` : 'survived') : 'not run',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
@@ -189,8 +193,9 @@ export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet)
   const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
   const mk = median(killed.map((r) => r.secondsToKill));
   const ms = median(killed.map((r) => r.shrunkLength));
+  const mi = median(killed.map((r) => r.shrunkIoctls));
   out.push('');
-  out.push(`--oracle ${oracle}: ${killed.length}/${rows.length} killed by the suite; median time to kill ${mk === undefined ? '-' : `${mk.toFixed(1)} s`}; median shrunk counterexample ${ms ?? '-'} commands`);
+  out.push(`--oracle ${oracle}: ${killed.length}/${rows.length} killed by the suite; median time to kill ${mk === undefined ? '-' : `${mk.toFixed(1)} s`}; median shrunk counterexample ${mi ?? '-'} ioctl commands (${ms ?? '-'} steps with the environment operations and observations)`);
   const corpusRun = rows.filter((r) => r.corpus);
   if (corpusRun.length) out.push(`the fixed corpus alone kills ${corpusRun.filter((r) => r.corpus?.killed).length}/${corpusRun.length}`);
   const survivors = rows.filter((r) => r.verdict !== 'killed');

@@ -97,7 +97,7 @@ async function round(cases: readonly GeneratedCase[], mode: BenchMode, adapter: 
     const oracles = (await oraclesFor(mode, profile)).map((o) => timed(o, oracleMs));
     const session = new CaseSession({ impl: adapter, caps, profile, oracles, timeoutMs: 30_000, clock: realClock, probeSeed: i });
     try {
-      await fc.asyncModelRun(() => ({ model: newModel(profile, caps, gc.enabled), real: session }), gc.commands);
+      await fc.asyncModelRun(() => ({ model: newModel(profile, caps, gc.enabled, gc.setting), real: session }), gc.commands);
       await session.finish();
     } catch (err) {
       if (!(err instanceof CaseFailure)) throw err;

@@ -154,6 +154,11 @@ export function executedLength(trace: readonly TraceStep[]): number {
   return trace.filter((t) => t.template.op !== 'end' && t.response !== undefined).length;
 }
 
+/** Of those, the ioctl commands (the rest are environment operations and observations: open, mem_alloc, device_create, dma…). */
+export function executedIoctls(trace: readonly TraceStep[]): number {
+  return trace.filter((t) => t.template.op === 'ioctl' && t.response !== undefined).length;
+}
+
 function show(v: unknown): string {
   if (v instanceof Ref) return v.toString();
   if (typeof v === 'bigint') return v > 0xffffn ? `0x${v.toString(16)}` : v.toString();

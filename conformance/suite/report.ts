@@ -42,7 +42,7 @@ export function formatPretty(r: SuiteResult, extra: { replayFile?: string; expec
   if (r.failure) {
     const f = r.failure;
     lines.push('');
-    lines.push(`Counterexample (block ${f.block}, seed ${f.seed}, path ${f.path}${f.replayPath ? `, replayPath ${f.replayPath}` : ''}), shrunk to ${f.shrunkLength} step(s) in ${f.numShrinks} shrink(s); found after ${(f.timeToKillMs / 1000).toFixed(2)} s; objected by: ${f.killedBy.join(', ')}`);
+    lines.push(`Counterexample (block ${f.block}, seed ${f.seed}, path ${f.path}${f.replayPath ? `, replayPath ${f.replayPath}` : ''}), shrunk to ${f.shrunkLength} step(s) (${f.shrunkIoctls} ioctl(s)) in ${f.numShrinks} shrink(s); found after ${(f.timeToKillMs / 1000).toFixed(2)} s; objected by: ${f.killedBy.join(', ')}`);
     if (f.adapterFailure) lines.push(`The implementation failed: ${f.adapterFailure}`);
     lines.push(f.text);
     if (extra.replayFile) lines.push('', `Replay file: ${extra.replayFile}   (iommufd-spec replay ${extra.replayFile} --impl ${r.implementation})`);

@@ -26,7 +26,9 @@ import { openReference } from './reference.ts';
 import { AdapterFailure, CaseFailure, CaseSession, type Clock, realClock, type TraceStep } from './session.ts';
 import { checkStability } from './stability.ts';
 import { type FailNthOptions, sweepFailNth } from './failnth.ts';
-import { counterexampleProgram, executedLength, formatCounterexample } from './counterexample.ts';
+import { counterexampleProgram, executedIoctls, executedLength, formatCounterexample } from './counterexample.ts';
+import { reduceSteps } from './reduce.ts';
+import type { StepTemplate } from './step.ts';
 import { matchExpectation, type SuiteExpectation } from './expectations.ts';
 import type { Program } from '../programs/types.ts';
 
@@ -95,7 +97,10 @@ export interface FailureReport {
   readonly objections: readonly JsonObjection[];
   /** The oracles that objected at the failing step of the shrunk counterexample. */
   readonly killedBy: readonly string[];
+  /** Steps of the shrunk counterexample that ran (environment operations and observations included). */
   readonly shrunkLength: number;
+  /** Of those, ioctl commands. */
+  readonly shrunkIoctls: number;
   /** From the block's start to the first failing case (before shrinking). */
   readonly timeToKillMs: number;
   readonly numShrinks: number;
@@ -324,9 +329,16 @@ interface CaseRun {
   readonly bindKinds: ReadonlyMap<string, { readonly op: string; readonly path: string }>;
   readonly probeSeed: number;
   readonly commands: number;
+  /** The failure came from the case's own steps (not a stability rerun, a fail-nth sweep or a broken adapter): its program can be reduced. */
+  readonly reducible?: boolean;
 }
 
-async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRuntime, counts: Map<string, number>, known: (JsonObjection & { reason: string })[], stability: boolean): Promise<CaseRun> {
+/**
+ * One case on a fresh session of the implementation, every oracle watching:
+ * `drive` issues the steps (fast-check's commands, or fixed templates when a
+ * counterexample is reduced), then the end-of-case sweep runs.
+ */
+async function driveCase(drive: (session: CaseSession) => Promise<void>, probeSeed: number, rt: BlockRuntime, counts: Map<string, number>, known: (JsonObjection & { reason: string })[]): Promise<{ failure?: CaseFailure; session: CaseSession; differential?: DifferentialOracle }> {
   const clock = rt.opts.clock ?? realClock;
   const { provider } = rt;
   const { list, differential } = oraclesFor(rt);
@@ -338,7 +350,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     oracles: list,
     timeoutMs: rt.opts.timeoutMs,
     clock,
-    probeSeed: gc.probeSeed,
+    probeSeed,
     count: (p, n = 1) => counts.set(p, (counts.get(p) ?? 0) + n),
     isKnown: (o) => {
       const e = matchExpectation(rt.opts.expectations ?? [], o);
@@ -348,10 +360,9 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
       return true;
     },
   });
-  const model = newModel(provider.profile, provider.caps, gc.enabled);
   let failure: CaseFailure | undefined;
   try {
-    await fc.asyncModelRun(() => ({ model, real: session }), gc.commands);
+    await drive(session);
     await session.finish();
   } catch (err) {
     if (err instanceof CaseFailure) failure = err;
@@ -361,6 +372,17 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     await session.close();
     await provider.release(adapter, session.trace, failure?.adapter !== undefined);
   }
+  return { ...(failure && { failure }), session, ...(differential && { differential }) };
+}
+
+async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRuntime, counts: Map<string, number>, known: (JsonObjection & { reason: string })[], stability: boolean): Promise<CaseRun> {
+  const clock = rt.opts.clock ?? realClock;
+  const { provider } = rt;
+  const model = newModel(provider.profile, provider.caps, gc.enabled, gc.setting);
+  const driven = await driveCase((session) => fc.asyncModelRun(() => ({ model, real: session }), gc.commands), gc.probeSeed, rt, counts, known);
+  const { session, differential } = driven;
+  let failure = driven.failure;
+  const reducible = failure !== undefined && failure.adapter === undefined;
   if (!failure && stability) {
     counts.set('invariants.stability', (counts.get('invariants.stability') ?? 0) + 1);
     const fresh = await provider.acquire(rt.opts.timeoutMs);
@@ -398,7 +420,40 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     }
   }
   const commands = session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
-  return { ...(failure && { failure }), trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
+  return { ...(failure && { failure }), reducible: reducible && failure === driven.failure, trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
+}
+
+/** The steps of a trace that ran (the end-of-case sweep left out: a replay runs it itself). */
+function executedSteps(trace: readonly TraceStep[]): StepTemplate[] {
+  return trace.filter((t) => t.template.op !== 'end' && t.response !== undefined).map((t) => t.template);
+}
+
+/**
+ * Reduces a failing case's program (reduce.ts): a trial counts when the same
+ * oracle objects to the same property at the same command, with the case's
+ * probe seed. Trials are not counted in the run's statistics.
+ */
+async function reduceRun(run: CaseRun, rt: BlockRuntime, stop: () => boolean): Promise<CaseRun> {
+  const target = run.failure?.objections[0];
+  if (!target) return run;
+  const same = (f: CaseFailure | undefined): boolean =>
+    f !== undefined && f.adapter === undefined && f.objections.some((o) => o.oracle === target.oracle && o.property === target.property && o.signature.command === target.signature.command);
+  const reduced = await reduceSteps(
+    executedSteps(run.trace),
+    run,
+    async (steps) => {
+      const d = await driveCase(async (session) => {
+        for (const t of steps) await session.exec(t);
+      }, run.probeSeed, rt, new Map(), []);
+      if (!same(d.failure)) return { result: undefined, executed: [] };
+      const trace = d.session.trace;
+      const executed = executedSteps(trace);
+      const result: CaseRun = { failure: d.failure as CaseFailure, reducible: true, trace, expectedOf: (s) => d.differential?.expectedOf(s), bindings: d.session.bindings, bindKinds: d.session.bindKinds, probeSeed: run.probeSeed, commands: executed.length };
+      return { result, executed };
+    },
+    { stop },
+  );
+  return reduced.result;
 }
 
 export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p: Progress) => void): Promise<BlockResult> {
@@ -453,12 +508,15 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
   }
   const cx = details.counterexample?.[0] as { gc: GeneratedCase } | undefined;
   const replayPath = cx ? /replayPath=(["'])?([^"'*]+)\1?/.exec(String(cx.gc.commands))?.[2] : undefined;
-  // The counterexample run's own trace: the CaseFailure thrown by it.
-  const trace = err.trace;
-  const objections = err.objections;
+  // fast-check's counterexample, reduced further as a program (reduce.ts).
+  const own = last.failure === err;
+  if (own && last.reducible) last = await reduceRun(last, rt, () => clock.now() - (firstFailure ?? t0) > 2 * opts.shrinkTimeMs);
+  const finalFailure = own ? (last.failure as CaseFailure) : err;
+  const trace = finalFailure.trace;
+  const objections = finalFailure.objections;
   const failingStep = objections[0]?.step ?? 0;
   const killedBy = [...new Set(objections.filter((o) => o.step === failingStep).map((o) => o.oracle))];
-  const expectedOf = last.failure === err ? last.expectedOf : undefined;
+  const expectedOf = own ? last.expectedOf : undefined;
   const program = counterexampleProgram(
     trace,
     objections,
@@ -477,11 +535,11 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
       message: objections[0]?.message ?? '',
     },
     rt.provider.profile,
-    last.failure === err ? last.bindings : new Map(),
+    own ? last.bindings : new Map(),
     expectedOf,
-    last.failure === err ? last.bindKinds : new Map(),
+    own ? last.bindKinds : new Map(),
   );
-  if (last.failure === err) (program.replay as Record<string, unknown>)['probeSeed'] = last.probeSeed;
+  if (own) (program.replay as Record<string, unknown>)['probeSeed'] = last.probeSeed;
   const failure: FailureReport = {
     block,
     seed,
@@ -490,6 +548,7 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
     objections: objections.map(toJsonObjection),
     killedBy,
     shrunkLength: executedLength(trace),
+    shrunkIoctls: executedIoctls(trace),
     timeToKillMs: (firstFailure ?? t0) - t0,
     numShrinks: details.numShrinks,
     text: formatCounterexample(trace, objections, expectedOf),

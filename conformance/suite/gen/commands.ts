@@ -21,7 +21,7 @@ import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
-import { type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
+import { type AreaEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
@@ -39,7 +39,7 @@ export interface CommandSpec<C> {
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
 }
 
-export type Need = 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
+export type Need = 'setting' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
 
 /** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
 export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void>;
@@ -54,6 +54,7 @@ class GenCommand<C> implements SuiteCommand {
     return m.on(this.spec.kind) && this.spec.ready(m as GenModel);
   }
   async run(m: GenModel, s: CaseSession): Promise<void> {
+    await this.ensure(m, s, 'setting');
     for (const need of this.spec.needs ?? []) await this.ensure(m, s, need);
     const t = this.spec.build(m, this.choice);
     if (!t) return;
@@ -1430,6 +1431,7 @@ const NONE: AbiChoice = { kind: 'none' };
 export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[]): Ensure {
   const byKind = new Map<string, CommandSpec<unknown>>(specs.map((x) => [x.kind, x as unknown as CommandSpec<unknown>]));
   const RW = (enumValue(profile, 'IOMMU_IOAS_MAP_READABLE') ?? 4) | (enumValue(profile, 'IOMMU_IOAS_MAP_WRITEABLE') ?? 2);
+  const OPTION_SET = enumValue(profile, 'IOMMU_OPTION_OP_SET');
   const run = async (m: GenModel, s: CaseSession, kind: string, choice: unknown): Promise<void> => {
     const spec = byKind.get(kind);
     if (!spec) return;
@@ -1497,8 +1499,26 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
   };
   const ensure: Ensure = async (m, s, need) => {
     switch (need) {
+      case 'setting': {
+        const st = m.setting;
+        if (st.unprivileged && !m.settled.process) {
+          m.settled.process = true;
+          await run(m, s, 'set_process', { capIpcLock: false, ...(st.rlimit !== undefined && { rlimit: st.rlimit }) });
+        }
+        if (!st.mmAccounting) return;
+        for (const ctx of freshCtxs(m)) {
+          if (m.settled.ctxs.has(ctx.name)) continue;
+          m.settled.ctxs.add(ctx.name);
+          await run(m, s, 'IOMMU_OPTION/rlimit-mode', { ctx: freshCtxs(m).indexOf(ctx), op: OPTION_SET, val: 1n });
+        }
+        return;
+      }
       case 'ctx':
-        if (m.openCtxs().length === 0) await run(m, s, 'open', { vfio: false });
+        if (m.openCtxs().length === 0) {
+          await ensure(m, s, 'setting');
+          await run(m, s, 'open', { vfio: false });
+          await ensure(m, s, 'setting');
+        }
         return;
       case 'ioas':
         await ensure(m, s, 'ctx');
@@ -1690,6 +1710,8 @@ export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<Ge
 
 export interface GeneratedCase {
   readonly enabled: readonly string[] | undefined;
+  /** How the process and contexts start (gen/model.ts CaseSetting); absent: the default. */
+  readonly setting?: CaseSetting;
   readonly commands: Iterable<SuiteCommand>;
 }
 
@@ -1701,11 +1723,16 @@ export function caseArb(profile: Profile, caps: Capabilities, opts: GenerationOp
   const commands = fc.commands([cmdArb], { maxCommands: opts.maxCommands, size: 'max', ...(opts.replayPath && { replayPath: opts.replayPath }) });
   const kinds = specs.map((s) => s.kind).filter((k) => !ESSENTIAL.has(k));
   const swarm = opts.swarm === false ? fc.constant(undefined) : fc.oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 3, arbitrary: fc.subarray(kinds, { minLength: Math.min(3, kinds.length) }).map((s) => [...ESSENTIAL, ...s]) });
-  return fc.record({ enabled: swarm, commands }) as fc.Arbitrary<GeneratedCase>;
+  // One case in three starts unprivileged and/or in MM accounting; shrinks to the default.
+  const setting = fc.oneof(
+    { weight: 2, arbitrary: fc.constant(DEFAULT_SETTING) },
+    { weight: 1, arbitrary: fc.record({ unprivileged: fc.boolean(), mmAccounting: fc.boolean(), rlimit: fc.constantFrom<bigint | undefined>(undefined, 1n << 20n, 8n << 20n) }, { requiredKeys: ['unprivileged', 'mmAccounting'] }) },
+  );
+  return fc.record({ enabled: swarm, setting, commands }) as fc.Arbitrary<GeneratedCase>;
 }
 
-export function newModel(profile: Profile, caps: Capabilities, enabled: readonly string[] | undefined): GenModel {
-  return new GenModel(profile, caps, enabled ? new Set(enabled) : undefined);
+export function newModel(profile: Profile, caps: Capabilities, enabled: readonly string[] | undefined, setting?: CaseSetting): GenModel {
+  return new GenModel(profile, caps, enabled ? new Set(enabled) : undefined, setting);
 }
 
 export { HPAGE };

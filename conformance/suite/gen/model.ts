@@ -96,6 +96,26 @@ export interface VmEntry {
   readonly files: string[];
 }
 
+/**
+ * How a case's process and contexts start: a case-level choice (the
+ * environment dimension syzkaller varies per program), shrinking to the
+ * default, the contract's fresh process (CAP_IPC_LOCK held: nothing is
+ * charged). Accounting faults need an unprivileged process, often MM
+ * accounting, and pins, all in one case; as independent commands they
+ * rarely meet, so the setting is applied before the first context and to
+ * each new context before anything is created in it.
+ */
+export interface CaseSetting {
+  /** Drop CAP_IPC_LOCK before the first context opens: pins are charged to locked_vm (USER or MM accounting). */
+  readonly unprivileged: boolean;
+  /** RLIMIT_MEMLOCK in bytes for the unprivileged process (undefined: unlimited, as set_process leaves it). */
+  readonly rlimit?: bigint;
+  /** Every new context goes to MM accounting (IOMMU_OPTION_RLIMIT_MODE 1, mm->locked_vm) while it is still empty. */
+  readonly mmAccounting: boolean;
+}
+
+export const DEFAULT_SETTING: CaseSetting = { unprivileged: false, mmAccounting: false };
+
 export class GenModel {
   private n = 0;
   readonly ctxs: CtxEntry[] = [];
@@ -115,7 +135,11 @@ export class GenModel {
     readonly caps: Capabilities,
     /** Swarm: the command kinds this case enables (undefined: all). */
     readonly enabled: ReadonlySet<string> | undefined,
+    readonly setting: CaseSetting = DEFAULT_SETTING,
   ) {}
+
+  /** What of the setting has been applied: the process, and the contexts put in MM accounting. */
+  readonly settled = { process: false, ctxs: new Set<string>() };
 
   fresh(prefix: string): string {
     this.n += 1;
