@@ -14,7 +14,7 @@ const XSD = new URL('./junit/junit-10.xsd', import.meta.url);
 
 describe('JUnit report', () => {
   it('suite.junit.validates', async () => {
-    const r = await runSuite({ impl: 'conformance/suite/fixtures/ignores-write-permission.ts', profile: '7.3', seed: 1, runs: 30, maxCommands: 60, oracle: 'invariants', blockSize: 30, shrinkTimeMs: 1_000 }); // any failing report will do: little shrinking
+    const r = await runSuite({ impl: 'conformance/suite/fixtures/ignores-write-permission.ts', profile: '7.3', seed: 1, runs: 60, maxCommands: 60, oracle: 'invariants', blockSize: 60, shrinkTimeMs: 1_000 }); // any failing report will do: little shrinking
     expect(r.verdict).toBe('fail');
     const xml = formatJunit(r);
     expect(xml).toMatch(/<failure /);

@@ -39,7 +39,7 @@ export interface CommandSpec<C> {
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
 }
 
-export type Need = 'setting' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
 
 /** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
 export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void>;
@@ -282,6 +282,27 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'mem_write', fields: { buffer: new Ref(b.name, 'buffer'), offset: off, data: c.data } };
       },
     } satisfies CommandSpec<{ k: number; page: number; data: Uint8Array }>);
+  }
+  // The user mapping going away or changing under what is pinned and mapped
+  // (munmap, mprotect of a page-aligned sub-range): pins outlive munmap, a
+  // later MAP or access of the range must fail, DMA still reaches pinned pages.
+  for (const op of ['mem_unmap', 'mem_protect'] as const) {
+    if (!opSupported(caps, op)) continue;
+    add({
+      kind: op,
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(15), pages: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 16 }) }), prot: fc.constantFrom('r' as const, 'none' as const, 'rw' as const) }),
+      needs: ['buf'], ready: () => true,
+      build: (m, c) => {
+        const b = pick(m.bufs, c.k) as { name: string; length: number };
+        const total = Math.max(1, Math.floor(b.length / 4096));
+        const first = c.page % total;
+        const n = Math.min(c.pages, total - first);
+        const fields: { [k: string]: Tmpl } = { buffer: new Ref(b.name, 'buffer'), offset: first * 4096, length: n * 4096 };
+        if (op === 'mem_protect') fields['prot'] = c.prot;
+        return { op, fields };
+      },
+    } satisfies CommandSpec<{ k: number; page: number; pages: number; prot: 'r' | 'none' | 'rw' }>);
   }
   if (opSupported(caps, 'device_create') && iommus.length > 0) {
     const f = caps.deviceFeatures;
@@ -1104,6 +1125,23 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         if (ok(step)) (dfdPick(m, c.dfd) as DfdEntry).attached = undefined;
       },
     } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
+    // The detach that matters most: one device leaves a mapped domain another
+    // device keeps alive; it must be blocked at once (iommufd_hw_pagetable_detach).
+    const sharing = (m: GenModel): DfdEntry[] => m.openDfds().filter((x) => x.attached && m.openDfds().some((y) => y !== x && y.attached === x.attached));
+    add({
+      kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT/shared',
+      weight: 1,
+      arb: k16,
+      needs: ['sharedDomain'], ready: () => true,
+      build: (m, k) => {
+        const d = pick(sharing(m), k);
+        return d ? ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, NONE) : undefined;
+      },
+      after: (m, _k, t, step) => {
+        const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
+        if (ok(step) && d) d.attached = undefined;
+      },
+    } satisfies CommandSpec<number>);
   }
   // Type1 compatibility on an iommufd (vfio_compat.c), mostly on contexts opened as /dev/vfio/vfio.
   const compatCtx = (m: GenModel, k: number): CtxEntry | undefined => pick(m.ctxs.filter((c) => c.vfio && c.open), k) ?? ctxOf(m, k);
@@ -1536,7 +1574,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         return;
       }
       case 'dev':
-        if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+        if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.setting.unit + m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
         return;
       case 'dfd':
         await ensure(m, s, 'dev');
@@ -1570,6 +1608,27 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         if (!d || !h?.ioas || m.liveAreas(h.ctx, h.ioas).length > 0) return;
         const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
         await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+        return;
+      }
+      case 'sharedDomain': {
+        // A mapped device whose HWPT another device uses too: a second device on
+        // the same IOMMU unit, bound to the same context and attached to the same
+        // IOAS, shares the automatic domain (iommufd_device_auto_get_domain reuses
+        // a compatible one) — so a detach leaves a live, mapped domain behind.
+        await ensure(m, s, 'mappedDevice');
+        const aliveHwpt = (n: string | undefined): boolean => !!n && !!m.objs.find((o) => o.name === n)?.alive;
+        const d = m.dfds.find((x) => x.open && aliveHwpt(x.attached));
+        if (!d?.ctx || m.dfds.some((x) => x !== d && x.open && x.attached === d.attached)) return;
+        const h = m.objs.find((o) => o.name === d.attached);
+        const unit = m.caps.iommus.findIndex((i) => i.name === d.dev.iommu.name);
+        if (!h?.ioas || unit < 0 || m.devs.length >= 6) return;
+        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+        const e = dev ? await openDfd(m, s, dev) : undefined;
+        if (!e) return;
+        await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(e), ctx: 0, badFd: false, abi: NONE, to: d.ctx } satisfies Bind);
+        if (!e.ctx) return;
+        const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
+        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
         return;
       }
       case 'devid':
@@ -1723,11 +1782,18 @@ export function caseArb(profile: Profile, caps: Capabilities, opts: GenerationOp
   const commands = fc.commands([cmdArb], { maxCommands: opts.maxCommands, size: 'max', ...(opts.replayPath && { replayPath: opts.replayPath }) });
   const kinds = specs.map((s) => s.kind).filter((k) => !ESSENTIAL.has(k));
   const swarm = opts.swarm === false ? fc.constant(undefined) : fc.oneof({ weight: 1, arbitrary: fc.constant(undefined) }, { weight: 3, arbitrary: fc.subarray(kinds, { minLength: Math.min(3, kinds.length) }).map((s) => [...ESSENTIAL, ...s]) });
-  // One case in three starts unprivileged and/or in MM accounting; shrinks to the default.
-  const setting = fc.oneof(
-    { weight: 2, arbitrary: fc.constant(DEFAULT_SETTING) },
-    { weight: 1, arbitrary: fc.record({ unprivileged: fc.boolean(), mmAccounting: fc.boolean(), rlimit: fc.constantFrom<bigint | undefined>(undefined, 1n << 20n, 8n << 20n) }, { requiredKeys: ['unprivileged', 'mmAccounting'] }) },
-  );
+  // The IOMMU unit of the first device a constructor makes varies per case
+  // (each page-table format and IOTLB gets the common sequences), and one case
+  // in three starts unprivileged and/or in MM accounting; shrinks to the default.
+  const setting: fc.Arbitrary<CaseSetting> = fc
+    .record({
+      unit: fc.nat(Math.max(0, caps.iommus.length - 1)),
+      process: fc.oneof(
+        { weight: 2, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.record({ unprivileged: fc.boolean(), mmAccounting: fc.boolean(), rlimit: fc.constantFrom<bigint | undefined>(undefined, 1n << 20n, 8n << 20n) }, { requiredKeys: ['unprivileged', 'mmAccounting'] }) },
+      ),
+    })
+    .map(({ unit, process }) => ({ ...DEFAULT_SETTING, ...process, unit }));
   return fc.record({ enabled: swarm, setting, commands }) as fc.Arbitrary<GeneratedCase>;
 }
 

@@ -97,7 +97,7 @@ export interface VmEntry {
 }
 
 /**
- * How a case's process and contexts start: a case-level choice (the
+ * How a case's process, contexts and first device start: a case-level choice (the
  * environment dimension syzkaller varies per program), shrinking to the
  * default, the contract's fresh process (CAP_IPC_LOCK held: nothing is
  * charged). Accounting faults need an unprivileged process, often MM
@@ -112,9 +112,11 @@ export interface CaseSetting {
   readonly rlimit?: bigint;
   /** Every new context goes to MM accounting (IOMMU_OPTION_RLIMIT_MODE 1, mm->locked_vm) while it is still empty. */
   readonly mmAccounting: boolean;
+  /** The IOMMU unit (an index into the capability report's iommus) of the first device a constructor makes. */
+  readonly unit: number;
 }
 
-export const DEFAULT_SETTING: CaseSetting = { unprivileged: false, mmAccounting: false };
+export const DEFAULT_SETTING: CaseSetting = { unprivileged: false, mmAccounting: false, unit: 0 };
 
 export class GenModel {
   private n = 0;

@@ -109,6 +109,8 @@ interface Expect {
   readonly offset?: number;
   readonly read?: boolean;
   readonly write?: boolean;
+  /** Which buffer page it reaches is unknown: mem_unmap took the user VA away since (the pinned frame stays mapped, but is no buffer page). */
+  readonly landingOpen?: boolean;
   /** The last IOVA of the mapping segment found (areas need not end on a CPU page: the mock's IO page is 2 KiB). */
   readonly last?: bigint;
   readonly why: string;
@@ -230,15 +232,53 @@ export class InvariantsOracle implements Oracle {
     }
     const ok = s.status === 'ok';
     const touched = this.placed(ev, ok, this.touchedBefore(ev.request));
+    const reachBefore = this.reach(ev.request);
     this.checkAbi(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     this.shadow.apply(ev.request, ev.response);
+    const moved = this.movedDevices(reachBefore);
     this.checkGroupsAndCoherency(ev, ok, out);
     this.checkObservation(ev, out);
     await this.checkDataOp(ev, ok, out);
     if (out.length > 0) return out;
-    await this.probe(ev, ok, touched, out);
+    await this.probe(ev, ok, touched, out, moved);
+    return out;
+  }
+
+  /**
+   * Which IOAS each device reaches (through its group's attachment) before a
+   * step that may change attachments: binding, attaching, detaching,
+   * replacing, destroying, closing or removing. Undefined for other steps.
+   */
+  private reach(req: Request): Map<DeviceRec, IoasObj | undefined> | undefined {
+    if (req.op !== 'ioctl' && req.op !== 'close' && req.op !== 'device_remove') return undefined;
+    const m = new Map<DeviceRec, IoasObj | undefined>();
+    for (const d of this.shadow.liveDevices()) {
+      if (d.handle === undefined) continue;
+      const via = this.groupAttachment(d);
+      m.set(d, via ? this.shadow.deviceIoas(via)?.ioas : undefined);
+    }
+    return m;
+  }
+
+  /**
+   * Devices whose reach a step changed, with the IOASes they reached before
+   * and after: what a device could reach is exactly what such a step touches
+   * for it (a detach that leaves the old domain in place, a replace that
+   * keeps translating through the old table, a group member left behind).
+   */
+  private movedDevices(before: Map<DeviceRec, IoasObj | undefined> | undefined): { d: DeviceRec; ioas: IoasObj }[] {
+    if (!before) return [];
+    const out: { d: DeviceRec; ioas: IoasObj }[] = [];
+    for (const [d, was] of before) {
+      if (d.removed) continue;
+      const via = this.groupAttachment(d);
+      const now = via ? this.shadow.deviceIoas(via)?.ioas : undefined;
+      if (now === was) continue;
+      if (was) out.push({ d, ioas: was });
+      if (now) out.push({ d, ioas: now });
+    }
     return out;
   }
 
@@ -403,6 +443,7 @@ export class InvariantsOracle implements Oracle {
     return {
       mapped: true,
       open: seg.uncertain,
+      landingOpen: this.shadow.vaGone(va, va),
       buffer: b?.buffer.handle,
       offset: b?.offset,
       read: seg.read,
@@ -422,7 +463,7 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to buffer ${t.buffer} + ${t.offset}, but ${e.why}`, 'not mapped', `mapped to buffer ${t.buffer}+${t.offset}`, probe));
         return;
       }
-      if (e.mapped && (t.buffer !== e.buffer || t.offset !== e.offset) && !e.open) {
+      if (e.mapped && (t.buffer !== e.buffer || t.offset !== e.offset) && !e.open && !e.landingOpen) {
         out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to ${t.buffer === undefined ? 'memory outside every user buffer' : `buffer ${t.buffer} + ${t.offset}`}, but ${e.why}`, `buffer ${e.buffer}+${e.offset}`, `buffer ${t.buffer}+${t.offset}`, probe));
         return;
       }
@@ -463,6 +504,7 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (r.ok && !open) {
+      if (pages.some((e) => e.landingOpen)) return;
       // Where it landed: exactly the bytes behind the mapping of each page
       // it crossed (an access may run from one area into the next, and from
       // one user buffer into another).
@@ -699,7 +741,7 @@ export class InvariantsOracle implements Oracle {
     return list.length === 0 ? undefined : list[Math.floor(this.ctx.random() * list.length)];
   }
 
-  private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[]): Promise<void> {
+  private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[], moved: readonly { d: DeviceRec; ioas: IoasObj }[] = []): Promise<void> {
     const req = ev.request;
     const stateful = req.op === 'ioctl' || req.op === 'close' || req.op === 'kvm_vfio_add' || req.op === 'kvm_vfio_del' || req.op === 'kvm_destroy' || req.op === 'device_remove';
     if (!stateful && req.op !== 'set_process') return;
@@ -711,6 +753,15 @@ export class InvariantsOracle implements Oracle {
       for (const t of touched) {
         const on = devices.filter((d) => this.shadow.deviceIoas(d)?.ioas === t.ioas);
         for (const r of t.ranges) for (const iova of this.pagesOf(r)) for (const d of on) targets.push({ d, iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate || DMA_ALWAYS.test(String(req.cmd))) });
+      }
+    }
+    if (canMap && !this.shadow.lost) {
+      // A device whose reach the step changed: the first page of a mapping of the IOAS it left and of the one it joined, by DMA (through the IOTLB).
+      for (const { d, ioas } of moved) {
+        const seg = ioas.segs[0];
+        if (seg) targets.push({ d, iova: seg.start - (seg.start % PAGE), dma: this.can.dma });
+        const other = this.pickRandom(ioas.segs);
+        if (other && other !== seg) targets.push({ d, iova: other.start - (other.start % PAGE), dma: this.can.dma });
       }
     }
     if (canMap && !this.shadow.lost && (stateful || targets.length > 0)) {

@@ -201,6 +201,14 @@ function compatUnmapRange(v: StructValue): Range | undefined {
 
 export class Shadow {
   readonly buffers = new Map<number, BufferRec>();
+  /**
+   * User VA ranges that mem_unmap took away. What an area pinned there stays
+   * pinned (pins outlive munmap) but is no buffer page any more, and a later
+   * mmap may hand the VA to another buffer whose pages nothing pinned: which
+   * frame a VA means is then unknown here, so buffer-page checks of these
+   * VAs are left open instead of guessed.
+   */
+  private readonly goneVa: { readonly first: bigint; readonly last: bigint }[] = [];
   /** Open fds → files. */
   readonly fds = new Map<number, FileRec>();
   readonly ctxs: CtxRec[] = [];
@@ -267,10 +275,16 @@ export class Shadow {
   }
 
   bufferOfVa(va: bigint): { buffer: BufferRec; offset: number } | undefined {
+    if (this.vaGone(va, va)) return undefined;
     for (const b of this.buffers.values()) {
       if (va >= b.va && va < b.va + BigInt(b.length)) return { buffer: b, offset: Number(va - b.va) };
     }
     return undefined;
+  }
+
+  /** Whether mem_unmap ever took away part of [first, last]. */
+  vaGone(first: bigint, last: bigint): boolean {
+    return this.goneVa.some((g) => g.first <= last && first <= g.last);
   }
 
   /** Every page index (relative to the page of `ps.va`) pinned in a page set. */
@@ -329,7 +343,7 @@ export class Shadow {
         if (psOpen) open = true;
         if (pages.has(idx)) n++;
       }
-      out.push(open ? undefined : n);
+      out.push(open || this.vaGone(p * PAGE, p * PAGE + PAGE - 1n) ? undefined : n);
     }
     return out;
   }
@@ -587,6 +601,11 @@ export class Shadow {
       case 'mem_alloc': {
         const b = res.result as { buffer: number; va: bigint; length: number };
         this.buffers.set(b.buffer, { handle: b.buffer, va: b.va, length: b.length });
+        return;
+      }
+      case 'mem_unmap': {
+        const b = this.buffers.get(req.buffer);
+        if (b && req.length > 0) this.goneVa.push({ first: b.va + BigInt(req.offset), last: b.va + BigInt(req.offset + req.length - 1) });
         return;
       }
       case 'set_process':
