@@ -3,7 +3,7 @@
  * checked commands per second of the random suite against the reference,
  * in-process and over stdio, bare (no oracle), with the invariants and with
  * every oracle; the slowdown over bare and each oracle's share of the time.
- * Medians of several rounds. Targets (in-process, one thread): 50 000
+ * Medians of several rounds after untimed warm-up rounds. Targets (in-process, one thread): 50 000
  * checked commands/s with --oracle invariants, 10 000 with full — reported,
  * not asserted.
  */
@@ -35,11 +35,12 @@ export function conformanceBenchSuite(bench: Command, setExit: (code: number) =>
     .description('checked commands per second of the random suite against the reference (in-process and stdio, per oracle set)')
     .option('--json', 'print the figures as JSON')
     .option('--rounds <n>', 'timed rounds per figure (median)', '5')
-    .option('--cases <n>', 'cases per round', '20')
+    .option('--warmup <n>', 'untimed rounds first, per transport and mode (JIT warm-up)', '3')
+    .option('--cases <n>', 'cases per round', '40')
     .option('--max-commands <n>', 'commands per case at most', '60')
     .option('--profile <profile>', 'kernel profile (6.12 or 7.3)', '7.3')
     .option('--no-stdio', 'skip the stdio transport')
-    .action(async (o: { json?: boolean; rounds: string; cases: string; maxCommands: string; profile: string; stdio: boolean }) => {
+    .action(async (o: { json?: boolean; rounds: string; warmup: string; cases: string; maxCommands: string; profile: string; stdio: boolean }) => {
       const n = (flag: string, v: string, min: number): number => {
         const x = Number(v);
         if (!Number.isInteger(x) || x < min) throw new UsageError(`bench conformance: ${flag}: expected an integer >= ${min}, got '${v}'`);
@@ -49,6 +50,7 @@ export function conformanceBenchSuite(bench: Command, setExit: (code: number) =>
       const rows = await benchConformance({
         profile: o.profile as Profile,
         rounds: n('--rounds', o.rounds, 1),
+        warmup: n('--warmup', o.warmup, 0),
         cases: n('--cases', o.cases, 1),
         maxCommands: n('--max-commands', o.maxCommands, 1),
         stdio: o.stdio === false ? false : undefined,

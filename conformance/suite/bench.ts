@@ -42,6 +42,12 @@ export interface BenchOptions {
   readonly cases?: number;
   readonly maxCommands?: number;
   readonly rounds?: number;
+  /**
+   * Untimed rounds first, per transport and mode: V8 optimizes the hot paths
+   * only after some thousands of commands, and one round of 20 cases measured
+   * a half-compiled suite (a third of the steady state).
+   */
+  readonly warmup?: number;
   readonly stdio?: string | false;
   readonly log?: (line: string) => void;
 }
@@ -113,6 +119,7 @@ async function round(cases: readonly GeneratedCase[], mode: BenchMode, adapter: 
 export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFigure[]> {
   const profile = opts.profile ?? '7.3';
   const rounds = opts.rounds ?? 5;
+  const warmup = opts.warmup ?? 3;
   const log = opts.log ?? (() => {});
   const probe = await openAdapter('ref', { profile });
   const capsRes = await probe.call({ op: 'capabilities' });
@@ -121,7 +128,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
   const caps = capsRes.result;
   const arb = caseArb(profile, caps, { maxCommands: opts.maxCommands ?? 60 });
   // The same cases every round and mode (fresh command objects per round: they are single-use).
-  const sample = (): GeneratedCase[] => fc.sample(arb, { seed: opts.seed ?? 42, numRuns: opts.cases ?? 20 });
+  const sample = (): GeneratedCase[] => fc.sample(arb, { seed: opts.seed ?? 42, numRuns: opts.cases ?? 40 });
   const figures: BenchFigure[] = [];
   // One adapter per transport, `reset` before each case (ADAPTER.md §3.11), as `run` does.
   const transports: { name: 'in-process' | 'stdio'; spec: string }[] = [{ name: 'in-process', spec: 'ref' }];
@@ -135,9 +142,9 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
         const cpuCps: number[] = [];
         const shares = new Map<string, number[]>();
         let commands = 0;
-        for (let r = 0; r <= rounds; r++) {
+        for (let r = 0; r < warmup + rounds; r++) {
           const res = await round(sample(), mode, adapter, caps, profile);
-          if (r === 0) continue; // warm-up round
+          if (r < warmup) continue;
           commands = res.commands;
           cps.push(res.commands / (res.ms / 1000));
           cpuCps.push(res.commands / (res.cpuMs / 1000));
