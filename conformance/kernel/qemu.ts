@@ -124,7 +124,11 @@ export function qemuArgs(image: GuestImage, consoleLog: string, socketPath: stri
     '-initrd', image.initramfs,
     // console=ttyS0 only: kernel messages never reach the adapter's channel.
     // loglevel=5 lets KERN_WARNING (WARN_ON splats) through, for kernelSplats().
-    '-append', `console=ttyS0 loglevel=5 panic=-1 iommufd_spec.mode=${mode} iommufd_spec.channel=${channel}`,
+    // proc_mem.force_override=always: the adapter sets up read-only and PROT_NONE buffers
+    // through /proc/self/mem (mem_write), which 7.3's default (PROC_MEM_FORCE_PTRACE,
+    // security/Kconfig) refuses with EIO to a process that is not its ptracer; 6.12's
+    // default (PROC_MEM_ALWAYS_FORCE) already forces.
+    '-append', `console=ttyS0 loglevel=5 panic=-1 proc_mem.force_override=always iommufd_spec.mode=${mode} iommufd_spec.channel=${channel}`,
     '-serial', `file:${consoleLog}`,
   ];
   if (!socketPath) return args;

@@ -364,7 +364,7 @@ class ReferenceImplementation implements Implementation {
    */
   private scratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
     const ARENA = 1 << 20;
-    if (!this.arena) this.arena = { va: this.proc.mmap(ARENA)!, size: ARENA, used: 0 };
+    if (!this.arena) this.arena = { va: this.proc.mmap(ARENA, undefined, false, 'heap')!, size: ARENA, used: 0 };
     const need = Math.ceil(Math.max(bytes.length, 1) / 64) * 64;
     if (this.arena.used + need <= this.arena.size) {
       const va = this.arena.va + BigInt(this.arena.used);
@@ -374,7 +374,7 @@ class ReferenceImplementation implements Implementation {
       this.proc.copyToUser(va, slot);
       return va;
     }
-    const va = this.proc.mmap(Math.max(bytes.length, 1))!;
+    const va = this.proc.mmap(Math.max(bytes.length, 1), undefined, false, 'heap')!;
     this.proc.copyToUser(va, bytes);
     scratchList.push(va);
     return va;

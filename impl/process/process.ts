@@ -46,6 +46,13 @@ export class UserStruct {
 /** The largest user VA (x86-64 47-bit user space). */
 const TASK_SIZE = 2 ** 47;
 const MMAP_BASE = 0x7f00_0000_0000;
+/**
+ * Where the process's own allocations go (a C program's heap, below the mmap
+ * area): the adapter's scratch memory for ioctl arguments. Kept away from the
+ * buffers mmap hands out, so memory just past a buffer is never the adapter's
+ * arguments — on a real kernel it is not either.
+ */
+const HEAP_BASE = 0x5555_0000_0000;
 const HPAGE_SIZE = 2 * 1024 * 1024;
 
 export class Process {
@@ -63,7 +70,7 @@ export class Process {
   pinnedVm = 0;
 
   private vmas: Vma[] = [];
-  private nextVa = MMAP_BASE;
+  private readonly nextVa = { mmap: MMAP_BASE, heap: HEAP_BASE };
   /** pin_user_pages references per frame (page_ref_count / GUP_PIN_COUNTING_BIAS). */
   private readonly pins = new Map<number, number>();
   /** Frames whose mapping is gone but which are still pinned. */
@@ -91,12 +98,12 @@ export class Process {
   // -- the address space ---------------------------------------------------
 
   /** mmap(MAP_ANONYMOUS|MAP_POPULATE): a new mapping, populated with zeroed frames. Returns the VA, or null on ENOMEM. */
-  mmap(length: number, prot: Prot = PROT_RW, hugeAligned = false): bigint | null {
+  mmap(length: number, prot: Prot = PROT_RW, hugeAligned = false, region: 'mmap' | 'heap' = 'mmap'): bigint | null {
     if (length <= 0) return null;
     const npages = Math.ceil(length / PAGE_SIZE);
     const align = hugeAligned ? HPAGE_SIZE : PAGE_SIZE;
-    const start = Math.ceil(this.nextVa / align) * align;
-    if (start + npages * PAGE_SIZE > TASK_SIZE) return null;
+    const start = Math.ceil(this.nextVa[region] / align) * align;
+    if (start + npages * PAGE_SIZE > (region === 'heap' ? MMAP_BASE : TASK_SIZE)) return null;
     const pfns: number[] = [];
     for (let i = 0; i < npages; i++) {
       const pa = this.phys.allocPages(0, KIND_DATA);
@@ -109,7 +116,7 @@ export class Process {
     this.vmas.push({ start, npages, prot: new Array<Prot>(npages).fill(prot), pfns });
     this.vmas.sort((a, b) => a.start - b.start);
     // Leave a guard gap so adjacent buffers are never contiguous by accident.
-    this.nextVa = start + (npages + 1) * PAGE_SIZE;
+    this.nextVa[region] = start + (npages + 1) * PAGE_SIZE;
     return BigInt(start);
   }
 

@@ -842,8 +842,12 @@ static int op_mem_protect(const struct json *req, struct sbuf *res, struct perr 
 		return -1;
 	if (prot_of(get_str(req, "prot"), &prot))
 		return fail_req(e, "bad-request", "prot", "prot must be 'rw', 'r' or 'none'");
-	if (mprotect(b->va + off, len, prot))
+	if (mprotect(b->va + off, len, prot)) {
+		/* ENOMEM: part of the range is not mapped (an earlier mem_unmap), a bad request as on the reference (ADAPTER.md §3.5) */
+		if (errno == ENOMEM)
+			return fail_req(e, "bad-request", "offset", "range is not mapped");
 		return fail_req(e, "internal", NULL, "mprotect failed: %s", strerror(errno));
+	}
 	sb_puts(res, "{}");
 	return 0;
 }
