@@ -171,7 +171,7 @@ function iommufdTestMdCheckPa(ictx: IommufdCtx, mockptId: number, iova: bigint, 
   }
   for (; length > 0n; length -= page, iova += page, uptr += page) {
     const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
-    if (!t) return -EFAULT;
+    if (!t || !t.prot.read) return -EFAULT; // get_user_pages_fast(.., 0, ..): a read GUP
     const pa = domain.iovaToPhys(Number(iova));
     if (pa < 0 || pa !== t.pfn * 4096 + Number(uptr % 4096n)) return -EINVAL;
   }
@@ -280,8 +280,9 @@ function iommufdTestMdCheckRefs(ucmd: Ucmd): number {
   const refs = cmd.num('check_refs.refs');
   if (length % P || uptr % P || uptr + length > ULONG_MAX) return -EINVAL;
   for (; length; length -= P) {
+    // get_user_pages_fast(uptr, 1, 0, pages): a read GUP, -EFAULT where the VMA is not readable (check_vma_flags)
     const t = ctx.proc.translateVa(uptr);
-    if (!t) return -EFAULT;
+    if (!t || !t.prot.read) return -EFAULT;
     if (ctx.proc.pinCountOfPfn(t.pfn) !== refs) return -EIO;
     uptr += P;
   }
@@ -342,7 +343,7 @@ function iommufdTestAccessReplaceIoas(ucmd: Ucmd): number {
 function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
   for (let i = 0; i < pfns.length; i++) {
     const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
-    if (!t) return -EFAULT;
+    if (!t || !t.prot.read) return -EFAULT; // get_user_pages_fast(.., 0, ..): a read GUP
     if (t.pfn !== pfns[i]) return -EBADE;
   }
   return 0;

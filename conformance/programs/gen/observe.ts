@@ -121,6 +121,30 @@ const READONLY_BUFFER: TestDef = {
   },
 };
 
+/**
+ * The selftest's user-page probes (MD_CHECK_REFS here; MD_CHECK_PA and the
+ * access pages check alike) look a page up with get_user_pages_fast(uptr, 1,
+ * 0, ..), a read GUP: a PROT_NONE page is EFAULT (check_vma_flags: no
+ * VM_READ, no FOLL_FORCE), a read-only one is found. The random suite met
+ * this on linux-7.3, where the reference answered ok.
+ */
+const GUP_PROTNONE: TestDef = {
+  name: 'observe.permissions.gup_protnone',
+  description: 'MD_CHECK_REFS reads a page with a read GUP (get_user_pages_fast(uptr, 1, 0, ..)): a PROT_NONE page is EFAULT (check_vma_flags), a read-only or read-write one is found.',
+  source: { kernels: BOTH },
+  requires: { testOps: ['IOMMU_TEST_OP_MD_CHECK_REFS'], ops: ['mem_protect'] },
+  build: (p) => {
+    p.memAlloc('buf', 16384);
+    p.step('mem_protect', { buffer: '$buf.buffer', offset: 4096, length: 4096, prot: 'none' }, { expect: ok });
+    p.step('mem_protect', { buffer: '$buf.buffer', offset: 8192, length: 4096, prot: 'r' }, { expect: ok });
+    p.open();
+    p.checkRefs(va('buf'), 4096, 0, ok);
+    p.checkRefs(va('buf', 4096), 4096, 0, err('EFAULT'));
+    p.checkRefs(va('buf', 8192), 4096, 0, ok);
+    p.close();
+  },
+};
+
 type AccountingMode = 'none' | 'user' | 'mm_vfio' | 'mm_option';
 
 /**
@@ -314,4 +338,4 @@ const KVM: TestDef = {
   },
 };
 
-export const OBSERVE_TESTS: readonly TestDef[] = [PERMISSIONS, READONLY_BUFFER, ...(['none', 'user', 'mm_vfio', 'mm_option'] as const).map(accounting), PINS, GROUP, IOTLB, KVM];
+export const OBSERVE_TESTS: readonly TestDef[] = [PERMISSIONS, READONLY_BUFFER, GUP_PROTNONE, ...(['none', 'user', 'mm_vfio', 'mm_option'] as const).map(accounting), PINS, GROUP, IOTLB, KVM];
