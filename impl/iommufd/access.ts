@@ -85,6 +85,8 @@ export function iommufdAccessDestroy(access: IommufdAccess): void {
  */
 export function iommufdAccessChangeIoas(access: IommufdAccess, newIoas: IommufdIoas | null): number {
   const cur = access.ioas;
+  // The slot in the old IOAS's access list, read before iopt_add_access gives the access one in the new list.
+  const ioptAccessListId = access.ioptAccessListId;
   if (cur !== access.ioasUnpin) return -EBUSY;
   if (cur === newIoas) return 0;
   // access->ioas = NULL blocks further pins while the IOAS changes.
@@ -99,7 +101,7 @@ export function iommufdAccessChangeIoas(access: IommufdAccess, newIoas: IommufdI
   unwind.exit(0);
   if (cur) {
     access.ops.unmap(0n, ULONG_MAX);
-    ioptRemoveAccess(cur.iopt, access);
+    ioptRemoveAccess(cur.iopt, ioptAccessListId);
     refcount_dec(cur);
   }
   access.ioas = newIoas;

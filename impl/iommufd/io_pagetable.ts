@@ -595,9 +595,9 @@ export function ioptAddAccess(iopt: IoPagetable, access: IoptAccess): number {
   return unwind.exit(0);
 }
 
-/** iopt_remove_access */
-export function ioptRemoveAccess(iopt: IoPagetable, access: IoptAccess): void {
-  iopt.accessList.delete(access.ioptAccessListId);
+/** iopt_remove_access: the slot is the caller's (iommufd_access_change_ioas reads it before iopt_add_access replaces it). */
+export function ioptRemoveAccess(iopt: IoPagetable, ioptAccessListId: number): void {
+  iopt.accessList.delete(ioptAccessListId);
   ioptCalculateIovaAlignment(iopt);
 }
 

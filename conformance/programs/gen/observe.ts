@@ -15,6 +15,7 @@
  */
 import type { Json, StepExpect } from '../types.ts';
 import { err, hex, MOCK_APERTURE_START, ok, PAGE_SIZE, va, type ProgramBuilder, type TestDef } from './dsl.ts';
+import { createAccess } from './fixture-ioas.ts';
 
 const BOTH = ['6.12', '7.3'] as const;
 const IOVA = 0x1000000;
@@ -141,6 +142,38 @@ const GUP_PROTNONE: TestDef = {
     p.checkRefs(va('buf'), 4096, 0, ok);
     p.checkRefs(va('buf', 4096), 4096, 0, err('EFAULT'));
     p.checkRefs(va('buf', 8192), 4096, 0, ok);
+    p.close();
+  },
+};
+
+/**
+ * iommufd_access_change_ioas reads the access's slot in the old IOAS's
+ * access list before iopt_add_access gives it one in the new list, and
+ * iopt_remove_access erases that old slot: the access that moved leaves, the
+ * one that stayed stays. Seen through the IOVA alignment: only an access that
+ * pins pages (MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) asks for PAGE_SIZE
+ * (iommufd_access_create), so once it moves away the old IOAS is back to 1.
+ * The random suite met this on linux-7.3: the reference erased the new slot's
+ * index in the old list, i.e. the access that stayed.
+ */
+const ACCESS_REPLACE_SLOT: TestDef = {
+  name: 'observe.access.replace_leaves_old_slot',
+  description: 'An access that pins pages moves to another IOAS (ACCESS_REPLACE_IOAS) while an access that does not pin stays: the old IOAS forgets the one that moved (its IOVA alignment falls back from PAGE_SIZE to 1) and keeps the one that stayed; the new IOAS takes PAGE_SIZE.',
+  source: { kernels: BOTH },
+  requires: { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'] },
+  build: (p) => {
+    const alignment = (ioas: string, a: number): void => {
+      p.ioctl('IOMMU_IOAS_IOVA_RANGES', { ioas_id: ioas, num_iovas: 0, allowed_iovas: 0 }, { expect: { errno: ['EMSGSIZE'], out: { num_iovas: 1, out_iova_alignment: a } } });
+    };
+    p.open();
+    p.ioasAlloc('ioas');
+    p.ioasAlloc('other');
+    createAccess(p, '$ioas', 'stays');
+    createAccess(p, '$ioas', 'moves', 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES');
+    alignment('$ioas', PAGE_SIZE);
+    p.test('ACCESS_REPLACE_IOAS', '$moves', 'access_replace_ioas', { ioas_id: '$other' }, { expect: ok });
+    alignment('$ioas', 1);
+    alignment('$other', PAGE_SIZE);
     p.close();
   },
 };
@@ -338,4 +371,4 @@ const KVM: TestDef = {
   },
 };
 
-export const OBSERVE_TESTS: readonly TestDef[] = [PERMISSIONS, READONLY_BUFFER, GUP_PROTNONE, ...(['none', 'user', 'mm_vfio', 'mm_option'] as const).map(accounting), PINS, GROUP, IOTLB, KVM];
+export const OBSERVE_TESTS: readonly TestDef[] = [PERMISSIONS, READONLY_BUFFER, GUP_PROTNONE, ACCESS_REPLACE_SLOT, ...(['none', 'user', 'mm_vfio', 'mm_option'] as const).map(accounting), PINS, GROUP, IOTLB, KVM];
