@@ -382,7 +382,6 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
   const driven = await driveCase((session) => fc.asyncModelRun(() => ({ model, real: session }), gc.commands), gc.probeSeed, rt, counts, known);
   const { session, differential } = driven;
   let failure = driven.failure;
-  const reducible = failure !== undefined && failure.adapter === undefined;
   if (!failure && stability) {
     counts.set('invariants.stability', (counts.get('invariants.stability') ?? 0) + 1);
     const fresh = await provider.acquire(rt.opts.timeoutMs);
@@ -420,7 +419,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     }
   }
   const commands = session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
-  return { ...(failure && { failure }), reducible: reducible && failure === driven.failure, trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
+  return { ...(failure && { failure }), reducible: driven.failure !== undefined && driven.failure.adapter === undefined, trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
 }
 
 /** The steps of a trace that ran (the end-of-case sweep left out: a replay runs it itself). */

@@ -2,6 +2,7 @@ import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { EADDRINUSE, EBADFD, EDEADLOCK, EFAULT, EINVAL, EIO, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../lib/errno.ts';
 import type { IommufdIoas } from './iommufd_private.ts';
+import { PROT_NONE, PROT_R } from '../process/process.ts';
 import { ioptTableAddDomain } from './io_pagetable.ts';
 import { iommufdAccessAttach, iommufdAccessCreate, iommufdAccessDestroy, iommufdAccessPinPages } from './access.ts';
 import {
@@ -66,6 +67,11 @@ describe('IOMMU_TEST_CMD core ops (selftest.c)', () => {
     expect(checkRefs(env, buf, 2n * P, 1)).toBe(0);
     expect(checkRefs(env, buf, 4n * P, 1)).toBe(EIO);
     expect(checkRefs(env, 1n << 40n, P, 0)).toBe(EFAULT);
+    // A read GUP (get_user_pages_fast(uptr, 1, 0, ..)): a PROT_NONE page is EFAULT, a read-only one is found.
+    expect(env.proc.mprotect(buf + 2n * P, 4096, PROT_NONE)).toBe(true);
+    expect(env.proc.mprotect(buf + 3n * P, 4096, PROT_R)).toBe(true);
+    expect(checkRefs(env, buf + 2n * P, P, 0)).toBe(EFAULT);
+    expect(checkRefs(env, buf + 3n * P, P, 0)).toBe(0);
   });
   check('ref.test.temp-memory-limit', () => {
     const env = newEnv();
@@ -185,6 +191,17 @@ describe('access objects (device.c iommufd_access_*)', () => {
     expect(ioctl(env, NR.IOMMU_DESTROY, { id: ioas2 }).errno).toBe(ERRNO.EBUSY);
     // A pinning access raises the IOAS alignment to PAGE_SIZE.
     expect(iovaRanges(env, ioas2).alignment).toBe(P);
+    // The access that moves leaves its own slot of the old IOAS's access list, whatever slot the new
+    // list gave it: the one that stays keeps the old IOAS (alignment 1: it does not pin), the mover takes
+    // PAGE_SIZE along (iommufd_access_change_ioas reads iopt_access_list_id before iopt_add_access).
+    const ioas3 = ioasAlloc(env);
+    const ioas4 = ioasAlloc(env);
+    createAccess(env, ioas3, false);
+    const mover = createAccess(env, ioas3);
+    expect(iovaRanges(env, ioas3).alignment).toBe(P);
+    expect(testCmd(env, IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, mover, { 'access_replace_ioas.ioas_id': ioas4 }).errno).toBe(0);
+    expect(iovaRanges(env, ioas3).alignment).toBe(1n);
+    expect(iovaRanges(env, ioas4).alignment).toBe(P);
   });
   check('ref.access.alignment-eaddrinuse', () => {
     const env = newEnv();

@@ -59,7 +59,7 @@ export const clauses: Clause[] = [
     events: ['IOMMU_TEST_OP_CREATE_ACCESS',  'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'],
     kind: 'errno',
     errno: 'EADDRINUSE',
-    statement: 'An access that pins pages raises its IOAS’s alignment to PAGE_SIZE; attaching it to an IOAS with a misaligned area fails with EADDRINUSE.',
+    statement: 'An access that pins pages raises its IOAS’s alignment to PAGE_SIZE; attaching it to an IOAS with a misaligned area fails with EADDRINUSE. Moving it away (ACCESS_REPLACE_IOAS) removes it, and only it, from the old IOAS, whose alignment is recomputed from what stays (iopt_remove_access with the slot read before iopt_add_access).',
     source: { file: 'drivers/iommu/iommufd/io_pagetable.c', function: 'iopt_add_access' },
     profiles: BOTH,
     checks: ['ref.access.alignment-eaddrinuse', 'ref.access.replace-ioas'],

@@ -102,6 +102,15 @@ function freshCtxs(m: GenModel): CtxEntry[] {
   return m.openCtxs().filter((x) => !m.objs.some((o) => o.ctx === x.name));
 }
 
+/** A page range of a buffer (a pool pick; `page` and `pages` cut to the buffer): the fields of pin_count, mem_unmap, mem_protect. */
+function bufPages(m: GenModel, c: { k: number; page: number; pages: number }): { [k: string]: Tmpl } {
+  const b = pick(m.bufs, c.k) as { name: string; length: number };
+  const total = Math.max(1, Math.floor(b.length / 4096));
+  const first = c.page % total;
+  const n = Math.min(c.pages, total - first);
+  return { buffer: new Ref(b.name, 'buffer'), offset: first * 4096, length: n * 4096 };
+}
+
 function ctxOf(m: GenModel, k: number): CtxEntry | undefined {
   if (k % 23 === 22) return pick(m.ctxs, k);
   return pick(m.openCtxs(), k) ?? pick(m.ctxs, k);
@@ -294,11 +303,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: fc.record({ k: k16, page: fc.nat(15), pages: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 16 }) }), prot: fc.constantFrom('r' as const, 'none' as const, 'rw' as const) }),
       needs: ['buf'], ready: () => true,
       build: (m, c) => {
-        const b = pick(m.bufs, c.k) as { name: string; length: number };
-        const total = Math.max(1, Math.floor(b.length / 4096));
-        const first = c.page % total;
-        const n = Math.min(c.pages, total - first);
-        const fields: { [k: string]: Tmpl } = { buffer: new Ref(b.name, 'buffer'), offset: first * 4096, length: n * 4096 };
+        const fields: { [k: string]: Tmpl } = bufPages(m, c);
         if (op === 'mem_protect') fields['prot'] = c.prot;
         return { op, fields };
       },
@@ -425,13 +430,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       weight: 1,
       arb: fc.record({ k: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }) }),
       needs: ['buf'], ready: () => true,
-      build: (m, c) => {
-        const b = pick(m.bufs, c.k) as { name: string; length: number };
-        const total = Math.max(1, Math.floor(b.length / 4096));
-        const first = c.page % total;
-        const n = Math.min(c.pages, total - first);
-        return { op: 'pin_count', fields: { buffer: new Ref(b.name, 'buffer'), offset: first * 4096, length: n * 4096 } };
-      },
+      build: (m, c) => ({ op: 'pin_count', fields: bufPages(m, c) }),
     } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
   }
   if (opSupported(caps, 'process_info')) {
