@@ -158,8 +158,12 @@ function adapterFailureOf(err: unknown): AdapterFailure {
   return new AdapterFailure('internal', `the adapter threw: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-/** Calls an adapter, failing with AdapterFailure after `timeoutMs` or on a transport error. */
-export function callWithTimeout<T>(what: string, run: () => Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
+/**
+ * Calls an adapter, failing with AdapterFailure after `timeoutMs` or on a
+ * transport error. `what` names the call in the timeout's message (a function
+ * when the name costs something to build: it is read only on a timeout).
+ */
+export function callWithTimeout<T>(what: string | (() => string), run: () => Promise<T>, timeoutMs: number, clock: Clock): Promise<T> {
   const watchdog = watchdogOf(clock);
   return new Promise<T>((resolve, reject) => {
     let settled = false;
@@ -168,7 +172,7 @@ export function callWithTimeout<T>(what: string, run: () => Promise<T>, timeoutM
       expire: () => {
         if (settled) return;
         settled = true;
-        reject(new AdapterFailure('timeout', `the implementation did not answer ${what} within ${timeoutMs} ms`));
+        reject(new AdapterFailure('timeout', `the implementation did not answer ${typeof what === 'string' ? what : what()} within ${timeoutMs} ms`));
       },
     };
     watchdog.watch(w);
@@ -298,7 +302,7 @@ export class CaseSession {
   /** Observation requests (oracles' probes): recorded with the current step. */
   async observe(requests: readonly Request[]): Promise<readonly Response[]> {
     if (requests.length === 0) return [];
-    const responses = await callWithTimeout(`${requests.length} observation request(s)`, () => this.o.impl.batch(requests), this.o.timeoutMs, this.clock);
+    const responses = await callWithTimeout(() => `${requests.length} observation request(s)`, () => this.o.impl.batch(requests), this.o.timeoutMs, this.clock);
     const into = this.current?.probes;
     requests.forEach((request, i) => into?.push({ request, response: responses[i] }));
     return responses;
@@ -338,7 +342,7 @@ export class CaseSession {
     this.random = prng((this.o.probeSeed ^ Math.imul(step.step, 0x9e3779b1)) >>> 0);
     let response: Response;
     try {
-      response = await callWithTimeout(`step ${step.step} (${commandName(request)})`, () => this.o.impl.call(request), this.o.timeoutMs, this.clock);
+      response = await callWithTimeout(() => `step ${step.step} (${commandName(request)})`, () => this.o.impl.call(request), this.o.timeoutMs, this.clock);
     } catch (err) {
       if (err instanceof AdapterFailure) throw this.fail(step, err);
       throw err;

@@ -38,7 +38,6 @@ import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 import { featuresFor } from '../../spec/contract/features.ts';
 import { requestKindViolation } from '../../spec/contract/struct-kinds.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
-import { requireLayout } from '../../spec/uapi/layout.ts';
 import { PhysMemory, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../process/index.ts';
 import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
 import { kvmCreate, kvmDestroy, kvmDestroyAll, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
@@ -359,19 +358,19 @@ class ReferenceImplementation implements Implementation {
 
   /**
    * Scratch user memory for an argument or a pointer's data/room: from the
-   * arena (each piece on its own page-aligned, zero-padded slot), or a
+   * arena (each piece on its own 64-byte-aligned, zero-padded slot), or a
    * dedicated mapping when it does not fit (unmapped after the ioctl).
    */
   private scratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
-    const ARENA = 1 << 20;
+    // 64 KiB holds every argument the suite and the corpus pass; a new process maps it on its first ioctl.
+    const ARENA = 64 << 10;
     if (!this.arena) this.arena = { va: this.proc.mmap(ARENA, undefined, false, 'heap')!, size: ARENA, used: 0 };
     const need = Math.ceil(Math.max(bytes.length, 1) / 64) * 64;
     if (this.arena.used + need <= this.arena.size) {
       const va = this.arena.va + BigInt(this.arena.used);
       this.arena.used += need;
-      const slot = new Uint8Array(need);
-      slot.set(bytes);
-      this.proc.copyToUser(va, slot);
+      this.proc.copyToUser(va, bytes);
+      this.proc.clearUser(va + BigInt(bytes.length), need - bytes.length);
       return va;
     }
     const va = this.proc.mmap(Math.max(bytes.length, 1), undefined, false, 'heap')!;
@@ -430,25 +429,28 @@ class ReferenceImplementation implements Implementation {
     this.proc.faults.disarm();
     if (built.kind === 'bytes' && argVa !== null) {
       const after = this.proc.copyFromUser(argVa, built.bytes.length) ?? built.bytes;
-      const extra: { out?: IoctlResult['out']; bytes: Uint8Array; buffers?: IoctlResult['buffers']; ptrs?: IoctlResult['ptrs'] } = { bytes: after };
+      let out: IoctlResult['out'];
       if (command?.struct && req.arg.kind === 'struct') {
         try {
-          const size = structSize(p, command.struct);
-          const padded = new Uint8Array(size);
-          padded.set(after.subarray(0, size));
-          extra.out = decodeStruct(p, command.struct, padded) as IoctlResult['out'];
+          // decodeStruct zero-extends a short argument to sizeof (an answer carries the whole struct).
+          out = decodeStruct(p, command.struct, after) as IoctlResult['out'];
         } catch {
           // out is optional: an argument the codec cannot read back is reported in bytes only
         }
       }
+      let buffers: IoctlResult['buffers'];
+      let ptrs: IoctlResult['ptrs'];
       if (built.pointers.length) {
-        const buffers: { [path: string]: Uint8Array } = {};
-        for (const pp of built.pointers) buffers[pp.path] = this.proc.copyFromUser(pp.address, sizes.get(pp.address) ?? 0) ?? new Uint8Array(0);
+        const read: { [path: string]: Uint8Array } = {};
+        for (const pp of built.pointers) read[pp.path] = this.proc.copyFromUser(pp.address, sizes.get(pp.address) ?? 0) ?? new Uint8Array(0);
         // A raw argument's pointer patches are answered in their order (ADAPTER.md §3.3), struct pointers by field path.
-        if (req.arg.kind === 'raw') extra.ptrs = rawPointerResults(req.arg.ptrs ?? [], (path) => buffers[path] ?? new Uint8Array(0));
-        else extra.buffers = buffers;
+        if (req.arg.kind === 'raw') ptrs = rawPointerResults(req.arg.ptrs ?? [], (path) => read[path] ?? new Uint8Array(0));
+        else buffers = read;
       }
-      result = { ...result, ...extra };
+      result = { ret: result.ret, errno: result.errno, bytes: after };
+      if (out !== undefined) result = { ...result, out };
+      if (buffers !== undefined) result = { ...result, buffers };
+      if (ptrs !== undefined) result = { ...result, ptrs };
     }
     for (const va of scratchList) this.proc.munmap(va, Math.max(sizes.get(va) ?? PAGE, 1));
     if (this.arena) this.arena.used = 0;
@@ -607,11 +609,6 @@ function contractPerm(perm: string): 'r' | 'w' | 'rw' {
   const r = perm.includes('r');
   const w = perm.includes('w');
   return r && w ? 'rw' : w ? 'w' : 'r';
-}
-
-/** sizeof the struct: decodeStruct needs the whole struct even when the argument was shorter. */
-function structSize(profile: Profile, struct: string): number {
-  return requireLayout(profile, struct).size;
 }
 
 /** An argument for a command number spec/uapi does not know: only raw/int/null/fault. */

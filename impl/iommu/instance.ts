@@ -51,7 +51,8 @@ function geometryFor(cfg: FormatConfig): PtGeometry | string {
     geometries.set(key, g);
   }
   if (typeof g === 'string') return g;
-  return { ...g, opts: { ...g.opts }, itemLg2: [...g.itemLg2], entries: [...g.entries], tableBytes: [...g.tableBytes], pgsizes: [...g.pgsizes], levelOfLg2: g.levelOfLg2.slice() };
+  // A table changes its own opts, topLevel and vaBits (table.ts); the per-level arrays are built once (format.ts) and only read.
+  return { ...g, opts: { ...g.opts } };
 }
 
 /**

@@ -21,6 +21,29 @@ function hash(tag: number, key: number): number {
   return h >>> 0;
 }
 
+/** How many valid entries each tag has. */
+class TagCounts {
+  private readonly n = new Map<number, number>();
+
+  add(tag: number): void {
+    this.n.set(tag, (this.n.get(tag) ?? 0) + 1);
+  }
+
+  remove(tag: number): void {
+    const c = this.n.get(tag) ?? 0;
+    if (c <= 1) this.n.delete(tag);
+    else this.n.set(tag, c - 1);
+  }
+
+  has(tag: number): boolean {
+    return this.n.has(tag);
+  }
+
+  clear(): void {
+    this.n.clear();
+  }
+}
+
 export class Iotlb {
   readonly size: number;
   readonly keyShift: number;
@@ -35,6 +58,8 @@ export class Iotlb {
   readonly dirty: Uint8Array;
   /** Valid entries whose leaf is larger than a key page (forces a scan on invalidation). */
   private large = 0;
+  /** Valid entries per tag: a domain with none (never walked, or all invalidated) is skipped without a scan. */
+  private readonly live = new TagCounts();
   hits = 0;
   misses = 0;
 
@@ -69,8 +94,9 @@ export class Iotlb {
   insert(tag: number, iova: number, leafVa: number, leafLg2: number, leafPa: number, perm: number, dirty: boolean): void {
     const key = Math.floor(iova / this.keyDiv);
     const i = hash(tag, key) & this.mask;
-    if (this.tag[i] !== -1 && (this.leafLg2[i] as number) > this.keyShift) this.large--;
+    if (this.tag[i] !== -1) this.drop(i);
     this.tag[i] = tag;
+    this.live.add(tag);
     this.key[i] = key;
     this.leafVa[i] = leafVa;
     this.leafPa[i] = leafPa;
@@ -82,11 +108,13 @@ export class Iotlb {
 
   private drop(i: number): void {
     if ((this.leafLg2[i] as number) > this.keyShift) this.large--;
+    this.live.remove(this.tag[i] as number);
     this.tag[i] = -1;
   }
 
   /** Drop every entry of `tag` whose leaf overlaps [start, last]. */
   invalidateRange(tag: number, start: number, last: number): void {
+    if (!this.live.has(tag)) return;
     const pages = (last - start + 1) / 2 ** this.keyShift;
     if (this.large === 0 && pages <= 64) {
       const step = 2 ** this.keyShift;
@@ -106,12 +134,14 @@ export class Iotlb {
   }
 
   invalidateTag(tag: number): void {
+    if (!this.live.has(tag)) return;
     for (let i = 0; i < this.size; i++) if (this.tag[i] === tag) this.drop(i);
   }
 
   invalidateAll(): void {
     this.tag.fill(-1);
     this.large = 0;
+    this.live.clear();
   }
 
   /** Back to the state of a new Iotlb of the same size (a reused one: empty, counters at zero). */
@@ -157,7 +187,9 @@ export class WalkCache {
   insert(tag: number, iova: number, spanLg2: number, table: number, perm: number): void {
     const key = Math.floor(iova / (POW2[spanLg2] as number));
     const i = hash(tag ^ 0x5bd1e995, key) & this.mask;
+    if (this.tag[i] !== -1) this.live.remove(this.tag[i] as number);
     this.tag[i] = tag;
+    this.live.add(tag);
     this.key[i] = key;
     this.spanLg2[i] = spanLg2;
     this.spans |= 1 << (spanLg2 & 31);
@@ -167,8 +199,16 @@ export class WalkCache {
 
   /** Span sizes (lg2) ever inserted: small ranges are probed per span key instead of scanning. */
   private spans = 0;
+  /** Valid entries per tag (as the IOTLB's). */
+  private readonly live = new TagCounts();
+
+  private drop(i: number): void {
+    this.live.remove(this.tag[i] as number);
+    this.tag[i] = -1;
+  }
 
   invalidateRange(tag: number, start: number, last: number): void {
+    if (!this.live.has(tag)) return;
     if (this.spans !== 0 && (this.spans & (this.spans - 1)) === 0) {
       const spanLg2 = 31 - Math.clz32(this.spans);
       const span = POW2[spanLg2] as number;
@@ -177,7 +217,7 @@ export class WalkCache {
       if (k1 - k0 < 64) {
         for (let k = k0; k <= k1; k++) {
           const i = hash(tag ^ 0x5bd1e995, k) & this.mask;
-          if (this.tag[i] === tag && this.key[i] === k) this.tag[i] = -1;
+          if (this.tag[i] === tag && this.key[i] === k) this.drop(i);
         }
         return;
       }
@@ -186,18 +226,20 @@ export class WalkCache {
       if (this.tag[i] !== tag) continue;
       const span = POW2[this.spanLg2[i] as number] as number;
       const s = (this.key[i] as number) * span;
-      if (s <= last && s + span - 1 >= start) this.tag[i] = -1;
+      if (s <= last && s + span - 1 >= start) this.drop(i);
     }
   }
 
   invalidateTag(tag: number): void {
-    for (let i = 0; i < this.size; i++) if (this.tag[i] === tag) this.tag[i] = -1;
+    if (!this.live.has(tag)) return;
+    for (let i = 0; i < this.size; i++) if (this.tag[i] === tag) this.drop(i);
   }
 
   /** Back to the state of a new WalkCache of the same size (a reused one). */
   clear(): void {
     this.tag.fill(-1);
     this.spans = 0;
+    this.live.clear();
   }
 
   forEach(fn: (slot: number) => void): void {

@@ -51,6 +51,9 @@ const MAX_PAGES_LENGTH = ULONG_MAX - PAGE_SIZE_N;
  * range fails fast), then charge them; all or nothing. The frames, one per
  * index, or a negative errno.
  */
+/** Pages per pin_user_pages call (the kernel's pfn_reader pins a batch of up to a page of page pointers). */
+const PIN_BATCH = 512;
+
 export function ioptPagesHold(pages: IoptPages, start: number, last: number): Result<number[]> {
   const proc = pages.proc;
   const fresh = new Map<number, number>();
@@ -66,9 +69,14 @@ export function ioptPagesHold(pages: IoptPages, start: number, last: number): Re
         for (const pfn of fresh.values()) proc.unpinUserPage(pfn);
       });
     }
-    const r = proc.pinUserPages(pages.uptr + BigInt(i) * PAGE_SIZE_N, 1, pages.writable);
+    // A run of indices not pinned yet from i: one pin_user_pages call (all or nothing, failing at its first
+    // bad page). Bounded, as the kernel's batches are, so a huge bogus range still fails at its first page.
+    let end = i;
+    while (end < last && end - i < PIN_BATCH - 1 && !pages.pinned.has(end + 1)) end++;
+    const r = proc.pinUserPages(pages.uptr + BigInt(i) * PAGE_SIZE_N, end - i + 1, pages.writable);
     if (r.errno !== 0 || !('pfns' in r)) return unwind.exit(err(-EFAULT));
-    fresh.set(i, r.pfns[0]!);
+    for (let j = i; j <= end; j++) fresh.set(j, r.pfns[j - i]!);
+    i = end;
   }
   if (fresh.size) {
     pages.npinned += fresh.size;

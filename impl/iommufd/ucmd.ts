@@ -14,6 +14,7 @@ import type { Profile } from '../../spec/uapi/profiles.ts';
 import { commandsFor } from '../../spec/uapi/lookup.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
 import type { UserArg } from '../../spec/abi/dispatch.ts';
+import { getI32, getU16, getU32, getU64, setU16, setU32, setU64 } from '../../spec/abi/le.ts';
 
 export type CType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
 
@@ -70,14 +71,12 @@ export function layoutOf(struct: string, profile: Profile = '6.12'): Layout {
 /** A struct in kernel memory, accessed by field name. */
 export class UcmdStruct {
   readonly bytes: Uint8Array;
-  private readonly view: DataView;
 
   constructor(
     readonly layout: Layout,
     bytes?: Uint8Array,
   ) {
     this.bytes = bytes ?? new Uint8Array(layout.size);
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 
   private field(name: string): FieldLayout {
@@ -91,13 +90,13 @@ export class UcmdStruct {
     const f = this.field(name);
     switch (f.type) {
       case 'u8':
-        return this.view.getUint8(f.offset);
+        return this.bytes[f.offset]!;
       case 'u16':
-        return this.view.getUint16(f.offset, true);
+        return getU16(this.bytes, f.offset);
       case 'u32':
-        return this.view.getUint32(f.offset, true);
+        return getU32(this.bytes, f.offset);
       case 's32':
-        return this.view.getInt32(f.offset, true);
+        return getI32(this.bytes, f.offset);
       case 'u64':
         throw new Error(`${this.layout.name}.${name} is u64; use big()`);
     }
@@ -107,7 +106,7 @@ export class UcmdStruct {
   big(name: string): bigint {
     const f = this.field(name);
     if (f.type !== 'u64') throw new Error(`${this.layout.name}.${name} is not u64`);
-    return this.view.getBigUint64(f.offset, true);
+    return getU64(this.bytes, f.offset);
   }
 
   /** The bytes of any member (an array such as __reserved[3], a nested struct), as a view into the struct. */
@@ -128,19 +127,18 @@ export class UcmdStruct {
     const f = this.field(name);
     switch (f.type) {
       case 'u8':
-        this.view.setUint8(f.offset, Number(value));
+        this.bytes[f.offset] = Number(value);
         break;
       case 'u16':
-        this.view.setUint16(f.offset, Number(value), true);
+        setU16(this.bytes, f.offset, Number(value));
         break;
       case 'u32':
-        this.view.setUint32(f.offset, Number(BigInt.asUintN(32, BigInt(value))), true);
-        break;
       case 's32':
-        this.view.setInt32(f.offset, Number(value), true);
+        // The low 32 bits, as the C assignment keeps them (a bigint may carry more).
+        setU32(this.bytes, f.offset, typeof value === 'number' ? value : Number(BigInt.asUintN(32, value)));
         break;
       case 'u64':
-        this.view.setBigUint64(f.offset, BigInt.asUintN(64, BigInt(value)), true);
+        setU64(this.bytes, f.offset, BigInt(value));
         break;
     }
   }
@@ -176,19 +174,23 @@ const PAGE = 4096;
  * whatever follows, so a huge zero-tail `size` reads only what it must.
  */
 export function readUserPrefix(mem: UserMemory, addr: bigint, limit: number, zeroFrom: number): Uint8Array | null {
-  const chunks: Uint8Array[] = [];
+  let chunks: Uint8Array[] | undefined;
+  let first: Uint8Array | undefined;
   let done = 0;
+  let pageOff = Number(addr & 4095n);
   while (done < limit) {
-    const at = addr + BigInt(done);
-    const n = Math.min(limit - done, PAGE - Number(((at % 4096n) + 4096n) % 4096n));
-    const chunk = mem.copyFromUser(at, n);
+    const n = Math.min(limit - done, PAGE - pageOff);
+    const chunk = mem.copyFromUser(done === 0 ? addr : addr + BigInt(done), n);
     if (!chunk) break;
-    chunks.push(chunk);
+    if (first === undefined) first = chunk;
+    else (chunks ??= [first]).push(chunk);
     const from = Math.max(0, zeroFrom - done);
     done += n;
-    if (from < n && chunk.subarray(from).some((b) => b !== 0)) break;
+    pageOff = 0;
+    if (from < n && !allZero(chunk, from)) break;
   }
   if (!done) return null;
+  if (chunks === undefined) return first!;
   const out = new Uint8Array(done);
   let at = 0;
   for (const c of chunks) {
@@ -196,6 +198,11 @@ export function readUserPrefix(mem: UserMemory, addr: bigint, limit: number, zer
     at += c.length;
   }
   return out;
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /**
@@ -206,6 +213,6 @@ export function readUserPrefix(mem: UserMemory, addr: bigint, limit: number, zer
 export function userArgOf(mem: UserMemory, arg: bigint, profile: Profile): UserArg {
   const max = maxStructSize(profile);
   const head = mem.copyFromUser(arg, 4);
-  const usize = head ? new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true) : 0;
+  const usize = head ? (head[0]! | (head[1]! << 8) | (head[2]! << 16) | (head[3]! << 24)) >>> 0 : 0;
   return { value: arg, readable: readUserPrefix(mem, arg, Math.max(usize, max), max) };
 }

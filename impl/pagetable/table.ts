@@ -37,6 +37,36 @@ export interface DirtyRecorder {
 
 /** Called by sync with the gather before the gathered table pages are freed. */
 export type FlushHook = (gather: IotlbGather) => void;
+interface LevelArrays {
+  readonly itemSize: Float64Array;
+  readonly idxMask: Int32Array;
+  readonly itemLg2: Int32Array;
+  readonly entries: Int32Array;
+  readonly tableOrder: number[];
+}
+
+const LEVEL_ARRAYS = new WeakMap<readonly number[], { readonly entries: readonly number[]; readonly tableBytes: readonly number[]; readonly arrays: LevelArrays }>();
+
+/**
+ * The per-level numbers a table reads on every step, as typed arrays: built
+ * once per geometry (format.ts builds its arrays once and nobody writes them;
+ * geometryFor hands every domain of a format the same ones) and shared by its
+ * tables, which only read them.
+ */
+function levelArrays(g: PtGeometry): LevelArrays {
+  const hit = LEVEL_ARRAYS.get(g.itemLg2);
+  if (hit !== undefined && hit.entries === g.entries && hit.tableBytes === g.tableBytes) return hit.arrays;
+  const arrays: LevelArrays = {
+    itemSize: Float64Array.from(g.itemLg2.map((l) => 2 ** l)),
+    idxMask: Int32Array.from(g.entries.map((n) => n - 1)),
+    itemLg2: Int32Array.from(g.itemLg2),
+    entries: Int32Array.from(g.entries),
+    tableOrder: g.tableBytes.map((b) => Math.ceil(Math.log2(Math.max(b, 4096) / 4096))),
+  };
+  LEVEL_ARRAYS.set(g.itemLg2, { entries: g.entries, tableBytes: g.tableBytes, arrays });
+  return arrays;
+}
+
 /** Called when the top level changes (AMD DTE root/mode rewrite, change_top). */
 export type ChangeTopHook = (rootPa: number, topLevel: number) => void;
 
@@ -99,18 +129,19 @@ export class IoPageTable {
     this.kind = g.kind;
     this.u32 = mem.u32;
     this.topLevel = g.topLevel;
-    this.itemSize = Float64Array.from(g.itemLg2.map((l) => 2 ** l));
-    this.idxMask = Int32Array.from(g.entries.map((n) => n - 1));
+    const lv = levelArrays(g);
+    this.itemSize = lv.itemSize;
+    this.idxMask = lv.idxMask;
     this.oaLimit = 2 ** g.oaBits;
     this.levelOfLg2 = g.levelOfLg2;
-    this.itemLg2 = Int32Array.from(g.itemLg2);
-    this.entries = Int32Array.from(g.entries);
+    this.itemLg2 = lv.itemLg2;
+    this.entries = lv.entries;
     this.pgsizesLg2 = g.pgsizes;
     this.vaLimit = 0;
     this.lastLimit = 0;
     this.setNumberLimits();
     this.minPg = 2 ** (g.pgsizes[0] as number);
-    this.tableOrder = g.tableBytes.map((b) => Math.ceil(Math.log2(Math.max(b, 4096) / 4096)));
+    this.tableOrder = lv.tableOrder;
     this.ncoh = g.nonCoherentWalk;
     this.bias = g.tablePtrBias;
     // pt_has_system_page_size: the fast 4 KiB path of map_range.

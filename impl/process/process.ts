@@ -45,6 +45,7 @@ export class UserStruct {
 
 /** The largest user VA (x86-64 47-bit user space). */
 const TASK_SIZE = 2 ** 47;
+const TASK_SIZE_BIG = BigInt(TASK_SIZE);
 const MMAP_BASE = 0x7f00_0000_0000;
 /**
  * Where the process's own allocations go (a C program's heap, below the mmap
@@ -184,7 +185,7 @@ export class Process {
 
   /** The frame and permissions behind a user VA, if mapped. */
   translateVa(va: bigint): { pfn: number; prot: Prot } | undefined {
-    if (va < 0n || va >= BigInt(TASK_SIZE)) return undefined;
+    if (va < 0n || va >= TASK_SIZE_BIG) return undefined;
     const hit = this.findPage(Number(va));
     if (!hit) return undefined;
     return { pfn: hit.vma.pfns[hit.index]!, prot: hit.vma.prot[hit.index]! };
@@ -193,9 +194,17 @@ export class Process {
   /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable (checked before anything is buffered). */
   copyFromUser(va: bigint, length: number): Uint8Array | null {
     if (length === 0) return new Uint8Array(0);
-    if (va < 0n || va + BigInt(length) > BigInt(TASK_SIZE)) return null;
+    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return null;
     const base = Number(va);
-    for (let addr = base - (base % PAGE_SIZE); addr < base + length; addr += PAGE_SIZE) {
+    const off = base % PAGE_SIZE;
+    if (off + length <= PAGE_SIZE) {
+      // Within one page (every ioctl struct): one lookup, one copy.
+      const hit = this.findPage(base);
+      if (!hit || !hit.vma.prot[hit.index]!.read) return null;
+      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
+      return this.phys.u8.slice(pa, pa + length);
+    }
+    for (let addr = base - off; addr < base + length; addr += PAGE_SIZE) {
       const hit = this.findPage(addr);
       if (!hit || !hit.vma.prot[hit.index]!.read) return null;
     }
@@ -216,9 +225,16 @@ export class Process {
   /** copy_to_user: false (EFAULT) if any byte is not writable; nothing is written then. */
   copyToUser(va: bigint, data: Uint8Array): boolean {
     if (data.length === 0) return true;
-    if (va < 0n || va + BigInt(data.length) > BigInt(TASK_SIZE)) return false;
+    if (va < 0n || va + BigInt(data.length) > TASK_SIZE_BIG) return false;
     const base = Number(va);
-    for (let addr = base - (base % PAGE_SIZE); addr < base + data.length; addr += PAGE_SIZE) {
+    const off = base % PAGE_SIZE;
+    if (off + data.length <= PAGE_SIZE) {
+      const hit = this.findPage(base);
+      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
+      this.phys.u8.set(data, hit.vma.pfns[hit.index]! * PAGE_SIZE + off);
+      return true;
+    }
+    for (let addr = base - off; addr < base + data.length; addr += PAGE_SIZE) {
       const hit = this.findPage(addr);
       if (!hit || !hit.vma.prot[hit.index]!.write) return false;
     }
@@ -234,11 +250,32 @@ export class Process {
     return true;
   }
 
+  /** clear_user: zeroes [va, va+length) of writable memory; false (EFAULT) and nothing written otherwise. */
+  clearUser(va: bigint, length: number): boolean {
+    if (length === 0) return true;
+    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
+    const base = Number(va);
+    for (let addr = base - (base % PAGE_SIZE); addr < base + length; addr += PAGE_SIZE) {
+      const hit = this.findPage(addr);
+      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
+    }
+    for (let done = 0; done < length; ) {
+      const addr = base + done;
+      const hit = this.findPage(addr)!;
+      const off = addr % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
+      this.phys.u8.fill(0, pa, pa + n);
+      done += n;
+    }
+    return true;
+  }
+
   /** get_user of a u32: the value, or null (EFAULT). */
   getUserU32(va: bigint): number | null {
     const b = this.copyFromUser(va, 4);
     if (!b) return null;
-    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+    return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
   }
 
   // -- pinning ---------------------------------------------------------------
@@ -250,11 +287,21 @@ export class Process {
    * (pages.c does its own accounting).
    */
   pinUserPages(va: bigint, npages: number, write: boolean): { errno: 0; pfns: number[] } | { errno: number } {
+    if (va < 0n) return { errno: -EFAULT };
+    const base = Number(va);
     const pfns: number[] = [];
+    let vma: Vma | undefined;
     for (let i = 0; i < npages; i++) {
-      const t = this.translateVa(va + BigInt(i * PAGE_SIZE));
-      if (!t || !t.prot.read || (write && !t.prot.write)) return { errno: -EFAULT };
-      pfns.push(t.pfn);
+      const addr = base + i * PAGE_SIZE;
+      if (addr >= TASK_SIZE) return { errno: -EFAULT };
+      // Consecutive pages mostly share a VMA: look it up again only when leaving it.
+      if (vma === undefined || addr < vma.start || addr >= vma.start + vma.npages * PAGE_SIZE) vma = this.findVma(addr);
+      if (vma === undefined) return { errno: -EFAULT };
+      const index = Math.floor((addr - vma.start) / PAGE_SIZE);
+      const pfn = vma.pfns[index]!;
+      const prot = vma.prot[index]!;
+      if (pfn < 0 || !prot.read || (write && !prot.write)) return { errno: -EFAULT };
+      pfns.push(pfn);
     }
     for (const pfn of pfns) this.pins.set(pfn, (this.pins.get(pfn) ?? 0) + 1);
     return { errno: 0, pfns };

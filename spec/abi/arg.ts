@@ -173,10 +173,13 @@ function buildStruct(profile: Profile, command: CommandDef, arg: Extract<IoctlAr
   if (value[sizeField] === undefined) value[sizeField] = layout.size;
   const encoded = encodeWithLayout(layout, value);
   // ADAPTER.md §3.3: the struct, then `tail` appended, then cut to `truncate` bytes.
-  const tail = arg.tail ?? new Uint8Array(0);
-  const full = new Uint8Array(encoded.length + tail.length);
-  full.set(encoded);
-  full.set(tail, encoded.length);
+  const tail = arg.tail;
+  let full = encoded;
+  if (tail !== undefined && tail.length > 0) {
+    full = new Uint8Array(encoded.length + tail.length);
+    full.set(encoded);
+    full.set(tail, encoded.length);
+  }
   if (arg.truncate !== undefined && (!Number.isInteger(arg.truncate) || arg.truncate < 0 || arg.truncate > full.length)) {
     throw new CodecError('truncate', `must be an integer in [0, ${full.length}]`);
   }

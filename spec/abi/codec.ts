@@ -244,10 +244,10 @@ export function encodeStruct(profile: Profile, name: string, value: StructValue)
 }
 
 export function encodeWithLayout(layout: StructLayout, value: StructValue): Uint8Array {
-  const bytes = new Uint8Array(layout.size);
-  const dv = new DataView(bytes.buffer);
-  encodeRecord(dv, 0, layout.root, value, '');
-  return bytes;
+  const scratch = codecScratch(layout.size);
+  scratch.bytes.fill(0, 0, layout.size);
+  encodeRecord(scratch.view, 0, layout.root, value, '');
+  return scratch.bytes.slice(0, layout.size);
 }
 
 /**
@@ -261,12 +261,30 @@ export function decodeStruct(profile: Profile, name: string, bytes: Uint8Array, 
   return decodeWithLayout(layout, bytes, opts);
 }
 
+/**
+ * The bytes encodes write into and decodes read from (copied in and
+ * zero-extended to sizeof). Neither calls out to anything, so one buffer
+ * serves them all: a DataView over a fresh small array would first move the
+ * array off V8's heap (its `.buffer`), which cost more than the encoding.
+ */
+let scratch = { bytes: new Uint8Array(4096), view: new DataView(new ArrayBuffer(0)) };
+scratch.view = new DataView(scratch.bytes.buffer);
+
+function codecScratch(size: number): { bytes: Uint8Array; view: DataView } {
+  if (scratch.bytes.length < size) {
+    const bytes = new Uint8Array(size);
+    scratch = { bytes, view: new DataView(bytes.buffer) };
+  }
+  return scratch;
+}
+
 export function decodeWithLayout(layout: StructLayout, bytes: Uint8Array, opts: DecodeOptions = {}): StructValue {
-  const buf = new Uint8Array(layout.size);
-  buf.set(bytes.subarray(0, Math.min(bytes.length, layout.size)));
-  const dv = new DataView(buf.buffer);
+  const { bytes: buf, view } = codecScratch(layout.size);
+  const n = Math.min(bytes.length, layout.size);
+  buf.set(n === bytes.length ? bytes : bytes.subarray(0, n));
+  buf.fill(0, n, layout.size);
   const value: StructValue = {};
-  decodeRecord(dv, 0, layout.root, value, opts, undefined);
+  decodeRecord(view, 0, layout.root, value, opts, undefined);
   return value;
 }
 

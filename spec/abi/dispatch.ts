@@ -19,6 +19,7 @@ import { inProfile, offsetofend, requireLayout } from '../uapi/layout.ts';
 import type { CommandDef, FdKind, VfioExtension } from '../uapi/types.ts';
 import { ERRNO } from '../uapi/errno.ts';
 import { decodeWithLayout, encodeWithLayout, type StructValue } from './codec.ts';
+import { getU32 } from './le.ts';
 
 export interface UserArg {
   /** The ioctl's `unsigned long arg` (the pointer, or the integer for int commands). */
@@ -111,7 +112,7 @@ function computeTableSize(profile: Profile, testCmd: boolean): number {
 }
 
 function readU32(bytes: Uint8Array, off: number): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(off, true);
+  return getU32(bytes, off);
 }
 
 /**
