@@ -29,8 +29,8 @@ import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
 import { iommufdTest } from './selftest.ts';
 import { iommufdHwptAlloc } from './hw_pagetable.ts';
 import { iommufdGetHwInfo } from './device.ts';
-import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
-import { decodeIoctl, type IoctlDecode } from '../../spec/abi/dispatch.ts';
+import { decodeUserIoctl, layoutOf, UcmdStruct } from './ucmd.ts';
+import type { IoctlDecode } from '../../spec/abi/dispatch.ts';
 import { commandByName } from '../../spec/uapi/lookup.ts';
 
 export type { Profile };
@@ -112,7 +112,7 @@ export function iommufdHasCommand(name: string, profile: Profile): boolean {
 
 /** What iommufd_fops_ioctl makes of (cmd, arg) before op->execute(): spec/abi's decodeIoctl over the process's memory. */
 export function iommufdIoctlDecode(ctx: IommufdCtx, cmd: number, arg: bigint): IoctlDecode {
-  return decodeIoctl(ctx.profile, 'iommufd', cmd, userArgOf(ctx.proc, arg, ctx.profile));
+  return decodeUserIoctl(ctx.proc, ctx.profile, 'iommufd', cmd, arg);
 }
 
 /**

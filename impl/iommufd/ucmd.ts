@@ -6,14 +6,16 @@
  * the only source.
  *
  * Public API: type Layout, layoutOf(struct), class UcmdStruct { u32, u16, u64, set, bytes },
- * userArgOf(mem, arg, profile) -> spec/abi UserArg (the readable prefix of the
- * argument), readUserPrefix.
+ * decodeUserIoctl(mem, profile, fd, cmd, arg) (spec/abi's decodeIoctl over the
+ * argument's readable prefix), userArgOf(mem, arg, profile) -> spec/abi UserArg
+ * (that prefix as a copy), readUserPrefix.
  */
 import { offsetofend as specOffsetofend, structLayout } from '../../spec/uapi/layout.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
 import { commandsFor } from '../../spec/uapi/lookup.ts';
 import { requireLayout } from '../../spec/uapi/layout.ts';
-import type { UserArg } from '../../spec/abi/dispatch.ts';
+import { decodeIoctl, type DispatchOptions, type IoctlDecode, type UserArg } from '../../spec/abi/dispatch.ts';
+import type { FdKind } from '../../spec/uapi/types.ts';
 import { getI32, getU16, getU32, getU64, setU16, setU32, setU64 } from '../../spec/abi/le.ts';
 
 export type CType = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
@@ -149,6 +151,8 @@ export class UcmdStruct {
 /** What of the process's memory the dispatcher can read (impl/process Process). */
 export interface UserMemory {
   copyFromUser(va: bigint, length: number): Uint8Array | null;
+  /** copy_from_user into dst[at, at+length): false (EFAULT, nothing copied) if any byte is not readable. */
+  copyFromUserInto(va: bigint, dst: Uint8Array, at: number, length: number): boolean;
 }
 
 const MAX_STRUCT = new Map<Profile, number>();
@@ -174,45 +178,83 @@ const PAGE = 4096;
  * whatever follows, so a huge zero-tail `size` reads only what it must.
  */
 export function readUserPrefix(mem: UserMemory, addr: bigint, limit: number, zeroFrom: number): Uint8Array | null {
-  let chunks: Uint8Array[] | undefined;
-  let first: Uint8Array | undefined;
+  const n = readUserPrefixInto(mem, addr, limit, zeroFrom, (size) => new Uint8Array(size));
+  return n === null ? null : n.bytes.slice(0, n.length);
+}
+
+/**
+ * readUserPrefix into a buffer `grow` provides (at least `size` bytes, old
+ * contents kept): the buffer and how many bytes were read, or null when
+ * none were.
+ */
+function readUserPrefixInto(mem: UserMemory, addr: bigint, limit: number, zeroFrom: number, grow: (size: number, old?: Uint8Array) => Uint8Array): { bytes: Uint8Array; length: number } | null {
+  let buf = grow(Math.min(limit, PAGE));
   let done = 0;
   let pageOff = Number(addr & 4095n);
   while (done < limit) {
     const n = Math.min(limit - done, PAGE - pageOff);
-    const chunk = mem.copyFromUser(done === 0 ? addr : addr + BigInt(done), n);
-    if (!chunk) break;
-    if (first === undefined) first = chunk;
-    else (chunks ??= [first]).push(chunk);
+    if (buf.length < done + n) buf = grow(done + n, buf);
+    if (!mem.copyFromUserInto(done === 0 ? addr : addr + BigInt(done), buf, done, n)) break;
     const from = Math.max(0, zeroFrom - done);
     done += n;
     pageOff = 0;
-    if (from < n && !allZero(chunk, from)) break;
+    if (from < n && !allZero(buf, done - n + from, done)) break;
   }
-  if (!done) return null;
-  if (chunks === undefined) return first!;
-  const out = new Uint8Array(done);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return done ? { bytes: buf, length: done } : null;
 }
 
-function allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+function allZero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 
 /**
- * The ioctl argument for spec/abi's decodeIoctl: the pointer value and the
- * bytes readable behind it, up to the larger of the caller's u32 size/argsz
- * (the struct's first field) and the profile's largest struct.
+ * The ioctl argument for spec/abi's decodeIoctl as a value of its own (a copy
+ * of the readable prefix): the pointer value and the bytes readable behind
+ * it, up to the larger of the caller's u32 size/argsz and the profile's
+ * largest struct.
  */
 export function userArgOf(mem: UserMemory, arg: bigint, profile: Profile): UserArg {
   const max = maxStructSize(profile);
+  return { value: arg, readable: readUserPrefix(mem, arg, Math.max(userSize(mem, arg), max), max) };
+}
+
+/** get_user of the struct's leading u32 size/argsz (0 when unreadable: the decode then fails on the prefix). */
+function userSize(mem: UserMemory, arg: bigint): number {
   const head = mem.copyFromUser(arg, 4);
-  const usize = head ? (head[0]! | (head[1]! << 8) | (head[2]! << 16) | (head[3]! << 24)) >>> 0 : 0;
-  return { value: arg, readable: readUserPrefix(mem, arg, Math.max(usize, max), max) };
+  return head ? (head[0]! | (head[1]! << 8) | (head[2]! << 16) | (head[3]! << 24)) >>> 0 : 0;
+}
+
+/** Where argument prefixes are read: grown as needed, never handed out beyond one decode. */
+let prefixScratch = new Uint8Array(PAGE);
+let prefixBusy = false;
+
+function growPrefix(size: number, old?: Uint8Array): Uint8Array {
+  if (prefixScratch.length < size) {
+    const bigger = new Uint8Array(Math.max(size, prefixScratch.length * 2));
+    if (old) bigger.set(old);
+    prefixScratch = bigger;
+  }
+  return prefixScratch;
+}
+
+/**
+ * spec/abi's decodeIoctl over the argument as the process's memory holds
+ * it: the pointer value and the bytes readable behind it, up to the larger
+ * of the caller's u32 size/argsz (the struct's first field) and the
+ * profile's largest struct. The prefix is read into a scratch buffer that
+ * only this decode sees (the decode copies what it keeps), which spares an
+ * allocation per ioctl; a nested decode gets its own copy.
+ */
+export function decodeUserIoctl(mem: UserMemory, profile: Profile, fd: FdKind, cmd: number, arg: bigint, opts?: DispatchOptions): IoctlDecode {
+  const max = maxStructSize(profile);
+  const limit = Math.max(userSize(mem, arg), max);
+  if (prefixBusy) return decodeIoctl(profile, fd, cmd, { value: arg, readable: readUserPrefix(mem, arg, limit, max) }, opts);
+  prefixBusy = true;
+  try {
+    const read = readUserPrefixInto(mem, arg, limit, max, growPrefix);
+    return decodeIoctl(profile, fd, cmd, { value: arg, readable: read === null ? null : read.bytes.subarray(0, read.length) }, opts);
+  } finally {
+    prefixBusy = false;
+  }
 }

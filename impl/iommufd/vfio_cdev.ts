@@ -24,8 +24,8 @@
  */
 import { EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, ENOTTY, EOPNOTSUPP } from '../lib/errno.ts';
 import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_BIND_FLAG_TOKEN, VFIO_DEVICE_DETACH_PASID } from '../../spec/uapi/constants.ts';
-import { decodeIoctl, type IoctlDecode, type StructDecode } from '../../spec/abi/dispatch.ts';
-import { layoutOf, UcmdStruct, userArgOf } from './ucmd.ts';
+import type { IoctlDecode, StructDecode } from '../../spec/abi/dispatch.ts';
+import { decodeUserIoctl, layoutOf, UcmdStruct } from './ucmd.ts';
 import { KFile } from '../process/file.ts';
 import type { Process } from '../process/process.ts';
 import type { Profile } from '../../spec/uapi/profiles.ts';
@@ -141,7 +141,7 @@ function cdevStruct(df: VfioDeviceFile, d: StructDecode): UcmdStruct {
 
 /** What vfio_device_fops_unl_ioctl makes of (cmd, arg) before the handler: spec/abi's decodeIoctl over the process's memory. */
 export function vfioDeviceIoctlDecode(df: VfioDeviceFile, cmd: number, arg: bigint): IoctlDecode {
-  return decodeIoctl(df.profile, 'vfio-device', cmd, userArgOf(df.proc, arg, df.profile), { deviceBound: df.accessGranted });
+  return decodeUserIoctl(df.proc, df.profile, 'vfio-device', cmd, arg, { deviceBound: df.accessGranted });
 }
 
 /** The cdev commands vfio_device_fops_unl_ioctl handles, keyed by spec/uapi command name. */

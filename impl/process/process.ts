@@ -222,6 +222,25 @@ export class Process {
     return out;
   }
 
+  /** copy_from_user into dst[at, at+length): false (EFAULT) and nothing copied if any byte is not readable. */
+  copyFromUserInto(va: bigint, dst: Uint8Array, at: number, length: number): boolean {
+    if (length === 0) return true;
+    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
+    const base = Number(va);
+    const off = base % PAGE_SIZE;
+    if (off + length <= PAGE_SIZE) {
+      const hit = this.findPage(base);
+      if (!hit || !hit.vma.prot[hit.index]!.read) return false;
+      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
+      dst.set(this.phys.u8.subarray(pa, pa + length), at);
+      return true;
+    }
+    const bytes = this.copyFromUser(va, length);
+    if (!bytes) return false;
+    dst.set(bytes, at);
+    return true;
+  }
+
   /** copy_to_user: false (EFAULT) if any byte is not writable; nothing is written then. */
   copyToUser(va: bigint, data: Uint8Array): boolean {
     if (data.length === 0) return true;
