@@ -29,19 +29,25 @@ function internalError(err: unknown): Response {
   return { ok: false, error: { code: 'internal', message: `implementation threw: ${message}` } };
 }
 
-async function handleOne(impl: Implementation, request: SingleRequest, validate: boolean): Promise<Response> {
+/** One request: the response, synchronously when the implementation answers so. Throws AdapterError for an invalid result (validate). */
+function handleOne(impl: Implementation, request: SingleRequest, validate: boolean): Response | Promise<Response> {
   if (validate) {
     const bad = checkSchema('batchItem', requestToWire(request));
     if (bad) return { ok: false, error: { code: 'bad-request', message: bad.message, field: bad.field } };
     const kind = request.op === 'ioctl' ? requestKindViolation(impl.profile, request.cmd, request.arg) : undefined;
     if (kind) return { ok: false, error: { code: 'bad-request', message: `field '${kind.field}' ${kind.message}`, field: kind.field } };
   }
-  let response: Response;
+  let answer: Response | Promise<Response>;
   try {
-    response = await impl.handle(request);
+    answer = impl.handle(request);
   } catch (err) {
     return internalError(err);
   }
+  if (answer instanceof Promise) return answer.then((r) => checked(impl, request, r, validate), internalError);
+  return checked(impl, request, answer, validate);
+}
+
+function checked(impl: Implementation, request: SingleRequest, response: Response, validate: boolean): Response {
   if (validate && response.ok) {
     const bad = checkSchema(`result_${request.op}`, resultToWire(request, response.result));
     if (bad) {
@@ -65,24 +71,55 @@ export function inProcessAdapter(impl: Implementation, opts: InProcessOptions = 
   // Requests run one at a time in the order they were made, as on the wire
   // (§7.2): an async handler never sees two requests interleaved.
   let queue: Promise<unknown> = Promise.resolve();
+  /** Calls made through the queue and not answered yet. */
+  let inFlight = 0;
   function run(request: Request): Promise<Response> {
-    const next = queue.then(() => runNow(request));
+    inFlight++;
+    const next = queue.then(() => runNow(request)).finally(() => void inFlight--);
     queue = next.catch(() => undefined);
     return next;
   }
 
   async function runNow(request: Request): Promise<Response> {
+    return answer(request);
+  }
+
+  /** The answer to a request that is next in line: synchronous as far as the implementation is. */
+  function answer(request: Request): Response | Promise<Response> {
     if (closed) throw new AdapterError('closed', `adapter ${impl.name} is closed`);
     if (request.op !== 'batch') return handleOne(impl, request, validate);
     const responses: Response[] = [];
-    for (const [i, inner] of request.requests.entries()) {
-      if (inner.op === 'batch') {
-        responses.push({ ok: false, error: { code: 'bad-request', message: 'a batch cannot contain a batch', field: `requests.${i}.op` } });
-      } else {
-        responses.push(await handleOne(impl, inner, validate));
+    const rest = (from: number): Response | Promise<Response> => {
+      for (let i = from; i < request.requests.length; i++) {
+        const inner = request.requests[i]!;
+        if (inner.op === 'batch') {
+          responses.push({ ok: false, error: { code: 'bad-request', message: 'a batch cannot contain a batch', field: `requests.${i}.op` } });
+          continue;
+        }
+        const r = handleOne(impl, inner, validate);
+        if (r instanceof Promise) {
+          // An asynchronous answer: the rest of the batch follows it.
+          return r.then((x) => {
+            responses.push(x);
+            return rest(i + 1);
+          });
+        }
+        responses.push(r);
       }
-    }
-    return { ok: true, result: { responses } };
+      return { ok: true, result: { responses } };
+    };
+    return rest(0);
+  }
+
+  function callNow(request: Request): Response | Promise<Response> {
+    if (inFlight > 0) return run(request);
+    const r = answer(request);
+    if (!(r instanceof Promise)) return r;
+    // Answered later: later calls queue behind it.
+    inFlight++;
+    const next = r.finally(() => void inFlight--);
+    queue = next.catch(() => undefined);
+    return next;
   }
 
   return {
@@ -90,6 +127,9 @@ export function inProcessAdapter(impl: Implementation, opts: InProcessOptions = 
     call<R extends Request>(request: R): Promise<Response<R['op']>> {
       // run answers with the result of request.op; the generic ties the two.
       return run(request) as Promise<Response<R['op']>>;
+    },
+    callNow<R extends Request>(request: R): Response<R['op']> | Promise<Response<R['op']>> {
+      return callNow(request) as Response<R['op']> | Promise<Response<R['op']>>;
     },
     async batch(requests) {
       const r = await run({ op: 'batch', requests });

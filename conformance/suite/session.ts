@@ -95,6 +95,8 @@ class Watchdog {
   /** When the timer fires (clock time); meaningless while `timer` is undefined. */
   private firesAt = 0;
   private held = false;
+  /** An unref is scheduled for when the current burst of calls is over. */
+  private releasing = false;
 
   constructor(private readonly clock: Clock) {}
 
@@ -113,9 +115,17 @@ class Watchdog {
 
   done(w: Watched): void {
     this.pending.delete(w);
-    if (this.pending.size === 0 && this.timer !== undefined && this.held) {
-      this.clock.unref?.(this.timer);
-      this.held = false;
+    if (this.pending.size === 0 && this.timer !== undefined && this.held && !this.releasing) {
+      // Let go of the process once the current burst of calls is over, not after every call:
+      // back-to-back commands would otherwise unref and ref the timer each time.
+      this.releasing = true;
+      setImmediate(() => {
+        this.releasing = false;
+        if (this.pending.size === 0 && this.timer !== undefined && this.held) {
+          this.clock.unref?.(this.timer);
+          this.held = false;
+        }
+      });
     }
   }
 
@@ -150,6 +160,15 @@ function watchdogOf(clock: Clock): Watchdog {
     watchdogs.set(clock, w);
   }
   return w;
+}
+
+/** A batch's responses (Adapter.batch's answer) from its Response: a refused batch is a broken transport. */
+function responsesOf(r: Response | Promise<Response>): readonly Response[] | Promise<readonly Response[]> {
+  const unwrap = (x: Response): readonly Response[] => {
+    if (!x.ok) throw new AdapterError('bad-message', x.error.message, x.error.field);
+    return (x.result as { responses: readonly Response[] }).responses;
+  };
+  return r instanceof Promise ? r.then(unwrap) : unwrap(r);
 }
 
 function adapterFailureOf(err: unknown): AdapterFailure {
@@ -299,10 +318,33 @@ export class CaseSession {
     for (const oracle of this.o.oracles) await oracle.begin(this.context());
   }
 
+  /**
+   * One call to the implementation: answered at once when an in-process
+   * adapter can (no timeout can cut a synchronous answer short, so none is
+   * armed), else through the per-command timeout. Transport failures are
+   * AdapterFailures either way.
+   */
+  private send<T>(what: () => string, now: (() => T | Promise<T>) | undefined, later: () => Promise<T>): T | Promise<T> {
+    if (now !== undefined) {
+      let r: T | Promise<T>;
+      try {
+        r = now();
+      } catch (err) {
+        throw adapterFailureOf(err);
+      }
+      if (!(r instanceof Promise)) return r;
+      return callWithTimeout(what, () => r as Promise<T>, this.o.timeoutMs, this.clock);
+    }
+    return callWithTimeout(what, later, this.o.timeoutMs, this.clock);
+  }
+
   /** Observation requests (oracles' probes): recorded with the current step. */
   async observe(requests: readonly Request[]): Promise<readonly Response[]> {
     if (requests.length === 0) return [];
-    const responses = await callWithTimeout(() => `${requests.length} observation request(s)`, () => this.o.impl.batch(requests), this.o.timeoutMs, this.clock);
+    const impl = this.o.impl;
+    const batchNow = impl.callNow && (() => impl.callNow!({ op: 'batch', requests }));
+    const answer = this.send(() => `${requests.length} observation request(s)`, batchNow && (() => responsesOf(batchNow())), () => impl.batch(requests));
+    const responses = answer instanceof Promise ? await answer : answer;
     const into = this.current?.probes;
     requests.forEach((request, i) => into?.push({ request, response: responses[i] }));
     return responses;
@@ -342,7 +384,9 @@ export class CaseSession {
     this.random = prng((this.o.probeSeed ^ Math.imul(step.step, 0x9e3779b1)) >>> 0);
     let response: Response;
     try {
-      response = await callWithTimeout(() => `step ${step.step} (${commandName(request)})`, () => this.o.impl.call(request), this.o.timeoutMs, this.clock);
+      const impl = this.o.impl;
+      const answer = this.send(() => `step ${step.step} (${commandName(request)})`, impl.callNow && (() => impl.callNow!(request)), () => impl.call(request));
+      response = answer instanceof Promise ? await answer : answer;
     } catch (err) {
       if (err instanceof AdapterFailure) throw this.fail(step, err);
       throw err;

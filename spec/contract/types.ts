@@ -313,6 +313,13 @@ export interface Adapter {
   /** Many requests, results in order (one round trip on slow channels). */
   batch(requests: readonly Request[]): Promise<readonly Response[]>;
   close(): Promise<void>;
+  /**
+   * In-process transports: the answer at once when the implementation gives
+   * it synchronously and no earlier call is still in flight, else what `call`
+   * returns. A synchronous answer needs no timeout (nothing could interrupt
+   * it), so a caller may skip that machinery. Throws what `call` rejects with.
+   */
+  callNow?<R extends Request>(request: R): Response<R['op']> | Promise<Response<R['op']>>;
   /** Set by the transports (conformance/adapter/): the handshake's outcome. */
   readonly info?: AdapterInfo;
 }

@@ -32,8 +32,20 @@ export type Namespace = 'id' | 'fd' | 'buffer' | 'device' | 'group' | 'vm' | 'va
 /** Fields named like ids that carry chosen values, not allocated ids. */
 const NOT_IDS = new Set(['virt_id', 'vdev_id', 'option_id', 'cache_id', 'iotlb_id', 'data_type', 'pasid', 'object_id_unused']);
 
+const NAMESPACES = new Map<string, Map<string, Namespace | undefined>>();
+
 /** Which symbolic namespace a result leaf belongs to, by its name (as `iommufd-spec diff` does). */
 export function namespaceOf(op: string, path: string): Namespace | undefined {
+  // Every step asks this for every leaf of two results: the answer depends on (op, path) only.
+  let byPath = NAMESPACES.get(op);
+  if (byPath === undefined) NAMESPACES.set(op, (byPath = new Map()));
+  if (byPath.has(path)) return byPath.get(path);
+  const ns = leafNamespace(op, path);
+  byPath.set(path, ns);
+  return ns;
+}
+
+function leafNamespace(op: string, path: string): Namespace | undefined {
   const parts = path.split('.');
   const last = parts[parts.length - 1] as string;
   const leaf = /^\d+$/.test(last) && parts.length > 1 ? (parts[parts.length - 2] as string) : last;
@@ -112,12 +124,13 @@ function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<str
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
   if (a === undefined && (b === 0 || b === 0n)) return true;
   if (b === undefined && (a === 0 || a === 0n)) return true;
   if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
-  const ba = typeof a === 'number' && Number.isInteger(a) ? BigInt(a) : a;
-  const bb = typeof b === 'number' && Number.isInteger(b) ? BigInt(b) : b;
-  return ba === bb;
+  // A number and a bigint are the same integer when they compare equal (== does not coerce a fraction to a bigint).
+  if ((typeof a === 'number' && typeof b === 'bigint') || (typeof a === 'bigint' && typeof b === 'number')) return Number.isInteger(typeof a === 'number' ? a : b) && a == b;
+  return false;
 }
 
 function roundupPow2(x: bigint): bigint {
