@@ -255,7 +255,7 @@ class ReferenceImplementation implements Implementation {
     const owner = this.frames.get(pfn);
     if (!owner) return undefined;
     const b = this.buffers.get(owner.buffer);
-    if (b && this.proc.translateVa(b.va + BigInt(owner.index * PAGE))?.pfn === pfn) return owner;
+    if (b && this.proc.pfnAt(Number(b.va) + owner.index * PAGE) === pfn) return owner;
     if (this.proc.pinCountOfPfn(pfn) > 0) return owner; // unmapped but pinned: still the old buffer's page
     this.frames.delete(pfn); // freed
     return undefined;
@@ -499,7 +499,7 @@ class ReferenceImplementation implements Implementation {
         const va = this.proc.mmap(req.length, protOf(req.prot), req.hugeAligned ?? false);
         if (va === null) return bad('out of simulated memory', 'length');
         const pfns: number[] = [];
-        for (let off = 0; off < req.length; off += PAGE) pfns.push(this.proc.translateVa(va + BigInt(off))!.pfn);
+        for (let off = 0; off < req.length; off += PAGE) pfns.push(this.proc.pfnAt(Number(va) + off));
         const handle = this.nextBuffer++;
         this.buffers.set(handle, { va, length: req.length, pfns });
         for (const [index, pfn] of pfns.entries()) this.frames.set(pfn, { buffer: handle, index });

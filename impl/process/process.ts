@@ -183,6 +183,14 @@ export class Process {
     return n;
   }
 
+  /** The frame behind a user VA (a number: VAs are below 2^47), or -1 when unmapped; allocates nothing. */
+  pfnAt(va: number): number {
+    if (va < 0 || va >= TASK_SIZE) return -1;
+    const vma = this.findVma(va);
+    if (vma === undefined) return -1;
+    return vma.pfns[Math.floor((va - vma.start) / PAGE_SIZE)]!;
+  }
+
   /** The frame and permissions behind a user VA, if mapped. */
   translateVa(va: bigint): { pfn: number; prot: Prot } | undefined {
     if (va < 0n || va >= TASK_SIZE_BIG) return undefined;

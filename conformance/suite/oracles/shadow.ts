@@ -220,6 +220,8 @@ export class Shadow {
   capIpcLock = true;
   private nextNo = 1;
   private nextArea = 1;
+  /** pinnedPages per page set, for the state since the last apply(). */
+  private pinnedMemo = new Map<PageSet, Set<number>>();
   private readonly iommus: Map<string, IommuInfo>;
   private readonly map: { fixed: number; write: number; read: number };
 
@@ -289,11 +291,15 @@ export class Shadow {
 
   /** Every page index (relative to the page of `ps.va`) pinned in a page set. */
   pinnedPages(ps: PageSet): Set<number> {
+    // Probes ask this many times per step (every pin_count and process_info); the answer changes only with apply().
+    const hit = this.pinnedMemo.get(ps);
+    if (hit !== undefined) return hit;
     const out = new Set<number>();
+    const base = ps.va / PAGE;
     const addRange = (off: bigint, len: bigint): void => {
-      const first = (ps.va + off) / PAGE - ps.va / PAGE;
-      const last = (ps.va + off + len - 1n) / PAGE - ps.va / PAGE;
-      for (let i = first; i <= last; i++) out.add(Number(i));
+      const first = Number((ps.va + off) / PAGE - base);
+      const last = Number((ps.va + off + len - 1n) / PAGE - base);
+      for (let i = first; i <= last; i++) out.add(i);
     };
     for (const ctx of this.ctxs) {
       if (!ctx.alive) continue;
@@ -315,6 +321,7 @@ export class Shadow {
         }
       }
     }
+    this.pinnedMemo.set(ps, out);
     return out;
   }
 
@@ -332,7 +339,10 @@ export class Shadow {
     const firstVaPage = (buffer.va + BigInt(offset)) / PAGE;
     const lastVaPage = (buffer.va + BigInt(offset + Math.max(length, 1) - 1)) / PAGE;
     const out: (number | undefined)[] = [];
-    const pinned = this.pagesets.map((ps) => ({ ps, pages: this.pinnedPages(ps), open: this.uncertainPageSet(ps) }));
+    // Only the page sets that reach the pages asked about.
+    const pinned = this.pagesets
+      .filter((ps) => ps.va / PAGE <= lastVaPage && (ps.va + ps.length - 1n) / PAGE >= firstVaPage)
+      .map((ps) => ({ ps, pages: this.pinnedPages(ps), open: this.uncertainPageSet(ps) }));
     for (let p = firstVaPage; p <= lastVaPage; p++) {
       let n = 0;
       let open = false;
@@ -594,6 +604,7 @@ export class Shadow {
 
   /** Applies one answered request. */
   apply(req: Request, res: Response): void {
+    this.pinnedMemo = new Map();
     if (!res.ok) return;
     const ok = isOk(res);
     const r = res.result as unknown as Record<string, unknown>;
