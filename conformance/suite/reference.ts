@@ -23,7 +23,8 @@ async function referenceFactory(): Promise<Factory> {
 
 /** A fresh reference instance, called directly (no transport: the oracle is in-process). */
 export interface ReferenceInstance {
-  call(request: Request): Promise<Response>;
+  /** The reference's answer: synchronous (the reference answers at once), typed as either for other instances. */
+  call(request: Request): Response | Promise<Response>;
   close(): Promise<void>;
   readonly implementation: Implementation;
 }
@@ -51,16 +52,14 @@ export async function openReference(profile: Profile): Promise<ReferenceInstance
   let closed = false;
   return {
     implementation: impl,
-    async call(request) {
-      if (request.op === 'batch') {
-        const responses: Response[] = [];
-        for (const r of request.requests) responses.push(r.op === 'batch' ? { ok: false, error: { code: 'bad-request', message: 'nested batch' } } : await impl.handle(r));
-        return { ok: true, result: { responses } };
-      }
+    call(request) {
+      if (request.op === 'batch') return batchOf(impl, request.requests);
+      const threw = (err: unknown): Response => ({ ok: false, error: { code: 'internal', message: `reference threw: ${err instanceof Error ? err.message : String(err)}` } });
       try {
-        return await impl.handle(request);
+        const r = impl.handle(request);
+        return r instanceof Promise ? r.catch(threw) : r;
       } catch (err) {
-        return { ok: false, error: { code: 'internal', message: `reference threw: ${err instanceof Error ? err.message : String(err)}` } };
+        return threw(err);
       }
     },
     async close() {
@@ -76,3 +75,9 @@ export async function openReference(profile: Profile): Promise<ReferenceInstance
 
 /** The module the oracle's reference comes from (tests check that nothing replaced it). */
 export const REFERENCE_MODULE_URL = REFERENCE_MODULE.href;
+
+async function batchOf(impl: Implementation, requests: readonly Request[]): Promise<Response> {
+  const responses: Response[] = [];
+  for (const r of requests) responses.push(r.op === 'batch' ? { ok: false, error: { code: 'bad-request', message: 'nested batch' } } : await impl.handle(r));
+  return { ok: true, result: { responses } };
+}
