@@ -11,7 +11,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../usage.ts';
 import { isProfile, type Profile } from '../../spec/uapi/profiles.ts';
-import { benchConformance, type BenchFigure } from '../../conformance/suite/bench.ts';
+import { benchConformance, DEFAULT_CASES, type BenchFigure } from '../../conformance/suite/bench.ts';
 
 const TARGETS: Record<string, number> = { invariants: 50_000, full: 10_000 };
 
@@ -36,7 +36,7 @@ export function conformanceBenchSuite(bench: Command, setExit: (code: number) =>
     .option('--json', 'print the figures as JSON')
     .option('--rounds <n>', 'timed rounds per figure (median)', '5')
     .option('--warmup <n>', 'untimed rounds first, per transport and mode (JIT warm-up)', '3')
-    .option('--cases <n>', 'cases per round', '40')
+    .option('--cases <n>', 'cases per round', String(DEFAULT_CASES))
     .option('--max-commands <n>', 'commands per case at most', '60')
     .option('--profile <profile>', 'kernel profile (6.12 or 7.3)', '7.3')
     .option('--no-stdio', 'skip the stdio transport')

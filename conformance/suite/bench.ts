@@ -18,6 +18,13 @@ import { CaseFailure, CaseSession, realClock } from './session.ts';
 
 export type BenchMode = 'bare' | 'invariants' | 'full';
 
+/**
+ * Cases per round. A round of 40 cases put a handful of heavy ones (huge
+ * buffers, full sweeps of many segments) at a third of the figure, so rounds
+ * of the same commit varied by half; 100 cases hold the mix steady.
+ */
+export const DEFAULT_CASES = 100;
+
 export interface BenchFigure {
   readonly transport: 'in-process' | 'stdio';
   readonly mode: BenchMode;
@@ -91,17 +98,25 @@ async function oraclesFor(mode: BenchMode, profile: Profile): Promise<Oracle[]> 
   return list;
 }
 
-/** One round: every case on a fresh session (the adapter `reset`, as the runner does), timed by the wall clock and by this process's CPU time. */
-async function round(cases: readonly GeneratedCase[], mode: BenchMode, adapter: Adapter, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; cpuMs: number; oracleMs: Map<string, number> }> {
+/**
+ * One round: every case on a fresh session (the adapter `reset`, as the
+ * runner does), timed by the wall clock and by this process's CPU time. The
+ * cases are generated one at a time as they run, by a fast-check run over
+ * the round's seed — as `run` generates them: generating a whole round up
+ * front kept every case alive through the round and had the collector copy
+ * them, a cost the suite itself does not pay.
+ */
+async function round(arb: fc.Arbitrary<GeneratedCase>, seed: number, cases: number, mode: BenchMode, adapter: Adapter, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; cpuMs: number; oracleMs: Map<string, number> }> {
   const oracleMs = new Map<string, number>();
   let commands = 0;
+  let i = 0;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  for (const [i, gc] of cases.entries()) {
+  const property = fc.asyncProperty(arb, async (gc) => {
     const reset = await adapter.call({ op: 'reset' });
     if (!reset.ok) throw new Error(`reset: ${reset.error.message}`);
     const oracles = (await oraclesFor(mode, profile)).map((o) => timed(o, oracleMs));
-    const session = new CaseSession({ impl: adapter, caps, profile, oracles, timeoutMs: 30_000, clock: realClock, probeSeed: i });
+    const session = new CaseSession({ impl: adapter, caps, profile, oracles, timeoutMs: 30_000, clock: realClock, probeSeed: i++ });
     try {
       await fc.asyncModelRun(() => ({ model: newModel(profile, caps, gc.enabled, gc.setting), real: session }), gc.commands);
       await session.finish();
@@ -111,7 +126,9 @@ async function round(cases: readonly GeneratedCase[], mode: BenchMode, adapter: 
       await session.close();
     }
     commands += session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
-  }
+  });
+  const out = await fc.check(property, { seed, numRuns: cases, endOnFailure: true });
+  if (out.failed) throw new Error(`bench case failed outside the oracles: ${String(out.errorInstance)}`);
   const cpu = process.cpuUsage(c0);
   return { commands, ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, oracleMs };
 }
@@ -127,8 +144,9 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
   if (!capsRes.ok) throw new Error(`reference capabilities: ${capsRes.error.message}`);
   const caps = capsRes.result;
   const arb = caseArb(profile, caps, { maxCommands: opts.maxCommands ?? 60 });
-  // The same cases every round and mode (fresh command objects per round: they are single-use).
-  const sample = (): GeneratedCase[] => fc.sample(arb, { seed: opts.seed ?? 42, numRuns: opts.cases ?? 40 });
+  // The same cases every round and mode: the same seed (fresh command objects each time: they are single-use).
+  const seed = opts.seed ?? 42;
+  const cases = opts.cases ?? DEFAULT_CASES;
   const figures: BenchFigure[] = [];
   // One adapter per transport, `reset` before each case (ADAPTER.md §3.11), as `run` does.
   const transports: { name: 'in-process' | 'stdio'; spec: string }[] = [{ name: 'in-process', spec: 'ref' }];
@@ -143,7 +161,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
         const shares = new Map<string, number[]>();
         let commands = 0;
         for (let r = 0; r < warmup + rounds; r++) {
-          const res = await round(sample(), mode, adapter, caps, profile);
+          const res = await round(arb, seed, cases, mode, adapter, caps, profile);
           if (r < warmup) continue;
           commands = res.commands;
           cps.push(res.commands / (res.ms / 1000));
