@@ -69,14 +69,25 @@ export function ioptPagesHold(pages: IoptPages, start: number, last: number): Re
         for (const pfn of fresh.values()) proc.unpinUserPage(pfn);
       });
     }
-    // A run of indices not pinned yet from i: one pin_user_pages call (all or nothing, failing at its first
-    // bad page). Bounded, as the kernel's batches are, so a huge bogus range still fails at its first page.
+    // A run of indices not pinned yet from i, pinned in one call when every page of it can be (bounded, as the
+    // kernel's batches are, so a huge bogus range still fails at its first page).
     let end = i;
     while (end < last && end - i < PIN_BATCH - 1 && !pages.pinned.has(end + 1)) end++;
     const r = proc.pinUserPages(pages.uptr + BigInt(i) * PAGE_SIZE_N, end - i + 1, pages.writable);
-    if (r.errno !== 0 || !('pfns' in r)) return unwind.exit(err(-EFAULT));
-    for (let j = i; j <= end; j++) fresh.set(j, r.pfns[j - i]!);
-    i = end;
+    if (r.errno === 0 && 'pfns' in r) {
+      for (let j = i; j <= end; j++) fresh.set(j, r.pfns[j - i]!);
+      i = end;
+      continue;
+    }
+    // Some page of the run cannot be pinned: GUP pins the pages before it (pin_user_pages returns the
+    // count pinned), pfn_reader keeps them, and the next batch fails at the bad page (-EFAULT), so the
+    // error path has those pins to release. Page by page here, as that.
+    for (; i <= end; i++) {
+      const one = proc.pinUserPages(pages.uptr + BigInt(i) * PAGE_SIZE_N, 1, pages.writable);
+      if (one.errno !== 0 || !('pfns' in one)) return unwind.exit(err(-EFAULT));
+      fresh.set(i, one.pfns[0]!);
+    }
+    return unwind.exit(err(-EFAULT)); // unreachable: the run had a page that cannot be pinned
   }
   if (fresh.size) {
     pages.npinned += fresh.size;
