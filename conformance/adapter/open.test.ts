@@ -112,5 +112,38 @@ describe('naming and opening implementations', () => {
     });
     await Promise.all([3, 4, 5, 6].map((fd) => a.call({ op: 'close', fd })));
     expect(seen).toStrictEqual(['close 3', 'close 4', 'close 5', 'close 6']);
+    // callNow joins the same line: behind calls in flight, and later calls wait for its async answer.
+    seen.length = 0;
+    const first = a.call({ op: 'close', fd: 3 });
+    const now = a.callNow!({ op: 'close', fd: 4 });
+    expect(now).toBeInstanceOf(Promise);
+    const after = a.callNow!({ op: 'close', fd: 5 });
+    await Promise.all([first, now, after]);
+    expect(seen).toStrictEqual(['close 3', 'close 4', 'close 5']);
+  });
+
+  check('adapter.in-process.call-now', async () => {
+    // A synchronous handler answers callNow at once; a throw is the same internal error call gives.
+    let n = 0;
+    const a = inProcessAdapter({
+      name: 'sync',
+      version: '0',
+      profile: '6.12',
+      handle(request) {
+        n++;
+        if (request.op === 'close' && request.fd === 13) throw new Error('unlucky');
+        return { ok: true, result: { ret: 0, errno: 0 } };
+      },
+    });
+    const r = a.callNow!({ op: 'close', fd: 3 });
+    expect(r).not.toBeInstanceOf(Promise);
+    expect(r).toStrictEqual({ ok: true, result: { ret: 0, errno: 0 } });
+    expect(n).toBe(1);
+    expect(a.callNow!({ op: 'close', fd: 13 })).toMatchObject({ ok: false, error: { code: 'internal' } });
+    expect(await a.call({ op: 'close', fd: 13 })).toMatchObject({ ok: false, error: { code: 'internal' } });
+    const b = a.callNow!({ op: 'batch', requests: [{ op: 'close', fd: 3 }, { op: 'batch', requests: [] }] });
+    expect(b).toMatchObject({ ok: true, result: { responses: [{ ok: true }, { ok: false, error: { code: 'bad-request', field: 'requests.1.op' } }] } });
+    await a.close();
+    expect(() => a.callNow!({ op: 'close', fd: 3 })).toThrow(/closed/);
   });
 });
