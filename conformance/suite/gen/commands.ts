@@ -1463,6 +1463,7 @@ export interface GenerationOptions {
 const ESSENTIAL = new Set(['open', 'mem_alloc', 'IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_MAP']);
 
 const NONE: AbiChoice = { kind: 'none' };
+const SETTLED: Promise<void> = Promise.resolve();
 
 /** The constructors of each need: the same specs, run with plain default choices. */
 export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[]): Ensure {
@@ -1534,224 +1535,217 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     }
     return [x, y];
   };
-  const ensure: Ensure = async (m, s, need) => {
-    switch (need) {
-      case 'setting': {
-        const st = m.setting;
-        if (st.unprivileged && !m.settled.process) {
-          m.settled.process = true;
-          await run(m, s, 'set_process', { capIpcLock: false, ...(st.rlimit !== undefined && { rlimit: st.rlimit }) });
-        }
-        if (!st.mmAccounting) return;
-        for (const ctx of freshCtxs(m)) {
-          if (m.settled.ctxs.has(ctx.name)) continue;
-          m.settled.ctxs.add(ctx.name);
-          await run(m, s, 'IOMMU_OPTION/rlimit-mode', { ctx: freshCtxs(m).indexOf(ctx), op: OPTION_SET, val: 1n });
-        }
-        return;
+  // One small function per need (a switch in one async function gave every call the frame of all of them).
+  const ensurers: { readonly [N in Need]: (m: GenModel, s: CaseSession) => Promise<void> } = {
+    setting: async (m, s) => {
+      const st = m.setting;
+      if (st.unprivileged && !m.settled.process) {
+        m.settled.process = true;
+        await run(m, s, 'set_process', { capIpcLock: false, ...(st.rlimit !== undefined && { rlimit: st.rlimit }) });
       }
-      case 'ctx':
-        if (m.openCtxs().length === 0) {
-          await ensure(m, s, 'setting');
-          await run(m, s, 'open', { vfio: false });
-          await ensure(m, s, 'setting');
-        }
-        return;
-      case 'ioas':
-        await ensure(m, s, 'ctx');
-        if (!m.openCtxs().some((c) => m.live('ioas', c.name).length > 0)) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
-        return;
-      case 'buf':
-        if (m.bufs.length === 0) await run(m, s, 'mem_alloc', { pages: 16, huge: true, ro: false });
-        return;
-      case 'area': {
-        await ensure(m, s, 'ioas');
-        await ensure(m, s, 'buf');
-        if (m.openCtxs().some((c) => m.liveAreas(c.name).length > 0)) return;
+      if (!st.mmAccounting) return;
+      for (const ctx of freshCtxs(m)) {
+        if (m.settled.ctxs.has(ctx.name)) continue;
+        m.settled.ctxs.add(ctx.name);
+        await run(m, s, 'IOMMU_OPTION/rlimit-mode', { ctx: freshCtxs(m).indexOf(ctx), op: OPTION_SET, val: 1n });
+      }
+    },
+    ctx: async (m, s) => {
+      if (m.openCtxs().length === 0) {
+        await ensure(m, s, 'setting');
+        await run(m, s, 'open', { vfio: false });
+        await ensure(m, s, 'setting');
+      }
+    },
+    ioas: async (m, s) => {
+      await ensure(m, s, 'ctx');
+      if (!m.openCtxs().some((c) => m.live('ioas', c.name).length > 0)) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
+    },
+    buf: async (m, s) => {
+      if (m.bufs.length === 0) await run(m, s, 'mem_alloc', { pages: 16, huge: true, ro: false });
+    },
+    area: async (m, s) => {
+      await ensure(m, s, 'ioas');
+      await ensure(m, s, 'buf');
+      if (m.openCtxs().some((c) => m.liveAreas(c.name).length > 0)) return;
+      const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+    },
+    dev: async (m, s) => {
+      if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.setting.unit + m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+    },
+    dfd: async (m, s) => {
+      await ensure(m, s, 'dev');
+      if (m.openDfds().length === 0) await run(m, s, 'open_device', { k: 0 });
+    },
+    bound: async (m, s) => {
+      await ensure(m, s, 'dfd');
+      await ensure(m, s, 'ctx');
+      const open = m.openDfds();
+      if (open.some((d) => d.ctx && m.ctxs.find((c) => c.name === d.ctx)?.open)) return;
+      const k = open.findIndex((d) => !d.ctx);
+      if (k >= 0) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: k, ctx: 0, badFd: false, abi: NONE });
+    },
+    attached: async (m, s) => {
+      await ensure(m, s, 'bound');
+      const bound = m.dfds.filter((x) => x.ctx && x.open);
+      if (bound.some((d) => d.attached && m.objs.find((o) => o.name === d.attached)?.alive)) return;
+      const d = bound[0];
+      if (!d) return;
+      if (m.live('ioas', d.ctx).length === 0) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, d.ctx), abi: NONE });
+      await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: 0 }, hwpt: false, abi: NONE });
+    },
+    mappedDevice: async (m, s) => {
+      if (!byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return ensure(m, s, 'area');
+      await ensure(m, s, 'attached');
+      await ensure(m, s, 'buf');
+      const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
+      const h = d ? m.objs.find((o) => o.name === d.attached) : undefined;
+      if (!d || !h?.ioas || m.liveAreas(h.ctx, h.ioas).length > 0) return;
+      const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+    },
+    sharedDomain: async (m, s) => {
+      // A mapped device whose HWPT another device uses too: a second device on
+      // the same IOMMU unit, bound to the same context and attached to the same
+      // IOAS, shares the automatic domain (iommufd_device_auto_get_domain reuses
+      // a compatible one) — so a detach leaves a live, mapped domain behind.
+      await ensure(m, s, 'mappedDevice');
+      const aliveHwpt = (n: string | undefined): boolean => !!n && !!m.objs.find((o) => o.name === n)?.alive;
+      const d = m.dfds.find((x) => x.open && aliveHwpt(x.attached));
+      if (!d?.ctx || m.dfds.some((x) => x !== d && x.open && x.attached === d.attached)) return;
+      const h = m.objs.find((o) => o.name === d.attached);
+      const unit = m.caps.iommus.findIndex((i) => i.name === d.dev.iommu.name);
+      if (!h?.ioas || unit < 0 || m.devs.length >= 6) return;
+      const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      const e = dev ? await openDfd(m, s, dev) : undefined;
+      if (!e) return;
+      await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(e), ctx: 0, badFd: false, abi: NONE, to: d.ctx } satisfies Bind);
+      if (!e.ctx) return;
+      const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
+      await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
+    },
+    devid: async (m, s) => {
+      if (byKind.has('VFIO_DEVICE_BIND_IOMMUFD') && byKind.has('device_create')) await ensure(m, s, 'bound');
+      else await ensure(m, s, 'stdev');
+    },
+    hwpt: async (m, s) => {
+      if (m.live('hwpt').length > 0) return;
+      if (byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT') && byKind.has('device_create')) await ensure(m, s, 'attached');
+      else await ensure(m, s, 'stdev');
+    },
+    stdev: async (m, s) => {
+      await ensure(m, s, 'ioas');
+      if (m.live('stdev').length === 0) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: 0, pt: { kind: 'live', k: 0 }, hwpt: false, flags: -1, abi: NONE });
+    },
+    vm: async (m, s) => {
+      if (!m.vms.some((x) => x.alive)) await run(m, s, 'kvm_create', 0);
+    },
+    allowedIoas: async (m, s) => {
+      // A fresh IOAS (no device narrows it, no area is outside) allowed one small range: low,
+      // or at the very top of the address space.
+      if (!byKind.has('IOMMU_IOAS_ALLOW_IOVAS')) return;
+      await ensure(m, s, 'ctx');
+      if (m.live('ioas').some((o) => o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open)) return;
+      const ctx = m.openCtxs()[0];
+      if (!ctx || m.objs.filter((o) => o.kind === 'ioas').length >= 8) return;
+      await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
+      const fresh = m.live('ioas', ctx.name);
+      const top = m.objs.length % 2 === 0;
+      const iova: IovaChoice = top ? { kind: 'edge', which: 'topPage' } : { kind: 'page', n: 0 };
+      await run(m, s, 'IOMMU_IOAS_ALLOW_IOVAS', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, ranges: [{ iova, pages: 2, bad: false }], abi: NONE });
+    },
+    vmMixed: async (m, s) => {
+      // A VM holding the files of two devices behind one unit, one coherency-enforced and one
+      // not (device_create's peer): what a DEL must re-derive WBINVD from.
+      await ensure(m, s, 'vm');
+      const vm = m.vms.find((x) => x.alive);
+      if (!vm || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('kvm_vfio_add')) return;
+      const held = (): DfdEntry[] => m.openDfds().filter((d) => vm.files.includes(d.name));
+      if (new Set(held().map((d) => d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency)).size > 1) return;
+      const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
+      if (unit < 0 || m.devs.length > 3) return;
+      const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      const b = a && (await createDevice(m, s, { iommu: unit, join: -1, peer: m.devs.indexOf(a), ecc: 'default', noSnoop: false }));
+      for (const dev of [a, b]) {
+        const dfd = dev && (await openDfd(m, s, dev));
+        if (!dfd) return;
+        const k = m.vms.filter((x) => x.alive).indexOf(vm);
+        await run(m, s, 'kvm_vfio_add', { vm: k, fd: m.dfds.indexOf(dfd), ctx: false, to: dfd.name });
+      }
+    },
+    acc: async (m, s) => {
+      await ensure(m, s, 'ioas');
+      // An access that may pin (the selftests' MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES): ACCESS_PAGES works on it, and an
+      // IOAS_UNMAP under its pins must tell it to unpin (iommufd_access_notify_unmap).
+      if (!m.accs.some((a) => a.open && a.pin)) {
         const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
-        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
-        return;
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, pin: true, abi: NONE });
       }
-      case 'dev':
-        if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.setting.unit + m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
-        return;
-      case 'dfd':
-        await ensure(m, s, 'dev');
-        if (m.openDfds().length === 0) await run(m, s, 'open_device', { k: 0 });
-        return;
-      case 'bound': {
-        await ensure(m, s, 'dfd');
-        await ensure(m, s, 'ctx');
-        const open = m.openDfds();
-        if (open.some((d) => d.ctx && m.ctxs.find((c) => c.name === d.ctx)?.open)) return;
-        const k = open.findIndex((d) => !d.ctx);
-        if (k >= 0) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: k, ctx: 0, badFd: false, abi: NONE });
-        return;
+    },
+    areaPair: async (m, s) => {
+      await ensure(m, s, 'area');
+      if (areaPairs(m).length > 0) return;
+      const a = m.liveAreas().find((x) => m.ctxs.find((c) => c.name === x.ctx)?.open);
+      if (!a) return;
+      const ctx = m.ctxs.find((c) => c.name === a.ctx);
+      const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
+      const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 0 }, abi: NONE });
+    },
+    ctx2: async (m, s) => {
+      await ensure(m, s, 'ctx');
+      if (m.openCtxs().length < 2) await run(m, s, 'open', { vfio: false });
+    },
+    groupPair: async (m, s) => {
+      await groupPair(m, s);
+    },
+    groupAttached: async (m, s) => {
+      // Both devices of a group bound in one context, one of them attached, and a second IOAS there.
+      const pair = await groupPair(m, s);
+      if (!pair) return;
+      const [x, y] = pair;
+      if (!x.ctx) return;
+      if (!y.ctx) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(y), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+      await attachIn(m, s, x);
+      while (m.live('ioas', x.ctx).length < 2 && m.objs.filter((o) => o.kind === 'ioas').length < 8) {
+        const before = m.objs.length;
+        await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, x.ctx), abi: NONE });
+        if (m.objs.length === before) break;
       }
-      case 'attached': {
-        await ensure(m, s, 'bound');
-        const bound = m.dfds.filter((x) => x.ctx && x.open);
-        if (bound.some((d) => d.attached && m.objs.find((o) => o.name === d.attached)?.alive)) return;
-        const d = bound[0];
-        if (!d) return;
-        if (m.live('ioas', d.ctx).length === 0) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, d.ctx), abi: NONE });
-        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: 0 }, hwpt: false, abi: NONE });
-        return;
-      }
-      case 'mappedDevice': {
-        if (!byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return ensure(m, s, 'area');
-        await ensure(m, s, 'attached');
-        await ensure(m, s, 'buf');
-        const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
-        const h = d ? m.objs.find((o) => o.name === d.attached) : undefined;
-        if (!d || !h?.ioas || m.liveAreas(h.ctx, h.ioas).length > 0) return;
-        const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
-        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
-        return;
-      }
-      case 'sharedDomain': {
-        // A mapped device whose HWPT another device uses too: a second device on
-        // the same IOMMU unit, bound to the same context and attached to the same
-        // IOAS, shares the automatic domain (iommufd_device_auto_get_domain reuses
-        // a compatible one) — so a detach leaves a live, mapped domain behind.
-        await ensure(m, s, 'mappedDevice');
-        const aliveHwpt = (n: string | undefined): boolean => !!n && !!m.objs.find((o) => o.name === n)?.alive;
-        const d = m.dfds.find((x) => x.open && aliveHwpt(x.attached));
-        if (!d?.ctx || m.dfds.some((x) => x !== d && x.open && x.attached === d.attached)) return;
-        const h = m.objs.find((o) => o.name === d.attached);
-        const unit = m.caps.iommus.findIndex((i) => i.name === d.dev.iommu.name);
-        if (!h?.ioas || unit < 0 || m.devs.length >= 6) return;
-        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
-        const e = dev ? await openDfd(m, s, dev) : undefined;
-        if (!e) return;
-        await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(e), ctx: 0, badFd: false, abi: NONE, to: d.ctx } satisfies Bind);
-        if (!e.ctx) return;
-        const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
-        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
-        return;
-      }
-      case 'devid':
-        if (byKind.has('VFIO_DEVICE_BIND_IOMMUFD') && byKind.has('device_create')) await ensure(m, s, 'bound');
-        else await ensure(m, s, 'stdev');
-        return;
-      case 'hwpt':
-        if (m.live('hwpt').length > 0) return;
-        if (byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT') && byKind.has('device_create')) await ensure(m, s, 'attached');
-        else await ensure(m, s, 'stdev');
-        return;
-      case 'stdev':
-        await ensure(m, s, 'ioas');
-        if (m.live('stdev').length === 0) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: 0, pt: { kind: 'live', k: 0 }, hwpt: false, flags: -1, abi: NONE });
-        return;
-      case 'vm':
-        if (!m.vms.some((x) => x.alive)) await run(m, s, 'kvm_create', 0);
-        return;
-      case 'allowedIoas': {
-        // A fresh IOAS (no device narrows it, no area is outside) allowed one small range: low,
-        // or at the very top of the address space.
-        if (!byKind.has('IOMMU_IOAS_ALLOW_IOVAS')) return;
-        await ensure(m, s, 'ctx');
-        if (m.live('ioas').some((o) => o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open)) return;
-        const ctx = m.openCtxs()[0];
-        if (!ctx || m.objs.filter((o) => o.kind === 'ioas').length >= 8) return;
-        await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
-        const fresh = m.live('ioas', ctx.name);
-        const top = m.objs.length % 2 === 0;
-        const iova: IovaChoice = top ? { kind: 'edge', which: 'topPage' } : { kind: 'page', n: 0 };
-        await run(m, s, 'IOMMU_IOAS_ALLOW_IOVAS', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, ranges: [{ iova, pages: 2, bad: false }], abi: NONE });
-        return;
-      }
-      case 'vmMixed': {
-        // A VM holding the files of two devices behind one unit, one coherency-enforced and one
-        // not (device_create's peer): what a DEL must re-derive WBINVD from.
-        await ensure(m, s, 'vm');
-        const vm = m.vms.find((x) => x.alive);
-        if (!vm || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('kvm_vfio_add')) return;
-        const held = (): DfdEntry[] => m.openDfds().filter((d) => vm.files.includes(d.name));
-        if (new Set(held().map((d) => d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency)).size > 1) return;
+    },
+    peerPair: async (m, s) => {
+      // Two devices bound in one context, the first attached; the second behind the same unit
+      // with the other coherency (device_create's peer), on a unit that can enforce it.
+      await ensure(m, s, 'ioas');
+      if (!byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
+      const capable = (d: DfdEntry): boolean => d.dev.iommu.enforceCacheCoherency;
+      let x = m.dfds.find((d) => d.open && d.ctx && d.attached && capable(d) && m.objs.find((h) => h.name === d.attached)?.alive);
+      if (!x) {
         const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
-        if (unit < 0 || m.devs.length > 3) return;
-        const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
-        const b = a && (await createDevice(m, s, { iommu: unit, join: -1, peer: m.devs.indexOf(a), ecc: 'default', noSnoop: false }));
-        for (const dev of [a, b]) {
-          const dfd = dev && (await openDfd(m, s, dev));
-          if (!dfd) return;
-          const k = m.vms.filter((x) => x.alive).indexOf(vm);
-          await run(m, s, 'kvm_vfio_add', { vm: k, fd: m.dfds.indexOf(dfd), ctx: false, to: dfd.name });
-        }
-        return;
+        if (unit < 0) return;
+        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+        const dfd = dev && (await openDfd(m, s, dev));
+        const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+        if (!dfd || !ctx) return;
+        await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+        if (!(await attachIn(m, s, dfd))) return;
+        x = dfd;
       }
-      case 'acc':
-        await ensure(m, s, 'ioas');
-        // An access that may pin (the selftests' MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES): ACCESS_PAGES works on it, and an
-        // IOAS_UNMAP under its pins must tell it to unpin (iommufd_access_notify_unmap).
-        if (!m.accs.some((a) => a.open && a.pin)) {
-          const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
-          await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, pin: true, abi: NONE });
-        }
-        return;
-      case 'areaPair': {
-        await ensure(m, s, 'area');
-        if (areaPairs(m).length > 0) return;
-        const a = m.liveAreas().find((x) => m.ctxs.find((c) => c.name === x.ctx)?.open);
-        if (!a) return;
-        const ctx = m.ctxs.find((c) => c.name === a.ctx);
-        const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
-        const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
-        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 0 }, abi: NONE });
-        return;
-      }
-      case 'ctx2':
-        await ensure(m, s, 'ctx');
-        if (m.openCtxs().length < 2) await run(m, s, 'open', { vfio: false });
-        return;
-      case 'groupPair':
-        await groupPair(m, s);
-        return;
-      case 'groupAttached': {
-        // Both devices of a group bound in one context, one of them attached, and a second IOAS there.
-        const pair = await groupPair(m, s);
-        if (!pair) return;
-        const [x, y] = pair;
-        if (!x.ctx) return;
-        if (!y.ctx) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(y), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
-        await attachIn(m, s, x);
-        while (m.live('ioas', x.ctx).length < 2 && m.objs.filter((o) => o.kind === 'ioas').length < 8) {
-          const before = m.objs.length;
-          await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, x.ctx), abi: NONE });
-          if (m.objs.length === before) break;
-        }
-        return;
-      }
-      case 'peerPair': {
-        // Two devices bound in one context, the first attached; the second behind the same unit
-        // with the other coherency (device_create's peer), on a unit that can enforce it.
-        await ensure(m, s, 'ioas');
-        if (!byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
-        const capable = (d: DfdEntry): boolean => d.dev.iommu.enforceCacheCoherency;
-        let x = m.dfds.find((d) => d.open && d.ctx && d.attached && capable(d) && m.objs.find((h) => h.name === d.attached)?.alive);
-        if (!x) {
-          const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
-          if (unit < 0) return;
-          const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
-          const dfd = dev && (await openDfd(m, s, dev));
-          const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
-          if (!dfd || !ctx) return;
-          await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
-          if (!(await attachIn(m, s, dfd))) return;
-          x = dfd;
-        }
-        if (m.dfds.some((d) => d !== x && d.open && d.ctx === x.ctx && d.dev !== x.dev)) return;
-        const peer = await createDevice(m, s, { iommu: 0, join: -1, peer: m.devs.indexOf(x.dev), ecc: 'default', noSnoop: false });
-        const dfd = peer && (await openDfd(m, s, peer));
-        if (dfd) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
-        return;
-      }
-      case 'compat':
-        await ensure(m, s, 'ioas');
-        if (!m.openCtxs().some((c) => c.compat)) await run(m, s, 'IOMMU_VFIO_IOAS', { ctx: 0, op: enumValue(profile, 'IOMMU_VFIO_IOAS_SET') ?? 1, ioas: { kind: 'live', k: 0 }, abi: NONE });
-        return;
-    }
+      if (m.dfds.some((d) => d !== x && d.open && d.ctx === x.ctx && d.dev !== x.dev)) return;
+      const peer = await createDevice(m, s, { iommu: 0, join: -1, peer: m.devs.indexOf(x.dev), ecc: 'default', noSnoop: false });
+      const dfd = peer && (await openDfd(m, s, peer));
+      if (dfd) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+    },
+    compat: async (m, s) => {
+      await ensure(m, s, 'ioas');
+      if (!m.openCtxs().some((c) => c.compat)) await run(m, s, 'IOMMU_VFIO_IOAS', { ctx: 0, op: enumValue(profile, 'IOMMU_VFIO_IOAS_SET') ?? 1, ioas: { kind: 'live', k: 0 }, abi: NONE });
+    },
+  };
+  const ensure: Ensure = (m, s, need) => {
+    // The usual case, every command's first call: a default process setting, or one already set up.
+    if (need === 'setting' && (!m.setting.unprivileged || m.settled.process) && !m.setting.mmAccounting) return SETTLED;
+    return ensurers[need](m, s);
   };
   return ensure;
 }

@@ -729,16 +729,26 @@ export class InvariantsOracle implements Oracle {
     return touched.map((t) => ({ ioas: t.ioas, ranges: r ? [r] : [] }));
   }
 
+  /** The pages of a range a probe looks at: its first byte, its last page and one in the middle (each once). */
   private pagesOf(r: Range): bigint[] {
     const first = r.start - (r.start % PAGE);
     const lastPage = r.last - (r.last % PAGE);
-    const out = [r.start, lastPage > first ? lastPage : r.start];
+    const out = [r.start];
+    if (lastPage > first) out.push(lastPage);
     if (lastPage - first > 2n * PAGE) out.push(first + ((lastPage - first) / PAGE / 2n) * PAGE);
-    return [...new Set(out)];
+    return out;
   }
 
   private pickRandom<T>(list: readonly T[]): T | undefined {
     return list.length === 0 ? undefined : list[Math.floor(this.ctx.random() * list.length)];
+  }
+
+  /** pickRandom over a map's values, in insertion order, without copying them. */
+  private pickRandomOf<T>(map: ReadonlyMap<unknown, T>): T | undefined {
+    if (map.size === 0) return undefined;
+    let i = Math.floor(this.ctx.random() * map.size);
+    for (const v of map.values()) if (i-- === 0) return v;
+    return undefined;
   }
 
   private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[], moved: readonly { d: DeviceRec; ioas: IoasObj }[] = []): Promise<void> {
@@ -807,7 +817,7 @@ export class InvariantsOracle implements Oracle {
           }
         }
       }
-      const rb = this.pickRandom([...this.shadow.buffers.values()]);
+      const rb = this.pickRandomOf(this.shadow.buffers);
       if (rb) {
         const off = Math.floor(this.ctx.random() * Math.max(1, Math.floor(rb.length / 4096))) * 4096;
         pages.set(`${rb.handle}:${off >> 12}`, { buffer: rb.handle, offset: off });

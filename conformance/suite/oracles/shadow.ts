@@ -222,6 +222,8 @@ export class Shadow {
   private nextArea = 1;
   /** pinnedPages per page set, for the state since the last apply(). */
   private pinnedMemo = new Map<PageSet, Set<number>>();
+  /** liveDevices, likewise. */
+  private liveMemo: DeviceRec[] | undefined;
   private readonly iommus: Map<string, IommuInfo>;
   private readonly map: { fixed: number; write: number; read: number };
 
@@ -371,8 +373,10 @@ export class Shadow {
     return { pinned, locked };
   }
 
-  liveDevices(): DeviceRec[] {
-    return [...this.devices.values()].filter((d) => !d.removed);
+  /** The devices not removed (the same array until the next apply(): do not change it). */
+  liveDevices(): readonly DeviceRec[] {
+    this.liveMemo ??= [...this.devices.values()].filter((d) => !d.removed);
+    return this.liveMemo;
   }
 
   // ------------------------------------------------------------ updates
@@ -604,7 +608,17 @@ export class Shadow {
 
   /** Applies one answered request. */
   apply(req: Request, res: Response): void {
-    this.pinnedMemo = new Map();
+    // What the queries memoized describes the state before; drop it once the step is applied too
+    // (the updates below ask some of them half-way).
+    try {
+      this.applyResult(req, res);
+    } finally {
+      this.pinnedMemo = new Map();
+      this.liveMemo = undefined;
+    }
+  }
+
+  private applyResult(req: Request, res: Response): void {
     if (!res.ok) return;
     const ok = isOk(res);
     const r = res.result as unknown as Record<string, unknown>;
