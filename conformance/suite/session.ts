@@ -220,6 +220,9 @@ export function callWithTimeout<T>(what: string | (() => string), run: () => Pro
 
 const TEST_OP_NAME = new Map(TEST_OPS.map((o) => [o.value, o.name]));
 
+/** What a step that binds nothing bound. */
+const NOTHING_BOUND: ReadonlyMap<string, unknown> = new Map();
+
 /** The command an expectations signature names: the ioctl (and test op), or the op. */
 export function commandName(req: Request): string {
   if (req.op !== 'ioctl') return req.op;
@@ -396,8 +399,10 @@ export class CaseSession {
     step.status = s.status;
     if (s.reason) step.reason = s.reason;
     const protocol = this.protocolObjections(step, request, response);
-    const bound = new Map<string, unknown>();
+    let bound = NOTHING_BOUND;
     if (s.status === 'ok' && t.bind) {
+      const into = new Map<string, unknown>();
+      bound = into;
       const base = bindable(t.op, response.ok ? response.result : undefined);
       for (const [name, path] of Object.entries(t.bind)) {
         const v = getPath(base, path);
@@ -407,7 +412,7 @@ export class CaseSession {
           protocol.push(this.objection(step, request, 'protocol', `the answer has no ${path} to bind ${name} from`, response));
           break;
         }
-        bound.set(name, v);
+        into.set(name, v);
         this.bindings.set(name, v);
         this.bindKinds.set(name, { op: t.op, path });
         this.unbound.delete(name);

@@ -389,14 +389,15 @@ class ReferenceImplementation implements Implementation {
     if (kind) return bad(`field '${kind.field}' ${kind.message}`, kind.field);
     const request = command ? command.request : (req.cmd as number) >>> 0;
     const scratchList: bigint[] = [];
-    const sizes = new Map<bigint, number>();
+    // Sizes of the pieces placed for pointers (most ioctls have none).
+    let sizes: Map<bigint, number> | undefined;
     let built;
     try {
       if (req.arg.kind === 'struct' && !command) return bad(`command ${req.cmd} is unknown: a struct argument needs a known command`, 'cmd');
       const place = (_path: string, arg: PointerArg): bigint => {
         const data = 'data' in arg ? arg.data : new Uint8Array(arg.room);
         const va = this.scratch(data, scratchList);
-        sizes.set(va, data.length);
+        (sizes ??= new Map()).set(va, data.length);
         return va;
       };
       built = command ? buildIoctlArg(p, command, req.arg as IoctlArg, place) : rawArg(req.arg, place);
@@ -442,7 +443,7 @@ class ReferenceImplementation implements Implementation {
       let ptrs: IoctlResult['ptrs'];
       if (built.pointers.length) {
         const read: { [path: string]: Uint8Array } = {};
-        for (const pp of built.pointers) read[pp.path] = this.proc.copyFromUser(pp.address, sizes.get(pp.address) ?? 0) ?? new Uint8Array(0);
+        for (const pp of built.pointers) read[pp.path] = this.proc.copyFromUser(pp.address, sizes?.get(pp.address) ?? 0) ?? new Uint8Array(0);
         // A raw argument's pointer patches are answered in their order (ADAPTER.md §3.3), struct pointers by field path.
         if (req.arg.kind === 'raw') ptrs = rawPointerResults(req.arg.ptrs ?? [], (path) => read[path] ?? new Uint8Array(0));
         else buffers = read;
@@ -452,7 +453,7 @@ class ReferenceImplementation implements Implementation {
       if (buffers !== undefined) result = { ...result, buffers };
       if (ptrs !== undefined) result = { ...result, ptrs };
     }
-    for (const va of scratchList) this.proc.munmap(va, Math.max(sizes.get(va) ?? PAGE, 1));
+    for (const va of scratchList) this.proc.munmap(va, Math.max(sizes?.get(va) ?? PAGE, 1));
     if (this.arena) this.arena.used = 0;
     return ok(result);
   }

@@ -49,20 +49,34 @@ function isPointerArg(v: unknown): v is PointerArg {
  * Replaces PointerArg values in pointer fields by the addresses `place` gives
  * them. `base` is the record's byte offset in the argument.
  */
+const MEMBERS = new WeakMap<RecordNode, ReadonlyMap<string, { readonly node: LayoutNode; readonly at: number }>>();
+
+/** A record's members by name, anonymous sub-records flattened, offsets from the record's start: built once per layout node. */
+function membersOf(rec: RecordNode): ReadonlyMap<string, { readonly node: LayoutNode; readonly at: number }> {
+  let byName = MEMBERS.get(rec);
+  if (byName === undefined) {
+    const m = new Map<string, { node: LayoutNode; at: number }>();
+    const collect = (r: RecordNode, at: number): void => {
+      for (const f of r.fields) {
+        if (f.kind === 'record' && f.anonymous) collect(f, at + f.offset);
+        else m.set(f.name, { node: f, at: at + f.offset });
+      }
+    };
+    collect(rec, 0);
+    MEMBERS.set(rec, m);
+    byName = m;
+  }
+  return byName;
+}
+
 function placePointers(rec: RecordNode, base: number, value: ContractStructValue, path: string, place: PlacePointer | undefined, placed: PlacedPointer[]): StructValue {
   const out: StructValue = {};
-  const byName = new Map<string, { node: LayoutNode; at: number }>();
-  const collect = (r: RecordNode, at: number): void => {
-    for (const f of r.fields) {
-      if (f.kind === 'record' && f.anonymous) collect(f, at + f.offset);
-      else byName.set(f.name, { node: f, at: at + f.offset });
-    }
-  };
-  collect(rec, base);
-  for (const [k, v] of Object.entries(value)) {
+  const byName = membersOf(rec);
+  for (const k in value) {
+    const v = value[k] as ContractFieldValue;
     const hit = byName.get(k);
     const p = path === '' ? k : `${path}.${k}`;
-    out[k] = hit ? placeValue(hit.node, hit.at, v, p, place, placed) : (v as FieldValue); // unknown members: the codec names them
+    out[k] = hit ? placeValue(hit.node, base + hit.at, v, p, place, placed) : (v as FieldValue); // unknown members: the codec names them
   }
   return out;
 }

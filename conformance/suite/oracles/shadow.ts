@@ -221,7 +221,7 @@ export class Shadow {
   private nextNo = 1;
   private nextArea = 1;
   /** pinnedPages per page set, for the state since the last apply(). */
-  private pinnedMemo = new Map<PageSet, Set<number>>();
+  private readonly pinnedMemo = new Map<PageSet, Set<number>>();
   /** liveDevices, likewise. */
   private liveMemo: DeviceRec[] | undefined;
   private readonly iommus: Map<string, IommuInfo>;
@@ -608,12 +608,14 @@ export class Shadow {
 
   /** Applies one answered request. */
   apply(req: Request, res: Response): void {
-    // What the queries memoized describes the state before; drop it once the step is applied too
-    // (the updates below ask some of them half-way).
+    // What the queries memoized describes the state before: dropped before the update (which asks some of
+    // them half-way, and must see its own changes) and after it.
+    this.pinnedMemo.clear();
+    this.liveMemo = undefined;
     try {
       this.applyResult(req, res);
     } finally {
-      this.pinnedMemo = new Map();
+      this.pinnedMemo.clear();
       this.liveMemo = undefined;
     }
   }
