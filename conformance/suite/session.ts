@@ -421,10 +421,12 @@ export class CaseSession {
       this.markUnbound(t);
     }
     const objections: Objection[] = [...protocol];
-    if (s.status !== 'skipped') {
+    if (s.status !== 'skipped' && this.o.oracles.length > 0) {
+      const ev = { step: step.step, template: t, request, response, bound, bindings: this.bindings };
       for (const oracle of this.o.oracles) {
         try {
-          objections.push(...(await oracle.step({ step: step.step, template: t, request, response, bound, bindings: this.bindings })));
+          const said = await oracle.step(ev);
+          if (said.length > 0) objections.push(...said);
         } catch (err) {
           if (err instanceof AdapterFailure) throw this.fail(step, err);
           throw err;

@@ -123,6 +123,12 @@ function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<str
   return into;
 }
 
+/** The keys of a, then those of b that a has not: the union, in order, without building it. */
+function* unionKeys<K>(a: ReadonlyMap<K, unknown>, b: ReadonlyMap<K, unknown>): Generator<K> {
+  yield* a.keys();
+  for (const k of b.keys()) if (!a.has(k)) yield k;
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === undefined && (b === 0 || b === 0n)) return true;
@@ -297,7 +303,7 @@ export class DifferentialOracle implements Oracle {
       const lb = leaves(rb.out, '', new Map());
       const sent = ev.request.arg.kind === 'struct' ? ev.request.arg.fields : {};
       const refSent = refReq.op === 'ioctl' && refReq.arg.kind === 'struct' ? refReq.arg.fields : {};
-      for (const path of new Set([...la.keys(), ...lb.keys()])) {
+      for (const path of unionKeys(la, lb)) {
         if (path === auto && statusOf(ev.request, ev.response).status === 'ok') continue; // judged by the placement rules (steer)
         const x = la.get(path);
         const y = lb.get(path);
@@ -339,7 +345,7 @@ export class DifferentialOracle implements Oracle {
     }
     const la = leaves(ev.response.result, '', new Map());
     const lb = leaves(refRes.result, '', new Map());
-    for (const path of new Set([...la.keys(), ...lb.keys()])) {
+    for (const path of unionKeys(la, lb)) {
       const x = la.get(path);
       const y = lb.get(path);
       const ns = namespaceOf(op, path);
