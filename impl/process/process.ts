@@ -282,6 +282,14 @@ export class Process {
     if (length === 0) return true;
     if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
     const base = Number(va);
+    const off = base % PAGE_SIZE;
+    if (off + length <= PAGE_SIZE) {
+      const hit = this.findPage(base);
+      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
+      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
+      this.phys.u8.fill(0, pa, pa + length);
+      return true;
+    }
     for (let addr = base - (base % PAGE_SIZE); addr < base + length; addr += PAGE_SIZE) {
       const hit = this.findPage(addr);
       if (!hit || !hit.vma.prot[hit.index]!.write) return false;
