@@ -12,7 +12,7 @@ import { caseArb, type GeneratedCase, newModel } from './gen/commands.ts';
 import { DifferentialOracle } from './oracles/differential.ts';
 import { InvariantsOracle } from './oracles/invariants.ts';
 import { LifecycleOracle, loadLifecycle } from './oracles/lifecycle.ts';
-import type { Oracle } from './oracles/oracle.ts';
+import type { Objection, Oracle, StepEvent } from './oracles/oracle.ts';
 import { openReference } from './reference.ts';
 import { CaseFailure, CaseSession, realClock } from './session.ts';
 
@@ -78,11 +78,27 @@ function timed(o: Oracle, acc: Map<string, number>): Oracle {
       add(performance.now() - t);
     }
   };
+  // A synchronous step is timed as one: wrapping it in a promise would add the cost it measures.
+  const step = (e: StepEvent): readonly Objection[] | Promise<readonly Objection[]> => {
+    const t = performance.now();
+    let r: readonly Objection[] | Promise<readonly Objection[]>;
+    try {
+      r = o.step(e);
+    } catch (err) {
+      add(performance.now() - t);
+      throw err;
+    }
+    if (!(r instanceof Promise)) {
+      add(performance.now() - t);
+      return r;
+    }
+    return r.finally(() => add(performance.now() - t));
+  };
   return {
     name: o.name,
     gates: (c) => o.gates(c),
     begin: wrap((c) => o.begin(c)),
-    step: wrap((e) => o.step(e)),
+    step,
     end: wrap(() => o.end()),
     close: wrap(() => o.close()),
   };

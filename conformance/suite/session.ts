@@ -425,7 +425,8 @@ export class CaseSession {
       const ev = { step: step.step, template: t, request, response, bound, bindings: this.bindings };
       for (const oracle of this.o.oracles) {
         try {
-          const said = await oracle.step(ev);
+          const answer = oracle.step(ev);
+          const said = answer instanceof Promise ? await answer : answer;
           if (said.length > 0) objections.push(...said);
         } catch (err) {
           if (err instanceof AdapterFailure) throw this.fail(step, err);

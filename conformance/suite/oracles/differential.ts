@@ -202,7 +202,7 @@ export class DifferentialOracle implements Oracle {
     };
   }
 
-  async step(ev: StepEvent): Promise<readonly Objection[]> {
+  step(ev: StepEvent): readonly Objection[] | Promise<readonly Objection[]> {
     if (this.dormant || !this.ref) return [];
     let refReq: Request;
     try {
@@ -221,14 +221,29 @@ export class DifferentialOracle implements Oracle {
       return [];
     }
     const answer = this.ref.call(refReq);
-    const refRes = answer instanceof Promise ? await answer : answer;
+    return answer instanceof Promise ? answer.then((refRes) => this.judge(ev, refReq, refRes)) : this.judge(ev, refReq, answer);
+  }
+
+  /** The step against the reference's answer: synchronous unless the reference must be steered. */
+  private judge(ev: StepEvent, refReq: Request, refRes: Response): readonly Objection[] | Promise<readonly Objection[]> {
     this.expected.set(ev.step, refRes);
     this.ctx.count('differential');
     const objections = this.compare(ev, refReq, refRes);
-    if (objections.length === 0) await this.steer(ev, refReq, refRes, objections);
-    this.bind(ev, refReq, refRes);
-    this.track(refReq, refRes);
-    return objections;
+    const done = (): readonly Objection[] => {
+      this.bind(ev, refReq, refRes);
+      this.track(refReq, refRes);
+      return objections;
+    };
+    if (objections.length === 0 && this.autoIovaDiffers(ev, refReq, refRes)) return this.steer(ev, refReq, refRes, objections).then(done);
+    return done();
+  }
+
+  /** Whether the implementation placed an automatic IOVA where the reference did not (steer's work). */
+  private autoIovaDiffers(ev: StepEvent, refReq: Request, refRes: Response): boolean {
+    const path = this.autoIovaPath(ev.request);
+    if (!path || refReq.op !== 'ioctl' || refReq.arg.kind !== 'struct' || !this.ref) return false;
+    if (statusOf(ev.request, ev.response).status !== 'ok' || statusOf(refReq, refRes).status !== 'ok') return false;
+    return toBig(((ev.response as { result: IoctlResult }).result.out as StructValue)[path]) !== toBig(((refRes as { result: IoctlResult }).result.out as StructValue)[path]);
   }
 
   private objection(ev: StepEvent, message: string, expected: string, observed: string): Objection {

@@ -100,7 +100,7 @@ export class LifecycleOracle implements Oracle {
     this.model = this.factory(this.profile, ctx.caps);
   }
 
-  async step(ev: StepEvent): Promise<readonly Objection[]> {
+  step(ev: StepEvent): readonly Objection[] {
     if (!this.model || ev.request.op === 'batch') return [];
     const v = this.model.feed(ev.request, ev.response);
     if (v.kind !== 'disagree') {

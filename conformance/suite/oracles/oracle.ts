@@ -72,7 +72,8 @@ export interface Oracle {
   /** The properties it reports, and whether the implementation's capabilities let them run. */
   gates(caps: Capabilities): readonly PropertyGate[];
   begin(ctx: CaseContext): Promise<void>;
-  step(ev: StepEvent): Promise<readonly Objection[]>;
+  /** The objections to one step: at once when the oracle needs no observation for it (the session awaits only a promise). */
+  step(ev: StepEvent): readonly Objection[] | Promise<readonly Objection[]>;
   /** End of case: the full sweep (may tear the session down). */
   end(): Promise<readonly Objection[]>;
   close(): Promise<void>;
