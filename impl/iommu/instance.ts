@@ -38,24 +38,19 @@ export type Vendor = 'vtd' | 'amd' | 'smmuv3' | 'mock';
  * same few domain configs over and over. Each domain gets its own copy of the
  * parts a page table changes as it lives (topLevel and vaBits when the top
  * grows, opts.coherent on enforce_cache_coherency); the per-level arrays are
- * shared. Keyed by the config's content, and first by the config object
- * itself (a unit's configs are the same objects every time).
+ * shared. (Keyed by content: the drivers build a new config object per
+ * domain, with its own dirty/coherent bits.)
  */
 const geometries = new Map<string, PtGeometry | string>();
-const geometryOfConfig = new WeakMap<FormatConfig, PtGeometry | string>();
 const GEOMETRIES_MAX = 256;
 
 function geometryFor(cfg: FormatConfig): PtGeometry | string {
-  let g = geometryOfConfig.get(cfg);
+  const key = JSON.stringify(cfg);
+  let g = geometries.get(key);
   if (g === undefined) {
-    const key = JSON.stringify(cfg);
-    g = geometries.get(key);
-    if (g === undefined) {
-      g = makeGeometry(cfg);
-      if (geometries.size >= GEOMETRIES_MAX) geometries.clear();
-      geometries.set(key, g);
-    }
-    geometryOfConfig.set(cfg, g);
+    g = makeGeometry(cfg);
+    if (geometries.size >= GEOMETRIES_MAX) geometries.clear();
+    geometries.set(key, g);
   }
   if (typeof g === 'string') return g;
   // A table changes its own opts, topLevel and vaBits (table.ts); the per-level arrays are built once (format.ts) and only read.
