@@ -21,7 +21,7 @@ import { ERRNO, errnoName } from '../../../spec/uapi/errno.ts';
 import { render } from '../../programs/expect.ts';
 import { stepSkipReason } from '../../programs/run.ts';
 import { ResolveError } from '../../programs/values.ts';
-import { bindable, getPath, type Ref, refPaths, resolveStep } from '../step.ts';
+import { bindable, getPath, Ref, refPaths, resolveStep } from '../step.ts';
 import { commandName, statusOf } from '../session.ts';
 import { decodeRanges, hexOf, PAGE, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
@@ -318,14 +318,16 @@ export class DifferentialOracle implements Oracle {
       const lb = leaves(rb.out, '', new Map());
       const sent = ev.request.arg.kind === 'struct' ? ev.request.arg.fields : {};
       const refSent = refReq.op === 'ioctl' && refReq.arg.kind === 'struct' ? refReq.arg.fields : {};
+      const autoOk = auto !== undefined && statusOf(ev.request, ev.response).status === 'ok';
+      // Pointer members the step filled ({data} / {room}) hold each side's own scratch address: not compared.
+      const pointers = pointerPaths(ev.template.fields['arg']);
       for (const path of unionKeys(la, lb)) {
-        if (path === auto && statusOf(ev.request, ev.response).status === 'ok') continue; // judged by the placement rules (steer)
+        if (autoOk && path === auto) continue; // judged by the placement rules (steer)
+        if (pointers !== undefined && pointers.has(path)) continue;
         const x = la.get(path);
         const y = lb.get(path);
         const ns = namespaceOf('ioctl', path);
-        const fromRef = inputRefs.get(`arg.fields.${path}`);
-        // A pointer member the step filled ({data} / {room}): each side's own scratch address.
-        if (isPointerArg(getPath(ev.template.fields['arg'], `fields.${path}`))) continue;
+        const fromRef = inputRefs.size > 0 ? inputRefs.get(`arg.fields.${path}`) : undefined;
         if ((ns === 'id' || ns === 'fd') && fromRef) {
           // An id or fd the step sent by reference (an access fd in `id`, an IOAS in `pt_id`): each
           // side sent its own value; both must leave it, or both replace it with paired values.
@@ -464,6 +466,23 @@ export class DifferentialOracle implements Oracle {
     await this.ref?.close();
     this.ref = undefined;
   }
+}
+
+/** The dotted member paths of a struct argument's template that are {data}/{room} pointers (undefined when none). */
+function pointerPaths(arg: unknown): Set<string> | undefined {
+  const fields = typeof arg === 'object' && arg !== null ? (arg as { fields?: unknown }).fields : undefined;
+  let out: Set<string> | undefined;
+  const walk = (v: unknown, path: string): void => {
+    if (isPointerArg(v)) {
+      (out ??= new Set()).add(path);
+      return;
+    }
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array || v instanceof Ref) return;
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}.${i}`));
+    else for (const k in v) walk((v as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+  };
+  walk(fields, '');
+  return out;
 }
 
 function isPointerArg(v: unknown): boolean {
