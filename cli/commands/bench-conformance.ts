@@ -16,14 +16,16 @@ import { benchConformance, DEFAULT_CASES, type BenchFigure } from '../../conform
 const TARGETS: Record<string, number> = { invariants: 50_000, full: 10_000 };
 
 function table(rows: readonly BenchFigure[]): string {
-  const lines = ['transport   mode         commands/s   per CPU s   slowdown   oracle shares                       target'];
+  const pct = (v: number): string => `${(v * 100).toFixed(0)}%`;
+  const lines = ['transport   mode         commands/s   per CPU s   slowdown   gen   impl   oracle shares                                    target'];
   for (const r of rows) {
-    const shares = Object.entries(r.shares).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
+    const shares = Object.entries(r.shares).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
     const target = r.transport === 'in-process' && TARGETS[r.mode] ? `${TARGETS[r.mode]} (${r.commandsPerSecond >= (TARGETS[r.mode] as number) ? 'met' : 'missed'})` : '';
     lines.push(
-      `${r.transport.padEnd(11)} ${r.mode.padEnd(12)} ${String(r.commandsPerSecond).padStart(10)}   ${String(r.commandsPerCpuSecond).padStart(9)}   ${(r.slowdown === null ? '-' : `×${r.slowdown}`).padEnd(8)}   ${shares.padEnd(35)} ${target}`,
+      `${r.transport.padEnd(11)} ${r.mode.padEnd(12)} ${String(r.commandsPerSecond).padStart(10)}   ${String(r.commandsPerCpuSecond).padStart(9)}   ${(r.slowdown === null ? '-' : `×${r.slowdown}`).padEnd(8)}   ${pct(r.split.generation).padStart(3)}   ${pct(r.split.implementation).padStart(4)}   ${shares.padEnd(48)} ${target}`,
     );
   }
+  lines.push('gen: fast-check generating the cases; impl: inside the implementation for steps and resets (probes count as their oracle); the rest is the suite itself');
   const [load1] = loadavg();
   lines.push(`load average ${load1?.toFixed(2)} on ${availableParallelism()} CPUs: wall figures shrink on shared cores, per-CPU-second ones much less`);
   return `${lines.join('\n')}\n`;

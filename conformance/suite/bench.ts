@@ -3,10 +3,13 @@
  * reference, in-process and over stdio, per oracle set, and the ratio to the
  * bare cost of executing the same commands with no checking (the same cases,
  * generated from the same seed, run through a session with no oracle). Each
- * oracle's share is the time spent inside it. Figures are medians of rounds.
+ * oracle's share is the time spent inside it; the split says how much of the
+ * rest is fast-check generating cases and how much the implementation
+ * answering, so what is left is the suite's own work. Figures are medians of
+ * rounds.
  */
 import fc from 'fast-check';
-import type { Adapter, Capabilities, Profile } from '../../spec/contract/types.ts';
+import type { Adapter, Capabilities, Profile, Request, Response } from '../../spec/contract/types.ts';
 import { openAdapter } from '../adapter/open.ts';
 import { caseArb, type GeneratedCase, newModel } from './gen/commands.ts';
 import { DifferentialOracle } from './oracles/differential.ts';
@@ -41,6 +44,13 @@ export interface BenchFigure {
   readonly slowdown: number | null;
   /** Share of the time spent in each oracle, 0..1. */
   readonly shares: Readonly<Record<string, number>>;
+  /**
+   * Where the rest goes, 0..1 of the time: `generation` (fast-check making the
+   * cases), `implementation` (inside the adapter for steps and resets; probes
+   * count as their oracle's). What no share names is the suite's own work:
+   * the session, the generated commands' bookkeeping, fast-check's runner.
+   */
+  readonly split: Readonly<Record<'generation' | 'implementation', number>>;
 }
 
 export interface BenchOptions {
@@ -104,6 +114,54 @@ function timed(o: Oracle, acc: Map<string, number>): Oracle {
   };
 }
 
+/** The case arbitrary, with the time fast-check spends generating from it counted as 'generation'. */
+function timedArbitrary<T>(arb: fc.Arbitrary<T>, acc: Map<string, number>): fc.Arbitrary<T> {
+  class Timed extends fc.Arbitrary<T> {
+    generate(mrng: fc.Random, biasFactor: number | undefined): fc.Value<T> {
+      const t = performance.now();
+      try {
+        return arb.generate(mrng, biasFactor);
+      } finally {
+        acc.set('generation', (acc.get('generation') ?? 0) + performance.now() - t);
+      }
+    }
+    canShrinkWithoutContext(value: unknown): value is T {
+      return arb.canShrinkWithoutContext(value);
+    }
+    shrink(value: T, context: unknown): fc.Stream<fc.Value<T>> {
+      return arb.shrink(value, context);
+    }
+  }
+  return new Timed();
+}
+
+/** The adapter, with the time inside it for steps and resets counted as 'implementation' (batches are probes: their oracle's). */
+function timedAdapter(adapter: Adapter, acc: Map<string, number>): Adapter {
+  const add = (t: number): void => void acc.set('implementation', (acc.get('implementation') ?? 0) + performance.now() - t);
+  const counted = <T>(request: Request, answer: () => T | Promise<T>): T | Promise<T> => {
+    if (request.op === 'batch') return answer();
+    const t = performance.now();
+    let r: T | Promise<T>;
+    try {
+      r = answer();
+    } catch (err) {
+      add(t);
+      throw err;
+    }
+    if (r instanceof Promise) return r.finally(() => add(t));
+    add(t);
+    return r;
+  };
+  const callNow = adapter.callNow?.bind(adapter);
+  return {
+    info: adapter.info,
+    call: (request) => counted(request, () => adapter.call(request)) as ReturnType<Adapter['call']>,
+    batch: (requests) => adapter.batch(requests),
+    close: () => adapter.close(),
+    ...(callNow && { callNow: (request: Request) => counted(request, () => callNow(request)) as Response | Promise<Response> }),
+  } as Adapter;
+}
+
 async function oraclesFor(mode: BenchMode, profile: Profile): Promise<Oracle[]> {
   if (mode === 'bare') return [];
   const inv = new InvariantsOracle(profile);
@@ -122,8 +180,11 @@ async function oraclesFor(mode: BenchMode, profile: Profile): Promise<Oracle[]> 
  * front kept every case alive through the round and had the collector copy
  * them, a cost the suite itself does not pay.
  */
-async function round(arb: fc.Arbitrary<GeneratedCase>, seed: number, cases: number, mode: BenchMode, adapter: Adapter, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; cpuMs: number; oracleMs: Map<string, number> }> {
+async function round(cases0: fc.Arbitrary<GeneratedCase>, seed: number, cases: number, mode: BenchMode, adapter0: Adapter, caps: Capabilities, profile: Profile): Promise<{ commands: number; ms: number; cpuMs: number; oracleMs: Map<string, number>; partMs: Map<string, number> }> {
   const oracleMs = new Map<string, number>();
+  const partMs = new Map<string, number>();
+  const arb = timedArbitrary(cases0, partMs);
+  const adapter = timedAdapter(adapter0, partMs);
   let commands = 0;
   let i = 0;
   const t0 = performance.now();
@@ -146,7 +207,7 @@ async function round(arb: fc.Arbitrary<GeneratedCase>, seed: number, cases: numb
   const out = await fc.check(property, { seed, numRuns: cases, endOnFailure: true });
   if (out.failed) throw new Error(`bench case failed outside the oracles: ${String(out.errorInstance)}`);
   const cpu = process.cpuUsage(c0);
-  return { commands, ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, oracleMs };
+  return { commands, ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, oracleMs, partMs };
 }
 
 export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFigure[]> {
@@ -169,12 +230,13 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
   if (opts.stdio !== false) transports.push({ name: 'stdio', spec: opts.stdio ?? `cmd:${process.execPath} bin/iommufd-spec.mjs serve --impl ref` });
   for (const t of transports) {
     const adapter = await openAdapter(t.spec, { profile, stderr: 'inherit' });
-    const perMode = new Map<BenchMode, { cps: number[]; cpuCps: number[]; shares: Map<string, number[]>; commands: number }>();
+    const perMode = new Map<BenchMode, { cps: number[]; cpuCps: number[]; shares: Map<string, number[]>; split: Map<string, number[]>; commands: number }>();
     try {
       for (const mode of ['bare', 'invariants', 'full'] as const) {
         const cps: number[] = [];
         const cpuCps: number[] = [];
         const shares = new Map<string, number[]>();
+        const split = new Map<string, number[]>();
         let commands = 0;
         for (let r = 0; r < warmup + rounds; r++) {
           const res = await round(arb, seed, cases, mode, adapter, caps, profile);
@@ -183,8 +245,9 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
           cps.push(res.commands / (res.ms / 1000));
           cpuCps.push(res.commands / (res.cpuMs / 1000));
           for (const [k, v] of res.oracleMs) shares.set(k, [...(shares.get(k) ?? []), v / res.ms]);
+          for (const [k, v] of res.partMs) split.set(k, [...(split.get(k) ?? []), v / res.ms]);
         }
-        perMode.set(mode, { cps, cpuCps, shares, commands });
+        perMode.set(mode, { cps, cpuCps, shares, split, commands });
         log(`${t.name} ${mode}: ${Math.round(median(cps))} commands/s wall, ${Math.round(median(cpuCps))} per CPU second (median of ${rounds})`);
       }
     } finally {
@@ -201,6 +264,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
         commands: v.commands,
         slowdown: mode === 'bare' || cps === 0 ? null : Math.round((bare / cps) * 100) / 100,
         shares: Object.fromEntries([...v.shares].map(([k, xs]) => [k, Math.round(median(xs) * 1000) / 1000])),
+        split: { generation: Math.round(median(v.split.get('generation') ?? [0]) * 1000) / 1000, implementation: Math.round(median(v.split.get('implementation') ?? [0]) * 1000) / 1000 },
       });
     }
   }
