@@ -127,6 +127,10 @@ describe('readUserPrefix', () => {
     env.proc.copyToUser(big + 10n, new Uint8Array([1]));
     expect(readUserPrefix(env.proc, big, 4 * PAGE, 0)!.length).toBe(PAGE);
     expect(readUserPrefix(env.proc, big, 4 * PAGE, 11)!.length).toBe(4 * PAGE);
+    // The bytes are the memory's, across page boundaries (the prefix is read a page at a time into a growing buffer).
+    const pattern = Uint8Array.from({ length: 3 * PAGE }, (_, i) => (i * 7 + 1) & 0xff);
+    env.proc.copyToUser(big + 5n, pattern);
+    expect(readUserPrefix(env.proc, big + 5n, 3 * PAGE, 3 * PAGE)).toStrictEqual(pattern);
     // sizes of every struct the prefix must cover fit under the bound userArgOf uses
     for (const c of commandsFor('7.3')) if (c.struct) expect(requireLayout('7.3', c.struct).size).toBeLessThan(4096);
   });

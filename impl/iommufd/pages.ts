@@ -45,15 +45,16 @@ const MAX_PAGES_LENGTH = ULONG_MAX - PAGE_SIZE_N;
 
 // ---- pin and charge ------------------------------------------------------------------
 
-/**
- * Take one hold on each index of [start, last]; pin the ones not yet pinned
- * (page by page, stopping at the first that cannot be pinned, so a huge bogus
- * range fails fast), then charge them; all or nothing. The frames, one per
- * index, or a negative errno.
- */
 /** Pages per pin_user_pages call (the kernel's pfn_reader pins a batch of up to a page of page pointers). */
 const PIN_BATCH = 512;
 
+/**
+ * Take one hold on each index of [start, last]; pin the ones not yet pinned
+ * (in runs of up to PIN_BATCH; a run holding a page that cannot be pinned is
+ * pinned page by page up to it and fails there, so a huge bogus range fails
+ * fast), then charge them; all or nothing. The frames, one per index, or a
+ * negative errno.
+ */
 export function ioptPagesHold(pages: IoptPages, start: number, last: number): Result<number[]> {
   const proc = pages.proc;
   const fresh = new Map<number, number>();

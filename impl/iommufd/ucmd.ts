@@ -178,7 +178,7 @@ const PAGE = 4096;
  * whatever follows, so a huge zero-tail `size` reads only what it must.
  */
 export function readUserPrefix(mem: UserMemory, addr: bigint, limit: number, zeroFrom: number): Uint8Array | null {
-  const n = readUserPrefixInto(mem, addr, limit, zeroFrom, (size) => new Uint8Array(size));
+  const n = readUserPrefixInto(mem, addr, limit, zeroFrom, grown);
   return n === null ? null : n.bytes.slice(0, n.length);
 }
 
@@ -201,6 +201,14 @@ function readUserPrefixInto(mem: UserMemory, addr: bigint, limit: number, zeroFr
     if (from < n && !allZero(buf, done - n + from, done)) break;
   }
   return done ? { bytes: buf, length: done } : null;
+}
+
+/** A buffer of at least `size` bytes holding what `old` held. */
+function grown(size: number, old?: Uint8Array): Uint8Array {
+  if (old && old.length >= size) return old;
+  const bigger = new Uint8Array(Math.max(size, (old?.length ?? 0) * 2));
+  if (old) bigger.set(old);
+  return bigger;
 }
 
 function allZero(bytes: Uint8Array, from: number, to: number): boolean {
@@ -226,15 +234,11 @@ function userSize(mem: UserMemory, arg: bigint): number {
 }
 
 /** Where argument prefixes are read: grown as needed, never handed out beyond one decode. */
-let prefixScratch = new Uint8Array(PAGE);
+let prefixScratch: Uint8Array = new Uint8Array(PAGE);
 let prefixBusy = false;
 
 function growPrefix(size: number, old?: Uint8Array): Uint8Array {
-  if (prefixScratch.length < size) {
-    const bigger = new Uint8Array(Math.max(size, prefixScratch.length * 2));
-    if (old) bigger.set(old);
-    prefixScratch = bigger;
-  }
+  prefixScratch = grown(size, old ?? prefixScratch);
   return prefixScratch;
 }
 
