@@ -75,13 +75,9 @@ export function inProcessAdapter(impl: Implementation, opts: InProcessOptions = 
   let inFlight = 0;
   function run(request: Request): Promise<Response> {
     inFlight++;
-    const next = queue.then(() => runNow(request)).finally(() => void inFlight--);
+    const next = queue.then(() => answer(request)).finally(() => void inFlight--);
     queue = next.catch(() => undefined);
     return next;
-  }
-
-  async function runNow(request: Request): Promise<Response> {
-    return answer(request);
   }
 
   /** The answer to a request that is next in line: synchronous as far as the implementation is. */

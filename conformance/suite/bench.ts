@@ -15,7 +15,7 @@ import { caseArb, type GeneratedCase, newModel } from './gen/commands.ts';
 import { DifferentialOracle } from './oracles/differential.ts';
 import { InvariantsOracle } from './oracles/invariants.ts';
 import { LifecycleOracle, loadLifecycle } from './oracles/lifecycle.ts';
-import type { Objection, Oracle, StepEvent } from './oracles/oracle.ts';
+import type { Objection, Oracle } from './oracles/oracle.ts';
 import { openReference } from './reference.ts';
 import { CaseFailure, CaseSession, realClock } from './session.ts';
 
@@ -75,42 +75,35 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/**
+ * Runs f, adding the time until its answer to `acc[key]`: at once for a
+ * synchronous answer (wrapping it in a promise would add the cost being
+ * measured), when the promise settles otherwise.
+ */
+function timedCall<T>(acc: Map<string, number>, key: string, f: () => T | Promise<T>): T | Promise<T> {
+  const t = performance.now();
+  const add = (): void => void acc.set(key, (acc.get(key) ?? 0) + performance.now() - t);
+  let r: T | Promise<T>;
+  try {
+    r = f();
+  } catch (err) {
+    add();
+    throw err;
+  }
+  if (r instanceof Promise) return r.finally(add);
+  add();
+  return r;
+}
+
 /** Wraps an oracle so the time inside it is counted. */
 function timed(o: Oracle, acc: Map<string, number>): Oracle {
-  const add = (ms: number): void => {
-    acc.set(o.name, (acc.get(o.name) ?? 0) + ms);
-  };
-  const wrap = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-    const t = performance.now();
-    try {
-      return await f(...a);
-    } finally {
-      add(performance.now() - t);
-    }
-  };
-  // A synchronous step is timed as one: wrapping it in a promise would add the cost it measures.
-  const step = (e: StepEvent): readonly Objection[] | Promise<readonly Objection[]> => {
-    const t = performance.now();
-    let r: readonly Objection[] | Promise<readonly Objection[]>;
-    try {
-      r = o.step(e);
-    } catch (err) {
-      add(performance.now() - t);
-      throw err;
-    }
-    if (!(r instanceof Promise)) {
-      add(performance.now() - t);
-      return r;
-    }
-    return r.finally(() => add(performance.now() - t));
-  };
   return {
     name: o.name,
     gates: (c) => o.gates(c),
-    begin: wrap((c) => o.begin(c)),
-    step,
-    end: wrap(() => o.end()),
-    close: wrap(() => o.close()),
+    begin: (c) => timedCall(acc, o.name, () => o.begin(c)) as Promise<void>,
+    step: (e) => timedCall(acc, o.name, () => o.step(e)),
+    end: () => timedCall(acc, o.name, () => o.end()) as Promise<readonly Objection[]>,
+    close: () => timedCall(acc, o.name, () => o.close()) as Promise<void>,
   };
 }
 
@@ -118,12 +111,7 @@ function timed(o: Oracle, acc: Map<string, number>): Oracle {
 function timedArbitrary<T>(arb: fc.Arbitrary<T>, acc: Map<string, number>): fc.Arbitrary<T> {
   class Timed extends fc.Arbitrary<T> {
     generate(mrng: fc.Random, biasFactor: number | undefined): fc.Value<T> {
-      const t = performance.now();
-      try {
-        return arb.generate(mrng, biasFactor);
-      } finally {
-        acc.set('generation', (acc.get('generation') ?? 0) + performance.now() - t);
-      }
+      return timedCall(acc, 'generation', () => arb.generate(mrng, biasFactor)) as fc.Value<T>;
     }
     canShrinkWithoutContext(value: unknown): value is T {
       return arb.canShrinkWithoutContext(value);
@@ -137,21 +125,7 @@ function timedArbitrary<T>(arb: fc.Arbitrary<T>, acc: Map<string, number>): fc.A
 
 /** The adapter, with the time inside it for steps and resets counted as 'implementation' (batches are probes: their oracle's). */
 function timedAdapter(adapter: Adapter, acc: Map<string, number>): Adapter {
-  const add = (t: number): void => void acc.set('implementation', (acc.get('implementation') ?? 0) + performance.now() - t);
-  const counted = <T>(request: Request, answer: () => T | Promise<T>): T | Promise<T> => {
-    if (request.op === 'batch') return answer();
-    const t = performance.now();
-    let r: T | Promise<T>;
-    try {
-      r = answer();
-    } catch (err) {
-      add(t);
-      throw err;
-    }
-    if (r instanceof Promise) return r.finally(() => add(t));
-    add(t);
-    return r;
-  };
+  const counted = <T>(request: Request, answer: () => T | Promise<T>): T | Promise<T> => (request.op === 'batch' ? answer() : timedCall(acc, 'implementation', answer));
   const callNow = adapter.callNow?.bind(adapter);
   return {
     info: adapter.info,

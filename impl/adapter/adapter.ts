@@ -448,10 +448,7 @@ class ReferenceImplementation implements Implementation {
         if (req.arg.kind === 'raw') ptrs = rawPointerResults(req.arg.ptrs ?? [], (path) => read[path] ?? new Uint8Array(0));
         else buffers = read;
       }
-      result = { ret: result.ret, errno: result.errno, bytes: after };
-      if (out !== undefined) result = { ...result, out };
-      if (buffers !== undefined) result = { ...result, buffers };
-      if (ptrs !== undefined) result = { ...result, ptrs };
+      result = { ret: result.ret, errno: result.errno, bytes: after, ...(out !== undefined && { out }), ...(buffers !== undefined && { buffers }), ...(ptrs !== undefined && { ptrs }) };
     }
     for (const va of scratchList) this.proc.munmap(va, Math.max(sizes?.get(va) ?? PAGE, 1));
     if (this.arena) this.arena.used = 0;

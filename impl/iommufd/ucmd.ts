@@ -230,7 +230,7 @@ export function userArgOf(mem: UserMemory, arg: bigint, profile: Profile): UserA
 /** get_user of the struct's leading u32 size/argsz (0 when unreadable: the decode then fails on the prefix). */
 function userSize(mem: UserMemory, arg: bigint): number {
   const head = mem.copyFromUser(arg, 4);
-  return head ? (head[0]! | (head[1]! << 8) | (head[2]! << 16) | (head[3]! << 24)) >>> 0 : 0;
+  return head ? getU32(head, 0) : 0;
 }
 
 /** Where argument prefixes are read: grown as needed, never handed out beyond one decode. */

@@ -23,6 +23,7 @@ import { EFAULT } from '../lib/errno.ts';
 import { FaultInjector } from '../lib/fail_nth.ts';
 import { FdTable } from './file.ts';
 import { KIND_DATA, PAGE_SIZE, type PhysMemory } from '../lib/physmem.ts';
+import { getU32 } from '../../spec/abi/le.ts';
 
 export type Prot = { readonly read: boolean; readonly write: boolean };
 
@@ -199,118 +200,66 @@ export class Process {
     return { pfn: hit.vma.pfns[hit.index]!, prot: hit.vma.prot[hit.index]! };
   }
 
-  /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable (checked before anything is buffered). */
-  copyFromUser(va: bigint, length: number): Uint8Array | null {
-    if (length === 0) return new Uint8Array(0);
-    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return null;
+  /**
+   * The physical runs behind [va, va+length), each within one page, when every
+   * page of it is mapped with the access asked for — checked for all of them
+   * before `each` sees any, so a faulting copy touches nothing (EFAULT).
+   * copy_from_user, copy_to_user and clear_user are this with their own `each`.
+   */
+  private userRuns(va: bigint, length: number, write: boolean, each: (pa: number, at: number, n: number) => void): boolean {
+    if (length === 0) return true;
+    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
     const base = Number(va);
     const off = base % PAGE_SIZE;
+    const allowed = (hit: { vma: Vma; index: number } | undefined): hit is { vma: Vma; index: number } => hit !== undefined && (write ? hit.vma.prot[hit.index]!.write : hit.vma.prot[hit.index]!.read);
     if (off + length <= PAGE_SIZE) {
-      // Within one page (every ioctl struct): one lookup, one copy.
+      // Within one page (every ioctl struct): one lookup.
       const hit = this.findPage(base);
-      if (!hit || !hit.vma.prot[hit.index]!.read) return null;
-      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
-      return this.phys.u8.slice(pa, pa + length);
+      if (!allowed(hit)) return false;
+      each(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, 0, length);
+      return true;
     }
-    for (let addr = base - off; addr < base + length; addr += PAGE_SIZE) {
-      const hit = this.findPage(addr);
-      if (!hit || !hit.vma.prot[hit.index]!.read) return null;
-    }
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const addr = base + done;
+    for (let addr = base - off; addr < base + length; addr += PAGE_SIZE) if (!allowed(this.findPage(addr))) return false;
+    for (let at = 0; at < length; ) {
+      const addr = base + at;
       const hit = this.findPage(addr)!;
-      const off = addr % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, length - done);
-      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
-      out.set(this.phys.u8.subarray(pa, pa + n), done);
-      done += n;
+      const n = Math.min(PAGE_SIZE - (addr % PAGE_SIZE), length - at);
+      each(hit.vma.pfns[hit.index]! * PAGE_SIZE + (addr % PAGE_SIZE), at, n);
+      at += n;
     }
-    return out;
+    return true;
+  }
+
+  /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable (checked before anything is buffered). */
+  copyFromUser(va: bigint, length: number): Uint8Array | null {
+    const out = new Uint8Array(length);
+    const u8 = this.phys.u8;
+    return this.userRuns(va, length, false, (pa, at, n) => out.set(u8.subarray(pa, pa + n), at)) ? out : null;
   }
 
   /** copy_from_user into dst[at, at+length): false (EFAULT) and nothing copied if any byte is not readable. */
   copyFromUserInto(va: bigint, dst: Uint8Array, at: number, length: number): boolean {
-    if (length === 0) return true;
-    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
-    const base = Number(va);
-    const off = base % PAGE_SIZE;
-    if (off + length <= PAGE_SIZE) {
-      const hit = this.findPage(base);
-      if (!hit || !hit.vma.prot[hit.index]!.read) return false;
-      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
-      dst.set(this.phys.u8.subarray(pa, pa + length), at);
-      return true;
-    }
-    const bytes = this.copyFromUser(va, length);
-    if (!bytes) return false;
-    dst.set(bytes, at);
-    return true;
+    const u8 = this.phys.u8;
+    return this.userRuns(va, length, false, (pa, i, n) => dst.set(u8.subarray(pa, pa + n), at + i));
   }
 
   /** copy_to_user: false (EFAULT) if any byte is not writable; nothing is written then. */
   copyToUser(va: bigint, data: Uint8Array): boolean {
-    if (data.length === 0) return true;
-    if (va < 0n || va + BigInt(data.length) > TASK_SIZE_BIG) return false;
-    const base = Number(va);
-    const off = base % PAGE_SIZE;
-    if (off + data.length <= PAGE_SIZE) {
-      const hit = this.findPage(base);
-      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
-      this.phys.u8.set(data, hit.vma.pfns[hit.index]! * PAGE_SIZE + off);
-      return true;
-    }
-    for (let addr = base - off; addr < base + data.length; addr += PAGE_SIZE) {
-      const hit = this.findPage(addr);
-      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
-    }
-    let done = 0;
-    while (done < data.length) {
-      const addr = base + done;
-      const hit = this.findPage(addr)!;
-      const off = addr % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, data.length - done);
-      this.phys.u8.set(data.subarray(done, done + n), hit.vma.pfns[hit.index]! * PAGE_SIZE + off);
-      done += n;
-    }
-    return true;
+    const u8 = this.phys.u8;
+    return this.userRuns(va, data.length, true, (pa, at, n) => u8.set(n === data.length ? data : data.subarray(at, at + n), pa));
   }
 
   /** clear_user: zeroes [va, va+length) of writable memory; false (EFAULT) and nothing written otherwise. */
   clearUser(va: bigint, length: number): boolean {
-    if (length === 0) return true;
-    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
-    const base = Number(va);
-    const off = base % PAGE_SIZE;
-    if (off + length <= PAGE_SIZE) {
-      const hit = this.findPage(base);
-      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
-      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
-      this.phys.u8.fill(0, pa, pa + length);
-      return true;
-    }
-    for (let addr = base - (base % PAGE_SIZE); addr < base + length; addr += PAGE_SIZE) {
-      const hit = this.findPage(addr);
-      if (!hit || !hit.vma.prot[hit.index]!.write) return false;
-    }
-    for (let done = 0; done < length; ) {
-      const addr = base + done;
-      const hit = this.findPage(addr)!;
-      const off = addr % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, length - done);
-      const pa = hit.vma.pfns[hit.index]! * PAGE_SIZE + off;
-      this.phys.u8.fill(0, pa, pa + n);
-      done += n;
-    }
-    return true;
+    const u8 = this.phys.u8;
+    return this.userRuns(va, length, true, (pa, _at, n) => void u8.fill(0, pa, pa + n));
   }
 
   /** get_user of a u32: the value, or null (EFAULT). */
   getUserU32(va: bigint): number | null {
     const b = this.copyFromUser(va, 4);
     if (!b) return null;
-    return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+    return getU32(b, 0);
   }
 
   // -- pinning ---------------------------------------------------------------

@@ -224,6 +224,8 @@ export class Shadow {
   private readonly pinnedMemo = new Map<PageSet, Set<number>>();
   /** liveDevices, likewise. */
   private liveMemo: DeviceRec[] | undefined;
+  /** apply() is updating the state: the memos do not hold. */
+  private applying = false;
   private readonly iommus: Map<string, IommuInfo>;
   private readonly map: { fixed: number; write: number; read: number };
 
@@ -294,7 +296,7 @@ export class Shadow {
   /** Every page index (relative to the page of `ps.va`) pinned in a page set. */
   pinnedPages(ps: PageSet): Set<number> {
     // Probes ask this many times per step (every pin_count and process_info); the answer changes only with apply().
-    const hit = this.pinnedMemo.get(ps);
+    const hit = this.applying ? undefined : this.pinnedMemo.get(ps);
     if (hit !== undefined) return hit;
     const out = new Set<number>();
     const base = ps.va / PAGE;
@@ -323,7 +325,7 @@ export class Shadow {
         }
       }
     }
-    this.pinnedMemo.set(ps, out);
+    if (!this.applying) this.pinnedMemo.set(ps, out);
     return out;
   }
 
@@ -375,6 +377,7 @@ export class Shadow {
 
   /** The devices not removed (the same array until the next apply(): do not change it). */
   liveDevices(): readonly DeviceRec[] {
+    if (this.applying) return [...this.devices.values()].filter((d) => !d.removed);
     this.liveMemo ??= [...this.devices.values()].filter((d) => !d.removed);
     return this.liveMemo;
   }
@@ -608,13 +611,13 @@ export class Shadow {
 
   /** Applies one answered request. */
   apply(req: Request, res: Response): void {
-    // What the queries memoized describes the state before: dropped before the update (which asks some of
-    // them half-way, and must see its own changes) and after it.
-    this.pinnedMemo.clear();
-    this.liveMemo = undefined;
+    // The queries' memos describe the state before; the update asks some of them half-way and must see
+    // its own changes, so they are not used while it runs, and dropped once it is done.
+    this.applying = true;
     try {
       this.applyResult(req, res);
     } finally {
+      this.applying = false;
       this.pinnedMemo.clear();
       this.liveMemo = undefined;
     }
