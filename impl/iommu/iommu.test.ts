@@ -372,3 +372,26 @@ describe('freed tables and the walk cache', () => {
     });
   }
 });
+
+describe('enforce_cache_coherency is the domain’s own feature', () => {
+  // Domains of one config share their format's geometry (instance.ts): turning
+  // FORCE_COHERENCE on for one table must not reach the others, nor miss its own maps.
+  it('VT-d SNP on the enforcing domain’s leaves only, AMD v1 FC on both', () => {
+    for (const [vendor, cfg, bit, word] of [['vtd', { format: 'vtd-ss' }, 0x800, 0], ['amd', { format: 'amd-v1', profile: '7.3' }, 0x10000000, 1]] as const) {
+      const mem = new PhysMemory({ size: 32 << 20 });
+      const inst = new IommuInstance({ mem, vendor });
+      const a = inst.createDomain(cfg) as Domain;
+      const b = inst.createDomain(cfg) as Domain;
+      expect(a.enforceCacheCoherency()).toBe(true);
+      const pa = mem.allocPages(0, KIND_DATA);
+      expect(a.map(0x1000, pa, 0x1000, RW)).toBe(0);
+      expect(b.map(0x1000, pa, 0x1000, RW)).toBe(0);
+      const snoop = (d: Domain): boolean => (mem.u32[d.pt!.findLeaf(0x1000) + word]! & bit) !== 0;
+      expect(snoop(a)).toBe(true);
+      expect(snoop(b)).toBe(vendor === 'amd');
+      const c = inst.createDomain(cfg) as Domain;
+      expect(c.map(0x1000, pa, 0x1000, RW)).toBe(0);
+      expect(snoop(c)).toBe(vendor === 'amd');
+    }
+  });
+});

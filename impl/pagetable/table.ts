@@ -243,7 +243,7 @@ export class IoPageTable {
     if (prot >= 0 && prot < 64) {
       const c = this.protCache;
       if (this.protKnown[prot] === 0) {
-        c[prot * 3 + 2] = this.fmt.setProt(prot, this.attrs);
+        c[prot * 3 + 2] = this.fmt.setProt(prot, this.attrs, this.g.opts.coherent);
         c[prot * 3] = this.attrs[0] as number;
         c[prot * 3 + 1] = this.attrs[1] as number;
         this.protKnown[prot] = 1;
@@ -252,7 +252,7 @@ export class IoPageTable {
       this.attrs[1] = c[prot * 3 + 1] as number;
       return c[prot * 3 + 2] as number;
     }
-    return this.fmt.setProt(prot, this.attrs);
+    return this.fmt.setProt(prot, this.attrs, this.g.opts.coherent);
   }
 
   get forceCoherent(): boolean {

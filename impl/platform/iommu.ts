@@ -22,7 +22,7 @@
  * SimDevice, IommuGroup, IommuCore, DeviceCaps, ResvRegion, MOCK_IO_PAGE_SIZE.
  */
 import { EINVAL } from '../lib/errno.ts';
-import { type DomainConfig, type HwDomain, type HwIommu, hwCreateDomain, hwPgsizeBitmap, minPgsize } from './hw.ts';
+import { type DomainConfig, type HwDomain, type HwIommu, hwPgsizeBitmap, minPgsize } from './hw.ts';
 
 // ---- selftest.c's own (not uAPI) sizes; the uAPI values are spec/uapi's ----
 export const PAGE_SIZE = 4096;
@@ -59,8 +59,8 @@ export class IommuDomain {
     /** domain->owner: the driver that allocated it. */
     readonly owner: IommuDriver,
     /** The hardware domain (page table in simulated memory); none for blocking/default domains. */
-    private hwDomain: HwDomain | undefined,
-    /** How hwDomain was made (re-made with the snoop bit by enforce_cache_coherency). */
+    private readonly hwDomain: HwDomain | undefined,
+    /** How hwDomain was made (its format decides whether enforce_cache_coherency has a bit to set). */
     private readonly cfg: DomainConfig | undefined,
     /** domain->dirty_ops != NULL (HWPT allocated with DIRTY_TRACKING). */
     readonly dirtyOps: boolean,
@@ -113,19 +113,16 @@ export class IommuDomain {
   }
 
   /**
-   * Switch a new, still empty domain to enforce cache coherency: the table is
-   * rebuilt with the format's snoop bit (VT-d SNP, AMD FC) in every PTE it
-   * will write. Formats without such a bit (Arm: CANWBS masters) need none.
+   * Switch a new, still empty domain to enforce cache coherency: the table
+   * writes the format's snoop bit (VT-d SNP, AMD FC) in every PTE from now on,
+   * as intel_iommu_enforce_cache_coherency sets PT_FEAT_VTDSS_FORCE_COHERENCE
+   * on the domain's own table. Formats without such a bit (Arm: CANWBS
+   * masters) need none.
    */
   enforceCoherency(): boolean {
     if (!this.hwDomain || !this.cfg || this.cfg.format === 'mock-sparse') return false;
     if (this.hwDomain.pt && this.hwDomain.pt.countLeaves() > 0) return false;
-    if (this.cfg.format === 'vtd-ss' || this.cfg.format === 'amd-v1') {
-      const d = hwCreateDomain(this.hwDomain.inst, { ...this.cfg, coherent: true });
-      if (typeof d === 'number') return false;
-      this.hwDomain.destroy();
-      this.hwDomain = d;
-    }
+    if (this.cfg.format === 'vtd-ss' || this.cfg.format === 'amd-v1') this.hwDomain.enforceCacheCoherency();
     this.enforceCacheCoherency = true;
     return true;
   }

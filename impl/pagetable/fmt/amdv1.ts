@@ -117,11 +117,11 @@ class Amdv1Format implements PtFormat {
     u32[w + 1] = (((f - f20) / 1048576) & 0xfffff) | AMD_IR_HI | AMD_IW_HI;
   }
 
-  setProt(prot: number, attrs: Int32Array): number {
+  setProt(prot: number, attrs: Int32Array, coherent: boolean): number {
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
     let hi = 0;
     // 6.12 sets FC on every leaf; 7.3 by the FORCE_COHERENCE feature (never for the mock).
-    if (!this.mock && (this.o.profile === '6.12' || this.o.coherent)) hi |= AMD_FC_HI;
+    if (!this.mock && (this.o.profile === '6.12' || coherent)) hi |= AMD_FC_HI;
     if (prot & IOMMU_READ) hi |= AMD_IR_HI;
     if (prot & IOMMU_WRITE) hi |= AMD_IW_HI;
     attrs[0] = 0;

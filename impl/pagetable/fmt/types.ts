@@ -60,8 +60,10 @@ export interface PtFormat {
   /**
    * pt_iommu_set_prot: leaf attributes for `prot` into attrs[0] (lo) and
    * attrs[1] (hi). Returns 0 or -errno (the format refuses the prot).
+   * `coherent` is the table's own PT_FEAT_*_FORCE_COHERENCE: a table turns
+   * it on (enforce_cache_coherency) while others of its format stay as made.
    */
-  setProt(prot: number, attrs: Int32Array): number;
+  setProt(prot: number, attrs: Int32Array, coherent: boolean): number;
   /**
    * pt_install_leaf_entry, `n` times: leaves of 2^oaszLg2 bytes at a table of
    * `level` (item 2^itemLg2) from word `w`, OA `oa` increasing by the leaf

@@ -93,13 +93,13 @@ class VtdssFormat implements PtFormat {
     u32[w + 1] = addrHi(childPa) & 0xfffff;
   }
 
-  setProt(prot: number, attrs: Int32Array): number {
+  setProt(prot: number, attrs: Int32Array, coherent: boolean): number {
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return -EINVAL;
     let lo = 0;
     if (prot & IOMMU_READ) lo |= VTDSS_R;
     if (prot & IOMMU_WRITE) lo |= VTDSS_W;
     if (this.legacy) lo |= VTDSS_R; // __domain_mapping: attr |= DMA_FL_PTE_PRESENT
-    if (this.o.coherent) lo |= VTDSS_SNP;
+    if (coherent) lo |= VTDSS_SNP;
     if (this.o.forceWriteable && !(prot & IOMMU_WRITE)) return -EINVAL;
     attrs[0] = lo;
     attrs[1] = 0;
