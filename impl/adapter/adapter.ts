@@ -113,14 +113,16 @@ interface UserBuffer {
   readonly va: bigint;
   readonly length: number;
   /** The frames it was populated with (pins outlive munmap). */
-  readonly pfns: readonly number[];
+  readonly pfns: Int32Array;
 }
 
-/** Which buffer page a frame was handed out for (the frame-to-buffer reverse map). */
-interface FrameOwner {
-  readonly buffer: number;
-  readonly index: number;
-}
+/**
+ * Which buffer page a frame was handed out for (the frame-to-buffer reverse
+ * map), as one number: buffer × FRAME_SLOTS + page index. A buffer of 256 MiB
+ * made an object per page before, the largest share of the reference's allocation.
+ */
+const FRAME_SLOTS = MAX_BUFFER / PAGE;
+const NO_OWNER = -1;
 
 type Ok<T> = { readonly ok: true; readonly result: T };
 const ok = <T>(result: T): Ok<T> => ({ ok: true, result });
@@ -192,7 +194,7 @@ class ReferenceImplementation implements Implementation {
    * mmap hands it to a buffer, and only then: a frame freed by munmap and
    * handed to a later buffer is overwritten by that buffer's mem_alloc.
    */
-  private frames = new Map<number, FrameOwner>();
+  private frames = new Map<number, number>();
   private nextBuffer = 1;
   private pendingFailNth = 0;
   private reverseMapSet = false;
@@ -237,9 +239,8 @@ class ReferenceImplementation implements Implementation {
 
   /** Where a physical address lands in the user buffers (DMA `touched`, translate). */
   private reverse(pa: number): { buffer: number; offset: number } | undefined {
-    const pfn = Math.floor(pa / PAGE);
-    const owner = this.frameOwner(pfn);
-    return owner ? { buffer: owner.buffer, offset: owner.index * PAGE + (pa % PAGE) } : undefined;
+    const owner = this.frameOwner(Math.floor(pa / PAGE));
+    return owner === NO_OWNER ? undefined : { buffer: Math.floor(owner / FRAME_SLOTS), offset: (owner % FRAME_SLOTS) * PAGE + (pa % PAGE) };
   }
 
   /**
@@ -251,14 +252,14 @@ class ReferenceImplementation implements Implementation {
    * hands it out again — zeroed (do_anonymous_page allocates a zeroed
    * folio) — and then it is the new buffer's, never the old one's.
    */
-  private frameOwner(pfn: number): FrameOwner | undefined {
+  private frameOwner(pfn: number): number {
     const owner = this.frames.get(pfn);
-    if (!owner) return undefined;
-    const b = this.buffers.get(owner.buffer);
-    if (b && this.proc.pfnAt(Number(b.va) + owner.index * PAGE) === pfn) return owner;
+    if (owner === undefined) return NO_OWNER;
+    const b = this.buffers.get(Math.floor(owner / FRAME_SLOTS));
+    if (b && this.proc.pfnAt(Number(b.va) + (owner % FRAME_SLOTS) * PAGE) === pfn) return owner;
     if (this.proc.pinCountOfPfn(pfn) > 0) return owner; // unmapped but pinned: still the old buffer's page
     this.frames.delete(pfn); // freed
-    return undefined;
+    return NO_OWNER;
   }
 
   capabilities(): Capabilities {
@@ -496,11 +497,14 @@ class ReferenceImplementation implements Implementation {
         if (req.length > MAX_BUFFER) return bad(`at most ${MAX_BUFFER} bytes per buffer in the simulated process`, 'length');
         const va = this.proc.mmap(req.length, protOf(req.prot), req.hugeAligned ?? false);
         if (va === null) return bad('out of simulated memory', 'length');
-        const pfns: number[] = [];
-        for (let off = 0; off < req.length; off += PAGE) pfns.push(this.proc.pfnAt(Number(va) + off));
         const handle = this.nextBuffer++;
+        const pfns = new Int32Array(req.length / PAGE);
+        for (let index = 0; index < pfns.length; index++) {
+          const pfn = this.proc.pfnAt(Number(va) + index * PAGE);
+          pfns[index] = pfn;
+          this.frames.set(pfn, handle * FRAME_SLOTS + index);
+        }
         this.buffers.set(handle, { va, length: req.length, pfns });
-        for (const [index, pfn] of pfns.entries()) this.frames.set(pfn, { buffer: handle, index });
         return ok({ buffer: handle, va, length: req.length });
       }
       case 'mem_write':
@@ -528,8 +532,7 @@ class ReferenceImplementation implements Implementation {
         // A page whose frame munmap freed (and a later buffer may own) has no pins of this buffer's.
         for (let i = first; i <= last; i++) {
           const pfn = s.b.pfns[i]!;
-          const owner = this.frameOwner(pfn);
-          pins.push(owner?.buffer === req.buffer && owner.index === i ? this.proc.pinCountOfPfn(pfn) : 0);
+          pins.push(this.frameOwner(pfn) === req.buffer * FRAME_SLOTS + i ? this.proc.pinCountOfPfn(pfn) : 0);
         }
         return ok({ pins });
       }

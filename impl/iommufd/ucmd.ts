@@ -229,9 +229,9 @@ export function userArgOf(mem: UserMemory, arg: bigint, profile: Profile): UserA
 
 /** get_user of the struct's leading u32 size/argsz (0 when unreadable: the decode then fails on the prefix). */
 function userSize(mem: UserMemory, arg: bigint): number {
-  const head = mem.copyFromUser(arg, 4);
-  return head ? getU32(head, 0) : 0;
+  return mem.copyFromUserInto(arg, sizeScratch, 0, 4) ? getU32(sizeScratch, 0) : 0;
 }
+const sizeScratch = new Uint8Array(4);
 
 /** Where argument prefixes are read: grown as needed, never handed out beyond one decode. */
 let prefixScratch: Uint8Array = new Uint8Array(PAGE);

@@ -73,18 +73,33 @@ const SZ_4K = 1n << 12n;
 const SZ_2M = 1n << 21n;
 const SZ_1G = 1n << 30n;
 
+/** Power-of-two page sizes 2^lo .. 2^hi as a pgsize bitmap. */
+function pgsizesFrom(lo: bigint, hi: bigint): bigint {
+  let m = 0n;
+  for (let b = lo; b <= hi; b++) m |= 1n << b;
+  return m;
+}
+// The units' constants, computed once (a machine is built per conformance case).
+// VT-d cap: ND=2, SAGAW=4-level (bit 2), MGAW=48, SLLPS=2M|1G; ecap: SC, NEST, PSS=19, PASID, SMTS, SLADS, SLTS
+const VTD_CAP = 2n | (4n << 8n) | (47n << 16n) | (3n << 34n);
+const VTD_ECAP = (1n << 7n) | (1n << 26n) | (19n << 35n) | (1n << 40n) | (1n << 43n) | (1n << 45n) | (1n << 46n);
+/** AMD v1: every power-of-two size from 4K (AMD_IOMMU_PGSIZES, bounded to the 48-bit aperture). */
+const AMD_V1_PGSIZES = pgsizesFrom(12n, 47n);
+/** 7.3 AMDv1-mock: power-of-two sizes from 2 KiB up to the 2^31 aperture. */
+const MOCK_AMDV1_PGSIZES = pgsizesFrom(11n, 30n);
+/** vtd1: SAGAW=3-level, MGAW=39, SLLPS=2M; no snoop control, no SSADS. */
+const VTD1_REGS: readonly bigint[] = [2n | (2n << 8n) | (38n << 16n) | (1n << 34n), (1n << 43n) | (1n << 46n)];
+const LAST_39 = (1n << 39n) - 1n;
+const LAST_48 = (1n << 48n) - 1n;
+const LAST_64 = (1n << 64n) - 1n;
+const MOCK_APERTURE: readonly [bigint, bigint] = [BigInt(MOCK_APERTURE_START), BigInt(MOCK_APERTURE_LAST)];
+
 /** The machine's IOMMU units for a profile (see impl/platform/README in index.ts). */
 function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[] {
   const mock = createMockDriver(profile, env);
   const intel = createIntelDriver(profile, env);
   const amd = createAmdDriver(profile, env);
   const smmu = createSmmuV3Driver(profile, env);
-  // VT-d cap: ND=2, SAGAW=4-level (bit 2), MGAW=48, SLLPS=2M|1G; ecap: SC, NEST, PSS=19, PASID, SMTS, SLADS, SLTS
-  const vtdCap = 2n | (4n << 8n) | (47n << 16n) | (3n << 34n);
-  const vtdEcap = (1n << 7n) | (1n << 26n) | (19n << 35n) | (1n << 40n) | (1n << 43n) | (1n << 45n) | (1n << 46n);
-  // AMD v1: every power-of-two size from 4K (AMD_IOMMU_PGSIZES, bounded to the 48-bit aperture)
-  let amdPg = 0n;
-  for (let b = 12n; b < 48n; b++) amdPg |= 1n << b;
   const vtd0: IommuInstanceConfig = {
     name: 'vtd0',
     driver: intel,
@@ -92,13 +107,13 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
     domainCfg: { format: 'vtd-ss', levels: 4, pg2M: true, pg1G: true, profile },
     pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
     apertureStart: 0n,
-    apertureLast: (1n << 48n) - 1n,
+    apertureLast: LAST_48,
     enforceCacheCoherency: true,
     dirtyTracking: true,
     nesting: true,
     maxPasidLog2: 20,
     resvRegions: [MSI_X86],
-    regs: [vtdCap, vtdEcap],
+    regs: [VTD_CAP, VTD_ECAP],
   };
   return [
     {
@@ -106,9 +121,9 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       driver: mock,
       format: profile === '6.12' ? 'mock' : 'amdv1-mock',
       domainCfg: profile === '6.12' ? { format: 'mock-sparse' } : { format: 'mock-amdv1', mockVariant: 'default', profile },
-      pgsizeBitmap: profile === '6.12' ? BigInt(MOCK_IO_PAGE_SIZE) : mockAmdv1Pgsizes(),
-      apertureStart: BigInt(MOCK_APERTURE_START),
-      apertureLast: BigInt(MOCK_APERTURE_LAST),
+      pgsizeBitmap: profile === '6.12' ? BigInt(MOCK_IO_PAGE_SIZE) : MOCK_AMDV1_PGSIZES,
+      apertureStart: MOCK_APERTURE[0],
+      apertureLast: MOCK_APERTURE[1],
       enforceCacheCoherency: false,
       dirtyTracking: true,
       nesting: true,
@@ -129,13 +144,13 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       domainCfg: { format: 'vtd-ss', levels: 3, pg2M: true, pg1G: false, profile },
       pgsizeBitmap: SZ_4K | SZ_2M,
       apertureStart: 0n,
-      apertureLast: (1n << 39n) - 1n,
+      apertureLast: LAST_39,
       enforceCacheCoherency: false,
       dirtyTracking: false,
       nesting: false,
       maxPasidLog2: 0,
       resvRegions: [MSI_X86],
-      regs: [2n | (2n << 8n) | (38n << 16n) | (1n << 34n), (1n << 43n) | (1n << 46n)],
+      regs: VTD1_REGS,
     },
     {
       name: 'amd0',
@@ -144,9 +159,9 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       // AMD v1 grows its top on demand in both profiles (7.3 PT_FEAT_DYNAMIC_TOP from level 2 up to the
       // unit's 48-bit VA; 6.12 increase_address_space from 3 levels, aperture 0..~0 per dma_max_address).
       domainCfg: profile === '6.12' ? { format: 'amd-v1', profile } : { format: 'amd-v1', vasz: 48, profile },
-      pgsizeBitmap: amdPg,
+      pgsizeBitmap: AMD_V1_PGSIZES,
       apertureStart: 0n,
-      apertureLast: profile === '6.12' ? (1n << 64n) - 1n : (1n << 48n) - 1n,
+      apertureLast: profile === '6.12' ? LAST_64 : LAST_48,
       enforceCacheCoherency: true,
       dirtyTracking: false,
       nesting: false,
@@ -161,7 +176,7 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       domainCfg: { format: 'arm-s1', granule: 4096, ias: 48, oas: 48, profile },
       pgsizeBitmap: SZ_4K | SZ_2M | SZ_1G,
       apertureStart: 0n,
-      apertureLast: (1n << 48n) - 1n,
+      apertureLast: LAST_48,
       enforceCacheCoherency: false,
       dirtyTracking: false,
       nesting: true,
@@ -171,13 +186,6 @@ function instanceConfigs(profile: Profile, env: DriverEnv): IommuInstanceConfig[
       regs: [0x0a1c_18bfn, 0x0e73_9d5an, 0n, 0x0000_0014n, 0n, 0x0000_0075n, 0x0000_043bn, 0x0000_0002n],
     },
   ];
-}
-
-/** 7.3 AMDv1-mock: power-of-two sizes from 2 KiB up to the 2^31 aperture. */
-function mockAmdv1Pgsizes(): bigint {
-  let m = 0n;
-  for (let b = 11n; b <= 30n; b++) m |= 1n << b;
-  return m;
 }
 
 export class Machine implements IommuCore {
