@@ -63,9 +63,24 @@ export interface StepTemplate {
 /** Looks a name up on one side; throws ResolveError when it is not bound. */
 export type Lookup = (ref: Ref, field: string) => unknown;
 
-function resolveTmpl(t: Tmpl, lookup: Lookup, field: string): unknown {
+/**
+ * The path of the template node being resolved, one segment per level (a
+ * key, or an array index): spelled out ("arg.fields.x[2]") only when a Ref
+ * needs it, as building every node's path string was most of the
+ * resolution's cost. A throw leaves it as it was; resolveStep starts it afresh.
+ */
+const pathStack: (string | number)[] = [];
+
+function currentField(): string {
+  let f = '';
+  for (const seg of pathStack) f += typeof seg === 'number' ? `[${seg}]` : f === '' ? seg : `.${seg}`;
+  return f;
+}
+
+function resolveTmpl(t: Tmpl, lookup: Lookup): unknown {
   if (t === null || typeof t !== 'object' || t instanceof Uint8Array) return t;
   if (t instanceof Ref) {
+    const field = currentField();
     let v = lookup(t, field);
     if (t.add !== 0n) {
       if (typeof v === 'bigint') v = v + t.add;
@@ -74,15 +89,28 @@ function resolveTmpl(t: Tmpl, lookup: Lookup, field: string): unknown {
     }
     return v;
   }
-  if (Array.isArray(t)) return t.map((x, i) => resolveTmpl(x as Tmpl, lookup, `${field}[${i}]`));
+  if (Array.isArray(t)) {
+    const out = new Array<unknown>(t.length);
+    for (let i = 0; i < t.length; i++) {
+      pathStack.push(i);
+      out[i] = resolveTmpl(t[i] as Tmpl, lookup);
+      pathStack.pop();
+    }
+    return out;
+  }
   const out: Record<string, unknown> = {};
-  for (const k in t) out[k] = resolveTmpl((t as { readonly [k: string]: Tmpl })[k] as Tmpl, lookup, field ? `${field}.${k}` : k);
+  for (const k in t) {
+    pathStack.push(k);
+    out[k] = resolveTmpl((t as { readonly [k: string]: Tmpl })[k] as Tmpl, lookup);
+    pathStack.pop();
+  }
   return out;
 }
 
 /** The request a template stands for on one side. */
 export function resolveStep(t: StepTemplate, lookup: Lookup): Request {
-  const req = resolveTmpl(t.fields as Tmpl, lookup, '') as Record<string, unknown>;
+  pathStack.length = 0;
+  const req = resolveTmpl(t.fields as Tmpl, lookup) as Record<string, unknown>;
   req['op'] = t.op;
   return req as unknown as Request;
 }
