@@ -57,6 +57,19 @@ const MMAP_BASE = 0x7f00_0000_0000;
 const HEAP_BASE = 0x5555_0000_0000;
 const HPAGE_SIZE = 2 * 1024 * 1024;
 
+/**
+ * dst[to, to+n) = src[from, from+n): a loop for the few bytes of a struct or
+ * a field (a subarray view costs more than the copy), set() beyond and
+ * between views of one buffer (set copies overlapping ranges as memmove).
+ */
+function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, n: number): void {
+  if (n <= 64 && src.buffer !== dst.buffer) {
+    for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
+    return;
+  }
+  dst.set(src.subarray(from, from + n), to);
+}
+
 export class Process {
   readonly fds = new FdTable();
   readonly faults = new FaultInjector();
@@ -200,59 +213,89 @@ export class Process {
     return { pfn: hit.vma.pfns[hit.index]!, prot: hit.vma.prot[hit.index]! };
   }
 
+  /** The physical address behind user VA `addr` when its page is mapped with the access asked for, else -1. */
+  private userPa(addr: number, write: boolean): number {
+    const vma = this.findVma(addr);
+    if (vma === undefined) return -1;
+    const index = Math.floor((addr - vma.start) / PAGE_SIZE);
+    const pfn = vma.pfns[index]!;
+    if (pfn < 0) return -1;
+    const prot = vma.prot[index]!;
+    if (!(write ? prot.write : prot.read)) return -1;
+    return pfn * PAGE_SIZE + (addr % PAGE_SIZE);
+  }
+
+  /** The last userRuns' answer: (pa, offset in the range, bytes) per run. */
+  private runs = new Float64Array(3 * 4);
+
   /**
-   * The physical runs behind [va, va+length), each within one page, when every
-   * page of it is mapped with the access asked for — checked for all of them
-   * before `each` sees any, so a faulting copy touches nothing (EFAULT).
-   * copy_from_user, copy_to_user and clear_user are this with their own `each`.
+   * The physical runs behind [va, va+length), each within one page, into
+   * `runs`, when every page of it is mapped with the access asked for — all
+   * found before a caller copies any, so a faulting copy touches nothing
+   * (EFAULT). Returns how many, or -1. copy_from_user, copy_to_user and
+   * clear_user are a loop over them (no closure or view per call: every
+   * ioctl makes a few of these calls).
    */
-  private userRuns(va: bigint, length: number, write: boolean, each: (pa: number, at: number, n: number) => void): boolean {
-    if (length === 0) return true;
-    if (va < 0n || va + BigInt(length) > TASK_SIZE_BIG) return false;
+  private userRuns(va: bigint, length: number, write: boolean): number {
+    if (length === 0) return 0;
+    if (va < 0n || va >= TASK_SIZE_BIG) return -1;
     const base = Number(va);
-    const off = base % PAGE_SIZE;
-    const allowed = (hit: { vma: Vma; index: number } | undefined): hit is { vma: Vma; index: number } => hit !== undefined && (write ? hit.vma.prot[hit.index]!.write : hit.vma.prot[hit.index]!.read);
-    if (off + length <= PAGE_SIZE) {
-      // Within one page (every ioctl struct): one lookup.
-      const hit = this.findPage(base);
-      if (!allowed(hit)) return false;
-      each(hit.vma.pfns[hit.index]! * PAGE_SIZE + off, 0, length);
-      return true;
-    }
-    for (let addr = base - off; addr < base + length; addr += PAGE_SIZE) if (!allowed(this.findPage(addr))) return false;
+    if (base + length > TASK_SIZE) return -1;
+    let count = 0;
     for (let at = 0; at < length; ) {
       const addr = base + at;
-      const hit = this.findPage(addr)!;
+      const pa = this.userPa(addr, write);
+      if (pa < 0) return -1;
       const n = Math.min(PAGE_SIZE - (addr % PAGE_SIZE), length - at);
-      each(hit.vma.pfns[hit.index]! * PAGE_SIZE + (addr % PAGE_SIZE), at, n);
+      if (3 * count + 3 > this.runs.length) {
+        const more = new Float64Array(this.runs.length * 2);
+        more.set(this.runs);
+        this.runs = more;
+      }
+      this.runs[3 * count] = pa;
+      this.runs[3 * count + 1] = at;
+      this.runs[3 * count + 2] = n;
+      count++;
       at += n;
     }
-    return true;
+    return count;
   }
 
   /** copy_from_user: the bytes, or null (EFAULT) if any byte is not readable (checked before anything is buffered). */
   copyFromUser(va: bigint, length: number): Uint8Array | null {
+    const count = this.userRuns(va, length, false);
+    if (count < 0) return null;
     const out = new Uint8Array(length);
-    const u8 = this.phys.u8;
-    return this.userRuns(va, length, false, (pa, at, n) => out.set(u8.subarray(pa, pa + n), at)) ? out : null;
+    const r = this.runs;
+    for (let i = 0; i < count; i++) copyBytes(this.phys.u8, r[3 * i]!, out, r[3 * i + 1]!, r[3 * i + 2]!);
+    return out;
   }
 
   /** copy_from_user into dst[at, at+length): false (EFAULT) and nothing copied if any byte is not readable. */
   copyFromUserInto(va: bigint, dst: Uint8Array, at: number, length: number): boolean {
-    const u8 = this.phys.u8;
-    return this.userRuns(va, length, false, (pa, i, n) => dst.set(u8.subarray(pa, pa + n), at + i));
+    const count = this.userRuns(va, length, false);
+    if (count < 0) return false;
+    const r = this.runs;
+    for (let i = 0; i < count; i++) copyBytes(this.phys.u8, r[3 * i]!, dst, at + r[3 * i + 1]!, r[3 * i + 2]!);
+    return true;
   }
 
   /** copy_to_user: false (EFAULT) if any byte is not writable; nothing is written then. */
   copyToUser(va: bigint, data: Uint8Array): boolean {
-    const u8 = this.phys.u8;
-    return this.userRuns(va, data.length, true, (pa, at, n) => u8.set(n === data.length ? data : data.subarray(at, at + n), pa));
+    const count = this.userRuns(va, data.length, true);
+    if (count < 0) return false;
+    const r = this.runs;
+    for (let i = 0; i < count; i++) copyBytes(data, r[3 * i + 1]!, this.phys.u8, r[3 * i]!, r[3 * i + 2]!);
+    return true;
   }
 
   /** clear_user: zeroes [va, va+length) of writable memory; false (EFAULT) and nothing written otherwise. */
   clearUser(va: bigint, length: number): boolean {
-    const u8 = this.phys.u8;
-    return this.userRuns(va, length, true, (pa, _at, n) => void u8.fill(0, pa, pa + n));
+    const count = this.userRuns(va, length, true);
+    if (count < 0) return false;
+    const r = this.runs;
+    for (let i = 0; i < count; i++) this.phys.u8.fill(0, r[3 * i]!, r[3 * i]! + r[3 * i + 2]!);
+    return true;
   }
 
   /** get_user of a u32: the value, or null (EFAULT). */
