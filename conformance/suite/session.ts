@@ -363,7 +363,7 @@ export class CaseSession {
   /** Runs one step; throws CaseFailure when an oracle objects (or the adapter fails). */
   async exec(t: StepTemplate): Promise<TraceStep> {
     if (this.failed) throw this.failed;
-    await this.begin();
+    if (!this.begun) await this.begin(); // not an await per step: each is a turn of the microtask queue
     const step: TraceStep = { step: this.trace.length + 1, template: t, status: 'skipped', probes: [], objections: [], known: [] };
     this.trace.push(step);
     this.current = step;
@@ -490,7 +490,7 @@ export class CaseSession {
   /** End of case: every oracle's full sweep. */
   async finish(): Promise<void> {
     if (this.failed) throw this.failed;
-    await this.begin();
+    if (!this.begun) await this.begin();
     const step: TraceStep = { step: this.trace.length + 1, template: { op: 'end', fields: {} }, status: 'ok', probes: [], objections: [], known: [] };
     this.current = step;
     this.random = prng((this.o.probeSeed ^ 0x5bd1e995) >>> 0);

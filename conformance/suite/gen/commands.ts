@@ -42,7 +42,8 @@ export interface CommandSpec<C> {
 export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
 
 /** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
-export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void>;
+/** Undefined when the need is met already (no promise to await: each await is a turn of the microtask queue). */
+export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void> | undefined;
 
 class GenCommand<C> implements SuiteCommand {
   constructor(
@@ -54,7 +55,8 @@ class GenCommand<C> implements SuiteCommand {
     return m.on(this.spec.kind) && this.spec.ready(m as GenModel);
   }
   async run(m: GenModel, s: CaseSession): Promise<void> {
-    await this.ensure(m, s, 'setting');
+    const setting = this.ensure(m, s, 'setting');
+    if (setting) await setting;
     for (const need of this.spec.needs ?? []) await this.ensure(m, s, need);
     const t = this.spec.build(m, this.choice);
     if (!t) return;
@@ -1463,7 +1465,6 @@ export interface GenerationOptions {
 const ESSENTIAL = new Set(['open', 'mem_alloc', 'IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_MAP']);
 
 const NONE: AbiChoice = { kind: 'none' };
-const SETTLED: Promise<void> = Promise.resolve();
 
 /** The constructors of each need: the same specs, run with plain default choices. */
 export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[]): Ensure {
@@ -1744,7 +1745,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
   };
   const ensure: Ensure = (m, s, need) => {
     // The usual case, every command's first call: a default process setting, or one already set up.
-    if (need === 'setting' && (!m.setting.unprivileged || m.settled.process) && !m.setting.mmAccounting) return SETTLED;
+    if (need === 'setting' && (!m.setting.unprivileged || m.settled.process) && !m.setting.mmAccounting) return undefined;
     return ensurers[need](m, s);
   };
   return ensure;

@@ -118,8 +118,11 @@ function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<str
     into.set(prefix, v);
     return into;
   }
-  const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
-  for (const [k, x] of entries) leaves(x, prefix ? `${prefix}.${k}` : k, into);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) leaves(v[i], prefix ? `${prefix}.${i}` : String(i), into);
+    return into;
+  }
+  for (const k in v) leaves((v as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k, into);
   return into;
 }
 
