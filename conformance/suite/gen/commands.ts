@@ -37,12 +37,27 @@ export interface CommandSpec<C> {
   ready(m: GenModel): boolean;
   build(m: GenModel, c: C): StepTemplate | undefined;
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
+  /** A step that completes this one, run right after it (after `after`): part of the same command, shrunk with it. */
+  follow?(m: GenModel, c: C, t: StepTemplate, step: TraceStep): StepTemplate | undefined;
+}
+
+/** One command of a spec: build, run, book-keep, and its follow-up step if it has one. */
+async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, choice: C): Promise<void> {
+  const t = spec.build(m, choice);
+  if (!t) return;
+  const step = await s.exec(t);
+  spec.after?.(m, choice, t, step, s);
+  const next = spec.follow?.(m, choice, t, step);
+  if (next) await s.exec(next);
 }
 
 export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
 
-/** Runs the constructors of what a command needs (set by caseArb once the specs exist). */
-/** Undefined when the need is met already (no promise to await: each await is a turn of the microtask queue). */
+/**
+ * Runs the constructors of what a command needs (set by caseArb once the
+ * specs exist); undefined when the need is met already (no promise to await:
+ * each await is a turn of the microtask queue).
+ */
 export type Ensure = (m: GenModel, s: CaseSession, need: Need) => Promise<void> | undefined;
 
 class GenCommand<C> implements SuiteCommand {
@@ -58,10 +73,7 @@ class GenCommand<C> implements SuiteCommand {
     const setting = this.ensure(m, s, 'setting');
     if (setting) await setting;
     for (const need of this.spec.needs ?? []) await this.ensure(m, s, need);
-    const t = this.spec.build(m, this.choice);
-    if (!t) return;
-    const step = await s.exec(t);
-    this.spec.after?.(m, this.choice, t, step, s);
+    await runSpec(this.spec, m, s, this.choice);
   }
   toString(): string {
     return `${this.spec.kind}(${fc.stringify(this.choice)})`;
@@ -78,6 +90,32 @@ interface GenEnv {
 }
 
 const ok = (step: TraceStep): boolean => step.status === 'ok';
+
+const PAGE_BYTES = Number(PAGE);
+/** Pages of a new buffer that get their own bytes (a write of the buffer's start). */
+const STAMP_PAGES = 16;
+/** Pseudo-random bytes (mulberry32, fixed seed): no two pages or buffers of a case start alike. */
+const STAMP = ((): Uint8Array => {
+  const out = new Uint8Array(2 * STAMP_PAGES * PAGE_BYTES);
+  let a = 0x1f2e3d4c;
+  for (let i = 0; i < out.length; i += 4) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const x = (t ^ (t >>> 14)) >>> 0;
+    out[i] = x & 0xff;
+    out[i + 1] = (x >>> 8) & 0xff;
+    out[i + 2] = (x >>> 16) & 0xff;
+    out[i + 3] = x >>> 24;
+  }
+  return out;
+})();
+
+/** The stamp of the k-th buffer of a case: a window of STAMP at an offset of its own (a view: nothing is copied). */
+function stampOf(k: number, pages: number): Uint8Array {
+  const at = (k * 1031) % (STAMP_PAGES * PAGE_BYTES);
+  return STAMP.subarray(at, at + Math.min(pages, STAMP_PAGES) * PAGE_BYTES);
+}
 
 function v(p: Profile, name: string): number {
   const n = enumValue(p, name);
@@ -279,6 +317,15 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (ok(step)) m.bufs.push({ name: Object.keys(t.bind ?? {})[0] as string, length: c.pages * 4096, readonly: c.ro });
       },
+      // Zero-filled memory hides a DMA that reads or writes the wrong page: every page of a new
+      // buffer (up to STAMP_PAGES) gets its own bytes, which the invariants' data checks read back.
+      ...(opSupported(caps, 'mem_write') &&
+        opSupported(caps, 'mem_read') && {
+          follow: (m: GenModel, c: { pages: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+            const name = Object.keys(t.bind ?? {})[0] as string;
+            return ok(step) ? { op: 'mem_write', fields: { buffer: new Ref(name, 'buffer'), offset: 0, data: stampOf(m.bufs.length, c.pages) } } : undefined;
+          },
+        }),
     } satisfies CommandSpec<{ pages: number; huge: boolean; ro: boolean }>);
   }
   if (opSupported(caps, 'mem_write')) {
@@ -1473,11 +1520,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
   const OPTION_SET = enumValue(profile, 'IOMMU_OPTION_OP_SET');
   const run = async (m: GenModel, s: CaseSession, kind: string, choice: unknown): Promise<void> => {
     const spec = byKind.get(kind);
-    if (!spec) return;
-    const t = spec.build(m, choice);
-    if (!t) return;
-    const step = await s.exec(t);
-    spec.after?.(m, choice, t, step, s);
+    if (spec) await runSpec(spec, m, s, choice);
   };
   const openIdx = (m: GenModel, ctx: string | undefined): number => Math.max(0, m.openCtxs().findIndex((c) => c.name === ctx));
   const createDevice = async (m: GenModel, s: CaseSession, c: DeviceCreate): Promise<DevEntry | undefined> => {

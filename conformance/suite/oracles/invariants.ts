@@ -134,6 +134,11 @@ function coalesce(spans: readonly Span[]): Span[] {
   return out;
 }
 
+/** Whether two of the spans share a byte. */
+function overlapping(spans: readonly Span[]): boolean {
+  return spans.some((x, i) => spans.some((y, j) => j > i && x.buffer === y.buffer && x.offset < y.offset + y.length && y.offset < x.offset + x.length));
+}
+
 function sameSpans(a: readonly Span[], b: readonly Span[]): boolean {
   return a.length === b.length && a.every((x, i) => x.buffer === b[i]?.buffer && x.offset === b[i]?.offset && x.length === b[i]?.length);
 }
@@ -241,6 +246,7 @@ export class InvariantsOracle implements Oracle {
     this.checkGroupsAndCoherency(ev, ok, out);
     this.checkObservation(ev, out);
     await this.checkDataOp(ev, ok, out);
+    if (out.length === 0 && ev.request.op === 'dma') await this.checkDmaData(ev, out);
     if (out.length > 0) return out;
     await this.probe(ev, ok, touched, out, moved);
     return out;
@@ -481,20 +487,42 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
-  private checkDma(ev: { step: number; request: Request } | undefined, d: DeviceRec, iova: bigint, length: number, dir: 'read' | 'write', r: DmaResult, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
-    const dev = `device ${d.handle}`;
-    // Every page the access crosses must allow it.
+  /**
+   * What each page a DMA of `length` bytes at `iova` crosses must do, with
+   * the bytes of the access in each (up to the page's end, or its mapping
+   * segment's); undefined when the shadow cannot say.
+   */
+  private accessPages(d: DeviceRec, iova: bigint, length: number): { pages: Expect[]; spans: number[] } | undefined {
     const pages: Expect[] = [];
-    const spans: number[] = []; // bytes of the access in each page (or up to where its segment ends)
+    const spans: number[] = [];
     for (let off = 0n; off < BigInt(Math.max(length, 1)); ) {
       const e = this.expectAt(d, iova + off);
-      if (!e) return;
+      if (!e) return undefined;
       pages.push(e);
       const pageEnd = ((iova + off) / PAGE + 1n) * PAGE - iova;
       const next = e.mapped && e.last !== undefined && e.last + 1n - iova < pageEnd ? e.last + 1n - iova : pageEnd;
       spans.push(Number((next < BigInt(length) ? next : BigInt(length)) - off));
       off = next;
     }
+    return { pages, spans };
+  }
+
+  /**
+   * The user-buffer bytes a DMA must reach, in order: defined only when every
+   * page is mapped to a known buffer page and nothing about it is open.
+   */
+  private landing(d: DeviceRec, iova: bigint, length: number): Span[] | undefined {
+    const a = length > 0 ? this.accessPages(d, iova, length) : undefined;
+    if (!a || a.pages.some((e) => !e.mapped || e.open || e.landingOpen || e.buffer === undefined || e.offset === undefined)) return undefined;
+    return coalesce(a.pages.map((e, i) => ({ buffer: e.buffer as number, offset: e.offset as number, length: a.spans[i] ?? 0 })));
+  }
+
+  private checkDma(ev: { step: number; request: Request } | undefined, d: DeviceRec, iova: bigint, length: number, dir: 'read' | 'write', r: DmaResult, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
+    const dev = `device ${d.handle}`;
+    // Every page the access crosses must allow it.
+    const a = this.accessPages(d, iova, length);
+    if (!a) return;
+    const { pages, spans } = a;
     this.ctx.count('invariants.dma-confinement');
     const open = pages.some((e) => e.open);
     const allowed = pages.every((e) => e.mapped && (dir === 'read' ? e.read || !d.permissions || e.write : e.write || !d.permissions));
@@ -555,6 +583,54 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
+  /** mem_read requests for the bytes of `spans`, in order. */
+  private readsOf(spans: readonly Span[]): Request[] {
+    return spans.map((x) => ({ op: 'mem_read', buffer: x.buffer, offset: x.offset, length: x.length }));
+  }
+
+  /** The bytes the mem_read answers hold, joined; undefined when one was refused (the range is no longer readable). */
+  private bytesOf(responses: readonly (Response | undefined)[]): Uint8Array | undefined {
+    const parts: Uint8Array[] = [];
+    for (const r of responses) {
+      if (!r?.ok) return undefined;
+      parts.push((r.result as { data: Uint8Array }).data);
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /**
+   * The data a DMA moved, checked against the memory itself (not against the
+   * implementation's own `touched` report): a read returns the bytes of the
+   * buffer pages the IOAS maps there; after a write those pages hold what was
+   * written. A write that lands elsewhere, or a read served from other
+   * memory, is a confinement failure whatever the report says.
+   */
+  private dataObjection(ev: { step: number; request: Request } | undefined, d: DeviceRec, iova: bigint, dir: 'read' | 'write', spans: readonly Span[], moved: Uint8Array, memory: Uint8Array, probe: { request: Request; response?: Response } | undefined): Objection | undefined {
+    this.ctx.count('invariants.dma-confinement');
+    if (Buffer.compare(Buffer.from(moved.buffer, moved.byteOffset, moved.byteLength), Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength)) === 0) return undefined;
+    const where = spans.map((x) => `buffer ${x.buffer}+${x.offset}`).join(', ');
+    const i = moved.findIndex((x, k) => x !== memory[k]);
+    const message = dir === 'read' ? `device ${d.handle} DMA read at ${hexOf(iova)} returned bytes that are not those of ${where}, which the IOAS maps there (first difference at byte ${i})` : `device ${d.handle} DMA write at ${hexOf(iova)} succeeded, but ${where}, which the IOAS maps there, does not hold the bytes written (first difference at byte ${i}): the write landed elsewhere`;
+    return this.obj('dma-confinement', ev, message, `byte ${i} = ${moved[i]}`, `byte ${i} = ${memory[i]}`, probe);
+  }
+
+  /** A generated DMA step that succeeded: its data against the memory the IOAS maps. */
+  private async checkDmaData(ev: StepEvent, out: Objection[]): Promise<void> {
+    const req = ev.request;
+    if (!this.can.mem || req.op !== 'dma' || req.pasid !== undefined || !ev.response.ok) return;
+    const r = ev.response.result as DmaResult;
+    const d = this.shadow.devices.get(`env:${req.device}`);
+    const moved = req.dir === 'write' ? req.data : r.data;
+    if (!r.ok || !d || !moved || moved.length === 0) return;
+    const spans = this.landing(d, req.iova, moved.length);
+    // A write through two IOVAs of one page: the later bytes overwrite the earlier.
+    if (!spans || (req.dir === 'write' && overlapping(spans))) return;
+    const memory = this.bytesOf(await this.ctx.observe(this.readsOf(spans)));
+    if (!memory) return;
+    const o = this.dataObjection(ev, d, req.iova, req.dir, spans, moved, memory, undefined);
+    if (o) out.push(o);
+  }
+
   /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */
   private async checkDataOp(ev: StepEvent, ok: boolean, out: Objection[]): Promise<void> {
     const req = ev.request;
@@ -604,30 +680,40 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
-  /** An access read copies what the IOAS maps into uptr; the bytes must be those of the mapped buffer. */
+  /**
+   * An access read copies what the IOAS maps at iova into uptr, a write the
+   * other way: afterwards both hold the same bytes (read from memory, not
+   * taken from the implementation's word).
+   */
   private async checkAccessRw(ev: StepEvent, ctx: CtxRec, v: StructValue, out: Objection[]): Promise<void> {
     if (!this.can.mem) return;
     const a = this.shadow.fds.get(toNum(v['id']))?.access;
     const m = (v['access_rw'] ?? {}) as StructValue;
     const ioas = a ? this.shadow.ioas(ctx, a.ioas) : undefined;
     const length = Number(toBig(m['length']));
-    if (!ioas || length <= 0 || length > 4096 || toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) return;
+    if (!ioas || length <= 0 || length > 4096) return;
+    const write = (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) !== 0;
     const iova = toBig(m['iova']);
     const seg = this.shadow.segmentAt(ioas, iova);
-    const dst = this.shadow.bufferOfVa(toBig(m['uptr']));
-    if (!seg || seg.uncertain || !dst || seg.last < iova + BigInt(length) - 1n) return;
-    const src = this.shadow.bufferOfVa(seg.ps.va + seg.psOff + (iova - seg.start));
-    if (!src || src.offset + length > src.buffer.length || dst.offset + length > dst.buffer.length) return;
+    const user = this.shadow.bufferOfVa(toBig(m['uptr']));
+    if (!seg || seg.uncertain || !user || seg.last < iova + BigInt(length) - 1n) return;
+    const mapped = this.shadow.bufferOfVa(seg.ps.va + seg.psOff + (iova - seg.start));
+    if (!mapped || mapped.offset + length > mapped.buffer.length || user.offset + length > user.buffer.length) return;
+    // A copy between overlapping bytes leaves them unlike each other (each page is copied in turn).
+    if (mapped.buffer === user.buffer && mapped.offset < user.offset + length && user.offset < mapped.offset + length) return;
     const [x, y] = await this.ctx.observe([
-      { op: 'mem_read', buffer: src.buffer.handle, offset: src.offset, length },
-      { op: 'mem_read', buffer: dst.buffer.handle, offset: dst.offset, length },
+      { op: 'mem_read', buffer: mapped.buffer.handle, offset: mapped.offset, length },
+      { op: 'mem_read', buffer: user.buffer.handle, offset: user.offset, length },
     ]);
     if (!x?.ok || !y?.ok) return;
     this.ctx.count('invariants.dma-confinement');
-    const want = (x.result as { data: Uint8Array }).data;
-    const got = (y.result as { data: Uint8Array }).data;
-    if (Buffer.compare(Buffer.from(want), Buffer.from(got)) !== 0) {
-      out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova)} into buffer ${dst.buffer.handle}+${dst.offset}, but they are not the bytes of buffer ${src.buffer.handle}+${src.offset} that the IOAS maps there`, 'the mapped bytes', 'other bytes'));
+    const atIova = (x.result as { data: Uint8Array }).data;
+    const atUser = (y.result as { data: Uint8Array }).data;
+    if (Buffer.compare(Buffer.from(atIova), Buffer.from(atUser)) !== 0) {
+      const message = write
+        ? `IOMMU_TEST_OP_ACCESS_RW wrote ${length} byte(s) from buffer ${user.buffer.handle}+${user.offset} at ${hexOf(iova)}, but buffer ${mapped.buffer.handle}+${mapped.offset}, which the IOAS maps there, does not hold them: the write landed elsewhere`
+        : `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova)} into buffer ${user.buffer.handle}+${user.offset}, but they are not the bytes of buffer ${mapped.buffer.handle}+${mapped.offset} that the IOAS maps there`;
+      out.push(this.obj('dma-confinement', ev, message, 'the same bytes', 'other bytes'));
     }
   }
 
@@ -799,9 +885,28 @@ export class InvariantsOracle implements Oracle {
       }
       if (t.dma) {
         requests.push({ op: 'dma', device: t.d.handle as number, iova: t.iova, dir: 'read', length: 8 });
+        let dmaAnswer: Response | undefined;
         checks.push((r, p) => {
+          dmaAnswer = r;
           if (r.ok) this.checkDma(ev, t.d, t.iova, 8, 'read', r.result as DmaResult, p, out);
         });
+        // And what it read against the memory behind the mapping (read in the same batch, after it).
+        const spans = this.can.mem ? this.landing(t.d, t.iova, 8) : undefined;
+        if (spans) {
+          const reads = this.readsOf(spans);
+          const answers: Response[] = [];
+          reads.forEach((read, i) => {
+            requests.push(read);
+            checks.push((r, p) => {
+              answers.push(r);
+              const got = dmaAnswer?.ok ? (dmaAnswer.result as DmaResult) : undefined;
+              if (i < reads.length - 1 || !got?.ok || !got.data) return;
+              const memory = this.bytesOf(answers);
+              const o = memory && this.dataObjection(ev, t.d, t.iova, 'read', spans, got.data, memory, p);
+              if (o) out.push(o);
+            });
+          });
+        }
       }
     }
     // Pins: the buffer pages behind what the step touched, and one at random.
