@@ -1,0 +1,263 @@
+/**
+ * Faults behind the protocol: the reference wrapped so that some answers lie,
+ * or some requests are quietly changed on their way in — what a broken
+ * implementation looks like from the suite's side of an adapter, with no
+ * knowledge of impl/. The catalogue (catalogue.ts) breaks the reference's
+ * code; these break its word. Neither is what the invariants were written
+ * against: answer-faults.test.ts holds `--oracle invariants` to killing every
+ * one, so the invariants stay strong on their own rather than tuned to the
+ * catalogue (the first three survived until the DMA data checks read the
+ * memory back instead of trusting `touched`).
+ *
+ * Each fault keeps per-session state in a closure and forgets it on `reset`.
+ */
+import type { DmaResult, Implementation, KvmState, IoctlResult, Profile, Response, SingleRequest, StructValue, TranslateResult } from '../../spec/contract/types.ts';
+import { createReferenceAdapter } from '../../impl/adapter/adapter.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_TEST_OP_ACCESS_RW } from '../../spec/uapi/constants.ts';
+import { EBUSY } from '../../impl/lib/errno.ts';
+
+const PAGE = 4096n;
+
+/** One request through the fault: `next` asks the reference. */
+type Handler = (req: SingleRequest, next: (req: SingleRequest) => Response) => Response;
+
+export interface AnswerFault {
+  readonly name: string;
+  /** The invariant family that must notice (for the report; the test only asks that one does). */
+  readonly breaks: 'dma-confinement' | 'group-isolation' | 'accounting' | 'lifetime' | 'coherency';
+  readonly change: string;
+  /** A fresh handler per adapter (its state is the session's). */
+  readonly make: () => Handler;
+}
+
+const ioctlOf = (req: SingleRequest, cmd: string): StructValue | undefined => (req.op === 'ioctl' && req.cmd === cmd && req.arg.kind === 'struct' ? req.arg.fields : undefined);
+const withFields = (req: SingleRequest, fields: StructValue): SingleRequest => (req.op === 'ioctl' && req.arg.kind === 'struct' ? { ...req, arg: { ...req.arg, fields } } : req);
+const ioctlResult = (r: Response): IoctlResult | undefined => (r.ok ? (r.result as IoctlResult) : undefined);
+const big = (v: unknown): bigint => BigInt((v as number | bigint | undefined) ?? 0);
+
+export const ANSWER_FAULTS: readonly AnswerFault[] = [
+  {
+    name: 'translate-remembers-unmapped',
+    breaks: 'dma-confinement',
+    change: 'translate keeps answering a page it once answered as mapped after the page is unmapped or the device detached',
+    make: () => {
+      const seen = new Map<string, TranslateResult>();
+      return (req, next) => {
+        if (req.op === 'reset') seen.clear();
+        const r = next(req);
+        if (req.op !== 'translate' || !r.ok) return r;
+        const key = `${req.device}:${req.iova / PAGE}`;
+        const t = r.result as TranslateResult;
+        if (t.mapped) seen.set(key, t);
+        else if (seen.has(key)) return { ok: true, result: seen.get(key) as TranslateResult };
+        return r;
+      };
+    },
+  },
+  {
+    name: 'dma-unmapped-reads-zeros',
+    breaks: 'dma-confinement',
+    change: 'every third DMA read of an unmapped IOVA succeeds with zeros instead of faulting',
+    make: () => {
+      let n = 0;
+      return (req, next) => {
+        const r = next(req);
+        if (req.op !== 'dma' || !r.ok) return r;
+        const d = r.result as DmaResult;
+        if (d.ok || d.fault !== 'unmapped' || n++ % 3 !== 0) return r;
+        return { ok: true, result: { ok: true, data: new Uint8Array(req.length ?? 8), touched: [] } };
+      };
+    },
+  },
+  {
+    name: 'dma-read-zeros',
+    breaks: 'dma-confinement',
+    change: 'a DMA read that succeeds answers zeros instead of the bytes it read',
+    make: () => (req, next) => {
+      const r = next(req);
+      if (req.op !== 'dma' || req.dir !== 'read' || !r.ok) return r;
+      const d = r.result as DmaResult;
+      return d.ok && d.data ? { ok: true, result: { ...d, data: new Uint8Array(d.data.length) } } : r;
+    },
+  },
+  {
+    name: 'dma-write-next-page',
+    breaks: 'dma-confinement',
+    change: 'a DMA write lands one IOVA page further, and reports the bytes it should have touched',
+    make: () => (req, next) => {
+      if (req.op !== 'dma' || req.dir !== 'write') return next(req);
+      const r = next({ ...req, iova: req.iova + PAGE });
+      const d = r.ok ? (r.result as DmaResult) : undefined;
+      if (!d?.ok) return next(req);
+      return { ok: true, result: { ...d, touched: (d.touched ?? []).map((t) => ({ ...t, offset: t.offset - Number(PAGE) })) } };
+    },
+  },
+  {
+    name: 'access-rw-next-page',
+    breaks: 'dma-confinement',
+    change: 'IOMMU_TEST_OP_ACCESS_RW reads or writes one IOVA page further than asked, when that works',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_TEST_CMD');
+      const rw = f && Number(f['op']) === IOMMU_TEST_OP_ACCESS_RW ? (f['access_rw'] as StructValue | undefined) : undefined;
+      if (!f || !rw || rw['iova'] === undefined) return next(req);
+      const r = next(withFields(req, { ...f, access_rw: { ...rw, iova: big(rw['iova']) + PAGE } }));
+      return ioctlResult(r)?.errno === 0 ? r : next(req);
+    },
+  },
+  {
+    name: 'unmap-keeps-last-page',
+    breaks: 'dma-confinement',
+    change: 'IOAS_UNMAP of more than a page unmaps all but the last page and reports the whole length',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_IOAS_UNMAP');
+      const length = big(f?.['length']);
+      if (!f || length <= PAGE || big(f['iova']) === 0n) return next(req);
+      const r = next(withFields(req, { ...f, length: length - PAGE }));
+      const res = ioctlResult(r);
+      if (res?.errno !== 0 || !res.out) return r;
+      return { ok: true, result: { ...res, out: { ...res.out, length: big(res.out['length']) + PAGE } } };
+    },
+  },
+  {
+    name: 'map-read-only-writable',
+    breaks: 'dma-confinement',
+    change: 'IOAS_MAP with READABLE alone maps the pages writable too',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_IOAS_MAP');
+      const flags = Number(f?.['flags'] ?? 0);
+      if (!f || (flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) !== IOMMU_IOAS_MAP_READABLE) return next(req);
+      return next(withFields(req, { ...f, flags: flags | IOMMU_IOAS_MAP_WRITEABLE }));
+    },
+  },
+  {
+    name: 'translate-says-writable',
+    breaks: 'dma-confinement',
+    change: 'translate answers every mapped page as writable',
+    make: () => (req, next) => {
+      const r = next(req);
+      if (req.op !== 'translate' || !r.ok || !(r.result as TranslateResult).mapped) return r;
+      return { ok: true, result: { ...(r.result as TranslateResult), write: true } };
+    },
+  },
+  {
+    name: 'fixed-iova-placed-anywhere',
+    breaks: 'group-isolation',
+    change: 'IOAS_MAP with FIXED_IOVA is placed automatically and answered as placed at the IOVA asked for',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_IOAS_MAP');
+      const flags = Number(f?.['flags'] ?? 0);
+      if (!f || !(flags & IOMMU_IOAS_MAP_FIXED_IOVA)) return next(req);
+      const r = next(withFields(req, { ...f, flags: flags & ~IOMMU_IOAS_MAP_FIXED_IOVA }));
+      const res = ioctlResult(r);
+      if (res?.errno !== 0 || !res.out) return next(req);
+      return { ok: true, result: { ...res, out: { ...res.out, iova: f['iova'] } } };
+    },
+  },
+  {
+    name: 'attach-to-first-ioas',
+    breaks: 'group-isolation',
+    change: 'attaching a device to an IOAS attaches it to the first IOAS of that context instead',
+    make: () => {
+      const ioasOf = new Map<number, unknown[]>();
+      return (req, next) => {
+        if (req.op === 'reset') ioasOf.clear();
+        if (ioctlOf(req, 'IOMMU_IOAS_ALLOC') && req.op === 'ioctl') {
+          const r = next(req);
+          const res = ioctlResult(r);
+          if (res?.errno === 0 && res.out) ioasOf.set(req.fd, [...(ioasOf.get(req.fd) ?? []), res.out['out_ioas_id']]);
+          return r;
+        }
+        const f = ioctlOf(req, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT');
+        if (f) for (const list of ioasOf.values()) if (list.length >= 2 && list.includes(f['pt_id']) && f['pt_id'] !== list[0]) return next(withFields(req, { ...f, pt_id: list[0] as number }));
+        return next(req);
+      };
+    },
+  },
+  {
+    name: 'ioas-alloc-answers-old-id',
+    breaks: 'dma-confinement',
+    change: 'every third IOAS_ALLOC answers the id of the IOAS allocated before it',
+    make: () => {
+      let last: unknown;
+      let n = 0;
+      return (req, next) => {
+        if (req.op === 'reset') last = undefined;
+        const r = next(req);
+        const res = ioctlOf(req, 'IOMMU_IOAS_ALLOC') ? ioctlResult(r) : undefined;
+        if (res?.errno !== 0 || !res.out) return r;
+        const before = last;
+        last = res.out['out_ioas_id'];
+        return before !== undefined && n++ % 3 === 2 ? { ok: true, result: { ...res, out: { ...res.out, out_ioas_id: before } } } : r;
+      };
+    },
+  },
+  {
+    name: 'destroy-busy-answers-ok',
+    breaks: 'lifetime',
+    change: 'IOMMU_DESTROY of an object in use answers success (the object stays)',
+    make: () => (req, next) => {
+      const r = next(req);
+      const res = ioctlOf(req, 'IOMMU_DESTROY') ? ioctlResult(r) : undefined;
+      return res?.errno === EBUSY ? { ok: true, result: { ...res, ret: 0, errno: 0 } } : r;
+    },
+  },
+  {
+    name: 'device-close-ignored',
+    breaks: 'accounting',
+    change: 'every other close of a VFIO device file answers success and does nothing (the device stays bound and attached)',
+    make: () => {
+      const deviceFds = new Set<number>();
+      let n = 0;
+      return (req, next) => {
+        if (req.op === 'reset') deviceFds.clear();
+        if (req.op === 'close' && deviceFds.delete(req.fd) && n++ % 2 === 0) return { ok: true, result: { ret: 0, errno: 0 } };
+        const r = next(req);
+        if (req.op === 'open_device' && r.ok) deviceFds.add((r.result as { fd: number }).fd);
+        return r;
+      };
+    },
+  },
+  {
+    name: 'pins-counted-once',
+    breaks: 'accounting',
+    change: 'pin_count answers one pin less on every page pinned more than once',
+    make: () => (req, next) => {
+      const r = next(req);
+      if (req.op !== 'pin_count' || !r.ok) return r;
+      return { ok: true, result: { pins: (r.result as { pins: number[] }).pins.map((p) => (p >= 2 ? p - 1 : p)) } };
+    },
+  },
+  {
+    name: 'locked-vm-unreported',
+    breaks: 'accounting',
+    change: 'process_info answers no pinned or locked memory',
+    make: () => (req, next) => {
+      const r = next(req);
+      return req.op === 'process_info' && r.ok ? { ok: true, result: { ...(r.result as object), lockedVmPages: 0, pinnedVmPages: 0 } } : r;
+    },
+  },
+  {
+    name: 'kvm-never-noncoherent',
+    breaks: 'coherency',
+    change: 'kvm_state never reports non-coherent DMA (WBINVD never emulated)',
+    make: () => (req, next) => {
+      const r = next(req);
+      return req.op === 'kvm_state' && r.ok ? { ok: true, result: { ...(r.result as KvmState), noncoherentDma: false } } : r;
+    },
+  },
+];
+
+/** The reference with one answer fault: a fresh instance, its own state. */
+export function answerFaultImplementation(fault: AnswerFault, profile: Profile): Implementation {
+  const ref = createReferenceAdapter(profile);
+  const handler = fault.make();
+  // The reference answers synchronously (createReferenceAdapter's handle never returns a promise).
+  const next = (req: SingleRequest): Response => ref.handle(req) as Response;
+  return {
+    name: `answer-fault:${fault.name}`,
+    version: ref.version,
+    profile,
+    handle: (req) => handler(req, next),
+    close: () => ref.close?.(),
+  };
+}
