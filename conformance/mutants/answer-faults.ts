@@ -24,7 +24,7 @@ type Handler = (req: SingleRequest, next: (req: SingleRequest) => Response) => R
 export interface AnswerFault {
   readonly name: string;
   /** The invariant family that must notice (for the report; the test only asks that one does). */
-  readonly breaks: 'dma-confinement' | 'group-isolation' | 'accounting' | 'lifetime' | 'coherency';
+  readonly breaks: 'dma-confinement' | 'group-isolation' | 'accounting' | 'lifetime' | 'coherency' | 'abi-hygiene' | 'stability';
   readonly change: string;
   /** A fresh handler per adapter (its state is the session's). */
   readonly make: () => Handler;
@@ -243,6 +243,41 @@ export const ANSWER_FAULTS: readonly AnswerFault[] = [
     make: () => (req, next) => {
       const r = next(req);
       return req.op === 'kvm_state' && r.ok ? { ok: true, result: { ...(r.result as KvmState), noncoherentDma: false } } : r;
+    },
+  },
+  {
+    name: 'reserved-fields-ignored',
+    breaks: 'abi-hygiene',
+    change: 'non-zero __reserved fields of iommufd structs are cleared on the way in (the kernel never sees them)',
+    make: () => (req, next) => {
+      if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || !String(req.cmd).startsWith('IOMMU_')) return next(req);
+      const fields = Object.fromEntries(Object.entries(req.arg.fields).map(([k, v]) => [k, /reserved/.test(k) ? 0 : v]));
+      return next(withFields(req, fields));
+    },
+  },
+  {
+    name: 'nonzero-tail-dropped',
+    breaks: 'abi-hygiene',
+    change: 'the bytes past a struct the kernel knows are dropped on the way in (a non-zero tail is accepted)',
+    make: () => (req, next) => (req.op === 'ioctl' && req.arg.kind === 'struct' && req.arg.tail?.some((b) => b !== 0) ? next({ ...req, arg: { kind: 'struct', fields: req.arg.fields } }) : next(req)),
+  },
+  {
+    name: 'auto-iova-random',
+    breaks: 'stability',
+    change: 'an automatic IOVA is placed at a pseudo-random 64 KiB-aligned IOVA where one fits (a sequence that `reset` does not restart), not where iopt_alloc_iova would',
+    make: () => {
+      let x = 0x9e3779b9;
+      return (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_IOAS_MAP');
+      if (!f || Number(f['flags'] ?? 0) & IOMMU_IOAS_MAP_FIXED_IOVA) return next(req);
+      for (let tries = 0; tries < 4; tries++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const iova = BigInt((x >>> 20) + 256) * 0x10000n;
+        const r = next(withFields(req, { ...f, iova, flags: Number(f['flags'] ?? 0) | IOMMU_IOAS_MAP_FIXED_IOVA }));
+        if (ioctlResult(r)?.errno === 0) return r;
+      }
+      return next(req);
+      };
     },
   },
 ];
