@@ -6,8 +6,8 @@
  * code; these break its word. Neither is what the invariants were written
  * against: answer-faults.test.ts holds `--oracle invariants` to killing every
  * one, so the invariants stay strong on their own rather than tuned to the
- * catalogue (the first three survived until the DMA data checks read the
- * memory back instead of trusting `touched`).
+ * catalogue (the DMA-data ones survived until the DMA checks read the memory
+ * back instead of trusting `touched`).
  *
  * Each fault keeps per-session state in a closure and forgets it on `reset`.
  */
@@ -90,6 +90,20 @@ export const ANSWER_FAULTS: readonly AnswerFault[] = [
       const d = r.ok ? (r.result as DmaResult) : undefined;
       if (!d?.ok) return next(req);
       return { ok: true, result: { ...d, touched: (d.touched ?? []).map((t) => ({ ...t, offset: t.offset - Number(PAGE) })) } };
+    },
+  },
+  {
+    name: 'dma-write-overruns',
+    breaks: 'dma-confinement',
+    change: 'a DMA write writes 8 bytes past its end, and reports only the bytes asked for',
+    make: () => (req, next) => {
+      if (req.op !== 'dma' || req.dir !== 'write' || !req.data) return next(req);
+      const more = new Uint8Array(req.data.length + 8).fill(0xee);
+      more.set(req.data);
+      const r = next({ ...req, data: more });
+      const d = r.ok ? (r.result as DmaResult) : undefined;
+      if (!d?.ok) return next(req);
+      return { ok: true, result: { ...d, touched: (d.touched ?? []).map((t, i, all) => (i === all.length - 1 ? { ...t, length: t.length - 8 } : t)).filter((t) => t.length > 0) } };
     },
   },
   {

@@ -36,6 +36,7 @@ import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
+import { ContentShadow } from './content.ts';
 import { type CtxRec, type DeviceRec, type IoasObj, type Obj, Shadow } from './shadow.ts';
 
 export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
@@ -161,6 +162,16 @@ export interface InvariantsOptions {
  * new translations — as a real device's would — that a later unmap must flush.
  */
 const DMA_ALWAYS = /MAP|COPY/;
+/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts). */
+const SWEEP_BYTES = 16 * 4096;
+/** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
+const DATA_MARGIN = 64;
+/**
+ * Pointer fields the kernel only reads through or only records: a mapping's
+ * source (IOAS_MAP user_va, VFIO MAP_DMA vaddr), the selftest's uptr (its
+ * ACCESS_RW is followed where it is checked).
+ */
+const READ_ONLY_POINTERS = new Set(['user_va', 'vaddr', 'uptr']);
 
 export class InvariantsOracle implements Oracle {
   readonly name = 'invariants' as const;
@@ -170,6 +181,10 @@ export class InvariantsOracle implements Oracle {
   private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false };
   private readonly dmaRate: number;
   private readonly sample: number;
+  /** What the buffers hold (content.ts). */
+  private content = new ContentShadow();
+  /** A DMA or access write happened this case: the end of the case reads the buffers back. */
+  private wrote = false;
 
   constructor(
     private readonly profile: Profile,
@@ -186,7 +201,8 @@ export class InvariantsOracle implements Oracle {
     const gate = (property: Invariant, skip: string | undefined): PropertyGate => ({ property: `invariants.${property}`, ...(skip && { skip }) });
     return [
       gate('group-isolation', !devices ? 'the adapter creates no devices (device_create + open_device + VFIO_DEVICE_BIND_IOMMUFD, or IOMMU_TEST_OP_MOCK_DOMAIN)' : !op('translate') && !op('dma') ? 'the adapter serves neither translate nor dma' : undefined),
-      gate('dma-confinement', !devices ? 'the adapter creates no devices' : !op('translate') && !op('dma') ? 'the adapter serves neither translate nor dma' : undefined),
+      // The selftest's own observations of where an IOVA lands (MD_CHECK_MAP; ACCESS_RW read back with mem_read) check it too.
+      gate('dma-confinement', (devices && (op('translate') || op('dma'))) || testOp('IOMMU_TEST_OP_MD_CHECK_MAP') || (testOp('IOMMU_TEST_OP_ACCESS_RW') && op('mem_read')) ? undefined : !devices ? 'the adapter creates no devices and serves neither IOMMU_TEST_OP_MD_CHECK_MAP nor IOMMU_TEST_OP_ACCESS_RW with mem_read' : 'the adapter serves neither translate nor dma, nor IOMMU_TEST_OP_MD_CHECK_MAP, nor IOMMU_TEST_OP_ACCESS_RW with mem_read'),
       gate('coherency', !op('kvm_create') || !op('kvm_vfio_add') || !op('kvm_state') ? 'the adapter serves no KVM (kvm_create, kvm_vfio_add, kvm_state)' : !op('device_create') || !op('open_device') ? 'the adapter creates no VFIO devices' : undefined),
       gate('lifetime', undefined),
       gate('accounting', !op('pin_count') && !op('process_info') ? 'the adapter serves neither pin_count nor process_info' : !op('mem_alloc') ? 'the adapter serves no mem_alloc' : undefined),
@@ -203,6 +219,8 @@ export class InvariantsOracle implements Oracle {
     const op = (o: keyof Capabilities['ops']): boolean => ctx.caps.ops[o]?.supported === true;
     this.can = { translate: op('translate'), dma: op('dma'), pins: op('pin_count'), proc: op('process_info'), kvm: op('kvm_state'), mem: op('mem_read') };
     this.shadow = new Shadow(this.profile, ctx.caps);
+    this.content = new ContentShadow();
+    this.wrote = false;
     if (this.can.proc) {
       const [r] = await ctx.observe([{ op: 'process_info' }]);
       if (r?.ok) {
@@ -232,7 +250,10 @@ export class InvariantsOracle implements Oracle {
     const out: Objection[] = [];
     const s = statusOf(ev.request, ev.response);
     if (s.status === 'skipped' || s.status === 'error') {
-      if (s.status === 'error') this.shadow.apply(ev.request, ev.response);
+      if (s.status === 'error') {
+        this.shadow.apply(ev.request, ev.response);
+        this.content.forgetAll(); // what an answer nobody can read did to memory is anyone's guess
+      }
       return out;
     }
     const ok = s.status === 'ok';
@@ -242,6 +263,7 @@ export class InvariantsOracle implements Oracle {
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     this.shadow.apply(ev.request, ev.response);
+    this.trackContent(ev, ok);
     const moved = this.movedDevices(reachBefore);
     this.checkGroupsAndCoherency(ev, ok, out);
     this.checkObservation(ev, out);
@@ -614,24 +636,135 @@ export class InvariantsOracle implements Oracle {
     return this.obj('dma-confinement', ev, message, `byte ${i} = ${moved[i]}`, `byte ${i} = ${memory[i]}`, probe);
   }
 
-  /** A generated DMA step that succeeded: its data against the memory the IOAS maps. */
+  /**
+   * What the memory behind `spans` holds: from the content shadow when it
+   * knows, else read (and learnt); undefined when it cannot be read.
+   */
+  private async memoryAt(spans: readonly Span[]): Promise<Uint8Array | undefined> {
+    const known = this.knownAt(spans);
+    if (known || !this.can.mem) return known;
+    const reads = this.readsOf(spans);
+    const answers = await this.ctx.observe(reads);
+    answers.forEach((r, i) => r.ok && this.content.learn(spans[i]!.buffer, spans[i]!.offset, (r.result as { data: Uint8Array }).data));
+    return this.bytesOf(answers);
+  }
+
+  /** The content shadow's bytes for `spans`, joined; undefined when any of it is unknown. */
+  private knownAt(spans: readonly Span[]): Uint8Array | undefined {
+    const parts: Uint8Array[] = [];
+    for (const x of spans) {
+      const b = this.content.read(x.buffer, x.offset, x.length);
+      if (!b) return undefined;
+      parts.push(b);
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /**
+   * A generated DMA step that succeeded. A read must return what the mapped
+   * pages hold. A write must leave them holding what was written — and
+   * every byte around them as it was: the landing and a margin on each side
+   * are read back and compared with the content shadow.
+   */
   private async checkDmaData(ev: StepEvent, out: Objection[]): Promise<void> {
     const req = ev.request;
-    if (!this.can.mem || req.op !== 'dma' || req.pasid !== undefined || !ev.response.ok) return;
+    if (req.op !== 'dma' || req.pasid !== undefined || !ev.response.ok) return;
     const r = ev.response.result as DmaResult;
     const d = this.shadow.devices.get(`env:${req.device}`);
     const moved = req.dir === 'write' ? req.data : r.data;
     if (!r.ok || !d || !moved || moved.length === 0) return;
     const spans = this.landing(d, req.iova, moved.length);
-    // A write through two IOVAs of one page: the later bytes overwrite the earlier.
-    if (!spans || (req.dir === 'write' && overlapping(spans))) return;
-    const memory = this.bytesOf(await this.ctx.observe(this.readsOf(spans)));
-    if (!memory) return;
-    const o = this.dataObjection(ev, d, req.iova, req.dir, spans, moved, memory, undefined);
-    if (o) out.push(o);
+    if (req.dir === 'read') {
+      const memory = spans && (await this.memoryAt(spans));
+      const o = spans && memory && this.dataObjection(ev, d, req.iova, 'read', spans, moved, memory, undefined);
+      if (o) out.push(o);
+      return;
+    }
+    this.wrote = true;
+    // A landing the oracle cannot name, or a write through two IOVAs of one page (the later
+    // bytes overwrite the earlier): whatever it wrote is unknown from now on.
+    if (!spans || overlapping(spans)) {
+      if (this.shadow.lost || !this.accessPages(d, req.iova, moved.length)?.pages.every((e) => !e.mapped || e.landingOpen)) this.content.forgetAll();
+      return;
+    }
+    let at = 0;
+    for (const x of spans) {
+      this.content.write(x.buffer, x.offset, moved.subarray(at, at + x.length));
+      at += x.length;
+    }
+    if (!this.can.mem) return;
+    const around = coalesce(spans.map((x) => this.widened(x)));
+    const answers = await this.ctx.observe(this.readsOf(around));
+    around.forEach((w, i) => {
+      const r2 = answers[i];
+      const want = this.content.read(w.buffer, w.offset, w.length);
+      if (out.length > 0 || !r2?.ok || !want) return;
+      const got = (r2.result as { data: Uint8Array }).data;
+      const k = want.findIndex((x, j) => x !== got[j]);
+      if (k < 0) return;
+      this.ctx.count('invariants.dma-confinement');
+      const inside = spans.some((x) => x.buffer === w.buffer && w.offset + k >= x.offset && w.offset + k < x.offset + x.length);
+      out.push(this.obj('dma-confinement', ev, inside ? `device ${d.handle} DMA write at ${hexOf(req.iova)} succeeded, but buffer ${w.buffer}+${w.offset + k}, which the IOAS maps there, does not hold the byte written: the write landed elsewhere` : `device ${d.handle} DMA write of ${moved.length} byte(s) at ${hexOf(req.iova)} changed buffer ${w.buffer}+${w.offset + k}, outside the bytes it was asked to write`, `byte ${want[k]}`, `byte ${got[k]}`));
+    });
   }
 
-  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */
+  /** Bytes around a DMA's landing that it must not touch (within the buffer). */
+  private widened(x: Span): Span {
+    const b = this.shadow.buffers.get(x.buffer);
+    const start = Math.max(0, x.offset - DATA_MARGIN);
+    const end = Math.min(b?.length ?? x.offset + x.length, x.offset + x.length + DATA_MARGIN);
+    return { buffer: x.buffer, offset: start, length: end - start };
+  }
+
+  /**
+   * The content shadow follows a step: allocation (zeros), environment
+   * writes, unmapping, and ioctls handed a pointer into a buffer that are
+   * not known to only read it (what they wrote there is unknown). DMA and
+   * ACCESS_RW are followed where they are checked.
+   */
+  private trackContent(ev: StepEvent, ok: boolean): void {
+    const req = ev.request;
+    const res = ev.response.ok ? (ev.response.result as Record<string, unknown>) : undefined;
+    switch (req.op) {
+      case 'mem_alloc':
+        if (ok && res) this.content.alloc(res['buffer'] as number, res['length'] as number);
+        return;
+      case 'mem_write':
+        if (ok) this.content.write(req.buffer, req.offset, req.data);
+        return;
+      case 'mem_unmap':
+        this.content.forget(req.buffer, req.offset, req.length);
+        return;
+      case 'ioctl':
+        if (req.arg.kind !== 'struct') return;
+        this.forgetPointedAt(req.arg.fields);
+        if (!ok && req.cmd === 'IOMMU_TEST_CMD' && TEST_OP.get(toNum(req.arg.fields['op'])) === 'IOMMU_TEST_OP_ACCESS_RW') {
+          // A failed access may have copied part of the way (page by page).
+          const m = (req.arg.fields['access_rw'] ?? {}) as StructValue;
+          if (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) this.content.forgetAll();
+          else {
+            const user = this.shadow.bufferOfVa(toBig(m['uptr']));
+            if (user) this.content.forget(user.buffer.handle, user.offset, Number(toBig(m['length'])));
+          }
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Buffers a struct points into through a field that may be written (not a mapping's source VA). */
+  private forgetPointedAt(v: StructValue): void {
+    for (const [k, x] of Object.entries(v)) {
+      if (READ_ONLY_POINTERS.has(k)) continue;
+      if (typeof x === 'bigint' || typeof x === 'number') {
+        const b = typeof x === 'bigint' || Number.isSafeInteger(x) ? this.shadow.bufferOfVa(BigInt(x)) : undefined;
+        if (b) this.content.forgetBuffer(b.buffer.handle);
+      } else if (typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && !Array.isArray(x)) this.forgetPointedAt(x as StructValue);
+    }
+  }
+
+  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */
   private async checkDataOp(ev: StepEvent, ok: boolean, out: Objection[]): Promise<void> {
     const req = ev.request;
     if (!ok || req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct') return;
@@ -683,32 +816,45 @@ export class InvariantsOracle implements Oracle {
   /**
    * An access read copies what the IOAS maps at iova into uptr, a write the
    * other way: afterwards both hold the same bytes (read from memory, not
-   * taken from the implementation's word).
+   * taken from the implementation's word), which the content shadow learns.
+   * Where the oracle cannot name both ends, what was written is unknown.
    */
   private async checkAccessRw(ev: StepEvent, ctx: CtxRec, v: StructValue, out: Objection[]): Promise<void> {
-    if (!this.can.mem) return;
     const a = this.shadow.fds.get(toNum(v['id']))?.access;
     const m = (v['access_rw'] ?? {}) as StructValue;
     const ioas = a ? this.shadow.ioas(ctx, a.ioas) : undefined;
     const length = Number(toBig(m['length']));
-    if (!ioas || length <= 0 || length > 4096) return;
     const write = (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) !== 0;
+    if (write) this.wrote = true;
     const iova = toBig(m['iova']);
-    const seg = this.shadow.segmentAt(ioas, iova);
+    const seg = ioas ? this.shadow.segmentAt(ioas, iova) : undefined;
     const user = this.shadow.bufferOfVa(toBig(m['uptr']));
-    if (!seg || seg.uncertain || !user || seg.last < iova + BigInt(length) - 1n) return;
-    const mapped = this.shadow.bufferOfVa(seg.ps.va + seg.psOff + (iova - seg.start));
-    if (!mapped || mapped.offset + length > mapped.buffer.length || user.offset + length > user.buffer.length) return;
+    const mapped = seg && !seg.uncertain && seg.last >= iova + BigInt(length) - 1n ? this.shadow.bufferOfVa(seg.ps.va + seg.psOff + (iova - seg.start)) : undefined;
+    const named = length > 0 && length <= 4096 && user && mapped && mapped.offset + length <= mapped.buffer.length && user.offset + length <= user.buffer.length;
     // A copy between overlapping bytes leaves them unlike each other (each page is copied in turn).
-    if (mapped.buffer === user.buffer && mapped.offset < user.offset + length && user.offset < mapped.offset + length) return;
+    const overlap = named && mapped.buffer === user.buffer && mapped.offset < user.offset + length && user.offset < mapped.offset + length;
+    if (!named || overlap || !this.can.mem) {
+      if (!write) {
+        if (user) this.content.forget(user.buffer.handle, user.offset, length);
+      } else if (mapped) this.content.forget(mapped.buffer.handle, mapped.offset, length);
+      else this.content.forgetAll();
+      return;
+    }
     const [x, y] = await this.ctx.observe([
       { op: 'mem_read', buffer: mapped.buffer.handle, offset: mapped.offset, length },
       { op: 'mem_read', buffer: user.buffer.handle, offset: user.offset, length },
     ]);
-    if (!x?.ok || !y?.ok) return;
+    if (!x?.ok || !y?.ok) {
+      const to = write ? mapped : user;
+      this.content.forget(to.buffer.handle, to.offset, length);
+      return;
+    }
     this.ctx.count('invariants.dma-confinement');
     const atIova = (x.result as { data: Uint8Array }).data;
     const atUser = (y.result as { data: Uint8Array }).data;
+    // The end it copied to holds the other end's bytes now (where the two differ, the objection below says so).
+    if (write) this.content.write(mapped.buffer.handle, mapped.offset, atUser);
+    else this.content.write(user.buffer.handle, user.offset, atIova);
     if (Buffer.compare(Buffer.from(atIova), Buffer.from(atUser)) !== 0) {
       const message = write
         ? `IOMMU_TEST_OP_ACCESS_RW wrote ${length} byte(s) from buffer ${user.buffer.handle}+${user.offset} at ${hexOf(iova)}, but buffer ${mapped.buffer.handle}+${mapped.offset}, which the IOAS maps there, does not hold them: the write landed elsewhere`
@@ -886,19 +1032,26 @@ export class InvariantsOracle implements Oracle {
       if (t.dma) {
         requests.push({ op: 'dma', device: t.d.handle as number, iova: t.iova, dir: 'read', length: 8 });
         let dmaAnswer: Response | undefined;
+        // And what it read against what the mapped pages hold: the content shadow's bytes, or
+        // (where it does not know them) the memory read in the same batch, after it.
+        const spans = this.landing(t.d, t.iova, 8);
+        const known = spans && this.knownAt(spans);
         checks.push((r, p) => {
           dmaAnswer = r;
-          if (r.ok) this.checkDma(ev, t.d, t.iova, 8, 'read', r.result as DmaResult, p, out);
+          if (!r.ok) return;
+          this.checkDma(ev, t.d, t.iova, 8, 'read', r.result as DmaResult, p, out);
+          const got = r.result as DmaResult;
+          const o = out.length === 0 && spans && known && got.ok && got.data ? this.dataObjection(ev, t.d, t.iova, 'read', spans, got.data, known, p) : undefined;
+          if (o) out.push(o);
         });
-        // And what it read against the memory behind the mapping (read in the same batch, after it).
-        const spans = this.can.mem ? this.landing(t.d, t.iova, 8) : undefined;
-        if (spans) {
+        if (spans && !known && this.can.mem) {
           const reads = this.readsOf(spans);
           const answers: Response[] = [];
           reads.forEach((read, i) => {
             requests.push(read);
             checks.push((r, p) => {
               answers.push(r);
+              if (r.ok) this.content.learn(spans[i]!.buffer, spans[i]!.offset, (r.result as { data: Uint8Array }).data);
               const got = dmaAnswer?.ok ? (dmaAnswer.result as DmaResult) : undefined;
               if (i < reads.length - 1 || !got?.ok || !got.data) return;
               const memory = this.bytesOf(answers);
@@ -977,6 +1130,22 @@ export class InvariantsOracle implements Oracle {
             if (this.can.translate) add({ op: 'translate', device: d.handle, iova }, (r, p) => r.ok && this.checkTranslate(undefined, d, iova, r.result as TranslateResult, p, out));
             else add({ op: 'dma', device: d.handle, iova, dir: 'read', length: 8 }, (r, p) => r.ok && this.checkDma(undefined, d, iova, 8, 'read', r.result as DmaResult, p, out));
           }
+        }
+      }
+    }
+    // After writes by DMA or an access: every byte the content shadow knows (a buffer's first
+    // SWEEP_BYTES) is still what it must be — a write that landed somewhere else too shows here.
+    if (this.wrote && this.can.mem && !this.shadow.lost) {
+      for (const b of this.shadow.buffers.values()) {
+        for (const r of this.content.knownRanges(b.handle, SWEEP_BYTES)) {
+          add({ op: 'mem_read', buffer: b.handle, offset: r.offset, length: r.length }, (res, p) => {
+            const want = this.content.read(b.handle, r.offset, r.length);
+            if (!res.ok || !want) return;
+            this.ctx.count('invariants.dma-confinement');
+            const got = (res.result as { data: Uint8Array }).data;
+            const k = want.findIndex((x, j) => x !== got[j]);
+            if (k >= 0) out.push(this.obj('dma-confinement', undefined, `at the end of the case buffer ${b.handle}+${r.offset + k} holds ${got[k]}, but nothing the oracle saw wrote there since it held ${want[k]}: a DMA or access write landed where the IOAS did not map it`, String(want[k]), String(got[k]), p));
+          });
         }
       }
     }
