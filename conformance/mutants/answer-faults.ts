@@ -15,6 +15,7 @@ import type { DmaResult, Implementation, KvmState, IoctlResult, Profile, Respons
 import { createReferenceAdapter } from '../../impl/adapter/adapter.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_TEST_OP_ACCESS_RW } from '../../spec/uapi/constants.ts';
 import { EBUSY } from '../../impl/lib/errno.ts';
+import { flagMask } from '../../spec/uapi/lookup.ts';
 
 const PAGE = 4096n;
 
@@ -27,7 +28,7 @@ export interface AnswerFault {
   readonly breaks: 'dma-confinement' | 'group-isolation' | 'accounting' | 'lifetime' | 'coherency' | 'abi-hygiene' | 'stability';
   readonly change: string;
   /** A fresh handler per adapter (its state is the session's). */
-  readonly make: () => Handler;
+  readonly make: (profile: Profile) => Handler;
 }
 
 const ioctlOf = (req: SingleRequest, cmd: string): StructValue | undefined => (req.op === 'ioctl' && req.cmd === cmd && req.arg.kind === 'struct' ? req.arg.fields : undefined);
@@ -294,12 +295,54 @@ export const ANSWER_FAULTS: readonly AnswerFault[] = [
       };
     },
   },
+  {
+    name: 'destroy-does-nothing',
+    breaks: 'lifetime',
+    change: 'IOMMU_DESTROY answers success and destroys nothing (the id stays usable)',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_DESTROY');
+      if (!f) return next(req);
+      // The kernel's own answer to a DESTROY of nothing (id 0: ENOENT), turned into a success.
+      const r = next(withFields(req, { ...f, id: 0 }));
+      const res = ioctlResult(r);
+      return res ? { ok: true, result: { ...res, ret: 0, errno: 0 } } : r;
+    },
+  },
+  {
+    name: 'unknown-map-flags-cleared',
+    breaks: 'abi-hygiene',
+    change: 'IOAS_MAP flag bits the kernel does not know are cleared on the way in (an unknown flag is accepted)',
+    make: (profile) => {
+      const known = flagMask(profile, 'iommufd_ioas_map_flags');
+      return (req, next) => {
+        const f = ioctlOf(req, 'IOMMU_IOAS_MAP');
+        return f ? next(withFields(req, { ...f, flags: Number(f['flags'] ?? 0) & known })) : next(req);
+      };
+    },
+  },
+  {
+    name: 'detach-answers-ok-only',
+    breaks: 'dma-confinement',
+    change: 'VFIO_DEVICE_DETACH_IOMMUFD_PT answers success without detaching (the device keeps its DMA)',
+    make: () => (req, next) => {
+      if (!ioctlOf(req, 'VFIO_DEVICE_DETACH_IOMMUFD_PT') || req.op !== 'ioctl') return next(req);
+      // The answer to the same ioctl on a file that is not open (EBADF), turned into a success.
+      const res = ioctlResult(next({ ...req, fd: 0x7fffffff }));
+      return res ? { ok: true, result: { ...res, ret: 0, errno: 0 } } : next(req);
+    },
+  },
+  {
+    name: 'kvm-del-ignored',
+    breaks: 'coherency',
+    change: 'kvm_vfio_del answers success and leaves the file registered (WBINVD stays on)',
+    make: () => (req, next) => (req.op === 'kvm_vfio_del' ? { ok: true, result: {} } : next(req)),
+  },
 ];
 
 /** The reference with one answer fault: a fresh instance, its own state. */
 export function answerFaultImplementation(fault: AnswerFault, profile: Profile): Implementation {
   const ref = createReferenceAdapter(profile);
-  const handler = fault.make();
+  const handler = fault.make(profile);
   // The reference answers synchronously (createReferenceAdapter's handle never returns a promise).
   const next = (req: SingleRequest): Response => ref.handle(req) as Response;
   return {
