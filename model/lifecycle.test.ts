@@ -171,6 +171,21 @@ describe('lifecycle machines', () => {
     s.step(unmap(0x1000000n, 0x1000n), OK({ length: 0x2000n }), 'disagree'); // a length the areas do not add up to
   });
 
+  check('machines.ioas.copy-syz-source', () => {
+    // With MOCK_FLAGS_ACCESS_SYZ, ioas.c decodes src_iova as (nth area, offset) before any other
+    // check (iommufd_test_syz_conv_iova_id): 0x4000 names area 16384, which does not exist, so
+    // the source is IOVA 0, which nothing maps — ENOENT before the destination's overlap (EEXIST).
+    const s = scenario('7.3');
+    s.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
+    s.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), OK({ out_ioas_id: 1 }));
+    s.step(map(1, 0x4000n, 0x4000n), OK());
+    const syz = K('MOCK_FLAGS_ACCESS_SYZ');
+    const copy = (src: bigint) => ioctl(3, 'IOMMU_IOAS_COPY', { flags: FIXED_RW | syz, src_ioas_id: 1, dst_ioas_id: 1, length: 0x4000n, src_iova: src, dst_iova: 0x4000n });
+    s.step(copy(0x4000n), FAIL('ENOENT'));
+    s.step(copy(0x4000n), FAIL('EEXIST'), 'disagree');
+    s.step(copy(0n), FAIL('EEXIST')); // area 0 at offset 0: the source is the area itself; the destination overlaps it
+  });
+
   /** A range iommufd_check_iova_range accepts (one 4 KiB page). */
   const DIRTY_RANGE = { iova: 0x1000000, length: 0x1000, page_size: 0x1000 };
 

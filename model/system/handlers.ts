@@ -721,6 +721,18 @@ H['IOMMU_IOAS_MAP_FILE'] = {
   },
 };
 
+/**
+ * The selftest's syzkaller IOVA (selftest.c __iommufd_test_syz_conv_iova):
+ * with MOCK_FLAGS_ACCESS_SYZ in the flags an IOVA is an area index (its low
+ * u32) and an offset into that area (its high u32), counted in IOVA order
+ * over the areas of the IOAS; an index past the last area gives IOVA 0.
+ */
+function syzIova(tx: Tx, ioas: number | undefined, iova: bigint): bigint {
+  const areas = ioas === undefined ? [] : [...((obj(tx, ioas).snap?.c as IoasContext | undefined)?.areas ?? [])].sort((a, b) => (a.start < b.start ? -1 : 1));
+  const area = areas[Number(BigInt.asUintN(32, iova))];
+  return area ? area.start + BigInt.asUintN(32, iova >> 32n) : 0n;
+}
+
 H['IOMMU_IOAS_COPY'] = {
   guards: ['fdClosed', 'noSuchSrcIoas', 'noSuchDstIoas'],
   doc: 'map the pages behind a range of one IOAS into another: a new area sharing them',
@@ -731,7 +743,8 @@ H['IOMMU_IOAS_COPY'] = {
     const dst = fl.num('dst_ioas_id');
     const length = fl.big('length');
     tx.guard('noSuchSrcIoas', src);
-    const srcIova = fl.big('src_iova');
+    // ioas.c runs iommufd_test_syz_conv_iova_id on the source first.
+    const srcIova = fl.num('flags') & U.MOCK_FLAGS_ACCESS_SYZ ? syzIova(tx, src, fl.big('src_iova')) : fl.big('src_iova');
     tx.step(O(tx, src), { type: 'IOMMU_IOAS_COPY', role: 'src', start: srcIova, last: srcIova + length - 1n, fixed: false });
     tx.guard('noSuchDstIoas', dst);
     let start = fl.big('dst_iova');
@@ -1277,7 +1290,8 @@ H['IOMMU_TEST_OP_ACCESS_PAGES'] = {
     const c = obj(tx, id).snap?.c as AccessContext;
     const seen = tx.observed('access_pages.out_access_pages_id');
     const item = seen !== undefined ? Number(seen) : c.nextId;
-    const iova = fl.big('access_pages.iova');
+    // iommufd_test_access_pages decodes a syzkaller IOVA against the access's IOAS (none: 0).
+    const iova = fl.num('access_pages.flags') & U.MOCK_FLAGS_ACCESS_SYZ ? syzIova(tx, obj(tx, id).ioas, fl.big('access_pages.iova')) : fl.big('access_pages.iova');
     tx.step(O(tx, id), { type: 'IOMMU_TEST_OP_ACCESS_PAGES', item, start: iova, last: iova + fl.big('access_pages.length') - 1n });
   },
 };
