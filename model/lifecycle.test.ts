@@ -171,6 +171,22 @@ describe('lifecycle machines', () => {
     s.step(unmap(0x1000000n, 0x1000n), OK({ length: 0x2000n }), 'disagree'); // a length the areas do not add up to
   });
 
+  check('machines.ioas.disable-large-pages-twice', () => {
+    // iopt_disable_large_pages: off already → 0 before the domains-and-areas check (EINVAL).
+    const s = mockWorld('7.3');
+    const hugePages = (val64: bigint) => ioctl(3, 'IOMMU_OPTION', { option_id: K('IOMMU_OPTION_HUGE_PAGES'), op: K('IOMMU_OPTION_OP_SET'), object_id: 1, val64 });
+    s.step(map(1, 0x1000000n, 0x1000n), OK());
+    s.step(hugePages(0n), FAIL('EINVAL')); // a domain (the mock's) and an area
+    s.step(hugePages(0n), OK(), 'disagree');
+    const t = scenario('7.3');
+    t.step({ op: 'open', node: 'iommu' }, RESULT({ fd: 3 }));
+    t.step(ioctl(3, 'IOMMU_IOAS_ALLOC'), OK({ out_ioas_id: 1 }));
+    t.step(hugePages(0n), OK()); // no domain yet
+    t.step(testOp(3, 'IOMMU_TEST_OP_MOCK_DOMAIN', { id: 1, mock_domain: {} }, '7.3'), OK({ mock_domain: { out_stdev_id: 2, out_idev_id: 3, out_hwpt_id: 4 } }));
+    t.step(map(1, 0x1000000n, 0x1000n), OK());
+    t.step(hugePages(0n), OK()); // off already
+  });
+
   check('machines.ioas.copy-syz-source', () => {
     // With MOCK_FLAGS_ACCESS_SYZ, ioas.c decodes src_iova as (nth area, offset) before any other
     // check (iommufd_test_syz_conv_iova_id): 0x4000 names area 16384, which does not exist, so

@@ -125,9 +125,10 @@ export const ioas = defineObjectMachine<IoasContext, IoasEvent>({
     disablesWithDomainsAndAreas: {
       fn: (c, e) => {
         const o = e as E<'IOMMU_OPTION'>;
-        return o.set && o.disable && o.domains > 0 && c.areas.length > 0;
+        // iopt_disable_large_pages returns 0 at once when they are off already.
+        return o.set && o.disable && c.hugePages && o.domains > 0 && c.areas.length > 0;
       },
-      doc: 'disabling large pages while the IOAS has both domains and areas',
+      doc: 'disabling large pages, still on, while the IOAS has both domains and areas',
       clauses: ['OPTION.HUGE_PAGES.DOMAINS_AND_AREAS'],
     },
     hasNonFileArea: {
