@@ -362,7 +362,10 @@ export class InvariantsOracle implements Oracle {
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string') return;
     const f = this.shadow.fds.get(req.fd);
     const v = req.arg.fields;
-    const ctx = f?.kind === 'iommufd' ? f.ctx : f?.kind === 'device' ? f.device?.bound?.ctx : undefined;
+    // iommufd commands name the ids of the context the file is; a VFIO device file's commands, those
+    // of the context that file bound (another file of the same device binds nothing: vfio_df_open).
+    const boundCtx = f?.kind === 'device' && f.device?.bound?.file === f && req.cmd.startsWith('VFIO_DEVICE_') ? f.device.bound.ctx : undefined;
+    const ctx = f?.kind === 'iommufd' ? f.ctx : boundCtx;
     if (!ctx || !ctx.alive) return;
     // A malformed argument is refused before the handler looks at the id (abi-hygiene judges it).
     if ((ev.template.defects ?? []).some((d) => d.abi)) return;
@@ -384,7 +387,7 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (!ok) return;
-    const idCtx = f?.kind === 'device' ? f.device?.bound?.ctx : ctx;
+    const idCtx = ctx;
     const fields = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? [{ field: 'pt_id', id: v['pt_id'], want: ['ioas', 'hwpt_paging', 'hwpt_nested'] as Want }] : requiredIds(req.cmd, v, this.profile);
     for (const { field, id, want } of fields) {
       if (!idCtx) continue;

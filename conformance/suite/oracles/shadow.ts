@@ -918,7 +918,7 @@ export class Shadow {
         return;
       }
       case 'VFIO_DEVICE_ATTACH_IOMMUFD_PT': {
-        if (!d.bound) return;
+        if (d.bound?.file !== f) return; // only the file that bound the device attaches it
         const ctx = d.bound.ctx;
         const asked = ctx.objects.get(toNum(v['pt_id']));
         const hwptId = toNum(out['pt_id']);
@@ -927,7 +927,7 @@ export class Shadow {
         return;
       }
       case 'VFIO_DEVICE_DETACH_IOMMUFD_PT':
-        this.detach(d);
+        if (d.bound?.file === f) this.detach(d);
         return;
       default:
         return;
