@@ -10,12 +10,24 @@ import { inProcessAdapter } from '../adapter/in-process.ts';
 import type { Profile } from '../../spec/contract/types.ts';
 import { MUTANTS, type Mutant } from './catalogue.ts';
 import { mutantImplementation } from './harness.ts';
+import { ANSWER_FAULTS, answerFaultImplementation, type AnswerFault } from './answer-faults.ts';
 
 export const MUTANT_PREFIX = 'mutant:';
+/** Faults behind the protocol (answer-faults.ts): `--impl answer-fault:<name>`. */
+export const ANSWER_FAULT_PREFIX = 'answer-fault:';
 
 /** An opened adapter for one mutant (a fresh reference instance with the mutant's fault). */
 export function openMutant(m: Mutant, profile: Profile | undefined, validate = false): OpenedAdapter {
   return inProcessAdapter(mutantImplementation(m.name, profile ?? DEFAULT_PROFILE, m.hooks), { validate });
+}
+
+/** An opened adapter for one answer fault (a fresh reference instance behind it). */
+export function openAnswerFault(f: AnswerFault, profile: Profile | undefined, validate = false): OpenedAdapter {
+  return inProcessAdapter(answerFaultImplementation(f, profile ?? DEFAULT_PROFILE), { validate });
+}
+
+for (const f of ANSWER_FAULTS) {
+  registerImplementation(`${ANSWER_FAULT_PREFIX}${f.name}`, async (opts) => openAnswerFault(f, opts.profile, opts.validateInProcess ?? false), `the reference behind a lying adapter (breaks ${f.breaks}): ${f.change}`);
 }
 
 for (const m of MUTANTS) {

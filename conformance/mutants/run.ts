@@ -20,7 +20,8 @@ import type { OpenedAdapter } from '../adapter/open.ts';
 import { openReference } from '../suite/reference.ts';
 import { inProcessAdapter } from '../adapter/in-process.ts';
 import { MUTANTS, type Mutant } from './catalogue.ts';
-import { MUTANT_PREFIX, openMutant } from './register.ts';
+import { ANSWER_FAULT_PREFIX, MUTANT_PREFIX, openAnswerFault, openMutant } from './register.ts';
+import { ANSWER_FAULTS, type AnswerFault } from './answer-faults.ts';
 
 export interface MutantRunOptions {
   readonly only?: readonly string[];
@@ -39,7 +40,8 @@ export interface MutantRunOptions {
 
 export interface MutantRow {
   readonly name: string;
-  readonly class: Mutant['class'];
+  /** The catalogue's class, or the invariant an answer fault breaks. */
+  readonly class: Mutant['class'] | AnswerFault['breaks'];
   readonly security: boolean;
   readonly clauses: readonly string[];
   readonly verdict: 'killed' | 'survived' | 'error';
@@ -125,7 +127,7 @@ export async function corpusKills(m: Mutant, profile: Profile | undefined): Prom
   return { killed: false, seconds: (performance.now() - t0) / 1000 };
 }
 
-function rowOf(m: Mutant, r: SuiteResult, seconds: number): MutantRow {
+function rowOf(m: Pick<MutantRow, 'name' | 'class' | 'security' | 'clauses'>, r: SuiteResult, seconds: number): MutantRow {
   const cases = r.blocks.reduce((n, b) => n + b.cases, 0);
   const commands = r.blocks.reduce((n, b) => n + b.commands, 0);
   const base = { name: m.name, class: m.class, security: m.security, clauses: m.clauses, seconds, cases, commands };
@@ -166,6 +168,46 @@ export async function runMutants(opts: MutantRunOptions = {}): Promise<MutantRow
   return rows;
 }
 
+export function selectAnswerFaults(only: readonly string[] | undefined): AnswerFault[] {
+  if (!only || only.length === 0) return [...ANSWER_FAULTS];
+  const unknown = only.filter((n) => !ANSWER_FAULTS.some((f) => f.name === n));
+  if (unknown.length) throw new Error(`unknown answer fault(s): ${unknown.join(', ')} (known: ${ANSWER_FAULTS.map((f) => f.name).join(', ')})`);
+  return ANSWER_FAULTS.filter((f) => only.includes(f.name));
+}
+
+/**
+ * The suite against each fault behind the protocol (answer-faults.ts), the
+ * adapter shared and reset between cases as a stdio adapter is. No corpus
+ * column: the corpus' expected answers are the reference's, which these
+ * faults change on purpose.
+ */
+export async function runAnswerFaults(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
+  const rows: MutantRow[] = [];
+  for (const fault of selectAnswerFaults(opts.only)) {
+    const t0 = performance.now();
+    const base = { name: fault.name, class: fault.breaks, security: fault.breaks === 'dma-confinement' || fault.breaks === 'group-isolation' || fault.breaks === 'coherency', clauses: [] };
+    let row: MutantRow;
+    try {
+      const r = await runSuite({
+        impl: { name: `${ANSWER_FAULT_PREFIX}${fault.name}`, open: async (profile) => openAnswerFault(fault, profile), shared: true },
+        ...(opts.profile && { profile: opts.profile }),
+        seed: opts.seed ?? DEFAULTS.seed,
+        runs: opts.runs ?? DEFAULTS.runs,
+        maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands,
+        oracle: opts.oracle ?? 'invariants',
+        ...(opts.shrinkTimeMs !== undefined && { shrinkTimeMs: opts.shrinkTimeMs }),
+        stopOnFailure: true,
+      });
+      row = rowOf(base, r, (performance.now() - t0) / 1000);
+    } catch (err) {
+      row = { ...base, verdict: 'error', killedBy: [], properties: [], seconds: (performance.now() - t0) / 1000, cases: 0, commands: 0, error: err instanceof Error ? err.message : String(err) };
+    }
+    rows.push(row);
+    opts.onRow?.(row);
+  }
+  return rows;
+}
+
 /** Median of the defined values (undefined when there are none). */
 export function median(values: readonly (number | undefined)[]): number | undefined {
   const v = values.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
@@ -175,8 +217,8 @@ export function median(values: readonly (number | undefined)[]): number | undefi
 }
 
 /** The table as text: one row per mutant, then the medians and the survivors. */
-export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet): string {
-  const head = ['mutant', 'class', 'suite', 'oracles', 'properties', 'kill s', 'shrunk ioctls/steps', 'corpus'];
+export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet, what: 'mutant' | 'fault' = 'mutant'): string {
+  const head = [what, 'class', 'suite', 'oracles', 'properties', 'kill s', 'shrunk ioctls/steps', 'corpus'];
   const body = rows.map((r) => [
     r.name,
     `${r.class}${r.security ? '*' : ''}`,
@@ -200,6 +242,6 @@ export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet)
   if (corpusRun.length) out.push(`the fixed corpus alone kills ${corpusRun.filter((r) => r.corpus?.killed).length}/${corpusRun.length}`);
   const survivors = rows.filter((r) => r.verdict !== 'killed');
   if (survivors.length) out.push(`not killed: ${survivors.map((r) => `${r.name} (${r.verdict})`).join(', ')}`);
-  out.push('* security mutant (isolation, confinement, coherency): must be killed by --oracle invariants too');
+  out.push(`* security ${what} (isolation, confinement, coherency): must be killed by --oracle invariants too`);
   return out.join('\n');
 }

@@ -180,7 +180,8 @@ export class ImplProvider {
   static async create(spec: ImplSpec, profile: Profile | undefined, timeoutMs: number): Promise<ImplProvider> {
     const name = typeof spec === 'string' ? spec : spec.name;
     // The in-process reference is shared too: its `reset` (ADAPTER.md §3.11) costs microseconds, a new instance milliseconds.
-    const shared = typeof spec === 'string' ? spec === 'ref' || spec.startsWith('cmd:') || spec.startsWith('linux-') : (spec.shared ?? false);
+    // Answer faults (conformance/mutants/answer-faults.ts) run as the stdio adapter they stand for is run.
+    const shared = typeof spec === 'string' ? spec === 'ref' || spec.startsWith('cmd:') || spec.startsWith('linux-') || spec.startsWith('answer-fault:') : (spec.shared ?? false);
     let a: OpenedAdapter;
     try {
       a = await ImplProvider.openRaw(spec, profile, timeoutMs);
