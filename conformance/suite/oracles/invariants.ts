@@ -700,15 +700,28 @@ export class InvariantsOracle implements Oracle {
     const answers = await this.ctx.observe(this.readsOf(around));
     around.forEach((w, i) => {
       const r2 = answers[i];
-      const want = this.content.read(w.buffer, w.offset, w.length);
-      if (out.length > 0 || !r2?.ok || !want) return;
+      if (out.length > 0 || !r2?.ok) return;
       const got = (r2.result as { data: Uint8Array }).data;
-      const k = want.findIndex((x, j) => x !== got[j]);
+      // Every byte of the window where the content shadow knows it; where it does not (a page
+      // something else wrote), at least the bytes written, where they must have landed.
+      const want = this.content.read(w.buffer, w.offset, w.length) ?? this.writtenIn(w, spans, moved);
+      const k = want.findIndex((x, j) => x !== undefined && x !== got[j]);
       if (k < 0) return;
       this.ctx.count('invariants.dma-confinement');
       const inside = spans.some((x) => x.buffer === w.buffer && w.offset + k >= x.offset && w.offset + k < x.offset + x.length);
       out.push(this.obj('dma-confinement', ev, inside ? `device ${d.handle} DMA write at ${hexOf(req.iova)} succeeded, but buffer ${w.buffer}+${w.offset + k}, which the IOAS maps there, does not hold the byte written: the write landed elsewhere` : `device ${d.handle} DMA write of ${moved.length} byte(s) at ${hexOf(req.iova)} changed buffer ${w.buffer}+${w.offset + k}, outside the bytes it was asked to write`, `byte ${want[k]}`, `byte ${got[k]}`));
     });
+  }
+
+  /** The bytes a write put in window `w` (undefined where it wrote nothing). */
+  private writtenIn(w: Span, spans: readonly Span[], moved: Uint8Array): (number | undefined)[] {
+    const out = new Array<number | undefined>(w.length).fill(undefined);
+    let at = 0;
+    for (const x of spans) {
+      if (x.buffer === w.buffer) for (let j = 0; j < x.length; j++) if (x.offset + j >= w.offset && x.offset + j < w.offset + w.length) out[x.offset + j - w.offset] = moved[at + j];
+      at += x.length;
+    }
+    return out;
   }
 
   /** Bytes around a DMA's landing that it must not touch (within the buffer). */
@@ -739,7 +752,10 @@ export class InvariantsOracle implements Oracle {
         this.content.forget(req.buffer, req.offset, req.length);
         return;
       case 'ioctl':
-        if (req.arg.kind !== 'struct') return;
+        if (req.arg.kind !== 'struct') {
+          if (req.arg.kind === 'raw') this.forgetPointedAtRaw(req.arg.bytes);
+          return;
+        }
         this.forgetPointedAt(req.arg.fields);
         if (!ok && req.cmd === 'IOMMU_TEST_CMD' && TEST_OP.get(toNum(req.arg.fields['op'])) === 'IOMMU_TEST_OP_ACCESS_RW') {
           // A failed access may have copied part of the way (page by page).
@@ -767,7 +783,18 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
-  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */
+  /** A raw argument: any 64-bit word of it may be a pointer the kernel writes through. */
+  private forgetPointedAtRaw(bytes: Uint8Array | undefined): void {
+    if (!bytes) return;
+    for (let at = 0; at + 8 <= bytes.length; at += 8) {
+      let va = 0n;
+      for (let j = 7; j >= 0; j--) va = (va << 8n) | BigInt(bytes[at + j] as number);
+      const b = this.shadow.bufferOfVa(va);
+      if (b) this.content.forgetBuffer(b.buffer.handle);
+    }
+  }
+
+  /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */
   private async checkDataOp(ev: StepEvent, ok: boolean, out: Objection[]): Promise<void> {
     const req = ev.request;
     if (!ok || req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct') return;
