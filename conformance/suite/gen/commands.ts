@@ -93,7 +93,7 @@ const ok = (step: TraceStep): boolean => step.status === 'ok';
 
 const PAGE_BYTES = Number(PAGE);
 /** Pages of a new buffer that get their own bytes (a write of the buffer's start). */
-const STAMP_PAGES = 16;
+const STAMP_PAGES = 4;
 /** Pseudo-random bytes (mulberry32, fixed seed): no two pages or buffers of a case start alike. */
 const STAMP = ((): Uint8Array => {
   const out = new Uint8Array(2 * STAMP_PAGES * PAGE_BYTES);

@@ -162,7 +162,7 @@ export interface InvariantsOptions {
  * new translations — as a real device's would — that a later unmap must flush.
  */
 const DMA_ALWAYS = /MAP|COPY/;
-/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts). */
+/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
 const SWEEP_BYTES = 16 * 4096;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
 const DATA_MARGIN = 64;
