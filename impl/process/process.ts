@@ -59,11 +59,13 @@ const HPAGE_SIZE = 2 * 1024 * 1024;
 
 /**
  * dst[to, to+n) = src[from, from+n): a loop for the few bytes of a struct or
- * a field (a subarray view costs more than the copy), set() beyond and
- * between views of one buffer (set copies overlapping ranges as memmove).
+ * a field (a subarray view costs more than the copy), set() beyond. One side
+ * is always the physical memory and the other a caller's array, never a view
+ * of that memory (nothing passes one), so the ranges cannot overlap; asking
+ * `.buffer` to make sure would move a small array off V8's heap on every call.
  */
 function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, n: number): void {
-  if (n <= 64 && src.buffer !== dst.buffer) {
+  if (n <= 64) {
     for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
     return;
   }
