@@ -31,6 +31,9 @@ export interface AnswerFault {
   readonly make: (profile: Profile) => Handler;
 }
 
+/** The invariants a security fault breaks (isolation, confinement, coherency): `mutants --answer-faults` marks them. */
+export const SECURITY_BREAKS: ReadonlySet<AnswerFault['breaks']> = new Set(['dma-confinement', 'group-isolation', 'coherency']);
+
 const ioctlOf = (req: SingleRequest, cmd: string): StructValue | undefined => (req.op === 'ioctl' && req.cmd === cmd && req.arg.kind === 'struct' ? req.arg.fields : undefined);
 const withFields = (req: SingleRequest, fields: StructValue): SingleRequest => (req.op === 'ioctl' && req.arg.kind === 'struct' ? { ...req, arg: { ...req.arg, fields } } : req);
 const ioctlResult = (r: Response): IoctlResult | undefined => (r.ok ? (r.result as IoctlResult) : undefined);
@@ -283,15 +286,15 @@ export const ANSWER_FAULTS: readonly AnswerFault[] = [
     make: () => {
       let x = 0x9e3779b9;
       return (req, next) => {
-      const f = ioctlOf(req, 'IOMMU_IOAS_MAP');
-      if (!f || Number(f['flags'] ?? 0) & IOMMU_IOAS_MAP_FIXED_IOVA) return next(req);
-      for (let tries = 0; tries < 4; tries++) {
-        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-        const iova = BigInt((x >>> 20) + 256) * 0x10000n;
-        const r = next(withFields(req, { ...f, iova, flags: Number(f['flags'] ?? 0) | IOMMU_IOAS_MAP_FIXED_IOVA }));
-        if (ioctlResult(r)?.errno === 0) return r;
-      }
-      return next(req);
+        const f = ioctlOf(req, 'IOMMU_IOAS_MAP');
+        if (!f || Number(f['flags'] ?? 0) & IOMMU_IOAS_MAP_FIXED_IOVA) return next(req);
+        for (let tries = 0; tries < 4; tries++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          const iova = BigInt((x >>> 20) + 256) * 0x10000n;
+          const r = next(withFields(req, { ...f, iova, flags: Number(f['flags'] ?? 0) | IOMMU_IOAS_MAP_FIXED_IOVA }));
+          if (ioctlResult(r)?.errno === 0) return r;
+        }
+        return next(req);
       };
     },
   },

@@ -10,7 +10,7 @@
  * findings, e.g. an unlisted skip, are not kills).
  */
 import type { Profile } from '../../spec/contract/types.ts';
-import { DEFAULTS, runSuite, type OracleSet, type SuiteResult } from '../suite/runner.ts';
+import { DEFAULTS, runSuite, type ImplSpec, type OracleSet, type SuiteResult } from '../suite/runner.ts';
 import { loadPrograms, CORPUS_DIR } from '../programs/load.ts';
 import { runProgram } from '../programs/run.ts';
 import { judgeRun } from '../programs/verdict.ts';
@@ -21,7 +21,7 @@ import { openReference } from '../suite/reference.ts';
 import { inProcessAdapter } from '../adapter/in-process.ts';
 import { MUTANTS, type Mutant } from './catalogue.ts';
 import { ANSWER_FAULT_PREFIX, MUTANT_PREFIX, openAnswerFault, openMutant } from './register.ts';
-import { ANSWER_FAULTS, type AnswerFault } from './answer-faults.ts';
+import { ANSWER_FAULTS, SECURITY_BREAKS, type AnswerFault } from './answer-faults.ts';
 
 export interface MutantRunOptions {
   readonly only?: readonly string[];
@@ -70,18 +70,35 @@ export function selectMutants(only: readonly string[] | undefined): Mutant[] {
   return MUTANTS.filter((m) => only.includes(m.name));
 }
 
-/** The suite against one mutant, stopping at its first failing block. */
-export async function runSuiteOnMutant(m: Mutant, opts: MutantRunOptions = {}): Promise<SuiteResult> {
+/** The suite at run's default budget (or the options'), stopping at the first failing block. */
+function runBudgeted(impl: Exclude<ImplSpec, string>, opts: MutantRunOptions, oracle: OracleSet): Promise<SuiteResult> {
   return runSuite({
-    impl: { name: `${MUTANT_PREFIX}${m.name}`, open: async (profile) => openMutant(m, profile) },
+    impl,
     ...(opts.profile && { profile: opts.profile }),
     seed: opts.seed ?? DEFAULTS.seed,
     runs: opts.runs ?? DEFAULTS.runs,
     maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands,
-    oracle: opts.oracle ?? 'full',
+    oracle: opts.oracle ?? oracle,
     ...(opts.shrinkTimeMs !== undefined && { shrinkTimeMs: opts.shrinkTimeMs }),
     stopOnFailure: true,
   });
+}
+
+/** The suite against one mutant (--oracle full unless the options say otherwise). */
+export function runSuiteOnMutant(m: Mutant, opts: MutantRunOptions = {}): Promise<SuiteResult> {
+  return runBudgeted({ name: `${MUTANT_PREFIX}${m.name}`, open: async (profile) => openMutant(m, profile) }, opts, 'full');
+}
+
+type RowBase = Pick<MutantRow, 'name' | 'class' | 'security' | 'clauses'>;
+
+/** One row of the table: the suite's verdict, or the error that stopped it. */
+async function suiteRow(base: RowBase, run: () => Promise<SuiteResult>): Promise<MutantRow> {
+  const t0 = performance.now();
+  try {
+    return rowOf(base, await run(), (performance.now() - t0) / 1000);
+  } catch (err) {
+    return { ...base, verdict: 'error', killedBy: [], properties: [], seconds: (performance.now() - t0) / 1000, cases: 0, commands: 0, error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /** Corpus findings that fail a run: violations and step errors (not skips: the mutant serves what the reference serves). */
@@ -127,7 +144,7 @@ export async function corpusKills(m: Mutant, profile: Profile | undefined): Prom
   return { killed: false, seconds: (performance.now() - t0) / 1000 };
 }
 
-function rowOf(m: Pick<MutantRow, 'name' | 'class' | 'security' | 'clauses'>, r: SuiteResult, seconds: number): MutantRow {
+function rowOf(m: RowBase, r: SuiteResult, seconds: number): MutantRow {
   const cases = r.blocks.reduce((n, b) => n + b.cases, 0);
   const commands = r.blocks.reduce((n, b) => n + b.commands, 0);
   const base = { name: m.name, class: m.class, security: m.security, clauses: m.clauses, seconds, cases, commands };
@@ -153,14 +170,7 @@ function rowOf(m: Pick<MutantRow, 'name' | 'class' | 'security' | 'clauses'>, r:
 export async function runMutants(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
   const rows: MutantRow[] = [];
   for (const m of selectMutants(opts.only)) {
-    const t0 = performance.now();
-    let row: MutantRow;
-    try {
-      const r = await runSuiteOnMutant(m, opts);
-      row = rowOf(m, r, (performance.now() - t0) / 1000);
-    } catch (err) {
-      row = { name: m.name, class: m.class, security: m.security, clauses: m.clauses, verdict: 'error', killedBy: [], properties: [], seconds: (performance.now() - t0) / 1000, cases: 0, commands: 0, error: err instanceof Error ? err.message : String(err) };
-    }
+    let row = await suiteRow(m, () => runSuiteOnMutant(m, opts));
     if (opts.corpus ?? true) row = { ...row, corpus: await corpusKills(m, opts.profile) };
     rows.push(row);
     opts.onRow?.(row);
@@ -184,24 +194,9 @@ export function selectAnswerFaults(only: readonly string[] | undefined): AnswerF
 export async function runAnswerFaults(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
   const rows: MutantRow[] = [];
   for (const fault of selectAnswerFaults(opts.only)) {
-    const t0 = performance.now();
-    const base = { name: fault.name, class: fault.breaks, security: fault.breaks === 'dma-confinement' || fault.breaks === 'group-isolation' || fault.breaks === 'coherency', clauses: [] };
-    let row: MutantRow;
-    try {
-      const r = await runSuite({
-        impl: { name: `${ANSWER_FAULT_PREFIX}${fault.name}`, open: async (profile) => openAnswerFault(fault, profile), shared: true },
-        ...(opts.profile && { profile: opts.profile }),
-        seed: opts.seed ?? DEFAULTS.seed,
-        runs: opts.runs ?? DEFAULTS.runs,
-        maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands,
-        oracle: opts.oracle ?? 'invariants',
-        ...(opts.shrinkTimeMs !== undefined && { shrinkTimeMs: opts.shrinkTimeMs }),
-        stopOnFailure: true,
-      });
-      row = rowOf(base, r, (performance.now() - t0) / 1000);
-    } catch (err) {
-      row = { ...base, verdict: 'error', killedBy: [], properties: [], seconds: (performance.now() - t0) / 1000, cases: 0, commands: 0, error: err instanceof Error ? err.message : String(err) };
-    }
+    const base = { name: fault.name, class: fault.breaks, security: SECURITY_BREAKS.has(fault.breaks), clauses: [] };
+    const impl = { name: `${ANSWER_FAULT_PREFIX}${fault.name}`, open: async (profile: Profile | undefined) => openAnswerFault(fault, profile), shared: true };
+    const row = await suiteRow(base, () => runBudgeted(impl, opts, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);
   }

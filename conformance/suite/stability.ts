@@ -9,20 +9,10 @@ import type { Adapter, Request, Response } from '../../spec/contract/types.ts';
 import { errnoName } from '../../spec/uapi/errno.ts';
 import { render } from '../programs/expect.ts';
 import { ResolveError } from '../programs/values.ts';
-import { namespaceOf, Symbols } from './oracles/differential.ts';
+import { leaves, namespaceOf, Symbols } from './oracles/differential.ts';
 import type { Objection } from './oracles/oracle.ts';
 import { callWithTimeout, type Clock, commandName, statusOf, type TraceStep } from './session.ts';
 import { bindable, getPath, resolveStep } from './step.ts';
-
-function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<string, unknown> {
-  if (v instanceof Uint8Array || typeof v !== 'object' || v === null) {
-    into.set(prefix, v);
-    return into;
-  }
-  const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
-  for (const [k, x] of entries) leaves(x, prefix ? `${prefix}.${k}` : k, into);
-  return into;
-}
 
 function same(a: unknown, b: unknown): boolean {
   if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;

@@ -80,7 +80,7 @@ export const clauses: Clause[] = [
   r('IOAS_MAP.LAZY_PIN', 'accounting', MAP, 'iopt_map_user_pages', IOPT, 'Without a domain or an access nothing is pinned at MAP time and user_va is not validated.', ['ref.ioas_map.no-domain-no-pin', 'ref.mock.domain-added-after-map']),
 
   // IOMMU_IOAS_COPY
-  r('IOAS_COPY.TEST_SYZ_IOVA', 'state', COPY, 'iommufd_test_syz_conv_iova_id', 'drivers/iommu/iommufd/selftest.c', 'With CONFIG_IOMMUFD_TEST, COPY first strips MOCK_FLAGS_ACCESS_SYZ (1 << 16) from flags and, if src_ioas_id is an IOAS, decodes src_iova as { u32 nth_area; u32 offset } into that area’s start + offset; both are copied back.', ['ref.ioas_copy.syz-iova']),
+  r('IOAS_COPY.TEST_SYZ_IOVA', 'state', COPY, 'iommufd_test_syz_conv_iova_id', 'drivers/iommu/iommufd/selftest.c', 'With CONFIG_IOMMUFD_TEST, COPY first strips MOCK_FLAGS_ACCESS_SYZ (1 << 16) from flags and, if src_ioas_id is an IOAS, decodes src_iova as { u32 nth_area; u32 offset } into that area’s start + offset; both are copied back.', ['ref.ioas_copy.syz-iova', 'machines.ioas.copy-syz-source']),
   e('IOAS_COPY.FLAGS', COPY, 'EOPNOTSUPP', 'iommufd_ioas_copy', IOAS, 'Unknown flags fail with EOPNOTSUPP.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.U64_MAX', COPY, 'EOVERFLOW', 'iommufd_ioas_copy', IOAS, 'length, src_iova or dst_iova equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_copy.errno-order']),
   e('IOAS_COPY.NO_PROT', COPY, 'EINVAL', 'iommufd_ioas_copy', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_copy.errno-order']),
@@ -120,7 +120,7 @@ export const clauses: Clause[] = [
   { ...e('OPTION.HUGE_PAGES.IOAS', OPTION, 'ENOENT', 'iommufd_ioas_option', IOAS, 'IOMMU_OPTION_HUGE_PAGES looks the IOAS up first: object_id 0 or not an IOAS fails with ENOENT even for a bad op.', ['ref.option.errno-order']), decides: ['ENOENT'] },
   e('OPTION.HUGE_PAGES.OP', OPTION, 'EOPNOTSUPP', 'iommufd_ioas_option_huge_pages', IOAS, 'An op other than SET/GET fails with EOPNOTSUPP.', ['ref.option.errno-order']),
   e('OPTION.HUGE_PAGES.VAL', OPTION, 'EINVAL', 'iommufd_ioas_option_huge_pages', IOAS, 'SET with a value other than 0 or 1 fails with EINVAL.', ['ref.option.errno-order']),
-  { ...e('OPTION.HUGE_PAGES.DOMAINS_AND_AREAS', OPTION, 'EINVAL', 'iopt_disable_large_pages', IOPT, 'Disabling large pages on an IOAS that has both domains and areas fails with EINVAL.', ['ref.option.huge-pages-disable']), decides: ['EINVAL'], events: ['IOMMU_OPTION',  'VFIO_SET_IOMMU'] },
+  { ...e('OPTION.HUGE_PAGES.DOMAINS_AND_AREAS', OPTION, 'EINVAL', 'iopt_disable_large_pages', IOPT, 'Disabling large pages on an IOAS that has both domains and areas fails with EINVAL — while they are still on: disabling them again returns 0 at once.', ['ref.option.huge-pages-disable', 'machines.ioas.disable-large-pages-twice']), decides: ['EINVAL'], events: ['IOMMU_OPTION',  'VFIO_SET_IOMMU'] },
   e('OPTION.HUGE_PAGES.MISALIGNED', OPTION, 'EADDRINUSE', 'iopt_disable_large_pages', IOPT, 'Disabling large pages when an area is not PAGE_SIZE aligned fails with EADDRINUSE.', ['ref.option.huge-pages-disable']),
   r('OPTION.HUGE_PAGES.ALIGNMENT', 'state', OPTION, 'iopt_calculate_iova_alignment', IOPT, 'With large pages disabled the IOAS alignment is at least PAGE_SIZE and domains are filled with PAGE_SIZE IOPTEs.', ['ref.option.errno-order']),
 

@@ -113,7 +113,8 @@ interface Diff {
   readonly observed: string;
 }
 
-function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<string, unknown> {
+/** Every leaf of a result by its dotted path (array items by index; bytes are leaves). */
+export function leaves(v: unknown, prefix: string, into: Map<string, unknown>): Map<string, unknown> {
   if (v instanceof Uint8Array || typeof v !== 'object' || v === null) {
     into.set(prefix, v);
     return into;
