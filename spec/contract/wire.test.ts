@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { isDeepStrictEqual } from 'node:util';
 import { check } from '../clauses/check.ts';
 import { answeredArb, requestArb } from './arbitraries.ts';
 import { checkSchema } from './validate.ts';
@@ -9,6 +10,20 @@ import { propertyRuns } from '../testing/property-budget.ts';
 
 const RUNS = propertyRuns(400);
 
+/**
+ * Deep equality, prototypes and all (node's isDeepStrictEqual). Not vitest's
+ * toStrictEqual alone: its type check compares `a.constructor` with
+ * `b.constructor`, which for a generated map with an own key "constructor"
+ * (a `buffers` entry named so) compares two values, not two classes — a
+ * false failure a fresh seed found. On a real difference, toStrictEqual
+ * shows it (and a difference only node sees still fails).
+ */
+function expectSame(got: unknown, want: unknown): void {
+  if (isDeepStrictEqual(got, want)) return;
+  expect(got).toStrictEqual(want);
+  expect.fail('the two differ (node:util isDeepStrictEqual)');
+}
+
 describe('adapter wire form', () => {
   check('adapter.wire.request-roundtrip', () => {
     fc.assert(
@@ -17,7 +32,7 @@ describe('adapter wire form', () => {
         // The wire form survives JSON text and is schema-valid as a client message.
         const text = JSON.parse(JSON.stringify({ id, ...wire })) as Json;
         expect(checkSchema('clientMessage', text)).toBeUndefined();
-        expect(requestFromWire(text)).toStrictEqual(structuredClone(request));
+        expectSame(requestFromWire(text), structuredClone(request));
       }),
       RUNS,
     );
@@ -36,7 +51,7 @@ describe('adapter wire form', () => {
             for (const item of (result as { responses: Json[] }).responses) expect(checkSchema('batchItemResponse', item)).toBeUndefined();
           }
         }
-        expect(responseFromWire(request, text)).toStrictEqual(structuredClone(response));
+        expectSame(responseFromWire(request, text), structuredClone(response));
       }),
       RUNS,
     );
