@@ -1,5 +1,5 @@
-// Worker threads do not inherit the main thread's TypeScript loader: register tsx here, then run the worker.
-import { register } from 'tsx/esm/api';
+// Worker threads do not inherit the main thread's TypeScript loader: register it here, then run the worker.
+import { registerTypeScript } from './typescript.mjs';
 
-register();
+registerTypeScript();
 await import('./worker.ts');
