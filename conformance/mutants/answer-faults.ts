@@ -335,6 +335,21 @@ export const ANSWER_FAULTS: readonly AnswerFault[] = [
     },
   },
   {
+    name: 'dma-fault-returns-data',
+    breaks: 'dma-confinement',
+    change: 'a DMA read that faults still answers the bytes at that IOVA (the page behind it, where one is mapped, e.g. write-only)',
+    make: () => (req, next) => {
+      const r = next(req);
+      if (req.op !== 'dma' || req.dir !== 'read' || !r.ok || (r.result as DmaResult).ok) return r;
+      const length = req.length ?? 8;
+      const t = next({ op: 'translate', device: req.device, iova: req.iova });
+      const at = t.ok ? (t.result as TranslateResult) : undefined;
+      const read = at?.mapped && at.buffer !== undefined && at.offset !== undefined ? next({ op: 'mem_read', buffer: at.buffer, offset: at.offset, length: Math.min(length, 4096 - (at.offset % 4096)) }) : undefined;
+      const data = read?.ok ? (read.result as { data: Uint8Array }).data : new Uint8Array(length);
+      return { ok: true, result: { ...(r.result as DmaResult), data } };
+    },
+  },
+  {
     name: 'kvm-del-ignored',
     breaks: 'coherency',
     change: 'kvm_vfio_del answers success and leaves the file registered (WBINVD stays on)',

@@ -14,7 +14,7 @@
  */
 import type { SingleRequest } from '../../spec/contract/types.ts';
 import { commandByName, flagMask } from '../../spec/uapi/lookup.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../spec/uapi/constants.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_OPTION_RLIMIT_MODE } from '../../spec/uapi/constants.ts';
 import { decodeIoctl } from '../../spec/abi/dispatch.ts';
 import { E2BIG, ENOENT, EOPNOTSUPP, EOVERFLOW, ENOSPC } from '../../impl/lib/errno.ts';
 import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoctlExecute, type Ucmd, type IommufdCtx } from '../../impl/iommufd/iommufd_private.ts';
@@ -22,7 +22,7 @@ import { convIommuProt } from '../../impl/iommufd/ioas.ts';
 import { IOMMU_READ, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages, ioptMapUserPages, ioptUnmapIova } from '../../impl/iommufd/io_pagetable.ts';
 import { iommufdTestSyzConvIovaId } from '../../impl/iommufd/selftest.ts';
 import { layoutOf, userArgOf } from '../../impl/iommufd/ucmd.ts';
-import type { VfioDeviceFile } from '../../impl/iommufd/vfio_cdev.ts';
+import type { VfioDevice, VfioDeviceFile } from '../../impl/iommufd/vfio_cdev.ts';
 import type { IommufdObject } from '../../impl/iommufd/object.ts';
 import type { PagesListElm } from '../../impl/iommufd/iommufd_private.ts';
 import type { IommuDomain, Machine } from '../../impl/platform/index.ts';
@@ -119,6 +119,25 @@ const CATALOGUE: Omit<Mutant, 'security'>[] = [
           }
           return claim(dev, owner);
         }),
+    },
+  },
+  {
+    name: 'remove-releases-owned-group',
+    class: 'isolation',
+    clauses: ['GROUP.OWNERSHIP'],
+    invariant: 'invariants.group-isolation',
+    change: 'device_remove of a device that is not bound releases DMA ownership of its group although a sibling still holds it (the group returns to its default domain under the bound sibling)',
+    bugClass: 'an owner count dropped on a path that never took it (release without claim on hot-unplug)',
+    hooks: {
+      request: (req, next, env) => {
+        if (req.op !== 'device_remove') return next(req);
+        const m = env.machine();
+        const dev = m.device(req.device);
+        const bound = ((dev?.vfio as VfioDevice | undefined)?.iommufdDevice ?? null) !== null;
+        const r = next(req);
+        if (r.ok && dev && !bound && dev.group.ownerCnt > 0) m.releaseDmaOwner(dev);
+        return r;
+      },
     },
   },
   {
@@ -397,7 +416,38 @@ const CATALOGUE: Omit<Mutant, 'security'>[] = [
         }),
     },
   },
+  {
+    name: 'pin-ignores-write-permission',
+    class: 'confinement',
+    clauses: ['PAGES.PIN_FOR_WRITE'],
+    invariant: 'invariants.dma-confinement',
+    change: 'the pages of a writable mapping are pinned without asking for write access (no FOLL_WRITE): read-only user memory is mapped writable',
+    bugClass: 'a long-term pin that does not check write access (the FOLL_FORCE / COW class of CVE-2020-29374)',
+    hooks: {
+      process: (proc) => patchOwn(proc, 'pinUserPages', (pin) => (va, npages) => pin(va, npages, false)),
+    },
+  },
   // ---------------------------------------------------------------- ABI hygiene
+  {
+    name: 'rlimit-mode-object-id-ignored',
+    class: 'abi-hygiene',
+    clauses: ['OPTION.RLIMIT_MODE.OBJECT_ID'],
+    invariant: 'invariants.abi-hygiene',
+    change: 'IOMMU_OPTION_RLIMIT_MODE ignores a non-zero object_id instead of refusing it with EOPNOTSUPP',
+    bugClass: 'a must-be-zero field of a global option ignored (it can never be given a meaning later)',
+    hooks: {
+      handlers: {
+        IOMMU_OPTION: (ucmd, original) => {
+          const id = ucmd.cmd.num('object_id');
+          if (ucmd.cmd.num('option_id') !== IOMMU_OPTION_RLIMIT_MODE || id === 0) return original(ucmd);
+          ucmd.cmd.set('object_id', 0);
+          const rc = original(ucmd);
+          ucmd.cmd.set('object_id', id);
+          return rc;
+        },
+      },
+    },
+  },
   {
     name: 'map-reserved-ignored',
     class: 'abi-hygiene',

@@ -5,6 +5,7 @@ import { check } from '../../spec/clauses/check.ts';
 import { EADDRINUSE, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '../lib/errno.ts';
 import type { IommufdIoas } from './iommufd_private.ts';
 import { ioptAutoIovaAllowed, ioptTableAddDomain, ioptTableRemoveDomain, ioptReserveIova } from './io_pagetable.ts';
+import { PROT_R } from '../process/process.ts';
 import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, MAP_W, NR, newEnv, P, U64_MAX, unmap, writeRanges, type Env } from '../testing/testutil.ts';
 
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
@@ -395,6 +396,16 @@ describe('accounting (pages.c: do_update_pinned)', () => {
     unmap(env, ioas, 0n, U64_MAX);
     expect(env.proc.user.lockedVm).toBe(0);
     expect(env.proc.pinnedVm).toBe(0);
+  });
+  check('ref.pages.pin-for-write-efault', () => {
+    // A writable mapping pins with FOLL_WRITE: read-only user memory is refused (EFAULT), and
+    // nothing of the refused map stays pinned; a read-only mapping of the same pages pins fine.
+    const { env, ioas, buf } = setup('USER', 64, true);
+    expect(env.proc.mprotect(buf + P, 4096, PROT_R)).toBe(true);
+    expect(map(env, ioas, buf, 2n * P).errno).toBe(EFAULT);
+    expect(env.proc.pinCountOfVa(buf)).toBe(0);
+    expect(map(env, ioas, buf, 2n * P, undefined, MAP_R).errno).toBe(0);
+    expect(env.proc.pinCountOfVa(buf + P)).toBe(1);
   });
   check('ref.pages.rlimit-mm-mode', () => {
     const { env, ioas, buf } = setup('MM', 2);

@@ -49,6 +49,15 @@ export const clauses: Clause[] = [
     checks: ['ref.ioas_copy.pins-once', 'ref.pages.rlimit-user-enomem', 'ref.mock.close-releases-everything'],
   },
   {
+    id: 'PAGES.PIN_FOR_WRITE',
+    kind: 'security',
+    statement:
+      'The pages of a writable mapping are pinned for writing (FOLL_WRITE): user memory the process cannot write fails the pin with EFAULT, whenever the pin happens (at MAP, at a domain fill, for an access), and nothing of the failed pin stays pinned; a device never writes memory the process itself may not.',
+    source: { file: PAGES, function: 'pfn_reader_user_pin' },
+    profiles: BOTH,
+    checks: ['ref.pages.pin-for-write-efault'],
+  },
+  {
     id: 'PAGES.PINNED_OUTLIVE_MUNMAP',
     kind: 'security',
     statement:

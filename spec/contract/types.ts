@@ -173,7 +173,7 @@ export interface BufferInfo {
 
 export interface DmaResult {
   readonly ok: boolean;
-  /** Bytes read (dir=read, ok). */
+  /** Bytes read (dir=read, ok only: a faulted read returns none). */
   readonly data?: Uint8Array;
   /** On a fault: which kind (no translation, permission, blocked device). */
   readonly fault?: 'unmapped' | 'permission' | 'blocked';

@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -420,6 +420,24 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         if (ok(step)) (pick(m.devs, c.k) as DevEntry).alive = false;
       },
     } satisfies CommandSpec<{ k: number }>);
+    // Hot-unplug of a device whose group a sibling still owns (bound, attached, mapped): the
+    // sibling must keep its attachment; the group stays owned (no other context may take it).
+    add({
+      kind: 'device_remove/sibling',
+      weight: 1,
+      arb: fc.record({ k: k16 }),
+      needs: ['looseSibling'],
+      ready: () => true,
+      build: (m, c) => {
+        const loose = m.devs.filter((d) => d.alive && !m.dfds.some((x) => x.open && x.dev === d) && m.dfds.some((x) => x.open && x.ctx && x.dev !== d && x.dev.group === d.group));
+        const d = pick(loose, c.k);
+        return d ? { op: 'device_remove', fields: { device: new Ref(d.name) } } : undefined;
+      },
+      after: (m, _c, t, step) => {
+        const name = (t.fields['device'] as Ref).name;
+        if (ok(step)) for (const d of m.devs) if (d.name === name) d.alive = false;
+      },
+    } satisfies CommandSpec<{ k: number }>);
   }
   if (opSupported(caps, 'open_device')) {
     add({
@@ -493,7 +511,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       kind: 'set_process',
       weight: 1,
       arb: fc.record(
-        { capIpcLock: fc.boolean(), capSysResource: fc.boolean(), rlimit: fc.constantFrom<null | bigint>(null, 65536n, 1n << 20n, 8n << 20n) },
+        { capIpcLock: fc.boolean(), capSysResource: fc.boolean(), rlimit: fc.constantFrom<null | bigint>(null, 32768n, 65536n, 1n << 20n, 8n << 20n) },
         { requiredKeys: [] },
       ),
       ready: () => true,
@@ -924,15 +942,18 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_OPTION/rlimit-mode',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(opts.set, opts.set, opts.get), val: fc.constantFrom(1n, 1n, 0n) }),
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(opts.set, opts.set, opts.get), val: fc.constantFrom(1n, 1n, 0n), object: fc.constantFrom(0, 0, 0, 0, 0, 0, 1) }),
       needs: ['ctx'], ready: (m) => freshCtxs(m).length > 0,
       build: (m, c) => {
         // A context no object was ever created in (an open one when there is).
         const ctx = pick(freshCtxs(m), c.ctx);
         if (!ctx) return undefined;
-        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: 0, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' });
+        // A global option names no object: iommufd_option_rlimit_mode refuses any object_id first (EOPNOTSUPP).
+        const object = c.object ?? 0;
+        const defects = object ? [{ what: `object_id ${object} on the global RLIMIT_MODE option`, errno: 'EOPNOTSUPP', field: 'object_id', abi: true }] : [];
+        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: object, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' }, { defects });
       },
-    } satisfies CommandSpec<{ ctx: number; op: number; val: bigint }>);
+    } satisfies CommandSpec<{ ctx: number; op: number; val: bigint; object?: number }>);
   }
 
   if (has('IOMMU_VFIO_IOAS')) {
@@ -1758,6 +1779,20 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         if (m.objs.length === before) break;
       }
     },
+    looseSibling: async (m, s) => {
+      // Two devices of one group: the first bound, attached and mapped; the other's file closed (nothing holds it).
+      const pair = await groupPair(m, s);
+      if (!pair) return;
+      const [x, y] = pair;
+      if (!(await attachIn(m, s, x))) return;
+      const h = m.objs.find((o) => o.name === x.attached);
+      if (h?.ioas && m.liveAreas(h.ctx, h.ioas).length === 0) {
+        await ensure(m, s, 'buf');
+        const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
+        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+      }
+      if (y.open && !y.ctx && byKind.has('close')) await run(m, s, 'close', { what: 'dfd', k: m.dfds.indexOf(y) });
+    },
     peerPair: async (m, s) => {
       // Two devices bound in one context, the first attached; the second behind the same unit
       // with the other coherency (device_create's peer), on a unit that can enforce it.
@@ -1827,7 +1862,7 @@ export function caseArb(profile: Profile, caps: Capabilities, opts: GenerationOp
       unit: fc.nat(Math.max(0, caps.iommus.length - 1)),
       process: fc.oneof(
         { weight: 2, arbitrary: fc.constant(undefined) },
-        { weight: 1, arbitrary: fc.record({ unprivileged: fc.boolean(), mmAccounting: fc.boolean(), rlimit: fc.constantFrom<bigint | undefined>(undefined, 1n << 20n, 8n << 20n) }, { requiredKeys: ['unprivileged', 'mmAccounting'] }) },
+        { weight: 1, arbitrary: fc.record({ unprivileged: fc.boolean(), mmAccounting: fc.boolean(), rlimit: fc.constantFrom<bigint | undefined>(undefined, 32768n, 65536n, 1n << 20n, 8n << 20n) }, { requiredKeys: ['unprivileged', 'mmAccounting'] }) },
       ),
     })
     .map(({ unit, process }) => ({ ...DEFAULT_SETTING, ...process, unit }));

@@ -37,7 +37,7 @@ import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } fro
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
-import { type CtxRec, type DeviceRec, type IoasObj, type Obj, Shadow } from './shadow.ts';
+import { type CtxRec, type DeviceRec, type IoasObj, type Obj, type PageSet, Shadow } from './shadow.ts';
 
 export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
 export type Invariant = (typeof INVARIANTS)[number];
@@ -148,6 +148,13 @@ function objType(o: Obj | undefined): string {
   return o ? o.type : 'nothing';
 }
 
+/** A device whose reach a step changed: an IOAS it left, or one it joined. */
+interface Moved {
+  readonly d: DeviceRec;
+  readonly ioas: IoasObj;
+  readonly left: boolean;
+}
+
 export interface InvariantsOptions {
   /** Probe DMA (not only translate) on this fraction of probed pages. */
   readonly dmaProbeRate?: number;
@@ -164,6 +171,8 @@ export interface InvariantsOptions {
 const DMA_ALWAYS = /MAP|COPY/;
 /** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
 const SWEEP_BYTES = 16 * 4096;
+/** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
+const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
 const DATA_MARGIN = 64;
 /**
@@ -185,6 +194,10 @@ export class InvariantsOracle implements Oracle {
   private content = new ContentShadow();
   /** A DMA or access write happened this case: the end of the case reads the buffers back. */
   private wrote = false;
+  /** Per device, pages of the IOAS it last left (probed again when it joins another). */
+  private leftPages = new Map<DeviceRec, bigint[]>();
+  /** The case armed an injected failure (fail_nth): an ENOMEM proves nothing about the limits. */
+  private failNth = false;
 
   constructor(
     private readonly profile: Profile,
@@ -221,6 +234,8 @@ export class InvariantsOracle implements Oracle {
     this.shadow = new Shadow(this.profile, ctx.caps);
     this.content = new ContentShadow();
     this.wrote = false;
+    this.failNth = false;
+    this.leftPages = new Map();
     if (this.can.proc) {
       const [r] = await ctx.observe([{ op: 'process_info' }]);
       if (r?.ok) {
@@ -259,10 +274,16 @@ export class InvariantsOracle implements Oracle {
     const ok = s.status === 'ok';
     const touched = this.placed(ev, ok, this.touchedBefore(ev.request));
     const reachBefore = this.reach(ev.request);
+    const group = this.groupOfRequest(ev.request);
     this.checkAbi(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
+    const writePinsBefore = this.writePins(ev.request);
+    const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
+    if (ev.request.op === 'fail_nth') this.failNth = true;
     this.shadow.apply(ev.request, ev.response);
+    this.checkWritePins(ev, writePinsBefore, out);
+    this.checkMemlock(ev, ok, s.errno, memlockBefore, out);
     this.trackContent(ev, ok);
     const moved = this.movedDevices(reachBefore);
     this.checkGroupsAndCoherency(ev, ok, out);
@@ -270,8 +291,23 @@ export class InvariantsOracle implements Oracle {
     await this.checkDataOp(ev, ok, out);
     if (out.length === 0 && ev.request.op === 'dma') await this.checkDmaData(ev, out);
     if (out.length > 0) return out;
-    await this.probe(ev, ok, touched, out, moved);
+    await this.probe(ev, ok, touched, out, moved, group);
     return out;
+  }
+
+  /**
+   * The iommu group of the device a step acts on (removes, closes, binds,
+   * attaches or detaches), read before the step: its other members must keep
+   * reaching exactly what they reached, whatever the step did to ownership
+   * and attachment (a group released while a sibling is still bound, a
+   * sibling left on the old domain).
+   */
+  private groupOfRequest(req: Request): string | undefined {
+    const d =
+      req.op === 'device_remove' ? this.shadow.devices.get(`env:${req.device}`)
+      : req.op === 'close' || (req.op === 'ioctl' && typeof req.cmd === 'string' && req.cmd.startsWith('VFIO_DEVICE_')) ? this.shadow.fds.get(req.fd)?.device
+      : undefined;
+    return d?.group;
   }
 
   /**
@@ -296,18 +332,93 @@ export class InvariantsOracle implements Oracle {
    * for it (a detach that leaves the old domain in place, a replace that
    * keeps translating through the old table, a group member left behind).
    */
-  private movedDevices(before: Map<DeviceRec, IoasObj | undefined> | undefined): { d: DeviceRec; ioas: IoasObj }[] {
+  private movedDevices(before: Map<DeviceRec, IoasObj | undefined> | undefined): Moved[] {
     if (!before) return [];
-    const out: { d: DeviceRec; ioas: IoasObj }[] = [];
+    const out: Moved[] = [];
     for (const [d, was] of before) {
       if (d.removed) continue;
       const via = this.groupAttachment(d);
       const now = via ? this.shadow.deviceIoas(via)?.ioas : undefined;
       if (now === was) continue;
-      if (was) out.push({ d, ioas: was });
-      if (now) out.push({ d, ioas: now });
+      if (was) out.push({ d, ioas: was, left: true });
+      if (now) out.push({ d, ioas: now, left: false });
     }
     return out;
+  }
+
+  /**
+   * The pages each writable mapping has pinned, before a step, while the
+   * process has pages it cannot write (or the step may make some): a pin for
+   * writing (iopt_pages.writable: pin_user_pages with FOLL_WRITE) of such a
+   * page fails with EFAULT, so a device can never write memory the process
+   * itself may not.
+   */
+  private writePins(req: Request): Map<PageSet, ReadonlySet<number>> | undefined {
+    if (this.shadow.readOnlyPages.size === 0 && req.op !== 'mem_protect' && req.op !== 'mem_alloc') return undefined;
+    const m = new Map<PageSet, ReadonlySet<number>>();
+    for (const ps of this.shadow.pagesets) if (ps.writable) m.set(ps, this.shadow.pinnedPages(ps));
+    return m;
+  }
+
+  /** A page a writable mapping pinned during the step must be writable by the process (checked when pinned: a later mprotect does not unpin). */
+  private checkWritePins(ev: StepEvent, before: Map<PageSet, ReadonlySet<number>> | undefined, out: Objection[]): void {
+    const ro = this.shadow.readOnlyPages;
+    if (!before || ro.size === 0 || this.shadow.lost) return;
+    for (const ps of this.shadow.pagesets) {
+      if (!ps.writable || this.shadow.uncertainPageSet(ps)) continue;
+      const was = before.get(ps);
+      const base = Number(ps.va / PAGE);
+      for (const i of this.shadow.pinnedPages(ps)) {
+        const va = BigInt(base + i) * PAGE;
+        if (was?.has(i) || !ro.has(base + i) || this.shadow.vaGone(va, va + PAGE - 1n)) continue;
+        this.ctx.count('invariants.dma-confinement');
+        out.push(this.obj('dma-confinement', ev, `${commandName(ev.request)} pinned user page ${hexOf(va)} for a writable mapping, but the process cannot write that page: the pin for writing must fail (EFAULT), or a device writes memory the process itself may not`, 'EFAULT', 'pinned'));
+        return;
+      }
+    }
+  }
+
+  /**
+   * RLIMIT_MEMLOCK, for a process without CAP_IPC_LOCK (pages.c
+   * incr_user_locked_vm, __account_locked_vm): a step that pinned more may
+   * not leave the charge of either account mode above the limit; and a MAP
+   * refused with ENOMEM must have needed more than the limit leaves, even if
+   * every page of it were new to the charge (an implementation that never
+   * gives a charge back refuses maps the limit allows). The user's charge is
+   * per user; what else of the user's is charged is not seen here, which only
+   * makes the first check weaker. Left alone after fail_nth, and while the
+   * buffers are large enough for the memory itself to run out.
+   */
+  private checkMemlock(ev: StepEvent, ok: boolean, errno: number | undefined, before: { user: number; mm: number } | undefined, out: Objection[]): void {
+    const limit = this.shadow.rlimitPages;
+    if (!before || limit === null || this.shadow.lost) return;
+    const base = this.baseline?.locked ?? 0;
+    if (ok) {
+      const after = this.shadow.memlockCharges();
+      if (!after) return;
+      this.ctx.count('invariants.accounting');
+      if (after.user > before.user && after.user > limit) {
+        out.push(this.obj('accounting', ev, `${commandName(ev.request)} pinned the user's charge up to ${after.user} page(s), over RLIMIT_MEMLOCK (${limit} pages): incr_user_locked_vm refuses with ENOMEM`, 'ENOMEM', 'ok'));
+      } else if (after.mm > before.mm && base + after.mm > limit) {
+        out.push(this.obj('accounting', ev, `${commandName(ev.request)} pinned mm->locked_vm up to ${base + after.mm} page(s), over RLIMIT_MEMLOCK (${limit} pages): __account_locked_vm refuses with ENOMEM`, 'ENOMEM', 'ok'));
+      }
+      return;
+    }
+    const req = ev.request;
+    if (errnoName(errno ?? 0) !== 'ENOMEM' || this.failNth || req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_MAP' && req.cmd !== 'VFIO_IOMMU_MAP_DMA')) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const v = req.arg.fields;
+    const va = toBig(req.cmd === 'IOMMU_IOAS_MAP' ? v['user_va'] : v['vaddr']);
+    const length = toBig(req.cmd === 'IOMMU_IOAS_MAP' ? v['length'] : v['size']);
+    let bufferBytes = 0;
+    for (const b of this.shadow.buffers.values()) bufferBytes += b.length;
+    if (!ctx || length === 0n || bufferBytes > MEMLOCK_CHECKED_BUFFER_BYTES) return;
+    const pages = Number((va + length - 1n) / PAGE - va / PAGE + 1n);
+    const charged = ctx.accountMM ? base + before.mm : before.user;
+    this.ctx.count('invariants.accounting');
+    if (charged + pages <= limit) {
+      out.push(this.obj('accounting', ev, `${req.cmd} of ${pages} page(s) failed with ENOMEM, but ${charged} page(s) are charged (${ctx.accountMM ? 'mm->locked_vm' : "the user's locked_vm"}) and RLIMIT_MEMLOCK is ${limit}: pinning all of them fits (a charge not given back?)`, 'ok', 'ENOMEM'));
+    }
   }
 
   // ---------------------------------------------------------------- abi-hygiene
@@ -544,6 +655,13 @@ export class InvariantsOracle implements Oracle {
 
   private checkDma(ev: { step: number; request: Request } | undefined, d: DeviceRec, iova: bigint, length: number, dir: 'read' | 'write', r: DmaResult, probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
     const dev = `device ${d.handle}`;
+    // A faulted read hands nothing back (ADAPTER.md §3.7), whatever the shadow knows of the device:
+    // bytes from a page it may not read would leak there.
+    if (!r.ok && r.data !== undefined && r.data.length > 0) {
+      this.ctx.count('invariants.dma-confinement');
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted (${r.fault}) but returned ${r.data.length} byte(s) of data`, 'a fault with no data', `fault: ${r.fault}, ${r.data.length} byte(s)`, probe));
+      return;
+    }
     // Every page the access crosses must allow it.
     const a = this.accessPages(d, iova, length);
     if (!a) return;
@@ -1013,7 +1131,7 @@ export class InvariantsOracle implements Oracle {
     return undefined;
   }
 
-  private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[], moved: readonly { d: DeviceRec; ioas: IoasObj }[] = []): Promise<void> {
+  private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[], moved: readonly Moved[] = [], group?: string): Promise<void> {
     const req = ev.request;
     const stateful = req.op === 'ioctl' || req.op === 'close' || req.op === 'kvm_vfio_add' || req.op === 'kvm_vfio_del' || req.op === 'kvm_destroy' || req.op === 'device_remove';
     if (!stateful && req.op !== 'set_process') return;
@@ -1029,11 +1147,30 @@ export class InvariantsOracle implements Oracle {
     }
     if (canMap && !this.shadow.lost) {
       // A device whose reach the step changed: the first page of a mapping of the IOAS it left and of the one it joined, by DMA (through the IOTLB).
-      for (const { d, ioas } of moved) {
+      for (const { d, ioas, left } of moved) {
         const seg = ioas.segs[0];
-        if (seg) targets.push({ d, iova: seg.start - (seg.start % PAGE), dma: this.can.dma });
+        const pages: bigint[] = [];
+        if (seg) pages.push(seg.start - (seg.start % PAGE));
         const other = this.pickRandom(ioas.segs);
-        if (other && other !== seg) targets.push({ d, iova: other.start - (other.start % PAGE), dma: this.can.dma });
+        if (other && other !== seg) pages.push(other.start - (other.start % PAGE));
+        for (const iova of pages) targets.push({ d, iova, dma: this.can.dma });
+        // What it reached before, again once it is attached elsewhere: a new domain that inherits
+        // the old one's IOTLB tag without a flush still answers from the old entries.
+        if (left) {
+          if (pages.length > 0) this.leftPages.set(d, pages);
+        } else {
+          for (const iova of this.leftPages.get(d) ?? []) if (!pages.includes(iova)) targets.push({ d, iova, dma: this.can.dma });
+          this.leftPages.delete(d);
+        }
+      }
+      // The members of the group the step acted on: a mapped page of what each reaches now, by DMA.
+      if (group !== undefined) {
+        for (const d of devices) {
+          if (d.group !== group || moved.some((x) => x.d === d)) continue;
+          const via = this.groupAttachment(d);
+          const seg = this.pickRandom((via && this.shadow.deviceIoas(via)?.ioas.segs) || []);
+          if (seg) targets.push({ d, iova: seg.start - (seg.start % PAGE), dma: this.can.dma });
+        }
       }
     }
     if (canMap && !this.shadow.lost && (stateful || targets.length > 0)) {
