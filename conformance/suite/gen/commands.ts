@@ -385,7 +385,10 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
             spec['group'] = new Ref(other.group);
           }
         }
-        const peer = group === undefined && c.peer >= 0 ? pick(m.devs, c.peer) : undefined;
+        // A joining device takes its peer's place: the other coherency than the member it joins
+        // (a group whose members differ: KVM must see the one that cannot enforce).
+        const joined = group !== undefined ? m.devs.find((d) => d.group === group) : undefined;
+        const peer = c.peer < 0 ? undefined : (joined ?? pick(m.devs, c.peer));
         let ecc = c.ecc;
         if (peer) {
           iommu = peer.iommu;
@@ -1731,7 +1734,9 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
       if (unit < 0 || m.devs.length > 3) return;
       const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
-      const b = a && (await createDevice(m, s, { iommu: unit, join: -1, peer: m.devs.indexOf(a), ecc: 'default', noSnoop: false }));
+      // Every other time the two share an iommu group: KVM must judge each file by its own device.
+      const together = m.devs.length % 2 === 0 && m.caps.deviceFeatures.multiDeviceGroups?.supported === true;
+      const b = a && (await createDevice(m, s, { iommu: unit, join: together ? m.devs.indexOf(a) : -1, peer: m.devs.indexOf(a), ecc: 'default', noSnoop: false }));
       for (const dev of [a, b]) {
         const dfd = dev && (await openDfd(m, s, dev));
         if (!dfd) return;

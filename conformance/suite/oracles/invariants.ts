@@ -114,6 +114,8 @@ interface Expect {
   readonly landingOpen?: boolean;
   /** The last IOVA of the mapping segment found (areas need not end on a CPU page: the mock's IO page is 2 KiB). */
   readonly last?: bigint;
+  /** The group is owned (a member is bound) and attached to nothing: in its blocking domain, which translates nothing. */
+  readonly blocked?: boolean;
   readonly why: string;
 }
 
@@ -170,7 +172,7 @@ export interface InvariantsOptions {
  */
 const DMA_ALWAYS = /MAP|COPY/;
 /** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
-const SWEEP_BYTES = 16 * 4096;
+const SWEEP_BYTES = 32 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
@@ -573,7 +575,10 @@ export class InvariantsOracle implements Oracle {
     if (this.shadow.lost) return undefined;
     if (d.removed) return undefined;
     const via = this.groupAttachment(d);
-    if (!via?.bound || via.hwpt === undefined) return { mapped: false, open: false, why: 'no device of its iommu group is attached: its DMA must be blocked' };
+    if (!via?.bound || via.hwpt === undefined) {
+      const owned = this.shadow.liveDevices().some((x) => x.group === d.group && x.bound !== undefined);
+      return { mapped: false, open: false, blocked: owned, why: 'no device of its iommu group is attached: its DMA must be blocked' };
+    }
     const h = via.bound.ctx.objects.get(via.hwpt);
     if (!h || h.type !== 'hwpt_paging') return undefined; // nested or unknown: the user owns the stage-1 table
     const at = this.shadow.deviceIoas(via);
@@ -685,6 +690,12 @@ export class InvariantsOracle implements Oracle {
         const wanted = want.map((w) => `buffer ${w.buffer}+${w.offset}, ${w.length} byte(s)`).join('; ');
         out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} touched ${JSON.stringify(touched)}, but ${pages.map((e) => e.why).filter((w, i, a) => a.indexOf(w) === i).join('; ')}`, wanted, JSON.stringify(touched), probe));
       }
+      return;
+    }
+    // An owned group attached to nothing sits in the blocking domain (iommu_group_claim_dma_owner):
+    // a fault of any other kind says the device still translates through some paging domain.
+    if (!r.ok && r.fault !== 'blocked' && pages.every((e) => e.blocked)) {
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${(pages[0] as Expect).why} (its group is owned: the blocking domain, fault 'blocked'): it still goes through a paging domain`, "fault: 'blocked'", `fault: ${r.fault}`, probe));
       return;
     }
     const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));
@@ -1153,6 +1164,8 @@ export class InvariantsOracle implements Oracle {
         if (seg) pages.push(seg.start - (seg.start % PAGE));
         const other = this.pickRandom(ioas.segs);
         if (other && other !== seg) pages.push(other.start - (other.start % PAGE));
+        // A device that left an IOAS that maps nothing: its DMA anywhere shows what it is attached to now (the blocking domain's fault, or another).
+        if (left && pages.length === 0) pages.push(0n);
         for (const iova of pages) targets.push({ d, iova, dma: this.can.dma });
         // What it reached before, again once it is attached elsewhere: a new domain that inherits
         // the old one's IOTLB tag without a flush still answers from the old entries.
