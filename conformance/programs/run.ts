@@ -6,6 +6,7 @@
  */
 import type { Adapter, Capabilities, IoctlArg, Profile, Request, Response, StructValue } from '../../spec/contract/types.ts';
 import { normalizeStructKinds } from '../../spec/contract/struct-kinds.ts';
+import { requestFromWire, requestToWire, WireFormatError } from '../../spec/contract/wire.ts';
 import { errnoName } from './errno.ts';
 import { checkExpect, type Observed } from './expect.ts';
 import { STEP_META_KEYS } from './load.ts';
@@ -207,8 +208,25 @@ export function resolveStep(step: Step, profile: Profile, bindings: ReadonlyMap<
   // contract wants numbers for 32-bit members and u64s for 64-bit ones (ADAPTER.md §7.4).
   if (req['op'] === 'ioctl' && (typeof req['cmd'] === 'string' || typeof req['cmd'] === 'number')) {
     req['arg'] = normalizeStructKinds(profile, req['cmd'], req['arg'] as unknown as IoctlArg) as unknown as Value;
+    return req as unknown as Request;
   }
-  return req as unknown as Request;
+  return normalizeEnvironmentRequest(req as unknown as Request);
+}
+
+/**
+ * The same for the environment ops (dma and translate iovas, set_process's
+ * rlimitMemlock are u64s): the wire's own decoding gives each field the type
+ * the contract wants, as a stdio adapter receives it, and names a field that
+ * has none (an in-process implementation would otherwise get a number where
+ * it computes with a bigint).
+ */
+function normalizeEnvironmentRequest(req: Request): Request {
+  try {
+    return requestFromWire(requestToWire(req));
+  } catch (err) {
+    if (err instanceof WireFormatError) throw new ResolveError(err.field, err.message);
+    throw err;
+  }
 }
 
 /** Interprets one response: the observed status and values. */

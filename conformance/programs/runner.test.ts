@@ -4,7 +4,8 @@ import { diffRuns, unacceptedDifferences } from './diff.ts';
 import { parseExpectations } from './expectations.ts';
 import { fakeAdapter, fakeCapabilities, type FakeOptions } from './fake.test-support.ts';
 import { ProgramError, validateProgram } from './load.ts';
-import { runProgram, type ProgramRun } from './run.ts';
+import { resolveStep, runProgram, type ProgramRun } from './run.ts';
+import { ResolveError } from './values.ts';
 import type { LoadedProgram } from './types.ts';
 import { judgeRun } from './verdict.ts';
 import { updateUnsupported } from './update-expectations.ts';
@@ -306,5 +307,17 @@ describe('verdicts: skips cannot hide', () => {
     expect(bad({ program: 'p', steps: [2], kind: 'unsupported', reason: 'r' }, 'ref')).toMatch(/roadmap/);
     expect(bad({ program: 'p', profiles: ['5.10'], kind: 'unsupported', reason: 'r' })).toMatch(/profiles/);
     expect(bad({ program: 'p', steps: [2], kind: 'unsupported', reason: 'r', roadmap: '9-x.md' }, 'ref')).toBe('(accepted)');
+  });
+});
+
+describe('environment ops in programs', () => {
+  it('gives u64 fields the contract type whatever numeral the program wrote, and names a field that is no integer', () => {
+    const empty = new Map<string, unknown>();
+    const dma = resolveStep({ op: 'dma', device: 1, iova: 1048576, dir: 'read', length: 8 } as never, '7.3', empty);
+    expect(dma).toMatchObject({ op: 'dma', iova: 1048576n, length: 8 });
+    expect(resolveStep({ op: 'translate', device: 1, iova: '0x2000' } as never, '7.3', empty)).toMatchObject({ iova: 0x2000n });
+    expect(resolveStep({ op: 'set_process', rlimitMemlock: 65536 } as never, '7.3', empty)).toMatchObject({ rlimitMemlock: 65536n });
+    expect(() => resolveStep({ op: 'translate', device: 1, iova: 'lots' } as never, '7.3', empty)).toThrow(ResolveError);
+    expect(() => resolveStep({ op: 'translate', device: 1, iova: 'lots' } as never, '7.3', empty)).toThrow(/iova/);
   });
 });
