@@ -27,7 +27,7 @@ describe('the suite kills mutants; a replay file reproduces the failure on the m
     it(`${c.name}: killed by --oracle invariants (seed 1); its replay file reproduces on the mutant, passes on ref`, async () => {
       // iommufd-spec mutants --only NAME --oracle invariants: killed (exit 0: every selected mutant died), replay file written.
       const out = join(dir, `${c.name}.out.json`);
-      expect(await main(['node', 'iommufd-spec', 'mutants', '--only', c.name, '--oracle', 'invariants', '--seed', '1', '--runs', '25', '--no-corpus', '--shrink-time', '5000', '--json', '--replay-dir', dir, '--out', out])).toBe(0);
+      expect(await main(['node', 'iommufd-spec', 'mutants', '--only', c.name, '--oracle', 'invariants', '--seed', '1', '--runs', '120', '--no-corpus', '--shrink-time', '5000', '--json', '--replay-dir', dir, '--out', out])).toBe(0);
       const row = (JSON.parse(readFileSync(out, 'utf8')) as { rows: { name: string; verdict: string; killedBy: string[]; properties: string[]; replayFile?: string }[] }).rows[0]!;
       expect(row.verdict).toBe('killed');
       expect(row.killedBy).toContain('invariants');

@@ -117,7 +117,7 @@ describe('the invariant a fixture breaks objects, whichever objects first in a g
 describe('the lifecycle oracle objects to a lifecycle violation', () => {
   it('suite.catches.destroy-busy-succeeds.lifecycle', async () => {
     const impl = `${FIX}/destroy-busy-succeeds.ts`;
-    const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 20, maxCommands: 60, oracle: 'full', blockSize: 20, shrinkTimeMs: 20_000 });
+    const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 60, maxCommands: 60, oracle: 'full', blockSize: 60, shrinkTimeMs: 20_000 });
     expect(r.verdict, why(r)).toBe('fail');
     const f = r.failure;
     if (!f) throw new Error('no counterexample');

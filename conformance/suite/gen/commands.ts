@@ -481,6 +481,28 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'dma', fields: { device: at.device, iova: at.iova, dir: c.write ? 'write' : 'read', ...(data ? { data } : { length: c.len }) } };
       },
     } satisfies CommandSpec<{ dev: number; iova: IovaChoice; write: boolean; len: number; data: Uint8Array }>);
+    // Across the boundary of two touching areas (one of them read-only every other pair, areaPair):
+    // the access must reach each area's own pages, and a write into a read-only one fault there and
+    // change nothing of it.
+    add({
+      kind: 'dma/straddle',
+      weight: 1,
+      arb: fc.record({ k: k16, write: fc.boolean(), before: fc.constantFrom(1, 4, 8), len: fc.constantFrom(8, 16, 4096), data: smallBytes }),
+      needs: ['mappedDevice', 'areaPair'],
+      ready: () => true,
+      build: (m, c) => {
+        const pairs = areaPairs(m).filter(([lo, hi]) => lo.iova + lo.length === hi.iova);
+        const pair = pick(pairs, c.k);
+        if (!pair) return undefined;
+        const [lo] = pair;
+        const dfd = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.ioas === lo.ioas);
+        if (!dfd) return undefined;
+        const len = Math.max(c.len, c.before + 1);
+        const data = c.write ? (len > c.data.length ? new Uint8Array(len).fill(c.data[0] ?? 0xa5) : c.data.subarray(0, len)) : undefined;
+        const iova = lo.iova + lo.length - BigInt(c.before);
+        return { op: 'dma', fields: { device: new Ref(dfd.dev.name), iova, dir: c.write ? 'write' : 'read', ...(data ? { data } : { length: len }) } };
+      },
+    } satisfies CommandSpec<{ k: number; write: boolean; before: number; len: number; data: Uint8Array }>);
   }
   if (opSupported(caps, 'translate')) {
     add({
@@ -1417,6 +1439,28 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(t.acc.name), 'access_rw', { iova: t.iova, length: BigInt(c.len), uptr: new Ref(b.name, 'va', BigInt(b.length > 4096 ? 4096 : 0)), flags: (c.write ? 1 : 0) | (c.slow ? 4 : 0) }, c.abi);
     },
   });
+  // An access copy across the boundary of two touching areas of the access's IOAS: each part
+  // must come from (or go to) its own area's pages.
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_RW')) {
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_RW/straddle',
+      weight: 1,
+      arb: fc.record({ k: k16, before: fc.constantFrom(8, 4096), after: fc.constantFrom(8, 4096), write: fc.boolean(), buf: k16 }),
+      needs: ['acc', 'areaPair', 'buf'],
+      ready: () => true,
+      build: (m, c) => {
+        const pair = pick(areaPairs(m).filter(([lo, hi]) => lo.iova + lo.length === hi.iova && m.accs.some((a) => a.open && a.ctx === lo.ctx && a.ioas === lo.ioas)), c.k);
+        const b = pick(m.bufs, c.buf);
+        if (!pair || !b) return undefined;
+        const [lo] = pair;
+        const acc = m.accs.find((a) => a.open && a.ctx === lo.ctx && a.ioas === lo.ioas) as { name: string; ctx: string };
+        const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
+        const length = BigInt(c.before + c.after);
+        const uptr = new Ref(b.name, 'va', BigInt(b.length) > length + 4096n ? 4096n : 0n);
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(acc.name), 'access_rw', { iova: lo.iova + lo.length - BigInt(c.before), length, uptr, flags: c.write ? 1 : 0 }, NONE);
+      },
+    } satisfies CommandSpec<{ k: number; before: number; after: number; write: boolean; buf: number }>);
+  }
   test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
     weight: 1,
     arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
@@ -1540,7 +1584,8 @@ const NONE: AbiChoice = { kind: 'none' };
 /** The constructors of each need: the same specs, run with plain default choices. */
 export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[]): Ensure {
   const byKind = new Map<string, CommandSpec<unknown>>(specs.map((x) => [x.kind, x as unknown as CommandSpec<unknown>]));
-  const RW = (enumValue(profile, 'IOMMU_IOAS_MAP_READABLE') ?? 4) | (enumValue(profile, 'IOMMU_IOAS_MAP_WRITEABLE') ?? 2);
+  const R = enumValue(profile, 'IOMMU_IOAS_MAP_READABLE') ?? 4;
+  const RW = R | (enumValue(profile, 'IOMMU_IOAS_MAP_WRITEABLE') ?? 2);
   const OPTION_SET = enumValue(profile, 'IOMMU_OPTION_OP_SET');
   const run = async (m: GenModel, s: CaseSession, kind: string, choice: unknown): Promise<void> => {
     const spec = byKind.get(kind);
@@ -1761,7 +1806,10 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const ctx = m.ctxs.find((c) => c.name === a.ctx);
       const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
       const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
-      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 0 }, abi: NONE });
+      // Every other pair, the second area is read-only: an access running from the first into it
+      // crosses a permission boundary (a write must fault there and change nothing of it).
+      const prot = m.objs.length % 2 === 0 ? RW : R;
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 0 }, abi: NONE });
     },
     ctx2: async (m, s) => {
       await ensure(m, s, 'ctx');

@@ -175,6 +175,8 @@ const DMA_ALWAYS = /MAP|COPY/;
 const SWEEP_BYTES = 32 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
+/** The longest IOMMU_TEST_OP_ACCESS_RW whose bytes are compared at both ends (larger ones are forgotten). */
+const ACCESS_RW_CHECKED = 4 * 4096;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
 const DATA_MARGIN = 64;
 /**
@@ -804,7 +806,11 @@ export class InvariantsOracle implements Oracle {
     const r = ev.response.result as DmaResult;
     const d = this.shadow.devices.get(`env:${req.device}`);
     const moved = req.dir === 'write' ? req.data : r.data;
-    if (!r.ok || !d || !moved || moved.length === 0) return;
+    if (!d || !moved || moved.length === 0) return;
+    if (!r.ok) {
+      if (req.dir === 'write') await this.checkFaultedWrite(ev, d, req.iova, moved, out);
+      return;
+    }
     const spans = this.landing(d, req.iova, moved.length);
     if (req.dir === 'read') {
       const memory = spans && (await this.memoryAt(spans));
@@ -839,6 +845,43 @@ export class InvariantsOracle implements Oracle {
       this.ctx.count('invariants.dma-confinement');
       const inside = spans.some((x) => x.buffer === w.buffer && w.offset + k >= x.offset && w.offset + k < x.offset + x.length);
       out.push(this.obj('dma-confinement', ev, inside ? `device ${d.handle} DMA write at ${hexOf(req.iova)} succeeded, but buffer ${w.buffer}+${w.offset + k}, which the IOAS maps there, does not hold the byte written: the write landed elsewhere` : `device ${d.handle} DMA write of ${moved.length} byte(s) at ${hexOf(req.iova)} changed buffer ${w.buffer}+${w.offset + k}, outside the bytes it was asked to write`, `byte ${want[k]}`, `byte ${got[k]}`));
+    });
+  }
+
+  /**
+   * A DMA write that faulted: it may have written the pages before the fault
+   * (ADAPTER.md §3.7, a partial DMA), which the content shadow then no longer
+   * knows, but never a page it may not write — a read-only page it crossed
+   * must hold what it held.
+   */
+  private async checkFaultedWrite(ev: StepEvent, d: DeviceRec, iova: bigint, data: Uint8Array, out: Objection[]): Promise<void> {
+    this.wrote = true;
+    const a = this.accessPages(d, iova, data.length);
+    if (!a) {
+      this.content.forgetAll();
+      return;
+    }
+    const guarded: Span[] = [];
+    for (const [i, e] of a.pages.entries()) {
+      if (!e.mapped) continue;
+      if (e.open || e.landingOpen || e.buffer === undefined || e.offset === undefined) {
+        this.content.forgetAll();
+        return;
+      }
+      const span = { buffer: e.buffer, offset: e.offset, length: a.spans[i] ?? 0 };
+      if (e.write || !d.permissions) this.content.forget(span.buffer, span.offset, span.length);
+      else guarded.push(span);
+    }
+    if (guarded.length === 0 || !this.can.mem) return;
+    const answers = await this.ctx.observe(this.readsOf(guarded));
+    guarded.forEach((g, i) => {
+      const r = answers[i];
+      const want = this.content.read(g.buffer, g.offset, g.length);
+      if (out.length > 0 || !r?.ok || !want) return;
+      const got = (r.result as { data: Uint8Array }).data;
+      const k = want.findIndex((x, j) => x !== undefined && x !== got[j]);
+      this.ctx.count('invariants.dma-confinement');
+      if (k >= 0) out.push(this.obj('dma-confinement', ev, `device ${d.handle} DMA write of ${data.length} byte(s) at ${hexOf(iova)} faulted, but it changed buffer ${g.buffer}+${g.offset + k}, which is mapped read-only there`, `byte ${want[k]}`, `byte ${got[k]}`));
     });
   }
 
@@ -986,40 +1029,62 @@ export class InvariantsOracle implements Oracle {
     const write = (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write) this.wrote = true;
     const iova = toBig(m['iova']);
-    const seg = ioas ? this.shadow.segmentAt(ioas, iova) : undefined;
     const user = this.shadow.bufferOfVa(toBig(m['uptr']));
-    const mapped = seg && !seg.uncertain && seg.last >= iova + BigInt(length) - 1n ? this.shadow.bufferOfVa(seg.ps.va + seg.psOff + (iova - seg.start)) : undefined;
-    const named = length > 0 && length <= 4096 && user && mapped && mapped.offset + length <= mapped.buffer.length && user.offset + length <= user.buffer.length;
+    // The buffer bytes behind [iova, iova+length), area by area: an access may run from one area into the next.
+    const mapped = ioas && length > 0 && length <= ACCESS_RW_CHECKED ? this.ioasSpans(ioas, iova, length) : undefined;
+    const named = mapped && user && user.offset + length <= user.buffer.length;
     // A copy between overlapping bytes leaves them unlike each other (each page is copied in turn).
-    const overlap = named && mapped.buffer === user.buffer && mapped.offset < user.offset + length && user.offset < mapped.offset + length;
+    const overlap = named && (overlapping(mapped) || mapped.some((x) => x.buffer === user.buffer.handle && x.offset < user.offset + length && user.offset < x.offset + x.length));
     if (!named || overlap || !this.can.mem) {
       if (!write) {
         if (user) this.content.forget(user.buffer.handle, user.offset, length);
-      } else if (mapped) this.content.forget(mapped.buffer.handle, mapped.offset, length);
+      } else if (mapped) for (const x of mapped) this.content.forget(x.buffer, x.offset, x.length);
       else this.content.forgetAll();
       return;
     }
-    const [x, y] = await this.ctx.observe([
-      { op: 'mem_read', buffer: mapped.buffer.handle, offset: mapped.offset, length },
-      { op: 'mem_read', buffer: user.buffer.handle, offset: user.offset, length },
-    ]);
-    if (!x?.ok || !y?.ok) {
-      const to = write ? mapped : user;
-      this.content.forget(to.buffer.handle, to.offset, length);
+    const answers = await this.ctx.observe([...this.readsOf(mapped), { op: 'mem_read', buffer: user.buffer.handle, offset: user.offset, length }]);
+    const atIova = this.bytesOf(answers.slice(0, -1));
+    const y = answers[answers.length - 1];
+    if (!atIova || !y?.ok) {
+      if (write) for (const x of mapped) this.content.forget(x.buffer, x.offset, x.length);
+      else this.content.forget(user.buffer.handle, user.offset, length);
       return;
     }
     this.ctx.count('invariants.dma-confinement');
-    const atIova = (x.result as { data: Uint8Array }).data;
     const atUser = (y.result as { data: Uint8Array }).data;
     // The end it copied to holds the other end's bytes now (where the two differ, the objection below says so).
-    if (write) this.content.write(mapped.buffer.handle, mapped.offset, atUser);
-    else this.content.write(user.buffer.handle, user.offset, atIova);
-    if (Buffer.compare(Buffer.from(atIova), Buffer.from(atUser)) !== 0) {
+    if (write) {
+      let at = 0;
+      for (const x of mapped) {
+        this.content.write(x.buffer, x.offset, atUser.subarray(at, at + x.length));
+        at += x.length;
+      }
+    } else this.content.write(user.buffer.handle, user.offset, atIova);
+    if (Buffer.compare(Buffer.from(atIova.buffer, atIova.byteOffset, atIova.byteLength), Buffer.from(atUser.buffer, atUser.byteOffset, atUser.byteLength)) !== 0) {
+      const where = mapped.map((x) => `buffer ${x.buffer}+${x.offset} (${x.length} byte(s))`).join(', ');
       const message = write
-        ? `IOMMU_TEST_OP_ACCESS_RW wrote ${length} byte(s) from buffer ${user.buffer.handle}+${user.offset} at ${hexOf(iova)}, but buffer ${mapped.buffer.handle}+${mapped.offset}, which the IOAS maps there, does not hold them: the write landed elsewhere`
-        : `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova)} into buffer ${user.buffer.handle}+${user.offset}, but they are not the bytes of buffer ${mapped.buffer.handle}+${mapped.offset} that the IOAS maps there`;
+        ? `IOMMU_TEST_OP_ACCESS_RW wrote ${length} byte(s) from buffer ${user.buffer.handle}+${user.offset} at ${hexOf(iova)}, but ${where}, which the IOAS maps there, does not hold them: the write landed elsewhere`
+        : `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova)} into buffer ${user.buffer.handle}+${user.offset}, but they are not the bytes of ${where} that the IOAS maps there`;
       out.push(this.obj('dma-confinement', ev, message, 'the same bytes', 'other bytes'));
     }
+  }
+
+  /** The user-buffer bytes an IOAS maps at [iova, iova+length), segment by segment; undefined where any of it is unmapped, uncertain or no buffer page. */
+  private ioasSpans(ioas: IoasObj, iova: bigint, length: number): Span[] | undefined {
+    const out: Span[] = [];
+    const end = iova + BigInt(length) - 1n;
+    for (let at = iova; at <= end; ) {
+      const seg = this.shadow.segmentAt(ioas, at);
+      if (!seg || seg.uncertain) return undefined;
+      const last = seg.last < end ? seg.last : end;
+      const va = seg.ps.va + seg.psOff + (at - seg.start);
+      const n = Number(last - at + 1n);
+      const b = this.shadow.bufferOfVa(va);
+      if (!b || b.offset + n > b.buffer.length || this.shadow.vaGone(va, va + BigInt(n) - 1n)) return undefined;
+      out.push({ buffer: b.buffer.handle, offset: b.offset, length: n });
+      at = last + 1n;
+    }
+    return coalesce(out);
   }
 
   private checkPins(ev: { step: number; request: Request } | undefined, buffer: number, offset: number, length: number, pins: readonly number[], probe: { request: Request; response?: Response } | undefined, out: Objection[]): void {
