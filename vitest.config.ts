@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { hangGuardMs } from './spec/testing/property-budget.ts';
 
@@ -15,5 +16,8 @@ export default defineConfig({
     testTimeout: hangGuardMs(10 * 60_000),
     hookTimeout: hangGuardMs(10 * 60_000),
     pool: 'threads',
+    // Every core: vitest's default for a run is one fewer, which on the two cores CI has is a
+    // single worker, the test files one after another (nothing here needs a core to itself).
+    maxWorkers: availableParallelism(),
   },
 });
