@@ -1605,6 +1605,11 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     await run(m, s, 'open_device', { k });
     return m.dfds.find((d) => d.open && d.dev === dev);
   };
+  /** The first 4 pages of the first buffer, read-write, at an IOVA of the implementation's choice in the named IOAS. */
+  const mapFourPages = async (m: GenModel, s: CaseSession, ctx: string, ioas: string): Promise<void> => {
+    const k = m.live('ioas', ctx).findIndex((o) => o.name === ioas);
+    await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+  };
   /** Attach a bound device file to the first IOAS of its context unless it is attached. */
   const attachIn = async (m: GenModel, s: CaseSession, d: DfdEntry): Promise<boolean> => {
     const alive = (): boolean => !!d.attached && !!m.objs.find((h) => h.name === d.attached)?.alive;
@@ -1715,8 +1720,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
       const h = d ? m.objs.find((o) => o.name === d.attached) : undefined;
       if (!d || !h?.ioas || m.liveAreas(h.ctx, h.ioas).length > 0) return;
-      const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
-      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+      await mapFourPages(m, s, h.ctx, h.ioas);
     },
     sharedDomain: async (m, s) => {
       // A mapped device whose HWPT another device uses too: a second device on
@@ -1841,8 +1845,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const h = m.objs.find((o) => o.name === x.attached);
       if (h?.ioas && m.liveAreas(h.ctx, h.ioas).length === 0) {
         await ensure(m, s, 'buf');
-        const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
-        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+        await mapFourPages(m, s, h.ctx, h.ioas);
       }
       if (y.open && !y.ctx && byKind.has('close')) await run(m, s, 'close', { what: 'dfd', k: m.dfds.indexOf(y) });
     },

@@ -282,7 +282,7 @@ export class InvariantsOracle implements Oracle {
     this.checkAbi(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
-    const writePinsBefore = this.writePins(ev.request);
+    const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
     if (ev.request.op === 'fail_nth') this.failNth = true;
     this.shadow.apply(ev.request, ev.response);
@@ -352,13 +352,13 @@ export class InvariantsOracle implements Oracle {
 
   /**
    * The pages each writable mapping has pinned, before a step, while the
-   * process has pages it cannot write (or the step may make some): a pin for
-   * writing (iopt_pages.writable: pin_user_pages with FOLL_WRITE) of such a
-   * page fails with EFAULT, so a device can never write memory the process
-   * itself may not.
+   * process has pages it cannot write: a pin for writing (iopt_pages.writable:
+   * pin_user_pages with FOLL_WRITE) of such a page fails with EFAULT, so a
+   * device can never write memory the process itself may not. (The step that
+   * makes pages read-only, mem_alloc or mem_protect, pins nothing itself.)
    */
-  private writePins(req: Request): Map<PageSet, ReadonlySet<number>> | undefined {
-    if (this.shadow.readOnlyPages.size === 0 && req.op !== 'mem_protect' && req.op !== 'mem_alloc') return undefined;
+  private writePins(): Map<PageSet, ReadonlySet<number>> | undefined {
+    if (this.shadow.readOnlyPages.size === 0) return undefined;
     const m = new Map<PageSet, ReadonlySet<number>>();
     for (const ps of this.shadow.pagesets) if (ps.writable) m.set(ps, this.shadow.pinnedPages(ps));
     return m;
