@@ -152,7 +152,7 @@ export interface SuiteResult {
   readonly failure?: FailureReport;
 }
 
-export const DEFAULTS = { seed: 1, runs: 200, maxCommands: 60, blockSize: 25, timeoutMs: 30_000, shrinkTimeMs: 60_000, stabilityEvery: 8 };
+export const DEFAULTS = { seed: 1, runs: 1000, maxCommands: 60, blockSize: 25, timeoutMs: 30_000, shrinkTimeMs: 60_000, stabilityEvery: 8 };
 
 export class SuiteStartError extends Error {}
 

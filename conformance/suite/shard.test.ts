@@ -52,7 +52,7 @@ describe('shards', () => {
       // Run where the workflow runs (a checkout): bin/ is the repository's; results/ lands in the temp dir.
       symlinkSync(join(REPO_ROOT, 'bin'), join(dir, 'bin'));
       // The workflow's budget, cut down for a test run; everything else as written.
-      const env: NodeJS.ProcessEnv = { ...process.env, ...wf.env, SUITE_RUNS: '8' };
+      const env: NodeJS.ProcessEnv = { ...process.env, ...wf.env, SUITE_RUNS: '16' };
       // The matrix's jobs run side by side, as on the CI: each is one process start plus a few cases.
       const runs = await Promise.all(
         shards.map((shard) => {
@@ -73,7 +73,7 @@ describe('shards', () => {
       expect(readFileSync(join(dir, 'results', 'conformance.xml'), 'utf8')).toMatch(/<testsuites/);
       // The shards' results merged equal one unsharded run of the same budget.
       const results = shards.map((n) => JSON.parse(readFileSync(join(dir, 'results', `shard-${n}.json`), 'utf8')) as SuiteResult);
-      const whole = await runSuite({ impl: env['SUITE_IMPL'] as string, seed: Number(env['SUITE_SEED']), runs: 8 });
+      const whole = await runSuite({ impl: env['SUITE_IMPL'] as string, seed: Number(env['SUITE_SEED']), runs: 16 });
       expect(verdictOf(mergeResults(results))).toEqual(verdictOf(JSON.parse(JSON.stringify(whole)) as SuiteResult));
     } finally {
       rmSync(dir, { recursive: true, force: true });

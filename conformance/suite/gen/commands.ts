@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'allowedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -115,6 +115,11 @@ const STAMP = ((): Uint8Array => {
 function stampOf(k: number, pages: number): Uint8Array {
   const at = (k * 1031) % (STAMP_PAGES * PAGE_BYTES);
   return STAMP.subarray(at, at + Math.min(pages, STAMP_PAGES) * PAGE_BYTES);
+}
+
+/** IOMMU_IOAS_MAP's flag bits. */
+function mapFlags(p: Profile): { fixed: number; write: number; read: number } {
+  return { fixed: v(p, 'IOMMU_IOAS_MAP_FIXED_IOVA'), write: v(p, 'IOMMU_IOAS_MAP_WRITEABLE'), read: v(p, 'IOMMU_IOAS_MAP_READABLE') };
 }
 
 function v(p: Profile, name: string): number {
@@ -239,6 +244,12 @@ function kvmFile(m: GenModel, vm: VmEntry, op: 'kvm_vfio_add' | 'kvm_vfio_del', 
   return pick(aimed, k) ?? pick(m.dfds, k);
 }
 
+/** The model after a device fd's close: the file is gone from the pools, and its device binding with it (as far as the model knows: a VM may still hold the file). */
+function dfdClosed(m: GenModel, d: DfdEntry): void {
+  d.open = false;
+  for (const o of m.objs) if (o.name === d.devid) o.alive = false;
+}
+
 type HwptData = 'none' | 'lenOnly' | 'typeOnly';
 
 const ctxK = fc.nat(31);
@@ -246,7 +257,15 @@ const k16 = fc.nat(15);
 
 // ---------------------------------------------------------------- environment
 
-type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean };
+type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean; resv?: boolean };
+
+/**
+ * Where a device made with a reserved region of its own has it: inside every
+ * unit's aperture, away from where areas are usually placed. Attaching the
+ * device reserves it in the IOAS; only that device's detach frees it.
+ */
+export const DEVICE_RESV_IOVA = 0x4000000n;
+export const DEVICE_RESV_PAGES = 4;
 
 function envSpecs(env: GenEnv): CommandSpec<never>[] {
   const { caps } = env;
@@ -293,16 +312,33 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         }
       } else if (c.what === 'dfd') {
         const d = pick(m.dfds, c.k);
-        if (d) {
-          d.open = false;
-          for (const o of m.objs) if (o.name === d.devid) o.alive = false;
-        }
+        if (d) dfdClosed(m, d);
       } else if (c.what === 'afd') {
         const a = pick(m.accs, c.k);
         if (a) a.open = false;
       }
     },
   } satisfies CommandSpec<{ what: 'ctx' | 'dfd' | 'afd' | 'bad'; k: number }>);
+
+  if (opSupported(caps, 'kvm_vfio_add')) {
+    // The fd of a device file a VM holds, closed: KVM's reference keeps the file open, so the
+    // device stays bound and attached (kvm_vfio_file_add takes get_file) until the VM lets go.
+    add({
+      kind: 'close/kvmHeld',
+      weight: 1,
+      arb: k16,
+      needs: ['vmHeldMapped'], ready: () => true,
+      build: (m, k) => {
+        const held = m.openDfds().filter((d) => m.vms.some((vm) => vm.alive && vm.files.includes(d.name)));
+        const d = pick(held.filter((x) => x.attached), k) ?? pick(held, k);
+        return d ? { op: 'close', fields: { fd: new Ref(d.name) } } : undefined;
+      },
+      after: (m, _k, t, step) => {
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        if (ok(step) && d) dfdClosed(m, d);
+      },
+    } satisfies CommandSpec<number>);
+  }
 
   if (opSupported(caps, 'mem_alloc')) {
     add({
@@ -358,6 +394,32 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ k: number; page: number; pages: number; prot: 'r' | 'none' | 'rw' }>);
   }
+  if (opSupported(caps, 'mem_unmap') && opSupported(caps, 'mem_alloc')) {
+    // munmap of pages an area pins, then a new buffer of that size: the pins keep the old
+    // frames alive (pin_user_pages holds a page reference), so the new buffer cannot get them,
+    // and the device still reaches the old pages, not the new buffer.
+    add({
+      kind: 'mem_unmap/pinned',
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(3), pages: fc.constantFrom(1, 1, 4) }),
+      needs: ['mappedDevice'],
+      ready: (m) => m.bufs.length < 6,
+      build: (m, c) => {
+        const a = pick(m.liveAreas().filter((x) => x.buf !== undefined), c.k);
+        const b = a && m.bufs.find((x) => x.name === a.buf);
+        if (!a || !b) return undefined;
+        const first = Math.floor(a.bufOff / 4096) + (c.page % Math.max(1, Number(a.length / PAGE)));
+        const n = Math.min(c.pages, Math.floor(b.length / 4096) - first);
+        return n > 0 ? { op: 'mem_unmap', fields: { buffer: new Ref(b.name, 'buffer'), offset: first * 4096, length: n * 4096 } } : undefined;
+      },
+      follow: (m, c, _t, step) => {
+        if (!ok(step)) return undefined;
+        const name = m.fresh('buf');
+        m.bufs.push({ name, length: c.pages * 4096, readonly: false });
+        return { op: 'mem_alloc', fields: { length: c.pages * 4096 }, bind: { [name]: '.' } };
+      },
+    } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
+  }
   if (opSupported(caps, 'device_create') && iommus.length > 0) {
     const f = caps.deviceFeatures;
     add({
@@ -371,6 +433,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         peer: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
         ecc: fc.constantFrom<'default' | 'yes' | 'no'>('default', 'default', 'default', 'yes', 'no'),
         noSnoop: fc.boolean(),
+        resv: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
       }),
       ready: (m) => m.devs.length < 5,
       build: (m, c) => {
@@ -397,6 +460,8 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         spec['iommu'] = iommu.name;
         if (ecc !== 'default' && f.enforceCacheCoherency.supported) spec['enforceCacheCoherency'] = ecc === 'yes';
         if (c.noSnoop && f.noSnoop.supported) spec['noSnoop'] = true;
+        // (Mock devices report none: the selftest's mock IOMMU has no reserved regions.)
+        if (c.resv && f.reservedRegions.supported && !iommu.format.includes('mock')) spec['reservedRegions'] = [{ start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }];
         const dev = m.fresh('dev');
         const grp = group ?? m.fresh('grp');
         return { op: 'device_create', fields: { spec }, bind: group ? { [dev]: 'device' } : { [dev]: 'device', [grp]: 'group' }, note: `iommu ${iommu.name}` };
@@ -404,10 +469,10 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (!ok(step)) return;
         const names = Object.keys(t.bind ?? {});
-        const spec = t.fields['spec'] as { iommu: string; group?: Ref; enforceCacheCoherency?: boolean };
+        const spec = t.fields['spec'] as { iommu: string; group?: Ref; enforceCacheCoherency?: boolean; reservedRegions?: unknown[] };
         const iommu = iommus.find((i) => i.name === spec.iommu) as IommuInstanceInfo;
         const ecc = spec.enforceCacheCoherency ?? iommu.enforceCacheCoherency;
-        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), ecc, alive: true });
+        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), ecc, resv: spec.reservedRegions !== undefined, alive: true });
         void c;
       },
     } satisfies CommandSpec<DeviceCreate>);
@@ -486,7 +551,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     // change nothing of it.
     add({
       kind: 'dma/straddle',
-      weight: 1,
+      weight: 2,
       arb: fc.record({ k: k16, write: fc.boolean(), before: fc.constantFrom(1, 4, 8), len: fc.constantFrom(8, 16, 4096), data: smallBytes }),
       needs: ['mappedDevice', 'areaPair'],
       ready: () => true,
@@ -650,7 +715,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const add = <C,>(spec: CommandSpec<C>): void => {
     specs.push(spec as unknown as CommandSpec<never>);
   };
-  const MAP = { fixed: v(p, 'IOMMU_IOAS_MAP_FIXED_IOVA'), write: v(p, 'IOMMU_IOAS_MAP_WRITEABLE'), read: v(p, 'IOMMU_IOAS_MAP_READABLE') };
+  const MAP = mapFlags(p);
   const prot = fc.oneof({ weight: 6, arbitrary: fc.constant(MAP.read | MAP.write) }, { weight: 2, arbitrary: fc.constant(MAP.read) }, { weight: 1, arbitrary: fc.constant(MAP.write) }, { weight: 1, arbitrary: fc.constant(0) });
   const has = (c: string): boolean => supported(caps, c);
 
@@ -728,6 +793,51 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         m.areas.push({ name, ctx: ctx.name, ioas, iova, length: f.length, ...(buf && { buf: buf.name }), bufOff: buf ? Number(buf.add) : 0, read: (f.flags & MAP.read) !== 0, write: (f.flags & MAP.write) !== 0, alive: true });
       },
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; prot: number; fixed: boolean; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_MAP')) {
+    // A fixed map into a device's own reserved region, in the IOAS the device is attached to
+    // (EADDRINUSE while it is; a detach of another device, even of its group, changes nothing).
+    add({
+      kind: 'IOMMU_IOAS_MAP/reserved',
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(DEVICE_RESV_PAGES - 1), pages: fc.constantFrom(1, 2) }),
+      needs: ['area'], ready: () => true,
+      build: (m, c) => {
+        const held = m.dfds.filter((d) => d.dev.resv && d.ctx && m.objs.find((h) => h.name === d.attached && h.alive)?.ioas);
+        const d = pick(held, c.k);
+        const h = d && m.objs.find((o) => o.name === d.attached);
+        const a = pick(m.liveAreas().filter((x) => x.buf !== undefined && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+        const ctx = h?.ctx ?? a?.ctx;
+        const ioas = h?.ioas ?? a?.ioas;
+        const b = m.bufs[0];
+        if (!ctx || !ioas || !b) return undefined;
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(ioas), user_va: new Ref(b.name, 'va'), length: BigInt(c.pages) * PAGE, iova: DEVICE_RESV_IOVA + BigInt(c.page) * PAGE }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+    } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
+  }
+
+  if (has('IOMMU_IOAS_MAP') && has('IOMMU_IOAS_UNMAP')) {
+    // The user memory of an area mapped a second time and unmapped again at once: every page the
+    // MAP pinned and charged (to the user's or the mm's locked memory) goes back on UNMAP, so
+    // cycles of this in an unprivileged process never run into RLIMIT_MEMLOCK.
+    add({
+      kind: 'IOMMU_IOAS_MAP/cycle',
+      weight: 1,
+      arb: k16,
+      needs: ['area'], ready: () => true,
+      build: (m, k) => {
+        const a = pick(m.liveAreas().filter((x) => x.buf !== undefined && m.ctxs.find((c) => c.name === x.ctx)?.open), k);
+        if (!a?.buf) return undefined;
+        const flags = (a.read ? MAP.read : 0) | (a.write ? MAP.write : 0);
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(a.ctx), { flags, ioas_id: new Ref(a.ioas), user_va: new Ref(a.buf, 'va', BigInt(a.bufOff)), length: a.length, iova: 0n }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      follow: (_m, _k, t, step) => {
+        if (!ok(step)) return undefined;
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; length: bigint } }).fields;
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: new Ref(Object.keys(t.bind ?? {})[0] as string), length: f.length }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
   }
 
   if (has('IOMMU_IOAS_UNMAP')) {
@@ -958,7 +1068,14 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         const object = c.option === opts.huge ? idOf(c.ioas, m, ctx.name, ['ioas']).id : c.ioas.kind === 'absent' ? 1 : 0;
-        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi);
+        // An option or op the uAPI does not define, and a SET of neither 0 nor 1, are refused
+        // (iommufd_option, iommufd_option_rlimit_mode, iommufd_ioas_option), never read as something else.
+        const defects: Defect[] = [];
+        const known = c.option === opts.rlimit || c.option === opts.huge;
+        if (!known) defects.push({ what: `an unknown option_id ${c.option}`, errno: 'EOPNOTSUPP', abi: true });
+        else if (c.op !== opts.set && c.op !== opts.get) defects.push({ what: `an unknown op ${c.op}`, errno: 'EOPNOTSUPP', abi: true });
+        else if (c.op === opts.set && c.val > 1n) defects.push({ what: `val64 ${c.val} (neither 0 nor 1)`, errno: 'EINVAL', abi: true });
+        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi, { defects });
       },
     } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
     // The accounting mode can change only while the context has no object
@@ -1219,6 +1336,40 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         if (ok(step)) (dfdPick(m, c.dfd) as DfdEntry).attached = undefined;
       },
     } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
+    // One member of a group leaves the domain both members are attached to: what the other one
+    // brought to the IOAS stays (its reserved region: a fixed map into it right after must fail).
+    // (Each attach names the HWPT it reports afresh: members on one IOAS share its domain.)
+    const ioasOf = (m: GenModel, d: DfdEntry): string | undefined => (d.attached ? m.objs.find((h) => h.name === d.attached && h.alive)?.ioas : undefined);
+    const memberPairs = (m: GenModel): [DfdEntry, DfdEntry][] =>
+      m.openDfds().flatMap((x) => {
+        const at = ioasOf(m, x);
+        const y = at && m.openDfds().find((o) => o !== x && o.dev !== x.dev && o.dev.group === x.dev.group && ioasOf(m, o) === at);
+        return y ? [[x, y] as [DfdEntry, DfdEntry]] : [];
+      });
+    add({
+      kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT/group-member',
+      weight: 1,
+      arb: k16,
+      needs: ['groupBothAttached'], ready: () => true,
+      build: (m, k) => {
+        const pairs = memberPairs(m);
+        const [x] = pick(pairs.filter(([, y]) => y.dev.resv), k) ?? pick(pairs, k) ?? [];
+        return x ? ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(x.name), { flags: 0 }, NONE) : undefined;
+      },
+      after: (m, _k, t, step) => {
+        const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
+        if (ok(step) && d) d.attached = undefined;
+      },
+      follow: (m, _k, t, step) => {
+        const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
+        const y = ok(step) && d ? m.openDfds().find((o) => o !== d && o.dev.group === d.dev.group && o.dev.resv && o.attached) : undefined;
+        const h = y ? m.objs.find((o) => o.name === y.attached && o.alive) : undefined;
+        const b = m.bufs[0];
+        if (!h?.ioas || !b || !has('IOMMU_IOAS_MAP')) return undefined;
+        const flags = mapFlags(p);
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(h.ctx), { flags: flags.read | flags.write | flags.fixed, ioas_id: new Ref(h.ioas), user_va: new Ref(b.name, 'va'), length: PAGE, iova: DEVICE_RESV_IOVA }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
     // The detach that matters most: one device leaves a mapped domain another
     // device keeps alive; it must be blocked at once (iommufd_hw_pagetable_detach).
     const sharing = (m: GenModel): DfdEntry[] => m.openDfds().filter((x) => x.attached && m.openDfds().some((y) => y !== x && y.attached === x.attached));
@@ -1247,6 +1398,31 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       needs: ['ctx'], ready: () => true,
       build: (m, c) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, c.ctx) as CtxEntry).name), cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: BigInt(c.ext) } } }),
     } satisfies CommandSpec<{ ctx: number; ext: number }>);
+    // VFIO_DMA_CC_IOMMU once a device that cannot enforce coherency joins the compat IOAS next to
+    // one that can (its own automatic HWPT, not enforcing): the container answers for every HWPT.
+    const CC = enumValue(p, 'VFIO_DMA_CC_IOMMU') ?? 4;
+    const ccCheck = (ctx: string): StepTemplate => ({ op: 'ioctl', fields: { fd: new Ref(ctx), cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: BigInt(CC) } } });
+    add({
+      kind: 'VFIO_CHECK_EXTENSION/cc',
+      weight: 1,
+      arb: k16,
+      needs: ['compat', 'peerPair'], ready: () => true,
+      build: (m, k) => {
+        const ctx = pick(m.openCtxs().filter((c) => c.compat), k);
+        if (!ctx?.compat) return undefined;
+        const loose = m.openDfds().find((d) => d.ctx === ctx.name && !d.attached && !(d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency));
+        if (!loose || !has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return ccCheck(ctx.name);
+        return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(loose.name), { flags: 0, pt_id: new Ref(ctx.compat) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+      },
+      after: (m, _k, t, step) => {
+        const d = t.op === 'ioctl' && t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+        if (d && ok(step)) recordAttach(m, d, t);
+      },
+      follow: (m, _k, t) => {
+        const d = t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+        return d?.ctx ? ccCheck(d.ctx) : undefined;
+      },
+    } satisfies CommandSpec<number>);
   }
   if (has('VFIO_SET_IOMMU')) {
     add({
@@ -1304,9 +1480,12 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = pick(m.ctxs.filter((x) => x.compat && x.open), c.ctx) ?? (compatCtx(m, c.ctx) as CtxEntry);
         const areas = m.liveAreas(ctx.name, ctx.compat);
         const a = pick(areas, c.a);
-        const length = c.all ? 0n : lengthOf(c.len, a, a?.length ?? PAGE);
-        const iova = c.all ? 0n : iovaOf(c.iova, m, areas, length);
-        return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', new Ref(ctx.name), { flags: c.all ? (enumValue(p, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2) : 0, iova, size: length }, c.abi);
+        // One ALL in three also names a range: type1's rule (iommufd_vfio_unmap_dma: EINVAL unless iova and size are 0).
+        const ranged = c.all && c.a % 3 === 2;
+        const length = c.all && !ranged ? 0n : lengthOf(c.len, a, a?.length ?? PAGE) || (ranged ? PAGE : 0n);
+        const iova = c.all && !ranged ? 0n : iovaOf(c.iova, m, areas, length);
+        const defects: Defect[] = ranged ? [{ what: 'VFIO_DMA_UNMAP_FLAG_ALL with a range', errno: 'EINVAL', abi: true }] : [];
+        return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', new Ref(ctx.name), { flags: c.all ? (enumValue(p, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2) : 0, iova, size: length }, c.abi, { defects });
       },
     } satisfies CommandSpec<{ ctx: number; all: boolean; a: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
   }
@@ -1618,6 +1797,15 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: 0 }, hwpt: false, abi: NONE, at: d.name } satisfies Attach);
     return alive();
   };
+  /** A bound device attached to a HWPT allocated for it on its context's first IOAS. */
+  const attachToOwnHwpt = async (m: GenModel, s: CaseSession, d: DfdEntry, ctx: string): Promise<void> => {
+    const k = m.live('devid', ctx).findIndex((o) => o.name === d.devid);
+    if (k < 0 || !byKind.has('IOMMU_HWPT_ALLOC') || m.live('ioas', ctx).length === 0) return;
+    const before = m.live('hwpt', ctx).length;
+    await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: openIdx(m, ctx), dev: { kind: 'live', k }, pt: { kind: 'live', k: 0 }, ptHwpt: false, flags: 0, data: 'none', abi: NONE });
+    const hwpts = m.live('hwpt', ctx);
+    if (hwpts.length > before) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: hwpts.length - 1 }, hwpt: true, abi: NONE, at: d.name } satisfies Attach);
+  };
   /**
    * Two devices of one iommu group, each with an open device file, the first
    * bound: made from scratch (two devices, the second joining the first's group
@@ -1638,8 +1826,12 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     let pair = pairOf();
     for (const unit of m.caps.iommus.keys()) {
       if (pair || m.devs.length >= 4) break;
+      // The selftest's mock bus puts each device in a group of its own.
+      if (m.caps.iommus[unit]?.format.includes('mock')) continue;
       const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
-      if (a) await createDevice(m, s, { iommu: unit, join: m.devs.indexOf(a), peer: -1, ecc: 'default', noSnoop: false });
+      // Every other pair, the second has a reserved region of its own: the group's other
+      // member leaving must not take it out of the IOAS.
+      if (a) await createDevice(m, s, { iommu: unit, join: m.devs.indexOf(a), peer: -1, ecc: 'default', noSnoop: false, resv: m.devs.length % 2 === 0 });
       pair = pairOf();
     }
     if (!pair) return undefined;
@@ -1680,7 +1872,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!m.openCtxs().some((c) => m.live('ioas', c.name).length > 0)) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
     },
     buf: async (m, s) => {
-      if (m.bufs.length === 0) await run(m, s, 'mem_alloc', { pages: 16, huge: true, ro: false });
+      if (m.bufs.length === 0) await run(m, s, 'mem_alloc', { pages: 32, huge: true, ro: false });
     },
     area: async (m, s) => {
       await ensure(m, s, 'ioas');
@@ -1758,6 +1950,15 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     vm: async (m, s) => {
       if (!m.vms.some((x) => x.alive)) await run(m, s, 'kvm_create', 0);
     },
+    vmHeldMapped: async (m, s) => {
+      // A VM holding the file of a device that is attached to an IOAS with a mapping.
+      await ensure(m, s, 'mappedDevice');
+      await ensure(m, s, 'vm');
+      const vm = m.vms.find((x) => x.alive);
+      const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
+      if (!vm || !d || vm.files.includes(d.name)) return;
+      await run(m, s, 'kvm_vfio_add', { vm: m.vms.filter((x) => x.alive).indexOf(vm), fd: m.dfds.indexOf(d), ctx: false, to: d.name });
+    },
     allowedIoas: async (m, s) => {
       // A fresh IOAS (no device narrows it, no area is outside) allowed one small range: low,
       // or at the very top of the address space.
@@ -1822,6 +2023,16 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     groupPair: async (m, s) => {
       await groupPair(m, s);
     },
+    groupBothAttached: async (m, s) => {
+      // Both devices of a group bound in one context and attached to its first IOAS (one domain), with a buffer.
+      const pair = await groupPair(m, s);
+      if (!pair) return;
+      const [x, y] = pair;
+      if (!x.ctx) return;
+      if (!y.ctx) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(y), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+      if (await attachIn(m, s, x)) await attachIn(m, s, y);
+      await ensure(m, s, 'buf');
+    },
     groupAttached: async (m, s) => {
       // Both devices of a group bound in one context, one of them attached, and a second IOAS there.
       const pair = await groupPair(m, s);
@@ -1864,6 +2075,9 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
         if (!dfd || !ctx) return;
         await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+        // Every other time on a HWPT the user allocated for it (IOMMU_HWPT_ALLOC, which must
+        // enforce coherency for a device that can, as the automatic domain does), else on the IOAS.
+        if (m.objs.length % 2 === 0) await attachToOwnHwpt(m, s, dfd, ctx.name);
         if (!(await attachIn(m, s, dfd))) return;
         x = dfd;
       }

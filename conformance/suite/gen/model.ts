@@ -48,6 +48,8 @@ export interface DevEntry {
   readonly group: string;
   /** Whether it was created able to enforce cache coherency (the spec's value, else its unit's). */
   readonly ecc?: boolean;
+  /** Created with a reserved region of its own (DEVICE_RESV_IOVA, DEVICE_RESV_PAGES pages). */
+  readonly resv?: boolean;
   alive: boolean;
 }
 

@@ -30,7 +30,7 @@
  */
 import type { Capabilities, DmaResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { MOCK_ACCESS_RW_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_WRITE, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
@@ -126,6 +126,16 @@ interface Span {
 }
 
 /** Byte runs with each run that continues the previous one in the same buffer merged into it. */
+/** The first index where `got` differs from a known byte of `want` (undefined: not known), or -1. Whole pages compare natively first. */
+function firstDifference(want: Uint8Array | readonly (number | undefined)[], got: Uint8Array): number {
+  if (want instanceof Uint8Array && want.length === got.length && Buffer.compare(want, got) === 0) return -1;
+  for (let j = 0; j < want.length; j++) {
+    const x = want[j];
+    if (x !== undefined && x !== got[j]) return j;
+  }
+  return -1;
+}
+
 function coalesce(spans: readonly Span[]): Span[] {
   const out: Span[] = [];
   for (const x of spans) {
@@ -172,7 +182,7 @@ export interface InvariantsOptions {
  */
 const DMA_ALWAYS = /MAP|COPY/;
 /** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
-const SWEEP_BYTES = 32 * 4096;
+const SWEEP_BYTES = 64 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
 /** The longest IOMMU_TEST_OP_ACCESS_RW whose bytes are compared at both ends (larger ones are forgotten). */
@@ -200,6 +210,15 @@ export class InvariantsOracle implements Oracle {
   private wrote = false;
   /** Per device, pages of the IOAS it last left (probed again when it joins another). */
   private leftPages = new Map<DeviceRec, bigint[]>();
+  /**
+   * Groups that tried a replace within the IOAS they are on (onto another HWPT
+   * of it, or by its id, when the auto-domain search tries its other automatic
+   * HWPTs first): a replace that fails there runs iommufd_device_do_replace's
+   * err_unresv, which removes the group's reserved regions from that same IOAS
+   * — a kernel bug the reference reproduces, reported under its own signature
+   * (conformance/suite/expectations/ref.json names it).
+   */
+  private reattached = new Set<string>();
   /** The case armed an injected failure (fail_nth): an ENOMEM proves nothing about the limits. */
   private failNth = false;
 
@@ -240,6 +259,7 @@ export class InvariantsOracle implements Oracle {
     this.wrote = false;
     this.failNth = false;
     this.leftPages = new Map();
+    this.reattached = new Set();
     if (this.can.proc) {
       const [r] = await ctx.observe([{ op: 'process_info' }]);
       if (r?.ok) {
@@ -285,6 +305,10 @@ export class InvariantsOracle implements Oracle {
     const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
     if (ev.request.op === 'fail_nth') this.failNth = true;
+    this.noteReattach(ev);
+    if (ok) this.checkDomainChoice(ev, out);
+    if (ok) this.checkPlacement(ev, touched, out);
+    if (ok) this.checkUnmapped(ev, out);
     this.shadow.apply(ev.request, ev.response);
     this.checkWritePins(ev, writePinsBefore, out);
     this.checkMemlock(ev, ok, s.errno, memlockBefore, out);
@@ -297,6 +321,113 @@ export class InvariantsOracle implements Oracle {
     if (out.length > 0) return out;
     await this.probe(ev, ok, touched, out, moved, group);
     return out;
+  }
+
+  /**
+   * Where a MAP, COPY or MAP_DMA that succeeded put its area: never over a
+   * region the IOAS keeps reserved — a device's own reserved regions while it
+   * is attached (iopt_table_enforce_dev_resv_regions, removed again only by
+   * that device's detach) or a range reserved in the IOAS — and, for an
+   * automatic IOVA, inside iopt_alloc_iova's window and inside an allowed
+   * range when the IOAS has any (IOMMU_IOAS_ALLOW_IOVAS's promise).
+   */
+  private checkPlacement(ev: StepEvent, touched: readonly { ioas: IoasObj; ranges: Range[] }[], out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_MAP' && req.cmd !== 'IOMMU_IOAS_COPY' && req.cmd !== 'VFIO_IOMMU_MAP_DMA')) return;
+    const automatic = req.cmd !== 'VFIO_IOMMU_MAP_DMA' && (toNum(req.arg.fields['flags']) & IOMMU_IOAS_MAP_FIXED_IOVA) === 0;
+    for (const { ioas, ranges } of touched) {
+      for (const r of ranges) {
+        this.ctx.count('invariants.dma-confinement');
+        const own = ioas.reserved.find((x) => overlaps(x, r));
+        const dev = own ? undefined : this.shadow.liveDevices().find((d) => d.reserved.length > 0 && this.shadow.deviceIoas(d)?.ioas === ioas && d.reserved.some((x) => overlaps(x, r)));
+        const where = `${hexOf(r.start)}..${hexOf(r.last)}`;
+        if (own || dev) {
+          const what = own ? `a range reserved in IOAS ${ioas.id} (${hexOf(own.start)}..${hexOf(own.last)})` : `device ${dev!.handle}'s reserved region, and the device is attached to IOAS ${ioas.id}`;
+          const lost = dev && this.reattached.has(dev.group);
+          const expected = lost ? 'a failure (the range is reserved; its group tried a replace within this IOAS since, see iommufd_device_do_replace err_unresv)' : 'a failure (the range is reserved)';
+          out.push(this.obj('dma-confinement', ev, `${req.cmd} placed its area at ${where}, over ${what}: a reserved IOVA is never mapped${lost ? ' (the group tried a replace within this IOAS since: in the kernels a replace onto another HWPT of the same IOAS that fails drops the group’s reserved regions there)' : ''}`, expected, 'mapped'));
+          return;
+        }
+        if (!automatic) continue;
+        const why =
+          r.start < PAGE || r.last > U64_MAX - PAGE ? `outside iopt_alloc_iova's search window [${hexOf(PAGE)}, ${hexOf(U64_MAX - PAGE)}]`
+          : ioas.allowed.length > 0 && !ioas.allowed.some((a) => a.start <= r.start && r.last <= a.last) ? `outside every range IOMMU_IOAS_ALLOW_IOVAS allowed in IOAS ${ioas.id}`
+          : undefined;
+        if (why) {
+          out.push(this.obj('dma-confinement', ev, `${req.cmd} chose the automatic IOVA range ${where}, ${why}`, 'an IOVA inside the allowed ranges', where));
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * Which domain an answer names, read before the shadow applies it: an
+   * attach by IOAS id lands on an automatic HWPT (iommufd_device_auto_get_domain
+   * considers only auto_domain ones), never on one the user allocated, which
+   * the user could then no longer destroy; and the compat container reports
+   * VFIO_DMA_CC_IOMMU only while every paging HWPT of its IOAS enforces
+   * coherency (iommufd_vfio_cc_iommu).
+   */
+  private checkDomainChoice(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || !ev.response.ok) return;
+    const ctx = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? this.shadow.fds.get(req.fd)?.device?.bound?.ctx : this.shadow.ctxOfFd(req.fd);
+    if (!ctx) return;
+    if (req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct') {
+      if (this.shadow.obj(ctx, req.arg.fields['pt_id'])?.type !== 'ioas') return;
+      const d = this.shadow.fds.get(req.fd)?.device;
+      const at = d?.bound ? this.shadow.obj(d.bound.ctx, (ev.response.result as { out?: StructValue }).out?.['pt_id']) : undefined;
+      this.ctx.count('invariants.lifetime');
+      if (at?.type === 'hwpt_paging' && !at.auto) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS ${toNum(req.arg.fields['pt_id'])} attached the device to HWPT ${at.id}, which the user allocated: an attach to an IOAS uses an automatic HWPT only`, 'an automatic HWPT', `HWPT ${at.id}`));
+      return;
+    }
+    if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int' && Number(req.arg.value) === VFIO_DMA_CC_IOMMU && ctx.compatIoas !== undefined) {
+      const ret = (ev.response.result as { ret?: number }).ret;
+      const loose = [...ctx.objects.values()].find((o) => o.type === 'hwpt_paging' && o.ioas === ctx.compatIoas && !o.enforcing);
+      this.ctx.count('invariants.coherency');
+      if (ret === 1 && loose) out.push(this.obj('coherency', ev, `VFIO_CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) answers 1, but HWPT ${loose.id} of the compat IOAS ${ctx.compatIoas} does not enforce cache coherency`, 'ret=0', 'ret=1'));
+    }
+  }
+
+  /**
+   * A replace tried within the IOAS a device is on, succeeded or not (see
+   * `reattached`): by the IOAS's id or another paging HWPT of it. A group with
+   * no attached device starts afresh.
+   */
+  private noteReattach(ev: StepEvent): void {
+    const req = ev.request;
+    for (const g of this.reattached) if (!this.shadow.liveDevices().some((d) => d.group === g && d.hwpt !== undefined)) this.reattached.delete(g);
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || req.arg.kind !== 'struct') return;
+    const d = this.shadow.fds.get(req.fd)?.device;
+    const at = d && this.shadow.deviceIoas(d);
+    if (!d || !at) return;
+    const target = at.ctx.objects.get(toNum(req.arg.fields['pt_id']));
+    const ioasId = target?.type === 'ioas' ? target.id : target?.type === 'hwpt_paging' ? target.ioas : undefined;
+    if (ioasId === at.ioas.id) this.reattached.add(d.group);
+  }
+
+  /**
+   * An UNMAP that succeeded reports the bytes it unmapped: exactly what the
+   * areas it removed held (iopt_unmap_iova_range's unmapped, summed over
+   * areas; a retry after an access let go of its pins still counts the
+   * areas removed before it), read before the shadow applies it.
+   */
+  private checkUnmapped(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_UNMAP' && req.cmd !== 'VFIO_IOMMU_UNMAP_DMA') || !ev.response.ok || this.shadow.lost) return;
+    const field = req.cmd === 'IOMMU_IOAS_UNMAP' ? 'length' : 'size';
+    const reported = (ev.response.result as { out?: StructValue }).out?.[field];
+    if (reported === undefined) return;
+    const [t] = this.touchedBefore(req);
+    if (!t) return;
+    let want = 0n;
+    for (const r of t.ranges) {
+      if (t.ioas.segs.some((x) => x.uncertain && overlaps(x, r))) return;
+      want += r.last - r.start + 1n;
+    }
+    this.ctx.count('invariants.accounting');
+    if (toBig(reported) !== want) out.push(this.obj('accounting', ev, `${req.cmd} reports ${toBig(reported)} byte(s) unmapped, but the areas it removed held ${want}`, String(want), String(toBig(reported))));
   }
 
   /**
@@ -840,7 +971,7 @@ export class InvariantsOracle implements Oracle {
       // Every byte of the window where the content shadow knows it; where it does not (a page
       // something else wrote), at least the bytes written, where they must have landed.
       const want = this.content.read(w.buffer, w.offset, w.length) ?? this.writtenIn(w, spans, moved);
-      const k = want.findIndex((x, j) => x !== undefined && x !== got[j]);
+      const k = firstDifference(want, got);
       if (k < 0) return;
       this.ctx.count('invariants.dma-confinement');
       const inside = spans.some((x) => x.buffer === w.buffer && w.offset + k >= x.offset && w.offset + k < x.offset + x.length);
@@ -879,7 +1010,7 @@ export class InvariantsOracle implements Oracle {
       const want = this.content.read(g.buffer, g.offset, g.length);
       if (out.length > 0 || !r?.ok || !want) return;
       const got = (r.result as { data: Uint8Array }).data;
-      const k = want.findIndex((x, j) => x !== undefined && x !== got[j]);
+      const k = firstDifference(want, got);
       this.ctx.count('invariants.dma-confinement');
       if (k >= 0) out.push(this.obj('dma-confinement', ev, `device ${d.handle} DMA write of ${data.length} byte(s) at ${hexOf(iova)} faulted, but it changed buffer ${g.buffer}+${g.offset + k}, which is mapped read-only there`, `byte ${want[k]}`, `byte ${got[k]}`));
     });
@@ -1388,7 +1519,7 @@ export class InvariantsOracle implements Oracle {
             if (!res.ok || !want) return;
             this.ctx.count('invariants.dma-confinement');
             const got = (res.result as { data: Uint8Array }).data;
-            const k = want.findIndex((x, j) => x !== got[j]);
+            const k = firstDifference(want, got);
             if (k >= 0) out.push(this.obj('dma-confinement', undefined, `at the end of the case buffer ${b.handle}+${r.offset + k} holds ${got[k]}, but nothing the oracle saw wrote there since it held ${want[k]}: a DMA or access write landed where the IOAS did not map it`, String(want[k]), String(got[k]), p));
           });
         }

@@ -141,6 +141,8 @@ export interface DeviceRec {
   file: FileRec | undefined;
   removed: boolean;
   readonly mock: boolean;
+  /** Its own reserved IOVA regions (device_create's reservedRegions): kept out of any IOAS it is attached to. */
+  readonly reserved: readonly Range[];
 }
 
 export interface FileRec {
@@ -711,6 +713,7 @@ export class Shadow {
           file: undefined,
           removed: false,
           mock: false,
+          reserved: (req.spec.reservedRegions ?? []).map((r) => ({ start: r.start, last: r.last })),
         });
         return;
       }
@@ -1017,6 +1020,7 @@ export class Shadow {
           file: undefined,
           removed: false,
           mock: true,
+          reserved: [],
         };
         this.devices.set(d.key, d);
         this.addObj(ctx, { type: 'selftest', id: stdev, dev: d });
