@@ -257,7 +257,7 @@ const k16 = fc.nat(15);
 
 // ---------------------------------------------------------------- environment
 
-type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean; resv?: boolean };
+type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean; resv?: boolean; noDirty?: boolean };
 
 /**
  * Where a device made with a reserved region of its own has it: inside every
@@ -434,6 +434,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         ecc: fc.constantFrom<'default' | 'yes' | 'no'>('default', 'default', 'default', 'yes', 'no'),
         noSnoop: fc.boolean(),
         resv: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+        noDirty: fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
       }),
       ready: (m) => m.devs.length < 5,
       build: (m, c) => {
@@ -460,6 +461,8 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         spec['iommu'] = iommu.name;
         if (ecc !== 'default' && f.enforceCacheCoherency.supported) spec['enforceCacheCoherency'] = ecc === 'yes';
         if (c.noSnoop && f.noSnoop.supported) spec['noSnoop'] = true;
+        // A device its unit cannot track dirty pages for (GET_HW_INFO must say so: the capability is the device's).
+        if (c.noDirty && f.dirtyTracking.supported) spec['dirtyTracking'] = false;
         // (Mock devices report none: the selftest's mock IOMMU has no reserved regions.)
         if (c.resv && f.reservedRegions.supported && !iommu.format.includes('mock')) spec['reservedRegions'] = [{ start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }];
         const dev = m.fresh('dev');
@@ -1156,7 +1159,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   if (has('IOMMU_GET_HW_INFO')) {
     add({
       kind: 'IOMMU_GET_HW_INFO',
-      weight: 1,
+      weight: 2,
       arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
       needs: ['devid'], ready: () => true,
       build: (m, c) => {

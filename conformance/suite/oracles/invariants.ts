@@ -30,8 +30,9 @@
  */
 import type { Capabilities, DmaResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_WRITE, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_WRITE, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
+import { offsetofend } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
@@ -365,9 +366,10 @@ export class InvariantsOracle implements Oracle {
    * Which domain an answer names, read before the shadow applies it: an
    * attach by IOAS id lands on an automatic HWPT (iommufd_device_auto_get_domain
    * considers only auto_domain ones), never on one the user allocated, which
-   * the user could then no longer destroy; and the compat container reports
+   * the user could then no longer destroy; the compat container reports
    * VFIO_DMA_CC_IOMMU only while every paging HWPT of its IOAS enforces
-   * coherency (iommufd_vfio_cc_iommu).
+   * coherency (iommufd_vfio_cc_iommu); GET_HW_INFO's dirty-tracking bit is
+   * the device's own capability.
    */
   private checkDomainChoice(ev: StepEvent, out: Objection[]): void {
     const req = ev.request;
@@ -380,6 +382,19 @@ export class InvariantsOracle implements Oracle {
       const at = d?.bound ? this.shadow.obj(d.bound.ctx, (ev.response.result as { out?: StructValue }).out?.['pt_id']) : undefined;
       this.ctx.count('invariants.lifetime');
       if (at?.type === 'hwpt_paging' && !at.auto) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS ${toNum(req.arg.fields['pt_id'])} attached the device to HWPT ${at.id}, which the user allocated: an attach to an IOAS uses an automatic HWPT only`, 'an automatic HWPT', `HWPT ${at.id}`));
+      return;
+    }
+    if (req.cmd === 'IOMMU_GET_HW_INFO' && req.arg.kind === 'struct') {
+      // The capabilities are the device's (device_iommu_capable), not its unit's.
+      const o = this.shadow.obj(ctx, req.arg.fields['dev_id']);
+      const caps = (ev.response.result as { out?: StructValue }).out?.['out_capabilities'];
+      // A caller's struct that ends before out_capabilities gets none written back.
+      const size = req.arg.fields['size'];
+      if (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_capabilities')) return;
+      if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
+      this.ctx.count('invariants.abi-hygiene');
+      const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
+      if (says !== o.dev.dirty) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO ${says ? 'reports' : 'does not report'} IOMMU_HW_CAP_DIRTY_TRACKING for device ${o.dev.handle ?? o.dev.key}, whose IOMMU ${o.dev.dirty ? 'tracks' : 'does not track'} dirty pages for it`, o.dev.dirty ? 'the bit set' : 'the bit clear', says ? 'set' : 'clear'));
       return;
     }
     if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int' && Number(req.arg.value) === VFIO_DMA_CC_IOMMU && ctx.compatIoas !== undefined) {

@@ -143,6 +143,8 @@ export interface DeviceRec {
   readonly mock: boolean;
   /** Its own reserved IOVA regions (device_create's reservedRegions): kept out of any IOAS it is attached to. */
   readonly reserved: readonly Range[];
+  /** Whether its IOMMU tracks dirty pages for it (IOMMU_CAP_DIRTY_TRACKING); undefined: not known (selftest mock devices). */
+  readonly dirty?: boolean;
 }
 
 export interface FileRec {
@@ -174,6 +176,7 @@ export interface IommuInfo {
   readonly name: string;
   readonly format: string;
   readonly enforceCacheCoherency: boolean;
+  readonly dirtyTracking: boolean;
 }
 
 /**
@@ -246,7 +249,7 @@ export class Shadow {
     /** The adapter's CAP_IPC_LOCK at session start (ADAPTER.md §3.2: defaults are the adapter's). */
     initialCapIpcLock = true,
   ) {
-    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency }]));
+    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking }]));
     this.capIpcLock = initialCapIpcLock;
     this.map = {
       fixed: enumValue(profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1,
@@ -714,6 +717,7 @@ export class Shadow {
           removed: false,
           mock: false,
           reserved: (req.spec.reservedRegions ?? []).map((r) => ({ start: r.start, last: r.last })),
+          dirty: req.spec.dirtyTracking ?? info?.dirtyTracking,
         });
         return;
       }
