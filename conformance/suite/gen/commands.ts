@@ -826,7 +826,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     // cycles of this in an unprivileged process never run into RLIMIT_MEMLOCK.
     add({
       kind: 'IOMMU_IOAS_MAP/cycle',
-      weight: 1,
+      weight: 2,
       arb: k16,
       needs: ['area'], ready: () => true,
       build: (m, k) => {
