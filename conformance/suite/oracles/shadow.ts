@@ -1012,7 +1012,8 @@ export class Shadow {
         const stdev = toNum(m['out_stdev_id']);
         const idev = toNum(m['out_idev_id']);
         const hwpt = toNum(m['out_hwpt_id']);
-        const iommu = [...this.iommus.values()].find((i) => i.format.startsWith('mock'));
+        // The selftest's mock unit: format 'mock' (6.12) or 'amdv1-mock' (7.3, which keeps permission bits).
+        const iommu = [...this.iommus.values()].find((i) => i.format.includes('mock'));
         const d: DeviceRec = {
           key: `mock:${ctx.no}:${stdev}`,
           group: `mock:${ctx.no}:${stdev}`,
