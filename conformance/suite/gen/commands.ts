@@ -1583,6 +1583,29 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     const n = BigInt(pages) <= total - first ? BigInt(pages) : total - first || 1n;
     return { acc, iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) };
   };
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
+    // An access pins a page of the last of two touching areas, then everything is unmapped: the
+    // unmap tells the access to let go and goes on (iopt_unmap_iova_range's retry), reporting
+    // the bytes of every area, the ones before the retry included.
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/unmap-all',
+      weight: 1,
+      arb: k16,
+      needs: ['acc', 'areaPair'], ready: () => true,
+      build: (m, k) => {
+        const acc = pick(m.accs.filter((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).length > 1), k);
+        const last = acc && m.liveAreas(acc.ctx, acc.ioas).reduce((x, y) => (y.iova > x.iova ? y : x));
+        const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
+        if (!acc || !last?.buf || !ctx) return undefined;
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 0, iova: new Ref(last.name), length: PAGE, uptr: new Ref(last.buf, 'va', BigInt(last.bufOff)) }, NONE);
+      },
+      follow: (m, k, _t, step) => {
+        const acc = ok(step) ? pick(m.accs.filter((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).length > 1), k) : undefined;
+        if (!acc) return undefined;
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(acc.ctx), { ioas_id: new Ref(acc.ioas), iova: 0n, length: U64_MAX }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
+  }
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
     arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
