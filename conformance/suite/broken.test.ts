@@ -71,7 +71,7 @@ describe('broken implementations are caught', () => {
   ] as const) {
     it(`suite.catches.${fixture}.${oracle}`, async () => {
       const impl = `${FIX}/${fixture}.ts`;
-      const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 60, maxCommands: 60, oracle, blockSize: 60, shrinkTimeMs: 20_000 });
+      const r = await runSuite({ impl, profile: '7.3', seed: 1, runs: 120, maxCommands: 60, oracle, blockSize: 120, shrinkTimeMs: 20_000 });
       expect(r.verdict, why(r)).toBe('fail');
       const f = r.failure;
       if (!f) throw new Error('no counterexample');
