@@ -264,8 +264,8 @@ type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' 
  * unit's aperture, away from where areas are usually placed. Attaching the
  * device reserves it in the IOAS; only that device's detach frees it.
  */
-export const DEVICE_RESV_IOVA = 0x4000000n;
-export const DEVICE_RESV_PAGES = 4;
+const DEVICE_RESV_IOVA = 0x4000000n;
+const DEVICE_RESV_PAGES = 4;
 
 function envSpecs(env: GenEnv): CommandSpec<never>[] {
   const { caps } = env;

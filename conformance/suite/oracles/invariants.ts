@@ -126,7 +126,6 @@ interface Span {
   readonly length: number;
 }
 
-/** Byte runs with each run that continues the previous one in the same buffer merged into it. */
 /** The first index where `got` differs from a known byte of `want` (undefined: not known), or -1. Whole pages compare natively first. */
 function firstDifference(want: Uint8Array | readonly (number | undefined)[], got: Uint8Array): number {
   if (want instanceof Uint8Array && want.length === got.length && Buffer.compare(want, got) === 0) return -1;
@@ -137,6 +136,7 @@ function firstDifference(want: Uint8Array | readonly (number | undefined)[], got
   return -1;
 }
 
+/** Byte runs with each run that continues the previous one in the same buffer merged into it. */
 function coalesce(spans: readonly Span[]): Span[] {
   const out: Span[] = [];
   for (const x of spans) {
