@@ -28,6 +28,17 @@ export function rangeOf(start: bigint, length: bigint): Range | undefined {
   return { start, last };
 }
 
+/**
+ * Why iopt_alloc_iova cannot have chosen the automatic IOVA range `r`: outside
+ * its search window [PAGE, U64_MAX - PAGE], or outside every allowed range
+ * (IOMMU_IOAS_ALLOW_IOVAS) when there are any; undefined when it can.
+ */
+export function autoIovaViolation(r: Range, allowed: readonly Range[]): string | undefined {
+  if (r.start < PAGE || r.last > U64_MAX - PAGE) return `outside the search window [${hexOf(PAGE)}, ${hexOf(U64_MAX - PAGE)}]`;
+  if (allowed.length > 0 && !allowed.some((a) => contains(a, r))) return 'outside every allowed range (IOMMU_IOAS_ALLOW_IOVAS)';
+  return undefined;
+}
+
 export function pageDown(x: bigint): bigint {
   return x - (x % PAGE);
 }

@@ -267,6 +267,12 @@ type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' 
 const DEVICE_RESV_IOVA = 0x4000000n;
 const DEVICE_RESV_PAGES = 4;
 
+/** A fixed read-write MAP of a buffer's first pages into a device's reserved region (page `page` on): EADDRINUSE while the device is attached to that IOAS. */
+function reservedMapStep(env: GenEnv, ctx: string, ioas: string, buf: string, page: number, pages: number, bind?: { [n: string]: string }): StepTemplate | undefined {
+  const flags = mapFlags(env.profile);
+  return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ctx), { flags: flags.read | flags.write | flags.fixed, ioas_id: new Ref(ioas), user_va: new Ref(buf, 'va'), length: BigInt(pages) * PAGE, iova: DEVICE_RESV_IOVA + BigInt(page) * PAGE }, NONE, bind ? { bind } : {});
+}
+
 function envSpecs(env: GenEnv): CommandSpec<never>[] {
   const { caps } = env;
   const specs: CommandSpec<never>[] = [];
@@ -815,7 +821,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const ioas = h?.ioas ?? a?.ioas;
         const b = m.bufs[0];
         if (!ctx || !ioas || !b) return undefined;
-        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(ioas), user_va: new Ref(b.name, 'va'), length: BigInt(c.pages) * PAGE, iova: DEVICE_RESV_IOVA + BigInt(c.page) * PAGE }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+        return reservedMapStep(env, ctx, ioas, b.name, c.page, c.pages, { [m.fresh('area')]: 'out.iova' });
       },
     } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
   }
@@ -1369,8 +1375,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const h = y ? m.objs.find((o) => o.name === y.attached && o.alive) : undefined;
         const b = m.bufs[0];
         if (!h?.ioas || !b || !has('IOMMU_IOAS_MAP')) return undefined;
-        const flags = mapFlags(p);
-        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(h.ctx), { flags: flags.read | flags.write | flags.fixed, ioas_id: new Ref(h.ioas), user_va: new Ref(b.name, 'va'), length: PAGE, iova: DEVICE_RESV_IOVA }, NONE, {});
+        return reservedMapStep(env, h.ctx, h.ioas, b.name, 0, 1);
       },
     } satisfies CommandSpec<number>);
     // The detach that matters most: one device leaves a mapped domain another

@@ -23,7 +23,7 @@ import { stepSkipReason } from '../../programs/run.ts';
 import { ResolveError } from '../../programs/values.ts';
 import { bindable, getPath, Ref, refPaths, resolveStep } from '../step.ts';
 import { commandName, statusOf } from '../session.ts';
-import { decodeRanges, hexOf, PAGE, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
+import { autoIovaViolation, decodeRanges, hexOf, PAGE, toBig, toNum, type Range } from '../ranges.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import type { ReferenceInstance } from '../reference.ts';
 
@@ -450,10 +450,8 @@ export class DifferentialOracle implements Oracle {
   /** iopt_alloc_iova's rules that a fixed map does not check: window, allowed ranges, alignment. */
   private async placementViolation(fd: number, ioasId: number, x: bigint, length: bigint, uptr: bigint | 'unknown'): Promise<string | undefined> {
     if (length === 0n) return 'length 0';
-    const last = x + length - 1n;
-    if (x < PAGE || last > U64_MAX - PAGE) return `outside the search window [${hexOf(PAGE)}, ${hexOf(U64_MAX - PAGE)}]`;
-    const allowed = this.allowed.get(`${fd}:${ioasId}`) ?? [];
-    if (allowed.length > 0 && !allowed.some((r) => r.start <= x && last <= r.last)) return 'outside every allowed range (IOMMU_IOAS_ALLOW_IOVAS)';
+    const outside = autoIovaViolation({ start: x, last: x + length - 1n }, this.allowed.get(`${fd}:${ioasId}`) ?? []);
+    if (outside) return outside;
     if (uptr === 'unknown') return undefined;
     let align = uptr === 0n ? roundupPow2(length) : roundupPow2(length) < lowBit(uptr) ? roundupPow2(length) : lowBit(uptr);
     if (align >= HPAGE) align = HPAGE;

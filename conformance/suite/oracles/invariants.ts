@@ -34,7 +34,7 @@ import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
+import { autoIovaViolation, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
@@ -350,13 +350,9 @@ export class InvariantsOracle implements Oracle {
           out.push(this.obj('dma-confinement', ev, `${req.cmd} placed its area at ${where}, over ${what}: a reserved IOVA is never mapped`, 'a failure (the range is reserved)', 'mapped'));
           return;
         }
-        if (!automatic) continue;
-        const why =
-          r.start < PAGE || r.last > U64_MAX - PAGE ? `outside iopt_alloc_iova's search window [${hexOf(PAGE)}, ${hexOf(U64_MAX - PAGE)}]`
-          : ioas.allowed.length > 0 && !ioas.allowed.some((a) => a.start <= r.start && r.last <= a.last) ? `outside every range IOMMU_IOAS_ALLOW_IOVAS allowed in IOAS ${ioas.id}`
-          : undefined;
+        const why = automatic ? autoIovaViolation(r, ioas.allowed) : undefined;
         if (why) {
-          out.push(this.obj('dma-confinement', ev, `${req.cmd} chose the automatic IOVA range ${where}, ${why}`, 'an IOVA inside the allowed ranges', where));
+          out.push(this.obj('dma-confinement', ev, `${req.cmd} chose the automatic IOVA range ${where} in IOAS ${ioas.id}, ${why}`, 'an IOVA inside the allowed ranges', where));
           return;
         }
       }
@@ -375,12 +371,12 @@ export class InvariantsOracle implements Oracle {
   private checkDomainChoice(ev: StepEvent, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || !ev.response.ok) return;
+    // A device file's ids are its bound context's; the others name their context by the fd.
     const ctx = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? this.shadow.fds.get(req.fd)?.device?.bound?.ctx : this.shadow.ctxOfFd(req.fd);
     if (!ctx) return;
     if (req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct') {
       if (this.shadow.obj(ctx, req.arg.fields['pt_id'])?.type !== 'ioas') return;
-      const d = this.shadow.fds.get(req.fd)?.device;
-      const at = d?.bound ? this.shadow.obj(d.bound.ctx, (ev.response.result as { out?: StructValue }).out?.['pt_id']) : undefined;
+      const at = this.shadow.obj(ctx, (ev.response.result as { out?: StructValue }).out?.['pt_id']);
       this.ctx.count('invariants.lifetime');
       if (at?.type === 'hwpt_paging' && !at.auto) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS ${toNum(req.arg.fields['pt_id'])} attached the device to HWPT ${at.id}, which the user allocated: an attach to an IOAS uses an automatic HWPT only`, 'an automatic HWPT', `HWPT ${at.id}`));
       return;
