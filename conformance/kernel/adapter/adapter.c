@@ -70,9 +70,8 @@ static bool hello_done;
 struct buffer {
 	unsigned char *va;
 	size_t length;
-	void *map;       /* the mmap'ed region (may be larger when huge-aligned) */
-	size_t map_len;
 	bool live;
+	unsigned char *gone; /* per page: taken away by mem_unmap (its VA stays reserved) */
 };
 static struct buffer buffers[MAX_BUFFERS + 1]; /* handle 0 is never issued */
 static unsigned int nr_buffers;
@@ -676,6 +675,15 @@ static int get_range(const struct json *req, const struct buffer *b, size_t *off
 	return 0;
 }
 
+/* Whether any page of [off, off+len) was taken away by mem_unmap. */
+static bool range_gone(const struct buffer *b, size_t off, size_t len)
+{
+	for (size_t p = off / (size_t)page_size; len && p <= (off + len - 1) / (size_t)page_size; p++)
+		if (b->gone[p])
+			return true;
+	return false;
+}
+
 static int prot_of(const char *s, int *prot)
 {
 	if (!s || !strcmp(s, "rw"))
@@ -689,15 +697,45 @@ static int prot_of(const char *s, int *prot)
 	return 0;
 }
 
+/*
+ * Buffers are laid out as the reference lays them out (impl/process/process.ts
+ * mmap): upward from the start of an arena reserved PROT_NONE at startup,
+ * each page-aligned (2 MiB with hugeAligned) and followed by one unmapped
+ * page, never reusing an address until reset. What lies past a buffer — the
+ * gap, the next buffer, or nothing — is then the same on both sides, and no
+ * other mapping (this adapter's scratch memory for ioctl arguments, which
+ * mmap would put in any hole) ever lands next to a buffer, where an IOAS
+ * area running past the buffer would reach it.
+ */
+#define BUFFER_ARENA (64ULL << 30)
+static unsigned char *buffer_arena;
+static size_t buffer_arena_used;
+
+static int buffer_arena_reserve(void)
+{
+	void *p = mmap(NULL, BUFFER_ARENA, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	buffer_arena = p;
+	return 0;
+}
+
+/* Give [va, va+len) back to the reservation: unmapped memory, whose address stays ours. */
+static int buffer_arena_release(unsigned char *va, size_t len)
+{
+	return mmap(va, len, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED ? -1 : 0;
+}
+
 static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e)
 {
 	long long length;
 	const struct json *huge = json_get(req, "hugeAligned");
 	const char *prot_s = get_str(req, "prot");
 	bool aligned = huge && huge->type == JSON_BOOL && huge->boolean;
-	size_t hp = 2u << 20, len, map_len;
+	size_t align = aligned ? 2u << 20 : (size_t)page_size, len, start;
 	int prot;
-	unsigned char *map, *va;
+	unsigned char *va;
 	struct buffer *b;
 
 	if (get_int(req, "length", &length, true, e))
@@ -711,28 +749,15 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	if (nr_buffers >= MAX_BUFFERS)
 		return fail_req(e, "internal", NULL, "too many buffers");
 	len = (size_t)length;
-	/*
-	 * The buffer is followed by a PROT_NONE guard page and nothing else of
-	 * the reservation stays mapped: memory past a buffer is no user memory,
-	 * as on the reference, so an IOAS_MAP running past it fails (EFAULT)
-	 * whatever mmap placed next to it. (The alignment slack was left mapped
-	 * before, and a map past the end then pinned it or not by chance.)
-	 */
-	map_len = (aligned ? len + hp : len) + (size_t)page_size;
+	start = ((uintptr_t)buffer_arena + buffer_arena_used + align - 1) & ~(uintptr_t)(align - 1);
+	start -= (uintptr_t)buffer_arena;
+	if (start + len + (size_t)page_size > BUFFER_ARENA)
+		return fail_req(e, "internal", "length", "the buffer arena (%llu bytes) is full until reset", BUFFER_ARENA);
 	/* Mapped writable first so every page can be populated below. */
-	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
+	va = mmap(buffer_arena + start, len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (va == MAP_FAILED)
 		return fail_req(e, "internal", "length", "mmap failed: %s", strerror(errno));
-	va = map;
-	if (aligned)
-		va = (unsigned char *)(((uintptr_t)map + hp - 1) & ~(uintptr_t)(hp - 1));
-	if (va > map)
-		munmap(map, (size_t)(va - map));
-	if (map + map_len > va + len + page_size)
-		munmap(va + len + page_size, (size_t)(map + map_len - (va + len + page_size)));
-	map = va;
-	map_len = len + (size_t)page_size; /* the buffer and its guard: what release unmaps */
-	mprotect(va + len, (size_t)page_size, PROT_NONE);
+	buffer_arena_used = start + len + (size_t)page_size; /* the page after it stays reserved: the gap */
 	/*
 	 * Small pages only, whatever the alignment: the guest kernel runs THP
 	 * "always", and whether a fault then gets a huge page depends on free
@@ -740,7 +765,7 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	 * MD_CHECK_REFS skips compound pages, for one). The contract's memory is
 	 * plain anonymous memory; hugeAligned is about the address only.
 	 */
-	if (madvise(map, len, MADV_NOHUGEPAGE))
+	if (madvise(va, len, MADV_NOHUGEPAGE))
 		fprintf(stderr, "adapter: madvise(MADV_NOHUGEPAGE): %s\n", strerror(errno));
 	/*
 	 * Populate every page, as the kernel selftests' buffers are: an untouched
@@ -748,13 +773,13 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 	 * depends on the rest of the system, so MD_CHECK_REFS on it would answer
 	 * differently from run to run.
 	 */
-	memset(map, 0, len);
-	if (prot != (PROT_READ | PROT_WRITE) && mprotect(map, len, prot)) {
-		munmap(map, map_len);
+	memset(va, 0, len);
+	if (prot != (PROT_READ | PROT_WRITE) && mprotect(va, len, prot)) {
+		buffer_arena_release(va, len);
 		return fail_req(e, "internal", "prot", "mprotect failed: %s", strerror(errno));
 	}
 	b = &buffers[++nr_buffers];
-	*b = (struct buffer){ .va = va, .length = (size_t)length, .map = map, .map_len = map_len, .live = true };
+	*b = (struct buffer){ .va = va, .length = len, .live = true, .gone = calloc(len / (size_t)page_size, 1) };
 	sb_printf(res, "{\"buffer\":%u,\"va\":", nr_buffers);
 	sb_u64str(res, (uint64_t)(uintptr_t)va);
 	sb_printf(res, ",\"length\":%lld}", length);
@@ -783,6 +808,10 @@ static int op_mem_write(const struct json *req, struct sbuf *res, struct perr *e
 		return fail_req(e, "bad-request", "data", "%zu bytes at offset %lld do not fit in the buffer (%zu bytes)",
 				len, o, b->length);
 	}
+	if (range_gone(b, off, len)) {
+		free(data);
+		return fail_req(e, "bad-request", "offset", "the range is not mapped (mem_unmap)");
+	}
 	if (pwrite(proc_mem_fd, data, len, (off_t)(uintptr_t)(b->va + off)) != (ssize_t)len) {
 		free(data);
 		return fail_req(e, "bad-request", "offset", "cannot write there (unmapped?): %s", strerror(errno));
@@ -800,6 +829,8 @@ static int op_mem_read(const struct json *req, struct sbuf *res, struct perr *e)
 
 	if (get_buffer(req, &b, e) || get_range(req, b, &off, &len, "length", e))
 		return -1;
+	if (range_gone(b, off, len))
+		return fail_req(e, "bad-request", "offset", "the range is not mapped (mem_unmap)");
 	data = malloc(len + 1);
 	if (pread(proc_mem_fd, data, len, (off_t)(uintptr_t)(b->va + off)) != (ssize_t)len) {
 		free(data);
@@ -826,8 +857,16 @@ static int op_mem_unmap(const struct json *req, struct sbuf *res, struct perr *e
 
 	if (get_buffer(req, &b, e) || get_range(req, b, &off, &len, "length", e) || page_range(b, off, len, e))
 		return -1;
-	if (munmap(b->va + off, len))
-		return fail_req(e, "internal", NULL, "munmap failed: %s", strerror(errno));
+	/*
+	 * The pages go as with munmap (pinned ones stay pinned, nothing user-visible
+	 * is left there), but the address stays in the arena's reservation: no later
+	 * mmap may take it, or an IOAS area still naming it would pin or read that
+	 * memory instead of failing (EFAULT) — the reference never reuses a buffer's
+	 * address either (see buffer_arena).
+	 */
+	if (buffer_arena_release(b->va + off, len))
+		return fail_req(e, "internal", NULL, "mmap(PROT_NONE) over the range failed: %s", strerror(errno));
+	memset(b->gone + off / (size_t)page_size, 1, len / (size_t)page_size);
 	sb_puts(res, "{}");
 	return 0;
 }
@@ -842,8 +881,10 @@ static int op_mem_protect(const struct json *req, struct sbuf *res, struct perr 
 		return -1;
 	if (prot_of(get_str(req, "prot"), &prot))
 		return fail_req(e, "bad-request", "prot", "prot must be 'rw', 'r' or 'none'");
+	if (range_gone(b, off, len))
+		return fail_req(e, "bad-request", "offset", "range is not mapped");
 	if (mprotect(b->va + off, len, prot)) {
-		/* ENOMEM: part of the range is not mapped (an earlier mem_unmap), a bad request as on the reference (ADAPTER.md §3.5) */
+		/* ENOMEM: part of the range is not mapped, a bad request as on the reference (ADAPTER.md §3.5) */
 		if (errno == ENOMEM)
 			return fail_req(e, "bad-request", "offset", "range is not mapped");
 		return fail_req(e, "internal", NULL, "mprotect failed: %s", strerror(errno));
@@ -991,11 +1032,14 @@ static int op_reset(const struct json *req, struct sbuf *res, struct perr *e)
 	if (close_session_fds(e))
 		return -1;
 	for (unsigned int i = 1; i <= nr_buffers; i++) {
-		if (buffers[i].live)
-			munmap(buffers[i].map, buffers[i].map_len);
 		buffers[i].live = false;
+		free(buffers[i].gone);
+		buffers[i].gone = NULL;
 	}
 	nr_buffers = 0;
+	if (buffer_arena_used && buffer_arena_release(buffer_arena, buffer_arena_used))
+		return fail_req(e, "internal", NULL, "reset: cannot release the buffers: %s", strerror(errno));
+	buffer_arena_used = 0;
 	if (restore_process_defaults(e) || restore_mock_memory_limit(e))
 		return -1;
 	sb_puts(res, "{}");
@@ -1424,6 +1468,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "adapter: prctl(PR_SET_THP_DISABLE): %s\n", strerror(errno));
 	proc_mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	fault_page = mmap(NULL, (size_t)page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buffer_arena_reserve()) {
+		fprintf(stderr, "adapter: cannot reserve the buffer arena (%llu bytes): %s\n", BUFFER_ARENA, strerror(errno));
+		return 1;
+	}
 	fprintf(stderr, "adapter: serving contract %d, profile %s\n", CONTRACT_VERSION, PROFILE);
 
 	while (!shutting_down) {
