@@ -53,9 +53,13 @@ const PIN_BATCH = 512;
  * (in runs of up to PIN_BATCH; a run holding a page that cannot be pinned is
  * pinned page by page up to it and fails there, so a huge bogus range fails
  * fast), then charge them; all or nothing. The frames, one per index, or a
- * negative errno.
+ * negative errno. With `charge: 'later'` the caller charges them with
+ * ioptPagesCharge once it has put them to use, as the pfn reader does when it
+ * fills domains (pages.c: "Changes in the number of pages pinned is done
+ * after the pages have been read and processed"): a map's error then wins
+ * over RLIMIT_MEMLOCK's ENOMEM.
  */
-export function ioptPagesHold(pages: IoptPages, start: number, last: number): Result<number[]> {
+export function ioptPagesHold(pages: IoptPages, start: number, last: number, charge: 'now' | 'later' = 'now'): Result<number[]> {
   const proc = pages.proc;
   const fresh = new Map<number, number>();
   const unwind = new Unwind();
@@ -93,7 +97,7 @@ export function ioptPagesHold(pages: IoptPages, start: number, last: number): Re
   if (fresh.size) {
     pages.npinned += fresh.size;
     unwind.onError('err_npinned', () => (pages.npinned -= fresh.size));
-    const rc = updatePinned(pages);
+    const rc = charge === 'now' ? updatePinned(pages) : 0;
     if (rc) return unwind.exit(err(rc));
   }
   unwind.exit(0);
@@ -129,6 +133,15 @@ export function ioptPagesRelease(pages: IoptPages, start: number, last: number):
     pages.npinned -= unpinned;
     updateUnpinned(pages);
   }
+}
+
+/**
+ * pfn_reader_update_pinned after an ioptPagesHold(…, 'later'): charge what it
+ * pinned; on failure the caller's unwind releases the hold (whose unpin then
+ * has nothing to uncharge).
+ */
+export function ioptPagesCharge(pages: IoptPages): number {
+  return updatePinned(pages);
 }
 
 /** pfn_reader_user_update_pinned for an increase: fault site, then do_update_pinned. */
@@ -258,11 +271,14 @@ export function ioptAreaUnmapDomain(area: IoptArea, domain: IoptDomain): void {
 export function ioptAreaFillDomain(iopt: IoPagetable, area: IoptArea, domain: IoptDomain, firstDomain: boolean): number {
   const pages = area.pages!;
   if (!firstDomain) return areaMapDomain(iopt, area, pages, domain);
-  const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex);
+  const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex, 'later');
   if (held.errno) return held.errno;
   const unwind = new Unwind();
   unwind.onError('out_unpin', () => ioptPagesRelease(pages, area.firstIndex, area.lastIndex));
-  const rc = areaMapDomain(iopt, area, pages, domain);
+  let rc = areaMapDomain(iopt, area, pages, domain);
+  if (rc) return unwind.exit(rc);
+  unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
+  rc = ioptPagesCharge(pages);
   if (rc) return unwind.exit(rc);
   area.filled = true;
   return unwind.exit(0);
@@ -286,7 +302,7 @@ export function ioptAreaUnfillDomain(area: IoptArea, domain: IoptDomain, lastDom
  */
 export function ioptAreaFillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): number {
   if (iopt.domains.length === 0) return 0;
-  const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex);
+  const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex, 'later');
   if (held.errno) return held.errno;
   const unwind = new Unwind();
   unwind.onError('out_unpin', () => ioptPagesRelease(pages, area.firstIndex, area.lastIndex));
@@ -295,6 +311,8 @@ export function ioptAreaFillDomains(iopt: IoPagetable, area: IoptArea, pages: Io
     if (rc) return unwind.exit(rc);
     unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
   }
+  const rc = ioptPagesCharge(pages);
+  if (rc) return unwind.exit(rc);
   area.filled = true;
   return unwind.exit(0);
 }
