@@ -60,7 +60,8 @@ export function unmapRange(areas: readonly Area[], start: bigint, last: bigint):
 function cutAfter(areas: readonly Area[], iova: bigint): Area[] {
   const out: Area[] = [];
   for (const a of areas) {
-    if (a.start <= iova && iova < a.last) {
+    // iopt_area_split: a cut at an area's first or last IOVA leaves it whole.
+    if (a.start < iova && iova < a.last) {
       out.push({ ...a, last: iova }, { ...a, start: iova + 1n });
     } else out.push(a);
   }
