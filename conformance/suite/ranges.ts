@@ -35,7 +35,9 @@ export function rangeOf(start: bigint, length: bigint): Range | undefined {
  */
 export function autoIovaViolation(r: Range, allowed: readonly Range[]): string | undefined {
   if (r.start < PAGE || r.last > U64_MAX - PAGE) return `outside the search window [${hexOf(PAGE)}, ${hexOf(U64_MAX - PAGE)}]`;
-  if (allowed.length > 0 && !allowed.some((a) => contains(a, r))) return 'outside every allowed range (IOMMU_IOAS_ALLOW_IOVAS)';
+  // The search walks spans of the allowed interval tree (interval_tree_for_each_span): ranges that
+  // overlap or touch are one span, so an IOVA may straddle two of them.
+  if (allowed.length > 0 && !union(allowed).some((a) => contains(a, r))) return 'outside every allowed range (IOMMU_IOAS_ALLOW_IOVAS)';
   return undefined;
 }
 

@@ -104,6 +104,34 @@ function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: st
   }
 }
 
+/**
+ * Commands that may create objects whose ids the shadow follows (the ids
+ * they report, or an access's unreported one, which it counts): the
+ * OBJECTS.LOWEST_FREE_ID check runs over them.
+ */
+const CREATING_TEST_OPS = new Set(['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE']);
+
+/**
+ * A successful command that may take ids the shadow does not follow: the
+ * other *_ALLOC commands (fault queues, vIOMMUs, vDEVICEs and their
+ * tombstones, event queues, HW queues with their internal access) and PASID
+ * attachments, which may build an automatic HWPT. The context's ids are then
+ * open for the rest of the case.
+ */
+function takesUnfollowedIds(cmd: string, v: StructValue): boolean {
+  if (cmd.endsWith('_ALLOC')) return cmd !== 'IOMMU_IOAS_ALLOC' && cmd !== 'IOMMU_HWPT_ALLOC';
+  if (cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || cmd === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') return toNum(v['flags']) !== 0;
+  if (cmd === 'IOMMU_TEST_CMD') return /PASID_(ATTACH|REPLACE)/.test(TEST_OP.get(toNum(v['op'])) ?? '');
+  return false;
+}
+
+/** The n-th (from 1) smallest id from 1 not in `occupied`. */
+function nthFreeId(occupied: ReadonlySet<number>, n: number): number {
+  let id = 0;
+  for (let free = 0; free < n; ) if (!occupied.has(++id)) free++;
+  return id;
+}
+
 interface Expect {
   readonly mapped: boolean;
   readonly open: boolean;
@@ -222,6 +250,8 @@ export class InvariantsOracle implements Oracle {
    * region lost any other way — a group member's detach, say — still is.
    */
   private reattached = new Set<string>();
+  /** Contexts a command took ids in that the shadow does not follow (takesUnfollowedIds): their new ids are not judged. */
+  private idsOpen = new Set<CtxRec>();
   /** The case armed an injected failure (fail_nth): an ENOMEM proves nothing about the limits. */
   private failNth = false;
 
@@ -263,6 +293,7 @@ export class InvariantsOracle implements Oracle {
     this.failNth = false;
     this.leftPages = new Map();
     this.reattached = new Set();
+    this.idsOpen = new Set();
     if (this.can.proc) {
       const [r] = await ctx.observe([{ op: 'process_info' }]);
       if (r?.ok) {
@@ -312,7 +343,10 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkDomainChoice(ev, out);
     if (ok) this.checkPlacement(ev, touched, out);
     if (ok) this.checkUnmapped(ev, out);
+    else this.checkUnmapDeadlock(ev, s.errno, out);
+    const idsBefore = this.idsBefore(ev.request);
     this.shadow.apply(ev.request, ev.response);
+    if (ok) this.checkNewIds(ev, idsBefore, out);
     this.checkWritePins(ev, writePinsBefore, out);
     this.checkMemlock(ev, ok, s.errno, memlockBefore, out);
     this.trackContent(ev, ok);
@@ -417,6 +451,22 @@ export class InvariantsOracle implements Oracle {
     const target = at.ctx.objects.get(toNum(req.arg.fields['pt_id']));
     const ioasId = target?.type === 'ioas' ? target.id : target?.type === 'hwpt_paging' ? target.ioas : undefined;
     if (ioasId === at.ioas.id) this.reattached.add(d.group);
+  }
+
+  /**
+   * An unmap under an access's pins tells the accesses of the IOAS to let go
+   * (iommufd_access_notify_unmap walks its access list) and retries; it gives
+   * up with EDEADLOCK only when one does not respond. The accesses here are
+   * the selftest's, whose unmap callback always unpins (selftest.c
+   * iommufd_test_access_unmap): EDEADLOCK means one was never told — dropped
+   * from the list, or listed on another IOAS — and its pins outlive the
+   * mapping.
+   */
+  private checkUnmapDeadlock(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || (req.cmd !== 'IOMMU_IOAS_UNMAP' && req.cmd !== 'VFIO_IOMMU_UNMAP_DMA') || errnoName(errno ?? 0) !== 'EDEADLK' || this.failNth) return;
+    this.ctx.count('invariants.lifetime');
+    out.push(this.obj('lifetime', ev, `${req.cmd} failed with EDEADLOCK (EDEADLK): the accesses of the IOAS are told to unpin before an area under their pins goes (iommufd_access_notify_unmap), and the selftest's always do — one was not told, and its pins outlive the mapping`, 'ok or another errno', 'EDEADLK'));
   }
 
   /**
@@ -581,7 +631,8 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('abi-hygiene', ev, `${commandName(ev.request)} succeeded with ${abi.map((d) => d.what).join(' and ')}: the uAPI says it is refused, not ignored`, abi.map((d) => d.errno).join('|'), 'ok'));
       return;
     }
-    const tail = abi.find((d) => d.errno === 'E2BIG');
+    // E2BIG is the iommufd dispatch's answer: an fd that is not open never gets there (EBADF).
+    const tail = this.shadow.fds.has(ev.request.fd) ? abi.find((d) => d.errno === 'E2BIG') : undefined;
     if (tail && abi.every((d) => d.dispatch) && errnoName(errno ?? 0) !== 'E2BIG' && !abi.some((d) => d.errno === 'EINVAL' && d.dispatch)) {
       out.push(this.obj('abi-hygiene', ev, `${commandName(ev.request)} with ${tail.what} must fail with E2BIG (include/uapi/linux/iommufd.h, "General ioctl format")`, 'E2BIG', errnoName(errno ?? 0) ?? String(errno)));
     }
@@ -657,6 +708,69 @@ export class InvariantsOracle implements Oracle {
       const what = o ? `a ${objType(o)}` : idCtx.dead.has(n) ? 'a destroyed object' : 'no object';
       out.push(this.obj('lifetime', ev, `${commandName(req)} succeeded with ${field} = ${n}, which names ${what} (it needs ${want.join(' or ')})`, 'ENOENT (or the command’s errno for a wrong object)', 'ok'));
     }
+  }
+
+  /**
+   * The context whose object table an ioctl names ids of: an iommufd file's
+   * own; for a VFIO device file, the one it binds to (BIND) or the one the
+   * file bound (another file of the same device binds nothing: vfio_df_open).
+   */
+  private ctxOfIoctl(req: Extract<Request, { op: 'ioctl' }>, cmd: string, v: StructValue): CtxRec | undefined {
+    const f = this.shadow.fds.get(req.fd);
+    if (f?.kind === 'iommufd') return f.ctx;
+    if (f?.kind !== 'device' || !cmd.startsWith('VFIO_DEVICE_')) return undefined;
+    if (cmd === 'VFIO_DEVICE_BIND_IOMMUFD') return this.shadow.ctxOfFd(toNum(v['iommufd']));
+    return f.device?.bound?.file === f ? f.device.bound.ctx : undefined;
+  }
+
+  /**
+   * Before a command that may create objects: the ids its context holds —
+   * the ones the shadow knows, and how many it holds without reporting them
+   * (an access object takes an id the uAPI never shows).
+   */
+  private idsBefore(req: Request): { ctx: CtxRec; occupied: Set<number>; hidden: number } | undefined {
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string' || this.shadow.lost) return undefined;
+    const cmd = req.cmd;
+    const v = req.arg.fields;
+    const creates = cmd === 'IOMMU_IOAS_ALLOC' || cmd === 'IOMMU_HWPT_ALLOC' || cmd === 'VFIO_DEVICE_BIND_IOMMUFD' || cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || (cmd === 'IOMMU_TEST_CMD' && CREATING_TEST_OPS.has(TEST_OP.get(toNum(v['op'])) ?? ''));
+    if (!creates && !takesUnfollowedIds(cmd, v)) return undefined;
+    const ctx = this.ctxOfIoctl(req, cmd, v);
+    if (!ctx?.alive || this.idsOpen.has(ctx)) return undefined;
+    const occupied = new Set<number>();
+    let hidden = 0;
+    for (const [id, o] of ctx.objects) {
+      if (o.type === 'access') hidden++;
+      else occupied.add(id);
+    }
+    return { ctx, occupied, hidden };
+  }
+
+  /**
+   * OBJECTS.LOWEST_FREE_ID: ids are the lowest free from 1 (xa_alloc with
+   * XA_FLAGS_ALLOC1), and a failed command gives back the ids it reserved
+   * (iommufd_object_abort). So the k objects a command created hold ids no
+   * higher than the k-th id free before it — or the (k+h)-th, when h objects
+   * the uAPI does not report (accesses) may sit in the lower gaps. An id
+   * above that is one an earlier failure leaked, or one not reused.
+   */
+  private checkNewIds(ev: StepEvent, before: { ctx: CtxRec; occupied: Set<number>; hidden: number } | undefined, out: Objection[]): void {
+    if (!before || this.shadow.lost) return;
+    const req = ev.request as Extract<Request, { op: 'ioctl' }>;
+    const cmd = req.cmd as string;
+    if (takesUnfollowedIds(cmd, (req.arg as { fields: StructValue }).fields)) {
+      this.idsOpen.add(before.ctx);
+      return;
+    }
+    const created: number[] = [];
+    for (const [id, o] of before.ctx.objects) if (o.type !== 'access' && !before.occupied.has(id)) created.push(id);
+    if (created.length === 0) return;
+    this.ctx.count('invariants.lifetime');
+    const bound = nthFreeId(before.occupied, created.length + before.hidden);
+    const high = Math.max(...created);
+    if (high <= bound) return;
+    const lowest = nthFreeId(before.occupied, 1);
+    const hidden = before.hidden > 0 ? ` (or up to ${bound}: ${before.hidden} access object(s) hold ids the uAPI does not report)` : '';
+    out.push(this.obj('lifetime', ev, `${commandName(req)} created object(s) ${created.join(', ')}, but ${created.length === 1 ? `id ${lowest} was the lowest free` : `ids from ${lowest} were free`}${hidden}: ids are the lowest free from 1 (xa_alloc, XA_FLAGS_ALLOC1; OBJECTS.LOWEST_FREE_ID), so one was leaked by an earlier failure or not reused`, `ids ≤ ${bound}`, `id ${high}`));
   }
 
   // ---------------------------------------------------------------- group isolation, coherency
@@ -1139,9 +1253,9 @@ export class InvariantsOracle implements Oracle {
       const h = ctx.objects.get(toNum(v['id']));
       if (h?.type === 'hwpt_paging') check(this.shadow.ioas(ctx, h.ioas), (v['check_map'] ?? {}) as StructValue, 'IOMMU_TEST_OP_MD_CHECK_MAP');
     } else if (op === 'IOMMU_TEST_OP_ACCESS_PAGES') {
-      const a = this.shadow.fds.get(toNum(v['id']))?.access;
+      const af = this.shadow.fds.get(toNum(v['id']));
       const m = (v['access_pages'] ?? {}) as StructValue;
-      if (a && toBig(m['uptr']) !== 0n) check(this.shadow.ioas(ctx, a.ioas), m, 'IOMMU_TEST_OP_ACCESS_PAGES');
+      if (af?.access && toBig(m['uptr']) !== 0n) check(this.shadow.ioas(af.ctx, af.access.ioas), m, 'IOMMU_TEST_OP_ACCESS_PAGES');
     } else if (op === 'IOMMU_TEST_OP_MD_CHECK_REFS') {
       const m = (v['check_refs'] ?? {}) as StructValue;
       const va = toBig(m['uptr']);
@@ -1154,7 +1268,7 @@ export class InvariantsOracle implements Oracle {
       const i = want.findIndex((w) => w !== undefined && w !== refs);
       if (i >= 0) out.push(this.obj('accounting', ev, `IOMMU_TEST_OP_MD_CHECK_REFS claims ${refs} pin(s) on buffer ${b.buffer.handle} page ${(b.offset >> 12) + i}, but what is mapped pins it ${want[i]} time(s)`, String(want[i]), String(refs)));
     } else if (op === 'IOMMU_TEST_OP_ACCESS_RW') {
-      await this.checkAccessRw(ev, ctx, v, out);
+      await this.checkAccessRw(ev, v, out);
     }
   }
 
@@ -1164,10 +1278,11 @@ export class InvariantsOracle implements Oracle {
    * taken from the implementation's word), which the content shadow learns.
    * Where the oracle cannot name both ends, what was written is unknown.
    */
-  private async checkAccessRw(ev: StepEvent, ctx: CtxRec, v: StructValue, out: Objection[]): Promise<void> {
-    const a = this.shadow.fds.get(toNum(v['id']))?.access;
+  private async checkAccessRw(ev: StepEvent, v: StructValue, out: Objection[]): Promise<void> {
+    // The access's own context: the selftest finds the access by its fd, whatever iommufd the ioctl went to.
+    const af = this.shadow.fds.get(toNum(v['id']));
     const m = (v['access_rw'] ?? {}) as StructValue;
-    const ioas = a ? this.shadow.ioas(ctx, a.ioas) : undefined;
+    const ioas = af?.access ? this.shadow.ioas(af.ctx, af.access.ioas) : undefined;
     const length = Number(toBig(m['length']));
     const write = (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write) this.wrote = true;

@@ -817,7 +817,10 @@ export class Shadow {
     if (!cmd || !f) return;
     const v = fieldsOf(req);
     if (!v) {
-      if (ok) this.lost = `raw ${cmd} argument: the shadow cannot follow it`;
+      // An integer argument is the whole of what the command takes (VFIO_SET_IOMMU's type,
+      // VFIO_CHECK_EXTENSION's extension); raw bytes may be any struct.
+      if (req.arg.kind === 'int' && f.kind === 'iommufd' && f.ctx && ok && cmd === 'VFIO_SET_IOMMU') f.ctx.compatType = Number(req.arg.value);
+      else if (req.arg.kind === 'raw' && ok) this.lost = `raw ${cmd} argument: the shadow cannot follow it`;
       return;
     }
     const out = (res.out ?? {}) as StructValue;
@@ -921,9 +924,6 @@ export class Shadow {
         }
         return;
       }
-      case 'VFIO_SET_IOMMU':
-        if (req.arg.kind === 'int') ctx.compatType = Number(req.arg.value);
-        return;
       case 'VFIO_IOMMU_MAP_DMA': {
         const ioas = this.ioas(ctx, ctx.compatIoas);
         if (!ioas) return;
@@ -945,6 +945,14 @@ export class Shadow {
         this.applyTestCmd(ctx, v, out);
         return;
       default:
+        // An allocation the shadow does not model (a fault queue, a vIOMMU, a
+        // vDEVICE, an event or HW queue): the ids it reports name live objects,
+        // and any it takes without reporting (a HW queue's internal access, a
+        // vDEVICE's tombstone) may be one the shadow knew as destroyed.
+        if (cmd.endsWith('_ALLOC')) {
+          for (const [k, x] of Object.entries(out)) if (k.startsWith('out_') && k.endsWith('_id') && toNum(x) !== 0) this.addObj(ctx, { type: 'other', id: toNum(x) });
+          ctx.dead.clear();
+        }
         return;
     }
   }
@@ -1043,6 +1051,11 @@ export class Shadow {
         this.attachGroup(st.dev, hwpt, ctx, asked?.type === 'ioas' ? { ioas: asked.id, enforcing: false } : undefined);
         return;
       }
+      case 'IOMMU_TEST_OP_PASID_ATTACH':
+      case 'IOMMU_TEST_OP_PASID_REPLACE':
+        // Attaching a PASID to an IOAS may build an automatic HWPT (not followed here): it may take a destroyed id.
+        ctx.dead.clear();
+        return;
       case 'IOMMU_TEST_OP_CREATE_ACCESS': {
         const fd = toNum(member(out, 'create_access')['out_access_fd']);
         const f = this.newFile('access');
