@@ -387,10 +387,25 @@ const CATALOGUE: Omit<Mutant, 'security'>[] = [
     },
   },
   {
+    name: 'abort-keeps-reserved-id',
+    class: 'lifetime',
+    clauses: ['OBJECTS.ABORT_ON_ERROR', 'OBJECTS.LOWEST_FREE_ID'],
+    invariant: 'invariants.lifetime',
+    change: 'iommufd_object_abort frees the object but not its reserved xarray slot: the id of an object whose ioctl failed stays taken',
+    bugClass: 'an id leaked on an error path (iommufd_object_abort vs abort_and_destroy unwinds): later objects get higher ids and the context never reads as empty again',
+    hooks: {
+      ctx: (ctx) =>
+        patchOwn(ctx.objects, 'erase', (erase) => (id) => {
+          if (ctx.objects.has(id) && !ctx.objects.load(id)) return; // the fault: a reserved, never-published slot is not released
+          erase(id);
+        }),
+    },
+  },
+  {
     name: 'access-not-told-to-unpin',
     class: 'lifetime',
     clauses: ['ACCESS.UNMAP_NOTIFY'],
-    invariant: 'differential',
+    invariant: 'invariants.lifetime',
     change: 'iommufd_access_notify_unmap skips the access: its pins stay and the unmap spins until EDEADLOCK',
     bugClass: 'an access not told to unpin before an area under it is unmapped',
     hooks: {

@@ -21,7 +21,7 @@ import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
-import { type AreaEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
+import { type AccEntry, type AreaEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -960,7 +960,8 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_IOAS_COPY')) {
-    add({
+    type Copy = { ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice };
+    const copy: CommandSpec<Copy> = {
       kind: 'IOMMU_IOAS_COPY',
       weight: 3,
       arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_COPY') }),
@@ -999,7 +1000,32 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
           alive: true,
         });
       },
-    } satisfies CommandSpec<{ ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice }>);
+    };
+    add(copy);
+    // Pages mapped where no domain holds them, copied whole into an IOAS whose domain does: the
+    // copy pins them (iopt_map_pages fills the domains), and charges them against RLIMIT_MEMLOCK
+    // there as a MAP would — the limit of an unprivileged case must hold on this path too.
+    add({
+      kind: 'IOMMU_IOAS_COPY/into-domain',
+      weight: 1,
+      arb: k16,
+      needs: ['bareArea'], ready: () => true,
+      build: (m, k) => {
+        const held = new Set(m.live('hwpt').map((h) => h.ioas));
+        const src = pick(m.liveAreas().filter((a) => !held.has(a.ioas) && m.ctxs.find((c) => c.name === a.ctx)?.open), k);
+        const dst = src && m.live('ioas', src.ctx).find((o) => held.has(o.name));
+        const ctx = m.openCtxs().findIndex((c) => c.name === src?.ctx);
+        if (!src || !dst || ctx < 0 || ctx % 23 === 22) return undefined;
+        const k2 = m.live('ioas', src.ctx).indexOf(dst);
+        return copy.build(m, { ctx, src: m.liveAreas(src.ctx).indexOf(src), dst: { kind: 'live', k: k2 }, off: 0, pages: 0, prot: MAP.read | MAP.write, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE });
+      },
+      after: (m, _k, t, step, s) => {
+        const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl } }).fields;
+        const dst = f.dst_ioas_id instanceof Ref ? m.objs.find((o) => o.name === (f.dst_ioas_id as Ref).name) : undefined;
+        const ctx = m.openCtxs().findIndex((c) => c.name === dst?.ctx);
+        copy.after?.(m, { ctx, src: 0, dst: { kind: 'live', k: 0 }, off: 0, pages: 0, prot: 0, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE }, t, step, s);
+      },
+    } satisfies CommandSpec<number>);
   }
 
   if (has('IOMMU_IOAS_ALLOW_IOVAS')) {
@@ -1497,6 +1523,32 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ ctx: number; all: boolean; a: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
   }
+  if (has('VFIO_IOMMU_MAP_DMA') && has('VFIO_IOMMU_UNMAP_DMA') && has('VFIO_SET_IOMMU')) {
+    // Type1 (v1) lets an unmap take part of a mapping: map a few pages into a container whose
+    // IOAS a device's domain holds (so they are pinned for it), then unmap a head or a tail of
+    // them — the area is cut in two (iopt_cut_iova, iopt_area_split) and the half that stays
+    // must keep its pages pinned and mapped.
+    const SPLIT_IOVA = 0x40000000n;
+    const v1Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType === v(p, 'VFIO_TYPE1_IOMMU'));
+    add({
+      kind: 'VFIO_IOMMU_UNMAP_DMA/split',
+      weight: 1,
+      arb: fc.record({ slot: fc.nat(7), pages: fc.integer({ min: 2, max: 6 }), cut: fc.nat(7), head: fc.boolean() }),
+      needs: ['compatV1Device', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ctx = v1Ctx(m);
+        const b = m.bufs.find((x) => !x.readonly && x.length >= c.pages * PAGE_BYTES);
+        if (!ctx || !b) return undefined;
+        return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: SPLIT_IOVA + BigInt(c.slot) * HPAGE, size: BigInt(c.pages) * PAGE }, NONE);
+      },
+      follow: (m, c, t, step) => {
+        if (!ok(step)) return undefined;
+        const base = SPLIT_IOVA + BigInt(c.slot) * HPAGE;
+        const cut = BigInt(1 + (c.cut % (c.pages - 1))) * PAGE;
+        return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: c.head ? base : base + cut, size: c.head ? cut : BigInt(c.pages) * PAGE - cut }, NONE);
+      },
+    } satisfies CommandSpec<{ slot: number; pages: number; cut: number; head: boolean }>);
+  }
   return specs;
 }
 
@@ -1688,6 +1740,45 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       if (acc && id instanceof Ref) acc.ioas = id.name;
     },
   });
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
+    // One of two accesses of an IOAS moves to another while the other holds pages; then the
+    // first IOAS is unmapped: the access left behind must still be told to let go
+    // (iommufd_access_notify_unmap walks the IOAS's access list).
+    const sibling = (m: GenModel, k: number): { a1: AccEntry; a2: AccEntry; to: string } | undefined => {
+      const pairs = m.accs.flatMap((a1) => {
+        if (!a1.open || !m.items.some((i) => i.alive && i.acc === a1.name)) return [];
+        const a2 = m.accs.find((x) => x !== a1 && x.open && x.ctx === a1.ctx && x.ioas === a1.ioas);
+        const to = m.live('ioas', a1.ctx).find((o) => o.name !== a1.ioas);
+        return a2 && to ? [{ a1, a2, to: to.name }] : [];
+      });
+      return pick(pairs, k);
+    };
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_REPLACE_IOAS/sibling',
+      weight: 1,
+      arb: k16,
+      needs: ['accSiblings'], ready: () => true,
+      build: (m, k) => {
+        const p = sibling(m, k);
+        const ctx = p && m.ctxs.find((x) => x.name === p.a1.ctx);
+        if (!p || !ctx) return undefined;
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(p.a2.name), 'access_replace_ioas', { ioas_id: new Ref(p.to) }, NONE);
+      },
+      after: (m, _k, t, step) => {
+        const f = (t.fields['arg'] as { fields: { id: Tmpl; access_replace_ioas: { ioas_id: Tmpl } } }).fields;
+        const a2 = f.id instanceof Ref ? m.accs.find((a) => a.name === (f.id as Ref).name) : undefined;
+        const to = f.access_replace_ioas.ioas_id;
+        if (ok(step) && a2 && to instanceof Ref) a2.ioas = to.name;
+      },
+      follow: (m, _k, t, step) => {
+        const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
+        const a2 = f.id instanceof Ref ? m.accs.find((a) => a.name === (f.id as Ref).name) : undefined;
+        const a1 = ok(step) && a2 ? m.accs.find((a) => a !== a2 && a.open && a.ctx === a2.ctx && a.ioas !== a2.ioas && m.items.some((i) => i.alive && i.acc === a.name)) : undefined;
+        if (!a1) return undefined;
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a1.ctx), { ioas_id: new Ref(a1.ioas), iova: 0n, length: U64_MAX }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
+  }
   test('IOMMU_TEST_OP_MD_CHECK_MAP', {
     weight: 1,
     arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abiFor('IOMMU_TEST_CMD') }),
@@ -2120,6 +2211,72 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     compat: async (m, s) => {
       await ensure(m, s, 'ioas');
       if (!m.openCtxs().some((c) => c.compat)) await run(m, s, 'IOMMU_VFIO_IOAS', { ctx: 0, op: enumValue(profile, 'IOMMU_VFIO_IOAS_SET') ?? 1, ioas: { kind: 'live', k: 0 }, abi: NONE });
+    },
+    accSiblings: async (m, s) => {
+      // Two accesses on one mapped IOAS, the first holding pages, and another IOAS in the
+      // context to move the second to: each IOAS keeps its own list of accesses
+      // (iopt_access_list_id), and moving one must leave the other's entry alone.
+      await ensure(m, s, 'acc');
+      await ensure(m, s, 'area');
+      const pinning = m.accs.filter((a) => a.open && a.pin);
+      const a1 = pinning.find((a) => m.liveAreas(a.ctx, a.ioas).some((x) => x.buf));
+      if (!a1) return;
+      if (!m.items.some((i) => i.alive && i.acc === a1.name)) {
+        // accessTarget takes the k-th pinning access unless k % 5 == 4.
+        let k = pinning.indexOf(a1);
+        while (k % 5 === 4) k += pinning.length;
+        const area = m.liveAreas(a1.ctx, a1.ioas).findIndex((x) => x.buf);
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES', { acc: k, area, off: 0, pages: 1, write: false, abi: NONE });
+      }
+      const ioases = m.live('ioas', a1.ctx);
+      if (!m.accs.some((a) => a !== a1 && a.open && a.ctx === a1.ctx && a.ioas === a1.ioas) && m.accs.length < 4) {
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, a1.ctx), ioas: { kind: 'live', k: ioases.findIndex((o) => o.name === a1.ioas) }, pin: true, abi: NONE });
+      }
+      if (ioases.length < 2 && m.objs.filter((o) => o.kind === 'ioas').length < 8) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, a1.ctx), abi: NONE });
+    },
+    bareArea: async (m, s) => {
+      // Next to an IOAS a domain holds (a live HWPT on it), an area of the same context in an
+      // IOAS no domain holds: its pages are mapped but not pinned.
+      await ensure(m, s, 'mappedDevice');
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).some((o) => held.has(o.name)));
+      if (!ctx || m.liveAreas(ctx.name).some((a) => !held.has(a.ioas))) return;
+      let bare = m.live('ioas', ctx.name).findIndex((o) => !held.has(o.name));
+      if (bare < 0 && m.objs.filter((o) => o.kind === 'ioas').length < 8) {
+        await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+        bare = m.live('ioas', ctx.name).findIndex((o) => !held.has(o.name));
+      }
+      if (bare >= 0) await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k: bare }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 8 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+    },
+    compatV1Device: async (m, s) => {
+      // A VFIO type1 (v1) container whose IOAS a device is attached to: an unmap of part of a
+      // mapping there cuts an area a domain holds (iommufd_vfio_unmap_dma: iopt_cut_iova).
+      // VFIO_SET_IOMMU comes first: it disables large pages, which an IOAS with both domains
+      // and areas refuses (EINVAL).
+      await ensure(m, s, 'compat');
+      const TYPE1 = enumValue(profile, 'VFIO_TYPE1_IOMMU') ?? 1;
+      const ctx = m.openCtxs().find((c) => c.compat !== undefined && (c.compatType === undefined || c.compatType === TYPE1) && m.objs.some((o) => o.name === c.compat && o.alive));
+      if (!ctx?.compat) return;
+      if (ctx.compatType === undefined) {
+        const step = await s.exec({ op: 'ioctl', fields: { fd: new Ref(ctx.name), cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(TYPE1) } } });
+        if (ok(step)) ctx.compatType = TYPE1;
+      }
+      const k = m.live('ioas', ctx.name).findIndex((o) => o.name === ctx.compat);
+      const onCompat = (hwpt: string | undefined): boolean => m.objs.some((o) => o.name === hwpt && o.alive && o.ioas === ctx.compat);
+      if (ctx.compatType !== TYPE1 || k < 0 || m.dfds.some((d) => d.open && onCompat(d.attached)) || m.objs.some((o) => o.kind === 'hwpt' && o.auto && onCompat(o.name))) return;
+      if (!byKind.has('device_create') || !byKind.has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
+        // The selftest's mock device instead, where the adapter creates no devices (the kernel lanes).
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: openIdx(m, ctx.name), pt: { kind: 'live', k }, hwpt: false, flags: -1, abi: NONE });
+        return;
+      }
+      let d = m.dfds.find((x) => x.open && x.ctx === ctx.name && !m.objs.some((o) => o.name === x.attached && o.alive));
+      if (!d && m.devs.length < 6) {
+        const dev = await createDevice(m, s, { iommu: m.setting.unit + m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+        const e = dev ? await openDfd(m, s, dev) : undefined;
+        if (e) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(e), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+        if (e?.ctx === ctx.name) d = e;
+      }
+      if (d) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: d.name } satisfies Attach);
     },
   };
   const ensure: Ensure = (m, s, need) => {
