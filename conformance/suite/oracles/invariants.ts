@@ -843,7 +843,15 @@ export class InvariantsOracle implements Oracle {
     const at = this.shadow.deviceIoas(via);
     if (!at) return { mapped: false, open: false, why: `HWPT ${d.hwpt}'s IOAS is gone` };
     const seg = this.shadow.segmentAt(at.ioas, iova);
-    if (!seg) return { mapped: false, open: false, why: `IOAS ${at.ioas.id} maps nothing at ${hexOf(iova)}` };
+    // `why` is read only for an objection's message: built then, not on every probe.
+    if (!seg)
+      return {
+        mapped: false,
+        open: false,
+        get why() {
+          return `IOAS ${at.ioas.id} maps nothing at ${hexOf(iova)}`;
+        },
+      };
     const va = seg.ps.va + seg.psOff + (iova - seg.start);
     const b = this.shadow.bufferOfVa(va);
     return {
@@ -855,7 +863,9 @@ export class InvariantsOracle implements Oracle {
       read: seg.read,
       write: seg.write,
       last: seg.last,
-      why: `IOAS ${at.ioas.id} maps ${hexOf(iova)} to user address ${hexOf(va)}${b ? ` (buffer ${b.buffer.handle} + ${b.offset})` : ' (no buffer of the process)'} ${seg.read ? 'R' : ''}${seg.write ? 'W' : ''}`,
+      get why() {
+        return `IOAS ${at.ioas.id} maps ${hexOf(iova)} to user address ${hexOf(va)}${b ? ` (buffer ${b.buffer.handle} + ${b.offset})` : ' (no buffer of the process)'} ${seg.read ? 'R' : ''}${seg.write ? 'W' : ''}`;
+      },
     };
   }
 
