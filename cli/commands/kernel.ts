@@ -476,9 +476,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--programs <dir>', 'programs to run after the smoke scenario', join(REPO_ROOT, 'conformance/programs/corpus'))
     .option('--verbose', 'print every program run, not only failing ones')
     .option('--no-suite', 'skip the random suite budget')
-    .option('--suite-runs <n>', 'cases of the random suite budget', '20')
+    .option('--suite-runs <n>', 'cases of the random suite budget', '200')
     .option('--suite-seed <n>', 'seed of the random suite budget (pinned)', '1')
-    .option('--suite-max-commands <n>', 'commands per case of the budget', '30')
+    .option('--suite-max-commands <n>', 'commands per case of the budget', '60')
     .option('--no-repro', "skip the suite's replay files as C programs in the guest")
     .action((opts: TestOptions) => testAction(opts, setExit));
   withCommon(kernel.command('selftest').description("run the kernel's own iommufd selftest binaries once in the VM")).action(
