@@ -113,6 +113,18 @@ describe('the invariant a fixture breaks objects, whichever objects first in a g
     const onRef = await replayProgram(program, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
     expect(onRef.objections, onRef.text).toEqual([]);
   }, 600_000);
+
+  it('suite.catches.stale-after-unmap.after-an-int-argument', async () => {
+    // The same program with a VFIO_CHECK_EXTENSION (an integer argument, not a struct) right after the
+    // open: the shadow follows it, and the invariants still judge the rest of the case. (They used to
+    // stop: any successful ioctl without a struct argument marked the shadow lost.)
+    const file = 'conformance/programs/corpus/observe/iotlb.map_dma_unmap.json';
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { steps: unknown[] };
+    json.steps.splice(2, 0, { op: 'ioctl', fd: '$fd', cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: '1' } });
+    const program = validateProgram(json, file);
+    const broken = await replayProgram(program, { impl: `${FIX}/stale-after-unmap.ts`, profile: '7.3', oracle: 'invariants' });
+    expect(broken.objections.map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
+  }, 600_000);
 });
 
 describe('the lifecycle oracle objects to a lifecycle violation', () => {
