@@ -481,7 +481,7 @@ export class InvariantsOracle implements Oracle {
     const field = req.cmd === 'IOMMU_IOAS_UNMAP' ? 'length' : 'size';
     const reported = (ev.response.result as { out?: StructValue }).out?.[field];
     if (reported === undefined) return;
-    const [t] = this.touchedBefore(req);
+    const [t] = this.touchedBefore(req, false);
     if (!t) return;
     let want = 0n;
     for (const r of t.ranges) {
@@ -1401,13 +1401,20 @@ export class InvariantsOracle implements Oracle {
 
   // ---------------------------------------------------------------- probes
 
-  /** IOVA ranges (per IOAS) a request may change, read before the shadow applies it. */
-  private touchedBefore(req: Request): { ioas: IoasObj; ranges: Range[] }[] {
+  /** IOVA ranges (per IOAS) a request may change, read before the shadow applies it (an unmap's with the mapped page on each side, unless `neighbours` is false). */
+  private touchedBefore(req: Request, neighbours = true): { ioas: IoasObj; ranges: Range[] }[] {
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string') return [];
     const ctx = this.shadow.ctxOfFd(req.fd);
     if (!ctx) return [];
     const v = req.arg.fields;
     const segsIn = (ioas: IoasObj, r: Range): Range[] => ioas.segs.filter((s) => overlaps(s, r)).map((s) => ({ start: s.start > r.start ? s.start : r.start, last: s.last < r.last ? s.last : r.last }));
+    // What an unmap takes, and the mapped page on each side of it: what stays must stay mapped and
+    // pinned (a type1 v1 unmap cuts an area in two, and the half left must keep its pages).
+    const unmapped = (ioas: IoasObj, r: Range): Range[] => !neighbours ? segsIn(ioas, r) : [
+      ...segsIn(ioas, r),
+      ...(r.start >= PAGE ? segsIn(ioas, { start: r.start - PAGE, last: r.start - 1n }) : []),
+      ...(r.last <= U64_MAX - PAGE ? segsIn(ioas, { start: r.last + 1n, last: r.last + PAGE }) : []),
+    ];
     switch (req.cmd) {
       case 'IOMMU_IOAS_MAP': {
         const ioas = this.shadow.ioas(ctx, v['ioas_id']);
@@ -1424,14 +1431,14 @@ export class InvariantsOracle implements Oracle {
         const iova = toBig(v['iova']);
         const length = toBig(v['length']);
         const r = iova === 0n && length === U64_MAX ? { start: 0n, last: U64_MAX } : rangeOf(iova, length);
-        return ioas && r ? [{ ioas, ranges: segsIn(ioas, r) }] : [];
+        return ioas && r ? [{ ioas, ranges: unmapped(ioas, r) }] : [];
       }
       case 'VFIO_IOMMU_MAP_DMA':
       case 'VFIO_IOMMU_UNMAP_DMA': {
         const ioas = this.shadow.ioas(ctx, ctx.compatIoas);
         const all = req.cmd === 'VFIO_IOMMU_UNMAP_DMA' && (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
         const r = all ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
-        return ioas && r ? [{ ioas, ranges: req.cmd === 'VFIO_IOMMU_UNMAP_DMA' ? segsIn(ioas, r) : [r] }] : [];
+        return ioas && r ? [{ ioas, ranges: req.cmd === 'VFIO_IOMMU_UNMAP_DMA' ? unmapped(ioas, r) : [r] }] : [];
       }
       default:
         return [];
