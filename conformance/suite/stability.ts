@@ -24,6 +24,25 @@ function same(a: unknown, b: unknown): boolean {
 /** VAs differ between sessions (a process may randomise its mappings): symbolic too. */
 const VA_FIELDS = new Set(['user_va', 'vaddr', 'uptr', 'va', 'data_uptr', 'allowed_iovas']);
 
+/**
+ * The members a request gives as pointers to bytes or room ({data}, {room}):
+ * the adapter places those in its own scratch memory, wherever its mmap puts
+ * them that time, so the answer echoes an address of each run's own.
+ */
+function pointerMembers(req: Request): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v !== 'object' || v === null || v instanceof Uint8Array || Array.isArray(v)) return;
+    for (const [k, x] of Object.entries(v)) {
+      const ptr = x as { room?: unknown; data?: unknown } | null;
+      if (typeof x === 'object' && ptr !== null && (typeof ptr.room === 'number' || ptr.data instanceof Uint8Array)) out.add(k);
+      else walk(x);
+    }
+  };
+  if (req.op === 'ioctl' && req.arg.kind === 'struct') walk(req.arg.fields);
+  return out;
+}
+
 export async function checkStability(trace: readonly TraceStep[], fresh: Adapter, timeoutMs: number, clock: Clock): Promise<Objection | undefined> {
   const bindings = new Map<string, unknown>();
   const symbols = new Symbols();
@@ -47,12 +66,13 @@ export async function checkStability(trace: readonly TraceStep[], fresh: Adapter
       const op = first.request.op;
       const la = leaves(bindable(op, first.response.result), '', new Map());
       const lb = leaves(bindable(op, again.result), '', new Map());
+      const pointers = pointerMembers(first.request);
       for (const path of la.keys()) {
         if (op === 'iotlb' || op === 'process_info' || op === 'pin_count') break;
         const x = la.get(path);
         const y = lb.get(path);
         const leaf = path.split('.').pop() ?? '';
-        if (path.startsWith('buffers') || VA_FIELDS.has(leaf)) continue;
+        if (path.startsWith('buffers') || VA_FIELDS.has(leaf) || pointers.has(leaf)) continue;
         const ns = namespaceOf(op, path);
         if (ns) {
           if (!symbols.same(ns, x, y)) return objection(first, `${path} is ${render(y)} on a fresh session, ${render(x)} the first time, and the two runs' handles do not correspond`, render(x), render(y));
