@@ -145,7 +145,19 @@ interface Expect {
   readonly last?: bigint;
   /** The group is owned (a member is bound) and attached to nothing: in its blocking domain, which translates nothing. */
   readonly blocked?: boolean;
-  readonly why: string;
+  /** Why, for a message; for a page the IOAS maps or not, reasonOf builds it from the fields below when an objection needs it. */
+  readonly why?: string;
+  readonly ioasId?: number;
+  readonly iova?: bigint;
+  readonly va?: bigint;
+}
+
+/** An expectation's reason, for an objection's message (built only then: probes make many expectations). */
+function reasonOf(e: Expect): string {
+  if (e.why !== undefined) return e.why;
+  if (!e.mapped) return `IOAS ${e.ioasId} maps nothing at ${hexOf(e.iova ?? 0n)}`;
+  const where = e.buffer !== undefined ? ` (buffer ${e.buffer} + ${e.offset})` : ' (no buffer of the process)';
+  return `IOAS ${e.ioasId} maps ${hexOf(e.iova ?? 0n)} to user address ${hexOf(e.va ?? 0n)}${where} ${e.read ? 'R' : ''}${e.write ? 'W' : ''}`;
 }
 
 interface Span {
@@ -843,15 +855,7 @@ export class InvariantsOracle implements Oracle {
     const at = this.shadow.deviceIoas(via);
     if (!at) return { mapped: false, open: false, why: `HWPT ${d.hwpt}'s IOAS is gone` };
     const seg = this.shadow.segmentAt(at.ioas, iova);
-    // `why` is read only for an objection's message: built then, not on every probe.
-    if (!seg)
-      return {
-        mapped: false,
-        open: false,
-        get why() {
-          return `IOAS ${at.ioas.id} maps nothing at ${hexOf(iova)}`;
-        },
-      };
+    if (!seg) return { mapped: false, open: false, ioasId: at.ioas.id, iova };
     const va = seg.ps.va + seg.psOff + (iova - seg.start);
     const b = this.shadow.bufferOfVa(va);
     return {
@@ -863,9 +867,9 @@ export class InvariantsOracle implements Oracle {
       read: seg.read,
       write: seg.write,
       last: seg.last,
-      get why() {
-        return `IOAS ${at.ioas.id} maps ${hexOf(iova)} to user address ${hexOf(va)}${b ? ` (buffer ${b.buffer.handle} + ${b.offset})` : ' (no buffer of the process)'} ${seg.read ? 'R' : ''}${seg.write ? 'W' : ''}`;
-      },
+      ioasId: at.ioas.id,
+      iova,
+      va,
     };
   }
 
@@ -876,23 +880,23 @@ export class InvariantsOracle implements Oracle {
     const dev = `device ${d.handle}`;
     if (t.mapped) {
       if (!e.mapped && !e.open) {
-        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to buffer ${t.buffer} + ${t.offset}, but ${e.why}`, 'not mapped', `mapped to buffer ${t.buffer}+${t.offset}`, probe));
+        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to buffer ${t.buffer} + ${t.offset}, but ${reasonOf(e)}`, 'not mapped', `mapped to buffer ${t.buffer}+${t.offset}`, probe));
         return;
       }
       if (e.mapped && (t.buffer !== e.buffer || t.offset !== e.offset) && !e.open && !e.landingOpen) {
-        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to ${t.buffer === undefined ? 'memory outside every user buffer' : `buffer ${t.buffer} + ${t.offset}`}, but ${e.why}`, `buffer ${e.buffer}+${e.offset}`, `buffer ${t.buffer}+${t.offset}`, probe));
+        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to ${t.buffer === undefined ? 'memory outside every user buffer' : `buffer ${t.buffer} + ${t.offset}`}, but ${reasonOf(e)}`, `buffer ${e.buffer}+${e.offset}`, `buffer ${t.buffer}+${t.offset}`, probe));
         return;
       }
       if (e.mapped && !e.open && t.write && !e.write && d.permissions) {
-        out.push(this.obj('dma-confinement', ev, `${dev} may write at ${hexOf(iova)}, but the mapping is read-only (${e.why})`, 'read-only', 'writable', probe));
+        out.push(this.obj('dma-confinement', ev, `${dev} may write at ${hexOf(iova)}, but the mapping is read-only (${reasonOf(e)})`, 'read-only', 'writable', probe));
         return;
       }
     }
     if (e.mapped && !e.open) {
       this.ctx.count('invariants.group-isolation');
-      if (!t.mapped) out.push(this.obj('group-isolation', ev, `${dev} cannot reach ${hexOf(iova)}, but ${e.why}: a device reaches exactly what its HWPT maps`, 'mapped', 'not mapped', probe));
+      if (!t.mapped) out.push(this.obj('group-isolation', ev, `${dev} cannot reach ${hexOf(iova)}, but ${reasonOf(e)}: a device reaches exactly what its HWPT maps`, 'mapped', 'not mapped', probe));
       else if ((e.read && !t.read && d.permissions) || (e.write && !t.write && d.permissions)) {
-        out.push(this.obj('group-isolation', ev, `${dev} has ${t.read ? 'R' : ''}${t.write ? 'W' : ''} at ${hexOf(iova)}, but ${e.why}`, `${e.read ? 'R' : ''}${e.write ? 'W' : ''}`, `${t.read ? 'R' : ''}${t.write ? 'W' : ''}`, probe));
+        out.push(this.obj('group-isolation', ev, `${dev} has ${t.read ? 'R' : ''}${t.write ? 'W' : ''} at ${hexOf(iova)}, but ${reasonOf(e)}`, `${e.read ? 'R' : ''}${e.write ? 'W' : ''}`, `${t.read ? 'R' : ''}${t.write ? 'W' : ''}`, probe));
       }
     }
   }
@@ -945,7 +949,7 @@ export class InvariantsOracle implements Oracle {
     const allowed = pages.every((e) => e.mapped && (dir === 'read' ? e.read || !d.permissions || e.write : e.write || !d.permissions));
     if (r.ok && !allowed && !open) {
       const bad = pages.find((e) => !e.mapped || (dir === 'write' && !e.write)) ?? pages[0];
-      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} of ${length} byte(s) at ${hexOf(iova)} succeeded, but ${bad?.why ?? 'nothing maps it'}${dir === 'write' && bad?.mapped ? ' (read-only)' : ''}`, 'a fault', `ok, touched ${JSON.stringify(r.touched ?? [])}`, probe));
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} of ${length} byte(s) at ${hexOf(iova)} succeeded, but ${bad ? reasonOf(bad) : 'nothing maps it'}${dir === 'write' && bad?.mapped ? ' (read-only)' : ''}`, 'a fault', `ok, touched ${JSON.stringify(r.touched ?? [])}`, probe));
       return;
     }
     if (r.ok && !open) {
@@ -957,20 +961,20 @@ export class InvariantsOracle implements Oracle {
       const want = coalesce(pages.map((e, i) => ({ buffer: e.buffer ?? -1, offset: e.offset ?? 0, length: spans[i] ?? 0 })));
       if (touched.length > 0 && !sameSpans(coalesce(touched), want)) {
         const wanted = want.map((w) => `buffer ${w.buffer}+${w.offset}, ${w.length} byte(s)`).join('; ');
-        out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} touched ${JSON.stringify(touched)}, but ${pages.map((e) => e.why).filter((w, i, a) => a.indexOf(w) === i).join('; ')}`, wanted, JSON.stringify(touched), probe));
+        out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} touched ${JSON.stringify(touched)}, but ${pages.map((e) => reasonOf(e)).filter((w, i, a) => a.indexOf(w) === i).join('; ')}`, wanted, JSON.stringify(touched), probe));
       }
       return;
     }
     // An owned group attached to nothing sits in the blocking domain (iommu_group_claim_dma_owner):
     // a fault of any other kind says the device still translates through some paging domain.
     if (!r.ok && r.fault !== 'blocked' && pages.every((e) => e.blocked)) {
-      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${(pages[0] as Expect).why} (its group is owned: the blocking domain, fault 'blocked'): it still goes through a paging domain`, "fault: 'blocked'", `fault: ${r.fault}`, probe));
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${reasonOf(pages[0] as Expect)} (its group is owned: the blocking domain, fault 'blocked'): it still goes through a paging domain`, "fault: 'blocked'", `fault: ${r.fault}`, probe));
       return;
     }
     const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));
     if (!r.ok && mustWork) {
       this.ctx.count('invariants.group-isolation');
-      out.push(this.obj('group-isolation', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted (${r.fault}), but ${(pages[0] as Expect).why}`, 'ok', `fault: ${r.fault}`, probe));
+      out.push(this.obj('group-isolation', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted (${r.fault}), but ${reasonOf(pages[0] as Expect)}`, 'ok', `fault: ${r.fault}`, probe));
     }
   }
 
