@@ -778,8 +778,14 @@ static int op_mem_alloc(const struct json *req, struct sbuf *res, struct perr *e
 		buffer_arena_release(va, len);
 		return fail_req(e, "internal", "prot", "mprotect failed: %s", strerror(errno));
 	}
-	b = &buffers[++nr_buffers];
+	b = &buffers[nr_buffers + 1];
 	*b = (struct buffer){ .va = va, .length = len, .live = true, .gone = calloc(len / (size_t)page_size, 1) };
+	if (!b->gone) {
+		buffer_arena_release(va, len);
+		*b = (struct buffer){ 0 };
+		return fail_req(e, "internal", NULL, "out of memory for the buffer's page map");
+	}
+	nr_buffers++;
 	sb_printf(res, "{\"buffer\":%u,\"va\":", nr_buffers);
 	sb_u64str(res, (uint64_t)(uintptr_t)va);
 	sb_printf(res, ",\"length\":%lld}", length);
