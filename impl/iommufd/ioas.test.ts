@@ -397,6 +397,29 @@ describe('accounting (pages.c: do_update_pinned)', () => {
     expect(env.proc.user.lockedVm).toBe(0);
     expect(env.proc.pinnedVm).toBe(0);
   });
+  check('ref.pages.charge-after-fill', () => {
+    // pages.c fills the domains batch by batch and charges the pins after
+    // (pfn_reader_update_pinned follows batch_to_domain in
+    // iopt_area_fill_domain(s), both kernels): a domain that refuses the map
+    // answers before RLIMIT_MEMLOCK would — the 7.3 lane's EINVAL for a
+    // VFIO_IOMMU_MAP_DMA without READ/WRITE over the limit, not ENOMEM.
+    class Refusing extends FakeDomain {
+      override map(): number {
+        return -EINVAL;
+      }
+    }
+    const env = newEnv();
+    env.proc.rlimitMemlock = 2n * P;
+    env.proc.capIpcLock = false;
+    const ioas = ioasAlloc(env);
+    ioptTableAddDomain(ioasOf(env, ioas).iopt, new Refusing());
+    const buf = buffer(env, 16 * 4096);
+    expect(map(env, ioas, buf, 4n * P).errno).toBe(EINVAL);
+    // Nothing of it stays pinned or charged.
+    expect(env.proc.pinCountOfVa(buf)).toBe(0);
+    expect(env.proc.user.lockedVm).toBe(0);
+    expect(env.proc.pinnedVm).toBe(0);
+  });
   check('ref.pages.pin-for-write-efault', () => {
     // A writable mapping pins with FOLL_WRITE: read-only user memory is refused (EFAULT), and
     // nothing of the refused map stays pinned; a read-only mapping of the same pages pins fine.

@@ -49,6 +49,15 @@ export const clauses: Clause[] = [
     checks: ['ref.ioas_copy.pins-once', 'ref.pages.rlimit-user-enomem', 'ref.mock.close-releases-everything'],
   },
   {
+    id: 'PAGES.CHARGE_AFTER_FILL',
+    kind: 'accounting',
+    statement:
+      'Filling domains pins a batch, maps it into every domain, and charges RLIMIT_MEMLOCK only after all batches are mapped: a domain that refuses the map fails the command with its own errno (EINVAL for a prot without READ or WRITE), not ENOMEM, and nothing stays pinned or charged.',
+    source: { file: PAGES, function: 'iopt_area_fill_domains' },
+    profiles: BOTH,
+    checks: ['ref.pages.charge-after-fill'],
+  },
+  {
     id: 'PAGES.PIN_FOR_WRITE',
     kind: 'security',
     statement:
