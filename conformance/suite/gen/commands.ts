@@ -1753,6 +1753,11 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       });
       return pick(pairs, k);
     };
+    /** The access a step of this kind moves (its id). */
+    const moved = (m: GenModel, t: StepTemplate): AccEntry | undefined => {
+      const id = (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id;
+      return id instanceof Ref ? m.accs.find((a) => a.name === id.name) : undefined;
+    };
     add({
       kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_REPLACE_IOAS/sibling',
       weight: 1,
@@ -1765,14 +1770,12 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(p.a2.name), 'access_replace_ioas', { ioas_id: new Ref(p.to) }, NONE);
       },
       after: (m, _k, t, step) => {
-        const f = (t.fields['arg'] as { fields: { id: Tmpl; access_replace_ioas: { ioas_id: Tmpl } } }).fields;
-        const a2 = f.id instanceof Ref ? m.accs.find((a) => a.name === (f.id as Ref).name) : undefined;
-        const to = f.access_replace_ioas.ioas_id;
+        const a2 = moved(m, t);
+        const to = (t.fields['arg'] as { fields: { access_replace_ioas: { ioas_id: Tmpl } } }).fields.access_replace_ioas.ioas_id;
         if (ok(step) && a2 && to instanceof Ref) a2.ioas = to.name;
       },
       follow: (m, _k, t, step) => {
-        const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
-        const a2 = f.id instanceof Ref ? m.accs.find((a) => a.name === (f.id as Ref).name) : undefined;
+        const a2 = moved(m, t);
         const a1 = ok(step) && a2 ? m.accs.find((a) => a !== a2 && a.open && a.ctx === a2.ctx && a.ioas !== a2.ioas && m.items.some((i) => i.alive && i.acc === a.name)) : undefined;
         if (!a1) return undefined;
         return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a1.ctx), { ioas_id: new Ref(a1.ioas), iova: 0n, length: U64_MAX }, NONE, {});

@@ -125,6 +125,17 @@ function takesUnfollowedIds(cmd: string, v: StructValue): boolean {
   return false;
 }
 
+/** A context's ids before a command that may create objects (InvariantsOracle.idsBefore). */
+interface IdsBefore {
+  readonly ctx: CtxRec;
+  /** The ids of the objects the shadow knows. */
+  readonly occupied: ReadonlySet<number>;
+  /** Objects holding ids the uAPI never reports (accesses). */
+  readonly hidden: number;
+  /** The command may take ids the shadow does not follow (takesUnfollowedIds). */
+  readonly unfollowed: boolean;
+}
+
 /** The n-th (from 1) smallest id from 1 not in `occupied`. */
 function nthFreeId(occupied: ReadonlySet<number>, n: number): number {
   let id = 0;
@@ -378,7 +389,8 @@ export class InvariantsOracle implements Oracle {
    * is attached (iopt_table_enforce_dev_resv_regions, removed again only by
    * that device's detach) or a range reserved in the IOAS — and, for an
    * automatic IOVA, inside iopt_alloc_iova's window and inside an allowed
-   * range when the IOAS has any (IOMMU_IOAS_ALLOW_IOVAS's promise).
+   * range when the IOAS has any (IOMMU_IOAS_ALLOW_IOVAS's promise; touching
+   * ranges are one span, as the search walks them).
    */
   private checkPlacement(ev: StepEvent, touched: readonly { ioas: IoasObj; ranges: Range[] }[], out: Objection[]): void {
     const req = ev.request;
@@ -740,12 +752,13 @@ export class InvariantsOracle implements Oracle {
    * the ones the shadow knows, and how many it holds without reporting them
    * (an access object takes an id the uAPI never shows).
    */
-  private idsBefore(req: Request): { ctx: CtxRec; occupied: Set<number>; hidden: number } | undefined {
+  private idsBefore(req: Request): IdsBefore | undefined {
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string' || this.shadow.lost) return undefined;
     const cmd = req.cmd;
     const v = req.arg.fields;
     const creates = cmd === 'IOMMU_IOAS_ALLOC' || cmd === 'IOMMU_HWPT_ALLOC' || cmd === 'VFIO_DEVICE_BIND_IOMMUFD' || cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || (cmd === 'IOMMU_TEST_CMD' && CREATING_TEST_OPS.has(TEST_OP.get(toNum(v['op'])) ?? ''));
-    if (!creates && !takesUnfollowedIds(cmd, v)) return undefined;
+    const unfollowed = takesUnfollowedIds(cmd, v);
+    if (!creates && !unfollowed) return undefined;
     const ctx = this.ctxOfIoctl(req, cmd, v);
     if (!ctx?.alive || this.idsOpen.has(ctx)) return undefined;
     const occupied = new Set<number>();
@@ -754,7 +767,7 @@ export class InvariantsOracle implements Oracle {
       if (o.type === 'access') hidden++;
       else occupied.add(id);
     }
-    return { ctx, occupied, hidden };
+    return { ctx, occupied, hidden, unfollowed };
   }
 
   /**
@@ -765,14 +778,13 @@ export class InvariantsOracle implements Oracle {
    * the uAPI does not report (accesses) may sit in the lower gaps. An id
    * above that is one an earlier failure leaked, or one not reused.
    */
-  private checkNewIds(ev: StepEvent, before: { ctx: CtxRec; occupied: Set<number>; hidden: number } | undefined, out: Objection[]): void {
+  private checkNewIds(ev: StepEvent, before: IdsBefore | undefined, out: Objection[]): void {
     if (!before || this.shadow.lost) return;
-    const req = ev.request as Extract<Request, { op: 'ioctl' }>;
-    const cmd = req.cmd as string;
-    if (takesUnfollowedIds(cmd, (req.arg as { fields: StructValue }).fields)) {
+    if (before.unfollowed) {
       this.idsOpen.add(before.ctx);
       return;
     }
+    const req = ev.request as Extract<Request, { op: 'ioctl' }>;
     const created: number[] = [];
     for (const [id, o] of before.ctx.objects) if (o.type !== 'access' && !before.occupied.has(id)) created.push(id);
     if (created.length === 0) return;
