@@ -113,7 +113,7 @@ export const clauses: Clause[] = [
       'Unmapping an area an access has pinned marks it prevent_access, tells every access of the IOAS to unpin the range, and completes once they did; the pages are unpinned before the unmap returns.',
     source: { file: 'drivers/iommu/iommufd/io_pagetable.c', function: 'iopt_unmap_iova_range' },
     profiles: BOTH,
-    checks: ['ref.access.unmap-notifies', 'ref.access.unmap-edeadlock'],
+    checks: ['ref.access.unmap-notifies', 'ref.access.unmap-edeadlock', 'mutants.catalogue.all-killed-full'],
   },
   {
     id: 'ACCESS.REPLACE_IOAS',
