@@ -225,6 +225,7 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
   }
   const implementation = `${adapter.info.implementation.name} ${adapter.info.implementation.version}`;
   live(`linux-${profile}: ${implementation} (ready after ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  let laneOpen = true;
   try {
     const steps = await runSmokeScenario(adapter, undefined, (s) => live(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.step}: ${s.detail}`));
     const firstResult = (performance.now() - t0) / 1000;
@@ -233,6 +234,7 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
     if (opts.corpus) live(`  corpus: running ${relative(process.cwd(), opts.programs) || '.'} …`);
     const corpus = opts.corpus ? await runCorpus(adapter, opts.programs, opts.verbose === true, live) : undefined;
     const splats = adapter.splats();
+    laneOpen = false;
     await adapter.close();
     // One VM at a time: the suite and the C programs boot their own guests after the lane's is gone.
     const suite = opts.suite ? await runSuiteBudget(profile, opts) : undefined;
@@ -262,8 +264,10 @@ async function testLane(profile: Profile, opts: TestOptions): Promise<LaneTestRe
         splats.length === 0,
     };
   } catch (e) {
-    await adapter.close().catch(() => undefined);
-    return { profile, started: true, implementation, error: `${laneFailure(e)}\n--- guest console ---\n${adapter.consoleTail()}`, passed: false };
+    // After the lane's own guest is gone, a failure (a later guest's) carries its own console.
+    const guestConsole = laneOpen ? `\n--- guest console ---\n${adapter.consoleTail()}` : '';
+    if (laneOpen) await adapter.close().catch(() => undefined);
+    return { profile, started: true, implementation, error: `${laneFailure(e)}${guestConsole}`, passed: false };
   }
 }
 

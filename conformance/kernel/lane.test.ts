@@ -10,7 +10,8 @@ import type { Json, JsonObject } from '../../spec/contract/wire.ts';
 import type { Adapter } from '../../spec/contract/types.ts';
 import { AdapterError } from '../adapter/errors.ts';
 import { connectStdio } from '../adapter/stdio-client.ts';
-import { laneAdapter, waitBanner } from './lane.ts';
+import { bootAgainIfHung, laneAdapter, waitBanner } from './lane.ts';
+import { LaneError } from './qemu.ts';
 import { ERRNO } from '../../spec/uapi/errno.ts';
 import { VFIO_DEVICE_DETACH_IOMMUFD_PT } from '../../spec/uapi/constants.ts';
 
@@ -129,6 +130,33 @@ describe('kernel lane transport (host side)', () => {
     s.resume();
     const rest = await new Promise<string>((resolve) => s.once('data', (c: string) => resolve(c)));
     expect(rest.startsWith('{"id":1')).toBe(true);
+  });
+
+  it('a banner that never comes is a hang; a channel closed before it is not', async () => {
+    const silent = new PassThrough();
+    const hang = await waitBanner(silent, 10).catch((e: unknown) => e);
+    expect(hang).toMatchObject({ step: 'boot', hung: true });
+    const closed = new PassThrough();
+    const pending = waitBanner(closed, 5 * 60_000).catch((e: unknown) => e);
+    closed.end('noise\n');
+    closed.resume();
+    expect(await pending).toMatchObject({ step: 'boot', hung: false });
+  });
+
+  it('boots again after a hang (saying so), but not after a failure, and gives up after the last attempt', async () => {
+    const hung = new LaneError('boot', 'no ready banner', true);
+    const failed = new LaneError('boot', 'QEMU exited (status 1)');
+    const said: string[] = [];
+    const script = (outcomes: (LaneError | 'up')[]) => (attempt: number) => {
+      const o = outcomes[attempt - 1];
+      return o === 'up' ? Promise.resolve(attempt) : Promise.reject(o ?? new Error('no more attempts scripted'));
+    };
+    const note = (attempt: number, e: LaneError): void => void said.push(`${attempt}: ${e.detail}`);
+    expect(await bootAgainIfHung(script([hung, 'up']), note)).toBe(2);
+    expect(said).toEqual(['1: no ready banner']);
+    await expect(bootAgainIfHung(script([failed, 'up']), note)).rejects.toBe(failed);
+    await expect(bootAgainIfHung(script([hung, hung, 'up']), note, 2)).rejects.toBe(hung);
+    expect(said).toHaveLength(2);
   });
 });
 

@@ -18,7 +18,7 @@ import type { Adapter, AdapterInfo, IoctlResult, Profile, RawPointerPatch, Reque
 import { AdapterError } from '../adapter/errors.ts';
 import { StdioConnection } from '../adapter/stdio-client.ts';
 import { LowerError, lowerStructArg, raiseStruct, type LoweredArg } from './codec.ts';
-import { bootVm, buildGuest, kernelSplats, LaneError, type ProgressSink, type RunningVm } from './qemu.ts';
+import { bootVm, buildGuest, kernelSplats, LaneError, type GuestImage, type ProgressSink, type RunningVm } from './qemu.ts';
 
 /**
  * The lane's bounds are hang guards, not speed bounds: under TCG on a loaded
@@ -30,12 +30,22 @@ import { bootVm, buildGuest, kernelSplats, LaneError, type ProgressSink, type Ru
  */
 export const LANE_HANG_GUARD_MS = 5 * 60_000;
 
+/**
+ * Boot to banner is guarded per attempt, and a guest that hangs before its
+ * banner is booted once more (the progress lines say so, with the hung boot's
+ * console): a boot hang is the emulator's or the host's, seen once in CI on a
+ * loaded machine, not an answer of iommufd's. The attempts together stay
+ * within LANE_HANG_GUARD_MS.
+ */
+export const LANE_BOOT_GUARD_MS = 150_000;
+export const LANE_BOOT_ATTEMPTS = 2;
+
 export const KERNEL_LANE_NAMES = { 'linux-6.12': '6.12', 'linux-7.3': '7.3' } as const satisfies Record<string, Profile>;
 export type KernelLaneName = keyof typeof KERNEL_LANE_NAMES;
 
 export interface KernelLaneOptions {
   readonly progress?: ProgressSink;
-  /** Milliseconds to wait for the guest's ready banner (boot). Default LANE_HANG_GUARD_MS. */
+  /** Milliseconds to wait for the guest's ready banner, per boot attempt. Default LANE_BOOT_GUARD_MS. */
   readonly bootTimeoutMs?: number;
   /** Milliseconds to wait for one response. Default LANE_HANG_GUARD_MS. */
   readonly requestTimeoutMs?: number;
@@ -208,7 +218,7 @@ function delay(ms: number): Promise<void> {
 async function connectSocket(vm: RunningVm, timeoutMs: number): Promise<Socket> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (vm.process.exitCode !== null) throw new LaneError('boot', `QEMU exited early:\n${vm.consoleTail()}`);
+    if (vm.process.exitCode !== null) throw new LaneError('boot', 'QEMU exited early');
     if (existsSync(vm.socketPath)) {
       try {
         return await new Promise<Socket>((resolve, reject) => {
@@ -220,7 +230,7 @@ async function connectSocket(vm: RunningVm, timeoutMs: number): Promise<Socket> 
         // not listening yet
       }
     }
-    if (Date.now() > deadline) throw new LaneError('boot', `QEMU's channel socket did not appear within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new LaneError('boot', `QEMU's channel socket did not appear within ${timeoutMs} ms`, true);
     await delay(50);
   }
 }
@@ -246,7 +256,7 @@ export function waitBanner(socket: Readable, timeoutMs: number): Promise<void> {
       if (err) reject(err);
       else resolve();
     };
-    const timer = setTimeout(() => done(new LaneError('boot', `no ready banner from the guest adapter within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new LaneError('boot', `no ready banner from the guest adapter within ${timeoutMs} ms`, true)), timeoutMs);
     const onEnd = (): void => done(new LaneError('boot', 'the guest closed the channel before the adapter was ready'));
     const onData = (chunk: string): void => {
       buffer += chunk;
@@ -275,27 +285,69 @@ function isBanner(line: string): boolean {
   }
 }
 
+/**
+ * Boots the guest and waits for its adapter's ready banner. A guest that gives
+ * no banner in time is killed; the error carries its console (the VM's work
+ * directory is gone after dispose, so the caller could not read it later).
+ */
+async function bootToBanner(image: GuestImage, bootTimeoutMs: number): Promise<{ vm: RunningVm; socket: Socket }> {
+  const vm = bootVm(image, { mode: 'adapter', channel: true });
+  const withConsole = (e: unknown): unknown =>
+    e instanceof LaneError ? new LaneError(e.step, `${e.detail}\n--- guest console of this boot ---\n${vm.consoleTail(2500)}`, e.hung) : e;
+  try {
+    const socket = await Promise.race([
+      connectSocket(vm, bootTimeoutMs),
+      vm.exited.then((code): never => {
+        throw new LaneError('boot', `QEMU exited (status ${code}) before its channel socket was up`);
+      }),
+    ]);
+    await Promise.race([
+      waitBanner(socket, bootTimeoutMs),
+      vm.exited.then((code) => {
+        throw new LaneError('boot', `QEMU exited (status ${code}) before the adapter was ready`);
+      }),
+    ]).catch((e: unknown) => {
+      socket.destroy();
+      throw e;
+    });
+    return { vm, socket };
+  } catch (e) {
+    const err = withConsole(e);
+    vm.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Runs `boot` up to LANE_BOOT_ATTEMPTS times while it fails by hanging. Only a
+ * hang is tried again; a QEMU that exits (a panic at boot) or a channel that
+ * fails is an answer, reported at once.
+ */
+export async function bootAgainIfHung<T>(boot: (attempt: number) => Promise<T>, onHang: (attempt: number, e: LaneError) => void, attempts = LANE_BOOT_ATTEMPTS): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await boot(attempt);
+    } catch (e) {
+      if (!(e instanceof LaneError && e.hung) || attempt >= attempts) throw e;
+      onHang(attempt, e);
+    }
+  }
+}
+
 /** Builds or reuses the profile's kernel and guest, boots it and returns the lane's Adapter. */
 export async function openKernelAdapter(profile: Profile, opts: KernelLaneOptions = {}): Promise<KernelAdapter> {
   const t0 = performance.now();
   const image = await buildGuest(profile, opts.progress);
   const t1 = performance.now();
-  opts.progress?.(`[lane ${profile}] boot: qemu-system-x86_64 -accel tcg`);
-  const vm = bootVm(image, { mode: 'adapter', channel: true });
+  const bootTimeout = opts.bootTimeoutMs ?? LANE_BOOT_GUARD_MS;
+  const { vm, socket } = await bootAgainIfHung(
+    (attempt) => {
+      opts.progress?.(`[lane ${profile}] boot: qemu-system-x86_64 -accel tcg${attempt > 1 ? ` (attempt ${attempt} of ${LANE_BOOT_ATTEMPTS})` : ''}`);
+      return bootToBanner(image, bootTimeout);
+    },
+    (attempt, e) => opts.progress?.(`[lane ${profile}] boot attempt ${attempt} hung: ${e.message.replace(/\n/g, '\n    ')}`),
+  );
   try {
-    const socket = await Promise.race([
-      connectSocket(vm, LANE_HANG_GUARD_MS),
-      vm.exited.then((code): never => {
-        throw new LaneError('boot', `QEMU exited (status ${code}) before its channel socket was up:\n${vm.consoleTail()}`);
-      }),
-    ]);
-    const bootTimeout = opts.bootTimeoutMs ?? LANE_HANG_GUARD_MS;
-    await Promise.race([
-      waitBanner(socket, bootTimeout),
-      vm.exited.then((code) => {
-        throw new LaneError('boot', `QEMU exited (status ${code}) before the adapter was ready:\n${vm.consoleTail()}`);
-      }),
-    ]);
     const t2 = performance.now();
     const context = (): string => `; guest console ends with:\n${vm.consoleTail(1500)}`;
     const timeoutMs = opts.requestTimeoutMs ?? LANE_HANG_GUARD_MS;
@@ -311,7 +363,7 @@ export async function openKernelAdapter(profile: Profile, opts: KernelLaneOption
     } catch (e) {
       guest.fail(new AdapterError('closed', 'handshake failed'));
       socket.destroy();
-      throw e instanceof AdapterError ? new LaneError('handshake', e.message) : e;
+      throw e instanceof AdapterError ? new LaneError('handshake', `${e.message}${context()}`) : e;
     }
     const t3 = performance.now();
     opts.progress?.(`[lane ${profile}] ready: ${info.implementation.name} ${info.implementation.version}`);

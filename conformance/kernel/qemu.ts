@@ -20,9 +20,12 @@ export type ProgressSink = (line: string) => void;
 export class LaneError extends Error {
   constructor(
     readonly step: string,
-    message: string,
+    /** The message without the "kernel lane: <step>: " prefix. */
+    readonly detail: string,
+    /** The guest or QEMU stopped making progress (a hang guard fired), as opposed to failing. */
+    readonly hung = false,
   ) {
-    super(`kernel lane: ${step}: ${message}`);
+    super(`kernel lane: ${step}: ${detail}`);
     this.name = 'LaneError';
   }
 }
