@@ -584,6 +584,11 @@ class ReferenceImplementation implements Implementation {
       case 'reset':
         this.reset();
         return ok({});
+      default: {
+        // Typed callers cannot get here; a JS module or a hand-built request can.
+        const op: never = req;
+        return bad(`unknown op '${String((op as { op?: unknown }).op)}'`, 'op');
+      }
     }
   }
 

@@ -116,6 +116,8 @@ describe('bad handles', () => {
     expect(error({ op: 'kvm_vfio_add', vm, fd })).toMatchObject({ code: 'bad-handle', field: 'vm' });
     // A stale fd is the real system's answer, EBADF, not a protocol error.
     expect(call<{ errno: number }>({ op: 'close', fd: 77 }).errno).toBe(EBADF);
+    // An op outside the contract (a JS caller's) is answered, naming the field, not dropped.
+    expect(error({ op: 'frob' } as unknown as SingleRequest)).toMatchObject({ code: 'bad-request', field: 'op' });
   });
 });
 
