@@ -28,13 +28,15 @@
  * case sweeps everything, closes everything, and checks that nothing stays
  * pinned.
  */
-import type { Capabilities, DmaResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
+import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
+import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
+import { commandByName } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_WRITE, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { autoIovaViolation, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
+import { autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
@@ -77,6 +79,12 @@ function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: st
       ];
     case 'IOMMU_GET_HW_INFO':
       return [{ field: 'dev_id', id: v['dev_id'], want: ['device'] }];
+    case 'IOMMU_VFIO_IOAS':
+      // Only SET names an id (iommufd_vfio_ioas: iommufd_get_ioas).
+      return toNum(v['op']) === IOMMU_VFIO_IOAS_SET ? [{ field: 'ioas_id', id: v['ioas_id'], want: IOAS }] : [];
+    case 'IOMMU_HWPT_SET_DIRTY_TRACKING':
+    case 'IOMMU_HWPT_GET_DIRTY_BITMAP':
+      return [{ field: 'hwpt_id', id: v['hwpt_id'], want: ['hwpt_paging'] }];
     case 'IOMMU_TEST_CMD': {
       const op = TEST_OP.get(toNum(v['op']));
       const m = (name: string): StructValue => (v[name] ?? {}) as StructValue;
@@ -134,6 +142,20 @@ interface IdsBefore {
   readonly hidden: number;
   /** The command may take ids the shadow does not follow (takesUnfollowedIds). */
   readonly unfollowed: boolean;
+}
+
+/** [0, ULONG_MAX] less the given ranges, as sorted disjoint ranges (the holes IOAS_IOVA_RANGES reports). */
+function complementOf(reserved: readonly Range[]): Range[] {
+  const sorted = [...reserved].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: Range[] = [];
+  let at = 0n;
+  for (const r of sorted) {
+    if (r.start > at) out.push({ start: at, last: r.start - 1n });
+    if (r.last >= at) at = r.last + 1n;
+    if (at > U64_MAX) return out;
+  }
+  out.push({ start: at, last: U64_MAX });
+  return out;
 }
 
 /** The n-th (from 1) smallest id from 1 not in `occupied`. */
@@ -262,6 +284,8 @@ export class InvariantsOracle implements Oracle {
   private wrote = false;
   /** Per device, pages of the IOAS it last left (probed again when it joins another). */
   private leftPages = new Map<DeviceRec, bigint[]>();
+  /** GET_HW_INFO's first answer per device and requested type (checkHwInfoLength). */
+  private hwInfo = new Map<string, { length: number; type: number; sent: number }>();
   /**
    * Groups that tried a replace within the IOAS they are on (onto another HWPT
    * of it, or by its id, when the auto-domain search tries its other automatic
@@ -315,6 +339,7 @@ export class InvariantsOracle implements Oracle {
     this.wrote = false;
     this.failNth = false;
     this.leftPages = new Map();
+    this.hwInfo = new Map();
     this.reattached = new Set();
     this.idsOpen = new Set();
     if (this.can.proc) {
@@ -357,7 +382,11 @@ export class InvariantsOracle implements Oracle {
     const reachBefore = this.reach(ev.request);
     const group = this.groupOfRequest(ev.request);
     this.checkAbi(ev, ok, s.errno, out);
+    if (!ok) this.checkUntouchedOnFailure(ev, s.errno, out);
+    this.checkIovaRanges(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
+    this.checkAccessOps(ev, ok, s.errno, out);
+    this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
@@ -365,11 +394,13 @@ export class InvariantsOracle implements Oracle {
     this.noteReattach(ev);
     if (ok) this.checkDomainChoice(ev, out);
     if (ok) this.checkPlacement(ev, touched, out);
+    if (ok) this.checkCopySource(ev, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
     const idsBefore = this.idsBefore(ev.request);
     this.shadow.apply(ev.request, ev.response);
     if (ok) this.checkNewIds(ev, idsBefore, out);
+    if (ok && ev.request.op === 'ioctl') this.checkAllowedApart(ev, out);
     this.checkWritePins(ev, writePinsBefore, out);
     this.checkMemlock(ev, ok, s.errno, memlockBefore, out);
     this.trackContent(ev, ok);
@@ -418,6 +449,73 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * GET_HW_INFO answers the length of the driver's data, whatever the
+   * caller's buffer holds ("the length the kernel supports ... could be
+   * larger than the input buffer", iommufd_get_hw_info), and its type: both
+   * are the device's, the same on every call for the same requested type.
+   */
+  private checkHwInfoLength(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
+    const size = v['size'];
+    if (!o || (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_data_type'))) return;
+    const asked = (toNum(v['flags']) & IOMMU_HW_INFO_FLAG_INPUT_TYPE) !== 0 ? toNum(v['in_data_type']) : 'default';
+    const key = `${dev.key}:${asked}`;
+    const now = { length: toNum(o['data_len']), type: toNum(o['out_data_type']), sent: toNum(v['data_len']) };
+    const first = this.hwInfo.get(key);
+    if (!first) {
+      this.hwInfo.set(key, now);
+      return;
+    }
+    this.ctx.count('invariants.abi-hygiene');
+    if (first.length !== now.length || first.type !== now.type) {
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO for device ${dev.handle ?? dev.key} answered data_len ${now.length}, type ${now.type} with a ${now.sent}-byte buffer, but data_len ${first.length}, type ${first.type} with a ${first.sent}-byte one: both are the driver's, not the caller's`, `data_len ${first.length}, type ${first.type}`, `data_len ${now.length}, type ${now.type}`));
+    }
+  }
+
+  /**
+   * An attach by IOAS id lands on a paging HWPT of that IOAS: an automatic one
+   * it finds on the IOAS's own hwpt_list or a new one
+   * (iommufd_device_auto_get_domain). One of another IOAS would let the
+   * device reach mappings it was never given.
+   */
+  private checkAttachedWithin(ev: StepEvent, ctx: CtxRec, asked: unknown, answered: unknown, out: Objection[]): void {
+    const ioas = this.shadow.obj(ctx, asked);
+    if (ioas?.type !== 'ioas' || answered === undefined) return;
+    const at = this.shadow.obj(ctx, answered);
+    if (!at) return; // a new automatic HWPT
+    this.ctx.count('invariants.group-isolation');
+    if (at.type === 'hwpt_paging' && at.ioas === ioas.id) return;
+    const what = at.type === 'hwpt_paging' ? `HWPT ${at.id}, a domain of IOAS ${at.ioas}` : `${objType(at)} ${at.id}, not a paging HWPT`;
+    out.push(this.obj('group-isolation', ev, `${commandName(ev.request)} asked for IOAS ${ioas.id} and answered ${what}: a device attached to an IOAS reaches that IOAS's mappings only`, `a paging HWPT of IOAS ${ioas.id}`, what));
+  }
+
+  /**
+   * IOAS_COPY takes the pages of areas that cover its whole source range
+   * (iopt_get_pages: ENOENT unless iopt_area_contig_done), so a copy that
+   * succeeded over a hole in the source mapped pages that were never mapped
+   * there. (Left unjudged, the shadow could not follow the copy and would
+   * stop judging the case.)
+   */
+  private checkCopySource(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_COPY' || req.arg.kind !== 'struct' || this.shadow.lost) return;
+    const v = req.arg.fields;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const src = ctx && this.shadow.ioas(ctx, v['src_ioas_id']);
+    const r = rangeOf(toBig(v['src_iova']), toBig(v['length']));
+    if (!src || !r || (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
+    this.ctx.count('invariants.dma-confinement');
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(src, at);
+      if (!seg) {
+        out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_COPY of ${hexOf(r.start)}..${hexOf(r.last)} from IOAS ${src.id} succeeded, but IOAS ${src.id} maps nothing at ${hexOf(at)}: a copy takes only pages its source maps`, 'ENOENT', 'ok'));
+        return;
+      }
+      if (seg.last >= r.last) return;
+      at = seg.last + 1n;
+    }
+  }
+
+  /**
    * Which domain an answer names, read before the shadow applies it: an
    * attach by IOAS id lands on an automatic HWPT (iommufd_device_auto_get_domain
    * considers only auto_domain ones), never on one the user allocated, which
@@ -432,11 +530,24 @@ export class InvariantsOracle implements Oracle {
     // A device file's ids are its bound context's; the others name their context by the fd.
     const ctx = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? this.shadow.fds.get(req.fd)?.device?.bound?.ctx : this.shadow.ctxOfFd(req.fd);
     if (!ctx) return;
+    const outOf = (ev.response.result as { out?: StructValue }).out;
     if (req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct') {
       if (this.shadow.obj(ctx, req.arg.fields['pt_id'])?.type !== 'ioas') return;
-      const at = this.shadow.obj(ctx, (ev.response.result as { out?: StructValue }).out?.['pt_id']);
+      const at = this.shadow.obj(ctx, outOf?.['pt_id']);
       this.ctx.count('invariants.lifetime');
       if (at?.type === 'hwpt_paging' && !at.auto) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS ${toNum(req.arg.fields['pt_id'])} attached the device to HWPT ${at.id}, which the user allocated: an attach to an IOAS uses an automatic HWPT only`, 'an automatic HWPT', `HWPT ${at.id}`));
+      this.checkAttachedWithin(ev, ctx, req.arg.fields['pt_id'], outOf?.['pt_id'], out);
+      return;
+    }
+    if (req.cmd === 'IOMMU_TEST_CMD' && req.arg.kind === 'struct') {
+      const op = TEST_OP.get(toNum(req.arg.fields['op']));
+      if (op === 'IOMMU_TEST_OP_MOCK_DOMAIN' || op === 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS') {
+        // The IOAS or HWPT is cmd->id (iommufd_test_mock_domain); the HWPT it attached to comes back in out_hwpt_id.
+        const o = (outOf?.[op === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 'mock_domain' : 'mock_domain_flags'] ?? {}) as StructValue;
+        this.checkAttachedWithin(ev, ctx, req.arg.fields['id'], o['out_hwpt_id'], out);
+      } else if (op === 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE') {
+        this.checkAttachedWithin(ev, ctx, ((req.arg.fields['mock_domain_replace'] ?? {}) as StructValue)['pt_id'], ((outOf?.['mock_domain_replace'] ?? {}) as StructValue)['pt_id'], out);
+      }
       return;
     }
     if (req.cmd === 'IOMMU_GET_HW_INFO' && req.arg.kind === 'struct') {
@@ -446,6 +557,7 @@ export class InvariantsOracle implements Oracle {
       // A caller's struct that ends before out_capabilities gets none written back.
       const size = req.arg.fields['size'];
       if (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_capabilities')) return;
+      if (o?.type === 'device') this.checkHwInfoLength(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
       this.ctx.count('invariants.abi-hygiene');
       const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
@@ -662,6 +774,132 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
+  /**
+   * DISPATCH.NO_COPYBACK_ON_FAILURE: an iommufd command writes the caller's
+   * struct back only through iommufd_ucmd_respond, which its handler calls
+   * on success; a failure leaves every byte as sent. Two commands respond
+   * and then fail: IOAS_IOVA_RANGES (EMSGSIZE: the count and alignment) and
+   * HWPT_INVALIDATE (entry_num on every outcome), so they are not judged here.
+   */
+  private checkUntouchedOnFailure(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string' || !req.cmd.startsWith('IOMMU_') || !ev.response.ok) return;
+    if (req.cmd === 'IOMMU_HWPT_INVALIDATE' || (req.cmd === 'IOMMU_IOAS_IOVA_RANGES' && errnoName(errno ?? 0) === 'EMSGSIZE')) return;
+    const after = (ev.response.result as IoctlResult).bytes;
+    const command = commandByName(this.profile, req.cmd);
+    if (!after || !command) return;
+    let sent: BuiltArg;
+    try {
+      sent = buildIoctlArg(this.profile, command, req.arg, () => 0n);
+    } catch {
+      return; // an argument the codec refuses never reached the kernel as a struct
+    }
+    if (sent.kind !== 'bytes' || sent.bytes.length !== after.length) return;
+    this.ctx.count('invariants.abi-hygiene');
+    const pointers = sent.pointers.map((p) => p.offset);
+    for (let i = 0; i < after.length; i++) {
+      if (after[i] === sent.bytes[i] || pointers.some((o) => i >= o && i < o + 8)) continue;
+      out.push(this.obj('abi-hygiene', ev, `${commandName(req)} failed with ${errnoName(errno ?? 0) ?? errno}, but its argument came back changed at byte ${i} (0x${(sent.bytes[i] ?? 0).toString(16)} sent, 0x${(after[i] ?? 0).toString(16)} back): a failed iommufd command copies nothing back (iommufd_ucmd_respond runs on success)`, 'the struct as sent', 'a changed struct'));
+      return;
+    }
+  }
+
+  /**
+   * IOAS_IOVA_RANGES answers the holes of the IOAS's reserved tree
+   * (iommufd_ioas_iova_ranges): the count is the total, so it succeeds only
+   * when the ranges fit and fails with EMSGSIZE when they do not; the ranges
+   * are sorted, disjoint and apart (two holes have a reserved IOVA between
+   * them), none covers a reserved IOVA the shadow knows, every area lies in
+   * one of them, and the alignment is a power of two.
+   */
+  private checkIovaRanges(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_IOVA_RANGES' || req.arg.kind !== 'struct' || !ev.response.ok || this.shadow.lost) return;
+    if (!ok && errnoName(errno ?? 0) !== 'EMSGSIZE') return;
+    if ((ev.template.defects ?? []).some((d) => d.abi)) return;
+    const res = ev.response.result as IoctlResult;
+    const o = res.out;
+    const size = req.arg.fields['size'];
+    if (!o || (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_ioas_iova_ranges', 'out_iova_alignment'))) return;
+    const room = toNum(req.arg.fields['num_iovas']);
+    const n = toNum(o['num_iovas']);
+    const align = toBig(o['out_iova_alignment']);
+    this.ctx.count('invariants.abi-hygiene');
+    if (ok ? n > room : n <= room) {
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_IOVA_RANGES ${ok ? 'succeeded' : 'failed with EMSGSIZE'} answering num_iovas ${n} for room for ${room}: it succeeds exactly when the ranges fit`, ok ? `num_iovas <= ${room}` : `num_iovas > ${room}`, String(n)));
+      return;
+    }
+    if (align === 0n || (align & (align - 1n)) !== 0n) {
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_IOVA_RANGES answered out_iova_alignment ${align}, not a power of two`, 'a power of two', String(align)));
+      return;
+    }
+    if (!ok) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const ioas = ctx && this.shadow.ioas(ctx, req.arg.fields['ioas_id']);
+    const data = res.buffers?.['allowed_iovas'];
+    if (!ioas || (n > 0 && (!data || data.length < n * 16))) return;
+    const ranges = n > 0 && data ? decodeRanges(data, n) : [];
+    const say = (why: string, property: Invariant = 'abi-hygiene'): void => void out.push(this.obj(property, ev, `IOMMU_IOAS_IOVA_RANGES of IOAS ${ioas.id}: ${why}`, 'the holes of the reserved ranges', ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'));
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      const prev = ranges[i - 1];
+      if (r.start > r.last) return say(`range ${i} starts after it ends`);
+      if (prev && r.start <= prev.last + 1n) return say(`ranges ${i - 1} and ${i} are not sorted and apart`);
+    }
+    this.ctx.count('invariants.dma-confinement');
+    for (const x of this.reservedIn(ioas)) {
+      const r = ranges.find((y) => overlaps(y, x));
+      if (r) return say(`it offers ${hexOf(r.start)}..${hexOf(r.last)}, over the reserved ${hexOf(x.start)}..${hexOf(x.last)}`, 'dma-confinement');
+    }
+    for (const seg of ioas.segs) {
+      if (!seg.uncertain && !ranges.some((r) => r.start <= seg.start && seg.last <= r.last)) return say(`the area at ${hexOf(seg.start)}..${hexOf(seg.last)} lies in none of the ranges`);
+    }
+    // With no domain on the IOAS (no paging HWPT, so no device and no aperture) the reserved
+    // tree holds the IOAS's own reservations only: the ranges are exactly their complement.
+    if (!ctx.alive || !this.followsEveryHolder(ctx) || [...ctx.objects.values()].some((x) => x.type === 'hwpt_paging' && x.ioas === ioas.id)) return;
+    const want = complementOf(ioas.reserved);
+    if (want.length !== ranges.length || want.some((w, i) => w.start !== ranges[i]!.start || w.last !== ranges[i]!.last)) {
+      return say(`no domain is on it, so only its own reserved ranges are holes' edges: expected ${want.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'} (a region a detached device or a freed domain left behind?)`);
+    }
+  }
+
+  /**
+   * The IOVA an IOAS keeps reserved that the shadow knows: its own reserved
+   * ranges and the reserved regions of the devices attached to it (a group
+   * that tried a replace within the IOAS may have lost its regions there, as
+   * the kernels do: see `reattached`).
+   */
+  private reservedIn(ioas: IoasObj): Range[] {
+    const out = [...ioas.reserved];
+    for (const d of this.shadow.liveDevices()) {
+      if (d.reserved.length > 0 && !this.reattached.has(d.group) && this.shadow.deviceIoas(d)?.ioas === ioas) out.push(...d.reserved);
+    }
+    return out;
+  }
+
+  /**
+   * Allowed and reserved IOVA never meet (iopt_set_allow_iova and
+   * iopt_reserve_iova both refuse the overlap with EADDRINUSE, for the IOAS's
+   * own ranges and for a device's regions at attach).
+   */
+  private checkAllowedApart(ev: StepEvent, out: Objection[]): void {
+    if (this.shadow.lost) return;
+    for (const ctx of this.shadow.ctxs) {
+      if (!ctx.alive) continue;
+      for (const o of ctx.objects.values()) {
+        if (o.type !== 'ioas' || o.allowed.length === 0) continue;
+        this.ctx.count('invariants.dma-confinement');
+        for (const x of this.reservedIn(o)) {
+          const a = o.allowed.find((y) => overlaps(y, x));
+          if (a) {
+            out.push(this.obj('dma-confinement', ev, `after ${commandName(ev.request)}, IOAS ${o.id} both allows ${hexOf(a.start)}..${hexOf(a.last)} and reserves ${hexOf(x.start)}..${hexOf(x.last)}: the two never overlap (EADDRINUSE)`, 'allowed and reserved apart', 'overlapping'));
+            return;
+          }
+        }
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- lifetime
 
   private refsOf(ctx: CtxRec, o: Obj): string[] {
@@ -716,6 +954,12 @@ export class InvariantsOracle implements Oracle {
         if (refs.length > 0 && (ok || name !== 'EBUSY')) {
           out.push(this.obj('lifetime', ev, `DESTROY of ${o.type} ${id}, referenced by ${refs.join(', ')}, ${ok ? 'succeeded' : `failed with ${name}`}`, 'EBUSY', ok ? 'ok' : String(name)));
         }
+        // An IOAS's users are its paging HWPTs and the accesses on it; with
+        // none left, and every object of the context followed, EBUSY is a
+        // reference someone kept (a replace or detach that did not drop it).
+        if (refs.length === 0 && o.type === 'ioas' && name === 'EBUSY' && !this.shadow.lost && this.followsEveryHolder(ctx)) {
+          out.push(this.obj('lifetime', ev, `DESTROY of IOAS ${id} failed with EBUSY, but nothing holds it: no paging HWPT and no access is on it (a reference kept after it was dropped?)`, 'ok', 'EBUSY'));
+        }
       }
       return;
     }
@@ -732,6 +976,39 @@ export class InvariantsOracle implements Oracle {
       const what = o ? `a ${objType(o)}` : idCtx.dead.has(n) ? 'a destroyed object' : 'no object';
       out.push(this.obj('lifetime', ev, `${commandName(req)} succeeded with ${field} = ${n}, which names ${what} (it needs ${want.join(' or ')})`, 'ENOENT (or the command’s errno for a wrong object)', 'ok'));
     }
+  }
+
+  /**
+   * The compat IOAS stays the context's until IOMMU_VFIO_IOAS CLEAR, another
+   * SET or its own destruction (iommufd_object_remove clears vfio_ioas only
+   * for that object): while it lives, the type1 commands find it
+   * (get_compat_ioas: ENODEV only when there is none) and GET names it.
+   */
+  private checkCompatIoas(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || typeof req.cmd !== 'string' || this.shadow.lost) return;
+    const cmd = req.cmd;
+    const get = cmd === 'IOMMU_VFIO_IOAS' && req.arg.kind === 'struct' && toNum(req.arg.fields['op']) === IOMMU_VFIO_IOAS_GET;
+    if (!get && cmd !== 'VFIO_IOMMU_MAP_DMA' && cmd !== 'VFIO_IOMMU_UNMAP_DMA' && cmd !== 'VFIO_IOMMU_GET_INFO') return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const id = ctx?.compatIoas;
+    if (!ctx || id === undefined || this.shadow.ioas(ctx, id) === undefined || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    this.ctx.count('invariants.lifetime');
+    if (!ok && errnoName(errno ?? 0) === 'ENODEV') {
+      out.push(this.obj('lifetime', ev, `${cmd} failed with ENODEV, but IOAS ${id}, the context's compat IOAS, is alive and was never cleared`, 'not ENODEV', 'ENODEV'));
+      return;
+    }
+    const answered = get && ok && ev.response.ok ? (ev.response.result as { out?: StructValue }).out?.['ioas_id'] : undefined;
+    if (answered !== undefined && toNum(answered) !== id) {
+      out.push(this.obj('lifetime', ev, `IOMMU_VFIO_IOAS GET answered IOAS ${toNum(answered)}, but the compat IOAS is ${id}`, String(id), String(toNum(answered))));
+    }
+  }
+
+  /** The shadow knows every object of the context that can hold another (no unfollowed allocations). */
+  private followsEveryHolder(ctx: CtxRec): boolean {
+    if (this.idsOpen.has(ctx)) return false;
+    for (const o of ctx.objects.values()) if (o.type === 'other') return false;
+    return true;
   }
 
   /**
@@ -1246,6 +1523,65 @@ export class InvariantsOracle implements Oracle {
       for (let j = 7; j >= 0; j--) va = (va << 8n) | BigInt(bytes[at + j] as number);
       const b = this.shadow.bufferOfVa(va);
       if (b) this.content.forgetBuffer(b.buffer.handle);
+    }
+  }
+
+  /**
+   * What an access may do through its IOAS, judged before the shadow applies
+   * the step: ACCESS_RW and ACCESS_PAGES succeed only over IOVA that areas map
+   * end to end (iopt_area_contig_done: ENOENT) with the permission the
+   * transfer needs, WRITE for a write and READ otherwise (check_area_prot:
+   * EPERM); and an item the access pinned stays until DESTROY_ACCESS_PAGES,
+   * an unmap that covers it, or a replace of the IOAS takes it, so ENOENT for
+   * an item whose pages are still certainly mapped is an item lost early
+   * (the access was told to unpin pages nobody unmapped).
+   */
+  private checkAccessOps(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.shadow.lost) return;
+    const v = req.arg.fields;
+    const op = TEST_OP.get(toNum(v['op']));
+    if (op !== 'IOMMU_TEST_OP_ACCESS_RW' && op !== 'IOMMU_TEST_OP_ACCESS_PAGES' && op !== 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') return;
+    if ((ev.template.defects ?? []).some((d) => d.abi)) return;
+    const access = this.shadow.fds.get(toNum(v['id']))?.access;
+    const ioas = access ? this.shadow.ioas(this.shadow.fds.get(toNum(v['id']))!.ctx!, access.ioas) : undefined;
+    if (!access || !ioas) return;
+    if (op === 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') {
+      if (ok || errnoName(errno ?? 0) !== 'ENOENT') return;
+      const item = access.items.get(toNum(((v['destroy_access_pages'] ?? {}) as StructValue)['access_pages_id']));
+      if (!item || !this.certainlyMapped(ioas, item)) return;
+      this.ctx.count('invariants.lifetime');
+      out.push(this.obj('lifetime', ev, `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES answered ENOENT for an item pinned at ${hexOf(item.start)}..${hexOf(item.last)}, which IOAS ${ioas.id} still maps: nothing unmapped or replaced it, so the access dropped it (told to unpin pages nobody unmapped?)`, 'ok', 'ENOENT'));
+      return;
+    }
+    if (!ok) return;
+    const m = ((op === 'IOMMU_TEST_OP_ACCESS_RW' ? v['access_rw'] : v['access_pages']) ?? {}) as StructValue;
+    const flags = toNum(m['flags']);
+    if (op === 'IOMMU_TEST_OP_ACCESS_PAGES' && (flags & MOCK_FLAGS_ACCESS_SYZ) !== 0) return; // the iova is an (area, offset) pair
+    const write = (flags & (op === 'IOMMU_TEST_OP_ACCESS_RW' ? MOCK_ACCESS_RW_WRITE : MOCK_FLAGS_ACCESS_WRITE)) !== 0;
+    const r = rangeOf(toBig(m['iova']), toBig(m['length']));
+    if (!r) return;
+    this.ctx.count('invariants.dma-confinement');
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(ioas, at);
+      if (seg?.uncertain) return;
+      if (!seg || !(write ? seg.write : seg.read)) {
+        const why = !seg ? `IOAS ${ioas.id} maps nothing at ${hexOf(at)}` : `the area at ${hexOf(at)} is mapped without ${write ? 'WRITE' : 'READ'}`;
+        out.push(this.obj('dma-confinement', ev, `${op} (${write ? 'write' : 'read'}) of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but ${why}: an access reaches only what is mapped, with the permission it was mapped with`, !seg ? 'ENOENT' : 'EPERM', 'ok'));
+        return;
+      }
+      if (seg.last >= r.last) return;
+      at = seg.last + 1n;
+    }
+  }
+
+  /** Every IOVA of r is in a segment the shadow is sure of. */
+  private certainlyMapped(ioas: IoasObj, r: Range): boolean {
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(ioas, at);
+      if (!seg || seg.uncertain) return false;
+      if (seg.last >= r.last) return true;
+      at = seg.last + 1n;
     }
   }
 
