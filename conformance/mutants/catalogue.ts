@@ -14,13 +14,13 @@
  */
 import type { SingleRequest } from '../../spec/contract/types.ts';
 import { commandByName, flagMask } from '../../spec/uapi/lookup.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_OPTION_RLIMIT_MODE } from '../../spec/uapi/constants.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_OPTION_RLIMIT_MODE, IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from '../../spec/uapi/constants.ts';
 import { decodeIoctl } from '../../spec/abi/dispatch.ts';
-import { E2BIG, ENOENT, EOPNOTSUPP, EOVERFLOW, ENOSPC } from '../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoctlExecute, type Ucmd, type IommufdCtx } from '../../impl/iommufd/iommufd_private.ts';
+import { E2BIG, EMSGSIZE, ENOENT, EOPNOTSUPP, EOVERFLOW, ENOSPC } from '../../impl/lib/errno.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoctlExecute, type Ucmd, type IommufdCtx, type IommufdHwptPaging, type IommufdIoas } from '../../impl/iommufd/iommufd_private.ts';
 import { convIommuProt } from '../../impl/iommufd/ioas.ts';
 import { IOMMU_READ, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages, ioptMapUserPages, ioptUnmapIova } from '../../impl/iommufd/io_pagetable.ts';
-import { iommufdTestSyzConvIovaId } from '../../impl/iommufd/selftest.ts';
+import { iommufdTestSyzConvIovaId, SelftestAccess } from '../../impl/iommufd/selftest.ts';
 import { layoutOf, userArgOf } from '../../impl/iommufd/ucmd.ts';
 import type { VfioDevice, VfioDeviceFile } from '../../impl/iommufd/vfio_cdev.ts';
 import type { IommufdObject } from '../../impl/iommufd/object.ts';
@@ -641,7 +641,109 @@ const CATALOGUE: Omit<Mutant, 'security'>[] = [
       },
     },
   },
+  {
+    name: 'auto-domain-of-another-ioas',
+    class: 'isolation',
+    clauses: ['HWPT.AUTO_DOMAIN_REUSE'],
+    invariant: 'invariants.group-isolation',
+    change: 'iommufd_device_auto_get_domain takes its candidates from every automatic HWPT of the context instead of ioas->hwpt_list: an attach to IOAS B lands on an automatic domain of IOAS A',
+    bugClass: 'a candidate walk over the wrong list head: a device meant for one address space DMAs into another’s mappings',
+    hooks: {
+      vfioIoctl: (df, cmd, _arg, original) => (cmd === vfioRequest(df, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') && df.iommufd ? withEveryAutoDomain(df.iommufd.ctx, original) : original()),
+      handlers: { IOMMU_TEST_CMD: (ucmd, original) => withEveryAutoDomain(ucmd.ctx, () => original(ucmd)) },
+    },
+  },
+  {
+    name: 'access-read-side-unchecked',
+    class: 'confinement',
+    clauses: ['ACCESS.RW', 'ACCESS.PIN_PAGES'],
+    invariant: 'invariants.dma-confinement',
+    change: 'check_area_prot tests only the write side: an access reads (ACCESS_RW) or pins for reading (ACCESS_PAGES) an area mapped without IOMMU_READ',
+    bugClass: 'a permission check that covers one direction only: an emulated device reads guest memory no physical device behind the IOAS may read',
+    hooks: {
+      handlers: {
+        IOMMU_TEST_CMD: (ucmd, original) => {
+          const { cmd, ctx } = ucmd;
+          const op = cmd.num('op');
+          const member = op === IOMMU_TEST_OP_ACCESS_RW ? 'access_rw' : op === IOMMU_TEST_OP_ACCESS_PAGES ? 'access_pages' : undefined;
+          if (!member || cmd.num(`${member}.flags`) & (op === IOMMU_TEST_OP_ACCESS_RW ? MOCK_ACCESS_RW_WRITE : MOCK_FLAGS_ACCESS_WRITE)) return original(ucmd);
+          const staccess = ctx.proc.fds.lookup(cmd.num('id'))?.private_data;
+          const iopt = staccess instanceof SelftestAccess ? staccess.access?.ioas?.iopt : undefined;
+          const length = cmd.big(`${member}.length`);
+          if (!iopt || length === 0n) return original(ucmd);
+          const iova = cmd.big(`${member}.iova`);
+          const last = iova + length - 1n;
+          // The fault: for the duration of a read, the areas' missing READ is not looked at.
+          const lifted = iopt.areas.filter((a) => a.start <= last && a.last >= iova && !(a.iommuProt & IOMMU_READ));
+          for (const a of lifted) a.iommuProt |= IOMMU_READ;
+          try {
+            return original(ucmd);
+          } finally {
+            for (const a of lifted) a.iommuProt &= ~IOMMU_READ;
+          }
+        },
+      },
+    },
+  },
+  {
+    name: 'unmap-length-copied-on-failure',
+    class: 'abi-hygiene',
+    clauses: ['DISPATCH.NO_COPYBACK_ON_FAILURE'],
+    invariant: 'invariants.abi-hygiene',
+    change: 'IOMMU_IOAS_UNMAP ends in one exit that copies the struct back whatever rc is: a failed unmap overwrites the caller’s length with the bytes unmapped before the failure (0)',
+    bugClass: 'an out-field written on the failure path (a shared exit label that responds unconditionally)',
+    hooks: {
+      handlers: {
+        IOMMU_IOAS_UNMAP: (ucmd, original) => {
+          const rc = original(ucmd);
+          if (rc >= 0 || ucmd.ctx.objects.load(ucmd.cmd.num('ioas_id'))?.type !== 'IOAS') return rc;
+          ucmd.cmd.set('length', 0n);
+          iommufdUcmdRespond(ucmd);
+          return rc;
+        },
+      },
+    },
+  },
+  {
+    name: 'iova-ranges-count-not-copied',
+    class: 'abi-hygiene',
+    clauses: ['IOAS_IOVA_RANGES.EMSGSIZE'],
+    invariant: 'invariants.abi-hygiene',
+    change: 'IOMMU_IOAS_IOVA_RANGES returns EMSGSIZE before it copies the struct back: the array holds the first ranges, but num_iovas still says what the caller passed',
+    bugClass: 'an out-field not written on the documented failure path: the caller cannot size its retry',
+    hooks: {
+      handlers: {
+        IOMMU_IOAS_IOVA_RANGES: (ucmd, original) => {
+          const sent = ucmd.cmd.num('num_iovas');
+          const rc = original(ucmd);
+          if (rc !== -EMSGSIZE) return rc;
+          ucmd.cmd.set('num_iovas', sent);
+          iommufdUcmdRespond(ucmd);
+          return rc;
+        },
+      },
+    },
+  },
 ];
+
+/**
+ * Runs `attach` with every automatic paging HWPT of the context listed as a
+ * candidate of every IOAS (the fault of auto-domain-of-another-ioas), then
+ * puts each IOAS's own list back.
+ */
+function withEveryAutoDomain(ctx: IommufdCtx, attach: () => number): number {
+  const objects = ctx.objects.entries().map(([, o]) => o);
+  const autos = objects.filter((o): o is IommufdHwptPaging => o.type === 'HWPT_PAGING' && (o as IommufdHwptPaging).autoDomain);
+  const ioases = objects.filter((o): o is IommufdIoas => o.type === 'IOAS');
+  for (const ioas of ioases) for (const h of autos) if (h.ioas !== ioas) ioas.hwptList.push(h);
+  try {
+    return attach();
+  } finally {
+    for (const ioas of ioases) {
+      for (let i = ioas.hwptList.length - 1; i >= 0; i--) if (ioas.hwptList[i]!.ioas !== ioas) ioas.hwptList.splice(i, 1);
+    }
+  }
+}
 
 export const MUTANTS: readonly Mutant[] = CATALOGUE.map((m) => ({ ...m, security: SECURITY.has(m.class) }));
 

@@ -57,6 +57,15 @@ export const clauses: Clause[] = [
     checks: ['abi.extensible.short-zero-extended'],
   },
   {
+    id: 'DISPATCH.NO_COPYBACK_ON_FAILURE',
+    kind: 'abi',
+    statement:
+      'An iommufd command copies its struct back only through iommufd_ucmd_respond, which every handler calls on its success path: a command that fails leaves the caller’s argument as it was sent. Two respond and then fail: IOMMU_IOAS_IOVA_RANGES (EMSGSIZE, with num_iovas and out_iova_alignment written) and IOMMU_HWPT_INVALIDATE (entry_num written on every outcome once the struct was read).',
+    source: { file: MAIN, function: 'iommufd_ucmd_respond' },
+    profiles: BOTH,
+    checks: ['suite.invariants.failed-command-copies-nothing', 'mutants.catalogue.all-killed-full'],
+  },
+  {
     id: 'VFIO.ARGSZ',
     kind: 'abi',
     statement:

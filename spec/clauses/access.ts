@@ -81,7 +81,7 @@ export const clauses: Clause[] = [
     statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection).',
     source: { file: DEV, function: 'iommufd_access_rw' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path'],
+    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path', 'suite.invariants.access-needs-the-permission'],
   },
   {
     id: 'ACCESS.RW_PATHS',

@@ -179,7 +179,7 @@ export const clauses: Clause[] = [
     statement: 'Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts.',
     source: { file: DEV, function: 'iommufd_device_auto_get_domain' },
     profiles: BOTH,
-    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances'],
+    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas'],
   },
   {
     id: 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT',

@@ -45,7 +45,7 @@ export const clauses: Clause[] = [
   e('IOAS_IOVA_RANGES.RESERVED', RANGES, 'EOPNOTSUPP', 'iommufd_ioas_iova_ranges', IOAS, 'A non-zero __reserved fails with EOPNOTSUPP before the IOAS lookup.', ['ref.ioas_iova_ranges.errno-order']),
   { ...e('IOAS_IOVA_RANGES.IOAS', RANGES, 'ENOENT', 'iommufd_ioas_iova_ranges', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_iova_ranges.errno-order']), decides: ['ENOENT'] },
   e('IOAS_IOVA_RANGES.EFAULT', RANGES, 'EFAULT', 'iommufd_ioas_iova_ranges', IOAS, 'A range array that cannot be written fails with EFAULT.', ['ref.ioas_iova_ranges.errno-order']),
-  e('IOAS_IOVA_RANGES.EMSGSIZE', RANGES, 'EMSGSIZE', 'iommufd_ioas_iova_ranges', IOAS, 'When there are more ranges than num_iovas, the first num_iovas are written, num_iovas is set to the total and copied back, and the ioctl fails with EMSGSIZE.', ['ref.ioas_iova_ranges.emsgsize']),
+  e('IOAS_IOVA_RANGES.EMSGSIZE', RANGES, 'EMSGSIZE', 'iommufd_ioas_iova_ranges', IOAS, 'When there are more ranges than num_iovas, the first num_iovas are written, num_iovas is set to the total and copied back, and the ioctl fails with EMSGSIZE.', ['ref.ioas_iova_ranges.emsgsize', 'suite.invariants.iova-ranges-count-is-the-total']),
   r('IOAS_IOVA_RANGES.HOLES', 'state', RANGES, 'iommufd_ioas_iova_ranges', IOAS, 'The ranges are the holes of the reserved set over [0, ULONG_MAX] (allowed ranges are not reflected), with out_iova_alignment the IOAS alignment.', ['ref.ioas_iova_ranges.emsgsize', 'ref.iopt.aperture-reserved', 'ref.test.add-reserved']),
 
   // IOMMU_IOAS_ALLOW_IOVAS

@@ -1,0 +1,89 @@
+/**
+ * Rules of the invariants oracle that came out of red-teaming it with faults
+ * it had never seen: each small program is one the kernels answer without an
+ * objection (the reference here; the lanes run the same rules at 500 cases),
+ * and the catalogue mutant that breaks the rule draws the named property from
+ * the invariants alone.
+ */
+import { describe, expect } from 'vitest';
+import { check } from '../../../spec/clauses/check.ts';
+import { validateProgram } from '../../programs/load.ts';
+import '../../mutants/register.ts';
+import { replayProgram } from '../replay.ts';
+
+type Step = Record<string, unknown>;
+
+function program(name: string, steps: Step[], requires: Record<string, string[]> = {}) {
+  const p = { format: 'iommufd-program/1', name, description: name, source: { kernels: ['6.12', '7.3'] }, profiles: ['6.12', '7.3'], requires, steps };
+  return validateProgram(JSON.parse(JSON.stringify(p)), name);
+}
+
+const open: Step[] = [
+  { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+  { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+  { op: 'mem_alloc', length: 16384, hugeAligned: true, bind: { buf: '.' } },
+];
+
+function device(name: string, pt: string): Step[] {
+  return [
+    { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { [name]: 'device' } },
+    { op: 'open_device', device: `$${name}`, bind: { [`${name}_fd`]: 'fd' } },
+    { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+    { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: pt } },
+  ];
+}
+
+/** The invariants' objections on the mutant and on the reference. */
+async function judge(p: ReturnType<typeof program>, mutant: string): Promise<{ broken: string[]; reference: string[]; text: string }> {
+  const broken = await replayProgram(p, { impl: `mutant:${mutant}`, profile: '7.3', oracle: 'invariants' });
+  const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+  return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
+}
+
+describe('the invariants judge what an answer claims, not only what DMA shows', () => {
+  check('suite.invariants.failed-command-copies-nothing', async () => {
+    // UNMAP of a range nothing maps fails (ENOENT); the kernel copies nothing back (iommufd_ucmd_respond runs on success).
+    const p = program('failed-unmap', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x100000', length: '4096' }, expect: { errno: ['ENOENT'] } }]);
+    const r = await judge(p, 'unmap-length-copied-on-failure');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.iova-ranges-count-is-the-total', async () => {
+    // No room for the one range: EMSGSIZE with num_iovas 1, the total.
+    const p = program('iova-ranges-emsgsize', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_IOVA_RANGES', fields: { ioas_id: '$ioas', num_iovas: 0, allowed_iovas: '0' }, expect: { errno: ['EMSGSIZE'] } }]);
+    const r = await judge(p, 'iova-ranges-count-not-copied');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.attach-stays-in-its-ioas', async () => {
+    // d1's attach to IOAS A builds A's automatic HWPT; d2's attach to IOAS B must not land on it.
+    const p = program(
+      'attach-by-ioas',
+      [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { other: 'out.out_ioas_id' } }, ...device('d1', '$ioas'), ...device('d2', '$other')],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'auto-domain-of-another-ioas');
+    expect(r.broken, r.text).toContain('invariants.group-isolation');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.access-needs-the-permission', async () => {
+    // A write-only area: an access may write it, not read it (check_area_prot: EPERM).
+    const p = program(
+      'access-read-write-only',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        { op: 'mem_alloc', length: 4096, bind: { into: '.' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_RW', id: '$acc', access_rw: { iova: '0x100000', length: '16', uptr: '$into.va', flags: 0 } }, expect: { errno: ['EPERM'] } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_RW'] },
+    );
+    const r = await judge(p, 'access-read-side-unchecked');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
