@@ -33,9 +33,9 @@ function device(name: string, pt: string): Step[] {
   ];
 }
 
-/** The invariants' objections on the mutant and on the reference. */
+/** The invariants' objections on the mutant (a catalogue name, or a fixture's path) and on the reference. */
 async function judge(p: ReturnType<typeof program>, mutant: string): Promise<{ broken: string[]; reference: string[]; text: string }> {
-  const broken = await replayProgram(p, { impl: `mutant:${mutant}`, profile: '7.3', oracle: 'invariants' });
+  const broken = await replayProgram(p, { impl: mutant.includes('/') ? mutant : `mutant:${mutant}`, profile: '7.3', oracle: 'invariants' });
   const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
   return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
 }
@@ -66,6 +66,28 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     );
     const r = await judge(p, 'auto-domain-of-another-ioas');
     expect(r.broken, r.text).toContain('invariants.group-isolation');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.bind-eperm-needs-an-owner', async () => {
+    // d1 bound in context a, its file closed (unbound): d2 of the same group binds to context b.
+    const p = program(
+      'group-owner-released',
+      [
+        { op: 'open', node: 'iommu', bind: { a: 'fd' } },
+        { op: 'open', node: 'iommu', bind: { b: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device', g: 'group' } },
+        { op: 'device_create', spec: { iommu: 'vtd0', group: '$g' }, bind: { d2: 'device' } },
+        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$a' } },
+        { op: 'close', fd: '$f1' },
+        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$b' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] },
+    );
+    const r = await judge(p, 'conformance/suite/fixtures/keeps-group-owner.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.reference, r.text).toEqual([]);
   });
 

@@ -1078,10 +1078,19 @@ export class InvariantsOracle implements Oracle {
 
   private checkOwnership(ev: StepEvent, ok: boolean, out: Objection[]): void {
     const req = ev.request;
-    if (!ok || req.op !== 'ioctl' || req.cmd !== 'VFIO_DEVICE_BIND_IOMMUFD' || req.arg.kind !== 'struct') return;
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_DEVICE_BIND_IOMMUFD' || req.arg.kind !== 'struct') return;
     const d = this.shadow.fds.get(req.fd)?.device;
     const target = this.shadow.fds.get(toNum(req.arg.fields['iommufd']))?.ctx;
-    if (!d || !target) return;
+    if (!d || !target || this.shadow.lost) return;
+    if (!ok) {
+      // EPERM is the group owned by another context (iommu_device_claim_dma_owner); with no device
+      // of the group bound elsewhere, the ownership outlived the last bind that held it.
+      if (errnoName((ev.response.ok && (ev.response.result as IoctlResult).errno) || 0) !== 'EPERM' || (ev.template.defects ?? []).some((x) => x.abi)) return;
+      this.ctx.count('invariants.lifetime');
+      const holder = this.shadow.liveDevices().find((x) => x.group === d.group && x.bound && x.bound.ctx !== target);
+      if (!holder) out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EPERM, but no device of its iommu group is bound to another context: the group's DMA ownership was not given back when its last bind went`, 'ok', 'EPERM'));
+      return;
+    }
     this.ctx.count('invariants.group-isolation');
     for (const other of this.shadow.liveDevices()) {
       if (other === d || other.group !== d.group || !other.bound || !other.bound.ctx.alive) continue;
