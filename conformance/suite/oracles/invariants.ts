@@ -32,7 +32,7 @@ import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructVal
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
 import { commandByName } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -425,7 +425,14 @@ export class InvariantsOracle implements Oracle {
    */
   private checkPlacement(ev: StepEvent, touched: readonly { ioas: IoasObj; ranges: Range[] }[], out: Objection[]): void {
     const req = ev.request;
-    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_MAP' && req.cmd !== 'IOMMU_IOAS_COPY' && req.cmd !== 'VFIO_IOMMU_MAP_DMA')) return;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct') return;
+    if ((req.cmd === 'IOMMU_IOAS_MAP' || req.cmd === 'IOMMU_IOAS_MAP_FILE' || req.cmd === 'IOMMU_IOAS_COPY') && (toNum(req.arg.fields['flags']) & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) === 0) {
+      // ioas.c: a new area needs READABLE or WRITEABLE (EINVAL), before the IOAS is looked up.
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `${req.cmd} succeeded with neither IOMMU_IOAS_MAP_READABLE nor IOMMU_IOAS_MAP_WRITEABLE: an area with no permission is refused (EINVAL), not made`, 'EINVAL', 'ok'));
+      return;
+    }
+    if (req.cmd !== 'IOMMU_IOAS_MAP' && req.cmd !== 'IOMMU_IOAS_COPY' && req.cmd !== 'VFIO_IOMMU_MAP_DMA') return;
     const automatic = req.cmd !== 'VFIO_IOMMU_MAP_DMA' && (toNum(req.arg.fields['flags']) & IOMMU_IOAS_MAP_FIXED_IOVA) === 0;
     for (const { ioas, ranges } of touched) {
       for (const r of ranges) {
