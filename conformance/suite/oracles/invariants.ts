@@ -395,6 +395,7 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkDomainChoice(ev, out);
     if (ok) this.checkPlacement(ev, touched, out);
     if (ok) this.checkCopySource(ev, out);
+    else this.checkExists(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
     const idsBefore = this.idsBefore(ev.request);
@@ -493,6 +494,39 @@ export class InvariantsOracle implements Oracle {
     if (at.type === 'hwpt_paging' && at.ioas === ioas.id) return;
     const what = at.type === 'hwpt_paging' ? `HWPT ${at.id}, a domain of IOAS ${at.ioas}` : `${objType(at)} ${at.id}, not a paging HWPT`;
     out.push(this.obj('group-isolation', ev, `${commandName(ev.request)} asked for IOAS ${ioas.id} and answered ${what}: a device attached to an IOAS reaches that IOAS's mappings only`, `a paging HWPT of IOAS ${ioas.id}`, what));
+  }
+
+  /**
+   * EEXIST from a new area means an area is already there (iopt_check_iova:
+   * iopt_area_iter_first over [iova, last]; the automatic search skips areas
+   * and answers ENOSPC): with nothing mapped in the range, it is an area the
+   * IOAS still keeps after it was unmapped, or a range misjudged.
+   */
+  private checkExists(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || errnoName(errno ?? 0) !== 'EEXIST' || this.shadow.lost) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi)) return;
+    const v = req.arg.fields;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    let ioas: IoasObj | undefined;
+    let r: Range | undefined;
+    if (req.cmd === 'IOMMU_IOAS_MAP' || req.cmd === 'IOMMU_IOAS_COPY') {
+      ioas = ctx && this.shadow.ioas(ctx, v[req.cmd === 'IOMMU_IOAS_MAP' ? 'ioas_id' : 'dst_ioas_id']);
+      r = (toNum(v['flags']) & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0 ? rangeOf(toBig(v[req.cmd === 'IOMMU_IOAS_MAP' ? 'iova' : 'dst_iova']), toBig(v['length'])) : undefined;
+      if (ioas && (toNum(v['flags']) & IOMMU_IOAS_MAP_FIXED_IOVA) === 0) {
+        this.ctx.count('invariants.lifetime');
+        out.push(this.obj('lifetime', ev, `${req.cmd} with an automatic IOVA failed with EEXIST: the search skips areas (ENOSPC when nothing fits)`, 'ok or ENOSPC', 'EEXIST'));
+        return;
+      }
+    } else if (req.cmd === 'VFIO_IOMMU_MAP_DMA') {
+      ioas = ctx && ctx.compatIoas !== undefined ? this.shadow.ioas(ctx, ctx.compatIoas) : undefined;
+      r = rangeOf(toBig(v['iova']), toBig(v['size']));
+    }
+    if (!ioas || !r) return;
+    this.ctx.count('invariants.lifetime');
+    const range = r;
+    if (ioas.segs.some((seg) => overlaps(seg, range))) return;
+    out.push(this.obj('lifetime', ev, `${req.cmd} at ${hexOf(r.start)}..${hexOf(r.last)} failed with EEXIST, but IOAS ${ioas.id} maps nothing there: an area the IOAS kept after it went, or a range misjudged at its ends`, 'not EEXIST', 'EEXIST'));
   }
 
   /**
