@@ -1723,6 +1723,8 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ k: number; before: number; after: number; write: boolean; buf: number }>);
   }
+  /** The IOAS an ACCESS_REPLACE_IOAS step moves its access away from (read before `after` moves it). */
+  const replaceLeaves = new WeakMap<StepTemplate, string>();
   test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
     weight: 1,
     arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
@@ -1731,13 +1733,26 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const acc = pick(m.accs, c.acc); // none when the access constructor was refused
       const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
       if (!acc || !ctx) return undefined;
-      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
+      const t = testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
+      if (t) replaceLeaves.set(t, acc.ioas);
+      return t;
     },
     after: (m, c, t, step) => {
       if (!ok(step)) return;
       const id = ((t.fields['arg'] as { fields: { access_replace_ioas: { ioas_id: Tmpl } } }).fields.access_replace_ioas.ioas_id);
       const acc = pick(m.accs, c.acc);
       if (acc && id instanceof Ref) acc.ioas = id.name;
+    },
+    // The IOAS it left, once nothing else holds it, is destroyed: a replace that kept its
+    // reference on the old IOAS shows only there (EBUSY with no holder).
+    follow: (m, c, t, step) => {
+      const left = replaceLeaves.get(t);
+      const acc = pick(m.accs, c.acc);
+      const ioas = left !== undefined && ok(step) && acc && acc.ioas !== left ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
+      if (!ioas || left === undefined || m.objs.some((o) => o.alive && o.ioas === left) || m.accs.some((a) => a.open && a.ioas === left)) return undefined;
+      ioas.alive = false;
+      for (const a of m.areas) if (a.ioas === left) a.alive = false;
+      return ioctlStep(env, 'IOMMU_DESTROY', new Ref(ioas.ctx), { id: new Ref(left) }, NONE, {});
     },
   });
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
