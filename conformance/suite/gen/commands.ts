@@ -1361,14 +1361,29 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<SiblingBind>);
   }
   if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
+    /** The IOAS a detach of a device with reserved regions leaves (read before `after` clears it). */
+    const detachLeaves = new WeakMap<StepTemplate, string>();
     add({
       kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
       weight: 1,
       arb: fc.record({ dfd: k16, abi: env.abiFor('VFIO_DEVICE_DETACH_IOMMUFD_PT') }),
       needs: ['dfd'], ready: () => true,
-      build: (m, c) => ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref((dfdPick(m, c.dfd) as DfdEntry).name), { flags: 0 }, c.abi),
+      build: (m, c) => {
+        const d = dfdPick(m, c.dfd) as DfdEntry;
+        const t = ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, c.abi);
+        const left = d.attached ? m.objs.find((h) => h.name === d.attached && h.alive)?.ioas : undefined;
+        if (t && left && d.dev.resv && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) detachLeaves.set(t, left);
+        return t;
+      },
       after: (m, c, _t, step) => {
         if (ok(step)) (dfdPick(m, c.dfd) as DfdEntry).attached = undefined;
+      },
+      // A device with reserved regions of its own left an IOAS: what the IOAS reports as usable
+      // IOVA right after shows whether its regions went with it (iopt_remove_reserved_iova by owner).
+      follow: (m, _c, t, step) => {
+        const left = detachLeaves.get(t);
+        const ioas = left !== undefined && ok(step) ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
+        return ioas && left !== undefined ? ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ioas.ctx), { ioas_id: new Ref(left), num_iovas: 8, allowed_iovas: { room: 8 * 16 } }, NONE, {}) : undefined;
       },
     } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
     // One member of a group leaves the domain both members are attached to: what the other one
