@@ -9,20 +9,27 @@
  *
  *   group-isolation  a device reaches exactly what its group's HWPT maps; the
  *                    attached devices of a group share one HWPT; a group owned
- *                    by one context cannot be bound by another.
- *   dma-confinement  no read or write lands outside the pinned pages mapped at
- *                    that IOVA with that permission; nothing is reachable
- *                    after UNMAP returns; an unattached device is blocked.
+ *                    by one context cannot be bound by another; an attach by
+ *                    IOAS id lands on a domain of that IOAS.
+ *   dma-confinement  no read or write — by a device or an access — lands
+ *                    outside the pinned pages mapped at that IOVA with that
+ *                    permission; nothing is reachable after UNMAP returns; an
+ *                    unattached device is blocked; reserved IOVA is never
+ *                    mapped, offered (IOVA_RANGES) or allowed.
  *   coherency        a VM with a registered device file that may issue
  *                    non-coherent DMA has WBINVD emulation; an enforcing
  *                    domain never holds a device whose IOMMU cannot enforce.
- *   lifetime         DESTROY of a referenced object is EBUSY; a destroyed id is
- *                    ENOENT (and nothing else accepts it) until reused.
+ *   lifetime         DESTROY of a referenced object is EBUSY, of one nothing
+ *                    holds is not; a destroyed id is ENOENT (and nothing else
+ *                    accepts it) until reused; a live one (an access item, the
+ *                    compat IOAS, a group's owner) is not said to be gone.
  *   accounting       pin counts and pinned/locked memory match what is mapped
  *                    while open, and return to where they started when
  *                    everything is closed.
  *   abi-hygiene      non-zero reserved fields, unknown flags and non-zero tails
- *                    are refused, never ignored.
+ *                    are refused, never ignored; a failed command copies
+ *                    nothing back; what a command reports (IOVA_RANGES,
+ *                    GET_HW_INFO) is well formed and the same on every call.
  *
  * Each step probes the pages it touched plus a random sample; the end of a
  * case sweeps everything, closes everything, and checks that nothing stays
