@@ -72,10 +72,10 @@ export const clauses: Clause[] = [
     id: 'DESTROY.CLEARS_COMPAT_IOAS',
     kind: 'state',
     command: 'IOMMU_DESTROY',
-    statement: 'Destroying the compat IOAS clears the context’s VFIO compat IOAS (IOMMU_VFIO_IOAS GET then fails with ENODEV).',
+    statement: 'Destroying the compat IOAS clears the context’s VFIO compat IOAS (IOMMU_VFIO_IOAS GET then fails with ENODEV), also when a later IOAS takes its id.',
     source: { file: MAIN, function: 'iommufd_object_remove' },
     profiles: BOTH,
-    checks: ['ref.vfio_ioas.errno-order'],
+    checks: ['ref.vfio_ioas.errno-order', 'suite.invariants.no-compat-ioas-is-enodev'],
   },
   {
     id: 'RELEASE.LEAVES_FIRST',

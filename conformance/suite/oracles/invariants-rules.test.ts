@@ -91,6 +91,20 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.no-compat-ioas-is-enodev', async () => {
+    // The compat IOAS is destroyed; a new IOAS takes its id: the context has no compat IOAS.
+    const p = program('compat-ioas-destroyed', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { again: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_GET' }, expect: { errno: ['ENODEV'] } },
+    ]);
+    const r = await judge(p, 'conformance/suite/fixtures/compat-ioas-by-id.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.access-needs-the-permission', async () => {
     // A write-only area: an access may write it, not read it (check_area_prot: EPERM).
     const p = program(

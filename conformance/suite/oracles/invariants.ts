@@ -39,9 +39,9 @@ import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructVal
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
 import { commandByName } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
-import { offsetofend } from '../../../spec/uapi/layout.ts';
+import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
@@ -291,6 +291,8 @@ export class InvariantsOracle implements Oracle {
   private wrote = false;
   /** Per device, pages of the IOAS it last left (probed again when it joins another). */
   private leftPages = new Map<DeviceRec, bigint[]>();
+  /** CAP_SYS_RESOURCE as the case last set it (set_process); undefined: the adapter's default, not judged. */
+  private capSysResource: boolean | undefined;
   /** GET_HW_INFO's first answer per device and requested type (checkHwInfoLength). */
   private hwInfo = new Map<string, { length: number; type: number; sent: number }>();
   /**
@@ -347,6 +349,7 @@ export class InvariantsOracle implements Oracle {
     this.failNth = false;
     this.leftPages = new Map();
     this.hwInfo = new Map();
+    this.capSysResource = undefined;
     this.reattached = new Set();
     this.idsOpen = new Set();
     if (this.can.proc) {
@@ -394,6 +397,7 @@ export class InvariantsOracle implements Oracle {
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
+    this.checkRefusals(ev, ok, out);
     this.checkOwnership(ev, ok, out);
     const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
@@ -663,6 +667,19 @@ export class InvariantsOracle implements Oracle {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_UNMAP' && req.cmd !== 'VFIO_IOMMU_UNMAP_DMA') || !ev.response.ok || this.shadow.lost) return;
     const field = req.cmd === 'IOMMU_IOAS_UNMAP' ? 'length' : 'size';
+    if (req.cmd === 'IOMMU_IOAS_UNMAP') {
+      // IOAS_UNMAP removes whole areas (iopt_unmap_iova_range: ENOENT for one only partly
+      // inside); only VFIO type1 v1 cuts them, and the shadow keeps those cuts as segments.
+      const v = req.arg.fields;
+      const r = toBig(v['iova']) === 0n && toBig(v['length']) === U64_MAX ? undefined : rangeOf(toBig(v['iova']), toBig(v['length']));
+      const ioas = r && this.shadow.ctxOfFd(req.fd) ? this.shadow.ioas(this.shadow.ctxOfFd(req.fd)!, v['ioas_id']) : undefined;
+      const cut = ioas && r ? ioas.segs.find((x) => !x.uncertain && overlaps(x, r) && (x.start < r.start || x.last > r.last)) : undefined;
+      if (cut && r) {
+        this.ctx.count('invariants.dma-confinement');
+        out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_UNMAP of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but the area at ${hexOf(cut.start)}..${hexOf(cut.last)} is only partly inside it: an unmap takes whole areas (ENOENT), it never cuts one`, 'ENOENT', 'ok'));
+        return;
+      }
+    }
     const reported = (ev.response.result as { out?: StructValue }).out?.[field];
     if (reported === undefined) return;
     const [t] = this.touchedBefore(req, false);
@@ -1037,18 +1054,79 @@ export class InvariantsOracle implements Oracle {
     if (req.op !== 'ioctl' || typeof req.cmd !== 'string' || this.shadow.lost) return;
     const cmd = req.cmd;
     const get = cmd === 'IOMMU_VFIO_IOAS' && req.arg.kind === 'struct' && toNum(req.arg.fields['op']) === IOMMU_VFIO_IOAS_GET;
-    if (!get && cmd !== 'VFIO_IOMMU_MAP_DMA' && cmd !== 'VFIO_IOMMU_UNMAP_DMA' && cmd !== 'VFIO_IOMMU_GET_INFO') return;
+    // SET_IOMMU of a type1 type needs the compat IOAS too (NOIOMMU does not: iommufd_vfio_set_iommu).
+    const setType1 = cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int' && (Number(req.arg.value) === VFIO_TYPE1_IOMMU || Number(req.arg.value) === VFIO_TYPE1v2_IOMMU);
+    if (!get && !setType1 && cmd !== 'VFIO_IOMMU_MAP_DMA' && cmd !== 'VFIO_IOMMU_UNMAP_DMA' && cmd !== 'VFIO_IOMMU_GET_INFO') return;
     const ctx = this.shadow.ctxOfFd(req.fd);
     const id = ctx?.compatIoas;
-    if (!ctx || id === undefined || this.shadow.ioas(ctx, id) === undefined || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    if (!ctx || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    if (id === undefined) {
+      // The compat IOAS comes only from IOMMU_VFIO_IOAS SET here (no VFIO group is ever set on a
+      // container): with none set, or it cleared or destroyed, these find nothing (ENODEV).
+      if (!ok || !ctx.alive) return;
+      this.ctx.count('invariants.lifetime');
+      out.push(this.obj('lifetime', ev, `${cmd} succeeded, but the context has no compat IOAS (never set, cleared, or destroyed): get_compat_ioas finds none (an IOAS that later took the old id?)`, 'ENODEV', 'ok'));
+      return;
+    }
+    if (this.shadow.ioas(ctx, id) === undefined) return;
     this.ctx.count('invariants.lifetime');
     if (!ok && errnoName(errno ?? 0) === 'ENODEV') {
       out.push(this.obj('lifetime', ev, `${cmd} failed with ENODEV, but IOAS ${id}, the context's compat IOAS, is alive and was never cleared`, 'not ENODEV', 'ENODEV'));
       return;
     }
+    if (cmd === 'VFIO_IOMMU_GET_INFO' && ok && ev.response.ok && req.arg.kind === 'struct') this.checkGetInfo(ev, req.arg.fields, (ev.response.result as IoctlResult).out, out);
     const answered = get && ok && ev.response.ok ? (ev.response.result as { out?: StructValue }).out?.['ioas_id'] : undefined;
     if (answered !== undefined && toNum(answered) !== id) {
       out.push(this.obj('lifetime', ev, `IOMMU_VFIO_IOAS GET answered IOAS ${toNum(answered)}, but the compat IOAS is ${id}`, String(id), String(toNum(answered))));
+    }
+  }
+
+  /**
+   * VFIO_IOMMU_GET_INFO answers the size the whole capability chain needs in
+   * argsz, and points cap_offset at the chain (just past the struct) only
+   * when the caller's argsz held all of it (iommufd_vfio_iommu_get_info).
+   */
+  private checkGetInfo(ev: StepEvent, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
+    const sent = toNum(v['argsz']);
+    const info = requireLayout(this.profile, 'vfio_iommu_type1_info').size; // sizeof(info), padding included
+    if (!o || sent < offsetofend(this.profile, 'vfio_iommu_type1_info', 'cap_offset') || o['argsz'] === undefined || o['cap_offset'] === undefined) return;
+    const need = toNum(o['argsz']);
+    const at = toNum(o['cap_offset']);
+    this.ctx.count('invariants.abi-hygiene');
+    const want = sent >= need ? info : 0;
+    if (need < info || at !== want) {
+      out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO with argsz ${sent} answered argsz ${need} and cap_offset ${at}: the chain starts right after the struct (${info}) when the caller's argsz holds all of it, else cap_offset is 0`, `cap_offset ${want}`, `cap_offset ${at}`));
+    }
+  }
+
+  /**
+   * Two requests the kernel refuses whatever the implementation: VFIO_SET_IOMMU
+   * of a type other than TYPE1, TYPE1v2 or NOIOMMU (EINVAL), and
+   * IOMMU_OPTION RLIMIT_MODE SET without CAP_SYS_RESOURCE (EPERM) or on a
+   * context that already holds objects (EBUSY) (iommufd_option_rlimit_mode).
+   */
+  private checkRefusals(ev: StepEvent, ok: boolean, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op === 'set_process') {
+      if (req.capSysResource !== undefined) this.capSysResource = req.capSysResource;
+      return;
+    }
+    if (!ok || req.op !== 'ioctl' || this.shadow.lost || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    if (req.cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int') {
+      const type = Number(req.arg.value);
+      this.ctx.count('invariants.abi-hygiene');
+      if (type !== VFIO_TYPE1_IOMMU && type !== VFIO_TYPE1v2_IOMMU && type !== VFIO_NOIOMMU_IOMMU) out.push(this.obj('abi-hygiene', ev, `VFIO_SET_IOMMU of type ${type} succeeded: only TYPE1, TYPE1v2 and NOIOMMU are accepted (EINVAL)`, 'EINVAL', 'ok'));
+      return;
+    }
+    if (req.cmd !== 'IOMMU_OPTION' || req.arg.kind !== 'struct') return;
+    const v = req.arg.fields;
+    if (toNum(v['option_id']) !== IOMMU_OPTION_RLIMIT_MODE || toNum(v['op']) !== IOMMU_OPTION_OP_SET) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    this.ctx.count('invariants.accounting');
+    if (this.capSysResource === false) {
+      out.push(this.obj('accounting', ev, 'IOMMU_OPTION RLIMIT_MODE SET succeeded for a process without CAP_SYS_RESOURCE: choosing how pins are charged takes it (EPERM)', 'EPERM', 'ok'));
+    } else if (ctx && ctx.objects.size > 0) {
+      out.push(this.obj('accounting', ev, `IOMMU_OPTION RLIMIT_MODE SET succeeded on a context holding ${ctx.objects.size} object(s): the mode changes only while it holds none (EBUSY)`, 'EBUSY', 'ok'));
     }
   }
 
