@@ -86,7 +86,7 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
       ],
       { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] },
     );
-    const r = await judge(p, 'conformance/suite/fixtures/keeps-group-owner.ts');
+    const r = await judge(p, 'conformance/mutants/fixtures/keeps-group-owner.ts');
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.reference, r.text).toEqual([]);
   });
@@ -100,7 +100,7 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { again: 'out.out_ioas_id' } },
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_GET' }, expect: { errno: ['ENODEV'] } },
     ]);
-    const r = await judge(p, 'conformance/suite/fixtures/compat-ioas-by-id.ts');
+    const r = await judge(p, 'conformance/mutants/fixtures/compat-ioas-by-id.ts');
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.reference, r.text).toEqual([]);
   });
