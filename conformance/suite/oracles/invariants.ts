@@ -1678,8 +1678,9 @@ export class InvariantsOracle implements Oracle {
     const op = TEST_OP.get(toNum(v['op']));
     if (op !== 'IOMMU_TEST_OP_ACCESS_RW' && op !== 'IOMMU_TEST_OP_ACCESS_PAGES' && op !== 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') return;
     if ((ev.template.defects ?? []).some((d) => d.abi)) return;
-    const access = this.shadow.fds.get(toNum(v['id']))?.access;
-    const ioas = access ? this.shadow.ioas(this.shadow.fds.get(toNum(v['id']))!.ctx!, access.ioas) : undefined;
+    const file = this.shadow.fds.get(toNum(v['id']));
+    const access = file?.access;
+    const ioas = access && file.ctx ? this.shadow.ioas(file.ctx, access.ioas) : undefined;
     if (!access || !ioas) return;
     if (op === 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') {
       if (ok || errnoName(errno ?? 0) !== 'ENOENT') return;
