@@ -1,5 +1,5 @@
 /**
- * `iommufd-spec bench conformance [--json] [--rounds N] [--cases N] [--profile P] [--no-stdio]`:
+ * `iommufd-spec bench conformance [--json] [--rounds N] [--cases N] [--profile P] [--mode M...] [--no-stdio]`:
  * checked commands per second of the random suite against the reference,
  * in-process and over stdio, bare (no oracle), with the invariants and with
  * every oracle; the slowdown over bare and each oracle's share of the time.
@@ -11,7 +11,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../usage.ts';
 import { isProfile, type Profile } from '../../spec/uapi/profiles.ts';
-import { benchConformance, DEFAULT_CASES, type BenchFigure } from '../../conformance/suite/bench.ts';
+import { BENCH_MODES, benchConformance, DEFAULT_CASES, type BenchFigure, type BenchMode } from '../../conformance/suite/bench.ts';
 
 const TARGETS: Record<string, number> = { invariants: 50_000, full: 10_000 };
 
@@ -41,13 +41,17 @@ export function conformanceBenchSuite(bench: Command, setExit: (code: number) =>
     .option('--cases <n>', 'cases per round', String(DEFAULT_CASES))
     .option('--max-commands <n>', 'commands per case at most', '60')
     .option('--profile <profile>', 'kernel profile (6.12 or 7.3)', '7.3')
+    .option('--mode <modes...>', 'measure only these modes (bare, invariants, full); slowdowns need bare')
     .option('--no-stdio', 'skip the stdio transport')
-    .action(async (o: { json?: boolean; rounds: string; warmup: string; cases: string; maxCommands: string; profile: string; stdio: boolean }) => {
+    .action(async (o: { json?: boolean; rounds: string; warmup: string; cases: string; maxCommands: string; profile: string; mode?: string[]; stdio: boolean }) => {
       const n = (flag: string, v: string, min: number): number => {
         const x = Number(v);
         if (!Number.isInteger(x) || x < min) throw new UsageError(`bench conformance: ${flag}: expected an integer >= ${min}, got '${v}'`);
         return x;
       };
+      const modes = o.mode ?? ['bare', 'invariants', 'full'];
+      const badMode = modes.find((m) => !(BENCH_MODES as readonly string[]).includes(m));
+      if (badMode !== undefined) throw new UsageError(`bench conformance: --mode: unknown mode '${badMode}' (bare, invariants or full)`);
       if (!isProfile(o.profile)) throw new UsageError(`bench conformance: --profile: unknown profile '${o.profile}'`);
       const rows = await benchConformance({
         profile: o.profile as Profile,
@@ -56,6 +60,7 @@ export function conformanceBenchSuite(bench: Command, setExit: (code: number) =>
         cases: n('--cases', o.cases, 1),
         maxCommands: n('--max-commands', o.maxCommands, 1),
         stdio: o.stdio === false ? false : undefined,
+        modes: modes as BenchMode[],
         log: (l) => process.stderr.write(`${l}\n`),
       });
       process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : table(rows));

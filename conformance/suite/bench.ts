@@ -19,7 +19,8 @@ import type { Objection, Oracle } from './oracles/oracle.ts';
 import { openReference } from './reference.ts';
 import { CaseFailure, CaseSession, realClock } from './session.ts';
 
-export type BenchMode = 'bare' | 'invariants' | 'full';
+export const BENCH_MODES = ['bare', 'invariants', 'full'] as const;
+export type BenchMode = (typeof BENCH_MODES)[number];
 
 /**
  * Cases per round. A round of 40 cases put a handful of heavy ones (huge
@@ -66,6 +67,8 @@ export interface BenchOptions {
    */
   readonly warmup?: number;
   readonly stdio?: string | false;
+  /** The modes measured (default all three; ratios need 'bare'). */
+  readonly modes?: readonly BenchMode[];
   readonly log?: (line: string) => void;
 }
 
@@ -204,7 +207,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
   if (opts.stdio !== false) transports.push({ name: 'stdio', spec: opts.stdio ?? `cmd:${process.execPath} bin/iommufd-spec.mjs serve --impl ref` });
   for (const t of transports) {
     const adapter = await openAdapter(t.spec, { profile, stderr: 'inherit' });
-    const modes = ['bare', 'invariants', 'full'] as const;
+    const modes = opts.modes ?? BENCH_MODES;
     const perMode = new Map<BenchMode, { cps: number[]; cpuCps: number[]; shares: Map<string, number[]>; split: Map<string, number[]>; commands: number }>(
       modes.map((m) => [m, { cps: [], cpuCps: [], shares: new Map(), split: new Map(), commands: 0 }]),
     );
@@ -228,7 +231,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
     } finally {
       await adapter.close();
     }
-    const bare = median(perMode.get('bare')?.cps ?? [0]);
+    const bare = perMode.has('bare') ? median(perMode.get('bare')!.cps) : 0;
     for (const [mode, v] of perMode) {
       const cps = median(v.cps);
       figures.push({
@@ -237,7 +240,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
         commandsPerSecond: Math.round(cps),
         commandsPerCpuSecond: Math.round(median(v.cpuCps)),
         commands: v.commands,
-        slowdown: mode === 'bare' || cps === 0 ? null : Math.round((bare / cps) * 100) / 100,
+        slowdown: mode === 'bare' || cps === 0 || bare === 0 ? null : Math.round((bare / cps) * 100) / 100,
         shares: Object.fromEntries([...v.shares].map(([k, xs]) => [k, Math.round(median(xs) * 1000) / 1000])),
         split: { generation: Math.round(median(v.split.get('generation') ?? [0]) * 1000) / 1000, implementation: Math.round(median(v.split.get('implementation') ?? [0]) * 1000) / 1000 },
       });
