@@ -430,14 +430,16 @@ function executedSteps(trace: readonly TraceStep[]): StepTemplate[] {
 
 /**
  * Reduces a failing case's program (reduce.ts): a trial counts when the same
- * oracle objects to the same property at the same command, with the case's
- * probe seed. Trials are not counted in the run's statistics.
+ * oracle objects to the same property, at any step, with the case's probe
+ * seed. Trials are not counted in the run's statistics.
  */
 async function reduceRun(run: CaseRun, rt: BlockRuntime, stop: () => boolean): Promise<CaseRun> {
   const target = run.failure?.objections[0];
   if (!target) return run;
-  const same = (f: CaseFailure | undefined): boolean =>
-    f !== undefined && f.adapter === undefined && f.objections.some((o) => o.oracle === target.oracle && o.property === target.property && o.signature.command === target.signature.command);
+  // The same oracle objecting to the same property, wherever it does: a fault often shows through a
+  // probe's random sample of pages, or through whichever probe runs first (`ATTACH→pin_count`,
+  // `ATTACH→process_info`), and both follow the steps before it, so dropping one moves where it shows.
+  const same = (f: CaseFailure | undefined): boolean => f !== undefined && f.adapter === undefined && f.objections.some((o) => o.oracle === target.oracle && o.property === target.property);
   const reduced = await reduceSteps(
     executedSteps(run.trace),
     run,
