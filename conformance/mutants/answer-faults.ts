@@ -13,8 +13,18 @@
  */
 import type { DmaResult, Implementation, KvmState, IoctlResult, Profile, Response, SingleRequest, StructValue, TranslateResult } from '../../spec/contract/types.ts';
 import { createReferenceAdapter } from '../../impl/adapter/adapter.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_TEST_OP_ACCESS_RW } from '../../spec/uapi/constants.ts';
-import { EBUSY } from '../../impl/lib/errno.ts';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_OPTION_OP_SET,
+  IOMMU_OPTION_RLIMIT_MODE,
+  IOMMU_TEST_OP_ACCESS_RW,
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+  IOMMU_VFIO_IOAS_GET,
+  VFIO_IOMMU_INFO_CAPS,
+} from '../../spec/uapi/constants.ts';
+import { EADDRINUSE, EBUSY, EEXIST, EINVAL, ENODEV, ENOENT, EPERM } from '../../impl/lib/errno.ts';
 import { flagMask } from '../../spec/uapi/lookup.ts';
 
 const PAGE = 4096n;
@@ -38,6 +48,12 @@ const ioctlOf = (req: SingleRequest, cmd: string): StructValue | undefined => (r
 const withFields = (req: SingleRequest, fields: StructValue): SingleRequest => (req.op === 'ioctl' && req.arg.kind === 'struct' ? { ...req, arg: { ...req.arg, fields } } : req);
 const ioctlResult = (r: Response): IoctlResult | undefined => (r.ok ? (r.result as IoctlResult) : undefined);
 const big = (v: unknown): bigint => BigInt((v as number | bigint | undefined) ?? 0);
+
+/** The answer of an ioctl that fails with `errno` before it touches anything: the same ioctl on a file that is not open (EBADF, argument untouched), with `errno` in its place. */
+function failed(req: SingleRequest, next: (req: SingleRequest) => Response, errno: number): Response {
+  const res = req.op === 'ioctl' ? ioctlResult(next({ ...req, fd: 0x7fffffff })) : undefined;
+  return res ? { ok: true, result: { ...res, ret: -1, errno } } : next(req);
+}
 
 export const ANSWER_FAULTS: readonly AnswerFault[] = [
   {
@@ -354,6 +370,187 @@ export const ANSWER_FAULTS: readonly AnswerFault[] = [
     breaks: 'coherency',
     change: 'kvm_vfio_del answers success and leaves the file registered (WBINVD stays on)',
     make: () => (req, next) => (req.op === 'kvm_vfio_del' ? { ok: true, result: {} } : next(req)),
+  },
+  {
+    name: 'iova-ranges-hide-reserved',
+    breaks: 'dma-confinement',
+    change: 'IOAS_IOVA_RANGES answers one range from the first allowed IOVA to the last, the reserved holes between them left out',
+    make: () => (req, next) => {
+      const r = next(req);
+      const res = ioctlOf(req, 'IOMMU_IOAS_IOVA_RANGES') ? ioctlResult(r) : undefined;
+      const ranges = res?.buffers?.['allowed_iovas'];
+      const n = Number(res?.out?.['num_iovas'] ?? 0);
+      if (res?.errno !== 0 || !res.out || !ranges || n < 2 || ranges.length < 16 * n) return r;
+      const merged = new Uint8Array(ranges);
+      merged.copyWithin(8, 16 * n - 8, 16 * n);
+      merged.fill(0, 16, 16 * n);
+      return { ok: true, result: { ...res, out: { ...res.out, num_iovas: 1 }, buffers: { ...res.buffers, allowed_iovas: merged } } };
+    },
+  },
+  {
+    name: 'unmapped-range-stays-busy',
+    breaks: 'lifetime',
+    change: 'a fixed-IOVA IOAS_MAP over a range an IOAS_UNMAP emptied answers EEXIST (the area stayed in the tree)',
+    make: () => {
+      const emptied: { fd: number; ioas: unknown; start: bigint; last: bigint }[] = [];
+      return (req, next) => {
+        if (req.op === 'reset') emptied.length = 0;
+        const map = ioctlOf(req, 'IOMMU_IOAS_MAP');
+        if (map && req.op === 'ioctl' && Number(map['flags'] ?? 0) & IOMMU_IOAS_MAP_FIXED_IOVA) {
+          const start = big(map['iova']);
+          const last = start + big(map['length']) - 1n;
+          if (emptied.some((e) => e.fd === req.fd && e.ioas === map['ioas_id'] && e.start <= last && start <= e.last)) {
+            return failed(req, next, EEXIST);
+          }
+        }
+        const r = next(req);
+        const unmap = ioctlOf(req, 'IOMMU_IOAS_UNMAP');
+        const res = ioctlResult(r);
+        if (unmap && req.op === 'ioctl' && res?.errno === 0 && big(res.out?.['length']) > 0n) {
+          emptied.push({ fd: req.fd, ioas: unmap['ioas_id'], start: big(unmap['iova']), last: big(unmap['iova']) + big(res.out?.['length']) - 1n });
+        }
+        return r;
+      };
+    },
+  },
+  {
+    name: 'copy-takes-what-it-finds',
+    breaks: 'dma-confinement',
+    change: 'IOAS_COPY over a source with a hole copies the leading run it found and answers success for the whole length (iopt_area_contig_done unchecked)',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_IOAS_COPY');
+      const r = next(req);
+      if (!f || ioctlResult(r)?.errno !== ENOENT) return r;
+      for (let length = (big(f['length']) / 2n / PAGE) * PAGE; length >= PAGE; length = (length / 2n / PAGE) * PAGE) {
+        const part = ioctlResult(next(withFields(req, { ...f, length })));
+        if (part?.errno === 0 && part.out) return { ok: true, result: { ...part, out: { ...part.out, length: f['length'] } } };
+      }
+      return r;
+    },
+  },
+  {
+    name: 'get-info-without-caps',
+    breaks: 'abi-hygiene',
+    change: 'VFIO_IOMMU_GET_INFO never reports its capability chain (no VFIO_IOMMU_INFO_CAPS, cap_offset 0) even when argsz holds it',
+    make: () => (req, next) => {
+      const r = next(req);
+      const res = ioctlOf(req, 'VFIO_IOMMU_GET_INFO') ? ioctlResult(r) : undefined;
+      if (res?.errno !== 0 || !res.out) return r;
+      return { ok: true, result: { ...res, out: { ...res.out, flags: Number(res.out['flags'] ?? 0) & ~VFIO_IOMMU_INFO_CAPS, cap_offset: 0 } } };
+    },
+  },
+  {
+    name: 'set-iommu-any-type',
+    breaks: 'abi-hygiene',
+    change: 'VFIO_SET_IOMMU with a type the compat layer does not serve is taken as TYPE1v2',
+    make: () => (req, next) => {
+      if (req.op !== 'ioctl' || req.cmd !== 'VFIO_SET_IOMMU' || req.arg.kind !== 'int') return next(req);
+      const r = next(req);
+      return ioctlResult(r)?.errno === 0 ? r : next({ ...req, arg: { kind: 'int', value: 3n } });
+    },
+  },
+  {
+    name: 'rlimit-mode-unprivileged',
+    breaks: 'accounting',
+    change: 'IOMMU_OPTION RLIMIT_MODE SET skips its capable(CAP_SYS_RESOURCE) check: an unprivileged SET answers success',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_OPTION');
+      const r = next(req);
+      if (!f || Number(f['option_id']) !== IOMMU_OPTION_RLIMIT_MODE || Number(f['op']) !== IOMMU_OPTION_OP_SET) return r;
+      const res = ioctlResult(r);
+      return res?.errno === EPERM ? { ok: true, result: { ...res, ret: 0, errno: 0 } } : r;
+    },
+  },
+  {
+    name: 'hw-info-length-copied',
+    breaks: 'abi-hygiene',
+    change: 'IOMMU_GET_HW_INFO answers data_len as the bytes it copied (the smaller of the user buffer and the driver data) instead of the driver data length',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_GET_HW_INFO');
+      const r = next(req);
+      const res = f ? ioctlResult(r) : undefined;
+      if (res?.errno !== 0 || !res.out) return r;
+      const copied = Math.min(Number(f?.['data_len'] ?? 0), Number(res.out['data_len'] ?? 0));
+      return { ok: true, result: { ...res, out: { ...res.out, data_len: copied } } };
+    },
+  },
+  {
+    name: 'destroy-ioas-leaks-a-user',
+    breaks: 'lifetime',
+    change: 'an IOAS a device was once attached to keeps a user after the detach: its DESTROY answers EBUSY forever',
+    make: () => {
+      const held = new Set<string>();
+      return (req, next) => {
+        if (req.op === 'reset') held.clear();
+        const attach = ioctlOf(req, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') ?? ioctlOf(req, 'VFIO_DEVICE_REPLACE_IOMMUFD_PT');
+        const destroy = ioctlOf(req, 'IOMMU_DESTROY');
+        if (destroy && held.has(String(destroy['id']))) {
+          // Past the struct checks (a DESTROY of id 0 answers ENOENT there), the id is found busy.
+          const probe = ioctlResult(next(withFields(req, { ...destroy, id: 0 })));
+          return probe?.errno === ENOENT ? failed(req, next, EBUSY) : next(req);
+        }
+        const r = next(req);
+        if (attach && ioctlResult(r)?.errno === 0) held.add(String(attach['pt_id']));
+        return r;
+      };
+    },
+  },
+  {
+    name: 'access-pages-lookup-misses',
+    breaks: 'accounting',
+    change: 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES misses every other item it holds: ENOENT, and the pages stay pinned',
+    make: () => {
+      let n = 0;
+      return (req, next) => {
+        const f = ioctlOf(req, 'IOMMU_TEST_CMD');
+        if (!f || Number(f['op']) !== IOMMU_TEST_OP_DESTROY_ACCESS_PAGES || n++ % 2 === 0) return next(req);
+        // Past the struct checks (an item that was never handed out answers ENOENT there), the item is missed.
+        const probe = ioctlResult(next(withFields(req, { ...f, destroy_access_pages: { access_pages_id: 0xffff_fff0 } })));
+        return probe?.errno === ENOENT ? failed(req, next, ENOENT) : next(req);
+      };
+    },
+  },
+  {
+    name: 'compat-ioas-lost-on-destroy',
+    breaks: 'lifetime',
+    change: 'any successful IOMMU_DESTROY clears the context\'s compat IOAS: the type1 commands and IOMMU_VFIO_IOAS GET answer ENODEV while it lives',
+    make: () => {
+      const lost = new Set<number>();
+      return (req, next) => {
+        if (req.op === 'reset') lost.clear();
+        if (req.op !== 'ioctl') return next(req);
+        const vfioIoas = ioctlOf(req, 'IOMMU_VFIO_IOAS');
+        const type1 = typeof req.cmd === 'string' && req.cmd.startsWith('VFIO_IOMMU_');
+        if (lost.has(req.fd) && (type1 || (vfioIoas && Number(vfioIoas['op']) === IOMMU_VFIO_IOAS_GET))) return failed(req, next, ENODEV);
+        const r = next(req);
+        const ok = ioctlResult(r)?.errno === 0;
+        if (ok && ioctlOf(req, 'IOMMU_DESTROY')) lost.add(req.fd);
+        if (ok && vfioIoas && Number(vfioIoas['op']) !== IOMMU_VFIO_IOAS_GET) lost.delete(req.fd);
+        return r;
+      };
+    },
+  },
+  {
+    name: 'allow-iovas-over-reserved',
+    breaks: 'dma-confinement',
+    change: 'IOAS_ALLOW_IOVAS that overlaps a reserved region answers success (the allowed list is left unchanged)',
+    make: () => (req, next) => {
+      const r = next(req);
+      const res = ioctlOf(req, 'IOMMU_IOAS_ALLOW_IOVAS') ? ioctlResult(r) : undefined;
+      return res?.errno === EADDRINUSE ? { ok: true, result: { ...res, ret: 0, errno: 0 } } : r;
+    },
+  },
+  {
+    name: 'unmap-cuts-an-area',
+    breaks: 'dma-confinement',
+    change: 'IOAS_UNMAP of a range that cuts an area answers success for the bytes asked (nothing is unmapped) instead of EINVAL',
+    make: () => (req, next) => {
+      const f = ioctlOf(req, 'IOMMU_IOAS_UNMAP');
+      const r = next(req);
+      const res = f ? ioctlResult(r) : undefined;
+      if (res?.errno !== EINVAL || big(f?.['length']) === 0n || !res.out) return r;
+      return { ok: true, result: { ...res, ret: 0, errno: 0, out: { ...res.out, length: f?.['length'] } } };
+    },
   },
 ];
 
