@@ -363,7 +363,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: HWINFO,
     errno: 'EFAULT',
-    checks: ['ref.get_hw_info.mock', 'ref.get_hw_info.errno-order'],
+    checks: ['ref.get_hw_info.mock', 'ref.get_hw_info.errno-order', 'suite.invariants.hw-info-writes-within-data-len'],
   },
   {
     id: 'GET_HW_INFO.MOCK',

@@ -99,7 +99,7 @@ export const clauses: Clause[] = [
     statement: 'In TYPE1 (v1) mode UNMAP_DMA first cuts the areas at both ends of the range, so unmapping inside a mapping succeeds; in TYPE1v2 a partial hit fails with ENOENT.',
     source: { file: VC, function: 'iommufd_vfio_unmap_dma' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.type1-splits', 'ref.vfio_compat.type1-cut-at-area-start', 'ref.vfio_compat.type1v2-no-split', 'machines.areas.type1-cut-at-area-start'],
+    checks: ['ref.vfio_compat.type1-splits', 'ref.vfio_compat.type1-cut-at-area-start', 'ref.vfio_compat.type1v2-no-split', 'machines.areas.type1-cut-at-area-start', 'suite.invariants.type1v2-never-cuts'],
   },
   {
     id: 'VFIO_COMPAT.GET_INFO',

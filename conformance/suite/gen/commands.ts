@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'crossUnit';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -116,6 +116,9 @@ function stampOf(k: number, pages: number): Uint8Array {
   const at = (k * 1031) % (STAMP_PAGES * PAGE_BYTES);
   return STAMP.subarray(at, at + Math.min(pages, STAMP_PAGES) * PAGE_BYTES);
 }
+
+/** What a caller's buffer holds before an ioctl writes it: none of it zero, so a byte written shows. */
+const SLACK_BYTES = new Uint8Array(256).map((_, i) => (0xa5 ^ i) | 1);
 
 /** IOMMU_IOAS_MAP's flag bits. */
 function mapFlags(p: Profile): { fixed: number; write: number; read: number } {
@@ -218,6 +221,22 @@ function siblingPt(m: GenModel, d: DfdEntry, ctx: string, k: number, c: IdChoice
 function areaPairs(m: GenModel): [AreaEntry, AreaEntry][] {
   const live = m.liveAreas().filter((a) => m.ctxs.find((c) => c.name === a.ctx)?.open);
   return live.flatMap((lo) => live.filter((hi) => hi !== lo && hi.ctx === lo.ctx && hi.ioas === lo.ioas && hi.iova > lo.iova && hi.length > PAGE).map((hi): [AreaEntry, AreaEntry] => [lo, hi]));
+}
+
+/** The span one leaf table of the IO page table covers (4 KiB leaves, 512 to a table). */
+const TABLE_SPAN = 2n << 20n;
+
+/**
+ * Pairs of live areas of one IOAS in one 2 MiB span of the IO page table, the
+ * upper one starting after the lower and running past the span's end.
+ */
+function spanPairs(m: GenModel): [AreaEntry, AreaEntry][] {
+  const live = m.liveAreas().filter((a) => m.ctxs.find((c) => c.name === a.ctx)?.open);
+  return live.flatMap((lo) =>
+    live
+      .filter((hi) => hi !== lo && hi.ctx === lo.ctx && hi.ioas === lo.ioas && hi.iova >= lo.iova + lo.length && hi.iova / TABLE_SPAN === lo.iova / TABLE_SPAN && hi.iova + hi.length > (hi.iova / TABLE_SPAN + 1n) * TABLE_SPAN)
+      .map((hi): [AreaEntry, AreaEntry] => [lo, hi]),
+  );
 }
 
 /** What a successful attach bound: the HWPT (auto-allocated for an IOAS, or the one asked for). */
@@ -767,6 +786,14 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         }
         void c;
       },
+      // In a context with a compat IOAS, IOMMU_VFIO_IOAS GET right after: the compat IOAS is the
+      // same object as before unless this destroyed it (then ENODEV), whatever id comes next.
+      ...(has('IOMMU_VFIO_IOAS') && {
+        follow: (m: GenModel, c: { ctx: number }, _t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+          const ctx = ok(step) ? ctxOf(m, c.ctx) : undefined;
+          return ctx?.compat !== undefined && ctx.open ? ioctlStep(env, 'IOMMU_VFIO_IOAS', new Ref(ctx.name), { op: v(p, 'IOMMU_VFIO_IOAS_GET'), ioas_id: 0 }, NONE, {}) : undefined;
+        },
+      }),
     } satisfies CommandSpec<{ ctx: number; id: IdChoice; kind: ObjKind; abi: AbiChoice }>);
   }
 
@@ -959,6 +986,28 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<Straddle>);
   }
 
+  if (has('IOMMU_IOAS_UNMAP')) {
+    // Two areas sharing one 2 MiB span of a domain's page table, the upper one running past the
+    // span's end (spanPair): unmapping either leaves the other's leaves. A range that reaches the
+    // span's end without starting at its start must not free the span's table.
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/span-neighbour',
+      weight: 1,
+      arb: fc.record({ k: k16, upper: fc.boolean() }),
+      needs: ['spanPair'], ready: () => true,
+      build: (m, c) => {
+        const p = pick(spanPairs(m), c.k);
+        const a = p && (c.upper ? p[1] : p[0]);
+        return a && ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name), length: a.length }, NONE);
+      },
+      after: (m, _c, t, step) => {
+        const at = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
+        const area = at instanceof Ref ? m.areas.find((a) => a.name === at.name) : undefined;
+        if (area && ok(step)) area.alive = false;
+      },
+    } satisfies CommandSpec<{ k: number; upper: boolean }>);
+  }
+
   if (has('IOMMU_IOAS_COPY')) {
     type Copy = { ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice };
     const copy: CommandSpec<Copy> = {
@@ -1131,6 +1180,20 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: object, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' }, { defects });
       },
     } satisfies CommandSpec<{ ctx: number; op: number; val: bigint; object?: number }>);
+    // Huge pages off (or on again) for an IOAS a domain holds with areas in it: turning them off is
+    // refused there (iopt_disable_large_pages: EINVAL), since a large IOPTE already in place could
+    // not be split by an unmap inside it.
+    add({
+      kind: 'IOMMU_OPTION/huge-pages',
+      weight: 1,
+      arb: fc.record({ k: k16, val: fc.constantFrom(0n, 0n, 1n) }),
+      needs: ['mappedDevice'], ready: () => true,
+      build: (m, c) => {
+        const held = new Set(m.live('hwpt').map((h) => h.ioas));
+        const ioas = pick(m.live('ioas').filter((o) => held.has(o.name) && m.liveAreas(o.ctx, o.name).length > 0), c.k) ?? pick(m.live('ioas'), c.k);
+        return ioas && ioctlStep(env, 'IOMMU_OPTION', new Ref(ioas.ctx), { option_id: opts.huge, op: opts.set, object_id: new Ref(ioas.name), val64: c.val }, NONE, {});
+      },
+    } satisfies CommandSpec<{ k: number; val: bigint }>);
   }
 
   if (has('IOMMU_VFIO_IOAS')) {
@@ -1159,13 +1222,14 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     const dirty = v(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
     // A non-DEFAULT user-data type: with data_len 0 it is EINVAL whatever the driver.
     const someDataType = v(p, 'IOMMU_HWPT_DATA_VTD_S1');
+    const faultId = v(p, 'IOMMU_HWPT_FAULT_ID_VALID');
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
       // data: user data whose type and length disagree (a length without a type, a type without a
       // length) — EINVAL before the device is looked up (iommufd_hwpt_alloc checks __reserved and
       // data_type/data_len first).
-      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty), data: fc.constantFrom<HwptData>('none', 'none', 'none', 'none', 'none', 'lenOnly', 'typeOnly'), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty, faultId), data: fc.constantFrom<HwptData>('none', 'none', 'none', 'none', 'none', 'lenOnly', 'typeOnly'), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
       needs: ['devid', 'ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -1174,9 +1238,12 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const name = m.fresh('hwpt');
         const data: { [k: string]: Tmpl } = c.data === 'lenOnly' ? { data_type: 0, data_len: 8, data_uptr: { data: new Uint8Array(8) } } : c.data === 'typeOnly' ? { data_type: someDataType, data_len: 0 } : { data_type: 0 };
         const dataDefects: Defect[] = c.data === 'none' ? [] : [{ what: c.data === 'lenOnly' ? 'data_len without a data_type' : 'a data_type without data_len', errno: 'EINVAL' }];
-        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: c.flags, dev_id: dev.id, pt_id: pt.id, ...data }, c.abi, {
+        // A fault_id that names the IOAS, not a fault queue: ENOENT once the HWPT is built, which must go again.
+        const fault: { [k: string]: Tmpl } = c.flags & faultId ? { fault_id: pt.id } : {};
+        const faultDefects: Defect[] = c.flags & faultId ? [{ what: 'a fault_id naming no fault queue', errno: 'ENOENT' }] : [];
+        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: c.flags, dev_id: dev.id, pt_id: pt.id, ...fault, ...data }, c.abi, {
           bind: { [name]: 'out.out_hwpt_id' },
-          defects: [...dataDefects, ...idDefects(c.dev, dev.obj), ...idDefects(c.pt, pt.obj)],
+          defects: [...dataDefects, ...faultDefects, ...idDefects(c.dev, dev.obj), ...idDefects(c.pt, pt.obj)],
         });
       },
       after: (m, c, t, step) => {
@@ -1192,14 +1259,16 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_GET_HW_INFO',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
+      // The buffer runs past data_len with bytes of its own now and then: the kernel writes up to data_len only.
+      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), slack: fc.constantFrom(0, 0, 16), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
       needs: ['devid'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         const dev = idOf(c.dev, m, ctx.name, ['devid']);
-        return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: c.len ? { room: c.len } : 0n }, c.abi, { defects: idDefects(c.dev, dev.obj) });
+        const uptr: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, c.len + c.slack) } : c.len ? { room: c.len } : 0n;
+        return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: uptr }, c.abi, { defects: idDefects(c.dev, dev.obj) });
       },
-    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; abi: AbiChoice }>);
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; abi: AbiChoice }>);
   }
   return specs;
 }
@@ -1210,6 +1279,32 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: string };
 /** `at`: a device file by name (constructors only). */
 type Attach = { dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice; at?: string };
+
+/**
+ * After an attach of an attached device with reserved regions of its own
+ * failed (a replace that went wrong): IOAS_IOVA_RANGES of the IOAS it stays
+ * in, which must still hold its regions (the unwind takes them out of the
+ * IOAS it was going to, not this one).
+ */
+function rangesAfterFailedReplace(env: GenEnv, m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined {
+  if (step.status !== 'failed' || !supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) return undefined;
+  const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+  const h = d?.dev.resv && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
+  const ioas = h?.ioas ? m.objs.find((o) => o.name === h.ioas && o.kind === 'ioas' && o.alive) : undefined;
+  return ioas && ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ioas.ctx), { ioas_id: new Ref(ioas.name), num_iovas: 8, allowed_iovas: { room: 8 * 16 } }, NONE, {});
+}
+
+/** An attached device with reserved regions and the live HWPT of a device of the same context behind another unit. */
+function crossUnitPairs(m: GenModel): { d: DfdEntry; hwpt: ObjEntry }[] {
+  return m.dfds.flatMap((d) => {
+    if (!d.open || !d.ctx || !d.dev.resv || !d.attached) return [];
+    return m.dfds.flatMap((x) => {
+      const hwpt = x.open && x.ctx === d.ctx && x.dev.iommu !== d.dev.iommu && x.attached ? m.objs.find((h) => h.name === x.attached && h.alive) : undefined;
+      const mine = m.objs.find((h) => h.name === d.attached && h.alive);
+      return hwpt?.ioas && mine?.ioas !== hwpt.ioas ? [{ d, hwpt }] : [];
+    });
+  });
+}
 
 function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -1261,6 +1356,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (ok(step)) recordAttach(m, attachDfd(m, c), t);
       },
+      follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
     } satisfies CommandSpec<Attach>);
 
     // A device file whose iommu group has another device attached in the same
@@ -1324,7 +1420,27 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
         if (ok(step) && d) recordAttach(m, d, t);
       },
+      follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
     } satisfies CommandSpec<PeerAttach>);
+    // A device with reserved regions, attached, moved to the HWPT of a device behind another unit:
+    // the domain is foreign (EINVAL from the replace), and the unwind must leave its regions in the
+    // IOAS it stays in and take them out of the one it was going to.
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/cross-unit',
+      weight: 1,
+      arb: fc.record({ k: k16, ioas: fc.boolean() }),
+      needs: ['crossUnit'], ready: () => true,
+      build: (m, c) => {
+        const e = pick(crossUnitPairs(m), c.k);
+        const ioas = e && c.ioas ? m.objs.find((o) => o.name === e.hwpt.ioas && o.alive) : undefined;
+        return e && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+      },
+      after: (m, _c, t, step) => {
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        if (ok(step) && d) recordAttach(m, d, t);
+      },
+      follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
+    } satisfies CommandSpec<{ k: number; ioas: boolean }>);
   }
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
     // The sibling of a device bound to one context, bound to another context
@@ -1438,7 +1554,10 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
   // Type1 compatibility on an iommufd (vfio_compat.c), mostly on contexts opened as /dev/vfio/vfio.
-  const compatCtx = (m: GenModel, k: number): CtxEntry | undefined => pick(m.ctxs.filter((c) => c.vfio && c.open), k) ?? ctxOf(m, k);
+  // The type1 commands go mostly where a compat IOAS is set (where they act), else to a VFIO
+  // container or any context (ENODEV without a compat IOAS).
+  const compatCtx = (m: GenModel, k: number): CtxEntry | undefined =>
+    (k % 4 !== 3 ? pick(m.openCtxs().filter((c) => c.compat), k) : undefined) ?? pick(m.ctxs.filter((c) => c.vfio && c.open), k) ?? ctxOf(m, k);
   if (has('VFIO_CHECK_EXTENSION')) {
     add({
       kind: 'VFIO_CHECK_EXTENSION',
@@ -1474,16 +1593,25 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
   if (has('VFIO_SET_IOMMU')) {
-    add({
-      kind: 'VFIO_SET_IOMMU',
-      weight: 1,
-      arb: fc.record({ ctx: ctxK, type: fc.constantFrom(1, 3, 3, 0, 8) }),
-      needs: ['ctx'], ready: () => true,
-      build: (m, c) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, c.ctx) as CtxEntry).name), cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(c.type) } } }),
-      after: (m, c, _t, step) => {
-        if (ok(step)) (compatCtx(m, c.ctx) as CtxEntry).compatType = c.type;
-      },
-    } satisfies CommandSpec<{ ctx: number; type: number }>);
+    // Any context (ENODEV without a compat IOAS), and one that has a compat IOAS: only there does
+    // the type itself decide (EINVAL for what is not TYPE1, TYPE1v2 or NOIOMMU).
+    const setIommu = (kind: string, needs: Need[], ctxFor: (m: GenModel, k: number) => CtxEntry | undefined): void =>
+      add({
+        kind,
+        weight: 1,
+        arb: fc.record({ ctx: ctxK, type: fc.constantFrom(1, 3, 3, 0, 8) }),
+        needs, ready: () => true,
+        build: (m, c) => {
+          const ctx = ctxFor(m, c.ctx);
+          return ctx && { op: 'ioctl', fields: { fd: new Ref(ctx.name), cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(c.type) } } };
+        },
+        after: (m, c, _t, step) => {
+          const ctx = ctxFor(m, c.ctx);
+          if (ok(step) && ctx) ctx.compatType = c.type;
+        },
+      } satisfies CommandSpec<{ ctx: number; type: number }>);
+    setIommu('VFIO_SET_IOMMU', ['ctx'], compatCtx);
+    setIommu('VFIO_SET_IOMMU/compat', ['compat'], (m, k) => pick(m.openCtxs().filter((c) => c.compat), k));
   }
   if (has('VFIO_GET_API_VERSION')) {
     add({ kind: 'VFIO_GET_API_VERSION', weight: 1, arb: ctxK, needs: ['ctx'], ready: () => true, build: (m, k) => ({ op: 'ioctl', fields: { fd: new Ref((compatCtx(m, k) as CtxEntry).name), cmd: 'VFIO_GET_API_VERSION', arg: { kind: 'int', value: 0n } } }) } satisfies CommandSpec<number>);
@@ -1644,7 +1772,8 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true, pin: c.pin });
     },
   });
-  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+  /** `past`: pages the range runs past the area's end (ENOENT where nothing maps them; a pin must then let go of all it took). */
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
     // Pinning: mostly an open access that may pin (one in five any, EINVAL from a non-pinning one).
     const acc = (pinning && k % 5 !== 4 ? pick(m.accs.filter((a) => a.open && a.pin), k) : undefined) ?? pick(m.accs, k);
     if (!acc) return undefined;
@@ -1652,7 +1781,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     if (!a || !a.buf) return { acc, iova: 1n << 24n, length: BigInt(pages) * PAGE, uptr: 0n };
     const total = a.length / PAGE;
     const first = total > 0n ? BigInt(off) % total : 0n;
-    const n = BigInt(pages) <= total - first ? BigInt(pages) : total - first || 1n;
+    const n = past > 0 ? total - first + BigInt(past) : BigInt(pages) <= total - first ? BigInt(pages) : total - first || 1n;
     return { acc, iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) };
   };
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
@@ -1680,10 +1809,10 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   }
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), past: fc.constantFrom(0, 0, 0, 0, 1, 2), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, c.pages, true);
+      const t = accessTarget(m, c.acc, c.area, c.off, c.pages, true, c.past);
       if (!t) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
       const name = m.fresh('item');
@@ -1694,14 +1823,21 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   });
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
-    weight: 1,
+    // As often as pins are taken: a held item must go when asked, and only then.
+    weight: 3,
     arb: fc.record({ item: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     ready: (m) => m.items.length > 0,
     build: (m, c) => {
-      const it = pick(m.items, c.item) as { name: string; acc: string };
+      // Mostly an item its access still holds (the call must succeed), now and then one already gone (ENOENT).
+      const it = (c.item % 4 !== 3 ? pick(m.items.filter((i) => i.alive), c.item) : undefined) ?? (pick(m.items, c.item) as { name: string; acc: string });
       const acc = m.accs.find((a) => a.name === it.acc) as { name: string; ctx: string };
       const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
       return testStep(m, ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', new Ref(acc.name), 'destroy_access_pages', { access_pages_id: new Ref(it.name) }, c.abi);
+    },
+    after: (m, _c, t, step) => {
+      const id = (t.fields['arg'] as { fields: { destroy_access_pages?: { access_pages_id?: Tmpl } } }).fields.destroy_access_pages?.access_pages_id;
+      const it = ok(step) && id instanceof Ref ? m.items.find((i) => i.name === id.name) : undefined;
+      if (it) it.alive = false;
     },
   });
   test('IOMMU_TEST_OP_ACCESS_RW', {
@@ -2171,6 +2307,27 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const prot = m.objs.length % 2 === 0 ? RW : R;
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 0 }, abi: NONE });
     },
+    spanPair: async (m, s) => {
+      // An area of an IOAS a domain holds, and a second one a page past it to beyond its 2 MiB span.
+      await ensure(m, s, 'mappedDevice');
+      if (spanPairs(m).length > 0) return;
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const a = m.liveAreas().find((x) => held.has(x.ioas) && m.ctxs.find((c) => c.name === x.ctx)?.open && x.length % PAGE === 0n && x.length < TABLE_SPAN / 2n);
+      if (!a) return;
+      const start = a.iova + a.length + PAGE;
+      const spanEnd = (start / TABLE_SPAN + 1n) * TABLE_SPAN;
+      if (start / TABLE_SPAN !== a.iova / TABLE_SPAN) return;
+      const pages = Number((spanEnd - start) / PAGE) + 2;
+      let buf = m.bufs.findIndex((b) => b.length >= pages * PAGE_BYTES && !b.readonly);
+      if (buf < 0 && m.bufs.length < 6) {
+        await run(m, s, 'mem_alloc', { pages: 512, huge: true, ro: false });
+        buf = m.bufs.findIndex((b) => b.length >= pages * PAGE_BYTES && !b.readonly);
+      }
+      if (buf < 0) return;
+      const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
+      const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, a.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: pages }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 1 }, abi: NONE });
+    },
     ctx2: async (m, s) => {
       await ensure(m, s, 'ctx');
       if (m.openCtxs().length < 2) await run(m, s, 'open', { vfio: false });
@@ -2240,6 +2397,24 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const peer = await createDevice(m, s, { iommu: 0, join: -1, peer: m.devs.indexOf(x.dev), ecc: 'default', noSnoop: false });
       const dfd = peer && (await openDfd(m, s, peer));
       if (dfd) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+    },
+    crossUnit: async (m, s) => {
+      // A device with reserved regions of its own attached in a context, and a device behind
+      // another unit attached in the same context: each one's domain is foreign to the other.
+      await ensure(m, s, 'ioas');
+      if (crossUnitPairs(m).length > 0 || m.devs.length >= 6 || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
+      const units = [...m.caps.iommus.keys()].filter((u) => !m.caps.iommus[u]?.format.includes('mock'));
+      const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
+      if (units.length < 2 || !ctx) return;
+      // The second on another IOAS: a replace within one IOAS leaves the reserved regions alone.
+      if (m.live('ioas', ctx.name).length < 2) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+      for (const [unit, resv, k] of [[units[0], true, 0], [units[1], false, 1]] as const) {
+        const dev = await createDevice(m, s, { iommu: unit as number, join: -1, peer: -1, ecc: 'default', noSnoop: false, resv });
+        const dfd = dev && (await openDfd(m, s, dev));
+        if (!dfd) return;
+        await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: dfd.name } satisfies Attach);
+      }
     },
     compat: async (m, s) => {
       await ensure(m, s, 'ioas');

@@ -122,4 +122,65 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.broken, r.text).toContain('invariants.dma-confinement');
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.hw-info-writes-within-data-len', async () => {
+    // An 8-byte data_len in a 24-byte buffer: the driver's data (longer) fills 8 bytes, the rest stays as it was.
+    const p = program(
+      'hw-info-short-buffer',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+        { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { dev: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$dev', data_len: 8, data_uptr: { data: { hex: 'a5'.repeat(24) } } }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/hw-info-copy-len-unclamped.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.writable-copy-needs-writable-pages', async () => {
+    // Pages mapped READABLE only are pinned read-only: a WRITEABLE copy of them is EPERM (iopt_insert_area).
+    const p = program('copy-writable-over-read-only', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', src_ioas_id: '$ioas', dst_ioas_id: '$ioas', src_iova: '0x100000', dst_iova: '0x200000', length: '8192' }, expect: { errno: ['EPERM'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/copy-writable-over-readonly-pages.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.type1v2-never-cuts', async () => {
+    // Under TYPE1v2 large IOPTEs stay on: an unmap of one page inside a 16 KiB mapping is ENOENT.
+    const p = program('v2-partial-unmap', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1v2_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', iova: '0x100000', size: '16384' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { flags: 0, iova: '0x101000', size: '4096' }, expect: { errno: ['ENOENT'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/compat-unmap-cuts-in-v2.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.large-pages-stay-under-mapped-domains', async () => {
+    // A domain maps the IOAS's area: huge pages cannot go off (EINVAL).
+    const p = program(
+      'huge-pages-off-with-mappings',
+      [
+        ...open,
+        ...device('d', '$ioas'),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova: '0x100000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' }, expect: { errno: ['EINVAL'] } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/ioas-option-disable-with-mappings.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
+  });
 });

@@ -15,21 +15,27 @@
  *                    outside the pinned pages mapped at that IOVA with that
  *                    permission; nothing is reachable after UNMAP returns; an
  *                    unattached device is blocked; reserved IOVA is never
- *                    mapped, offered (IOVA_RANGES) or allowed.
+ *                    mapped, offered (IOVA_RANGES) or allowed; a writable
+ *                    area needs pages pinned for writing; a mapping is cut
+ *                    only where large IOPTEs are off (type1 v1), and they go
+ *                    off only while no domain maps anything.
  *   coherency        a VM with a registered device file that may issue
  *                    non-coherent DMA has WBINVD emulation; an enforcing
  *                    domain never holds a device whose IOMMU cannot enforce.
  *   lifetime         DESTROY of a referenced object is EBUSY, of one nothing
  *                    holds is not; a destroyed id is ENOENT (and nothing else
  *                    accepts it) until reused; a live one (an access item, the
- *                    compat IOAS, a group's owner) is not said to be gone.
+ *                    compat IOAS, a group's owner, an access's IOAS and its
+ *                    areas) is not said to be gone.
  *   accounting       pin counts and pinned/locked memory match what is mapped
  *                    while open, and return to where they started when
  *                    everything is closed.
  *   abi-hygiene      non-zero reserved fields, unknown flags and non-zero tails
  *                    are refused, never ignored; a failed command copies
  *                    nothing back; what a command reports (IOVA_RANGES,
- *                    GET_HW_INFO) is well formed and the same on every call.
+ *                    GET_HW_INFO, GET_INFO) is well formed, zeroed where the
+ *                    kernel fills nothing, and the same on every call; a
+ *                    buffer is written only within the length it was given.
  *
  * Each step probes the pages it touched plus a random sample; the end of a
  * case sweeps everything, closes everything, and checks that nothing stays
@@ -37,9 +43,10 @@
  */
 import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
+import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -47,7 +54,7 @@ import { autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum,
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
-import { type CtxRec, type DeviceRec, type IoasObj, type Obj, type PageSet, Shadow } from './shadow.ts';
+import { compatUnmapRange, type CtxRec, type DeviceRec, type IoasObj, type Obj, type PageSet, Shadow } from './shadow.ts';
 
 export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
 export type Invariant = (typeof INVARIANTS)[number];
@@ -398,6 +405,7 @@ export class InvariantsOracle implements Oracle {
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkRefusals(ev, ok, out);
+    this.checkHwInfoBuffer(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
@@ -491,6 +499,42 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * GET_HW_INFO writes the caller's buffer only up to data_len: the driver's
+   * data up to the smaller of data_len and its length, zeros from there to
+   * data_len (iommufd_get_hw_info: copy_to_user, then clear_user), nothing
+   * past. So a size query (data_len 0) touches no memory and cannot fault,
+   * and neither can a buffer that holds data_len bytes.
+   */
+  private checkHwInfoBuffer(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_GET_HW_INFO' || req.arg.kind !== 'struct' || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    const v = req.arg.fields;
+    const sent = toNum(v['data_len']);
+    const ptr = v['data_uptr'];
+    const given = ptr !== undefined && isPointerArg(ptr) ? ('data' in ptr ? ptr.data : new Uint8Array(ptr.room)) : undefined;
+    if (!ok) {
+      if (errnoName(errno ?? 0) !== 'EFAULT' || (sent > 0 && (given?.length ?? 0) < sent)) return;
+      this.ctx.count('invariants.abi-hygiene');
+      const why = sent === 0 ? 'data_len 0 asks for no bytes' : `data_uptr holds all ${sent} bytes of data_len`;
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO failed with EFAULT, but ${why}: nothing it may write is out of reach`, 'not EFAULT', 'EFAULT'));
+      return;
+    }
+    const res = ev.response.ok ? (ev.response.result as IoctlResult) : undefined;
+    const after = res?.buffers?.['data_uptr'];
+    const drv = res?.out?.['data_len'];
+    if (!given || !after || drv === undefined) return;
+    const copied = Math.min(sent, toNum(drv));
+    this.ctx.count('invariants.abi-hygiene');
+    for (let i = copied; i < after.length; i++) {
+      const want = i < sent ? 0 : (given[i] ?? 0);
+      if (after[i] === want) continue;
+      const rule = copied < sent ? `the driver's ${copied} bytes, zeros to byte ${sent}, and nothing past` : `the first ${sent} bytes of the driver's ${toNum(drv)}, and nothing past`;
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO with data_len ${sent} left byte ${i} of the ${after.length}-byte buffer at data_uptr 0x${(after[i] ?? 0).toString(16)}: it writes ${rule}`, `0x${want.toString(16)}`, `0x${(after[i] ?? 0).toString(16)}`));
+      return;
+    }
+  }
+
+  /**
    * An attach by IOAS id lands on a paging HWPT of that IOAS: an automatic one
    * it finds on the IOAS's own hwpt_list or a new one
    * (iommufd_device_auto_get_domain). One of another IOAS would let the
@@ -545,7 +589,9 @@ export class InvariantsOracle implements Oracle {
    * (iopt_get_pages: ENOENT unless iopt_area_contig_done), so a copy that
    * succeeded over a hole in the source mapped pages that were never mapped
    * there. (Left unjudged, the shadow could not follow the copy and would
-   * stop judging the case.)
+   * stop judging the case.) A writable copy needs source pages pinned for
+   * writing (iopt_insert_area: EPERM), or a device could write pages the
+   * process may only read.
    */
   private checkCopySource(ev: StepEvent, out: Objection[]): void {
     const req = ev.request;
@@ -556,10 +602,15 @@ export class InvariantsOracle implements Oracle {
     const r = rangeOf(toBig(v['src_iova']), toBig(v['length']));
     if (!src || !r || (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
     this.ctx.count('invariants.dma-confinement');
+    const writable = (toNum(v['flags']) & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
     for (let at = r.start; ; ) {
       const seg = this.shadow.segmentAt(src, at);
       if (!seg) {
         out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_COPY of ${hexOf(r.start)}..${hexOf(r.last)} from IOAS ${src.id} succeeded, but IOAS ${src.id} maps nothing at ${hexOf(at)}: a copy takes only pages its source maps`, 'ENOENT', 'ok'));
+        return;
+      }
+      if (writable && !seg.ps.writable) {
+        out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_COPY with WRITEABLE of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but the pages at ${hexOf(at)} in IOAS ${src.id} were pinned read-only (mapped without WRITEABLE): a writable area needs pages pinned for writing (iopt_insert_area: EPERM)`, 'EPERM', 'ok'));
         return;
       }
       if (seg.last >= r.last) return;
@@ -677,6 +728,20 @@ export class InvariantsOracle implements Oracle {
       if (cut && r) {
         this.ctx.count('invariants.dma-confinement');
         out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_UNMAP of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but the area at ${hexOf(cut.start)}..${hexOf(cut.last)} is only partly inside it: an unmap takes whole areas (ENOENT), it never cuts one`, 'ENOENT', 'ok'));
+        return;
+      }
+    }
+    if (req.cmd === 'VFIO_IOMMU_UNMAP_DMA') {
+      // Only type1 (v1) unmaps inside a mapping: it turned large IOPTEs off for the IOAS, and the
+      // unmap cuts the areas at its ends first (iommufd_vfio_unmap_dma: iopt_cut_iova). Otherwise an
+      // area only partly inside the range is ENOENT (iopt_unmap_iova_range).
+      const ctx = this.shadow.ctxOfFd(req.fd);
+      const ioas = ctx && ctx.compatIoas !== undefined ? this.shadow.ioas(ctx, ctx.compatIoas) : undefined;
+      const r = compatUnmapRange(req.arg.fields);
+      const cut = ioas?.largePages && r ? ioas.segs.find((x) => !x.uncertain && overlaps(x, r) && (x.start < r.start || x.last > r.last)) : undefined;
+      if (cut && r && ioas) {
+        this.ctx.count('invariants.dma-confinement');
+        out.push(this.obj('dma-confinement', ev, `VFIO_IOMMU_UNMAP_DMA of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but the mapping at ${hexOf(cut.start)}..${hexOf(cut.last)} is only partly inside it, and IOAS ${ioas.id} allows large IOPTEs (not type1 v1): only v1 unmaps inside a mapping (ENOENT)`, 'ENOENT', 'ok'));
         return;
       }
     }
@@ -832,8 +897,12 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('abi-hygiene', ev, `${commandName(ev.request)} succeeded with ${abi.map((d) => d.what).join(' and ')}: the uAPI says it is refused, not ignored`, abi.map((d) => d.errno).join('|'), 'ok'));
       return;
     }
-    // E2BIG is the iommufd dispatch's answer: an fd that is not open never gets there (EBADF).
-    const tail = this.shadow.fds.has(ev.request.fd) ? abi.find((d) => d.errno === 'E2BIG') : undefined;
+    // E2BIG is the iommufd dispatch's answer (or the VFIO device file's, for its own commands): an fd
+    // that is not open never gets there (EBADF), nor does one that is some other file now (a closed
+    // iommufd's number reused).
+    const file = this.shadow.fds.get(ev.request.fd);
+    const dispatcher = cmd.startsWith('VFIO_DEVICE_') ? 'device' : 'iommufd';
+    const tail = file?.kind === dispatcher ? abi.find((d) => d.errno === 'E2BIG') : undefined;
     if (tail && abi.every((d) => d.dispatch) && errnoName(errno ?? 0) !== 'E2BIG' && !abi.some((d) => d.errno === 'EINVAL' && d.dispatch)) {
       out.push(this.obj('abi-hygiene', ev, `${commandName(ev.request)} with ${tail.what} must fail with E2BIG (include/uapi/linux/iommufd.h, "General ioctl format")`, 'E2BIG', errnoName(errno ?? 0) ?? String(errno)));
     }
@@ -1097,6 +1166,9 @@ export class InvariantsOracle implements Oracle {
     if (need < info || at !== want) {
       out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO with argsz ${sent} answered argsz ${need} and cap_offset ${at}: the chain starts right after the struct (${info}) when the caller's argsz holds all of it, else cap_offset is 0`, `cap_offset ${want}`, `cap_offset ${at}`));
     }
+    // The kernel fills a zeroed struct (iommufd_vfio_iommu_get_info: info = {}): pad goes back 0, whatever the caller sent.
+    const pad = o['pad'];
+    if (sent >= info && pad !== undefined && toNum(pad) !== 0) out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO answered pad 0x${toNum(pad).toString(16)}: the struct goes back zeroed but for what the kernel fills in`, 'pad 0', `pad 0x${toNum(pad).toString(16)}`));
   }
 
   /**
@@ -1112,22 +1184,42 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (!ok || req.op !== 'ioctl' || this.shadow.lost || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
     if (req.cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int') {
       const type = Number(req.arg.value);
       this.ctx.count('invariants.abi-hygiene');
       if (type !== VFIO_TYPE1_IOMMU && type !== VFIO_TYPE1v2_IOMMU && type !== VFIO_NOIOMMU_IOMMU) out.push(this.obj('abi-hygiene', ev, `VFIO_SET_IOMMU of type ${type} succeeded: only TYPE1, TYPE1v2 and NOIOMMU are accepted (EINVAL)`, 'EINVAL', 'ok'));
+      if (type === VFIO_TYPE1_IOMMU && ctx) this.checkLargePagesOff(ev, ctx, ctx.compatIoas, out);
       return;
     }
     if (req.cmd !== 'IOMMU_OPTION' || req.arg.kind !== 'struct') return;
     const v = req.arg.fields;
-    if (toNum(v['option_id']) !== IOMMU_OPTION_RLIMIT_MODE || toNum(v['op']) !== IOMMU_OPTION_OP_SET) return;
-    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (toNum(v['op']) !== IOMMU_OPTION_OP_SET) return;
+    if (toNum(v['option_id']) === IOMMU_OPTION_HUGE_PAGES && toBig(v['val64']) === 0n && ctx) this.checkLargePagesOff(ev, ctx, v['object_id'], out);
+    if (toNum(v['option_id']) !== IOMMU_OPTION_RLIMIT_MODE) return;
     this.ctx.count('invariants.accounting');
     if (this.capSysResource === false) {
       out.push(this.obj('accounting', ev, 'IOMMU_OPTION RLIMIT_MODE SET succeeded for a process without CAP_SYS_RESOURCE: choosing how pins are charged takes it (EPERM)', 'EPERM', 'ok'));
     } else if (ctx && ctx.objects.size > 0) {
       out.push(this.obj('accounting', ev, `IOMMU_OPTION RLIMIT_MODE SET succeeded on a context holding ${ctx.objects.size} object(s): the mode changes only while it holds none (EBUSY)`, 'EBUSY', 'ok'));
     }
+  }
+
+  /**
+   * Large IOPTEs go off (IOMMU_OPTION HUGE_PAGES 0, VFIO_SET_IOMMU TYPE1) only
+   * while no domain of the IOAS maps anything: a large IOPTE already in place
+   * could not be split by a later unmap inside it (iopt_disable_large_pages:
+   * EINVAL with domains and areas; nothing to do when already off).
+   */
+  private checkLargePagesOff(ev: StepEvent, ctx: CtxRec, ioasId: unknown, out: Objection[]): void {
+    const ioas = ioasId === undefined ? undefined : this.shadow.ioas(ctx, ioasId);
+    if (!ioas) return;
+    this.ctx.count('invariants.dma-confinement');
+    const domain = [...ctx.objects.values()].find((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
+    // An area a failed unmap may have taken (uncertain) leaves the answer open.
+    const mapped = ioas.segs.filter((x) => !x.uncertain).length;
+    if (!ioas.largePages || !domain || mapped === 0 || mapped < ioas.segs.length) return;
+    out.push(this.obj('dma-confinement', ev, `${commandName(ev.request)} turned large IOPTEs off for IOAS ${ioas.id}, whose HWPT ${domain.id} already maps its ${mapped} area piece(s): a large IOPTE in place could not be split by an unmap inside it (EINVAL)`, 'EINVAL', 'ok'));
   }
 
   /** The shadow knows every object of the context that can hold another (no unfollowed allocations). */
@@ -1690,8 +1782,17 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('lifetime', ev, `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES answered ENOENT for an item pinned at ${hexOf(item.start)}..${hexOf(item.last)}, which IOAS ${ioas.id} still maps: nothing unmapped or replaced it, so the access dropped it (told to unpin pages nobody unmapped?)`, 'ok', 'ENOENT'));
       return;
     }
-    if (!ok) return;
     const m = ((op === 'IOMMU_TEST_OP_ACCESS_RW' ? v['access_rw'] : v['access_pages']) ?? {}) as StructValue;
+    if (!ok) {
+      // ENOENT is a range its IOAS does not map all of (iommufd_access_pin_pages, iommufd_access_rw:
+      // !iopt_area_contig_done), or an access with no IOAS: with the whole range mapped, the access
+      // lost track of its IOAS or of areas still there.
+      const r = rangeOf(toBig(m['iova']), toBig(m['length']));
+      if (errnoName(errno ?? 0) !== 'ENOENT' || !r || (op === 'IOMMU_TEST_OP_ACCESS_PAGES' && (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0)) return;
+      this.ctx.count('invariants.lifetime');
+      if (this.certainlyMapped(ioas, r)) out.push(this.obj('lifetime', ev, `${op} of ${hexOf(r.start)}..${hexOf(r.last)} failed with ENOENT, but IOAS ${ioas.id}, the access's, maps all of it: the access lost its IOAS or areas that are still there`, 'not ENOENT', 'ENOENT'));
+      return;
+    }
     const flags = toNum(m['flags']);
     if (op === 'IOMMU_TEST_OP_ACCESS_PAGES' && (flags & MOCK_FLAGS_ACCESS_SYZ) !== 0) return; // the iova is an (area, offset) pair
     const write = (flags & (op === 'IOMMU_TEST_OP_ACCESS_RW' ? MOCK_ACCESS_RW_WRITE : MOCK_FLAGS_ACCESS_WRITE)) !== 0;

@@ -66,6 +66,12 @@ export interface IoasObj {
   segs: Segment[];
   allowed: Range[];
   reserved: Range[];
+  /**
+   * Large IOPTEs allowed (iopt.disable_large_pages clear): IOMMU_OPTION
+   * HUGE_PAGES and VFIO_SET_IOMMU TYPE1 (v1) turn them off, and only then
+   * may a type1 unmap cut a mapping.
+   */
+  largePages: boolean;
 }
 
 export interface HwptObj {
@@ -207,7 +213,7 @@ function member(v: StructValue | undefined, name: string): StructValue {
 const TEST_OP_NAME = new Map<number, string>(TEST_OPS.map((o) => [o.value, o.name]));
 
 /** The range a VFIO_IOMMU_UNMAP_DMA names: everything with VFIO_DMA_UNMAP_FLAG_ALL (iova 0, size 0), else [iova, iova+size). */
-function compatUnmapRange(v: StructValue): Range | undefined {
+export function compatUnmapRange(v: StructValue): Range | undefined {
   return (toNum(v['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0 ? { start: 0n, last: U64_MAX } : rangeOf(toBig(v['iova']), toBig(v['size']));
 }
 
@@ -819,7 +825,12 @@ export class Shadow {
     if (!v) {
       // An integer argument is the whole of what the command takes (VFIO_SET_IOMMU's type,
       // VFIO_CHECK_EXTENSION's extension); raw bytes may be any struct.
-      if (req.arg.kind === 'int' && f.kind === 'iommufd' && f.ctx && ok && cmd === 'VFIO_SET_IOMMU') f.ctx.compatType = Number(req.arg.value);
+      if (req.arg.kind === 'int' && f.kind === 'iommufd' && f.ctx && ok && cmd === 'VFIO_SET_IOMMU') {
+        f.ctx.compatType = Number(req.arg.value);
+        // iommufd_vfio_set_iommu: type1 (v1) unmaps inside mappings, so its IOAS maps no large IOPTEs.
+        const ioas = f.ctx.compatType === enumValue(this.profile, 'VFIO_TYPE1_IOMMU') ? this.ioas(f.ctx, f.ctx.compatIoas) : undefined;
+        if (ioas) ioas.largePages = false;
+      }
       else if (req.arg.kind === 'raw' && ok) this.lost = `raw ${cmd} argument: the shadow cannot follow it`;
       return;
     }
@@ -850,7 +861,7 @@ export class Shadow {
     }
     switch (cmd) {
       case 'IOMMU_IOAS_ALLOC':
-        this.addObj(ctx, { type: 'ioas', id: toNum(out['out_ioas_id']), segs: [], allowed: [], reserved: [] });
+        this.addObj(ctx, { type: 'ioas', id: toNum(out['out_ioas_id']), segs: [], allowed: [], reserved: [], largePages: true });
         return;
       case 'IOMMU_DESTROY':
         this.destroy(ctx, toNum(v['id']));
@@ -900,7 +911,10 @@ export class Shadow {
       case 'IOMMU_OPTION': {
         const RLIMIT_MODE = enumValue(this.profile, 'IOMMU_OPTION_RLIMIT_MODE');
         const SET = enumValue(this.profile, 'IOMMU_OPTION_OP_SET');
-        if (toNum(v['option_id']) === RLIMIT_MODE && toNum(v['op']) === SET) ctx.accountMM = toBig(v['val64']) === 1n;
+        if (toNum(v['op']) !== SET) return;
+        if (toNum(v['option_id']) === RLIMIT_MODE) ctx.accountMM = toBig(v['val64']) === 1n;
+        const ioas = toNum(v['option_id']) === enumValue(this.profile, 'IOMMU_OPTION_HUGE_PAGES') ? this.ioas(ctx, v['object_id']) : undefined;
+        if (ioas) ioas.largePages = toBig(v['val64']) !== 0n;
         return;
       }
       case 'IOMMU_VFIO_IOAS': {
