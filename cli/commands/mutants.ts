@@ -1,7 +1,7 @@
 /**
  * `iommufd-spec mutants [--json] [--only NAME[,NAME…]] [--oracle full|invariants]
  *   [--seed N] [--runs N] [--max-commands N] [--profile P] [--no-corpus] [--replay-dir DIR] [--list]
- *   [--answer-faults]`
+ *   [--answer-faults | --unseen]`
  *
  * Runs the suite (run's default budget) against each mutant of the catalogue
  * (conformance/mutants/) and prints a table: killed or survived, by which
@@ -13,7 +13,9 @@
  *
  * With --answer-faults it runs the faults behind the protocol instead
  * (answer-faults.ts: the reference behind an adapter whose answers lie),
- * with --oracle invariants unless told otherwise.
+ * with --oracle invariants unless told otherwise; with --unseen the faults
+ * of the red-team round the suite was not written against (unseen.ts,
+ * modules under conformance/mutants/unseen/, each an --impl path).
  *
  * Importing this module registers `mutant:<name>` and `answer-fault:<name>`
  * with the adapter registry, so every command (run, replay, exec, diff) takes
@@ -27,8 +29,9 @@ import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { DEFAULTS } from '../../conformance/suite/runner.ts';
 import { MUTANTS } from '../../conformance/mutants/catalogue.ts';
-import { formatMutantTable, runAnswerFaults, runMutants, selectAnswerFaults, selectMutants, type MutantRow } from '../../conformance/mutants/run.ts';
+import { formatMutantTable, runAnswerFaults, runMutants, runUnseenFaults, selectAnswerFaults, selectMutants, selectUnseen, type MutantRow, type MutantRunOptions } from '../../conformance/mutants/run.ts';
 import { ANSWER_FAULTS } from '../../conformance/mutants/answer-faults.ts';
+import { UNSEEN_FAULTS, unseenName, unseenPath } from '../../conformance/mutants/unseen.ts';
 import './implementations.ts';
 
 interface MutantsCliOptions {
@@ -45,6 +48,53 @@ interface MutantsCliOptions {
   out?: string;
   shrinkTime?: string;
   answerFaults?: boolean;
+  unseen?: boolean;
+}
+
+/** What a run covers: the catalogue, the faults behind the protocol, or the unseen faults. */
+interface Kind {
+  readonly rows: 'mutant' | 'fault';
+  readonly defaultOracle: 'full' | 'invariants';
+  readonly replayDir: string;
+  /** How a replay names the implementation (`--impl …`). */
+  readonly impl: string;
+  select(only: readonly string[] | undefined): unknown;
+  run(opts: MutantRunOptions): Promise<MutantRow[]>;
+  list(): { name: string; [k: string]: unknown }[];
+}
+
+const KINDS: Record<'catalogue' | 'answer-faults' | 'unseen', Kind> = {
+  catalogue: {
+    rows: 'mutant',
+    defaultOracle: 'full',
+    replayDir: 'mutants',
+    impl: 'mutant:<name>',
+    select: selectMutants,
+    run: runMutants,
+    list: () => MUTANTS.map((m) => ({ name: m.name, class: m.class, security: m.security, clauses: m.clauses, invariant: m.invariant, change: m.change, bugClass: m.bugClass, ...(m.kernelFix && { kernelFix: m.kernelFix }) })),
+  },
+  'answer-faults': {
+    rows: 'fault',
+    defaultOracle: 'invariants',
+    replayDir: 'answer-faults',
+    impl: 'answer-fault:<name>',
+    select: selectAnswerFaults,
+    run: runAnswerFaults,
+    list: () => ANSWER_FAULTS.map((f) => ({ name: f.name, breaks: f.breaks, change: f.change })),
+  },
+  unseen: {
+    rows: 'fault',
+    defaultOracle: 'invariants',
+    replayDir: 'unseen',
+    impl: 'conformance/mutants/unseen/<name>.ts',
+    select: selectUnseen,
+    run: runUnseenFaults,
+    list: () => UNSEEN_FAULTS.map((f) => ({ name: unseenName(f), class: f.class, where: f.where, bug: f.bug, ...(f.closed && { closed: f.closed }), module: unseenPath(f) })),
+  },
+};
+
+function listText(kind: Kind): string {
+  return `${kind.list().map(({ name, ...rest }) => `${name}\n${Object.entries(rest).map(([k, v]) => `  ${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`).join('\n')}`).join('\n')}\n`;
 }
 
 function int(flag: string, v: string | undefined, min: number): number | undefined {
@@ -61,6 +111,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--only <names>', 'only these mutants (comma-separated)')
     .option('--oracle <set>', 'full (differential, lifecycle, invariants) or invariants (default: full; invariants with --answer-faults)')
     .option('--answer-faults', 'run the faults behind the protocol (conformance/mutants/answer-faults.ts: the reference behind a lying adapter) instead of the catalogue')
+    .option('--unseen', 'run the red-team faults the suite was not written against (conformance/mutants/unseen.ts) instead of the catalogue')
     .option('--seed <n>', `base seed (default ${DEFAULTS.seed})`)
     .option('--runs <n>', `cases per mutant at most (default ${DEFAULTS.runs}, run's default budget)`)
     .option('--max-commands <n>', `commands per case at most (default ${DEFAULTS.maxCommands})`)
@@ -71,25 +122,19 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--out <file>', 'write the report (table or JSON) there instead of stdout')
     .option('--list', 'list the catalogue (name, class, clauses, change, bug class, kernel fix) and exit')
     .action(async (o: MutantsCliOptions) => {
-      if (o.list && o.answerFaults) {
-        const rows = ANSWER_FAULTS.map((f) => ({ name: f.name, breaks: f.breaks, change: f.change }));
-        process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${rows.map((r) => `${r.name} [${r.breaks}]\n  ${r.change}`).join('\n')}\n`);
-        setExit(0);
-        return;
-      }
+      if (o.answerFaults && o.unseen) throw new UsageError('mutants: --answer-faults and --unseen choose different faults: give one');
+      const kind = KINDS[o.answerFaults ? 'answer-faults' : o.unseen ? 'unseen' : 'catalogue'];
       if (o.list) {
-        const rows = MUTANTS.map((m) => ({ name: m.name, class: m.class, security: m.security, clauses: m.clauses, invariant: m.invariant, change: m.change, bugClass: m.bugClass, ...(m.kernelFix && { kernelFix: m.kernelFix }) }));
-        process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${rows.map((r) => `${r.name} [${r.class}${r.security ? ', security' : ''}] ${r.clauses.join(' ')}\n  ${r.change}\n  class: ${r.bugClass}${r.kernelFix ? `\n  fix: ${r.kernelFix}` : ''}`).join('\n')}\n`);
+        process.stdout.write(o.json ? `${JSON.stringify(kind.list(), null, 2)}\n` : listText(kind));
         setExit(0);
         return;
       }
-      const oracle = o.oracle ?? (o.answerFaults ? 'invariants' : 'full');
+      const oracle = o.oracle ?? kind.defaultOracle;
       if (oracle !== 'full' && oracle !== 'invariants') throw new UsageError(`mutants: --oracle: expected full or invariants, got '${oracle}'`);
       if (o.profile !== undefined && !isProfile(o.profile)) throw new UsageError(`mutants: --profile: unknown profile '${o.profile}' (expected ${PROFILES.join(' or ')})`);
       const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
       try {
-        if (o.answerFaults) selectAnswerFaults(only);
-        else selectMutants(only);
+        kind.select(only);
       } catch (err) {
         throw new UsageError(`mutants: --only: ${(err as Error).message}`);
       }
@@ -97,11 +142,11 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const runs = int('--runs', o.runs, 1);
       const maxCommands = int('--max-commands', o.maxCommands, 1);
       const shrinkTimeMs = int('--shrink-time', o.shrinkTime, 0);
-      const replayDir = resolve(o.replayDir ?? join('iommufd-spec-replays', o.answerFaults ? 'answer-faults' : 'mutants'));
+      const replayDir = resolve(o.replayDir ?? join('iommufd-spec-replays', kind.replayDir));
       const progress = (r: MutantRow): void => {
         if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkIoctls} ioctl(s) in ${r.shrunkLength} step(s)` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
       };
-      const rows = await (o.answerFaults ? runAnswerFaults : runMutants)({
+      const rows = await kind.run({
         ...(only && { only }),
         oracle,
         ...(seed !== undefined && { seed }),
@@ -122,7 +167,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       }
       const text = o.json
         ? `${JSON.stringify({ oracle, rows: rows.map(({ replay: _r, ...row }) => ({ ...row, ...(written[row.name] && { replayFile: written[row.name] }) })) }, null, 2)}\n`
-        : `${formatMutantTable(rows, oracle, o.answerFaults ? 'fault' : 'mutant')}\n${Object.keys(written).length ? `replay files: ${replayDir}/<${o.answerFaults ? 'fault' : 'mutant'}>.json (iommufd-spec replay FILE --impl ${o.answerFaults ? 'answer-fault' : 'mutant'}:<name>)\n` : ''}`;
+        : `${formatMutantTable(rows, oracle, kind.rows)}\n${Object.keys(written).length ? `replay files: ${replayDir}/<${kind.rows}>.json (iommufd-spec replay FILE --impl ${kind.impl})\n` : ''}`;
       if (o.out) writeFileSync(o.out, text);
       else process.stdout.write(text);
       setExit(rows.every((r) => r.verdict === 'killed') ? 0 : 1);

@@ -52,7 +52,8 @@ export interface Mutant {
 }
 
 const PAGE = 4096;
-const SECURITY: ReadonlySet<MutantClass> = new Set(['isolation', 'confinement', 'coherency']);
+/** The classes a security mutant breaks (isolation, confinement, coherency). */
+export const SECURITY_CLASSES: ReadonlySet<MutantClass> = new Set(['isolation', 'confinement', 'coherency']);
 
 // ------------------------------------------------------------------ helpers
 
@@ -745,7 +746,7 @@ function withEveryAutoDomain(ctx: IommufdCtx, attach: () => number): number {
   }
 }
 
-export const MUTANTS: readonly Mutant[] = CATALOGUE.map((m) => ({ ...m, security: SECURITY.has(m.class) }));
+export const MUTANTS: readonly Mutant[] = CATALOGUE.map((m) => ({ ...m, security: SECURITY_CLASSES.has(m.class) }));
 
 export function mutantByName(name: string): Mutant | undefined {
   return MUTANTS.find((m) => m.name === name);

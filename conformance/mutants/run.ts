@@ -19,9 +19,10 @@ import type { LoadedProgram } from '../programs/types.ts';
 import type { OpenedAdapter } from '../adapter/open.ts';
 import { openReference } from '../suite/reference.ts';
 import { inProcessAdapter } from '../adapter/in-process.ts';
-import { MUTANTS, type Mutant } from './catalogue.ts';
+import { MUTANTS, SECURITY_CLASSES, type Mutant } from './catalogue.ts';
 import { ANSWER_FAULT_PREFIX, MUTANT_PREFIX, openAnswerFault, openMutant } from './register.ts';
 import { ANSWER_FAULTS, SECURITY_BREAKS, type AnswerFault } from './answer-faults.ts';
+import { UNSEEN_FAULTS, unseenName, unseenPath, type UnseenFault } from './unseen.ts';
 
 export interface MutantRunOptions {
   readonly only?: readonly string[];
@@ -71,7 +72,7 @@ export function selectMutants(only: readonly string[] | undefined): Mutant[] {
 }
 
 /** The suite at run's default budget (or the options'), stopping at the first failing block. */
-function runBudgeted(impl: Exclude<ImplSpec, string>, opts: MutantRunOptions, oracle: OracleSet): Promise<SuiteResult> {
+function runBudgeted(impl: ImplSpec, opts: MutantRunOptions, oracle: OracleSet): Promise<SuiteResult> {
   return runSuite({
     impl,
     ...(opts.profile && { profile: opts.profile }),
@@ -197,6 +198,29 @@ export async function runAnswerFaults(opts: MutantRunOptions = {}): Promise<Muta
     const base = { name: fault.name, class: fault.breaks, security: SECURITY_BREAKS.has(fault.breaks), clauses: [] };
     const impl = { name: `${ANSWER_FAULT_PREFIX}${fault.name}`, open: async (profile: Profile | undefined) => openAnswerFault(fault, profile), shared: true };
     const row = await suiteRow(base, () => runBudgeted(impl, opts, 'invariants'));
+    rows.push(row);
+    opts.onRow?.(row);
+  }
+  return rows;
+}
+
+export function selectUnseen(only: readonly string[] | undefined): UnseenFault[] {
+  if (!only || only.length === 0) return [...UNSEEN_FAULTS];
+  const unknown = only.filter((n) => !UNSEEN_FAULTS.some((f) => unseenName(f) === n));
+  if (unknown.length) throw new Error(`unknown unseen fault(s): ${unknown.join(', ')} (known: ${UNSEEN_FAULTS.map(unseenName).join(', ')})`);
+  return UNSEEN_FAULTS.filter((f) => only.includes(unseenName(f)));
+}
+
+/**
+ * The suite against each fault of the red-team round (unseen.ts), by its
+ * module path as `run --impl` takes it; --oracle invariants unless the
+ * options say otherwise, no corpus column (as for the answer faults).
+ */
+export async function runUnseenFaults(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
+  const rows: MutantRow[] = [];
+  for (const fault of selectUnseen(opts.only)) {
+    const base = { name: unseenName(fault), class: fault.class, security: SECURITY_CLASSES.has(fault.class), clauses: [] };
+    const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), opts, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);
   }

@@ -1,0 +1,48 @@
+/**
+ * Shared by the J faults that change one step of IOMMU_IOAS_COPY: a copy of
+ * iommufd_ioas_copy (ioas.c) whose page gathering (iopt_get_pages) and
+ * mapping (iopt_map_pages) are parameters. With the reference's own it
+ * answers exactly as the reference does.
+ */
+import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
+import { flagMask } from '../../../spec/uapi/lookup.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
+import { iommufdTestSyzConvIovaId } from '../../../impl/iommufd/selftest.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+
+const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
+
+export interface CopySteps {
+  readonly getPages?: typeof ioptGetPages;
+  readonly mapPages?: typeof ioptMapPages;
+}
+
+/** iommufd_ioas_copy with the given steps (the reference's where none is given). */
+export function copyHandler({ getPages = ioptGetPages, mapPages = ioptMapPages }: CopySteps): (ucmd: Ucmd) => number {
+  return (ucmd) => {
+    const { cmd, ctx } = ucmd;
+    iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
+    const flags = cmd.num('flags');
+    if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
+    const length = cmd.big('length');
+    if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return -EOVERFLOW;
+    if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
+    const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
+    if (src.errno) return src.errno;
+    const list: Parameters<typeof ioptGetPages>[3] = [];
+    let rc = getPages(src.value!.iopt, cmd.big('src_iova'), length, list);
+    if (rc) return rc;
+    const unwind = new Unwind();
+    unwind.always('out_pages', () => ioptFreePagesList(list));
+    const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
+    if (dst.errno) return unwind.exit(dst.errno);
+    const iova = { iova: cmd.big('dst_iova') };
+    rc = mapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
+    if (rc) return unwind.exit(rc);
+    cmd.set('dst_iova', iova.iova);
+    return unwind.exit(iommufdUcmdRespond(ucmd));
+  };
+}

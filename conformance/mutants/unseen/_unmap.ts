@@ -1,0 +1,72 @@
+/**
+ * Shared by the J faults that change one step of the unmap path: a copy of
+ * iommufd_ioas_unmap / iopt_unmap_iova_range (io_pagetable.c) whose area
+ * teardown (iopt_area_unfill_domains) is a parameter. With the reference's
+ * ioptAreaUnfillDomains it answers exactly as the reference does.
+ */
+import { EBUSY, EDEADLOCK, EINVAL, ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoPagetable, type IoptArea, type IoptPages, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptPutPages } from '../../../impl/iommufd/pages.ts';
+
+export type Unfill = (iopt: IoPagetable, area: IoptArea, pages: IoptPages) => void;
+
+/** iopt_unmap_iova_range, tearing each area down with `unfill`. */
+export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill): number {
+  let tries = 0;
+  unmapped.bytes = 0n;
+  for (;;) {
+    const area = ioptAreaIterFirst(iopt, start, last);
+    if (!area) return 0;
+    const areaFirst = area.start;
+    const areaLast = area.last;
+    if (!area.pages) return -EBUSY;
+    if (area.numLocks) return -EBUSY;
+    if (areaFirst < start || areaLast > last) return -ENOENT;
+    if (areaFirst !== start) tries = 0;
+    if (area.numAccesses) {
+      start = areaFirst;
+      area.preventAccess = true;
+      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, area.length);
+      tries++;
+      if (tries > 100) return -EDEADLOCK;
+      continue;
+    }
+    const pages = area.pages;
+    area.pages = null;
+    unfill(iopt, area, pages);
+    iopt.areas.splice(iopt.areas.indexOf(area), 1);
+    ioptPutPages(pages);
+    unmapped.bytes += areaLast - areaFirst + 1n;
+    if (areaLast >= last) return 0;
+    start = areaLast + 1n;
+  }
+}
+
+/** iommufd_ioas_unmap over unmapRange. */
+export function unmapHandler(unfill: Unfill): (ucmd: Ucmd) => number {
+  return (ucmd) => {
+    const { cmd, ctx } = ucmd;
+    const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+    if (r.errno) return r.errno;
+    const iopt = r.value!.iopt;
+    const iova = cmd.big('iova');
+    const length = cmd.big('length');
+    const unmapped = { bytes: 0n };
+    let rc: number;
+    if (iova === 0n && length === ULONG_MAX) {
+      rc = unmapRange(iopt, 0n, ULONG_MAX, unmapped, unfill);
+      if (rc) return rc;
+    } else {
+      if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
+      if (!length) return -EINVAL;
+      const last = iova + length - 1n;
+      if (last > ULONG_MAX) return -EOVERFLOW;
+      rc = unmapRange(iopt, iova, last, unmapped, unfill);
+      if (rc) return rc;
+      if (!unmapped.bytes) return -ENOENT;
+    }
+    cmd.set('length', unmapped.bytes);
+    return iommufdUcmdRespond(ucmd);
+  };
+}
