@@ -17,7 +17,7 @@ import { commandByName, flagMask } from '../../spec/uapi/lookup.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_OPTION_RLIMIT_MODE, IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from '../../spec/uapi/constants.ts';
 import { decodeIoctl } from '../../spec/abi/dispatch.ts';
 import { E2BIG, EMSGSIZE, ENOENT, EOPNOTSUPP, EOVERFLOW, ENOSPC } from '../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoctlExecute, type Ucmd, type IommufdCtx, type IommufdHwptPaging, type IommufdIoas } from '../../impl/iommufd/iommufd_private.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoctlExecute, type Ucmd, type IommufdCtx, type IommufdDevice, type IommufdHwptPaging, type IommufdIoas } from '../../impl/iommufd/iommufd_private.ts';
 import { convIommuProt } from '../../impl/iommufd/ioas.ts';
 import { IOMMU_READ, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages, ioptMapUserPages, ioptUnmapIova } from '../../impl/iommufd/io_pagetable.ts';
 import { iommufdTestSyzConvIovaId, SelftestAccess } from '../../impl/iommufd/selftest.ts';
@@ -255,6 +255,20 @@ const CATALOGUE: Omit<Mutant, 'security'>[] = [
           const rc = map(iova, pa, size + io, prot);
           return rc === 0 ? 0 : map(iova, pa, size, prot);
         }),
+    },
+  },
+  {
+    name: 'msi-window-not-reserved',
+    class: 'confinement',
+    clauses: ['GROUP.RESV_PER_DEVICE'],
+    invariant: 'invariants.dma-confinement',
+    change: 'a bound device’s reserved regions reach the IOAS without its unit’s MSI window (IOMMU_RESV_MSI / IOMMU_RESV_SW_MSI dropped)',
+    bugClass: 'a reserved region lost on its way to iopt_table_enforce_dev_resv_regions: userspace can map over the interrupt doorbell and DMA into it',
+    hooks: {
+      object: (obj) => {
+        if (obj.type !== 'DEVICE') return;
+        patchOwn((obj as IommufdDevice).dev, 'resvRegions', (regions) => () => regions().filter((r) => r.type !== 'msi' && r.type !== 'sw-msi'));
+      },
     },
   },
   {

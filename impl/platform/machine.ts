@@ -235,6 +235,8 @@ export class Machine implements IommuCore {
         enforceCacheCoherency: c.enforceCacheCoherency,
         dirtyTracking: c.dirtyTracking,
         maxPasidLog2: c.maxPasidLog2,
+        // What iopt_table_enforce_dev_resv_regions reserves for each device behind the unit (not DIRECT_RELAXABLE).
+        reservedRegions: c.resvRegions.filter((r) => r.type !== 'direct-relaxable').map((r) => ({ start: r.start, last: r.last })),
         nesting: c.nesting,
       };
     });

@@ -268,6 +268,15 @@ export interface IommuInstanceInfo {
    * some nested data type the implementation reports supported in `features`
    * (not merely: the hardware could nest). */
   readonly nesting: boolean;
+  /**
+   * IOVA ranges the unit reserves for every device behind it (its MSI window,
+   * a hole of its own: iommu_get_resv_regions), which an IOAS keeps out of
+   * reach while such a device is attached to it, as the device's own
+   * reserved regions. Direct-relaxable ranges are not listed (iommufd does
+   * not reserve them). Absent: not reported (the suite then judges only the
+   * regions a device was created with).
+   */
+  readonly reservedRegions?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
 export interface Capabilities {

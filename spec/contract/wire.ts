@@ -537,6 +537,7 @@ function iommuToWire(i: IommuInstanceInfo): JsonObject {
     dirtyTracking: i.dirtyTracking,
     maxPasidLog2: i.maxPasidLog2,
     nesting: i.nesting,
+    ...(i.reservedRegions && { reservedRegions: i.reservedRegions.map((r) => ({ start: bigintToWire(r.start), last: bigintToWire(r.last) })) }),
   };
 }
 
@@ -552,6 +553,13 @@ function iommuFromWire(value: Json | undefined, f: string): IommuInstanceInfo {
     dirtyTracking: bool(o, 'dirtyTracking', f),
     maxPasidLog2: int(o, 'maxPasidLog2', f),
     nesting: bool(o, 'nesting', f),
+    ...(o['reservedRegions'] !== undefined && {
+      reservedRegions: arr(o, 'reservedRegions', f).map((r, k) => {
+        const at = join(f, `reservedRegions.${k}`);
+        const x = obj(r, at);
+        return { start: big(x, 'start', at), last: big(x, 'last', at) };
+      }),
+    }),
   };
 }
 

@@ -147,7 +147,7 @@ export interface DeviceRec {
   file: FileRec | undefined;
   removed: boolean;
   readonly mock: boolean;
-  /** Its own reserved IOVA regions (device_create's reservedRegions): kept out of any IOAS it is attached to. */
+  /** Its reserved IOVA regions (device_create's reservedRegions and its unit's): kept out of any IOAS it is attached to. */
   readonly reserved: readonly Range[];
   /** Whether its IOMMU tracks dirty pages for it (IOMMU_CAP_DIRTY_TRACKING); undefined: not known (selftest mock devices). */
   readonly dirty?: boolean;
@@ -183,6 +183,7 @@ export interface IommuInfo {
   readonly format: string;
   readonly enforceCacheCoherency: boolean;
   readonly dirtyTracking: boolean;
+  readonly reservedRegions?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
 /**
@@ -255,7 +256,7 @@ export class Shadow {
     /** The adapter's CAP_IPC_LOCK at session start (ADAPTER.md §3.2: defaults are the adapter's). */
     initialCapIpcLock = true,
   ) {
-    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking }]));
+    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
     this.capIpcLock = initialCapIpcLock;
     this.map = {
       fixed: enumValue(profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1,
@@ -722,7 +723,8 @@ export class Shadow {
           file: undefined,
           removed: false,
           mock: false,
-          reserved: (req.spec.reservedRegions ?? []).map((r) => ({ start: r.start, last: r.last })),
+          // Its own regions and its unit's (an MSI window): the IOAS it attaches to keeps both out of reach.
+          reserved: [...(req.spec.reservedRegions ?? []), ...(info?.reservedRegions ?? [])].map((r) => ({ start: r.start, last: r.last })),
           dirty: req.spec.dirtyTracking ?? info?.dirtyTracking,
         });
         return;
