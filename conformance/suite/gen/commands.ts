@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'crossUnit';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'crossUnit' | 'unalignedIoas';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -237,6 +237,22 @@ function spanPairs(m: GenModel): [AreaEntry, AreaEntry][] {
       .filter((hi) => hi !== lo && hi.ctx === lo.ctx && hi.ioas === lo.ioas && hi.iova >= lo.iova + lo.length && hi.iova / TABLE_SPAN === lo.iova / TABLE_SPAN && hi.iova + hi.length > (hi.iova / TABLE_SPAN + 1n) * TABLE_SPAN)
       .map((hi): [AreaEntry, AreaEntry] => [lo, hi]),
   );
+}
+
+/**
+ * A pinning access with a page-aligned area of its own IOAS to pin, and an
+ * IOAS of its context that no domain holds with an area at a byte offset
+ * into a page: moving the access there must fail (an access pins whole
+ * pages: iopt_calculate_iova_alignment, EADDRINUSE) and leave it where it was.
+ */
+function unalignedTargets(m: GenModel): { acc: AccEntry; area: AreaEntry; to: string }[] {
+  const held = new Set(m.live('hwpt').map((h) => h.ioas));
+  return m.accs.flatMap((acc) => {
+    const area = acc.open && acc.pin ? m.liveAreas(acc.ctx, acc.ioas).find((a) => a.buf && a.iova % PAGE === 0n) : undefined;
+    if (!area) return [];
+    const to = m.liveAreas(acc.ctx).find((a) => a.ioas !== acc.ioas && a.iova % PAGE !== 0n && !held.has(a.ioas));
+    return to ? [{ acc, area, to: to.ioas }] : [];
+  });
 }
 
 /** What a successful attach bound: the HWPT (auto-allocated for an IOAS, or the one asked for). */
@@ -1289,7 +1305,9 @@ type Attach = { dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice; at?: s
 function rangesAfterFailedReplace(env: GenEnv, m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined {
   if (step.status !== 'failed' || !supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) return undefined;
   const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
-  const h = d?.dev.resv && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
+  // Its own regions, or its unit's (an MSI window the capability report lists).
+  const reserves = d && (d.dev.resv || (d.dev.iommu.reservedRegions?.length ?? 0) > 0);
+  const h = reserves && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
   const ioas = h?.ioas ? m.objs.find((o) => o.name === h.ioas && o.kind === 'ioas' && o.alive) : undefined;
   return ioas && ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ioas.ctx), { ioas_id: new Ref(ioas.name), num_iovas: 8, allowed_iovas: { room: 8 * 16 } }, NONE, {});
 }
@@ -1427,8 +1445,9 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // IOAS it stays in and take them out of the one it was going to.
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/cross-unit',
-      weight: 1,
-      arb: fc.record({ k: k16, ioas: fc.boolean() }),
+      weight: 2,
+      // Mostly the foreign HWPT itself (the replace fails); now and then its IOAS (an automatic domain of its own unit).
+      arb: fc.record({ k: k16, ioas: fc.constantFrom(false, false, false, true) }),
       needs: ['crossUnit'], ready: () => true,
       build: (m, c) => {
         const e = pick(crossUnitPairs(m), c.k);
@@ -1906,6 +1925,32 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       return ioctlStep(env, 'IOMMU_DESTROY', new Ref(ioas.ctx), { id: new Ref(left) }, NONE, {});
     },
   });
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') && testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES')) {
+    // A pinning access moved to an IOAS whose area sits at a byte offset into a page: refused
+    // (EADDRINUSE), and the access stays on its IOAS — a pin of a page that IOAS maps, right after,
+    // must work (an unwind that dropped the access's IOAS answers ENOENT).
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_REPLACE_IOAS/unaligned',
+      weight: 1,
+      arb: k16,
+      needs: ['unalignedIoas'], ready: () => true,
+      build: (m, k) => {
+        const t = pick(unalignedTargets(m), k);
+        const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx);
+        return t && ctx && testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(t.acc.name), 'access_replace_ioas', { ioas_id: new Ref(t.to) }, NONE);
+      },
+      after: (m, k, _t, step) => {
+        const t = ok(step) ? pick(unalignedTargets(m), k) : undefined;
+        if (t) t.acc.ioas = t.to;
+      },
+      follow: (m, k, _t, step) => {
+        const t = step.status === 'failed' ? pick(unalignedTargets(m), k) : undefined;
+        const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx);
+        if (!t?.area.buf || !ctx) return undefined;
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.area.name), length: PAGE, uptr: new Ref(t.area.buf, 'va', BigInt(t.area.bufOff)) }, NONE);
+      },
+    } satisfies CommandSpec<number>);
+  }
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
     // One of two accesses of an IOAS moves to another while the other holds pages; then the
     // first IOAS is unmapped: the access left behind must still be told to let go
@@ -2397,6 +2442,22 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const peer = await createDevice(m, s, { iommu: 0, join: -1, peer: m.devs.indexOf(x.dev), ecc: 'default', noSnoop: false });
       const dfd = peer && (await openDfd(m, s, peer));
       if (dfd) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
+    },
+    unalignedIoas: async (m, s) => {
+      // A pinning access on a mapped IOAS, and another IOAS of its context, held by no domain, mapped
+      // from 2 KiB into a page of a buffer (an automatic IOVA keeps that offset: nothing asks for more).
+      await ensure(m, s, 'acc');
+      await ensure(m, s, 'area');
+      if (unalignedTargets(m).length > 0) return;
+      const acc = m.accs.find((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).some((x) => x.buf && x.iova % PAGE === 0n));
+      if (!acc || m.bufs.length === 0) return;
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const free = (): ObjEntry | undefined => m.live('ioas', acc.ctx).find((o) => o.name !== acc.ioas && !held.has(o.name));
+      if (!free() && m.objs.filter((o) => o.kind === 'ioas').length < 8) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, acc.ctx), abi: NONE });
+      const to = free();
+      if (!to) return;
+      const k = m.live('ioas', acc.ctx).indexOf(to);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, acc.ctx), ioas: { kind: 'live', k }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 2048 }, len: { kind: 'pages', n: 2 }, iova: { kind: 'page', n: 0 }, abi: NONE });
     },
     crossUnit: async (m, s) => {
       // A device with reserved regions of its own attached in a context, and a device behind
