@@ -1172,10 +1172,11 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * Two requests the kernel refuses whatever the implementation: VFIO_SET_IOMMU
-   * of a type other than TYPE1, TYPE1v2 or NOIOMMU (EINVAL), and
-   * IOMMU_OPTION RLIMIT_MODE SET without CAP_SYS_RESOURCE (EPERM) or on a
-   * context that already holds objects (EBUSY) (iommufd_option_rlimit_mode).
+   * Requests the kernel refuses whatever the implementation: VFIO_SET_IOMMU
+   * of a type other than TYPE1, TYPE1v2 or NOIOMMU (EINVAL); IOMMU_OPTION
+   * RLIMIT_MODE SET without CAP_SYS_RESOURCE (EPERM) or on a context that
+   * already holds objects (EBUSY) (iommufd_option_rlimit_mode); and large
+   * IOPTEs turned off under a domain that maps areas (checkLargePagesOff).
    */
   private checkRefusals(ev: StepEvent, ok: boolean, out: Objection[]): void {
     const req = ev.request;
