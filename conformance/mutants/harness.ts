@@ -8,8 +8,8 @@
  *
  *   - the iommufd files it opens: their `ops.ioctl` is replaced by the
  *     reference's own dispatch (`iommufdIoctlDecode`, `IOMMUFD_IOCTL_HANDLERS`)
- *     composed with one faulty handler (`handlers`), or a faulty decode step
- *     (`decodeFailed`);
+ *     composed with one faulty handler (`handlers`), a faulty decode step
+ *     (`decodeFailed`), or a faulty VFIO type1 compat command (`compat`);
  *   - the VFIO device files it opens: their `ops.ioctl` is wrapped (`vfioIoctl`);
  *   - its process (pin/unpin), its machine (`Machine` methods, the per-machine
  *     IOMMU drivers and their hardware units) and every paging domain those
@@ -40,6 +40,11 @@ export interface MutantHooks {
   readonly handlers?: { readonly [cmd: string]: (ucmd: Ucmd, original: IoctlExecute) => number };
   /** A decode that failed (`d.ok` false): answer instead of the reference (`original()` = the reference's errno). */
   readonly decodeFailed?: (ctx: IommufdCtx, cmd: number, arg: bigint, d: Extract<IoctlDecode, { ok: false }>, original: () => number, dispatch: (d: IoctlDecode) => number) => number;
+  /**
+   * Faulty VFIO type1 compat commands on an iommufd file, by command name (VFIO_IOMMU_MAP_DMA, …):
+   * `d` is the decoded argsz-style argument, `original()` the reference's own dispatch of it.
+   */
+  readonly compat?: { readonly [cmd: string]: (ctx: IommufdCtx, d: CompatDecode, arg: bigint, original: () => number) => number };
   /** Around every ioctl on a VFIO device file. */
   readonly vfioIoctl?: (df: VfioDeviceFile, cmd: number, arg: bigint, original: () => number) => number;
   /** The process, once per process (reset makes a new one). */
@@ -55,6 +60,9 @@ export interface MutantHooks {
   /** Around the reference's handling of a request. */
   readonly request?: (req: SingleRequest, next: (r: SingleRequest) => Response, env: MutantEnv) => Response;
 }
+
+/** A VFIO type1 compat command's decoded argument (argsz-style struct). */
+export type CompatDecode = Extract<IoctlDecode, { kind: 'extensible' | 'vfio-argsz' }> & { readonly kind: 'vfio-argsz' };
 
 /** What a hook sees of the mutant's reference instance. */
 export interface MutantEnv {
@@ -102,12 +110,15 @@ export function mutantImplementation(name: string, profile: Profile, hooks: Muta
         onObject(obj, ctx, env());
       });
     }
-    if (!hooks.handlers && !hooks.decodeFailed) return;
+    if (!hooks.handlers && !hooks.decodeFailed && !hooks.compat) return;
     const original = file.ops;
     /** op->execute for a decoded command: the faulty handler, or (for a decode the mutant changed) the reference's own. */
     const dispatch = (d: IoctlDecode, cmd: number, arg: bigint, redecoded = false): number => {
       if (!d.ok) return -d.errno;
-      if (d.kind !== 'extensible') return original.ioctl!(file, cmd, arg);
+      if (d.kind !== 'extensible') {
+        const compat = d.kind === 'vfio-argsz' ? hooks.compat?.[d.command.name] : undefined;
+        return compat ? compat(ctx, d as CompatDecode, arg, () => original.ioctl!(file, cmd, arg)) : original.ioctl!(file, cmd, arg);
+      }
       const name = d.command.name;
       const faulty = hooks.handlers?.[name];
       const execute = IOMMUFD_IOCTL_HANDLERS[name];

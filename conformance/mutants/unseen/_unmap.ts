@@ -1,8 +1,9 @@
 /**
  * Shared by the J faults that change one step of the unmap path: a copy of
  * iommufd_ioas_unmap / iopt_unmap_iova_range (io_pagetable.c) whose area
- * teardown (iopt_area_unfill_domains) is a parameter. With the reference's
- * ioptAreaUnfillDomains it answers exactly as the reference does.
+ * teardown (iopt_area_unfill_domains) and cut test (an area only partly
+ * inside the range: ENOENT) are parameters. With the reference's
+ * ioptAreaUnfillDomains and REFUSES_CUT it answers exactly as the reference does.
  */
 import { EBUSY, EDEADLOCK, EINVAL, ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoPagetable, type IoptArea, type IoptPages, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
@@ -10,9 +11,14 @@ import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptPutPages } from '../../../impl/iommufd/pages.ts';
 
 export type Unfill = (iopt: IoPagetable, area: IoptArea, pages: IoptPages) => void;
+/** Whether an area found in [start, last] is refused as one the unmap would cut. */
+export type Cuts = (areaFirst: bigint, areaLast: bigint, start: bigint, last: bigint) => boolean;
+
+/** iopt_unmap_iova_range's own test: `area_first < start || area_last > last`. */
+export const REFUSES_CUT: Cuts = (areaFirst, areaLast, start, last) => areaFirst < start || areaLast > last;
 
 /** iopt_unmap_iova_range, tearing each area down with `unfill`. */
-export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill): number {
+export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT): number {
   let tries = 0;
   unmapped.bytes = 0n;
   for (;;) {
@@ -22,7 +28,7 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
     const areaLast = area.last;
     if (!area.pages) return -EBUSY;
     if (area.numLocks) return -EBUSY;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
+    if (cuts(areaFirst, areaLast, start, last)) return -ENOENT;
     if (areaFirst !== start) tries = 0;
     if (area.numAccesses) {
       start = areaFirst;
@@ -44,7 +50,7 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
 }
 
 /** iommufd_ioas_unmap over unmapRange. */
-export function unmapHandler(unfill: Unfill): (ucmd: Ucmd) => number {
+export function unmapHandler(unfill: Unfill, cuts: Cuts = REFUSES_CUT): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
@@ -55,14 +61,14 @@ export function unmapHandler(unfill: Unfill): (ucmd: Ucmd) => number {
     const unmapped = { bytes: 0n };
     let rc: number;
     if (iova === 0n && length === ULONG_MAX) {
-      rc = unmapRange(iopt, 0n, ULONG_MAX, unmapped, unfill);
+      rc = unmapRange(iopt, 0n, ULONG_MAX, unmapped, unfill, cuts);
       if (rc) return rc;
     } else {
       if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
       if (!length) return -EINVAL;
       const last = iova + length - 1n;
       if (last > ULONG_MAX) return -EOVERFLOW;
-      rc = unmapRange(iopt, iova, last, unmapped, unfill);
+      rc = unmapRange(iopt, iova, last, unmapped, unfill, cuts);
       if (rc) return rc;
       if (!unmapped.bytes) return -ENOENT;
     }

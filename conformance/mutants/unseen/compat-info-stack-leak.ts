@@ -11,39 +11,29 @@
  * min(argsz, sizeof(info)) bytes the kernel copies back.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
 import { layoutOf } from '../../../impl/iommufd/ucmd.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import { mutantImplementation } from '../harness.ts';
 
 const STACK = [0x81a3c0e8, 0xffff8881]; // a kernel pointer's halves, left on the stack
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-info-stack-leak', profile, {
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        ioctl: (f, cmd, arg) => {
-          const d = iommufdIoctlDecode(ctx, cmd, arg);
-          const rc = original.ioctl!(f, cmd, arg);
-          if (rc !== 0 || !d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_IOMMU_GET_INFO') return rc;
-          const layout = layoutOf(d.command.struct ?? '', ctx.profile);
-          const copied = Math.min(d.size, layout.size);
-          const capOff = layout.fields.get('cap_offset')!.offset;
-          const padOff = layout.fields.get('pad')!.offset;
-          const le = (v: number): Uint8Array => new Uint8Array([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]);
-          if (copied >= capOff + 4) {
-            const cur = ctx.proc.copyFromUser(arg + BigInt(capOff), 4);
-            if (cur && cur.every((b) => b === 0)) ctx.proc.copyToUser(arg + BigInt(capOff), le(STACK[0]!));
-          }
-          if (copied >= padOff + 4) ctx.proc.copyToUser(arg + BigInt(padOff), le(STACK[1]!));
-          return rc;
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+    compat: {
+      VFIO_IOMMU_GET_INFO: (ctx, d, arg, original) => {
+        const rc = original();
+        if (rc !== 0) return rc;
+        const layout = layoutOf(d.command.struct ?? '', ctx.profile);
+        const copied = Math.min(d.size, layout.size);
+        const capOff = layout.fields.get('cap_offset')!.offset;
+        const padOff = layout.fields.get('pad')!.offset;
+        const le = (v: number): Uint8Array => new Uint8Array([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]);
+        if (copied >= capOff + 4) {
+          const cur = ctx.proc.copyFromUser(arg + BigInt(capOff), 4);
+          if (cur && cur.every((b) => b === 0)) ctx.proc.copyToUser(arg + BigInt(capOff), le(STACK[0]!));
+        }
+        if (copied >= padOff + 4) ctx.proc.copyToUser(arg + BigInt(padOff), le(STACK[1]!));
+        return rc;
+      },
     },
   });
 }

@@ -12,41 +12,29 @@
  * Bug class: an unknown-flags check missing in a compat ioctl (the
  * VFIO/iommufd "reject unsupported flags" fixes).
  *
- * Applied as: the iommufd file's own ops are wrapped (an own property of the
- * instance's file): a decoded VFIO_IOMMU_MAP_DMA reaches the reference's
- * compat handler with the unsupported bits cleared.
+ * Applied as: a decoded VFIO_IOMMU_MAP_DMA reaches the reference's compat
+ * handler with the unsupported bits cleared (the harness's `compat` hook).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
 import { iommufdVfioIoctl } from '../../../impl/iommufd/vfio_compat.ts';
 import { layoutOf } from '../../../impl/iommufd/ucmd.ts';
 import { getU32, setU32 } from '../../../spec/abi/le.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import { mutantImplementation } from '../harness.ts';
 
 const SUPPORTED = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-map-dma-flags-unchecked', profile, {
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        ioctl: (f, cmd, arg) => {
-          const d = iommufdIoctlDecode(ctx, cmd, arg);
-          if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_IOMMU_MAP_DMA') return original.ioctl!(f, cmd, arg);
-          const off = layoutOf(d.command.struct ?? '', ctx.profile).fields.get('flags')!.offset;
-          const flags = getU32(d.bytes, off);
-          if (!(flags & ~SUPPORTED)) return original.ioctl!(f, cmd, arg);
-          const bytes = d.bytes.slice();
-          setU32(bytes, off, flags & SUPPORTED); // the fault: the unsupported bits are never looked at
-          return iommufdVfioIoctl(ctx, { ...d, bytes }, arg);
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+    compat: {
+      VFIO_IOMMU_MAP_DMA: (ctx, d, arg, original) => {
+        const off = layoutOf(d.command.struct ?? '', ctx.profile).fields.get('flags')!.offset;
+        const flags = getU32(d.bytes, off);
+        if (!(flags & ~SUPPORTED)) return original();
+        const bytes = d.bytes.slice();
+        setU32(bytes, off, flags & SUPPORTED); // the fault: the unsupported bits are never looked at
+        return iommufdVfioIoctl(ctx, { ...d, bytes }, arg);
+      },
     },
   });
 }

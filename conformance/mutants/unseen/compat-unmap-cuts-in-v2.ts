@@ -11,40 +11,29 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
 import { iommufdVfioCompatIoasGetId } from '../../../impl/iommufd/vfio_compat.ts';
 import { ioptCutIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import type { IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import { mutantImplementation } from '../harness.ts';
+
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-unmap-cuts-in-v2', profile, {
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        ioctl: (f, cmd, arg) => {
-          const d = iommufdIoctlDecode(ctx, cmd, arg);
-          if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_IOMMU_UNMAP_DMA') return original.ioctl!(f, cmd, arg);
-          const s = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-          const flags = s.num('flags');
-          const id = iommufdVfioCompatIoasGetId(ctx);
-          if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL || flags & VFIO_DMA_UNMAP_FLAG_ALL || id.errno) return original.ioctl!(f, cmd, arg);
-          const ioas = ctx.objects.load(id.value!) as IommufdIoas;
-          if (ioas.iopt.disableLargePages) return original.ioctl!(f, cmd, arg);
-          // the fault: the v1 cut is made for v2 too
-          const iova = s.big('iova');
-          const size = s.big('size');
-          const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
-          const rc = ioptCutIova(ioas.iopt, iova ? iovas : iovas.slice(0, 1));
-          if (rc) return rc;
-          return original.ioctl!(f, cmd, arg);
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+    compat: {
+      VFIO_IOMMU_UNMAP_DMA: (ctx, d, _arg, original) => {
+        const s = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
+        const flags = s.num('flags');
+        const id = iommufdVfioCompatIoasGetId(ctx);
+        if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL || flags & VFIO_DMA_UNMAP_FLAG_ALL || id.errno) return original();
+        const ioas = ctx.objects.load(id.value!) as IommufdIoas;
+        if (ioas.iopt.disableLargePages) return original();
+        // the fault: the v1 cut is made for v2 too
+        const iova = s.big('iova');
+        const size = s.big('size');
+        const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
+        const rc = ioptCutIova(ioas.iopt, iova ? iovas : iovas.slice(0, 1));
+        return rc || original();
+      },
     },
   });
 }

@@ -1296,6 +1296,17 @@ type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: str
 /** `at`: a device file by name (constructors only). */
 type Attach = { dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice; at?: string };
 
+/** An attach step's `after`: what the attach of the device file it names bound, when it succeeded. */
+function recordAttachOf(m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void {
+  const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+  if (ok(step) && d) recordAttach(m, d, t);
+}
+
+/** IOAS_IOVA_RANGES of one IOAS with room for eight ranges: what it offers after a step that may have moved a reserved region. */
+function rangesOf(env: GenEnv, ctx: string, ioas: string): StepTemplate | undefined {
+  return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx), { ioas_id: new Ref(ioas), num_iovas: 8, allowed_iovas: { room: 8 * 16 } }, NONE, {});
+}
+
 /**
  * After an attach of an attached device with reserved regions of its own
  * failed (a replace that went wrong): IOAS_IOVA_RANGES of the IOAS it stays
@@ -1309,7 +1320,7 @@ function rangesAfterFailedReplace(env: GenEnv, m: GenModel, t: StepTemplate, ste
   const reserves = d && (d.dev.resv || (d.dev.iommu.reservedRegions?.length ?? 0) > 0);
   const h = reserves && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
   const ioas = h?.ioas ? m.objs.find((o) => o.name === h.ioas && o.kind === 'ioas' && o.alive) : undefined;
-  return ioas && ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ioas.ctx), { ioas_id: new Ref(ioas.name), num_iovas: 8, allowed_iovas: { room: 8 * 16 } }, NONE, {});
+  return ioas && rangesOf(env, ioas.ctx, ioas.name);
 }
 
 /** An attached device with reserved regions and the live HWPT of a device of the same context behind another unit. */
@@ -1403,10 +1414,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         if (!target) return undefined;
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref(target.name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
-      after: (m, _c, t, step) => {
-        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
-        if (ok(step) && d) recordAttach(m, d, t);
-      },
+      after: recordAttachOf,
     } satisfies CommandSpec<SiblingAttach>);
 
     // Two devices bound in one context, one attached: attach the other to the
@@ -1434,10 +1442,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const ioas = c.ioas ? m.objs.find((o) => o.name === e.hwpt.ioas && o.alive) : undefined;
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
-      after: (m, _c, t, step) => {
-        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
-        if (ok(step) && d) recordAttach(m, d, t);
-      },
+      after: recordAttachOf,
       follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
     } satisfies CommandSpec<PeerAttach>);
     // A device with reserved regions, attached, moved to the HWPT of a device behind another unit:
@@ -1454,10 +1459,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const ioas = e && c.ioas ? m.objs.find((o) => o.name === e.hwpt.ioas && o.alive) : undefined;
         return e && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
-      after: (m, _c, t, step) => {
-        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
-        if (ok(step) && d) recordAttach(m, d, t);
-      },
+      after: recordAttachOf,
       follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
     } satisfies CommandSpec<{ k: number; ioas: boolean }>);
   }
@@ -1518,7 +1520,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       follow: (m, _c, t, step) => {
         const left = detachLeaves.get(t);
         const ioas = left !== undefined && ok(step) ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
-        return ioas && left !== undefined ? ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ioas.ctx), { ioas_id: new Ref(left), num_iovas: 8, allowed_iovas: { room: 8 * 16 } }, NONE, {}) : undefined;
+        return ioas && left !== undefined ? rangesOf(env, ioas.ctx, left) : undefined;
       },
     } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
     // One member of a group leaves the domain both members are attached to: what the other one
