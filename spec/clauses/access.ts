@@ -119,9 +119,9 @@ export const clauses: Clause[] = [
     id: 'ACCESS.REPLACE_IOAS',
     kind: 'state',
     command: T,
-    statement: 'Replacing an access’s IOAS (ENOENT for a bad id) joins the new IOAS, unpins everything in the old one and drops its reference.',
+    statement: 'Replacing an access’s IOAS (ENOENT for a bad id) joins the new IOAS, unpins everything in the old one and drops its reference; a replace the new IOAS refuses (EADDRINUSE: an area not aligned to the access) leaves the access on its old IOAS.',
     source: { file: DEV, function: 'iommufd_access_change_ioas' },
     profiles: BOTH,
-    checks: ['ref.access.replace-ioas'],
+    checks: ['ref.access.replace-ioas', 'suite.invariants.access-keeps-its-ioas'],
   },
 ];

@@ -106,9 +106,9 @@ export const clauses: Clause[] = [
     kind: 'state',
     command: 'VFIO_IOMMU_GET_INFO',
     statement:
-      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes with sub-page sizes folded to PAGE_SIZE, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size.',
+      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes with sub-page sizes folded to PAGE_SIZE, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size; the struct is filled from zero, so pad comes back 0.',
     source: { file: VC, function: 'iommufd_vfio_iommu_get_info' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.get-info'],
+    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-pad-is-zero'],
   },
 ];

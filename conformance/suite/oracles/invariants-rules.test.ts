@@ -183,4 +183,38 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.broken, r.text).toContain('invariants.dma-confinement');
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.get-info-pad-is-zero', async () => {
+    // argsz holds the capability chain, so cap_offset is set: only pad can show a stack leak (info = {}).
+    const p = program('get-info-pad', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1v2_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: { argsz: 256 }, tail: { hex: '00'.repeat(232) }, expect: { ok: true } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/compat-info-stack-leak.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/answered pad 0x/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.access-keeps-its-ioas', async () => {
+    // The move to an IOAS whose area sits 16 bytes into a page is refused (EADDRINUSE): the access stays on its IOAS.
+    const p = program(
+      'access-replace-refused',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { other: 'out.out_ioas_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$other', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x200010' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', id: '$acc', access_replace_ioas: { ioas_id: '$other' } }, expect: { errno: ['EADDRINUSE'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$acc', access_pages: { iova: '0x100000', length: '4096', uptr: '$buf.va', flags: 0 } }, expect: { ok: true } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', 'IOMMU_TEST_OP_ACCESS_PAGES'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/access-replace-unwind-drops-ioas.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.reference, r.text).toEqual([]);
+  });
 });
