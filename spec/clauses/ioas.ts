@@ -46,7 +46,7 @@ export const clauses: Clause[] = [
   { ...e('IOAS_IOVA_RANGES.IOAS', RANGES, 'ENOENT', 'iommufd_ioas_iova_ranges', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_iova_ranges.errno-order']), decides: ['ENOENT'] },
   e('IOAS_IOVA_RANGES.EFAULT', RANGES, 'EFAULT', 'iommufd_ioas_iova_ranges', IOAS, 'A range array that cannot be written fails with EFAULT.', ['ref.ioas_iova_ranges.errno-order']),
   e('IOAS_IOVA_RANGES.EMSGSIZE', RANGES, 'EMSGSIZE', 'iommufd_ioas_iova_ranges', IOAS, 'When there are more ranges than num_iovas, the first num_iovas are written, num_iovas is set to the total and copied back, and the ioctl fails with EMSGSIZE.', ['ref.ioas_iova_ranges.emsgsize', 'suite.invariants.iova-ranges-count-is-the-total']),
-  r('IOAS_IOVA_RANGES.HOLES', 'state', RANGES, 'iommufd_ioas_iova_ranges', IOAS, 'The ranges are the holes of the reserved set over [0, ULONG_MAX] (allowed ranges are not reflected), with out_iova_alignment the IOAS alignment.', ['ref.ioas_iova_ranges.emsgsize', 'ref.iopt.aperture-reserved', 'ref.test.add-reserved']),
+  r('IOAS_IOVA_RANGES.HOLES', 'state', RANGES, 'iommufd_ioas_iova_ranges', IOAS, 'The ranges are the holes of the reserved set over [0, ULONG_MAX] (allowed ranges are not reflected), with out_iova_alignment the IOAS alignment. The reserved set is exactly the IOAS\'s own reservations, the regions of the devices attached through it and the IOVA outside each of its domains\' apertures: a failed attach or domain allocation leaves it as it was.', ['ref.ioas_iova_ranges.emsgsize', 'ref.iopt.aperture-reserved', 'ref.test.add-reserved', 'suite.invariants.iova-ranges-are-the-holes']),
 
   // IOMMU_IOAS_ALLOW_IOVAS
   e('IOAS_ALLOW_IOVAS.RESERVED', ALLOW, 'EOPNOTSUPP', 'iommufd_ioas_allow_iovas', IOAS, 'A non-zero __reserved fails with EOPNOTSUPP.', ['ref.ioas_allow_iovas.errno-order']),
@@ -54,7 +54,7 @@ export const clauses: Clause[] = [
   e('IOAS_ALLOW_IOVAS.EFAULT', ALLOW, 'EFAULT', 'iommufd_ioas_load_iovas', IOAS, 'An unreadable range array fails with EFAULT.', ['ref.ioas_allow_iovas.errno-order']),
   e('IOAS_ALLOW_IOVAS.START_GE_LAST', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'A range with start >= last (even a single byte) fails with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
   e('IOAS_ALLOW_IOVAS.OVERLAP', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'Input ranges that overlap each other fail with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
-  e('IOAS_ALLOW_IOVAS.RESERVED_HIT', ALLOW, 'EADDRINUSE', 'iopt_set_allow_iova', IOPT, 'An allowed range intersecting a reserved range fails with EADDRINUSE and the old allowed list stays.', ['ref.ioas_allow_iovas.errno-order', 'ref.iopt.aperture-reserved']),
+  e('IOAS_ALLOW_IOVAS.RESERVED_HIT', ALLOW, 'EADDRINUSE', 'iopt_set_allow_iova', IOPT, 'An allowed range intersecting a reserved range fails with EADDRINUSE and the old allowed list stays.', ['ref.ioas_allow_iovas.errno-order', 'ref.iopt.aperture-reserved', 'suite.invariants.allow-iovas-refusal-keeps-the-ranges']),
   r('IOAS_ALLOW_IOVAS.REPLACE', 'state', ALLOW, 'iopt_set_allow_iova', IOPT, 'The allowed list is replaced atomically; num_iovas = 0 clears it. Automatic IOVAs are then placed only inside allowed ranges; fixed maps are not restricted.', ['ref.ioas_allow_iovas.errno-order', 'ref.ioas_map.auto-iova-placement']),
 
   // IOMMU_IOAS_MAP

@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'crossUnit' | 'unalignedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'crossUnit' | 'unalignedIoas';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -239,6 +239,28 @@ function spanPairs(m: GenModel): [AreaEntry, AreaEntry][] {
   );
 }
 
+/** Where whole-span areas go: 1 GiB up (inside every unit's aperture, below the usual MSI windows). */
+const SPAN_BASE = 0x40000000n;
+
+/** The `skip`-th 2 MiB-aligned span from SPAN_BASE that no live area of the IOAS meets. */
+function freeSpan(m: GenModel, ctx: string, ioas: string, skip = 0): bigint | undefined {
+  const areas = m.liveAreas(ctx, ioas);
+  for (let i = 0; i < 64; i++) {
+    const at = SPAN_BASE + BigInt(i) * TABLE_SPAN;
+    if (!areas.some((a) => a.iova < at + TABLE_SPAN && at < a.iova + a.length) && skip-- === 0) return at;
+  }
+  return undefined;
+}
+
+/**
+ * Live areas that fill one whole 2 MiB span of an IOAS a domain holds, from a
+ * buffer of scattered pages (so 4 KiB leaves, one leaf table for the span).
+ */
+function wholeSpans(m: GenModel): AreaEntry[] {
+  const held = new Set(m.live('hwpt').map((h) => h.ioas));
+  return m.liveAreas().filter((a) => held.has(a.ioas) && a.length === TABLE_SPAN && a.iova % TABLE_SPAN === 0n && m.ctxs.find((c) => c.name === a.ctx)?.open && !m.bufs.find((b) => b.name === a.buf)?.huge);
+}
+
 /**
  * A pinning access with a page-aligned area of its own IOAS to pin, and an
  * IOAS of its context that no domain holds with an area at a byte offset
@@ -392,7 +414,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'mem_alloc', fields: { length: c.pages * 4096, ...(c.ro && { prot: 'r' }), ...(c.huge && { hugeAligned: true }) }, bind: { [name]: '.' } };
       },
       after: (m, c, t, step) => {
-        if (ok(step)) m.bufs.push({ name: Object.keys(t.bind ?? {})[0] as string, length: c.pages * 4096, readonly: c.ro });
+        if (ok(step)) m.bufs.push({ name: Object.keys(t.bind ?? {})[0] as string, length: c.pages * 4096, readonly: c.ro, huge: c.huge });
       },
       // Zero-filled memory hides a DMA that reads or writes the wrong page: every page of a new
       // buffer (up to STAMP_PAGES) gets its own bytes, which the invariants' data checks read back.
@@ -1022,6 +1044,33 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         if (area && ok(step)) area.alive = false;
       },
     } satisfies CommandSpec<{ k: number; upper: boolean }>);
+
+    // A whole 2 MiB span of 4 KiB leaves unmapped (wholeSpan): its leaf table is freed, and the
+    // entry pointing at it, and the walk caches that hold it, must go too. Then a map in another
+    // span, which may take the freed page for its new table: the unmapped span is probed again
+    // from then on (the invariants' recently unmapped pages).
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/whole-span',
+      weight: 1,
+      arb: fc.record({ k: k16, buf: k16, pages: fc.constantFrom(1, 4, 16) }),
+      needs: ['wholeSpan'], ready: () => true,
+      build: (m, c) => {
+        const a = pick(wholeSpans(m), c.k);
+        return a && ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name), length: a.length }, NONE);
+      },
+      after: (m, _c, t, step) => {
+        const at = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
+        const area = at instanceof Ref ? m.areas.find((a) => a.name === at.name) : undefined;
+        if (area && ok(step)) area.alive = false;
+      },
+      follow: (m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields;
+        const ioas = ok(step) && f.ioas_id instanceof Ref ? m.objs.find((o) => o.name === (f.ioas_id as Ref).name && o.alive) : undefined;
+        const b = pick(m.bufs.filter((x) => x.length >= c.pages * Number(PAGE)), c.buf);
+        const at = ioas && freeSpan(m, ioas.ctx, ioas.name, 1);
+        return at !== undefined && ioas && b ? ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ioas.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: BigInt(c.pages) * PAGE, iova: at }, NONE, {}) : undefined;
+      },
+    } satisfies CommandSpec<{ k: number; buf: number; pages: number }>);
   }
 
   if (has('IOMMU_IOAS_COPY')) {
@@ -1142,6 +1191,30 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: len, iova: 0n }, c.abi, { bind: { [m.fresh('area')]: 'out.iova' } });
       },
     } satisfies CommandSpec<Beyond>);
+
+    // ALLOW_IOVAS of a range over a reserved one, on an IOAS that has allowed ranges: refused
+    // (EADDRINUSE), and the allowed ranges stay as they were (iopt_set_allow_iova swaps the old
+    // tree back) — an automatic MAP right after lands inside them, not in the refused range.
+    add({
+      kind: 'IOMMU_IOAS_ALLOW_IOVAS/refused',
+      weight: 1,
+      arb: fc.record({ k: k16, buf: k16 }),
+      needs: ['allowedIoas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const o = pick(m.live('ioas').filter((x) => x.allowed?.length && x.reserved?.length && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+        const r = o?.reserved?.[0];
+        if (!o || !r) return undefined;
+        // A page either side of the reservation: room an automatic IOVA could take if this were allowed.
+        const over = encodeRanges([{ start: r.start - PAGE, last: r.last + PAGE }]);
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', new Ref(o.ctx), { ioas_id: new Ref(o.name), num_iovas: 1, allowed_iovas: { data: over } }, NONE, {});
+      },
+      follow: (m, c, t, step) => {
+        const id = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields.ioas_id;
+        const o = step.status === 'failed' && id instanceof Ref ? m.objs.find((x) => x.name === id.name && x.alive) : undefined;
+        const b = pick(m.bufs, c.buf);
+        return o && b && ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {});
+      },
+    } satisfies CommandSpec<{ k: number; buf: number }>);
   }
 
   if (has('IOMMU_IOAS_IOVA_RANGES')) {
@@ -1268,6 +1341,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
         m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false });
       },
+      follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => f['pt_id']),
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; abi: AbiChoice }>);
   }
 
@@ -1308,19 +1382,41 @@ function rangesOf(env: GenEnv, ctx: string, ioas: string): StepTemplate | undefi
 }
 
 /**
- * After an attach of an attached device with reserved regions of its own
- * failed (a replace that went wrong): IOAS_IOVA_RANGES of the IOAS it stays
- * in, which must still hold its regions (the unwind takes them out of the
- * IOAS it was going to, not this one).
+ * The live IOAS a step's object field names: the IOAS itself, or a HWPT's
+ * (where a new domain or a device's regions would have gone).
  */
-function rangesAfterFailedReplace(env: GenEnv, m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined {
+function namedIoas(m: GenModel, id: Tmpl | undefined): ObjEntry | undefined {
+  const o = id instanceof Ref ? m.objs.find((x) => x.name === id.name && x.alive) : undefined;
+  const name = o?.kind === 'ioas' ? o.name : o?.ioas;
+  return name === undefined ? undefined : m.objs.find((x) => x.name === name && x.kind === 'ioas' && x.alive);
+}
+
+/**
+ * After a command that reserves IOVA (a domain's aperture, a device's
+ * regions) failed, not for a defect of its own arguments: IOAS_IOVA_RANGES of
+ * the IOAS it was going to, which must be as before (the unwind takes back
+ * what it reserved).
+ */
+function rangesAfterFailure(env: GenEnv, m: GenModel, t: StepTemplate, step: TraceStep, pt: (arg: { [k: string]: Tmpl }) => Tmpl | undefined): StepTemplate | undefined {
+  if (step.status !== 'failed' || (t.defects?.length ?? 0) > 0 || !supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) return undefined;
+  const ioas = namedIoas(m, pt((t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields));
+  return ioas && rangesOf(env, ioas.ctx, ioas.name);
+}
+
+/**
+ * After an attach failed: IOAS_IOVA_RANGES of the IOAS an attached device
+ * with reserved regions of its own stays in (a replace that went wrong: the
+ * unwind takes them out of the IOAS it was going to, not this one), else of
+ * the IOAS it was going to.
+ */
+function rangesAfterFailedAttach(env: GenEnv, m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined {
   if (step.status !== 'failed' || !supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) return undefined;
   const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
   // Its own regions, or its unit's (an MSI window the capability report lists).
   const reserves = d && (d.dev.resv || (d.dev.iommu.reservedRegions?.length ?? 0) > 0);
   const h = reserves && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
   const ioas = h?.ioas ? m.objs.find((o) => o.name === h.ioas && o.kind === 'ioas' && o.alive) : undefined;
-  return ioas && rangesOf(env, ioas.ctx, ioas.name);
+  return ioas ? rangesOf(env, ioas.ctx, ioas.name) : rangesAfterFailure(env, m, t, step, (f) => f['pt_id']);
 }
 
 /** An attached device with reserved regions and the live HWPT of a device of the same context behind another unit. */
@@ -1385,7 +1481,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (ok(step)) recordAttach(m, attachDfd(m, c), t);
       },
-      follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
+      follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<Attach>);
 
     // A device file whose iommu group has another device attached in the same
@@ -1443,7 +1539,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
       after: recordAttachOf,
-      follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
+      follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<PeerAttach>);
     // A device with reserved regions, attached, moved to the HWPT of a device behind another unit:
     // the domain is foreign (EINVAL from the replace), and the unwind must leave its regions in the
@@ -1460,7 +1556,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return e && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
       after: recordAttachOf,
-      follow: (m, _c, t, step) => rangesAfterFailedReplace(env, m, t, step),
+      follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<{ k: number; ioas: boolean }>);
   }
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
@@ -1687,6 +1783,41 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ ctx: number; all: boolean; a: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
   }
+  if (has('IOMMU_DESTROY') && has('VFIO_IOMMU_MAP_DMA')) {
+    // The compat IOAS destroyed under the container (IOMMU_VFIO_IOAS SET takes no reference), then
+    // a type1 command on it: with the IOAS gone there is none (get_compat_ioas: ENODEV), whatever
+    // object the old id may name next. A context that kept pointing at it acts on a freed IOAS.
+    const type1 = ['VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA', 'VFIO_IOMMU_GET_INFO', 'IOMMU_VFIO_IOAS'].filter(has);
+    add({
+      kind: 'IOMMU_DESTROY/compat',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, then: fc.nat(type1.length - 1), va: vaChoice }),
+      needs: ['compat', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ctx = pick(m.openCtxs().filter((x) => x.compat !== undefined && m.objs.some((o) => o.name === x.compat && o.alive)), c.ctx);
+        return ctx?.compat === undefined ? undefined : ioctlStep(env, 'IOMMU_DESTROY', new Ref(ctx.name), { id: new Ref(ctx.compat) }, NONE, {});
+      },
+      after: (m, _c, t, step) => {
+        const id = (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id;
+        const o = ok(step) && id instanceof Ref ? m.objs.find((x) => x.name === id.name) : undefined;
+        if (!o) return;
+        o.alive = false;
+        for (const a of m.areas) if (a.ioas === o.name) a.alive = false;
+      },
+      follow: (m, c, t) => {
+        const ctx = m.ctxs.find((x) => t.fields['fd'] instanceof Ref && x.name === (t.fields['fd'] as Ref).name);
+        if (!ctx?.open) return undefined;
+        const fd = new Ref(ctx.name);
+        const steps: { [cmd: string]: () => StepTemplate | undefined } = {
+          VFIO_IOMMU_MAP_DMA: () => ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', fd, { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: vaOf(c.va, m).va, iova: 0x100000n, size: PAGE }, NONE, {}),
+          VFIO_IOMMU_UNMAP_DMA: () => ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', fd, { flags: enumValue(p, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2, iova: 0n, size: 0n }, NONE, {}),
+          VFIO_IOMMU_GET_INFO: () => ioctlStep(env, 'VFIO_IOMMU_GET_INFO', fd, {}, NONE, {}),
+          IOMMU_VFIO_IOAS: () => ioctlStep(env, 'IOMMU_VFIO_IOAS', fd, { op: v(p, 'IOMMU_VFIO_IOAS_GET'), ioas_id: 0 }, NONE, {}),
+        };
+        return steps[type1[c.then] as string]?.();
+      },
+    } satisfies CommandSpec<{ ctx: number; then: number; va: VaChoice }>);
+  }
   if (has('VFIO_IOMMU_MAP_DMA') && has('VFIO_IOMMU_UNMAP_DMA') && has('VFIO_SET_IOMMU')) {
     // Type1 (v1) lets an unmap take part of a mapping: map a few pages into a container whose
     // IOAS a device's domain holds (so they are pinned for it), then unmap a head or a tail of
@@ -1754,6 +1885,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       m.objs.push({ name: idev, kind: 'devid', ctx, alive: true });
       m.objs.push({ name: hwpt, kind: 'hwpt', ctx, alive: true, ...((asked?.kind === 'ioas' ? asked.name : asked?.ioas) && { ioas: asked?.kind === 'ioas' ? asked.name : (asked?.ioas as string) }), auto: asked?.kind === 'ioas' });
     },
+    follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => f['id']),
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
     weight: 1,
@@ -1765,6 +1897,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const pt = idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
       return st ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', new Ref(st.name), 'mock_domain_replace', { pt_id: pt.id }, c.abi) : undefined;
     },
+    follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => (f['mock_domain_replace'] as { [k: string]: Tmpl } | undefined)?.['pt_id']),
   });
   test('IOMMU_TEST_OP_ADD_RESERVED', {
     weight: 1,
@@ -1775,6 +1908,12 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
       const len = lengthOf(c.len, undefined, PAGE);
       return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len), length: len }, c.abi);
+    },
+    after: (m, _c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { id: Tmpl; add_reserved: { start: Tmpl; length: Tmpl } } }).fields;
+      const o = ok(step) && f.id instanceof Ref ? m.objs.find((x) => x.name === (f.id as Ref).name) : undefined;
+      const { start, length } = f.add_reserved;
+      if (o && typeof start === 'bigint' && typeof length === 'bigint' && length > 0n) o.reserved = [...(o.reserved ?? []), { start, last: start + length - 1n }];
     },
   });
   test('IOMMU_TEST_OP_CREATE_ACCESS', {
@@ -1894,6 +2033,39 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(acc.name), 'access_rw', { iova: lo.iova + lo.length - BigInt(c.before), length, uptr, flags: c.write ? 1 : 0 }, NONE);
       },
     } satisfies CommandSpec<{ k: number; before: number; after: number; write: boolean; buf: number }>);
+  }
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_RW') && opSupported(env.caps, 'mem_protect')) {
+    // A page of a writable area made read-only (mprotect) after it was mapped, then an access
+    // write into it: the fast path's copy_to_user and the slow path's FOLL_WRITE pin must fail
+    // there (EFAULT), except where the slow path reads frames already pinned for writing. One
+    // page, or a write running into the page after it.
+    type Protected = { k: number; page: number; prot: 'r' | 'none'; slow: boolean; span: boolean; buf: number };
+    const targets = (m: GenModel): { acc: AccEntry; area: AreaEntry }[] =>
+      m.accs.flatMap((acc) => (acc.open ? m.liveAreas(acc.ctx, acc.ioas).filter((a) => a.write && a.buf !== undefined && a.bufOff % 4096 === 0).map((area) => ({ acc, area })) : []));
+    add({
+      kind: 'mem_protect/accessed',
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(15), prot: fc.constantFrom<'r' | 'none'>('r', 'r', 'none'), slow: fc.boolean(), span: fc.boolean(), buf: k16 }),
+      needs: ['acc', 'area', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const t = pick(targets(m), c.k);
+        if (!t?.area.buf) return undefined;
+        const page = c.page % Math.max(1, Number(t.area.length / PAGE));
+        return { op: 'mem_protect', fields: { buffer: new Ref(t.area.buf, 'buffer'), offset: t.area.bufOff + page * 4096, length: 4096, prot: c.prot } };
+      },
+      follow: (m, c, t, step) => {
+        const f = t.fields as { buffer: Ref; offset: number };
+        const e = ok(step) ? targets(m).find((x) => x.area.buf === f.buffer.name && f.offset >= x.area.bufOff && BigInt(f.offset - x.area.bufOff) < x.area.length) : undefined;
+        const ctx = e && m.ctxs.find((x) => x.name === e.acc.ctx && x.open);
+        const b = pick(m.bufs.filter((x) => x.name !== f.buffer.name), c.buf);
+        if (!e || !ctx || !b) return undefined;
+        const at = BigInt(f.offset - e.area.bufOff);
+        // Eight bytes in the page, or the last four of it and the first four of the next (when the area has one).
+        const spans = c.span && at + 2n * PAGE <= e.area.length;
+        const iova = new Ref(e.area.name, undefined, at + (spans ? PAGE - 4n : 8n));
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(e.acc.name), 'access_rw', { iova, length: 8n, uptr: new Ref(b.name, 'va'), flags: 1 | (c.slow ? 4 : 0) }, NONE);
+      },
+    } satisfies CommandSpec<Protected>);
   }
   /** The IOAS an ACCESS_REPLACE_IOAS step moves its access away from (read before `after` moves it). */
   const replaceLeaves = new WeakMap<StepTemplate, string>();
@@ -2310,6 +2482,10 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const top = m.objs.length % 2 === 0;
       const iova: IovaChoice = top ? { kind: 'edge', which: 'topPage' } : { kind: 'page', n: 0 };
       await run(m, s, 'IOMMU_IOAS_ALLOW_IOVAS', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, ranges: [{ iova, pages: 2, bad: false }], abi: NONE });
+      // And a range reserved well apart from it (a refused ALLOW_IOVAS over it leaves the allowed ranges be).
+      if (byKind.has('IOMMU_TEST_CMD/IOMMU_TEST_OP_ADD_RESERVED')) {
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ADD_RESERVED', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, iova: { kind: 'page', n: 0x80000 }, len: { kind: 'pages', n: 2 }, abi: NONE });
+      }
     },
     vmMixed: async (m, s) => {
       // A VM holding the files of two devices behind one unit, one coherency-enforced and one
@@ -2374,6 +2550,24 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
       const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, a.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: pages }, iova: { kind: 'afterArea', k: Math.max(near, 0), gap: 1 }, abi: NONE });
+    },
+    wholeSpan: async (m, s) => {
+      // An area filling a free 2 MiB span of an IOAS a domain holds, from a buffer of scattered pages.
+      await ensure(m, s, 'mappedDevice');
+      if (wholeSpans(m).length > 0) return;
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const ioas = m.live('ioas').find((o) => held.has(o.name) && !o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open);
+      const at = ioas && freeSpan(m, ioas.ctx, ioas.name);
+      if (!ioas || at === undefined) return;
+      const span = Number(TABLE_SPAN / PAGE);
+      let buf = m.bufs.findIndex((b) => b.length >= span * PAGE_BYTES && !b.readonly && !b.huge);
+      if (buf < 0 && m.bufs.length < 6) {
+        await run(m, s, 'mem_alloc', { pages: span, huge: false, ro: false });
+        buf = m.bufs.findIndex((b) => b.length >= span * PAGE_BYTES && !b.readonly && !b.huge);
+      }
+      if (buf < 0) return;
+      const k = m.live('ioas', ioas.ctx).findIndex((o) => o.name === ioas.name);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: span }, iova: { kind: 'page', n: Number(at / PAGE) }, abi: NONE });
     },
     ctx2: async (m, s) => {
       await ensure(m, s, 'ctx');

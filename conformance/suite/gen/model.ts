@@ -33,12 +33,16 @@ export interface ObjEntry {
   readonly auto?: boolean;
   /** ioas: the ranges IOMMU_IOAS_ALLOW_IOVAS last set (automatic IOVAs come only from them). */
   allowed?: readonly { readonly start: bigint; readonly last: bigint }[];
+  /** ioas: the ranges IOMMU_TEST_OP_ADD_RESERVED reserved in it. */
+  reserved?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
 export interface BufEntry {
   readonly name: string;
   readonly length: number;
   readonly readonly: boolean;
+  /** Allocated huge-aligned (physically contiguous: maps with large leaves). */
+  readonly huge?: boolean;
 }
 
 export interface DevEntry {

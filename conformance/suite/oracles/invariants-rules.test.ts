@@ -217,4 +217,69 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.iova-ranges-are-the-holes', async () => {
+    // d2's automatic domain (amd0) holds the IOAS; d1 (vtd0) cannot join a foreign domain (EINVAL),
+    // so its regions were never reserved: IOVA_RANGES is the holes of the domain's aperture and d2's regions.
+    const p = program(
+      'attach-refused-ranges',
+      [
+        ...open,
+        { op: 'device_create', spec: { iommu: 'amd0' }, bind: { d2: 'device' } },
+        { op: 'open_device', device: '$d2', bind: { d2_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d2_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$d2_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, bind: { hwpt: 'out.pt_id' } },
+        { op: 'device_create', spec: { iommu: 'vtd0', reservedRegions: [{ start: '0x8000000', last: '0x80fffff' }] }, bind: { d1: 'device' } },
+        { op: 'open_device', device: '$d1', bind: { d1_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d1_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$d1_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' }, expect: { errno: ['EINVAL'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_IOVA_RANGES', fields: { ioas_id: '$ioas', num_iovas: 8, allowed_iovas: { room: 128 } }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_IOAS_IOVA_RANGES'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/attach-fail-keeps-resv.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/expected exactly the holes/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.allow-iovas-refusal-keeps-the-ranges', async () => {
+    // Allowed: one page at 1 MiB. ALLOW_IOVAS over a reserved range is refused (EADDRINUSE) and the
+    // old range stays: an automatic MAP lands at 1 MiB, not beside the reservation.
+    const p = program(
+      'allow-iovas-refused',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOW_IOVAS', fields: { ioas_id: '$ioas', num_iovas: 1, allowed_iovas: { data: { hex: '0000100000000000' + 'ffff100000000000' } } } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ADD_RESERVED', id: '$ioas', add_reserved: { start: '0x80000000', length: '8192' } } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOW_IOVAS', fields: { ioas_id: '$ioas', num_iovas: 1, allowed_iovas: { data: { hex: '00f0ff7f00000000' + 'ff2f008000000000' } } }, expect: { errno: ['EADDRINUSE'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0' }, expect: { ok: true } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_ADD_RESERVED'], commands: ['IOMMU_IOAS_ALLOW_IOVAS'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/allow-iovas-no-swap-back.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.access-writes-only-writable-memory', async () => {
+    // A writable area, its second page made read-only afterwards; no domain pins it: a slow-path
+    // access write across the first two pages must pin the second with FOLL_WRITE, and fail (EFAULT).
+    const p = program(
+      'access-write-read-only-page',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova: '0x100000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        { op: 'mem_protect', buffer: '$buf.buffer', offset: 4096, length: 4096, prot: 'r' },
+        { op: 'mem_alloc', length: 4096, bind: { from: '.' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_RW', id: '$acc', access_rw: { iova: '0x100ffc', length: '8', uptr: '$from.va', flags: 'MOCK_ACCESS_RW_WRITE|MOCK_ACCESS_RW_SLOW_PATH' } }, expect: { errno: ['EFAULT'] } },
+      ],
+      { ops: ['mem_protect'], testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_RW'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/access-rw-slow-no-foll-write.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/can no longer write/);
+    expect(r.reference, r.text).toEqual([]);
+  });
 });

@@ -46,7 +46,7 @@ import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -54,7 +54,7 @@ import { autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum,
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
-import { compatUnmapRange, type CtxRec, type DeviceRec, type IoasObj, type Obj, type PageSet, Shadow } from './shadow.ts';
+import { compatUnmapRange, type CtxRec, type DeviceRec, type IoasObj, type Obj, type PageSet, type Segment, Shadow } from './shadow.ts';
 
 export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
 export type Invariant = (typeof INVARIANTS)[number];
@@ -269,6 +269,8 @@ export interface InvariantsOptions {
  * new translations — as a real device's would — that a later unmap must flush.
  */
 const DMA_ALWAYS = /MAP|COPY/;
+/** Commands after which a page table may have taken a page an earlier unmap freed. */
+const BUILDS_TABLES = /^(IOMMU_IOAS_MAP|IOMMU_IOAS_COPY|VFIO_IOMMU_MAP_DMA|IOMMU_HWPT_ALLOC|IOMMU_TEST_CMD|VFIO_DEVICE_ATTACH_IOMMUFD_PT)$/;
 /** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
 const SWEEP_BYTES = 64 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
@@ -298,6 +300,13 @@ export class InvariantsOracle implements Oracle {
   private wrote = false;
   /** Per device, pages of the IOAS it last left (probed again when it joins another). */
   private leftPages = new Map<DeviceRec, bigint[]>();
+  /**
+   * Pages the last few unmaps took, probed again by DMA after later steps
+   * that build page tables: an unmap that freed a table but left a pointer
+   * to it, or a walk cache holding it, shows only once the freed page is
+   * someone else's table.
+   */
+  private unmappedRecently: { ioas: IoasObj; iova: bigint }[] = [];
   /** CAP_SYS_RESOURCE as the case last set it (set_process); undefined: the adapter's default, not judged. */
   private capSysResource: boolean | undefined;
   /** GET_HW_INFO's first answer per device and requested type (checkHwInfoLength). */
@@ -355,6 +364,7 @@ export class InvariantsOracle implements Oracle {
     this.wrote = false;
     this.failNth = false;
     this.leftPages = new Map();
+    this.unmappedRecently = [];
     this.hwInfo = new Map();
     this.capSysResource = undefined;
     this.reattached = new Set();
@@ -405,6 +415,7 @@ export class InvariantsOracle implements Oracle {
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkRefusals(ev, ok, out);
+    if (!ok) this.checkReservedConflicts(ev, s.errno, out);
     this.checkHwInfoBuffer(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     const writePinsBefore = this.writePins();
@@ -988,13 +999,38 @@ export class InvariantsOracle implements Oracle {
     for (const seg of ioas.segs) {
       if (!seg.uncertain && !ranges.some((r) => r.start <= seg.start && seg.last <= r.last)) return say(`the area at ${hexOf(seg.start)}..${hexOf(seg.last)} lies in none of the ranges`);
     }
-    // With no domain on the IOAS (no paging HWPT, so no device and no aperture) the reserved
-    // tree holds the IOAS's own reservations only: the ranges are exactly their complement.
-    if (!ctx.alive || !this.followsEveryHolder(ctx) || [...ctx.objects.values()].some((x) => x.type === 'hwpt_paging' && x.ioas === ioas.id)) return;
-    const want = complementOf(ioas.reserved);
+    // Where the shadow knows the whole reserved tree, the ranges are exactly its holes: a region
+    // reserved too much (left by a detached device, a failed attach, a domain that never joined)
+    // narrows where the user may map as surely as one reserved too little widens it.
+    const reserved = this.exactReserved(ctx, ioas);
+    if (!reserved) return;
+    const want = complementOf(reserved);
     if (want.length !== ranges.length || want.some((w, i) => w.start !== ranges[i]!.start || w.last !== ranges[i]!.last)) {
-      return say(`no domain is on it, so only its own reserved ranges are holes' edges: expected ${want.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'} (a region a detached device or a freed domain left behind?)`);
+      return say(`expected exactly the holes of its own reservations, its attached devices' regions and its domains' apertures: ${want.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'} (a reservation a failed command, a detach or a freed domain left behind?)`);
     }
+  }
+
+  /**
+   * An IOAS's reserved tree (iopt->reserved_itree) exactly, when the shadow
+   * knows all of it: its own reservations, the regions of every device
+   * attached through it (iommufd_device_attach_reserved_iova; a nested HWPT's
+   * through its parent), and all IOVA outside each paging domain's aperture
+   * (iopt_table_add_domain). Undefined when part of it is not known: an
+   * object the shadow does not follow, a domain it cannot see (a PASID's
+   * automatic HWPT), a unit whose aperture was not reported, or a group whose
+   * regions a failed replace within the IOAS may have dropped (`reattached`).
+   */
+  private exactReserved(ctx: CtxRec, ioas: IoasObj): Range[] | undefined {
+    if (this.shadow.lost || !ctx.alive || ioas.domainsUnknown || !this.followsEveryHolder(ctx)) return undefined;
+    for (const d of this.shadow.liveDevices()) if (d.reserved.length > 0 && this.reattached.has(d.group) && this.shadow.reservingIoas(d) === ioas) return undefined;
+    const out = this.reservedIn(ioas);
+    for (const o of ctx.objects.values()) {
+      if (o.type !== 'hwpt_paging' || o.ioas !== ioas.id) continue;
+      if (!o.aperture) return undefined;
+      if (o.aperture.start > 0n) out.push({ start: 0n, last: o.aperture.start - 1n });
+      if (o.aperture.last < U64_MAX) out.push({ start: o.aperture.last + 1n, last: U64_MAX });
+    }
+    return out;
   }
 
   /**
@@ -1006,7 +1042,7 @@ export class InvariantsOracle implements Oracle {
   private reservedIn(ioas: IoasObj): Range[] {
     const out = [...ioas.reserved];
     for (const d of this.shadow.liveDevices()) {
-      if (d.reserved.length > 0 && !this.reattached.has(d.group) && this.shadow.deviceIoas(d)?.ioas === ioas) out.push(...d.reserved);
+      if (d.reserved.length > 0 && !this.reattached.has(d.group) && this.shadow.reservingIoas(d) === ioas) out.push(...d.reserved);
     }
     return out;
   }
@@ -1023,7 +1059,7 @@ export class InvariantsOracle implements Oracle {
       for (const o of ctx.objects.values()) {
         if (o.type !== 'ioas' || o.allowed.length === 0) continue;
         this.ctx.count('invariants.dma-confinement');
-        for (const x of this.reservedIn(o)) {
+        for (const x of this.exactReserved(ctx, o) ?? this.reservedIn(o)) {
           const a = o.allowed.find((y) => overlaps(y, x));
           if (a) {
             out.push(this.obj('dma-confinement', ev, `after ${commandName(ev.request)}, IOAS ${o.id} both allows ${hexOf(a.start)}..${hexOf(a.last)} and reserves ${hexOf(x.start)}..${hexOf(x.last)}: the two never overlap (EADDRINUSE)`, 'allowed and reserved apart', 'overlapping'));
@@ -1203,6 +1239,47 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('accounting', ev, 'IOMMU_OPTION RLIMIT_MODE SET succeeded for a process without CAP_SYS_RESOURCE: choosing how pins are charged takes it (EPERM)', 'EPERM', 'ok'));
     } else if (ctx && ctx.objects.size > 0) {
       out.push(this.obj('accounting', ev, `IOMMU_OPTION RLIMIT_MODE SET succeeded on a context holding ${ctx.objects.size} object(s): the mode changes only while it holds none (EBUSY)`, 'EBUSY', 'ok'));
+    }
+  }
+
+  /**
+   * EADDRINUSE is the answer to a conflict the shadow can see
+   * (io_pagetable.c): ALLOW_IOVAS refuses a range that meets the reserved
+   * tree (iopt_set_allow_iova, after the list loaded: EINVAL comes before),
+   * a reservation refuses a range that meets an area or an allowed range
+   * (iopt_reserve_iova). Refused with nothing in the way, the IOAS holds a
+   * reservation or an allowed range it should not (one a failed command left
+   * behind, or a refused ALLOW_IOVAS that kept its ranges).
+   */
+  private checkReservedConflicts(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (errnoName(errno ?? 0) !== 'EADDRINUSE' || req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    const v = req.arg.fields;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx) return;
+    if (req.cmd === 'IOMMU_IOAS_ALLOW_IOVAS') {
+      const ioas = this.shadow.ioas(ctx, v['ioas_id']);
+      const p = v['allowed_iovas'];
+      const n = toNum(v['num_iovas']);
+      const data = typeof p === 'object' && p !== null && 'data' in p ? (p as { data: Uint8Array }).data : undefined;
+      const reserved = ioas && this.exactReserved(ctx, ioas);
+      if (!ioas || !reserved || !data || data.length < n * 16) return;
+      this.ctx.count('invariants.dma-confinement');
+      const asked = decodeRanges(data, n);
+      if (!asked.some((a) => reserved.some((x) => overlaps(a, x)))) {
+        out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_ALLOW_IOVAS of IOAS ${ioas.id} failed with EADDRINUSE, but none of ${asked.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ')} meets a reserved IOVA (its own reservations, its devices' regions, its domains' apertures): a reservation left behind?`, 'ok', 'EADDRINUSE'));
+      }
+      return;
+    }
+    if (req.cmd === 'IOMMU_TEST_CMD' && TEST_OP.get(toNum(v['op'])) === 'IOMMU_TEST_OP_ADD_RESERVED') {
+      const ioas = this.shadow.ioas(ctx, v['id']);
+      const m = v['add_reserved'] as StructValue | undefined;
+      const r = m && rangeOf(toBig(m['start']), toBig(m['length']));
+      if (!ioas || !r || ioas.segs.some((x) => x.uncertain)) return;
+      this.ctx.count('invariants.dma-confinement');
+      if (!ioas.segs.some((x) => overlaps(x, r)) && !ioas.allowed.some((x) => overlaps(x, r))) {
+        out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ADD_RESERVED of ${hexOf(r.start)}..${hexOf(r.last)} in IOAS ${ioas.id} failed with EADDRINUSE, but no area and no allowed range meets it (an allowed range a refused ALLOW_IOVAS kept?)`, 'ok', 'EADDRINUSE'));
+      }
     }
   }
 
@@ -1808,9 +1885,39 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('dma-confinement', ev, `${op} (${write ? 'write' : 'read'}) of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but ${why}: an access reaches only what is mapped, with the permission it was mapped with`, !seg ? 'ENOENT' : 'EPERM', 'ok'));
         return;
       }
+      const last = seg.last < r.last ? seg.last : r.last;
+      if (write && op === 'IOMMU_TEST_OP_ACCESS_RW' && this.writesUnwritable(ev, seg, at, last, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0, out)) return;
       if (seg.last >= r.last) return;
       at = seg.last + 1n;
     }
+  }
+
+  /**
+   * An access write lands in user memory the process may still write, or in
+   * frames already pinned for writing (pages.c iopt_pages_rw_access): the
+   * fast path is copy_to_user into the mapping's VA (EFAULT where it is now
+   * read-only or gone); the slow path (MOCK_ACCESS_RW_SLOW_PATH) pins a lone
+   * page with FOLL_WRITE for a write (iopt_pages_rw_page), and for several
+   * pages (iopt_pages_rw_slow) reads the frames a domain or an access of the
+   * same pages already pins and pins the rest with FOLL_WRITE. `at..last` is
+   * one area's piece of the write (each area is its own call). True when it
+   * objected.
+   */
+  private writesUnwritable(ev: StepEvent, seg: Segment, at: bigint, last: bigint, slow: boolean, out: Objection[]): boolean {
+    if (this.shadow.readOnlyPages.size === 0 && !this.shadow.vaGone(0n, U64_MAX)) return false;
+    const firstVa = seg.ps.va + seg.psOff + (at - seg.start);
+    const lastVa = firstVa + (last - at);
+    const [first, final] = [firstVa / PAGE, lastVa / PAGE];
+    const viaPins = slow && first !== final;
+    if (viaPins && this.shadow.uncertainPageSet(seg.ps)) return false;
+    for (let p = first; p <= final; p++) {
+      const unwritable = this.shadow.readOnlyPages.has(Number(p)) || this.shadow.vaGone(p * PAGE, p * PAGE + PAGE - 1n);
+      if (!unwritable || (viaPins && this.shadow.pinnedPages(seg.ps).has(Number(p - seg.ps.va / PAGE)))) continue;
+      const path = !slow ? 'the fast path copies to the user VA (copy_to_user)' : viaPins ? 'the slow path pins a page no domain or access holds with FOLL_WRITE' : 'the slow path pins a lone page with FOLL_WRITE for a write';
+      out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ACCESS_RW (write${slow ? ', slow path' : ''}) succeeded into user page ${hexOf(p * PAGE)}, which the process can no longer write (made read-only or unmapped after it was mapped): ${path}, which fails there`, 'EFAULT', 'ok'));
+      return true;
+    }
+    return false;
   }
 
   /** Every IOVA of r is in a segment the shadow is sure of. */
@@ -2050,6 +2157,23 @@ export class InvariantsOracle implements Oracle {
     return touched.map((t) => ({ ioas: t.ioas, ranges: r ? [r] : [] }));
   }
 
+  /**
+   * Remembers what an unmap took (its first page per range, the last eight
+   * kept), and after a step that builds page tables (a map, a new domain)
+   * probes one of them again, by DMA, from a device now on that IOAS.
+   */
+  private reprobeUnmapped(cmd: string | number, touched: readonly { ioas: IoasObj; ranges: Range[] }[], devices: readonly DeviceRec[], targets: { d: DeviceRec; iova: bigint; dma: boolean }[]): void {
+    if (cmd === 'IOMMU_IOAS_UNMAP' || cmd === 'VFIO_IOMMU_UNMAP_DMA') {
+      for (const t of touched) for (const r of t.ranges) this.unmappedRecently.push({ ioas: t.ioas, iova: r.start - (r.start % PAGE) });
+      if (this.unmappedRecently.length > 8) this.unmappedRecently.splice(0, this.unmappedRecently.length - 8);
+      return;
+    }
+    if (!BUILDS_TABLES.test(String(cmd))) return;
+    const again = this.pickRandom(this.unmappedRecently);
+    const d = again && this.pickRandom(devices.filter((x) => this.shadow.deviceIoas(x)?.ioas === again.ioas));
+    if (again && d) targets.push({ d, iova: again.iova, dma: this.can.dma });
+  }
+
   /** The pages of a range a probe looks at: its first byte, its last page and one in the middle (each once). */
   private pagesOf(r: Range): bigint[] {
     const first = r.start - (r.start % PAGE);
@@ -2085,6 +2209,7 @@ export class InvariantsOracle implements Oracle {
         const on = devices.filter((d) => this.shadow.deviceIoas(d)?.ioas === t.ioas);
         for (const r of t.ranges) for (const iova of this.pagesOf(r)) for (const d of on) targets.push({ d, iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate || DMA_ALWAYS.test(String(req.cmd))) });
       }
+      if (ok) this.reprobeUnmapped(req.cmd, touched, devices, targets);
     }
     if (canMap && !this.shadow.lost) {
       // A device whose reach the step changed: the first page of a mapping of the IOAS it left and of the one it joined, by DMA (through the IOTLB).

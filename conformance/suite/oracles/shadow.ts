@@ -72,6 +72,12 @@ export interface IoasObj {
    * may a type1 unmap cut a mapping.
    */
   largePages: boolean;
+  /**
+   * A domain the shadow does not follow may hold it (a PASID attached to it
+   * builds an automatic HWPT the uAPI does not report): its reserved tree
+   * is then not known exactly, only in part.
+   */
+  domainsUnknown: boolean;
 }
 
 export interface HwptObj {
@@ -82,6 +88,8 @@ export interface HwptObj {
   /** Allocated for a device whose IOMMU enforces cache coherency (hw_pagetable.c:
    * iommufd_hwpt_paging_alloc switches such a domain to enforcing before any map). */
   readonly enforcing: boolean;
+  /** A paging domain's aperture (its unit's geometry), reserved around in its IOAS; undefined: unit not known. */
+  readonly aperture?: Range;
   readonly parent?: number;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
@@ -183,6 +191,7 @@ export interface IommuInfo {
   readonly format: string;
   readonly enforceCacheCoherency: boolean;
   readonly dirtyTracking: boolean;
+  readonly aperture: Range;
   readonly reservedRegions?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
@@ -256,7 +265,7 @@ export class Shadow {
     /** The adapter's CAP_IPC_LOCK at session start (ADAPTER.md §3.2: defaults are the adapter's). */
     initialCapIpcLock = true,
   ) {
-    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
+    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, aperture: { start: i.apertureStart, last: i.apertureLast }, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
     this.capIpcLock = initialCapIpcLock;
     this.map = {
       fixed: enumValue(profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1,
@@ -288,6 +297,18 @@ export class Shadow {
     if (!h || h.type !== 'hwpt_paging' || h.ioas === undefined) return undefined;
     const ioas = this.ioas(d.bound.ctx, h.ioas);
     return ioas ? { ctx: d.bound.ctx, ioas, hwpt: h } : undefined;
+  }
+
+  /**
+   * The IOAS a device's reserved regions are held in while it is attached
+   * (iommufd_hw_pagetable_attach reserves them in find_hwpt_paging's IOAS:
+   * the HWPT's own, or a nested HWPT's parent's).
+   */
+  reservingIoas(d: DeviceRec): IoasObj | undefined {
+    if (!d.bound || d.hwpt === undefined) return undefined;
+    let h = d.bound.ctx.objects.get(d.hwpt);
+    if (h?.type === 'hwpt_nested' && h.parent !== undefined) h = d.bound.ctx.objects.get(h.parent);
+    return h?.type === 'hwpt_paging' ? this.ioas(d.bound.ctx, h.ioas) : undefined;
   }
 
   /** Whether some paging domain holds the IOAS's areas (pins them). */
@@ -509,7 +530,8 @@ export class Shadow {
   /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
   private attachGroup(d: DeviceRec, hwptId: number, ctx: CtxRec, newAuto: { ioas: number; enforcing: boolean } | undefined): void {
     if (newAuto && !ctx.objects.has(hwptId)) {
-      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, devices: new Set(), children: new Set() });
+      const aperture = this.iommus.get(d.iommu)?.aperture;
+      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, ...(aperture && { aperture }), devices: new Set(), children: new Set() });
     }
     const replace = d.hwpt !== undefined;
     const movers = replace ? this.liveDevices().filter((x) => x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [d];
@@ -863,7 +885,7 @@ export class Shadow {
     }
     switch (cmd) {
       case 'IOMMU_IOAS_ALLOC':
-        this.addObj(ctx, { type: 'ioas', id: toNum(out['out_ioas_id']), segs: [], allowed: [], reserved: [], largePages: true });
+        this.addObj(ctx, { type: 'ioas', id: toNum(out['out_ioas_id']), segs: [], allowed: [], reserved: [], largePages: true, domainsUnknown: false });
         return;
       case 'IOMMU_DESTROY':
         this.destroy(ctx, toNum(v['id']));
@@ -931,7 +953,9 @@ export class Shadow {
         const id = toNum(out['out_hwpt_id']);
         const capable = dev?.type === 'device' ? dev.dev.capable : false;
         if (pt?.type === 'ioas') {
-          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, devices: new Set(), children: new Set() });
+          // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
+          const aperture = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.iommus.get(dev.dev.iommu)?.aperture : undefined;
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, ...(aperture && { aperture }), devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, parent: pt.id, devices: new Set(), children: new Set() });
           pt.children.add(id);
@@ -1069,8 +1093,13 @@ export class Shadow {
       }
       case 'IOMMU_TEST_OP_PASID_ATTACH':
       case 'IOMMU_TEST_OP_PASID_REPLACE':
-        // Attaching a PASID to an IOAS may build an automatic HWPT (not followed here): it may take a destroyed id.
+        // Attaching a PASID to an IOAS may build an automatic HWPT (not followed here): it may take
+        // a destroyed id, and its domain's aperture is reserved in the IOAS.
         ctx.dead.clear();
+        {
+          const target = this.ioas(ctx, member(v, 'pasid_attach')['pt_id']);
+          if (target) target.domainsUnknown = true;
+        }
         return;
       case 'IOMMU_TEST_OP_CREATE_ACCESS': {
         const fd = toNum(member(out, 'create_access')['out_access_fd']);
