@@ -28,7 +28,7 @@ import type { PagesListElm } from '../../impl/iommufd/iommufd_private.ts';
 import type { IommuDomain, Machine } from '../../impl/platform/index.ts';
 import type { SimDevice } from '../../impl/platform/iommu.ts';
 import type { IotlbGather } from '../../impl/pagetable/gather.ts';
-import { patchOwn, type MutantEnv, type MutantHooks } from './harness.ts';
+import { hwUnits, patchOwn, type MutantEnv, type MutantHooks } from './harness.ts';
 
 /** Which invariant family the fault breaks (the suite's invariants oracle, conformance/suite/oracles/invariants.ts). */
 export type MutantClass = 'isolation' | 'confinement' | 'coherency' | 'lifetime' | 'accounting' | 'abi-hygiene' | 'errno' | 'uapi';
@@ -63,10 +63,6 @@ function drivers(m: Machine) {
 }
 
 /** The hardware units (walker, IOTLB, invalidation) of the machine. */
-function hwUnits(m: Machine) {
-  return [...new Set([...m.instances.values()].map((i) => i.hw))];
-}
-
 /** A VFIO device file's request number for a command name. */
 function vfioRequest(df: VfioDeviceFile, name: string): number | undefined {
   return commandByName(df.profile, name)?.request;

@@ -198,3 +198,8 @@ export function mutantImplementation(name: string, profile: Profile, hooks: Muta
     close: () => ref.close?.(),
   };
 }
+
+/** The machine's hardware IOMMU units, each once (units of one driver may share one). */
+export function hwUnits(m: Machine) {
+  return [...new Set([...m.instances.values()].map((i) => i.hw))];
+}

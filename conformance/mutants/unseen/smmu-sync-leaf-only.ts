@@ -16,13 +16,8 @@
  * Applied as: each SMMUv3 unit's range flush is called with leaf=true.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { Machine } from '../../../impl/platform/index.ts';
 import type { HwDomain } from '../../../impl/platform/hw.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-function hwUnits(m: Machine) {
-  return [...new Set([...m.instances.values()].map((i) => i.hw))];
-}
+import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('smmu-sync-leaf-only', profile, {

@@ -14,14 +14,9 @@
  * unpinned pages.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { Machine } from '../../../impl/platform/index.ts';
 import type { HwDomain } from '../../../impl/platform/hw.ts';
 import { K_ARM_S2 } from '../../../impl/pagetable/format.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-function hwUnits(m: Machine) {
-  return [...new Set([...m.instances.values()].map((i) => i.hw))];
-}
+import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
 
 function ctz(x: number): number {
   let n = 0;

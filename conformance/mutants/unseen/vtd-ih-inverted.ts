@@ -17,12 +17,7 @@
  * IH/"flush the paging-structure cache when freeing page tables" fixes).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { Machine } from '../../../impl/platform/index.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-function hwUnits(m: Machine) {
-  return [...new Set([...m.instances.values()].map((i) => i.hw))];
-}
+import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-ih-inverted', profile, {

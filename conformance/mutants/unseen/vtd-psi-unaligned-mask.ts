@@ -10,12 +10,7 @@
  * entries alive after IOMMU_IOAS_UNMAP returned.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import type { Machine } from '../../../impl/platform/index.ts';
-
-function hwUnits(m: Machine) {
-  return [...new Set([...m.instances.values()].map((i) => i.hw))];
-}
+import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-psi-unaligned-mask', profile, {
