@@ -48,4 +48,27 @@ describe('the process over one physical memory', () => {
     expect(mem.dataPages).toBe(before);
     expect(proc.mmap(8 * PAGE, PROT_RW)).not.toBeNull();
   });
+
+  check('ref.process.huge-aligned-maps-large-leaves', () => {
+    // As THP backs an aligned anonymous mapping: each whole 2 MiB of it is one physically
+    // contiguous, 2 MiB-aligned block (an IOMMU can map it with one large leaf); the tail is
+    // small pages. Each page is still its own frame: munmap gives all of them back.
+    const mem = new PhysMemory({ size: 16 * 1024 * 1024 });
+    const proc = new Process(mem);
+    proc.mmap(PAGE, PROT_RW); // the allocator no longer at an aligned start
+    const huge = 512;
+    const va = proc.mmap((huge + 3) * PAGE, PROT_RW, true)!;
+    expect(va % BigInt(huge * PAGE)).toBe(0n);
+    const pfns = Array.from({ length: huge + 3 }, (_, i) => proc.translateVa(va + BigInt(i * PAGE))!.pfn);
+    expect(pfns[0]! % huge).toBe(0);
+    expect(pfns.slice(0, huge).every((p, i) => p === pfns[0]! + i)).toBe(true);
+    expect(mem.dataPages).toBe(1 + huge + 3);
+    proc.munmap(va, (huge + 3) * PAGE);
+    expect(mem.dataPages).toBe(1);
+    // Not huge-aligned: page by page, nothing promised about contiguity (and no 2 MiB block taken).
+    const small = proc.mmap(4 * PAGE, PROT_RW)!;
+    expect(mem.dataPages).toBe(5);
+    expect(small % BigInt(PAGE)).toBe(0n);
+  });
 });
+

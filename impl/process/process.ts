@@ -122,13 +122,18 @@ export class Process {
     const start = Math.ceil(this.nextVa[region] / align) * align;
     if (start + npages * PAGE_SIZE > (region === 'heap' ? MMAP_BASE : TASK_SIZE)) return null;
     const pfns: number[] = [];
-    for (let i = 0; i < npages; i++) {
-      const pa = this.phys.allocPages(0, KIND_DATA);
+    // A huge-aligned mapping is backed as THP backs one: each whole 2 MiB of it by one
+    // physically contiguous, 2 MiB-aligned block (so an IOMMU can map it with a large leaf).
+    const hugePages = HPAGE_SIZE / PAGE_SIZE;
+    for (let i = 0; i < npages; ) {
+      const huge = hugeAligned && npages - i >= hugePages;
+      const pa = this.phys.allocPages(huge ? Math.log2(hugePages) : 0, KIND_DATA);
       if (pa === 0) {
         for (const p of pfns) this.freeFrame(p);
         return null;
       }
-      pfns.push(pa / PAGE_SIZE);
+      for (let j = 0; j < (huge ? hugePages : 1); j++) pfns.push(pa / PAGE_SIZE + j);
+      i += huge ? hugePages : 1;
     }
     this.vmas.push({ start, npages, prot: new Array<Prot>(npages).fill(prot), pfns });
     this.vmas.sort((a, b) => a.start - b.start);
