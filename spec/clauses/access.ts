@@ -52,7 +52,7 @@ export const clauses: Clause[] = [
       'An access is an object held by its driver (DESTROY of it is EBUSY) that holds the iommufd file and, while attached, its IOAS; CREATE_ACCESS with unknown flags → EOPNOTSUPP, a bad IOAS → ENOENT, leaving nothing behind.',
     source: { file: DEV, function: 'iommufd_access_create' },
     profiles: BOTH,
-    checks: ['ref.access.create-errno', 'ref.destroy.ebusy-when-referenced', 'ref.release.leaves-first'],
+    checks: ['ref.access.create-errno', 'ref.destroy.ebusy-when-referenced', 'ref.release.leaves-first', 'suite.invariants.closed-access-releases-its-ioas'],
   },
   {
     id: 'ACCESS.ALIGNMENT',

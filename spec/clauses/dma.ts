@@ -44,6 +44,15 @@ export const clauses: Clause[] = [
     checks: ['ref.dma.iotlb-invalidated-on-unmap'],
   },
   {
+    id: 'DMA.LARGE_LEAF_OVER_TABLE',
+    kind: 'security',
+    statement:
+      'A map that puts a large leaf where an empty lower-level table is linked (a span a device has walked, whose last small mapping was unmapped) frees that table only after the IOTLB and walk caches of every unit using the domain are invalidated: a device at that IOVA then reaches the new mapping, never the freed table page.',
+    source: { file: 'drivers/iommu/generic_pt/iommu_pt.h', function: 'map_range' },
+    profiles: BOTH,
+    checks: ['ref.process.huge-aligned-maps-large-leaves', 'suite.invariants.large-leaf-over-walked-table'],
+  },
+  {
     id: 'DMA.ISOLATION',
     kind: 'security',
     statement: 'A device attached to another IOAS (another domain) cannot reach a buffer mapped only in this IOAS.',

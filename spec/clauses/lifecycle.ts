@@ -82,7 +82,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     decides: [],
     events: ['device_create', 'device_remove'],
-    checks: ['machines.device.create-bind-unbind-remove'],
+    checks: ['machines.device.create-bind-unbind-remove', 'suite.invariants.remove-waits-for-open-files'],
   },
   {
     id: 'MOCK_DOMAIN.DESTROY',

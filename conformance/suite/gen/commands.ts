@@ -21,7 +21,7 @@ import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
-import { type AccEntry, type AreaEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
+import { type AccEntry, type AreaEntry, type BufEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'crossUnit' | 'unalignedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -262,11 +262,46 @@ function wholeSpans(m: GenModel): AreaEntry[] {
 }
 
 /**
+ * Live areas of less than a page table's span, each alone in its 2 MiB span of
+ * an IOAS an attached device's domain holds (4 KiB leaves in a leaf table of
+ * their own): unmapped, they leave that table empty but linked.
+ */
+function loneSpanAreas(m: GenModel): AreaEntry[] {
+  const held = new Set(m.dfds.filter((d) => d.open && d.attached).map((d) => m.objs.find((o) => o.name === d.attached && o.alive)?.ioas));
+  const live = m.liveAreas();
+  return live.filter((a) => {
+    const span = a.iova / TABLE_SPAN;
+    return held.has(a.ioas) && a.iova >= SPAN_BASE && (a.iova + a.length - 1n) / TABLE_SPAN === span && m.ctxs.find((c) => c.name === a.ctx)?.open && !live.some((x) => x !== a && x.ioas === a.ioas && x.iova < (span + 1n) * TABLE_SPAN && x.iova + x.length > span * TABLE_SPAN);
+  });
+}
+
+/** A writable huge-aligned buffer of at least one page table's span (backed by 2 MiB blocks: maps with a large leaf). */
+function superpageBuf(m: GenModel): BufEntry | undefined {
+  return m.bufs.find((b) => b.huge && !b.readonly && BigInt(b.length) >= TABLE_SPAN);
+}
+
+/**
  * A pinning access with a page-aligned area of its own IOAS to pin, and an
  * IOAS of its context that no domain holds with an area at a byte offset
  * into a page: moving the access there must fail (an access pins whole
  * pages: iopt_calculate_iova_alignment, EADDRINUSE) and leave it where it was.
  */
+/** IOAS_UNMAP of exactly one area the model knows. */
+function unmapAreaStep(env: GenEnv, a: AreaEntry): StepTemplate | undefined {
+  return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name), length: a.length }, NONE);
+}
+
+/** The area an unmapAreaStep removed, once it succeeded. */
+function unmappedArea(m: GenModel, t: StepTemplate, step: TraceStep): AreaEntry | undefined {
+  const at = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
+  return ok(step) && at instanceof Ref ? m.areas.find((a) => a.name === at.name) : undefined;
+}
+
+/** Whether the model knows of anything holding an IOAS: a HWPT on it, a device attached to it, an open access. */
+function ioasHeld(m: GenModel, ioas: string): boolean {
+  return m.objs.some((o) => o.alive && o.ioas === ioas) || m.dfds.some((d) => d.open && d.attached === ioas) || m.accs.some((a) => a.open && a.ioas === ioas);
+}
+
 function unalignedTargets(m: GenModel): { acc: AccEntry; area: AreaEntry; to: string }[] {
   const held = new Set(m.live('hwpt').map((h) => h.ioas));
   return m.accs.flatMap((acc) => {
@@ -382,6 +417,39 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       }
     },
   } satisfies CommandSpec<{ what: 'ctx' | 'dfd' | 'afd' | 'bad'; k: number }>);
+
+  if (testOpSupported(env, 'IOMMU_TEST_OP_CREATE_ACCESS') && supported(caps, 'IOMMU_DESTROY')) {
+    // An open access file closed (iommufd_access_destroy_object), then its IOAS destroyed when
+    // nothing else holds it: a destroy that kept the access's reference on its IOAS shows only
+    // there (EBUSY with no holder).
+    const openAccs = (m: GenModel): AccEntry[] => m.accs.filter((a) => a.open && m.ctxs.some((c) => c.open && c.name === a.ctx));
+    const closing = new WeakMap<StepTemplate, AccEntry>();
+    add({
+      kind: 'close/access',
+      weight: 1,
+      arb: k16,
+      needs: ['acc'], ready: () => true,
+      build: (m, k) => {
+        const a = pick(openAccs(m), k);
+        if (!a) return undefined;
+        const t: StepTemplate = { op: 'close', fields: { fd: new Ref(a.name) } };
+        closing.set(t, a);
+        return t;
+      },
+      after: (_m, _k, t, step) => {
+        const a = closing.get(t);
+        if (a && ok(step)) a.open = false;
+      },
+      follow: (m, _k, t, step) => {
+        const a = ok(step) ? closing.get(t) : undefined;
+        const ioas = a && m.objs.find((o) => o.name === a.ioas && o.kind === 'ioas' && o.alive);
+        if (!ioas || ioasHeld(m, ioas.name)) return undefined;
+        ioas.alive = false;
+        for (const x of m.areas) if (x.ioas === ioas.name) x.alive = false;
+        return ioctlStep(env, 'IOMMU_DESTROY', new Ref(ioas.ctx), { id: new Ref(ioas.name) }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
+  }
 
   if (opSupported(caps, 'kvm_vfio_add')) {
     // The fd of a device file a VM holds, closed: KVM's reference keeps the file open, so the
@@ -572,6 +640,23 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         if (ok(step)) for (const d of m.devs) if (d.name === name) d.alive = false;
       },
     } satisfies CommandSpec<{ k: number }>);
+    // Hot-unplug of a device with a file open, mostly one not bound yet (an open cdev file holds
+    // the device's registration from open, not from BIND): the removal must wait (be refused).
+    add({
+      kind: 'device_remove/open',
+      weight: 1,
+      arb: k16,
+      needs: ['dfd'], ready: () => true,
+      build: (m, k) => {
+        const open = m.openDfds().filter((d) => d.dev.alive);
+        const d = pick(open.filter((x) => !x.ctx), k) ?? pick(open, k);
+        return d ? { op: 'device_remove', fields: { device: new Ref(d.dev.name) } } : undefined;
+      },
+      after: (m, _k, t, step) => {
+        const name = (t.fields['device'] as Ref).name;
+        if (ok(step)) for (const d of m.devs) if (d.name === name) d.alive = false;
+      },
+    } satisfies CommandSpec<number>);
   }
   if (opSupported(caps, 'open_device')) {
     add({
@@ -1036,12 +1121,11 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       build: (m, c) => {
         const p = pick(spanPairs(m), c.k);
         const a = p && (c.upper ? p[1] : p[0]);
-        return a && ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name), length: a.length }, NONE);
+        return a && unmapAreaStep(env, a);
       },
       after: (m, _c, t, step) => {
-        const at = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
-        const area = at instanceof Ref ? m.areas.find((a) => a.name === at.name) : undefined;
-        if (area && ok(step)) area.alive = false;
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
       },
     } satisfies CommandSpec<{ k: number; upper: boolean }>);
 
@@ -1056,12 +1140,11 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       needs: ['wholeSpan'], ready: () => true,
       build: (m, c) => {
         const a = pick(wholeSpans(m), c.k);
-        return a && ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name), length: a.length }, NONE);
+        return a && unmapAreaStep(env, a);
       },
       after: (m, _c, t, step) => {
-        const at = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
-        const area = at instanceof Ref ? m.areas.find((a) => a.name === at.name) : undefined;
-        if (area && ok(step)) area.alive = false;
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
       },
       follow: (m, c, t, step) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields;
@@ -1071,6 +1154,34 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return at !== undefined && ioas && b ? ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ioas.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: BigInt(c.pages) * PAGE, iova: at }, NONE, {}) : undefined;
       },
     } satisfies CommandSpec<{ k: number; buf: number; pages: number }>);
+
+    // A page alone in its 2 MiB span, which a device has walked, unmapped (its leaf table stays,
+    // empty), then the whole span mapped from a huge buffer: the large leaf replaces the empty
+    // table, which is freed, so the walk caches that still point at it must be flushed first
+    // (generic_pt map_range's iotlb sync of the gather's free list).
+    add({
+      kind: 'IOMMU_IOAS_MAP/superpage-over-table',
+      weight: 1,
+      arb: k16,
+      needs: ['loneSpan'], ready: () => true,
+      build: (m, k) => {
+        const a = superpageBuf(m) && pick(loneSpanAreas(m), k);
+        return a && unmapAreaStep(env, a);
+      },
+      after: (m, _k, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
+      },
+      follow: (m, _k, t, step) => {
+        const area = unmappedArea(m, t, step);
+        const b = superpageBuf(m);
+        if (!area || !b) return undefined;
+        const iova = (area.iova / TABLE_SPAN) * TABLE_SPAN;
+        const name = m.fresh('area');
+        m.areas.push({ name, ctx: area.ctx, ioas: area.ioas, iova, length: TABLE_SPAN, buf: b.name, bufOff: 0, read: true, write: true, alive: true });
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(area.ioas), user_va: new Ref(b.name, 'va'), length: TABLE_SPAN, iova }, NONE, { bind: { [name]: 'out.iova' } });
+      },
+    } satisfies CommandSpec<number>);
   }
 
   if (has('IOMMU_IOAS_COPY')) {
@@ -2093,7 +2204,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const left = replaceLeaves.get(t);
       const acc = pick(m.accs, c.acc);
       const ioas = left !== undefined && ok(step) && acc && acc.ioas !== left ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
-      if (!ioas || left === undefined || m.objs.some((o) => o.alive && o.ioas === left) || m.accs.some((a) => a.open && a.ioas === left)) return undefined;
+      if (!ioas || left === undefined || ioasHeld(m, left)) return undefined;
       ioas.alive = false;
       for (const a of m.areas) if (a.ioas === left) a.alive = false;
       return ioctlStep(env, 'IOMMU_DESTROY', new Ref(ioas.ctx), { id: new Ref(left) }, NONE, {});
@@ -2568,6 +2679,19 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (buf < 0) return;
       const k = m.live('ioas', ioas.ctx).findIndex((o) => o.name === ioas.name);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: span }, iova: { kind: 'page', n: Number(at / PAGE) }, abi: NONE });
+    },
+    loneSpan: async (m, s) => {
+      // A page alone in a free 2 MiB span of an IOAS an attached device's domain holds, and a huge buffer to map over it.
+      await ensure(m, s, 'mappedDevice');
+      if (!superpageBuf(m) && m.bufs.length < 6) await run(m, s, 'mem_alloc', { pages: Number(TABLE_SPAN / PAGE), huge: true, ro: false });
+      if (loneSpanAreas(m).length > 0) return;
+      const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
+      const ioas = d && m.objs.find((o) => o.name === m.objs.find((h) => h.name === d.attached)?.ioas && o.alive && !o.allowed?.length);
+      const at = ioas && freeSpan(m, ioas.ctx, ioas.name);
+      const buf = m.bufs.findIndex((b) => !b.readonly && !b.huge);
+      if (!ioas || at === undefined || buf < 0) return;
+      const k = m.live('ioas', ioas.ctx).findIndex((o) => o.name === ioas.name);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'page', n: Number(at / PAGE) + 1 }, abi: NONE });
     },
     ctx2: async (m, s) => {
       await ensure(m, s, 'ctx');

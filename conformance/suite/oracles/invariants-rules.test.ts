@@ -282,4 +282,62 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.text).toMatch(/can no longer write/);
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.closed-access-releases-its-ioas', async () => {
+    // An access on an IOAS, its file closed: the IOAS has no holder left, and DESTROY of it succeeds.
+    const p = program(
+      'closed-access-destroy-ioas',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        { op: 'close', fd: '$acc' },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' }, expect: { ok: true } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/access-destroy-skips-detach.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/nothing holds it/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.remove-waits-for-open-files', async () => {
+    // A device file opened and never bound holds the device: hot-remove must wait (the reference refuses it).
+    const p = program(
+      'remove-with-unbound-file',
+      [
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+        { op: 'device_remove', device: '$d' },
+      ],
+      { ops: ['device_create', 'open_device', 'device_remove'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/remove-ignores-unbound-file.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/device_remove of device \d+ succeeded while it has 1 open file\(s\) \(unbound\)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.large-leaf-over-walked-table', async () => {
+    // A page alone in its 2 MiB span, reached by a device (the walk caches hold its leaf table), unmapped:
+    // the table stays, empty. A map of the whole span from a huge buffer puts a large leaf in its place;
+    // the device must reach the new mapping (the probe after the map), not fault in the freed table.
+    const p = program(
+      'large-leaf-over-table',
+      [
+        ...open,
+        ...device('d', '$ioas'),
+        { op: 'mem_alloc', length: 2097152, hugeAligned: true, bind: { big: '.' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x40001000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x40001000', length: '4096' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$big.va', length: '2097152', iova: '0x40000000' } },
+        { op: 'iotlb', iommu: 'vtd0', expect: { ok: true, result: { entries: { some: { iova: '0x40000000', size: 2097152 } } } } },
+      ],
+      { ops: ['device_create', 'open_device', 'dma', 'iotlb'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/map-superpage-no-flush.ts');
+    expect(r.broken, r.text).toContain('invariants.group-isolation');
+    expect(r.text).toMatch(/DMA read at 0x40000000 faulted/);
+    expect(r.reference, r.text).toEqual([]);
+  });
 });

@@ -412,6 +412,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkUntouchedOnFailure(ev, s.errno, out);
     this.checkIovaRanges(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
+    if (ok) this.checkRemoval(ev, out);
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkRefusals(ev, ok, out);
@@ -1071,6 +1072,27 @@ export class InvariantsOracle implements Oracle {
   }
 
   // ---------------------------------------------------------------- lifetime
+
+  /**
+   * A device goes away only once no file of it is open: vfio_unregister_group_dev
+   * waits for every registration, and each open cdev file holds one from
+   * vfio_device_fops_cdev_open, bound or not (KVM's reference keeps a file open
+   * after its fd is closed). A removal that went ahead leaves a file whose
+   * device is gone (a later BIND would claim a group that no longer exists).
+   */
+  private checkRemoval(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'device_remove') return;
+    const d = this.shadow.devices.get(`env:${req.device}`);
+    if (!d || d.removed) return;
+    this.ctx.count('invariants.lifetime');
+    let fds = 0;
+    for (const f of this.shadow.fds.values()) if (f.device === d) fds++;
+    const held = [...this.shadow.vms.values()].some((vm) => vm.files.some((f) => f.device === d));
+    if (fds === 0 && !held) return;
+    const what = [fds > 0 && `${fds} open file(s)`, held && 'a file a VM holds'].filter(Boolean).join(' and ');
+    out.push(this.obj('lifetime', ev, `device_remove of device ${req.device} succeeded while it has ${what} (${d.bound ? 'bound' : 'unbound'}): removal must wait until every file of the device is closed`, 'refused', 'ok'));
+  }
 
   private refsOf(ctx: CtxRec, o: Obj): string[] {
     const refs: string[] = [];
