@@ -10,11 +10,10 @@
  *   iommufd-spec run --impl conformance/mutants/unseen/<file>.ts --oracle invariants
  *
  * Rounds 3 and 4: of the 28, 19 were caught as written; round 5 (seeds 1 to
- * 3): 10 of 16 at every seed; round 6 (seeds 1 to 3): 13 of 16. Each miss of
- * rounds 3 to 5 showed a gap that was then closed in the suite itself, for
- * the whole class rather than the one fault (`closed` says how); round 6's
- * three misses are still `open` (each says why), the suite's known misses.
- * unseen-killed.test.ts holds the invariants to killing every fault that is
+ * 3): 10 of 16 at every seed; round 6 (seeds 1 to 3): 13 of 16. Each miss
+ * showed a gap that was then closed in the suite itself, for the whole class
+ * rather than the one fault (`closed` says how); none is open now (`open`
+ * would name a known miss and why). unseen-killed.test.ts holds the invariants to killing every fault that is
  * not open at run's default budget, so a change to the generator or the
  * oracle cannot quietly reopen a gap.
  */
@@ -90,12 +89,12 @@ export const UNSEEN_FAULTS: readonly UnseenFault[] = [
   { file: 'detach-sibling-keeps-resv.ts', class: 'lifetime', round: 6, where: 'iommufd_hw_pagetable_detach', bug: 'reserved regions are removed only when the group empties: a device detaching beside an attached sibling leaves its regions in the IOAS' },
   { file: 'auto-hwpt-put-leaks.ts', class: 'lifetime', round: 6, where: 'iommufd_hw_pagetable_put', bug: 'the type test reads HWPT_NESTED for HWPT_PAGING: an automatic HWPT is never destroyed' },
   { file: 'replace-via-ioas-no-put.ts', class: 'lifetime', round: 6, where: 'iommufd_device_auto_get_domain', bug: 'a replace onto an IOAS returns no old HWPT: the old one is never put' },
-  { file: 'access-destroy-skips-detach.ts', class: 'lifetime', round: 6, where: 'iommufd_access_destroy_object', bug: 'change_ioas(access, NULL) is lost: a destroyed access keeps its IOAS (DESTROY of the IOAS is EBUSY forever)', open: 'the invariants do not tie a closed access file to the reference it held on its IOAS: an EBUSY DESTROY of an IOAS whose only holder was a closed access is not judged (the lifecycle oracle of --oracle full catches it)' },
-  { file: 'remove-ignores-unbound-file.ts', class: 'lifetime', round: 6, where: 'vfio_device_fops_cdev_open', bug: 'the open file’s registration is dropped: hot-remove goes ahead while an unbound device file is still open', open: 'caught at seed 1 only (through KVM coherency, when a VM holds the file): a device_remove that succeeds while a file of the device is open is not judged on its own (--oracle full catches it)' },
+  { file: 'access-destroy-skips-detach.ts', class: 'lifetime', round: 6, where: 'iommufd_access_destroy_object', bug: 'change_ioas(access, NULL) is lost: a destroyed access keeps its IOAS (DESTROY of the IOAS is EBUSY forever)', closed: 'generator: an open access file closed, then its IOAS destroyed when nothing else holds it (close/access); the lifetime check of an EBUSY DESTROY with no holder then fires' },
+  { file: 'remove-ignores-unbound-file.ts', class: 'lifetime', round: 6, where: 'vfio_device_fops_cdev_open', bug: 'the open file’s registration is dropped: hot-remove goes ahead while an unbound device file is still open', closed: 'oracle: a device_remove that succeeds while a file of the device is open or held by a VM (checkRemoval); generator: device_remove of a device with a file open, mostly unbound (device_remove/open)' },
   { file: 'lock-limit-bytes.ts', class: 'accounting', round: 6, where: 'incr_user_locked_vm', bug: 'the RLIMIT_MEMLOCK limit is not shifted to pages: maps over the limit succeed' },
   { file: 'pin-fallback-leaks.ts', class: 'accounting', round: 6, where: 'pfn_reader_release_pins', bug: 'pages pinned before a bad page, never handed to the batch, are not unpinned' },
   { file: 'smmu-sync-leaf-only.ts', class: 'confinement', round: 6, where: 'SMMUv3 arm_smmu_iotlb_sync', bug: 'invalidations are always leaf-only, even when the gather freed tables: the walk cache keeps freed tables' },
-  { file: 'map-superpage-no-flush.ts', class: 'confinement', round: 6, where: 'generic_pt map_range', bug: 'tables replaced by a large leaf are freed without an IOTLB sync: the walk cache keeps a freed table', open: 'needs a physically contiguous, 2 MiB-aligned run mapped over an empty leaf table a device has walked, which the generator does not aim for; the effect is a DMA fault on a mapped IOVA until the freed page is reused (missed by --oracle full too)' },
+  { file: 'map-superpage-no-flush.ts', class: 'confinement', round: 6, where: 'generic_pt map_range', bug: 'tables replaced by a large leaf are freed without an IOTLB sync: the walk cache keeps a freed table', closed: 'reference: a huge-aligned buffer is backed by 2 MiB physical blocks, as THP backs one (so a span can map with a large leaf); generator: a page alone in its span, walked, unmapped, then the span mapped from a huge buffer (IOMMU_IOAS_MAP/superpage-over-table)' },
   { file: 'fill-domains-unwind-last-batch.ts', class: 'confinement', round: 6, where: 'iopt_area_fill_domains (out_unmap)', bug: 'done_end_index and done_all_end_index swapped: a failed fill leaves the last batch mapped, unpinned' },
   { file: 'split-rhs-start-byte.ts', class: 'accounting', round: 6, where: 'iopt_area_split', bug: 'the right half of a type1 v1 cut gets the left half’s start byte: its unmap releases the wrong pins' },
   { file: 'arm-s1-rdonly-swapped.ts', class: 'confinement', round: 6, where: 'arm_lpae_prot_to_pte (stage 1)', bug: 'AP_RDONLY is tested on the wrong bit: read-only maps become writable on SMMUv3 stage 1' },
