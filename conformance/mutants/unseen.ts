@@ -31,7 +31,7 @@ export interface UnseenFault {
   /** The bug, in one sentence. */
   readonly bug: string;
   /** Which red-team round wrote it. */
-  readonly round: 3 | 4 | 5 | 6;
+  readonly round: 3 | 4 | 5 | 6 | 7;
   /** For the ones the suite missed at first: what closed the gap. */
   readonly closed?: string;
   /** A miss not closed yet: why the suite does not catch it (the test does not ask it to). */
@@ -99,6 +99,22 @@ export const UNSEEN_FAULTS: readonly UnseenFault[] = [
   { file: 'split-rhs-start-byte.ts', class: 'accounting', round: 6, where: 'iopt_area_split', bug: 'the right half of a type1 v1 cut gets the left half’s start byte: its unmap releases the wrong pins' },
   { file: 'arm-s1-rdonly-swapped.ts', class: 'confinement', round: 6, where: 'arm_lpae_prot_to_pte (stage 1)', bug: 'AP_RDONLY is tested on the wrong bit: read-only maps become writable on SMMUv3 stage 1' },
   { file: 'unpin-no-uncharge.ts', class: 'accounting', round: 6, where: 'do_update_pinned (user accounting)', bug: 'the decr_user_locked_vm branch is lost: the user’s locked_vm only grows' },
+  { file: 'iova-ranges-copy-past-num.ts', class: 'abi-hygiene', round: 7, where: 'iommufd_ioas_iova_ranges', bug: 'every hole is copied to the user array, past num_iovas' },
+  { file: 'rlimit-mode-skips-capable.ts', class: 'accounting', round: 7, where: 'iommufd_option_rlimit_mode', bug: 'IOMMU_OPTION_RLIMIT_MODE is set without CAP_SYS_RESOURCE' },
+  { file: 'compat-cc-last-hwpt-wins.ts', class: 'coherency', round: 7, where: 'iommufd_vfio_cc_iommu', bug: 'VFIO_DMA_CC_IOMMU answers from the last HWPT of the compat IOAS, not from all of them' },
+  { file: 'access-unpin-reads-cleared-ioas.ts', class: 'accounting', round: 7, where: 'iommufd_access_unpin_pages', bug: 'unpin reads access->ioas, not ioas_unpin: pins a driver drops during a change of IOAS stay pinned and charged' },
+  { file: 'rw-slow-skips-reader-unpin.ts', class: 'accounting', round: 7, where: 'iopt_pages_rw_slow', bug: 'the slow read/write path never unpins what its pfn_reader pinned' },
+  { file: 'alloc-iova-fit-ignores-align-pad.ts', class: 'isolation', round: 7, where: '__alloc_iova_check_range', bug: 'a hole is judged by its own start, not the aligned one: an automatic IOVA can run past the hole' },
+  { file: 'reserve-iova-skips-area-check.ts', class: 'isolation', round: 7, where: 'iopt_reserve_iova', bug: 'a reserved range may be added over mapped areas' },
+  { file: 'disable-large-pages-no-restore.ts', class: 'abi-hygiene', round: 7, where: 'iopt_disable_large_pages', bug: 'a failed disable leaves disable_large_pages set' },
+  { file: 'vtd-replace-context-kept.ts', class: 'isolation', round: 7, where: 'VT-d domain_context_mapping_one', bug: 'a replace keeps the present context entry: the device still walks the old domain' },
+  { file: 'amd-grow-top-dte-stale.ts', class: 'lifetime', round: 7, where: 'AMD v1 increase_top / change_top', bug: 'a grown top table is not written to the attached devices’ DTEs' },
+  { file: 'arm-map-pages-past-table.ts', class: 'isolation', round: 7, where: 'io-pgtable-arm __arm_lpae_map', bug: 'map_pages writes pgcount entries past the end of the current table page' },
+  { file: 'vtd-attach-width-from-max-addr.ts', class: 'confinement', round: 7, where: 'VT-d paging_domain_compatible', bug: 'the address width is checked against what the domain has mapped, not what it can map' },
+  { file: 'amdv1-table-inherits-leaf-prot.ts', class: 'confinement', round: 7, where: 'amdv1pt_install_table', bug: 'a table entry takes IR/IW from the leaf that made it: later leaves below are gated by it' },
+  { file: 'kvm-noncoherent-count-unbalanced.ts', class: 'coherency', round: 7, where: 'kvm_vfio_update_coherency', bug: 'noncoherent_dma_count moves on every update, not only when the VM’s answer changes' },
+  { file: 'smmu-invs-unref-no-tag-flush.ts', class: 'lifetime', round: 7, where: 'SMMUv3 arm_smmu_install_old_domain_invs (7.3)', bug: 'a tag dropped from a domain’s invalidation array is not flushed' },
+  { file: 'amd-size-code-extra-bit.ts', class: 'confinement', round: 7, where: 'amdv1pt_install_leaf_entry (NextLevel=7)', bug: 'the size code of a contiguous leaf has one more one: the leaf covers twice its size' },
 ];
 
 export const unseenName = (f: UnseenFault): string => f.file.replace(/\.ts$/, '');
