@@ -620,7 +620,8 @@ export class IommuInstance {
     // attached has nothing cached, so no command is issued.
     if (d.everAttached === false) return;
     if (this.nested.size > 0) this.flushNestedOf(d);
-    const tables = g.freelist.length > 0;
+    // Tables cleared (freed through the gather, or already freed by the caller): the walk caches go too.
+    const tables = g.freelist.length > 0 || g.tableLevels !== 0;
     if (g.wide) {
       this.domainSelective(d);
       return;

@@ -25,7 +25,7 @@ import { EFAULT, EINVAL, ENOMEM, ERANGE } from '../lib/errno.ts';
 import type { PhysMemory } from '../lib/physmem.ts';
 import { VTDSS_PS } from './fmt/vtdss.ts';
 import type { PtGeometry } from './format.ts';
-import type { IotlbGather } from './gather.ts';
+import { IotlbGather } from './gather.ts';
 import { iommuChunksBelow, iommuMapLoop, iommuUnmapLoop, type PagesDriver } from './iommu_core.ts';
 import { POW2 } from './pgsize.ts';
 import { IoPageTable, IOMMU_DIRTY_NO_CLEAR, type DirtyRecorder } from './table.ts';
@@ -204,7 +204,15 @@ export class IntelLegacyTable extends IoPageTable implements PagesDriver {
       if (w < 0) w = this.pfnToPte(startPfn, level, false);
       if (w < 0) return;
       // retain_level is VT-d's numbering: the superpage's level (ours + 1) plus one.
-      if (((this.u32[w] as number) & 3) !== 0) this.freePagetable(startPfn, startPfn + lvlPages - 1, level + 2);
+      if (((this.u32[w] as number) & 3) !== 0) {
+        this.freePagetable(startPfn, startPfn + lvlPages - 1, level + 2);
+        // cache_tag_flush_range(domain, start_pfn << 12, end_pfn << 12, 0): IH=0, the walk caches
+        // drop the freed tables too.
+        const g = new IotlbGather();
+        g.addRange(startPfn * 4096, (endPfn - startPfn) * 4096 + 1);
+        g.tableLevels |= 1 << (level - 1);
+        this.onFlush?.(g);
+      }
       w += 2;
       startPfn += lvlPages;
       if (((w >>> 1) & 511) === 0) w = -1;
