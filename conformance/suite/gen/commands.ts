@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -276,6 +276,30 @@ function loneSpanAreas(m: GenModel): AreaEntry[] {
 }
 
 /** A writable huge-aligned buffer of at least one page table's span (backed by 2 MiB blocks: maps with a large leaf). */
+/**
+ * IOMMU_IOAS_MAP/tight-hole: one-page walls at `low` and `high` leave the hole
+ * [low + PAGE, high), `len` long but starting off a `len` boundary; an
+ * automatic map of `len` from a 2 MiB-aligned buffer wants a `len`-aligned
+ * IOVA (iopt_alloc_iova keeps the buffer's alignment), which the hole cannot
+ * give once aligned. The search starts at the window's first aligned IOVA
+ * (`len`), so the hole is the first one it looks at.
+ */
+const TIGHT = { low: 2n * PAGE, high: 5n * PAGE, len: 2n * PAGE } as const;
+
+/** IOASes with the high wall of a tight hole and nothing else below it and the page above it. */
+function tightHoles(m: GenModel): ObjEntry[] {
+  return m.live('ioas').filter((o) => {
+    if (o.allowed?.length || !m.ctxs.find((c) => c.name === o.ctx)?.open) return false;
+    const low = m.liveAreas(o.ctx, o.name).filter((a) => a.iova < TIGHT.high + PAGE);
+    return low.length === 1 && low[0]!.iova === TIGHT.high;
+  });
+}
+
+/** A 2 MiB-aligned buffer to map the hole's length from. */
+function tightBuf(m: GenModel): BufEntry | undefined {
+  return m.bufs.find((b) => b.huge && BigInt(b.length) >= TIGHT.len);
+}
+
 function superpageBuf(m: GenModel): BufEntry | undefined {
   return m.bufs.find((b) => b.huge && !b.readonly && BigInt(b.length) >= TABLE_SPAN);
 }
@@ -1184,6 +1208,36 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
 
+  // The lowest hole of an IOAS made as long as a map but not aligned for it: one page mapped
+  // at PAGE + length leaves [PAGE, PAGE + length) free, and an automatic map of that length
+  // from a 2 MiB-aligned buffer wants an IOVA aligned to its length (iopt_alloc_iova keeps the
+  // buffer's alignment), which that hole cannot give once aligned: the search must go past it,
+  // never place the area across the page above.
+  add({
+    kind: 'IOMMU_IOAS_MAP/tight-hole',
+    weight: 1,
+    arb: k16,
+    needs: ['tightHole'], ready: () => true,
+    build: (m, k) => {
+      const o = pick(tightHoles(m), k);
+      const b = tightBuf(m);
+      return o && b && ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.fixed | MAP.read, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: PAGE, iova: TIGHT.low }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+    },
+    after: (m, _k, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref } }).fields;
+      const o = m.objs.find((x) => x.name === f.ioas_id.name);
+      if (ok(step) && o) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova: TIGHT.low, length: PAGE, buf: f.user_va.name, bufOff: 0, read: true, write: false, alive: true });
+    },
+    follow: (m, _k, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref } }).fields;
+      const o = m.objs.find((x) => x.name === f.ioas_id.name);
+      if (!ok(step) || !o) return undefined;
+      // Where it lands is the implementation's choice (any hole that takes it aligned), so the model
+      // does not keep it: the oracles' shadows know it from the answer.
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read, ioas_id: new Ref(o.name), user_va: new Ref(f.user_va.name, 'va'), length: TIGHT.len, iova: 0n }, NONE, {});
+    },
+  } satisfies CommandSpec<number>);
+
   if (has('IOMMU_IOAS_COPY')) {
     type Copy = { ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice };
     const copy: CommandSpec<Copy> = {
@@ -1332,14 +1386,17 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_IOAS_IOVA_RANGES',
       weight: 1,
-      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), abi: env.abiFor('IOMMU_IOAS_IOVA_RANGES') }),
+      // The array runs past num_iovas with bytes of its own now and then: the kernel writes only the ranges that fit.
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), slack: fc.constantFrom(0, 0, 16, 32), abi: env.abiFor('IOMMU_IOAS_IOVA_RANGES') }),
       needs: ['ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
-        return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx.name), { ioas_id: id, num_iovas: c.n, allowed_iovas: c.n ? { room: c.n * 16 } : 0n }, c.abi, { defects: idDefects(c.ioas, obj) });
+        const room = c.n * 16;
+        const ranges: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, room + c.slack) } : c.n ? { room } : 0n;
+        return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx.name), { ioas_id: id, num_iovas: c.n, allowed_iovas: ranges }, c.abi, { defects: idDefects(c.ioas, obj) });
       },
-    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; n: number; abi: AbiChoice }>);
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; n: number; slack: number; abi: AbiChoice }>);
   }
 
   if (has('IOMMU_OPTION')) {
@@ -1362,6 +1419,21 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi, { defects });
       },
     } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
+    // Large pages turned off on an IOAS with an area at a byte offset into a page: refused
+    // (EADDRINUSE, the alignment cannot rise to PAGE_SIZE), and then the option must still read 1.
+    const unalignedIoas = (m: GenModel): AreaEntry[] => m.liveAreas().filter((a) => a.iova % PAGE !== 0n && !m.live('hwpt').some((h) => h.ioas === a.ioas));
+    const hugeOf = (m: GenModel, k: number, op: number): StepTemplate | undefined => {
+      const a = pick(unalignedIoas(m), k);
+      return a && ioctlStep(env, 'IOMMU_OPTION', new Ref(a.ctx), { option_id: opts.huge, op, object_id: new Ref(a.ioas), val64: 0n }, NONE, {});
+    };
+    add({
+      kind: 'IOMMU_OPTION/huge-pages-off-refused',
+      weight: 1,
+      arb: k16,
+      needs: ['unalignedIoas'], ready: () => true,
+      build: (m, k) => hugeOf(m, k, opts.set),
+      follow: (m, k) => hugeOf(m, k, opts.get),
+    } satisfies CommandSpec<number>);
     // The accounting mode can change only while the context has no object
     // (iommufd_option_rlimit_mode: EBUSY otherwise), so this one needs no
     // IOAS: it is how a case reaches MM accounting (mm->locked_vm).
@@ -2113,14 +2185,16 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   });
   test('IOMMU_TEST_OP_ACCESS_RW', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
+    // Now and then a copy of several pages (up to the area's end): the slow path pins and unpins page by page.
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096, 3 * 4096, 3 * 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area', 'buf'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, 1);
+      const t = accessTarget(m, c.acc, c.area, c.off, Math.ceil(c.len / PAGE_BYTES));
       const b = pick(m.bufs, c.buf);
       if (!t || !b) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
-      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(t.acc.name), 'access_rw', { iova: t.iova, length: BigInt(c.len), uptr: new Ref(b.name, 'va', BigInt(b.length > 4096 ? 4096 : 0)), flags: (c.write ? 1 : 0) | (c.slow ? 4 : 0) }, c.abi);
+      const length = c.len > PAGE_BYTES ? t.length : BigInt(c.len);
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(t.acc.name), 'access_rw', { iova: t.iova, length, uptr: new Ref(b.name, 'va', BigInt(b.length > 4096 ? 4096 : 0)), flags: (c.write ? 1 : 0) | (c.slow ? 4 : 0) }, c.abi);
     },
   });
   // An access copy across the boundary of two touching areas of the access's IOAS: each part
@@ -2178,6 +2252,12 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<Protected>);
   }
+  /**
+   * The access a replace moves: half the time one holding pinned pages, which the change must
+   * have its driver unpin (iommufd_access_change_ioas: ops->unmap, then unpins through ioas_unpin).
+   */
+  const replacedAcc = (m: GenModel, k: number): AccEntry | undefined =>
+    (k % 2 === 0 ? pick(m.accs.filter((a) => a.open && m.items.some((i) => i.alive && i.acc === a.name)), k >> 1) : undefined) ?? pick(m.accs, k);
   /** The IOAS an ACCESS_REPLACE_IOAS step moves its access away from (read before `after` moves it). */
   const replaceLeaves = new WeakMap<StepTemplate, string>();
   test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
@@ -2185,7 +2265,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc'], ready: () => true,
     build: (m, c) => {
-      const acc = pick(m.accs, c.acc); // none when the access constructor was refused
+      const acc = replacedAcc(m, c.acc); // none when the access constructor was refused
       const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
       if (!acc || !ctx) return undefined;
       const t = testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
@@ -2195,14 +2275,14 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     after: (m, c, t, step) => {
       if (!ok(step)) return;
       const id = ((t.fields['arg'] as { fields: { access_replace_ioas: { ioas_id: Tmpl } } }).fields.access_replace_ioas.ioas_id);
-      const acc = pick(m.accs, c.acc);
+      const acc = replacedAcc(m, c.acc);
       if (acc && id instanceof Ref) acc.ioas = id.name;
     },
     // The IOAS it left, once nothing else holds it, is destroyed: a replace that kept its
     // reference on the old IOAS shows only there (EBUSY with no holder).
     follow: (m, c, t, step) => {
       const left = replaceLeaves.get(t);
-      const acc = pick(m.accs, c.acc);
+      const acc = replacedAcc(m, c.acc);
       const ioas = left !== undefined && ok(step) && acc && acc.ioas !== left ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
       if (!ioas || left === undefined || ioasHeld(m, left)) return undefined;
       ioas.alive = false;
@@ -2692,6 +2772,20 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!ioas || at === undefined || buf < 0) return;
       const k = m.live('ioas', ioas.ctx).findIndex((o) => o.name === ioas.name);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'page', n: Number(at / PAGE) + 1 }, abi: NONE });
+    },
+    tightHole: async (m, s) => {
+      // The high wall of a tight hole in an IOAS nothing is mapped low in, and a 2 MiB-aligned buffer.
+      await ensure(m, s, 'ioas');
+      if (!tightBuf(m) && m.bufs.length < 6) await run(m, s, 'mem_alloc', { pages: Number(TIGHT.len / PAGE), huge: true, ro: false });
+      if (tightHoles(m).length > 0) return;
+      const free = (): ObjEntry | undefined => m.live('ioas').find((o) => !o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open && !m.liveAreas(o.ctx, o.name).some((a) => a.iova < TIGHT.high + PAGE));
+      const ctx = m.openCtxs()[0];
+      if (!free() && ctx && m.objs.filter((o) => o.kind === 'ioas').length < 8) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: 0, abi: NONE });
+      const ioas = free();
+      const buf = tightBuf(m) ? m.bufs.indexOf(tightBuf(m)!) : -1;
+      if (!ioas || buf < 0) return;
+      const k = m.live('ioas', ioas.ctx).indexOf(ioas);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k }, prot: R, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'at', iova: TIGHT.high }, abi: NONE });
     },
     ctx2: async (m, s) => {
       await ensure(m, s, 'ctx');

@@ -56,7 +56,9 @@ export type IovaChoice =
   | { readonly kind: 'areaEnd'; readonly k: number; readonly back: 'page' | 'byte' }
   | { readonly kind: 'aperture'; readonly k: number; readonly pages: number; readonly fromEnd: boolean }
   | { readonly kind: 'page'; readonly n: number }
-  | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'p2_31' | 'p2_48' | 'odd' };
+  | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'p2_31' | 'p2_48' | 'odd' }
+  /** A given IOVA: for the constructors of a layout (never generated). */
+  | { readonly kind: 'at'; readonly iova: bigint };
 
 export const iovaChoice: fc.Arbitrary<IovaChoice> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('area' as const), k: fc.nat(15), pageOff: fc.oneof(fc.constant(0), fc.nat(15)), byte: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(1, 2048, 4095) }) }) },
@@ -93,6 +95,8 @@ export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], 
       return apertureIova(m.caps.iommus, c.k, c.pages, c.fromEnd, len);
     case 'page':
       return (1n << 24n) + BigInt(c.n) * PAGE;
+    case 'at':
+      return c.iova;
     case 'edge':
       switch (c.which) {
         case 'zero':

@@ -339,5 +339,46 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.broken, r.text).toContain('invariants.group-isolation');
     expect(r.text).toMatch(/DMA read at 0x40000000 faulted/);
     expect(r.reference, r.text).toEqual([]);
+    // 6.12's VT-d driver frees the tables in switch_to_super_page and flushes right after (cache_tag_flush_range, IH=0).
+    const on612 = await replayProgram(p, { impl: 'ref', profile: '6.12', oracle: 'invariants' });
+    expect(on612.objections, on612.text).toEqual([]);
+  });
+  check('suite.invariants.iova-ranges-writes-what-fits', async () => {
+    // Room for no range, and a buffer of its own bytes after it: EMSGSIZE, and the buffer as it was.
+    const p = program('iova-ranges-room-zero', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_IOVA_RANGES', fields: { ioas_id: '$ioas', num_iovas: 0, allowed_iovas: { data: { hex: 'a5'.repeat(32) } } }, expect: { errno: ['EMSGSIZE'] } }]);
+    const r = await judge(p, 'conformance/mutants/unseen/iova-ranges-copy-past-num.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_IOVA_RANGES with num_iovas left byte 0/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.failed-option-set-changes-nothing', async () => {
+    // An area 2 KiB into a page, no domain: large pages cannot go off (EADDRINUSE), and stay on.
+    const p = program('huge-pages-off-refused', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: { $: 'buf', field: 'va', add: 2048 }, length: '4096' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' }, expect: { errno: ['EADDRINUSE'] } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_GET', object_id: '$ioas' }, expect: { ok: true } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/disable-large-pages-no-restore.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/GET of HUGE_PAGES of IOAS \d+ answered 0/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.areas-never-overlap', async () => {
+    // Walls at 0x2000 and 0x5000 leave [0x3000, 0x5000): 8 KiB, but not at an 8 KiB boundary. An
+    // automatic 8 KiB map from a 2 MiB-aligned buffer wants an 8 KiB-aligned IOVA: not that hole.
+    const wall = (iova: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova } });
+    const p = program('tight-hole', [
+      ...open,
+      wall('0x5000'),
+      wall('0x2000'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '8192' }, expect: { ok: true } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/alloc-iova-fit-ignores-align-pad.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/over the area already at 0x5000\.\.0x5fff/);
+    expect(r.reference, r.text).toEqual([]);
   });
 });

@@ -286,6 +286,41 @@ const DATA_MARGIN = 64;
  */
 const READ_ONLY_POINTERS = new Set(['user_va', 'vaddr', 'uptr']);
 
+/**
+ * Output arrays a command writes through a user pointer (checkUserBuffer):
+ * how many bytes the caller said it may write, how many it wrote by its own
+ * answer, and what the bytes between the two must hold.
+ */
+interface UserBuffer {
+  readonly field: string;
+  /** The caller's limit, in words. */
+  readonly what: string;
+  room(p: Profile, v: StructValue): number;
+  written(p: Profile, v: StructValue, o: StructValue): number | undefined;
+  /** Byte i of [written, room): what the kernel leaves there. */
+  fill(given: Uint8Array, i: number): number;
+  rule(room: number, written: number): string;
+}
+
+const USER_BUFFERS: { readonly [cmd: string]: UserBuffer } = {
+  IOMMU_GET_HW_INFO: {
+    field: 'data_uptr',
+    what: 'data_len',
+    room: (_p, v) => toNum(v['data_len']),
+    written: (_p, v, o) => (o['data_len'] === undefined ? undefined : Math.min(toNum(v['data_len']), toNum(o['data_len']))),
+    fill: () => 0,
+    rule: (room, written) => (written < room ? `the driver's ${written} bytes, zeros to byte ${room}` : `the first ${room} bytes of the driver's data`),
+  },
+  IOMMU_IOAS_IOVA_RANGES: {
+    field: 'allowed_iovas',
+    what: 'num_iovas',
+    room: (p, v) => toNum(v['num_iovas']) * requireLayout(p, 'iommu_iova_range').size,
+    written: (p, v, o) => (o['num_iovas'] === undefined ? undefined : Math.min(toNum(v['num_iovas']), toNum(o['num_iovas'])) * requireLayout(p, 'iommu_iova_range').size),
+    fill: (given, i) => given[i] ?? 0,
+    rule: (room, written) => `${written} bytes of ranges (the ones that fit) into its ${room}`,
+  },
+};
+
 export class InvariantsOracle implements Oracle {
   readonly name = 'invariants' as const;
   private shadow!: Shadow;
@@ -326,6 +361,8 @@ export class InvariantsOracle implements Oracle {
   private idsOpen = new Set<CtxRec>();
   /** The case armed an injected failure (fail_nth): an ENOMEM proves nothing about the limits. */
   private failNth = false;
+  /** Options a SET that failed with EFAULT may have changed (checkOptionGet): an IOAS's HUGE_PAGES, a context's RLIMIT_MODE. */
+  private optionUnknown = new Set<object>();
 
   constructor(
     private readonly profile: Profile,
@@ -369,6 +406,7 @@ export class InvariantsOracle implements Oracle {
     this.capSysResource = undefined;
     this.reattached = new Set();
     this.idsOpen = new Set();
+    this.optionUnknown = new Set();
     if (this.can.proc) {
       const [r] = await ctx.observe([{ op: 'process_info' }]);
       if (r?.ok) {
@@ -416,8 +454,9 @@ export class InvariantsOracle implements Oracle {
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkRefusals(ev, ok, out);
+    this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
-    this.checkHwInfoBuffer(ev, ok, s.errno, out);
+    this.checkUserBuffer(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
@@ -453,7 +492,8 @@ export class InvariantsOracle implements Oracle {
    * that device's detach) or a range reserved in the IOAS — and, for an
    * automatic IOVA, inside iopt_alloc_iova's window and inside an allowed
    * range when the IOAS has any (IOMMU_IOAS_ALLOW_IOVAS's promise; touching
-   * ranges are one span, as the search walks them).
+   * ranges are one span, as the search walks them); and never over an area
+   * already there.
    */
   private checkPlacement(ev: StepEvent, touched: readonly { ioas: IoasObj; ranges: Range[] }[], out: Objection[]): void {
     const req = ev.request;
@@ -476,6 +516,13 @@ export class InvariantsOracle implements Oracle {
         if (own || dev) {
           const what = own ? `a range reserved in IOAS ${ioas.id} (${hexOf(own.start)}..${hexOf(own.last)})` : `device ${dev!.handle}'s reserved region, and the device is attached to IOAS ${ioas.id}`;
           out.push(this.obj('dma-confinement', ev, `${req.cmd} placed its area at ${where}, over ${what}: a reserved IOVA is never mapped`, 'a failure (the range is reserved)', 'mapped'));
+          return;
+        }
+        // Areas never overlap: the automatic search takes a hole of the area tree (iopt_alloc_iova),
+        // a fixed IOVA that meets an area is refused (iopt_check_iova: EEXIST).
+        const under = this.shadow.lost ? undefined : ioas.segs.find((x) => !x.uncertain && overlaps(x, r));
+        if (under) {
+          out.push(this.obj('dma-confinement', ev, `${req.cmd} placed its area at ${where} in IOAS ${ioas.id}, over the area already at ${hexOf(under.start)}..${hexOf(under.last)}: one IOVA would have two IOPTEs (an automatic IOVA is a hole of the area tree; a fixed one that meets an area is EEXIST)`, automatic ? 'an IOVA in a hole' : 'EEXIST', where));
           return;
         }
         const why = automatic ? autoIovaViolation(r, ioas.allowed) : undefined;
@@ -511,37 +558,42 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * GET_HW_INFO writes the caller's buffer only up to data_len: the driver's
-   * data up to the smaller of data_len and its length, zeros from there to
-   * data_len (iommufd_get_hw_info: copy_to_user, then clear_user), nothing
-   * past. So a size query (data_len 0) touches no memory and cannot fault,
-   * and neither can a buffer that holds data_len bytes.
+   * A command writes the caller's output array only as far as the caller
+   * said it reaches, and an array it may fill completely cannot fault:
+   * GET_HW_INFO writes the driver's data up to the smaller of data_len and
+   * its length, zeros from there to data_len (iommufd_get_hw_info:
+   * copy_to_user, then clear_user); IOAS_IOVA_RANGES writes a range only
+   * while num_iovas has room for it (iommufd_ioas_iova_ranges), whatever the
+   * count it answers. So a size query (data_len 0, num_iovas 0) touches no
+   * memory, and bytes past what was asked for come back as they went.
    */
-  private checkHwInfoBuffer(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+  private checkUserBuffer(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
-    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_GET_HW_INFO' || req.arg.kind !== 'struct' || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    const buf = USER_BUFFERS[req.cmd];
+    if (!buf) return;
     const v = req.arg.fields;
-    const sent = toNum(v['data_len']);
-    const ptr = v['data_uptr'];
+    const sent = buf.room(this.profile, v);
+    const ptr = v[buf.field];
     const given = ptr !== undefined && isPointerArg(ptr) ? ('data' in ptr ? ptr.data : new Uint8Array(ptr.room)) : undefined;
-    if (!ok) {
-      if (errnoName(errno ?? 0) !== 'EFAULT' || (sent > 0 && (given?.length ?? 0) < sent)) return;
+    if (!ok && errnoName(errno ?? 0) === 'EFAULT') {
+      if (sent > 0 && (given?.length ?? 0) < sent) return;
       this.ctx.count('invariants.abi-hygiene');
-      const why = sent === 0 ? 'data_len 0 asks for no bytes' : `data_uptr holds all ${sent} bytes of data_len`;
-      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO failed with EFAULT, but ${why}: nothing it may write is out of reach`, 'not EFAULT', 'EFAULT'));
+      const why = sent === 0 ? `${buf.what} asks for no bytes` : `${buf.field} holds all ${sent} bytes of ${buf.what}`;
+      out.push(this.obj('abi-hygiene', ev, `${req.cmd} failed with EFAULT, but ${why}: nothing it may write is out of reach`, 'not EFAULT', 'EFAULT'));
       return;
     }
-    const res = ev.response.ok ? (ev.response.result as IoctlResult) : undefined;
-    const after = res?.buffers?.['data_uptr'];
-    const drv = res?.out?.['data_len'];
-    if (!given || !after || drv === undefined) return;
-    const copied = Math.min(sent, toNum(drv));
+    // A failure that still answers (IOVA_RANGES' EMSGSIZE copies the count back) wrote what fitted, and no more.
+    if (!ev.response.ok) return;
+    const res = ev.response.result as IoctlResult;
+    const after = res.buffers?.[buf.field];
+    const written = res.out && buf.written(this.profile, v, res.out);
+    if (!given || !after || written === undefined) return;
     this.ctx.count('invariants.abi-hygiene');
-    for (let i = copied; i < after.length; i++) {
-      const want = i < sent ? 0 : (given[i] ?? 0);
+    for (let i = Math.min(written, sent); i < after.length; i++) {
+      const want = i < sent ? buf.fill(given, i) : (given[i] ?? 0);
       if (after[i] === want) continue;
-      const rule = copied < sent ? `the driver's ${copied} bytes, zeros to byte ${sent}, and nothing past` : `the first ${sent} bytes of the driver's ${toNum(drv)}, and nothing past`;
-      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO with data_len ${sent} left byte ${i} of the ${after.length}-byte buffer at data_uptr 0x${(after[i] ?? 0).toString(16)}: it writes ${rule}`, `0x${want.toString(16)}`, `0x${(after[i] ?? 0).toString(16)}`));
+      out.push(this.obj('abi-hygiene', ev, `${req.cmd} with ${buf.what} left byte ${i} of the ${after.length}-byte buffer at ${buf.field} 0x${(after[i] ?? 0).toString(16)}: it writes ${buf.rule(sent, written)}, and nothing past`, `0x${want.toString(16)}`, `0x${(after[i] ?? 0).toString(16)}`));
       return;
     }
   }
@@ -1262,6 +1314,37 @@ export class InvariantsOracle implements Oracle {
     } else if (ctx && ctx.objects.size > 0) {
       out.push(this.obj('accounting', ev, `IOMMU_OPTION RLIMIT_MODE SET succeeded on a context holding ${ctx.objects.size} object(s): the mode changes only while it holds none (EBUSY)`, 'EBUSY', 'ok'));
     }
+  }
+
+  /**
+   * IOMMU_OPTION GET answers what the last successful SET left (for
+   * HUGE_PAGES also VFIO_SET_IOMMU TYPE1, which turns large pages off): a
+   * failed SET changes nothing (iopt_disable_large_pages puts the flag back
+   * when the alignment cannot be raised). A SET that failed with EFAULT may
+   * have kept its effect (only the copy back failed), so its option is not
+   * judged until the next SET succeeds.
+   */
+  private checkOptionGet(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_OPTION' || req.arg.kind !== 'struct' || this.shadow.lost || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const v = req.arg.fields;
+    const huge = toNum(v['option_id']) === IOMMU_OPTION_HUGE_PAGES;
+    const ioas = ctx && huge ? this.shadow.ioas(ctx, v['object_id']) : undefined;
+    if (!ctx || (huge && !ioas) || (!huge && toNum(v['option_id']) !== IOMMU_OPTION_RLIMIT_MODE)) return;
+    const key = huge ? ioas : ctx;
+    if (toNum(v['op']) === IOMMU_OPTION_OP_SET) {
+      if (ok) this.optionUnknown.delete(key!);
+      else if (errnoName(errno ?? 0) === 'EFAULT') this.optionUnknown.add(key!);
+      return;
+    }
+    const answer = ev.response.ok ? (ev.response.result as IoctlResult).out?.['val64'] : undefined;
+    if (!ok || answer === undefined || this.optionUnknown.has(key!)) return;
+    this.ctx.count('invariants.abi-hygiene');
+    const want = (ioas ? ioas.largePages : ctx.accountMM) ? 1n : 0n;
+    if (toBig(answer) === want) return;
+    const what = ioas ? `HUGE_PAGES of IOAS ${ioas.id}` : 'RLIMIT_MODE';
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_OPTION GET of ${what} answered ${toBig(answer)}, but the last successful SET left ${want}: a failed SET changes nothing`, String(want), String(toBig(answer))));
   }
 
   /**
