@@ -1208,6 +1208,31 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
 
+  // An area unmapped and its memory mapped again at once, where it was: the unmap must have
+  // given back every pin and every page charged to RLIMIT_MEMLOCK (under a tight limit the
+  // second map needs them), and the new area must reach the same bytes.
+  add({
+    kind: 'IOMMU_IOAS_UNMAP/remap',
+    weight: 1,
+    arb: k16,
+    needs: ['area'], ready: () => true,
+    build: (m, k) => {
+      const a = pick(m.liveAreas().filter((x) => x.buf && m.ctxs.find((c) => c.name === x.ctx)?.open), k);
+      return a && unmapAreaStep(env, a);
+    },
+    after: (m, _k, t, step) => {
+      const area = unmappedArea(m, t, step);
+      if (area) area.alive = false;
+    },
+    follow: (m, _k, t, step) => {
+      const a = unmappedArea(m, t, step);
+      if (!a?.buf) return undefined;
+      const name = m.fresh('area');
+      m.areas.push({ ...a, name, alive: true });
+      const flags = MAP.fixed | (a.read ? MAP.read : 0) | (a.write ? MAP.write : 0);
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(a.ctx), { flags, ioas_id: new Ref(a.ioas), user_va: new Ref(a.buf, 'va', BigInt(a.bufOff)), length: a.length, iova: a.iova }, NONE, { bind: { [name]: 'out.iova' } });
+    },
+  } satisfies CommandSpec<number>);
   // The lowest hole of an IOAS made as long as a map but not aligned for it: one page mapped
   // at PAGE + length leaves [PAGE, PAGE + length) free, and an automatic map of that length
   // from a 2 MiB-aligned buffer wants an IOVA aligned to its length (iopt_alloc_iova keeps the
