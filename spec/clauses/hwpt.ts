@@ -220,6 +220,16 @@ export const clauses: Clause[] = [
     checks: ['ref.hwpt.enforcing-domain-refuses-noncoherent-device', 'ref.hwpt.auto-domain-across-instances'],
   },
   {
+    id: 'HWPT.UNIT_REACHES_APERTURE',
+    kind: 'security',
+    statement:
+      'A paging HWPT takes a device only if the device’s own IOMMU unit can translate the whole of the domain’s aperture: the IOAS reserves IOVA around its domains’ apertures, not its devices’ units, so a narrower unit would be offered IOVA it cannot reach and handed a table deeper than it walks. The attach fails with EINVAL (VT-d: the domain’s address width and levels against the unit’s MGAW/AGAW; a domain of another driver fails the core’s owner check first).',
+    source: { file: 'drivers/iommu/intel/iommu.c', function: 'paging_domain_compatible' },
+    profiles: BOTH,
+    errno: 'EINVAL',
+    checks: ['suite.invariants.attach-within-unit-reach'],
+  },
+  {
     id: 'HWPT.APERTURE_RESERVED',
     kind: 'state',
     statement: 'A domain’s aperture complement becomes reserved IOVA and its smallest page size the IOAS alignment (mock: [2^24, 2^31-1], 2 KiB).',

@@ -381,4 +381,31 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.text).toMatch(/over the area already at 0x5000\.\.0x5fff/);
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.attach-within-unit-reach', async () => {
+    // A 48-bit VT-d domain that does not enforce coherency (allocated for a vtd0 device that cannot),
+    // mapped low only; a device behind the 39-bit vtd1 unit attaches to it. The kernel refuses
+    // (paging_domain_compatible: the domain is wider than the unit), and the reference does too.
+    const p = program(
+      'attach-narrow-unit',
+      [
+        ...open,
+        { op: 'device_create', spec: { iommu: 'vtd0', enforceCacheCoherency: false }, bind: { a: 'device' } },
+        { op: 'open_device', device: '$a', bind: { a_fd: 'fd' } },
+        { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { a_id: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$a_id', pt_id: '$ioas' }, bind: { hwpt: 'out.out_hwpt_id' } },
+        { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+        { op: 'device_create', spec: { iommu: 'vtd1' }, bind: { b: 'device' } },
+        { op: 'open_device', device: '$b', bind: { b_fd: 'fd' } },
+        { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/vtd-attach-width-from-max-addr.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/its own unit vtd1 reaches 0x0\.\.0x7fffffffff only/);
+    expect(r.reference, r.text).toEqual([]);
+  });
 });

@@ -1513,6 +1513,7 @@ export class InvariantsOracle implements Oracle {
       if (h && h.type === 'hwpt_paging' && h.enforcing && !d.capable) {
         out.push(this.obj('coherency', ev, `HWPT ${h.id} enforces cache coherency (made for a device whose IOMMU enforces it) but now holds device ${d.handle ?? d.key}, whose IOMMU (${d.iommu}) cannot enforce it`, 'EINVAL', 'ok'));
       }
+      this.checkReach(ev, d, h, out);
       this.ctx.count('invariants.group-isolation');
       for (const other of this.shadow.liveDevices()) {
         if (other === d || other.group !== d.group || other.bound?.ctx !== d.bound.ctx || other.hwpt === undefined) continue;
@@ -1522,6 +1523,25 @@ export class InvariantsOracle implements Oracle {
         }
       }
     }
+  }
+
+  /**
+   * A device sits on a paging domain only if its own unit reaches the whole
+   * of the domain's aperture (HWPT.UNIT_REACHES_APERTURE). The IOAS
+   * reserves IOVA around each of its domains' apertures, not around its
+   * devices' units, so a narrower unit would be offered IOVA it cannot
+   * translate (and be handed a table deeper than it walks). Every driver
+   * refuses such a domain with EINVAL: VT-d compares the domain's width with
+   * the unit's (paging_domain_compatible), and another driver's domain fails
+   * the core's owner check (__iommu_attach_group) before that.
+   */
+  private checkReach(ev: StepEvent, d: DeviceRec, h: Obj | undefined, out: Objection[]): void {
+    const unit = this.shadow.unit(d.iommu)?.aperture;
+    if (h?.type !== 'hwpt_paging' || !h.aperture || !unit) return;
+    this.ctx.count('invariants.dma-confinement');
+    if (h.aperture.start >= unit.start && h.aperture.last <= unit.last) return;
+    const span = (r: Range): string => `${hexOf(r.start)}..${hexOf(r.last)}`;
+    out.push(this.obj('dma-confinement', ev, `device ${d.handle ?? d.key} is attached to HWPT ${h.id}, whose domain spans ${span(h.aperture)} (the unit it was allocated for), but its own unit ${d.iommu} reaches ${span(unit)} only: the IOAS offers IOVA the device cannot reach, so the driver refuses the domain (EINVAL)`, 'EINVAL', 'ok'));
   }
 
   // ---------------------------------------------------------------- expected translation

@@ -454,6 +454,11 @@ export class Shadow {
     }
   }
 
+  /** An IOMMU unit of the capability report, by name. */
+  unit(name: string): IommuInfo | undefined {
+    return this.iommus.get(name);
+  }
+
   /** The devices not removed (the same array until the next apply(): do not change it). */
   liveDevices(): readonly DeviceRec[] {
     if (this.applying) return [...this.devices.values()].filter((d) => !d.removed);
