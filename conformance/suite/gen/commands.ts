@@ -1627,14 +1627,17 @@ function rangesAfterFailedAttach(env: GenEnv, m: GenModel, t: StepTemplate, step
   return ioas ? rangesOf(env, ioas.ctx, ioas.name) : rangesAfterFailure(env, m, t, step, (f) => f['pt_id']);
 }
 
-/** An attached device with reserved regions and the live HWPT of a device of the same context behind another unit. */
+/**
+ * A bound device and the live HWPT of a device of the same context behind
+ * another unit, in either direction (the first of a pair the crossUnit setting
+ * makes has reserved regions and sits in another IOAS).
+ */
 function crossUnitPairs(m: GenModel): { d: DfdEntry; hwpt: ObjEntry }[] {
   return m.dfds.flatMap((d) => {
-    if (!d.open || !d.ctx || !d.dev.resv || !d.attached) return [];
+    if (!d.open || !d.ctx) return [];
     return m.dfds.flatMap((x) => {
       const hwpt = x.open && x.ctx === d.ctx && x.dev.iommu !== d.dev.iommu && x.attached ? m.objs.find((h) => h.name === x.attached && h.alive) : undefined;
-      const mine = m.objs.find((h) => h.name === d.attached && h.alive);
-      return hwpt?.ioas && mine?.ioas !== hwpt.ioas ? [{ d, hwpt }] : [];
+      return hwpt?.ioas && d.attached !== hwpt.name ? [{ d, hwpt }] : [];
     });
   });
 }
@@ -1749,9 +1752,10 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       after: recordAttachOf,
       follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<PeerAttach>);
-    // A device with reserved regions, attached, moved to the HWPT of a device behind another unit:
-    // the domain is foreign (EINVAL from the replace), and the unwind must leave its regions in the
-    // IOAS it stays in and take them out of the one it was going to.
+    // A device attached to (or, attached, moved to) the HWPT of a device behind another unit: another
+    // driver's domain is foreign and one of the same driver must fit the unit (EINVAL otherwise, and
+    // a device with reserved regions keeps them in the IOAS it stays in, out of the one it was going
+    // to); a domain it takes it must reach all of.
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/cross-unit',
       weight: 2,
@@ -2524,11 +2528,11 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     return alive();
   };
   /** A bound device attached to a HWPT allocated for it on its context's first IOAS. */
-  const attachToOwnHwpt = async (m: GenModel, s: CaseSession, d: DfdEntry, ctx: string): Promise<void> => {
+  const attachToOwnHwpt = async (m: GenModel, s: CaseSession, d: DfdEntry, ctx: string, ioas = 0): Promise<void> => {
     const k = m.live('devid', ctx).findIndex((o) => o.name === d.devid);
-    if (k < 0 || !byKind.has('IOMMU_HWPT_ALLOC') || m.live('ioas', ctx).length === 0) return;
+    if (k < 0 || !byKind.has('IOMMU_HWPT_ALLOC') || m.live('ioas', ctx).length <= ioas) return;
     const before = m.live('hwpt', ctx).length;
-    await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: openIdx(m, ctx), dev: { kind: 'live', k }, pt: { kind: 'live', k: 0 }, ptHwpt: false, flags: 0, data: 'none', abi: NONE });
+    await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: openIdx(m, ctx), dev: { kind: 'live', k }, pt: { kind: 'live', k: ioas }, ptHwpt: false, flags: 0, data: 'none', abi: NONE });
     const hwpts = m.live('hwpt', ctx);
     if (hwpts.length > before) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: hwpts.length - 1 }, hwpt: true, abi: NONE, at: d.name } satisfies Attach);
   };
@@ -2900,20 +2904,37 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     },
     crossUnit: async (m, s) => {
       // A device with reserved regions of its own attached in a context, and a device behind
-      // another unit attached in the same context: each one's domain is foreign to the other.
+      // another unit attached in the same context: whether either may take the other's domain is
+      // the drivers' (another driver's domain is foreign; one of the same driver must fit the unit:
+      // paging_domain_compatible's coherency, dirty tracking and address width).
       await ensure(m, s, 'ioas');
-      if (crossUnitPairs(m).length > 0 || m.devs.length >= 6 || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
+      if (crossUnitPairs(m).some((e) => e.d.dev.resv && e.d.attached) || m.devs.length >= 6 || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
       const units = [...m.caps.iommus.keys()].filter((u) => !m.caps.iommus[u]?.format.includes('mock'));
       const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
       if (units.length < 2 || !ctx) return;
+      // The pair, the coherency of each device and the holder's domain vary with the case (its
+      // setting) and what it made so far. Every other time two units of one page-table format
+      // (one driver, perhaps another geometry), else any two; the holder now and then unable to
+      // enforce coherency (its domain then does not, and a unit without snoop control may try it).
+      let h = Math.imul(m.setting.unit + 1, 0x9e3779b1) ^ Math.imul(m.objs.length + 31 * m.devs.length + 1, 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35) >>> 0;
+      const fmt = (u: number): string | undefined => m.caps.iommus[u]?.format;
+      const all = units.flatMap((a) => units.filter((b) => b !== a).map((b) => [a, b] as const));
+      const same = all.filter(([a, b]) => fmt(a) === fmt(b));
+      const pairs = h % 2 === 0 && same.length > 0 ? same : all;
+      const [mover, holder] = pairs[(h >>> 1) % pairs.length] as readonly [number, number];
+      const moverEcc = (h >>> 8) % 4 === 0 ? 'no' : 'default';
+      const holderEcc = (h >>> 10) % 2 === 0 ? 'no' : 'default';
       // The second on another IOAS: a replace within one IOAS leaves the reserved regions alone.
       if (m.live('ioas', ctx.name).length < 2) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
-      for (const [unit, resv, k] of [[units[0], true, 0], [units[1], false, 1]] as const) {
-        const dev = await createDevice(m, s, { iommu: unit as number, join: -1, peer: -1, ecc: 'default', noSnoop: false, resv });
+      for (const [unit, resv, k, ecc] of [[mover, true, 0, moverEcc], [holder, false, 1, holderEcc]] as const) {
+        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc, noSnoop: false, resv });
         const dfd = dev && (await openDfd(m, s, dev));
         if (!dfd) return;
         await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
-        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: dfd.name } satisfies Attach);
+        // The holder every other time on a HWPT allocated for it, else (and the mover always) on the IOAS.
+        if (!resv && (h >>> 12) % 2 === 0) await attachToOwnHwpt(m, s, dfd, ctx.name, k);
+        if (!dfd.attached || !m.objs.find((o) => o.name === dfd.attached)?.alive) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: dfd.name } satisfies Attach);
       }
     },
     compat: async (m, s) => {
