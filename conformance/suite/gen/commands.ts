@@ -1832,7 +1832,8 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
     // One member of a group leaves the domain both members are attached to: what the other one
-    // brought to the IOAS stays (its reserved region: a fixed map into it right after must fail).
+    // brought to the IOAS stays (its reserved region: a fixed map into it right after must fail),
+    // and what the leaving one brought goes with it (IOAS_IOVA_RANGES right after: no hole of its own).
     // (Each attach names the HWPT it reports afresh: members on one IOAS share its domain.)
     const ioasOf = (m: GenModel, d: DfdEntry): string | undefined => (d.attached ? m.objs.find((h) => h.name === d.attached && h.alive)?.ioas : undefined);
     const memberPairs = (m: GenModel): [DfdEntry, DfdEntry][] =>
@@ -1848,8 +1849,12 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       needs: ['groupBothAttached'], ready: () => true,
       build: (m, k) => {
         const pairs = memberPairs(m);
-        const [x] = pick(pairs.filter(([, y]) => y.dev.resv), k) ?? pick(pairs, k) ?? [];
-        return x ? ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(x.name), { flags: 0 }, NONE) : undefined;
+        // Mostly the member without regions of its own leaves; every fourth pick the one with them.
+        const [x] = (k % 4 === 3 ? pick(pairs.filter(([o]) => o.dev.resv), k) : pick(pairs.filter(([, y]) => y.dev.resv), k)) ?? pick(pairs, k) ?? [];
+        const t = x ? ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(x.name), { flags: 0 }, NONE) : undefined;
+        const left = x && ioasOf(m, x);
+        if (t && left && x.dev.resv && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) detachLeaves.set(t, left);
+        return t;
       },
       after: (m, _k, t, step) => {
         const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
@@ -1860,6 +1865,11 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const y = ok(step) && d ? m.openDfds().find((o) => o !== d && o.dev.group === d.dev.group && o.dev.resv && o.attached) : undefined;
         const h = y ? m.objs.find((o) => o.name === y.attached && o.alive) : undefined;
         const b = m.bufs[0];
+        const left = detachLeaves.get(t);
+        if (!h && left !== undefined && ok(step)) {
+          const ioas = m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive);
+          return ioas ? rangesOf(env, ioas.ctx, left) : undefined;
+        }
         if (!h?.ioas || !b || !has('IOMMU_IOAS_MAP')) return undefined;
         return reservedMapStep(env, h.ctx, h.ioas, b.name, 0, 1);
       },
