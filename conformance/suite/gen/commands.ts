@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -343,7 +343,33 @@ function recordAttach(m: GenModel, d: DfdEntry, t: StepTemplate): void {
   const name = Object.keys(t.bind ?? {})[0] as string;
   const ioas = asked?.kind === 'ioas' ? asked.name : asked?.ioas;
   m.objs.push({ name, kind: 'hwpt', ctx: d.ctx as string, alive: true, ...(ioas && { ioas }), auto: asked?.kind === 'ioas' });
+  if (d.attached) noteLeft(m, d);
+  else d.left = undefined;
   d.attached = name;
+}
+
+/** A device file leaving the HWPT it is attached to (detach, replace): remember it and what its IOAS maps now. */
+function noteLeft(m: GenModel, d: DfdEntry): void {
+  if (!d.attached) return;
+  const h = m.objs.find((o) => o.name === d.attached && o.alive);
+  d.left = h?.ioas ? { hwpt: h.name, areas: m.liveAreas(h.ctx, h.ioas).map((a) => a.name) } : undefined;
+}
+
+/**
+ * Device files away from a HWPT they left that is still there, with what to
+ * attach back to (the HWPT, or for an automatic one its IOAS, which finds the
+ * domain again while another device keeps it) and whether its IOAS lost an
+ * area since: a domain nobody was attached to while its IOVA was unmapped
+ * must not answer from its old IOTLB entries when the device comes back.
+ */
+function awayFrom(m: GenModel): { d: DfdEntry; to: ObjEntry; lost: boolean }[] {
+  return m.openDfds().flatMap((d) => {
+    const left = d.left;
+    const h = left && d.ctx ? m.objs.find((o) => o.name === left.hwpt && o.alive && o.ctx === d.ctx) : undefined;
+    const to = h && (h.auto ? m.objs.find((o) => o.name === h.ioas && o.alive) : h);
+    if (!left || !to) return [];
+    return [{ d, to, lost: left.areas.some((n) => !m.areas.find((a) => a.name === n)?.alive) }];
+  });
 }
 
 /**
@@ -1770,6 +1796,21 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       after: recordAttachOf,
       follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<{ k: number; ioas: boolean }>);
+    // A device back on a HWPT it left, mostly one whose IOAS unmapped an area meanwhile: the
+    // domain's IOTLB must hold nothing of it (a tag dropped from the invalidation targets while
+    // no device used it must have been flushed then, or be now).
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/back',
+      weight: 2,
+      arb: k16,
+      needs: ['awayHwpt'], ready: () => true,
+      build: (m, k) => {
+        const away = awayFrom(m);
+        const e = pick(away.filter((x) => x.lost), k) ?? pick(away, k);
+        return e && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref(e.to.name) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+      },
+      after: recordAttachOf,
+    } satisfies CommandSpec<number>);
   }
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
     // The sibling of a device bound to one context, bound to another context
@@ -1821,7 +1862,10 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return t;
       },
       after: (m, c, _t, step) => {
-        if (ok(step)) (dfdPick(m, c.dfd) as DfdEntry).attached = undefined;
+        const d = dfdPick(m, c.dfd) as DfdEntry;
+        if (!ok(step)) return;
+        noteLeft(m, d);
+        d.attached = undefined;
       },
       // A device with reserved regions of its own left an IOAS: what the IOAS reports as usable
       // IOVA right after shows whether its regions went with it (iopt_remove_reserved_iova by owner).
@@ -1858,7 +1902,10 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       after: (m, _k, t, step) => {
         const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
-        if (ok(step) && d) d.attached = undefined;
+        if (ok(step) && d) {
+          noteLeft(m, d);
+          d.attached = undefined;
+        }
       },
       follow: (m, _k, t, step) => {
         const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
@@ -1888,7 +1935,10 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       after: (m, _k, t, step) => {
         const d = m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name);
-        if (ok(step) && d) d.attached = undefined;
+        if (ok(step) && d) {
+          noteLeft(m, d);
+          d.attached = undefined;
+        }
       },
     } satisfies CommandSpec<number>);
   }
@@ -2946,6 +2996,25 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         if (!resv && (h >>> 12) % 2 === 0) await attachToOwnHwpt(m, s, dfd, ctx.name, k);
         if (!dfd.attached || !m.objs.find((o) => o.name === dfd.attached)?.alive) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: dfd.name } satisfies Attach);
       }
+    },
+    awayHwpt: async (m, s) => {
+      // A bound device that used a mapped HWPT of its own (IOMMU_HWPT_ALLOC), its DMA through
+      // the new mapping (the probes after a map), left it (detach), and the mapping unmapped.
+      if (awayFrom(m).some((x) => x.lost)) return;
+      await ensure(m, s, 'bound');
+      await ensure(m, s, 'buf');
+      const d = m.openDfds().find((x) => x.ctx && m.ctxs.find((c) => c.name === x.ctx)?.open);
+      if (!d?.ctx || !byKind.has('VFIO_DEVICE_DETACH_IOMMUFD_PT') || !byKind.has('IOMMU_IOAS_UNMAP')) return;
+      if (m.live('ioas', d.ctx).length === 0) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, d.ctx), abi: NONE });
+      await attachToOwnHwpt(m, s, d, d.ctx);
+      if (!(await attachIn(m, s, d))) return;
+      const h = m.objs.find((o) => o.name === d.attached);
+      if (!h?.ioas) return;
+      await mapFourPages(m, s, h.ctx, h.ioas);
+      const area = m.liveAreas(h.ctx, h.ioas).at(-1);
+      await run(m, s, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', { dfd: m.openDfds().indexOf(d), abi: NONE });
+      if (!area || d.attached) return;
+      await run(m, s, 'IOMMU_IOAS_UNMAP', { ctx: openIdx(m, h.ctx), ioas: { kind: 'live', k: 0 }, how: 'area', a: m.liveAreas(h.ctx).indexOf(area), b: 0, len: { kind: 'pages', n: 1 }, iova: { kind: 'page', n: 0 }, abi: NONE });
     },
     compat: async (m, s) => {
       await ensure(m, s, 'ioas');

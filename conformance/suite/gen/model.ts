@@ -64,6 +64,8 @@ export interface DfdEntry {
   ctx?: string;
   devid?: string;
   attached?: string;
+  /** The HWPT it last left (detach, replace) and the areas its IOAS had then; cleared by an attach from no HWPT. */
+  left?: { readonly hwpt: string; readonly areas: readonly string[] };
 }
 
 export interface AccEntry {
