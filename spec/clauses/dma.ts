@@ -38,10 +38,11 @@ export const clauses: Clause[] = [
   {
     id: 'DMA.NO_STALE_TRANSLATION',
     kind: 'security',
-    statement: 'After IOAS_UNMAP returns, no device can reach the unmapped pages: the IOTLB entries of every unit using the domain are invalidated.',
+    statement:
+      'After IOAS_UNMAP returns, no device can reach the unmapped pages: the IOTLB entries of every unit using the domain are invalidated, and a domain no device was attached to when the unmap ran holds none of them when a device is attached to it again.',
     source: { file: IOPT, function: 'iopt_area_unfill_domain' },
     profiles: BOTH,
-    checks: ['ref.dma.iotlb-invalidated-on-unmap'],
+    checks: ['ref.dma.iotlb-invalidated-on-unmap', 'suite.invariants.unmapped-while-away'],
   },
   {
     id: 'DMA.LARGE_LEAF_OVER_TABLE',

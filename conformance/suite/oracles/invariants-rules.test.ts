@@ -43,7 +43,7 @@ async function judge(p: ReturnType<typeof program>, mutant: string): Promise<{ b
 describe('the invariants judge what an answer claims, not only what DMA shows', () => {
   check('suite.invariants.failed-command-copies-nothing', async () => {
     // UNMAP of a range nothing maps fails (ENOENT); the kernel copies nothing back (iommufd_ucmd_respond runs on success).
-    const p = program('failed-unmap', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x100000', length: '4096' }, expect: { errno: ['ENOENT'] } }]);
+    const p = program('failed-unmap', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x600000', length: '4096' }, expect: { errno: ['ENOENT'] } }]);
     const r = await judge(p, 'unmap-length-copied-on-failure');
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.reference, r.text).toEqual([]);
@@ -406,6 +406,38 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     const r = await judge(p, 'conformance/mutants/unseen/vtd-attach-width-from-max-addr.ts');
     expect(r.broken, r.text).toContain('invariants.dma-confinement');
     expect(r.text).toMatch(/its own unit vtd1 reaches 0x0\.\.0x7fffffffff only/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.unmapped-while-away', async () => {
+    // A device on a HWPT of its own has read what the IOAS maps (the probes after each map fill its
+    // IOTLB), leaves the HWPT, and one mapping is unmapped while no device uses the domain; then
+    // other IOVAs come and go in another IOAS (the recent unmaps the probes sample are all there).
+    // Back on the HWPT, the device must reach nothing of what was unmapped while it was away.
+    const map = (ioas: string, iova: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: ioas, flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova } });
+    const mib = (n: number): string => `0x${n.toString(16)}00000`;
+    const p = program(
+      'unmapped-while-away',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { other: 'out.out_ioas_id' } },
+        { op: 'device_create', spec: { iommu: 'smmu0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { devid: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$devid', pt_id: '$ioas' }, bind: { hwpt: 'out.out_hwpt_id' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' } },
+        ...[1, 2, 3, 4, 5, 6].map((n) => map('$ioas', mib(n))),
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_DETACH_IOMMUFD_PT', fields: {} },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: mib(4), length: '4096' } },
+        ...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => map('$other', mib(n))),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$other', iova: '0', length: mib(9) } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/smmu-invs-unref-no-tag-flush.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/DMA read of 8 byte\(s\) at 0x400000 succeeded/);
     expect(r.reference, r.text).toEqual([]);
   });
 });

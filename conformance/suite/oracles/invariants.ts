@@ -333,8 +333,11 @@ export class InvariantsOracle implements Oracle {
   private content = new ContentShadow();
   /** A DMA or access write happened this case: the end of the case reads the buffers back. */
   private wrote = false;
-  /** Per device, pages of the IOAS it last left (probed again when it joins another). */
-  private leftPages = new Map<DeviceRec, bigint[]>();
+  /**
+   * Per device, pages of the IOAS it last left, and of what that IOAS unmapped
+   * while the device was away (probed again when it joins any IOAS, that one too).
+   */
+  private leftPages = new Map<DeviceRec, { ioas: IoasObj; pages: bigint[] }>();
   /**
    * Pages the last few unmaps took, probed again by DMA after later steps
    * that build page tables: an unmap that freed a table but left a pointer
@@ -2291,6 +2294,17 @@ export class InvariantsOracle implements Oracle {
     if (cmd === 'IOMMU_IOAS_UNMAP' || cmd === 'VFIO_IOMMU_UNMAP_DMA') {
       for (const t of touched) for (const r of t.ranges) this.unmappedRecently.push({ ioas: t.ioas, iova: r.start - (r.start % PAGE) });
       if (this.unmappedRecently.length > 8) this.unmappedRecently.splice(0, this.unmappedRecently.length - 8);
+      // A device away from the IOAS comes back to a domain whose IOTLB must hold none of this (the
+      // unmap had no device of that domain to invalidate for, on some unit).
+      for (const away of this.leftPages.values()) {
+        for (const t of touched) {
+          if (t.ioas !== away.ioas) continue;
+          for (const r of t.ranges) {
+            const iova = r.start - (r.start % PAGE);
+            if (away.pages.length < 8 && !away.pages.includes(iova)) away.pages.push(iova);
+          }
+        }
+      }
       return;
     }
     if (!BUILDS_TABLES.test(String(cmd))) return;
@@ -2350,9 +2364,9 @@ export class InvariantsOracle implements Oracle {
         // What it reached before, again once it is attached elsewhere: a new domain that inherits
         // the old one's IOTLB tag without a flush still answers from the old entries.
         if (left) {
-          if (pages.length > 0) this.leftPages.set(d, pages);
+          this.leftPages.set(d, { ioas, pages });
         } else {
-          for (const iova of this.leftPages.get(d) ?? []) if (!pages.includes(iova)) targets.push({ d, iova, dma: this.can.dma });
+          for (const iova of this.leftPages.get(d)?.pages ?? []) if (!pages.includes(iova)) targets.push({ d, iova, dma: this.can.dma });
           this.leftPages.delete(d);
         }
       }
