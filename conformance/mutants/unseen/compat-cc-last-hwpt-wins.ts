@@ -37,7 +37,7 @@ export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-cc-last-hwpt-wins', profile, {
     request: (req, next) => {
       if (req.op !== 'ioctl' || !checkExtension) return next(req);
-      const isCheck = req.cmd === 'VFIO_CHECK_EXTENSION' || (typeof req.cmd === 'number' && (req.cmd & 0xff) === checkExtension.nr && ((req.cmd >> 8) & 0xff) === 0x3b);
+      const isCheck = req.cmd === 'VFIO_CHECK_EXTENSION' || req.cmd === checkExtension.request;
       if (!isCheck) return next(req);
       inCheckExtension = true;
       try {

@@ -53,7 +53,7 @@ export function createAdapter(profile: Profile): Implementation {
     // VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU) is an int-argument compat command: taken around the request.
     request: (req, next, env) => {
       if (req.op !== 'ioctl' || !setIommu) return next(req);
-      const isSetIommu = req.cmd === 'VFIO_SET_IOMMU' || (typeof req.cmd === 'number' && (req.cmd & 0xff) === setIommu.nr && ((req.cmd >> 8) & 0xff) === 0x3b);
+      const isSetIommu = req.cmd === 'VFIO_SET_IOMMU' || req.cmd === setIommu.request;
       if (!isSetIommu) return next(req);
       const ctx = env.proc.fds.lookup(req.fd)?.private_data;
       const ioas = ctx instanceof IommufdCtx ? ctx.vfioIoas : null;
