@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -298,6 +298,22 @@ function tightHoles(m: GenModel): ObjEntry[] {
 /** A 2 MiB-aligned buffer to map the hole's length from. */
 function tightBuf(m: GenModel): BufEntry | undefined {
   return m.bufs.find((b) => b.huge && BigInt(b.length) >= TIGHT.len);
+}
+
+/**
+ * A read-only one-page area first in a 2 MiB span (at its second page) of an
+ * IOAS an attached device reaches, with the page after it free (or, once the
+ * writable page is there, `taken`), and that device.
+ */
+function roSpanTargets(m: GenModel, taken = false): { area: AreaEntry; dev: string }[] {
+  return m.dfds.flatMap((d) => {
+    const h = d.open && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
+    if (!h?.ioas) return [];
+    const areas = m.liveAreas(h.ctx, h.ioas);
+    return areas
+      .filter((a) => !a.write && a.length === PAGE && a.iova >= SPAN_BASE && a.iova % TABLE_SPAN === PAGE && areas.some((x) => x.iova === a.iova + PAGE) === taken && areas.every((x) => x === a || x.iova === a.iova + PAGE || x.iova + x.length <= a.iova - PAGE || x.iova >= a.iova - PAGE + TABLE_SPAN))
+      .map((area) => ({ area, dev: d.dev.name }));
+  });
 }
 
 function superpageBuf(m: GenModel): BufEntry | undefined {
@@ -1232,6 +1248,36 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(area.ioas), user_va: new Ref(b.name, 'va'), length: TABLE_SPAN, iova }, NONE, { bind: { [name]: 'out.iova' } });
       },
     } satisfies CommandSpec<number>);
+  }
+
+  // A writable page beside a read-only one that came first in its 2 MiB span (roSpan: that map
+  // allocated the span's tables), then a device write to it: each mapping carries its own
+  // permission whatever the order (formats with permission bits in table entries, AMD v1's
+  // IR/IW and Arm's APTable, leave the tables open: generic_pt sets IR|IW on every table).
+  if (opSupported(caps, 'dma')) {
+    add({
+      kind: 'IOMMU_IOAS_MAP/writable-after-read-only',
+      weight: 1,
+      arb: fc.record({ k: k16, data: smallBytes }),
+      needs: ['roSpan'], ready: () => true,
+      build: (m, c) => {
+        const t = pick(roSpanTargets(m), c.k);
+        const b = m.bufs.find((x) => !x.readonly && x.length >= 2 * PAGE_BYTES);
+        if (!t || !b) return undefined;
+        const iova = t.area.iova + PAGE;
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(t.area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(t.area.ioas), user_va: new Ref(b.name, 'va', PAGE), length: PAGE, iova }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      after: (m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; iova: bigint } }).fields;
+        const o = m.objs.find((x) => x.name === f.ioas_id.name);
+        if (ok(step) && o) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova: f.iova, length: PAGE, buf: f.user_va.name, bufOff: PAGE_BYTES, read: true, write: true, alive: true });
+      },
+      follow: (m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Ref; iova: bigint } }).fields;
+        const d = ok(step) ? roSpanTargets(m, true).find((x) => x.area.ioas === f.ioas_id.name && x.area.iova + PAGE === f.iova) : undefined;
+        return d && { op: 'dma', fields: { device: new Ref(d.dev), iova: f.iova, dir: 'write', data: c.data } };
+      },
+    } satisfies CommandSpec<{ k: number; data: Uint8Array }>);
   }
 
   // An area unmapped and its memory mapped again at once, where it was: the unmap must have
@@ -2861,6 +2907,18 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!ioas || at === undefined || buf < 0) return;
       const k = m.live('ioas', ioas.ctx).findIndex((o) => o.name === ioas.name);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'page', n: Number(at / PAGE) + 1 }, abi: NONE });
+    },
+    roSpan: async (m, s) => {
+      // A read-only page first in a free 2 MiB span of an IOAS an attached device reaches.
+      await ensure(m, s, 'mappedDevice');
+      if (roSpanTargets(m).length > 0) return;
+      const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached && o.alive)?.ioas);
+      const ioas = d && m.objs.find((o) => o.name === m.objs.find((h) => h.name === d.attached)?.ioas && o.alive && !o.allowed?.length);
+      const at = ioas && freeSpan(m, ioas.ctx, ioas.name);
+      const buf = m.bufs.findIndex((b) => b.length >= PAGE_BYTES);
+      if (!ioas || at === undefined || buf < 0) return;
+      const k = m.live('ioas', ioas.ctx).indexOf(ioas);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: R, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'at', iova: at + PAGE }, abi: NONE });
     },
     tightHole: async (m, s) => {
       // The high wall of a tight hole in an IOAS nothing is mapped low in, and a 2 MiB-aligned buffer.
