@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reduceSteps, type Trial } from './reduce.ts';
-import type { StepTemplate } from './step.ts';
+import { Ref, type StepTemplate } from './step.ts';
 
 const step = (name: string, uses?: string): StepTemplate => ({ op: 'open', fields: { node: 'iommu', ...(uses && { uses }) }, bind: { [name]: 'fd' } }) as unknown as StepTemplate;
 const nameOf = (t: StepTemplate): string => Object.keys(t.bind ?? {})[0] as string;
@@ -62,5 +62,27 @@ describe('suite.reduce', () => {
     expect(f.trials()).toBe(5);
     // From the end: y and x cannot go (two trials), then s29, s28, s27 do.
     expect(r.steps.length).toBe(prog.length - 3);
+  });
+  it('suite.reduce.writes-out-an-iova-to-drop-its-placer', async () => {
+    // `area` places something at 0x5000 and `map` names 0x2000 past it; the failure needs only
+    // `map` at 0x7000. Dropping `area` skips `map` (its reference has no value), so the reducer
+    // drops it again with the reference written out as the IOVA the failing run bound.
+    const area: StepTemplate = { op: 'ioctl', fields: { iova: 0x5000n }, bind: { area: 'out.iova' } };
+    const map: StepTemplate = { op: 'ioctl', fields: { iova: new Ref('area', '', 0x2000n) }, bind: { map: 'out.iova' } };
+    const test = async (steps: readonly StepTemplate[]): Promise<Trial<string>> => {
+      const bound = new Map<string, bigint>();
+      const executed: StepTemplate[] = [];
+      for (const t of steps) {
+        const at = t.fields['iova'];
+        const iova = at instanceof Ref ? (bound.has(at.name) ? (bound.get(at.name) as bigint) + at.add : undefined) : (at as bigint);
+        if (iova === undefined) continue;
+        bound.set(Object.keys(t.bind ?? {})[0] as string, iova);
+        executed.push(t);
+        if (t.bind?.['map'] && iova === 0x7000n) return { result: 'fails', executed };
+      }
+      return { result: undefined, executed };
+    };
+    const r = await reduceSteps([area, map], 'original', test, { bindingsOf: () => new Map([['area', 0x5000n]]) });
+    expect(r.steps).toEqual([{ ...map, fields: { iova: 0x7000n } }]);
   });
 });

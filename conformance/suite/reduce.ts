@@ -10,17 +10,25 @@
  * was never produced), and the smaller program is kept when it still fails
  * with the same objection. Passes repeat until none removes anything.
  *
+ * A step that only places something (an area whose IOVA later steps name
+ * relative to it: `$area+0x1000`) holds its dependents hostage: when dropping
+ * it with them fails, it is tried once more with those references written out
+ * as the IOVAs the failing run gave them, as a human would rewrite the
+ * program.
+ *
  * Deterministic: the budget is a number of trial runs, not a time, so the same
  * counterexample reduces to the same program on a busy machine and an idle
  * one; `deadline` only stops a slow adapter (a kernel under emulation) early.
  */
-import type { StepTemplate } from './step.ts';
+import { Ref, type StepTemplate, type Tmpl } from './step.ts';
 
-export interface ReduceOptions {
+export interface ReduceOptions<R = unknown> {
   /** Trial runs at most (default 300). */
   readonly maxTrials?: number;
   /** Stop when this returns true (checked before each trial). */
   readonly stop?: () => boolean;
+  /** What a run bound each name to (for writing references out as their values). */
+  readonly bindingsOf?: (r: R) => ReadonlyMap<string, unknown> | undefined;
 }
 
 export interface Trial<R> {
@@ -42,7 +50,7 @@ export interface Reduced<R> {
  * the same way, and then its executed steps (which leave out the dependents
  * that could not run and whatever followed the failure) replace the program.
  */
-export async function reduceSteps<R>(steps: readonly StepTemplate[], initial: R, test: (steps: readonly StepTemplate[]) => Promise<Trial<R>>, opts: ReduceOptions = {}): Promise<Reduced<R>> {
+export async function reduceSteps<R>(steps: readonly StepTemplate[], initial: R, test: (steps: readonly StepTemplate[]) => Promise<Trial<R>>, opts: ReduceOptions<R> = {}): Promise<Reduced<R>> {
   const maxTrials = opts.maxTrials ?? 300;
   let best = { steps, result: initial };
   let trials = 0;
@@ -52,13 +60,45 @@ export async function reduceSteps<R>(steps: readonly StepTemplate[], initial: R,
     for (let i = best.steps.length - 1; i >= 0; i--) {
       if (trials >= maxTrials || opts.stop?.()) return { ...best, trials };
       if (i >= best.steps.length) continue;
-      const candidate = [...best.steps.slice(0, i), ...best.steps.slice(i + 1)];
-      trials++;
-      const trial = await test(candidate);
-      if (trial.result === undefined || trial.executed.length >= best.steps.length) continue;
-      best = { steps: trial.executed, result: trial.result };
-      changed = true;
+      const candidates = [[...best.steps.slice(0, i), ...best.steps.slice(i + 1)]];
+      const literal = inlineIovas(best.steps, i, opts.bindingsOf?.(best.result));
+      if (literal) candidates.push(literal);
+      for (const candidate of candidates) {
+        if (trials >= maxTrials || opts.stop?.()) return { ...best, trials };
+        trials++;
+        const trial = await test(candidate);
+        if (trial.result === undefined || trial.executed.length >= best.steps.length) continue;
+        best = { steps: trial.executed, result: trial.result };
+        changed = true;
+        break;
+      }
     }
   }
   return { ...best, trials };
+}
+
+/**
+ * The program without step i, every later reference to an IOVA it bound (a
+ * name bound to a bigint, named without a path) written out as that value;
+ * undefined when it bound none that a later step names.
+ */
+function inlineIovas(steps: readonly StepTemplate[], i: number, bindings: ReadonlyMap<string, unknown> | undefined): StepTemplate[] | undefined {
+  const names = Object.keys(steps[i]?.bind ?? {}).filter((n) => typeof bindings?.get(n) === 'bigint');
+  if (!bindings || names.length === 0) return undefined;
+  let used = false;
+  const rewrite = (t: Tmpl): Tmpl => {
+    if (t instanceof Ref) {
+      const v = bindings.get(t.name);
+      if (t.path !== '' || !names.includes(t.name) || typeof v !== 'bigint') return t;
+      used = true;
+      return v + t.add;
+    }
+    if (t === null || typeof t !== 'object' || t instanceof Uint8Array) return t;
+    if (Array.isArray(t)) return t.map(rewrite);
+    const out: { [k: string]: Tmpl } = {};
+    for (const [k, v] of Object.entries(t)) out[k] = rewrite(v as Tmpl);
+    return out;
+  };
+  const later = steps.slice(i + 1).map((s) => ({ ...s, fields: rewrite(s.fields) as StepTemplate['fields'] }));
+  return used ? [...steps.slice(0, i), ...later] : undefined;
 }

@@ -453,7 +453,7 @@ async function reduceRun(run: CaseRun, rt: BlockRuntime, stop: () => boolean): P
       const result: CaseRun = { failure: d.failure as CaseFailure, reducible: true, trace, expectedOf: (s) => d.differential?.expectedOf(s), bindings: d.session.bindings, bindKinds: d.session.bindKinds, probeSeed: run.probeSeed, commands: executed.length };
       return { result, executed };
     },
-    { stop },
+    { stop, bindingsOf: (r) => r.bindings },
   );
   return reduced.result;
 }
