@@ -1267,7 +1267,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const iova = t.area.iova + PAGE;
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(t.area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(t.area.ioas), user_va: new Ref(b.name, 'va', PAGE), length: PAGE, iova }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
       },
-      after: (m, c, t, step) => {
+      after: (m, _c, t, step) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; iova: bigint } }).fields;
         const o = m.objs.find((x) => x.name === f.ioas_id.name);
         if (ok(step) && o) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova: f.iova, length: PAGE, buf: f.user_va.name, bufOff: PAGE_BYTES, read: true, write: true, alive: true });

@@ -293,7 +293,7 @@ const READ_ONLY_POINTERS = new Set(['user_va', 'vaddr', 'uptr']);
  */
 interface UserBuffer {
   readonly field: string;
-  /** The caller's limit, in words. */
+  /** The field that sets the caller's limit (named in messages). */
   readonly what: string;
   room(p: Profile, v: StructValue): number;
   written(p: Profile, v: StructValue, o: StructValue): number | undefined;
