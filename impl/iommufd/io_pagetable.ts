@@ -80,7 +80,7 @@ function allowedIterFirst(iopt: IoPagetable, start: bigint, last: bigint): Range
 }
 
 /** Merge ranges into sorted spans of used space; touching ranges join (interval_tree_span_iter). */
-function usedSpans(lists: readonly (readonly Range[])[]): Range[] {
+export function usedSpans(lists: readonly (readonly Range[])[]): Range[] {
   const all = lists.flat().slice().sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const out: { start: bigint; last: bigint }[] = [];
   for (const r of all) {
@@ -93,7 +93,7 @@ function usedSpans(lists: readonly (readonly Range[])[]): Range[] {
 }
 
 /** The holes of `spans` inside [start, last]. */
-function holes(spans: readonly Range[], start: bigint, last: bigint): Range[] {
+export function holes(spans: readonly Range[], start: bigint, last: bigint): Range[] {
   const out: Range[] = [];
   let cur = start;
   for (const s of spans) {
@@ -179,9 +179,8 @@ function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignm
 export function ioptAllocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
   const pageOffset = uptr % P;
   if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
-  let alignment = uptr === 0n ? roundupPowOfTwo(length) : roundupPowOfTwo(length) < lowestBit(uptr) ? roundupPowOfTwo(length) : lowestBit(uptr);
-  if (alignment >= HPAGE_SIZE) alignment = HPAGE_SIZE;
-  if (alignment < BigInt(iopt.iovaAlignment)) return err(-EINVAL);
+  const alignment = autoIovaAlignment(iopt, uptr, length);
+  if (!alignment) return err(-EINVAL);
 
   const windowStart = P;
   const windowLast = ULONG_MAX - P;
@@ -204,7 +203,7 @@ export function ioptAllocIova(iopt: IoPagetable, uptr: bigint, length: bigint): 
 }
 
 /** The alignment iopt_alloc_iova demands for this user address and length (0 if it would fail). */
-function autoIovaAlignment(iopt: IoPagetable, uptr: bigint, length: bigint): bigint {
+export function autoIovaAlignment(iopt: IoPagetable, uptr: bigint, length: bigint): bigint {
   if (length === 0n || length >= ULONG_MAX / 2n) return 0n;
   let alignment = uptr === 0n ? roundupPowOfTwo(length) : roundupPowOfTwo(length) < lowestBit(uptr) ? roundupPowOfTwo(length) : lowestBit(uptr);
   if (alignment >= HPAGE_SIZE) alignment = HPAGE_SIZE;

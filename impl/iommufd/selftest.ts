@@ -245,7 +245,7 @@ function iommufdTestAccessUnmap(staccess: SelftestAccess, iova: bigint, length: 
 }
 
 /** iommufd_test_syz_conv_iova: decode against the access's IOAS (0 when detached). */
-function syzConvIova(access: IommufdAccess, iova: bigint): bigint {
+export function syzConvIova(access: IommufdAccess, iova: bigint): bigint {
   return access.ioas ? iommufdTestSyzConvIovaInIopt(access.ioas.iopt, iova) : 0n;
 }
 

@@ -28,47 +28,14 @@ import { copyHandler } from './_copy.ts';
 import { EINVAL, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptAutoIovaAllowed, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { autoIovaAlignment, holes, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptAutoIovaAllowed, ioptFreePagesList, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAllocPages, ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 
 const P = BigInt(PAGE_SIZE);
-const HPAGE_SIZE = 2n * 1024n * 1024n;
 const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
-
-function usedSpans(lists: readonly (readonly Range[])[]): Range[] {
-  const all = lists.flat().slice().sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const out: { start: bigint; last: bigint }[] = [];
-  for (const r of all) {
-    const top = out[out.length - 1];
-    if (top && r.start <= top.last + 1n) {
-      if (r.last > top.last) top.last = r.last;
-    } else out.push({ start: r.start, last: r.last });
-  }
-  return out;
-}
-
-function holes(spans: readonly Range[], start: bigint, last: bigint): Range[] {
-  const out: Range[] = [];
-  let cur = start;
-  for (const s of spans) {
-    if (s.last < cur) continue;
-    if (s.start > last) break;
-    if (s.start > cur) out.push({ start: cur, last: s.start - 1n });
-    if (s.last >= last) return out;
-    cur = s.last + 1n;
-  }
-  if (cur <= last) out.push({ start: cur, last });
-  return out;
-}
-
-function roundupPowOfTwo(n: bigint): bigint {
-  let p = 1n;
-  while (p < n) p <<= 1n;
-  return p;
-}
 
 /** __alloc_iova_check_range with the fault. */
 function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
@@ -84,10 +51,8 @@ function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignm
 function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): { errno: number; iova?: bigint } {
   const pageOffset = uptr % P;
   if (length === 0n || length >= ULONG_MAX / 2n) return { errno: -EOVERFLOW };
-  const low = uptr & -uptr;
-  let alignment = uptr === 0n ? roundupPowOfTwo(length) : roundupPowOfTwo(length) < low ? roundupPowOfTwo(length) : low;
-  if (alignment >= HPAGE_SIZE) alignment = HPAGE_SIZE;
-  if (alignment < BigInt(iopt.iovaAlignment)) return { errno: -EINVAL };
+  const alignment = autoIovaAlignment(iopt, uptr, length);
+  if (!alignment) return { errno: -EINVAL };
   const windowStart = P;
   const windowLast = ULONG_MAX - P;
   const allowedSpans =

@@ -286,6 +286,16 @@ function loneSpanAreas(m: GenModel): AreaEntry[] {
  */
 const TIGHT = { low: 2n * PAGE, high: 5n * PAGE, len: 2n * PAGE } as const;
 
+/** A fixed-IOVA IOMMU_IOAS_MAP of a buffer into a named IOAS, once it succeeded, as the model's area. */
+function recordFixedMap(m: GenModel, t: StepTemplate, step: TraceStep, map: { read: number; write: number }): void {
+  const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; iova: bigint; length: bigint; flags: number } }).fields;
+  const o = m.objs.find((x) => x.name === f.ioas_id.name);
+  if (!ok(step) || !o) return;
+  const read = (f.flags & map.read) !== 0;
+  const write = (f.flags & map.write) !== 0;
+  m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova: f.iova, length: f.length, buf: f.user_va.name, bufOff: Number(f.user_va.add), read, write, alive: true });
+}
+
 /** IOASes with the high wall of a tight hole and nothing else below it and the page above it. */
 function tightHoles(m: GenModel): ObjEntry[] {
   return m.live('ioas').filter((o) => {
@@ -1267,11 +1277,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const iova = t.area.iova + PAGE;
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(t.area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(t.area.ioas), user_va: new Ref(b.name, 'va', PAGE), length: PAGE, iova }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
       },
-      after: (m, _c, t, step) => {
-        const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; iova: bigint } }).fields;
-        const o = m.objs.find((x) => x.name === f.ioas_id.name);
-        if (ok(step) && o) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova: f.iova, length: PAGE, buf: f.user_va.name, bufOff: PAGE_BYTES, read: true, write: true, alive: true });
-      },
+      after: (m, _c, t, step) => recordFixedMap(m, t, step, MAP),
       follow: (m, c, t, step) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Ref; iova: bigint } }).fields;
         const d = ok(step) ? roSpanTargets(m, true).find((x) => x.area.ioas === f.ioas_id.name && x.area.iova + PAGE === f.iova) : undefined;
@@ -1320,11 +1326,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const b = tightBuf(m);
       return o && b && ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.fixed | MAP.read, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: PAGE, iova: TIGHT.low }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
     },
-    after: (m, _k, t, step) => {
-      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref } }).fields;
-      const o = m.objs.find((x) => x.name === f.ioas_id.name);
-      if (ok(step) && o) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova: TIGHT.low, length: PAGE, buf: f.user_va.name, bufOff: 0, read: true, write: false, alive: true });
-    },
+    after: (m, _k, t, step) => recordFixedMap(m, t, step, MAP),
     follow: (m, _k, t, step) => {
       const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref } }).fields;
       const o = m.objs.find((x) => x.name === f.ioas_id.name);
