@@ -46,7 +46,7 @@ export const clauses: Clause[] = [
     statement: 'Unmapping, removing the last domain, unpinning accesses and closing the file return pins, pinned_vm and locked_vm to zero.',
     source: { file: PAGES, function: 'update_unpinned' },
     profiles: BOTH,
-    checks: ['ref.ioas_copy.pins-once', 'ref.pages.rlimit-user-enomem', 'ref.mock.close-releases-everything'],
+    checks: ['ref.ioas_copy.pins-once', 'ref.pages.rlimit-user-enomem', 'ref.mock.close-releases-everything', 'suite.invariants.user-charge-gone-after-close'],
   },
   {
     id: 'PAGES.CHARGE_AFTER_FILL',

@@ -441,3 +441,25 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('the user’s locked_vm, which no observation shows, is judged at the end of a case', () => {
+  check('suite.invariants.user-charge-gone-after-close', async () => {
+    // Unprivileged under an 8-page RLIMIT_MEMLOCK: 4 pages pinned into a mock domain, unmapped, the
+    // file closed. A new context must then pin all 8 pages, and be refused a ninth.
+    const p = program(
+      'user-charge-leak',
+      [
+        { op: 'set_process', rlimitMemlock: '32768', capIpcLock: false },
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384' }, bind: { iova: 'out.iova' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '$iova', length: '16384' } },
+      ],
+      { ops: ['set_process'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/unpin-no-uncharge.ts');
+    expect(r.broken, r.text).toContain('invariants.accounting');
+    expect(r.text).toMatch(/a new context pinning 8 page\(s\) .* was refused with ENOMEM/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

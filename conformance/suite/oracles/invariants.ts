@@ -69,6 +69,7 @@ export type Invariant = (typeof INVARIANTS)[number];
 const UNCHECKED_RESERVED = new Set(['IOMMU_HWPT_ALLOC:__reserved2', 'IOMMU_HWPT_SET_DIRTY_TRACKING:__reserved', 'IOMMU_TEST_CMD:__reserved']);
 
 const TEST_OP = new Map(TEST_OPS.map((o) => [o.value, o.name]));
+const MOCK_DOMAIN_OP = (TEST_OPS.find((o) => o.name === 'IOMMU_TEST_OP_MOCK_DOMAIN') as (typeof TEST_OPS)[number]).value;
 
 type Want = readonly ('ioas' | 'hwpt_paging' | 'hwpt_nested' | 'device' | 'selftest' | 'access')[];
 
@@ -275,6 +276,8 @@ const BUILDS_TABLES = /^(IOMMU_IOAS_MAP|IOMMU_IOAS_COPY|VFIO_IOMMU_MAP_DMA|IOMMU
 const SWEEP_BYTES = 64 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
+/** The largest RLIMIT_MEMLOCK (in pages) the end of a case fills to see the user's charge gone (checkUserChargeGone): the generator's limits go up to 8 MiB. */
+const USER_CHARGE_PROBE_PAGES = 2048;
 /** The longest IOMMU_TEST_OP_ACCESS_RW whose bytes are compared at both ends (larger ones are forgotten). */
 const ACCESS_RW_CHECKED = 4 * 4096;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
@@ -326,7 +329,7 @@ export class InvariantsOracle implements Oracle {
   private shadow!: Shadow;
   private ctx!: CaseContext;
   private baseline: { pinned: number; locked: number } | undefined;
-  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false };
+  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false };
   private readonly dmaRate: number;
   private readonly sample: number;
   /** What the buffers hold (content.ts). */
@@ -398,7 +401,16 @@ export class InvariantsOracle implements Oracle {
   async begin(ctx: CaseContext): Promise<void> {
     this.ctx = ctx;
     const op = (o: keyof Capabilities['ops']): boolean => ctx.caps.ops[o]?.supported === true;
-    this.can = { translate: op('translate'), dma: op('dma'), pins: op('pin_count'), proc: op('process_info'), kvm: op('kvm_state'), mem: op('mem_read') };
+    const cmd = (c: string): boolean => ctx.caps.commands[c]?.supported === true;
+    this.can = {
+      translate: op('translate'),
+      dma: op('dma'),
+      pins: op('pin_count'),
+      proc: op('process_info'),
+      kvm: op('kvm_state'),
+      mem: op('mem_read'),
+      userCharge: op('open') && op('mem_alloc') && op('close') && cmd('IOMMU_IOAS_ALLOC') && cmd('IOMMU_IOAS_MAP') && ctx.caps.testOps['IOMMU_TEST_OP_MOCK_DOMAIN']?.supported === true,
+    };
     this.shadow = new Shadow(this.profile, ctx.caps);
     this.content = new ContentShadow();
     this.wrote = false;
@@ -2572,7 +2584,55 @@ export class InvariantsOracle implements Oracle {
         if (i2 >= 0) out.push(this.obj('accounting', undefined, `after every file and VM was closed, buffer ${req.buffer} page ${i2} is still pinned ${pins[i2]} time(s)`, '0', String(pins[i2]), probe));
       }
     });
+    if (out.length === 0) await this.checkUserChargeGone(out);
     return out;
+  }
+
+  /**
+   * Closing everything gives the user's locked_vm back too (PAGES.RELEASE).
+   * Under user accounting, a /dev/iommu context's default, the charge is the
+   * user's (incr_user_locked_vm), which no observation shows: only
+   * RLIMIT_MEMLOCK's refusals do. So with a limit of L pages in force and
+   * CAP_IPC_LOCK dropped, a new context whose IOAS a mock domain holds (an
+   * area with no domain pins nothing) must pin exactly L pages, and be
+   * refused one more: a charge the case left behind refuses the first, one
+   * given back twice lets the second through. Not judged after fail_nth, nor
+   * where the buffers could exhaust the implementation's memory first.
+   */
+  private async checkUserChargeGone(out: Objection[]): Promise<void> {
+    const limit = this.shadow.rlimitPages;
+    if (limit === null || limit < 1 || limit > USER_CHARGE_PROBE_PAGES || this.shadow.capIpcLock || this.failNth || this.shadow.lost || !this.can.userCharge) return;
+    let bufferBytes = (limit + 1) * 4096;
+    for (const b of this.shadow.buffers.values()) bufferBytes += b.length;
+    if (bufferBytes > MEMLOCK_CHECKED_BUFFER_BYTES) return;
+    const ioctl = (fd: number, cmd: string, fields: StructValue): Request => ({ op: 'ioctl', fd, cmd, arg: { kind: 'struct', fields } });
+    const result = (r: Response | undefined): IoctlResult | undefined => (r?.ok ? (r.result as IoctlResult) : undefined);
+    const [opened, buffer] = await this.ctx.observe([{ op: 'open', node: 'iommu' }, { op: 'mem_alloc', length: (limit + 1) * 4096 }]);
+    const fd = opened?.ok ? (opened.result as { fd: number }).fd : -1;
+    if (fd < 0) return;
+    try {
+      const va = buffer?.ok ? (buffer.result as { va: bigint }).va : undefined;
+      const ioas = result((await this.ctx.observe([ioctl(fd, 'IOMMU_IOAS_ALLOC', {})]))[0])?.out?.['out_ioas_id'];
+      if (va === undefined || ioas === undefined || result((await this.ctx.observe([ioctl(fd, 'IOMMU_TEST_CMD', { op: MOCK_DOMAIN_OP, id: ioas, mock_domain: {} })]))[0])?.ret !== 0) return;
+      const flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+      const maps = [ioctl(fd, 'IOMMU_IOAS_MAP', { ioas_id: ioas, flags, user_va: va, length: BigInt(limit) * PAGE, iova: 0n }), ioctl(fd, 'IOMMU_IOAS_MAP', { ioas_id: ioas, flags, user_va: va + BigInt(limit) * PAGE, length: PAGE, iova: 0n })];
+      const [all, more] = await this.ctx.observe(maps);
+      const [a, m] = [result(all), result(more)];
+      if (!a || !m) return;
+      this.ctx.count('invariants.accounting');
+      const probe = (i: number, response: Response | undefined): { request: Request; response?: Response } => ({ request: maps[i] as Request, ...(response && { response }) });
+      if (a.ret !== 0 && errnoName(a.errno) === 'ENOMEM') {
+        out.push(this.obj('accounting', undefined, `after every file and VM was closed, a new context pinning ${limit} page(s) — RLIMIT_MEMLOCK, without CAP_IPC_LOCK — was refused with ENOMEM: the user's locked_vm still holds pages the case charged and gave back`, 'ok (the user’s charge is 0)', 'ENOMEM', probe(0, all)));
+      } else if (a.ret === 0 && m.ret === 0) {
+        out.push(this.obj('accounting', undefined, `after every file and VM was closed, a new context pinned ${limit + 1} page(s) under an RLIMIT_MEMLOCK of ${limit}, without CAP_IPC_LOCK: the user's locked_vm is below what is pinned (a charge given back twice, or never taken)`, 'ENOMEM', 'ok', probe(1, more)));
+      }
+    } finally {
+      const [closed, info] = await this.ctx.observe([{ op: 'close', fd }, ...(this.can.proc ? [{ op: 'process_info' } as Request] : [])]);
+      const p = info?.ok ? (info.result as { pinnedVmPages: number; lockedVmPages: number }) : undefined;
+      if (out.length === 0 && closed?.ok && p && this.baseline && (p.pinnedVmPages !== this.baseline.pinned || p.lockedVmPages !== this.baseline.locked)) {
+        out.push(this.obj('accounting', undefined, `a context that pinned pages under RLIMIT_MEMLOCK was closed, and pinned_vm/locked_vm are ${p.pinnedVmPages}/${p.lockedVmPages} pages, not the ${this.baseline.pinned}/${this.baseline.locked} the session started with`, `${this.baseline.pinned}/${this.baseline.locked}`, `${p.pinnedVmPages}/${p.lockedVmPages}`, { request: { op: 'process_info' }, response: info as Response }));
+      }
+    }
   }
 
   async close(): Promise<void> {}
