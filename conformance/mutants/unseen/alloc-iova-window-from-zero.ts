@@ -1,0 +1,107 @@
+/**
+ * C8.2 — alloc-iova-window-from-zero (drivers/iommu/iommufd/io_pagetable.c
+ * iopt_alloc_iova).
+ *
+ * With no allowed ranges, iopt_alloc_iova walks the holes of the reserved and
+ * area trees inside [PAGE_SIZE, ULONG_MAX - PAGE_SIZE]:
+ *     interval_tree_for_each_double_span(&used_span, &iopt->reserved_itree,
+ *             &iopt->area_itree, PAGE_SIZE, ULONG_MAX - PAGE_SIZE)
+ * (the allowed-ranges branch clamps to the same window). The fault passes 0
+ * as the start of the walk in that branch, so the first hole starts at IOVA 0
+ * and an automatic IOMMU_IOAS_MAP or IOMMU_IOAS_COPY into an IOAS whose low
+ * space is free is given IOVA 0 (or the buffer's page offset): the DMA address
+ * 0 that callers and devices treat as "no mapping", which iommufd promises
+ * never to hand out.
+ *
+ * Applied as: an automatic MAP or COPY asks this first-fit walk (window
+ * [0, ULONG_MAX - PAGE_SIZE] when no allowed ranges are set) for its IOVA and
+ * is then placed there as a fixed one.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
+import { flagMask } from '../../../spec/uapi/lookup.ts';
+import { ok, type Result } from '../../../impl/iommufd/object.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { autoIovaAlignment, holes, IOPT_ALLOC_IOVA, ioptAllocIova, ioptFreePagesList, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
+import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
+import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { copyHandler } from './_copy.ts';
+import { mutantImplementation } from '../harness.ts';
+
+const P = BigInt(PAGE_SIZE);
+const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
+
+/** __alloc_iova_check_range */
+function checkRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
+  if (start + alignment - 1n > ULONG_MAX) return undefined;
+  let aligned = (start + alignment - 1n) & ~(alignment - 1n);
+  aligned |= pageOffset;
+  if (aligned >= last || last - aligned < length - 1n) return undefined;
+  return aligned;
+}
+
+/** iopt_alloc_iova with the faulty window start in the no-allowed-ranges branch. */
+function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
+  if (iopt.allowed.length) return ioptAllocIova(iopt, uptr, length);
+  const r = ioptAllocIova(iopt, uptr, length); // the reference's errors (EOVERFLOW, EINVAL, ENOSPC) are the same
+  if (r.errno) return r;
+  const alignment = autoIovaAlignment(iopt, uptr, length);
+  const windowStart = 0n; // THE FAULT: PAGE_SIZE
+  const windowLast = ULONG_MAX - P;
+  const used = usedSpans([iopt.reserved, iopt.areas]);
+  for (const hole of holes(used, windowStart, windowLast)) {
+    const iova = checkRange(hole.start, hole.last, length, alignment, uptr % P);
+    if (iova !== undefined) return ok(iova);
+  }
+  return r;
+}
+
+/** iopt_map_pages with the faulty automatic placement. */
+function mapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  if (!(flags & IOPT_ALLOC_IOVA) || !list.length || !length || length & BigInt(iopt.iovaAlignment - 1)) return ioptMapPages(iopt, list, length, dstIova, prot, flags);
+  const first = list[0]!;
+  const r = allocIova(iopt, first.pages!.uptr + first.startByte, length);
+  if (r.errno) return ioptMapPages(iopt, list, length, dstIova, prot, flags);
+  dstIova.iova = r.value!;
+  return ioptMapPages(iopt, list, length, dstIova, prot, flags & ~IOPT_ALLOC_IOVA);
+}
+
+/** iommufd_ioas_map → iopt_map_user_pages over the faulty iopt_map_pages. */
+function ioasMap(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  const flags = cmd.num('flags');
+  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
+  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
+  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
+  const ioas = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+  if (ioas.errno) return ioas.errno;
+  const prot = convIommuProt(flags);
+  const uptr = cmd.big('user_va');
+  const length = cmd.big('length');
+  const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
+  if (pr.errno) return pr.errno;
+  const pages = pr.value!;
+  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
+  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
+  const unwind = new Unwind();
+  unwind.onError('out_unpin', () => ioptFreePagesList(list));
+  const dst = { iova: cmd.big('iova') };
+  const rc = mapPages(ioas.value!.iopt, list, length, dst, prot, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
+  if (rc) return unwind.exit(rc);
+  unwind.exit(0);
+  cmd.set('iova', dst.iova);
+  return iommufdUcmdRespond(ucmd);
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  const copy = copyHandler({ mapPages });
+  return mutantImplementation('alloc-iova-window-from-zero', profile, {
+    handlers: {
+      IOMMU_IOAS_MAP: (ucmd) => ioasMap(ucmd),
+      IOMMU_IOAS_COPY: (ucmd) => copy(ucmd),
+    },
+  });
+}
