@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -186,6 +186,16 @@ function opSupported(caps: Capabilities, op: keyof Capabilities['ops']): boolean
 function areasFor(m: GenModel, ctx: CtxEntry | undefined, ioas: string | undefined): AreaEntry[] {
   const exact = m.liveAreas(ctx?.name, ioas);
   return exact.length > 0 ? exact : m.liveAreas(ctx?.name);
+}
+
+/**
+ * What an IOAS is known to reserve: its own ranges (IOMMU_TEST_OP_ADD_RESERVED)
+ * and the region of each device with one of its own attached to it.
+ */
+function reservedFor(m: GenModel, ioas: string | undefined): Range[] {
+  const own = m.objs.find((o) => o.name === ioas && o.kind === 'ioas')?.reserved ?? [];
+  const held = m.dfds.some((d) => d.open && d.dev.resv && m.objs.find((h) => h.name === d.attached && h.alive)?.ioas === ioas);
+  return held ? [...own, { start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }] : [...own];
 }
 
 /**
@@ -324,6 +334,15 @@ function roSpanTargets(m: GenModel, taken = false): { area: AreaEntry; dev: stri
       .filter((a) => !a.write && a.length === PAGE && a.iova >= SPAN_BASE && a.iova % TABLE_SPAN === PAGE && areas.some((x) => x.iova === a.iova + PAGE) === taken && areas.every((x) => x === a || x.iova === a.iova + PAGE || x.iova + x.length <= a.iova - PAGE || x.iova >= a.iova - PAGE + TABLE_SPAN))
       .map((area) => ({ area, dev: d.dev.name }));
   });
+}
+
+/** Pages of a run of large leaves: two whole 2 MiB spans and a page of a third. */
+const LEAF_RUN_PAGES = 2 * Number(TABLE_SPAN / PAGE) + 1;
+
+/** Live areas of a huge buffer that start at a 2 MiB boundary and run past a second one, in an IOAS an attached device's domain holds. */
+function leafRuns(m: GenModel): AreaEntry[] {
+  const held = new Set(m.dfds.filter((d) => d.open && d.attached).map((d) => m.objs.find((o) => o.name === d.attached && o.alive)?.ioas));
+  return m.liveAreas().filter((a) => held.has(a.ioas) && a.iova % TABLE_SPAN === 0n && a.length > 2n * TABLE_SPAN && m.bufs.find((b) => b.name === a.buf)?.huge && m.ctxs.find((c) => c.name === a.ctx)?.open);
 }
 
 function superpageBuf(m: GenModel): BufEntry | undefined {
@@ -758,7 +777,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     const dfd = m.dfds.find((x) => x.dev === d && x.open && x.attached);
     const hwpt = dfd ? m.objs.find((o) => o.name === dfd.attached) : undefined;
     const areas = hwpt?.ioas ? areasFor(m, m.ctxs.find((x) => x.name === hwpt.ctx), hwpt.ioas) : m.liveAreas();
-    return { device: new Ref(d.name), iova: iovaOf(c.iova, m, areas, len) };
+    return { device: new Ref(d.name), iova: iovaOf(c.iova, m, areas, len, reservedFor(m, hwpt?.ioas)) };
   };
   if (opSupported(caps, 'dma')) {
     add({
@@ -1009,7 +1028,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         let len = lengthOf(c.len, undefined, va.room);
         if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
         const areas = areasFor(m, ctx, obj?.name);
-        const iova = c.fixed ? iovaOf(c.iova, m, areas, len) : 0n;
+        const iova = c.fixed ? iovaOf(c.iova, m, areas, len, reservedFor(m, obj?.name)) : 0n;
         const name = m.fresh('area');
         const flags = c.prot | (c.fixed ? MAP.fixed : 0);
         const defects: Defect[] = [...idDefects(c.ioas, obj)];
@@ -1260,6 +1279,24 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
 
+  // Large leaves in a run (leafRun: two 2 MiB leaves and a page), read by a device, then unmapped
+  // whole: the invalidation must cover every leaf of the range, not one granule per leaf (an
+  // SMMUv3 range TLBI counts TG pages, whatever the leaves' size).
+  add({
+    kind: 'IOMMU_IOAS_UNMAP/leaf-run',
+    weight: 1,
+    arb: k16,
+    needs: ['leafRun'], ready: () => true,
+    build: (m, k) => {
+      const a = pick(leafRuns(m), k);
+      return a && unmapAreaStep(env, a);
+    },
+    after: (m, _k, t, step) => {
+      const area = unmappedArea(m, t, step);
+      if (area) area.alive = false;
+    },
+  } satisfies CommandSpec<number>);
+
   // A writable page beside a read-only one that came first in its 2 MiB span (roSpan: that map
   // allocated the span's tables), then a device write to it: each mapping carries its own
   // permission whatever the order (formats with permission bits in table entries, AMD v1's
@@ -1354,7 +1391,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const length = c.pages === 0 ? a.length - off : BigInt(c.pages) * PAGE;
         const name = m.fresh('area');
         const flags = c.prot | (c.fixed ? MAP.fixed : 0);
-        const dstIova = c.fixed ? iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), length) : 0n;
+        const dstIova = c.fixed ? iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), length, reservedFor(m, obj?.name)) : 0n;
         return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(ctx.name), { flags, dst_ioas_id: dst, src_ioas_id: new Ref(a.ioas), length, dst_iova: dstIova, src_iova: new Ref(a.name, '', off) }, c.abi, {
           bind: { [name]: 'out.dst_iova' },
           defects: idDefects(c.dst, obj),
@@ -2079,7 +2116,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const va = vaOf(c.va, m);
         let len = lengthOf(c.len, undefined, va.room);
         if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
-        const iova = iovaOf(c.iova, m, m.liveAreas(ctx.name, ctx.compat), len);
+        const iova = iovaOf(c.iova, m, m.liveAreas(ctx.name, ctx.compat), len, reservedFor(m, ctx.compat));
         return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: c.flags, vaddr: va.va, iova, size: len }, c.abi);
       },
     } satisfies CommandSpec<{ ctx: number; flags: number; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
@@ -2227,7 +2264,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
       const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
       const len = lengthOf(c.len, undefined, PAGE);
-      return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len), length: len }, c.abi);
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len, reservedFor(m, obj?.name)), length: len }, c.abi);
     },
     after: (m, _c, t, step) => {
       const f = (t.fields['arg'] as { fields: { id: Tmpl; add_reserved: { start: Tmpl; length: Tmpl } } }).fields;
@@ -2287,12 +2324,51 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<number>);
   }
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_MAP')) {
+    // An unprivileged process under a small RLIMIT_MEMLOCK: an area one page longer than the limit,
+    // in an IOAS no domain holds (the map pins nothing), then an access pin of all of it, which the
+    // charge refuses (ENOMEM). The unwind must give back every page and every charge it took: what
+    // it kept shows in a later pin's charge, in pinned_vm, and in the user's charge at the end.
+    const OVER_LIMIT_MAX_PAGES = 16;
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/over-limit',
+      // Ready only in the few cases that start unprivileged under a small limit: often drawn there.
+      weight: 4,
+      arb: k16,
+      needs: ['acc', 'buf'],
+      ready: (m) => m.setting.unprivileged && m.setting.rlimit !== undefined && m.setting.rlimit <= BigInt(OVER_LIMIT_MAX_PAGES) * PAGE,
+      build: (m, k) => {
+        const acc = pick(m.accs.filter((a) => a.open && a.pin && m.ctxs.find((c) => c.name === a.ctx)?.open), k);
+        const pages = Number((m.setting.rlimit ?? 0n) / PAGE) + 1;
+        const b = pick(m.bufs.filter((x) => !x.readonly && x.length >= pages * PAGE_BYTES), k);
+        if (!acc || !b) return undefined;
+        const map = mapFlags(env.profile);
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(acc.ctx), { flags: map.read | map.write, ioas_id: new Ref(acc.ioas), user_va: new Ref(b.name, 'va'), length: BigInt(pages) * PAGE, iova: 0n }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      after: (m, k, t, step) => {
+        const acc = pick(m.accs.filter((a) => a.open && a.pin && m.ctxs.find((c) => c.name === a.ctx)?.open), k);
+        const f = (t.fields['arg'] as { fields: { user_va: Ref; length: bigint } }).fields;
+        const iova = step.response?.ok ? (step.response.result as { out?: { iova?: bigint } }).out?.iova : undefined;
+        if (!ok(step) || !acc || iova === undefined) return;
+        m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: acc.ctx, ioas: acc.ioas, iova, length: f.length, buf: f.user_va.name, bufOff: 0, read: true, write: true, alive: true });
+      },
+      follow: (m, _k, t, step) => {
+        const a = ok(step) ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0]) : undefined;
+        const acc = a && m.accs.find((x) => x.open && x.pin && x.ctx === a.ctx && x.ioas === a.ioas);
+        const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
+        if (!a?.buf || !acc || !ctx) return undefined;
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 1, iova: new Ref(a.name), length: a.length, uptr: new Ref(a.buf, 'va') }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
+      },
+    } satisfies CommandSpec<number>);
+  }
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), past: fc.constantFrom(0, 0, 0, 0, 1, 2), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    // Pages 0: the rest of the area, which an unprivileged process's RLIMIT_MEMLOCK may refuse (the
+    // unwind must give back every page and every charge the pin took: a later pin shows what it kept).
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(0) }), past: fc.constantFrom(0, 0, 0, 0, 1, 2), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, c.pages, true, c.past);
+      const t = accessTarget(m, c.acc, c.area, c.off, c.pages === 0 ? Number.MAX_SAFE_INTEGER : c.pages, true, c.past);
       if (!t) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
       const name = m.fresh('item');
@@ -2428,6 +2504,29 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   });
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') && testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES')) {
+    // An access that holds pinned pages moved to another IOAS: its driver is told to unpin
+    // everything first (iommufd_access_change_ioas: ops->unmap over the whole range, while new
+    // pins are blocked), and every page and charge it held in the old IOAS must go back.
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_REPLACE_IOAS/holding',
+      weight: 1,
+      arb: k16,
+      needs: ['accSiblings'], ready: () => true,
+      build: (m, k) => {
+        const acc = pick(m.accs.filter((a) => a.open && m.items.some((i) => i.alive && i.acc === a.name)), k);
+        const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx && x.open);
+        const to = acc && pick(m.live('ioas', acc.ctx).filter((o) => o.name !== acc.ioas), k);
+        return acc && ctx && to ? testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: new Ref(to.name) }, NONE) : undefined;
+      },
+      after: (m, _k, t, step) => {
+        const f = (t.fields['arg'] as { fields: { id: Ref; access_replace_ioas: { ioas_id: Ref } } }).fields;
+        const acc = ok(step) ? m.accs.find((a) => a.name === f.id.name) : undefined;
+        if (!acc) return;
+        acc.ioas = f.access_replace_ioas.ioas_id.name;
+        for (const i of m.items) if (i.acc === acc.name) i.alive = false;
+      },
+    } satisfies CommandSpec<number>);
+
     // A pinning access moved to an IOAS whose area sits at a byte offset into a page: refused
     // (EADDRINUSE), and the access stays on its IOAS — a pin of a page that IOAS maps, right after,
     // must work (an unwind that dropped the access's IOAS answers ENOENT).
@@ -2909,6 +3008,26 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!ioas || at === undefined || buf < 0) return;
       const k = m.live('ioas', ioas.ctx).findIndex((o) => o.name === ioas.name);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'page', n: Number(at / PAGE) + 1 }, abi: NONE });
+    },
+    leafRun: async (m, s) => {
+      // Two 2 MiB spans and a page of a huge buffer, at a free 2 MiB boundary of an IOAS an attached device's domain holds.
+      await ensure(m, s, 'mappedDevice');
+      if (leafRuns(m).length > 0) return;
+      const fits = (b: BufEntry): boolean => b.huge === true && !b.readonly && b.length >= LEAF_RUN_PAGES * PAGE_BYTES;
+      if (!m.bufs.some(fits) && m.bufs.length < 6) await run(m, s, 'mem_alloc', { pages: LEAF_RUN_PAGES, huge: true, ro: false });
+      const buf = m.bufs.findIndex(fits);
+      const d = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.alive);
+      const ioas = d && m.objs.find((o) => o.name === m.objs.find((h) => h.name === d.attached)?.ioas && o.alive && !o.allowed?.length);
+      if (!ioas || buf < 0) return;
+      // Three free spans in a row.
+      let at: bigint | undefined;
+      for (let i = 0; at === undefined && i < 60; i++) {
+        const first = freeSpan(m, ioas.ctx, ioas.name, i);
+        if (first !== undefined && freeSpan(m, ioas.ctx, ioas.name, i + 2) === first + 2n * TABLE_SPAN) at = first;
+      }
+      if (at === undefined) return;
+      const k = m.live('ioas', ioas.ctx).indexOf(ioas);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: LEAF_RUN_PAGES }, iova: { kind: 'at', iova: at }, abi: NONE });
     },
     roSpan: async (m, s) => {
       // A read-only page first in a free 2 MiB span of an IOAS an attached device reaches.

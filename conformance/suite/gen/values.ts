@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check';
 import type { IommuInstanceInfo } from '../../../spec/contract/types.ts';
-import { PAGE, U64_MAX } from '../ranges.ts';
+import { PAGE, U64_MAX, type Range } from '../ranges.ts';
 import { type AreaEntry, type GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { Ref, type Tmpl } from '../step.ts';
 
@@ -57,6 +57,20 @@ export type IovaChoice =
   | { readonly kind: 'aperture'; readonly k: number; readonly pages: number; readonly fromEnd: boolean }
   | { readonly kind: 'page'; readonly n: number }
   | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'p2_31' | 'p2_48' | 'odd' }
+  /**
+   * Against a range the IOAS reserves (its own, IOMMU_TEST_OP_ADD_RESERVED, or
+   * an attached device's region): ending in its first page (a range that
+   * starts in free IOVA and runs into it), at its start, or from its last
+   * page on (running out of it).
+   */
+  | { readonly kind: 'reserved'; readonly k: number; readonly at: 'below' | 'start' | 'last' }
+  /**
+   * Just below a large power-of-two boundary (2 MiB, 1 GiB, 512 GiB), so a
+   * range of more than `back` pages crosses it: an invalidation whose size
+   * is the aligned block around the range (VT-d's PSI mask, AMD's size code,
+   * SMMUv3's range) then spans the boundary's whole block.
+   */
+  | { readonly kind: 'boundary'; readonly lg2: 21 | 30 | 39; readonly k: number; readonly back: number }
   /** A given IOVA: for the constructors of a layout (never generated). */
   | { readonly kind: 'at'; readonly iova: bigint };
 
@@ -67,11 +81,25 @@ export const iovaChoice: fc.Arbitrary<IovaChoice> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('aperture' as const), k: fc.nat(7), pages: fc.oneof(fc.constantFrom(0, 1, 16, 512), fc.nat(64)), fromEnd: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('page' as const), n: fc.nat(1 << 20) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('edge' as const), which: fc.constantFrom('zero' as const, 'max' as const, 'topPage' as const, 'p2_31' as const, 'p2_48' as const, 'odd' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('boundary' as const), lg2: fc.constantFrom(21 as const, 30 as const, 30 as const, 39 as const), k: fc.nat(7), back: fc.constantFrom(1, 1, 2, 16) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), at: fc.constantFrom('below' as const, 'below' as const, 'start' as const, 'last' as const) }) },
 );
 
-/** An IOVA: a Ref to an area's bound IOVA plus an offset where it is area-based, else a literal. */
-export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], len: bigint): Tmpl {
+/**
+ * An IOVA: a Ref to an area's bound IOVA plus an offset where it is
+ * area-based, else a literal. `reserved`: what the target IOAS is known to
+ * reserve (the 'reserved' choice falls back to an aperture's edge without).
+ */
+export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], len: bigint, reserved: readonly Range[] = []): Tmpl {
   switch (c.kind) {
+    case 'reserved': {
+      const r = pick(reserved, c.k);
+      if (!r) return apertureIova(m.caps.iommus, c.k, 0, true, len);
+      const span = len > 0n ? len - (len % PAGE || PAGE) : 0n;
+      if (c.at === 'start') return r.start;
+      if (c.at === 'last') return r.last + 1n - PAGE;
+      return r.start > span ? r.start - span : 0n;
+    }
     case 'area': {
       const a = pick(areas, c.k);
       if (!a) return apertureIova(m.caps.iommus, c.k, c.pageOff, false, len);
@@ -93,6 +121,14 @@ export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], 
     }
     case 'aperture':
       return apertureIova(m.caps.iommus, c.k, c.pages, c.fromEnd, len);
+    case 'boundary': {
+      // The first such boundary above some unit's aperture start, inside the aperture when one is.
+      const i = pick(m.caps.iommus, c.k);
+      const block = 1n << BigInt(c.lg2);
+      const start = i ? i.apertureStart : 1n << 24n;
+      const at = (start / block + 1n) * block;
+      return at - BigInt(c.back) * PAGE;
+    }
     case 'page':
       return (1n << 24n) + BigInt(c.n) * PAGE;
     case 'at':
