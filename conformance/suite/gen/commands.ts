@@ -1279,6 +1279,34 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
 
+  // Two pages across a 2 MiB, 1 GiB or 512 GiB boundary of an IOAS a device reaches, read by the
+  // device (the probes after a map), then unmapped: the invalidation of a range is rounded to an
+  // aligned block (VT-d's PSI mask, AMD's size code), which here is the boundary's own, and a
+  // driver that cannot invalidate a block that large must flush the whole domain instead.
+  add({
+    kind: 'IOMMU_IOAS_MAP/across-boundary',
+    weight: 1,
+    arb: fc.record({ k: k16, lg2: fc.constantFrom(21, 30, 30, 39) }),
+    needs: ['mappedDevice'], ready: () => true,
+    build: (m, c) => {
+      const d = pick(m.dfds.filter((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached && o.alive)?.ioas), c.k);
+      const ioas = d && m.objs.find((o) => o.name === m.objs.find((h) => h.name === d.attached)?.ioas && o.alive && !o.allowed?.length);
+      const b = m.bufs.find((x) => !x.readonly && x.length >= 2 * PAGE_BYTES);
+      if (!d || !ioas || !b) return undefined;
+      const block = 1n << BigInt(c.lg2);
+      const at = (d.dev.iommu.apertureStart / block + 1n) * block;
+      if (at + PAGE - 1n > d.dev.iommu.apertureLast || m.liveAreas(ioas.ctx, ioas.name).some((a) => a.iova < at + PAGE && at - PAGE < a.iova + a.length)) return undefined;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ioas.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: 2n * PAGE, iova: at - PAGE }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+    },
+    after: (m, _c, t, step) => recordFixedMap(m, t, step, MAP),
+    follow: (m, _c, t, step) => {
+      const a = ok(step) ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0]) : undefined;
+      if (!a) return undefined;
+      a.alive = false;
+      return unmapAreaStep(env, a);
+    },
+  } satisfies CommandSpec<{ k: number; lg2: number }>);
+
   // Large leaves in a run (leafRun: two 2 MiB leaves and a page), read by a device, then unmapped
   // whole: the invalidation must cover every leaf of the range, not one granule per leaf (an
   // SMMUv3 range TLBI counts TG pages, whatever the leaves' size).
