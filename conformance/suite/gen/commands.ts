@@ -51,7 +51,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   if (next) await s.exec(next);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -1863,6 +1863,25 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       after: recordAttachOf,
     } satisfies CommandSpec<SiblingAttach>);
 
+    // A group whose members differ in what they can attach to (mixedGroup: one device that can
+    // enforce cache coherency, one that cannot, both on a HWPT that does not enforce): the first
+    // member replaced onto an enforcing HWPT of another IOAS. The group moves as one, so the
+    // other member refuses it (EINVAL), and the first must be back on the HWPT it was on
+    // (__iommu_group_set_domain_internal reverts every device it had switched to the old domain):
+    // the probes of the group's members after the step read what each reaches.
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/group-refused',
+      weight: 1,
+      arb: fc.record({ k: k16, abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
+      needs: ['mixedGroup'], ready: () => true,
+      build: (m, c) => {
+        const alive = (n: string): boolean => !!m.objs.find((o) => o.name === n && o.alive);
+        const g = pick(m.mixed.filter((x) => alive(x.shared) && alive(x.refused) && [x.a, x.b].every((n) => m.dfds.find((d) => d.name === n && d.open)?.attached === x.shared)), c.k);
+        return g && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(g.a), { flags: 0, pt_id: new Ref(g.refused) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+      },
+      after: recordAttachOf,
+    } satisfies CommandSpec<{ k: number; abi: AbiChoice }>);
+
     // Two devices bound in one context, one attached: attach the other to the
     // first one's HWPT or IOAS. Whether they may share the domain is the
     // driver's (paging_domain_compatible: coherency enforcement, dirty
@@ -3099,6 +3118,56 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!y.ctx) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(y), ctx: 0, badFd: false, abi: NONE, to: x.ctx } satisfies Bind);
       if (await attachIn(m, s, x)) await attachIn(m, s, y);
       await ensure(m, s, 'buf');
+    },
+    mixedGroup: async (m, s) => {
+      // Two devices of one group behind a unit that can enforce cache coherency, the second created
+      // unable to, bound in one context; a HWPT allocated for the second (not enforcing) on the
+      // context's first IOAS holds both; a HWPT allocated for the first (enforcing) on a second
+      // IOAS; each IOAS maps a buffer of its own at the IOVA the implementation picks.
+      if (m.mixed.length > 0 || m.devs.length > 4 || !m.caps.deviceFeatures.multiDeviceGroups?.supported) return;
+      if (!['device_create', 'open_device', 'VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'].every((k) => byKind.has(k))) return;
+      const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency && !i.format.includes('mock'));
+      if (unit < 0) return;
+      await ensure(m, s, 'ctx');
+      const ctx = m.openCtxs()[0];
+      if (!ctx) return;
+      while (m.live('ioas', ctx.name).length < 2 && m.objs.filter((o) => o.kind === 'ioas').length < 8) {
+        const before = m.objs.length;
+        await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+        if (m.objs.length === before) return;
+      }
+      const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'yes', noSnoop: false });
+      const b = a && (await createDevice(m, s, { iommu: unit, join: m.devs.indexOf(a), peer: -1, ecc: 'no', noSnoop: false }));
+      const da = a && (await openDfd(m, s, a));
+      const db = b && (await openDfd(m, s, b));
+      if (!da || !db) return;
+      for (const d of [da, db]) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(d), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+      if (!da.devid || !db.devid) return;
+      const hwptFor = async (d: DfdEntry, ioas: number): Promise<ObjEntry | undefined> => {
+        const before = new Set(m.live('hwpt', ctx.name).map((h) => h.name));
+        const k = m.live('devid', ctx.name).findIndex((o) => o.name === d.devid);
+        await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: openIdx(m, ctx.name), dev: { kind: 'live', k }, pt: { kind: 'live', k: ioas }, ptHwpt: false, flags: 0, data: 'none', abi: NONE });
+        return m.live('hwpt', ctx.name).find((h) => !before.has(h.name));
+      };
+      const shared = await hwptFor(db, 0);
+      const refused = await hwptFor(da, 1);
+      if (!shared || !refused) return;
+      for (const d of [da, db]) {
+        const k = m.live('hwpt', ctx.name).indexOf(shared);
+        await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: true, abi: NONE, at: d.name } satisfies Attach);
+      }
+      if (da.attached !== shared.name || db.attached !== shared.name) return;
+      while (m.bufs.length < 2) {
+        const before = m.bufs.length;
+        await run(m, s, 'mem_alloc', { pages: 4, huge: false, ro: false });
+        if (m.bufs.length === before) return;
+      }
+      const ioases = m.live('ioas', ctx.name);
+      for (const [i, buf] of [[0, 0], [1, 1]] as const) {
+        const k = ioases.findIndex((o) => o.name === (i === 0 ? shared.ioas : refused.ioas));
+        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: RW, fixed: false, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+      }
+      m.mixed.push({ a: da.name, b: db.name, shared: shared.name, refused: refused.name });
     },
     groupAttached: async (m, s) => {
       // Both devices of a group bound in one context, one of them attached, and a second IOAS there.

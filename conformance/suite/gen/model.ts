@@ -137,6 +137,12 @@ export class GenModel {
   readonly items: ItemEntry[] = [];
   readonly areas: AreaEntry[] = [];
   readonly vms: VmEntry[] = [];
+  /**
+   * Groups whose members differ in what they can attach to (the mixedGroup
+   * constructor): device files `a` and `b` of one group on HWPT `shared`, and
+   * a HWPT `refused` of another IOAS that `a` could take but `b` cannot.
+   */
+  readonly mixed: { readonly a: string; readonly b: string; readonly shared: string; readonly refused: string }[] = [];
   /** Literal fds never handed out (EBADF on both sides). */
   readonly badFd = 1021;
 
