@@ -1,7 +1,8 @@
 /**
  * Shared by the faults that change one step of IOMMU_TEST_OP_ACCESS_RW: a
  * copy of iommufd_test_access_rw (selftest.c) → iommufd_access_rw
- * (device.c) whose piece length and iopt_pages_rw_access are parameters.
+ * (device.c) whose piece length, iopt_pages_rw_access and
+ * iopt_area_contig_done test are parameters.
  * With the reference's own it answers exactly as the reference does.
  */
 import { EBADFD, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
@@ -18,6 +19,8 @@ export interface AccessRwSteps {
   /** The bytes of one area's piece: (min(last, iopt_area_last_iova(area)) - cur) + 1. */
   readonly pieceBytes?: (last: bigint, area: IoptArea, cur: bigint) => number;
   readonly pagesRw?: typeof ioptPagesRwAccess;
+  /** iopt_area_contig_done: whether the areas covered the whole range (ENOENT if not). */
+  readonly contigDone?: (done: boolean) => boolean;
 }
 
 const pieceBytesOf = (last: bigint, area: IoptArea, cur: bigint): number => Number((last < area.last ? last : area.last) - cur + 1n);
@@ -43,12 +46,12 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
     }
     off += bytes;
   }
-  return done ? 0 : -ENOENT;
+  return steps.contigDone(done) ? 0 : -ENOENT;
 }
 
 /** iommufd_test_access_rw over iommufd_access_rw with the given steps (the reference's where none is given). */
-export function accessRwHandler({ pieceBytes = pieceBytesOf, pagesRw = ioptPagesRwAccess }: AccessRwSteps): (ucmd: Ucmd) => number {
-  const steps = { pieceBytes, pagesRw };
+export function accessRwHandler({ pieceBytes = pieceBytesOf, pagesRw = ioptPagesRwAccess, contigDone = (done) => done }: AccessRwSteps): (ucmd: Ucmd) => number {
+  const steps = { pieceBytes, pagesRw, contigDone };
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     let iova = cmd.big('access_rw.iova');

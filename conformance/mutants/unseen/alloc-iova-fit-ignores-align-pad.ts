@@ -25,17 +25,14 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-import { EINVAL, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { autoIovaAlignment, holes, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptAutoIovaAllowed, ioptFreePagesList, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages, ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
-import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
+import { ioasMapHandler } from './_map.ts';
+import { EINVAL, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
+import { autoIovaAlignment, holes, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptAutoIovaAllowed, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 
 const P = BigInt(PAGE_SIZE);
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 
 /** __alloc_iova_check_range with the fault. */
 function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
@@ -115,36 +112,8 @@ function mapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIo
   return 0;
 }
 
-/** iommufd_ioas_map → iopt_map_user_pages (unchanged but for the iopt_map_pages they call). */
-function ioasMap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
-  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const iopt = r.value!.iopt;
-  const prot = convIommuProt(flags);
-  const uptr = cmd.big('user_va');
-  const length = cmd.big('length');
-  const p = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-  if (p.errno) return p.errno;
-  const pages = p.value!;
-  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => ioptFreePagesList(list));
-  const dst = { iova: cmd.big('iova') };
-  const rc = mapPages(iopt, list, length, dst, prot, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return unwind.exit(rc);
-  unwind.exit(0);
-  cmd.set('iova', dst.iova);
-  return iommufdUcmdRespond(ucmd);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('alloc-iova-fit-ignores-align-pad', profile, {
-    handlers: { IOMMU_IOAS_MAP: ioasMap, IOMMU_IOAS_COPY: copyHandler({ mapPages }) },
+    handlers: { IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }), IOMMU_IOAS_COPY: copyHandler({ mapPages }) },
   });
 }

@@ -18,21 +18,14 @@
  * is then placed there as a fixed one.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
 import { ok, type Result } from '../../../impl/iommufd/object.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { autoIovaAlignment, holes, IOPT_ALLOC_IOVA, ioptAllocIova, ioptFreePagesList, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
-import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
+import { autoIovaAlignment, holes, IOPT_ALLOC_IOVA, ioptAllocIova, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
 import { copyHandler } from './_copy.ts';
+import { ioasMapHandler } from './_map.ts';
 import { mutantImplementation } from '../harness.ts';
 
 const P = BigInt(PAGE_SIZE);
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 
 /** __alloc_iova_check_range */
 function checkRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
@@ -69,39 +62,8 @@ function mapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIo
   return ioptMapPages(iopt, list, length, dstIova, prot, flags & ~IOPT_ALLOC_IOVA);
 }
 
-/** iommufd_ioas_map → iopt_map_user_pages over the faulty iopt_map_pages. */
-function ioasMap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
-  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const ioas = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (ioas.errno) return ioas.errno;
-  const prot = convIommuProt(flags);
-  const uptr = cmd.big('user_va');
-  const length = cmd.big('length');
-  const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-  if (pr.errno) return pr.errno;
-  const pages = pr.value!;
-  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => ioptFreePagesList(list));
-  const dst = { iova: cmd.big('iova') };
-  const rc = mapPages(ioas.value!.iopt, list, length, dst, prot, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return unwind.exit(rc);
-  unwind.exit(0);
-  cmd.set('iova', dst.iova);
-  return iommufdUcmdRespond(ucmd);
-}
-
 export function createAdapter(profile: Profile): Implementation {
-  const copy = copyHandler({ mapPages });
   return mutantImplementation('alloc-iova-window-from-zero', profile, {
-    handlers: {
-      IOMMU_IOAS_MAP: (ucmd) => ioasMap(ucmd),
-      IOMMU_IOAS_COPY: (ucmd) => copy(ucmd),
-    },
+    handlers: { IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }), IOMMU_IOAS_COPY: copyHandler({ mapPages }) },
   });
 }
