@@ -2001,10 +2001,23 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       // A device with reserved regions of its own left an IOAS: what the IOAS reports as usable
       // IOVA right after shows whether its regions went with it (iopt_remove_reserved_iova by owner).
-      follow: (m, _c, t, step) => {
+      // Otherwise the IOAS it left, once nothing else holds it, is destroyed: whatever the
+      // attachment took on it (the automatic HWPT, the device's user of the IOAS) must be gone.
+      follow: (m, c, t, step) => {
+        if (!ok(step)) return undefined;
         const left = detachLeaves.get(t);
-        const ioas = left !== undefined && ok(step) ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
-        return ioas && left !== undefined ? rangesOf(env, ioas.ctx, left) : undefined;
+        const ioas = left !== undefined ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
+        if (ioas && left !== undefined) return rangesOf(env, ioas.ctx, left);
+        const d = dfdPick(m, c.dfd) as DfdEntry;
+        const from = d.left && m.objs.find((h) => h.name === d.left?.hwpt);
+        const gone = from?.auto && from.ioas ? m.objs.find((o) => o.name === from.ioas && o.kind === 'ioas' && o.alive && m.ctxs.find((x) => x.name === o.ctx)?.open) : undefined;
+        if (!from || !gone || !has('IOMMU_DESTROY')) return undefined;
+        const holders = m.objs.filter((o) => o.alive && o.ioas === gone.name);
+        if (holders.some((h) => !h.auto || m.dfds.some((x) => x.open && x.attached === h.name)) || m.accs.some((a) => a.open && a.ioas === gone.name)) return undefined;
+        for (const h of holders) h.alive = false;
+        gone.alive = false;
+        for (const a of m.areas) if (a.ioas === gone.name) a.alive = false;
+        return ioctlStep(env, 'IOMMU_DESTROY', new Ref(gone.ctx), { id: new Ref(gone.name) }, NONE, {});
       },
     } satisfies CommandSpec<{ dfd: number; abi: AbiChoice }>);
     // One member of a group leaves the domain both members are attached to: what the other one
