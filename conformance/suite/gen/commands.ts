@@ -14,6 +14,7 @@
 import fc from 'fast-check';
 import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
 import { commandByName, commandsFor, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
+import { MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { arbStruct } from '../../../spec/abi/arbitrary.ts';
 import { requireLayout } from '../../../spec/uapi/layout.ts';
@@ -2417,7 +2418,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const acc = a && m.accs.find((x) => x.open && x.pin && x.ctx === a.ctx && x.ioas === a.ioas);
         const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
         if (!a?.buf || !acc || !ctx) return undefined;
-        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 1, iova: new Ref(a.name), length: a.length, uptr: new Ref(a.buf, 'va') }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_WRITE, iova: new Ref(a.name), length: a.length, uptr: new Ref(a.buf, 'va') }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
       },
     } satisfies CommandSpec<number>);
   }
