@@ -74,6 +74,8 @@ function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, n
 
 export class Process {
   readonly fds = new FdTable();
+  /** Kernel WARN_ONs hit by code that ran for this process with no iommufd context at hand (iopt_release_pages); empty in a correct run. */
+  readonly warnings: string[] = [];
   readonly faults = new FaultInjector();
   readonly user: UserStruct;
   /** RLIMIT_MEMLOCK in bytes; null = RLIM_INFINITY. */
