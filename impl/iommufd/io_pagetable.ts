@@ -163,7 +163,7 @@ export function ioptAreaContig(iopt: IoPagetable, iova: bigint, last: bigint): {
 // -- IOVA allocation ----------------------------------------------------------
 
 /** __alloc_iova_check_range: the aligned start in [start, last] that fits `length`, or undefined. */
-function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
+export function allocIovaCheckRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
   if (start + alignment - 1n > ULONG_MAX) return undefined;
   let aligned = (start + alignment - 1n) & ~(alignment - 1n);
   aligned |= pageOffset;

@@ -20,21 +20,12 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { ok, type Result } from '../../../impl/iommufd/object.ts';
 import { PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { autoIovaAlignment, holes, IOPT_ALLOC_IOVA, ioptAllocIova, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
+import { allocIovaCheckRange, autoIovaAlignment, holes, IOPT_ALLOC_IOVA, ioptAllocIova, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
 import { copyHandler } from './_copy.ts';
 import { ioasMapHandler } from './_map.ts';
 import { mutantImplementation } from '../harness.ts';
 
 const P = BigInt(PAGE_SIZE);
-
-/** __alloc_iova_check_range */
-function checkRange(start: bigint, last: bigint, length: bigint, alignment: bigint, pageOffset: bigint): bigint | undefined {
-  if (start + alignment - 1n > ULONG_MAX) return undefined;
-  let aligned = (start + alignment - 1n) & ~(alignment - 1n);
-  aligned |= pageOffset;
-  if (aligned >= last || last - aligned < length - 1n) return undefined;
-  return aligned;
-}
 
 /** iopt_alloc_iova with the faulty window start in the no-allowed-ranges branch. */
 function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
@@ -46,7 +37,7 @@ function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigi
   const windowLast = ULONG_MAX - P;
   const used = usedSpans([iopt.reserved, iopt.areas]);
   for (const hole of holes(used, windowStart, windowLast)) {
-    const iova = checkRange(hole.start, hole.last, length, alignment, uptr % P);
+    const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, uptr % P);
     if (iova !== undefined) return ok(iova);
   }
   return r;

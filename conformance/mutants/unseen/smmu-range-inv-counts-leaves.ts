@@ -28,44 +28,12 @@
  * the gather's page size.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { HwDomain } from '../../../impl/platform/hw.ts';
-import { K_ARM_S2 } from '../../../impl/pagetable/format.ts';
-import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { smmuRangeFlush } from './_smmu_range.ts';
 
-function ctz(x: number): number {
-  let n = 0;
-  while (x % 2 === 0 && n < 64) {
-    x /= 2;
-    n++;
-  }
-  return n;
-}
+// THE FAULT: size >> ilog2(granule), not size >> tg (NUM/SCALE still count TG pages).
+const machine = smmuRangeFlush({ pages: (size, _tg, granuleLg2) => Math.max(1, Math.floor(size / 2 ** granuleLg2)) });
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('smmu-range-inv-counts-leaves', profile, {
-    machine: (m) =>
-      hwUnits(m).forEach((hw) => {
-        if (hw.vendor !== 'smmuv3') return;
-        patchOwn(hw, 'smmuFlushRange', (orig) => (d: HwDomain, iova: number, size: number, leaf: boolean, pgsizeLg2: number) => {
-          const pt = d.pt;
-          if (!hw.rangeInv || pt === null) return orig(d, iova, size, leaf, pgsizeLg2);
-          const stage = pt.g.kind === K_ARM_S2 ? 2 : 1;
-          const tg = pt.g.granLg2;
-          const granuleLg2 = pgsizeLg2 > 0 ? pgsizeLg2 : tg;
-          const end = iova + size;
-          // THE FAULT: size >> ilog2(granule), not size >> tg (NUM/SCALE still count TG pages).
-          let numPages = Math.max(1, Math.floor(size / 2 ** granuleLg2));
-          const ttl = leaf ? 4 - Math.floor((granuleLg2 - 3) / (tg - 3)) : 0;
-          if (!leaf && numPages === 1) numPages++;
-          let a = iova;
-          while (a < end && numPages > 0) {
-            const scale = Math.min(31, ctz(numPages));
-            const num = Math.floor(numPages / 2 ** scale) % 32;
-            hw.smmuTlbiVa(stage, d.tag, a, leaf, num - 1, scale, (tg - 10) / 2, ttl);
-            numPages -= num * 2 ** scale;
-            a += num * 2 ** (scale + tg);
-          }
-        });
-      }),
-  });
+  return mutantImplementation('smmu-range-inv-counts-leaves', profile, { machine });
 }
