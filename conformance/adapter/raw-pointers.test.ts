@@ -42,3 +42,41 @@ describe('raw arguments with pointer patches (reference)', () => {
     }
   });
 });
+
+/** Read-only arguments (ADAPTER.md §3.3) against the reference, wire validation on. */
+describe('read-only arguments (reference)', () => {
+  it('reads the argument, faults the copy back, keeps pointer targets writable', async () => {
+    const a = await openAdapter('ref', { profile: '7.3', validateInProcess: true });
+    try {
+      const caps = await ok<{ readOnlyArgs?: { supported: boolean } }>(a, { op: 'capabilities' });
+      expect(caps.readOnlyArgs).toEqual({ supported: true });
+      const { fd } = await ok<{ fd: number }>(a, { op: 'open', node: 'iommu' });
+      // The IOAS is made, its id cannot be returned: EFAULT, the argument as sent, and the id free again.
+      const lost = await ok<IoctlResult>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {}, readOnly: true } });
+      expect([lost.ret, lost.errno, lost.out?.['out_ioas_id']]).toEqual([-1, 14, 0]);
+      const alloc = await ok<IoctlResult>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } });
+      expect(alloc.out?.['out_ioas_id']).toBe(1);
+      // A command that answers nothing through its struct is not affected; one that writes a pointer
+      // target (not the struct) is not either: only the struct's own copy back faults.
+      const destroyOk = await ok<IoctlResult>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } });
+      const destroy = await ok<IoctlResult>(a, { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'struct', fields: { id: Number(destroyOk.out?.['out_ioas_id']) }, readOnly: true } });
+      expect(destroy.ret).toBe(0);
+      const command = resolveCommand('7.3', 'IOMMU_IOAS_IOVA_RANGES');
+      if (!command) throw new Error('command');
+      const built = buildIoctlArg('7.3', command, { kind: 'struct', fields: { ioas_id: 1, num_iovas: 1 } }, () => 0n);
+      if (built.kind !== 'bytes') throw new Error('bytes');
+      const raw = await ok<IoctlResult>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_IOVA_RANGES', arg: { kind: 'raw', bytes: built.bytes, ptrs: [{ offset: 16, room: 16 }], readOnly: true } });
+      // The ranges were written (the target is writable), then the respond of the struct faulted.
+      expect([raw.ret, raw.errno]).toEqual([-1, 14]);
+      expect(raw.ptrs?.[0]?.data.some((b) => b !== 0)).toBe(true);
+      // Read-only placement is per call: the next argument is writable again.
+      const again = await ok<IoctlResult>(a, { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {} } });
+      expect(again.ret).toBe(0);
+      // A readOnly that is not a boolean is refused, naming it.
+      const bad = await a.call({ op: 'ioctl', fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {}, readOnly: 1 as unknown as boolean } });
+      expect(bad.ok ? undefined : bad.error).toMatchObject({ code: 'bad-request', field: 'arg.readOnly' });
+    } finally {
+      await a.close();
+    }
+  });
+});

@@ -87,6 +87,9 @@ describe('kernel lane adapter (host side, fake channel)', () => {
     if (!r.ok) return;
     expect(r.result.out?.['ioas_id']).toBe(1);
     expect(r.result.buffers?.['allowed_iovas']).toEqual(new Uint8Array(32).fill(0xab));
+    // A read-only struct stays read-only once lowered (the guest mprotects the raw bytes).
+    await a.call({ op: 'ioctl', fd: 3, cmd: 'IOMMU_IOAS_ALLOC', arg: { kind: 'struct', fields: {}, readOnly: true } });
+    expect(sent[1]?.['arg']).toMatchObject({ kind: 'raw', readOnly: true });
   });
 
   it('answers batches in order, refusing bad items locally and numbering error fields by the caller index', async () => {

@@ -83,7 +83,7 @@ function prepare(profile: Profile, request: SingleRequest): Prepared {
   try {
     const lowered = lowerStructArg(profile, request.cmd, request.arg);
     const ptrs = lowered.patches.map((p): RawPointerPatch => ({ offset: p.offset, ...p.target }));
-    const send: SingleRequest = { op: 'ioctl', fd: request.fd, cmd: request.cmd, arg: { kind: 'raw', bytes: lowered.bytes, ptrs } };
+    const send: SingleRequest = { op: 'ioctl', fd: request.fd, cmd: request.cmd, arg: { kind: 'raw', bytes: lowered.bytes, ptrs, ...(request.arg.readOnly && { readOnly: true }) } };
     return { request, send, lowered };
   } catch (e) {
     if (e instanceof LowerError) return { request, localError: { ok: false, error: { code: 'bad-request', message: e.message, field: e.field } } };

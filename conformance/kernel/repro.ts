@@ -125,9 +125,17 @@ export async function runCPrograms(profile: Profile, programs: readonly CProgram
 /** Replay files of divergences the suite found on a lane (kept with their triage), per profile. */
 export const REPLAY_DIR = fileURLToPath(new URL('./repro/suite/', import.meta.url));
 
-/** A corpus program (iommufd.c's iommufd_ioas.mock_domain.area) that passes on the lane: its C form must run clean (the control). */
-export function controlProgram(profile: Profile): string {
-  return fileURLToPath(new URL(`../programs/corpus/iommufd_ioas/mock_domain.area@${profile}.json`, import.meta.url));
+/**
+ * Programs that pass on the lane: their C forms must run clean (the controls). A corpus program
+ * (iommufd.c's iommufd_ioas.mock_domain.area), and repro/controls/ (what the corpus has no program
+ * for: a read-only argument whose copy back faults).
+ */
+export function controlPrograms(profile: Profile): string[] {
+  const controls = fileURLToPath(new URL('./repro/controls/', import.meta.url));
+  return [
+    fileURLToPath(new URL(`../programs/corpus/iommufd_ioas/mock_domain.area@${profile}.json`, import.meta.url)),
+    ...readdirSync(controls).filter((f) => f.endsWith('.json')).sort().map((f) => join(controls, f)),
+  ];
 }
 
 export interface ReplayCheck {
@@ -150,15 +158,15 @@ export function objectedStep(program: Program): number | undefined {
 
 /**
  * Emits every replay file of the profile (repro/suite/linux-<profile>/*.json) and the control
- * program as C, runs them in one guest boot, and checks each: a replay's C program must diverge
- * at the step the suite objected to (exit 1, that step printed DIVERGES), the control's must not.
+ * programs as C, runs them in one guest boot, and checks each: a replay's C program must diverge
+ * at the step the suite objected to (exit 1, that step printed DIVERGES), a control's must not.
  */
 export async function checkReplaysInGuest(profile: Profile, progress?: ProgressSink): Promise<{ checks: ReplayCheck[]; splats: readonly string[]; seconds: number }> {
   const dir = join(REPLAY_DIR, `linux-${profile}`);
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
   const items = [
     ...files.map((f) => ({ file: join(dir, f), mustDiverge: true })),
-    { file: controlProgram(profile), mustDiverge: false },
+    ...controlPrograms(profile).map((file) => ({ file, mustDiverge: false })),
   ].map((x, i) => {
     const program = loadProgram(x.file).program;
     return { ...x, program, name: `c${i}-${program.name.replace(/[^A-Za-z0-9._-]/g, '_')}`.slice(0, 60), source: emitC(program, { profile, source: x.file.slice(x.file.indexOf('conformance/')) }) };

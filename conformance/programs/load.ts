@@ -40,7 +40,7 @@ function programValidator(): ValidateFunction {
 }
 
 /** Keys of a step that are not request fields. */
-export const STEP_META_KEYS = new Set(['op', 'bind', 'expect', 'note', 'fields', 'tail', 'truncate']);
+export const STEP_META_KEYS = new Set(['op', 'bind', 'expect', 'note', 'fields', 'tail', 'truncate', 'readOnly']);
 
 function schemaError(file: string, e: ErrorObject): ProgramError {
   const m = /^\/steps\/(\d+)(\/.*)?$/.exec(e.instancePath);

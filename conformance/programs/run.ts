@@ -202,6 +202,7 @@ export function resolveStep(step: Step, profile: Profile, bindings: ReadonlyMap<
     const arg: Record<string, Value> = { kind: 'struct', fields: resolveValue(step['fields'] as Json, ctx, 'fields', true) };
     if (step['tail'] !== undefined) arg['tail'] = resolveValue(step['tail'] as Json, ctx, 'tail', false);
     if (step['truncate'] !== undefined) arg['truncate'] = resolveValue(step['truncate'] as Json, ctx, 'truncate', false);
+    if (step['readOnly'] !== undefined) arg['readOnly'] = step['readOnly'] as boolean;
     req['arg'] = arg;
   }
   // A program writes numerals the same way whatever a member's width; the

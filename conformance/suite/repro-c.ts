@@ -99,6 +99,16 @@ static void *scratch(const void *data, size_t len)
 	return map + body - rounded;
 }
 
+/* A read-only argument (ADAPTER.md §3.3): the kernel reads it, every copy back faults. */
+static void read_only(void *arg, size_t len)
+{
+	uintptr_t start = (uintptr_t)arg & ~((uintptr_t)page_size - 1);
+	uintptr_t end = ((uintptr_t)arg + (len ? len : 1) + page_size - 1) & ~((uintptr_t)page_size - 1);
+
+	if (mprotect((void *)start, end - start, PROT_READ))
+		die("mprotect read-only argument");
+}
+
 static void *fault_page(void)
 {
 	void *p = mmap(NULL, page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -529,7 +539,7 @@ class Emitter {
       if (built.kind !== 'bytes') throw new EmitCError(step, 'arg', 'not a struct argument');
       const layout = structLayout(this.profile, command.struct);
       if (!layout) throw new EmitCError(step, 'cmd', `struct ${command.struct} is not in profile ${this.profile}`);
-      this.line(`\t\t/* struct ${command.struct} ${comment(show(fields))}${arg['tail'] !== undefined ? ' + a tail' : ''}${arg['truncate'] !== undefined ? `, truncated to ${String(arg['truncate'])} bytes` : ''} */`);
+      this.line(`\t\t/* struct ${command.struct} ${comment(show(fields))}${arg['readOnly'] === true ? ', read-only' : ''}${arg['tail'] !== undefined ? ' + a tail' : ''}${arg['truncate'] !== undefined ? `, truncated to ${String(arg['truncate'])} bytes` : ''} */`);
       this.line(`\t\tstatic const unsigned char init[${built.bytes.length || 1}] = ${bytesC(built.bytes)};`);
       this.line(`\t\tunsigned char *arg = scratch(init, ${built.bytes.length});`);
       for (const [path, r] of refPaths({ op: 'ioctl', fields: { fields } as never })) {
@@ -548,6 +558,7 @@ class Emitter {
           this.line(`\t\tput_le(arg, ${p.offset}, 8, (uintptr_t)scratch(NULL, ${target.room})); /* ${p.path}: room for ${target.room} bytes */`);
         }
       }
+      if (arg['readOnly'] === true) this.line(`\t\tread_only(arg, ${built.bytes.length}); /* readOnly: the copy back faults */`);
       this.line(`\t\tlong ret = do_ioctl(${fd}, ${request}, (unsigned long)arg);`);
       this.line('\t\tint err = ret < 0 ? errno : 0;');
       this.emitCheck(step, what, expect, 'ret', 'err');
@@ -579,6 +590,7 @@ class Emitter {
           this.line(`\t\tput_le(arg, ${p.offset}, 8, (uintptr_t)scratch(${cVar(p.path)}_data, ${target.data.length}));`);
         } else this.line(`\t\tput_le(arg, ${p.offset}, 8, (uintptr_t)scratch(NULL, ${target.room}));`);
       }
+      if (arg['readOnly'] === true) this.line(`\t\tread_only(arg, ${built.bytes.length}); /* readOnly: the copy back faults */`);
       argExpr = '(unsigned long)arg';
     } else throw new EmitCError(step, 'arg.kind', `unknown argument kind ${String(arg['kind'])}`);
     this.line(`\t\tlong ret = do_ioctl(${fd}, ${request}, ${argExpr});`);

@@ -174,10 +174,11 @@ export function toProgramStep(t: StepTemplate, extra: { expect?: Step['expect'];
   const step: Record<string, unknown> = { op: t.op };
   for (const [k, v] of Object.entries(t.fields)) {
     if (t.op === 'ioctl' && k === 'arg' && isStructArg(v)) {
-      const a = v as { fields: Tmpl; tail?: Uint8Array; truncate?: number };
+      const a = v as { fields: Tmpl; tail?: Uint8Array; truncate?: number; readOnly?: boolean };
       step['fields'] = tmplJson(a.fields);
       if (a.tail !== undefined) step['tail'] = tmplJson(a.tail);
       if (a.truncate !== undefined) step['truncate'] = a.truncate;
+      if (a.readOnly) step['readOnly'] = true;
       continue;
     }
     if (k === 'arg') {
@@ -250,6 +251,7 @@ export function compileProgramStep(step: Step, profile: Profile): StepTemplate {
     const arg: Record<string, Tmpl> = { kind: 'struct', fields: compileValue(step['fields'] as Json, profile, 'fields', true) };
     if (step['tail'] !== undefined) arg['tail'] = compileValue(step['tail'] as Json, profile, 'tail', false);
     if (step['truncate'] !== undefined) arg['truncate'] = compileValue(step['truncate'] as Json, profile, 'truncate', false);
+    if (step['readOnly'] !== undefined) arg['readOnly'] = step['readOnly'] as boolean;
     fields['arg'] = arg;
   }
   return { op: step.op, fields, ...(step.bind && { bind: step.bind }), ...(step.note && { note: step.note }) };

@@ -306,6 +306,7 @@ class ReferenceImplementation implements Implementation {
       // `nesting` says nested HWPTs can be had, not that the simulated unit could nest (ADAPTER.md §4).
       iommus: platform.iommus.map((i) => ({ ...i, nesting: i.nesting && NESTED_HWPTS })),
       rawPointerPatches: yes,
+      readOnlyArgs: yes,
       features,
     };
   }
@@ -380,6 +381,19 @@ class ReferenceImplementation implements Implementation {
     return va;
   }
 
+  /**
+   * A `readOnly` argument (ADAPTER.md §3.3): a mapping of its own, written
+   * and then made PROT_READ, so the kernel's copy_from_user reads it and every
+   * copy back into it faults. Unmapped after the ioctl.
+   */
+  private readOnlyScratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
+    const va = this.proc.mmap(Math.max(bytes.length, 1), PROT_RW, false, 'heap')!;
+    this.proc.copyToUser(va, bytes);
+    this.proc.mprotect(va, Math.max(bytes.length, 1), PROT_R);
+    scratchList.push(va);
+    return va;
+  }
+
   private ioctl(req: Extract<SingleRequest, { op: 'ioctl' }>): Response {
     const p = this.profile;
     const file = this.proc.fds.lookup(req.fd);
@@ -410,7 +424,7 @@ class ReferenceImplementation implements Implementation {
     let argVa: bigint | null = null;
     switch (built.kind) {
       case 'bytes':
-        argVa = this.scratch(built.bytes, scratchList);
+        argVa = (req.arg.kind === 'struct' || req.arg.kind === 'raw') && req.arg.readOnly ? this.readOnlyScratch(built.bytes, scratchList) : this.scratch(built.bytes, scratchList);
         argValue = argVa;
         break;
       case 'int':
@@ -451,7 +465,8 @@ class ReferenceImplementation implements Implementation {
       }
       result = { ret: result.ret, errno: result.errno, bytes: after, ...(out !== undefined && { out }), ...(buffers !== undefined && { buffers }), ...(ptrs !== undefined && { ptrs }) };
     }
-    for (const va of scratchList) this.proc.munmap(va, Math.max(sizes?.get(va) ?? PAGE, 1));
+    const argLength = built.kind === 'bytes' ? built.bytes.length : 0;
+    for (const va of scratchList) this.proc.munmap(va, Math.max(va === argVa ? argLength : (sizes?.get(va) ?? PAGE), 1));
     if (this.arena) this.arena.used = 0;
     return ok(result);
   }

@@ -43,7 +43,7 @@ export const clauses: Clause[] = [
     statement: 'An object is published only after every fallible step of its ioctl: a failure, including a fault copying the new id back, leaves no object and frees the reserved id.',
     source: { file: MAIN, function: 'iommufd_object_abort_and_destroy' },
     profiles: BOTH,
-    checks: ['ref.ioas_alloc.copyback-fault-aborts', 'ref.fail_nth.ioas-alloc', 'ref.access.create-errno', 'mutants.catalogue.all-killed-full'],
+    checks: ['ref.ioas_alloc.copyback-fault-aborts', 'ref.fail_nth.ioas-alloc', 'ref.access.create-errno', 'suite.invariants.answer-fault-leaves-nothing', 'mutants.catalogue.all-killed-full'],
   },
   {
     id: 'DESTROY.ENOENT',

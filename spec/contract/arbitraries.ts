@@ -68,8 +68,8 @@ const { patchResults } = fc.letrec<{ patchResults: RawPointerResult[]; patchResu
 }));
 
 const ioctlArg: fc.Arbitrary<IoctlArg> = fc.oneof(
-  fc.record({ kind: fc.constant('struct' as const), fields: structValue, tail: bytes, truncate: count }, { requiredKeys: ['kind', 'fields'] }),
-  fc.record({ kind: fc.constant('raw' as const), bytes, ptrs: patches }, { requiredKeys: ['kind', 'bytes'] }),
+  fc.record({ kind: fc.constant('struct' as const), fields: structValue, tail: bytes, truncate: count, readOnly: fc.boolean() }, { requiredKeys: ['kind', 'fields'] }),
+  fc.record({ kind: fc.constant('raw' as const), bytes, ptrs: patches, readOnly: fc.boolean() }, { requiredKeys: ['kind', 'bytes'] }),
   fc.record({ kind: fc.constant('int' as const), value: fc.bigInt({ min: -(1n << 63n), max: (1n << 64n) - 1n }) }),
   fc.constant({ kind: 'null' as const }),
   fc.constant({ kind: 'fault' as const }),
@@ -172,6 +172,7 @@ const capabilities: fc.Arbitrary<Capabilities> = fc.record({
     { maxLength: 2 },
   ),
   rawPointerPatches: support,
+  readOnlyArgs: support,
   features: fc.dictionary(upperName.map((n) => `IOMMU_${n}`), support, { maxKeys: 3 }),
 }, { requiredKeys: ['contract', 'implementation', 'profile', 'commands', 'testOps', 'ops', 'deviceFeatures', 'iommus'] });
 

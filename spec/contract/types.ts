@@ -58,11 +58,15 @@ export type IoctlArg =
    * `size` (iommufd) or `argsz` (VFIO) defaults to the struct's full size when
    * left out of `fields`. `tail` is appended after the struct (extensible-struct
    * tests: zero tails are accepted, a non-zero byte gives E2BIG). `truncate`
-   * passes only the first N bytes of the encoded struct (short-struct tests). */
-  | { readonly kind: 'struct'; readonly fields: StructValue; readonly tail?: Uint8Array; readonly truncate?: number }
+   * passes only the first N bytes of the encoded struct (short-struct tests).
+   * `readOnly` (optional: capabilities.readOnlyArgs, ADAPTER.md §3.3) places
+   * the argument bytes in memory the process can read but not write, so every
+   * copy back into the argument faults (EFAULT); pointer targets stay writable. */
+  | { readonly kind: 'struct'; readonly fields: StructValue; readonly tail?: Uint8Array; readonly truncate?: number; readonly readOnly?: boolean }
   /** Exactly these bytes as the argument buffer; pointers inside are literal,
-   * except where `ptrs` patches them (optional: capabilities.rawPointerPatches). */
-  | { readonly kind: 'raw'; readonly bytes: Uint8Array; readonly ptrs?: readonly RawPointerPatch[] }
+   * except where `ptrs` patches them (optional: capabilities.rawPointerPatches).
+   * `readOnly` as for a struct argument. */
+  | { readonly kind: 'raw'; readonly bytes: Uint8Array; readonly ptrs?: readonly RawPointerPatch[]; readonly readOnly?: boolean }
   /** Plain integer argument (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU). */
   | { readonly kind: 'int'; readonly value: bigint }
   /** A NULL argument pointer (dispatch EFAULT test). */
@@ -302,6 +306,9 @@ export interface Capabilities {
   readonly iommus: readonly IommuInstanceInfo[];
   /** Whether `raw` ioctl arguments may carry pointer patches (`ptrs`); absent = unsupported. */
   readonly rawPointerPatches?: Support;
+  /** Whether struct and raw ioctl arguments may be `readOnly` (placed in
+   * memory the process cannot write); absent = unsupported. */
+  readonly readOnlyArgs?: Support;
   /** Per uAPI value a served command carries (spec/contract/features.ts: HWPT
    * alloc flags, nested data types, invalidation data types, vIOMMU, vEVENTQ
    * and HW queue types): whether it is served as the kernel does, including

@@ -233,9 +233,10 @@ function ioctlArgToWire(arg: IoctlArg): JsonObject {
         fields: structToWire(a.fields),
         tail: a.tail === undefined ? undefined : bytesToWire(a.tail),
         truncate: a.truncate,
+        readOnly: a.readOnly,
       }),
     )
-    .with({ kind: 'raw' }, (a) => defined({ kind: 'raw', bytes: bytesToWire(a.bytes), ptrs: a.ptrs?.map(patchToWire) }))
+    .with({ kind: 'raw' }, (a) => defined({ kind: 'raw', bytes: bytesToWire(a.bytes), ptrs: a.ptrs?.map(patchToWire), readOnly: a.readOnly }))
     .with({ kind: 'int' }, (a) => ({ kind: 'int', value: bigintToWire(a.value) }))
     .with({ kind: 'null' }, () => ({ kind: 'null' }))
     .with({ kind: 'fault' }, () => ({ kind: 'fault' }))
@@ -291,16 +292,19 @@ function ioctlArgFromWire(value: Json | undefined, field: string): IoctlArg {
     .with('struct', (): IoctlArg => {
       const tail = optBytes(o, 'tail', field);
       const truncate = optInt(o, 'truncate', field);
+      const readOnly = optBool(o, 'readOnly', field);
       return {
         kind: 'struct',
         fields: structFromWire(o['fields'], join(field, 'fields')),
         ...(tail !== undefined && { tail }),
         ...(truncate !== undefined && { truncate }),
+        ...(readOnly !== undefined && { readOnly }),
       };
     })
     .with('raw', (): IoctlArg => {
       const ptrs = o['ptrs'] === undefined ? undefined : patchesFromWire(o, field);
-      return { kind: 'raw', bytes: bytes(o, 'bytes', field), ...(ptrs !== undefined && { ptrs }) };
+      const readOnly = optBool(o, 'readOnly', field);
+      return { kind: 'raw', bytes: bytes(o, 'bytes', field), ...(ptrs !== undefined && { ptrs }), ...(readOnly !== undefined && { readOnly }) };
     })
     .with('int', (): IoctlArg => ({ kind: 'int', value: bigintFromWire(o['value'], join(field, 'value'), true) }))
     .with('null', (): IoctlArg => ({ kind: 'null' }))
@@ -578,6 +582,7 @@ function capabilitiesToWire(c: Capabilities): JsonObject {
     deviceFeatures: features,
     iommus: c.iommus.map(iommuToWire),
     ...(c.rawPointerPatches !== undefined && { rawPointerPatches: supportToWire(c.rawPointerPatches) }),
+    ...(c.readOnlyArgs !== undefined && { readOnlyArgs: supportToWire(c.readOnlyArgs) }),
     ...(c.features !== undefined && { features: supportMapToWire(c.features) }),
   };
 }
@@ -611,6 +616,7 @@ function capabilitiesFromWire(value: Json | undefined, f: string): Capabilities 
     },
     iommus: arr(o, 'iommus', f).map((v, i) => iommuFromWire(v, join(join(f, 'iommus'), i))),
     ...(o['rawPointerPatches'] !== undefined && { rawPointerPatches: supportFromWire(o['rawPointerPatches'], join(f, 'rawPointerPatches')) }),
+    ...(o['readOnlyArgs'] !== undefined && { readOnlyArgs: supportFromWire(o['readOnlyArgs'], join(f, 'readOnlyArgs')) }),
     ...(o['features'] !== undefined && { features: supportMapFromWire(o['features'], join(f, 'features')) }),
   };
 }

@@ -34,8 +34,12 @@ interface Spec {
   readonly vfioRead?: 'copy-minsz' | 'get-argsz';
   readonly extensions?: readonly VfioExtension[];
   readonly testOnly?: boolean;
+  readonly answerFault?: 'unwinds';
   readonly doc?: string;
 }
+
+/** The answer carries a new object's id: a fault copying it back destroys the object (CommandDef.answerFault). */
+const UNWINDS = { answerFault: 'unwinds' } as const;
 
 function cmd(name: string, nr: number, fd: FdKind, arg: ArgKind, handler: string, spec: Spec = {}): CommandDef {
   const { profiles = BOTH, ...rest } = spec;
@@ -48,7 +52,7 @@ function iommufd(name: string, nr: number, struct: string, minLast: string, hand
 
 export const COMMANDS: readonly CommandDef[] = [
   iommufd('IOMMU_DESTROY', 0x80, 'iommu_destroy', 'id', 'iommufd_destroy'),
-  iommufd('IOMMU_IOAS_ALLOC', 0x81, 'iommu_ioas_alloc', 'out_ioas_id', 'iommufd_ioas_alloc_ioctl'),
+  iommufd('IOMMU_IOAS_ALLOC', 0x81, 'iommu_ioas_alloc', 'out_ioas_id', 'iommufd_ioas_alloc_ioctl', UNWINDS),
   iommufd('IOMMU_IOAS_ALLOW_IOVAS', 0x82, 'iommu_ioas_allow_iovas', 'allowed_iovas', 'iommufd_ioas_allow_iovas'),
   iommufd('IOMMU_IOAS_COPY', 0x83, 'iommu_ioas_copy', 'src_iova', 'iommufd_ioas_copy'),
   iommufd('IOMMU_IOAS_IOVA_RANGES', 0x84, 'iommu_ioas_iova_ranges', 'out_iova_alignment', 'iommufd_ioas_iova_ranges'),
@@ -56,24 +60,24 @@ export const COMMANDS: readonly CommandDef[] = [
   iommufd('IOMMU_IOAS_UNMAP', 0x86, 'iommu_ioas_unmap', 'length', 'iommufd_ioas_unmap'),
   iommufd('IOMMU_OPTION', 0x87, 'iommu_option', 'val64', 'iommufd_option'),
   iommufd('IOMMU_VFIO_IOAS', 0x88, 'iommu_vfio_ioas', '__reserved', 'iommufd_vfio_ioas'),
-  iommufd('IOMMU_HWPT_ALLOC', 0x89, 'iommu_hwpt_alloc', '__reserved', 'iommufd_hwpt_alloc'),
+  iommufd('IOMMU_HWPT_ALLOC', 0x89, 'iommu_hwpt_alloc', '__reserved', 'iommufd_hwpt_alloc', UNWINDS),
   iommufd('IOMMU_GET_HW_INFO', 0x8a, 'iommu_hw_info', '__reserved', 'iommufd_get_hw_info'),
   iommufd('IOMMU_HWPT_SET_DIRTY_TRACKING', 0x8b, 'iommu_hwpt_set_dirty_tracking', '__reserved', 'iommufd_hwpt_set_dirty_tracking'),
   iommufd('IOMMU_HWPT_GET_DIRTY_BITMAP', 0x8c, 'iommu_hwpt_get_dirty_bitmap', 'data', 'iommufd_hwpt_get_dirty_bitmap'),
   iommufd('IOMMU_HWPT_INVALIDATE', 0x8d, 'iommu_hwpt_invalidate', '__reserved', 'iommufd_hwpt_invalidate'),
-  iommufd('IOMMU_FAULT_QUEUE_ALLOC', 0x8e, 'iommu_fault_alloc', 'out_fault_fd', 'iommufd_fault_alloc'),
+  iommufd('IOMMU_FAULT_QUEUE_ALLOC', 0x8e, 'iommu_fault_alloc', 'out_fault_fd', 'iommufd_fault_alloc', UNWINDS),
   iommufd('IOMMU_IOAS_MAP_FILE', 0x8f, 'iommu_ioas_map_file', 'iova', 'iommufd_ioas_map_file', { profiles: P73 }),
   iommufd('IOMMU_VIOMMU_ALLOC', 0x90, 'iommu_viommu_alloc', 'out_viommu_id', 'iommufd_viommu_alloc_ioctl', {
-    profiles: P73,
+    profiles: P73, ...UNWINDS,
     doc: 'min size ends at out_viommu_id (24): data_len/data_uptr were appended later',
   }),
-  iommufd('IOMMU_VDEVICE_ALLOC', 0x91, 'iommu_vdevice_alloc', 'virt_id', 'iommufd_vdevice_alloc_ioctl', { profiles: P73 }),
+  iommufd('IOMMU_VDEVICE_ALLOC', 0x91, 'iommu_vdevice_alloc', 'virt_id', 'iommufd_vdevice_alloc_ioctl', { profiles: P73, ...UNWINDS }),
   iommufd('IOMMU_IOAS_CHANGE_PROCESS', 0x92, 'iommu_ioas_change_process', '__reserved', 'iommufd_ioas_change_process', { profiles: P73 }),
   iommufd('IOMMU_VEVENTQ_ALLOC', 0x93, 'iommu_veventq_alloc', 'out_veventq_fd', 'iommufd_veventq_alloc', {
-    profiles: P73,
+    profiles: P73, ...UNWINDS,
     doc: 'min size ends at out_veventq_fd (28), one u32 short of sizeof (32)',
   }),
-  iommufd('IOMMU_HW_QUEUE_ALLOC', 0x94, 'iommu_hw_queue_alloc', 'length', 'iommufd_hw_queue_alloc_ioctl', { profiles: P73 }),
+  iommufd('IOMMU_HW_QUEUE_ALLOC', 0x94, 'iommu_hw_queue_alloc', 'length', 'iommufd_hw_queue_alloc_ioctl', { profiles: P73, ...UNWINDS }),
   iommufd('IOMMU_IOAS_NOIOMMU_GET_PA', 0x95, 'iommu_ioas_noiommu_get_pa', 'out_phys', 'iommufd_ioas_noiommu_get_pa', { profiles: P73 }),
   iommufd('IOMMU_TEST_CMD', 0xa0, 'iommu_test_cmd', 'last', 'iommufd_test', {
     testOnly: true,
@@ -84,6 +88,7 @@ export const COMMANDS: readonly CommandDef[] = [
   cmd('VFIO_DEVICE_BIND_IOMMUFD', VFIO_BASE + 18, 'vfio-device', 'vfio-argsz', 'vfio_df_ioctl_bind_iommufd', {
     struct: 'vfio_device_bind_iommufd',
     minLast: 'out_devid',
+    ...UNWINDS,
     vfioRead: 'copy-minsz',
     vfioTail: 'ignore',
     profiles: P612,
@@ -91,6 +96,7 @@ export const COMMANDS: readonly CommandDef[] = [
   cmd('VFIO_DEVICE_BIND_IOMMUFD', VFIO_BASE + 18, 'vfio-device', 'vfio-argsz', 'vfio_df_ioctl_bind_iommufd', {
     struct: 'vfio_device_bind_iommufd',
     minLast: 'out_devid',
+    ...UNWINDS,
     vfioRead: 'get-argsz',
     vfioTail: 'copy-struct',
     profiles: P73,

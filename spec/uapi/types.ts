@@ -122,6 +122,19 @@ export interface CommandDef {
   readonly handler: string;
   /** Only with CONFIG_IOMMUFD_TEST (IOMMU_TEST_CMD). */
   readonly testOnly?: boolean;
+  /**
+   * What the command does when the copy of its answer back into the argument
+   * faults, after its work is done. 'unwinds': it undoes that work and fails
+   * with EFAULT, leaving the caller as before: the new object whose id the
+   * answer carries is destroyed (iommufd_object_abort_and_destroy, by the
+   * handler or, for objects allocated with iommufd_object_alloc_ucmd, by
+   * iommufd_fops_ioctl), a new binding is closed (vfio_df_ioctl_bind_iommufd's
+   * out_close_device). Unset where the kernel keeps what it did (IOAS_MAP,
+   * IOAS_COPY and IOAS_UNMAP respond after changing the IOAS) or does
+   * something else (VFIO_DEVICE_ATTACH_IOMMUFD_PT detaches, whatever the
+   * device was attached to before), or where no answer is written.
+   */
+  readonly answerFault?: 'unwinds';
   readonly doc?: string;
 }
 

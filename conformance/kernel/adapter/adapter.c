@@ -364,6 +364,7 @@ static int op_ioctl(const struct json *req, struct sbuf *res, struct perr *e)
 	unsigned long request = 0;
 	long long fd;
 	struct scratch argbuf = { 0 };
+	const struct json *ro;
 	struct patch *patches = NULL;
 	size_t npatches = 0;
 	unsigned long argval = 0;
@@ -393,6 +394,18 @@ static int op_ioctl(const struct json *req, struct sbuf *res, struct perr *e)
 			patches_free(patches, npatches);
 			scratch_free(&argbuf);
 			return -1;
+		}
+		/* readOnly (ADAPTER.md §3.3): the kernel may read the argument, every copy back faults. */
+		ro = json_get(arg, "readOnly");
+		if (ro && ro->type != JSON_BOOL) {
+			patches_free(patches, npatches);
+			scratch_free(&argbuf);
+			return fail_req(e, "bad-request", "arg.readOnly", "readOnly must be a boolean");
+		}
+		if (ro && ro->boolean && mprotect(argbuf.map, argbuf.map_len - (size_t)page_size, PROT_READ)) {
+			patches_free(patches, npatches);
+			scratch_free(&argbuf);
+			return fail_req(e, "internal", "arg.readOnly", "mprotect(PROT_READ) failed: %s", strerror(errno));
 		}
 		argval = (unsigned long)argbuf.p;
 	} else if (!strcmp(kind, "int")) {
@@ -1198,7 +1211,7 @@ static int op_capabilities(const struct json *req, struct sbuf *res, struct perr
 	sb_printf(res, ",\"enforceCacheCoherency\":false,\"dirtyTracking\":true,\"maxPasidLog2\":%d,\"nesting\":true}]",
 		  v73 ? 20 : 0);
 	/* The host lane sends struct arguments as raw bytes with pointer patches (ADAPTER.md §3.3). */
-	sb_puts(res, ",\"rawPointerPatches\":{\"supported\":true},\"features\":{");
+	sb_puts(res, ",\"rawPointerPatches\":{\"supported\":true},\"readOnlyArgs\":{\"supported\":true},\"features\":{");
 	for (size_t i = 0, n = 0; i < ARRAY_LEN(features); i++) {
 		if (features[i].only73 && !v73)
 			continue;

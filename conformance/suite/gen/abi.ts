@@ -9,6 +9,9 @@
  *   size below the minimum                     → EINVAL (checked before the handler)
  *   size above sizeof, non-zero tail           → E2BIG  (iommufd; VFIO structs read with copy_struct_from_user)
  *   size above sizeof, zero tail; size between the minimum and sizeof → no defect (accepted as the full struct)
+ *   argument in read-only memory, for a command whose answer names what it
+ *   made (CommandDef.answerFault 'unwinds')  → EFAULT, and nothing made stays
+ *   (only where the adapter serves readOnly arguments: capabilities.readOnlyArgs)
  *
  * Which fields are reserved or flags, the flag bits each profile knows, the
  * minimum size and sizeof all come from spec/uapi.
@@ -27,6 +30,7 @@ export type AbiChoice =
   | { readonly kind: 'tail'; readonly extra: number; readonly nonzero: boolean }
   | { readonly kind: 'short'; readonly k: number }
   | { readonly kind: 'shortOk'; readonly k: number }
+  | { readonly kind: 'readOnly' }
   | { readonly kind: 'double'; readonly a: AbiChoice; readonly b: AbiChoice };
 
 const reservedDefect: fc.Arbitrary<AbiChoice> = fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), value: fc.constantFrom(1, 0x80000000, 0xffff) });
@@ -59,7 +63,7 @@ export function abiChoiceArb(rate: number): fc.Arbitrary<AbiChoice> {
  * rate, a struct whose only value field is its flags word gets an unknown flag
  * as often as another struct gets any value defect.
  */
-export function abiChoiceFor(profile: Profile, cmdName: string, rate: number): fc.Arbitrary<AbiChoice> {
+export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, readOnlyArgs = false): fc.Arbitrary<AbiChoice> {
   const cmd = commandByName(profile, cmdName);
   const facts = cmd && factsOf(profile, cmd);
   const none = fc.constant<AbiChoice>({ kind: 'none' });
@@ -68,7 +72,9 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number): f
   if (facts.uapi && facts.reserved.length > 0) values.push(reservedDefect);
   if (facts.uapi && facts.flags.some((f) => (f.mask >>> 0) !== 0xffffffff)) values.push(flagsDefect);
   const value = values.length > 0 ? fc.oneof(...values) : undefined;
-  const single = value ? fc.oneof({ weight: 2, arbitrary: value }, { weight: 1, arbitrary: sizeChoice }) : sizeChoice;
+  const sized = value ? fc.oneof({ weight: 2, arbitrary: value }, { weight: 1, arbitrary: sizeChoice }) : sizeChoice;
+  // A read-only argument only alone: with another defect, that one's errno comes first.
+  const single = readOnlyArgs && cmd.answerFault === 'unwinds' ? fc.oneof({ weight: 1, arbitrary: sized }, { weight: 1, arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) }) : sized;
   return fc.oneof(
     { weight: Math.max(1, Math.round(100 - rate * 100)), arbitrary: none },
     { weight: Math.max(1, Math.round(rate * 85)), arbitrary: single },
@@ -121,7 +127,7 @@ function factsOf(profile: Profile, cmd: CommandDef): StructFacts | undefined {
 }
 
 export interface AbiApplied {
-  readonly arg: { readonly kind: 'struct'; readonly fields: { readonly [k: string]: Tmpl }; readonly tail?: Uint8Array };
+  readonly arg: { readonly kind: 'struct'; readonly fields: { readonly [k: string]: Tmpl }; readonly tail?: Uint8Array; readonly readOnly?: true };
   readonly defects: readonly Defect[];
 }
 
@@ -140,6 +146,7 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
   const facts = factsOf(profile, cmd);
   const out: Record<string, Tmpl> = { ...fields };
   let tail: Uint8Array | undefined;
+  let readOnly = false;
   const defects: Defect[] = [];
   if (!facts) return { arg: { kind: 'struct', fields: out }, defects };
   const apply = (c: AbiChoice): void => {
@@ -191,6 +198,12 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         defects.push({ what: `${facts.lenField} ${c.k % facts.min} below the minimum ${facts.min}`, errno: 'EINVAL', dispatch: true, abi: true });
         return;
       }
+      case 'readOnly': {
+        if (cmd.answerFault !== 'unwinds') return;
+        readOnly = true;
+        defects.push({ what: `a read-only ${cmd.struct} (its answer cannot be copied back)`, errno: 'EFAULT', abi: true });
+        return;
+      }
       case 'shortOk': {
         if (facts.min >= facts.size) return;
         // Between the minimum and sizeof: accepted, the missing part read as zero.
@@ -201,5 +214,8 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
     }
   };
   apply(choice);
-  return { arg: tail ? { kind: 'struct', fields: out, tail } : { kind: 'struct', fields: out }, defects };
+  const arg: { kind: 'struct'; fields: typeof out; tail?: Uint8Array; readOnly?: true } = { kind: 'struct', fields: out };
+  if (tail !== undefined) arg.tail = tail;
+  if (readOnly) arg.readOnly = true;
+  return { arg, defects };
 }

@@ -3388,7 +3388,8 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
 export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<GenerationOptions, 'abiRate'> = {}): CommandSpec<never>[] {
   const rate = opts.abiRate ?? 0.08;
   const abi = new Map<string, fc.Arbitrary<AbiChoice>>();
-  const abiFor = (cmd: string): fc.Arbitrary<AbiChoice> => abi.get(cmd) ?? (abi.set(cmd, abiChoiceFor(profile, cmd, rate)).get(cmd) as fc.Arbitrary<AbiChoice>);
+  const readOnlyArgs = caps.readOnlyArgs?.supported === true;
+  const abiFor = (cmd: string): fc.Arbitrary<AbiChoice> => abi.get(cmd) ?? (abi.set(cmd, abiChoiceFor(profile, cmd, rate, readOnlyArgs)).get(cmd) as fc.Arbitrary<AbiChoice>);
   const env: GenEnv = { profile, caps, abiFor };
   const specs = [...envSpecs(env), ...ioasSpecs(env), ...vfioSpecs(env), ...testSpecs(env)];
   const covered = new Set(specs.map((s) => s.kind.split('/')[0] as string));

@@ -463,3 +463,25 @@ describe('the user’s locked_vm, which no observation shows, is judged at the e
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('a command whose answer cannot be copied back leaves nothing behind', () => {
+  check('suite.invariants.answer-fault-leaves-nothing', async () => {
+    // HWPT_ALLOC with its struct in read-only memory (ADAPTER.md §3.3): the domain is built, the copy
+    // of out_hwpt_id faults, and the HWPT must go again (EFAULT). The IOAS is then held by nothing.
+    const p = program(
+      'hwpt-alloc-answer-fault',
+      [
+        ...open,
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { devid: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$devid', pt_id: '$ioas' }, readOnly: true, expect: { errno: ['EFAULT'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/hwpt-alloc-efault-abort-only.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
