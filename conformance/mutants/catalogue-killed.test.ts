@@ -9,16 +9,16 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { runMutants } from './run.ts';
+import { runMutants, VERDICT_ONLY } from './run.ts';
 
 describe('the random suite kills the mutant catalogue at its default budget', () => {
   check('mutants.catalogue.all-killed-full', async () => {
-    const rows = await runMutants({ oracle: 'full', corpus: false });
+    const rows = await runMutants({ oracle: 'full', corpus: false, ...VERDICT_ONLY });
     expect(rows.filter((r) => r.verdict !== 'killed').map((r) => `${r.name}: ${r.verdict}${r.error ? ` (${r.error})` : ''}`)).toStrictEqual([]);
   }, 300_000);
 
   check('mutants.catalogue.security-killed-by-invariants', async () => {
-    const rows = await runMutants({ oracle: 'invariants', corpus: false });
+    const rows = await runMutants({ oracle: 'invariants', corpus: false, ...VERDICT_ONLY });
     const security = rows.filter((r) => r.security);
     expect(security.length).toBeGreaterThanOrEqual(10);
     expect(security.filter((r) => r.verdict !== 'killed').map((r) => `${r.name}: ${r.verdict}`)).toStrictEqual([]);

@@ -64,6 +64,16 @@ export interface MutantRow {
   readonly error?: string;
 }
 
+/**
+ * For the checks that ask only whether a fault is killed, and by which
+ * property: no shrinking (the first failing case is the verdict). Shrinking
+ * is what takes a kill from a fraction of a second to several, and its
+ * result, bounded by a time budget, is not what these checks judge; without
+ * it the property they read is the one of the first failing step, whatever
+ * the machine's speed.
+ */
+export const VERDICT_ONLY = { shrinkTimeMs: 0 } as const;
+
 export function selectMutants(only: readonly string[] | undefined): Mutant[] {
   if (!only || only.length === 0) return [...MUTANTS];
   const unknown = only.filter((n) => !MUTANTS.some((m) => m.name === n));
