@@ -72,14 +72,16 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, re
   if (facts.uapi && facts.reserved.length > 0) values.push(reservedDefect);
   if (facts.uapi && facts.flags.some((f) => (f.mask >>> 0) !== 0xffffffff)) values.push(flagsDefect);
   const value = values.length > 0 ? fc.oneof(...values) : undefined;
-  const sized = value ? fc.oneof({ weight: 2, arbitrary: value }, { weight: 1, arbitrary: sizeChoice }) : sizeChoice;
-  // A read-only argument only alone: with another defect, that one's errno comes first.
-  const single = readOnlyArgs && cmd.answerFault === 'unwinds' ? fc.oneof({ weight: 1, arbitrary: sized }, { weight: 1, arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) }) : sized;
-  return fc.oneof(
+  const single = value ? fc.oneof({ weight: 2, arbitrary: value }, { weight: 1, arbitrary: sizeChoice }) : sizeChoice;
+  const choices = [
     { weight: Math.max(1, Math.round(100 - rate * 100)), arbitrary: none },
     { weight: Math.max(1, Math.round(rate * 85)), arbitrary: single },
     { weight: Math.max(1, Math.round(rate * 15)), arbitrary: fc.record({ kind: fc.constant('double' as const), a: value ?? valueDefect, b: fc.oneof(value ?? valueDefect, sizeChoice) }) },
-  );
+  ];
+  // A read-only argument alone (with another defect, that one's errno comes first), about as often
+  // as the value and size defects together: its unwinding is a whole error path of each command.
+  if (readOnlyArgs && cmd.answerFault === 'unwinds') choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
+  return fc.oneof(...choices);
 }
 
 interface StructFacts {

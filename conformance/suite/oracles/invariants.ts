@@ -38,8 +38,9 @@
  *                    buffer is written only within the length it was given.
  *
  * Each step probes the pages it touched plus a random sample; the end of a
- * case sweeps everything, closes everything, and checks that nothing stays
- * pinned.
+ * case sweeps everything (every device over its IOAS, the buffers' contents,
+ * pins, every live IOAS's IOVA_RANGES against its reserved tree), closes
+ * everything, and checks that nothing stays pinned or charged.
  */
 import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
@@ -272,6 +273,9 @@ export interface InvariantsOptions {
 const DMA_ALWAYS = /MAP|COPY/;
 /** Commands after which a page table may have taken a page an earlier unmap freed. */
 const BUILDS_TABLES = /^(IOMMU_IOAS_MAP|IOMMU_IOAS_COPY|VFIO_IOMMU_MAP_DMA|IOMMU_HWPT_ALLOC|IOMMU_TEST_CMD|VFIO_DEVICE_ATTACH_IOMMUFD_PT)$/;
+/** Room for the IOVA ranges the end of a case asks every IOAS for (more, and it is not judged). */
+const END_RANGES = 64;
+
 /** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
 const SWEEP_BYTES = 64 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
@@ -329,7 +333,7 @@ export class InvariantsOracle implements Oracle {
   private shadow!: Shadow;
   private ctx!: CaseContext;
   private baseline: { pinned: number; locked: number } | undefined;
-  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false };
+  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false };
   private readonly dmaRate: number;
   private readonly sample: number;
   /** What the buffers hold (content.ts). */
@@ -410,6 +414,7 @@ export class InvariantsOracle implements Oracle {
       kvm: op('kvm_state'),
       mem: op('mem_read'),
       userCharge: op('open') && op('mem_alloc') && op('close') && cmd('IOMMU_IOAS_ALLOC') && cmd('IOMMU_IOAS_MAP') && ctx.caps.testOps['IOMMU_TEST_OP_MOCK_DOMAIN']?.supported === true,
+      iovaRanges: cmd('IOMMU_IOAS_IOVA_RANGES'),
     };
     this.shadow = new Shadow(this.profile, ctx.caps);
     this.content = new ContentShadow();
@@ -1051,8 +1056,17 @@ export class InvariantsOracle implements Oracle {
     const ioas = ctx && this.shadow.ioas(ctx, req.arg.fields['ioas_id']);
     const data = res.buffers?.['allowed_iovas'];
     if (!ioas || (n > 0 && (!data || data.length < n * 16))) return;
-    const ranges = n > 0 && data ? decodeRanges(data, n) : [];
-    const say = (why: string, property: Invariant = 'abi-hygiene'): void => void out.push(this.obj(property, ev, `IOMMU_IOAS_IOVA_RANGES of IOAS ${ioas.id}: ${why}`, 'the holes of the reserved ranges', ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'));
+    this.judgeRanges(ev, ctx, ioas, n > 0 && data ? decodeRanges(data, n) : [], out);
+  }
+
+  /**
+   * The ranges IOAS_IOVA_RANGES answered for an IOAS (a step's, or the end
+   * of the case's probe): sorted and apart, over no reserved IOVA, holding
+   * every area, and, where the shadow knows the whole reserved tree, exactly
+   * its holes.
+   */
+  private judgeRanges(ev: StepEvent | undefined, ctx: CtxRec, ioas: IoasObj, ranges: readonly Range[], out: Objection[], probe?: { request: Request; response?: Response }): void {
+    const say = (why: string, property: Invariant = 'abi-hygiene'): void => void out.push(this.obj(property, ev, `IOMMU_IOAS_IOVA_RANGES of IOAS ${ioas.id}${ev ? '' : ' at the end of the case'}: ${why}`, 'the holes of the reserved ranges', ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none', probe));
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
       const prev = ranges[i - 1];
@@ -2537,6 +2551,27 @@ export class InvariantsOracle implements Oracle {
     }
     if (this.can.pins && !this.shadow.lost) {
       for (const b of this.shadow.buffers.values()) add({ op: 'pin_count', buffer: b.handle, offset: 0, length: b.length }, (r, p) => r.ok && this.checkPins(undefined, b.handle, 0, b.length, (r.result as { pins: number[] }).pins, p, out));
+    }
+    // Every live IOAS's IOVA_RANGES: a reservation or a domain aperture that something left behind
+    // (a failed command that did not unwind, a detach, a freed domain) shows whether or not the case
+    // happened to ask. A read-only command: it changes nothing the rest of the sweep judges.
+    if (this.can.iovaRanges && !this.shadow.lost) {
+      for (const [fd, file] of this.shadow.fds) {
+        const ctx = file.kind === 'iommufd' && file.fdOpen ? file.ctx : undefined;
+        if (!ctx?.alive) continue;
+        for (const o of ctx.objects.values()) {
+          if (o.type !== 'ioas') continue;
+          const request: Request = { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_IOVA_RANGES', arg: { kind: 'struct', fields: { ioas_id: o.id, num_iovas: END_RANGES, allowed_iovas: { room: END_RANGES * 16 } } } };
+          add(request, (r, p) => {
+            const res = r.ok ? (r.result as IoctlResult) : undefined;
+            const n = res?.out ? toNum(res.out['num_iovas']) : 0;
+            const data = res?.buffers?.['allowed_iovas'];
+            if (!res || res.ret < 0 || n > END_RANGES || !data || data.length < n * 16) return;
+            this.ctx.count('invariants.abi-hygiene');
+            this.judgeRanges(undefined, ctx, o, decodeRanges(data, n), out, p);
+          });
+        }
+      }
     }
     if (this.can.proc) add({ op: 'process_info' }, (r, p) => r.ok && this.checkVm(undefined, r.result as { pinnedVmPages: number; lockedVmPages: number }, p, out));
     if (this.can.kvm) for (const vm of this.shadow.vms.keys()) add({ op: 'kvm_state', vm }, (r, p) => r.ok && this.checkKvm(undefined, vm, r.result as { noncoherentDma: boolean }, p, out));
