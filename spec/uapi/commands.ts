@@ -34,7 +34,7 @@ interface Spec {
   readonly vfioRead?: 'copy-minsz' | 'get-argsz';
   readonly extensions?: readonly VfioExtension[];
   readonly testOnly?: boolean;
-  readonly answerFault?: 'unwinds';
+  readonly answerFault?: 'unwinds' | 'detaches';
   readonly doc?: string;
 }
 
@@ -105,6 +105,7 @@ export const COMMANDS: readonly CommandDef[] = [
   cmd('VFIO_DEVICE_ATTACH_IOMMUFD_PT', VFIO_BASE + 19, 'vfio-device', 'vfio-argsz', 'vfio_df_ioctl_attach_pt', {
     struct: 'vfio_device_attach_iommufd_pt',
     minLast: 'pt_id',
+    answerFault: 'detaches',
     vfioRead: 'copy-minsz',
     vfioTail: 'ignore',
     profiles: P612,
@@ -112,6 +113,7 @@ export const COMMANDS: readonly CommandDef[] = [
   cmd('VFIO_DEVICE_ATTACH_IOMMUFD_PT', VFIO_BASE + 19, 'vfio-device', 'vfio-argsz', 'vfio_df_ioctl_attach_pt', {
     struct: 'vfio_device_attach_iommufd_pt',
     minLast: 'pt_id',
+    answerFault: 'detaches',
     vfioRead: 'copy-minsz',
     vfioTail: 'ignore',
     extensions: [{ flag: 'VFIO_DEVICE_ATTACH_PASID', last: 'pasid' }],

@@ -129,12 +129,13 @@ export interface CommandDef {
    * answer carries is destroyed (iommufd_object_abort_and_destroy, by the
    * handler or, for objects allocated with iommufd_object_alloc_ucmd, by
    * iommufd_fops_ioctl), a new binding is closed (vfio_df_ioctl_bind_iommufd's
-   * out_close_device). Unset where the kernel keeps what it did (IOAS_MAP,
-   * IOAS_COPY and IOAS_UNMAP respond after changing the IOAS) or does
-   * something else (VFIO_DEVICE_ATTACH_IOMMUFD_PT detaches, whatever the
-   * device was attached to before), or where no answer is written.
+   * out_close_device). 'detaches': the device is detached, whatever it was
+   * attached to before (VFIO_DEVICE_ATTACH_IOMMUFD_PT's out_detach), so an
+   * attach of an unattached device unwinds and a replace does not. Unset
+   * where the kernel keeps what it did (IOAS_MAP, IOAS_COPY and IOAS_UNMAP
+   * respond after changing the IOAS), or where no answer is written.
    */
-  readonly answerFault?: 'unwinds';
+  readonly answerFault?: 'unwinds' | 'detaches';
   readonly doc?: string;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Shared by the J faults that change one step of IOMMU_IOAS_COPY: a copy of
+ * Shared by the faults that change one step of IOMMU_IOAS_COPY: a copy of
  * iommufd_ioas_copy (ioas.c) whose page gathering (iopt_get_pages) and
  * mapping (iopt_map_pages) are parameters. With the reference's own it
  * answers exactly as the reference does.
@@ -18,10 +18,12 @@ const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 export interface CopySteps {
   readonly getPages?: typeof ioptGetPages;
   readonly mapPages?: typeof ioptMapPages;
+  /** The id the destination IOAS is looked up by (the reference: dst_ioas_id). */
+  readonly dstIoasId?: (cmd: Ucmd['cmd']) => number;
 }
 
 /** iommufd_ioas_copy with the given steps (the reference's where none is given). */
-export function copyHandler({ getPages = ioptGetPages, mapPages = ioptMapPages }: CopySteps): (ucmd: Ucmd) => number {
+export function copyHandler({ getPages = ioptGetPages, mapPages = ioptMapPages, dstIoasId = (cmd) => cmd.num('dst_ioas_id') }: CopySteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
@@ -37,7 +39,7 @@ export function copyHandler({ getPages = ioptGetPages, mapPages = ioptMapPages }
     if (rc) return rc;
     const unwind = new Unwind();
     unwind.always('out_pages', () => ioptFreePagesList(list));
-    const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
+    const dst = iommufdGetIoas(ctx, dstIoasId(cmd));
     if (dst.errno) return unwind.exit(dst.errno);
     const iova = { iova: cmd.big('dst_iova') };
     rc = mapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);

@@ -11,7 +11,9 @@
  *   size above sizeof, zero tail; size between the minimum and sizeof → no defect (accepted as the full struct)
  *   argument in read-only memory, for a command whose answer names what it
  *   made (CommandDef.answerFault 'unwinds')  → EFAULT, and nothing made stays
- *   (only where the adapter serves readOnly arguments: capabilities.readOnlyArgs)
+ *   (only where the adapter serves readOnly arguments: capabilities.readOnlyArgs;
+ *   for an attach, whose fault detaches ('detaches'), only where the caller
+ *   knows the device is unattached, so the detach is an unwind)
  *
  * Which fields are reserved or flags, the flag bits each profile knows, the
  * minimum size and sizeof all come from spec/uapi.
@@ -63,7 +65,7 @@ export function abiChoiceArb(rate: number): fc.Arbitrary<AbiChoice> {
  * rate, a struct whose only value field is its flags word gets an unknown flag
  * as often as another struct gets any value defect.
  */
-export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, readOnlyArgs = false): fc.Arbitrary<AbiChoice> {
+export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, readOnlyArgs = false, detaching = false): fc.Arbitrary<AbiChoice> {
   const cmd = commandByName(profile, cmdName);
   const facts = cmd && factsOf(profile, cmd);
   const none = fc.constant<AbiChoice>({ kind: 'none' });
@@ -80,7 +82,7 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, re
   ];
   // A read-only argument alone (with another defect, that one's errno comes first), about as often
   // as the value and size defects together: its unwinding is a whole error path of each command.
-  if (readOnlyArgs && cmd.answerFault === 'unwinds') choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
+  if (readOnlyArgs && (cmd.answerFault === 'unwinds' || (detaching && cmd.answerFault === 'detaches'))) choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
   return fc.oneof(...choices);
 }
 
@@ -201,7 +203,7 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         return;
       }
       case 'readOnly': {
-        if (cmd.answerFault !== 'unwinds') return;
+        if (cmd.answerFault === undefined) return;
         readOnly = true;
         defects.push({ what: `a read-only ${cmd.struct} (its answer cannot be copied back)`, errno: 'EFAULT', abi: true });
         return;

@@ -86,8 +86,9 @@ class GenCommand<C> implements SuiteCommand {
 interface GenEnv {
   readonly profile: Profile;
   readonly caps: Capabilities;
-  /** The ABI choices of one command's struct (gen/abi.ts abiChoiceFor). */
-  abiFor(cmd: string): fc.Arbitrary<AbiChoice>;
+  /** The ABI choices of one command's struct (gen/abi.ts abiChoiceFor); `detaching`: a read-only
+   * argument too for a command whose faulting answer detaches (the caller drops it where that is no unwind). */
+  abiFor(cmd: string, detaching?: boolean): fc.Arbitrary<AbiChoice>;
 }
 
 const ok = (step: TraceStep): boolean => step.status === 'ok';
@@ -1820,14 +1821,17 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
       weight: 4,
-      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
+      arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT', true) }),
       needs: ['bound', 'ioas'], ready: () => true,
       build: (m, c) => {
         const d = attachDfd(m, c);
         const ctx = d.ctx ?? (m.ctxs[0]?.name as string);
         const pt = siblingPt(m, d, ctx, c.dfd, c.pt) ?? idOf(c.pt, m, ctx, c.hwpt ? ['hwpt'] : ['ioas']);
         const name = m.fresh('hwpt');
-        return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, c.abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
+        // A read-only argument only for a first attach: its faulting pt_id detaches (out_detach), an unwind
+        // there, while a replace would end detached from the HWPT it had.
+        const abi = c.abi.kind === 'readOnly' && d.attached ? NONE : c.abi;
+        return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
       },
       after: (m, c, t, step) => {
         if (ok(step)) recordAttach(m, attachDfd(m, c), t);
@@ -3389,7 +3393,10 @@ export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<Ge
   const rate = opts.abiRate ?? 0.08;
   const abi = new Map<string, fc.Arbitrary<AbiChoice>>();
   const readOnlyArgs = caps.readOnlyArgs?.supported === true;
-  const abiFor = (cmd: string): fc.Arbitrary<AbiChoice> => abi.get(cmd) ?? (abi.set(cmd, abiChoiceFor(profile, cmd, rate, readOnlyArgs)).get(cmd) as fc.Arbitrary<AbiChoice>);
+  const abiFor = (cmd: string, detaching = false): fc.Arbitrary<AbiChoice> => {
+    const key = `${cmd}${detaching ? '/detaching' : ''}`;
+    return abi.get(key) ?? (abi.set(key, abiChoiceFor(profile, cmd, rate, readOnlyArgs, detaching)).get(key) as fc.Arbitrary<AbiChoice>);
+  };
   const env: GenEnv = { profile, caps, abiFor };
   const specs = [...envSpecs(env), ...ioasSpecs(env), ...vfioSpecs(env), ...testSpecs(env)];
   const covered = new Set(specs.map((s) => s.kind.split('/')[0] as string));

@@ -15,6 +15,7 @@ import type { Capabilities, IoctlResult, Request, Response, StructValue } from '
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
+import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
 
@@ -865,6 +866,9 @@ export class Shadow {
     }
     const out = (res.out ?? {}) as StructValue;
     if (f.kind === 'device') {
+      // CommandDef.answerFault 'detaches': an attach whose pt_id cannot be copied back leaves the
+      // device detached, whatever it was attached to (vfio_df_ioctl_attach_pt's out_detach).
+      if (!ok && cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct' && req.arg.readOnly && errnoName(res.errno) === 'EFAULT' && f.device?.bound?.file === f) this.detach(f.device);
       this.applyDeviceIoctl(f, cmd, v, out, ok);
       return;
     }
