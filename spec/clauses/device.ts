@@ -116,6 +116,17 @@ export const clauses: Clause[] = [
     checks: ['ref.vfio_bind.unbind-on-close', 'ref.device.destroy-ebusy'],
   },
   {
+    id: 'VFIO_BIND.COPY_BACK',
+    kind: 'errno',
+    statement: 'If out_devid cannot be written back the new binding is closed again (out_close_device: unbound, the iommufd and the group\u2019s DMA ownership released) and the call fails with EFAULT.',
+    source: { file: CDEV, function: 'vfio_df_ioctl_bind_iommufd' },
+    profiles: BOTH,
+    command: BIND,
+    errno: 'EFAULT',
+    // The suite's side: a read-only bind that stays bound (unseen/cdev-bind-efault-no-close).
+    checks: ['mutants.unseen.killed-by-invariants'],
+  },
+  {
     id: 'VFIO_BIND.CTX_REFERENCE',
     decides: [],
     events: ['VFIO_DEVICE_BIND_IOMMUFD',  'close'],
@@ -185,7 +196,8 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: ATTACH,
     errno: 'EFAULT',
-    checks: ['ref.vfio_attach.efault-detaches'],
+    // The suite's side: a read-only attach that does not detach (unseen/cdev-attach-efault-no-detach).
+    checks: ['ref.vfio_attach.efault-detaches', 'mutants.unseen.killed-by-invariants'],
   },
   {
     id: 'VFIO_ATTACH.PASID_UNSUPPORTED',

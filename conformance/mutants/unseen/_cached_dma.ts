@@ -6,12 +6,44 @@
  */
 import type { DmaResult, Response, SingleRequest } from '../../../spec/contract/types.ts';
 
+const PAGE = 4096n;
+
 /** One page's part of the access: `n` bytes at `offset` of `buffer`, at `at` in the access. */
 export interface CachedPiece {
   readonly buffer: number;
   readonly offset: number;
   readonly n: number;
   readonly at: number;
+}
+
+/** A cached translation of one page: where it lands and what it allows. */
+export interface CachedPage {
+  readonly buffer: number;
+  readonly pageOffset: number;
+  readonly read: boolean;
+  readonly write: boolean;
+}
+
+/**
+ * The access cut into pages through `lookup` (the cache's page → translation),
+ * its length with it; undefined when it is empty, or a page misses or lacks
+ * the permission the direction needs (the fault asks the IOMMU then).
+ */
+export function cachedPieces(req: Extract<SingleRequest, { op: 'dma' }>, lookup: (page: bigint) => CachedPage | undefined): { len: number; pieces: CachedPiece[] } | undefined {
+  const len = req.dir === 'write' ? (req.data?.length ?? 0) : (req.length ?? 0);
+  if (len <= 0 || req.iova < 0n) return undefined;
+  const pieces: CachedPiece[] = [];
+  for (let done = 0; done < len; ) {
+    const cur = req.iova + BigInt(done);
+    const page = cur - (cur % PAGE);
+    const e = lookup(page);
+    if (!e || (req.dir === 'write' ? !e.write : !e.read)) return undefined;
+    const inPage = Number(cur - page);
+    const n = Math.min(Number(PAGE) - inPage, len - done);
+    pieces.push({ buffer: e.buffer, offset: e.pageOffset + inPage, n, at: done });
+    done += n;
+  }
+  return { len, pieces };
 }
 
 /** The DMA through `pieces`; undefined when a page is gone from the buffer (the fault asks the IOMMU after all). */

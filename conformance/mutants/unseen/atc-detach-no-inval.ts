@@ -33,7 +33,7 @@
 import type { Implementation, Profile, Response, SingleRequest, DmaResult } from '../../../spec/contract/types.ts';
 import { createReferenceAdapter } from '../../../impl/adapter/adapter.ts';
 import { resolveCommand } from '../../../spec/abi/arg.ts';
-import { dmaThroughPieces, type CachedPiece } from './_cached_dma.ts';
+import { cachedPieces, dmaThroughPieces } from './_cached_dma.ts';
 
 const PAGE = 4096;
 
@@ -77,20 +77,8 @@ export function createAdapter(profile: Profile): Implementation {
   const fromCache = (req: Extract<SingleRequest, { op: 'dma' }>): Response | undefined => {
     const m = atc.get(req.device);
     if (!m || req.pasid !== undefined) return undefined;
-    const len = req.dir === 'write' ? (req.data?.length ?? 0) : (req.length ?? 0);
-    if (len <= 0 || req.iova < 0n) return undefined;
-    const pieces: CachedPiece[] = [];
-    for (let done = 0; done < len; ) {
-      const cur = req.iova + BigInt(done);
-      const page = cur - (cur % BigInt(PAGE));
-      const e = m.get(page);
-      if (!e || (req.dir === 'write' ? !e.write : !e.read)) return undefined;
-      const inPage = Number(cur - page);
-      const n = Math.min(PAGE - inPage, len - done);
-      pieces.push({ buffer: e.buffer, offset: e.pageOffset + inPage, n, at: done });
-      done += n;
-    }
-    return dmaThroughPieces(call, req, len, pieces);
+    const hit = cachedPieces(req, (page) => m.get(page));
+    return hit && dmaThroughPieces(call, req, hit.len, hit.pieces);
   };
 
   return {

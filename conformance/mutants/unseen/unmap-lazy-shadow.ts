@@ -34,7 +34,7 @@ import type { StructValue } from '../../../spec/abi/codec.ts';
 import { createReferenceAdapter } from '../../../impl/adapter/adapter.ts';
 import { resolveCommand } from '../../../spec/abi/arg.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
-import { dmaThroughPieces, type CachedPiece } from './_cached_dma.ts';
+import { cachedPieces, dmaThroughPieces } from './_cached_dma.ts';
 
 const PAGE = 4096n;
 /** At most this many pages of one unmap are kept in the pending batch (the emulation's queue depth). */
@@ -158,23 +158,13 @@ export function createAdapter(profile: Profile): Implementation {
 
   const dmaThroughShadow = (req: Extract<SingleRequest, { op: 'dma' }>): Response | undefined => {
     if (req.pasid !== undefined || !stale.get(req.device)?.size) return undefined;
-    const len = req.dir === 'write' ? (req.data?.length ?? 0) : (req.length ?? 0);
-    if (len <= 0 || req.iova < 0n) return undefined;
-    const pieces: CachedPiece[] = [];
     let anyStale = false;
-    for (let done = 0; done < len; ) {
-      const cur = req.iova + BigInt(done);
-      const page = cur - (cur % PAGE);
+    const hit = cachedPieces(req, (page) => {
       if (stale.get(req.device)?.has(page)) anyStale = true;
-      const e = resolvePage(req.device, page);
-      if (!e || (req.dir === 'write' ? !e.write : !e.read)) return undefined;
-      const inPage = Number(cur - page);
-      const n = Math.min(Number(PAGE) - inPage, len - done);
-      pieces.push({ buffer: e.buffer, offset: e.pageOffset + inPage, n, at: done });
-      done += n;
-    }
-    if (!anyStale) return undefined;
-    return dmaThroughPieces(call, req, len, pieces);
+      return resolvePage(req.device, page);
+    });
+    if (!hit || !anyStale) return undefined;
+    return dmaThroughPieces(call, req, hit.len, hit.pieces);
   };
 
   return {

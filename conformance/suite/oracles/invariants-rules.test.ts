@@ -484,4 +484,24 @@ describe('a command whose answer cannot be copied back leaves nothing behind', (
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.end-of-case-iova-ranges', async () => {
+    // The same leak with nothing after it: only the end of the case, which asks every live IOAS
+    // for IOVA_RANGES, can see the domain the failed HWPT_ALLOC left in the IOAS.
+    const p = program(
+      'hwpt-alloc-answer-fault-quiet',
+      [
+        ...open,
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { devid: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$devid', pt_id: '$ioas' }, readOnly: true, expect: { errno: ['EFAULT'] } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC', 'IOMMU_IOAS_IOVA_RANGES'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/hwpt-alloc-efault-abort-only.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_IOVA_RANGES of IOAS \d+ at the end of the case/);
+    expect(r.reference, r.text).toEqual([]);
+  });
 });
