@@ -16,7 +16,7 @@ import type { Adapter, AdapterInfo, Implementation, Request, Response, SingleReq
 import { CONTRACT_VERSION } from '../../spec/contract/types.ts';
 import { AdapterError } from './errors.ts';
 import { checkSchema, prefixField } from '../../spec/contract/validate.ts';
-import { requestToWire, resultToWire } from '../../spec/contract/wire.ts';
+import { requestToWire, resultToWire, shapeToWire } from '../../spec/contract/wire.ts';
 import { requestKindViolation, resultKindViolation } from '../../spec/contract/struct-kinds.ts';
 
 export interface InProcessOptions {
@@ -32,7 +32,7 @@ function internalError(err: unknown): Response {
 /** One request: the response, synchronously when the implementation answers so. Throws AdapterError for an invalid result (validate). */
 function handleOne(impl: Implementation, request: SingleRequest, validate: boolean): Response | Promise<Response> {
   if (validate) {
-    const bad = checkSchema('batchItem', requestToWire(request));
+    const bad = checkSchema('batchItem', shapeToWire(() => requestToWire(request)));
     if (bad) return { ok: false, error: { code: 'bad-request', message: bad.message, field: bad.field } };
     const kind = request.op === 'ioctl' ? requestKindViolation(impl.profile, request.cmd, request.arg) : undefined;
     if (kind) return { ok: false, error: { code: 'bad-request', message: `field '${kind.field}' ${kind.message}`, field: kind.field } };
@@ -49,7 +49,7 @@ function handleOne(impl: Implementation, request: SingleRequest, validate: boole
 
 function checked(impl: Implementation, request: SingleRequest, response: Response, validate: boolean): Response {
   if (validate && response.ok) {
-    const bad = checkSchema(`result_${request.op}`, resultToWire(request, response.result));
+    const bad = checkSchema(`result_${request.op}`, shapeToWire(() => resultToWire(request, response.result)));
     if (bad) {
       throw new AdapterError('bad-message', `${impl.name} answered ${request.op} with an invalid result: ${bad.message}`, prefixField('result', bad.field));
     }

@@ -63,6 +63,10 @@ describe('naming and opening implementations', () => {
     const bad = await failure(a.call({ op: 'mem_alloc', length: 4096 }));
     expect(bad.kind).toBe('bad-message');
     expect(bad.field).toBe('result.va');
+    // Bytes are checked by shape (shapeToWire): what is not a Uint8Array is named.
+    const notBytes = await failure(a.call({ op: 'mem_read', buffer: 1, offset: 0, length: 3 }));
+    expect(notBytes.kind).toBe('bad-message');
+    expect(notBytes.field).toBe('result.data.b64');
     await a.close();
     expect((await failure(a.call({ op: 'close', fd: 3 }))).kind).toBe('closed');
     expect((await failure(openAdapter('./no/such/module.ts'))).kind).toBe('not-found');

@@ -62,9 +62,28 @@ async function adopt(made: Adapter | Implementation, opts: OpenOptions, what: st
   return Object.assign(made, { info: { contract: c.contract, implementation: c.implementation, profile: c.profile } });
 }
 
+/**
+ * Modules already imported, by URL. An ES module is loaded once anyway, but each
+ * `import()` still asks the loader (with the TypeScript hooks, a round trip to
+ * their thread): a suite that opens a module adapter per case spent a tenth of
+ * its time waiting on that.
+ */
+const imported = new Map<string, Promise<Record<string, unknown>>>();
+
+function importOnce(url: string): Promise<Record<string, unknown>> {
+  let mod = imported.get(url);
+  if (!mod) {
+    mod = import(url) as Promise<Record<string, unknown>>;
+    // A failed import is not kept: the next open reports its own error.
+    mod.catch(() => imported.delete(url));
+    imported.set(url, mod);
+  }
+  return mod;
+}
+
 /** Load `exportName` from a module and call it with the profile. */
 async function openModule(url: string, exportName: string, opts: OpenOptions, what: string): Promise<OpenedAdapter> {
-  const mod = (await import(url)) as Record<string, unknown>;
+  const mod = await importOnce(url);
   const factory = mod[exportName];
   if (typeof factory !== 'function') throw new AdapterError('not-found', `${what} does not export a function ${exportName}(profile)`);
   const profile = opts.profile ?? DEFAULT_PROFILE;
