@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from './main.ts';
 import { openAdapter } from '../conformance/adapter/open.ts';
 import { MUTANT_PREFIX } from '../conformance/mutants/register.ts';
+import { runMutants, VERDICT_ONLY, type MutantRow } from '../conformance/mutants/run.ts';
+import { runFaultsParallel } from '../conformance/mutants/parallel.ts';
 
 describe('the suite kills mutants; a replay file reproduces the failure on the mutant and passes on the reference', () => {
   let dir: string;
@@ -48,10 +50,41 @@ describe('the suite kills mutants; a replay file reproduces the failure on the m
   });
 });
 
+describe('mutants --jobs', () => {
+  it('gives the rows one thread gives, in the same order, however the faults are spread', async () => {
+    const only = ['write-permission-ignored', 'destroy-ignores-users', 'map-reserved-ignored'];
+    const opts = { only, oracle: 'invariants' as const, runs: 200, corpus: false, ...VERDICT_ONLY };
+    // What a verdict is, without the timings.
+    const verdicts = (rows: readonly MutantRow[]) => rows.map(({ name, verdict, killedBy, properties, cases, commands }) => ({ name, verdict, killedBy, properties, cases, commands }));
+    const one = await runMutants(opts);
+    expect(one.map((r) => r.verdict)).toStrictEqual(['killed', 'killed', 'killed']);
+    const seen: string[] = [];
+    const two = await runFaultsParallel('catalogue', { ...opts, onRow: (r) => seen.push(r.name) }, 2);
+    expect(verdicts(two)).toStrictEqual(verdicts(one));
+    expect([...seen].sort()).toStrictEqual([...only].sort());
+  }, 300_000);
+
+  it('a fault whose worker dies is an error row, not a lost one', async () => {
+    // Two workers that each report their first fault and exit with code 3.
+    const dying = new URL('../conformance/mutants/fixtures/dying-worker.ts', import.meta.url).href;
+    const only = ['dma-read-zeros', 'translate-remembers-unmapped', 'dma-unmapped-reads-zeros', 'dma-write-next-page'];
+    const rows = await runFaultsParallel('answer-faults', { only, oracle: 'invariants' }, 2, dying);
+    // Catalogue order, dealt round-robin: the first worker has the 1st and 3rd, the second the 2nd and 4th.
+    expect(rows.map((r) => [r.name, r.verdict])).toStrictEqual([
+      ['translate-remembers-unmapped', 'killed'],
+      ['dma-unmapped-reads-zeros', 'killed'],
+      ['dma-read-zeros', 'error'],
+      ['dma-write-next-page', 'error'],
+    ]);
+    expect(rows[2]?.error).toBe('worker failed: exited with code 3');
+  }, 120_000);
+});
+
 describe('iommufd-spec mutants usage', () => {
   it('refuses an unknown mutant, oracle or count (exit 2)', async () => {
     expect(await main(['node', 'iommufd-spec', 'mutants', '--only', 'no-such-mutant'])).toBe(2);
     expect(await main(['node', 'iommufd-spec', 'mutants', '--oracle', 'some'])).toBe(2);
     expect(await main(['node', 'iommufd-spec', 'mutants', '--runs', '0'])).toBe(2);
+    expect(await main(['node', 'iommufd-spec', 'mutants', '--jobs', '0'])).toBe(2);
   });
 });

@@ -32,6 +32,7 @@ import { MUTANTS } from '../../conformance/mutants/catalogue.ts';
 import { formatMutantTable, runAnswerFaults, runMutants, runUnseenFaults, selectAnswerFaults, selectMutants, selectUnseen, type MutantRow, type MutantRunOptions } from '../../conformance/mutants/run.ts';
 import { ANSWER_FAULTS } from '../../conformance/mutants/answer-faults.ts';
 import { UNSEEN_FAULTS, unseenName, unseenPath } from '../../conformance/mutants/unseen.ts';
+import { runFaultsParallel, type FaultKind } from '../../conformance/mutants/parallel.ts';
 import './implementations.ts';
 
 interface MutantsCliOptions {
@@ -49,6 +50,7 @@ interface MutantsCliOptions {
   shrinkTime?: string;
   answerFaults?: boolean;
   unseen?: boolean;
+  jobs?: string;
 }
 
 /** What a run covers: the catalogue, the faults behind the protocol, or the unseen faults. */
@@ -63,7 +65,7 @@ interface Kind {
   list(): { name: string; [k: string]: unknown }[];
 }
 
-const KINDS: Record<'catalogue' | 'answer-faults' | 'unseen', Kind> = {
+const KINDS: Record<FaultKind, Kind> = {
   catalogue: {
     rows: 'mutant',
     defaultOracle: 'full',
@@ -119,11 +121,13 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--no-corpus', 'skip the fixed-corpus column')
     .option('--replay-dir <dir>', 'where each kill’s replay file goes (default ./iommufd-spec-replays/mutants)')
     .option('--shrink-time <ms>', 'stop shrinking a counterexample after this long (default 60000)')
+    .option('--jobs <n>', 'spread the faults over n worker threads (default 1; each fault runs as it would alone)')
     .option('--out <file>', 'write the report (table or JSON) there instead of stdout')
     .option('--list', 'list the catalogue (name, class, clauses, change, bug class, kernel fix) and exit')
     .action(async (o: MutantsCliOptions) => {
       if (o.answerFaults && o.unseen) throw new UsageError('mutants: --answer-faults and --unseen choose different faults: give one');
-      const kind = KINDS[o.answerFaults ? 'answer-faults' : o.unseen ? 'unseen' : 'catalogue'];
+      const kindName: FaultKind = o.answerFaults ? 'answer-faults' : o.unseen ? 'unseen' : 'catalogue';
+      const kind = KINDS[kindName];
       if (o.list) {
         process.stdout.write(o.json ? `${JSON.stringify(kind.list(), null, 2)}\n` : listText(kind));
         setExit(0);
@@ -142,11 +146,13 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const runs = int('--runs', o.runs, 1);
       const maxCommands = int('--max-commands', o.maxCommands, 1);
       const shrinkTimeMs = int('--shrink-time', o.shrinkTime, 0);
+      const jobs = int('--jobs', o.jobs, 1) ?? 1;
       const replayDir = resolve(o.replayDir ?? join('iommufd-spec-replays', kind.replayDir));
       const progress = (r: MutantRow): void => {
         if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkIoctls} ioctl(s) in ${r.shrunkLength} step(s)` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
       };
-      const rows = await kind.run({
+      const run = jobs > 1 ? (opts: MutantRunOptions) => runFaultsParallel(kindName, opts, jobs) : kind.run;
+      const rows = await run({
         ...(only && { only }),
         oracle,
         ...(seed !== undefined && { seed }),

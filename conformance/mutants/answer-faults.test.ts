@@ -9,11 +9,11 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { ANSWER_FAULTS } from './answer-faults.ts';
-import { runAnswerFaults, VERDICT_ONLY } from './run.ts';
+import { mutantsCli } from './cli-rows.test-support.ts';
 
 describe('faults behind the protocol, which the invariants were not written against', () => {
   check('mutants.answer-faults.killed-by-invariants', async () => {
-    const rows = await runAnswerFaults({ oracle: 'invariants', ...VERDICT_ONLY });
+    const rows = await mutantsCli(['--answer-faults', '--oracle', 'invariants']);
     expect(ANSWER_FAULTS.length).toBeGreaterThanOrEqual(20);
     const survived = rows.filter((r) => r.verdict !== 'killed' || !r.properties.some((p) => p.startsWith('invariants.'))).map((r) => `${r.name}: ${r.verdict} (${r.properties.join(', ') || r.error || '-'})`);
     expect(survived).toStrictEqual([]);

@@ -100,7 +100,11 @@ export function runSuiteOnMutant(m: Mutant, opts: MutantRunOptions = {}): Promis
   return runBudgeted({ name: `${MUTANT_PREFIX}${m.name}`, open: async (profile) => openMutant(m, profile) }, opts, 'full');
 }
 
-type RowBase = Pick<MutantRow, 'name' | 'class' | 'security' | 'clauses'>;
+/** What a row says of its fault before the suite runs: name, class, whether it is a security fault, clauses. */
+export type RowBase = Pick<MutantRow, 'name' | 'class' | 'security' | 'clauses'>;
+
+export const answerFaultBase = (f: AnswerFault): RowBase => ({ name: f.name, class: f.breaks, security: SECURITY_BREAKS.has(f.breaks), clauses: [] });
+export const unseenBase = (f: UnseenFault): RowBase => ({ name: unseenName(f), class: f.class, security: SECURITY_CLASSES.has(f.class), clauses: [] });
 
 /** One row of the table: the suite's verdict, or the error that stopped it. */
 async function suiteRow(base: RowBase, run: () => Promise<SuiteResult>): Promise<MutantRow> {
@@ -205,7 +209,7 @@ export function selectAnswerFaults(only: readonly string[] | undefined): AnswerF
 export async function runAnswerFaults(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
   const rows: MutantRow[] = [];
   for (const fault of selectAnswerFaults(opts.only)) {
-    const base = { name: fault.name, class: fault.breaks, security: SECURITY_BREAKS.has(fault.breaks), clauses: [] };
+    const base = answerFaultBase(fault);
     const impl = { name: `${ANSWER_FAULT_PREFIX}${fault.name}`, open: async (profile: Profile | undefined) => openAnswerFault(fault, profile), shared: true };
     const row = await suiteRow(base, () => runBudgeted(impl, opts, 'invariants'));
     rows.push(row);
@@ -229,7 +233,7 @@ export function selectUnseen(only: readonly string[] | undefined): UnseenFault[]
 export async function runUnseenFaults(opts: MutantRunOptions = {}): Promise<MutantRow[]> {
   const rows: MutantRow[] = [];
   for (const fault of selectUnseen(opts.only)) {
-    const base = { name: unseenName(fault), class: fault.class, security: SECURITY_CLASSES.has(fault.class), clauses: [] };
+    const base = unseenBase(fault);
     const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), opts, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);

@@ -9,14 +9,14 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { UNSEEN_FAULTS, unseenName } from './unseen.ts';
-import { runUnseenFaults, VERDICT_ONLY } from './run.ts';
+import { mutantsCli } from './cli-rows.test-support.ts';
 
 describe('faults written by engineers who were not shown the invariants', () => {
   check('mutants.unseen.killed-by-invariants', async () => {
     // The open ones are the suite's known misses, each with its reason (unseen.ts): not asked here.
     const closed = UNSEEN_FAULTS.filter((f) => !f.open).map(unseenName);
     expect(closed.length).toBeGreaterThanOrEqual(108);
-    const rows = await runUnseenFaults({ oracle: 'invariants', only: closed, ...VERDICT_ONLY });
+    const rows = await mutantsCli(['--unseen', '--oracle', 'invariants', '--only', closed.join(',')]);
     expect(rows.length).toBe(closed.length);
     const survived = rows.filter((r) => r.verdict !== 'killed' || !r.properties.some((p) => p.startsWith('invariants.'))).map((r) => `${r.name}: ${r.verdict} (${r.properties.join(', ') || r.error || '-'})`);
     expect(survived).toStrictEqual([]);

@@ -1,5 +1,7 @@
-// Worker threads do not inherit the main thread's TypeScript loader: register it here, then run the worker.
+// Worker threads do not inherit the main thread's TypeScript loader: register it here, then run
+// the worker: the suite's (--jobs) unless workerData names another entry module by URL.
+import { workerData } from 'node:worker_threads';
 import { registerTypeScript } from './typescript.mjs';
 
 registerTypeScript();
-await import('./worker.ts');
+await import(workerData?.entry ?? './worker.ts');
