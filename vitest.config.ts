@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { hangGuardMs } from './spec/testing/property-budget.ts';
-import { LongRunningFirst } from './spec/testing/sequencer.ts';
+import { LongRunningFirst } from './spec/testing/sequencer.test-support.ts';
 
 export default defineConfig({
   test: {
@@ -21,7 +21,7 @@ export default defineConfig({
     // state, and loading the suite's module graph again for each of ninety files was a
     // fifth of the CPU time of `npm run conformance` (3 min 50 s isolated, 3 min 10 s not).
     isolate: false,
-    // The checks that run longest start first, also where vitest has no timings yet (sequencer.ts).
+    // The checks that run longest start first, also where vitest has no timings yet (spec/testing/sequencer.test-support.ts).
     sequence: { sequencer: LongRunningFirst },
     // Every core: vitest's default for a run is one fewer, which on the two cores CI has is a
     // single worker, the test files one after another (nothing here needs a core to itself).
