@@ -29,10 +29,10 @@ import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import { DEFAULTS } from '../../conformance/suite/runner.ts';
 import { MUTANTS } from '../../conformance/mutants/catalogue.ts';
-import { formatMutantTable, runAnswerFaults, runMutants, runUnseenFaults, selectAnswerFaults, selectMutants, selectUnseen, type MutantRow, type MutantRunOptions } from '../../conformance/mutants/run.ts';
+import { formatMutantTable, type MutantRow, type MutantRunOptions } from '../../conformance/mutants/run.ts';
 import { ANSWER_FAULTS } from '../../conformance/mutants/answer-faults.ts';
 import { UNSEEN_FAULTS, unseenName, unseenPath } from '../../conformance/mutants/unseen.ts';
-import { runFaultsParallel, type FaultKind } from '../../conformance/mutants/parallel.ts';
+import { RUN_KIND, runFaultsParallel, selectedFaults, type FaultKind } from '../../conformance/mutants/parallel.ts';
 import './implementations.ts';
 
 interface MutantsCliOptions {
@@ -60,8 +60,6 @@ interface Kind {
   readonly replayDir: string;
   /** How a replay names the implementation (`--impl …`). */
   readonly impl: string;
-  select(only: readonly string[] | undefined): unknown;
-  run(opts: MutantRunOptions): Promise<MutantRow[]>;
   list(): { name: string; [k: string]: unknown }[];
 }
 
@@ -71,8 +69,6 @@ const KINDS: Record<FaultKind, Kind> = {
     defaultOracle: 'full',
     replayDir: 'mutants',
     impl: 'mutant:<name>',
-    select: selectMutants,
-    run: runMutants,
     list: () => MUTANTS.map((m) => ({ name: m.name, class: m.class, security: m.security, clauses: m.clauses, invariant: m.invariant, change: m.change, bugClass: m.bugClass, ...(m.kernelFix && { kernelFix: m.kernelFix }) })),
   },
   'answer-faults': {
@@ -80,8 +76,6 @@ const KINDS: Record<FaultKind, Kind> = {
     defaultOracle: 'invariants',
     replayDir: 'answer-faults',
     impl: 'answer-fault:<name>',
-    select: selectAnswerFaults,
-    run: runAnswerFaults,
     list: () => ANSWER_FAULTS.map((f) => ({ name: f.name, breaks: f.breaks, change: f.change })),
   },
   unseen: {
@@ -89,8 +83,6 @@ const KINDS: Record<FaultKind, Kind> = {
     defaultOracle: 'invariants',
     replayDir: 'unseen',
     impl: 'conformance/mutants/unseen/<name>.ts',
-    select: selectUnseen,
-    run: runUnseenFaults,
     list: () => UNSEEN_FAULTS.map((f) => ({ name: unseenName(f), class: f.class, where: f.where, bug: f.bug, ...(f.closed && { closed: f.closed }), module: unseenPath(f) })),
   },
 };
@@ -138,7 +130,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       if (o.profile !== undefined && !isProfile(o.profile)) throw new UsageError(`mutants: --profile: unknown profile '${o.profile}' (expected ${PROFILES.join(' or ')})`);
       const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
       try {
-        kind.select(only);
+        selectedFaults(kindName, only);
       } catch (err) {
         throw new UsageError(`mutants: --only: ${(err as Error).message}`);
       }
@@ -151,7 +143,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const progress = (r: MutantRow): void => {
         if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkIoctls} ioctl(s) in ${r.shrunkLength} step(s)` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
       };
-      const run = jobs > 1 ? (opts: MutantRunOptions) => runFaultsParallel(kindName, opts, jobs) : kind.run;
+      const run = jobs > 1 ? (opts: MutantRunOptions) => runFaultsParallel(kindName, opts, jobs) : RUN_KIND[kindName];
       const rows = await run({
         ...(only && { only }),
         oracle,
