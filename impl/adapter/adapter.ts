@@ -38,7 +38,7 @@ import { CodecError, decodeStruct } from '../../spec/abi/codec.ts';
 import { featuresFor } from '../../spec/contract/features.ts';
 import { requestKindViolation } from '../../spec/contract/struct-kinds.ts';
 import { commandsFor, testOpsFor } from '../../spec/uapi/index.ts';
-import { PhysMemory, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../process/index.ts';
+import { PhysMemory, PhysMemoryPool, Process, PROT_NONE, PROT_R, PROT_RW, type Prot } from '../process/index.ts';
 import { deviceCreate, deviceRemove, dma, iotlb, machineFor, platformCapabilities, setReverseMap, translate } from '../platform/index.ts';
 import { kvmCreate, kvmDestroy, kvmDestroyAll, kvmExists, kvmState, kvmVfioAdd, kvmVfioDel } from '../kvm/index.ts';
 import { sysIoctl, sysPoll, sysRead, sysRet, sysWrite } from '../process/file.ts';
@@ -140,26 +140,8 @@ function protOf(p: 'rw' | 'r' | 'none' | undefined): Prot {
   return p === 'r' ? PROT_R : p === 'none' ? PROT_NONE : PROT_RW;
 }
 
-/**
- * Simulated memories of closed sessions, ready for the next one. A fresh
- * PhysMemory is a zeroed 512 MiB buffer (milliseconds, and garbage the
- * collector must reclaim); one a closed session left needs only the pages it
- * handed out cleared (PhysMemory.reset). Bounded: instances that are never
- * closed simply keep theirs.
- */
-const idleMemories: PhysMemory[] = [];
-const IDLE_MEMORIES_MAX = 4;
-
-function takeMemory(): PhysMemory {
-  const phys = idleMemories.pop();
-  if (!phys) return new PhysMemory({ size: PHYS_MEMORY });
-  phys.reset();
-  return phys;
-}
-
-function giveBackMemory(phys: PhysMemory): void {
-  if (idleMemories.length < IDLE_MEMORIES_MAX && !idleMemories.includes(phys)) idleMemories.push(phys);
-}
+/** Memories of closed sessions, ready for the next one (512 MiB each: reused, not reallocated). */
+const memories = new PhysMemoryPool(PHYS_MEMORY);
 
 /**
  * A new simulated process in the fresh state of ADAPTER.md §1 / §3.2, on
@@ -169,7 +151,7 @@ function giveBackMemory(phys: PhysMemory): void {
 function freshProcess(phys?: PhysMemory): Process {
   // One physical memory: user pages (KIND_DATA) and the machine's page tables (KIND_TABLE).
   if (phys) phys.reset();
-  const proc = new Process(phys ?? takeMemory());
+  const proc = new Process(phys ?? memories.take());
   proc.capIpcLock = true;
   proc.capSysResource = true;
   proc.capSysRawio = true;
@@ -615,7 +597,7 @@ class ReferenceImplementation implements Implementation {
   close(): void {
     if (!this.current) return;
     this.exit(this.current);
-    giveBackMemory(this.current.phys);
+    memories.give(this.current.phys);
     this.current = null;
   }
 

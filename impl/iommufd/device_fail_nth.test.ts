@@ -7,7 +7,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, map, newEnv, physLeak, type Env } from '../testing/testutil.ts';
+import { buffer, ioasAlloc, map, newEnv, physLeak, releaseEnv, type Env } from '../testing/testutil.ts';
 import { boundDevice, hwptAlloc, machine, mockDomain, mockReplace, openDev, snapshot, vfioAttach, vfioBind } from '../testing/devtestutil.ts';
 import { IommuDomain } from '../platform/iommu.ts';
 
@@ -38,18 +38,22 @@ function sweepProfile(profile: '6.12' | '7.3', setup: (profile: '6.12' | '7.3') 
   for (let nth = 1; nth < 400; nth++) {
     const domainsBefore = IommuDomain.livePaging;
     const s = setup(profile);
-    const before = snapshot(s.env);
-    s.env.proc.faults.arm(nth);
-    const rc = s.run();
-    const injected = s.env.proc.faults.injected;
-    s.env.proc.faults.disarm();
-    if (!injected) {
-      expect([profile, rc]).toEqual([profile, 0]);
+    try {
+      const before = snapshot(s.env);
+      s.env.proc.faults.arm(nth);
+      const rc = s.run();
+      const injected = s.env.proc.faults.injected;
+      s.env.proc.faults.disarm();
+      if (!injected) {
+        expect([profile, rc]).toEqual([profile, 0]);
+        teardown(s.env, domainsBefore);
+        return nth - 1;
+      }
+      if (rc !== 0) expect([profile, nth, snapshot(s.env)]).toEqual([profile, nth, before]);
       teardown(s.env, domainsBefore);
-      return nth - 1;
+    } finally {
+      releaseEnv(s.env);
     }
-    if (rc !== 0) expect([profile, nth, snapshot(s.env)]).toEqual([profile, nth, before]);
-    teardown(s.env, domainsBefore);
   }
   throw new Error('sweep did not converge');
 }

@@ -15,7 +15,7 @@
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioasAlloc, map, newEnv, unmap, type Env } from '../testing/testutil.ts';
+import { buffer, ioasAlloc, map, newEnv, releaseEnv, unmap, type Env } from '../testing/testutil.ts';
 import { destroy, hwptAlloc, machine, openDev, snapshot, vfioAttach, vfioBind, vfioDetach } from '../testing/devtestutil.ts';
 import type { IommufdHwptPaging } from './iommufd_private.ts';
 import type { VfioDeviceFile } from './vfio_cdev.ts';
@@ -188,12 +188,16 @@ describe('device-side invariants under random operation sequences', () => {
     fc.assert(
       fc.property(commandsArb, (cmds) => {
         const w = setup();
-        fc.modelRun(() => ({ model: {}, real: w }), cmds);
-        // teardown leaves nothing behind
-        w.env.proc.fds.closeAll();
-        expect(w.env.ctx.objects.empty).toBe(true);
-        expect(w.env.proc.totalPins).toBe(0);
-        expect(machine(w.env).env.mem.tablePages).toBe(0);
+        try {
+          fc.modelRun(() => ({ model: {}, real: w }), cmds);
+          // teardown leaves nothing behind
+          w.env.proc.fds.closeAll();
+          expect(w.env.ctx.objects.empty).toBe(true);
+          expect(w.env.proc.totalPins).toBe(0);
+          expect(machine(w.env).env.mem.tablePages).toBe(0);
+        } finally {
+          releaseEnv(w.env);
+        }
       }),
     );
   }); // no own time bound: vitest.config.ts's hang guard

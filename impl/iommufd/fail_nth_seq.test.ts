@@ -13,7 +13,7 @@
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
 import { check } from '../../spec/clauses/check.ts';
-import { buffer, ioctl, map, NR, newEnv, P, physLeak, testCmd, unmap, writeRanges, type Env } from '../testing/testutil.ts';
+import { buffer, ioctl, map, NR, P, physLeak, testCmd, unmap, withEnv, writeRanges, type Env } from '../testing/testutil.ts';
 import {
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
@@ -213,22 +213,23 @@ class ArmFailNth implements SeqCommand {
  * injection happened.
  */
 function runSequence(cmds: Iterable<SeqCommand>, prefix: readonly SeqCommand[] = []): boolean {
-  const env = newEnv();
-  const h: Handles = { stopped: false };
-  const model: Handles = { stopped: false };
-  for (const c of prefix) if (c.check(model)) c.run(model, { env, h });
-  fc.modelRun(() => ({ model, real: { env, h } }), cmds);
-  const injected = env.proc.faults.injected;
-  env.proc.faults.disarm();
-  env.proc.fds.closeAll();
-  expect(env.ctx.warnings).toEqual([]);
-  expect(env.file.released).toBe(true);
-  expect(env.proc.totalPins).toBe(0);
-  expect(env.proc.pinnedVm).toBe(0);
-  expect(env.proc.user.lockedVm).toBe(0);
-  expect(env.proc.lockedVm).toBe(0);
-  expect(physLeak(env)).toBe('');
-  return injected;
+  return withEnv((env) => {
+    const h: Handles = { stopped: false };
+    const model: Handles = { stopped: false };
+    for (const c of prefix) if (c.check(model)) c.run(model, { env, h });
+    fc.modelRun(() => ({ model, real: { env, h } }), cmds);
+    const injected = env.proc.faults.injected;
+    env.proc.faults.disarm();
+    env.proc.fds.closeAll();
+    expect(env.ctx.warnings).toEqual([]);
+    expect(env.file.released).toBe(true);
+    expect(env.proc.totalPins).toBe(0);
+    expect(env.proc.pinnedVm).toBe(0);
+    expect(env.proc.user.lockedVm).toBe(0);
+    expect(env.proc.lockedVm).toBe(0);
+    expect(physLeak(env)).toBe('');
+    return injected;
+  });
 }
 
 /** The kernel's TEST_FAIL_NTH loop: n = 1, 2, ... until a run sees no injection; the number of injections. */

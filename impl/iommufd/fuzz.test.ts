@@ -29,7 +29,7 @@ import {
   VFIO_IOMMU_UNMAP_DMA,
   VFIO_SET_IOMMU,
 } from '../../spec/uapi/constants.ts';
-import { buffer, ioasAlloc, map, NR, newEnv, P, STRUCT_OF, testCmd, type Env } from '../testing/testutil.ts';
+import { buffer, ioasAlloc, map, NR, P, withEnv, STRUCT_OF, testCmd, type Env } from '../testing/testutil.ts';
 import { mockDomain } from '../testing/devtestutil.ts';
 import { sysRet } from '../process/file.ts';
 import { iommufdCmd, iommufdIoctlDecode } from './main.ts';
@@ -161,19 +161,20 @@ const commandsArb = fc.commands<object, Real>(
 describe('robustness', () => {
   check('ref.fuzz.never-throws', () => {
     fc.assert(
-      fc.property(commandsArb, (cmds) => {
-        const env = newEnv();
-        const ioas = ioasAlloc(env);
-        expect(mockDomain(env, ioas).errno).toBe(0);
-        expect(testCmd(env, IOMMU_TEST_OP_CREATE_ACCESS, ioas, { 'create_access.flags': 1 }).errno).toBe(0);
-        const buf = buffer(env, 8 * 4096);
-        map(env, ioas, buf, 8n * P, 1n << 24n);
-        fc.modelRun(() => ({ model: {}, real: { env, buf } }), cmds);
-        env.proc.fds.closeAll();
-        expect(env.ctx.warnings).toEqual([]);
-        expect(env.proc.totalPins).toBe(0);
-        expect(env.proc.pinnedVm).toBe(0);
-      }),
+      fc.property(commandsArb, (cmds) =>
+        withEnv((env) => {
+          const ioas = ioasAlloc(env);
+          expect(mockDomain(env, ioas).errno).toBe(0);
+          expect(testCmd(env, IOMMU_TEST_OP_CREATE_ACCESS, ioas, { 'create_access.flags': 1 }).errno).toBe(0);
+          const buf = buffer(env, 8 * 4096);
+          map(env, ioas, buf, 8n * P, 1n << 24n);
+          fc.modelRun(() => ({ model: {}, real: { env, buf } }), cmds);
+          env.proc.fds.closeAll();
+          expect(env.ctx.warnings).toEqual([]);
+          expect(env.proc.totalPins).toBe(0);
+          expect(env.proc.pinnedVm).toBe(0);
+        }),
+      ),
     );
   }); // no own bound: vitest.config.ts's hang guard grows with the property budget
 });

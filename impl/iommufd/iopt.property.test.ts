@@ -12,7 +12,7 @@ import { check } from '../../spec/clauses/check.ts';
 import type { IommufdIoas } from './iommufd_private.ts';
 import { ioptTableAddDomain, ioptTableRemoveDomain } from './io_pagetable.ts';
 import type { IoPagetable } from './iommufd_private.ts';
-import { buffer, FakeDomain, ioasAlloc, ioctl, map, MAP_R, MAP_W, NR, newEnv, P, U64_MAX, unmap, type Env } from '../testing/testutil.ts';
+import { buffer, FakeDomain, ioasAlloc, ioctl, map, MAP_R, MAP_W, NR, P, U64_MAX, unmap, withEnv, type Env } from '../testing/testutil.ts';
 import { ENOENT } from '../lib/errno.ts';
 
 const BASE = 0x100000n;
@@ -186,18 +186,19 @@ const commandsArb = fc.commands<Model, Real>(
 describe('io_pagetable invariants under random sequences', () => {
   check('ref.iopt.random-sequences-keep-invariants', () => {
     fc.assert(
-      fc.property(commandsArb, (cmds) => {
-        const env = newEnv();
-        ioasAlloc(env);
-        ioasAlloc(env);
-        const real: Real = { env, buf: buffer(env, 16 * 4096) };
-        fc.modelRun(() => ({ model: { domains: new Map([[1, []], [2, []]]) }, real }), cmds);
-        // Closing the file destroys both IOASes: nothing stays pinned or charged.
-        env.proc.fds.close(env.fd);
-        expect(env.proc.totalPins).toBe(0);
-        expect(env.proc.pinnedVm).toBe(0);
-        expect(env.proc.user.lockedVm).toBe(0);
-      }),
+      fc.property(commandsArb, (cmds) =>
+        withEnv((env) => {
+          ioasAlloc(env);
+          ioasAlloc(env);
+          const real: Real = { env, buf: buffer(env, 16 * 4096) };
+          fc.modelRun(() => ({ model: { domains: new Map([[1, []], [2, []]]) }, real }), cmds);
+          // Closing the file destroys both IOASes: nothing stays pinned or charged.
+          env.proc.fds.close(env.fd);
+          expect(env.proc.totalPins).toBe(0);
+          expect(env.proc.pinnedVm).toBe(0);
+          expect(env.proc.user.lockedVm).toBe(0);
+        }),
+      ),
     );
     // The sequences must reach IOASes that have both domains and areas.
     expect(filledSteps).toBeGreaterThan(0);

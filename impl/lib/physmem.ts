@@ -166,3 +166,34 @@ export class PhysMemory {
     return pa >= PAGE_SIZE && pa + len <= this.size;
   }
 }
+
+/**
+ * Memories of ended processes, ready for the next one. A fresh PhysMemory is
+ * a large zeroed buffer: cheap to map, but its pages are faulted in as they
+ * are touched and the collector counts it as external memory, so a loop that
+ * builds one per case (a property's runs, a session per case) spent most of
+ * its time collecting them. One that an ended process gave back needs only
+ * the pages it handed out cleared (PhysMemory.reset). Bounded: memories that
+ * are never given back are simply collected.
+ */
+export class PhysMemoryPool {
+  private readonly idle: PhysMemory[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly maxIdle = 4,
+  ) {}
+
+  /** A memory in the fresh state of `new PhysMemory({ size })`. */
+  take(): PhysMemory {
+    const phys = this.idle.pop();
+    if (!phys) return new PhysMemory({ size: this.size });
+    phys.reset();
+    return phys;
+  }
+
+  /** Back for reuse; the caller guarantees nothing uses it any more (its process has exited). */
+  give(phys: PhysMemory): void {
+    if (phys.size === this.size && this.idle.length < this.maxIdle && !this.idle.includes(phys)) this.idle.push(phys);
+  }
+}

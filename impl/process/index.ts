@@ -3,6 +3,6 @@
  * pages come from the machine's one physical memory (impl/iommu PhysMemory,
  * re-exported here), the memory page tables are allocated from too.
  */
-export { PhysMemory, KIND_DATA, KIND_TABLE, PAGE_SIZE, PAGE_SHIFT } from '../lib/physmem.ts';
+export { PhysMemory, PhysMemoryPool, KIND_DATA, KIND_TABLE, PAGE_SIZE, PAGE_SHIFT } from '../lib/physmem.ts';
 export * from './file.ts';
 export * from './process.ts';
