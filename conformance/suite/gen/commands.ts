@@ -23,7 +23,7 @@ import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
 import { type AccEntry, type AreaEntry, type BufEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
-import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
+import { HPAGE, type IdChoice, idChoice, idOf, type IovaBounds, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
 
@@ -191,13 +191,16 @@ function areasFor(m: GenModel, ctx: CtxEntry | undefined, ioas: string | undefin
 }
 
 /**
- * What an IOAS is known to reserve: its own ranges (IOMMU_TEST_OP_ADD_RESERVED)
- * and the region of each device with one of its own attached to it.
+ * What bounds an IOAS's IOVAs: what it is known to reserve, its own ranges
+ * (IOMMU_TEST_OP_ADD_RESERVED) and the region of each device with one of its
+ * own attached to it, and the units of the devices attached to it.
  */
-function reservedFor(m: GenModel, ioas: string | undefined): Range[] {
+function boundsFor(m: GenModel, ioas: string | undefined): IovaBounds {
   const own = m.objs.find((o) => o.name === ioas && o.kind === 'ioas')?.reserved ?? [];
-  const held = m.dfds.some((d) => d.open && d.dev.resv && m.objs.find((h) => h.name === d.attached && h.alive)?.ioas === ioas);
-  return held ? [...own, { start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }] : [...own];
+  const attached = m.dfds.filter((d) => d.open && m.objs.find((h) => h.name === d.attached && h.alive)?.ioas === ioas);
+  const held = attached.some((d) => d.dev.resv);
+  const units = ioas === undefined ? [] : [...new Set(attached.map((d) => d.dev.iommu))];
+  return { reserved: held ? [...own, { start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }] : [...own], units };
 }
 
 /**
@@ -779,7 +782,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     const dfd = m.dfds.find((x) => x.dev === d && x.open && x.attached);
     const hwpt = dfd ? m.objs.find((o) => o.name === dfd.attached) : undefined;
     const areas = hwpt?.ioas ? areasFor(m, m.ctxs.find((x) => x.name === hwpt.ctx), hwpt.ioas) : m.liveAreas();
-    return { device: new Ref(d.name), iova: iovaOf(c.iova, m, areas, len, reservedFor(m, hwpt?.ioas)) };
+    return { device: new Ref(d.name), iova: iovaOf(c.iova, m, areas, len, boundsFor(m, hwpt?.ioas)) };
   };
   if (opSupported(caps, 'dma')) {
     add({
@@ -1030,7 +1033,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         let len = lengthOf(c.len, undefined, va.room);
         if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
         const areas = areasFor(m, ctx, obj?.name);
-        const iova = c.fixed ? iovaOf(c.iova, m, areas, len, reservedFor(m, obj?.name)) : 0n;
+        const iova = c.fixed ? iovaOf(c.iova, m, areas, len, boundsFor(m, obj?.name)) : 0n;
         const name = m.fresh('area');
         const flags = c.prot | (c.fixed ? MAP.fixed : 0);
         const defects: Defect[] = [...idDefects(c.ioas, obj)];
@@ -1158,7 +1161,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
             break;
           default:
             length = lengthOf(c.len, a, a?.length ?? PAGE);
-            iova = iovaOf(c.iova, m, areas, length);
+            iova = iovaOf(c.iova, m, areas, length, boundsFor(m, target.obj?.name));
         }
         return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(ctx.name), { ioas_id: target.id, iova, length }, c.abi, { defects: idDefects(c.ioas, target.obj) });
       },
@@ -1421,7 +1424,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const length = c.pages === 0 ? a.length - off : BigInt(c.pages) * PAGE;
         const name = m.fresh('area');
         const flags = c.prot | (c.fixed ? MAP.fixed : 0);
-        const dstIova = c.fixed ? iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), length, reservedFor(m, obj?.name)) : 0n;
+        const dstIova = c.fixed ? iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), length, boundsFor(m, obj?.name)) : 0n;
         return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(ctx.name), { flags, dst_ioas_id: dst, src_ioas_id: new Ref(a.ioas), length, dst_iova: dstIova, src_iova: new Ref(a.name, '', off) }, c.abi, {
           bind: { [name]: 'out.dst_iova' },
           defects: idDefects(c.dst, obj),
@@ -1485,7 +1488,7 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
         const ranges: Range[] = [];
         for (const r of c.ranges) {
-          const at = iovaOf(r.iova, m, m.liveAreas(ctx.name), BigInt(r.pages) * PAGE);
+          const at = iovaOf(r.iova, m, m.liveAreas(ctx.name), BigInt(r.pages) * PAGE, boundsFor(m, obj?.name));
           // Ranges are literal: an area's IOVA is resolved now, from what the implementation chose.
           const start = at instanceof Ref ? (m.areas.find((x) => x.name === at.name)?.iova ?? 0n) + at.add : (at as bigint);
           const clamped = start > U64_MAX - BigInt(r.pages) * PAGE ? U64_MAX - BigInt(r.pages) * PAGE : start;
@@ -2181,7 +2184,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const va = vaOf(c.va, m);
         let len = lengthOf(c.len, undefined, va.room);
         if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
-        const iova = iovaOf(c.iova, m, m.liveAreas(ctx.name, ctx.compat), len, reservedFor(m, ctx.compat));
+        const iova = iovaOf(c.iova, m, m.liveAreas(ctx.name, ctx.compat), len, boundsFor(m, ctx.compat));
         return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: c.flags, vaddr: va.va, iova, size: len }, c.abi);
       },
     } satisfies CommandSpec<{ ctx: number; flags: number; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
@@ -2199,7 +2202,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         // One ALL in three also names a range: type1's rule (iommufd_vfio_unmap_dma: EINVAL unless iova and size are 0).
         const ranged = c.all && c.a % 3 === 2;
         const length = c.all && !ranged ? 0n : lengthOf(c.len, a, a?.length ?? PAGE) || (ranged ? PAGE : 0n);
-        const iova = c.all && !ranged ? 0n : iovaOf(c.iova, m, areas, length);
+        const iova = c.all && !ranged ? 0n : iovaOf(c.iova, m, areas, length, boundsFor(m, ctx.compat));
         const defects: Defect[] = ranged ? [{ what: 'VFIO_DMA_UNMAP_FLAG_ALL with a range', errno: 'EINVAL', abi: true }] : [];
         return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', new Ref(ctx.name), { flags: c.all ? (enumValue(p, 'VFIO_DMA_UNMAP_FLAG_ALL') ?? 2) : 0, iova, size: length }, c.abi, { defects });
       },
@@ -2329,7 +2332,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
       const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
       const len = lengthOf(c.len, undefined, PAGE);
-      return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len, reservedFor(m, obj?.name)), length: len }, c.abi);
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len, boundsFor(m, obj?.name)), length: len }, c.abi);
     },
     after: (m, _c, t, step) => {
       const f = (t.fields['arg'] as { fields: { id: Tmpl; add_reserved: { start: Tmpl; length: Tmpl } } }).fields;

@@ -85,16 +85,37 @@ export const iovaChoice: fc.Arbitrary<IovaChoice> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), at: fc.constantFrom('below' as const, 'below' as const, 'start' as const, 'last' as const) }) },
 );
 
+/** What bounds the IOVAs of the IOAS a command targets, as far as the generator knows. */
+export interface IovaBounds {
+  /** The ranges it reserves: its own (IOMMU_TEST_OP_ADD_RESERVED) and its attached devices' regions. */
+  readonly reserved: readonly Range[];
+  /** The IOMMU units of the devices attached to it: its domains' apertures. */
+  readonly units: readonly IommuInstanceInfo[];
+}
+
+export const NO_BOUNDS: IovaBounds = { reserved: [], units: [] };
+
+/**
+ * The unit whose aperture an 'aperture' or 'boundary' choice aims at: for
+ * even k one of the target IOAS's own units, where its maps fit and stop
+ * fitting and where a table that grows its top level is reached; for odd k
+ * (or an IOAS nothing is attached to) any unit, whose edge is to this IOAS
+ * an IOVA like another or one its domains refuse.
+ */
+function unitOf(m: GenModel, bounds: IovaBounds, k: number): IommuInstanceInfo | undefined {
+  return bounds.units.length > 0 && k % 2 === 0 ? pick(bounds.units, k >> 1) : pick(m.caps.iommus, k);
+}
+
 /**
  * An IOVA: a Ref to an area's bound IOVA plus an offset where it is
- * area-based, else a literal. `reserved`: what the target IOAS is known to
- * reserve (the 'reserved' choice falls back to an aperture's edge without).
+ * area-based, else a literal. `bounds`: what bounds the target IOAS (the
+ * 'reserved' choice falls back to an aperture's edge without a reserved range).
  */
-export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], len: bigint, reserved: readonly Range[] = []): Tmpl {
+export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], len: bigint, bounds: IovaBounds = NO_BOUNDS): Tmpl {
   switch (c.kind) {
     case 'reserved': {
-      const r = pick(reserved, c.k);
-      if (!r) return apertureIova(m.caps.iommus, c.k, 0, true, len);
+      const r = pick(bounds.reserved, c.k);
+      if (!r) return apertureIova(unitOf(m, bounds, c.k), 0, true, len);
       const span = len > 0n ? len - (len % PAGE || PAGE) : 0n;
       if (c.at === 'start') return r.start;
       if (c.at === 'last') return r.last + 1n - PAGE;
@@ -102,28 +123,28 @@ export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], 
     }
     case 'area': {
       const a = pick(areas, c.k);
-      if (!a) return apertureIova(m.caps.iommus, c.k, c.pageOff, false, len);
+      if (!a) return apertureIova(unitOf(m, bounds, c.k), c.pageOff, false, len);
       const off = (BigInt(c.pageOff) * PAGE) % (a.length > 0n ? a.length : PAGE);
       return new Ref(a.name, '', off + BigInt(c.byte));
     }
     case 'afterArea': {
       const a = pick(areas, c.k);
-      if (!a) return apertureIova(m.caps.iommus, c.k, c.gap, false, len);
+      if (!a) return apertureIova(unitOf(m, bounds, c.k), c.gap, false, len);
       return new Ref(a.name, '', a.length + BigInt(c.gap) * PAGE);
     }
     case 'areaEnd': {
       // An area's last page or last byte: where off-by-one ends of a range (an unmap, an
       // invalidation, a permission check) leave something behind.
       const a = pick(areas, c.k);
-      if (!a) return apertureIova(m.caps.iommus, c.k, 0, true, len);
+      if (!a) return apertureIova(unitOf(m, bounds, c.k), 0, true, len);
       const last = a.length > 0n ? a.length - 1n : 0n;
       return new Ref(a.name, '', c.back === 'byte' ? last : last - (last % PAGE));
     }
     case 'aperture':
-      return apertureIova(m.caps.iommus, c.k, c.pages, c.fromEnd, len);
+      return apertureIova(unitOf(m, bounds, c.k), c.pages, c.fromEnd, len);
     case 'boundary': {
       // The first such boundary above some unit's aperture start, inside the aperture when one is.
-      const i = pick(m.caps.iommus, c.k);
+      const i = unitOf(m, bounds, c.k);
       const block = 1n << BigInt(c.lg2);
       const start = i ? i.apertureStart : 1n << 24n;
       const at = (start / block + 1n) * block;
@@ -151,9 +172,8 @@ export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], 
   }
 }
 
-/** Near the start or the end of some IOMMU's aperture (where maps fit, and just where they stop fitting). */
-function apertureIova(iommus: readonly IommuInstanceInfo[], k: number, pages: number, fromEnd: boolean, len: bigint): bigint {
-  const i = pick(iommus, k);
+/** Near the start or the end of an IOMMU's aperture (where maps fit, and just where they stop fitting). */
+function apertureIova(i: IommuInstanceInfo | undefined, pages: number, fromEnd: boolean, len: bigint): bigint {
   const start = i ? i.apertureStart : 1n << 24n;
   const last = i ? i.apertureLast : (1n << 31n) - 1n;
   const base = start === 0n ? HPAGE : start;
