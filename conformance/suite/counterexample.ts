@@ -171,9 +171,11 @@ function show(v: unknown): string {
 function templateLine(t: StepTemplate): string {
   const f = t.fields as Record<string, unknown>;
   if (t.op === 'ioctl') {
-    const arg = f['arg'] as { kind: string; fields?: Record<string, unknown>; tail?: Uint8Array; value?: unknown; readOnly?: boolean };
-    const body = arg.kind === 'struct' ? show(arg.fields ?? {}) : arg.kind === 'int' ? show(arg.value) : arg.kind;
-    return `ioctl(${show(f['fd'])}, ${String(f['cmd'])}, ${body}${arg.tail ? `, tail ${show(arg.tail)}` : ''}${arg.readOnly ? ', read-only' : ''})`;
+    const arg = f['arg'] as { kind: string; fields?: Record<string, unknown>; tail?: Uint8Array; bytes?: unknown; value?: unknown; readOnly?: boolean };
+    const body = arg.kind === 'struct' ? show(arg.fields ?? {}) : arg.kind === 'int' ? show(arg.value) : arg.kind === 'raw' && arg.bytes instanceof Uint8Array ? `raw ${show(arg.bytes)}` : arg.kind;
+    // A raw request number is read as the kernel's headers write them.
+    const cmd = typeof f['cmd'] === 'number' ? `0x${(f['cmd'] >>> 0).toString(16)}` : String(f['cmd']);
+    return `ioctl(${show(f['fd'])}, ${cmd}, ${body}${arg.tail ? `, tail ${show(arg.tail)}` : ''}${arg.readOnly ? ', read-only' : ''})`;
   }
   return `${t.op}(${Object.entries(f).map(([k, x]) => `${k}: ${show(x)}`).join(', ')})`;
 }

@@ -9,6 +9,10 @@
  *   size below the minimum                     → EINVAL (checked before the handler)
  *   size above sizeof, non-zero tail           → E2BIG  (iommufd; VFIO structs read with copy_struct_from_user)
  *   size above sizeof, zero tail; size between the minimum and sizeof → no defect (accepted as the full struct)
+ *   a command's request number with other type, direction or size bits
+ *   (its nr kept: otherRequest)               → ENOTTY before anything runs
+ *   (iommufd_fops_ioctl: op->ioctl_num != cmd; VFIO's dispatchers switch on
+ *   the whole number)
  *   argument in read-only memory, for a command whose answer names what it
  *   made (CommandDef.answerFault 'unwinds')  → EFAULT, and nothing made stays
  *   (only where the adapter serves readOnly arguments: capabilities.readOnlyArgs;
@@ -21,7 +25,7 @@
 import fc from 'fast-check';
 import type { CommandDef } from '../../../spec/uapi/types.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { commandByName, commandMinSize, commandStructSize, flagMask } from '../../../spec/uapi/lookup.ts';
+import { commandByName, commandMinSize, commandsFor, commandStructSize, flagMask } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, structDefFor, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Defect, Tmpl } from '../step.ts';
 
@@ -222,4 +226,29 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
   if (tail !== undefined) arg.tail = tail;
   if (readOnly) arg.readOnly = true;
   return { arg, defects };
+}
+
+// ---------------------------------------------------------------- request numbers
+
+/** include/uapi/asm-generic/ioctl.h: nr 0..7, type 8..15, size 16..29, dir 30..31. */
+const IOC_TYPE_SHIFT = 8;
+const IOC_SIZE_SHIFT = 16;
+const IOC_SIZE_MASK = 0x3fff;
+const IOC_DIR_SHIFT = 30;
+
+export type RequestBits = 'type' | 'dir' | 'size';
+
+/**
+ * A command's request number with other `bits` (its nr kept), as userspace
+ * builds it with the wrong type or with _IOWR(type, nr, struct) where the uAPI
+ * says _IO(type, nr); undefined when that is some command's number after all.
+ */
+export function otherRequest(profile: Profile, cmdName: string, bits: RequestBits): number | undefined {
+  const cmd = commandByName(profile, cmdName);
+  if (!cmd) return undefined;
+  const n = cmd.request >>> 0;
+  const size = (n >>> IOC_SIZE_SHIFT) & IOC_SIZE_MASK;
+  const wanted = cmd.struct ? (commandStructSize(profile, cmd) ?? 8) : 8;
+  const other = (bits === 'type' ? n ^ (1 << IOC_TYPE_SHIFT) : bits === 'dir' ? n ^ (3 << IOC_DIR_SHIFT) : (n & ~(IOC_SIZE_MASK << IOC_SIZE_SHIFT)) | ((size === wanted ? wanted + 8 : wanted) << IOC_SIZE_SHIFT)) >>> 0;
+  return commandsFor(profile).some((c) => c.request >>> 0 === other) ? undefined : other;
 }

@@ -17,11 +17,12 @@ import { commandByName, commandsFor, enumValue, testOpByName } from '../../../sp
 import { MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { arbStruct } from '../../../spec/abi/arbitrary.ts';
+import { buildIoctlArg } from '../../../spec/abi/arg.ts';
 import { requireLayout } from '../../../spec/uapi/layout.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
-import { type AbiChoice, abiChoiceFor, applyAbi } from './abi.ts';
+import { type AbiChoice, abiChoiceFor, applyAbi, otherRequest, type RequestBits } from './abi.ts';
 import { type AccEntry, type AreaEntry, type BufEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaBounds, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
@@ -144,6 +145,31 @@ function ioctlStep(env: GenEnv, cmdName: string, fd: Tmpl, fields: { [k: string]
     ...(opts.bind && { bind: opts.bind }),
     ...(defects.length > 0 && { defects }),
   };
+}
+
+const requestBits = fc.constantFrom<RequestBits>('type', 'dir', 'dir', 'size', 'size');
+
+/**
+ * A command issued with a request number that is no command's (gen/abi.ts
+ * otherRequest: its nr with other type, direction or size bits), its argument
+ * literal: the struct of `fields` as raw bytes, or `value` as an integer (the
+ * number names no struct to encode). Every dispatcher matches whole numbers
+ * (iommufd_fops_ioctl: op->ioctl_num != cmd; VFIO's switches): refused before
+ * anything runs. Only commands whose argument needs no earlier binding qualify.
+ */
+function otherRequestStep(env: GenEnv, fd: Tmpl, cmdName: string, bits: RequestBits, arg: { readonly fields: { readonly [k: string]: number | bigint } } | { readonly value: bigint }): StepTemplate | undefined {
+  const cmd = commandByName(env.profile, cmdName);
+  const request = otherRequest(env.profile, cmdName, bits);
+  if (!cmd || request === undefined) return undefined;
+  let built: Tmpl;
+  if ('value' in arg) built = { kind: 'int', value: arg.value };
+  else {
+    const b = buildIoctlArg(env.profile, cmd, { kind: 'struct', fields: arg.fields });
+    if (b.kind !== 'bytes') return undefined;
+    built = { kind: 'raw', bytes: b.bytes };
+  }
+  const defects: Defect[] = [{ what: `request number 0x${request.toString(16)} (${cmdName}'s nr with other ${bits} bits)`, errno: 'ENOTTY', abi: true, dispatch: true }];
+  return { op: 'ioctl', fields: { fd, cmd: request, arg: built }, defects };
 }
 
 /** A context fd: mostly an open one, sometimes one already closed (EBADF). */
@@ -427,12 +453,15 @@ function awayFrom(m: GenModel): { d: DfdEntry; to: ObjEntry; lost: boolean }[] {
  * the VM does not hold yet (ADD) or one it holds (DEL), so a VM collects files
  * of devices with different coherency and loses them one by one — the
  * sequences whose WBINVD state kvm_vfio_update_coherency re-derives on every
- * ADD and DEL; otherwise any device file (EEXIST, ENOENT).
+ * ADD and DEL; otherwise one that takes the op's error path, a file the VM
+ * holds already (ADD: EEXIST) or does not hold (DEL: ENOENT), and failing
+ * that any device file.
  */
 function kvmFile(m: GenModel, vm: VmEntry, op: 'kvm_vfio_add' | 'kvm_vfio_del', k: number): DfdEntry | undefined {
   const open = m.openDfds();
   const held = (d: DfdEntry): boolean => vm.files.includes(d.name);
-  const aimed = k % 4 === 3 ? [] : open.filter((d) => (op === 'kvm_vfio_add' ? !held(d) : held(d)));
+  const notHeld = k % 4 === 3 ? op !== 'kvm_vfio_add' : op === 'kvm_vfio_add';
+  const aimed = open.filter((d) => held(d) !== notHeld);
   return pick(aimed, k) ?? pick(m.dfds, k);
 }
 
@@ -985,6 +1014,29 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true });
       },
     } satisfies CommandSpec<{ ctx: number; abi: AbiChoice }>);
+  }
+
+  // Commands of the iommufd file, under numbers no command has (otherRequestStep): the
+  // extensible table's dispatch and the VFIO compat switch alike.
+  const otherRequests = (
+    [
+      ['IOMMU_IOAS_ALLOC', { fields: {} }],
+      ['IOMMU_OPTION', { fields: { option_id: enumValue(p, 'IOMMU_OPTION_RLIMIT_MODE') ?? 0, op: enumValue(p, 'IOMMU_OPTION_OP_GET') ?? 1 } }],
+      ['VFIO_CHECK_EXTENSION', { value: 1n }],
+      ['VFIO_GET_API_VERSION', { value: 0n }],
+    ] as const
+  ).filter(([name]) => has(name));
+  if (otherRequests.length > 0) {
+    add({
+      kind: 'ioctl/other-request',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, k: k16, bits: requestBits }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => {
+        const [name, arg] = pick(otherRequests, c.k) as (typeof otherRequests)[number];
+        return otherRequestStep(env, new Ref((ctxOf(m, c.ctx) as CtxEntry).name), name, c.bits, arg);
+      },
+    } satisfies CommandSpec<{ ctx: number; k: number; bits: RequestBits }>);
   }
 
   if (has('IOMMU_DESTROY')) {
@@ -1827,17 +1879,20 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: fc.record({ dfd: k16, pt: idChoice, hwpt: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 2, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT', true) }),
       needs: ['bound', 'ioas'], ready: () => true,
       build: (m, c) => {
-        const d = attachDfd(m, c);
+        // A read-only argument only for a first attach: its faulting pt_id detaches (out_detach), an unwind
+        // there, while a replace would end detached from the HWPT it had. So it goes to a bound device
+        // that is not attached, when there is one.
+        const first = c.abi.kind === 'readOnly' ? pick(m.openDfds().filter((x) => x.ctx && !x.attached), c.dfd) : undefined;
+        const d = first ?? attachDfd(m, c);
         const ctx = d.ctx ?? (m.ctxs[0]?.name as string);
         const pt = siblingPt(m, d, ctx, c.dfd, c.pt) ?? idOf(c.pt, m, ctx, c.hwpt ? ['hwpt'] : ['ioas']);
         const name = m.fresh('hwpt');
-        // A read-only argument only for a first attach: its faulting pt_id detaches (out_detach), an unwind
-        // there, while a replace would end detached from the HWPT it had.
         const abi = c.abi.kind === 'readOnly' && d.attached ? NONE : c.abi;
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
       },
-      after: (m, c, t, step) => {
-        if (ok(step)) recordAttach(m, attachDfd(m, c), t);
+      after: (m, _c, t, step) => {
+        const d = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
+        if (ok(step) && d) recordAttach(m, d, t);
       },
       follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<Attach>);
@@ -1987,6 +2042,20 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<SiblingBind>);
   }
   if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
+    // The device file's dispatch under numbers no command has (otherRequestStep), mostly on an
+    // attached device, where a detach that ran would show.
+    add({
+      kind: 'ioctl/other-request-device',
+      weight: 1,
+      arb: fc.record({ dfd: k16, bits: requestBits }),
+      needs: ['attached'], ready: () => true,
+      build: (m, c) => {
+        const d = pick(m.openDfds().filter((x) => x.attached), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
+        return otherRequestStep(env, new Ref(d.name), 'VFIO_DEVICE_DETACH_IOMMUFD_PT', c.bits, { fields: { flags: 0 } });
+      },
+    } satisfies CommandSpec<{ dfd: number; bits: RequestBits }>);
+  }
+  if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
     /** The IOAS a detach of a device with reserved regions leaves (read before `after` clears it). */
     const detachLeaves = new WeakMap<StepTemplate, string>();
     add({
@@ -2092,6 +2161,15 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           noteLeft(m, d);
           d.attached = undefined;
         }
+      },
+      // Then an unmap in the domain the others keep: its invalidation must still reach every unit
+      // they sit behind, whatever per-unit bookkeeping the leaving device dropped (VT-d's domain
+      // id on its unit, AMD's iommu_array, SMMUv3's master list).
+      follow: (m, k, t, step) => {
+        const d = ok(step) ? m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name) : undefined;
+        const h = d?.left ? m.objs.find((o) => o.name === d.left?.hwpt && o.alive) : undefined;
+        const a = h?.ioas ? pick(m.liveAreas(h.ctx, h.ioas), k) : undefined;
+        return a && unmapAreaStep(env, a);
       },
     } satisfies CommandSpec<number>);
   }
@@ -3219,15 +3297,19 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     },
     peerPair: async (m, s) => {
       // Two devices bound in one context, the first attached; the second behind the same unit
-      // with the other coherency (device_create's peer), on a unit that can enforce it.
+      // with the other coherency (device_create's peer). The first can enforce it: behind a unit
+      // that enforces it for every device, or, every other time, created able to behind one that
+      // decides per device (SMMUv3: a CANWBS master; a unit that cannot refuses the create).
       await ensure(m, s, 'ioas');
       if (!byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
-      const capable = (d: DfdEntry): boolean => d.dev.iommu.enforceCacheCoherency;
+      const capable = (d: DfdEntry): boolean => d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency;
       let x = m.dfds.find((d) => d.open && d.ctx && d.attached && capable(d) && m.objs.find((h) => h.name === d.attached)?.alive);
       if (!x) {
-        const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
+        const units = m.caps.iommus.map((i, k) => ({ i, k }));
+        const perDevice = m.devs.length % 2 === 1 ? (units.find(({ i }) => !i.enforceCacheCoherency && i.format.startsWith('arm')) ?? units.find(({ i }) => !i.enforceCacheCoherency && !i.format.includes('mock'))) : undefined;
+        const unit = perDevice?.k ?? m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
         if (unit < 0) return;
-        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: perDevice ? 'yes' : 'default', noSnoop: false });
         const dfd = dev && (await openDfd(m, s, dev));
         const ctx = m.openCtxs().find((c) => m.live('ioas', c.name).length > 0);
         if (!dfd || !ctx) return;

@@ -1,0 +1,51 @@
+/**
+ * The request numbers the generator sends for a command's nr with other
+ * type, direction or size bits (otherRequest): each keeps the nr, is no
+ * command's number, and every dispatcher refuses it before its argument
+ * matters (spec/abi's decodeIoctl, the dispatch the kernel lanes check
+ * against both kernels: ENOTTY; an unbound VFIO device file answers EINVAL
+ * first). A dispatch that matched on the nr alone would run the command.
+ */
+import { describe, expect, it } from 'vitest';
+import { argBytes, decodeIoctl } from '../../../spec/abi/dispatch.ts';
+import { buildIoctlArg } from '../../../spec/abi/arg.ts';
+import { commandsFor } from '../../../spec/uapi/lookup.ts';
+import { PROFILES } from '../../../spec/uapi/profiles.ts';
+import { ERRNO } from '../../../spec/uapi/errno.ts';
+import { otherRequest, type RequestBits } from './abi.ts';
+
+const BITS: readonly RequestBits[] = ['type', 'dir', 'size'];
+
+describe('request numbers with other type, direction or size bits', () => {
+  for (const profile of PROFILES) {
+    it(`keep the nr, name no command and are refused by every dispatcher (${profile})`, () => {
+      const commands = commandsFor(profile).filter((c) => c.fd === 'iommufd' || c.fd === 'vfio-device');
+      const numbers = new Set(commandsFor(profile).map((c) => c.request >>> 0));
+      let checked = 0;
+      for (const cmd of commands) {
+        const arg = cmd.struct ? buildIoctlArg(profile, cmd, { kind: 'struct', fields: {} }) : undefined;
+        const user = arg?.kind === 'bytes' ? argBytes(arg.bytes) : { value: 0n, readable: null };
+        for (const bits of BITS) {
+          const n = otherRequest(profile, cmd.name, bits);
+          expect(n, `${cmd.name} ${bits}`).toBeDefined();
+          if (n === undefined) continue;
+          expect([cmd.name, bits, n & 0xff]).toEqual([cmd.name, bits, cmd.request & 0xff]);
+          expect(numbers.has(n), `${cmd.name} ${bits}: 0x${n.toString(16)} is a command's number`).toBe(false);
+          const d = decodeIoctl(profile, cmd.fd, n, user, { deviceBound: true });
+          expect([cmd.name, bits, d.ok ? 'ok' : d.errno]).toEqual([cmd.name, bits, ERRNO.ENOTTY]);
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThan(30);
+    });
+  }
+
+  it('are the numbers asm-generic/ioctl.h composes from the command\'s nr with another field', () => {
+    // IOMMU_IOAS_ALLOC is _IO(';', 0x81): dir 0, size 0. With sizeof(struct iommu_ioas_alloc) = 12 in
+    // the size field (_IOC(_IOC_NONE, ';', 0x81, 12)), with dir _IOC_READ|_IOC_WRITE, with type ':'.
+    const n = otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'size');
+    expect(n).toBe(((0 << 30) | (12 << 16) | (0x3b << 8) | 0x81) >>> 0);
+    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'dir')).toBe(((3 << 30) | (0x3b << 8) | 0x81) >>> 0);
+    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'type')).toBe(((0x3a << 8) | 0x81) >>> 0);
+  });
+});
