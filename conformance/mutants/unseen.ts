@@ -1,8 +1,8 @@
 /**
- * Faults the suite was not written against: seven red-team rounds (the
- * third to ninth; the first two were not kept) in which engineers who knew
+ * Faults the suite was not written against: eight red-team rounds (the
+ * third to tenth; the first two were not kept) in which engineers who knew
  * the reference's code, but were not shown the invariants' rules, wrote
- * realistic kernel-style bugs (rounds 3 to 9: 16, 12, 16, 16, 16, 16, 16;
+ * realistic kernel-style bugs (rounds 3 to 10: 16, 12, 16, 16, 16, 16, 16, 16;
  * round 9's second half as a VMM's emulation would get it wrong, behind the
  * adapter contract) and ran `--oracle invariants` on them. Each one is a module under unseen/
  * exporting `createAdapter(profile)` through the mutant harness, so any of
@@ -13,13 +13,13 @@
  * Rounds 3 and 4: of the 28, 19 were caught as written; round 5 (seeds 1 to
  * 3): 10 of 16 at every seed; round 6 (seeds 1 to 3): 13 of 16; round 7
  * (seeds 1 to 3): 9 of 16 at every seed; round 8 (seeds 1 to 3): 10 of 16;
- * round 9 (seeds 1 to 3): 15 of 16.
+ * round 9 (seeds 1 to 3): 15 of 16; round 10 (seeds 1 to 3): 12 of 16.
  * Each miss showed a gap that was then closed in the suite itself, for the
  * whole class rather than the one fault (`closed` says how); the last of
  * round 8's needed a new contract option (a read-only ioctl argument), and
  * round 9's one miss its use for an attach.
  * unseen-killed.test.ts holds the invariants to killing every fault that is
- * not open (none is now) at run's default budget, so a change to the
+ * not open (two are, from round 10: `open` says why) at run's default budget, so a change to the
  * generator or the oracle cannot quietly reopen a gap.
  */
 
@@ -36,7 +36,7 @@ export interface UnseenFault {
   /** The bug, in one sentence. */
   readonly bug: string;
   /** Which red-team round wrote it. */
-  readonly round: 3 | 4 | 5 | 6 | 7 | 8 | 9;
+  readonly round: 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
   /** For the ones the suite missed at first: what closed the gap. */
   readonly closed?: string;
   /** A miss not closed yet: why the suite does not catch it (the test does not ask it to). */
@@ -137,7 +137,7 @@ export const UNSEEN_FAULTS: readonly UnseenFault[] = [
   { file: 'smmu-range-inv-counts-leaves.ts', class: 'confinement', round: 8, where: 'SMMUv3 __arm_smmu_tlb_inv_range', bug: 'num_pages counted in the gather’s leaf size while NUM/SCALE count TG pages: an unmap of 2 MiB blocks invalidates one 4 KiB page per block', closed: 'generator: two 2 MiB leaves and a page of a huge buffer, read by a device, unmapped whole (IOMMU_IOAS_UNMAP/leaf-run): the probes after the unmap read the second leaf' },
   { file: 'pt-grow-top-lower-at-va-index.ts', class: 'confinement', round: 8, where: 'generic_pt increase_top', bug: 'top_range.va is not reset to 0: the old top is installed at the slot of the IOVA that grew the table, moving every existing mapping' },
   { file: 'copy-dst-from-src-id.ts', class: 'confinement', round: 9, where: 'iommufd_ioas_copy', bug: 'the destination IOAS is looked up with src_ioas_id (a copy of the source lookup): the copy lands in the source IOAS, which every device of the source reaches, and not in the one named' },
-  { file: 'cdev-attach-efault-no-detach.ts', class: 'isolation', round: 9, where: 'vfio_df_ioctl_attach_pt (out_detach)', bug: 'a faulting pt_id copy-back jumps to out_unlock, not out_detach: the attach fails with EFAULT but the device stays attached and reaches the IOAS it named', closed: 'contract and generator: read-only arguments for VFIO_DEVICE_ATTACH_IOMMUFD_PT (CommandDef.answerFault `detaches`, read from both kernels: the device ends detached, whatever it had), drawn for a first attach only, where that is an unwind; the shadow applies the detach to any read-only attach that fails with EFAULT' },
+  { file: 'cdev-attach-efault-no-detach.ts', class: 'isolation', round: 9, where: 'vfio_df_ioctl_attach_pt (out_detach)', bug: 'a faulting pt_id copy-back jumps to out_unlock, not out_detach: the attach fails with EFAULT but the device stays attached and reaches the IOAS it named', closed: 'contract and generator: read-only arguments for VFIO_DEVICE_ATTACH_IOMMUFD_PT (CommandDef.answerFault `detaches`, read from both kernels: the device ends detached, whatever it had), drawn for a first attach only, where that is an unwind; the shadow applies the detach to any read-only attach that fails with EFAULT; since round 10 a read-only attach goes to a bound device that is not attached, when there is one' },
   { file: 'cdev-bind-efault-no-close.ts', class: 'lifetime', round: 9, where: 'vfio_df_ioctl_bind_iommufd (out_close_device)', bug: 'a faulting out_devid copy-back skips the close of the device: the bind fails with EFAULT but the device stays bound to the context, holding it' },
   { file: 'rlimit-mode-set-nonempty.ts', class: 'accounting', round: 9, where: 'iommufd_option_rlimit_mode', bug: 'the xa_empty(&ictx->objects) test is dropped: the accounting mode changes under pins charged the other way, and their release uncharges what was never charged' },
   { file: 'hw-info-tail-not-cleared.ts', class: 'abi-hygiene', round: 9, where: 'iommufd_get_hw_info', bug: 'the clear_user of the user buffer past the driver’s data is lost: a newer, larger buffer keeps the caller’s old bytes, read as hardware information' },
@@ -152,6 +152,22 @@ export const UNSEEN_FAULTS: readonly UnseenFault[] = [
   { file: 'copy-inherits-write.ts', class: 'confinement', round: 9, where: 'iopt_copy_iova / a copied area’s prot', bug: 'IOAS_COPY clones the source area’s write permission instead of the caller’s flags: a read-only copy is writable by DMA' },
   { file: 'tail-check-first-word.ts', class: 'abi-hygiene', round: 9, where: 'copy_struct_from_user (check_zeroed_user)', bug: 'only the first 8 bytes past the known struct are checked for E2BIG: a non-zero byte further into a long tail is ignored' },
   { file: 'kvm-cc-per-group-cached.ts', class: 'coherency', round: 9, where: 'virt/kvm/vfio.c (vfio_file_enforced_coherent per group)', bug: 'KVM’s coherency answer is cached per IOMMU group: the first registered device of a group decides for its siblings, and a non-coherent sibling does not turn on WBINVD emulation' },
+  { file: 'split-drops-storage-domain.ts', class: 'isolation', round: 10, where: 'iopt_area_split', bug: 'the halves of a split area get no storage domain: unmapping one (a VFIO type1 partial unmap) neither unmaps it from the domains nor unpins it, yet reports it unmapped' },
+  { file: 'update-pinned-charges-npinned.ts', class: 'accounting', round: 10, where: 'pfn_reader_user_update_pinned', bug: 'a growing pin charges npinned instead of npinned - last_npinned: pages already pinned are charged again' },
+  { file: 'resv-sw-msi-not-reserved.ts', class: 'confinement', round: 10, where: 'iopt_table_enforce_dev_resv_regions', bug: 'the IOMMU_RESV_SW_MSI window is recorded as sw_msi_start but never reserved in the IOAS: maps and DMA into the MSI window are accepted' },
+  { file: 'map-no-rw-accepted.ts', class: 'abi-hygiene', round: 10, where: 'iommufd_ioas_map / iommufd_ioas_copy', bug: 'an area with neither READABLE nor WRITEABLE is accepted (before upstream 996dc53ac289)' },
+  { file: 'amd-pdom-attach-no-refcnt.ts', class: 'isolation', round: 10, where: 'AMD pdom_attach_iommu', bug: 'a second device of a domain on the same IOMMU does not take a reference on its iommu_array entry: after one device leaves, the domain’s IOTLB flushes skip that IOMMU and the other device keeps unmapped translations', open: 'reached only when two devices of one AMD unit share a mapped domain, one leaves and the other DMAs, an unmap follows and a probe reads the unmapped IOVA: killed at seeds 2 and 3, not within the budget at seed 1' },
+  { file: 'pt-clear-contig-double-free.ts', class: 'lifetime', round: 10, where: 'generic_pt clear_contig (__map_range_leaf)', bug: 'an empty lower table replaced by a large leaf is freed at once and again by iommu_iotlb_sync: later tables alias each other or a user page' },
+  { file: 'pt-map-leaf-oa-item-step.ts', class: 'confinement', round: 10, where: 'generic_pt __map_range_leaf', bug: 'the output address advances by the table item size instead of the leaf size: leaves after the first of a run point at the wrong pages' },
+  { file: 'pt-iova-to-phys-leaf-base.ts', class: 'accounting', round: 10, where: 'generic_pt __do_iova_to_phys', bug: 'iova_to_phys answers the leaf’s base address, not the address inside it (the kernel unpins from it in batch_from_domain)', open: 'the reference does not unpin through iova_to_phys, so the one symptom is IOMMU_TEST_OP_MD_CHECK_MAP failing for a range mapped exactly as asked; the invariants judge what that op claims when it succeeds, not its failures' },
+  { file: 'attach-resv-first-device-only.ts', class: 'confinement', round: 10, where: 'iommufd_hw_pagetable_attach', bug: 'only the first device of a group to attach reserves its regions: when it detaches, the regions go back to the IOAS although a sibling stays attached' },
+  { file: 'hwpt-detach-only-with-fault.ts', class: 'isolation', round: 10, where: 'iommufd_hwpt_detach_device', bug: 'iommu_detach_group_handle runs only for a HWPT with a fault queue: a detached device keeps translating through its old HWPT' },
+  { file: 'smmu-attach-skips-canwbs.ts', class: 'coherency', round: 10, where: 'SMMUv3 arm_smmu_attach_prepare', bug: 'a master that is not CANWBS is accepted into a domain that enforces cache coherency', closed: 'generator: the peer pair of a coherent and a non-coherent device is also made on a unit that decides per device (SMMUv3 CANWBS), not only on one that enforces for all' },
+  { file: 'auto-domain-einval-skips-put.ts', class: 'lifetime', round: 10, where: 'iommufd_device_auto_get_domain', bug: 'the EINVAL “try the next one” continue skips iommufd_put_object: each automatic HWPT that turns a device away keeps a reference for good' },
+  { file: 'access-remove-count-last-user.ts', class: 'lifetime', round: 10, where: 'iopt_area_remove_access', bug: 'num_accesses is decremented only for the last user of a pinned range: an area pinned twice over the same pages can never be unmapped (EDEADLOCK)' },
+  { file: 'charge-mode-current-cap.ts', class: 'accounting', round: 10, where: 'do_update_pinned / iopt_alloc_pages', bug: 'the CAP_IPC_LOCK exemption is decided at each charge and uncharge, not recorded when the pages are created: charges and uncharges stop pairing when the privilege changes' },
+  { file: 'ioctl-num-nr-only.ts', class: 'abi-hygiene', round: 10, where: 'iommufd_fops_ioctl', bug: 'the op->ioctl_num != cmd check is dropped: any request number with an iommufd command’s nr runs that command, whatever its type, direction and size bits', closed: 'generator: commands of the iommufd file and of the device file issued under their nr with other type, direction or size bits (ioctl/other-request), a request defect the abi-hygiene invariant judges' },
+  { file: 'access-read-prot-unchecked.ts', class: 'confinement', round: 10, where: 'check_area_prot (iommufd_access_pin_pages / iommufd_access_rw)', bug: 'the read half of the permission check is lost: an emulated device reads or pins for reading an area mapped write-only' },
 ];
 
 export const unseenName = (f: UnseenFault): string => f.file.replace(/\.ts$/, '');

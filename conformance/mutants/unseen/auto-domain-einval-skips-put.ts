@@ -1,0 +1,305 @@
+/**
+ * auto-domain-einval-skips-put (drivers/iommu/iommufd/device.c
+ * iommufd_device_auto_get_domain).
+ *
+ * Attaching (or replacing) a device with pt_id naming an IOAS walks the
+ * IOAS's automatic HWPTs, holding each one with iommufd_lock_obj() (a users
+ * and a shortterm_users reference) while it tries it; EINVAL means
+ * "incompatible with this device, try the next one":
+ *     hwpt = &hwpt_paging->common;
+ *     if (!iommufd_lock_obj(&hwpt->obj))
+ *             continue;
+ *     destroy_hwpt = (*do_attach)(idev, hwpt);
+ *     if (IS_ERR(destroy_hwpt)) {
+ *             iommufd_put_object(idev->ictx, &hwpt->obj);
+ *             if (PTR_ERR(destroy_hwpt) == -EINVAL)
+ *                     continue;
+ *             goto out_unlock;
+ *     }
+ *     *pt_id = hwpt->obj.id;
+ *     iommufd_put_object(idev->ictx, &hwpt->obj);
+ *     goto out_unlock;
+ * The fault tests for -EINVAL before dropping the lock reference (the
+ * `continue` moved above iommufd_put_object(), the ordering the original
+ * review of this loop went back and forth on): every automatic HWPT that
+ * turns a device away keeps one users reference for good.
+ *
+ * Consequence: an automatic HWPT that some other device found incompatible
+ * (another IOMMU unit or driver, a different address width or coherency, a
+ * group already attached elsewhere) can never be freed: it no longer
+ * destroys itself when its last device detaches, IOMMU_DESTROY of it — and
+ * of its IOAS, which it holds — fails with EBUSY forever, its domain keeps
+ * every page of the IOAS pinned and charged, and closing the iommufd leaves
+ * it behind (iommufd_fops_release's WARN_ON(!destroyed)): the pinned memory
+ * and the RLIMIT_MEMLOCK / locked_vm charge leak until reboot.
+ *
+ * Applied on both users of iommufd_device_attach / _replace: the VFIO cdev's
+ * VFIO_DEVICE_ATTACH_IOMMUFD_PT (vfio_df_ioctl_attach_pt →
+ * vfio_iommufd_physical_attach_ioas) and the selftest's
+ * IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS) / _MOCK_DOMAIN_REPLACE, each a copy of the
+ * reference's whose iommufd_device_change_pt → iommufd_device_auto_get_domain
+ * is the faulty one. (The reference does not model iommufd_lock_obj's
+ * short-term reference on the paths that drop it; the leaked one is a users
+ * reference.)
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import {
+  iommufdGetObject,
+  iommufdObjectAbort,
+  iommufdObjectAbortAndDestroy,
+  iommufdObjectAlloc,
+  iommufdObjectFinalize,
+  type IommufdObject,
+  refcount_dec,
+  refcount_inc,
+} from '../../../impl/iommufd/object.ts';
+import { type IommufdDevice, type IommufdHwpt, type IommufdIoas, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
+import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
+import {
+  findHwptPaging,
+  iommufdGroupDoReplaceReservedIova,
+  iommufdGroupRemoveReservedIova,
+  iommufdHwPagetableAttach,
+  iommufdHwPagetablePut,
+  iommufdHwptPagingAlloc,
+  iommufdHwptReplaceDevice,
+} from '../../../impl/iommufd/hw_pagetable.ts';
+import { type VfioDevice, type VfioDeviceFile, vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import type { SimDevice } from '../../../impl/platform/iommu.ts';
+import { mutantImplementation } from '../harness.ts';
+
+// ---- device.c: iommufd_device_change_pt and its attach functions (the reference's, but for the fault) ----
+
+type AttachOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
+type AttachFn = (idev: IommufdDevice, hwpt: IommufdHwpt) => AttachOut;
+
+/** iommufd_device_do_attach */
+const doAttach: AttachFn = (idev, hwpt) => ({ errno: iommufdHwPagetableAttach(hwpt, idev), destroy: null });
+
+/** iommufd_device_do_replace (as the reference's device.ts). */
+const doReplace: AttachFn = (idev, hwpt) => {
+  const igroup = idev.igroup;
+  const paging = findHwptPaging(hwpt);
+  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
+  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
+  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
+  const oldHwpt = igroup.hwpt;
+  const unwind = new Unwind();
+  if (paging) {
+    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
+    if (rc) return unwind.exit({ errno: rc, destroy: null });
+    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
+  }
+  const rc = iommufdHwptReplaceDevice(idev, hwpt);
+  if (rc) return unwind.exit({ errno: rc, destroy: null });
+  unwind.exit(0);
+  const oldPaging = findHwptPaging(oldHwpt);
+  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
+  igroup.hwpt = hwpt;
+  const n = igroup.deviceList.length;
+  for (let i = 0; i < n; i++) refcount_inc(hwpt);
+  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
+  return { errno: 0, destroy: oldHwpt };
+};
+
+/** iommufd_device_auto_get_domain, with the fault. */
+function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }, attach: AttachFn): AttachOut {
+  const immediateAttach = attach === doAttach;
+  for (const hwpt of [...ioas.hwptList]) {
+    if (!hwpt.autoDomain) continue;
+    // iommufd_lock_obj(&hwpt->obj): a users reference while the HWPT is tried.
+    refcount_inc(hwpt);
+    const out = attach(idev, hwpt);
+    if (out.errno) {
+      // THE FAULT: `continue` before iommufd_put_object(): the reference stays.
+      if (out.errno === -EINVAL) continue;
+      refcount_dec(hwpt); // iommufd_put_object
+      return out;
+    }
+    ptId.value = hwpt.id;
+    refcount_dec(hwpt); // iommufd_put_object
+    return out;
+  }
+  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, immediateAttach, undefined);
+  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
+  const hwpt = r.value;
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
+  let destroy: IommufdHwpt | null = null;
+  if (!immediateAttach) {
+    const out = attach(idev, hwpt);
+    if (out.errno) return unwind.exit(out);
+    destroy = out.destroy;
+  }
+  unwind.exit(0);
+  hwpt.autoDomain = true;
+  ptId.value = hwpt.id;
+  iommufdObjectFinalize(idev.ictx, hwpt);
+  return { errno: 0, destroy };
+}
+
+/** iommufd_device_change_pt */
+function changePt(idev: IommufdDevice, ptId: { value: number }, attach: AttachFn): number {
+  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
+  if (pt.errno || !pt.value) return pt.errno;
+  let out: AttachOut;
+  switch (pt.value.type) {
+    case 'HWPT_NESTED':
+    case 'HWPT_PAGING':
+      out = attach(idev, pt.value as IommufdHwpt);
+      break;
+    case 'IOAS':
+      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId, attach);
+      break;
+    default:
+      return -EINVAL;
+  }
+  if (out.errno) return out.errno;
+  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
+  return 0;
+}
+
+/** iommufd_device_attach */
+function deviceAttach(idev: IommufdDevice, ptId: { value: number }): number {
+  const rc = changePt(idev, ptId, doAttach);
+  if (rc) return rc;
+  refcount_inc(idev);
+  return 0;
+}
+
+/** iommufd_device_replace */
+function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
+  return changePt(idev, ptId, doReplace);
+}
+
+// ---- drivers/vfio: vfio_df_ioctl_attach_pt over the faulty attach/replace ----
+
+/** vfio_iommufd_physical_attach_ioas */
+function physicalAttachIoas(vdev: VfioDevice, ptId: { value: number }): number {
+  const idev = vdev.iommufdDevice;
+  if (!idev) return -EINVAL;
+  const rc = vdev.iommufdAttached ? deviceReplace(idev, ptId) : deviceAttach(idev, ptId);
+  if (rc) return rc;
+  vdev.iommufdAttached = true;
+  return 0;
+}
+
+/** vfio_iommufd_physical_detach_ioas */
+function physicalDetachIoas(vdev: VfioDevice): void {
+  const idev = vdev.iommufdDevice;
+  if (!idev || !vdev.iommufdAttached) return;
+  iommufdDeviceDetach(idev);
+  vdev.iommufdAttached = false;
+}
+
+/** vfio_df_ioctl_attach_pt (after the argsz rules, which the decode applied). */
+function vfioAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): number {
+  const flags = attach.num('flags');
+  if (df.profile === '6.12') {
+    if (flags) return -EINVAL;
+  } else {
+    if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
+    if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
+  }
+  const ptId = { value: attach.num('pt_id') };
+  const rc = physicalAttachIoas(df.device, ptId);
+  if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.onError('out_detach', () => physicalDetachIoas(df.device));
+  attach.set('pt_id', ptId.value);
+  if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) return unwind.exit(-EFAULT);
+  return unwind.exit(0);
+}
+
+// ---- selftest.c: the mock domain ops over the faulty attach/replace ----
+
+/** struct selftest_obj (TYPE_IDEV), the shape the reference's other test ops read. */
+interface SelftestObj extends IommufdObject {
+  readonly type: 'SELFTEST';
+  mockDev: SimDevice | null;
+  idev: IommufdDevice | null;
+}
+
+/** iommufd_test_mock_domain */
+function testMockDomain(ucmd: Ucmd): number {
+  const { cmd, ctx: ictx } = ucmd;
+  const machine = ictx.machine;
+  const sobj: SelftestObj = {
+    type: 'SELFTEST',
+    id: 0,
+    users: 0,
+    mockDev: null,
+    idev: null,
+    // iommufd_selftest_destroy
+    destroy: () => {
+      if (sobj.idev) {
+        iommufdDeviceDetach(sobj.idev);
+        iommufdDeviceUnbind(sobj.idev);
+      }
+      if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
+    },
+  };
+  let rc = iommufdObjectAlloc(ictx, sobj);
+  if (rc) return rc;
+  const unwind = new Unwind();
+  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
+  const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
+  const md = machine.mockDevCreate(devFlags);
+  if (!('dev' in md)) return unwind.exit(md.errno);
+  const mockDev = md.dev;
+  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
+  const b = iommufdDeviceBind(ictx, mockDev);
+  if (b.errno || !b.value) return unwind.exit(b.errno);
+  const idev = b.value;
+  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
+  const ptId = { value: cmd.num('id') };
+  rc = deviceAttach(idev, ptId);
+  if (rc) return unwind.exit(rc);
+  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
+  cmd.set('mock_domain.out_hwpt_id', ptId.value);
+  cmd.set('mock_domain.out_stdev_id', sobj.id);
+  cmd.set('mock_domain.out_idev_id', idev.id);
+  rc = iommufdUcmdRespond(ucmd);
+  if (rc) return unwind.exit(rc);
+  sobj.mockDev = mockDev;
+  sobj.idev = idev;
+  iommufdObjectFinalize(ictx, sobj);
+  return unwind.exit(0);
+}
+
+/** iommufd_test_mock_domain_replace */
+function testMockDomainReplace(ucmd: Ucmd): number {
+  const { cmd, ctx: ictx } = ucmd;
+  const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
+  if (r.errno || !r.value) return r.errno;
+  const idev = r.value.idev;
+  if (!idev) return -EINVAL;
+  const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
+  const rc = deviceReplace(idev, ptId);
+  if (rc) return rc;
+  cmd.set('mock_domain_replace.pt_id', ptId.value);
+  return iommufdUcmdRespond(ucmd);
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('auto-domain-einval-skips-put', profile, {
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const op = ucmd.cmd.num('op');
+        if (op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS) return testMockDomain(ucmd);
+        if (op === IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE) return testMockDomainReplace(ucmd);
+        return original(ucmd);
+      },
+    },
+    vfioIoctl: (df, cmd, arg, original) => {
+      const d = vfioDeviceIoctlDecode(df, cmd, arg);
+      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
+      return vfioAttachPt(df, new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes), arg);
+    },
+  });
+}
