@@ -12,6 +12,7 @@ import { buildIoctlArg } from '../../../spec/abi/arg.ts';
 import { commandsFor } from '../../../spec/uapi/lookup.ts';
 import { PROFILES } from '../../../spec/uapi/profiles.ts';
 import { ERRNO } from '../../../spec/uapi/errno.ts';
+import { IOMMUFD_CMD_BASE, IOMMUFD_TYPE } from '../../../spec/uapi/constants.ts';
 import { otherRequest, type RequestBits } from './abi.ts';
 
 const BITS: readonly RequestBits[] = ['type', 'dir', 'size'];
@@ -41,11 +42,12 @@ describe('request numbers with other type, direction or size bits', () => {
   }
 
   it('are the numbers asm-generic/ioctl.h composes from the command\'s nr with another field', () => {
-    // IOMMU_IOAS_ALLOC is _IO(';', 0x81): dir 0, size 0. With sizeof(struct iommu_ioas_alloc) = 12 in
-    // the size field (_IOC(_IOC_NONE, ';', 0x81, 12)), with dir _IOC_READ|_IOC_WRITE, with type ':'.
-    const n = otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'size');
-    expect(n).toBe(((0 << 30) | (12 << 16) | (0x3b << 8) | 0x81) >>> 0);
-    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'dir')).toBe(((3 << 30) | (0x3b << 8) | 0x81) >>> 0);
-    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'type')).toBe(((0x3a << 8) | 0x81) >>> 0);
+    // IOMMU_IOAS_ALLOC is _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 1): dir 0, size 0. With
+    // sizeof(struct iommu_ioas_alloc) = 12 in the size field, with dir _IOC_READ|_IOC_WRITE, with
+    // the type one below.
+    const nr = IOMMUFD_CMD_BASE + 1;
+    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'size')).toBe(((12 << 16) | (IOMMUFD_TYPE << 8) | nr) >>> 0);
+    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'dir')).toBe(((3 << 30) | (IOMMUFD_TYPE << 8) | nr) >>> 0);
+    expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'type')).toBe((((IOMMUFD_TYPE - 1) << 8) | nr) >>> 0);
   });
 });
