@@ -2162,14 +2162,17 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           d.attached = undefined;
         }
       },
-      // Then an unmap in the domain the others keep: its invalidation must still reach every unit
-      // they sit behind, whatever per-unit bookkeeping the leaving device dropped (VT-d's domain
-      // id on its unit, AMD's iommu_array, SMMUv3's master list).
+      // Then a DMA by a device that stays, through the domain: the detach flushed the domain's
+      // caches, and this fills them again, so a later unmap there must still invalidate every unit
+      // the others sit behind, whatever per-unit bookkeeping the leaving device dropped (VT-d's
+      // domain id on its unit, AMD's iommu_array, SMMUv3's master list).
       follow: (m, k, t, step) => {
         const d = ok(step) ? m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name) : undefined;
         const h = d?.left ? m.objs.find((o) => o.name === d.left?.hwpt && o.alive) : undefined;
+        const stays = h ? pick(m.openDfds().filter((x) => x.attached === h.name), k) : undefined;
         const a = h?.ioas ? pick(m.liveAreas(h.ctx, h.ioas), k) : undefined;
-        return a && unmapAreaStep(env, a);
+        if (!stays || !a || !opSupported(env.caps, 'dma')) return undefined;
+        return { op: 'dma', fields: { device: new Ref(stays.dev.name), iova: new Ref(a.name), dir: 'read', length: 8 } };
       },
     } satisfies CommandSpec<number>);
   }
