@@ -55,7 +55,7 @@ export interface Env {
   scratch: bigint;
 }
 
-/** Memories of envs given back by withEnv. */
+/** Memories of envs given back (releaseEnv, withEnv), for the next newEnv. */
 const testMemories = new PhysMemoryPool(TEST_PHYS_MEMORY);
 
 export function newEnv(profile: Profile = '6.12', opts: { viaVfioContainer?: boolean } = {}): Env {

@@ -460,8 +460,8 @@ function awayFrom(m: GenModel): { d: DfdEntry; to: ObjEntry; lost: boolean }[] {
 function kvmFile(m: GenModel, vm: VmEntry, op: 'kvm_vfio_add' | 'kvm_vfio_del', k: number): DfdEntry | undefined {
   const open = m.openDfds();
   const held = (d: DfdEntry): boolean => vm.files.includes(d.name);
-  const notHeld = k % 4 === 3 ? op !== 'kvm_vfio_add' : op === 'kvm_vfio_add';
-  const aimed = open.filter((d) => held(d) !== notHeld);
+  const wantHeld = k % 4 === 3 ? op === 'kvm_vfio_add' : op === 'kvm_vfio_del';
+  const aimed = open.filter((d) => held(d) === wantHeld);
   return pick(aimed, k) ?? pick(m.dfds, k);
 }
 
@@ -2054,8 +2054,6 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return otherRequestStep(env, new Ref(d.name), 'VFIO_DEVICE_DETACH_IOMMUFD_PT', c.bits, { fields: { flags: 0 } });
       },
     } satisfies CommandSpec<{ dfd: number; bits: RequestBits }>);
-  }
-  if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
     /** The IOAS a detach of a device with reserved regions leaves (read before `after` clears it). */
     const detachLeaves = new WeakMap<StepTemplate, string>();
     add({
