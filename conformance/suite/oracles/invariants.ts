@@ -468,6 +468,7 @@ export class InvariantsOracle implements Oracle {
     const group = this.groupOfRequest(ev.request);
     this.checkAbi(ev, ok, s.errno, out);
     if (!ok) this.checkUntouchedOnFailure(ev, s.errno, out);
+    else this.checkCopyBackWithinSize(ev, out);
     this.checkIovaRanges(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
     if (ok) this.checkRemoval(ev, out);
@@ -476,6 +477,7 @@ export class InvariantsOracle implements Oracle {
     this.checkRefusals(ev, ok, out);
     this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
+    if (!ok) this.checkMapCheckRefusal(ev, s.errno, out);
     this.checkUserBuffer(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     const writePinsBefore = this.writePins();
@@ -802,6 +804,14 @@ export class InvariantsOracle implements Oracle {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || (req.cmd !== 'IOMMU_IOAS_UNMAP' && req.cmd !== 'VFIO_IOMMU_UNMAP_DMA') || !ev.response.ok || this.shadow.lost) return;
     const field = req.cmd === 'IOMMU_IOAS_UNMAP' ? 'length' : 'size';
+    // A zero length is no range (iopt_unmap_iova: EINVAL); unmap-all is spelled IOVA 0 and length
+    // U64_MAX (iommufd_ioas_unmap), or VFIO_DMA_UNMAP_FLAG_ALL, never length 0.
+    const all = req.cmd === 'VFIO_IOMMU_UNMAP_DMA' && (toNum(req.arg.fields['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+    if (!all && req.arg.fields[field] !== undefined && toBig(req.arg.fields[field]) === 0n) {
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `${req.cmd} with ${field} 0 succeeded: a zero-length unmap is refused (iopt_unmap_iova: EINVAL), not taken for a range`, 'EINVAL', 'ok'));
+      return;
+    }
     if (req.cmd === 'IOMMU_IOAS_UNMAP') {
       // IOAS_UNMAP removes whole areas (iopt_unmap_iova_range: ENOENT for one only partly
       // inside); only VFIO type1 v1 cuts them, and the shadow keeps those cuts as segments.
@@ -1018,6 +1028,36 @@ export class InvariantsOracle implements Oracle {
     for (let i = 0; i < after.length; i++) {
       if (after[i] === sent.bytes[i] || pointers.some((o) => i >= o && i < o + 8)) continue;
       out.push(this.obj('abi-hygiene', ev, `${commandName(req)} failed with ${errnoName(errno ?? 0) ?? errno}, but its argument came back changed at byte ${i} (0x${(sent.bytes[i] ?? 0).toString(16)} sent, 0x${(after[i] ?? 0).toString(16)} back): a failed iommufd command copies nothing back (iommufd_ucmd_respond runs on success)`, 'the struct as sent', 'a changed struct'));
+      return;
+    }
+  }
+
+  /**
+   * An iommufd command answers at most the size the caller declared
+   * (iommufd_ucmd_respond copies min(user_size, cmd_len)): an older caller's
+   * shorter struct, or a longer one with a zero tail, comes back unchanged
+   * from min(size, sizeof) on. A byte written there lands in whatever the
+   * caller keeps after its struct.
+   */
+  private checkCopyBackWithinSize(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string' || !ev.response.ok) return;
+    const command = commandByName(this.profile, req.cmd);
+    const after = (ev.response.result as IoctlResult).bytes;
+    if (!command?.struct || command.arg !== 'extensible' || !after || req.arg.fields['size'] === undefined) return;
+    const declared = Math.min(toNum(req.arg.fields['size']), requireLayout(this.profile, command.struct).size);
+    let sent: BuiltArg;
+    try {
+      sent = buildIoctlArg(this.profile, command, req.arg, () => 0n);
+    } catch {
+      return;
+    }
+    if (sent.kind !== 'bytes' || sent.bytes.length !== after.length || declared >= after.length) return;
+    this.ctx.count('invariants.abi-hygiene');
+    const pointers = sent.pointers.map((p) => p.offset);
+    for (let i = declared; i < after.length; i++) {
+      if (after[i] === sent.bytes[i] || pointers.some((o) => i >= o && i < o + 8)) continue;
+      out.push(this.obj('abi-hygiene', ev, `${commandName(req)} with size ${toNum(req.arg.fields['size'])} succeeded, but its argument came back changed at byte ${i}, past the ${declared} byte(s) the caller declared (0x${(sent.bytes[i] ?? 0).toString(16)} sent, 0x${(after[i] ?? 0).toString(16)} back): iommufd_ucmd_respond copies min(size, sizeof) bytes back`, 'the bytes past size as sent', 'changed bytes'));
       return;
     }
   }
@@ -2082,6 +2122,44 @@ export class InvariantsOracle implements Oracle {
       if (seg.last >= r.last) return true;
       at = seg.last + 1n;
     }
+  }
+
+  /**
+   * IOMMU_TEST_OP_MD_CHECK_MAP's refusal is testimony too. selftest.c
+   * iommufd_test_md_check_pa answers EINVAL for a domain that is not a mock
+   * domain, an IOVA, length or uptr not aligned to the mock page size (2 KiB,
+   * or PAGE_SIZE for 7.3's huge page table), or a page whose IOVA translates
+   * (iova_to_phys) to another physical address than the page under uptr.
+   * With everything aligned to PAGE_SIZE on a mock domain of an IOAS that
+   * certainly maps each page to the user page at uptr, EINVAL says the domain
+   * translates an IOVA somewhere the IOAS does not map it. Only writable
+   * page sets are judged: they were pinned with FOLL_WRITE, so the user page
+   * under the VA is the pinned one for as long as the VA stays mapped, while
+   * a read-only pin of untouched memory may hold the shared zero page that a
+   * later write replaces under the VA.
+   */
+  private checkMapCheckRefusal(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (errnoName(errno ?? 0) !== 'EINVAL' || req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi)) return;
+    const v = req.arg.fields;
+    if (TEST_OP.get(toNum(v['op'])) !== 'IOMMU_TEST_OP_MD_CHECK_MAP') return;
+    // A replayed program carries no defect list: the struct itself must be whole and clean.
+    if ((v['size'] !== undefined && toNum(v['size']) < requireLayout(this.profile, 'iommu_test_cmd').size) || (v['__reserved'] !== undefined && toNum(v['__reserved']) !== 0) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const h = ctx?.objects.get(toNum(v['id']));
+    const ioas = ctx && h?.type === 'hwpt_paging' && h.mock ? this.shadow.ioas(ctx, h.ioas) : undefined;
+    const m = (v['check_map'] ?? {}) as StructValue;
+    const [iova, length, uptr] = [toBig(m['iova']), toBig(m['length']), toBig(m['uptr'])];
+    if (!ioas || iova % PAGE !== 0n || length % PAGE !== 0n || uptr % PAGE !== 0n || uptr + length > U64_MAX) return;
+    for (let off = 0n; off < length; off += PAGE) {
+      const seg = this.shadow.segmentAt(ioas, iova + off);
+      if (!seg || seg.uncertain || !seg.ps.writable) return;
+      const va = seg.ps.va + seg.psOff + (iova + off - seg.start);
+      if (va !== uptr + off || this.shadow.vaGone(va, va + PAGE - 1n)) return;
+    }
+    this.ctx.count('invariants.dma-confinement');
+    out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_MD_CHECK_MAP of IOVA ${hexOf(iova)}..+${hexOf(length)} in mock domain ${h!.id} failed with EINVAL, but IOAS ${ioas.id} maps each of those pages to the user page at the same offset from ${hexOf(uptr)}, and everything is page-aligned: the domain translates one of them somewhere else`, 'ok', 'EINVAL'));
   }
 
   /** IOMMU_TEST_CMD ops that are observations themselves: their success claims a mapping. */

@@ -89,6 +89,8 @@ export interface HwptObj {
   /** Allocated for a device whose IOMMU enforces cache coherency (hw_pagetable.c:
    * iommufd_hwpt_paging_alloc switches such a domain to enforcing before any map). */
   readonly enforcing: boolean;
+  /** A domain of the selftest's mock unit: IOMMU_TEST_OP_MD_CHECK_MAP reads it (selftest.c get_md_pagetable refuses any other). */
+  readonly mock: boolean;
   /** A paging domain's aperture (its unit's geometry), reserved around in its IOAS; undefined: unit not known. */
   readonly aperture?: Range;
   readonly parent?: number;
@@ -521,6 +523,11 @@ export class Shadow {
     }
   }
 
+  /** Behind the selftest's mock unit, whose domains are mock domains. */
+  private onMockUnit(d: DeviceRec): boolean {
+    return d.mock || (this.iommus.get(d.iommu)?.format.includes('mock') ?? false);
+  }
+
   private attach(d: DeviceRec, hwptId: number): void {
     if (!d.bound) return;
     const ctx = d.bound.ctx;
@@ -537,7 +544,7 @@ export class Shadow {
   private attachGroup(d: DeviceRec, hwptId: number, ctx: CtxRec, newAuto: { ioas: number; enforcing: boolean } | undefined): void {
     if (newAuto && !ctx.objects.has(hwptId)) {
       const aperture = this.iommus.get(d.iommu)?.aperture;
-      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, ...(aperture && { aperture }), devices: new Set(), children: new Set() });
+      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...(aperture && { aperture }), devices: new Set(), children: new Set() });
     }
     const replace = d.hwpt !== undefined;
     const movers = replace ? this.liveDevices().filter((x) => x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [d];
@@ -964,9 +971,9 @@ export class Shadow {
         if (pt?.type === 'ioas') {
           // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
           const aperture = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.iommus.get(dev.dev.iommu)?.aperture : undefined;
-          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, ...(aperture && { aperture }), devices: new Set(), children: new Set() });
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...(aperture && { aperture }), devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
-          this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, parent: pt.id, devices: new Set(), children: new Set() });
+          this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
           pt.children.add(id);
         } else {
           this.addObj(ctx, { type: 'other', id });
