@@ -86,6 +86,9 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, re
   ];
   // A read-only argument alone (with another defect, that one's errno comes first), about as often
   // as the value and size defects together: its unwinding is a whole error path of each command.
+  // An older caller's struct, no defect but the other ABI an extensible command keeps (a size
+  // between its minimum and sizeof): about half as often as the defects together.
+  if (facts.min < facts.size) choices.push({ weight: Math.max(1, Math.round(rate * 50)), arbitrary: fc.constant<AbiChoice>({ kind: 'shortOk', k: 0 }) });
   if (readOnlyArgs && (cmd.answerFault === 'unwinds' || (detaching && cmd.answerFault === 'detaches'))) choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
   return fc.oneof(...choices);
 }
@@ -101,6 +104,8 @@ interface StructFacts {
   /** A non-zero byte past sizeof is refused (E2BIG). */
   readonly tailChecked: boolean;
   readonly uapi: boolean;
+  /** The top-level scalar members that begin at or past the minimum size (what an older caller's struct lacks). */
+  readonly past: readonly LayoutNode[];
 }
 
 const factsCache = new Map<string, StructFacts | null>();
@@ -128,6 +133,7 @@ function factsOf(profile: Profile, cmd: CommandDef): StructFacts | undefined {
       valueErrno: def?.header === 'linux/vfio.h' ? 'EINVAL' : 'EOPNOTSUPP',
       tailChecked: cmd.arg === 'extensible' || cmd.vfioTail === 'copy-struct',
       uapi: def?.header !== 'iommufd_test.h',
+      past: top.filter((n) => n.kind === 'scalar' && n.offset >= (commandMinSize(profile, cmd) ?? layout.size)),
     };
   }
   factsCache.set(key, facts);
@@ -137,6 +143,11 @@ function factsOf(profile: Profile, cmd: CommandDef): StructFacts | undefined {
 export interface AbiApplied {
   readonly arg: { readonly kind: 'struct'; readonly fields: { readonly [k: string]: Tmpl }; readonly tail?: Uint8Array; readonly readOnly?: true };
   readonly defects: readonly Defect[];
+}
+
+/** A scalar member filled with 0x5a bytes. */
+function marker(node: LayoutNode): Tmpl {
+  return node.size >= 8 ? 0x5a5a5a5a5a5a5a5an : Number((0x5a5a5a5an >> BigInt(32 - node.size * 8)) & 0xffffffffn);
 }
 
 function reservedValue(node: LayoutNode, value: number): Tmpl {
@@ -217,6 +228,10 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         // Between the minimum and sizeof: accepted, the missing part read as zero.
         // Only sizes on the boundaries of whole trailing fields keep the request well defined.
         out[facts.lenField] = facts.min;
+        // What lies past an older caller's struct is the caller's own memory: a marker there shows
+        // a kernel that reads it (copy_struct_from_user reads `size` bytes) or writes it
+        // (iommufd_ucmd_respond copies min(size, sizeof) back).
+        if (facts.lenField === 'size') for (const n of facts.past) out[n.name] = marker(n);
         return;
       }
     }

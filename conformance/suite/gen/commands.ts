@@ -397,6 +397,12 @@ function unmappedArea(m: GenModel, t: StepTemplate, step: TraceStep): AreaEntry 
   return ok(step) && at instanceof Ref ? m.areas.find((a) => a.name === at.name) : undefined;
 }
 
+/** After a DMA that went through: the area it reached, when the IOVA was given by one (GenModel.used). */
+function noteUsed(m: GenModel, t: StepTemplate, step: TraceStep): void {
+  const at = t.fields['iova'];
+  if (ok(step) && at instanceof Ref && m.areas.some((a) => a.alive && a.name === at.name)) m.used = at.name;
+}
+
 /** Whether the model knows of anything holding an IOAS: a HWPT on it, a device attached to it, an open access. */
 function ioasHeld(m: GenModel, ioas: string): boolean {
   return m.objs.some((o) => o.alive && o.ioas === ioas) || m.dfds.some((d) => d.open && d.attached === ioas) || m.accs.some((a) => a.open && a.ioas === ioas);
@@ -825,6 +831,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         const data = c.write ? (c.len > c.data.length ? new Uint8Array(c.len).fill(c.data[0] ?? 0x5a) : c.data) : undefined;
         return { op: 'dma', fields: { device: at.device, iova: at.iova, dir: c.write ? 'write' : 'read', ...(data ? { data } : { length: c.len }) } };
       },
+      after: (m, _c, t, step) => noteUsed(m, t, step),
     } satisfies CommandSpec<{ dev: number; iova: IovaChoice; write: boolean; len: number; data: Uint8Array }>);
     // Across the boundary of two touching areas (one of them read-only every other pair, areaPair):
     // the access must reach each area's own pages, and a write into a read-only one fault there and
@@ -1152,14 +1159,14 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_IOAS_UNMAP')) {
-    type Unmap = { ctx: number; ioas: IdChoice; how: 'area' | 'all' | 'partial' | 'superset' | 'range' | 'empty'; a: number; b: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice };
+    type Unmap = { ctx: number; ioas: IdChoice; how: 'area' | 'all' | 'partial' | 'superset' | 'range' | 'empty' | 'zero'; a: number; b: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice };
     add({
       kind: 'IOMMU_IOAS_UNMAP',
       weight: 5,
       arb: fc.record({
         ctx: ctxK,
         ioas: idChoice,
-        how: fc.constantFrom<Unmap['how']>('area', 'area', 'area', 'area', 'all', 'partial', 'superset', 'range', 'empty'),
+        how: fc.constantFrom<Unmap['how']>('area', 'area', 'area', 'area', 'all', 'partial', 'superset', 'range', 'empty', 'zero'),
         a: k16,
         b: k16,
         len: lenChoice,
@@ -1210,6 +1217,12 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
           case 'empty':
             iova = a ? new Ref(a.name, '', a.length + 64n * PAGE) : 1n << 40n;
             length = PAGE;
+            break;
+          case 'zero':
+            // Length 0, refused (iopt_unmap_iova: EINVAL): half the time at IOVA 0, type1's
+            // spelling of unmap-all, which is no unmap-all here (that is length U64_MAX).
+            iova = a && c.b % 2 === 1 ? new Ref(a.name) : 0n;
+            length = 0n;
             break;
           default:
             length = lengthOf(c.len, a, a?.length ?? PAGE);
@@ -1280,6 +1293,23 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         if (area) area.alive = false;
       },
     } satisfies CommandSpec<{ k: number; upper: boolean }>);
+
+    // The area a device has just read or written through (its translation is cached): the unmap
+    // that must reach every IOTLB the domain filled, on every unit its devices sit behind.
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/used',
+      weight: 2,
+      arb: fc.constant(0),
+      needs: ['area'], ready: (m) => m.areas.some((a) => a.alive && a.name === m.used),
+      build: (m) => {
+        const a = m.areas.find((x) => x.alive && x.name === m.used);
+        return a && unmapAreaStep(env, a);
+      },
+      after: (m, _c, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
+      },
+    } satisfies CommandSpec<number>);
 
     // A whole 2 MiB span of 4 KiB leaves unmapped (wholeSpan): its leaf table is freed, and the
     // entry pointing at it, and the walk caches that hold it, must go too. Then a map in another
@@ -1741,9 +1771,11 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       after: (m, c, t, step) => {
         if (!ok(step)) return;
-        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
+        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl; dev_id: Tmpl } }).fields;
         const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
-        m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false });
+        const dev = f.dev_id instanceof Ref ? (f.dev_id as Ref).name : undefined;
+        const mock = pt?.kind === 'ioas' && m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev);
+        m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false, ...(mock && { mock })});
       },
       follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => f['pt_id']),
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; abi: AbiChoice }>);
@@ -2170,6 +2202,8 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const stays = h ? pick(m.openDfds().filter((x) => x.attached === h.name), k) : undefined;
         const a = h?.ioas ? pick(m.liveAreas(h.ctx, h.ioas), k) : undefined;
         if (!stays || !a || !opSupported(env.caps, 'dma')) return undefined;
+        // A follow has no `after`: the area counts as used before the DMA (the unmap it invites fits either way).
+        m.used = a.name;
         return { op: 'dma', fields: { device: new Ref(stays.dev.name), iova: new Ref(a.name), dir: 'read', length: 8 } };
       },
     } satisfies CommandSpec<number>);
@@ -2328,25 +2362,33 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // them — the area is cut in two (iopt_cut_iova, iopt_area_split) and the half that stays
     // must keep its pages pinned and mapped.
     const SPLIT_IOVA = 0x40000000n;
-    const v1Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType === v(p, 'VFIO_TYPE1_IOMMU'));
-    add({
-      kind: 'VFIO_IOMMU_UNMAP_DMA/split',
-      weight: 1,
-      arb: fc.record({ slot: fc.nat(7), pages: fc.integer({ min: 2, max: 6 }), cut: fc.nat(7), head: fc.boolean() }),
-      needs: ['compatV1Device', 'buf'], ready: () => true,
-      build: (m, c) => {
-        const ctx = v1Ctx(m);
-        const b = m.bufs.find((x) => !x.readonly && x.length >= c.pages * PAGE_BYTES);
-        if (!ctx || !b) return undefined;
-        return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: SPLIT_IOVA + BigInt(c.slot) * HPAGE, size: BigInt(c.pages) * PAGE }, NONE);
-      },
-      follow: (m, c, t, step) => {
-        if (!ok(step)) return undefined;
-        const base = SPLIT_IOVA + BigInt(c.slot) * HPAGE;
-        const cut = BigInt(1 + (c.cut % (c.pages - 1))) * PAGE;
-        return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: c.head ? base : base + cut, size: c.head ? cut : BigInt(c.pages) * PAGE - cut }, NONE);
-      },
-    } satisfies CommandSpec<{ slot: number; pages: number; cut: number; head: boolean }>);
+    const TYPE1 = v(p, 'VFIO_TYPE1_IOMMU');
+    const v1Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType === TYPE1);
+    // The same cut where it must be refused: a container that is not type1 v1 (TYPE1v2, or no
+    // VFIO_SET_IOMMU yet) keeps the iommufd rule, an unmap never cuts an area (iommufd_vfio_unmap_dma
+    // cuts only with large pages off; iopt_unmap_iova: ENOENT).
+    const v2Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType !== TYPE1 && m.objs.some((o) => o.name === x.compat && o.alive));
+    const splitCut = (kind: string, needs: Need[], ctxOf: (m: GenModel) => CtxEntry | undefined): void =>
+      add({
+        kind,
+        weight: 1,
+        arb: fc.record({ slot: fc.nat(7), pages: fc.integer({ min: 2, max: 6 }), cut: fc.nat(7), head: fc.boolean() }),
+        needs, ready: () => true,
+        build: (m, c) => {
+          const ctx = ctxOf(m);
+          const b = m.bufs.find((x) => !x.readonly && x.length >= c.pages * PAGE_BYTES);
+          if (!ctx || !b) return undefined;
+          return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: SPLIT_IOVA + BigInt(c.slot) * HPAGE, size: BigInt(c.pages) * PAGE }, NONE);
+        },
+        follow: (m, c, t, step) => {
+          if (!ok(step)) return undefined;
+          const base = SPLIT_IOVA + BigInt(c.slot) * HPAGE;
+          const cut = BigInt(1 + (c.cut % (c.pages - 1))) * PAGE;
+          return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: c.head ? base : base + cut, size: c.head ? cut : BigInt(c.pages) * PAGE - cut }, NONE);
+        },
+      } satisfies CommandSpec<{ slot: number; pages: number; cut: number; head: boolean }>);
+    splitCut('VFIO_IOMMU_UNMAP_DMA/split', ['compatV1Device', 'buf'], v1Ctx);
+    splitCut('VFIO_IOMMU_UNMAP_DMA/split-refused', ['compat', 'buf'], v2Ctx);
   }
   return specs;
 }
@@ -2366,13 +2408,48 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   const testStep = (m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined =>
     ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op(name), id, ...(member && { [member]: fields }) }, abi, bind ? { bind } : {});
 
+  // What a mock device attaches to: an IOAS, or a HWPT — mostly one allocated for another mock
+  // device (the one kind a mock device can join). The device then holds a HWPT with a lower id than
+  // its own, an order the context's release must undo over several passes (iommufd_fops_release).
+  const mockPt = (m: GenModel, ctx: CtxEntry, c: { pt: IdChoice; hwpt: boolean }): { id: Tmpl; obj?: ObjEntry } => {
+    const joinable = c.hwpt && c.pt.kind === 'live' && c.pt.k % 4 !== 3 ? pick(m.live('hwpt', ctx.name).filter((h) => h.mock), c.pt.k) : undefined;
+    return joinable ? { id: new Ref(joinable.name), obj: joinable } : idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
+  };
+  if (supported(env.caps, 'IOMMU_HWPT_ALLOC') && testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN')) {
+    // A HWPT allocated for a mock device on an IOAS that maps something, then a new mock device
+    // attached to it: the device holds a HWPT of a lower id, pinning the IOAS's pages through its
+    // domain, and stays until the context closes (the model does not know it), so the release must
+    // tear the HWPT down after the device, in a later pass than its id comes up.
+    add({
+      kind: 'IOMMU_HWPT_ALLOC/mock-join',
+      weight: 1,
+      arb: k16,
+      needs: ['stdev', 'area'], ready: () => true,
+      build: (m, k) => {
+        const st = pick(m.live('stdev'), k);
+        const ctx = st && m.ctxs.find((x) => x.name === st.ctx && x.open);
+        const ioas = ctx && (pick(m.liveAreas(ctx.name), k)?.ioas ?? pick(m.live('ioas', ctx.name), k)?.name);
+        if (!st?.ioas || !ctx || !ioas) return undefined;
+        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: 0, dev_id: new Ref(st.ioas), pt_id: new Ref(ioas), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+      },
+      after: (m, _k, t, step) => {
+        const f = (t.fields['arg'] as { fields: { pt_id: Ref } }).fields;
+        if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, auto: false, mock: true });
+      },
+      follow: (m, _k, t, step) => {
+        const hwpt = Object.keys(t.bind ?? {})[0];
+        const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        return ok(step) && hwpt && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', new Ref(hwpt), 'mock_domain', {}, NONE) : undefined;
+      },
+    } satisfies CommandSpec<number>);
+  }
   test('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
     arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
-      const pt = idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
+      const pt = mockPt(m, ctx, c);
       const [st, idev, hwpt] = [m.fresh('stdev'), m.fresh('devid'), m.fresh('hwpt')];
       const flags = c.flags >= 0 && testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS');
       const member = flags ? 'mock_domain_flags' : 'mock_domain';
@@ -2398,7 +2475,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
       const st = pick(m.live('stdev', ctx.name), c.st) ?? pick(m.live('stdev'), c.st);
-      const pt = idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
+      const pt = mockPt(m, ctx, c);
       return st ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', new Ref(st.name), 'mock_domain_replace', { pt_id: pt.id }, c.abi) : undefined;
     },
     follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => (f['mock_domain_replace'] as { [k: string]: Tmpl } | undefined)?.['pt_id']),

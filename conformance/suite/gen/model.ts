@@ -31,6 +31,8 @@ export interface ObjEntry {
   readonly ioas?: string;
   readonly nestParent?: boolean;
   readonly auto?: boolean;
+  /** hwpt: allocated (IOMMU_HWPT_ALLOC) for a selftest mock device: a mock domain another mock device can join. */
+  readonly mock?: boolean;
   /** ioas: the ranges IOMMU_IOAS_ALLOW_IOVAS last set (automatic IOVAs come only from them). */
   allowed?: readonly { readonly start: bigint; readonly last: bigint }[];
   /** ioas: the ranges IOMMU_TEST_OP_ADD_RESERVED reserved in it. */
@@ -145,6 +147,12 @@ export class GenModel {
   readonly mixed: { readonly a: string; readonly b: string; readonly shared: string; readonly refused: string }[] = [];
   /** Literal fds never handed out (EBADF on both sides). */
   readonly badFd = 1021;
+  /**
+   * The area a device last DMA'd through successfully: its translation sits
+   * in that device's IOTLB, so unmapping it is the unmap that shows whether
+   * invalidation reaches every unit the domain is on.
+   */
+  used: string | undefined;
 
   constructor(
     readonly profile: Profile,
