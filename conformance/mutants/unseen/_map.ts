@@ -1,20 +1,34 @@
 /**
- * Shared by the faults that change how IOMMU_IOAS_MAP places its area: a copy
- * of iommufd_ioas_map (ioas.c) → iopt_map_user_pages (io_pagetable.c) whose
- * iopt_map_pages is a parameter. With the reference's own it answers exactly
- * as the reference does.
+ * Shared by the faults that change how a map places or fills its area: copies
+ * of iommufd_ioas_map (ioas.c) and iommufd_vfio_map_dma (vfio_compat.c) →
+ * iopt_map_user_pages (io_pagetable.c) whose iopt_map_pages is a parameter.
+ * With the reference's own they answer exactly as the reference does.
  */
-import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
+import { EINVAL, ENODEV, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { IOMMU_CACHE, IOMMU_READ, IOPT_ALLOC_IOVA, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
 import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
+import type { CompatDecode } from '../harness.ts';
 
 const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
+
+/** iopt_map_user_pages over the given iopt_map_pages: pin the user range, map it, unpin on failure. */
+function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint }, uptr: bigint, length: bigint, prot: number, flags: number, mapPages: typeof ioptMapPages): number {
+  const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
+  if (pr.errno) return pr.errno;
+  const pages = pr.value!;
+  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
+  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
+  const unwind = new Unwind();
+  unwind.onError('out_unpin', () => ioptFreePagesList(list));
+  return unwind.exit(mapPages(iopt, list, length, dst, prot, flags));
+}
 
 /** iommufd_ioas_map over the given iopt_map_pages (the reference's where none is given). */
 export function ioasMapHandler({ mapPages = ioptMapPages }: { readonly mapPages?: typeof ioptMapPages }): (ucmd: Ucmd) => number {
@@ -26,21 +40,25 @@ export function ioasMapHandler({ mapPages = ioptMapPages }: { readonly mapPages?
     if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
     const ioas = iommufdGetIoas(ctx, cmd.num('ioas_id'));
     if (ioas.errno) return ioas.errno;
-    const prot = convIommuProt(flags);
-    const uptr = cmd.big('user_va');
-    const length = cmd.big('length');
-    const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-    if (pr.errno) return pr.errno;
-    const pages = pr.value!;
-    if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-    const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-    const unwind = new Unwind();
-    unwind.onError('out_unpin', () => ioptFreePagesList(list));
     const dst = { iova: cmd.big('iova') };
-    const rc = mapPages(ioas.value!.iopt, list, length, dst, prot, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-    if (rc) return unwind.exit(rc);
-    unwind.exit(0);
+    const rc = mapUserPages(ctx, ioas.value!.iopt, dst, cmd.big('user_va'), cmd.big('length'), convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA, mapPages);
+    if (rc) return rc;
     cmd.set('iova', dst.iova);
     return iommufdUcmdRespond(ucmd);
+  };
+}
+
+/** iommufd_vfio_map_dma over the given iopt_map_pages (the reference's where none is given). */
+export function vfioMapDmaHandler({ mapPages = ioptMapPages }: { readonly mapPages?: typeof ioptMapPages }): (ctx: IommufdCtx, d: CompatDecode) => number {
+  return (ctx, d) => {
+    const map = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
+    const flags = map.num('flags');
+    if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return -EINVAL;
+    let prot = IOMMU_CACHE;
+    if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
+    if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
+    const ioas = ctx.vfioIoas as IommufdIoas | null;
+    if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
+    return mapUserPages(ctx, ioas.iopt, { iova: map.big('iova') }, map.big('vaddr'), map.big('size'), prot, 0, mapPages);
   };
 }

@@ -35,15 +35,9 @@
  * VFIO_IOMMU_MAP_DMA.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, type CompatDecode } from '../harness.ts';
-import { ioptMapPages, ioptFreePagesList, IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
-import type { IommufdCtx, IommufdIoas, PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { EINVAL, ENODEV } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
-import { ioasMapHandler } from './_map.ts';
+import { mutantImplementation } from '../harness.ts';
+import { ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioasMapHandler, vfioMapDmaHandler } from './_map.ts';
 import { copyHandler } from './_copy.ts';
 
 /** iopt_map_pages; on failure the caller's iopt_free_pages_list kfree()s the areas without iopt_abort_area. */
@@ -56,29 +50,6 @@ const mapPages: typeof ioptMapPages = (iopt, list, length, dstIova, prot, flags)
   return rc;
 };
 
-/** iommufd_vfio_map_dma → iopt_map_user_pages over the faulty iopt_map_pages. */
-function vfioMapDma(ctx: IommufdCtx, d: CompatDecode): number {
-  const map = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-  const flags = map.num('flags');
-  if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return -EINVAL;
-  let prot = IOMMU_CACHE;
-  if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
-  if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
-  const ioas = ctx.vfioIoas as IommufdIoas | null;
-  if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-  const uptr = map.big('vaddr');
-  const length = map.big('size');
-  const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-  if (pr.errno) return pr.errno;
-  const pages = pr.value!;
-  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => ioptFreePagesList(list));
-  const rc = mapPages(ioas.iopt, list, length, { iova: map.big('iova') }, prot, 0);
-  return unwind.exit(rc);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('free-pages-list-kfrees-area', profile, {
     handlers: {
@@ -86,7 +57,7 @@ export function createAdapter(profile: Profile): Implementation {
       IOMMU_IOAS_COPY: copyHandler({ mapPages }),
     },
     compat: {
-      VFIO_IOMMU_MAP_DMA: (ctx, d) => vfioMapDma(ctx, d),
+      VFIO_IOMMU_MAP_DMA: vfioMapDmaHandler({ mapPages }),
     },
   });
 }

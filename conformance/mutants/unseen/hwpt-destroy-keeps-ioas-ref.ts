@@ -33,28 +33,16 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import type { IommufdHwptPaging } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptTableRemoveDomain } from '../../../impl/iommufd/io_pagetable.ts';
-import { refcount_dec } from '../../../impl/iommufd/object.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
+import { hwptPagingDestroy } from './_hwpt_destroy.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hwpt-destroy-keeps-ioas-ref', profile, {
     object: (obj) => {
       if (obj?.type !== 'HWPT_PAGING') return;
       const hwpt = obj as IommufdHwptPaging;
-      patchOwn(hwpt, 'destroy', () => () => {
-        if (hwpt.inList) {
-          const l = hwpt.ioas.hwptList;
-          l.splice(l.indexOf(hwpt), 1);
-          hwpt.inList = false;
-          if (hwpt.domain) ioptTableRemoveDomain(hwpt.ioas.iopt, hwpt.domain);
-        }
-        // __iommufd_hwpt_destroy
-        hwpt.domain?.free();
-        if (hwpt.fault) refcount_dec(hwpt.fault);
-        hwpt.fault = null;
-        // THE FAULT: refcount_dec(&hwpt_paging->ioas->obj.users) is missing.
-      });
+      // THE FAULT: the teardown ends without refcount_dec(&hwpt_paging->ioas->obj.users).
+      patchOwn(hwpt, 'destroy', () => () => hwptPagingDestroy(hwpt, { putIoas: false }));
     },
   });
 }

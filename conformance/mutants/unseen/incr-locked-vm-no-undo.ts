@@ -38,16 +38,11 @@
  * or one behind an area of an IOAS of the process (attach, COPY, accesses).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn, type CompatDecode } from '../harness.ts';
-import { ioptMapPages, ioptFreePagesList, IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
-import type { IommufdCtx, IommufdIoas, IoptPages, PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { EINVAL, ENODEV } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import type { IommufdIoas, IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
 import type { Process } from '../../../impl/process/process.ts';
-import { ioasMapHandler } from './_map.ts';
+import { ioasMapHandler, vfioMapDmaHandler } from './_map.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   /** The IOASes of the current process (every context's). */
@@ -77,28 +72,6 @@ export function createAdapter(profile: Profile): Implementation {
     }
   };
 
-  /** iommufd_vfio_map_dma → iopt_map_user_pages, as the reference, over mapPages. */
-  const vfioMapDma = (ctx: IommufdCtx, d: CompatDecode): number => {
-    const map = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-    const flags = map.num('flags');
-    if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return -EINVAL;
-    let prot = IOMMU_CACHE;
-    if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
-    if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
-    const ioas = ctx.vfioIoas as IommufdIoas | null;
-    if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-    const uptr = map.big('vaddr');
-    const length = map.big('size');
-    const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-    if (pr.errno) return pr.errno;
-    const pages = pr.value!;
-    if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-    const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-    const unwind = new Unwind();
-    unwind.onError('out_unpin', () => ioptFreePagesList(list));
-    return unwind.exit(mapPages(ioas.iopt, list, length, { iova: map.big('iova') }, prot, 0));
-  };
-
   return mutantImplementation('incr-locked-vm-no-undo', profile, {
     process: (proc) => {
       ioases.clear();
@@ -119,6 +92,6 @@ export function createAdapter(profile: Profile): Implementation {
       if (obj?.type === 'IOAS') ioases.add(obj as IommufdIoas);
     },
     handlers: { IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }) },
-    compat: { VFIO_IOMMU_MAP_DMA: (ctx, d) => vfioMapDma(ctx, d) },
+    compat: { VFIO_IOMMU_MAP_DMA: vfioMapDmaHandler({ mapPages }) },
   });
 }

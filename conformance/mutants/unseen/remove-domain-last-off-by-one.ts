@@ -17,7 +17,7 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { refcount_dec } from '../../../impl/iommufd/object.ts';
+import { hwptPagingDestroy } from './_hwpt_destroy.ts';
 import type { IommufdHwptPaging, IoPagetable, IoptDomain } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptRemoveAccess, ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaUnfillDomain } from '../../../impl/iommufd/pages.ts';
@@ -39,18 +39,7 @@ export function createAdapter(profile: Profile): Implementation {
       if (obj?.type !== 'HWPT_PAGING') return;
       const hwpt = obj as IommufdHwptPaging;
       // iommufd_hwpt_paging_destroy with the faulty iopt_table_remove_domain.
-      patchOwn(hwpt, 'destroy', () => () => {
-        if (hwpt.inList) {
-          const l = hwpt.ioas.hwptList;
-          l.splice(l.indexOf(hwpt), 1);
-          hwpt.inList = false;
-          if (hwpt.domain) removeDomain(hwpt.ioas.iopt, hwpt.domain);
-        }
-        hwpt.domain?.free();
-        if (hwpt.fault) refcount_dec(hwpt.fault);
-        hwpt.fault = null;
-        refcount_dec(hwpt.ioas);
-      });
+      patchOwn(hwpt, 'destroy', () => () => hwptPagingDestroy(hwpt, { removeDomain }));
     },
   });
 }

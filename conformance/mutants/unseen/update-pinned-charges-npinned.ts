@@ -44,15 +44,10 @@
  * the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, type CompatDecode } from '../harness.ts';
-import { EINVAL, ENODEV } from '../../../impl/lib/errno.ts';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import type { IommufdCtx, IommufdIoas, IoptPages, PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { ioasMapHandler } from './_map.ts';
+import { mutantImplementation } from '../harness.ts';
+import type { IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioasMapHandler, vfioMapDmaHandler } from './_map.ts';
 
 const faulty = new WeakSet<IoptPages>();
 
@@ -77,33 +72,9 @@ const mapPages: typeof ioptMapPages = (iopt, list, length, dstIova, prot, flags)
   return ioptMapPages(iopt, list, length, dstIova, prot, flags);
 };
 
-/** iommufd_vfio_map_dma → iopt_map_user_pages, as the reference's, over mapPages. */
-function vfioMapDma(ctx: IommufdCtx, d: CompatDecode): number {
-  const map = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-  const flags = map.num('flags');
-  if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return -EINVAL;
-  let prot = IOMMU_CACHE;
-  if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
-  if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
-  const ioas = ctx.vfioIoas;
-  if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-  const iopt = (ioas as IommufdIoas).iopt;
-  const uptr = map.big('vaddr');
-  const length = map.big('size');
-  const r = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-  if (r.errno) return r.errno;
-  const pages = r.value!;
-  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => ioptFreePagesList(list));
-  const rc = mapPages(iopt, list, length, { iova: map.big('iova') }, prot, 0);
-  return unwind.exit(rc);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('update-pinned-charges-npinned', profile, {
     handlers: { IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }) },
-    compat: { VFIO_IOMMU_MAP_DMA: (ctx, d) => vfioMapDma(ctx, d) },
+    compat: { VFIO_IOMMU_MAP_DMA: vfioMapDmaHandler({ mapPages }) },
   });
 }
