@@ -480,6 +480,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkMapCheckRefusal(ev, s.errno, out);
     this.checkUserBuffer(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
+    if (ok) this.checkKvmFileKind(ev, out);
     const writePinsBefore = this.writePins();
     const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
     if (ev.request.op === 'fail_nth') this.failNth = true;
@@ -488,6 +489,7 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkPlacement(ev, touched, out);
     if (ok) this.checkCopySource(ev, out);
     else this.checkExists(ev, s.errno, out);
+    if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
     const idsBefore = this.idsBefore(ev.request);
@@ -668,6 +670,48 @@ export class InvariantsOracle implements Oracle {
     const range = r;
     if (ioas.segs.some((seg) => overlaps(seg, range))) return;
     out.push(this.obj('lifetime', ev, `${req.cmd} at ${hexOf(r.start)}..${hexOf(r.last)} failed with EEXIST, but IOAS ${ioas.id} maps nothing there: an area the IOAS kept after it went, or a range misjudged at its ends`, 'not EEXIST', 'EEXIST'));
+  }
+
+  /**
+   * KVM_DEV_VFIO_FILE_ADD takes VFIO files only (virt/kvm/vfio.c
+   * kvm_vfio_file_add: EINVAL unless kvm_vfio_file_is_valid): a VM that
+   * registered an iommufd or an access file would hold it, and everything it
+   * pins, for as long as the VM lives.
+   */
+  private checkKvmFileKind(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'kvm_vfio_add') return;
+    const f = this.shadow.fds.get(req.fd);
+    if (!f?.fdOpen || f.kind === 'device') return;
+    this.ctx.count('invariants.abi-hygiene');
+    out.push(this.obj('abi-hygiene', ev, `kvm_vfio_add of fd ${req.fd}, ${f.kind === 'iommufd' ? 'an iommufd' : f.kind === 'access' ? 'an access file' : 'not a VFIO file'}, succeeded: KVM's VFIO device takes VFIO files only (kvm_vfio_file_is_valid, EINVAL)`, 'EINVAL', 'ok'));
+  }
+
+  /**
+   * Unmap-all of an IOAS that exists never answers ENOENT: an IOAS with
+   * nothing mapped is emptied without error (iopt_unmap_all turns the range
+   * walk's ENOENT into 0), whether asked as IOMMU_IOAS_UNMAP of IOVA 0 and
+   * length U64_MAX or as type1's VFIO_DMA_UNMAP_FLAG_ALL on the compat IOAS.
+   */
+  private checkUnmapAllRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (errnoName(errno ?? 0) !== 'ENOENT' || req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const v = req.arg.fields;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx) return;
+    let ioas: IoasObj | undefined;
+    if (req.cmd === 'IOMMU_IOAS_UNMAP') {
+      const whole = v['size'] === undefined || toNum(v['size']) >= requireLayout(this.profile, 'iommu_ioas_unmap').size;
+      if (whole && toBig(v['iova']) === 0n && toBig(v['length']) === U64_MAX) ioas = this.shadow.ioas(ctx, v['ioas_id']);
+    } else if (req.cmd === 'VFIO_IOMMU_UNMAP_DMA') {
+      const all = toNum(v['flags']) === VFIO_DMA_UNMAP_FLAG_ALL && toBig(v['iova']) === 0n && toBig(v['size']) === 0n;
+      const whole = v['argsz'] === undefined || toNum(v['argsz']) >= offsetofend(this.profile, 'vfio_iommu_type1_dma_unmap', 'size');
+      if (all && whole && ctx.compatIoas !== undefined) ioas = this.shadow.ioas(ctx, ctx.compatIoas);
+    }
+    if (!ioas) return;
+    this.ctx.count('invariants.abi-hygiene');
+    out.push(this.obj('abi-hygiene', ev, `${req.cmd} of everything in IOAS ${ioas.id} failed with ENOENT${ioas.segs.length === 0 ? ', and the IOAS maps nothing' : ''}: unmap-all of an IOAS that exists empties it without error (iopt_unmap_all)`, 'ok', 'ENOENT'));
   }
 
   /**
