@@ -2497,39 +2497,6 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       if (o && typeof start === 'bigint' && typeof length === 'bigint' && length > 0n) o.reserved = [...(o.reserved ?? []), { start, last: start + length - 1n }];
     },
   });
-  if (testOpSupported(env, 'IOMMU_TEST_OP_ADD_RESERVED') && supported(env.caps, 'IOMMU_IOAS_MAP')) {
-    // A reservation where the automatic IOVA search would go next (the lowest hole of the IOAS's
-    // areas), then an automatic map there: the search must step over reserved IOVAs as over areas
-    // (iopt_alloc_iova walks both trees), or the new area lands on the reservation.
-    const f = mapFlags(p);
-    add({
-      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ADD_RESERVED/next-hole',
-      weight: 1,
-      arb: fc.record({ k: k16, pages: fc.constantFrom(1, 2, 16) }),
-      needs: ['ioas', 'buf'], ready: () => true,
-      build: (m, c) => {
-        const ioas = pick(m.live('ioas'), c.k);
-        const ctx = ioas && m.ctxs.find((x) => x.name === ioas.ctx && x.open);
-        if (!ioas || !ctx) return undefined;
-        let hole = 0n;
-        for (const a of [...m.liveAreas(ctx.name, ioas.name)].sort((x, y) => (x.iova < y.iova ? -1 : 1))) {
-          if (a.iova > hole) break;
-          hole = (a.iova + a.length + PAGE - 1n) & ~(PAGE - 1n);
-        }
-        return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', new Ref(ioas.name), 'add_reserved', { start: hole, length: BigInt(c.pages) * PAGE }, NONE);
-      },
-      after: (m, _c, t, step) => {
-        const a = (t.fields['arg'] as { fields: { id: Ref; add_reserved: { start: bigint; length: bigint } } }).fields;
-        const o = ok(step) ? m.objs.find((x) => x.name === a.id.name) : undefined;
-        if (o) o.reserved = [...(o.reserved ?? []), { start: a.add_reserved.start, last: a.add_reserved.start + a.add_reserved.length - 1n }];
-      },
-      follow: (m, _c, t, step) => {
-        const ioas = (t.fields['arg'] as { fields: { id: Ref } }).fields.id;
-        const b = m.bufs.find((x) => !x.readonly);
-        return ok(step) && b ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Tmpl, { flags: f.read | f.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE) : undefined;
-      },
-    } satisfies CommandSpec<{ k: number; pages: number }>);
-  }
   test('IOMMU_TEST_OP_CREATE_ACCESS', {
     weight: 1,
     arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
