@@ -1,0 +1,161 @@
+/**
+ * alloc-iova-skips-reserved (drivers/iommu/iommufd/io_pagetable.c
+ * iopt_alloc_iova).
+ *
+ * An IOVA the kernel picks for IOMMU_IOAS_MAP / IOMMU_IOAS_COPY without
+ * IOMMU_IOAS_MAP_FIXED_IOVA must be clear of the areas already mapped AND of
+ * every reserved range: the parts of the IOVA space outside an attached
+ * domain's aperture (iopt_table_add_domain), the devices' reserved regions
+ * (MSI windows, iopt_table_enforce_dev_resv_regions) and
+ * IOMMU_TEST_OP_ADD_RESERVED ranges. The kernel walks the holes of both trees
+ * at once:
+ *
+ *     interval_tree_for_each_double_span(
+ *             &used_span, &iopt->reserved_itree, &iopt->area_itree,
+ *             allowed_span.start_used, allowed_span.last_used) {
+ *             if (!__alloc_iova_check_hole(&used_span, length,
+ *                                          iova_alignment, page_offset))
+ *                     continue;
+ *             *iova = used_span.start_hole;
+ *             return 0;
+ *     }
+ *
+ * THE FAULT: the walk is a single-tree span iteration over area_itree only
+ * (interval_tree_for_each_span(&used_span, &iopt->area_itree, ...), the
+ * double-span helper "simplified" away), so the first-fit hole ignores the
+ * reserved tree. A fixed-IOVA map still goes through iopt_check_iova, which
+ * refuses reserved ranges; only automatic placement is wrong. (A production
+ * kernel has no CONFIG_IOMMUFD_TEST WARN_ON(iopt_check_iova()) after the
+ * allocation, and neither does the reference.)
+ *
+ * Consequence for a user: with no ALLOW_IOVAS list, automatic IOVAs start at
+ * PAGE_SIZE whatever is reserved there. Behind a domain whose aperture starts
+ * above it (the mock: 16 MiB) the map is placed below the aperture and fails
+ * (EINVAL from iommu_map) where the kernel succeeds. Inside the aperture the
+ * area lands on a reserved region: a device's MSI window (SMMU's software MSI
+ * page at 128 MiB, the x86 interrupt range at 0xfee00000) or a range the
+ * caller reserved, so the IOAS maps user memory at IOVAs the platform routes
+ * elsewhere (interrupt messages, or the MSI doorbell the kernel itself maps
+ * there) — IOMMU_IOAS_IOVA_RANGES says the IOVA is unusable while an area
+ * sits on it. Mapped before a domain is attached, the area makes the later
+ * attach fail (EADDRINUSE, the aperture cannot be reserved over it).
+ *
+ * Applied as: IOMMU_IOAS_MAP and IOMMU_IOAS_COPY through copies of the
+ * reference's map path (_map.ts, _copy.ts) whose iopt_map_pages allocates the
+ * IOVA with the faulty walk. The type1 compat MAP_DMA is always fixed-IOVA.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { mutantImplementation } from '../harness.ts';
+import { EINVAL, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
+import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
+import {
+  allocIovaCheckRange,
+  autoIovaAlignment,
+  holes,
+  IOMMU_WRITE,
+  IOPT_ALLOC_IOVA,
+  ioptAutoIovaAllowed,
+  ioptCheckIova,
+  usedSpans,
+} from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { ioasMapHandler } from './_map.ts';
+import { copyHandler } from './_copy.ts';
+
+const P = BigInt(PAGE_SIZE);
+
+/** iopt_alloc_iova with the single-tree walk. */
+function allocIovaAreasOnly(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
+  const pageOffset = uptr % P;
+  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
+  const alignment = autoIovaAlignment(iopt, uptr, length);
+  if (!alignment) return err(-EINVAL);
+  const windowStart = P;
+  const windowLast = ULONG_MAX - P;
+  const allowedSpans =
+    iopt.allowed.length === 0
+      ? [{ start: windowStart, last: windowLast }]
+      : usedSpans([iopt.allowed])
+          .filter((s) => s.start <= windowLast && s.last >= windowStart)
+          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
+  // THE FAULT: the holes of area_itree alone; reserved_itree is not walked.
+  const used = usedSpans([iopt.areas]);
+  for (const span of allowedSpans) {
+    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
+    if (start === undefined) continue;
+    for (const hole of holes(used, start, span.last)) {
+      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
+      if (iova !== undefined) return ok(iova);
+    }
+  }
+  return err(-ENOSPC);
+}
+
+/** iopt_insert_area (as the reference). */
+function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
+  const pages = elm.pages!;
+  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
+  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
+  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
+  if (area.last > ULONG_MAX) return -EOVERFLOW;
+  let i = 0;
+  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
+  iopt.areas.splice(i, 0, area);
+  elm.area = area;
+  return 0;
+}
+
+/** iopt_alloc_area_pages with the faulty iopt_alloc_iova. */
+function allocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
+  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
+  if (flags & IOPT_ALLOC_IOVA) {
+    const first = list[0]!;
+    const uptr = first.pages!.uptr + first.startByte;
+    const r = allocIovaAreasOnly(iopt, uptr, length);
+    if (r.errno) return r.errno;
+    dstIova.iova = r.value!;
+    const steered = iopt.steerAutoIova?.(uptr, length);
+    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
+  } else {
+    const rc = ioptCheckIova(iopt, dstIova.iova, length);
+    if (rc) return rc;
+  }
+  let iova = dstIova.iova;
+  for (const elm of list) {
+    const rc = insertArea(iopt, elm, iova, prot);
+    if (rc) return rc;
+    iova += elm.length;
+  }
+  return 0;
+}
+
+/** iopt_map_pages over the faulty iopt_alloc_area_pages. */
+function mapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  const rc = allocAreaPages(iopt, list, length, dstIova, prot, flags);
+  if (rc) return rc;
+  const unwind = new Unwind();
+  for (const elm of list) {
+    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
+  }
+  unwind.exit(0);
+  for (const elm of list) {
+    elm.area!.pages = elm.pages;
+    elm.pages = null;
+    elm.area = null;
+  }
+  return 0;
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('alloc-iova-skips-reserved', profile, {
+    handlers: {
+      IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }),
+      IOMMU_IOAS_COPY: copyHandler({ mapPages }),
+    },
+  });
+}
