@@ -1090,6 +1090,7 @@ export class InvariantsOracle implements Oracle {
     const after = (ev.response.result as IoctlResult).bytes;
     if (!command?.struct || command.arg !== 'extensible' || !after || req.arg.fields['size'] === undefined) return;
     const declared = Math.min(toNum(req.arg.fields['size']), requireLayout(this.profile, command.struct).size);
+    if (declared >= after.length) return; // the whole struct was the caller's: nothing past it to judge
     let sent: BuiltArg;
     try {
       sent = buildIoctlArg(this.profile, command, req.arg, () => 0n);
