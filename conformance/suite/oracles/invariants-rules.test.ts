@@ -123,6 +123,26 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.unmap-all-never-enoent', async () => {
+    // Unmap-all of an IOAS with nothing mapped succeeds (iopt_unmap_all turns ENOENT into 0).
+    const p = program('unmap-all-empty', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0', length: '0xffffffffffffffff' }, expect: { ok: true } }]);
+    const r = await judge(p, 'conformance/mutants/unseen/unmap-all-empty-enoent.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.zero-length-unmap-refused', async () => {
+    // Length 0 is no range (iopt_unmap_iova: EINVAL), at IOVA 0 too, where a wrapped length would empty the IOAS.
+    const p = program('unmap-zero-length', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0', length: '0' }, expect: { errno: ['EINVAL'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/unmap-zero-length-wraps.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.hw-info-writes-within-data-len', async () => {
     // An 8-byte data_len in a 24-byte buffer: the driver's data (longer) fills 8 bytes, the rest stays as it was.
     const p = program(
