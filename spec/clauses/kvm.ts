@@ -42,7 +42,7 @@ export const clauses: Clause[] = [
     source: { file: KVM, function: 'kvm_vfio_file_add' },
     profiles: BOTH,
     errno: 'EBADF',
-    checks: ['ref.kvm.errno'],
+    checks: ['ref.kvm.errno', 'suite.invariants.kvm-takes-vfio-files-only'],
   },
   {
     id: 'KVM.FILE_DEL_ERRNO',

@@ -143,6 +143,14 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.kvm-takes-vfio-files-only', async () => {
+    // An iommufd is no VFIO file: KVM_DEV_VFIO_FILE_ADD refuses it (kvm_vfio_file_is_valid, EINVAL).
+    const p = program('kvm-add-iommufd', [...open, { op: 'kvm_create', bind: { vm: 'vm' } }, { op: 'kvm_vfio_add', vm: '$vm', fd: '$fd', expect: { ok: false } }], { ops: ['kvm_create', 'kvm_vfio_add'] });
+    const r = await judge(p, 'conformance/mutants/unseen/kvm-add-skips-file-valid.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.hw-info-writes-within-data-len', async () => {
     // An 8-byte data_len in a 24-byte buffer: the driver's data (longer) fills 8 bytes, the rest stays as it was.
     const p = program(
