@@ -54,7 +54,7 @@ export const clauses: Clause[] = [
       'A size at or above the minimum but below the kernel’s struct size is accepted, and the missing fields read as zero; the response copies back min(size, struct size) bytes.',
     source: { file: 'include/linux/uaccess.h', function: 'copy_struct_from_user' },
     profiles: BOTH,
-    checks: ['abi.extensible.short-zero-extended'],
+    checks: ['abi.extensible.short-zero-extended', 'suite.invariants.answer-within-declared-size'],
   },
   {
     id: 'DISPATCH.NO_COPYBACK_ON_FAILURE',

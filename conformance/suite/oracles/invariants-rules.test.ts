@@ -151,6 +151,24 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.answer-within-declared-size', async () => {
+    // An older caller's 32-byte iommu_hw_info ends before out_capabilities: nothing is written there.
+    const p = program(
+      'hw-info-older-caller',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+        { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { dev: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { size: 32, dev_id: '$dev', data_len: 0 }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/ucmd-respond-full-size.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.hw-info-writes-within-data-len', async () => {
     // An 8-byte data_len in a 24-byte buffer: the driver's data (longer) fills 8 bytes, the rest stays as it was.
     const p = program(
