@@ -425,6 +425,6 @@ export const clauses: Clause[] = [
     source: { file: ST, function: 'iommufd_test_md_check_pa' },
     profiles: BOTH,
     command: 'IOMMU_TEST_CMD',
-    checks: ['ref.selftest.md-check-map'],
+    checks: ['ref.selftest.md-check-map', 'suite.invariants.md-check-map-refusal-is-testimony'],
   },
 ];

@@ -412,6 +412,28 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.md-check-map-refusal-is-testimony', async () => {
+    // A mock domain holds 2 MiB of the IOAS, mapped writable from a 2 MiB-aligned buffer to a
+    // 2 MiB-aligned IOVA (a large leaf): MD_CHECK_MAP of the whole, every page aligned, must agree.
+    // Its EINVAL says the domain translates some page elsewhere than the IOAS maps it.
+    const p = program(
+      'md-check-map-inside-a-leaf',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'mem_alloc', length: 2097152, hugeAligned: true, bind: { buf: '.' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { hwpt: 'out.mock_domain.out_hwpt_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '2097152', iova: '0x40000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_MAP', id: '$hwpt', check_map: { iova: '0x40000000', length: '2097152', uptr: '$buf.va' } } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MD_CHECK_MAP'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/pt-iova-to-phys-leaf-base.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_MAP of IOVA 0x40000000\.\.\+0x200000 in mock domain \d+ failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.areas-never-overlap', async () => {
     // Walls at 0x2000 and 0x5000 leave [0x3000, 0x5000): 8 KiB, but not at an 8 KiB boundary. An
     // automatic 8 KiB map from a 2 MiB-aligned buffer wants an 8 KiB-aligned IOVA: not that hole.
