@@ -23,7 +23,7 @@ import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AbiChoice, abiChoiceFor, applyAbi, otherRequest, type RequestBits } from './abi.ts';
-import { type AccEntry, type AreaEntry, type BufEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
+import { type AccEntry, type AreaEntry, type BufEntry, type CaseSetting, type CtxEntry, DEFAULT_SETTING, type DevEntry, type DfdEntry, GenModel, type ItemEntry, type ObjEntry, type ObjKind, pick, type VmEntry } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaBounds, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 
 export type SuiteCommand = fc.AsyncCommand<GenModel, CaseSession>;
@@ -403,6 +403,15 @@ function noteUsed(m: GenModel, t: StepTemplate, step: TraceStep): void {
   if (ok(step) && at instanceof Ref && m.areas.some((a) => a.alive && a.name === at.name)) m.used = at.name;
 }
 
+/** After an ACCESS_PAGES: its item, with what it pins when the IOVA was given by an area (ItemEntry.pin). */
+function notePin(m: GenModel, t: StepTemplate, step: TraceStep, flags: number): void {
+  if (!ok(step)) return;
+  const f = (t.fields['arg'] as { fields: { id: Ref; access_pages: { iova: Tmpl; length: bigint; uptr: Tmpl } } }).fields;
+  const { iova, length, uptr } = f.access_pages;
+  const item = { name: Object.keys(t.bind ?? {})[0] as string, acc: f.id.name, alive: true };
+  m.items.push(iova instanceof Ref && m.areas.some((a) => a.name === iova.name) ? { ...item, pin: { area: iova.name, iova, length, uptr, flags } } : item);
+}
+
 /** Whether the model knows of anything holding an IOAS: a HWPT on it, a device attached to it, an open access. */
 function ioasHeld(m: GenModel, ioas: string): boolean {
   return m.objs.some((o) => o.alive && o.ioas === ioas) || m.dfds.some((d) => d.open && d.attached === ioas) || m.accs.some((a) => a.open && a.ioas === ioas);
@@ -484,7 +493,7 @@ const k16 = fc.nat(15);
 
 // ---------------------------------------------------------------- environment
 
-type DeviceCreate = { iommu: number; join: number; peer: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean; resv?: boolean; noDirty?: boolean };
+type DeviceCreate = { iommu: number; join: number; peer: number; sibling?: number; ecc: 'default' | 'yes' | 'no'; noSnoop: boolean; resv?: boolean; noDirty?: boolean };
 
 /**
  * Where a device made with a reserved region of its own has it: inside every
@@ -511,7 +520,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
   add({
     kind: 'open',
     weight: 3,
-    arb: fc.record({ vfio: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
+    arb: fc.record({ vfio: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), mode: fc.boolean() }),
     ready: (m) => m.ctxs.length < 4,
     build: (m, c) => {
       const name = m.fresh('ctx');
@@ -520,7 +529,14 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
     after: (m, c, t, step) => {
       if (ok(step)) m.ctxs.push({ name: Object.keys(t.bind ?? {})[0] as string, vfio: c.vfio, open: true });
     },
-  } satisfies CommandSpec<{ vfio: boolean }>);
+    // Now and then the new context's accounting mode, which the node it was opened as sets
+    // (iommufd_fops_open: MM for /dev/vfio/vfio, USER for /dev/iommu) and nothing else shows
+    // until memory is pinned without CAP_IPC_LOCK.
+    follow: (_m, c, t, step) =>
+      ok(step) && c.mode && supported(caps, 'IOMMU_OPTION')
+        ? ioctlStep(env, 'IOMMU_OPTION', new Ref(Object.keys(t.bind ?? {})[0] as string), { option_id: v(env.profile, 'IOMMU_OPTION_RLIMIT_MODE'), op: v(env.profile, 'IOMMU_OPTION_OP_GET'), object_id: 0, val64: 0n }, NONE, {})
+        : undefined,
+  } satisfies CommandSpec<{ vfio: boolean; mode: boolean }>);
 
   add({
     kind: 'close',
@@ -697,6 +713,10 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         // A peer: behind the same unit as an existing device, with the other coherency
         // (whether the two may share a domain is the driver's paging_domain_compatible).
         peer: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
+        // A sibling: behind the same unit as an existing device, alike, in a group of its own. What a
+        // driver keeps per unit (a domain's list of units and their counts, domain ids, the IOTLB and
+        // its tags) is shared by devices of different groups only there.
+        sibling: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
         ecc: fc.constantFrom<'default' | 'yes' | 'no'>('default', 'default', 'default', 'yes', 'no'),
         noSnoop: fc.boolean(),
         resv: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
@@ -723,6 +743,13 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         if (peer) {
           iommu = peer.iommu;
           ecc = (peer.ecc ?? peer.iommu.enforceCacheCoherency) ? 'no' : peer.iommu.enforceCacheCoherency ? 'yes' : 'default';
+        } else if (group === undefined && (c.sibling ?? -1) >= 0) {
+          const sibling = pick(m.devs, c.sibling as number);
+          if (sibling) {
+            iommu = sibling.iommu;
+            const same = sibling.ecc ?? sibling.iommu.enforceCacheCoherency;
+            ecc = same === sibling.iommu.enforceCacheCoherency ? 'default' : same ? 'yes' : 'no';
+          }
         }
         spec['iommu'] = iommu.name;
         if (ecc !== 'default' && f.enforceCacheCoherency.supported) spec['enforceCacheCoherency'] = ecc === 'yes';
@@ -2497,6 +2524,39 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       if (o && typeof start === 'bigint' && typeof length === 'bigint' && length > 0n) o.reserved = [...(o.reserved ?? []), { start, last: start + length - 1n }];
     },
   });
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ADD_RESERVED') && supported(env.caps, 'IOMMU_IOAS_MAP')) {
+    // A reservation where the automatic IOVA search would go next (the lowest hole of the IOAS's
+    // areas), then an automatic map there: the search must step over reserved IOVAs as over areas
+    // (iopt_alloc_iova walks both trees), or the new area lands on the reservation.
+    const f = mapFlags(p);
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ADD_RESERVED/next-hole',
+      weight: 1,
+      arb: fc.record({ k: k16, pages: fc.constantFrom(1, 2, 16) }),
+      needs: ['ioas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ioas = pick(m.live('ioas'), c.k);
+        const ctx = ioas && m.ctxs.find((x) => x.name === ioas.ctx && x.open);
+        if (!ioas || !ctx) return undefined;
+        let hole = 0n;
+        for (const a of [...m.liveAreas(ctx.name, ioas.name)].sort((x, y) => (x.iova < y.iova ? -1 : 1))) {
+          if (a.iova > hole) break;
+          hole = (a.iova + a.length + PAGE - 1n) & ~(PAGE - 1n);
+        }
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', new Ref(ioas.name), 'add_reserved', { start: hole, length: BigInt(c.pages) * PAGE }, NONE);
+      },
+      after: (m, _c, t, step) => {
+        const a = (t.fields['arg'] as { fields: { id: Ref; add_reserved: { start: bigint; length: bigint } } }).fields;
+        const o = ok(step) ? m.objs.find((x) => x.name === a.id.name) : undefined;
+        if (o) o.reserved = [...(o.reserved ?? []), { start: a.add_reserved.start, last: a.add_reserved.start + a.add_reserved.length - 1n }];
+      },
+      follow: (m, _c, t, step) => {
+        const ioas = (t.fields['arg'] as { fields: { id: Ref } }).fields.id;
+        const b = m.bufs.find((x) => !x.readonly);
+        return ok(step) && b ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Tmpl, { flags: f.read | f.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE) : undefined;
+      },
+    } satisfies CommandSpec<{ k: number; pages: number }>);
+  }
   test('IOMMU_TEST_OP_CREATE_ACCESS', {
     weight: 1,
     arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
@@ -2514,7 +2574,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   });
   /** `past`: pages the range runs past the area's end (ENOENT where nothing maps them; a pin must then let go of all it took). */
-  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0): { acc: { name: string; ctx: string }; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0): { acc: { name: string; ctx: string }; area?: string; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
     // Pinning: mostly an open access that may pin (one in five any, EINVAL from a non-pinning one).
     const acc = (pinning && k % 5 !== 4 ? pick(m.accs.filter((a) => a.open && a.pin), k) : undefined) ?? pick(m.accs, k);
     if (!acc) return undefined;
@@ -2523,7 +2583,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     const total = a.length / PAGE;
     const first = total > 0n ? BigInt(off) % total : 0n;
     const n = past > 0 ? total - first + BigInt(past) : BigInt(pages) <= total - first ? BigInt(pages) : total - first || 1n;
-    return { acc, iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) };
+    return { acc, area: a.name, iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) };
   };
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
     // An access pins a page of the last of two touching areas, then everything is unmapped: the
@@ -2598,10 +2658,43 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const name = m.fresh('item');
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: c.write ? 1 : 0, iova: t.iova, length: t.length, uptr: t.uptr }, c.abi, { [name]: 'out.access_pages.out_access_pages_id' });
     },
-    after: (m, _c, t, step) => {
-      if (ok(step)) m.items.push({ name: Object.keys(t.bind ?? {})[0] as string, acc: ((t.fields['arg'] as { fields: { id: Ref } }).fields.id).name, alive: true });
-    },
+    after: (m, c, t, step) => notePin(m, t, step, c.write ? 1 : 0),
   });
+  // A second pin of exactly the pages an item holds, by its access or another pinning access of the
+  // same IOAS; now and then the area is unmapped right after. The area counts every pin
+  // (iopt_area_add_access's exact-range fast path shares one iopt_pages_access between them): both
+  // must be counted out when they go, by a DESTROY or by the unmap's notification, or the area can
+  // never be unmapped again.
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES')) {
+    const repinned = (m: GenModel): ItemEntry[] => m.items.filter((i) => i.alive && i.pin && m.areas.some((a) => a.alive && a.name === i.pin?.area));
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/again',
+      weight: 1,
+      arb: fc.record({ item: k16, acc: k16, unmap: fc.boolean() }),
+      ready: (m) => repinned(m).length > 0,
+      build: (m, c) => {
+        const it = pick(repinned(m), c.item) as ItemEntry;
+        const pin = it.pin as NonNullable<ItemEntry['pin']>;
+        const own = m.accs.find((a) => a.name === it.acc) as AccEntry;
+        const acc = pick(m.accs.filter((a) => a.open && a.pin && a.ctx === own.ctx && a.ioas === own.ioas), c.acc) ?? own;
+        const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: pin.flags, iova: pin.iova, length: pin.length, uptr: pin.uptr }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
+      },
+      after: (m, c, t, step) => {
+        const first = pick(repinned(m), c.item);
+        notePin(m, t, step, first?.pin?.flags ?? 0);
+        // The unmap that follows takes the area (the model's pools only steer choices: one it
+        // did not take is merely not picked again).
+        const area = ok(step) && c.unmap ? m.areas.find((a) => a.name === first?.pin?.area) : undefined;
+        if (area) area.alive = false;
+      },
+      follow: (m, c, t, step) => {
+        const item = m.items.find((i) => i.name === Object.keys(t.bind ?? {})[0]);
+        const area = ok(step) && c.unmap ? m.areas.find((a) => a.name === item?.pin?.area) : undefined;
+        return area && unmapAreaStep(env, area);
+      },
+    } satisfies CommandSpec<{ item: number; acc: number; unmap: boolean }>);
+  }
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
     // As often as pins are taken: a held item must go when asked, and only then.
     weight: 3,

@@ -10,6 +10,7 @@
  */
 import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
+import type { Tmpl } from '../step.ts';
 
 export interface CtxEntry {
   readonly name: string;
@@ -83,6 +84,8 @@ export interface ItemEntry {
   readonly name: string;
   readonly acc: string;
   alive: boolean;
+  /** What it pins, when the pin was of an area the model knows (a second pin of the same pages repeats it). */
+  readonly pin?: { readonly area: string; readonly iova: Tmpl; readonly length: bigint; readonly uptr: Tmpl; readonly flags: number };
 }
 
 export interface AreaEntry {
