@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
 import { commandByName, commandsFor, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
-import { MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { arbStruct } from '../../../spec/abi/arbitrary.ts';
 import { buildIoctlArg } from '../../../spec/abi/arg.ts';
@@ -39,8 +39,8 @@ export interface CommandSpec<C> {
   ready(m: GenModel): boolean;
   build(m: GenModel, c: C): StepTemplate | undefined;
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
-  /** A step that completes this one, run right after it (after `after`): part of the same command, shrunk with it. */
-  follow?(m: GenModel, c: C, t: StepTemplate, step: TraceStep): StepTemplate | undefined;
+  /** The steps that complete this one, run right after it (after `after`), in order: part of the same command, shrunk with it. */
+  follow?(m: GenModel, c: C, t: StepTemplate, step: TraceStep): StepTemplate | readonly StepTemplate[] | undefined;
 }
 
 /** One command of a spec: build, run, book-keep, and its follow-up step if it has one. */
@@ -50,10 +50,11 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   const step = await s.exec(t);
   spec.after?.(m, choice, t, step, s);
   const next = spec.follow?.(m, choice, t, step);
-  if (next) await s.exec(next);
+  if (Array.isArray(next)) for (const n of next) await s.exec(n);
+  else if (next) await s.exec(next as StepTemplate);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -262,6 +263,26 @@ function siblingPt(m: GenModel, d: DfdEntry, ctx: string, k: number, c: IdChoice
 function areaPairs(m: GenModel): [AreaEntry, AreaEntry][] {
   const live = m.liveAreas().filter((a) => m.ctxs.find((c) => c.name === a.ctx)?.open);
   return live.flatMap((lo) => live.filter((hi) => hi !== lo && hi.ctx === lo.ctx && hi.ioas === lo.ioas && hi.iova > lo.iova && hi.length > PAGE).map((hi): [AreaEntry, AreaEntry] => [lo, hi]));
+}
+
+/** Live areas longer than a page, page-aligned, that an access item the model knows pins pages of. */
+function pinnedAreas(m: GenModel): AreaEntry[] {
+  return m.liveAreas().filter((a) => a.length > PAGE && a.length % PAGE === 0n && a.iova % PAGE === 0n && m.items.some((i) => i.alive && i.pin?.area === a.name));
+}
+
+/**
+ * A unit that enforces cache coherency for every device, the case's own when
+ * there are several (CaseSetting.unit): the constructors that need one spread
+ * over every driver that can, not the first in the report.
+ */
+function enforcingUnit(m: GenModel): number {
+  const units = m.caps.iommus.flatMap((i, k) => (i.enforceCacheCoherency ? [k] : []));
+  return units.length ? (units[m.setting.unit % units.length] as number) : -1;
+}
+
+/** areaPairs that touch (no gap between them), page-aligned, both of user memory the model knows. */
+function touchingPairs(m: GenModel): [AreaEntry, AreaEntry][] {
+  return areaPairs(m).filter(([lo, hi]) => lo.iova + lo.length === hi.iova && lo.iova % PAGE === 0n && lo.length % PAGE === 0n && lo.buf !== undefined && hi.buf !== undefined);
 }
 
 /** The span one leaf table of the IO page table covers (4 KiB leaves, 512 to a table). */
@@ -708,7 +729,8 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       kind: 'device_create',
       weight: 3,
       arb: fc.record({
-        iommu: fc.nat(15),
+        // Every unit alike (fc.nat leans to small values, and 16 values over six units to the first four).
+        iommu: fc.constantFrom(...iommus.map((_, i) => i)),
         join: fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.nat(7) }),
         // A peer: behind the same unit as an existing device, with the other coherency
         // (whether the two may share a domain is the driver's paging_domain_compatible).
@@ -1338,6 +1360,23 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<number>);
 
+    // Part of an area an access pins: from inside it to its end, from its start to inside it, or
+    // a page within. An unmap must cover whole areas (iopt_unmap_iova_range: ENOENT), and the
+    // refusal must come before the accesses are told to let go of anything: the area stays, and
+    // so do the pins.
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/pinned-part',
+      weight: 1,
+      arb: fc.record({ k: k16, cut: fc.constantFrom('tail' as const, 'head' as const, 'inner' as const) }),
+      needs: ['area'], ready: (m) => pinnedAreas(m).length > 0,
+      build: (m, c) => {
+        const a = pick(pinnedAreas(m), c.k) as AreaEntry;
+        const pages = a.length / PAGE;
+        const [off, length] = c.cut === 'tail' ? [PAGE, a.length - PAGE] : c.cut === 'head' ? [0n, (pages - 1n) * PAGE] : [PAGE, pages > 2n ? PAGE : a.length - PAGE];
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name, '', off), length }, NONE);
+      },
+    } satisfies CommandSpec<{ k: number; cut: 'tail' | 'head' | 'inner' }>);
+
     // A whole 2 MiB span of 4 KiB leaves unmapped (wholeSpan): its leaf table is freed, and the
     // entry pointing at it, and the walk caches that hold it, must go too. Then a map in another
     // span, which may take the freed page for its new table: the unmapped span is probed again
@@ -1436,6 +1475,34 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     after: (m, _k, t, step) => {
       const area = unmappedArea(m, t, step);
       if (area) area.alive = false;
+    },
+  } satisfies CommandSpec<number>);
+
+  // The leaf run's buffer mapped again from its last small page before a 2 MiB boundary (a page,
+  // a 2 MiB leaf, a page), then unmapped whole: the unmap starts inside no large leaf, and the
+  // later leaf it reaches starts where the page before it ended, so it is whole and must be
+  // cleared (only the entry a range starts in may refuse a cut: generic_pt __unmap_range).
+  add({
+    kind: 'IOMMU_IOAS_MAP/pages-then-leaf',
+    weight: 1,
+    arb: k16,
+    needs: ['leafRun'], ready: () => true,
+    build: (m, k) => {
+      const run = pick(leafRuns(m), k);
+      const buf = run && m.bufs.find((b) => b.name === run.buf);
+      if (!run || !buf) return undefined;
+      let at: bigint | undefined;
+      for (let i = 0; at === undefined && i < 60; i++) {
+        const first = freeSpan(m, run.ctx, run.ioas, i);
+        if (first !== undefined && freeSpan(m, run.ctx, run.ioas, i + 2) === first + 2n * TABLE_SPAN) at = first;
+      }
+      if (at === undefined) return undefined;
+      const head = TABLE_SPAN - PAGE;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(run.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(run.ioas), user_va: new Ref(buf.name, 'va', head), length: TABLE_SPAN + 2n * PAGE, iova: at + head }, NONE, {});
+    },
+    follow: (_m, _k, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: bigint; length: bigint } }).fields;
+      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}) : undefined;
     },
   } satisfies CommandSpec<number>);
 
@@ -1583,6 +1650,60 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         copy.after?.(m, { ctx, src: 0, dst: { kind: 'live', k: 0 }, off: 0, pages: 0, prot: 0, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE }, t, step, s);
       },
     } satisfies CommandSpec<number>);
+    // A copy of two touching areas' pages, from the lower one's last pages into the upper one:
+    // iopt_get_pages makes one list entry per area, and every step over that list — the fixed
+    // destination checked for the whole length, the domains filled piece by piece and the pieces
+    // already filled taken out again when a later one fails — sees more than one piece only here.
+    // Fixed, the destination's head lands just before an area or a reservation of the target IOAS,
+    // so only the tail would run over it.
+    type TwoAreas = { k: number; dst: number; head: number; tail: number; at: 'auto' | 'area' | 'reserved' };
+    const twoAreaArb = fc.record({ k: k16, dst: k16, head: fc.constantFrom(1, 1, 2), tail: fc.constantFrom(1, 2, 16), at: fc.constantFrom<TwoAreas['at']>('auto', 'area', 'area', 'reserved') });
+    const twoAreaCopy = (m: GenModel, [lo, hi]: [AreaEntry, AreaEntry], dst: ObjEntry, c: TwoAreas): StepTemplate => {
+      const head = BigInt(Math.min(c.head, Number(lo.length / PAGE))) * PAGE;
+      const tail = hi.length < BigInt(c.tail) * PAGE ? hi.length : BigInt(c.tail) * PAGE;
+      const walls = c.at === 'area' ? m.liveAreas(dst.ctx, dst.name).map((a) => a.iova) : c.at === 'reserved' ? (dst.reserved ?? []).map((r) => r.start) : [];
+      const wall = walls.filter((w) => w >= head && w % PAGE === 0n)[c.dst % Math.max(1, walls.length)];
+      const flags = MAP.read | (lo.write && hi.write ? MAP.write : 0) | (wall !== undefined ? MAP.fixed : 0);
+      return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(lo.ctx), { flags, dst_ioas_id: new Ref(dst.name), src_ioas_id: new Ref(lo.ioas), length: head + tail, dst_iova: wall !== undefined ? wall - head : 0n, src_iova: new Ref(lo.name, '', lo.length - head) }, NONE, {}) as StepTemplate;
+    };
+    add({
+      kind: 'IOMMU_IOAS_COPY/two-areas',
+      weight: 2,
+      arb: twoAreaArb,
+      needs: ['areaPair'], ready: () => true,
+      build: (m, c) => {
+        const pair = pick(touchingPairs(m), c.k);
+        const dst = pair && pick(m.live('ioas', pair[0].ctx), c.dst);
+        return pair && dst && twoAreaCopy(m, pair, dst, c);
+      },
+    } satisfies CommandSpec<TwoAreas>);
+    // The same from an IOAS no domain holds (its pages mapped but not pinned) into one a domain
+    // holds, after the user page behind the upper area's first page went away (munmap): the copy
+    // pins the head's pages and fills the domains with them, then fails at the tail (EFAULT), and
+    // must take the head out of every domain again and give back its pins and charges.
+    if (opSupported(caps, 'mem_unmap')) {
+      const failing = (m: GenModel, c: TwoAreas): { pair: [AreaEntry, AreaEntry]; dst: ObjEntry; buf: BufEntry } | undefined => {
+        const held = new Set(m.live('hwpt').map((h) => h.ioas));
+        const pair = pick(touchingPairs(m).filter(([lo]) => !held.has(lo.ioas) && m.live('ioas', lo.ctx).some((o) => held.has(o.name))), c.k);
+        const dst = pair && pick(m.live('ioas', pair[0].ctx).filter((o) => held.has(o.name)), c.dst);
+        const buf = pair && m.bufs.find((b) => b.name === pair[1].buf);
+        return pair && dst && buf && { pair, dst, buf };
+      };
+      add({
+        kind: 'IOMMU_IOAS_COPY/two-areas-fail',
+        weight: 1,
+        arb: twoAreaArb,
+        needs: ['barePair'], ready: () => true,
+        build: (m, c) => {
+          const f = failing(m, c);
+          return f && { op: 'mem_unmap', fields: { buffer: new Ref(f.buf.name, 'buffer'), offset: Math.floor(f.pair[1].bufOff / 4096) * 4096, length: 4096 } };
+        },
+        follow: (m, c, _t, step) => {
+          const f = ok(step) ? failing(m, c) : undefined;
+          return f && twoAreaCopy(m, f.pair, f.dst, c);
+        },
+      } satisfies CommandSpec<TwoAreas>);
+    }
   }
 
   if (has('IOMMU_IOAS_ALLOW_IOVAS')) {
@@ -1618,11 +1739,13 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     // (iopt_alloc_iova, ENOSPC) and must not place it anywhere else — the kernel selftests' allowed-
     // range tests, with ranges low in the address space and at its very top (where ALIGN() of a
     // hole's start can wrap).
+    // Over 0: exactly as long as the widest range, then the same again: once the range is full
+    // (or holds anything) the second finds no hole inside it either, and must not go past it.
     type Beyond = { k: number; buf: number; over: number; abi: AbiChoice };
     add({
       kind: 'IOMMU_IOAS_MAP/beyond-allowed',
       weight: 1,
-      arb: fc.record({ k: k16, buf: k16, over: fc.integer({ min: 1, max: 4 }), abi: env.abiFor('IOMMU_IOAS_MAP') }),
+      arb: fc.record({ k: k16, buf: k16, over: fc.integer({ min: 0, max: 4 }), abi: env.abiFor('IOMMU_IOAS_MAP') }),
       needs: ['allowedIoas', 'buf'], ready: () => true,
       build: (m, c) => {
         const o = pick(m.live('ioas').filter((x) => x.allowed?.length && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
@@ -1632,6 +1755,11 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const len = widest - (widest % PAGE) + BigInt(c.over) * PAGE;
         if (len > BigInt(b.length)) return undefined;
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: len, iova: 0n }, c.abi, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      follow: (_m, c, t) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; user_va: Tmpl; length: bigint } }).fields;
+        const ctx = t.fields['fd'] as Tmpl;
+        return c.over === 0 && f.length > 0n ? ioctlStep(env, 'IOMMU_IOAS_MAP', ctx, { flags: MAP.read | MAP.write, ioas_id: f.ioas_id, user_va: f.user_va, length: f.length, iova: 0n }, NONE, {}) : undefined;
       },
     } satisfies CommandSpec<Beyond>);
 
@@ -1718,18 +1846,20 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'IOMMU_OPTION/rlimit-mode',
       weight: 2,
-      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(opts.set, opts.set, opts.get), val: fc.constantFrom(1n, 1n, 0n), object: fc.constantFrom(0, 0, 0, 0, 0, 0, 1) }),
-      needs: ['ctx'], ready: (m) => freshCtxs(m).length > 0,
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(opts.set, opts.set, opts.get), val: fc.constantFrom(1n, 1n, 0n), object: fc.constantFrom(0, 0, 0, 0, 0, 0, 1), busy: fc.constantFrom(false, false, true) }),
+      needs: ['ctx'], ready: (m) => freshCtxs(m).length > 0 || m.live('ioas').length > 0,
       build: (m, c) => {
-        // A context no object was ever created in (an open one when there is).
-        const ctx = pick(freshCtxs(m), c.ctx);
+        // A context no object was ever created in (an open one when there is); one time in three
+        // one that holds an IOAS, where a SET is refused (EBUSY) and changes nothing.
+        const busy = c.busy ? m.openCtxs().filter((x) => m.live('ioas', x.name).length > 0) : [];
+        const ctx = pick(busy, c.ctx) ?? pick(freshCtxs(m), c.ctx);
         if (!ctx) return undefined;
         // A global option names no object: iommufd_option_rlimit_mode refuses any object_id first (EOPNOTSUPP).
         const object = c.object ?? 0;
         const defects = object ? [{ what: `object_id ${object} on the global RLIMIT_MODE option`, errno: 'EOPNOTSUPP', field: 'object_id', abi: true }] : [];
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: object, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' }, { defects });
       },
-    } satisfies CommandSpec<{ ctx: number; op: number; val: bigint; object?: number }>);
+    } satisfies CommandSpec<{ ctx: number; op: number; val: bigint; object?: number; busy?: boolean }>);
     // Huge pages off (or on again) for an IOAS a domain holds with areas in it: turning them off is
     // refused there (iopt_disable_large_pages: EINVAL), since a large IOPTE already in place could
     // not be split by an unmap inside it.
@@ -1955,6 +2085,25 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<Attach>);
+
+    // A first attach, to an IOAS that maps something, whose struct is read-only (ADAPTER.md §3.3):
+    // the attach is done when the copy-back of pt_id faults, and its unwind (out_detach) must
+    // leave the device unattached, reaching nothing. Drawn on its own: the attach above draws a
+    // read-only argument only when some bound device happens to be unattached.
+    if (env.caps.readOnlyArgs?.supported === true) {
+      const unattached = (m: GenModel): DfdEntry[] => m.openDfds().filter((x) => x.ctx && !x.attached && m.liveAreas(x.ctx).length > 0);
+      add({
+        kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/answer-fault',
+        weight: 1,
+        arb: fc.record({ dfd: k16, area: k16 }),
+        needs: ['bound', 'area'], ready: (m) => unattached(m).length > 0,
+        build: (m, c) => {
+          const d = pick(unattached(m), c.dfd) as DfdEntry;
+          const a = pick(m.liveAreas(d.ctx), c.area) as AreaEntry;
+          return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(a.ioas) }, { kind: 'readOnly' });
+        },
+      } satisfies CommandSpec<{ dfd: number; area: number }>);
+    }
 
     // A device file whose iommu group has another device attached in the same
     // context: attach it to that device's HWPT, to its IOAS, or to another
@@ -2220,18 +2369,25 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         }
       },
       // Then a DMA by a device that stays, through the domain: the detach flushed the domain's
-      // caches, and this fills them again, so a later unmap there must still invalidate every unit
-      // the others sit behind, whatever per-unit bookkeeping the leaving device dropped (VT-d's
-      // domain id on its unit, AMD's iommu_array, SMMUv3's master list).
+      // caches, and this fills them again, so an unmap there must still invalidate every unit the
+      // others sit behind, whatever per-unit bookkeeping the leaving device dropped (VT-d's domain
+      // id on its unit, AMD's iommu_array, SMMUv3's master list) — every other time that unmap
+      // comes right after, otherwise whenever the used area's unmap comes up.
       follow: (m, k, t, step) => {
         const d = ok(step) ? m.dfds.find((x) => t.op === 'ioctl' && (t.fields['fd'] as Ref).name === x.name) : undefined;
         const h = d?.left ? m.objs.find((o) => o.name === d.left?.hwpt && o.alive) : undefined;
         const stays = h ? pick(m.openDfds().filter((x) => x.attached === h.name), k) : undefined;
         const a = h?.ioas ? pick(m.liveAreas(h.ctx, h.ioas), k) : undefined;
         if (!stays || !a || !opSupported(env.caps, 'dma')) return undefined;
-        // A follow has no `after`: the area counts as used before the DMA (the unmap it invites fits either way).
-        m.used = a.name;
-        return { op: 'dma', fields: { device: new Ref(stays.dev.name), iova: new Ref(a.name), dir: 'read', length: 8 } };
+        const dma: StepTemplate = { op: 'dma', fields: { device: new Ref(stays.dev.name), iova: new Ref(a.name), dir: 'read', length: 8 } };
+        // A follow has no `after`: the area counts as used (or unmapped) before the steps run.
+        if (k % 2 === 1) {
+          m.used = a.name;
+          return dma;
+        }
+        a.alive = false;
+        const unmap = unmapAreaStep(env, a);
+        return unmap ? [dma, unmap] : dma;
       },
     } satisfies CommandSpec<number>);
   }
@@ -2574,11 +2730,14 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   });
   /** `past`: pages the range runs past the area's end (ENOENT where nothing maps them; a pin must then let go of all it took). */
-  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0): { acc: { name: string; ctx: string }; area?: string; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0, write = false): { acc: { name: string; ctx: string }; area?: string; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
     // Pinning: mostly an open access that may pin (one in five any, EINVAL from a non-pinning one).
     const acc = (pinning && k % 5 !== 4 ? pick(m.accs.filter((a) => a.open && a.pin), k) : undefined) ?? pick(m.accs, k);
     if (!acc) return undefined;
-    const a = pick(m.liveAreas(acc.ctx, acc.ioas), aK) ?? pick(m.liveAreas(acc.ctx), aK);
+    // A write, one time in three, through an area mapped without WRITEABLE where there is one: the
+    // area's own protection refuses it (check_area_prot: EPERM), whatever the pages under it allow.
+    const own = m.liveAreas(acc.ctx, acc.ioas);
+    const a = (write && aK % 3 === 0 ? pick(own.filter((x) => !x.write), aK) : undefined) ?? pick(own, aK) ?? pick(m.liveAreas(acc.ctx), aK);
     if (!a || !a.buf) return { acc, iova: 1n << 24n, length: BigInt(pages) * PAGE, uptr: 0n };
     const total = a.length / PAGE;
     const first = total > 0n ? BigInt(off) % total : 0n;
@@ -2652,7 +2811,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(0) }), past: fc.constantFrom(0, 0, 0, 0, 1, 2), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, c.pages === 0 ? Number.MAX_SAFE_INTEGER : c.pages, true, c.past);
+      const t = accessTarget(m, c.acc, c.area, c.off, c.pages === 0 ? Number.MAX_SAFE_INTEGER : c.pages, true, c.past, c.write);
       if (!t) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
       const name = m.fresh('item');
@@ -2719,7 +2878,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096, 3 * 4096, 3 * 4096), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc', 'area', 'buf'], ready: () => true,
     build: (m, c) => {
-      const t = accessTarget(m, c.acc, c.area, c.off, Math.ceil(c.len / PAGE_BYTES));
+      const t = accessTarget(m, c.acc, c.area, c.off, Math.ceil(c.len / PAGE_BYTES), false, 0, c.write);
       const b = pick(m.bufs, c.buf);
       if (!t || !b) return undefined;
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
@@ -2727,6 +2886,33 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(t.acc.name), 'access_rw', { iova: t.iova, length, uptr: new Ref(b.name, 'va', BigInt(b.length > 4096 ? 4096 : 0)), flags: (c.write ? 1 : 0) | (c.slow ? 4 : 0) }, c.abi);
     },
   });
+  // A writable area copied without WRITEABLE into an access's IOAS, then written through by the
+  // access: the new area's protection is narrower than its pages' (they were pinned for writing
+  // for the source), and it is the area's that rules (check_area_prot: EPERM).
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_RW') && supported(env.caps, 'IOMMU_IOAS_COPY')) {
+    const MAP_READ = mapFlags(p).read;
+    const sources = (m: GenModel, acc: AccEntry): AreaEntry[] => m.liveAreas(acc.ctx).filter((a) => a.write && a.buf !== undefined && a.iova % PAGE === 0n && a.length % PAGE === 0n);
+    add({
+      kind: 'IOMMU_IOAS_COPY/read-only-for-access',
+      weight: 1,
+      arb: fc.record({ acc: k16, src: k16, buf: k16 }),
+      needs: ['acc', 'area', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const acc = pick(m.accs.filter((a) => a.open && sources(m, a).length > 0), c.acc);
+        const a = acc && pick(sources(m, acc), c.src);
+        if (!acc || !a) return undefined;
+        const length = a.length < 4n * PAGE ? a.length : 4n * PAGE;
+        return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(acc.ctx), { flags: MAP_READ, dst_ioas_id: new Ref(acc.ioas), src_ioas_id: new Ref(a.ioas), length, dst_iova: 0n, src_iova: new Ref(a.name) }, NONE, { bind: { [m.fresh('area')]: 'out.dst_iova' } });
+      },
+      follow: (m, c, t, step) => {
+        const acc = pick(m.accs.filter((a) => a.open && sources(m, a).length > 0), c.acc);
+        const b = pick(m.bufs.filter((x) => !x.readonly), c.buf);
+        const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
+        if (!ok(step) || !acc || !b || !ctx) return undefined;
+        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(acc.name), 'access_rw', { iova: new Ref(Object.keys(t.bind ?? {})[0] as string), length: 8n, uptr: new Ref(b.name, 'va'), flags: MOCK_ACCESS_RW_WRITE }, NONE);
+      },
+    } satisfies CommandSpec<{ acc: number; src: number; buf: number }>);
+  }
   // An access copy across the boundary of two touching areas of the access's IOAS: each part
   // must come from (or go to) its own area's pages.
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_RW')) {
@@ -3078,7 +3264,9 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       return undefined;
     };
     let pair = pairOf();
-    for (const unit of m.caps.iommus.keys()) {
+    // From the case's own unit on (CaseSetting.unit): groups behind every driver, not the first's.
+    const n = m.caps.iommus.length;
+    for (const unit of m.caps.iommus.map((_, k) => (k + m.setting.unit) % n)) {
       if (pair || m.devs.length >= 4) break;
       // The selftest's mock bus puts each device in a group of its own.
       if (m.caps.iommus[unit]?.format.includes('mock')) continue;
@@ -3239,7 +3427,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!vm || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('kvm_vfio_add')) return;
       const held = (): DfdEntry[] => m.openDfds().filter((d) => vm.files.includes(d.name));
       if (new Set(held().map((d) => d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency)).size > 1) return;
-      const unit = m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
+      const unit = enforcingUnit(m);
       if (unit < 0 || m.devs.length > 3) return;
       const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
       // Every other time the two share an iommu group: KVM must judge each file by its own device.
@@ -3478,7 +3666,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!x) {
         const units = m.caps.iommus.map((i, k) => ({ i, k }));
         const perDevice = m.devs.length % 2 === 1 ? (units.find(({ i }) => !i.enforceCacheCoherency && i.format.startsWith('arm')) ?? units.find(({ i }) => !i.enforceCacheCoherency && !i.format.includes('mock'))) : undefined;
-        const unit = perDevice?.k ?? m.caps.iommus.findIndex((i) => i.enforceCacheCoherency);
+        const unit = perDevice?.k ?? enforcingUnit(m);
         if (unit < 0) return;
         const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: perDevice ? 'yes' : 'default', noSnoop: false });
         const dfd = dev && (await openDfd(m, s, dev));
@@ -3605,6 +3793,18 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
         bare = m.live('ioas', ctx.name).findIndex((o) => !held.has(o.name));
       }
       if (bare >= 0) await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k: bare }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 8 }, iova: { kind: 'page', n: 0 }, abi: NONE });
+    },
+    barePair: async (m, s) => {
+      // bareArea, and a second area right after one of its areas (no gap): two touching areas
+      // whose pages no domain pins yet, in a context with an IOAS a domain holds.
+      await ensure(m, s, 'bareArea');
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      if (touchingPairs(m).some(([lo]) => !held.has(lo.ioas) && m.live('ioas', lo.ctx).some((o) => held.has(o.name)))) return;
+      const a = m.liveAreas().find((x) => !held.has(x.ioas) && x.buf !== undefined && m.ctxs.find((c) => c.name === x.ctx)?.open && m.live('ioas', x.ctx).some((o) => held.has(o.name)));
+      if (!a) return;
+      const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
+      const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, a.ctx), ioas: { kind: 'live', k }, prot: RW, fixed: true, va: { kind: 'buf', k: 1, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: near, gap: 0 }, abi: NONE });
     },
     compatV1Device: async (m, s) => {
       // A VFIO type1 (v1) container whose IOAS a device is attached to: an unmap of part of a

@@ -373,6 +373,8 @@ export class InvariantsOracle implements Oracle {
   private failNth = false;
   /** Options a SET that failed with EFAULT may have changed (checkOptionGet): an IOAS's HUGE_PAGES, a context's RLIMIT_MODE. */
   private optionUnknown = new Set<object>();
+  /** Units a device was bound behind: they report IOMMU_CAP_CACHE_COHERENCY (checkBindEinval). */
+  private coherentUnits = new Set<string>();
 
   constructor(
     private readonly profile: Profile,
@@ -427,6 +429,7 @@ export class InvariantsOracle implements Oracle {
     this.reattached = new Set();
     this.idsOpen = new Set();
     this.optionUnknown = new Set();
+    this.coherentUnits = new Set();
     if (this.can.proc) {
       const [r] = await ctx.observe([{ op: 'process_info' }]);
       if (r?.ok) {
@@ -1450,6 +1453,14 @@ export class InvariantsOracle implements Oracle {
     if (toNum(v['op']) === IOMMU_OPTION_OP_SET) {
       if (ok) this.optionUnknown.delete(key!);
       else if (errnoName(errno ?? 0) === 'EFAULT') this.optionUnknown.add(key!);
+      // The accounting mode changes only in a context with no object (iommufd_option_rlimit_mode:
+      // EBUSY under the objects' lock): what is pinned was charged in the mode it was charged in,
+      // and would be uncharged in the other. An IOAS goes only by DESTROY or the file's release.
+      const held = !huge && ok ? [...ctx.objects.values()].find((o) => o.type === 'ioas') : undefined;
+      if (held) {
+        this.ctx.count('invariants.accounting');
+        out.push(this.obj('accounting', ev, `IOMMU_OPTION SET of RLIMIT_MODE succeeded in a context that holds IOAS ${held.id}: the accounting mode changes only while the context has no object, so pages already charged would be uncharged in the other mode`, 'EBUSY', 'ok'));
+      }
       return;
     }
     const answer = ev.response.ok ? (ev.response.result as IoctlResult).out?.['val64'] : undefined;
@@ -1598,14 +1609,18 @@ export class InvariantsOracle implements Oracle {
     const target = this.shadow.fds.get(toNum(req.arg.fields['iommufd']))?.ctx;
     if (!d || !target || this.shadow.lost) return;
     if (!ok) {
+      const errno = errnoName((ev.response.ok && (ev.response.result as IoctlResult).errno) || 0);
+      if ((ev.template.defects ?? []).some((x) => x.abi)) return;
       // EPERM is the group owned by another context (iommu_device_claim_dma_owner); with no device
       // of the group bound elsewhere, the ownership outlived the last bind that held it.
-      if (errnoName((ev.response.ok && (ev.response.result as IoctlResult).errno) || 0) !== 'EPERM' || (ev.template.defects ?? []).some((x) => x.abi)) return;
-      this.ctx.count('invariants.lifetime');
-      const holder = this.shadow.liveDevices().find((x) => x.group === d.group && x.bound && x.bound.ctx !== target);
-      if (!holder) out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EPERM, but no device of its iommu group is bound to another context: the group's DMA ownership was not given back when its last bind went`, 'ok', 'EPERM'));
+      if (errno === 'EPERM') {
+        this.ctx.count('invariants.lifetime');
+        const holder = this.shadow.liveDevices().find((x) => x.group === d.group && x.bound && x.bound.ctx !== target);
+        if (!holder) out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EPERM, but no device of its iommu group is bound to another context: the group's DMA ownership was not given back when its last bind went`, 'ok', 'EPERM'));
+      } else if (errno === 'EINVAL') this.checkBindEinval(ev, d, target, out);
       return;
     }
+    this.coherentUnits.add(d.iommu);
     this.ctx.count('invariants.group-isolation');
     for (const other of this.shadow.liveDevices()) {
       if (other === d || other.group !== d.group || !other.bound || !other.bound.ctx.alive) continue;
@@ -1613,6 +1628,26 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('group-isolation', ev, `device ${d.handle} was bound to context #${target.no} while device ${other.handle} of the same iommu group is bound to context #${other.bound.ctx.no}: the group is owned by one context`, 'EPERM', 'ok'));
       }
     }
+  }
+
+  /**
+   * A clean BIND_IOMMUFD (argsz up to out_devid, no flags, an iommufd) of a
+   * device no file has bound is refused with EINVAL for one reason left:
+   * vfio_df_open's `open_count != 0` on the cdev path, the device open
+   * through another file. (The file itself bound — access_granted — is a
+   * bound device too; iommufd_bind_iommu's missing IOMMU_CAP_CACHE_COHERENCY
+   * is ruled out by a bind that succeeded behind the same unit.) With no
+   * file holding the device, an open count outlived the bind or close that
+   * took it: the device can never be bound again.
+   */
+  private checkBindEinval(ev: StepEvent, d: DeviceRec, target: CtxRec, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || req.arg.readOnly || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = req.arg.fields;
+    const whole = v['argsz'] === undefined || toNum(v['argsz']) >= offsetofend(this.profile, 'vfio_device_bind_iommufd', 'out_devid');
+    if (!whole || toNum(v['flags'] ?? 0) !== 0 || !target.alive || d.removed || d.bound || !this.coherentUnits.has(d.iommu)) return;
+    this.ctx.count('invariants.lifetime');
+    out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EINVAL, but no file has the device bound: the cdev path refuses only a device another file has open (vfio_df_open, open_count), so an earlier bind or close left it counted open`, 'ok', 'EINVAL'));
   }
 
   private checkGroupsAndCoherency(ev: StepEvent, ok: boolean, out: Objection[]): void {
@@ -2528,6 +2563,16 @@ export class InvariantsOracle implements Oracle {
           if (seg) targets.push({ d, iova: seg.start - (seg.start % PAGE), dma: this.can.dma });
         }
       }
+      // An attach that failed leaves the device where it was: a mapped page of the IOAS it named,
+      // by DMA, unless it reached that IOAS already (an unwind that forgot to detach shows here).
+      if (!ok && req.op === 'ioctl' && req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct') {
+        const d = this.shadow.fds.get(req.fd)?.device;
+        const ctx = d?.bound?.ctx;
+        const named = ctx?.objects.get(toNum(req.arg.fields['pt_id']));
+        const ioas = named?.type === 'ioas' ? named : named && 'ioas' in named && typeof named.ioas === 'number' ? this.shadow.ioas(ctx as CtxRec, named.ioas) : undefined;
+        const seg = ioas && this.shadow.deviceIoas(d as DeviceRec)?.ioas !== ioas ? this.pickRandom(ioas.segs) : undefined;
+        if (d?.handle !== undefined && seg) targets.push({ d, iova: seg.start - (seg.start % PAGE), dma: this.can.dma });
+      }
     }
     if (canMap && !this.shadow.lost && (stateful || targets.length > 0)) {
       // A random sample: some device at a mapped page of its IOAS, or anywhere a device used to reach.
@@ -2705,7 +2750,42 @@ export class InvariantsOracle implements Oracle {
       });
     }
     if (out.length > 0) return out;
+    await this.destroyUnheld(out);
+    if (out.length > 0) return out;
     return this.teardown();
+  }
+
+  /**
+   * Every IOAS nothing holds (no paging HWPT, no access: the shadow follows
+   * every holder of its context) is destroyed before the files close: DESTROY
+   * must succeed. A reference an error path or a detach kept (a COPY that
+   * failed without putting its source, say) shows here even when the case
+   * never asked to destroy that IOAS, where closing the file would only
+   * free it quietly.
+   */
+  private async destroyUnheld(out: Objection[]): Promise<void> {
+    if (this.shadow.lost || this.ctx.caps.commands['IOMMU_DESTROY']?.supported !== true) return;
+    const requests: { request: Request; id: number }[] = [];
+    for (const [fd, file] of this.shadow.fds) {
+      const ctx = file.kind === 'iommufd' && file.fdOpen ? file.ctx : undefined;
+      if (!ctx?.alive || !this.followsEveryHolder(ctx)) continue;
+      for (const o of ctx.objects.values()) {
+        if (o.type === 'ioas' && this.refsOf(ctx, o).length === 0) requests.push({ id: o.id, request: { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'struct', fields: { id: o.id } } } });
+      }
+    }
+    if (requests.length === 0) return;
+    const rs = await this.ctx.observe(requests.map((x) => x.request));
+    requests.forEach(({ request, id }, i) => {
+      const r = rs[i];
+      if (!r) return;
+      this.shadow.apply(request, r);
+      const s = statusOf(request, r);
+      if (s.status === 'skipped' || s.status === 'error') return;
+      this.ctx.count('invariants.lifetime');
+      if (out.length === 0 && s.status !== 'ok' && errnoName(s.errno ?? 0) === 'EBUSY') {
+        out.push(this.obj('lifetime', undefined, `at the end of the case, DESTROY of IOAS ${id} failed with EBUSY, but nothing holds it: no paging HWPT and no access is on it (a reference an earlier command took and kept)`, 'ok', 'EBUSY', { request, response: r }));
+      }
+    });
   }
 
   /** Close everything: pins and locked memory must return to where the session started. */
