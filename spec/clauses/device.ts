@@ -91,7 +91,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: BIND,
     errno: 'EINVAL',
-    checks: ['ref.vfio_bind.errno-order'],
+    checks: ['ref.vfio_bind.errno-order', 'suite.invariants.bind-einval-needs-an-open-device'],
   },
   {
     id: 'VFIO_BIND.DMA_OWNER',

@@ -66,7 +66,7 @@ export const clauses: Clause[] = [
       'IOMMU_DESTROY fails with EBUSY unless the table holds the only reference (refcount_dec_if_one on users): an IOAS with a HWPT or an attached access, an access or device held by its driver.',
     source: { file: MAIN, function: 'iommufd_object_remove' },
     profiles: BOTH,
-    checks: ['ref.destroy.ebusy-when-referenced', 'ref.ioas.destroy-ebusy-with-domain-user', 'ref.access.create-errno'],
+    checks: ['ref.destroy.ebusy-when-referenced', 'ref.ioas.destroy-ebusy-with-domain-user', 'ref.access.create-errno', 'suite.invariants.end-destroys-what-nothing-holds'],
   },
   {
     id: 'DESTROY.CLEARS_COMPAT_IOAS',
@@ -127,7 +127,7 @@ export const clauses: Clause[] = [
     statement: 'Setting IOMMU_OPTION_RLIMIT_MODE fails with EBUSY once the context has any object.',
     source: { file: 'drivers/iommu/iommufd/ioas.c', function: 'iommufd_option_rlimit_mode' },
     profiles: BOTH,
-    checks: ['ref.option.errno-order'],
+    checks: ['ref.option.errno-order', 'suite.invariants.rlimit-mode-needs-an-empty-context'],
   },
   {
     id: 'OPTION.RLIMIT_MODE.EINVAL',

@@ -91,6 +91,57 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.bind-einval-needs-an-open-device', async () => {
+    // d1 bound in context a; d2 of its group refused by context b (EPERM), d1's file closed: d2's
+    // bind to b must go through, and a refusal with EINVAL says the first one left d2 counted open.
+    const p = program(
+      'bind-after-refused-bind',
+      [
+        { op: 'open', node: 'iommu', bind: { a: 'fd' } },
+        { op: 'open', node: 'iommu', bind: { b: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device', g: 'group' } },
+        { op: 'device_create', spec: { iommu: 'vtd0', group: '$g' }, bind: { d2: 'device' } },
+        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$a' } },
+        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$b' }, expect: { errno: ['EPERM'] } },
+        { op: 'close', fd: '$f1' },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$b' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/cdev-open-count-kept-on-bind-fail.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/failed with EINVAL, but no file has the device bound/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.end-destroys-what-nothing-holds', async () => {
+    // A COPY from a range the source IOAS does not map fails (iopt_get_pages: ENOENT); nothing else
+    // happens. At the end of the case the source, held by nothing, must be destroyable.
+    const p = program('copy-from-hole', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { dst: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { flags: 'IOMMU_IOAS_MAP_READABLE', dst_ioas_id: '$dst', src_ioas_id: '$ioas', length: '4096', dst_iova: '0', src_iova: '0x100000' }, expect: { errno: ['ENOENT'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/copy-get-pages-fail-keeps-src.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/at the end of the case, DESTROY of IOAS \d+ failed with EBUSY/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.rlimit-mode-needs-an-empty-context', async () => {
+    // An IOAS exists: the accounting mode can no longer change (EBUSY).
+    const p = program('rlimit-mode-with-ioas', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_RLIMIT_MODE', op: 'IOMMU_OPTION_OP_SET', object_id: 0, val64: '1' }, expect: { errno: ['EBUSY'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/rlimit-mode-set-nonempty.ts');
+    expect(r.broken, r.text).toContain('invariants.accounting');
+    expect(r.text).toMatch(/SET of RLIMIT_MODE succeeded in a context that holds IOAS/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.no-compat-ioas-is-enodev', async () => {
     // The compat IOAS is destroyed; a new IOAS takes its id: the context has no compat IOAS.
     const p = program('compat-ioas-destroyed', [

@@ -1,0 +1,210 @@
+/**
+ * span-iter-gap-last-node (lib/interval_tree.c
+ * interval_tree_span_iter_next_gap, the span iterator behind iopt_alloc_iova
+ * and iommufd_ioas_iova_ranges in drivers/iommu/iommufd/io_pagetable.c and
+ * ioas.c).
+ *
+ * The span iterator walks an interval tree (the IOAS's reserved_itree, its
+ * area_itree, the allowed_itree) as alternating "used" and "hole" spans.
+ * Intervals may overlap — the reserved tree holds one node per owner: each
+ * domain's space outside its aperture, each device's reserved regions (an
+ * MSI window), the selftest's ADD_RESERVED ranges — so the end of a used
+ * span is the largest `last` of the nodes that chain into it:
+ *
+ *     state->nodes[0] = cur;
+ *     do {
+ *             if (cur->last > state->nodes[0]->last)
+ *                     state->nodes[0] = cur;
+ *             cur = interval_tree_iter_next(cur, state->first_index,
+ *                                           state->last_index);
+ *     } while (cur && (state->nodes[0]->last >= cur->start ||
+ *                      state->nodes[0]->last + 1 == cur->start));
+ *
+ * The fault drops the `cur->last > nodes[0]->last` test (nodes[0] = cur for
+ * every node visited): the used span ends at the `last` of the last node
+ * that starts inside it, not at the furthest one. Whenever a reserved range
+ * lies inside a larger one and ends before it — an x86 device's MSI window
+ * [0xfee00000, 0xfeefffff] inside the [aperture_end + 1, ULONG_MAX] a mock
+ * (or any narrow-aperture) domain reserves on the same IOAS, a selftest
+ * reservation inside another — the rest of the larger reserved range becomes
+ * a "hole".
+ *
+ * Consequence: IOMMU_IOAS_IOVA_RANGES reports reserved IOVA as usable, and
+ * IOMMU_IOAS_MAP / IOMMU_IOAS_COPY without FIXED_IOVA place new areas there
+ * (iopt_alloc_iova's first fit reaches the false hole once the real holes
+ * before it cannot take the length): the IOAS maps memory over a region a
+ * device or domain reserved — outside a domain's aperture, over a reserved
+ * region — which iopt_check_iova (iopt_reserved_iter_first, unaffected)
+ * refuses for a fixed IOVA. A single non-overlapping reservation set is
+ * unaffected.
+ *
+ * Applied where the reference walks spans of the reserved tree:
+ * IOMMU_IOAS_IOVA_RANGES and automatic IOVA allocation in IOMMU_IOAS_MAP and
+ * IOMMU_IOAS_COPY (through _map.ts, _copy.ts and a copy of
+ * iopt_map_pages / iopt_alloc_area_pages / iopt_alloc_iova). The VFIO
+ * compat VFIO_IOMMU_GET_INFO IOVA-range capability keeps the reference's.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { mutantImplementation } from '../harness.ts';
+import { copyHandler } from './_copy.ts';
+import { ioasMapHandler } from './_map.ts';
+import {
+  allocIovaCheckRange,
+  autoIovaAlignment,
+  holes,
+  IOPT_ALLOC_IOVA,
+  ioptAutoIovaAllowed,
+  ioptCheckIova,
+} from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import {
+  iommufdGetIoas,
+  iommufdUcmdRespond,
+  IoptArea,
+  PAGE_SIZE,
+  ULONG_MAX,
+  type IoPagetable,
+  type PagesListElm,
+  type Range,
+  type Ucmd,
+} from '../../../impl/iommufd/iommufd_private.ts';
+import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
+import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
+import { EFAULT, EINVAL, EMSGSIZE, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { requireLayout } from '../../../spec/uapi/layout.ts';
+import { encodeStruct } from '../../../spec/abi/codec.ts';
+
+const P = BigInt(PAGE_SIZE);
+
+/** interval_tree_span_iter's used spans with the faulty next_gap: a span ends at the last node visited. */
+function spansLastNode(lists: readonly (readonly Range[])[]): Range[] {
+  const all = lists.flat().slice().sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: { start: bigint; last: bigint }[] = [];
+  for (const r of all) {
+    const top = out[out.length - 1];
+    if (top && r.start <= top.last + 1n) {
+      top.last = r.last; // THE FAULT: no `if (cur->last > nodes[0]->last)`
+    } else out.push({ start: r.start, last: r.last });
+  }
+  return out;
+}
+
+/** iopt_alloc_iova over the faulty span iterator. */
+function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
+  const pageOffset = uptr % P;
+  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
+  const alignment = autoIovaAlignment(iopt, uptr, length);
+  if (!alignment) return err(-EINVAL);
+  const windowStart = P;
+  const windowLast = ULONG_MAX - P;
+  const allowedSpans =
+    iopt.allowed.length === 0
+      ? [{ start: windowStart, last: windowLast }]
+      : spansLastNode([iopt.allowed])
+          .filter((s) => s.start <= windowLast && s.last >= windowStart)
+          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
+  const used = spansLastNode([iopt.reserved, iopt.areas]);
+  for (const span of allowedSpans) {
+    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
+    if (start === undefined) continue;
+    for (const hole of holes(used, start, span.last)) {
+      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
+      if (iova !== undefined) return ok(iova);
+    }
+  }
+  return err(-ENOSPC);
+}
+
+/** iopt_insert_area, as the reference has it. */
+function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
+  const pages = elm.pages!;
+  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
+  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
+  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
+  if (area.last > ULONG_MAX) return -EOVERFLOW;
+  let i = 0;
+  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
+  iopt.areas.splice(i, 0, area);
+  elm.area = area;
+  return 0;
+}
+
+/** iopt_alloc_area_pages, as the reference has it, over the faulty iopt_alloc_iova. */
+function allocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
+  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
+  if (flags & IOPT_ALLOC_IOVA) {
+    const first = list[0]!;
+    const uptr = first.pages!.uptr + first.startByte;
+    const r = allocIova(iopt, uptr, length);
+    if (r.errno) return r.errno;
+    dstIova.iova = r.value!;
+    const steered = iopt.steerAutoIova?.(uptr, length);
+    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
+  } else {
+    const rc = ioptCheckIova(iopt, dstIova.iova, length);
+    if (rc) return rc;
+  }
+  let iova = dstIova.iova;
+  for (const elm of list) {
+    const rc = insertArea(iopt, elm, iova, prot);
+    if (rc) return rc;
+    iova += elm.length;
+  }
+  return 0;
+}
+
+/** iopt_map_pages, as the reference has it. */
+function mapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
+  const rc = allocAreaPages(iopt, list, length, dstIova, prot, flags);
+  if (rc) return rc;
+  const unwind = new Unwind();
+  for (const elm of list) {
+    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
+  }
+  unwind.exit(0);
+  for (const elm of list) {
+    elm.area!.pages = elm.pages;
+    elm.pages = null;
+    elm.area = null;
+  }
+  return 0;
+}
+
+/** iommufd_ioas_iova_ranges over the faulty span iterator. */
+function iovaRanges(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
+  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
+  if (r.errno) return r.errno;
+  const ioas = r.value!;
+  const maxIovas = cmd.num('num_iovas');
+  const ranges = cmd.big('allowed_iovas');
+  let num = 0;
+  cmd.set('out_iova_alignment', BigInt(ioas.iopt.iovaAlignment));
+  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
+  for (const hole of holes(spansLastNode([ioas.iopt.reserved]), 0n, ULONG_MAX)) {
+    if (num < maxIovas) {
+      const elm = encodeStruct(ctx.profile, 'iommu_iova_range', { start: hole.start, last: hole.last });
+      if (!ctx.proc.copyToUser(ranges + BigInt(num * elmSize), elm)) return -EFAULT;
+    }
+    num++;
+  }
+  cmd.set('num_iovas', num);
+  const rc = iommufdUcmdRespond(ucmd);
+  if (rc) return rc;
+  return num > maxIovas ? -EMSGSIZE : 0;
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('span-iter-gap-last-node', profile, {
+    handlers: {
+      IOMMU_IOAS_IOVA_RANGES: iovaRanges,
+      IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }),
+      IOMMU_IOAS_COPY: copyHandler({ mapPages }),
+    },
+  });
+}
