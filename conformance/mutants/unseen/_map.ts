@@ -1,15 +1,17 @@
 /**
  * Shared by the faults that change how a map places or fills its area: copies
  * of iommufd_ioas_map (ioas.c) and iommufd_vfio_map_dma (vfio_compat.c) →
- * iopt_map_user_pages (io_pagetable.c) whose iopt_map_pages is a parameter.
+ * iopt_map_user_pages (io_pagetable.c) whose iopt_map_pages is a parameter,
+ * and a copy of iopt_map_pages itself (iopt_alloc_area_pages,
+ * iopt_insert_area, iopt_fill_domains_pages) whose steps are parameters.
  * With the reference's own they answer exactly as the reference does.
  */
-import { EINVAL, ENODEV, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_CACHE, IOMMU_READ, IOPT_ALLOC_IOVA, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages } from '../../../impl/iommufd/pages.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { IOMMU_CACHE, IOMMU_READ, IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAllocPages, ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
 import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
@@ -60,5 +62,80 @@ export function vfioMapDmaHandler({ mapPages = ioptMapPages }: { readonly mapPag
     const ioas = ctx.vfioIoas as IommufdIoas | null;
     if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
     return mapUserPages(ctx, ioas.iopt, { iova: map.big('iova') }, map.big('vaddr'), map.big('size'), prot, 0, mapPages);
+  };
+}
+
+/** The steps of iopt_map_pages a fault may replace; each one not given is the reference's. */
+export interface MapPagesSteps {
+  /** iopt_alloc_iova: the automatic IOVA. */
+  readonly allocIova?: typeof ioptAllocIova;
+  /** iopt_alloc_area_pages' check of a fixed destination (iopt_check_iova over the whole length). */
+  readonly checkIova?: (iopt: IoPagetable, iova: bigint, length: bigint, list: readonly PagesListElm[]) => number;
+  /** iopt_insert_area's `(prot & IOMMU_WRITE) && !pages->writable` refusal (EPERM). */
+  readonly writeNeedsWritablePages?: boolean;
+  /** iopt_fill_domains_pages: every element's area filled into the domains, the ones filled taken out again when one fails. */
+  readonly fillDomains?: (iopt: IoPagetable, list: readonly PagesListElm[]) => number;
+}
+
+const P = BigInt(PAGE_SIZE);
+
+/** iopt_fill_domains_pages, as the reference has it. */
+export function fillDomainsPages(iopt: IoPagetable, list: readonly PagesListElm[]): number {
+  const unwind = new Unwind();
+  for (const elm of list) {
+    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
+  }
+  return unwind.exit(0);
+}
+
+/** A copy of iopt_map_pages over the given steps (with none, the reference's). */
+export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages }: MapPagesSteps): typeof ioptMapPages {
+  // iopt_insert_area
+  const insertArea = (iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number => {
+    if (writeNeedsWritablePages && prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
+    if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
+    const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
+    if (area.last > ULONG_MAX) return -EOVERFLOW;
+    let i = 0;
+    while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
+    iopt.areas.splice(i, 0, area);
+    elm.area = area;
+    return 0;
+  };
+  // iopt_alloc_area_pages
+  const allocAreaPages = (iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number => {
+    for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
+    if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
+    if (flags & IOPT_ALLOC_IOVA) {
+      const first = list[0]!;
+      const uptr = first.pages!.uptr + first.startByte;
+      const r = allocIova(iopt, uptr, length);
+      if (r.errno) return r.errno;
+      dstIova.iova = r.value!;
+      const steered = iopt.steerAutoIova?.(uptr, length);
+      if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
+    } else {
+      const rc = checkIova(iopt, dstIova.iova, length, list);
+      if (rc) return rc;
+    }
+    let iova = dstIova.iova;
+    for (const elm of list) {
+      const rc = insertArea(iopt, elm, iova, prot);
+      if (rc) return rc;
+      iova += elm.length;
+    }
+    return 0;
+  };
+  return (iopt, list, length, dstIova, prot, flags) => {
+    const rc = allocAreaPages(iopt, list, length, dstIova, prot, flags) || fillDomains(iopt, list);
+    if (rc) return rc;
+    for (const elm of list) {
+      elm.area!.pages = elm.pages;
+      elm.pages = null;
+      elm.area = null;
+    }
+    return 0;
   };
 }

@@ -40,22 +40,11 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-import { ioasMapHandler } from './_map.ts';
-import {
-  allocIovaCheckRange,
-  autoIovaAlignment,
-  holes,
-  IOPT_ALLOC_IOVA,
-  ioptAutoIovaAllowed,
-  ioptCheckIova,
-  usedSpans,
-} from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
-import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioasMapHandler, mapPagesWith } from './_map.ts';
+import { allocIovaCheckRange, autoIovaAlignment, holes, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
+import { PAGE_SIZE, ULONG_MAX, type IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
 import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
-import { EINVAL, ENOMEM, ENOSPC, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { EINVAL, ENOSPC, EOVERFLOW } from '../../../impl/lib/errno.ts';
 
 const P = BigInt(PAGE_SIZE);
 
@@ -86,63 +75,8 @@ function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigi
   return err(-ENOSPC);
 }
 
-/** iopt_insert_area, as the reference has it. */
-function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
-  const pages = elm.pages!;
-  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
-  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
-  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
-  if (area.last > ULONG_MAX) return -EOVERFLOW;
-  let i = 0;
-  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
-  iopt.areas.splice(i, 0, area);
-  elm.area = area;
-  return 0;
-}
-
-/** iopt_alloc_area_pages, as the reference has it, over the faulty iopt_alloc_iova. */
-function allocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
-  if (flags & IOPT_ALLOC_IOVA) {
-    const first = list[0]!;
-    const uptr = first.pages!.uptr + first.startByte;
-    const r = allocIova(iopt, uptr, length);
-    if (r.errno) return r.errno;
-    dstIova.iova = r.value!;
-    const steered = iopt.steerAutoIova?.(uptr, length);
-    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
-  } else {
-    const rc = ioptCheckIova(iopt, dstIova.iova, length);
-    if (rc) return rc;
-  }
-  let iova = dstIova.iova;
-  for (const elm of list) {
-    const rc = insertArea(iopt, elm, iova, prot);
-    if (rc) return rc;
-    iova += elm.length;
-  }
-  return 0;
-}
-
-/** iopt_map_pages, as the reference has it. */
-function mapPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  const rc = allocAreaPages(iopt, list, length, dstIova, prot, flags);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  for (const elm of list) {
-    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
-  }
-  unwind.exit(0);
-  for (const elm of list) {
-    elm.area!.pages = elm.pages;
-    elm.pages = null;
-    elm.area = null;
-  }
-  return 0;
-}
+/** iopt_map_pages over the faulty iopt_alloc_iova. */
+const mapPages = mapPagesWith({ allocIova });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('alloc-iova-past-allowed-span', profile, {

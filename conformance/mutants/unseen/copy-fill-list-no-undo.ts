@@ -39,70 +39,21 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
+import { mapPagesWith } from './_map.ts';
 import { copyHandler } from './_copy.ts';
-import { IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaFillDomains } from '../../../impl/iommufd/pages.ts';
-import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
-import { EINVAL, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-
-const P = BigInt(PAGE_SIZE);
-
-/** iopt_insert_area, as the reference has it. */
-function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
-  const pages = elm.pages!;
-  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
-  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
-  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
-  if (area.last > ULONG_MAX) return -EOVERFLOW;
-  let i = 0;
-  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
-  iopt.areas.splice(i, 0, area);
-  elm.area = area;
-  return 0;
-}
-
-/** iopt_alloc_area_pages, as the reference has it. */
-function allocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
-  if (flags & IOPT_ALLOC_IOVA) {
-    const first = list[0]!;
-    const uptr = first.pages!.uptr + first.startByte;
-    const r = ioptAllocIova(iopt, uptr, length);
-    if (r.errno) return r.errno;
-    dstIova.iova = r.value!;
-    const steered = iopt.steerAutoIova?.(uptr, length);
-    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
-  } else {
-    const rc = ioptCheckIova(iopt, dstIova.iova, length);
-    if (rc) return rc;
-  }
-  let iova = dstIova.iova;
-  for (const elm of list) {
-    const rc = insertArea(iopt, elm, iova, prot);
-    if (rc) return rc;
-    iova += elm.length;
-  }
-  return 0;
-}
 
 /** iopt_map_pages with iopt_fill_domains_pages missing its err_undo. */
-function mapPagesNoUndo(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  const rc = allocAreaPages(iopt, list, length, dstIova, prot, flags);
-  if (rc) return rc;
-  for (const elm of list) {
-    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
-    // THE FAULT: the elements already filled are not unfilled (no err_undo).
-    if (rc) return rc;
-  }
-  for (const elm of list) {
-    elm.area!.pages = elm.pages;
-    elm.pages = null;
-    elm.area = null;
-  }
-  return 0;
-}
+const mapPagesNoUndo = mapPagesWith({
+  fillDomains: (iopt, list) => {
+    for (const elm of list) {
+      const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+      // THE FAULT: the elements already filled are not unfilled (no err_undo).
+      if (rc) return rc;
+    }
+    return 0;
+  },
+});
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('copy-fill-list-no-undo', profile, {
