@@ -604,6 +604,31 @@ describe('a command whose answer cannot be copied back leaves nothing behind', (
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.failed-attach-probed-where-it-named', async () => {
+    // A first attach whose struct is read-only fails (the pt_id copy-back faults: EFAULT) and must
+    // leave the device detached; the step's own probe DMAs at a mapped page of the IOAS it named.
+    // Seven empty IOASes beside it: the step's random sample of an unattached device's reach
+    // picks one of them, so it is the named IOAS's probe that objects.
+    const p = program(
+      'attach-answer-fault',
+      [
+        ...open,
+        ...Array.from({ length: 7 }, (): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} })),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, readOnly: true, expect: { errno: ['EFAULT'] } },
+      ],
+      { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const broken = await replayProgram(p, { impl: 'conformance/mutants/unseen/cdev-attach-efault-no-detach.ts', profile: '7.3', oracle: 'invariants' });
+    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    // Objected at the attach itself (step 15), not only by the end-of-case sweep.
+    expect(broken.objections.filter((o) => o.step === 15).map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
+    expect(onRef.objections, onRef.text).toEqual([]);
+  });
+
   check('suite.invariants.end-of-case-iova-ranges', async () => {
     // The same leak with nothing after it: only the end of the case, which asks every live IOAS
     // for IOVA_RANGES, can see the domain the failed HWPT_ALLOC left in the IOAS.
