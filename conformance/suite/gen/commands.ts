@@ -425,10 +425,10 @@ function noteUsed(m: GenModel, t: StepTemplate, step: TraceStep): void {
 }
 
 /** After an ACCESS_PAGES: its item, with what it pins when the IOVA was given by an area (ItemEntry.pin). */
-function notePin(m: GenModel, t: StepTemplate, step: TraceStep, flags: number): void {
+function notePin(m: GenModel, t: StepTemplate, step: TraceStep): void {
   if (!ok(step)) return;
-  const f = (t.fields['arg'] as { fields: { id: Ref; access_pages: { iova: Tmpl; length: bigint; uptr: Tmpl } } }).fields;
-  const { iova, length, uptr } = f.access_pages;
+  const f = (t.fields['arg'] as { fields: { id: Ref; access_pages: { flags: number; iova: Tmpl; length: bigint; uptr: Tmpl } } }).fields;
+  const { flags, iova, length, uptr } = f.access_pages;
   const item = { name: Object.keys(t.bind ?? {})[0] as string, acc: f.id.name, alive: true };
   m.items.push(iova instanceof Ref && m.areas.some((a) => a.name === iova.name) ? { ...item, pin: { area: iova.name, iova, length, uptr, flags } } : item);
 }
@@ -1658,13 +1658,13 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     // so only the tail would run over it.
     type TwoAreas = { k: number; dst: number; head: number; tail: number; at: 'auto' | 'area' | 'reserved' };
     const twoAreaArb = fc.record({ k: k16, dst: k16, head: fc.constantFrom(1, 1, 2), tail: fc.constantFrom(1, 2, 16), at: fc.constantFrom<TwoAreas['at']>('auto', 'area', 'area', 'reserved') });
-    const twoAreaCopy = (m: GenModel, [lo, hi]: [AreaEntry, AreaEntry], dst: ObjEntry, c: TwoAreas): StepTemplate => {
+    const twoAreaCopy = (m: GenModel, [lo, hi]: [AreaEntry, AreaEntry], dst: ObjEntry, c: TwoAreas): StepTemplate | undefined => {
       const head = BigInt(Math.min(c.head, Number(lo.length / PAGE))) * PAGE;
       const tail = hi.length < BigInt(c.tail) * PAGE ? hi.length : BigInt(c.tail) * PAGE;
       const walls = c.at === 'area' ? m.liveAreas(dst.ctx, dst.name).map((a) => a.iova) : c.at === 'reserved' ? (dst.reserved ?? []).map((r) => r.start) : [];
       const wall = walls.filter((w) => w >= head && w % PAGE === 0n)[c.dst % Math.max(1, walls.length)];
       const flags = MAP.read | (lo.write && hi.write ? MAP.write : 0) | (wall !== undefined ? MAP.fixed : 0);
-      return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(lo.ctx), { flags, dst_ioas_id: new Ref(dst.name), src_ioas_id: new Ref(lo.ioas), length: head + tail, dst_iova: wall !== undefined ? wall - head : 0n, src_iova: new Ref(lo.name, '', lo.length - head) }, NONE, {}) as StepTemplate;
+      return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(lo.ctx), { flags, dst_ioas_id: new Ref(dst.name), src_ioas_id: new Ref(lo.ioas), length: head + tail, dst_iova: wall !== undefined ? wall - head : 0n, src_iova: new Ref(lo.name, '', lo.length - head) }, NONE, {});
     };
     add({
       kind: 'IOMMU_IOAS_COPY/two-areas',
@@ -2817,7 +2817,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const name = m.fresh('item');
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: c.write ? 1 : 0, iova: t.iova, length: t.length, uptr: t.uptr }, c.abi, { [name]: 'out.access_pages.out_access_pages_id' });
     },
-    after: (m, c, t, step) => notePin(m, t, step, c.write ? 1 : 0),
+    after: (m, _c, t, step) => notePin(m, t, step),
   });
   // A second pin of exactly the pages an item holds, by its access or another pinning access of the
   // same IOAS; now and then the area is unmapped right after. The area counts every pin
@@ -2825,6 +2825,11 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   // must be counted out when they go, by a DESTROY or by the unmap's notification, or the area can
   // never be unmapped again.
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES')) {
+    /** The area the new item of a successful pin pins. */
+    const pinnedArea = (m: GenModel, t: StepTemplate, step: TraceStep): AreaEntry | undefined => {
+      const item = ok(step) ? m.items.find((i) => i.name === Object.keys(t.bind ?? {})[0]) : undefined;
+      return m.areas.find((a) => a.name === item?.pin?.area);
+    };
     const repinned = (m: GenModel): ItemEntry[] => m.items.filter((i) => i.alive && i.pin && m.areas.some((a) => a.alive && a.name === i.pin?.area));
     add({
       kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/again',
@@ -2840,16 +2845,14 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: pin.flags, iova: pin.iova, length: pin.length, uptr: pin.uptr }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
       },
       after: (m, c, t, step) => {
-        const first = pick(repinned(m), c.item);
-        notePin(m, t, step, first?.pin?.flags ?? 0);
+        notePin(m, t, step);
         // The unmap that follows takes the area (the model's pools only steer choices: one it
         // did not take is merely not picked again).
-        const area = ok(step) && c.unmap ? m.areas.find((a) => a.name === first?.pin?.area) : undefined;
+        const area = c.unmap ? pinnedArea(m, t, step) : undefined;
         if (area) area.alive = false;
       },
       follow: (m, c, t, step) => {
-        const item = m.items.find((i) => i.name === Object.keys(t.bind ?? {})[0]);
-        const area = ok(step) && c.unmap ? m.areas.find((a) => a.name === item?.pin?.area) : undefined;
+        const area = c.unmap ? pinnedArea(m, t, step) : undefined;
         return area && unmapAreaStep(env, area);
       },
     } satisfies CommandSpec<{ item: number; acc: number; unmap: boolean }>);
