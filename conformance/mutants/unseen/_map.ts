@@ -2,15 +2,17 @@
  * Shared by the faults that change how a map places or fills its area: copies
  * of iommufd_ioas_map (ioas.c) and iommufd_vfio_map_dma (vfio_compat.c) →
  * iopt_map_user_pages (io_pagetable.c) whose iopt_map_pages is a parameter,
- * and a copy of iopt_map_pages itself (iopt_alloc_area_pages,
- * iopt_insert_area, iopt_fill_domains_pages) whose steps are parameters.
- * With the reference's own they answer exactly as the reference does.
+ * a copy of iopt_map_pages itself (iopt_alloc_area_pages,
+ * iopt_insert_area, iopt_fill_domains_pages) whose steps are parameters, and
+ * a copy of iopt_alloc_iova whose steps are parameters. With the reference's
+ * own they answer exactly as the reference does.
  */
-import { EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { err, ok } from '../../../impl/iommufd/object.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_CACHE, IOMMU_READ, IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { allocIovaCheckRange, autoIovaAlignment, holes, IOMMU_CACHE, IOMMU_READ, IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova, ioptFreePagesList, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAllocPages, ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
 import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
@@ -137,5 +139,45 @@ export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iov
       elm.area = null;
     }
     return 0;
+  };
+}
+
+/** The steps of iopt_alloc_iova a fault may replace; each one not given is the reference's. */
+export interface AllocIovaSteps {
+  /** __alloc_iova_check_range: where in [start, last] an aligned `length` fits, if it does. */
+  readonly checkRange?: typeof allocIovaCheckRange;
+  /** interval_tree_span_iter: the used spans of some interval trees, merged. */
+  readonly spans?: (trees: readonly (readonly Range[])[]) => Range[];
+  /** The trees whose holes the walk visits (reserved_itree and area_itree). */
+  readonly usedTrees?: (iopt: IoPagetable) => readonly (readonly Range[])[];
+  /** The last IOVA the hole walk of one allowed span visits (the span's last_used). */
+  readonly walkLast?: (span: Range, windowLast: bigint) => bigint;
+}
+
+/** A copy of iopt_alloc_iova over the given steps (with none, the reference's). */
+export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last }: AllocIovaSteps): typeof ioptAllocIova {
+  return (iopt, uptr, length) => {
+    const pageOffset = uptr % P;
+    if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
+    const alignment = autoIovaAlignment(iopt, uptr, length);
+    if (!alignment) return err(-EINVAL);
+    const windowStart = P;
+    const windowLast = ULONG_MAX - P;
+    const allowedSpans =
+      iopt.allowed.length === 0
+        ? [{ start: windowStart, last: windowLast }]
+        : spans([iopt.allowed])
+            .filter((s) => s.start <= windowLast && s.last >= windowStart)
+            .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
+    const used = spans(usedTrees(iopt));
+    for (const span of allowedSpans) {
+      const start = checkRange(span.start, span.last, length, alignment, pageOffset);
+      if (start === undefined) continue;
+      for (const hole of holes(used, start, walkLast(span, windowLast))) {
+        const iova = checkRange(hole.start, hole.last, length, alignment, pageOffset);
+        if (iova !== undefined) return ok(iova);
+      }
+    }
+    return err(-ENOSPC);
   };
 }

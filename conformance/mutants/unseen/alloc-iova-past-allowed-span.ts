@@ -40,40 +40,11 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-import { ioasMapHandler, mapPagesWith } from './_map.ts';
-import { allocIovaCheckRange, autoIovaAlignment, holes, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { EINVAL, ENOSPC, EOVERFLOW } from '../../../impl/lib/errno.ts';
-
-const P = BigInt(PAGE_SIZE);
+import { allocIovaWith, ioasMapHandler, mapPagesWith } from './_map.ts';
 
 /** iopt_alloc_iova with the hole walk bounded by the iterator's last_index instead of the allowed span's last_used. */
-function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
-  const pageOffset = uptr % P;
-  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
-  const alignment = autoIovaAlignment(iopt, uptr, length);
-  if (!alignment) return err(-EINVAL);
-  const windowStart = P;
-  const windowLast = ULONG_MAX - P;
-  const allowedSpans =
-    iopt.allowed.length === 0
-      ? [{ start: windowStart, last: windowLast }]
-      : usedSpans([iopt.allowed])
-          .filter((s) => s.start <= windowLast && s.last >= windowStart)
-          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
-  const used = usedSpans([iopt.reserved, iopt.areas]);
-  for (const span of allowedSpans) {
-    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
-    if (start === undefined) continue;
-    // THE FAULT: interval_tree_for_each_double_span(..., allowed_span.start_used, allowed_span.last_index)
-    for (const hole of holes(used, start, windowLast)) {
-      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
-      if (iova !== undefined) return ok(iova);
-    }
-  }
-  return err(-ENOSPC);
-}
+// THE FAULT: interval_tree_for_each_double_span(..., allowed_span.start_used, allowed_span.last_index)
+const allocIova = allocIovaWith({ walkLast: (_span, windowLast) => windowLast });
 
 /** iopt_map_pages over the faulty iopt_alloc_iova. */
 const mapPages = mapPagesWith({ allocIova });

@@ -46,41 +46,12 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, ENOSPC, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { allocIovaCheckRange, autoIovaAlignment, holes, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioasMapHandler, mapPagesWith } from './_map.ts';
+import { allocIovaWith, ioasMapHandler, mapPagesWith } from './_map.ts';
 import { copyHandler } from './_copy.ts';
 
-const P = BigInt(PAGE_SIZE);
-
 /** iopt_alloc_iova with the single-tree walk. */
-function allocIovaAreasOnly(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
-  const pageOffset = uptr % P;
-  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
-  const alignment = autoIovaAlignment(iopt, uptr, length);
-  if (!alignment) return err(-EINVAL);
-  const windowStart = P;
-  const windowLast = ULONG_MAX - P;
-  const allowedSpans =
-    iopt.allowed.length === 0
-      ? [{ start: windowStart, last: windowLast }]
-      : usedSpans([iopt.allowed])
-          .filter((s) => s.start <= windowLast && s.last >= windowStart)
-          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
-  // THE FAULT: the holes of area_itree alone; reserved_itree is not walked.
-  const used = usedSpans([iopt.areas]);
-  for (const span of allowedSpans) {
-    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
-    if (start === undefined) continue;
-    for (const hole of holes(used, start, span.last)) {
-      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
-      if (iova !== undefined) return ok(iova);
-    }
-  }
-  return err(-ENOSPC);
-}
+// THE FAULT: the holes of area_itree alone; reserved_itree is not walked.
+const allocIovaAreasOnly = allocIovaWith({ usedTrees: (iopt) => [iopt.areas] });
 
 /** iopt_map_pages over the faulty iopt_alloc_iova. */
 const mapPages = mapPagesWith({ allocIova: allocIovaAreasOnly });

@@ -47,15 +47,13 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-import { ioasMapHandler, mapPagesWith } from './_map.ts';
-import { allocIovaCheckRange, autoIovaAlignment, holes } from '../../../impl/iommufd/io_pagetable.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoPagetable, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { EFAULT, EINVAL, EMSGSIZE, ENOSPC, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { allocIovaWith, ioasMapHandler, mapPagesWith } from './_map.ts';
+import { holes } from '../../../impl/iommufd/io_pagetable.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { EFAULT, EMSGSIZE, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { requireLayout } from '../../../spec/uapi/layout.ts';
 import { encodeStruct } from '../../../spec/abi/codec.ts';
 
-const P = BigInt(PAGE_SIZE);
 
 /** interval_tree_span_iter's used spans with the faulty next_gap: a span ends at the last node visited. */
 function spansLastNode(lists: readonly (readonly Range[])[]): Range[] {
@@ -71,30 +69,7 @@ function spansLastNode(lists: readonly (readonly Range[])[]): Range[] {
 }
 
 /** iopt_alloc_iova over the faulty span iterator. */
-function allocIova(iopt: IoPagetable, uptr: bigint, length: bigint): Result<bigint> {
-  const pageOffset = uptr % P;
-  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
-  const alignment = autoIovaAlignment(iopt, uptr, length);
-  if (!alignment) return err(-EINVAL);
-  const windowStart = P;
-  const windowLast = ULONG_MAX - P;
-  const allowedSpans =
-    iopt.allowed.length === 0
-      ? [{ start: windowStart, last: windowLast }]
-      : spansLastNode([iopt.allowed])
-          .filter((s) => s.start <= windowLast && s.last >= windowStart)
-          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
-  const used = spansLastNode([iopt.reserved, iopt.areas]);
-  for (const span of allowedSpans) {
-    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
-    if (start === undefined) continue;
-    for (const hole of holes(used, start, span.last)) {
-      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
-      if (iova !== undefined) return ok(iova);
-    }
-  }
-  return err(-ENOSPC);
-}
+const allocIova = allocIovaWith({ spans: spansLastNode });
 
 /** iommufd_ioas_iova_ranges over the faulty span iterator. */
 function iovaRanges(ucmd: Ucmd): number {
