@@ -17,6 +17,7 @@ import { InvariantsOracle } from './oracles/invariants.ts';
 import { LifecycleOracle, loadLifecycle } from './oracles/lifecycle.ts';
 import type { Objection, Oracle } from './oracles/oracle.ts';
 import { openReference } from './reference.ts';
+import { DEFAULTS } from './runner.ts';
 import { CaseFailure, CaseSession, realClock } from './session.ts';
 
 export const BENCH_MODES = ['bare', 'invariants', 'full'] as const;
@@ -197,7 +198,7 @@ export async function benchConformance(opts: BenchOptions = {}): Promise<BenchFi
   await probe.close();
   if (!capsRes.ok) throw new Error(`reference capabilities: ${capsRes.error.message}`);
   const caps = capsRes.result;
-  const arb = caseArb(profile, caps, { maxCommands: opts.maxCommands ?? 60 });
+  const arb = caseArb(profile, caps, { maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands });
   // The same cases every round and mode: the same seed (fresh command objects each time: they are single-use).
   const seed = opts.seed ?? 42;
   const cases = opts.cases ?? DEFAULT_CASES;
