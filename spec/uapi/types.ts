@@ -166,4 +166,12 @@ export interface TestOpDef {
   readonly profiles: readonly Profile[];
   /** selftest.c function that serves it. */
   readonly handler: string;
+  /**
+   * What the op does when the copy of its answer back faults (as
+   * CommandDef.answerFault): MOCK_DOMAIN detaches, unbinds and destroys the
+   * mock device it made (out_detach), CREATE_ACCESS destroys the access
+   * (out_destroy), ACCESS_PAGES unpins what it pinned (out_free_item);
+   * PASID_ATTACH detaches the PASID. Unset where the op keeps what it did.
+   */
+  readonly answerFault?: 'unwinds' | 'detaches';
 }

@@ -14,7 +14,8 @@
  *   (iommufd_fops_ioctl: op->ioctl_num != cmd; VFIO's dispatchers switch on
  *   the whole number)
  *   argument in read-only memory, for a command whose answer names what it
- *   made (CommandDef.answerFault 'unwinds')  → EFAULT, and nothing made stays
+ *   made (CommandDef.answerFault 'unwinds'; for IOMMU_TEST_CMD the op's,
+ *   TestOpDef.answerFault)                    → EFAULT, and nothing made stays
  *   (only where the adapter serves readOnly arguments: capabilities.readOnlyArgs;
  *   for an attach, whose fault detaches ('detaches'), only where the caller
  *   knows the device is unattached, so the detach is an unwind)
@@ -25,7 +26,7 @@
 import fc from 'fast-check';
 import type { CommandDef } from '../../../spec/uapi/types.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { commandByName, commandMinSize, commandsFor, commandStructSize, flagMask } from '../../../spec/uapi/lookup.ts';
+import { commandByName, commandMinSize, commandsFor, commandStructSize, flagMask, testOpByName, testOpByValue } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, structDefFor, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Defect, Tmpl } from '../step.ts';
 
@@ -69,7 +70,7 @@ export function abiChoiceArb(rate: number): fc.Arbitrary<AbiChoice> {
  * rate, a struct whose only value field is its flags word gets an unknown flag
  * as often as another struct gets any value defect.
  */
-export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, readOnlyArgs = false, detaching = false): fc.Arbitrary<AbiChoice> {
+export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, readOnlyArgs = false, detaching = false, testOp?: string): fc.Arbitrary<AbiChoice> {
   const cmd = commandByName(profile, cmdName);
   const facts = cmd && factsOf(profile, cmd);
   const none = fc.constant<AbiChoice>({ kind: 'none' });
@@ -89,7 +90,8 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, re
   // An older caller's struct, no defect but the other ABI an extensible command keeps (a size
   // between its minimum and sizeof): about half as often as the defects together.
   if (facts.min < facts.size) choices.push({ weight: Math.max(1, Math.round(rate * 50)), arbitrary: fc.constant<AbiChoice>({ kind: 'shortOk', k: 0 }) });
-  if (readOnlyArgs && (cmd.answerFault === 'unwinds' || (detaching && cmd.answerFault === 'detaches'))) choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
+  const answerFault = testOp !== undefined ? testOpByName(profile, testOp)?.answerFault : cmd.answerFault;
+  if (readOnlyArgs && (answerFault === 'unwinds' || (detaching && answerFault === 'detaches'))) choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
   return fc.oneof(...choices);
 }
 
@@ -160,6 +162,13 @@ function reservedValue(node: LayoutNode, value: number): Tmpl {
   return 1;
 }
 
+/** CommandDef.answerFault, or for IOMMU_TEST_CMD the op's (TestOpDef.answerFault). */
+function answerFaultOf(profile: Profile, cmd: CommandDef, fields: { readonly [k: string]: Tmpl }): CommandDef['answerFault'] {
+  if (cmd.answerFault !== undefined || cmd.name !== 'IOMMU_TEST_CMD') return cmd.answerFault;
+  const op = fields['op'];
+  return typeof op === 'number' ? testOpByValue(profile, op)?.answerFault : undefined;
+}
+
 /** Applies an ABI choice to a struct argument built by a command generator. */
 export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [k: string]: Tmpl }, choice: AbiChoice): AbiApplied {
   const facts = factsOf(profile, cmd);
@@ -218,7 +227,7 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         return;
       }
       case 'readOnly': {
-        if (cmd.answerFault === undefined) return;
+        if (answerFaultOf(profile, cmd, fields) === undefined) return;
         readOnly = true;
         defects.push({ what: `a read-only ${cmd.struct} (its answer cannot be copied back)`, errno: 'EFAULT', abi: true });
         return;

@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
 import { commandByName, commandsFor, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
-import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { arbStruct } from '../../../spec/abi/arbitrary.ts';
 import { buildIoctlArg } from '../../../spec/abi/arg.ts';
@@ -90,7 +90,8 @@ interface GenEnv {
   readonly caps: Capabilities;
   /** The ABI choices of one command's struct (gen/abi.ts abiChoiceFor); `detaching`: a read-only
    * argument too for a command whose faulting answer detaches (the caller drops it where that is no unwind). */
-  abiFor(cmd: string, detaching?: boolean): fc.Arbitrary<AbiChoice>;
+  /** The ABI choices of a command (of one IOMMU_TEST_CMD op, where its answer fault unwinds). */
+  abiFor(cmd: string, detaching?: boolean, testOp?: string): fc.Arbitrary<AbiChoice>;
 }
 
 const ok = (step: TraceStep): boolean => step.status === 'ok';
@@ -2628,7 +2629,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   }
   test('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
-    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_MOCK_DOMAIN') }),
     needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -2715,7 +2716,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   }
   test('IOMMU_TEST_OP_CREATE_ACCESS', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    arb: fc.record({ ctx: ctxK, ioas: idChoice, pin: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_CREATE_ACCESS') }),
     needs: ['ioas'], ready: (m) => m.accs.length < 3,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -2808,7 +2809,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     weight: 2,
     // Pages 0: the rest of the area, which an unprivileged process's RLIMIT_MEMLOCK may refuse (the
     // unwind must give back every page and every charge the pin took: a later pin shows what it kept).
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(0) }), past: fc.constantFrom(0, 0, 0, 0, 1, 2), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), pages: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(0) }), past: fc.constantFrom(0, 0, 0, 0, 1, 2), write: fc.boolean(), abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_ACCESS_PAGES') }),
     needs: ['acc', 'area'], ready: () => true,
     build: (m, c) => {
       const t = accessTarget(m, c.acc, c.area, c.off, c.pages === 0 ? Number.MAX_SAFE_INTEGER : c.pages, true, c.past, c.write);
@@ -2856,6 +2857,39 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         return area && unmapAreaStep(env, area);
       },
     } satisfies CommandSpec<{ item: number; acc: number; unmap: boolean }>);
+  }
+  // The selftest ops whose answer names what they made, with a read-only struct (ADAPTER.md §3.3):
+  // the copy-back faults after the work is done, and the op must undo it (TestOpDef.answerFault):
+  // CREATE_ACCESS destroys the access (out_destroy), MOCK_DOMAIN detaches, unbinds and destroys
+  // its mock device (out_detach), ACCESS_PAGES unpins (out_free_item). Drawn on its own: the ops
+  // above are mostly made by constructors, which never draw an ABI defect.
+  if (env.caps.readOnlyArgs?.supported === true) {
+    type AnswerFault = { op: 'create' | 'mock' | 'pin'; k: number; area: number; off: number; pages: number };
+    const ops = (['create', 'mock', 'pin'] as const).filter((o) => testOpSupported(env, o === 'create' ? 'IOMMU_TEST_OP_CREATE_ACCESS' : o === 'mock' ? 'IOMMU_TEST_OP_MOCK_DOMAIN' : 'IOMMU_TEST_OP_ACCESS_PAGES'));
+    if (ops.length > 0) {
+      const readOnly: AbiChoice = { kind: 'readOnly' };
+      add({
+        kind: 'IOMMU_TEST_CMD/answer-fault',
+        weight: 1,
+        arb: fc.record({ op: fc.constantFrom(...ops), k: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }) }),
+        needs: ['area'], ready: () => true,
+        build: (m, c) => {
+          if (c.op === 'pin') {
+            const t = accessTarget(m, c.k, c.area, c.off, c.pages, true);
+            const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx && x.open);
+            return t?.area && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: t.iova, length: t.length, uptr: t.uptr }, readOnly, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' }) : undefined;
+          }
+          // An IOAS that maps something: what a leaked object holds (its pins, through a domain or
+          // not; the IOAS itself) shows.
+          const a = pick(m.liveAreas().filter((x) => m.ctxs.find((y) => y.name === x.ctx)?.open), c.area);
+          const ctx = a && m.ctxs.find((y) => y.name === a.ctx);
+          if (!a || !ctx) return undefined;
+          return c.op === 'create'
+            ? testStep(m, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', new Ref(a.ioas), 'create_access', { flags: c.k % 2 ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES : 0 }, readOnly, { [m.fresh('afd')]: 'out.create_access.out_access_fd' })
+            : testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', new Ref(a.ioas), 'mock_domain', {}, readOnly, { [m.fresh('stdev')]: 'out.mock_domain.out_stdev_id' });
+        },
+      } satisfies CommandSpec<AnswerFault>);
+    }
   }
   test('IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', {
     // As often as pins are taken: a held item must go when asked, and only then.
@@ -3852,9 +3886,9 @@ export function commandSpecs(profile: Profile, caps: Capabilities, opts: Pick<Ge
   const rate = opts.abiRate ?? 0.08;
   const abi = new Map<string, fc.Arbitrary<AbiChoice>>();
   const readOnlyArgs = caps.readOnlyArgs?.supported === true;
-  const abiFor = (cmd: string, detaching = false): fc.Arbitrary<AbiChoice> => {
-    const key = `${cmd}${detaching ? '/detaching' : ''}`;
-    return abi.get(key) ?? (abi.set(key, abiChoiceFor(profile, cmd, rate, readOnlyArgs, detaching)).get(key) as fc.Arbitrary<AbiChoice>);
+  const abiFor = (cmd: string, detaching = false, testOp?: string): fc.Arbitrary<AbiChoice> => {
+    const key = `${cmd}${detaching ? '/detaching' : ''}${testOp ? `/${testOp}` : ''}`;
+    return abi.get(key) ?? (abi.set(key, abiChoiceFor(profile, cmd, rate, readOnlyArgs, detaching, testOp)).get(key) as fc.Arbitrary<AbiChoice>);
   };
   const env: GenEnv = { profile, caps, abiFor };
   const specs = [...envSpecs(env), ...ioasSpecs(env), ...vfioSpecs(env), ...testSpecs(env)];
