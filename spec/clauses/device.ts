@@ -207,7 +207,8 @@ export const clauses: Clause[] = [
     profiles: ['7.3'],
     command: ATTACH,
     errno: 'EOPNOTSUPP',
-    checks: ['ref.vfio_attach.pasid-refused-73'],
+    // The suite's side: a PASID attach that attaches the device itself (unseen/cdev-attach-pasid-falls-back-to-rid).
+    checks: ['ref.vfio_attach.pasid-refused-73', 'mutants.unseen.killed-by-invariants', 'suite.invariants.pasid-attach-leaves-the-device'],
   },
   // ---- VFIO_DEVICE_DETACH_IOMMUFD_PT ----
   {

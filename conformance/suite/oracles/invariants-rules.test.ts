@@ -13,8 +13,8 @@ import { replayProgram } from '../replay.ts';
 
 type Step = Record<string, unknown>;
 
-function program(name: string, steps: Step[], requires: Record<string, string[]> = {}) {
-  const p = { format: 'iommufd-program/1', name, description: name, source: { kernels: ['6.12', '7.3'] }, profiles: ['6.12', '7.3'], requires, steps };
+function program(name: string, steps: Step[], requires: Record<string, string[]> = {}, profiles = ['6.12', '7.3']) {
+  const p = { format: 'iommufd-program/1', name, description: name, source: { kernels: profiles }, profiles, requires, steps };
   return validateProgram(JSON.parse(JSON.stringify(p)), name);
 }
 
@@ -647,5 +647,32 @@ describe('a command whose answer cannot be copied back leaves nothing behind', (
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.text).toMatch(/IOMMU_IOAS_IOVA_RANGES of IOAS \d+ at the end of the case/);
     expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a PASID’s attach is the PASID’s alone', () => {
+  check('suite.invariants.pasid-attach-leaves-the-device', async () => {
+    // A bound, unattached device's PASID attach to an IOAS that maps a page (7.3's
+    // VFIO_DEVICE_ATTACH_PASID): whatever the answer, the device's own DMA (no PASID) reaches
+    // nothing; the step's probe DMAs at the named IOAS's mapped page.
+    const p = program(
+      'attach-pasid',
+      [
+        ...open,
+        ...Array.from({ length: 7 }, (): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} })),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { flags: 'VFIO_DEVICE_ATTACH_PASID', pt_id: '$ioas', pasid: 5 }, expect: { errno: ['EOPNOTSUPP'] } },
+      ],
+      { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+      ['7.3'],
+    );
+    const broken = await replayProgram(p, { impl: 'conformance/mutants/unseen/cdev-attach-pasid-falls-back-to-rid.ts', profile: '7.3', oracle: 'invariants' });
+    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    // Objected at the attach itself (step 15).
+    expect(broken.objections.filter((o) => o.step === 15).map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
+    expect(onRef.objections, onRef.text).toEqual([]);
   });
 });

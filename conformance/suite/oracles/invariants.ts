@@ -45,7 +45,7 @@
 import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
-import { commandByName } from '../../../spec/uapi/lookup.ts';
+import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
 import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
@@ -2519,6 +2519,12 @@ export class InvariantsOracle implements Oracle {
     return undefined;
   }
 
+  /** VFIO_DEVICE_ATTACH_IOMMUFD_PT for a PASID (7.3's VFIO_DEVICE_ATTACH_PASID). */
+  private pasidAttach(req: Request): boolean {
+    const flag = enumValue(this.profile, 'VFIO_DEVICE_ATTACH_PASID') ?? 0;
+    return req.op === 'ioctl' && req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct' && (toNum(req.arg.fields['flags']) & flag) !== 0;
+  }
+
   private async probe(ev: StepEvent, ok: boolean, touched: { ioas: IoasObj; ranges: Range[] }[], out: Objection[], moved: readonly Moved[] = [], group?: string): Promise<void> {
     const req = ev.request;
     const stateful = req.op === 'ioctl' || req.op === 'close' || req.op === 'kvm_vfio_add' || req.op === 'kvm_vfio_del' || req.op === 'kvm_destroy' || req.op === 'device_remove';
@@ -2565,7 +2571,9 @@ export class InvariantsOracle implements Oracle {
       }
       // An attach that failed leaves the device where it was: a mapped page of the IOAS it named,
       // by DMA, unless it reached that IOAS already (an unwind that forgot to detach shows here).
-      if (!ok && req.op === 'ioctl' && req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct') {
+      // So does a PASID's attach, whatever its answer: the device's own requests (no PASID) must
+      // not reach what only the PASID was given.
+      if ((!ok || this.pasidAttach(req)) && req.op === 'ioctl' && req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct') {
         const d = this.shadow.fds.get(req.fd)?.device;
         const ctx = d?.bound?.ctx;
         const named = ctx?.objects.get(toNum(req.arg.fields['pt_id']));

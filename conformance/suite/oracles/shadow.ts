@@ -1046,6 +1046,15 @@ export class Shadow {
         if (d.bound?.file !== f) return; // only the file that bound the device attaches it
         const ctx = d.bound.ctx;
         const asked = ctx.objects.get(toNum(v['pt_id']));
+        const pasidFlag = enumValue(this.profile, 'VFIO_DEVICE_ATTACH_PASID') ?? 0;
+        if (toNum(v['flags']) & pasidFlag) {
+          // A PASID's attachment (pasid_attach_ioas): the device's own requests reach what they
+          // did. As IOMMU_TEST_OP_PASID_ATTACH, it may build an automatic HWPT not followed here.
+          ctx.dead.clear();
+          const target = asked?.type === 'ioas' ? asked : undefined;
+          if (target) target.domainsUnknown = true;
+          return;
+        }
         const hwptId = toNum(out['pt_id']);
         const newAuto = asked?.type === 'ioas' ? { ioas: asked.id, enforcing: d.capable } : undefined;
         this.attachGroup(d, hwptId, ctx, newAuto);
