@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import type { Capabilities, IommuInstanceInfo } from '../../../spec/contract/types.ts';
 import { commandByName, commandsFor, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
-import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_WRITE, MOCK_PAGE_SIZE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { arbStruct } from '../../../spec/abi/arbitrary.ts';
 import { buildIoctlArg } from '../../../spec/abi/arg.ts';
@@ -54,7 +54,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   else if (next) await s.exec(next as StepTemplate);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -348,6 +348,8 @@ function loneSpanAreas(m: GenModel): AreaEntry[] {
  * (`len`), so the hole is the first one it looks at.
  */
 const TIGHT = { low: 2n * PAGE, high: 5n * PAGE, len: 2n * PAGE } as const;
+/** A byte offset into a page the selftest's mock domains map from (their page size, iommufd_test.h MOCK_PAGE_SIZE). */
+const MOCK_SUB_PAGE = BigInt(MOCK_PAGE_SIZE);
 
 /** A fixed-IOVA IOMMU_IOAS_MAP of a buffer into a named IOAS, once it succeeded, as the model's area. */
 function recordFixedMap(m: GenModel, t: StepTemplate, step: TraceStep, map: { read: number; write: number }): void {
@@ -432,6 +434,13 @@ function notePin(m: GenModel, t: StepTemplate, step: TraceStep): void {
   const { flags, iova, length, uptr } = f.access_pages;
   const item = { name: Object.keys(t.bind ?? {})[0] as string, acc: f.id.name, alive: true };
   m.items.push(iova instanceof Ref && m.areas.some((a) => a.name === iova.name) ? { ...item, pin: { area: iova.name, iova, length, uptr, flags } } : item);
+}
+
+/** The area a failed ACCESS_PAGES named, every other time (by its choice's offset). */
+function failedPinArea(m: GenModel, c: { off: number }, t: StepTemplate, step: TraceStep): AreaEntry | undefined {
+  if (ok(step) || c.off % 2 !== 0) return undefined;
+  const iova = (t.fields['arg'] as { fields: { access_pages: { iova: Tmpl } } }).fields.access_pages.iova;
+  return iova instanceof Ref ? m.areas.find((a) => a.alive && a.name === iova.name) : undefined;
 }
 
 /** Whether the model knows of anything holding an IOAS: a HWPT on it, a device attached to it, an open access. */
@@ -1507,6 +1516,30 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   } satisfies CommandSpec<number>);
 
+  // A power-of-two run of the leaf run's physically contiguous buffer (64 KiB to 1 MiB), at an IOVA
+  // and a buffer offset aligned to its size but not to 2 MiB: formats with contiguous leaves
+  // (AMD v1's page-size encoding over 2^n entries, Arm's contiguous hint, the 7.3 mock's AMD v1)
+  // write it as one large leaf replicated over its entries, each of which must translate; then
+  // unmapped whole.
+  add({
+    kind: 'IOMMU_IOAS_MAP/contig-run',
+    weight: 1,
+    arb: fc.record({ k: k16, lg2: fc.integer({ min: 4, max: 8 }), span: fc.nat(3) }),
+    needs: ['leafRun'], ready: () => true,
+    build: (m, c) => {
+      const run = pick(leafRuns(m), c.k);
+      const buf = run && m.bufs.find((b) => b.name === run.buf);
+      const at = run && freeSpan(m, run.ctx, run.ioas, c.span);
+      if (!run || !buf || at === undefined) return undefined;
+      const size = (1n << BigInt(c.lg2)) * PAGE;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(run.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(run.ioas), user_va: new Ref(buf.name, 'va', size), length: size, iova: at + size }, NONE, {});
+    },
+    follow: (_m, _c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: bigint; length: bigint } }).fields;
+      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}) : undefined;
+    },
+  } satisfies CommandSpec<{ k: number; lg2: number; span: number }>);
+
   // A writable page beside a read-only one that came first in its 2 MiB span (roSpan: that map
   // allocated the span's tables), then a device write to it: each mapping carries its own
   // permission whatever the order (formats with permission bits in table entries, AMD v1's
@@ -1584,6 +1617,32 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     },
   } satisfies CommandSpec<number>);
 
+  // A map from a byte offset into a page (2 KiB: the mock domains' page size) into an IOAS held by
+  // two mock domains of its own (mockPair): each domain maps the area from that offset, the second
+  // as the first (iopt_area_fill_domains fills every domain of the IOAS from the same batch).
+  add({
+    kind: 'IOMMU_IOAS_MAP/sub-page-domains',
+    weight: 1,
+    arb: fc.record({ k: k16, pages: fc.constantFrom(1, 2, 4), fixed: fc.boolean() }),
+    needs: ['mockPair'], ready: () => true,
+    build: (m, c) => {
+      const o = pick(m.live('ioas').filter((x) => x.mockPair && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+      const b = o && m.bufs.find((x) => x.name === o.mockPair);
+      if (!o || !b) return undefined;
+      // Fixed: at the same offset into a page of the IOVA space, past what the IOAS maps.
+      const top = m.liveAreas(o.ctx, o.name).reduce((x, a) => (a.iova + a.length > x ? a.iova + a.length : x), 1n << 24n);
+      const iova = c.fixed ? top - (top % PAGE) + 2n * PAGE + MOCK_SUB_PAGE : 0n;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write | (c.fixed ? MAP.fixed : 0), ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va', MOCK_SUB_PAGE), length: BigInt(c.pages) * PAGE, iova }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+    },
+    after: (m, _c, t, step) => {
+      // Where it landed (the implementation's choice unless fixed): the answer's iova.
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; length: bigint } }).fields;
+      const o = m.objs.find((x) => x.name === f.ioas_id.name);
+      const iova = step.response?.ok ? (step.response.result as { out?: { iova?: bigint } }).out?.iova : undefined;
+      if (ok(step) && o && iova !== undefined) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova, length: f.length, buf: f.user_va.name, bufOff: Number(f.user_va.add), read: true, write: true, alive: true });
+    },
+  } satisfies CommandSpec<{ k: number; pages: number; fixed: boolean }>);
+
   if (has('IOMMU_IOAS_COPY')) {
     type Copy = { ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice };
     const copy: CommandSpec<Copy> = {
@@ -1627,6 +1686,23 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     };
     add(copy);
+    /** An area of an IOAS no domain holds, and a whole copy of it into an IOAS of its context a domain holds. */
+    const intoDomain = (m: GenModel, k: number): { src: AreaEntry; choice: Copy } | undefined => {
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const src = pick(m.liveAreas().filter((a) => !held.has(a.ioas) && m.ctxs.find((c) => c.name === a.ctx)?.open), k);
+      const dst = src && m.live('ioas', src.ctx).find((o) => held.has(o.name));
+      const ctx = m.openCtxs().findIndex((c) => c.name === src?.ctx);
+      if (!src || !dst || ctx < 0 || ctx % 23 === 22) return undefined;
+      const k2 = m.live('ioas', src.ctx).indexOf(dst);
+      return { src, choice: { ctx, src: m.liveAreas(src.ctx).indexOf(src), dst: { kind: 'live', k: k2 }, off: 0, pages: 0, prot: MAP.read | MAP.write, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE } };
+    };
+    /** The copy's new area, in the context of the IOAS it went to. */
+    const copyInto = (m: GenModel, t: StepTemplate, step: TraceStep, s: CaseSession): void => {
+      const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl } }).fields;
+      const dst = f.dst_ioas_id instanceof Ref ? m.objs.find((o) => o.name === (f.dst_ioas_id as Ref).name) : undefined;
+      const ctx = m.openCtxs().findIndex((c) => c.name === dst?.ctx);
+      copy.after?.(m, { ctx, src: 0, dst: { kind: 'live', k: 0 }, off: 0, pages: 0, prot: 0, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE }, t, step, s);
+    };
     // Pages mapped where no domain holds them, copied whole into an IOAS whose domain does: the
     // copy pins them (iopt_map_pages fills the domains), and charges them against RLIMIT_MEMLOCK
     // there as a MAP would — the limit of an unprivileged case must hold on this path too.
@@ -1636,21 +1712,33 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: k16,
       needs: ['bareArea'], ready: () => true,
       build: (m, k) => {
-        const held = new Set(m.live('hwpt').map((h) => h.ioas));
-        const src = pick(m.liveAreas().filter((a) => !held.has(a.ioas) && m.ctxs.find((c) => c.name === a.ctx)?.open), k);
-        const dst = src && m.live('ioas', src.ctx).find((o) => held.has(o.name));
-        const ctx = m.openCtxs().findIndex((c) => c.name === src?.ctx);
-        if (!src || !dst || ctx < 0 || ctx % 23 === 22) return undefined;
-        const k2 = m.live('ioas', src.ctx).indexOf(dst);
-        return copy.build(m, { ctx, src: m.liveAreas(src.ctx).indexOf(src), dst: { kind: 'live', k: k2 }, off: 0, pages: 0, prot: MAP.read | MAP.write, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE });
+        const r = intoDomain(m, k);
+        return r && copy.build(m, r.choice);
       },
-      after: (m, _k, t, step, s) => {
-        const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl } }).fields;
-        const dst = f.dst_ioas_id instanceof Ref ? m.objs.find((o) => o.name === (f.dst_ioas_id as Ref).name) : undefined;
-        const ctx = m.openCtxs().findIndex((c) => c.name === dst?.ctx);
-        copy.after?.(m, { ctx, src: 0, dst: { kind: 'live', k: 0 }, off: 0, pages: 0, prot: 0, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE }, t, step, s);
-      },
+      after: (m, _k, t, step, s) => copyInto(m, t, step, s),
     } satisfies CommandSpec<number>);
+    // Part of pages mapped where no domain holds them copied into an IOAS whose domain does (the
+    // copy pins that part), then the whole: the second copy's pin starts at a page nobody holds and
+    // runs into pages already pinned, which it must take from the pages' own pins, not pin again
+    // (pfn_reader_fill_span pins up to the hole's end, span->last_hole).
+    add({
+      kind: 'IOMMU_IOAS_COPY/part-then-whole',
+      weight: 1,
+      arb: fc.record({ k: k16, from: fc.integer({ min: 1, max: 15 }), pages: fc.constantFrom(0, 1, 2) }),
+      needs: ['bareArea'], ready: () => true,
+      build: (m, c) => {
+        const r = intoDomain(m, c.k);
+        if (!r || r.src.length < 2n * PAGE) return undefined;
+        const pages = r.src.length / PAGE;
+        const off = BigInt(1 + ((c.from - 1) % Number(pages - 1n)));
+        return copy.build(m, { ...r.choice, off: Number(off), pages: c.pages === 0 ? 0 : Math.min(c.pages, Number(pages - off)) });
+      },
+      after: (m, _c, t, step, s) => copyInto(m, t, step, s),
+      follow: (m, c) => {
+        const r = intoDomain(m, c.k);
+        return r && copy.build(m, r.choice);
+      },
+    } satisfies CommandSpec<{ k: number; from: number; pages: number }>);
     // A copy of two touching areas' pages, from the lower one's last pages into the upper one:
     // iopt_get_pages makes one list entry per area, and every step over that list — the fixed
     // destination checked for the whole length, the domains filled piece by piece and the pieces
@@ -2104,6 +2192,26 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(a.ioas) }, { kind: 'readOnly' });
         },
       } satisfies CommandSpec<{ dfd: number; area: number }>);
+    }
+
+    // A PASID's attach (7.3: VFIO_DEVICE_ATTACH_PASID) to an IOAS that maps something, by a bound
+    // device file, attached or not: only that PASID's DMA may reach the IOAS (pasid_attach_ioas;
+    // a driver without it refuses, EOPNOTSUPP, vfio_df_ioctl_attach_pt): the device's own requests
+    // reach what they did, whatever the answer.
+    const pasidFlag = enumValue(p, 'VFIO_DEVICE_ATTACH_PASID');
+    if (pasidFlag !== undefined) {
+      const bound = (m: GenModel): DfdEntry[] => m.openDfds().filter((x) => x.ctx && m.liveAreas(x.ctx).length > 0);
+      add({
+        kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/pasid',
+        weight: 1,
+        arb: fc.record({ dfd: k16, area: k16, pasid: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: (1 << 20) - 1 })) }),
+        needs: ['bound', 'area'], ready: (m) => bound(m).length > 0,
+        build: (m, c) => {
+          const d = pick(bound(m), c.dfd) as DfdEntry;
+          const a = pick(m.liveAreas(d.ctx), c.area) as AreaEntry;
+          return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: pasidFlag, pt_id: new Ref(a.ioas), pasid: c.pasid }, NONE);
+        },
+      } satisfies CommandSpec<{ dfd: number; area: number; pasid: number }>);
     }
 
     // A device file whose iommu group has another device attached in the same
@@ -2595,7 +2703,9 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
   // What a mock device attaches to: an IOAS, or a HWPT — mostly one allocated for another mock
   // device (the one kind a mock device can join). The device then holds a HWPT with a lower id than
   // its own, an order the context's release must undo over several passes (iommufd_fops_release).
-  const mockPt = (m: GenModel, ctx: CtxEntry, c: { pt: IdChoice; hwpt: boolean }): { id: Tmpl; obj?: ObjEntry } => {
+  const mockPt = (m: GenModel, ctx: CtxEntry, c: { pt: IdChoice; hwpt: boolean; onto?: string }): { id: Tmpl; obj?: ObjEntry } => {
+    const onto = c.onto !== undefined ? m.objs.find((o) => o.name === c.onto && o.alive) : undefined;
+    if (onto) return { id: new Ref(onto.name), obj: onto };
     const joinable = c.hwpt && c.pt.kind === 'live' && c.pt.k % 4 !== 3 ? pick(m.live('hwpt', ctx.name).filter((h) => h.mock), c.pt.k) : undefined;
     return joinable ? { id: new Ref(joinable.name), obj: joinable } : idOf(c.pt, m, ctx.name, c.hwpt ? ['hwpt'] : ['ioas']);
   };
@@ -2627,7 +2737,9 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<number>);
   }
-  test('IOMMU_TEST_OP_MOCK_DOMAIN', {
+  /** `onto`: the IOAS or HWPT by name (constructors only; generated choices leave it out). */
+  type MockDomain = { ctx: number; pt: IdChoice; hwpt: boolean; flags: number; abi: AbiChoice; onto?: string };
+  test<MockDomain>('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
     arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_MOCK_DOMAIN') }),
     needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
@@ -2819,6 +2931,14 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: c.write ? 1 : 0, iova: t.iova, length: t.length, uptr: t.uptr }, c.abi, { [name]: 'out.access_pages.out_access_pages_id' });
     },
     after: (m, _c, t, step) => notePin(m, t, step),
+    // Every other failed pin (EFAULT from user memory that is gone, ENOMEM from RLIMIT_MEMLOCK, a
+    // range past the area): the area it named is unmapped right after, which nothing may refuse.
+    // A pin that kept a count of itself on the area (iopt_area_add_access) makes it EDEADLOCK.
+    follow: (m, c, t, step) => {
+      const area = failedPinArea(m, c, t, step);
+      if (area) area.alive = false;
+      return area && unmapAreaStep(env, area);
+    },
   });
   // A second pin of exactly the pages an item holds, by its access or another pinning access of the
   // same IOAS; now and then the area is unmapped right after. The area counts every pin
@@ -3582,6 +3702,44 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!ioas || at === undefined || buf < 0) return;
       const k = m.live('ioas', ioas.ctx).indexOf(ioas);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ioas.ctx), ioas: { kind: 'live', k: Math.max(k, 0) }, prot: R, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'at', iova: at + PAGE }, abi: NONE });
+    },
+    mockPair: async (m, s) => {
+      // A new IOAS of the first open context held by two mock domains and nothing else: two
+      // devices behind the mock unit, each attached to a HWPT allocated for it on the IOAS (devices
+      // the invariants can probe); where the adapter makes no devices, selftest mock devices (a
+      // mock device attached to the IOAS, a HWPT allocated for it there, a second one on that HWPT).
+      if (m.live('ioas').some((o) => o.mockPair) || m.objs.filter((o) => o.kind === 'ioas').length >= 8 || m.bufs.length >= 6) return;
+      if (!byKind.has('IOMMU_IOAS_ALLOC') || !byKind.has('IOMMU_HWPT_ALLOC')) return;
+      await ensure(m, s, 'ctx');
+      const ctx = m.openCtxs()[0];
+      if (!ctx) return;
+      const c = openIdx(m, ctx.name);
+      await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: c, abi: NONE });
+      const ioas = m.live('ioas', ctx.name).at(-1);
+      if (!ioas) return;
+      const held = (): number => m.live('hwpt', ctx.name).filter((h) => h.ioas === ioas.name).length;
+      const unit = m.caps.iommus.findIndex((i) => i.format.includes('mock'));
+      if (unit >= 0 && byKind.has('device_create') && byKind.has('open_device') && byKind.has('VFIO_DEVICE_BIND_IOMMUFD') && m.devs.length <= 4) {
+        for (let i = 0; i < 2; i++) {
+          const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+          const dfd = dev && (await openDfd(m, s, dev));
+          if (!dfd) return;
+          await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+          await attachToOwnHwpt(m, s, dfd, ctx.name, m.live('ioas', ctx.name).indexOf(ioas));
+        }
+      } else if (byKind.has('IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN') && m.objs.filter((o) => o.kind === 'stdev').length <= 2) {
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: c, pt: { kind: 'live', k: 0 }, hwpt: false, flags: -1, abi: NONE, onto: ioas.name });
+        const st = m.live('stdev', ctx.name).at(-1);
+        const dev = m.live('devid', ctx.name).findIndex((o) => o.name === st?.ioas);
+        if (dev < 0) return;
+        await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: c, dev: { kind: 'live', k: dev }, pt: { kind: 'live', k: m.live('ioas', ctx.name).indexOf(ioas) }, ptHwpt: false, flags: 0, data: 'none', abi: NONE });
+        const hwpt = m.live('hwpt', ctx.name).find((h) => h.ioas === ioas.name && h.mock);
+        if (hwpt) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: c, pt: { kind: 'live', k: 0 }, hwpt: true, flags: -1, abi: NONE, onto: hwpt.name });
+      }
+      // A buffer of its own, stamped, that nothing else maps or unmaps.
+      const before = m.bufs.length;
+      if (held() >= 2) await run(m, s, 'mem_alloc', { pages: 8, huge: false, ro: false });
+      if (m.bufs.length > before) ioas.mockPair = m.bufs.at(-1)?.name;
     },
     tightHole: async (m, s) => {
       // The high wall of a tight hole in an IOAS nothing is mapped low in, and a 2 MiB-aligned buffer.

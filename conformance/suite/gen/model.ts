@@ -38,6 +38,8 @@ export interface ObjEntry {
   allowed?: readonly { readonly start: bigint; readonly last: bigint }[];
   /** ioas: the ranges IOMMU_TEST_OP_ADD_RESERVED reserved in it. */
   reserved?: readonly { readonly start: bigint; readonly last: bigint }[];
+  /** ioas: made for two mock domains of their own (the mockPair constructor), and nothing else; the buffer made for it. */
+  mockPair?: string;
 }
 
 export interface BufEntry {
