@@ -28,7 +28,7 @@ describe('faults written by engineers who were not shown the invariants', () => 
     const rows = first.map((r) => shrunk.find((x) => x.name === r.name) ?? r);
     const survived = rows.filter((r) => !byInvariant(r)).map((r) => `${r.name}: ${r.verdict} (${r.properties.join(', ') || r.error || '-'})`);
     expect(survived).toStrictEqual([]);
-    // Only a guard against a hang: 172 faults take 1.5 min on two idle cores, and a CI run shares
+    // Only a guard against a hang: 188 faults take 2 min on two idle cores, and a CI run shares
     // them with both kernel lanes' guests (a 10-minute limit was reached there once).
   }, 1_800_000);
 });

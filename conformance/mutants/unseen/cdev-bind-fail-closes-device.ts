@@ -1,0 +1,134 @@
+/**
+ * cdev-bind-fail-closes-device (drivers/vfio/device_cdev.c
+ * vfio_df_ioctl_bind_iommufd, error path).
+ *
+ * The bind ioctl unwinds in label order:
+ *
+ *     ret = vfio_df_open(df);
+ *     if (ret)
+ *             goto out_put_kvm;
+ *     ret = copy_to_user(&arg->out_devid, ...) ? -EFAULT : 0;
+ *     if (ret)
+ *             goto out_close_device;
+ *     ...
+ * out_close_device:
+ *     vfio_df_close(df);
+ * out_put_kvm:
+ *     vfio_device_put_kvm(device);
+ *     iommufd_ctx_put(df->iommufd);
+ *     df->iommufd = NULL;
+ *
+ * THE FAULT: a failed vfio_df_open jumps one label too far up, to
+ * out_close_device, and so closes a device this file never opened.
+ * vfio_df_open fails with -EINVAL exactly when the device is already open
+ * through another cdev file (open_count != 0); vfio_df_close then sees
+ * open_count == 1, takes it for the last close and runs
+ * vfio_df_device_last_close → vfio_iommufd_physical_unbind on the *other*
+ * file's binding: its attachment is detached and its iommufd_device
+ * unbound (DMA ownership of the group given back), and open_count drops to 0.
+ * The failing ioctl still returns -EINVAL.
+ *
+ * Consequence for a user: any process that can open the device node a
+ * second time and issue a VFIO_DEVICE_BIND_IOMMUFD (which fails, as
+ * expected) silently tears down the device's binding in the first owner's
+ * context: the owner's device object disappears from its iommufd (its id is
+ * freed and reused), its DMA is cut off, its automatic HWPT goes away, and
+ * its file keeps access but every ATTACH now fails (EINVAL: no
+ * iommufd_device) until it is closed (vfio_df_close then only WARNs:
+ * open_count is already 0). Meanwhile the group is free again: a third
+ * opener binds it, to any context.
+ *
+ * Applied as: VFIO_DEVICE_BIND_IOMMUFD on a file whose device is already
+ * open runs the reference's checks in order, then the faulty unwind with the
+ * reference's vfio_iommufd_physical_unbind steps; a bound file whose device
+ * was closed under it releases as vfio_device_fops_release does when
+ * vfio_assert_device_open fails (no second close, the iommufd reference
+ * dropped).
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { EBADF, EFAULT, EINVAL } from '../../../impl/lib/errno.ts';
+import { VFIO_DEVICE_BIND_FLAG_TOKEN } from '../../../spec/uapi/constants.ts';
+import { iommufdCtxFromFile } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
+import { vfioDeviceIoctlDecode, type VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import type { KFileOps } from '../../../impl/process/file.ts';
+
+/** sizeof(uuid_t) */
+const UUID_SIZE = 16;
+
+/** Files whose release already knows about a device closed under them. */
+const releaseWrapped = new WeakSet<VfioDeviceFile>();
+
+/**
+ * vfio_device_fops_release → vfio_df_unbind_iommufd for a bound file whose
+ * device open_count is already 0: vfio_df_close returns on
+ * vfio_assert_device_open's WARN, then the iommufd reference is put.
+ */
+function wrapRelease(df: VfioDeviceFile): void {
+  const file = df.file;
+  if (!file || releaseWrapped.has(df)) return;
+  releaseWrapped.add(df);
+  patchOwn(file, 'ops', (ops: KFileOps) => ({
+    ...ops,
+    release: (f) => {
+      if (!df.accessGranted || df.device.openCount !== 0) return ops.release(f);
+      df.accessGranted = false;
+      const ref = df.iommufd;
+      df.iommufd = null;
+      ref?.file.put();
+      df.device.openFiles--;
+    },
+  }));
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('cdev-bind-fail-closes-device', profile, {
+    vfioIoctl: (df, cmd, arg, original) => {
+      wrapRelease(df);
+      const vdev = df.device;
+      if (vdev.openCount === 0 || df.accessGranted) return original();
+      const d = vfioDeviceIoctlDecode(df, cmd, arg);
+      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_BIND_IOMMUFD') return original();
+      const { proc } = df;
+      const bind = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
+      const flags = bind.num('flags');
+      const fd = bind.num('iommufd') | 0; // s32
+      if (df.profile === '6.12') {
+        if (flags || fd < 0) return -EINVAL;
+      } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return -EINVAL;
+      if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
+        if (!proc.copyFromUser(bind.big('token_uuid_ptr'), UUID_SIZE)) return -EFAULT;
+        return -EINVAL;
+      }
+      const file = proc.fds.fget(fd);
+      if (!file) return -EBADF;
+      const c = iommufdCtxFromFile(file);
+      if (c.errno || !c.value) {
+        file.put();
+        return c.errno;
+      }
+      df.iommufd = { ctx: c.value, file };
+      // vfio_df_open: open_count != 0 on the cdev path → -EINVAL ...
+      // THE FAULT: ... `goto out_close_device`: vfio_df_close(df) on the other opener's device.
+      if (vdev.openCount === 1) {
+        // vfio_df_device_last_close → vfio_iommufd_physical_unbind
+        const idev = vdev.iommufdDevice;
+        if (idev) {
+          if (vdev.iommufdAttached) {
+            iommufdDeviceDetach(idev);
+            vdev.iommufdAttached = false;
+          }
+          iommufdDeviceUnbind(idev);
+          vdev.iommufdDevice = null;
+        }
+      }
+      vdev.openCount--;
+      // out_put_kvm
+      df.iommufd = null;
+      file.put();
+      return -EINVAL;
+    },
+  });
+}
