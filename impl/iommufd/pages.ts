@@ -227,7 +227,7 @@ export function ioptPutPages(pages: IoptPages): void {
  * pinned frames, physically contiguous runs at once (one page at a time with
  * large pages disabled); nothing stays mapped on failure.
  */
-function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain): number {
+export function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain): number {
   const first = area.firstIndex;
   const lastIdx = area.lastIndex;
   const endByte = area.startByte + area.length; // exclusive

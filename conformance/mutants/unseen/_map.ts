@@ -11,9 +11,9 @@ import { EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from '..
 import { err, ok } from '../../../impl/iommufd/object.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, IoptArea, PAGE_SIZE, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type IoptDomain, type IoptPages, type PagesListElm, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { allocIovaCheckRange, autoIovaAlignment, holes, IOMMU_CACHE, IOMMU_READ, IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova, ioptFreePagesList, ioptMapPages, usedSpans } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAllocPages, ioptAreaFillDomains, ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import { areaMapDomain, ioptAllocPages, ioptAreaFillDomains, ioptAreaUnfillDomains, ioptAreaUnmapDomain, ioptPagesCharge, ioptPagesHold, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
 import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
@@ -81,15 +81,52 @@ export interface MapPagesSteps {
 
 const P = BigInt(PAGE_SIZE);
 
+/** iopt_fill_domains_pages over the given iopt_area_fill_domains (the reference's where none is given). */
+export function fillDomainsPagesWith(areaFill: typeof ioptAreaFillDomains = ioptAreaFillDomains): (iopt: IoPagetable, list: readonly PagesListElm[]) => number {
+  return (iopt, list) => {
+    const unwind = new Unwind();
+    for (const elm of list) {
+      const rc = areaFill(iopt, elm.area!, elm.pages!);
+      if (rc) return unwind.exit(rc);
+      unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
+    }
+    return unwind.exit(0);
+  };
+}
+
 /** iopt_fill_domains_pages, as the reference has it. */
-export function fillDomainsPages(iopt: IoPagetable, list: readonly PagesListElm[]): number {
-  const unwind = new Unwind();
-  for (const elm of list) {
-    const rc = ioptAreaFillDomains(iopt, elm.area!, elm.pages!);
+export const fillDomainsPages = fillDomainsPagesWith();
+
+/** The steps of iopt_area_fill_domains a fault may replace; each one not given is the reference's. */
+export interface AreaFillSteps {
+  /** The pin of the area's pages (pfn_reader over the pages' holes), charged later; its failure's release. */
+  readonly hold?: (pages: IoptPages, first: number, last: number) => { readonly errno: number; release(): void };
+  /** batch_to_domain of the whole area into the index-th domain of the IOAS. */
+  readonly mapDomain?: (iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain, index: number) => number;
+}
+
+/** A copy of iopt_area_fill_domains over the given steps (with none, the reference's). */
+export function areaFillDomainsWith({
+  hold = (pages, first, last) => ({ errno: ioptPagesHold(pages, first, last, 'later').errno, release: () => ioptPagesRelease(pages, first, last) }),
+  mapDomain = (iopt, area, pages, domain) => areaMapDomain(iopt, area, pages, domain),
+}: AreaFillSteps): typeof ioptAreaFillDomains {
+  return (iopt, area, pages) => {
+    if (iopt.domains.length === 0) return 0;
+    const held = hold(pages, area.firstIndex, area.lastIndex);
+    if (held.errno) return held.errno;
+    const unwind = new Unwind();
+    unwind.onError('out_unpin', () => held.release());
+    let index = 0;
+    for (const domain of iopt.domains) {
+      const rc = mapDomain(iopt, area, pages, domain, index++);
+      if (rc) return unwind.exit(rc);
+      unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
+    }
+    const rc = ioptPagesCharge(pages); // pfn_reader_update_pinned
     if (rc) return unwind.exit(rc);
-    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
-  }
-  return unwind.exit(0);
+    area.filled = true;
+    return unwind.exit(0);
+  };
 }
 
 /** A copy of iopt_map_pages over the given steps (with none, the reference's). */

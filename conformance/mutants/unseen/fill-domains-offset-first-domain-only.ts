@@ -42,10 +42,9 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { PAGE_SIZE, type IoPagetable, type IoptArea, type IoptDomain, type IoptPages, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaUnfillDomains, ioptAreaUnmapDomain, ioptPagesCharge, ioptPagesHold, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
+import { PAGE_SIZE, type IoPagetable, type IoptArea, type IoptDomain, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { ioasMapHandler, mapPagesWith, vfioMapDmaHandler } from './_map.ts';
+import { areaFillDomainsWith, fillDomainsPagesWith, ioasMapHandler, mapPagesWith, vfioMapDmaHandler } from './_map.ts';
 import { copyHandler } from './_copy.ts';
 
 const P = BigInt(PAGE_SIZE);
@@ -93,38 +92,13 @@ function mapArea(iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: Io
   return unwind.exit(flush());
 }
 
-/** iopt_area_fill_domains with the partial first page honoured for the first domain only. */
-function areaFillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): number {
-  if (iopt.domains.length === 0) return 0;
-  const held = ioptPagesHold(pages, area.firstIndex, area.lastIndex, 'later');
-  if (held.errno) return held.errno;
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => ioptPagesRelease(pages, area.firstIndex, area.lastIndex));
-  let index = 0;
-  for (const domain of iopt.domains) {
+/** iopt_fill_domains_pages → iopt_area_fill_domains with the partial first page honoured for the first domain only. */
+const fillDomains = fillDomainsPagesWith(
+  areaFillDomainsWith({
     // THE FAULT: page_offset was consumed by the first domain's batch_to_domain().
-    const startByte = index === 0 ? area.startByte : area.startByte - BigInt(area.pageOffset);
-    const rc = mapArea(iopt, area, pages, domain, startByte);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
-    index++;
-  }
-  const rc = ioptPagesCharge(pages);
-  if (rc) return unwind.exit(rc);
-  area.filled = true;
-  return unwind.exit(0);
-}
-
-/** iopt_fill_domains_pages */
-function fillDomains(iopt: IoPagetable, list: readonly PagesListElm[]): number {
-  const unwind = new Unwind();
-  for (const elm of list) {
-    const rc = areaFillDomains(iopt, elm.area!, elm.pages!);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
-  }
-  return unwind.exit(0);
-}
+    mapDomain: (iopt, area, pages, domain, index) => mapArea(iopt, area, pages, domain, index === 0 ? area.startByte : area.startByte - BigInt(area.pageOffset)),
+  }),
+);
 
 export function createAdapter(profile: Profile): Implementation {
   const mapPages = mapPagesWith({ fillDomains });

@@ -44,10 +44,9 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { EFAULT, ENOMEM } from '../../../impl/lib/errno.ts';
-import { PAGE_SIZE, type IoPagetable, type IoptArea, type IoptDomain, type IoptPages, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaUnfillDomains, ioptAreaUnmapDomain, ioptPagesCharge, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { mapPagesWith } from './_map.ts';
+import { PAGE_SIZE, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
+import { areaFillDomainsWith, fillDomainsPagesWith, mapPagesWith } from './_map.ts';
 import { copyHandler } from './_copy.ts';
 
 const P = BigInt(PAGE_SIZE);
@@ -111,74 +110,15 @@ function readerRelease(pages: IoptPages, start: number, last: number, extra: rea
   for (const pfn of extra) pages.proc.unpinUserPage(pfn);
 }
 
-/** batch_to_domain over the whole area (the reference's areaMapDomain). */
-function areaMapDomain(iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain): number {
-  const first = area.firstIndex;
-  const lastIdx = area.lastIndex;
-  const endByte = area.startByte + area.length;
-  const maxChunk = iopt.disableLargePages ? PAGE_SIZE : Number.MAX_SAFE_INTEGER;
-  let mapped = 0n;
-  let runIova = area.start;
-  let runPa = -1;
-  let runSize = 0;
-  const flush = (): number => {
-    if (runSize === 0) return 0;
-    const rc = domain.map(runIova, runPa, runSize, area.iommuProt);
-    if (rc) return rc;
-    mapped += BigInt(runSize);
-    return 0;
-  };
-  const unwind = new Unwind();
-  unwind.onError('out_unmap', () => {
-    if (mapped) domain.unmap(area.start, Number(mapped));
-  });
-  for (let i = first; i <= lastIdx; i++) {
-    const pageStart = BigInt(i) * P;
-    const from = i === first ? area.pageOffset : 0;
-    const to = i === lastIdx ? Number(endByte - pageStart) : PAGE_SIZE;
-    const pa = pages.pinnedPfn(i)! * PAGE_SIZE + from;
-    const size = to - from;
-    if (runSize > 0 && runPa + runSize === pa && runSize + size <= maxChunk) {
-      runSize += size;
-      continue;
-    }
-    const rc = flush();
-    if (rc) return unwind.exit(rc);
-    runIova = area.start + mapped;
-    runPa = pa;
-    runSize = size;
-  }
-  return unwind.exit(flush());
-}
-
-/** iopt_area_fill_domains over the faulty reader. */
-function areaFillDomains(iopt: IoPagetable, area: IoptArea, pages: IoptPages): number {
-  if (iopt.domains.length === 0) return 0;
-  const held = readerHold(pages, area.firstIndex, area.lastIndex);
-  if (held.errno) return held.errno;
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => readerRelease(pages, area.firstIndex, area.lastIndex, held.extra));
-  for (const domain of iopt.domains) {
-    const rc = areaMapDomain(iopt, area, pages, domain);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
-  }
-  const rc = ioptPagesCharge(pages); // pfn_reader_update_pinned: charges the extra pins too
-  if (rc) return unwind.exit(rc);
-  area.filled = true;
-  return unwind.exit(0);
-}
-
-/** iopt_fill_domains_pages */
-function fillDomains(iopt: IoPagetable, list: readonly PagesListElm[]): number {
-  const unwind = new Unwind();
-  for (const elm of list) {
-    const rc = areaFillDomains(iopt, elm.area!, elm.pages!);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('out_unfill', () => ioptAreaUnfillDomains(iopt, elm.area!, elm.pages!));
-  }
-  return unwind.exit(0);
-}
+/** iopt_fill_domains_pages → iopt_area_fill_domains over the faulty reader (pfn_reader_update_pinned charges the extra pins too). */
+const fillDomains = fillDomainsPagesWith(
+  areaFillDomainsWith({
+    hold: (pages, first, last) => {
+      const held = readerHold(pages, first, last);
+      return { errno: held.errno, release: () => readerRelease(pages, first, last, held.extra) };
+    },
+  }),
+);
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('reader-pin-past-hole', profile, {
