@@ -33,6 +33,28 @@ function device(name: string, pt: string): Step[] {
   ];
 }
 
+/**
+ * A page mapped in one IOAS, seven empty IOASes beside it, and a bound,
+ * unattached device (steps 1 to 14): the step's random sample of an
+ * unattached device's reach picks an empty IOAS, so an objection at step 15
+ * comes from the probe at the IOAS the attach named.
+ */
+const beforeAttach: Step[] = [
+  ...open,
+  ...Array.from({ length: 7 }, (): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} })),
+  { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+  { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+  { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+  { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+];
+
+/** The invariants' objections at step 15 on the fault and on the reference. */
+async function atAttach(p: ReturnType<typeof program>, fault: string): Promise<{ broken: string[]; reference: readonly unknown[]; text: string }> {
+  const broken = await replayProgram(p, { impl: `conformance/mutants/unseen/${fault}.ts`, profile: '7.3', oracle: 'invariants' });
+  const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+  return { broken: broken.objections.filter((o) => o.step === 15).map((o) => o.property), reference: onRef.objections, text: `${broken.text}\n${onRef.text}` };
+}
+
 /** The invariants' objections on the mutant (a catalogue name, or a fixture's path) and on the reference. */
 async function judge(p: ReturnType<typeof program>, mutant: string): Promise<{ broken: string[]; reference: string[]; text: string }> {
   const broken = await replayProgram(p, { impl: mutant.includes('/') ? mutant : `mutant:${mutant}`, profile: '7.3', oracle: 'invariants' });
@@ -607,26 +629,18 @@ describe('a command whose answer cannot be copied back leaves nothing behind', (
   check('suite.invariants.failed-attach-probed-where-it-named', async () => {
     // A first attach whose struct is read-only fails (the pt_id copy-back faults: EFAULT) and must
     // leave the device detached; the step's own probe DMAs at a mapped page of the IOAS it named.
-    // Seven empty IOASes beside it: the step's random sample of an unattached device's reach
-    // picks one of them, so it is the named IOAS's probe that objects.
     const p = program(
       'attach-answer-fault',
       [
-        ...open,
-        ...Array.from({ length: 7 }, (): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} })),
-        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
-        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
-        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
-        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        ...beforeAttach,
         { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, readOnly: true, expect: { errno: ['EFAULT'] } },
       ],
       { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
     );
-    const broken = await replayProgram(p, { impl: 'conformance/mutants/unseen/cdev-attach-efault-no-detach.ts', profile: '7.3', oracle: 'invariants' });
-    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
     // Objected at the attach itself (step 15), not only by the end-of-case sweep.
-    expect(broken.objections.filter((o) => o.step === 15).map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
-    expect(onRef.objections, onRef.text).toEqual([]);
+    const r = await atAttach(p, 'cdev-attach-efault-no-detach');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
   });
 
   check('suite.invariants.end-of-case-iova-ranges', async () => {
@@ -658,21 +672,14 @@ describe('a PASID’s attach is the PASID’s alone', () => {
     const p = program(
       'attach-pasid',
       [
-        ...open,
-        ...Array.from({ length: 7 }, (): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} })),
-        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
-        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
-        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
-        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        ...beforeAttach,
         { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { flags: 'VFIO_DEVICE_ATTACH_PASID', pt_id: '$ioas', pasid: 5 }, expect: { errno: ['EOPNOTSUPP'] } },
       ],
       { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
       ['7.3'],
     );
-    const broken = await replayProgram(p, { impl: 'conformance/mutants/unseen/cdev-attach-pasid-falls-back-to-rid.ts', profile: '7.3', oracle: 'invariants' });
-    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
-    // Objected at the attach itself (step 15).
-    expect(broken.objections.filter((o) => o.step === 15).map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
-    expect(onRef.objections, onRef.text).toEqual([]);
+    const r = await atAttach(p, 'cdev-attach-pasid-falls-back-to-rid');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
   });
 });
