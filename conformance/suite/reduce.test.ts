@@ -85,4 +85,25 @@ describe('suite.reduce', () => {
     const r = await reduceSteps([area, map], 'original', test, { bindingsOf: () => new Map([['area', 0x5000n]]) });
     expect(r.steps).toEqual([{ ...map, fields: { iova: 0x7000n } }]);
   });
+
+  it('suite.reduce.points-a-second-of-a-kind-at-the-first', async () => {
+    // Two devices bound (`d1`, `d2`, the same command and bind path); the HWPT is made for `d2` and
+    // the failure needs any HWPT. Dropping `d2` skips `hwpt`; pointed at `d1` instead, it still fails.
+    const bind = (name: string): StepTemplate => ({ op: 'ioctl', fields: { cmd: 'VFIO_DEVICE_BIND_IOMMUFD' }, bind: { [name]: 'out.out_devid' } });
+    const hwpt: StepTemplate = { op: 'ioctl', fields: { cmd: 'IOMMU_HWPT_ALLOC', dev_id: new Ref('d2') }, bind: { hwpt: 'out.out_hwpt_id' } };
+    const test = async (steps: readonly StepTemplate[]): Promise<Trial<string>> => {
+      const bound = new Set<string>();
+      const executed: StepTemplate[] = [];
+      for (const t of steps) {
+        const dev = t.fields['dev_id'];
+        if (dev instanceof Ref && !bound.has(dev.name)) continue;
+        bound.add(Object.keys(t.bind ?? {})[0] as string);
+        executed.push(t);
+        if (t.bind?.['hwpt']) return { result: 'fails', executed };
+      }
+      return { result: undefined, executed };
+    };
+    const r = await reduceSteps([bind('d1'), bind('d2'), hwpt], 'original', test);
+    expect(r.steps).toEqual([bind('d1'), { ...hwpt, fields: { ...hwpt.fields, dev_id: new Ref('d1') } }]);
+  });
 });

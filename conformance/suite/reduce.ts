@@ -14,7 +14,10 @@
  * relative to it: `$area+0x1000`) holds its dependents hostage: when dropping
  * it with them fails, it is tried once more with those references written out
  * as the IOVAs the failing run gave them, as a human would rewrite the
- * program.
+ * program. Likewise a step that makes a second thing of a kind (another
+ * device's id, another buffer) when the program only needs one: it is tried
+ * once more with later references to what it made pointed at what an earlier
+ * step of the same kind made (`$devid14` → `$devid13`).
  *
  * Deterministic: the budget is a number of trial runs, not a time, so the same
  * counterexample reduces to the same program on a busy machine and an idle
@@ -63,6 +66,8 @@ export async function reduceSteps<R>(steps: readonly StepTemplate[], initial: R,
       const candidates = [[...best.steps.slice(0, i), ...best.steps.slice(i + 1)]];
       const literal = inlineIovas(best.steps, i, opts.bindingsOf?.(best.result));
       if (literal) candidates.push(literal);
+      const alike = useEarlierAlike(best.steps, i);
+      if (alike) candidates.push(alike);
       for (const candidate of candidates) {
         if (trials >= maxTrials || opts.stop?.()) return { ...best, trials };
         trials++;
@@ -75,6 +80,41 @@ export async function reduceSteps<R>(steps: readonly StepTemplate[], initial: R,
     }
   }
   return { ...best, trials };
+}
+
+/**
+ * The program without step i, every later reference to a name it bound
+ * pointed at a name an earlier step of the same op (and ioctl) bound through
+ * the same path; undefined when step i binds nothing a later step names, or
+ * no earlier step is alike.
+ */
+function useEarlierAlike(steps: readonly StepTemplate[], i: number): StepTemplate[] | undefined {
+  const step = steps[i];
+  if (!step?.bind) return undefined;
+  const sameKind = (t: StepTemplate): boolean => t.op === step.op && t.fields['cmd'] === step.fields['cmd'];
+  const to = new Map<string, string>();
+  for (const [name, path] of Object.entries(step.bind)) {
+    const earlier = steps.slice(0, i).findLast((t) => sameKind(t) && Object.values(t.bind ?? {}).includes(path));
+    const alike = earlier && Object.entries(earlier.bind ?? {}).find(([, p]) => p === path)?.[0];
+    if (alike) to.set(name, alike);
+  }
+  if (to.size === 0) return undefined;
+  let used = false;
+  const rewrite = (t: Tmpl): Tmpl => {
+    if (t instanceof Ref) {
+      const alike = to.get(t.name);
+      if (alike === undefined) return t;
+      used = true;
+      return new Ref(alike, t.path, t.add);
+    }
+    if (t === null || typeof t !== 'object' || t instanceof Uint8Array) return t;
+    if (Array.isArray(t)) return t.map(rewrite);
+    const out: { [k: string]: Tmpl } = {};
+    for (const [k, v] of Object.entries(t)) out[k] = rewrite(v as Tmpl);
+    return out;
+  };
+  const later = steps.slice(i + 1).map((s) => ({ ...s, fields: rewrite(s.fields) as StepTemplate['fields'] }));
+  return used ? [...steps.slice(0, i), ...later] : undefined;
 }
 
 /**
