@@ -50,129 +50,19 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
-import { iommufdGetObject, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdDevice, type IommufdHwpt, type IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
-import {
-  findHwptPaging,
-  iommufdGroupDoReplaceReservedIova,
-  iommufdGroupRemoveReservedIova,
-  iommufdHwPagetablePut,
-  iommufdHwptPagingAlloc,
-  iommufdHwptReplaceDevice,
-} from '../../../impl/iommufd/hw_pagetable.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
+import { iommufdGetObject } from '../../../impl/iommufd/object.ts';
+import { iommufdUcmdRespond, type IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
+import { deviceReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
-type AttachOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
-
-/** iommufd_device_do_replace (as the reference). */
-function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): AttachOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
-  igroup.hwpt = hwpt;
-  const n = igroup.deviceList.length;
-  for (let i = 0; i < n; i++) refcount_inc(hwpt);
-  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
-  return { errno: 0, destroy: oldHwpt };
-}
-
-/** iommufd_device_auto_get_domain in replace mode (do_attach = do_replace, no immediate attach). */
-function autoGetDomainReplace(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): AttachOut {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const out = doReplace(idev, hwpt);
-    if (out.errno) {
-      if (out.errno === -EINVAL) continue;
-      return out;
-    }
-    ptId.value = hwpt.id;
-    return out;
-  }
-  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
-  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-  const hwpt = r.value;
-  const out = doReplace(idev, hwpt);
-  // THE FAULT: `goto out_unlock` — iommufd_object_abort_and_destroy(idev->ictx, &hwpt->obj) is skipped.
-  if (out.errno) return out;
-  hwpt.autoDomain = true;
-  ptId.value = hwpt.id;
-  iommufdObjectFinalize(idev.ictx, hwpt);
-  return { errno: 0, destroy: out.destroy };
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(do_replace). */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: AttachOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = doReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomainReplace(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
+/** iommufd_device_replace whose auto_get_domain, on a failed replace onto a new automatic HWPT, does `goto out_unlock`: iommufd_object_abort_and_destroy(idev->ictx, &hwpt->obj) is skipped (THE FAULT). */
+const deviceReplace = deviceReplaceWith({ abortFailedAuto: false });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('auto-replace-fail-skips-abort', profile, {
     // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas on an attached device: iommufd_device_replace.
-    vfioIoctl: (df, cmd, arg, original) => {
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
-      const vdev = df.device;
-      const idev = vdev.iommufdDevice;
-      if (!idev || !vdev.iommufdAttached) return original();
-      const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = attach.num('flags');
-      if (df.profile === '6.12') {
-        if (flags) return -EINVAL;
-      } else {
-        if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-        if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-      }
-      // Only a replace through an IOAS reaches the automatic-domain path (a lookup without a fail-nth step).
-      if (idev.ictx.objects.load(attach.num('pt_id'))?.type !== 'IOAS') return original();
-      const ptId = { value: attach.num('pt_id') };
-      const rc = deviceReplace(idev, ptId);
-      if (rc) return rc;
-      vdev.iommufdAttached = true;
-      attach.set('pt_id', ptId.value);
-      if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-        // out_detach: vfio_iommufd_physical_detach_ioas
-        iommufdDeviceDetach(idev);
-        vdev.iommufdAttached = false;
-        return -EFAULT;
-      }
-      return 0;
-    },
+    vfioIoctl: replaceAttachIoctl(deviceReplace),
     handlers: {
       // iommufd_test_mock_domain_replace
       IOMMU_TEST_CMD: (ucmd, original) => {

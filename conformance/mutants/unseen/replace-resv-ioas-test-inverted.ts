@@ -41,33 +41,12 @@
  * is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import {
-  type IommufdDevice,
-  type IommufdGroup,
-  type IommufdHwpt,
-  type IommufdHwptPaging,
-  type IommufdIoas,
-  PHYS_ADDR_MAX,
-} from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import {
-  findHwptPaging,
-  iommufdGroupRemoveReservedIova,
-  iommufdHwPagetablePut,
-  iommufdHwptPagingAlloc,
-  iommufdHwptReplaceDevice,
-} from '../../../impl/iommufd/hw_pagetable.ts';
+import { type IommufdGroup, type IommufdHwptPaging, PHYS_ADDR_MAX } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging, iommufdGroupRemoveReservedIova } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { mutantImplementation } from '../harness.ts';
-
-type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
+import { deviceReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 /** iommufd_group_setup_msi */
 function groupSetupMsi(igroup: IommufdGroup, hwpt: IommufdHwptPaging): void {
@@ -90,108 +69,9 @@ function groupDoReplaceReservedIova(igroup: IommufdGroup, hwpt: IommufdHwptPagin
   return unwind.exit(0);
 }
 
-/** iommufd_device_do_replace (the reference's, calling the faulty helper). */
-function deviceDoReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = groupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
-  igroup.hwpt = hwpt;
-  const n = igroup.deviceList.length;
-  for (let i = 0; i < n; i++) refcount_inc(hwpt);
-  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
-  return { errno: 0, destroy: oldHwpt };
-}
-
-/** iommufd_device_auto_get_domain for a replace (no immediate attach). */
-function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const out = deviceDoReplace(idev, hwpt);
-    if (out.errno) {
-      if (out.errno === -EINVAL) continue;
-      return out;
-    }
-    ptId.value = hwpt.id;
-    return out;
-  }
-  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
-  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-  const hwpt = r.value;
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
-  const out = deviceDoReplace(idev, hwpt);
-  if (out.errno) return unwind.exit(out);
-  unwind.exit(0);
-  hwpt.autoDomain = true;
-  ptId.value = hwpt.id;
-  iommufdObjectFinalize(idev.ictx, hwpt);
-  return { errno: 0, destroy: out.destroy };
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(..., iommufd_device_do_replace) */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: ReplaceOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = deviceDoReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('replace-resv-ioas-test-inverted', profile, {
-    vfioIoctl: (df, cmd, arg, original) => {
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
-      const vdev = df.device;
-      const idev = vdev.iommufdDevice;
-      // Not attached yet: vfio_iommufd_physical_attach_ioas attaches (the reference's path).
-      if (!idev || !vdev.iommufdAttached) return original();
-      // vfio_df_ioctl_attach_pt, replace branch of vfio_iommufd_physical_attach_ioas.
-      const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = attach.num('flags');
-      if (df.profile === '6.12') {
-        if (flags) return -EINVAL;
-      } else {
-        if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-        if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-      }
-      const ptId = { value: attach.num('pt_id') };
-      const rc = deviceReplace(idev, ptId);
-      if (rc) return rc;
-      attach.set('pt_id', ptId.value);
-      if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-        // out_detach: vfio_iommufd_physical_detach_ioas
-        iommufdDeviceDetach(idev);
-        vdev.iommufdAttached = false;
-        return -EFAULT;
-      }
-      return 0;
-    },
+    // vfio_df_ioctl_attach_pt, replace branch of vfio_iommufd_physical_attach_ioas (a first attach is the reference's).
+    vfioIoctl: replaceAttachIoctl(deviceReplaceWith({ replaceReservedIova: groupDoReplaceReservedIova })),
   });
 }

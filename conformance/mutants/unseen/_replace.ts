@@ -1,0 +1,137 @@
+/**
+ * Shared by the faults in the replace path of an attached device: a copy of
+ * iommufd_device_replace → iommufd_device_change_pt(do_replace), with
+ * iommufd_device_auto_get_domain in replace mode and
+ * iommufd_device_do_replace (device.c), whose steps are parameters; and the
+ * replace branch of vfio_df_ioctl_attach_pt (vfio_iommufd_physical_attach_ioas
+ * on an attached device) over it. With the reference's own steps they answer
+ * exactly as the reference does.
+ */
+import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
+import { findHwptPaging, iommufdGroupDoReplaceReservedIova, iommufdGroupRemoveReservedIova, iommufdHwPagetablePut, iommufdHwptPagingAlloc, iommufdHwptReplaceDevice } from '../../../impl/iommufd/hw_pagetable.ts';
+import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
+import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import type { MutantHooks } from '../harness.ts';
+
+type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
+
+/** The steps of the replace path a fault may replace; each one not given is the reference's. */
+export interface ReplaceSteps {
+  /** iommufd_group_do_replace_reserved_iova: the group's reserved regions in the new HWPT's IOAS. */
+  readonly replaceReservedIova?: (igroup: IommufdGroup, hwpt: IommufdHwptPaging) => number;
+  /** iommufd_device_auto_get_domain's out_abort when the replace onto a new automatic HWPT fails. */
+  readonly abortFailedAuto?: boolean;
+}
+
+/** A copy of iommufd_device_replace over the given steps: 0 or a negative errno; `ptId` gets the HWPT the device is in. */
+export function deviceReplaceWith({ replaceReservedIova = iommufdGroupDoReplaceReservedIova, abortFailedAuto = true }: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
+  // iommufd_device_do_replace
+  const doReplace = (idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut => {
+    const igroup = idev.igroup;
+    const paging = findHwptPaging(hwpt);
+    if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
+    if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
+    if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
+    const oldHwpt = igroup.hwpt;
+    const unwind = new Unwind();
+    if (paging) {
+      const rc = replaceReservedIova(igroup, paging);
+      if (rc) return unwind.exit({ errno: rc, destroy: null });
+      unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
+    }
+    const rc = iommufdHwptReplaceDevice(idev, hwpt);
+    if (rc) return unwind.exit({ errno: rc, destroy: null });
+    unwind.exit(0);
+    const oldPaging = findHwptPaging(oldHwpt);
+    if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
+    igroup.hwpt = hwpt;
+    const n = igroup.deviceList.length;
+    for (let i = 0; i < n; i++) refcount_inc(hwpt);
+    for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
+    return { errno: 0, destroy: oldHwpt };
+  };
+  // iommufd_device_auto_get_domain in replace mode (no immediate attach)
+  const autoGetDomain = (idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut => {
+    for (const hwpt of [...ioas.hwptList]) {
+      if (!hwpt.autoDomain) continue;
+      const out = doReplace(idev, hwpt);
+      if (out.errno) {
+        if (out.errno === -EINVAL) continue;
+        return out;
+      }
+      ptId.value = hwpt.id;
+      return out;
+    }
+    const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
+    if (r.errno || !r.value) return { errno: r.errno, destroy: null };
+    const hwpt = r.value;
+    const unwind = new Unwind();
+    if (abortFailedAuto) unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
+    const out = doReplace(idev, hwpt);
+    if (out.errno) return unwind.exit(out);
+    unwind.exit(0);
+    hwpt.autoDomain = true;
+    ptId.value = hwpt.id;
+    iommufdObjectFinalize(idev.ictx, hwpt);
+    return { errno: 0, destroy: out.destroy };
+  };
+  return (idev, ptId) => {
+    const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
+    if (pt.errno || !pt.value) return pt.errno;
+    let out: ReplaceOut;
+    switch (pt.value.type) {
+      case 'HWPT_NESTED':
+      case 'HWPT_PAGING':
+        out = doReplace(idev, pt.value as IommufdHwpt);
+        break;
+      case 'IOAS':
+        out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
+        break;
+      default:
+        return -EINVAL;
+    }
+    if (out.errno) return out.errno;
+    if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
+    return 0;
+  };
+}
+
+/**
+ * VFIO_DEVICE_ATTACH_IOMMUFD_PT of an attached device over the given
+ * iommufd_device_replace (vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas's
+ * replace branch); a first attach, and every other ioctl, is the reference's.
+ */
+export function replaceAttachIoctl(deviceReplace: (idev: IommufdDevice, ptId: { value: number }) => number): NonNullable<MutantHooks['vfioIoctl']> {
+  return (df, cmd, arg, original) => {
+    const d = vfioDeviceIoctlDecode(df, cmd, arg);
+    if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
+    const vdev = df.device;
+    const idev = vdev.iommufdDevice;
+    if (!idev || !vdev.iommufdAttached) return original();
+    const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
+    const flags = attach.num('flags');
+    if (df.profile === '6.12') {
+      if (flags) return -EINVAL;
+    } else {
+      if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
+      if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
+    }
+    const ptId = { value: attach.num('pt_id') };
+    const rc = deviceReplace(idev, ptId);
+    if (rc) return rc;
+    attach.set('pt_id', ptId.value);
+    if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
+      // out_detach: vfio_iommufd_physical_detach_ioas
+      iommufdDeviceDetach(idev);
+      vdev.iommufdAttached = false;
+      return -EFAULT;
+    }
+    return 0;
+  };
+}
