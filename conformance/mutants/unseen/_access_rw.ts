@@ -1,23 +1,26 @@
 /**
  * Shared by the faults that change one step of IOMMU_TEST_OP_ACCESS_RW: a
  * copy of iommufd_test_access_rw (selftest.c) → iommufd_access_rw
- * (device.c) whose piece length, iopt_pages_rw_access and
- * iopt_area_contig_done test are parameters.
+ * (device.c) whose piece length, area permission test, iopt_pages_rw_access
+ * and iopt_area_contig_done test are parameters.
  * With the reference's own it answers exactly as the reference does.
  */
 import { EBADFD, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
 import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
-import { IOMMU_READ, IOMMU_WRITE, ioptAreaContig, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaContig, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptPagesRwAccess } from '../../../impl/iommufd/pages.ts';
 import { ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { checkAreaProt } from './_access_pages.ts';
 
 const SZ_16M = 16 * 1024 * 1024;
 
 export interface AccessRwSteps {
   /** The bytes of one area's piece: (min(last, iopt_area_last_iova(area)) - cur) + 1. */
   readonly pieceBytes?: (last: bigint, area: IoptArea, cur: bigint) => number;
+  /** check_area_prot: whether the area allows the access's direction (EPERM if not). */
+  readonly checkProt?: (area: IoptArea, write: boolean) => boolean;
   readonly pagesRw?: typeof ioptPagesRwAccess;
   /** iopt_area_contig_done: whether the areas covered the whole range (ENOENT if not). */
   readonly contigDone?: (done: boolean) => boolean;
@@ -37,7 +40,7 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
   for (const { area, cur } of pieces) {
     const bytes = steps.pieceBytes(last, area, cur);
     if (area.preventAccess) return -EINVAL;
-    if (!(area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ))) return -EPERM;
+    if (!steps.checkProt(area, write)) return -EPERM;
     // Never empty with the kernel's piece length; a longer piece can leave none for the next area.
     const chunk = data.subarray(off, off + bytes);
     if (chunk.length) {
@@ -50,8 +53,8 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
 }
 
 /** iommufd_test_access_rw over iommufd_access_rw with the given steps (the reference's where none is given). */
-export function accessRwHandler({ pieceBytes = pieceBytesOf, pagesRw = ioptPagesRwAccess, contigDone = (done) => done }: AccessRwSteps): (ucmd: Ucmd) => number {
-  const steps = { pieceBytes, pagesRw, contigDone };
+export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done }: AccessRwSteps): (ucmd: Ucmd) => number {
+  const steps = { pieceBytes, checkProt, pagesRw, contigDone };
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     let iova = cmd.big('access_rw.iova');

@@ -37,61 +37,12 @@
  * one label changed.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADE, EBADFD, EFAULT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
-import { iommufdAccessPinPages, iommufdAccessUnpinPages } from '../../../impl/iommufd/access.ts';
-import { iommufdUcmdRespond, PAGE_SIZE, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
+import { accessPagesHandler } from './_access_pages.ts';
 
-const SZ_16M = 16 * 1024 * 1024;
-const P = BigInt(PAGE_SIZE);
-
-/** iommufd_test_check_pages */
-function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
-  for (let i = 0; i < pfns.length; i++) {
-    const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
-    if (!t || !t.prot.read) return -EFAULT;
-    if (t.pfn !== pfns[i]) return -EBADE;
-  }
-  return 0;
-}
-
-/** iommufd_test_access_pages with the faulty label. */
-function accessPages(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_pages.iova');
-  const length = cmd.big('access_pages.length');
-  const uptr = cmd.big('access_pages.uptr');
-  const flags = cmd.num('access_pages.flags');
-  if (length > BigInt(SZ_16M)) return -ENOMEM;
-  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  // iommufd_access_get
-  const file = ctx.proc.fds.fget(cmd.num('id'));
-  if (!file) return -EBADFD;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => file.put());
-  if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) return unwind.exit(-EBADFD);
-  const staccess = file.private_data;
-  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(staccess.access!, iova);
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
-  const pinned = iommufdAccessPinPages(staccess.access!, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return unwind.exit(pinned.errno);
-  if (uptr) {
-    const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
-    // THE FAULT: goto out_free_pages instead of out_unaccess — the pin stays, no item records it.
-    if (rc) return unwind.exit(rc);
-  }
-  unwind.onError('out_unaccess', () => iommufdAccessUnpinPages(staccess.access!, iova, length));
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-  const item = { iova, length, id: staccess.nextId++ };
-  staccess.items.push(item);
-  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
-  cmd.set('access_pages.out_access_pages_id', item.id);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+/** iommufd_test_access_pages with THE FAULT: a failed check goes to out_free_pages instead of out_unaccess — the pin stays, no item records it. */
+const accessPages = accessPagesHandler({ checkFailUnpins: false });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-pages-check-fail-keeps-pin', profile, {

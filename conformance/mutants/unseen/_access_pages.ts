@@ -1,0 +1,135 @@
+/**
+ * Shared by the faults that change one step of IOMMU_TEST_OP_ACCESS_PAGES: a
+ * copy of iommufd_test_access_pages (selftest.c) → iommufd_access_pin_pages
+ * (device.c) whose iopt_area_add_access, area permission test, unpin and
+ * check-failure label are parameters, and of iommufd_access_get.
+ * With the reference's own it answers exactly as the reference does.
+ */
+import { EBADE, EBADFD, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_READ, IOMMU_WRITE, ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaAddAccess, ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
+import { iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
+import { iommufdAccessUnpinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
+import type { KFile } from '../../../impl/process/file.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+
+const SZ_16M = 16n * 1024n * 1024n;
+const P = BigInt(PAGE_SIZE);
+
+/** check_area_prot (device.c), the reference's. */
+export function checkAreaProt(area: IoptArea, write: boolean): boolean {
+  return (area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ)) !== 0;
+}
+
+/** iopt_area_contig_is_aligned */
+function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boolean {
+  if (ioptAreaStartByte(area, cur) % P) return false;
+  if (!isLastPiece && ioptAreaStartByte(area, area.last) % P !== P - 1n) return false;
+  return true;
+}
+
+export interface AccessPinSteps {
+  /** iopt_area_add_access: pin [start, last] of the area's pages for the access. */
+  readonly addAccess?: (area: IoptArea, start: number, last: number, write: boolean) => Result<number[]>;
+  /** check_area_prot: whether the area allows the access's direction (EPERM if not). */
+  readonly checkProt?: (area: IoptArea, write: boolean) => boolean;
+}
+
+export type AccessPinPages = (access: IommufdAccess, iova: bigint, length: bigint, write: boolean) => Result<number[]>;
+
+/** iommufd_access_pin_pages with the given steps (the reference's where none is given). */
+export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = checkAreaProt }: AccessPinSteps): AccessPinPages {
+  return (access, iova, length, write) => {
+    if (!access.ops.needsPinPages) return err(-EINVAL);
+    if (!length) return err(-EINVAL);
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return err(-EOVERFLOW);
+    const ioas = access.ioas;
+    if (!ioas) return err(-ENOENT);
+    const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+    const out: number[] = [];
+    const unwind = new Unwind();
+    for (const { area, cur } of pieces) {
+      const pieceLast = last < area.last ? last : area.last;
+      if (area.preventAccess || !contigIsAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
+      if (!checkProt(area, write)) return unwind.exit(err(-EPERM));
+      const first = ioptAreaIovaToIndex(area, cur);
+      const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
+      const r = addAccess(area, first, lastIndex, write);
+      if (r.errno) return unwind.exit(err(r.errno));
+      unwind.onError('err_remove', () => ioptAreaRemoveAccess(area, first, lastIndex));
+      out.push(...r.value!);
+    }
+    if (!done) return unwind.exit(err(-ENOENT));
+    return unwind.exit(ok(out));
+  };
+}
+
+/** iommufd_access_get: the selftest access behind fd `fd` (with a file reference the caller puts), or EBADFD. */
+export function accessGet(ucmd: Ucmd, fd: number): { errno: number; staccess?: SelftestAccess; file?: KFile } {
+  const file = ucmd.ctx.proc.fds.fget(fd);
+  if (!file) return { errno: -EBADFD };
+  if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) {
+    file.put();
+    return { errno: -EBADFD };
+  }
+  return { errno: 0, staccess: file.private_data, file };
+}
+
+/** iommufd_test_check_pages: the pinned frames are the ones behind uptr. */
+function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
+  for (let i = 0; i < pfns.length; i++) {
+    const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
+    if (!t || !t.prot.read) return -EFAULT;
+    if (t.pfn !== pfns[i]) return -EBADE;
+  }
+  return 0;
+}
+
+export interface AccessPagesSteps {
+  readonly pinPages?: AccessPinPages;
+  /** iommufd_access_unpin_pages, for the out_unaccess unwind. */
+  readonly unpinPages?: (access: IommufdAccess, iova: bigint, length: bigint) => void;
+  /** Whether a failed iommufd_test_check_pages unwinds through out_unaccess (the kernel's label) or skips it. */
+  readonly checkFailUnpins?: boolean;
+}
+
+/** iommufd_test_access_pages with the given steps (the reference's where none is given). */
+export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPages = iommufdAccessUnpinPages, checkFailUnpins = true }: AccessPagesSteps): (ucmd: Ucmd) => number {
+  return (ucmd) => {
+    const { cmd, ctx } = ucmd;
+    let iova = cmd.big('access_pages.iova');
+    const length = cmd.big('access_pages.length');
+    const uptr = cmd.big('access_pages.uptr');
+    const flags = cmd.num('access_pages.flags');
+    if (length > SZ_16M) return -ENOMEM;
+    if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
+    const g = accessGet(ucmd, cmd.num('id'));
+    if (g.errno) return g.errno;
+    const staccess = g.staccess!;
+    const access = staccess.access!;
+    const unwind = new Unwind();
+    unwind.always('out_put', () => g.file!.put());
+    if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
+    if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
+    if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
+    const pinned = pinPages(access, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
+    if (pinned.errno) return unwind.exit(pinned.errno);
+    const unaccess = (): void => unpinPages(access, iova, length);
+    if (checkFailUnpins) unwind.onError('out_unaccess', unaccess);
+    if (uptr) {
+      const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
+      if (rc) return unwind.exit(rc);
+    }
+    if (!checkFailUnpins) unwind.onError('out_unaccess', unaccess);
+    if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
+    const item = { iova, length, id: staccess.nextId++ };
+    staccess.items.push(item);
+    unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
+    cmd.set('access_pages.out_access_pages_id', item.id);
+    return unwind.exit(iommufdUcmdRespond(ucmd));
+  };
+}
