@@ -2,12 +2,17 @@
  * Shared by the J faults that change one step of the unmap path: a copy of
  * iommufd_ioas_unmap / iopt_unmap_iova_range (io_pagetable.c) whose area
  * teardown (iopt_area_unfill_domains) and cut test (an area only partly
- * inside the range: ENOENT) are parameters. With the reference's
+ * inside the range: ENOENT) are parameters, and of iommufd_ioas_unmap and
+ * iommufd_vfio_unmap_dma over any such walk. With the reference's
  * ioptAreaUnfillDomains and REFUSES_CUT it answers exactly as the reference does.
  */
-import { EBUSY, EDEADLOCK, EINVAL, ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoPagetable, type IoptArea, type IoptPages, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
+import { EBUSY, EDEADLOCK, EFAULT, EINVAL, ENODEV, ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type IoptArea, type IoptPages, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst, ioptCutIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { commandMinSize } from '../../../spec/uapi/lookup.ts';
+import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import type { CompatDecode } from '../harness.ts';
 import { ioptPutPages } from '../../../impl/iommufd/pages.ts';
 
 export type Unfill = (iopt: IoPagetable, area: IoptArea, pages: IoptPages) => void;
@@ -49,8 +54,11 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
   }
 }
 
-/** iommufd_ioas_unmap over unmapRange. */
-export function unmapHandler(unfill: Unfill, cuts: Cuts = REFUSES_CUT): (ucmd: Ucmd) => number {
+/** An iopt_unmap_iova_range: unmap the areas in [start, last], adding their bytes to `unmapped`. */
+export type RangeUnmap = (iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }) => number;
+
+/** iommufd_ioas_unmap over a range walk (unmap-all too). */
+export function ioasUnmapWith(walk: RangeUnmap): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
@@ -61,18 +69,56 @@ export function unmapHandler(unfill: Unfill, cuts: Cuts = REFUSES_CUT): (ucmd: U
     const unmapped = { bytes: 0n };
     let rc: number;
     if (iova === 0n && length === ULONG_MAX) {
-      rc = unmapRange(iopt, 0n, ULONG_MAX, unmapped, unfill, cuts);
+      rc = walk(iopt, 0n, ULONG_MAX, unmapped);
       if (rc) return rc;
     } else {
       if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
       if (!length) return -EINVAL;
       const last = iova + length - 1n;
       if (last > ULONG_MAX) return -EOVERFLOW;
-      rc = unmapRange(iopt, iova, last, unmapped, unfill, cuts);
+      rc = walk(iopt, iova, last, unmapped);
       if (rc) return rc;
       if (!unmapped.bytes) return -ENOENT;
     }
     cmd.set('length', unmapped.bytes);
     return iommufdUcmdRespond(ucmd);
   };
+}
+
+/** iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first, as the reference). */
+export function vfioUnmapDmaWith(walk: RangeUnmap): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
+  return (ctx, d, arg) => {
+    const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
+    const flags = unmap.num('flags');
+    if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return -EINVAL;
+    const ioas = ctx.vfioIoas as IommufdIoas | null;
+    if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
+    const iopt = ioas.iopt;
+    const iova = unmap.big('iova');
+    const size = unmap.big('size');
+    const unmapped = { bytes: 0n };
+    let rc: number;
+    if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+      if (iova !== 0n || size !== 0n) return -EINVAL;
+      rc = walk(iopt, 0n, ULONG_MAX, unmapped);
+    } else {
+      if (iopt.disableLargePages) {
+        const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
+        rc = ioptCutIova(iopt, iova ? iovas : iovas.slice(0, 1));
+        if (rc) return rc;
+      }
+      // iopt_unmap_iova
+      if (!size) rc = -EINVAL;
+      else if (iova + size - 1n > ULONG_MAX) rc = -EOVERFLOW;
+      else rc = walk(iopt, iova, iova + size - 1n, unmapped);
+    }
+    unmap.set('size', unmapped.bytes);
+    if (!ctx.proc.copyToUser(arg, unmap.bytes.subarray(0, commandMinSize(ctx.profile, d.command) ?? 0))) rc = -EFAULT;
+    return rc;
+  };
+}
+
+/** iommufd_ioas_unmap over unmapRange. */
+export function unmapHandler(unfill: Unfill, cuts: Cuts = REFUSES_CUT): (ucmd: Ucmd) => number {
+  return ioasUnmapWith((iopt, start, last, unmapped) => unmapRange(iopt, start, last, unmapped, unfill, cuts));
 }

@@ -40,14 +40,12 @@
  * reference's iopt_unmap_iova_range with the claim moved up.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, type CompatDecode } from '../harness.ts';
-import { EBUSY, EDEADLOCK, EFAULT, EINVAL, ENODEV, ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst, ioptCutIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { mutantImplementation } from '../harness.ts';
+import { EBUSY, EDEADLOCK, ENOENT } from '../../../impl/lib/errno.ts';
+import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { commandMinSize } from '../../../spec/uapi/lookup.ts';
-import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { ioasUnmapWith, vfioUnmapDmaWith } from './_unmap.ts';
 
 /** iopt_unmap_iova_range with the teardown claim taken before the range test. */
 function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
@@ -87,66 +85,9 @@ function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { 
   }
 }
 
-/** iommufd_ioas_unmap over the faulty walk. */
-function ioasUnmap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const iopt = r.value!.iopt;
-  const iova = cmd.big('iova');
-  const length = cmd.big('length');
-  const unmapped = { bytes: 0n };
-  let rc: number;
-  if (iova === 0n && length === ULONG_MAX) {
-    rc = unmapRange(iopt, 0n, ULONG_MAX, unmapped);
-    if (rc) return rc;
-  } else {
-    if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
-    if (!length) return -EINVAL;
-    const last = iova + length - 1n;
-    if (last > ULONG_MAX) return -EOVERFLOW;
-    rc = unmapRange(iopt, iova, last, unmapped);
-    if (rc) return rc;
-    if (!unmapped.bytes) return -ENOENT;
-  }
-  cmd.set('length', unmapped.bytes);
-  return iommufdUcmdRespond(ucmd);
-}
-
-/** iommufd_vfio_unmap_dma over the faulty walk (type1 v1 cuts first, as the reference). */
-function vfioUnmapDma(ctx: IommufdCtx, d: CompatDecode, arg: bigint): number {
-  const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-  const flags = unmap.num('flags');
-  if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return -EINVAL;
-  const ioas = ctx.vfioIoas as IommufdIoas | null;
-  if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-  const iopt = ioas.iopt;
-  const iova = unmap.big('iova');
-  const size = unmap.big('size');
-  const unmapped = { bytes: 0n };
-  let rc: number;
-  if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
-    if (iova !== 0n || size !== 0n) return -EINVAL;
-    rc = unmapRange(iopt, 0n, ULONG_MAX, unmapped);
-  } else {
-    if (iopt.disableLargePages) {
-      const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
-      rc = ioptCutIova(iopt, iova ? iovas : iovas.slice(0, 1));
-      if (rc) return rc;
-    }
-    // iopt_unmap_iova
-    if (!size) rc = -EINVAL;
-    else if (iova + size - 1n > ULONG_MAX) rc = -EOVERFLOW;
-    else rc = unmapRange(iopt, iova, iova + size - 1n, unmapped);
-  }
-  unmap.set('size', unmapped.bytes);
-  if (!ctx.proc.copyToUser(arg, unmap.bytes.subarray(0, commandMinSize(ctx.profile, d.command) ?? 0))) rc = -EFAULT;
-  return rc;
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('unmap-cut-error-keeps-claim', profile, {
-    handlers: { IOMMU_IOAS_UNMAP: ioasUnmap },
-    compat: { VFIO_IOMMU_UNMAP_DMA: (ctx, d, arg) => vfioUnmapDma(ctx, d, arg) },
+    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(unmapRange) },
+    compat: { VFIO_IOMMU_UNMAP_DMA: vfioUnmapDmaWith(unmapRange) },
   });
 }

@@ -42,11 +42,12 @@
  * does not matter there).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY, EDEADLOCK, EINVAL, ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoPagetable, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst, ioptUnmapAll } from '../../../impl/iommufd/io_pagetable.ts';
+import { EBUSY, EDEADLOCK, ENOENT } from '../../../impl/lib/errno.ts';
+import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
 import { mutantImplementation } from '../harness.ts';
+import { ioasUnmapWith } from './_unmap.ts';
 
 /** iopt_unmap_iova_range with the access block ahead of the range check. */
 function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
@@ -81,34 +82,8 @@ function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { 
   }
 }
 
-/** iommufd_ioas_unmap over the faulty walk. */
-function iommufdIoasUnmap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const iopt = r.value!.iopt;
-  const iova = cmd.big('iova');
-  const length = cmd.big('length');
-  const unmapped = { bytes: 0n };
-  let rc: number;
-  if (iova === 0n && length === ULONG_MAX) {
-    rc = ioptUnmapAll(iopt, unmapped);
-    if (rc) return rc;
-  } else {
-    if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
-    if (!length) return -EINVAL;
-    const last = iova + length - 1n;
-    if (last > ULONG_MAX) return -EOVERFLOW;
-    rc = unmapRange(iopt, iova, last, unmapped);
-    if (rc) return rc;
-    if (!unmapped.bytes) return -ENOENT;
-  }
-  cmd.set('length', unmapped.bytes);
-  return iommufdUcmdRespond(ucmd);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('unmap-notify-before-range-check', profile, {
-    handlers: { IOMMU_IOAS_UNMAP: (ucmd) => iommufdIoasUnmap(ucmd) },
+    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(unmapRange) },
   });
 }
