@@ -33,70 +33,10 @@
  * exported iommufd steps.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADF, EFAULT, EINVAL } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_BIND_FLAG_TOKEN } from '../../../spec/uapi/constants.ts';
-import { vfioDeviceIoctlDecode, type VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
-import { iommufdDeviceBind } from '../../../impl/iommufd/device.ts';
-import { iommufdCtxFromFile } from '../../../impl/iommufd/iommufd_private.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import { mutantImplementation } from '../harness.ts';
-
-const UUID_SIZE = 16;
-
-function bindIommufd(df: VfioDeviceFile, bind: UcmdStruct, arg: bigint): number {
-  const { proc } = df;
-  const flags = bind.num('flags');
-  const fd = bind.num('iommufd') | 0;
-  if (df.profile === '6.12') {
-    if (flags || fd < 0) return -EINVAL;
-  } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return -EINVAL;
-  if (df.accessGranted) return -EINVAL;
-  if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
-    if (!proc.copyFromUser(bind.big('token_uuid_ptr'), UUID_SIZE)) return -EFAULT;
-    return -EINVAL;
-  }
-  const file = proc.fds.fget(fd);
-  if (!file) return -EBADF;
-  const c = iommufdCtxFromFile(file);
-  if (c.errno || !c.value) {
-    file.put();
-    return c.errno;
-  }
-  df.iommufd = { ctx: c.value, file };
-  // vfio_df_open: a cdev device opens through one file only; the first open binds.
-  const vdev = df.device;
-  if (vdev.openCount !== 0) {
-    file.put();
-    df.iommufd = null;
-    return -EINVAL;
-  }
-  vdev.openCount++;
-  const r = iommufdDeviceBind(c.value, vdev.dev);
-  if (r.errno || !r.value) {
-    vdev.openCount--;
-    file.put();
-    df.iommufd = null;
-    return r.errno;
-  }
-  vdev.iommufdDevice = r.value;
-  df.devid = r.value.id;
-  bind.set('out_devid', df.devid);
-  if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) {
-    // THE FAULT: goto out_put_kvm; vfio_df_close(df) is skipped.
-    file.put();
-    df.iommufd = null;
-    return -EFAULT;
-  }
-  df.accessGranted = true;
-  return 0;
-}
+import { bindHook } from './_cdev_bind.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('cdev-bind-efault-no-close', profile, {
-    vfioIoctl: (df, cmd, arg, original) => {
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_BIND_IOMMUFD') return original();
-      return bindIommufd(df, new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes), arg);
-    },
-  });
+  // THE FAULT: a failed out_devid copy-back goes to out_put_kvm; vfio_df_close(df) is skipped.
+  return mutantImplementation('cdev-bind-efault-no-close', profile, { vfioIoctl: bindHook({ close: null }) });
 }

@@ -47,16 +47,10 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { EBADF, EFAULT, EINVAL } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_BIND_FLAG_TOKEN } from '../../../spec/uapi/constants.ts';
-import { iommufdCtxFromFile } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
-import { vfioDeviceIoctlDecode, type VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { KFileOps } from '../../../impl/process/file.ts';
-
-/** sizeof(uuid_t) */
-const UUID_SIZE = 16;
+import { bindHook, dfClose, dfOpen } from './_cdev_bind.ts';
 
 /** Files whose release already knows about a device closed under them. */
 const releaseWrapped = new WeakSet<VfioDeviceFile>();
@@ -83,52 +77,20 @@ function wrapRelease(df: VfioDeviceFile): void {
   }));
 }
 
+/** vfio_df_open with THE FAULT: a device open through another file is refused by `goto out_close_device` — vfio_df_close(df) on the other opener's device. */
+function dfOpenClosingOther(df: VfioDeviceFile): number {
+  if (df.device.openCount === 0) return dfOpen(df);
+  dfClose(df);
+  return -EINVAL;
+}
+
+const bind = bindHook({ open: dfOpenClosingOther });
+
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('cdev-bind-fail-closes-device', profile, {
     vfioIoctl: (df, cmd, arg, original) => {
       wrapRelease(df);
-      const vdev = df.device;
-      if (vdev.openCount === 0 || df.accessGranted) return original();
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_BIND_IOMMUFD') return original();
-      const { proc } = df;
-      const bind = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = bind.num('flags');
-      const fd = bind.num('iommufd') | 0; // s32
-      if (df.profile === '6.12') {
-        if (flags || fd < 0) return -EINVAL;
-      } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return -EINVAL;
-      if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
-        if (!proc.copyFromUser(bind.big('token_uuid_ptr'), UUID_SIZE)) return -EFAULT;
-        return -EINVAL;
-      }
-      const file = proc.fds.fget(fd);
-      if (!file) return -EBADF;
-      const c = iommufdCtxFromFile(file);
-      if (c.errno || !c.value) {
-        file.put();
-        return c.errno;
-      }
-      df.iommufd = { ctx: c.value, file };
-      // vfio_df_open: open_count != 0 on the cdev path → -EINVAL ...
-      // THE FAULT: ... `goto out_close_device`: vfio_df_close(df) on the other opener's device.
-      if (vdev.openCount === 1) {
-        // vfio_df_device_last_close → vfio_iommufd_physical_unbind
-        const idev = vdev.iommufdDevice;
-        if (idev) {
-          if (vdev.iommufdAttached) {
-            iommufdDeviceDetach(idev);
-            vdev.iommufdAttached = false;
-          }
-          iommufdDeviceUnbind(idev);
-          vdev.iommufdDevice = null;
-        }
-      }
-      vdev.openCount--;
-      // out_put_kvm
-      df.iommufd = null;
-      file.put();
-      return -EINVAL;
+      return bind(df, cmd, arg, original);
     },
   });
 }

@@ -44,56 +44,19 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBADF, EFAULT, EINVAL } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_BIND_FLAG_TOKEN } from '../../../spec/uapi/constants.ts';
-import { iommufdCtxFromFile } from '../../../impl/iommufd/iommufd_private.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import { bindHook, dfOpen } from './_cdev_bind.ts';
 
-/** sizeof(uuid_t) */
-const UUID_SIZE = 16;
+/** vfio_df_open with THE FAULT: `open_count > 1` lets the second opener in (not the first open, so nothing is bound and df->devid stays 0). */
+function dfOpenOffByOne(df: VfioDeviceFile): number {
+  const vdev = df.device;
+  if (vdev.openCount > 1) return -EINVAL;
+  if (vdev.openCount === 0) return dfOpen(df);
+  vdev.openCount++;
+  return 0;
+}
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('cdev-open-exclusive-off-by-one', profile, {
-    vfioIoctl: (df, cmd, arg, original) => {
-      const vdev = df.device;
-      // open_count == 1 is the window the off-by-one opens (0: the reference's first open; >= 2: refused).
-      if (vdev.openCount !== 1 || df.accessGranted) return original();
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_BIND_IOMMUFD') return original();
-      const { proc } = df;
-      const bind = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = bind.num('flags');
-      const fd = bind.num('iommufd') | 0; // s32
-      if (df.profile === '6.12') {
-        if (flags || fd < 0) return -EINVAL;
-      } else if (fd < 0 || flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) return -EINVAL;
-      if (df.profile === '7.3' && flags & VFIO_DEVICE_BIND_FLAG_TOKEN) {
-        if (!proc.copyFromUser(bind.big('token_uuid_ptr'), UUID_SIZE)) return -EFAULT;
-        return -EINVAL;
-      }
-      // iommufd_ctx_from_fd
-      const file = proc.fds.fget(fd);
-      if (!file) return -EBADF;
-      const c = iommufdCtxFromFile(file);
-      if (c.errno || !c.value) {
-        file.put();
-        return c.errno;
-      }
-      df.iommufd = { ctx: c.value, file };
-      // vfio_df_open — THE FAULT: `open_count > 1` lets the second opener in; not
-      // the first open, so nothing is bound and df->devid stays 0.
-      vdev.openCount++;
-      bind.set('out_devid', df.devid);
-      if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) {
-        // out_close_device: vfio_df_close (not the last close: open_count 2 → 1), then the ctx reference.
-        vdev.openCount--;
-        df.iommufd = null;
-        file.put();
-        return -EFAULT;
-      }
-      df.accessGranted = true;
-      return 0;
-    },
-  });
+  return mutantImplementation('cdev-open-exclusive-off-by-one', profile, { vfioIoctl: bindHook({ open: dfOpenOffByOne }) });
 }
