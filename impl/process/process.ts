@@ -58,6 +58,23 @@ const HEAP_BASE = 0x5555_0000_0000;
 const HPAGE_SIZE = 2 * 1024 * 1024;
 
 /**
+ * Order-0 frames as a mapping's pages get them: rarely in VA order. The
+ * frames (in allocation order) are cut into chunks, the first frame alone and
+ * then pairs, and the chunks given to the pages in reverse order: a page's
+ * frame is followed by the next page's at only every other page boundary, so
+ * code that steps to "the next frame" instead of the next page's lands on
+ * another page or mapping, while PFN batches still meet runs of two
+ * contiguous frames. (All in order, a small buffer's overrun landed on its
+ * own next page and showed nothing.)
+ */
+export function interleave(frames: readonly number[]): number[] {
+  if (frames.length === 0) return [];
+  const chunks: number[][] = [[frames[0]!]];
+  for (let i = 1; i < frames.length; i += 2) chunks.push(frames.slice(i, i + 2));
+  return chunks.reverse().flat();
+}
+
+/**
  * dst[to, to+n) = src[from, from+n): a loop for the few bytes of a struct or
  * a field (a subarray view costs more than the copy), set() beyond. One side
  * is always the physical memory and the other a caller's array, never a view
@@ -126,17 +143,22 @@ export class Process {
     const pfns: number[] = [];
     // A huge-aligned mapping is backed as THP backs one: each whole 2 MiB of it by one
     // physically contiguous, 2 MiB-aligned block (so an IOMMU can map it with a large leaf).
+    // The rest, page by page, in the order the page allocator's interleave() gives.
     const hugePages = HPAGE_SIZE / PAGE_SIZE;
+    const small: number[] = [];
     for (let i = 0; i < npages; ) {
       const huge = hugeAligned && npages - i >= hugePages;
       const pa = this.phys.allocPages(huge ? Math.log2(hugePages) : 0, KIND_DATA);
       if (pa === 0) {
         for (const p of pfns) this.freeFrame(p);
+        for (const p of small) this.freeFrame(p);
         return null;
       }
-      for (let j = 0; j < (huge ? hugePages : 1); j++) pfns.push(pa / PAGE_SIZE + j);
+      if (huge) for (let j = 0; j < hugePages; j++) pfns.push(pa / PAGE_SIZE + j);
+      else small.push(pa / PAGE_SIZE);
       i += huge ? hugePages : 1;
     }
+    pfns.push(...interleave(small));
     this.vmas.push({ start, npages, prot: new Array<Prot>(npages).fill(prot), pfns });
     this.vmas.sort((a, b) => a.start - b.start);
     // Leave a guard gap so adjacent buffers are never contiguous by accident.
