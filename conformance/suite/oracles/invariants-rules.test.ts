@@ -683,3 +683,51 @@ describe('a PASID’s attach is the PASID’s alone', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('an IOAS’s alignment is its domains’ and accesses’', () => {
+  /** IOVA_RANGES with no room: EMSGSIZE, and the count and the alignment copied back. */
+  const alignment: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_IOVA_RANGES', fields: { ioas_id: '$ioas', num_iovas: 0, allowed_iovas: '0' }, expect: { errno: ['EMSGSIZE'] } };
+
+  check('suite.invariants.iova-alignment', async () => {
+    // A mock domain refused (EADDRINUSE: an area below its aperture) leaves the IOAS with no domain,
+    // so with alignment 1 (iopt_table_add_domain's unwind); the fault had already raised it.
+    const failed = program(
+      'failed-attach-alignment',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x1000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, expect: { errno: ['EADDRINUSE'] } },
+        alignment,
+      ],
+      { testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'], commands: ['IOMMU_IOAS_IOVA_RANGES'] },
+    );
+    const r = await judge(failed, 'conformance/mutants/unseen/add-domain-alignment-before-fill.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/out_iova_alignment 2048, but its domains and accesses impose 1/);
+    expect(r.reference, r.text).toEqual([]);
+    // What raises it on the reference is judged too, and agrees: a mock domain (its 2 KiB pages),
+    // a pinning access (PAGE_SIZE), large pages turned off (PAGE_SIZE), each taken back when it goes.
+    const raised = program(
+      'alignment-raised-and-lowered',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { stdev: 'out.mock_domain.out_stdev_id', hwpt: 'out.mock_domain.out_hwpt_id' } },
+        alignment,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        alignment,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$stdev' } },
+        alignment,
+        { op: 'close', fd: '$acc' },
+        alignment,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' } },
+        alignment,
+      ],
+      { testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_CREATE_ACCESS'], commands: ['IOMMU_IOAS_IOVA_RANGES', 'IOMMU_OPTION'] },
+    );
+    const onRef = await replayProgram(raised, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+    expect(onRef.trace.filter((t) => t.status !== 'ok' && t.status !== 'failed'), onRef.text).toEqual([]);
+    const aligned = onRef.trace.filter((t) => t.request?.op === 'ioctl' && t.request.cmd === 'IOMMU_IOAS_IOVA_RANGES').map((t) => String((t.response as unknown as { result: { out: { out_iova_alignment: bigint } } }).result.out.out_iova_alignment));
+    expect(aligned).toStrictEqual(['2048', '4096', '4096', '1', '4096']);
+  });
+});

@@ -1139,9 +1139,10 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_IOVA_RANGES answered out_iova_alignment ${align}, not a power of two`, 'a power of two', String(align)));
       return;
     }
-    if (!ok) return;
     const ctx = this.shadow.ctxOfFd(req.fd);
     const ioas = ctx && this.shadow.ioas(ctx, req.arg.fields['ioas_id']);
+    if (ioas) this.judgeAlignment(ev, ctx, ioas, align, out);
+    if (!ok || out.length > 0) return;
     const data = res.buffers?.['allowed_iovas'];
     if (!ioas || (n > 0 && (!data || data.length < n * 16))) return;
     this.judgeRanges(ev, ctx, ioas, n > 0 && data ? decodeRanges(data, n) : [], out);
@@ -1178,6 +1179,38 @@ export class InvariantsOracle implements Oracle {
     if (want.length !== ranges.length || want.some((w, i) => w.start !== ranges[i]!.start || w.last !== ranges[i]!.last)) {
       return say(`expected exactly the holes of its own reservations, its attached devices' regions and its domains' apertures: ${want.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'} (a reservation a failed command, a detach or a freed domain left behind?)`);
     }
+  }
+
+  /**
+   * IOAS_IOVA_RANGES's out_iova_alignment is iopt->iova_alignment: the
+   * largest of 1 (PAGE_SIZE with large pages off), each domain's smallest IO
+   * page and each access's alignment (PAGE_SIZE for one that pins),
+   * recomputed whenever a domain or an access joins or leaves
+   * (iopt_calculate_iova_alignment). One a failed attach or access left
+   * raised, or a detach did not lower, refuses maps the user may make
+   * (EINVAL); one too low lets a domain be given IOVA it cannot map. Judged
+   * where the shadow knows every domain and access of the IOAS.
+   */
+  private judgeAlignment(ev: StepEvent | undefined, ctx: CtxRec, ioas: IoasObj, align: bigint, out: Objection[], probe?: { request: Request; response?: Response }): void {
+    const want = this.exactAlignment(ctx, ioas);
+    if (want === undefined) return;
+    this.ctx.count('invariants.abi-hygiene');
+    if (want === align) return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_IOVA_RANGES of IOAS ${ioas.id}${ev ? '' : ' at the end of the case'} answered out_iova_alignment ${align}, but its domains and accesses impose ${want} (the largest of their smallest pages: iopt_calculate_iova_alignment) — an alignment a failed attach or access left behind, or one a detach did not take back?`, String(want), String(align), probe));
+  }
+
+  /** iopt->iova_alignment as the IOAS's domains and accesses set it, when the shadow knows all of them (see exactReserved). */
+  private exactAlignment(ctx: CtxRec, ioas: IoasObj): bigint | undefined {
+    if (this.shadow.lost || !ctx.alive || ioas.domainsUnknown || this.optionUnknown.has(ioas) || !this.followsEveryHolder(ctx)) return undefined;
+    // With large pages off (IOMMU_OPTION_HUGE_PAGES 0, a type1 v1 container) the floor is PAGE_SIZE.
+    let want = ioas.largePages ? 1n : PAGE;
+    for (const o of ctx.objects.values()) {
+      if (o.type === 'hwpt_paging' && o.ioas === ioas.id) {
+        if (o.minPage === undefined) return undefined;
+        if (o.minPage > want) want = o.minPage;
+      } else if (o.type === 'access' && o.ioas === ioas.id && o.alignment > want) want = o.alignment;
+    }
+    return want;
   }
 
   /**
@@ -2744,7 +2777,8 @@ export class InvariantsOracle implements Oracle {
             const data = res?.buffers?.['allowed_iovas'];
             if (!res || res.ret < 0 || n > END_RANGES || !data || data.length < n * 16) return;
             this.ctx.count('invariants.abi-hygiene');
-            this.judgeRanges(undefined, ctx, o, decodeRanges(data, n), out, p);
+            this.judgeAlignment(undefined, ctx, o, toBig(res.out!['out_iova_alignment']), out, p);
+            if (out.length === 0) this.judgeRanges(undefined, ctx, o, decodeRanges(data, n), out, p);
           });
         }
       }

@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -93,6 +93,8 @@ export interface HwptObj {
   readonly mock: boolean;
   /** A paging domain's aperture (its unit's geometry), reserved around in its IOAS; undefined: unit not known. */
   readonly aperture?: Range;
+  /** Its smallest IO page (1 << __ffs(pgsize_bitmap)): the IOVA alignment it imposes on its IOAS; known with the aperture. */
+  readonly minPage?: bigint;
   readonly parent?: number;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
@@ -111,6 +113,8 @@ export interface AccessObj {
   ioas: number | undefined;
   readonly items: Map<number, Range>;
   readonly file: FileRec;
+  /** The IOVA alignment it imposes on its IOAS (iommufd_access_create: PAGE_SIZE when it pins pages, else 1). */
+  readonly alignment: bigint;
 }
 
 export interface SelftestObj {
@@ -195,6 +199,8 @@ export interface IommuInfo {
   readonly enforceCacheCoherency: boolean;
   readonly dirtyTracking: boolean;
   readonly aperture: Range;
+  /** The smallest page of its paging domains (the lowest bit of pgsize_bitmap; 0: none reported). */
+  readonly minPage: bigint;
   readonly reservedRegions?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
@@ -268,7 +274,7 @@ export class Shadow {
     /** The adapter's CAP_IPC_LOCK at session start (ADAPTER.md §3.2: defaults are the adapter's). */
     initialCapIpcLock = true,
   ) {
-    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, aperture: { start: i.apertureStart, last: i.apertureLast }, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
+    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, aperture: { start: i.apertureStart, last: i.apertureLast }, minPage: i.pgsizeBitmap & -i.pgsizeBitmap, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
     this.capIpcLock = initialCapIpcLock;
     this.map = {
       fixed: enumValue(profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1,
@@ -540,11 +546,16 @@ export class Shadow {
     d.hwpt = hwptId;
   }
 
+  /** A new paging domain's geometry on a unit: its aperture and smallest page, when the unit reported them. */
+  private geometry(unit: string): { aperture?: Range; minPage?: bigint } {
+    const u = this.iommus.get(unit);
+    return u ? { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage }) } : {};
+  }
+
   /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
   private attachGroup(d: DeviceRec, hwptId: number, ctx: CtxRec, newAuto: { ioas: number; enforcing: boolean } | undefined): void {
     if (newAuto && !ctx.objects.has(hwptId)) {
-      const aperture = this.iommus.get(d.iommu)?.aperture;
-      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...(aperture && { aperture }), devices: new Set(), children: new Set() });
+      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...this.geometry(d.iommu), devices: new Set(), children: new Set() });
     }
     const replace = d.hwpt !== undefined;
     const movers = replace ? this.liveDevices().filter((x) => x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [d];
@@ -970,8 +981,8 @@ export class Shadow {
         const capable = dev?.type === 'device' ? dev.dev.capable : false;
         if (pt?.type === 'ioas') {
           // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
-          const aperture = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.iommus.get(dev.dev.iommu)?.aperture : undefined;
-          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...(aperture && { aperture }), devices: new Set(), children: new Set() });
+          const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev.iommu) : {};
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
           pt.children.add(id);
@@ -1129,7 +1140,8 @@ export class Shadow {
       case 'IOMMU_TEST_OP_CREATE_ACCESS': {
         const fd = toNum(member(out, 'create_access')['out_access_fd']);
         const f = this.newFile('access');
-        const a: AccessObj = { type: 'access', id: -f.no, ioas: id, items: new Map(), file: f };
+        const pins = (toNum(member(v, 'create_access')['flags']) & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0;
+        const a: AccessObj = { type: 'access', id: -f.no, ioas: id, items: new Map(), file: f, alignment: pins ? PAGE : 1n };
         f.access = a;
         f.ctx = ctx;
         ctx.objects.set(a.id, a);
