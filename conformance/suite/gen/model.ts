@@ -169,6 +169,8 @@ export class GenModel {
 
   /** What of the setting has been applied: the process, and the contexts put in MM accounting. */
   readonly settled = { process: false, ctxs: new Set<string>() };
+  /** Whether the process holds CAP_IPC_LOCK now (the contract's default: it does; set_process changes it). */
+  capIpcLock = true;
 
   fresh(prefix: string): string {
     this.n += 1;
