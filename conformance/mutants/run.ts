@@ -234,7 +234,7 @@ export async function runUnseenFaults(opts: MutantRunOptions = {}): Promise<Muta
   const rows: MutantRow[] = [];
   for (const fault of selectUnseen(opts.only)) {
     const base = unseenBase(fault);
-    const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), opts, 'invariants'));
+    const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), fault.profile ? { ...opts, profile: fault.profile } : opts, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);
   }

@@ -1,0 +1,208 @@
+/**
+ * access-unpin-later-piece-from-iova (drivers/iommu/iommufd/device.c,
+ * iommufd_access_unpin_pages).
+ *
+ * An access pin may span several contiguous areas of the IOAS (one
+ * iopt_pages_access per area's piece, each an exact [start_index,
+ * last_index] range of that area's iopt_pages). The unpin walks the same
+ * pieces and gives each one back with the piece's own start:
+ *     iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova)
+ *             iopt_area_remove_access(area,
+ *                     iopt_area_iova_to_index(area, iter.cur_iova),
+ *                     iopt_area_iova_to_index(area,
+ *                             min(last_iova, iopt_area_last_iova(area))));
+ * The fault computes every piece's first index from the caller's `iova`
+ * (the start of the whole range) instead of iter.cur_iova — the same as
+ * iter.cur_iova for the first piece, so single-area pins are unaffected. For
+ * the second and later areas `iova` lies before the area:
+ * iopt_area_start_byte() wraps, the index is garbage, no exact access
+ * matches, and iopt_area_remove_access() only WARNs. Those pieces stay
+ * pinned, stay charged to the user's RLIMIT_MEMLOCK, and keep their area's
+ * num_accesses raised, although the driver (here the selftest access item)
+ * has forgotten them. (Had the wrapped index matched another holder's exact
+ * range — an area made by IOAS_COPY from the middle of a mapping — that
+ * holder's pin would be dropped instead.)
+ *
+ * Consequence for a user: after IOMMU_TEST_OP_ACCESS_PAGES over two
+ * contiguous areas and its IOMMU_TEST_OP_DESTROY_ACCESS_PAGES (or the access
+ * being told to unpin by an unmap, a replace, or its fd being closed) the
+ * pages of the later areas remain pinned; IOMMU_IOAS_UNMAP of such an area
+ * notifies the access 100 times and fails with EDEADLOCK, the IOAS's
+ * destruction can no longer unmap it, and the pages stay pinned and charged
+ * after every file is closed.
+ *
+ * Applied where the selftest access calls iommufd_access_unpin_pages: its
+ * unmap callback (iommufd_test_access_unmap, the access's ops->unmap), the
+ * release of its file, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES and the error
+ * unwind of IOMMU_TEST_OP_ACCESS_PAGES; each is a copy of selftest.c's.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EBADE, EBADFD, EFAULT, ENOENT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import {
+  IOMMU_TEST_OP_ACCESS_PAGES,
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+  MOCK_FLAGS_ACCESS_SYZ,
+  MOCK_FLAGS_ACCESS_WRITE,
+} from '../../../spec/uapi/constants.ts';
+import { iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaContig, ioptAreaIovaToIndex } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
+import { iommufdAccessDestroy, iommufdAccessPinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
+import type { KFile } from '../../../impl/process/file.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+
+const P = BigInt(PAGE_SIZE);
+const SZ_16M = 16n * 1024n * 1024n;
+
+/** iopt_area_remove_access: WARN_ON(!access) and return when no exact range matches. */
+function areaRemoveAccess(access: IommufdAccess, area: IoptArea, first: bigint, last: number): void {
+  const pages = area.pages!;
+  const exact = first <= BigInt(Number.MAX_SAFE_INTEGER) ? pages.accesses.find((a) => a.start === Number(first) && a.last === last) : undefined;
+  if (!exact) {
+    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access): no access range [${first}, ${last}]`);
+    return;
+  }
+  ioptAreaRemoveAccess(area, Number(first), last);
+}
+
+/** iommufd_access_unpin_pages with the fault. */
+function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): void {
+  if (!length) return;
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return;
+  const ioas = access.ioasUnpin;
+  if (!ioas) {
+    access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!access->ioas_unpin)');
+    return;
+  }
+  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+  for (const { area } of pieces) {
+    const pieceLast = last < area.last ? last : area.last;
+    // THE FAULT: iopt_area_iova_to_index(area, iova) instead of (area, iter.cur_iova).
+    // iopt_area_start_byte() in unsigned long arithmetic: wraps when iova is before the area.
+    const startByte = BigInt.asUintN(64, iova - area.start + area.startByte);
+    areaRemoveAccess(access, area, startByte / P, ioptAreaIovaToIndex(area, pieceLast));
+  }
+  if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
+}
+
+/** iommufd_test_access_unmap: drop every item intersecting the range. */
+function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
+  const last = iova + length - 1n;
+  for (const item of [...staccess.items]) {
+    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+    staccess.items.splice(staccess.items.indexOf(item), 1);
+    accessUnpinPages(staccess.access!, item.iova, item.length);
+  }
+}
+
+/** iommufd_access_get: the selftest access behind fd (a reference on its file), or EBADFD. */
+function accessGet(ucmd: Ucmd, fd: number): { errno: number; staccess?: SelftestAccess; file?: KFile } {
+  const file = ucmd.ctx.proc.fds.fget(fd);
+  if (!file) return { errno: -EBADFD };
+  if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) {
+    file.put();
+    return { errno: -EBADFD };
+  }
+  return { errno: 0, staccess: file.private_data, file };
+}
+
+/** iommufd_test_access_pages (its out_unaccess unwind unpins through the faulty function). */
+function testAccessPages(ucmd: Ucmd): number {
+  const { cmd, ctx } = ucmd;
+  let iova = cmd.big('access_pages.iova');
+  const length = cmd.big('access_pages.length');
+  const uptr = cmd.big('access_pages.uptr');
+  const flags = cmd.num('access_pages.flags');
+  if (length > SZ_16M) return -ENOMEM;
+  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
+  const g = accessGet(ucmd, cmd.num('id'));
+  if (g.errno) return g.errno;
+  const staccess = g.staccess!;
+  const unwind = new Unwind();
+  unwind.always('out_put', () => g.file!.put());
+  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
+  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(staccess.access!, iova);
+  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
+  const pinned = iommufdAccessPinPages(staccess.access!, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
+  if (pinned.errno) return unwind.exit(pinned.errno);
+  unwind.onError('out_unaccess', () => accessUnpinPages(staccess.access!, iova, length));
+  if (uptr) {
+    // iommufd_test_check_pages
+    const base = uptr - (iova % P);
+    const pfns = pinned.value!;
+    for (let i = 0; i < pfns.length; i++) {
+      const t = ctx.proc.translateVa(base + BigInt(i) * P);
+      if (!t || !t.prot.read) return unwind.exit(-EFAULT);
+      if (t.pfn !== pfns[i]) return unwind.exit(-EBADE);
+    }
+  }
+  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
+  const item = { iova, length, id: staccess.nextId++ };
+  staccess.items.push(item);
+  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
+  cmd.set('access_pages.out_access_pages_id', item.id);
+  return unwind.exit(iommufdUcmdRespond(ucmd));
+}
+
+/** iommufd_test_access_item_destroy */
+function testAccessItemDestroy(ucmd: Ucmd): number {
+  const g = accessGet(ucmd, ucmd.cmd.num('id'));
+  if (g.errno) return g.errno;
+  try {
+    const staccess = g.staccess!;
+    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
+    const item = staccess.items.find((i) => i.id === itemId);
+    if (!item) return -ENOENT;
+    staccess.items.splice(staccess.items.indexOf(item), 1);
+    accessUnpinPages(staccess.access!, item.iova, item.length);
+    return 0;
+  } finally {
+    g.file!.put();
+  }
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  /** The selftest access each access object belongs to (known once its fd is installed). */
+  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
+  return mutantImplementation('access-unpin-later-piece-from-iova', profile, {
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const op = ucmd.cmd.num('op');
+        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
+        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
+        return original(ucmd);
+      },
+    },
+    // access->ops->unmap (iommufd_test_access_unmap), called by unmap notifications and IOAS changes.
+    object: (obj) => {
+      if (obj.type !== 'ACCESS') return;
+      const access = obj as IommufdAccess;
+      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
+        const staccess = staccessOf.get(access);
+        if (staccess) testAccessUnmap(staccess, iova, length);
+      });
+    },
+    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
+    process: (proc) => {
+      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
+        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
+          const staccess = file.private_data;
+          if (staccess.access) staccessOf.set(staccess.access, staccess);
+          const ops = {
+            ...file.ops,
+            release: () => {
+              if (!staccess.access) return;
+              testAccessUnmap(staccess, 0n, ULONG_MAX);
+              iommufdAccessDestroy(staccess.access);
+            },
+          };
+          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+        }
+        fdInstall(fd, file);
+      });
+    },
+  });
+}

@@ -1,0 +1,154 @@
+/**
+ * replace-takes-idev-ref (drivers/iommu/iommufd/device.c
+ * iommufd_device_replace).
+ *
+ * An attachment holds one users reference on the iommufd_device, taken by
+ * iommufd_device_attach and dropped by iommufd_device_detach ("Pairs with
+ * iommufd_device_detach() - catches caller bugs attempting to destroy a
+ * device with an attachment"). A replace moves an existing attachment and
+ * takes nothing:
+ *
+ *     int iommufd_device_replace(struct iommufd_device *idev, u32 *pt_id)
+ *     {
+ *             return iommufd_device_change_pt(idev, IOMMU_NO_PASID, pt_id,
+ *                                             &iommufd_device_do_replace);
+ *     }
+ *
+ * The fault gives iommufd_device_replace the same tail as
+ * iommufd_device_attach (a "make attach and replace symmetric" cleanup):
+ *
+ *     rc = iommufd_device_change_pt(..., &iommufd_device_do_replace);
+ *     if (rc)
+ *             return rc;
+ *     refcount_inc(&idev->obj.users);
+ *     return 0;
+ *
+ * Every successful replace — VFIO_DEVICE_ATTACH_IOMMUFD_PT on an attached
+ * device, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, even a no-op replace onto the
+ * HWPT the device already uses — leaves one reference no detach drops.
+ * Nothing shows until the device is unbound: iommufd_device_unbind's
+ * iommufd_object_destroy_user then finds the extra reference, WARNs and
+ * gives up, so the device object is never destroyed. Its
+ * iommu_device_release_dma_owner never runs (the group stays owned, on the
+ * blocking domain: another context binding a device of the group gets
+ * EPERM), and for a VFIO device its iommufd_ctx reference is never dropped:
+ * the context outlives every fd, with its IOASes, their mappings, every HWPT
+ * the user allocated and the pages those HWPTs keep pinned and charged.
+ *
+ * Applied as: the replace branch of VFIO_DEVICE_ATTACH_IOMMUFD_PT
+ * (_replace.ts) and IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE call the reference's
+ * iommufd_device_replace and then take the extra reference; the unbind of a
+ * device carrying such references (the VFIO file's release, the selftest
+ * object's destroy) follows the kernel's WARN path instead of the
+ * reference's assertion.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
+import { iommufdDeviceDetach, iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
+import { iommufdGetObject, refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdObject } from '../../../impl/iommufd/object.ts';
+import { iommufdUcmdRespond, type IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
+import { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import type { SimDevice } from '../../../impl/platform/iommu.ts';
+import type { KFile } from '../../../impl/process/file.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { replaceAttachIoctl } from './_replace.ts';
+
+/** References taken by the faulty replace, per device. */
+const extraRefs = new WeakMap<IommufdDevice, number>();
+
+/** iommufd_device_replace with the extra reference (THE FAULT). */
+function deviceReplaceTakingRef(idev: IommufdDevice, ptId: { value: number }): number {
+  const rc = iommufdDeviceReplace(idev, ptId);
+  if (rc) return rc;
+  refcount_inc(idev);
+  extraRefs.set(idev, (extraRefs.get(idev) ?? 0) + 1);
+  return 0;
+}
+
+/**
+ * iommufd_device_unbind → iommufd_object_destroy_user on a device with extra
+ * references: the caller's reference is dropped, the object is busy, WARN_ON.
+ */
+function unbindLeaks(idev: IommufdDevice): void {
+  idev.users--;
+  idev.ictx.warnings.push(`iommufd_object_destroy_user: device ${idev.id} still referenced (users ${idev.users}); left in place`);
+}
+
+/** vfio_device_fops_release → vfio_df_unbind_iommufd for a device carrying extra references. */
+function releaseLeakingDevice(df: VfioDeviceFile): boolean {
+  const vdev = df.device;
+  const idev = vdev.iommufdDevice;
+  if (!df.accessGranted || vdev.openCount !== 1 || !idev || !extraRefs.get(idev)) return false;
+  // vfio_iommufd_physical_unbind
+  if (vdev.iommufdAttached) {
+    iommufdDeviceDetach(idev);
+    vdev.iommufdAttached = false;
+  }
+  unbindLeaks(idev);
+  vdev.iommufdDevice = null;
+  vdev.openCount--;
+  // vfio_df_unbind_iommufd: the file's own ctx reference
+  df.accessGranted = false;
+  const ref = df.iommufd;
+  df.iommufd = null;
+  ref?.file.put();
+  vdev.openFiles--;
+  return true;
+}
+
+function wrapRelease(file: KFile): void {
+  if (file.kind !== 'vfio-device' || !(file.private_data instanceof VfioDeviceFile)) return;
+  const df = file.private_data;
+  const ops = file.ops;
+  Object.defineProperty(file, 'ops', {
+    value: { ...ops, release: (f: KFile) => (releaseLeakingDevice(df) ? undefined : ops.release(f)) },
+    writable: false,
+    configurable: true,
+    enumerable: true,
+  });
+}
+
+/** struct selftest_obj as the reference stores it. */
+type SelftestObj = IommufdObject & { mockDev: SimDevice | null; idev: IommufdDevice | null };
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('replace-takes-idev-ref', profile, {
+    vfioIoctl: replaceAttachIoctl(deviceReplaceTakingRef),
+    handlers: {
+      // iommufd_test_mock_domain_replace over the faulty iommufd_device_replace
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const { cmd, ctx } = ucmd;
+        if (cmd.num('op') !== IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE) return original(ucmd);
+        const r = iommufdGetObject<SelftestObj>(ctx, cmd.num('id'), 'SELFTEST');
+        if (r.errno || !r.value) return r.errno;
+        const idev = r.value.idev;
+        if (!idev) return -EINVAL;
+        const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
+        const rc = deviceReplaceTakingRef(idev, ptId);
+        if (rc) return rc;
+        cmd.set('mock_domain_replace.pt_id', ptId.value);
+        return iommufdUcmdRespond(ucmd);
+      },
+    },
+    object: (obj) => {
+      if (obj.type !== 'SELFTEST') return;
+      const sobj = obj as SelftestObj;
+      // iommufd_selftest_destroy: detach, unbind (WARN path with extra references), mock_dev_destroy
+      patchOwn(sobj as IommufdObject, 'destroy', (destroy) => () => {
+        const idev = sobj.idev;
+        if (!idev || !extraRefs.get(idev)) return destroy();
+        iommufdDeviceDetach(idev);
+        unbindLeaks(idev);
+        if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
+      });
+    },
+    process: (proc) => {
+      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
+        fdInstall(fd, file);
+        wrapRelease(file);
+      });
+    },
+  });
+}
