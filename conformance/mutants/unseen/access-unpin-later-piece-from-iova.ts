@@ -37,24 +37,17 @@
  * unwind of IOMMU_TEST_OP_ACCESS_PAGES; each is a copy of selftest.c's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADE, EBADFD, EFAULT, ENOENT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import {
-  IOMMU_TEST_OP_ACCESS_PAGES,
-  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
-  MOCK_FLAGS_ACCESS_SYZ,
-  MOCK_FLAGS_ACCESS_WRITE,
-} from '../../../spec/uapi/constants.ts';
-import { iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { ENOENT } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
+import { PAGE_SIZE, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaContig, ioptAreaIovaToIndex } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { iommufdAccessDestroy, iommufdAccessPinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import type { KFile } from '../../../impl/process/file.ts';
+import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
+import { accessGet, accessPagesHandler } from './_access_pages.ts';
 
 const P = BigInt(PAGE_SIZE);
-const SZ_16M = 16n * 1024n * 1024n;
 
 /** iopt_area_remove_access: WARN_ON(!access) and return when no exact range matches. */
 function areaRemoveAccess(access: IommufdAccess, area: IoptArea, first: bigint, last: number): void {
@@ -98,54 +91,8 @@ function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint)
   }
 }
 
-/** iommufd_access_get: the selftest access behind fd (a reference on its file), or EBADFD. */
-function accessGet(ucmd: Ucmd, fd: number): { errno: number; staccess?: SelftestAccess; file?: KFile } {
-  const file = ucmd.ctx.proc.fds.fget(fd);
-  if (!file) return { errno: -EBADFD };
-  if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) {
-    file.put();
-    return { errno: -EBADFD };
-  }
-  return { errno: 0, staccess: file.private_data, file };
-}
-
 /** iommufd_test_access_pages (its out_unaccess unwind unpins through the faulty function). */
-function testAccessPages(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_pages.iova');
-  const length = cmd.big('access_pages.length');
-  const uptr = cmd.big('access_pages.uptr');
-  const flags = cmd.num('access_pages.flags');
-  if (length > SZ_16M) return -ENOMEM;
-  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const g = accessGet(ucmd, cmd.num('id'));
-  if (g.errno) return g.errno;
-  const staccess = g.staccess!;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => g.file!.put());
-  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(staccess.access!, iova);
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
-  const pinned = iommufdAccessPinPages(staccess.access!, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return unwind.exit(pinned.errno);
-  unwind.onError('out_unaccess', () => accessUnpinPages(staccess.access!, iova, length));
-  if (uptr) {
-    // iommufd_test_check_pages
-    const base = uptr - (iova % P);
-    const pfns = pinned.value!;
-    for (let i = 0; i < pfns.length; i++) {
-      const t = ctx.proc.translateVa(base + BigInt(i) * P);
-      if (!t || !t.prot.read) return unwind.exit(-EFAULT);
-      if (t.pfn !== pfns[i]) return unwind.exit(-EBADE);
-    }
-  }
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-  const item = { iova, length, id: staccess.nextId++ };
-  staccess.items.push(item);
-  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
-  cmd.set('access_pages.out_access_pages_id', item.id);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+const testAccessPages = accessPagesHandler({ unpinPages: accessUnpinPages });
 
 /** iommufd_test_access_item_destroy */
 function testAccessItemDestroy(ucmd: Ucmd): number {
