@@ -4204,7 +4204,7 @@ export interface GeneratedCase {
 
 /** The arbitrary of one case: a swarm subset and the command sequence. */
 export function caseArb(profile: Profile, caps: Capabilities, opts: GenerationOptions): fc.Arbitrary<GeneratedCase> {
-  const specs = commandSpecs(profile, caps, opts).filter((s) => !(opts.sharedSession && s.kind === 'set_process'));
+  const specs = commandSpecs(profile, caps, opts).filter((s) => !(opts.sharedSession && s.kind.split('/')[0] === 'set_process'));
   const ensure = makeEnsure(profile, specs);
   const cmdArb = fc.oneof(...specs.map((s) => ({ weight: s.weight, arbitrary: s.arb.map((c) => new GenCommand(s, c, ensure) as SuiteCommand) })));
   const commands = fc.commands([cmdArb], { maxCommands: opts.maxCommands, size: 'max', ...(opts.replayPath && { replayPath: opts.replayPath }) });
