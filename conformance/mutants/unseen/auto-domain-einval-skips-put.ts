@@ -46,18 +46,9 @@ import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import {
-  iommufdGetObject,
-  iommufdObjectAbort,
-  iommufdObjectAbortAndDestroy,
-  iommufdObjectAlloc,
-  iommufdObjectFinalize,
-  type IommufdObject,
-  refcount_dec,
-  refcount_inc,
-} from '../../../impl/iommufd/object.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
 import { type IommufdDevice, type IommufdHwpt, type IommufdIoas, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
+import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
 import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import {
   findHwptPaging,
@@ -70,8 +61,8 @@ import {
 } from '../../../impl/iommufd/hw_pagetable.ts';
 import { type VfioDevice, type VfioDeviceFile, vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { mutantImplementation } from '../harness.ts';
+import { mockDomainHandler, type SelftestObj } from './_mock_domain.ts';
 
 // ---- device.c: iommufd_device_change_pt and its attach functions (the reference's, but for the fault) ----
 
@@ -218,59 +209,8 @@ function vfioAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): numb
 
 // ---- selftest.c: the mock domain ops over the faulty attach/replace ----
 
-/** struct selftest_obj (TYPE_IDEV), the shape the reference's other test ops read. */
-interface SelftestObj extends IommufdObject {
-  readonly type: 'SELFTEST';
-  mockDev: SimDevice | null;
-  idev: IommufdDevice | null;
-}
-
-/** iommufd_test_mock_domain */
-function testMockDomain(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const machine = ictx.machine;
-  const sobj: SelftestObj = {
-    type: 'SELFTEST',
-    id: 0,
-    users: 0,
-    mockDev: null,
-    idev: null,
-    // iommufd_selftest_destroy
-    destroy: () => {
-      if (sobj.idev) {
-        iommufdDeviceDetach(sobj.idev);
-        iommufdDeviceUnbind(sobj.idev);
-      }
-      if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-    },
-  };
-  let rc = iommufdObjectAlloc(ictx, sobj);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
-  const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
-  const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) return unwind.exit(md.errno);
-  const mockDev = md.dev;
-  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
-  const b = iommufdDeviceBind(ictx, mockDev);
-  if (b.errno || !b.value) return unwind.exit(b.errno);
-  const idev = b.value;
-  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
-  const ptId = { value: cmd.num('id') };
-  rc = deviceAttach(idev, ptId);
-  if (rc) return unwind.exit(rc);
-  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
-  cmd.set('mock_domain.out_hwpt_id', ptId.value);
-  cmd.set('mock_domain.out_stdev_id', sobj.id);
-  cmd.set('mock_domain.out_idev_id', idev.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  sobj.mockDev = mockDev;
-  sobj.idev = idev;
-  iommufdObjectFinalize(ictx, sobj);
-  return unwind.exit(0);
-}
+/** iommufd_test_mock_domain over the faulty attach. */
+const testMockDomain = mockDomainHandler({ attach: deviceAttach });
 
 /** iommufd_test_mock_domain_replace */
 function testMockDomainReplace(ucmd: Ucmd): number {

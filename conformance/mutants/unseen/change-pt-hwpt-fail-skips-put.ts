@@ -42,19 +42,18 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EFAULT, ENOENT } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import {
   IOMMU_TEST_OP_MOCK_DOMAIN,
   IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
 } from '../../../spec/uapi/constants.ts';
-import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
+import type { IommufdObject } from '../../../impl/iommufd/object.ts';
+import type { IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdDeviceAttach } from '../../../impl/iommufd/device.ts';
 import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { mutantImplementation } from '../harness.ts';
+import { mockDomainHandler, type SelftestObj } from './_mock_domain.ts';
 
 /**
  * After a failed attach/replace through iommufd_device_change_pt: if pt_id
@@ -67,62 +66,16 @@ function leakOnHwptFailure(ctx: IommufdCtx, pt: IommufdObject | undefined, ptId:
   pt.users++; // THE FAULT: out_put_pt_obj skipped
 }
 
-interface SelftestObj extends IommufdObject {
-  readonly type: 'SELFTEST';
-  mockDev: SimDevice | null;
-  idev: IommufdDevice | null;
-}
-
 /** iommufd_test_mock_domain (selftest.c), through the faulty change_pt. */
-function testMockDomain(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const machine = ictx.machine;
-  const sobj: SelftestObj = {
-    type: 'SELFTEST',
-    id: 0,
-    users: 0,
-    mockDev: null,
-    idev: null,
-    destroy: () => {
-      // iommufd_selftest_destroy
-      if (sobj.idev) {
-        iommufdDeviceDetach(sobj.idev);
-        iommufdDeviceUnbind(sobj.idev);
-      }
-      if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-    },
-  };
-  let rc = iommufdObjectAlloc(ictx, sobj);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
-  const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
-  const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) return unwind.exit(md.errno);
-  const mockDev = md.dev;
-  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
-  const b = iommufdDeviceBind(ictx, mockDev);
-  if (b.errno || !b.value) return unwind.exit(b.errno);
-  const idev = b.value;
-  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
-  const ptId = { value: cmd.num('id') };
-  const pt = ictx.objects.load(ptId.value);
-  rc = iommufdDeviceAttach(idev, ptId);
-  if (rc) {
-    leakOnHwptFailure(ictx, pt, cmd.num('id'), rc);
-    return unwind.exit(rc);
-  }
-  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
-  cmd.set('mock_domain.out_hwpt_id', ptId.value);
-  cmd.set('mock_domain.out_stdev_id', sobj.id);
-  cmd.set('mock_domain.out_idev_id', idev.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  sobj.mockDev = mockDev;
-  sobj.idev = idev;
-  iommufdObjectFinalize(ictx, sobj);
-  return unwind.exit(0);
-}
+const testMockDomain = mockDomainHandler({
+  attach: (idev, ptId) => {
+    const id = ptId.value;
+    const pt = idev.ictx.objects.load(id);
+    const rc = iommufdDeviceAttach(idev, ptId);
+    if (rc) leakOnHwptFailure(idev.ictx, pt, id, rc);
+    return rc;
+  },
+});
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('change-pt-hwpt-fail-skips-put', profile, {

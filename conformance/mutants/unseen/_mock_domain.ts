@@ -1,0 +1,76 @@
+/**
+ * Shared by the faults that change one step of IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS): a copy of
+ * iommufd_test_mock_domain (selftest.c) whose attach and the label a failed attach goes to are
+ * parameters. With the reference's own it answers exactly as the reference does.
+ */
+import { IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
+import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
+import { iommufdUcmdRespond, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import type { SimDevice } from '../../../impl/platform/iommu.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+
+/** struct selftest_obj (TYPE_IDEV), the shape the reference's other test ops read. */
+export interface SelftestObj extends IommufdObject {
+  readonly type: 'SELFTEST';
+  mockDev: SimDevice | null;
+  idev: IommufdDevice | null;
+}
+
+export interface MockDomainSteps {
+  /** iommufd_device_attach: 0 with ptId set to the HWPT attached, or an errno. */
+  readonly attach?: (idev: IommufdDevice, ptId: { value: number }) => number;
+  /** Whether a failed attach unwinds through out_unbind (the kernel's label) or skips it (to out_mdev). */
+  readonly attachFailUnbinds?: boolean;
+}
+
+/** iommufd_test_mock_domain with the given steps (the reference's where none is given). */
+export function mockDomainHandler({ attach = iommufdDeviceAttach, attachFailUnbinds = true }: MockDomainSteps): (ucmd: Ucmd) => number {
+  return (ucmd) => {
+    const { cmd, ctx: ictx } = ucmd;
+    const machine = ictx.machine;
+    const sobj: SelftestObj = {
+      type: 'SELFTEST',
+      id: 0,
+      users: 0,
+      mockDev: null,
+      idev: null,
+      // iommufd_selftest_destroy
+      destroy: () => {
+        if (sobj.idev) {
+          iommufdDeviceDetach(sobj.idev);
+          iommufdDeviceUnbind(sobj.idev);
+        }
+        if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
+      },
+    };
+    let rc = iommufdObjectAlloc(ictx, sobj);
+    if (rc) return rc;
+    const unwind = new Unwind();
+    unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
+    const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
+    const md = machine.mockDevCreate(devFlags);
+    if (!('dev' in md)) return unwind.exit(md.errno);
+    const mockDev = md.dev;
+    unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
+    const b = iommufdDeviceBind(ictx, mockDev);
+    if (b.errno || !b.value) return unwind.exit(b.errno);
+    const idev = b.value;
+    const unbind = (): void => iommufdDeviceUnbind(idev);
+    if (attachFailUnbinds) unwind.onError('out_unbind', unbind);
+    const ptId = { value: cmd.num('id') };
+    rc = attach(idev, ptId);
+    if (rc) return unwind.exit(rc);
+    if (!attachFailUnbinds) unwind.onError('out_unbind', unbind);
+    unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
+    cmd.set('mock_domain.out_hwpt_id', ptId.value);
+    cmd.set('mock_domain.out_stdev_id', sobj.id);
+    cmd.set('mock_domain.out_idev_id', idev.id);
+    rc = iommufdUcmdRespond(ucmd);
+    if (rc) return unwind.exit(rc);
+    sobj.mockDev = mockDev;
+    sobj.idev = idev;
+    iommufdObjectFinalize(ictx, sobj);
+    return unwind.exit(0);
+  };
+}
