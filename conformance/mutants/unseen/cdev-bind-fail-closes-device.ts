@@ -46,35 +46,21 @@
  * dropped).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
 import { EINVAL } from '../../../impl/lib/errno.ts';
 import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import { bindHook, dfClose, dfOpen } from './_cdev_bind.ts';
-
-/** Files whose release already knows about a device closed under them. */
-const releaseWrapped = new WeakSet<VfioDeviceFile>();
+import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
 
 /**
  * vfio_device_fops_release → vfio_df_unbind_iommufd for a bound file whose
  * device open_count is already 0: vfio_df_close returns on
  * vfio_assert_device_open's WARN, then the iommufd reference is put.
  */
-function wrapRelease(df: VfioDeviceFile): void {
-  const file = df.file;
-  if (!file || releaseWrapped.has(df)) return;
-  releaseWrapped.add(df);
-  patchOwn(file, 'ops', (ops: KFileOps) => ({
-    ...ops,
-    release: (f) => {
-      if (!df.accessGranted || df.device.openCount !== 0) return ops.release(f);
-      df.accessGranted = false;
-      const ref = df.iommufd;
-      df.iommufd = null;
-      ref?.file.put();
-      df.device.openFiles--;
-    },
-  }));
+function releaseClosedUnder(df: VfioDeviceFile): boolean {
+  if (!df.accessGranted || df.device.openCount !== 0) return false;
+  dropFileBinding(df);
+  return true;
 }
 
 /** vfio_df_open with THE FAULT: a device open through another file is refused by `goto out_close_device` — vfio_df_close(df) on the other opener's device. */
@@ -84,13 +70,9 @@ function dfOpenClosingOther(df: VfioDeviceFile): number {
   return -EINVAL;
 }
 
-const bind = bindHook({ open: dfOpenClosingOther });
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('cdev-bind-fail-closes-device', profile, {
-    vfioIoctl: (df, cmd, arg, original) => {
-      wrapRelease(df);
-      return bind(df, cmd, arg, original);
-    },
+    vfioIoctl: bindHook({ open: dfOpenClosingOther }),
+    process: releaseInstead(releaseClosedUnder),
   });
 }

@@ -49,9 +49,9 @@ import { iommufdDeviceDetach, iommufdDeviceReplace } from '../../../impl/iommufd
 import { iommufdGetObject, refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdObject } from '../../../impl/iommufd/object.ts';
 import { iommufdUcmdRespond, type IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
-import { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { SimDevice } from '../../../impl/platform/iommu.ts';
-import type { KFile } from '../../../impl/process/file.ts';
+import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 import { replaceAttachIoctl } from './_replace.ts';
 
@@ -90,24 +90,8 @@ function releaseLeakingDevice(df: VfioDeviceFile): boolean {
   vdev.iommufdDevice = null;
   vdev.openCount--;
   // vfio_df_unbind_iommufd: the file's own ctx reference
-  df.accessGranted = false;
-  const ref = df.iommufd;
-  df.iommufd = null;
-  ref?.file.put();
-  vdev.openFiles--;
+  dropFileBinding(df);
   return true;
-}
-
-function wrapRelease(file: KFile): void {
-  if (file.kind !== 'vfio-device' || !(file.private_data instanceof VfioDeviceFile)) return;
-  const df = file.private_data;
-  const ops = file.ops;
-  Object.defineProperty(file, 'ops', {
-    value: { ...ops, release: (f: KFile) => (releaseLeakingDevice(df) ? undefined : ops.release(f)) },
-    writable: false,
-    configurable: true,
-    enumerable: true,
-  });
 }
 
 /** struct selftest_obj as the reference stores it. */
@@ -144,11 +128,6 @@ export function createAdapter(profile: Profile): Implementation {
         if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
       });
     },
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        fdInstall(fd, file);
-        wrapRelease(file);
-      });
-    },
+    process: releaseInstead(releaseLeakingDevice),
   });
 }

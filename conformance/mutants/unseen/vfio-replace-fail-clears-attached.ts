@@ -52,10 +52,10 @@ import { iommufdDeviceAttach, iommufdDeviceDetach, iommufdDeviceReplace } from '
 import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import { iommufdGetObject } from '../../../impl/iommufd/object.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { vfioDeviceIoctlDecode, VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import { vfioDeviceIoctlDecode, type VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
-import type { KFile } from '../../../impl/process/file.ts';
-import { mutantImplementation, patchOwn, type MutantHooks } from '../harness.ts';
+import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
+import { mutantImplementation, type MutantHooks } from '../harness.ts';
 
 /** VFIO's flag says detached while iommufd has the device in its group's attachment. */
 function attachedBehindVfio(idev: IommufdDevice | null, vfioAttached: boolean): idev is IommufdDevice {
@@ -123,34 +123,13 @@ function releaseLeakingDevice(df: VfioDeviceFile): boolean {
   idev.ictx.warnings.push(`iommufd_object_destroy_user: device ${idev.id} still referenced (users ${idev.users}); left in place`);
   vdev.iommufdDevice = null;
   vdev.openCount--;
-  df.accessGranted = false;
-  const ref = df.iommufd;
-  df.iommufd = null;
-  ref?.file.put();
-  vdev.openFiles--;
+  dropFileBinding(df);
   return true;
-}
-
-function wrapRelease(file: KFile): void {
-  if (file.kind !== 'vfio-device' || !(file.private_data instanceof VfioDeviceFile)) return;
-  const df = file.private_data;
-  const ops = file.ops;
-  Object.defineProperty(file, 'ops', {
-    value: { ...ops, release: (f: KFile) => (releaseLeakingDevice(df) ? undefined : ops.release(f)) },
-    writable: false,
-    configurable: true,
-    enumerable: true,
-  });
 }
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vfio-replace-fail-clears-attached', profile, {
     vfioIoctl: attachIoctl,
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        fdInstall(fd, file);
-        wrapRelease(file);
-      });
-    },
+    process: releaseInstead(releaseLeakingDevice),
   });
 }
