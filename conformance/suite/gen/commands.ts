@@ -961,10 +961,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
         if (c.rlimit !== undefined) fields['rlimitMemlock'] = c.rlimit;
         return { op: 'set_process', fields };
       },
-      after: (m, _c, t, step) => {
-        const cap = t.fields['capIpcLock'];
-        if (ok(step) && typeof cap === 'boolean') m.capIpcLock = cap;
-      },
+      after: noteCapIpcLock,
     } satisfies CommandSpec<{ capIpcLock?: boolean | 'flip'; capSysResource?: boolean; rlimit?: bigint | null }>);
   }
   // CAP_IPC_LOCK changed while a domain holds pages pinned, then everything of that IOAS unmapped:
@@ -981,9 +978,7 @@ function envSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: k16,
       needs: ['mappedDevice'], ready: (m) => heldAreas(m).length > 0,
       build: (m) => ({ op: 'set_process', fields: { capIpcLock: !m.capIpcLock } }),
-      after: (m, _k, t, step) => {
-        if (ok(step)) m.capIpcLock = t.fields['capIpcLock'] === true;
-      },
+      after: noteCapIpcLock,
       follow: (m, k, _t, step) => {
         const a = ok(step) ? pick(heldAreas(m), k) : undefined;
         if (!a) return undefined;
@@ -2092,6 +2087,12 @@ type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: str
 type Attach = { dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice; at?: string };
 
 /** An attach step's `after`: what the attach of the device file it names bound, when it succeeded. */
+/** After a set_process that succeeded: the CAP_IPC_LOCK it set, as the model follows it. */
+function noteCapIpcLock(m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void {
+  const cap = t.fields['capIpcLock'];
+  if (ok(step) && typeof cap === 'boolean') m.capIpcLock = cap;
+}
+
 function recordAttachOf(m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void {
   const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
   if (ok(step) && d) recordAttach(m, d, t);
@@ -2246,10 +2247,9 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
             const a = pick(m.liveAreas(d.ctx), c.area) as AreaEntry;
             return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(a.ctx), { flags: 0, dev_id: new Ref(d.devid as string), pt_id: new Ref(a.ioas), data_type: 0 }, { kind: 'readOnly' });
           },
-          follow: (m, c, _t, step) => {
-            const d = pick(boundIn(m), c.dfd);
-            const a = d && pick(m.liveAreas(d.ctx), c.area);
-            return step.status === 'failed' && a && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES') ? rangesOf(env, a.ctx, a.ioas) : undefined;
+          follow: (m, _c, t, step) => {
+            const ioas = step.status === 'failed' ? namedIoas(m, (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id) : undefined;
+            return ioas && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES') ? rangesOf(env, ioas.ctx, ioas.name) : undefined;
           },
         } satisfies CommandSpec<{ dfd: number; area: number }>);
       }
