@@ -10,10 +10,10 @@ export const clauses: Clause[] = [
   {
     id: 'KVM.NONCOHERENT_IFF',
     kind: 'security',
-    statement: 'KVM emulates WBINVD (non-coherent DMA registered) iff some VFIO file registered with the kvm-vfio device belongs to a device whose IOMMU cannot enforce cache coherency — boxes 3 and 4 of the no-snoop matrix, whatever the device’s no-snoop use or its current attachment.',
+    statement: 'KVM emulates WBINVD (non-coherent DMA registered) iff some VFIO file registered with the kvm-vfio device belongs to a device whose IOMMU cannot enforce cache coherency — boxes 3 and 4 of the no-snoop matrix, whatever the device’s no-snoop use or its current attachment. A new VM, with nothing registered, does not (x86\u2019s noncoherent_dma_count starts at 0).',
     source: { file: KVM, function: 'kvm_vfio_update_coherency' },
     profiles: BOTH,
-    checks: ['ref.kvm.coherency-matrix', 'ref.kvm.noncoherent-rederived'],
+    checks: ['ref.kvm.coherency-matrix', 'ref.kvm.noncoherent-rederived', 'suite.invariants.new-vm-is-coherent', 'mutants.lies.held-caught'],
   },
   {
     id: 'KVM.REDERIVED',

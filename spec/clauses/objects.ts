@@ -26,6 +26,15 @@ export const clauses: Clause[] = [
     checks: ['ref.adapter.poll-default-mask', 'ref.adapter.read-write-einval'],
   },
   {
+    id: 'FILES.OPEN_UNTIL_CLOSED',
+    kind: 'state',
+    statement:
+      'A descriptor the process got (open of /dev/iommu or a VFIO cdev, an ioctl that returns one) names its file until the process closes it: no syscall on it fails with EBADF (fdget finds it; an ioctl may still fail with EBADF for another descriptor its argument names), and close(2) of it returns 0 — none of iommufd\u2019s, a VFIO device\u2019s or a fault or event queue\u2019s file_operations has a ->flush, the one failure close can report for an open descriptor.',
+    source: { file: 'fs/open.c', function: 'filp_close' },
+    profiles: BOTH,
+    checks: ['suite.invariants.open-fd-until-closed', 'mutants.lies.held-caught'],
+  },
+  {
     id: 'OBJECTS.LOWEST_FREE_ID',
     decides: [],
     events: ['IOMMU_IOAS_ALLOC',  'IOMMU_HWPT_ALLOC'],

@@ -57,7 +57,7 @@ async function atAttach(p: ReturnType<typeof program>, fault: string): Promise<{
 
 /** The invariants' objections on the mutant (a catalogue name, or a fixture's path) and on the reference. */
 async function judge(p: ReturnType<typeof program>, mutant: string): Promise<{ broken: string[]; reference: string[]; text: string }> {
-  const broken = await replayProgram(p, { impl: mutant.includes('/') ? mutant : `mutant:${mutant}`, profile: '7.3', oracle: 'invariants' });
+  const broken = await replayProgram(p, { impl: mutant.includes('/') || mutant.includes(':') ? mutant : `mutant:${mutant}`, profile: '7.3', oracle: 'invariants' });
   const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
   return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
 }
@@ -729,5 +729,64 @@ describe('an IOAS’s alignment is its domains’ and accesses’', () => {
     expect(onRef.trace.filter((t) => t.status !== 'ok' && t.status !== 'failed'), onRef.text).toEqual([]);
     const aligned = onRef.trace.filter((t) => t.request?.op === 'ioctl' && t.request.cmd === 'IOMMU_IOAS_IOVA_RANGES').map((t) => String((t.response as unknown as { result: { out: { out_iova_alignment: bigint } } }).result.out.out_iova_alignment));
     expect(aligned).toStrictEqual(['2048', '4096', '4096', '1', '4096']);
+  });
+});
+
+describe('what single lies showed the invariants did not see (mutants --lies)', () => {
+  check('suite.invariants.open-fd-until-closed', async () => {
+    // A close that closed the file but answered EBADF: objected to at the close itself.
+    const closing = program('close-an-open-iommufd', [...open, { op: 'close', fd: '$fd' }]);
+    const r = await judge(closing, 'lie:close-answers-ebadf');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/close on fd \d+, an iommufd the process opened and has not closed, failed with EBADF/);
+    expect(r.reference, r.text).toEqual([]);
+    // EBADF about a descriptor the argument names is not the file's: a bind to an iommufd already
+    // closed fails with EBADF on the reference, and that is no objection.
+    const stale = program(
+      'bind-to-a-closed-iommufd',
+      [
+        ...open,
+        { op: 'close', fd: '$fd' },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, expect: { errno: ['EBADF'] } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] },
+    );
+    const onRef = await replayProgram(stale, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+    expect(onRef.trace.filter((t) => t.status !== 'ok' && t.status !== 'failed'), onRef.text).toEqual([]);
+  });
+
+  check('suite.invariants.new-vm-is-coherent', async () => {
+    // A VM nothing was registered with emulates no WBINVD (noncoherent_dma_count starts at 0).
+    const p = program('new-vm-state', [{ op: 'kvm_create', bind: { vm: 'vm' } }, { op: 'kvm_state', vm: '$vm' }], { ops: ['kvm_create', 'kvm_state'] });
+    const r = await judge(p, 'lie:kvm-wbinvd-flipped');
+    expect(r.broken, r.text).toContain('invariants.coherency');
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.unmap-of-whole-areas-not-enoent', async () => {
+    // The same lie, then an unmap of exactly the range the MAP answered: ENOENT is for an area
+    // running past the range, and the shadow knows the one area there lies inside it.
+    const p = program('auto-map-then-unmap', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192' }, bind: { at: 'out.iova' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '$at', length: '8192' } },
+    ]);
+    const r = await judge(p, 'lie:automatic-iova-a-page-off');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/failed with ENOENT, but every area it reaches lies inside it/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.end-of-case-unmaps-each-area', async () => {
+    // An automatic MAP into an IOAS no device reaches, answered a page above where it mapped: only
+    // the end of the case, which unmaps each area by its exact range, can tell.
+    const p = program('auto-map-no-device', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192' } }]);
+    const r = await judge(p, 'lie:automatic-iova-a-page-off');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/at the end of the case, IOMMU_IOAS_UNMAP of exactly the area at 0x[0-9a-f]+\.\.0x[0-9a-f]+ in IOAS \d+ answered ENOENT/);
+    expect(r.reference, r.text).toEqual([]);
   });
 });

@@ -273,6 +273,8 @@ export interface InvariantsOptions {
 const DMA_ALWAYS = /MAP|COPY/;
 /** Commands after which a page table may have taken a page an earlier unmap freed. */
 const BUILDS_TABLES = /^(IOMMU_IOAS_MAP|IOMMU_IOAS_COPY|VFIO_IOMMU_MAP_DMA|IOMMU_HWPT_ALLOC|IOMMU_TEST_CMD|VFIO_DEVICE_ATTACH_IOMMUFD_PT)$/;
+/** Areas the end of a case unmaps one by one, at most (unmapEachArea). */
+const END_UNMAPS = 64;
 /** Room for the IOVA ranges the end of a case asks every IOAS for (more, and it is not judged). */
 const END_RANGES = 64;
 
@@ -327,6 +329,30 @@ const USER_BUFFERS: { readonly [cmd: string]: UserBuffer } = {
     rule: (room, written) => `${written} bytes of ranges (the ones that fit) into its ${room}`,
   },
 };
+
+/** Each area's range, from the segments the shadow keeps of it, where they are one run (a type1 cut may leave an area's id on two pieces) and certain. */
+function wholeAreas(segs: readonly Segment[]): [bigint, bigint][] {
+  const byArea = new Map<number, Segment[]>();
+  for (const x of segs) byArea.set(x.area, [...(byArea.get(x.area) ?? []), x]);
+  const out: [bigint, bigint][] = [];
+  for (const pieces of byArea.values()) {
+    const sorted = [...pieces].sort((a, b) => (a.start < b.start ? -1 : 1));
+    if (sorted.every((x, i) => !x.uncertain && (i === 0 || x.start === (sorted[i - 1] as Segment).last + 1n))) out.push([(sorted[0] as Segment).start, (sorted[sorted.length - 1] as Segment).last]);
+  }
+  return out;
+}
+
+/** Argument fields that name a descriptor the command looks up (fdget) besides the one it is issued on. */
+const FD_ARGUMENTS = new Set(['fd', 'iommufd', 'dmabuf_fd']);
+
+/** Every descriptor an argument names (at any depth) is one the shadow knows open. */
+function fdArgsOpen(v: StructValue, shadow: Shadow): boolean {
+  for (const [k, x] of Object.entries(v)) {
+    if (FD_ARGUMENTS.has(k) && !shadow.fds.get(toNum(x))?.fdOpen) return false;
+    if (x !== null && typeof x === 'object' && !(x instanceof Uint8Array) && !Array.isArray(x) && typeof x !== 'bigint' && !fdArgsOpen(x as StructValue, shadow)) return false;
+  }
+  return true;
+}
 
 export class InvariantsOracle implements Oracle {
   readonly name = 'invariants' as const;
@@ -474,6 +500,7 @@ export class InvariantsOracle implements Oracle {
     else this.checkCopyBackWithinSize(ev, out);
     this.checkIovaRanges(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
+    this.checkOpenFile(ev, ok, s.errno, out);
     if (ok) this.checkRemoval(ev, out);
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
@@ -493,6 +520,7 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkCopySource(ev, out);
     else this.checkExists(ev, s.errno, out);
     if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
+    if (!ok) this.checkUnmapOfWholeAreasRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
     const idsBefore = this.idsBefore(ev.request);
@@ -676,6 +704,34 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * IOAS_UNMAP.NO_SPLIT is the only ENOENT an unmap of an IOAS that maps
+   * something in the range gives: an area that runs past either end of it
+   * (iopt_unmap_iova_range). Where every area the range reaches lies inside
+   * it, and the shadow is sure of each, ENOENT says an area is not where the
+   * command that made it answered.
+   */
+  private checkUnmapOfWholeAreasRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (errnoName(errno ?? 0) !== 'ENOENT' || req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_UNMAP' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const v = req.arg.fields;
+    if (v['size'] !== undefined && toNum(v['size']) < requireLayout(this.profile, 'iommu_ioas_unmap').size) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const ioas = ctx && this.shadow.ioas(ctx, v['ioas_id']);
+    const [iova, length] = [toBig(v['iova']), toBig(v['length'])];
+    if (!ioas || length === 0n || iova + length - 1n > U64_MAX) return;
+    const range = rangeOf(iova, length);
+    if (!range) return;
+    const reached = new Set(ioas.segs.filter((x) => overlaps(x, range)).map((x) => x.area));
+    if (reached.size === 0) return;
+    const areas = wholeAreas(ioas.segs.filter((x) => reached.has(x.area)));
+    // An area the shadow is unsure of, or one a type1 cut left in pieces, is not judged.
+    if (areas.length !== reached.size || areas.some(([start, last]) => start < range.start || last > range.last)) return;
+    this.ctx.count('invariants.dma-confinement');
+    out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_UNMAP of ${hexOf(range.start)}..${hexOf(range.last)} in IOAS ${ioas.id} failed with ENOENT, but every area it reaches lies inside it (${areas.map(([a, b]) => `${hexOf(a)}..${hexOf(b)}`).join(', ')}): ENOENT is for an area that runs past the range, so one is not where the command that made it answered`, 'ok', 'ENOENT'));
+  }
+
+  /**
    * KVM_DEV_VFIO_FILE_ADD takes VFIO files only (virt/kvm/vfio.c
    * kvm_vfio_file_add: EINVAL unless kvm_vfio_file_is_valid): a VM that
    * registered an iommufd or an access file would hold it, and everything it
@@ -689,6 +745,39 @@ export class InvariantsOracle implements Oracle {
     this.ctx.count('invariants.abi-hygiene');
     out.push(this.obj('abi-hygiene', ev, `kvm_vfio_add of fd ${req.fd}, ${f.kind === 'iommufd' ? 'an iommufd' : f.kind === 'access' ? 'an access file' : 'not a VFIO file'}, succeeded: KVM's VFIO device takes VFIO files only (kvm_vfio_file_is_valid, EINVAL)`, 'EINVAL', 'ok'));
   }
+
+  /**
+   * FILES.OPEN_UNTIL_CLOSED: a descriptor the process got (open, open_device,
+   * an ioctl that returns one) names its file until the process closes it.
+   * fdget finds it, so no syscall on it answers EBADF — KVM's VFIO device
+   * takes it too (kvm_vfio_file_add: EBADF only where fget fails) — and its
+   * close returns 0: none of iommufd's, a VFIO device's or a fault or event
+   * queue's file_operations has a ->flush, the one thing close(2) of an open
+   * descriptor can fail on. An implementation that dropped the descriptor
+   * (an error path's fput after fd_install, a release of the wrong file)
+   * shows here at the next use.
+   */
+  private checkOpenFile(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const o = this.openFileRefused(ev.request, ok, errno);
+    if (o) out.push(this.obj('lifetime', ev, o.message, o.expected, o.observed));
+  }
+
+  /** FILES.OPEN_UNTIL_CLOSED's objection to a request's answer, if any (counted as a check where it applies). */
+  private openFileRefused(req: Request, ok: boolean, errno: number | undefined): { message: string; expected: string; observed: string } | undefined {
+    const fd = req.op === 'close' || req.op === 'ioctl' || req.op === 'read' || req.op === 'write' || req.op === 'kvm_vfio_add' || req.op === 'kvm_vfio_del' ? req.fd : undefined;
+    const f = fd === undefined ? undefined : this.shadow.fds.get(fd);
+    if (!f?.fdOpen) return undefined;
+    // An ioctl's EBADF may be about a descriptor its argument names (the iommufd a bind takes, a
+    // MAP_FILE's memfd): judged only where each of those is one the process holds open.
+    if (req.op === 'ioctl' && (req.arg.kind === 'raw' || (req.arg.kind === 'struct' && !fdArgsOpen(req.arg.fields, this.shadow)))) return undefined;
+    this.ctx.count('invariants.lifetime');
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (req.op === 'close' ? ok : name !== 'EBADF') return undefined;
+    const what = f.kind === 'iommufd' ? 'an iommufd' : f.kind === 'device' ? 'a VFIO device file' : `a file (${f.kind})`;
+    const message = `${req.op === 'ioctl' ? commandName(req) : req.op} on fd ${fd}, ${what} the process opened and has not closed, failed with ${name}: a descriptor names its file until it is closed${req.op === 'close' ? ', and closing it succeeds (no ->flush to fail)' : ' (fdget finds it)'}`;
+    return { message, expected: req.op === 'close' ? 'ok' : 'not EBADF', observed: name };
+  }
+
 
   /**
    * Unmap-all of an IOAS that exists never answers ENOENT: an IOAS with
@@ -2792,9 +2881,54 @@ export class InvariantsOracle implements Oracle {
       });
     }
     if (out.length > 0) return out;
+    await this.unmapEachArea(out);
+    if (out.length > 0) return out;
     await this.destroyUnheld(out);
     if (out.length > 0) return out;
     return this.teardown();
+  }
+
+  /**
+   * Every area the shadow is sure of is where the MAP or COPY that made it
+   * said: IOMMU_IOAS_UNMAP of exactly its range succeeds and unmaps exactly
+   * its length (iopt_unmap_iova_range answers ENOENT for an area that runs
+   * past either end of the range, and unmaps nothing then). Devices see an
+   * area only while one is attached there; this shows one the
+   * implementation placed somewhere else than it answered, or left out, in
+   * an IOAS no device reached. An area the shadow is unsure of (a failed
+   * unmap may or may not have taken it) is left alone, as is one that a
+   * type1 cut left in pieces; an access's pins in it are given back through
+   * its unmap notification, as for any unmap (the selftest's accesses always
+   * unpin: checkUnmapDeadlock).
+   */
+  private async unmapEachArea(out: Objection[]): Promise<void> {
+    if (this.shadow.lost || this.failNth || this.ctx.caps.commands['IOMMU_IOAS_UNMAP']?.supported !== true) return;
+    const unmaps: { request: Request; start: bigint; last: bigint; ioas: number }[] = [];
+    for (const [fd, file] of this.shadow.fds) {
+      const ctx = file.kind === 'iommufd' && file.fdOpen ? file.ctx : undefined;
+      // A context holding objects the shadow does not follow may lock areas (7.3's num_locks: EBUSY).
+      if (!ctx?.alive || !this.followsEveryHolder(ctx)) continue;
+      for (const o of ctx.objects.values()) {
+        if (o.type !== 'ioas') continue;
+        for (const [start, last] of wholeAreas(o.segs)) {
+          if (unmaps.length < END_UNMAPS) unmaps.push({ start, last, ioas: o.id, request: { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_UNMAP', arg: { kind: 'struct', fields: { ioas_id: o.id, iova: start, length: last - start + 1n } } } });
+        }
+      }
+    }
+    if (unmaps.length === 0) return;
+    const rs = await this.ctx.observe(unmaps.map((u) => u.request));
+    unmaps.forEach(({ request, start, last, ioas }, i) => {
+      const r = rs[i];
+      if (!r) return;
+      this.shadow.apply(request, r);
+      const s = statusOf(request, r);
+      if (s.status === 'skipped' || s.status === 'error' || out.length > 0) return;
+      this.ctx.count('invariants.dma-confinement');
+      const length = s.status === 'ok' && r.ok ? toBig((r.result as IoctlResult).out?.['length']) : undefined;
+      if (length === last - start + 1n) return;
+      const observed = length === undefined ? (errnoName(s.errno ?? 0) ?? `E${s.errno}`) : `ok, length ${hexOf(length)}`;
+      out.push(this.obj('dma-confinement', undefined, `at the end of the case, IOMMU_IOAS_UNMAP of exactly the area at ${hexOf(start)}..${hexOf(last)} in IOAS ${ioas} answered ${observed}: the area is not where the command that made it said (an unmap of an area's exact range unmaps all of it)`, `ok, length ${hexOf(last - start + 1n)}`, observed, { request, response: r }));
+    });
   }
 
   /**
@@ -2840,8 +2974,14 @@ export class InvariantsOracle implements Oracle {
       const rs = await this.ctx.observe(closing);
       closing.forEach((c, i) => {
         const r = rs[i];
-        if (r) this.shadow.apply(c, r);
+        if (!r) return;
+        // FILES.OPEN_UNTIL_CLOSED: each fd closed here is one the process holds open.
+        const s = statusOf(c, r);
+        const o = c.op === 'close' && out.length === 0 && s.status !== 'error' && s.status !== 'skipped' ? this.openFileRefused(c, s.status === 'ok', s.errno) : undefined;
+        if (o) out.push(this.obj('lifetime', undefined, `at the end of the case, ${o.message}`, o.expected, o.observed, { request: c, response: r }));
+        this.shadow.apply(c, r);
       });
+      if (out.length > 0) return out;
     }
     const after: Request[] = [];
     if (this.can.proc && this.baseline) after.push({ op: 'process_info' });

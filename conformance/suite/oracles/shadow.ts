@@ -187,8 +187,10 @@ export interface VmRec {
    * registered file's device cannot have coherency enforced
    * (virt/kvm/vfio.c kvm_vfio_update_coherency walks every file on each ADD
    * and DEL; kvm_vfio_file_enforced_coherent asks the device's IOMMU for
-   * IOMMU_CAP_ENFORCE_CACHE_COHERENCY). Undefined until the first ADD or
-   * DEL, or when a registered file's device is unknown or gone.
+   * IOMMU_CAP_ENFORCE_CACHE_COHERENCY). False for a new VM (x86's
+   * noncoherent_dma_count starts at 0, and nothing but the kvm-vfio device
+   * registers non-coherent DMA here); undefined while a registered file's
+   * device is unknown or gone.
    */
   noncoherent?: boolean;
 }
@@ -810,7 +812,8 @@ export class Shadow {
         return;
       }
       case 'kvm_create':
-        this.vms.set(r['vm'] as number, { handle: r['vm'] as number, files: [] });
+        if (!ok) return;
+        this.vms.set(r['vm'] as number, { handle: r['vm'] as number, files: [], noncoherent: false });
         return;
       case 'kvm_destroy': {
         const vm = this.vms.get(req.vm);
