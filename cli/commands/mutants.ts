@@ -1,7 +1,7 @@
 /**
  * `iommufd-spec mutants [--json] [--only NAME[,NAME…]] [--oracle full|invariants]
  *   [--seed N] [--runs N] [--max-commands N] [--profile P] [--no-corpus] [--replay-dir DIR] [--list]
- *   [--answer-faults | --unseen]`
+ *   [--answer-faults | --unseen | --lies]`
  *
  * Runs the suite (run's default budget) against each mutant of the catalogue
  * (conformance/mutants/) and prints a table: killed or survived, by which
@@ -15,7 +15,11 @@
  * (answer-faults.ts: the reference behind an adapter whose answers lie),
  * with --oracle invariants unless told otherwise; with --unseen the faults
  * of the red-team round the suite was not written against (unseen.ts,
- * modules under conformance/mutants/unseen/, each an --impl path).
+ * modules under conformance/mutants/unseen/, each an --impl path); with
+ * --lies the detection rate of single lies (lies.ts: one answer per case
+ * changed, drawn at random among the answers of one kind) by the invariants
+ * alone, a table of rates rather than kills (exit 1 only for a false alarm:
+ * a case failing on the honest reference).
  *
  * Importing this module registers `mutant:<name>` and `answer-fault:<name>`
  * with the adapter registry, so every command (run, replay, exec, diff) takes
@@ -32,6 +36,8 @@ import { MUTANTS } from '../../conformance/mutants/catalogue.ts';
 import { formatMutantTable, type MutantRow, type MutantRunOptions } from '../../conformance/mutants/run.ts';
 import { ANSWER_FAULTS } from '../../conformance/mutants/answer-faults.ts';
 import { UNSEEN_FAULTS, unseenName, unseenPath } from '../../conformance/mutants/unseen.ts';
+import { LIES } from '../../conformance/mutants/lies.ts';
+import { DEFAULT_LIE_RUNS, formatLieTable, runLies, type LieRow } from '../../conformance/mutants/lies-run.ts';
 import { RUN_KIND, runFaultsParallel, selectedFaults, type FaultKind } from '../../conformance/mutants/parallel.ts';
 import './implementations.ts';
 
@@ -50,6 +56,7 @@ interface MutantsCliOptions {
   shrinkTime?: string;
   answerFaults?: boolean;
   unseen?: boolean;
+  lies?: boolean;
   jobs?: string;
 }
 
@@ -97,6 +104,42 @@ function int(flag: string, v: string | undefined, min: number): number | undefin
   return Number(v);
 }
 
+/** `mutants --lies`: the table of detection rates (lies-run.ts). */
+async function measureLiesCli(o: MutantsCliOptions, setExit: (code: number) => void): Promise<void> {
+  if (o.list) {
+    const list = LIES.map((l) => ({ name: l.name, answer: l.answer, change: l.change, held: l.held === true ? 'yes' : `no: ${l.held.why}` }));
+    process.stdout.write(o.json ? `${JSON.stringify(list, null, 2)}\n` : listText({ list: () => list } as unknown as Kind));
+    setExit(0);
+    return;
+  }
+  if (o.oracle !== undefined && o.oracle !== 'invariants') throw new UsageError(`mutants: --lies measures the invariants alone: --oracle ${o.oracle} is not taken`);
+  if (o.jobs !== undefined && o.jobs !== '1') throw new UsageError('mutants: --lies runs on one thread: --jobs is not taken');
+  if (o.profile !== undefined && !isProfile(o.profile)) throw new UsageError(`mutants: --profile: unknown profile '${o.profile}' (expected ${PROFILES.join(' or ')})`);
+  const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (only) {
+    const unknown = only.filter((n) => !LIES.some((l) => l.name === n));
+    if (unknown.length > 0) throw new UsageError(`mutants: --only: unknown lie ${unknown.join(', ')} (known: ${LIES.map((l) => l.name).join(', ')})`);
+  }
+  const seed = int('--seed', o.seed, -(2 ** 31));
+  const runs = int('--runs', o.runs, 1);
+  const maxCommands = int('--max-commands', o.maxCommands, 1);
+  const progress = (r: LieRow): void => {
+    if (!o.json) process.stderr.write(`${r.name}: told in ${r.told} of ${r.cases} cases, caught ${r.caught}${r.falseAlarms ? `, ${r.falseAlarms} false alarm(s)` : ''}\n`);
+  };
+  const rows = await runLies({
+    ...(only && { only }),
+    ...(seed !== undefined && { seed }),
+    ...(runs !== undefined && { runs }),
+    ...(maxCommands !== undefined && { maxCommands }),
+    ...(o.profile !== undefined && { profile: o.profile as Profile }),
+    onRow: progress,
+  });
+  const text = o.json ? `${JSON.stringify({ oracle: 'invariants', rows }, null, 2)}\n` : formatLieTable(rows);
+  if (o.out) writeFileSync(o.out, text);
+  else process.stdout.write(text);
+  setExit(rows.some((r) => r.falseAlarms > 0) ? 1 : 0);
+}
+
 export const register: RegisterCommand = (program: Command, setExit) => {
   program
     .command('mutants')
@@ -106,8 +149,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--oracle <set>', 'full (differential, lifecycle, invariants) or invariants (default: full; invariants with --answer-faults)')
     .option('--answer-faults', 'run the faults behind the protocol (conformance/mutants/answer-faults.ts: the reference behind a lying adapter) instead of the catalogue')
     .option('--unseen', 'run the red-team faults the suite was not written against (conformance/mutants/unseen.ts) instead of the catalogue')
+    .option('--lies', 'measure how often the invariants catch a single lie (conformance/mutants/lies.ts: one answer per case changed) instead of running the catalogue')
     .option('--seed <n>', `base seed (default ${DEFAULTS.seed})`)
-    .option('--runs <n>', `cases per mutant at most (default ${DEFAULTS.runs}, run's default budget)`)
+    .option('--runs <n>', `cases per mutant at most (default ${DEFAULTS.runs}, run's default budget; ${DEFAULT_LIE_RUNS} per lie with --lies)`)
     .option('--max-commands <n>', `commands per case at most (default ${DEFAULTS.maxCommands})`)
     .option('--profile <profile>', `kernel profile (${PROFILES.join(' or ')})`)
     .option('--no-corpus', 'skip the fixed-corpus column')
@@ -117,7 +161,11 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--out <file>', 'write the report (table or JSON) there instead of stdout')
     .option('--list', 'list the catalogue (name, class, clauses, change, bug class, kernel fix) and exit')
     .action(async (o: MutantsCliOptions) => {
-      if (o.answerFaults && o.unseen) throw new UsageError('mutants: --answer-faults and --unseen choose different faults: give one');
+      if ([o.answerFaults, o.unseen, o.lies].filter(Boolean).length > 1) throw new UsageError('mutants: --answer-faults, --unseen and --lies choose different faults: give one');
+      if (o.lies) {
+        await measureLiesCli(o, setExit);
+        return;
+      }
       const kindName: FaultKind = o.answerFaults ? 'answer-faults' : o.unseen ? 'unseen' : 'catalogue';
       const kind = KINDS[kindName];
       if (o.list) {
