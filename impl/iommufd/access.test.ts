@@ -14,6 +14,7 @@ import {
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_MD_CHECK_REFS,
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
+  MOCK_ACCESS_RW_SLOW_PATH,
 } from '../../spec/uapi/constants.ts';
 import { buffer, FakeDomain, ioasAlloc, ioctl, iovaRanges, map, MAP_R, NR, newEnv, P, testCmd, U64_MAX, unmap, type Env } from '../testing/testutil.ts';
 import { ERRNO } from '../../spec/uapi/errno.ts';
@@ -138,6 +139,27 @@ describe('access objects (device.c iommufd_access_*)', () => {
     expect(testCmd(env, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, fd, { 'destroy_access_pages.access_pages_id': b.id }).errno).toBe(0);
     expect(checkRefs(env, buf, 2n * P, 0)).toBe(0);
   });
+  check('ref.access.rw-slow-uncharged', () => {
+    // iopt_pages_rw_slow (both kernels) pins what no domain or access holds through the pfn reader and
+    // unpins it before returning, without update_pinned: nothing is charged, so RLIMIT_MEMLOCK 0 without
+    // CAP_IPC_LOCK refuses nothing (a pinning access under the same limit is refused).
+    const env = newEnv();
+    const ioas = ioasAlloc(env);
+    const buf = buffer(env, 4 * 4096);
+    const iova = map(env, ioas, buf, 4n * P, 0x10000n).iova;
+    const ubuf = buffer(env, 2 * 4096);
+    env.proc.rlimitMemlock = 0n;
+    env.proc.capIpcLock = false;
+    const fd = createAccess(env, ioas, false);
+    const rw = (length: bigint) => testCmd(env, IOMMU_TEST_OP_ACCESS_RW, fd, { 'access_rw.iova': iova + 0x800n, 'access_rw.length': length, 'access_rw.uptr': ubuf, 'access_rw.flags': MOCK_ACCESS_RW_SLOW_PATH }).errno;
+    expect(rw(4096n)).toBe(0);
+    expect(rw(2n * 4096n)).toBe(0);
+    expect(env.proc.user.lockedVm).toBe(0);
+    expect(checkRefs(env, buf, 4n * P, 0)).toBe(0);
+    const pinning = createAccess(env, ioas);
+    expect(accessPages(env, pinning, iova, P).errno).toBe(ENOMEM);
+  });
+
   check('ref.access.prot-eperm', () => {
     const env = newEnv();
     const ioas = ioasAlloc(env);

@@ -395,7 +395,7 @@ function copyFrame(pages: IoptPages, pfn: number, off: number, data: Uint8Array,
  * or not. The slow path (another mm; the selftest's SLOW_PATH flag) reads the
  * frames: one page through pin_user_pages_remote (iopt_pages_rw_page),
  * several through the pfn reader (iopt_pages_rw_slow), which uses pinned
- * frames and otherwise pins, charges and unpins.
+ * frames and otherwise pins and unpins, uncharged.
  */
 export function ioptPagesRwAccess(pages: IoptPages, startByte: number, data: Uint8Array, write: boolean, slowPath = false): number {
   const proc = pages.proc;
@@ -419,8 +419,9 @@ export function ioptPagesRwAccess(pages: IoptPages, startByte: number, data: Uin
     proc.unpinUserPage(r.pfns[0]!);
     return 0;
   }
-  // iopt_pages_rw_slow: the pfn reader holds the range while copying.
-  const held = ioptPagesHold(pages, startIndex, lastIndex);
+  // iopt_pages_rw_slow: the pfn reader holds the range while copying, and charges nothing (it never
+  // calls update_pinned: the pages it pinned are unpinned before it returns, npinned back where it was).
+  const held = ioptPagesHold(pages, startIndex, lastIndex, 'later');
   if (held.errno) return held.errno;
   let done = 0;
   for (let i = startIndex; i <= lastIndex; i++) {

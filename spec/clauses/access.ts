@@ -87,10 +87,10 @@ export const clauses: Clause[] = [
     id: 'ACCESS.RW_PATHS',
     kind: 'state',
     statement:
-      'From the mapping process access rw copies through the user address (EFAULT once the memory is unmapped or made read-only for a write, even if pinned); from another mm (selftest SLOW_PATH) a multi-page copy reads the frames a domain or an access already pins and pins the rest (FOLL_WRITE for writable pages), a single page is pinned again from the mm (FOLL_WRITE for a write): a write never lands in memory the process can no longer write, except through frames pinned for writing before. The pages copied are the ones from start_byte to start_byte + length - 1, page by page: never the physical frame after a pinned one, which belongs to whatever the page allocator gave it to.',
+      'From the mapping process access rw copies through the user address (EFAULT once the memory is unmapped or made read-only for a write, even if pinned); from another mm (selftest SLOW_PATH) a multi-page copy reads the frames a domain or an access already pins and pins the rest (FOLL_WRITE for writable pages) only while it copies, charging nothing (iopt_pages_rw_slow never calls update_pinned: RLIMIT_MEMLOCK refuses none of it), a single page is pinned again from the mm (FOLL_WRITE for a write): a write never lands in memory the process can no longer write, except through frames pinned for writing before. The pages copied are the ones from start_byte to start_byte + length - 1, page by page: never the physical frame after a pinned one, which belongs to whatever the page allocator gave it to.',
     source: { file: 'drivers/iommu/iommufd/pages.c', function: 'iopt_pages_rw_access' },
     profiles: BOTH,
-    checks: ['ref.access.rw-fast-and-slow-path', 'suite.invariants.access-writes-only-writable-memory', 'ref.process.small-pages-out-of-order', 'mutants.unseen.killed-by-invariants'],
+    checks: ['ref.access.rw-fast-and-slow-path', 'ref.access.rw-slow-uncharged', 'suite.invariants.access-writes-only-writable-memory', 'ref.process.small-pages-out-of-order', 'mutants.unseen.killed-by-invariants'],
   },
   {
     id: 'ACCESS.ITEMS',
