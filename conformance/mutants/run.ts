@@ -37,6 +37,8 @@ export interface MutantRunOptions {
   readonly onRow?: (row: MutantRow) => void;
   /** Directory to write each kill's replay file to (absent: not written). */
   readonly replayDir?: string;
+  /** Sweep injected allocation failures over each passing case (run --fail-nth). */
+  readonly failNth?: boolean;
 }
 
 export interface MutantRow {
@@ -91,6 +93,7 @@ function runBudgeted(impl: ImplSpec, opts: MutantRunOptions, oracle: OracleSet):
     maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands,
     oracle: opts.oracle ?? oracle,
     ...(opts.shrinkTimeMs !== undefined && { shrinkTimeMs: opts.shrinkTimeMs }),
+    ...(opts.failNth && { failNth: true }),
     stopOnFailure: true,
   });
 }
@@ -234,7 +237,7 @@ export async function runUnseenFaults(opts: MutantRunOptions = {}): Promise<Muta
   const rows: MutantRow[] = [];
   for (const fault of selectUnseen(opts.only)) {
     const base = unseenBase(fault);
-    const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), fault.profile ? { ...opts, profile: fault.profile } : opts, 'invariants'));
+    const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), { ...opts, ...(fault.profile && { profile: fault.profile }), ...(fault.failNth && { failNth: true }) }, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);
   }

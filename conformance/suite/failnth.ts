@@ -5,8 +5,12 @@
  * it on a fresh session, arm fail_nth = 1, 2, 3 … until the ioctl behaves as
  * it did without injection — and check that an ioctl that failed that way
  * left no visible change: the same pins, pinned and locked memory, and
- * translations as just before it. The kernel's own iommufd_fail_nth test
- * looks only for crashes and leaks.
+ * translations as just before it — and, once every file and VM the session
+ * holds is closed, the same as without it: the same pinned and locked
+ * memory, and the same answer when a fresh context binds each device (a
+ * failure that leaked its group's DMA ownership shows there, where the
+ * context that failed could not see it). The kernel's own iommufd_fail_nth
+ * test looks only for crashes and leaks.
  *
  * IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA and IOMMU_HWPT_INVALIDATE are
  * documented as not atomic (partial progress) and are not swept.
@@ -37,6 +41,78 @@ export interface FailNthFinding {
 interface Session {
   readonly adapter: Adapter;
   readonly bindings: Map<string, unknown>;
+  /** What the session holds, from its answers: descriptors, VMs, devices. */
+  readonly held: { readonly fds: Set<number>; readonly vms: Set<number>; readonly devices: Set<number> };
+}
+
+const newSession = (adapter: Adapter): Session => ({ adapter, bindings: new Map(), held: { fds: new Set(), vms: new Set(), devices: new Set() } });
+
+/** Descriptors an ioctl's answer hands out (out_access_fd, out_fault_fd, …), at any depth of its out struct. */
+function outFds(v: unknown, into: Set<number>): void {
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array || Array.isArray(v)) return;
+  for (const [k, x] of Object.entries(v)) {
+    if (k.startsWith('out_') && k.endsWith('_fd') && typeof x === 'number') into.add(x);
+    else outFds(x, into);
+  }
+}
+
+/** Follows what a request that succeeded gives the session or takes from it. */
+function noteHeld(held: Session['held'], request: Request, response: Response): void {
+  if (!response.ok) return;
+  const r = response.result as Record<string, unknown>;
+  switch (request.op) {
+    case 'open':
+    case 'open_device':
+      if (typeof r['fd'] === 'number' && r['fd'] >= 0) held.fds.add(r['fd']);
+      return;
+    case 'close':
+      if (r['ret'] === 0) held.fds.delete(request.fd);
+      return;
+    case 'ioctl':
+      if (r['errno'] === 0) outFds(r['out'], held.fds);
+      return;
+    case 'kvm_create':
+      if (typeof r['vm'] === 'number') held.vms.add(r['vm']);
+      return;
+    case 'kvm_destroy':
+      held.vms.delete(request.vm);
+      return;
+    case 'device_create':
+      if (typeof r['device'] === 'number') held.devices.add(r['device']);
+      return;
+    case 'device_remove':
+      held.devices.delete(request.device);
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Closes every file and VM the session holds, then asks what outlives them:
+ * pinned and locked memory, and a fresh context's bind of each device (its
+ * errno: 0 when the group's DMA ownership went back). Answers rendered, one
+ * per line of the comparison.
+ */
+async function afterClosing(s: Session, ops: Set<string>, timeoutMs: number, clock: Clock): Promise<string[]> {
+  const call = (request: Request): Promise<Response> => callWithTimeout(request.op, () => s.adapter.call(request), timeoutMs, clock);
+  for (const vm of [...s.held.vms].sort((a, b) => b - a)) await call({ op: 'kvm_destroy', vm });
+  for (const fd of [...s.held.fds].sort((a, b) => b - a)) await call({ op: 'close', fd });
+  const seen: string[] = [];
+  if (ops.has('process_info')) seen.push(`process_info ${render(await call({ op: 'process_info' }))}`);
+  if (!ops.has('open_device')) return seen;
+  for (const device of [...s.held.devices].sort((a, b) => a - b)) {
+    const ctx = await call({ op: 'open', node: 'iommu' });
+    const dev = await call({ op: 'open_device', device });
+    const fdOf = (r: Response): number | undefined => (r.ok && typeof (r.result as { fd?: number }).fd === 'number' && (r.result as { fd: number }).fd >= 0 ? (r.result as { fd: number }).fd : undefined);
+    const [c, d] = [fdOf(ctx), fdOf(dev)];
+    const bind = c !== undefined && d !== undefined ? await call({ op: 'ioctl', fd: d, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', arg: { kind: 'struct', fields: { flags: 0, iommufd: c } } }) : undefined;
+    const errno = bind?.ok ? (bind.result as { errno: number }).errno : undefined;
+    seen.push(`device ${device}: a fresh context's bind answers ${errno === undefined ? (d === undefined ? `open_device ${render(dev)}` : 'nothing') : errno === 0 ? 'ok' : `errno ${errno}`}`);
+    if (d !== undefined) await call({ op: 'close', fd: d });
+    if (c !== undefined) await call({ op: 'close', fd: c });
+  }
+  return seen;
 }
 
 async function replay(s: Session, steps: readonly TraceStep[], timeoutMs: number, clock: Clock): Promise<void> {
@@ -54,6 +130,7 @@ async function runStep(s: Session, t: StepTemplate, timeoutMs: number, clock: Cl
     return {};
   }
   const response = await callWithTimeout(commandName(request), () => s.adapter.call(request), timeoutMs, clock);
+  noteHeld(s.held, request, response);
   if (statusOf(request, response).status === 'ok' && t.bind && response.ok) {
     const base = bindable(t.op, response.result);
     for (const [name, path] of Object.entries(t.bind)) s.bindings.set(name, getPath(base, path));
@@ -114,11 +191,29 @@ export async function sweepFailNth(
   for (const step of chosen) {
     const prefix = ran.filter((t) => t.step < step.step);
     const base = statusOf(step.request as Request, step.response as Response);
+    /** What outlives the session's files after the prefix alone (computed once a failure needs it). */
+    let closedBaseline: string[] | undefined;
+    const baseline = async (): Promise<string[]> => {
+      if (closedBaseline) return closedBaseline;
+      const adapter = await open();
+      let broken = false;
+      try {
+        const s = newSession(adapter);
+        await replay(s, prefix, timeoutMs, clock);
+        closedBaseline = await afterClosing(s, supportedOps, timeoutMs, clock);
+        return closedBaseline;
+      } catch (err) {
+        broken = true;
+        throw err;
+      } finally {
+        await release(adapter, broken);
+      }
+    };
     for (let nth = 1; nth <= maxNth; nth++) {
       const adapter = await open();
       let broken = false;
       try {
-        const s: Session = { adapter, bindings: new Map() };
+        const s = newSession(adapter);
         await replay(s, prefix, timeoutMs, clock);
         const snap = snapshotRequests(s, prefix, step, supportedOps);
         const before = snap.length ? await callWithTimeout('snapshot', () => adapter.batch(snap), timeoutMs, clock) : [];
@@ -142,6 +237,24 @@ export async function sweepFailNth(
             observed: render(after[i]),
             probe: { request: probe, response: after[i] as Response },
             signature: { command: commandName(request), expected: 'no change', observed: `${probe.op} changed` },
+          };
+          const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
+          return { objection, templates };
+        }
+        // Then every file closed: what outlives them is what it is without the failed ioctl.
+        const closed = await afterClosing(s, supportedOps, timeoutMs, clock);
+        const expected = await baseline();
+        const j = closed.findIndex((line, k) => line !== expected[k]);
+        if (j >= 0 || closed.length !== expected.length) {
+          const k = j >= 0 ? j : Math.min(closed.length, expected.length);
+          const objection: Objection = {
+            oracle: 'invariants',
+            property: 'fail-nth',
+            step: prefix.length + 2,
+            message: `${commandName(request)} failed with an injected failure (fail_nth ${nth}: errno ${now.errno}) and left something that outlives the session's files: once every file and VM was closed, ${closed[k] ?? '(nothing)'}, where without the failed ioctl ${expected[k] ?? '(nothing)'}`,
+            expected: expected[k] ?? '(nothing)',
+            observed: closed[k] ?? '(nothing)',
+            signature: { command: commandName(request), expected: 'no change after closing', observed: 'a change after closing' },
           };
           const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
           return { objection, templates };

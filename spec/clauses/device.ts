@@ -322,10 +322,10 @@ export const clauses: Clause[] = [
     decides: [],
     events: ['fail_nth'],
     kind: 'lifecycle',
-    statement: 'An attach, replace, bind or HWPT allocation failing at any allocation step leaves no visible change and leaks no object, pin or page-table domain.',
+    statement: 'An attach, replace, bind or HWPT allocation failing at any allocation step leaves no visible change and leaks no object, pin or page-table domain, nor anything that outlives the files: once every file is closed, the group\u2019s DMA ownership is released and pinned and locked memory are back.',
     source: { file: 'tools/testing/selftests/iommu/iommufd_fail_nth.c', function: 'TEST_FAIL_NTH' },
     profiles: BOTH,
-    checks: ['ref.fail_nth.attach', 'ref.fail_nth.vfio-attach-group', 'ref.fail_nth.replace', 'ref.fail_nth.hwpt-alloc', 'ref.fail_nth.vfio-bind'],
+    checks: ['ref.fail_nth.attach', 'ref.fail_nth.vfio-attach-group', 'ref.fail_nth.replace', 'ref.fail_nth.hwpt-alloc', 'ref.fail_nth.vfio-bind', 'suite.fail-nth.after-closing'],
   },
   // ---- IOMMU_GET_HW_INFO ----
   {
