@@ -54,7 +54,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   else if (next) await s.exec(next as StepTemplate);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -1675,6 +1675,23 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const iova = step.response?.ok ? (step.response.result as { out?: { iova?: bigint } }).out?.iova : undefined;
       if (ok(step) && o && iova !== undefined) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova, length: f.length, buf: f.user_va.name, bufOff: Number(f.user_va.add), read: true, write: true, alive: true });
     },
+    // A fixed one ends inside a CPU page: another area right after it, from the next bytes of the
+    // buffer, then the first unmapped alone — the second keeps the rest of that page (an unmap or an
+    // unwind that runs to the page's end takes its head).
+    follow: (m, c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; length: bigint; iova: bigint } }).fields;
+      const a = ok(step) && c.fixed ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0] && x.alive) : undefined;
+      const o = a && m.objs.find((x) => x.name === f.ioas_id.name);
+      if (!a || !o || !has('IOMMU_IOAS_UNMAP')) return undefined;
+      const name = m.fresh('area');
+      const next = ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(o.name), user_va: new Ref(f.user_va.name, 'va', MOCK_SUB_PAGE + f.length), length: PAGE, iova: f.iova + f.length }, NONE, { bind: { [name]: 'out.iova' } });
+      const unmap = unmapAreaStep(env, a);
+      if (!next || !unmap) return undefined;
+      // A follow has no `after`: the areas are as the steps will leave them.
+      m.areas.push({ name, ctx: o.ctx, ioas: o.name, iova: f.iova + f.length, length: PAGE, buf: f.user_va.name, bufOff: Number(MOCK_SUB_PAGE + f.length), read: true, write: true, alive: true });
+      a.alive = false;
+      return [next, unmap];
+    },
   } satisfies CommandSpec<{ k: number; pages: number; fixed: boolean }>);
 
   if (has('IOMMU_IOAS_COPY')) {
@@ -2964,7 +2981,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     // the bytes of every area, the ones before the retry included.
     add({
       kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/unmap-all',
-      weight: 1,
+      weight: 3,
       arb: k16,
       needs: ['acc', 'areaPair'], ready: () => true,
       build: (m, k) => {
@@ -2974,10 +2991,80 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         if (!acc || !last?.buf || !ctx) return undefined;
         return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 0, iova: new Ref(last.name), length: PAGE, uptr: new Ref(last.buf, 'va', BigInt(last.bufOff)) }, NONE);
       },
+      // Two times in three only the area below it goes, by its exact range: the unmap tells the
+      // access of that range alone, and the pin in the last area stays (an unmap-all releases it too).
       follow: (m, k, _t, step) => {
         const acc = ok(step) ? pick(m.accs.filter((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).length > 1), k) : undefined;
         if (!acc) return undefined;
+        if (k % 3 !== 0) {
+          const areas = m.liveAreas(acc.ctx, acc.ioas);
+          const last = areas.reduce((x, y) => (y.iova > x.iova ? y : x));
+          const below = areas.filter((x) => x !== last).reduce<AreaEntry | undefined>((x, y) => (!x || y.iova > x.iova ? y : x), undefined);
+          const unmap = below && unmapAreaStep(env, below);
+          if (below && unmap) {
+            below.alive = false;
+            return unmap;
+          }
+        }
         return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(acc.ctx), { ioas_id: new Ref(acc.ioas), iova: 0n, length: U64_MAX }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
+  }
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && testOpSupported(env, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES')) {
+    // Two pins of one access from the same IOVA, the longer first, then each dropped: each release
+    // finds its own pin among the ones over its range (iopt_pages_get_exact_access walks every node
+    // of the interval tree over it), in either order.
+    const pinningOn = (m: GenModel, k: number): { acc: AccEntry; a: AreaEntry; ctx: CtxEntry } | undefined => {
+      const acc = pick(m.accs.filter((x) => x.open && x.pin && m.liveAreas(x.ctx, x.ioas).some((a) => a.buf && a.length >= 2n * PAGE)), k);
+      const a = acc && m.liveAreas(acc.ctx, acc.ioas).find((x) => x.buf && x.length >= 2n * PAGE);
+      const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
+      return acc && a && ctx ? { acc, a, ctx } : undefined;
+    };
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/overlap',
+      weight: 1,
+      arb: k16,
+      needs: ['acc', 'area'], ready: () => true,
+      build: (m, k) => {
+        const t = pinningOn(m, k);
+        return t && testStep(m, t.ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.a.name), length: 2n * PAGE, uptr: new Ref(t.a.buf as string, 'va', BigInt(t.a.bufOff)) }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
+      },
+      follow: (m, k, t0, step) => {
+        const t = ok(step) ? pinningOn(m, k) : undefined;
+        const first = Object.keys(t0.bind ?? {})[0];
+        if (!t || !first) return undefined;
+        const second = m.fresh('item');
+        const pin = testStep(m, t.ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.a.name), length: PAGE, uptr: new Ref(t.a.buf as string, 'va', BigInt(t.a.bufOff)) }, NONE, { [second]: 'out.access_pages.out_access_pages_id' });
+        const drop = (item: string): StepTemplate | undefined => testStep(m, t.ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', new Ref(t.acc.name), 'destroy_access_pages', { access_pages_id: new Ref(item) }, NONE);
+        const order = k % 2 === 0 ? [first, second] : [second, first];
+        const steps = [pin, drop(order[0] as string), drop(order[1] as string)];
+        return steps.every((x): x is StepTemplate => x !== undefined) ? steps : undefined;
+      },
+    } satisfies CommandSpec<number>);
+  }
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'VFIO_IOMMU_UNMAP_DMA')) {
+    // An access pins the second page of a mapping of a type1 (v1) container, then an unmap cuts the
+    // mapping there: an area an access holds pages of is never split (iopt_area_split: EINVAL), as
+    // the access's pins could not follow the pieces.
+    const pinnedOnV1 = (m: GenModel): { acc: AccEntry; a: AreaEntry; ctx: CtxEntry }[] =>
+      m.openCtxs().flatMap((ctx) => {
+        if (ctx.compat === undefined || ctx.compatType !== (enumValue(p, 'VFIO_TYPE1_IOMMU') ?? 1)) return [];
+        const acc = m.accs.find((x) => x.open && x.pin && x.ctx === ctx.name && x.ioas === ctx.compat);
+        const a = m.liveAreas(ctx.name, ctx.compat).find((x) => x.buf && x.length >= 2n * PAGE);
+        return acc && a ? [{ acc, a, ctx }] : [];
+      });
+    add({
+      kind: 'VFIO_IOMMU_UNMAP_DMA/cut-pinned',
+      weight: 1,
+      arb: k16,
+      needs: ['compatAccess'], ready: () => true,
+      build: (m, k) => {
+        const t = pick(pinnedOnV1(m), k);
+        return t && testStep(m, t.ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.a.name, '', PAGE), length: PAGE, uptr: new Ref(t.a.buf as string, 'va', BigInt(t.a.bufOff) + PAGE) }, NONE);
+      },
+      follow: (m, k, _t, step) => {
+        const t = ok(step) ? pick(pinnedOnV1(m), k) : undefined;
+        return t && ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', new Ref(t.ctx.name), { flags: 0, iova: new Ref(t.a.name, '', PAGE), size: t.a.length - PAGE }, NONE, {});
       },
     } satisfies CommandSpec<number>);
   }
@@ -4141,6 +4228,20 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const k = m.live('ioas', a.ctx).findIndex((o) => o.name === a.ioas);
       const near = m.liveAreas(a.ctx, a.ioas).indexOf(a);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, a.ctx), ioas: { kind: 'live', k }, prot: RW, fixed: true, va: { kind: 'buf', k: 1, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'afterArea', k: near, gap: 0 }, abi: NONE });
+    },
+    compatAccess: async (m, s) => {
+      // compatV1Device, a mapping of two pages or more there, and an access that may pin on the
+      // container's IOAS.
+      await ensure(m, s, 'compatV1Device');
+      const TYPE1 = enumValue(profile, 'VFIO_TYPE1_IOMMU') ?? 1;
+      const ctx = m.openCtxs().find((c) => c.compat !== undefined && c.compatType === TYPE1 && m.objs.some((o) => o.name === c.compat && o.alive));
+      if (!ctx?.compat) return;
+      const k = m.live('ioas', ctx.name).findIndex((o) => o.name === ctx.compat);
+      if (k < 0) return;
+      if (!m.liveAreas(ctx.name, ctx.compat).some((x) => x.buf && x.length >= 2n * PAGE)) await mapFourPages(m, s, ctx.name, ctx.compat);
+      if (!m.accs.some((x) => x.open && x.pin && x.ctx === ctx.name && x.ioas === ctx.compat) && m.accs.length < 4) {
+        await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k }, pin: true, abi: NONE });
+      }
     },
     compatV1Device: async (m, s) => {
       // A VFIO type1 (v1) container whose IOAS a device is attached to: an unmap of part of a

@@ -273,6 +273,10 @@ export interface InvariantsOptions {
 const DMA_ALWAYS = /MAP|COPY/;
 /** Commands after which a page table may have taken a page an earlier unmap freed. */
 const BUILDS_TABLES = /^(IOMMU_IOAS_MAP|IOMMU_IOAS_COPY|VFIO_IOMMU_MAP_DMA|IOMMU_HWPT_ALLOC|IOMMU_TEST_CMD|VFIO_DEVICE_ATTACH_IOMMUFD_PT)$/;
+/** Bytes read just outside each end of a range a step touched (probe). */
+const EDGE_BYTES = 8n;
+/** Pages of access items outside the touched ranges whose pins a step's probe counts, at most. */
+const ACCESS_PIN_PROBES = 12;
 /** Areas the end of a case unmaps one by one, at most (unmapEachArea). */
 const END_UNMAPS = 64;
 /** Room for the IOVA ranges the end of a case asks every IOAS for (more, and it is not judged). */
@@ -2661,6 +2665,20 @@ export class InvariantsOracle implements Oracle {
         for (const r of t.ranges) for (const iova of this.pagesOf(r)) for (const d of on) targets.push({ d, iova, dma: this.can.dma && (!this.can.translate || this.ctx.random() < this.dmaRate || DMA_ALWAYS.test(String(req.cmd))) });
       }
       if (ok) this.reprobeUnmapped(req.cmd, touched, devices, targets);
+      // A command acts on exactly its range: the bytes just outside each end, where another area
+      // sits, stay as they were (an area may end inside a CPU page, on a 2 KiB mock domain, and an
+      // unmap or a failed map's unwind that runs to the page's end takes its neighbour's head).
+      for (const t of touched) {
+        const on = devices.filter((d) => this.shadow.deviceIoas(d)?.ioas === t.ioas);
+        if (on.length === 0) continue;
+        for (const r of t.ranges) {
+          for (const iova of [r.start - EDGE_BYTES, r.last + 1n]) {
+            const seg = iova >= 0n ? this.shadow.segmentAt(t.ioas, iova) : undefined;
+            if (!seg || seg.uncertain || this.shadow.segmentAt(t.ioas, iova + EDGE_BYTES - 1n) !== seg) continue;
+            for (const d of on) targets.push({ d, iova, dma: this.can.dma });
+          }
+        }
+      }
     }
     if (canMap && !this.shadow.lost) {
       // A device whose reach the step changed: the first page of a mapping of the IOAS it left and of the one it joined, by DMA (through the IOTLB).
@@ -2770,6 +2788,25 @@ export class InvariantsOracle implements Oracle {
             const va = seg ? seg.ps.va + seg.psOff + (iova - seg.start) : undefined;
             const b = va !== undefined ? this.shadow.bufferOfVa(va) : undefined;
             if (b) pages.set(`${b.buffer.handle}:${b.offset >> 12}`, { buffer: b.buffer.handle, offset: b.offset - (b.offset % 4096) });
+          }
+        }
+      }
+      // What accesses hold elsewhere in the IOAS the step touched stays held: an unmap notifies
+      // the accesses of its own range only (iommufd_access_notify_unmap).
+      for (const t of touched) {
+        for (const ctx of this.shadow.ctxs) {
+          if (!ctx.alive) continue;
+          for (const a of ctx.objects.values()) {
+            if (a.type !== 'access' || this.shadow.ioas(ctx, a.ioas) !== t.ioas) continue;
+            for (const item of a.items.values()) {
+              if (pages.size >= ACCESS_PIN_PROBES || t.ranges.some((r) => overlaps(r, item))) continue;
+              for (const iova of [item.start, item.last]) {
+                const seg = this.shadow.segmentAt(t.ioas, iova);
+                const va = seg && !seg.uncertain ? seg.ps.va + seg.psOff + (iova - seg.start) : undefined;
+                const b = va !== undefined ? this.shadow.bufferOfVa(va) : undefined;
+                if (b) pages.set(`${b.buffer.handle}:${b.offset >> 12}`, { buffer: b.buffer.handle, offset: b.offset - (b.offset % 4096) });
+              }
+            }
           }
         }
       }
