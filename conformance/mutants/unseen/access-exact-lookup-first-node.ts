@@ -1,0 +1,232 @@
+/**
+ * access-exact-lookup-first-node (drivers/iommu/iommufd/pages.c
+ * iopt_pages_get_exact_access, used by iopt_area_add_access and
+ * iopt_area_remove_access, i.e. by every iommufd_access_pin_pages /
+ * iommufd_access_unpin_pages: IOMMU_TEST_OP_ACCESS_PAGES,
+ * IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, an access's unmap callback, closing
+ * the access).
+ *
+ * Every in-kernel pin of an iopt_pages is an iopt_pages_access node in
+ * pages->access_itree, one per exact [start_index, last_index] range, with a
+ * users count for repeated pins of that very range. Ranges of different pins
+ * overlap freely, so the lookup must walk every node that intersects the
+ * range until it finds the exact one:
+ *
+ *     (comment in the source: There can be overlapping ranges in this interval tree)
+ *     for (node = interval_tree_iter_first(&pages->access_itree, index, last);
+ *          node; node = interval_tree_iter_next(node, index, last))
+ *             if (node->start == index && node->last == last)
+ *                     return container_of(node, struct iopt_pages_access, node);
+ *     return NULL;
+ *
+ * THE FAULT looks at the first intersecting node only (the loop collapsed
+ * into a lookup, as if ranges never overlapped):
+ *
+ *     node = interval_tree_iter_first(&pages->access_itree, index, last);
+ *     if (node && node->start == index && node->last == last)
+ *             return container_of(node, struct iopt_pages_access, node);
+ *     return NULL;
+ *
+ * interval_tree_iter_first returns the intersecting node with the lowest
+ * start (of equal starts, the one inserted first). When that node is another
+ * pin's range:
+ *   - iopt_area_add_access makes a second node for a range that already has
+ *     one (harmless: the pages are pinned once, the users split);
+ *   - iopt_area_remove_access finds nothing, WARNs and returns: the node, its
+ *     pins, and the area's num_accesses stay.
+ *
+ * Why it needs several commands and two objects: one pin alone (or pins of
+ * disjoint ranges) works. It takes a first pin (an access item, or another
+ * access of the same IOAS, or an access of another IOAS pinning the same
+ * pages after IOMMU_IOAS_COPY) whose range starts at or before a second,
+ * overlapping pin, and then the release of the second one while the first
+ * is still there: e.g. ACCESS_PAGES of [iova, 4 pages), ACCESS_PAGES of
+ * [iova, 1 page) or [iova + 4K, 1 page), DESTROY_ACCESS_PAGES of the second.
+ *
+ * Consequence for a user: the second pin is never released. Its pages stay
+ * pinned and charged (pin counts, VmPin, RLIMIT_MEMLOCK) after the first pin,
+ * the access, the IOAS and every file are gone; the area's num_accesses
+ * never returns to 0, so every IOMMU_IOAS_UNMAP covering it notifies the
+ * access (which has nothing left to unpin) a hundred times and fails with
+ * EDEADLOCK, leaving the mapping (and every domain's translation of it) in
+ * place after the user asked to remove it.
+ *
+ * Applied as: IOMMU_TEST_OP_ACCESS_PAGES and DESTROY_ACCESS_PAGES, the
+ * access's unmap callback and the release of its file are copies of
+ * selftest.c's over copies of iommufd_access_pin_pages /
+ * iommufd_access_unpin_pages whose iopt_area_add_access /
+ * iopt_area_remove_access use the faulty lookup (the reference's own steps
+ * where the lookup agrees).
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EINVAL, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
+import { PAGE_SIZE, ULONG_MAX, type IoptArea, type IoptPages, type IoptPagesAccess, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaAddAccess, ioptAreaRemoveAccess, ioptPagesHold } from '../../../impl/iommufd/pages.ts';
+import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
+import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { accessGet, accessPagesHandler, checkAreaProt } from './_access_pages.ts';
+
+const P = BigInt(PAGE_SIZE);
+
+/** THE FAULT: iopt_pages_get_exact_access judging only interval_tree_iter_first's node. */
+function getExactAccess(pages: IoptPages, start: number, last: number): IoptPagesAccess | undefined {
+  // In-order first intersecting node: lowest start; of equal starts the earliest inserted
+  // (pages.accesses keeps insertion order, and the sort is stable).
+  const first = pages.accesses
+    .filter((a) => a.start <= last && a.last >= start)
+    .sort((a, b) => a.start - b.start)[0];
+  return first && first.start === start && first.last === last ? first : undefined;
+}
+
+/** iopt_area_add_access with the faulty lookup. */
+function areaAddAccess(area: IoptArea, start: number, last: number, write: boolean): Result<number[]> {
+  const pages = area.pages!;
+  if (write && !pages.writable) return err(-EPERM);
+  // A node the faulty lookup finds is the one the reference's finds too (its earliest exact range).
+  if (getExactAccess(pages, start, last)) return ioptAreaAddAccess(area, start, last, write);
+  // Not found (even if an exact node exists further on): a new node, as for a new range.
+  if (pages.proc.faults.shouldFail()) return err(-ENOMEM); // kzalloc(access)
+  const held = ioptPagesHold(pages, start, last); // iopt_pages_fill_xarray
+  if (held.errno) return held;
+  pages.accesses.push({ start, last, users: 1 });
+  area.numAccesses++;
+  return ok(held.value!);
+}
+
+/** iopt_area_remove_access with the faulty lookup: WARN_ON(!access) and return. */
+function areaRemoveAccess(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
+  if (!getExactAccess(area.pages!, start, last)) {
+    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access): no exact access range [${start}, ${last}] first in the interval tree`);
+    return;
+  }
+  ioptAreaRemoveAccess(area, start, last);
+}
+
+/** iopt_area_contig_is_aligned */
+function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boolean {
+  if (ioptAreaStartByte(area, cur) % P) return false;
+  if (!isLastPiece && ioptAreaStartByte(area, area.last) % P !== P - 1n) return false;
+  return true;
+}
+
+/** iommufd_access_pin_pages over the faulty add/remove (err_remove included). */
+function accessPinPages(access: IommufdAccess, iova: bigint, length: bigint, write: boolean): Result<number[]> {
+  if (!access.ops.needsPinPages) return err(-EINVAL);
+  if (!length) return err(-EINVAL);
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return err(-EOVERFLOW);
+  const ioas = access.ioas;
+  if (!ioas) return err(-ENOENT);
+  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+  const out: number[] = [];
+  const unwind = new Unwind();
+  for (const { area, cur } of pieces) {
+    const pieceLast = last < area.last ? last : area.last;
+    if (area.preventAccess || !contigIsAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
+    if (!checkAreaProt(area, write)) return unwind.exit(err(-EPERM));
+    const first = ioptAreaIovaToIndex(area, cur);
+    const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
+    const r = areaAddAccess(area, first, lastIndex, write);
+    if (r.errno) return unwind.exit(err(r.errno));
+    unwind.onError('err_remove', () => areaRemoveAccess(access, area, first, lastIndex));
+    out.push(...r.value!);
+  }
+  if (!done) return unwind.exit(err(-ENOENT));
+  return unwind.exit(ok(out));
+}
+
+/** iommufd_access_unpin_pages over the faulty remove. */
+function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): void {
+  if (!length) return;
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return;
+  const ioas = access.ioasUnpin;
+  if (!ioas) {
+    access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!access->ioas_unpin)');
+    return;
+  }
+  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+  for (const { area, cur } of pieces) {
+    const pieceLast = last < area.last ? last : area.last;
+    areaRemoveAccess(access, area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
+  }
+  if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
+}
+
+/** iommufd_test_access_unmap: drop every item intersecting the range. */
+function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
+  const last = iova + length - 1n;
+  for (const item of [...staccess.items]) {
+    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+    staccess.items.splice(staccess.items.indexOf(item), 1);
+    accessUnpinPages(staccess.access!, item.iova, item.length);
+  }
+}
+
+/** iommufd_test_access_pages over the faulty pin (and unpin, for out_unaccess). */
+const testAccessPages = accessPagesHandler({ pinPages: accessPinPages, unpinPages: accessUnpinPages });
+
+/** iommufd_test_access_item_destroy */
+function testAccessItemDestroy(ucmd: Ucmd): number {
+  const g = accessGet(ucmd, ucmd.cmd.num('id'));
+  if (g.errno) return g.errno;
+  try {
+    const staccess = g.staccess!;
+    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
+    const item = staccess.items.find((i) => i.id === itemId);
+    if (!item) return -ENOENT;
+    staccess.items.splice(staccess.items.indexOf(item), 1);
+    accessUnpinPages(staccess.access!, item.iova, item.length);
+    return 0;
+  } finally {
+    g.file!.put();
+  }
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  /** The selftest access each access object belongs to (known once its fd is installed). */
+  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
+  return mutantImplementation('access-exact-lookup-first-node', profile, {
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const op = ucmd.cmd.num('op');
+        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
+        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
+        return original(ucmd);
+      },
+    },
+    // access->ops->unmap (iommufd_test_access_unmap): unmap notifications and IOAS changes.
+    object: (obj) => {
+      if (obj.type !== 'ACCESS') return;
+      const access = obj as IommufdAccess;
+      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
+        const staccess = staccessOf.get(access);
+        if (staccess) testAccessUnmap(staccess, iova, length);
+      });
+    },
+    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
+    process: (proc) => {
+      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
+        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
+          const staccess = file.private_data;
+          if (staccess.access) staccessOf.set(staccess.access, staccess);
+          const ops = {
+            ...file.ops,
+            release: () => {
+              if (!staccess.access) return;
+              testAccessUnmap(staccess, 0n, ULONG_MAX);
+              iommufdAccessDestroy(staccess.access);
+            },
+          };
+          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+        }
+        fdInstall(fd, file);
+      });
+    },
+  });
+}

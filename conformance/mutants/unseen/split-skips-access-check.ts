@@ -1,0 +1,191 @@
+/**
+ * split-skips-access-check (drivers/iommu/iommufd/io_pagetable.c
+ * iopt_area_split, reached through iopt_cut_iova by a VFIO type1 v1
+ * VFIO_IOMMU_UNMAP_DMA that cuts an area: the compat IOAS with large pages
+ * disabled, VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU) or IOMMU_OPTION HUGE_PAGES 0).
+ *
+ * area->num_accesses counts the in-kernel access pins (mdev / emulated
+ * devices, the selftest access) on an area; iopt_unmap_iova_range uses it
+ * to decide whether it must tell the accesses to unpin before the area
+ * goes. A split makes two brand new (kzalloc'd) areas, so it refuses an
+ * area with accesses:
+ *
+ *     mutex_lock(&pages->mutex);
+ *     (comment: Splitting is not permitted if an access exists, we don't
+ *      track enough information to split existing accesses.)
+ *     if (area->num_accesses) {
+ *             rc = -EINVAL;
+ *             goto err_unlock;
+ *     }
+ *
+ * THE FAULT drops that test (the access ranges live on the iopt_pages, by
+ * page index, and a split does not move the pages — so it looked
+ * unnecessary). The split succeeds, and lhs and rhs start with
+ * num_accesses = 0 while the access's iopt_pages_access ranges still pin
+ * their pages.
+ *
+ * Why it needs several commands and two objects: an access (one object)
+ * must hold a pin on an area (of the IOAS, the other) before a type1 v1
+ * partial unmap cuts that area; the damage shows in the unmap of the half
+ * that holds the pin and in every later release of the pin.
+ *   - The half's unmap (the very VFIO_IOMMU_UNMAP_DMA that cut it, or a
+ *     later one) sees num_accesses == 0: it does not notify the access,
+ *     unmaps the IOVA range and frees the area, while the access still has
+ *     the pages pinned and keeps using them (an emulated device keeps
+ *     reading and writing memory the user has unmapped from the IOAS).
+ *   - Releasing the pin afterwards (IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+ *     closing the access) finds no area at those IOVAs — or, for a pin that
+ *     spanned the cut, no exact range in either half — so
+ *     iopt_area_remove_access WARNs and nothing is unpinned: the pages stay
+ *     pinned and charged (pin counts, VmPin, RLIMIT_MEMLOCK) after every
+ *     file is closed. A pin entirely inside the half that stays drops that
+ *     half's num_accesses below zero (u32 wrap): its later unmap notifies
+ *     forever and fails with EDEADLOCK.
+ *
+ * Applied as: VFIO_IOMMU_UNMAP_DMA, when it will cut areas (large pages
+ * disabled, not UNMAP_ALL), runs the reference's with the access count of
+ * each area a cut point falls strictly inside hidden during the call (so
+ * iopt_area_split proceeds, and its halves start from 0 as the kernel's
+ * do); an area that was not split gets its count back. The selftest
+ * access's unpin paths (DESTROY_ACCESS_PAGES, its unmap callback, its
+ * file's release, the ACCESS_PAGES unwind) are copies of selftest.c's over
+ * an iommufd_access_unpin_pages whose iopt_area_remove_access WARNs and
+ * returns where no exact range matches, as the kernel's does.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { ENOENT } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { ULONG_MAX, type IommufdIoas, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaContig, ioptAreaIovaToIndex } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
+import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { accessGet, accessPagesHandler } from './_access_pages.ts';
+
+/** iopt_area_remove_access: WARN_ON(!access) and return when no exact range matches. */
+function areaRemoveAccess(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
+  if (!area.pages!.accesses.some((a) => a.start === start && a.last === last)) {
+    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access): no access range [${start}, ${last}]`);
+    return;
+  }
+  ioptAreaRemoveAccess(area, start, last);
+}
+
+/** iommufd_access_unpin_pages (the kernel's, WARNs included). */
+function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): void {
+  if (!length) return;
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return;
+  const ioas = access.ioasUnpin;
+  if (!ioas) {
+    access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!access->ioas_unpin)');
+    return;
+  }
+  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+  for (const { area, cur } of pieces) {
+    const pieceLast = last < area.last ? last : area.last;
+    areaRemoveAccess(access, area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
+  }
+  if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
+}
+
+/** iommufd_test_access_unmap: drop every item intersecting the range. */
+function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
+  const last = iova + length - 1n;
+  for (const item of [...staccess.items]) {
+    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+    staccess.items.splice(staccess.items.indexOf(item), 1);
+    accessUnpinPages(staccess.access!, item.iova, item.length);
+  }
+}
+
+/** iommufd_test_access_pages (its out_unaccess unwind unpins through the kernel's unpin). */
+const testAccessPages = accessPagesHandler({ unpinPages: accessUnpinPages });
+
+/** iommufd_test_access_item_destroy */
+function testAccessItemDestroy(ucmd: Ucmd): number {
+  const g = accessGet(ucmd, ucmd.cmd.num('id'));
+  if (g.errno) return g.errno;
+  try {
+    const staccess = g.staccess!;
+    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
+    const item = staccess.items.find((i) => i.id === itemId);
+    if (!item) return -ENOENT;
+    staccess.items.splice(staccess.items.indexOf(item), 1);
+    accessUnpinPages(staccess.access!, item.iova, item.length);
+    return 0;
+  } finally {
+    g.file!.put();
+  }
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  /** The selftest access each access object belongs to (known once its fd is installed). */
+  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
+  return mutantImplementation('split-skips-access-check', profile, {
+    compat: {
+      VFIO_IOMMU_UNMAP_DMA: (ctx, d, _arg, original) => {
+        const ioas = ctx.vfioIoas as IommufdIoas | null;
+        if (!ioas || ioas.type !== 'IOAS' || !ioas.iopt.disableLargePages) return original();
+        const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
+        if (unmap.num('flags') & VFIO_DMA_UNMAP_FLAG_ALL) return original();
+        const iova = unmap.big('iova');
+        const size = unmap.big('size');
+        const iopt = ioas.iopt;
+        const cuts = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)].slice(0, iova ? 2 : 1);
+        // THE FAULT: iopt_area_split no longer refuses an area with accesses.
+        const hidden = new Map<IoptArea, number>();
+        for (const cut of cuts) {
+          const area = iopt.areas.find((a) => a.start <= cut && a.last >= cut);
+          if (!area || cut === area.start || cut === area.last || !area.numAccesses || hidden.has(area)) continue;
+          hidden.set(area, area.numAccesses);
+          area.numAccesses = 0;
+        }
+        try {
+          return original();
+        } finally {
+          // An area that was not split (the unmap failed before reaching it) keeps its count.
+          for (const [area, n] of hidden) if (iopt.areas.includes(area)) area.numAccesses = n;
+        }
+      },
+    },
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const op = ucmd.cmd.num('op');
+        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
+        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
+        return original(ucmd);
+      },
+    },
+    // access->ops->unmap (iommufd_test_access_unmap): unmap notifications and IOAS changes.
+    object: (obj) => {
+      if (obj.type !== 'ACCESS') return;
+      const access = obj as IommufdAccess;
+      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
+        const staccess = staccessOf.get(access);
+        if (staccess) testAccessUnmap(staccess, iova, length);
+      });
+    },
+    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
+    process: (proc) => {
+      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
+        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
+          const staccess = file.private_data;
+          if (staccess.access) staccessOf.set(staccess.access, staccess);
+          const ops = {
+            ...file.ops,
+            release: () => {
+              if (!staccess.access) return;
+              testAccessUnmap(staccess, 0n, ULONG_MAX);
+              iommufdAccessDestroy(staccess.access);
+            },
+          };
+          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+        }
+        fdInstall(fd, file);
+      });
+    },
+  });
+}
