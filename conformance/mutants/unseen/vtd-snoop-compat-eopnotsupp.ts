@@ -57,8 +57,6 @@ import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { ERRNO } from '../../../spec/uapi/errno.ts';
 import type { IommuDomain, SimDevice } from '../../../impl/platform/iommu.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { appendFileSync } from 'node:fs';
-const PROBE = (m: string): void => { if (process.env.RT16B_PROBE) appendFileSync(process.env.RT16B_PROBE, m + '\n'); };
 
 const EINVAL = ERRNO.EINVAL;
 const EOPNOTSUPP = ERRNO.EOPNOTSUPP;
@@ -82,8 +80,7 @@ export function createAdapter(profile: Profile): Implementation {
         if (drv.name !== 'intel') continue;
         patchOwn(drv, 'attachDev', (orig) => (domain: IommuDomain, dev: SimDevice) => {
           if (domain.enforceCacheCoherency && !dev.caps.enforceCacheCoherency) {
-            if (profile === '7.3' && failsEarlier73(domain, dev)) { PROBE('early ' + dev.iommu.name); return -EINVAL; }
-            PROBE('fault ' + dev.iommu.name);
+            if (profile === '7.3' && failsEarlier73(domain, dev)) return -EINVAL;
             return -EOPNOTSUPP; // THE FAULT: the 5.19 errno
           }
           return orig(domain, dev);
