@@ -23,6 +23,7 @@
  */
 import type { DmaResult, Implementation, IoctlResult, KvmState, Profile, Response, SingleRequest, TranslateResult } from '../../spec/contract/types.ts';
 import { createReferenceAdapter } from '../../impl/adapter/adapter.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 const PAGE = 4096;
 
@@ -186,7 +187,7 @@ export const LIES: readonly Lie[] = [
     answer: 'close',
     change: 'a close that closed the file answers EBADF',
     held: true,
-    tell: (req, res) => (req.op === 'close' && resultOf<{ ret: number }>(res)?.ret === 0 ? answer({ ret: -1, errno: 9 }) : undefined),
+    tell: (req, res) => (req.op === 'close' && resultOf<{ ret: number }>(res)?.ret === 0 ? answer({ ret: -1, errno: ERRNO.EBADF }) : undefined),
   },
   {
     name: 'success-answers-einval',
@@ -195,7 +196,7 @@ export const LIES: readonly Lie[] = [
     held: { why: 'a refusal that changed nothing visible (an IOMMU_OPTION get, a bind of a device already bound elsewhere) contradicts no invariant: the differential and lifecycle oracles judge whether it may fail' },
     tell: (req, res) => {
       const r = req.op === 'ioctl' ? succeeded(res) : undefined;
-      return r && r.ret === 0 ? answer({ ...r, ret: -1, errno: 22 }) : undefined;
+      return r && r.ret === 0 ? answer({ ...r, ret: -1, errno: ERRNO.EINVAL }) : undefined;
     },
   },
   {
@@ -215,7 +216,7 @@ export const LIES: readonly Lie[] = [
     held: { why: 'which errno a refusal carries is decided by the check order, which the differential oracle judges; the invariants judge an errno only where a rule decides it (ENOENT for a destroyed id, EBUSY, E2BIG, EBADF)' },
     tell: (req, res) => {
       const r = req.op === 'ioctl' ? resultOf<IoctlResult>(res) : undefined;
-      return r && r.errno !== 0 ? answer({ ...r, errno: r.errno === 22 ? 2 : 22 }) : undefined;
+      return r && r.errno !== 0 ? answer({ ...r, errno: r.errno === ERRNO.EINVAL ? ERRNO.ENOENT : ERRNO.EINVAL }) : undefined;
     },
   },
 ];
