@@ -2,19 +2,22 @@
  * Shared by the faults that change one step of IOMMU_TEST_OP_ACCESS_PAGES: a
  * copy of iommufd_test_access_pages (selftest.c) → iommufd_access_pin_pages
  * (device.c) whose iopt_area_add_access, area permission test, unpin and
- * check-failure label are parameters, and of iommufd_access_get.
+ * check-failure label are parameters, and of iommufd_access_get; and the
+ * hooks that send every unpin of the selftest's access through a fault's
+ * own iommufd_access_unpin_pages (accessUnpinHooks).
  * With the reference's own it answers exactly as the reference does.
  */
 import { EBADE, EBADFD, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import { IOMMU_READ, IOMMU_WRITE, ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaAddAccess, ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
 import { iommufdUcmdRespond, PAGE_SIZE, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import { iommufdAccessUnpinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { iommufdAccessDestroy, iommufdAccessUnpinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
 import type { KFile } from '../../../impl/process/file.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
+import { patchOwn, type MutantHooks } from '../harness.ts';
 
 const SZ_16M = 16n * 1024n * 1024n;
 const P = BigInt(PAGE_SIZE);
@@ -131,5 +134,87 @@ export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPag
     unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
     cmd.set('access_pages.out_access_pages_id', item.id);
     return unwind.exit(iommufdUcmdRespond(ucmd));
+  };
+}
+
+type UnpinPages = (access: IommufdAccess, iova: bigint, length: bigint) => void;
+
+/**
+ * Every way the selftest's access gives its pages back goes through
+ * `unpinPages` (and ACCESS_PAGES pins through `pinPages`, when given) instead
+ * of the reference's iommufd_access_unpin_pages: IOMMU_TEST_OP_ACCESS_PAGES
+ * (its out_unaccess unwind), IOMMU_TEST_OP_DESTROY_ACCESS_PAGES
+ * (iommufd_test_access_item_destroy), the access's unmap notification
+ * (iommufd_test_access_unmap: every item the range meets) and its file's
+ * release (iommufd_test_staccess_release: every item, then
+ * iommufd_access_destroy). The hooks, for mutantImplementation; call once per
+ * adapter (they remember each access's selftest access).
+ */
+export function accessUnpinHooks({ pinPages, unpinPages }: { readonly pinPages?: AccessPinPages; readonly unpinPages: UnpinPages }): Pick<MutantHooks, 'handlers' | 'object' | 'process'> {
+  const testAccessPages = accessPagesHandler({ ...(pinPages && { pinPages }), unpinPages });
+  /** iommufd_test_access_unmap: drop every item intersecting the range. */
+  const testAccessUnmap = (staccess: SelftestAccess, iova: bigint, length: bigint): void => {
+    const last = iova + length - 1n;
+    for (const item of [...staccess.items]) {
+      if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+      staccess.items.splice(staccess.items.indexOf(item), 1);
+      unpinPages(staccess.access!, item.iova, item.length);
+    }
+  };
+  /** iommufd_test_access_item_destroy */
+  const testAccessItemDestroy = (ucmd: Ucmd): number => {
+    const g = accessGet(ucmd, ucmd.cmd.num('id'));
+    if (g.errno) return g.errno;
+    try {
+      const staccess = g.staccess!;
+      const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
+      const item = staccess.items.find((i) => i.id === itemId);
+      if (!item) return -ENOENT;
+      staccess.items.splice(staccess.items.indexOf(item), 1);
+      unpinPages(staccess.access!, item.iova, item.length);
+      return 0;
+    } finally {
+      g.file!.put();
+    }
+  };
+  /** The selftest access each access object belongs to (known once its fd is installed). */
+  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
+  return {
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const op = ucmd.cmd.num('op');
+        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
+        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
+        return original(ucmd);
+      },
+    },
+    // access->ops->unmap (iommufd_test_access_unmap): unmap notifications and IOAS changes.
+    object: (obj) => {
+      if (obj.type !== 'ACCESS') return;
+      const access = obj as IommufdAccess;
+      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
+        const staccess = staccessOf.get(access);
+        if (staccess) testAccessUnmap(staccess, iova, length);
+      });
+    },
+    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
+    process: (proc) => {
+      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
+        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
+          const staccess = file.private_data;
+          if (staccess.access) staccessOf.set(staccess.access, staccess);
+          const ops = {
+            ...file.ops,
+            release: () => {
+              if (!staccess.access) return;
+              testAccessUnmap(staccess, 0n, ULONG_MAX);
+              iommufdAccessDestroy(staccess.access);
+            },
+          };
+          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+        }
+        fdInstall(fd, file);
+      });
+    },
   };
 }

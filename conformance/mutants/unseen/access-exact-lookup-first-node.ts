@@ -52,24 +52,22 @@
  * place after the user asked to remove it.
  *
  * Applied as: IOMMU_TEST_OP_ACCESS_PAGES and DESTROY_ACCESS_PAGES, the
- * access's unmap callback and the release of its file are copies of
- * selftest.c's over copies of iommufd_access_pin_pages /
+ * access's unmap callback and the release of its file (accessUnpinHooks in
+ * _access_pages.ts) go through copies of iommufd_access_pin_pages /
  * iommufd_access_unpin_pages whose iopt_area_add_access /
  * iopt_area_remove_access use the faulty lookup (the reference's own steps
  * where the lookup agrees).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EINVAL, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoptArea, type IoptPages, type IoptPagesAccess, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { PAGE_SIZE, ULONG_MAX, type IoptArea, type IoptPages, type IoptPagesAccess } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaAddAccess, ioptAreaRemoveAccess, ioptPagesHold } from '../../../impl/iommufd/pages.ts';
-import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { accessGet, accessPagesHandler, checkAreaProt } from './_access_pages.ts';
+import { mutantImplementation } from '../harness.ts';
+import { accessUnpinHooks, checkAreaProt } from './_access_pages.ts';
 
 const P = BigInt(PAGE_SIZE);
 
@@ -158,75 +156,8 @@ function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): 
   if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
 }
 
-/** iommufd_test_access_unmap: drop every item intersecting the range. */
-function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of [...staccess.items]) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    accessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-}
-
-/** iommufd_test_access_pages over the faulty pin (and unpin, for out_unaccess). */
-const testAccessPages = accessPagesHandler({ pinPages: accessPinPages, unpinPages: accessUnpinPages });
-
-/** iommufd_test_access_item_destroy */
-function testAccessItemDestroy(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    const staccess = g.staccess!;
-    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
-    const item = staccess.items.find((i) => i.id === itemId);
-    if (!item) return -ENOENT;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    accessUnpinPages(staccess.access!, item.iova, item.length);
-    return 0;
-  } finally {
-    g.file!.put();
-  }
-}
-
 export function createAdapter(profile: Profile): Implementation {
-  /** The selftest access each access object belongs to (known once its fd is installed). */
-  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
   return mutantImplementation('access-exact-lookup-first-node', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
-        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
-        return original(ucmd);
-      },
-    },
-    // access->ops->unmap (iommufd_test_access_unmap): unmap notifications and IOAS changes.
-    object: (obj) => {
-      if (obj.type !== 'ACCESS') return;
-      const access = obj as IommufdAccess;
-      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
-        const staccess = staccessOf.get(access);
-        if (staccess) testAccessUnmap(staccess, iova, length);
-      });
-    },
-    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
-          const staccess = file.private_data;
-          if (staccess.access) staccessOf.set(staccess.access, staccess);
-          const ops = {
-            ...file.ops,
-            release: () => {
-              if (!staccess.access) return;
-              testAccessUnmap(staccess, 0n, ULONG_MAX);
-              iommufdAccessDestroy(staccess.access);
-            },
-          };
-          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
-        }
-        fdInstall(fd, file);
-      });
-    },
+    ...accessUnpinHooks({ pinPages: accessPinPages, unpinPages: accessUnpinPages }),
   });
 }

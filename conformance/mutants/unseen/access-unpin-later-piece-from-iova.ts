@@ -34,18 +34,16 @@
  * Applied where the selftest access calls iommufd_access_unpin_pages: its
  * unmap callback (iommufd_test_access_unmap, the access's ops->unmap), the
  * release of its file, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES and the error
- * unwind of IOMMU_TEST_OP_ACCESS_PAGES; each is a copy of selftest.c's.
+ * unwind of IOMMU_TEST_OP_ACCESS_PAGES (accessUnpinHooks in _access_pages.ts,
+ * shared with the other faults of the access's unpin).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOENT } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { PAGE_SIZE, ULONG_MAX, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaContig, ioptAreaIovaToIndex } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { accessGet, accessPagesHandler } from './_access_pages.ts';
+import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { mutantImplementation } from '../harness.ts';
+import { accessUnpinHooks } from './_access_pages.ts';
 
 const P = BigInt(PAGE_SIZE);
 
@@ -81,75 +79,8 @@ function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): 
   if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
 }
 
-/** iommufd_test_access_unmap: drop every item intersecting the range. */
-function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of [...staccess.items]) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    accessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-}
-
-/** iommufd_test_access_pages (its out_unaccess unwind unpins through the faulty function). */
-const testAccessPages = accessPagesHandler({ unpinPages: accessUnpinPages });
-
-/** iommufd_test_access_item_destroy */
-function testAccessItemDestroy(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    const staccess = g.staccess!;
-    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
-    const item = staccess.items.find((i) => i.id === itemId);
-    if (!item) return -ENOENT;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    accessUnpinPages(staccess.access!, item.iova, item.length);
-    return 0;
-  } finally {
-    g.file!.put();
-  }
-}
-
 export function createAdapter(profile: Profile): Implementation {
-  /** The selftest access each access object belongs to (known once its fd is installed). */
-  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
   return mutantImplementation('access-unpin-later-piece-from-iova', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
-        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
-        return original(ucmd);
-      },
-    },
-    // access->ops->unmap (iommufd_test_access_unmap), called by unmap notifications and IOAS changes.
-    object: (obj) => {
-      if (obj.type !== 'ACCESS') return;
-      const access = obj as IommufdAccess;
-      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
-        const staccess = staccessOf.get(access);
-        if (staccess) testAccessUnmap(staccess, iova, length);
-      });
-    },
-    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
-          const staccess = file.private_data;
-          if (staccess.access) staccessOf.set(staccess.access, staccess);
-          const ops = {
-            ...file.ops,
-            release: () => {
-              if (!staccess.access) return;
-              testAccessUnmap(staccess, 0n, ULONG_MAX);
-              iommufdAccessDestroy(staccess.access);
-            },
-          };
-          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
-        }
-        fdInstall(fd, file);
-      });
-    },
+    ...accessUnpinHooks({ unpinPages: accessUnpinPages }),
   });
 }

@@ -48,21 +48,20 @@
  * iopt_area_split proceeds, and its halves start from 0 as the kernel's
  * do); an area that was not split gets its count back. The selftest
  * access's unpin paths (DESTROY_ACCESS_PAGES, its unmap callback, its
- * file's release, the ACCESS_PAGES unwind) are copies of selftest.c's over
- * an iommufd_access_unpin_pages whose iopt_area_remove_access WARNs and
- * returns where no exact range matches, as the kernel's does.
+ * file's release, the ACCESS_PAGES unwind: accessUnpinHooks in
+ * _access_pages.ts) go through an iommufd_access_unpin_pages whose
+ * iopt_area_remove_access WARNs and returns where no exact range matches,
+ * as the kernel's does.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOENT } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
-import { ULONG_MAX, type IommufdIoas, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { ULONG_MAX, type IommufdIoas, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaContig, ioptAreaIovaToIndex } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
+import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { accessGet, accessPagesHandler } from './_access_pages.ts';
+import { mutantImplementation } from '../harness.ts';
+import { accessUnpinHooks } from './_access_pages.ts';
 
 /** iopt_area_remove_access: WARN_ON(!access) and return when no exact range matches. */
 function areaRemoveAccess(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
@@ -91,39 +90,7 @@ function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): 
   if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
 }
 
-/** iommufd_test_access_unmap: drop every item intersecting the range. */
-function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of [...staccess.items]) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    accessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-}
-
-/** iommufd_test_access_pages (its out_unaccess unwind unpins through the kernel's unpin). */
-const testAccessPages = accessPagesHandler({ unpinPages: accessUnpinPages });
-
-/** iommufd_test_access_item_destroy */
-function testAccessItemDestroy(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    const staccess = g.staccess!;
-    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
-    const item = staccess.items.find((i) => i.id === itemId);
-    if (!item) return -ENOENT;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    accessUnpinPages(staccess.access!, item.iova, item.length);
-    return 0;
-  } finally {
-    g.file!.put();
-  }
-}
-
 export function createAdapter(profile: Profile): Implementation {
-  /** The selftest access each access object belongs to (known once its fd is installed). */
-  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
   return mutantImplementation('split-skips-access-check', profile, {
     compat: {
       VFIO_IOMMU_UNMAP_DMA: (ctx, d, _arg, original) => {
@@ -151,41 +118,6 @@ export function createAdapter(profile: Profile): Implementation {
         }
       },
     },
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
-        if (op === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return testAccessItemDestroy(ucmd);
-        return original(ucmd);
-      },
-    },
-    // access->ops->unmap (iommufd_test_access_unmap): unmap notifications and IOAS changes.
-    object: (obj) => {
-      if (obj.type !== 'ACCESS') return;
-      const access = obj as IommufdAccess;
-      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
-        const staccess = staccessOf.get(access);
-        if (staccess) testAccessUnmap(staccess, iova, length);
-      });
-    },
-    // iommufd_test_staccess_release: unmap every item, then iommufd_access_destroy.
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
-          const staccess = file.private_data;
-          if (staccess.access) staccessOf.set(staccess.access, staccess);
-          const ops = {
-            ...file.ops,
-            release: () => {
-              if (!staccess.access) return;
-              testAccessUnmap(staccess, 0n, ULONG_MAX);
-              iommufdAccessDestroy(staccess.access);
-            },
-          };
-          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
-        }
-        fdInstall(fd, file);
-      });
-    },
+    ...accessUnpinHooks({ unpinPages: accessUnpinPages }),
   });
 }
