@@ -4,9 +4,9 @@
  * parameters. With the reference's own it answers exactly as the reference does.
  */
 import { IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject, type Result } from '../../../impl/iommufd/object.ts';
 import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
-import { iommufdUcmdRespond, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 
@@ -18,6 +18,8 @@ export interface SelftestObj extends IommufdObject {
 }
 
 export interface MockDomainSteps {
+  /** iommufd_device_bind: the new device object, or an errno. */
+  readonly bind?: (ictx: IommufdCtx, dev: SimDevice) => Result<IommufdDevice>;
   /** iommufd_device_attach: 0 with ptId set to the HWPT attached, or an errno. */
   readonly attach?: (idev: IommufdDevice, ptId: { value: number }) => number;
   /** Whether a failed attach unwinds through out_unbind (the kernel's label) or skips it (to out_mdev). */
@@ -25,7 +27,7 @@ export interface MockDomainSteps {
 }
 
 /** iommufd_test_mock_domain with the given steps (the reference's where none is given). */
-export function mockDomainHandler({ attach = iommufdDeviceAttach, attachFailUnbinds = true }: MockDomainSteps): (ucmd: Ucmd) => number {
+export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true }: MockDomainSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const machine = ictx.machine;
@@ -53,7 +55,7 @@ export function mockDomainHandler({ attach = iommufdDeviceAttach, attachFailUnbi
     if (!('dev' in md)) return unwind.exit(md.errno);
     const mockDev = md.dev;
     unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
-    const b = iommufdDeviceBind(ictx, mockDev);
+    const b = bind(ictx, mockDev);
     if (b.errno || !b.value) return unwind.exit(b.errno);
     const idev = b.value;
     const unbind = (): void => iommufdDeviceUnbind(idev);

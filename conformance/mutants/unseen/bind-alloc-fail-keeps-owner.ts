@@ -43,20 +43,21 @@
  *
  * Applied as: on 6.12, VFIO_DEVICE_BIND_IOMMUFD (vfio_df_open →
  * vfio_iommufd_physical_bind) and the selftest's IOMMU_TEST_OP_MOCK_DOMAIN
- * bind through a copy of iommufd_device_bind with the faulty label; the rest
- * of both ioctls is the reference's.
+ * (mockDomainHandler in _mock_domain.ts, given the bind) bind through a copy
+ * of iommufd_device_bind with the faulty label; the rest of both ioctls is
+ * the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EINVAL } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, refcount_inc, type IommufdObject, type Result } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdObjectAlloc, iommufdObjectFinalize, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
+import type { IommufdCtx, IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdGetGroup, iommufdPutGroup } from '../../../impl/iommufd/group.ts';
-import { iommufdDeviceAttach, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
 import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { bindHook } from './_cdev_bind.ts';
+import { mockDomainHandler } from './_mock_domain.ts';
 import { mutantImplementation } from '../harness.ts';
 
 /** iommufd_device_destroy */
@@ -114,59 +115,8 @@ function dfOpen(df: VfioDeviceFile): number {
   return 0;
 }
 
-/** struct selftest_obj (TYPE_IDEV), as the reference's other test ops read it. */
-interface SelftestObj extends IommufdObject {
-  readonly type: 'SELFTEST';
-  mockDev: SimDevice | null;
-  idev: IommufdDevice | null;
-}
-
 /** iommufd_test_mock_domain over the faulty bind (the rest as selftest.c). */
-function mockDomain(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const machine = ictx.machine;
-  const sobj: SelftestObj = {
-    type: 'SELFTEST',
-    id: 0,
-    users: 0,
-    mockDev: null,
-    idev: null,
-    // iommufd_selftest_destroy
-    destroy: () => {
-      if (sobj.idev) {
-        iommufdDeviceDetach(sobj.idev);
-        iommufdDeviceUnbind(sobj.idev);
-      }
-      if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-    },
-  };
-  let rc = iommufdObjectAlloc(ictx, sobj);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
-  const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
-  const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) return unwind.exit(md.errno);
-  const mockDev = md.dev;
-  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
-  const b = deviceBind612(ictx, mockDev);
-  if (b.errno || !b.value) return unwind.exit(b.errno);
-  const idev = b.value;
-  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
-  const ptId = { value: cmd.num('id') };
-  rc = iommufdDeviceAttach(idev, ptId);
-  if (rc) return unwind.exit(rc);
-  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
-  cmd.set('mock_domain.out_hwpt_id', ptId.value);
-  cmd.set('mock_domain.out_stdev_id', sobj.id);
-  cmd.set('mock_domain.out_idev_id', idev.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  sobj.mockDev = mockDev;
-  sobj.idev = idev;
-  iommufdObjectFinalize(ictx, sobj);
-  return unwind.exit(0);
-}
+const mockDomain = mockDomainHandler({ bind: deviceBind612 });
 
 export function createAdapter(profile: Profile): Implementation {
   if (profile !== '6.12') return mutantImplementation('bind-alloc-fail-keeps-owner', profile, {});
