@@ -5,14 +5,15 @@
  * thought of. A lie here is drawn instead: the reference answers honestly
  * except for one answer per case, picked at random among the answers of one
  * kind (a translation, a DMA, a pin count, locked memory, KVM's WBINVD state,
- * an ioctl's errno or out field, a close), which comes back changed in a way
- * that contradicts what the implementation did. Nothing else changes, so the
- * lie is the whole fault and the only thing that can expose it is an oracle
- * that compares the answer with what it knows.
+ * an ioctl's errno or out field, a close, a read of user memory), which comes
+ * back changed in a way that contradicts what the implementation did.
+ * Nothing else changes, so the lie is the whole fault and the only thing
+ * that can expose it is an oracle that compares the answer with what it
+ * knows.
  *
- * `measureLies` runs cases with the invariants alone and counts, per kind,
- * the cases where the lie was told and the ones that failed: the detection
- * rate. A case that fails without a lie told is a false alarm (the reference
+ * `runLies` (lies-run.ts) runs cases with the invariants alone and counts,
+ * per kind, the cases where the lie was told and the ones that failed: the
+ * detection rate. A case that fails without a lie told is a false alarm (the reference
  * is honest then). A lie is told to whoever asks — a case's own step or one
  * of the oracle's probes — since both are answers a user acts on.
  *
@@ -52,6 +53,8 @@ const succeeded = (res: Response): IoctlResult | undefined => {
 };
 /** Out fields the kernel writes an IOVA into (an automatic placement). */
 const IOVA_OUTS = ['iova', 'dst_iova'];
+/** Out fields that report a value (the bytes unmapped, a count, an alignment, an option, capabilities), in the order a lie picks them. */
+const REPORTED = ['length', 'num_iovas', 'out_iova_alignment', 'val64', 'out_capabilities'];
 
 export const LIES: readonly Lie[] = [
   {
@@ -188,6 +191,33 @@ export const LIES: readonly Lie[] = [
     change: 'a close that closed the file answers EBADF',
     held: true,
     tell: (req, res) => (req.op === 'close' && resultOf<{ ret: number }>(res)?.ret === 0 ? answer({ ret: -1, errno: ERRNO.EBADF }) : undefined),
+  },
+  {
+    name: 'out-value-changed',
+    answer: 'ioctl',
+    change: 'an ioctl that succeeded answers one value it reports changed: the bytes an unmap removed, the count of IOVA ranges, the IOAS alignment, an option\u2019s value or the capabilities a device reports',
+    held: true,
+    tell: (req, res) => {
+      const r = req.op === 'ioctl' ? succeeded(res) : undefined;
+      const key = r?.out && REPORTED.find((k) => typeof r.out?.[k] === 'bigint' || typeof r.out?.[k] === 'number');
+      if (!r?.out || !key) return undefined;
+      const v = r.out[key] as bigint | number;
+      const changed = typeof v === 'bigint' ? (key === 'length' ? v + BigInt(PAGE) : v === 0n ? 1n : v * 2n) : v + 1;
+      return answer({ ...r, out: { ...r.out, [key]: changed } });
+    },
+  },
+  {
+    name: 'mem-read-wrong-byte',
+    answer: 'mem_read',
+    change: 'a read of user memory answers one byte changed',
+    held: true,
+    tell: (req, res) => {
+      const m = req.op === 'mem_read' ? resultOf<{ data: Uint8Array }>(res) : undefined;
+      if (!m?.data?.length) return undefined;
+      const data = m.data.slice();
+      data[0] = (data[0] as number) ^ 0x5a;
+      return answer({ data });
+    },
   },
   {
     name: 'success-answers-einval',

@@ -66,6 +66,15 @@ export const clauses: Clause[] = [
     checks: ['suite.invariants.failed-command-copies-nothing', 'mutants.catalogue.all-killed-full'],
   },
   {
+    id: 'DISPATCH.INPUTS_COME_BACK',
+    kind: 'abi',
+    statement:
+      'A command that succeeds writes back what it reports and nothing else: iommufd_ucmd_respond copies the kernel\u2019s copy of the struct, whose input fields and flags are the caller\u2019s (a VFIO device command copies its own the same way), so every member the uAPI marks as input or flags comes back as sent (union members, whose bytes several members share, are not judged).',
+    source: { file: MAIN, function: 'iommufd_ucmd_respond' },
+    profiles: BOTH,
+    checks: ['suite.invariants.inputs-come-back', 'mutants.lies.held-caught'],
+  },
+  {
     id: 'VFIO.ARGSZ',
     kind: 'abi',
     statement:

@@ -766,6 +766,16 @@ describe('what single lies showed the invariants did not see (mutants --lies)', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.inputs-come-back', async () => {
+    // A fixed MAP whose answer reports another length than the caller sent (the lie changes the
+    // first reported value of a success: here the map's length): an input comes back as sent.
+    const p = program('fixed-map', [...open, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } }]);
+    const r = await judge(p, 'lie:out-value-changed');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_MAP succeeded, but its length, an input the caller sets, came back as 12288 where 8192 was sent/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.unmap-of-whole-areas-not-enoent', async () => {
     // The same lie, then an unmap of exactly the range the MAP answered: ENOENT is for an area
     // running past the range, and the shadow knows the one area there lies inside it.

@@ -49,7 +49,7 @@ import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
 import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
-import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
+import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
@@ -346,6 +346,38 @@ function wholeAreas(segs: readonly Segment[]): [bigint, bigint][] {
   return out;
 }
 
+/** The members of a struct the uAPI marks as input or flags, outside unions, with their offsets in it (cached per profile and struct). */
+const INPUT_MEMBERS = new Map<string, readonly { path: string; offset: number; size: number }[]>();
+function inputMembers(profile: Profile, struct: string): readonly { path: string; offset: number; size: number }[] {
+  const key = `${profile}:${struct}`;
+  const known = INPUT_MEMBERS.get(key);
+  if (known) return known;
+  const found: { path: string; offset: number; size: number }[] = [];
+  const walk = (node: LayoutNode, base: number, path: string): void => {
+    const at = base + node.offset;
+    const name = node.name ? (path ? `${path}.${node.name}` : node.name) : path;
+    if (node.kind === 'record') {
+      if (node.union) return;
+      for (const f of node.fields) walk(f, at, name);
+      return;
+    }
+    if (node.def && (node.def.role === 'in' || node.def.role === 'flags') && node.size > 0) found.push({ path: name, offset: at, size: node.size });
+  };
+  for (const f of requireLayout(profile, struct).root.fields) walk(f, 0, '');
+  INPUT_MEMBERS.set(key, found);
+  return found;
+}
+
+/** A member of a struct value by dotted path. */
+function memberOf(v: StructValue, path: string): unknown {
+  let at: unknown = v;
+  for (const k of path.split('.')) {
+    if (typeof at !== 'object' || at === null) return undefined;
+    at = (at as StructValue)[k];
+  }
+  return at;
+}
+
 /** Argument fields that name a descriptor the command looks up (fdget) besides the one it is issued on. */
 const FD_ARGUMENTS = new Set(['fd', 'iommufd', 'dmabuf_fd']);
 
@@ -501,7 +533,10 @@ export class InvariantsOracle implements Oracle {
     const group = this.groupOfRequest(ev.request);
     this.checkAbi(ev, ok, s.errno, out);
     if (!ok) this.checkUntouchedOnFailure(ev, s.errno, out);
-    else this.checkCopyBackWithinSize(ev, out);
+    else {
+      this.checkCopyBackWithinSize(ev, out);
+      this.checkInputsComeBack(ev, out);
+    }
     this.checkIovaRanges(ev, ok, s.errno, out);
     this.checkLifetime(ev, ok, s.errno, out);
     this.checkOpenFile(ev, ok, s.errno, out);
@@ -1202,6 +1237,38 @@ export class InvariantsOracle implements Oracle {
       return;
     }
   }
+
+  /**
+   * DISPATCH.INPUTS_COME_BACK: a command that succeeded writes back what it
+   * reports and nothing else. iommufd_ucmd_respond copies the kernel's copy
+   * of the struct (a VFIO device command its own), whose input fields and
+   * flags are the caller's: each member the uAPI marks as input or flags
+   * (outside unions, whose bytes several members share) comes back as sent.
+   */
+  private checkInputsComeBack(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string' || !ev.response.ok || req.arg.readOnly) return;
+    const command = commandByName(this.profile, req.cmd);
+    const back = (ev.response.result as IoctlResult).out;
+    if (!command?.struct || !back) return;
+    const inputs = inputMembers(this.profile, command.struct);
+    if (inputs.length === 0) return;
+    // Only what the caller's size covers comes back (checkCopyBackWithinSize judges the rest).
+    const sizeField = req.arg.fields['size'] ?? req.arg.fields['argsz'];
+    const declared = sizeField === undefined ? Infinity : toNum(sizeField);
+    this.ctx.count('invariants.abi-hygiene');
+    for (const m of inputs) {
+      if (m.offset + m.size > declared) continue;
+      const sent = memberOf(req.arg.fields, m.path) ?? 0;
+      const got = memberOf(back, m.path);
+      // A pointer given as data or room is placed by the adapter: its value is not the caller's to compare.
+      if (got === undefined || (typeof sent !== 'number' && typeof sent !== 'bigint') || (typeof got !== 'number' && typeof got !== 'bigint')) continue;
+      if (BigInt(sent) === BigInt(got)) continue;
+      out.push(this.obj('abi-hygiene', ev, `${commandName(req)} succeeded, but its ${m.path}, an input the caller sets, came back as ${String(got)} where ${String(sent)} was sent: a command writes back only what it reports`, `${m.path} ${String(sent)}`, `${m.path} ${String(got)}`));
+      return;
+    }
+  }
+
 
   /**
    * IOAS_IOVA_RANGES answers the holes of the IOAS's reserved tree
