@@ -385,7 +385,7 @@ const FD_ARGUMENTS = new Set(['fd', 'iommufd', 'dmabuf_fd']);
 function fdArgsOpen(v: StructValue, shadow: Shadow): boolean {
   for (const [k, x] of Object.entries(v)) {
     if (FD_ARGUMENTS.has(k) && !shadow.fds.get(toNum(x))?.fdOpen) return false;
-    if (x !== null && typeof x === 'object' && !(x instanceof Uint8Array) && !Array.isArray(x) && typeof x !== 'bigint' && !fdArgsOpen(x as StructValue, shadow)) return false;
+    if (x !== null && typeof x === 'object' && !(x instanceof Uint8Array) && !Array.isArray(x) && !fdArgsOpen(x as StructValue, shadow)) return false;
   }
   return true;
 }
@@ -816,7 +816,6 @@ export class InvariantsOracle implements Oracle {
     const message = `${req.op === 'ioctl' ? commandName(req) : req.op} on fd ${fd}, ${what} the process opened and has not closed, failed with ${name}: a descriptor names its file until it is closed${req.op === 'close' ? ', and closing it succeeds (no ->flush to fail)' : ' (fdget finds it)'}`;
     return { message, expected: req.op === 'close' ? 'ok' : 'not EBADF', observed: name };
   }
-
 
   /**
    * Unmap-all of an IOAS that exists never answers ENOENT: an IOAS with
