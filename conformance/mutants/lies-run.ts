@@ -113,7 +113,9 @@ async function measureLie(lie: Lie, profile: Profile, opts: LieRunOptions): Prom
         missed[k] = (missed[k] ?? 0) + 1;
       }
     });
-    await fc.check(property, { seed, numRuns: opts.runs ?? DEFAULT_LIE_RUNS });
+    const run = await fc.check(property, { seed, numRuns: opts.runs ?? DEFAULT_LIE_RUNS, endOnFailure: true });
+    // A case that broke outside the oracles (the adapter or the session threw) would leave the counts short.
+    if (run.failed) throw new Error(`lie ${lie.name}: a case failed outside the oracles: ${String(run.errorInstance)}`);
   } finally {
     await adapter.close();
   }
