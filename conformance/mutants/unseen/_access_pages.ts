@@ -39,12 +39,20 @@ export interface AccessPinSteps {
   readonly addAccess?: (area: IoptArea, start: number, last: number, write: boolean) => Result<number[]>;
   /** check_area_prot: whether the area allows the access's direction (EPERM if not). */
   readonly checkProt?: (area: IoptArea, write: boolean) => boolean;
+  /** iopt_area_remove_access, for the err_remove unwind. */
+  readonly removeAccess?: AreaRemoveAccess;
 }
+
+/** iopt_area_remove_access: drop the access's pin of [start, last] of the area's pages. */
+export type AreaRemoveAccess = (access: IommufdAccess, area: IoptArea, start: number, last: number) => void;
+
+/** The reference's iopt_area_remove_access. */
+const areaRemoveAccess: AreaRemoveAccess = (_access, area, start, last) => ioptAreaRemoveAccess(area, start, last);
 
 export type AccessPinPages = (access: IommufdAccess, iova: bigint, length: bigint, write: boolean) => Result<number[]>;
 
 /** iommufd_access_pin_pages with the given steps (the reference's where none is given). */
-export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = checkAreaProt }: AccessPinSteps): AccessPinPages {
+export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = checkAreaProt, removeAccess = areaRemoveAccess }: AccessPinSteps): AccessPinPages {
   return (access, iova, length, write) => {
     if (!access.ops.needsPinPages) return err(-EINVAL);
     if (!length) return err(-EINVAL);
@@ -63,7 +71,7 @@ export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = 
       const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
       const r = addAccess(area, first, lastIndex, write);
       if (r.errno) return unwind.exit(err(r.errno));
-      unwind.onError('err_remove', () => ioptAreaRemoveAccess(area, first, lastIndex));
+      unwind.onError('err_remove', () => removeAccess(access, area, first, lastIndex));
       out.push(...r.value!);
     }
     if (!done) return unwind.exit(err(-ENOENT));
@@ -138,6 +146,29 @@ export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPag
 }
 
 type UnpinPages = (access: IommufdAccess, iova: bigint, length: bigint) => void;
+
+/**
+ * iommufd_access_unpin_pages as the kernel writes it, its WARNs recorded (the
+ * reference's asserts instead), over the given iopt_area_remove_access.
+ */
+export function accessUnpinPagesWith(removeAccess: AreaRemoveAccess): UnpinPages {
+  return (access, iova, length) => {
+    if (!length) return;
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return;
+    const ioas = access.ioasUnpin;
+    if (!ioas) {
+      access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!access->ioas_unpin)');
+      return;
+    }
+    const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+    for (const { area, cur } of pieces) {
+      const pieceLast = last < area.last ? last : area.last;
+      removeAccess(access, area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
+    }
+    if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
+  };
+}
 
 /**
  * Every way the selftest's access gives its pages back goes through

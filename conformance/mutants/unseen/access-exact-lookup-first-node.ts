@@ -53,23 +53,19 @@
  *
  * Applied as: IOMMU_TEST_OP_ACCESS_PAGES and DESTROY_ACCESS_PAGES, the
  * access's unmap callback and the release of its file (accessUnpinHooks in
- * _access_pages.ts) go through copies of iommufd_access_pin_pages /
- * iommufd_access_unpin_pages whose iopt_area_add_access /
- * iopt_area_remove_access use the faulty lookup (the reference's own steps
- * where the lookup agrees).
+ * _access_pages.ts) go through iommufd_access_pin_pages /
+ * iommufd_access_unpin_pages (accessPinPagesWith, accessUnpinPagesWith there)
+ * whose iopt_area_add_access / iopt_area_remove_access use the faulty lookup
+ * (the reference's own steps where the lookup agrees).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoptArea, type IoptPages, type IoptPagesAccess } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
+import { ENOMEM, EPERM } from '../../../impl/lib/errno.ts';
+import type { IoptArea, IoptPages, IoptPagesAccess } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaAddAccess, ioptAreaRemoveAccess, ioptPagesHold } from '../../../impl/iommufd/pages.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessUnpinHooks, checkAreaProt } from './_access_pages.ts';
-
-const P = BigInt(PAGE_SIZE);
+import { accessPinPagesWith, accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
 
 /** THE FAULT: iopt_pages_get_exact_access judging only interval_tree_iter_first's node. */
 function getExactAccess(pages: IoptPages, start: number, last: number): IoptPagesAccess | undefined {
@@ -105,56 +101,11 @@ function areaRemoveAccess(access: IommufdAccess, area: IoptArea, start: number, 
   ioptAreaRemoveAccess(area, start, last);
 }
 
-/** iopt_area_contig_is_aligned */
-function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boolean {
-  if (ioptAreaStartByte(area, cur) % P) return false;
-  if (!isLastPiece && ioptAreaStartByte(area, area.last) % P !== P - 1n) return false;
-  return true;
-}
-
 /** iommufd_access_pin_pages over the faulty add/remove (err_remove included). */
-function accessPinPages(access: IommufdAccess, iova: bigint, length: bigint, write: boolean): Result<number[]> {
-  if (!access.ops.needsPinPages) return err(-EINVAL);
-  if (!length) return err(-EINVAL);
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return err(-EOVERFLOW);
-  const ioas = access.ioas;
-  if (!ioas) return err(-ENOENT);
-  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
-  const out: number[] = [];
-  const unwind = new Unwind();
-  for (const { area, cur } of pieces) {
-    const pieceLast = last < area.last ? last : area.last;
-    if (area.preventAccess || !contigIsAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
-    if (!checkAreaProt(area, write)) return unwind.exit(err(-EPERM));
-    const first = ioptAreaIovaToIndex(area, cur);
-    const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
-    const r = areaAddAccess(area, first, lastIndex, write);
-    if (r.errno) return unwind.exit(err(r.errno));
-    unwind.onError('err_remove', () => areaRemoveAccess(access, area, first, lastIndex));
-    out.push(...r.value!);
-  }
-  if (!done) return unwind.exit(err(-ENOENT));
-  return unwind.exit(ok(out));
-}
+const accessPinPages = accessPinPagesWith({ addAccess: areaAddAccess, removeAccess: areaRemoveAccess });
 
 /** iommufd_access_unpin_pages over the faulty remove. */
-function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): void {
-  if (!length) return;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return;
-  const ioas = access.ioasUnpin;
-  if (!ioas) {
-    access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!access->ioas_unpin)');
-    return;
-  }
-  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
-  for (const { area, cur } of pieces) {
-    const pieceLast = last < area.last ? last : area.last;
-    areaRemoveAccess(access, area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
-  }
-  if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
-}
+const accessUnpinPages = accessUnpinPagesWith(areaRemoveAccess);
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-exact-lookup-first-node', profile, {

@@ -55,13 +55,12 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
-import { ULONG_MAX, type IommufdIoas, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptAreaIovaToIndex } from '../../../impl/iommufd/io_pagetable.ts';
+import type { IommufdIoas, IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessUnpinHooks } from './_access_pages.ts';
+import { accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
 
 /** iopt_area_remove_access: WARN_ON(!access) and return when no exact range matches. */
 function areaRemoveAccess(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
@@ -73,22 +72,7 @@ function areaRemoveAccess(access: IommufdAccess, area: IoptArea, start: number, 
 }
 
 /** iommufd_access_unpin_pages (the kernel's, WARNs included). */
-function accessUnpinPages(access: IommufdAccess, iova: bigint, length: bigint): void {
-  if (!length) return;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return;
-  const ioas = access.ioasUnpin;
-  if (!ioas) {
-    access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!access->ioas_unpin)');
-    return;
-  }
-  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
-  for (const { area, cur } of pieces) {
-    const pieceLast = last < area.last ? last : area.last;
-    areaRemoveAccess(access, area, ioptAreaIovaToIndex(area, cur), ioptAreaIovaToIndex(area, pieceLast));
-  }
-  if (!done) access.ctx.warnings.push('iommufd_access_unpin_pages: WARN_ON(!iopt_area_contig_done(&iter))');
-}
+const accessUnpinPages = accessUnpinPagesWith(areaRemoveAccess);
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('split-skips-access-check', profile, {

@@ -44,6 +44,7 @@
  */
 import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructValue, TranslateResult } from '../../../spec/contract/types.ts';
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
+import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
@@ -366,16 +367,6 @@ function inputMembers(profile: Profile, struct: string): readonly { path: string
   for (const f of requireLayout(profile, struct).root.fields) walk(f, 0, '');
   INPUT_MEMBERS.set(key, found);
   return found;
-}
-
-/** A member of a struct value by dotted path. */
-function memberOf(v: StructValue, path: string): unknown {
-  let at: unknown = v;
-  for (const k of path.split('.')) {
-    if (typeof at !== 'object' || at === null) return undefined;
-    at = (at as StructValue)[k];
-  }
-  return at;
 }
 
 /** Argument fields that name a descriptor the command looks up (fdget) besides the one it is issued on. */
@@ -1258,8 +1249,8 @@ export class InvariantsOracle implements Oracle {
     this.ctx.count('invariants.abi-hygiene');
     for (const m of inputs) {
       if (m.offset + m.size > declared) continue;
-      const sent = memberOf(req.arg.fields, m.path) ?? 0;
-      const got = memberOf(back, m.path);
+      const sent = getPath(req.arg.fields, m.path) ?? 0;
+      const got = getPath(back, m.path);
       // A pointer given as data or room is placed by the adapter: its value is not the caller's to compare.
       if (got === undefined || (typeof sent !== 'number' && typeof sent !== 'bigint') || (typeof got !== 'number' && typeof got !== 'bigint')) continue;
       if (BigInt(sent) === BigInt(got)) continue;
