@@ -20,7 +20,7 @@ export const clauses: Clause[] = [
     source: { file: 'drivers/iommu/iommu.c', function: 'iommu_device_claim_dma_owner' },
     profiles: BOTH,
     errno: 'EPERM',
-    checks: ['ref.group.ownership-eperm', 'ref.vfio_bind.group-owner-eperm', 'ref.vfio_bind.unbind-on-close', 'ref.platform.dma-ownership', 'suite.invariants.bind-eperm-needs-an-owner'],
+    checks: ['ref.group.ownership-eperm', 'ref.vfio_bind.group-owner-eperm', 'ref.vfio_bind.unbind-on-close', 'ref.platform.dma-ownership', 'suite.invariants.bind-eperm-needs-an-owner', 'suite.invariants.rebind-after-closing'],
   },
   {
     id: 'GROUP.SAME_HWPT',

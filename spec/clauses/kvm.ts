@@ -64,6 +64,6 @@ export const clauses: Clause[] = [
       'Releasing the VM (kvm_vfio_release) drops its reference on every registered VFIO device file, so a device whose fd is closed is then released: unbound, its iommufd context freed and every page it pinned through the IOAS unpinned.',
     source: { file: KVM, function: 'kvm_vfio_release' },
     profiles: BOTH,
-    checks: ['ref.adapter.close-releases-kvm-held-devices'],
+    checks: ['ref.adapter.close-releases-kvm-held-devices', 'suite.invariants.rebind-after-closing'],
   },
 ];

@@ -605,6 +605,30 @@ describe('the user’s locked_vm, which no observation shows, is judged at the e
   });
 });
 
+describe('closing every file and VM gives every device back', () => {
+  check('suite.invariants.rebind-after-closing', async () => {
+    // A VM registers a device file, which is then bound; a second FILE_ADD of the same file is
+    // refused (EEXIST). Once every file and VM is closed, a fresh context must bind the device.
+    const p = program(
+      'rebind-after-closing',
+      [
+        { op: 'kvm_create', bind: { vm: 'vm' } },
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'kvm_vfio_add', vm: '$vm', fd: '$d_fd' },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'kvm_vfio_add', vm: '$vm', fd: '$d_fd', expect: { errno: ['EEXIST'] } },
+      ],
+      { ops: ['kvm_create', 'kvm_vfio_add', 'device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/kvm-add-eexist-leaks-file.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/a fresh context's VFIO_DEVICE_BIND_IOMMUFD of device \d+ .* failed with/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
 describe('a command whose answer cannot be copied back leaves nothing behind', () => {
   check('suite.invariants.answer-fault-leaves-nothing', async () => {
     // HWPT_ALLOC with its struct in read-only memory (ADAPTER.md §3.3): the domain is built, the copy

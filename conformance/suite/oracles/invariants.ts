@@ -386,7 +386,7 @@ export class InvariantsOracle implements Oracle {
   private shadow!: Shadow;
   private ctx!: CaseContext;
   private baseline: { pinned: number; locked: number } | undefined;
-  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false };
+  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false, rebind: false };
   private readonly dmaRate: number;
   private readonly sample: number;
   /** What the buffers hold (content.ts). */
@@ -470,6 +470,7 @@ export class InvariantsOracle implements Oracle {
       mem: op('mem_read'),
       userCharge: op('open') && op('mem_alloc') && op('close') && cmd('IOMMU_IOAS_ALLOC') && cmd('IOMMU_IOAS_MAP') && ctx.caps.testOps['IOMMU_TEST_OP_MOCK_DOMAIN']?.supported === true,
       iovaRanges: cmd('IOMMU_IOAS_IOVA_RANGES'),
+      rebind: op('open') && op('open_device') && op('close') && cmd('VFIO_DEVICE_BIND_IOMMUFD'),
     };
     this.shadow = new Shadow(this.profile, ctx.caps);
     this.content = new ContentShadow();
@@ -3099,7 +3100,54 @@ export class InvariantsOracle implements Oracle {
       }
     });
     if (out.length === 0) await this.checkUserChargeGone(out);
+    if (out.length === 0) await this.checkRebind(out);
     return out;
+  }
+
+  /**
+   * Closing every file and VM releases every device (VFIO_BIND.DEVID,
+   * KVM.RELEASE_DROPS_FILES) and with the last unbind its group's DMA
+   * ownership (GROUP.OWNERSHIP): a fresh context then binds each device of
+   * a group one of whose devices was bound in the case. A file a reference
+   * kept alive (a VM's, an error path's) keeps its device bound and its
+   * group owned, which no pin count shows when nothing was mapped through it.
+   */
+  private async checkRebind(out: Objection[]): Promise<void> {
+    if (!this.can.rebind || this.failNth || this.shadow.lost) return;
+    const devices = this.shadow.liveDevices().filter((d) => d.handle !== undefined && this.shadow.boundGroups.has(d.group));
+    if (devices.length === 0) return;
+    const fdOf = (r: Response | undefined): number | undefined => {
+      const fd = r?.ok ? (r.result as { fd?: number }).fd : undefined;
+      return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+    };
+    const opened = await this.ctx.observe([{ op: 'open', node: 'iommu' }, ...devices.map((d): Request => ({ op: 'open_device', device: d.handle as number }))]);
+    const ctxFd = fdOf(opened[0]);
+    const devFds = devices.map((_, i) => fdOf(opened[i + 1]));
+    try {
+      if (ctxFd === undefined) return;
+      const binds = devices.flatMap((d, i): { d: typeof d; request: Request }[] => {
+        const fd = devFds[i];
+        return fd === undefined ? [] : [{ d, request: { op: 'ioctl', fd, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', arg: { kind: 'struct', fields: { flags: 0, iommufd: ctxFd } } } }];
+      });
+      const rs = await this.ctx.observe(binds.map((b) => b.request));
+      this.ctx.count('invariants.lifetime');
+      binds.forEach(({ d, request }, i) => {
+        const r = rs[i];
+        if (!r || out.length > 0) return;
+        const s = statusOf(request, r);
+        if (s.status !== 'failed') return;
+        const errno = errnoName(s.errno ?? 0) ?? `E${s.errno}`;
+        out.push(this.obj('lifetime', undefined, `after every file and VM was closed, a fresh context's VFIO_DEVICE_BIND_IOMMUFD of device ${d.handle} (group ${d.group.slice(2)}, bound earlier in the case) failed with ${errno}: something the case closed still holds the device or its group's DMA ownership`, 'ok', errno, { request, response: r }));
+      });
+      devices.forEach((d, i) => {
+        if (devFds[i] === undefined && out.length === 0 && opened[i + 1]?.ok) {
+          out.push(this.obj('lifetime', undefined, `after every file and VM was closed, opening device ${d.handle}'s file (bound earlier in the case) failed: something the case closed still holds it`, 'an fd', JSON.stringify((opened[i + 1] as Response & { ok: true }).result), { request: { op: 'open_device', device: d.handle as number }, response: opened[i + 1] as Response }));
+        }
+      });
+    } finally {
+      const closing = [...devFds, ctxFd].filter((fd): fd is number => fd !== undefined).map((fd): Request => ({ op: 'close', fd }));
+      await this.ctx.observe(closing);
+    }
   }
 
   /**

@@ -252,6 +252,8 @@ export class Shadow {
   readonly fds = new Map<number, FileRec>();
   readonly ctxs: CtxRec[] = [];
   readonly devices = new Map<string, DeviceRec>();
+  /** Groups one of whose devices a bind succeeded for (their DMA ownership was claimed). */
+  readonly boundGroups = new Set<string>();
   readonly vms = new Map<number, VmRec>();
   pagesets: PageSet[] = [];
   /** Set when a request could not be interpreted (e.g. a raw ioctl argument): completeness checks stop. */
@@ -1052,6 +1054,7 @@ export class Shadow {
         if (!ctx) return;
         const id = toNum(out['out_devid']);
         d.bound = { ctx, id, file: f };
+        this.boundGroups.add(d.group);
         ctx.holders++;
         this.addObj(ctx, { type: 'device', id, dev: d });
         return;
