@@ -54,7 +54,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   else if (next) await s.exec(next as StepTemplate);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -2173,6 +2173,26 @@ function crossUnitPairs(m: GenModel): { d: DfdEntry; hwpt: ObjEntry }[] {
   });
 }
 
+/** The live IOAS an open device file is attached to, through its HWPT. */
+function ioasOfDfd(m: GenModel, d: DfdEntry): string | undefined {
+  return d.open && d.attached ? m.objs.find((h) => h.name === d.attached && h.alive)?.ioas : undefined;
+}
+
+/**
+ * IOASes with open device files behind two or more units attached (two
+ * domains or more), each with its device files in the order their HWPTs
+ * were made (the order their domains joined the IOAS).
+ */
+function twoUnitIoases(m: GenModel): { ioas: string; dfds: DfdEntry[] }[] {
+  const by = new Map<string, DfdEntry[]>();
+  for (const d of m.dfds) {
+    const at = ioasOfDfd(m, d);
+    if (at !== undefined) by.set(at, [...(by.get(at) ?? []), d]);
+  }
+  const made = (d: DfdEntry): number => m.objs.findIndex((o) => o.name === d.attached);
+  return [...by].filter(([, ds]) => new Set(ds.map((d) => d.dev.iommu.name)).size > 1).map(([ioas, ds]) => ({ ioas, dfds: ds.sort((a, b) => made(a) - made(b)) }));
+}
+
 function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
   const specs: CommandSpec<never>[] = [];
@@ -2460,7 +2480,10 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const d = dfdPick(m, c.dfd) as DfdEntry;
         const t = ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, c.abi);
         const left = d.attached ? m.objs.find((h) => h.name === d.attached && h.alive)?.ioas : undefined;
-        if (t && left && d.dev.resv && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) detachLeaves.set(t, left);
+        // Or another domain stays on that IOAS: the one leaving may be taken out of the middle of
+        // the IOAS's domains, and what stays reserved must be the staying domains' apertures.
+        const shared = left !== undefined && m.objs.some((h) => h.alive && h.kind === 'hwpt' && h.ioas === left && h.name !== d.attached);
+        if (t && left && (d.dev.resv || shared) && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) detachLeaves.set(t, left);
         return t;
       },
       after: (m, c, _t, step) => {
@@ -2469,8 +2492,9 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         noteLeft(m, d);
         d.attached = undefined;
       },
-      // A device with reserved regions of its own left an IOAS: what the IOAS reports as usable
-      // IOVA right after shows whether its regions went with it (iopt_remove_reserved_iova by owner).
+      // A device with reserved regions of its own left an IOAS, or one where another domain stays:
+      // what the IOAS reports as usable IOVA right after shows whether its regions went with it and
+      // the staying domains' stayed (iopt_remove_reserved_iova by owner).
       // Otherwise the IOAS it left, once nothing else holds it, is destroyed: whatever the
       // attachment took on it (the automatic HWPT, the device's user of the IOAS) must be gone.
       follow: (m, c, t, step) => {
@@ -2501,6 +2525,37 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const y = at && m.openDfds().find((o) => o !== x && o.dev !== x.dev && o.dev.group === x.dev.group && ioasOf(m, o) === at);
         return y ? [[x, y] as [DfdEntry, DfdEntry]] : [];
       });
+    // The device whose domain joined an IOAS first leaves it, another unit's domain staying: the
+    // leaving domain is taken out of the middle of the IOAS's domains (iopt_table_remove_domain
+    // moves the last into its slot), and what the IOAS reports as usable IOVA right after must be
+    // the staying domains' apertures. Every third time its file is closed instead (the release
+    // detaches, unbinds and destroys the automatic HWPT).
+    add({
+      kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT/first-domain',
+      weight: 1,
+      arb: k16,
+      needs: ['twoUnits'], ready: () => true,
+      build: (m, k) => {
+        const e = pick(twoUnitIoases(m), k);
+        const d = e?.dfds[0];
+        if (!e || !d) return undefined;
+        const t: StepTemplate | undefined = k % 3 === 2 ? { op: 'close', fields: { fd: new Ref(d.name) } } : ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, NONE);
+        if (t && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) detachLeaves.set(t, e.ioas);
+        return t;
+      },
+      after: (m, _k, t, step) => {
+        const d = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
+        if (!ok(step) || !d) return;
+        if (t.op === 'close') return dfdClosed(m, d);
+        noteLeft(m, d);
+        d.attached = undefined;
+      },
+      follow: (m, _k, t, step) => {
+        const left = ok(step) ? detachLeaves.get(t) : undefined;
+        const ioas = left !== undefined ? m.objs.find((o) => o.name === left && o.kind === 'ioas' && o.alive) : undefined;
+        return ioas && left !== undefined ? rangesOf(env, ioas.ctx, left) : undefined;
+      },
+    } satisfies CommandSpec<number>);
     add({
       kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT/group-member',
       weight: 1,
@@ -2961,14 +3016,15 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     const after = ((accessed + length + PAGE - 1n) / PAGE) * PAGE;
     return after + length <= BigInt(size) ? after : usual;
   };
-  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0, write = false): { acc: { name: string; ctx: string }; area?: string; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
+  const accessTarget = (m: GenModel, k: number, aK: number, off: number, pages: number, pinning = false, past = 0, write?: boolean): { acc: { name: string; ctx: string }; area?: string; iova: Tmpl; length: bigint; uptr: Tmpl } | undefined => {
     // Pinning: mostly an open access that may pin (one in five any, EINVAL from a non-pinning one).
     const acc = (pinning && k % 5 !== 4 ? pick(m.accs.filter((a) => a.open && a.pin), k) : undefined) ?? pick(m.accs, k);
     if (!acc) return undefined;
-    // A write, one time in three, through an area mapped without WRITEABLE where there is one: the
-    // area's own protection refuses it (check_area_prot: EPERM), whatever the pages under it allow.
+    // One time in three, through an area mapped without the permission asked (a write without
+    // WRITEABLE, a read without READABLE) where there is one: the area's own protection refuses it
+    // (check_area_prot: EPERM), whatever the pages under it allow.
     const own = m.liveAreas(acc.ctx, acc.ioas);
-    const a = (write && aK % 3 === 0 ? pick(own.filter((x) => !x.write), aK) : undefined) ?? pick(own, aK) ?? pick(m.liveAreas(acc.ctx), aK);
+    const a = (write !== undefined && aK % 3 === 0 ? pick(own.filter((x) => (write ? !x.write : !x.read)), aK) : undefined) ?? pick(own, aK) ?? pick(m.liveAreas(acc.ctx), aK);
     if (!a || !a.buf) return { acc, iova: 1n << 24n, length: BigInt(pages) * PAGE, uptr: 0n };
     const total = a.length / PAGE;
     const first = total > 0n ? BigInt(off) % total : 0n;
@@ -3740,6 +3796,26 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(e), ctx: 0, badFd: false, abi: NONE, to: d.ctx } satisfies Bind);
       if (!e.ctx) return;
       const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
+      await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
+    },
+    twoUnits: async (m, s) => {
+      // A mapped device and a device behind another unit, bound to the same context and attached
+      // to the same IOAS: two domains in one IOAS (each unit's aperture reserved outside it), in
+      // the order they attached.
+      await ensure(m, s, 'mappedDevice');
+      if (twoUnitIoases(m).length > 0 || m.devs.length >= 6 || !byKind.has('device_create') || !byKind.has('open_device') || !byKind.has('VFIO_DEVICE_BIND_IOMMUFD')) return;
+      const d = m.dfds.find((x) => x.open && x.ctx && ioasOfDfd(m, x));
+      const ioas = d && ioasOfDfd(m, d);
+      if (!d?.ctx || !ioas) return;
+      const others = [...m.caps.iommus.keys()].filter((u) => m.caps.iommus[u]?.name !== d.dev.iommu.name);
+      const unit = others[(m.setting.unit + m.objs.length) % Math.max(others.length, 1)];
+      if (unit === undefined) return;
+      const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      const e = dev ? await openDfd(m, s, dev) : undefined;
+      if (!e) return;
+      await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(e), ctx: 0, badFd: false, abi: NONE, to: d.ctx } satisfies Bind);
+      if (!e.ctx) return;
+      const k = m.live('ioas', d.ctx).findIndex((o) => o.name === ioas);
       await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
     },
     devid: async (m, s) => {
