@@ -54,7 +54,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   else if (next) await s.exec(next as StepTemplate);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -243,7 +243,11 @@ function bindCtx(m: GenModel, d: DfdEntry, k: number, to?: string): CtxEntry {
   if (k % 4 !== 3) return chosen;
   const sibling = m.dfds.find((x) => x !== d && x.open && x.ctx && x.dev.group === d.dev.group);
   if (!sibling || chosen.name !== sibling.ctx) return chosen;
-  return m.openCtxs().find((x) => x.name !== sibling.ctx) ?? chosen;
+  // Another context, one that pins pages where there is one: a refused bind must leave it as it
+  // was, and what it pins is what shows a reference the refusal kept on it once it is closed.
+  const others = m.openCtxs().filter((x) => x.name !== sibling.ctx);
+  const pinning = others.find((x) => m.liveAreas(x.name).length > 0 && m.objs.some((o) => o.alive && o.kind === 'hwpt' && o.ctx === x.name));
+  return pinning ?? others[0] ?? chosen;
 }
 
 /**
@@ -2437,11 +2441,14 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       kind: 'VFIO_DEVICE_BIND_IOMMUFD/group-sibling',
       weight: 2,
       arb: fc.record({ k: k16, other: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), ctx: ctxK, abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
-      needs: ['ctx2', 'groupPair'], ready: () => true,
+      needs: ['ctx2Pinning', 'groupPair'], ready: () => true,
       build: (m, c) => {
         const e = pick(unboundSiblings(m), c.k);
         if (!e) return undefined;
-        const ctx = c.other ? (pick(m.openCtxs().filter((x) => x.name !== e.owner), c.ctx)?.name ?? e.owner) : e.owner;
+        // Mostly a context that pins pages: the refusal must leave it as it was, releasable.
+        const others = m.openCtxs().filter((x) => x.name !== e.owner);
+        const pinning = others.filter((x) => m.live('stdev', x.name).length > 0 && m.liveAreas(x.name).length > 0);
+        const ctx = c.other ? (pick(pinning.length > 0 && c.ctx % 3 !== 2 ? pinning : others, c.ctx)?.name ?? e.owner) : e.owner;
         return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(e.d.name), { flags: 0, iommufd: new Ref(ctx) }, c.abi, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
       },
       after: (m, _c, t, step) => {
@@ -4052,6 +4059,19 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     ctx2: async (m, s) => {
       await ensure(m, s, 'ctx');
       if (m.openCtxs().length < 2) await run(m, s, 'open', { vfio: false });
+    },
+    ctx2Pinning: async (m, s) => {
+      // ctx2, the second context holding a mock domain on an IOAS that maps a buffer: pages it pins,
+      // which closing it must give back (and which show a reference left on it).
+      await ensure(m, s, 'ctx2');
+      await ensure(m, s, 'buf');
+      const ctx = m.openCtxs()[1];
+      if (!ctx || !byKind.has('IOMMU_IOAS_ALLOC') || !byKind.has('IOMMU_IOAS_MAP') || !byKind.has('IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN')) return;
+      if (m.live('ioas', ctx.name).length === 0) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+      const ioas = m.live('ioas', ctx.name)[0];
+      if (!ioas) return;
+      if (m.live('stdev', ctx.name).length === 0) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_MOCK_DOMAIN', { ctx: openIdx(m, ctx.name), pt: { kind: 'live', k: 0 }, hwpt: false, flags: -1, abi: NONE });
+      if (m.liveAreas(ctx.name, ioas.name).length === 0) await mapFourPages(m, s, ctx.name, ioas.name);
     },
     groupPair: async (m, s) => {
       await groupPair(m, s);
