@@ -56,7 +56,8 @@ export type IovaChoice =
   | { readonly kind: 'areaEnd'; readonly k: number; readonly back: 'page' | 'byte' }
   | { readonly kind: 'aperture'; readonly k: number; readonly pages: number; readonly fromEnd: boolean }
   | { readonly kind: 'page'; readonly n: number }
-  | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'p2_31' | 'p2_48' | 'odd' }
+  /** `topEnd`: where a range of the command's length ends on the last byte of the address space. */
+  | { readonly kind: 'edge'; readonly which: 'zero' | 'max' | 'topPage' | 'topEnd' | 'p2_31' | 'p2_48' | 'odd' }
   /**
    * Against a range the IOAS reserves (its own, IOMMU_TEST_OP_ADD_RESERVED, or
    * an attached device's region): ending in its first page (a range that
@@ -80,7 +81,7 @@ export const iovaChoice: fc.Arbitrary<IovaChoice> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('areaEnd' as const), k: fc.nat(15), back: fc.constantFrom('page' as const, 'page' as const, 'byte' as const) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('aperture' as const), k: fc.nat(7), pages: fc.oneof(fc.constantFrom(0, 1, 16, 512), fc.nat(64)), fromEnd: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('page' as const), n: fc.nat(1 << 20) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('edge' as const), which: fc.constantFrom('zero' as const, 'max' as const, 'topPage' as const, 'p2_31' as const, 'p2_48' as const, 'odd' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('edge' as const), which: fc.constantFrom('zero' as const, 'max' as const, 'topPage' as const, 'topEnd' as const, 'topEnd' as const, 'p2_31' as const, 'p2_48' as const, 'odd' as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('boundary' as const), lg2: fc.constantFrom(21 as const, 30 as const, 30 as const, 39 as const), k: fc.nat(7), back: fc.constantFrom(1, 1, 2, 16) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), at: fc.constantFrom('below' as const, 'below' as const, 'start' as const, 'last' as const) }) },
 );
@@ -162,6 +163,8 @@ export function iovaOf(c: IovaChoice, m: GenModel, areas: readonly AreaEntry[], 
           return U64_MAX;
         case 'topPage':
           return U64_MAX - PAGE + 1n;
+        case 'topEnd':
+          return len > 0n && len <= U64_MAX ? U64_MAX - len + 1n : U64_MAX - PAGE + 1n;
         case 'p2_31':
           return 1n << 31n;
         case 'p2_48':

@@ -3010,7 +3010,10 @@ export class InvariantsOracle implements Oracle {
       const keepDomains = this.ctx.random() < 0.5;
       for (const o of ctx.objects.values()) {
         if (o.type !== 'ioas' || (keepDomains && this.refsOf(ctx, o).some((r) => r.startsWith('HWPT')))) continue;
-        for (const [start, last] of wholeAreas(o.segs)) {
+        // Lowest first or highest first: a walk that runs on past the area it unmapped (a wrap
+        // past the top of the address space, say) takes areas the other order left behind.
+        const areas = wholeAreas(o.segs);
+        for (const [start, last] of this.ctx.random() < 0.5 ? areas : [...areas].reverse()) {
           if (unmaps.length < END_UNMAPS) unmaps.push({ start, last, ioas: o.id, request: { op: 'ioctl', fd, cmd: 'IOMMU_IOAS_UNMAP', arg: { kind: 'struct', fields: { ioas_id: o.id, iova: start, length: last - start + 1n } } } });
         }
       }
