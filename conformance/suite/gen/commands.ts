@@ -3171,6 +3171,39 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<number>);
   }
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_MAP')) {
+    // Two touching one-page areas in a free span of a pinning access's IOAS, the lower writable,
+    // the upper read-only; the access pins the upper page for reading, then pins both for writing,
+    // which the upper area refuses (check_area_prot: EPERM) after the lower piece was added. The
+    // unwind must take back the lower piece alone: the first pin, on the area that refused, stays
+    // (its pin count, and its release by DESTROY_ACCESS_PAGES or the unmap at the end).
+    const pinnable = (m: GenModel): AccEntry[] => m.accs.filter((a) => a.open && a.pin && m.ctxs.find((c) => c.name === a.ctx)?.open && !m.objs.find((o) => o.name === a.ioas)?.allowed?.length);
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/fail-on-pinned',
+      weight: 1,
+      arb: k16,
+      needs: ['acc', 'buf'], ready: (m) => pinnable(m).length > 0,
+      build: (m, k) => {
+        const acc = pick(pinnable(m), k);
+        const b = pick(m.bufs.filter((x) => !x.readonly && x.length >= 2 * PAGE_BYTES), k);
+        const at = acc && freeSpan(m, acc.ctx, acc.ioas);
+        if (!acc || !b || at === undefined) return undefined;
+        const map = mapFlags(env.profile);
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(acc.ctx), { flags: map.fixed | map.read | map.write, ioas_id: new Ref(acc.ioas), user_va: new Ref(b.name, 'va'), length: PAGE, iova: at }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      after: (m, _k, t, step) => recordFixedMap(m, t, step, mapFlags(env.profile)),
+      follow: (m, k, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; iova: bigint } }).fields;
+        const acc = ok(step) ? pick(pinnable(m), k) : undefined;
+        const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
+        if (!acc || !ctx || acc.ioas !== f.ioas_id.name) return undefined;
+        const map = mapFlags(env.profile);
+        const upper = ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(acc.ctx), { flags: map.fixed | map.read, ioas_id: f.ioas_id, user_va: new Ref(f.user_va.name, 'va', PAGE), length: PAGE, iova: f.iova + PAGE }, NONE, {});
+        const pin = (iova: bigint, length: bigint, off: bigint, flags: number): StepTemplate | undefined => testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags, iova, length, uptr: new Ref(f.user_va.name, 'va', off) }, NONE, {});
+        return [upper, pin(f.iova + PAGE, PAGE, PAGE, 0), pin(f.iova, 2n * PAGE, 0n, MOCK_FLAGS_ACCESS_WRITE)].filter((x): x is StepTemplate => x !== undefined);
+      },
+    } satisfies CommandSpec<number>);
+  }
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
     // Pages 0: the rest of the area, which an unprivileged process's RLIMIT_MEMLOCK may refuse (the
