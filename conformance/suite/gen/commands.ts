@@ -3490,6 +3490,33 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
     } satisfies CommandSpec<number>);
 
+    // A pinning access created on an IOAS whose area sits at a byte offset into a page: refused
+    // (EADDRINUSE). Then that area is unmapped, and an access comes and goes there (each
+    // recomputes the alignment from the IOAS's holders): the refused one must have left nothing,
+    // so the alignment IOVA_RANGES reports after is the remaining holders' (1: none).
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS/unaligned',
+      weight: 1,
+      arb: k16,
+      needs: ['unalignedIoas'], ready: () => true,
+      build: (m, k) => {
+        const t = pick(unalignedTargets(m), k);
+        const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx && x.open);
+        return t && ctx && testStep(m, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', new Ref(t.to), 'create_access', { flags: MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES }, NONE, { [m.fresh('afd')]: 'out.create_access.out_access_fd' });
+      },
+      follow: (m, k, _t, step) => {
+        const t = step.status === 'failed' ? pick(unalignedTargets(m), k) : undefined;
+        const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx && x.open);
+        const area = t && m.liveAreas(t.acc.ctx, t.to).find((a) => a.iova % PAGE !== 0n);
+        if (!t || !ctx || !area || m.liveAreas(t.acc.ctx, t.to).length > 1 || m.accs.some((a) => a.open && a.ioas === t.to)) return undefined;
+        const unmap = unmapAreaStep(env, area);
+        area.alive = false;
+        const afd = m.fresh('afd');
+        const create = testStep(m, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', new Ref(t.to), 'create_access', { flags: 0 }, NONE, { [afd]: 'out.create_access.out_access_fd' });
+        const ranges = supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES') ? rangesOf(env, ctx.name, t.to) : undefined;
+        return [unmap, create, { op: 'close', fields: { fd: new Ref(afd) } }, ranges].filter((x): x is StepTemplate => x !== undefined);
+      },
+    } satisfies CommandSpec<number>);
     // A pinning access moved to an IOAS whose area sits at a byte offset into a page: refused
     // (EADDRINUSE), and the access stays on its IOAS — a pin of a page that IOAS maps, right after,
     // must work (an unwind that dropped the access's IOAS answers ENOENT).
