@@ -1604,6 +1604,54 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ k: number; data: Uint8Array }>);
   }
 
+  // Pages shared in pieces: a new IOAS no domain holds maps four pages of a buffer; its two halves
+  // are copied to unrelated spans of an IOAS a device's domain holds, and another buffer's page is
+  // mapped right after the first half's copy; then all four pages are copied there once more. The
+  // last copy's domain fill reads each piece's PFNs from a domain already holding them
+  // (pfn_reader_fill_span), which must stop at that area's end: the page after the first half's
+  // copy is another buffer's.
+  if (supported(env.caps, 'IOMMU_IOAS_COPY') && supported(env.caps, 'IOMMU_IOAS_ALLOC')) {
+    const dests = (m: GenModel): { ctx: string; ioas: string }[] =>
+      m.dfds.flatMap((d) => {
+        const h = d.open && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
+        const ioas = h?.ioas ? m.objs.find((o) => o.name === h.ioas && o.alive && !o.allowed?.length) : undefined;
+        return ioas && m.ctxs.find((c) => c.name === ioas.ctx)?.open ? [{ ctx: ioas.ctx, ioas: ioas.name }] : [];
+      });
+    add({
+      kind: 'IOMMU_IOAS_COPY/halves',
+      weight: 1,
+      arb: k16,
+      needs: ['mappedDevice', 'buf'], ready: (m) => m.objs.filter((o) => o.kind === 'ioas').length < 8 && dests(m).length > 0,
+      build: (m, k) => {
+        const d = pick(dests(m), k);
+        return d && ioctlStep(env, 'IOMMU_IOAS_ALLOC', new Ref(d.ctx), {}, NONE, { bind: { [m.fresh('ioas')]: 'out.out_ioas_id' } });
+      },
+      after: (m, k, t, step) => {
+        const d = pick(dests(m), k);
+        if (ok(step) && d) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: d.ctx, alive: true });
+      },
+      follow: (m, k, t, step) => {
+        const d = ok(step) ? pick(dests(m), k) : undefined;
+        const src = Object.keys(t.bind ?? {})[0];
+        const big = m.bufs.find((x) => !x.readonly && x.length >= 4 * PAGE_BYTES);
+        const other = m.bufs.find((x) => x !== big);
+        const [s0, s1, s2] = d ? [0, 1, 2].map((i) => freeSpan(m, d.ctx, d.ioas, i)) : [];
+        if (!d || !src || !big || !other || s0 === undefined || s1 === undefined || s2 === undefined) return undefined;
+        const map = mapFlags(env.profile);
+        const flags = map.fixed | map.read | map.write;
+        const copy = (from: bigint, length: bigint, to: bigint): StepTemplate | undefined =>
+          ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(d.ctx), { flags, dst_ioas_id: new Ref(d.ioas), src_ioas_id: new Ref(src), length, dst_iova: to, src_iova: SPAN_BASE + from }, NONE, {});
+        return [
+          ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(d.ctx), { flags, ioas_id: new Ref(src), user_va: new Ref(big.name, 'va'), length: 4n * PAGE, iova: SPAN_BASE }, NONE, {}),
+          copy(0n, 2n * PAGE, s0),
+          copy(2n * PAGE, 2n * PAGE, s1),
+          ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(d.ctx), { flags, ioas_id: new Ref(d.ioas), user_va: new Ref(other.name, 'va'), length: PAGE, iova: s0 + 2n * PAGE }, NONE, {}),
+          copy(0n, 4n * PAGE, s2),
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
+    } satisfies CommandSpec<number>);
+  }
+
   // An area unmapped and its memory mapped again at once, where it was: the unmap must have
   // given back every pin and every page charged to RLIMIT_MEMLOCK (under a tight limit the
   // second map needs them), and the new area must reach the same bytes.
