@@ -54,7 +54,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   else if (next) await s.exec(next as StepTemplate);
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning' | 'growPair';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -2245,6 +2245,22 @@ function twoUnitIoases(m: GenModel): { ioas: string; dfds: DfdEntry[] }[] {
   return [...by].filter(([, ds]) => new Set(ds.map((d) => d.dev.iommu.name)).size > 1).map(([ioas, ds]) => ({ ioas, dfds: ds.sort((a, b) => made(a) - made(b)) }));
 }
 
+/** Where a page above 512 GiB grows a table whose top follows the IOVA (AMD v1, generic_pt's increase_top). */
+const GROW_IOVA = 1n << 39n;
+
+/**
+ * A device attached to an IOAS that maps a page at GROW_IOVA, and a device
+ * behind the same unit bound in the same context and not attached: a domain
+ * that grew, and a device that comes to it afterwards.
+ */
+function growTargets(m: GenModel): { d: DfdEntry; e: DfdEntry }[] {
+  return m.dfds.flatMap((d) => {
+    const at = ioasOfDfd(m, d);
+    if (!at || !d.ctx || !m.liveAreas(d.ctx, at).some((a) => a.iova >= GROW_IOVA)) return [];
+    return m.dfds.filter((e) => e !== d && e.open && e.ctx === d.ctx && !e.attached && e.dev.iommu.name === d.dev.iommu.name).map((e) => ({ d, e }));
+  });
+}
+
 function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
   const specs: CommandSpec<never>[] = [];
@@ -2580,6 +2596,22 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const y = at && m.openDfds().find((o) => o !== x && o.dev !== x.dev && o.dev.group === x.dev.group && ioasOf(m, o) === at);
         return y ? [[x, y] as [DfdEntry, DfdEntry]] : [];
       });
+    // A device attached to a domain after a map grew its table (growTargets): the device must
+    // reach every IOVA the domain maps, the ones above the top it was allocated with too.
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/after-grow',
+      weight: 1,
+      arb: k16,
+      needs: ['growPair'], ready: () => true,
+      build: (m, k) => {
+        const t = pick(growTargets(m), k);
+        return t?.d.attached ? ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(t.e.name), { flags: 0, pt_id: new Ref(t.d.attached) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } }) : undefined;
+      },
+      after: (m, _k, t, step) => {
+        const e = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
+        if (ok(step) && e) recordAttach(m, e, t);
+      },
+    } satisfies CommandSpec<number>);
     // The device whose domain joined an IOAS first leaves it, another unit's domain staying: the
     // leaving domain is taken out of the middle of the IOAS's domains (iopt_table_remove_domain
     // moves the last into its slot), and what the IOAS reports as usable IOVA right after must be
@@ -3912,6 +3944,33 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!e.ctx) return;
       const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
       await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
+    },
+    growPair: async (m, s) => {
+      // growTargets: two devices behind a unit whose table grows with the IOVA (AMD v1) where there
+      // is one, bound in one context; the first attached to a new IOAS mapping a page low and
+      // one at 512 GiB (a map above the top the domain was allocated with grows it).
+      if (growTargets(m).length > 0 || m.devs.length > 4 || m.objs.filter((o) => o.kind === 'ioas').length >= 8) return;
+      if (!['device_create', 'open_device', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_ALLOC'].every((k) => byKind.has(k))) return;
+      const amd = m.caps.iommus.findIndex((i) => i.format === 'amd-v1');
+      const unit = amd >= 0 ? amd : m.setting.unit % m.caps.iommus.length;
+      await ensure(m, s, 'ctx');
+      await ensure(m, s, 'buf');
+      const ctx = m.openCtxs()[0];
+      if (!ctx) return;
+      await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+      const ioas = m.live('ioas', ctx.name).at(-1);
+      const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      const b = a && (await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false }));
+      const da = a && (await openDfd(m, s, a));
+      const db = b && (await openDfd(m, s, b));
+      if (!ioas || !da || !db) return;
+      for (const d of [da, db]) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(d), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+      const k = m.live('ioas', ctx.name).indexOf(ioas);
+      if (!da.ctx || !db.ctx || k < 0) return;
+      await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: da.name } satisfies Attach);
+      if (!da.attached) return;
+      await mapFourPages(m, s, ctx.name, ioas.name);
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'at', iova: GROW_IOVA }, abi: NONE });
     },
     twoUnits: async (m, s) => {
       // A mapped device and a device behind another unit, bound to the same context and attached
