@@ -1604,6 +1604,29 @@ function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ k: number; data: Uint8Array }>);
   }
 
+  // The top of the address space: in an IOAS no domain holds (a domain's aperture ends lower) that
+  // maps something already, one or two pages ending on its last byte, then unmapped by their exact
+  // range: the walks over areas must stop there, not wrap around to IOVA 0 (the areas below stay,
+  // and the unmap reports the top area's bytes alone).
+  add({
+    kind: 'IOMMU_IOAS_MAP/top-end',
+    weight: 1,
+    arb: fc.record({ k: k16, pages: fc.constantFrom(1n, 2n) }),
+    needs: ['area', 'buf'], ready: () => true,
+    build: (m, c) => {
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const a = pick(m.liveAreas().filter((x) => !held.has(x.ioas) && m.ctxs.find((y) => y.name === x.ctx)?.open && !m.objs.find((o) => o.name === x.ioas)?.allowed?.length), c.k);
+      const b = pick(m.bufs.filter((x) => x.length >= Number(c.pages) * PAGE_BYTES), c.k);
+      if (!a || !b) return undefined;
+      const map = mapFlags(env.profile);
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(a.ctx), { flags: map.fixed | map.read, ioas_id: new Ref(a.ioas), user_va: new Ref(b.name, 'va'), length: c.pages * PAGE, iova: U64_MAX - c.pages * PAGE + 1n }, NONE, {});
+    },
+    follow: (_m, c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; iova: bigint } }).fields;
+      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, iova: f.iova, length: c.pages * PAGE }, NONE, {}) : undefined;
+    },
+  } satisfies CommandSpec<{ k: number; pages: bigint }>);
+
   // Pages shared in pieces: a new IOAS no domain holds maps four pages of a buffer; its two halves
   // are copied to unrelated spans of an IOAS a device's domain holds, and another buffer's page is
   // mapped right after the first half's copy; then all four pages are copied there once more. The
@@ -2272,6 +2295,13 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const attachDfd = (m: GenModel, c: Attach): DfdEntry =>
     (c.at !== undefined ? m.dfds.find((x) => x.name === c.at) : undefined) ?? pick(m.dfds.filter((x) => x.ctx && x.open), c.dfd) ?? (dfdPick(m, c.dfd) as DfdEntry);
 
+  /** After a bind refused for its argument's copy-back (EFAULT): the same bind of the same file, clean. */
+  const rebindAfterFault = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+    const d = step.status === 'failed' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+    const f = (t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields;
+    return d?.open ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: f.iommufd }, NONE, {}) : undefined;
+  };
+
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
     add({
       kind: 'VFIO_DEVICE_BIND_IOMMUFD',
@@ -2293,6 +2323,9 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         d.devid = name;
         m.objs.push({ name, kind: 'devid', ctx: ctx.name, alive: true });
       },
+      // A bind whose out_devid could not be copied back (a read-only argument: EFAULT) must have
+      // closed the binding again (out_close_device): the same bind right after goes through.
+      follow: (m, c, t, step) => (c.abi.kind === 'readOnly' ? rebindAfterFault(m, t, step) : undefined),
     } satisfies CommandSpec<Bind>);
   }
   if (has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
@@ -2491,6 +2524,25 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
+    // A bind of a device no file has bound, whose struct is read-only (ADAPTER.md §3.3): the bind
+    // is done when the copy-back of out_devid faults, and its unwind (out_close_device) must leave
+    // the device unbound, so the same bind right after goes through (the kind above's follow).
+    // Drawn on its own: the bind above mostly names a device that is bound already.
+    if (env.caps.readOnlyArgs?.supported === true) {
+      const unbound = (m: GenModel): DfdEntry[] => m.openDfds().filter((x) => !x.ctx && !m.dfds.some((o) => o !== x && o.open && o.dev === x.dev && o.ctx));
+      add({
+        kind: 'VFIO_DEVICE_BIND_IOMMUFD/answer-fault',
+        weight: 1,
+        arb: fc.record({ dfd: k16, ctx: ctxK }),
+        needs: ['dfd', 'ctx'], ready: (m) => unbound(m).length > 0,
+        build: (m, c) => {
+          const d = pick(unbound(m), c.dfd);
+          const ctx = d && bindCtx(m, d, c.ctx);
+          return d && ctx && ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: new Ref(ctx.name) }, { kind: 'readOnly' });
+        },
+        follow: (m, _c, t, step) => rebindAfterFault(m, t, step),
+      } satisfies CommandSpec<{ dfd: number; ctx: number }>);
+    }
     // The sibling of a device bound to one context, bound to another context
     // (or the same): a group has one DMA owner (iommu_device_claim_dma_owner,
     // EPERM for a different owner).

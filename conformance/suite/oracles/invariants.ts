@@ -1802,6 +1802,9 @@ export class InvariantsOracle implements Oracle {
         const holder = this.shadow.liveDevices().find((x) => x.group === d.group && x.bound && x.bound.ctx !== target);
         if (!holder) out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EPERM, but no device of its iommu group is bound to another context: the group's DMA ownership was not given back when its last bind went`, 'ok', 'EPERM'));
       } else if (errno === 'EINVAL') this.checkBindEinval(ev, d, target, out);
+      // A read-only argument's EFAULT comes from the copy-back of out_devid, after the bind itself
+      // went through: the unit has IOMMU_CAP_CACHE_COHERENCY for the device (checkBindEinval).
+      else if (errno === 'EFAULT' && req.arg.readOnly) this.coherentUnits.add(d.iommu);
       return;
     }
     this.coherentUnits.add(d.iommu);
