@@ -41,6 +41,8 @@ export interface CommandSpec<C> {
   after?(m: GenModel, c: C, t: StepTemplate, step: TraceStep, s: CaseSession): void;
   /** The steps that complete this one, run right after it (after `after`), in order: part of the same command, shrunk with it. */
   follow?(m: GenModel, c: C, t: StepTemplate, step: TraceStep): StepTemplate | readonly StepTemplate[] | undefined;
+  /** Book-keeping of each follow-up step, where one changes what the model tracks. */
+  afterFollow?(m: GenModel, c: C, t: StepTemplate, step: TraceStep): void;
 }
 
 /** One command of a spec: build, run, book-keep, and its follow-up step if it has one. */
@@ -50,8 +52,10 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   const step = await s.exec(t);
   spec.after?.(m, choice, t, step, s);
   const next = spec.follow?.(m, choice, t, step);
-  if (Array.isArray(next)) for (const n of next) await s.exec(n);
-  else if (next) await s.exec(next as StepTemplate);
+  for (const n of Array.isArray(next) ? (next as readonly StepTemplate[]) : next ? [next as StepTemplate] : []) {
+    const done = await s.exec(n);
+    spec.afterFollow?.(m, choice, n, done);
+  }
 }
 
 export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning' | 'growPair';
@@ -2299,7 +2303,17 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const rebindAfterFault = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
     const d = step.status === 'failed' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
     const f = (t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields;
-    return d?.open ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: f.iommufd }, NONE, {}) : undefined;
+    return d?.open ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: f.iommufd }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } }) : undefined;
+  };
+  /** What a successful bind step binds in the model: the file's context and device object. */
+  const recordBind = (m: GenModel, t: StepTemplate, step: TraceStep): void => {
+    const d = ok(step) ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+    const ctx = ((t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields.iommufd as Ref).name;
+    const name = Object.keys(t.bind ?? {})[0];
+    if (!d || !name || !m.ctxs.some((x) => x.name === ctx)) return;
+    d.ctx = ctx;
+    d.devid = name;
+    m.objs.push({ name, kind: 'devid', ctx, alive: true });
   };
 
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
@@ -2326,6 +2340,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       // A bind whose out_devid could not be copied back (a read-only argument: EFAULT) must have
       // closed the binding again (out_close_device): the same bind right after goes through.
       follow: (m, c, t, step) => (c.abi.kind === 'readOnly' ? rebindAfterFault(m, t, step) : undefined),
+      afterFollow: (m, _c, t, step) => recordBind(m, t, step),
     } satisfies CommandSpec<Bind>);
   }
   if (has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
@@ -2541,6 +2556,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           return d && ctx && ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: new Ref(ctx.name) }, { kind: 'readOnly' });
         },
         follow: (m, _c, t, step) => rebindAfterFault(m, t, step),
+        afterFollow: (m, _c, t, step) => recordBind(m, t, step),
       } satisfies CommandSpec<{ dfd: number; ctx: number }>);
     }
     // The sibling of a device bound to one context, bound to another context
