@@ -58,7 +58,7 @@ async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSession, cho
   }
 }
 
-export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning' | 'growPair';
+export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning' | 'growPair' | 'tagReuse';
 
 /**
  * Runs the constructors of what a command needs (set by caseArb once the
@@ -2272,6 +2272,19 @@ function twoUnitIoases(m: GenModel): { ioas: string; dfds: DfdEntry[] }[] {
   return [...by].filter(([, ds]) => new Set(ds.map((d) => d.dev.iommu.name)).size > 1).map(([ioas, ds]) => ({ ioas, dfds: ds.sort((a, b) => made(a) - made(b)) }));
 }
 
+/**
+ * A device that left a HWPT allocated for it (its domain's tag, a VT-d DID,
+ * given back on the last detach), and the IOVA where that HWPT's IOAS and
+ * the IOAS a device behind the same unit was attached to since (taking a tag
+ * afresh) map different buffers; the second device's DMA there went first.
+ */
+interface TagReuse {
+  readonly away: DfdEntry;
+  readonly hwpt: string;
+  readonly iova: bigint;
+}
+const tagReuses = new WeakMap<GenModel, TagReuse>();
+
 /** Where a page above 512 GiB grows a table whose top follows the IOVA (AMD v1, generic_pt's increase_top). */
 const GROW_IOVA = 1n << 39n;
 
@@ -2664,6 +2677,28 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const y = at && m.openDfds().find((o) => o !== x && o.dev !== x.dev && o.dev.group === x.dev.group && ioasOf(m, o) === at);
         return y ? [[x, y] as [DfdEntry, DfdEntry]] : [];
       });
+    // A device back on the HWPT it left, after another domain behind its unit took a tag since
+    // (TagReuse): its DMA at the IOVA both IOASes map reaches its own HWPT's page, never what the
+    // other device's DMA left in the IOTLB (a tag given back and handed out again must not come
+    // back with the old domain).
+    add({
+      kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/back-after-tag-reuse',
+      weight: 1,
+      arb: fc.constant(0),
+      needs: ['tagReuse'], ready: () => true,
+      build: (m) => {
+        const t = tagReuses.get(m);
+        return t && t.away.open && !t.away.attached && m.objs.find((o) => o.name === t.hwpt)?.alive ? ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(t.away.name), { flags: 0, pt_id: new Ref(t.hwpt) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } }) : undefined;
+      },
+      after: (m, _c, t, step) => {
+        const d = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
+        if (ok(step) && d) recordAttach(m, d, t);
+      },
+      follow: (m, _c, _t, step) => {
+        const t = ok(step) ? tagReuses.get(m) : undefined;
+        return t && opSupported(caps, 'dma') ? { op: 'dma', fields: { device: new Ref(t.away.dev.name), iova: t.iova, dir: 'read', length: 4 } } : undefined;
+      },
+    } satisfies CommandSpec<number>);
     // A device attached to a domain after a map grew its table (growTargets): the device must
     // reach every IOVA the domain maps, the ones above the top it was allocated with too.
     add({
@@ -4012,6 +4047,45 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!e.ctx) return;
       const k = m.live('ioas', h.ctx).findIndex((o) => o.name === h.ioas);
       await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: Math.max(k, 0) }, hwpt: false, abi: NONE, at: e.name } satisfies Attach);
+    },
+    tagReuse: async (m, s) => {
+      // TagReuse, behind a VT-d unit where there is one: devices a and b bound in one context; a
+      // attached to a HWPT allocated for it on a new IOAS mapping buffer 0 at a free span, then
+      // detached (the HWPT stays); b attached to a second new IOAS mapping another buffer at the
+      // same IOVA (its domain's first attach takes a tag); b's DMA read there.
+      if (tagReuses.has(m) || m.devs.length > 4 || m.bufs.length < 2 || m.objs.filter((o) => o.kind === 'ioas').length >= 7) return;
+      if (!['device_create', 'open_device', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT', 'IOMMU_HWPT_ALLOC', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_ALLOC', 'dma'].every((k) => byKind.has(k))) return;
+      const vtd = m.caps.iommus.findIndex((i) => i.format === 'vtd-ss');
+      const unit = vtd >= 0 ? vtd : m.caps.iommus.findIndex((i) => !i.format.includes('mock'));
+      await ensure(m, s, 'ctx');
+      const ctx = m.openCtxs()[0];
+      if (!ctx || unit < 0) return;
+      for (let i = 0; i < 2; i++) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+      const [ia, ib] = m.live('ioas', ctx.name).slice(-2);
+      const a = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      const b = a && (await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc: 'default', noSnoop: false }));
+      const da = a && (await openDfd(m, s, a));
+      const db = b && (await openDfd(m, s, b));
+      if (!ia || !ib || !da || !db) return;
+      for (const d of [da, db]) await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(d), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
+      if (!da.ctx || !db.ctx) return;
+      const iova = freeSpan(m, ctx.name, ia.name);
+      if (iova === undefined) return;
+      const mapAt = async (ioas: ObjEntry, buf: number): Promise<void> => {
+        const k = m.live('ioas', ctx.name).indexOf(ioas);
+        await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k }, prot: RW, fixed: true, va: { kind: 'buf', k: buf, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'at', iova }, abi: NONE });
+      };
+      await attachToOwnHwpt(m, s, da, ctx.name, m.live('ioas', ctx.name).indexOf(ia));
+      const hwpt = da.attached;
+      if (!hwpt) return;
+      await mapAt(ia, 0);
+      await mapAt(ib, 1);
+      await run(m, s, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', { dfd: m.openDfds().indexOf(da), abi: NONE });
+      if (da.attached) return;
+      await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: m.live('ioas', ctx.name).indexOf(ib) }, hwpt: false, abi: NONE, at: db.name } satisfies Attach);
+      if (!db.attached) return;
+      await s.exec({ op: 'dma', fields: { device: new Ref(db.dev.name), iova, dir: 'read', length: 4 } });
+      tagReuses.set(m, { away: da, hwpt, iova });
     },
     growPair: async (m, s) => {
       // growTargets: two devices behind a unit whose table grows with the IOVA (AMD v1) where there
