@@ -3221,6 +3221,19 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     const n = past > 0 ? total - first + BigInt(past) : BigInt(pages) <= total - first ? BigInt(pages) : total - first || 1n;
     return { acc, area: a.name, iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) };
   };
+  /**
+   * The area an access pins in IOMMU_TEST_OP_ACCESS_PAGES/unmap-all and the one below it that may
+   * go alone: the upper of two touching areas of its IOAS where there are such (an unmap range
+   * told one byte too long reaches the pin), else the highest area and the one next below.
+   */
+  const pinnedAndBelow = (m: GenModel, acc: AccEntry): { last?: AreaEntry; below?: AreaEntry } => {
+    const areas = m.liveAreas(acc.ctx, acc.ioas);
+    const touching = areas.flatMap((hi) => areas.filter((lo) => lo.iova + lo.length === hi.iova).map((lo) => ({ last: hi, below: lo })));
+    if (touching.length > 0) return touching[touching.length - 1] as { last: AreaEntry; below: AreaEntry };
+    const last = areas.reduce<AreaEntry | undefined>((x, y) => (!x || y.iova > x.iova ? y : x), undefined);
+    const below = areas.filter((x) => x !== last).reduce<AreaEntry | undefined>((x, y) => (!x || y.iova > x.iova ? y : x), undefined);
+    return { last, below };
+  };
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
     // An access pins a page of the last of two touching areas, then everything is unmapped: the
     // unmap tells the access to let go and goes on (iopt_unmap_iova_range's retry), reporting
@@ -3232,7 +3245,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
       needs: ['acc', 'areaPair'], ready: () => true,
       build: (m, k) => {
         const acc = pick(m.accs.filter((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).length > 1), k);
-        const last = acc && m.liveAreas(acc.ctx, acc.ioas).reduce((x, y) => (y.iova > x.iova ? y : x));
+        const last = acc && pinnedAndBelow(m, acc).last;
         const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
         if (!acc || !last?.buf || !ctx) return undefined;
         return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 0, iova: new Ref(last.name), length: PAGE, uptr: new Ref(last.buf, 'va', BigInt(last.bufOff)) }, NONE);
@@ -3243,9 +3256,7 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const acc = ok(step) ? pick(m.accs.filter((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).length > 1), k) : undefined;
         if (!acc) return undefined;
         if (k % 3 !== 0) {
-          const areas = m.liveAreas(acc.ctx, acc.ioas);
-          const last = areas.reduce((x, y) => (y.iova > x.iova ? y : x));
-          const below = areas.filter((x) => x !== last).reduce<AreaEntry | undefined>((x, y) => (!x || y.iova > x.iova ? y : x), undefined);
+          const { below } = pinnedAndBelow(m, acc);
           const unmap = below && unmapAreaStep(env, below);
           if (below && unmap) {
             below.alive = false;
@@ -3355,37 +3366,46 @@ function testSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
   }
   if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_MAP')) {
-    // Two touching one-page areas in a free span of a pinning access's IOAS, the lower writable,
-    // the upper read-only; the access pins the upper page for reading, then pins both for writing,
-    // which the upper area refuses (check_area_prot: EPERM) after the lower piece was added. The
-    // unwind must take back the lower piece alone: the first pin, on the area that refused, stays
-    // (its pin count, and its release by DESTROY_ACCESS_PAGES or the unmap at the end).
+    // Two touching areas in a free span of a pinning access's IOAS, a page each, the lower
+    // writable; the access pins the upper one's first page for reading. Then either
+    // - 'fail': the upper is read-only and both are pinned for writing, which the upper area
+    //   refuses (check_area_prot: EPERM) after the lower piece was added: the unwind must take back
+    //   the lower piece alone, and the first pin, on the area that refused, stays;
+    // - 'unmap': the access pins the lower page too, and the lower area is unmapped by its exact
+    //   range: the access is told of that range alone (its last byte is the one before the upper
+    //   pin), and the upper pin stays.
+    // (Its pin count, and its release by DESTROY_ACCESS_PAGES or the unmap at the end, show it.)
     const pinnable = (m: GenModel): AccEntry[] => m.accs.filter((a) => a.open && a.pin && m.ctxs.find((c) => c.name === a.ctx)?.open && !m.objs.find((o) => o.name === a.ioas)?.allowed?.length);
+    type Touching = { k: number; then: 'fail' | 'unmap' };
     add({
-      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/fail-on-pinned',
-      weight: 1,
-      arb: k16,
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/touching',
+      weight: 2,
+      arb: fc.record({ k: k16, then: fc.constantFrom<Touching['then']>('fail', 'unmap') }),
       needs: ['acc', 'buf'], ready: (m) => pinnable(m).length > 0,
-      build: (m, k) => {
-        const acc = pick(pinnable(m), k);
-        const b = pick(m.bufs.filter((x) => !x.readonly && x.length >= 2 * PAGE_BYTES), k);
+      build: (m, c) => {
+        const acc = pick(pinnable(m), c.k);
+        const b = pick(m.bufs.filter((x) => !x.readonly && x.length >= 2 * PAGE_BYTES), c.k);
         const at = acc && freeSpan(m, acc.ctx, acc.ioas);
         if (!acc || !b || at === undefined) return undefined;
         const map = mapFlags(env.profile);
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(acc.ctx), { flags: map.fixed | map.read | map.write, ioas_id: new Ref(acc.ioas), user_va: new Ref(b.name, 'va'), length: PAGE, iova: at }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
       },
-      after: (m, _k, t, step) => recordFixedMap(m, t, step, mapFlags(env.profile)),
-      follow: (m, k, t, step) => {
+      after: (m, _c, t, step) => recordFixedMap(m, t, step, mapFlags(env.profile)),
+      follow: (m, c, t, step) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; iova: bigint } }).fields;
-        const acc = ok(step) ? pick(pinnable(m), k) : undefined;
+        const acc = ok(step) ? pick(pinnable(m), c.k) : undefined;
         const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
-        if (!acc || !ctx || acc.ioas !== f.ioas_id.name) return undefined;
+        const lower = m.liveAreas().find((a) => a.name === Object.keys(t.bind ?? {})[0]);
+        if (!acc || !ctx || !lower || acc.ioas !== f.ioas_id.name) return undefined;
         const map = mapFlags(env.profile);
-        const upper = ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(acc.ctx), { flags: map.fixed | map.read, ioas_id: f.ioas_id, user_va: new Ref(f.user_va.name, 'va', PAGE), length: PAGE, iova: f.iova + PAGE }, NONE, {});
+        const upper = ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(acc.ctx), { flags: map.fixed | map.read | (c.then === 'unmap' ? map.write : 0), ioas_id: f.ioas_id, user_va: new Ref(f.user_va.name, 'va', PAGE), length: PAGE, iova: f.iova + PAGE }, NONE, {});
         const pin = (iova: bigint, length: bigint, off: bigint, flags: number): StepTemplate | undefined => testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags, iova, length, uptr: new Ref(f.user_va.name, 'va', off) }, NONE, {});
-        return [upper, pin(f.iova + PAGE, PAGE, PAGE, 0), pin(f.iova, 2n * PAGE, 0n, MOCK_FLAGS_ACCESS_WRITE)].filter((x): x is StepTemplate => x !== undefined);
+        // An unmap notifies the accesses only of areas they pin (area->num_accesses): the lower one is pinned too.
+        const then = c.then === 'fail' ? [pin(f.iova, 2n * PAGE, 0n, MOCK_FLAGS_ACCESS_WRITE)] : [pin(f.iova, PAGE, 0n, 0), unmapAreaStep(env, lower)];
+        if (c.then === 'unmap') lower.alive = false;
+        return [upper, pin(f.iova + PAGE, PAGE, PAGE, 0), ...then].filter((x): x is StepTemplate => x !== undefined);
       },
-    } satisfies CommandSpec<number>);
+    } satisfies CommandSpec<Touching>);
   }
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,
