@@ -2341,15 +2341,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const name = m.fresh('devid');
         return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? m.badFd : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
       },
-      after: (m, c, t, step) => {
-        if (!ok(step)) return;
-        const d = dfdPick(m, c.dfd) as DfdEntry;
-        const ctx = bindCtx(m, d, c.ctx, c.to);
-        const name = Object.keys(t.bind ?? {})[0] as string;
-        d.ctx = ctx.name;
-        d.devid = name;
-        m.objs.push({ name, kind: 'devid', ctx: ctx.name, alive: true });
-      },
+      after: (m, _c, t, step) => recordBind(m, t, step),
       // A bind whose out_devid could not be copied back (a read-only argument: EFAULT) must have
       // closed the binding again (out_close_device): the same bind right after goes through.
       follow: (m, c, t, step) => (c.abi.kind === 'readOnly' ? rebindAfterFault(m, t, step) : undefined),
@@ -2374,10 +2366,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const abi = c.abi.kind === 'readOnly' && d.attached ? NONE : c.abi;
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
       },
-      after: (m, _c, t, step) => {
-        const d = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
-        if (ok(step) && d) recordAttach(m, d, t);
-      },
+      after: recordAttachOf,
       follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
     } satisfies CommandSpec<Attach>);
 
@@ -2596,16 +2585,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = c.other ? (pick(pinning.length > 0 && c.ctx % 3 !== 2 ? pinning : others, c.ctx)?.name ?? e.owner) : e.owner;
         return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(e.d.name), { flags: 0, iommufd: new Ref(ctx) }, c.abi, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
       },
-      after: (m, _c, t, step) => {
-        if (!ok(step)) return;
-        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
-        const ctx = ((t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields.iommufd as Ref).name;
-        const name = Object.keys(t.bind ?? {})[0] as string;
-        if (!d) return;
-        d.ctx = ctx;
-        d.devid = name;
-        m.objs.push({ name, kind: 'devid', ctx, alive: true });
-      },
+      after: (m, _c, t, step) => recordBind(m, t, step),
     } satisfies CommandSpec<SiblingBind>);
   }
   if (has('VFIO_DEVICE_DETACH_IOMMUFD_PT')) {
@@ -2690,10 +2670,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const t = tagReuses.get(m);
         return t && t.away.open && !t.away.attached && m.objs.find((o) => o.name === t.hwpt)?.alive ? ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(t.away.name), { flags: 0, pt_id: new Ref(t.hwpt) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } }) : undefined;
       },
-      after: (m, _c, t, step) => {
-        const d = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
-        if (ok(step) && d) recordAttach(m, d, t);
-      },
+      after: recordAttachOf,
       follow: (m, _c, _t, step) => {
         const t = ok(step) ? tagReuses.get(m) : undefined;
         return t && opSupported(caps, 'dma') ? { op: 'dma', fields: { device: new Ref(t.away.dev.name), iova: t.iova, dir: 'read', length: 4 } } : undefined;
@@ -2710,10 +2687,7 @@ function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const t = pick(growTargets(m), k);
         return t?.d.attached ? ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(t.e.name), { flags: 0, pt_id: new Ref(t.d.attached) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } }) : undefined;
       },
-      after: (m, _k, t, step) => {
-        const e = m.dfds.find((x) => (t.fields['fd'] as Ref).name === x.name);
-        if (ok(step) && e) recordAttach(m, e, t);
-      },
+      after: recordAttachOf,
     } satisfies CommandSpec<number>);
     // The device whose domain joined an IOAS first leaves it, another unit's domain staying: the
     // leaving domain is taken out of the middle of the IOAS's domains (iopt_table_remove_domain
