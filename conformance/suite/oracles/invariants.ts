@@ -3151,9 +3151,11 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('lifetime', undefined, `after every file and VM was closed, a fresh context's VFIO_DEVICE_BIND_IOMMUFD of device ${d.handle} (group ${d.group.slice(2)}, bound earlier in the case) failed with ${errno}: something the case closed still holds the device or its group's DMA ownership`, 'ok', errno, { request, response: r }));
       });
       devices.forEach((d, i) => {
-        if (devFds[i] === undefined && out.length === 0 && opened[i + 1]?.ok) {
-          out.push(this.obj('lifetime', undefined, `after every file and VM was closed, opening device ${d.handle}'s file (bound earlier in the case) failed: something the case closed still holds it`, 'an fd', JSON.stringify((opened[i + 1] as Response & { ok: true }).result), { request: { op: 'open_device', device: d.handle as number }, response: opened[i + 1] as Response }));
-        }
+        const r = opened[i + 1];
+        if (devFds[i] !== undefined || out.length > 0 || !r?.ok) return;
+        const errno = (r.result as { errno?: number }).errno ?? 0;
+        const observed = errnoName(errno) ?? `E${errno}`;
+        out.push(this.obj('lifetime', undefined, `after every file and VM was closed, opening device ${d.handle}'s file (bound earlier in the case) failed with ${observed}: something the case closed still holds it`, 'an fd', observed, { request: { op: 'open_device', device: d.handle as number }, response: r }));
       });
     } finally {
       const closing = [...devFds, ctxFd].filter((fd): fd is number => fd !== undefined).map((fd): Request => ({ op: 'close', fd }));
