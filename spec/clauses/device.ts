@@ -124,7 +124,7 @@ export const clauses: Clause[] = [
     command: BIND,
     errno: 'EFAULT',
     // The suite's side: a read-only bind that stays bound (unseen/cdev-bind-efault-no-close).
-    checks: ['mutants.unseen.killed-by-invariants'],
+    checks: ['mutants.unseen.killed-by-invariants', 'suite.invariants.bind-efault-then-rebind'],
   },
   {
     id: 'VFIO_BIND.CTX_REFERENCE',

@@ -629,6 +629,29 @@ describe('closing every file and VM gives every device back', () => {
   });
 });
 
+describe('a bind whose answer cannot be copied back is closed again', () => {
+  check('suite.invariants.bind-efault-then-rebind', async () => {
+    // A bind of a device in read-only memory (ADAPTER.md §3.3): bound, then out_devid's copy-back
+    // faults (EFAULT), which shows the unit can bind the device; the same bind right after must go
+    // through. No bind succeeded behind the unit before, so only the EFAULT tells the rule so.
+    const p = program(
+      'bind-efault-then-rebind',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { f: 'fd' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, readOnly: true, expect: { errno: ['EFAULT'] } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/cdev-bind-efault-no-close.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/failed with EINVAL, but no file has the device bound/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
 describe('a command whose answer cannot be copied back leaves nothing behind', () => {
   check('suite.invariants.answer-fault-leaves-nothing', async () => {
     // HWPT_ALLOC with its struct in read-only memory (ADAPTER.md §3.3): the domain is built, the copy
