@@ -283,7 +283,7 @@ const END_UNMAPS = 64;
 /** Room for the IOVA ranges the end of a case asks every IOAS for (more, and it is not judged). */
 const END_RANGES = 64;
 
-/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/commands.ts, and more: a stray write into a zero page shows too). */
+/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/shared.ts, and more: a stray write into a zero page shows too). */
 const SWEEP_BYTES = 64 * 4096;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;

@@ -1,0 +1,1101 @@
+/**
+ * The iommufd ioctls on IOASes and HWPTs: IOAS alloc, map (fixed and
+ * automatic IOVA, huge pages, the address space's edges), copy, unmap,
+ * allowed IOVAs and IOVA ranges, options, HWPT alloc, destroy, hardware
+ * info, and the malformed requests (wrong type, direction or size bits).
+ */
+import fc from 'fast-check';
+import { enumValue } from '../../../spec/uapi/lookup.ts';
+import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
+import type { CaseSession, TraceStep } from '../session.ts';
+import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
+import type { AbiChoice, RequestBits } from './abi.ts';
+import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
+import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
+import type { CommandSpec } from './command.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+
+export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
+  const { profile: p, caps } = env;
+  const specs: CommandSpec<never>[] = [];
+  const add = <C,>(spec: CommandSpec<C>): void => {
+    specs.push(spec as unknown as CommandSpec<never>);
+  };
+  const MAP = mapFlags(p);
+  const prot = fc.oneof({ weight: 6, arbitrary: fc.constant(MAP.read | MAP.write) }, { weight: 2, arbitrary: fc.constant(MAP.read) }, { weight: 1, arbitrary: fc.constant(MAP.write) }, { weight: 1, arbitrary: fc.constant(0) });
+  const has = (c: string): boolean => supported(caps, c);
+
+  if (has('IOMMU_IOAS_ALLOC')) {
+    add({
+      kind: 'IOMMU_IOAS_ALLOC',
+      weight: 3,
+      arb: fc.record({ ctx: ctxK, abi: env.abiFor('IOMMU_IOAS_ALLOC') }),
+      needs: ['ctx'], ready: (m) => m.objs.filter((o) => o.kind === 'ioas').length < 8,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const name = m.fresh('ioas');
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOC', new Ref(ctx.name), {}, c.abi, { bind: { [name]: 'out.out_ioas_id' } });
+      },
+      after: (m, c, t, step) => {
+        if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true });
+      },
+    } satisfies CommandSpec<{ ctx: number; abi: AbiChoice }>);
+  }
+
+  // Commands of the iommufd file, under numbers no command has (otherRequestStep): the
+  // extensible table's dispatch and the VFIO compat switch alike.
+  const otherRequests = (
+    [
+      ['IOMMU_IOAS_ALLOC', { fields: {} }],
+      ['IOMMU_OPTION', { fields: { option_id: enumValue(p, 'IOMMU_OPTION_RLIMIT_MODE') ?? 0, op: enumValue(p, 'IOMMU_OPTION_OP_GET') ?? 1 } }],
+      ['VFIO_CHECK_EXTENSION', { value: 1n }],
+      ['VFIO_GET_API_VERSION', { value: 0n }],
+    ] as const
+  ).filter(([name]) => has(name));
+  if (otherRequests.length > 0) {
+    add({
+      kind: 'ioctl/other-request',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, k: k16, bits: requestBits }),
+      needs: ['ctx'], ready: () => true,
+      build: (m, c) => {
+        const [name, arg] = pick(otherRequests, c.k) as (typeof otherRequests)[number];
+        return otherRequestStep(env, new Ref((ctxOf(m, c.ctx) as CtxEntry).name), name, c.bits, arg);
+      },
+    } satisfies CommandSpec<{ ctx: number; k: number; bits: RequestBits }>);
+  }
+
+  if (has('IOMMU_DESTROY')) {
+    add({
+      kind: 'IOMMU_DESTROY',
+      weight: 2,
+      arb: fc.record({ ctx: ctxK, id: idChoice, kind: fc.constantFrom<ObjKind>('ioas', 'hwpt', 'hwpt', 'devid', 'stdev'), abi: env.abiFor('IOMMU_DESTROY') }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.id, m, ctx.name, [c.kind]);
+        return ioctlStep(env, 'IOMMU_DESTROY', new Ref(ctx.name), { id }, c.abi, { defects: idDefects(c.id, obj).filter((d) => d.errno === 'ENOENT') });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const arg = t.fields['arg'] as { fields: { id: Tmpl } };
+        const id = arg.fields.id;
+        if (id instanceof Ref) {
+          const o = m.objs.find((x) => x.name === id.name);
+          if (o) o.alive = false;
+          if (o?.kind === 'ioas') for (const a of m.areas) if (a.ioas === o.name) a.alive = false;
+        }
+        void c;
+      },
+      // In a context with a compat IOAS, IOMMU_VFIO_IOAS GET right after: the compat IOAS is the
+      // same object as before unless this destroyed it (then ENODEV), whatever id comes next.
+      ...(has('IOMMU_VFIO_IOAS') && {
+        follow: (m: GenModel, c: { ctx: number }, _t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+          const ctx = ok(step) ? ctxOf(m, c.ctx) : undefined;
+          return ctx?.compat !== undefined && ctx.open ? ioctlStep(env, 'IOMMU_VFIO_IOAS', new Ref(ctx.name), { op: v(p, 'IOMMU_VFIO_IOAS_GET'), ioas_id: 0 }, NONE, {}) : undefined;
+        },
+      }),
+    } satisfies CommandSpec<{ ctx: number; id: IdChoice; kind: ObjKind; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_MAP')) {
+    add({
+      kind: 'IOMMU_IOAS_MAP',
+      weight: 8,
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, prot, fixed: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }), va: vaChoice, len: lenChoice, iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_MAP') }),
+      needs: ['ioas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        const va = vaOf(c.va, m);
+        let len = lengthOf(c.len, undefined, va.room);
+        if (c.len.kind === 'pages' && va.room > 0n && len > va.room) len = va.room - (va.room % PAGE) || PAGE;
+        const areas = areasFor(m, ctx, obj?.name);
+        const iova = c.fixed ? iovaOf(c.iova, m, areas, len, boundsFor(m, obj?.name)) : 0n;
+        const name = m.fresh('area');
+        const flags = c.prot | (c.fixed ? MAP.fixed : 0);
+        const defects: Defect[] = [...idDefects(c.ioas, obj)];
+        if (len === 0n) defects.push({ what: 'length 0', errno: 'EINVAL' });
+        if (c.prot === 0) defects.push({ what: 'neither READABLE nor WRITEABLE', errno: 'EINVAL' });
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ctx.name), { flags, ioas_id: id, user_va: va.va, length: len, iova }, c.abi, { bind: { [name]: 'out.iova' }, defects });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; user_va: Tmpl; length: bigint; flags: number } }).fields;
+        const name = Object.keys(t.bind ?? {})[0] as string;
+        const ioas = f.ioas_id instanceof Ref ? f.ioas_id.name : '';
+        const iova = (step.response?.ok ? ((step.response.result as { out?: { iova?: bigint } }).out?.iova ?? 0n) : 0n) as bigint;
+        const buf = f.user_va instanceof Ref ? f.user_va : undefined;
+        m.areas.push({ name, ctx: ctx.name, ioas, iova, length: f.length, ...(buf && { buf: buf.name }), bufOff: buf ? Number(buf.add) : 0, read: (f.flags & MAP.read) !== 0, write: (f.flags & MAP.write) !== 0, alive: true });
+      },
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; prot: number; fixed: boolean; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_IOAS_MAP')) {
+    // A fixed map into a device's own reserved region, in the IOAS the device is attached to
+    // (EADDRINUSE while it is; a detach of another device, even of its group, changes nothing).
+    add({
+      kind: 'IOMMU_IOAS_MAP/reserved',
+      weight: 1,
+      arb: fc.record({ k: k16, page: fc.nat(DEVICE_RESV_PAGES - 1), pages: fc.constantFrom(1, 2) }),
+      needs: ['area'], ready: () => true,
+      build: (m, c) => {
+        const held = m.dfds.filter((d) => d.dev.resv && d.ctx && m.objs.find((h) => h.name === d.attached && h.alive)?.ioas);
+        const d = pick(held, c.k);
+        const h = d && m.objs.find((o) => o.name === d.attached);
+        const a = pick(m.liveAreas().filter((x) => x.buf !== undefined && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+        const ctx = h?.ctx ?? a?.ctx;
+        const ioas = h?.ioas ?? a?.ioas;
+        const b = m.bufs[0];
+        if (!ctx || !ioas || !b) return undefined;
+        return reservedMapStep(env, ctx, ioas, b.name, c.page, c.pages, { [m.fresh('area')]: 'out.iova' });
+      },
+    } satisfies CommandSpec<{ k: number; page: number; pages: number }>);
+  }
+
+  if (has('IOMMU_IOAS_MAP') && has('IOMMU_IOAS_UNMAP')) {
+    // The user memory of an area mapped a second time and unmapped again at once: every page the
+    // MAP pinned and charged (to the user's or the mm's locked memory) goes back on UNMAP, so
+    // cycles of this in an unprivileged process never run into RLIMIT_MEMLOCK.
+    add({
+      kind: 'IOMMU_IOAS_MAP/cycle',
+      weight: 2,
+      arb: k16,
+      needs: ['area'], ready: () => true,
+      build: (m, k) => {
+        const a = pick(m.liveAreas().filter((x) => x.buf !== undefined && m.ctxs.find((c) => c.name === x.ctx)?.open), k);
+        if (!a?.buf) return undefined;
+        const flags = (a.read ? MAP.read : 0) | (a.write ? MAP.write : 0);
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(a.ctx), { flags, ioas_id: new Ref(a.ioas), user_va: new Ref(a.buf, 'va', BigInt(a.bufOff)), length: a.length, iova: 0n }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      follow: (_m, _k, t, step) => {
+        if (!ok(step)) return undefined;
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; length: bigint } }).fields;
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: new Ref(Object.keys(t.bind ?? {})[0] as string), length: f.length }, NONE, {});
+      },
+    } satisfies CommandSpec<number>);
+  }
+
+  if (has('IOMMU_IOAS_UNMAP')) {
+    type Unmap = { ctx: number; ioas: IdChoice; how: 'area' | 'all' | 'partial' | 'superset' | 'range' | 'empty' | 'zero'; a: number; b: number; len: LenChoice; iova: IovaChoice; abi: AbiChoice };
+    add({
+      kind: 'IOMMU_IOAS_UNMAP',
+      weight: 5,
+      arb: fc.record({
+        ctx: ctxK,
+        ioas: idChoice,
+        how: fc.constantFrom<Unmap['how']>('area', 'area', 'area', 'area', 'all', 'partial', 'superset', 'range', 'empty', 'zero'),
+        a: k16,
+        b: k16,
+        len: lenChoice,
+        iova: iovaChoice,
+        abi: env.abiFor('IOMMU_IOAS_UNMAP'),
+      }),
+      needs: ['area'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const areas = m.liveAreas(ctx.name);
+        const a = pick(areas, c.a);
+        // Unmap where areas are: aim at the IOAS of the chosen area.
+        const target = a && c.ioas.kind === 'live' ? { id: new Ref(a.ioas) as Tmpl, obj: m.objs.find((o) => o.name === a.ioas) } : idOf(c.ioas, m, ctx.name, ['ioas']);
+        let iova: Tmpl;
+        let length: bigint;
+        switch (c.how) {
+          case 'all':
+            iova = 0n;
+            length = U64_MAX;
+            break;
+          case 'area':
+            if (!a) return undefined;
+            iova = new Ref(a.name);
+            length = a.length;
+            break;
+          case 'partial':
+            if (!a) return undefined;
+            iova = new Ref(a.name, '', a.length > PAGE ? PAGE : 0n);
+            length = a.length > PAGE ? a.length - PAGE : a.length + PAGE;
+            break;
+          case 'superset': {
+            if (!a) return undefined;
+            const b = pick(areas.filter((x) => x.ioas === a.ioas), c.b) ?? a;
+            const lo = a.iova < b.iova ? a : b;
+            const hi = a.iova < b.iova ? b : a;
+            if (lo !== hi && hi.length > PAGE && c.a % 3 === 2) {
+              // Straddle: all of lo and the first page of hi. The kernel unmaps lo, then fails
+              // ENOENT at hi (io_pagetable.c iopt_unmap_iova_range: no splitting, not atomic).
+              iova = new Ref(lo.name);
+              length = hi.iova + PAGE - lo.iova;
+              break;
+            }
+            const below = lo.iova >= PAGE ? PAGE : 0n;
+            iova = new Ref(lo.name, '', -below);
+            length = hi.iova + hi.length - lo.iova + below + PAGE;
+            break;
+          }
+          case 'empty':
+            iova = a ? new Ref(a.name, '', a.length + 64n * PAGE) : 1n << 40n;
+            length = PAGE;
+            break;
+          case 'zero':
+            // Length 0, refused (iopt_unmap_iova: EINVAL): half the time at IOVA 0, type1's
+            // spelling of unmap-all, which is no unmap-all here (that is length U64_MAX).
+            iova = a && c.b % 2 === 1 ? new Ref(a.name) : 0n;
+            length = 0n;
+            break;
+          default:
+            length = lengthOf(c.len, a, a?.length ?? PAGE);
+            iova = iovaOf(c.iova, m, areas, length, boundsFor(m, target.obj?.name));
+        }
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(ctx.name), { ioas_id: target.id, iova, length }, c.abi, { defects: idDefects(c.ioas, target.obj) });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: Tmpl; length: bigint } }).fields;
+        const ioas = f.ioas_id instanceof Ref ? f.ioas_id.name : undefined;
+        const ctx = (ctxOf(m, c.ctx) as CtxEntry).name;
+        const start = f.iova instanceof Ref ? (m.areas.find((x) => x.name === (f.iova as Ref).name)?.iova ?? 0n) + (f.iova as Ref).add : (f.iova as bigint);
+        const last = c.how === 'all' ? U64_MAX : start + f.length - 1n;
+        for (const a of m.areas) if (a.alive && a.ctx === ctx && a.ioas === ioas && a.iova >= start && a.iova + a.length - 1n <= last) a.alive = false;
+      },
+    } satisfies CommandSpec<Unmap>);
+  }
+
+  if (has('IOMMU_IOAS_UNMAP')) {
+    // A range across an area boundary: from an area's start (or inside it) into
+    // the next area of the same IOAS. The kernel does not split areas and is not
+    // atomic: areas wholly inside go, the cut one fails ENOENT, and the bytes
+    // unmapped so far are not reported (io_pagetable.c iopt_unmap_iova_range).
+    type Straddle = { k: number; from: 'start' | 'inside'; pages: number; abi: AbiChoice };
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/straddle',
+      weight: 2,
+      arb: fc.record({ k: k16, from: fc.constantFrom<Straddle['from']>('start', 'start', 'inside'), pages: fc.integer({ min: 1, max: 8 }), abi: env.abiFor('IOMMU_IOAS_UNMAP') }),
+      needs: ['areaPair'], ready: () => true,
+      build: (m, c) => {
+        const pairs = areaPairs(m);
+        const p = pick(pairs, c.k);
+        if (!p) return undefined;
+        const [lo, hi] = p;
+        const from = c.from === 'inside' && lo.length > PAGE ? PAGE : 0n;
+        // Whole pages into hi, ending before its last byte (hi.length need not be a page multiple).
+        const room = (hi.length - 1n) / PAGE > 1n ? (hi.length - 1n) / PAGE : 1n;
+        const cut = (1n + (BigInt(c.pages - 1) % room)) * PAGE;
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(lo.ctx), { ioas_id: new Ref(lo.ioas), iova: new Ref(lo.name, '', from), length: hi.iova + cut - lo.iova - from }, c.abi);
+      },
+      after: (m, c, t, step) => {
+        // The first area goes when the range begins at its start, even though the call fails (ENOENT at the
+        // cut one); a call with an ABI defect fails before unmapping anything.
+        const lo = (t.fields['arg'] as { fields: { iova: Tmpl } }).fields.iova;
+        const area = lo instanceof Ref && lo.add === 0n ? m.areas.find((a) => a.name === lo.name) : undefined;
+        if (area && c.from === 'start' && (ok(step) || (step.status === 'failed' && !t.defects?.length))) area.alive = false;
+      },
+    } satisfies CommandSpec<Straddle>);
+  }
+
+  if (has('IOMMU_IOAS_UNMAP')) {
+    // Two areas sharing one 2 MiB span of a domain's page table, the upper one running past the
+    // span's end (spanPair): unmapping either leaves the other's leaves. A range that reaches the
+    // span's end without starting at its start must not free the span's table.
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/span-neighbour',
+      weight: 1,
+      arb: fc.record({ k: k16, upper: fc.boolean() }),
+      needs: ['spanPair'], ready: () => true,
+      build: (m, c) => {
+        const p = pick(spanPairs(m), c.k);
+        const a = p && (c.upper ? p[1] : p[0]);
+        return a && unmapAreaStep(env, a);
+      },
+      after: (m, _c, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
+      },
+    } satisfies CommandSpec<{ k: number; upper: boolean }>);
+
+    // The area a device has just read or written through (its translation is cached): the unmap
+    // that must reach every IOTLB the domain filled, on every unit its devices sit behind.
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/used',
+      weight: 2,
+      arb: fc.constant(0),
+      needs: ['area'], ready: (m) => m.areas.some((a) => a.alive && a.name === m.used),
+      build: (m) => {
+        const a = m.areas.find((x) => x.alive && x.name === m.used);
+        return a && unmapAreaStep(env, a);
+      },
+      after: (m, _c, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
+      },
+    } satisfies CommandSpec<number>);
+
+    // Part of an area an access pins: from inside it to its end, from its start to inside it, or
+    // a page within. An unmap must cover whole areas (iopt_unmap_iova_range: ENOENT), and the
+    // refusal must come before the accesses are told to let go of anything: the area stays, and
+    // so do the pins.
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/pinned-part',
+      weight: 1,
+      arb: fc.record({ k: k16, cut: fc.constantFrom('tail' as const, 'head' as const, 'inner' as const) }),
+      needs: ['area'], ready: (m) => pinnedAreas(m).length > 0,
+      build: (m, c) => {
+        const a = pick(pinnedAreas(m), c.k) as AreaEntry;
+        const pages = a.length / PAGE;
+        const [off, length] = c.cut === 'tail' ? [PAGE, a.length - PAGE] : c.cut === 'head' ? [0n, (pages - 1n) * PAGE] : [PAGE, pages > 2n ? PAGE : a.length - PAGE];
+        return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name, '', off), length }, NONE);
+      },
+    } satisfies CommandSpec<{ k: number; cut: 'tail' | 'head' | 'inner' }>);
+
+    // A whole 2 MiB span of 4 KiB leaves unmapped (wholeSpan): its leaf table is freed, and the
+    // entry pointing at it, and the walk caches that hold it, must go too. Then a map in another
+    // span, which may take the freed page for its new table: the unmapped span is probed again
+    // from then on (the invariants' recently unmapped pages).
+    add({
+      kind: 'IOMMU_IOAS_UNMAP/whole-span',
+      weight: 1,
+      arb: fc.record({ k: k16, buf: k16, pages: fc.constantFrom(1, 4, 16) }),
+      needs: ['wholeSpan'], ready: () => true,
+      build: (m, c) => {
+        const a = pick(wholeSpans(m), c.k);
+        return a && unmapAreaStep(env, a);
+      },
+      after: (m, _c, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
+      },
+      follow: (m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields;
+        const ioas = ok(step) && f.ioas_id instanceof Ref ? m.objs.find((o) => o.name === (f.ioas_id as Ref).name && o.alive) : undefined;
+        const b = pick(m.bufs.filter((x) => x.length >= c.pages * Number(PAGE)), c.buf);
+        const at = ioas && freeSpan(m, ioas.ctx, ioas.name, 1);
+        return at !== undefined && ioas && b ? ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ioas.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: BigInt(c.pages) * PAGE, iova: at }, NONE, {}) : undefined;
+      },
+    } satisfies CommandSpec<{ k: number; buf: number; pages: number }>);
+
+    // A page alone in its 2 MiB span, which a device has walked, unmapped (its leaf table stays,
+    // empty), then the whole span mapped from a huge buffer: the large leaf replaces the empty
+    // table, which is freed, so the walk caches that still point at it must be flushed first
+    // (generic_pt map_range's iotlb sync of the gather's free list). Half the time the span is
+    // the second leaf of a two-leaf run starting at the free span before it: the flush must
+    // cover the table's own span, not the run's first.
+    add({
+      kind: 'IOMMU_IOAS_MAP/superpage-over-table',
+      weight: 1,
+      arb: fc.record({ k: k16, run: fc.boolean() }),
+      needs: ['loneSpan'], ready: () => true,
+      build: (m, c) => {
+        const a = superpageBuf(m) && pick(loneSpanAreas(m), c.k);
+        return a && unmapAreaStep(env, a);
+      },
+      after: (m, _c, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (area) area.alive = false;
+      },
+      follow: (m, c, t, step) => {
+        const area = unmappedArea(m, t, step);
+        if (!area) return undefined;
+        const span = (area.iova / TABLE_SPAN) * TABLE_SPAN;
+        const before = span - TABLE_SPAN;
+        const runBuf = m.bufs.find((x) => x.huge && !x.readonly && BigInt(x.length) >= 2n * TABLE_SPAN);
+        const run = c.run && runBuf !== undefined && before >= SPAN_BASE && !m.liveAreas(area.ctx, area.ioas).some((x) => x.iova < span && before < x.iova + x.length);
+        const b = run ? runBuf : superpageBuf(m);
+        if (!b) return undefined;
+        const [iova, length] = run ? [before, 2n * TABLE_SPAN] : [span, TABLE_SPAN];
+        const name = m.fresh('area');
+        m.areas.push({ name, ctx: area.ctx, ioas: area.ioas, iova, length, buf: b.name, bufOff: 0, read: true, write: true, alive: true });
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(area.ioas), user_va: new Ref(b.name, 'va'), length, iova }, NONE, { bind: { [name]: 'out.iova' } });
+      },
+    } satisfies CommandSpec<{ k: number; run: boolean }>);
+  }
+
+  // Two pages across a 2 MiB, 1 GiB or 512 GiB boundary of an IOAS a device reaches, read by the
+  // device (the probes after a map), then unmapped: the invalidation of a range is rounded to an
+  // aligned block (VT-d's PSI mask, AMD's size code), which here is the boundary's own, and a
+  // driver that cannot invalidate a block that large must flush the whole domain instead.
+  add({
+    kind: 'IOMMU_IOAS_MAP/across-boundary',
+    weight: 1,
+    arb: fc.record({ k: k16, lg2: fc.constantFrom(21, 30, 30, 39) }),
+    needs: ['mappedDevice'], ready: () => true,
+    build: (m, c) => {
+      const d = pick(m.dfds.filter((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached && o.alive)?.ioas), c.k);
+      const ioas = d && m.objs.find((o) => o.name === m.objs.find((h) => h.name === d.attached)?.ioas && o.alive && !o.allowed?.length);
+      const b = m.bufs.find((x) => !x.readonly && x.length >= 2 * PAGE_BYTES);
+      if (!d || !ioas || !b) return undefined;
+      const block = 1n << BigInt(c.lg2);
+      const at = (d.dev.iommu.apertureStart / block + 1n) * block;
+      if (at + PAGE - 1n > d.dev.iommu.apertureLast || m.liveAreas(ioas.ctx, ioas.name).some((a) => a.iova < at + PAGE && at - PAGE < a.iova + a.length)) return undefined;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ioas.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas.name), user_va: new Ref(b.name, 'va'), length: 2n * PAGE, iova: at - PAGE }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+    },
+    after: (m, _c, t, step) => recordFixedMap(m, t, step, MAP),
+    follow: (m, _c, t, step) => {
+      const a = ok(step) ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0]) : undefined;
+      if (!a) return undefined;
+      a.alive = false;
+      return unmapAreaStep(env, a);
+    },
+  } satisfies CommandSpec<{ k: number; lg2: number }>);
+
+  // Large leaves in a run (leafRun: two 2 MiB leaves and a page), read by a device, then unmapped
+  // whole: the invalidation must cover every leaf of the range, not one granule per leaf (an
+  // SMMUv3 range TLBI counts TG pages, whatever the leaves' size).
+  add({
+    kind: 'IOMMU_IOAS_UNMAP/leaf-run',
+    weight: 1,
+    arb: k16,
+    needs: ['leafRun'], ready: () => true,
+    build: (m, k) => {
+      const a = pick(leafRuns(m), k);
+      return a && unmapAreaStep(env, a);
+    },
+    after: (m, _k, t, step) => {
+      const area = unmappedArea(m, t, step);
+      if (area) area.alive = false;
+    },
+  } satisfies CommandSpec<number>);
+
+  // The leaf run's buffer mapped again from its last small page before a 2 MiB boundary (a page,
+  // a 2 MiB leaf, a page), then unmapped whole: the unmap starts inside no large leaf, and the
+  // later leaf it reaches starts where the page before it ended, so it is whole and must be
+  // cleared (only the entry a range starts in may refuse a cut: generic_pt __unmap_range).
+  add({
+    kind: 'IOMMU_IOAS_MAP/pages-then-leaf',
+    weight: 1,
+    arb: k16,
+    needs: ['leafRun'], ready: () => true,
+    build: (m, k) => {
+      const run = pick(leafRuns(m), k);
+      const buf = run && m.bufs.find((b) => b.name === run.buf);
+      if (!run || !buf) return undefined;
+      let at: bigint | undefined;
+      for (let i = 0; at === undefined && i < 60; i++) {
+        const first = freeSpan(m, run.ctx, run.ioas, i);
+        if (first !== undefined && freeSpan(m, run.ctx, run.ioas, i + 2) === first + 2n * TABLE_SPAN) at = first;
+      }
+      if (at === undefined) return undefined;
+      const head = TABLE_SPAN - PAGE;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(run.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(run.ioas), user_va: new Ref(buf.name, 'va', head), length: TABLE_SPAN + 2n * PAGE, iova: at + head }, NONE, {});
+    },
+    follow: (_m, _k, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: bigint; length: bigint } }).fields;
+      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}) : undefined;
+    },
+  } satisfies CommandSpec<number>);
+
+  // A power-of-two run of the leaf run's physically contiguous buffer (64 KiB to 1 MiB), at an IOVA
+  // and a buffer offset aligned to its size but not to 2 MiB: formats with contiguous leaves
+  // (AMD v1's page-size encoding over 2^n entries, Arm's contiguous hint, the 7.3 mock's AMD v1)
+  // write it as one large leaf replicated over its entries, each of which must translate; then
+  // unmapped whole.
+  add({
+    kind: 'IOMMU_IOAS_MAP/contig-run',
+    weight: 1,
+    arb: fc.record({ k: k16, lg2: fc.integer({ min: 4, max: 8 }), span: fc.nat(3) }),
+    needs: ['leafRun'], ready: () => true,
+    build: (m, c) => {
+      const run = pick(leafRuns(m), c.k);
+      const buf = run && m.bufs.find((b) => b.name === run.buf);
+      const at = run && freeSpan(m, run.ctx, run.ioas, c.span);
+      if (!run || !buf || at === undefined) return undefined;
+      const size = (1n << BigInt(c.lg2)) * PAGE;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(run.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(run.ioas), user_va: new Ref(buf.name, 'va', size), length: size, iova: at + size }, NONE, {});
+    },
+    follow: (_m, _c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: bigint; length: bigint } }).fields;
+      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}) : undefined;
+    },
+  } satisfies CommandSpec<{ k: number; lg2: number; span: number }>);
+
+  // A writable page beside a read-only one that came first in its 2 MiB span (roSpan: that map
+  // allocated the span's tables), then a device write to it: each mapping carries its own
+  // permission whatever the order (formats with permission bits in table entries, AMD v1's
+  // IR/IW and Arm's APTable, leave the tables open: generic_pt sets IR|IW on every table).
+  if (opSupported(caps, 'dma')) {
+    add({
+      kind: 'IOMMU_IOAS_MAP/writable-after-read-only',
+      weight: 1,
+      arb: fc.record({ k: k16, data: smallBytes }),
+      needs: ['roSpan'], ready: () => true,
+      build: (m, c) => {
+        const t = pick(roSpanTargets(m), c.k);
+        const b = m.bufs.find((x) => !x.readonly && x.length >= 2 * PAGE_BYTES);
+        if (!t || !b) return undefined;
+        const iova = t.area.iova + PAGE;
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(t.area.ctx), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(t.area.ioas), user_va: new Ref(b.name, 'va', PAGE), length: PAGE, iova }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      after: (m, _c, t, step) => recordFixedMap(m, t, step, MAP),
+      follow: (m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Ref; iova: bigint } }).fields;
+        const d = ok(step) ? roSpanTargets(m, true).find((x) => x.area.ioas === f.ioas_id.name && x.area.iova + PAGE === f.iova) : undefined;
+        return d && { op: 'dma', fields: { device: new Ref(d.dev), iova: f.iova, dir: 'write', data: c.data } };
+      },
+    } satisfies CommandSpec<{ k: number; data: Uint8Array }>);
+  }
+
+  // The top of the address space: in an IOAS no domain holds (a domain's aperture ends lower) that
+  // maps something already, one or two pages ending on its last byte, then unmapped by their exact
+  // range: the walks over areas must stop there, not wrap around to IOVA 0 (the areas below stay,
+  // and the unmap reports the top area's bytes alone).
+  add({
+    kind: 'IOMMU_IOAS_MAP/top-end',
+    weight: 1,
+    arb: fc.record({ k: k16, pages: fc.constantFrom(1n, 2n) }),
+    needs: ['area', 'buf'], ready: () => true,
+    build: (m, c) => {
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const a = pick(m.liveAreas().filter((x) => !held.has(x.ioas) && m.ctxs.find((y) => y.name === x.ctx)?.open && !m.objs.find((o) => o.name === x.ioas)?.allowed?.length), c.k);
+      const b = pick(m.bufs.filter((x) => x.length >= Number(c.pages) * PAGE_BYTES), c.k);
+      if (!a || !b) return undefined;
+      const map = mapFlags(env.profile);
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(a.ctx), { flags: map.fixed | map.read, ioas_id: new Ref(a.ioas), user_va: new Ref(b.name, 'va'), length: c.pages * PAGE, iova: U64_MAX - c.pages * PAGE + 1n }, NONE, {});
+    },
+    follow: (_m, c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; iova: bigint } }).fields;
+      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, iova: f.iova, length: c.pages * PAGE }, NONE, {}) : undefined;
+    },
+  } satisfies CommandSpec<{ k: number; pages: bigint }>);
+
+  // Pages shared in pieces: a new IOAS no domain holds maps four pages of a buffer; its two halves
+  // are copied to unrelated spans of an IOAS a device's domain holds, and another buffer's page is
+  // mapped right after the first half's copy; then all four pages are copied there once more. The
+  // last copy's domain fill reads each piece's PFNs from a domain already holding them
+  // (pfn_reader_fill_span), which must stop at that area's end: the page after the first half's
+  // copy is another buffer's.
+  if (supported(env.caps, 'IOMMU_IOAS_COPY') && supported(env.caps, 'IOMMU_IOAS_ALLOC')) {
+    const dests = (m: GenModel): { ctx: string; ioas: string }[] =>
+      m.dfds.flatMap((d) => {
+        const h = d.open && d.attached ? m.objs.find((o) => o.name === d.attached && o.alive) : undefined;
+        const ioas = h?.ioas ? m.objs.find((o) => o.name === h.ioas && o.alive && !o.allowed?.length) : undefined;
+        return ioas && m.ctxs.find((c) => c.name === ioas.ctx)?.open ? [{ ctx: ioas.ctx, ioas: ioas.name }] : [];
+      });
+    add({
+      kind: 'IOMMU_IOAS_COPY/halves',
+      weight: 1,
+      arb: k16,
+      needs: ['mappedDevice', 'buf'], ready: (m) => m.objs.filter((o) => o.kind === 'ioas').length < 8 && dests(m).length > 0,
+      build: (m, k) => {
+        const d = pick(dests(m), k);
+        return d && ioctlStep(env, 'IOMMU_IOAS_ALLOC', new Ref(d.ctx), {}, NONE, { bind: { [m.fresh('ioas')]: 'out.out_ioas_id' } });
+      },
+      after: (m, k, t, step) => {
+        const d = pick(dests(m), k);
+        if (ok(step) && d) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: d.ctx, alive: true });
+      },
+      follow: (m, k, t, step) => {
+        const d = ok(step) ? pick(dests(m), k) : undefined;
+        const src = Object.keys(t.bind ?? {})[0];
+        const big = m.bufs.find((x) => !x.readonly && x.length >= 4 * PAGE_BYTES);
+        const other = m.bufs.find((x) => x !== big);
+        const [s0, s1, s2] = d ? [0, 1, 2].map((i) => freeSpan(m, d.ctx, d.ioas, i)) : [];
+        if (!d || !src || !big || !other || s0 === undefined || s1 === undefined || s2 === undefined) return undefined;
+        const map = mapFlags(env.profile);
+        const flags = map.fixed | map.read | map.write;
+        const copy = (from: bigint, length: bigint, to: bigint): StepTemplate | undefined =>
+          ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(d.ctx), { flags, dst_ioas_id: new Ref(d.ioas), src_ioas_id: new Ref(src), length, dst_iova: to, src_iova: SPAN_BASE + from }, NONE, {});
+        return [
+          ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(d.ctx), { flags, ioas_id: new Ref(src), user_va: new Ref(big.name, 'va'), length: 4n * PAGE, iova: SPAN_BASE }, NONE, {}),
+          copy(0n, 2n * PAGE, s0),
+          copy(2n * PAGE, 2n * PAGE, s1),
+          ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(d.ctx), { flags, ioas_id: new Ref(d.ioas), user_va: new Ref(other.name, 'va'), length: PAGE, iova: s0 + 2n * PAGE }, NONE, {}),
+          copy(0n, 4n * PAGE, s2),
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
+    } satisfies CommandSpec<number>);
+  }
+
+  // An area unmapped and its memory mapped again at once, where it was: the unmap must have
+  // given back every pin and every page charged to RLIMIT_MEMLOCK (under a tight limit the
+  // second map needs them), and the new area must reach the same bytes.
+  add({
+    kind: 'IOMMU_IOAS_UNMAP/remap',
+    weight: 1,
+    arb: k16,
+    needs: ['area'], ready: () => true,
+    build: (m, k) => {
+      const a = pick(m.liveAreas().filter((x) => x.buf && m.ctxs.find((c) => c.name === x.ctx)?.open), k);
+      return a && unmapAreaStep(env, a);
+    },
+    after: (m, _k, t, step) => {
+      const area = unmappedArea(m, t, step);
+      if (area) area.alive = false;
+    },
+    follow: (m, _k, t, step) => {
+      const a = unmappedArea(m, t, step);
+      if (!a?.buf) return undefined;
+      const name = m.fresh('area');
+      m.areas.push({ ...a, name, alive: true });
+      const flags = MAP.fixed | (a.read ? MAP.read : 0) | (a.write ? MAP.write : 0);
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(a.ctx), { flags, ioas_id: new Ref(a.ioas), user_va: new Ref(a.buf, 'va', BigInt(a.bufOff)), length: a.length, iova: a.iova }, NONE, { bind: { [name]: 'out.iova' } });
+    },
+  } satisfies CommandSpec<number>);
+  // The lowest hole of an IOAS made as long as a map but not aligned for it: one page mapped
+  // at PAGE + length leaves [PAGE, PAGE + length) free, and an automatic map of that length
+  // from a 2 MiB-aligned buffer wants an IOVA aligned to its length (iopt_alloc_iova keeps the
+  // buffer's alignment), which that hole cannot give once aligned: the search must go past it,
+  // never place the area across the page above.
+  add({
+    kind: 'IOMMU_IOAS_MAP/tight-hole',
+    weight: 1,
+    arb: k16,
+    needs: ['tightHole'], ready: () => true,
+    build: (m, k) => {
+      const o = pick(tightHoles(m), k);
+      const b = tightBuf(m);
+      return o && b && ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.fixed | MAP.read, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: PAGE, iova: TIGHT.low }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+    },
+    after: (m, _k, t, step) => recordFixedMap(m, t, step, MAP),
+    follow: (m, _k, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref } }).fields;
+      const o = m.objs.find((x) => x.name === f.ioas_id.name);
+      if (!ok(step) || !o) return undefined;
+      // Where it lands is the implementation's choice (any hole that takes it aligned), so the model
+      // does not keep it: the oracles' shadows know it from the answer.
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read, ioas_id: new Ref(o.name), user_va: new Ref(f.user_va.name, 'va'), length: TIGHT.len, iova: 0n }, NONE, {});
+    },
+  } satisfies CommandSpec<number>);
+
+  // A map from a byte offset into a page (2 KiB: the mock domains' page size) into an IOAS held by
+  // two mock domains of its own (mockPair): each domain maps the area from that offset, the second
+  // as the first (iopt_area_fill_domains fills every domain of the IOAS from the same batch).
+  add({
+    kind: 'IOMMU_IOAS_MAP/sub-page-domains',
+    weight: 1,
+    arb: fc.record({ k: k16, pages: fc.constantFrom(1, 2, 4), fixed: fc.boolean() }),
+    needs: ['mockPair'], ready: () => true,
+    build: (m, c) => {
+      const o = pick(m.live('ioas').filter((x) => x.mockPair && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+      const b = o && m.bufs.find((x) => x.name === o.mockPair);
+      if (!o || !b) return undefined;
+      // Fixed: at the same offset into a page of the IOVA space, past what the IOAS maps.
+      const top = m.liveAreas(o.ctx, o.name).reduce((x, a) => (a.iova + a.length > x ? a.iova + a.length : x), 1n << 24n);
+      const iova = c.fixed ? top - (top % PAGE) + 2n * PAGE + MOCK_SUB_PAGE : 0n;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write | (c.fixed ? MAP.fixed : 0), ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va', MOCK_SUB_PAGE), length: BigInt(c.pages) * PAGE, iova }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+    },
+    after: (m, _c, t, step) => {
+      // Where it landed (the implementation's choice unless fixed): the answer's iova.
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; length: bigint } }).fields;
+      const o = m.objs.find((x) => x.name === f.ioas_id.name);
+      const iova = step.response?.ok ? (step.response.result as { out?: { iova?: bigint } }).out?.iova : undefined;
+      if (ok(step) && o && iova !== undefined) m.areas.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: o.ctx, ioas: o.name, iova, length: f.length, buf: f.user_va.name, bufOff: Number(f.user_va.add), read: true, write: true, alive: true });
+    },
+    // A fixed one ends inside a CPU page: another area right after it, from the next bytes of the
+    // buffer, then the first unmapped alone — the second keeps the rest of that page (an unmap or an
+    // unwind that runs to the page's end takes its head).
+    follow: (m, c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { ioas_id: Ref; user_va: Ref; length: bigint; iova: bigint } }).fields;
+      const a = ok(step) && c.fixed ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0] && x.alive) : undefined;
+      const o = a && m.objs.find((x) => x.name === f.ioas_id.name);
+      if (!a || !o || !has('IOMMU_IOAS_UNMAP')) return undefined;
+      const name = m.fresh('area');
+      const next = ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(o.name), user_va: new Ref(f.user_va.name, 'va', MOCK_SUB_PAGE + f.length), length: PAGE, iova: f.iova + f.length }, NONE, { bind: { [name]: 'out.iova' } });
+      const unmap = unmapAreaStep(env, a);
+      if (!next || !unmap) return undefined;
+      // A follow has no `after`: the areas are as the steps will leave them.
+      m.areas.push({ name, ctx: o.ctx, ioas: o.name, iova: f.iova + f.length, length: PAGE, buf: f.user_va.name, bufOff: Number(MOCK_SUB_PAGE + f.length), read: true, write: true, alive: true });
+      a.alive = false;
+      return [next, unmap];
+    },
+  } satisfies CommandSpec<{ k: number; pages: number; fixed: boolean }>);
+
+  if (has('IOMMU_IOAS_COPY')) {
+    type Copy = { ctx: number; src: number; dst: IdChoice; off: number; pages: number; prot: number; fixed: boolean; iova: IovaChoice; abi: AbiChoice };
+    const copy: CommandSpec<Copy> = {
+      kind: 'IOMMU_IOAS_COPY',
+      weight: 3,
+      arb: fc.record({ ctx: ctxK, src: k16, dst: idChoice, off: fc.nat(15), pages: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), prot, fixed: fc.boolean(), iova: iovaChoice, abi: env.abiFor('IOMMU_IOAS_COPY') }),
+      needs: ['area'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const a = pick(m.liveAreas(ctx.name), c.src) ?? pick(m.liveAreas(), c.src);
+        if (!a) return undefined;
+        const { id: dst, obj } = idOf(c.dst, m, ctx.name, ['ioas']);
+        const pages = a.length / PAGE;
+        const off = pages > 0n ? (BigInt(c.off) % pages) * PAGE : 0n;
+        const length = c.pages === 0 ? a.length - off : BigInt(c.pages) * PAGE;
+        const name = m.fresh('area');
+        const flags = c.prot | (c.fixed ? MAP.fixed : 0);
+        const dstIova = c.fixed ? iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), length, boundsFor(m, obj?.name)) : 0n;
+        return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(ctx.name), { flags, dst_ioas_id: dst, src_ioas_id: new Ref(a.ioas), length, dst_iova: dstIova, src_iova: new Ref(a.name, '', off) }, c.abi, {
+          bind: { [name]: 'out.dst_iova' },
+          defects: idDefects(c.dst, obj),
+        });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl; src_iova: Ref; length: bigint; flags: number } }).fields;
+        const src = m.areas.find((x) => x.name === f.src_iova.name);
+        const iova = (step.response?.ok ? ((step.response.result as { out?: { dst_iova?: bigint } }).out?.dst_iova ?? 0n) : 0n) as bigint;
+        m.areas.push({
+          name: Object.keys(t.bind ?? {})[0] as string,
+          ctx: (ctxOf(m, c.ctx) as CtxEntry).name,
+          ioas: f.dst_ioas_id instanceof Ref ? f.dst_ioas_id.name : '',
+          iova,
+          length: f.length,
+          ...(src?.buf && { buf: src.buf }),
+          bufOff: (src?.bufOff ?? 0) + Number(f.src_iova.add),
+          read: (f.flags & MAP.read) !== 0,
+          write: (f.flags & MAP.write) !== 0,
+          alive: true,
+        });
+      },
+    };
+    add(copy);
+    /** An area of an IOAS no domain holds, and a whole copy of it into an IOAS of its context a domain holds. */
+    const intoDomain = (m: GenModel, k: number): { src: AreaEntry; choice: Copy } | undefined => {
+      const held = new Set(m.live('hwpt').map((h) => h.ioas));
+      const src = pick(m.liveAreas().filter((a) => !held.has(a.ioas) && m.ctxs.find((c) => c.name === a.ctx)?.open), k);
+      const dst = src && m.live('ioas', src.ctx).find((o) => held.has(o.name));
+      const ctx = m.openCtxs().findIndex((c) => c.name === src?.ctx);
+      if (!src || !dst || ctx < 0 || ctx % 23 === 22) return undefined;
+      const k2 = m.live('ioas', src.ctx).indexOf(dst);
+      return { src, choice: { ctx, src: m.liveAreas(src.ctx).indexOf(src), dst: { kind: 'live', k: k2 }, off: 0, pages: 0, prot: MAP.read | MAP.write, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE } };
+    };
+    /** The copy's new area, in the context of the IOAS it went to. */
+    const copyInto = (m: GenModel, t: StepTemplate, step: TraceStep, s: CaseSession): void => {
+      const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl } }).fields;
+      const dst = f.dst_ioas_id instanceof Ref ? m.objs.find((o) => o.name === (f.dst_ioas_id as Ref).name) : undefined;
+      const ctx = m.openCtxs().findIndex((c) => c.name === dst?.ctx);
+      copy.after?.(m, { ctx, src: 0, dst: { kind: 'live', k: 0 }, off: 0, pages: 0, prot: 0, fixed: false, iova: { kind: 'page', n: 0 }, abi: NONE }, t, step, s);
+    };
+    // Pages mapped where no domain holds them, copied whole into an IOAS whose domain does: the
+    // copy pins them (iopt_map_pages fills the domains), and charges them against RLIMIT_MEMLOCK
+    // there as a MAP would — the limit of an unprivileged case must hold on this path too.
+    add({
+      kind: 'IOMMU_IOAS_COPY/into-domain',
+      weight: 1,
+      arb: k16,
+      needs: ['bareArea'], ready: () => true,
+      build: (m, k) => {
+        const r = intoDomain(m, k);
+        return r && copy.build(m, r.choice);
+      },
+      after: (m, _k, t, step, s) => copyInto(m, t, step, s),
+    } satisfies CommandSpec<number>);
+    // Part of pages mapped where no domain holds them copied into an IOAS whose domain does (the
+    // copy pins that part), then the whole: the second copy's pin starts at a page nobody holds and
+    // runs into pages already pinned, which it must take from the pages' own pins, not pin again
+    // (pfn_reader_fill_span pins up to the hole's end, span->last_hole).
+    add({
+      kind: 'IOMMU_IOAS_COPY/part-then-whole',
+      weight: 1,
+      arb: fc.record({ k: k16, from: fc.integer({ min: 1, max: 15 }), pages: fc.constantFrom(0, 1, 2) }),
+      needs: ['bareArea'], ready: () => true,
+      build: (m, c) => {
+        const r = intoDomain(m, c.k);
+        if (!r || r.src.length < 2n * PAGE) return undefined;
+        const pages = r.src.length / PAGE;
+        const off = BigInt(1 + ((c.from - 1) % Number(pages - 1n)));
+        return copy.build(m, { ...r.choice, off: Number(off), pages: c.pages === 0 ? 0 : Math.min(c.pages, Number(pages - off)) });
+      },
+      after: (m, _c, t, step, s) => copyInto(m, t, step, s),
+      follow: (m, c) => {
+        const r = intoDomain(m, c.k);
+        return r && copy.build(m, r.choice);
+      },
+    } satisfies CommandSpec<{ k: number; from: number; pages: number }>);
+    // A copy of two touching areas' pages, from the lower one's last pages into the upper one:
+    // iopt_get_pages makes one list entry per area, and every step over that list — the fixed
+    // destination checked for the whole length, the domains filled piece by piece and the pieces
+    // already filled taken out again when a later one fails — sees more than one piece only here.
+    // Fixed, the destination's head lands just before an area or a reservation of the target IOAS,
+    // so only the tail would run over it.
+    type TwoAreas = { k: number; dst: number; head: number; tail: number; at: 'auto' | 'area' | 'reserved' };
+    const twoAreaArb = fc.record({ k: k16, dst: k16, head: fc.constantFrom(1, 1, 2), tail: fc.constantFrom(1, 2, 16), at: fc.constantFrom<TwoAreas['at']>('auto', 'area', 'area', 'reserved') });
+    const twoAreaCopy = (m: GenModel, [lo, hi]: [AreaEntry, AreaEntry], dst: ObjEntry, c: TwoAreas): StepTemplate | undefined => {
+      const head = BigInt(Math.min(c.head, Number(lo.length / PAGE))) * PAGE;
+      const tail = hi.length < BigInt(c.tail) * PAGE ? hi.length : BigInt(c.tail) * PAGE;
+      const walls = c.at === 'area' ? m.liveAreas(dst.ctx, dst.name).map((a) => a.iova) : c.at === 'reserved' ? (dst.reserved ?? []).map((r) => r.start) : [];
+      const wall = walls.filter((w) => w >= head && w % PAGE === 0n)[c.dst % Math.max(1, walls.length)];
+      const flags = MAP.read | (lo.write && hi.write ? MAP.write : 0) | (wall !== undefined ? MAP.fixed : 0);
+      return ioctlStep(env, 'IOMMU_IOAS_COPY', new Ref(lo.ctx), { flags, dst_ioas_id: new Ref(dst.name), src_ioas_id: new Ref(lo.ioas), length: head + tail, dst_iova: wall !== undefined ? wall - head : 0n, src_iova: new Ref(lo.name, '', lo.length - head) }, NONE, {});
+    };
+    add({
+      kind: 'IOMMU_IOAS_COPY/two-areas',
+      weight: 2,
+      arb: twoAreaArb,
+      needs: ['areaPair'], ready: () => true,
+      build: (m, c) => {
+        const pair = pick(touchingPairs(m), c.k);
+        const dst = pair && pick(m.live('ioas', pair[0].ctx), c.dst);
+        return pair && dst && twoAreaCopy(m, pair, dst, c);
+      },
+    } satisfies CommandSpec<TwoAreas>);
+    // The same from an IOAS no domain holds (its pages mapped but not pinned) into one a domain
+    // holds, after the user page behind the upper area's first page went away (munmap): the copy
+    // pins the head's pages and fills the domains with them, then fails at the tail (EFAULT), and
+    // must take the head out of every domain again and give back its pins and charges.
+    if (opSupported(caps, 'mem_unmap')) {
+      const failing = (m: GenModel, c: TwoAreas): { pair: [AreaEntry, AreaEntry]; dst: ObjEntry; buf: BufEntry } | undefined => {
+        const held = new Set(m.live('hwpt').map((h) => h.ioas));
+        const pair = pick(touchingPairs(m).filter(([lo]) => !held.has(lo.ioas) && m.live('ioas', lo.ctx).some((o) => held.has(o.name))), c.k);
+        const dst = pair && pick(m.live('ioas', pair[0].ctx).filter((o) => held.has(o.name)), c.dst);
+        const buf = pair && m.bufs.find((b) => b.name === pair[1].buf);
+        return pair && dst && buf && { pair, dst, buf };
+      };
+      add({
+        kind: 'IOMMU_IOAS_COPY/two-areas-fail',
+        weight: 1,
+        arb: twoAreaArb,
+        needs: ['barePair'], ready: () => true,
+        build: (m, c) => {
+          const f = failing(m, c);
+          return f && { op: 'mem_unmap', fields: { buffer: new Ref(f.buf.name, 'buffer'), offset: Math.floor(f.pair[1].bufOff / 4096) * 4096, length: 4096 } };
+        },
+        follow: (m, c, _t, step) => {
+          const f = ok(step) ? failing(m, c) : undefined;
+          return f && twoAreaCopy(m, f.pair, f.dst, c);
+        },
+      } satisfies CommandSpec<TwoAreas>);
+    }
+  }
+
+  if (has('IOMMU_IOAS_ALLOW_IOVAS')) {
+    const rangeArb = fc.record({ iova: iovaChoice, pages: fc.oneof(fc.constantFrom(1, 16, 512), fc.integer({ min: 1, max: 4096 })), bad: fc.oneof({ weight: 12, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) });
+    add({
+      kind: 'IOMMU_IOAS_ALLOW_IOVAS',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, ranges: fc.array(rangeArb, { maxLength: 3 }), abi: env.abiFor('IOMMU_IOAS_ALLOW_IOVAS') }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        const ranges: Range[] = [];
+        for (const r of c.ranges) {
+          const at = iovaOf(r.iova, m, m.liveAreas(ctx.name), BigInt(r.pages) * PAGE, boundsFor(m, obj?.name));
+          // Ranges are literal: an area's IOVA is resolved now, from what the implementation chose.
+          const start = at instanceof Ref ? (m.areas.find((x) => x.name === at.name)?.iova ?? 0n) + at.add : (at as bigint);
+          const clamped = start > U64_MAX - BigInt(r.pages) * PAGE ? U64_MAX - BigInt(r.pages) * PAGE : start;
+          ranges.push(r.bad ? { start: clamped, last: clamped } : { start: clamped, last: clamped + BigInt(r.pages) * PAGE - 1n });
+        }
+        const data = encodeRanges(ranges);
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', new Ref(ctx.name), { ioas_id: id, num_iovas: ranges.length, allowed_iovas: ranges.length ? { data } : 0n }, c.abi, { defects: idDefects(c.ioas, obj) });
+      },
+      after: (m, _c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; num_iovas: number; allowed_iovas: { data: Uint8Array } | bigint } }).fields;
+        const o = f.ioas_id instanceof Ref ? m.objs.find((x) => x.name === (f.ioas_id as Ref).name) : undefined;
+        if (!ok(step) || !o) return;
+        o.allowed = typeof f.allowed_iovas === 'bigint' ? [] : decodeRanges(f.allowed_iovas.data, f.num_iovas);
+      },
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; ranges: { iova: IovaChoice; pages: number; bad: boolean }[]; abi: AbiChoice }>);
+
+    // An automatic MAP longer than every allowed range of its IOAS: the allocator finds no hole
+    // (iopt_alloc_iova, ENOSPC) and must not place it anywhere else — the kernel selftests' allowed-
+    // range tests, with ranges low in the address space and at its very top (where ALIGN() of a
+    // hole's start can wrap).
+    // Over 0: exactly as long as the widest range, then the same again: once the range is full
+    // (or holds anything) the second finds no hole inside it either, and must not go past it.
+    type Beyond = { k: number; buf: number; over: number; abi: AbiChoice };
+    add({
+      kind: 'IOMMU_IOAS_MAP/beyond-allowed',
+      weight: 1,
+      arb: fc.record({ k: k16, buf: k16, over: fc.integer({ min: 0, max: 4 }), abi: env.abiFor('IOMMU_IOAS_MAP') }),
+      needs: ['allowedIoas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const o = pick(m.live('ioas').filter((x) => x.allowed?.length && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+        const b = pick(m.bufs, c.buf);
+        if (!o?.allowed || !b) return undefined;
+        const widest = o.allowed.reduce((w, r) => (r.last - r.start + 1n > w ? r.last - r.start + 1n : w), 0n);
+        const len = widest - (widest % PAGE) + BigInt(c.over) * PAGE;
+        if (len > BigInt(b.length)) return undefined;
+        return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: len, iova: 0n }, c.abi, { bind: { [m.fresh('area')]: 'out.iova' } });
+      },
+      follow: (_m, c, t) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; user_va: Tmpl; length: bigint } }).fields;
+        const ctx = t.fields['fd'] as Tmpl;
+        return c.over === 0 && f.length > 0n ? ioctlStep(env, 'IOMMU_IOAS_MAP', ctx, { flags: MAP.read | MAP.write, ioas_id: f.ioas_id, user_va: f.user_va, length: f.length, iova: 0n }, NONE, {}) : undefined;
+      },
+    } satisfies CommandSpec<Beyond>);
+
+    // ALLOW_IOVAS of a range over a reserved one, on an IOAS that has allowed ranges: refused
+    // (EADDRINUSE), and the allowed ranges stay as they were (iopt_set_allow_iova swaps the old
+    // tree back) — an automatic MAP right after lands inside them, not in the refused range.
+    add({
+      kind: 'IOMMU_IOAS_ALLOW_IOVAS/refused',
+      weight: 1,
+      arb: fc.record({ k: k16, buf: k16 }),
+      needs: ['allowedIoas', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const o = pick(m.live('ioas').filter((x) => x.allowed?.length && x.reserved?.length && m.ctxs.find((y) => y.name === x.ctx)?.open), c.k);
+        const r = o?.reserved?.[0];
+        if (!o || !r) return undefined;
+        // A page either side of the reservation: room an automatic IOVA could take if this were allowed.
+        const over = encodeRanges([{ start: r.start - PAGE, last: r.last + PAGE }]);
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', new Ref(o.ctx), { ioas_id: new Ref(o.name), num_iovas: 1, allowed_iovas: { data: over } }, NONE, {});
+      },
+      follow: (m, c, t, step) => {
+        const id = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields.ioas_id;
+        const o = step.status === 'failed' && id instanceof Ref ? m.objs.find((x) => x.name === id.name && x.alive) : undefined;
+        const b = pick(m.bufs, c.buf);
+        return o && b && ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {});
+      },
+    } satisfies CommandSpec<{ k: number; buf: number }>);
+  }
+
+  if (has('IOMMU_IOAS_IOVA_RANGES')) {
+    add({
+      kind: 'IOMMU_IOAS_IOVA_RANGES',
+      weight: 1,
+      // The array runs past num_iovas with bytes of its own now and then: the kernel writes only the ranges that fit.
+      arb: fc.record({ ctx: ctxK, ioas: idChoice, n: fc.nat(4), slack: fc.constantFrom(0, 0, 16, 32), abi: env.abiFor('IOMMU_IOAS_IOVA_RANGES') }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id, obj } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        const room = c.n * 16;
+        const ranges: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, room + c.slack) } : c.n ? { room } : 0n;
+        return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx.name), { ioas_id: id, num_iovas: c.n, allowed_iovas: ranges }, c.abi, { defects: idDefects(c.ioas, obj) });
+      },
+    } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; n: number; slack: number; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_OPTION')) {
+    const opts = { rlimit: v(p, 'IOMMU_OPTION_RLIMIT_MODE'), huge: v(p, 'IOMMU_OPTION_HUGE_PAGES'), set: v(p, 'IOMMU_OPTION_OP_SET'), get: v(p, 'IOMMU_OPTION_OP_GET') };
+    add({
+      kind: 'IOMMU_OPTION',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, option: fc.constantFrom(opts.rlimit, opts.huge, opts.huge, 7), op: fc.constantFrom(opts.set, opts.get, opts.get, 3), ioas: idChoice, val: fc.constantFrom(0n, 1n, 1n, 2n), abi: env.abiFor('IOMMU_OPTION') }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const object = c.option === opts.huge ? idOf(c.ioas, m, ctx.name, ['ioas']).id : c.ioas.kind === 'absent' ? 1 : 0;
+        // An option or op the uAPI does not define, and a SET of neither 0 nor 1, are refused
+        // (iommufd_option, iommufd_option_rlimit_mode, iommufd_ioas_option), never read as something else.
+        const defects: Defect[] = [];
+        const known = c.option === opts.rlimit || c.option === opts.huge;
+        if (!known) defects.push({ what: `an unknown option_id ${c.option}`, errno: 'EOPNOTSUPP', abi: true });
+        else if (c.op !== opts.set && c.op !== opts.get) defects.push({ what: `an unknown op ${c.op}`, errno: 'EOPNOTSUPP', abi: true });
+        else if (c.op === opts.set && c.val > 1n) defects.push({ what: `val64 ${c.val} (neither 0 nor 1)`, errno: 'EINVAL', abi: true });
+        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi, { defects });
+      },
+    } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
+    // Large pages turned off on an IOAS with an area at a byte offset into a page: refused
+    // (EADDRINUSE, the alignment cannot rise to PAGE_SIZE), and then the option must still read 1.
+    const unalignedIoas = (m: GenModel): AreaEntry[] => m.liveAreas().filter((a) => a.iova % PAGE !== 0n && !m.live('hwpt').some((h) => h.ioas === a.ioas));
+    const hugeOf = (m: GenModel, k: number, op: number): StepTemplate | undefined => {
+      const a = pick(unalignedIoas(m), k);
+      return a && ioctlStep(env, 'IOMMU_OPTION', new Ref(a.ctx), { option_id: opts.huge, op, object_id: new Ref(a.ioas), val64: 0n }, NONE, {});
+    };
+    add({
+      kind: 'IOMMU_OPTION/huge-pages-off-refused',
+      weight: 1,
+      arb: k16,
+      needs: ['unalignedIoas'], ready: () => true,
+      build: (m, k) => hugeOf(m, k, opts.set),
+      follow: (m, k) => hugeOf(m, k, opts.get),
+    } satisfies CommandSpec<number>);
+    // The accounting mode can change only while the context has no object
+    // (iommufd_option_rlimit_mode: EBUSY otherwise), so this one needs no
+    // IOAS: it is how a case reaches MM accounting (mm->locked_vm).
+    add({
+      kind: 'IOMMU_OPTION/rlimit-mode',
+      weight: 2,
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(opts.set, opts.set, opts.get), val: fc.constantFrom(1n, 1n, 0n), object: fc.constantFrom(0, 0, 0, 0, 0, 0, 1), busy: fc.constantFrom(false, false, true) }),
+      needs: ['freshCtx'], ready: (m) => freshCtxs(m).length > 0 || m.live('ioas').length > 0,
+      build: (m, c) => {
+        // A context no object was ever created in (an open one when there is); one time in three
+        // one that holds an IOAS, where a SET is refused (EBUSY) and changes nothing.
+        const busy = c.busy ? m.openCtxs().filter((x) => m.live('ioas', x.name).length > 0) : [];
+        const ctx = pick(busy, c.ctx) ?? pick(freshCtxs(m), c.ctx);
+        if (!ctx) return undefined;
+        // A global option names no object: iommufd_option_rlimit_mode refuses any object_id first (EOPNOTSUPP).
+        const object = c.object ?? 0;
+        const defects = object ? [{ what: `object_id ${object} on the global RLIMIT_MODE option`, errno: 'EOPNOTSUPP', field: 'object_id', abi: true }] : [];
+        return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: object, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' }, { defects });
+      },
+    } satisfies CommandSpec<{ ctx: number; op: number; val: bigint; object?: number; busy?: boolean }>);
+    // Huge pages off (or on again) for an IOAS a domain holds with areas in it: turning them off is
+    // refused there (iopt_disable_large_pages: EINVAL), since a large IOPTE already in place could
+    // not be split by an unmap inside it.
+    add({
+      kind: 'IOMMU_OPTION/huge-pages',
+      weight: 1,
+      arb: fc.record({ k: k16, val: fc.constantFrom(0n, 0n, 1n) }),
+      needs: ['mappedDevice'], ready: () => true,
+      build: (m, c) => {
+        const held = new Set(m.live('hwpt').map((h) => h.ioas));
+        const ioas = pick(m.live('ioas').filter((o) => held.has(o.name) && m.liveAreas(o.ctx, o.name).length > 0), c.k) ?? pick(m.live('ioas'), c.k);
+        return ioas && ioctlStep(env, 'IOMMU_OPTION', new Ref(ioas.ctx), { option_id: opts.huge, op: opts.set, object_id: new Ref(ioas.name), val64: c.val }, NONE, {});
+      },
+    } satisfies CommandSpec<{ k: number; val: bigint }>);
+  }
+
+  if (has('IOMMU_VFIO_IOAS')) {
+    const ops = [v(p, 'IOMMU_VFIO_IOAS_GET'), v(p, 'IOMMU_VFIO_IOAS_SET'), v(p, 'IOMMU_VFIO_IOAS_CLEAR')];
+    add({
+      kind: 'IOMMU_VFIO_IOAS',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, op: fc.constantFrom(ops[0], ops[1], ops[1], ops[2], 9) as fc.Arbitrary<number>, ioas: idChoice, abi: env.abiFor('IOMMU_VFIO_IOAS') }),
+      needs: ['ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const { id } = idOf(c.ioas, m, ctx.name, ['ioas']);
+        return ioctlStep(env, 'IOMMU_VFIO_IOAS', new Ref(ctx.name), { ioas_id: c.op === ops[1] ? id : 0, op: c.op }, c.abi);
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step) || c.op !== ops[1]) return;
+        const id = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields.ioas_id;
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        if (id instanceof Ref) ctx.compat = id.name;
+      },
+    } satisfies CommandSpec<{ ctx: number; op: number; ioas: IdChoice; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_HWPT_ALLOC')) {
+    const nest = v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT');
+    const dirty = v(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
+    // A non-DEFAULT user-data type: with data_len 0 it is EINVAL whatever the driver.
+    const someDataType = v(p, 'IOMMU_HWPT_DATA_VTD_S1');
+    const faultId = v(p, 'IOMMU_HWPT_FAULT_ID_VALID');
+    add({
+      kind: 'IOMMU_HWPT_ALLOC',
+      weight: 3,
+      // data: user data whose type and length disagree (a length without a type, a type without a
+      // length) — EINVAL before the device is looked up (iommufd_hwpt_alloc checks __reserved and
+      // data_type/data_len first).
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty, faultId), data: fc.constantFrom<HwptData>('none', 'none', 'none', 'none', 'none', 'lenOnly', 'typeOnly'), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
+      needs: ['devid', 'ioas'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const dev = idOf(c.dev, m, ctx.name, ['devid']);
+        const pt = idOf(c.pt, m, ctx.name, c.ptHwpt ? ['hwpt'] : ['ioas']);
+        const name = m.fresh('hwpt');
+        const data: { [k: string]: Tmpl } = c.data === 'lenOnly' ? { data_type: 0, data_len: 8, data_uptr: { data: new Uint8Array(8) } } : c.data === 'typeOnly' ? { data_type: someDataType, data_len: 0 } : { data_type: 0 };
+        const dataDefects: Defect[] = c.data === 'none' ? [] : [{ what: c.data === 'lenOnly' ? 'data_len without a data_type' : 'a data_type without data_len', errno: 'EINVAL' }];
+        // A fault_id that names the IOAS, not a fault queue: ENOENT once the HWPT is built, which must go again.
+        const fault: { [k: string]: Tmpl } = c.flags & faultId ? { fault_id: pt.id } : {};
+        const faultDefects: Defect[] = c.flags & faultId ? [{ what: 'a fault_id naming no fault queue', errno: 'ENOENT' }] : [];
+        return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: c.flags, dev_id: dev.id, pt_id: pt.id, ...fault, ...data }, c.abi, {
+          bind: { [name]: 'out.out_hwpt_id' },
+          defects: [...dataDefects, ...faultDefects, ...idDefects(c.dev, dev.obj), ...idDefects(c.pt, pt.obj)],
+        });
+      },
+      after: (m, c, t, step) => {
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl; dev_id: Tmpl } }).fields;
+        const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
+        const dev = f.dev_id instanceof Ref ? (f.dev_id as Ref).name : undefined;
+        const mock = pt?.kind === 'ioas' && m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev);
+        m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false, ...(mock && { mock })});
+      },
+      follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => f['pt_id']),
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; abi: AbiChoice }>);
+  }
+
+  if (has('IOMMU_GET_HW_INFO')) {
+    add({
+      kind: 'IOMMU_GET_HW_INFO',
+      weight: 2,
+      // The buffer runs past data_len with bytes of its own now and then: the kernel writes up to data_len only.
+      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), slack: fc.constantFrom(0, 0, 16), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
+      needs: ['devid'], ready: () => true,
+      build: (m, c) => {
+        const ctx = ctxOf(m, c.ctx) as CtxEntry;
+        const dev = idOf(c.dev, m, ctx.name, ['devid']);
+        const uptr: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, c.len + c.slack) } : c.len ? { room: c.len } : 0n;
+        return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: uptr }, c.abi, { defects: idDefects(c.dev, dev.obj) });
+      },
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; abi: AbiChoice }>);
+  }
+  return specs;
+}
