@@ -114,7 +114,8 @@ export function parseRunOptions(o: RunCliOptions): ParsedRun {
     runs: int('--runs', o.runs, 1, DEFAULTS.runs),
     maxCommands: int('--max-commands', o.maxCommands, 1, DEFAULTS.maxCommands),
     oracle: oracle as OracleSet,
-    expectations,
+    // none found for the name given: the runner looks for the one the implementation reports
+    ...(expectationsFile !== undefined && { expectations }),
     timeoutMs: int('--timeout', o.timeout, 1, DEFAULTS.timeoutMs),
     blockSize: int('--block-size', o.blockSize, 1, DEFAULTS.blockSize),
     ...(shard && { shard }),

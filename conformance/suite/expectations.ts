@@ -11,12 +11,15 @@
  *                    "kind": "kernel-open", "reason": "…" } ] }
  *
  * `property` matches the objection's property exactly, or a prefix ending in
- * a dot-less family (`invariants` matches every `invariants.*`).
+ * a dot-less family (`invariants` matches every `invariants.*`). `profile`
+ * (optional) limits an entry to runs of one kernel profile: the reference
+ * serves both, and a bug it reproduces from one kernel is that profile's.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Objection } from './oracles/oracle.ts';
+import { isProfile, type Profile } from '../../spec/uapi/profiles.ts';
 
 export const SUITE_EXPECTATIONS_FORMAT = 'iommufd-suite-expectations/1' as const;
 export const SUITE_EXPECTATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'expectations');
@@ -25,6 +28,8 @@ export const SUITE_EXPECTATION_KINDS = ['reference-bug', 'kernel-open', 'pending
 
 export interface SuiteExpectation {
   readonly property: string;
+  /** Only in runs of this profile; absent: every profile. */
+  readonly profile?: Profile;
   readonly clause?: string;
   readonly command?: string;
   readonly expected?: string;
@@ -59,6 +64,7 @@ export function parseSuiteExpectations(text: string, file: string): SuiteExpecta
     if (typeof o['property'] !== 'string' || !o['property']) throw new SuiteExpectationsError(`${where}.property: needs the property (or clause) that objects`);
     if (!(SUITE_EXPECTATION_KINDS as readonly unknown[]).includes(o['kind'])) throw new SuiteExpectationsError(`${where}.kind: one of ${SUITE_EXPECTATION_KINDS.join(', ')}`);
     if (typeof o['reason'] !== 'string' || !o['reason']) throw new SuiteExpectationsError(`${where}.reason: needs a reason`);
+    if (o['profile'] !== undefined && (typeof o['profile'] !== 'string' || !isProfile(o['profile']))) throw new SuiteExpectationsError(`${where}.profile: a kernel profile (6.12 or 7.3), got ${JSON.stringify(o['profile'])}`);
     for (const k of ['clause', 'command', 'expected', 'observed']) {
       if (o[k] !== undefined && typeof o[k] !== 'string') throw new SuiteExpectationsError(`${where}.${k}: must be a string`);
     }
@@ -86,10 +92,11 @@ function propertyMatches(entry: string, property: string, clause: string | undef
   return entry === property || entry === clause || property.startsWith(`${entry}.`);
 }
 
-export function matchExpectation(entries: readonly SuiteExpectation[], o: Objection): SuiteExpectation | undefined {
+export function matchExpectation(entries: readonly SuiteExpectation[], o: Objection, profile?: Profile): SuiteExpectation | undefined {
   return entries.find(
     (e) =>
       propertyMatches(e.property, o.property, o.clause) &&
+      (e.profile === undefined || e.profile === profile) &&
       (e.command === undefined || e.command === o.signature.command) &&
       (e.expected === undefined || e.expected === o.signature.expected) &&
       (e.observed === undefined || e.observed === o.signature.observed),

@@ -181,6 +181,8 @@ export async function sweepFailNth(
   clock: Clock,
   count: (n: number) => void,
   opts: FailNthOptions = {},
+  /** Whether an objection is a known divergence (an expectations entry): recorded there, and the sweep goes on. */
+  isKnown: (o: Objection) => boolean = () => false,
 ): Promise<FailNthFinding | undefined> {
   const maxSteps = opts.maxSteps ?? 6;
   const maxNth = opts.maxNth ?? 40;
@@ -225,8 +227,9 @@ export async function sweepFailNth(
         count(1);
         if (now.status !== 'failed') continue;
         const after = snap.length ? await callWithTimeout('snapshot', () => adapter.batch(snap), timeoutMs, clock) : [];
-        const i = snap.findIndex((_, k) => differs(before[k], after[k]));
-        if (i >= 0) {
+        // Every probe that changed, in order: a known divergence (an expectations entry) does not hide the next one.
+        for (let i = 0; i < snap.length; i++) {
+          if (!differs(before[i], after[i])) continue;
           const probe = snap[i] as Request;
           const objection: Objection = {
             oracle: 'invariants',
@@ -238,6 +241,7 @@ export async function sweepFailNth(
             probe: { request: probe, response: after[i] as Response },
             signature: { command: commandName(request), expected: 'no change', observed: `${probe.op} changed` },
           };
+          if (isKnown(objection)) continue;
           const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
           return { objection, templates };
         }
@@ -256,6 +260,7 @@ export async function sweepFailNth(
             observed: closed[k] ?? '(nothing)',
             signature: { command: commandName(request), expected: 'no change after closing', observed: 'a change after closing' },
           };
+          if (isKnown(objection)) continue;
           const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
           return { objection, templates };
         }

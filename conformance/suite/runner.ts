@@ -29,7 +29,7 @@ import { type FailNthOptions, sweepFailNth } from './failnth.ts';
 import { counterexampleProgram, executedIoctls, executedLength, formatCounterexample } from './counterexample.ts';
 import { reduceSteps } from './reduce.ts';
 import type { StepTemplate } from './step.ts';
-import { matchExpectation, type SuiteExpectation } from './expectations.ts';
+import { defaultSuiteExpectations, loadSuiteExpectations, matchExpectation, type SuiteExpectation } from './expectations.ts';
 import type { Program } from '../programs/types.ts';
 
 export const RESULT_FORMAT = 'iommufd-suite-result/1' as const;
@@ -47,6 +47,7 @@ export interface SuiteOptions {
   readonly runs?: number;
   readonly maxCommands?: number;
   readonly oracle?: OracleSet;
+  /** Known divergences to gate on; absent: those of the name the implementation reports (ImplProvider.reportedExpectations). */
   readonly expectations?: readonly SuiteExpectation[];
   /** Per-command timeout. */
   readonly timeoutMs?: number;
@@ -175,6 +176,25 @@ export class ImplProvider {
   ) {
     if (isShared) this.shared = first;
     else void first.close();
+  }
+
+  private reported: readonly SuiteExpectation[] | undefined;
+
+  /**
+   * The expectations file named after the name the implementation reports
+   * (expectations/<name>.json), for runs given none: the reference served
+   * over stdio or as a module is the reference, with the kernel bugs it
+   * reproduces (expectations/reference.json). A mutant (`mutant:<name>`,
+   * conformance/mutants/harness.ts) is the reference with one fault: the
+   * kernel bugs it shares with the reference are not its fault's doing.
+   */
+  get reportedExpectations(): readonly SuiteExpectation[] {
+    if (this.reported === undefined) {
+      const name = this.caps.implementation.name;
+      const file = defaultSuiteExpectations(name.startsWith('mutant:') ? 'reference' : name);
+      this.reported = file === undefined ? [] : loadSuiteExpectations(file).entries;
+    }
+    return this.reported;
   }
 
   static async create(spec: ImplSpec, profile: Profile | undefined, timeoutMs: number): Promise<ImplProvider> {
@@ -354,7 +374,7 @@ async function driveCase(drive: (session: CaseSession) => Promise<void>, probeSe
     probeSeed,
     count: (p, n = 1) => counts.set(p, (counts.get(p) ?? 0) + n),
     isKnown: (o) => {
-      const e = matchExpectation(rt.opts.expectations ?? [], o);
+      const e = matchExpectation(rt.opts.expectations ?? provider.reportedExpectations, o, provider.profile);
       if (!e) return false;
       known.push({ ...toJsonObjection(o), reason: e.reason });
       if (o.oracle === 'differential') differential?.sleep(`known divergence: ${e.reason}`);
@@ -409,6 +429,11 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
       clock,
       (n) => counts.set('fail-nth', (counts.get('fail-nth') ?? 0) + n),
       typeof rt.opts.failNth === 'object' ? rt.opts.failNth : {},
+      (o) => {
+        const e = matchExpectation(rt.opts.expectations ?? provider.reportedExpectations, o, provider.profile);
+        if (e) known.push({ ...toJsonObjection(o), reason: e.reason });
+        return e !== undefined;
+      },
     );
     if (found) {
       const trace: TraceStep[] = found.templates.map((template, i) => ({ step: i + 1, template, status: 'ok', probes: [], objections: [], known: [], response: { ok: true, result: {} } as never }));

@@ -41,10 +41,16 @@ import {
 // ---------------------------------------------------------------------------
 // helpers
 
-/** Allocate a hardware paging domain of `cfg` for a driver: the domain or a negative errno. */
-function pagingDomain(owner: IommuDriver, cfg: DomainConfig, dirty: boolean, nestParent: boolean, format: string): AllocResult {
+/**
+ * Allocate a hardware paging domain of `cfg` for a driver: the domain or a
+ * negative errno. Its table pages come from the fallible allocator (`fail`,
+ * fail_nth: iommu_alloc_pages is a page allocation the kernel's fault
+ * injection fails too), so a map that needs a new table can fail half-way.
+ */
+function pagingDomain(owner: IommuDriver, cfg: DomainConfig, dirty: boolean, nestParent: boolean, format: string, fail: () => boolean): AllocResult {
   const d = hwCreateDomain(owner.hw, cfg);
   if (typeof d === 'number') return { errno: d };
+  d.allocFail = fail;
   return { errno: 0, domain: new IommuDomain('paging', owner, d, cfg, dirty, nestParent, format) };
 }
 
@@ -94,7 +100,7 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
         if (data || (hasDirty && noDirty)) return { errno: -EOPNOTSUPP };
         if (fail()) return { errno: -ENOMEM };
         // mock_domain_alloc_paging: the xarray table, 2K pages (+1M with MOCK_FLAGS_DEVICE_HUGE_IOVA)
-        return pagingDomain(drv, { format: 'mock-sparse', hugeIova: (dev.mockFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty: hasDirty }, hasDirty, nestParent, 'mock');
+        return pagingDomain(drv, { format: 'mock-sparse', hugeIova: (dev.mockFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty: hasDirty }, hasDirty, nestParent, 'mock', fail);
       }
       const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
       if (flags & ~PAGING_FLAGS || (hasDirty && noDirty)) return { errno: -EOPNOTSUPP };
@@ -110,9 +116,9 @@ export function createMockDriver(profile: Profile, env: DriverEnv): IommuDriver 
       if (fail()) return { errno: -ENOMEM };
       if (pagetableType === MOCK_IOMMUPT_HUGE) {
         // Huge mode: only 1 MiB pages plus PAGE_SIZE; the real AMDv1 aperture (not overridden).
-        return pagingDomain(drv, { format: 'mock-amdv1', mockVariant: 'huge', dirty: hasDirty }, hasDirty, nestParent, 'amdv1-mock-huge');
+        return pagingDomain(drv, { format: 'mock-amdv1', mockVariant: 'huge', dirty: hasDirty }, hasDirty, nestParent, 'amdv1-mock-huge', fail);
       }
-      return pagingDomain(drv, { format: 'mock-amdv1', mockVariant: 'default', dirty: hasDirty }, hasDirty, nestParent, 'amdv1-mock');
+      return pagingDomain(drv, { format: 'mock-amdv1', mockVariant: 'default', dirty: hasDirty }, hasDirty, nestParent, 'amdv1-mock', fail);
     },
     // mock_domain_nop_attach
     attachDev(domain, dev) {
@@ -197,7 +203,7 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
       if (data || (dirty && !dev.caps.dirtyTracking)) return { errno: -EOPNOTSUPP };
       if (nestParent && !inst.nesting) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
-      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format);
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format, fail);
     },
     // prepare_domain_attach_device / paging_domain_compatible
     attachDev(domain, dev) {
@@ -249,7 +255,7 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
       // 7.3: a nesting parent needs a unit with guest translation support
       if (flags & IOMMU_HWPT_ALLOC_NEST_PARENT && !inst.nesting) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
-      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0, inst.format);
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0, inst.format, fail);
     },
     // amd_iommu_attach_device
     attachDev(domain, dev) {
@@ -302,7 +308,7 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
       if (dirty && !dev.caps.dirtyTracking) return { errno: -EOPNOTSUPP };
       if (nestParent && !inst.nesting) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
-      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format);
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format, fail);
     },
     // arm_smmu_attach_dev: an enforcing domain only takes CANWBS masters
     attachDev(domain, dev) {
