@@ -847,3 +847,24 @@ describe('what single lies showed the invariants did not see (mutants --lies)', 
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('every fd number comes back once everything is closed', () => {
+  check('suite.invariants.fd-numbers-freed', async () => {
+    // IOMMU_TEST_OP_CREATE_ACCESS on an id that is no IOAS reserves the access fd, then fails
+    // (ENOENT); the number must be released with it, so the next open gets it.
+    const p = program(
+      'fd-numbers-freed',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: 99, create_access: { flags: 0 } }, expect: { errno: ['ENOENT'] } },
+        { op: 'open', node: 'iommu', bind: { fd2: 'fd' } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/create-access-attach-fail-leaks-fdno.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/after every file and VM was closed, fd \d+ is still taken/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+

@@ -3112,7 +3112,47 @@ export class InvariantsOracle implements Oracle {
     });
     if (out.length === 0) await this.checkUserChargeGone(out);
     if (out.length === 0) await this.checkRebind(out);
+    if (out.length === 0) await this.checkFdsFree(out);
     return out;
+  }
+
+  /**
+   * FILES.NUMBERS_FREED: once every file of the case is closed, every number
+   * it was handed is free again. An implementation handing fds out lowest-free
+   * (ADAPTER.md §6) then gives, for as many opens, every number from the
+   * case's lowest to two past its highest; one that stays taken is a
+   * descriptor reserved and never released (get_unused_fd_flags without
+   * put_unused_fd on an error path): every later open of the process skips
+   * it. Counter-style numbering (the first open past the highest) is not judged.
+   */
+  private async checkFdsFree(out: Objection[]): Promise<void> {
+    if (this.failNth || this.shadow.lost || this.shadow.seenFds.size === 0) return;
+    const seen = [...this.shadow.seenFds];
+    const lo = Math.min(...seen);
+    const hi = Math.max(...seen) + 2;
+    if (hi - lo >= 256) return;
+    const opens: Request[] = Array.from({ length: hi - lo + 1 }, () => ({ op: 'open', node: 'iommu' }));
+    const rs = await this.ctx.observe(opens);
+    const got = rs.map((r) => (r?.ok ? (r.result as { fd?: number }).fd : undefined)).filter((fd): fd is number => typeof fd === 'number' && fd >= 0);
+    try {
+      if (got.length !== opens.length || (got[0] as number) > hi) return;
+      this.ctx.count('invariants.lifetime');
+      const taken = Array.from({ length: hi - lo + 1 }, (_, i) => lo + i).find((fd) => !got.includes(fd));
+      if (taken === undefined) return;
+      const i = got.findIndex((fd) => fd > hi);
+      out.push(
+        this.obj(
+          'lifetime',
+          undefined,
+          `after every file and VM was closed, fd ${taken} is still taken: ${opens.length} opens gave ${got.join(', ')}, not every number from ${lo} (the case's lowest) to ${hi}: a descriptor reserved and never released or installed`,
+          `fds ${lo}..${hi}`,
+          got.join(', '),
+          { request: opens[Math.max(0, i)] as Request, response: rs[Math.max(0, i)] as Response },
+        ),
+      );
+    } finally {
+      await this.ctx.observe(got.map((fd): Request => ({ op: 'close', fd })));
+    }
   }
 
   /**

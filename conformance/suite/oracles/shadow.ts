@@ -250,6 +250,8 @@ export class Shadow {
   private readonly goneVa: { readonly first: bigint; readonly last: bigint }[] = [];
   /** Open fds → files. */
   readonly fds = new Map<number, FileRec>();
+  /** Every fd number the case was handed (open, open_device, fds in out fields), closed or not. */
+  readonly seenFds = new Set<number>();
   readonly ctxs: CtxRec[] = [];
   readonly devices = new Map<string, DeviceRec>();
   /** Groups one of whose devices a bind succeeded for (their DMA ownership was claimed). */
@@ -620,7 +622,7 @@ export class Shadow {
         const file = this.newFile('other');
         file.ctx = ctx;
         ctx.holders++;
-        this.fds.set(v, file);
+        this.holdFd(v, file);
       } else if (typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && typeof v !== 'bigint') {
         for (const [k, x] of Object.entries(v)) walk(x, k);
       }
@@ -789,7 +791,7 @@ export class Shadow {
         const fd = r['fd'] as number;
         const f = this.newFile('iommufd');
         f.ctx = this.newCtx(f, req.node === 'vfio');
-        this.fds.set(fd, f);
+        this.holdFd(fd, f);
         return;
       }
       case 'open_device': {
@@ -801,7 +803,7 @@ export class Shadow {
           f.device = d;
           d.file = f;
         }
-        this.fds.set(fd, f);
+        this.holdFd(fd, f);
         return;
       }
       case 'close': {
@@ -1155,7 +1157,7 @@ export class Shadow {
         // shadow knew as destroyed may have been reused by it.
         ctx.dead.clear();
         ctx.holders++;
-        this.fds.set(fd, f);
+        this.holdFd(fd, f);
         return;
       }
       case 'IOMMU_TEST_OP_ACCESS_PAGES': {
@@ -1186,6 +1188,11 @@ export class Shadow {
       default:
         return;
     }
+  }
+
+  private holdFd(fd: number, f: FileRec): void {
+    this.fds.set(fd, f);
+    this.seenFds.add(fd);
   }
 
   /** For the end-of-case sweep: everything the session still has open. */
