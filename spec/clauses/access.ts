@@ -76,6 +76,15 @@ export const clauses: Clause[] = [
     checks: ['ref.access.pin-and-rw', 'ref.access.prot-eperm', 'ref.access.unmap-edeadlock', 'ref.fail_nth.access-pin'],
   },
   {
+    id: 'ACCESS.PAGES_ARE_MAPPED',
+    kind: 'state',
+    statement:
+      'iommufd_access_pin_pages hands the access, in order, the pages mapped at each IOVA of the range, across as many areas as it spans; the selftest compares them with the pages behind uptr (iommufd_test_check_pages: EBADE when one differs), so where the IOAS maps the range writable to exactly the memory from uptr on, the pin succeeds.',
+    source: { file: DEV, function: 'iommufd_access_pin_pages' },
+    profiles: BOTH,
+    checks: ['suite.invariants.access-pages-are-mapped'],
+  },
+  {
     id: 'ACCESS.RW',
     kind: 'state',
     statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection).',

@@ -868,3 +868,27 @@ describe('every fd number comes back once everything is closed', () => {
   });
 });
 
+describe('an access is handed the pages mapped at its IOVAs', () => {
+  check('suite.invariants.access-pages-are-mapped', async () => {
+    // Two areas back to back over one buffer; a pin across both with uptr at the matching VA must
+    // get the same pages (the selftest answers EBADE when they differ).
+    const p = program(
+      'access-pages-are-mapped',
+      [
+        { op: 'mem_alloc', length: 32768, hugeAligned: true, bind: { buf: '.' } },
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: 16384 }, length: '16384', iova: '0x1004000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$acc', access_pages: { iova: '0x1002000', length: '16384', uptr: { $: 'buf', field: 'va', add: 8192 } } }, expect: { ok: true } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_PAGES'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/access-pin-out-pages-not-advanced.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/failed with EBADE .* the access was handed pages other than the ones mapped at those IOVAs/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+

@@ -2322,6 +2322,10 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     const m = ((op === 'IOMMU_TEST_OP_ACCESS_RW' ? v['access_rw'] : v['access_pages']) ?? {}) as StructValue;
+    if (!ok && op === 'IOMMU_TEST_OP_ACCESS_PAGES' && errnoName(errno ?? 0) === 'EBADE') {
+      this.checkPagesBehindUptr(ev, ioas, m, out);
+      return;
+    }
     if (!ok) {
       // ENOENT is a range its IOAS does not map all of (iommufd_access_pin_pages, iommufd_access_rw:
       // !iopt_area_contig_done), or an access with no IOAS: with the whole range mapped, the access
@@ -2534,6 +2538,32 @@ export class InvariantsOracle implements Oracle {
   }
 
   /** The user-buffer bytes an IOAS maps at [iova, iova+length), segment by segment; undefined where any of it is unmapped, uncertain or no buffer page. */
+  /**
+   * ACCESS.PAGES_ARE_MAPPED: the selftest's ACCESS_PAGES compares the pages
+   * the access was handed with the ones behind uptr (iommufd_test_check_pages,
+   * EBADE when they differ). Where the IOAS maps [iova, iova + length) to
+   * exactly the VAs from uptr on, through writable areas (pinned for write: no
+   * copy-on-write can have moved the VA off the pinned page) whose memory is
+   * still there, the pages are the same: EBADE says the access got pages other
+   * than the ones mapped at those IOVAs.
+   */
+  private checkPagesBehindUptr(ev: StepEvent, ioas: IoasObj, m: StructValue, out: Objection[]): void {
+    const uptr = toBig(m['uptr']);
+    const r = rangeOf(toBig(m['iova']), toBig(m['length']));
+    if (!r || uptr === 0n || (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(ioas, at);
+      if (!seg || seg.uncertain || !seg.write) return;
+      const last = seg.last < r.last ? seg.last : r.last;
+      const va = seg.ps.va + seg.psOff + (at - seg.start);
+      if (va !== uptr + (at - r.start) || this.shadow.vaGone(va, va + (last - at))) return;
+      if (last >= r.last) break;
+      at = last + 1n;
+    }
+    this.ctx.count('invariants.dma-confinement');
+    out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ACCESS_PAGES of ${hexOf(r.start)}..${hexOf(r.last)} failed with EBADE (the pages handed to the access are not the ones behind uptr), but IOAS ${ioas.id} maps exactly the memory from uptr ${hexOf(uptr)} on there, writable: the access was handed pages other than the ones mapped at those IOVAs`, 'ok', 'EBADE'));
+  }
+
   private ioasSpans(ioas: IoasObj, iova: bigint, length: number): Span[] | undefined {
     const out: Span[] = [];
     const end = iova + BigInt(length) - 1n;
