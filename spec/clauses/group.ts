@@ -16,11 +16,11 @@ export const clauses: Clause[] = [
     decides: ['EPERM'],
     events: ['VFIO_DEVICE_BIND_IOMMUFD',  'close'],
     kind: 'security',
-    statement: 'Binding any device claims DMA ownership of its whole iommu_group for the iommufd; a device of the group bound by another iommufd is refused with EPERM; further devices of the group may bind to the same iommufd; ownership is released with the last unbind.',
+    statement: 'Binding any device claims DMA ownership of its whole iommu_group for the iommufd; a device of the group bound by another iommufd is refused with EPERM; further devices of the group may bind to the same iommufd, wherever the group is attached (an owned group never answers a claim with EBUSY, the unowned group\u2019s answer when it is not in its default domain); ownership is released with the last unbind.',
     source: { file: 'drivers/iommu/iommu.c', function: 'iommu_device_claim_dma_owner' },
     profiles: BOTH,
     errno: 'EPERM',
-    checks: ['ref.group.ownership-eperm', 'ref.vfio_bind.group-owner-eperm', 'ref.vfio_bind.unbind-on-close', 'ref.platform.dma-ownership', 'suite.invariants.bind-eperm-needs-an-owner', 'suite.invariants.rebind-after-closing'],
+    checks: ['ref.group.ownership-eperm', 'ref.vfio_bind.group-owner-eperm', 'ref.vfio_bind.unbind-on-close', 'ref.platform.dma-ownership', 'suite.invariants.bind-eperm-needs-an-owner', 'suite.invariants.rebind-after-closing', 'suite.invariants.owned-group-never-ebusy'],
   },
   {
     id: 'GROUP.SAME_HWPT',

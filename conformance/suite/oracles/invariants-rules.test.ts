@@ -892,3 +892,28 @@ describe('an access is handed the pages mapped at its IOVAs', () => {
   });
 });
 
+describe('an owned group takes a sibling of its owner', () => {
+  check('suite.invariants.owned-group-never-ebusy', async () => {
+    // d1 bound and attached in context a; d2 of its group binds to a too, the attachment aside.
+    const p = program(
+      'owned-group-never-ebusy',
+      [
+        { op: 'open', node: 'iommu', bind: { a: 'fd' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device', g: 'group' } },
+        { op: 'device_create', spec: { iommu: 'vtd0', group: '$g' }, bind: { d2: 'device' } },
+        { op: 'ioctl', fd: '$a', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$a' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$a' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/claim-owned-group-busy-when-attached.ts');
+    expect(r.broken, r.text).toContain('invariants.group-isolation');
+    expect(r.text).toMatch(/failed with EBUSY while device \d+ of its iommu group is bound/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+

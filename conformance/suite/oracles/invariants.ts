@@ -1801,6 +1801,13 @@ export class InvariantsOracle implements Oracle {
         this.ctx.count('invariants.lifetime');
         const holder = this.shadow.liveDevices().find((x) => x.group === d.group && x.bound && x.bound.ctx !== target);
         if (!holder) out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EPERM, but no device of its iommu group is bound to another context: the group's DMA ownership was not given back when its last bind went`, 'ok', 'EPERM'));
+      } else if (errno === 'EBUSY') {
+        // GROUP.CLAIM_OWNED: while a device of the group is bound, the group has an owner, and
+        // iommu_device_claim_dma_owner answers EPERM (another owner) or counts one more user (the
+        // same): EBUSY is the unowned group's answer (not in its default domain), never an owned one's.
+        const holder = this.shadow.liveDevices().find((x) => x !== d && x.group === d.group && x.bound?.ctx.alive);
+        this.ctx.count('invariants.group-isolation');
+        if (holder) out.push(this.obj('group-isolation', ev, `binding device ${d.handle} to context #${target.no} failed with EBUSY while device ${holder.handle} of its iommu group is bound to context #${holder.bound!.ctx.no}: an owned group answers a claim with EPERM (another context) or takes it (the same), the group's attachment does not matter`, holder.bound!.ctx === target ? 'ok' : 'EPERM', 'EBUSY'));
       } else if (errno === 'EINVAL') this.checkBindEinval(ev, d, target, out);
       // A read-only argument's EFAULT comes from the copy-back of out_devid, after the bind itself
       // went through: the unit has IOMMU_CAP_CACHE_COHERENCY for the device (checkBindEinval).
