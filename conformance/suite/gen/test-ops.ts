@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
-import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import { PAGE, U64_MAX } from '../ranges.ts';
 import type { TraceStep } from '../session.ts';
 import { Ref, type StepTemplate, type Tmpl } from '../step.ts';
@@ -382,6 +382,47 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         return [upper, pin(f.iova + PAGE, PAGE, PAGE, 0), ...then].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<Touching>);
+  }
+  if (testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES') && testOpSupported(env, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') && supported(env.caps, 'IOMMU_IOAS_UNMAP')) {
+    // syzkaller's form of ACCESS_PAGES (MOCK_FLAGS_ACCESS_SYZ): the IOVA is { u32 nth_area; u32
+    // offset } in the access's IOAS, decoded by the selftest (iommufd_test_syz_conv_iova), uptr
+    // mostly 0 (no page check). What the access records must be the decoded IOVA: the item is
+    // then released by DESTROY_ACCESS_PAGES, or by the unmap of its area telling the access.
+    type Syz = { acc: number; area: number; off: number; check: boolean; destroy: boolean };
+    const syzArea = new WeakMap<StepTemplate, AreaEntry>();
+    add({
+      kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/syz',
+      weight: 1,
+      arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), check: fc.boolean(), destroy: fc.boolean() }),
+      needs: ['acc', 'area'], ready: () => true,
+      build: (m, c) => {
+        const acc = pick(m.accs.filter((a) => a.open && a.pin), c.acc);
+        const areas = acc ? [...m.liveAreas(acc.ctx, acc.ioas)].sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0)) : [];
+        const nth = areas.length > 0 ? c.area % areas.length : 0;
+        const a = areas[nth];
+        if (!acc || !a?.buf) return undefined;
+        const first = BigInt(c.off) % (a.length / PAGE || 1n);
+        const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
+        const uptr = c.check ? new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) : 0n;
+        const t = testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_SYZ, iova: ((first * PAGE) << 32n) | BigInt(nth), length: PAGE, uptr }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
+        if (t) syzArea.set(t, a);
+        return t;
+      },
+      after: (m, c, t, step) => {
+        notePin(m, t, step);
+        const a = syzArea.get(t);
+        if (ok(step) && !c.destroy && a) a.alive = false;
+      },
+      follow: (m, c, t, step) => {
+        if (!ok(step)) return undefined;
+        const f = (t.fields['arg'] as { fields: { id: Ref } }).fields;
+        const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) as CtxEntry;
+        const item = Object.keys(t.bind ?? {})[0] as string;
+        if (c.destroy) return testStep(m, ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', f.id, 'destroy_access_pages', { access_pages_id: new Ref(item) }, NONE);
+        const a = syzArea.get(t);
+        return a && unmapAreaStep(env, a);
+      },
+    } satisfies CommandSpec<Syz>);
   }
   test('IOMMU_TEST_OP_ACCESS_PAGES', {
     weight: 2,

@@ -2472,7 +2472,10 @@ export class InvariantsOracle implements Oracle {
     } else if (op === 'IOMMU_TEST_OP_ACCESS_PAGES') {
       const af = this.shadow.fds.get(toNum(v['id']));
       const m = (v['access_pages'] ?? {}) as StructValue;
-      if (af?.access && toBig(m['uptr']) !== 0n) check(this.shadow.ioas(af.ctx, af.access.ioas), m, 'IOMMU_TEST_OP_ACCESS_PAGES');
+      const ioas = af?.access ? this.shadow.ioas(af.ctx, af.access.ioas) : undefined;
+      // syzkaller's form names an area and an offset (MOCK_FLAGS_ACCESS_SYZ): judged at the IOVA they decode to.
+      const syz = (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0;
+      if (ioas && toBig(m['uptr']) !== 0n) check(ioas, syz ? { ...m, iova: this.shadow.syzIova(ioas, toBig(m['iova'])) } : m, 'IOMMU_TEST_OP_ACCESS_PAGES');
     } else if (op === 'IOMMU_TEST_OP_MD_CHECK_REFS') {
       const m = (v['check_refs'] ?? {}) as StructValue;
       const va = toBig(m['uptr']);

@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -1161,9 +1161,11 @@ export class Shadow {
         return;
       }
       case 'IOMMU_TEST_OP_ACCESS_PAGES': {
-        const a = this.fds.get(id)?.access;
+        const file = this.fds.get(id);
+        const a = file?.access;
         const m = member(v, 'access_pages');
-        const r = rangeOf(toBig(m['iova']), toBig(m['length']));
+        const syz = (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0;
+        const r = rangeOf(syz && a ? this.syzIova(this.ioas(file.ctx, a.ioas), toBig(m['iova'])) : toBig(m['iova']), toBig(m['length']));
         if (a && r) a.items.set(toNum(member(out, 'access_pages')['out_access_pages_id']), r);
         return;
       }
@@ -1193,6 +1195,22 @@ export class Shadow {
   private holdFd(fd: number, f: FileRec): void {
     this.fds.set(fd, f);
     this.seenFds.add(fd);
+  }
+
+  /**
+   * syzkaller's IOVA (MOCK_FLAGS_ACCESS_SYZ, iommufd_test_syz_conv_iova): {
+   * u32 nth_area; u32 offset } little-endian, the nth area of the IOAS in
+   * IOVA order plus offset; 0 when there is no such area.
+   */
+  syzIova(ioas: IoasObj | undefined, encoded: bigint): bigint {
+    const nth = Number(BigInt.asUintN(32, encoded));
+    const starts = new Map<number, bigint>();
+    for (const seg of ioas?.segs ?? []) {
+      const s = starts.get(seg.area);
+      if (s === undefined || seg.start < s) starts.set(seg.area, seg.start);
+    }
+    const start = [...starts.values()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[nth];
+    return start === undefined ? 0n : start + BigInt.asUintN(32, encoded >> 32n);
   }
 
   /** For the end-of-case sweep: everything the session still has open. */
