@@ -512,6 +512,43 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
         },
       } satisfies CommandSpec<KvmFileOp>);
     }
+    if (opSupported(caps, 'kvm_vfio_add') && opSupported(caps, 'kvm_vfio_del') && opSupported(caps, 'open_device')) {
+      // A second file of a device a VM holds a file of: KVM keys its list by struct file (kvm_vfio_file_add,
+      // kvm_vfio_file_del), so the second is added beside the first and deleted alone; the first stays
+      // registered, with its coherency.
+      add({
+        kind: 'kvm_vfio_add/second-file',
+        weight: 1,
+        arb: fc.record({ vm: k16, d: k16, del: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }),
+        needs: ['vmMixed'], ready: () => true,
+        build: (m, c) => {
+          const vm = pick(m.vms.filter((x) => x.alive && x.files.length > 0), c.vm);
+          const held = vm && pick(m.openDfds().filter((x) => vm.files.includes(x.name)), c.d);
+          if (!vm || !held) return undefined;
+          return { op: 'open_device', fields: { device: new Ref(held.dev.name) }, bind: { [m.fresh('dfd')]: 'fd' } };
+        },
+        after: (m, c, t, step) => {
+          const vm = pick(m.vms.filter((x) => x.alive && x.files.length > 0), c.vm);
+          const held = vm && pick(m.openDfds().filter((x) => vm.files.includes(x.name)), c.d);
+          if (ok(step) && held) m.dfds.push({ name: Object.keys(t.bind ?? {})[0] as string, dev: held.dev, open: true });
+        },
+        follow: (m, c, t, step) => {
+          const vm = pick(m.vms.filter((x) => x.alive && x.files.length > 0), c.vm);
+          if (!ok(step) || !vm) return undefined;
+          const fd = new Ref(Object.keys(t.bind ?? {})[0] as string);
+          const addIt: StepTemplate = { op: 'kvm_vfio_add', fields: { vm: new Ref(vm.name), fd } };
+          return c.del ? [addIt, { op: 'kvm_vfio_del', fields: { vm: new Ref(vm.name), fd } }] : [addIt];
+        },
+        afterFollow: (m, _c, t, step) => {
+          const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
+          const fd = (t.fields['fd'] as Ref).name;
+          if (!ok(step) || !vm) return;
+          const i = vm.files.indexOf(fd);
+          if (t.op === 'kvm_vfio_add' && i < 0) vm.files.push(fd);
+          if (t.op === 'kvm_vfio_del' && i >= 0) vm.files.splice(i, 1);
+        },
+      } satisfies CommandSpec<{ vm: number; d: number; del: boolean }>);
+    }
     if (opSupported(caps, 'kvm_vfio_del')) {
       // DEL from a VM holding files of both coherencies: WBINVD is re-derived from what stays.
       add({

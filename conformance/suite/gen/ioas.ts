@@ -1041,6 +1041,40 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<{ ctx: number; op: number; ioas: IdChoice; abi: AbiChoice }>);
   }
 
+  if (has('IOMMU_VFIO_IOAS') && has('IOMMU_IOAS_ALLOC') && has('VFIO_IOMMU_MAP_DMA')) {
+    // The compat IOAS moved to a new IOAS of the same context (IOMMU_VFIO_IOAS SET replaces
+    // ictx->vfio_ioas whatever it was), then a type1 map and GET: both name the new one.
+    add({
+      kind: 'IOMMU_VFIO_IOAS/repoint',
+      weight: 1,
+      arb: fc.record({ ctx: ctxK, page: fc.nat(3) }),
+      needs: ['compat', 'buf'], ready: () => true,
+      build: (m, c) => {
+        const ctx = pick(m.ctxs.filter((x) => x.compat !== undefined && x.open), c.ctx);
+        return ctx && ioctlStep(env, 'IOMMU_IOAS_ALLOC', new Ref(ctx.name), {}, NONE, { bind: { [m.fresh('ioas')]: 'out.out_ioas_id' } });
+      },
+      after: (m, _c, t, step) => {
+        if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: (t.fields['fd'] as Ref).name, alive: true });
+      },
+      follow: (m, c, t, step) => {
+        const b = pick(m.bufs, c.page);
+        if (!ok(step) || !b) return undefined;
+        const fd = t.fields['fd'] as Ref;
+        const ioas = new Ref(Object.keys(t.bind ?? {})[0] as string);
+        return [
+          ioctlStep(env, 'IOMMU_VFIO_IOAS', fd, { op: v(p, 'IOMMU_VFIO_IOAS_SET'), ioas_id: ioas }, NONE, {}),
+          ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', fd, { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: 0x100000n + BigInt(c.page) * PAGE, size: PAGE }, NONE, {}),
+          ioctlStep(env, 'IOMMU_VFIO_IOAS', fd, { op: v(p, 'IOMMU_VFIO_IOAS_GET'), ioas_id: 0 }, NONE, {}),
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
+      afterFollow: (m, _c, t, step) => {
+        const f = (t.fields['arg'] as { fields?: { op?: Tmpl; ioas_id?: Tmpl } } | undefined)?.fields;
+        const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        if (ok(step) && ctx && f?.op === v(p, 'IOMMU_VFIO_IOAS_SET') && f.ioas_id instanceof Ref) ctx.compat = f.ioas_id.name;
+      },
+    } satisfies CommandSpec<{ ctx: number; page: number }>);
+  }
+
   if (has('IOMMU_HWPT_ALLOC')) {
     const nest = v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT');
     const dirty = v(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING');
@@ -1078,7 +1112,20 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const mock = pt?.kind === 'ioas' && m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev);
         m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false, ...(mock && { mock })});
       },
-      follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => f['pt_id']),
+      follow: (m, _c, t, step) => {
+        const ranges = rangesAfterFailure(env, m, t, step, (f) => f['pt_id']);
+        // A refusal must give back what it took: with a HWPT still holding the IOAS, its DESTROY is
+        // EBUSY (a refused allocation that dropped a reference it never took lets it go).
+        const pt = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id;
+        const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
+        const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
+        return [ranges, destroy].filter((x): x is StepTemplate => x !== undefined);
+      },
+      afterFollow: (m, _c, t, step) => {
+        const id = (t.fields['arg'] as { fields?: { id?: Tmpl } } | undefined)?.fields?.id;
+        const o = ok(step) && id instanceof Ref ? m.objs.find((x) => x.name === id.name) : undefined;
+        if (o) o.alive = false;
+      },
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; abi: AbiChoice }>);
   }
 

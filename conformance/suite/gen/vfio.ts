@@ -503,6 +503,40 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioas && left !== undefined ? rangesOf(env, ioas.ctx, left) : undefined;
       },
     } satisfies CommandSpec<number>);
+    // A member closed while attached, its device opened, bound and attached again, and that file
+    // closed: vfio_iommufd_physical_unbind clears the device's attached state with the file, so the
+    // new file starts unattached (its attach is a plain attach, its close detaches only it) and the
+    // sibling keeps its HWPT.
+    const reopened = new WeakMap<StepTemplate, { dev: string; ctx: string; ioas: string }>();
+    add({
+      kind: 'close/attached-member-reopened',
+      weight: 1,
+      arb: k16,
+      needs: ['groupBothAttached'], ready: () => true,
+      build: (m, k) => {
+        const [x] = pick(memberPairs(m), k) ?? [];
+        const ioas = x && ioasOf(m, x);
+        if (!x?.ctx || !ioas) return undefined;
+        const t: StepTemplate = { op: 'close', fields: { fd: new Ref(x.name) } };
+        reopened.set(t, { dev: x.dev.name, ctx: x.ctx, ioas });
+        return t;
+      },
+      after: (m, _k, t, step) => {
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        if (ok(step) && d) dfdClosed(m, d);
+      },
+      follow: (m, _k, t, step) => {
+        const r = reopened.get(t);
+        if (!ok(step) || !r) return undefined;
+        const f = m.fresh('dfd');
+        return [
+          { op: 'open_device', fields: { device: new Ref(r.dev) }, bind: { [f]: 'fd' } },
+          ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(f), { flags: 0, iommufd: new Ref(r.ctx) }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } }),
+          ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(f), { flags: 0, pt_id: new Ref(r.ioas) }, NONE),
+          { op: 'close', fields: { fd: new Ref(f) } },
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
+    } satisfies CommandSpec<number>);
     add({
       kind: 'VFIO_DEVICE_DETACH_IOMMUFD_PT/group-member',
       weight: 1,

@@ -2475,7 +2475,8 @@ export class InvariantsOracle implements Oracle {
       const ioas = af?.access ? this.shadow.ioas(af.ctx, af.access.ioas) : undefined;
       // syzkaller's form names an area and an offset (MOCK_FLAGS_ACCESS_SYZ): judged at the IOVA they decode to.
       const syz = (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0;
-      if (ioas && toBig(m['uptr']) !== 0n) check(ioas, syz ? { ...m, iova: this.shadow.syzIova(ioas, toBig(m['iova'])) } : m, 'IOMMU_TEST_OP_ACCESS_PAGES');
+      const iova = ioas && syz ? this.shadow.syzIova(ioas, toBig(m['iova'])) : toBig(m['iova']);
+      if (ioas && iova !== undefined && toBig(m['uptr']) !== 0n) check(ioas, { ...m, iova }, 'IOMMU_TEST_OP_ACCESS_PAGES');
     } else if (op === 'IOMMU_TEST_OP_MD_CHECK_REFS') {
       const m = (v['check_refs'] ?? {}) as StructValue;
       const va = toBig(m['uptr']);

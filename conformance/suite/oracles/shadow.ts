@@ -1165,7 +1165,12 @@ export class Shadow {
         const a = file?.access;
         const m = member(v, 'access_pages');
         const syz = (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0;
-        const r = rangeOf(syz && a ? this.syzIova(this.ioas(file.ctx, a.ioas), toBig(m['iova'])) : toBig(m['iova']), toBig(m['length']));
+        const iova = syz && a ? this.syzIova(this.ioas(file.ctx, a.ioas), toBig(m['iova'])) : toBig(m['iova']);
+        if (iova === undefined) {
+          this.lost = 'a syzkaller-form ACCESS_PAGES named the nth area of an IOAS whose areas the shadow does not know for sure';
+          return;
+        }
+        const r = rangeOf(iova, toBig(m['length']));
         if (a && r) a.items.set(toNum(member(out, 'access_pages')['out_access_pages_id']), r);
         return;
       }
@@ -1200,11 +1205,14 @@ export class Shadow {
   /**
    * syzkaller's IOVA (MOCK_FLAGS_ACCESS_SYZ, iommufd_test_syz_conv_iova): {
    * u32 nth_area; u32 offset } little-endian, the nth area of the IOAS in
-   * IOVA order plus offset; 0 when there is no such area.
+   * IOVA order plus offset; 0 when there is no such area; undefined when
+   * the shadow is not sure which areas are there.
    */
-  syzIova(ioas: IoasObj | undefined, encoded: bigint): bigint {
+  syzIova(ioas: IoasObj | undefined, encoded: bigint): bigint | undefined {
     const nth = Number(BigInt.asUintN(32, encoded));
     const starts = new Map<number, bigint>();
+    // After a failed non-atomic unmap an area may or may not be there: the nth is unknown.
+    if (ioas?.segs.some((seg) => seg.uncertain)) return undefined;
     for (const seg of ioas?.segs ?? []) {
       const s = starts.get(seg.area);
       if (s === undefined || seg.start < s) starts.set(seg.area, seg.start);
