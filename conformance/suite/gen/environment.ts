@@ -486,6 +486,15 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
         },
       } satisfies CommandSpec<number>);
     }
+    /** A kvm_vfio_add or kvm_vfio_del that succeeded: the VM's file list, as the model follows it. */
+    const noteKvmFile = (m: GenModel, t: StepTemplate, step: TraceStep): void => {
+      const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
+      const fd = (t.fields['fd'] as Ref).name;
+      if (!ok(step) || !vm) return;
+      const i = vm.files.indexOf(fd);
+      if (t.op === 'kvm_vfio_add' && i < 0) vm.files.push(fd);
+      if (t.op === 'kvm_vfio_del' && i >= 0) vm.files.splice(i, 1);
+    };
     // `to`: a device file by name (constructors only).
     type KvmFileOp = { vm: number; fd: number; ctx: boolean; to?: string };
     for (const op of ['kvm_vfio_add', 'kvm_vfio_del'] as const) {
@@ -501,15 +510,7 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
           const fd = vm && (named ?? (c.ctx ? pick(m.ctxs, c.fd) : (kvmFile(m, vm, op, c.fd) ?? pick(m.ctxs, c.fd))));
           return vm && fd ? { op, fields: { vm: new Ref(vm.name), fd: new Ref(fd.name) } } : undefined;
         },
-        after: (m, _c, t, step) => {
-          if (!ok(step)) return;
-          const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
-          const fd = (t.fields['fd'] as Ref).name;
-          if (!vm) return;
-          const i = vm.files.indexOf(fd);
-          if (op === 'kvm_vfio_add' && i < 0) vm.files.push(fd);
-          if (op === 'kvm_vfio_del' && i >= 0) vm.files.splice(i, 1);
-        },
+        after: (m, _c, t, step) => noteKvmFile(m, t, step),
       } satisfies CommandSpec<KvmFileOp>);
     }
     if (opSupported(caps, 'kvm_vfio_add') && opSupported(caps, 'kvm_vfio_del') && opSupported(caps, 'open_device')) {
@@ -539,14 +540,7 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
           const addIt: StepTemplate = { op: 'kvm_vfio_add', fields: { vm: new Ref(vm.name), fd } };
           return c.del ? [addIt, { op: 'kvm_vfio_del', fields: { vm: new Ref(vm.name), fd } }] : [addIt];
         },
-        afterFollow: (m, _c, t, step) => {
-          const vm = m.vms.find((x) => x.name === (t.fields['vm'] as Ref).name);
-          const fd = (t.fields['fd'] as Ref).name;
-          if (!ok(step) || !vm) return;
-          const i = vm.files.indexOf(fd);
-          if (t.op === 'kvm_vfio_add' && i < 0) vm.files.push(fd);
-          if (t.op === 'kvm_vfio_del' && i >= 0) vm.files.splice(i, 1);
-        },
+        afterFollow: (m, _c, t, step) => noteKvmFile(m, t, step),
       } satisfies CommandSpec<{ vm: number; d: number; del: boolean }>);
     }
     if (opSupported(caps, 'kvm_vfio_del')) {

@@ -668,14 +668,23 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = pick(m.openCtxs().filter((c) => c.compat), k);
         if (!ctx?.compat) return undefined;
         const loose = m.openDfds().find((d) => d.ctx === ctx.name && !d.attached && !(d.dev.ecc ?? d.dev.iommu.enforceCacheCoherency));
+        // Every other time a user HWPT of that device on the compat IOAS instead of its attach (an
+        // automatic HWPT): the container answers for user HWPTs too (iommufd_vfio_cc_iommu).
+        if (loose?.devid && k % 2 === 1 && has('IOMMU_HWPT_ALLOC')) {
+          return ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(ctx.name), { flags: 0, dev_id: new Ref(loose.devid), pt_id: new Ref(ctx.compat), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+        }
         if (!loose || !has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return ccCheck(ctx.name);
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(loose.name), { flags: 0, pt_id: new Ref(ctx.compat) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
       after: (m, _k, t, step) => {
-        const d = t.op === 'ioctl' && t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
-        if (d && ok(step)) recordAttach(m, d, t);
+        if (t.op !== 'ioctl' || !ok(step)) return;
+        const d = t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+        if (d) recordAttach(m, d, t);
+        const ctx = t.fields['cmd'] === 'IOMMU_HWPT_ALLOC' ? m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+        if (ctx?.compat) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: ctx.name, alive: true, ioas: ctx.compat, auto: false });
       },
       follow: (m, _k, t) => {
+        if (t.fields['cmd'] === 'IOMMU_HWPT_ALLOC') return ccCheck((t.fields['fd'] as Ref).name);
         const d = t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
         return d?.ctx ? ccCheck(d.ctx) : undefined;
       },
