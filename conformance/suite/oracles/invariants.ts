@@ -1802,7 +1802,7 @@ export class InvariantsOracle implements Oracle {
         const holder = this.shadow.liveDevices().find((x) => x.group === d.group && x.bound && x.bound.ctx !== target);
         if (!holder) out.push(this.obj('lifetime', ev, `binding device ${d.handle} to context #${target.no} failed with EPERM, but no device of its iommu group is bound to another context: the group's DMA ownership was not given back when its last bind went`, 'ok', 'EPERM'));
       } else if (errno === 'EBUSY') {
-        // GROUP.CLAIM_OWNED: while a device of the group is bound, the group has an owner, and
+        // GROUP.OWNERSHIP: while a device of the group is bound, the group has an owner, and
         // iommu_device_claim_dma_owner answers EPERM (another owner) or counts one more user (the
         // same): EBUSY is the unowned group's answer (not in its default domain), never an owned one's.
         const holder = this.shadow.liveDevices().find((x) => x !== d && x.group === d.group && x.bound?.ctx.alive);
@@ -2548,7 +2548,6 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
-  /** The user-buffer bytes an IOAS maps at [iova, iova+length), segment by segment; undefined where any of it is unmapped, uncertain or no buffer page. */
   /**
    * ACCESS.PAGES_ARE_MAPPED: the selftest's ACCESS_PAGES compares the pages
    * the access was handed with the ones behind uptr (iommufd_test_check_pages,
@@ -2575,6 +2574,7 @@ export class InvariantsOracle implements Oracle {
     out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ACCESS_PAGES of ${hexOf(r.start)}..${hexOf(r.last)} failed with EBADE (the pages handed to the access are not the ones behind uptr), but IOAS ${ioas.id} maps exactly the memory from uptr ${hexOf(uptr)} on there, writable: the access was handed pages other than the ones mapped at those IOVAs`, 'ok', 'EBADE'));
   }
 
+  /** The user-buffer bytes an IOAS maps at [iova, iova+length), segment by segment; undefined where any of it is unmapped, uncertain or no buffer page. */
   private ioasSpans(ioas: IoasObj, iova: bigint, length: number): Span[] | undefined {
     const out: Span[] = [];
     const end = iova + BigInt(length) - 1n;
