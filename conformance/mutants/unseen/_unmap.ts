@@ -1,8 +1,8 @@
 /**
  * Shared by the J faults that change one step of the unmap path: a copy of
  * iommufd_ioas_unmap / iopt_unmap_iova_range (io_pagetable.c) whose area
- * teardown (iopt_area_unfill_domains) and cut test (an area only partly
- * inside the range: ENOENT) are parameters, and of iommufd_ioas_unmap and
+ * teardown (iopt_area_unfill_domains), cut test (an area only partly
+ * inside the range: ENOENT) and access test (an area accesses pin) are parameters, and of iommufd_ioas_unmap and
  * iommufd_vfio_unmap_dma over any such walk. With the reference's
  * ioptAreaUnfillDomains and REFUSES_CUT it answers exactly as the reference does.
  */
@@ -22,8 +22,14 @@ export type Cuts = (areaFirst: bigint, areaLast: bigint, start: bigint, last: bi
 /** iopt_unmap_iova_range's own test: `area_first < start || area_last > last`. */
 export const REFUSES_CUT: Cuts = (areaFirst, areaLast, start, last) => areaFirst < start || areaLast > last;
 
+/** Whether accesses pin an area, so the walk must tell them to let go first. */
+export type Accessed = (area: IoptArea) => boolean;
+
+/** iopt_unmap_iova_range's own test: `area->num_accesses`. */
+export const HAS_ACCESSES: Accessed = (area) => area.numAccesses > 0;
+
 /** iopt_unmap_iova_range, tearing each area down with `unfill`. */
-export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT): number {
+export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT, accessed: Accessed = HAS_ACCESSES): number {
   let tries = 0;
   unmapped.bytes = 0n;
   for (;;) {
@@ -35,7 +41,7 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
     if (area.numLocks) return -EBUSY;
     if (cuts(areaFirst, areaLast, start, last)) return -ENOENT;
     if (areaFirst !== start) tries = 0;
-    if (area.numAccesses) {
+    if (accessed(area)) {
       start = areaFirst;
       area.preventAccess = true;
       for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, area.length);

@@ -64,18 +64,18 @@
  * IOAS WARNs (iopt_unmap_all fails) and leaks its remaining areas.
  *
  * Applied as: IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA (_unmap.ts's handlers)
- * and the IOAS's destruction walk through a copy of the reference's
+ * and the IOAS's destruction walk through _unmap.ts's copy of the reference's
  * iopt_unmap_iova_range whose "is this area pinned by an access" test reads
  * the area's pages' access ranges (iopt_pages_access nodes, whichever area
  * they were made through) that meet the area's page indexes.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { EBUSY, EDEADLOCK, ENOENT, errnoName } from '../../../impl/lib/errno.ts';
+import { ENOENT, errnoName } from '../../../impl/lib/errno.ts';
 import { ULONG_MAX, type IommufdIoas, type IoPagetable, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst, ioptDestroyTable } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
-import { ioasUnmapWith, vfioUnmapDmaWith } from './_unmap.ts';
+import { ioptDestroyTable } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import { ioasUnmapWith, REFUSES_CUT, unmapRange as unmapRangeWith, vfioUnmapDmaWith } from './_unmap.ts';
 
 /** THE FAULT: interval_tree_iter_first(&area->pages->access_itree, iopt_area_index(area), iopt_area_last_index(area)). */
 function accessItreeMeets(area: IoptArea): boolean {
@@ -86,37 +86,7 @@ function accessItreeMeets(area: IoptArea): boolean {
 }
 
 /** iopt_unmap_iova_range with the faulty access test. */
-function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
-  let tries = 0;
-  unmapped.bytes = 0n;
-  for (;;) {
-    const area = ioptAreaIterFirst(iopt, start, last);
-    if (!area) return 0;
-    const areaFirst = area.start;
-    const areaLast = area.last;
-    if (!area.pages) return -EBUSY;
-    if (area.numLocks) return -EBUSY;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
-    if (areaFirst !== start) tries = 0;
-    // THE FAULT: the pages' access_itree over the area's indexes, not area->num_accesses.
-    if (accessItreeMeets(area)) {
-      start = areaFirst;
-      area.preventAccess = true;
-      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, area.length);
-      tries++;
-      if (tries > 100) return -EDEADLOCK;
-      continue;
-    }
-    const pages = area.pages;
-    area.pages = null;
-    ioptAreaUnfillDomains(iopt, area, pages);
-    iopt.areas.splice(iopt.areas.indexOf(area), 1);
-    ioptPutPages(pages);
-    unmapped.bytes += areaLast - areaFirst + 1n;
-    if (areaLast >= last) return 0;
-    start = areaLast + 1n;
-  }
-}
+const unmapRange = (iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number => unmapRangeWith(iopt, start, last, unmapped, ioptAreaUnfillDomains, REFUSES_CUT, accessItreeMeets);
 
 export function createAdapter(profile: Profile): Implementation {
   const vfioUnmap = vfioUnmapDmaWith(unmapRange);
