@@ -38,71 +38,16 @@
  * mapping, every page its domains pinned and every RLIMIT_MEMLOCK/pinned_vm
  * charge stays after all the process's files are closed.
  *
- * Applied as: IOMMU_TEST_OP_CREATE_ACCESS runs a copy of
+ * Applied as: IOMMU_TEST_OP_CREATE_ACCESS runs _create_access.ts's copy of
  * iommufd_test_create_access whose copy-back failure takes the wrong label.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_CREATE_ACCESS, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
-import { iommufdUcmdRespond, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
-import { iommufdAccessAttach, iommufdAccessCreate, iommufdAccessDestroy, iommufdAccessUnpinPages, type IommufdAccessOps } from '../../../impl/iommufd/access.ts';
-import { KFile } from '../../../impl/process/file.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IOMMU_TEST_OP_CREATE_ACCESS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
+import { createAccessSkipping } from './_create_access.ts';
 
-/** iommufd_test_access_unmap: drop every item intersecting the range. */
-function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of [...staccess.items]) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    iommufdAccessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-}
-
-/** iommufd_test_staccess_release */
-function staccessRelease(staccess: SelftestAccess): void {
-  if (staccess.access) {
-    testAccessUnmap(staccess, 0n, ULONG_MAX);
-    iommufdAccessDestroy(staccess.access);
-  }
-}
-
-/** iommufd_test_create_access with the copy-back failure jumping past out_destroy. */
-function testCreateAccess(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('create_access.flags');
-  if (flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) return -EOPNOTSUPP;
-  if (ctx.faults.shouldFail()) return -ENOMEM; // kzalloc(staccess)
-  const staccess = new SelftestAccess();
-  staccess.needsPin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0;
-  const file = new KFile('selftest-access', { release: () => staccessRelease(staccess) }, staccess, false);
-  staccess.file = file;
-  const ops: IommufdAccessOps = {
-    needsPinPages: staccess.needsPin,
-    unmap: (iova, length) => testAccessUnmap(staccess, iova, length),
-  };
-  const unwind = new Unwind();
-  unwind.onError('out_free_staccess', () => file.put());
-  const fdno = ctx.proc.fds.getUnusedFd();
-  unwind.onError('out_put_fdno', () => ctx.proc.fds.putUnusedFd(fdno));
-  const a = iommufdAccessCreate(ctx, ops);
-  if (a.errno) return unwind.exit(a.errno);
-  const access = a.value!;
-  let rc = iommufdAccessAttach(access, cmd.num('id'));
-  if (rc) {
-    // goto out_destroy
-    iommufdAccessDestroy(access);
-    return unwind.exit(rc);
-  }
-  cmd.set('create_access.out_access_fd', fdno);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc); // THE FAULT: goto out_put_fdno — the access is not destroyed
-  staccess.access = access;
-  ctx.proc.fds.fdInstall(fdno, file);
-  return unwind.exit(0);
-}
+/** iommufd_test_create_access; THE FAULT: the copy-back failure goes to out_put_fdno: the access is not destroyed. */
+const testCreateAccess = createAccessSkipping({ respond: 'out_destroy' });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('create-access-efault-keeps-access', profile, {
