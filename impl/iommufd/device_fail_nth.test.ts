@@ -39,6 +39,28 @@ function teardown(env: Env, domainsBefore: number): void {
   expect(physLeak(env)).toBe('');
 }
 
+/**
+ * The first nth whose injected failure leaves the scenario as `found` says
+ * (its run's answer and what it can see), or 0 if none before the failure
+ * points run out.
+ */
+function firstFailure(setup: () => Scenario, found: (rc: number, s: Scenario) => boolean): number {
+  for (let nth = 1; nth < 400; nth++) {
+    const s = setup();
+    try {
+      s.env.proc.faults.arm(nth);
+      const rc = s.run();
+      const injected = s.env.proc.faults.injected;
+      s.env.proc.faults.disarm();
+      if (!injected) return 0;
+      if (found(rc, s)) return nth;
+    } finally {
+      releaseEnv(s.env);
+    }
+  }
+  return 0;
+}
+
 /** Sweeps both profiles; returns the fewest fallible steps the sequence has. */
 function sweep(setup: (profile: '6.12' | '7.3') => Scenario): number {
   return Math.min(sweepProfile('6.12', setup), sweepProfile('7.3', setup));
@@ -116,41 +138,18 @@ describe('fail_nth sweeps', () => {
     try {
       for (const iommu of ['vtd0', 'amd0', 'smmu0']) {
         sweepProfile('7.3', (p) => scenario(p, iommu, true));
-        let inTable = 0;
-        for (let nth = 1; nth < 400 && inTable === 0; nth++) {
+        const inTable = firstFailure(() => {
           const s = scenario('7.3', iommu, true);
-          try {
-            allocTable.mockClear();
-            s.env.proc.faults.arm(nth);
-            const rc = s.run();
-            const injected = s.env.proc.faults.injected;
-            s.env.proc.faults.disarm();
-            if (!injected) break;
-            if (rc === ENOMEM && allocTable.mock.results.some((r) => r.value === 0)) inTable = nth;
-          } finally {
-            releaseEnv(s.env);
-          }
-        }
+          allocTable.mockClear();
+          return s;
+        }, (rc) => rc === ENOMEM && allocTable.mock.results.some((r) => r.value === 0));
         expect([iommu, inTable > 0]).toEqual([iommu, true]);
       }
     } finally {
       allocTable.mockRestore();
     }
     // 6.12 VT-d: some injected table failure leaves translations behind, as the kernel does.
-    let leaked = 0;
-    for (let nth = 1; nth < 400 && leaked === 0; nth++) {
-      const s = scenario('6.12', 'vtd0', true);
-      try {
-        s.env.proc.faults.arm(nth);
-        const rc = s.run();
-        const injected = s.env.proc.faults.injected;
-        s.env.proc.faults.disarm();
-        if (!injected) break;
-        if (rc !== 0 && s.visible?.() !== ' translated=0') leaked = nth;
-      } finally {
-        releaseEnv(s.env);
-      }
-    }
+    const leaked = firstFailure(() => scenario('6.12', 'vtd0', true), (rc, s) => rc !== 0 && s.visible?.() !== ' translated=0');
     expect(leaked).toBeGreaterThan(0);
   });
 

@@ -8,7 +8,7 @@ import type { IommuInstanceInfo } from '../../../spec/contract/types.ts';
 import { PAGE, U64_MAX } from '../ranges.ts';
 import type { TraceStep } from '../session.ts';
 import { Ref, type StepTemplate, type Tmpl } from '../step.ts';
-import { type AccEntry, type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, pick } from './model.ts';
+import { type AccEntry, type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, pick, type VmEntry } from './model.ts';
 import { type IovaChoice, iovaChoice, iovaOf, smallBytes } from './values.ts';
 import type { CommandSpec } from './command.ts';
 import { areaPairs, areasFor, boundsFor, bufPages, DEVICE_RESV_IOVA, DEVICE_RESV_PAGES, type DeviceCreate, dfdClosed, type GenEnv, ioasHeld, ioctlStep, k16, kvmFile, NONE, noteCapIpcLock, noteUsed, ok, opSupported, stampOf, supported, testOpSupported, v } from './shared.ts';
@@ -517,6 +517,8 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
       // A second file of a device a VM holds a file of: KVM keys its list by struct file (kvm_vfio_file_add,
       // kvm_vfio_file_del), so the second is added beside the first and deleted alone; the first stays
       // registered, with its coherency.
+      /** The VM and the file it holds that an open_device step of this kind opened a second file of. */
+      const secondFiles = new WeakMap<StepTemplate, { vm: VmEntry; held: DfdEntry }>();
       add({
         kind: 'kvm_vfio_add/second-file',
         weight: 1,
@@ -526,15 +528,16 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
           const vm = pick(m.vms.filter((x) => x.alive && x.files.length > 0), c.vm);
           const held = vm && pick(m.openDfds().filter((x) => vm.files.includes(x.name)), c.d);
           if (!vm || !held) return undefined;
-          return { op: 'open_device', fields: { device: new Ref(held.dev.name) }, bind: { [m.fresh('dfd')]: 'fd' } };
+          const t: StepTemplate = { op: 'open_device', fields: { device: new Ref(held.dev.name) }, bind: { [m.fresh('dfd')]: 'fd' } };
+          secondFiles.set(t, { vm, held });
+          return t;
         },
-        after: (m, c, t, step) => {
-          const vm = pick(m.vms.filter((x) => x.alive && x.files.length > 0), c.vm);
-          const held = vm && pick(m.openDfds().filter((x) => vm.files.includes(x.name)), c.d);
+        after: (m, _c, t, step) => {
+          const held = secondFiles.get(t)?.held;
           if (ok(step) && held) m.dfds.push({ name: Object.keys(t.bind ?? {})[0] as string, dev: held.dev, open: true });
         },
-        follow: (m, c, t, step) => {
-          const vm = pick(m.vms.filter((x) => x.alive && x.files.length > 0), c.vm);
+        follow: (_m, c, t, step) => {
+          const vm = secondFiles.get(t)?.vm;
           if (!ok(step) || !vm) return undefined;
           const fd = new Ref(Object.keys(t.bind ?? {})[0] as string);
           const addIt: StepTemplate = { op: 'kvm_vfio_add', fields: { vm: new Ref(vm.name), fd } };

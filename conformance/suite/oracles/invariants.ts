@@ -2430,12 +2430,9 @@ export class InvariantsOracle implements Oracle {
     const m = (v['check_map'] ?? {}) as StructValue;
     const [iova, length, uptr] = [toBig(m['iova']), toBig(m['length']), toBig(m['uptr'])];
     if (!ioas || iova % PAGE !== 0n || length % PAGE !== 0n || uptr % PAGE !== 0n || uptr + length > U64_MAX) return;
-    for (let off = 0n; off < length; off += PAGE) {
-      const seg = this.shadow.segmentAt(ioas, iova + off);
-      if (!seg || seg.uncertain || !seg.ps.writable) return;
-      const va = seg.ps.va + seg.psOff + (iova + off - seg.start);
-      if (va !== uptr + off || this.shadow.vaGone(va, va + PAGE - 1n)) return;
-    }
+    // A length of 0 checks nothing, and nothing can be found wrong.
+    const r = rangeOf(iova, length);
+    if (length !== 0n && (!r || !this.mapsMemoryFrom(ioas, r, uptr, (seg) => seg.ps.writable))) return;
     this.ctx.count('invariants.dma-confinement');
     out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_MD_CHECK_MAP of IOVA ${hexOf(iova)}..+${hexOf(length)} in mock domain ${h!.id} failed with EINVAL, but IOAS ${ioas.id} maps each of those pages to the user page at the same offset from ${hexOf(uptr)}, and everything is page-aligned: the domain translates one of them somewhere else`, 'ok', 'EINVAL'));
   }
@@ -2561,17 +2558,26 @@ export class InvariantsOracle implements Oracle {
     const uptr = toBig(m['uptr']);
     const r = rangeOf(toBig(m['iova']), toBig(m['length']));
     if (!r || uptr === 0n || (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
-    for (let at = r.start; ; ) {
-      const seg = this.shadow.segmentAt(ioas, at);
-      if (!seg || seg.uncertain || !seg.write) return;
-      const last = seg.last < r.last ? seg.last : r.last;
-      const va = seg.ps.va + seg.psOff + (at - seg.start);
-      if (va !== uptr + (at - r.start) || this.shadow.vaGone(va, va + (last - at))) return;
-      if (last >= r.last) break;
-      at = last + 1n;
-    }
+    if (!this.mapsMemoryFrom(ioas, r, uptr, (seg) => seg.write)) return;
     this.ctx.count('invariants.dma-confinement');
     out.push(this.obj('dma-confinement', ev, `IOMMU_TEST_OP_ACCESS_PAGES of ${hexOf(r.start)}..${hexOf(r.last)} failed with EBADE (the pages handed to the access are not the ones behind uptr), but IOAS ${ioas.id} maps exactly the memory from uptr ${hexOf(uptr)} on there, writable: the access was handed pages other than the ones mapped at those IOVAs`, 'ok', 'EBADE'));
+  }
+
+  /**
+   * Whether the IOAS certainly maps all of `r` to the user memory from `uptr`
+   * on, byte for byte in order, through segments `writable` accepts, with none
+   * of that memory unmapped since.
+   */
+  private mapsMemoryFrom(ioas: IoasObj, r: Range, uptr: bigint, writable: (seg: Segment) => boolean): boolean {
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(ioas, at);
+      if (!seg || seg.uncertain || !writable(seg)) return false;
+      const last = seg.last < r.last ? seg.last : r.last;
+      const va = seg.ps.va + seg.psOff + (at - seg.start);
+      if (va !== uptr + (at - r.start) || this.shadow.vaGone(va, va + (last - at))) return false;
+      if (last >= r.last) return true;
+      at = last + 1n;
+    }
   }
 
   /** The user-buffer bytes an IOAS maps at [iova, iova+length), segment by segment; undefined where any of it is unmapped, uncertain or no buffer page. */
