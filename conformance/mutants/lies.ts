@@ -5,7 +5,8 @@
  * thought of. A lie here is drawn instead: the reference answers honestly
  * except for one answer per case, picked at random among the answers of one
  * kind (a translation, a DMA, a pin count, locked memory, KVM's WBINVD state,
- * an ioctl's errno or out field, a close, a read of user memory), which comes
+ * an ioctl's errno, out field or copied-out array, a close, a device file's
+ * open, a KVM file registration, a read of user memory), which comes
  * back changed in a way that contradicts what the implementation did.
  * Nothing else changes, so the lie is the whole fault and the only thing
  * that can expose it is an oracle that compares the answer with what it
@@ -27,6 +28,7 @@ import { createReferenceAdapter } from '../../impl/adapter/adapter.ts';
 import { ERRNO } from '../../spec/uapi/errno.ts';
 
 const PAGE = 4096;
+const toNum = (v: unknown): number => Number((v as number | bigint | undefined) ?? 0);
 
 /** What a lie sees of the case so far (the last mapped translation, to invent one like it). */
 interface Memory {
@@ -248,6 +250,54 @@ export const LIES: readonly Lie[] = [
       const r = req.op === 'ioctl' ? resultOf<IoctlResult>(res) : undefined;
       return r && r.errno !== 0 ? answer({ ...r, errno: r.errno === ERRNO.EINVAL ? ERRNO.ENOENT : ERRNO.EINVAL }) : undefined;
     },
+  },
+  {
+    name: 'destroy-answers-ebusy',
+    answer: 'ioctl',
+    change: 'an IOMMU_DESTROY that destroyed its object answers EBUSY',
+    held: true,
+    tell: (req, res) => (req.op === 'ioctl' && req.cmd === 'IOMMU_DESTROY' && succeeded(res) ? answer({ ...(resultOf<IoctlResult>(res) as IoctlResult), ret: -1, errno: ERRNO.EBUSY }) : undefined),
+  },
+  {
+    name: 'unmap-answers-enoent',
+    answer: 'ioctl',
+    change: 'an IOMMU_IOAS_UNMAP or VFIO_IOMMU_UNMAP_DMA that unmapped something answers ENOENT',
+    held: true,
+    tell: (req, res) => {
+      const r = req.op === 'ioctl' && (req.cmd === 'IOMMU_IOAS_UNMAP' || req.cmd === 'VFIO_IOMMU_UNMAP_DMA') ? succeeded(res) : undefined;
+      const removed = r?.out?.['length'] ?? r?.out?.['size'];
+      return r && removed !== undefined && BigInt(removed as bigint) > 0n ? answer({ ...r, ret: -1, errno: ERRNO.ENOENT }) : undefined;
+    },
+  },
+  {
+    name: 'iova-ranges-entry-narrowed',
+    answer: 'ioctl',
+    change: 'an IOMMU_IOAS_IOVA_RANGES that succeeded answers its first range a page shorter at the start',
+    held: true,
+    tell: (req, res) => {
+      const r = req.op === 'ioctl' && req.cmd === 'IOMMU_IOAS_IOVA_RANGES' ? succeeded(res) : undefined;
+      const key = r?.buffers && Object.keys(r.buffers).find((k) => k.startsWith('allowed_iovas'));
+      const bytes = key ? r?.buffers?.[key] : undefined;
+      if (!r || !key || !bytes || bytes.length < 16 || toNum(r.out?.['num_iovas']) === 0) return undefined;
+      const copy = bytes.slice();
+      const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
+      view.setBigUint64(0, view.getBigUint64(0, true) + BigInt(PAGE), true);
+      return answer({ ...r, buffers: { ...r.buffers, [key]: copy } });
+    },
+  },
+  {
+    name: 'open-device-answers-failure',
+    answer: 'open_device',
+    change: "a device file's open that succeeded answers ENODEV (the file stays open)",
+    held: true,
+    tell: (req, res) => (req.op === 'open_device' && (resultOf<{ fd: number }>(res)?.fd ?? -1) >= 0 ? answer({ fd: -1, errno: ERRNO.ENODEV }) : undefined),
+  },
+  {
+    name: 'kvm-add-answers-failure',
+    answer: 'kvm_vfio_add',
+    change: 'a KVM_DEV_VFIO_FILE_ADD that registered the file answers EBADF',
+    held: true,
+    tell: (req, res) => (req.op === 'kvm_vfio_add' && resultOf<{ ret: number }>(res)?.ret === 0 ? answer({ ret: -1, errno: ERRNO.EBADF }) : undefined),
   },
 ];
 

@@ -48,10 +48,10 @@ export const clauses: Clause[] = [
     decides: [],
     events: ['IOMMU_IOAS_ALLOC',  'IOMMU_HWPT_ALLOC'],
     kind: 'lifecycle',
-    statement: 'Object ids are allocated per file as the lowest free id from 1 (xa_alloc with XA_FLAGS_ALLOC1, 31-bit limit); a destroyed id is reused by the next allocation.',
+    statement: 'Object ids are allocated per file as the lowest free id from 1 (xa_alloc with XA_FLAGS_ALLOC1, 31-bit limit); a destroyed id is reused by the next allocation, and a live one is never handed out again: an id names one object until DESTROY (or the last reference of an automatic object) frees it.',
     source: { file: MAIN, function: '_iommufd_object_alloc' },
     profiles: BOTH,
-    checks: ['ref.objects.lowest-free-id', 'ref.mock.ids-and-ranges'],
+    checks: ['ref.objects.lowest-free-id', 'ref.mock.ids-and-ranges', 'suite.invariants.ids-not-live'],
   },
   {
     id: 'OBJECTS.ABORT_ON_ERROR',

@@ -917,3 +917,29 @@ describe('an owned group takes a sibling of its owner', () => {
   });
 });
 
+
+describe('an id names one object until it is destroyed', () => {
+  check('suite.invariants.ids-not-live', async () => {
+    // A HWPT the user allocated, attached and left by its only device: it lives until DESTROY, so
+    // the next IOAS may not take its id (the fault destroys it with its last device).
+    const p = program(
+      'ids-not-live',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'device_create', spec: { iommu: 'amd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { f: 'fd' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { dev: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$dev', pt_id: '$ioas' }, bind: { hwpt: 'out.out_hwpt_id' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_DETACH_IOMMUFD_PT', fields: {} },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT', 'IOMMU_HWPT_ALLOC'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/hwpt-put-destroys-user-hwpt.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/IOMMU_IOAS_ALLOC answered out_ioas_id 3 for the object it created, but id 3 names a live hwpt paging/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

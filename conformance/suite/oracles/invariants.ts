@@ -102,6 +102,16 @@ function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: st
     case 'IOMMU_HWPT_SET_DIRTY_TRACKING':
     case 'IOMMU_HWPT_GET_DIRTY_BITMAP':
       return [{ field: 'hwpt_id', id: v['hwpt_id'], want: ['hwpt_paging'] }];
+    case 'IOMMU_OPTION':
+      // HUGE_PAGES is an IOAS's option (iommufd_ioas_option: iommufd_get_ioas); RLIMIT_MODE the context's.
+      return toNum(v['option_id']) === IOMMU_OPTION_HUGE_PAGES ? [{ field: 'object_id', id: v['object_id'], want: IOAS }] : [];
+    case 'IOMMU_VIOMMU_ALLOC':
+      return [
+        { field: 'dev_id', id: v['dev_id'], want: ['device'] },
+        { field: 'hwpt_id', id: v['hwpt_id'], want: ['hwpt_paging'] },
+      ];
+    case 'IOMMU_VDEVICE_ALLOC':
+      return [{ field: 'dev_id', id: v['dev_id'], want: ['device'] }];
     case 'IOMMU_TEST_CMD': {
       const op = TEST_OP.get(toNum(v['op']));
       const m = (name: string): StructValue => (v[name] ?? {}) as StructValue;
@@ -150,11 +160,48 @@ function takesUnfollowedIds(cmd: string, v: StructValue): boolean {
   return false;
 }
 
+/**
+ * The ids a successful command answers for objects: the new objects' ids
+ * (IOAS_ALLOC, HWPT_ALLOC, BIND, the selftest's mock device), and, where it
+ * attached something, the HWPT it attached to with the pt_id asked for
+ * (`attachedTo`: an IOAS id answers its automatic HWPT, a HWPT id itself).
+ */
+function answeredIds(cmd: string | number, v: StructValue, out: StructValue): { field: string; id: number; attachedTo?: number }[] {
+  const ids = (o: StructValue | undefined, fields: readonly string[]) => fields.flatMap((field) => (o?.[field] === undefined ? [] : [{ field, id: toNum(o[field]) }]));
+  switch (cmd) {
+    case 'IOMMU_IOAS_ALLOC':
+      return ids(out, ['out_ioas_id']);
+    case 'IOMMU_HWPT_ALLOC':
+      return ids(out, ['out_hwpt_id']);
+    case 'VFIO_DEVICE_BIND_IOMMUFD':
+      return ids(out, ['out_devid']);
+    case 'VFIO_DEVICE_ATTACH_IOMMUFD_PT':
+      return toNum(v['flags']) === 0 ? ids(out, ['pt_id']).map((x) => ({ ...x, attachedTo: toNum(v['pt_id']) })) : [];
+    case 'IOMMU_TEST_CMD': {
+      const op = TEST_OP.get(toNum(v['op']));
+      if (op === 'IOMMU_TEST_OP_MOCK_DOMAIN' || op === 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS') {
+        const m = op === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 'mock_domain' : 'mock_domain_flags';
+        const o = out[m] as StructValue | undefined;
+        return [...ids(o, ['out_stdev_id', 'out_idev_id']), ...ids(o, ['out_hwpt_id']).map((x) => ({ ...x, attachedTo: toNum(v['id']) }))];
+      }
+      if (op === 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE') {
+        const asked = (v['mock_domain_replace'] as StructValue | undefined)?.['pt_id'];
+        return asked === undefined ? [] : ids(out['mock_domain_replace'] as StructValue | undefined, ['pt_id']).map((x) => ({ ...x, attachedTo: toNum(asked) }));
+      }
+      return [];
+    }
+    default:
+      return [];
+  }
+}
+
 /** A context's ids before a command that may create objects (InvariantsOracle.idsBefore). */
 interface IdsBefore {
   readonly ctx: CtxRec;
   /** The ids of the objects the shadow knows. */
   readonly occupied: ReadonlySet<number>;
+  /** Those objects, by id. */
+  readonly live: ReadonlyMap<number, Obj>;
   /** Objects holding ids the uAPI never reports (accesses). */
   readonly hidden: number;
   /** The command may take ids the shadow does not follow (takesUnfollowedIds). */
@@ -367,6 +414,17 @@ function inputMembers(profile: Profile, struct: string): readonly { path: string
   for (const f of requireLayout(profile, struct).root.fields) walk(f, 0, '');
   INPUT_MEMBERS.set(key, found);
   return found;
+}
+
+/**
+ * IOMMU_OPTION's val64 is the answer of a GET but the caller's value in a
+ * SET: neither option's SET writes it (iommufd_option_rlimit_mode,
+ * iommufd_ioas_option), and iommufd_option copies it back as it came.
+ */
+function setValue(profile: Profile, cmd: string, v: StructValue): readonly { path: string; offset: number; size: number }[] {
+  if (cmd !== 'IOMMU_OPTION' || toNum(v['op']) !== IOMMU_OPTION_OP_SET) return [];
+  const f = requireLayout(profile, 'iommu_option').root.fields.find((x) => x.name === 'val64');
+  return f ? [{ path: 'val64', offset: f.offset, size: f.size }] : [];
 }
 
 /** Argument fields that name a descriptor the command looks up (fdget) besides the one it is issued on. */
@@ -1242,7 +1300,7 @@ export class InvariantsOracle implements Oracle {
     const command = commandByName(this.profile, req.cmd);
     const back = (ev.response.result as IoctlResult).out;
     if (!command?.struct || !back) return;
-    const inputs = inputMembers(this.profile, command.struct);
+    const inputs = [...inputMembers(this.profile, command.struct), ...setValue(this.profile, req.cmd, req.arg.fields)];
     if (inputs.length === 0) return;
     // Only what the caller's size covers comes back (checkCopyBackWithinSize judges the rest).
     const sizeField = req.arg.fields['size'] ?? req.arg.fields['argsz'];
@@ -1749,12 +1807,16 @@ export class InvariantsOracle implements Oracle {
     const ctx = this.ctxOfIoctl(req, cmd, v);
     if (!ctx?.alive || this.idsOpen.has(ctx)) return undefined;
     const occupied = new Set<number>();
+    const live = new Map<number, Obj>();
     let hidden = 0;
     for (const [id, o] of ctx.objects) {
       if (o.type === 'access') hidden++;
-      else occupied.add(id);
+      else {
+        occupied.add(id);
+        live.set(id, o);
+      }
     }
-    return { ctx, occupied, hidden, unfollowed };
+    return { ctx, occupied, live, hidden, unfollowed };
   }
 
   /**
@@ -1772,6 +1834,7 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     const req = ev.request as Extract<Request, { op: 'ioctl' }>;
+    if (this.checkIdsNotLive(ev, req, before, out)) return;
     const created: number[] = [];
     for (const [id, o] of before.ctx.objects) if (o.type !== 'access' && !before.occupied.has(id)) created.push(id);
     if (created.length === 0) return;
@@ -1782,6 +1845,36 @@ export class InvariantsOracle implements Oracle {
     const lowest = nthFreeId(before.occupied, 1);
     const hidden = before.hidden > 0 ? ` (or up to ${bound}: ${before.hidden} access object(s) hold ids the uAPI does not report)` : '';
     out.push(this.obj('lifetime', ev, `${commandName(req)} created object(s) ${created.join(', ')}, but ${created.length === 1 ? `id ${lowest} was the lowest free` : `ids from ${lowest} were free`}${hidden}: ids are the lowest free from 1 (xa_alloc, XA_FLAGS_ALLOC1; OBJECTS.LOWEST_FREE_ID), so one was leaked by an earlier failure or not reused`, `ids ≤ ${bound}`, `id ${high}`));
+  }
+
+  /**
+   * OBJECTS.LOWEST_FREE_ID, the other half: an id is free only once its
+   * object is destroyed. An id a command answers for the object it created
+   * is none that still names another object of the context; and the HWPT an
+   * attach by IOAS id answers is a new one or a paging HWPT of that IOAS
+   * (the automatic domain it reused), never a live object of another kind or
+   * IOAS. Otherwise one id would name two objects, and every later command
+   * given it reaches the wrong one.
+   */
+  private checkIdsNotLive(ev: StepEvent, req: Extract<Request, { op: 'ioctl' }>, before: IdsBefore, out: Objection[]): boolean {
+    const res = ev.response.ok ? (ev.response.result as IoctlResult).out : undefined;
+    if (!res || req.arg.kind !== 'struct') return false;
+    const named = answeredIds(req.cmd, req.arg.fields, res);
+    for (const { field, id, attachedTo } of named) {
+      if (id === 0) {
+        this.ctx.count('invariants.lifetime');
+        out.push(this.obj('lifetime', ev, `${commandName(req)} succeeded and answered ${field} 0, which names no object: ids start from 1 (xa_alloc with XA_FLAGS_ALLOC1; OBJECTS.LOWEST_FREE_ID)`, 'an id from 1', '0'));
+        return true;
+      }
+      const was = before.live.get(id);
+      if (!was) continue;
+      if (attachedTo !== undefined && (id === attachedTo || (was.type === 'hwpt_paging' && was.ioas === attachedTo))) continue;
+      this.ctx.count('invariants.lifetime');
+      const what = attachedTo !== undefined ? `as the HWPT it attached to (asked: ${before.live.get(attachedTo)?.type === 'ioas' ? `IOAS ${attachedTo}, whose automatic HWPT is a new object or a paging HWPT of that IOAS` : `HWPT ${attachedTo}`})` : 'for the object it created';
+      out.push(this.obj('lifetime', ev, `${commandName(req)} answered ${field} ${id} ${what}, but id ${id} names a live ${was.type.replace('_', ' ')} of the context, never destroyed: an id names one object until DESTROY frees it (xa_alloc hands out only free ids; OBJECTS.LOWEST_FREE_ID)`, `an id no live object holds`, `id ${id} (a live ${was.type})`));
+      return true;
+    }
+    return false;
   }
 
   // ---------------------------------------------------------------- group isolation, coherency
@@ -3198,8 +3291,27 @@ export class InvariantsOracle implements Oracle {
         ),
       );
     } finally {
-      await this.ctx.observe(got.map((fd): Request => ({ op: 'close', fd })));
+      await this.closeOwn(got, 'opened to count the free numbers', out);
     }
+  }
+
+  /**
+   * FILES.OPEN_UNTIL_CLOSED for the files an end-of-case check opened itself:
+   * each closes with success. Their answers are otherwise nobody's concern,
+   * so a close that fails (or says it failed) would go unseen there.
+   */
+  private async closeOwn(fds: readonly number[], why: string, out: Objection[], more: readonly Request[] = []): Promise<Response[]> {
+    const closing = fds.map((fd): Request => ({ op: 'close', fd }));
+    const rs = await this.ctx.observe([...closing, ...more]);
+    closing.forEach((request, i) => {
+      const response = rs[i];
+      const s = response ? statusOf(request, response) : undefined;
+      if (!response || out.length > 0 || !s || s.status === 'ok' || s.status === 'skipped' || s.status === 'error') return;
+      this.ctx.count('invariants.lifetime');
+      const observed = errnoName(s.errno ?? 0) ?? `E${s.errno}`;
+      out.push(this.obj('lifetime', undefined, `at the end of the case, close of fd ${(request as { fd: number }).fd}, ${why}, failed with ${observed}: a descriptor names its file until it is closed, and closing it succeeds`, 'ok', observed, { request, response }));
+    });
+    return rs.slice(closing.length);
   }
 
   /**
@@ -3229,10 +3341,18 @@ export class InvariantsOracle implements Oracle {
       });
       const rs = await this.ctx.observe(binds.map((b) => b.request));
       this.ctx.count('invariants.lifetime');
+      // The context is new: its k-th device takes id k (OBJECTS.LOWEST_FREE_ID; a refused bind takes none).
+      let nextId = 1;
       binds.forEach(({ d, request }, i) => {
         const r = rs[i];
         if (!r || out.length > 0) return;
         const s = statusOf(request, r);
+        if (s.status === 'ok') {
+          const devid = r.ok ? (r.result as IoctlResult).out?.['out_devid'] : undefined;
+          if (devid !== undefined && toNum(devid) !== nextId) out.push(this.obj('lifetime', undefined, `after every file and VM was closed, a fresh context's VFIO_DEVICE_BIND_IOMMUFD of device ${d.handle} answered out_devid ${toNum(devid)}, but the context's lowest free id was ${nextId}: ids are the lowest free from 1 (OBJECTS.LOWEST_FREE_ID)`, String(nextId), String(toNum(devid)), { request, response: r }));
+          nextId++;
+          return;
+        }
         if (s.status !== 'failed') return;
         const errno = errnoName(s.errno ?? 0) ?? `E${s.errno}`;
         out.push(this.obj('lifetime', undefined, `after every file and VM was closed, a fresh context's VFIO_DEVICE_BIND_IOMMUFD of device ${d.handle} (group ${d.group.slice(2)}, bound earlier in the case) failed with ${errno}: something the case closed still holds the device or its group's DMA ownership`, 'ok', errno, { request, response: r }));
@@ -3245,8 +3365,7 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('lifetime', undefined, `after every file and VM was closed, opening device ${d.handle}'s file (bound earlier in the case) failed with ${observed}: something the case closed still holds it`, 'an fd', observed, { request: { op: 'open_device', device: d.handle as number }, response: r }));
       });
     } finally {
-      const closing = [...devFds, ctxFd].filter((fd): fd is number => fd !== undefined).map((fd): Request => ({ op: 'close', fd }));
-      await this.ctx.observe(closing);
+      await this.closeOwn([...devFds, ctxFd].filter((fd): fd is number => fd !== undefined), 'opened to bind the case\u2019s devices again', out);
     }
   }
 
@@ -3274,7 +3393,14 @@ export class InvariantsOracle implements Oracle {
     if (fd < 0) return;
     try {
       const va = buffer?.ok ? (buffer.result as { va: bigint }).va : undefined;
-      const ioas = result((await this.ctx.observe([ioctl(fd, 'IOMMU_IOAS_ALLOC', {})]))[0])?.out?.['out_ioas_id'];
+      const alloc = ioctl(fd, 'IOMMU_IOAS_ALLOC', {});
+      const [allocated] = await this.ctx.observe([alloc]);
+      const ioas = result(allocated)?.out?.['out_ioas_id'];
+      if (ioas !== undefined && toNum(ioas) !== 1) {
+        this.ctx.count('invariants.lifetime');
+        out.push(this.obj('lifetime', undefined, `a fresh context's first IOMMU_IOAS_ALLOC answered out_ioas_id ${toNum(ioas)}: a new context's first object takes id 1 (OBJECTS.LOWEST_FREE_ID)`, '1', String(toNum(ioas)), { request: alloc, response: allocated as Response }));
+        return;
+      }
       if (va === undefined || ioas === undefined || result((await this.ctx.observe([ioctl(fd, 'IOMMU_TEST_CMD', { op: MOCK_DOMAIN_OP, id: ioas, mock_domain: {} })]))[0])?.ret !== 0) return;
       const flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
       const maps = [ioctl(fd, 'IOMMU_IOAS_MAP', { ioas_id: ioas, flags, user_va: va, length: BigInt(limit) * PAGE, iova: 0n }), ioctl(fd, 'IOMMU_IOAS_MAP', { ioas_id: ioas, flags, user_va: va + BigInt(limit) * PAGE, length: PAGE, iova: 0n })];
@@ -3289,9 +3415,9 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('accounting', undefined, `after every file and VM was closed, a new context pinned ${limit + 1} page(s) under an RLIMIT_MEMLOCK of ${limit}, without CAP_IPC_LOCK: the user's locked_vm is below what is pinned (a charge given back twice, or never taken)`, 'ENOMEM', 'ok', probe(1, more)));
       }
     } finally {
-      const [closed, info] = await this.ctx.observe([{ op: 'close', fd }, ...(this.can.proc ? [{ op: 'process_info' } as Request] : [])]);
+      const [info] = await this.closeOwn([fd], 'a context opened to pin up to RLIMIT_MEMLOCK', out, this.can.proc ? [{ op: 'process_info' }] : []);
       const p = info?.ok ? (info.result as { pinnedVmPages: number; lockedVmPages: number }) : undefined;
-      if (out.length === 0 && closed?.ok && p && this.baseline && (p.pinnedVmPages !== this.baseline.pinned || p.lockedVmPages !== this.baseline.locked)) {
+      if (out.length === 0 && p && this.baseline && (p.pinnedVmPages !== this.baseline.pinned || p.lockedVmPages !== this.baseline.locked)) {
         out.push(this.obj('accounting', undefined, `a context that pinned pages under RLIMIT_MEMLOCK was closed, and pinned_vm/locked_vm are ${p.pinnedVmPages}/${p.lockedVmPages} pages, not the ${this.baseline.pinned}/${this.baseline.locked} the session started with`, `${this.baseline.pinned}/${this.baseline.locked}`, `${p.pinnedVmPages}/${p.lockedVmPages}`, { request: { op: 'process_info' }, response: info as Response }));
       }
     }
