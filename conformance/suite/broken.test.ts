@@ -212,6 +212,31 @@ describe('a broken adapter gives a verdict, never a hang', () => {
     expect(r.failure?.adapterFailure).toMatch(/timeout/);
   }, 600_000);
 
+  // An implementation that cannot provide what the environment asks for (no device files, no
+  // devices, no VMs...) is judged on the rest: the commands that need what it refused are not
+  // generated against nothing, and the run ends with a verdict, not an error inside the suite.
+  for (const op of ['open', 'open_device', 'device_create', 'mem_alloc', 'kvm_create'] as const) {
+    it(`suite.robust.refuses-${op}`, async () => {
+      const open = async (): Promise<Adapter & { info: NonNullable<Adapter['info']> }> => {
+        const inner = await reference('7.3');
+        const refused = (req: Parameters<Implementation['handle']>[0]): Response =>
+          req.op === 'open' || req.op === 'open_device' ? ({ ok: true, result: { fd: -1, errno: 19 } } as Response) : { ok: false, error: { code: 'unsupported', message: `${req.op} is refused here` } };
+        const impl: Implementation = {
+          name: `refuses-${op}`,
+          version: '0',
+          profile: '7.3',
+          // Every open after the first (the suite's own context keeps working) when `open` is refused.
+          handle: (req) => (req.op === op && (op !== 'open' || ++opens > 1) ? refused(req) : inner.handle(req)),
+        };
+        let opens = 0;
+        return inProcessAdapter(impl);
+      };
+      const r = await runSuite({ impl: { name: `refuses-${op}`, open }, profile: '7.3', seed: 2, runs: 40, maxCommands: 60, oracle: 'invariants', blockSize: 40 });
+      expect(r.blocks.map((b) => b.error).filter(Boolean), why(r)).toEqual([]);
+      expect(["pass", "fail"], why(r)).toContain(r.verdict);
+    }, 600_000);
+  }
+
   it('suite.robust.cannot-start', async () => {
     await expect(runSuite({ impl: `cmd:${TSX} ${FIX}/does-not-exist.ts`, runs: 1, timeoutMs: 60_000 })).rejects.toThrow(/--impl/);
   }, 120_000);

@@ -33,12 +33,59 @@ export async function runSpec<C>(spec: CommandSpec<C>, m: GenModel, s: CaseSessi
   const t = spec.build(m, choice);
   if (!t) return;
   const step = await s.exec(t);
+  if (ENVIRONMENT_POOLS.has(t.op) && step.status !== 'ok') m.refused.add(t.op);
   spec.after?.(m, choice, t, step, s);
   const next = spec.follow?.(m, choice, t, step);
   for (const n of Array.isArray(next) ? (next as readonly StepTemplate[]) : next ? [next as StepTemplate] : []) {
     const done = await s.exec(n);
     spec.afterFollow?.(m, choice, n, done);
   }
+}
+
+/** The environment ops whose results fill the model's pools, and the pool each fills. */
+const ENVIRONMENT_POOLS = new Map<string, (m: GenModel) => readonly unknown[]>([
+  ['open', (m) => m.ctxs],
+  ['mem_alloc', (m) => m.bufs],
+  ['device_create', (m) => m.devs],
+  ['open_device', (m) => m.dfds],
+  ['kvm_create', (m) => m.vms],
+]);
+
+/**
+ * The environment ops whose results a need is built from: its constructor
+ * makes them first (a device file needs a device; a mapped area, a context
+ * and a buffer), and the command's build picks from their pools.
+ */
+function environmentOf(need: Need): readonly string[] {
+  switch (need) {
+    case 'setting':
+      return [];
+    case 'ctx': case 'ioas': case 'ctx2': case 'freshCtx': case 'acc': case 'compat': case 'stdev': case 'allowedIoas':
+      return ['open'];
+    case 'buf':
+      return ['mem_alloc'];
+    case 'area': case 'areaPair': case 'accSiblings': case 'spanPair': case 'wholeSpan': case 'loneSpan': case 'roSpan': case 'leafRun': case 'unalignedIoas': case 'tightHole': case 'compatAccess':
+      return ['open', 'mem_alloc'];
+    case 'dev':
+      return ['device_create'];
+    case 'vm':
+      return ['kvm_create'];
+    case 'vmMixed': case 'vmHeldMapped':
+      return ['open', 'mem_alloc', 'device_create', 'open_device', 'kvm_create'];
+    default:
+      // Every other need is a device file in some arrangement, usually with a mapping behind it.
+      return ['open', 'mem_alloc', 'device_create', 'open_device'];
+  }
+}
+
+/**
+ * Whether the needs' constructors left what the build picks from: not so
+ * only when the implementation refused an environment op in this case and
+ * that op's pool is still empty (the build would have nothing to pick).
+ */
+function needsMet(m: GenModel, needs: readonly Need[]): boolean {
+  if (m.refused.size === 0) return true;
+  return needs.every((n) => environmentOf(n).every((op) => !m.refused.has(op) || (ENVIRONMENT_POOLS.get(op)?.(m).length ?? 1) > 0));
 }
 
 export type Need = 'setting' | 'sharedDomain' | 'ctx' | 'ioas' | 'buf' | 'area' | 'dev' | 'dfd' | 'bound' | 'attached' | 'mappedDevice' | 'devid' | 'hwpt' | 'vm' | 'acc' | 'compat' | 'stdev' | 'ctx2' | 'groupPair' | 'groupAttached' | 'looseSibling' | 'peerPair' | 'areaPair' | 'vmMixed' | 'vmHeldMapped' | 'groupBothAttached' | 'allowedIoas' | 'compatV1Device' | 'bareArea' | 'accSiblings' | 'spanPair' | 'wholeSpan' | 'loneSpan' | 'crossUnit' | 'unalignedIoas' | 'tightHole' | 'awayHwpt' | 'roSpan' | 'leafRun' | 'mixedGroup' | 'barePair' | 'mockPair' | 'freshCtx' | 'groupSpread' | 'compatAccess' | 'twoUnits' | 'ctx2Pinning' | 'growPair' | 'tagReuse';
@@ -63,6 +110,7 @@ export class GenCommand<C> implements SuiteCommand {
     const setting = this.ensure(m, s, 'setting');
     if (setting) await setting;
     for (const need of this.spec.needs ?? []) await this.ensure(m, s, need);
+    if (!needsMet(m, this.spec.needs ?? [])) return;
     await runSpec(this.spec, m, s, this.choice);
   }
   toString(): string {

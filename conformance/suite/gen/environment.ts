@@ -332,7 +332,8 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: fc.record({ k: k16 }),
       needs: ['dev'], ready: () => true,
       build: (m, c) => {
-        const d = pick(m.devs.filter((x) => x.alive), c.k) as DevEntry;
+        const d = pick(m.devs.filter((x) => x.alive), c.k);
+        if (!d) return undefined; // no device: its device_create was refused
         const name = m.fresh('dfd');
         return { op: 'open_device', fields: { device: new Ref(d.name) }, bind: { [name]: 'fd' } };
       },

@@ -145,6 +145,12 @@ export class GenModel {
   readonly areas: AreaEntry[] = [];
   readonly vms: VmEntry[] = [];
   /**
+   * The environment ops the implementation refused in this case (an
+   * open_device answering ENODEV, a device_create it does not support):
+   * what they make may be missing after its constructor ran.
+   */
+  readonly refused = new Set<string>();
+  /**
    * Groups whose members differ in what they can attach to (the mixedGroup
    * constructor): device files `a` and `b` of one group on HWPT `shared`, and
    * a HWPT `refused` of another IOAS that `a` could take but `b` cannot.
