@@ -96,19 +96,19 @@ export const clauses: Clause[] = [
     decides: ['ENOENT'],
     kind: 'state',
     command: 'VFIO_IOMMU_UNMAP_DMA',
-    statement: 'In TYPE1 (v1) mode UNMAP_DMA first cuts the areas at both ends of the range, so unmapping inside a mapping succeeds; in TYPE1v2 a partial hit fails with ENOENT.',
+    statement: 'In TYPE1 (v1) mode (large pages off on the compat IOAS) UNMAP_DMA first cuts the areas at both ends of the range, so unmapping inside a mapping succeeds — iopt_area_split refuses a cut only at a point not aligned to the IOAS alignment (in IOVA or in the pages) or in an area an access holds pages of; in TYPE1v2 a partial hit fails with ENOENT.',
     source: { file: VC, function: 'iommufd_vfio_unmap_dma' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.type1-splits', 'ref.vfio_compat.type1-cut-at-area-start', 'ref.vfio_compat.type1v2-no-split', 'machines.areas.type1-cut-at-area-start', 'suite.invariants.type1v2-never-cuts'],
+    checks: ['ref.vfio_compat.type1-splits', 'ref.vfio_compat.type1-cut-at-area-start', 'ref.vfio_compat.type1v2-no-split', 'machines.areas.type1-cut-at-area-start', 'suite.invariants.type1v2-never-cuts', 'suite.invariants.type1-cut-succeeds'],
   },
   {
     id: 'VFIO_COMPAT.GET_INFO',
     kind: 'state',
     command: 'VFIO_IOMMU_GET_INFO',
     statement:
-      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes with sub-page sizes folded to PAGE_SIZE, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size; the struct is filled from zero, so pad comes back 0.',
+      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes (the AND of every domain’s pgsize_bitmap) with sub-page sizes folded to PAGE_SIZE, no less than the IOAS alignment, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size; the struct is filled from zero, so pad comes back 0.',
     source: { file: VC, function: 'iommufd_vfio_iommu_get_info' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-pad-is-zero'],
+    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes'],
   },
 ];

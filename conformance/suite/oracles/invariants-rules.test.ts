@@ -943,3 +943,138 @@ describe('an id names one object until it is destroyed', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('an attach by IOAS id that nothing in the IOAS stands in the way of succeeds', () => {
+  check('suite.invariants.attach-by-ioas-succeeds', async () => {
+    // A vtd0 device on the IOAS first, then a vtd1 device whose unit the first domain does not fit:
+    // the search must go on to a new automatic domain (the fault gives up on the driver's EINVAL).
+    const p = program(
+      'attach-by-ioas-succeeds',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device' } },
+        { op: 'device_create', spec: { iommu: 'vtd1' }, bind: { d2: 'device' } },
+        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
+        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/auto-domain-incompat-emediumtype.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/VFIO_DEVICE_ATTACH_IOMMUFD_PT of device \d+ \(vtd1, .* failed with EINVAL, but the IOAS can take a domain of its unit/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('turning large IOPTEs back on cannot fail', () => {
+  check('suite.invariants.option-huge-pages-on-succeeds', async () => {
+    // Large pages off, a domain and an area, then on again: iopt_enable_large_pages returns nothing.
+    const p = program(
+      'option-huge-pages-on-succeeds',
+      [
+        { op: 'mem_alloc', length: 16384, bind: { buf: '.' } },
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '1' }, expect: { ok: true } },
+      ],
+      { testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/option-enable-large-pages-busy.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_OPTION failed with EINVAL, but a SET of IOAS \d+'s HUGE_PAGES to 1/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('type1 GET_INFO reports the page sizes every domain can map', () => {
+  check('suite.invariants.compat-page-sizes', async () => {
+    // vtd0 (with 1 GiB pages) and vtd1 (without) on the compat IOAS: only what both map.
+    const p = program(
+      'compat-page-sizes',
+      [
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device' } },
+        { op: 'device_create', spec: { iommu: 'vtd1' }, bind: { d2: 'device' } },
+        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
+        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: {} },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['IOMMU_VFIO_IOAS', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_IOMMU_GET_INFO'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/compat-pgsizes-first-domain.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_IOMMU_GET_INFO answered iova_pgsizes 0x40201000, but the domains of compat IOAS \d+ can all map only 0x201000/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a type1 v1 unmap inside a mapping cuts it', () => {
+  check('suite.invariants.type1-cut-succeeds', async () => {
+    // A type1 v1 container over a domain, 64 KiB mapped, one page in the middle unmapped: both cut
+    // points are page aligned and no access holds the pages (the fault refuses every cut of an
+    // area a domain holds).
+    const p = program(
+      'type1-cut-succeeds',
+      [
+        { op: 'mem_alloc', length: 65536, hugeAligned: true, bind: { buf: '.' } },
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { dev: 'device' } },
+        { op: 'open_device', device: '$dev', bind: { f: 'fd' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1_IOMMU' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', size: '65536', iova: '0x1000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { size: '4096', iova: '0x1004000' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_VFIO_IOAS', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/split-large-page-guard-inverted.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_IOMMU_UNMAP_DMA of 0x1004000\.\.0x1004fff on compat IOAS \d+ \(large pages off: type1 v1 cuts\) failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a fixed map of free, allowed, aligned IOVA fails only for its pages', () => {
+  check('suite.invariants.fixed-map-succeeds', async () => {
+    // A VT-d domain, a page mapped and unmapped (its lower table stays, empty), then 2 MiB over
+    // it from a huge-aligned buffer: the fault takes the empty table for a mapping (EADDRINUSE).
+    const p = program(
+      'fixed-map-succeeds',
+      [
+        { op: 'mem_alloc', length: 4194304, hugeAligned: true, bind: { buf: '.' } },
+        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { dev: 'device' } },
+        { op: 'open_device', device: '$dev', bind: { f: 'fd' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x40000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x40000000', length: '4096' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '2097152', iova: '0x40000000' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+      ['7.3'],
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/pt-map-leaf-single-over-table-busy.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_MAP of 0x40000000\.\.0x401fffff \(FIXED_IOVA\) into IOAS \d+ failed with EADDRINUSE, but that IOVA is free/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

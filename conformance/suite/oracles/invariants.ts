@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -594,6 +594,8 @@ export class InvariantsOracle implements Oracle {
     this.checkAccessOps(ev, ok, s.errno, out);
     this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkRefusals(ev, ok, out);
+    if (!ok) this.checkOptionRefused(ev, s.errno, out);
+    if (!ok) this.checkAttachRefused(ev, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
     if (!ok) this.checkMapCheckRefusal(ev, s.errno, out);
@@ -609,6 +611,8 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkCopySource(ev, out);
     else this.checkExists(ev, s.errno, out);
     if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
+    if (!ok) this.checkType1CutRefused(ev, s.errno, out);
+    if (!ok) this.checkFixedMapRefused(ev, s.errno, out);
     if (!ok) this.checkUnmapOfWholeAreasRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
@@ -865,6 +869,89 @@ export class InvariantsOracle implements Oracle {
     const what = f.kind === 'iommufd' ? 'an iommufd' : f.kind === 'device' ? 'a VFIO device file' : `a file (${f.kind})`;
     const message = `${req.op === 'ioctl' ? commandName(req) : req.op} on fd ${fd}, ${what} the process opened and has not closed, failed with ${name}: a descriptor names its file until it is closed${req.op === 'close' ? ', and closing it succeeds (no ->flush to fail)' : ' (fdget finds it)'}`;
     return { message, expected: req.op === 'close' ? 'ok' : 'not EBADF', observed: name };
+  }
+
+  /**
+   * IOAS_MAP.FIXED_FREE: a fixed-IOVA map is refused
+   * for what the IOAS holds (iopt_alloc_area_pages, iopt_check_iova: an area
+   * there, a reserved range, IOVA outside the allowed ranges, a start,
+   * length or user_va off the IOAS alignment) or for the pages (EFAULT from
+   * pinning, ENOMEM from the charge or an allocation). Where none of the
+   * first applies — the range is free, allowed and unreserved, all three
+   * aligned — only EFAULT and ENOMEM remain: any other refusal is the
+   * implementation's tables turning down a valid map (a leftover lower table
+   * taken for a mapping). Judged where the shadow knows the IOAS's areas,
+   * reserved IOVA and alignment exactly.
+   */
+  private checkFixedMapRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_MAP' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    // ERANGE: an IOVA past what the domain's table can reach though inside its reported aperture (6.12
+    // AMD v1: iommu_v1_map_pages past the sixth level) — a driver's limit, not a refusal of free IOVA.
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || name === 'EFAULT' || name === 'ENOMEM' || name === 'ERANGE') return;
+    const v = req.arg.fields;
+    const flags = toNum(v['flags']);
+    const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    if ((flags & IOMMU_IOAS_MAP_FIXED_IOVA) === 0 || (flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toNum(v['__reserved'] ?? 0) !== 0) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const ioas = ctx?.alive ? this.shadow.ioas(ctx, v['ioas_id']) : undefined;
+    const iova = toBig(v['iova']);
+    const length = toBig(v['length']);
+    const va = toBig(v['user_va']);
+    if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || iova + length - 1n > U64_MAX || va + length - 1n > U64_MAX) return;
+    const align = this.exactAlignment(ctx, ioas);
+    const reserved = this.exactReserved(ctx, ioas);
+    if (align === undefined || reserved === undefined || iova % align !== 0n || length % align !== 0n || va % align !== 0n) return;
+    const r = { start: iova, last: iova + length - 1n };
+    if (ioas.segs.some((x) => overlaps(x, r)) || reserved.some((x) => overlaps(x, r))) return;
+    if (ioas.allowed.length > 0 && !ioas.allowed.some((x) => x.start <= r.start && r.last <= x.last)) return;
+    this.ctx.count('invariants.abi-hygiene');
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(r.start)}..${hexOf(r.last)} (FIXED_IOVA) into IOAS ${ioas.id} failed with ${name}, but that IOVA is free, allowed and reserved by nothing, and the IOVA, length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_MAP.FIXED_FREE)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+  }
+
+  /**
+   * VFIO_COMPAT.TYPE1_SPLIT, the side that must succeed: with large pages off
+   * on the compat IOAS (type1 v1), VFIO_IOMMU_UNMAP_DMA first cuts the areas
+   * at both ends of the range (iopt_cut_iova) and then unmaps what lies
+   * inside. A cut fails only where iopt_area_split refuses it: a cut point
+   * not aligned to the IOAS's alignment (in IOVA or in the pages), an area
+   * an access holds pages of. With neither, and no access pinning in the
+   * range, the unmap succeeds: a refusal keeps mapped and pinned what the
+   * type1 user unmapped.
+   */
+  private checkType1CutRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_IOMMU_UNMAP_DMA' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || errnoName(errno ?? 0) === 'EFAULT') return;
+    const v = req.arg.fields;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const ioas = ctx && this.shadow.ioas(ctx, ctx.compatIoas);
+    const iova = toBig(v['iova']);
+    const size = toBig(v['size']);
+    if (!ctx || !ioas || ioas.largePages || toNum(v['flags']) !== 0 || size === 0n || iova + size - 1n > U64_MAX) return;
+    const align = this.exactAlignment(ctx, ioas);
+    const range = { start: iova, last: iova + size - 1n };
+    if (align === undefined || ioas.segs.some((x) => x.uncertain)) return;
+    const pinned = (r: Range): boolean => [...ctx.objects.values()].some((o) => o.type === 'access' && o.ioas === ioas.id && [...o.items.values()].some((it) => overlaps(it, r)));
+    if (pinned(range)) return;
+    for (const cut of iova === 0n ? [range.last] : [range.last, iova - 1n]) {
+      const seg = this.shadow.segmentAt(ioas, cut);
+      if (!seg) continue;
+      // The kernel's area: the run of segments of one area around the cut.
+      let first = seg;
+      let last = seg;
+      for (let x: Segment | undefined; first.start > 0n && (x = this.shadow.segmentAt(ioas, first.start - 1n)) && x.area === seg.area; ) first = x;
+      for (let x: Segment | undefined; last.last < U64_MAX && (x = this.shadow.segmentAt(ioas, last.last + 1n)) && x.area === seg.area; ) last = x;
+      if (cut === first.start || cut === last.last) continue;
+      const next = this.shadow.segmentAt(ioas, cut + 1n);
+      if (!next || next.area !== seg.area) return;
+      const va = next.ps.va + next.psOff + (cut + 1n - next.start);
+      if ((cut + 1n) % align !== 0n || va % align !== 0n || pinned({ start: first.start, last: last.last })) return;
+    }
+    this.ctx.count('invariants.abi-hygiene');
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_UNMAP_DMA of ${hexOf(range.start)}..${hexOf(range.last)} on compat IOAS ${ioas.id} (large pages off: type1 v1 cuts) failed with ${name}, but both cut points are aligned to the IOAS's ${align} in IOVA and in the pages, and no access holds pages there: iopt_area_split cuts, and the range is unmapped (VFIO_COMPAT.TYPE1_SPLIT)`, 'ok', name));
   }
 
   /**
@@ -1612,7 +1699,7 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('lifetime', ev, `${cmd} failed with ENODEV, but IOAS ${id}, the context's compat IOAS, is alive and was never cleared`, 'not ENODEV', 'ENODEV'));
       return;
     }
-    if (cmd === 'VFIO_IOMMU_GET_INFO' && ok && ev.response.ok && req.arg.kind === 'struct') this.checkGetInfo(ev, req.arg.fields, (ev.response.result as IoctlResult).out, out);
+    if (cmd === 'VFIO_IOMMU_GET_INFO' && ok && ev.response.ok && req.arg.kind === 'struct') this.checkGetInfo(ev, req.arg.fields, (ev.response.result as IoctlResult).out, out, ctx, this.shadow.ioas(ctx, id));
     const answered = get && ok && ev.response.ok ? (ev.response.result as { out?: StructValue }).out?.['ioas_id'] : undefined;
     if (answered !== undefined && toNum(answered) !== id) {
       out.push(this.obj('lifetime', ev, `IOMMU_VFIO_IOAS GET answered IOAS ${toNum(answered)}, but the compat IOAS is ${id}`, String(id), String(toNum(answered))));
@@ -1620,11 +1707,39 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * VFIO_IOMMU_GET_INFO's iova_pgsizes is what every domain of the compat
+   * IOAS can map: the AND of their pgsize_bitmaps, the bits below PAGE_SIZE
+   * folded into PAGE_SIZE, and no less than the IOAS's alignment
+   * (iommufd_get_pagesizes). A size one domain lacks tells a type1 user it
+   * may map with pages that domain cannot hold. Judged where the shadow
+   * knows every domain's bitmap and the alignment.
+   */
+  private checkPageSizes(ev: StepEvent, v: StructValue, o: StructValue | undefined, out: Objection[], ctx: CtxRec, ioas: IoasObj | undefined): void {
+    const got = o?.['iova_pgsizes'];
+    // No argsz in the request: the struct's own size (the codec's default).
+    if (!ioas || got === undefined || (v['argsz'] !== undefined && toNum(v['argsz']) < offsetofend(this.profile, 'vfio_iommu_type1_info', 'iova_pgsizes'))) return;
+    const align = this.exactAlignment(ctx, ioas);
+    if (align === undefined) return;
+    let want = U64_MAX;
+    for (const h of ctx.objects.values()) {
+      if (h.type !== 'hwpt_paging' || h.ioas !== ioas.id) continue;
+      if (h.pgsizes === undefined) return;
+      want &= h.pgsizes;
+    }
+    if ((want & (PAGE - 1n)) !== 0n) want = (want & ~(PAGE - 1n)) | PAGE;
+    if (align > want) want = align;
+    this.ctx.count('invariants.abi-hygiene');
+    if (toBig(got) === want) return;
+    out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO answered iova_pgsizes 0x${toBig(got).toString(16)}, but the domains of compat IOAS ${ioas.id} can all map only 0x${want.toString(16)} (the AND of their pgsize_bitmaps, folded to PAGE_SIZE, at least the IOAS's alignment: iommufd_get_pagesizes)`, `0x${want.toString(16)}`, `0x${toBig(got).toString(16)}`));
+  }
+
+  /**
    * VFIO_IOMMU_GET_INFO answers the size the whole capability chain needs in
    * argsz, and points cap_offset at the chain (just past the struct) only
    * when the caller's argsz held all of it (iommufd_vfio_iommu_get_info).
    */
-  private checkGetInfo(ev: StepEvent, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
+  private checkGetInfo(ev: StepEvent, v: StructValue, o: StructValue | undefined, out: Objection[], ctx: CtxRec, ioas: IoasObj | undefined): void {
+    this.checkPageSizes(ev, v, o, out, ctx, ioas);
     const sent = toNum(v['argsz']);
     const info = requireLayout(this.profile, 'vfio_iommu_type1_info').size; // sizeof(info), padding included
     if (!o || sent < offsetofend(this.profile, 'vfio_iommu_type1_info', 'cap_offset') || o['argsz'] === undefined || o['cap_offset'] === undefined) return;
@@ -1673,6 +1788,81 @@ export class InvariantsOracle implements Oracle {
     } else if (ctx && ctx.objects.size > 0) {
       out.push(this.obj('accounting', ev, `IOMMU_OPTION RLIMIT_MODE SET succeeded on a context holding ${ctx.objects.size} object(s): the mode changes only while it holds none (EBUSY)`, 'EBUSY', 'ok'));
     }
+  }
+
+  /**
+   * HWPT.AUTO_DOMAIN_REUSE, the side that must succeed: a device file's
+   * attach by IOAS id, for a device bound and attached nowhere whose group
+   * has no device attached, ends on an automatic domain — an existing one
+   * its driver accepts, else a new one made for the device
+   * (iommufd_device_auto_get_domain). The new one is refused only where the
+   * IOAS cannot take it (iopt_table_add_domain,
+   * iommufd_device_attach_reserved_iova): an area or allowed range outside
+   * the unit's aperture or over a reserved region of the group's, an
+   * area not aligned to the unit's smallest page, a smallest page above
+   * PAGE_SIZE. Judged where filling it pins nothing new (the IOAS is empty
+   * or a domain already holds it: no RLIMIT_MEMLOCK, no user page that went
+   * away), so any other refusal leaves a device that should translate
+   * blocked. Not judged for a group whose members differ in unit or
+   * coherency, or with a member attached.
+   */
+  private checkAttachRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || errnoName(errno ?? 0) === 'EFAULT') return;
+    const v = req.arg.fields;
+    const f = this.shadow.fds.get(req.fd);
+    const d = f?.device;
+    if (toNum(v['flags']) !== 0 || !d?.bound || d.bound.file !== f || !f?.fdOpen || d.removed || d.hwpt !== undefined || !d.bound.ctx.alive) return;
+    const ctx = d.bound.ctx;
+    const ioas = this.shadow.ioas(ctx, v['pt_id']);
+    const unit = this.shadow.unit(d.iommu);
+    if (!ioas || ioas.domainsUnknown || !unit || unit.minPage <= 0n || unit.minPage > PAGE) return;
+    // The domain goes to the whole group (__iommu_attach_group): each member must take it — the
+    // same unit, and coherency enforced only if every member can (the new domain enforces when
+    // the attaching device can) — and none may sit on another.
+    const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
+    if (group.some((x) => x !== d && (x.hwpt !== undefined || x.iommu !== d.iommu || (d.capable && !x.capable)))) return;
+    if (ioas.segs.some((x) => x.uncertain)) return;
+    const held = [...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
+    if (ioas.segs.length > 0 && !held) return;
+    const inside = (r: Range): boolean => r.start >= unit.aperture.start && r.last <= unit.aperture.last;
+    const clear = (r: Range): boolean => inside(r) && !group.some((x) => x.reserved.some((y) => overlaps(y, r)));
+    const aligned = (x: Segment): boolean => x.start % unit.minPage === 0n && (x.last + 1n) % unit.minPage === 0n && (x.ps.va + x.psOff) % unit.minPage === 0n;
+    if (!ioas.segs.every((x) => clear(x) && aligned(x)) || !ioas.allowed.every(clear)) return;
+    this.ctx.count('invariants.lifetime');
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, bound, attached nowhere, its group detached) to IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, clear of the device's reserved regions and aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'}: an attach by IOAS id finds or makes an automatic domain (HWPT.AUTO_DOMAIN_REUSE)`, 'ok', name));
+  }
+
+  /**
+   * IOMMU_OPTION requests no state can refuse: a GET of either option (the
+   * context's RLIMIT_MODE, object_id 0; a live IOAS's HUGE_PAGES) and a SET
+   * of HUGE_PAGES to 1 on a live IOAS, which only lowers the IOAS's
+   * alignment and cannot fail (iopt_enable_large_pages returns nothing, in
+   * both profiles). Only a malformed argument (the ABI defects) or the copy
+   * back of val64 (EFAULT) fails them.
+   */
+  private checkOptionRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_OPTION' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || errnoName(errno ?? 0) === 'EFAULT') return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const v = req.arg.fields;
+    if (!ctx?.alive || toNum(v['__reserved']) !== 0) return;
+    const op = toNum(v['op']);
+    const id = toNum(v['option_id']);
+    const get = op === IOMMU_OPTION_OP_GET;
+    let what: string | undefined;
+    if (id === IOMMU_OPTION_RLIMIT_MODE && get && toNum(v['object_id']) === 0) what = 'a GET of the context\u2019s RLIMIT_MODE';
+    else if (id === IOMMU_OPTION_HUGE_PAGES && this.shadow.ioas(ctx, v['object_id'])) {
+      if (get) what = `a GET of IOAS ${toNum(v['object_id'])}'s HUGE_PAGES`;
+      else if (op === IOMMU_OPTION_OP_SET && toBig(v['val64']) === 1n) what = `a SET of IOAS ${toNum(v['object_id'])}'s HUGE_PAGES to 1 (large IOPTEs back on: the alignment can only go down, iopt_enable_large_pages cannot fail)`;
+    }
+    if (!what) return;
+    this.ctx.count('invariants.abi-hygiene');
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_OPTION failed with ${name}, but ${what} fails only on a malformed argument`, 'ok', name));
   }
 
   /**

@@ -95,6 +95,8 @@ export interface HwptObj {
   readonly aperture?: Range;
   /** Its smallest IO page (1 << __ffs(pgsize_bitmap)): the IOVA alignment it imposes on its IOAS; known with the aperture. */
   readonly minPage?: bigint;
+  /** Its domain's pgsize_bitmap (its unit's, as reported); known with the aperture. */
+  readonly pgsizes?: bigint;
   readonly parent?: number;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
@@ -203,6 +205,8 @@ export interface IommuInfo {
   readonly aperture: Range;
   /** The smallest page of its paging domains (the lowest bit of pgsize_bitmap; 0: none reported). */
   readonly minPage: bigint;
+  /** Its paging domains' pgsize_bitmap. */
+  readonly pgsizes: bigint;
   readonly reservedRegions?: readonly { readonly start: bigint; readonly last: bigint }[];
 }
 
@@ -280,7 +284,7 @@ export class Shadow {
     /** The adapter's CAP_IPC_LOCK at session start (ADAPTER.md §3.2: defaults are the adapter's). */
     initialCapIpcLock = true,
   ) {
-    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, aperture: { start: i.apertureStart, last: i.apertureLast }, minPage: i.pgsizeBitmap & -i.pgsizeBitmap, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
+    this.iommus = new Map(caps.iommus.map((i) => [i.name, { name: i.name, format: i.format, enforceCacheCoherency: i.enforceCacheCoherency, dirtyTracking: i.dirtyTracking, aperture: { start: i.apertureStart, last: i.apertureLast }, minPage: i.pgsizeBitmap & -i.pgsizeBitmap, pgsizes: i.pgsizeBitmap, ...(i.reservedRegions && { reservedRegions: i.reservedRegions }) }]));
     this.capIpcLock = initialCapIpcLock;
     this.map = {
       fixed: enumValue(profile, 'IOMMU_IOAS_MAP_FIXED_IOVA') ?? 1,
@@ -553,9 +557,9 @@ export class Shadow {
   }
 
   /** A new paging domain's geometry on a unit: its aperture and smallest page, when the unit reported them. */
-  private geometry(unit: string): { aperture?: Range; minPage?: bigint } {
+  private geometry(unit: string): { aperture?: Range; minPage?: bigint; pgsizes?: bigint } {
     const u = this.iommus.get(unit);
-    return u ? { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage }) } : {};
+    return u ? { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage, pgsizes: u.pgsizes }) } : {};
   }
 
   /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
