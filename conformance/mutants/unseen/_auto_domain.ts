@@ -69,6 +69,8 @@ export interface AutoDomainSteps {
   readonly immediateAttach?: (attach: AttachFn, fns: { readonly doAttach: AttachFn; readonly doReplace: AttachFn }) => boolean;
   /** Whether an automatic HWPT that refused the device with EINVAL keeps the reference iommufd_lock_obj took (the reference puts it). */
   readonly keepRefOnEinval?: boolean;
+  /** The errno of an automatic HWPT's refusal that sends the search on to the next: the drivers' "incompatible", -EINVAL (-EMEDIUMTYPE before 6.3). */
+  readonly incompatible?: number;
 }
 
 /** iommufd_device_auto_get_domain over the given steps. */
@@ -80,9 +82,10 @@ function autoGetDomain(steps: AutoDomainSteps, idev: IommufdDevice, ioas: Iommuf
     refcount_inc(hwpt);
     const out = attach(idev, hwpt);
     if (out.errno) {
-      if (out.errno === -EINVAL && steps.keepRefOnEinval) continue;
+      const incompatible = out.errno === (steps.incompatible ?? -EINVAL);
+      if (incompatible && steps.keepRefOnEinval) continue;
       refcount_dec(hwpt); // iommufd_put_object
-      if (out.errno === -EINVAL) continue;
+      if (incompatible) continue;
       return out;
     }
     ptId.value = hwpt.id;

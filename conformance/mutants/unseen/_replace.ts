@@ -27,10 +27,16 @@ export interface ReplaceSteps {
   readonly replaceReservedIova?: (igroup: IommufdGroup, hwpt: IommufdHwptPaging) => number;
   /** iommufd_device_auto_get_domain's out_abort when the replace onto a new automatic HWPT fails. */
   readonly abortFailedAuto?: boolean;
+  /** After a move to another IOAS: the group's reserved regions taken out of the old HWPT's IOAS (iommufd_group_remove_reserved_iova). */
+  readonly removeOldReservedIova?: (idev: IommufdDevice, oldPaging: IommufdHwptPaging) => void;
 }
 
 /** A copy of iommufd_device_replace over the given steps: 0 or a negative errno; `ptId` gets the HWPT the device is in. */
-export function deviceReplaceWith({ replaceReservedIova = iommufdGroupDoReplaceReservedIova, abortFailedAuto = true }: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
+export function deviceReplaceWith({
+  replaceReservedIova = iommufdGroupDoReplaceReservedIova,
+  abortFailedAuto = true,
+  removeOldReservedIova = (idev, oldPaging) => iommufdGroupRemoveReservedIova(idev.igroup, oldPaging),
+}: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
   // iommufd_device_do_replace
   const doReplace = (idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut => {
     const igroup = idev.igroup;
@@ -49,7 +55,7 @@ export function deviceReplaceWith({ replaceReservedIova = iommufdGroupDoReplaceR
     if (rc) return unwind.exit({ errno: rc, destroy: null });
     unwind.exit(0);
     const oldPaging = findHwptPaging(oldHwpt);
-    if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
+    if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) removeOldReservedIova(idev, oldPaging);
     igroup.hwpt = hwpt;
     const n = igroup.deviceList.length;
     for (let i = 0; i < n; i++) refcount_inc(hwpt);

@@ -48,111 +48,21 @@
  * (every selftest mock device) is unaffected: the caller is the group.
  *
  * Applied as: the replace branch of VFIO_DEVICE_ATTACH_IOMMUFD_PT (an attached
- * device) goes through a copy of iommufd_device_replace →
- * iommufd_device_change_pt(do_replace) with the faulty removal (the pt_id
- * copy-back and its undo are _replace.ts's replaceAttachIoctl); every other
+ * device) goes through _replace.ts's copy of iommufd_device_replace →
+ * iommufd_device_change_pt(do_replace) with the faulty removal (and its
+ * replaceAttachIoctl for the pt_id copy-back and its undo); every other
  * command is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdHwpt, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
-import {
-  findHwptPaging,
-  iommufdGroupDoReplaceReservedIova,
-  iommufdGroupRemoveReservedIova,
-  iommufdHwPagetablePut,
-  iommufdHwptPagingAlloc,
-  iommufdHwptReplaceDevice,
-} from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
-import { replaceAttachIoctl } from './_replace.ts';
-
-type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
-
-/** iommufd_device_do_replace with the faulty removal from the old IOAS. */
-function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) {
-    // THE FAULT: iopt_remove_reserved_iova(&old_hwpt_paging->ioas->iopt, idev->dev)
-    // where iommufd_group_remove_reserved_iova(igroup, old_hwpt_paging) belongs.
-    ioptRemoveReservedIova(oldPaging.ioas.iopt, idev.dev);
-  }
-  igroup.hwpt = hwpt;
-  const n = igroup.deviceList.length;
-  // Move the device_list's references; keep one on the old HWPT for the caller to put.
-  for (let i = 0; i < n; i++) refcount_inc(hwpt);
-  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
-  return { errno: 0, destroy: oldHwpt };
-}
-
-/** iommufd_device_auto_get_domain in replace mode (no immediate attach), over the faulty do_replace. */
-function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const out = doReplace(idev, hwpt);
-    if (out.errno) {
-      if (out.errno === -EINVAL) continue;
-      return out;
-    }
-    ptId.value = hwpt.id;
-    return out;
-  }
-  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
-  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-  const hwpt = r.value;
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
-  const out = doReplace(idev, hwpt);
-  if (out.errno) return unwind.exit(out);
-  unwind.exit(0);
-  hwpt.autoDomain = true;
-  ptId.value = hwpt.id;
-  iommufdObjectFinalize(idev.ictx, hwpt);
-  return { errno: 0, destroy: out.destroy };
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace). */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: ReplaceOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = doReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
+import { deviceReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('replace-old-unresv-caller-only', profile, {
-    vfioIoctl: replaceAttachIoctl(deviceReplace),
+  const deviceReplace = deviceReplaceWith({
+    // THE FAULT: iopt_remove_reserved_iova(&old_hwpt_paging->ioas->iopt, idev->dev)
+    // where iommufd_group_remove_reserved_iova(igroup, old_hwpt_paging) belongs.
+    removeOldReservedIova: (idev, oldPaging) => ioptRemoveReservedIova(oldPaging.ioas.iopt, idev.dev),
   });
+  return mutantImplementation('replace-old-unresv-caller-only', profile, { vfioIoctl: replaceAttachIoctl(deviceReplace) });
 }
