@@ -18,6 +18,7 @@ import { replayProgram } from './replay.ts';
 import { runSuite, type SuiteResult } from './runner.ts';
 import type { Clock } from './session.ts';
 import { reference } from './fixtures/wrap.ts';
+import { ERRNO } from '../../spec/uapi/errno.ts';
 
 const FIX = 'conformance/suite/fixtures';
 const TSX = 'node --import tsx';
@@ -220,7 +221,7 @@ describe('a broken adapter gives a verdict, never a hang', () => {
       const open = async (): Promise<Adapter & { info: NonNullable<Adapter['info']> }> => {
         const inner = await reference('7.3');
         const refused = (req: Parameters<Implementation['handle']>[0]): Response =>
-          req.op === 'open' || req.op === 'open_device' ? ({ ok: true, result: { fd: -1, errno: 19 } } as Response) : { ok: false, error: { code: 'unsupported', message: `${req.op} is refused here` } };
+          req.op === 'open' || req.op === 'open_device' ? ({ ok: true, result: { fd: -1, errno: ERRNO.ENODEV } } as Response) : { ok: false, error: { code: 'unsupported', message: `${req.op} is refused here` } };
         const impl: Implementation = {
           name: `refuses-${op}`,
           version: '0',

@@ -57,7 +57,8 @@
  * is rewritten in the user's struct with the faulty computation.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { layoutOf } from '../../../impl/iommufd/ucmd.ts';
+import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { offsetofend } from '../../../spec/uapi/layout.ts';
 import { type IommufdIoas, PAGE_SIZE, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
 
@@ -75,11 +76,6 @@ function pagesizesFirstDomain(ioas: IommufdIoas): bigint {
   return bitmap > align ? bitmap : align;
 }
 
-function u64le(v: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  for (let i = 0; i < 8; i++) out[i] = Number((v >> BigInt(8 * i)) & 0xffn);
-  return out;
-}
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-pgsizes-first-domain', profile, {
@@ -89,10 +85,10 @@ export function createAdapter(profile: Profile): Implementation {
         if (rc !== 0) return rc;
         const ioas = ctx.vfioIoas as IommufdIoas | null;
         if (!ioas || ioas.type !== 'IOAS') return rc;
-        const layout = layoutOf(d.command.struct ?? '', ctx.profile);
-        const field = layout.fields.get('iova_pgsizes');
-        if (!field || Math.min(d.size, layout.size) < field.offset + 8) return rc;
-        ctx.proc.copyToUser(arg + BigInt(field.offset), u64le(pagesizesFirstDomain(ioas)));
+        const info = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile));
+        if (Math.min(d.size, info.layout.size) < offsetofend(ctx.profile, 'vfio_iommu_type1_info', 'iova_pgsizes')) return rc;
+        info.set('iova_pgsizes', pagesizesFirstDomain(ioas));
+        ctx.proc.copyToUser(arg + BigInt(info.offsetOf('iova_pgsizes')), info.fieldBytes('iova_pgsizes'));
         return rc;
       },
     },

@@ -95,7 +95,7 @@ export interface HwptObj {
   readonly aperture?: Range;
   /** Its smallest IO page (1 << __ffs(pgsize_bitmap)): the IOVA alignment it imposes on its IOAS; known with the aperture. */
   readonly minPage?: bigint;
-  /** Its domain's pgsize_bitmap (its unit's, as reported); known with the aperture. */
+  /** Its domain's pgsize_bitmap (its unit's, as reported); known with the aperture, but for the selftest's mock domains. */
   readonly pgsizes?: bigint;
   readonly parent?: number;
   readonly devices: Set<DeviceRec>;
@@ -559,7 +559,9 @@ export class Shadow {
   /** A new paging domain's geometry on a unit: its aperture and smallest page, when the unit reported them. */
   private geometry(unit: string): { aperture?: Range; minPage?: bigint; pgsizes?: bigint } {
     const u = this.iommus.get(unit);
-    return u ? { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage, pgsizes: u.pgsizes }) } : {};
+    // The selftest's mock domains take their page sizes from the mock device's flags (7.3's
+    // MOCK_FLAGS_DEVICE_HUGE_IOVA, MOCK_IOMMUPT_*), not from one bitmap per unit: left unknown.
+    return u ? { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage, ...(!u.format.includes('mock') && { pgsizes: u.pgsizes }) }) } : {};
   }
 
   /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
