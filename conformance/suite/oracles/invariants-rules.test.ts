@@ -968,6 +968,22 @@ describe('an attach by IOAS id that nothing in the IOAS stands in the way of suc
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.text).toMatch(/VFIO_DEVICE_ATTACH_IOMMUFD_PT of device \d+ \(vtd1, .* failed with EINVAL, but the IOAS can take a domain of its unit/);
     expect(r.reference, r.text).toEqual([]);
+    // The same for a replace: the attached device moves, by IOAS id, to an empty IOAS (the fault
+    // asks the already attached group for an immediate attach).
+    const q = program(
+      'replace-by-ioas-succeeds',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas2: 'out.out_ioas_id' } },
+        ...device('d', '$ioas'),
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas2' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const rq = await judge(q, 'conformance/mutants/unseen/auto-domain-immediate-attach-inverted.ts');
+    expect(rq.broken, rq.text).toContain('invariants.lifetime');
+    expect(rq.text).toMatch(/VFIO_DEVICE_ATTACH_IOMMUFD_PT of device \d+ \(vtd0, attached to HWPT \d+ with its group: a replace\) to IOAS \d+ failed with EINVAL/);
+    expect(rq.reference, rq.text).toEqual([]);
   });
 });
 

@@ -1793,7 +1793,8 @@ export class InvariantsOracle implements Oracle {
   /**
    * HWPT.AUTO_DOMAIN_REUSE, the side that must succeed: a device file's
    * attach by IOAS id, for a device bound and attached nowhere whose group
-   * has no device attached, ends on an automatic domain — an existing one
+   * has no device attached — or its replace, the group together on one
+   * paging HWPT — ends on an automatic domain — an existing one
    * its driver accepts, else a new one made for the device
    * (iommufd_device_auto_get_domain). The new one is refused only where the
    * IOAS cannot take it (iopt_table_add_domain,
@@ -1803,8 +1804,8 @@ export class InvariantsOracle implements Oracle {
    * PAGE_SIZE. Judged where filling it pins nothing new (the IOAS is empty
    * or a domain already holds it: no RLIMIT_MEMLOCK, no user page that went
    * away), so any other refusal leaves a device that should translate
-   * blocked. Not judged for a group whose members differ in unit or
-   * coherency, or with a member attached.
+   * blocked (or where it was). Not judged for a group whose members differ
+   * in unit or coherency, or sit apart.
    */
   private checkAttachRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
@@ -1813,16 +1814,19 @@ export class InvariantsOracle implements Oracle {
     const v = req.arg.fields;
     const f = this.shadow.fds.get(req.fd);
     const d = f?.device;
-    if (toNum(v['flags']) !== 0 || !d?.bound || d.bound.file !== f || !f?.fdOpen || d.removed || d.hwpt !== undefined || !d.bound.ctx.alive) return;
+    if (toNum(v['flags']) !== 0 || !d?.bound || d.bound.file !== f || !f?.fdOpen || d.removed || !d.bound.ctx.alive) return;
     const ctx = d.bound.ctx;
+    // A replace (the device attached: iommufd_device_replace) moves the whole group off a paging HWPT.
+    const from = d.hwpt === undefined ? undefined : ctx.objects.get(d.hwpt);
+    if (d.hwpt !== undefined && from?.type !== 'hwpt_paging') return;
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
     const unit = this.shadow.unit(d.iommu);
     if (!ioas || ioas.domainsUnknown || !unit || unit.minPage <= 0n || unit.minPage > PAGE) return;
     // The domain goes to the whole group (__iommu_attach_group): each member must take it — the
     // same unit, and coherency enforced only if every member can (the new domain enforces when
-    // the attaching device can) — and none may sit on another.
+    // the attaching device can) — and none may sit anywhere but where the device sits.
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
-    if (group.some((x) => x !== d && (x.hwpt !== undefined || x.iommu !== d.iommu || (d.capable && !x.capable)))) return;
+    if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || (d.capable && !x.capable)))) return;
     if (ioas.segs.some((x) => x.uncertain)) return;
     const held = [...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
     if (ioas.segs.length > 0 && !held) return;
@@ -1832,7 +1836,8 @@ export class InvariantsOracle implements Oracle {
     if (!ioas.segs.every((x) => clear(x) && aligned(x)) || !ioas.allowed.every(clear)) return;
     this.ctx.count('invariants.lifetime');
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
-    out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, bound, attached nowhere, its group detached) to IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, clear of the device's reserved regions and aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'}: an attach by IOAS id finds or makes an automatic domain (HWPT.AUTO_DOMAIN_REUSE)`, 'ok', name));
+    const how = d.hwpt === undefined ? 'bound, attached nowhere, its group detached' : `attached to HWPT ${d.hwpt} with its group: a replace`;
+    out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, ${how}) to IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, clear of the device's reserved regions and aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'}: an attach by IOAS id finds or makes an automatic domain (HWPT.AUTO_DOMAIN_REUSE)`, 'ok', name));
   }
 
   /**
