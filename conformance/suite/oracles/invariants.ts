@@ -1801,7 +1801,8 @@ export class InvariantsOracle implements Oracle {
    * iommufd_device_attach_reserved_iova): an area or allowed range outside
    * the unit's aperture or over a reserved region of the group's, an
    * area not aligned to the unit's smallest page, a smallest page above
-   * PAGE_SIZE. Judged where filling it pins nothing new (the IOAS is empty
+   * PAGE_SIZE, an area mapped with neither READ nor WRITE (which a driver
+   * may refuse to map). Judged where filling it pins nothing new (the IOAS is empty
    * or a domain already holds it: no RLIMIT_MEMLOCK, no user page that went
    * away), so any other refusal leaves a device that should translate
    * blocked (or where it was). Not judged for a group whose members differ
@@ -1827,7 +1828,9 @@ export class InvariantsOracle implements Oracle {
     // the attaching device can) — and none may sit anywhere but where the device sits.
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
     if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || (d.capable && !x.capable)))) return;
-    if (ioas.segs.some((x) => x.uncertain)) return;
+    // An area with neither READ nor WRITE (type1's MAP_DMA with flags 0) is one some drivers refuse
+    // to put in a domain (6.12 VT-d __domain_mapping: EINVAL): filling a new domain may fail on it.
+    if (ioas.segs.some((x) => x.uncertain || (!x.read && !x.write))) return;
     const held = [...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
     if (ioas.segs.length > 0 && !held) return;
     const inside = (r: Range): boolean => r.start >= unit.aperture.start && r.last <= unit.aperture.last;
