@@ -878,7 +878,8 @@ export class InvariantsOracle implements Oracle {
    * length or user_va off the IOAS alignment) or for the pages (EFAULT from
    * pinning, ENOMEM from the charge or an allocation). Where none of the
    * first applies — the range is free, allowed and unreserved, all three
-   * aligned — only EFAULT and ENOMEM remain: any other refusal is the
+   * aligned — only EFAULT and ENOMEM remain (and ERANGE, a table's reach
+   * inside its aperture): any other refusal is the
    * implementation's tables turning down a valid map (a leftover lower table
    * taken for a mapping). Judged where the shadow knows the IOAS's areas,
    * reserved IOVA and alignment exactly.
