@@ -18,19 +18,30 @@ function program(name: string, steps: Step[], requires: Record<string, string[]>
   return validateProgram(JSON.parse(JSON.stringify(p)), name);
 }
 
-const open: Step[] = [
+/** A context (`$fd`) and its IOAS (`$ioas`). */
+const context: Step[] = [
   { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
   { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
-  { op: 'mem_alloc', length: 16384, hugeAligned: true, bind: { buf: '.' } },
 ];
 
-function device(name: string, pt: string): Step[] {
+const open: Step[] = [...context, { op: 'mem_alloc', length: 16384, hugeAligned: true, bind: { buf: '.' } }];
+
+/** A device behind `iommu`, its file (`$<name>_fd`) bound to `$fd`. */
+function bound(name: string, iommu = 'vtd0'): Step[] {
   return [
-    { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { [name]: 'device' } },
+    { op: 'device_create', spec: { iommu }, bind: { [name]: 'device' } },
     { op: 'open_device', device: `$${name}`, bind: { [`${name}_fd`]: 'fd' } },
     { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-    { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: pt } },
   ];
+}
+
+function device(name: string, pt: string): Step[] {
+  return [...bound(name), { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: pt } }];
+}
+
+/** A huge-aligned buffer of `length` bytes (`$buf`), a context (`$fd`) and its IOAS (`$ioas`). */
+function withBuffer(length: number): Step[] {
+  return [{ op: 'mem_alloc', length, hugeAligned: true, bind: { buf: '.' } }, ...context];
 }
 
 /**
@@ -951,16 +962,10 @@ describe('an attach by IOAS id that nothing in the IOAS stands in the way of suc
     const p = program(
       'attach-by-ioas-succeeds',
       [
-        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
-        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
-        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device' } },
-        { op: 'device_create', spec: { iommu: 'vtd1' }, bind: { d2: 'device' } },
-        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
-        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
-        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
-        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+        ...context,
+        ...device('d1', '$ioas'),
+        ...bound('d2', 'vtd1'),
+        { op: 'ioctl', fd: '$d2_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
       ],
       { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
     );
@@ -1016,17 +1021,11 @@ describe('type1 GET_INFO reports the page sizes every domain can map', () => {
     const p = program(
       'compat-page-sizes',
       [
-        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
-        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+        ...context,
         { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
-        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d1: 'device' } },
-        { op: 'device_create', spec: { iommu: 'vtd1' }, bind: { d2: 'device' } },
-        { op: 'open_device', device: '$d1', bind: { f1: 'fd' } },
-        { op: 'open_device', device: '$d2', bind: { f2: 'fd' } },
-        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-        { op: 'ioctl', fd: '$f1', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
-        { op: 'ioctl', fd: '$f2', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        ...device('d1', '$ioas'),
+        ...bound('d2', 'vtd1'),
+        { op: 'ioctl', fd: '$d2_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
         { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: {} },
       ],
       { ops: ['device_create', 'open_device'], commands: ['IOMMU_VFIO_IOAS', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_IOMMU_GET_INFO'] },
@@ -1046,13 +1045,8 @@ describe('a type1 v1 unmap inside a mapping cuts it', () => {
     const p = program(
       'type1-cut-succeeds',
       [
-        { op: 'mem_alloc', length: 65536, hugeAligned: true, bind: { buf: '.' } },
-        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
-        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
-        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { dev: 'device' } },
-        { op: 'open_device', device: '$dev', bind: { f: 'fd' } },
-        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        ...withBuffer(65536),
+        ...device('d', '$ioas'),
         { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
         { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1_IOMMU' } },
         { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', size: '65536', iova: '0x1000000' } },
@@ -1074,13 +1068,8 @@ describe('a fixed map of free, allowed, aligned IOVA fails only for its pages', 
     const p = program(
       'fixed-map-succeeds',
       [
-        { op: 'mem_alloc', length: 4194304, hugeAligned: true, bind: { buf: '.' } },
-        { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
-        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
-        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { dev: 'device' } },
-        { op: 'open_device', device: '$dev', bind: { f: 'fd' } },
-        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
-        { op: 'ioctl', fd: '$f', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        ...withBuffer(4194304),
+        ...device('d', '$ioas'),
         { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x40000000' } },
         { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x40000000', length: '4096' } },
         { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '2097152', iova: '0x40000000' }, expect: { ok: true } },
