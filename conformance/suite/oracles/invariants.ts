@@ -198,9 +198,7 @@ function answeredIds(cmd: string | number, v: StructValue, out: StructValue): { 
 /** A context's ids before a command that may create objects (InvariantsOracle.idsBefore). */
 interface IdsBefore {
   readonly ctx: CtxRec;
-  /** The ids of the objects the shadow knows. */
-  readonly occupied: ReadonlySet<number>;
-  /** Those objects, by id. */
+  /** The objects the shadow knows (accesses aside), by id. */
   readonly live: ReadonlyMap<number, Obj>;
   /** Objects holding ids the uAPI never reports (accesses). */
   readonly hidden: number;
@@ -223,7 +221,7 @@ function complementOf(reserved: readonly Range[]): Range[] {
 }
 
 /** The n-th (from 1) smallest id from 1 not in `occupied`. */
-function nthFreeId(occupied: ReadonlySet<number>, n: number): number {
+function nthFreeId(occupied: { has(id: number): boolean }, n: number): number {
   let id = 0;
   for (let free = 0; free < n; ) if (!occupied.has(++id)) free++;
   return id;
@@ -2005,17 +2003,13 @@ export class InvariantsOracle implements Oracle {
     if (!creates && !unfollowed) return undefined;
     const ctx = this.ctxOfIoctl(req, cmd, v);
     if (!ctx?.alive || this.idsOpen.has(ctx)) return undefined;
-    const occupied = new Set<number>();
     const live = new Map<number, Obj>();
     let hidden = 0;
     for (const [id, o] of ctx.objects) {
       if (o.type === 'access') hidden++;
-      else {
-        occupied.add(id);
-        live.set(id, o);
-      }
+      else live.set(id, o);
     }
-    return { ctx, occupied, live, hidden, unfollowed };
+    return { ctx, live, hidden, unfollowed };
   }
 
   /**
@@ -2035,13 +2029,13 @@ export class InvariantsOracle implements Oracle {
     const req = ev.request as Extract<Request, { op: 'ioctl' }>;
     if (this.checkIdsNotLive(ev, req, before, out)) return;
     const created: number[] = [];
-    for (const [id, o] of before.ctx.objects) if (o.type !== 'access' && !before.occupied.has(id)) created.push(id);
+    for (const [id, o] of before.ctx.objects) if (o.type !== 'access' && !before.live.has(id)) created.push(id);
     if (created.length === 0) return;
     this.ctx.count('invariants.lifetime');
-    const bound = nthFreeId(before.occupied, created.length + before.hidden);
+    const bound = nthFreeId(before.live, created.length + before.hidden);
     const high = Math.max(...created);
     if (high <= bound) return;
-    const lowest = nthFreeId(before.occupied, 1);
+    const lowest = nthFreeId(before.live, 1);
     const hidden = before.hidden > 0 ? ` (or up to ${bound}: ${before.hidden} access object(s) hold ids the uAPI does not report)` : '';
     out.push(this.obj('lifetime', ev, `${commandName(req)} created object(s) ${created.join(', ')}, but ${created.length === 1 ? `id ${lowest} was the lowest free` : `ids from ${lowest} were free`}${hidden}: ids are the lowest free from 1 (xa_alloc, XA_FLAGS_ALLOC1; OBJECTS.LOWEST_FREE_ID), so one was leaked by an earlier failure or not reused`, `ids ≤ ${bound}`, `id ${high}`));
   }
