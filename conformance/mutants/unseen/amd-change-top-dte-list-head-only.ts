@@ -64,13 +64,12 @@ import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import type { HwDomain } from '../../../impl/platform/hw.ts';
 import { FAULT_ADDRESS_SIZE } from '../../../impl/iommu/walker.ts';
 import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
+import { type DteTop, topOf, walkFrom } from './_amd_dte.ts';
 
-/** What a DTE holds of its domain's table: the root pointer and the paging mode (as a level and a VA width). */
+/** A DTE: its domain and the top of the domain's table it holds. */
 interface Dte {
   readonly domain: HwDomain;
-  root: number;
-  topLevel: number;
-  vaBits: number;
+  top: DteTop;
 }
 
 export function createAdapter(profile: Profile): Implementation {
@@ -96,7 +95,7 @@ export function createAdapter(profile: Profile): Implementation {
           const pt = domain?.pt;
           if (!domain || !pt) return rc;
           // set_dte_entry at attach reads the table's current top.
-          dtes.set(key, { domain, root: pt.root, topLevel: pt.topLevel, vaBits: pt.g.vaBits });
+          dtes.set(key, { domain, top: topOf(pt) });
           let l = devList.get(domain);
           if (!l) devList.set(domain, (l = []));
           l.unshift(key);
@@ -108,11 +107,7 @@ export function createAdapter(profile: Profile): Implementation {
               // THE FAULT: amd_iommu_update_and_flush_device_table() rewrites the list head's DTE only.
               const head = devList.get(domain)?.[0];
               const dte = head === undefined ? undefined : dtes.get(head);
-              if (dte) {
-                dte.root = pt.root;
-                dte.topLevel = pt.topLevel;
-                dte.vaBits = pt.g.vaBits;
-              }
+              if (dte) dte.top = topOf(pt);
             };
           }
           return rc;
@@ -120,23 +115,11 @@ export function createAdapter(profile: Profile): Implementation {
         patchOwn(hw, 'translate', (translate) => (sid: number, iova: number, access: number, pasid = 0) => {
           const dte = dtes.get(sid * 1048576 + pasid);
           const pt = dte?.domain.pt;
-          if (!dte || !pt || dte.domain.destroyed || (pt.root === dte.root && pt.topLevel === dte.topLevel)) return translate(sid, iova, access, pasid);
+          if (!dte || !pt || dte.domain.destroyed || (pt.root === dte.top.root && pt.topLevel === dte.top.topLevel)) return translate(sid, iova, access, pasid);
           // The IOMMU checks the IOVA against its DTE's mode before anything else (no IOTLB lookup beyond it).
-          if (iova >= 2 ** dte.vaBits) return -FAULT_ADDRESS_SIZE;
+          if (iova >= 2 ** dte.top.vaBits) return -FAULT_ADDRESS_SIZE;
           // Within it, it walks the root and mode its DTE holds.
-          const root = pt.root;
-          const top = pt.topLevel;
-          const vaBits = pt.g.vaBits;
-          pt.root = dte.root;
-          pt.topLevel = dte.topLevel;
-          pt.g.vaBits = dte.vaBits;
-          try {
-            return translate(sid, iova, access, pasid);
-          } finally {
-            pt.root = root;
-            pt.topLevel = top;
-            pt.g.vaBits = vaBits;
-          }
+          return walkFrom(pt, dte.top, () => translate(sid, iova, access, pasid));
         });
       }),
   });

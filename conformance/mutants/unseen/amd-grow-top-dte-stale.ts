@@ -28,12 +28,10 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import type { HwDomain } from '../../../impl/platform/hw.ts';
 import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
+import { type DteTop, topOf, walkFrom } from './_amd_dte.ts';
 
-interface Dte {
+interface Dte extends DteTop {
   readonly domain: HwDomain;
-  readonly root: number;
-  readonly topLevel: number;
-  readonly vaBits: number;
 }
 
 export function createAdapter(profile: Profile): Implementation {
@@ -46,7 +44,7 @@ export function createAdapter(profile: Profile): Implementation {
           const rc = attach(sid, domain, pasid);
           const key = sid * 1048576 + pasid;
           const pt = domain?.pt;
-          if (domain && pt) dtes.set(key, { domain, root: pt.root, topLevel: pt.topLevel, vaBits: pt.g.vaBits });
+          if (domain && pt) dtes.set(key, { domain, ...topOf(pt) });
           else dtes.delete(key);
           return rc;
         });
@@ -55,19 +53,7 @@ export function createAdapter(profile: Profile): Implementation {
           const pt = dte?.domain.pt;
           if (!dte || !pt || dte.domain.destroyed || pt.root === dte.root) return translate(sid, iova, access, pasid);
           // THE FAULT: change_top never reached the DTE; the IOMMU walks the root/mode it was given at attach.
-          const root = pt.root;
-          const top = pt.topLevel;
-          const vaBits = pt.g.vaBits;
-          pt.root = dte.root;
-          pt.topLevel = dte.topLevel;
-          pt.g.vaBits = dte.vaBits;
-          try {
-            return translate(sid, iova, access, pasid);
-          } finally {
-            pt.root = root;
-            pt.topLevel = top;
-            pt.g.vaBits = vaBits;
-          }
+          return walkFrom(pt, dte, () => translate(sid, iova, access, pasid));
         });
       }),
   });

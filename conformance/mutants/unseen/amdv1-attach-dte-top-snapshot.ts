@@ -60,13 +60,7 @@ import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import type { HwDomain } from '../../../impl/platform/hw.ts';
 import type { AllocResult } from '../../../impl/platform/iommu.ts';
 import { hwUnits, mutantImplementation, patchOwn } from '../harness.ts';
-
-/** What a DTE holds of the table: root, mode (top level) and the VA width it implies. */
-interface Top {
-  readonly root: number;
-  readonly topLevel: number;
-  readonly vaBits: number;
-}
+import { type DteTop as Top, topOf, walkFrom } from './_amd_dte.ts';
 
 const PASID_STRIDE = 1048576;
 
@@ -81,7 +75,7 @@ export function createAdapter(profile: Profile): Implementation {
       const snapshot = new Map<HwDomain, Top>();
       /** The DTE of each (device, PASID): domain and the top it was written with. */
       const dtes = new Map<number, { domain: HwDomain; top: Top }>();
-      const current = (d: HwDomain): Top | undefined => (d.pt ? { root: d.pt.root, topLevel: d.pt.topLevel, vaBits: d.pt.g.vaBits } : undefined);
+      const current = (d: HwDomain): Top | undefined => (d.pt ? topOf(d.pt) : undefined);
 
       patchOwn(amd, 'domainAllocPaging', (alloc) => (dev, flags, data) => {
         const r: AllocResult = alloc(dev, flags, data);
@@ -115,19 +109,7 @@ export function createAdapter(profile: Profile): Implementation {
         const e = dtes.get(sid * PASID_STRIDE + pasid);
         const pt = e?.domain.pt;
         if (!e || !pt || e.domain.destroyed || (pt.root === e.top.root && pt.topLevel === e.top.topLevel)) return translate(sid, iova, access, pasid);
-        const root = pt.root;
-        const top = pt.topLevel;
-        const vaBits = pt.g.vaBits;
-        pt.root = e.top.root;
-        pt.topLevel = e.top.topLevel;
-        pt.g.vaBits = e.top.vaBits;
-        try {
-          return translate(sid, iova, access, pasid);
-        } finally {
-          pt.root = root;
-          pt.topLevel = top;
-          pt.g.vaBits = vaBits;
-        }
+        return walkFrom(pt, e.top, () => translate(sid, iova, access, pasid));
       });
     },
   });
