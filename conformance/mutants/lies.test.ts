@@ -37,3 +37,18 @@ describe('single lies, drawn rather than written', () => {
     expect(rows.flatMap((r) => Object.keys(r.properties)).filter((p) => !p.startsWith('invariants.'))).toStrictEqual([]);
   }, 600_000);
 });
+
+describe('lies the invariants see every time they are told', () => {
+  check('mutants.lies.caught-every-time', async () => {
+    // Each of these lies went unseen in some cases until a rule judged the answer: a close made by
+    // an end-of-case check itself (FILES.OPEN_UNTIL_CLOSED), the ids of the fresh contexts those
+    // checks open (OBJECTS.LOWEST_FREE_ID), an IOMMU_OPTION SET's val64 (DISPATCH.INPUTS_COME_BACK).
+    // Taking any of those rules out leaves one of them missed at this seed (tried).
+    const rows = await runLies({ only: ['close-answers-ebadf', 'new-id-off-by-one', 'out-value-changed'], seed: 3, runs: 40 });
+    expect(rows.map((r) => r.name).sort()).toStrictEqual(['close-answers-ebadf', 'new-id-off-by-one', 'out-value-changed']);
+    for (const r of rows) {
+      expect(r.told, r.name).toBeGreaterThanOrEqual(30);
+      expect({ name: r.name, missed: r.missed, falseAlarms: r.falseAlarms }).toStrictEqual({ name: r.name, missed: {}, falseAlarms: 0 });
+    }
+  }, 600_000);
+});

@@ -32,7 +32,7 @@ export const clauses: Clause[] = [
       'A descriptor the process got (open of /dev/iommu or a VFIO cdev, an ioctl that returns one) names its file until the process closes it: no syscall on it fails with EBADF (fdget finds it; an ioctl may still fail with EBADF for another descriptor its argument names), and close(2) of it returns 0 — none of iommufd\u2019s, a VFIO device\u2019s or a fault or event queue\u2019s file_operations has a ->flush, the one failure close can report for an open descriptor.',
     source: { file: 'fs/open.c', function: 'filp_close' },
     profiles: BOTH,
-    checks: ['suite.invariants.open-fd-until-closed', 'mutants.lies.held-caught'],
+    checks: ['suite.invariants.open-fd-until-closed', 'mutants.lies.held-caught', 'mutants.lies.caught-every-time'],
   },
   {
     id: 'FILES.NUMBERS_FREED',
@@ -51,7 +51,7 @@ export const clauses: Clause[] = [
     statement: 'Object ids are allocated per file as the lowest free id from 1 (xa_alloc with XA_FLAGS_ALLOC1, 31-bit limit); a destroyed id is reused by the next allocation, and a live one is never handed out again: an id names one object until DESTROY (or the last reference of an automatic object) frees it.',
     source: { file: MAIN, function: '_iommufd_object_alloc' },
     profiles: BOTH,
-    checks: ['ref.objects.lowest-free-id', 'ref.mock.ids-and-ranges', 'suite.invariants.ids-not-live'],
+    checks: ['ref.objects.lowest-free-id', 'ref.mock.ids-and-ranges', 'suite.invariants.ids-not-live', 'mutants.lies.caught-every-time'],
   },
   {
     id: 'OBJECTS.ABORT_ON_ERROR',
