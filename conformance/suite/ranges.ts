@@ -41,6 +41,54 @@ export function autoIovaViolation(r: Range, allowed: readonly Range[]): string |
   return undefined;
 }
 
+/** THP size on x86-64: io_pagetable.c caps the automatic alignment at HPAGE_SIZE. */
+export const HPAGE = 2n * 1024n * 1024n;
+
+/**
+ * The alignment iopt_alloc_iova gives an automatic IOVA for `length` bytes at
+ * user address `uptr`: roundup_pow_of_two(length), lowered to the alignment
+ * uptr has (so a THP can be mapped whole), capped at HPAGE_SIZE.
+ */
+export function autoIovaAlignment(uptr: bigint, length: bigint): bigint {
+  let pow = 1n;
+  while (pow < length) pow <<= 1n;
+  const low = uptr & -uptr;
+  const align = uptr !== 0n && low < pow ? low : pow;
+  return align >= HPAGE ? HPAGE : align;
+}
+
+/** __alloc_iova_check_range: where `length` bytes fit in [start, last] once the start is aligned and given the page offset. */
+function alignedFit(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | undefined {
+  if (start + align - 1n > U64_MAX) return undefined;
+  const at = ((start + align - 1n) & ~(align - 1n)) | pageOffset;
+  return at >= last || last - at < length - 1n ? undefined : at;
+}
+
+/**
+ * iopt_alloc_iova's first fit for `length` bytes at user address `uptr`: the
+ * spans of the allowed ranges (overlapping or touching ones are one span;
+ * none: the whole window) inside [PAGE_SIZE, ULONG_MAX - PAGE_SIZE], then
+ * the holes of `used` (the reserved ranges and the areas) from each span's
+ * aligned start; undefined where the search answers ENOSPC.
+ */
+export function autoIovaFirstFit(used: readonly Range[], allowed: readonly Range[], uptr: bigint, length: bigint): bigint | undefined {
+  const align = autoIovaAlignment(uptr, length);
+  const pageOffset = uptr % PAGE;
+  const window = { start: PAGE, last: U64_MAX - PAGE };
+  const spans = allowed.length === 0 ? [window] : union(allowed).filter((s) => overlaps(s, window)).map((s) => ({ start: s.start < window.start ? window.start : s.start, last: s.last > window.last ? window.last : s.last }));
+  const busy = union(used);
+  for (const span of spans) {
+    if (span.last - span.start < length - 1n) continue;
+    const from = alignedFit(span.start, span.last, length, align, pageOffset);
+    if (from === undefined) continue;
+    for (const hole of complement(busy, { start: from, last: span.last })) {
+      const at = hole.last - hole.start < length - 1n ? undefined : alignedFit(hole.start, hole.last, length, align, pageOffset);
+      if (at !== undefined) return at;
+    }
+  }
+  return undefined;
+}
+
 export function pageDown(x: bigint): bigint {
   return x - (x % PAGE);
 }

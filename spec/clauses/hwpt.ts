@@ -174,6 +174,15 @@ export const clauses: Clause[] = [
     checks: ['ref.hwpt_alloc.manual-flags-recorded'],
   },
   {
+    id: 'HWPT_ALLOC.PAGING_SUCCEEDS',
+    kind: 'state',
+    statement: 'IOMMU_HWPT_ALLOC of a plain paging HWPT (flags 0, data_type NONE, data_len 0, reserved fields 0) for a device bound in the context, over one of its IOASes, refuses nothing but the driver’s allocation (ENOMEM) and what the IOAS cannot take (iopt_table_add_domain): so it succeeds where every area and allowed range lies in the unit’s aperture, aligned to its smallest page, no area is mapped with neither READ nor WRITE, and the IOAS is empty or a domain already holds what it maps (nothing new to pin). An older caller’s shorter struct is the same request, the rest read as 0 (copy_struct_from_user).',
+    source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
+    profiles: BOTH,
+    command: CMD,
+    checks: ['suite.invariants.paging-alloc-succeeds'],
+  },
+  {
     id: 'HWPT.AUTO_DOMAIN_REUSE',
     kind: 'state',
     statement: 'Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts. So the attach by IOAS id of a device whose group is attached nowhere (or the replace of a group together on one paging HWPT) fails only where the IOAS cannot take a new domain for it: an area or allowed range outside the unit’s aperture or over a reserved region of the group, an area not aligned to the unit’s smallest page, or pages that filling the domain cannot pin.',

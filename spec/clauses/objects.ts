@@ -127,6 +127,14 @@ export const clauses: Clause[] = [
     checks: ['ref.option.errno-order'],
   },
   {
+    id: 'OBJECTS.NOTHING_TO_REFUSE',
+    kind: 'state',
+    statement: 'Some requests have nothing to refuse once the object they name lives: IOMMU_IOAS_ALLOC with no flags (only ENOMEM), IOMMU_VFIO_IOAS SET of a live IOAS, CLEAR, and GET while the compat IOAS lives, IOMMU_IOAS_IOVA_RANGES of a live IOAS (only EMSGSIZE for a short array, EFAULT for the copies), VFIO_GET_API_VERSION on an iommufd (VFIO_API_VERSION).',
+    source: { file: 'drivers/iommu/iommufd/ioas.c', function: 'iommufd_ioas_alloc_ioctl' },
+    profiles: BOTH,
+    checks: ['suite.invariants.nothing-to-refuse'],
+  },
+  {
     id: 'OPTION.RLIMIT_MODE.EPERM',
     kind: 'errno',
     command: 'IOMMU_OPTION',
@@ -142,10 +150,10 @@ export const clauses: Clause[] = [
     kind: 'errno',
     command: 'IOMMU_OPTION',
     errno: 'EBUSY',
-    statement: 'Setting IOMMU_OPTION_RLIMIT_MODE fails with EBUSY once the context has any object.',
+    statement: 'Setting IOMMU_OPTION_RLIMIT_MODE fails with EBUSY once the context has any object, and only then: by a process with CAP_SYS_RESOURCE, to 0 or 1, in a context holding no object (every one it had destroyed), it succeeds.',
     source: { file: 'drivers/iommu/iommufd/ioas.c', function: 'iommufd_option_rlimit_mode' },
     profiles: BOTH,
-    checks: ['ref.option.errno-order', 'suite.invariants.rlimit-mode-needs-an-empty-context'],
+    checks: ['ref.option.errno-order', 'suite.invariants.rlimit-mode-needs-an-empty-context', 'suite.invariants.option-huge-pages-on-succeeds'],
   },
   {
     id: 'OPTION.RLIMIT_MODE.EINVAL',

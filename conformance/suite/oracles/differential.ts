@@ -23,7 +23,7 @@ import { stepSkipReason } from '../../programs/run.ts';
 import { ResolveError } from '../../programs/values.ts';
 import { bindable, getPath, Ref, refPaths, resolveStep } from '../step.ts';
 import { commandName, statusOf } from '../session.ts';
-import { autoIovaViolation, decodeRanges, hexOf, PAGE, toBig, toNum, type Range } from '../ranges.ts';
+import { autoIovaAlignment, autoIovaViolation, decodeRanges, hexOf, PAGE, toBig, toNum, type Range } from '../ranges.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import type { ReferenceInstance } from '../reference.ts';
 
@@ -143,18 +143,6 @@ function sameValue(a: unknown, b: unknown): boolean {
   return false;
 }
 
-function roundupPow2(x: bigint): bigint {
-  let p = 1n;
-  while (p < x) p <<= 1n;
-  return p;
-}
-
-function lowBit(x: bigint): bigint {
-  return x & -x;
-}
-
-/** THP size on x86-64: io_pagetable.c caps the automatic alignment at HPAGE_SIZE. */
-const HPAGE = 2n * 1024n * 1024n;
 
 export class DifferentialOracle implements Oracle {
   readonly name = 'differential' as const;
@@ -453,8 +441,7 @@ export class DifferentialOracle implements Oracle {
     const outside = autoIovaViolation({ start: x, last: x + length - 1n }, this.allowed.get(`${fd}:${ioasId}`) ?? []);
     if (outside) return outside;
     if (uptr === 'unknown') return undefined;
-    let align = uptr === 0n ? roundupPow2(length) : roundupPow2(length) < lowBit(uptr) ? roundupPow2(length) : lowBit(uptr);
-    if (align >= HPAGE) align = HPAGE;
+    const align = autoIovaAlignment(uptr, length);
     const pageOffset = uptr % PAGE;
     if (((x & ~(align - 1n)) | pageOffset) !== x) return `not aligned as the user address asks (alignment ${hexOf(align)}, page offset ${hexOf(pageOffset)})`;
     return undefined;

@@ -992,6 +992,73 @@ describe('an attach by IOAS id that nothing in the IOAS stands in the way of suc
   });
 });
 
+describe('a plain paging HWPT over an IOAS that can take it is allocated', () => {
+  check('suite.invariants.paging-alloc-succeeds', async () => {
+    // A page mapped (with a domain holding it), then an older caller's 24-byte HWPT_ALLOC: the fault
+    // reads the rest of the struct from what the map left in the kernel's buffer, not as zeros.
+    const p = program(
+      'paging-alloc-succeeds',
+      [
+        ...open,
+        ...device('d', '$ioas'),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x1000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { size: 24, dev_id: 2, pt_id: '$ioas' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_HWPT_ALLOC'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/ucmd-buffer-tail-not-zeroed.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/IOMMU_HWPT_ALLOC of a paging HWPT \(no flags, no driver data, an older caller’s 24-byte struct\) for device \d+ \(vtd0\) over IOAS \d+ failed with E[A-Z]+, but the IOAS can take a domain of its unit/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('requests with nothing to refuse succeed', () => {
+  check('suite.invariants.nothing-to-refuse', async () => {
+    // The compat IOAS set to a live IOAS: the fault looks the id up as a paging HWPT (ENOENT).
+    const p = program('nothing-to-refuse', [...context, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' }, expect: { ok: true } }], { commands: ['IOMMU_VFIO_IOAS'] });
+    const r = await judge(p, 'conformance/mutants/fixtures/vfio-ioas-set-looks-up-hwpt.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_VFIO_IOAS failed with ENOENT, but IOMMU_VFIO_IOAS SET of IOAS 1, which lives, cannot fail/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('an automatic map that a hole fits is placed', () => {
+  check('suite.invariants.auto-map-fits', async () => {
+    // The IOAS allows exactly 16 KiB: an automatic map of 16 KiB fits it exactly (the fault passes an
+    // exact fit over and answers ENOSPC).
+    const p = program('auto-map-fits', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOW_IOVAS', fields: { ioas_id: '$ioas', num_iovas: 1, allowed_iovas: { data: { u64s: ['0x1000000', '0x1003fff'] } } } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384' }, expect: { ok: true } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/fixtures/alloc-iova-exact-fit-refused.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_MAP of 0x4000 byte\(s\) at an automatic IOVA into IOAS 1 failed with ENOSPC, but the first-fit search finds 0x1000000\.\.0x1003fff free/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a copy over a hole in its source fails at the hole', () => {
+  check('suite.invariants.copy-hole-enoent', async () => {
+    // Two pages mapped with a page's hole between them, then a copy of all three: the walk stops at
+    // the hole (ENOENT); the fault walks over it and fails later, inserting the second piece.
+    const map = (iova: string, offset: number): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: offset }, length: '4096', iova } });
+    const p = program('copy-hole-enoent', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { dst: 'out.out_ioas_id' } },
+      map('0x1000000', 0),
+      map('0x1002000', 8192),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { dst_ioas_id: '$dst', src_ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE', src_iova: '0x1000000', length: '12288' }, expect: { errno: ['ENOENT'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/contig-next-skips-gap.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/IOMMU_IOAS_COPY of 0x1000000\.\.0x1002fff from IOAS 1 failed with E[A-Z]+, but IOAS 1 maps nothing at 0x1001000/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
 describe('turning large IOPTEs back on cannot fail', () => {
   check('suite.invariants.option-huge-pages-on-succeeds', async () => {
     // Large pages off, a domain and an area, then on again: iopt_enable_large_pages returns nothing.
@@ -1012,6 +1079,26 @@ describe('turning large IOPTEs back on cannot fail', () => {
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.text).toMatch(/IOMMU_OPTION failed with EINVAL, but a SET of IOAS \d+'s HUGE_PAGES to 1/);
     expect(r.reference, r.text).toEqual([]);
+    // Large pages off on an IOAS whose only area is gone, and the accounting mode chosen in a context
+    // whose only object is destroyed: the fault remembers that there were some.
+    const setOption = (option: string, object: string | number, val: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: option, op: 'IOMMU_OPTION_OP_SET', object_id: object, val64: val }, expect: { ok: true } });
+    const sticky = 'conformance/mutants/fixtures/option-set-sticky-state.ts';
+    const mapped: Step[] = [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x1000000', length: '16384' } },
+    ];
+    const off = await judge(program('option-huge-pages-off-succeeds', [...mapped, setOption('IOMMU_OPTION_HUGE_PAGES', '$ioas', '0')]), sticky);
+    expect(off.broken, off.text).toContain('invariants.abi-hygiene');
+    expect(off.text).toMatch(/IOMMU_OPTION failed with EINVAL, but a SET of IOAS 1's HUGE_PAGES to 0 on an IOAS with no area/);
+    expect(off.reference, off.text).toEqual([]);
+    const mode = await judge(
+      program('option-rlimit-mode-succeeds', [...mapped, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' } }, { op: 'set_process', capSysResource: true }, setOption('IOMMU_OPTION_RLIMIT_MODE', 0, '1')], { ops: ['set_process'] }),
+      sticky,
+    );
+    expect(mode.broken, mode.text).toContain('invariants.abi-hygiene');
+    expect(mode.text).toMatch(/IOMMU_OPTION failed with EBUSY, but a SET of RLIMIT_MODE to 1 by a process with CAP_SYS_RESOURCE in a context that holds no object/);
+    expect(mode.reference, mode.text).toEqual([]);
   });
 });
 

@@ -48,15 +48,15 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
+import { autoIovaAlignment, autoIovaFirstFit, autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
-import { compatUnmapRange, type CtxRec, type DeviceRec, type IoasObj, type Obj, type PageSet, type Segment, Shadow } from './shadow.ts';
+import { compatUnmapRange, kernelFields, type CtxRec, type DeviceRec, type IommuInfo, type IoasObj, type Obj, type PageSet, type Segment, Shadow } from './shadow.ts';
 
 export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
 export type Invariant = (typeof INVARIANTS)[number];
@@ -593,7 +593,9 @@ export class InvariantsOracle implements Oracle {
     this.checkCompatIoas(ev, ok, s.errno, out);
     this.checkRefusals(ev, ok, out);
     if (!ok) this.checkOptionRefused(ev, s.errno, out);
+    if (!ok) this.checkNeverRefused(ev, s.errno, out);
     if (!ok) this.checkAttachRefused(ev, s.errno, out);
+    if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
     if (!ok) this.checkMapCheckRefusal(ev, s.errno, out);
@@ -608,9 +610,10 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkPlacement(ev, touched, out);
     if (ok) this.checkCopySource(ev, out);
     else this.checkExists(ev, s.errno, out);
+    if (!ok) this.checkCopyHoleErrno(ev, s.errno, out);
     if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
     if (!ok) this.checkType1CutRefused(ev, s.errno, out);
-    if (!ok) this.checkFixedMapRefused(ev, s.errno, out);
+    if (!ok) this.checkMapRefused(ev, s.errno, out);
     if (!ok) this.checkUnmapOfWholeAreasRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
@@ -870,19 +873,21 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * IOAS_MAP.FIXED_FREE: a fixed-IOVA map is refused
-   * for what the IOAS holds (iopt_alloc_area_pages, iopt_check_iova: an area
-   * there, a reserved range, IOVA outside the allowed ranges, a start,
-   * length or user_va off the IOAS alignment) or for the pages (EFAULT from
-   * pinning, ENOMEM from the charge or an allocation). Where none of the
-   * first applies — the range is free, allowed and unreserved, all three
-   * aligned — only EFAULT and ENOMEM remain (and ERANGE, a table's reach
-   * inside its aperture): any other refusal is the
-   * implementation's tables turning down a valid map (a leftover lower table
-   * taken for a mapping). Judged where the shadow knows the IOAS's areas,
-   * reserved IOVA and alignment exactly.
+   * IOAS_MAP.FIXED_FREE and IOAS_MAP.AUTO_FITS: a map is refused for what
+   * the IOAS holds (iopt_alloc_area_pages, iopt_check_iova: an area there, a
+   * reserved range, IOVA outside the allowed ranges, a start, length or
+   * user_va off the IOAS alignment; for an automatic IOVA, iopt_alloc_iova:
+   * ENOSPC where no hole fits) or for the pages (EFAULT from pinning, ENOMEM
+   * from the charge or an allocation). Where none of the first applies — a
+   * fixed range that is free, allowed and unreserved, or an automatic one
+   * for which the first-fit search finds a hole, everything aligned — only
+   * EFAULT and ENOMEM remain (and ERANGE, a table's reach inside its
+   * aperture): any other refusal is the implementation turning down a valid
+   * map (a leftover lower table taken for a mapping, a hole the search
+   * missed). Judged where the shadow knows the IOAS's areas, reserved IOVA
+   * and alignment exactly.
    */
-  private checkFixedMapRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+  private checkMapRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_MAP' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
@@ -892,21 +897,31 @@ export class InvariantsOracle implements Oracle {
     const v = req.arg.fields;
     const flags = toNum(v['flags']);
     const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
-    if ((flags & IOMMU_IOAS_MAP_FIXED_IOVA) === 0 || (flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toNum(v['__reserved'] ?? 0) !== 0) return;
+    if ((flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toNum(v['__reserved'] ?? 0) !== 0) return;
     const ctx = this.shadow.ctxOfFd(req.fd);
     const ioas = ctx?.alive ? this.shadow.ioas(ctx, v['ioas_id']) : undefined;
-    const iova = toBig(v['iova']);
+    const fixed = (flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
     const length = toBig(v['length']);
     const va = toBig(v['user_va']);
-    if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || iova + length - 1n > U64_MAX || va + length - 1n > U64_MAX) return;
+    if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || va + length - 1n > U64_MAX) return;
     const align = this.exactAlignment(ctx, ioas);
     const reserved = this.exactReserved(ctx, ioas);
-    if (align === undefined || reserved === undefined || iova % align !== 0n || length % align !== 0n || va % align !== 0n) return;
-    const r = { start: iova, last: iova + length - 1n };
-    if (ioas.segs.some((x) => overlaps(x, r)) || reserved.some((x) => overlaps(x, r))) return;
-    if (ioas.allowed.length > 0 && !ioas.allowed.some((x) => x.start <= r.start && r.last <= x.last)) return;
+    if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n) return;
     this.ctx.count('invariants.abi-hygiene');
-    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(r.start)}..${hexOf(r.last)} (FIXED_IOVA) into IOAS ${ioas.id} failed with ${name}, but that IOVA is free, allowed and reserved by nothing, and the IOVA, length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_MAP.FIXED_FREE)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+    if (fixed) {
+      const iova = toBig(v['iova']);
+      if (iova + length - 1n > U64_MAX || iova % align !== 0n) return;
+      const r = { start: iova, last: iova + length - 1n };
+      if (ioas.segs.some((x) => overlaps(x, r)) || reserved.some((x) => overlaps(x, r))) return;
+      if (ioas.allowed.length > 0 && !ioas.allowed.some((x) => x.start <= r.start && r.last <= x.last)) return;
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(r.start)}..${hexOf(r.last)} (FIXED_IOVA) into IOAS ${ioas.id} failed with ${name}, but that IOVA is free, allowed and reserved by nothing, and the IOVA, length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_MAP.FIXED_FREE)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+      return;
+    }
+    // iopt_alloc_iova: EOVERFLOW past ULONG_MAX / 2, EINVAL below the IOAS alignment.
+    if (length >= U64_MAX / 2n || autoIovaAlignment(va, length) < align) return;
+    const at = autoIovaFirstFit([...reserved, ...ioas.segs], ioas.allowed, va, length);
+    if (at === undefined) return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(length)} byte(s) at an automatic IOVA into IOAS ${ioas.id} failed with ${name}, but the first-fit search finds ${hexOf(at)}..${hexOf(at + length - 1n)} free, allowed and reserved by nothing (aligned to ${hexOf(autoIovaAlignment(va, length))} with user_va's page offset), and the length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_MAP.AUTO_FITS)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
   }
 
   /**
@@ -1007,6 +1022,44 @@ export class InvariantsOracle implements Oracle {
       }
       if (writable && !seg.ps.writable) {
         out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_COPY with WRITEABLE of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but the pages at ${hexOf(at)} in IOAS ${src.id} were pinned read-only (mapped without WRITEABLE): a writable area needs pages pinned for writing (iopt_insert_area: EPERM)`, 'EPERM', 'ok'));
+        return;
+      }
+      if (seg.last >= r.last) return;
+      at = seg.last + 1n;
+    }
+  }
+
+  /**
+   * IOAS_COPY.NOT_COVERED: a copy whose source range has a hole fails in
+   * iopt_get_pages with ENOENT (!iopt_area_contig_done), and nothing before
+   * it refuses a well-formed request: known flags with READ or WRITE, values
+   * below ULONG_MAX, a length that is not 0 and does not wrap the source
+   * range, a live source IOAS. Any other errno there says the walk over
+   * the source went past the hole and failed later, on pages it should never
+   * have taken (ENOMEM aside).
+   */
+  private checkCopyHoleErrno(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_COPY' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (name === 'ENOENT' || name === 'ENOMEM') return;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const src = v && ctx && this.shadow.ioas(ctx, v['src_ioas_id']);
+    if (!v || !src) return;
+    const flags = toNum(v['flags']);
+    if ((flags & ~(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) !== 0 || (flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) === 0) return;
+    const length = toBig(v['length']);
+    if (length >= U64_MAX || toBig(v['dst_iova']) >= U64_MAX) return;
+    const r = rangeOf(toBig(v['src_iova']), length);
+    if (!r || r.last >= U64_MAX) return;
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(src, at);
+      if (seg?.uncertain) return;
+      if (!seg) {
+        this.ctx.count('invariants.dma-confinement');
+        out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_COPY of ${hexOf(r.start)}..${hexOf(r.last)} from IOAS ${src.id} failed with ${name}, but IOAS ${src.id} maps nothing at ${hexOf(at)}: the walk over the source stops at a hole with ENOENT (iopt_get_pages), before anything else can fail, so it went past the hole (IOAS_COPY.NOT_COVERED)`, 'ENOENT', name));
         return;
       }
       if (seg.last >= r.last) return;
@@ -1821,21 +1874,13 @@ export class InvariantsOracle implements Oracle {
     if (d.hwpt !== undefined && from?.type !== 'hwpt_paging') return;
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
     const unit = this.shadow.unit(d.iommu);
-    if (!ioas || ioas.domainsUnknown || !unit || unit.minPage <= 0n || unit.minPage > PAGE) return;
+    if (!ioas || !unit) return;
     // The domain goes to the whole group (__iommu_attach_group): each member must take it — the
     // same unit, and coherency enforced only if every member can (the new domain enforces when
     // the attaching device can) — and none may sit anywhere but where the device sits.
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
     if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || (d.capable && !x.capable)))) return;
-    // An area with neither READ nor WRITE (type1's MAP_DMA with flags 0) is one some drivers refuse
-    // to put in a domain (6.12 VT-d __domain_mapping: EINVAL): filling a new domain may fail on it.
-    if (ioas.segs.some((x) => x.uncertain || (!x.read && !x.write))) return;
-    const held = [...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
-    if (ioas.segs.length > 0 && !held) return;
-    const inside = (r: Range): boolean => r.start >= unit.aperture.start && r.last <= unit.aperture.last;
-    const clear = (r: Range): boolean => inside(r) && !group.some((x) => x.reserved.some((y) => overlaps(y, r)));
-    const aligned = (x: Segment): boolean => x.start % unit.minPage === 0n && (x.last + 1n) % unit.minPage === 0n && (x.ps.va + x.psOff) % unit.minPage === 0n;
-    if (!ioas.segs.every((x) => clear(x) && aligned(x)) || !ioas.allowed.every(clear)) return;
+    if (!this.takesNewDomain(ctx, ioas, unit, group.flatMap((x) => x.reserved))) return;
     this.ctx.count('invariants.lifetime');
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
     const how = d.hwpt === undefined ? 'bound, attached nowhere, its group detached' : `attached to HWPT ${d.hwpt} with its group: a replace`;
@@ -1843,12 +1888,101 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * A new domain of `unit` can be added to the IOAS without pinning anything
+   * (iopt_table_add_domain): the IOAS is empty or a domain already holds
+   * what it maps; every area and allowed range lies in the aperture (the
+   * rest is reserved for the domain: EADDRINUSE over one), clear of
+   * `reserved` (the attaching group's regions, iommufd_device_attach_reserved_iova)
+   * and aligned to the unit's smallest page, itself at most PAGE_SIZE; and
+   * no area has neither READ nor WRITE (type1's MAP_DMA with flags 0), which
+   * some drivers refuse to map (6.12 VT-d __domain_mapping: EINVAL).
+   */
+  private takesNewDomain(ctx: CtxRec, ioas: IoasObj, unit: IommuInfo, reserved: readonly Range[]): boolean {
+    if (ioas.domainsUnknown || unit.minPage <= 0n || unit.minPage > PAGE) return false;
+    if (ioas.segs.some((x) => x.uncertain || (!x.read && !x.write))) return false;
+    const held = [...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
+    if (ioas.segs.length > 0 && !held) return false;
+    const clear = (r: Range): boolean => r.start >= unit.aperture.start && r.last <= unit.aperture.last && !reserved.some((y) => overlaps(y, r));
+    const aligned = (x: Segment): boolean => x.start % unit.minPage === 0n && (x.last + 1n) % unit.minPage === 0n && (x.ps.va + x.psOff) % unit.minPage === 0n;
+    return ioas.segs.every((x) => clear(x) && aligned(x)) && ioas.allowed.every(clear);
+  }
+
+  /**
+   * HWPT_ALLOC.PAGING_SUCCEEDS: IOMMU_HWPT_ALLOC of a plain paging HWPT — no
+   * flags, no driver data (data_type NONE, data_len 0), reserved fields 0 —
+   * for a device bound in the context, over one of its IOASes, refuses
+   * nothing iommufd_hwpt_alloc and iommufd_hwpt_paging_alloc check: the
+   * driver allocates a domain (only ENOMEM) and iopt_table_add_domain takes
+   * it where the IOAS can (takesNewDomain; the group's reserved regions
+   * matter only at attach). An older caller's struct (a size between the
+   * minimum and sizeof) is the same request with the rest read as 0.
+   */
+  private checkPagingAllocRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (name === 'EFAULT' || name === 'ENOMEM') return;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!v || !ctx?.alive || toNum(v['flags']) !== 0 || toNum(v['data_type']) !== 0 || toNum(v['data_len']) !== 0 || toNum(v['__reserved']) !== 0 || toNum(v['__reserved2']) !== 0) return;
+    const dev = ctx.objects.get(toNum(v['dev_id']));
+    const d = dev?.type === 'device' ? dev.dev : undefined;
+    const ioas = this.shadow.ioas(ctx, v['pt_id']);
+    const unit = d && this.shadow.unit(d.iommu);
+    if (!d || d.removed || d.bound?.ctx !== ctx || !ioas || !unit || !this.takesNewDomain(ctx, ioas, unit, [])) return;
+    this.ctx.count('invariants.lifetime');
+    const size = req.arg.fields['size'];
+    const older = size !== undefined && toNum(size) < requireLayout(this.profile, 'iommu_hwpt_alloc').size ? toNum(size) : undefined;
+    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (no flags, no driver data${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+  }
+
+  /**
+   * Requests whose handlers have nothing to refuse once the object they name
+   * is live (OBJECTS.NOTHING_TO_REFUSE): IOMMU_IOAS_ALLOC with no flags
+   * (iommufd_ioas_alloc_ioctl: only ENOMEM); IOMMU_VFIO_IOAS SET of a live
+   * IOAS, CLEAR, and GET while the compat IOAS lives (iommufd_vfio_ioas);
+   * IOMMU_IOAS_IOVA_RANGES of a live IOAS (iommufd_ioas_iova_ranges: only
+   * EMSGSIZE for a short array, EFAULT for the copies); VFIO_GET_API_VERSION
+   * on an iommufd (iommufd_vfio_ioctl returns VFIO_API_VERSION). A refusal
+   * leaves a caller without what the kernel always gives.
+   */
+  private checkNeverRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || this.shadow.lost || this.failNth || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (name === 'EFAULT' || name === 'ENOMEM') return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx?.alive) return;
+    let what: string | undefined;
+    if (req.cmd === 'VFIO_GET_API_VERSION') what = 'VFIO_GET_API_VERSION on an iommufd returns VFIO_API_VERSION';
+    else if (req.arg.kind === 'struct' && !req.arg.readOnly && !req.arg.tail?.some((b) => b !== 0)) {
+      const v = req.arg.fields;
+      if (req.cmd === 'IOMMU_IOAS_ALLOC' && toNum(v['flags']) === 0) what = 'IOMMU_IOAS_ALLOC with no flags fails only for memory';
+      else if (req.cmd === 'IOMMU_IOAS_IOVA_RANGES' && toNum(v['__reserved']) === 0 && name !== 'EMSGSIZE' && this.shadow.ioas(ctx, v['ioas_id'])) what = `IOMMU_IOAS_IOVA_RANGES of IOAS ${toNum(v['ioas_id'])}, which lives, fails only for a short array (EMSGSIZE)`;
+      else if (req.cmd === 'IOMMU_VFIO_IOAS' && toNum(v['__reserved']) === 0) {
+        const op = toNum(v['op']);
+        if (op === IOMMU_VFIO_IOAS_SET && this.shadow.ioas(ctx, v['ioas_id'])) what = `IOMMU_VFIO_IOAS SET of IOAS ${toNum(v['ioas_id'])}, which lives, cannot fail`;
+        else if (op === IOMMU_VFIO_IOAS_CLEAR) what = 'IOMMU_VFIO_IOAS CLEAR cannot fail';
+        else if (op === IOMMU_VFIO_IOAS_GET && ctx.compatIoas !== undefined && this.shadow.ioas(ctx, ctx.compatIoas)) what = `IOMMU_VFIO_IOAS GET while IOAS ${ctx.compatIoas}, the compat IOAS, lives cannot fail`;
+      }
+    }
+    if (!what) return;
+    this.ctx.count('invariants.abi-hygiene');
+    out.push(this.obj('abi-hygiene', ev, `${commandName(req)} failed with ${name}, but ${what} (OBJECTS.NOTHING_TO_REFUSE)`, 'ok', name));
+  }
+
+  /**
    * IOMMU_OPTION requests no state can refuse: a GET of either option (the
-   * context's RLIMIT_MODE, object_id 0; a live IOAS's HUGE_PAGES) and a SET
+   * context's RLIMIT_MODE, object_id 0; a live IOAS's HUGE_PAGES); a SET
    * of HUGE_PAGES to 1 on a live IOAS, which only lowers the IOAS's
    * alignment and cannot fail (iopt_enable_large_pages returns nothing, in
-   * both profiles). Only a malformed argument (the ABI defects) or the copy
-   * back of val64 (EFAULT) fails them.
+   * both profiles); a SET of HUGE_PAGES to 0 on an IOAS with no area
+   * (iopt_disable_large_pages refuses areas a domain maps, and areas off
+   * PAGE_SIZE); a SET of RLIMIT_MODE to 0 or 1 by a process with
+   * CAP_SYS_RESOURCE in a context holding no object
+   * (iommufd_option_rlimit_mode). Only a malformed argument (the ABI
+   * defects) or the copy back of val64 (EFAULT) fails them.
    */
   private checkOptionRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
@@ -1860,11 +1994,18 @@ export class InvariantsOracle implements Oracle {
     const op = toNum(v['op']);
     const id = toNum(v['option_id']);
     const get = op === IOMMU_OPTION_OP_GET;
+    const val = toBig(v['val64']);
+    const ioas = id === IOMMU_OPTION_HUGE_PAGES ? this.shadow.ioas(ctx, v['object_id']) : undefined;
     let what: string | undefined;
-    if (id === IOMMU_OPTION_RLIMIT_MODE && get && toNum(v['object_id']) === 0) what = 'a GET of the context\u2019s RLIMIT_MODE';
-    else if (id === IOMMU_OPTION_HUGE_PAGES && this.shadow.ioas(ctx, v['object_id'])) {
-      if (get) what = `a GET of IOAS ${toNum(v['object_id'])}'s HUGE_PAGES`;
-      else if (op === IOMMU_OPTION_OP_SET && toBig(v['val64']) === 1n) what = `a SET of IOAS ${toNum(v['object_id'])}'s HUGE_PAGES to 1 (large IOPTEs back on: the alignment can only go down, iopt_enable_large_pages cannot fail)`;
+    if (id === IOMMU_OPTION_RLIMIT_MODE && toNum(v['object_id']) === 0) {
+      if (get) what = 'a GET of the context\u2019s RLIMIT_MODE';
+      // iommufd_option_rlimit_mode: EPERM without CAP_SYS_RESOURCE, EBUSY while the context holds any object.
+      else if (op === IOMMU_OPTION_OP_SET && val <= 1n && this.capSysResource === true && ctx.objects.size === 0 && !this.idsOpen.has(ctx)) what = `a SET of RLIMIT_MODE to ${val} by a process with CAP_SYS_RESOURCE in a context that holds no object`;
+    } else if (ioas) {
+      if (get) what = `a GET of IOAS ${ioas.id}'s HUGE_PAGES`;
+      else if (op === IOMMU_OPTION_OP_SET && val === 1n) what = `a SET of IOAS ${ioas.id}'s HUGE_PAGES to 1 (large IOPTEs back on: the alignment can only go down, iopt_enable_large_pages cannot fail)`;
+      // iopt_disable_large_pages refuses only an IOAS whose domains map areas, or areas off PAGE_SIZE.
+      else if (op === IOMMU_OPTION_OP_SET && val === 0n && ioas.segs.length === 0) what = `a SET of IOAS ${ioas.id}'s HUGE_PAGES to 0 on an IOAS with no area (iopt_disable_large_pages refuses only areas a domain maps or areas off PAGE_SIZE)`;
     }
     if (!what) return;
     this.ctx.count('invariants.abi-hygiene');

@@ -14,7 +14,8 @@
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
-import { enumValue } from '../../../spec/uapi/lookup.ts';
+import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
+import { requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
@@ -226,8 +227,37 @@ function isOk(res: Response): boolean {
   return true;
 }
 
-function fieldsOf(req: Request): StructValue | undefined {
-  return req.op === 'ioctl' && req.arg.kind === 'struct' ? req.arg.fields : undefined;
+/** Per profile and command: an extensible struct's size and top-level members (null: not extensible). */
+const extensibleCache = new Map<string, { readonly size: number; readonly fields: readonly LayoutNode[] } | null>();
+
+function extensibleLayout(profile: Profile, cmd: string): { readonly size: number; readonly fields: readonly LayoutNode[] } | null {
+  const key = `${profile}:${cmd}`;
+  let hit = extensibleCache.get(key);
+  if (hit === undefined) {
+    const def = commandByName(profile, cmd);
+    const layout = def?.struct && def.arg === 'extensible' ? requireLayout(profile, def.struct) : undefined;
+    extensibleCache.set(key, (hit = layout ? { size: layout.size, fields: layout.root.fields } : null));
+  }
+  return hit;
+}
+
+/**
+ * The struct an ioctl's handler sees: an older caller's extensible struct,
+ * shorter than the kernel's, reads as 0 past its size
+ * (copy_struct_from_user zero-fills the rest), whatever the caller's memory
+ * holds there.
+ */
+export function kernelFields(profile: Profile, req: Request): StructValue | undefined {
+  if (req.op !== 'ioctl' || req.arg.kind !== 'struct') return undefined;
+  const v = req.arg.fields;
+  const size = v['size'];
+  if (size === undefined || typeof req.cmd !== 'string') return v;
+  const layout = extensibleLayout(profile, req.cmd);
+  const n = toNum(size);
+  if (!layout || n >= layout.size) return v;
+  const seen: Record<string, StructValue[string]> = { ...v };
+  for (const f of layout.fields) if (f.offset + f.size > n && f.name in seen) seen[f.name] = 0;
+  return seen;
 }
 
 function member(v: StructValue | undefined, name: string): StructValue {
@@ -882,7 +912,7 @@ export class Shadow {
     const cmd = typeof req.cmd === 'string' ? req.cmd : undefined;
     const f = this.fds.get(req.fd);
     if (!cmd || !f) return;
-    const v = fieldsOf(req);
+    const v = kernelFields(this.profile, req);
     if (!v) {
       // An integer argument is the whole of what the command takes (VFIO_SET_IOMMU's type,
       // VFIO_CHECK_EXTENSION's extension); raw bytes may be any struct.
