@@ -109,10 +109,10 @@ export const clauses: Clause[] = [
     command: T,
     errno: 'EBADFD',
     statement:
-      'Selftest access ops take the access fd: a bad fd or another kind of file fails with EBADFD; ACCESS_PAGES over 16 MiB → ENOMEM, unknown flags → EOPNOTSUPP; DESTROY_ACCESS_PAGES of an unknown item → ENOENT.',
+      'Selftest access ops take the access fd, through any iommufd: a bad fd or another kind of file fails with EBADFD; ACCESS_PAGES over 16 MiB → ENOMEM, unknown flags → EOPNOTSUPP; DESTROY_ACCESS_PAGES of an item the access does not hold (never answered: a failed ACCESS_PAGES takes its item back off the list; destroyed; released by an unmap) → ENOENT. ACCESS_REPLACE_IOAS looks the new IOAS up in the access’s own context (iommufd_access_change_ioas_id: access->ictx) and moves an attached access to any live IOAS there whose areas are aligned for it (ACCESS.ALIGNMENT: EADDRINUSE otherwise).',
     source: { file: ST, function: 'iommufd_test_access_pages' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw'],
+    checks: ['ref.access.pin-and-rw', 'suite.invariants.access-item-destroyed-once', 'suite.invariants.access-replace-succeeds'],
   },
   {
     id: 'ACCESS.UNMAP_NOTIFY',

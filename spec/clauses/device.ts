@@ -381,11 +381,11 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.MOCK',
     kind: 'state',
-    statement: 'The selftest mock reports type 0xfeedbeef, 8 bytes {flags 0, test_reg 0xdeadbeef}, DIRTY_TRACKING unless NO_DIRTY, max PASID log2 0 (7.3: 20 for MOCK_FLAGS_DEVICE_PASID).',
+    statement: 'The selftest mock reports type 0xfeedbeef, 8 bytes {flags 0, test_reg 0xdeadbeef}, DIRTY_TRACKING unless NO_DIRTY, max PASID log2 0 (7.3: 20 for MOCK_FLAGS_DEVICE_PASID): each mock device its own, by its own flags, whatever devices came before (mock_dev_create builds each device’s properties afresh). Every output is written whatever the caller’s struct held there.',
     source: { file: ST, function: 'mock_domain_hw_info' },
     profiles: BOTH,
     command: HWINFO,
-    checks: ['ref.get_hw_info.mock', 'ref.get_hw_info.input-type-73'],
+    checks: ['ref.get_hw_info.mock', 'ref.get_hw_info.input-type-73', 'suite.invariants.mock-pasid-width'],
   },
   {
     id: 'GET_HW_INFO.VENDOR',

@@ -183,12 +183,20 @@ export const clauses: Clause[] = [
     checks: ['suite.invariants.paging-alloc-succeeds'],
   },
   {
+    id: 'HWPT.SAME_UNIT_ATTACH',
+    kind: 'state',
+    statement: 'A paging domain takes the devices of the IOMMU instance it was allocated for: the drivers’ compatibility tests compare a domain with the instance it was made for (VT-d paging_domain_compatible, AMD’s, the SMMU’s smmu_domain->smmu), and iommufd no longer upgrades a HWPT’s coherency at attach (6.7 removed it). So an attach by HWPT id to a paging HWPT made for a device of the same instance — of a group attached nowhere, or for a replace together on one paging HWPT; an enforcing HWPT only for a device that can enforce — fails only where the group’s reserved regions meet the HWPT’s IOAS (EADDRINUSE) or for memory.',
+    source: { file: DEV, function: 'iommufd_hw_pagetable_attach' },
+    profiles: BOTH,
+    checks: ['suite.invariants.same-unit-attach'],
+  },
+  {
     id: 'HWPT.AUTO_DOMAIN_REUSE',
     kind: 'state',
     statement: 'Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts. So the attach by IOAS id of a device whose group is attached nowhere (or the replace of a group together on one paging HWPT) fails only where the IOAS cannot take a new domain for it: an area or allowed range outside the unit’s aperture or over a reserved region of the group, an area not aligned to the unit’s smallest page, or pages that filling the domain cannot pin.',
     source: { file: DEV, function: 'iommufd_device_auto_get_domain' },
     profiles: BOTH,
-    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds'],
+    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused'],
   },
   {
     id: 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT',

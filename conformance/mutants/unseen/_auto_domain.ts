@@ -71,6 +71,8 @@ export interface AutoDomainSteps {
   readonly keepRefOnEinval?: boolean;
   /** The errno of an automatic HWPT's refusal that sends the search on to the next: the drivers' "incompatible", -EINVAL (-EMEDIUMTYPE before 6.3). */
   readonly incompatible?: number;
+  /** An incompatible HWPT ends the search (break) instead of sending it on to the next (continue): a new automatic HWPT is made. */
+  readonly stopAtIncompatible?: boolean;
 }
 
 /** iommufd_device_auto_get_domain over the given steps. */
@@ -85,6 +87,7 @@ function autoGetDomain(steps: AutoDomainSteps, idev: IommufdDevice, ioas: Iommuf
       const incompatible = out.errno === (steps.incompatible ?? -EINVAL);
       if (incompatible && steps.keepRefOnEinval) continue;
       refcount_dec(hwpt); // iommufd_put_object
+      if (incompatible && steps.stopAtIncompatible) break;
       if (incompatible) continue;
       return out;
     }

@@ -13,7 +13,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, STALE_HW_CAPS, STALE_PASID_LOG2, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
 
 export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -1134,15 +1134,18 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       kind: 'IOMMU_GET_HW_INFO',
       weight: 2,
       // The buffer runs past data_len with bytes of its own now and then: the kernel writes up to data_len only.
-      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), slack: fc.constantFrom(0, 0, 16), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
+      // Now and then the struct still holds an earlier answer (a VMM asking each device in turn with
+      // one struct): the kernel writes every output, whatever the caller left there.
+      arb: fc.record({ ctx: ctxK, dev: idChoice, len: fc.constantFrom(0, 4, 8, 64), slack: fc.constantFrom(0, 0, 16), stale: fc.constantFrom(false, false, true), abi: env.abiFor('IOMMU_GET_HW_INFO') }),
       needs: ['devid'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         const dev = idOf(c.dev, m, ctx.name, ['devid']);
         const uptr: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, c.len + c.slack) } : c.len ? { room: c.len } : 0n;
-        return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: uptr }, c.abi, { defects: idDefects(c.dev, dev.obj) });
+        const stale: { [k: string]: Tmpl } = c.stale ? { out_capabilities: STALE_HW_CAPS, out_max_pasid_log2: STALE_PASID_LOG2 } : {};
+        return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: uptr, ...stale }, c.abi, { defects: idDefects(c.dev, dev.obj) });
       },
-    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; abi: AbiChoice }>);
+    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; stale: boolean; abi: AbiChoice }>);
   }
   return specs;
 }

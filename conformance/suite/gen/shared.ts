@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import type { Capabilities } from '../../../spec/contract/types.ts';
 import { commandByName, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
-import { MOCK_PAGE_SIZE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_CAP_PCI_PASID_EXEC, IOMMU_HW_CAP_PCI_PASID_PRIV, MOCK_PAGE_SIZE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { buildIoctlArg } from '../../../spec/abi/arg.ts';
 import { PAGE } from '../ranges.ts';
@@ -56,6 +56,10 @@ export function stampOf(k: number, pages: number): Uint8Array {
 
 /** What a caller's buffer holds before an ioctl writes it: none of it zero, so a byte written shows. */
 export const SLACK_BYTES = new Uint8Array(256).map((_, i) => (0xa5 ^ i) | 1);
+
+/** What an earlier GET_HW_INFO answer leaves in a reused struct: every capability bit, a 20-bit PASID width. */
+export const STALE_HW_CAPS = BigInt(IOMMU_HW_CAP_DIRTY_TRACKING | IOMMU_HW_CAP_PCI_PASID_EXEC | IOMMU_HW_CAP_PCI_PASID_PRIV | IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+export const STALE_PASID_LOG2 = 20;
 
 /** IOMMU_IOAS_MAP's flag bits. */
 export function mapFlags(p: Profile): { fixed: number; write: number; read: number } {

@@ -3,7 +3,7 @@
  * access objects (create, pin pages, read/write, replace the IOAS, destroy).
  */
 import fc from 'fast-check';
-import { enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
+import { enumDef, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
 import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import { PAGE, U64_MAX } from '../ranges.ts';
 import type { TraceStep } from '../session.ts';
@@ -21,6 +21,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     specs.push(spec as unknown as CommandSpec<never>);
   };
   const op = (name: string): number => (testOpByName(p, name) as { value: number }).value;
+  const MOCK_DEVICE_FLAGS = (enumDef(p, 'mock_flags_device')?.members ?? []).map((x) => x.value);
   const test = <C,>(name: string, spec: Omit<CommandSpec<C>, 'kind'>): void => {
     if (testOpSupported(env, name)) add({ kind: `IOMMU_TEST_CMD/${name}`, ...spec } as CommandSpec<C>);
   };
@@ -68,7 +69,8 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   type MockDomain = { ctx: number; pt: IdChoice; hwpt: boolean; flags: number; abi: AbiChoice; onto?: string };
   test<MockDomain>('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
-    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, 1), abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_MOCK_DOMAIN') }),
+    // -1: MOCK_DOMAIN; else MOCK_DOMAIN_FLAGS with no flag or one of the profile's device flags.
+    arb: fc.record({ ctx: ctxK, pt: idChoice, hwpt: fc.boolean(), flags: fc.constantFrom(-1, -1, 0, ...MOCK_DEVICE_FLAGS), abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_MOCK_DOMAIN') }),
     needs: ['ioas'], ready: (m) => m.objs.filter((o) => o.kind === 'stdev').length < 4,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
@@ -89,7 +91,13 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       m.objs.push({ name: idev, kind: 'devid', ctx, alive: true });
       m.objs.push({ name: hwpt, kind: 'hwpt', ctx, alive: true, ...((asked?.kind === 'ioas' ? asked.name : asked?.ioas) && { ioas: asked?.kind === 'ioas' ? asked.name : (asked?.ioas as string) }), auto: asked?.kind === 'ioas' });
     },
-    follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => f['id']),
+    // A new device is often asked what its IOMMU offers (a VMM building its vIOMMU): the answer is
+    // the device's own, whatever devices came before it.
+    follow: (m, c, t, step) => {
+      if (!ok(step)) return rangesAfterFailure(env, m, t, step, (f) => f['id']);
+      const idev = Object.keys(t.bind ?? {})[1];
+      return idev && c.ctx % 2 === 0 && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(idev), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
+    },
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
     weight: 1,
@@ -530,15 +538,18 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     arb: fc.record({ item: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     ready: (m) => m.items.length > 0,
     build: (m, c) => {
-      // Mostly an item its access still holds (the call must succeed), now and then one already gone (ENOENT).
+      // Mostly an item its access still holds (the call must succeed), now and then one already gone
+      // (ENOENT), or the id after one the access answered: the one a failed ACCESS_PAGES took and
+      // must have given back, or the next item's.
       const it = (c.item % 4 !== 3 ? pick(m.items.filter((i) => i.alive), c.item) : undefined) ?? (pick(m.items, c.item) as { name: string; acc: string });
       const acc = m.accs.find((a) => a.name === it.acc) as { name: string; ctx: string };
       const ctx = m.ctxs.find((x) => x.name === acc.ctx) as CtxEntry;
-      return testStep(m, ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', new Ref(acc.name), 'destroy_access_pages', { access_pages_id: new Ref(it.name) }, c.abi);
+      const next = c.item % 8 === 6 ? 1n : 0n;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', new Ref(acc.name), 'destroy_access_pages', { access_pages_id: new Ref(it.name, '', next) }, c.abi);
     },
     after: (m, _c, t, step) => {
       const id = (t.fields['arg'] as { fields: { destroy_access_pages?: { access_pages_id?: Tmpl } } }).fields.destroy_access_pages?.access_pages_id;
-      const it = ok(step) && id instanceof Ref ? m.items.find((i) => i.name === id.name) : undefined;
+      const it = ok(step) && id instanceof Ref && id.add === 0n ? m.items.find((i) => i.name === id.name) : undefined;
       if (it) it.alive = false;
     },
   });
@@ -658,13 +669,16 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   const replaceLeaves = new WeakMap<StepTemplate, string>();
   test('IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', {
     weight: 1,
-    arb: fc.record({ acc: k16, ioas: idChoice, abi: env.abiFor('IOMMU_TEST_CMD') }),
+    // Now and then through another context's iommufd: the selftest finds the access by its fd, and
+    // the IOAS id is the access's context's (iommufd_access_change_ioas_id: access->ictx).
+    arb: fc.record({ acc: k16, ioas: idChoice, via: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['acc'], ready: () => true,
     build: (m, c) => {
       const acc = replacedAcc(m, c.acc); // none when the access constructor was refused
-      const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
-      if (!acc || !ctx) return undefined;
-      const t = testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, ctx.name, ['ioas']).id }, c.abi);
+      const own = acc && m.ctxs.find((x) => x.name === acc.ctx);
+      if (!acc || !own) return undefined;
+      const other = c.via % 4 === 3 ? pick(m.ctxs.filter((x) => x.open && x.name !== own.name), c.via) : undefined;
+      const t = testStep(m, other ?? own, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(acc.name), 'access_replace_ioas', { ioas_id: idOf(c.ioas, m, own.name, ['ioas']).id }, c.abi);
       if (t) replaceLeaves.set(t, acc.ioas);
       return t;
     },

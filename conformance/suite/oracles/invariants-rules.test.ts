@@ -1059,6 +1059,122 @@ describe('a copy over a hole in its source fails at the hole', () => {
   });
 });
 
+describe('a domain takes the devices of the instance it was made for', () => {
+  const amd = (name: string, coherent: boolean): Step[] => [
+    { op: 'device_create', spec: { iommu: 'amd0', ...(!coherent && { enforceCacheCoherency: false }) }, bind: { [name]: 'device' } },
+    { op: 'open_device', device: `$${name}`, bind: { [`${name}_fd`]: 'fd' } },
+    { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+  ];
+  check('suite.invariants.same-unit-attach', async () => {
+    // Three amd0 devices: b (not coherent) makes the automatic HWPT, a (coherent) joins it, c (not
+    // coherent) attaches to it by id. The fault upgrades the HWPT to enforcing when a joins.
+    const p = program(
+      'same-unit-attach',
+      [
+        ...context,
+        ...amd('b', false),
+        ...amd('a', true),
+        ...amd('c', false),
+        { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, bind: { hwpt: 'out.pt_id' } },
+        { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$c_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/attach-upgrades-hwpt-coherency.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/VFIO_DEVICE_ATTACH_IOMMUFD_PT of device \d+ \(amd0, its group attached nowhere\) to HWPT \d+ failed with EINVAL, but HWPT \d+'s domain was allocated for a device of amd0 too/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+  check('suite.invariants.auto-domain-reused', async () => {
+    // An amd0 device's automatic HWPT first, then two vtd0 devices by IOAS id: the second must join
+    // the first vtd0 one (the fault's search ends at the amd0 HWPT's EINVAL and makes a third).
+    const p = program(
+      'auto-domain-reused',
+      [
+        ...context,
+        ...amd('x', true),
+        { op: 'ioctl', fd: '$x_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        ...device('d1', '$ioas'),
+        ...device('d2', '$ioas'),
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/auto-domain-search-stops-at-incompatible.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/VFIO_DEVICE_ATTACH_IOMMUFD_PT of device \d+ \(vtd0\) to IOAS 1 answered HWPT \d+, a new automatic domain, but automatic HWPT \d+ of that IOAS was made for vtd0 too/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('raising an IOAS\u2019s alignment leaves no area off it', () => {
+  check('suite.invariants.areas-aligned', async () => {
+    // A page mapped from a user address one byte into its page (the IOAS's alignment is 1), then a
+    // pinning access: the kernel refuses it (EADDRINUSE), the fault lets it raise the alignment.
+    const p = program('areas-aligned', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: 1 }, length: '4096', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, expect: { errno: ['EADDRINUSE'] } },
+    ], { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS'] });
+    const r = await judge(p, 'conformance/mutants/unseen/check-iova-alignment-skips-page-offset.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/IOMMU_TEST_CMD\/IOMMU_TEST_OP_CREATE_ACCESS succeeded and IOAS 1's alignment is now 4096 .* but its area at 0x1000000\.\.0x1000fff .* is not aligned to it/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('an access belongs to its own context', () => {
+  check('suite.invariants.access-replace-succeeds', async () => {
+    // Context A holds IOASes 1 and 2 and an access on 1; the replace to 2 comes through context B's
+    // iommufd, which holds no IOAS: the access's own context decides (the fault asks B's).
+    const p = program('access-replace-succeeds', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas2: 'out.out_ioas_id' } },
+      { op: 'open', node: 'iommu', bind: { other: 'fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { access: 'out.create_access.out_access_fd' } },
+      { op: 'ioctl', fd: '$other', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', id: '$access', access_replace_ioas: { ioas_id: '$ioas2' } }, expect: { ok: true } },
+    ], { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS'] });
+    const r = await judge(p, 'conformance/mutants/unseen/access-replace-ioas-caller-ctx.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_ACCESS_REPLACE_IOAS of an access on IOAS 1 to IOAS 2 failed with ENOENT, but IOAS 2 is live in the access's own context/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+  check('suite.invariants.access-item-destroyed-once', async () => {
+    // An item pinned, then the same pin with a read-only argument (EFAULT on the copy-back, its item
+    // taken back), then DESTROY_ACCESS_PAGES of the id that pin took: the fault left the item listed.
+    const pin = { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$access', access_pages: { iova: '0x1000000', length: '8192', uptr: '$buf.va' } };
+    const p = program('access-item-destroyed-once', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { access: 'out.create_access.out_access_fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: pin, bind: { item: 'out.access_pages.out_access_pages_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', readOnly: true, fields: pin, expect: { errno: ['EFAULT'] } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', id: '$access', destroy_access_pages: { access_pages_id: { $: 'item', add: 1 } } }, expect: { errno: ['ENOENT'] } },
+    ], { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_PAGES', 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES'] });
+    const r = await judge(p, 'conformance/mutants/unseen/access-pages-efault-keeps-item.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_DESTROY_ACCESS_PAGES of item 1 succeeded, but the access holds no such item/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a mock device reports its own PASID width', () => {
+  check('suite.invariants.mock-pasid-width', async () => {
+    // A mock device with MOCK_FLAGS_DEVICE_PASID, then a plain one: the plain one has no PASIDs
+    // (the fault's property table is static and keeps the first device's 20 bits).
+    const p = program('mock-pasid-width', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', id: '$ioas', mock_domain_flags: { dev_flags: 'MOCK_FLAGS_DEVICE_PASID' } } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$idev' }, expect: { ok: true } },
+    ], { testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS'] }, ['7.3']);
+    const r = await judge(p, 'conformance/mutants/unseen/mock-dev-pasid-prop-static.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_GET_HW_INFO answered out_max_pasid_log2 20 for mock device .*, made without MOCK_FLAGS_DEVICE_PASID/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
 describe('turning large IOPTEs back on cannot fail', () => {
   check('suite.invariants.option-huge-pages-on-succeeds', async () => {
     // Large pages off, a domain and an area, then on again: iopt_enable_large_pages returns nothing.

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -56,7 +56,7 @@ import { autoIovaAlignment, autoIovaFirstFit, autoIovaViolation, decodeRanges, o
 import { commandName, statusOf } from '../session.ts';
 import type { CaseContext, Objection, Oracle, PropertyGate, StepEvent } from './oracle.ts';
 import { ContentShadow } from './content.ts';
-import { compatUnmapRange, kernelFields, type CtxRec, type DeviceRec, type IommuInfo, type IoasObj, type Obj, type PageSet, type Segment, Shadow } from './shadow.ts';
+import { compatUnmapRange, kernelFields, type AccessObj, type CtxRec, type DeviceRec, type HwptObj, type IommuInfo, type IoasObj, type Obj, type PageSet, type Segment, Shadow } from './shadow.ts';
 
 export const INVARIANTS = ['group-isolation', 'dma-confinement', 'coherency', 'lifetime', 'accounting', 'abi-hygiene'] as const;
 export type Invariant = (typeof INVARIANTS)[number];
@@ -138,6 +138,10 @@ function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: st
       return [];
   }
 }
+
+/** Commands that may raise an IOAS's alignment (IOAS.AREAS_ALIGNED). */
+const ALIGNMENT_RAISERS = new Set(['IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_TEST_CMD', 'IOMMU_OPTION', 'VFIO_SET_IOMMU']);
+const ALIGNMENT_RAISING_TEST_OPS = new Set(['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', 'IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS']);
 
 /**
  * Commands that may create objects whose ids the shadow follows (the ids
@@ -621,6 +625,7 @@ export class InvariantsOracle implements Oracle {
     this.shadow.apply(ev.request, ev.response);
     if (ok) this.checkNewIds(ev, idsBefore, out);
     if (ok && ev.request.op === 'ioctl') this.checkAllowedApart(ev, out);
+    if (ok) this.checkAreasAligned(ev, out);
     this.checkWritePins(ev, writePinsBefore, out);
     this.checkMemlock(ev, ok, s.errno, memlockBefore, out);
     this.trackContent(ev, ok);
@@ -681,6 +686,25 @@ export class InvariantsOracle implements Oracle {
         }
       }
     }
+  }
+
+  /**
+   * A selftest mock device's PASID width is its own: mock_dev_create gives
+   * each device a "pasid-num-bits" property of MOCK_PASID_WIDTH with
+   * MOCK_FLAGS_DEVICE_PASID (7.3) and 0 otherwise, so GET_HW_INFO's
+   * out_max_pasid_log2 (ilog2 of dev->iommu->max_pasids) is 20 or 0 by the
+   * device's flags, whatever devices came before.
+   */
+  private checkMockPasidWidth(ev: StepEvent, dev: DeviceRec, flags: number, o: StructValue | undefined, out: Objection[]): void {
+    const got = o?.['out_max_pasid_log2'];
+    const req = ev.request;
+    const size = req.op === 'ioctl' && req.arg.kind === 'struct' ? req.arg.fields['size'] : undefined;
+    if (got === undefined || (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_max_pasid_log2'))) return;
+    const pasid = this.profile === '7.3' && (flags & MOCK_FLAGS_DEVICE_PASID) !== 0;
+    const want = pasid ? MOCK_PASID_WIDTH : 0;
+    this.ctx.count('invariants.abi-hygiene');
+    if (toNum(got) === want) return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered out_max_pasid_log2 ${toNum(got)} for mock device ${dev.key}, made ${pasid ? 'with' : 'without'} MOCK_FLAGS_DEVICE_PASID: its "pasid-num-bits" property is ${want} (mock_dev_create), a width of its own`, String(want), String(toNum(got))));
   }
 
   /**
@@ -1088,6 +1112,7 @@ export class InvariantsOracle implements Oracle {
       const at = this.shadow.obj(ctx, outOf?.['pt_id']);
       this.ctx.count('invariants.lifetime');
       if (at?.type === 'hwpt_paging' && !at.auto) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS ${toNum(req.arg.fields['pt_id'])} attached the device to HWPT ${at.id}, which the user allocated: an attach to an IOAS uses an automatic HWPT only`, 'an automatic HWPT', `HWPT ${at.id}`));
+      if (!at && outOf?.['pt_id'] !== undefined) this.checkAutoReuse(ev, ctx, toNum(req.arg.fields['pt_id']), toNum(outOf['pt_id']), out);
       this.checkAttachedWithin(ev, ctx, req.arg.fields['pt_id'], outOf?.['pt_id'], out);
       return;
     }
@@ -1110,6 +1135,7 @@ export class InvariantsOracle implements Oracle {
       const size = req.arg.fields['size'];
       if (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_capabilities')) return;
       if (o?.type === 'device') this.checkHwInfoLength(ev, o.dev, req.arg.fields, outOf, out);
+      if (o?.type === 'device' && o.dev.mockFlags !== undefined) this.checkMockPasidWidth(ev, o.dev, o.dev.mockFlags, outOf, out);
       if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
       this.ctx.count('invariants.abi-hygiene');
       const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
@@ -1599,6 +1625,34 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * IOAS.AREAS_ALIGNED: every area's IOVA, length and offset in its first
+   * page stay aligned to the IOAS's alignment. A command that raises it — a
+   * domain joining (HWPT_ALLOC, an attach, a mock domain), an access that
+   * pins (CREATE_ACCESS, ACCESS_REPLACE_IOAS), large IOPTEs turned off (the
+   * option, type1 v1) — first checks every area against the new alignment
+   * (iopt_calculate_iova_alignment → iopt_check_iova_alignment: EADDRINUSE),
+   * so after its success none is off: a domain with a larger smallest page
+   * than an area's offset maps the wrong bytes or none.
+   */
+  private checkAreasAligned(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' && req.arg.kind !== 'int' || typeof req.cmd !== 'string' || this.shadow.lost) return;
+    if (!ALIGNMENT_RAISERS.has(req.cmd) || (req.cmd === 'IOMMU_TEST_CMD' && req.arg.kind === 'struct' && !ALIGNMENT_RAISING_TEST_OPS.has(TEST_OP.get(toNum(req.arg.fields['op'])) ?? ''))) return;
+    const ctx = req.arg.kind === 'struct' ? this.ctxOfIoctl(req, req.cmd, req.arg.fields) : this.shadow.ctxOfFd(req.fd);
+    if (!ctx?.alive) return;
+    for (const ioas of ctx.objects.values()) {
+      if (ioas.type !== 'ioas') continue;
+      const align = this.exactAlignment(ctx, ioas);
+      if (align === undefined || align === 1n) continue;
+      this.ctx.count('invariants.dma-confinement');
+      const off = ioas.segs.find((x) => !x.uncertain && (x.start % align !== 0n || (x.last + 1n) % align !== 0n || (x.ps.va + x.psOff) % align !== 0n));
+      if (!off) continue;
+      out.push(this.obj('dma-confinement', ev, `${commandName(req)} succeeded and IOAS ${ioas.id}'s alignment is now ${align} (its domains' smallest pages, its pinning accesses, large IOPTEs off), but its area at ${hexOf(off.start)}..${hexOf(off.last)} (user address ${hexOf(off.ps.va + off.psOff)}) is not aligned to it: raising the alignment checks every area first (iopt_check_iova_alignment: EADDRINUSE) (IOAS.AREAS_ALIGNED)`, 'EADDRINUSE', 'ok'));
+      return;
+    }
+  }
+
+  /**
    * Allowed and reserved IOVA never meet (iopt_set_allow_iova and
    * iopt_reserve_iova both refuse the overlap with EADDRINUSE, for the IOAS's
    * own ranges and for a device's regions at attach).
@@ -1706,7 +1760,10 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (!ok) return;
-    const idCtx = ctx;
+    // An access's ids are its own context's whatever iommufd the test command came through
+    // (iommufd_access_change_ioas_id looks the IOAS up in access->ictx).
+    const accessCtx = req.cmd === 'IOMMU_TEST_CMD' && TEST_OP.get(toNum(v['op'])) === 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS' ? this.shadow.fds.get(toNum(v['id']))?.access && this.shadow.fds.get(toNum(v['id']))?.ctx : undefined;
+    const idCtx = accessCtx ?? ctx;
     const fields = req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? [{ field: 'pt_id', id: v['pt_id'], want: ['ioas', 'hwpt_paging', 'hwpt_nested'] as Want }] : requiredIds(req.cmd, v, this.profile);
     for (const { field, id, want } of fields) {
       if (!idCtx) continue;
@@ -1714,7 +1771,9 @@ export class InvariantsOracle implements Oracle {
       const n = toNum(id);
       const o = idCtx.objects.get(n);
       if (o && want.includes(o.type as Want[number])) continue;
-      if (!o && !idCtx.dead.has(n) && n !== 0 && n < 0x10000000) continue; // an id the shadow never saw (hidden allocations): open
+      // An id the shadow never saw may be an object it does not follow (an access, a PASID's automatic
+      // HWPT): open, but for an IOAS, which only IOMMU_IOAS_ALLOC makes.
+      if (!o && !idCtx.dead.has(n) && n !== 0 && n < 0x10000000 && (want.length > 1 || want[0] !== 'ioas')) continue;
       const what = o ? `a ${objType(o)}` : idCtx.dead.has(n) ? 'a destroyed object' : 'no object';
       out.push(this.obj('lifetime', ev, `${commandName(req)} succeeded with ${field} = ${n}, which names ${what} (it needs ${want.join(' or ')})`, 'ENOENT (or the command’s errno for a wrong object)', 'ok'));
     }
@@ -1872,6 +1931,11 @@ export class InvariantsOracle implements Oracle {
     // A replace (the device attached: iommufd_device_replace) moves the whole group off a paging HWPT.
     const from = d.hwpt === undefined ? undefined : ctx.objects.get(d.hwpt);
     if (d.hwpt !== undefined && from?.type !== 'hwpt_paging') return;
+    const target = ctx.objects.get(toNum(v['pt_id']));
+    if (target?.type === 'hwpt_paging') {
+      this.checkAttachToHwptRefused(ev, errno, d, target, out);
+      return;
+    }
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
     const unit = this.shadow.unit(d.iommu);
     if (!ioas || !unit) return;
@@ -1885,6 +1949,58 @@ export class InvariantsOracle implements Oracle {
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
     const how = d.hwpt === undefined ? 'bound, attached nowhere, its group detached' : `attached to HWPT ${d.hwpt} with its group: a replace`;
     out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, ${how}) to IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, clear of the device's reserved regions and aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'}: an attach by IOAS id finds or makes an automatic domain (HWPT.AUTO_DOMAIN_REUSE)`, 'ok', name));
+  }
+
+  /**
+   * HWPT.SAME_UNIT_ATTACH: a domain allocated for a device of one IOMMU
+   * instance takes every device of that instance (the drivers' compatibility
+   * tests — VT-d paging_domain_compatible, AMD's, the SMMU's smmu_domain->smmu
+   * — compare the domain with the instance it was made for), coherency
+   * aside: an enforcing domain refuses a device that cannot enforce. So an
+   * attach by HWPT id to a paging HWPT made for the device's own unit, of a
+   * group attached nowhere (or, for a replace, together on one paging HWPT),
+   * fails only where the group's reserved regions meet the HWPT's IOAS
+   * (iommufd_device_attach_reserved_iova: EADDRINUSE) or for memory. Not
+   * judged for the selftest's mock devices (their domains follow each mock
+   * device's flags), nor for a device with a PASID attached (7.3: the RID's
+   * HWPT must then be PASID-compatible).
+   */
+  private checkAttachToHwptRefused(ev: StepEvent, errno: number | undefined, d: DeviceRec, h: HwptObj, out: Objection[]): void {
+    const ctx = d.bound?.ctx;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (!ctx || name === 'ENOMEM' || h.unit !== d.iommu || h.mock || d.mock || d.pasid || (h.enforcing && !d.capable) || h.ioas === undefined) return;
+    const ioas = this.shadow.ioas(ctx, h.ioas);
+    const from = d.hwpt === undefined ? undefined : ctx.objects.get(d.hwpt);
+    if (!ioas || ioas.domainsUnknown || (d.hwpt !== undefined && from?.type !== 'hwpt_paging')) return;
+    const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
+    if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || x.pasid || (h.enforcing && !x.capable)))) return;
+    const reserved = group.flatMap((x) => x.reserved);
+    const meets = (r: Range): boolean => reserved.some((y) => overlaps(y, r));
+    if (ioas.segs.some((x) => x.uncertain || meets(x)) || ioas.allowed.some(meets)) return;
+    this.ctx.count('invariants.lifetime');
+    const how = d.hwpt === undefined ? 'its group attached nowhere' : `a replace from HWPT ${d.hwpt} with its group`;
+    out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, ${how}) to HWPT ${h.id} failed with ${name}, but HWPT ${h.id}'s domain was allocated for a device of ${d.iommu} too${h.enforcing ? ' (enforcing, and the device can enforce)' : ''}, and the group's reserved regions are clear of IOAS ${ioas.id}: a domain takes the devices of the instance it was made for (HWPT.SAME_UNIT_ATTACH)`, 'ok', name));
+  }
+
+  /**
+   * The search of an attach by IOAS id goes through the IOAS's automatic
+   * HWPTs in order and takes the first whose domain accepts the device
+   * (iommufd_device_auto_get_domain; EINVAL skips one): with an automatic
+   * HWPT made for the device's own unit on the list (coherency allowing), it
+   * never ends on a new domain. Judged for a device attached nowhere whose
+   * group is attached nowhere (HWPT.AUTO_DOMAIN_REUSE).
+   */
+  private checkAutoReuse(ev: StepEvent, ctx: CtxRec, ioasId: number, answered: number, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || toNum(req.arg.fields['flags']) !== 0) return;
+    const d = this.shadow.fds.get(req.fd)?.device;
+    if (!d || d.mock || d.pasid || d.hwpt !== undefined || d.bound?.ctx !== ctx) return;
+    const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
+    if (group.some((x) => x !== d && (x.hwpt !== undefined || x.iommu !== d.iommu || x.pasid))) return;
+    const fits = [...ctx.objects.values()].find((o): o is HwptObj => o.type === 'hwpt_paging' && o.auto && o.ioas === ioasId && o.unit === d.iommu && !o.mock && !(o.enforcing && group.some((x) => !x.capable)));
+    if (!fits) return;
+    this.ctx.count('invariants.lifetime');
+    out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}) to IOAS ${ioasId} answered HWPT ${answered}, a new automatic domain, but automatic HWPT ${fits.id} of that IOAS was made for ${d.iommu} too and takes the device: the search reuses the first automatic domain that accepts it and allocates only when none does (HWPT.AUTO_DOMAIN_REUSE)`, `an existing automatic HWPT (HWPT ${fits.id} takes it)`, `a new HWPT ${answered}`));
   }
 
   /**
@@ -2741,15 +2857,27 @@ export class InvariantsOracle implements Oracle {
     if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.shadow.lost) return;
     const v = req.arg.fields;
     const op = TEST_OP.get(toNum(v['op']));
-    if (op !== 'IOMMU_TEST_OP_ACCESS_RW' && op !== 'IOMMU_TEST_OP_ACCESS_PAGES' && op !== 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') return;
+    if (op !== 'IOMMU_TEST_OP_ACCESS_RW' && op !== 'IOMMU_TEST_OP_ACCESS_PAGES' && op !== 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES' && op !== 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') return;
     if ((ev.template.defects ?? []).some((d) => d.abi)) return;
     const file = this.shadow.fds.get(toNum(v['id']));
     const access = file?.access;
     const ioas = access && file.ctx ? this.shadow.ioas(file.ctx, access.ioas) : undefined;
     if (!access || !ioas) return;
+    if (op === 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS') {
+      if (!ok) this.checkAccessReplaceRefused(ev, errno, file.ctx!, access, out);
+      return;
+    }
     if (op === 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES') {
+      const itemId = toNum(((v['destroy_access_pages'] ?? {}) as StructValue)['access_pages_id']);
+      if (ok && !access.items.has(itemId) && !this.failNth) {
+        // iommufd_test_access_item_destroy finds only an item on the access's list: one it never
+        // answered (a failed ACCESS_PAGES must take its item back off) or one already released.
+        this.ctx.count('invariants.lifetime');
+        out.push(this.obj('lifetime', ev, `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES of item ${itemId} succeeded, but the access holds no such item: none was answered with that id, or it was already destroyed or released by an unmap (a failed ACCESS_PAGES that left its item on the list?)`, 'ENOENT', 'ok'));
+        return;
+      }
       if (ok || errnoName(errno ?? 0) !== 'ENOENT') return;
-      const item = access.items.get(toNum(((v['destroy_access_pages'] ?? {}) as StructValue)['access_pages_id']));
+      const item = access.items.get(itemId);
       if (!item || !this.certainlyMapped(ioas, item)) return;
       this.ctx.count('invariants.lifetime');
       out.push(this.obj('lifetime', ev, `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES answered ENOENT for an item pinned at ${hexOf(item.start)}..${hexOf(item.last)}, which IOAS ${ioas.id} still maps: nothing unmapped or replaced it, so the access dropped it (told to unpin pages nobody unmapped?)`, 'ok', 'ENOENT'));
@@ -2789,6 +2917,25 @@ export class InvariantsOracle implements Oracle {
       if (seg.last >= r.last) return;
       at = seg.last + 1n;
     }
+  }
+
+  /**
+   * ACCESS.REPLACE_SUCCEEDS: an access on an IOAS moves to another live IOAS
+   * of its own context (iommufd_access_change_ioas_id: access->ictx, whatever
+   * iommufd the command came through), refused only where the new IOAS holds
+   * an area off the access's alignment (iopt_add_access →
+   * iopt_calculate_iova_alignment: EADDRINUSE) or for memory.
+   */
+  private checkAccessReplaceRefused(ev: StepEvent, errno: number | undefined, ctx: CtxRec, access: AccessObj, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth || req.arg.readOnly) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (name === 'ENOMEM' || name === 'EFAULT' || !ctx.alive) return;
+    const to = this.shadow.ioas(ctx, ((req.arg.fields['access_replace_ioas'] ?? {}) as StructValue)['ioas_id']);
+    const align = access.alignment;
+    if (!to || to.segs.some((x) => x.uncertain || x.start % align !== 0n || (x.last + 1n) % align !== 0n || (x.ps.va + x.psOff) % align !== 0n)) return;
+    this.ctx.count('invariants.lifetime');
+    out.push(this.obj('lifetime', ev, `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS of an access on IOAS ${access.ioas} to IOAS ${to.id} failed with ${name}, but IOAS ${to.id} is live in the access's own context and its areas are aligned to the access's ${align}: the access moves (iommufd_access_change_ioas_id looks the id up in the access's context, whatever iommufd the command came through; ACCESS.REPLACE_SUCCEEDS)`, 'ok', name));
   }
 
   /**

@@ -99,6 +99,8 @@ export interface HwptObj {
   /** Its domain's pgsize_bitmap (its unit's, as reported); known with the aperture, but for the selftest's mock domains. */
   readonly pgsizes?: bigint;
   readonly parent?: number;
+  /** The unit its domain was allocated for (the device of an attach by IOAS id, HWPT_ALLOC's dev_id); undefined: not known. */
+  readonly unit?: string;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
 }
@@ -167,6 +169,10 @@ export interface DeviceRec {
   readonly mock: boolean;
   /** Its reserved IOVA regions (device_create's reservedRegions and its unit's): kept out of any IOAS it is attached to. */
   readonly reserved: readonly Range[];
+  /** A PASID of it was attached once (7.3): its RID attachments must then take PASID-compatible HWPTs. */
+  pasid?: boolean;
+  /** A selftest mock device's MOCK_FLAGS_DEVICE_* (IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS' dev_flags; 0 for MOCK_DOMAIN). */
+  readonly mockFlags?: number;
   /** Whether its IOMMU tracks dirty pages for it (IOMMU_CAP_DIRTY_TRACKING); undefined: not known (selftest mock devices). */
   readonly dirty?: boolean;
 }
@@ -597,7 +603,7 @@ export class Shadow {
   /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
   private attachGroup(d: DeviceRec, hwptId: number, ctx: CtxRec, newAuto: { ioas: number; enforcing: boolean } | undefined): void {
     if (newAuto && !ctx.objects.has(hwptId)) {
-      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...this.geometry(d.iommu), devices: new Set(), children: new Set() });
+      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...this.geometry(d.iommu), unit: d.iommu, devices: new Set(), children: new Set() });
     }
     const replace = d.hwpt !== undefined;
     const movers = replace ? this.liveDevices().filter((x) => x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [d];
@@ -1025,7 +1031,8 @@ export class Shadow {
         if (pt?.type === 'ioas') {
           // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
           const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev.iommu) : {};
-          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, devices: new Set(), children: new Set() });
+          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu } : {};
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, ...unit, devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
           pt.children.add(id);
@@ -1105,6 +1112,7 @@ export class Shadow {
         if (toNum(v['flags']) & pasidFlag) {
           // A PASID's attachment (pasid_attach_ioas): the device's own requests reach what they
           // did. As IOMMU_TEST_OP_PASID_ATTACH, it may build an automatic HWPT not followed here.
+          d.pasid = true;
           ctx.dead.clear();
           const target = asked?.type === 'ioas' ? asked : undefined;
           if (target) target.domainsUnknown = true;
@@ -1154,6 +1162,7 @@ export class Shadow {
           removed: false,
           mock: true,
           reserved: [],
+          mockFlags: op === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 0 : toNum(member(v, 'mock_domain_flags')['dev_flags']),
         };
         this.devices.set(d.key, d);
         this.addObj(ctx, { type: 'selftest', id: stdev, dev: d });
@@ -1177,6 +1186,8 @@ export class Shadow {
         // a destroyed id, and its domain's aperture is reserved in the IOAS.
         ctx.dead.clear();
         {
+          const st = ctx.objects.get(id);
+          if (st?.type === 'selftest') st.dev.pasid = true;
           const target = this.ioas(ctx, member(v, 'pasid_attach')['pt_id']);
           if (target) target.domainsUnknown = true;
         }
