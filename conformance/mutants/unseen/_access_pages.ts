@@ -106,13 +106,18 @@ export interface AccessPagesSteps {
   readonly unpinPages?: (access: IommufdAccess, iova: bigint, length: bigint) => void;
   /** Whether a failed iommufd_test_check_pages unwinds through out_unaccess (the kernel's label) or skips it. */
   readonly checkFailUnpins?: boolean;
+  /** The IOVA the item records: the one pinned (decoded from syzkaller's form; the kernel's) or the one the user wrote. */
+  readonly itemIova?: 'pinned' | 'user';
+  /** Whether a failed copy-back unwinds through out_free_id (the item taken off the list; the kernel's label) or jumps past it to out_unaccess. */
+  readonly copyFaultFreesItem?: boolean;
 }
 
 /** iommufd_test_access_pages with the given steps (the reference's where none is given). */
-export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPages = iommufdAccessUnpinPages, checkFailUnpins = true }: AccessPagesSteps): (ucmd: Ucmd) => number {
+export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPages = iommufdAccessUnpinPages, checkFailUnpins = true, itemIova = 'pinned', copyFaultFreesItem = true }: AccessPagesSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
-    let iova = cmd.big('access_pages.iova');
+    const userIova = cmd.big('access_pages.iova');
+    let iova = userIova;
     const length = cmd.big('access_pages.length');
     const uptr = cmd.big('access_pages.uptr');
     const flags = cmd.num('access_pages.flags');
@@ -137,9 +142,9 @@ export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPag
     }
     if (!checkFailUnpins) unwind.onError('out_unaccess', unaccess);
     if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-    const item = { iova, length, id: staccess.nextId++ };
+    const item = { iova: itemIova === 'pinned' ? iova : userIova, length, id: staccess.nextId++ };
     staccess.items.push(item);
-    unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
+    if (copyFaultFreesItem) unwind.onError('out_free_id', () => staccess.items.splice(staccess.items.indexOf(item), 1));
     cmd.set('access_pages.out_access_pages_id', item.id);
     return unwind.exit(iommufdUcmdRespond(ucmd));
   };

@@ -42,7 +42,7 @@
  *     access, and destroying the IOAS (closing the iommufd) leaks them past
  *     the process's last close.
  *
- * Applied as: IOMMU_TEST_OP_ACCESS_PAGES runs a copy of
+ * Applied as: IOMMU_TEST_OP_ACCESS_PAGES runs _access_pages.ts's copy of
  * iommufd_test_access_pages whose item keeps the encoded IOVA; every unpin of
  * the selftest access goes through the shared copy of
  * iommufd_access_unpin_pages (_access_pages.ts accessUnpinHooks) whose
@@ -50,17 +50,10 @@
  * the kernel does, instead of the reference's assertion.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADE, EFAULT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
 import { ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
-import { iommufdUcmdRespond, PAGE_SIZE, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessGet, accessPinPagesWith, accessUnpinHooks, accessUnpinPagesWith, type AreaRemoveAccess } from './_access_pages.ts';
-
-const SZ_16M = 16n * 1024n * 1024n;
-const P = BigInt(PAGE_SIZE);
+import { accessPagesHandler, accessUnpinHooks, accessUnpinPagesWith, type AreaRemoveAccess } from './_access_pages.ts';
 
 /** iopt_area_remove_access as the kernel writes it: WARN and return when the exact range is missing. */
 const removeAccess: AreaRemoveAccess = (access, area, start, last) => {
@@ -79,52 +72,8 @@ const removeAccess: AreaRemoveAccess = (access, area, start, last) => {
 };
 
 const unpinPages = accessUnpinPagesWith(removeAccess);
-const pinPages = accessPinPagesWith({});
-
-/** iommufd_test_check_pages */
-function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
-  for (let i = 0; i < pfns.length; i++) {
-    const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
-    if (!t || !t.prot.read) return -EFAULT;
-    if (t.pfn !== pfns[i]) return -EBADE;
-  }
-  return 0;
-}
-
-/** iommufd_test_access_pages with THE FAULT: the item keeps the IOVA as the user encoded it. */
-function testAccessPages(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const userIova = cmd.big('access_pages.iova');
-  let iova = userIova;
-  const length = cmd.big('access_pages.length');
-  const uptr = cmd.big('access_pages.uptr');
-  const flags = cmd.num('access_pages.flags');
-  if (length > SZ_16M) return -ENOMEM;
-  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const g = accessGet(ucmd, cmd.num('id'));
-  if (g.errno) return g.errno;
-  const staccess = g.staccess!;
-  const access = staccess.access!;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => g.file!.put());
-  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvzalloc(pages)
-  const pinned = pinPages(access, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return unwind.exit(pinned.errno);
-  unwind.onError('out_unaccess', () => unpinPages(access, iova, length));
-  if (uptr) {
-    const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
-    if (rc) return unwind.exit(rc);
-  }
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-  // THE FAULT: item->iova = cmd->access_pages.iova (the encoded IOVA), not the decoded iova that was pinned.
-  const item = { iova: userIova, length, id: staccess.nextId++ };
-  staccess.items.push(item);
-  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
-  cmd.set('access_pages.out_access_pages_id', item.id);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+/** iommufd_test_access_pages with THE FAULT: item->iova = cmd->access_pages.iova (the encoded IOVA), not the decoded iova that was pinned. */
+const testAccessPages = accessPagesHandler({ unpinPages, itemIova: 'user' });
 
 export function createAdapter(profile: Profile): Implementation {
   const hooks = accessUnpinHooks({ unpinPages });

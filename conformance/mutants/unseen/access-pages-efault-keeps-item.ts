@@ -49,7 +49,7 @@
  * pages; the live item's own release later only WARNs. DESTROY_ACCESS_PAGES
  * of the never-returned id answers 0 where the kernel answers ENOENT.
  *
- * Applied as: IOMMU_TEST_OP_ACCESS_PAGES through a copy of the reference's
+ * Applied as: IOMMU_TEST_OP_ACCESS_PAGES through _access_pages.ts's copy of
  * iommufd_test_access_pages with that one label changed; every unpin of the
  * selftest access (DESTROY_ACCESS_PAGES, the unmap callback, the release)
  * goes through iommufd_access_unpin_pages whose iopt_area_remove_access
@@ -58,16 +58,9 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBADE, EFAULT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
-import { iommufdUcmdRespond, PAGE_SIZE, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
 import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { accessGet, accessPinPagesWith, accessUnpinHooks, accessUnpinPagesWith, type AreaRemoveAccess } from './_access_pages.ts';
-
-const SZ_16M = 16n * 1024n * 1024n;
-const P = BigInt(PAGE_SIZE);
+import { accessPagesHandler, accessUnpinHooks, accessUnpinPagesWith, type AreaRemoveAccess } from './_access_pages.ts';
 
 /** iopt_area_remove_access as the kernel writes it: `if (WARN_ON(!access)) goto out_unlock;` for a range with no pin. */
 const removeAccessOrWarn: AreaRemoveAccess = (access, area, start, last) => {
@@ -80,50 +73,8 @@ const removeAccessOrWarn: AreaRemoveAccess = (access, area, start, last) => {
 };
 
 const unpinPages = accessUnpinPagesWith(removeAccessOrWarn);
-const pinPages = accessPinPagesWith({});
-
-/** iommufd_test_check_pages */
-function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
-  for (let i = 0; i < pfns.length; i++) {
-    const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
-    if (!t || !t.prot.read) return -EFAULT;
-    if (t.pfn !== pfns[i]) return -EBADE;
-  }
-  return 0;
-}
-
-/** iommufd_test_access_pages with THE FAULT: a failed copy-back jumps to out_unaccess, past out_free_item. */
-function testAccessPages(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_pages.iova');
-  const length = cmd.big('access_pages.length');
-  const uptr = cmd.big('access_pages.uptr');
-  const flags = cmd.num('access_pages.flags');
-  if (length > SZ_16M) return -ENOMEM;
-  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const g = accessGet(ucmd, cmd.num('id'));
-  if (g.errno) return g.errno;
-  const staccess = g.staccess!;
-  const access = staccess.access!;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => g.file!.put());
-  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
-  const pinned = pinPages(access, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return unwind.exit(pinned.errno);
-  unwind.onError('out_unaccess', () => unpinPages(access, iova, length));
-  if (uptr) {
-    const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
-    if (rc) return unwind.exit(rc);
-  }
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-  const item = { iova, length, id: staccess.nextId++ };
-  staccess.items.push(item);
-  cmd.set('access_pages.out_access_pages_id', item.id);
-  // THE FAULT: `if (rc) goto out_unaccess;` — no out_free_item rung: the item stays listed, its pin is undone.
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+/** iommufd_test_access_pages with THE FAULT: a failed copy-back jumps to out_unaccess, past out_free_id. */
+const testAccessPages = accessPagesHandler({ unpinPages, copyFaultFreesItem: false });
 
 export function createAdapter(profile: Profile): Implementation {
   const hooks = accessUnpinHooks({ unpinPages });

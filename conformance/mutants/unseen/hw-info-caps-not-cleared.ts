@@ -37,60 +37,16 @@
  * guest memory). Any garbage in the field of a caller that did not zero its
  * struct becomes capabilities the same way.
  *
- * Applied as: IOMMU_GET_HW_INFO answered by a copy of the reference's
+ * Applied as: IOMMU_GET_HW_INFO answered by _hw_info.ts's copy of
  * iommufd_get_hw_info whose capability word starts from the caller's
  * out_capabilities instead of 0.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EFAULT, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import {
-  IOMMU_HW_CAP_DIRTY_TRACKING,
-  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
-  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
-  IOMMU_HW_INFO_TYPE_DEFAULT,
-  IOMMU_HW_INFO_TYPE_NONE,
-} from '../../../spec/uapi/constants.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-
-/** iommufd_get_hw_info with THE FAULT: out_capabilities is never cleared. */
-function getHwInfo(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const flags = cmd.num('flags');
-  const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
-  if (flags & ~supported) return -EOPNOTSUPP;
-  if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
-  if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
-  const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (r.errno || !r.value) return r.errno;
-  const idev = r.value;
-  const drv = idev.dev.iommu.driver;
-  let data: Uint8Array = new Uint8Array(0);
-  if (drv.hwInfo) {
-    const info = drv.hwInfo(idev.dev, cmd.num('out_data_type'));
-    if (!('data' in info)) return info.errno;
-    data = info.data;
-    cmd.set('out_data_type', info.type);
-  } else {
-    cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_NONE);
-  }
-  const userLen = cmd.num('data_len');
-  const uptr = cmd.big('data_uptr');
-  const copyLen = Math.min(userLen, data.length);
-  if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return -EFAULT;
-  if (copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return -EFAULT;
-  cmd.set('data_len', data.length);
-  // THE FAULT: no `cmd->out_capabilities = 0;` — the bits are ORed into what the caller passed.
-  let caps = cmd.big('out_capabilities');
-  if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= BigInt(IOMMU_HW_CAP_DIRTY_TRACKING);
-  if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
-  cmd.set('out_capabilities', caps);
-  cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);
-  return iommufdUcmdRespond(ucmd);
-}
+import { getHwInfoWith } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hw-info-caps-not-cleared', profile, {
-    handlers: { IOMMU_GET_HW_INFO: (ucmd) => getHwInfo(ucmd) },
+    handlers: { IOMMU_GET_HW_INFO: getHwInfoWith({ clearCapabilities: false }) },
   });
 }

@@ -1,0 +1,60 @@
+/**
+ * Shared by the faults in IOMMU_GET_HW_INFO: a copy of iommufd_get_hw_info
+ * (device.c) with the steps a fault changes as parameters. With the
+ * reference's own steps it answers exactly as the reference does.
+ */
+import { EFAULT, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import {
+  IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+  IOMMU_HW_INFO_TYPE_DEFAULT,
+  IOMMU_HW_INFO_TYPE_NONE,
+} from '../../../spec/uapi/constants.ts';
+import { iommufdGetDevice, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+
+/** The steps of iommufd_get_hw_info a fault may change; each one not given is the kernel's. */
+export interface HwInfoSteps {
+  /** clear_user(user_ptr + copy_len, data_len - copy_len): the rest of the caller's buffer is zeroed. */
+  readonly clearTail?: boolean;
+  /** `cmd->out_capabilities = 0` before the bits are ORed in. */
+  readonly clearCapabilities?: boolean;
+}
+
+/** iommufd_get_hw_info over the given steps. */
+export function getHwInfoWith(steps: HwInfoSteps): (ucmd: Ucmd) => number {
+  const { clearTail = true, clearCapabilities = true } = steps;
+  return (ucmd) => {
+    const { cmd, ctx: ictx } = ucmd;
+    const flags = cmd.num('flags');
+    const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
+    if (flags & ~supported) return -EOPNOTSUPP;
+    if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
+    if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
+    const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
+    if (r.errno || !r.value) return r.errno;
+    const idev = r.value;
+    const drv = idev.dev.iommu.driver;
+    let data: Uint8Array = new Uint8Array(0);
+    if (drv.hwInfo) {
+      const info = drv.hwInfo(idev.dev, cmd.num('out_data_type'));
+      if (!('data' in info)) return info.errno;
+      data = info.data;
+      cmd.set('out_data_type', info.type);
+    } else {
+      cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_NONE);
+    }
+    const userLen = cmd.num('data_len');
+    const uptr = cmd.big('data_uptr');
+    const copyLen = Math.min(userLen, data.length);
+    if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return -EFAULT;
+    if (clearTail && copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return -EFAULT;
+    cmd.set('data_len', data.length);
+    let caps = clearCapabilities ? 0n : cmd.big('out_capabilities');
+    if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= BigInt(IOMMU_HW_CAP_DIRTY_TRACKING);
+    if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+    cmd.set('out_capabilities', caps);
+    cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);
+    return iommufdUcmdRespond(ucmd);
+  };
+}
