@@ -26,7 +26,7 @@ describe('step templates', () => {
     const caps = await a.call({ op: 'capabilities' });
     await a.close();
     if (!caps.ok) throw new Error('capabilities');
-    const cases = fc.sample(caseArb('7.3', caps.result, { maxCommands: 30, abiRate: 0.3 }), { seed: 11, numRuns: 6 });
+    const cases = fc.sample(caseArb('7.3', caps.result, { maxCommands: 30, abiRate: 0.3 }), { seed: 11, numRuns: 10 });
     let steps = 0;
     for (const gc of cases) {
       const impl = await openAdapter('ref', { profile: '7.3' });
@@ -51,6 +51,6 @@ describe('step templates', () => {
         steps++;
       });
     }
-    expect(steps).toBeGreaterThan(30);
+    expect(steps, `${steps} steps round-tripped`).toBeGreaterThan(30);
   });
 });

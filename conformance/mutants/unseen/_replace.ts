@@ -7,17 +7,14 @@
  * on an attached device) over it. With the reference's own steps they answer
  * exactly as the reference does.
  */
-import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
 import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import { findHwptPaging, iommufdGroupDoReplaceReservedIova, iommufdGroupRemoveReservedIova, iommufdHwPagetablePut, iommufdHwptPagingAlloc, iommufdHwptReplaceDevice } from '../../../impl/iommufd/hw_pagetable.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import type { MutantHooks } from '../harness.ts';
+import { attachPtIoctl, type DeviceChangePt } from './_attach.ts';
 
 type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
 
@@ -113,31 +110,6 @@ export function deviceReplaceWith({
  * iommufd_device_replace (vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas's
  * replace branch); a first attach, and every other ioctl, is the reference's.
  */
-export function replaceAttachIoctl(deviceReplace: (idev: IommufdDevice, ptId: { value: number }) => number): NonNullable<MutantHooks['vfioIoctl']> {
-  return (df, cmd, arg, original) => {
-    const d = vfioDeviceIoctlDecode(df, cmd, arg);
-    if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
-    const vdev = df.device;
-    const idev = vdev.iommufdDevice;
-    if (!idev || !vdev.iommufdAttached) return original();
-    const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-    const flags = attach.num('flags');
-    if (df.profile === '6.12') {
-      if (flags) return -EINVAL;
-    } else {
-      if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-      if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-    }
-    const ptId = { value: attach.num('pt_id') };
-    const rc = deviceReplace(idev, ptId);
-    if (rc) return rc;
-    attach.set('pt_id', ptId.value);
-    if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-      // out_detach: vfio_iommufd_physical_detach_ioas
-      iommufdDeviceDetach(idev);
-      vdev.iommufdAttached = false;
-      return -EFAULT;
-    }
-    return 0;
-  };
+export function replaceAttachIoctl(deviceReplace: DeviceChangePt): NonNullable<MutantHooks['vfioIoctl']> {
+  return attachPtIoctl({ replace: deviceReplace });
 }

@@ -69,7 +69,7 @@
  *     and succeeds only when the first failure was transient.
  *
  * Applied as: the attach path of VFIO_DEVICE_ATTACH_IOMMUFD_PT (a device not
- * yet attached) and of IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS) runs a copy of
+ * yet attached) and of IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS) runs _attach.ts's copy of
  * iommufd_device_attach → iommufd_device_change_pt → iommufd_device_auto_get_domain
  * (attach mode) → iommufd_hwpt_paging_alloc (immediate attach) with the faulty
  * iommufd_hw_pagetable_attach; the group's HWPT is set before
@@ -80,49 +80,20 @@
  * then kfree). Replace, detach and everything else are the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
+import { ENOMEM, EINVAL } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import {
-  iommufdGetObject,
-  iommufdObjectAbortAndDestroy,
-  iommufdObjectAlloc,
-  iommufdObjectFinalize,
-  refcount_inc,
-  type Result,
-} from '../../../impl/iommufd/object.ts';
-import type { IommufdCtx, IommufdDevice, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { PHYS_ADDR_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { findHwptPaging, iommufdHwPagetableDetach, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { ioptRemoveReservedIova, ioptTableAddDomain, ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
+import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { hwptPagingDestroy } from './_hwpt_destroy.ts';
+import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { mockDomainHandler } from './_mock_domain.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   /** iommufd_group_first_attach: 6.12 an empty device list; 7.3 no iommufd_attach published (no HWPT recorded). */
   const firstAttach = (idev: IommufdDevice): boolean => (profile === '6.12' ? idev.igroup.deviceList.length === 0 : idev.igroup.hwpt === null);
-
-  /** iommufd_hwpt_attach_device: the domain check, the handle's kzalloc, iommu_attach_group_handle. */
-  const hwptAttachDevice = (hwpt: IommufdHwpt, idev: IommufdDevice): number => {
-    if (!hwpt.domain) return -EINVAL;
-    if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
-    return idev.dev.machine.iommuAttachGroup(hwpt.domain, idev.igroup.group);
-  };
-
-  /** iommufd_device_attach_reserved_iova (with iommufd_group_setup_msi on the group's first attach). */
-  const attachReservedIova = (idev: IommufdDevice, hwpt: IommufdHwptPaging, first: boolean): number => {
-    const regions = idev.dev.resvRegions();
-    const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, regions, idev.dev);
-    if (rc) return rc;
-    for (const r of regions) if (r.type === 'sw-msi' && r.start < idev.igroup.swMsiStart) idev.igroup.swMsiStart = r.start;
-    if (first && idev.igroup.swMsiStart !== PHYS_ADDR_MAX) hwpt.msiCookie = true;
-    return 0;
-  };
 
   /** iommufd_hw_pagetable_attach with THE FAULT. */
   const hwPagetableAttach = (hwpt: IommufdHwpt, idev: IommufdDevice): number => {
@@ -152,86 +123,7 @@ export function createAdapter(profile: Profile): Implementation {
     return unwind.exit(0);
   };
 
-  /** iommufd_hwpt_paging_alloc(flags 0, immediate_attach) of an automatic HWPT, attaching with the faulty attach. */
-  const hwptPagingAllocAttached = (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice): Result<IommufdHwptPaging> => {
-    const hwpt: IommufdHwptPaging = {
-      type: 'HWPT_PAGING',
-      id: 0,
-      users: 0,
-      ictx,
-      ioas,
-      domain: null,
-      autoDomain: false,
-      nestParent: false,
-      enforceCacheCoherency: false,
-      pasidCompat: false,
-      msiCookie: false,
-      fault: null,
-      inList: false,
-      destroy: () => hwptPagingDestroy(hwpt),
-    };
-    const rc0 = iommufdObjectAlloc(ictx, hwpt);
-    if (rc0) return { errno: rc0 };
-    const unwind = new Unwind();
-    unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-    refcount_inc(ioas);
-    const alloc = idev.dev.iommu.driver.domainAllocPaging(idev.dev, 0, undefined);
-    if (!('domain' in alloc)) return unwind.exit({ errno: alloc.errno });
-    hwpt.domain = alloc.domain;
-    if (idev.enforceCacheCoherency) {
-      const rc = iommufdHwptPagingEnforceCc(hwpt);
-      if (rc) return unwind.exit({ errno: rc });
-    }
-    const rcAttach = hwPagetableAttach(hwpt, idev);
-    if (rcAttach) return unwind.exit({ errno: rcAttach });
-    unwind.onError('out_detach', () => iommufdHwPagetableDetach(idev));
-    const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
-    if (rc) return unwind.exit({ errno: rc });
-    ioas.hwptList.push(hwpt);
-    hwpt.inList = true;
-    return unwind.exit({ errno: 0, value: hwpt });
-  };
-
-  /** iommufd_device_auto_get_domain in attach mode. */
-  const autoGetDomain = (idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): number => {
-    for (const hwpt of [...ioas.hwptList]) {
-      if (!hwpt.autoDomain) continue;
-      const rc = hwPagetableAttach(hwpt, idev);
-      if (rc) {
-        if (rc === -EINVAL) continue;
-        return rc;
-      }
-      ptId.value = hwpt.id;
-      return 0;
-    }
-    const r = hwptPagingAllocAttached(idev.ictx, ioas, idev);
-    if (r.errno || !r.value) return r.errno;
-    r.value.autoDomain = true;
-    ptId.value = r.value.id;
-    iommufdObjectFinalize(idev.ictx, r.value);
-    return 0;
-  };
-
-  /** iommufd_device_attach → iommufd_device_change_pt(iommufd_device_do_attach). */
-  const deviceAttach = (idev: IommufdDevice, ptId: { value: number }): number => {
-    const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-    if (pt.errno || !pt.value) return pt.errno;
-    let rc: number;
-    switch (pt.value.type) {
-      case 'HWPT_NESTED':
-      case 'HWPT_PAGING':
-        rc = hwPagetableAttach(pt.value as IommufdHwpt, idev);
-        break;
-      case 'IOAS':
-        rc = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-        break;
-      default:
-        return -EINVAL;
-    }
-    if (rc) return rc;
-    refcount_inc(idev);
-    return 0;
-  };
+  const deviceAttach = deviceAttachWith({ attach: hwPagetableAttach, allocAttached: hwptPagingAllocAttachedWith(hwPagetableAttach) });
 
   const testMockDomain = mockDomainHandler({ attach: deviceAttach });
 
@@ -243,33 +135,7 @@ export function createAdapter(profile: Profile): Implementation {
       },
     },
     // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas, attach branch (the device is not attached yet).
-    vfioIoctl: (df, cmd, arg, original) => {
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
-      const vdev = df.device;
-      const idev = vdev.iommufdDevice;
-      if (!idev || vdev.iommufdAttached) return original();
-      const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = attach.num('flags');
-      if (df.profile === '6.12') {
-        if (flags) return -EINVAL;
-      } else {
-        if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-        if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-      }
-      const ptId = { value: attach.num('pt_id') };
-      const rc = deviceAttach(idev, ptId);
-      if (rc) return rc;
-      vdev.iommufdAttached = true;
-      attach.set('pt_id', ptId.value);
-      if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-        // out_detach: vfio_iommufd_physical_detach_ioas
-        iommufdDeviceDetach(idev);
-        vdev.iommufdAttached = false;
-        return -EFAULT;
-      }
-      return 0;
-    },
+    vfioIoctl: attachPtIoctl({ attach: deviceAttach }),
     // iommufd_group_release: WARN_ON(igroup->hwpt) / WARN_ON(!xa_empty(&igroup->pasid_attach)), then kfree.
     object: (obj) => {
       if (obj.type !== 'DEVICE') return;

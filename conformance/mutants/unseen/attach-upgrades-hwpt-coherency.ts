@@ -64,7 +64,7 @@
  *     answer because some device attached.
  *
  * Applied as: the attach path of VFIO_DEVICE_ATTACH_IOMMUFD_PT (a device not
- * attached yet) runs a copy of iommufd_device_attach → change_pt →
+ * attached yet) runs _attach.ts's copy of iommufd_device_attach → change_pt →
  * auto_get_domain (attach mode) with the faulty iommufd_hw_pagetable_attach (a
  * new automatic HWPT, allocated for the device, needs no upgrade: the
  * reference's immediate attach is used); a VFIO replace runs _replace.ts's
@@ -75,20 +75,16 @@
  * enforce coherency, so the selftest paths are the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
+import { EINVAL, ENOMEM } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { PHYS_ADDR_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { findHwptPaging, iommufdGroupDoReplaceReservedIova, iommufdHwptPagingAlloc } from '../../../impl/iommufd/hw_pagetable.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { ioptRemoveReservedIova, ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging, iommufdGroupDoReplaceReservedIova } from '../../../impl/iommufd/hw_pagetable.ts';
+import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import type { IommuDomain } from '../../../impl/platform/index.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { deviceReplaceWith, replaceAttachIoctl } from './_replace.ts';
+import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice } from './_attach.ts';
+import { deviceReplaceWith } from './_replace.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   /** VT-d's dmar_domain->has_mappings: set by the first map, never cleared. */
@@ -131,21 +127,6 @@ export function createAdapter(profile: Profile): Implementation {
 
   // ---- the attach path (device.c), with the upgrade ----
 
-  const hwptAttachDevice = (hwpt: IommufdHwpt, idev: IommufdDevice): number => {
-    if (!hwpt.domain) return -EINVAL;
-    if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
-    return idev.dev.machine.iommuAttachGroup(hwpt.domain, idev.igroup.group);
-  };
-
-  const attachReservedIova = (idev: IommufdDevice, hwpt: IommufdHwptPaging): number => {
-    const regions = idev.dev.resvRegions();
-    const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, regions, idev.dev);
-    if (rc) return rc;
-    for (const r of regions) if (r.type === 'sw-msi' && r.start < idev.igroup.swMsiStart) idev.igroup.swMsiStart = r.start;
-    if (idev.igroup.deviceList.length === 0 && idev.igroup.swMsiStart !== PHYS_ADDR_MAX) hwpt.msiCookie = true;
-    return 0;
-  };
-
   /** iommufd_hw_pagetable_attach with THE FAULT. */
   const hwPagetableAttach = (hwpt: IommufdHwpt, idev: IommufdDevice): number => {
     const igroup = idev.igroup;
@@ -163,7 +144,7 @@ export function createAdapter(profile: Profile): Implementation {
     }
     const unwind = new Unwind();
     if (paging) {
-      const rc = attachReservedIova(idev, paging);
+      const rc = attachReservedIova(idev, paging, igroup.deviceList.length === 0);
       if (rc) return unwind.exit(rc);
       unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
     }
@@ -177,47 +158,8 @@ export function createAdapter(profile: Profile): Implementation {
     return unwind.exit(0);
   };
 
-  /** iommufd_device_auto_get_domain, attach mode: existing automatic HWPTs through the faulty attach. */
-  const autoGetDomain = (idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): number => {
-    for (const hwpt of [...ioas.hwptList]) {
-      if (!hwpt.autoDomain) continue;
-      const rc = hwPagetableAttach(hwpt, idev);
-      if (rc) {
-        if (rc === -EINVAL) continue;
-        return rc;
-      }
-      ptId.value = hwpt.id;
-      return 0;
-    }
-    // A HWPT allocated for this device already has the device's coherency: nothing to upgrade.
-    const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, true, undefined);
-    if (r.errno || !r.value) return r.errno;
-    r.value.autoDomain = true;
-    ptId.value = r.value.id;
-    iommufdObjectFinalize(idev.ictx, r.value);
-    return 0;
-  };
-
-  /** iommufd_device_attach. */
-  const deviceAttach = (idev: IommufdDevice, ptId: { value: number }): number => {
-    const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-    if (pt.errno || !pt.value) return pt.errno;
-    let rc: number;
-    switch (pt.value.type) {
-      case 'HWPT_NESTED':
-      case 'HWPT_PAGING':
-        rc = hwPagetableAttach(pt.value as IommufdHwpt, idev);
-        break;
-      case 'IOAS':
-        rc = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-        break;
-      default:
-        return -EINVAL;
-    }
-    if (rc) return rc;
-    refcount_inc(idev);
-    return 0;
-  };
+  /** iommufd_device_attach over the faulty attach; a HWPT allocated for this device already has its coherency: nothing to upgrade. */
+  const deviceAttach = deviceAttachWith({ attach: hwPagetableAttach });
 
   /** iommufd_device_do_replace's upgrade loop (THE FAULT), then iommufd_group_do_replace_reserved_iova. */
   const upgradeThenReserve = (igroup: IommufdGroup, hwpt: IommufdHwptPaging): number => {
@@ -228,7 +170,6 @@ export function createAdapter(profile: Profile): Implementation {
     }
     return iommufdGroupDoReplaceReservedIova(igroup, hwpt);
   };
-  const replaceIoctl = replaceAttachIoctl(deviceReplaceWith({ replaceReservedIova: upgradeThenReserve }));
 
   return mutantImplementation('attach-upgrades-hwpt-coherency', profile, {
     domain: (d) => {
@@ -238,34 +179,7 @@ export function createAdapter(profile: Profile): Implementation {
         return rc;
       });
     },
-    vfioIoctl: (df, cmd, arg, original) => {
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
-      const vdev = df.device;
-      const idev = vdev.iommufdDevice;
-      if (!idev) return original();
-      if (vdev.iommufdAttached) return replaceIoctl(df, cmd, arg, original);
-      // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas, attach branch
-      const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = attach.num('flags');
-      if (df.profile === '6.12') {
-        if (flags) return -EINVAL;
-      } else {
-        if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-        if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-      }
-      const ptId = { value: attach.num('pt_id') };
-      const rc = deviceAttach(idev, ptId);
-      if (rc) return rc;
-      vdev.iommufdAttached = true;
-      attach.set('pt_id', ptId.value);
-      if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-        // out_detach: vfio_iommufd_physical_detach_ioas
-        iommufdDeviceDetach(idev);
-        vdev.iommufdAttached = false;
-        return -EFAULT;
-      }
-      return 0;
-    },
+    // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas: attach or replace, each with the upgrade.
+    vfioIoctl: attachPtIoctl({ attach: deviceAttach, replace: deviceReplaceWith({ replaceReservedIova: upgradeThenReserve }) }),
   });
 }
