@@ -1962,18 +1962,19 @@ export class InvariantsOracle implements Oracle {
    * fails only where the group's reserved regions meet the HWPT's IOAS
    * (iommufd_device_attach_reserved_iova: EADDRINUSE) or for memory. Not
    * judged for the selftest's mock devices (their domains follow each mock
-   * device's flags), nor for a device with a PASID attached (7.3: the RID's
-   * HWPT must then be PASID-compatible).
+   * device's flags), for a device with a PASID attached (7.3: the RID's
+   * HWPT must then be PASID-compatible), nor for a HWPT with dirty tracking
+   * and a device that does not track (the domain's dirty ops refuse it).
    */
   private checkAttachToHwptRefused(ev: StepEvent, errno: number | undefined, d: DeviceRec, h: HwptObj, out: Objection[]): void {
     const ctx = d.bound?.ctx;
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
-    if (!ctx || name === 'ENOMEM' || h.unit !== d.iommu || h.mock || d.mock || d.pasid || (h.enforcing && !d.capable) || h.ioas === undefined) return;
+    if (!ctx || name === 'ENOMEM' || h.unit !== d.iommu || h.mock || d.mock || d.pasid || (h.enforcing && !d.capable) || (h.dirtyTracking && d.dirty !== true) || h.ioas === undefined) return;
     const ioas = this.shadow.ioas(ctx, h.ioas);
     const from = d.hwpt === undefined ? undefined : ctx.objects.get(d.hwpt);
     if (!ioas || ioas.domainsUnknown || (d.hwpt !== undefined && from?.type !== 'hwpt_paging')) return;
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
-    if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || x.pasid || (h.enforcing && !x.capable)))) return;
+    if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || x.pasid || (h.enforcing && !x.capable) || (h.dirtyTracking && x.dirty !== true)))) return;
     const reserved = group.flatMap((x) => x.reserved);
     const meets = (r: Range): boolean => reserved.some((y) => overlaps(y, r));
     if (ioas.segs.some((x) => x.uncertain || meets(x)) || ioas.allowed.some(meets)) return;

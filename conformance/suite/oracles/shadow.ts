@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
@@ -101,6 +101,8 @@ export interface HwptObj {
   readonly parent?: number;
   /** The unit its domain was allocated for (the device of an attach by IOAS id, HWPT_ALLOC's dev_id); undefined: not known. */
   readonly unit?: string;
+  /** Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING: its domain has dirty ops, which a device that cannot track refuses. */
+  readonly dirtyTracking?: boolean;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
 }
@@ -1031,7 +1033,7 @@ export class Shadow {
         if (pt?.type === 'ioas') {
           // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
           const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev.iommu) : {};
-          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu } : {};
+          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (toNum(v['flags']) & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0 } : {};
           this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, ...unit, devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
