@@ -45,8 +45,15 @@ export function attachReservedIova(idev: IommufdDevice, hwpt: IommufdHwptPaging,
   return 0;
 }
 
-/** iommufd_hwpt_paging_alloc(flags 0, immediate_attach) of an automatic HWPT, attaching through `attach`. */
-export function hwptPagingAllocAttachedWith(attach: HwptAttach): (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging> {
+/** out_detach of the immediate-attach allocation, when iopt_table_add_domain fails: the kernel's iommufd_hw_pagetable_detach. */
+const referenceOutDetach = (_hwpt: IommufdHwptPaging, idev: IommufdDevice): void => void iommufdHwPagetableDetach(idev);
+
+/**
+ * iommufd_hwpt_paging_alloc(flags 0, immediate_attach) of an automatic HWPT,
+ * attaching through `attach`; `outDetach` is its out_detach rung (a fault may
+ * skip it).
+ */
+export function hwptPagingAllocAttachedWith(attach: HwptAttach, outDetach: (hwpt: IommufdHwptPaging, idev: IommufdDevice) => void = referenceOutDetach): (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging> {
   return (ictx, ioas, idev) => {
     const hwpt: IommufdHwptPaging = {
       type: 'HWPT_PAGING',
@@ -78,7 +85,7 @@ export function hwptPagingAllocAttachedWith(attach: HwptAttach): (ictx: IommufdC
     }
     const rcAttach = attach(hwpt, idev);
     if (rcAttach) return unwind.exit({ errno: rcAttach });
-    unwind.onError('out_detach', () => iommufdHwPagetableDetach(idev));
+    unwind.onError('out_detach', () => outDetach(hwpt, idev));
     const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
     if (rc) return unwind.exit({ errno: rc });
     ioas.hwptList.push(hwpt);

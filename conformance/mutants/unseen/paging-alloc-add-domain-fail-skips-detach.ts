@@ -57,7 +57,7 @@
  *     its DMA faults as unmapped rather than blocked.
  *
  * Applied as: the first attach of a device (VFIO_DEVICE_ATTACH_IOMMUFD_PT of
- * an unattached device, IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS)) goes through a copy
+ * an unattached device, IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS)) goes through _attach.ts's copy
  * of iommufd_device_attach → iommufd_device_change_pt →
  * iommufd_device_auto_get_domain → iommufd_hwpt_paging_alloc(immediate) with
  * the faulty label, over a copy of iommufd_hw_pagetable_attach that answers
@@ -70,45 +70,20 @@
  * igroup despite its recorded attachment.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
+import { EBUSY, EINVAL, ENOMEM } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectAlloc, iommufdObjectFinalize, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
-import { PHYS_ADDR_MAX, type IommufdCtx, type IommufdDevice, type IommufdGroup, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { findHwptPaging, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
-import { ioptRemoveReservedIova, ioptTableAddDomain, ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdHwpt, IommufdHwptPaging } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
+import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { iommufdPutGroup } from '../../../impl/iommufd/group.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import type { Machine } from '../../../impl/platform/index.ts';
-import { hwptPagingDestroy } from './_hwpt_destroy.ts';
+import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { mockDomainHandler } from './_mock_domain.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 
 // ---- iommufd_hw_pagetable_attach and its helpers (device.c) ----------------------------
-
-/** iommufd_group_setup_msi */
-function groupSetupMsi(igroup: IommufdGroup, hwpt: IommufdHwptPaging): void {
-  if (igroup.swMsiStart !== PHYS_ADDR_MAX && !hwpt.msiCookie) hwpt.msiCookie = true;
-}
-
-/** iommufd_device_attach_reserved_iova */
-function attachReservedIova(idev: IommufdDevice, hwpt: IommufdHwptPaging): number {
-  const regions = idev.dev.resvRegions();
-  const rc = ioptTableEnforceDevResvRegions(hwpt.ioas.iopt, regions, idev.dev);
-  if (rc) return rc;
-  for (const r of regions) if (r.type === 'sw-msi' && r.start < idev.igroup.swMsiStart) idev.igroup.swMsiStart = r.start;
-  if (idev.igroup.deviceList.length === 0) groupSetupMsi(idev.igroup, hwpt);
-  return 0;
-}
-
-/** iommufd_hwpt_attach_device: the handle (kzalloc), then iommu_attach_group_handle. */
-function hwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number {
-  if (!hwpt.domain) return -EINVAL;
-  if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
-  return idev.dev.machine.iommuAttachGroup(hwpt.domain, idev.igroup.group);
-}
 
 /** iommufd_hw_pagetable_attach, answering for a group the fault left holding a dead attachment. */
 function hwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
@@ -124,7 +99,7 @@ function hwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
   if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
   const unwind = new Unwind();
   if (paging) {
-    const rc = attachReservedIova(idev, paging);
+    const rc = attachReservedIova(idev, paging, igroup.deviceList.length === 0);
     if (rc) return unwind.exit(rc);
     unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
   }
@@ -138,97 +113,23 @@ function hwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
   return unwind.exit(0);
 }
 
-// ---- iommufd_hwpt_paging_alloc (immediate attach), with the fault ------------------------
+// ---- iommufd_device_attach, its immediate-attach allocation with the fault ---------------
 
-function hwptPagingAllocImmediate(ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice): Result<IommufdHwptPaging> {
-  const hwpt: IommufdHwptPaging = {
-    type: 'HWPT_PAGING',
-    id: 0,
-    users: 0,
-    ictx,
-    ioas,
-    domain: null,
-    autoDomain: false,
-    nestParent: false,
-    enforceCacheCoherency: false,
-    pasidCompat: false,
-    msiCookie: false,
-    fault: null,
-    inList: false,
-    destroy: () => hwptPagingDestroy(hwpt),
-  };
-  const rc0 = iommufdObjectAlloc(ictx, hwpt);
-  if (rc0) return { errno: rc0 };
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  refcount_inc(ioas); // pairs with iommufd_hwpt_paging_destroy
-  const alloc = idev.dev.iommu.driver.domainAllocPaging(idev.dev, 0, undefined);
-  if (!('domain' in alloc)) return unwind.exit({ errno: alloc.errno });
-  hwpt.domain = alloc.domain;
-  if (idev.enforceCacheCoherency) {
-    const rc = iommufdHwptPagingEnforceCc(hwpt);
-    if (rc) return unwind.exit({ errno: rc });
+/**
+ * The out_detach rung of iommufd_hwpt_paging_alloc with THE FAULT: `goto out_abort;`
+ * skips it (iommufd_hw_pagetable_detach), so the group stays attached. 7.3 VT-d's
+ * intel_iommu_domain_free then WARNs on the domain's devices and returns: the domain
+ * is leaked, still attached.
+ */
+function skipDetach(hwpt: IommufdHwptPaging, idev: IommufdDevice): void {
+  const domain = hwpt.domain;
+  if (idev.ictx.profile === '7.3' && domain?.owner.name === 'intel') {
+    idev.ictx.warnings.push(`intel_iommu_domain_free: domain of HWPT ${hwpt.id} still has devices; leaked`);
+    hwpt.domain = null;
   }
-  const rc1 = hwPagetableAttach(hwpt, idev);
-  if (rc1) return unwind.exit({ errno: rc1 });
-  const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
-  if (rc) {
-    // THE FAULT: `goto out_abort;` — out_detach (iommufd_hw_pagetable_detach) is skipped, the group stays attached.
-    const domain = hwpt.domain;
-    if (idev.ictx.profile === '7.3' && domain.owner.name === 'intel') {
-      // intel_iommu_domain_free: WARN_ON(!list_empty(&dmar_domain->devices)) → return; the domain is leaked, still attached.
-      ictx.warnings.push(`intel_iommu_domain_free: domain of HWPT ${hwpt.id} still has devices; leaked`);
-      hwpt.domain = null;
-    }
-    return unwind.exit({ errno: rc });
-  }
-  ioas.hwptList.push(hwpt);
-  hwpt.inList = true;
-  return unwind.exit({ errno: 0, value: hwpt });
 }
 
-// ---- iommufd_device_attach (device.c) ----------------------------------------------------
-
-/** iommufd_device_auto_get_domain in attach mode. */
-function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): number {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const rc = hwPagetableAttach(hwpt, idev);
-    if (rc) {
-      if (rc === -EINVAL) continue;
-      return rc;
-    }
-    ptId.value = hwpt.id;
-    return 0;
-  }
-  const r = hwptPagingAllocImmediate(idev.ictx, ioas, idev);
-  if (r.errno || !r.value) return r.errno;
-  r.value.autoDomain = true;
-  ptId.value = r.value.id;
-  iommufdObjectFinalize(idev.ictx, r.value);
-  return 0;
-}
-
-/** iommufd_device_attach → iommufd_device_change_pt(do_attach). */
-function deviceAttach(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let rc: number;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      rc = hwPagetableAttach(pt.value as IommufdHwpt, idev);
-      break;
-    case 'IOAS':
-      rc = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (rc) return rc;
-  refcount_inc(idev);
-  return 0;
-}
+const deviceAttach = deviceAttachWith({ attach: hwPagetableAttach, allocAttached: hwptPagingAllocAttachedWith(hwPagetableAttach, skipDetach) });
 
 // ---- teardown through the kernel's WARN paths -----------------------------------------
 
@@ -266,33 +167,7 @@ export function createAdapter(profile: Profile): Implementation {
   const mockDomain = mockDomainHandler({ attach: deviceAttach });
   return mutantImplementation('paging-alloc-add-domain-fail-skips-detach', profile, {
     // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas for a device that is not attached.
-    vfioIoctl: (df, cmd, arg, original) => {
-      const d = vfioDeviceIoctlDecode(df, cmd, arg);
-      if (!d.ok || d.kind !== 'vfio-argsz' || d.command.name !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return original();
-      const vdev = df.device;
-      const idev = vdev.iommufdDevice;
-      if (!idev || vdev.iommufdAttached) return original();
-      const attach = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      const flags = attach.num('flags');
-      if (df.profile === '6.12') {
-        if (flags) return -EINVAL;
-      } else {
-        if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-        if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-      }
-      const ptId = { value: attach.num('pt_id') };
-      const rc = deviceAttach(idev, ptId);
-      if (rc) return rc;
-      vdev.iommufdAttached = true;
-      attach.set('pt_id', ptId.value);
-      if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-        // out_detach: vfio_iommufd_physical_detach_ioas
-        iommufdDeviceDetach(idev);
-        vdev.iommufdAttached = false;
-        return -EFAULT;
-      }
-      return 0;
-    },
+    vfioIoctl: attachPtIoctl({ attach: deviceAttach }),
     handlers: {
       IOMMU_TEST_CMD: (ucmd, original) => {
         const op = ucmd.cmd.num('op');
