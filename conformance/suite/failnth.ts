@@ -9,8 +9,12 @@
  * holds is closed, the same as without it: the same pinned and locked
  * memory, and the same answer when a fresh context binds each device (a
  * failure that leaked its group's DMA ownership shows there, where the
- * context that failed could not see it). The kernel's own iommufd_fail_nth
- * test looks only for crashes and leaks.
+ * context that failed could not see it). Then the rest of the case runs on
+ * from there under the invariants (`continueCase`): a failure whose leftovers
+ * change nothing at once, a freed table still linked into a live one, a
+ * reference dropped one time too many, shows when a later command reuses
+ * what it left. The kernel's own iommufd_fail_nth test looks only for
+ * crashes and leaks.
  *
  * IOMMU_IOAS_UNMAP, VFIO_IOMMU_UNMAP_DMA and IOMMU_HWPT_INVALIDATE are
  * documented as not atomic (partial progress) and are not swept.
@@ -19,7 +23,7 @@ import type { Adapter, Request, Response } from '../../spec/contract/types.ts';
 import { render } from '../programs/expect.ts';
 import { ResolveError } from '../programs/values.ts';
 import type { Objection } from './oracles/oracle.ts';
-import { callWithTimeout, type Clock, commandName, statusOf, type TraceStep } from './session.ts';
+import { callWithTimeout, type CaseFailure, type Clock, commandName, statusOf, type TraceStep } from './session.ts';
 import { bindable, getPath, resolveStep, type StepTemplate } from './step.ts';
 import { toBig } from './ranges.ts';
 
@@ -34,8 +38,10 @@ export interface FailNthOptions {
 
 export interface FailNthFinding {
   readonly objection: Objection;
-  /** The program that shows it: the prefix, fail_nth, the ioctl, the observation that changed. */
+  /** The program that shows it: the prefix, fail_nth, the ioctl, the observation that changed (or the rest of the case to the step that objected). */
   readonly templates: readonly StepTemplate[];
+  /** Found by running the case on past the failed ioctl: that run, as its session recorded it. */
+  readonly failure?: CaseFailure;
 }
 
 interface Session {
@@ -183,6 +189,12 @@ export async function sweepFailNth(
   opts: FailNthOptions = {},
   /** Whether an objection is a known divergence (an expectations entry): recorded there, and the sweep goes on. */
   isKnown: (o: Objection) => boolean = () => false,
+  /**
+   * Runs a program (the prefix, fail_nth, the failed ioctl, the rest of the
+   * case) on a fresh session under the invariants: their first objection
+   * that is not a known divergence, and the steps that ran to it.
+   */
+  continueCase?: (templates: readonly StepTemplate[]) => Promise<FailNthFinding | undefined>,
 ): Promise<FailNthFinding | undefined> {
   const maxSteps = opts.maxSteps ?? 6;
   const maxNth = opts.maxNth ?? 40;
@@ -192,6 +204,7 @@ export async function sweepFailNth(
   const chosen = [...candidates.filter((t) => t.status === 'ok'), ...candidates.filter((t) => t.status !== 'ok')].slice(0, maxSteps);
   for (const step of chosen) {
     const prefix = ran.filter((t) => t.step < step.step);
+    const rest = ran.filter((t) => t.step > step.step).map((t) => t.template);
     const base = statusOf(step.request as Request, step.response as Response);
     /** What outlives the session's files after the prefix alone (computed once a failure needs it). */
     let closedBaseline: string[] | undefined;
@@ -214,6 +227,9 @@ export async function sweepFailNth(
     for (let nth = 1; nth <= maxNth; nth++) {
       const adapter = await open();
       let broken = false;
+      let goOn: StepTemplate[] | undefined;
+      /** The failure left a known divergence: what follows it is not judged. */
+      let divergent = false;
       try {
         const s = newSession(adapter);
         await replay(s, prefix, timeoutMs, clock);
@@ -241,7 +257,10 @@ export async function sweepFailNth(
             probe: { request: probe, response: after[i] as Response },
             signature: { command: commandName(request), expected: 'no change', observed: `${probe.op} changed` },
           };
-          if (isKnown(objection)) continue;
+          if (isKnown(objection)) {
+            divergent = true;
+            continue;
+          }
           const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
           return { objection, templates };
         }
@@ -260,16 +279,24 @@ export async function sweepFailNth(
             observed: closed[k] ?? '(nothing)',
             signature: { command: commandName(request), expected: 'no change after closing', observed: 'a change after closing' },
           };
-          if (isKnown(objection)) continue;
+          if (isKnown(objection)) {
+            divergent = true;
+            continue;
+          }
           const templates: StepTemplate[] = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template];
           return { objection, templates };
         }
+        // Nothing visible: what it left may show once the case goes on, on a fresh session (this one released
+        // first). After a known divergence nothing more is judged.
+        if (rest.length && continueCase && !divergent) goOn = [...prefix.map((t) => t.template), { op: 'fail_nth', fields: { nth } }, step.template, ...rest];
       } catch (err) {
         broken = true;
         throw err;
       } finally {
         await release(adapter, broken);
       }
+      const later = goOn && (await continueCase?.(goOn));
+      if (later) return later;
     }
   }
   return undefined;

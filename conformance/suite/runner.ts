@@ -352,6 +352,8 @@ interface CaseRun {
   readonly commands: number;
   /** The failure came from the case's own steps (not a stability rerun, a fail-nth sweep or a broken adapter): its program can be reduced. */
   readonly reducible?: boolean;
+  /** The oracles that judged it, where not the run's (the rest of a case after an injected failure: the invariants). */
+  readonly oracle?: OracleSet;
 }
 
 /**
@@ -418,6 +420,9 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
       await provider.release(fresh, [], broken);
     }
   }
+  /** The failure came from the rest of the case after an injected failure: a program the invariants judge, reducible as one. */
+  let continued = false;
+  const afterFailure: BlockRuntime = { ...rt, opts: { ...rt.opts, oracle: 'invariants' } };
   if (!failure && rt.opts.failNth && provider.caps.ops.fail_nth?.supported) {
     const ops = new Set(Object.entries(provider.caps.ops).filter(([, v]) => v?.supported).map(([k]) => k));
     const found = await sweepFailNth(
@@ -434,8 +439,20 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
         if (e) known.push({ ...toJsonObjection(o), reason: e.reason });
         return e !== undefined;
       },
+      async (templates) => {
+        // The rest of the case after the injected failure, under the invariants alone: the differential
+        // reference would need the same failure point, which another implementation need not share.
+        const d = await driveCase(async (s) => {
+          for (const t of templates) await s.exec(t);
+        }, gc.probeSeed, afterFailure, counts, known);
+        const objection = d.failure?.objections[0];
+        return d.failure && objection ? { objection, templates: executedSteps(d.failure.trace), failure: d.failure } : undefined;
+      },
     );
-    if (found) {
+    if (found?.failure) {
+      failure = found.failure;
+      continued = found.failure.adapter === undefined;
+    } else if (found) {
       const trace: TraceStep[] = found.templates.map((template, i) => ({ step: i + 1, template, status: 'ok', probes: [], objections: [], known: [], response: { ok: true, result: {} } as never }));
       const last = trace[trace.length - 1] as TraceStep;
       if (found.objection.probe) last.probes.push(found.objection.probe);
@@ -445,6 +462,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     }
   }
   const commands = session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
+  if (continued && failure) return { failure, reducible: true, oracle: 'invariants', trace: failure.trace, bindings: new Map(), bindKinds: new Map(), probeSeed: gc.probeSeed, commands };
   return { ...(failure && { failure }), reducible: driven.failure !== undefined && driven.failure.adapter === undefined, trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
 }
 
@@ -458,7 +476,8 @@ function executedSteps(trace: readonly TraceStep[]): StepTemplate[] {
  * oracle objects to the same property, at any step, with the case's probe
  * seed. Trials are not counted in the run's statistics.
  */
-async function reduceRun(run: CaseRun, rt: BlockRuntime, stop: () => boolean): Promise<CaseRun> {
+async function reduceRun(run: CaseRun, runRt: BlockRuntime, stop: () => boolean): Promise<CaseRun> {
+  const rt: BlockRuntime = run.oracle ? { ...runRt, opts: { ...runRt.opts, oracle: run.oracle } } : runRt;
   const target = run.failure?.objections[0];
   if (!target) return run;
   // The same oracle objecting to the same property, wherever it does: a fault often shows through a
@@ -475,7 +494,7 @@ async function reduceRun(run: CaseRun, rt: BlockRuntime, stop: () => boolean): P
       if (!same(d.failure)) return { result: undefined, executed: [] };
       const trace = d.session.trace;
       const executed = executedSteps(trace);
-      const result: CaseRun = { failure: d.failure as CaseFailure, reducible: true, trace, expectedOf: (s) => d.differential?.expectedOf(s), bindings: d.session.bindings, bindKinds: d.session.bindKinds, probeSeed: run.probeSeed, commands: executed.length };
+      const result: CaseRun = { failure: d.failure as CaseFailure, reducible: true, ...(run.oracle && { oracle: run.oracle }), trace, expectedOf: (s) => d.differential?.expectedOf(s), bindings: d.session.bindings, bindKinds: d.session.bindKinds, probeSeed: run.probeSeed, commands: executed.length };
       return { result, executed };
     },
     { stop, bindingsOf: (r) => r.bindings },

@@ -197,7 +197,7 @@ export const clauses: Clause[] = [
     command: ATTACH,
     errno: 'EFAULT',
     // The suite's side: a read-only attach that does not detach (unseen/cdev-attach-efault-no-detach).
-    checks: ['ref.vfio_attach.efault-detaches', 'mutants.unseen.killed-by-invariants', 'suite.invariants.failed-attach-probed-where-it-named'],
+    checks: ['ref.vfio_attach.efault-detaches', 'mutants.unseen.killed-by-invariants', 'suite.invariants.failed-attach-probed-where-it-named', 'suite.invariants.failed-replace-leaves-group-moved'],
   },
   {
     id: 'VFIO_ATTACH.PASID_UNSUPPORTED',

@@ -7,6 +7,7 @@
  */
 import { describe, expect } from 'vitest';
 import { check } from '../../../spec/clauses/check.ts';
+import { errnoName } from '../../../spec/uapi/errno.ts';
 import { validateProgram } from '../../programs/load.ts';
 import '../../mutants/register.ts';
 import { replayProgram } from '../replay.ts';
@@ -1284,5 +1285,42 @@ describe('a fixed map of free, allowed, aligned IOVA fails only for its pages', 
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.text).toMatch(/IOMMU_IOAS_MAP of 0x40000000\.\.0x401fffff \(FIXED_IOVA\) into IOAS \d+ failed with EADDRINUSE, but that IOVA is free/);
     expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a replace whose answer cannot be copied back moves the group, then detaches the device', () => {
+  check('suite.invariants.failed-replace-leaves-group-moved', async () => {
+    // Two devices of a group on one HWPT; a replace of the second onto another HWPT, its struct in
+    // read-only memory: the whole group moves (iommufd_device_do_replace), the pt_id copy-back
+    // faults, and out_detach detaches the second device alone (vfio_df_ioctl_attach_pt). The first
+    // stays on the HWPT the replace named, which is now busy, while the one they left is free.
+    const p = program(
+      'replace-answer-fault',
+      [
+        ...context,
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { a: 'device', g: 'group' } },
+        { op: 'device_create', spec: { iommu: 'vtd0', group: '$g' }, bind: { b: 'device' } },
+        { op: 'open_device', device: '$a', bind: { a_fd: 'fd' } },
+        { op: 'open_device', device: '$b', bind: { b_fd: 'fd' } },
+        { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { devid: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$devid', pt_id: '$ioas' }, bind: { left: 'out.out_hwpt_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$devid', pt_id: '$ioas' }, bind: { named: 'out.out_hwpt_id' } },
+        { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$left' }, expect: { ok: true } },
+        { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$left' }, expect: { ok: true } },
+        { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$named' }, readOnly: true, expect: { errno: ['EFAULT'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$named' }, expect: { errno: ['EBUSY'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$left' }, expect: { ok: true } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {} },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await replayProgram(p, { impl: 'ref', profile, oracle: 'invariants' });
+      expect(r.objections, r.text).toEqual([]);
+      // The answers are the kernel's, not only unobjected: the replace's EFAULT, the named HWPT busy, the left one free.
+      const errnos = r.trace.filter((t) => t.request?.op === 'ioctl').slice(-4).map((t) => (t.response?.ok ? errnoName((t.response.result as { errno: number }).errno) ?? 'ok' : 'no answer'));
+      expect(errnos, r.text).toEqual(['EFAULT', 'EBUSY', 'ok', 'ok']);
+    }
   });
 });

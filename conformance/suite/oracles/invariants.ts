@@ -2486,7 +2486,9 @@ export class InvariantsOracle implements Oracle {
     const dev = `device ${d.handle}`;
     if (t.mapped) {
       if (!e.mapped && !e.open) {
-        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to buffer ${t.buffer} + ${t.offset}, but ${reasonOf(e)}`, 'not mapped', `mapped to buffer ${t.buffer}+${t.offset}`, probe));
+        // A translation to memory no buffer holds (a freed table, another domain's page) names no buffer.
+        const to = t.buffer === undefined ? 'memory outside every buffer' : `buffer ${t.buffer}+${t.offset}`;
+        out.push(this.obj('dma-confinement', ev, `${dev} translates ${hexOf(iova)} to ${to}, but ${reasonOf(e)}`, 'not mapped', `mapped to ${to}`, probe));
         return;
       }
       if (e.mapped && (t.buffer !== e.buffer || t.offset !== e.offset) && !e.open && !e.landingOpen) {

@@ -617,6 +617,24 @@ export class Shadow {
     }
   }
 
+  /**
+   * vfio_df_ioctl_attach_pt's out_detach: the attach went through, then the
+   * device alone is detached. A replace moved its whole group first
+   * (iommufd_device_do_replace), and the rest of the group stays where it
+   * went: on the HWPT named, or on an automatic domain of the IOAS named,
+   * whose id was never answered (the shadow loses track).
+   */
+  private attachUndone(d: DeviceRec, ptId: number): void {
+    const ctx = d.bound?.ctx;
+    const others = ctx && d.hwpt !== undefined ? this.liveDevices().filter((x) => x !== d && x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [];
+    if (ctx && others.length) {
+      const to = ctx.objects.get(ptId);
+      if (to?.type === 'hwpt_paging' || to?.type === 'hwpt_nested') this.attachGroup(d, ptId, ctx, undefined);
+      else this.lost = `an attach by IOAS id replacing a group's HWPT failed to copy back its pt_id (EFAULT): the group's other devices stay on an automatic domain whose id was never answered`;
+    }
+    this.detach(d);
+  }
+
   private unbind(d: DeviceRec): void {
     if (!d.bound) return;
     const ctx = d.bound.ctx;
@@ -937,7 +955,7 @@ export class Shadow {
     if (f.kind === 'device') {
       // CommandDef.answerFault 'detaches': an attach whose pt_id cannot be copied back leaves the
       // device detached, whatever it was attached to (vfio_df_ioctl_attach_pt's out_detach).
-      if (!ok && cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct' && req.arg.readOnly && errnoName(res.errno) === 'EFAULT' && f.device?.bound?.file === f) this.detach(f.device);
+      if (!ok && cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' && req.arg.kind === 'struct' && req.arg.readOnly && errnoName(res.errno) === 'EFAULT' && f.device?.bound?.file === f) this.attachUndone(f.device, toNum(v['pt_id']));
       this.applyDeviceIoctl(f, cmd, v, out, ok);
       return;
     }
