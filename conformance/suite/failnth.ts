@@ -48,10 +48,10 @@ interface Session {
   readonly adapter: Adapter;
   readonly bindings: Map<string, unknown>;
   /** What the session holds, from its answers: descriptors, VMs, devices. */
-  readonly held: { readonly fds: Set<number>; readonly vms: Set<number>; readonly devices: Set<number> };
+  readonly held: { readonly fds: Set<number>; readonly vms: Set<number>; readonly devices: Set<number>; readonly units: Map<number, string> };
 }
 
-const newSession = (adapter: Adapter): Session => ({ adapter, bindings: new Map(), held: { fds: new Set(), vms: new Set(), devices: new Set() } });
+const newSession = (adapter: Adapter): Session => ({ adapter, bindings: new Map(), held: { fds: new Set(), vms: new Set(), devices: new Set(), units: new Map() } });
 
 /** Descriptors an ioctl's answer hands out (out_access_fd, out_fault_fd, …), at any depth of its out struct. */
 function outFds(v: unknown, into: Set<number>): void {
@@ -84,7 +84,10 @@ function noteHeld(held: Session['held'], request: Request, response: Response): 
       held.vms.delete(request.vm);
       return;
     case 'device_create':
-      if (typeof r['device'] === 'number') held.devices.add(r['device']);
+      if (typeof r['device'] === 'number') {
+        held.devices.add(r['device']);
+        if (typeof request.spec.iommu === 'string') held.units.set(r['device'], request.spec.iommu);
+      }
       return;
     case 'device_remove':
       held.devices.delete(request.device);
@@ -174,28 +177,41 @@ function snapshotRequests(s: Session, prefix: readonly TraceStep[], step: TraceS
   return reqs;
 }
 
+/** For a translation, the page-table format of the device's unit, as ` (format)`; else nothing. */
+function formatSuffix(s: Session, probe: Request, unitFormat: SweepContext['unitFormat']): string {
+  const unit = probe.op === 'translate' ? s.held.units.get(probe.device) : undefined;
+  const format = unit === undefined ? undefined : unitFormat?.(unit);
+  return format ? ` (${format})` : '';
+}
+
 function differs(a: Response | undefined, b: Response | undefined): boolean {
   return render(a) !== render(b);
 }
 
-export async function sweepFailNth(
-  trace: readonly TraceStep[],
-  open: () => Promise<Adapter>,
-  release: (a: Adapter, broken: boolean) => Promise<void>,
-  supportedOps: Set<string>,
-  timeoutMs: number,
-  clock: Clock,
-  count: (n: number) => void,
-  opts: FailNthOptions = {},
+/** What the sweep runs on: fresh sessions of the implementation, and the run's bookkeeping. */
+export interface SweepContext {
+  readonly open: () => Promise<Adapter>;
+  readonly release: (a: Adapter, broken: boolean) => Promise<void>;
+  /** The observations and operations the adapter serves. */
+  readonly ops: Set<string>;
+  readonly timeoutMs: number;
+  readonly clock: Clock;
+  readonly count: (n: number) => void;
   /** Whether an objection is a known divergence (an expectations entry): recorded there, and the sweep goes on. */
-  isKnown: (o: Objection) => boolean = () => false,
+  readonly isKnown?: (o: Objection) => boolean;
   /**
    * Runs a program (the prefix, fail_nth, the failed ioctl, the rest of the
    * case) on a fresh session under the invariants: their first objection
    * that is not a known divergence, and the steps that ran to it.
    */
-  continueCase?: (templates: readonly StepTemplate[]) => Promise<FailNthFinding | undefined>,
-): Promise<FailNthFinding | undefined> {
+  readonly continueCase?: (templates: readonly StepTemplate[]) => Promise<FailNthFinding | undefined>;
+  /** The page-table format of an IOMMU unit (capabilities.iommus), named in a changed translation's signature. */
+  readonly unitFormat?: (unit: string) => string | undefined;
+}
+
+export async function sweepFailNth(trace: readonly TraceStep[], cx: SweepContext, opts: FailNthOptions = {}): Promise<FailNthFinding | undefined> {
+  const { open, release, ops: supportedOps, timeoutMs, clock, count, continueCase } = cx;
+  const isKnown = cx.isKnown ?? (() => false);
   const maxSteps = opts.maxSteps ?? 6;
   const maxNth = opts.maxNth ?? 40;
   const ran = trace.filter((t) => t.template.op !== 'end' && t.response !== undefined && t.request !== undefined);
@@ -255,7 +271,8 @@ export async function sweepFailNth(
             expected: render(before[i]),
             observed: render(after[i]),
             probe: { request: probe, response: after[i] as Response },
-            signature: { command: commandName(request), expected: 'no change', observed: `${probe.op} changed` },
+            // A changed translation names the page-table format of the device's unit: the kernels' own leftovers are one driver's.
+            signature: { command: commandName(request), expected: 'no change', observed: `${probe.op} changed${formatSuffix(s, probe, cx.unitFormat)}` },
           };
           if (isKnown(objection)) {
             divergent = true;

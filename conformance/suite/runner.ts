@@ -427,27 +427,30 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     const ops = new Set(Object.entries(provider.caps.ops).filter(([, v]) => v?.supported).map(([k]) => k));
     const found = await sweepFailNth(
       session.trace,
-      () => provider.acquire(rt.opts.timeoutMs),
-      (a, broken) => provider.release(a, [], broken),
-      ops,
-      rt.opts.timeoutMs,
-      clock,
-      (n) => counts.set('fail-nth', (counts.get('fail-nth') ?? 0) + n),
+      {
+        open: () => provider.acquire(rt.opts.timeoutMs),
+        release: (a, broken) => provider.release(a, [], broken),
+        ops,
+        timeoutMs: rt.opts.timeoutMs,
+        clock,
+        count: (n) => counts.set('fail-nth', (counts.get('fail-nth') ?? 0) + n),
+        isKnown: (o) => {
+          const e = matchExpectation(rt.opts.expectations ?? provider.reportedExpectations, o, provider.profile);
+          if (e) known.push({ ...toJsonObjection(o), reason: e.reason });
+          return e !== undefined;
+        },
+        continueCase: async (templates) => {
+          // The rest of the case after the injected failure, under the invariants alone: the differential
+          // reference would need the same failure point, which another implementation need not share.
+          const d = await driveCase(async (s) => {
+            for (const t of templates) await s.exec(t);
+          }, gc.probeSeed, afterFailure, counts, known);
+          const objection = d.failure?.objections[0];
+          return d.failure && objection ? { objection, templates: executedSteps(d.failure.trace), failure: d.failure } : undefined;
+        },
+        unitFormat: (unit) => provider.caps.iommus.find((u) => u.name === unit)?.format,
+      },
       typeof rt.opts.failNth === 'object' ? rt.opts.failNth : {},
-      (o) => {
-        const e = matchExpectation(rt.opts.expectations ?? provider.reportedExpectations, o, provider.profile);
-        if (e) known.push({ ...toJsonObjection(o), reason: e.reason });
-        return e !== undefined;
-      },
-      async (templates) => {
-        // The rest of the case after the injected failure, under the invariants alone: the differential
-        // reference would need the same failure point, which another implementation need not share.
-        const d = await driveCase(async (s) => {
-          for (const t of templates) await s.exec(t);
-        }, gc.probeSeed, afterFailure, counts, known);
-        const objection = d.failure?.objections[0];
-        return d.failure && objection ? { objection, templates: executedSteps(d.failure.trace), failure: d.failure } : undefined;
-      },
     );
     if (found?.failure) {
       failure = found.failure;
