@@ -77,12 +77,12 @@ export const clauses: Clause[] = [
   {
     id: 'DEVICE.ENVIRONMENT',
     kind: 'lifecycle',
-    statement: 'An environment device exists from device_create until device_remove, which the kernel lets happen only when no file of the device is open or held (vfio_unregister_group_dev waits); it is unbound in between unless a file binds it.',
+    statement: 'An environment device exists from device_create until device_remove, which the kernel lets happen only when no file of the device is open or held (vfio_unregister_group_dev waits), and then always: each open of the device file takes a registration its release gives back, bound or not. It is unbound in between unless a file binds it.',
     source: { file: 'drivers/vfio/vfio_main.c', function: 'vfio_unregister_group_dev' },
     profiles: BOTH,
     decides: [],
     events: ['device_create', 'device_remove'],
-    checks: ['machines.device.create-bind-unbind-remove', 'suite.invariants.remove-waits-for-open-files'],
+    checks: ['machines.device.create-bind-unbind-remove', 'suite.invariants.remove-waits-for-open-files', 'suite.invariants.removal-refused-with-nothing-open'],
   },
   {
     id: 'MOCK_DOMAIN.DESTROY',

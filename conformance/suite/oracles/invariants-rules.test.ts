@@ -1324,3 +1324,46 @@ describe('a replace whose answer cannot be copied back moves the group, then det
     }
   });
 });
+
+describe('a device no file holds can be unplugged', () => {
+  check('suite.invariants.removal-refused-with-nothing-open', async () => {
+    // A device file opened and closed without a bind: its release gives back the registration its
+    // open took (vfio_device_fops_release), so the hot-unplug goes through. The unseen fault keeps
+    // it for an unbound file: removal is refused for ever.
+    const p = program(
+      'remove-after-unbound-close',
+      [
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { a: 'device' } },
+        { op: 'open_device', device: '$a', bind: { afd: 'fd' } },
+        { op: 'close', fd: '$afd' },
+        { op: 'device_remove', device: '$a' },
+      ],
+      { ops: ['device_create', 'open_device', 'device_remove'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/cdev-release-registration-bound-only.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/device_remove of device \d+ was refused .*, but no file of it is open/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('a fault says why', () => {
+  check('suite.invariants.dma-fault-kind', async () => {
+    // A device writes a page its IOAS maps read-only: the write faults, as a permission fault
+    // ('permission', ADAPTER.md §3.7), not as a missing translation.
+    const p = program(
+      'write-read-only',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+        ...device('d', '$ioas'),
+        { op: 'dma', device: '$d', iova: '0x100000', dir: 'write', data: { hex: '01020304' } },
+      ],
+      { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const r = await judge(p, 'conformance/mutants/fixtures/permission-fault-as-unmapped.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/faulted as 'unmapped', but .*: the fault there is 'permission'/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

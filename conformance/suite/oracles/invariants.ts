@@ -340,6 +340,8 @@ const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
 const USER_CHARGE_PROBE_PAGES = 2048;
 /** The longest IOMMU_TEST_OP_ACCESS_RW whose bytes are compared at both ends (larger ones are forgotten). */
 const ACCESS_RW_CHECKED = 4 * 4096;
+/** Mapped pages a device that joins an IOAS translates (spread over all of them when there are more). */
+const JOIN_SWEEP_PAGES = 32;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
 const DATA_MARGIN = 64;
 /**
@@ -574,6 +576,7 @@ export class InvariantsOracle implements Oracle {
     const s = statusOf(ev.request, ev.response);
     if (s.status === 'skipped' || s.status === 'error') {
       if (s.status === 'error') {
+        this.checkRemovalRefused(ev, out);
         this.shadow.apply(ev.request, ev.response);
         this.content.forgetAll(); // what an answer nobody can read did to memory is anyone's guess
       }
@@ -1698,6 +1701,24 @@ export class InvariantsOracle implements Oracle {
     out.push(this.obj('lifetime', ev, `device_remove of device ${req.device} succeeded while it has ${what} (${d.bound ? 'bound' : 'unbound'}): removal must wait until every file of the device is closed`, 'refused', 'ok'));
   }
 
+  /**
+   * The other side of checkRemoval: once no file of the device is open and
+   * no VM holds one, nothing holds its registration (the open of a cdev file
+   * takes it, vfio_device_fops_release puts it, bound or not), so
+   * vfio_unregister_group_dev goes through: a removal refused then leaves a
+   * device that can never be unplugged.
+   */
+  private checkRemovalRefused(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'device_remove' || ev.response.ok || this.shadow.lost) return;
+    const d = this.shadow.devices.get(`env:${req.device}`);
+    if (!d || d.removed) return;
+    this.ctx.count('invariants.lifetime');
+    for (const f of this.shadow.fds.values()) if (f.device === d) return;
+    if ([...this.shadow.vms.values()].some((vm) => vm.files.some((f) => f.device === d))) return;
+    out.push(this.obj('lifetime', ev, `device_remove of device ${req.device} was refused (${ev.response.error.message}), but no file of it is open and no VM holds one: each open of the device file holds the registration removal waits for, and its release gives it back, bound or not (vfio_device_fops_release)`, 'ok', `refused: ${ev.response.error.code}`));
+  }
+
   private refsOf(ctx: CtxRec, o: Obj): string[] {
     const refs: string[] = [];
     switch (o.type) {
@@ -2579,6 +2600,14 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${reasonOf(pages[0] as Expect)} (its group is owned: the blocking domain, fault 'blocked'): it still goes through a paging domain`, "fault: 'blocked'", `fault: ${r.fault}`, probe));
       return;
     }
+    // Why it faulted (ADAPTER.md §3.7): at the first page it may not cross, 'unmapped' where
+    // nothing translates, 'permission' where a read-only page was written.
+    const stop = !r.ok && !open && pages.every((e) => !e.blocked && e.ioasId !== undefined) ? pages.find((e) => !e.mapped || (dir === 'write' && !e.write && d.permissions)) : undefined;
+    const why = stop && (stop.mapped ? 'permission' : 'unmapped');
+    if (why && r.fault !== why) {
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${reasonOf(stop)}: the fault there is '${why}'`, `fault: ${why}`, `fault: ${r.fault}`, probe));
+      return;
+    }
     const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));
     if (!r.ok && mustWork) {
       this.ctx.count('invariants.group-isolation');
@@ -3308,6 +3337,22 @@ export class InvariantsOracle implements Oracle {
     if (again && d) targets.push({ d, iova: again.iova, dma: this.can.dma });
   }
 
+  /** Up to `cap` mapped pages of the segments, evenly spread over all of their pages (no bigint per page skipped). */
+  private spreadPages(segs: readonly Segment[], cap: number): bigint[] {
+    const counts = segs.map((x) => Number((x.last - (x.start - (x.start % PAGE))) / PAGE) + 1);
+    const total = counts.reduce((a, b) => a + b, 0);
+    const stride = Math.max(1, Math.ceil(total / cap));
+    const out: bigint[] = [];
+    let seen = 0;
+    segs.forEach((x, k) => {
+      const n = counts[k] as number;
+      const base = x.start - (x.start % PAGE);
+      if (!x.uncertain) for (let j = (stride - (seen % stride)) % stride; j < n; j += stride) out.push(base + BigInt(j) * PAGE);
+      seen += n;
+    });
+    return out;
+  }
+
   /** The pages of a range a probe looks at: its first byte, its last page and one in the middle (each once). */
   private pagesOf(r: Range): bigint[] {
     const first = r.start - (r.start % PAGE);
@@ -3376,6 +3421,10 @@ export class InvariantsOracle implements Oracle {
         // A device that left an IOAS that maps nothing: its DMA anywhere shows what it is attached to now (the blocking domain's fault, or another).
         if (left && pages.length === 0) pages.push(0n);
         for (const iova of pages) targets.push({ d, iova, dma: this.can.dma });
+        // A device that joined: the IOAS's mapped pages by translation, spread over all of them. A new
+        // domain is filled from what the IOAS's pages hold (iopt_area_fill_domain: the frames an
+        // access or another domain stored), so a fill that stored or read a wrong frame shows here.
+        if (!left && this.can.translate) for (const iova of this.spreadPages(ioas.segs, JOIN_SWEEP_PAGES)) if (!pages.includes(iova)) targets.push({ d, iova, dma: false });
         // What it reached before, again once it is attached elsewhere: a new domain that inherits
         // the old one's IOTLB tag without a flush still answers from the old entries.
         if (left) {
