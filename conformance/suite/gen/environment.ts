@@ -388,26 +388,6 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'dma', fields: { device: new Ref(dfd.dev.name), iova, dir: c.write ? 'write' : 'read', ...(data ? { data } : { length: len }) } };
       },
     } satisfies CommandSpec<{ k: number; write: boolean; before: number; len: number; data: Uint8Array }>);
-    // A write into an area mapped without WRITE, from a device on its IOAS: it must fault as a
-    // permission fault and change nothing (the random writes above seldom land on one).
-    add({
-      kind: 'dma/read-only',
-      weight: 1,
-      arb: fc.record({ k: k16, page: fc.nat(7), data: smallBytes }),
-      needs: ['mappedDevice'],
-      ready: () => true,
-      build: (m, c) => {
-        const on = m.liveAreas().filter((a) => !a.write).flatMap((a) => {
-          const dfd = m.dfds.find((x) => x.open && x.attached && m.objs.find((o) => o.name === x.attached)?.ioas === a.ioas);
-          return dfd ? [{ a, dfd }] : [];
-        });
-        const hit = pick(on, c.k);
-        if (!hit) return undefined;
-        const pages = hit.a.length / PAGE;
-        const iova = hit.a.iova + (pages > 0n ? (BigInt(c.page) % pages) * PAGE : 0n);
-        return { op: 'dma', fields: { device: new Ref(hit.dfd.dev.name), iova, dir: 'write', data: c.data.length ? c.data : new Uint8Array([0x5a]) } };
-      },
-    } satisfies CommandSpec<{ k: number; page: number; data: Uint8Array }>);
   }
   if (opSupported(caps, 'translate')) {
     add({
