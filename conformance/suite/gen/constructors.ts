@@ -671,9 +671,6 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (!to) return;
       const k = m.live('ioas', acc.ctx).indexOf(to);
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, acc.ctx), ioas: { kind: 'live', k }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 2048 }, len: { kind: 'pages', n: 2 }, iova: { kind: 'page', n: 0 }, abi: NONE });
-      // Every other time an access that does not pin sits there already (it takes no alignment): the
-      // IOAS's list of accesses then numbers the refused one apart from the list it stays on.
-      if (m.accs.length < 3 && m.objs.length % 2 === 0) await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_CREATE_ACCESS', { ctx: openIdx(m, acc.ctx), ioas: { kind: 'live', k }, pin: false, abi: NONE });
     },
     crossUnit: async (m, s) => {
       // A device with reserved regions of its own attached in a context, and a device behind

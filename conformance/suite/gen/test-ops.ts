@@ -753,9 +753,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     } satisfies CommandSpec<number>);
     // A pinning access moved to an IOAS whose area sits at a byte offset into a page: refused
     // (EADDRINUSE), and the access stays on its IOAS — a pin of a page that IOAS maps, right after,
-    // must work (an unwind that dropped the access's IOAS answers ENOENT). Or the access is closed
-    // instead: the refused move left it in no list but its own IOAS's, so once it is gone that
-    // IOAS's alignment is its remaining holders' (iopt_remove_access erases the access's own slot).
+    // must work (an unwind that dropped the access's IOAS answers ENOENT).
     add({
       kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_REPLACE_IOAS/unaligned',
       weight: 1,
@@ -774,11 +772,6 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const t = step.status === 'failed' ? pick(unalignedTargets(m), k) : undefined;
         const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx);
         if (!t?.area.buf || !ctx) return undefined;
-        if (k >= 8 && supported(env.caps, 'IOMMU_IOAS_IOVA_RANGES')) {
-          t.acc.open = false;
-          for (const i of m.items) if (i.acc === t.acc.name) i.alive = false;
-          return [{ op: 'close', fields: { fd: new Ref(t.acc.name) } }, rangesOf(env, ctx.name, t.acc.ioas)].filter((x): x is StepTemplate => x !== undefined);
-        }
         return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.area.name), length: PAGE, uptr: new Ref(t.area.buf, 'va', BigInt(t.area.bufOff)) }, NONE);
       },
     } satisfies CommandSpec<number>);
