@@ -40,8 +40,10 @@ export interface FailNthFinding {
   readonly objection: Objection;
   /** The program that shows it: the prefix, fail_nth, the ioctl, the observation that changed (or the rest of the case to the step that objected). */
   readonly templates: readonly StepTemplate[];
-  /** Found by running the case on past the failed ioctl: that run, as its session recorded it. */
+  /** Found by running the case on past the failed ioctl: that run, as its session recorded it, and what its steps bound. */
   readonly failure?: CaseFailure;
+  readonly bindings?: ReadonlyMap<string, unknown>;
+  readonly bindKinds?: ReadonlyMap<string, { readonly op: string; readonly path: string }>;
 }
 
 interface Session {

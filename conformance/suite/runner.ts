@@ -421,7 +421,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     }
   }
   /** The failure came from the rest of the case after an injected failure: a program the invariants judge, reducible as one. */
-  let continued = false;
+  let continued: { readonly bindings?: ReadonlyMap<string, unknown>; readonly bindKinds?: ReadonlyMap<string, { readonly op: string; readonly path: string }> } | undefined;
   const afterFailure: BlockRuntime = { ...rt, opts: { ...rt.opts, oracle: 'invariants' } };
   if (!failure && rt.opts.failNth && provider.caps.ops.fail_nth?.supported) {
     const ops = new Set(Object.entries(provider.caps.ops).filter(([, v]) => v?.supported).map(([k]) => k));
@@ -446,7 +446,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
             for (const t of templates) await s.exec(t);
           }, gc.probeSeed, afterFailure, counts, known);
           const objection = d.failure?.objections[0];
-          return d.failure && objection ? { objection, templates: executedSteps(d.failure.trace), failure: d.failure } : undefined;
+          return d.failure && objection ? { objection, templates: executedSteps(d.failure.trace), failure: d.failure, bindings: d.session.bindings, bindKinds: d.session.bindKinds } : undefined;
         },
         unitFormat: (unit) => provider.caps.iommus.find((u) => u.name === unit)?.format,
       },
@@ -454,7 +454,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     );
     if (found?.failure) {
       failure = found.failure;
-      continued = found.failure.adapter === undefined;
+      continued = found;
     } else if (found) {
       const trace: TraceStep[] = found.templates.map((template, i) => ({ step: i + 1, template, status: 'ok', probes: [], objections: [], known: [], response: { ok: true, result: {} } as never }));
       const last = trace[trace.length - 1] as TraceStep;
@@ -465,7 +465,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
     }
   }
   const commands = session.trace.filter((t) => t.response !== undefined && t.template.op !== 'end').length;
-  if (continued && failure) return { failure, reducible: true, oracle: 'invariants', trace: failure.trace, bindings: new Map(), bindKinds: new Map(), probeSeed: gc.probeSeed, commands };
+  if (continued && failure) return { failure, reducible: failure.adapter === undefined, oracle: 'invariants', trace: failure.trace, bindings: continued.bindings ?? new Map(), bindKinds: continued.bindKinds ?? new Map(), probeSeed: gc.probeSeed, commands };
   return { ...(failure && { failure }), reducible: driven.failure !== undefined && driven.failure.adapter === undefined, trace: session.trace, expectedOf: (s) => differential?.expectedOf(s), bindings: session.bindings, bindKinds: session.bindKinds, probeSeed: gc.probeSeed, commands };
 }
 
