@@ -54,27 +54,11 @@
  * tests the new ranges against iopt->areas instead of iopt->reserved.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EADDRINUSE, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { requireLayout } from '../../../spec/uapi/layout.ts';
-import { decodeStruct } from '../../../spec/abi/codec.ts';
-import { iommufdGetIoas, type IommufdCtx, type IoPagetable, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { EADDRINUSE } from '../../../impl/lib/errno.ts';
+import type { IoPagetable, Range } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
-
-/** iommufd_ioas_load_iovas, as the reference has it: EFAULT, start >= last -> EINVAL, overlap -> EINVAL, ENOMEM. */
-function loadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
-  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
-  for (let i = 0; i < num; i++) {
-    const b = ctx.proc.copyFromUser(uptr + BigInt(i * elmSize), elmSize);
-    if (!b) return -EFAULT;
-    const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
-    if (start >= last) return -EINVAL;
-    if (out.some((r) => r.start <= last && r.last >= start)) return -EINVAL;
-    if (ctx.faults.shouldFail()) return -ENOMEM;
-    out.push({ start, last });
-  }
-  return 0;
-}
+import { allowIovasWith } from './_allow_iovas.ts';
 
 /** iopt_set_allow_iova with the faulty iterator. */
 function setAllowIova(iopt: IoPagetable, allowed: Range[]): number {
@@ -84,20 +68,8 @@ function setAllowIova(iopt: IoPagetable, allowed: Range[]): number {
   return 0;
 }
 
-/** iommufd_ioas_allow_iovas over the faulty iopt_set_allow_iova. */
-function allowIovas(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const allowed: Range[] = [];
-  const rc = loadIovas(ctx, cmd.big('allowed_iovas'), cmd.num('num_iovas'), allowed);
-  if (rc) return rc;
-  return setAllowIova(r.value!.iopt, allowed);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('allow-iovas-checks-area-tree', profile, {
-    handlers: { IOMMU_IOAS_ALLOW_IOVAS: (ucmd) => allowIovas(ucmd) },
+    handlers: { IOMMU_IOAS_ALLOW_IOVAS: allowIovasWith(setAllowIova) },
   });
 }

@@ -62,25 +62,9 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EADDRINUSE, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { decodeStruct } from '../../../spec/abi/codec.ts';
-import { requireLayout } from '../../../spec/uapi/layout.ts';
-import { iommufdGetIoas, type IommufdCtx, type IoPagetable, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-
-/** iommufd_ioas_load_iovas, as the reference's. */
-function loadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
-  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
-  for (let i = 0; i < num; i++) {
-    const b = ctx.proc.copyFromUser(uptr + BigInt(i * elmSize), elmSize);
-    if (!b) return -EFAULT;
-    const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
-    if (start >= last) return -EINVAL;
-    if (out.some((r) => r.start <= last && r.last >= start)) return -EINVAL;
-    if (ctx.faults.shouldFail()) return -ENOMEM;
-    out.push({ start, last });
-  }
-  return 0;
-}
+import { allowIovasWith } from './_allow_iovas.ts';
+import { EADDRINUSE } from '../../../impl/lib/errno.ts';
+import type { IoPagetable, Range } from '../../../impl/iommufd/iommufd_private.ts';
 
 /** iopt_set_allow_iova with the check made over the installed tree, before the swap. */
 function setAllowIova(iopt: IoPagetable, allowed: Range[]): number {
@@ -90,20 +74,8 @@ function setAllowIova(iopt: IoPagetable, allowed: Range[]): number {
   return 0;
 }
 
-/** iommufd_ioas_allow_iovas over the faulty iopt_set_allow_iova. */
-function allowIovas(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const allowed: Range[] = [];
-  const rc = loadIovas(ctx, cmd.big('allowed_iovas'), cmd.num('num_iovas'), allowed);
-  if (rc) return rc;
-  return setAllowIova(r.value!.iopt, allowed);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('allow-iovas-checks-old-tree', profile, {
-    handlers: { IOMMU_IOAS_ALLOW_IOVAS: (ucmd) => allowIovas(ucmd) },
+    handlers: { IOMMU_IOAS_ALLOW_IOVAS: allowIovasWith(setAllowIova) },
   });
 }
