@@ -14,7 +14,7 @@ import { featuresFor } from '../../spec/contract/features.ts';
 import schema from './schema/program.schema.json' with { type: 'json' };
 import { isErrnoName } from './errno.ts';
 import type { Json, JsonObject, LoadedProgram, Program, Step, StepExpect } from './types.ts';
-import { collectRefs, constExpr, isByteSpec, isJsonObject, isRefObject, ResolveError } from './values.ts';
+import { BYTE_KEYS, collectRefs, constExpr, isByteSpec, isJsonObject, isRefObject, ResolveError } from './values.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const CORPUS_DIR = join(HERE, 'corpus');
@@ -76,6 +76,7 @@ function checkSemantics(program: Program, file: string): void {
   const bound = new Set<string>();
   program.steps.forEach((step, i) => {
     const n = i + 1;
+    checkByteFields(step, file, n);
     for (const [key, value] of Object.entries(step)) {
       if (key === 'bind' || key === 'note' || value === undefined) continue;
       for (const name of collectRefs(value as Json)) {
@@ -86,6 +87,28 @@ function checkSemantics(program: Program, file: string): void {
     if (step.expect) checkExpect(step.expect, file, n, 'expect');
     for (const name of Object.keys(step.bind ?? {})) bound.add(name);
   });
+}
+
+/** Step fields that carry bytes, by op (FORMAT.md "bytes"). */
+const BYTE_FIELDS: Readonly<Record<string, readonly string[]>> = { write: ['data'], mem_write: ['data'], dma: ['data'], ioctl: ['tail'] };
+
+/**
+ * A bytes field is one byte spec (or a reference to bound bytes): anything
+ * else (a wire-format `{"b64": …}`, a misspelt key, two encodings at once)
+ * would otherwise reach the adapter as something that is not bytes.
+ */
+function checkByteFields(step: Step, file: string, n: number): void {
+  for (const key of BYTE_FIELDS[step.op] ?? []) {
+    const v = (step as unknown as JsonObject)[key];
+    if (v === undefined || (typeof v === 'string' && v.startsWith('$')) || isRefObject(v)) continue;
+    const keys = isJsonObject(v) ? Object.keys(v).filter((k) => BYTE_KEYS.includes(k as (typeof BYTE_KEYS)[number])) : [];
+    const extra = isJsonObject(v) ? Object.keys(v).filter((k) => !BYTE_KEYS.includes(k as (typeof BYTE_KEYS)[number]) && !(k === 'length' && 'fill' in v)) : [];
+    const fillWithoutLength = isJsonObject(v) && 'fill' in v && typeof v['length'] !== 'number';
+    if (keys.length !== 1 || extra.length > 0 || fillWithoutLength) {
+      const found = isJsonObject(v) ? `{${Object.keys(v).join(', ')}}` : JSON.stringify(v);
+      throw new ProgramError(file, `must be bytes: one of {"hex": …}, {"base64": …}, {"fill": n, "length": n}, {"u32s": […]}, {"u64s": […]} (got ${found})`, n, key);
+    }
+  }
 }
 
 /** Constant expressions (struct fields, int args) must exist in every profile the program applies to. */

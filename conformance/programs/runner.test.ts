@@ -124,6 +124,18 @@ describe('program validation', () => {
     expect(bad([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: {}, expect: { errno: ['ENOPE'] } }]).message).toContain('step 2: expect.errno: unknown errno ENOPE');
     expect(bad([{ op: 'open' }]).step).toBe(1);
     expect(bad([{ op: 'frobnicate' }]).field).toBe('op');
+    // Bytes in the wire's spelling, or two spellings at once, are not bytes of the program format.
+    expect(bad([OPEN, { op: 'dma', device: 1, iova: '0x1000', dir: 'write', data: { b64: 'AAECAw==' } }]).message).toContain('step 2: data: must be bytes');
+    expect(bad([OPEN, { op: 'mem_write', buffer: 1, offset: 0, data: { hex: '00', base64: 'AA==' } }]).field).toBe('data');
+    expect(bad([OPEN, { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: 1 }, tail: { fill: 0 } }]).field).toBe('tail');
+  });
+
+  it('refuses base64 that is not base64 rather than sending fewer bytes', () => {
+    const empty = new Map<string, unknown>();
+    // Buffer.from drops what is not base64; the program would send fewer bytes than it spells.
+    expect(() => resolveStep({ op: 'mem_write', buffer: 1, offset: 0, data: { base64: 'AA*B' } } as never, '7.3', empty)).toThrow(/data: base64 must be standard base64/);
+    const ok = resolveStep({ op: 'mem_write', buffer: 1, offset: 0, data: { base64: 'AAECAw==' } } as never, '7.3', empty) as { data: Uint8Array };
+    expect([...ok.data]).toEqual([0, 1, 2, 3]);
   });
 });
 

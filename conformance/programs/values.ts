@@ -35,7 +35,7 @@ const CONSTANT_NAMES: Record<Profile, readonly string[]> = { '6.12': Object.free
 const NUMERIC = /^-?(0x[0-9a-fA-F]+|[0-9]+)$/;
 const CONST_EXPR = /^[A-Za-z_][A-Za-z0-9_]*(\s*\|\s*([A-Za-z_][A-Za-z0-9_]*|0x[0-9a-fA-F]+|[0-9]+))*$/;
 const REF_SHORT = /^\$([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)$/;
-const BYTE_KEYS = ['hex', 'base64', 'fill', 'u32s', 'u64s'] as const;
+export const BYTE_KEYS = ['hex', 'base64', 'fill', 'u32s', 'u64s'] as const;
 
 export function parseNumeric(text: string): bigint {
   return text.startsWith('-') ? -BigInt(text.slice(1)) : BigInt(text);
@@ -84,7 +84,11 @@ export function bytesOf(spec: JsonObject, field: string): Uint8Array {
     if (!/^([0-9a-fA-F]{2})*$/.test(hex)) throw new ResolveError(field, 'hex must be pairs of hex digits');
     return Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
   }
-  if (typeof spec['base64'] === 'string') return new Uint8Array(Buffer.from(spec['base64'], 'base64'));
+  if (typeof spec['base64'] === 'string') {
+    // Buffer.from skips what is not base64: a typo would silently send fewer bytes.
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(spec['base64']) || spec['base64'].length % 4 !== 0) throw new ResolveError(field, 'base64 must be standard base64 with padding');
+    return new Uint8Array(Buffer.from(spec['base64'], 'base64'));
+  }
   if (typeof spec['fill'] === 'number') {
     const length = spec['length'];
     if (typeof length !== 'number' || length < 0) throw new ResolveError(field, 'fill needs a length');

@@ -5,6 +5,7 @@
  * file reproduces its failure when the same property objects again.
  */
 import type { Profile } from '../../spec/uapi/profiles.ts';
+import { ProgramError, validateProgram } from '../programs/load.ts';
 import type { Program } from '../programs/types.ts';
 import { ResolveError } from '../programs/values.ts';
 import { formatCounterexample } from './counterexample.ts';
@@ -43,6 +44,13 @@ export async function replayProgram(program: Program, opts: ReplayOptions): Prom
   const profile = provider.profile;
   try {
     if (!program.profiles.includes(profile)) throw new ReplayError(`${program.name} applies to profiles ${program.profiles.join(', ')}, not ${profile}`);
+    // A program built in code (not loaded from a file) gets the file's checks too.
+    try {
+      validateProgram(program, program.name);
+    } catch (err) {
+      if (err instanceof ProgramError) throw new ReplayError(err.message);
+      throw err;
+    }
     const templates = program.steps.map((s, i) => {
       try {
         return compileProgramStep(s, profile);

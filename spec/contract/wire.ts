@@ -89,8 +89,9 @@ export function bigintFromWire(value: Json | undefined, field: string, signed = 
   return n;
 }
 
-export function bytesToWire(bytes: Uint8Array): JsonObject {
+export function bytesToWire(bytes: Uint8Array, field = 'data'): JsonObject {
   if (shapeOnly) return { b64: bytes instanceof Uint8Array ? '' : (bytes as unknown as Json) };
+  if (!(bytes instanceof Uint8Array)) fail(field, 'must be bytes (a Uint8Array)');
   return { b64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
 }
 
@@ -253,12 +254,12 @@ function ioctlArgToWire(arg: IoctlArg): JsonObject {
       defined({
         kind: 'struct',
         fields: structToWire(a.fields),
-        tail: a.tail === undefined ? undefined : bytesToWire(a.tail),
+        tail: a.tail === undefined ? undefined : bytesToWire(a.tail, 'arg.tail'),
         truncate: a.truncate,
         readOnly: a.readOnly,
       }),
     )
-    .with({ kind: 'raw' }, (a) => defined({ kind: 'raw', bytes: bytesToWire(a.bytes), ptrs: a.ptrs?.map(patchToWire), readOnly: a.readOnly }))
+    .with({ kind: 'raw' }, (a) => defined({ kind: 'raw', bytes: bytesToWire(a.bytes, 'arg.bytes'), ptrs: a.ptrs?.map(patchToWire), readOnly: a.readOnly }))
     .with({ kind: 'int' }, (a) => ({ kind: 'int', value: bigintToWire(a.value) }))
     .with({ kind: 'null' }, () => ({ kind: 'null' }))
     .with({ kind: 'fault' }, () => ({ kind: 'fault' }))
