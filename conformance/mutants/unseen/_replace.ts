@@ -9,8 +9,8 @@
  */
 import { EINVAL } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
+import type { IommufdCtx, IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import { findHwptPaging, iommufdGroupDoReplaceReservedIova, iommufdGroupRemoveReservedIova, iommufdHwPagetablePut, iommufdHwptPagingAlloc, iommufdHwptReplaceDevice } from '../../../impl/iommufd/hw_pagetable.ts';
 import type { MutantHooks } from '../harness.ts';
@@ -26,6 +26,8 @@ export interface ReplaceSteps {
   readonly abortFailedAuto?: boolean;
   /** After a move to another IOAS: the group's reserved regions taken out of the old HWPT's IOAS (iommufd_group_remove_reserved_iova). */
   readonly removeOldReservedIova?: (idev: IommufdDevice, oldPaging: IommufdHwptPaging) => void;
+  /** iommufd_hwpt_paging_alloc of a new automatic HWPT, not attached yet (immediate_attach false). */
+  readonly allocAuto?: (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging>;
 }
 
 /** A copy of iommufd_device_replace over the given steps: 0 or a negative errno; `ptId` gets the HWPT the device is in. */
@@ -33,6 +35,7 @@ export function deviceReplaceWith({
   replaceReservedIova = iommufdGroupDoReplaceReservedIova,
   abortFailedAuto = true,
   removeOldReservedIova = (idev, oldPaging) => iommufdGroupRemoveReservedIova(idev.igroup, oldPaging),
+  allocAuto = (ictx, ioas, idev) => iommufdHwptPagingAlloc(ictx, ioas, idev, 0, false, undefined),
 }: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
   // iommufd_device_do_replace
   const doReplace = (idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut => {
@@ -71,7 +74,7 @@ export function deviceReplaceWith({
       ptId.value = hwpt.id;
       return out;
     }
-    const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
+    const r = allocAuto(idev.ictx, ioas, idev);
     if (r.errno || !r.value) return { errno: r.errno, destroy: null };
     const hwpt = r.value;
     const unwind = new Unwind();

@@ -82,7 +82,6 @@ import {
   iommufdObjectAbortAndDestroy,
   iommufdObjectAlloc,
   iommufdObjectFinalize,
-  refcount_dec,
   refcount_inc,
   type Result,
 } from '../../../impl/iommufd/object.ts';
@@ -90,26 +89,20 @@ import {
   type IommufdCtx,
   type IommufdDevice,
   iommufdGetDevice,
-  type IommufdHwpt,
   type IommufdHwptPaging,
   type IommufdIoas,
   iommufdUcmdRespond,
   type Ucmd,
 } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import {
-  findHwptPaging,
-  iommufdGroupDoReplaceReservedIova,
-  iommufdGroupRemoveReservedIova,
   iommufdHwPagetableAttach,
   iommufdHwPagetableDetach,
-  iommufdHwPagetablePut,
   iommufdHwptPagingEnforceCc,
-  iommufdHwptReplaceDevice,
 } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptTableAddDomain, ioptTableRemoveDomain } from '../../../impl/iommufd/io_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
 import { attachPtIoctl, deviceAttachWith } from './_attach.ts';
+import { deviceReplaceWith } from './_replace.ts';
 import { hwptPagingDestroy } from './_hwpt_destroy.ts';
 
 /** iommufd_hwpt_paging_alloc with the coherency switch after iopt_table_add_domain (THE FAULT). */
@@ -220,79 +213,6 @@ function hwptAllocIoas(ucmd: Ucmd): number {
   return unwind.exit(0);
 }
 
-type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
-
-/** iommufd_device_do_replace (the reference's, unchanged). */
-function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
-  igroup.hwpt = hwpt;
-  const n = igroup.deviceList.length;
-  for (let i = 0; i < n; i++) refcount_inc(hwpt);
-  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
-  return { errno: 0, destroy: oldHwpt };
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(do_replace), a new automatic HWPT from the faulty allocation. */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const autoGetDomain = (ioas: IommufdIoas): ReplaceOut => {
-    for (const hwpt of [...ioas.hwptList]) {
-      if (!hwpt.autoDomain) continue;
-      const out = doReplace(idev, hwpt);
-      if (out.errno) {
-        if (out.errno === -EINVAL) continue;
-        return out;
-      }
-      ptId.value = hwpt.id;
-      return out;
-    }
-    const r = hwptPagingAllocCcLast(idev.ictx, ioas, idev, 0, false, undefined);
-    if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-    const hwpt = r.value;
-    const unwind = new Unwind();
-    unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
-    const out = doReplace(idev, hwpt);
-    if (out.errno) return unwind.exit(out);
-    unwind.exit(0);
-    hwpt.autoDomain = true;
-    ptId.value = hwpt.id;
-    iommufdObjectFinalize(idev.ictx, hwpt);
-    return { errno: 0, destroy: out.destroy };
-  };
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: ReplaceOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = doReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomain(pt.value as IommufdIoas);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
-
 export function createAdapter(profile: Profile): Implementation {
   const deviceAttach = deviceAttachWith({
     attach: iommufdHwPagetableAttach,
@@ -306,6 +226,6 @@ export function createAdapter(profile: Profile): Implementation {
         return pt?.type === 'IOAS' ? hwptAllocIoas(ucmd) : original(ucmd);
       },
     },
-    vfioIoctl: attachPtIoctl({ attach: deviceAttach, replace: deviceReplace }),
+    vfioIoctl: attachPtIoctl({ attach: deviceAttach, replace: deviceReplaceWith({ allocAuto: (ictx, ioas, idev) => hwptPagingAllocCcLast(ictx, ioas, idev, 0, false, undefined) }) }),
   });
 }
