@@ -586,6 +586,28 @@ describe('IOMMU instances and coherency (seeds 001 and 002)', () => {
     expect(hwptAlloc(env, { dev_id: vtd1.devid, pt_id: ioas, flags: NEST_PARENT }).errno).toBe(EOPNOTSUPP);
   });
 
+  check('ref.hwpt_alloc.vtd-nest-parent-refuses-read-only', () => {
+    // ERRATA_772415_SPR17: 7.3 intel_iommu_domain_alloc_paging_flags sets PT_FEAT_VTDSS_FORCE_WRITEABLE
+    // on a nesting parent (vtdss_pt_iommu_set_prot: EINVAL without IOMMU_WRITE); 6.12's __domain_mapping
+    // refuses !DMA_PTE_WRITE on a nested_parent domain.
+    for (const profile of ['6.12', '7.3'] as const) {
+      const env = newEnv(profile);
+      const ioas = ioasAlloc(env);
+      const buf = buffer(env, 8192);
+      const vtd = boundDevice(env, { iommu: 'vtd0' });
+      expect(hwptAlloc(env, { dev_id: vtd.devid, pt_id: ioas, flags: NEST_PARENT }).errno).toBe(0);
+      const before = snapshot(env);
+      expect(map(env, ioas, buf, 4096n, 0x100000n, MAP_R).errno, profile).toBe(EINVAL);
+      expect(snapshot(env)).toBe(before);
+      expect(map(env, ioas, buf, 4096n, 0x100000n).errno, profile).toBe(0);
+      // the other way round: a nesting parent cannot join an IOAS that holds a read-only area
+      const ro = ioasAlloc(env);
+      expect(map(env, ro, buf + 4096n, 4096n, 0x100000n, MAP_R).errno).toBe(0);
+      expect(hwptAlloc(env, { dev_id: vtd.devid, pt_id: ro, flags: NEST_PARENT }).errno, profile).toBe(EINVAL);
+      expect(hwptAlloc(env, { dev_id: vtd.devid, pt_id: ro }).errno, profile).toBe(0);
+    }
+  });
+
   check('ref.attach.narrow-aperture-eaddrinuse', () => {
     const env = newEnv('6.12');
     const ioas = ioasAlloc(env);

@@ -203,7 +203,9 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
       if (data || (dirty && !dev.caps.dirtyTracking)) return { errno: -EOPNOTSUPP };
       if (nestParent && !inst.nesting) return { errno: -EOPNOTSUPP };
       if (fail()) return { errno: -ENOMEM };
-      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format, fail);
+      // A nesting parent refuses read-only maps (ERRATA_772415_SPR17): 7.3 sets
+      // PT_FEAT_VTDSS_FORCE_WRITEABLE, 6.12's __domain_mapping tests nested_parent.
+      return pagingDomain(drv, { ...inst.domainCfg, dirty, ...(nestParent && { forceWriteable: true }) }, dirty, nestParent, inst.format, fail);
     },
     // prepare_domain_attach_device / paging_domain_compatible
     attachDev(domain, dev) {

@@ -1285,6 +1285,22 @@ describe('a fixed map of free, allowed, aligned IOVA fails only for its pages', 
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.text).toMatch(/IOMMU_IOAS_MAP of 0x40000000\.\.0x401fffff \(FIXED_IOVA\) into IOAS \d+ failed with EADDRINUSE, but that IOVA is free/);
     expect(r.reference, r.text).toEqual([]);
+    // The one refusal of such a range for its permission: a read-only map where a VT-d nesting parent holds the IOAS.
+    const q = program(
+      'nest-parent-read-only',
+      [
+        ...withBuffer(8192),
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+        { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT', dev_id: '$d_id', pt_id: '$ioas' }, expect: { ok: true } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' }, expect: { errno: ['EINVAL'] } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC'] },
+    );
+    const onRef = await replayProgram(q, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.text).toMatch(/IOMMU_IOAS_MAP, \{ioas_id: \$ioas, flags: 5,[^\n]*\n\s*→ -1 EINVAL/);
+    expect(onRef.objections, onRef.text).toEqual([]);
   });
 });
 

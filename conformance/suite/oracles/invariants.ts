@@ -934,6 +934,8 @@ export class InvariantsOracle implements Oracle {
     const align = this.exactAlignment(ctx, ioas);
     const reserved = this.exactReserved(ctx, ioas);
     if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n) return;
+    // A VT-d nesting parent in the IOAS takes no read-only IOPTE (ERRATA_772415_SPR17).
+    if (name === 'EINVAL' && (flags & IOMMU_IOAS_MAP_WRITEABLE) === 0 && this.shadow.refusesReadOnly(ctx, ioas.id)) return;
     this.ctx.count('invariants.abi-hygiene');
     if (fixed) {
       const iova = toBig(v['iova']);

@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
@@ -103,6 +103,13 @@ export interface HwptObj {
   readonly unit?: string;
   /** Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING: its domain has dirty ops, which a device that cannot track refuses. */
   readonly dirtyTracking?: boolean;
+  /**
+   * A VT-d second-stage nesting parent: every IOPTE must be writable
+   * (ERRATA_772415_SPR17; 7.3 PT_FEAT_VTDSS_FORCE_WRITEABLE, 6.12
+   * __domain_mapping's nested_parent test), so a read-only area cannot be
+   * mapped into it (EINVAL).
+   */
+  readonly refusesReadOnly?: boolean;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
 }
@@ -366,6 +373,12 @@ export class Shadow {
     let h = d.bound.ctx.objects.get(d.hwpt);
     if (h?.type === 'hwpt_nested' && h.parent !== undefined) h = d.bound.ctx.objects.get(h.parent);
     return h?.type === 'hwpt_paging' ? this.ioas(d.bound.ctx, h.ioas) : undefined;
+  }
+
+  /** Whether some paging domain of the IOAS refuses read-only IOPTEs (`refusesReadOnly`). */
+  refusesReadOnly(ctx: CtxRec, ioasId: number): boolean {
+    for (const o of ctx.objects.values()) if (o.type === 'hwpt_paging' && o.ioas === ioasId && o.refusesReadOnly) return true;
+    return false;
   }
 
   /** Whether some paging domain holds the IOAS's areas (pins them). */
@@ -1051,7 +1064,9 @@ export class Shadow {
         if (pt?.type === 'ioas') {
           // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
           const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev.iommu) : {};
-          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (toNum(v['flags']) & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0 } : {};
+          const flags = toNum(v['flags']);
+          const refusesReadOnly = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 && this.iommus.get(dev?.type === 'device' ? dev.dev.iommu : '')?.format === 'vtd-ss';
+          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }) } : {};
           this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, ...unit, devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
