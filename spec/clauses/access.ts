@@ -85,6 +85,16 @@ export const clauses: Clause[] = [
     checks: ['suite.invariants.access-pages-are-mapped'],
   },
   {
+    id: 'ACCESS.OPS_SUCCEED',
+    events: ['IOMMU_TEST_OP_ACCESS_PAGES', 'IOMMU_TEST_OP_ACCESS_RW'],
+    kind: 'state',
+    statement:
+      'An ACCESS_RW or ACCESS_PAGES with known flags and a length of 1 byte to 16 MiB, over a range the access’s IOAS maps end to end with the permission it needs, fails only for memory (ENOMEM), the user buffer or the pages (EFAULT), the selftest’s comparison with the pages behind uptr (EBADE), an access without pin ops (ACCESS_PAGES: EOPNOTSUPP), an area an unmap is taking away (prevent_access), or, for a pin, a piece that does not start, or one before the last that does not end, on a page boundary of its pages (iopt_area_contig_is_aligned: EINVAL). A refused unmap leaves its areas open to accesses.',
+    source: { file: DEV, function: 'iommufd_access_pin_pages' },
+    profiles: BOTH,
+    checks: ['suite.invariants.access-ops-succeed'],
+  },
+  {
     id: 'ACCESS.RW',
     kind: 'state',
     statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection).',

@@ -1304,6 +1304,56 @@ describe('a fixed map of free, allowed, aligned IOVA fails only for its pages', 
   });
 });
 
+describe('an access op over what its IOAS maps succeeds', () => {
+  const pinAccess: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { access: 'out.create_access.out_access_fd' } };
+  const mapAt = (iova: string, add: number): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add }, length: '65536', iova } });
+  const testOps = { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_RW', 'IOMMU_TEST_OP_ACCESS_PAGES'] };
+
+  check('suite.invariants.access-ops-succeed', async () => {
+    // A refused partial unmap (ENOENT: the range cuts the area) removes nothing; the fault has
+    // already marked the area prevent_access, so the access's read of it is refused (EINVAL).
+    const afterRefusedUnmap = program(
+      'access-after-refused-unmap',
+      [
+        ...withBuffer(65536),
+        mapAt('0x1000000', 0),
+        pinAccess,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x1000000', length: '4096' }, expect: { errno: ['ENOENT'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_RW', id: '$access', access_rw: { iova: '0x1000000', length: '16', uptr: '$buf.va' } } },
+      ],
+      testOps,
+    );
+    const r = await judge(afterRefusedUnmap, 'conformance/mutants/unseen/unmap-prevent-access-before-cut-check.ts');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_ACCESS_RW \(a read\) of 0x1000000\.\.0x100000f failed with EINVAL, but IOAS \d+, the access's, maps all of it with READ/);
+    expect(r.reference, r.text).toEqual([]);
+    // A pin across the seam of two maps of one buffer, each piece page aligned: the fault tests the
+    // first piece's start twice where it should test its end (iopt_area_contig_is_aligned).
+    const acrossSeam = program(
+      'pin-across-seam',
+      [...withBuffer(131072), pinAccess, mapAt('0x1000000', 0), mapAt('0x1010000', 65536), { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$access', access_pages: { iova: '0x100f000', length: '8192', uptr: { $: 'buf', field: 'va', add: 61440 } } } }],
+      testOps,
+    );
+    const s = await judge(acrossSeam, 'conformance/mutants/unseen/access-contig-end-check-from-cur.ts');
+    expect(s.broken, s.text).toContain('invariants.lifetime');
+    expect(s.text).toMatch(/IOMMU_TEST_OP_ACCESS_PAGES \(a read pin\) of 0x100f000\.\.0x1010fff failed with EINVAL/);
+    expect(s.reference, s.text).toEqual([]);
+    // The same pin where the first map ends off a page boundary of its pages is refused by the kernel too.
+    const offPage = program(
+      'pin-across-unaligned-seam',
+      [
+        ...withBuffer(131072),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '65534', iova: '0x1000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: 65536 }, length: '65536', iova: '0x100fffe' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { rw: 'out.create_access.out_access_fd' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_RW', id: '$rw', access_rw: { iova: '0x100fff0', length: '32', uptr: '$buf.va' } }, expect: { ok: true } },
+      ],
+      testOps,
+    );
+    const onRef = await replayProgram(offPage, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+  });
+});
+
 describe('a replace whose answer cannot be copied back moves the group, then detaches the device', () => {
   check('suite.invariants.failed-replace-leaves-group-moved', async () => {
     // Two devices of a group on one HWPT; a replace of the second onto another HWPT, its struct in

@@ -2927,7 +2927,11 @@ export class InvariantsOracle implements Oracle {
       // !iopt_area_contig_done), or an access with no IOAS: with the whole range mapped, the access
       // lost track of its IOAS or of areas still there.
       const r = rangeOf(toBig(m['iova']), toBig(m['length']));
-      if (errnoName(errno ?? 0) !== 'ENOENT' || !r || (op === 'IOMMU_TEST_OP_ACCESS_PAGES' && (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0)) return;
+      if (!r || (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
+      if (errnoName(errno ?? 0) !== 'ENOENT') {
+        this.checkAccessOpRefused(ev, op, access, ioas, m, r, errno, out);
+        return;
+      }
       this.ctx.count('invariants.lifetime');
       if (this.certainlyMapped(ioas, r)) out.push(this.obj('lifetime', ev, `${op} of ${hexOf(r.start)}..${hexOf(r.last)} failed with ENOENT, but IOAS ${ioas.id}, the access's, maps all of it: the access lost its IOAS or areas that are still there`, 'not ENOENT', 'ENOENT'));
       return;
@@ -2951,6 +2955,45 @@ export class InvariantsOracle implements Oracle {
       if (seg.last >= r.last) return;
       at = seg.last + 1n;
     }
+  }
+
+  /**
+   * ACCESS.OPS_SUCCEED: what refuses an ACCESS_RW or ACCESS_PAGES whose
+   * flags are known, whose length is 1 byte to 16 MiB and whose range the
+   * access's IOAS maps end to end with the permission it needs
+   * (iommufd_access_rw, iommufd_access_pin_pages and the selftest around
+   * them): only memory (ENOMEM), the user buffer or the pages (EFAULT), the
+   * selftest's comparison with the pages behind uptr (EBADE), an access that
+   * does not pin (EOPNOTSUPP for ACCESS_PAGES), an area being unmapped
+   * (prevent_access, only while an unmap waits on the accesses), and for a
+   * pin a piece that does not start, or a piece before the last that does not
+   * end, on a page boundary of its pages (iopt_area_contig_is_aligned: EINVAL).
+   * Anything else turns down a valid access: an area left blocked after a
+   * refused unmap, an alignment test that measures the wrong end. Every
+   * boundary between two of the shadow's segments is taken as a possible
+   * area boundary (a COPY makes an area per source piece).
+   */
+  private checkAccessOpRefused(ev: StepEvent, op: 'IOMMU_TEST_OP_ACCESS_RW' | 'IOMMU_TEST_OP_ACCESS_PAGES', access: AccessObj, ioas: IoasObj, m: StructValue, r: Range, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.failNth || req.arg.readOnly || req.arg.tail?.some((b) => b !== 0)) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (name === 'ENOMEM' || name === 'EFAULT' || name === 'EBADE') return;
+    const pin = op === 'IOMMU_TEST_OP_ACCESS_PAGES';
+    const flags = toNum(m['flags']);
+    if ((flags & ~(pin ? MOCK_FLAGS_ACCESS_WRITE : MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH)) !== 0 || r.last - r.start + 1n > 16n << 20n) return;
+    if (pin && access.alignment !== PAGE) return; // an access without pin ops: EOPNOTSUPP
+    const write = (flags & (pin ? MOCK_FLAGS_ACCESS_WRITE : MOCK_ACCESS_RW_WRITE)) !== 0;
+    const byteAt = (seg: Segment, iova: bigint): bigint => seg.ps.va + seg.psOff + (iova - seg.start);
+    for (let at = r.start; ; ) {
+      const seg = this.shadow.segmentAt(ioas, at);
+      if (!seg || seg.uncertain || !(write ? seg.write && seg.ps.writable : seg.read)) return;
+      if (pin && (byteAt(seg, at) % PAGE !== 0n || (seg.last < r.last && (byteAt(seg, seg.last) + 1n) % PAGE !== 0n))) return;
+      if (seg.last >= r.last) break;
+      at = seg.last + 1n;
+    }
+    this.ctx.count('invariants.lifetime');
+    const how = pin ? `a ${write ? 'write' : 'read'} pin` : `a ${write ? 'write' : 'read'}`;
+    out.push(this.obj('lifetime', ev, `${op} (${how}) of ${hexOf(r.start)}..${hexOf(r.last)} failed with ${name}, but IOAS ${ioas.id}, the access's, maps all of it with ${write ? 'WRITE' : 'READ'}${pin ? ', every piece starting (and, but the last, ending) on a page boundary of its pages' : ''}, and the flags and length are valid: only memory, the user buffer${pin ? ', the pages behind uptr' : ''} or an unmap in progress can refuse it (ACCESS.OPS_SUCCEED)`, 'ok (or ENOMEM/EFAULT)', name));
   }
 
   /**

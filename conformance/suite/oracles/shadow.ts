@@ -726,11 +726,16 @@ export class Shadow {
     return ps;
   }
 
-  /** Remove what lies in [r] from an IOAS (accesses are told to unpin what overlaps). */
-  private unmapRange(ctx: CtxRec, ioas: IoasObj, r: Range, uncertain: boolean): void {
+  /**
+   * Remove what lies in [r] from an IOAS (accesses are told to unpin what
+   * overlaps); after a failed unmap, mark what it may have removed uncertain
+   * instead: the segments it covers whole, or (a type1 unmap, which cuts at
+   * both ends first) every one it overlaps.
+   */
+  private unmapRange(ctx: CtxRec, ioas: IoasObj, r: Range, uncertain: false | 'covered' | 'overlapping' = false): void {
     const out: Segment[] = [];
     for (const s of ioas.segs) {
-      if (!overlaps(s, r)) {
+      if (!overlaps(s, r) || (uncertain === 'covered' && (s.start < r.start || s.last > r.last))) {
         out.push(s);
         continue;
       }
@@ -983,12 +988,14 @@ export class Shadow {
         const iova = toBig(v['iova']);
         const length = toBig(v['length']);
         const r = iova === 0n && length === U64_MAX ? { start: 0n, last: U64_MAX } : rangeOf(iova, length);
-        if (ioas && r) this.unmapRange(ctx, ioas, r, true);
+        // iopt_unmap_iova_range removes only areas the range covers whole (one it cuts is ENOENT when
+        // reached): an area that reaches past either end stays, whatever happened before the failure.
+        if (ioas && r) this.unmapRange(ctx, ioas, r, 'covered');
       } else if (cmd === 'VFIO_IOMMU_UNMAP_DMA' && ctx.compatIoas !== undefined) {
         const ioas = this.ioas(ctx, ctx.compatIoas);
         // A failure midway (UNMAP_FLAG_ALL included) leaves all of the range uncertain.
         const r = compatUnmapRange(v);
-        if (ioas && r) this.unmapRange(ctx, ioas, r, true);
+        if (ioas && r) this.unmapRange(ctx, ioas, r, 'overlapping');
       }
       return;
     }
