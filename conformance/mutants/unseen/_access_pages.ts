@@ -27,8 +27,8 @@ export function checkAreaProt(area: IoptArea, write: boolean): boolean {
   return (area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ)) !== 0;
 }
 
-/** iopt_area_contig_is_aligned */
-function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boolean {
+/** iopt_area_contig_is_aligned, the reference's: a piece starts, and but the last ends, on a page boundary of its pages. */
+export function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boolean {
   if (ioptAreaStartByte(area, cur) % P) return false;
   if (!isLastPiece && ioptAreaStartByte(area, area.last) % P !== P - 1n) return false;
   return true;
@@ -41,6 +41,10 @@ export interface AccessPinSteps {
   readonly checkProt?: (area: IoptArea, write: boolean) => boolean;
   /** iopt_area_remove_access, for the err_remove unwind. */
   readonly removeAccess?: AreaRemoveAccess;
+  /** iopt_area_contig_is_aligned: whether the piece from `cur` may be pinned (EINVAL if not). */
+  readonly isAligned?: (area: IoptArea, cur: bigint, isLastPiece: boolean) => boolean;
+  /** iopt_for_each_contig_area: the areas' pieces of [iova, last], and whether they reached last. */
+  readonly contig?: typeof ioptAreaContig;
 }
 
 /** iopt_area_remove_access: drop the access's pin of [start, last] of the area's pages. */
@@ -52,7 +56,7 @@ const areaRemoveAccess: AreaRemoveAccess = (_access, area, start, last) => ioptA
 export type AccessPinPages = (access: IommufdAccess, iova: bigint, length: bigint, write: boolean) => Result<number[]>;
 
 /** iommufd_access_pin_pages with the given steps (the reference's where none is given). */
-export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = checkAreaProt, removeAccess = areaRemoveAccess }: AccessPinSteps): AccessPinPages {
+export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = checkAreaProt, removeAccess = areaRemoveAccess, isAligned = contigIsAligned, contig = ioptAreaContig }: AccessPinSteps): AccessPinPages {
   return (access, iova, length, write) => {
     if (!access.ops.needsPinPages) return err(-EINVAL);
     if (!length) return err(-EINVAL);
@@ -60,12 +64,12 @@ export function accessPinPagesWith({ addAccess = ioptAreaAddAccess, checkProt = 
     if (last > ULONG_MAX) return err(-EOVERFLOW);
     const ioas = access.ioas;
     if (!ioas) return err(-ENOENT);
-    const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+    const { pieces, done } = contig(ioas.iopt, iova, last);
     const out: number[] = [];
     const unwind = new Unwind();
     for (const { area, cur } of pieces) {
       const pieceLast = last < area.last ? last : area.last;
-      if (area.preventAccess || !contigIsAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
+      if (area.preventAccess || !isAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
       if (!checkProt(area, write)) return unwind.exit(err(-EPERM));
       const first = ioptAreaIovaToIndex(area, cur);
       const lastIndex = ioptAreaIovaToIndex(area, pieceLast);

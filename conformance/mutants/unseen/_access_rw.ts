@@ -24,6 +24,8 @@ export interface AccessRwSteps {
   readonly pagesRw?: typeof ioptPagesRwAccess;
   /** iopt_area_contig_done: whether the areas covered the whole range (ENOENT if not). */
   readonly contigDone?: (done: boolean) => boolean;
+  /** iopt_for_each_contig_area: the areas' pieces of [iova, last], and whether they reached last. */
+  readonly contig?: typeof ioptAreaContig;
 }
 
 const pieceBytesOf = (last: bigint, area: IoptArea, cur: bigint): number => Number((last < area.last ? last : area.last) - cur + 1n);
@@ -35,7 +37,7 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
   if (last > ULONG_MAX) return -EOVERFLOW;
   const ioas = access.ioas;
   if (!ioas) return -ENOENT;
-  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
+  const { pieces, done } = steps.contig(ioas.iopt, iova, last);
   let off = 0;
   for (const { area, cur } of pieces) {
     const bytes = steps.pieceBytes(last, area, cur);
@@ -53,8 +55,8 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
 }
 
 /** iommufd_test_access_rw over iommufd_access_rw with the given steps (the reference's where none is given). */
-export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done }: AccessRwSteps): (ucmd: Ucmd) => number {
-  const steps = { pieceBytes, checkProt, pagesRw, contigDone };
+export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig }: AccessRwSteps): (ucmd: Ucmd) => number {
+  const steps = { pieceBytes, checkProt, pagesRw, contigDone, contig };
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     let iova = cmd.big('access_rw.iova');

@@ -51,19 +51,15 @@
  * is clean, only wrong.
  *
  * Applied as: IOMMU_TEST_OP_ACCESS_PAGES is served by the shared copy of
- * iommufd_test_access_pages (_access_pages.ts) over a copy of
- * iommufd_access_pin_pages whose iopt_area_contig_is_aligned has the slip.
+ * iommufd_test_access_pages (_access_pages.ts) over its
+ * iommufd_access_pin_pages, with an iopt_area_contig_is_aligned that has the slip.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOENT, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
-import { ioptAreaContig, ioptAreaIovaToIndex, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaAddAccess, ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
-import { err, ok } from '../../../impl/iommufd/object.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
+import { PAGE_SIZE, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessPagesHandler, checkAreaProt, type AccessPinPages } from './_access_pages.ts';
+import { accessPagesHandler, accessPinPagesWith } from './_access_pages.ts';
 
 const P = BigInt(PAGE_SIZE);
 
@@ -74,33 +70,7 @@ function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boo
   return true;
 }
 
-/** iommufd_access_pin_pages (the reference's) over the faulty alignment test. */
-const pinPages: AccessPinPages = (access, iova, length, write) => {
-  if (!access.ops.needsPinPages) return err(-EINVAL);
-  if (!length) return err(-EINVAL);
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return err(-EOVERFLOW);
-  const ioas = access.ioas;
-  if (!ioas) return err(-ENOENT);
-  const { pieces, done } = ioptAreaContig(ioas.iopt, iova, last);
-  const out: number[] = [];
-  const unwind = new Unwind();
-  for (const { area, cur } of pieces) {
-    const pieceLast = last < area.last ? last : area.last;
-    if (area.preventAccess || !contigIsAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
-    if (!checkAreaProt(area, write)) return unwind.exit(err(-EPERM));
-    const first = ioptAreaIovaToIndex(area, cur);
-    const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
-    const r = ioptAreaAddAccess(area, first, lastIndex, write);
-    if (r.errno) return unwind.exit(err(r.errno));
-    unwind.onError('err_remove', () => ioptAreaRemoveAccess(area, first, lastIndex));
-    out.push(...r.value!);
-  }
-  if (!done) return unwind.exit(err(-ENOENT));
-  return unwind.exit(ok(out));
-};
-
-const accessPages = accessPagesHandler({ pinPages });
+const accessPages = accessPagesHandler({ pinPages: accessPinPagesWith({ isAligned: contigIsAligned }) });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-contig-end-check-from-cur', profile, {

@@ -58,26 +58,21 @@
  *
  * Applied as: IOMMU_IOAS_COPY (the shared copy of iommufd_ioas_copy,
  * _copy.ts), IOMMU_TEST_OP_ACCESS_PAGES (_access_pages.ts) and
- * IOMMU_TEST_OP_ACCESS_RW (a copy of iommufd_test_access_rw below) walk the
- * areas with the faulty iterator; iommufd_access_unpin_pages keeps the
+ * IOMMU_TEST_OP_ACCESS_RW (_access_rw.ts) walk the areas with the faulty
+ * iterator; iommufd_access_unpin_pages keeps the
  * reference's (no pin can cross an area any more).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADFD, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
-import { ioptAreaIovaToIndex, ioptAreaStartByte, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaAddAccess, ioptAreaRemoveAccess, ioptGetPagesRef, ioptPagesRwAccess } from '../../../impl/iommufd/pages.ts';
-import { PAGE_SIZE, ULONG_MAX, type IoPagetable, type IoptArea, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { SelftestAccess, syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW } from '../../../spec/uapi/constants.ts';
+import { ioptAreaStartByte, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
+import { ULONG_MAX, type IoPagetable, type IoptArea, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessPagesHandler, checkAreaProt } from './_access_pages.ts';
+import { accessPagesHandler, accessPinPagesWith } from './_access_pages.ts';
+import { accessRwHandler } from './_access_rw.ts';
 import { copyHandler } from './_copy.ts';
-
-const P = BigInt(PAGE_SIZE);
-const SZ_16M = 16 * 1024 * 1024;
 
 /** iopt_for_each_contig_area with the faulty iopt_area_contig_next; done is iopt_area_contig_done. */
 function contig(iopt: IoPagetable, iova: bigint, last: bigint): { pieces: { area: IoptArea; cur: bigint }[]; done: boolean } {
@@ -115,95 +110,10 @@ function getPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesLi
   return unwind.exit(done ? 0 : -ENOENT);
 }
 
-/** iopt_area_contig_is_aligned */
-function contigIsAligned(area: IoptArea, cur: bigint, isLastPiece: boolean): boolean {
-  if (ioptAreaStartByte(area, cur) % P) return false;
-  if (!isLastPiece && ioptAreaStartByte(area, area.last) % P !== P - 1n) return false;
-  return true;
-}
-
-/** iommufd_access_pin_pages over the faulty iterator. */
-function pinPages(access: IommufdAccess, iova: bigint, length: bigint, write: boolean): Result<number[]> {
-  if (!access.ops.needsPinPages) return err(-EINVAL);
-  if (!length) return err(-EINVAL);
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return err(-EOVERFLOW);
-  const ioas = access.ioas;
-  if (!ioas) return err(-ENOENT);
-  const { pieces, done } = contig(ioas.iopt, iova, last);
-  const out: number[] = [];
-  const unwind = new Unwind();
-  for (const { area, cur } of pieces) {
-    const pieceLast = last < area.last ? last : area.last;
-    if (area.preventAccess || !contigIsAligned(area, cur, pieceLast === last)) return unwind.exit(err(-EINVAL));
-    if (!checkAreaProt(area, write)) return unwind.exit(err(-EPERM));
-    const first = ioptAreaIovaToIndex(area, cur);
-    const lastIndex = ioptAreaIovaToIndex(area, pieceLast);
-    const r = ioptAreaAddAccess(area, first, lastIndex, write);
-    if (r.errno) return unwind.exit(err(r.errno));
-    unwind.onError('err_remove', () => ioptAreaRemoveAccess(area, first, lastIndex));
-    out.push(...r.value!);
-  }
-  if (!done) return unwind.exit(err(-ENOENT));
-  return unwind.exit(ok(out));
-}
-
-/** iommufd_access_rw over the faulty iterator. */
-function accessRw(access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath: boolean): number {
-  if (!data.length) return -EINVAL;
-  const last = iova + BigInt(data.length) - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const ioas = access.ioas;
-  if (!ioas) return -ENOENT;
-  const { pieces, done } = contig(ioas.iopt, iova, last);
-  let off = 0;
-  for (const { area, cur } of pieces) {
-    const pieceLast = last < area.last ? last : area.last;
-    const bytes = Number(pieceLast - cur + 1n);
-    if (area.preventAccess) return -EINVAL;
-    if (!checkAreaProt(area, write)) return -EPERM;
-    const rc = ioptPagesRwAccess(area.pages!, Number(ioptAreaStartByte(area, cur)), data.subarray(off, off + bytes), write, slowPath);
-    if (rc) return rc;
-    off += bytes;
-  }
-  return done ? 0 : -ENOENT;
-}
-
-/** iommufd_test_access_rw over the faulty iommufd_access_rw. */
-function testAccessRw(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_rw.iova');
-  const length = cmd.big('access_rw.length');
-  const ubuf = cmd.big('access_rw.uptr');
-  const flags = cmd.num('access_rw.flags');
-  if (length > BigInt(SZ_16M)) return -ENOMEM;
-  if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const file = ctx.proc.fds.fget(cmd.num('id'));
-  if (!file) return -EBADFD;
-  try {
-    if (file.kind !== 'selftest-access' || !(file.private_data instanceof SelftestAccess)) return -EBADFD;
-    const access = file.private_data.access!;
-    if (ctx.faults.shouldFail()) return -ENOMEM;
-    let tmp: Uint8Array = new Uint8Array(Number(length));
-    const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
-    if (write) {
-      const b = ctx.proc.copyFromUser(ubuf, Number(length));
-      if (!b) return -EFAULT;
-      tmp = b;
-    }
-    if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
-    const rc = accessRw(access, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
-    if (rc) return rc;
-    if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return -EFAULT;
-    return 0;
-  } finally {
-    file.put();
-  }
-}
-
 export function createAdapter(profile: Profile): Implementation {
   const copy = copyHandler({ getPages });
-  const testAccessPages = accessPagesHandler({ pinPages });
+  const testAccessPages = accessPagesHandler({ pinPages: accessPinPagesWith({ contig }) });
+  const testAccessRw = accessRwHandler({ contig });
   return mutantImplementation('contig-next-cur-not-advanced', profile, {
     handlers: {
       IOMMU_IOAS_COPY: (ucmd) => copy(ucmd),
