@@ -520,6 +520,27 @@ describe('IOMMU instances and coherency (seeds 001 and 002)', () => {
     expect(d.pt).not.toBe(c.pt);
   });
 
+  check('ref.hwpt.vtd-table-depth-in-sagaw', () => {
+    // A 3-level table made for vtd1 (SAGAW 39-bit only) on vtd0 (SAGAW 48-bit only): 7.3's
+    // paging_domain_compatible_second_stage tests cap_sagaw & BIT(pt_info.aw) (EINVAL), 6.12's
+    // prepare_domain_attach_device only knocks out levels of a deeper table and takes it.
+    for (const [profile, errno] of [['6.12', 0], ['7.3', EINVAL]] as const) {
+      const env = newEnv(profile);
+      const ioas = ioasAlloc(env);
+      const narrow = boundDevice(env, { iommu: 'vtd1' });
+      const h = hwptAlloc(env, { dev_id: narrow.devid, pt_id: ioas });
+      expect(h.errno).toBe(0);
+      const wide = boundDevice(env, { iommu: 'vtd0', enforceCacheCoherency: false, dirtyTracking: false });
+      expect(vfioAttach(env, wide.fd, h.id).errno, profile).toBe(errno);
+      // by IOAS id the search passes over vtd1's automatic domain and makes one of its own
+      const ioas2 = ioasAlloc(env);
+      const autoNarrow = attached(env, { iommu: 'vtd1' }, ioas2);
+      const r = attached(env, { iommu: 'vtd0', enforceCacheCoherency: false, dirtyTracking: false }, ioas2);
+      expect(r.errno).toBe(0);
+      expect(r.pt === autoNarrow.pt, profile).toBe(profile === '6.12');
+    }
+  });
+
   check('ref.hwpt.coherency-decided-at-alloc', () => {
     const env = newEnv('6.12');
     const ioas = ioasAlloc(env);

@@ -213,6 +213,10 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
       if (domain.dirtyOps && !dev.caps.dirtyTracking) return -EINVAL;
       // the domain's address width must fit the unit's (agaw)
       if (domain.apertureEnd > dev.iommu.config.apertureLast) return -EINVAL;
+      // 7.3 paging_domain_compatible_second_stage: the table's depth must be one the unit's SAGAW
+      // walks (pt_info.aw = levels - 2). 6.12 only skips levels of a deeper table (iommu_skip_agaw).
+      const cfg = domain.config;
+      if (profile === '7.3' && cfg?.format === 'vtd-ss' && !(Number((dev.iommu.config.regs[0] ?? 0n) >> 8n) & 0x1f & (1 << ((cfg.levels ?? 4) - 2)))) return -EINVAL;
       return 0;
     },
     // intel_iommu_enforce_cache_coherency: force_snooping (SNP in every PTE)

@@ -75,6 +75,11 @@ export class IommuDomain {
     return this.hwDomain;
   }
 
+  /** How the hardware domain was made (format, levels, page sizes). */
+  get config(): DomainConfig | undefined {
+    return this.cfg;
+  }
+
   /** Hardware domain id (DID/ASID) tagging its IOTLB entries. */
   get tag(): number {
     return this.hwDomain ? this.hwDomain.tag : 0;

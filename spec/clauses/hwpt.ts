@@ -240,11 +240,11 @@ export const clauses: Clause[] = [
     id: 'HWPT.UNIT_REACHES_APERTURE',
     kind: 'security',
     statement:
-      'A paging HWPT takes a device only if the device’s own IOMMU unit can translate the whole of the domain’s aperture: the IOAS reserves IOVA around its domains’ apertures, not its devices’ units, so a narrower unit would be offered IOVA it cannot reach and handed a table deeper than it walks. The attach fails with EINVAL (VT-d: the domain’s address width and levels against the unit’s MGAW/AGAW; a domain of another driver fails the core’s owner check first).',
+      'A paging HWPT takes a device only if the device’s own IOMMU unit can translate the whole of the domain’s aperture: the IOAS reserves IOVA around its domains’ apertures, not its devices’ units, so a narrower unit would be offered IOVA it cannot reach and handed a table deeper than it walks. The attach fails with EINVAL (VT-d: the domain’s address width and levels against the unit’s MGAW/AGAW, and on 7.3 a table depth the unit’s SAGAW does not walk, even a shallower one (paging_domain_compatible_second_stage: cap_sagaw & BIT(aw)); a domain of another driver fails the core’s owner check first).',
     source: { file: 'drivers/iommu/intel/iommu.c', function: 'paging_domain_compatible' },
     profiles: BOTH,
     errno: 'EINVAL',
-    checks: ['suite.invariants.attach-within-unit-reach'],
+    checks: ['suite.invariants.attach-within-unit-reach', 'ref.hwpt.vtd-table-depth-in-sagaw'],
   },
   {
     id: 'HWPT.APERTURE_RESERVED',
