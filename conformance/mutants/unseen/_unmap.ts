@@ -16,8 +16,8 @@ import type { CompatDecode } from '../harness.ts';
 import { ioptPutPages } from '../../../impl/iommufd/pages.ts';
 
 export type Unfill = (iopt: IoPagetable, area: IoptArea, pages: IoptPages) => void;
-/** Whether an area found in [start, last] is refused as one the unmap would cut. */
-export type Cuts = (areaFirst: bigint, areaLast: bigint, start: bigint, last: bigint) => boolean;
+/** Whether an area found in [start, last] is refused as one the unmap would cut (the area itself, for a fault that touches it there). */
+export type Cuts = (areaFirst: bigint, areaLast: bigint, start: bigint, last: bigint, area: IoptArea) => boolean;
 
 /** iopt_unmap_iova_range's own test: `area_first < start || area_last > last`. */
 export const REFUSES_CUT: Cuts = (areaFirst, areaLast, start, last) => areaFirst < start || areaLast > last;
@@ -39,7 +39,7 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
     const areaLast = area.last;
     if (!area.pages) return -EBUSY;
     if (area.numLocks) return -EBUSY;
-    if (cuts(areaFirst, areaLast, start, last)) return -ENOENT;
+    if (cuts(areaFirst, areaLast, start, last, area)) return -ENOENT;
     if (areaFirst !== start) tries = 0;
     if (accessed(area)) {
       start = areaFirst;

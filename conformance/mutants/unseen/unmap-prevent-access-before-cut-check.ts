@@ -70,49 +70,21 @@
  *
  * Applied as: IOMMU_IOAS_UNMAP and VFIO_IOMMU_UNMAP_DMA are served by the
  * shared copies of iommufd_ioas_unmap / iommufd_vfio_unmap_dma (_unmap.ts)
- * over a copy of the reference's walk with the store hoisted.
+ * over the shared walk, whose cut test first marks the area (the store hoisted).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY, EDEADLOCK, ENOENT } from '../../../impl/lib/errno.ts';
-import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
+import { ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
 import { mutantImplementation } from '../harness.ts';
-import { ioasUnmapWith, vfioUnmapDmaWith, type RangeUnmap } from './_unmap.ts';
+import { ioasUnmapWith, REFUSES_CUT, unmapRange, vfioUnmapDmaWith, type Cuts, type RangeUnmap } from './_unmap.ts';
+
+/** THE FAULT: the area is marked before the walk knows it will tear it down (the cut test comes after). */
+const markThenTestCut: Cuts = (areaFirst, areaLast, start, last, area) => {
+  area.preventAccess = true;
+  return REFUSES_CUT(areaFirst, areaLast, start, last, area);
+};
 
 /** iopt_unmap_iova_range with prevent_access set on every area the walk reaches. */
-const walk: RangeUnmap = (iopt: IoPagetable, first, last, unmapped) => {
-  let start = first;
-  let tries = 0;
-  unmapped.bytes = 0n;
-  for (;;) {
-    const area = ioptAreaIterFirst(iopt, start, last);
-    if (!area) return 0;
-    const areaFirst = area.start;
-    const areaLast = area.last;
-    if (!area.pages) return -EBUSY;
-    if (area.numLocks) return -EBUSY;
-    // THE FAULT: marked before the walk knows it will tear the area down.
-    area.preventAccess = true;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
-    if (areaFirst !== start) tries = 0;
-    if (area.numAccesses) {
-      start = areaFirst;
-      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, area.length);
-      tries++;
-      if (tries > 100) return -EDEADLOCK;
-      continue;
-    }
-    const pages = area.pages;
-    area.pages = null;
-    ioptAreaUnfillDomains(iopt, area, pages);
-    iopt.areas.splice(iopt.areas.indexOf(area), 1);
-    ioptPutPages(pages);
-    unmapped.bytes += areaLast - areaFirst + 1n;
-    if (areaLast >= last) return 0;
-    start = areaLast + 1n;
-  }
-};
+const walk: RangeUnmap = (iopt, first, last, unmapped) => unmapRange(iopt, first, last, unmapped, ioptAreaUnfillDomains, markThenTestCut);
 
 export function createAdapter(profile: Profile): Implementation {
   const vfioUnmap = vfioUnmapDmaWith(walk);
