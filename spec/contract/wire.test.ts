@@ -87,6 +87,12 @@ describe('adapter wire form', () => {
     expect(checkSchema('result_mem_read', { data: { b64: `${b64}A` } })).toBeDefined();
   });
 
+  it('names a bytes field that holds no bytes when encoding (a caller building requests in code)', () => {
+    const bad = { op: 'mem_write', buffer: 1, offset: 0, data: { b64: 'AA==' } } as unknown as Parameters<typeof requestToWire>[0];
+    expect(() => requestToWire(bad)).toThrow(WireFormatError);
+    expect(() => requestToWire(bad)).toThrow(/field 'data' must be bytes/);
+  });
+
   check('adapter.wire.decode-names-bad-field', () => {
     const bad = (v: Json): string => {
       try {

@@ -647,12 +647,12 @@ function capabilitiesFromWire(value: Json | undefined, f: string): Capabilities 
 }
 
 function ioctlResultToWire(r: IoctlResult): JsonObject {
-  const buffers = r.buffers === undefined ? undefined : Object.fromEntries(Object.entries(r.buffers).map(([k, v]) => [k, bytesToWire(v)]));
+  const buffers = r.buffers === undefined ? undefined : Object.fromEntries(Object.entries(r.buffers).map(([k, v]) => [k, bytesToWire(v, `buffers.${k}`)]));
   return defined({
     ret: r.ret,
     errno: r.errno,
     out: r.out === undefined ? undefined : structToWire(r.out),
-    bytes: r.bytes === undefined ? undefined : bytesToWire(r.bytes),
+    bytes: r.bytes === undefined ? undefined : bytesToWire(r.bytes, 'bytes'),
     buffers,
     ptrs: r.ptrs?.map(patchResultToWire),
   });
