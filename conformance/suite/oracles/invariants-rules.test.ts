@@ -1354,6 +1354,30 @@ describe('an access op over what its IOAS maps succeeds', () => {
   });
 });
 
+describe('a device that joins an IOAS translates its pages', () => {
+  check('suite.invariants.joining-device-translates-the-ioas', async () => {
+    // Sixteen pages mapped, then a device attached by IOAS id: its new domain is filled from the
+    // area (iopt_area_fill_domain). The fixture fills the sixth page with the seventh's frame; the
+    // step's own probes look at one page, so the join's translation sweep is what sees it, at the attach.
+    const p = program(
+      'join-fill-wrong-frame',
+      [
+        ...withBuffer(65536),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '65536', iova: '0x1000000' } },
+        ...device('d', '$ioas'),
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const broken = await replayProgram(p, { impl: 'conformance/mutants/fixtures/fill-maps-wrong-frame.ts', profile: '7.3', oracle: 'invariants' });
+    const attachStep = p.steps.length;
+    expect(broken.objections.length, broken.text).toBeGreaterThan(0);
+    expect(broken.objections[0]?.step, broken.text).toBe(attachStep);
+    expect(broken.text).toContain('0x1005000');
+    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+  });
+});
+
 describe('a replace whose answer cannot be copied back moves the group, then detaches the device', () => {
   check('suite.invariants.failed-replace-leaves-group-moved', async () => {
     // Two devices of a group on one HWPT; a replace of the second onto another HWPT, its struct in
