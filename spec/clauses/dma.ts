@@ -16,7 +16,7 @@ export const clauses: Clause[] = [
     statement: 'A device DMA to a mapped IOVA reads and writes exactly the user buffer’s pages behind the mapping (translation: the attached domain’s page table).',
     source: { file: IOPT, function: 'iopt_area_fill_domain' },
     profiles: BOTH,
-    checks: ['ref.dma.lands-on-user-pages', 'ref.selftest.md-check-map', 'ref.adapter.device-dma-kvm', 'suite.invariants.joining-device-translates-the-ioas', 'suite.content.follows-writes', 'suite.content.unknown-until-read-whole', 'mutants.answer-faults.killed-by-invariants', 'mutants.unseen.killed-by-invariants'],
+    checks: ['ref.dma.lands-on-user-pages', 'ref.selftest.md-check-map', 'ref.adapter.device-dma-kvm', 'suite.invariants.joining-device-translates-the-ioas', 'suite.invariants.end-sweep-covers-the-ioas', 'suite.content.follows-writes', 'suite.content.unknown-until-read-whole', 'mutants.answer-faults.killed-by-invariants', 'mutants.unseen.killed-by-invariants'],
   },
   {
     id: 'DMA.ONE_PHYSICAL_MEMORY',

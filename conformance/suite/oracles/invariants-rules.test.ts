@@ -1376,6 +1376,26 @@ describe('a device that joins an IOAS translates its pages', () => {
     const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
     expect(onRef.objections, onRef.text).toEqual([]);
   });
+
+  check('suite.invariants.end-sweep-covers-the-ioas', async () => {
+    // 48 pages: the join's 32 translations take every other page and miss the odd wrong ones
+    // (pages 5, 21 and 37); the end of the case translates up to 64 pages of each device's IOAS,
+    // here all of them, where the ends and middle of each area alone (pages 0, 23, 47) saw nothing.
+    const p = program(
+      'end-sweep-fill-wrong-frame',
+      [
+        ...withBuffer(196608),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '196608', iova: '0x1000000' } },
+        ...device('d', '$ioas'),
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+    );
+    const broken = await replayProgram(p, { impl: 'conformance/mutants/fixtures/fill-maps-wrong-frame.ts', profile: '7.3', oracle: 'invariants' });
+    expect(broken.objections.map((o) => o.property), broken.text).toContain('invariants.dma-confinement');
+    expect(broken.text).toMatch(/translates 0x10(05|15|25)000 to buffer 1 \+ \d+, but IOAS \d+ maps/);
+    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+  });
 });
 
 describe('a replace whose answer cannot be copied back moves the group, then detaches the device', () => {

@@ -342,6 +342,8 @@ const USER_CHARGE_PROBE_PAGES = 2048;
 const ACCESS_RW_CHECKED = 4 * 4096;
 /** Mapped pages a device that joins an IOAS translates (spread over all of them when there are more). */
 const JOIN_SWEEP_PAGES = 32;
+/** Mapped pages of its IOAS each attached device translates at the end of a case, beside every segment's ends and middle. */
+const END_SWEEP_PAGES = 64;
 /** Bytes on each side of a DMA write read back to see that it wrote nothing more. */
 const DATA_MARGIN = 64;
 /**
@@ -3632,18 +3634,20 @@ export class InvariantsOracle implements Oracle {
       requests.push(req);
       checks.push(check);
     };
-    // Full sweep: every device over every segment (both ends) of its IOAS; unattached ones over every IOAS's.
+    // Full sweep: every device over every segment (both ends and the middle) of its IOAS, and over
+    // up to END_SWEEP_PAGES of its mapped pages spread over all of them (a wrong frame inside an
+    // area shows nowhere else); unattached ones over every IOAS's segments.
     if ((this.can.translate || this.can.dma) && !this.shadow.lost) {
       const allSegs = this.shadow.ctxs.filter((c) => c.alive).flatMap((c) => [...c.objects.values()].filter((o): o is IoasObj => o.type === 'ioas').flatMap((o) => o.segs));
       for (const d of this.shadow.liveDevices()) {
         if (d.handle === undefined) continue;
         const at = this.shadow.deviceIoas(d);
         const segs = (at ? at.ioas.segs : allSegs).slice(0, 24);
-        for (const s of segs) {
-          for (const iova of this.pagesOf(s)) {
-            if (this.can.translate) add({ op: 'translate', device: d.handle, iova }, (r, p) => r.ok && this.checkTranslate(undefined, d, iova, r.result as TranslateResult, p, out));
-            else add({ op: 'dma', device: d.handle, iova, dir: 'read', length: 8 }, (r, p) => r.ok && this.checkDma(undefined, d, iova, 8, 'read', r.result as DmaResult, p, out));
-          }
+        const pages = new Set(segs.flatMap((x) => this.pagesOf(x)));
+        if (at) for (const iova of this.spreadPages(at.ioas.segs, END_SWEEP_PAGES)) pages.add(iova);
+        for (const iova of pages) {
+          if (this.can.translate) add({ op: 'translate', device: d.handle, iova }, (r, p) => r.ok && this.checkTranslate(undefined, d, iova, r.result as TranslateResult, p, out));
+          else add({ op: 'dma', device: d.handle, iova, dir: 'read', length: 8 }, (r, p) => r.ok && this.checkDma(undefined, d, iova, 8, 'read', r.result as DmaResult, p, out));
         }
       }
     }
