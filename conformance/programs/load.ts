@@ -101,11 +101,14 @@ function checkByteFields(step: Step, file: string, n: number): void {
   for (const key of BYTE_FIELDS[step.op] ?? []) {
     const v = (step as unknown as JsonObject)[key];
     if (v === undefined || (typeof v === 'string' && v.startsWith('$')) || isRefObject(v)) continue;
-    const keys = isJsonObject(v) ? Object.keys(v).filter((k) => BYTE_KEYS.includes(k as (typeof BYTE_KEYS)[number])) : [];
-    const extra = isJsonObject(v) ? Object.keys(v).filter((k) => !BYTE_KEYS.includes(k as (typeof BYTE_KEYS)[number]) && !(k === 'length' && 'fill' in v)) : [];
-    const fillWithoutLength = isJsonObject(v) && 'fill' in v && typeof v['length'] !== 'number';
-    if (keys.length !== 1 || extra.length > 0 || fillWithoutLength) {
-      const found = isJsonObject(v) ? `{${Object.keys(v).join(', ')}}` : JSON.stringify(v);
+    const o = isJsonObject(v) ? v : undefined;
+    const keys = o ? Object.keys(o) : [];
+    const isSpelling = (k: string): boolean => (BYTE_KEYS as readonly string[]).includes(k);
+    const fill = keys.includes('fill');
+    // Exactly one spelling, nothing beside it but fill's length, which fill needs.
+    const oneSpelling = keys.filter(isSpelling).length === 1 && keys.every((k) => isSpelling(k) || (fill && k === 'length'));
+    if (!oneSpelling || (fill && typeof o?.['length'] !== 'number')) {
+      const found = o ? `{${keys.join(', ')}}` : JSON.stringify(v);
       throw new ProgramError(file, `must be bytes: one of {"hex": …}, {"base64": …}, {"fill": n, "length": n}, {"u32s": […]}, {"u64s": […]} (got ${found})`, n, key);
     }
   }
