@@ -226,7 +226,8 @@ describe('a broken adapter gives a verdict, never a hang', () => {
           name: `refuses-${op}`,
           version: '0',
           profile: '7.3',
-          // Every open after the first (the suite's own context keeps working) when `open` is refused.
+          // When `open` is refused, every open after the session's first (which the invariants make
+          // at a case's start, to learn the lowest free fd): the case's own contexts never open.
           handle: (req) => (req.op === op && (op !== 'open' || ++opens > 1) ? refused(req) : inner.handle(req)),
         };
         let opens = 0;

@@ -41,7 +41,7 @@ export const clauses: Clause[] = [
       'Closing a descriptor frees its number, and an ioctl that fails after reserving one (get_unused_fd_flags) releases it (put_unused_fd): once every file the process opened is closed, open(2) hands out again, lowest first, every number it handed out before (alloc_fd takes the lowest free number).',
     source: { file: 'fs/file.c', function: 'alloc_fd' },
     profiles: BOTH,
-    checks: ['suite.invariants.fd-numbers-freed'],
+    checks: ['suite.invariants.fd-numbers-freed', 'suite.invariants.fd-numbers-freed-from-the-start'],
   },
   {
     id: 'OBJECTS.LOWEST_FREE_ID',

@@ -78,6 +78,11 @@ function environmentOf(need: Need): readonly string[] {
   }
 }
 
+/** Whether a spec builds on a context (/dev/iommu open): one of its needs is made from one. */
+export function needsContext(spec: CommandSpec<unknown>): boolean {
+  return (spec.needs ?? []).some((n) => environmentOf(n).includes('open'));
+}
+
 /**
  * Whether the needs' constructors left what the build picks from: not so
  * only when the implementation refused an environment op in this case and

@@ -10,7 +10,7 @@ import type { CaseSession } from '../session.ts';
 import { Ref } from '../step.ts';
 import { type BufEntry, type DevEntry, type DfdEntry, GenModel, type ObjEntry } from './model.ts';
 import type { IovaChoice } from './values.ts';
-import { type CommandSpec, type Ensure, type Need, runSpec } from './command.ts';
+import { type CommandSpec, type Ensure, type Need, needsContext, runSpec } from './command.ts';
 import { areaPairs, awayFrom, type DeviceCreate, enforcingUnit, freeSpan, freshCtxs, LEAF_RUN_PAGES, leafRuns, loneSpanAreas, NONE, ok, PAGE_BYTES, roSpanTargets, spanPairs, superpageBuf, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unalignedTargets, wholeSpans } from './shared.ts';
 import { type Attach, type Bind, crossUnitPairs, GROW_IOVA, growTargets, ioasOfDfd, tagReuses, twoUnitIoases } from './vfio.ts';
 
@@ -22,7 +22,9 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
   const OPTION_SET = enumValue(profile, 'IOMMU_OPTION_OP_SET');
   const run = async (m: GenModel, s: CaseSession, kind: string, choice: unknown): Promise<void> => {
     const spec = byKind.get(kind);
-    if (spec) await runSpec(spec, m, s, choice);
+    // With every open of /dev/iommu refused there is no context to build on: the case goes on with the rest.
+    if (!spec || (m.openCtxs().length === 0 && m.refused.has('open') && needsContext(spec))) return;
+    await runSpec(spec, m, s, choice);
   };
   const openIdx = (m: GenModel, ctx: string | undefined): number => Math.max(0, m.openCtxs().findIndex((c) => c.name === ctx));
   const createDevice = async (m: GenModel, s: CaseSession, c: DeviceCreate): Promise<DevEntry | undefined> => {

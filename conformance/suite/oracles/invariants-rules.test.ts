@@ -374,6 +374,33 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.iova-ranges-holes-after-a-replace-in-the-ioas', async () => {
+    // x's replace onto a dirty-tracking HWPT of its own IOAS is refused (EINVAL), and err_unresv
+    // drops x's MSI window from that IOAS while x stays attached (both kernels): the ranges are the
+    // holes with or without x's regions, and are still judged exactly: a first range a page short is not one of them.
+    const p = program(
+      'replace-in-ioas-ranges',
+      [
+        ...open,
+        { op: 'device_create', spec: { iommu: 'vtd0', dirtyTracking: false }, bind: { x: 'device' } },
+        { op: 'open_device', device: '$x', bind: { x_fd: 'fd' } },
+        { op: 'ioctl', fd: '$x_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+        { op: 'ioctl', fd: '$x_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+        { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { y: 'device' } },
+        { op: 'open_device', device: '$y', bind: { y_fd: 'fd' } },
+        { op: 'ioctl', fd: '$y_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { y_id: 'out.out_devid' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$y_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING' }, bind: { dirty: 'out.out_hwpt_id' }, expect: { ok: true } },
+        { op: 'ioctl', fd: '$x_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$dirty' }, expect: { errno: ['EINVAL'] } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_IOVA_RANGES', fields: { ioas_id: '$ioas', num_iovas: 8, allowed_iovas: { room: 128 } }, expect: { ok: true } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_HWPT_ALLOC', 'IOMMU_IOAS_IOVA_RANGES'] },
+    );
+    const r = await judge(p, 'lie:iova-ranges-entry-narrowed');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/expected exactly the holes .* or those holes with the regions of the device of a group that tried a replace/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.allow-iovas-refusal-keeps-the-ranges', async () => {
     // Allowed: one page at 1 MiB. ALLOW_IOVAS over a reserved range is refused (EADDRINUSE) and the
     // old range stays: an automatic MAP lands at 1 MiB, not beside the reservation.
@@ -497,6 +524,28 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.end-of-case-options', async () => {
+    // The same refused SET with no GET after it: the end of the case asks each IOAS's HUGE_PAGES.
+    const p = program('huge-pages-off-refused-unasked', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: { $: 'buf', field: 'va', add: 2048 }, length: '4096' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' }, expect: { errno: ['EADDRINUSE'] } },
+    ]);
+    const r = await judge(p, 'conformance/mutants/unseen/disable-large-pages-no-restore.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/at the end of the case, IOMMU_OPTION GET of HUGE_PAGES of IOAS \d+ answered 0/);
+    expect(r.reference, r.text).toEqual([]);
+    // A context's first command sets RLIMIT_MODE to the mm's pinned_vm and answers EINVAL.
+    const q = program('rlimit-mode-set-unasked', [
+      { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_RLIMIT_MODE', op: 'IOMMU_OPTION_OP_SET', object_id: 0, val64: '1' } },
+    ]);
+    const l = await judge(q, 'lie:success-answers-einval');
+    expect(l.broken, l.text).toContain('invariants.abi-hygiene');
+    expect(l.text).toMatch(/at the end of the case, IOMMU_OPTION GET of RLIMIT_MODE answered 1/);
+    expect(l.reference, l.text).toEqual([]);
+  });
+
   check('suite.invariants.md-check-map-refusal-is-testimony', async () => {
     // A mock domain holds 2 MiB of the IOAS, mapped writable from a 2 MiB-aligned buffer to a
     // 2 MiB-aligned IOVA (a large leaf): MD_CHECK_MAP of the whole, every page aligned, must agree.
@@ -516,6 +565,26 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     const r = await judge(p, 'conformance/mutants/unseen/pt-iova-to-phys-leaf-base.ts');
     expect(r.broken, r.text).toContain('invariants.dma-confinement');
     expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_MAP of IOVA 0x40000000\.\.\+0x200000 in mock domain \d+ failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.md-check-map-only-mock-domains', async () => {
+    // d's automatic HWPT is a VT-d domain: MD_CHECK_MAP of it is EINVAL (get_md_pagetable), however
+    // well the range is mapped; a success checked nothing.
+    const p = program(
+      'md-check-map-of-a-vtd-domain',
+      [
+        ...withBuffer(16384),
+        ...bound('d'),
+        { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, bind: { hwpt: 'out.pt_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova: '0x100000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_MAP', id: '$hwpt', check_map: { iova: '0x100000', length: '16384', uptr: '$buf.va' } }, expect: { errno: ['EINVAL'] } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'], testOps: ['IOMMU_TEST_OP_MD_CHECK_MAP'] },
+    );
+    const r = await judge(p, 'lie:failure-answers-success');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_MAP succeeded on HWPT \d+, a domain of unit vtd0, not of the selftest's mock driver/);
     expect(r.reference, r.text).toEqual([]);
   });
 
@@ -795,10 +864,15 @@ describe('what single lies showed the invariants did not see (mutants --lies)', 
   check('suite.invariants.open-fd-until-closed', async () => {
     // A close that closed the file but answered EBADF: objected to at the close itself.
     const closing = program('close-an-open-iommufd', [...open, { op: 'close', fd: '$fd' }]);
-    const r = await judge(closing, 'lie:close-answers-ebadf');
+    const r = await judge(closing, 'conformance/mutants/fixtures/close-lie-after-the-first.ts');
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.text).toMatch(/close on fd \d+, an iommufd the process opened and has not closed, failed with EBADF/);
     expect(r.reference, r.text).toEqual([]);
+    // The session's first close is the invariants' own (the file opened at the start to learn the
+    // lowest free fd): its EBADF is objected to at the end of the case.
+    const own = await judge(closing, 'lie:close-answers-ebadf');
+    expect(own.broken, own.text).toContain('invariants.lifetime');
+    expect(own.text).toMatch(/at the end of the case, close of fd \d+, opened at the case’s start to find the lowest free number, failed with EBADF/);
     // EBADF about a descriptor the argument names is not the file's: a bind to an iommufd already
     // closed fails with EBADF on the reference, and that is no objection.
     const stale = program(
@@ -876,6 +950,21 @@ describe('every fd number comes back once everything is closed', () => {
     const r = await judge(p, 'conformance/mutants/unseen/create-access-attach-fail-leaks-fdno.ts');
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.text).toMatch(/after every file and VM was closed, fd \d+ is still taken/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.fd-numbers-freed-from-the-start', async () => {
+    // The case's first open answers ENODEV but leaves its file open: no number the case was handed
+    // is taken, only the one below them all, which the number the oracle's own open got at the
+    // case's start shows.
+    const p = program('fd-numbers-freed-from-the-start', [
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+      { op: 'open_device', device: '$d' },
+      { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+    ], { ops: ['device_create', 'open_device'] });
+    const r = await judge(p, 'lie:open-device-answers-failure');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/after every file and VM was closed, fd 3 is still taken/);
     expect(r.reference, r.text).toEqual([]);
   });
 });
@@ -1261,6 +1350,29 @@ describe('a type1 v1 unmap inside a mapping cuts it', () => {
     const r = await judge(p, 'conformance/mutants/unseen/split-large-page-guard-inverted.ts');
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.text).toMatch(/VFIO_IOMMU_UNMAP_DMA of 0x1004000\.\.0x1004fff on compat IOAS \d+ \(large pages off: type1 v1 cuts\) failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.type1-enoent-unmapped-nothing', async () => {
+    // A refused IOAS_UNMAP that covers one area and cuts the next (ENOENT) leaves the first open
+    // (removed or not), which turns the type1 cut rule off for the IOAS. Then the first page of a
+    // 16 KiB type1 v1 mapping is unmapped (a cut) but the answer says ENOENT. The cuts leave every
+    // area the range meets inside it, so ENOENT would mean the range met none and nothing changed:
+    // the shadow keeps the page mapped, and the end of the case finds it gone (before, any failed
+    // type1 unmap left what it overlapped open, and nothing looked again).
+    const p = program('type1-enoent-unmapped-nothing', [
+      ...withBuffer(65536),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x200000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x201000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x200000', length: '8192' }, expect: { errno: ['ENOENT'] } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', iova: '0x100000', size: '16384' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { flags: 0, iova: '0x100000', size: '4096' } },
+    ]);
+    const r = await judge(p, 'lie:unmap-answers-enoent');
+    expect(r.broken.length, r.text).toBeGreaterThan(0);
+    expect(r.text).toMatch(/at the end of the case/);
     expect(r.reference, r.text).toEqual([]);
   });
 });

@@ -210,6 +210,9 @@ interface IdsBefore {
   readonly unfollowed: boolean;
 }
 
+/** Devices whose regions may or may not be reserved (exactReserved's maybe) up to which IOAS_IOVA_RANGES is still judged exactly, one choice per subset. */
+const MAX_MAYBE_RESERVED = 4;
+
 /** [0, ULONG_MAX] less the given ranges, as sorted disjoint ranges (the holes IOAS_IOVA_RANGES reports). */
 function complementOf(reserved: readonly Range[]): Range[] {
   const sorted = [...reserved].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
@@ -450,7 +453,17 @@ export class InvariantsOracle implements Oracle {
   private shadow!: Shadow;
   private ctx!: CaseContext;
   private baseline: { pinned: number; locked: number } | undefined;
-  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false, rebind: false };
+  /**
+   * The number the process's first open got at the case's start (opened and
+   * closed again before the first step): the lowest free fd then, so the
+   * floor of what FILES.NUMBERS_FREED holds free at the end. A file left
+   * open by a case's first open that answered failure sits below every
+   * number the case was handed, where nothing else shows it.
+   */
+  private fdFloor: number | undefined;
+  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false, rebind: false, fdFloor: false, option: false };
+  /** The close of the file opened to find fdFloor, judged with the case's own closes at its end. */
+  private floorClose: { request: Request; response: Response } | undefined;
   private readonly dmaRate: number;
   private readonly sample: number;
   /** What the buffers hold (content.ts). */
@@ -535,6 +548,8 @@ export class InvariantsOracle implements Oracle {
       userCharge: op('open') && op('mem_alloc') && op('close') && cmd('IOMMU_IOAS_ALLOC') && cmd('IOMMU_IOAS_MAP') && ctx.caps.testOps['IOMMU_TEST_OP_MOCK_DOMAIN']?.supported === true,
       iovaRanges: cmd('IOMMU_IOAS_IOVA_RANGES'),
       rebind: op('open') && op('open_device') && op('close') && cmd('VFIO_DEVICE_BIND_IOMMUFD'),
+      fdFloor: op('open') && op('close'),
+      option: cmd('IOMMU_OPTION'),
     };
     this.shadow = new Shadow(this.profile, ctx.caps);
     this.content = new ContentShadow();
@@ -548,13 +563,25 @@ export class InvariantsOracle implements Oracle {
     this.idsOpen = new Set();
     this.optionUnknown = new Set();
     this.coherentUnits = new Set();
-    if (this.can.proc) {
-      const [r] = await ctx.observe([{ op: 'process_info' }]);
-      if (r?.ok) {
-        const p = r.result as { pinnedVmPages: number; lockedVmPages: number };
-        this.baseline = { pinned: p.pinnedVmPages, locked: p.lockedVmPages };
-      }
+    this.fdFloor = undefined;
+    this.floorClose = undefined;
+    const first: Request[] = [];
+    if (this.can.proc) first.push({ op: 'process_info' });
+    if (this.can.fdFloor) first.push({ op: 'open', node: 'iommu' });
+    if (first.length === 0) return;
+    const rs = await ctx.observe(first);
+    const info = this.can.proc ? rs[0] : undefined;
+    if (info?.ok) {
+      const p = info.result as { pinnedVmPages: number; lockedVmPages: number };
+      this.baseline = { pinned: p.pinnedVmPages, locked: p.lockedVmPages };
     }
+    const opened = this.can.fdFloor ? rs[first.length - 1] : undefined;
+    const fd = opened?.ok ? (opened.result as { fd?: number }).fd : undefined;
+    if (typeof fd !== 'number' || fd < 0) return;
+    const request: Request = { op: 'close', fd };
+    const [closed] = await ctx.observe([request]);
+    if (closed) this.floorClose = { request, response: closed };
+    this.fdFloor = fd;
   }
 
   private obj(property: Invariant, ev: { step: number; request: Request } | undefined, message: string, expected: string, observed: string, probe?: { request: Request; response?: Response }): Objection {
@@ -934,7 +961,7 @@ export class InvariantsOracle implements Oracle {
     const va = toBig(v['user_va']);
     if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || va + length - 1n > U64_MAX) return;
     const align = this.exactAlignment(ctx, ioas);
-    const reserved = this.exactReserved(ctx, ioas);
+    const reserved = this.possiblyReserved(ctx, ioas);
     if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n) return;
     // A VT-d nesting parent in the IOAS takes no read-only IOPTE (ERRATA_772415_SPR17).
     if (name === 'EINVAL' && (flags & IOMMU_IOAS_MAP_WRITEABLE) === 0 && this.shadow.refusesReadOnly(ctx, ioas.id)) return;
@@ -1554,11 +1581,16 @@ export class InvariantsOracle implements Oracle {
     // Where the shadow knows the whole reserved tree, the ranges are exactly its holes: a region
     // reserved too much (left by a detached device, a failed attach, a domain that never joined)
     // narrows where the user may map as surely as one reserved too little widens it.
+    // A group that tried a replace within the IOAS may have lost its regions there (`reattached`):
+    // each such device's regions are in the tree or not, and the ranges are the holes of one choice.
     const reserved = this.exactReserved(ctx, ioas);
-    if (!reserved) return;
-    const want = complementOf(reserved);
-    if (want.length !== ranges.length || want.some((w, i) => w.start !== ranges[i]!.start || w.last !== ranges[i]!.last)) {
-      return say(`expected exactly the holes of its own reservations, its attached devices' regions and its domains' apertures: ${want.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'} (a reservation a failed command, a detach or a freed domain left behind?)`);
+    if (!reserved || reserved.maybe.length > MAX_MAYBE_RESERVED) return;
+    const choices = Array.from({ length: 1 << reserved.maybe.length }, (_, bits) => complementOf([...reserved.sure, ...reserved.maybe.filter((_, i) => (bits >> i) & 1).flat()]));
+    const same = (want: readonly Range[]): boolean => want.length === ranges.length && want.every((w, i) => w.start === ranges[i]!.start && w.last === ranges[i]!.last);
+    if (!choices.some(same)) {
+      const want = choices[choices.length - 1]!;
+      const also = choices.length > 1 ? `, or those holes with the regions of ${reserved.maybe.length === 1 ? 'the device' : 'some of the devices'} of a group that tried a replace within the IOAS free again` : '';
+      return say(`expected exactly the holes of its own reservations, its attached devices' regions and its domains' apertures: ${want.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'}${also} (a reservation a failed command, a detach or a freed domain left behind?)`);
     }
   }
 
@@ -1595,26 +1627,34 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * An IOAS's reserved tree (iopt->reserved_itree) exactly, when the shadow
-   * knows all of it: its own reservations, the regions of every device
-   * attached through it (iommufd_device_attach_reserved_iova; a nested HWPT's
-   * through its parent), and all IOVA outside each paging domain's aperture
-   * (iopt_table_add_domain). Undefined when part of it is not known: an
-   * object the shadow does not follow, a domain it cannot see (a PASID's
-   * automatic HWPT), a unit whose aperture was not reported, or a group whose
-   * regions a failed replace within the IOAS may have dropped (`reattached`).
+   * An IOAS's reserved tree (iopt->reserved_itree), when the shadow knows all
+   * of it: `sure`, its own reservations, the regions of every device attached
+   * through it (iommufd_device_attach_reserved_iova; a nested HWPT's through
+   * its parent), and all IOVA outside each paging domain's aperture
+   * (iopt_table_add_domain); and `maybe`, per device of a group whose regions
+   * a failed replace within the IOAS may have dropped (`reattached`), its
+   * regions, each reserved or not. Undefined when part of it is not known:
+   * an object the shadow does not follow, a domain it cannot see (a PASID's
+   * automatic HWPT), a unit whose aperture was not reported.
    */
-  private exactReserved(ctx: CtxRec, ioas: IoasObj): Range[] | undefined {
+  private exactReserved(ctx: CtxRec, ioas: IoasObj): { readonly sure: Range[]; readonly maybe: Range[][] } | undefined {
     if (this.shadow.lost || !ctx.alive || ioas.domainsUnknown || !this.followsEveryHolder(ctx)) return undefined;
-    for (const d of this.shadow.liveDevices()) if (d.reserved.length > 0 && this.reattached.has(d.group) && this.shadow.reservingIoas(d) === ioas) return undefined;
-    const out = this.reservedIn(ioas);
+    const maybe: Range[][] = [];
+    for (const d of this.shadow.liveDevices()) if (d.reserved.length > 0 && this.reattached.has(d.group) && this.shadow.reservingIoas(d) === ioas) maybe.push([...d.reserved]);
+    const sure = this.reservedIn(ioas);
     for (const o of ctx.objects.values()) {
       if (o.type !== 'hwpt_paging' || o.ioas !== ioas.id) continue;
       if (!o.aperture) return undefined;
-      if (o.aperture.start > 0n) out.push({ start: 0n, last: o.aperture.start - 1n });
-      if (o.aperture.last < U64_MAX) out.push({ start: o.aperture.last + 1n, last: U64_MAX });
+      if (o.aperture.start > 0n) sure.push({ start: 0n, last: o.aperture.start - 1n });
+      if (o.aperture.last < U64_MAX) sure.push({ start: o.aperture.last + 1n, last: U64_MAX });
     }
-    return out;
+    return { sure, maybe };
+  }
+
+  /** Every IOVA an IOAS may hold reserved (exactReserved's sure and maybe together), when the shadow knows them. */
+  private possiblyReserved(ctx: CtxRec, ioas: IoasObj): Range[] | undefined {
+    const r = this.exactReserved(ctx, ioas);
+    return r && [...r.sure, ...r.maybe.flat()];
   }
 
   /**
@@ -1671,7 +1711,7 @@ export class InvariantsOracle implements Oracle {
       for (const o of ctx.objects.values()) {
         if (o.type !== 'ioas' || o.allowed.length === 0) continue;
         this.ctx.count('invariants.dma-confinement');
-        for (const x of this.exactReserved(ctx, o) ?? this.reservedIn(o)) {
+        for (const x of this.exactReserved(ctx, o)?.sure ?? this.reservedIn(o)) {
           const a = o.allowed.find((y) => overlaps(y, x));
           if (a) {
             out.push(this.obj('dma-confinement', ev, `after ${commandName(ev.request)}, IOAS ${o.id} both allows ${hexOf(a.start)}..${hexOf(a.last)} and reserves ${hexOf(x.start)}..${hexOf(x.last)}: the two never overlap (EADDRINUSE)`, 'allowed and reserved apart', 'overlapping'));
@@ -2214,7 +2254,7 @@ export class InvariantsOracle implements Oracle {
       const p = v['allowed_iovas'];
       const n = toNum(v['num_iovas']);
       const data = typeof p === 'object' && p !== null && 'data' in p ? (p as { data: Uint8Array }).data : undefined;
-      const reserved = ioas && this.exactReserved(ctx, ioas);
+      const reserved = ioas && this.possiblyReserved(ctx, ioas);
       if (!ioas || !reserved || !data || data.length < n * 16) return;
       this.ctx.count('invariants.dma-confinement');
       const asked = decodeRanges(data, n);
@@ -3118,6 +3158,12 @@ export class InvariantsOracle implements Oracle {
     };
     if (op === 'IOMMU_TEST_OP_MD_CHECK_MAP') {
       const h = ctx.objects.get(toNum(v['id']));
+      // get_md_pagetable: a paging HWPT whose domain is not the mock driver's is EINVAL.
+      if (h?.type === 'hwpt_paging' && !h.mock && this.shadow.knownNonMockUnit(h.unit)) {
+        this.ctx.count('invariants.abi-hygiene');
+        out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_MAP succeeded on HWPT ${h.id}, a domain of unit ${h.unit}, not of the selftest's mock driver: get_md_pagetable refuses any other domain (EINVAL), so nothing was checked (MOCK_DOMAIN.CHECK_MAP)`, 'EINVAL', 'ok'));
+        return;
+      }
       if (h?.type === 'hwpt_paging') check(this.shadow.ioas(ctx, h.ioas), (v['check_map'] ?? {}) as StructValue, 'IOMMU_TEST_OP_MD_CHECK_MAP');
     } else if (op === 'IOMMU_TEST_OP_ACCESS_PAGES') {
       const af = this.shadow.fds.get(toNum(v['id']));
@@ -3692,6 +3738,29 @@ export class InvariantsOracle implements Oracle {
         }
       }
     }
+    // Every live context's RLIMIT_MODE and every live IOAS's HUGE_PAGES: a SET that answered a
+    // failure but took effect (or a success that did not) shows whether or not the case asked again.
+    if (this.can.option && !this.shadow.lost && !this.failNth) {
+      const asked = new Set<CtxRec>();
+      for (const [fd, file] of this.shadow.fds) {
+        const ctx = file.kind === 'iommufd' && file.fdOpen ? file.ctx : undefined;
+        if (!ctx?.alive || asked.has(ctx)) continue;
+        asked.add(ctx);
+        const get = (option: number, objectId: number, key: object, want: boolean, what: string): void => {
+          if (this.optionUnknown.has(key)) return;
+          const request: Request = { op: 'ioctl', fd, cmd: 'IOMMU_OPTION', arg: { kind: 'struct', fields: { option_id: option, op: IOMMU_OPTION_OP_GET, object_id: objectId, val64: 0n } } };
+          add(request, (r, p) => {
+            const res = r.ok ? (r.result as IoctlResult) : undefined;
+            const got = res && res.ret >= 0 ? res.out?.['val64'] : undefined;
+            if (got === undefined) return;
+            this.ctx.count('invariants.abi-hygiene');
+            if (toBig(got) !== (want ? 1n : 0n)) out.push(this.obj('abi-hygiene', undefined, `at the end of the case, IOMMU_OPTION GET of ${what} answered ${toBig(got)}, but the last successful SET left ${want ? 1 : 0}: a failed SET changes nothing, a successful one takes effect`, want ? '1' : '0', String(toBig(got)), p));
+          });
+        };
+        get(IOMMU_OPTION_RLIMIT_MODE, 0, ctx, ctx.accountMM, 'RLIMIT_MODE');
+        for (const o of ctx.objects.values()) if (o.type === 'ioas') get(IOMMU_OPTION_HUGE_PAGES, o.id, o, o.largePages, `HUGE_PAGES of IOAS ${o.id}`);
+      }
+    }
     if (this.can.proc) add({ op: 'process_info' }, (r, p) => r.ok && this.checkVm(undefined, r.result as { pinnedVmPages: number; lockedVmPages: number }, p, out));
     if (this.can.kvm) for (const vm of this.shadow.vms.keys()) add({ op: 'kvm_state', vm }, (r, p) => r.ok && this.checkKvm(undefined, vm, r.result as { noncoherentDma: boolean }, p, out));
     if (requests.length > 0) {
@@ -3795,6 +3864,8 @@ export class InvariantsOracle implements Oracle {
   /** Close everything: pins and locked memory must return to where the session started. */
   private async teardown(): Promise<Objection[]> {
     const out: Objection[] = [];
+    if (this.floorClose) this.judgeOwnClose(this.floorClose.request, this.floorClose.response, 'opened at the case\u2019s start to find the lowest free number', out);
+    if (out.length > 0) return out;
     const closing: Request[] = [];
     for (const vm of [...this.shadow.vms.keys()].sort((a, b) => b - a)) closing.push({ op: 'kvm_destroy', vm });
     for (const fd of this.shadow.openFds().sort((a, b) => b - a)) closing.push({ op: 'close', fd });
@@ -3845,11 +3916,14 @@ export class InvariantsOracle implements Oracle {
    * case's lowest to two past its highest; one that stays taken is a
    * descriptor reserved and never released (get_unused_fd_flags without
    * put_unused_fd on an error path): every later open of the process skips
-   * it. Counter-style numbering (the first open past the highest) is not judged.
+   * it. The case's lowest counts the number the process's first open got at
+   * the case's start (fdFloor), so a file left open by the case's own first
+   * open, one that answered failure, is seen too. Counter-style numbering
+   * (the first open past the highest) is not judged.
    */
   private async checkFdsFree(out: Objection[]): Promise<void> {
-    if (this.failNth || this.shadow.lost || this.shadow.seenFds.size === 0) return;
-    const seen = [...this.shadow.seenFds];
+    const seen = [...this.shadow.seenFds, ...(this.fdFloor === undefined ? [] : [this.fdFloor])];
+    if (this.failNth || this.shadow.lost || seen.length === 0) return;
     const lo = Math.min(...seen);
     const hi = Math.max(...seen) + 2;
     if (hi - lo >= 256) return;
@@ -3885,15 +3959,17 @@ export class InvariantsOracle implements Oracle {
   private async closeOwn(fds: readonly number[], why: string, out: Objection[], more: readonly Request[] = []): Promise<Response[]> {
     const closing = fds.map((fd): Request => ({ op: 'close', fd }));
     const rs = await this.ctx.observe([...closing, ...more]);
-    closing.forEach((request, i) => {
-      const response = rs[i];
-      const s = response ? statusOf(request, response) : undefined;
-      if (!response || out.length > 0 || !s || s.status === 'ok' || s.status === 'skipped' || s.status === 'error') return;
-      this.ctx.count('invariants.lifetime');
-      const observed = errnoName(s.errno ?? 0) ?? `E${s.errno}`;
-      out.push(this.obj('lifetime', undefined, `at the end of the case, close of fd ${(request as { fd: number }).fd}, ${why}, failed with ${observed}: a descriptor names its file until it is closed, and closing it succeeds`, 'ok', observed, { request, response }));
-    });
+    closing.forEach((request, i) => this.judgeOwnClose(request, rs[i], why, out));
     return rs.slice(closing.length);
+  }
+
+  /** One close of a file the oracle opened itself: it must succeed (FILES.OPEN_UNTIL_CLOSED). */
+  private judgeOwnClose(request: Request, response: Response | undefined, why: string, out: Objection[]): void {
+    const s = response ? statusOf(request, response) : undefined;
+    if (!response || out.length > 0 || !s || s.status === 'ok' || s.status === 'skipped' || s.status === 'error') return;
+    this.ctx.count('invariants.lifetime');
+    const observed = errnoName(s.errno ?? 0) ?? `E${s.errno}`;
+    out.push(this.obj('lifetime', undefined, `at the end of the case, close of fd ${(request as { fd: number }).fd}, ${why}, failed with ${observed}: a descriptor names its file until it is closed, and closing it succeeds`, 'ok', observed, { request, response }));
   }
 
   /**
