@@ -33,7 +33,7 @@ export const clauses: Clause[] = [
     statement: 'A device with no attachment is blocked; an unmapped IOVA faults; a write to a read-only mapping faults; a faulting access has no effect. The fault names its cause at the first page the access may not cross: no translation (unmapped) or a missing permission (permission).',
     source: { file: 'drivers/iommu/iommufd/device.c', function: 'iommufd_device_detach' },
     profiles: BOTH,
-    checks: ['ref.dma.faults', 'suite.invariants.dma-fault-kind'],
+    checks: ['ref.dma.faults', 'suite.invariants.dma-fault-kind', 'suite.invariants.dma-read-of-write-only-page'],
   },
   {
     id: 'DMA.NO_STALE_TRANSLATION',

@@ -2645,11 +2645,22 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     // Why it faulted (ADAPTER.md §3.7): at the first page it may not cross, 'unmapped' where
-    // nothing translates, 'permission' where a read-only page was written.
-    const stop = !r.ok && !open && pages.every((e) => !e.blocked && e.ioasId !== undefined) ? pages.find((e) => !e.mapped || (dir === 'write' && !e.write && d.permissions)) : undefined;
-    const why = stop && (stop.mapped ? 'permission' : 'unmapped');
-    if (why && r.fault !== why) {
-      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${reasonOf(stop)}: the fault there is '${why}'`, `fault: ${why}`, `fault: ${r.fault}`, probe));
+    // nothing translates, 'permission' where a read-only page was written. A read of a write-only
+    // page may fault there ('permission': VT-d, AMD) or go on (a format whose write implies read).
+    const whys = new Set<string>();
+    let stop: Expect | undefined;
+    if (!r.ok && !open && pages.every((e) => !e.blocked && e.ioasId !== undefined)) {
+      for (const e of pages) {
+        const [why, last] = !e.mapped ? ['unmapped', true] : d.permissions && dir === 'write' && !e.write ? ['permission', true] : d.permissions && dir === 'read' && !e.read ? ['permission', false] : [undefined, false];
+        if (!why) continue;
+        whys.add(why);
+        stop ??= e;
+        if (last) break;
+      }
+    }
+    if (stop && !whys.has(r.fault ?? '')) {
+      const want = [...whys].map((w) => `'${w}'`).join(' or ');
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${reasonOf(stop)}: the fault there is ${want}`, `fault: ${[...whys].join(' or ')}`, `fault: ${r.fault}`, probe));
       return;
     }
     const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));

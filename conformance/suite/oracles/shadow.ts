@@ -1003,10 +1003,13 @@ export class Shadow {
         if (!ioas || !r) return;
         // iommufd_vfio_unmap_dma: with large pages on (type1v2) it is iopt_unmap_iova, as IOAS_UNMAP.
         // With them off (type1) it first cuts the areas at both ends (iopt_cut_iova), so every area
-        // the range meets lies inside it: ENOENT then says none met it (and nothing was cut), while a
-        // failure midway may have removed any of them.
+        // the range meets lies inside it — but for one starting at the range's last IOVA, which
+        // iopt_area_split leaves whole (a cut at an area's first IOVA is a no-op) and the walk, going
+        // up, reaches last, after removing the rest: ENOENT. Areas start on pages then (the IOAS
+        // alignment is at least PAGE_SIZE with large pages off), so with the last IOVA inside a page
+        // ENOENT says the range met nothing; otherwise, as after a failure midway, any of it may be gone.
         if (ioas.largePages) this.unmapRange(ctx, ioas, r, 'covered');
-        else if (errnoName(res.errno) !== 'ENOENT') this.unmapRange(ctx, ioas, r, 'overlapping');
+        else if (errnoName(res.errno) !== 'ENOENT' || r.last % PAGE === 0n) this.unmapRange(ctx, ioas, r, 'overlapping');
       }
       return;
     }
