@@ -249,6 +249,15 @@ export const clauses: Clause[] = [
     checks: ['ref.replace.atomic-on-failure', 'ref.fail_nth.replace', 'ref.fail_nth.vfio-replace-group', 'ref.device.random-sequences'],
   },
   {
+    id: 'ATTACH.DIRTY_TRACKING_CAPABLE',
+    kind: 'state',
+    statement:
+      'A HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING takes only devices whose IOMMU can track dirty pages for them: the driver\u2019s attach check refuses any other with EINVAL (VT-d ssads_supported, AMD amd_iommu_hd_support, the selftest MOCK_FLAGS_DEVICE_NO_DIRTY), whether tracking is on at the moment or not, so no DMA write goes missing from the dirty bitmap.',
+    source: { file: 'drivers/iommu/intel/iommu.c', function: 'paging_domain_compatible' },
+    profiles: BOTH,
+    checks: ['suite.invariants.dirty-tracking-domain-takes-only-trackers'],
+  },
+  {
     id: 'ATTACH.FOREIGN_DOMAIN',
     kind: 'lifecycle',
     statement:

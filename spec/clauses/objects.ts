@@ -129,10 +129,10 @@ export const clauses: Clause[] = [
   {
     id: 'OBJECTS.NOTHING_TO_REFUSE',
     kind: 'state',
-    statement: 'Some requests have nothing to refuse once the object they name lives: IOMMU_IOAS_ALLOC with no flags (only ENOMEM), IOMMU_VFIO_IOAS SET of a live IOAS, CLEAR, and GET while the compat IOAS lives, IOMMU_IOAS_IOVA_RANGES of a live IOAS (only EMSGSIZE for a short array, EFAULT for the copies), VFIO_GET_API_VERSION on an iommufd (VFIO_API_VERSION).',
+    statement: 'Some requests have nothing to refuse once the object they name lives: IOMMU_IOAS_ALLOC with no flags (only ENOMEM), IOMMU_VFIO_IOAS SET of a live IOAS, CLEAR, and GET while the compat IOAS lives, IOMMU_IOAS_IOVA_RANGES of a live IOAS (only EMSGSIZE for a short array, EFAULT for the copies), IOMMU_GET_HW_INFO of a device bound to the context without IOMMU_HW_INFO_FLAG_INPUT_TYPE (7.3 sets the type member to DEFAULT first, whatever an earlier answer left there; only ENOMEM or EFAULT), VFIO_GET_API_VERSION on an iommufd (VFIO_API_VERSION).',
     source: { file: 'drivers/iommu/iommufd/ioas.c', function: 'iommufd_ioas_alloc_ioctl' },
     profiles: BOTH,
-    checks: ['suite.invariants.nothing-to-refuse'],
+    checks: ['suite.invariants.nothing-to-refuse', 'suite.invariants.hw-info-never-refused'],
   },
   {
     id: 'OPTION.RLIMIT_MODE.EPERM',

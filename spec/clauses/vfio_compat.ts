@@ -57,7 +57,7 @@ export const clauses: Clause[] = [
     statement: 'CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) is 1 iff every paging HWPT of the compat IOAS enforces cache coherency; ENODEV without a compat IOAS.',
     source: { file: VC, function: 'iommufd_vfio_cc_iommu' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.cc-iommu', 'ref.vfio_compat.extensions', 'ref.adapter.dma-cc-iommu-follows-domains'],
+    checks: ['ref.vfio_compat.cc-iommu', 'ref.vfio_compat.extensions', 'ref.adapter.dma-cc-iommu-follows-domains', 'suite.invariants.cc-iommu-when-every-domain-enforces'],
   },
   {
     id: 'VFIO_COMPAT.SET_IOMMU',
@@ -109,6 +109,6 @@ export const clauses: Clause[] = [
       'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes (the AND of every domain’s pgsize_bitmap) with sub-page sizes folded to PAGE_SIZE, no less than the IOAS alignment, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size; the struct is filled from zero, so pad comes back 0.',
     source: { file: VC, function: 'iommufd_vfio_iommu_get_info' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes'],
+    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes', 'suite.invariants.compat-cap-iova-range-is-the-holes'],
   },
 ];

@@ -13,7 +13,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, STALE_HW_CAPS, STALE_PASID_LOG2, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
 
 export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -1142,7 +1142,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         const dev = idOf(c.dev, m, ctx.name, ['devid']);
         const uptr: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, c.len + c.slack) } : c.len ? { room: c.len } : 0n;
-        const stale: { [k: string]: Tmpl } = c.stale ? { out_capabilities: STALE_HW_CAPS, out_max_pasid_log2: STALE_PASID_LOG2 } : {};
+        const stale: { [k: string]: Tmpl } = c.stale ? { out_capabilities: STALE_HW_CAPS, out_max_pasid_log2: STALE_PASID_LOG2, out_data_type: STALE_HW_TYPE } : {};
         return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: uptr, ...stale }, c.abi, { defects: idDefects(c.dev, dev.obj) });
       },
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; stale: boolean; abi: AbiChoice }>);

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import type { Capabilities } from '../../../spec/contract/types.ts';
 import { commandByName, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_CAP_PCI_PASID_EXEC, IOMMU_HW_CAP_PCI_PASID_PRIV, MOCK_PAGE_SIZE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_CAP_PCI_PASID_EXEC, IOMMU_HW_CAP_PCI_PASID_PRIV, IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV, MOCK_PAGE_SIZE } from '../../../spec/uapi/constants.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { buildIoctlArg } from '../../../spec/abi/arg.ts';
 import { PAGE } from '../ranges.ts';
@@ -60,6 +60,8 @@ export const SLACK_BYTES = new Uint8Array(256).map((_, i) => (0xa5 ^ i) | 1);
 /** What an earlier GET_HW_INFO answer leaves in a reused struct: every capability bit, a 20-bit PASID width. */
 export const STALE_HW_CAPS = BigInt(IOMMU_HW_CAP_DIRTY_TRACKING | IOMMU_HW_CAP_PCI_PASID_EXEC | IOMMU_HW_CAP_PCI_PASID_PRIV | IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
 export const STALE_PASID_LOG2 = 20;
+/** ... and the type of the device it asked before (one no unit here has): 7.3 reads it as in_data_type only with IOMMU_HW_INFO_FLAG_INPUT_TYPE. */
+export const STALE_HW_TYPE = IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV;
 
 /** IOMMU_IOAS_MAP's flag bits. */
 export function mapFlags(p: Profile): { fixed: number; write: number; read: number } {

@@ -1608,3 +1608,116 @@ describe('a fault says why', () => {
     expect(onRef.trace.filter((t) => t.status !== 'ok'), onRef.text).toEqual([]);
   });
 });
+
+describe('round 23: what a command must do, whatever the suite saw before', () => {
+  const vtd = (name: string, spec: Record<string, unknown> = {}): Step[] => [
+    { op: 'device_create', spec: { iommu: 'vtd0', ...spec }, bind: { [name]: 'device' } },
+    { op: 'open_device', device: `$${name}`, bind: { [`${name}_fd`]: 'fd' } },
+    { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { [`${name}_id`]: 'out.out_devid' } },
+  ];
+  const env = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_HWPT_ALLOC', 'IOMMU_VFIO_IOAS', 'VFIO_IOMMU_GET_INFO', 'VFIO_CHECK_EXTENSION', 'IOMMU_GET_HW_INFO', 'IOMMU_OPTION'] };
+
+  check('suite.invariants.hw-info-never-refused', async () => {
+    // A struct still holding another device's answer (its type too): without
+    // IOMMU_HW_INFO_FLAG_INPUT_TYPE the type member is DEFAULT, whatever it holds (3: TEGRA241_CMDQV).
+    const p = program('hw-info-reused-struct', [...context, ...vtd('a'), { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$a_id', data_len: 0, data_uptr: '0', out_data_type: 3 }, expect: { ok: true } }], env);
+    const r = await judge(p, 'conformance/mutants/unseen/hw-info-stale-in-type.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_GET_HW_INFO of device \d+, bound to this context, without IOMMU_HW_INFO_FLAG_INPUT_TYPE/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.huge-pages-off-again-succeeds', async () => {
+    // Large pages off on an empty IOAS, then a domain and an area: turning them off again is a no-op.
+    const p = program('huge-pages-off-twice', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' }, expect: { ok: true } },
+      ...vtd('a'),
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' }, expect: { ok: true } },
+    ], env);
+    const r = await judge(p, 'conformance/mutants/unseen/huge-pages-busy-check-first.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/HUGE_PAGES to 0 while they are off already/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.replace-in-the-ioas-keeps-regions', async () => {
+    // A successful replace onto another HWPT of the same IOAS keeps the group's regions (only a refused
+    // one runs err_unresv): a map over the MSI window is still refused.
+    const p = program('replace-in-ioas-keeps-msi', [
+      ...withBuffer(16384),
+      ...vtd('a'),
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$a_id', pt_id: '$ioas', flags: 0 }, bind: { hwpt: 'out.out_hwpt_id' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0xfee00000' }, expect: { errno: ['EINVAL'] } },
+    ], env);
+    const r = await judge(p, 'conformance/mutants/unseen/replace-unresv-without-ioas-test.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/placed its area at 0xfee00000\.\.0xfee00fff, over device \d+'s reserved region/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.compat-cap-iova-range-is-the-holes', async () => {
+    // A device attached to the compat IOAS and 2 MiB mapped: the capability lists the holes of the
+    // reserved tree (the MSI window and the space past the aperture are not in them; the area is).
+    const p = program('compat-cap-iova', [
+      ...withBuffer(2097152),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      ...vtd('a'),
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', iova: '0x100000', size: '0x200000' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: { argsz: 256 }, tail: { fill: 0, length: 232 }, expect: { ok: true } },
+    ], { ...env, commands: [...env.commands, 'VFIO_IOMMU_MAP_DMA'] });
+    const r = await judge(p, 'conformance/mutants/unseen/compat-cap-iova-walks-area-tree.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/VFIO_IOMMU_GET_INFO’s VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE of IOAS \d+/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.cc-iommu-when-every-domain-enforces', async () => {
+    // vtd0 enforces: the compat IOAS's automatic HWPT and one allocated for the device both do.
+    const p = program('cc-iommu-enforcing', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      ...vtd('a', { enforceCacheCoherency: true }),
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: 'VFIO_DMA_CC_IOMMU' } },
+    ], env);
+    const r = await judge(p, 'conformance/mutants/unseen/hwpt-enforce-cc-not-recorded.ts');
+    expect(r.broken, r.text).toContain('invariants.coherency');
+    expect(r.text).toMatch(/VFIO_CHECK_EXTENSION\(VFIO_DMA_CC_IOMMU\) answers 0, but every paging HWPT of the compat IOAS \d+ enforces/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.nest-parent-takes-no-read-only-area', async () => {
+    // A VT-d nesting parent in the IOAS: a read-only map there is refused (ERRATA_772415_SPR17).
+    const p = program('nest-parent-read-only-map', [
+      ...open,
+      ...vtd('a'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$a_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384' }, expect: { errno: ['EINVAL'] } },
+    ], env);
+    const r = await judge(p, 'conformance/mutants/unseen/vtdss-force-writeable-sets-w.ts');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/made a read-only area in IOAS \d+, which a VT-d nesting parent HWPT holds/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.dirty-tracking-domain-takes-only-trackers', async () => {
+    // b's unit tracks dirty pages and allocates a dirty-tracking HWPT; a's cannot: its attach is refused.
+    const p = program('dirty-hwpt-untracked-device', [
+      ...context,
+      ...vtd('b'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$b_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING' }, bind: { dirty: 'out.out_hwpt_id' }, expect: { ok: true } },
+      ...vtd('a', { dirtyTracking: false }),
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$dirty' }, expect: { errno: ['EINVAL'] } },
+    ], env);
+    const r = await judge(p, 'conformance/mutants/unseen/vtd-compat-dirty-tracking-state.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, but its IOMMU cannot track dirty pages for it/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
@@ -208,6 +208,13 @@ interface IdsBefore {
   readonly hidden: number;
   /** The command may take ids the shadow does not follow (takesUnfollowedIds). */
   readonly unfollowed: boolean;
+}
+
+/** A reserved field (a number, or an array of bytes) that holds nothing but zeros, or is absent. */
+function allZero(x: unknown): boolean {
+  if (x === undefined) return true;
+  if (x instanceof Uint8Array || Array.isArray(x)) return Array.from(x as ArrayLike<unknown>).every((b) => toNum(b) === 0);
+  return toNum(x) === 0;
 }
 
 /** Devices whose regions may or may not be reserved (exactReserved's maybe) up to which IOAS_IOVA_RANGES is still judged exactly, one choice per subset. */
@@ -663,12 +670,45 @@ export class InvariantsOracle implements Oracle {
     this.trackContent(ev, ok);
     const moved = this.movedDevices(reachBefore);
     this.checkGroupsAndCoherency(ev, ok, out);
+    if (ok) this.checkDomainFeatures(ev, out);
     this.checkObservation(ev, out);
     await this.checkDataOp(ev, ok, out);
     if (out.length === 0 && ev.request.op === 'dma') await this.checkDmaData(ev, out);
     if (out.length > 0) return out;
     await this.probe(ev, ok, touched, out, moved, group);
     return out;
+  }
+
+  /**
+   * What a domain was made with holds for everything in it, after a
+   * successful attach or allocation: a HWPT allocated with
+   * IOMMU_HWPT_ALLOC_DIRTY_TRACKING takes no device whose IOMMU cannot track
+   * dirty pages for it (each driver's attach check: VT-d ssads_supported, AMD
+   * amd_iommu_hd_support, the mock MOCK_FLAGS_DEVICE_NO_DIRTY: EINVAL), else
+   * its writes are missing from the dirty bitmap; and a VT-d nesting parent
+   * is never made over an IOAS that holds a read-only area (its domain
+   * refuses read-only IOPTEs, so the fill fails: EINVAL).
+   */
+  private checkDomainFeatures(ev: StepEvent, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.shadow.lost) return;
+    if (req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') {
+      const d = this.shadow.fds.get(req.fd)?.device;
+      const h = d?.bound && d.hwpt !== undefined ? d.bound.ctx.objects.get(d.hwpt) : undefined;
+      if (!d || h?.type !== 'hwpt_paging' || !h.dirtyTracking || d.dirty !== false) return;
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `device ${d.handle ?? d.key} was attached to HWPT ${h.id}, allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, but its IOMMU cannot track dirty pages for it: the driver refuses such a device (EINVAL), whose DMA writes would be missing from the dirty bitmap`, 'EINVAL', 'ok'));
+      return;
+    }
+    if (req.cmd !== 'IOMMU_HWPT_ALLOC') return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const h = ctx?.objects.get(toNum(((ev.response.ok ? (ev.response.result as IoctlResult).out : undefined) ?? {})['out_hwpt_id']));
+    if (!ctx || h?.type !== 'hwpt_paging' || !h.refusesReadOnly) return;
+    const ioas = this.shadow.ioas(ctx, h.ioas);
+    const ro = ioas?.segs.find((x) => !x.uncertain && !x.write);
+    if (!ro) return;
+    this.ctx.count('invariants.dma-confinement');
+    out.push(this.obj('dma-confinement', ev, `IOMMU_HWPT_ALLOC made VT-d nesting parent HWPT ${h.id} over IOAS ${ioas!.id}, which maps ${hexOf(ro.start)}..${hexOf(ro.last)} read-only: that domain takes no read-only IOPTE (ERRATA_772415_SPR17), so filling it fails (EINVAL) — or maps the area writable`, 'EINVAL', 'ok'));
   }
 
   /**
@@ -692,6 +732,14 @@ export class InvariantsOracle implements Oracle {
     }
     if (req.cmd !== 'IOMMU_IOAS_MAP' && req.cmd !== 'IOMMU_IOAS_COPY' && req.cmd !== 'VFIO_IOMMU_MAP_DMA') return;
     const automatic = req.cmd !== 'VFIO_IOMMU_MAP_DMA' && (toNum(req.arg.fields['flags']) & IOMMU_IOAS_MAP_FIXED_IOVA) === 0;
+    const writable = (toNum(req.arg.fields['flags']) & (req.cmd === 'VFIO_IOMMU_MAP_DMA' ? VFIO_DMA_MAP_FLAG_WRITE : IOMMU_IOAS_MAP_WRITEABLE)) !== 0;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const parent = writable || !ctx ? undefined : touched.find(({ ioas }) => this.shadow.refusesReadOnly(ctx, ioas.id));
+    if (parent) {
+      this.ctx.count('invariants.dma-confinement');
+      out.push(this.obj('dma-confinement', ev, `${req.cmd} made a read-only area in IOAS ${parent.ioas.id}, which a VT-d nesting parent HWPT holds: that domain takes no read-only IOPTE (ERRATA_772415_SPR17: 7.3 PT_FEAT_VTDSS_FORCE_WRITEABLE, 6.12 __domain_mapping), so the map is refused (EINVAL), not made — or made writable`, 'EINVAL', 'ok'));
+      return;
+    }
     for (const { ioas, ranges } of touched) {
       for (const r of ranges) {
         this.ctx.count('invariants.dma-confinement');
@@ -1181,13 +1229,23 @@ export class InvariantsOracle implements Oracle {
       const loose = [...ctx.objects.values()].find((o) => o.type === 'hwpt_paging' && o.ioas === ctx.compatIoas && !o.enforcing);
       this.ctx.count('invariants.coherency');
       if (ret === 1 && loose) out.push(this.obj('coherency', ev, `VFIO_CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) answers 1, but HWPT ${loose.id} of the compat IOAS ${ctx.compatIoas} does not enforce cache coherency`, 'ret=0', 'ret=1'));
+      // iommufd_vfio_cc_iommu: 1 unless some paging HWPT of the compat IOAS does not enforce; one the
+      // shadow knows enforcing does (a HWPT is made enforcing, or refused, and never goes back).
+      const ioas = this.shadow.ioas(ctx, ctx.compatIoas);
+      if (ret === 0 && !loose && ioas && !ioas.domainsUnknown && this.followsEveryHolder(ctx)) out.push(this.obj('coherency', ev, `VFIO_CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) answers 0, but every paging HWPT of the compat IOAS ${ctx.compatIoas} enforces cache coherency${[...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ctx.compatIoas) ? '' : ' (it has none)'}: iommufd_vfio_cc_iommu answers 1`, 'ret=1', 'ret=0'));
     }
   }
 
   /**
-   * A replace tried within the IOAS a device is on, succeeded or not (see
-   * `reattached`): by the IOAS's id or another paging HWPT of it. A group with
-   * no attached device starts afresh.
+   * A replace within the IOAS a device is on that may have dropped its
+   * group's regions there (see `reattached`): iommufd_device_do_replace
+   * runs err_unresv only when the driver refuses the new HWPT. So a failed
+   * replace onto another HWPT of the IOAS, or by the IOAS's id, may have;
+   * a successful one onto another HWPT has not; a successful one by the
+   * IOAS's id has exactly when the automatic search (hwpt_list, oldest
+   * first, automatic HWPTs only) tried a HWPT before the one it answered,
+   * each such try being a refused replace. A group with no attached device
+   * starts afresh.
    */
   private noteReattach(ev: StepEvent): void {
     const req = ev.request;
@@ -1198,8 +1256,19 @@ export class InvariantsOracle implements Oracle {
     if (!d || !at) return;
     const target = at.ctx.objects.get(toNum(req.arg.fields['pt_id']));
     const ioasId = target?.type === 'ioas' ? target.id : target?.type === 'hwpt_paging' ? target.ioas : undefined;
-    if (ioasId === at.ioas.id) this.reattached.add(d.group);
+    if (ioasId !== at.ioas.id) return;
+    const ok = statusOf(req, ev.response).status === 'ok';
+    if (!ok) {
+      this.reattached.add(d.group);
+      return;
+    }
+    if (target?.type !== 'ioas') return;
+    const answered = toNum(((ev.response.ok ? (ev.response.result as IoctlResult).out : undefined) ?? {})['pt_id']);
+    const tried = [...at.ctx.objects.values()].filter((o) => o.type === 'hwpt_paging' && o.ioas === at.ioas.id && o.auto);
+    const chosen = tried.findIndex((o) => o.id === answered);
+    if (chosen !== 0 && tried.length > 0) this.reattached.add(d.group);
   }
+
 
   /**
    * An unmap under an access's pins tells the accesses of the IOAS to let go
@@ -1562,8 +1631,8 @@ export class InvariantsOracle implements Oracle {
    * every area, and, where the shadow knows the whole reserved tree, exactly
    * its holes.
    */
-  private judgeRanges(ev: StepEvent | undefined, ctx: CtxRec, ioas: IoasObj, ranges: readonly Range[], out: Objection[], probe?: { request: Request; response?: Response }): void {
-    const say = (why: string, property: Invariant = 'abi-hygiene'): void => void out.push(this.obj(property, ev, `IOMMU_IOAS_IOVA_RANGES of IOAS ${ioas.id}${ev ? '' : ' at the end of the case'}: ${why}`, 'the holes of the reserved ranges', ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none', probe));
+  private judgeRanges(ev: StepEvent | undefined, ctx: CtxRec, ioas: IoasObj, ranges: readonly Range[], out: Objection[], probe?: { request: Request; response?: Response }, source = 'IOMMU_IOAS_IOVA_RANGES'): void {
+    const say = (why: string, property: Invariant = 'abi-hygiene'): void => void out.push(this.obj(property, ev, `${source} of IOAS ${ioas.id}${ev ? '' : ' at the end of the case'}: ${why}`, 'the holes of the reserved ranges', ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none', probe));
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
       const prev = ranges[i - 1];
@@ -1910,6 +1979,33 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * VFIO_IOMMU_GET_INFO's VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE lists the holes
+   * of the compat IOAS's reserved tree (iommufd_fill_cap_iova walks
+   * reserved_itree), as IOMMU_IOAS_IOVA_RANGES does: judged the same way
+   * (judgeRanges). Read from the chain the caller's argsz held whole.
+   */
+  private checkCapIovaRange(ev: StepEvent, ctx: CtxRec, ioas: IoasObj, out: Objection[]): void {
+    const bytes = ev.response.ok ? (ev.response.result as IoctlResult).bytes : undefined;
+    if (!bytes) return;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const info = requireLayout(this.profile, 'vfio_iommu_type1_info').size;
+    // vfio_info_cap_header: u16 id, u16 version, u32 next (from the start of the struct); each hop moves forward.
+    for (let at = info, hops = 0; at !== 0 && at + 16 <= bytes.length && hops < 8; hops++) {
+      const next = view.getUint32(at + 4, true);
+      if (view.getUint16(at, true) === VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+        const n = view.getUint32(at + 8, true);
+        if (at + 16 + n * 16 > bytes.length) return;
+        const ranges = Array.from({ length: n }, (_, i) => ({ start: view.getBigUint64(at + 16 + 16 * i, true), last: view.getBigUint64(at + 24 + 16 * i, true) }));
+        this.ctx.count('invariants.abi-hygiene');
+        this.judgeRanges(ev, ctx, ioas, ranges, out, undefined, 'VFIO_IOMMU_GET_INFO\u2019s VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE');
+        return;
+      }
+      if (next <= at) return;
+      at = next;
+    }
+  }
+
+  /**
    * VFIO_IOMMU_GET_INFO answers the size the whole capability chain needs in
    * argsz, and points cap_offset at the chain (just past the struct) only
    * when the caller's argsz held all of it (iommufd_vfio_iommu_get_info).
@@ -1926,6 +2022,7 @@ export class InvariantsOracle implements Oracle {
     if (need < info || at !== want) {
       out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO with argsz ${sent} answered argsz ${need} and cap_offset ${at}: the chain starts right after the struct (${info}) when the caller's argsz holds all of it, else cap_offset is 0`, `cap_offset ${want}`, `cap_offset ${at}`));
     }
+    if (sent >= need && at === info && ioas) this.checkCapIovaRange(ev, ctx, ioas, out);
     // The kernel fills a zeroed struct (iommufd_vfio_iommu_get_info: info = {}): pad goes back 0, whatever the caller sent.
     const pad = o['pad'];
     if (sent >= info && pad !== undefined && toNum(pad) !== 0) out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO answered pad 0x${toNum(pad).toString(16)}: the struct goes back zeroed but for what the kernel fills in`, 'pad 0', `pad 0x${toNum(pad).toString(16)}`));
@@ -2142,6 +2239,9 @@ export class InvariantsOracle implements Oracle {
       const v = req.arg.fields;
       if (req.cmd === 'IOMMU_IOAS_ALLOC' && toNum(v['flags']) === 0) what = 'IOMMU_IOAS_ALLOC with no flags fails only for memory';
       else if (req.cmd === 'IOMMU_IOAS_IOVA_RANGES' && toNum(v['__reserved']) === 0 && name !== 'EMSGSIZE' && this.shadow.ioas(ctx, v['ioas_id'])) what = `IOMMU_IOAS_IOVA_RANGES of IOAS ${toNum(v['ioas_id'])}, which lives, fails only for a short array (EMSGSIZE)`;
+      // iommufd_get_hw_info: without IOMMU_HW_INFO_FLAG_INPUT_TYPE the type member is set to DEFAULT
+      // (7.3; 6.12 has no input type), and every driver answers DEFAULT with its own data.
+      else if (req.cmd === 'IOMMU_GET_HW_INFO' && toNum(v['flags']) === 0 && allZero(v['__reserved']) && ctx.objects.get(toNum(v['dev_id']))?.type === 'device') what = `IOMMU_GET_HW_INFO of device ${toNum(v['dev_id'])}, bound to this context, without IOMMU_HW_INFO_FLAG_INPUT_TYPE (whatever the type member holds: the kernel sets it to DEFAULT) fails only for memory or the user buffer`;
       else if (req.cmd === 'IOMMU_VFIO_IOAS' && toNum(v['__reserved']) === 0) {
         const op = toNum(v['op']);
         if (op === IOMMU_VFIO_IOAS_SET && this.shadow.ioas(ctx, v['ioas_id'])) what = `IOMMU_VFIO_IOAS SET of IOAS ${toNum(v['ioas_id'])}, which lives, cannot fail`;
@@ -2186,6 +2286,8 @@ export class InvariantsOracle implements Oracle {
     } else if (ioas) {
       if (get) what = `a GET of IOAS ${ioas.id}'s HUGE_PAGES`;
       else if (op === IOMMU_OPTION_OP_SET && val === 1n) what = `a SET of IOAS ${ioas.id}'s HUGE_PAGES to 1 (large IOPTEs back on: the alignment can only go down, iopt_enable_large_pages cannot fail)`;
+      // iopt_disable_large_pages returns 0 at once when they are off already, before it looks at domains and areas.
+      else if (op === IOMMU_OPTION_OP_SET && val === 0n && !ioas.largePages && !this.optionUnknown.has(ioas)) what = `a SET of IOAS ${ioas.id}'s HUGE_PAGES to 0 while they are off already (iopt_disable_large_pages returns at once, before it looks at domains and areas)`;
       // iopt_disable_large_pages refuses only an IOAS whose domains map areas, or areas off PAGE_SIZE.
       else if (op === IOMMU_OPTION_OP_SET && val === 0n && ioas.segs.length === 0) what = `a SET of IOAS ${ioas.id}'s HUGE_PAGES to 0 on an IOAS with no area (iopt_disable_large_pages refuses only areas a domain maps or areas off PAGE_SIZE)`;
     }
