@@ -19,18 +19,20 @@ export interface HwInfoSteps {
   readonly clearTail?: boolean;
   /** `cmd->out_capabilities = 0` before the bits are ORed in. */
   readonly clearCapabilities?: boolean;
+  /** 7.3: without IOMMU_HW_INFO_FLAG_INPUT_TYPE the type member is set to IOMMU_HW_INFO_TYPE_DEFAULT. */
+  readonly defaultInputType?: boolean;
 }
 
 /** iommufd_get_hw_info over the given steps. */
 export function getHwInfoWith(steps: HwInfoSteps): (ucmd: Ucmd) => number {
-  const { clearTail = true, clearCapabilities = true } = steps;
+  const { clearTail = true, clearCapabilities = true, defaultInputType = true } = steps;
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const flags = cmd.num('flags');
     const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
     if (flags & ~supported) return -EOPNOTSUPP;
     if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
-    if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
+    if (defaultInputType && ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
     const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
     if (r.errno || !r.value) return r.errno;
     const idev = r.value;

@@ -26,6 +26,8 @@ export interface ReplaceSteps {
   readonly abortFailedAuto?: boolean;
   /** After a move to another IOAS: the group's reserved regions taken out of the old HWPT's IOAS (iommufd_group_remove_reserved_iova). */
   readonly removeOldReservedIova?: (idev: IommufdDevice, oldPaging: IommufdHwptPaging) => void;
+  /** Whether the replace left the old HWPT's IOAS, so its regions go (`!hwpt_paging || hwpt_paging->ioas != old_hwpt_paging->ioas`). */
+  readonly leftOldIoas?: (paging: IommufdHwptPaging | null, oldPaging: IommufdHwptPaging) => boolean;
   /** iommufd_hwpt_paging_alloc of a new automatic HWPT, not attached yet (immediate_attach false). */
   readonly allocAuto?: (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging>;
 }
@@ -35,6 +37,7 @@ export function deviceReplaceWith({
   replaceReservedIova = iommufdGroupDoReplaceReservedIova,
   abortFailedAuto = true,
   removeOldReservedIova = (idev, oldPaging) => iommufdGroupRemoveReservedIova(idev.igroup, oldPaging),
+  leftOldIoas = (paging, oldPaging) => !paging || paging.ioas !== oldPaging.ioas,
   allocAuto = (ictx, ioas, idev) => iommufdHwptPagingAlloc(ictx, ioas, idev, 0, false, undefined),
 }: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
   // iommufd_device_do_replace
@@ -55,7 +58,7 @@ export function deviceReplaceWith({
     if (rc) return unwind.exit({ errno: rc, destroy: null });
     unwind.exit(0);
     const oldPaging = findHwptPaging(oldHwpt);
-    if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) removeOldReservedIova(idev, oldPaging);
+    if (oldPaging && leftOldIoas(paging, oldPaging)) removeOldReservedIova(idev, oldPaging);
     igroup.hwpt = hwpt;
     const n = igroup.deviceList.length;
     for (let i = 0; i < n; i++) refcount_inc(hwpt);

@@ -52,47 +52,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EFAULT, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_NONE } from '../../../spec/uapi/constants.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-
-/** iommufd_get_hw_info with THE FAULT: without IOMMU_HW_INFO_FLAG_INPUT_TYPE the type member is passed on as it came. */
-function getHwInfo(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const flags = cmd.num('flags');
-  const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
-  if (flags & ~supported) return -EOPNOTSUPP;
-  if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
-  // THE FAULT: no `if (!(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) in_data_type = IOMMU_HW_INFO_TYPE_DEFAULT;`
-  const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (r.errno || !r.value) return r.errno;
-  const idev = r.value;
-  const drv = idev.dev.iommu.driver;
-  let data: Uint8Array = new Uint8Array(0);
-  if (drv.hwInfo) {
-    const info = drv.hwInfo(idev.dev, cmd.num('out_data_type'));
-    if (!('data' in info)) return info.errno;
-    data = info.data;
-    cmd.set('out_data_type', info.type);
-  } else {
-    cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_NONE);
-  }
-  const userLen = cmd.num('data_len');
-  const uptr = cmd.big('data_uptr');
-  const copyLen = Math.min(userLen, data.length);
-  if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return -EFAULT;
-  if (copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return -EFAULT;
-  cmd.set('data_len', data.length);
-  let caps = 0;
-  if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= IOMMU_HW_CAP_DIRTY_TRACKING;
-  if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
-  cmd.set('out_capabilities', caps);
-  cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);
-  return iommufdUcmdRespond(ucmd);
-}
+import { getHwInfoWith } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hw-info-stale-in-type', profile, {
-    handlers: profile === '7.3' ? { IOMMU_GET_HW_INFO: getHwInfo } : {},
+    // THE FAULT: no `if (!(cmd->flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd->in_data_type = IOMMU_HW_INFO_TYPE_DEFAULT;`
+    handlers: profile === '7.3' ? { IOMMU_GET_HW_INFO: getHwInfoWith({ defaultInputType: false }) } : {},
   });
 }

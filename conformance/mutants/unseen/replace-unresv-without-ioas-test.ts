@@ -54,100 +54,13 @@
  * reserved regions, so IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE is unchanged.)
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdHwpt, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
-import {
-  findHwptPaging,
-  iommufdGroupDoReplaceReservedIova,
-  iommufdGroupRemoveReservedIova,
-  iommufdHwPagetablePut,
-  iommufdHwptPagingAlloc,
-  iommufdHwptReplaceDevice,
-} from '../../../impl/iommufd/hw_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
-import { replaceAttachIoctl } from './_replace.ts';
-
-type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
-
-/** iommufd_device_do_replace, with the fault in the old-IOAS removal. */
-function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  // THE FAULT: the IOAS test is gone; the old HWPT's IOAS loses the group's regions even when it is the new one's.
-  if (oldPaging) iommufdGroupRemoveReservedIova(igroup, oldPaging);
-  igroup.hwpt = hwpt;
-  const n = igroup.deviceList.length;
-  for (let i = 0; i < n; i++) refcount_inc(hwpt);
-  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
-  return { errno: 0, destroy: oldHwpt };
-}
-
-/** iommufd_device_auto_get_domain in replace mode (the reference's), over the faulty do_replace. */
-function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const out = doReplace(idev, hwpt);
-    if (out.errno) {
-      if (out.errno === -EINVAL) continue;
-      return out;
-    }
-    ptId.value = hwpt.id;
-    return out;
-  }
-  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
-  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-  const hwpt = r.value;
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
-  const out = doReplace(idev, hwpt);
-  if (out.errno) return unwind.exit(out);
-  unwind.exit(0);
-  hwpt.autoDomain = true;
-  ptId.value = hwpt.id;
-  iommufdObjectFinalize(idev.ictx, hwpt);
-  return { errno: 0, destroy: out.destroy };
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(do_replace). */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: ReplaceOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = doReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
+import { deviceReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('replace-unresv-without-ioas-test', profile, {
-    vfioIoctl: replaceAttachIoctl(deviceReplace),
+    // vfio_df_ioctl_attach_pt, replace branch of vfio_iommufd_physical_attach_ioas (a first attach is the reference's).
+    // THE FAULT: the IOAS test is gone; the old HWPT's IOAS loses the group's regions even when it is the new one's.
+    vfioIoctl: replaceAttachIoctl(deviceReplaceWith({ leftOldIoas: () => true })),
   });
 }
