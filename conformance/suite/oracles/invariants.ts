@@ -51,6 +51,7 @@ import { TEST_OPS } from '../../../spec/uapi/commands.ts';
 import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
+import { decodeStruct } from '../../../spec/abi/codec.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { autoIovaAlignment, autoIovaFirstFit, autoIovaViolation, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, hexOf, type Range } from '../ranges.ts';
 import { commandName, statusOf } from '../session.ts';
@@ -1987,23 +1988,28 @@ export class InvariantsOracle implements Oracle {
   private checkCapIovaRange(ev: StepEvent, ctx: CtxRec, ioas: IoasObj, out: Objection[]): void {
     const bytes = ev.response.ok ? (ev.response.result as IoctlResult).bytes : undefined;
     if (!bytes) return;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const info = requireLayout(this.profile, 'vfio_iommu_type1_info').size;
-    // vfio_info_cap_header: u16 id, u16 version, u32 next (from the start of the struct); each hop moves forward.
-    for (let at = info, hops = 0; at !== 0 && at + 16 <= bytes.length && hops < 8; hops++) {
-      const next = view.getUint32(at + 4, true);
-      if (view.getUint16(at, true) === VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-        const n = view.getUint32(at + 8, true);
-        if (at + 16 + n * 16 > bytes.length) return;
-        const ranges = Array.from({ length: n }, (_, i) => ({ start: view.getBigUint64(at + 16 + 16 * i, true), last: view.getBigUint64(at + 24 + 16 * i, true) }));
+    const cap = requireLayout(this.profile, 'vfio_iommu_type1_info_cap_iova_range');
+    const rangesAt = cap.rows.find((r) => r.path === 'iova_ranges')?.offset ?? cap.size;
+    const rangeSize = requireLayout(this.profile, 'vfio_iova_range').size;
+    // Each capability starts with a vfio_info_cap_header whose `next` is an offset from the start of the struct; each hop moves forward.
+    for (let at = info, hops = 0; at > 0 && at + cap.size <= bytes.length && hops < 8; hops++) {
+      const v = decodeStruct(this.profile, 'vfio_iommu_type1_info_cap_iova_range', bytes.subarray(at, at + cap.size));
+      const header = (v['header'] ?? {}) as StructValue;
+      if (toNum(header['id']) === VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+        const n = toNum(v['nr_iovas']);
+        const data = bytes.subarray(at + rangesAt, at + rangesAt + n * rangeSize);
+        if (data.length < n * rangeSize) return;
         this.ctx.count('invariants.abi-hygiene');
-        this.judgeRanges(ev, ctx, ioas, ranges, out, undefined, 'VFIO_IOMMU_GET_INFO\u2019s VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE');
+        this.judgeRanges(ev, ctx, ioas, decodeRanges(data, n), out, undefined, 'VFIO_IOMMU_GET_INFO\u2019s VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE');
         return;
       }
+      const next = toNum(header['next']);
       if (next <= at) return;
       at = next;
     }
   }
+
 
   /**
    * VFIO_IOMMU_GET_INFO answers the size the whole capability chain needs in
