@@ -70,10 +70,10 @@ export const clauses: Clause[] = [
     id: 'PAGES.PINNED_OUTLIVE_MUNMAP',
     kind: 'security',
     statement:
-      'munmap of user memory an IOAS pinned leaves those pages pinned and reachable by DMA, still the same pages, until IOAS_UNMAP unpins them; an unpinned page is freed, and a later mmap gets zero-filled pages that belong to the new mapping alone.',
+      'munmap of user memory an IOAS pinned leaves those pages pinned and reachable by DMA, still the same pages holding the same bytes, until IOAS_UNMAP unpins them; an unpinned page is freed, and a later mmap gets zero-filled pages that belong to the new mapping alone.',
     source: { file: PAGES, function: 'batch_unpin' },
     profiles: BOTH,
-    checks: ['ref.mem.unmap-frees-unpinned-frames-for-reuse', 'ref.mem.unmap-keeps-pinned-frames-reachable'],
+    checks: ['ref.mem.unmap-frees-unpinned-frames-for-reuse', 'ref.mem.unmap-keeps-pinned-frames-reachable', 'suite.invariants.pinned-frame-outlives-munmap'],
   },
   {
     id: 'TEST_CMD.MD_CHECK_REFS',

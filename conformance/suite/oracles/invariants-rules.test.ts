@@ -1721,3 +1721,29 @@ describe('round 23: what a command must do, whatever the suite saw before', () =
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('a pinned page outlives its user mapping', () => {
+  // The buffer's first page holds known bytes; the IOAS maps it and a device's domain pins it;
+  // then the process unmaps it. The pin keeps the page (mm/gup.c), so the device still reads those bytes.
+  const p = program(
+    'read-after-munmap',
+    [
+      ...open,
+      { op: 'mem_write', buffer: '$buf.buffer', offset: 0, data: { hex: 'a1b2c3d4e5f60718' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova: '0x100000' } },
+      ...device('d', '$ioas'),
+      { op: 'mem_unmap', buffer: '$buf.buffer', offset: 0, length: 4096 },
+      { op: 'dma', device: '$d', iova: '0x100000', dir: 'read', length: 8, expect: { ok: true, result: { ok: true } } },
+    ],
+    { ops: ['device_create', 'open_device', 'dma', 'mem_write', 'mem_unmap'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] },
+  );
+
+  check('suite.invariants.pinned-frame-outlives-munmap', async () => {
+    const freed = await judge(p, 'conformance/mutants/fixtures/munmap-frees-pinned-frames.ts');
+    expect(freed.broken, freed.text).toContain('invariants.dma-confinement');
+    expect(freed.text).toMatch(/DMA read at 0x100000 returned bytes that are not those of buffer \d+\+0/);
+    expect(freed.reference, freed.text).toEqual([]);
+    const lie = await judge(p, 'lie:dma-read-wrong-byte');
+    expect(lie.broken, lie.text).toContain('invariants.dma-confinement');
+  });
+});

@@ -344,7 +344,9 @@ const END_UNMAPS = 64;
 const END_RANGES = 64;
 
 /** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/shared.ts, and more: a stray write into a zero page shows too). */
-const SWEEP_BYTES = 64 * 4096;
+/** PAGE as a byte count, for buffer offsets. */
+const PAGE_BYTES = Number(PAGE);
+const SWEEP_BYTES = 64 * PAGE_BYTES;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
 /** The largest RLIMIT_MEMLOCK (in pages) the end of a case fills to see the user's charge gone (checkUserChargeGone): the generator's limits go up to 8 MiB. */
@@ -2636,13 +2638,16 @@ export class InvariantsOracle implements Oracle {
     const seg = this.shadow.segmentAt(at.ioas, iova);
     if (!seg) return { mapped: false, open: false, ioasId: at.ioas.id, iova };
     const va = seg.ps.va + seg.psOff + (iova - seg.start);
-    const b = this.shadow.bufferOfVa(va);
+    const gone = this.shadow.vaGone(va, va);
+    // A page whose user mapping is gone is still the buffer page it was while it stays pinned.
+    const kept = gone ? this.shadow.keptFrame(seg.ps, va) : undefined;
+    const b = gone ? undefined : this.shadow.bufferOfVa(va);
     return {
       mapped: true,
       open: seg.uncertain,
-      landingOpen: this.shadow.vaGone(va, va),
-      buffer: b?.buffer.handle,
-      offset: b?.offset,
+      landingOpen: gone && !kept,
+      buffer: kept?.buffer ?? b?.buffer.handle,
+      offset: kept?.offset ?? b?.offset,
       read: seg.read,
       write: seg.write,
       last: seg.last,
@@ -2815,6 +2820,28 @@ export class InvariantsOracle implements Oracle {
     return spans.map((x) => ({ op: 'mem_read', buffer: x.buffer, offset: x.offset, length: x.length }));
   }
 
+  /** The parts of `spans` the process can still read (mem_unmap took the rest: a pinned frame there is read by DMA only). */
+  private readable(spans: readonly Span[]): Span[] {
+    const out: Span[] = [];
+    for (const x of spans) {
+      const b = this.shadow.buffers.get(x.buffer);
+      if (!b || !this.shadow.vaGone(b.va + BigInt(x.offset), b.va + BigInt(x.offset + x.length - 1))) {
+        out.push(x);
+        continue;
+      }
+      for (let at = x.offset; at < x.offset + x.length; ) {
+        const next = Math.min(x.offset + x.length, (Math.floor(at / PAGE_BYTES) + 1) * PAGE_BYTES);
+        const last = out[out.length - 1];
+        if (!this.shadow.vaGone(b.va + BigInt(at), b.va + BigInt(next - 1))) {
+          if (last && last.buffer === x.buffer && last.offset + last.length === at) out[out.length - 1] = { ...last, length: last.length + next - at };
+          else out.push({ buffer: x.buffer, offset: at, length: next - at });
+        }
+        at = next;
+      }
+    }
+    return out;
+  }
+
   /** The bytes the mem_read answers hold, joined; undefined when one was refused (the range is no longer readable). */
   private bytesOf(responses: readonly (Response | undefined)[]): Uint8Array | undefined {
     const parts: Uint8Array[] = [];
@@ -2847,7 +2874,7 @@ export class InvariantsOracle implements Oracle {
    */
   private async memoryAt(spans: readonly Span[]): Promise<Uint8Array | undefined> {
     const known = this.knownAt(spans);
-    if (known || !this.can.mem) return known;
+    if (known || !this.can.mem || this.readable(spans).length !== spans.length) return known;
     const reads = this.readsOf(spans);
     const answers = await this.ctx.observe(reads);
     answers.forEach((r, i) => r.ok && this.content.learn(spans[i]!.buffer, spans[i]!.offset, (r.result as { data: Uint8Array }).data));
@@ -2902,7 +2929,7 @@ export class InvariantsOracle implements Oracle {
       at += x.length;
     }
     if (!this.can.mem) return;
-    const around = coalesce(spans.map((x) => this.widened(x)));
+    const around = this.readable(coalesce(spans.map((x) => this.widened(x))));
     const answers = await this.ctx.observe(this.readsOf(around));
     around.forEach((w, i) => {
       const r2 = answers[i];
@@ -2932,7 +2959,7 @@ export class InvariantsOracle implements Oracle {
       this.content.forgetAll();
       return;
     }
-    const guarded: Span[] = [];
+    let guarded: Span[] = [];
     for (const [i, e] of a.pages.entries()) {
       if (!e.mapped) continue;
       if (e.open || e.landingOpen || e.buffer === undefined || e.offset === undefined) {
@@ -2944,6 +2971,7 @@ export class InvariantsOracle implements Oracle {
       else guarded.push(span);
     }
     if (guarded.length === 0 || !this.can.mem) return;
+    guarded = this.readable(guarded);
     const answers = await this.ctx.observe(this.readsOf(guarded));
     guarded.forEach((g, i) => {
       const r = answers[i];
@@ -2992,7 +3020,8 @@ export class InvariantsOracle implements Oracle {
         if (ok) this.content.write(req.buffer, req.offset, req.data);
         return;
       case 'mem_unmap':
-        this.content.forget(req.buffer, req.offset, req.length);
+        // What stays pinned keeps its bytes (Shadow.keptFrame); the rest is gone.
+        for (let at = req.offset; at < req.offset + req.length; at += PAGE_BYTES) if (!this.shadow.keepsBufferPage(req.buffer, at)) this.content.forget(req.buffer, at, Math.min(PAGE_BYTES, req.offset + req.length - at));
         return;
       case 'ioctl':
         if (req.arg.kind !== 'struct') {
@@ -3820,7 +3849,7 @@ export class InvariantsOracle implements Oracle {
     // SWEEP_BYTES) is still what it must be — a write that landed somewhere else too shows here.
     if (this.wrote && this.can.mem && !this.shadow.lost) {
       for (const b of this.shadow.buffers.values()) {
-        for (const r of this.content.knownRanges(b.handle, SWEEP_BYTES)) {
+        for (const r of this.readable(this.content.knownRanges(b.handle, SWEEP_BYTES).map((x) => ({ buffer: b.handle, ...x })))) {
           add({ op: 'mem_read', buffer: b.handle, offset: r.offset, length: r.length }, (res, p) => {
             const want = this.content.read(b.handle, r.offset, r.length);
             if (!res.ok || !want) return;

@@ -297,6 +297,15 @@ export class Shadow {
    * VAs are left open instead of guessed.
    */
   private readonly goneVa: { readonly first: bigint; readonly last: bigint }[] = [];
+  /**
+   * The exception: pages of a page set pinned when mem_unmap took their VA,
+   * and pinned ever since (page index from the page of `ps.va` → the buffer
+   * page it was). A pin holds the page (mm/gup.c, GUP_PIN_COUNTING_BIAS), so
+   * the device still reaches that buffer page's bytes through the page set's
+   * areas until nothing pins it; then the frame is freed, and a later pin of
+   * the VA finds other memory or none.
+   */
+  private readonly keptFrames = new Map<PageSet, Map<number, { readonly buffer: number; readonly offset: number }>>();
   /** Open fds → files. */
   readonly fds = new Map<number, FileRec>();
   /** Every fd number the case was handed (open, open_device, fds in out fields), closed or not. */
@@ -403,6 +412,47 @@ export class Shadow {
   /** Whether mem_unmap ever took away part of [first, last]. */
   vaGone(first: bigint, last: bigint): boolean {
     return this.goneVa.some((g) => g.first <= last && first <= g.last);
+  }
+
+  /** The buffer byte a page set's VA whose user mapping is gone still holds, if its frame stayed pinned since (keptFrames). */
+  keptFrame(ps: PageSet, va: bigint): { buffer: number; offset: number } | undefined {
+    const f = this.keptFrames.get(ps)?.get(Number(va / PAGE - ps.va / PAGE));
+    return f && { buffer: f.buffer, offset: f.offset + Number(va % PAGE) };
+  }
+
+  /** Whether a buffer page (its offset, page-aligned) is a kept frame of some page set. */
+  keepsBufferPage(buffer: number, offset: number): boolean {
+    for (const m of this.keptFrames.values()) for (const f of m.values()) if (f.buffer === buffer && f.offset === offset) return true;
+    return false;
+  }
+
+  /** mem_unmap of [first, last]: the pinned pages of every page set there become kept frames. */
+  private keepPinnedFrames(first: bigint, last: bigint): void {
+    for (const ps of this.pagesets) {
+      if (ps.va > last || ps.va + ps.length <= first || this.uncertainPageSet(ps)) continue;
+      const base = ps.va / PAGE;
+      let kept = this.keptFrames.get(ps);
+      for (const i of this.pinnedPages(ps)) {
+        const va = (base + BigInt(i)) * PAGE;
+        const at = va >= first && va <= last ? this.bufferOfVa(va) : undefined; // undefined too where the VA was already gone
+        if (!at) continue;
+        if (!kept) this.keptFrames.set(ps, (kept = new Map()));
+        kept.set(i, { buffer: at.buffer.handle, offset: at.offset });
+      }
+    }
+  }
+
+  /** After a step: a kept frame nothing pins any more is freed (or the shadow no longer knows its pins). */
+  private pruneKeptFrames(): void {
+    for (const [ps, kept] of this.keptFrames) {
+      if (!this.pagesets.includes(ps) || this.uncertainPageSet(ps)) {
+        this.keptFrames.delete(ps);
+        continue;
+      }
+      const pinned = this.pinnedPages(ps);
+      for (const i of kept.keys()) if (!pinned.has(i)) kept.delete(i);
+      if (kept.size === 0) this.keptFrames.delete(ps);
+    }
   }
 
   /** Every page index (relative to the page of `ps.va`) pinned in a page set. */
@@ -812,6 +862,7 @@ export class Shadow {
     this.applying = true;
     try {
       this.applyResult(req, res);
+      if (this.keptFrames.size > 0) this.pruneKeptFrames();
     } finally {
       this.applying = false;
       this.pinnedMemo.clear();
@@ -838,7 +889,11 @@ export class Shadow {
       }
       case 'mem_unmap': {
         const b = this.buffers.get(req.buffer);
-        if (b && req.length > 0) this.goneVa.push({ first: b.va + BigInt(req.offset), last: b.va + BigInt(req.offset + req.length - 1) });
+        if (!b || req.length <= 0) return;
+        const first = b.va + BigInt(req.offset);
+        const last = b.va + BigInt(req.offset + req.length - 1);
+        this.keepPinnedFrames(first, last);
+        this.goneVa.push({ first, last });
         return;
       }
       case 'set_process':
