@@ -1,0 +1,140 @@
+/**
+ * attach-hwpt-ref-group-once (drivers/iommu/iommufd/device.c
+ * iommufd_hw_pagetable_attach; 6.12 and 7.3, each in its own form).
+ *
+ * Every device that attaches takes a users reference on the HWPT, the one
+ * iommufd_device_detach() puts back (iommufd_hw_pagetable_put) and
+ * iommufd_device_do_replace() moves per device ("Move the refcounts held by
+ * the device_list to the new hwpt"). Only the hardware attach is made once,
+ * for the group's first device. 6.12:
+ *
+ *     if (list_empty(&idev->igroup->device_list)) {
+ *             rc = iommufd_hwpt_attach_device(hwpt, idev, pasid);
+ *             if (rc)
+ *                     goto err_unresv;
+ *             idev->igroup->hwpt = hwpt;
+ *     }
+ *     refcount_inc(&hwpt->obj.users);
+ *     list_add_tail(&idev->group_item, &idev->igroup->device_list);
+ *
+ * (7.3: `if (iommufd_group_first_attach(igroup, pasid)) { ... attach->hwpt =
+ * hwpt; xa_store(...); } refcount_inc(&hwpt->obj.users); xa_store(&attach->
+ * device_array, idev->obj.id, idev, ...)`.)
+ *
+ * THE FAULT: the reference is taken inside the first-attach block, as if it
+ * were the group's attachment (not each device's) that holds the HWPT:
+ *
+ *     if (list_empty(&idev->igroup->device_list)) {
+ *             rc = iommufd_hwpt_attach_device(hwpt, idev, pasid);
+ *             if (rc)
+ *                     goto err_unresv;
+ *             idev->igroup->hwpt = hwpt;
+ *             refcount_inc(&hwpt->obj.users);
+ *     }
+ *     list_add_tail(&idev->group_item, &idev->igroup->device_list);
+ *
+ * Detach still puts one reference per device, and replace still moves one
+ * per attached device. With one device per group nothing changes. With two
+ * devices of one iommu_group attached to a HWPT, the HWPT holds one
+ * reference for both:
+ *   - detaching (or closing) either device drops the HWPT's only attach
+ *     reference while the other is still attached: an automatic HWPT is
+ *     destroyed on the spot under the remaining device (its DMA is blocked,
+ *     the IOAS it held can be destroyed); a user HWPT can be destroyed by
+ *     IOMMU_DESTROY while a device is attached (the kernel: EBUSY);
+ *   - the second detach then puts a reference the HWPT never had (refcount_t
+ *     underflow: WARN, the count saturates and the object leaks); a replace
+ *     of the group moves two references off a HWPT that holds one.
+ *
+ * Applied as: the attach path of VFIO_DEVICE_ATTACH_IOMMUFD_PT (a device not
+ * yet attached) and of IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS) runs _attach.ts's
+ * copy of iommufd_device_attach → iommufd_device_change_pt →
+ * iommufd_device_auto_get_domain (attach mode) → iommufd_hwpt_paging_alloc
+ * (immediate attach) with this iommufd_hw_pagetable_attach. HWPT objects count
+ * their users as the kernel's refcount_t (a refcount_dec() reaching zero WARNs
+ * and saturates: the object leaks) where the reference's model throws.
+ * Replace, detach and everything else are the reference's.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { ENOMEM, EINVAL } from '../../../impl/lib/errno.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { type IommufdObject, refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
+import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
+import { mutantImplementation } from '../harness.ts';
+import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
+import { mockDomainHandler } from './_mock_domain.ts';
+
+/** REFCOUNT_SATURATED (include/linux/refcount.h). */
+const REFCOUNT_SATURATED = 0xc0000000;
+
+/** Whether the users count is being read by refcount_dec (its underflow check). */
+function readByRefcountDec(): boolean {
+  const frames = (new Error().stack ?? '').split('\n');
+  return frames.slice(2, 4).some((f) => /\bat refcount_dec\b/.test(f));
+}
+
+/**
+ * The kernel's refcount_t on this object: refcount_dec() hitting zero (or
+ * below) WARNs and saturates the count — the object is leaked, never freed
+ * — instead of throwing as the reference's model does.
+ */
+function kernelRefcount(obj: IommufdObject): void {
+  let n = obj.users;
+  Object.defineProperty(obj, 'users', {
+    configurable: true,
+    enumerable: true,
+    get: () => (n <= 1 && readByRefcountDec() ? REFCOUNT_SATURATED : n),
+    set: (v: number) => {
+      n = v === REFCOUNT_SATURATED - 1 ? REFCOUNT_SATURATED : v;
+    },
+  });
+}
+
+/** iommufd_hw_pagetable_attach with THE FAULT. */
+function hwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
+  const igroup = idev.igroup;
+  const paging = findHwptPaging(hwpt);
+  if (idev.ictx.profile !== '6.12') {
+    const faults = idev.ictx.faults;
+    if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM; // kzalloc(attach)
+    if (igroup.deviceList.length === 0) faults.absorbedStep(); // xa_insert(&attach->device_array, ...)
+  }
+  if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
+  const first = igroup.deviceList.length === 0;
+  const unwind = new Unwind();
+  if (paging) {
+    const rc = attachReservedIova(idev, paging, first);
+    if (rc) return unwind.exit(rc);
+    unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
+  }
+  if (first) {
+    const rc = hwptAttachDevice(hwpt, idev);
+    if (rc) return unwind.exit(rc);
+    igroup.hwpt = hwpt;
+    // THE FAULT: the HWPT's users reference is taken for the group's first device only.
+    refcount_inc(hwpt);
+  }
+  igroup.deviceList.push(idev);
+  return unwind.exit(0);
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  const deviceAttach = deviceAttachWith({ attach: hwPagetableAttach, allocAttached: hwptPagingAllocAttachedWith(hwPagetableAttach) });
+  const testMockDomain = mockDomainHandler({ attach: deviceAttach });
+  return mutantImplementation('attach-hwpt-ref-group-once', profile, {
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => {
+        const op = ucmd.cmd.num('op');
+        return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? testMockDomain(ucmd) : original(ucmd);
+      },
+    },
+    // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas, attach branch (the device is not attached yet).
+    vfioIoctl: attachPtIoctl({ attach: deviceAttach }),
+    object: (obj) => {
+      if (obj.type === 'HWPT_PAGING') kernelRefcount(obj);
+    },
+  });
+}

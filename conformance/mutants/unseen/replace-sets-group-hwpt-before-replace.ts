@@ -1,0 +1,228 @@
+/**
+ * replace-sets-group-hwpt-before-replace (drivers/iommu/iommufd/device.c
+ * iommufd_device_do_replace; 6.12 and 7.3, each in its own form).
+ *
+ * A replace moves the whole iommu_group to the new HWPT's domain, and only
+ * once the IOMMU accepted the new domain does iommufd record it as the
+ * group's HWPT — the value every later attach of a sibling device is checked
+ * against, and the HWPT the last detach puts. 6.12:
+ *
+ *     old_hwpt = igroup->hwpt;
+ *     if (hwpt_paging) {
+ *             rc = iommufd_group_do_replace_reserved_iova(igroup, hwpt_paging);
+ *             if (rc)
+ *                     goto err_unlock;
+ *     }
+ *
+ *     rc = iommufd_hwpt_replace_device(idev, pasid, hwpt, old_hwpt);
+ *     if (rc)
+ *             goto err_unresv;
+ *
+ *     old_hwpt_paging = find_hwpt_paging(old_hwpt);
+ *     if (old_hwpt_paging &&
+ *         (!hwpt_paging || hwpt_paging->ioas != old_hwpt_paging->ioas))
+ *             iommufd_group_remove_reserved_iova(igroup, old_hwpt_paging);
+ *
+ *     igroup->hwpt = hwpt;
+ *
+ * (7.3: `attach->hwpt = hwpt;` at the same place, after the same call.)
+ *
+ * THE FAULT: the group's HWPT is published before the replace of the domain,
+ * so that iommufd_hwpt_replace_device()'s IOPF bookkeeping and the fault
+ * path (which look the attach up through the group) already see the new
+ * HWPT:
+ *
+ *     igroup->hwpt = hwpt;            (7.3: attach->hwpt = hwpt;)
+ *     rc = iommufd_hwpt_replace_device(idev, pasid, hwpt, old_hwpt);
+ *     if (rc)
+ *             goto err_unresv;
+ *
+ * and err_unresv only takes the reserved regions back: a failed replace
+ * leaves the group naming the new HWPT while its hardware stays on the old
+ * domain, and the references stay where they were (the attached devices'
+ * on the old HWPT, none on the new).
+ *
+ * iommu_replace_group_handle() fails for ordinary reasons: the new HWPT's
+ * domain belongs to another IOMMU driver (a HWPT allocated for a device
+ * behind another unit), a coherency-enforcing domain for a device without
+ * snoop control, or the attach handle's kzalloc. The failing replace answers
+ * its errno correctly and the device's DMA stays on the old HWPT; what
+ * follows goes wrong:
+ *
+ *   - a sibling device of the group attaching to the HWPT the replace failed
+ *     on is accepted (the kernel: EINVAL, the group is on the old HWPT): it
+ *     is reported attached to the new HWPT (another IOAS, possibly) but its
+ *     DMA is translated by the old one — it reaches the old IOAS's memory
+ *     and none of what the HWPT it was given maps;
+ *   - a sibling attaching to the old HWPT (where the group really is) is
+ *     refused with EINVAL;
+ *   - a later replace back to the old HWPT is no longer a no-op: it moves
+ *     the devices' references onto it again and puts the HWPT the group
+ *     never reached; the last detach likewise puts the new HWPT instead of
+ *     the old one: refcount underflow on the one, a leaked reference (an
+ *     IOMMU_DESTROY that stays EBUSY, an IOAS that can never be destroyed)
+ *     on the other;
+ *   - by IOAS id, the automatic search sends every refused HWPT on to the
+ *     next (EINVAL = incompatible) and allocates a new automatic HWPT: the
+ *     group's recorded HWPT is then a refused one (the next replace moves
+ *     the references off it, not off the HWPT the group is on), or a new
+ *     automatic HWPT whose replace failed and that out_abort freed.
+ *
+ * Applied as: VFIO_DEVICE_ATTACH_IOMMUFD_PT on an attached device
+ * (vfio_iommufd_physical_attach_ioas → iommufd_device_replace) and
+ * IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE run a copy of iommufd_device_replace →
+ * iommufd_device_change_pt (by HWPT id, or by IOAS id through
+ * iommufd_device_auto_get_domain in replace mode) with this
+ * iommufd_device_do_replace. A first attach, detach and everything else are
+ * the reference's. The HWPT objects count their users as the kernel's refcount_t
+ * does: a refcount_dec() that would reach zero (the last detach putting the
+ * HWPT the group never reached) WARNs and saturates, leaking the object,
+ * where the reference's model of refcount_dec throws.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, type IommufdObject, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
+import { type IommufdDevice, type IommufdHwpt, type IommufdIoas, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
+import {
+  findHwptPaging,
+  iommufdGroupDoReplaceReservedIova,
+  iommufdGroupRemoveReservedIova,
+  iommufdHwPagetablePut,
+  iommufdHwptPagingAlloc,
+  iommufdHwptReplaceDevice,
+} from '../../../impl/iommufd/hw_pagetable.ts';
+import { mutantImplementation } from '../harness.ts';
+import { replaceAttachIoctl } from './_replace.ts';
+import type { SelftestObj } from './_mock_domain.ts';
+
+/** REFCOUNT_SATURATED (include/linux/refcount.h). */
+const REFCOUNT_SATURATED = 0xc0000000;
+
+/** Whether the users count is being read by refcount_dec (its underflow check). */
+function readByRefcountDec(): boolean {
+  const frames = (new Error().stack ?? '').split('\n');
+  return frames.slice(2, 4).some((f) => /\bat refcount_dec\b/.test(f));
+}
+
+/**
+ * The kernel's refcount_t on this object: refcount_dec() hitting zero (or
+ * below) WARNs and saturates the count — the object is leaked, never freed
+ * (IOMMU_DESTROY: EBUSY) — instead of throwing as the reference's model does.
+ */
+function kernelRefcount(obj: IommufdObject): void {
+  let n = obj.users;
+  Object.defineProperty(obj, 'users', {
+    configurable: true,
+    enumerable: true,
+    get: () => (n <= 1 && readByRefcountDec() ? REFCOUNT_SATURATED : n),
+    set: (v: number) => {
+      n = v === REFCOUNT_SATURATED - 1 ? REFCOUNT_SATURATED : v;
+    },
+  });
+}
+
+type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
+
+/** iommufd_device_do_replace with THE FAULT. */
+function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
+  const igroup = idev.igroup;
+  const paging = findHwptPaging(hwpt);
+  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
+  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
+  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
+  const oldHwpt = igroup.hwpt;
+  const unwind = new Unwind();
+  if (paging) {
+    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
+    if (rc) return unwind.exit({ errno: rc, destroy: null });
+    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
+  }
+  // THE FAULT: published before iommufd_hwpt_replace_device, not taken back when it fails.
+  igroup.hwpt = hwpt;
+  const rc = iommufdHwptReplaceDevice(idev, hwpt);
+  if (rc) return unwind.exit({ errno: rc, destroy: null });
+  unwind.exit(0);
+  const oldPaging = findHwptPaging(oldHwpt);
+  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
+  const n = igroup.deviceList.length;
+  for (let i = 0; i < n; i++) refcount_inc(hwpt);
+  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
+  return { errno: 0, destroy: oldHwpt };
+}
+
+/** iommufd_device_auto_get_domain in replace mode (no immediate attach). */
+function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
+  for (const hwpt of [...ioas.hwptList]) {
+    if (!hwpt.autoDomain) continue;
+    const out = doReplace(idev, hwpt);
+    if (out.errno) {
+      if (out.errno === -EINVAL) continue;
+      return out;
+    }
+    ptId.value = hwpt.id;
+    return out;
+  }
+  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
+  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
+  const hwpt = r.value;
+  kernelRefcount(hwpt); // a failed replace below may leave the group naming it after out_abort frees it
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
+  const out = doReplace(idev, hwpt);
+  if (out.errno) return unwind.exit(out);
+  unwind.exit(0);
+  hwpt.autoDomain = true;
+  ptId.value = hwpt.id;
+  iommufdObjectFinalize(idev.ictx, hwpt);
+  return { errno: 0, destroy: out.destroy };
+}
+
+/** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace). */
+function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
+  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
+  if (pt.errno || !pt.value) return pt.errno;
+  let out: ReplaceOut;
+  switch (pt.value.type) {
+    case 'HWPT_NESTED':
+    case 'HWPT_PAGING':
+      out = doReplace(idev, pt.value as IommufdHwpt);
+      break;
+    case 'IOAS':
+      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
+      break;
+    default:
+      return -EINVAL;
+  }
+  if (out.errno) return out.errno;
+  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
+  return 0;
+}
+
+/** selftest.c iommufd_test_mock_domain_replace over that replace. */
+function testMockDomainReplace(ucmd: Ucmd): number {
+  const { cmd, ctx: ictx } = ucmd;
+  const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
+  if (r.errno || !r.value) return r.errno;
+  const idev = r.value.idev;
+  if (!idev) return -EINVAL;
+  const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
+  const rc = deviceReplace(idev, ptId);
+  if (rc) return rc;
+  cmd.set('mock_domain_replace.pt_id', ptId.value);
+  return iommufdUcmdRespond(ucmd);
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('replace-sets-group-hwpt-before-replace', profile, {
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE ? testMockDomainReplace(ucmd) : original(ucmd)),
+    },
+    vfioIoctl: replaceAttachIoctl(deviceReplace),
+    object: (obj) => {
+      if (obj.type === 'HWPT_PAGING') kernelRefcount(obj);
+    },
+  });
+}
