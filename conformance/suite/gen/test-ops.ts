@@ -236,11 +236,23 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       // Two times in three only the area below it goes, by its exact range: the unmap tells the
       // access of that range alone, and the pin in the last area stays (an unmap-all releases it too).
+      // Of those, every other time the access pins a page of the area below as well and the range
+      // runs on into the last area's first page: the walk tells the access of the area below alone,
+      // removes it and stops at the last (ENOENT), whose pin stays.
       follow: (m, k, _t, step) => {
         const acc = ok(step) ? pick(m.accs.filter((a) => a.open && a.pin && m.liveAreas(a.ctx, a.ioas).length > 1), k) : undefined;
         if (!acc) return undefined;
         if (k % 3 !== 0) {
-          const { below } = pinnedAndBelow(m, acc);
+          const { below, last } = pinnedAndBelow(m, acc);
+          const ctx = m.ctxs.find((x) => x.name === acc.ctx);
+          if (k % 3 === 2 && below?.buf && last && ctx && below.iova % PAGE === 0n && last.length > PAGE) {
+            const pin = testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 0, iova: new Ref(below.name), length: PAGE, uptr: new Ref(below.buf, 'va', BigInt(below.bufOff)) }, NONE);
+            const into = ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(acc.ctx), { ioas_id: new Ref(acc.ioas), iova: new Ref(below.name), length: last.iova + PAGE - below.iova }, NONE, {});
+            if (pin && into) {
+              below.alive = false;
+              return [pin, into];
+            }
+          }
           const unmap = below && unmapAreaStep(env, below);
           if (below && unmap) {
             below.alive = false;

@@ -216,8 +216,10 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // A device file whose iommu group has another device attached in the same
     // context: attach it to that device's HWPT, to its IOAS, or to another
     // IOAS or HWPT. One group, one domain (iommufd_hw_pagetable_attach: a
-    // group's devices share igroup->hwpt, anything else is EINVAL).
-    type SiblingAttach = { k: number; to: 'same' | 'sameIoas' | 'otherIoas' | 'otherHwpt'; j: number; abi: AbiChoice };
+    // group's devices share igroup->hwpt, anything else is EINVAL). Or detach
+    // it, never attached as it is: vfio_iommufd_physical_detach_ioas returns
+    // at !iommufd_attached, and the sibling's attachment must stay whole.
+    type SiblingAttach = { k: number; to: 'same' | 'sameIoas' | 'otherIoas' | 'otherHwpt' | 'detach'; j: number; abi: AbiChoice };
     const groupAttachable = (m: GenModel): { d: DfdEntry; hwpt: ObjEntry }[] =>
       m.dfds.flatMap((d) => {
         if (!d.open || !d.ctx) return [];
@@ -228,18 +230,21 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/group-sibling',
       weight: 2,
-      arb: fc.record({ k: k16, to: fc.constantFrom<SiblingAttach['to']>('same', 'sameIoas', 'otherIoas', 'otherIoas', 'otherHwpt'), j: k16, abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
+      arb: fc.record({ k: k16, to: fc.constantFrom<SiblingAttach['to']>('same', 'sameIoas', 'otherIoas', 'detach', 'otherHwpt'), j: k16, abi: env.abiFor('VFIO_DEVICE_ATTACH_IOMMUFD_PT') }),
       needs: ['groupAttached'], ready: () => true,
       build: (m, c) => {
         const e = pick(groupAttachable(m), c.k);
         if (!e) return undefined;
+        // (The ABI choice is the attach's: the detach is sent plain.)
+        if (c.to === 'detach') return supported(env.caps, 'VFIO_DEVICE_DETACH_IOMMUFD_PT') ? ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0 }, NONE) : undefined;
         const ctx = e.d.ctx as string;
         const other = (kind: ObjKind): ObjEntry | undefined => pick(m.live(kind, ctx).filter((o) => o.name !== e.hwpt.name && o.name !== e.hwpt.ioas), c.j);
         const target = c.to === 'same' ? e.hwpt : c.to === 'sameIoas' ? m.objs.find((o) => o.name === e.hwpt.ioas && o.alive) : c.to === 'otherHwpt' ? (other('hwpt') ?? other('ioas')) : other('ioas');
         if (!target) return undefined;
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref(target.name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
-      after: recordAttachOf,
+      // A detach of the unattached member changes nothing the generator follows.
+      after: (m, c, t, step) => (c.to === 'detach' ? undefined : recordAttachOf(m, c, t, step)),
     } satisfies CommandSpec<SiblingAttach>);
 
     // A group whose members differ in what they can attach to (mixedGroup: one device that can
