@@ -28,8 +28,14 @@ export type Accessed = (area: IoptArea) => boolean;
 /** iopt_unmap_iova_range's own test: `area->num_accesses`. */
 export const HAS_ACCESSES: Accessed = (area) => area.numAccesses > 0;
 
+/** The range the accesses of an area are told to unpin (iommufd_access_notify_unmap's iova and length), for the request's [start, last]. */
+export type Told = (area: IoptArea, start: bigint, last: bigint) => { iova: bigint; length: bigint };
+
+/** iopt_unmap_iova_range's own: the area, `iopt_area_iova(area), iopt_area_length(area)`. */
+export const THE_AREA: Told = (area) => ({ iova: area.start, length: area.length });
+
 /** iopt_unmap_iova_range, tearing each area down with `unfill`. */
-export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT, accessed: Accessed = HAS_ACCESSES): number {
+export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT, accessed: Accessed = HAS_ACCESSES, told: Told = THE_AREA): number {
   let tries = 0;
   unmapped.bytes = 0n;
   for (;;) {
@@ -44,7 +50,8 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
     if (accessed(area)) {
       start = areaFirst;
       area.preventAccess = true;
-      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, area.length);
+      const range = told(area, start, last);
+      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(range.iova, range.length);
       tries++;
       if (tries > 100) return -EDEADLOCK;
       continue;

@@ -47,62 +47,35 @@
  * it answers ENOENT). Two areas and an access are needed to see it: an area
  * pinned alone is unmapped exactly as before.
  *
- * Applied as: IOMMU_IOAS_UNMAP and VFIO_IOMMU_UNMAP_DMA walk through a copy of
- * the reference's iopt_unmap_iova_range (_unmap.ts's) that notifies the
- * accesses with (area_first, area_last), the length wrapping as the kernel's
- * unsigned long does. (iommufd_access_change_ioas notifies (0, ULONG_MAX)
+ * Applied as: IOMMU_IOAS_UNMAP and VFIO_IOMMU_UNMAP_DMA walk through
+ * _unmap.ts's copy of the reference's iopt_unmap_iova_range, whose `told`
+ * step notifies the accesses with (area_first, area_last), the length
+ * wrapping as the kernel's unsigned long does. (iommufd_access_change_ioas notifies (0, ULONG_MAX)
  * itself, and an IOAS is destroyed only once no access holds it: unchanged.)
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBUSY, EDEADLOCK, ENOENT } from '../../../impl/lib/errno.ts';
-import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
-import { ioasUnmapWith, vfioUnmapDmaWith } from './_unmap.ts';
+import { ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import { HAS_ACCESSES, ioasUnmapWith, type RangeUnmap, REFUSES_CUT, type Told, unmapRange, vfioUnmapDmaWith } from './_unmap.ts';
 
 const U64 = 1n << 64n;
 
+/**
+ * THE FAULT: iommufd_access_notify_unmap(iopt, area_first, area_last), not iopt_area_length(area).
+ * A driver computes iova + length - 1 in unsigned long: the length handed on keeps that end.
+ */
+const lastAsLength: Told = (area) => {
+  const driverLast = (area.start + area.last - 1n) % U64;
+  return { iova: area.start, length: driverLast - area.start + 1n };
+};
+
 /** iopt_unmap_iova_range with the faulty notification. */
-function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
-  let tries = 0;
-  unmapped.bytes = 0n;
-  for (;;) {
-    const area = ioptAreaIterFirst(iopt, start, last);
-    if (!area) return 0;
-    const areaFirst = area.start;
-    const areaLast = area.last;
-    if (!area.pages) return -EBUSY;
-    if (area.numLocks) return -EBUSY;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
-    if (areaFirst !== start) tries = 0;
-    if (area.numAccesses) {
-      start = areaFirst;
-      area.preventAccess = true;
-      // THE FAULT: iommufd_access_notify_unmap(iopt, area_first, area_last), not iopt_area_length(area).
-      // A driver computes iova + length - 1 in unsigned long: the length handed on keeps that end.
-      const driverLast = (areaFirst + areaLast - 1n) % U64;
-      const length = driverLast - areaFirst + 1n;
-      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, length);
-      tries++;
-      if (tries > 100) return -EDEADLOCK;
-      continue;
-    }
-    const pages = area.pages;
-    area.pages = null;
-    ioptAreaUnfillDomains(iopt, area, pages);
-    iopt.areas.splice(iopt.areas.indexOf(area), 1);
-    ioptPutPages(pages);
-    unmapped.bytes += areaLast - areaFirst + 1n;
-    if (areaLast >= last) return 0;
-    start = areaLast + 1n;
-  }
-}
+const unmapRangeFaulty: RangeUnmap = (iopt, start, last, unmapped) => unmapRange(iopt, start, last, unmapped, ioptAreaUnfillDomains, REFUSES_CUT, HAS_ACCESSES, lastAsLength);
 
 export function createAdapter(profile: Profile): Implementation {
-  const vfioUnmap = vfioUnmapDmaWith(unmapRange);
+  const vfioUnmap = vfioUnmapDmaWith(unmapRangeFaulty);
   return mutantImplementation('unmap-notify-last-as-length', profile, {
-    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(unmapRange) },
+    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(unmapRangeFaulty) },
     compat: { VFIO_IOMMU_UNMAP_DMA: (ctx, d, arg) => vfioUnmap(ctx, d, arg) },
   });
 }

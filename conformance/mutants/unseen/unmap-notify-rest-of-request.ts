@@ -39,50 +39,20 @@
  * there. Only an unmap that both meets an accessed area and then fails on a
  * later area shows it.
  *
- * Applied as: IOMMU_IOAS_UNMAP and VFIO_IOMMU_UNMAP_DMA run a copy of the
- * reference's walk (as _unmap.ts has it) whose notification covers
- * [area_first, last] of the request.
+ * Applied as: IOMMU_IOAS_UNMAP and VFIO_IOMMU_UNMAP_DMA run _unmap.ts's copy
+ * of the reference's walk, whose notification covers [area_first, last] of
+ * the request (its `told` step).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBUSY, EDEADLOCK, ENOENT } from '../../../impl/lib/errno.ts';
-import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
-import { ioasUnmapWith, vfioUnmapDmaWith } from './_unmap.ts';
+import { ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import { HAS_ACCESSES, ioasUnmapWith, type RangeUnmap, REFUSES_CUT, type Told, unmapRange, vfioUnmapDmaWith } from './_unmap.ts';
+
+/** THE FAULT: the rest of the request, (start, last - start + 1), where (area_first, iopt_area_length(area)) belongs (start is area_first by then). */
+const restOfRequest: Told = (_area, start, last) => ({ iova: start, length: last - start + 1n });
 
 /** iopt_unmap_iova_range with the faulty notification range. */
-function unmapIovaRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
-  let tries = 0;
-  unmapped.bytes = 0n;
-  for (;;) {
-    const area = ioptAreaIterFirst(iopt, start, last);
-    if (!area) return 0;
-    const areaFirst = area.start;
-    const areaLast = area.last;
-    if (!area.pages) return -EBUSY;
-    if (area.numLocks) return -EBUSY;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
-    if (areaFirst !== start) tries = 0;
-    if (area.numAccesses) {
-      start = areaFirst;
-      area.preventAccess = true;
-      // THE FAULT: (start, last - start + 1) where (area_first, iopt_area_length(area)) belongs.
-      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(start, last - start + 1n);
-      tries++;
-      if (tries > 100) return -EDEADLOCK;
-      continue;
-    }
-    const pages = area.pages;
-    area.pages = null;
-    ioptAreaUnfillDomains(iopt, area, pages);
-    iopt.areas.splice(iopt.areas.indexOf(area), 1);
-    ioptPutPages(pages);
-    unmapped.bytes += areaLast - areaFirst + 1n;
-    if (areaLast >= last) return 0;
-    start = areaLast + 1n;
-  }
-}
+const unmapIovaRange: RangeUnmap = (iopt, start, last, unmapped) => unmapRange(iopt, start, last, unmapped, ioptAreaUnfillDomains, REFUSES_CUT, HAS_ACCESSES, restOfRequest);
 
 export function createAdapter(profile: Profile): Implementation {
   const vfioUnmap = vfioUnmapDmaWith(unmapIovaRange);
