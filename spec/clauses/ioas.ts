@@ -115,7 +115,7 @@ export const clauses: Clause[] = [
     profiles: ['7.3'],
     checks: ['ref.ioas_unmap.locked-area-ebusy-before-range'],
   },
-  { ...e('IOAS_UNMAP.NO_SPLIT', UNMAP, 'ENOENT', 'iopt_unmap_iova_range', IOPT, 'An area only partly inside the range fails with ENOENT (areas are never split); areas before it in the range are already unmapped.', ['ref.ioas_unmap.no-split', 'ref.ioas_unmap.partial-progress', 'ref.vfio_compat.type1v2-no-split', 'suite.invariants.unmap-of-whole-areas-not-enoent']), decides: ['ENOENT'] },
+  { ...e('IOAS_UNMAP.NO_SPLIT', UNMAP, 'ENOENT', 'iopt_unmap_iova_range', IOPT, 'An area only partly inside the range fails with ENOENT (areas are never split); areas before it in the range are already unmapped.', ['ref.ioas_unmap.no-split', 'ref.ioas_unmap.partial-progress', 'ref.vfio_compat.type1v2-no-split', 'suite.invariants.unmap-of-whole-areas-not-enoent', 'suite.invariants.enoent-unmap-removed-the-areas-below-the-cut']), decides: ['ENOENT'] },
   e('IOAS_UNMAP.DEADLOCK', UNMAP, 'EDEADLK', 'iopt_unmap_iova_range', IOPT, 'An area an access keeps pinned after more than 100 unmap notifications fails with EDEADLOCK.', ['ref.access.unmap-edeadlock']),
   { ...e('IOAS_UNMAP.NOTHING', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'Unmapping a range that contains no area fails with ENOENT.', ['ref.ioas_unmap.errno-order']), decides: ['ENOENT'] },
   r('IOAS_UNMAP.NOTHING_REACHABLE', 'security', UNMAP, 'iopt_unmap_iova_range', IOPT, 'Once UNMAP returns, no device attached to the IOAS reaches the range (its DMA faults) and the pages are unpinned; before it, DMA lands in exactly the mapped user pages.', ['ref.adapter.dma-lands-in-user-pages-6.12', 'ref.adapter.dma-lands-in-user-pages-7.3']),

@@ -1354,19 +1354,21 @@ describe('a type1 v1 unmap inside a mapping cuts it', () => {
   });
 
   check('suite.invariants.type1-enoent-unmapped-nothing', async () => {
-    // A refused IOAS_UNMAP that covers one area and cuts the next (ENOENT) leaves the first open
-    // (removed or not), which turns the type1 cut rule off for the IOAS. Then the first page of a
-    // 16 KiB type1 v1 mapping is unmapped (a cut) but the answer says ENOENT. The cuts leave every
-    // area the range meets inside it, so ENOENT would mean the range met none and nothing changed:
-    // the shadow keeps the page mapped, and the end of the case finds it gone (before, any failed
-    // type1 unmap left what it overlapped open, and nothing looked again).
+    // A refused type1 v2 unmap (large pages on: IOAS_UNMAP's walk) that covers one area and cuts
+    // the next (ENOENT) leaves the first open, which turns the type1 cut rule off for the IOAS.
+    // Large pages are turned off (type1 unmaps cut from then on), and the first page of a 16 KiB
+    // mapping is unmapped (a cut) but the answer says ENOENT. The cuts leave every area the range
+    // meets inside it, so ENOENT would mean the range met nothing and nothing changed: the shadow
+    // keeps the page mapped, and the end of the case finds it gone (before, any failed type1 unmap
+    // left what it overlapped open, and nothing looked again).
     const p = program('type1-enoent-unmapped-nothing', [
       ...withBuffer(65536),
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x200000' } },
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x201000' } },
-      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x200000', length: '8192' }, expect: { errno: ['ENOENT'] } },
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
-      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1v2_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { flags: 0, iova: '0x200000', size: '8192' }, expect: { errno: ['ENOENT'] } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', object_id: '$ioas', val64: '0' }, expect: { ok: true } },
       { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', iova: '0x100000', size: '16384' } },
       { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { flags: 0, iova: '0x100000', size: '4096' } },
     ]);
@@ -1745,5 +1747,34 @@ describe('a pinned page outlives its user mapping', () => {
     expect(freed.reference, freed.text).toEqual([]);
     const lie = await judge(p, 'lie:dma-read-wrong-byte');
     expect(lie.broken, lie.text).toContain('invariants.dma-confinement');
+  });
+});
+
+describe('an unmap refused at an area it cuts', () => {
+  check('suite.invariants.enoent-unmap-removed-the-areas-below-the-cut', async () => {
+    // Two areas an access pins a page of each; an unmap from the first one's start into the
+    // second: the walk tells the access to let go of the first, removes it, and stops at the
+    // second (ENOENT). The first's IOVA is unmapped from then on: a device that reaches it is wrong.
+    const mapAt = (iova: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova }, expect: { ok: true } });
+    const pin = (iova: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$acc', access_pages: { iova, length: '4096', uptr: '$buf.va', flags: 0 } }, expect: { ok: true } });
+    const p = program(
+      'enoent-unmap-removes-below',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { acc: 'out.create_access.out_access_fd' } },
+        mapAt('0x4000'),
+        mapAt('0x8000'),
+        pin('0x4000'),
+        pin('0x8000'),
+        ...device('d', '$ioas'),
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x4000', length: '0x5000' }, expect: { errno: ['ENOENT'] } },
+        { op: 'translate', device: '$d', iova: '0x6000', expect: { ok: true, result: { mapped: false } } },
+      ],
+      { ops: ['device_create', 'open_device', 'translate'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'], testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_PAGES'] },
+    );
+    const r = await judge(p, 'lie:translate-invents-a-mapping');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/translates 0x[4-7][0-9a-f]{3} to buffer \d+\+\d+, but IOAS \d+ maps nothing at 0x[4-7][0-9a-f]{3}/);
+    expect(r.reference, r.text).toEqual([]);
   });
 });

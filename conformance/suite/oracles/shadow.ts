@@ -807,6 +807,27 @@ export class Shadow {
     this.gcPagesets();
   }
 
+  /**
+   * An IOAS_UNMAP of [r] that failed with ENOENT (io_pagetable.c
+   * iopt_unmap_iova_range): the walk goes up from r's start through the
+   * areas the range meets, telling each one's accesses to unpin it and
+   * removing it whole, and stops at the first area the range cuts — at once
+   * when that is the lowest. (Any other refusal on the way, a locked area or
+   * one being unmapped, is EBUSY.) False, with nothing changed, where the
+   * shadow cannot follow: part of the range is uncertain, or no area there
+   * is cut. Each segment is one kernel area: a COPY makes an area of each
+   * piece (iopt_get_pages lists one element per source area, iopt_map_pages
+   * allocates an area per element), and a type1 cut splits the area it cuts.
+   */
+  private unmapUntilCut(ctx: CtxRec, ioas: IoasObj, r: Range): boolean {
+    const met = ioas.segs.filter((s) => overlaps(s, r)); // sorted by start
+    if (met.some((s) => s.uncertain)) return false;
+    const cut = met.findIndex((s) => s.start < r.start || s.last > r.last);
+    if (cut < 0) return false;
+    for (const s of met.slice(0, cut)) this.unmapRange(ctx, ioas, s);
+    return true;
+  }
+
   /** The accesses of an IOAS were told to unpin [r] (iommufd_access_notify_unmap): their items there are gone. */
   private forgetAccessItems(ctx: CtxRec, ioas: IoasObj, r: Range): void {
     for (const o of ctx.objects.values()) {
@@ -1051,7 +1072,8 @@ export class Shadow {
         const r = iova === 0n && length === U64_MAX ? { start: 0n, last: U64_MAX } : rangeOf(iova, length);
         // iopt_unmap_iova_range removes only areas the range covers whole (one it cuts is ENOENT when
         // reached): an area that reaches past either end stays, whatever happened before the failure.
-        if (ioas && r) this.unmapRange(ctx, ioas, r, 'covered');
+        // An ENOENT says exactly which went, where the shadow knows every area the range meets.
+        if (ioas && r && (errnoName(res.errno) !== 'ENOENT' || !this.unmapUntilCut(ctx, ioas, r))) this.unmapRange(ctx, ioas, r, 'covered');
       } else if (cmd === 'VFIO_IOMMU_UNMAP_DMA' && ctx.compatIoas !== undefined) {
         const ioas = this.ioas(ctx, ctx.compatIoas);
         const r = compatUnmapRange(v);
