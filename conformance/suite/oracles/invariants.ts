@@ -343,9 +343,9 @@ const END_UNMAPS = 64;
 /** Room for the IOVA ranges the end of a case asks every IOAS for (more, and it is not judged). */
 const END_RANGES = 64;
 
-/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/shared.ts, and more: a stray write into a zero page shows too). */
 /** PAGE as a byte count, for buffer offsets. */
 const PAGE_BYTES = Number(PAGE);
+/** How much of each buffer the end-of-case content sweep reads back (the stamped pages, gen/shared.ts, and more: a stray write into a zero page shows too). */
 const SWEEP_BYTES = 64 * PAGE_BYTES;
 /** Buffers beyond this many bytes in all could exhaust the implementation's memory: an ENOMEM then proves nothing about RLIMIT_MEMLOCK. */
 const MEMLOCK_CHECKED_BUFFER_BYTES = 64 << 20;
