@@ -98,8 +98,11 @@ export function ioasUnmapWith(walk: RangeUnmap): (ucmd: Ucmd) => number {
   };
 }
 
-/** iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first, as the reference). */
-export function vfioUnmapDmaWith(walk: RangeUnmap): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
+/** iopt_cut_iova: split the areas at each IOVA given (a type1 v1 unmap's cuts). */
+export type CutIova = (iopt: IoPagetable, iovas: readonly bigint[]) => number;
+
+/** iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first with `cut`, the reference's by default). */
+export function vfioUnmapDmaWith(walk: RangeUnmap, cut: CutIova = ioptCutIova): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
   return (ctx, d, arg) => {
     const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
     const flags = unmap.num('flags');
@@ -117,7 +120,7 @@ export function vfioUnmapDmaWith(walk: RangeUnmap): (ctx: IommufdCtx, d: CompatD
     } else {
       if (iopt.disableLargePages) {
         const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
-        rc = ioptCutIova(iopt, iova ? iovas : iovas.slice(0, 1));
+        rc = cut(iopt, iova ? iovas : iovas.slice(0, 1));
         if (rc) return rc;
       }
       // iopt_unmap_iova

@@ -52,15 +52,12 @@
  * modelled: the reference's frames are used.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn, type CompatDecode } from '../harness.ts';
-import { EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, EOVERFLOW, errnoName } from '../../../impl/lib/errno.ts';
-import { VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
-import { commandMinSize } from '../../../spec/uapi/lookup.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { IoptArea, ULONG_MAX, type IommufdCtx, type IommufdHwptPaging, type IommufdIoas, type IoPagetable, type IoptDomain, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { EBUSY, EINVAL, ENOENT, ENOMEM, errnoName } from '../../../impl/lib/errno.ts';
+import { IoptArea, ULONG_MAX, type IommufdHwptPaging, type IommufdIoas, type IoPagetable, type IoptDomain, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaIterFirst, ioptAreaStartByte, ioptDestroyTable, ioptRemoveAccess, ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptAreaUnmapDomain, ioptGetPagesRef, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
-import { ioasUnmapWith, unmapRange } from './_unmap.ts';
+import { ioasUnmapWith, unmapRange, vfioUnmapDmaWith } from './_unmap.ts';
 import { hwptPagingDestroy } from './_hwpt_destroy.ts';
 
 export function createAdapter(profile: Profile): Implementation {
@@ -139,34 +136,7 @@ export function createAdapter(profile: Profile): Implementation {
   };
 
   /** iommufd_vfio_unmap_dma, as the reference's, over the faulty cut and unfill. */
-  const vfioUnmapDma = (ctx: IommufdCtx, d: CompatDecode, arg: bigint): number => {
-    const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-    const flags = unmap.num('flags');
-    if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return -EINVAL;
-    const ioas = ctx.vfioIoas as IommufdIoas | null;
-    if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-    const iopt = ioas.iopt;
-    const iova = unmap.big('iova');
-    const size = unmap.big('size');
-    const unmapped = { bytes: 0n };
-    let rc: number;
-    if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
-      if (iova !== 0n || size !== 0n) return -EINVAL;
-      rc = walk(iopt, 0n, ULONG_MAX, unmapped);
-    } else {
-      if (iopt.disableLargePages) {
-        const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
-        rc = cutIova(iopt, iova ? iovas : iovas.slice(0, 1));
-        if (rc) return rc;
-      }
-      if (!size) rc = -EINVAL;
-      else if (iova + size - 1n > ULONG_MAX) rc = -EOVERFLOW;
-      else rc = walk(iopt, iova, iova + size - 1n, unmapped);
-    }
-    unmap.set('size', unmapped.bytes);
-    if (!ctx.proc.copyToUser(arg, unmap.bytes.subarray(0, commandMinSize(ctx.profile, d.command) ?? 0))) rc = -EFAULT;
-    return rc;
-  };
+  const vfioUnmapDma = vfioUnmapDmaWith(walk, cutIova);
 
   return mutantImplementation('split-domains-itree-not-updated', profile, {
     handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(walk) },
