@@ -19,7 +19,8 @@ const BIN = join(REPO_ROOT, 'bin', 'iommufd-spec.mjs');
  * `iommufd-spec mutants --json --no-corpus --shrink-time 0 <args>`: the rows,
  * judged on the first failing case (VERDICT_ONLY's reason, run.ts). One
  * thread: the other test files have the other cores (with `--jobs 2` here
- * on two cores, the run took more CPU time, not less wall time). Exit 1
+ * on two cores, the run took more CPU time, not less wall time); the longest
+ * check splits its faults over two calls instead. Exit 1
  * (a survivor) still reports its rows; anything else without a report is an
  * error naming the command and its stderr.
  */
