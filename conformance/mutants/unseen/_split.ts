@@ -18,7 +18,6 @@ import { ioptAreaIterFirst, ioptAreaStartByte, ioptUnmapAll, ioptUnmapIova } fro
 import { ioptGetPagesRef, ioptPagesHold } from '../../../impl/iommufd/pages.ts';
 
 /** get_compat_ioas */
-/** get_compat_ioas */
 function getCompatIoas(ctx: IommufdCtx): IommufdIoas | number {
   const ioas = ctx.vfioIoas;
   if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;

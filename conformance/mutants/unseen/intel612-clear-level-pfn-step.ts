@@ -44,67 +44,17 @@
  *
  * Applied as (6.12 only: 7.3 VT-d uses generic_pt): every 6.12 VT-d paging
  * domain unmaps through a copy of the reference's clearLevel with the
- * faulty step.
+ * faulty step (_intel612_clear.ts).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { IotlbGather } from '../../../impl/pagetable/gather.ts';
-import type { IoPageTable } from '../../../impl/pagetable/table.ts';
-import { VTDSS_PS } from '../../../impl/pagetable/fmt/vtdss.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-type ClearLevel = (level: number, table: number, pfn: number, startPfn: number, lastPfn: number, g: IotlbGather | null) => void;
-
-/** The IntelLegacyTable internals dma_pte_clear_level uses. */
-interface IntelTable {
-  clearLevel: ClearLevel;
-  index(va: number, level: number): number;
-  tablePa(lo: number, hi: number): number;
-  freeSubtree(table: number, level: number, g: IotlbGather): void;
-  leafBytes(table: number, level: number): number;
-  flush(pa: number, bytes: number): void;
-  mappedBytes: number;
-  readonly u32: Uint32Array;
-}
-
-function patchTable(pt: IoPageTable): void {
-  const t = pt as unknown as IntelTable;
-  patchOwn(t, 'clearLevel', (): ClearLevel => (level, table, pfn, startPfn, lastPfn, g) => {
-    const u = t.u32;
-    const span = 2 ** (9 * level); // pages one entry covers (level_size)
-    pfn = Math.max(startPfn, pfn);
-    let w = (table >>> 2) + 2 * t.index(pfn * 4096, level);
-    const w0 = w;
-    do {
-      const levelPfn = Math.floor(pfn / span) * span;
-      const lo = u[w] as number;
-      if ((lo & 3) !== 0) {
-        if (startPfn <= levelPfn && lastPfn >= levelPfn + span - 1) {
-          if (level > 0 && (lo & VTDSS_PS) === 0) {
-            const child = t.tablePa(lo, u[w + 1] as number);
-            if (g !== null) t.freeSubtree(child, level - 1, g);
-            t.mappedBytes -= t.leafBytes(child, level - 1);
-          } else {
-            t.mappedBytes -= span * 4096;
-          }
-          u[w] = 0;
-          u[w + 1] = 0;
-        } else if (level > 0) {
-          t.clearLevel(level - 1, t.tablePa(lo, u[w + 1] as number), levelPfn, startPfn, lastPfn, g);
-        }
-      }
-      // THE FAULT: pfn = level_pfn + level_size(level) became pfn += level_size(level).
-      pfn += span;
-      w += 2;
-    } while (((w >>> 1) & 511) !== 0 && pfn <= lastPfn);
-    t.flush(w0 * 4, (w - w0) * 4);
-  });
-}
+import { mutantImplementation } from '../harness.ts';
+import { patchClearLevel } from './_intel612_clear.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('intel612-clear-level-pfn-step', profile, {
+    // THE FAULT: pfn = level_pfn + level_size(level) became pfn += level_size(level).
     domain: (d) => {
-      const pt = d.hw?.pt;
-      if (pt && pt.g.driver === 'intel-612') patchTable(pt);
+      if (d.hw?.pt) patchClearLevel(d.hw.pt, { nextPfn: (_levelPfn, pfn, span) => pfn + span });
     },
   });
 }
