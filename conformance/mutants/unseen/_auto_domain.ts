@@ -12,7 +12,7 @@ import { EFAULT, EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { type IommufdDevice, type IommufdHwpt, type IommufdIoas, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import type { IommufdDevice, IommufdHwpt, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
 import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import {
@@ -27,7 +27,8 @@ import {
 import { type VfioDevice, type VfioDeviceFile, vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import { mutantImplementation } from '../harness.ts';
-import { mockDomainHandler, type SelftestObj } from './_mock_domain.ts';
+import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainReplaceWith } from './_replace.ts';
 
 // ---- device.c: iommufd_device_change_pt and its attach functions ----
 
@@ -195,19 +196,8 @@ export function autoDomainMutant(name: string, profile: Profile, steps: AutoDoma
   /** iommufd_test_mock_domain over that attach. */
   const testMockDomain = mockDomainHandler({ attach: deviceAttach });
 
-  /** iommufd_test_mock_domain_replace */
-  const testMockDomainReplace = (ucmd: Ucmd): number => {
-    const { cmd, ctx: ictx } = ucmd;
-    const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
-    if (r.errno || !r.value) return r.errno;
-    const idev = r.value.idev;
-    if (!idev) return -EINVAL;
-    const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-    const rc = deviceReplace(idev, ptId);
-    if (rc) return rc;
-    cmd.set('mock_domain_replace.pt_id', ptId.value);
-    return iommufdUcmdRespond(ucmd);
-  };
+  /** iommufd_test_mock_domain_replace over that replace. */
+  const testMockDomainReplace = mockDomainReplaceWith(deviceReplace);
 
   return mutantImplementation(name, profile, {
     handlers: {

@@ -4,17 +4,19 @@
  * iommufd_device_auto_get_domain in replace mode and
  * iommufd_device_do_replace (device.c), whose steps are parameters; and the
  * replace branch of vfio_df_ioctl_attach_pt (vfio_iommufd_physical_attach_ioas
- * on an attached device) over it. With the reference's own steps they answer
- * exactly as the reference does.
+ * on an attached device) and the selftest's IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE
+ * over it. With the reference's own steps they answer exactly as the
+ * reference does.
  */
 import { EINVAL } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
-import type { IommufdCtx, IommufdDevice, IommufdGroup, IommufdHwpt, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type IommufdGroup, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
 import { findHwptPaging, iommufdGroupDoReplaceReservedIova, iommufdGroupRemoveReservedIova, iommufdHwPagetablePut, iommufdHwptPagingAlloc, iommufdHwptReplaceDevice } from '../../../impl/iommufd/hw_pagetable.ts';
 import type { MutantHooks } from '../harness.ts';
 import { attachPtIoctl, type DeviceChangePt } from './_attach.ts';
+import type { SelftestObj } from './_mock_domain.ts';
 
 type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
 
@@ -30,6 +32,8 @@ export interface ReplaceSteps {
   readonly leftOldIoas?: (paging: IommufdHwptPaging | null, oldPaging: IommufdHwptPaging) => boolean;
   /** iommufd_hwpt_paging_alloc of a new automatic HWPT, not attached yet (immediate_attach false). */
   readonly allocAuto?: (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging>;
+  /** igroup->hwpt is set before iommufd_hwpt_replace_device, and left there when it fails (the kernel's: after it succeeds). */
+  readonly publishesEarly?: boolean;
 }
 
 /** A copy of iommufd_device_replace over the given steps: 0 or a negative errno; `ptId` gets the HWPT the device is in. */
@@ -39,6 +43,7 @@ export function deviceReplaceWith({
   removeOldReservedIova = (idev, oldPaging) => iommufdGroupRemoveReservedIova(idev.igroup, oldPaging),
   leftOldIoas = (paging, oldPaging) => !paging || paging.ioas !== oldPaging.ioas,
   allocAuto = (ictx, ioas, idev) => iommufdHwptPagingAlloc(ictx, ioas, idev, 0, false, undefined),
+  publishesEarly = false,
 }: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
   // iommufd_device_do_replace
   const doReplace = (idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut => {
@@ -54,6 +59,7 @@ export function deviceReplaceWith({
       if (rc) return unwind.exit({ errno: rc, destroy: null });
       unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
     }
+    if (publishesEarly) igroup.hwpt = hwpt;
     const rc = iommufdHwptReplaceDevice(idev, hwpt);
     if (rc) return unwind.exit({ errno: rc, destroy: null });
     unwind.exit(0);
@@ -118,4 +124,20 @@ export function deviceReplaceWith({
  */
 export function replaceAttachIoctl(deviceReplace: DeviceChangePt): NonNullable<MutantHooks['vfioIoctl']> {
   return attachPtIoctl({ replace: deviceReplace });
+}
+
+/** selftest.c iommufd_test_mock_domain_replace over the given iommufd_device_replace. */
+export function mockDomainReplaceWith(deviceReplace: DeviceChangePt): (ucmd: Ucmd) => number {
+  return (ucmd) => {
+    const { cmd, ctx: ictx } = ucmd;
+    const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
+    if (r.errno || !r.value) return r.errno;
+    const idev = r.value.idev;
+    if (!idev) return -EINVAL;
+    const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
+    const rc = deviceReplace(idev, ptId);
+    if (rc) return rc;
+    cmd.set('mock_domain_replace.pt_id', ptId.value);
+    return iommufdUcmdRespond(ucmd);
+  };
 }

@@ -50,14 +50,12 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import { iommufdGetObject } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
-import { deviceReplaceWith, replaceAttachIoctl } from './_replace.ts';
+import { deviceReplaceWith, mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 /** iommufd_device_replace whose auto_get_domain, on a failed replace onto a new automatic HWPT, does `goto out_unlock`: iommufd_object_abort_and_destroy(idev->ictx, &hwpt->obj) is skipped (THE FAULT). */
 const deviceReplace = deviceReplaceWith({ abortFailedAuto: false });
+const testMockDomainReplace = mockDomainReplaceWith(deviceReplace);
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('auto-replace-fail-skips-abort', profile, {
@@ -71,15 +69,7 @@ export function createAdapter(profile: Profile): Implementation {
         const sobj = ctx.objects.load(cmd.num('id'));
         const ptObj = ctx.objects.load(cmd.num('mock_domain_replace.pt_id'));
         if (sobj?.type !== 'SELFTEST' || ptObj?.type !== 'IOAS') return original(ucmd);
-        const r = iommufdGetObject<{ idev: IommufdDevice | null } & typeof sobj>(ctx, cmd.num('id'), 'SELFTEST');
-        if (r.errno || !r.value) return r.errno;
-        const idev = r.value.idev;
-        if (!idev) return -EINVAL;
-        const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-        const rc = deviceReplace(idev, ptId);
-        if (rc) return rc;
-        cmd.set('mock_domain_replace.pt_id', ptId.value);
-        return iommufdUcmdRespond(ucmd);
+        return testMockDomainReplace(ucmd);
       },
     },
   });

@@ -73,30 +73,18 @@
  * IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE run a copy of iommufd_device_replace →
  * iommufd_device_change_pt (by HWPT id, or by IOAS id through
  * iommufd_device_auto_get_domain in replace mode) with this
- * iommufd_device_do_replace. A first attach, detach and everything else are
+ * iommufd_device_do_replace (_replace.ts). A first attach, detach and everything else are
  * the reference's. The HWPT objects count their users as the kernel's refcount_t
  * does: a refcount_dec() that would reach zero (the last detach putting the
  * HWPT the group never reached) WARNs and saturates, leaking the object,
  * where the reference's model of refcount_dec throws.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, type IommufdObject, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { type IommufdDevice, type IommufdHwpt, type IommufdIoas, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
-import {
-  findHwptPaging,
-  iommufdGroupDoReplaceReservedIova,
-  iommufdGroupRemoveReservedIova,
-  iommufdHwPagetablePut,
-  iommufdHwptPagingAlloc,
-  iommufdHwptReplaceDevice,
-} from '../../../impl/iommufd/hw_pagetable.ts';
+import type { IommufdObject } from '../../../impl/iommufd/object.ts';
+import { iommufdHwptPagingAlloc } from '../../../impl/iommufd/hw_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
-import { replaceAttachIoctl } from './_replace.ts';
-import type { SelftestObj } from './_mock_domain.ts';
+import { deviceReplaceWith, mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 /** REFCOUNT_SATURATED (include/linux/refcount.h). */
 const REFCOUNT_SATURATED = 0xc0000000;
@@ -124,96 +112,18 @@ function kernelRefcount(obj: IommufdObject): void {
   });
 }
 
-type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
-
-/** iommufd_device_do_replace with THE FAULT. */
-function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
+/** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace), with THE FAULT. */
+const deviceReplace = deviceReplaceWith({
   // THE FAULT: published before iommufd_hwpt_replace_device, not taken back when it fails.
-  igroup.hwpt = hwpt;
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
-  const n = igroup.deviceList.length;
-  for (let i = 0; i < n; i++) refcount_inc(hwpt);
-  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
-  return { errno: 0, destroy: oldHwpt };
-}
-
-/** iommufd_device_auto_get_domain in replace mode (no immediate attach). */
-function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const out = doReplace(idev, hwpt);
-    if (out.errno) {
-      if (out.errno === -EINVAL) continue;
-      return out;
-    }
-    ptId.value = hwpt.id;
-    return out;
-  }
-  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
-  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-  const hwpt = r.value;
-  kernelRefcount(hwpt); // a failed replace below may leave the group naming it after out_abort frees it
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
-  const out = doReplace(idev, hwpt);
-  if (out.errno) return unwind.exit(out);
-  unwind.exit(0);
-  hwpt.autoDomain = true;
-  ptId.value = hwpt.id;
-  iommufdObjectFinalize(idev.ictx, hwpt);
-  return { errno: 0, destroy: out.destroy };
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace). */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: ReplaceOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = doReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
-
-/** selftest.c iommufd_test_mock_domain_replace over that replace. */
-function testMockDomainReplace(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
-  if (r.errno || !r.value) return r.errno;
-  const idev = r.value.idev;
-  if (!idev) return -EINVAL;
-  const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-  const rc = deviceReplace(idev, ptId);
-  if (rc) return rc;
-  cmd.set('mock_domain_replace.pt_id', ptId.value);
-  return iommufdUcmdRespond(ucmd);
-}
+  publishesEarly: true,
+  allocAuto: (ictx, ioas, idev) => {
+    const r = iommufdHwptPagingAlloc(ictx, ioas, idev, 0, false, undefined);
+    // A failed replace may leave the group naming it after out_abort frees it.
+    if (r.value) kernelRefcount(r.value);
+    return r;
+  },
+});
+const testMockDomainReplace = mockDomainReplaceWith(deviceReplace);
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('replace-sets-group-hwpt-before-replace', profile, {

@@ -43,17 +43,15 @@
  * reference's assertion.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
 import { iommufdDeviceDetach, iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
-import { iommufdGetObject, refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdObject } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
+import { refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
 import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { replaceAttachIoctl } from './_replace.ts';
+import { mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 /** References taken by the faulty replace, per device. */
 const extraRefs = new WeakMap<IommufdDevice, number>();
@@ -103,17 +101,8 @@ export function createAdapter(profile: Profile): Implementation {
     handlers: {
       // iommufd_test_mock_domain_replace over the faulty iommufd_device_replace
       IOMMU_TEST_CMD: (ucmd, original) => {
-        const { cmd, ctx } = ucmd;
-        if (cmd.num('op') !== IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE) return original(ucmd);
-        const r = iommufdGetObject<SelftestObj>(ctx, cmd.num('id'), 'SELFTEST');
-        if (r.errno || !r.value) return r.errno;
-        const idev = r.value.idev;
-        if (!idev) return -EINVAL;
-        const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-        const rc = deviceReplaceTakingRef(idev, ptId);
-        if (rc) return rc;
-        cmd.set('mock_domain_replace.pt_id', ptId.value);
-        return iommufdUcmdRespond(ucmd);
+        if (ucmd.cmd.num('op') !== IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE) return original(ucmd);
+        return mockDomainReplaceWith(deviceReplaceTakingRef)(ucmd);
       },
     },
     object: (obj) => {
