@@ -65,20 +65,16 @@
  *
  * Applied as: IOMMU_TEST_OP_ACCESS_REPLACE_IOAS and each access object's
  * destroy go through a copy of iommufd_access_change_ioas with the two
- * guarded reference updates; refcounts are updated as refcount_t does
+ * guarded reference updates (_access_change.ts); refcounts are updated as refcount_t does
  * (saturating, with the kernel's WARN recorded) where the fault makes them
  * underflow. Attach (IOMMU_TEST_OP_CREATE_ACCESS) is the reference's: it is
  * the same with cur_ioas NULL.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { EBUSY, ENOENT } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_REPLACE_IOAS } from '../../../spec/uapi/constants.ts';
-import { iommufdGetIoas, ULONG_MAX, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAddAccess, ioptRemoveAccess } from '../../../impl/iommufd/io_pagetable.ts';
-import { refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import type { IommufdObject } from '../../../impl/iommufd/object.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { accessGet } from './_access_pages.ts';
+import { accessReplaceIoasWith, changeIoasWith } from './_access_change.ts';
 
 /** REFCOUNT_SATURATED (INT_MIN / 2) as refcount_t leaves an underflowed count: never 1 again. */
 const REFCOUNT_SATURATED = 0xc0000000;
@@ -94,53 +90,12 @@ function refcountDecKernel(access: IommufdAccess, obj: IommufdObject): void {
   obj.users--;
 }
 
-/** iommufd_access_change_ioas with THE FAULT: a replace neither takes the new IOAS's reference nor drops the old one's. */
-function changeIoas(access: IommufdAccess, newIoas: IommufdIoas | null): number {
-  const listId = access.ioptAccessListId;
-  const cur = access.ioas;
-  if (cur !== access.ioasUnpin) return -EBUSY;
-  if (cur === newIoas) return 0;
-  access.ioas = null;
-  if (newIoas) {
-    const rc = ioptAddAccess(newIoas.iopt, access);
-    if (rc) {
-      access.ioas = cur;
-      return rc;
-    }
-    // THE FAULT: `if (!cur_ioas)` — a replace "moves" the reference.
-    if (!cur) refcount_inc(newIoas);
-  }
-  if (cur) {
-    access.ops.unmap(0n, ULONG_MAX);
-    ioptRemoveAccess(cur.iopt, listId);
-    // THE FAULT: `if (!new_ioas)` — likewise.
-    if (!newIoas) refcountDecKernel(access, cur);
-  }
-  access.ioas = newIoas;
-  access.ioasUnpin = newIoas;
-  return 0;
-}
-
-/** iommufd_test_access_replace_ioas → iommufd_access_replace → iommufd_access_change_ioas_id. */
-function testAccessReplaceIoas(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    const access = g.staccess!.access!;
-    if (!access.ioas) return -ENOENT;
-    const r = iommufdGetIoas(access.ctx, ucmd.cmd.num('access_replace_ioas.ioas_id'));
-    if (r.errno) return r.errno;
-    return changeIoas(access, r.value!);
-  } finally {
-    g.file!.put();
-  }
-}
+/** iommufd_access_change_ioas with THE FAULT: a replace neither takes the new IOAS's reference nor drops the old one's (`if (!cur_ioas)`, `if (!new_ioas)`). */
+const changeIoas = changeIoasWith({ replaceMovesReference: true, refcountDec: refcountDecKernel });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-replace-moves-ioas-ref', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_ACCESS_REPLACE_IOAS ? testAccessReplaceIoas(ucmd) : original(ucmd)),
-    },
+    handlers: { IOMMU_TEST_CMD: accessReplaceIoasWith(changeIoas) },
     // iommufd_access_destroy_object: detach through the faulty change, then iommufd_ctx_put.
     object: (obj) => {
       if (obj.type !== 'ACCESS') return;

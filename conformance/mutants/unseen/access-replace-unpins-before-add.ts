@@ -60,65 +60,17 @@
  *
  * Applied as: IOMMU_TEST_OP_ACCESS_REPLACE_IOAS is a copy of the selftest's
  * iommufd_test_access_replace_ioas → iommufd_access_replace →
- * iommufd_access_change_ioas(_id) with the callback moved up (the
+ * iommufd_access_change_ioas(_id) with the callback moved up (_access_change.ts; the
  * attach at CREATE_ACCESS and the detach at release have no old IOAS to
  * lose, or nothing to fail, and stay the reference's).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBUSY, ENOENT } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_REPLACE_IOAS } from '../../../spec/uapi/constants.ts';
-import { iommufdGetIoas, ULONG_MAX, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAddAccess, ioptRemoveAccess } from '../../../impl/iommufd/io_pagetable.ts';
-import { refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { accessGet } from './_access_pages.ts';
-
-/** iommufd_access_change_ioas with THE FAULT: the driver's unmap callback runs before iopt_add_access can fail. */
-function changeIoas(access: IommufdAccess, newIoas: IommufdIoas | null): number {
-  const listId = access.ioptAccessListId;
-  const cur = access.ioas;
-  if (cur !== access.ioasUnpin) return -EBUSY;
-  if (cur === newIoas) return 0;
-  // THE FAULT: hoisted from the `if (cur_ioas)` block below.
-  if (cur) access.ops.unmap(0n, ULONG_MAX);
-  access.ioas = null;
-  if (newIoas) {
-    const rc = ioptAddAccess(newIoas.iopt, access);
-    if (rc) {
-      access.ioas = cur;
-      return rc;
-    }
-    refcount_inc(newIoas);
-  }
-  if (cur) {
-    ioptRemoveAccess(cur.iopt, listId);
-    refcount_dec(cur);
-  }
-  access.ioas = newIoas;
-  access.ioasUnpin = newIoas;
-  return 0;
-}
-
-/** iommufd_test_access_replace_ioas → iommufd_access_replace → iommufd_access_change_ioas_id. */
-function testAccessReplaceIoas(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    const access = g.staccess!.access!;
-    if (!access.ioas) return -ENOENT;
-    const r = iommufdGetIoas(access.ctx, ucmd.cmd.num('access_replace_ioas.ioas_id'));
-    if (r.errno) return r.errno;
-    return changeIoas(access, r.value!);
-  } finally {
-    g.file!.put();
-  }
-}
+import { accessReplaceIoasWith, changeIoasWith } from './_access_change.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-replace-unpins-before-add', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_ACCESS_REPLACE_IOAS ? testAccessReplaceIoas(ucmd) : original(ucmd)),
-    },
+    // THE FAULT: the driver's unmap callback, hoisted from the `if (cur_ioas)` block, runs before iopt_add_access can fail.
+    handlers: { IOMMU_TEST_CMD: accessReplaceIoasWith(changeIoasWith({ unmapsBeforeAdd: true })) },
   });
 }
