@@ -86,15 +86,14 @@ import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectAlloc, iom
 import { PHYS_ADDR_MAX, type IommufdCtx, type IommufdDevice, type IommufdGroup, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { findHwptPaging, iommufdHwPagetablePut, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova, ioptTableAddDomain, ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
-import { iommufdPutGroup } from '../../../impl/iommufd/group.ts';
 import { iommufdDeviceReplace, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
 import { type VfioDeviceFile, vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import type { IommuGroup } from '../../../impl/platform/iommu.ts';
-import type { Machine } from '../../../impl/platform/index.ts';
 import { hwptPagingDestroy } from './_hwpt_destroy.ts';
 import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
+import { deviceDestroy, patchTranslate } from './_leaked_attach.ts';
 
 /** The per-instance state the fault adds to the reference's. */
 interface Leaks {
@@ -340,38 +339,6 @@ function vfioRelease(leaks: Leaks, df: VfioDeviceFile): boolean {
   vdev.openCount--;
   dropFileBinding(df);
   return true;
-}
-
-// ---- teardown through the kernel's WARN paths ------------------------------------------
-
-/** iommufd_device_destroy → iommu_device_release_dma_owner, iommufd_put_group → iommufd_group_release. */
-function deviceDestroy(idev: IommufdDevice): void {
-  const dev = idev.dev;
-  const g = dev.group;
-  if (g.ownerCnt === 1 && g.domain !== g.blockingDomain && g.domain !== g.defaultDomain) {
-    // __iommu_release_dma_ownership: WARN_ON(!xa_empty(&group->pasid_array)) → return; ownership and domain stay.
-    idev.ictx.warnings.push(`__iommu_release_dma_ownership: group ${g.id} still has an attach handle; ownership kept`);
-  } else {
-    dev.machine.releaseDmaOwner(dev);
-  }
-  const igroup = idev.igroup;
-  if (igroup.ref === 1 && (igroup.hwpt !== null || igroup.deviceList.length > 0)) {
-    // iommufd_group_release: WARN_ON(!xa_empty(&igroup->pasid_attach)); the igroup is freed, its attach leaked.
-    idev.ictx.warnings.push(`iommufd_group_release: group ${g.id} released with an attachment recorded`);
-    igroup.hwpt = null;
-    igroup.deviceList.splice(0);
-  }
-  iommufdPutGroup(igroup);
-  if (!dev.isMock) idev.ictx.file?.put();
-}
-
-/** A table walk of a domain freed under its group: nothing is mapped (the reference would read freed table memory). */
-function patchTranslate(m: Machine): void {
-  patchOwn(m, 'translate', (translate) => (handle, iova, pasid) => {
-    const dev = m.device(handle);
-    if (dev && pasid === undefined && dev.group.domain.type === 'paging' && dev.group.domain.isFreed) return { mapped: false };
-    return translate(handle, iova, pasid);
-  });
 }
 
 export function createAdapter(profile: Profile): Implementation {
