@@ -58,6 +58,8 @@ export class AmdLegacyTable extends IoPageTable implements PagesDriver {
     const rc = this.setProt(prot); // !(prot & IOMMU_PROT_MASK): -EINVAL
     if (rc !== 0) return rc;
     const pg = POW2[pgLg2] as number;
+    const oIova = iova;
+    const size = pgcount * pg;
     const level = Math.floor((pgLg2 - 12) / 9); // PAGE_SIZE_LEVEL
     const count = POW2[(pgLg2 - 12) % 9] as number; // PAGE_SIZE_PTE_COUNT
     const u = this.u32;
@@ -91,9 +93,9 @@ export class AmdLegacyTable extends IoPageTable implements PagesDriver {
       this.pagesMapped += pg;
       this.mappedBytes += pg;
     }
-    // "updated": flush, then free the replaced tables.
+    // "updated": amd_iommu_domain_flush_pages(dom, o_iova, size), then free the replaced tables.
     if (freed.freelist.length > 0) {
-      freed.addRange(iova, 1);
+      freed.addRange(oIova, size);
       this.sync(freed);
     }
     return ret;
