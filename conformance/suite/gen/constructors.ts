@@ -142,7 +142,13 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx?.name), ioas: { kind: 'live', k: 0 }, prot: RW, fixed: false, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 4 }, iova: { kind: 'page', n: 0 }, abi: NONE });
     },
     dev: async (m, s) => {
-      if (!m.devs.some((d) => d.alive)) await run(m, s, 'device_create', { iommu: m.setting.unit + m.devs.length, join: -1, peer: -1, ecc: 'default', noSnoop: false });
+      if (m.devs.some((d) => d.alive)) return;
+      const iommu = m.setting.unit + m.devs.length;
+      // On the mock unit the first device is one whose domains map 1M pages as well (the resv draw
+      // makes a mock device MOCK_FLAGS_DEVICE_HUGE_IOVA) in the cases that keep CAP_IPC_LOCK: the
+      // case setting decides, with no draw of its own (a new draw would reshuffle every case).
+      const hugeIova = m.caps.iommus[iommu % m.caps.iommus.length]?.format.includes('mock') === true && !m.setting.unprivileged;
+      await run(m, s, 'device_create', { iommu, join: -1, peer: -1, ecc: 'default', noSnoop: false, resv: hugeIova });
     },
     dfd: async (m, s) => {
       await ensure(m, s, 'dev');
@@ -306,8 +312,10 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       await run(m, s, 'kvm_vfio_add', { vm: m.vms.filter((x) => x.alive).indexOf(vm), fd: m.dfds.indexOf(d), ctx: false, to: d.name });
     },
     allowedIoas: async (m, s) => {
-      // A fresh IOAS (no device narrows it, no area is outside) allowed one small range: low,
-      // or at the very top of the address space.
+      // A fresh IOAS (no device narrows it, no area is outside) allowed one small range at the
+      // very top of the address space, or two low ones (a page of the first is below PAGE_SIZE,
+      // where the allocator never places anything): an automatic IOVA goes to the second once
+      // the first is full.
       if (!byKind.has('IOMMU_IOAS_ALLOW_IOVAS')) return;
       await ensure(m, s, 'ctx');
       if (m.live('ioas').some((o) => o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open)) return;
@@ -317,7 +325,8 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const fresh = m.live('ioas', ctx.name);
       const top = m.objs.length % 2 === 0;
       const iova: IovaChoice = top ? { kind: 'edge', which: 'topPage' } : { kind: 'page', n: 0 };
-      await run(m, s, 'IOMMU_IOAS_ALLOW_IOVAS', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, ranges: [{ iova, pages: 2, bad: false }], abi: NONE });
+      const ranges = top ? [{ iova, pages: 2, bad: false }] : [{ iova, pages: 2, bad: false }, { iova: { kind: 'page', n: 4 } as IovaChoice, pages: 2, bad: false }];
+      await run(m, s, 'IOMMU_IOAS_ALLOW_IOVAS', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, ranges, abi: NONE });
       // And a range reserved well apart from it (a refused ALLOW_IOVAS over it leaves the allowed ranges be).
       if (byKind.has('IOMMU_TEST_CMD/IOMMU_TEST_OP_ADD_RESERVED')) {
         await run(m, s, 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ADD_RESERVED', { ctx: 0, ioas: { kind: 'live', k: fresh.length - 1 }, iova: { kind: 'page', n: 0x80000 }, len: { kind: 'pages', n: 2 }, abi: NONE });

@@ -261,8 +261,10 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
         if (c.noSnoop && f.noSnoop.supported) spec['noSnoop'] = true;
         // A device its unit cannot track dirty pages for (GET_HW_INFO must say so: the capability is the device's).
         if (c.noDirty && f.dirtyTracking.supported) spec['dirtyTracking'] = false;
-        // (Mock devices report none: the selftest's mock IOMMU has no reserved regions.)
+        // (Mock devices report none: the selftest's mock IOMMU has no reserved regions. The same draw
+        // makes a mock device one whose domains map 1M pages as well, MOCK_FLAGS_DEVICE_HUGE_IOVA.)
         if (c.resv && f.reservedRegions.supported && !iommu.format.includes('mock')) spec['reservedRegions'] = [{ start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }];
+        if (c.resv && f.hugeIova.supported && iommu.format.includes('mock')) spec['hugeIova'] = true;
         const dev = m.fresh('dev');
         const grp = group ?? m.fresh('grp');
         return { op: 'device_create', fields: { spec }, bind: group ? { [dev]: 'device' } : { [dev]: 'device', [grp]: 'group' }, note: `iommu ${iommu.name}` };
