@@ -23,10 +23,12 @@ export interface ChangeIoasSteps {
   readonly replaceMovesReference?: boolean;
   /** The old IOAS's refcount_dec. */
   readonly refcountDec?: (access: IommufdAccess, obj: IommufdObject) => void;
+  /** A replace leaves the access on the old IOAS's access_list (the kernel's: iopt_remove_access whenever there is one). */
+  readonly replaceKeepsOldListEntry?: boolean;
 }
 
 /** iommufd_access_change_ioas over the given steps. */
-export function changeIoasWith({ unmapsBeforeAdd = false, replaceMovesReference = false, refcountDec = (_access, obj) => refcount_dec(obj) }: ChangeIoasSteps): ChangeIoas {
+export function changeIoasWith({ unmapsBeforeAdd = false, replaceMovesReference = false, refcountDec = (_access, obj) => refcount_dec(obj), replaceKeepsOldListEntry = false }: ChangeIoasSteps): ChangeIoas {
   return (access, newIoas) => {
     const listId = access.ioptAccessListId;
     const cur = access.ioas;
@@ -44,7 +46,7 @@ export function changeIoasWith({ unmapsBeforeAdd = false, replaceMovesReference 
     }
     if (cur) {
       if (!unmapsBeforeAdd) access.ops.unmap(0n, ULONG_MAX);
-      ioptRemoveAccess(cur.iopt, listId);
+      if (!replaceKeepsOldListEntry || !newIoas) ioptRemoveAccess(cur.iopt, listId);
       if (!replaceMovesReference || !newIoas) refcountDec(access, cur);
     }
     access.ioas = newIoas;

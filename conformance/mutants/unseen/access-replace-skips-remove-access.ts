@@ -48,67 +48,16 @@
  *
  * Applied as: IOMMU_TEST_OP_ACCESS_REPLACE_IOAS runs
  * iommufd_test_access_replace_ioas over an iommufd_access_replace whose
- * iommufd_access_change_ioas is the faulty one; attach (CREATE_ACCESS) and
- * destroy (the access fd's release) are the reference's.
+ * iommufd_access_change_ioas is the faulty one (_access_change.ts); attach
+ * (CREATE_ACCESS) and destroy (the access fd's release) are the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY, ENOENT } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_REPLACE_IOAS } from '../../../spec/uapi/constants.ts';
-import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { iommufdGetIoas, ULONG_MAX, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAddAccess } from '../../../impl/iommufd/io_pagetable.ts';
-import { refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessGet } from './_access_pages.ts';
-
-/** iommufd_access_change_ioas with the fault: a replace leaves the old IOAS's access_list entry. */
-function changeIoas(access: IommufdAccess, newIoas: IommufdIoas | null): number {
-  const cur = access.ioas;
-  if (cur !== access.ioasUnpin) return -EBUSY;
-  if (cur === newIoas) return 0;
-  access.ioas = null;
-  if (newIoas) {
-    const rc = ioptAddAccess(newIoas.iopt, access);
-    if (rc) {
-      access.ioas = cur;
-      return rc;
-    }
-    refcount_inc(newIoas);
-  }
-  if (cur) {
-    access.ops.unmap(0n, ULONG_MAX);
-    // THE FAULT: iopt_remove_access(&cur_ioas->iopt, access, iopt_access_list_id) only when !new_ioas;
-    // this path is only reached by a replace (new_ioas != NULL).
-    refcount_dec(cur);
-  }
-  access.ioas = newIoas;
-  access.ioasUnpin = newIoas;
-  return 0;
-}
-
-/** iommufd_access_replace over the faulty change: ENOENT if not attached. */
-function accessReplace(access: IommufdAccess, ioasId: number): number {
-  if (!access.ioas) return -ENOENT;
-  const r = iommufdGetIoas(access.ctx, ioasId);
-  if (r.errno) return r.errno;
-  return changeIoas(access, r.value!);
-}
-
-/** iommufd_test_access_replace_ioas */
-function testAccessReplaceIoas(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    return accessReplace(g.staccess!.access!, ucmd.cmd.num('access_replace_ioas.ioas_id'));
-  } finally {
-    g.file!.put();
-  }
-}
+import { accessReplaceIoasWith, changeIoasWith } from './_access_change.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-replace-skips-remove-access', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_ACCESS_REPLACE_IOAS ? testAccessReplaceIoas(ucmd) : original(ucmd)),
-    },
+    // THE FAULT: iopt_remove_access(&cur_ioas->iopt, access, iopt_access_list_id) only when !new_ioas.
+    handlers: { IOMMU_TEST_CMD: accessReplaceIoasWith(changeIoasWith({ replaceKeepsOldListEntry: true })) },
   });
 }

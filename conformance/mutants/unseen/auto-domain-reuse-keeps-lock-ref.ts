@@ -49,15 +49,15 @@
  * IOAS's hwpt_list before the call (the search loop's success), one users
  * reference is taken on it.
  */
-import { EINVAL } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import { iommufdGetObject, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdDevice, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceAttach, iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { attachPtIoctl, type DeviceChangePt } from './_attach.ts';
-import { mockDomainHandler, type SelftestObj } from './_mock_domain.ts';
+import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainReplaceWith } from './_replace.ts';
 
 /** iommufd_device_attach / _replace whose automatic-domain search keeps the lock reference of the HWPT it reuses. */
 function keepingLockRef(change: DeviceChangePt): DeviceChangePt {
@@ -82,18 +82,7 @@ export function createAdapter(profile: Profile): Implementation {
   const testMockDomain = mockDomainHandler({ attach: deviceAttach });
 
   /** iommufd_test_mock_domain_replace over that replace. */
-  const testMockDomainReplace = (ucmd: Ucmd): number => {
-    const { cmd, ctx: ictx } = ucmd;
-    const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
-    if (r.errno || !r.value) return r.errno;
-    const idev = r.value.idev;
-    if (!idev) return -EINVAL;
-    const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-    const rc = deviceReplace(idev, ptId);
-    if (rc) return rc;
-    cmd.set('mock_domain_replace.pt_id', ptId.value);
-    return iommufdUcmdRespond(ucmd);
-  };
+  const testMockDomainReplace = mockDomainReplaceWith(deviceReplace);
 
   return mutantImplementation('auto-domain-reuse-keeps-lock-ref', profile, {
     handlers: {
