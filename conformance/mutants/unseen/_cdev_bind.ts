@@ -60,10 +60,12 @@ export interface BindSteps {
   readonly open?: (df: VfioDeviceFile) => number;
   /** The out_close_device unwind of a failed out_devid copy-back; null: skipped (straight to out_put_kvm). */
   readonly close?: ((df: VfioDeviceFile) => void) | null;
+  /** A failed vfio_df_open goes to out_unlock, past out_put_kvm: the context's file reference and df->iommufd stay. */
+  readonly openFailSkipsPut?: boolean;
 }
 
 /** vfio_df_ioctl_bind_iommufd with the given steps (the reference's where none is given). */
-export function bindIommufdWith({ open = dfOpen, close = dfClose }: BindSteps): (df: VfioDeviceFile, bind: UcmdStruct, arg: bigint) => number {
+export function bindIommufdWith({ open = dfOpen, close = dfClose, openFailSkipsPut = false }: BindSteps): (df: VfioDeviceFile, bind: UcmdStruct, arg: bigint) => number {
   return (df, bind, arg) => {
     const { proc } = df;
     const flags = bind.num('flags');
@@ -86,7 +88,7 @@ export function bindIommufdWith({ open = dfOpen, close = dfClose }: BindSteps): 
     df.iommufd = { ctx: c.value, file };
     unwind.onError('df->iommufd = NULL', () => (df.iommufd = null));
     const rc = open(df);
-    if (rc) return unwind.exit(rc);
+    if (rc) return openFailSkipsPut ? rc : unwind.exit(rc);
     if (close) unwind.onError('out_close_device', () => close(df));
     bind.set('out_devid', df.devid);
     if (!proc.copyToUser(arg + BigInt(bind.offsetOf('out_devid')), bind.fieldBytes('out_devid'))) return unwind.exit(-EFAULT);
