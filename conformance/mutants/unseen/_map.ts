@@ -77,6 +77,8 @@ export interface MapPagesSteps {
   readonly writeNeedsWritablePages?: boolean;
   /** iopt_fill_domains_pages: every element's area filled into the domains, the ones filled taken out again when one fails. */
   readonly fillDomains?: (iopt: IoPagetable, list: readonly PagesListElm[]) => number;
+  /** iopt_alloc_area_pages' `iova += elm->length` between the elements. */
+  readonly advancesIova?: boolean;
 }
 
 const P = BigInt(PAGE_SIZE);
@@ -130,15 +132,16 @@ export function areaFillDomainsWith({
 }
 
 /** A copy of iopt_map_pages over the given steps (with none, the reference's). */
-export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages }: MapPagesSteps): typeof ioptMapPages {
+export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true }: MapPagesSteps): typeof ioptMapPages {
   // iopt_insert_area
   const insertArea = (iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number => {
     if (writeNeedsWritablePages && prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
     if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
     const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
     if (area.last > ULONG_MAX) return -EOVERFLOW;
+    // After any area of equal start, as the interval tree inserts (only a fault makes two).
     let i = 0;
-    while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
+    while (i < iopt.areas.length && iopt.areas[i]!.start <= area.start) i++;
     iopt.areas.splice(i, 0, area);
     elm.area = area;
     return 0;
@@ -163,7 +166,7 @@ export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iov
     for (const elm of list) {
       const rc = insertArea(iopt, elm, iova, prot);
       if (rc) return rc;
-      iova += elm.length;
+      if (advancesIova) iova += elm.length;
     }
     return 0;
   };
@@ -189,10 +192,12 @@ export interface AllocIovaSteps {
   readonly usedTrees?: (iopt: IoPagetable) => readonly (readonly Range[])[];
   /** The last IOVA the hole walk of one allowed span visits (the span's last_used). */
   readonly walkLast?: (span: Range, windowLast: bigint) => bigint;
+  /** The first allowed span large enough for the length decides: -ENOSPC when none of its holes fits (the kernel's: the next spans are searched). */
+  readonly firstFittingSpanOnly?: boolean;
 }
 
 /** A copy of iopt_alloc_iova over the given steps (with none, the reference's). */
-export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last }: AllocIovaSteps): typeof ioptAllocIova {
+export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last, firstFittingSpanOnly = false }: AllocIovaSteps): typeof ioptAllocIova {
   return (iopt, uptr, length) => {
     const pageOffset = uptr % P;
     if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
@@ -214,6 +219,7 @@ export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSp
         const iova = checkRange(hole.start, hole.last, length, alignment, pageOffset);
         if (iova !== undefined) return ok(iova);
       }
+      if (firstFittingSpanOnly) return err(-ENOSPC);
     }
     return err(-ENOSPC);
   };

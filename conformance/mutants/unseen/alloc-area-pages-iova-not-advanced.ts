@@ -41,73 +41,18 @@
  *     and an access pinning across the boundary gets ENOENT.
  *
  * Applied as: IOMMU_IOAS_COPY through a copy of iommufd_ioas_copy (_copy.ts)
- * whose iopt_map_pages is a copy of the reference's with the insert loop not
- * advancing. The area tree keeps nodes of equal start in insertion order
- * (the rb-tree inserts an equal key to the right).
+ * whose iopt_map_pages is _map.ts's with the insert loop not advancing. The
+ * area tree keeps nodes of equal start in insertion order (the rb-tree
+ * inserts an equal key to the right).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { ENOMEM, EINVAL, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova, type ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
-import { fillDomainsPages } from './_map.ts';
+import { mapPagesWith } from './_map.ts';
 import { copyHandler } from './_copy.ts';
-
-const P = BigInt(PAGE_SIZE);
-
-/** iopt_insert_area (the reference's), the node placed after any of equal start. */
-function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
-  if (prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
-  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
-  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
-  if (area.last > ULONG_MAX) return -EOVERFLOW;
-  let i = 0;
-  while (i < iopt.areas.length && iopt.areas[i]!.start <= area.start) i++;
-  iopt.areas.splice(i, 0, area);
-  elm.area = area;
-  return 0;
-}
-
-/** iopt_alloc_area_pages with THE FAULT: every element inserted at *dst_iova. */
-function allocAreaPages(iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
-  if (flags & IOPT_ALLOC_IOVA) {
-    const first = list[0]!;
-    const uptr = first.pages!.uptr + first.startByte;
-    const r = ioptAllocIova(iopt, uptr, length);
-    if (r.errno) return r.errno;
-    dstIova.iova = r.value!;
-    const steered = iopt.steerAutoIova?.(uptr, length);
-    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
-  } else {
-    const rc = ioptCheckIova(iopt, dstIova.iova, length);
-    if (rc) return rc;
-  }
-  const iova = dstIova.iova;
-  for (const elm of list) {
-    const rc = insertArea(iopt, elm, iova, prot);
-    if (rc) return rc;
-    // THE FAULT: missing `iova += elm->length;`
-  }
-  return 0;
-}
-
-/** iopt_map_pages over the faulty iopt_alloc_area_pages. */
-const mapPages: typeof ioptMapPages = (iopt, list, length, dstIova, prot, flags) => {
-  const rc = allocAreaPages(iopt, list, length, dstIova, prot, flags) || fillDomainsPages(iopt, list);
-  if (rc) return rc;
-  for (const elm of list) {
-    elm.area!.pages = elm.pages;
-    elm.pages = null;
-    elm.area = null;
-  }
-  return 0;
-};
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('alloc-area-pages-iova-not-advanced', profile, {
-    handlers: { IOMMU_IOAS_COPY: copyHandler({ mapPages }) },
+    // THE FAULT: iopt_alloc_area_pages' `iova += elm->length;` is missing: every element goes in at *dst_iova.
+    handlers: { IOMMU_IOAS_COPY: copyHandler({ mapPages: mapPagesWith({ advancesIova: false }) }) },
   });
 }

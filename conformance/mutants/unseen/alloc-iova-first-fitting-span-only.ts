@@ -52,50 +52,17 @@
  *
  * Applied as: IOMMU_IOAS_MAP and IOMMU_IOAS_COPY through copies of
  * iommufd_ioas_map / iommufd_ioas_copy (_map.ts, _copy.ts) whose
- * iopt_map_pages allocates with the faulty iopt_alloc_iova (the reference's
- * steps otherwise).
+ * iopt_map_pages allocates with _map.ts's iopt_alloc_iova with that one
+ * step changed (the reference's steps otherwise).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, ENOSPC, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { err, ok } from '../../../impl/iommufd/object.ts';
-import { PAGE_SIZE, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { allocIovaCheckRange, autoIovaAlignment, holes, usedSpans, type ioptAllocIova } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioasMapHandler, mapPagesWith } from './_map.ts';
+import { allocIovaWith, ioasMapHandler, mapPagesWith } from './_map.ts';
 import { copyHandler } from './_copy.ts';
 
-const P = BigInt(PAGE_SIZE);
-
-/** iopt_alloc_iova with THE FAULT: the first allowed span that could hold the length is the only one searched. */
-const allocIova: typeof ioptAllocIova = (iopt, uptr, length) => {
-  const pageOffset = uptr % P;
-  if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
-  const alignment = autoIovaAlignment(iopt, uptr, length);
-  if (!alignment) return err(-EINVAL);
-  const windowStart = P;
-  const windowLast = ULONG_MAX - P;
-  const allowedSpans =
-    iopt.allowed.length === 0
-      ? [{ start: windowStart, last: windowLast }]
-      : usedSpans([iopt.allowed])
-          .filter((s) => s.start <= windowLast && s.last >= windowStart)
-          .map((s) => ({ start: s.start < windowStart ? windowStart : s.start, last: s.last > windowLast ? windowLast : s.last }));
-  const used = usedSpans([iopt.reserved, iopt.areas]);
-  for (const span of allowedSpans) {
-    const start = allocIovaCheckRange(span.start, span.last, length, alignment, pageOffset);
-    if (start === undefined) continue;
-    // iopt_alloc_iova_in_span: 0 or -ENOSPC, returned as is.
-    for (const hole of holes(used, start, span.last)) {
-      const iova = allocIovaCheckRange(hole.start, hole.last, length, alignment, pageOffset);
-      if (iova !== undefined) return ok(iova);
-    }
-    return err(-ENOSPC); // THE FAULT: the next allowed spans are never searched
-  }
-  return err(-ENOSPC);
-};
-
 export function createAdapter(profile: Profile): Implementation {
-  const mapPages = mapPagesWith({ allocIova });
+  // THE FAULT: iopt_alloc_iova_in_span's -ENOSPC is returned as it is; the next allowed spans are never searched.
+  const mapPages = mapPagesWith({ allocIova: allocIovaWith({ firstFittingSpanOnly: true }) });
   return mutantImplementation('alloc-iova-first-fitting-span-only', profile, {
     handlers: {
       IOMMU_IOAS_MAP: ioasMapHandler({ mapPages }),
