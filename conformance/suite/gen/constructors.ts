@@ -313,9 +313,8 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     },
     allowedIoas: async (m, s) => {
       // A fresh IOAS (no device narrows it, no area is outside) allowed one small range at the
-      // very top of the address space, or two low ones (a page of the first is below PAGE_SIZE,
-      // where the allocator never places anything): an automatic IOVA goes to the second once
-      // the first is full.
+      // very top of the address space, or two low ones a hole apart: an automatic IOVA goes to
+      // the second once the first is full.
       if (!byKind.has('IOMMU_IOAS_ALLOW_IOVAS')) return;
       await ensure(m, s, 'ctx');
       if (m.live('ioas').some((o) => o.allowed?.length && m.ctxs.find((c) => c.name === o.ctx)?.open)) return;
