@@ -58,40 +58,15 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { ENOMEM, EINVAL } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
-import { type IommufdObject, refcount_inc } from '../../../impl/iommufd/object.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
 import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
+import { kernelRefcount } from './_kernel_refcount.ts';
 import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { mockDomainHandler } from './_mock_domain.ts';
-
-/** REFCOUNT_SATURATED (include/linux/refcount.h). */
-const REFCOUNT_SATURATED = 0xc0000000;
-
-/** Whether the users count is being read by refcount_dec (its underflow check). */
-function readByRefcountDec(): boolean {
-  const frames = (new Error().stack ?? '').split('\n');
-  return frames.slice(2, 4).some((f) => /\bat refcount_dec\b/.test(f));
-}
-
-/**
- * The kernel's refcount_t on this object: refcount_dec() hitting zero (or
- * below) WARNs and saturates the count — the object is leaked, never freed
- * — instead of throwing as the reference's model does.
- */
-function kernelRefcount(obj: IommufdObject): void {
-  let n = obj.users;
-  Object.defineProperty(obj, 'users', {
-    configurable: true,
-    enumerable: true,
-    get: () => (n <= 1 && readByRefcountDec() ? REFCOUNT_SATURATED : n),
-    set: (v: number) => {
-      n = v === REFCOUNT_SATURATED - 1 ? REFCOUNT_SATURATED : v;
-    },
-  });
-}
 
 /** iommufd_hw_pagetable_attach with THE FAULT. */
 function hwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {

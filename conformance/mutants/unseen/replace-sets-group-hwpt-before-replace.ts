@@ -81,36 +81,10 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import type { IommufdObject } from '../../../impl/iommufd/object.ts';
 import { iommufdHwptPagingAlloc } from '../../../impl/iommufd/hw_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
+import { kernelRefcount } from './_kernel_refcount.ts';
 import { deviceReplaceWith, mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
-
-/** REFCOUNT_SATURATED (include/linux/refcount.h). */
-const REFCOUNT_SATURATED = 0xc0000000;
-
-/** Whether the users count is being read by refcount_dec (its underflow check). */
-function readByRefcountDec(): boolean {
-  const frames = (new Error().stack ?? '').split('\n');
-  return frames.slice(2, 4).some((f) => /\bat refcount_dec\b/.test(f));
-}
-
-/**
- * The kernel's refcount_t on this object: refcount_dec() hitting zero (or
- * below) WARNs and saturates the count — the object is leaked, never freed
- * (IOMMU_DESTROY: EBUSY) — instead of throwing as the reference's model does.
- */
-function kernelRefcount(obj: IommufdObject): void {
-  let n = obj.users;
-  Object.defineProperty(obj, 'users', {
-    configurable: true,
-    enumerable: true,
-    get: () => (n <= 1 && readByRefcountDec() ? REFCOUNT_SATURATED : n),
-    set: (v: number) => {
-      n = v === REFCOUNT_SATURATED - 1 ? REFCOUNT_SATURATED : v;
-    },
-  });
-}
 
 /** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace), with THE FAULT. */
 const deviceReplace = deviceReplaceWith({

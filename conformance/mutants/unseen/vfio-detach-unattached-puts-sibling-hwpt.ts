@@ -74,7 +74,7 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { VFIO_DEVICE_DETACH_PASID } from '../../../spec/uapi/constants.ts';
-import { iommufdObjectDestroyUser, type IommufdObject, refcount_dec } from '../../../impl/iommufd/object.ts';
+import { iommufdObjectDestroyUser, refcount_dec } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
 import { findHwptPaging, iommufdHwPagetablePut } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
@@ -82,33 +82,8 @@ import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import { type VfioDevice, vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { mutantImplementation } from '../harness.ts';
+import { kernelRefcount } from './_kernel_refcount.ts';
 import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
-
-/** REFCOUNT_SATURATED (include/linux/refcount.h). */
-const REFCOUNT_SATURATED = 0xc0000000;
-
-/** Whether the users count is being read by refcount_dec (its underflow check). */
-function readByRefcountDec(): boolean {
-  const frames = (new Error().stack ?? '').split('\n');
-  return frames.slice(2, 4).some((f) => /\bat refcount_dec\b/.test(f));
-}
-
-/**
- * The kernel's refcount_t on this object: refcount_dec() hitting zero (or
- * below) WARNs and saturates the count — the object is leaked, never freed
- * — instead of throwing as the reference's model does.
- */
-function kernelRefcount(obj: IommufdObject): void {
-  let n = obj.users;
-  Object.defineProperty(obj, 'users', {
-    configurable: true,
-    enumerable: true,
-    get: () => (n <= 1 && readByRefcountDec() ? REFCOUNT_SATURATED : n),
-    set: (v: number) => {
-      n = v === REFCOUNT_SATURATED - 1 ? REFCOUNT_SATURATED : v;
-    },
-  });
-}
 
 /** 7.3 iommufd_hw_pagetable_detach(idev, IOMMU_NO_PASID): NULL without an attachment; puts the HWPT itself. */
 function hwPagetableDetach(idev: IommufdDevice): IommufdHwpt | null {
