@@ -18,7 +18,8 @@
  *     fput(staccess->file);
  *
  * A copy of it in which the attach failure and the copy-back failure each may
- * skip one rung. Skipping none, it answers as the reference does.
+ * skip one rung, and iommufd_access_create / iommufd_access_destroy are
+ * steps. With none given, it answers as the reference does.
  */
 import { ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
@@ -39,16 +40,31 @@ function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint)
   }
 }
 
-/** iommufd_test_staccess_release */
-function staccessRelease(staccess: SelftestAccess): void {
+/** iommufd_test_staccess_release over the given iommufd_access_destroy. */
+function staccessRelease(staccess: SelftestAccess, destroy: typeof iommufdAccessDestroy): void {
   if (staccess.access) {
     testAccessUnmap(staccess, 0n, ULONG_MAX);
-    iommufdAccessDestroy(staccess.access);
+    destroy(staccess.access);
   }
 }
 
+/** The steps of iommufd_test_create_access a fault may replace; each one not given is the reference's. */
+export interface CreateAccessSteps {
+  /** The rung of the unwind ladder a failed attach or copy-back skips (none: the whole ladder). */
+  readonly skip?: { readonly attach?: CreateAccessRung; readonly respond?: CreateAccessRung };
+  /** iommufd_access_create. */
+  readonly create?: typeof iommufdAccessCreate;
+  /** iommufd_access_destroy, at out_destroy and at the access file's release. */
+  readonly destroy?: typeof iommufdAccessDestroy;
+}
+
 /** iommufd_test_create_access whose attach and copy-back failures skip the rung they name. */
-export function createAccessSkipping(skip: { readonly attach?: CreateAccessRung; readonly respond?: CreateAccessRung }): (ucmd: Ucmd) => number {
+export function createAccessSkipping(skip: NonNullable<CreateAccessSteps['skip']>): (ucmd: Ucmd) => number {
+  return createAccessWith({ skip });
+}
+
+/** A copy of iommufd_test_create_access over the given steps (with none, the reference's). */
+export function createAccessWith({ skip = {}, create = iommufdAccessCreate, destroy: accessDestroy = iommufdAccessDestroy }: CreateAccessSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const flags = cmd.num('create_access.flags');
@@ -57,7 +73,7 @@ export function createAccessSkipping(skip: { readonly attach?: CreateAccessRung;
     const staccess = new SelftestAccess();
     staccess.needsPin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0;
     // anon_inode_getfile: no FMODE_PREAD; no .read/.write/.poll.
-    const file = new KFile('selftest-access', { release: () => staccessRelease(staccess) }, staccess, false);
+    const file = new KFile('selftest-access', { release: () => staccessRelease(staccess, accessDestroy) }, staccess, false);
     staccess.file = file;
     const ops: IommufdAccessOps = {
       needsPinPages: staccess.needsPin,
@@ -71,10 +87,10 @@ export function createAccessSkipping(skip: { readonly attach?: CreateAccessRung;
       for (const rung of order.slice(order.indexOf(from))) if (rung !== skipped) rungs[rung]();
       return rc;
     };
-    const a = iommufdAccessCreate(ctx, ops);
+    const a = create(ctx, ops);
     if (a.errno) return unwind(a.errno, 'out_put_fdno', undefined);
     const access = a.value!;
-    const destroy = (): void => iommufdAccessDestroy(access);
+    const destroy = (): void => accessDestroy(access);
     let rc = iommufdAccessAttach(access, cmd.num('id'));
     if (rc) return unwind(rc, 'out_destroy', skip.attach, destroy);
     cmd.set('create_access.out_access_fd', fdno);

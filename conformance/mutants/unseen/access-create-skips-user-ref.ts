@@ -49,7 +49,7 @@
  *    a driver's access under it; its pins are dropped, the driver's later
  *    ACCESS_PAGES / ACCESS_RW answer ENOENT, its close is a use after free.
  *
- * Applied as: IOMMU_TEST_OP_CREATE_ACCESS is a copy of
+ * Applied as: IOMMU_TEST_OP_CREATE_ACCESS is _create_access.ts's copy of
  * iommufd_test_create_access over the faulty iommufd_access_create, and
  * iommufd_access_destroy (its unwind, and the staccess file's release) is
  * the kernel's iommufd_object_destroy_user with refcount_t's saturation
@@ -57,16 +57,12 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_CREATE_ACCESS, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
-import { iommufdUcmdRespond, ULONG_MAX, type IommufdCtx, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
-import { IommufdAccess, iommufdAccessAttach, iommufdAccessUnpinPages, type IommufdAccessOps } from '../../../impl/iommufd/access.ts';
+import { REFCOUNT_SATURATED } from './_kernel_refcount.ts';
+import { IOMMU_TEST_OP_CREATE_ACCESS } from '../../../spec/uapi/constants.ts';
+import type { IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
+import { IommufdAccess, type IommufdAccessOps } from '../../../impl/iommufd/access.ts';
 import { err, iommufdObjectAlloc, iommufdObjectFinalize, iommufdObjectRemove, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { KFile } from '../../../impl/process/file.ts';
-
-/** REFCOUNT_SATURATED: where refcount_warn_saturate leaves a count that hit zero on a plain dec. */
-const REFCOUNT_SATURATED = 0xc0000000;
+import { createAccessWith } from './_create_access.ts';
 
 /** iommufd_access_create with THE FAULT: no driver reference. */
 function accessCreate(ctx: IommufdCtx, ops: IommufdAccessOps): Result<IommufdAccess> {
@@ -100,61 +96,8 @@ function accessDestroy(access: IommufdAccess): void {
   iommufdObjectRemove(ctx, access.id);
 }
 
-/** iommufd_test_access_unmap: drop every item intersecting the range. */
-function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of [...staccess.items]) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    iommufdAccessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-}
-
-/** iommufd_test_staccess_release */
-function staccessRelease(staccess: SelftestAccess): void {
-  if (!staccess.access) return;
-  testAccessUnmap(staccess, 0n, ULONG_MAX);
-  accessDestroy(staccess.access);
-}
-
 /** iommufd_test_create_access over the faulty iommufd_access_create / iommufd_access_destroy. */
-function testCreateAccess(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('create_access.flags');
-  if (flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) return -EOPNOTSUPP;
-  if (ctx.faults.shouldFail()) return -ENOMEM; // kzalloc(staccess)
-  const staccess = new SelftestAccess();
-  staccess.needsPin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0;
-  // anon_inode_getfile: no FMODE_PREAD; no .read/.write/.poll.
-  const file = new KFile('selftest-access', { release: () => staccessRelease(staccess) }, staccess, false);
-  staccess.file = file;
-  const ops: IommufdAccessOps = {
-    needsPinPages: staccess.needsPin,
-    unmap: (iova, length) => testAccessUnmap(staccess, iova, length),
-  };
-  const fdno = ctx.proc.fds.getUnusedFd();
-  const a = accessCreate(ctx, ops);
-  if (a.errno) {
-    ctx.proc.fds.putUnusedFd(fdno); // out_put_fdno
-    file.put(); // out_free_staccess
-    return a.errno;
-  }
-  const access = a.value!;
-  const outDestroy = (rc: number): number => {
-    accessDestroy(access); // out_destroy
-    ctx.proc.fds.putUnusedFd(fdno);
-    file.put();
-    return rc;
-  };
-  let rc = iommufdAccessAttach(access, cmd.num('id'));
-  if (rc) return outDestroy(rc);
-  cmd.set('create_access.out_access_fd', fdno);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return outDestroy(rc);
-  staccess.access = access;
-  ctx.proc.fds.fdInstall(fdno, file);
-  return 0;
-}
+const testCreateAccess = createAccessWith({ create: accessCreate, destroy: accessDestroy });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-create-skips-user-ref', profile, {

@@ -72,12 +72,10 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
+import { REFCOUNT_SATURATED } from './_kernel_refcount.ts';
 import type { IommufdObject } from '../../../impl/iommufd/object.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { accessReplaceIoasWith, changeIoasWith } from './_access_change.ts';
-
-/** REFCOUNT_SATURATED (INT_MIN / 2) as refcount_t leaves an underflowed count: never 1 again. */
-const REFCOUNT_SATURATED = 0xc0000000;
 
 /** refcount_dec as the kernel's refcount_t does it: hitting 0 (or going below) saturates and WARNs. */
 function refcountDecKernel(access: IommufdAccess, obj: IommufdObject): void {
