@@ -54,11 +54,11 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     return alive();
   };
   /** A bound device attached to a HWPT allocated for it on its context's first IOAS. */
-  const attachToOwnHwpt = async (m: GenModel, s: CaseSession, d: DfdEntry, ctx: string, ioas = 0): Promise<void> => {
+  const attachToOwnHwpt = async (m: GenModel, s: CaseSession, d: DfdEntry, ctx: string, ioas = 0, flags = 0): Promise<void> => {
     const k = m.live('devid', ctx).findIndex((o) => o.name === d.devid);
     if (k < 0 || !byKind.has('IOMMU_HWPT_ALLOC') || m.live('ioas', ctx).length <= ioas) return;
     const before = m.live('hwpt', ctx).length;
-    await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: openIdx(m, ctx), dev: { kind: 'live', k }, pt: { kind: 'live', k: ioas }, ptHwpt: false, flags: 0, data: 'none', abi: NONE });
+    await run(m, s, 'IOMMU_HWPT_ALLOC', { ctx: openIdx(m, ctx), dev: { kind: 'live', k }, pt: { kind: 'live', k: ioas }, ptHwpt: false, flags, data: 'none', abi: NONE });
     const hwpts = m.live('hwpt', ctx);
     if (hwpts.length > before) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: hwpts.length - 1 }, hwpt: true, abi: NONE, at: d.name } satisfies Attach);
   };
@@ -705,17 +705,31 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       const [mover, holder] = pairs[(h >>> 1) % pairs.length] as readonly [number, number];
       const moverEcc = (h >>> 8) % 4 === 0 ? 'no' : 'default';
       const holderEcc = (h >>> 10) % 2 === 0 ? 'no' : 'default';
+      // Every other time the holder's own HWPT tracks dirty pages (IOMMU_HWPT_ALLOC_DIRTY_TRACKING),
+      // where its unit can; a mover of the same driver is then one its unit cannot track for, which
+      // the driver must refuse that HWPT whether tracking is on yet or not (paging_domain_compatible).
+      const ownHwpt = (h >>> 12) % 2 === 0;
+      const dirty = ownHwpt && (h >>> 14) % 2 === 0 && m.caps.iommus[holder]?.dirtyTracking === true && m.caps.deviceFeatures.dirtyTracking?.supported === true ? (enumValue(profile, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING') ?? 0) : 0;
+      const noDirty = dirty !== 0 && fmt(mover) === fmt(holder);
       // The second on another IOAS: a replace within one IOAS leaves the reserved regions alone.
       if (m.live('ioas', ctx.name).length < 2) await run(m, s, 'IOMMU_IOAS_ALLOC', { ctx: openIdx(m, ctx.name), abi: NONE });
+      const made: DfdEntry[] = [];
       for (const [unit, resv, k, ecc] of [[mover, true, 0, moverEcc], [holder, false, 1, holderEcc]] as const) {
-        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc, noSnoop: false, resv });
+        const dev = await createDevice(m, s, { iommu: unit, join: -1, peer: -1, ecc, noSnoop: false, resv, ...(resv && noDirty && { noDirty }) });
         const dfd = dev && (await openDfd(m, s, dev));
         if (!dfd) return;
         await run(m, s, 'VFIO_DEVICE_BIND_IOMMUFD', { dfd: m.openDfds().indexOf(dfd), ctx: 0, badFd: false, abi: NONE, to: ctx.name } satisfies Bind);
         // The holder every other time on a HWPT allocated for it, else (and the mover always) on the IOAS.
-        if (!resv && (h >>> 12) % 2 === 0) await attachToOwnHwpt(m, s, dfd, ctx.name, k);
+        if (!resv && ownHwpt) await attachToOwnHwpt(m, s, dfd, ctx.name, k, dirty);
         if (!dfd.attached || !m.objs.find((o) => o.name === dfd.attached)?.alive) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: dfd.name } satisfies Attach);
+        made.push(dfd);
       }
+      // The mover that cannot track tries the holder's dirty-tracking HWPT at once (the cross-unit
+      // command may pick the other direction, or come too late): a VMM attaching a device that
+      // cannot to the HWPT it allocated for one that can, before any migration turned tracking on.
+      const [moverDfd, holderDfd] = made;
+      const target = noDirty && moverDfd?.attached && holderDfd?.attached ? m.live('hwpt', ctx.name).findIndex((o) => o.name === holderDfd.attached) : -1;
+      if (moverDfd && target >= 0) await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k: target }, hwpt: true, abi: NONE, at: moverDfd.name } satisfies Attach);
     },
     awayHwpt: async (m, s) => {
       // A bound device that used a mapped HWPT of its own (IOMMU_HWPT_ALLOC), its DMA through
