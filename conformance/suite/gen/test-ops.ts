@@ -332,6 +332,9 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     // charge refuses (ENOMEM), then a pin of its first page, well within the limit. The unwind must
     // give back every page and every charge it took: what it kept shows in the second pin's
     // charge, in pinned_vm, and in the user's charge at the end.
+    // Then the limit is lowered to that one page and the next two pages are pinned: the pin is
+    // held to the limit of now, not of the map (incr_user_locked_vm reads RLIMIT_MEMLOCK of the
+    // mapping task when it pins), so ENOMEM; and the limit is set back.
     const OVER_LIMIT_MAX_PAGES = 16;
     add({
       kind: 'IOMMU_TEST_CMD/IOMMU_TEST_OP_ACCESS_PAGES/over-limit',
@@ -362,7 +365,9 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
         if (!a?.buf || !acc || !ctx) return undefined;
         const pin = (length: bigint): StepTemplate | undefined => testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_WRITE, iova: new Ref(a.name), length, uptr: new Ref(a.buf as string, 'va') }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
-        return [pin(a.length), pin(PAGE)].filter((x): x is StepTemplate => x !== undefined);
+        const limit = (rlimitMemlock: bigint): StepTemplate | undefined => (opSupported(env.caps, 'set_process') ? { op: 'set_process', fields: { rlimitMemlock } } : undefined);
+        const lowered = a.length > 2n * PAGE && m.setting.rlimit !== undefined ? [limit(PAGE), testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_WRITE, iova: new Ref(a.name, '', PAGE), length: 2n * PAGE, uptr: new Ref(a.buf, 'va', PAGE) }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' }), limit(m.setting.rlimit)] : [];
+        return [pin(a.length), pin(PAGE), ...lowered].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<number>);
   }
