@@ -459,6 +459,9 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   // a 2 MiB leaf, a page), then unmapped whole: the unmap starts inside no large leaf, and the
   // later leaf it reaches starts where the page before it ended, so it is whole and must be
   // cleared (only the entry a range starts in may refuse a cut: generic_pt __unmap_range).
+  // Before the unmap another page is mapped right behind it, in the same 2 MiB, and unmapped
+  // after it: the unmap's last chunk starts on a 2 MiB boundary with a page left, and must stop
+  // at the range's end (__iommu_unmap sizes each chunk from what is left: iommu_pgsize).
   add({
     kind: 'IOMMU_IOAS_MAP/pages-then-leaf',
     weight: 1,
@@ -478,8 +481,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(run.ctx), { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: new Ref(run.ioas), user_va: new Ref(buf.name, 'va', head), length: TABLE_SPAN + 2n * PAGE, iova: at + head }, NONE, {});
     },
     follow: (_m, _k, t, step) => {
-      const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; iova: bigint; length: bigint } }).fields;
-      return ok(step) ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Tmpl, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}) : undefined;
+      const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; user_va: Tmpl; iova: bigint; length: bigint } }).fields;
+      if (!ok(step)) return undefined;
+      const fd = t.fields['fd'] as Tmpl;
+      const behind = f.iova + f.length;
+      return [
+        ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: f.ioas_id, user_va: f.user_va, length: PAGE, iova: behind }, NONE, {}),
+        ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}),
+        ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.ioas_id, iova: behind, length: PAGE }, NONE, {}),
+      ].filter((x): x is StepTemplate => x !== undefined);
     },
   } satisfies CommandSpec<number>);
 
