@@ -10,7 +10,7 @@ import { PAGE } from '../ranges.ts';
 import type { TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import type { AbiChoice, RequestBits } from './abi.ts';
-import { type AreaEntry, type CtxEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
+import { type AreaEntry, type BufEntry, type CtxEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec, Need } from './command.ts';
 import { awayFrom, bindCtx, boundsFor, ctxK, ctxOf, dfdClosed, type GenEnv, idDefects, ioctlStep, k16, namedIoas, NONE, noteLeft, ok, opSupported, otherRequestStep, PAGE_BYTES, rangesAfterFailedAttach, rangesOf, recordAttach, recordAttachOf, requestBits, reservedMapStep, siblingPt, supported, unmapAreaStep, v } from './shared.ts';
@@ -833,6 +833,8 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // VFIO_SET_IOMMU yet) keeps the iommufd rule, an unmap never cuts an area (iommufd_vfio_unmap_dma
     // cuts only with large pages off; iopt_unmap_iova: ENOENT).
     const v2Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType !== TYPE1 && m.objs.some((o) => o.name === x.compat && o.alive));
+    /** The detach of a split's rejoining device (its follow-up), with the device file. */
+    const rejoins = new WeakMap<StepTemplate, DfdEntry>();
     const splitCut = (kind: string, needs: Need[], ctxOf: (m: GenModel) => CtxEntry | undefined): void =>
       add({
         kind,
@@ -843,7 +845,10 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         needs, ready: () => true,
         build: (m, c) => {
           const ctx = ctxOf(m);
-          const b = m.bufs.find((x) => !x.readonly && x.length >= c.pages * PAGE_BYTES);
+          // Where a domain joins after the map (odd slots, below), from physically contiguous pages if
+          // the case has them: the joining domain's fill could then use a large IOPTE there.
+          const fits = (x: BufEntry): boolean => !x.readonly && x.length >= c.pages * PAGE_BYTES;
+          const b = (c.slot % 2 === 1 ? m.bufs.find((x) => fits(x) && x.huge) : undefined) ?? m.bufs.find(fits);
           if (!ctx || !b) return undefined;
           return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: SPLIT_IOVA + BigInt(c.slot) * HPAGE, size: BigInt(c.pages) * PAGE }, NONE);
         },
@@ -851,7 +856,26 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           if (!ok(step)) return undefined;
           const base = SPLIT_IOVA + BigInt(c.slot) * HPAGE;
           const cut = BigInt(1 + (c.cut % (c.pages - 1))) * PAGE;
-          return ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: c.head ? base : base + cut, size: c.head ? cut : BigInt(c.pages + c.past) * PAGE - cut }, NONE);
+          const unmap = ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: c.head ? base : base + cut, size: c.head ? cut : BigInt(c.pages + c.past) * PAGE - cut }, NONE);
+          // Every other slot the domain is new between the map and the cut: the container's device,
+          // alone on its automatic HWPT, leaves and comes back, and the new domain is filled from the
+          // mappings already there (iopt_fill_domain), still one page per IOPTE while large pages are
+          // off (type1 v1), so that the cut can take its piece out of it.
+          const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+          const hwpt = (d: DfdEntry): ObjEntry | undefined => m.objs.find((o) => o.name === d.attached && o.alive);
+          const d = c.slot % 2 === 1 && ctx?.compat && ctx.compatType === TYPE1 ? m.openDfds().find((x) => x.ctx === ctx.name && hwpt(x)?.auto && hwpt(x)?.ioas === ctx.compat && !m.openDfds().some((y) => y !== x && y.attached === x.attached)) : undefined;
+          if (!d || !ctx?.compat) return unmap;
+          const detach = ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, NONE);
+          const attach = ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(ctx.compat) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+          if (detach) rejoins.set(detach, d);
+          return [detach, attach, unmap].filter((x): x is StepTemplate => x !== undefined);
+        },
+        afterFollow: (m, _c, t, step) => {
+          const left = rejoins.get(t);
+          if (left && ok(step)) {
+            noteLeft(m, left);
+            left.attached = undefined;
+          } else if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') recordAttachOf(m, _c, t, step);
         },
       } satisfies CommandSpec<{ slot: number; pages: number; cut: number; head: boolean; past: number }>);
     splitCut('VFIO_IOMMU_UNMAP_DMA/split', ['compatV1Device', 'buf'], v1Ctx);
