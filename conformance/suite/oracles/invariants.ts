@@ -3982,31 +3982,43 @@ export class InvariantsOracle implements Oracle {
    * must succeed. A reference an error path or a detach kept (a COPY that
    * failed without putting its source, say) shows here even when the case
    * never asked to destroy that IOAS, where closing the file would only
-   * free it quietly.
+   * free it quietly. Once every other file is closed (`afterFiles`), the
+   * same again, paging HWPTs first (no device, no nested HWPT on it, over
+   * an IOAS that maps nothing): a reference kept while devices held the
+   * object shows then. (A HWPT whose domain holds pages stays: what it pins
+   * is the only trace a leaked context leaves, at the teardown.)
    */
-  private async destroyUnheld(out: Objection[]): Promise<void> {
+  private async destroyUnheld(out: Objection[], afterFiles = false): Promise<void> {
     if (this.shadow.lost || this.ctx.caps.commands['IOMMU_DESTROY']?.supported !== true) return;
-    const requests: { request: Request; id: number }[] = [];
-    for (const [fd, file] of this.shadow.fds) {
-      const ctx = file.kind === 'iommufd' && file.fdOpen ? file.ctx : undefined;
-      if (!ctx?.alive || !this.followsEveryHolder(ctx)) continue;
-      for (const o of ctx.objects.values()) {
-        if (o.type === 'ioas' && this.refsOf(ctx, o).length === 0) requests.push({ id: o.id, request: { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'struct', fields: { id: o.id } } } });
+    const when = afterFiles ? 'once every device, access and VM was closed' : 'at the end of the case';
+    for (const type of afterFiles ? (['hwpt_paging', 'ioas'] as const) : (['ioas'] as const)) {
+      const requests: { request: Request; id: number }[] = [];
+      for (const [fd, file] of this.shadow.fds) {
+        const ctx = file.kind === 'iommufd' && file.fdOpen ? file.ctx : undefined;
+        if (!ctx?.alive || !this.followsEveryHolder(ctx)) continue;
+        for (const o of ctx.objects.values()) {
+          // A HWPT only over an IOAS that maps nothing: a domain's pins are a leaked context's trace (teardown).
+          const over = o.type === 'hwpt_paging' && o.ioas !== undefined ? ctx.objects.get(o.ioas) : undefined;
+          const pins = o.type === 'hwpt_paging' && !(over?.type === 'ioas' && over.segs.length === 0);
+          if (o.type === type && !pins && this.refsOf(ctx, o).length === 0) requests.push({ id: o.id, request: { op: 'ioctl', fd, cmd: 'IOMMU_DESTROY', arg: { kind: 'struct', fields: { id: o.id } } } });
+        }
       }
+      if (requests.length === 0) continue;
+      const rs = await this.ctx.observe(requests.map((x) => x.request));
+      requests.forEach(({ request, id }, i) => {
+        const r = rs[i];
+        if (!r) return;
+        this.shadow.apply(request, r);
+        const s = statusOf(request, r);
+        if (s.status === 'skipped' || s.status === 'error') return;
+        this.ctx.count('invariants.lifetime');
+        if (out.length === 0 && s.status !== 'ok' && errnoName(s.errno ?? 0) === 'EBUSY') {
+          const what = type === 'ioas' ? `IOAS ${id} failed with EBUSY, but nothing holds it: no paging HWPT and no access is on it` : `HWPT ${id} failed with EBUSY, but nothing holds it: no device and no nested HWPT is on it`;
+          out.push(this.obj('lifetime', undefined, `${when}, DESTROY of ${what} (a reference an earlier command took and kept)`, 'ok', 'EBUSY', { request, response: r }));
+        }
+      });
+      if (out.length > 0) return;
     }
-    if (requests.length === 0) return;
-    const rs = await this.ctx.observe(requests.map((x) => x.request));
-    requests.forEach(({ request, id }, i) => {
-      const r = rs[i];
-      if (!r) return;
-      this.shadow.apply(request, r);
-      const s = statusOf(request, r);
-      if (s.status === 'skipped' || s.status === 'error') return;
-      this.ctx.count('invariants.lifetime');
-      if (out.length === 0 && s.status !== 'ok' && errnoName(s.errno ?? 0) === 'EBUSY') {
-        out.push(this.obj('lifetime', undefined, `at the end of the case, DESTROY of IOAS ${id} failed with EBUSY, but nothing holds it: no paging HWPT and no access is on it (a reference an earlier command took and kept)`, 'ok', 'EBUSY', { request, response: r }));
-      }
-    });
   }
 
   /** Close everything: pins and locked memory must return to where the session started. */
@@ -4014,10 +4026,13 @@ export class InvariantsOracle implements Oracle {
     const out: Objection[] = [];
     if (this.floorClose) this.judgeOwnClose(this.floorClose.request, this.floorClose.response, 'opened at the case\u2019s start to find the lowest free number', out);
     if (out.length > 0) return out;
-    const closing: Request[] = [];
-    for (const vm of [...this.shadow.vms.keys()].sort((a, b) => b - a)) closing.push({ op: 'kvm_destroy', vm });
-    for (const fd of this.shadow.openFds().sort((a, b) => b - a)) closing.push({ op: 'close', fd });
-    if (closing.length > 0) {
+    // Every file but the contexts first (VMs, device files, accesses): what they held goes with
+    // them, and every HWPT and IOAS nothing holds then must be destroyable before the contexts close.
+    const fds = this.shadow.openFds().sort((a, b) => b - a);
+    const isCtx = (fd: number): boolean => this.shadow.fds.get(fd)?.kind === 'iommufd';
+    const first: Request[] = [...[...this.shadow.vms.keys()].sort((a, b) => b - a).map((vm): Request => ({ op: 'kvm_destroy', vm })), ...fds.filter((fd) => !isCtx(fd)).map((fd): Request => ({ op: 'close', fd }))];
+    for (const closing of [first, fds.filter(isCtx).map((fd): Request => ({ op: 'close', fd }))]) {
+      if (closing.length === 0) continue;
       const rs = await this.ctx.observe(closing);
       closing.forEach((c, i) => {
         const r = rs[i];
@@ -4028,6 +4043,8 @@ export class InvariantsOracle implements Oracle {
         if (o) out.push(this.obj('lifetime', undefined, `at the end of the case, ${o.message}`, o.expected, o.observed, { request: c, response: r }));
         this.shadow.apply(c, r);
       });
+      if (out.length > 0) return out;
+      if (closing === first) await this.destroyUnheld(out, true);
       if (out.length > 0) return out;
     }
     const after: Request[] = [];
