@@ -1,0 +1,122 @@
+/**
+ * access-unmap-cb-unpins-notified-range (drivers/iommu/iommufd/selftest.c
+ * iommufd_test_access_unmap, the selftest access's ops->unmap; 6.12 and 7.3).
+ *
+ * The unmap callback of an in-kernel access must give back every pin it holds
+ * that meets the notified range. The kernel drops each intersecting item and
+ * unpins exactly the range that item pinned, since iommufd_access_unpin_pages
+ * needs "The iova/length must exactly match the one provided to access_pages":
+ *
+ *     static void iommufd_test_access_unmap(void *data, unsigned long iova,
+ *                                           unsigned long length)
+ *     {
+ *             unsigned long iova_last = iova + length - 1;
+ *             ...
+ *             list_for_each_entry_safe(item, tmp, &staccess->items, items_elm) {
+ *                     if (iova > item->iova + item->length - 1 ||
+ *                         iova_last < item->iova)
+ *                             continue;
+ *                     list_del(&item->items_elm);
+ *                     iommufd_access_unpin_pages(staccess->access, item->iova,
+ *                                                item->length);
+ *                     kfree(item);
+ *             }
+ *             ...
+ *     }
+ *
+ * The fault passes the callback's own arguments, which have the same names:
+ *
+ *                     iommufd_access_unpin_pages(staccess->access, iova, length);
+ *
+ * A one-token slip that compiles and passes a test whose pin happens to cover
+ * a whole area. Nothing changes when the pin is taken or when the item is
+ * destroyed directly (IOMMU_TEST_OP_DESTROY_ACCESS_PAGES); it shows later,
+ * on every path that goes through the callback:
+ *   - IOMMU_IOAS_UNMAP of an area an item pins only part of: the callback
+ *     forgets the item but unpins [area_first, area_last], which matches no
+ *     iopt_pages_access (WARN, nothing dropped). The area keeps num_accesses,
+ *     the notifier finds nobody to tell, and the unmap fails with EDEADLOCK;
+ *     the pages stay pinned and charged and the area stays in the IOAS
+ *     (prevent_access set: later pins and reads of it are EINVAL).
+ *   - IOMMU_TEST_OP_ACCESS_REPLACE_IOAS and closing the access fd call it
+ *     with (0, ULONG_MAX): nothing is unpinned at all, every item is forgotten,
+ *     the old IOAS keeps the pins of an access that left it, its unmap and
+ *     its destroy spin to EDEADLOCK, and the pages stay pinned (and locked_vm
+ *     charged) after every fd is closed.
+ *   - Where the notified range happens to be another pin's exact range (an
+ *     item over the whole area, or the same iopt_pages shared by
+ *     IOMMU_IOAS_COPY), the other pin is dropped instead.
+ *
+ * Applied as: the selftest access's ops->unmap and its file release run this
+ * callback; every unpin (also IOMMU_TEST_OP_ACCESS_PAGES' unwind and
+ * DESTROY_ACCESS_PAGES) is the kernel's iommufd_access_unpin_pages /
+ * iopt_area_remove_access, which WARN and skip a range with no matching
+ * iopt_pages_access (the reference asserts).
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { ULONG_MAX, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
+import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
+import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
+
+/** iopt_area_remove_access as the kernel writes it: WARN_ON(!access) skips a range nobody pinned. */
+function areaRemoveAccessWarn(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
+  const pages = area.pages!;
+  if (!pages.accesses.some((a) => a.start === start && a.last === last)) {
+    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access) for [${start}, ${last}]`);
+    return;
+  }
+  ioptAreaRemoveAccess(area, start, last);
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  const unpinPages = accessUnpinPagesWith(areaRemoveAccessWarn);
+  // IOMMU_TEST_OP_ACCESS_PAGES and DESTROY_ACCESS_PAGES with the kernel's (WARNing) unpin.
+  const unpin = accessUnpinHooks({ unpinPages });
+  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
+
+  /** iommufd_test_access_unmap with the fault. */
+  const testAccessUnmap = (staccess: SelftestAccess, iova: bigint, length: bigint): void => {
+    const last = iova + length - 1n;
+    for (const item of [...staccess.items]) {
+      if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+      staccess.items.splice(staccess.items.indexOf(item), 1);
+      // THE FAULT: iommufd_access_unpin_pages(staccess->access, iova, length) — the notified range, not the item's.
+      unpinPages(staccess.access!, iova, length);
+    }
+  };
+
+  return mutantImplementation('access-unmap-cb-unpins-notified-range', profile, {
+    handlers: unpin.handlers,
+    // access->ops->unmap: unmap notifications and IOAS changes.
+    object: (obj) => {
+      if (obj.type !== 'ACCESS') return;
+      const access = obj as IommufdAccess;
+      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
+        const staccess = staccessOf.get(access);
+        if (staccess) testAccessUnmap(staccess, iova, length);
+      });
+    },
+    // iommufd_test_staccess_release: the callback over everything, then iommufd_access_destroy.
+    process: (proc) => {
+      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
+        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
+          const staccess = file.private_data;
+          if (staccess.access) staccessOf.set(staccess.access, staccess);
+          const ops = {
+            ...file.ops,
+            release: () => {
+              if (!staccess.access) return;
+              testAccessUnmap(staccess, 0n, ULONG_MAX);
+              iommufdAccessDestroy(staccess.access);
+            },
+          };
+          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+        }
+        fdInstall(fd, file);
+      });
+    },
+  });
+}
