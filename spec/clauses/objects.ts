@@ -84,7 +84,7 @@ export const clauses: Clause[] = [
       'IOMMU_DESTROY fails with EBUSY unless the table holds the only reference (refcount_dec_if_one on users): an IOAS with a HWPT or an attached access, an access or device held by its driver.',
     source: { file: MAIN, function: 'iommufd_object_remove' },
     profiles: BOTH,
-    checks: ['ref.destroy.ebusy-when-referenced', 'ref.ioas.destroy-ebusy-with-domain-user', 'ref.access.create-errno', 'suite.invariants.end-destroys-what-nothing-holds'],
+    checks: ['ref.destroy.ebusy-when-referenced', 'ref.ioas.destroy-ebusy-with-domain-user', 'ref.access.create-errno', 'suite.invariants.end-destroys-what-nothing-holds', 'suite.invariants.end-destroys-after-files'],
   },
   {
     id: 'DESTROY.CLEARS_COMPAT_IOAS',

@@ -164,6 +164,27 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.end-destroys-after-files', async () => {
+    // A device behind vtd1 (no snoop control) on the compat IOAS, and VFIO_DMA_CC_IOMMU asked (0);
+    // the device's file stays open to the end of the case, holding the IOAS until then. Once every
+    // file but the context is closed nothing holds it, and its DESTROY must succeed.
+    const p = program(
+      'cc-check-then-close',
+      [
+        ...context,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+        ...bound('a', 'vtd1'),
+        { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: 'VFIO_DMA_CC_IOMMU' }, expect: { ok: true, ret: 0 } },
+      ],
+      { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_VFIO_IOAS', 'VFIO_CHECK_EXTENSION'] },
+    );
+    const r = await judge(p, 'conformance/mutants/unseen/compat-cc-early-return-keeps-ioas-ref.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/once every device, access and VM was closed, DESTROY of IOAS \d+ failed with EBUSY/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.rlimit-mode-needs-an-empty-context', async () => {
     // An IOAS exists: the accounting mode can no longer change (EBUSY).
     const p = program('rlimit-mode-with-ioas', [
