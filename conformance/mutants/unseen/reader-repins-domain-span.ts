@@ -47,135 +47,16 @@
  * into IOASes without domains behave. Spans an access holds are still read
  * from the xarray (the first tree wins).
  *
- * Applied where the model fills domains: a domain being added to an IOAS
- * (iopt_table_add_domain → iopt_fill_domain: each area's first map into it
- * re-pins the indexes another area's domain holds — all of the area's own
- * once the IOAS already has a domain — and charges them) and
- * IOMMU_IOAS_COPY (iopt_area_fill_domains' pin step, through _map.ts). The
- * slow ACCESS_RW path (iopt_pages_rw_slow) keeps the reference's. On a
- * failed charge the extra pins are dropped again so the reference's own
- * unwind stays balanced (the kernel would leak them there too).
+ * Applied through _reader_repin.ts (where the model fills domains).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { EFAULT } from '../../../impl/lib/errno.ts';
-import { PAGE_SIZE, type IommufdIoas, type IoPagetable, type IoptArea, type IoptDomain, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptPagesCharge, ioptPagesHold, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
-import { areaFillDomainsWith, fillDomainsPagesWith, mapPagesWith } from './_map.ts';
-import { copyHandler } from './_copy.ts';
-
-const P = BigInt(PAGE_SIZE);
-
-/** How many access ranges (access_itree nodes) of the pages cover index i. */
-function accessCount(pages: IoptPages, i: number): number {
-  return pages.accesses.filter((a) => a.start <= i && i <= a.last).length;
-}
-
-/**
- * THE FAULT: the reader's mm path pins again the indexes of [first, last] that a
- * domain holds and no access covers (the holds beyond the accesses' are the
- * filled areas'; `own` of them belong to the area being read, not yet in
- * domains_itree). Returns the frames pinned, or a negative errno (nothing
- * left pinned then).
- */
-function repinDomainSpans(pages: IoptPages, first: number, last: number, own: number): number[] | number {
-  const extra: number[] = [];
-  for (let i = first; i <= last; i++) {
-    const cur = pages.pinned.get(i);
-    if (!cur) continue;
-    const accesses = accessCount(pages, i);
-    if (accesses > 0 || cur.holders - own <= 0) continue;
-    const r = pages.proc.pinUserPages(pages.uptr + BigInt(i) * P, 1, pages.writable);
-    if (r.errno !== 0 || !('pfns' in r)) {
-      for (const pfn of extra) pages.proc.unpinUserPage(pfn);
-      return -EFAULT;
-    }
-    extra.push(r.pfns[0]!);
-  }
-  pages.npinned += extra.length;
-  return extra;
-}
-
-/** Undo repinDomainSpans (only where a charge failed: see the header). */
-function dropExtra(pages: IoptPages, extra: readonly number[]): void {
-  pages.npinned -= extra.length;
-  for (const pfn of extra) pages.proc.unpinUserPage(pfn);
-}
+import { accessCount, readerRepinAdapter } from './_reader_repin.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  /** Domains being added to an IOAS (iopt_table_add_domain in progress) → that IOAS, whether it is its first, and the areas read. */
-  const adding = new Map<IoptDomain, { iopt: IoPagetable; first: boolean; done: Set<IoptArea> }>();
-
-  // iopt_area_fill_domains for IOMMU_IOAS_COPY: the new area is not in domains_itree while it is read.
-  const fillDomains = fillDomainsPagesWith(
-    areaFillDomainsWith({
-      hold: (pages, first, last) => {
-        const held = ioptPagesHold(pages, first, last, 'later');
-        if (held.errno) return { errno: held.errno, release: () => {} };
-        const extra = repinDomainSpans(pages, first, last, 1);
-        if (typeof extra === 'number') {
-          ioptPagesRelease(pages, first, last);
-          return { errno: extra, release: () => {} };
-        }
-        return {
-          errno: 0,
-          release: () => {
-            dropExtra(pages, extra);
-            ioptPagesRelease(pages, first, last);
-          },
-        };
-      },
-    }),
-  );
-  const mapPages = mapPagesWith({ fillDomains });
-
-  return mutantImplementation('reader-repins-domain-span', profile, {
-    handlers: { IOMMU_IOAS_COPY: copyHandler({ mapPages }) },
-    object: (obj) => {
-      if (obj?.type !== 'IOAS') return;
-      const iopt = (obj as IommufdIoas).iopt;
-      // iopt_table_add_domain's first step (the EEXIST walk) opens the fill of `domain`; adding it to the xarray closes it.
-      patchOwn(iopt.domains, 'includes', (includes) => (domain: IoptDomain, from?: number) => {
-        adding.set(domain, { iopt, first: iopt.domains.length === 0, done: new Set() });
-        return includes(domain, from);
-      });
-      patchOwn(iopt.domains, 'push', (push) => (...items: IoptDomain[]) => {
-        for (const d of items) adding.delete(d);
-        return push(...items);
-      });
-    },
-    domain: (d) => {
-      patchOwn(d, 'map', (map) => (iova: bigint, pa: number, size: number, prot: number) => {
-        const fill = adding.get(d);
-        if (fill) {
-          // iopt_fill_domain → iopt_area_fill_domain: the area this run of batch_to_domain belongs to.
-          const area = ioptAreaIterFirst(fill.iopt, iova, iova);
-          if (area?.pages && !fill.done.has(area)) {
-            fill.done.add(area);
-            const pages = area.pages;
-            // A first domain: the area's own hold was just taken by the reader and it is not in domains_itree yet.
-            const extra = repinDomainSpans(pages, area.firstIndex, area.lastIndex, fill.first ? 1 : 0);
-            if (typeof extra === 'number') return extra;
-            if (extra.length) {
-              // pfn_reader_update_pinned: the new pins are charged with the area's.
-              const rc = ioptPagesCharge(pages);
-              if (rc) {
-                dropExtra(pages, extra);
-                return rc;
-              }
-            }
-          }
-        }
-        return map(iova, pa, size, prot);
-      });
-    },
-    request: (req, next) => {
-      try {
-        return next(req);
-      } finally {
-        adding.clear(); // an add that failed before its fill never reached push
-      }
-    },
+  // THE FAULT: a span only a domain holds (is_used == 2: holds beyond the accesses' are the
+  // filled areas', `own` of them the area's being read) is pinned again from the mm.
+  return readerRepinAdapter('reader-repins-domain-span', profile, (pages, i, own) => {
+    const cur = pages.pinned.get(i);
+    return !!cur && accessCount(pages, i) === 0 && cur.holders - own > 0;
   });
 }
