@@ -37,52 +37,23 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IotlbGather } from '../../../impl/pagetable/gather.ts';
-import { POW2 } from '../../../impl/pagetable/pgsize.ts';
-import type { FlushHook, IoPageTable } from '../../../impl/pagetable/table.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-/** The IntelLegacyTable internals switch_to_super_page uses (private there, plain at run time). */
-interface IntelTable {
-  readonly u32: Uint32Array;
-  onFlush: FlushHook | null;
-  pfnToPte(pfn: number, target: number, alloc: boolean): number;
-  freePagetable(startPfn: number, lastPfn: number, retain: number): void;
-  switchToSuperPage(startPfn: number, endPfn: number, level: number): void;
-}
-
-/** switch_to_super_page with a leaf-only (IH=1) flush of the freed tables' range. */
-function switchToSuperPage(t: IntelTable, startPfn: number, endPfn: number, level: number): void {
-  const lvlPages = POW2[9 * level] as number;
-  if (startPfn % lvlPages !== 0 || (endPfn + 1) % lvlPages !== 0) return; // WARN
-  let w = -1;
-  while (startPfn <= endPfn) {
-    if (w < 0) w = t.pfnToPte(startPfn, level, false);
-    if (w < 0) return;
-    if (((t.u32[w] as number) & 3) !== 0) {
-      t.freePagetable(startPfn, startPfn + lvlPages - 1, level + 2);
-      // cache_tag_flush_range(domain, start_pfn << 12, end_pfn << 12, ih): THE FAULT, ih = 1
-      // (no table level recorded in the gather: the flush is a leaf-only PSI).
-      const g = new IotlbGather();
-      g.addRange(startPfn * 4096, (endPfn - startPfn) * 4096 + 1);
-      t.onFlush?.(g);
-    }
-    w += 2;
-    startPfn += lvlPages;
-    if (((w >>> 1) & 511) === 0) w = -1;
-  }
-}
-
-function patchTable(pt: IoPageTable): void {
-  if (pt.g.driver !== 'intel-612') return;
-  const t = pt as unknown as IntelTable;
-  patchOwn(t, 'switchToSuperPage', () => (startPfn: number, endPfn: number, level: number) => switchToSuperPage(t, startPfn, endPfn, level));
-}
+import { mutantImplementation } from '../harness.ts';
+import { patchSwitchToSuperPage } from './_intel612_superpage.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('intel612-superpage-flush-leaf-hint', profile, {
     domain: (d) => {
       const pt = d.hw?.pt;
-      if (pt) patchTable(pt);
+      if (!pt) return;
+      patchSwitchToSuperPage(pt, {
+        // cache_tag_flush_range(domain, start_pfn << 12, end_pfn << 12, ih): THE FAULT, ih = 1
+        // (no table level recorded in the gather: the flush is a leaf-only PSI).
+        flush: (startPfn, endPfn) => {
+          const g = new IotlbGather();
+          g.addRange(startPfn * 4096, (endPfn - startPfn) * 4096 + 1);
+          return g;
+        },
+      });
     },
   });
 }

@@ -48,44 +48,22 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IotlbGather } from '../../../impl/pagetable/gather.ts';
-import { IntelLegacyTable } from '../../../impl/pagetable/intel612.ts';
-import { POW2 } from '../../../impl/pagetable/pgsize.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-/** The IntelLegacyTable internals switch_to_super_page uses (private in the reference). */
-interface IntelPriv {
-  u32: Uint32Array;
-  onFlush: ((g: IotlbGather) => void) | null;
-  pfnToPte(pfn: number, target: number, alloc: boolean): number;
-  freePagetable(startPfn: number, lastPfn: number, retain: number): void;
-  switchToSuperPage(startPfn: number, endPfn: number, level: number): void;
-}
+import { mutantImplementation } from '../harness.ts';
+import { patchSwitchToSuperPage } from './_intel612_superpage.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('intel612-superpage-flush-pfn-range', profile, {
     domain: (d) => {
       const pt = d.hw?.pt;
-      if (!(pt instanceof IntelLegacyTable)) return;
-      const t = pt as unknown as IntelPriv;
-      patchOwn(t, 'switchToSuperPage', () => (startPfn: number, endPfn: number, level: number) => {
-        const lvlPages = POW2[9 * level] as number;
-        if (startPfn % lvlPages !== 0 || (endPfn + 1) % lvlPages !== 0) return; // WARN
-        let w = -1;
-        while (startPfn <= endPfn) {
-          if (w < 0) w = t.pfnToPte(startPfn, level, false);
-          if (w < 0) return;
-          if (((t.u32[w] as number) & 3) !== 0) {
-            t.freePagetable(startPfn, startPfn + lvlPages - 1, level + 2);
-            // THE FAULT: cache_tag_flush_range(domain, start_pfn, end_pfn, 0) — frame numbers, not addresses.
-            const g = new IotlbGather();
-            g.addRange(startPfn, endPfn - startPfn + 1);
-            g.tableLevels |= 1 << (level - 1);
-            t.onFlush?.(g);
-          }
-          w += 2;
-          startPfn += lvlPages;
-          if (((w >>> 1) & 511) === 0) w = -1;
-        }
+      if (!pt) return;
+      patchSwitchToSuperPage(pt, {
+        // THE FAULT: cache_tag_flush_range(domain, start_pfn, end_pfn, 0) — frame numbers, not addresses.
+        flush: (startPfn, endPfn, level) => {
+          const g = new IotlbGather();
+          g.addRange(startPfn, endPfn - startPfn + 1);
+          g.tableLevels |= 1 << (level - 1);
+          return g;
+        },
       });
     },
   });

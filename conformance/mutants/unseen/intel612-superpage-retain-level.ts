@@ -52,50 +52,16 @@
  * as the level to retain.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IotlbGather } from '../../../impl/pagetable/gather.ts';
-import type { IoPageTable } from '../../../impl/pagetable/table.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-/** The IntelLegacyTable internals switch_to_super_page uses (private in the reference). */
-interface IntelTable {
-  switchToSuperPage(startPfn: number, endPfn: number, level: number): void;
-  pfnToPte(pfn: number, target: number, alloc: boolean): number;
-  freePagetable(startPfn: number, lastPfn: number, retain: number): void;
-  readonly u32: Uint32Array;
-  readonly onFlush: IoPageTable['onFlush'];
-}
-
-function patchTable(pt: IoPageTable): void {
-  const t = pt as unknown as IntelTable;
-  patchOwn(t, 'switchToSuperPage', () => (startPfn: number, endPfn: number, level: number) => {
-    const lvlPages = 2 ** (9 * level);
-    if (startPfn % lvlPages !== 0 || (endPfn + 1) % lvlPages !== 0) return; // WARN
-    let w = -1;
-    while (startPfn <= endPfn) {
-      if (w < 0) w = t.pfnToPte(startPfn, level, false);
-      if (w < 0) return;
-      if (((t.u32[w] as number) & 3) !== 0) {
-        // THE FAULT: retain_level is the superpage's VT-d level (ours + 1), not that level + 1
-        // (the reference passes level + 2 here), so the table under the entry is kept.
-        t.freePagetable(startPfn, startPfn + lvlPages - 1, level + 1);
-        // cache_tag_flush_range(domain, start_pfn << 12, end_pfn << 12, 0), as the reference.
-        const g = new IotlbGather();
-        g.addRange(startPfn * 4096, (endPfn - startPfn) * 4096 + 1);
-        g.tableLevels |= 1 << (level - 1);
-        t.onFlush?.(g);
-      }
-      w += 2;
-      startPfn += lvlPages;
-      if (((w >>> 1) & 511) === 0) w = -1;
-    }
-  });
-}
+import { mutantImplementation } from '../harness.ts';
+import { patchSwitchToSuperPage } from './_intel612_superpage.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('intel612-superpage-retain-level', profile, {
     domain: (d) => {
       const pt = d.hw?.pt;
-      if (pt && pt.g.driver === 'intel-612') patchTable(pt);
+      // THE FAULT: retain_level is the superpage's VT-d level (ours + 1), not that level + 1
+      // (the reference passes level + 2 here), so the table under the entry is kept.
+      if (pt) patchSwitchToSuperPage(pt, { retain: (level) => level + 1 });
     },
   });
 }
