@@ -190,7 +190,16 @@ export function accessUnpinPagesWith(removeAccess: AreaRemoveAccess): UnpinPages
  * iommufd_access_destroy). The hooks, for mutantImplementation; call once per
  * adapter (they remember each access's selftest access).
  */
-export function accessUnpinHooks({ pinPages, unpinPages }: { readonly pinPages?: AccessPinPages; readonly unpinPages: UnpinPages }): Pick<MutantHooks, 'handlers' | 'object' | 'process'> {
+export function accessUnpinHooks({
+  pinPages,
+  unpinPages,
+  unmapUnpins = (item) => [item.iova, item.length],
+}: {
+  readonly pinPages?: AccessPinPages;
+  readonly unpinPages: UnpinPages;
+  /** The range iommufd_test_access_unmap unpins for an item the notified [iova, iova + length) meets (the kernel's: the item's). */
+  readonly unmapUnpins?: (item: { readonly iova: bigint; readonly length: bigint }, iova: bigint, length: bigint) => readonly [bigint, bigint];
+}): Pick<MutantHooks, 'handlers' | 'object' | 'process'> {
   const testAccessPages = accessPagesHandler({ ...(pinPages && { pinPages }), unpinPages });
   /** iommufd_test_access_unmap: drop every item intersecting the range. */
   const testAccessUnmap = (staccess: SelftestAccess, iova: bigint, length: bigint): void => {
@@ -198,7 +207,8 @@ export function accessUnpinHooks({ pinPages, unpinPages }: { readonly pinPages?:
     for (const item of [...staccess.items]) {
       if (iova > item.iova + item.length - 1n || last < item.iova) continue;
       staccess.items.splice(staccess.items.indexOf(item), 1);
-      unpinPages(staccess.access!, item.iova, item.length);
+      const [from, bytes] = unmapUnpins(item, iova, length);
+      unpinPages(staccess.access!, from, bytes);
     }
   };
   /** iommufd_test_access_item_destroy */

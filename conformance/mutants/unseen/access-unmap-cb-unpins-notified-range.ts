@@ -54,11 +54,10 @@
  * iopt_pages_access (the reference asserts).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ULONG_MAX, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
-import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
+import type { IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
+import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
 import { accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
 
 /** iopt_area_remove_access as the kernel writes it: WARN_ON(!access) skips a range nobody pinned. */
@@ -72,51 +71,12 @@ function areaRemoveAccessWarn(access: IommufdAccess, area: IoptArea, start: numb
 }
 
 export function createAdapter(profile: Profile): Implementation {
-  const unpinPages = accessUnpinPagesWith(areaRemoveAccessWarn);
-  // IOMMU_TEST_OP_ACCESS_PAGES and DESTROY_ACCESS_PAGES with the kernel's (WARNing) unpin.
-  const unpin = accessUnpinHooks({ unpinPages });
-  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
-
-  /** iommufd_test_access_unmap with the fault. */
-  const testAccessUnmap = (staccess: SelftestAccess, iova: bigint, length: bigint): void => {
-    const last = iova + length - 1n;
-    for (const item of [...staccess.items]) {
-      if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-      staccess.items.splice(staccess.items.indexOf(item), 1);
-      // THE FAULT: iommufd_access_unpin_pages(staccess->access, iova, length) — the notified range, not the item's.
-      unpinPages(staccess.access!, iova, length);
-    }
-  };
-
-  return mutantImplementation('access-unmap-cb-unpins-notified-range', profile, {
-    handlers: unpin.handlers,
-    // access->ops->unmap: unmap notifications and IOAS changes.
-    object: (obj) => {
-      if (obj.type !== 'ACCESS') return;
-      const access = obj as IommufdAccess;
-      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
-        const staccess = staccessOf.get(access);
-        if (staccess) testAccessUnmap(staccess, iova, length);
-      });
-    },
-    // iommufd_test_staccess_release: the callback over everything, then iommufd_access_destroy.
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
-          const staccess = file.private_data;
-          if (staccess.access) staccessOf.set(staccess.access, staccess);
-          const ops = {
-            ...file.ops,
-            release: () => {
-              if (!staccess.access) return;
-              testAccessUnmap(staccess, 0n, ULONG_MAX);
-              iommufdAccessDestroy(staccess.access);
-            },
-          };
-          Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
-        }
-        fdInstall(fd, file);
-      });
-    },
-  });
+  // IOMMU_TEST_OP_ACCESS_PAGES, DESTROY_ACCESS_PAGES, the unmap callback and the file's release,
+  // with the kernel's (WARNing) unpin.
+  return mutantImplementation(
+    'access-unmap-cb-unpins-notified-range',
+    profile,
+    // THE FAULT: iommufd_access_unpin_pages(staccess->access, iova, length) — the notified range, not the item's.
+    accessUnpinHooks({ unpinPages: accessUnpinPagesWith(areaRemoveAccessWarn), unmapUnpins: (_item, iova, length) => [iova, length] }),
+  );
 }
