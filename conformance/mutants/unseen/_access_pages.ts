@@ -156,6 +156,16 @@ export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPag
 
 type UnpinPages = (access: IommufdAccess, iova: bigint, length: bigint) => void;
 
+/** iopt_area_remove_access as the kernel writes it: WARN_ON(!access) skips a range nobody pinned. */
+export function areaRemoveAccessWarn(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
+  const pages = area.pages!;
+  if (!pages.accesses.some((a) => a.start === start && a.last === last)) {
+    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access) for [${start}, ${last}]`);
+    return;
+  }
+  ioptAreaRemoveAccess(area, start, last);
+}
+
 /**
  * iommufd_access_unpin_pages as the kernel writes it, its WARNs recorded (the
  * reference's asserts instead), over the given iopt_area_remove_access.

@@ -58,24 +58,13 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EBUSY } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_REPLACE_IOAS } from '../../../spec/uapi/constants.ts';
-import { ULONG_MAX, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
+import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAddAccess, ioptRemoveAccess } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
 import { refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
+import { accessUnpinHooks, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
 import { accessReplaceIoasWith, type ChangeIoas } from './_access_change.ts';
-
-/** iopt_area_remove_access as the kernel writes it: WARN_ON(!access) skips a range nobody pinned. */
-function areaRemoveAccessWarn(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
-  const pages = area.pages!;
-  if (!pages.accesses.some((a) => a.start === start && a.last === last)) {
-    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access) for [${start}, ${last}]`);
-    return;
-  }
-  ioptAreaRemoveAccess(area, start, last);
-}
 
 /** iommufd_access_change_ioas with the new IOAS published before the driver's unmap callback. */
 const changeIoas: ChangeIoas = (access, newIoas) => {

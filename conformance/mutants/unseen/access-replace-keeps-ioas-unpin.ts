@@ -58,19 +58,8 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 import { iommufdAccessChangeIoas, type IommufdAccess } from '../../../impl/iommufd/access.ts';
-import type { IommufdIoas, IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
-import { accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
-
-/** iopt_area_remove_access as the kernel writes it: WARN_ON(!access) skips a range nobody pinned. */
-function areaRemoveAccessWarn(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
-  const pages = area.pages!;
-  if (!pages.accesses.some((a) => a.start === start && a.last === last)) {
-    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access) for [${start}, ${last}]`);
-    return;
-  }
-  ioptAreaRemoveAccess(area, start, last);
-}
+import type { IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
+import { accessUnpinHooks, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   const unpin = accessUnpinHooks({ unpinPages: accessUnpinPagesWith(areaRemoveAccessWarn) });

@@ -54,21 +54,8 @@
  * iopt_pages_access (the reference asserts).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
-import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { ioptAreaRemoveAccess } from '../../../impl/iommufd/pages.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessUnpinHooks, accessUnpinPagesWith } from './_access_pages.ts';
-
-/** iopt_area_remove_access as the kernel writes it: WARN_ON(!access) skips a range nobody pinned. */
-function areaRemoveAccessWarn(access: IommufdAccess, area: IoptArea, start: number, last: number): void {
-  const pages = area.pages!;
-  if (!pages.accesses.some((a) => a.start === start && a.last === last)) {
-    access.ctx.warnings.push(`iopt_area_remove_access: WARN_ON(!access) for [${start}, ${last}]`);
-    return;
-  }
-  ioptAreaRemoveAccess(area, start, last);
-}
+import { accessUnpinHooks, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   // IOMMU_TEST_OP_ACCESS_PAGES, DESTROY_ACCESS_PAGES, the unmap callback and the file's release,
