@@ -870,12 +870,12 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           if (detach) rejoins.set(detach, d);
           return [detach, attach, unmap].filter((x): x is StepTemplate => x !== undefined);
         },
-        afterFollow: (m, _c, t, step) => {
+        afterFollow: (m, c, t, step) => {
           const left = rejoins.get(t);
           if (left && ok(step)) {
             noteLeft(m, left);
             left.attached = undefined;
-          } else if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') recordAttachOf(m, _c, t, step);
+          } else if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') recordAttachOf(m, c, t, step);
         },
       } satisfies CommandSpec<{ slot: number; pages: number; cut: number; head: boolean; past: number }>);
     splitCut('VFIO_IOMMU_UNMAP_DMA/split', ['compatV1Device', 'buf'], v1Ctx);
