@@ -365,8 +365,8 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = acc && m.ctxs.find((x) => x.name === acc.ctx);
         if (!a?.buf || !acc || !ctx) return undefined;
         const pin = (length: bigint): StepTemplate | undefined => testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_WRITE, iova: new Ref(a.name), length, uptr: new Ref(a.buf as string, 'va') }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
-        const limit = (rlimitMemlock: bigint): StepTemplate | undefined => (opSupported(env.caps, 'set_process') ? { op: 'set_process', fields: { rlimitMemlock } } : undefined);
-        const lowered = a.length > 2n * PAGE && m.setting.rlimit !== undefined ? [limit(PAGE), testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_WRITE, iova: new Ref(a.name, '', PAGE), length: 2n * PAGE, uptr: new Ref(a.buf, 'va', PAGE) }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' }), limit(m.setting.rlimit)] : [];
+        const limit = (rlimitMemlock: bigint): StepTemplate => ({ op: 'set_process', fields: { rlimitMemlock } });
+        const lowered = opSupported(env.caps, 'set_process') && a.length > 2n * PAGE && m.setting.rlimit !== undefined ? [limit(PAGE), testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: MOCK_FLAGS_ACCESS_WRITE, iova: new Ref(a.name, '', PAGE), length: 2n * PAGE, uptr: new Ref(a.buf, 'va', PAGE) }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' }), limit(m.setting.rlimit)] : [];
         return [pin(a.length), pin(PAGE), ...lowered].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<number>);
