@@ -833,8 +833,6 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // VFIO_SET_IOMMU yet) keeps the iommufd rule, an unmap never cuts an area (iommufd_vfio_unmap_dma
     // cuts only with large pages off; iopt_unmap_iova: ENOENT).
     const v2Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType !== TYPE1 && m.objs.some((o) => o.name === x.compat && o.alive));
-    /** The detach of a split's rejoining device (its follow-up), with the device file. */
-    const rejoins = new WeakMap<StepTemplate, DfdEntry>();
     const splitCut = (kind: string, needs: Need[], ctxOf: (m: GenModel) => CtxEntry | undefined): void =>
       add({
         kind,
@@ -867,15 +865,15 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           if (!d || !ctx?.compat) return unmap;
           const detach = ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, NONE);
           const attach = ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(ctx.compat) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
-          if (detach) rejoins.set(detach, d);
           return [detach, attach, unmap].filter((x): x is StepTemplate => x !== undefined);
         },
         afterFollow: (m, c, t, step) => {
-          const left = rejoins.get(t);
-          if (left && ok(step)) {
-            noteLeft(m, left);
-            left.attached = undefined;
-          } else if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') recordAttachOf(m, c, t, step);
+          // The rejoining device's detach and attach (the unmap changes nothing the model keeps).
+          if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
+          const left = t.fields['cmd'] === 'VFIO_DEVICE_DETACH_IOMMUFD_PT' && ok(step) ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+          if (!left) return;
+          noteLeft(m, left);
+          left.attached = undefined;
         },
       } satisfies CommandSpec<{ slot: number; pages: number; cut: number; head: boolean; past: number }>);
     splitCut('VFIO_IOMMU_UNMAP_DMA/split', ['compatV1Device', 'buf'], v1Ctx);
