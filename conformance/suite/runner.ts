@@ -66,8 +66,22 @@ export interface SuiteOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Stop after the first failing block (programmatic use: time to kill). Default false. */
   readonly stopOnFailure?: boolean;
+  /**
+   * Run only this case of the run: case `index` of block `block`, generated
+   * exactly as the whole run generates it (fast-check's path into the block's
+   * seed), with its place in the run (the stability check every n-th case).
+   * A failing example replayed first, as Hypothesis replays its example
+   * database: the caller runs the whole budget when it passes.
+   */
+  readonly onlyCase?: CasePosition;
   /** Sweep injected allocation failures over each passing case (adapters serving fail_nth). */
   readonly failNth?: boolean | FailNthOptions;
+}
+
+/** Where a case sits in a run: its block and its index in the block. */
+export interface CasePosition {
+  readonly block: number;
+  readonly index: number;
 }
 
 export interface Progress {
@@ -505,7 +519,7 @@ async function reduceRun(run: CaseRun, runRt: BlockRuntime, stop: () => boolean)
   return reduced.result;
 }
 
-export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p: Progress) => void): Promise<BlockResult> {
+export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p: Progress) => void, onlyIndex?: number): Promise<BlockResult> {
   const opts = rt.opts;
   const seed = blockSeed(opts.seed ?? DEFAULTS.seed, block);
   const runs = opts.runs ?? DEFAULTS.runs;
@@ -519,7 +533,7 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
   let commands = 0;
   let firstFailure: number | undefined;
   let last: CaseRun | undefined;
-  let caseIndex = 0;
+  let caseIndex = onlyIndex ?? 0;
   let adapterBroke = false;
   const arb = fc.record({
     gc: caseArb(rt.provider.profile, rt.provider.caps, { maxCommands: opts.maxCommands, sharedSession: rt.provider.sharedWithoutReset, ...(opts.abiRate !== undefined && { abiRate: opts.abiRate }), ...(opts.swarm !== undefined && { swarm: opts.swarm }) }),
@@ -546,7 +560,7 @@ export async function runBlock(block: number, rt: BlockRuntime, onProgress?: (p:
     return true;
   });
   if (cases === 0) return { block, seed, cases: 0, commands: 0, ms: 0, counts: {}, known: [] };
-  const details = await fc.check(property, { seed, numRuns: cases, endOnFailure: false });
+  const details = await fc.check(property, { seed, numRuns: cases, endOnFailure: false, ...(onlyIndex !== undefined && { path: String(onlyIndex) }) });
   const ms = clock.now() - t0;
   const base = { block, seed, cases: done, commands, ms, counts: Object.fromEntries(counts), known: jsonSafe(known) };
   if (!details.failed) return base;
@@ -706,6 +720,11 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     const meta = metaOf(ctx, opts);
     const rt = runtimeOf(ctx, opts);
     const blocks: BlockResult[] = [];
+    if (opts.onlyCase) {
+      const { block, index } = opts.onlyCase;
+      if (block >= meta.blockCount || index >= Math.min(meta.blockSize, meta.runs - block * meta.blockSize)) throw new Error(`case ${index} of block ${block} is not in a run of ${meta.runs} cases in blocks of ${meta.blockSize}`);
+      return assemble(meta, [await runBlock(block, rt, opts.onProgress, index)]);
+    }
     for (const b of blocksOfShard(meta.blockCount, opts.shard)) {
       const r = await runBlock(b, rt, opts.onProgress);
       blocks.push(r);
