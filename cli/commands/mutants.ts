@@ -1,7 +1,7 @@
 /**
  * `iommufd-spec mutants [--json] [--only NAME[,NAME…]] [--oracle full|invariants]
  *   [--seed N] [--runs N] [--max-commands N] [--profile P] [--no-corpus] [--replay-dir DIR] [--list]
- *   [--answer-faults | --unseen | --lies]`
+ *   [--answer-faults | --unseen | --lies] [--known-kills FILE [--update-known-kills]]`
  *
  * Runs the suite (run's default budget) against each mutant of the catalogue
  * (conformance/mutants/) and prints a table: killed or survived, by which
@@ -25,18 +25,19 @@
  * with the adapter registry, so every command (run, replay, exec, diff) takes
  * `--impl mutant:<name>` or `--impl answer-fault:<name>`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { RegisterCommand } from './register.ts';
 import { UsageError } from '../usage.ts';
 import { isProfile, PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
-import { DEFAULTS } from '../../conformance/suite/runner.ts';
+import { DEFAULTS, type OracleSet } from '../../conformance/suite/runner.ts';
 import { MUTANTS } from '../../conformance/mutants/catalogue.ts';
 import { formatMutantTable, type MutantRow, type MutantRunOptions } from '../../conformance/mutants/run.ts';
 import { ANSWER_FAULTS } from '../../conformance/mutants/answer-faults.ts';
 import { UNSEEN_FAULTS, unseenName, unseenPath } from '../../conformance/mutants/unseen.ts';
 import { LIES } from '../../conformance/mutants/lies.ts';
+import { KnownKillsError, loadKnownKills, saveKnownKills, updatedKnownKills, type KnownKills } from '../../conformance/mutants/known-kills.ts';
 import { DEFAULT_LIE_RUNS, formatLieTable, runLies, type LieRow } from '../../conformance/mutants/lies-run.ts';
 import { RUN_KIND, runFaultsParallel, selectedFaults, type FaultKind } from '../../conformance/mutants/parallel.ts';
 import './implementations.ts';
@@ -58,6 +59,8 @@ interface MutantsCliOptions {
   unseen?: boolean;
   lies?: boolean;
   jobs?: string;
+  knownKills?: string;
+  updateKnownKills?: boolean;
 }
 
 /** What a run covers: the catalogue, the faults behind the protocol, or the unseen faults. */
@@ -159,6 +162,8 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--shrink-time <ms>', 'stop shrinking a counterexample after this long (default 60000)')
     .option('--jobs <n>', 'spread the faults over n worker threads (default 1; each fault runs as it would alone)')
     .option('--out <file>', 'write the report (table or JSON) there instead of stdout')
+    .option('--known-kills <file>', "replay each fault's first failing case recorded in FILE before its whole budget (a fault it no longer kills runs the whole budget)")
+    .option('--update-known-kills', "write this run's first failing cases to the --known-kills file")
     .option('--list', 'list the catalogue (name, class, clauses, change, bug class, kernel fix) and exit')
     .action(async (o: MutantsCliOptions) => {
       if ([o.answerFaults, o.unseen, o.lies].filter(Boolean).length > 1) throw new UsageError('mutants: --answer-faults, --unseen and --lies choose different faults: give one');
@@ -188,6 +193,15 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       const shrinkTimeMs = int('--shrink-time', o.shrinkTime, 0);
       const jobs = int('--jobs', o.jobs, 1) ?? 1;
       const replayDir = resolve(o.replayDir ?? join('iommufd-spec-replays', kind.replayDir));
+      if (o.updateKnownKills && !o.knownKills) throw new UsageError('mutants: --update-known-kills: give the file with --known-kills');
+      let knownKills: KnownKills | undefined;
+      try {
+        knownKills = o.knownKills && existsSync(o.knownKills) ? loadKnownKills(o.knownKills) : undefined;
+      } catch (err) {
+        if (err instanceof KnownKillsError) throw new UsageError(`mutants: --known-kills: ${err.message}`);
+        throw err;
+      }
+      if (o.knownKills && !knownKills && !o.updateKnownKills) throw new UsageError(`mutants: --known-kills: ${o.knownKills} does not exist (--update-known-kills writes it)`);
       const progress = (r: MutantRow): void => {
         if (!o.json) process.stderr.write(`${r.name}: ${r.verdict}${r.killedBy.length ? ` by ${r.killedBy.join('+')} (${r.properties.join(', ')})` : ''}${r.secondsToKill !== undefined ? ` in ${r.secondsToKill.toFixed(1)} s, shrunk to ${r.shrunkIoctls} ioctl(s) in ${r.shrunkLength} step(s)` : ''}${r.corpus ? `; corpus ${r.corpus.killed ? `kills (${r.corpus.program})` : 'does not kill'}` : ''}\n`);
       };
@@ -201,8 +215,13 @@ export const register: RegisterCommand = (program: Command, setExit) => {
         ...(o.profile !== undefined && { profile: o.profile as Profile }),
         corpus: o.corpus !== false,
         ...(shrinkTimeMs !== undefined && { shrinkTimeMs }),
+        ...(knownKills && { knownKills }),
         onRow: progress,
       });
+      if (o.updateKnownKills && o.knownKills) {
+        const run = { seed: seed ?? DEFAULTS.seed, runs: runs ?? DEFAULTS.runs, maxCommands: maxCommands ?? DEFAULTS.maxCommands, blockSize: DEFAULTS.blockSize, oracle: oracle as OracleSet };
+        saveKnownKills(o.knownKills, updatedKnownKills(knownKills, run, new Map(rows.map((r) => [r.name, r.verdict === 'killed' ? r.killingCase : undefined]))));
+      }
       const written: Record<string, string> = {};
       for (const r of rows) {
         if (!r.replay) continue;

@@ -11,6 +11,7 @@
  */
 import type { Profile } from '../../spec/contract/types.ts';
 import { DEFAULTS, runSuite, type ImplSpec, type OracleSet, type SuiteResult } from '../suite/runner.ts';
+import { knownKillOf, type KillRun, type KnownKill, type KnownKills } from './known-kills.ts';
 import { loadPrograms, CORPUS_DIR } from '../programs/load.ts';
 import { runProgram } from '../programs/run.ts';
 import { judgeRun } from '../programs/verdict.ts';
@@ -39,6 +40,8 @@ export interface MutantRunOptions {
   readonly replayDir?: string;
   /** Sweep injected allocation failures over each passing case (run --fail-nth). */
   readonly failNth?: boolean;
+  /** Each fault's first failing case from an earlier run, replayed before the whole budget (known-kills.ts). */
+  readonly knownKills?: KnownKills;
 }
 
 export interface MutantRow {
@@ -64,6 +67,10 @@ export interface MutantRow {
   readonly corpus?: { readonly killed: boolean; readonly program?: string; readonly finding?: string; readonly seconds: number };
   readonly replay?: unknown;
   readonly error?: string;
+  /** The case that killed it (its block and index in the run, and the profile): what a known-kills file records. */
+  readonly killingCase?: KnownKill;
+  /** Killed by replaying the known kill's case alone: `cases` and the times are that one case's. */
+  readonly knownKill?: true;
 }
 
 /**
@@ -83,24 +90,46 @@ export function selectMutants(only: readonly string[] | undefined): Mutant[] {
   return MUTANTS.filter((m) => only.includes(m.name));
 }
 
-/** The suite at run's default budget (or the options'), stopping at the first failing block. */
-function runBudgeted(impl: ImplSpec, opts: MutantRunOptions, oracle: OracleSet): Promise<SuiteResult> {
-  return runSuite({
+/** The run a fault gets: run's default budget, or the options'. */
+function killRun(opts: MutantRunOptions, oracle: OracleSet): KillRun {
+  return { seed: opts.seed ?? DEFAULTS.seed, runs: opts.runs ?? DEFAULTS.runs, maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands, blockSize: DEFAULTS.blockSize, oracle: opts.oracle ?? oracle };
+}
+
+/** A suite result, and whether it comes from replaying the fault's known kill alone. */
+interface BudgetedResult {
+  readonly result: SuiteResult;
+  readonly knownKill: boolean;
+}
+
+/**
+ * The suite at run's default budget (or the options'), stopping at the first
+ * failing block; the fault's known kill first, when the options hold one for
+ * this run and it still fails at the same profile.
+ */
+async function runBudgeted(name: string, impl: ImplSpec, opts: MutantRunOptions, oracle: OracleSet): Promise<BudgetedResult> {
+  const run = killRun(opts, oracle);
+  const whole = {
     impl,
     ...(opts.profile && { profile: opts.profile }),
-    seed: opts.seed ?? DEFAULTS.seed,
-    runs: opts.runs ?? DEFAULTS.runs,
-    maxCommands: opts.maxCommands ?? DEFAULTS.maxCommands,
-    oracle: opts.oracle ?? oracle,
+    seed: run.seed,
+    runs: run.runs,
+    maxCommands: run.maxCommands,
+    oracle: run.oracle,
     ...(opts.shrinkTimeMs !== undefined && { shrinkTimeMs: opts.shrinkTimeMs }),
     ...(opts.failNth && { failNth: true }),
     stopOnFailure: true,
-  });
+  };
+  const known = knownKillOf(opts.knownKills, name, run);
+  if (known) {
+    const replayed = await runSuite({ ...whole, onlyCase: known });
+    if (replayed.failure && replayed.profile === known.profile) return { result: replayed, knownKill: true };
+  }
+  return { result: await runSuite(whole), knownKill: false };
 }
 
 /** The suite against one mutant (--oracle full unless the options say otherwise). */
-export function runSuiteOnMutant(m: Mutant, opts: MutantRunOptions = {}): Promise<SuiteResult> {
-  return runBudgeted({ name: `${MUTANT_PREFIX}${m.name}`, open: async (profile) => openMutant(m, profile) }, opts, 'full');
+export function runSuiteOnMutant(m: Mutant, opts: MutantRunOptions = {}): Promise<BudgetedResult> {
+  return runBudgeted(m.name, { name: `${MUTANT_PREFIX}${m.name}`, open: async (profile) => openMutant(m, profile) }, opts, 'full');
 }
 
 /** What a row says of its fault before the suite runs: name, class, whether it is a security fault, clauses. */
@@ -110,10 +139,12 @@ export const answerFaultBase = (f: AnswerFault): RowBase => ({ name: f.name, cla
 export const unseenBase = (f: UnseenFault): RowBase => ({ name: unseenName(f), class: f.class, security: SECURITY_CLASSES.has(f.class), clauses: [] });
 
 /** One row of the table: the suite's verdict, or the error that stopped it. */
-async function suiteRow(base: RowBase, run: () => Promise<SuiteResult>): Promise<MutantRow> {
+async function suiteRow(base: RowBase, run: () => Promise<BudgetedResult>): Promise<MutantRow> {
   const t0 = performance.now();
   try {
-    return rowOf(base, await run(), (performance.now() - t0) / 1000);
+    const { result, knownKill } = await run();
+    const row = rowOf(base, result, (performance.now() - t0) / 1000);
+    return knownKill ? { ...row, knownKill } : row;
   } catch (err) {
     return { ...base, verdict: 'error', killedBy: [], properties: [], seconds: (performance.now() - t0) / 1000, cases: 0, commands: 0, error: err instanceof Error ? err.message : String(err) };
   }
@@ -181,6 +212,7 @@ function rowOf(m: RowBase, r: SuiteResult, seconds: number): MutantRow {
     shrunkLength: f.shrunkLength,
     shrunkIoctls: f.shrunkIoctls,
     replay: f.program,
+    ...(/^\d+/.test(f.path) && { killingCase: { profile: r.profile, block: f.block, index: Number(f.path.split(':')[0]) } }),
   };
 }
 
@@ -214,7 +246,7 @@ export async function runAnswerFaults(opts: MutantRunOptions = {}): Promise<Muta
   for (const fault of selectAnswerFaults(opts.only)) {
     const base = answerFaultBase(fault);
     const impl = { name: `${ANSWER_FAULT_PREFIX}${fault.name}`, open: async (profile: Profile | undefined) => openAnswerFault(fault, profile), shared: true };
-    const row = await suiteRow(base, () => runBudgeted(impl, opts, 'invariants'));
+    const row = await suiteRow(base, () => runBudgeted(fault.name, impl, opts, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);
   }
@@ -237,7 +269,7 @@ export async function runUnseenFaults(opts: MutantRunOptions = {}): Promise<Muta
   const rows: MutantRow[] = [];
   for (const fault of selectUnseen(opts.only)) {
     const base = unseenBase(fault);
-    const row = await suiteRow(base, () => runBudgeted(unseenPath(fault), { ...opts, ...(fault.profile && { profile: fault.profile }), ...(fault.failNth && { failNth: true }) }, 'invariants'));
+    const row = await suiteRow(base, () => runBudgeted(base.name, unseenPath(fault), { ...opts, ...(fault.profile && { profile: fault.profile }), ...(fault.failNth && { failNth: true }) }, 'invariants'));
     rows.push(row);
     opts.onRow?.(row);
   }
@@ -261,7 +293,7 @@ export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet,
     r.verdict,
     r.killedBy.join('+') || '-',
     r.properties.join(',') || (r.error ? r.error.slice(0, 40) : '-'),
-    r.secondsToKill !== undefined ? r.secondsToKill.toFixed(1) : '-',
+    r.secondsToKill !== undefined ? `${r.secondsToKill.toFixed(1)}${r.knownKill ? '†' : ''}` : '-',
     r.shrunkLength !== undefined ? `${r.shrunkIoctls ?? '-'}/${r.shrunkLength}` : '-',
     r.corpus ? (r.corpus.killed ? `killed (${r.corpus.program})` : 'survived') : 'not run',
   ]);
@@ -269,7 +301,7 @@ export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet,
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
   const killed = rows.filter((r) => r.verdict === 'killed');
   const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
-  const mk = median(killed.map((r) => r.secondsToKill));
+  const mk = median(killed.filter((r) => !r.knownKill).map((r) => r.secondsToKill));
   const ms = median(killed.map((r) => r.shrunkLength));
   const mi = median(killed.map((r) => r.shrunkIoctls));
   out.push('');
@@ -278,6 +310,7 @@ export function formatMutantTable(rows: readonly MutantRow[], oracle: OracleSet,
   if (corpusRun.length) out.push(`the fixed corpus alone kills ${corpusRun.filter((r) => r.corpus?.killed).length}/${corpusRun.length}`);
   const survivors = rows.filter((r) => r.verdict !== 'killed');
   if (survivors.length) out.push(`not killed: ${survivors.map((r) => `${r.name} (${r.verdict})`).join(', ')}`);
+  if (killed.some((r) => r.knownKill)) out.push(`† killed by replaying its known kill (--known-kills): the time of that one case, left out of the median time to kill`);
   out.push(`* security ${what} (isolation, confinement, coherency): must be killed by --oracle invariants too`);
   return out.join('\n');
 }
