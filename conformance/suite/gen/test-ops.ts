@@ -794,7 +794,18 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const t = step.status === 'failed' ? pick(unalignedTargets(m), k) : undefined;
         const ctx = t && m.ctxs.find((x) => x.name === t.acc.ctx);
         if (!t?.area.buf || !ctx) return undefined;
-        return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.area.name), length: PAGE, uptr: new Ref(t.area.buf, 'va', BigInt(t.area.bufOff)) }, NONE);
+        const pin = testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(t.acc.name), 'access_pages', { flags: 0, iova: new Ref(t.area.name), length: PAGE, uptr: new Ref(t.area.buf, 'va', BigInt(t.area.bufOff)) }, NONE);
+        if (m.accs.some((a) => a.open && a.ioas === t.to)) return pin;
+        // Then once more with an access already on the target (one that pins nothing, so the
+        // target's byte offsets still suit it): its list numbers the mover apart from where it sits
+        // in its own IOAS's (iopt_add_access's slot, taken and given back), and the mover must leave
+        // its own IOAS from the slot it holds there when it goes (at the latest, at the case's end).
+        const other = m.fresh('afd');
+        return [
+          pin,
+          testStep(m, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', new Ref(t.to), 'create_access', { flags: 0 }, NONE, { [other]: 'out.create_access.out_access_fd' }),
+          testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS', new Ref(t.acc.name), 'access_replace_ioas', { ioas_id: new Ref(t.to) }, NONE),
+        ].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<number>);
   }
