@@ -551,6 +551,15 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
             ? testStep(m, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', new Ref(a.ioas), 'create_access', { flags: c.k % 2 ? MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES : 0 }, readOnly, { [m.fresh('afd')]: 'out.create_access.out_access_fd' })
             : testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', new Ref(a.ioas), 'mock_domain', {}, readOnly, { [m.fresh('stdev')]: 'out.mock_domain.out_stdev_id' });
         },
+        // A pin refused this way took the id after the access's last answered item and must have
+        // given it back with the pages: a DESTROY_ACCESS_PAGES of that id, right after, finds nothing.
+        follow: (m, c, t, step) => {
+          if (c.op !== 'pin' || step.status !== 'failed') return undefined;
+          const acc = (t.fields['arg'] as { fields: { id: Ref } }).fields.id.name;
+          const last = m.items.filter((i) => i.acc === acc).at(-1);
+          const ctx = last && m.ctxs.find((x) => x.name === m.accs.find((a) => a.name === acc)?.ctx && x.open);
+          return last && ctx && testStep(m, ctx, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES', new Ref(acc), 'destroy_access_pages', { access_pages_id: new Ref(last.name, '', 1n) }, NONE);
+        },
       } satisfies CommandSpec<AnswerFault>);
     }
   }
