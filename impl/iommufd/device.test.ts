@@ -297,7 +297,10 @@ describe('IOMMU_GET_HW_INFO', () => {
       }
       const vtd = boundDevice(env, { iommu: 'vtd0' });
       hwInfo(env, { dev_id: vtd.devid, data_len: 24, data_uptr: data });
-      const ecap = new DataView(env.proc.copyFromUser(data, 24)!.buffer).getBigUint64(16, true);
+      const vtdData = new DataView(env.proc.copyFromUser(data, 24)!.buffer);
+      // intel_iommu_hw_info, both profiles: "vtd->flags = IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17;" (bit 0), whatever the unit
+      expect(vtdData.getUint32(0, true)).toBe(1);
+      const ecap = vtdData.getBigUint64(16, true);
       expect((ecap >> 7n) & 1n).toBe(1n); // snoop control
       const nosc = boundDevice(env, { iommu: 'vtd0', enforceCacheCoherency: false });
       hwInfo(env, { dev_id: nosc.devid, data_len: 24, data_uptr: data });

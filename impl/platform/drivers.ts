@@ -27,6 +27,7 @@ import {
   IOMMU_HW_INFO_TYPE_AMD,
   IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
   IOMMU_HW_INFO_TYPE_INTEL_VTD,
+  IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17,
   IOMMU_HW_INFO_TYPE_SELFTEST,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -191,7 +192,8 @@ export function createIntelDriver(profile: Profile, env: DriverEnv): IommuDriver
       let ecap = ecap0;
       if (!dev.caps.enforceCacheCoherency) ecap &= ~ECAP_SC;
       if (!dev.caps.dirtyTracking) ecap &= ~ECAP_SLADS;
-      return { type: IOMMU_HW_INFO_TYPE_INTEL_VTD, data: encodeStruct(profile, 'iommu_hw_info_vtd', { flags: 0, cap_reg: cap, ecap_reg: ecap }) };
+      // Every VT-d unit reports the SPR17 erratum (a nesting parent cannot map read-only): the kernel sets the flag unconditionally.
+      return { type: IOMMU_HW_INFO_TYPE_INTEL_VTD, data: encodeStruct(profile, 'iommu_hw_info_vtd', { flags: IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, cap_reg: cap, ecap_reg: ecap }) };
     },
     // intel_iommu_domain_alloc_user (6.12) / intel_iommu_domain_alloc_paging_flags (7.3)
     domainAllocPaging(dev, flags, data) {
