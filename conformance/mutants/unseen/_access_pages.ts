@@ -204,18 +204,20 @@ export function accessUnpinHooks({
   pinPages,
   unpinPages,
   unmapUnpins = (item) => [item.iova, item.length],
+  unmapDrops = (meeting) => meeting,
 }: {
   readonly pinPages?: AccessPinPages;
   readonly unpinPages: UnpinPages;
   /** The range iommufd_test_access_unmap unpins for an item the notified [iova, iova + length) meets (the kernel's: the item's). */
   readonly unmapUnpins?: (item: { readonly iova: bigint; readonly length: bigint }, iova: bigint, length: bigint) => readonly [bigint, bigint];
+  /** Which of the items the notified range meets, in list order, iommufd_test_access_unmap drops (the kernel's: all of them). */
+  readonly unmapDrops?: <T>(meeting: readonly T[]) => readonly T[];
 }): Pick<MutantHooks, 'handlers' | 'object' | 'process'> {
   const testAccessPages = accessPagesHandler({ ...(pinPages && { pinPages }), unpinPages });
   /** iommufd_test_access_unmap: drop every item intersecting the range. */
   const testAccessUnmap = (staccess: SelftestAccess, iova: bigint, length: bigint): void => {
     const last = iova + length - 1n;
-    for (const item of [...staccess.items]) {
-      if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+    for (const item of unmapDrops(staccess.items.filter((x) => iova <= x.iova + x.length - 1n && last >= x.iova))) {
       staccess.items.splice(staccess.items.indexOf(item), 1);
       const [from, bytes] = unmapUnpins(item, iova, length);
       unpinPages(staccess.access!, from, bytes);

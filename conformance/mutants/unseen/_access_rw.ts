@@ -1,8 +1,9 @@
 /**
  * Shared by the faults that change one step of IOMMU_TEST_OP_ACCESS_RW: a
  * copy of iommufd_test_access_rw (selftest.c) → iommufd_access_rw
- * (device.c) whose piece length, area permission test, iopt_pages_rw_access
- * and iopt_area_contig_done test are parameters.
+ * (device.c) whose piece length, area permission test, start byte,
+ * iopt_pages_rw_access, data cursor and iopt_area_contig_done test are
+ * parameters.
  * With the reference's own it answers exactly as the reference does.
  */
 import { EBADFD, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
@@ -26,6 +27,10 @@ export interface AccessRwSteps {
   readonly contigDone?: (done: boolean) => boolean;
   /** iopt_for_each_contig_area: the areas' pieces of [iova, last], and whether they reached last. */
   readonly contig?: typeof ioptAreaContig;
+  /** iopt_area_start_byte: the byte of the area's pages an IOVA in it is. */
+  readonly startByte?: (area: IoptArea, iova: bigint) => bigint;
+  /** `data += bytes`: where the next area's piece starts in the kernel buffer. */
+  readonly advance?: (off: number, bytes: number) => number;
 }
 
 const pieceBytesOf = (last: bigint, area: IoptArea, cur: bigint): number => Number((last < area.last ? last : area.last) - cur + 1n);
@@ -46,17 +51,17 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
     // Never empty with the kernel's piece length; a longer piece can leave none for the next area.
     const chunk = data.subarray(off, off + bytes);
     if (chunk.length) {
-      const rc = steps.pagesRw(area.pages!, Number(ioptAreaStartByte(area, cur)), chunk, write, slowPath);
+      const rc = steps.pagesRw(area.pages!, Number(steps.startByte(area, cur)), chunk, write, slowPath);
       if (rc) return rc;
     }
-    off += bytes;
+    off = steps.advance(off, bytes);
   }
   return steps.contigDone(done) ? 0 : -ENOENT;
 }
 
 /** iommufd_test_access_rw over iommufd_access_rw with the given steps (the reference's where none is given). */
-export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig }: AccessRwSteps): (ucmd: Ucmd) => number {
-  const steps = { pieceBytes, checkProt, pagesRw, contigDone, contig };
+export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig, startByte = ioptAreaStartByte, advance = (off, bytes) => off + bytes }: AccessRwSteps): (ucmd: Ucmd) => number {
+  const steps = { pieceBytes, checkProt, pagesRw, contigDone, contig, startByte, advance };
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     let iova = cmd.big('access_rw.iova');

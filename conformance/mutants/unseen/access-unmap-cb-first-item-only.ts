@@ -46,76 +46,10 @@
  * writes it, WARNing where the range has no matching pin (_access_pages.ts).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOENT } from '../../../impl/lib/errno.ts';
-import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdAccessDestroy, type IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { accessGet, accessPagesHandler, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
-
-const unpinPages = accessUnpinPagesWith(areaRemoveAccessWarn);
-
-/** iommufd_test_access_unmap with THE FAULT: it returns after the first item it drops. */
-function testAccessUnmapFirstOnly(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of staccess.items) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    unpinPages(staccess.access!, item.iova, item.length);
-    break; // THE FAULT
-  }
-}
+import { mutantImplementation } from '../harness.ts';
+import { accessUnpinHooks, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  const testAccessPages = accessPagesHandler({ unpinPages });
-  const staccessOf = new WeakMap<IommufdAccess, SelftestAccess>();
-  return mutantImplementation('access-unmap-cb-first-item-only', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_ACCESS_PAGES) return testAccessPages(ucmd);
-        if (op !== IOMMU_TEST_OP_DESTROY_ACCESS_PAGES) return original(ucmd);
-        // iommufd_test_access_item_destroy
-        const g = accessGet(ucmd, ucmd.cmd.num('id'));
-        if (g.errno) return g.errno;
-        try {
-          const staccess = g.staccess!;
-          const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
-          const item = staccess.items.find((i) => i.id === itemId);
-          if (!item) return -ENOENT;
-          staccess.items.splice(staccess.items.indexOf(item), 1);
-          unpinPages(staccess.access!, item.iova, item.length);
-          return 0;
-        } finally {
-          g.file!.put();
-        }
-      },
-    },
-    // access->ops->unmap: unmap notifications and IOAS changes (replace, destroy).
-    object: (obj) => {
-      if (obj.type !== 'ACCESS') return;
-      const access = obj as IommufdAccess;
-      patchOwn(access.ops, 'unmap', () => (iova: bigint, length: bigint) => {
-        const staccess = staccessOf.get(access);
-        if (staccess) testAccessUnmapFirstOnly(staccess, iova, length);
-      });
-    },
-    // iommufd_test_staccess_release: the (faulty) callback over everything, then iommufd_access_destroy.
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        if (file.kind === 'selftest-access' && file.private_data instanceof SelftestAccess) {
-          const staccess = file.private_data;
-          if (staccess.access) staccessOf.set(staccess.access, staccess);
-          const release = (): void => {
-            if (!staccess.access) return;
-            testAccessUnmapFirstOnly(staccess, 0n, ULONG_MAX);
-            iommufdAccessDestroy(staccess.access);
-          };
-          Object.defineProperty(file, 'ops', { value: { ...file.ops, release }, writable: false, configurable: true, enumerable: true });
-        }
-        fdInstall(fd, file);
-      });
-    },
-  });
+  // iommufd_test_access_unmap with THE FAULT: it returns after the first item it drops.
+  return mutantImplementation('access-unmap-cb-first-item-only', profile, accessUnpinHooks({ unpinPages: accessUnpinPagesWith(areaRemoveAccessWarn), unmapDrops: (meeting) => meeting.slice(0, 1) }));
 }
