@@ -74,6 +74,12 @@ export function v(p: Profile, name: string): number {
   return n;
 }
 
+/** An IOMMU_TEST_CMD of the named selftest op on a context: its id, and its member of the op union. */
+export function testOpStep(env: GenEnv, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined {
+  const op = testOpByName(env.profile, name) as { value: number };
+  return ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op.value, id, ...(member && { [member]: fields }) }, abi, bind ? { bind } : {});
+}
+
 export function ioctlStep(env: GenEnv, cmdName: string, fd: Tmpl, fields: { [k: string]: Tmpl }, abi: AbiChoice, opts: { bind?: { [n: string]: string }; defects?: Defect[] } = {}): StepTemplate | undefined {
   const cmd = commandByName(env.profile, cmdName);
   if (!cmd) return undefined;

@@ -3,7 +3,7 @@
  * access objects (create, pin pages, read/write, replace the IOAS, destroy).
  */
 import fc from 'fast-check';
-import { enumDef, enumValue, testOpByName } from '../../../spec/uapi/lookup.ts';
+import { enumDef, enumValue } from '../../../spec/uapi/lookup.ts';
 import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import { PAGE, U64_MAX } from '../ranges.ts';
 import type { TraceStep } from '../session.ts';
@@ -12,7 +12,7 @@ import type { AbiChoice } from './abi.ts';
 import { type AccEntry, type AreaEntry, type CtxEntry, GenModel, type ItemEntry, type ObjEntry, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, iovaChoice, iovaOf, lenChoice, lengthOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, failedPinArea, freeSpan, type GenEnv, ioasHeld, ioctlStep, k16, mapFlags, NONE, notePin, ok, opSupported, PAGE_BYTES, rangesAfterFailure, rangesOf, recordFixedMap, supported, testOpSupported, unalignedTargets, unmapAreaStep } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, failedPinArea, testOpStep, freeSpan, type GenEnv, ioasHeld, ioctlStep, k16, mapFlags, NONE, notePin, ok, opSupported, PAGE_BYTES, rangesAfterFailure, rangesOf, recordFixedMap, supported, testOpSupported, unalignedTargets, unmapAreaStep } from './shared.ts';
 
 export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p } = env;
@@ -20,13 +20,12 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   const add = <C,>(spec: CommandSpec<C>): void => {
     specs.push(spec as unknown as CommandSpec<never>);
   };
-  const op = (name: string): number => (testOpByName(p, name) as { value: number }).value;
   const MOCK_DEVICE_FLAGS = (enumDef(p, 'mock_flags_device')?.members ?? []).map((x) => x.value);
   const test = <C,>(name: string, spec: Omit<CommandSpec<C>, 'kind'>): void => {
     if (testOpSupported(env, name)) add({ kind: `IOMMU_TEST_CMD/${name}`, ...spec } as CommandSpec<C>);
   };
-  const testStep = (m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined =>
-    ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op(name), id, ...(member && { [member]: fields }) }, abi, bind ? { bind } : {});
+  const testStep = (_m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined =>
+    testOpStep(env, ctx, name, id, member, fields, abi, bind);
 
   // What a mock device attaches to: an IOAS, or a HWPT — mostly one allocated for another mock
   // device (the one kind a mock device can join). The device then holds a HWPT with a lower id than
