@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
+import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
@@ -13,7 +14,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
 
 export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -799,9 +800,18 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return copy.build(m, { ...r.choice, off: Number(off), pages: c.pages === 0 ? 0 : Math.min(c.pages, Number(pages - off)) });
       },
       after: (m, _c, t, step, s) => copyInto(m, t, step, s),
-      follow: (m, c) => {
+      // Every other time, before the whole copy, a pinning access of the source IOAS pins the whole
+      // area and then the same range again: the pin runs over a hole first and then into the span
+      // the domain holds, which iopt_pages_fill_xarray reads back from the domain and records in the
+      // pages' xarray, where the second pin (the exact-range fast path) and the whole copy take it.
+      follow: (m, c, _t, step) => {
         const r = intoDomain(m, c.k);
-        return r && copy.build(m, r.choice);
+        const whole = r && copy.build(m, r.choice);
+        const ctx = r && m.ctxs.find((x) => x.name === r.src.ctx && x.open);
+        if (!r || !whole || !ctx || !ok(step) || c.from % 2 === 0 || !r.src.buf || !testOpSupported(env, 'IOMMU_TEST_OP_CREATE_ACCESS') || !testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES')) return whole;
+        const afd = m.fresh('afd');
+        const pin = (): StepTemplate | undefined => testOpStep(env, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(afd), 'access_pages', { flags: 0, iova: new Ref(r.src.name), length: r.src.length, uptr: new Ref(r.src.buf as string, 'va', BigInt(r.src.bufOff)) }, NONE, { [m.fresh('item')]: 'out.access_pages.out_access_pages_id' });
+        return [testOpStep(env, ctx, 'IOMMU_TEST_OP_CREATE_ACCESS', new Ref(r.src.ioas), 'create_access', { flags: MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES }, NONE, { [afd]: 'out.create_access.out_access_fd' }), pin(), pin(), whole].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<{ k: number; from: number; pages: number }>);
     // A copy of two touching areas' pages, from the lower one's last pages into the upper one:
