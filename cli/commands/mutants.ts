@@ -167,6 +167,7 @@ export const register: RegisterCommand = (program: Command, setExit) => {
     .option('--list', 'list the catalogue (name, class, clauses, change, bug class, kernel fix) and exit')
     .action(async (o: MutantsCliOptions) => {
       if ([o.answerFaults, o.unseen, o.lies].filter(Boolean).length > 1) throw new UsageError('mutants: --answer-faults, --unseen and --lies choose different faults: give one');
+      if (o.lies && (o.knownKills || o.updateKnownKills)) throw new UsageError('mutants: --known-kills: --lies measures rates over every case, it has no kills to replay');
       if (o.lies) {
         await measureLiesCli(o, setExit);
         return;
@@ -220,7 +221,9 @@ export const register: RegisterCommand = (program: Command, setExit) => {
       });
       if (o.updateKnownKills && o.knownKills) {
         const run = { seed: seed ?? DEFAULTS.seed, runs: runs ?? DEFAULTS.runs, maxCommands: maxCommands ?? DEFAULTS.maxCommands, blockSize: DEFAULTS.blockSize, oracle: oracle as OracleSet };
-        saveKnownKills(o.knownKills, updatedKnownKills(knownKills, run, new Map(rows.map((r) => [r.name, r.verdict === 'killed' ? r.killingCase : undefined]))));
+        // A row that erred (a worker that died, say) says nothing of its fault's kill: its entry stays.
+        const ran = rows.filter((r) => r.verdict !== 'error').map((r) => [r.name, r.verdict === 'killed' ? r.killingCase : undefined] as const);
+        saveKnownKills(o.knownKills, updatedKnownKills(knownKills, run, new Map(ran)));
       }
       const written: Record<string, string> = {};
       for (const r of rows) {
