@@ -13,6 +13,7 @@ import { ioptAddAccess, ioptRemoveAccess } from '../../../impl/iommufd/io_pageta
 import { refcount_dec, refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { accessGet } from './_access_pages.ts';
+import { patchOwn } from '../harness.ts';
 
 export type ChangeIoas = (access: IommufdAccess, newIoas: IommufdIoas | null) => number;
 
@@ -25,10 +26,12 @@ export interface ChangeIoasSteps {
   readonly refcountDec?: (access: IommufdAccess, obj: IommufdObject) => void;
   /** A replace leaves the access on the old IOAS's access_list (the kernel's: iopt_remove_access whenever there is one). */
   readonly replaceKeepsOldListEntry?: boolean;
+  /** iopt_remove_access: the old IOAS's list entry erased and its IOVA alignment recalculated. */
+  readonly removeAccess?: typeof ioptRemoveAccess;
 }
 
 /** iommufd_access_change_ioas over the given steps. */
-export function changeIoasWith({ unmapsBeforeAdd = false, replaceMovesReference = false, refcountDec = (_access, obj) => refcount_dec(obj), replaceKeepsOldListEntry = false }: ChangeIoasSteps): ChangeIoas {
+export function changeIoasWith({ unmapsBeforeAdd = false, replaceMovesReference = false, refcountDec = (_access, obj) => refcount_dec(obj), replaceKeepsOldListEntry = false, removeAccess = ioptRemoveAccess }: ChangeIoasSteps): ChangeIoas {
   return (access, newIoas) => {
     const listId = access.ioptAccessListId;
     const cur = access.ioas;
@@ -46,7 +49,7 @@ export function changeIoasWith({ unmapsBeforeAdd = false, replaceMovesReference 
     }
     if (cur) {
       if (!unmapsBeforeAdd) access.ops.unmap(0n, ULONG_MAX);
-      if (!replaceKeepsOldListEntry || !newIoas) ioptRemoveAccess(cur.iopt, listId);
+      if (!replaceKeepsOldListEntry || !newIoas) removeAccess(cur.iopt, listId);
       if (!replaceMovesReference || !newIoas) refcountDec(access, cur);
     }
     access.ioas = newIoas;
@@ -71,4 +74,15 @@ export function accessReplaceIoasWith(change: ChangeIoas): (ucmd: Ucmd, original
       g.file!.put();
     }
   };
+}
+
+/** iommufd_access_destroy_object over `change`: WARN_ON(iommufd_access_change_ioas(access, NULL)); iommufd_ctx_put. */
+export function patchAccessDestroy(access: IommufdAccess, change: ChangeIoas): void {
+  patchOwn(access, 'destroy', () => () => {
+    if (access.ioas) {
+      const rc = change(access, null);
+      if (rc) access.ctx.warnings.push(`iommufd_access_destroy_object: WARN_ON(change_ioas) ${rc}`);
+    }
+    access.ctx.file?.put();
+  });
 }

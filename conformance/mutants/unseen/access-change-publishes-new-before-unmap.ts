@@ -62,9 +62,9 @@ import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAddAccess, ioptRemoveAccess } from '../../../impl/iommufd/io_pagetable.ts';
 import { refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
 import { accessUnpinHooks, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
-import { accessReplaceIoasWith, type ChangeIoas } from './_access_change.ts';
+import { accessReplaceIoasWith, patchAccessDestroy, type ChangeIoas } from './_access_change.ts';
 
 /** iommufd_access_change_ioas with the new IOAS published before the driver's unmap callback. */
 const changeIoas: ChangeIoas = (access, newIoas) => {
@@ -107,14 +107,7 @@ export function createAdapter(profile: Profile): Implementation {
       unpin.object?.(obj, ctx, env);
       if (obj.type !== 'ACCESS') return;
       const access = obj as IommufdAccess;
-      // iommufd_access_destroy_object: WARN_ON(iommufd_access_change_ioas(access, NULL)); iommufd_ctx_put.
-      patchOwn(access, 'destroy', () => () => {
-        if (access.ioas) {
-          const rc = changeIoas(access, null);
-          if (rc) ctx.warnings.push(`iommufd_access_destroy_object: WARN_ON(change_ioas) ${rc}`);
-        }
-        ctx.file?.put();
-      });
+      patchAccessDestroy(access, changeIoas);
     },
   });
 }

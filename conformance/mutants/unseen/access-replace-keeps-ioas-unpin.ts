@@ -56,10 +56,11 @@
  * an index range with no matching iopt_pages_access (the reference asserts).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
 import { iommufdAccessChangeIoas, type IommufdAccess } from '../../../impl/iommufd/access.ts';
 import type { IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { accessUnpinHooks, accessUnpinPagesWith, areaRemoveAccessWarn } from './_access_pages.ts';
+import { patchAccessDestroy } from './_access_change.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   const unpin = accessUnpinHooks({ unpinPages: accessUnpinPagesWith(areaRemoveAccessWarn) });
@@ -80,14 +81,7 @@ export function createAdapter(profile: Profile): Implementation {
           if (ioasUnpin === null) ioasUnpin = v;
         },
       });
-      // iommufd_access_destroy_object: WARN_ON(iommufd_access_change_ioas(access, NULL)); iommufd_ctx_put.
-      patchOwn(access, 'destroy', () => () => {
-        if (access.ioas) {
-          const rc = iommufdAccessChangeIoas(access, null);
-          if (rc) ctx.warnings.push(`iommufd_access_destroy_object: WARN_ON(change_ioas) ${rc}`);
-        }
-        ctx.file?.put();
-      });
+      patchAccessDestroy(access, iommufdAccessChangeIoas);
     },
   });
 }

@@ -38,13 +38,10 @@
  * (iommufd_access_destroy_object: change_ioas(NULL), then iommufd_ctx_put).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY } from '../../../impl/lib/errno.ts';
-import { ioptAddAccess } from '../../../impl/iommufd/io_pagetable.ts';
-import { refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { ULONG_MAX, type IommufdIoas, type IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
+import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
 import type { IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { accessReplaceIoasWith } from './_access_change.ts';
+import { mutantImplementation } from '../harness.ts';
+import { accessReplaceIoasWith, changeIoasWith, patchAccessDestroy } from './_access_change.ts';
 
 /** iopt_remove_access with THE FAULT: the alignment was recalculated (unchanged) before the erase. */
 function ioptRemoveAccessStale(iopt: IoPagetable, listId: number): void {
@@ -53,44 +50,13 @@ function ioptRemoveAccessStale(iopt: IoPagetable, listId: number): void {
 }
 
 /** iommufd_access_change_ioas over the faulty iopt_remove_access. */
-function changeIoas(access: IommufdAccess, newIoas: IommufdIoas | null): number {
-  const listId = access.ioptAccessListId;
-  const cur = access.ioas;
-  if (cur !== access.ioasUnpin) return -EBUSY;
-  if (cur === newIoas) return 0;
-  access.ioas = null;
-  if (newIoas) {
-    const rc = ioptAddAccess(newIoas.iopt, access);
-    if (rc) {
-      access.ioas = cur;
-      return rc;
-    }
-    refcount_inc(newIoas);
-  }
-  if (cur) {
-    access.ops.unmap(0n, ULONG_MAX);
-    ioptRemoveAccessStale(cur.iopt, listId);
-    refcount_dec(cur);
-  }
-  access.ioas = newIoas;
-  access.ioasUnpin = newIoas;
-  return 0;
-}
+const changeIoas = changeIoasWith({ removeAccess: ioptRemoveAccessStale });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('remove-access-recalc-before-erase', profile, {
     handlers: { IOMMU_TEST_CMD: accessReplaceIoasWith(changeIoas) },
     object: (obj) => {
-      if (obj.type !== 'ACCESS') return;
-      const access = obj as IommufdAccess;
-      // iommufd_access_destroy_object
-      patchOwn(access, 'destroy', () => () => {
-        if (access.ioas) {
-          const rc = changeIoas(access, null);
-          if (rc) access.ctx.warnings.push(`iommufd_access_destroy_object: change_ioas failed ${rc}`);
-        }
-        access.ctx.file?.put(); // iommufd_ctx_put
-      });
+      if (obj.type === 'ACCESS') patchAccessDestroy(obj as IommufdAccess, changeIoas);
     },
   });
 }
