@@ -1165,6 +1165,26 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const stale: { [k: string]: Tmpl } = c.stale ? { out_capabilities: STALE_HW_CAPS, out_max_pasid_log2: STALE_PASID_LOG2, out_data_type: STALE_HW_TYPE } : {};
         return ioctlStep(env, 'IOMMU_GET_HW_INFO', new Ref(ctx.name), { dev_id: dev.id, data_len: c.len, data_uptr: uptr, ...stale }, c.abi, { defects: idDefects(c.dev, dev.obj) });
       },
+      // A VMM's next step after asking what the device's IOMMU is (when it asked for no data): a
+      // paging HWPT for the device over the context's first IOAS, with the struct of an older
+      // uAPI (IOMMU_HWPT_ALLOC up to __reserved). What the older caller lacks is read as zero
+      // (copy_struct_from_user), not as whatever the answer just before left in the kernel's
+      // buffer: the hardware info's type and capabilities sit where data_type and data_uptr are.
+      ...(has('IOMMU_HWPT_ALLOC') && {
+        follow: (m: GenModel, c: { len: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+          const dev = (t.fields['arg'] as { fields: { dev_id: Tmpl } }).fields.dev_id;
+          const fd = t.fields['fd'] as Ref;
+          const ioas = ok(step) && c.len === 0 && dev instanceof Ref ? m.live('ioas', fd.name)[0] : undefined;
+          return ioas && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: 0, dev_id: dev, pt_id: new Ref(ioas.name), data_type: 0 }, { kind: 'shortOk', k: 0 }, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+        },
+        afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
+          const f = (t.fields['arg'] as { fields: { pt_id?: Tmpl; dev_id?: Tmpl } }).fields;
+          if (!ok(step) || !(f.pt_id instanceof Ref) || !(f.dev_id instanceof Ref)) return;
+          const dev = f.dev_id.name;
+          const mock = m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev);
+          m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent: false, auto: false, ...(mock && { mock }) });
+        },
+      }),
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; stale: boolean; abi: AbiChoice }>);
   }
   return specs;
