@@ -34,6 +34,12 @@ export interface FailNthOptions {
   readonly maxSteps?: number;
   /** Highest nth tried per ioctl. */
   readonly maxNth?: number;
+  /**
+   * Which later ioctls a case with more than maxSteps sweeps (any integer; the case's probe
+   * seed): half the steps go to its first ioctls, the rest to a window of the others that
+   * moves with this number, so that across a run every position of a case is swept.
+   */
+  readonly window?: number;
 }
 
 export interface FailNthFinding {
@@ -211,6 +217,24 @@ export interface SweepContext {
   readonly unitFormat?: (unit: string) => string | undefined;
 }
 
+/**
+ * The steps a case sweeps: all of them when they fit; else the first half of the budget on
+ * the first ones (bind, the first IOAS and attach: error paths whose leftovers have the whole
+ * case left to show in) and the rest on a window of the later ones chosen by `window`. Later
+ * ioctls run over the most state (a filled domain, large pages off, tables a map must add),
+ * where the deepest error paths are: a page-by-page map that fails at a table allocation
+ * half-way, say, is never among a case's first few ioctls.
+ */
+export function sweptSteps<T>(ordered: readonly T[], maxSteps: number, window: number): T[] {
+  if (ordered.length <= maxSteps) return [...ordered];
+  const head = Math.ceil(maxSteps / 2);
+  const rest = ordered.slice(head);
+  const width = maxSteps - head;
+  const windows = Math.ceil(rest.length / width);
+  const w = ((window % windows) + windows) % windows;
+  return [...ordered.slice(0, head), ...rest.slice(w * width, (w + 1) * width)];
+}
+
 export async function sweepFailNth(trace: readonly TraceStep[], cx: SweepContext, opts: FailNthOptions = {}): Promise<FailNthFinding | undefined> {
   const { open, release, ops: supportedOps, timeoutMs, clock, count, continueCase } = cx;
   const isKnown = cx.isKnown ?? (() => false);
@@ -219,7 +243,7 @@ export async function sweepFailNth(trace: readonly TraceStep[], cx: SweepContext
   const ran = trace.filter((t) => t.template.op !== 'end' && t.response !== undefined && t.request !== undefined);
   const candidates = ran.filter((t) => t.request?.op === 'ioctl' && !NOT_ATOMIC.has(commandName(t.request)) && (t.status === 'ok' || t.status === 'failed'));
   // The ioctls that succeeded first: their error paths are the ones to sweep.
-  const chosen = [...candidates.filter((t) => t.status === 'ok'), ...candidates.filter((t) => t.status !== 'ok')].slice(0, maxSteps);
+  const chosen = sweptSteps([...candidates.filter((t) => t.status === 'ok'), ...candidates.filter((t) => t.status !== 'ok')], maxSteps, opts.window ?? 0);
   for (const step of chosen) {
     const prefix = ran.filter((t) => t.step < step.step);
     const rest = ran.filter((t) => t.step > step.step).map((t) => t.template);

@@ -464,7 +464,7 @@ async function runOneCase(gc: GeneratedCase & { probeSeed: number }, rt: BlockRu
         },
         unitFormat: (unit) => provider.caps.iommus.find((u) => u.name === unit)?.format,
       },
-      typeof rt.opts.failNth === 'object' ? rt.opts.failNth : {},
+      { window: gc.probeSeed, ...(typeof rt.opts.failNth === 'object' ? rt.opts.failNth : {}) },
     );
     if (found?.failure) {
       failure = found.failure;
