@@ -263,7 +263,14 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
         if (c.noDirty && f.dirtyTracking.supported) spec['dirtyTracking'] = false;
         // (Mock devices report none: the selftest's mock IOMMU has no reserved regions. The same draw
         // makes a mock device one whose domains map 1M pages as well, MOCK_FLAGS_DEVICE_HUGE_IOVA.)
-        if (c.resv && f.reservedRegions.supported && !iommu.format.includes('mock')) spec['reservedRegions'] = [{ start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }];
+        // Every such device shares one region (an RMRR whose scope names several devices); each after
+        // the first has a page of its own as well (its own RMRR, IVMD or RMR), so that a region
+        // reported for the wrong device differs from the device's own.
+        if (c.resv && f.reservedRegions.supported && !iommu.format.includes('mock')) {
+          const before = m.devs.filter((d) => d.resv).length;
+          const own = DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES + 2 * before) * PAGE;
+          spec['reservedRegions'] = [{ start: DEVICE_RESV_IOVA, last: DEVICE_RESV_IOVA + BigInt(DEVICE_RESV_PAGES) * PAGE - 1n }, ...(before > 0 ? [{ start: own, last: own + PAGE - 1n }] : [])];
+        }
         if (c.resv && f.hugeIova.supported && iommu.format.includes('mock')) spec['hugeIova'] = true;
         const dev = m.fresh('dev');
         const grp = group ?? m.fresh('grp');
