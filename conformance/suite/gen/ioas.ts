@@ -14,7 +14,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, rangesOf, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
 
 export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -1023,6 +1023,17 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const defects = object ? [{ what: `object_id ${object} on the global RLIMIT_MODE option`, errno: 'EOPNOTSUPP', field: 'object_id', abi: true }] : [];
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: opts.rlimit, op: c.op, object_id: object, val64: c.op === opts.set ? c.val : 0n }, { kind: 'none' }, { defects });
       },
+      // A GET whose value draw it does not use (0) is followed by a SET of 2, which a context with
+      // no object refuses only for its value (EINVAL; with objects EBUSY comes first), and a GET
+      // again: a refused SET leaves the mode it found, whatever it read first.
+      follow: (_m, c, t, step) => {
+        if (!ok(step) || c.op !== opts.get || c.val !== 0n || c.object) return undefined;
+        const fd = t.fields['fd'] as Tmpl;
+        return [
+          ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.rlimit, op: opts.set, object_id: 0, val64: 2n }, NONE, { defects: [{ what: 'val64 2 (neither 0 nor 1)', errno: 'EINVAL', abi: true }] }),
+          ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.rlimit, op: opts.get, object_id: 0, val64: 0n }, NONE, {}),
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
     } satisfies CommandSpec<{ ctx: number; op: number; val: bigint; object?: number; busy?: boolean }>);
     // Huge pages off (or on again) for an IOAS a domain holds with areas in it: turning them off is
     // refused there (iopt_disable_large_pages: EINVAL), since a large IOPTE already in place could
@@ -1036,6 +1047,16 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const held = new Set(m.live('hwpt').map((h) => h.ioas));
         const ioas = pick(m.live('ioas').filter((o) => held.has(o.name) && m.liveAreas(o.ctx, o.name).length > 0), c.k) ?? pick(m.live('ioas'), c.k);
         return ioas && ioctlStep(env, 'IOMMU_OPTION', new Ref(ioas.ctx), { option_id: opts.huge, op: opts.set, object_id: new Ref(ioas.name), val64: c.val }, NONE, {});
+      },
+      // Half the time large pages turned off are turned on again at once, and the IOAS's ranges
+      // read: the IOVA alignment falls back to what its domains impose (iopt_enable_large_pages
+      // clears the flag, then recalculates), a sub-page mock domain's 2 KiB, not PAGE_SIZE.
+      follow: (_m, c, t, step) => {
+        if (!ok(step) || c.val !== 0n || c.k % 2 === 0) return undefined;
+        const f = (t.fields['arg'] as { fields: { object_id: Tmpl } }).fields;
+        const ioas = f.object_id instanceof Ref ? f.object_id.name : undefined;
+        const fd = t.fields['fd'] as Ref;
+        return ioas === undefined ? undefined : [ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.huge, op: opts.set, object_id: f.object_id, val64: 1n }, NONE, {}), rangesOf(env, fd.name, ioas)].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<{ k: number; val: bigint }>);
   }
