@@ -130,6 +130,25 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const buf = f.user_va instanceof Ref ? f.user_va : undefined;
         m.areas.push({ name, ctx: ctx.name, ioas, iova, length: f.length, ...(buf && { buf: buf.name }), bufOff: buf ? Number(buf.add) : 0, read: (f.flags & MAP.read) !== 0, write: (f.flags & MAP.write) !== 0, alive: true });
       },
+      // A read-only map (a guest ROM) into an IOAS a domain holds, above a writable area, while a
+      // VT-d device is bound in the context: its vIOMMU's nesting parent over the IOAS (IOMMU_HWPT_ALLOC
+      // NEST_PARENT; EOPNOTSUPP on a unit without nesting). That domain takes no read-only IOPTE (ERRATA_772415_SPR17),
+      // so iopt_fill_domain fails at this area after filling the writable one: its unwind takes that
+      // area out of the new domain only, the domain already there still maps it and holds its pins.
+      ...(has('IOMMU_HWPT_ALLOC') && {
+        follow: (m: GenModel, c: { prot: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+          const a = ok(step) && c.prot === MAP.read ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0]) : undefined;
+          const areas = a ? m.liveAreas(a.ctx, a.ioas) : [];
+          const firstRo = areas.reduce((lo, x) => (x.write || x.iova > lo ? lo : x.iova), U64_MAX);
+          if (!a || !m.live('hwpt', a.ctx).some((h) => h.ioas === a.ioas) || !areas.some((x) => x.write && x.iova < firstRo)) return undefined;
+          const d = m.dfds.find((x) => x.open && x.ctx === a.ctx && x.devid && x.dev.iommu.format === 'vtd-ss');
+          return d && ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(a.ctx), { flags: v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT'), dev_id: new Ref(d.devid as string), pt_id: new Ref(a.ioas), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+        },
+        afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
+          const f = (t.fields['arg'] as { fields: { pt_id: Ref } }).fields;
+          if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent: true, auto: false });
+        },
+      }),
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; prot: number; fixed: boolean; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
   }
 
