@@ -910,6 +910,23 @@ describe('what single lies showed the invariants did not see (mutants --lies)', 
     const onRef = await replayProgram(stale, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
     expect(onRef.objections, onRef.text).toEqual([]);
     expect(onRef.trace.filter((t) => t.status !== 'ok' && t.status !== 'failed'), onRef.text).toEqual([]);
+    // An ioctl issued on a descriptor already closed is refused by fdget (EBADF) before iommufd
+    // sees it: not a pin the access's mapped IOAS had to grant (a shrunk counterexample once
+    // closed the context and kept the access's next pin, and the rule for pins objected).
+    const closedCtx = program(
+      'pin-through-a-closed-iommufd',
+      [
+        ...open,
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { afd: 'out.create_access.out_access_fd' } },
+        { op: 'close', fd: '$fd' },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$afd', access_pages: { flags: 'MOCK_FLAGS_ACCESS_WRITE', iova: '0x1000000', length: '12288', uptr: '0' } }, expect: { errno: ['EBADF'] } },
+      ],
+      { commands: ['IOMMU_TEST_CMD'] },
+    );
+    const pin = await replayProgram(closedCtx, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(pin.objections, pin.text).toEqual([]);
+    expect(pin.trace.filter((t) => t.status !== 'ok' && t.status !== 'failed'), pin.text).toEqual([]);
   });
 
   check('suite.invariants.new-vm-is-coherent', async () => {

@@ -622,6 +622,14 @@ export class InvariantsOracle implements Oracle {
       return out;
     }
     const ok = s.status === 'ok';
+    if (!ok && ev.request.op === 'ioctl' && !this.shadow.fds.get(ev.request.fd)?.fdOpen && errnoName(s.errno ?? 0) === 'EBADF') {
+      // A descriptor the process does not hold (closed, or never handed out): fdget refuses the
+      // ioctl before iommufd sees it, so what the command would have had to do is not judged;
+      // only that it changed nothing (the next step's probes see the rest).
+      this.checkUntouchedOnFailure(ev, s.errno, out);
+      this.shadow.apply(ev.request, ev.response);
+      return out;
+    }
     const touched = this.placed(ev, ok, this.touchedBefore(ev.request));
     const reachBefore = this.reach(ev.request);
     const group = this.groupOfRequest(ev.request);
