@@ -30,14 +30,16 @@ import { toBig } from './ranges.ts';
 const NOT_ATOMIC = new Set(['IOMMU_IOAS_UNMAP', 'VFIO_IOMMU_UNMAP_DMA', 'IOMMU_HWPT_INVALIDATE']);
 
 export interface FailNthOptions {
-  /** Ioctl steps swept per case. */
+  /** The first ioctls swept per case (in case order, the successful ones first). */
   readonly maxSteps?: number;
   /** Highest nth tried per ioctl. */
   readonly maxNth?: number;
+  /** Later ioctls swept per case besides the first (default: half of maxSteps, rounded up). */
+  readonly windowSteps?: number;
   /**
    * Which later ioctls a case with more than maxSteps sweeps (any integer; the case's probe
-   * seed): half the steps go to its first ioctls, the rest to a window of the others that
-   * moves with this number, so that across a run every position of a case is swept.
+   * seed): a window of them that moves with this number, so that across a run every position
+   * of a case is swept.
    */
   readonly window?: number;
 }
@@ -218,18 +220,15 @@ export interface SweepContext {
 }
 
 /**
- * The steps a case sweeps: all of them when they fit; else the first half of the budget on
- * the first ones (bind, the first IOAS and attach: error paths whose leftovers have the whole
- * case left to show in) and the rest on a window of the later ones chosen by `window`. Later
- * ioctls run over the most state (a filled domain, large pages off, tables a map must add),
- * where the deepest error paths are: a page-by-page map that fails at a table allocation
- * half-way, say, is never among a case's first few ioctls.
+ * The steps a case sweeps: its first `head` (bind, the first IOAS and attach: error paths whose
+ * leftovers have the whole case left to show in), then a window of `width` of the later ones
+ * chosen by `window`. Later ioctls run over the most state (a filled domain, large pages off,
+ * tables a map must add), where the deepest error paths are: a page-by-page map that fails at a
+ * table allocation half-way, say, is never among a case's first few ioctls.
  */
-export function sweptSteps<T>(ordered: readonly T[], maxSteps: number, window: number): T[] {
-  if (ordered.length <= maxSteps) return [...ordered];
-  const head = Math.ceil(maxSteps / 2);
+export function sweptSteps<T>(ordered: readonly T[], head: number, width: number, window: number): T[] {
   const rest = ordered.slice(head);
-  const width = maxSteps - head;
+  if (rest.length <= width) return [...ordered];
   const windows = Math.ceil(rest.length / width);
   const w = ((window % windows) + windows) % windows;
   return [...ordered.slice(0, head), ...rest.slice(w * width, (w + 1) * width)];
@@ -243,7 +242,7 @@ export async function sweepFailNth(trace: readonly TraceStep[], cx: SweepContext
   const ran = trace.filter((t) => t.template.op !== 'end' && t.response !== undefined && t.request !== undefined);
   const candidates = ran.filter((t) => t.request?.op === 'ioctl' && !NOT_ATOMIC.has(commandName(t.request)) && (t.status === 'ok' || t.status === 'failed'));
   // The ioctls that succeeded first: their error paths are the ones to sweep.
-  const chosen = sweptSteps([...candidates.filter((t) => t.status === 'ok'), ...candidates.filter((t) => t.status !== 'ok')], maxSteps, opts.window ?? 0);
+  const chosen = sweptSteps([...candidates.filter((t) => t.status === 'ok'), ...candidates.filter((t) => t.status !== 'ok')], maxSteps, opts.windowSteps ?? Math.ceil(maxSteps / 2), opts.window ?? 0);
   for (const step of chosen) {
     const prefix = ran.filter((t) => t.step < step.step);
     const rest = ran.filter((t) => t.step > step.step).map((t) => t.template);
