@@ -1,0 +1,165 @@
+/**
+ * immediate-attach-fail-goto-detach (drivers/iommu/iommufd/hw_pagetable.c,
+ * iommufd_hwpt_paging_alloc in immediate-attach mode; 7.3).
+ *
+ * Attaching a device by IOAS id when no automatic HWPT of that IOAS takes it
+ * (VFIO_DEVICE_ATTACH_IOMMUFD_PT of an unattached device →
+ * iommufd_device_auto_get_domain) allocates a new HWPT and attaches the device
+ * inside the allocation. The kernel's ladder (7.3):
+ *
+ *     if (immediate_attach) {
+ *             rc = iommufd_hw_pagetable_attach(hwpt, idev, pasid);
+ *             if (rc)
+ *                     goto out_abort;
+ *     }
+ *
+ *     rc = iopt_table_add_domain(&ioas->iopt, hwpt->domain);
+ *     if (rc)
+ *             goto out_detach;
+ *     list_add_tail(&hwpt_paging->hwpt_item, &ioas->hwpt_list);
+ *     return hwpt_paging;
+ *
+ * out_detach:
+ *     if (immediate_attach)
+ *             iommufd_hw_pagetable_detach(idev, pasid);
+ * out_abort:
+ *     iommufd_object_abort_and_destroy(ictx, &hwpt->obj);
+ *
+ * THE FAULT: the failed attach jumps one label too high, `goto out_detach;`
+ * (an "undo everything we did" reflex: the attach is what just ran). For the
+ * group's first device nothing changes — 7.3's iommufd_hw_pagetable_detach
+ * finds no IOMMU_NO_PASID attach and returns NULL — so every single-device
+ * test passes. But when a sibling of the device's iommu group is already
+ * attached to another HWPT (H1), the attach fails with -EINVAL (the group is
+ * on H1) and iommufd_hw_pagetable_detach then works on the *sibling's*
+ * attachment: attach->hwpt is H1, the xa_erase of this device's id is a no-op,
+ * the array is not empty so the group stays attached, and it ends with
+ *
+ *     iommufd_hw_pagetable_put(idev->ictx, hwpt);      // hwpt == H1
+ *
+ * dropping a reference on H1 that this device never took.
+ *
+ * Observable (two devices of one group, several commands): the failing
+ * ATTACH answers EINVAL as the kernel does, but
+ *   - an automatic H1 with one attached device is destroyed on the spot
+ *     (put_and_try_destroy): its domain is unmapped and freed under the still
+ *     attached sibling, whose DMA stops reaching the IOAS mappings, the
+ *     HWPT id disappears (ATTACH by that id: ENOENT), the IOAS loses a domain
+ *     (its pages are unpinned while a device is attached);
+ *   - a user H1 can then be IOMMU_DESTROYed (kernel: EBUSY) while the sibling
+ *     is attached to it;
+ *   - the sibling's later detach underflows H1's refcount (refcount_t WARNs
+ *     and saturates).
+ * 6.12 has the same ladder, but there iommufd_hw_pagetable_detach list_del()s
+ * the unlinked group_item and oopses: the fault is applied on 7.3 only.
+ *
+ * Applied as: the first attach of a device (VFIO ATTACH of an unattached
+ * device, IOMMU_TEST_OP_MOCK_DOMAIN) goes through _attach.ts's copy of
+ * iommufd_device_attach, with a copy of the immediate-attach allocation whose
+ * failed attach runs 7.3's iommufd_hw_pagetable_detach before the abort. HWPT
+ * refcounts saturate on underflow as refcount_t does; a freed domain
+ * translates nothing; a destroyed HWPT's later puts touch no other object (the
+ * kernel's use-after-free would decrement whatever object now has that id).
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { iommufdObjectAbortAndDestroy, iommufdObjectAlloc, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
+import type { IommufdCtx, IommufdDevice, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging, iommufdHwPagetableAttach, iommufdHwPagetablePut, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
+import { ioptRemoveReservedIova, ioptTableAddDomain } from '../../../impl/iommufd/io_pagetable.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { attachPtIoctl, deviceAttachWith } from './_attach.ts';
+import { hwptPagingDestroy } from './_hwpt_destroy.ts';
+import { kernelRefcount } from './_kernel_refcount.ts';
+import { patchTranslate } from './_leaked_attach.ts';
+import { mockDomainHandler } from './_mock_domain.ts';
+
+/**
+ * 7.3 iommufd_hw_pagetable_detach(idev, IOMMU_NO_PASID), including the
+ * iommufd_hw_pagetable_put it ends with: works on the group's attachment,
+ * whether or not idev is part of it.
+ */
+function hwPagetableDetach73(idev: IommufdDevice): void {
+  const igroup = idev.igroup;
+  const hwpt = igroup.hwpt; // attach = xa_load(&igroup->pasid_attach, pasid)
+  if (!hwpt) return; // !attach: return NULL
+  const paging = findHwptPaging(hwpt);
+  const i = igroup.deviceList.indexOf(idev);
+  if (i >= 0) igroup.deviceList.splice(i, 1); // xa_erase(&attach->device_array, idev->obj.id)
+  if (igroup.deviceList.length === 0) {
+    idev.dev.machine.iommuDetachGroup(igroup.group);
+    igroup.hwpt = null;
+  }
+  if (paging) ioptRemoveReservedIova(paging.ioas.iopt, idev.dev);
+  iommufdHwPagetablePut(idev.ictx, hwpt);
+}
+
+/** iommufd_hwpt_paging_alloc(flags 0, immediate_attach) with THE FAULT: a failed attach goes to out_detach. */
+function hwptPagingAllocAttached(ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice): Result<IommufdHwptPaging> {
+  const hwpt: IommufdHwptPaging = {
+    type: 'HWPT_PAGING',
+    id: 0,
+    users: 0,
+    ictx,
+    ioas,
+    domain: null,
+    autoDomain: false,
+    nestParent: false,
+    enforceCacheCoherency: false,
+    pasidCompat: false,
+    msiCookie: false,
+    fault: null,
+    inList: false,
+    destroy: () => hwptPagingDestroy(hwpt),
+  };
+  const rc0 = iommufdObjectAlloc(ictx, hwpt);
+  if (rc0) return { errno: rc0 };
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
+  refcount_inc(ioas);
+  const alloc = idev.dev.iommu.driver.domainAllocPaging(idev.dev, 0, undefined);
+  if (!('domain' in alloc)) return unwind.exit({ errno: alloc.errno });
+  hwpt.domain = alloc.domain;
+  if (idev.enforceCacheCoherency) {
+    const rc = iommufdHwptPagingEnforceCc(hwpt);
+    if (rc) return unwind.exit({ errno: rc });
+  }
+  // THE FAULT: out_detach is registered before the attach it undoes, so a failed attach runs it too.
+  unwind.onError('out_detach', () => hwPagetableDetach73(idev));
+  const rcAttach = iommufdHwPagetableAttach(hwpt, idev);
+  if (rcAttach) return unwind.exit({ errno: rcAttach });
+  const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
+  if (rc) return unwind.exit({ errno: rc });
+  ioas.hwptList.push(hwpt);
+  hwpt.inList = true;
+  return unwind.exit({ errno: 0, value: hwpt });
+}
+
+const deviceAttach = deviceAttachWith({ attach: iommufdHwPagetableAttach, allocAttached: hwptPagingAllocAttached });
+
+export function createAdapter(profile: Profile): Implementation {
+  const mockDomain = mockDomainHandler({ attach: deviceAttach });
+  return mutantImplementation('immediate-attach-fail-goto-detach', profile, {
+    vfioIoctl: profile === '7.3' ? attachPtIoctl({ attach: deviceAttach }) : undefined,
+    handlers:
+      profile === '7.3'
+        ? {
+            IOMMU_TEST_CMD: (ucmd, original) => {
+              const op = ucmd.cmd.num('op');
+              return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? mockDomain(ucmd) : original(ucmd);
+            },
+          }
+        : undefined,
+    object: (obj, ctx) => {
+      if (obj.type !== 'HWPT_PAGING') return;
+      kernelRefcount(obj);
+      // Once destroyed, a stale put of this HWPT finds no object under its id.
+      patchOwn(obj, 'destroy', (destroy) => () => {
+        destroy();
+        if (ctx.objects.load(obj.id) !== obj) obj.id = 0;
+      });
+    },
+    machine: (m) => patchTranslate(m),
+  });
+}

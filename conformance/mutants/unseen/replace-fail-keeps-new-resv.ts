@@ -1,0 +1,149 @@
+/**
+ * replace-fail-keeps-new-resv (drivers/iommu/iommufd/device.c,
+ * iommufd_device_do_replace).
+ *
+ * A replace first reserves the group's regions in the new HWPT's IOAS, then
+ * asks the iommu core to switch the group's domain; when the switch fails the
+ * reservations are taken back out (7.3; 6.12 the same without attach_resv):
+ *
+ *     if (attach_resv) {
+ *             rc = iommufd_group_do_replace_reserved_iova(igroup, hwpt_paging);
+ *             if (rc)
+ *                     goto err_unlock;
+ *     }
+ *
+ *     rc = iommufd_hwpt_replace_device(idev, pasid, hwpt, old_hwpt);
+ *     if (rc)
+ *             goto err_unresv;
+ *     ...
+ * err_unresv:
+ *     if (attach_resv)
+ *             iommufd_group_remove_reserved_iova(igroup, hwpt_paging);
+ * err_unlock:
+ *     mutex_unlock(&igroup->lock);
+ *     return ERR_PTR(rc);
+ *
+ * THE FAULT: the second test copies the first one's label, `goto err_unlock;`
+ * (iommufd_group_do_replace_reserved_iova cleans up after itself, and the
+ * author took the other failure to need no more). A replace the driver
+ * refuses — a HWPT whose domain belongs to another IOMMU driver, a VT-d domain
+ * that snoops or is wider than the unit can do, a mock domain the device's
+ * flags rule out (-EINVAL); the attach handle's allocation (-ENOMEM) — answers
+ * the same errno and leaves the group where it was, as it must; but the
+ * group's reserved regions stay reserved in the target IOAS, owned by devices
+ * that are not attached there.
+ *
+ * Observable, in later commands on the target IOAS: maps and copies over the
+ * devices' regions (the x86 MSI window 0xfee00000..0xfeefffff, AMD's HT hole,
+ * the SMMU software-MSI window, device-specific ranges) fail (kernel: they
+ * succeed while nothing attached reserves them); IOMMU_IOAS_IOVA_RANGES
+ * reports holes; IOMMU_IOAS_ALLOW_IOVAS over them is EADDRINUSE. The
+ * reservations outlive the devices: no detach removes them (a detach removes
+ * a device's regions from the IOAS it is attached to), only an attach of that
+ * device to the target IOAS followed by its detach. (In the same-IOAS case the
+ * kernel's err_unresv drops the group's regions from the IOAS it stays
+ * attached to; the fault keeps them, and answers there differ as well.)
+ *
+ * Applied as: every replace (VFIO_DEVICE_ATTACH_IOMMUFD_PT of an attached
+ * device, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE) goes through a copy of
+ * iommufd_device_replace (device.c) with the faulty label.
+ */
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_dec, refcount_inc } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdHwpt, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
+import {
+  findHwptPaging,
+  iommufdGroupDoReplaceReservedIova,
+  iommufdGroupRemoveReservedIova,
+  iommufdHwPagetablePut,
+  iommufdHwptPagingAlloc,
+  iommufdHwptReplaceDevice,
+} from '../../../impl/iommufd/hw_pagetable.ts';
+import { mutantImplementation } from '../harness.ts';
+import { mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
+
+type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
+
+/** iommufd_device_do_replace with THE FAULT: a failed iommufd_hwpt_replace_device skips err_unresv. */
+function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
+  const igroup = idev.igroup;
+  const paging = findHwptPaging(hwpt);
+  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
+  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
+  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
+  const oldHwpt = igroup.hwpt;
+  if (paging) {
+    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
+    if (rc) return { errno: rc, destroy: null }; // err_unlock
+  }
+  const rc = iommufdHwptReplaceDevice(idev, hwpt);
+  if (rc) return { errno: rc, destroy: null }; // THE FAULT: err_unlock, not err_unresv
+  const oldPaging = findHwptPaging(oldHwpt);
+  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
+  igroup.hwpt = hwpt;
+  const n = igroup.deviceList.length;
+  for (let i = 0; i < n; i++) refcount_inc(hwpt);
+  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
+  return { errno: 0, destroy: oldHwpt };
+}
+
+/** iommufd_device_auto_get_domain in replace mode (no immediate attach). */
+function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
+  for (const hwpt of [...ioas.hwptList]) {
+    if (!hwpt.autoDomain) continue;
+    const out = doReplace(idev, hwpt);
+    if (out.errno) {
+      if (out.errno === -EINVAL) continue;
+      return out;
+    }
+    ptId.value = hwpt.id;
+    return out;
+  }
+  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
+  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
+  const hwpt = r.value;
+  const unwind = new Unwind();
+  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
+  const out = doReplace(idev, hwpt);
+  if (out.errno) return unwind.exit(out);
+  unwind.exit(0);
+  hwpt.autoDomain = true;
+  ptId.value = hwpt.id;
+  iommufdObjectFinalize(idev.ictx, hwpt);
+  return out;
+}
+
+/** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace). */
+function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
+  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
+  if (pt.errno || !pt.value) return pt.errno;
+  let out: ReplaceOut;
+  switch (pt.value.type) {
+    case 'HWPT_NESTED':
+    case 'HWPT_PAGING':
+      out = doReplace(idev, pt.value as IommufdHwpt);
+      break;
+    case 'IOAS':
+      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
+      break;
+    default:
+      return -EINVAL;
+  }
+  if (out.errno) return out.errno;
+  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
+  return 0;
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  const mockReplace = mockDomainReplaceWith(deviceReplace);
+  return mutantImplementation('replace-fail-keeps-new-resv', profile, {
+    vfioIoctl: replaceAttachIoctl(deviceReplace),
+    handlers: {
+      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE ? mockReplace(ucmd) : original(ucmd)),
+    },
+  });
+}
