@@ -34,6 +34,17 @@ export interface ReplaceSteps {
   readonly allocAuto?: (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging>;
   /** igroup->hwpt is set before iommufd_hwpt_replace_device, and left there when it fails (the kernel's: after it succeeds). */
   readonly publishesEarly?: boolean;
+  /** A failed iommufd_hwpt_replace_device goes to err_unresv (the kernel's), which takes the group's regions back out of the new HWPT's IOAS. */
+  readonly unresvOnFailedReplace?: boolean;
+  /** The group's references move from the old HWPT to the new one: one per attached device on the new, all but one off the old (the caller puts the last). */
+  readonly moveRefs?: (idev: IommufdDevice, hwpt: IommufdHwpt, oldHwpt: IommufdHwpt) => void;
+}
+
+/** The reference's move of the group's references (num_devices = the devices iommufd attached: igroup->device_list). */
+function moveGroupRefs(idev: IommufdDevice, hwpt: IommufdHwpt, oldHwpt: IommufdHwpt): void {
+  const n = idev.igroup.deviceList.length;
+  for (let i = 0; i < n; i++) refcount_inc(hwpt);
+  for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
 }
 
 /** A copy of iommufd_device_replace over the given steps: 0 or a negative errno; `ptId` gets the HWPT the device is in. */
@@ -44,6 +55,8 @@ export function deviceReplaceWith({
   leftOldIoas = (paging, oldPaging) => !paging || paging.ioas !== oldPaging.ioas,
   allocAuto = (ictx, ioas, idev) => iommufdHwptPagingAlloc(ictx, ioas, idev, 0, false, undefined),
   publishesEarly = false,
+  unresvOnFailedReplace = true,
+  moveRefs = moveGroupRefs,
 }: ReplaceSteps): (idev: IommufdDevice, ptId: { value: number }) => number {
   // iommufd_device_do_replace
   const doReplace = (idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut => {
@@ -57,7 +70,7 @@ export function deviceReplaceWith({
     if (paging) {
       const rc = replaceReservedIova(igroup, paging);
       if (rc) return unwind.exit({ errno: rc, destroy: null });
-      unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
+      if (unresvOnFailedReplace) unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
     }
     if (publishesEarly) igroup.hwpt = hwpt;
     const rc = iommufdHwptReplaceDevice(idev, hwpt);
@@ -66,9 +79,7 @@ export function deviceReplaceWith({
     const oldPaging = findHwptPaging(oldHwpt);
     if (oldPaging && leftOldIoas(paging, oldPaging)) removeOldReservedIova(idev, oldPaging);
     igroup.hwpt = hwpt;
-    const n = igroup.deviceList.length;
-    for (let i = 0; i < n; i++) refcount_inc(hwpt);
-    for (let i = 0; i < n - 1; i++) refcount_dec(oldHwpt);
+    moveRefs(idev, hwpt, oldHwpt);
     return { errno: 0, destroy: oldHwpt };
   };
   // iommufd_device_auto_get_domain in replace mode (no immediate attach)

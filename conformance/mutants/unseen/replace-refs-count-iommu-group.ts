@@ -45,25 +45,12 @@
  * follow refcount_t (an underflow saturates, the object is leaked).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, type IommufdObject } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdHwpt, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceIsAttached } from '../../../impl/iommufd/group.ts';
-import {
-  findHwptPaging,
-  iommufdGroupDoReplaceReservedIova,
-  iommufdGroupRemoveReservedIova,
-  iommufdHwPagetablePut,
-  iommufdHwptPagingAlloc,
-  iommufdHwptReplaceDevice,
-} from '../../../impl/iommufd/hw_pagetable.ts';
+import type { IommufdObject } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
 import { kernelRefcount, REFCOUNT_SATURATED } from './_kernel_refcount.ts';
-import { mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
-
-type ReplaceOut = { readonly errno: number; readonly destroy: IommufdHwpt | null };
+import { deviceReplaceWith, mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 /** refcount_add */
 function refcountAdd(n: number, obj: IommufdObject): void {
@@ -82,81 +69,17 @@ function refcountSubAndTest(n: number, obj: IommufdObject): boolean {
   return false;
 }
 
-/** iommufd_device_do_replace with THE FAULT in num_devices. */
-function doReplace(idev: IommufdDevice, hwpt: IommufdHwpt): ReplaceOut {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (igroup.hwpt === null) return { errno: -EINVAL, destroy: null };
-  if (!iommufdDeviceIsAttached(idev)) return { errno: -EINVAL, destroy: null };
-  if (hwpt === igroup.hwpt) return { errno: 0, destroy: null };
-  const oldHwpt = igroup.hwpt;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = iommufdGroupDoReplaceReservedIova(igroup, paging);
-    if (rc) return unwind.exit({ errno: rc, destroy: null });
-    unwind.onError('err_unresv', () => iommufdGroupRemoveReservedIova(igroup, paging));
-  }
-  const rc = iommufdHwptReplaceDevice(idev, hwpt);
-  if (rc) return unwind.exit({ errno: rc, destroy: null });
-  unwind.exit(0);
-  const oldPaging = findHwptPaging(oldHwpt);
-  if (oldPaging && (!paging || paging.ioas !== oldPaging.ioas)) iommufdGroupRemoveReservedIova(igroup, oldPaging);
-  igroup.hwpt = hwpt;
+/** iommufd_device_do_replace's move of the group's references, with THE FAULT in num_devices. */
+function moveRefsByIommuGroup(idev: IommufdDevice, hwpt: IommufdHwpt, oldHwpt: IommufdHwpt): void {
   // THE FAULT: the iommu_group's devices, not the ones iommufd attached (igroup->device_list).
-  const numDevices = igroup.group.devices.length;
+  const numDevices = idev.igroup.group.devices.length;
   refcountAdd(numDevices, hwpt);
   if (numDevices > 1 && refcountSubAndTest(numDevices - 1, oldHwpt)) {
     idev.ictx.warnings.push(`iommufd_device_do_replace: WARN_ON(refcount_sub_and_test) on HWPT ${oldHwpt.id}`);
   }
-  return { errno: 0, destroy: oldHwpt };
 }
 
-/** iommufd_device_auto_get_domain in replace mode (no immediate attach). */
-function autoGetDomain(idev: IommufdDevice, ioas: IommufdIoas, ptId: { value: number }): ReplaceOut {
-  for (const hwpt of [...ioas.hwptList]) {
-    if (!hwpt.autoDomain) continue;
-    const out = doReplace(idev, hwpt);
-    if (out.errno) {
-      if (out.errno === -EINVAL) continue;
-      return out;
-    }
-    ptId.value = hwpt.id;
-    return out;
-  }
-  const r = iommufdHwptPagingAlloc(idev.ictx, ioas, idev, 0, false, undefined);
-  if (r.errno || !r.value) return { errno: r.errno, destroy: null };
-  const hwpt = r.value;
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(idev.ictx, hwpt));
-  const out = doReplace(idev, hwpt);
-  if (out.errno) return unwind.exit(out);
-  unwind.exit(0);
-  hwpt.autoDomain = true;
-  ptId.value = hwpt.id;
-  iommufdObjectFinalize(idev.ictx, hwpt);
-  return out;
-}
-
-/** iommufd_device_replace → iommufd_device_change_pt(iommufd_device_do_replace). */
-function deviceReplace(idev: IommufdDevice, ptId: { value: number }): number {
-  const pt = iommufdGetObject(idev.ictx, ptId.value, 'ANY');
-  if (pt.errno || !pt.value) return pt.errno;
-  let out: ReplaceOut;
-  switch (pt.value.type) {
-    case 'HWPT_NESTED':
-    case 'HWPT_PAGING':
-      out = doReplace(idev, pt.value as IommufdHwpt);
-      break;
-    case 'IOAS':
-      out = autoGetDomain(idev, pt.value as IommufdIoas, ptId);
-      break;
-    default:
-      return -EINVAL;
-  }
-  if (out.errno) return out.errno;
-  if (out.destroy) iommufdHwPagetablePut(idev.ictx, out.destroy);
-  return 0;
-}
+const deviceReplace = deviceReplaceWith({ moveRefs: moveRefsByIommuGroup });
 
 export function createAdapter(profile: Profile): Implementation {
   const mockReplace = mockDomainReplaceWith(deviceReplace);
