@@ -18,8 +18,8 @@
  *     fput(staccess->file);
  *
  * A copy of it in which the attach failure and the copy-back failure each may
- * skip one rung, and iommufd_access_create / iommufd_access_destroy are
- * steps. With none given, it answers as the reference does.
+ * skip one rung, and iommufd_access_create / iommufd_access_attach /
+ * iommufd_access_destroy are steps. With none given, it answers as the reference does.
  */
 import { ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
@@ -56,6 +56,8 @@ export interface CreateAccessSteps {
   readonly create?: typeof iommufdAccessCreate;
   /** iommufd_access_destroy, at out_destroy and at the access file's release. */
   readonly destroy?: typeof iommufdAccessDestroy;
+  /** iommufd_access_attach of the new access to the IOAS cmd->id names. */
+  readonly attach?: typeof iommufdAccessAttach;
 }
 
 /** iommufd_test_create_access whose attach and copy-back failures skip the rung they name. */
@@ -64,7 +66,7 @@ export function createAccessSkipping(skip: NonNullable<CreateAccessSteps['skip']
 }
 
 /** A copy of iommufd_test_create_access over the given steps (with none, the reference's). */
-export function createAccessWith({ skip = {}, create = iommufdAccessCreate, destroy: accessDestroy = iommufdAccessDestroy }: CreateAccessSteps): (ucmd: Ucmd) => number {
+export function createAccessWith({ skip = {}, create = iommufdAccessCreate, destroy: accessDestroy = iommufdAccessDestroy, attach = iommufdAccessAttach }: CreateAccessSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const flags = cmd.num('create_access.flags');
@@ -91,7 +93,7 @@ export function createAccessWith({ skip = {}, create = iommufdAccessCreate, dest
     if (a.errno) return unwind(a.errno, 'out_put_fdno', undefined);
     const access = a.value!;
     const destroy = (): void => accessDestroy(access);
-    let rc = iommufdAccessAttach(access, cmd.num('id'));
+    let rc = attach(access, cmd.num('id'));
     if (rc) return unwind(rc, 'out_destroy', skip.attach, destroy);
     cmd.set('create_access.out_access_fd', fdno);
     rc = iommufdUcmdRespond(ucmd);

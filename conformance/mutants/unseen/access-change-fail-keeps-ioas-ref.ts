@@ -46,31 +46,22 @@
  * everything it maps stays pinned and charged, and the devices attached to
  * its HWPTs stay attached and owned, after the last fd is closed.
  *
- * Applied as: IOMMU_TEST_OP_CREATE_ACCESS runs a copy of
- * iommufd_test_create_access whose iommufd_access_attach goes through the
+ * Applied as: IOMMU_TEST_OP_CREATE_ACCESS runs the shared copy of
+ * iommufd_test_create_access (_create_access.ts) whose iommufd_access_attach goes through the
  * faulty iommufd_access_change_ioas_id, and IOMMU_TEST_OP_ACCESS_REPLACE_IOAS
  * a copy of iommufd_test_access_replace_ioas → iommufd_access_replace over
  * it (the leaked short-term reference modelled as a users reference); every
  * other op is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, IOMMU_TEST_OP_CREATE_ACCESS, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import { IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, IOMMU_TEST_OP_CREATE_ACCESS } from '../../../spec/uapi/constants.ts';
+import { iommufdGetIoas, type IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
 import { refcount_inc } from '../../../impl/iommufd/object.ts';
-import { SelftestAccess } from '../../../impl/iommufd/selftest.ts';
-import {
-  iommufdAccessChangeIoas,
-  iommufdAccessCreate,
-  iommufdAccessDestroy,
-  iommufdAccessUnpinPages,
-  type IommufdAccess,
-  type IommufdAccessOps,
-} from '../../../impl/iommufd/access.ts';
-import { KFile } from '../../../impl/process/file.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { iommufdAccessChangeIoas, type IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { mutantImplementation } from '../harness.ts';
 import { accessReplaceIoasWith } from './_access_change.ts';
+import { createAccessWith } from './_create_access.ts';
 
 /** iommufd_access_change_ioas as iommufd_access_change_ioas_id calls it, with the short-term reference leaked on failure. */
 function changeIoasLeaking(access: IommufdAccess, ioas: IommufdIoas | null): number {
@@ -88,61 +79,14 @@ function accessAttach(access: IommufdAccess, ioasId: number): number {
   return changeIoasLeaking(access, r.value!);
 }
 
-/** iommufd_test_access_unmap: drop every item intersecting the range. */
-function testAccessUnmap(staccess: SelftestAccess, iova: bigint, length: bigint): void {
-  const last = iova + length - 1n;
-  for (const item of [...staccess.items]) {
-    if (iova > item.iova + item.length - 1n || last < item.iova) continue;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    iommufdAccessUnpinPages(staccess.access!, item.iova, item.length);
-  }
-}
-
-/** iommufd_test_create_access (selftest.c), the reference's, over the faulty attach. */
-function testCreateAccess(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('create_access.flags');
-  if (flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) return -EOPNOTSUPP;
-  if (ctx.faults.shouldFail()) return -ENOMEM; // kzalloc(staccess)
-  const staccess = new SelftestAccess();
-  staccess.needsPin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0;
-  // iommufd_test_staccess_release
-  const release = (): void => {
-    if (!staccess.access) return;
-    testAccessUnmap(staccess, 0n, ULONG_MAX);
-    iommufdAccessDestroy(staccess.access);
-  };
-  const file = new KFile('selftest-access', { release }, staccess, false);
-  staccess.file = file;
-  const ops: IommufdAccessOps = {
-    needsPinPages: staccess.needsPin,
-    unmap: (iova, length) => testAccessUnmap(staccess, iova, length),
-  };
-  const unwind = new Unwind();
-  unwind.onError('out_free_staccess', () => file.put());
-  const fdno = ctx.proc.fds.getUnusedFd();
-  unwind.onError('out_put_fdno', () => ctx.proc.fds.putUnusedFd(fdno));
-  const a = iommufdAccessCreate(ctx, ops);
-  if (a.errno) return unwind.exit(a.errno);
-  const access = a.value!;
-  unwind.onError('out_destroy', () => iommufdAccessDestroy(access));
-  let rc = accessAttach(access, cmd.num('id'));
-  if (rc) return unwind.exit(rc);
-  cmd.set('create_access.out_access_fd', fdno);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  staccess.access = access;
-  ctx.proc.fds.fdInstall(fdno, file);
-  return unwind.exit(0);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   const replaceIoas = accessReplaceIoasWith(changeIoasLeaking);
+  const createAccess = createAccessWith({ attach: accessAttach });
   return mutantImplementation('access-change-fail-keeps-ioas-ref', profile, {
     handlers: {
       IOMMU_TEST_CMD: (ucmd, original) => {
         const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_CREATE_ACCESS) return testCreateAccess(ucmd);
+        if (op === IOMMU_TEST_OP_CREATE_ACCESS) return createAccess(ucmd);
         if (op === IOMMU_TEST_OP_ACCESS_REPLACE_IOAS) return replaceIoas(ucmd, original);
         return original(ucmd);
       },
