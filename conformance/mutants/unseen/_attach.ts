@@ -51,9 +51,10 @@ const referenceOutDetach = (_hwpt: IommufdHwptPaging, idev: IommufdDevice): void
 /**
  * iommufd_hwpt_paging_alloc(flags 0, immediate_attach) of an automatic HWPT,
  * attaching through `attach`; `outDetach` is its out_detach rung (a fault may
- * skip it).
+ * skip it), which `outDetachFirst` puts on the ladder before the attach it
+ * undoes, so that a failed attach runs it too.
  */
-export function hwptPagingAllocAttachedWith(attach: HwptAttach, outDetach: (hwpt: IommufdHwptPaging, idev: IommufdDevice) => void = referenceOutDetach): (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging> {
+export function hwptPagingAllocAttachedWith(attach: HwptAttach, outDetach: (hwpt: IommufdHwptPaging, idev: IommufdDevice) => void = referenceOutDetach, { outDetachFirst = false } = {}): (ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice) => Result<IommufdHwptPaging> {
   return (ictx, ioas, idev) => {
     const hwpt: IommufdHwptPaging = {
       type: 'HWPT_PAGING',
@@ -83,9 +84,10 @@ export function hwptPagingAllocAttachedWith(attach: HwptAttach, outDetach: (hwpt
       const rc = iommufdHwptPagingEnforceCc(hwpt);
       if (rc) return unwind.exit({ errno: rc });
     }
+    if (outDetachFirst) unwind.onError('out_detach', () => outDetach(hwpt, idev));
     const rcAttach = attach(hwpt, idev);
     if (rcAttach) return unwind.exit({ errno: rcAttach });
-    unwind.onError('out_detach', () => outDetach(hwpt, idev));
+    if (!outDetachFirst) unwind.onError('out_detach', () => outDetach(hwpt, idev));
     const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
     if (rc) return unwind.exit({ errno: rc });
     ioas.hwptList.push(hwpt);

@@ -63,14 +63,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdObjectAbortAndDestroy, iommufdObjectAlloc, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
-import type { IommufdCtx, IommufdDevice, IommufdHwptPaging, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { findHwptPaging, iommufdHwPagetableAttach, iommufdHwPagetablePut, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
-import { ioptRemoveReservedIova, ioptTableAddDomain } from '../../../impl/iommufd/io_pagetable.ts';
+import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
+import { findHwptPaging, iommufdHwPagetableAttach, iommufdHwPagetablePut } from '../../../impl/iommufd/hw_pagetable.ts';
+import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { attachPtIoctl, deviceAttachWith } from './_attach.ts';
-import { hwptPagingDestroy } from './_hwpt_destroy.ts';
+import { attachPtIoctl, deviceAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { kernelRefcount } from './_kernel_refcount.ts';
 import { patchTranslate } from './_leaked_attach.ts';
 import { mockDomainHandler } from './_mock_domain.ts';
@@ -95,46 +92,8 @@ function hwPagetableDetach73(idev: IommufdDevice): void {
   iommufdHwPagetablePut(idev.ictx, hwpt);
 }
 
-/** iommufd_hwpt_paging_alloc(flags 0, immediate_attach) with THE FAULT: a failed attach goes to out_detach. */
-function hwptPagingAllocAttached(ictx: IommufdCtx, ioas: IommufdIoas, idev: IommufdDevice): Result<IommufdHwptPaging> {
-  const hwpt: IommufdHwptPaging = {
-    type: 'HWPT_PAGING',
-    id: 0,
-    users: 0,
-    ictx,
-    ioas,
-    domain: null,
-    autoDomain: false,
-    nestParent: false,
-    enforceCacheCoherency: false,
-    pasidCompat: false,
-    msiCookie: false,
-    fault: null,
-    inList: false,
-    destroy: () => hwptPagingDestroy(hwpt),
-  };
-  const rc0 = iommufdObjectAlloc(ictx, hwpt);
-  if (rc0) return { errno: rc0 };
-  const unwind = new Unwind();
-  unwind.onError('out_abort', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  refcount_inc(ioas);
-  const alloc = idev.dev.iommu.driver.domainAllocPaging(idev.dev, 0, undefined);
-  if (!('domain' in alloc)) return unwind.exit({ errno: alloc.errno });
-  hwpt.domain = alloc.domain;
-  if (idev.enforceCacheCoherency) {
-    const rc = iommufdHwptPagingEnforceCc(hwpt);
-    if (rc) return unwind.exit({ errno: rc });
-  }
-  // THE FAULT: out_detach is registered before the attach it undoes, so a failed attach runs it too.
-  unwind.onError('out_detach', () => hwPagetableDetach73(idev));
-  const rcAttach = iommufdHwPagetableAttach(hwpt, idev);
-  if (rcAttach) return unwind.exit({ errno: rcAttach });
-  const rc = ioptTableAddDomain(ioas.iopt, hwpt.domain);
-  if (rc) return unwind.exit({ errno: rc });
-  ioas.hwptList.push(hwpt);
-  hwpt.inList = true;
-  return unwind.exit({ errno: 0, value: hwpt });
-}
+/** iommufd_hwpt_paging_alloc(flags 0, immediate_attach) with THE FAULT: out_detach is on the ladder before the attach it undoes, so a failed attach goes to it. */
+const hwptPagingAllocAttached = hwptPagingAllocAttachedWith(iommufdHwPagetableAttach, (_hwpt, idev) => hwPagetableDetach73(idev), { outDetachFirst: true });
 
 const deviceAttach = deviceAttachWith({ attach: iommufdHwPagetableAttach, allocAttached: hwptPagingAllocAttached });
 
