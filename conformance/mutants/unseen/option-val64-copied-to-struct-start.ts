@@ -35,31 +35,14 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBUSY, EFAULT, EINVAL, EOPNOTSUPP, EPERM } from '../../../impl/lib/errno.ts';
-import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE } from '../../../spec/uapi/constants.ts';
+import { EFAULT, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_RLIMIT_MODE } from '../../../spec/uapi/constants.ts';
 import { iommufdIoasOption } from '../../../impl/iommufd/ioas.ts';
+import { rlimitModeWith } from './_rlimit_mode.ts';
 import type { Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 
 /** iommufd_option_rlimit_mode (the reference's). */
-function optionRlimitMode(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('object_id')) return -EOPNOTSUPP;
-  const opv = cmd.num('op');
-  if (opv === IOMMU_OPTION_OP_GET) {
-    cmd.set('val64', ctx.accountMode === 'MM' ? 1n : 0n);
-    return 0;
-  }
-  if (opv === IOMMU_OPTION_OP_SET) {
-    if (!ctx.proc.capable('CAP_SYS_RESOURCE')) return -EPERM;
-    if (!ctx.objects.empty) return -EBUSY;
-    const val = cmd.big('val64');
-    if (val === 0n) ctx.accountMode = 'USER';
-    else if (val === 1n) ctx.accountMode = 'MM';
-    else return -EINVAL;
-    return 0;
-  }
-  return -EOPNOTSUPP;
-}
+const optionRlimitMode = rlimitModeWith();
 
 /** iommufd_option with THE FAULT in its copy-back. */
 function option(ucmd: Ucmd): number {

@@ -55,44 +55,20 @@
  * is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY, EFAULT, EINVAL, EOPNOTSUPP, EPERM } from '../../../impl/lib/errno.ts';
-import { IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE } from '../../../spec/uapi/constants.ts';
-import type { Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import type { IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
+import { rlimitModeWith, rlimitOptionHandler } from './_rlimit_mode.ts';
 
-/** iommufd_option_rlimit_mode with the faulty SET. */
-function optionRlimitMode(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('object_id')) return -EOPNOTSUPP;
-  const opv = cmd.num('op');
-  if (opv === IOMMU_OPTION_OP_GET) {
-    cmd.set('val64', ctx.accountMode === 'MM' ? 1n : 0n);
-    return 0;
-  }
-  if (opv === IOMMU_OPTION_OP_SET) {
-    if (!ctx.proc.capable('CAP_SYS_RESOURCE')) return -EPERM;
-    if (!ctx.objects.empty) return -EBUSY;
-    const val = cmd.big('val64');
-    // THE FAULT: the mode is converted from val64 before the range check.
-    ctx.accountMode = val ? 'MM' : 'USER';
-    if (val > 1n) return -EINVAL;
-    return 0;
-  }
-  return -EOPNOTSUPP;
+/** The SET of iommufd_option_rlimit_mode with THE FAULT: the mode is converted from val64 before the range check. */
+function setModeFirst(ctx: IommufdCtx, val: bigint): number {
+  ctx.accountMode = val ? 'MM' : 'USER';
+  if (val > 1n) return -EINVAL;
+  return 0;
 }
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('rlimit-mode-einval-keeps-mode', profile, {
-    handlers: {
-      IOMMU_OPTION: (ucmd, original) => {
-        const { cmd, ctx } = ucmd;
-        if (cmd.num('__reserved')) return -EOPNOTSUPP; // iommufd_option
-        if (cmd.num('option_id') !== IOMMU_OPTION_RLIMIT_MODE) return original(ucmd);
-        const rc = optionRlimitMode(ucmd);
-        if (rc) return rc;
-        // iommufd_option: val64 alone is copied back.
-        return ctx.proc.copyToUser(ucmd.ubuffer + BigInt(cmd.offsetOf('val64')), cmd.fieldBytes('val64')) ? 0 : -EFAULT;
-      },
-    },
+    handlers: { IOMMU_OPTION: rlimitOptionHandler(rlimitModeWith({ setMode: setModeFirst })) },
   });
 }

@@ -30,41 +30,12 @@
  * option is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, EOPNOTSUPP, EPERM } from '../../../impl/lib/errno.ts';
-import { IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE } from '../../../spec/uapi/constants.ts';
-import type { Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
-
-function rlimitMode(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('object_id')) return -EOPNOTSUPP;
-  const opv = cmd.num('op');
-  if (opv === IOMMU_OPTION_OP_GET) {
-    cmd.set('val64', ctx.accountMode === 'MM' ? 1n : 0n);
-    return 0;
-  }
-  if (opv === IOMMU_OPTION_OP_SET) {
-    if (!ctx.proc.capable('CAP_SYS_RESOURCE')) return -EPERM;
-    // THE FAULT: no xa_empty(&ictx->objects) test.
-    const val = cmd.big('val64');
-    if (val === 0n) ctx.accountMode = 'USER';
-    else if (val === 1n) ctx.accountMode = 'MM';
-    else return -EINVAL;
-    return 0;
-  }
-  return -EOPNOTSUPP;
-}
+import { rlimitModeWith, rlimitOptionHandler } from './_rlimit_mode.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('rlimit-mode-set-nonempty', profile, {
-    handlers: {
-      IOMMU_OPTION: (ucmd, original) => {
-        const { cmd } = ucmd;
-        if (cmd.num('__reserved') || cmd.num('option_id') !== IOMMU_OPTION_RLIMIT_MODE) return original(ucmd);
-        const rc = rlimitMode(ucmd);
-        if (rc) return rc;
-        return ucmd.ctx.proc.copyToUser(ucmd.ubuffer + BigInt(cmd.offsetOf('val64')), cmd.fieldBytes('val64')) ? 0 : -EFAULT;
-      },
-    },
+    // THE FAULT: no xa_empty(&ictx->objects) test.
+    handlers: { IOMMU_OPTION: rlimitOptionHandler(rlimitModeWith({ checksBusy: false })) },
   });
 }
