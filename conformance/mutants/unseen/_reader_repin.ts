@@ -16,11 +16,12 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 import { EFAULT } from '../../../impl/lib/errno.ts';
-import { PAGE_SIZE, type IommufdIoas, type IoPagetable, type IoptArea, type IoptDomain, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
+import { PAGE_SIZE, type IoptArea, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptPagesCharge, ioptPagesHold, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
 import { areaFillDomainsWith, fillDomainsPagesWith, mapPagesWith } from './_map.ts';
 import { copyHandler } from './_copy.ts';
+import { watchDomainAdds } from './_domain_add.ts';
 
 const P = BigInt(PAGE_SIZE);
 
@@ -60,7 +61,7 @@ function dropExtra(pages: IoptPages, extra: readonly number[]): void {
 
 export function readerRepinAdapter(name: string, profile: Profile, lost: LostTier): Implementation {
   /** Domains being added to an IOAS (iopt_table_add_domain in progress) → that IOAS, whether it is its first, and the areas read. */
-  const adding = new Map<IoptDomain, { iopt: IoPagetable; first: boolean; done: Set<IoptArea> }>();
+  const { adding, object } = watchDomainAdds((iopt, first) => ({ iopt, first, done: new Set<IoptArea>() }));
 
   // iopt_area_fill_domains for IOMMU_IOAS_COPY: the new area is not in domains_itree while it is read.
   const fillDomains = fillDomainsPagesWith(
@@ -87,19 +88,7 @@ export function readerRepinAdapter(name: string, profile: Profile, lost: LostTie
 
   return mutantImplementation(name, profile, {
     handlers: { IOMMU_IOAS_COPY: copyHandler({ mapPages }) },
-    object: (obj) => {
-      if (obj?.type !== 'IOAS') return;
-      const iopt = (obj as IommufdIoas).iopt;
-      // iopt_table_add_domain's first step (the EEXIST walk) opens the fill of `domain`; adding it to the xarray closes it.
-      patchOwn(iopt.domains, 'includes', (includes) => (domain: IoptDomain, from?: number) => {
-        adding.set(domain, { iopt, first: iopt.domains.length === 0, done: new Set() });
-        return includes(domain, from);
-      });
-      patchOwn(iopt.domains, 'push', (push) => (...items: IoptDomain[]) => {
-        for (const d of items) adding.delete(d);
-        return push(...items);
-      });
-    },
+    object,
     domain: (d) => {
       patchOwn(d, 'map', (map) => (iova: bigint, pa: number, size: number, prot: number) => {
         const fill = adding.get(d);

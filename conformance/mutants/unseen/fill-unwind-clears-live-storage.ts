@@ -58,31 +58,20 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
-import { PAGE_SIZE, type IommufdIoas, type IoPagetable, type IoptArea, type IoptDomain } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
+import { watchDomainAdds } from './_domain_add.ts';
+import { PAGE_SIZE, type IoPagetable, type IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst, ioptAreaStartByte } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptPagesHold, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  /** Domains being added to an IOAS (iopt_table_add_domain in progress): the IOAS and whether the domain is its first. */
-  const adding = new Map<IoptDomain, { iopt: IoPagetable; first: boolean; repinned: Set<IoptArea> }>();
+  /** Domains being added to an IOAS (iopt_table_add_domain in progress): the IOAS, whether the domain is its first, and the areas pinned again for it. */
+  const { adding, object } = watchDomainAdds((iopt, first) => ({ iopt, first, repinned: new Set<IoptArea>() }));
 
   /** The area of `iopt` holding `iova`, if any. */
-  const areaAt = (iopt: IoPagetable, iova: bigint): IoptArea | undefined => iopt.areas.find((a) => a.start <= iova && a.last >= iova);
+  const areaAt = (iopt: IoPagetable, iova: bigint): IoptArea | undefined => ioptAreaIterFirst(iopt, iova, iova);
 
   return mutantImplementation('fill-unwind-clears-live-storage', profile, {
-    object: (obj) => {
-      if (obj?.type !== 'IOAS') return;
-      const iopt = (obj as IommufdIoas).iopt;
-      // iopt_table_add_domain's first step (the EEXIST walk over the domains) opens the add; storing the domain closes it.
-      patchOwn(iopt.domains, 'includes', (includes) => (domain: IoptDomain, from?: number) => {
-        adding.set(domain, { iopt, first: iopt.domains.length === 0, repinned: new Set() });
-        return includes(domain, from);
-      });
-      patchOwn(iopt.domains, 'push', (push) => (...items: IoptDomain[]) => {
-        for (const d of items) adding.delete(d);
-        return push(...items);
-      });
-    },
+    object,
     domain: (d) => {
       patchOwn(d, 'map', (map) => (iova: bigint, pa: number, size: number, prot: number) => {
         const add = adding.get(d);
@@ -122,15 +111,12 @@ export function createAdapter(profile: Profile): Implementation {
         if (!add || add.first) return ret;
         const area = areaAt(add.iopt, iova);
         if (!area?.pages || area.start !== iova || !area.filled) return ret;
-        if (area.length === BigInt(size)) {
-          // iopt_fill_domain's out_unfill for an area filled before the failing one.
-          // THE FAULT: with other domains in the IOAS the area still leaves domains_itree and loses its
-          // storage domain, and iopt_area_unfill_domain() unpins what nothing else holds.
-          add.repinned.delete(area);
-          ioptPagesRelease(area.pages, area.firstIndex, area.lastIndex);
-          area.filled = false;
-        } else if (add.repinned.has(area)) {
-          // The area being filled failed half-way: its own unwind gives its new pins back.
+        // Whole: iopt_fill_domain's out_unfill for an area filled before the failing one. THE FAULT:
+        // with other domains in the IOAS the area still leaves domains_itree and loses its storage
+        // domain, and iopt_area_unfill_domain() unpins what nothing else holds. Part of one pinned
+        // again for this add: the area being filled failed half-way, and its own unwind gives its
+        // new pins back.
+        if (area.length === BigInt(size) || add.repinned.has(area)) {
           add.repinned.delete(area);
           ioptPagesRelease(area.pages, area.firstIndex, area.lastIndex);
           area.filled = false;
