@@ -205,6 +205,7 @@ export function accessUnpinHooks({
   unpinPages,
   unmapUnpins = (item) => [item.iova, item.length],
   unmapDrops = (meeting) => meeting,
+  itemDestroyUnpins = true,
 }: {
   readonly pinPages?: AccessPinPages;
   readonly unpinPages: UnpinPages;
@@ -212,6 +213,8 @@ export function accessUnpinHooks({
   readonly unmapUnpins?: (item: { readonly iova: bigint; readonly length: bigint }, iova: bigint, length: bigint) => readonly [bigint, bigint];
   /** Which of the items the notified range meets, in list order, iommufd_test_access_unmap drops (the kernel's: all of them). */
   readonly unmapDrops?: <T>(meeting: readonly T[]) => readonly T[];
+  /** Whether iommufd_test_access_item_destroy unpins the item it takes off the list (the kernel's: it does). */
+  readonly itemDestroyUnpins?: boolean;
 }): Pick<MutantHooks, 'handlers' | 'object' | 'process'> {
   const testAccessPages = accessPagesHandler({ ...(pinPages && { pinPages }), unpinPages });
   /** iommufd_test_access_unmap: drop every item intersecting the range. */
@@ -233,7 +236,7 @@ export function accessUnpinHooks({
       const item = staccess.items.find((i) => i.id === itemId);
       if (!item) return -ENOENT;
       staccess.items.splice(staccess.items.indexOf(item), 1);
-      unpinPages(staccess.access!, item.iova, item.length);
+      if (itemDestroyUnpins) unpinPages(staccess.access!, item.iova, item.length);
       return 0;
     } finally {
       g.file!.put();

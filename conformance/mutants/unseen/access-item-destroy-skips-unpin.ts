@@ -47,38 +47,18 @@
  * the same exact range (by any access, through any IOAS sharing the pages)
  * reuses the orphaned iopt_pages_access.
  *
- * Applied as: IOMMU_TEST_OP_DESTROY_ACCESS_PAGES runs a copy of
- * iommufd_test_access_item_destroy without the unpin; every other op is the
+ * Applied as: the selftest access's shared copies (_access_pages.ts:
+ * ACCESS_PAGES, DESTROY_ACCESS_PAGES, the unmap notification and the file's
+ * release) over the reference's iommufd_access_unpin_pages, with
+ * iommufd_test_access_item_destroy's unpin lost; everything else is the
  * reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOENT } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_DESTROY_ACCESS_PAGES } from '../../../spec/uapi/constants.ts';
-import type { Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdAccessUnpinPages } from '../../../impl/iommufd/access.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessGet } from './_access_pages.ts';
-
-/** iommufd_test_access_item_destroy, its unpin lost. */
-function testAccessItemDestroy(ucmd: Ucmd): number {
-  const g = accessGet(ucmd, ucmd.cmd.num('id'));
-  if (g.errno) return g.errno;
-  try {
-    const staccess = g.staccess!;
-    const itemId = ucmd.cmd.num('destroy_access_pages.access_pages_id');
-    const item = staccess.items.find((i) => i.id === itemId);
-    if (!item) return -ENOENT;
-    staccess.items.splice(staccess.items.indexOf(item), 1);
-    // THE FAULT: iommufd_access_unpin_pages(staccess->access, item->iova, item->length) is lost.
-    return 0;
-  } finally {
-    g.file!.put(); // fput(staccess->file)
-  }
-}
+import { accessUnpinHooks } from './_access_pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('access-item-destroy-skips-unpin', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_DESTROY_ACCESS_PAGES ? testAccessItemDestroy(ucmd) : original(ucmd)),
-    },
-  });
+  // THE FAULT: iommufd_access_unpin_pages(staccess->access, item->iova, item->length) is lost from the item destroy.
+  return mutantImplementation('access-item-destroy-skips-unpin', profile, accessUnpinHooks({ unpinPages: iommufdAccessUnpinPages, itemDestroyUnpins: false }));
 }
