@@ -274,7 +274,7 @@ function vfioIommufdPhysicalDetachIoas(vdev: VfioDevice): void {
  * ATTACH_PASID → EOPNOTSUPP (no pasid_attach_ioas, checked before the pasid
  * tail is read); attach or replace; pt_id copy-back (EFAULT detaches).
  */
-function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): number {
+export function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): number {
   const flags = attach.num('flags');
   if (df.profile === '6.12') {
     if (flags) return -EINVAL;
@@ -293,7 +293,7 @@ function vfioDfIoctlAttachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint
 }
 
 /** vfio_df_ioctl_detach_pt, after the argsz rules: flags → EINVAL (7.3: PASID → EOPNOTSUPP). */
-function vfioDfIoctlDetachPt(df: VfioDeviceFile, detach: UcmdStruct): number {
+export function vfioDfIoctlDetachPt(df: VfioDeviceFile, detach: UcmdStruct): number {
   const flags = detach.num('flags');
   if (df.profile === '6.12') {
     if (flags) return -EINVAL;

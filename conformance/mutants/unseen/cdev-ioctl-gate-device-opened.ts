@@ -55,62 +55,15 @@
  *
  * Applied as: an ioctl on a VFIO device file that is not bound, while the
  * device is bound through another file, is decoded as on a bound file and
- * served by copies of vfio_df_ioctl_attach_pt / vfio_df_ioctl_detach_pt;
+ * served by the reference's vfio_df_ioctl_attach_pt / vfio_df_ioctl_detach_pt;
  * BIND, and every ioctl of a bound file or of a device bound nowhere, is the
  * reference's. (read/write keep their own access_granted test.)
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, ENOTTY, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_DETACH_PASID } from '../../../spec/uapi/constants.ts';
+import { ENOTTY } from '../../../impl/lib/errno.ts';
 import { decodeUserIoctl, layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { iommufdDeviceAttach, iommufdDeviceDetach, iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
-import type { VfioDevice, VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import { vfioDfIoctlAttachPt, vfioDfIoctlDetachPt } from '../../../impl/iommufd/vfio_cdev.ts';
 import { mutantImplementation } from '../harness.ts';
-
-/** vfio_iommufd_physical_detach_ioas */
-function physicalDetachIoas(vdev: VfioDevice): void {
-  const idev = vdev.iommufdDevice;
-  if (!idev || !vdev.iommufdAttached) return;
-  iommufdDeviceDetach(idev);
-  vdev.iommufdAttached = false;
-}
-
-/** vfio_df_ioctl_attach_pt (after the argsz rules) → vfio_iommufd_physical_attach_ioas. */
-function attachPt(df: VfioDeviceFile, attach: UcmdStruct, arg: bigint): number {
-  const flags = attach.num('flags');
-  if (df.profile === '6.12') {
-    if (flags) return -EINVAL;
-  } else {
-    if (flags & ~VFIO_DEVICE_ATTACH_PASID) return -EINVAL;
-    if (flags & VFIO_DEVICE_ATTACH_PASID) return -EOPNOTSUPP;
-  }
-  const vdev = df.device;
-  const idev = vdev.iommufdDevice;
-  if (!idev) return -EINVAL;
-  const ptId = { value: attach.num('pt_id') };
-  const rc = vdev.iommufdAttached ? iommufdDeviceReplace(idev, ptId) : iommufdDeviceAttach(idev, ptId);
-  if (rc) return rc;
-  vdev.iommufdAttached = true;
-  attach.set('pt_id', ptId.value);
-  if (!df.proc.copyToUser(arg + BigInt(attach.offsetOf('pt_id')), attach.fieldBytes('pt_id'))) {
-    physicalDetachIoas(vdev); // out_detach
-    return -EFAULT;
-  }
-  return 0;
-}
-
-/** vfio_df_ioctl_detach_pt (after the argsz rules). */
-function detachPt(df: VfioDeviceFile, detach: UcmdStruct): number {
-  const flags = detach.num('flags');
-  if (df.profile === '6.12') {
-    if (flags) return -EINVAL;
-  } else {
-    if (flags & ~VFIO_DEVICE_DETACH_PASID) return -EINVAL;
-    if (flags & VFIO_DEVICE_DETACH_PASID) return -EOPNOTSUPP;
-  }
-  physicalDetachIoas(df.device);
-  return 0;
-}
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('cdev-ioctl-gate-device-opened', profile, {
@@ -125,8 +78,8 @@ export function createAdapter(profile: Profile): Implementation {
       if (d.command.name === 'VFIO_DEVICE_BIND_IOMMUFD') return original(); // handled before the gate
       if (d.kind !== 'vfio-argsz') return -ENOTTY;
       const s = new UcmdStruct(layoutOf(d.command.struct ?? '', df.profile), d.bytes);
-      if (d.command.name === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return attachPt(df, s, arg);
-      if (d.command.name === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') return detachPt(df, s);
+      if (d.command.name === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return vfioDfIoctlAttachPt(df, s, arg);
+      if (d.command.name === 'VFIO_DEVICE_DETACH_IOMMUFD_PT') return vfioDfIoctlDetachPt(df, s);
       return -ENOTTY; // vfio-pci's own ioctls are not modelled (the reference's answer for a bound file)
     },
   });
