@@ -103,6 +103,14 @@ export const clauses: Clause[] = [
     checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path', 'suite.invariants.access-needs-the-permission'],
   },
   {
+    id: 'ACCESS.RW_FAILED_READ',
+    kind: 'state',
+    statement: 'The selftest\u2019s ACCESS_RW reads into a bounce buffer and copies it to uptr only once the access succeeded: a failed read leaves the caller\u2019s buffer as it was, except after an EFAULT, which that copy itself may answer part of the way.',
+    source: { file: 'drivers/iommu/iommufd/selftest.c', function: 'iommufd_test_access_rw' },
+    profiles: BOTH,
+    checks: ['suite.invariants.failed-access-read-copies-nothing'],
+  },
+  {
     id: 'ACCESS.RW_PATHS',
     kind: 'state',
     statement:

@@ -252,10 +252,10 @@ export const clauses: Clause[] = [
     id: 'ATTACH.DIRTY_TRACKING_CAPABLE',
     kind: 'state',
     statement:
-      'A HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING takes only devices whose IOMMU can track dirty pages for them: the driver\u2019s attach check refuses any other with EINVAL (VT-d ssads_supported, AMD amd_iommu_hd_support, the selftest MOCK_FLAGS_DEVICE_NO_DIRTY), whether tracking is on at the moment or not, so no DMA write goes missing from the dirty bitmap.',
+      'A HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING takes only devices whose IOMMU can track dirty pages for them: the driver\u2019s attach check refuses any other with EINVAL (VT-d ssads_supported, AMD amd_iommu_hd_support, the selftest MOCK_FLAGS_DEVICE_NO_DIRTY in mock_domain_nop_attach, on every attach path: a VFIO device\u2019s, MOCK_DOMAIN onto the HWPT, MOCK_DOMAIN_REPLACE), whether tracking is on at the moment or not, so no DMA write goes missing from the dirty bitmap. The allocation check covers only the allocating device.',
     source: { file: 'drivers/iommu/intel/iommu.c', function: 'paging_domain_compatible' },
     profiles: BOTH,
-    checks: ['suite.invariants.dirty-tracking-domain-takes-only-trackers'],
+    checks: ['suite.invariants.dirty-tracking-domain-takes-only-trackers', 'suite.invariants.dirty-tracking-mock-attach'],
   },
   {
     id: 'ATTACH.FOREIGN_DOMAIN',
@@ -361,12 +361,12 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.INPUT_TYPE',
     kind: 'errno',
-    statement: 'With INPUT_TYPE, a requested data type the driver does not report fails with EOPNOTSUPP; without it the field is ignored.',
+    statement: 'With INPUT_TYPE, a requested data type the driver does not report fails with EOPNOTSUPP, and a success answers the type asked for (each driver\u2019s hw_info: VT-d, AMD, SMMUv3 without implementation ops, the selftest; only a driver with no hw_info answers TYPE_NONE whatever was asked); without it the field is ignored.',
     source: { file: DEV, function: 'iommufd_get_hw_info' },
     profiles: ['7.3'],
     command: HWINFO,
     errno: 'EOPNOTSUPP',
-    checks: ['ref.get_hw_info.input-type-73'],
+    checks: ['ref.get_hw_info.input-type-73', 'suite.invariants.hw-info-answers-type-asked'],
   },
   {
     id: 'GET_HW_INFO.ATS_NOT_SUPPORTED',

@@ -828,6 +828,9 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       if (ctx.compatType === undefined) {
         const step = await s.exec({ op: 'ioctl', fields: { fd: new Ref(ctx.name), cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(TYPE1) } } });
         if (ok(step)) ctx.compatType = TYPE1;
+        // In a third of the cases the container is then set as TYPE1v2 too, which turns large pages
+        // back on nowhere (iommufd_vfio_set_iommu): its IOAS still cuts as type1 v1 does.
+        if (ok(step) && m.setting.unit % 3 === 1) await s.exec({ op: 'ioctl', fields: { fd: new Ref(ctx.name), cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(enumValue(profile, 'VFIO_TYPE1v2_IOMMU') ?? 3) } } });
       }
       const k = m.live('ioas', ctx.name).findIndex((o) => o.name === ctx.compat);
       const onCompat = (hwpt: string | undefined): boolean => m.objs.some((o) => o.name === hwpt && o.alive && o.ioas === ctx.compat);

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
-import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../../spec/uapi/constants.ts';
+import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
 import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
@@ -769,6 +769,19 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
           alive: true,
         });
       },
+      // A copy between two IOASes, made again in syzkaller's form (MOCK_FLAGS_ACCESS_SYZ, where the
+      // selftest is built): the source as the nth area of the source IOAS plus an offset, which
+      // iommufd_test_syz_conv_iova_id decodes there, not in the destination.
+      follow: (m, _c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl; src_ioas_id: Ref; src_iova: Ref; flags: number } }).fields;
+        if (!ok(step) || !supported(env.caps, 'IOMMU_TEST_CMD') || !(f.dst_ioas_id instanceof Ref) || f.dst_ioas_id.name === f.src_ioas_id.name) return undefined;
+        const a = m.areas.find((x) => x.name === f.src_iova.name);
+        const areas = a ? m.liveAreas(a.ctx, a.ioas).sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0)) : [];
+        const nth = a ? areas.indexOf(a) : -1;
+        if (!a || nth < 0) return undefined;
+        const syz = (BigInt(f.src_iova.add) << 32n) | BigInt(nth);
+        return ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { flags: (f.flags & (MAP.read | MAP.write)) | MOCK_FLAGS_ACCESS_SYZ, dst_ioas_id: f.dst_ioas_id, src_ioas_id: f.src_ioas_id, length: PAGE, dst_iova: 0n, src_iova: syz }, NONE, {});
+      },
     };
     add(copy);
     /** An area of an IOAS no domain holds, and a whole copy of it into an IOAS of its context a domain holds. */
@@ -1141,6 +1154,18 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     // A non-DEFAULT user-data type: with data_len 0 it is EINVAL whatever the driver.
     const someDataType = v(p, 'IOMMU_HWPT_DATA_VTD_S1');
     const faultId = v(p, 'IOMMU_HWPT_FAULT_ID_VALID');
+    const noDirty = v(p, 'MOCK_FLAGS_DEVICE_NO_DIRTY');
+    // A dirty-tracking HWPT allocated for a mock device is offered a new mock device that cannot
+    // track (MOCK_FLAGS_DEVICE_NO_DIRTY): the first device's allocation check does not cover it, so
+    // only the driver's attach check stands between its writes and a dirty bitmap missing them.
+    const noDirtyJoin = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl } }).fields;
+      const hwpt = Object.keys(t.bind ?? {})[0];
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      if (!ok(step) || !hwpt || !ctx || !noDirty || typeof f.flags !== 'number' || (f.flags & dirty) === 0 || !testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS')) return undefined;
+      if (!(f.dev_id instanceof Ref) || !m.objs.some((o) => o.kind === 'stdev' && o.ioas === (f.dev_id as Ref).name)) return undefined;
+      return testOpStep(env, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', new Ref(hwpt), 'mock_domain_flags', { dev_flags: noDirty }, NONE);
+    };
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
@@ -1170,7 +1195,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
         const dev = f.dev_id instanceof Ref ? (f.dev_id as Ref).name : undefined;
         const mock = pt?.kind === 'ioas' && m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev);
-        m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false, ...(mock && { mock })});
+        m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ...(pt?.kind === 'ioas' && { ioas: pt.name }), ...(pt?.kind === 'hwpt' && pt.ioas && { ioas: pt.ioas }), nestParent: (c.flags & nest) !== 0, auto: false, ...(mock && { mock }), ...((c.flags & dirty) !== 0 && { dirty: true }) });
       },
       follow: (m, _c, t, step) => {
         const ranges = rangesAfterFailure(env, m, t, step, (f) => f['pt_id']);
@@ -1179,9 +1204,10 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id;
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
-        return [ranges, destroy].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, _c, t, step) => {
+        if (t.fields['cmd'] !== 'IOMMU_DESTROY') return;
         const id = (t.fields['arg'] as { fields?: { id?: Tmpl } } | undefined)?.fields?.id;
         const o = ok(step) && id instanceof Ref ? m.objs.find((x) => x.name === id.name) : undefined;
         if (o) o.alive = false;
@@ -1210,13 +1236,18 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       // uAPI (IOMMU_HWPT_ALLOC up to __reserved). What the older caller lacks is read as zero
       // (copy_struct_from_user), not as whatever the answer just before left in the kernel's
       // buffer: the hardware info's type and capabilities sit where data_type and data_uptr are.
+      // A VMM that left an older answer in the struct asks again for that type by name
+      // (IOMMU_HW_INFO_FLAG_INPUT_TYPE): a type no unit here has, which each driver refuses.
+      follow: (m: GenModel, c: { len: number; stale: boolean }, t: StepTemplate, step: TraceStep): StepTemplate[] => {
+        const dev = (t.fields['arg'] as { fields: { dev_id: Tmpl } }).fields.dev_id;
+        const fd = t.fields['fd'] as Ref;
+        const ioas = has('IOMMU_HWPT_ALLOC') && ok(step) && c.len === 0 && dev instanceof Ref ? m.live('ioas', fd.name)[0] : undefined;
+        const alloc = ioas && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: 0, dev_id: dev, pt_id: new Ref(ioas.name), data_type: 0 }, { kind: 'shortOk', k: 0 }, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+        const inputType = enumValue(p, 'IOMMU_HW_INFO_FLAG_INPUT_TYPE');
+        const typed = inputType !== undefined && ok(step) && c.stale ? ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { flags: inputType, dev_id: dev, data_len: 0, data_uptr: 0n, in_data_type: STALE_HW_TYPE }, NONE, {}) : undefined;
+        return [alloc, typed].filter((x): x is StepTemplate => x !== undefined);
+      },
       ...(has('IOMMU_HWPT_ALLOC') && {
-        follow: (m: GenModel, c: { len: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
-          const dev = (t.fields['arg'] as { fields: { dev_id: Tmpl } }).fields.dev_id;
-          const fd = t.fields['fd'] as Ref;
-          const ioas = ok(step) && c.len === 0 && dev instanceof Ref ? m.live('ioas', fd.name)[0] : undefined;
-          return ioas && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: 0, dev_id: dev, pt_id: new Ref(ioas.name), data_type: 0 }, { kind: 'shortOk', k: 0 }, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
-        },
         afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
           const f = (t.fields['arg'] as { fields: { pt_id?: Tmpl; dev_id?: Tmpl } }).fields;
           if (!ok(step) || !(f.pt_id instanceof Ref) || !(f.dev_id instanceof Ref)) return;

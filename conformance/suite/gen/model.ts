@@ -34,6 +34,8 @@ export interface ObjEntry {
   readonly auto?: boolean;
   /** hwpt: allocated (IOMMU_HWPT_ALLOC) for a selftest mock device: a mock domain another mock device can join. */
   readonly mock?: boolean;
+  /** hwpt: allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
+  readonly dirty?: boolean;
   /** ioas: the ranges IOMMU_IOAS_ALLOW_IOVAS last set (automatic IOVAs come only from them). */
   allowed?: readonly { readonly start: bigint; readonly last: bigint }[];
   /** ioas: the ranges IOMMU_TEST_OP_ADD_RESERVED reserved in it. */

@@ -21,6 +21,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     specs.push(spec as unknown as CommandSpec<never>);
   };
   const MOCK_DEVICE_FLAGS = (enumDef(p, 'mock_flags_device')?.members ?? []).map((x) => x.value);
+  const noDirty = enumValue(p, 'MOCK_FLAGS_DEVICE_NO_DIRTY') ?? 0;
   const test = <C,>(name: string, spec: Omit<CommandSpec<C>, 'kind'>): void => {
     if (testOpSupported(env, name)) add({ kind: `IOMMU_TEST_CMD/${name}`, ...spec } as CommandSpec<C>);
   };
@@ -92,9 +93,24 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     },
     // A new device is often asked what its IOMMU offers (a VMM building its vIOMMU): the answer is
     // the device's own, whatever devices came before it.
+    // A device that cannot track dirty pages (MOCK_FLAGS_DEVICE_NO_DIRTY) is moved onto a
+    // dirty-tracking HWPT of another mock device, which its driver's attach refuses.
     follow: (m, c, t, step) => {
       if (!ok(step)) return rangesAfterFailure(env, m, t, step, (f) => f['id']);
-      const idev = Object.keys(t.bind ?? {})[1];
+      const [st, idev] = Object.keys(t.bind ?? {});
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      const dirty = c.flags >= 0 && (c.flags & noDirty) !== 0 && ctx ? m.objs.find((o) => o.kind === 'hwpt' && o.alive && o.mock && o.dirty && o.ctx === ctx.name) : undefined;
+      if (st && ctx && dirty) return testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', new Ref(st), 'mock_domain_replace', { pt_id: new Ref(dirty.name) }, NONE);
+      // Every fourth context's plain mock device allocates a dirty-tracking HWPT on the IOAS it
+      // was made on, which a mock device that cannot track is then offered (IOMMU_HWPT_ALLOC's follow).
+      const on = (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id;
+      const ioas = on instanceof Ref ? m.objs.find((o) => o.name === on.name && o.kind === 'ioas') : undefined;
+      if (idev && ctx && ioas && c.flags < 0 && c.ctx % 4 === 1 && noDirty && supported(env.caps, 'IOMMU_HWPT_ALLOC') && testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS')) {
+        const hwpt = m.fresh('hwpt');
+        const alloc = ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Tmpl, { flags: enumValue(p, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING') ?? 0, dev_id: new Ref(idev), pt_id: new Ref(ioas.name), data_type: 0 }, NONE, { bind: { [hwpt]: 'out.out_hwpt_id' } });
+        const join = testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', new Ref(hwpt), 'mock_domain_flags', { dev_flags: noDirty }, NONE);
+        return [alloc, join].filter((x): x is StepTemplate => x !== undefined);
+      }
       return idev && c.ctx % 2 === 0 && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(idev), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
     },
   });

@@ -119,15 +119,26 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
       needs: ['dfd', 'ctx'], ready: () => true,
       build: (m, c) => {
-        const d = dfdPick(m, c.dfd) as DfdEntry;
+        // A bad iommufd: a descriptor not open (EBADF), or every other time the device's own file,
+        // open but no iommufd (iommufd_ctx_from_fd: EBADFD, the file's reference put back), on a
+        // file not bound yet (a bound one is refused before the iommufd is looked up).
+        const own = c.badFd && c.ctx % 2 === 1;
+        const d = (own ? pick(m.openDfds().filter((x) => !x.ctx), c.dfd) : undefined) ?? (dfdPick(m, c.dfd) as DfdEntry);
         const ctx = bindCtx(m, d, c.ctx, c.to);
         const name = m.fresh('devid');
-        return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? m.badFd : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
+        const bad = own ? new Ref(d.name) : m.badFd;
+        return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? bad : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
       },
       after: (m, _c, t, step) => recordBind(m, t, step),
       // A bind whose out_devid could not be copied back (a read-only argument: EFAULT) must have
-      // closed the binding again (out_close_device): the same bind right after goes through.
-      follow: (m, c, t, step) => (c.abi.kind === 'readOnly' ? rebindAfterFault(m, t, step) : undefined),
+      // closed the binding again (out_close_device): the same bind right after goes through. One
+      // refused for naming its own file binds properly next: closing the file later must release it.
+      follow: (m, c, t, step) => {
+        if (c.abi.kind === 'readOnly') return rebindAfterFault(m, t, step);
+        const own = (t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields.iommufd;
+        const d = step.status === 'failed' && own instanceof Ref && own.name === (t.fields['fd'] as Ref).name ? m.dfds.find((x) => x.name === own.name && x.open && !x.ctx) : undefined;
+        return d && ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: new Ref(bindCtx(m, d, c.ctx, c.to).name) }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
+      },
       afterFollow: (m, _c, t, step) => recordBind(m, t, step),
     } satisfies CommandSpec<Bind>);
   }
@@ -719,6 +730,10 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           const ctx = ctxFor(m, c.ctx);
           if (ok(step) && ctx) ctx.compatType = c.type;
         },
+        // Now and then a type1 container is set again as TYPE1v2, which turns large pages back on
+        // nowhere (iommufd_vfio_set_iommu): its IOAS still cuts mappings as type1 v1 does, which
+        // the model keeps.
+        follow: (_m, c, t, step) => (ok(step) && c.type === 1 && c.ctx % 3 === 2 ? { op: 'ioctl', fields: { fd: t.fields['fd'] as Tmpl, cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: BigInt(v(p, 'VFIO_TYPE1v2_IOMMU')) } } } : undefined),
       } satisfies CommandSpec<{ ctx: number; type: number }>);
     setIommu('VFIO_SET_IOMMU', ['ctx'], compatCtx);
     setIommu('VFIO_SET_IOMMU/compat', ['compat'], (m, k) => pick(m.openCtxs().filter((c) => c.compat), k));

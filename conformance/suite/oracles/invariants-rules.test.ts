@@ -1816,3 +1816,87 @@ describe('an unmap refused at an area it cuts', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('answers on rarely reached paths (red-team round 29)', () => {
+  /** `judge` under a profile of the caller's choice. */
+  async function judgeOn(p: ReturnType<typeof program>, fault: string, profile: '6.12' | '7.3'): Promise<{ broken: string[]; reference: string[]; text: string }> {
+    const broken = await replayProgram(p, { impl: `conformance/mutants/unseen/${fault}.ts`, profile, oracle: 'invariants' });
+    const onRef = await replayProgram(p, { impl: 'ref', profile, oracle: 'invariants' });
+    return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
+  }
+
+  check('suite.invariants.map-efault-needs-unreachable-pages', async () => {
+    // The top page of a 6.12 VT-d domain's aperture is free, allowed and aligned, and the buffer is
+    // mapped and writable: pinning cannot fault, so the map succeeds (the fault's driver says EFAULT).
+    const p = program('map-aperture-top', [
+      ...open,
+      ...device('d', '$ioas'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0xfffffffff000' }, expect: { ok: true } },
+    ], {}, ['6.12']);
+    const r = await judgeOn(p, 'vtd612-map-width-end-off-by-one', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/failed with EFAULT, but that IOVA is free.*no EFAULT from the pages/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.hw-info-answers-type-asked', async () => {
+    // An SMMUv3 without implementation ops asked for another unit's info type refuses it (EOPNOTSUPP).
+    const p = program('hw-info-foreign-type', [
+      { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+      { op: 'device_create', spec: { iommu: 'smmu0' }, bind: { d: 'device' } },
+      { op: 'open_device', device: '$d', bind: { d_fd: 'fd' } },
+      { op: 'ioctl', fd: '$d_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', data_len: 0, flags: 'IOMMU_HW_INFO_FLAG_INPUT_TYPE', in_data_type: 'IOMMU_HW_INFO_TYPE_INTEL_VTD' }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], {}, ['7.3']);
+    const r = await judgeOn(p, 'smmu-hw-info-foreign-type-falls-through', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/asked device \S+ for info of type \d+ and answered type \d+/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.failed-access-read-copies-nothing', async () => {
+    // A read running past the mapping's end fails (ENOENT) and leaves the caller's bytes as they were.
+    const p = program('failed-access-read', [
+      ...open,
+      { op: 'mem_alloc', length: 4096, bind: { ubuf: '.' } },
+      { op: 'mem_write', buffer: '$ubuf.buffer', offset: 0, data: { hex: 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { access: 'out.create_access.out_access_fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_RW', id: '$access', access_rw: { iova: '0x100ff8', length: '16', uptr: '$ubuf.va', flags: 0 } }, expect: { errno: ['ENOENT'] } },
+    ]);
+    const r = await judgeOn(p, 'access-rw-read-copyout-on-failure', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/ACCESS_RW \(read\) failed with ENOENT, but buffer \d+ changed/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.copy-auto-fits', async () => {
+    // syzkaller's form of a copy (area 0 of the source, offset 0) to an automatic IOVA of another
+    // IOAS: decoded in the source it succeeds, and comes back with the flag cleared and the
+    // source IOVA decoded; decoded in the destination (the fault) it finds nothing (ENOENT).
+    const p = program('syz-copy-auto', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas2: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { src_ioas_id: '$ioas', dst_ioas_id: '$ioas2', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE|MOCK_FLAGS_ACCESS_SYZ', src_iova: '0x100000000', length: '4096', dst_iova: '0' }, expect: { ok: true } },
+    ]);
+    const r = await judgeOn(p, 'syz-copy-conv-in-dst-ioas', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/syzkaller form: area 0 of IOAS \d+ plus an offset.*failed with ENOENT.*IOAS_COPY\.AUTO_FITS/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.dirty-tracking-mock-attach', async () => {
+    // A mock device allocates a dirty-tracking HWPT; one made with MOCK_FLAGS_DEVICE_NO_DIRTY onto it is refused.
+    const p = program('mock-no-dirty-join', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING' }, bind: { dirty: 'out.out_hwpt_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', id: '$dirty', mock_domain_flags: { dev_flags: 'MOCK_FLAGS_DEVICE_NO_DIRTY' } }, expect: { errno: ['EINVAL'] } },
+    ]);
+    const r = await judgeOn(p, 'mock-attach-no-dirty-check-dropped', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, but its IOMMU cannot track dirty pages for it/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -471,7 +471,7 @@ export class InvariantsOracle implements Oracle {
    * number the case was handed, where nothing else shows it.
    */
   private fdFloor: number | undefined;
-  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false, rebind: false, fdFloor: false, option: false };
+  private can = { translate: false, dma: false, pins: false, proc: false, kvm: false, mem: false, userCharge: false, iovaRanges: false, rebind: false, fdFloor: false, option: false, selftest: false };
   /** The close of the file opened to find fdFloor, judged with the case's own closes at its end. */
   private floorClose: { request: Request; response: Response } | undefined;
   private readonly dmaRate: number;
@@ -560,6 +560,7 @@ export class InvariantsOracle implements Oracle {
       rebind: op('open') && op('open_device') && op('close') && cmd('VFIO_DEVICE_BIND_IOMMUFD'),
       fdFloor: op('open') && op('close'),
       option: cmd('IOMMU_OPTION'),
+      selftest: cmd('IOMMU_TEST_CMD'),
     };
     this.shadow = new Shadow(this.profile, ctx.caps);
     this.content = new ContentShadow();
@@ -668,6 +669,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
     if (!ok) this.checkType1CutRefused(ev, s.errno, out);
     if (!ok) this.checkMapRefused(ev, s.errno, out);
+    if (!ok) this.checkCopyRefused(ev, s.errno, out);
     if (!ok) this.checkUnmapOfWholeAreasRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
@@ -684,6 +686,7 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkDomainFeatures(ev, out);
     this.checkObservation(ev, out);
     await this.checkDataOp(ev, ok, out);
+    if (!ok && out.length === 0) await this.checkFailedAccessRead(ev, s.errno, out);
     if (out.length === 0 && ev.request.op === 'dma') await this.checkDmaData(ev, out);
     if (out.length > 0) return out;
     await this.probe(ev, ok, touched, out, moved, group);
@@ -703,12 +706,15 @@ export class InvariantsOracle implements Oracle {
   private checkDomainFeatures(ev: StepEvent, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.shadow.lost) return;
-    if (req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') {
-      const d = this.shadow.fds.get(req.fd)?.device;
-      const h = d?.bound && d.hwpt !== undefined ? d.bound.ctx.objects.get(d.hwpt) : undefined;
-      if (!d || h?.type !== 'hwpt_paging' || !h.dirtyTracking || d.dirty !== false) return;
-      this.ctx.count('invariants.abi-hygiene');
-      out.push(this.obj('abi-hygiene', ev, `device ${d.handle ?? d.key} was attached to HWPT ${h.id}, allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, but its IOMMU cannot track dirty pages for it: the driver refuses such a device (EINVAL), whose DMA writes would be missing from the dirty bitmap`, 'EINVAL', 'ok'));
+    if (req.cmd === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' || req.cmd === 'IOMMU_TEST_CMD') {
+      // Every attach path (a VFIO device's, the selftest's MOCK_DOMAIN and MOCK_DOMAIN_REPLACE) ends in the driver's attach check.
+      for (const d of this.shadow.devices.values()) {
+        const h = d.bound && d.hwpt !== undefined ? d.bound.ctx.objects.get(d.hwpt) : undefined;
+        if (d.removed || h?.type !== 'hwpt_paging' || !h.dirtyTracking || d.dirty !== false) continue;
+        this.ctx.count('invariants.abi-hygiene');
+        out.push(this.obj('abi-hygiene', ev, `device ${d.handle ?? d.key} was attached to HWPT ${h.id}, allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, but its IOMMU cannot track dirty pages for it: the driver refuses such a device (EINVAL), whose DMA writes would be missing from the dirty bitmap`, 'EINVAL', 'ok'));
+        return;
+      }
       return;
     }
     if (req.cmd !== 'IOMMU_HWPT_ALLOC') return;
@@ -802,7 +808,8 @@ export class InvariantsOracle implements Oracle {
    * GET_HW_INFO answers the length of the driver's data, whatever the
    * caller's buffer holds ("the length the kernel supports ... could be
    * larger than the input buffer", iommufd_get_hw_info), and its type: both
-   * are the device's, the same on every call for the same requested type.
+   * are the device's, the same on every call for the same requested type;
+   * and a type asked for (IOMMU_HW_INFO_FLAG_INPUT_TYPE) is the type answered.
    */
   private checkHwInfoLength(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
     const size = v['size'];
@@ -810,6 +817,15 @@ export class InvariantsOracle implements Oracle {
     const asked = (toNum(v['flags']) & IOMMU_HW_INFO_FLAG_INPUT_TYPE) !== 0 ? toNum(v['in_data_type']) : 'default';
     const key = `${dev.key}:${asked}`;
     const now = { length: toNum(o['data_len']), type: toNum(o['out_data_type']), sent: toNum(v['data_len']) };
+    if (asked !== 'default' && asked !== IOMMU_HW_INFO_TYPE_DEFAULT) {
+      // Each driver's hw_info serves the type asked for or refuses it (EOPNOTSUPP); a driver without
+      // one answers TYPE_NONE whatever was asked.
+      this.ctx.count('invariants.abi-hygiene');
+      if (now.type !== asked && now.type !== IOMMU_HW_INFO_TYPE_NONE) {
+        out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO with IOMMU_HW_INFO_FLAG_INPUT_TYPE asked device ${dev.handle ?? dev.key} for info of type ${asked} and answered type ${now.type}: a driver serves the type asked for or refuses it (EOPNOTSUPP)`, `type ${asked} or EOPNOTSUPP`, `type ${now.type}`));
+        return;
+      }
+    }
     const first = this.hwInfo.get(key);
     if (!first) {
       this.hwInfo.set(key, now);
@@ -997,7 +1013,8 @@ export class InvariantsOracle implements Oracle {
    * fixed range that is free, allowed and unreserved, or an automatic one
    * for which the first-fit search finds a hole, everything aligned — only
    * EFAULT and ENOMEM remain (and ERANGE, a table's reach inside its
-   * aperture): any other refusal is the implementation turning down a valid
+   * aperture), and EFAULT only where the user range is not all in one buffer
+   * the process maps with no page made read-only or inaccessible: any other refusal is the implementation turning down a valid
    * map (a leftover lower table taken for a mapping, a hole the search
    * missed). Judged where the shadow knows the IOAS's areas, reserved IOVA
    * and alignment exactly.
@@ -1008,8 +1025,10 @@ export class InvariantsOracle implements Oracle {
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
     // ERANGE: an IOVA past what the domain's table can reach though inside its reported aperture (6.12
     // AMD v1: iommu_v1_map_pages past the sixth level) — a driver's limit, not a refusal of free IOVA.
-    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || name === 'EFAULT' || name === 'ENOMEM' || name === 'ERANGE') return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || name === 'ENOMEM' || name === 'ERANGE') return;
     const v = req.arg.fields;
+    // EFAULT is the pages' answer, where the process could not give them (a VA it does not map, or protects).
+    if (name === 'EFAULT' && !this.shadow.userRangeSound(toBig(v['user_va']), toBig(v['length']))) return;
     const flags = toNum(v['flags']);
     const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
     if ((flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toNum(v['__reserved'] ?? 0) !== 0) return;
@@ -1031,14 +1050,57 @@ export class InvariantsOracle implements Oracle {
       const r = { start: iova, last: iova + length - 1n };
       if (ioas.segs.some((x) => overlaps(x, r)) || reserved.some((x) => overlaps(x, r))) return;
       if (ioas.allowed.length > 0 && !ioas.allowed.some((x) => x.start <= r.start && r.last <= x.last)) return;
-      out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(r.start)}..${hexOf(r.last)} (FIXED_IOVA) into IOAS ${ioas.id} failed with ${name}, but that IOVA is free, allowed and reserved by nothing, and the IOVA, length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_MAP.FIXED_FREE)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(r.start)}..${hexOf(r.last)} (FIXED_IOVA) into IOAS ${ioas.id} failed with ${name}, but that IOVA is free, allowed and reserved by nothing, and the IOVA, length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE)${name === 'EFAULT' ? ', and its user range lies in a buffer the process maps, every page of it accessible (no EFAULT from the pages)' : ''} (IOAS_MAP.FIXED_FREE)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
       return;
     }
     // iopt_alloc_iova: EOVERFLOW past ULONG_MAX / 2, EINVAL below the IOAS alignment.
     if (length >= U64_MAX / 2n || autoIovaAlignment(va, length) < align) return;
     const at = autoIovaFirstFit([...reserved, ...ioas.segs], ioas.allowed, va, length);
     if (at === undefined) return;
-    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(length)} byte(s) at an automatic IOVA into IOAS ${ioas.id} failed with ${name}, but the first-fit search finds ${hexOf(at)}..${hexOf(at + length - 1n)} free, allowed and reserved by nothing (aligned to ${hexOf(autoIovaAlignment(va, length))} with user_va's page offset), and the length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_MAP.AUTO_FITS)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(length)} byte(s) at an automatic IOVA into IOAS ${ioas.id} failed with ${name}, but the first-fit search finds ${hexOf(at)}..${hexOf(at + length - 1n)} free, allowed and reserved by nothing (aligned to ${hexOf(autoIovaAlignment(va, length))} with user_va's page offset), and the length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE)${name === 'EFAULT' ? ', and its user range lies in a buffer the process maps, every page of it accessible (no EFAULT from the pages)' : ''} (IOAS_MAP.AUTO_FITS)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+  }
+
+  /**
+   * IOAS_COPY.AUTO_FITS: a copy to an automatic IOVA of a range one area of
+   * the source covers is refused only for the source (iopt_get_pages: a
+   * hole), for the destination (iopt_alloc_area_pages: a length off its
+   * alignment, no hole that fits; iopt_insert_area: WRITEABLE over pages
+   * pinned read-only, a start off its alignment) or for the pages (ENOMEM,
+   * EFAULT from pinning, ERANGE a table's reach). Where none of the first
+   * applies, any other refusal turns down a valid copy, such as a
+   * syzkaller-form source (MOCK_FLAGS_ACCESS_SYZ) decoded in the wrong IOAS.
+   */
+  private checkCopyRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_COPY' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || name === 'EFAULT' || name === 'ENOMEM' || name === 'ERANGE') return;
+    const v = req.arg.fields;
+    const flags = toNum(v['flags']);
+    const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    // The syzkaller form exists where the selftest is built (CONFIG_IOMMUFD_TEST): elsewhere it is an unknown flag.
+    const syz = (flags & MOCK_FLAGS_ACCESS_SYZ) !== 0;
+    if ((flags & ~(rw | MOCK_FLAGS_ACCESS_SYZ)) !== 0 || (flags & rw) === 0 || (syz && !this.can.selftest)) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const src = ctx?.alive ? this.shadow.ioas(ctx, v['src_ioas_id']) : undefined;
+    const dst = ctx?.alive ? this.shadow.ioas(ctx, v['dst_ioas_id']) : undefined;
+    if (!ctx || !src || !dst || src.segs.some((x) => x.uncertain) || dst.segs.some((x) => x.uncertain)) return;
+    const length = toBig(v['length']);
+    const start = syz ? this.shadow.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
+    if (start === undefined || length === 0n || length >= U64_MAX / 2n || start >= U64_MAX - length) return;
+    const r = { start, last: start + length - 1n };
+    const seg = this.shadow.segmentAt(src, r.start);
+    if (!seg || seg.last < r.last || ((flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0 && !seg.ps.writable)) return;
+    const va = seg.ps.va + seg.psOff + (r.start - seg.start);
+    const align = this.exactAlignment(ctx, dst);
+    const reserved = this.possiblyReserved(ctx, dst);
+    if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n || autoIovaAlignment(va, length) < align) return;
+    // A VT-d nesting parent in the IOAS takes no read-only IOPTE (ERRATA_772415_SPR17).
+    if (name === 'EINVAL' && (flags & IOMMU_IOAS_MAP_WRITEABLE) === 0 && this.shadow.refusesReadOnly(ctx, dst.id)) return;
+    const at = autoIovaFirstFit([...reserved, ...dst.segs], dst.allowed, va, length);
+    if (at === undefined) return;
+    this.ctx.count('invariants.abi-hygiene');
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_COPY of ${hexOf(r.start)}..${hexOf(r.last)}${syz ? ` (syzkaller form: area ${Number(BigInt.asUintN(32, toBig(v['src_iova'])))} of IOAS ${src.id} plus an offset)` : ''} from IOAS ${src.id} to an automatic IOVA in IOAS ${dst.id} failed with ${name}, but one area of the source maps all of it${(flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0 ? ' with pages pinned for writing' : ''}, and the first-fit search finds ${hexOf(at)}..${hexOf(at + length - 1n)} free, allowed and reserved by nothing in the destination, aligned to its ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_COPY.AUTO_FITS)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
   }
 
   /**
@@ -1127,8 +1189,10 @@ export class InvariantsOracle implements Oracle {
     const v = req.arg.fields;
     const ctx = this.shadow.ctxOfFd(req.fd);
     const src = ctx && this.shadow.ioas(ctx, v['src_ioas_id']);
-    const r = rangeOf(toBig(v['src_iova']), toBig(v['length']));
-    if (!src || !r || (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
+    // syzkaller's form names the nth area of the source and an offset in it (iommufd_test_syz_conv_iova_id).
+    const iova = (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0 ? this.shadow.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
+    const r = iova === undefined ? undefined : rangeOf(iova, toBig(v['length']));
+    if (!src || !r) return;
     this.ctx.count('invariants.dma-confinement');
     const writable = (toNum(v['flags']) & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
     for (let at = r.start; ; ) {
@@ -1584,10 +1648,12 @@ export class InvariantsOracle implements Oracle {
     // Only what the caller's size covers comes back (checkCopyBackWithinSize judges the rest).
     const sizeField = req.arg.fields['size'] ?? req.arg.fields['argsz'];
     const declared = sizeField === undefined ? Infinity : toNum(sizeField);
+    const rewritten = this.rewrittenInputs(req);
     this.ctx.count('invariants.abi-hygiene');
     for (const m of inputs) {
       if (m.offset + m.size > declared) continue;
-      const sent = getPath(req.arg.fields, m.path) ?? 0;
+      if (rewritten?.has(m.path) && rewritten.get(m.path) === undefined) continue;
+      const sent = rewritten?.get(m.path) ?? getPath(req.arg.fields, m.path) ?? 0;
       const got = getPath(back, m.path);
       // A pointer given as data or room is placed by the adapter: its value is not the caller's to compare.
       if (got === undefined || (typeof sent !== 'number' && typeof sent !== 'bigint') || (typeof got !== 'number' && typeof got !== 'bigint')) continue;
@@ -1597,6 +1663,25 @@ export class InvariantsOracle implements Oracle {
     }
   }
 
+
+  /**
+   * Inputs a successful command rewrites before it answers the struct whole:
+   * IOAS_COPY's syzkaller form (MOCK_FLAGS_ACCESS_SYZ) comes back with the
+   * flag cleared and src_iova decoded, since iommufd_test_syz_conv_iova_id
+   * changes the command in place (undefined: a value the shadow cannot tell).
+   */
+  private rewrittenInputs(req: Extract<Request, { op: 'ioctl' }>): Map<string, bigint | undefined> | undefined {
+    if (req.cmd !== 'IOMMU_IOAS_COPY' || req.arg.kind !== 'struct') return undefined;
+    const v = req.arg.fields;
+    const flags = toNum(v['flags']);
+    if ((flags & MOCK_FLAGS_ACCESS_SYZ) === 0) return undefined;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const src = ctx && !this.shadow.lost ? this.shadow.ioas(ctx, v['src_ioas_id']) : undefined;
+    return new Map([
+      ['flags', BigInt(flags & ~MOCK_FLAGS_ACCESS_SYZ)],
+      ['src_iova', src ? this.shadow.syzIova(src, toBig(v['src_iova'])) : undefined],
+    ]);
+  }
 
   /**
    * IOAS_IOVA_RANGES answers the holes of the IOAS's reserved tree
@@ -3038,10 +3123,11 @@ export class InvariantsOracle implements Oracle {
         }
         this.forgetPointedAt(req.arg.fields);
         if (!ok && req.cmd === 'IOMMU_TEST_CMD' && TEST_OP.get(toNum(req.arg.fields['op'])) === 'IOMMU_TEST_OP_ACCESS_RW') {
-          // A failed access may have copied part of the way (page by page).
+          // A failed write may have copied part of the way (page by page); a failed read copies
+          // nothing out (checkFailedAccessRead) unless the copy out itself faulted.
           const m = (req.arg.fields['access_rw'] ?? {}) as StructValue;
           if (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) this.content.forgetAll();
-          else {
+          else if (errnoName(statusOf(req, ev.response).errno ?? 0) === 'EFAULT') {
             const user = this.shadow.bufferOfVa(toBig(m['uptr']));
             if (user) this.content.forget(user.buffer.handle, user.offset, Number(toBig(m['length'])));
           }
@@ -3343,6 +3429,33 @@ export class InvariantsOracle implements Oracle {
     } else if (op === 'IOMMU_TEST_OP_ACCESS_RW') {
       await this.checkAccessRw(ev, v, out);
     }
+  }
+
+  /**
+   * A failed access read leaves the caller's buffer as it was: the selftest
+   * reads into a bounce buffer and copies it out only once the access
+   * succeeded (iommufd_test_access_rw: copy_to_user after `if (rc) goto
+   * out_free`). Only an EFAULT, which that copy itself may answer after
+   * writing part of the way, leaves the bytes unknown.
+   */
+  private async checkFailedAccessRead(ev: StepEvent, errno: number | undefined, out: Objection[]): Promise<void> {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || !this.can.mem || TEST_OP.get(toNum(req.arg.fields['op'])) !== 'IOMMU_TEST_OP_ACCESS_RW') return;
+    const m = (req.arg.fields['access_rw'] ?? {}) as StructValue;
+    const length = toBig(m['length']);
+    if (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE || errnoName(errno ?? 0) === 'EFAULT' || length <= 0n || length > BigInt(ACCESS_RW_CHECKED)) return;
+    const user = this.shadow.bufferOfVa(toBig(m['uptr']));
+    if (!user || user.offset + Number(length) > user.buffer.length) return;
+    const known = this.content.read(user.buffer.handle, user.offset, Number(length));
+    if (!known) return;
+    const [y] = await this.ctx.observe([{ op: 'mem_read', buffer: user.buffer.handle, offset: user.offset, length: Number(length) }]);
+    if (!y?.ok) return;
+    this.ctx.count('invariants.abi-hygiene');
+    const now = (y.result as { data: Uint8Array }).data;
+    const i = now.findIndex((b, k) => b !== known[k]);
+    if (i < 0) return;
+    this.content.write(user.buffer.handle, user.offset, now);
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_ACCESS_RW (read) failed with ${errnoName(errno ?? 0) ?? errno}, but buffer ${user.buffer.handle} changed at offset ${user.offset + i} (0x${(known[i] ?? 0).toString(16)} before, 0x${(now[i] ?? 0).toString(16)} after): a failed read copies nothing out (iommufd_test_access_rw copies the bounce buffer to uptr only on success)`, 'the buffer as it was', 'changed bytes'));
   }
 
   /**

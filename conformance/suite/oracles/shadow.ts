@@ -13,7 +13,7 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_DEVICE_NO_DIRTY, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
@@ -182,7 +182,7 @@ export interface DeviceRec {
   pasid?: boolean;
   /** A selftest mock device's MOCK_FLAGS_DEVICE_* (IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS' dev_flags; 0 for MOCK_DOMAIN). */
   readonly mockFlags?: number;
-  /** Whether its IOMMU tracks dirty pages for it (IOMMU_CAP_DIRTY_TRACKING); undefined: not known (selftest mock devices). */
+  /** Whether its IOMMU tracks dirty pages for it (IOMMU_CAP_DIRTY_TRACKING; a mock device's MOCK_FLAGS_DEVICE_NO_DIRTY clear); undefined: not known. */
   readonly dirty?: boolean;
 }
 
@@ -407,6 +407,22 @@ export class Shadow {
       if (va >= b.va && va < b.va + BigInt(b.length)) return { buffer: b, offset: Number(va - b.va) };
     }
     return undefined;
+  }
+
+  /**
+   * Whether [va, va+length) lies in one buffer the process still maps, none
+   * of it ever taken away or made read-only or inaccessible: pin_user_pages
+   * cannot fault there, for reading or writing.
+   */
+  userRangeSound(va: bigint, length: bigint): boolean {
+    const last = va + length - 1n;
+    if (length <= 0n || this.vaGone(va, last)) return false;
+    let inside = false;
+    for (const b of this.buffers.values()) if (va >= b.va && last < b.va + BigInt(b.length)) inside = true;
+    if (!inside) return false;
+    if (this.readOnlyPages.size === 0) return true;
+    for (let p = Number(va / PAGE); p <= Number(last / PAGE); p++) if (this.readOnlyPages.has(p)) return false;
+    return true;
   }
 
   /** Whether mem_unmap ever took away part of [first, last]. */
@@ -1122,7 +1138,9 @@ export class Shadow {
         if (!src || !dst) return;
         const flags = toNum(v['flags']);
         const length = toBig(v['length']);
-        const pieces = this.piecesOf(src, toBig(v['src_iova']), length);
+        // syzkaller's form: the nth area of the source plus an offset (iommufd_test_syz_conv_iova_id).
+        const srcIova = (flags & MOCK_FLAGS_ACCESS_SYZ) !== 0 ? this.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
+        const pieces = srcIova === undefined ? undefined : this.piecesOf(src, srcIova, length);
         if (!pieces) {
           this.lost = 'IOAS_COPY succeeded from a range the shadow does not have mapped';
           return;
@@ -1283,6 +1301,7 @@ export class Shadow {
         const hwpt = toNum(m['out_hwpt_id']);
         // The selftest's mock unit: format 'mock' (6.12) or 'amdv1-mock' (7.3, which keeps permission bits).
         const iommu = [...this.iommus.values()].find((i) => i.format.includes('mock'));
+        const mockFlags = op === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 0 : toNum(member(v, 'mock_domain_flags')['dev_flags']);
         const d: DeviceRec = {
           key: `mock:${ctx.no}:${stdev}`,
           group: `mock:${ctx.no}:${stdev}`,
@@ -1295,7 +1314,9 @@ export class Shadow {
           removed: false,
           mock: true,
           reserved: [],
-          mockFlags: op === 'IOMMU_TEST_OP_MOCK_DOMAIN' ? 0 : toNum(member(v, 'mock_domain_flags')['dev_flags']),
+          mockFlags,
+          // The mock driver's IOMMU_CAP_DIRTY_TRACKING (mock_domain_capable).
+          dirty: (mockFlags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0,
         };
         this.devices.set(d.key, d);
         this.addObj(ctx, { type: 'selftest', id: stdev, dev: d });
