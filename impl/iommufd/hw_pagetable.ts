@@ -169,7 +169,7 @@ export function iommufdHwptPagingAlloc(
 }
 
 /** Reader for struct iommu_user_data from the calling process. */
-function userDataOf(ictx: IommufdCtx, type: number, len: number, uptr: bigint): HwptAllocData {
+export function userDataOf(ictx: IommufdCtx, type: number, len: number, uptr: bigint): HwptAllocData {
   return {
     type,
     len,
@@ -234,7 +234,7 @@ export function iommufdHwptAlloc(ucmd: Ucmd): number {
  * HWPT_ALLOC.NESTED_FLAGS). The driver's nested domains are roadmap draft 3
  * (EOPNOTSUPP).
  */
-function iommufdHwptNestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
+export function iommufdHwptNestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
   // 6.12 accepts FAULT_ID_VALID only; 7.3 also IOMMU_HWPT_ALLOC_PASID (hw_pagetable.c iommufd_hwpt_nested_alloc).
   const valid = idev.ictx.profile === '6.12' ? IOMMU_HWPT_FAULT_ID_VALID : IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
   if (flags & ~valid || !dataLen) return -EOPNOTSUPP;

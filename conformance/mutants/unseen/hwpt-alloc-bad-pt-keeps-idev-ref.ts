@@ -44,89 +44,25 @@
  * For a selftest mock device the IOMMU_TEST_OP_MOCK_DOMAIN object's
  * destroy goes the same way and the context's release stops at the device.
  *
- * Applied as: IOMMU_HWPT_ALLOC is a copy of the reference's
- * iommufd_hwpt_alloc with THE FAULT (the leaked lookup is one more users
+ * Applied as: IOMMU_HWPT_ALLOC is the shared copy of iommufd_hwpt_alloc
+ * (_hwpt_alloc.ts) with THE FAULT as its pt_id step (the leaked lookup is one more users
  * reference on the device); the unbind of a device carrying such a
  * reference (the VFIO file's release, the selftest object's destroy)
  * follows the kernel's WARN path instead of the reference's assertion.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdHwptPagingAlloc } from '../../../impl/iommufd/hw_pagetable.ts';
+import { EINVAL } from '../../../impl/lib/errno.ts';
+import { refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
 import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
-import type { HwptAllocData, SimDevice } from '../../../impl/platform/iommu.ts';
+import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
+import { hwptAllocWith } from './_hwpt_alloc.ts';
 
 /** Lookup references the faulty IOMMU_HWPT_ALLOC left on each device. */
 const leaked = new WeakMap<IommufdDevice, number>();
-
-/** struct iommu_user_data, read from the calling process. */
-function userDataOf(ictx: IommufdCtx, type: number, len: number, uptr: bigint): HwptAllocData {
-  return { type, len, read: () => ictx.proc.copyFromUser(uptr, len) ?? undefined };
-}
-
-/** iommufd_hwpt_nested_alloc's checks before the driver (as the reference's; the driver step is EOPNOTSUPP). */
-function nestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
-  const valid = idev.ictx.profile === '6.12' ? IOMMU_HWPT_FAULT_ID_VALID : IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
-  if (flags & ~valid || !dataLen) return -EOPNOTSUPP;
-  if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return -EINVAL;
-  return -EOPNOTSUPP;
-}
-
-/** iommufd_hwpt_alloc with THE FAULT. */
-function hwptAlloc(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const dataType = cmd.num('data_type');
-  const dataLen = cmd.num('data_len');
-  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
-  const flags = cmd.num('flags');
-
-  const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (idevR.errno || !idevR.value) return idevR.errno;
-  const idev = idevR.value;
-
-  const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
-  if (ptR.errno || !ptR.value) {
-    // THE FAULT: return without iommufd_put_object(ucmd->ictx, &idev->obj).
-    refcount_inc(idev);
-    leaked.set(idev, (leaked.get(idev) ?? 0) + 1);
-    return -EINVAL;
-  }
-  const pt = ptR.value;
-
-  const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
-  let hwpt: IommufdHwpt;
-  if (pt.type === 'IOAS') {
-    const r = iommufdHwptPagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
-    if (r.errno || !r.value) return r.errno;
-    hwpt = r.value;
-  } else if (pt.type === 'HWPT_PAGING') {
-    return nestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
-  } else {
-    return -EINVAL;
-  }
-
-  const unwind = new Unwind();
-  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) return unwind.exit(f.errno);
-    hwpt.fault = f.value;
-    refcount_inc(f.value);
-  }
-  cmd.set('out_hwpt_id', hwpt.id);
-  const rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  iommufdObjectFinalize(ictx, hwpt);
-  return unwind.exit(0);
-}
 
 /**
  * iommufd_device_unbind → iommufd_object_destroy_user on a device holding a
@@ -162,7 +98,16 @@ type SelftestObj = IommufdObject & { mockDev: SimDevice | null; idev: IommufdDev
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hwpt-alloc-bad-pt-keeps-idev-ref', profile, {
-    handlers: { IOMMU_HWPT_ALLOC: (ucmd) => hwptAlloc(ucmd) },
+    handlers: {
+      IOMMU_HWPT_ALLOC: hwptAllocWith({
+        // THE FAULT: return without iommufd_put_object(ucmd->ictx, &idev->obj).
+        badPt: (idev) => {
+          refcount_inc(idev);
+          leaked.set(idev, (leaked.get(idev) ?? 0) + 1);
+          return -EINVAL;
+        },
+      }),
+    },
     object: (obj) => {
       if (obj.type !== 'SELFTEST') return;
       const sobj = obj as SelftestObj;

@@ -61,38 +61,32 @@
  * userspace is a domain that does not enforce snooping.
  *
  * Applied as: the reference's iommufd_hwpt_paging_alloc restated with the
- * coherency switch after iopt_table_add_domain, used by IOMMU_HWPT_ALLOC (pt
- * an IOAS) and by VFIO_DEVICE_ATTACH_IOMMUFD_PT's automatic domains (attach:
+ * coherency switch after iopt_table_add_domain, used by IOMMU_HWPT_ALLOC (the
+ * shared copy, _hwpt_alloc.ts, for pt an IOAS) and by VFIO_DEVICE_ATTACH_IOMMUFD_PT's automatic domains (attach:
  * immediate attach; replace: attached afterwards). The selftest mock devices
  * never enforce coherency, so their commands are the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_ALLOC_PASID,
-  IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_FAULT_ID_VALID,
 } from '../../../spec/uapi/constants.ts';
 import type { HwptAllocData } from '../../../impl/platform/iommu.ts';
 import {
-  iommufdGetObject,
   iommufdObjectAbortAndDestroy,
   iommufdObjectAlloc,
-  iommufdObjectFinalize,
   refcount_inc,
   type Result,
 } from '../../../impl/iommufd/object.ts';
 import {
   type IommufdCtx,
   type IommufdDevice,
-  iommufdGetDevice,
   type IommufdHwptPaging,
   type IommufdIoas,
-  iommufdUcmdRespond,
-  type Ucmd,
 } from '../../../impl/iommufd/iommufd_private.ts';
 import {
   iommufdHwPagetableAttach,
@@ -104,6 +98,7 @@ import { mutantImplementation } from '../harness.ts';
 import { attachPtIoctl, deviceAttachWith } from './_attach.ts';
 import { deviceReplaceWith } from './_replace.ts';
 import { hwptPagingDestroy } from './_hwpt_destroy.ts';
+import { hwptAllocWith } from './_hwpt_alloc.ts';
 
 /** iommufd_hwpt_paging_alloc with the coherency switch after iopt_table_add_domain (THE FAULT). */
 function hwptPagingAllocCcLast(
@@ -176,43 +171,6 @@ function hwptPagingAllocCcLast(
   return unwind.exit({ errno: 0, value: hwpt });
 }
 
-/** iommu_user_data over the calling process (hw_pagetable.c's userDataOf). */
-function userDataOf(ictx: IommufdCtx, type: number, len: number, uptr: bigint): HwptAllocData {
-  return { type, len, read: () => ictx.proc.copyFromUser(uptr, len) ?? undefined };
-}
-
-/** iommufd_hwpt_alloc with pt_id an IOAS, over the faulty allocation. */
-function hwptAllocIoas(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const dataType = cmd.num('data_type');
-  const dataLen = cmd.num('data_len');
-  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
-  const flags = cmd.num('flags');
-  const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (idevR.errno || !idevR.value) return idevR.errno;
-  const idev = idevR.value;
-  const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
-  if (ptR.errno || !ptR.value) return -EINVAL;
-  const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
-  const r = hwptPagingAllocCcLast(ictx, ptR.value as IommufdIoas, idev, flags, false, userData);
-  if (r.errno || !r.value) return r.errno;
-  const hwpt = r.value;
-  const unwind = new Unwind();
-  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) return unwind.exit(f.errno);
-    hwpt.fault = f.value;
-    refcount_inc(f.value);
-  }
-  cmd.set('out_hwpt_id', hwpt.id);
-  const rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  iommufdObjectFinalize(ictx, hwpt);
-  return unwind.exit(0);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   const deviceAttach = deviceAttachWith({
     attach: iommufdHwPagetableAttach,
@@ -220,11 +178,7 @@ export function createAdapter(profile: Profile): Implementation {
   });
   return mutantImplementation('hwpt-enforce-cc-after-fill', profile, {
     handlers: {
-      IOMMU_HWPT_ALLOC: (ucmd, original) => {
-        // Peek without a fail-nth step: only an IOAS pt_id reaches iommufd_hwpt_paging_alloc.
-        const pt = ucmd.ctx.objects.load(ucmd.cmd.num('pt_id'));
-        return pt?.type === 'IOAS' ? hwptAllocIoas(ucmd) : original(ucmd);
-      },
+      IOMMU_HWPT_ALLOC: hwptAllocWith({ pagingAlloc: hwptPagingAllocCcLast }),
     },
     vfioIoctl: attachPtIoctl({ attach: deviceAttach, replace: deviceReplaceWith({ allocAuto: (ictx, ioas, idev) => hwptPagingAllocCcLast(ictx, ioas, idev, 0, false, undefined) }) }),
   });

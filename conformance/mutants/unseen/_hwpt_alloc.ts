@@ -1,0 +1,69 @@
+/**
+ * Shared by the faults in IOMMU_HWPT_ALLOC: a copy of iommufd_hwpt_alloc
+ * (hw_pagetable.c) whose pt_id lookup failure, paging allocation and
+ * copy-back failure are steps. With the reference's steps it answers as the
+ * reference's iommufdHwptAlloc does.
+ */
+import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
+import { iommufdGetDevice, iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdHwptNestedAllocChecks, iommufdHwptPagingAlloc, userDataOf } from '../../../impl/iommufd/hw_pagetable.ts';
+
+/** The steps a fault may replace; each one not given is the reference's. */
+export interface HwptAllocSteps {
+  /** pt_id names no object: out_put_idev, then EINVAL. */
+  readonly badPt?: (idev: IommufdDevice) => number;
+  /** iommufd_hwpt_paging_alloc, for a pt_id that is an IOAS. */
+  readonly pagingAlloc?: typeof iommufdHwptPagingAlloc;
+  /** The copy-back failed with rc: out_hwpt, iommufd_object_abort_and_destroy (run by the unwind unless this commits it). */
+  readonly respondFailed?: (ictx: IommufdCtx, hwpt: IommufdHwpt, unwind: Unwind, rc: number) => number;
+}
+
+/** iommufd_hwpt_alloc over the given steps. */
+export function hwptAllocWith({ badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc) }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
+  return (ucmd) => {
+    const { cmd, ctx: ictx } = ucmd;
+    if (cmd.num('__reserved')) return -EOPNOTSUPP;
+    const dataType = cmd.num('data_type');
+    const dataLen = cmd.num('data_len');
+    if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
+    const flags = cmd.num('flags');
+
+    const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
+    if (idevR.errno || !idevR.value) return idevR.errno;
+    const idev = idevR.value;
+
+    const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
+    if (ptR.errno || !ptR.value) return badPt(idev);
+    const pt = ptR.value;
+
+    const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
+    let hwpt: IommufdHwpt;
+    if (pt.type === 'IOAS') {
+      const r = pagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
+      if (r.errno || !r.value) return r.errno;
+      hwpt = r.value;
+    } else if (pt.type === 'HWPT_PAGING') {
+      return iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
+    } else {
+      return -EINVAL;
+    }
+
+    const unwind = new Unwind();
+    unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
+    if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
+      const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
+      if (f.errno || !f.value) return unwind.exit(f.errno);
+      hwpt.fault = f.value;
+      refcount_inc(f.value);
+    }
+
+    cmd.set('out_hwpt_id', hwpt.id);
+    const rc = iommufdUcmdRespond(ucmd);
+    if (rc) return respondFailed(ictx, hwpt, unwind, rc);
+    iommufdObjectFinalize(ictx, hwpt);
+    return unwind.exit(0);
+  };
+}
