@@ -62,10 +62,12 @@ export interface BindSteps {
   readonly close?: ((df: VfioDeviceFile) => void) | null;
   /** A failed vfio_df_open goes to out_unlock, past out_put_kvm: the context's file reference and df->iommufd stay. */
   readonly openFailSkipsPut?: boolean;
+  /** iommufd_ctx_from_fd's EBADFD path (a file that is no iommufd) returns without fput: the file's reference stays. */
+  readonly wrongFileKept?: boolean;
 }
 
 /** vfio_df_ioctl_bind_iommufd with the given steps (the reference's where none is given). */
-export function bindIommufdWith({ open = dfOpen, close = dfClose, openFailSkipsPut = false }: BindSteps): (df: VfioDeviceFile, bind: UcmdStruct, arg: bigint) => number {
+export function bindIommufdWith({ open = dfOpen, close = dfClose, openFailSkipsPut = false, wrongFileKept = false }: BindSteps): (df: VfioDeviceFile, bind: UcmdStruct, arg: bigint) => number {
   return (df, bind, arg) => {
     const { proc } = df;
     const flags = bind.num('flags');
@@ -84,7 +86,7 @@ export function bindIommufdWith({ open = dfOpen, close = dfClose, openFailSkipsP
     const unwind = new Unwind();
     unwind.onError('out_put_file', () => file.put());
     const c = iommufdCtxFromFile(file);
-    if (c.errno || !c.value) return unwind.exit(c.errno);
+    if (c.errno || !c.value) return wrongFileKept ? c.errno : unwind.exit(c.errno);
     df.iommufd = { ctx: c.value, file };
     unwind.onError('df->iommufd = NULL', () => (df.iommufd = null));
     const rc = open(df);
