@@ -101,8 +101,11 @@ export function ioasUnmapWith(walk: RangeUnmap): (ucmd: Ucmd) => number {
 /** iopt_cut_iova: split the areas at each IOVA given (a type1 v1 unmap's cuts). */
 export type CutIova = (iopt: IoPagetable, iovas: readonly bigint[]) => number;
 
-/** iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first with `cut`, the reference's by default). */
-export function vfioUnmapDmaWith(walk: RangeUnmap, cut: CutIova = ioptCutIova): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
+/** Whether an unmap of the compat IOAS cuts mappings first (type1 v1): the reference's READ_ONCE(ioas->iopt.disable_large_pages). */
+export type CutsMappings = (ctx: IommufdCtx, ioas: IommufdIoas) => boolean;
+
+/** iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first with `cut`, where `cuts` says so: the reference's by default). */
+export function vfioUnmapDmaWith(walk: RangeUnmap, cut: CutIova = ioptCutIova, cuts: CutsMappings = (_ctx, ioas) => ioas.iopt.disableLargePages): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
   return (ctx, d, arg) => {
     const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
     const flags = unmap.num('flags');
@@ -118,7 +121,7 @@ export function vfioUnmapDmaWith(walk: RangeUnmap, cut: CutIova = ioptCutIova): 
       if (iova !== 0n || size !== 0n) return -EINVAL;
       rc = walk(iopt, 0n, ULONG_MAX, unmapped);
     } else {
-      if (iopt.disableLargePages) {
+      if (cuts(ctx, ioas)) {
         const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
         rc = cut(iopt, iova ? iovas : iovas.slice(0, 1));
         if (rc) return rc;

@@ -64,58 +64,20 @@
  *     range stays mapped and reachable by the devices.
  *
  * Applied as: VFIO_SET_IOMMU is the reference's, followed by the record
- * on success; VFIO_IOMMU_UNMAP_DMA is a copy of the reference's
- * iommufd_vfio_unmap_dma testing the record. Everything else is the
+ * on success; VFIO_IOMMU_UNMAP_DMA is the shared copy of
+ * iommufd_vfio_unmap_dma (_unmap.ts) testing the record. Everything else is the
  * reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, ENODEV } from '../../../impl/lib/errno.ts';
-import { VFIO_DMA_UNMAP_FLAG_ALL, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU } from '../../../spec/uapi/constants.ts';
-import { commandMinSize } from '../../../spec/uapi/lookup.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import type { IommufdCtx, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptCutIova, ioptUnmapAll, ioptUnmapIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU } from '../../../spec/uapi/constants.ts';
+import type { IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptCutIova, ioptUnmapIovaRange } from '../../../impl/iommufd/io_pagetable.ts';
 import type { KFile } from '../../../impl/process/file.ts';
-import { mutantImplementation, patchOwn, type CompatDecode } from '../harness.ts';
+import { mutantImplementation, patchOwn } from '../harness.ts';
+import { vfioUnmapDmaWith } from './_unmap.ts';
 
 /** ictx->vfio_type1_v1: what the last successful VFIO_SET_IOMMU of each context chose (THE FAULT). */
 const type1v1 = new WeakMap<IommufdCtx, boolean>();
-
-/** get_compat_ioas: ENODEV when there is none. */
-function getCompatIoas(ctx: IommufdCtx): IommufdIoas | null {
-  const ioas = ctx.vfioIoas;
-  if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return null;
-  return ioas as IommufdIoas;
-}
-
-/** iommufd_vfio_unmap_dma testing the context's record instead of the IOAS (THE FAULT). */
-function unmapDma(ctx: IommufdCtx, d: CompatDecode, arg: bigint): number {
-  const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-  const flags = unmap.num('flags');
-  if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return -EINVAL;
-  const ioas = getCompatIoas(ctx);
-  if (!ioas) return -ENODEV;
-  const iopt = ioas.iopt;
-  const iova = unmap.big('iova');
-  const size = unmap.big('size');
-  const unmapped = { bytes: 0n };
-  let rc: number;
-  if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
-    if (iova !== 0n || size !== 0n) return -EINVAL;
-    rc = ioptUnmapAll(iopt, unmapped);
-  } else {
-    if (type1v1.get(ctx)) {
-      // THE FAULT: was READ_ONCE(ioas->iopt.disable_large_pages)
-      const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
-      rc = ioptCutIova(iopt, iova ? iovas : iovas.slice(0, 1));
-      if (rc) return rc;
-    }
-    rc = ioptUnmapIova(iopt, iova, size, unmapped);
-  }
-  unmap.set('size', unmapped.bytes);
-  if (!ctx.proc.copyToUser(arg, unmap.bytes.subarray(0, commandMinSize(ctx.profile, d.command) ?? 0))) rc = -EFAULT;
-  return rc;
-}
 
 /** iommufd_vfio_set_iommu as the reference's, then the record of the container's type on success (THE FAULT). */
 function recordSetIommu(file: KFile): void {
@@ -133,7 +95,8 @@ function recordSetIommu(file: KFile): void {
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-type1-v1-latched-per-ctx', profile, {
-    compat: { VFIO_IOMMU_UNMAP_DMA: (ctx, d, arg) => unmapDma(ctx, d, arg) },
+    // THE FAULT: the cut test reads the context's record, not READ_ONCE(ioas->iopt.disable_large_pages).
+    compat: { VFIO_IOMMU_UNMAP_DMA: vfioUnmapDmaWith(ioptUnmapIovaRange, ioptCutIova, (ctx) => type1v1.get(ctx) === true) },
     process: (proc) => {
       patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
         fdInstall(fd, file);
