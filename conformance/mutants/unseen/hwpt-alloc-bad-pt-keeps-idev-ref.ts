@@ -52,49 +52,14 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EINVAL } from '../../../impl/lib/errno.ts';
-import { refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
-import type { SimDevice } from '../../../impl/platform/iommu.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
+import { mutantImplementation } from '../harness.ts';
+import { leakedDeviceHooks } from './_vfio_release.ts';
 import { hwptAllocWith } from './_hwpt_alloc.ts';
 
 /** Lookup references the faulty IOMMU_HWPT_ALLOC left on each device. */
 const leaked = new WeakMap<IommufdDevice, number>();
-
-/**
- * iommufd_device_unbind → iommufd_object_destroy_user on a device holding a
- * leaked lookup: iommufd_object_dec_wait_shortterm times out, the caller's
- * (driver's) users reference is put back (dropped), WARN_ON(ret); the
- * object stays, held by the leaked lookup.
- */
-function unbindLeaks(idev: IommufdDevice): void {
-  idev.users--;
-  idev.ictx.warnings.push(`iommufd_object_destroy_user: device ${idev.id} still referenced (shortterm wait timed out); left in place`);
-}
-
-/** vfio_device_fops_release → vfio_df_unbind_iommufd for a device carrying a leaked lookup. */
-function releaseLeakingDevice(df: VfioDeviceFile): boolean {
-  const vdev = df.device;
-  const idev = vdev.iommufdDevice;
-  if (!df.accessGranted || vdev.openCount !== 1 || !idev || !leaked.get(idev)) return false;
-  // vfio_df_close → vfio_iommufd_physical_unbind
-  if (vdev.iommufdAttached) {
-    iommufdDeviceDetach(idev);
-    vdev.iommufdAttached = false;
-  }
-  unbindLeaks(idev);
-  vdev.iommufdDevice = null;
-  vdev.openCount--;
-  // the file's own context reference
-  dropFileBinding(df);
-  return true;
-}
-
-/** struct selftest_obj as the reference stores it. */
-type SelftestObj = IommufdObject & { mockDev: SimDevice | null; idev: IommufdDevice | null };
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hwpt-alloc-bad-pt-keeps-idev-ref', profile, {
@@ -108,18 +73,6 @@ export function createAdapter(profile: Profile): Implementation {
         },
       }),
     },
-    object: (obj) => {
-      if (obj.type !== 'SELFTEST') return;
-      const sobj = obj as SelftestObj;
-      // iommufd_selftest_destroy: detach, unbind (WARN path with a leaked lookup), mock_dev_destroy
-      patchOwn(sobj as IommufdObject, 'destroy', (destroy) => () => {
-        const idev = sobj.idev;
-        if (!idev || !leaked.get(idev)) return destroy();
-        iommufdDeviceDetach(idev);
-        unbindLeaks(idev);
-        if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-      });
-    },
-    process: releaseInstead(releaseLeakingDevice),
+    ...leakedDeviceHooks((idev) => (leaked.get(idev) ?? 0) > 0),
   });
 }

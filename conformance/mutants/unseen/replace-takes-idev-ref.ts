@@ -44,13 +44,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import { iommufdDeviceDetach, iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
-import { refcount_inc, type IommufdObject } from '../../../impl/iommufd/object.ts';
+import { iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
-import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
-import type { SimDevice } from '../../../impl/platform/iommu.ts';
-import { dropFileBinding, releaseInstead } from './_vfio_release.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { leakedDeviceHooks } from './_vfio_release.ts';
+import { mutantImplementation } from '../harness.ts';
 import { mockDomainReplaceWith, replaceAttachIoctl } from './_replace.ts';
 
 /** References taken by the faulty replace, per device. */
@@ -65,36 +63,6 @@ function deviceReplaceTakingRef(idev: IommufdDevice, ptId: { value: number }): n
   return 0;
 }
 
-/**
- * iommufd_device_unbind → iommufd_object_destroy_user on a device with extra
- * references: the caller's reference is dropped, the object is busy, WARN_ON.
- */
-function unbindLeaks(idev: IommufdDevice): void {
-  idev.users--;
-  idev.ictx.warnings.push(`iommufd_object_destroy_user: device ${idev.id} still referenced (users ${idev.users}); left in place`);
-}
-
-/** vfio_device_fops_release → vfio_df_unbind_iommufd for a device carrying extra references. */
-function releaseLeakingDevice(df: VfioDeviceFile): boolean {
-  const vdev = df.device;
-  const idev = vdev.iommufdDevice;
-  if (!df.accessGranted || vdev.openCount !== 1 || !idev || !extraRefs.get(idev)) return false;
-  // vfio_iommufd_physical_unbind
-  if (vdev.iommufdAttached) {
-    iommufdDeviceDetach(idev);
-    vdev.iommufdAttached = false;
-  }
-  unbindLeaks(idev);
-  vdev.iommufdDevice = null;
-  vdev.openCount--;
-  // vfio_df_unbind_iommufd: the file's own ctx reference
-  dropFileBinding(df);
-  return true;
-}
-
-/** struct selftest_obj as the reference stores it. */
-type SelftestObj = IommufdObject & { mockDev: SimDevice | null; idev: IommufdDevice | null };
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('replace-takes-idev-ref', profile, {
     vfioIoctl: replaceAttachIoctl(deviceReplaceTakingRef),
@@ -105,18 +73,6 @@ export function createAdapter(profile: Profile): Implementation {
         return mockDomainReplaceWith(deviceReplaceTakingRef)(ucmd);
       },
     },
-    object: (obj) => {
-      if (obj.type !== 'SELFTEST') return;
-      const sobj = obj as SelftestObj;
-      // iommufd_selftest_destroy: detach, unbind (WARN path with extra references), mock_dev_destroy
-      patchOwn(sobj as IommufdObject, 'destroy', (destroy) => () => {
-        const idev = sobj.idev;
-        if (!idev || !extraRefs.get(idev)) return destroy();
-        iommufdDeviceDetach(idev);
-        unbindLeaks(idev);
-        if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-      });
-    },
-    process: releaseInstead(releaseLeakingDevice),
+    ...leakedDeviceHooks((idev) => (extraRefs.get(idev) ?? 0) > 0),
   });
 }
