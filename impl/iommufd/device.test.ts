@@ -27,6 +27,7 @@ import type { IommuDomain } from '../platform/iommu.ts';
 const NEST_PARENT = 1;
 const DIRTY = 2;
 const FAULT_ID_VALID = 4;
+const PASID = 8;
 const NO_DIRTY = 1;
 const HUGE_IOVA = 2;
 
@@ -608,6 +609,16 @@ describe('IOMMU instances and coherency (seeds 001 and 002)', () => {
     const vtd1 = boundDevice(env, { iommu: 'vtd1' });
     expect(hwptAlloc(env, { dev_id: vtd1.devid, pt_id: ioas, flags: DIRTY }).errno).toBe(EOPNOTSUPP);
     expect(hwptAlloc(env, { dev_id: vtd1.devid, pt_id: ioas, flags: NEST_PARENT }).errno).toBe(EOPNOTSUPP);
+    // SMMUv3: 6.12 arm_smmu_domain_alloc_user takes DIRTY_TRACKING alone; 7.3
+    // arm_smmu_domain_alloc_paging_flags takes NEST_PARENT alone (a stage-2 domain).
+    const smmu = boundDevice(env, { iommu: 'smmu0' });
+    expect(hwptAlloc(env, { dev_id: smmu.devid, pt_id: ioas, flags: NEST_PARENT }).errno).toBe(EOPNOTSUPP);
+    const env73 = newEnv('7.3');
+    const ioas73 = ioasAlloc(env73);
+    const smmu73 = boundDevice(env73, { iommu: 'smmu0' });
+    expect(hwptAlloc(env73, { dev_id: smmu73.devid, pt_id: ioas73, flags: NEST_PARENT | PASID }).errno).toBe(EOPNOTSUPP);
+    expect(hwptAlloc(env73, { dev_id: smmu73.devid, pt_id: ioas73, flags: NEST_PARENT }).errno).toBe(0);
+    expect(hwptAlloc(env73, { dev_id: smmu73.devid, pt_id: ioas73, flags: PASID }).errno).toBe(0);
   });
 
   check('ref.hwpt_alloc.vtd-nest-parent-refuses-read-only', () => {

@@ -5,7 +5,7 @@
  *   intel  — VT-d second-stage domains; snoop control (ecap.SC) decides
  *            enforce_cache_coherency; SSADS decides dirty tracking.
  *   amd    — AMD v1 domains; always enforces coherency; HD decides dirty.
- *   smmuv3 — Arm SMMUv3 stage-1 LPAE domains; cannot enforce coherency
+ *   smmuv3 — Arm SMMUv3 stage-1 LPAE domains (a 7.3 nesting parent: stage 2); cannot enforce coherency
  *            (unless the device is CANWBS), no dirty tracking.
  * One shared ops object per driver, so domains may move between instances of
  * the same driver exactly when the driver accepts (`__iommu_attach_group`
@@ -305,18 +305,24 @@ export function createSmmuV3Driver(profile: Profile, env: DriverEnv): IommuDrive
           },
         }
       : {}),
-    // arm_smmu_domain_alloc_user / _paging_flags
+    // 6.12 arm_smmu_domain_alloc_user: DIRTY_TRACKING is the one flag (no nesting parent).
+    // 7.3 arm_smmu_domain_alloc_paging_flags: after the allocation, a switch on the whole
+    // flags: 0; NEST_PARENT alone, a stage-2 domain (ARM_SMMU_FEAT_NESTING); DIRTY_TRACKING
+    // and/or PASID, stage 1; any other mix (a nesting parent with either) EOPNOTSUPP. The
+    // dirty-tracking capability is tested last (arm_smmu_domain_finalise).
     domainAllocPaging(dev, flags, data) {
       const inst = dev.iommu.config;
-      const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | (profile === '7.3' ? IOMMU_HWPT_ALLOC_PASID : 0);
+      const PAGING_FLAGS = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (profile === '7.3' ? IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID : 0);
       if (flags & ~PAGING_FLAGS) return { errno: -EOPNOTSUPP };
       if (data) return { errno: -EOPNOTSUPP };
+      if (fail()) return { errno: -ENOMEM };
       const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
       const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+      if (nestParent && (flags !== IOMMU_HWPT_ALLOC_NEST_PARENT || !inst.nesting)) return { errno: -EOPNOTSUPP };
       if (dirty && !dev.caps.dirtyTracking) return { errno: -EOPNOTSUPP };
-      if (nestParent && !inst.nesting) return { errno: -EOPNOTSUPP };
-      if (fail()) return { errno: -ENOMEM };
-      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, nestParent, inst.format, fail);
+      // A nesting parent is the stage-2 table (S2AP: write without read is expressible).
+      if (nestParent) return pagingDomain(drv, { ...inst.domainCfg, format: 'arm-s2' }, false, true, inst.format.replace('arm-s1', 'arm-s2'), fail);
+      return pagingDomain(drv, { ...inst.domainCfg, dirty }, dirty, false, inst.format, fail);
     },
     // arm_smmu_attach_dev: an enforcing domain only takes CANWBS masters
     attachDev(domain, dev) {

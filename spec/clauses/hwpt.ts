@@ -102,7 +102,7 @@ export const clauses: Clause[] = [
   {
     id: 'HWPT_ALLOC.DRIVER_REFUSES',
     kind: 'errno',
-    statement: 'The IOMMU driver refuses what it cannot build with EOPNOTSUPP: driver data on a paging HWPT (6.12 mock; 7.3 mock accepts only IOMMU_HWPT_DATA_SELFTEST), NEST_PARENT on a unit without nesting (AMD in 6.12).',
+    statement: 'The IOMMU driver refuses what it cannot build with EOPNOTSUPP: driver data on a paging HWPT (6.12 mock; 7.3 mock accepts only IOMMU_HWPT_DATA_SELFTEST), NEST_PARENT on a unit without nesting (AMD and SMMUv3 in 6.12), and in 7.3 an SMMUv3 nesting parent with any other flag (arm_smmu_domain_alloc_paging_flags switches on the whole flags: NEST_PARENT alone is a stage-2 domain).',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
     profiles: BOTH,
     command: CMD,
