@@ -31,12 +31,14 @@ export interface AccessRwSteps {
   readonly startByte?: (area: IoptArea, iova: bigint) => bigint;
   /** `data += bytes`: where the next area's piece starts in the kernel buffer. */
   readonly advance?: (off: number, bytes: number) => number;
+  /** A read's copy of the bounce buffer to uptr runs before the access's result is tested (the kernel's runs only on success). */
+  readonly copyOutFirst?: boolean;
 }
 
 const pieceBytesOf = (last: bigint, area: IoptArea, cur: bigint): number => Number((last < area.last ? last : area.last) - cur + 1n);
 
 /** iommufd_access_rw with the given steps. */
-function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath: boolean): number {
+function accessRw(steps: Required<Omit<AccessRwSteps, 'copyOutFirst'>>, access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath: boolean): number {
   if (!data.length) return -EINVAL;
   const last = iova + BigInt(data.length) - 1n;
   if (last > ULONG_MAX) return -EOVERFLOW;
@@ -60,7 +62,7 @@ function accessRw(steps: Required<AccessRwSteps>, access: IommufdAccess, iova: b
 }
 
 /** iommufd_test_access_rw over iommufd_access_rw with the given steps (the reference's where none is given). */
-export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig, startByte = ioptAreaStartByte, advance = (off, bytes) => off + bytes }: AccessRwSteps): (ucmd: Ucmd) => number {
+export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig, startByte = ioptAreaStartByte, advance = (off, bytes) => off + bytes, copyOutFirst = false }: AccessRwSteps): (ucmd: Ucmd) => number {
   const steps = { pieceBytes, checkProt, pagesRw, contigDone, contig, startByte, advance };
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
@@ -85,6 +87,7 @@ export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAr
       }
       if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
       const rc = accessRw(steps, access, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
+      if (copyOutFirst) return !write && !ctx.proc.copyToUser(ubuf, tmp) ? -EFAULT : rc;
       if (rc) return rc;
       if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return -EFAULT;
       return 0;
