@@ -15,9 +15,9 @@ import { Unwind } from '../../../impl/lib/unwind.ts';
 import { VFIO_DEVICE_ATTACH_PASID } from '../../../spec/uapi/constants.ts';
 import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectAlloc, iommufdObjectFinalize, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
 import { type IommufdCtx, type IommufdDevice, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, PHYS_ADDR_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdHwPagetableDetach, iommufdHwptPagingAlloc, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
+import { findHwptPaging, iommufdHwPagetableDetach, iommufdHwptPagingAlloc, iommufdHwptPagingEnforceCc } from '../../../impl/iommufd/hw_pagetable.ts';
 import { iommufdDeviceDetach } from '../../../impl/iommufd/device.ts';
-import { ioptTableAddDomain, ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptRemoveReservedIova, ioptTableAddDomain, ioptTableEnforceDevResvRegions } from '../../../impl/iommufd/io_pagetable.ts';
 import { vfioDeviceIoctlDecode } from '../../../impl/iommufd/vfio_cdev.ts';
 import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
 import type { MutantHooks } from '../harness.ts';
@@ -33,6 +33,56 @@ export function hwptAttachDevice(hwpt: IommufdHwpt, idev: IommufdDevice): number
   if (!hwpt.domain) return -EINVAL;
   if (idev.ictx.faults.shouldFail()) return -ENOMEM; // kzalloc(handle)
   return idev.dev.machine.iommuAttachGroup(hwpt.domain, idev.igroup.group);
+}
+
+/** The steps of iommufd_hw_pagetable_attach a fault may move; each one not given is the reference's. */
+export interface HwPagetableAttachSteps {
+  /**
+   * Where the device's users reference on the HWPT is taken: at the end, once nothing can fail
+   * (the kernel); right after the group test, before the steps that can still fail; or with the
+   * group's first device only.
+   */
+  readonly takeRef?: 'end' | 'after-group-check' | 'first-device';
+  /** The reserved regions are added before the group test, whose exit (err_unlock) does not undo them. */
+  readonly resvBeforeGroupCheck?: boolean;
+}
+
+/** iommufd_hw_pagetable_attach (device.c) over the given steps. */
+export function hwPagetableAttachWith({ takeRef = 'end', resvBeforeGroupCheck = false }: HwPagetableAttachSteps = {}): HwptAttach {
+  return (hwpt, idev) => {
+    const igroup = idev.igroup;
+    const paging = findHwptPaging(hwpt);
+    if (idev.ictx.profile !== '6.12') {
+      // 7.3: the group's struct iommufd_attach (kzalloc) and the device's device_array slot, as the reference.
+      const faults = idev.ictx.faults;
+      if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM;
+      if (igroup.deviceList.length === 0) faults.absorbedStep();
+    }
+    const first = igroup.deviceList.length === 0;
+    const unwind = new Unwind();
+    if (paging && resvBeforeGroupCheck) {
+      const rc = attachReservedIova(idev, paging, first);
+      if (rc) return unwind.exit(rc);
+    }
+    if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return unwind.exit(-EINVAL);
+    if (takeRef === 'after-group-check') refcount_inc(hwpt);
+    if (paging) {
+      if (!resvBeforeGroupCheck) {
+        const rc = attachReservedIova(idev, paging, first);
+        if (rc) return unwind.exit(rc);
+      }
+      unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
+    }
+    if (first) {
+      const rc = hwptAttachDevice(hwpt, idev);
+      if (rc) return unwind.exit(rc);
+      igroup.hwpt = hwpt;
+      if (takeRef === 'first-device') refcount_inc(hwpt);
+    }
+    if (takeRef === 'end') refcount_inc(hwpt);
+    igroup.deviceList.push(idev);
+    return unwind.exit(0);
+  };
 }
 
 /** iommufd_device_attach_reserved_iova, with iommufd_group_setup_msi on the group's first attach (`first`). */

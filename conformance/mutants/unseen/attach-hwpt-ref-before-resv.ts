@@ -62,45 +62,13 @@
  * reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOMEM } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
-import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
-import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
-import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
+import { attachPtIoctl, deviceAttachWith, hwPagetableAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { mockDomainHandler } from './_mock_domain.ts';
 
-/** iommufd_hw_pagetable_attach with the users reference taken before the steps that can still fail (THE FAULT). */
-function hwPagetableAttachRefFirst(hwpt: IommufdHwpt, idev: IommufdDevice): number {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (idev.ictx.profile !== '6.12') {
-    // 7.3: the group's struct iommufd_attach (kzalloc) and the device's device_array slot.
-    const faults = idev.ictx.faults;
-    if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM;
-    if (igroup.deviceList.length === 0) faults.absorbedStep();
-  }
-  if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
-  // THE FAULT: the device's reference, taken here; no error label below drops it.
-  refcount_inc(hwpt);
-  const unwind = new Unwind();
-  const first = igroup.deviceList.length === 0;
-  if (paging) {
-    const rc = attachReservedIova(idev, paging, first);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
-  }
-  if (first) {
-    const rc = hwptAttachDevice(hwpt, idev);
-    if (rc) return unwind.exit(rc);
-    igroup.hwpt = hwpt;
-  }
-  igroup.deviceList.push(idev);
-  return unwind.exit(0);
-}
+/** iommufd_hw_pagetable_attach with the users reference taken before the steps that can still fail (THE FAULT): no error label below drops it. */
+const hwPagetableAttachRefFirst = hwPagetableAttachWith({ takeRef: 'after-group-check' });
 
 export function createAdapter(profile: Profile): Implementation {
   const deviceAttach = deviceAttachWith({ attach: hwPagetableAttachRefFirst, allocAttached: hwptPagingAllocAttachedWith(hwPagetableAttachRefFirst) });

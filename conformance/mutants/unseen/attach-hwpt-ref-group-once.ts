@@ -56,45 +56,14 @@
  * Replace, detach and everything else are the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOMEM, EINVAL } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { refcount_inc } from '../../../impl/iommufd/object.ts';
-import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
-import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
-import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
 import { kernelRefcount } from './_kernel_refcount.ts';
-import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
+import { attachPtIoctl, deviceAttachWith, hwPagetableAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { mockDomainHandler } from './_mock_domain.ts';
 
-/** iommufd_hw_pagetable_attach with THE FAULT. */
-function hwPagetableAttach(hwpt: IommufdHwpt, idev: IommufdDevice): number {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (idev.ictx.profile !== '6.12') {
-    const faults = idev.ictx.faults;
-    if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM; // kzalloc(attach)
-    if (igroup.deviceList.length === 0) faults.absorbedStep(); // xa_insert(&attach->device_array, ...)
-  }
-  if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return -EINVAL;
-  const first = igroup.deviceList.length === 0;
-  const unwind = new Unwind();
-  if (paging) {
-    const rc = attachReservedIova(idev, paging, first);
-    if (rc) return unwind.exit(rc);
-    unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
-  }
-  if (first) {
-    const rc = hwptAttachDevice(hwpt, idev);
-    if (rc) return unwind.exit(rc);
-    igroup.hwpt = hwpt;
-    // THE FAULT: the HWPT's users reference is taken for the group's first device only.
-    refcount_inc(hwpt);
-  }
-  igroup.deviceList.push(idev);
-  return unwind.exit(0);
-}
+/** iommufd_hw_pagetable_attach with THE FAULT: the HWPT's users reference is taken for the group's first device only. */
+const hwPagetableAttach = hwPagetableAttachWith({ takeRef: 'first-device' });
 
 export function createAdapter(profile: Profile): Implementation {
   const deviceAttach = deviceAttachWith({ attach: hwPagetableAttach, allocAttached: hwptPagingAllocAttachedWith(hwPagetableAttach) });

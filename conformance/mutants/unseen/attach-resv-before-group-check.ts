@@ -79,42 +79,11 @@
  * devices sit alone in their groups, so they never reach the faulty exit.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOMEM } from '../../../impl/lib/errno.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { refcount_inc } from '../../../impl/iommufd/object.ts';
-import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
-import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { mutantImplementation } from '../harness.ts';
-import { attachPtIoctl, attachReservedIova, deviceAttachWith, type HwptAttach, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
+import { attachPtIoctl, deviceAttachWith, hwPagetableAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
 
-/** iommufd_hw_pagetable_attach with the reservation made before the group-mismatch test, whose exit does not undo it. */
-const hwPagetableAttach: HwptAttach = (hwpt, idev) => {
-  const igroup = idev.igroup;
-  const paging = findHwptPaging(hwpt);
-  if (idev.ictx.profile !== '6.12') {
-    // 7.3: the group's struct iommufd_attach (kzalloc) and the device's device_array slot, as the reference.
-    const faults = idev.ictx.faults;
-    if (igroup.hwpt === null && faults.shouldFail()) return -ENOMEM;
-    if (igroup.deviceList.length === 0) faults.absorbedStep();
-  }
-  const unwind = new Unwind();
-  // THE FAULT: the reserved regions first ...
-  if (paging) {
-    const rc = attachReservedIova(idev, paging, igroup.deviceList.length === 0);
-    if (rc) return unwind.exit(rc);
-  }
-  // ... and the group test's exit is still err_unlock (7.3: err_release_devid), below err_unresv.
-  if (igroup.hwpt !== null && igroup.hwpt !== hwpt) return unwind.exit(-EINVAL);
-  if (paging) unwind.onError('err_unresv', () => ioptRemoveReservedIova(paging.ioas.iopt, idev.dev));
-  if (igroup.deviceList.length === 0) {
-    const rc = hwptAttachDevice(hwpt, idev);
-    if (rc) return unwind.exit(rc);
-    igroup.hwpt = hwpt;
-  }
-  refcount_inc(hwpt);
-  igroup.deviceList.push(idev);
-  return unwind.exit(0);
-};
+/** iommufd_hw_pagetable_attach with the reservation made before the group-mismatch test, whose exit does not undo it (THE FAULT). */
+const hwPagetableAttach = hwPagetableAttachWith({ resvBeforeGroupCheck: true });
 
 export function createAdapter(profile: Profile): Implementation {
   const deviceAttach = deviceAttachWith({ attach: hwPagetableAttach, allocAttached: hwptPagingAllocAttachedWith(hwPagetableAttach) });
