@@ -1900,3 +1900,22 @@ describe('answers on rarely reached paths (red-team round 29)', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('syzkaller-form IOVAs name kernel areas, not the maps that made them', () => {
+  check('suite.invariants.syz-iova-counts-copied-pieces', async () => {
+    // A copy over two areas makes two (one per source piece, iopt_map_pages): the nth area of a
+    // syzkaller-form copy counts both. Counting the copy once named another area here.
+    const p = program('syz-copy-after-two-piece-copy', [
+      ...context,
+      { op: 'mem_alloc', length: 65536, hugeAligned: true, bind: { buf: '.' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '8192', iova: '0x100000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: { $: 'buf', field: 'va', add: 16384 }, length: '8192', iova: '0x102000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { src_ioas_id: '$ioas', dst_ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', src_iova: '0x101000', length: '8192', dst_iova: '0x200000' }, expect: { ok: true } },
+      // Areas in IOVA order: 0x100000, 0x102000, 0x200000 (the copy's first piece), 0x201000 (its second).
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { src_ioas_id: '$ioas', dst_ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE|MOCK_FLAGS_ACCESS_SYZ', src_iova: '3', length: '4096', dst_iova: '0' }, expect: { ok: true, out: { src_iova: '0x201000' } } },
+    ]);
+    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(onRef.objections, onRef.text).toEqual([]);
+    expect(onRef.text).not.toMatch(/FAIL/);
+  });
+});

@@ -1411,14 +1411,11 @@ export class Shadow {
    */
   syzIova(ioas: IoasObj | undefined, encoded: bigint): bigint | undefined {
     const nth = Number(BigInt.asUintN(32, encoded));
-    const starts = new Map<number, bigint>();
     // After a failed non-atomic unmap an area may or may not be there: the nth is unknown.
     if (ioas?.segs.some((seg) => seg.uncertain)) return undefined;
-    for (const seg of ioas?.segs ?? []) {
-      const s = starts.get(seg.area);
-      if (s === undefined || seg.start < s) starts.set(seg.area, seg.start);
-    }
-    const start = [...starts.values()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[nth];
+    // Each segment is one kernel area: a COPY makes one per source piece under one id, and a type1
+    // cut splits the area it cuts into pieces that keep its id.
+    const start = (ioas?.segs ?? []).map((seg) => seg.start).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[nth];
     return start === undefined ? 0n : start + BigInt.asUintN(32, encoded >> 32n);
   }
 
