@@ -1038,9 +1038,9 @@ export class InvariantsOracle implements Oracle {
     const length = toBig(v['length']);
     const va = toBig(v['user_va']);
     if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || va + length - 1n > U64_MAX) return;
-    const align = this.exactAlignment(ctx, ioas);
-    const reserved = this.possiblyReserved(ctx, ioas);
-    if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n) return;
+    const placement = this.placementOf(ctx, ioas, va, length);
+    if (!placement) return;
+    const { align, reserved } = placement;
     // A VT-d nesting parent in the IOAS takes no read-only IOPTE (ERRATA_772415_SPR17).
     if (name === 'EINVAL' && (flags & IOMMU_IOAS_MAP_WRITEABLE) === 0 && this.shadow.refusesReadOnly(ctx, ioas.id)) return;
     this.ctx.count('invariants.abi-hygiene');
@@ -1053,11 +1053,31 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(r.start)}..${hexOf(r.last)} (FIXED_IOVA) into IOAS ${ioas.id} failed with ${name}, but that IOVA is free, allowed and reserved by nothing, and the IOVA, length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE)${name === 'EFAULT' ? ', and its user range lies in a buffer the process maps, every page of it accessible (no EFAULT from the pages)' : ''} (IOAS_MAP.FIXED_FREE)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
       return;
     }
-    // iopt_alloc_iova: EOVERFLOW past ULONG_MAX / 2, EINVAL below the IOAS alignment.
-    if (length >= U64_MAX / 2n || autoIovaAlignment(va, length) < align) return;
-    const at = autoIovaFirstFit([...reserved, ...ioas.segs], ioas.allowed, va, length);
+    const at = this.autoFit(ioas, placement, va, length);
     if (at === undefined) return;
     out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(length)} byte(s) at an automatic IOVA into IOAS ${ioas.id} failed with ${name}, but the first-fit search finds ${hexOf(at)}..${hexOf(at + length - 1n)} free, allowed and reserved by nothing (aligned to ${hexOf(autoIovaAlignment(va, length))} with user_va's page offset), and the length and user_va are aligned to the IOAS's ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE)${name === 'EFAULT' ? ', and its user range lies in a buffer the process maps, every page of it accessible (no EFAULT from the pages)' : ''} (IOAS_MAP.AUTO_FITS)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
+  }
+
+  /**
+   * The IOAS's alignment and the IOVA that may be reserved in it, where the
+   * shadow knows both exactly and [va, va + length) is aligned to it: what a
+   * rule that a map or copy must succeed stands on.
+   */
+  private placementOf(ctx: CtxRec, ioas: IoasObj, va: bigint, length: bigint): { align: bigint; reserved: Range[] } | undefined {
+    const align = this.exactAlignment(ctx, ioas);
+    const reserved = this.possiblyReserved(ctx, ioas);
+    if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n) return undefined;
+    return { align, reserved };
+  }
+
+  /**
+   * Where iopt_alloc_iova puts [va, va + length) in the IOAS: the first fit,
+   * if any; none past ULONG_MAX / 2 (EOVERFLOW) or where the search's
+   * alignment is below the IOAS's (EINVAL).
+   */
+  private autoFit(ioas: IoasObj, { align, reserved }: { align: bigint; reserved: Range[] }, va: bigint, length: bigint): bigint | undefined {
+    if (length >= U64_MAX / 2n || autoIovaAlignment(va, length) < align) return undefined;
+    return autoIovaFirstFit([...reserved, ...ioas.segs], ioas.allowed, va, length);
   }
 
   /**
@@ -1086,19 +1106,19 @@ export class InvariantsOracle implements Oracle {
     const dst = ctx?.alive ? this.shadow.ioas(ctx, v['dst_ioas_id']) : undefined;
     if (!ctx || !src || !dst || src.segs.some((x) => x.uncertain) || dst.segs.some((x) => x.uncertain)) return;
     const length = toBig(v['length']);
-    const start = syz ? this.shadow.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
+    const start = this.shadow.copySrcIova(src, v);
     if (start === undefined || length === 0n || length >= U64_MAX / 2n || start >= U64_MAX - length) return;
     const r = { start, last: start + length - 1n };
     const seg = this.shadow.segmentAt(src, r.start);
     if (!seg || seg.last < r.last || ((flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0 && !seg.ps.writable)) return;
     const va = seg.ps.va + seg.psOff + (r.start - seg.start);
-    const align = this.exactAlignment(ctx, dst);
-    const reserved = this.possiblyReserved(ctx, dst);
-    if (align === undefined || reserved === undefined || length % align !== 0n || va % align !== 0n || autoIovaAlignment(va, length) < align) return;
+    const placement = this.placementOf(ctx, dst, va, length);
+    if (!placement) return;
     // A VT-d nesting parent in the IOAS takes no read-only IOPTE (ERRATA_772415_SPR17).
     if (name === 'EINVAL' && (flags & IOMMU_IOAS_MAP_WRITEABLE) === 0 && this.shadow.refusesReadOnly(ctx, dst.id)) return;
-    const at = autoIovaFirstFit([...reserved, ...dst.segs], dst.allowed, va, length);
+    const at = this.autoFit(dst, placement, va, length);
     if (at === undefined) return;
+    const { align } = placement;
     this.ctx.count('invariants.abi-hygiene');
     out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_COPY of ${hexOf(r.start)}..${hexOf(r.last)}${syz ? ` (syzkaller form: area ${Number(BigInt.asUintN(32, toBig(v['src_iova'])))} of IOAS ${src.id} plus an offset)` : ''} from IOAS ${src.id} to an automatic IOVA in IOAS ${dst.id} failed with ${name}, but one area of the source maps all of it${(flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0 ? ' with pages pinned for writing' : ''}, and the first-fit search finds ${hexOf(at)}..${hexOf(at + length - 1n)} free, allowed and reserved by nothing in the destination, aligned to its ${align}: only the pages or the table's reach can refuse it then (EFAULT, ENOMEM, ERANGE) (IOAS_COPY.AUTO_FITS)`, 'ok (or EFAULT/ENOMEM/ERANGE)', name));
   }
@@ -1189,8 +1209,7 @@ export class InvariantsOracle implements Oracle {
     const v = req.arg.fields;
     const ctx = this.shadow.ctxOfFd(req.fd);
     const src = ctx && this.shadow.ioas(ctx, v['src_ioas_id']);
-    // syzkaller's form names the nth area of the source and an offset in it (iommufd_test_syz_conv_iova_id).
-    const iova = (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0 ? this.shadow.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
+    const iova = this.shadow.copySrcIova(src, v);
     const r = iova === undefined ? undefined : rangeOf(iova, toBig(v['length']));
     if (!src || !r) return;
     this.ctx.count('invariants.dma-confinement');
@@ -1679,7 +1698,7 @@ export class InvariantsOracle implements Oracle {
     const src = ctx && !this.shadow.lost ? this.shadow.ioas(ctx, v['src_ioas_id']) : undefined;
     return new Map([
       ['flags', BigInt(flags & ~MOCK_FLAGS_ACCESS_SYZ)],
-      ['src_iova', src ? this.shadow.syzIova(src, toBig(v['src_iova'])) : undefined],
+      ['src_iova', src ? this.shadow.copySrcIova(src, v) : undefined],
     ]);
   }
 

@@ -1138,8 +1138,7 @@ export class Shadow {
         if (!src || !dst) return;
         const flags = toNum(v['flags']);
         const length = toBig(v['length']);
-        // syzkaller's form: the nth area of the source plus an offset (iommufd_test_syz_conv_iova_id).
-        const srcIova = (flags & MOCK_FLAGS_ACCESS_SYZ) !== 0 ? this.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
+        const srcIova = this.copySrcIova(src, v);
         const pieces = srcIova === undefined ? undefined : this.piecesOf(src, srcIova, length);
         if (!pieces) {
           this.lost = 'IOAS_COPY succeeded from a range the shadow does not have mapped';
@@ -1417,6 +1416,15 @@ export class Shadow {
     // cut splits the area it cuts into pieces that keep its id.
     const start = (ioas?.segs ?? []).map((seg) => seg.start).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))[nth];
     return start === undefined ? 0n : start + BigInt.asUintN(32, encoded >> 32n);
+  }
+
+  /**
+   * Where an IOAS_COPY takes its source in `src`: src_iova, or in syzkaller's
+   * form (MOCK_FLAGS_ACCESS_SYZ) the nth area of the source plus an offset
+   * (iommufd_test_syz_conv_iova_id); undefined where the shadow cannot tell.
+   */
+  copySrcIova(src: IoasObj | undefined, v: StructValue): bigint | undefined {
+    return (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0 ? this.syzIova(src, toBig(v['src_iova'])) : toBig(v['src_iova']);
   }
 
   /** For the end-of-case sweep: everything the session still has open. */
