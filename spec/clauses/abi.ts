@@ -66,6 +66,16 @@ export const clauses: Clause[] = [
     checks: ['suite.invariants.failed-command-copies-nothing', 'mutants.catalogue.all-killed-full'],
   },
   {
+    id: 'DISPATCH.ANSWER_WRITTEN',
+    kind: 'abi',
+    statement:
+      'A command whose every success ends by writing into the caller’s struct fails with EFAULT when that struct cannot be written: through iommufd_ucmd_respond (IOAS_ALLOC, IOAS_IOVA_RANGES, IOAS_MAP, IOAS_MAP_FILE, IOAS_COPY, IOAS_UNMAP, HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC; IOMMU_VFIO_IOAS for GET), or a copy_to_user of one member (IOMMU_OPTION’s val64, after a SET too; VFIO_DEVICE_BIND_IOMMUFD’s out_devid; VFIO_DEVICE_ATTACH_IOMMUFD_PT’s pt_id). None of them succeeds with a read-only argument, whether or not it undoes its work first.',
+    source: { file: MAIN, function: 'iommufd_ucmd_respond' },
+    profiles: BOTH,
+    errno: 'EFAULT',
+    checks: ['suite.invariants.answer-into-read-only-faults'],
+  },
+  {
     id: 'DISPATCH.INPUTS_COME_BACK',
     kind: 'abi',
     statement:

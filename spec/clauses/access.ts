@@ -97,10 +97,10 @@ export const clauses: Clause[] = [
   {
     id: 'ACCESS.RW',
     kind: 'state',
-    statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection).',
+    statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection). The selftest’s syzkaller form (MOCK_FLAGS_ACCESS_SYZ) names the IOVA as { u32 nth_area; u32 offset } in access_rw.iova, decoded in the access’s IOAS (iommufd_test_syz_conv_iova: the nth area in IOVA order plus the offset, 0 where there is none), and reaches exactly what the IOAS maps there.',
     source: { file: DEV, function: 'iommufd_access_rw' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path', 'suite.invariants.access-needs-the-permission'],
+    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path', 'suite.invariants.access-needs-the-permission', 'suite.invariants.access-rw-syz-form'],
   },
   {
     id: 'ACCESS.RW_FAILED_READ',

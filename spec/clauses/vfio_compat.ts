@@ -45,10 +45,10 @@ export const clauses: Clause[] = [
     kind: 'state',
     command: 'VFIO_CHECK_EXTENSION',
     statement:
-      'VFIO_GET_API_VERSION returns 0; CHECK_EXTENSION returns 1 for TYPE1, TYPE1v2 and UNMAP_ALL (0 in no-iommu mode), 0 for nesting and UPDATE_VADDR; other container ioctls (DIRTY_PAGES) fail with ENOTTY.',
+      'VFIO_GET_API_VERSION returns 0; CHECK_EXTENSION returns 1 for TYPE1, TYPE1v2 and UNMAP_ALL (0 in no-iommu mode), NOIOMMU as built and DMA_CC_IOMMU as the domains enforce, and 0 for every other number: nesting (which SET_IOMMU refuses), UPDATE_VADDR, the SPAPR types, numbers nothing defines; other container ioctls (DIRTY_PAGES) fail with ENOTTY.',
     source: { file: VC, function: 'iommufd_vfio_check_extension' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.extensions', 'ref.vfio_compat.noiommu'],
+    checks: ['ref.vfio_compat.extensions', 'ref.vfio_compat.noiommu', 'suite.invariants.unimplemented-extension-is-zero'],
   },
   {
     id: 'VFIO_COMPAT.DMA_CC_IOMMU',
@@ -106,9 +106,9 @@ export const clauses: Clause[] = [
     kind: 'state',
     command: 'VFIO_IOMMU_GET_INFO',
     statement:
-      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes (the AND of every domain’s pgsize_bitmap) with sub-page sizes folded to PAGE_SIZE, no less than the IOAS alignment, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities when argsz has room; argsz returns the full size; the struct is filled from zero, so pad comes back 0.',
+      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes (the AND of every domain’s pgsize_bitmap) with sub-page sizes folded to PAGE_SIZE, no less than the IOAS alignment, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities  when argsz has room; argsz returns the full size; the struct is filled from zero, so pad comes back 0. Nothing is written past argsz: a capability, and each IOVA range of IOVA_RANGE, is copied only where argsz holds all of it (iommufd_fill_cap_iova tests the room for nr_iovas + 1 ranges before the next).',
     source: { file: VC, function: 'iommufd_vfio_iommu_get_info' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes', 'suite.invariants.compat-cap-iova-range-is-the-holes'],
+    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-within-argsz', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes', 'suite.invariants.compat-cap-iova-range-is-the-holes'],
   },
 ];

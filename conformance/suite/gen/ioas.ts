@@ -6,6 +6,8 @@
  */
 import fc from 'fast-check';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
+import { encodeStruct } from '../../../spec/abi/codec.ts';
+import { offsetofend } from '../../../spec/uapi/layout.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
@@ -14,7 +16,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, rangesOf, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, rangesOf, recordAttachOf, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
 
 export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -1003,6 +1005,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
 
   if (has('IOMMU_OPTION')) {
     const opts = { rlimit: v(p, 'IOMMU_OPTION_RLIMIT_MODE'), huge: v(p, 'IOMMU_OPTION_HUGE_PAGES'), set: v(p, 'IOMMU_OPTION_OP_SET'), get: v(p, 'IOMMU_OPTION_OP_GET') };
+    // A SET that took is made again from a read-only struct: the option is already so, and the copy
+    // of val64 back, which iommufd_option makes after a SET too, faults (EFAULT).
+    // (Built here, not through applyAbi's readOnly choice: that one is for commands that undo their
+    // work when the answer cannot be copied back, and this one keeps it.)
+    const setAgainReadOnly = (t: StepTemplate): StepTemplate | undefined => {
+      const arg = t.fields['arg'] as { kind: 'struct'; fields: { [k: string]: Tmpl }; readOnly?: true };
+      if (arg.readOnly || env.caps.readOnlyArgs?.supported !== true) return undefined;
+      return { op: 'ioctl', fields: { fd: t.fields['fd'] as Ref, cmd: 'IOMMU_OPTION', arg: { ...arg, readOnly: true } as unknown as Tmpl } };
+    };
     add({
       kind: 'IOMMU_OPTION',
       weight: 1,
@@ -1020,6 +1031,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         else if (c.op === opts.set && c.val > 1n) defects.push({ what: `val64 ${c.val} (neither 0 nor 1)`, errno: 'EINVAL', abi: true });
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi, { defects });
       },
+      follow: (_m, c, t, step) => (ok(step) && c.op === opts.set ? setAgainReadOnly(t) : undefined),
     } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
     // Large pages turned off on an IOAS with an area at a byte offset into a page: refused
     // (EADDRINUSE, the alignment cannot rise to PAGE_SIZE), and then the option must still read 1.
@@ -1059,6 +1071,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       // no object refuses only for its value (EINVAL; with objects EBUSY comes first), and a GET
       // again: a refused SET leaves the mode it found, whatever it read first.
       follow: (_m, c, t, step) => {
+        if (ok(step) && c.op === opts.set) return setAgainReadOnly(t);
         if (!ok(step) || c.op !== opts.get || c.val !== 0n || c.object) return undefined;
         const fd = t.fields['fd'] as Tmpl;
         return [
@@ -1084,6 +1097,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       // read: the IOVA alignment falls back to what its domains impose (iopt_enable_large_pages
       // clears the flag, then recalculates), a sub-page mock domain's 2 KiB, not PAGE_SIZE.
       follow: (_m, c, t, step) => {
+        if (ok(step) && (c.val !== 0n || c.k % 2 === 0)) return setAgainReadOnly(t);
         if (!ok(step) || c.val !== 0n || c.k % 2 === 0) return undefined;
         const f = (t.fields['arg'] as { fields: { object_id: Tmpl } }).fields;
         const ioas = f.object_id instanceof Ref ? f.object_id.name : undefined;
@@ -1166,6 +1180,31 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!(f.dev_id instanceof Ref) || !m.objs.some((o) => o.kind === 'stdev' && o.ioas === (f.dev_id as Ref).name)) return undefined;
       return testOpStep(env, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', new Ref(hwpt), 'mock_domain_flags', { dev_flags: noDirty }, NONE);
     };
+    // A paging HWPT a mock device took with no data is asked for again with the selftest driver
+    // data a 7.3 mock takes (IOMMU_HWPT_DATA_SELFTEST: an older caller's 4 bytes, iotlb alone, or 8
+    // naming the default page table, in turn): the driver copies up to its first member at least.
+    const mockPt = enumValue(p, 'MOCK_IOMMUPT_DEFAULT');
+    const mockData = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type: Tmpl; data_len?: Tmpl } }).fields;
+      if (!ok(step) || mockPt === undefined || f.data_type !== 0 || f.data_len !== undefined || !(f.dev_id instanceof Ref)) return undefined;
+      const dev = f.dev_id.name;
+      if (!m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev)) return undefined;
+      const whole = encodeStruct(p, 'iommu_hwpt_selftest', { iotlb: 0, pagetable_type: mockPt });
+      const len = m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 0 ? offsetofend(p, 'iommu_hwpt_selftest', 'iotlb') : whole.length;
+      const data = whole.slice(0, len);
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: f.flags, dev_id: f.dev_id, pt_id: f.pt_id, data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: len, data_uptr: { data } }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+    };
+    // A nesting parent is made for the device that asked for it, which then attaches to it while it
+    // has nothing else (a VMM's stage 2 before the guest's table): the device reaches the IOAS
+    // through the parent's own format (an SMMUv3 stage-2 table, a VT-d second stage).
+    const nestAttach = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl } }).fields;
+      const hwpt = Object.keys(t.bind ?? {})[0];
+      if (!ok(step) || !hwpt || typeof f.flags !== 'number' || (f.flags & nest) === 0 || !(f.dev_id instanceof Ref) || !has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return undefined;
+      const devid = f.dev_id.name;
+      const d = m.openDfds().find((x) => x.devid === devid && x.attached === undefined);
+      return d && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(hwpt) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+    };
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
@@ -1204,9 +1243,14 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id;
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
-        return [ranges, destroy, noDirtyJoin(m, t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestAttach(m, t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
-      afterFollow: (m, _c, t, step) => {
+      afterFollow: (m, c, t, step) => {
+        if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
+        const made = t.fields['cmd'] === 'IOMMU_HWPT_ALLOC' && ok(step) ? Object.keys(t.bind ?? {})[0] : undefined;
+        const pt = (t.fields['arg'] as { fields?: { pt_id?: Tmpl } } | undefined)?.fields?.pt_id;
+        const ioas = pt instanceof Ref ? m.objs.find((o) => o.name === pt.name && o.kind === 'ioas') : undefined;
+        if (made && ioas) m.objs.push({ name: made, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ioas: ioas.name, nestParent: false, auto: false, mock: true });
         if (t.fields['cmd'] !== 'IOMMU_DESTROY') return;
         const id = (t.fields['arg'] as { fields?: { id?: Tmpl } } | undefined)?.fields?.id;
         const o = ok(step) && id instanceof Ref ? m.objs.find((x) => x.name === id.name) : undefined;

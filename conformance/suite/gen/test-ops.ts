@@ -622,6 +622,20 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const ctx = m.ctxs.find((x) => x.name === t.acc.ctx) as CtxEntry;
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', new Ref(t.acc.name), 'access_rw', { iova, length, uptr: new Ref(b.name, 'va', userOffset(b.length, own?.name === b.name ? own.add + at : undefined, length)), flags: (c.write ? 1 : 0) | (c.slow ? 4 : 0) }, c.abi);
     },
+    // A copy that worked, made again in syzkaller's form (MOCK_FLAGS_ACCESS_SYZ): its iova is the
+    // area's place in the IOAS and the offset into it, which the selftest decodes from access_rw.
+    follow: (m, _c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { id: Ref; access_rw?: { [k: string]: Tmpl } } }).fields;
+      const rw = f.access_rw;
+      const acc = m.accs.find((a) => a.name === f.id.name && a.open);
+      if (!ok(step) || !rw || !acc || !(rw['iova'] instanceof Ref) || typeof rw['flags'] !== 'number' || (rw['flags'] & MOCK_FLAGS_ACCESS_SYZ) !== 0) return undefined;
+      const ref = rw['iova'];
+      const areas = [...m.liveAreas(acc.ctx, acc.ioas)].sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0));
+      const nth = areas.findIndex((a) => a.name === ref.name);
+      if (nth < 0 || ref.path !== '' || ref.add >= 1n << 32n) return undefined;
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) as CtxEntry;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', f.id, 'access_rw', { ...rw, iova: (ref.add << 32n) | BigInt(nth), flags: rw['flags'] | MOCK_FLAGS_ACCESS_SYZ }, NONE);
+    },
   });
   // A writable area copied without WRITEABLE into an access's IOAS, then written through by the
   // access: the new area's protection is narrower than its pages' (they were pinned for writing

@@ -752,7 +752,8 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const step = ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref((compatCtx(m, c.ctx) as CtxEntry).name), c.extra ? { argsz: size + c.extra } : {}, c.abi);
         if (!step || !c.extra) return step;
         const arg = step.fields['arg'] as { kind: 'struct'; fields: { [k: string]: Tmpl }; tail?: Uint8Array };
-        return arg.tail ? step : { ...step, fields: { ...step.fields, arg: { ...arg, tail: new Uint8Array(c.extra) } } };
+        // The buffer runs on 32 bytes past argsz: a capability chain cut by argsz must stop there.
+        return arg.tail ? step : { ...step, fields: { ...step.fields, arg: { ...arg, tail: new Uint8Array(c.extra + 32) } } };
       },
     } satisfies CommandSpec<{ ctx: number; extra: number; abi: AbiChoice }>);
   }
@@ -841,7 +842,9 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // IOAS a device's domain holds (so they are pinned for it), then unmap a head or a tail of
     // them — the area is cut in two (iopt_cut_iova, iopt_area_split) and the half that stays
     // must keep its pages pinned and mapped.
+    // Slot 0 is IOVA 0, where type1 v1 makes one cut, not two (iommufd_vfio_unmap_dma: no cut below 0).
     const SPLIT_IOVA = 0x40000000n;
+    const splitBase = (slot: number): bigint => (slot === 0 ? 0n : SPLIT_IOVA + BigInt(slot) * HPAGE);
     const TYPE1 = v(p, 'VFIO_TYPE1_IOMMU');
     const v1Ctx = (m: GenModel): CtxEntry | undefined => m.openCtxs().find((x) => x.compat !== undefined && x.compatType === TYPE1);
     // The same cut where it must be refused: a container that is not type1 v1 (TYPE1v2, or no
@@ -863,13 +866,15 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           const fits = (x: BufEntry): boolean => !x.readonly && x.length >= c.pages * PAGE_BYTES;
           const b = (c.slot % 2 === 1 ? m.bufs.find((x) => fits(x) && x.huge) : undefined) ?? m.bufs.find(fits);
           if (!ctx || !b) return undefined;
-          return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: SPLIT_IOVA + BigInt(c.slot) * HPAGE, size: BigInt(c.pages) * PAGE }, NONE);
+          return ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', new Ref(ctx.name), { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(b.name, 'va'), iova: splitBase(c.slot), size: BigInt(c.pages) * PAGE }, NONE);
         },
         follow: (m, c, t, step) => {
           if (!ok(step)) return undefined;
-          const base = SPLIT_IOVA + BigInt(c.slot) * HPAGE;
+          const base = splitBase(c.slot);
           const cut = BigInt(1 + (c.cut % (c.pages - 1))) * PAGE;
-          const unmap = ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: c.head ? base : base + cut, size: c.head ? cut : BigInt(c.pages + c.past) * PAGE - cut }, NONE);
+          // At IOVA 0 the head is taken: the unmap starts at 0.
+          const head = c.head || base === 0n;
+          const unmap = ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: head ? base : base + cut, size: head ? cut : BigInt(c.pages + c.past) * PAGE - cut }, NONE);
           // Every other slot the domain is new between the map and the cut: the container's device,
           // alone on its automatic HWPT, leaves and comes back, and the new domain is filled from the
           // mappings already there (iopt_fill_domain), still one page per IOPTE while large pages are

@@ -74,6 +74,13 @@ async function judge(p: ReturnType<typeof program>, mutant: string): Promise<{ b
   return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
 }
 
+/** `judge` of an unseen fault under a profile of the caller's choice. */
+async function judgeOn(p: ReturnType<typeof program>, fault: string, profile: '6.12' | '7.3'): Promise<{ broken: string[]; reference: string[]; text: string }> {
+  const broken = await replayProgram(p, { impl: `conformance/mutants/unseen/${fault}.ts`, profile, oracle: 'invariants' });
+  const onRef = await replayProgram(p, { impl: 'ref', profile, oracle: 'invariants' });
+  return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
+}
+
 describe('the invariants judge what an answer claims, not only what DMA shows', () => {
   check('suite.invariants.failed-command-copies-nothing', async () => {
     // UNMAP of a range nothing maps fails (ENOENT); the kernel copies nothing back (iommufd_ucmd_respond runs on success).
@@ -1818,13 +1825,6 @@ describe('an unmap refused at an area it cuts', () => {
 });
 
 describe('answers on rarely reached paths (red-team round 29)', () => {
-  /** `judge` under a profile of the caller's choice. */
-  async function judgeOn(p: ReturnType<typeof program>, fault: string, profile: '6.12' | '7.3'): Promise<{ broken: string[]; reference: string[]; text: string }> {
-    const broken = await replayProgram(p, { impl: `conformance/mutants/unseen/${fault}.ts`, profile, oracle: 'invariants' });
-    const onRef = await replayProgram(p, { impl: 'ref', profile, oracle: 'invariants' });
-    return { broken: broken.objections.map((o) => o.property), reference: onRef.objections.map((o) => o.property), text: `${broken.text}\n${onRef.text}` };
-  }
-
   check('suite.invariants.map-efault-needs-unreachable-pages', async () => {
     // The top page of a 6.12 VT-d domain's aperture is free, allowed and aligned, and the buffer is
     // mapped and writable: pinning cannot fault, so the map succeeds (the fault's driver says EFAULT).
@@ -1917,5 +1917,109 @@ describe('syzkaller-form IOVAs name kernel areas, not the maps that made them', 
     const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
     expect(onRef.objections, onRef.text).toEqual([]);
     expect(onRef.text).not.toMatch(/FAIL/);
+  });
+});
+
+describe('answers on rarely reached paths (red-team round 30)', () => {
+  const mockDomain: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id' } };
+  const selftest = { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] };
+
+  check('suite.invariants.eexist-after-reserved', async () => {
+    // A fixed map that starts below a mock domain's aperture (reserved) and runs into an area:
+    // iopt_check_iova tests reserved IOVA before areas (EINVAL), so EEXIST misses the reservation.
+    const p = program('eexist-after-reserved', [
+      ...open,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '8192', iova: '0xfff000' }, expect: { errno: ['EINVAL'] } },
+    ], selftest);
+    const r = await judgeOn(p, 'check-iova-area-before-reserved', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/failed with EEXIST, but IOAS \d+ reserves 0x0\.\.0xffffff in the range/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.answer-into-read-only-faults', async () => {
+    // IOMMU_OPTION copies val64 back after a SET too: from a read-only struct the SET is EFAULT.
+    const p = program('option-set-read-only', [
+      { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_RLIMIT_MODE', op: 'IOMMU_OPTION_OP_SET', object_id: 0, val64: '0' }, readOnly: true, expect: { errno: ['EFAULT'] } },
+    ]);
+    const r = await judgeOn(p, 'option-set-skips-val64-copyback', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_OPTION succeeded with a read-only argument/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.unimplemented-extension-is-zero', async () => {
+    // The iommufd container implements no nesting type: CHECK_EXTENSION(VFIO_TYPE1_NESTING_IOMMU) is 0.
+    const p = program('check-extension-nesting', [
+      { op: 'open', node: 'vfio', bind: { fd: 'fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: '6' }, expect: { ret: 0 } },
+    ], { commands: ['VFIO_CHECK_EXTENSION'] });
+    const r = await judgeOn(p, 'compat-check-ext-type1-nesting', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_CHECK_EXTENSION\(6\) answers 1/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.hwpt-data-type-and-length-agree', async () => {
+    // A data type with no data is refused before anything is looked up (EINVAL).
+    const p = program('hwpt-typed-no-data', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 0 }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    const r = await judgeOn(p, 'hwpt-alloc-typed-empty-data-accepted', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_HWPT_ALLOC with data_type 57005 and data_len 0 succeeded/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.mock-selftest-data-taken', async () => {
+    // A 7.3 mock takes IOMMU_HWPT_DATA_SELFTEST for a paging domain from its first member on:
+    // an older caller's 4 bytes (iotlb alone) leave the default page table.
+    const p = program('mock-selftest-data', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 4, data_uptr: { data: { u32s: [0] } } }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const r = await judgeOn(p, 'mock-hwpt-data-min-last-pagetable-type', '7.3');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/selftest data of 4 bytes asking for the default mock page table\) for device \d+ \(mock\) over IOAS \d+ failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.get-info-within-argsz', async () => {
+    // argsz 56 ends where the IOVA-range capability's ranges begin: none of them is written, and
+    // the 48 bytes the caller keeps after argsz come back as sent.
+    const p = program('get-info-argsz-in-cap', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: { argsz: 56 }, tail: { fill: 0, length: 48 }, expect: { ok: true } },
+    ], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_IOMMU_GET_INFO'] });
+    const r = await judgeOn(p, 'compat-cap-iova-range-bound-short', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_IOMMU_GET_INFO with argsz 56 succeeded, but its argument came back changed at byte \d+, past the 56 byte/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.access-rw-syz-form', async () => {
+    // A read of a byte at (area 0, offset 16) in syzkaller's form: the first area's byte. Decoded
+    // from the member over access_rw.length (the fault), it is area 1's.
+    const p = program('access-rw-syz', [
+      { op: 'mem_alloc', length: 8192, hugeAligned: true, bind: { buf: '.' } },
+      { op: 'mem_write', buffer: '$buf.buffer', offset: 0, data: { fill: 17, length: 4096 } },
+      { op: 'mem_write', buffer: '$buf.buffer', offset: 4096, data: { fill: 34, length: 4096 } },
+      { op: 'mem_alloc', length: 4096, bind: { ubuf: '.' } },
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x100000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: { $: 'buf', field: 'va', add: 4096 }, length: '4096', iova: '0x200000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { access: 'out.create_access.out_access_fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_RW', id: '$access', access_rw: { iova: '0x1000000000', length: '1', uptr: '$ubuf.va', flags: 'MOCK_FLAGS_ACCESS_SYZ' } }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_RW'] });
+    const r = await judgeOn(p, 'access-rw-syz-iova-from-pages-member', '7.3');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.reference, r.text).toEqual([]);
   });
 });

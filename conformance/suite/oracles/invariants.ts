@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -70,6 +70,16 @@ export type Invariant = (typeof INVARIANTS)[number];
  * (Both profiles, 6.12.117 and 7.3.)
  */
 const UNCHECKED_RESERVED = new Set(['IOMMU_HWPT_ALLOC:__reserved2', 'IOMMU_HWPT_SET_DIRTY_TRACKING:__reserved', 'IOMMU_TEST_CMD:__reserved']);
+
+/**
+ * Commands whose every success ends by writing the caller's struct: through
+ * iommufd_ucmd_respond (IOAS_ALLOC, IOVA_RANGES, MAP, MAP_FILE, COPY, UNMAP,
+ * HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC; VFIO_IOAS for GET only) or a
+ * copy_to_user of one member (IOMMU_OPTION's val64, SET too;
+ * BIND_IOMMUFD's out_devid; ATTACH_IOMMUFD_PT's pt_id). With the argument
+ * read-only that write faults, so none of them succeeds (EFAULT).
+ */
+const ANSWERED_ON_SUCCESS = new Set(['IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_IOVA_RANGES', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_COPY', 'IOMMU_IOAS_UNMAP', 'IOMMU_HWPT_ALLOC', 'IOMMU_GET_HW_INFO', 'IOMMU_FAULT_QUEUE_ALLOC', 'IOMMU_OPTION', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT']);
 
 const TEST_OP = new Map(TEST_OPS.map((o) => [o.value, o.name]));
 const MOCK_DOMAIN_OP = (TEST_OPS.find((o) => o.name === 'IOMMU_TEST_OP_MOCK_DOMAIN') as (typeof TEST_OPS)[number]).value;
@@ -924,8 +934,30 @@ export class InvariantsOracle implements Oracle {
     if (!ioas || !r) return;
     this.ctx.count('invariants.lifetime');
     const range = r;
-    if (ioas.segs.some((seg) => overlaps(seg, range))) return;
-    out.push(this.obj('lifetime', ev, `${req.cmd} at ${hexOf(r.start)}..${hexOf(r.last)} failed with EEXIST, but IOAS ${ioas.id} maps nothing there: an area the IOAS kept after it went, or a range misjudged at its ends`, 'not EEXIST', 'EEXIST'));
+    if (!ioas.segs.some((seg) => overlaps(seg, range))) {
+      out.push(this.obj('lifetime', ev, `${req.cmd} at ${hexOf(r.start)}..${hexOf(r.last)} failed with EEXIST, but IOAS ${ioas.id} maps nothing there: an area the IOAS kept after it went, or a range misjudged at its ends`, 'not EEXIST', 'EEXIST'));
+      return;
+    }
+    // The area test is iopt_check_iova's last: an IOVA off the alignment and a range that meets
+    // reserved IOVA are refused (EINVAL) before it is reached, whatever is mapped there.
+    const before = ctx && this.checkedBeforeAreas(ctx, ioas, range);
+    if (before === undefined) return;
+    this.ctx.count('invariants.abi-hygiene');
+    if (before) out.push(this.obj('abi-hygiene', ev, `${req.cmd} at ${hexOf(r.start)}..${hexOf(r.last)} failed with EEXIST, but ${before}: iopt_check_iova refuses that with EINVAL before it looks for an area (IOAS_MAP.OVERLAP)`, 'EINVAL', 'EEXIST'));
+  }
+
+  /**
+   * What iopt_check_iova refuses before its area test, for a fixed range in
+   * the IOAS: an IOVA off the IOAS's alignment, or reserved IOVA in the
+   * range ('' for neither; undefined where the shadow knows neither exactly).
+   */
+  private checkedBeforeAreas(ctx: CtxRec, ioas: IoasObj, r: Range): string | undefined {
+    const align = this.exactAlignment(ctx, ioas);
+    const reserved = this.exactReserved(ctx, ioas);
+    if (align !== undefined && r.start % align !== 0n) return `${hexOf(r.start)} is off the IOAS's alignment ${hexOf(align)}`;
+    const hit = reserved?.sure.find((x) => overlaps(x, r));
+    if (hit) return `IOAS ${ioas.id} reserves ${hexOf(hit.start)}..${hexOf(hit.last)} in the range`;
+    return align === undefined && reserved === undefined ? undefined : '';
   }
 
   /**
@@ -1318,6 +1350,7 @@ export class InvariantsOracle implements Oracle {
       if (says !== o.dev.dirty) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO ${says ? 'reports' : 'does not report'} IOMMU_HW_CAP_DIRTY_TRACKING for device ${o.dev.handle ?? o.dev.key}, whose IOMMU ${o.dev.dirty ? 'tracks' : 'does not track'} dirty pages for it`, o.dev.dirty ? 'the bit set' : 'the bit clear', says ? 'set' : 'clear'));
       return;
     }
+    if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int') this.checkExtensionHonoured(ev, Number(req.arg.value), out);
     if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int' && Number(req.arg.value) === VFIO_DMA_CC_IOMMU && ctx.compatIoas !== undefined) {
       const ret = (ev.response.result as { ret?: number }).ret;
       const loose = [...ctx.objects.values()].find((o) => o.type === 'hwpt_paging' && o.ioas === ctx.compatIoas && !o.enforcing);
@@ -1623,15 +1656,21 @@ export class InvariantsOracle implements Oracle {
    * (iommufd_ucmd_respond copies min(user_size, cmd_len)): an older caller's
    * shorter struct, or a longer one with a zero tail, comes back unchanged
    * from min(size, sizeof) on. A byte written there lands in whatever the
-   * caller keeps after its struct.
+   * caller keeps after its struct. A VFIO command's answer likewise stays
+   * inside its argsz, the capability chain VFIO_IOMMU_GET_INFO writes after
+   * its struct included.
    */
   private checkCopyBackWithinSize(ev: StepEvent, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || typeof req.cmd !== 'string' || !ev.response.ok) return;
     const command = commandByName(this.profile, req.cmd);
     const after = (ev.response.result as IoctlResult).bytes;
-    if (!command?.struct || command.arg !== 'extensible' || !after || req.arg.fields['size'] === undefined) return;
-    const declared = Math.min(toNum(req.arg.fields['size']), requireLayout(this.profile, command.struct).size);
+    if (!command?.struct || !after) return;
+    // A VFIO struct's answer, capability chains included, stays inside argsz (the chain is written
+    // only where argsz holds it: iommufd_vfio_iommu_get_info, iommufd_fill_cap_iova).
+    const vfio = command.arg === 'vfio-argsz' && req.arg.fields['argsz'] !== undefined;
+    if (!vfio && (command.arg !== 'extensible' || req.arg.fields['size'] === undefined)) return;
+    const declared = vfio ? toNum(req.arg.fields['argsz']) : Math.min(toNum(req.arg.fields['size']), requireLayout(this.profile, command.struct).size);
     if (declared >= after.length) return; // the whole struct was the caller's: nothing past it to judge
     let sent: BuiltArg;
     try {
@@ -1644,7 +1683,7 @@ export class InvariantsOracle implements Oracle {
     const pointers = sent.pointers.map((p) => p.offset);
     for (let i = declared; i < after.length; i++) {
       if (after[i] === sent.bytes[i] || pointers.some((o) => i >= o && i < o + 8)) continue;
-      out.push(this.obj('abi-hygiene', ev, `${commandName(req)} with size ${toNum(req.arg.fields['size'])} succeeded, but its argument came back changed at byte ${i}, past the ${declared} byte(s) the caller declared (0x${(sent.bytes[i] ?? 0).toString(16)} sent, 0x${(after[i] ?? 0).toString(16)} back): iommufd_ucmd_respond copies min(size, sizeof) bytes back`, 'the bytes past size as sent', 'changed bytes'));
+      out.push(this.obj('abi-hygiene', ev, `${commandName(req)} with ${vfio ? 'argsz' : 'size'} ${declared} succeeded, but its argument came back changed at byte ${i}, past the ${declared} byte(s) the caller declared (0x${(sent.bytes[i] ?? 0).toString(16)} sent, 0x${(after[i] ?? 0).toString(16)} back): ${vfio ? 'a VFIO command writes its answer, capabilities included, inside argsz' : 'iommufd_ucmd_respond copies min(size, sizeof) bytes back'} (${!vfio ? 'DISPATCH.SHORT_ZERO_EXTENDED' : req.cmd === 'VFIO_IOMMU_GET_INFO' ? 'VFIO_COMPAT.GET_INFO' : 'VFIO.ARGSZ'})`, `the bytes past ${vfio ? 'argsz' : 'size'} as sent`, 'changed bytes'));
       return;
     }
   }
@@ -2163,6 +2202,16 @@ export class InvariantsOracle implements Oracle {
     }
     if (!ok || req.op !== 'ioctl' || this.shadow.lost || (ev.template.defects ?? []).some((d) => d.abi)) return;
     const ctx = this.shadow.ctxOfFd(req.fd);
+    if (req.arg.kind === 'struct' && req.arg.readOnly && ((typeof req.cmd === 'string' && ANSWERED_ON_SUCCESS.has(req.cmd)) || (req.cmd === 'IOMMU_VFIO_IOAS' && toNum(req.arg.fields['op']) === IOMMU_VFIO_IOAS_GET))) {
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `${commandName(req)} succeeded with a read-only argument: it writes its answer into the caller's struct on every success, and that copy faults (EFAULT) (DISPATCH.ANSWER_WRITTEN)`, 'EFAULT', 'ok'));
+    }
+    if (req.cmd === 'IOMMU_HWPT_ALLOC' && req.arg.kind === 'struct') {
+      const typed = toNum(req.arg.fields['data_type'] ?? 0) !== IOMMU_HWPT_DATA_NONE;
+      const len = toNum(req.arg.fields['data_len'] ?? 0);
+      this.ctx.count('invariants.abi-hygiene');
+      if (typed !== (len !== 0)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with data_type ${toNum(req.arg.fields['data_type'] ?? 0)} and data_len ${len} succeeded: iommufd_hwpt_alloc refuses ${typed ? 'a data type with no data' : 'data with no type'} (EINVAL) (HWPT_ALLOC.DATA_LEN_MISMATCH)`, 'EINVAL', 'ok'));
+    }
     if (req.cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int') {
       const type = Number(req.arg.value);
       this.ctx.count('invariants.abi-hygiene');
@@ -2181,6 +2230,22 @@ export class InvariantsOracle implements Oracle {
     } else if (ctx && ctx.objects.size > 0) {
       out.push(this.obj('accounting', ev, `IOMMU_OPTION RLIMIT_MODE SET succeeded on a context holding ${ctx.objects.size} object(s): the mode changes only while it holds none (EBUSY)`, 'EBUSY', 'ok'));
     }
+  }
+
+  /**
+   * VFIO_COMPAT.EXTENSIONS: the container advertises what it implements
+   * (iommufd_vfio_check_extension): TYPE1, TYPE1v2 and UNMAP_ALL (1 outside
+   * no-IOMMU mode), NOIOMMU as built, DMA_CC_IOMMU as its domains enforce
+   * (judged on its own). Everything else — nesting, which SET_IOMMU refuses,
+   * UPDATE_VADDR, the SPAPR types, a number nothing defines — answers 0: a
+   * user that believes the answer builds on a container type it cannot have.
+   */
+  private checkExtensionHonoured(ev: StepEvent, ext: number, out: Objection[]): void {
+    const known = [VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_NOIOMMU_IOMMU, VFIO_DMA_CC_IOMMU];
+    if (known.includes(ext) || !ev.response.ok) return;
+    const ret = (ev.response.result as { ret?: number }).ret;
+    this.ctx.count('invariants.abi-hygiene');
+    if (ret !== 0) out.push(this.obj('abi-hygiene', ev, `VFIO_CHECK_EXTENSION(${ext}) answers ${ret}, but the iommufd container implements no such extension: it answers 1 for TYPE1, TYPE1v2 and UNMAP_ALL, NOIOMMU as built and DMA_CC_IOMMU as its domains enforce, 0 for the rest (VFIO_COMPAT.EXTENSIONS)`, 'ret=0', `ret=${ret}`));
   }
 
   /**
@@ -2324,16 +2389,37 @@ export class InvariantsOracle implements Oracle {
     if (name === 'EFAULT' || name === 'ENOMEM') return;
     const v = kernelFields(this.profile, req);
     const ctx = this.shadow.ctxOfFd(req.fd);
-    if (!v || !ctx?.alive || toNum(v['flags']) !== 0 || toNum(v['data_type']) !== 0 || toNum(v['data_len']) !== 0 || toNum(v['__reserved']) !== 0 || toNum(v['__reserved2']) !== 0) return;
+    if (!v || !ctx?.alive || toNum(v['flags']) !== 0 || toNum(v['__reserved']) !== 0 || toNum(v['__reserved2']) !== 0) return;
     const dev = ctx.objects.get(toNum(v['dev_id']));
     const d = dev?.type === 'device' ? dev.dev : undefined;
+    const data = toNum(v['data_type']) !== 0 || toNum(v['data_len']) !== 0;
+    if (data && (d?.mockFlags === undefined || !this.mockTakesPagingData(v))) return;
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
     const unit = d && this.shadow.unit(d.iommu);
     if (!d || d.removed || d.bound?.ctx !== ctx || !ioas || !unit || !this.takesNewDomain(ctx, ioas, unit, [])) return;
     this.ctx.count('invariants.lifetime');
     const size = req.arg.fields['size'];
     const older = size !== undefined && toNum(size) < requireLayout(this.profile, 'iommu_hwpt_alloc').size ? toNum(size) : undefined;
-    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (no flags, no driver data${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (no flags, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the default mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+  }
+
+  /**
+   * Driver data a mock device's paging allocation takes (7.3
+   * mock_domain_alloc_paging_flags): IOMMU_HWPT_DATA_SELFTEST read by
+   * iommu_copy_struct_from_user up to its first member (iotlb, 4 bytes) at
+   * least, so an older caller's 4 bytes leave pagetable_type 0, the default
+   * table, as 8 bytes naming MOCK_IOMMUPT_DEFAULT do. 6.12's mock takes no
+   * data for a paging domain.
+   */
+  private mockTakesPagingData(v: StructValue): boolean {
+    const pagetable = enumValue(this.profile, 'MOCK_IOMMUPT_DEFAULT');
+    const len = toNum(v['data_len']);
+    const uptr = v['data_uptr'];
+    const struct = 'iommu_hwpt_selftest';
+    if (pagetable === undefined || toNum(v['data_type']) !== IOMMU_HWPT_DATA_SELFTEST || len < offsetofend(this.profile, struct, 'iotlb') || len > requireLayout(this.profile, struct).size) return false;
+    if (uptr === undefined || !isPointerArg(uptr) || !('data' in uptr) || uptr.data.length < len) return false;
+    // What the driver reads: the caller's bytes, the rest of the struct zero (copy_struct_from_user).
+    return toNum(decodeStruct(this.profile, struct, uptr.data.subarray(0, len))['pagetable_type'] ?? 0) === pagetable;
   }
 
   /**
@@ -2435,8 +2521,11 @@ export class InvariantsOracle implements Oracle {
     if (!ctx || (huge && !ioas) || (!huge && toNum(v['option_id']) !== IOMMU_OPTION_RLIMIT_MODE)) return;
     const key = huge ? ioas : ctx;
     if (toNum(v['op']) === IOMMU_OPTION_OP_SET) {
+      // A SET from a read-only struct of the value the option has already fails only at that copy
+      // back: the option is as it was.
+      const same = req.arg.readOnly && !this.optionUnknown.has(key!) && (huge ? ioas!.largePages === (toBig(v['val64']) !== 0n) : ctx.accountMM === (toBig(v['val64']) === 1n));
       if (ok) this.optionUnknown.delete(key!);
-      else if (errnoName(errno ?? 0) === 'EFAULT') this.optionUnknown.add(key!);
+      else if (errnoName(errno ?? 0) === 'EFAULT' && !same) this.optionUnknown.add(key!);
       // The accounting mode changes only in a context with no object (iommufd_option_rlimit_mode:
       // EBUSY under the objects' lock): what is pinned was charged in the mode it was charged in,
       // and would be uncharged in the other. An IOAS goes only by DESTROY or the file's release.
@@ -3229,8 +3318,9 @@ export class InvariantsOracle implements Oracle {
       // ENOENT is a range its IOAS does not map all of (iommufd_access_pin_pages, iommufd_access_rw:
       // !iopt_area_contig_done), or an access with no IOAS: with the whole range mapped, the access
       // lost track of its IOAS or of areas still there.
-      const r = rangeOf(toBig(m['iova']), toBig(m['length']));
-      if (!r || (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0) return;
+      const start = this.accessIova(ioas, m);
+      const r = start === undefined ? undefined : rangeOf(start, toBig(m['length']));
+      if (!r) return;
       if (errnoName(errno ?? 0) !== 'ENOENT') {
         this.checkAccessOpRefused(ev, op, access, ioas, m, r, errno, out);
         return;
@@ -3240,9 +3330,9 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     const flags = toNum(m['flags']);
-    if (op === 'IOMMU_TEST_OP_ACCESS_PAGES' && (flags & MOCK_FLAGS_ACCESS_SYZ) !== 0) return; // the iova is an (area, offset) pair
     const write = (flags & (op === 'IOMMU_TEST_OP_ACCESS_RW' ? MOCK_ACCESS_RW_WRITE : MOCK_FLAGS_ACCESS_WRITE)) !== 0;
-    const r = rangeOf(toBig(m['iova']), toBig(m['length']));
+    const start = this.accessIova(ioas, m);
+    const r = start === undefined ? undefined : rangeOf(start, toBig(m['length']));
     if (!r) return;
     this.ctx.count('invariants.dma-confinement');
     for (let at = r.start; ; ) {
@@ -3491,10 +3581,10 @@ export class InvariantsOracle implements Oracle {
     const length = Number(toBig(m['length']));
     const write = (toNum(m['flags']) & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write) this.wrote = true;
-    const iova = toBig(m['iova']);
+    const iova = this.accessIova(ioas, m);
     const user = this.shadow.bufferOfVa(toBig(m['uptr']));
     // The buffer bytes behind [iova, iova+length), area by area: an access may run from one area into the next.
-    const mapped = ioas && length > 0 && length <= ACCESS_RW_CHECKED ? this.ioasSpans(ioas, iova, length) : undefined;
+    const mapped = ioas && iova !== undefined && length > 0 && length <= ACCESS_RW_CHECKED ? this.ioasSpans(ioas, iova, length) : undefined;
     const named = mapped && user && user.offset + length <= user.buffer.length;
     // A copy between overlapping bytes leaves them unlike each other (each page is copied in turn).
     const overlap = named && (overlapping(mapped) || mapped.some((x) => x.buffer === user.buffer.handle && x.offset < user.offset + length && user.offset < x.offset + x.length));
@@ -3526,10 +3616,19 @@ export class InvariantsOracle implements Oracle {
     if (Buffer.compare(Buffer.from(atIova.buffer, atIova.byteOffset, atIova.byteLength), Buffer.from(atUser.buffer, atUser.byteOffset, atUser.byteLength)) !== 0) {
       const where = mapped.map((x) => `buffer ${x.buffer}+${x.offset} (${x.length} byte(s))`).join(', ');
       const message = write
-        ? `IOMMU_TEST_OP_ACCESS_RW wrote ${length} byte(s) from buffer ${user.buffer.handle}+${user.offset} at ${hexOf(iova)}, but ${where}, which the IOAS maps there, does not hold them: the write landed elsewhere`
-        : `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova)} into buffer ${user.buffer.handle}+${user.offset}, but they are not the bytes of ${where} that the IOAS maps there`;
+        ? `IOMMU_TEST_OP_ACCESS_RW wrote ${length} byte(s) from buffer ${user.buffer.handle}+${user.offset} at ${hexOf(iova!)}, but ${where}, which the IOAS maps there, does not hold them: the write landed elsewhere`
+        : `IOMMU_TEST_OP_ACCESS_RW read ${length} byte(s) at ${hexOf(iova!)} into buffer ${user.buffer.handle}+${user.offset}, but they are not the bytes of ${where} that the IOAS maps there`;
       out.push(this.obj('dma-confinement', ev, message, 'the same bytes', 'other bytes'));
     }
+  }
+
+  /**
+   * The IOVA an ACCESS_RW or ACCESS_PAGES names: its iova, or in syzkaller's
+   * form (MOCK_FLAGS_ACCESS_SYZ) the nth area of the access's IOAS plus an
+   * offset (iommufd_test_syz_conv_iova); undefined where the shadow cannot tell.
+   */
+  private accessIova(ioas: IoasObj | undefined, m: StructValue): bigint | undefined {
+    return (toNum(m['flags']) & MOCK_FLAGS_ACCESS_SYZ) !== 0 ? this.shadow.syzIova(ioas, toBig(m['iova'])) : toBig(m['iova']);
   }
 
   /**
