@@ -6,14 +6,14 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../spec/clauses/check.ts';
 import { EBUSY, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP } from '../lib/errno.ts';
-import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_SELFTEST, MOCK_APERTURE_START } from '../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_SELFTEST, MOCK_APERTURE_START } from '../../spec/uapi/constants.ts';
 import { PROFILES, type Profile } from '../../spec/uapi/profiles.ts';
 import type { IommufdDevice, IommufdHwptPaging, IommufdIoas } from './iommufd_private.ts';
 import { iommufdHwPagetableAttach, iommufdHwPagetableDetach } from './hw_pagetable.ts';
 import { iommufdObjectRemove } from './object.ts';
 import { ioptAreaAddAccess, ioptAreaRemoveAccess } from './pages.ts';
 import { buffer, ioasAlloc, map, newEnv, P, unmap, type Env } from '../testing/testutil.ts';
-import { destroy, hwptAlloc, mockDomain, mockReplace } from '../testing/devtestutil.ts';
+import { boundDevice, destroy, hwptAlloc, mockDomain, mockReplace } from '../testing/devtestutil.ts';
 
 const A = BigInt(MOCK_APERTURE_START);
 const ioasOf = (env: Env, id: number): IommufdIoas => env.ctx.objects.load(id) as IommufdIoas;
@@ -52,6 +52,25 @@ describe('handler check order (issue 8 item 2)', () => {
       const plain = hwptAlloc(env, { dev_id: md.idev, pt_id: ioas });
       expect(plain.errno).toBe(0);
       expect({ profile, plain: nested(plain.id) }).toEqual({ profile, plain: want[profile] });
+    }
+  });
+
+  check('ref.hwpt_alloc.nested-needs-driver-op', () => {
+    // iommufd_hwpt_nested_alloc tests !ops->domain_alloc_nested (6.12: domain_alloc_user) with the
+    // flags, before the parent: on 7.3 only intel_iommu_ops and mock_ops have it, so an AMD or
+    // SMMUv3 device asking to nest on another driver's parent is EOPNOTSUPP, a VT-d one EINVAL;
+    // on 6.12 every driver has domain_alloc_user, and the foreign parent is EINVAL for all.
+    for (const profile of PROFILES) {
+      const env = newEnv(profile);
+      const ioas = ioasAlloc(env);
+      const md = mockDomain(env, ioas);
+      const parent = hwptAlloc(env, { dev_id: md.idev, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_NEST_PARENT });
+      expect(parent.errno).toBe(0);
+      const data = buffer(env, 4096);
+      const onMockParent = (iommu: string): number => hwptAlloc(env, { dev_id: boundDevice(env, { iommu }).devid, pt_id: parent.id, data_type: IOMMU_HWPT_DATA_SELFTEST, data_len: 8, data_uptr: data }).errno;
+      const got = { profile, vtd0: onMockParent('vtd0'), amd0: onMockParent('amd0'), smmu0: onMockParent('smmu0') };
+      const foreign = profile === '6.12' ? EINVAL : EOPNOTSUPP;
+      expect(got).toEqual({ profile, vtd0: EINVAL, amd0: foreign, smmu0: foreign });
     }
   });
 

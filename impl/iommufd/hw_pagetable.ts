@@ -228,8 +228,21 @@ export function iommufdHwptAlloc(ucmd: Ucmd): number {
 }
 
 /**
+ * Whether the device's driver has the op iommufd_hwpt_nested_alloc tests
+ * first (!ops->domain_alloc_nested: EOPNOTSUPP before the parent is looked
+ * at). 7.3: VT-d and the selftest's mock (intel_iommu_ops, mock_ops); AMD has
+ * none, and SMMUv3 nests only through a vIOMMU. 6.12 tests
+ * domain_alloc_user, which all four drivers have.
+ */
+function driverAllocatesNested(idev: IommufdDevice): boolean {
+  const driver = idev.dev.iommu.driver.name;
+  return idev.ictx.profile === '6.12' || driver === 'intel' || driver === 'mock';
+}
+
+/**
  * iommufd_hwpt_nested_alloc's checks before the driver: flags other than
- * FAULT_ID_VALID (7.3: and IOMMU_HWPT_ALLOC_PASID), no data, → EOPNOTSUPP; an
+ * FAULT_ID_VALID (7.3: and IOMMU_HWPT_ALLOC_PASID), no data, a driver with no
+ * nested allocation → EOPNOTSUPP; an
  * auto / non-NEST_PARENT / foreign parent → EINVAL (clause
  * HWPT_ALLOC.NESTED_FLAGS). The driver's nested domains are roadmap draft 3
  * (EOPNOTSUPP).
@@ -237,7 +250,7 @@ export function iommufdHwptAlloc(ucmd: Ucmd): number {
 export function iommufdHwptNestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
   // 6.12 accepts FAULT_ID_VALID only; 7.3 also IOMMU_HWPT_ALLOC_PASID (hw_pagetable.c iommufd_hwpt_nested_alloc).
   const valid = idev.ictx.profile === '6.12' ? IOMMU_HWPT_FAULT_ID_VALID : IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID;
-  if (flags & ~valid || !dataLen) return -EOPNOTSUPP;
+  if (flags & ~valid || !dataLen || !driverAllocatesNested(idev)) return -EOPNOTSUPP;
   if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return -EINVAL;
   return -EOPNOTSUPP;
 }

@@ -64,12 +64,12 @@ export const clauses: Clause[] = [
   {
     id: 'VFIO_BIND.TOKEN',
     kind: 'errno',
-    statement: 'The TOKEN flag makes the kernel read a 16-byte UUID from token_uuid_ptr (EFAULT); a device that needs no VF token refuses one with EINVAL.',
+    statement: 'The TOKEN flag makes the kernel read a 16-byte UUID from token_uuid_ptr (EFAULT); a device that needs no VF token refuses one with EINVAL (vfio_pci_core_match_token_uuid: "not a PF or VF"), before the iommufd is looked up. The environment\u2019s devices are plain functions (ADAPTER.md §3.6), so a bind with a token never succeeds.',
     source: { file: CDEV, function: 'vfio_df_check_token' },
     profiles: ['7.3'],
     command: BIND,
     errno: 'EINVAL',
-    checks: ['ref.vfio_bind.rules-73'],
+    checks: ['ref.vfio_bind.rules-73', 'suite.invariants.bind-token-refused'],
   },
   {
     id: 'VFIO_BIND.BAD_FD',

@@ -71,6 +71,15 @@ export const clauses: Clause[] = [
     checks: ['ref.translate.write-only-and-no-side-effects'],
   },
   {
+    id: 'DMA.AMD_WRITE_ONLY_UNREADABLE',
+    kind: 'security',
+    statement:
+      'AMD v1 IOPTEs carry the read (IR) and write (IW) permissions apart (6.12 iommu_v1_map_pages, 7.3 generic_pt amdv1): a write-only map translates without read, and a device read of it faults (permission).',
+    source: { file: 'drivers/iommu/amd/io_pgtable.c', function: 'iommu_v1_map_pages' },
+    profiles: BOTH,
+    checks: ['suite.invariants.write-only-stays-unreadable'],
+  },
+  {
     id: 'DMA.VTD612_WRITE_ONLY_READABLE',
     kind: 'state',
     statement:

@@ -134,12 +134,12 @@ export const clauses: Clause[] = [
     decides: ['EINVAL'],
     kind: 'errno',
     statement:
-      'For a HWPT_PAGING pt_id (nesting): flags other than FAULT_ID_VALID (7.3: FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID) or no driver data fail with EOPNOTSUPP; then an auto-domain, non-NEST_PARENT or foreign-driver parent fails with EINVAL.',
+      'For a HWPT_PAGING pt_id (nesting): flags other than FAULT_ID_VALID (7.3: FAULT_ID_VALID and IOMMU_HWPT_ALLOC_PASID), no driver data, or a driver without the nested allocation op (7.3 domain_alloc_nested: VT-d and the mock only; 6.12 domain_alloc_user: every driver) fail with EOPNOTSUPP; then an auto-domain, non-NEST_PARENT or foreign-driver parent fails with EINVAL.',
     source: { file: HWPT, function: 'iommufd_hwpt_nested_alloc' },
     profiles: BOTH,
     command: CMD,
     errno: 'EINVAL',
-    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile'],
+    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent'],
   },
   {
     id: 'HWPT_ALLOC.FAULT_LOOKUP',

@@ -27,10 +27,10 @@ export const clauses: Clause[] = [
   {
     id: 'PAGES.ACCOUNT_MM',
     kind: 'accounting',
-    statement: 'In RLIMIT_MODE 1 (or a /dev/vfio/vfio context) pins are charged to the mm’s locked_vm, VFIO style, with the same ENOMEM limit.',
+    statement: 'In RLIMIT_MODE 1 (or a /dev/vfio/vfio context) pins are charged to the mm’s locked_vm, VFIO style, with the same ENOMEM limit, never bypassed (__account_locked_vm with bypass_rlim false): pages mapped without CAP_IPC_LOCK are charged against the limit when pinned, whatever the caller holds by then.',
     source: { file: PAGES, function: 'update_mm_locked_vm' },
     profiles: BOTH,
-    checks: ['ref.pages.rlimit-mm-mode'],
+    checks: ['ref.pages.rlimit-mm-mode', 'suite.invariants.memlock-holds-after-cap-regained'],
   },
   {
     id: 'PAGES.CAP_IPC_LOCK',

@@ -239,8 +239,8 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         out[facts.lenField] = facts.min;
         // What lies past an older caller's struct is the caller's own memory: a marker there shows
         // a kernel that reads it (copy_struct_from_user reads `size` bytes) or writes it
-        // (iommufd_ucmd_respond copies min(size, sizeof) back).
-        if (facts.lenField === 'size') for (const n of facts.past) out[n.name] = marker(n);
+        // (iommufd_ucmd_respond copies min(size, sizeof) back; a VFIO command writes inside argsz).
+        for (const n of facts.past) out[n.name] = marker(n);
         return;
       }
     }

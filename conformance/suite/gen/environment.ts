@@ -11,7 +11,7 @@ import { Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import { type AccEntry, type AreaEntry, type CtxEntry, type DevEntry, type DfdEntry, GenModel, pick, type VmEntry } from './model.ts';
 import { type IovaChoice, iovaChoice, iovaOf, smallBytes } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, bufPages, DEVICE_RESV_IOVA, DEVICE_RESV_PAGES, type DeviceCreate, dfdClosed, type GenEnv, ioasHeld, ioctlStep, k16, kvmFile, NONE, noteCapIpcLock, noteUsed, ok, opSupported, stampOf, supported, testOpSupported, v } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, bufPages, DEVICE_RESV_IOVA, DEVICE_RESV_PAGES, type DeviceCreate, dfdClosed, type GenEnv, ioasHeld, ioctlStep, k16, kvmFile, NONE, noteCapIpcLock, noteUsed, ok, opSupported, stampOf, supported, testOpStep, testOpSupported, v } from './shared.ts';
 
 export function envSpecs(env: GenEnv): CommandSpec<never>[] {
   const { caps } = env;
@@ -445,6 +445,24 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
         return { op: 'set_process', fields };
       },
       after: noteCapIpcLock,
+      // CAP_IPC_LOCK taken back, then pages mapped without it are pinned for the first time (a mock
+      // domain joins their IOAS): they were charged by the mode recorded at the map, and the limit
+      // holds for them whatever the caller holds now (__account_locked_vm never bypasses it).
+      follow: (m, _c, t, step) => {
+        if (!ok(step) || t.fields['capIpcLock'] !== true || !testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN')) return undefined;
+        const a = m.liveAreas().find((x) => m.ctxs.find((y) => y.name === x.ctx)?.open && !m.live('hwpt').some((h) => h.ioas === x.ioas));
+        const ctx = a && m.ctxs.find((y) => y.name === a.ctx);
+        if (!a || !ctx) return undefined;
+        const [st, idev, hwpt] = [m.fresh('stdev'), m.fresh('devid'), m.fresh('hwpt')];
+        return testOpStep(env, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', new Ref(a.ioas), 'mock_domain', {}, NONE, { [st]: 'out.mock_domain.out_stdev_id', [idev]: 'out.mock_domain.out_idev_id', [hwpt]: 'out.mock_domain.out_hwpt_id' });
+      },
+      afterFollow: (m, _c, t, step) => {
+        const [st, idev, hwpt] = Object.keys(t.bind ?? {});
+        const on = (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id;
+        const ctx = (t.fields['fd'] as Ref).name;
+        if (!ok(step) || !st || !idev || !hwpt || !(on instanceof Ref)) return;
+        m.objs.push({ name: st, kind: 'stdev', ctx, alive: true, ioas: idev }, { name: idev, kind: 'devid', ctx, alive: true }, { name: hwpt, kind: 'hwpt', ctx, alive: true, ioas: on.name, auto: true });
+      },
     } satisfies CommandSpec<{ capIpcLock?: boolean | 'flip'; capSysResource?: boolean; rlimit?: bigint | null }>);
   }
   // CAP_IPC_LOCK changed while a domain holds pages pinned, then everything of that IOAS unmapped:

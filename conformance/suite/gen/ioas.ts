@@ -1000,6 +1000,12 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const ranges: Tmpl = c.slack ? { data: SLACK_BYTES.subarray(0, room + c.slack) } : c.n ? { room } : 0n;
         return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx.name), { ioas_id: id, num_iovas: c.n, allowed_iovas: ranges }, c.abi, { defects: idDefects(c.ioas, obj) });
       },
+      // Ranges that fitted asked for again into an array at NULL: the first copy faults (EFAULT),
+      // inside the IOAS's lookup, whose reference the error path must still drop.
+      follow: (_m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields;
+        return ok(step) && c.n > 0 ? ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, num_iovas: c.n, allowed_iovas: 0n }, NONE, {}) : undefined;
+      },
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; n: number; slack: number; abi: AbiChoice }>);
   }
 
@@ -1205,6 +1211,26 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const d = m.openDfds().find((x) => x.devid === devid && x.attached === undefined);
       return d && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(hwpt) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
     };
+    // A nested HWPT asked of that parent by a device of another driver, with data of its own
+    // driver's type: the parent's owner is checked before the driver sees it (EINVAL).
+    const driverOf = (format: string): string => format.replace(/-.*$/, '').replace(/^amdv1$/, 'mock');
+    const nestForeign = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl } }).fields;
+      const hwpt = Object.keys(t.bind ?? {})[0];
+      if (!ok(step) || !hwpt || typeof f.flags !== 'number' || (f.flags & nest) === 0 || !(f.dev_id instanceof Ref)) return undefined;
+      const ctx = (t.fields['fd'] as Ref).name;
+      // Every device of the context with its driver: the bound device files, and the mock devices
+      // (a mock device's id is its stdev's `ioas`).
+      const devices = [
+        ...m.openDfds().filter((x) => x.ctx === ctx && x.devid).map((x) => ({ devid: x.devid as string, driver: driverOf(x.dev.iommu.format) })),
+        ...m.objs.filter((o) => o.kind === 'stdev' && o.alive && o.ctx === ctx && o.ioas).map((o) => ({ devid: o.ioas as string, driver: 'mock' })),
+      ];
+      const owner = devices.find((x) => x.devid === (f.dev_id as Ref).name);
+      // One whose driver has a nested allocation to refuse it with (7.3: VT-d and the mock only).
+      const other = owner && devices.find((x) => x.driver !== owner.driver && (p === '6.12' || x.driver === 'vtd' || x.driver === 'mock'));
+      if (!other) return undefined;
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: new Ref(other.devid), pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } }, NONE, {});
+    };
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
@@ -1243,7 +1269,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id;
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
-        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestAttach(m, t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), nestAttach(m, t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);

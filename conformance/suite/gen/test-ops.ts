@@ -111,7 +111,12 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         const join = testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', new Ref(hwpt), 'mock_domain_flags', { dev_flags: noDirty }, NONE);
         return [alloc, join].filter((x): x is StepTemplate => x !== undefined);
       }
-      return idev && c.ctx % 2 === 0 && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(idev), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
+      const info = idev && c.ctx % 2 === 0 && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(idev), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
+      // A mock domain on a container's IOAS: the type1 user asks again what it may map, which the
+      // mock's sub-page sizes fold into PAGE_SIZE for (iommufd_get_pagesizes).
+      const container = ioas && m.ctxs.find((x) => x.open && x.compat === ioas.name);
+      const pgsizes = container && supported(env.caps, 'VFIO_IOMMU_GET_INFO') ? ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref(container.name), {}, NONE, {}) : undefined;
+      return [info, pgsizes].filter((x): x is StepTemplate => x !== undefined);
     },
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {

@@ -84,6 +84,9 @@ export function growTargets(m: GenModel): { d: DfdEntry; e: DfdEntry }[] {
   });
 }
 
+
+/** A VF token UUID a user would offer (any 16 bytes: none is set up for the environment's devices). */
+const VF_TOKEN = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
 export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
   const specs: CommandSpec<never>[] = [];
@@ -137,7 +140,14 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         if (c.abi.kind === 'readOnly') return rebindAfterFault(m, t, step);
         const own = (t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields.iommufd;
         const d = step.status === 'failed' && own instanceof Ref && own.name === (t.fields['fd'] as Ref).name ? m.dfds.find((x) => x.name === own.name && x.open && !x.ctx) : undefined;
-        return d && ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: new Ref(bindCtx(m, d, c.ctx, c.to).name) }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
+        if (!d) return undefined;
+        const ctx = new Ref(bindCtx(m, d, c.ctx, c.to).name);
+        // Where the uAPI has VF tokens (7.3), a token offered first: the device is no PF or VF, so it
+        // is refused (EINVAL) before the iommufd is looked up.
+        const token = enumValue(p, 'VFIO_DEVICE_BIND_FLAG_TOKEN');
+        const offered = token !== undefined ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: token, iommufd: ctx, token_uuid_ptr: { data: VF_TOKEN } }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } }) : undefined;
+        const proper = ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: ctx }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
+        return [offered, proper].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, _c, t, step) => recordBind(m, t, step),
     } satisfies CommandSpec<Bind>);

@@ -2023,3 +2023,119 @@ describe('answers on rarely reached paths (red-team round 30)', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('answers on rarely reached paths (red-team round 31)', () => {
+  const attachTo = (iommu: string): Step[] => [
+    { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
+    { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+  ];
+  const devices = { ops: ['device_create', 'open_device', 'dma', 'translate'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] };
+
+  check('suite.invariants.write-only-stays-unreadable', async () => {
+    // AMD v1 IOPTEs keep IR and IW apart: a write-only page is not readable by the device.
+    const p = program('amd-write-only', [
+      ...withBuffer(16384),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x1000000' } },
+      ...attachTo('amd0'),
+      { op: 'dma', device: '$d', iova: '0x1000000', dir: 'read', length: 3, expect: { ok: true, result: { ok: false, fault: 'permission' } } },
+    ], devices, ['6.12']);
+    const r = await judgeOn(p, 'amd612-map-ir-from-prot-mask', '6.12');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/may read at 0x1000000, but the mapping is write-only/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.new-area-aligned', async () => {
+    // Large pages off: the IOAS alignment is PAGE_SIZE, and a map from 256 bytes into a page is refused.
+    const p = program('map-off-alignment', [
+      ...withBuffer(16384),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_HUGE_PAGES', op: 'IOMMU_OPTION_OP_SET', val64: '0', object_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: 256 }, length: '4096', iova: '0x1000000' }, expect: { errno: ['EINVAL'] } },
+    ]);
+    const r = await judgeOn(p, 'insert-area-skips-page-offset-check', '7.3');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/IOMMU_IOAS_MAP succeeded, but IOAS \d+ now holds an area at 0x1000000\.\.0x1000fff \(user address 0x[0-9a-f]+100\) off its alignment 4096/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.memlock-holds-after-cap-regained', async () => {
+    // Pages mapped in MM mode without CAP_IPC_LOCK are charged when pinned, whatever the caller holds then.
+    const p = program('mm-charge-after-cap', [
+      { op: 'mem_alloc', length: 16384, hugeAligned: true, bind: { buf: '.' } },
+      { op: 'set_process', capIpcLock: false, rlimitMemlock: '8192' },
+      { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_OPTION', fields: { option_id: 'IOMMU_OPTION_RLIMIT_MODE', op: 'IOMMU_OPTION_OP_SET', val64: '1' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+      { op: 'set_process', capIpcLock: true },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, expect: { errno: ['ENOMEM'] } },
+    ], { ops: ['set_process'], commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    const r = await judgeOn(p, 'mm-charge-bypass-on-ipc-lock', '7.3');
+    expect(r.broken, r.text).toContain('invariants.accounting');
+    expect(r.text).toMatch(/pinned mm->locked_vm up to 4 page\(s\), over RLIMIT_MEMLOCK \(2 pages\)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.compat-page-sizes-mock', async () => {
+    // A 6.12 mock domain maps 2 KiB pages: the container reports them folded into PAGE_SIZE.
+    const p = program('compat-mock-page-sizes', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: { argsz: 16 }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_VFIO_IOAS', 'VFIO_IOMMU_GET_INFO'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['6.12']);
+    const r = await judgeOn(p, 'compat-pgsizes-subpage-fold-no-page-size', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/answered iova_pgsizes 0x800, but the domains of compat IOAS \d+ can all map only 0x1000/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.bind-token-refused', async () => {
+    // The environment's devices are no SR-IOV PF or VF: a VF token is refused (EINVAL).
+    const p = program('bind-token', [
+      ...context,
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+      { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd', flags: 'VFIO_DEVICE_BIND_FLAG_TOKEN', token_uuid_ptr: { data: { hex: '00112233445566778899aabbccddeeff' } } }, expect: { errno: ['EINVAL'] } },
+    ], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] }, ['7.3']);
+    const r = await judgeOn(p, 'cdev-bind-token-uuid-not-passed', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_DEVICE_BIND_IOMMUFD with VFIO_DEVICE_BIND_FLAG_TOKEN succeeded/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.nested-on-foreign-parent', async () => {
+    // A VT-d device asking to nest on a parent the mock driver made is refused (EINVAL) before its
+    // driver sees it (whose answer to selftest data would be EOPNOTSUPP).
+    const p = program('nested-foreign-parent', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, bind: { parent: 'out.out_hwpt_id' } },
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+      { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$parent', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { u32s: [0, 0] } } }, expect: { errno: ['EINVAL'] } },
+    ], { ops: ['device_create', 'open_device'], commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_BIND_IOMMUFD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'hwpt-nested-parent-owner-unchecked', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/a domain the mock driver made for mock, answered EOPNOTSUPP/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.get-info-short-struct', async () => {
+    // An older caller's 16-byte struct (argsz 16): cap_offset and pad are its own memory, not written.
+    const p = program('get-info-argsz-16', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: { argsz: 16, cap_offset: 1431655765, pad: 1431655765 }, expect: { ok: true } },
+    ], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_IOMMU_GET_INFO'] });
+    const r = await judgeOn(p, 'compat-info-copies-full-struct', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_IOMMU_GET_INFO with argsz 16 succeeded, but its argument came back changed at byte 16/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -152,6 +152,8 @@ function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: st
 
 /** Commands that may raise an IOAS's alignment (IOAS.AREAS_ALIGNED). */
 const ALIGNMENT_RAISERS = new Set(['IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_TEST_CMD', 'IOMMU_OPTION', 'VFIO_SET_IOMMU']);
+/** Commands that make areas, each aligned to the IOAS's alignment as it stands (IOAS.AREAS_ALIGNED). */
+const AREA_MAKERS = new Set(['IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_COPY', 'VFIO_IOMMU_MAP_DMA']);
 const ALIGNMENT_RAISING_TEST_OPS = new Set(['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', 'IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS']);
 
 /**
@@ -661,6 +663,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkNeverRefused(ev, s.errno, out);
     if (!ok) this.checkAttachRefused(ev, s.errno, out);
     if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
+    this.checkNestedOnForeignParent(ev, ok, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
     if (!ok) this.checkMapCheckRefusal(ev, s.errno, out);
@@ -668,7 +671,10 @@ export class InvariantsOracle implements Oracle {
     this.checkOwnership(ev, ok, out);
     if (ok) this.checkKvmFileKind(ev, out);
     const writePinsBefore = this.writePins();
-    const memlockBefore = this.shadow.rlimitPages !== null && !this.shadow.capIpcLock ? this.shadow.memlockCharges() : undefined;
+    // Judged whatever the process holds now: CAP_IPC_LOCK is read when pages are first pinned
+    // (iopt_alloc_pages: IOPT_PAGES_ACCOUNT_NONE), and pages charged then stay charged, the limit
+    // never bypassed (incr_user_locked_vm; __account_locked_vm with bypass_rlim false).
+    const memlockBefore = this.shadow.rlimitPages !== null ? this.shadow.memlockCharges() : undefined;
     if (ev.request.op === 'fail_nth') this.failNth = true;
     this.noteReattach(ev);
     if (ok) this.checkDomainChoice(ev, out);
@@ -1555,8 +1561,8 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * RLIMIT_MEMLOCK, for a process without CAP_IPC_LOCK (pages.c
-   * incr_user_locked_vm, __account_locked_vm): a step that pinned more may
+   * RLIMIT_MEMLOCK, for pages pinned by a process without CAP_IPC_LOCK
+   * (pages.c incr_user_locked_vm, __account_locked_vm): a step that pinned more may
    * not leave the charge of either account mode above the limit; and a MAP
    * refused with ENOMEM must have needed more than the limit leaves, even if
    * every page of it were new to the charge (an implementation that never
@@ -1907,7 +1913,8 @@ export class InvariantsOracle implements Oracle {
   private checkAreasAligned(ev: StepEvent, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' && req.arg.kind !== 'int' || typeof req.cmd !== 'string' || this.shadow.lost) return;
-    if (!ALIGNMENT_RAISERS.has(req.cmd) || (req.cmd === 'IOMMU_TEST_CMD' && req.arg.kind === 'struct' && !ALIGNMENT_RAISING_TEST_OPS.has(TEST_OP.get(toNum(req.arg.fields['op'])) ?? ''))) return;
+    const maker = AREA_MAKERS.has(req.cmd);
+    if ((!ALIGNMENT_RAISERS.has(req.cmd) && !maker) || (req.cmd === 'IOMMU_TEST_CMD' && req.arg.kind === 'struct' && !ALIGNMENT_RAISING_TEST_OPS.has(TEST_OP.get(toNum(req.arg.fields['op'])) ?? ''))) return;
     const ctx = req.arg.kind === 'struct' ? this.ctxOfIoctl(req, req.cmd, req.arg.fields) : this.shadow.ctxOfFd(req.fd);
     if (!ctx?.alive) return;
     for (const ioas of ctx.objects.values()) {
@@ -1915,8 +1922,13 @@ export class InvariantsOracle implements Oracle {
       const align = this.exactAlignment(ctx, ioas);
       if (align === undefined || align === 1n) continue;
       this.ctx.count('invariants.dma-confinement');
-      const off = ioas.segs.find((x) => !x.uncertain && (x.start % align !== 0n || (x.last + 1n) % align !== 0n || (x.ps.va + x.psOff) % align !== 0n));
+      // The offset into the first page is what is checked (area->page_offset & (align - 1)).
+      const off = ioas.segs.find((x) => !x.uncertain && (x.start % align !== 0n || (x.last + 1n) % align !== 0n || ((x.ps.va + x.psOff) % PAGE) % align !== 0n));
       if (!off) continue;
+      if (maker) {
+        out.push(this.obj('dma-confinement', ev, `${commandName(req)} succeeded, but IOAS ${ioas.id} now holds an area at ${hexOf(off.start)}..${hexOf(off.last)} (user address ${hexOf(off.ps.va + off.psOff)}) off its alignment ${align} (its domains' smallest pages, its pinning accesses, large IOPTEs off): a new area's IOVA, length and offset into its first page are checked against it (iopt_alloc_area_pages, iopt_insert_area: EINVAL), or a domain would map other bytes or none (IOAS.AREAS_ALIGNED)`, 'EINVAL', 'ok'));
+        return;
+      }
       out.push(this.obj('dma-confinement', ev, `${commandName(req)} succeeded and IOAS ${ioas.id}'s alignment is now ${align} (its domains' smallest pages, its pinning accesses, large IOPTEs off), but its area at ${hexOf(off.start)}..${hexOf(off.last)} (user address ${hexOf(off.ps.va + off.psOff)}) is not aligned to it: raising the alignment checks every area first (iopt_check_iova_alignment: EADDRINUSE) (IOAS.AREAS_ALIGNED)`, 'EADDRINUSE', 'ok'));
       return;
     }
@@ -2206,6 +2218,11 @@ export class InvariantsOracle implements Oracle {
       this.ctx.count('invariants.abi-hygiene');
       out.push(this.obj('abi-hygiene', ev, `${commandName(req)} succeeded with a read-only argument: it writes its answer into the caller's struct on every success, and that copy faults (EFAULT) (DISPATCH.ANSWER_WRITTEN)`, 'EFAULT', 'ok'));
     }
+    const token = enumValue(this.profile, 'VFIO_DEVICE_BIND_FLAG_TOKEN');
+    if (req.cmd === 'VFIO_DEVICE_BIND_IOMMUFD' && req.arg.kind === 'struct' && token !== undefined && (toNum(req.arg.fields['flags'] ?? 0) & token) !== 0) {
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `VFIO_DEVICE_BIND_IOMMUFD with VFIO_DEVICE_BIND_FLAG_TOKEN succeeded, but the device is neither an SR-IOV PF nor a VF (ADAPTER.md §3.6), so it takes no VF token: vfio_pci_core_match_token_uuid refuses one (EINVAL) (VFIO_BIND.TOKEN)`, 'EINVAL', 'ok'));
+    }
     if (req.cmd === 'IOMMU_HWPT_ALLOC' && req.arg.kind === 'struct') {
       const typed = toNum(req.arg.fields['data_type'] ?? 0) !== IOMMU_HWPT_DATA_NONE;
       const len = toNum(req.arg.fields['data_len'] ?? 0);
@@ -2401,6 +2418,40 @@ export class InvariantsOracle implements Oracle {
     const size = req.arg.fields['size'];
     const older = size !== undefined && toNum(size) < requireLayout(this.profile, 'iommu_hwpt_alloc').size ? toNum(size) : undefined;
     out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (no flags, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the default mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+  }
+
+  /**
+   * HWPT_ALLOC.NESTED_PARENT: a nested HWPT_ALLOC over a paging HWPT whose
+   * domain another driver made is refused with EINVAL
+   * (iommufd_hwpt_nested_alloc: parent->common.domain->owner != ops), once
+   * the flags, the data and the driver's nested op (7.3 domain_alloc_nested:
+   * VT-d and the mock only; 6.12 domain_alloc_user: every driver) passed. A
+   * domain handed to a driver that did not make it is read as its own.
+   */
+  private checkNestedOnForeignParent(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0 || toNum(v['data_type'] ?? 0) === 0 || toNum(v['data_len'] ?? 0) === 0) return;
+    const valid = IOMMU_HWPT_FAULT_ID_VALID | (this.profile === '6.12' ? 0 : IOMMU_HWPT_ALLOC_PASID);
+    if ((toNum(v['flags']) & ~valid) !== 0) return;
+    const dev = ctx.objects.get(toNum(v['dev_id']));
+    const parent = ctx.objects.get(toNum(v['pt_id']));
+    if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || parent?.type !== 'hwpt_paging' || parent.unit === undefined) return;
+    const mine = this.driverOf(dev.dev.iommu);
+    const theirs = this.driverOf(parent.unit);
+    if (!mine || !theirs || mine === theirs || (this.profile !== '6.12' && mine !== 'intel' && mine !== 'mock')) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, driver ${mine}) over HWPT ${parent.id}, a domain the ${theirs} driver made for ${parent.unit}, answered ${name}: a parent of another driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+  }
+
+  /** The IOMMU driver a unit's domains belong to, from its page-table format. */
+  private driverOf(unit: string): 'intel' | 'amd' | 'smmuv3' | 'mock' | undefined {
+    const format = this.shadow.unit(unit)?.format ?? '';
+    return format.startsWith('vtd') ? 'intel' : format.startsWith('amd-') ? 'amd' : format.startsWith('arm-') ? 'smmuv3' : format.includes('mock') ? 'mock' : undefined;
   }
 
   /**
@@ -2878,6 +2929,10 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('dma-confinement', ev, `${dev} may write at ${hexOf(iova)}, but the mapping is read-only (${reasonOf(e)})`, 'read-only', 'writable', probe));
         return;
       }
+      if (e.mapped && !e.open && t.read && !e.read && this.writeOnlyHeld(d)) {
+        out.push(this.obj('dma-confinement', ev, `${dev} may read at ${hexOf(iova)}, but the mapping is write-only (${reasonOf(e)}) and its unit's IOPTEs keep read and write apart (AMD v1: IR, IW) (DMA.AMD_WRITE_ONLY_UNREADABLE)`, 'write-only', 'readable', probe));
+        return;
+      }
     }
     if (e.mapped && !e.open) {
       this.ctx.count('invariants.group-isolation');
@@ -2965,7 +3020,7 @@ export class InvariantsOracle implements Oracle {
     let stop: Expect | undefined;
     if (!r.ok && !open && pages.every((e) => !e.blocked && e.ioasId !== undefined)) {
       for (const e of pages) {
-        const [why, last] = !e.mapped ? ['unmapped', true] : d.permissions && dir === 'write' && !e.write ? ['permission', true] : d.permissions && dir === 'read' && !e.read ? ['permission', false] : [undefined, false];
+        const [why, last] = !e.mapped ? ['unmapped', true] : d.permissions && dir === 'write' && !e.write ? ['permission', true] : d.permissions && dir === 'read' && !e.read ? ['permission', this.writeOnlyHeld(d)] : [undefined, false];
         if (!why) continue;
         whys.add(why);
         stop ??= e;
@@ -2977,11 +3032,27 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('dma-confinement', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted as '${r.fault}', but ${reasonOf(stop)}: the fault there is ${want}`, `fault: ${[...whys].join(' or ')}`, `fault: ${r.fault}`, probe));
       return;
     }
+    // A read of a write-only page where the unit keeps read and write apart must fault.
+    const denied = dir === 'read' && this.writeOnlyHeld(d) ? pages.find((e) => e.mapped && !e.open && !e.read) : undefined;
+    if (r.ok && denied) {
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA read at ${hexOf(iova)} succeeded, but the mapping is write-only (${reasonOf(denied)}), and its unit's IOPTEs keep read and write apart (AMD v1: IR, IW) (DMA.AMD_WRITE_ONLY_UNREADABLE)`, "fault: 'permission'", 'ok', probe));
+      return;
+    }
     const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));
     if (!r.ok && mustWork) {
       this.ctx.count('invariants.group-isolation');
       out.push(this.obj('group-isolation', ev, `${dev} DMA ${dir} at ${hexOf(iova)} faulted (${r.fault}), but ${reasonOf(pages[0] as Expect)}`, 'ok', `fault: ${r.fault}`, probe));
     }
+  }
+
+  /**
+   * Whether a device's paging domains hold a write-only mapping as such: AMD
+   * v1 IOPTEs carry IR and IW apart (iommu_v1_map_pages, 7.3 amdv1pt), so
+   * a write-only page is not readable. Formats whose write implies read (Arm
+   * stage 1's AP bits, x86 first stage) and the rest are not judged.
+   */
+  private writeOnlyHeld(d: DeviceRec): boolean {
+    return d.permissions && this.shadow.unit(d.iommu)?.format === 'amd-v1';
   }
 
   /** Generated observation steps (translate, dma, pin_count, process_info, kvm_state) are checked as they come. */

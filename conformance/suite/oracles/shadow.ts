@@ -679,18 +679,31 @@ export class Shadow {
     d.hwpt = hwptId;
   }
 
-  /** A new paging domain's geometry on a unit: its aperture and smallest page, when the unit reported them. */
-  private geometry(unit: string): { aperture?: Range; minPage?: bigint; pgsizes?: bigint } {
-    const u = this.iommus.get(unit);
-    // The selftest's mock domains take their page sizes from the mock device's flags (7.3's
-    // MOCK_FLAGS_DEVICE_HUGE_IOVA, MOCK_IOMMUPT_*), not from one bitmap per unit: left unknown.
-    return u ? { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage, ...(!u.format.includes('mock') && { pgsizes: u.pgsizes }) }) } : {};
+  /** A new paging domain's geometry for a device: its aperture and smallest page, when its unit reported them. */
+  private geometry(d: DeviceRec): { aperture?: Range; minPage?: bigint; pgsizes?: bigint } {
+    const u = this.iommus.get(d.iommu);
+    if (!u) return {};
+    return { aperture: u.aperture, ...(u.minPage > 0n && { minPage: u.minPage, ...(this.pgsizesOf(u, d) !== undefined && { pgsizes: this.pgsizesOf(u, d) }) }) };
+  }
+
+  /**
+   * A new paging domain's page sizes: the unit's bitmap; for a 6.12 mock
+   * domain (mock_domain_alloc_paging) MOCK_IO_PAGE_SIZE, the unit's smallest,
+   * and with MOCK_FLAGS_DEVICE_HUGE_IOVA MOCK_HUGE_PAGE_SIZE, 512 of them. 7.3
+   * mock domains take theirs from the page-table type asked for
+   * (MOCK_IOMMUPT_*): left unknown.
+   */
+  private pgsizesOf(u: IommuInfo, d: DeviceRec): bigint | undefined {
+    if (!u.format.includes('mock')) return u.pgsizes;
+    const huge = enumValue(this.profile, 'MOCK_FLAGS_DEVICE_HUGE_IOVA');
+    if (huge === undefined || d.mockFlags === undefined) return undefined;
+    return (d.mockFlags & huge) !== 0 ? u.minPage | (512n * u.minPage) : u.minPage;
   }
 
   /** Attach (or replace) a device, or for a replace of an attached device, its whole group (device.c: iommufd_device_do_replace). */
   private attachGroup(d: DeviceRec, hwptId: number, ctx: CtxRec, newAuto: { ioas: number; enforcing: boolean } | undefined): void {
     if (newAuto && !ctx.objects.has(hwptId)) {
-      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...this.geometry(d.iommu), unit: d.iommu, devices: new Set(), children: new Set() });
+      this.addObj(ctx, { type: 'hwpt_paging', id: hwptId, ioas: newAuto.ioas, auto: true, enforcing: newAuto.enforcing, mock: this.onMockUnit(d), ...this.geometry(d), unit: d.iommu, devices: new Set(), children: new Set() });
     }
     const replace = d.hwpt !== undefined;
     const movers = replace ? this.liveDevices().filter((x) => x.group === d.group && x.bound?.ctx === ctx && x.hwpt !== undefined) : [d];
@@ -1178,7 +1191,7 @@ export class Shadow {
         const capable = dev?.type === 'device' ? dev.dev.capable : false;
         if (pt?.type === 'ioas') {
           // User data may choose another page table, with its own aperture (the 7.3 selftest's MOCK_IOMMUPT_HUGE).
-          const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev.iommu) : {};
+          const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev) : {};
           const flags = toNum(v['flags']);
           const refusesReadOnly = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 && this.iommus.get(dev?.type === 'device' ? dev.dev.iommu : '')?.format === 'vtd-ss';
           const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }) } : {};
