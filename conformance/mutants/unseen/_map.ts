@@ -79,6 +79,15 @@ export interface MapPagesSteps {
   readonly fillDomains?: (iopt: IoPagetable, list: readonly PagesListElm[]) => number;
   /** iopt_alloc_area_pages' `iova += elm->length` between the elements. */
   readonly advancesIova?: boolean;
+  /** iopt_insert_area's `area->page_offset & (iopt->iova_alignment - 1)` refusal (EINVAL). */
+  readonly checksPageOffset?: boolean;
+  /**
+   * iopt_insert_area's overflow checks as the kernel makes them, start_byte an
+   * unsigned long (check_add_overflow on the IOVA and on the start byte,
+   * WARN_ON(area->pages_node.last >= pages->npages): EOVERFLOW), which only a
+   * faulty source walk can reach.
+   */
+  readonly checksPagesBounds?: boolean;
 }
 
 const P = BigInt(PAGE_SIZE);
@@ -132,11 +141,17 @@ export function areaFillDomainsWith({
 }
 
 /** A copy of iopt_map_pages over the given steps (with none, the reference's). */
-export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true }: MapPagesSteps): typeof ioptMapPages {
+export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true, checksPageOffset = true, checksPagesBounds = false }: MapPagesSteps): typeof ioptMapPages {
   // iopt_insert_area
   const insertArea = (iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number => {
     if (writeNeedsWritablePages && prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
-    if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
+    const startByte = checksPagesBounds ? BigInt.asUintN(64, elm.startByte) : elm.startByte;
+    if (checksPageOffset && Number(startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
+    if (checksPagesBounds) {
+      if (iova + elm.length - 1n > ULONG_MAX) return -EOVERFLOW;
+      const lastByte = startByte + elm.length - 1n;
+      if (lastByte > ULONG_MAX || lastByte / P >= BigInt(elm.pages!.npages)) return -EOVERFLOW;
+    }
     const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
     if (area.last > ULONG_MAX) return -EOVERFLOW;
     // After any area of equal start, as the interval tree inserts (only a fault makes two).
@@ -152,7 +167,7 @@ export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iov
     if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
     if (flags & IOPT_ALLOC_IOVA) {
       const first = list[0]!;
-      const uptr = first.pages!.uptr + first.startByte;
+      const uptr = checksPagesBounds ? BigInt.asUintN(64, first.pages!.uptr + first.startByte) : first.pages!.uptr + first.startByte;
       const r = allocIova(iopt, uptr, length);
       if (r.errno) return r.errno;
       dstIova.iova = r.value!;

@@ -47,18 +47,16 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
+import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_RW } from '../../../spec/uapi/constants.ts';
-import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptAreaIterFirst, ioptAreaStartByte, ioptAutoIovaAllowed, ioptCheckIova, ioptAllocIova, ioptFreePagesList, type ioptAreaContig, type ioptGetPages, type ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { IoptArea, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst, ioptAreaStartByte, ioptFreePagesList, type ioptAreaContig, type ioptGetPages } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { copyHandler } from './_copy.ts';
 import { accessRwHandler } from './_access_rw.ts';
-import { fillDomainsPages } from './_map.ts';
+import { mapPagesWith } from './_map.ts';
 
-const P = BigInt(PAGE_SIZE);
 
 /** iopt_for_each_contig_area with the faulty iopt_area_contig_init. */
 const contig: typeof ioptAreaContig = (iopt, iova, last) => {
@@ -95,55 +93,8 @@ const getPages: typeof ioptGetPages = (iopt, iova, length, list) => {
   return unwind.exit(done ? 0 : -ENOENT);
 };
 
-/** iopt_insert_area with start_byte an unsigned long, as the kernel's (the reference's never sees one below 0). */
-function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
-  const pages = elm.pages!;
-  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
-  const startByte = BigInt.asUintN(64, elm.startByte);
-  if (Number(startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
-  if (iova + elm.length - 1n > ULONG_MAX) return -EOVERFLOW;
-  const lastByte = startByte + elm.length - 1n;
-  if (lastByte > ULONG_MAX) return -EOVERFLOW;
-  if (lastByte / P >= BigInt(pages.npages)) return -EOVERFLOW; // WARN_ON(area->pages_node.last >= pages->npages)
-  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
-  let i = 0;
-  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
-  iopt.areas.splice(i, 0, area);
-  elm.area = area;
-  return 0;
-}
-
-/** iopt_map_pages (iopt_alloc_area_pages, iopt_insert_area, iopt_fill_domains_pages), as the reference's but for the unsigned start byte. */
-const mapPages: typeof ioptMapPages = (iopt, list, length, dstIova, prot, flags) => {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
-  if (flags & IOPT_ALLOC_IOVA) {
-    const first = list[0]!;
-    const uptr = BigInt.asUintN(64, first.pages!.uptr + first.startByte);
-    const r = ioptAllocIova(iopt, uptr, length);
-    if (r.errno) return r.errno;
-    dstIova.iova = r.value!;
-    const steered = iopt.steerAutoIova?.(uptr, length);
-    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
-  } else {
-    const rc = ioptCheckIova(iopt, dstIova.iova, length);
-    if (rc) return rc;
-  }
-  let iova = dstIova.iova;
-  for (const elm of list) {
-    const rc = insertArea(iopt, elm, iova, prot);
-    if (rc) return rc;
-    iova += elm.length;
-  }
-  const rc = fillDomainsPages(iopt, list);
-  if (rc) return rc;
-  for (const elm of list) {
-    elm.area!.pages = elm.pages;
-    elm.pages = null;
-    elm.area = null;
-  }
-  return 0;
-};
+/** iopt_map_pages with iopt_insert_area's bounds checked as the kernel's (start_byte an unsigned long: the reference's never sees one below 0). */
+const mapPages = mapPagesWith({ checksPagesBounds: true });
 
 const copy = copyHandler({ getPages, mapPages });
 const accessRw = accessRwHandler({ contig });

@@ -59,17 +59,15 @@
  * paths (pin, unpin, rw) keep the reference's iterator.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { IOPT_ALLOC_IOVA, ioptAllocIova, ioptAreaIterFirst, ioptAutoIovaAllowed, ioptCheckIova, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { ioptAreaIterFirst, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { IoptArea, PAGE_SIZE, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
+import { IoptArea, ULONG_MAX, type IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-import { fillDomainsPages } from './_map.ts';
+import { mapPagesWith } from './_map.ts';
 
-const P = BigInt(PAGE_SIZE);
 const u64 = (v: bigint): bigint => BigInt.asUintN(64, v);
 
 /** iopt_for_each_contig_area with the faulty iopt_area_contig_next: the pieces and iopt_area_contig_done. */
@@ -110,54 +108,8 @@ const getPages: typeof import('../../../impl/iommufd/io_pagetable.ts').ioptGetPa
   return unwind.exit(done ? 0 : -ENOENT);
 };
 
-/** iopt_insert_area, with the kernel's overflow and pages_node bounds checks. */
-function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
-  const pages = elm.pages!;
-  if (prot & IOMMU_WRITE && !pages.writable) return -EPERM;
-  if (Number(elm.startByte % P) & (iopt.iovaAlignment - 1)) return -EINVAL;
-  if (iova + elm.length - 1n > ULONG_MAX) return -EOVERFLOW; // check_add_overflow(iova, length - 1, &node.last)
-  const lastByte = elm.startByte + elm.length - 1n;
-  if (lastByte > ULONG_MAX) return -EOVERFLOW; // check_add_overflow(start_byte, length - 1, &pages_node.last)
-  if (lastByte / P >= BigInt(pages.npages)) return -EOVERFLOW; // WARN_ON(pages_node.last >= pages->npages)
-  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
-  let i = 0;
-  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
-  iopt.areas.splice(i, 0, area);
-  elm.area = area;
-  return 0;
-}
-
-/** iopt_map_pages (iopt_alloc_area_pages, iopt_fill_domains_pages) over the checked iopt_insert_area. */
-const mapPages: typeof ioptMapPages = (iopt, list, length, dstIova, prot, flags) => {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
-  if (flags & IOPT_ALLOC_IOVA) {
-    const first = list[0]!;
-    const uptr = first.pages!.uptr + first.startByte;
-    const r = ioptAllocIova(iopt, uptr, length);
-    if (r.errno) return r.errno;
-    dstIova.iova = r.value!;
-    const steered = iopt.steerAutoIova?.(uptr, length);
-    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
-  } else {
-    const rc = ioptCheckIova(iopt, dstIova.iova, length);
-    if (rc) return rc;
-  }
-  let iova = dstIova.iova;
-  for (const elm of list) {
-    const rc = insertArea(iopt, elm, iova, prot);
-    if (rc) return rc;
-    iova += elm.length;
-  }
-  const rc = fillDomainsPages(iopt, list);
-  if (rc) return rc;
-  for (const elm of list) {
-    elm.area!.pages = elm.pages;
-    elm.pages = null;
-    elm.area = null;
-  }
-  return 0;
-};
+/** iopt_map_pages with iopt_insert_area's overflow and pages_node bounds checks, as the kernel's. */
+const mapPages = mapPagesWith({ checksPagesBounds: true });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('contig-next-skips-gap', profile, {

@@ -32,57 +32,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, ENOMEM, EOVERFLOW, EPERM } from '../../../impl/lib/errno.ts';
-import { IoptArea, ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptAllocIova, ioptAutoIovaAllowed, ioptCheckIova, type ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { IOMMU_WRITE } from '../../../impl/pagetable/format.ts';
-import { fillDomainsPages, ioasMapHandler, vfioMapDmaHandler } from './_map.ts';
+import { ioasMapHandler, mapPagesWith, vfioMapDmaHandler } from './_map.ts';
 import { copyHandler } from './_copy.ts';
 
-/** iopt_insert_area without the page-offset test. */
-function insertArea(iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number {
-  if (prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
-  // THE FAULT: `if (area->page_offset & (iopt->iova_alignment - 1)) return -EINVAL;` is missing.
-  const area = new IoptArea(iopt, iova, iova + elm.length - 1n, elm.startByte, prot);
-  if (area.last > ULONG_MAX) return -EOVERFLOW;
-  let i = 0;
-  while (i < iopt.areas.length && iopt.areas[i]!.start < area.start) i++;
-  iopt.areas.splice(i, 0, area);
-  elm.area = area;
-  return 0;
-}
-
-/** iopt_map_pages (iopt_alloc_area_pages, iopt_fill_domains_pages), as the reference's, over the faulty insert. */
-const mapPages: typeof ioptMapPages = (iopt, list, length, dstIova, prot, flags) => {
-  for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-  if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
-  if (flags & IOPT_ALLOC_IOVA) {
-    const first = list[0]!;
-    const uptr = first.pages!.uptr + first.startByte;
-    const r = ioptAllocIova(iopt, uptr, length);
-    if (r.errno) return r.errno;
-    dstIova.iova = r.value!;
-    const steered = iopt.steerAutoIova?.(uptr, length);
-    if (steered !== undefined && ioptAutoIovaAllowed(iopt, uptr, length, steered)) dstIova.iova = steered;
-  } else {
-    const rc = ioptCheckIova(iopt, dstIova.iova, length);
-    if (rc) return rc;
-  }
-  let iova = dstIova.iova;
-  for (const elm of list) {
-    const rc = insertArea(iopt, elm, iova, prot);
-    if (rc) return rc;
-    iova += elm.length;
-  }
-  const rc = fillDomainsPages(iopt, list);
-  if (rc) return rc;
-  for (const elm of list) {
-    elm.area!.pages = elm.pages;
-    elm.pages = null;
-    elm.area = null;
-  }
-  return 0;
-};
+/** iopt_map_pages over iopt_insert_area without its page-offset test (THE FAULT). */
+const mapPages = mapPagesWith({ checksPageOffset: false });
 
 const map = ioasMapHandler({ mapPages });
 const copy = copyHandler({ mapPages });
