@@ -114,10 +114,14 @@ export interface AccessPagesSteps {
   readonly itemIova?: 'pinned' | 'user';
   /** Whether a failed copy-back unwinds through out_free_id (the item taken off the list; the kernel's label) or jumps past it to out_unaccess. */
   readonly copyFaultFreesItem?: boolean;
+  /** iommufd_test_syz_conv_iova: syzkaller's (nth area, offset) IOVA decoded in the access's IOAS. */
+  readonly syzConv?: (access: IommufdAccess, iova: bigint) => bigint;
+  /** Whether iommufd_test_check_pages runs: the kernel's `if (uptr)`. */
+  readonly checksPages?: (flags: number, uptr: bigint) => boolean;
 }
 
 /** iommufd_test_access_pages with the given steps (the reference's where none is given). */
-export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPages = iommufdAccessUnpinPages, checkFailUnpins = true, itemIova = 'pinned', copyFaultFreesItem = true }: AccessPagesSteps): (ucmd: Ucmd) => number {
+export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPages = iommufdAccessUnpinPages, checkFailUnpins = true, itemIova = 'pinned', copyFaultFreesItem = true, syzConv = syzConvIova, checksPages = (_flags, uptr) => uptr !== 0n }: AccessPagesSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const userIova = cmd.big('access_pages.iova');
@@ -134,13 +138,13 @@ export function accessPagesHandler({ pinPages = accessPinPagesWith({}), unpinPag
     const unwind = new Unwind();
     unwind.always('out_put', () => g.file!.put());
     if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-    if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
+    if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConv(access, iova);
     if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
     const pinned = pinPages(access, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
     if (pinned.errno) return unwind.exit(pinned.errno);
     const unaccess = (): void => unpinPages(access, iova, length);
     if (checkFailUnpins) unwind.onError('out_unaccess', unaccess);
-    if (uptr) {
+    if (checksPages(flags, uptr)) {
       const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
       if (rc) return unwind.exit(rc);
     }

@@ -33,12 +33,14 @@ export interface AccessRwSteps {
   readonly advance?: (off: number, bytes: number) => number;
   /** A read's copy of the bounce buffer to uptr runs before the access's result is tested (the kernel's runs only on success). */
   readonly copyOutFirst?: boolean;
+  /** iommufd_test_syz_conv_iova: syzkaller's (nth area, offset) IOVA decoded in the access's IOAS. */
+  readonly syzConv?: (access: IommufdAccess, iova: bigint) => bigint;
 }
 
 const pieceBytesOf = (last: bigint, area: IoptArea, cur: bigint): number => Number((last < area.last ? last : area.last) - cur + 1n);
 
 /** iommufd_access_rw with the given steps. */
-function accessRw(steps: Required<Omit<AccessRwSteps, 'copyOutFirst'>>, access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath: boolean): number {
+function accessRw(steps: Required<Omit<AccessRwSteps, 'copyOutFirst' | 'syzConv'>>, access: IommufdAccess, iova: bigint, data: Uint8Array, write: boolean, slowPath: boolean): number {
   if (!data.length) return -EINVAL;
   const last = iova + BigInt(data.length) - 1n;
   if (last > ULONG_MAX) return -EOVERFLOW;
@@ -62,7 +64,7 @@ function accessRw(steps: Required<Omit<AccessRwSteps, 'copyOutFirst'>>, access: 
 }
 
 /** iommufd_test_access_rw over iommufd_access_rw with the given steps (the reference's where none is given). */
-export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig, startByte = ioptAreaStartByte, advance = (off, bytes) => off + bytes, copyOutFirst = false }: AccessRwSteps): (ucmd: Ucmd) => number {
+export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAreaProt, pagesRw = ioptPagesRwAccess, contigDone = (done) => done, contig = ioptAreaContig, startByte = ioptAreaStartByte, advance = (off, bytes) => off + bytes, copyOutFirst = false, syzConv = syzConvIova }: AccessRwSteps): (ucmd: Ucmd) => number {
   const steps = { pieceBytes, checkProt, pagesRw, contigDone, contig, startByte, advance };
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
@@ -85,7 +87,7 @@ export function accessRwHandler({ pieceBytes = pieceBytesOf, checkProt = checkAr
         if (!b) return -EFAULT;
         tmp = b;
       }
-      if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
+      if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConv(access, iova);
       const rc = accessRw(steps, access, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
       if (copyOutFirst) return !write && !ctx.proc.copyToUser(ubuf, tmp) ? -EFAULT : rc;
       if (rc) return rc;

@@ -13,6 +13,8 @@ import { iommufdHwptNestedAllocChecks, iommufdHwptPagingAlloc, userDataOf } from
 
 /** The steps a fault may replace; each one not given is the reference's. */
 export interface HwptAllocSteps {
+  /** The data check: data_type NONE with data_len, or another type without it (EINVAL). */
+  readonly dataRefused?: (dataType: number, dataLen: number) => boolean;
   /** pt_id names no object: out_put_idev, then EINVAL. */
   readonly badPt?: (idev: IommufdDevice) => number;
   /** iommufd_hwpt_paging_alloc, for a pt_id that is an IOAS. */
@@ -22,13 +24,13 @@ export interface HwptAllocSteps {
 }
 
 /** iommufd_hwpt_alloc over the given steps. */
-export function hwptAllocWith({ badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc) }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
+export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWPT_DATA_NONE) !== (len === 0), badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc) }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     if (cmd.num('__reserved')) return -EOPNOTSUPP;
     const dataType = cmd.num('data_type');
     const dataLen = cmd.num('data_len');
-    if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
+    if (dataRefused(dataType, dataLen)) return -EINVAL;
     const flags = cmd.num('flags');
 
     const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));

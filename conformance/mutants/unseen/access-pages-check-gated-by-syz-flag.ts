@@ -35,67 +35,17 @@
  * kernel answers EBADE and unpins — so pin counts (MD_CHECK_REFS) and
  * whether a later DESTROY_ACCESS_PAGES finds the item differ too.
  *
- * Applied as: IOMMU_TEST_OP_ACCESS_PAGES runs a copy of
- * iommufd_test_access_pages over the reference's iommufd_access_pin_pages
- * with the check gated by the flag; every other test op is the reference's.
+ * Applied as: IOMMU_TEST_OP_ACCESS_PAGES runs the shared copy of
+ * iommufd_test_access_pages (_access_pages.ts) with the check gated by the
+ * flag; every other test op is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADE, EFAULT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
-import { iommufdUcmdRespond, PAGE_SIZE, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { syzConvIova } from '../../../impl/iommufd/selftest.ts';
-import { iommufdAccessUnpinPages } from '../../../impl/iommufd/access.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessGet, accessPinPagesWith } from './_access_pages.ts';
+import { accessPagesHandler } from './_access_pages.ts';
 
-const SZ_16M = 16n * 1024n * 1024n;
-const P = BigInt(PAGE_SIZE);
-const pinPages = accessPinPagesWith({});
-
-/** iommufd_test_check_pages: the pinned frames are the ones behind uptr. */
-function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
-  for (let i = 0; i < pfns.length; i++) {
-    const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
-    if (!t || !t.prot.read) return -EFAULT;
-    if (t.pfn !== pfns[i]) return -EBADE;
-  }
-  return 0;
-}
-
-/** iommufd_test_access_pages with THE FAULT: the page check runs unless the syzkaller flag is set. */
-function testAccessPages(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_pages.iova');
-  const length = cmd.big('access_pages.length');
-  const uptr = cmd.big('access_pages.uptr');
-  const flags = cmd.num('access_pages.flags');
-  if (length > SZ_16M) return -ENOMEM;
-  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const g = accessGet(ucmd, cmd.num('id'));
-  if (g.errno) return g.errno;
-  const staccess = g.staccess!;
-  const access = staccess.access!;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => g.file!.put());
-  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
-  const pinned = pinPages(access, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return unwind.exit(pinned.errno);
-  unwind.onError('out_unaccess', () => iommufdAccessUnpinPages(access, iova, length));
-  if (!(flags & MOCK_FLAGS_ACCESS_SYZ)) {
-    // THE FAULT: the kernel tests `if (uptr)`.
-    const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
-    if (rc) return unwind.exit(rc);
-  }
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-  const item = { iova, length, id: staccess.nextId++ };
-  staccess.items.push(item);
-  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
-  cmd.set('access_pages.out_access_pages_id', item.id);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+// THE FAULT: the page check runs unless the syzkaller flag is set; the kernel tests `if (uptr)`.
+const testAccessPages = accessPagesHandler({ checksPages: (flags) => !(flags & MOCK_FLAGS_ACCESS_SYZ) });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('access-pages-check-gated-by-syz-flag', profile, {

@@ -31,72 +31,19 @@
  *     checks instead of EINVAL;
  *   - with a bad dev_id / pt_id: ENOENT / EINVAL of the lookups instead.
  *
- * Applied as: IOMMU_HWPT_ALLOC with data_type != NONE and data_len == 0 runs
- * a copy of iommufd_hwpt_alloc past the data check; every other request is
- * the reference's.
+ * Applied as: IOMMU_HWPT_ALLOC is the shared copy of iommufd_hwpt_alloc
+ * (_hwpt_alloc.ts) with half of its data check.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
-import { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdHwptNestedAllocChecks, iommufdHwptPagingAlloc, userDataOf } from '../../../impl/iommufd/hw_pagetable.ts';
+import { IOMMU_HWPT_DATA_NONE } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
+import { hwptAllocWith } from './_hwpt_alloc.ts';
 
-/** iommufd_hwpt_alloc after its data check (__reserved and the first half were checked by the caller). */
-function hwptAllocPastDataCheck(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const dataType = cmd.num('data_type');
-  const dataLen = cmd.num('data_len');
-  const flags = cmd.num('flags');
-
-  const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (idevR.errno || !idevR.value) return idevR.errno;
-  const idev = idevR.value;
-
-  const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
-  if (ptR.errno || !ptR.value) return -EINVAL;
-  const pt = ptR.value;
-
-  // user_data.len ? &user_data : NULL
-  const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
-  let hwpt: IommufdHwpt;
-  if (pt.type === 'IOAS') {
-    const r = iommufdHwptPagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
-    if (r.errno || !r.value) return r.errno;
-    hwpt = r.value;
-  } else if (pt.type === 'HWPT_PAGING') {
-    return iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
-  } else {
-    return -EINVAL;
-  }
-
-  const unwind = new Unwind();
-  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) return unwind.exit(f.errno);
-    hwpt.fault = f.value;
-    refcount_inc(f.value);
-  }
-
-  cmd.set('out_hwpt_id', hwpt.id);
-  const rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  iommufdObjectFinalize(ictx, hwpt);
-  return unwind.exit(0);
-}
+// THE FAULT: `(data_type != IOMMU_HWPT_DATA_NONE && !data_len)` is no longer refused.
+const hwptAlloc = hwptAllocWith({ dataRefused: (type, len) => type === IOMMU_HWPT_DATA_NONE && len !== 0 });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hwpt-alloc-typed-empty-data-accepted', profile, {
-    handlers: {
-      IOMMU_HWPT_ALLOC: (ucmd, original) => {
-        const { cmd } = ucmd;
-        // THE FAULT: `(data_type != IOMMU_HWPT_DATA_NONE && !data_len)` is no longer refused.
-        if (cmd.num('__reserved') || cmd.num('data_type') === IOMMU_HWPT_DATA_NONE || cmd.num('data_len') !== 0) return original(ucmd);
-        return hwptAllocPastDataCheck(ucmd);
-      },
-    },
+    handlers: { IOMMU_HWPT_ALLOC: (ucmd) => hwptAlloc(ucmd) },
   });
 }

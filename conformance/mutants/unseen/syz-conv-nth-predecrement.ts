@@ -44,29 +44,19 @@
  * faulty decoding (the flag cleared and src_iova rewritten in the command,
  * as the kernel does) before the reference's iommufd_ioas_copy (which then
  * sees no flag); IOMMU_TEST_OP_ACCESS_PAGES and IOMMU_TEST_OP_ACCESS_RW with
- * MOCK_FLAGS_ACCESS_SYZ run copies of iommufd_test_access_pages /
- * iommufd_test_access_rw over the reference's iommufd_access_pin_pages,
- * iommufd_access_unpin_pages and iommufd_access_rw with the faulty decoding;
+ * MOCK_FLAGS_ACCESS_SYZ run the shared copies of iommufd_test_access_pages /
+ * iommufd_test_access_rw (_access_pages.ts, _access_rw.ts) with the faulty
+ * decoding;
  * everything else is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBADE, EFAULT, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import {
-  IOMMU_TEST_OP_ACCESS_PAGES,
-  IOMMU_TEST_OP_ACCESS_RW,
-  MOCK_ACCESS_RW_SLOW_PATH,
-  MOCK_ACCESS_RW_WRITE,
-  MOCK_FLAGS_ACCESS_SYZ,
-  MOCK_FLAGS_ACCESS_WRITE,
-} from '../../../spec/uapi/constants.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, PAGE_SIZE, type IoPagetable, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdAccessPinPages, iommufdAccessRw, iommufdAccessUnpinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
+import { iommufdGetIoas, type IoPagetable, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdAccessPinPages, type IommufdAccess } from '../../../impl/iommufd/access.ts';
 import { mutantImplementation } from '../harness.ts';
-import { accessGet } from './_access_pages.ts';
+import { accessPagesHandler } from './_access_pages.ts';
+import { accessRwHandler } from './_access_rw.ts';
 
-const SZ_16M = 16n * 1024n * 1024n;
-const P = BigInt(PAGE_SIZE);
 
 /** __iommufd_test_syz_conv_iova with THE FAULT: `if (!--nth)`, the areas counted from 1. */
 function syzConvInIopt(iopt: IoPagetable, iova: bigint): bigint {
@@ -94,77 +84,8 @@ function syzConvIovaId(ucmd: Ucmd, ioasId: number, field: string): void {
   ucmd.cmd.set(field, syzConvInIopt(r.value!.iopt, ucmd.cmd.big(field)));
 }
 
-/** iommufd_test_check_pages */
-function checkPages(ucmd: Ucmd, uptr: bigint, pfns: readonly number[]): number {
-  for (let i = 0; i < pfns.length; i++) {
-    const t = ucmd.ctx.proc.translateVa(uptr + BigInt(i) * P);
-    if (!t || !t.prot.read) return -EFAULT;
-    if (t.pfn !== pfns[i]) return -EBADE;
-  }
-  return 0;
-}
-
-/** iommufd_test_access_pages over the faulty decoding. */
-function testAccessPages(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_pages.iova');
-  const length = cmd.big('access_pages.length');
-  const uptr = cmd.big('access_pages.uptr');
-  const flags = cmd.num('access_pages.flags');
-  if (length > SZ_16M) return -ENOMEM;
-  if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const g = accessGet(ucmd, cmd.num('id'));
-  if (g.errno) return g.errno;
-  const staccess = g.staccess!;
-  const access = staccess.access!;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => g.file!.put());
-  if (!staccess.needsPin) return unwind.exit(-EOPNOTSUPP);
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvcalloc(pages)
-  const pinned = iommufdAccessPinPages(access, iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if (pinned.errno) return unwind.exit(pinned.errno);
-  unwind.onError('out_unaccess', () => iommufdAccessUnpinPages(access, iova, length));
-  if (uptr) {
-    const rc = checkPages(ucmd, uptr - (iova % P), pinned.value!);
-    if (rc) return unwind.exit(rc);
-  }
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(item)
-  const item = { iova, length, id: staccess.nextId++ };
-  staccess.items.push(item);
-  unwind.onError('out_free_item', () => staccess.items.splice(staccess.items.indexOf(item), 1));
-  cmd.set('access_pages.out_access_pages_id', item.id);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
-
-/** iommufd_test_access_rw over the faulty decoding. */
-function testAccessRw(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let iova = cmd.big('access_rw.iova');
-  const length = cmd.big('access_rw.length');
-  const ubuf = cmd.big('access_rw.uptr');
-  const flags = cmd.num('access_rw.flags');
-  if (length > SZ_16M) return -ENOMEM;
-  if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ)) return -EOPNOTSUPP;
-  const g = accessGet(ucmd, cmd.num('id'));
-  if (g.errno) return g.errno;
-  const access = g.staccess!.access!;
-  const unwind = new Unwind();
-  unwind.always('out_put', () => g.file!.put());
-  if (ctx.faults.shouldFail()) return unwind.exit(-ENOMEM); // kvzalloc(tmp)
-  let tmp: Uint8Array = new Uint8Array(Number(length));
-  const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
-  if (write) {
-    const b = ctx.proc.copyFromUser(ubuf, Number(length));
-    if (!b) return unwind.exit(-EFAULT);
-    tmp = b;
-  }
-  if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = syzConvIova(access, iova);
-  const rc = iommufdAccessRw(access, iova, tmp, write, (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0);
-  if (rc) return unwind.exit(rc);
-  if (!write && !ctx.proc.copyToUser(ubuf, tmp)) return unwind.exit(-EFAULT);
-  return unwind.exit(0);
-}
+const testAccessPages = accessPagesHandler({ pinPages: iommufdAccessPinPages, syzConv: syzConvIova });
+const testAccessRw = accessRwHandler({ syzConv: syzConvIova });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('syz-conv-nth-predecrement', profile, {
