@@ -80,15 +80,17 @@ function pgsizesFrom(lo: bigint, hi: bigint): bigint {
   return m;
 }
 // The units' constants, computed once (a machine is built per conformance case).
-// VT-d cap: ND=2, SAGAW=4-level (bit 2), MGAW=48, SLLPS=2M|1G; ecap: SC, NEST, PSS=19, PASID, SMTS, SLADS, SLTS
+// VT-d cap: ND=2, SAGAW=4-level (bit 2), MGAW=48, SLLPS=2M|1G; ecap: C, SC, NEST, PSS=19, PASID, SMTS,
+// SLADS, SLTS, SMPWC. Every unit walks its tables coherently (C, SMPWC: iommu_paging_structure_coherency),
+// and ssads_supported needs SMPWC besides SLADS.
 const VTD_CAP = 2n | (4n << 8n) | (47n << 16n) | (3n << 34n);
-const VTD_ECAP = (1n << 7n) | (1n << 26n) | (19n << 35n) | (1n << 40n) | (1n << 43n) | (1n << 45n) | (1n << 46n);
+const VTD_ECAP = 1n | (1n << 7n) | (1n << 26n) | (19n << 35n) | (1n << 40n) | (1n << 43n) | (1n << 45n) | (1n << 46n) | (1n << 48n);
 /** AMD v1: every power-of-two size from 4K (AMD_IOMMU_PGSIZES, bounded to the 48-bit aperture). */
 const AMD_V1_PGSIZES = pgsizesFrom(12n, 47n);
 /** 7.3 AMDv1-mock: power-of-two sizes from 2 KiB up to the 2^31 aperture. */
 const MOCK_AMDV1_PGSIZES = pgsizesFrom(11n, 30n);
-/** vtd1: SAGAW=3-level, MGAW=39, SLLPS=2M; no snoop control, no SSADS. */
-const VTD1_REGS: readonly bigint[] = [2n | (2n << 8n) | (38n << 16n) | (1n << 34n), (1n << 43n) | (1n << 46n)];
+/** vtd1: SAGAW=3-level, MGAW=39, SLLPS=2M; no snoop control, no SLADS, no NEST; coherent walks (C, SMPWC). */
+const VTD1_REGS: readonly bigint[] = [2n | (2n << 8n) | (38n << 16n) | (1n << 34n), 1n | (1n << 43n) | (1n << 46n) | (1n << 48n)];
 const LAST_39 = (1n << 39n) - 1n;
 const LAST_48 = (1n << 48n) - 1n;
 const LAST_64 = (1n << 64n) - 1n;

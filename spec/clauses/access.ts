@@ -30,7 +30,7 @@ export const clauses: Clause[] = [
     statement: 'IOMMU_TEST_OP_ADD_RESERVED: length 0 → EINVAL, wrap → EOVERFLOW, not an IOAS → ENOENT, intersecting an area or allowed range → EADDRINUSE; else the range becomes reserved.',
     source: { file: ST, function: 'iommufd_test_add_reserved' },
     profiles: BOTH,
-    checks: ['ref.test.add-reserved'],
+    checks: ['ref.test.add-reserved', 'suite.invariants.add-reserved-length-first'],
   },
   {
     id: 'TEST_CMD.SET_TEMP_MEMORY_LIMIT',

@@ -405,6 +405,24 @@ export const clauses: Clause[] = [
     command: HWINFO,
     checks: ['ref.get_hw_info.vendor-instances'],
   },
+  {
+    id: 'GET_HW_INFO.MAX_PASID',
+    kind: 'state',
+    statement: 'out_max_pasid_log2 is cleared first and then set to ilog2 of the device\u2019s max_pasids: the PASID bits an environment device was created with (ADAPTER.md \u00a73.6; 0 without), whatever the caller\u2019s struct held there.',
+    source: { file: DEV, function: 'iommufd_get_hw_info' },
+    profiles: BOTH,
+    command: HWINFO,
+    checks: ['suite.invariants.device-pasid-width'],
+  },
+  {
+    id: 'GET_HW_INFO.VTD_REGISTERS',
+    kind: 'security',
+    statement: 'A VT-d device reads its own unit\u2019s registers (intel_iommu_hw_info copies iommu->cap and iommu->ecap), and the driver decides from the same ones: IOMMU_CAP_ENFORCE_CACHE_COHERENCY is ecap.SC, IOMMU_CAP_DIRTY_TRACKING is ssads_supported (ecap.SMTS, SLADS and SMPWC), and a nesting parent or a nested HWPT is made only under nested_supported (ecap.SMTS and NEST) and, with no other flag and no data, refused with EOPNOTSUPP only without it (7.3: or without ecap.SLTS). Scalable mode is on wherever ecap.SMTS is set (ADAPTER.md \u00a73.6).',
+    source: { file: 'drivers/iommu/intel/iommu.c', function: 'intel_iommu_hw_info' },
+    profiles: BOTH,
+    command: HWINFO,
+    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.vtd-registers-agree'],
+  },
   // ---- selftest mock domain ----
   {
     id: 'MOCK_DOMAIN.IDS',

@@ -107,7 +107,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: CMD,
     errno: 'EOPNOTSUPP',
-    checks: [ORDER, 'ref.hwpt_alloc.driver-flags', 'ref.hwpt_alloc.mock-user-data-73'],
+    checks: [ORDER, 'ref.hwpt_alloc.driver-flags', 'ref.hwpt_alloc.mock-user-data-73', 'suite.invariants.smmu-flag-combinations'],
   },
   {
     id: 'HWPT_ALLOC.DRIVER_DATA_LEN',
@@ -196,7 +196,7 @@ export const clauses: Clause[] = [
     statement: 'Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts. So the attach by IOAS id of a device whose group is attached nowhere (or the replace of a group together on one paging HWPT) fails only where the IOAS cannot take a new domain for it: an area or allowed range outside the unit’s aperture or over a reserved region of the group, an area not aligned to the unit’s smallest page, or pages that filling the domain cannot pin.',
     source: { file: DEV, function: 'iommufd_device_auto_get_domain' },
     profiles: BOTH,
-    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused'],
+    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused', 'suite.invariants.auto-domain-first-in-order'],
   },
   {
     id: 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT',

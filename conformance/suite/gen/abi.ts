@@ -241,6 +241,9 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         // a kernel that reads it (copy_struct_from_user reads `size` bytes) or writes it
         // (iommufd_ucmd_respond copies min(size, sizeof) back; a VFIO command writes inside argsz).
         for (const n of facts.past) out[n.name] = marker(n);
+        // A VFIO command's struct runs on in the caller's memory past sizeof too (a capability
+        // chain cut by argsz must not reach there): 32 bytes of it come with the request.
+        if (facts.lenField === 'argsz' && tail === undefined) tail = new Uint8Array(32);
         return;
       }
     }

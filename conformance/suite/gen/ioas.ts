@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import { encodeStruct } from '../../../spec/abi/codec.ts';
-import { offsetofend } from '../../../spec/uapi/layout.ts';
+import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
@@ -27,6 +27,9 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const MAP = mapFlags(p);
   const prot = fc.oneof({ weight: 6, arbitrary: fc.constant(MAP.read | MAP.write) }, { weight: 2, arbitrary: fc.constant(MAP.read) }, { weight: 1, arbitrary: fc.constant(MAP.write) }, { weight: 1, arbitrary: fc.constant(0) });
   const has = (c: string): boolean => supported(caps, c);
+  // GET_HW_INFO of a VT-d device into a buffer that holds its iommu_hw_info_vtd whole (cap_reg, ecap_reg).
+  const vtdInfoLen = requireLayout(p, 'iommu_hw_info_vtd').size;
+  const vtdInfoStep = (fd: Ref, dev: Tmpl): StepTemplate | undefined => ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { dev_id: dev, data_len: vtdInfoLen, data_uptr: { room: vtdInfoLen } }, NONE, {});
 
   if (has('IOMMU_IOAS_ALLOC')) {
     add({
@@ -1020,6 +1023,10 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (arg.readOnly || env.caps.readOnlyArgs?.supported !== true) return undefined;
       return { op: 'ioctl', fields: { fd: t.fields['fd'] as Ref, cmd: 'IOMMU_OPTION', arg: { ...arg, readOnly: true } as unknown as Tmpl } };
     };
+    const reservedAgain = (t: StepTemplate): StepTemplate | undefined => {
+      const arg = t.fields['arg'] as { fields: { [k: string]: Tmpl } };
+      return ioctlStep(env, 'IOMMU_OPTION', t.fields['fd'] as Ref, { ...arg.fields, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] });
+    };
     add({
       kind: 'IOMMU_OPTION',
       weight: 1,
@@ -1076,11 +1083,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       // A GET whose value draw it does not use (0) is followed by a SET of 2, which a context with
       // no object refuses only for its value (EINVAL; with objects EBUSY comes first), and a GET
       // again: a refused SET leaves the mode it found, whatever it read first.
+      // Whatever took is asked again with a non-zero __reserved, which iommufd_option refuses for
+      // every option before it looks at one (EOPNOTSUPP), the mode left as it was.
       follow: (_m, c, t, step) => {
-        if (ok(step) && c.op === opts.set) return setAgainReadOnly(t);
-        if (!ok(step) || c.op !== opts.get || c.val !== 0n || c.object) return undefined;
+        const again = ok(step) ? reservedAgain(t) : undefined;
+        if (ok(step) && c.op === opts.set) return [setAgainReadOnly(t), again].filter((x): x is StepTemplate => x !== undefined);
+        if (!ok(step) || c.op !== opts.get || c.val !== 0n || c.object) return again;
         const fd = t.fields['fd'] as Tmpl;
         return [
+          again,
           ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.rlimit, op: opts.set, object_id: 0, val64: 2n }, NONE, { defects: [{ what: 'val64 2 (neither 0 nor 1)', errno: 'EINVAL', abi: true }] }),
           ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.rlimit, op: opts.get, object_id: 0, val64: 0n }, NONE, {}),
         ].filter((x): x is StepTemplate => x !== undefined);
@@ -1231,6 +1242,23 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!other) return undefined;
       return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: new Ref(other.devid), pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } }, NONE, {});
     };
+    // A nesting parent asked for a VT-d device is followed by the device's hardware info, whole: a
+    // VMM reads ecap.NEST to decide whether it can offer the guest nesting, and the answer must
+    // agree with the one the allocation just gave.
+    const nestInfo = (m: GenModel, t: StepTemplate): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl } }).fields;
+      if (typeof f.flags !== 'number' || (f.flags & nest) === 0 || !(f.dev_id instanceof Ref) || !has('IOMMU_GET_HW_INFO')) return undefined;
+      const devid = f.dev_id.name;
+      return m.openDfds().some((x) => x.devid === devid && x.dev.iommu.format.startsWith('vtd')) ? vtdInfoStep(t.fields['fd'] as Ref, f.dev_id) : undefined;
+    };
+    // A nesting parent that took is asked for again with PASID as well (7.3): a driver whose nesting
+    // parent is a stage-2 table (SMMUv3) refuses the pair (EOPNOTSUPP), VT-d and the mock take it.
+    const pasidFlag = enumValue(p, 'IOMMU_HWPT_ALLOC_PASID');
+    const nestPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
+      if (!ok(step) || pasidFlag === undefined || f.flags !== nest || f.data_type !== 0) return undefined;
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: nest | pasidFlag, dev_id: f.dev_id, pt_id: f.pt_id, data_type: 0 }, NONE, {});
+    };
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
@@ -1269,7 +1297,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id;
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
-        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), nestAttach(m, t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), nestAttach(m, t, step), nestInfo(m, t), nestPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
@@ -1315,7 +1343,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const alloc = ioas && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: 0, dev_id: dev, pt_id: new Ref(ioas.name), data_type: 0 }, { kind: 'shortOk', k: 0 }, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
         const inputType = enumValue(p, 'IOMMU_HW_INFO_FLAG_INPUT_TYPE');
         const typed = inputType !== undefined && ok(step) && c.stale ? ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { flags: inputType, dev_id: dev, data_len: 0, data_uptr: 0n, in_data_type: STALE_HW_TYPE }, NONE, {}) : undefined;
-        return [alloc, typed].filter((x): x is StepTemplate => x !== undefined);
+        // A VMM asks each VT-d device it holds in turn: one behind another unit next, its registers whole.
+        const asked = dev instanceof Ref ? m.openDfds().find((x) => x.devid === dev.name) : undefined;
+        const next = ok(step) && asked?.dev.iommu.format.startsWith('vtd') ? m.openDfds().find((x) => x.devid && x.ctx && x.dev.iommu.format.startsWith('vtd') && x.dev.iommu.name !== asked.dev.iommu.name) : undefined;
+        const other = next ? vtdInfoStep(new Ref(next.ctx as string), new Ref(next.devid as string)) : undefined;
+        // One that read the registers whole asks for the stage 2 a guest's nesting would need (a
+        // nesting parent over the context's first IOAS): ecap.NEST says whether the driver makes it.
+        const stage2 = has('IOMMU_HWPT_ALLOC') && ok(step) && c.len >= vtdInfoLen && asked?.dev.iommu.format.startsWith('vtd') ? m.live('ioas', fd.name)[0] : undefined;
+        const parent = stage2 && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT'), dev_id: dev, pt_id: new Ref(stage2.name), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+        return [alloc, typed, other, parent].filter((x): x is StepTemplate => x !== undefined);
       },
       ...(has('IOMMU_HWPT_ALLOC') && {
         afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
@@ -1323,7 +1359,8 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
           if (!ok(step) || !(f.pt_id instanceof Ref) || !(f.dev_id instanceof Ref)) return;
           const dev = f.dev_id.name;
           const mock = m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev);
-          m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent: false, auto: false, ...(mock && { mock }) });
+          const nestParent = ((t.fields['arg'] as { fields: { flags?: Tmpl } }).fields.flags ?? 0) !== 0;
+          m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent, auto: false, ...(mock && { mock }) });
         },
       }),
     } satisfies CommandSpec<{ ctx: number; dev: IdChoice; len: number; slack: number; stale: boolean; abi: AbiChoice }>);

@@ -141,6 +141,13 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const len = lengthOf(c.len, undefined, PAGE);
       return testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', id, 'add_reserved', { start: iovaOf(c.iova, m, areasFor(m, ctx, obj?.name), len, boundsFor(m, obj?.name)), length: len }, c.abi);
     },
+    // One that took is made again with length 0 at the same start: refused first (EINVAL), never
+    // read as a range to the end of the address space.
+    follow: (m, _c, t, step) => {
+      const f = (t.fields['arg'] as { fields: { id: Tmpl; add_reserved: { start: Tmpl } } }).fields;
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      return ok(step) && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_ADD_RESERVED', f.id, 'add_reserved', { start: f.add_reserved.start, length: 0n }, NONE) : undefined;
+    },
     after: (m, _c, t, step) => {
       const f = (t.fields['arg'] as { fields: { id: Tmpl; add_reserved: { start: Tmpl; length: Tmpl } } }).fields;
       const o = ok(step) && f.id instanceof Ref ? m.objs.find((x) => x.name === (f.id as Ref).name) : undefined;

@@ -884,7 +884,14 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           const cut = BigInt(1 + (c.cut % (c.pages - 1))) * PAGE;
           // At IOVA 0 the head is taken: the unmap starts at 0.
           const head = c.head || base === 0n;
-          const unmap = ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: head ? base : base + cut, size: head ? cut : BigInt(c.pages + c.past) * PAGE - cut }, NONE);
+          const size = head ? cut : BigInt(c.pages + c.past) * PAGE - cut;
+          // First the same unmap with its first real cut 1 KiB off the page, which the IOAS alignment
+          // refuses before anything is cut (iopt_area_split: EINVAL): the cut at its last IOVA comes
+          // first, but past the mapping it splits nothing and the one at its start does.
+          const off = 0x400n;
+          const startOff = !head && c.past > 0;
+          const unaligned = ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: (head ? base : base + cut) + (startOff ? off : 0n), size: size - off }, NONE);
+          const unmap = ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: head ? base : base + cut, size }, NONE);
           // Every other slot the domain is new between the map and the cut: the container's device,
           // alone on its automatic HWPT, leaves and comes back, and the new domain is filled from the
           // mappings already there (iopt_fill_domain), still one page per IOPTE while large pages are
@@ -892,10 +899,10 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
           const hwpt = (d: DfdEntry): ObjEntry | undefined => m.objs.find((o) => o.name === d.attached && o.alive);
           const d = c.slot % 2 === 1 && ctx?.compat && ctx.compatType === TYPE1 ? m.openDfds().find((x) => x.ctx === ctx.name && hwpt(x)?.auto && hwpt(x)?.ioas === ctx.compat && !m.openDfds().some((y) => y !== x && y.attached === x.attached)) : undefined;
-          if (!d || !ctx?.compat) return unmap;
+          if (!d || !ctx?.compat) return [unaligned, unmap].filter((x): x is StepTemplate => x !== undefined);
           const detach = ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, NONE);
           const attach = ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(ctx.compat) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
-          return [detach, attach, unmap].filter((x): x is StepTemplate => x !== undefined);
+          return [detach, attach, unaligned, unmap].filter((x): x is StepTemplate => x !== undefined);
         },
         afterFollow: (m, c, t, step) => {
           // The rejoining device's detach and attach (the unmap changes nothing the model keeps).

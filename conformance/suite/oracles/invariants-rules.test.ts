@@ -2139,3 +2139,129 @@ describe('answers on rarely reached paths (red-team round 31)', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('answers on rarely reached paths (red-team round 32)', () => {
+  const vtdDevice = (name: string, iommu: string): Step[] => [
+    { op: 'device_create', spec: { iommu }, bind: { [name]: 'device' } },
+    { op: 'open_device', device: `$${name}`, bind: { [`${name}_fd`]: 'fd' } },
+    { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { [`${name}_id`]: 'out.out_devid' } },
+  ];
+  const hwInfo = (name: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: `$${name}_id`, data_len: 24, data_uptr: { room: 24 } }, expect: { ok: true } });
+  const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
+
+  check('suite.invariants.vtd-registers-agree', async () => {
+    // A device behind vtd1 (no SC, no SLADS) reads vtd0's registers after a vtd0 device asked first.
+    const latched = program('vtd-registers-latched', [...context, ...vtdDevice('a', 'vtd0'), ...vtdDevice('b', 'vtd1'), hwInfo('a'), hwInfo('b')], needs);
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(latched, 'vtd-hw-info-latched-first-unit', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/for device \d+ \(vtd1\), which grants IOMMU_CAP_ENFORCE_CACHE_COHERENCY \(ecap\.SC\), but its IOMMU does not give it that/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+    // 6.12: a nesting parent made for a vtd1 device, whose ecap has no NEST.
+    const nest = program('vtd-nest-parent-without-nest', [
+      ...context,
+      ...vtdDevice('b', 'vtd1'),
+      hwInfo('b'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$b_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], needs, ['6.12']);
+    const r = await judgeOn(nest, 'vtd612-nest-parent-unit-unchecked', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_HWPT_ALLOC made a nesting parent for device \d+ \(vtd1\), whose GET_HW_INFO answered ecap_reg 0x[0-9a-f]+, without nested_supported/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.add-reserved-length-first', async () => {
+    // Length 0 is refused first (EINVAL), at 0 and elsewhere: never a range to the end of the address space.
+    const p = program('add-reserved-zero', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ADD_RESERVED', id: '$ioas', add_reserved: { start: '0x1000', length: '0' } }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_ADD_RESERVED'] });
+    const r = await judgeOn(p, 'add-reserved-zero-length-unchecked', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_ADD_RESERVED of length 0x0 at 0x1000 answered EOVERFLOW: a length of 0 is refused first \(EINVAL\)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.allow-iovas-single-byte-refused', async () => {
+    const p = program('allow-one-byte', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOW_IOVAS', fields: { ioas_id: '$ioas', num_iovas: 1, allowed_iovas: { data: { u64s: ['0x1000000', '0x1000000'] } } }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_IOAS_ALLOW_IOVAS'] });
+    const r = await judgeOn(p, 'load-iovas-single-byte-range', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_ALLOW_IOVAS succeeded with the range 0x1000000\.\.0x1000000/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.noiommu-needs-noiommu-mode', async () => {
+    const p = program('set-noiommu', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_NOIOMMU_IOMMU' }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_SET_IOMMU'] });
+    const r = await judgeOn(p, 'compat-set-noiommu-mode-unchecked', '6.12');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_SET_IOMMU of VFIO_NOIOMMU_IOMMU succeeded on a context not in no-IOMMU mode/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.v1-cut-aligned', async () => {
+    // A type1 v1 unmap 1 KiB into a page of a mapping a mock domain holds: the cut is refused (EINVAL).
+    const p = program('v1-unaligned-cut', [
+      { op: 'mem_alloc', length: 65536, hugeAligned: true, bind: { buf: '.' } },
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', size: '65536', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { size: '0x7c00', iova: '0x1008400' }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_VFIO_IOAS', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    const r = await judgeOn(p, 'split-skips-alignment-check', '7.3');
+    expect(r.broken, r.text).toContain('invariants.dma-confinement');
+    expect(r.text).toMatch(/VFIO_IOMMU_UNMAP_DMA succeeded, but IOAS \d+ now holds an area at 0x1000000\.\.0x10083ff .* off its alignment 4096/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.smmu-flag-combinations', async () => {
+    // 7.3 SMMUv3: a nesting parent is NEST_PARENT alone; with PASID the driver refuses it (EOPNOTSUPP).
+    const p = program('smmu-nest-pasid', [
+      ...context,
+      ...vtdDevice('d', 'smmu0'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT|IOMMU_HWPT_ALLOC_PASID', dev_id: '$d_id', pt_id: '$ioas' }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], needs, ['7.3']);
+    const r = await judgeOn(p, 'smmu-alloc-switch-masks-pasid', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_HWPT_ALLOC of a paging HWPT with flags 0x[0-9a-f]+ succeeded for device \d+ \(smmu0, SMMUv3\)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.device-pasid-width', async () => {
+    // A device created without PASID answers 0, whatever the caller's struct held there.
+    const p = program('pasid-width-stale', [
+      ...context,
+      ...vtdDevice('d', 'vtd0'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', out_max_pasid_log2: 20 }, expect: { ok: true } },
+    ], needs);
+    const r = await judgeOn(p, 'hw-info-max-pasid-not-cleared', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/answered out_max_pasid_log2 20 for device \d+, created with 0 PASID bits/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.auto-domain-first-in-order', async () => {
+    // Two automatic HWPTs of vtd0 on one IOAS (the second for a device that cannot enforce): a third
+    // device lands on the first, which takes it, not on the newer one.
+    const dev = (name: string, spec: Record<string, unknown>): Step[] => [
+      { op: 'device_create', spec: { iommu: 'vtd0', ...spec }, bind: { [name]: 'device' } },
+      { op: 'open_device', device: `$${name}`, bind: { [`${name}_fd`]: 'fd' } },
+      { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+    ];
+    const attach = (name: string): Step => ({ op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } });
+    const p = program('auto-domain-order', [...context, ...dev('y', {}), ...dev('x', { enforceCacheCoherency: false }), ...dev('z', {}), attach('y'), attach('x'), attach('z')], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] });
+    const r = await judgeOn(p, 'hwpt-paging-list-add-head', '7.3');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/answered automatic HWPT \d+, but automatic HWPT \d+, made before it for vtd0 too, takes the device/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

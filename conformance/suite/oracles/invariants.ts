@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -79,6 +79,13 @@ const UNCHECKED_RESERVED = new Set(['IOMMU_HWPT_ALLOC:__reserved2', 'IOMMU_HWPT_
  * BIND_IOMMUFD's out_devid; ATTACH_IOMMUFD_PT's pt_id). With the argument
  * read-only that write faults, so none of them succeeds (EFAULT).
  */
+/** VT-d ecap_reg bits (drivers/iommu/intel/iommu.h ecap_sc_support, ecap_nest, ecap_smts, ecap_slads, ecap_slts, ecap_smpwc). */
+const VTD_ECAP_SC = 7;
+const VTD_ECAP_NEST = 26;
+const VTD_ECAP_SMTS = 43;
+const VTD_ECAP_SLADS = 45;
+const VTD_ECAP_SLTS = 46;
+const VTD_ECAP_SMPWC = 48;
 const ANSWERED_ON_SUCCESS = new Set(['IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_IOVA_RANGES', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_COPY', 'IOMMU_IOAS_UNMAP', 'IOMMU_HWPT_ALLOC', 'IOMMU_GET_HW_INFO', 'IOMMU_FAULT_QUEUE_ALLOC', 'IOMMU_OPTION', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT']);
 
 const TEST_OP = new Map(TEST_OPS.map((o) => [o.value, o.name]));
@@ -152,8 +159,11 @@ function requiredIds(cmd: string, v: StructValue, profile: Profile): { field: st
 
 /** Commands that may raise an IOAS's alignment (IOAS.AREAS_ALIGNED). */
 const ALIGNMENT_RAISERS = new Set(['IOMMU_HWPT_ALLOC', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_TEST_CMD', 'IOMMU_OPTION', 'VFIO_SET_IOMMU']);
-/** Commands that make areas, each aligned to the IOAS's alignment as it stands (IOAS.AREAS_ALIGNED). */
-const AREA_MAKERS = new Set(['IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_COPY', 'VFIO_IOMMU_MAP_DMA']);
+/**
+ * Commands that make areas, each aligned to the IOAS's alignment as it stands (IOAS.AREAS_ALIGNED):
+ * a type1 v1 unmap too, whose cuts split areas (iopt_area_split refuses a cut off the alignment).
+ */
+const AREA_MAKERS = new Set(['IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_COPY', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA']);
 const ALIGNMENT_RAISING_TEST_OPS = new Set(['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', 'IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_REPLACE_IOAS']);
 
 /**
@@ -508,6 +518,10 @@ export class InvariantsOracle implements Oracle {
   private capSysResource: boolean | undefined;
   /** GET_HW_INFO's first answer per device and requested type (checkHwInfoLength). */
   private hwInfo = new Map<string, { length: number; type: number; sent: number }>();
+  /** Per VT-d device (its key): the ecap_reg its GET_HW_INFO answered, and the step of a nesting HWPT made for it (checkVtdRegisters). */
+  private vtdEcap = new Map<string, bigint>();
+  private vtdNested = new Map<string, number>();
+  private vtdNestRefused = new Map<string, number>();
   /**
    * Groups that tried a replace within the IOAS they are on (onto another HWPT
    * of it, or by its id, when the auto-domain search tries its other automatic
@@ -581,6 +595,9 @@ export class InvariantsOracle implements Oracle {
     this.leftPages = new Map();
     this.unmappedRecently = [];
     this.hwInfo = new Map();
+    this.vtdEcap = new Map();
+    this.vtdNested = new Map();
+    this.vtdNestRefused = new Map();
     this.capSysResource = undefined;
     this.reattached = new Set();
     this.idsOpen = new Set();
@@ -664,6 +681,8 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkAttachRefused(ev, s.errno, out);
     if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
     this.checkNestedOnForeignParent(ev, ok, s.errno, out);
+    this.checkVtdNesting(ev, ok, s.errno, out);
+    this.checkAddReservedLength(ev, ok, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
     if (!ok) this.checkMapCheckRefusal(ev, s.errno, out);
@@ -802,22 +821,26 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * A selftest mock device's PASID width is its own: mock_dev_create gives
-   * each device a "pasid-num-bits" property of MOCK_PASID_WIDTH with
-   * MOCK_FLAGS_DEVICE_PASID (7.3) and 0 otherwise, so GET_HW_INFO's
-   * out_max_pasid_log2 (ilog2 of dev->iommu->max_pasids) is 20 or 0 by the
-   * device's flags, whatever devices came before.
+   * A device's PASID width is its own: GET_HW_INFO's out_max_pasid_log2 is
+   * ilog2 of dev->iommu->max_pasids, or 0 (iommufd_get_hw_info clears it
+   * first). A selftest mock device has a "pasid-num-bits" property of
+   * MOCK_PASID_WIDTH with MOCK_FLAGS_DEVICE_PASID (7.3) and 0 otherwise
+   * (mock_dev_create); an environment device the PASID bits it was created
+   * with (ADAPTER.md §3.6), none by default, whatever devices came before.
    */
-  private checkMockPasidWidth(ev: StepEvent, dev: DeviceRec, flags: number, o: StructValue | undefined, out: Objection[]): void {
+  private checkPasidWidth(ev: StepEvent, dev: DeviceRec, o: StructValue | undefined, out: Objection[]): void {
     const got = o?.['out_max_pasid_log2'];
     const req = ev.request;
     const size = req.op === 'ioctl' && req.arg.kind === 'struct' ? req.arg.fields['size'] : undefined;
     if (got === undefined || (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_max_pasid_log2'))) return;
-    const pasid = this.profile === '7.3' && (flags & MOCK_FLAGS_DEVICE_PASID) !== 0;
-    const want = pasid ? MOCK_PASID_WIDTH : 0;
+    const flags = dev.mockFlags;
+    const pasid = flags !== undefined && this.profile === '7.3' && (flags & MOCK_FLAGS_DEVICE_PASID) !== 0;
+    const want = flags !== undefined ? (pasid ? MOCK_PASID_WIDTH : 0) : dev.pasidWidth;
+    if (want === undefined) return;
     this.ctx.count('invariants.abi-hygiene');
     if (toNum(got) === want) return;
-    out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered out_max_pasid_log2 ${toNum(got)} for mock device ${dev.key}, made ${pasid ? 'with' : 'without'} MOCK_FLAGS_DEVICE_PASID: its "pasid-num-bits" property is ${want} (mock_dev_create), a width of its own`, String(want), String(toNum(got))));
+    const why = flags !== undefined ? `mock device ${dev.key}, made ${pasid ? 'with' : 'without'} MOCK_FLAGS_DEVICE_PASID: its "pasid-num-bits" property is ${want} (mock_dev_create)` : `device ${dev.handle ?? dev.key}, created with ${want} PASID bits`;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered out_max_pasid_log2 ${toNum(got)} for ${why}, a width of its own`, String(want), String(toNum(got))));
   }
 
   /**
@@ -1326,7 +1349,7 @@ export class InvariantsOracle implements Oracle {
       const at = this.shadow.obj(ctx, outOf?.['pt_id']);
       this.ctx.count('invariants.lifetime');
       if (at?.type === 'hwpt_paging' && !at.auto) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS ${toNum(req.arg.fields['pt_id'])} attached the device to HWPT ${at.id}, which the user allocated: an attach to an IOAS uses an automatic HWPT only`, 'an automatic HWPT', `HWPT ${at.id}`));
-      if (!at && outOf?.['pt_id'] !== undefined) this.checkAutoReuse(ev, ctx, toNum(req.arg.fields['pt_id']), toNum(outOf['pt_id']), out);
+      if ((!at || (at.type === 'hwpt_paging' && at.auto)) && outOf?.['pt_id'] !== undefined) this.checkAutoReuse(ev, ctx, toNum(req.arg.fields['pt_id']), toNum(outOf['pt_id']), at !== undefined, out);
       this.checkAttachedWithin(ev, ctx, req.arg.fields['pt_id'], outOf?.['pt_id'], out);
       return;
     }
@@ -1349,7 +1372,8 @@ export class InvariantsOracle implements Oracle {
       const size = req.arg.fields['size'];
       if (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_capabilities')) return;
       if (o?.type === 'device') this.checkHwInfoLength(ev, o.dev, req.arg.fields, outOf, out);
-      if (o?.type === 'device' && o.dev.mockFlags !== undefined) this.checkMockPasidWidth(ev, o.dev, o.dev.mockFlags, outOf, out);
+      if (o?.type === 'device') this.checkPasidWidth(ev, o.dev, outOf, out);
+      if (o?.type === 'device') this.checkVtdRegisters(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
       this.ctx.count('invariants.abi-hygiene');
       const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
@@ -1926,7 +1950,8 @@ export class InvariantsOracle implements Oracle {
       const off = ioas.segs.find((x) => !x.uncertain && (x.start % align !== 0n || (x.last + 1n) % align !== 0n || ((x.ps.va + x.psOff) % PAGE) % align !== 0n));
       if (!off) continue;
       if (maker) {
-        out.push(this.obj('dma-confinement', ev, `${commandName(req)} succeeded, but IOAS ${ioas.id} now holds an area at ${hexOf(off.start)}..${hexOf(off.last)} (user address ${hexOf(off.ps.va + off.psOff)}) off its alignment ${align} (its domains' smallest pages, its pinning accesses, large IOPTEs off): a new area's IOVA, length and offset into its first page are checked against it (iopt_alloc_area_pages, iopt_insert_area: EINVAL), or a domain would map other bytes or none (IOAS.AREAS_ALIGNED)`, 'EINVAL', 'ok'));
+        const where = req.cmd === 'VFIO_IOMMU_UNMAP_DMA' ? 'a cut splits an area only at an IOVA and an offset into its pages aligned to it (iopt_area_split: EINVAL)' : 'a new area\'s IOVA, length and offset into its first page are checked against it (iopt_alloc_area_pages, iopt_insert_area: EINVAL)';
+        out.push(this.obj('dma-confinement', ev, `${commandName(req)} succeeded, but IOAS ${ioas.id} now holds an area at ${hexOf(off.start)}..${hexOf(off.last)} (user address ${hexOf(off.ps.va + off.psOff)}) off its alignment ${align} (its domains' smallest pages, its pinning accesses, large IOPTEs off): ${where}, or a domain would map other bytes or none (IOAS.AREAS_ALIGNED)`, 'EINVAL', 'ok'));
         return;
       }
       out.push(this.obj('dma-confinement', ev, `${commandName(req)} succeeded and IOAS ${ioas.id}'s alignment is now ${align} (its domains' smallest pages, its pinning accesses, large IOPTEs off), but its area at ${hexOf(off.start)}..${hexOf(off.last)} (user address ${hexOf(off.ps.va + off.psOff)}) is not aligned to it: raising the alignment checks every area first (iopt_check_iova_alignment: EADDRINUSE) (IOAS.AREAS_ALIGNED)`, 'EADDRINUSE', 'ok'));
@@ -2228,12 +2253,26 @@ export class InvariantsOracle implements Oracle {
       const len = toNum(req.arg.fields['data_len'] ?? 0);
       this.ctx.count('invariants.abi-hygiene');
       if (typed !== (len !== 0)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with data_type ${toNum(req.arg.fields['data_type'] ?? 0)} and data_len ${len} succeeded: iommufd_hwpt_alloc refuses ${typed ? 'a data type with no data' : 'data with no type'} (EINVAL) (HWPT_ALLOC.DATA_LEN_MISMATCH)`, 'EINVAL', 'ok'));
+      this.checkSmmuPagingFlags(ev, ctx, req.arg.fields, out);
     }
     if (req.cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int') {
       const type = Number(req.arg.value);
       this.ctx.count('invariants.abi-hygiene');
       if (type !== VFIO_TYPE1_IOMMU && type !== VFIO_TYPE1v2_IOMMU && type !== VFIO_NOIOMMU_IOMMU) out.push(this.obj('abi-hygiene', ev, `VFIO_SET_IOMMU of type ${type} succeeded: only TYPE1, TYPE1v2 and NOIOMMU are accepted (EINVAL)`, 'EINVAL', 'ok'));
+      // NOIOMMU is taken only by a context in no-IOMMU mode (a VFIO no-iommu group's container,
+      // iommufd_vfio_compat_set_no_iommu), which no context here is: every device sits behind an IOMMU.
+      if (type === VFIO_NOIOMMU_IOMMU) out.push(this.obj('abi-hygiene', ev, `VFIO_SET_IOMMU of VFIO_NOIOMMU_IOMMU succeeded on a context not in no-IOMMU mode (no VFIO no-iommu group set it: every device here sits behind an IOMMU): iommufd_vfio_set_iommu refuses it (EINVAL) (VFIO_COMPAT.SET_IOMMU)`, 'EINVAL', 'ok'));
       if (type === VFIO_TYPE1_IOMMU && ctx) this.checkLargePagesOff(ev, ctx, ctx.compatIoas, out);
+      return;
+    }
+    if (req.cmd === 'IOMMU_IOAS_ALLOW_IOVAS' && req.arg.kind === 'struct') {
+      const p = req.arg.fields['allowed_iovas'];
+      const n = toNum(req.arg.fields['num_iovas']);
+      const data = p !== undefined && isPointerArg(p) && 'data' in p ? p.data : undefined;
+      if (!data || data.length < n * 16) return;
+      this.ctx.count('invariants.abi-hygiene');
+      const flat = decodeRanges(data, n).find((r) => r.start >= r.last);
+      if (flat) out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_ALLOW_IOVAS succeeded with the range ${hexOf(flat.start)}..${hexOf(flat.last)}, whose start is not below its last: iommufd_ioas_load_iovas refuses it (EINVAL) (IOAS_ALLOW_IOVAS.START_GE_LAST)`, 'EINVAL', 'ok'));
       return;
     }
     if (req.cmd !== 'IOMMU_OPTION' || req.arg.kind !== 'struct') return;
@@ -2352,10 +2391,12 @@ export class InvariantsOracle implements Oracle {
    * HWPTs in order and takes the first whose domain accepts the device
    * (iommufd_device_auto_get_domain; EINVAL skips one): with an automatic
    * HWPT made for the device's own unit on the list (coherency allowing), it
-   * never ends on a new domain. Judged for a device attached nowhere whose
-   * group is attached nowhere (HWPT.AUTO_DOMAIN_REUSE).
+   * never ends on a new domain, nor on a later one than the first such
+   * (ioas->hwpt_list is in creation order: list_add_tail). Judged for a
+   * device attached nowhere whose group is attached nowhere
+   * (HWPT.AUTO_DOMAIN_REUSE).
    */
-  private checkAutoReuse(ev: StepEvent, ctx: CtxRec, ioasId: number, answered: number, out: Objection[]): void {
+  private checkAutoReuse(ev: StepEvent, ctx: CtxRec, ioasId: number, answered: number, existing: boolean, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || toNum(req.arg.fields['flags']) !== 0) return;
     const d = this.shadow.fds.get(req.fd)?.device;
@@ -2363,8 +2404,14 @@ export class InvariantsOracle implements Oracle {
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
     if (group.some((x) => x !== d && (x.hwpt !== undefined || x.iommu !== d.iommu || x.pasid))) return;
     const fits = [...ctx.objects.values()].find((o): o is HwptObj => o.type === 'hwpt_paging' && o.auto && o.ioas === ioasId && o.unit === d.iommu && !o.mock && !(o.enforcing && group.some((x) => !x.capable)));
-    if (!fits) return;
+    if (!fits || fits.id === answered) return;
     this.ctx.count('invariants.lifetime');
+    if (existing) {
+      // The answer is an automatic HWPT of the IOAS made after the first that takes the device (ctx.objects keeps creation order).
+      const order = [...ctx.objects.keys()];
+      if (order.indexOf(answered) > order.indexOf(fits.id)) out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}) to IOAS ${ioasId} answered automatic HWPT ${answered}, but automatic HWPT ${fits.id}, made before it for ${d.iommu} too, takes the device: the search goes through the IOAS's HWPTs in the order they were made (list_add_tail onto ioas->hwpt_list) and stops at the first that accepts (HWPT.AUTO_DOMAIN_REUSE)`, `HWPT ${fits.id}`, `HWPT ${answered}`));
+      return;
+    }
     out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}) to IOAS ${ioasId} answered HWPT ${answered}, a new automatic domain, but automatic HWPT ${fits.id} of that IOAS was made for ${d.iommu} too and takes the device: the search reuses the first automatic domain that accepts it and allocates only when none does (HWPT.AUTO_DOMAIN_REUSE)`, `an existing automatic HWPT (HWPT ${fits.id} takes it)`, `a new HWPT ${answered}`));
   }
 
@@ -2446,6 +2493,130 @@ export class InvariantsOracle implements Oracle {
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, driver ${mine}) over HWPT ${parent.id}, a domain the ${theirs} driver made for ${parent.unit}, answered ${name}: a parent of another driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+  }
+
+  /**
+   * VT-d's hardware info is its unit's registers (intel_iommu_hw_info copies
+   * iommu->cap and iommu->ecap), and the driver's answers follow from the same
+   * registers: IOMMU_CAP_ENFORCE_CACHE_COHERENCY is ecap.SC,
+   * IOMMU_CAP_DIRTY_TRACKING is ssads_supported (SMTS, SLADS and SMPWC), and a
+   * nesting parent or a nested HWPT needs nested_supported (SMTS and NEST)
+   * (intel_iommu_capable; 6.12 intel_iommu_domain_alloc_user, 7.3
+   * intel_iommu_domain_alloc_second_stage and intel_iommu_domain_alloc_nested).
+   * So the ecap a device reads must agree with what its IOMMU does for it: one
+   * read from another unit, or a check made against another unit, shows.
+   * Scalable mode is taken as on wherever ecap.SMTS is set (intel_iommu_sm,
+   * ADAPTER.md §3.6).
+   */
+  private checkVtdRegisters(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
+    if (!o || !ev.response.ok || toNum(o['out_data_type'] ?? -1) !== IOMMU_HW_INFO_TYPE_INTEL_VTD || this.driverOf(dev.iommu) !== 'intel') return;
+    const layout = requireLayout(this.profile, 'iommu_hw_info_vtd');
+    const bytes = (ev.response.result as IoctlResult).buffers?.['data_uptr'];
+    if (!bytes || toNum(v['data_len']) < layout.size || toNum(o['data_len']) < layout.size || bytes.length < layout.size) return;
+    const ecap = toBig(decodeStruct(this.profile, 'iommu_hw_info_vtd', bytes.subarray(0, layout.size))['ecap_reg']);
+    this.vtdEcap.set(dev.key, ecap);
+    const bit = (n: number): boolean => ((ecap >> BigInt(n)) & 1n) === 1n;
+    const sm = bit(VTD_ECAP_SMTS);
+    const facts: [string, boolean | undefined, boolean][] = [
+      ['IOMMU_CAP_ENFORCE_CACHE_COHERENCY (ecap.SC)', dev.capable, bit(VTD_ECAP_SC)],
+      ['IOMMU_CAP_DIRTY_TRACKING (ssads_supported: ecap.SMTS, SLADS, SMPWC)', dev.dirty, sm && bit(VTD_ECAP_SLADS) && bit(VTD_ECAP_SMPWC)],
+    ];
+    this.ctx.count('invariants.abi-hygiene');
+    for (const [what, has, says] of facts) {
+      if (has === undefined || has === says) continue;
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), which ${says ? 'grants' : 'denies'} ${what}, but its IOMMU ${has ? 'gives' : 'does not give'} it that: the registers are its unit's, and intel_iommu_capable reads the same ones (GET_HW_INFO.VTD_REGISTERS)`, `ecap ${has ? 'with' : 'without'} it`, `ecap ${says ? 'with' : 'without'} it`));
+      return;
+    }
+    const nestedAt = this.vtdNested.get(dev.key);
+    const refusedAt = this.vtdNestRefused.get(dev.key);
+    if (refusedAt !== undefined && this.canNestPlainly(ecap)) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), with nested_supported (ecap.SMTS and NEST)${this.profile === '6.12' ? '' : ' and second-stage tables (SLTS)'}, but step ${refusedAt} refused it a plain nesting parent with EOPNOTSUPP: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'no NEST', 'ecap.NEST'));
+    if (nestedAt !== undefined && !(sm && bit(VTD_ECAP_NEST))) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), without nested_supported (ecap.SMTS and NEST), but step ${nestedAt} made a nesting HWPT for it: the driver refuses one (EOPNOTSUPP) on a unit that cannot nest (GET_HW_INFO.VTD_REGISTERS)`, 'ecap.NEST', 'no NEST'));
+  }
+
+  /**
+   * The other half of checkVtdRegisters: a nesting parent (or a nested HWPT)
+   * made for a VT-d device whose ecap, read earlier, cannot nest; or a plain
+   * nesting-parent request (no other flag, no data) refused with EOPNOTSUPP,
+   * the driver's capability answer, where the ecap can (7.3's second stage
+   * also needs ecap.SLTS).
+   */
+  private checkVtdNesting(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0) return;
+    const dev = ctx.objects.get(toNum(v['dev_id']));
+    if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || this.driverOf(dev.dev.iommu) !== 'intel') return;
+    const parent = ctx.objects.get(toNum(v['pt_id']));
+    const nestParent = (toNum(v['flags']) & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+    const nested = parent?.type === 'hwpt_paging' && toNum(v['data_type'] ?? 0) !== 0;
+    const ecap = this.vtdEcap.get(dev.dev.key);
+    const bit = (n: number): boolean => ecap !== undefined && ((ecap >> BigInt(n)) & 1n) === 1n;
+    const canNest = bit(VTD_ECAP_SMTS) && bit(VTD_ECAP_NEST);
+    const who = `device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu})`;
+    if (ok && (nestParent || nested)) {
+      this.vtdNested.set(dev.dev.key, ev.step);
+      if (ecap === undefined) return;
+      this.ctx.count('invariants.abi-hygiene');
+      if (!canNest) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC made ${nestParent ? 'a nesting parent' : 'a nested HWPT'} for ${who}, whose GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)}, without nested_supported (ecap.SMTS and NEST): the driver refuses it (EOPNOTSUPP) (GET_HW_INFO.VTD_REGISTERS)`, 'EOPNOTSUPP', 'ok'));
+      return;
+    }
+    const plain = toNum(v['flags']) === IOMMU_HWPT_ALLOC_NEST_PARENT && toNum(v['data_type'] ?? 0) === 0 && toNum(v['data_len'] ?? 0) === 0 && this.shadow.ioas(ctx, v['pt_id']) !== undefined;
+    if (ok || !plain || errnoName(errno ?? 0) !== 'EOPNOTSUPP') return;
+    if (ecap === undefined) {
+      this.vtdNestRefused.set(dev.dev.key, ev.step);
+      return;
+    }
+    this.ctx.count('invariants.abi-hygiene');
+    if (this.canNestPlainly(ecap)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nesting parent (no other flag, no data) for ${who} failed with EOPNOTSUPP, but its GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)}, with nested_supported (ecap.SMTS and NEST)${this.profile === '6.12' ? '' : ' and second-stage tables (SLTS)'}: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'not EOPNOTSUPP', 'EOPNOTSUPP'));
+  }
+
+  /**
+   * IOMMU_TEST_OP_ADD_RESERVED's first checks are its length's
+   * (iommufd_test_add_reserved): none is EINVAL, and one whose last byte
+   * would pass ULONG_MAX is EOVERFLOW, before the IOAS is looked up. A length
+   * of 0 read as ULONG_MAX + 1 reserves everything from its start on.
+   */
+  private checkAddReservedLength(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const v = kernelFields(this.profile, req);
+    if (!v || TEST_OP.get(toNum(v['op'])) !== 'IOMMU_TEST_OP_ADD_RESERVED') return;
+    const m = (v['add_reserved'] ?? {}) as StructValue;
+    const start = toBig(m['start'] ?? 0);
+    const length = toBig(m['length'] ?? 0);
+    const want = length === 0n ? 'EINVAL' : start + length - 1n > U64_MAX ? 'EOVERFLOW' : undefined;
+    if (!want || !this.shadow.ctxOfFd(req.fd)) return;
+    const got = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (got !== want) out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_ADD_RESERVED of length ${hexOf(length)} at ${hexOf(start)} answered ${got}: ${length === 0n ? 'a length of 0 is refused first (EINVAL)' : 'a range whose last byte passes ULONG_MAX is refused (EOVERFLOW)'}, before the IOAS is looked up (iommufd_test_add_reserved) (TEST_CMD.ADD_RESERVED)`, want, got));
+  }
+
+  /**
+   * SMMUv3's paging allocation takes a fixed set of flag combinations
+   * (7.3 arm_smmu_domain_alloc_paging_flags' switch: none, NEST_PARENT alone,
+   * DIRTY_TRACKING and PASID alone or together; 6.12
+   * arm_smmu_domain_alloc_user: DIRTY_TRACKING only), EOPNOTSUPP for any
+   * other: a nesting parent is a stage-2 table, which neither tracks dirty
+   * pages nor serves a PASID.
+   */
+  private checkSmmuPagingFlags(ev: StepEvent, ctx: CtxRec | undefined, v: StructValue, out: Objection[]): void {
+    const dev = ctx?.objects.get(toNum(v['dev_id']));
+    if (!ctx || dev?.type !== 'device' || this.driverOf(dev.dev.iommu) !== 'smmuv3' || this.shadow.ioas(ctx, v['pt_id']) === undefined) return;
+    const flags = toNum(v['flags']) & ~IOMMU_HWPT_FAULT_ID_VALID;
+    const dirty = enumValue(this.profile, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING') ?? 0;
+    const taken = this.profile === '6.12' ? [0, dirty] : [0, IOMMU_HWPT_ALLOC_NEST_PARENT, dirty, IOMMU_HWPT_ALLOC_PASID, dirty | IOMMU_HWPT_ALLOC_PASID];
+    this.ctx.count('invariants.abi-hygiene');
+    if (!taken.includes(flags)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT with flags 0x${flags.toString(16)} succeeded for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, SMMUv3), whose driver takes ${this.profile === '6.12' ? 'DIRTY_TRACKING only (arm_smmu_domain_alloc_user)' : 'no flag, NEST_PARENT alone, or DIRTY_TRACKING and PASID (arm_smmu_domain_alloc_paging_flags)'} and refuses the rest (EOPNOTSUPP) (HWPT_ALLOC.DRIVER_REFUSES)`, 'EOPNOTSUPP', 'ok'));
+  }
+
+  /** A VT-d ecap under which a plain nesting parent passes the driver's checks (nested_supported; 7.3's second stage: SLTS). */
+  private canNestPlainly(ecap: bigint): boolean {
+    const bit = (n: number): boolean => ((ecap >> BigInt(n)) & 1n) === 1n;
+    return bit(VTD_ECAP_SMTS) && bit(VTD_ECAP_NEST) && (this.profile === '6.12' || bit(VTD_ECAP_SLTS));
   }
 
   /** The IOMMU driver a unit's domains belong to, from its page-table format. */

@@ -184,6 +184,8 @@ export interface DeviceRec {
   readonly mockFlags?: number;
   /** Whether its IOMMU tracks dirty pages for it (IOMMU_CAP_DIRTY_TRACKING; a mock device's MOCK_FLAGS_DEVICE_NO_DIRTY clear); undefined: not known. */
   readonly dirty?: boolean;
+  /** An environment device's PASID bits (device_create's pasidWidth, 0 without): ilog2 of its max_pasids. */
+  readonly pasidWidth?: number;
 }
 
 export interface FileRec {
@@ -393,6 +395,27 @@ export class Shadow {
   /** Whether some paging domain holds the IOAS's areas (pins them). */
   hasDomain(ctx: CtxRec, ioasId: number): boolean {
     for (const o of ctx.objects.values()) if (o.type === 'hwpt_paging' && o.ioas === ioasId) return true;
+    return false;
+  }
+
+  /**
+   * A type1 v1 unmap's cuts (iommufd_vfio_unmap_dma: the range's last IOVA,
+   * then the one before its start; iopt_cut_iova) whose first real split —
+   * inside an area, not at its first or last IOVA — falls inside a page:
+   * iopt_area_split refuses it (EINVAL: the alignment is at least PAGE_SIZE
+   * with large pages off) before anything is cut or unmapped.
+   */
+  firstCutOffPage(ioas: IoasObj, r: Range): boolean {
+    if (ioas.segs.some((x) => x.uncertain)) return false;
+    for (const cut of r.start === 0n ? [r.last] : [r.last, r.start - 1n]) {
+      const seg = this.segmentAt(ioas, cut);
+      if (!seg) continue;
+      const same = (x: Segment | undefined): x is Segment => x !== undefined && x.area === seg.area;
+      const atStart = cut === 0n || !same(this.segmentAt(ioas, cut - 1n));
+      const atEnd = cut === U64_MAX || !same(this.segmentAt(ioas, cut + 1n));
+      if (atStart || atEnd) continue;
+      return (cut + 1n) % PAGE !== 0n;
+    }
     return false;
   }
 
@@ -969,6 +992,7 @@ export class Shadow {
           // Its own regions and its unit's (an MSI window): the IOAS it attaches to keeps both out of reach.
           reserved: [...(req.spec.reservedRegions ?? []), ...(info?.reservedRegions ?? [])].map((r) => ({ start: r.start, last: r.last })),
           dirty: req.spec.dirtyTracking ?? info?.dirtyTracking,
+          pasidWidth: req.spec.pasidWidth ?? 0,
         });
         return;
       }
@@ -1115,6 +1139,7 @@ export class Shadow {
         // alignment is at least PAGE_SIZE with large pages off), so with the last IOVA inside a page
         // ENOENT says the range met nothing; otherwise, as after a failure midway, any of it may be gone.
         if (ioas.largePages) this.unmapRange(ctx, ioas, r, 'covered');
+        else if (errnoName(res.errno) === 'EINVAL' && this.firstCutOffPage(ioas, r)) return;
         else if (errnoName(res.errno) !== 'ENOENT' || r.last % PAGE === 0n) this.unmapRange(ctx, ioas, r, 'overlapping');
       }
       return;
