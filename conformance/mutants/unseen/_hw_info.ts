@@ -21,11 +21,13 @@ export interface HwInfoSteps {
   readonly clearCapabilities?: boolean;
   /** 7.3: without IOMMU_HW_INFO_FLAG_INPUT_TYPE the type member is set to IOMMU_HW_INFO_TYPE_DEFAULT. */
   readonly defaultInputType?: boolean;
+  /** `cmd->out_max_pasid_log2 = 0` before it is set from a device with PASIDs. */
+  readonly clearMaxPasid?: boolean;
 }
 
 /** iommufd_get_hw_info over the given steps. */
 export function getHwInfoWith(steps: HwInfoSteps): (ucmd: Ucmd) => number {
-  const { clearTail = true, clearCapabilities = true, defaultInputType = true } = steps;
+  const { clearTail = true, clearCapabilities = true, defaultInputType = true, clearMaxPasid = true } = steps;
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const flags = cmd.num('flags');
@@ -56,7 +58,7 @@ export function getHwInfoWith(steps: HwInfoSteps): (ucmd: Ucmd) => number {
     if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= BigInt(IOMMU_HW_CAP_DIRTY_TRACKING);
     if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
     cmd.set('out_capabilities', caps);
-    cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);
+    if (clearMaxPasid || idev.dev.caps.maxPasidLog2) cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);
     return iommufdUcmdRespond(ucmd);
   };
 }

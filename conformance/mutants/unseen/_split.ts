@@ -2,10 +2,11 @@
  * Shared by the faults in iopt_area_split (io_pagetable.c), the cut a type1
  * v1 unmap makes at each end of its range (iommufd_vfio_unmap_dma →
  * iopt_cut_iova): a copy of the reference's VFIO_IOMMU_UNMAP_DMA whose split
- * takes two steps as parameters — whether it refuses an area a domain holds
- * (the kernel: `area->storage_domain && !iopt->disable_large_pages`) and
+ * takes steps as parameters — whether it refuses an area a domain holds
+ * (the kernel: `area->storage_domain && !iopt->disable_large_pages`),
  * whether the halves keep the area's storage domain (the kernel sets
- * lhs->storage_domain and rhs->storage_domain, re-holding a page they share).
+ * lhs->storage_domain and rhs->storage_domain, re-holding a page they share)
+ * and whether it checks the cut against the IOAS alignment.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation, type CompatDecode } from '../harness.ts';
@@ -24,12 +25,14 @@ function getCompatIoas(ctx: IommufdCtx): IommufdIoas | number {
   return ioas as IommufdIoas;
 }
 
-/** iopt_area_split (as the reference's) with the large-page guard inverted. */
+/** The steps of iopt_area_split a fault may change; each one not given is the reference's. */
 export interface SplitSteps {
   /** Whether the split refuses an area a domain holds, given the IOAS (the kernel's: large pages on). */
   readonly refusesFilled?: (iopt: IoPagetable) => boolean;
   /** Whether the halves keep the area's storage domain (the kernel's do). */
   readonly halvesKeepDomain?: boolean;
+  /** Whether a cut off the IOAS alignment, in IOVA or in the pages, is refused (EINVAL; the kernel's is). */
+  readonly checksAlignment?: boolean;
 }
 
 /** iopt_area_split over the given steps. */
@@ -38,7 +41,7 @@ function ioptAreaSplit(steps: SplitSteps, iopt: IoPagetable, area: IoptArea, iov
   const newStart = iova + 1n;
   if (iova === area.start || iova === area.last) return 0;
   if (!area.pages || area.preventAccess) return -EBUSY;
-  if (newStart & (alignment - 1n) || ioptAreaStartByte(area, newStart) & (alignment - 1n)) return -EINVAL;
+  if (steps.checksAlignment !== false && (newStart & (alignment - 1n) || ioptAreaStartByte(area, newStart) & (alignment - 1n))) return -EINVAL;
   if (iopt.faults.shouldFail()) return -ENOMEM; // lhs
   if (iopt.faults.shouldFail()) return -ENOMEM; // rhs
   if (area.numAccesses) return -EINVAL;

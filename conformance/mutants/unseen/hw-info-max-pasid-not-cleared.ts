@@ -32,59 +32,16 @@
  * issue). Any garbage in the byte of a caller that did not zero its struct
  * is reported as a PASID width the same way.
  *
- * Applied as: IOMMU_GET_HW_INFO answered by a copy of iommufd_get_hw_info
+ * Applied as: IOMMU_GET_HW_INFO answered by _hw_info.ts's iommufd_get_hw_info
  * that writes out_max_pasid_log2 only when the device has PASIDs.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import {
-  IOMMU_HW_CAP_DIRTY_TRACKING,
-  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
-  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
-  IOMMU_HW_INFO_TYPE_DEFAULT,
-  IOMMU_HW_INFO_TYPE_NONE,
-} from '../../../spec/uapi/constants.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { getHwInfoWith } from './_hw_info.ts';
 import { mutantImplementation } from '../harness.ts';
-
-/** iommufd_get_hw_info without `cmd->out_max_pasid_log2 = 0;`. */
-function getHwInfoPasidNotCleared(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const flags = cmd.num('flags');
-  const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
-  if (flags & ~supported) return -EOPNOTSUPP;
-  if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
-  if (ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
-  const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (r.errno || !r.value) return r.errno;
-  const idev = r.value;
-  const drv = idev.dev.iommu.driver;
-  let data: Uint8Array = new Uint8Array(0);
-  if (drv.hwInfo) {
-    const info = drv.hwInfo(idev.dev, cmd.num('out_data_type'));
-    if (!('data' in info)) return info.errno;
-    data = info.data;
-    cmd.set('out_data_type', info.type);
-  } else {
-    cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_NONE);
-  }
-  const userLen = cmd.num('data_len');
-  const uptr = cmd.big('data_uptr');
-  const copyLen = Math.min(userLen, data.length);
-  if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return -EFAULT;
-  if (copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return -EFAULT;
-  cmd.set('data_len', data.length);
-  let caps = 0;
-  if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= IOMMU_HW_CAP_DIRTY_TRACKING;
-  if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
-  cmd.set('out_capabilities', caps);
-  // (the `cmd->out_max_pasid_log2 = 0;` is gone)
-  if (idev.dev.caps.maxPasidLog2) cmd.set('out_max_pasid_log2', idev.dev.caps.maxPasidLog2);
-  return iommufdUcmdRespond(ucmd);
-}
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hw-info-max-pasid-not-cleared', profile, {
-    handlers: { IOMMU_GET_HW_INFO: getHwInfoPasidNotCleared },
+    // THE FAULT: `cmd->out_max_pasid_log2 = 0;` is gone (iommufd_get_hw_info).
+    handlers: { IOMMU_GET_HW_INFO: getHwInfoWith({ clearMaxPasid: false }) },
   });
 }

@@ -33,46 +33,16 @@
  * refuse for an overlap is compared against a different list.
  *
  * Applied as: IOMMU_IOAS_ALLOW_IOVAS is the reference's (iopt_set_allow_iova
- * included) over this iommufd_ioas_load_iovas.
+ * included) over _allow_iovas.ts's iommufd_ioas_load_iovas with the one-byte step off.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { requireLayout } from '../../../spec/uapi/layout.ts';
-import { decodeStruct } from '../../../spec/abi/codec.ts';
-import { iommufdGetIoas, type IommufdCtx, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptSetAllowIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { allowIovasWith } from './_allow_iovas.ts';
 import { mutantImplementation } from '../harness.ts';
-
-/** iommufd_ioas_load_iovas with the faulty bound test. */
-function loadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
-  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
-  for (let i = 0; i < num; i++) {
-    const b = ctx.proc.copyFromUser(uptr + BigInt(i * elmSize), elmSize);
-    if (!b) return -EFAULT;
-    const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
-    // THE FAULT: if (range.start > range.last) return -EINVAL;
-    if (start > last) return -EINVAL;
-    if (out.some((r) => r.start <= last && r.last >= start)) return -EINVAL;
-    if (ctx.faults.shouldFail()) return -ENOMEM;
-    out.push({ start, last });
-  }
-  return 0;
-}
-
-/** iommufd_ioas_allow_iovas */
-function allowIovas(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const allowed: Range[] = [];
-  const rc = loadIovas(ctx, cmd.big('allowed_iovas'), cmd.num('num_iovas'), allowed);
-  if (rc) return rc;
-  return ioptSetAllowIova(r.value!.iopt, allowed);
-}
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('load-iovas-single-byte-range', profile, {
-    handlers: { IOMMU_IOAS_ALLOW_IOVAS: (ucmd) => allowIovas(ucmd) },
+    // THE FAULT: `if (range.start > range.last) return -EINVAL;` (iommufd_ioas_load_iovas).
+    handlers: { IOMMU_IOAS_ALLOW_IOVAS: allowIovasWith(ioptSetAllowIova, { refusesOneByte: false }) },
   });
 }

@@ -44,62 +44,14 @@
  *     aligned to the domain's smallest page (the mock's 2 KiB) unmaps
  *     cleanly, and the two halves then share a pinned page.
  *
- * Applied as: VFIO_IOMMU_UNMAP_DMA runs the reference's
- * (iommufd_vfio_unmap_dma, _unmap.ts's copy, over the reference's
- * iopt_unmap_iova_range) with an iopt_cut_iova / iopt_area_split that has
- * no alignment test; every other step is the reference's.
+ * Applied as: VFIO_IOMMU_UNMAP_DMA runs _split.ts's iommufd_vfio_unmap_dma
+ * with an iopt_area_split that has no alignment test; every other step is
+ * the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EBUSY, EINVAL, ENOMEM } from '../../../impl/lib/errno.ts';
-import { IoptArea, type IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst, ioptAreaStartByte, ioptUnmapIovaRange } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef, ioptPagesHold } from '../../../impl/iommufd/pages.ts';
-import { mutantImplementation } from '../harness.ts';
-import { vfioUnmapDmaWith } from './_unmap.ts';
-
-/** iopt_area_split, as the reference's, without the alignment test. */
-function areaSplit(iopt: IoPagetable, area: IoptArea, iova: bigint): number {
-  const newStart = iova + 1n;
-  if (iova === area.start || iova === area.last) return 0;
-  if (!area.pages || area.preventAccess) return -EBUSY;
-  // THE FAULT: no `new_start & (alignment - 1) || iopt_area_start_byte(area, new_start) & (alignment - 1)` -> -EINVAL.
-  if (iopt.faults.shouldFail()) return -ENOMEM; // lhs
-  if (iopt.faults.shouldFail()) return -ENOMEM; // rhs
-  if (area.numAccesses) return -EINVAL;
-  if (area.filled && !iopt.disableLargePages) return -EINVAL;
-  const lhs = new IoptArea(iopt, area.start, newStart - 1n, area.startByte, area.iommuProt);
-  const rhs = new IoptArea(iopt, newStart, area.last, ioptAreaStartByte(area, newStart), area.iommuProt);
-  lhs.pages = area.pages;
-  rhs.pages = area.pages;
-  ioptGetPagesRef(area.pages);
-  if (area.filled) {
-    lhs.filled = true;
-    rhs.filled = true;
-    // A page shared by both halves (a cut inside a page) takes one more hold.
-    if (lhs.lastIndex === rhs.firstIndex) {
-      const held = ioptPagesHold(area.pages, rhs.firstIndex, rhs.firstIndex);
-      if (held.errno) throw new Error('re-holding a pinned page cannot fail');
-    }
-  }
-  const i = iopt.areas.indexOf(area);
-  iopt.areas.splice(i, 1, lhs, rhs);
-  return 0;
-}
-
-/** iopt_cut_iova over the faulty split. */
-function cutIova(iopt: IoPagetable, iovas: readonly bigint[]): number {
-  for (const iova of iovas) {
-    const area = ioptAreaIterFirst(iopt, iova, iova);
-    if (!area) continue;
-    const rc = areaSplit(iopt, area, iova);
-    if (rc) return rc;
-  }
-  return 0;
-}
+import { splitMutant } from './_split.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  const unmapDma = vfioUnmapDmaWith((iopt, start, last, unmapped) => ioptUnmapIovaRange(iopt, start, last, unmapped), cutIova);
-  return mutantImplementation('split-skips-alignment-check', profile, {
-    compat: { VFIO_IOMMU_UNMAP_DMA: (ctx, d, arg) => unmapDma(ctx, d, arg) },
-  });
+  // THE FAULT: no `new_start & (alignment - 1) || iopt_area_start_byte(area, new_start) & (alignment - 1)` -> -EINVAL.
+  return splitMutant('split-skips-alignment-check', profile, { checksAlignment: false });
 }

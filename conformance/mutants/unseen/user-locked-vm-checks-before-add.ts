@@ -33,46 +33,9 @@
  * "no limit" while the charge read is not above it).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { Process } from '../../../impl/process/process.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { userLimitMutant } from './_user_limit.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('user-locked-vm-checks-before-add', profile, {
-    process: (proc: Process) => {
-      /** Which locked_vm counter was read last: the per-user one (incr_user_locked_vm) or the mm's. */
-      let lastRead: 'user' | 'mm' | null = null;
-      let userLocked = proc.user.lockedVm;
-      let mmLocked = proc.lockedVm;
-      Object.defineProperty(proc.user, 'lockedVm', {
-        get: () => {
-          lastRead = 'user';
-          return userLocked;
-        },
-        set: (v: number) => {
-          userLocked = v;
-        },
-        configurable: true,
-        enumerable: true,
-      });
-      Object.defineProperty(proc, 'lockedVm', {
-        get: () => {
-          lastRead = 'mm';
-          return mmLocked;
-        },
-        set: (v: number) => {
-          mmLocked = v;
-        },
-        configurable: true,
-        enumerable: true,
-      });
-      patchOwn(proc, 'rlimitMemlockPages', (limit) => () => {
-        const lockLimit = limit();
-        const read = lastRead;
-        lastRead = null;
-        if (read !== 'user') return lockLimit;
-        // THE FAULT: `if (cur_pages > lock_limit)` instead of `if (cur_pages + npages > lock_limit)`.
-        return userLocked > lockLimit ? lockLimit : Infinity;
-      });
-    },
-  });
+  // THE FAULT: `if (cur_pages > lock_limit)` instead of `if (cur_pages + npages > lock_limit)`.
+  return userLimitMutant('user-locked-vm-checks-before-add', profile, (limit, userLocked) => (userLocked > limit ? limit : Infinity));
 }

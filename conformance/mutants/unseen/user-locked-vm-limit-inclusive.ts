@@ -40,49 +40,9 @@
  * source_user->locked_vm just before it; the MM case reads mm->locked_vm).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-const PATCHED = Symbol('user-locked-vm-limit-inclusive');
+import { userLimitMutant } from './_user_limit.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('user-locked-vm-limit-inclusive', profile, {
-    process: (proc) => {
-      if ((proc as unknown as Record<symbol, boolean>)[PATCHED]) return;
-      Object.defineProperty(proc, PATCHED, { value: true });
-      /** Which locked_vm the charge being made read last. */
-      let lastRead: 'user' | 'mm' | undefined;
-      const user = proc.user;
-      let userLocked = user.lockedVm;
-      Object.defineProperty(user, 'lockedVm', {
-        get: () => {
-          lastRead = 'user';
-          return userLocked;
-        },
-        set: (v: number) => {
-          userLocked = v;
-        },
-        configurable: true,
-        enumerable: true,
-      });
-      let mmLocked = proc.lockedVm;
-      Object.defineProperty(proc, 'lockedVm', {
-        get: () => {
-          lastRead = 'mm';
-          return mmLocked;
-        },
-        set: (v: number) => {
-          mmLocked = v;
-        },
-        configurable: true,
-        enumerable: true,
-      });
-      patchOwn(proc, 'rlimitMemlockPages', (limit) => () => {
-        const pages = limit();
-        const read = lastRead;
-        lastRead = undefined;
-        // THE FAULT: incr_user_locked_vm refuses new_pages >= lock_limit.
-        return read === 'user' ? pages - 1 : pages;
-      });
-    },
-  });
+  // THE FAULT: incr_user_locked_vm refuses new_pages >= lock_limit.
+  return userLimitMutant('user-locked-vm-limit-inclusive', profile, (limit) => limit - 1);
 }
