@@ -399,11 +399,11 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.VENDOR',
     kind: 'state',
-    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data).',
+    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from).',
     source: { file: DEV, function: 'iommufd_get_hw_info' },
     profiles: BOTH,
     command: HWINFO,
-    checks: ['ref.get_hw_info.vendor-instances'],
+    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.smmu-granules-reported'],
   },
   {
     id: 'GET_HW_INFO.MAX_PASID',

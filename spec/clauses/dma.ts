@@ -71,13 +71,13 @@ export const clauses: Clause[] = [
     checks: ['ref.translate.write-only-and-no-side-effects'],
   },
   {
-    id: 'DMA.AMD_WRITE_ONLY_UNREADABLE',
+    id: 'DMA.WRITE_ONLY_UNREADABLE',
     kind: 'security',
     statement:
-      'AMD v1 IOPTEs carry the read (IR) and write (IW) permissions apart (6.12 iommu_v1_map_pages, 7.3 generic_pt amdv1): a write-only map translates without read, and a device read of it faults (permission).',
+      'Where a domain\u2019s IOPTEs carry the read and write permissions apart — AMD v1 (IR, IW: 6.12 iommu_v1_map_pages, 7.3 generic_pt amdv1), the 7.3 VT-d second stage (R, W: vtdss_pt_iommu_set_prot; 6.12 always sets R) and an SMMUv3 stage-2 table, which a 7.3 nesting parent is (S2AP: arm_smmu_domain_alloc_paging_flags builds NEST_PARENT as ARM_SMMU_DOMAIN_S2) — a write-only map translates without read, and a device read of it faults (permission).',
     source: { file: 'drivers/iommu/amd/io_pgtable.c', function: 'iommu_v1_map_pages' },
     profiles: BOTH,
-    checks: ['suite.invariants.write-only-stays-unreadable'],
+    checks: ['suite.invariants.write-only-stays-unreadable', 'suite.invariants.write-only-stays-unreadable-s2'],
   },
   {
     id: 'DMA.VTD612_WRITE_ONLY_READABLE',

@@ -153,7 +153,8 @@ function marker(node: LayoutNode): Tmpl {
 }
 
 function reservedValue(node: LayoutNode, value: number): Tmpl {
-  if (node.kind === 'array') return Array.from({ length: node.length }, (_, i) => (i === 0 ? value & 0xff || 1 : 0));
+  // In an array, the element the value picks (value % length): a check that reads only some of them shows.
+  if (node.kind === 'array') return Array.from({ length: node.length }, (_, i) => (i === value % node.length ? value & 0xff || 1 : 0));
   if (node.kind === 'scalar') {
     const bits = node.size * 8;
     const v = bits >= 32 ? value >>> 0 : value & ((1 << bits) - 1) || 1;

@@ -27,9 +27,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const MAP = mapFlags(p);
   const prot = fc.oneof({ weight: 6, arbitrary: fc.constant(MAP.read | MAP.write) }, { weight: 2, arbitrary: fc.constant(MAP.read) }, { weight: 1, arbitrary: fc.constant(MAP.write) }, { weight: 1, arbitrary: fc.constant(0) });
   const has = (c: string): boolean => supported(caps, c);
-  // GET_HW_INFO of a VT-d device into a buffer that holds its iommu_hw_info_vtd whole (cap_reg, ecap_reg).
+  // GET_HW_INFO into a buffer that holds a driver's registers whole (VT-d's cap_reg and ecap_reg, 24
+  // bytes; SMMUv3's ID registers, 40).
   const vtdInfoLen = requireLayout(p, 'iommu_hw_info_vtd').size;
-  const vtdInfoStep = (fd: Ref, dev: Tmpl): StepTemplate | undefined => ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { dev_id: dev, data_len: vtdInfoLen, data_uptr: { room: vtdInfoLen } }, NONE, {});
+  const infoRoom = 64;
+  const wholeInfoStep = (fd: Ref, dev: Tmpl): StepTemplate | undefined => ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { dev_id: dev, data_len: infoRoom, data_uptr: { room: infoRoom } }, NONE, {});
 
   if (has('IOMMU_IOAS_ALLOC')) {
     add({
@@ -922,7 +924,8 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
           const at = iovaOf(r.iova, m, m.liveAreas(ctx.name), BigInt(r.pages) * PAGE, boundsFor(m, obj?.name));
           // Ranges are literal: an area's IOVA is resolved now, from what the implementation chose.
           const start = at instanceof Ref ? (m.areas.find((x) => x.name === at.name)?.iova ?? 0n) + at.add : (at as bigint);
-          const clamped = start > U64_MAX - BigInt(r.pages) * PAGE ? U64_MAX - BigInt(r.pages) * PAGE : start;
+          // One that would run past the top ends on its last byte (the automatic search stops a page below).
+          const clamped = start > U64_MAX - BigInt(r.pages) * PAGE + 1n ? U64_MAX - BigInt(r.pages) * PAGE + 1n : start;
           ranges.push(r.bad ? { start: clamped, last: clamped } : { start: clamped, last: clamped + BigInt(r.pages) * PAGE - 1n });
         }
         const data = encodeRanges(ranges);
@@ -1222,6 +1225,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const d = m.openDfds().find((x) => x.devid === devid && x.attached === undefined);
       return d && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(hwpt) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
     };
+    // Once the device sits on its nesting parent, a write-only page is mapped into the IOAS (a
+    // guest's DMA-out buffer): a stage-2 table keeps read and write apart, so the device's read of
+    // it faults, which the step's probes try.
+    const nestWriteOnly = (m: GenModel, t: StepTemplate, attach: StepTemplate | undefined): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
+      const b = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
+      if (!attach || !b || !(f.pt_id instanceof Ref)) return undefined;
+      return ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { flags: MAP.write, ioas_id: f.pt_id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {});
+    };
     // A nested HWPT asked of that parent by a device of another driver, with data of its own
     // driver's type: the parent's owner is checked before the driver sees it (EINVAL).
     const driverOf = (format: string): string => format.replace(/-.*$/, '').replace(/^amdv1$/, 'mock');
@@ -1249,7 +1261,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl } }).fields;
       if (typeof f.flags !== 'number' || (f.flags & nest) === 0 || !(f.dev_id instanceof Ref) || !has('IOMMU_GET_HW_INFO')) return undefined;
       const devid = f.dev_id.name;
-      return m.openDfds().some((x) => x.devid === devid && x.dev.iommu.format.startsWith('vtd')) ? vtdInfoStep(t.fields['fd'] as Ref, f.dev_id) : undefined;
+      return m.openDfds().some((x) => x.devid === devid && x.dev.iommu.format.startsWith('vtd')) ? wholeInfoStep(t.fields['fd'] as Ref, f.dev_id) : undefined;
     };
     // A nesting parent that took is asked for again with PASID as well (7.3): a driver whose nesting
     // parent is a stage-2 table (SMMUv3) refuses the pair (EOPNOTSUPP), VT-d and the mock take it.
@@ -1297,7 +1309,8 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const pt = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id;
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
-        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), nestAttach(m, t, step), nestInfo(m, t), nestPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        const attach = nestAttach(m, t, step);
+        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), attach, nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
@@ -1343,10 +1356,12 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const alloc = ioas && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: 0, dev_id: dev, pt_id: new Ref(ioas.name), data_type: 0 }, { kind: 'shortOk', k: 0 }, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
         const inputType = enumValue(p, 'IOMMU_HW_INFO_FLAG_INPUT_TYPE');
         const typed = inputType !== undefined && ok(step) && c.stale ? ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { flags: inputType, dev_id: dev, data_len: 0, data_uptr: 0n, in_data_type: STALE_HW_TYPE }, NONE, {}) : undefined;
-        // A VMM asks each VT-d device it holds in turn: one behind another unit next, its registers whole.
+        // A VMM asks each device it holds in turn: one behind another unit next (another VT-d unit
+        // first), its registers whole.
         const asked = dev instanceof Ref ? m.openDfds().find((x) => x.devid === dev.name) : undefined;
-        const next = ok(step) && asked?.dev.iommu.format.startsWith('vtd') ? m.openDfds().find((x) => x.devid && x.ctx && x.dev.iommu.format.startsWith('vtd') && x.dev.iommu.name !== asked.dev.iommu.name) : undefined;
-        const other = next ? vtdInfoStep(new Ref(next.ctx as string), new Ref(next.devid as string)) : undefined;
+        const others = ok(step) && asked ? m.openDfds().filter((x) => x.devid && x.ctx && x.dev.iommu.name !== asked.dev.iommu.name) : [];
+        const next = others.find((x) => x.dev.iommu.format.startsWith('vtd') && asked?.dev.iommu.format.startsWith('vtd')) ?? others[0];
+        const other = next ? wholeInfoStep(new Ref(next.ctx as string), new Ref(next.devid as string)) : undefined;
         // One that read the registers whole asks for the stage 2 a guest's nesting would need (a
         // nesting parent over the context's first IOAS): ecap.NEST says whether the driver makes it.
         const stage2 = has('IOMMU_HWPT_ALLOC') && ok(step) && c.len >= vtdInfoLen && asked?.dev.iommu.format.startsWith('vtd') ? m.live('ioas', fd.name)[0] : undefined;

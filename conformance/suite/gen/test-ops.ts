@@ -112,11 +112,17 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
         return [alloc, join].filter((x): x is StepTemplate => x !== undefined);
       }
       const info = idev && c.ctx % 2 === 0 && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(idev), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
+      // A device with flags is followed by a plain MOCK_DOMAIN from the same struct, its dev_flags
+      // still there: the plain op makes a device without flags (iommufd_test_mock_domain reads
+      // dev_flags for MOCK_DOMAIN_FLAGS only), which its hardware info then shows.
+      const again = c.flags > 0 && ctx ? m.fresh('devid') : undefined;
+      const plain = again && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', on, 'mock_domain_flags', { dev_flags: c.flags }, NONE, { [again]: 'out.mock_domain.out_idev_id' }) : undefined;
+      const plainInfo = plain && again && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(again), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
       // A mock domain on a container's IOAS: the type1 user asks again what it may map, which the
       // mock's sub-page sizes fold into PAGE_SIZE for (iommufd_get_pagesizes).
       const container = ioas && m.ctxs.find((x) => x.open && x.compat === ioas.name);
       const pgsizes = container && supported(env.caps, 'VFIO_IOMMU_GET_INFO') ? ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref(container.name), {}, NONE, {}) : undefined;
-      return [info, pgsizes].filter((x): x is StepTemplate => x !== undefined);
+      return [info, pgsizes, plain, plainInfo].filter((x): x is StepTemplate => x !== undefined);
     },
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
@@ -202,6 +208,18 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!ok(step)) return;
       const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
       m.accs.push({ name: Object.keys(t.bind ?? {})[0] as string, ctx: (ctxOf(m, c.ctx) as CtxEntry).name, ioas: f.id instanceof Ref ? f.id.name : '', open: true, pin: c.pin });
+    },
+    // An access that does not pin is asked to pin a page all the same: refused (EOPNOTSUPP) after
+    // the access was looked up, which must be given back (the end-of-case DESTROY of its IOAS shows
+    // one that was not).
+    follow: (m, c, t, step) => {
+      const afd = Object.keys(t.bind ?? {})[0];
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      if (!ok(step) || c.pin || !afd || !ctx || !testOpSupported(env, 'IOMMU_TEST_OP_ACCESS_PAGES')) return undefined;
+      const f = (t.fields['arg'] as { fields: { id: Tmpl } }).fields;
+      const area = f.id instanceof Ref ? m.liveAreas(ctx.name, f.id.name).find((a) => a.buf) : undefined;
+      const at = area ? { iova: new Ref(area.name), uptr: new Ref(area.buf as string, 'va', BigInt(area.bufOff)) } : { iova: 0n, uptr: 0n };
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(afd), 'access_pages', { flags: 0, ...at, length: PAGE }, NONE);
     },
   });
   /** `past`: pages the range runs past the area's end (ENOENT where nothing maps them; a pin must then let go of all it took). */

@@ -2265,3 +2265,56 @@ describe('answers on rarely reached paths (red-team round 32)', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('answers on rarely reached paths (red-team round 33)', () => {
+  check('suite.invariants.get-info-argsz-is-the-chain', async () => {
+    // A caller with room to spare (argsz 256) gets back the size the struct and its chain take, not its own.
+    const p = program('get-info-roomy', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: { argsz: 256 }, tail: { fill: 0, length: 232 }, expect: { ok: true } },
+    ], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_IOMMU_GET_INFO'] });
+    const r = await judgeOn(p, 'compat-info-argsz-kept-when-roomy', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_IOMMU_GET_INFO with argsz 256 answered argsz 256, but the struct and the capability chain it wrote take \d+ bytes/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  const writeOnlyRead = (iommu: string, nestParent: boolean): Step[] => [
+    ...withBuffer(16384),
+    { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x1000000' } },
+    { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
+    { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+    ...(nestParent ? [{ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, bind: { parent: 'out.out_hwpt_id' } } as Step] : []),
+    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: nestParent ? '$parent' : '$ioas' } },
+    { op: 'dma', device: '$d', iova: '0x1000000', dir: 'read', length: 6, expect: { ok: true, result: { ok: false, fault: 'permission' } } },
+  ];
+  const dmaNeeds = { ops: ['device_create', 'open_device', 'dma', 'translate'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_HWPT_ALLOC'] };
+
+  check('suite.invariants.write-only-stays-unreadable-s2', async () => {
+    // 7.3: the VT-d second stage and an SMMUv3 nesting parent (stage 2) keep read and write apart.
+    for (const [fault, iommu, nest] of [['vtdss-write-only-sets-read', 'vtd0', false], ['smmu-nest-parent-stage1', 'smmu0', true]] as const) {
+      const r = await judgeOn(program(`write-only-${iommu}`, writeOnlyRead(iommu, nest), dmaNeeds, ['7.3']), fault, '7.3');
+      expect(r.broken, r.text).toContain('invariants.dma-confinement');
+      expect(r.text).toMatch(/may read at 0x1000000, but the mapping is write-only .* \(DMA\.WRITE_ONLY_UNREADABLE\)/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.smmu-granules-reported', async () => {
+    // 7.3 SMMUv3's IDR5 carries the granules its 4K, 2M and 1G page sizes come from.
+    const p = program('smmu-idr5', [
+      ...context,
+      { op: 'device_create', spec: { iommu: 'smmu0' }, bind: { d: 'device' } },
+      { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', data_len: 40, data_uptr: { room: 40 } }, expect: { ok: true } },
+    ], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO'] }, ['7.3']);
+    const r = await judgeOn(p, 'smmu-hw-info-idr5-unread', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/answered IDR5 0x0 for device \d+ \(smmu0\), without GRAN4K/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -1374,6 +1374,7 @@ export class InvariantsOracle implements Oracle {
       if (o?.type === 'device') this.checkHwInfoLength(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type === 'device') this.checkPasidWidth(ev, o.dev, outOf, out);
       if (o?.type === 'device') this.checkVtdRegisters(ev, o.dev, req.arg.fields, outOf, out);
+      if (o?.type === 'device') this.checkSmmuGranules(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
       this.ctx.count('invariants.abi-hygiene');
       const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
@@ -2202,6 +2203,39 @@ export class InvariantsOracle implements Oracle {
 
 
   /**
+   * The argsz VFIO_IOMMU_GET_INFO answers is what the struct and its chain
+   * take, each capability rounded up to 8 bytes (iommufd_vfio_iommu_get_info:
+   * info.argsz = total_cap_size), however much room the caller gave: a caller
+   * that sized its buffer by the answer gets exactly the chain it was sent.
+   * Read from the chain written whole (argsz held it).
+   */
+  private checkChainSize(ev: StepEvent, sent: number, need: number, out: Objection[]): void {
+    const bytes = ev.response.ok ? (ev.response.result as IoctlResult).bytes : undefined;
+    if (!bytes) return;
+    const info = requireLayout(this.profile, 'vfio_iommu_type1_info').size;
+    const header = requireLayout(this.profile, 'vfio_info_cap_header').size;
+    const iovaCap = requireLayout(this.profile, 'vfio_iommu_type1_info_cap_iova_range');
+    const rangesAt = iovaCap.rows.find((r) => r.path === 'iova_ranges')?.offset ?? iovaCap.size;
+    const rangeSize = requireLayout(this.profile, 'vfio_iova_range').size;
+    let total = info;
+    for (let at = info, hops = 0; at > 0 && hops < 8; hops++) {
+      if (at + header > bytes.length) return;
+      const h = decodeStruct(this.profile, 'vfio_info_cap_header', bytes.subarray(at, at + header));
+      const id = toNum(h['id']);
+      let size: number;
+      if (id === VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) size = requireLayout(this.profile, 'vfio_iommu_type1_info_dma_avail').size;
+      else if (id === VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE && at + iovaCap.size <= bytes.length) size = rangesAt + toNum(decodeStruct(this.profile, 'vfio_iommu_type1_info_cap_iova_range', bytes.subarray(at, at + iovaCap.size))['nr_iovas']) * rangeSize;
+      else return;
+      total += Math.ceil(size / 8) * 8;
+      const next = toNum(h['next']);
+      if (next !== 0 && next <= at) return;
+      at = next;
+    }
+    this.ctx.count('invariants.abi-hygiene');
+    if (need !== total) out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO with argsz ${sent} answered argsz ${need}, but the struct and the capability chain it wrote take ${total} bytes: argsz is set to what they need, whatever room the caller gave (iommufd_vfio_iommu_get_info: info.argsz = total_cap_size) (VFIO_COMPAT.GET_INFO)`, `argsz ${total}`, `argsz ${need}`));
+  }
+
+  /**
    * VFIO_IOMMU_GET_INFO answers the size the whole capability chain needs in
    * argsz, and points cap_offset at the chain (just past the struct) only
    * when the caller's argsz held all of it (iommufd_vfio_iommu_get_info).
@@ -2219,6 +2253,7 @@ export class InvariantsOracle implements Oracle {
       out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO with argsz ${sent} answered argsz ${need} and cap_offset ${at}: the chain starts right after the struct (${info}) when the caller's argsz holds all of it, else cap_offset is 0`, `cap_offset ${want}`, `cap_offset ${at}`));
     }
     if (sent >= need && at === info && ioas) this.checkCapIovaRange(ev, ctx, ioas, out);
+    if (sent >= need && at === info) this.checkChainSize(ev, sent, need, out);
     // The kernel fills a zeroed struct (iommufd_vfio_iommu_get_info: info = {}): pad goes back 0, whatever the caller sent.
     const pad = o['pad'];
     if (sent >= info && pad !== undefined && toNum(pad) !== 0) out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO answered pad 0x${toNum(pad).toString(16)}: the struct goes back zeroed but for what the kernel fills in`, 'pad 0', `pad 0x${toNum(pad).toString(16)}`));
@@ -2531,6 +2566,27 @@ export class InvariantsOracle implements Oracle {
     const refusedAt = this.vtdNestRefused.get(dev.key);
     if (refusedAt !== undefined && this.canNestPlainly(ecap)) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), with nested_supported (ecap.SMTS and NEST)${this.profile === '6.12' ? '' : ' and second-stage tables (SLTS)'}, but step ${refusedAt} refused it a plain nesting parent with EOPNOTSUPP: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'no NEST', 'ecap.NEST'));
     if (nestedAt !== undefined && !(sm && bit(VTD_ECAP_NEST))) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), without nested_supported (ecap.SMTS and NEST), but step ${nestedAt} made a nesting HWPT for it: the driver refuses one (EOPNOTSUPP) on a unit that cannot nest (GET_HW_INFO.VTD_REGISTERS)`, 'ecap.NEST', 'no NEST'));
+  }
+
+  /**
+   * SMMUv3's hardware info is its ID registers as read (7.3 arm_smmu_hw_info:
+   * IDR0 to IDR5, IIDR, AIDR), and the driver's page sizes come from IDR5's
+   * translation granules (arm_smmu_device_hw_probe: GRAN4K gives 4K, 2M and
+   * 1G; GRAN16K 16K and 32M; GRAN64K 64K and 512M): every page size the unit
+   * maps is one of a granule IDR5 reports.
+   */
+  private checkSmmuGranules(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
+    if (!o || !ev.response.ok || toNum(o['out_data_type'] ?? -1) !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3 || this.driverOf(dev.iommu) !== 'smmuv3') return;
+    const layout = requireLayout(this.profile, 'iommu_hw_info_arm_smmuv3');
+    const bytes = (ev.response.result as IoctlResult).buffers?.['data_uptr'];
+    const pgsizes = this.shadow.unit(dev.iommu)?.pgsizes;
+    if (!bytes || !pgsizes || toNum(v['data_len']) < layout.size || toNum(o['data_len']) < layout.size || bytes.length < layout.size) return;
+    const idr = decodeStruct(this.profile, 'iommu_hw_info_arm_smmuv3', bytes.subarray(0, layout.size))['idr'] as unknown[];
+    const idr5 = toNum(idr[5]);
+    const granules: [string, number, bigint][] = [['GRAN4K', 4, (1n << 12n) | (1n << 21n) | (1n << 30n)], ['GRAN16K', 5, (1n << 14n) | (1n << 25n)], ['GRAN64K', 6, (1n << 16n) | (1n << 29n)]];
+    this.ctx.count('invariants.abi-hygiene');
+    const missing = granules.find(([, bit, sizes]) => (pgsizes & sizes) !== 0n && ((idr5 >>> bit) & 1) === 0);
+    if (missing) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered IDR5 0x${idr5.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), without ${missing[0]}, but the unit maps pages of that granule (pgsize_bitmap 0x${pgsizes.toString(16)}): the driver takes its page sizes from the granules IDR5 reports, and the info is the registers as read (arm_smmu_hw_info) (GET_HW_INFO.VENDOR)`, `IDR5 with ${missing[0]}`, `IDR5 0x${idr5.toString(16)}`));
   }
 
   /**
@@ -3101,7 +3157,7 @@ export class InvariantsOracle implements Oracle {
         return;
       }
       if (e.mapped && !e.open && t.read && !e.read && this.writeOnlyHeld(d)) {
-        out.push(this.obj('dma-confinement', ev, `${dev} may read at ${hexOf(iova)}, but the mapping is write-only (${reasonOf(e)}) and its unit's IOPTEs keep read and write apart (AMD v1: IR, IW) (DMA.AMD_WRITE_ONLY_UNREADABLE)`, 'write-only', 'readable', probe));
+        out.push(this.obj('dma-confinement', ev, `${dev} may read at ${hexOf(iova)}, but the mapping is write-only (${reasonOf(e)}) and its domain's IOPTEs keep read and write apart (AMD v1 IR/IW, the 7.3 VT-d second stage, an SMMUv3 stage 2) (DMA.WRITE_ONLY_UNREADABLE)`, 'write-only', 'readable', probe));
         return;
       }
     }
@@ -3206,7 +3262,7 @@ export class InvariantsOracle implements Oracle {
     // A read of a write-only page where the unit keeps read and write apart must fault.
     const denied = dir === 'read' && this.writeOnlyHeld(d) ? pages.find((e) => e.mapped && !e.open && !e.read) : undefined;
     if (r.ok && denied) {
-      out.push(this.obj('dma-confinement', ev, `${dev} DMA read at ${hexOf(iova)} succeeded, but the mapping is write-only (${reasonOf(denied)}), and its unit's IOPTEs keep read and write apart (AMD v1: IR, IW) (DMA.AMD_WRITE_ONLY_UNREADABLE)`, "fault: 'permission'", 'ok', probe));
+      out.push(this.obj('dma-confinement', ev, `${dev} DMA read at ${hexOf(iova)} succeeded, but the mapping is write-only (${reasonOf(denied)}), and its domain's IOPTEs keep read and write apart (AMD v1 IR/IW, the 7.3 VT-d second stage, an SMMUv3 stage 2) (DMA.WRITE_ONLY_UNREADABLE)`, "fault: 'permission'", 'ok', probe));
       return;
     }
     const mustWork = pages.every((e) => e.mapped && !e.open && (dir === 'read' ? e.read : e.write));
@@ -3222,8 +3278,19 @@ export class InvariantsOracle implements Oracle {
    * a write-only page is not readable. Formats whose write implies read (Arm
    * stage 1's AP bits, x86 first stage) and the rest are not judged.
    */
+  /**
+   * The device's domain keeps read and write apart (DMA.WRITE_ONLY_UNREADABLE):
+   * AMD v1; the 7.3 VT-d second stage (6.12's leaves always carry read); an
+   * SMMUv3 stage-2 table, which a 7.3 nesting parent is.
+   */
   private writeOnlyHeld(d: DeviceRec): boolean {
-    return d.permissions && this.shadow.unit(d.iommu)?.format === 'amd-v1';
+    if (!d.permissions) return false;
+    const format = this.shadow.unit(d.iommu)?.format ?? '';
+    if (format === 'amd-v1') return true;
+    if (this.profile === '6.12') return false;
+    if (format === 'vtd-ss') return true;
+    const hwpt = d.hwpt !== undefined ? d.bound?.ctx.objects.get(d.hwpt) : undefined;
+    return format.startsWith('arm-') && hwpt?.type === 'hwpt_paging' && hwpt.nestParent === true;
   }
 
   /** Generated observation steps (translate, dma, pin_count, process_info, kvm_state) are checked as they come. */

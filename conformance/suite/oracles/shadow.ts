@@ -110,6 +110,8 @@ export interface HwptObj {
    * mapped into it (EINVAL).
    */
   readonly refusesReadOnly?: boolean;
+  /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT: a second-stage table (VT-d second stage, SMMUv3 stage 2). */
+  readonly nestParent?: boolean;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
 }
@@ -1219,7 +1221,8 @@ export class Shadow {
           const geometry = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? this.geometry(dev.dev) : {};
           const flags = toNum(v['flags']);
           const refusesReadOnly = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 && this.iommus.get(dev?.type === 'device' ? dev.dev.iommu : '')?.format === 'vtd-ss';
-          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }) } : {};
+          const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }), ...(nestParent && { nestParent }) } : {};
           this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, ...unit, devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
