@@ -202,13 +202,13 @@ export const clauses: Clause[] = [
   {
     id: 'VFIO_ATTACH.PASID_UNSUPPORTED',
     kind: 'errno',
-    statement: 'The ATTACH_PASID / DETACH_PASID flag on a device whose driver has no PASID attach op fails with EOPNOTSUPP (the reference models no PASID attach yet).',
+    statement: 'The ATTACH_PASID / DETACH_PASID flag on a device whose driver has no PASID attach op fails with EOPNOTSUPP (the reference models no PASID attach yet). Whatever the driver answers, a PASID attach or detach leaves the device\u2019s own (RID) attachment as it was.',
     source: { file: CDEV, function: 'vfio_df_ioctl_attach_pt' },
     profiles: ['7.3'],
     command: ATTACH,
     errno: 'EOPNOTSUPP',
     // The suite's side: a PASID attach that attaches the device itself (unseen/cdev-attach-pasid-falls-back-to-rid).
-    checks: ['ref.vfio_attach.pasid-refused-73', 'mutants.unseen.killed-by-invariants', 'suite.invariants.pasid-attach-leaves-the-device'],
+    checks: ['ref.vfio_attach.pasid-refused-73', 'mutants.unseen.killed-by-invariants', 'suite.invariants.pasid-attach-leaves-the-device', 'suite.invariants.pasid-detach-keeps-rid'],
   },
   // ---- VFIO_DEVICE_DETACH_IOMMUFD_PT ----
   {
@@ -399,7 +399,7 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.VENDOR',
     kind: 'state',
-    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from).',
+    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from, and whose AIDR holds the architecture revision: bits 31:8 RES0, ArchMajorRev 0).',
     source: { file: DEV, function: 'iommufd_get_hw_info' },
     profiles: BOTH,
     command: HWINFO,
@@ -417,11 +417,11 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.VTD_REGISTERS',
     kind: 'security',
-    statement: 'A VT-d device reads its own unit\u2019s registers (intel_iommu_hw_info copies iommu->cap and iommu->ecap), and the driver decides from the same ones: IOMMU_CAP_ENFORCE_CACHE_COHERENCY is ecap.SC, IOMMU_CAP_DIRTY_TRACKING is ssads_supported (ecap.SMTS, SLADS and SMPWC), and a nesting parent or a nested HWPT is made only under nested_supported (ecap.SMTS and NEST) and, with no other flag and no data, refused with EOPNOTSUPP only without it (7.3: or without ecap.SLTS). Scalable mode is on wherever ecap.SMTS is set (ADAPTER.md \u00a73.6).',
+    statement: 'A VT-d device reads its own unit\u2019s registers (intel_iommu_hw_info copies iommu->cap and iommu->ecap), and the driver decides from the same ones: IOMMU_CAP_ENFORCE_CACHE_COHERENCY is ecap.SC, IOMMU_CAP_DIRTY_TRACKING is ssads_supported (ecap.SMTS, SLADS and SMPWC), and a nesting parent or a nested HWPT is made only under nested_supported (ecap.SMTS and NEST) and, with no other flag and no data, refused with EOPNOTSUPP only without it (7.3: or without ecap.SLTS). Scalable mode is on wherever ecap.SMTS is set (ADAPTER.md \u00a73.6). Every VT-d unit reports IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17. In 7.3 an AMD device reads EFR and EFR2 (amd_iommufd_hw_info): EFR.HDSUP is dirty tracking (amd_iommu_hd_support), and a nesting parent needs EFR.GT, EFR.GIOSUP and EFR2.GCR3TRPMODE (is_nest_parent_supported).',
     source: { file: 'drivers/iommu/intel/iommu.c', function: 'intel_iommu_hw_info' },
     profiles: BOTH,
     command: HWINFO,
-    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.vtd-registers-agree'],
+    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.vtd-registers-agree', 'suite.invariants.driver-registers-agree'],
   },
   // ---- selftest mock domain ----
   {

@@ -54,13 +54,13 @@ export const clauses: Clause[] = [
   { ...e('IOAS_ALLOW_IOVAS.IOAS', ALLOW, 'ENOENT', 'iommufd_ioas_allow_iovas', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT before the ranges are read.', ['ref.ioas_allow_iovas.errno-order']), decides: ['ENOENT'] },
   e('IOAS_ALLOW_IOVAS.EFAULT', ALLOW, 'EFAULT', 'iommufd_ioas_load_iovas', IOAS, 'An unreadable range array fails with EFAULT.', ['ref.ioas_allow_iovas.errno-order']),
   e('IOAS_ALLOW_IOVAS.START_GE_LAST', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'A range with start >= last (even a single byte) fails with EINVAL.', ['ref.ioas_allow_iovas.errno-order', 'suite.invariants.allow-iovas-single-byte-refused']),
-  e('IOAS_ALLOW_IOVAS.OVERLAP', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'Input ranges that overlap each other fail with EINVAL.', ['ref.ioas_allow_iovas.errno-order']),
+  e('IOAS_ALLOW_IOVAS.OVERLAP', ALLOW, 'EINVAL', 'iommufd_ioas_load_iovas', IOAS, 'Input ranges that overlap each other fail with EINVAL.', ['ref.ioas_allow_iovas.errno-order', 'suite.invariants.allow-iovas-overlap-refused']),
   e('IOAS_ALLOW_IOVAS.RESERVED_HIT', ALLOW, 'EADDRINUSE', 'iopt_set_allow_iova', IOPT, 'An allowed range intersecting a reserved range fails with EADDRINUSE and the old allowed list stays.', ['ref.ioas_allow_iovas.errno-order', 'ref.iopt.aperture-reserved', 'suite.invariants.allow-iovas-refusal-keeps-the-ranges']),
   r('IOAS_ALLOW_IOVAS.REPLACE', 'state', ALLOW, 'iopt_set_allow_iova', IOPT, 'The allowed list is replaced atomically; num_iovas = 0 clears it. Automatic IOVAs are then placed only inside allowed ranges; fixed maps are not restricted.', ['ref.ioas_allow_iovas.errno-order', 'ref.ioas_map.auto-iova-placement']),
 
   // IOMMU_IOAS_MAP
   e('IOAS_MAP.FLAGS', MAP, 'EOPNOTSUPP', 'iommufd_ioas_map', IOAS, 'Unknown flags or a non-zero __reserved fail with EOPNOTSUPP first.', ['ref.ioas_map.errno-order']),
-  e('IOAS_MAP.U64_MAX', MAP, 'EOVERFLOW', 'iommufd_ioas_map', IOAS, 'iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_map.errno-order']),
+  e('IOAS_MAP.U64_MAX', MAP, 'EOVERFLOW', 'iommufd_ioas_map', IOAS, 'iova or length equal to U64_MAX fails with EOVERFLOW, an automatic map\u2019s iova field too.', ['ref.ioas_map.errno-order', 'suite.invariants.map-u64-max-refused']),
   e('IOAS_MAP.NO_PROT', MAP, 'EINVAL', 'iommufd_ioas_map', IOAS, 'Neither READABLE nor WRITEABLE fails with EINVAL.', ['ref.ioas_map.errno-order']),
   { ...e('IOAS_MAP.IOAS', MAP, 'ENOENT', 'iommufd_ioas_map', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT.', ['ref.ioas_map.errno-order']), decides: ['ENOENT'] },
   { ...e('IOAS_MAP.UPTR_WRAP_FIRST', MAP, 'EOVERFLOW', 'iopt_alloc_user_pages', PAGES, 'In 7.3, user_va + length wrapping fails with EOVERFLOW before the length is checked.', ['ref.ioas_map.length-vs-wrap-order']), profiles: ['7.3'] },

@@ -31,6 +31,8 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   // bytes; SMMUv3's ID registers, 40).
   const vtdInfoLen = requireLayout(p, 'iommu_hw_info_vtd').size;
   const infoRoom = 64;
+  // The units whose hardware info says whether a nesting parent can be made (VT-d ecap; 7.3 AMD EFR).
+  const nestRegisters = (format: string): boolean => format.startsWith('vtd') || (p === '7.3' && format === 'amd-v1');
   const wholeInfoStep = (fd: Ref, dev: Tmpl): StepTemplate | undefined => ioctlStep(env, 'IOMMU_GET_HW_INFO', fd, { dev_id: dev, data_len: infoRoom, data_uptr: { room: infoRoom } }, NONE, {});
 
   if (has('IOMMU_IOAS_ALLOC')) {
@@ -107,6 +109,19 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   }
 
   if (has('IOMMU_IOAS_MAP')) {
+    // A read-only map (a guest ROM) into an IOAS a domain holds, above a writable area, while a
+    // VT-d device is bound in the context: its vIOMMU's nesting parent over the IOAS (IOMMU_HWPT_ALLOC
+    // NEST_PARENT; EOPNOTSUPP on a unit without nesting). That domain takes no read-only IOPTE (ERRATA_772415_SPR17),
+    // so iopt_fill_domain fails at this area after filling the writable one: its unwind takes that
+    // area out of the new domain only, the domain already there still maps it and holds its pins.
+    const readOnlyNestParent = (m: GenModel, c: { prot: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const a = ok(step) && c.prot === MAP.read ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0]) : undefined;
+      const areas = a ? m.liveAreas(a.ctx, a.ioas) : [];
+      const firstRo = areas.reduce((lo, x) => (x.write || x.iova > lo ? lo : x.iova), U64_MAX);
+      if (!a || !m.live('hwpt', a.ctx).some((h) => h.ioas === a.ioas) || !areas.some((x) => x.write && x.iova < firstRo)) return undefined;
+      const d = m.dfds.find((x) => x.open && x.ctx === a.ctx && x.devid && x.dev.iommu.format === 'vtd-ss');
+      return d && ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(a.ctx), { flags: v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT'), dev_id: new Ref(d.devid as string), pt_id: new Ref(a.ioas), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+    };
     add({
       kind: 'IOMMU_IOAS_MAP',
       weight: 8,
@@ -137,23 +152,17 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const buf = f.user_va instanceof Ref ? f.user_va : undefined;
         m.areas.push({ name, ctx: ctx.name, ioas, iova, length: f.length, ...(buf && { buf: buf.name }), bufOff: buf ? Number(buf.add) : 0, read: (f.flags & MAP.read) !== 0, write: (f.flags & MAP.write) !== 0, alive: true });
       },
-      // A read-only map (a guest ROM) into an IOAS a domain holds, above a writable area, while a
-      // VT-d device is bound in the context: its vIOMMU's nesting parent over the IOAS (IOMMU_HWPT_ALLOC
-      // NEST_PARENT; EOPNOTSUPP on a unit without nesting). That domain takes no read-only IOPTE (ERRATA_772415_SPR17),
-      // so iopt_fill_domain fails at this area after filling the writable one: its unwind takes that
-      // area out of the new domain only, the domain already there still maps it and holds its pins.
+      // Every other automatic map that took is made again from the same struct with an iova of
+      // ULONG_MAX left in it (an answer a caller kept): refused first (EOVERFLOW), whatever the flags.
+      follow: (m: GenModel, c: { ctx: number; prot: number; fixed: boolean }, t: StepTemplate, step: TraceStep): StepTemplate[] => {
+        const f = (t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields;
+        const again = ok(step) && !c.fixed && c.ctx % 2 === 0 ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { ...f, iova: U64_MAX }, NONE, { defects: [{ what: 'an iova of ULONG_MAX', errno: 'EOVERFLOW', field: 'iova', abi: true }] }) : undefined;
+        return [again, has('IOMMU_HWPT_ALLOC') ? readOnlyNestParent(m, c, t, step) : undefined].filter((x): x is StepTemplate => x !== undefined);
+      },
       ...(has('IOMMU_HWPT_ALLOC') && {
-        follow: (m: GenModel, c: { prot: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
-          const a = ok(step) && c.prot === MAP.read ? m.areas.find((x) => x.name === Object.keys(t.bind ?? {})[0]) : undefined;
-          const areas = a ? m.liveAreas(a.ctx, a.ioas) : [];
-          const firstRo = areas.reduce((lo, x) => (x.write || x.iova > lo ? lo : x.iova), U64_MAX);
-          if (!a || !m.live('hwpt', a.ctx).some((h) => h.ioas === a.ioas) || !areas.some((x) => x.write && x.iova < firstRo)) return undefined;
-          const d = m.dfds.find((x) => x.open && x.ctx === a.ctx && x.devid && x.dev.iommu.format === 'vtd-ss');
-          return d && ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(a.ctx), { flags: v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT'), dev_id: new Ref(d.devid as string), pt_id: new Ref(a.ioas), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
-        },
         afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
           const f = (t.fields['arg'] as { fields: { pt_id: Ref } }).fields;
-          if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent: true, auto: false });
+          if (ok(step) && t.fields['cmd'] === 'IOMMU_HWPT_ALLOC') m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent: true, auto: false });
         },
       }),
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; prot: number; fixed: boolean; va: VaChoice; len: LenChoice; iova: IovaChoice; abi: AbiChoice }>);
@@ -937,6 +946,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         if (!ok(step) || !o) return;
         o.allowed = typeof f.allowed_iovas === 'bigint' ? [] : decodeRanges(f.allowed_iovas.data, f.num_iovas);
       },
+      // Ranges that took are asked for again with one more, from a page below the first into it:
+      // ranges of one request may not meet (iommufd_ioas_load_iovas: EINVAL), and the list stays.
+      follow: (_m, _c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; num_iovas: number; allowed_iovas: { data: Uint8Array } | bigint } }).fields;
+        const first = ok(step) && typeof f.allowed_iovas !== 'bigint' ? decodeRanges(f.allowed_iovas.data, f.num_iovas)[0] : undefined;
+        if (!first || first.start < PAGE || first.last - first.start < PAGE) return undefined;
+        const ranges = [first, { start: first.start - PAGE, last: first.start + PAGE - 1n }];
+        return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, num_iovas: 2, allowed_iovas: { data: encodeRanges(ranges) } }, NONE, { defects: [{ what: 'two ranges that overlap', errno: 'EINVAL', abi: true }] });
+      },
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; ranges: { iova: IovaChoice; pages: number; bad: boolean }[]; abi: AbiChoice }>);
 
     // An automatic MAP longer than every allowed range of its IOAS: the allocator finds no hole
@@ -1047,11 +1065,22 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         else if (c.op === opts.set && c.val > 1n) defects.push({ what: `val64 ${c.val} (neither 0 nor 1)`, errno: 'EINVAL', abi: true });
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi, { defects });
       },
-      follow: (_m, c, t, step) => (ok(step) && c.op === opts.set ? setAgainReadOnly(t) : undefined),
+      // Large pages turned off are then asked to be 2 (EINVAL: neither 0 nor 1, never read as "on"),
+      // and read back: still off.
+      follow: (_m, c, t, step) => {
+        if (!ok(step) || c.op !== opts.set) return undefined;
+        const f = (t.fields['arg'] as { fields: { object_id: Tmpl } }).fields;
+        const off = c.option === opts.huge && c.val === 0n;
+        return [
+          setAgainReadOnly(t),
+          off ? ioctlStep(env, 'IOMMU_OPTION', t.fields['fd'] as Ref, { option_id: opts.huge, op: opts.set, object_id: f.object_id, val64: 2n }, NONE, { defects: [{ what: 'val64 2 (neither 0 nor 1)', errno: 'EINVAL', abi: true }] }) : undefined,
+          off ? ioctlStep(env, 'IOMMU_OPTION', t.fields['fd'] as Ref, { option_id: opts.huge, op: opts.get, object_id: f.object_id, val64: 0n }, NONE, {}) : undefined,
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
     } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
     // Large pages turned off on an IOAS with an area at a byte offset into a page: refused
     // (EADDRINUSE, the alignment cannot rise to PAGE_SIZE), and then the option must still read 1.
-    const unalignedIoas = (m: GenModel): AreaEntry[] => m.liveAreas().filter((a) => a.iova % PAGE !== 0n && !m.live('hwpt').some((h) => h.ioas === a.ioas));
+    const unalignedIoas = (m: GenModel): AreaEntry[] => m.liveAreas().filter((a) => (a.iova % PAGE !== 0n || a.length % PAGE !== 0n) && !m.live('hwpt').some((h) => h.ioas === a.ioas));
     const hugeOf = (m: GenModel, k: number, op: number): StepTemplate | undefined => {
       const a = pick(unalignedIoas(m), k);
       return a && ioctlStep(env, 'IOMMU_OPTION', new Ref(a.ctx), { option_id: opts.huge, op, object_id: new Ref(a.ioas), val64: 0n }, NONE, {});
@@ -1254,18 +1283,25 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!other) return undefined;
       return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: new Ref(other.devid), pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } }, NONE, {});
     };
-    // A nesting parent asked for a VT-d device is followed by the device's hardware info, whole: a
-    // VMM reads ecap.NEST to decide whether it can offer the guest nesting, and the answer must
-    // agree with the one the allocation just gave.
+    // A nesting parent asked for a VT-d or AMD device is followed by the device's hardware info,
+    // whole: a VMM reads ecap.NEST (EFR.GT...) to decide whether it can offer the guest nesting, and
+    // the answer must agree with the one the allocation just gave.
     const nestInfo = (m: GenModel, t: StepTemplate): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl } }).fields;
       if (typeof f.flags !== 'number' || (f.flags & nest) === 0 || !(f.dev_id instanceof Ref) || !has('IOMMU_GET_HW_INFO')) return undefined;
       const devid = f.dev_id.name;
-      return m.openDfds().some((x) => x.devid === devid && x.dev.iommu.format.startsWith('vtd')) ? wholeInfoStep(t.fields['fd'] as Ref, f.dev_id) : undefined;
+      return m.openDfds().some((x) => x.devid === devid && nestRegisters(x.dev.iommu.format)) ? wholeInfoStep(t.fields['fd'] as Ref, f.dev_id) : undefined;
     };
     // A nesting parent that took is asked for again with PASID as well (7.3): a driver whose nesting
     // parent is a stage-2 table (SMMUv3) refuses the pair (EOPNOTSUPP), VT-d and the mock take it.
     const pasidFlag = enumValue(p, 'IOMMU_HWPT_ALLOC_PASID');
+    // A plain paging HWPT that took is asked for again PASID-capable (7.3): a VMM's table for its
+    // device's PASIDs, which VT-d and the mock build as they build the plain one.
+    const plainPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl; data_len?: Tmpl } }).fields;
+      if (!ok(step) || pasidFlag === undefined || f.flags !== 0 || f.data_type !== 0 || f.data_len !== undefined) return undefined;
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: pasidFlag, dev_id: f.dev_id, pt_id: f.pt_id, data_type: 0 }, NONE, {});
+    };
     const nestPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
       if (!ok(step) || pasidFlag === undefined || f.flags !== nest || f.data_type !== 0) return undefined;
@@ -1310,7 +1346,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
         const attach = nestAttach(m, t, step);
-        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), attach, nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), attach, nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
@@ -1363,8 +1399,8 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const next = others.find((x) => x.dev.iommu.format.startsWith('vtd') && asked?.dev.iommu.format.startsWith('vtd')) ?? others[0];
         const other = next ? wholeInfoStep(new Ref(next.ctx as string), new Ref(next.devid as string)) : undefined;
         // One that read the registers whole asks for the stage 2 a guest's nesting would need (a
-        // nesting parent over the context's first IOAS): ecap.NEST says whether the driver makes it.
-        const stage2 = has('IOMMU_HWPT_ALLOC') && ok(step) && c.len >= vtdInfoLen && asked?.dev.iommu.format.startsWith('vtd') ? m.live('ioas', fd.name)[0] : undefined;
+        // nesting parent over the context's first IOAS): ecap.NEST (EFR.GT...) says whether the driver makes it.
+        const stage2 = has('IOMMU_HWPT_ALLOC') && ok(step) && c.len >= vtdInfoLen && asked && nestRegisters(asked.dev.iommu.format) ? m.live('ioas', fd.name)[0] : undefined;
         const parent = stage2 && ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: v(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT'), dev_id: dev, pt_id: new Ref(stage2.name), data_type: 0 }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
         return [alloc, typed, other, parent].filter((x): x is StepTemplate => x !== undefined);
       },

@@ -75,9 +75,9 @@ export function v(p: Profile, name: string): number {
 }
 
 /** An IOMMU_TEST_CMD of the named selftest op on a context: its id, and its member of the op union. */
-export function testOpStep(env: GenEnv, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined {
+export function testOpStep(env: GenEnv, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }, defects?: Defect[]): StepTemplate | undefined {
   const op = testOpByName(env.profile, name) as { value: number };
-  return ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op.value, id, ...(member && { [member]: fields }) }, abi, bind ? { bind } : {});
+  return ioctlStep(env, 'IOMMU_TEST_CMD', new Ref(ctx.name), { op: op.value, id, ...(member && { [member]: fields }) }, abi, { ...(bind && { bind }), ...(defects && { defects }) });
 }
 
 export function ioctlStep(env: GenEnv, cmdName: string, fd: Tmpl, fields: { [k: string]: Tmpl }, abi: AbiChoice, opts: { bind?: { [n: string]: string }; defects?: Defect[] } = {}): StepTemplate | undefined {

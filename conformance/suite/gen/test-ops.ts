@@ -7,7 +7,7 @@ import { enumDef, enumValue } from '../../../spec/uapi/lookup.ts';
 import { MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE } from '../../../spec/uapi/constants.ts';
 import { PAGE, U64_MAX } from '../ranges.ts';
 import type { TraceStep } from '../session.ts';
-import { Ref, type StepTemplate, type Tmpl } from '../step.ts';
+import { type Defect, Ref, type StepTemplate, type Tmpl } from '../step.ts';
 import type { AbiChoice } from './abi.ts';
 import { type AccEntry, type AreaEntry, type CtxEntry, GenModel, type ItemEntry, type ObjEntry, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, iovaChoice, iovaOf, lenChoice, lengthOf } from './values.ts';
@@ -25,8 +25,10 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   const test = <C,>(name: string, spec: Omit<CommandSpec<C>, 'kind'>): void => {
     if (testOpSupported(env, name)) add({ kind: `IOMMU_TEST_CMD/${name}`, ...spec } as CommandSpec<C>);
   };
-  const testStep = (_m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }): StepTemplate | undefined =>
-    testOpStep(env, ctx, name, id, member, fields, abi, bind);
+  const testStep = (_m: GenModel, ctx: CtxEntry, name: string, id: Tmpl, member: string | undefined, fields: { [k: string]: Tmpl }, abi: AbiChoice, bind?: { [n: string]: string }, defects?: Defect[]): StepTemplate | undefined =>
+    testOpStep(env, ctx, name, id, member, fields, abi, bind, defects);
+  const slowPath = enumValue(p, 'MOCK_ACCESS_RW_SLOW_PATH');
+  const toFlags = (v: Tmpl | undefined): number => (typeof v === 'number' ? v : 0);
 
   // What a mock device attaches to: an IOAS, or a HWPT — mostly one allocated for another mock
   // device (the one kind a mock device can join). The device then holds a HWPT with a lower id than
@@ -525,7 +527,13 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       if (area) return unmapAreaStep(env, area);
       const pinned = ok(step) && c.off % 4 === 1 ? m.items.at(-1)?.pin : undefined;
       const a = pinned && m.areas.find((x) => x.alive && x.name === pinned.area);
-      return a && a.length > PAGE ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name, '', PAGE), length: a.length - PAGE }, NONE) : undefined;
+      if (a && a.length > PAGE) return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(a.ctx), { ioas_id: new Ref(a.ioas), iova: new Ref(a.name, '', PAGE), length: a.length - PAGE }, NONE);
+      // Otherwise, now and then, a pin that took is asked again with a flag of ACCESS_RW's that
+      // ACCESS_PAGES does not take (MOCK_ACCESS_RW_SLOW_PATH): refused (EOPNOTSUPP), nothing pinned.
+      const f = (t.fields['arg'] as { fields: { access_pages?: { [k: string]: Tmpl } } }).fields.access_pages;
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      if (!ok(step) || c.off % 4 !== 2 || !f || !ctx || slowPath === undefined) return undefined;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id, 'access_pages', { ...f, flags: toFlags(f['flags']) | slowPath }, NONE, undefined, [{ what: 'MOCK_ACCESS_RW_SLOW_PATH, a flag ACCESS_PAGES does not take', errno: 'EOPNOTSUPP', field: 'flags', abi: true }]);
     },
   });
   // A second pin of exactly the pages an item holds, by its access or another pinning access of the

@@ -171,7 +171,13 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: pt.id }, abi, { bind: { [name]: 'out.pt_id' }, defects: idDefects(c.pt, pt.obj) });
       },
       after: recordAttachOf,
-      follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
+      // Every third attach that took is followed (7.3) by a detach of PASID 1, which the device never
+      // attached: whatever the driver answers, the device's own attachment (its RID's) stays.
+      follow: (m, c, t, step) => {
+        const pasid = enumValue(p, 'VFIO_DEVICE_DETACH_PASID');
+        if (!ok(step) || pasid === undefined || c.dfd % 3 !== 0) return rangesAfterFailedAttach(env, m, t, step);
+        return ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', t.fields['fd'] as Ref, { flags: pasid, pasid: 1 }, NONE);
+      },
     } satisfies CommandSpec<Attach>);
 
     // A first attach, to an IOAS that maps something, whose struct is read-only (ADAPTER.md §3.3):

@@ -2318,3 +2318,78 @@ describe('answers on rarely reached paths (red-team round 33)', () => {
   });
 });
 
+describe('answers on rarely reached paths (red-team round 34)', () => {
+  const bindTo = (iommu: string): Step[] => [
+    { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
+    { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+  ];
+  const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
+  const info = (len: number): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', data_len: len, data_uptr: { room: len } }, expect: { ok: true } });
+
+  check('suite.invariants.allow-iovas-overlap-refused', async () => {
+    // The second range starts below the first and reaches into it: one request's ranges may not meet.
+    const p = program('allow-overlap', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOW_IOVAS', fields: { ioas_id: '$ioas', num_iovas: 2, allowed_iovas: { data: { u64s: ['0x100000', '0x1fffff', '0x0', '0x17ffff'] } } }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_IOAS_ALLOW_IOVAS'] });
+    const r = await judgeOn(p, 'load-iovas-overlap-start-only', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_ALLOW_IOVAS succeeded with the range 0x0\.\.0x17ffff overlapping one before it/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.map-u64-max-refused', async () => {
+    // An automatic map whose iova field holds ULONG_MAX is refused first (EOVERFLOW).
+    const p = program('map-iova-top', [
+      ...withBuffer(16384),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0xffffffffffffffff' }, expect: { errno: ['EOVERFLOW'] } },
+    ]);
+    const r = await judgeOn(p, 'map-iova-top-unchecked', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_MAP succeeded with iova 0xffffffffffffffff: an IOVA or length of ULONG_MAX or more is refused first/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.pasid-paging-alloc-succeeds', async () => {
+    // 7.3: a PASID-capable paging HWPT for a VT-d device is built as the plain one.
+    const p = program('pasid-paging', [...context, ...bindTo('vtd0'), { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_PASID' }, expect: { ok: true } }], needs, ['7.3']);
+    const r = await judgeOn(p, 'hwpt-paging-flags-lack-pasid', '7.3');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/IOMMU_HWPT_ALLOC of a paging HWPT \(IOMMU_HWPT_ALLOC_PASID alone, no driver data\) for device \d+ \(vtd0\) over IOAS \d+ failed with EOPNOTSUPP/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.driver-registers-agree', async () => {
+    // 7.3 AMD: EFR without GT cannot nest; VT-d: every unit reports ERRATA_772415_SPR17; SMMUv3: AIDR is a revision.
+    const amd = program('amd-nest-without-gt', [...context, ...bindTo('amd0'), info(16), { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, expect: { errno: ['EOPNOTSUPP'] } }], needs, ['7.3']);
+    const errata = program('vtd1-errata', [...context, ...bindTo('vtd1'), info(24)], needs);
+    const aidr = program('smmu-aidr', [...context, ...bindTo('smmu0'), info(40)], needs, ['7.3']);
+    for (const [p, fault, profile, text] of [
+      [amd, 'amd-nest-parent-gt-unchecked', '7.3', /made a nesting parent for device \d+ \(amd0\), whose GET_HW_INFO answered efr 0x[0-9a-f]+, efr2 0x[0-9a-f]+, without is_nest_parent_supported/],
+      [errata, 'vtd-hw-info-errata-nesting-only', '6.12', /answered VT-d flags 0x0 for device \d+ \(vtd1\), without IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17/],
+      [aidr, 'smmu-hw-info-aidr-reads-iidr', '7.3', /answered AIDR 0x43b for device \d+ \(smmu0\)/],
+    ] as const) {
+      const r = await judgeOn(p, fault, profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(text);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.pasid-detach-keeps-rid', async () => {
+    // 7.3: a PASID detach leaves the device's own (RID) attachment: it still reaches the IOAS.
+    const p = program('pasid-detach', [
+      ...withBuffer(16384),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '4096', iova: '0x1000000' } },
+      ...bindTo('vtd0'),
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_DETACH_IOMMUFD_PT', fields: { flags: 'VFIO_DEVICE_DETACH_PASID', pasid: 1 } },
+      { op: 'dma', device: '$d', iova: '0x1000000', dir: 'read', length: 8 },
+    ], { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'VFIO_DEVICE_DETACH_IOMMUFD_PT'] }, ['7.3']);
+    const r = await judgeOn(p, 'cdev-detach-pasid-detaches-rid', '7.3');
+    expect(r.broken.some((x) => x === 'invariants.group-isolation' || x === 'invariants.dma-confinement'), r.text).toBe(true);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -79,6 +79,13 @@ const UNCHECKED_RESERVED = new Set(['IOMMU_HWPT_ALLOC:__reserved2', 'IOMMU_HWPT_
  * BIND_IOMMUFD's out_devid; ATTACH_IOMMUFD_PT's pt_id). With the argument
  * read-only that write faults, so none of them succeeds (EFAULT).
  */
+/** The fields IOAS_MAP, MAP_FILE and COPY refuse at ULONG_MAX or more (EOVERFLOW) before anything else. */
+const OVERFLOW_FIELDS: { readonly [cmd: string]: readonly string[] } = {
+  IOMMU_IOAS_MAP: ['iova', 'length'],
+  IOMMU_IOAS_MAP_FILE: ['iova', 'length'],
+  IOMMU_IOAS_COPY: ['src_iova', 'dst_iova', 'length'],
+};
+
 /** VT-d ecap_reg bits (drivers/iommu/intel/iommu.h ecap_sc_support, ecap_nest, ecap_smts, ecap_slads, ecap_slts, ecap_smpwc). */
 const VTD_ECAP_SC = 7;
 const VTD_ECAP_NEST = 26;
@@ -86,6 +93,23 @@ const VTD_ECAP_SMTS = 43;
 const VTD_ECAP_SLADS = 45;
 const VTD_ECAP_SLTS = 46;
 const VTD_ECAP_SMPWC = 48;
+/** AMD EFR and EFR2 bits (drivers/iommu/amd/amd_iommu_types.h FEATURE_GT, FEATURE_GIOSUP, FEATURE_HDSUP, FEATURE_GCR3TRPMODE). */
+const AMD_EFR_GT = 4;
+const AMD_EFR_GIOSUP = 48;
+const AMD_EFR_HDSUP = 52;
+const AMD_EFR2_GCR3TRPMODE = 3;
+
+/** What a device's hardware info says of nesting (checkDriverRegisters). */
+interface NestRegs {
+  /** The registers, as an objection names them. */
+  readonly regs: string;
+  /** A nesting parent (or nested HWPT) can be made for the device. */
+  readonly canNest: boolean;
+  /** A plain nesting parent (no other flag, no data) passes every capability check. */
+  readonly plainCan: boolean;
+  /** What nesting needs, as an objection names it. */
+  readonly needs: string;
+}
 const ANSWERED_ON_SUCCESS = new Set(['IOMMU_IOAS_ALLOC', 'IOMMU_IOAS_IOVA_RANGES', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_IOAS_COPY', 'IOMMU_IOAS_UNMAP', 'IOMMU_HWPT_ALLOC', 'IOMMU_GET_HW_INFO', 'IOMMU_FAULT_QUEUE_ALLOC', 'IOMMU_OPTION', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT']);
 
 const TEST_OP = new Map(TEST_OPS.map((o) => [o.value, o.name]));
@@ -518,10 +542,13 @@ export class InvariantsOracle implements Oracle {
   private capSysResource: boolean | undefined;
   /** GET_HW_INFO's first answer per device and requested type (checkHwInfoLength). */
   private hwInfo = new Map<string, { length: number; type: number; sent: number }>();
-  /** Per VT-d device (its key): the ecap_reg its GET_HW_INFO answered, and the step of a nesting HWPT made for it (checkVtdRegisters). */
-  private vtdEcap = new Map<string, bigint>();
-  private vtdNested = new Map<string, number>();
-  private vtdNestRefused = new Map<string, number>();
+  /**
+   * Per device (its key), what its GET_HW_INFO registers say of nesting (checkDriverRegisters), and
+   * the steps of a nesting HWPT made for it and of a plain nesting parent refused (checkNestingRegisters).
+   */
+  private nestRegs = new Map<string, NestRegs>();
+  private nestMade = new Map<string, number>();
+  private nestRefused = new Map<string, number>();
   /**
    * Groups that tried a replace within the IOAS they are on (onto another HWPT
    * of it, or by its id, when the auto-domain search tries its other automatic
@@ -595,9 +622,9 @@ export class InvariantsOracle implements Oracle {
     this.leftPages = new Map();
     this.unmappedRecently = [];
     this.hwInfo = new Map();
-    this.vtdEcap = new Map();
-    this.vtdNested = new Map();
-    this.vtdNestRefused = new Map();
+    this.nestRegs = new Map();
+    this.nestMade = new Map();
+    this.nestRefused = new Map();
     this.capSysResource = undefined;
     this.reattached = new Set();
     this.idsOpen = new Set();
@@ -681,7 +708,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkAttachRefused(ev, s.errno, out);
     if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
     this.checkNestedOnForeignParent(ev, ok, s.errno, out);
-    this.checkVtdNesting(ev, ok, s.errno, out);
+    this.checkNestingRegisters(ev, ok, s.errno, out);
     this.checkAddReservedLength(ev, ok, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
     if (!ok) this.checkReservedConflicts(ev, s.errno, out);
@@ -1093,6 +1120,8 @@ export class InvariantsOracle implements Oracle {
     const flags = toNum(v['flags']);
     const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
     if ((flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toNum(v['__reserved'] ?? 0) !== 0) return;
+    // An iova field of ULONG_MAX is refused first, an automatic map's too (EOVERFLOW).
+    if (toBig(v['iova'] ?? 0) >= U64_MAX) return;
     const ctx = this.shadow.ctxOfFd(req.fd);
     const ioas = ctx?.alive ? this.shadow.ioas(ctx, v['ioas_id']) : undefined;
     const fixed = (flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
@@ -1373,8 +1402,7 @@ export class InvariantsOracle implements Oracle {
       if (size !== undefined && toNum(size) < offsetofend(this.profile, 'iommu_hw_info', 'out_capabilities')) return;
       if (o?.type === 'device') this.checkHwInfoLength(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type === 'device') this.checkPasidWidth(ev, o.dev, outOf, out);
-      if (o?.type === 'device') this.checkVtdRegisters(ev, o.dev, req.arg.fields, outOf, out);
-      if (o?.type === 'device') this.checkSmmuGranules(ev, o.dev, req.arg.fields, outOf, out);
+      if (o?.type === 'device') this.checkDriverRegisters(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
       this.ctx.count('invariants.abi-hygiene');
       const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
@@ -2306,9 +2334,22 @@ export class InvariantsOracle implements Oracle {
       const data = p !== undefined && isPointerArg(p) && 'data' in p ? p.data : undefined;
       if (!data || data.length < n * 16) return;
       this.ctx.count('invariants.abi-hygiene');
-      const flat = decodeRanges(data, n).find((r) => r.start >= r.last);
+      const ranges = decodeRanges(data, n);
+      const flat = ranges.find((r) => r.start >= r.last);
       if (flat) out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_ALLOW_IOVAS succeeded with the range ${hexOf(flat.start)}..${hexOf(flat.last)}, whose start is not below its last: iommufd_ioas_load_iovas refuses it (EINVAL) (IOAS_ALLOW_IOVAS.START_GE_LAST)`, 'EINVAL', 'ok'));
+      const j = ranges.findIndex((r, i) => ranges.slice(0, i).some((q) => overlaps(q, r)));
+      const a = ranges[j];
+      if (a && !flat) out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_ALLOW_IOVAS succeeded with the range ${hexOf(a.start)}..${hexOf(a.last)} overlapping one before it in the same request: iommufd_ioas_load_iovas refuses any range the ones before it meet (interval_tree_iter_first over [start, last]: EINVAL) (IOAS_ALLOW_IOVAS.OVERLAP)`, 'EINVAL', 'ok'));
       return;
+    }
+    // The first test of IOAS_MAP, MAP_FILE and COPY: an IOVA or length field of ULONG_MAX or more is
+    // EOVERFLOW, an automatic map's iova field included (iommufd_ioas_map, _map_file, _copy).
+    const top = OVERFLOW_FIELDS[req.cmd as string];
+    if (top && req.arg.kind === 'struct') {
+      const args = req.arg.fields;
+      this.ctx.count('invariants.abi-hygiene');
+      const big = top.find((f) => args[f] !== undefined && toBig(args[f]) >= U64_MAX);
+      if (big) out.push(this.obj('abi-hygiene', ev, `${req.cmd} succeeded with ${big} ${hexOf(toBig(args[big]))}: an IOVA or length of ULONG_MAX or more is refused first (EOVERFLOW), whatever the flags (IOAS_MAP.U64_MAX, IOAS_COPY.U64_MAX)`, 'EOVERFLOW', 'ok'));
     }
     if (req.cmd !== 'IOMMU_OPTION' || req.arg.kind !== 'struct') return;
     const v = req.arg.fields;
@@ -2488,9 +2529,14 @@ export class InvariantsOracle implements Oracle {
     if (name === 'EFAULT' || name === 'ENOMEM') return;
     const v = kernelFields(this.profile, req);
     const ctx = this.shadow.ctxOfFd(req.fd);
-    if (!v || !ctx?.alive || toNum(v['flags']) !== 0 || toNum(v['__reserved']) !== 0 || toNum(v['__reserved2']) !== 0) return;
+    if (!v || !ctx?.alive || toNum(v['__reserved']) !== 0 || toNum(v['__reserved2']) !== 0) return;
     const dev = ctx.objects.get(toNum(v['dev_id']));
     const d = dev?.type === 'device' ? dev.dev : undefined;
+    // 7.3's PASID-capable paging HWPT is built as the plain one by VT-d (its second stage takes
+    // the flag) and the mock; AMD needs PASID support for it (v2 tables), SMMUv3 stage 1.
+    const driver = d && this.driverOf(d.iommu);
+    const pasid = this.profile === '7.3' && toNum(v['flags']) === IOMMU_HWPT_ALLOC_PASID && (driver === 'intel' || driver === 'mock');
+    if (toNum(v['flags']) !== 0 && !pasid) return;
     const data = toNum(v['data_type']) !== 0 || toNum(v['data_len']) !== 0;
     if (data && (d?.mockFlags === undefined || !this.mockTakesPagingData(v))) return;
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
@@ -2499,7 +2545,7 @@ export class InvariantsOracle implements Oracle {
     this.ctx.count('invariants.lifetime');
     const size = req.arg.fields['size'];
     const older = size !== undefined && toNum(size) < requireLayout(this.profile, 'iommu_hwpt_alloc').size ? toNum(size) : undefined;
-    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (no flags, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the default mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (${pasid ? 'IOMMU_HWPT_ALLOC_PASID alone' : 'no flags'}, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the default mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
   }
 
   /**
@@ -2531,72 +2577,108 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * VT-d's hardware info is its unit's registers (intel_iommu_hw_info copies
-   * iommu->cap and iommu->ecap), and the driver's answers follow from the same
-   * registers: IOMMU_CAP_ENFORCE_CACHE_COHERENCY is ecap.SC,
-   * IOMMU_CAP_DIRTY_TRACKING is ssads_supported (SMTS, SLADS and SMPWC), and a
-   * nesting parent or a nested HWPT needs nested_supported (SMTS and NEST)
-   * (intel_iommu_capable; 6.12 intel_iommu_domain_alloc_user, 7.3
-   * intel_iommu_domain_alloc_second_stage and intel_iommu_domain_alloc_nested).
-   * So the ecap a device reads must agree with what its IOMMU does for it: one
-   * read from another unit, or a check made against another unit, shows.
-   * Scalable mode is taken as on wherever ecap.SMTS is set (intel_iommu_sm,
-   * ADAPTER.md §3.6).
+   * A driver's hardware info is its unit's registers as read, and the
+   * driver decides from the same registers (GET_HW_INFO.VTD_REGISTERS,
+   * GET_HW_INFO.VENDOR), so what a device reads must agree with what its
+   * IOMMU does for it; registers read from another unit, or a decision made
+   * on another unit's, show:
+   * - VT-d (intel_iommu_hw_info: cap, ecap; flags always ERRATA_772415_SPR17):
+   *   ENFORCE_CACHE_COHERENCY is ecap.SC, DIRTY_TRACKING ssads_supported
+   *   (SMTS, SLADS, SMPWC), a nesting parent or nested HWPT needs
+   *   nested_supported (SMTS, NEST) (intel_iommu_capable, 6.12
+   *   intel_iommu_domain_alloc_user, 7.3 intel_iommu_domain_alloc_second_stage
+   *   and intel_iommu_domain_alloc_nested). Scalable mode is on wherever
+   *   ecap.SMTS is set (ADAPTER.md §3.6).
+   * - AMD, 7.3 (amd_iommufd_hw_info: EFR, EFR2): DIRTY_TRACKING is EFR.HDSUP
+   *   (amd_iommu_hd_support), a nesting parent needs EFR.GT, EFR.GIOSUP and
+   *   EFR2.GCR3TRPMODE (is_nest_parent_supported).
+   * - SMMUv3, 7.3 (arm_smmu_hw_info: IDR0..IDR5, IIDR, AIDR): every page size
+   *   the unit maps comes from a granule IDR5 reports (arm_smmu_device_hw_probe:
+   *   GRAN4K 4K/2M/1G, GRAN16K 16K/32M, GRAN64K 64K/512M); AIDR holds the
+   *   architecture revision, bits 31:8 RES0 and ArchMajorRev 0 (SMMUv3.x).
    */
-  private checkVtdRegisters(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
-    if (!o || !ev.response.ok || toNum(o['out_data_type'] ?? -1) !== IOMMU_HW_INFO_TYPE_INTEL_VTD || this.driverOf(dev.iommu) !== 'intel') return;
-    const layout = requireLayout(this.profile, 'iommu_hw_info_vtd');
+  private checkDriverRegisters(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
+    if (!o || !ev.response.ok) return;
+    const type = toNum(o['out_data_type'] ?? -1);
+    const driver = this.driverOf(dev.iommu);
+    const struct = type === IOMMU_HW_INFO_TYPE_INTEL_VTD && driver === 'intel' ? 'iommu_hw_info_vtd' : type === IOMMU_HW_INFO_TYPE_AMD && driver === 'amd' ? 'iommu_hw_info_amd' : type === IOMMU_HW_INFO_TYPE_ARM_SMMUV3 && driver === 'smmuv3' ? 'iommu_hw_info_arm_smmuv3' : undefined;
+    if (!struct) return;
+    const layout = requireLayout(this.profile, struct);
     const bytes = (ev.response.result as IoctlResult).buffers?.['data_uptr'];
     if (!bytes || toNum(v['data_len']) < layout.size || toNum(o['data_len']) < layout.size || bytes.length < layout.size) return;
-    const ecap = toBig(decodeStruct(this.profile, 'iommu_hw_info_vtd', bytes.subarray(0, layout.size))['ecap_reg']);
-    this.vtdEcap.set(dev.key, ecap);
-    const bit = (n: number): boolean => ((ecap >> BigInt(n)) & 1n) === 1n;
-    const sm = bit(VTD_ECAP_SMTS);
-    const facts: [string, boolean | undefined, boolean][] = [
-      ['IOMMU_CAP_ENFORCE_CACHE_COHERENCY (ecap.SC)', dev.capable, bit(VTD_ECAP_SC)],
-      ['IOMMU_CAP_DIRTY_TRACKING (ssads_supported: ecap.SMTS, SLADS, SMPWC)', dev.dirty, sm && bit(VTD_ECAP_SLADS) && bit(VTD_ECAP_SMPWC)],
-    ];
+    const info = decodeStruct(this.profile, struct, bytes.subarray(0, layout.size));
+    const who = `device ${dev.handle ?? dev.key} (${dev.iommu})`;
+    const bitOf = (reg: bigint) => (n: number): boolean => ((reg >> BigInt(n)) & 1n) === 1n;
+    // [what the registers decide, what the device has (undefined: not known), what the registers say]
+    let facts: [string, boolean | undefined, boolean][];
+    let regs: string;
+    let source: string;
+    if (struct === 'iommu_hw_info_vtd') {
+      const ecap = toBig(info['ecap_reg']);
+      const bit = bitOf(ecap);
+      const sm = bit(VTD_ECAP_SMTS);
+      regs = `ecap_reg 0x${ecap.toString(16)}`;
+      source = 'intel_iommu_capable';
+      facts = [
+        ['IOMMU_CAP_ENFORCE_CACHE_COHERENCY (ecap.SC)', dev.capable, bit(VTD_ECAP_SC)],
+        ['IOMMU_CAP_DIRTY_TRACKING (ssads_supported: ecap.SMTS, SLADS, SMPWC)', dev.dirty, sm && bit(VTD_ECAP_SLADS) && bit(VTD_ECAP_SMPWC)],
+      ];
+      this.nestRegs.set(dev.key, { regs, canNest: sm && bit(VTD_ECAP_NEST), plainCan: sm && bit(VTD_ECAP_NEST) && (this.profile === '6.12' || bit(VTD_ECAP_SLTS)), needs: `nested_supported (ecap.SMTS and NEST)${this.profile === '6.12' ? '' : ', and second-stage tables (SLTS) for a plain one'}` });
+      const flags = toNum(info['flags']);
+      this.ctx.count('invariants.abi-hygiene');
+      if ((flags & IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17) === 0) {
+        out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered VT-d flags 0x${flags.toString(16)} for ${who}, without IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17: intel_iommu_hw_info sets it for every unit (GET_HW_INFO.VTD_REGISTERS)`, 'ERRATA_772415_SPR17 set', `flags 0x${flags.toString(16)}`));
+        return;
+      }
+    } else if (struct === 'iommu_hw_info_amd') {
+      const efr = toBig(info['efr']);
+      const efr2 = toBig(info['efr2']);
+      const canNest = bitOf(efr)(AMD_EFR_GT) && bitOf(efr)(AMD_EFR_GIOSUP) && bitOf(efr2)(AMD_EFR2_GCR3TRPMODE);
+      regs = `efr 0x${efr.toString(16)}, efr2 0x${efr2.toString(16)}`;
+      source = 'amd_iommu_capable';
+      facts = [['IOMMU_CAP_DIRTY_TRACKING (amd_iommu_hd_support: EFR.HDSUP)', dev.dirty, bitOf(efr)(AMD_EFR_HDSUP)]];
+      this.nestRegs.set(dev.key, { regs, canNest, plainCan: canNest, needs: 'is_nest_parent_supported (EFR.GT, EFR.GIOSUP, EFR2.GCR3TRPMODE)' });
+    } else {
+      this.checkSmmuRegisters(ev, dev, info, out);
+      return;
+    }
     this.ctx.count('invariants.abi-hygiene');
     for (const [what, has, says] of facts) {
       if (has === undefined || has === says) continue;
-      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), which ${says ? 'grants' : 'denies'} ${what}, but its IOMMU ${has ? 'gives' : 'does not give'} it that: the registers are its unit's, and intel_iommu_capable reads the same ones (GET_HW_INFO.VTD_REGISTERS)`, `ecap ${has ? 'with' : 'without'} it`, `ecap ${says ? 'with' : 'without'} it`));
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ${regs} for ${who}, which ${says ? 'grants' : 'denies'} ${what}, but its IOMMU ${has ? 'gives' : 'does not give'} it that: the registers are its unit's, and ${source} reads the same ones (GET_HW_INFO.VTD_REGISTERS)`, `registers ${has ? 'with' : 'without'} it`, `registers ${says ? 'with' : 'without'} it`));
       return;
     }
-    const nestedAt = this.vtdNested.get(dev.key);
-    const refusedAt = this.vtdNestRefused.get(dev.key);
-    if (refusedAt !== undefined && this.canNestPlainly(ecap)) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), with nested_supported (ecap.SMTS and NEST)${this.profile === '6.12' ? '' : ' and second-stage tables (SLTS)'}, but step ${refusedAt} refused it a plain nesting parent with EOPNOTSUPP: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'no NEST', 'ecap.NEST'));
-    if (nestedAt !== undefined && !(sm && bit(VTD_ECAP_NEST))) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), without nested_supported (ecap.SMTS and NEST), but step ${nestedAt} made a nesting HWPT for it: the driver refuses one (EOPNOTSUPP) on a unit that cannot nest (GET_HW_INFO.VTD_REGISTERS)`, 'ecap.NEST', 'no NEST'));
+    const r = this.nestRegs.get(dev.key) as NestRegs;
+    const madeAt = this.nestMade.get(dev.key);
+    const refusedAt = this.nestRefused.get(dev.key);
+    if (refusedAt !== undefined && r.plainCan) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ${regs} for ${who}, with ${r.needs}, but step ${refusedAt} refused it a plain nesting parent with EOPNOTSUPP: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'registers that cannot nest', regs));
+    if (madeAt !== undefined && !r.canNest) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ${regs} for ${who}, without ${r.needs}, but step ${madeAt} made a nesting HWPT for it: the driver refuses one (EOPNOTSUPP) on a unit that cannot nest (GET_HW_INFO.VTD_REGISTERS)`, 'registers that can nest', regs));
   }
 
-  /**
-   * SMMUv3's hardware info is its ID registers as read (7.3 arm_smmu_hw_info:
-   * IDR0 to IDR5, IIDR, AIDR), and the driver's page sizes come from IDR5's
-   * translation granules (arm_smmu_device_hw_probe: GRAN4K gives 4K, 2M and
-   * 1G; GRAN16K 16K and 32M; GRAN64K 64K and 512M): every page size the unit
-   * maps is one of a granule IDR5 reports.
-   */
-  private checkSmmuGranules(ev: StepEvent, dev: DeviceRec, v: StructValue, o: StructValue | undefined, out: Objection[]): void {
-    if (!o || !ev.response.ok || toNum(o['out_data_type'] ?? -1) !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3 || this.driverOf(dev.iommu) !== 'smmuv3') return;
-    const layout = requireLayout(this.profile, 'iommu_hw_info_arm_smmuv3');
-    const bytes = (ev.response.result as IoctlResult).buffers?.['data_uptr'];
-    const pgsizes = this.shadow.unit(dev.iommu)?.pgsizes;
-    if (!bytes || !pgsizes || toNum(v['data_len']) < layout.size || toNum(o['data_len']) < layout.size || bytes.length < layout.size) return;
-    const idr = decodeStruct(this.profile, 'iommu_hw_info_arm_smmuv3', bytes.subarray(0, layout.size))['idr'] as unknown[];
+  /** The SMMUv3 half of checkDriverRegisters: IDR5's granules against the unit's page sizes, AIDR's revision. */
+  private checkSmmuRegisters(ev: StepEvent, dev: DeviceRec, info: StructValue, out: Objection[]): void {
+    const idr = info['idr'] as unknown[];
     const idr5 = toNum(idr[5]);
+    const aidr = toNum(info['aidr']);
+    const pgsizes = this.shadow.unit(dev.iommu)?.pgsizes;
+    const who = `device ${dev.handle ?? dev.key} (${dev.iommu})`;
     const granules: [string, number, bigint][] = [['GRAN4K', 4, (1n << 12n) | (1n << 21n) | (1n << 30n)], ['GRAN16K', 5, (1n << 14n) | (1n << 25n)], ['GRAN64K', 6, (1n << 16n) | (1n << 29n)]];
     this.ctx.count('invariants.abi-hygiene');
-    const missing = granules.find(([, bit, sizes]) => (pgsizes & sizes) !== 0n && ((idr5 >>> bit) & 1) === 0);
-    if (missing) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered IDR5 0x${idr5.toString(16)} for device ${dev.handle ?? dev.key} (${dev.iommu}), without ${missing[0]}, but the unit maps pages of that granule (pgsize_bitmap 0x${pgsizes.toString(16)}): the driver takes its page sizes from the granules IDR5 reports, and the info is the registers as read (arm_smmu_hw_info) (GET_HW_INFO.VENDOR)`, `IDR5 with ${missing[0]}`, `IDR5 0x${idr5.toString(16)}`));
+    const missing = pgsizes !== undefined ? granules.find(([, bit, sizes]) => (pgsizes & sizes) !== 0n && ((idr5 >>> bit) & 1) === 0) : undefined;
+    if (missing && pgsizes !== undefined) {
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered IDR5 0x${idr5.toString(16)} for ${who}, without ${missing[0]}, but the unit maps pages of that granule (pgsize_bitmap 0x${pgsizes.toString(16)}): the driver takes its page sizes from the granules IDR5 reports, and the info is the registers as read (arm_smmu_hw_info) (GET_HW_INFO.VENDOR)`, `IDR5 with ${missing[0]}`, `IDR5 0x${idr5.toString(16)}`));
+      return;
+    }
+    if ((aidr & ~0xff) !== 0 || ((aidr >>> 4) & 0xf) !== 0) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered AIDR 0x${aidr.toString(16)} for ${who}: an SMMUv3's AIDR has bits 31:8 RES0 and ArchMajorRev (7:4) 0, its minor revision alone in 3:0, so this is another register's value (arm_smmu_hw_info reads ARM_SMMU_AIDR) (GET_HW_INFO.VENDOR)`, 'AIDR 0x0..0xf', `AIDR 0x${aidr.toString(16)}`));
   }
 
   /**
-   * The other half of checkVtdRegisters: a nesting parent (or a nested HWPT)
-   * made for a VT-d device whose ecap, read earlier, cannot nest; or a plain
-   * nesting-parent request (no other flag, no data) refused with EOPNOTSUPP,
-   * the driver's capability answer, where the ecap can (7.3's second stage
-   * also needs ecap.SLTS).
+   * The HWPT_ALLOC half of checkDriverRegisters: a nesting parent (or a
+   * nested HWPT) made for a device whose registers, read earlier, cannot
+   * nest; or a plain nesting-parent request (no other flag, no data) refused
+   * with EOPNOTSUPP, the driver's capability answer, where they can.
    */
-  private checkVtdNesting(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+  private checkNestingRegisters(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
     if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
@@ -2604,29 +2686,28 @@ export class InvariantsOracle implements Oracle {
     const ctx = this.shadow.ctxOfFd(req.fd);
     if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0) return;
     const dev = ctx.objects.get(toNum(v['dev_id']));
-    if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || this.driverOf(dev.dev.iommu) !== 'intel') return;
+    const driver = dev?.type === 'device' ? this.driverOf(dev.dev.iommu) : undefined;
+    if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || (driver !== 'intel' && !(driver === 'amd' && this.profile === '7.3'))) return;
     const parent = ctx.objects.get(toNum(v['pt_id']));
     const nestParent = (toNum(v['flags']) & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
-    const nested = parent?.type === 'hwpt_paging' && toNum(v['data_type'] ?? 0) !== 0;
-    const ecap = this.vtdEcap.get(dev.dev.key);
-    const bit = (n: number): boolean => ecap !== undefined && ((ecap >> BigInt(n)) & 1n) === 1n;
-    const canNest = bit(VTD_ECAP_SMTS) && bit(VTD_ECAP_NEST);
+    const nested = driver === 'intel' && parent?.type === 'hwpt_paging' && toNum(v['data_type'] ?? 0) !== 0;
+    const r = this.nestRegs.get(dev.dev.key);
     const who = `device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu})`;
     if (ok && (nestParent || nested)) {
-      this.vtdNested.set(dev.dev.key, ev.step);
-      if (ecap === undefined) return;
+      this.nestMade.set(dev.dev.key, ev.step);
+      if (!r) return;
       this.ctx.count('invariants.abi-hygiene');
-      if (!canNest) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC made ${nestParent ? 'a nesting parent' : 'a nested HWPT'} for ${who}, whose GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)}, without nested_supported (ecap.SMTS and NEST): the driver refuses it (EOPNOTSUPP) (GET_HW_INFO.VTD_REGISTERS)`, 'EOPNOTSUPP', 'ok'));
+      if (!r.canNest) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC made ${nestParent ? 'a nesting parent' : 'a nested HWPT'} for ${who}, whose GET_HW_INFO answered ${r.regs}, without ${r.needs}: the driver refuses it (EOPNOTSUPP) (GET_HW_INFO.VTD_REGISTERS)`, 'EOPNOTSUPP', 'ok'));
       return;
     }
     const plain = toNum(v['flags']) === IOMMU_HWPT_ALLOC_NEST_PARENT && toNum(v['data_type'] ?? 0) === 0 && toNum(v['data_len'] ?? 0) === 0 && this.shadow.ioas(ctx, v['pt_id']) !== undefined;
     if (ok || !plain || errnoName(errno ?? 0) !== 'EOPNOTSUPP') return;
-    if (ecap === undefined) {
-      this.vtdNestRefused.set(dev.dev.key, ev.step);
+    if (!r) {
+      this.nestRefused.set(dev.dev.key, ev.step);
       return;
     }
     this.ctx.count('invariants.abi-hygiene');
-    if (this.canNestPlainly(ecap)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nesting parent (no other flag, no data) for ${who} failed with EOPNOTSUPP, but its GET_HW_INFO answered ecap_reg 0x${ecap.toString(16)}, with nested_supported (ecap.SMTS and NEST)${this.profile === '6.12' ? '' : ' and second-stage tables (SLTS)'}: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'not EOPNOTSUPP', 'EOPNOTSUPP'));
+    if (r.plainCan) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nesting parent (no other flag, no data) for ${who} failed with EOPNOTSUPP, but its GET_HW_INFO answered ${r.regs}, with ${r.needs}: the driver's capability checks pass (GET_HW_INFO.VTD_REGISTERS)`, 'not EOPNOTSUPP', 'EOPNOTSUPP'));
   }
 
   /**
@@ -2667,12 +2748,6 @@ export class InvariantsOracle implements Oracle {
     const taken = this.profile === '6.12' ? [0, dirty] : [0, IOMMU_HWPT_ALLOC_NEST_PARENT, dirty, IOMMU_HWPT_ALLOC_PASID, dirty | IOMMU_HWPT_ALLOC_PASID];
     this.ctx.count('invariants.abi-hygiene');
     if (!taken.includes(flags)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT with flags 0x${flags.toString(16)} succeeded for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, SMMUv3), whose driver takes ${this.profile === '6.12' ? 'DIRTY_TRACKING only (arm_smmu_domain_alloc_user)' : 'no flag, NEST_PARENT alone, or DIRTY_TRACKING and PASID (arm_smmu_domain_alloc_paging_flags)'} and refuses the rest (EOPNOTSUPP) (HWPT_ALLOC.DRIVER_REFUSES)`, 'EOPNOTSUPP', 'ok'));
-  }
-
-  /** A VT-d ecap under which a plain nesting parent passes the driver's checks (nested_supported; 7.3's second stage: SLTS). */
-  private canNestPlainly(ecap: bigint): boolean {
-    const bit = (n: number): boolean => ((ecap >> BigInt(n)) & 1n) === 1n;
-    return bit(VTD_ECAP_SMTS) && bit(VTD_ECAP_NEST) && (this.profile === '6.12' || bit(VTD_ECAP_SLTS));
   }
 
   /** The IOMMU driver a unit's domains belong to, from its page-table format. */

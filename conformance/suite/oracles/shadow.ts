@@ -1315,6 +1315,8 @@ export class Shadow {
         return;
       }
       case 'VFIO_DEVICE_DETACH_IOMMUFD_PT':
+        // With VFIO_DEVICE_DETACH_PASID (7.3) one PASID's attachment goes: the RID's stays.
+        if ((toNum(v['flags']) & (enumValue(this.profile, 'VFIO_DEVICE_DETACH_PASID') ?? 0)) !== 0) return;
         if (d.bound?.file === f) this.detach(d);
         return;
       default:
