@@ -23,17 +23,21 @@ export interface HwInfoSteps {
   readonly defaultInputType?: boolean;
   /** `cmd->out_max_pasid_log2 = 0` before it is set from a device with PASIDs. */
   readonly clearMaxPasid?: boolean;
+  /** How many bytes of __reserved the test reads (the kernel: all 3). */
+  readonly reservedChecked?: number;
+  /** data_len is written back as the driver's length (false: as the bytes copied). */
+  readonly answersDriverLength?: boolean;
 }
 
 /** iommufd_get_hw_info over the given steps. */
 export function getHwInfoWith(steps: HwInfoSteps): (ucmd: Ucmd) => number {
-  const { clearTail = true, clearCapabilities = true, defaultInputType = true, clearMaxPasid = true } = steps;
+  const { clearTail = true, clearCapabilities = true, defaultInputType = true, clearMaxPasid = true, reservedChecked, answersDriverLength = true } = steps;
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const flags = cmd.num('flags');
     const supported = ictx.profile === '7.3' ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0;
     if (flags & ~supported) return -EOPNOTSUPP;
-    if (cmd.fieldBytes('__reserved').some((b) => b !== 0)) return -EOPNOTSUPP;
+    if (cmd.fieldBytes('__reserved').subarray(0, reservedChecked).some((b) => b !== 0)) return -EOPNOTSUPP;
     if (defaultInputType && ictx.profile === '7.3' && !(flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.set('out_data_type', IOMMU_HW_INFO_TYPE_DEFAULT);
     const r = iommufdGetDevice(ictx, cmd.num('dev_id'));
     if (r.errno || !r.value) return r.errno;
@@ -53,7 +57,7 @@ export function getHwInfoWith(steps: HwInfoSteps): (ucmd: Ucmd) => number {
     const copyLen = Math.min(userLen, data.length);
     if (copyLen && !ictx.proc.copyToUser(uptr, data.subarray(0, copyLen))) return -EFAULT;
     if (clearTail && copyLen < userLen && !ictx.proc.copyToUser(uptr + BigInt(copyLen), new Uint8Array(userLen - copyLen))) return -EFAULT;
-    cmd.set('data_len', data.length);
+    cmd.set('data_len', answersDriverLength ? data.length : copyLen);
     let caps = clearCapabilities ? 0n : cmd.big('out_capabilities');
     if (idev.dev.machine.capable(idev.dev, 'DIRTY_TRACKING')) caps |= BigInt(IOMMU_HW_CAP_DIRTY_TRACKING);
     if (ictx.profile === '7.3' && !idev.dev.machine.capable(idev.dev, 'PCI_ATS_SUPPORTED')) caps |= BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
