@@ -1,7 +1,7 @@
 /**
  * Shared by the faults in IOMMU_HWPT_ALLOC: a copy of iommufd_hwpt_alloc
- * (hw_pagetable.c) whose pt_id lookup failure, paging allocation and
- * copy-back failure are steps. With the reference's steps it answers as the
+ * (hw_pagetable.c) whose pt_id lookup failure, paging allocation, a failed
+ * nested allocation's unwind and copy-back failure are steps. With the reference's steps it answers as the
  * reference's iommufdHwptAlloc does.
  */
 import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
@@ -21,10 +21,12 @@ export interface HwptAllocSteps {
   readonly pagingAlloc?: typeof iommufdHwptPagingAlloc;
   /** The copy-back failed with rc: out_hwpt, iommufd_object_abort_and_destroy (run by the unwind unless this commits it). */
   readonly respondFailed?: (ictx: IommufdCtx, hwpt: IommufdHwpt, unwind: Unwind, rc: number) => number;
+  /** A nested allocation over a paging HWPT failed with rc: out_unlock puts the parent's lookup reference (the kernel), or not. */
+  readonly nestedFailed?: (parent: IommufdHwptPaging, rc: number) => number;
 }
 
 /** iommufd_hwpt_alloc over the given steps. */
-export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWPT_DATA_NONE) !== (len === 0), badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc) }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
+export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWPT_DATA_NONE) !== (len === 0), badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc), nestedFailed = (_parent, rc) => rc }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     if (cmd.num('__reserved')) return -EOPNOTSUPP;
@@ -48,7 +50,8 @@ export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWP
       if (r.errno || !r.value) return r.errno;
       hwpt = r.value;
     } else if (pt.type === 'HWPT_PAGING') {
-      return iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
+      const rc = iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
+      return rc ? nestedFailed(pt as IommufdHwptPaging, rc) : rc;
     } else {
       return -EINVAL;
     }

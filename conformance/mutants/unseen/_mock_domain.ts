@@ -1,7 +1,7 @@
 /**
  * Shared by the faults that change one step of IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS): a copy of
- * iommufd_test_mock_domain (selftest.c) whose attach and the label a failed attach goes to are
- * parameters. With the reference's own it answers exactly as the reference does.
+ * iommufd_test_mock_domain (selftest.c) whose bind, attach, the label a failed attach goes to and
+ * the op test in front of dev_flags are parameters. With the reference's own it answers exactly as the reference does.
  */
 import { IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject, type Result } from '../../../impl/iommufd/object.ts';
@@ -24,10 +24,12 @@ export interface MockDomainSteps {
   readonly attach?: (idev: IommufdDevice, ptId: { value: number }) => number;
   /** Whether a failed attach unwinds through out_unbind (the kernel's label) or skips it (to out_mdev). */
   readonly attachFailUnbinds?: boolean;
+  /** Whether dev_flags is read for MOCK_DOMAIN_FLAGS only (the kernel's test of the op) or for either op. */
+  readonly flagsForFlagsOpOnly?: boolean;
 }
 
 /** iommufd_test_mock_domain with the given steps (the reference's where none is given). */
-export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true }: MockDomainSteps): (ucmd: Ucmd) => number {
+export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true, flagsForFlagsOpOnly = true }: MockDomainSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const machine = ictx.machine;
@@ -50,7 +52,7 @@ export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDe
     if (rc) return rc;
     const unwind = new Unwind();
     unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
-    const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
+    const devFlags = !flagsForFlagsOpOnly || cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
     const md = machine.mockDevCreate(devFlags);
     if (!('dev' in md)) return unwind.exit(md.errno);
     const mockDev = md.dev;

@@ -46,65 +46,22 @@
  * success), then IOMMU_DESTROY of that HWPT: EBUSY instead of success (or, for
  * an automatic HWPT, it stays after its device detaches); pins left behind.
  *
- * Applied as: a copy of the reference's iommufd_hwpt_alloc whose nested branch
+ * Applied as: _hwpt_alloc.ts's iommufd_hwpt_alloc whose nested branch
  * leaves the lookup's users reference on the parent when it fails.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdHwptNestedAllocChecks, iommufdHwptPagingAlloc, userDataOf } from '../../../impl/iommufd/hw_pagetable.ts';
+import { refcount_inc } from '../../../impl/iommufd/object.ts';
+import { hwptAllocWith } from './_hwpt_alloc.ts';
 import { mutantImplementation } from '../harness.ts';
 
-/** iommufd_hwpt_alloc with the nested branch's failure going to out_put_idev. */
-function hwptAlloc(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const dataType = cmd.num('data_type');
-  const dataLen = cmd.num('data_len');
-  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
-  const flags = cmd.num('flags');
-
-  const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (idevR.errno || !idevR.value) return idevR.errno;
-  const idev = idevR.value;
-
-  const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
-  if (ptR.errno || !ptR.value) return -EINVAL;
-  const pt = ptR.value;
-
-  const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
-  let hwpt: IommufdHwpt;
-  if (pt.type === 'IOAS') {
-    const r = iommufdHwptPagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
-    if (r.errno || !r.value) return r.errno;
-    hwpt = r.value;
-  } else if (pt.type === 'HWPT_PAGING') {
-    const rc = iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
-    // THE FAULT: `goto out_put_idev` — iommufd_put_object(pt_obj) skipped, the lookup's reference stays.
-    if (rc) refcount_inc(pt);
+// THE FAULT: a failed nested branch does `goto out_put_idev`: iommufd_put_object(pt_obj) is
+// skipped, and the lookup's users reference on the parent stays.
+const hwptAlloc = hwptAllocWith({
+  nestedFailed: (parent, rc) => {
+    refcount_inc(parent);
     return rc;
-  } else {
-    return -EINVAL;
-  }
-
-  const unwind = new Unwind();
-  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) return unwind.exit(f.errno);
-    hwpt.fault = f.value;
-    refcount_inc(f.value);
-  }
-
-  cmd.set('out_hwpt_id', hwpt.id);
-  const rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  iommufdObjectFinalize(ictx, hwpt);
-  return unwind.exit(0);
-}
+  },
+});
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('hwpt-alloc-nested-fail-keeps-parent-ref', profile, {

@@ -38,65 +38,17 @@
  * gives its domains a huge IO page size. A zeroed argument, and
  * MOCK_DOMAIN_FLAGS, answer as the kernel.
  *
- * Applied as: IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS) runs a copy of the
- * reference's iommufd_test_mock_domain that reads dev_flags for both ops;
- * every other test op is the reference's.
+ * Applied as: IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS) runs _mock_domain.ts's
+ * iommufd_test_mock_domain reading dev_flags for both ops; every other test
+ * op is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize } from '../../../impl/iommufd/object.ts';
-import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
-import { iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import type { SelftestObj } from './_mock_domain.ts';
+import { mockDomainHandler } from './_mock_domain.ts';
 import { mutantImplementation } from '../harness.ts';
 
-/** iommufd_test_mock_domain with THE FAULT: dev_flags read from the union whatever the op. */
-function mockDomain(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const machine = ictx.machine;
-  const sobj: SelftestObj = {
-    type: 'SELFTEST',
-    id: 0,
-    users: 0,
-    mockDev: null,
-    idev: null,
-    // iommufd_selftest_destroy
-    destroy: () => {
-      if (sobj.idev) {
-        iommufdDeviceDetach(sobj.idev);
-        iommufdDeviceUnbind(sobj.idev);
-      }
-      if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-    },
-  };
-  let rc = iommufdObjectAlloc(ictx, sobj);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
-  const devFlags = cmd.num('mock_domain_flags.dev_flags'); // THE FAULT: the kernel reads it for MOCK_DOMAIN_FLAGS only
-  const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) return unwind.exit(md.errno);
-  const mockDev = md.dev;
-  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
-  const b = iommufdDeviceBind(ictx, mockDev);
-  if (b.errno || !b.value) return unwind.exit(b.errno);
-  const idev = b.value;
-  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
-  const ptId = { value: cmd.num('id') };
-  rc = iommufdDeviceAttach(idev, ptId);
-  if (rc) return unwind.exit(rc);
-  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
-  cmd.set('mock_domain.out_hwpt_id', ptId.value);
-  cmd.set('mock_domain.out_stdev_id', sobj.id);
-  cmd.set('mock_domain.out_idev_id', idev.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  sobj.mockDev = mockDev;
-  sobj.idev = idev;
-  iommufdObjectFinalize(ictx, sobj);
-  return unwind.exit(0);
-}
+// THE FAULT: dev_flags is read from the union whatever the op (the kernel reads it for MOCK_DOMAIN_FLAGS only).
+const mockDomain = mockDomainHandler({ flagsForFlagsOpOnly: false });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('mock-domain-dev-flags-for-plain-op', profile, {
