@@ -12,6 +12,8 @@ import { iommufdGetIoas, type IommufdCtx, type IoPagetable, type Range, type Ucm
 export interface LoadIovasSteps {
   /** `range.start >= range.last` is EINVAL: a one-byte range is refused too (false: only start > last). */
   readonly refusesOneByte?: boolean;
+  /** The overlap test queries the earlier ranges over [start, last] (false: at start only, a point query). */
+  readonly overlapWholeRange?: boolean;
 }
 
 /** iommufd_ioas_load_iovas, as the reference has it: EFAULT, start >= last -> EINVAL, overlap -> EINVAL, ENOMEM. */
@@ -22,7 +24,8 @@ function loadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[], ste
     if (!b) return -EFAULT;
     const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
     if (steps.refusesOneByte === false ? start > last : start >= last) return -EINVAL;
-    if (out.some((r) => r.start <= last && r.last >= start)) return -EINVAL;
+    const queryLast = steps.overlapWholeRange === false ? start : last;
+    if (out.some((r) => r.start <= queryLast && r.last >= start)) return -EINVAL;
     if (ctx.faults.shouldFail()) return -ENOMEM;
     out.push({ start, last });
   }

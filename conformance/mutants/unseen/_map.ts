@@ -34,13 +34,16 @@ function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint },
   return unwind.exit(mapPages(iopt, list, length, dst, prot, flags));
 }
 
-/** iommufd_ioas_map over the given iopt_map_pages (the reference's where none is given). */
-export function ioasMapHandler({ mapPages = ioptMapPages }: { readonly mapPages?: typeof ioptMapPages }): (ucmd: Ucmd) => number {
+/**
+ * iommufd_ioas_map over the given iopt_map_pages (the reference's where none is given);
+ * `checksIovaTop` false drops the `cmd->iova >= ULONG_MAX` half of the EOVERFLOW test.
+ */
+export function ioasMapHandler({ mapPages = ioptMapPages, checksIovaTop = true }: { readonly mapPages?: typeof ioptMapPages; readonly checksIovaTop?: boolean }): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const flags = cmd.num('flags');
     if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
-    if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
+    if ((checksIovaTop && cmd.big('iova') >= ULONG_MAX) || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
     if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
     const ioas = iommufdGetIoas(ctx, cmd.num('ioas_id'));
     if (ioas.errno) return ioas.errno;

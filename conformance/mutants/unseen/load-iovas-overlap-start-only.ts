@@ -24,46 +24,18 @@
  * aperture, a device's reserved regions) that the old list allowed are
  * refused with -EADDRINUSE, or the other way round.
  *
- * Applied as: IOMMU_IOAS_ALLOW_IOVAS is a copy of iommufd_ioas_allow_iovas
- * over a copy of iommufd_ioas_load_iovas with the one changed query, then
+ * Applied as: IOMMU_IOAS_ALLOW_IOVAS is _allow_iovas.ts's
+ * iommufd_ioas_allow_iovas with the overlap query at the start only, then
  * the reference's iopt_set_allow_iova.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation } from '../harness.ts';
-import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { requireLayout } from '../../../spec/uapi/layout.ts';
-import { decodeStruct } from '../../../spec/abi/codec.ts';
-import { iommufdGetIoas, type IommufdCtx, type Range, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { ioptSetAllowIova } from '../../../impl/iommufd/io_pagetable.ts';
-
-/** iommufd_ioas_load_iovas with the fault. */
-function loadIovas(ctx: IommufdCtx, uptr: bigint, num: number, out: Range[]): number {
-  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
-  for (let i = 0; i < num; i++) {
-    const b = ctx.proc.copyFromUser(uptr + BigInt(i * elmSize), elmSize);
-    if (!b) return -EFAULT;
-    const { start, last } = decodeStruct(ctx.profile, 'iommu_iova_range', b) as { start: bigint; last: bigint };
-    if (start >= last) return -EINVAL;
-    // THE FAULT: interval_tree_iter_first(itree, range.start, range.start).
-    if (out.some((r) => r.start <= start && r.last >= start)) return -EINVAL;
-    if (ctx.faults.shouldFail()) return -ENOMEM;
-    out.push({ start, last });
-  }
-  return 0;
-}
-
-/** iommufd_ioas_allow_iovas */
-function allowIovas(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const allowed: Range[] = [];
-  const rc = loadIovas(ctx, cmd.big('allowed_iovas'), cmd.num('num_iovas'), allowed);
-  if (rc) return rc;
-  return ioptSetAllowIova(r.value!.iopt, allowed);
-}
+import { allowIovasWith } from './_allow_iovas.ts';
+import { mutantImplementation } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('load-iovas-overlap-start-only', profile, { handlers: { IOMMU_IOAS_ALLOW_IOVAS: allowIovas } });
+  return mutantImplementation('load-iovas-overlap-start-only', profile, {
+    // THE FAULT: interval_tree_iter_first(itree, range.start, range.start) (iommufd_ioas_load_iovas).
+    handlers: { IOMMU_IOAS_ALLOW_IOVAS: allowIovasWith(ioptSetAllowIova, { overlapWholeRange: false }) },
+  });
 }

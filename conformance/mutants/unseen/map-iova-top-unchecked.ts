@@ -27,46 +27,14 @@
  *   - with an IOVA alignment of a page it answers -EINVAL (alignment)
  *     instead of -EOVERFLOW.
  *
- * Applied as: IOMMU_IOAS_MAP is a copy of iommufd_ioas_map without the iova
- * test, over the reference's iopt_map_user_pages.
+ * Applied as: IOMMU_IOAS_MAP is _map.ts's iommufd_ioas_map without the iova
+ * test, over the reference's iopt_map_pages.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { ioasMapHandler } from './_map.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptMapUserPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
-
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
-
-/** iommufd_ioas_map with the fault. */
-function ioasMap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
-  // THE FAULT: `cmd->iova >= ULONG_MAX ||` is gone.
-  if (cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const m = ioptMapUserPages(
-    r.value!.iopt,
-    ctx.proc,
-    ctx.accountMode === 'MM',
-    cmd.big('iova'),
-    cmd.big('user_va'),
-    cmd.big('length'),
-    convIommuProt(flags),
-    flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA,
-    ctx.profile,
-  );
-  if (m.errno) return m.errno;
-  cmd.set('iova', m.value!);
-  return iommufdUcmdRespond(ucmd);
-}
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('map-iova-top-unchecked', profile, { handlers: { IOMMU_IOAS_MAP: ioasMap } });
+  // THE FAULT: `cmd->iova >= ULONG_MAX ||` is gone from iommufd_ioas_map's EOVERFLOW test.
+  return mutantImplementation('map-iova-top-unchecked', profile, { handlers: { IOMMU_IOAS_MAP: ioasMapHandler({ checksIovaTop: false }) } });
 }
