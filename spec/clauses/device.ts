@@ -449,10 +449,10 @@ export const clauses: Clause[] = [
   {
     id: 'MOCK_DOMAIN.CHECK_MAP',
     kind: 'state',
-    statement: 'MD_CHECK_MAP succeeds iff every 2 KiB IO page of the range translates in the mock domain to the page under the user address; misalignment or a mismatch is EINVAL; an id that is no paging HWPT is ENOENT, and a paging HWPT whose domain is not the mock driver\'s is EINVAL (get_md_pagetable).',
+    statement: 'MD_CHECK_MAP succeeds iff every IO page of the range, of the domain\'s smallest page size (2 KiB; 4 KiB on a 7.3 MOCK_IOMMUPT_HUGE table), translates in the mock domain to the page under the user address; an iova, length or uptr not aligned to that size, or a mismatch, is EINVAL; an id that is no paging HWPT is ENOENT, and a paging HWPT whose domain is not the mock driver\'s is EINVAL (get_md_pagetable).',
     source: { file: ST, function: 'iommufd_test_md_check_pa' },
     profiles: BOTH,
     command: 'IOMMU_TEST_CMD',
-    checks: ['ref.selftest.md-check-map', 'suite.invariants.md-check-map-refusal-is-testimony', 'suite.invariants.md-check-map-only-mock-domains'],
+    checks: ['ref.selftest.md-check-map', 'suite.invariants.md-check-map-refusal-is-testimony', 'suite.invariants.md-check-map-only-mock-domains', 'suite.invariants.md-check-map-huge-table-alignment'],
   },
 ];

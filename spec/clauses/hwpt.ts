@@ -139,7 +139,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: CMD,
     errno: 'EINVAL',
-    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent'],
+    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent', 'suite.invariants.nested-flags-first'],
   },
   {
     id: 'HWPT_ALLOC.FAULT_LOOKUP',
@@ -176,7 +176,7 @@ export const clauses: Clause[] = [
   {
     id: 'HWPT_ALLOC.PAGING_SUCCEEDS',
     kind: 'state',
-    statement: 'IOMMU_HWPT_ALLOC of a plain paging HWPT (flags 0 — or, in 7.3, IOMMU_HWPT_ALLOC_PASID alone for a VT-d or mock device, whose drivers build it as the plain one — data_type NONE, data_len 0, reserved fields 0) for a device bound in the context, over one of its IOASes, refuses nothing but the driver’s allocation (ENOMEM) and what the IOAS cannot take (iopt_table_add_domain): so it succeeds where every area and allowed range lies in the unit’s aperture, aligned to its smallest page, no area is mapped with neither READ nor WRITE, and the IOAS is empty or a domain already holds what it maps (nothing new to pin). An older caller’s shorter struct is the same request, the rest read as 0 (copy_struct_from_user). On 7.3 a mock device’s driver also takes IOMMU_HWPT_DATA_SELFTEST for a paging domain, read up to its first member (iotlb) at least: 4 bytes, or 8 naming MOCK_IOMMUPT_DEFAULT, ask for the default mock page table (mock_domain_alloc_paging_flags).',
+    statement: 'IOMMU_HWPT_ALLOC of a plain paging HWPT (flags 0 — or, in 7.3, IOMMU_HWPT_ALLOC_PASID alone for a VT-d or mock device, whose drivers build it as the plain one — data_type NONE, data_len 0, reserved fields 0) for a device bound in the context, over one of its IOASes, refuses nothing but the driver’s allocation (ENOMEM) and what the IOAS cannot take (iopt_table_add_domain): so it succeeds where every area and allowed range lies in the unit’s aperture, aligned to its smallest page, no area is mapped with neither READ nor WRITE, and the IOAS is empty or a domain already holds what it maps (nothing new to pin). An older caller’s shorter struct is the same request, the rest read as 0 (copy_struct_from_user). On 7.3 a mock device’s driver also takes IOMMU_HWPT_DATA_SELFTEST for a paging domain, read up to its first member (iotlb) at least: 4 bytes, or 8 naming MOCK_IOMMUPT_DEFAULT, ask for the default mock page table (mock_domain_alloc_paging_flags); 8 naming MOCK_IOMMUPT_HUGE ask for the huge one, PAGE_SIZE and MOCK_HUGE_PAGE_SIZE pages over the AMDv1 aperture, which holds [0, MOCK_APERTURE_LAST] (mock_domain_alloc_pgtable).',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
     profiles: BOTH,
     command: CMD,

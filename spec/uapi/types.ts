@@ -174,4 +174,12 @@ export interface TestOpDef {
    * PASID_ATTACH detaches the PASID. Unset where the op keeps what it did.
    */
   readonly answerFault?: 'unwinds' | 'detaches';
+  /**
+   * Its handler refuses a bit of its member's flags word outside that word's
+   * flag set (and `alsoAccepts`) with this errno, before it looks up any
+   * object (only the 16 MiB length cap of the access ops comes first): the
+   * selftest's own ABI, as strict as the uAPI's (iommufd_test_create_access,
+   * iommufd_test_access_pages, iommufd_test_access_rw).
+   */
+  readonly memberFlags?: { readonly errno: 'EOPNOTSUPP' | 'EINVAL'; readonly alsoAccepts?: readonly string[] };
 }

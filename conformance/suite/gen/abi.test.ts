@@ -9,11 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import { argBytes, decodeIoctl } from '../../../spec/abi/dispatch.ts';
 import { buildIoctlArg } from '../../../spec/abi/arg.ts';
-import { commandsFor } from '../../../spec/uapi/lookup.ts';
+import { commandByName, commandsFor, testOpByName } from '../../../spec/uapi/lookup.ts';
 import { PROFILES } from '../../../spec/uapi/profiles.ts';
 import { ERRNO } from '../../../spec/uapi/errno.ts';
 import { IOMMUFD_CMD_BASE, IOMMUFD_TYPE } from '../../../spec/uapi/constants.ts';
-import { otherRequest, type RequestBits } from './abi.ts';
+import { applyAbi, otherRequest, type RequestBits } from './abi.ts';
 
 const BITS: readonly RequestBits[] = ['type', 'dir', 'size'];
 
@@ -50,4 +50,33 @@ describe('request numbers with other type, direction or size bits', () => {
     expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'dir')).toBe(((3 << 30) | (IOMMUFD_TYPE << 8) | nr) >>> 0);
     expect(otherRequest('7.3', 'IOMMU_IOAS_ALLOC', 'type')).toBe((((IOMMUFD_TYPE - 1) << 8) | nr) >>> 0);
   });
+});
+
+describe('unknown bits in a test op\'s member flags (TestOpDef.memberFlags)', () => {
+  for (const profile of PROFILES) {
+    it(`set one bit its handler does not take, and say so (${profile})`, () => {
+      const cmd = commandByName(profile, 'IOMMU_TEST_CMD');
+      expect(cmd).toBeDefined();
+      if (!cmd) return;
+      // ACCESS_RW also takes MOCK_FLAGS_ACCESS_SYZ (bit 16), from another flag set: never chosen.
+      const ops = [
+        ['IOMMU_TEST_OP_CREATE_ACCESS', 'create_access', 'flags', 1],
+        ['IOMMU_TEST_OP_ACCESS_PAGES', 'access_pages', 'flags', 1 | (1 << 16)],
+        ['IOMMU_TEST_OP_ACCESS_RW', 'access_rw', 'flags', 1 | 4 | (1 << 16)],
+      ] as const;
+      for (const [op, member, field, known] of ops) {
+        const value = testOpByName(profile, op)?.value as number;
+        for (let bit = 0; bit < 32; bit++) {
+          const { arg, defects } = applyAbi(profile, cmd, { op: value, id: 1, [member]: { [field]: 0 } }, { kind: 'memberFlags', bit });
+          const got = (arg.fields[member] as Record<string, number>)[field] as number;
+          expect(got & known, `${op} bit ${bit}`).toBe(0);
+          expect(got.toString(2).replaceAll('0', '').length, `${op} bit ${bit}`).toBe(1);
+          expect(defects).toEqual([{ what: `unknown bit ${Math.log2(got)} in ${member}.${field}`, errno: 'EOPNOTSUPP', field: `${member}.${field}`, abi: true }]);
+        }
+      }
+      // An op without member flags gets no such defect.
+      const refs = testOpByName(profile, 'IOMMU_TEST_OP_MD_CHECK_REFS')?.value as number;
+      expect(applyAbi(profile, cmd, { op: refs, id: 0, check_refs: {} }, { kind: 'memberFlags', bit: 3 }).defects).toEqual([]);
+    });
+  }
 });

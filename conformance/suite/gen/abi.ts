@@ -6,6 +6,8 @@
  * errno the uAPI documents for it:
  *
  *   non-zero reserved field, unknown flag bit  → EOPNOTSUPP (iommufd) / EINVAL (VFIO)
+ *   unknown bit in an IOMMU_TEST_CMD op's own flags word (TestOpDef.memberFlags)
+ *                                              → the errno its handler gives (EOPNOTSUPP)
  *   size below the minimum                     → EINVAL (checked before the handler)
  *   size above sizeof, non-zero tail           → E2BIG  (iommufd; VFIO structs read with copy_struct_from_user)
  *   size above sizeof, zero tail; size between the minimum and sizeof → no defect (accepted as the full struct)
@@ -26,7 +28,7 @@
 import fc from 'fast-check';
 import type { CommandDef } from '../../../spec/uapi/types.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
-import { commandByName, commandMinSize, commandsFor, commandStructSize, flagMask, testOpByName, testOpByValue } from '../../../spec/uapi/lookup.ts';
+import { commandByName, commandMinSize, commandsFor, commandStructSize, enumValue, flagMask, testOpByName, testOpByValue } from '../../../spec/uapi/lookup.ts';
 import { requireLayout, structDefFor, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import type { Defect, Tmpl } from '../step.ts';
 
@@ -34,6 +36,8 @@ export type AbiChoice =
   | { readonly kind: 'none' }
   | { readonly kind: 'reserved'; readonly k: number; readonly value: number }
   | { readonly kind: 'flags'; readonly k: number; readonly bit: number }
+  /** An unknown bit in the flags word of an IOMMU_TEST_CMD op's member (TestOpDef.memberFlags). */
+  | { readonly kind: 'memberFlags'; readonly bit: number }
   | { readonly kind: 'tail'; readonly extra: number; readonly nonzero: boolean }
   | { readonly kind: 'short'; readonly k: number }
   | { readonly kind: 'shortOk'; readonly k: number }
@@ -42,6 +46,7 @@ export type AbiChoice =
 
 const reservedDefect: fc.Arbitrary<AbiChoice> = fc.record({ kind: fc.constant('reserved' as const), k: fc.nat(7), value: fc.constantFrom(1, 0x80000000, 0xffff) });
 const flagsDefect: fc.Arbitrary<AbiChoice> = fc.record({ kind: fc.constant('flags' as const), k: fc.nat(7), bit: fc.oneof(fc.constant(31), fc.nat(31)) });
+const memberFlagsDefect: fc.Arbitrary<AbiChoice> = fc.record({ kind: fc.constant('memberFlags' as const), bit: fc.oneof(fc.constant(31), fc.nat(31)) });
 const valueDefect: fc.Arbitrary<AbiChoice> = fc.oneof(reservedDefect, flagsDefect);
 const sizeChoice: fc.Arbitrary<AbiChoice> = fc.oneof(
   fc.record({ kind: fc.constant('tail' as const), extra: fc.constantFrom(4, 8, 16, 64), nonzero: fc.boolean() }),
@@ -78,6 +83,7 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, re
   const values: fc.Arbitrary<AbiChoice>[] = [];
   if (facts.uapi && facts.reserved.length > 0) values.push(reservedDefect);
   if (facts.uapi && facts.flags.some((f) => (f.mask >>> 0) !== 0xffffffff)) values.push(flagsDefect);
+  if (testOp !== undefined && memberFlagsOf(profile, testOp)) values.push(memberFlagsDefect);
   const value = values.length > 0 ? fc.oneof(...values) : undefined;
   const single = value ? fc.oneof({ weight: 2, arbitrary: value }, { weight: 1, arbitrary: sizeChoice }) : sizeChoice;
   const choices = [
@@ -89,10 +95,42 @@ export function abiChoiceFor(profile: Profile, cmdName: string, rate: number, re
   // as the value and size defects together: its unwinding is a whole error path of each command.
   // An older caller's struct, no defect but the other ABI an extensible command keeps (a size
   // between its minimum and sizeof): about half as often as the defects together.
+  // An unknown bit of a test op's member flags alone, as often again: it is that op's own refusal
+  // path, which the command's shared defects (size, tail) never reach.
+  if (testOp !== undefined && memberFlagsOf(profile, testOp)) choices.push({ weight: Math.max(1, Math.round(rate * 50)), arbitrary: memberFlagsDefect });
   if (facts.min < facts.size) choices.push({ weight: Math.max(1, Math.round(rate * 50)), arbitrary: fc.constant<AbiChoice>({ kind: 'shortOk', k: 0 }) });
   const answerFault = testOp !== undefined ? testOpByName(profile, testOp)?.answerFault : cmd.answerFault;
   if (readOnlyArgs && (answerFault === 'unwinds' || (detaching && answerFault === 'detaches'))) choices.push({ weight: Math.max(1, Math.round(rate * 60)), arbitrary: fc.constant<AbiChoice>({ kind: 'readOnly' }) });
   return fc.oneof(...choices);
+}
+
+/** A test op's member flags word: its name, the bits its handler accepts, and the errno for any other. */
+interface MemberFlags {
+  readonly member: string;
+  readonly field: string;
+  readonly mask: number;
+  readonly errno: string;
+}
+
+const memberFlagsCache = new Map<string, MemberFlags | null>();
+
+function memberFlagsOf(profile: Profile, testOp: string): MemberFlags | undefined {
+  const key = `${profile}:${testOp}`;
+  const hit = memberFlagsCache.get(key);
+  if (hit !== undefined) return hit ?? undefined;
+  const def = testOpByName(profile, testOp);
+  let facts: MemberFlags | null = null;
+  if (def?.memberFlags && def.member) {
+    const find = (n: LayoutNode): LayoutNode | undefined => (n.kind !== 'record' ? undefined : n.name === def.member ? n : n.fields.map(find).find((x) => x !== undefined));
+    const rec = find(requireLayout(profile, 'iommu_test_cmd').root);
+    const word = rec?.kind === 'record' ? rec.fields.find((n) => n.kind === 'scalar' && n.def?.role === 'flags' && n.def.flags) : undefined;
+    if (word?.def?.flags) {
+      const also = (def.memberFlags.alsoAccepts ?? []).reduce((acc, name) => (acc | (enumValue(profile, name) ?? 0)) >>> 0, 0);
+      facts = { member: def.member, field: word.name, mask: (flagMask(profile, word.def.flags, { includeTest: true }) | also) >>> 0, errno: def.memberFlags.errno };
+    }
+  }
+  memberFlagsCache.set(key, facts);
+  return facts ?? undefined;
 }
 
 interface StructFacts {
@@ -212,6 +250,21 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
         const cur = typeof out[f.node.name] === 'number' ? (out[f.node.name] as number) : 0;
         out[f.node.name] = (cur | (1 << bit)) >>> 0;
         defects.push({ what: `unknown bit ${bit} in ${cmd.struct}.${f.node.name}`, errno: facts.valueErrno, field: f.node.name, abi: true });
+        return;
+      }
+      case 'memberFlags': {
+        const op = fields['op'];
+        const def = typeof op === 'number' ? testOpByValue(profile, op) : undefined;
+        const mf = def && memberFlagsOf(profile, def.name);
+        const member = mf && out[mf.member];
+        if (!mf || typeof member !== 'object' || member === null || Array.isArray(member) || member instanceof Uint8Array) return;
+        let bit = c.bit;
+        while (bit < 32 && mf.mask & (1 << bit)) bit++;
+        if (bit >= 32) return;
+        const word = member as { readonly [k: string]: Tmpl };
+        const cur = typeof word[mf.field] === 'number' ? (word[mf.field] as number) : 0;
+        out[mf.member] = { ...word, [mf.field]: (cur | (1 << bit)) >>> 0 };
+        defects.push({ what: `unknown bit ${bit} in ${mf.member}.${mf.field}`, errno: mf.errno, field: `${mf.member}.${mf.field}`, abi: true });
         return;
       }
       case 'tail': {

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
-import { encodeStruct } from '../../../spec/abi/codec.ts';
+import { decodeStruct, encodeStruct } from '../../../spec/abi/codec.ts';
 import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
@@ -1139,7 +1139,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       needs: ['mappedDevice'], ready: () => true,
       build: (m, c) => {
         const held = new Set(m.live('hwpt').map((h) => h.ioas));
-        const ioas = pick(m.live('ioas').filter((o) => held.has(o.name) && m.liveAreas(o.ctx, o.name).length > 0), c.k) ?? pick(m.live('ioas'), c.k);
+        const mapped = (o: ObjEntry): boolean => m.liveAreas(o.ctx, o.name).length > 0;
+        // One SET of 0 in four that are undone at once (the follow-up) goes to an IOAS a domain
+        // holds with nothing mapped, where it takes: the domain's own alignment must come back.
+        const undo = c.val === 0n && c.k % 4 === 1;
+        const ioas = (undo ? pick(m.live('ioas').filter((o) => held.has(o.name) && !mapped(o)), c.k) : undefined) ?? pick(m.live('ioas').filter((o) => held.has(o.name) && mapped(o)), c.k) ?? pick(m.live('ioas'), c.k);
         return ioas && ioctlStep(env, 'IOMMU_OPTION', new Ref(ioas.ctx), { option_id: opts.huge, op: opts.set, object_id: new Ref(ioas.name), val64: c.val }, NONE, {});
       },
       // Half the time large pages turned off are turned on again at once, and the IOAS's ranges
@@ -1230,18 +1234,34 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       return testOpStep(env, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', new Ref(hwpt), 'mock_domain_flags', { dev_flags: noDirty }, NONE);
     };
     // A paging HWPT a mock device took with no data is asked for again with the selftest driver
-    // data a 7.3 mock takes (IOMMU_HWPT_DATA_SELFTEST: an older caller's 4 bytes, iotlb alone, or 8
-    // naming the default page table, in turn): the driver copies up to its first member at least.
+    // data a 7.3 mock takes (IOMMU_HWPT_DATA_SELFTEST: an older caller's 4 bytes, iotlb alone, 8
+    // naming the default page table, or 8 naming the huge one, 4 KiB and 1 MiB pages, in turn): the
+    // driver copies up to its first member at least.
     const mockPt = enumValue(p, 'MOCK_IOMMUPT_DEFAULT');
-    const mockData = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+    const mockHugePt = enumValue(p, 'MOCK_IOMMUPT_HUGE');
+    const mockData = (m: GenModel, t: StepTemplate, step: TraceStep): readonly (StepTemplate | undefined)[] => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type: Tmpl; data_len?: Tmpl } }).fields;
-      if (!ok(step) || mockPt === undefined || f.data_type !== 0 || f.data_len !== undefined || !(f.dev_id instanceof Ref)) return undefined;
+      if (!ok(step) || mockPt === undefined || f.data_type !== 0 || f.data_len !== undefined || !(f.dev_id instanceof Ref)) return [];
       const dev = f.dev_id.name;
-      if (!m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev)) return undefined;
-      const whole = encodeStruct(p, 'iommu_hwpt_selftest', { iotlb: 0, pagetable_type: mockPt });
-      const len = m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 0 ? offsetofend(p, 'iommu_hwpt_selftest', 'iotlb') : whole.length;
-      const data = whole.slice(0, len);
-      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: f.flags, dev_id: f.dev_id, pt_id: f.pt_id, data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: len, data_uptr: { data } }, NONE, { bind: { [m.fresh('hwpt')]: 'out.out_hwpt_id' } });
+      if (!m.objs.some((o) => o.kind === 'stdev' && o.ioas === dev)) return [];
+      const turn = m.objs.filter((o) => o.kind === 'hwpt').length % 3;
+      const ask = (pagetable: number | undefined, len: number): { hwpt: string; step: StepTemplate | undefined } => {
+        const data = encodeStruct(p, 'iommu_hwpt_selftest', { iotlb: 0, pagetable_type: pagetable ?? mockPt }).slice(0, len);
+        const hwpt = m.fresh('hwpt');
+        return { hwpt, step: ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: f.flags, dev_id: f.dev_id, pt_id: f.pt_id, data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: len, data_uptr: { data } }, NONE, { bind: { [hwpt]: 'out.out_hwpt_id' } }) };
+      };
+      const whole = requireLayout(p, 'iommu_hwpt_selftest').size;
+      const asked = ask(turn === 2 ? mockHugePt : mockPt, turn === 0 ? offsetofend(p, 'iommu_hwpt_selftest', 'iotlb') : whole);
+      // Where the IOAS maps something, the huge table too (if that was not the turn's), checked half
+      // a page into a mapping it was filled with: its smallest page is 4 KiB, so MD_CHECK_MAP
+      // refuses what the 2 KiB mock walks.
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      const a = mockHugePt !== undefined && ctx && f.pt_id instanceof Ref && testOpSupported(env, 'IOMMU_TEST_OP_MD_CHECK_MAP') ? m.liveAreas(ctx.name, f.pt_id.name).find((x) => x.buf !== undefined && x.bufOff % PAGE_BYTES === 0 && x.iova % PAGE === 0n && x.length >= PAGE) : undefined;
+      if (!a || !ctx) return [asked.step];
+      const huge = turn === 2 ? asked : ask(mockHugePt, whole);
+      const half = PAGE / 2n;
+      const check = testOpStep(env, ctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(huge.hwpt), 'check_map', { iova: new Ref(a.name, '', half), length: a.length - half, uptr: new Ref(a.buf as string, 'va', BigInt(a.bufOff) + half) }, NONE);
+      return turn === 2 ? [asked.step, check] : [asked.step, huge.step, check];
     };
     // A nesting parent is made for the device that asked for it, which then attaches to it while it
     // has nothing else (a VMM's stage 2 before the guest's table): the device reaches the IOAS
@@ -1256,12 +1276,20 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     };
     // Once the device sits on its nesting parent, a write-only page is mapped into the IOAS (a
     // guest's DMA-out buffer): a stage-2 table keeps read and write apart, so the device's read of
-    // it faults, which the step's probes try.
-    const nestWriteOnly = (m: GenModel, t: StepTemplate, attach: StepTemplate | undefined): StepTemplate | undefined => {
+    // it faults, which the step's probes try. Then a page it may read and write is mapped and
+    // unmapped again (a buffer used and freed): the stage-2 range invalidation must reach what the
+    // map's probes left in the IOTLB.
+    const nestWriteOnly = (m: GenModel, t: StepTemplate, attach: StepTemplate | undefined): (StepTemplate | undefined)[] => {
       const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
       const b = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
-      if (!attach || !b || !(f.pt_id instanceof Ref)) return undefined;
-      return ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { flags: MAP.write, ioas_id: f.pt_id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {});
+      if (!attach || !b || !(f.pt_id instanceof Ref)) return [];
+      const fd = t.fields['fd'] as Ref;
+      const used = m.fresh('area');
+      return [
+        ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.write, ioas_id: f.pt_id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {}),
+        ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write, ioas_id: f.pt_id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, { bind: { [used]: 'out.iova' } }),
+        ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.pt_id, iova: new Ref(used), length: PAGE }, NONE, {}),
+      ];
     };
     // A nested HWPT asked of that parent by a device of another driver, with data of its own
     // driver's type: the parent's owner is checked before the driver sees it (EINVAL).
@@ -1307,20 +1335,28 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!ok(step) || pasidFlag === undefined || f.flags !== nest || f.data_type !== 0) return undefined;
       return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: nest | pasidFlag, dev_id: f.dev_id, pt_id: f.pt_id, data_type: 0 }, NONE, {});
     };
+    type HwptAlloc = { ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; typed: boolean; abi: AbiChoice };
     add({
       kind: 'IOMMU_HWPT_ALLOC',
       weight: 3,
       // data: user data whose type and length disagree (a length without a type, a type without a
       // length) — EINVAL before the device is looked up (iommufd_hwpt_alloc checks __reserved and
       // data_type/data_len first).
-      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty, faultId), data: fc.constantFrom<HwptData>('none', 'none', 'none', 'none', 'none', 'lenOnly', 'typeOnly'), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
+      arb: fc.record({ ctx: ctxK, dev: idChoice, pt: idChoice, ptHwpt: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), flags: fc.constantFrom(0, 0, 0, nest, dirty, nest | dirty, faultId), data: fc.constantFrom<HwptData>('none', 'none', 'none', 'none', 'none', 'lenOnly', 'typeOnly'), typed: fc.boolean(), abi: env.abiFor('IOMMU_HWPT_ALLOC') }),
       needs: ['devid', 'ioas'], ready: () => true,
       build: (m, c) => {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
-        const dev = idOf(c.dev, m, ctx.name, ['devid']);
+        // A nesting parent is asked for a device behind a unit that has nesting (a VMM offering
+        // its guest a vIOMMU), unattached as yet, where the context binds one: the parent's own
+        // format (an SMMUv3 stage 2, a VT-d second stage, AMD v1) is then what its follow-ups try.
+        const nestable = c.flags & nest && c.dev.kind === 'live' && !c.ptHwpt ? pick(m.openDfds().filter((x) => x.ctx === ctx.name && x.devid && x.attached === undefined && /^(arm-|vtd-ss|amd-v1)/.test(x.dev.iommu.format)), c.dev.k) : undefined;
+        const dev = nestable?.devid ? { id: new Ref(nestable.devid) } : idOf(c.dev, m, ctx.name, ['devid']);
         const pt = idOf(c.pt, m, ctx.name, c.ptHwpt ? ['hwpt'] : ['ioas']);
         const name = m.fresh('hwpt');
-        const data: { [k: string]: Tmpl } = c.data === 'lenOnly' ? { data_type: 0, data_len: 8, data_uptr: { data: new Uint8Array(8) } } : c.data === 'typeOnly' ? { data_type: someDataType, data_len: 0 } : { data_type: 0 };
+        // Over a HWPT (a nested allocation), half the time with driver data of the selftest's type, as
+        // a VMM's would be: the flags and the parent are then what is judged, not the missing data.
+        const typed = c.ptHwpt && c.typed && c.data === 'none';
+        const data: { [k: string]: Tmpl } = c.data === 'lenOnly' ? { data_type: 0, data_len: 8, data_uptr: { data: new Uint8Array(8) } } : c.data === 'typeOnly' ? { data_type: someDataType, data_len: 0 } : typed ? { data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } } : { data_type: 0 };
         const dataDefects: Defect[] = c.data === 'none' ? [] : [{ what: c.data === 'lenOnly' ? 'data_len without a data_type' : 'a data_type without data_len', errno: 'EINVAL' }];
         // A fault_id that names the IOAS, not a fault queue: ENOENT once the HWPT is built, which must go again.
         const fault: { [k: string]: Tmpl } = c.flags & faultId ? { fault_id: pt.id } : {};
@@ -1346,20 +1382,23 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
         const attach = nestAttach(m, t, step);
-        return [ranges, destroy, noDirtyJoin(m, t, step), mockData(m, t, step), nestForeign(m, t, step), attach, nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
         const made = t.fields['cmd'] === 'IOMMU_HWPT_ALLOC' && ok(step) ? Object.keys(t.bind ?? {})[0] : undefined;
         const pt = (t.fields['arg'] as { fields?: { pt_id?: Tmpl } } | undefined)?.fields?.pt_id;
         const ioas = pt instanceof Ref ? m.objs.find((o) => o.name === pt.name && o.kind === 'ioas') : undefined;
-        if (made && ioas) m.objs.push({ name: made, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ioas: ioas.name, nestParent: false, auto: false, mock: true });
+        const data = (t.fields['arg'] as { fields?: { data_uptr?: Tmpl } } | undefined)?.fields?.data_uptr;
+        const bytes = typeof data === 'object' && data !== null && 'data' in data && data.data instanceof Uint8Array ? data.data : undefined;
+        const mockHuge = mockHugePt !== undefined && bytes !== undefined && bytes.length === requireLayout(p, 'iommu_hwpt_selftest').size && Number(decodeStruct(p, 'iommu_hwpt_selftest', bytes)['pagetable_type']) === mockHugePt;
+        if (made && ioas) m.objs.push({ name: made, kind: 'hwpt', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true, ioas: ioas.name, nestParent: false, auto: false, mock: true, ...(mockHuge && { mockHuge }) });
         if (t.fields['cmd'] !== 'IOMMU_DESTROY') return;
         const id = (t.fields['arg'] as { fields?: { id?: Tmpl } } | undefined)?.fields?.id;
         const o = ok(step) && id instanceof Ref ? m.objs.find((x) => x.name === id.name) : undefined;
         if (o) o.alive = false;
       },
-    } satisfies CommandSpec<{ ctx: number; dev: IdChoice; pt: IdChoice; ptHwpt: boolean; flags: number; data: HwptData; abi: AbiChoice }>);
+    } satisfies CommandSpec<HwptAlloc>);
   }
 
   if (has('IOMMU_GET_HW_INFO')) {

@@ -34,6 +34,8 @@ export interface ObjEntry {
   readonly auto?: boolean;
   /** hwpt: allocated (IOMMU_HWPT_ALLOC) for a selftest mock device: a mock domain another mock device can join. */
   readonly mock?: boolean;
+  /** hwpt: a 7.3 mock's MOCK_IOMMUPT_HUGE table (IOMMU_HWPT_DATA_SELFTEST): its smallest page is 4 KiB, not 2 KiB. */
+  readonly mockHuge?: boolean;
   /** hwpt: allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
   readonly dirty?: boolean;
   /** ioas: the ranges IOMMU_IOAS_ALLOW_IOVAS last set (automatic IOVAs come only from them). */

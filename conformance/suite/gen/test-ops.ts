@@ -642,7 +642,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     // Now and then a copy of several pages (up to the area's end): the slow path pins and unpins
     // page by page; and now and then one that starts inside a page and runs into the next (the
     // page it ends in is found from where it starts plus its length, not from its length alone).
-    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096, 3 * 4096, 3 * 4096), at: fc.constantFrom(0, 0, 0, 8, 4092), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD') }),
+    arb: fc.record({ acc: k16, area: k16, off: fc.nat(15), len: fc.constantFrom(1, 8, 64, 4096, 3 * 4096, 3 * 4096), at: fc.constantFrom(0, 0, 0, 8, 4092), write: fc.boolean(), slow: fc.boolean(), buf: k16, abi: env.abiFor('IOMMU_TEST_CMD', false, 'IOMMU_TEST_OP_ACCESS_RW') }),
     needs: ['acc', 'area', 'buf'], ready: () => true,
     build: (m, c) => {
       const t = accessTarget(m, c.acc, c.area, c.off, Math.ceil(c.len / PAGE_BYTES) + (c.at > 0 ? 1 : 0), false, 0, c.write);
@@ -929,11 +929,14 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   }
   test('IOMMU_TEST_OP_MD_CHECK_MAP', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    // half: the range starts half a page in (2 KiB, the mock's own page; the 7.3 huge table's
+    // smallest page is 4 KiB, so there it is refused).
+    arb: fc.record({ ctx: ctxK, hwpt: k16, area: k16, off: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), half: fc.nat(3).map((x) => x === 0), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['hwpt', 'area'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
-      const h = pick(m.live('hwpt', ctx.name), c.hwpt) ?? pick(m.live('hwpt'), c.hwpt);
+      // Half a page in, a huge-table mock first: the one table whose smallest page is larger.
+      const h = (c.half ? pick(m.live('hwpt').filter((x) => x.mockHuge && m.liveAreas(x.ctx, x.ioas).length > 0), c.hwpt) : undefined) ?? pick(m.live('hwpt', ctx.name), c.hwpt) ?? pick(m.live('hwpt'), c.hwpt);
       if (!h) return undefined;
       const a = pick(m.liveAreas(h.ctx, h.ioas), c.area) ?? pick(m.liveAreas(h.ctx), c.area);
       if (!a || !a.buf) return undefined;
@@ -941,20 +944,33 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const first = total > 0n ? BigInt(c.off) % total : 0n;
       const n = BigInt(c.pages) <= total - first ? BigInt(c.pages) : total - first || 1n;
       const hctx = m.ctxs.find((x) => x.name === h.ctx) as CtxEntry;
-      return testStep(m, hctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(h.name), 'check_map', { iova: new Ref(a.name, '', first * PAGE), length: n * PAGE, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE) }, c.abi);
+      const half = c.half ? PAGE / 2n : 0n;
+      return testStep(m, hctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(h.name), 'check_map', { iova: new Ref(a.name, '', first * PAGE + half), length: n * PAGE - half, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE + half) }, c.abi);
     },
   });
   test('IOMMU_TEST_OP_MD_CHECK_REFS', {
     weight: 1,
-    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), abi: env.abiFor('IOMMU_TEST_CMD') }),
+    arb: fc.record({ ctx: ctxK, buf: k16, page: fc.nat(15), pages: fc.integer({ min: 1, max: 4 }), refs: fc.constantFrom(0, 1, 1, 2), edge: fc.option(fc.record({ area: k16, below: fc.boolean() }), { freq: 2 }), skew: fc.constantFrom(0, 0, 0, 0, 0, 0, 8, -8), abi: env.abiFor('IOMMU_TEST_CMD') }),
     needs: ['buf', 'ctx'], ready: () => true,
     build: (m, c) => {
       const ctx = ctxOf(m, c.ctx) as CtxEntry;
-      const b = pick(m.bufs, c.buf) as { name: string; length: number };
+      // Half the time a range across an area's edge, its first page given the
+      // count it likely holds (none just below the area, one at its last
+      // page): pages pinned differently, the first as asked, are what tells a
+      // check of every page from one that looks at the first only.
+      const edge = c.edge && pick(m.liveAreas().filter((x) => x.buf !== undefined && x.bufOff % 4096 === 0), c.edge.area);
+      const b = (edge ? m.bufs.find((x) => x.name === edge.buf) : undefined) ?? (pick(m.bufs, c.buf) as { name: string; length: number });
       const total = Math.max(1, Math.floor(b.length / 4096));
-      const first = c.page % total;
-      const n = Math.min(c.pages, total - first);
-      return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: BigInt(n * 4096), uptr: new Ref(b.name, 'va', BigInt(first * 4096)), refs: c.refs }, c.abi);
+      const areaFirst = edge ? edge.bufOff / 4096 : 0;
+      const areaLast = edge ? areaFirst + Math.max(1, Number(edge.length / PAGE)) - 1 : 0;
+      const atEdge = edge && c.edge && (c.edge.below ? areaFirst > 0 : areaLast + 1 < total);
+      const first = atEdge ? (c.edge?.below ? areaFirst - 1 : areaLast) : c.page % total;
+      const refs = atEdge ? (c.edge?.below ? 0 : 1) : c.refs;
+      // A skewed range is one page (the first's count as asked, when at an edge): the check of its
+      // alignment is all that can refuse it.
+      const n = c.skew !== 0 ? 1 : Math.min(atEdge ? Math.max(2, c.pages) : c.pages, total - first);
+      // Now and then an address 8 bytes into the page, or a length 8 bytes short of whole pages.
+      return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: BigInt(n * 4096 + Math.min(0, c.skew)), uptr: new Ref(b.name, 'va', BigInt(first * 4096 + Math.max(0, c.skew))), refs }, c.abi);
     },
   });
   return specs;

@@ -16,7 +16,7 @@ import type { CommandSpec, Need } from './command.ts';
 import { awayFrom, bindCtx, boundsFor, ctxK, ctxOf, dfdClosed, type GenEnv, idDefects, ioctlStep, k16, namedIoas, NONE, noteLeft, ok, opSupported, otherRequestStep, PAGE_BYTES, rangesAfterFailedAttach, rangesOf, recordAttach, recordAttachOf, requestBits, reservedMapStep, siblingPt, supported, unmapAreaStep, v } from './shared.ts';
 
 /** `to`: a context by name (constructors only; generated choices leave it out). */
-export type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: string };
+export type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: string; token?: boolean };
 /** `at`: a device file by name (constructors only). */
 export type Attach = { dfd: number; pt: IdChoice; hwpt: boolean; abi: AbiChoice; at?: string };
 
@@ -115,11 +115,12 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     m.objs.push({ name, kind: 'devid', ctx, alive: true });
   };
 
+  const tokenFlag = enumValue(p, 'VFIO_DEVICE_BIND_FLAG_TOKEN');
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
     add({
       kind: 'VFIO_DEVICE_BIND_IOMMUFD',
       weight: 3,
-      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
+      arb: fc.record({ dfd: k16, ctx: ctxK, badFd: fc.oneof({ weight: 15, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), token: fc.nat(5).map((x) => x === 0), abi: env.abiFor('VFIO_DEVICE_BIND_IOMMUFD') }),
       needs: ['dfd', 'ctx'], ready: () => true,
       build: (m, c) => {
         // A bad iommufd: a descriptor not open (EBADF), or every other time the device's own file,
@@ -130,7 +131,11 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = bindCtx(m, d, c.ctx, c.to);
         const name = m.fresh('devid');
         const bad = own ? new Ref(d.name) : m.badFd;
-        return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: c.badFd ? bad : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
+        // Where the uAPI has VF tokens (7.3), now and then a token offered for a file not bound yet:
+        // the device is no PF or VF, so it is refused (EINVAL) before anything is taken, and the
+        // proper bind follows.
+        const token: { [k: string]: Tmpl } = tokenFlag !== undefined && c.token === true && !c.badFd && !d.ctx ? { flags: tokenFlag, token_uuid_ptr: { data: VF_TOKEN } } : { flags: 0 };
+        return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { ...token, iommufd: c.badFd ? bad : new Ref(ctx.name) }, c.abi, { bind: { [name]: 'out.out_devid' } });
       },
       after: (m, _c, t, step) => recordBind(m, t, step),
       // A bind whose out_devid could not be copied back (a read-only argument: EFAULT) must have
@@ -138,14 +143,16 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       // refused for naming its own file binds properly next: closing the file later must release it.
       follow: (m, c, t, step) => {
         if (c.abi.kind === 'readOnly') return rebindAfterFault(m, t, step);
-        const own = (t.fields['arg'] as { fields: { iommufd: Tmpl } }).fields.iommufd;
+        const sent = (t.fields['arg'] as { fields: { flags: Tmpl; iommufd: Tmpl } }).fields;
+        const offeredFirst = step.status === 'failed' && tokenFlag !== undefined && sent.flags === tokenFlag ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name && x.open && !x.ctx) : undefined;
+        if (offeredFirst) return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(offeredFirst.name), { flags: 0, iommufd: sent.iommufd }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
+        const own = sent.iommufd;
         const d = step.status === 'failed' && own instanceof Ref && own.name === (t.fields['fd'] as Ref).name ? m.dfds.find((x) => x.name === own.name && x.open && !x.ctx) : undefined;
         if (!d) return undefined;
         const ctx = new Ref(bindCtx(m, d, c.ctx, c.to).name);
         // Where the uAPI has VF tokens (7.3), a token offered first: the device is no PF or VF, so it
         // is refused (EINVAL) before the iommufd is looked up.
-        const token = enumValue(p, 'VFIO_DEVICE_BIND_FLAG_TOKEN');
-        const offered = token !== undefined ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: token, iommufd: ctx, token_uuid_ptr: { data: VF_TOKEN } }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } }) : undefined;
+        const offered = tokenFlag !== undefined ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: tokenFlag, iommufd: ctx, token_uuid_ptr: { data: VF_TOKEN } }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } }) : undefined;
         const proper = ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: ctx }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
         return [offered, proper].filter((x): x is StepTemplate => x !== undefined);
       },

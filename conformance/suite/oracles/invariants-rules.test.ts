@@ -596,6 +596,18 @@ describe('the invariants judge what an answer claims, not only what DMA shows', 
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.md-check-refs-alignment', async () => {
+    // MD_CHECK_REFS of a page 8 bytes in: EINVAL before any page is looked up, whatever its count.
+    const p = program('md-check-refs-unaligned', [
+      ...withBuffer(16384),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_REFS', id: 0, check_refs: { length: '4096', uptr: { $: 'buf', field: 'va', add: 8 }, refs: 0 } }, expect: { errno: ['EINVAL'] } },
+    ], { testOps: ['IOMMU_TEST_OP_MD_CHECK_REFS'] });
+    const r = await judge(p, 'conformance/mutants/unseen/md-check-refs-uptr-align-unchecked.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_REFS of 0x1000 bytes at 0x[0-9a-f]+008 succeeded/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
   check('suite.invariants.md-check-map-only-mock-domains', async () => {
     // d's automatic HWPT is a VT-d domain: MD_CHECK_MAP of it is EINVAL (get_md_pagetable), however
     // well the range is mapped; a success checked nothing.
@@ -1988,6 +2000,34 @@ describe('answers on rarely reached paths (red-team round 30)', () => {
     expect(r.broken, r.text).toContain('invariants.lifetime');
     expect(r.text).toMatch(/selftest data of 4 bytes asking for the default mock page table\) for device \d+ \(mock\) over IOAS \d+ failed with EINVAL/);
     expect(r.reference, r.text).toEqual([]);
+    // 8 bytes naming the huge table (pagetable_type 1) over an empty IOAS: PAGE_SIZE is its
+    // smallest page, so iopt_table_add_domain takes it.
+    const q = program('mock-selftest-huge-table', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { u32s: [0, 1] } } }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const h = await judgeOn(q, 'mock-huge-pgsize-lacks-page-size', '7.3');
+    expect(h.broken, h.text).toContain('invariants.lifetime');
+    expect(h.text).toMatch(/selftest data of 8 bytes asking for the huge mock page table\) for device \d+ \(mock\) over IOAS \d+ failed with EINVAL/);
+    expect(h.reference, h.text).toEqual([]);
+  });
+
+  check('suite.invariants.md-check-map-huge-table-alignment', async () => {
+    // A 7.3 mock HWPT of the MOCK_IOMMUPT_HUGE table (pagetable_type 1: 4 KiB and 1 MiB pages) over four mapped
+    // pages: MD_CHECK_MAP half a page in (2 KiB aligned) is EINVAL there, however well the pages
+    // match, since the check steps by the domain's smallest page (iommufd_test_md_check_pa).
+    const p = program('md-check-map-huge-half-page', [
+      ...withBuffer(16384),
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { u32s: [0, 1] } } }, bind: { hwpt: 'out.out_hwpt_id' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_MAP', id: '$hwpt', check_map: { iova: '0x1000800', length: '0x3000', uptr: { $: 'buf', field: 'va', add: 2048 } } }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MD_CHECK_MAP'] }, ['7.3']);
+    const r = await judgeOn(p, 'md-check-pa-stale-mock-page-size', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_MAP of IOVA 0x1000800\.\.\+0x3000 from 0x[0-9a-f]+ succeeded on HWPT \d+, a mock domain of the MOCK_IOMMUPT_HUGE table/);
+    expect(r.reference, r.text).toEqual([]);
   });
 
   check('suite.invariants.get-info-within-argsz', async () => {
@@ -2122,6 +2162,22 @@ describe('answers on rarely reached paths (red-team round 31)', () => {
       const r = await judgeOn(p, 'hwpt-nested-parent-owner-unchecked', profile);
       expect(r.broken, r.text).toContain('invariants.abi-hygiene');
       expect(r.text).toMatch(/a domain the mock driver made for mock, answered EOPNOTSUPP/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.nested-flags-first', async () => {
+    // A nested allocation with DIRTY_TRACKING, a paging HWPT's flag, over a parent that is no nest
+    // parent: the flag is refused first (EOPNOTSUPP), before the parent test (EINVAL).
+    const p = program('nested-with-paging-flag', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id', hwpt: 'out.mock_domain.out_hwpt_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$hwpt', flags: 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { u32s: [0, 0] } } }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'nested-alloc-takes-paging-flags', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_HWPT_ALLOC of a nested HWPT over HWPT \d+ with flags 0x\d+ answered EINVAL/);
       expect(r.reference, r.text).toEqual([]);
     }
   });

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -708,6 +708,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkAttachRefused(ev, s.errno, out);
     if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
     this.checkNestedOnForeignParent(ev, ok, s.errno, out);
+    this.checkNestedFlags(ev, ok, s.errno, out);
     this.checkNestingRegisters(ev, ok, s.errno, out);
     this.checkAddReservedLength(ev, ok, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
@@ -2538,14 +2539,20 @@ export class InvariantsOracle implements Oracle {
     const pasid = this.profile === '7.3' && toNum(v['flags']) === IOMMU_HWPT_ALLOC_PASID && (driver === 'intel' || driver === 'mock');
     if (toNum(v['flags']) !== 0 && !pasid) return;
     const data = toNum(v['data_type']) !== 0 || toNum(v['data_len']) !== 0;
-    if (data && (d?.mockFlags === undefined || !this.mockTakesPagingData(v))) return;
+    // The 7.3 mock's MOCK_IOMMUPT_HUGE table: PAGE_SIZE | MOCK_HUGE_PAGE_SIZE, and the AMDv1
+    // aperture itself, not the mock's (its end is past MOCK_APERTURE_LAST: mock_domain_alloc_pgtable
+    // WARNs otherwise), so what lies in [0, MOCK_APERTURE_LAST] on 4 KiB boundaries fits.
+    const huge = enumValue(this.profile, 'MOCK_IOMMUPT_HUGE');
+    const hugeTable = data && d?.mockFlags !== undefined && huge !== undefined && this.shadow.selftestPagetable(v) === huge;
+    if (data && !hugeTable && (d?.mockFlags === undefined || !this.mockTakesPagingData(v))) return;
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
-    const unit = d && this.shadow.unit(d.iommu);
+    const own = d && this.shadow.unit(d.iommu);
+    const unit = own && hugeTable ? { ...own, aperture: { start: 0n, last: BigInt(MOCK_APERTURE_LAST) }, minPage: PAGE } : own;
     if (!d || d.removed || d.bound?.ctx !== ctx || !ioas || !unit || !this.takesNewDomain(ctx, ioas, unit, [])) return;
     this.ctx.count('invariants.lifetime');
     const size = req.arg.fields['size'];
     const older = size !== undefined && toNum(size) < requireLayout(this.profile, 'iommu_hwpt_alloc').size ? toNum(size) : undefined;
-    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (${pasid ? 'IOMMU_HWPT_ALLOC_PASID alone' : 'no flags'}, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the default mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (${pasid ? 'IOMMU_HWPT_ALLOC_PASID alone' : 'no flags'}, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the ${hugeTable ? 'huge' : 'default'} mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
   }
 
   /**
@@ -2557,23 +2564,54 @@ export class InvariantsOracle implements Oracle {
    * domain handed to a driver that did not make it is read as its own.
    */
   private checkNestedOnForeignParent(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
-    const req = ev.request;
-    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
-    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
-    const v = kernelFields(this.profile, req);
-    const ctx = this.shadow.ctxOfFd(req.fd);
-    if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0 || toNum(v['data_type'] ?? 0) === 0 || toNum(v['data_len'] ?? 0) === 0) return;
-    const valid = IOMMU_HWPT_FAULT_ID_VALID | (this.profile === '6.12' ? 0 : IOMMU_HWPT_ALLOC_PASID);
-    if ((toNum(v['flags']) & ~valid) !== 0) return;
-    const dev = ctx.objects.get(toNum(v['dev_id']));
-    const parent = ctx.objects.get(toNum(v['pt_id']));
-    if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || parent?.type !== 'hwpt_paging' || parent.unit === undefined) return;
-    const mine = this.driverOf(dev.dev.iommu);
+    const n = this.nestedAllocOf(ev);
+    if (!n || (n.flags & ~this.nestedFlags()) !== 0) return;
+    const { dev, parent } = n;
+    if (parent.unit === undefined) return;
+    const mine = this.driverOf(dev.iommu);
     const theirs = this.driverOf(parent.unit);
     if (!mine || !theirs || mine === theirs || (this.profile !== '6.12' && mine !== 'intel' && mine !== 'mock')) return;
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
-    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, driver ${mine}) over HWPT ${parent.id}, a domain the ${theirs} driver made for ${parent.unit}, answered ${name}: a parent of another driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT for device ${dev.handle ?? dev.key} (${dev.iommu}, driver ${mine}) over HWPT ${parent.id}, a domain the ${theirs} driver made for ${parent.unit}, answered ${name}: a parent of another driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+  }
+
+  /**
+   * HWPT_ALLOC.NESTED_PARENT, its first test: a nested allocation takes IOMMU_HWPT_FAULT_ID_VALID
+   * (and, 7.3, IOMMU_HWPT_ALLOC_PASID) only; any other flag, a paging HWPT's
+   * NEST_PARENT or DIRTY_TRACKING included, is EOPNOTSUPP before the parent
+   * is looked at (iommufd_hwpt_nested_alloc).
+   */
+  private checkNestedFlags(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const n = this.nestedAllocOf(ev);
+    const extra = n ? n.flags & ~this.nestedFlags() : 0;
+    if (!n || extra === 0) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EOPNOTSUPP') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT over HWPT ${n.parent.id} with flags 0x${n.flags.toString(16)} answered ${name}: a flag a nested HWPT cannot have (0x${extra.toString(16)}) is refused before its parent is looked at (EOPNOTSUPP) (HWPT_ALLOC.NESTED_PARENT)`, 'EOPNOTSUPP', name));
+  }
+
+  /** The flags iommufd_hwpt_nested_alloc takes. */
+  private nestedFlags(): number {
+    return IOMMU_HWPT_FAULT_ID_VALID | (this.profile === '6.12' ? 0 : IOMMU_HWPT_ALLOC_PASID);
+  }
+
+  /**
+   * A well-formed nested IOMMU_HWPT_ALLOC that reaches iommufd_hwpt_nested_alloc:
+   * reserved field 0, driver data named and given, a device bound in the
+   * context, a paging HWPT of it as pt_id.
+   */
+  private nestedAllocOf(ev: StepEvent): { flags: number; dev: DeviceRec; parent: HwptObj } | undefined {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return undefined;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return undefined;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0 || toNum(v['data_type'] ?? 0) === 0 || toNum(v['data_len'] ?? 0) === 0) return undefined;
+    const dev = ctx.objects.get(toNum(v['dev_id']));
+    const parent = ctx.objects.get(toNum(v['pt_id']));
+    if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || parent?.type !== 'hwpt_paging') return undefined;
+    return { flags: toNum(v['flags']), dev: dev.dev, parent };
   }
 
   /**
@@ -2766,13 +2804,7 @@ export class InvariantsOracle implements Oracle {
    */
   private mockTakesPagingData(v: StructValue): boolean {
     const pagetable = enumValue(this.profile, 'MOCK_IOMMUPT_DEFAULT');
-    const len = toNum(v['data_len']);
-    const uptr = v['data_uptr'];
-    const struct = 'iommu_hwpt_selftest';
-    if (pagetable === undefined || toNum(v['data_type']) !== IOMMU_HWPT_DATA_SELFTEST || len < offsetofend(this.profile, struct, 'iotlb') || len > requireLayout(this.profile, struct).size) return false;
-    if (uptr === undefined || !isPointerArg(uptr) || !('data' in uptr) || uptr.data.length < len) return false;
-    // What the driver reads: the caller's bytes, the rest of the struct zero (copy_struct_from_user).
-    return toNum(decodeStruct(this.profile, struct, uptr.data.subarray(0, len))['pagetable_type'] ?? 0) === pagetable;
+    return pagetable !== undefined && this.shadow.selftestPagetable(v) === pagetable;
   }
 
   /**
@@ -3899,7 +3931,15 @@ export class InvariantsOracle implements Oracle {
         out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_MAP succeeded on HWPT ${h.id}, a domain of unit ${h.unit}, not of the selftest's mock driver: get_md_pagetable refuses any other domain (EINVAL), so nothing was checked (MOCK_DOMAIN.CHECK_MAP)`, 'EINVAL', 'ok'));
         return;
       }
-      if (h?.type === 'hwpt_paging') check(this.shadow.ioas(ctx, h.ioas), (v['check_map'] ?? {}) as StructValue, 'IOMMU_TEST_OP_MD_CHECK_MAP');
+      const cm = (v['check_map'] ?? {}) as StructValue;
+      // 7.3: the check steps by the domain's smallest page, PAGE_SIZE on the MOCK_IOMMUPT_HUGE table,
+      // and refuses an iova, length or uptr aligned to less (EINVAL) before it walks anything.
+      if (h?.type === 'hwpt_paging' && h.mockHuge && [cm['iova'], cm['length'], cm['uptr']].some((x) => toBig(x) % PAGE !== 0n)) {
+        this.ctx.count('invariants.abi-hygiene');
+        out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_MAP of IOVA ${hexOf(toBig(cm['iova']))}..+${hexOf(toBig(cm['length']))} from ${hexOf(toBig(cm['uptr']))} succeeded on HWPT ${h.id}, a mock domain of the MOCK_IOMMUPT_HUGE table, whose smallest page is 4 KiB: the check refuses a range or address not aligned to it (EINVAL, MOCK_DOMAIN.CHECK_MAP)`, 'EINVAL', 'ok'));
+        return;
+      }
+      if (h?.type === 'hwpt_paging') check(this.shadow.ioas(ctx, h.ioas), cm, 'IOMMU_TEST_OP_MD_CHECK_MAP');
     } else if (op === 'IOMMU_TEST_OP_ACCESS_PAGES') {
       const af = this.shadow.fds.get(toNum(v['id']));
       const m = (v['access_pages'] ?? {}) as StructValue;
@@ -3911,6 +3951,13 @@ export class InvariantsOracle implements Oracle {
     } else if (op === 'IOMMU_TEST_OP_MD_CHECK_REFS') {
       const m = (v['check_refs'] ?? {}) as StructValue;
       const va = toBig(m['uptr']);
+      // Checked before any page is looked up (iommufd_test_md_check_refs): a success walked pages
+      // it was never asked about, or skipped part of one.
+      if (va % PAGE !== 0n || toBig(m['length']) % PAGE !== 0n || va + toBig(m['length']) > U64_MAX) {
+        this.ctx.count('invariants.abi-hygiene');
+        out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_REFS of ${hexOf(toBig(m['length']))} bytes at ${hexOf(va)} succeeded, but a uptr or length not page aligned (or a range past the top) is refused first (EINVAL, TEST_CMD.MD_CHECK_REFS)`, 'EINVAL', 'ok'));
+        return;
+      }
       const b = this.shadow.bufferOfVa(va);
       const length = Number(toBig(m['length']));
       if (!b || length <= 0 || va % PAGE !== 0n || length % Number(PAGE) !== 0 || b.offset + length > b.buffer.length) return;

@@ -13,9 +13,11 @@
  */
 import type { Capabilities, IoctlResult, Request, Response, StructValue } from '../../../spec/contract/types.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_DEVICE_NO_DIRTY, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_DATA_SELFTEST, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_DEVICE_NO_DIRTY, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '../../../spec/uapi/constants.ts';
 import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
-import { requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
+import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
+import { decodeStruct } from '../../../spec/abi/codec.ts';
+import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { contains, decodeRanges, overlaps, PAGE, rangeOf, toBig, toNum, U64_MAX, type Range } from '../ranges.ts';
@@ -112,6 +114,13 @@ export interface HwptObj {
   readonly refusesReadOnly?: boolean;
   /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT: a second-stage table (VT-d second stage, SMMUv3 stage 2). */
   readonly nestParent?: boolean;
+  /**
+   * A 7.3 mock domain of the MOCK_IOMMUPT_HUGE table (IOMMU_HWPT_DATA_SELFTEST
+   * data): its pgsize_bitmap is 1 MiB | 4 KiB, so its smallest page is
+   * PAGE_SIZE, not the 2 KiB mock page, and MD_CHECK_MAP refuses what is
+   * aligned to less (iommufd_test_md_check_pa).
+   */
+  readonly mockHuge?: boolean;
   readonly devices: Set<DeviceRec>;
   readonly children: Set<number>;
 }
@@ -1223,7 +1232,10 @@ export class Shadow {
           const refusesReadOnly = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 && this.iommus.get(dev?.type === 'device' ? dev.dev.iommu : '')?.format === 'vtd-ss';
           const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
           const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }), ...(nestParent && { nestParent }) } : {};
-          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock: dev?.type === 'device' && this.onMockUnit(dev.dev), ...geometry, ...unit, devices: new Set(), children: new Set() });
+          const mock = dev?.type === 'device' && this.onMockUnit(dev.dev);
+          const huge = enumValue(this.profile, 'MOCK_IOMMUPT_HUGE');
+          const mockHuge = mock && huge !== undefined && this.selftestPagetable(v) === huge;
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock, ...geometry, ...unit, ...(mockHuge && { mockHuge }), devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
           pt.children.add(id);
@@ -1278,6 +1290,23 @@ export class Shadow {
       if (p && (p.type === 'hwpt_paging' || p.type === 'hwpt_nested')) p.children.delete(id);
     }
     this.removeObj(ctx, id);
+  }
+
+  /**
+   * The page table a mock paging allocation's IOMMU_HWPT_DATA_SELFTEST data
+   * names (7.3 mock_domain_alloc_paging_flags: iommu_copy_struct_from_user up
+   * to iotlb at least, the rest of the struct zero, so 4 bytes name
+   * MOCK_IOMMUPT_DEFAULT); undefined for other data or a length the driver
+   * refuses.
+   */
+  selftestPagetable(v: StructValue): number | undefined {
+    const len = toNum(v['data_len']);
+    const uptr = v['data_uptr'];
+    const struct = 'iommu_hwpt_selftest';
+    if (enumValue(this.profile, 'MOCK_IOMMUPT_DEFAULT') === undefined || toNum(v['data_type'] ?? 0) !== IOMMU_HWPT_DATA_SELFTEST) return undefined;
+    if (len < offsetofend(this.profile, struct, 'iotlb') || len > requireLayout(this.profile, struct).size) return undefined;
+    if (uptr === undefined || !isPointerArg(uptr) || !('data' in uptr) || uptr.data.length < len) return undefined;
+    return toNum(decodeStruct(this.profile, struct, uptr.data.subarray(0, len))['pagetable_type'] ?? 0);
   }
 
   private applyDeviceIoctl(f: FileRec, cmd: string, v: StructValue, out: StructValue, ok: boolean): void {

@@ -1,0 +1,106 @@
+/**
+ * nested-alloc-takes-paging-flags (drivers/iommu/iommufd/hw_pagetable.c,
+ * iommufd_hwpt_nested_alloc).
+ *
+ * The kernel refuses every flag a nested HWPT cannot have before it looks at
+ * the parent (7.3; 6.12 accepts IOMMU_HWPT_FAULT_ID_VALID only):
+ *     if ((flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) ||
+ *         !user_data->len || !ops->domain_alloc_nested)
+ *             return ERR_PTR(-EOPNOTSUPP);
+ *     if (parent->auto_domain || !parent->nest_parent ||
+ *         parent->common.domain->owner != ops)
+ *             return ERR_PTR(-EINVAL);
+ *
+ * THE FAULT: the nested path tests the flags against the paging path's mask
+ * (iommufd_hwpt_paging_alloc's valid_flags: NEST_PARENT | DIRTY_TRACKING |
+ * FAULT_ID_VALID, and 7.3's ALLOC_PASID) — one `valid_flags` constant hoisted
+ * and shared by both allocators in a cleanup. IOMMU_HWPT_ALLOC_NEST_PARENT or
+ * IOMMU_HWPT_ALLOC_DIRTY_TRACKING on a nested allocation (pt_id = a paging
+ * HWPT, typed data) is no longer refused with EOPNOTSUPP: it reaches the
+ * parent checks, so over an auto domain, a parent without NEST_PARENT or a
+ * parent of another driver the answer is EINVAL, and over a proper nest
+ * parent the flags go on to the driver's nested allocation.
+ *
+ * Observable: the errno of IOMMU_HWPT_ALLOC for those flags (EINVAL where the
+ * kernel answers EOPNOTSUPP, deterministically, before any object exists).
+ */
+import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
+import {
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HWPT_DATA_NONE,
+  IOMMU_HWPT_FAULT_ID_VALID,
+} from '../../../spec/uapi/constants.ts';
+import { Unwind } from '../../../impl/lib/unwind.ts';
+import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
+import { iommufdGetDevice, iommufdUcmdRespond, type IommufdDevice, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { iommufdHwptPagingAlloc, userDataOf } from '../../../impl/iommufd/hw_pagetable.ts';
+import type { Implementation, Profile } from '../../../spec/contract/types.ts';
+import { mutantImplementation } from '../harness.ts';
+
+/** ops->domain_alloc_nested (7.3: VT-d and the mock) / domain_alloc_user (6.12: every driver). */
+function driverAllocatesNested(idev: IommufdDevice): boolean {
+  const driver = idev.dev.iommu.driver.name;
+  return idev.ictx.profile === '6.12' || driver === 'intel' || driver === 'mock';
+}
+
+/** iommufd_hwpt_nested_alloc's checks before the driver, with the paging path's flag mask. */
+function nestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
+  // THE FAULT: iommufd_hwpt_paging_alloc's valid_flags instead of FAULT_ID_VALID (| ALLOC_PASID).
+  const paging = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID;
+  const valid = idev.ictx.profile === '6.12' ? paging : paging | IOMMU_HWPT_ALLOC_PASID;
+  if (flags & ~valid || !dataLen || !driverAllocatesNested(idev)) return -EOPNOTSUPP;
+  if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return -EINVAL;
+  return -EOPNOTSUPP; // the driver's nested domains: roadmap draft 3, as the reference
+}
+
+/** iommufd_hwpt_alloc (as the reference's), with the faulty nested checks. */
+function hwptAlloc(ucmd: Ucmd): number {
+  const { cmd, ctx: ictx } = ucmd;
+  if (cmd.num('__reserved')) return -EOPNOTSUPP;
+  const dataType = cmd.num('data_type');
+  const dataLen = cmd.num('data_len');
+  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
+  const flags = cmd.num('flags');
+
+  const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
+  if (idevR.errno || !idevR.value) return idevR.errno;
+  const idev = idevR.value;
+
+  const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
+  if (ptR.errno || !ptR.value) return -EINVAL;
+  const pt = ptR.value;
+
+  const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
+  let hwpt: IommufdHwpt;
+  if (pt.type === 'IOAS') {
+    const r = iommufdHwptPagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
+    if (r.errno || !r.value) return r.errno;
+    hwpt = r.value;
+  } else if (pt.type === 'HWPT_PAGING') {
+    return nestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
+  } else {
+    return -EINVAL;
+  }
+
+  const unwind = new Unwind();
+  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
+  if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
+    const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
+    if (f.errno || !f.value) return unwind.exit(f.errno);
+    hwpt.fault = f.value;
+    refcount_inc(f.value);
+  }
+  cmd.set('out_hwpt_id', hwpt.id);
+  const rc = iommufdUcmdRespond(ucmd);
+  if (rc) return unwind.exit(rc);
+  iommufdObjectFinalize(ictx, hwpt);
+  return unwind.exit(0);
+}
+
+export function createAdapter(profile: Profile): Implementation {
+  return mutantImplementation('nested-alloc-takes-paging-flags', profile, {
+    handlers: { IOMMU_HWPT_ALLOC: (ucmd) => hwptAlloc(ucmd) },
+  });
+}
