@@ -1,8 +1,9 @@
 /**
  * Shared by the faults in IOMMU_HWPT_ALLOC: a copy of iommufd_hwpt_alloc
- * (hw_pagetable.c) whose pt_id lookup failure, paging allocation, a failed
- * nested allocation's unwind and copy-back failure are steps. With the reference's steps it answers as the
- * reference's iommufdHwptAlloc does.
+ * (hw_pagetable.c) whose pt_id lookup failure, paging allocation, a nested
+ * allocation's checks and its failure's unwind, and copy-back failure are
+ * steps. With the reference's steps it answers as the reference's
+ * iommufdHwptAlloc does.
  */
 import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
@@ -21,12 +22,14 @@ export interface HwptAllocSteps {
   readonly pagingAlloc?: typeof iommufdHwptPagingAlloc;
   /** The copy-back failed with rc: out_hwpt, iommufd_object_abort_and_destroy (run by the unwind unless this commits it). */
   readonly respondFailed?: (ictx: IommufdCtx, hwpt: IommufdHwpt, unwind: Unwind, rc: number) => number;
+  /** iommufd_hwpt_nested_alloc's checks before the driver, for a pt_id that is a paging HWPT. */
+  readonly nestedChecks?: typeof iommufdHwptNestedAllocChecks;
   /** A nested allocation over a paging HWPT failed with rc: out_unlock puts the parent's lookup reference (the kernel), or not. */
   readonly nestedFailed?: (parent: IommufdHwptPaging, rc: number) => number;
 }
 
 /** iommufd_hwpt_alloc over the given steps. */
-export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWPT_DATA_NONE) !== (len === 0), badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc), nestedFailed = (_parent, rc) => rc }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
+export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWPT_DATA_NONE) !== (len === 0), badPt = () => -EINVAL, pagingAlloc = iommufdHwptPagingAlloc, respondFailed = (_ictx, _hwpt, unwind, rc) => unwind.exit(rc), nestedChecks = iommufdHwptNestedAllocChecks, nestedFailed = (_parent, rc) => rc }: HwptAllocSteps = {}): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     if (cmd.num('__reserved')) return -EOPNOTSUPP;
@@ -50,7 +53,7 @@ export function hwptAllocWith({ dataRefused = (type, len) => (type === IOMMU_HWP
       if (r.errno || !r.value) return r.errno;
       hwpt = r.value;
     } else if (pt.type === 'HWPT_PAGING') {
-      const rc = iommufdHwptNestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
+      const rc = nestedChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
       return rc ? nestedFailed(pt as IommufdHwptPaging, rc) : rc;
     } else {
       return -EINVAL;

@@ -104,12 +104,16 @@ export type CutIova = (iopt: IoPagetable, iovas: readonly bigint[]) => number;
 /** Whether an unmap of the compat IOAS cuts mappings first (type1 v1): the reference's READ_ONCE(ioas->iopt.disable_large_pages). */
 export type CutsMappings = (ctx: IommufdCtx, ioas: IommufdIoas) => boolean;
 
-/** iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first with `cut`, where `cuts` says so: the reference's by default). */
-export function vfioUnmapDmaWith(walk: RangeUnmap, cut: CutIova = ioptCutIova, cuts: CutsMappings = (_ctx, ioas) => ioas.iopt.disableLargePages): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
+/**
+ * iommufd_vfio_unmap_dma over a range walk (type1 v1 cuts first with `cut`,
+ * where `cuts` says so), taking the flags in `supported` (the kernel's:
+ * VFIO_DMA_UNMAP_FLAG_ALL alone); the reference's by default.
+ */
+export function vfioUnmapDmaWith(walk: RangeUnmap, cut: CutIova = ioptCutIova, cuts: CutsMappings = (_ctx, ioas) => ioas.iopt.disableLargePages, supported: number = VFIO_DMA_UNMAP_FLAG_ALL): (ctx: IommufdCtx, d: CompatDecode, arg: bigint) => number {
   return (ctx, d, arg) => {
     const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
     const flags = unmap.num('flags');
-    if (flags & ~VFIO_DMA_UNMAP_FLAG_ALL) return -EINVAL;
+    if (flags & ~supported) return -EINVAL;
     const ioas = ctx.vfioIoas as IommufdIoas | null;
     if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
     const iopt = ioas.iopt;

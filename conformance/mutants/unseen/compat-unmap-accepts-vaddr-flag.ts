@@ -23,46 +23,22 @@
  * its pages are unpinned and `size` reports bytes unmapped — where the kernel
  * answers EINVAL and keeps the mapping.
  */
-import { EFAULT, EINVAL, ENODEV } from '../../../impl/lib/errno.ts';
 import { VFIO_DMA_UNMAP_FLAG_ALL, VFIO_DMA_UNMAP_FLAG_VADDR } from '../../../spec/uapi/constants.ts';
-import { commandMinSize } from '../../../spec/uapi/lookup.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import type { IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptCutIova, ioptUnmapAll, ioptUnmapIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptCutIova } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
+import { unmapRange, vfioUnmapDmaWith } from './_unmap.ts';
 
 export function createAdapter(profile: Profile): Implementation {
+  const unmapDma = vfioUnmapDmaWith(
+    (iopt, start, last, unmapped) => unmapRange(iopt, start, last, unmapped, ioptAreaUnfillDomains),
+    ioptCutIova,
+    undefined,
+    // THE FAULT: type1's mask; VADDR accepted and then ignored.
+    VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR,
+  );
   return mutantImplementation('compat-unmap-accepts-vaddr-flag', profile, {
-    compat: {
-      VFIO_IOMMU_UNMAP_DMA: (ctx, d, arg) => {
-        const unmap = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-        const flags = unmap.num('flags');
-        // THE FAULT: type1's mask; VADDR accepted and then ignored.
-        const supportedFlags = VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
-        if (flags & ~supportedFlags) return -EINVAL;
-        const ioas = ctx.vfioIoas as IommufdIoas | null;
-        if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-        const iopt = ioas.iopt;
-        const iova = unmap.big('iova');
-        const size = unmap.big('size');
-        const unmapped = { bytes: 0n };
-        let rc: number;
-        if (flags & VFIO_DMA_UNMAP_FLAG_ALL) {
-          if (iova !== 0n || size !== 0n) return -EINVAL;
-          rc = ioptUnmapAll(iopt, unmapped);
-        } else {
-          if (iopt.disableLargePages) {
-            const iovas = [BigInt.asUintN(64, iova + size - 1n), BigInt.asUintN(64, iova - 1n)];
-            rc = ioptCutIova(iopt, iova ? iovas : iovas.slice(0, 1));
-            if (rc) return rc;
-          }
-          rc = ioptUnmapIova(iopt, iova, size, unmapped);
-        }
-        unmap.set('size', unmapped.bytes);
-        if (!ctx.proc.copyToUser(arg, unmap.bytes.subarray(0, commandMinSize(ctx.profile, d.command) ?? 0))) rc = -EFAULT;
-        return rc;
-      },
-    },
+    compat: { VFIO_IOMMU_UNMAP_DMA: (ctx, d, arg) => unmapDma(ctx, d, arg) },
   });
 }

@@ -25,19 +25,11 @@
  * kernel answers EOPNOTSUPP, deterministically, before any object exists).
  */
 import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import {
-  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
-  IOMMU_HWPT_ALLOC_NEST_PARENT,
-  IOMMU_HWPT_ALLOC_PASID,
-  IOMMU_HWPT_DATA_NONE,
-  IOMMU_HWPT_FAULT_ID_VALID,
-} from '../../../spec/uapi/constants.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
-import { iommufdGetDevice, iommufdUcmdRespond, type IommufdDevice, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { iommufdHwptPagingAlloc, userDataOf } from '../../../impl/iommufd/hw_pagetable.ts';
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
+import type { IommufdDevice, IommufdHwptPaging } from '../../../impl/iommufd/iommufd_private.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
+import { hwptAllocWith } from './_hwpt_alloc.ts';
 
 /** ops->domain_alloc_nested (7.3: VT-d and the mock) / domain_alloc_user (6.12: every driver). */
 function driverAllocatesNested(idev: IommufdDevice): boolean {
@@ -55,52 +47,8 @@ function nestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags
   return -EOPNOTSUPP; // the driver's nested domains: roadmap draft 3, as the reference
 }
 
-/** iommufd_hwpt_alloc (as the reference's), with the faulty nested checks. */
-function hwptAlloc(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const dataType = cmd.num('data_type');
-  const dataLen = cmd.num('data_len');
-  if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return -EINVAL;
-  const flags = cmd.num('flags');
-
-  const idevR = iommufdGetDevice(ictx, cmd.num('dev_id'));
-  if (idevR.errno || !idevR.value) return idevR.errno;
-  const idev = idevR.value;
-
-  const ptR = iommufdGetObject(ictx, cmd.num('pt_id'), 'ANY');
-  if (ptR.errno || !ptR.value) return -EINVAL;
-  const pt = ptR.value;
-
-  const userData = dataLen ? userDataOf(ictx, dataType, dataLen, cmd.big('data_uptr')) : undefined;
-  let hwpt: IommufdHwpt;
-  if (pt.type === 'IOAS') {
-    const r = iommufdHwptPagingAlloc(ictx, pt as IommufdIoas, idev, flags, false, userData);
-    if (r.errno || !r.value) return r.errno;
-    hwpt = r.value;
-  } else if (pt.type === 'HWPT_PAGING') {
-    return nestedAllocChecks(pt as IommufdHwptPaging, idev, flags, dataLen);
-  } else {
-    return -EINVAL;
-  }
-
-  const unwind = new Unwind();
-  unwind.onError('out_hwpt', () => iommufdObjectAbortAndDestroy(ictx, hwpt));
-  if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    const f = iommufdGetObject(ictx, cmd.num('fault_id'), 'FAULT');
-    if (f.errno || !f.value) return unwind.exit(f.errno);
-    hwpt.fault = f.value;
-    refcount_inc(f.value);
-  }
-  cmd.set('out_hwpt_id', hwpt.id);
-  const rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  iommufdObjectFinalize(ictx, hwpt);
-  return unwind.exit(0);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('nested-alloc-takes-paging-flags', profile, {
-    handlers: { IOMMU_HWPT_ALLOC: (ucmd) => hwptAlloc(ucmd) },
+    handlers: { IOMMU_HWPT_ALLOC: hwptAllocWith({ nestedChecks: nestedAllocChecks }) },
   });
 }
