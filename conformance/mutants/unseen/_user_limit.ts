@@ -1,9 +1,10 @@
 /**
- * Shared by the faults in incr_user_locked_vm's RLIMIT_MEMLOCK test (pages.c):
- * on the process, which locked_vm counter was read last (the per-user one,
- * user->locked_vm, or the mm's) is tracked, and the limit the reference asks
- * right after reading the per-user charge is the fault's, given the limit
- * and that charge. The MM path (update_mm_locked_vm) keeps the reference's.
+ * Shared by the faults in the RLIMIT_MEMLOCK tests of pages.c: on the
+ * process, which locked_vm counter was read last (the per-user one,
+ * user->locked_vm, read by incr_user_locked_vm, or the mm's, read by
+ * update_mm_locked_vm in MM accounting) is tracked, and the limit the
+ * reference asks right after reading the chosen counter is the fault's,
+ * given the limit and that counter. The other path keeps the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import type { Process } from '../../../impl/process/process.ts';
@@ -27,11 +28,11 @@ function watchCounter(obj: object, key: string, read: () => void): () => number 
 }
 
 /**
- * A mutant whose per-user charge is held against `userLimit(limit, userLocked)`
- * instead of RLIMIT_MEMLOCK (the reference reads user->locked_vm, adds npages,
+ * A mutant whose charge to `counter` is held against `limitOf(limit, locked)`
+ * instead of RLIMIT_MEMLOCK (the reference reads the counter, adds npages,
  * then asks the limit).
  */
-export function userLimitMutant(name: string, profile: Profile, userLimit: (limit: number, userLocked: number) => number): Implementation {
+export function lockedLimitMutant(name: string, profile: Profile, counter: 'user' | 'mm', limitOf: (limit: number, locked: number) => number): Implementation {
   const patched = new WeakSet<Process>();
   return mutantImplementation(name, profile, {
     process: (proc: Process) => {
@@ -39,13 +40,18 @@ export function userLimitMutant(name: string, profile: Profile, userLimit: (limi
       patched.add(proc);
       let lastRead: 'user' | 'mm' | undefined;
       const userLocked = watchCounter(proc.user, 'lockedVm', () => (lastRead = 'user'));
-      watchCounter(proc, 'lockedVm', () => (lastRead = 'mm'));
+      const mmLocked = watchCounter(proc, 'lockedVm', () => (lastRead = 'mm'));
       patchOwn(proc, 'rlimitMemlockPages', (limit) => () => {
         const pages = limit();
         const read = lastRead;
         lastRead = undefined;
-        return read === 'user' ? userLimit(pages, userLocked()) : pages;
+        return read === counter ? limitOf(pages, counter === 'user' ? userLocked() : mmLocked()) : pages;
       });
     },
   });
+}
+
+/** lockedLimitMutant of the per-user charge (IOPT_PAGES_ACCOUNT_USER). */
+export function userLimitMutant(name: string, profile: Profile, userLimit: (limit: number, userLocked: number) => number): Implementation {
+  return lockedLimitMutant(name, profile, 'user', userLimit);
 }

@@ -30,34 +30,14 @@
  * the copy reported the whole length.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOENT, EINVAL, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptAreaStartByte, ioptFreePagesList, type ioptGetPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-
-/** iopt_get_pages whose completeness test is list_empty(). */
-const getPagesListEmpty: typeof ioptGetPages = (iopt, iova, length, list) => {
-  if (!length) return -EINVAL;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces } = ioptAreaContig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
-    const pieceLast = last < area.last ? last : area.last;
-    ioptGetPagesRef(area.pages!);
-    list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
-  }
-  // FAULT: was `if (!iopt_area_contig_done(&iter))`
-  return unwind.exit(list.length === 0 ? -ENOENT : 0);
-};
+import { getPagesWith } from './_get_pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('copy-get-pages-checks-list-empty', profile, {
-    handlers: { IOMMU_IOAS_COPY: (ucmd) => copyHandler({ getPages: getPagesListEmpty })(ucmd) },
+  const getPages = getPagesWith({
+    // THE FAULT: was `if (!iopt_area_contig_done(&iter))`.
+    covered: (_done, list) => list.length > 0,
   });
+  return mutantImplementation('copy-get-pages-checks-list-empty', profile, { handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages }) } });
 }

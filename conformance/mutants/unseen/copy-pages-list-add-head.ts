@@ -36,30 +36,12 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 import { copyHandler } from './_copy.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptAreaStartByte, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-
-/** iopt_get_pages with the fault. */
-function buggyGetPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesListElm[]): number {
-  if (!length) return -EINVAL;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces, done } = ioptAreaContig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
-    const pieceLast = last < area.last ? last : area.last;
-    ioptGetPagesRef(area.pages!);
-    // THE FAULT: list_add(&elm->next, pages_list) instead of list_add_tail.
-    list.unshift({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
-  }
-  return unwind.exit(done ? 0 : -ENOENT);
-}
+import { getPagesWith } from './_get_pages.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('copy-pages-list-add-head', profile, { handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages: buggyGetPages }) } });
+  const getPages = getPagesWith({
+    // THE FAULT: list_add(&elm->next, pages_list) instead of list_add_tail.
+    add: (list, elm) => list.unshift(elm),
+  });
+  return mutantImplementation('copy-pages-list-add-head', profile, { handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages }) } });
 }

@@ -23,41 +23,9 @@
  * ENOMEM (the kernel allows it; the last page fits), and nothing is pinned.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { Process } from '../../../impl/process/process.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { lockedLimitMutant } from './_user_limit.ts';
 
-/** A counter of `obj` whose reads are reported to `read`. */
-function watchCounter(obj: object, key: string, read: () => void): void {
-  let value = (obj as Record<string, number>)[key] as number;
-  Object.defineProperty(obj, key, {
-    get: () => {
-      read();
-      return value;
-    },
-    set: (v: number) => {
-      value = v;
-    },
-    configurable: true,
-    enumerable: true,
-  });
-}
-
+// FAULT: `locked_vm + pages >= limit` == `locked_vm + pages > limit - 1`, in MM accounting only.
 export function createAdapter(profile: Profile): Implementation {
-  const patched = new WeakSet<Process>();
-  return mutantImplementation('mm-locked-vm-limit-inclusive', profile, {
-    process: (proc: Process) => {
-      if (patched.has(proc)) return;
-      patched.add(proc);
-      let lastRead: 'user' | 'mm' | undefined;
-      watchCounter(proc.user, 'lockedVm', () => (lastRead = 'user'));
-      watchCounter(proc, 'lockedVm', () => (lastRead = 'mm'));
-      patchOwn(proc, 'rlimitMemlockPages', (limit) => () => {
-        const pages = limit();
-        const read = lastRead;
-        lastRead = undefined;
-        // FAULT: `locked_vm + pages >= limit` == `locked_vm + pages > limit - 1`
-        return read === 'mm' ? pages - 1 : pages;
-      });
-    },
-  });
+  return lockedLimitMutant('mm-locked-vm-limit-inclusive', profile, 'mm', (limit) => limit - 1);
 }
