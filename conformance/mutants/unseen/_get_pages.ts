@@ -1,7 +1,7 @@
 /**
  * Shared by the faults in iopt_get_pages (io_pagetable.c), which IOAS_COPY
- * runs on its source: a copy of the reference's whose list insertion and
- * completeness test are steps. With the reference's steps it answers as
+ * runs on its source: a copy of the reference's whose walk over the areas,
+ * list insertion and completeness test are steps. With the reference's steps it answers as
  * ioptGetPages does.
  */
 import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
@@ -12,6 +12,8 @@ import { Unwind } from '../../../impl/lib/unwind.ts';
 
 /** The steps a fault may replace; each one not given is the reference's. */
 export interface GetPagesSteps {
+  /** The walk over the contiguous areas of the range (the kernel: iopt_for_each_contig_area). */
+  readonly contig?: typeof ioptAreaContig;
   /** Puts a piece on the list (the kernel: list_add_tail). */
   readonly add?: (list: PagesListElm[], elm: PagesListElm) => void;
   /** Whether the source was covered: `done` is iopt_area_contig_done (the kernel's test). */
@@ -19,12 +21,12 @@ export interface GetPagesSteps {
 }
 
 /** iopt_get_pages over the given steps. */
-export function getPagesWith({ add = (list, elm) => list.push(elm), covered = (done) => done }: GetPagesSteps): typeof ioptGetPages {
+export function getPagesWith({ contig = ioptAreaContig, add = (list, elm) => list.push(elm), covered = (done) => done }: GetPagesSteps): typeof ioptGetPages {
   return (iopt, iova, length, list) => {
     if (!length) return -EINVAL;
     const last = iova + length - 1n;
     if (last > ULONG_MAX) return -EOVERFLOW;
-    const { pieces, done } = ioptAreaContig(iopt, iova, last);
+    const { pieces, done } = contig(iopt, iova, last);
     const unwind = new Unwind();
     unwind.onError('err_free', () => ioptFreePagesList(list));
     for (const { area, cur } of pieces) {

@@ -47,13 +47,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_RW } from '../../../spec/uapi/constants.ts';
-import { IoptArea, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst, ioptAreaStartByte, ioptFreePagesList, type ioptAreaContig, type ioptGetPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaIterFirst, type ioptAreaContig } from '../../../impl/iommufd/io_pagetable.ts';
 import { copyHandler } from './_copy.ts';
+import { getPagesWith } from './_get_pages.ts';
 import { accessRwHandler } from './_access_rw.ts';
 import { mapPagesWith } from './_map.ts';
 
@@ -76,22 +74,7 @@ const contig: typeof ioptAreaContig = (iopt, iova, last) => {
 };
 
 /** iopt_get_pages over the faulty walk. */
-const getPages: typeof ioptGetPages = (iopt, iova, length, list) => {
-  if (!length) return -EINVAL;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces, done } = contig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
-    const pieceLast = last < area.last ? last : area.last;
-    ioptGetPagesRef(area.pages!);
-    // iopt_area_start_byte(area, iter.cur_iova): below the area when cur_iova is (negative here = the kernel's wrap).
-    list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
-  }
-  return unwind.exit(done ? 0 : -ENOENT);
-};
+const getPages = getPagesWith({ contig });
 
 /** iopt_map_pages with iopt_insert_area's bounds checked as the kernel's (start_byte an unsigned long: the reference's never sees one below 0). */
 const mapPages = mapPagesWith({ checksPagesBounds: true });

@@ -63,16 +63,13 @@
  * reference's (no pin can cross an area any more).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_PAGES, IOMMU_TEST_OP_ACCESS_RW } from '../../../spec/uapi/constants.ts';
-import { ioptAreaStartByte, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { ULONG_MAX, type IoPagetable, type IoptArea, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import type { IoPagetable, IoptArea } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
 import { accessPagesHandler, accessPinPagesWith } from './_access_pages.ts';
 import { accessRwHandler } from './_access_rw.ts';
 import { copyHandler } from './_copy.ts';
+import { getPagesWith } from './_get_pages.ts';
 
 /** iopt_for_each_contig_area with the faulty iopt_area_contig_next; done is iopt_area_contig_done. */
 function contig(iopt: IoPagetable, iova: bigint, last: bigint): { pieces: { area: IoptArea; cur: bigint }[]; done: boolean } {
@@ -93,22 +90,8 @@ function contig(iopt: IoPagetable, iova: bigint, last: bigint): { pieces: { area
   }
 }
 
-/** iopt_get_pages over the faulty iterator. */
-function getPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesListElm[]): number {
-  if (!length) return -EINVAL;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces, done } = contig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
-    const pieceLast = last < area.last ? last : area.last;
-    ioptGetPagesRef(area.pages!);
-    list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
-  }
-  return unwind.exit(done ? 0 : -ENOENT);
-}
+/** iopt_get_pages over the faulty walk. */
+const getPages = getPagesWith({ contig });
 
 export function createAdapter(profile: Profile): Implementation {
   const copy = copyHandler({ getPages });
