@@ -15,33 +15,9 @@
  * deterministically answers EINVAL.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, EIO } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_MD_CHECK_REFS } from '../../../spec/uapi/constants.ts';
-import { PAGE_SIZE, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { mutantImplementation } from '../harness.ts';
-
-const P = BigInt(PAGE_SIZE);
-
-/** iommufd_test_md_check_refs without the uptr alignment test. */
-function mdCheckRefs(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  let uptr = cmd.big('check_refs.uptr');
-  let length = cmd.big('check_refs.length');
-  const refs = cmd.num('check_refs.refs');
-  if (length % P || uptr + length > ULONG_MAX) return -EINVAL; // FAULT: no uptr % PAGE_SIZE
-  for (; length; length -= P) {
-    const t = ctx.proc.translateVa(uptr);
-    if (!t || !t.prot.read) return -EFAULT;
-    if (ctx.proc.pinCountOfPfn(t.pfn) !== refs) return -EIO;
-    uptr += P;
-  }
-  return 0;
-}
+import { checkRefsMutant } from './_check_refs.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('md-check-refs-uptr-align-unchecked', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => (ucmd.cmd.num('op') === IOMMU_TEST_OP_MD_CHECK_REFS ? mdCheckRefs(ucmd) : original(ucmd)),
-    },
-  });
+  // THE FAULT: no (uintptr_t)uptr % PAGE_SIZE in the EINVAL test.
+  return checkRefsMutant('md-check-refs-uptr-align-unchecked', profile, { checksUptrAlignment: false });
 }

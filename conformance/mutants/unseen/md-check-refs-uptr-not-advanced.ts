@@ -47,31 +47,9 @@
  * the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EINVAL, EIO } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_MD_CHECK_REFS } from '../../../spec/uapi/constants.ts';
-import { PAGE_SIZE, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { mutantImplementation } from '../harness.ts';
-
-const P = BigInt(PAGE_SIZE);
+import { checkRefsMutant } from './_check_refs.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('md-check-refs-uptr-not-advanced', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const { cmd, ctx } = ucmd;
-        if (cmd.num('op') !== IOMMU_TEST_OP_MD_CHECK_REFS) return original(ucmd);
-        const uptr = cmd.big('check_refs.uptr');
-        let length = cmd.big('check_refs.length');
-        const refs = cmd.num('check_refs.refs');
-        if (length % P || uptr % P || uptr + length > ULONG_MAX) return -EINVAL;
-        for (; length; length -= P) {
-          const t = ctx.proc.translateVa(uptr);
-          if (!t || !t.prot.read) return -EFAULT;
-          if (ctx.proc.pinCountOfPfn(t.pfn) !== refs) return -EIO;
-          // THE FAULT: no `uptr += PAGE_SIZE;`
-        }
-        return 0;
-      },
-    },
-  });
+  // THE FAULT: no `uptr += PAGE_SIZE;` at the end of the loop.
+  return checkRefsMutant('md-check-refs-uptr-not-advanced', profile, { advances: false });
 }
