@@ -399,11 +399,11 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.VENDOR',
     kind: 'state',
-    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from, and whose AIDR holds the architecture revision: bits 31:8 RES0, ArchMajorRev 0).',
+    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from, and whose AIDR holds the architecture revision: bits 31:8 RES0, ArchMajorRev 0). Each driver fills a zeroed struct (kzalloc): a member the uAPI marks reserved reads 0, and a flags member holds only the bits its enum defines.',
     source: { file: DEV, function: 'iommufd_get_hw_info' },
     profiles: BOTH,
     command: HWINFO,
-    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.smmu-granules-reported'],
+    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.smmu-granules-reported', 'suite.invariants.hw-info-vendor-members-zeroed'],
   },
   {
     id: 'GET_HW_INFO.MAX_PASID',

@@ -86,4 +86,15 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     checks: ['ref.test.md-check-refs', 'suite.invariants.md-check-refs-alignment'],
   },
+  {
+    id: 'TEST_CMD.TEMP_MEMORY_LIMIT',
+    events: ['IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT'],
+    kind: 'errno',
+    command: 'IOMMU_TEST_CMD',
+    errno: 'EINVAL',
+    statement: 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT sets the batch memory limit of the selftest (a global, 65536 by default): a limit below one batch entry, sizeof(unsigned long) + sizeof(u32) = 12 bytes, is EINVAL (it protects _batch_init); any other is taken.',
+    source: { file: 'drivers/iommu/iommufd/selftest.c', function: 'iommufd_test' },
+    profiles: BOTH,
+    checks: ['suite.invariants.temp-memory-limit'],
+  },
 ];

@@ -106,9 +106,9 @@ export const clauses: Clause[] = [
     kind: 'state',
     command: 'VFIO_IOMMU_GET_INFO',
     statement:
-      'GET_INFO reports PGSIZES|CAPS, iova_pgsizes = the domains’ common page sizes (the AND of every domain’s pgsize_bitmap) with sub-page sizes folded to PAGE_SIZE, no less than the IOAS alignment, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities  when argsz has room; argsz returns the full size (the struct and each capability rounded up to 8 bytes), whatever room the caller gave; the struct is filled from zero, so pad comes back 0. Nothing is written past argsz: a capability, and each IOVA range of IOVA_RANGE, is copied only where argsz holds all of it (iommufd_fill_cap_iova tests the room for nr_iovas + 1 ranges before the next).',
+      'GET_INFO reports flags PGSIZES|CAPS on every answer, whatever room the caller gave for the capabilities, iova_pgsizes = the domains’ common page sizes (the AND of every domain’s pgsize_bitmap) with sub-page sizes folded to PAGE_SIZE, no less than the IOAS alignment, then the DMA_AVAIL (U32_MAX) and IOVA_RANGE capabilities  when argsz has room; argsz returns the full size (the struct and each capability rounded up to 8 bytes), whatever room the caller gave; the struct is filled from zero, so pad comes back 0. Nothing is written past argsz: a capability, and each IOVA range of IOVA_RANGE, is copied only where argsz holds all of it (iommufd_fill_cap_iova tests the room for nr_iovas + 1 ranges before the next).',
     source: { file: VC, function: 'iommufd_vfio_iommu_get_info' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-argsz-is-the-chain', 'suite.invariants.get-info-within-argsz', 'suite.invariants.get-info-short-struct', 'suite.invariants.compat-page-sizes-mock', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes', 'suite.invariants.compat-cap-iova-range-is-the-holes'],
+    checks: ['ref.vfio_compat.get-info', 'suite.invariants.get-info-argsz-is-the-chain', 'suite.invariants.get-info-within-argsz', 'suite.invariants.get-info-short-struct', 'suite.invariants.compat-page-sizes-mock', 'suite.invariants.get-info-pad-is-zero', 'suite.invariants.compat-page-sizes', 'suite.invariants.compat-cap-iova-range-is-the-holes', 'suite.invariants.get-info-flags'],
   },
 ];

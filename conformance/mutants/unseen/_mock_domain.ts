@@ -1,10 +1,10 @@
 /**
  * Shared by the faults that change one step of IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS): a copy of
- * iommufd_test_mock_domain (selftest.c) whose bind, attach, the label a failed attach goes to and
- * the op test in front of dev_flags are parameters. With the reference's own it answers exactly as the reference does.
+ * iommufd_test_mock_domain (selftest.c) whose bind, attach, the labels a failed attach and a failed
+ * copy back go to and the op test in front of dev_flags are parameters. With the reference's own it answers exactly as the reference does.
  */
 import { IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject, type Result } from '../../../impl/iommufd/object.ts';
+import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectDestroyUser, iommufdObjectFinalize, type IommufdObject, type Result } from '../../../impl/iommufd/object.ts';
 import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
 import { iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import type { SimDevice } from '../../../impl/platform/iommu.ts';
@@ -26,10 +26,16 @@ export interface MockDomainSteps {
   readonly attachFailUnbinds?: boolean;
   /** Whether dev_flags is read for MOCK_DOMAIN_FLAGS only (the kernel's test of the op) or for either op. */
   readonly flagsForFlagsOpOnly?: boolean;
+  /**
+   * Whether a failed copy back of the answer unwinds through out_detach (the kernel's label) or
+   * jumps past it to out_unbind with the device still attached, where iommufd_object_destroy_user
+   * WARNs and leaves the referenced object (the reference's unbind throws there).
+   */
+  readonly respondFailDetaches?: boolean;
 }
 
 /** iommufd_test_mock_domain with the given steps (the reference's where none is given). */
-export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true, flagsForFlagsOpOnly = true }: MockDomainSteps): (ucmd: Ucmd) => number {
+export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true, flagsForFlagsOpOnly = true, respondFailDetaches = true }: MockDomainSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const machine = ictx.machine;
@@ -60,13 +66,18 @@ export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDe
     const b = bind(ictx, mockDev);
     if (b.errno || !b.value) return unwind.exit(b.errno);
     const idev = b.value;
-    const unbind = (): void => iommufdDeviceUnbind(idev);
+    const unbind = respondFailDetaches
+      ? (): void => iommufdDeviceUnbind(idev)
+      : (): void => {
+          const urc = iommufdObjectDestroyUser(ictx, idev);
+          if (urc) ictx.warnings.push(`iommufd_device_unbind: device ${idev.id} still referenced (errno ${urc})`);
+        };
     if (attachFailUnbinds) unwind.onError('out_unbind', unbind);
     const ptId = { value: cmd.num('id') };
     rc = attach(idev, ptId);
     if (rc) return unwind.exit(rc);
     if (!attachFailUnbinds) unwind.onError('out_unbind', unbind);
-    unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
+    if (respondFailDetaches) unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
     cmd.set('mock_domain.out_hwpt_id', ptId.value);
     cmd.set('mock_domain.out_stdev_id', sobj.id);
     cmd.set('mock_domain.out_idev_id', idev.id);

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { enumValue } from '../../../spec/uapi/lookup.ts';
 import { decodeStruct, encodeStruct } from '../../../spec/abi/codec.ts';
-import { offsetofend, requireLayout } from '../../../spec/uapi/layout.ts';
+import { offsetofend, requireLayout, structLayout } from '../../../spec/uapi/layout.ts';
 import { MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, MOCK_FLAGS_ACCESS_SYZ } from '../../../spec/uapi/constants.ts';
 import { decodeRanges, encodeRanges, PAGE, U64_MAX, type Range } from '../ranges.ts';
 import type { CaseSession, TraceStep } from '../session.ts';
@@ -785,18 +785,22 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
           alive: true,
         });
       },
-      // A copy between two IOASes, made again in syzkaller's form (MOCK_FLAGS_ACCESS_SYZ, where the
+      // Every other automatic copy that took is made again from the same struct with a dst_iova of
+      // ULONG_MAX left in it, as the automatic map is (EOVERFLOW first, whatever the flags). A copy
+      // between two IOASes is made again in syzkaller's form (MOCK_FLAGS_ACCESS_SYZ, where the
       // selftest is built): the source as the nth area of the source IOAS plus an offset, which
       // iommufd_test_syz_conv_iova_id decodes there, not in the destination.
-      follow: (m, _c, t, step) => {
+      follow: (m, c, t, step) => {
         const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl; src_ioas_id: Ref; src_iova: Ref; flags: number } }).fields;
-        if (!ok(step) || !supported(env.caps, 'IOMMU_TEST_CMD') || !(f.dst_ioas_id instanceof Ref) || f.dst_ioas_id.name === f.src_ioas_id.name) return undefined;
+        if (!ok(step)) return undefined;
+        const again = !c.fixed && c.ctx % 2 === 0 ? ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { ...(f as unknown as { [k: string]: Tmpl }), dst_iova: U64_MAX }, NONE, { defects: [{ what: 'a dst_iova of ULONG_MAX', errno: 'EOVERFLOW', field: 'dst_iova', abi: true }] }) : undefined;
+        if (!supported(env.caps, 'IOMMU_TEST_CMD') || !(f.dst_ioas_id instanceof Ref) || f.dst_ioas_id.name === f.src_ioas_id.name) return again;
         const a = m.areas.find((x) => x.name === f.src_iova.name);
         const areas = a ? m.liveAreas(a.ctx, a.ioas).sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0)) : [];
         const nth = a ? areas.indexOf(a) : -1;
-        if (!a || nth < 0) return undefined;
+        if (!a || nth < 0) return again;
         const syz = (BigInt(f.src_iova.add) << 32n) | BigInt(nth);
-        return ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { flags: (f.flags & (MAP.read | MAP.write)) | MOCK_FLAGS_ACCESS_SYZ, dst_ioas_id: f.dst_ioas_id, src_ioas_id: f.src_ioas_id, length: PAGE, dst_iova: 0n, src_iova: syz }, NONE, {});
+        return [again, ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { flags: (f.flags & (MAP.read | MAP.write)) | MOCK_FLAGS_ACCESS_SYZ, dst_ioas_id: f.dst_ioas_id, src_ioas_id: f.src_ioas_id, length: PAGE, dst_iova: 0n, src_iova: syz }, NONE, {})].filter((x): x is StepTemplate => x !== undefined);
       },
     };
     add(copy);
@@ -1044,6 +1048,16 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (arg.readOnly || env.caps.readOnlyArgs?.supported !== true) return undefined;
       return { op: 'ioctl', fields: { fd: t.fields['fd'] as Ref, cmd: 'IOMMU_OPTION', arg: { ...arg, readOnly: true } as unknown as Tmpl } };
     };
+    // Large pages turned off are then asked to be 2 (EINVAL: neither 0 nor 1, never read as "on"),
+    // and read back: still off.
+    const offStaysOff = (t: StepTemplate): (StepTemplate | undefined)[] => {
+      const f = (t.fields['arg'] as { fields: { object_id: Tmpl } }).fields;
+      const fd = t.fields['fd'] as Ref;
+      return [
+        ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.huge, op: opts.set, object_id: f.object_id, val64: 2n }, NONE, { defects: [{ what: 'val64 2 (neither 0 nor 1)', errno: 'EINVAL', abi: true }] }),
+        ioctlStep(env, 'IOMMU_OPTION', fd, { option_id: opts.huge, op: opts.get, object_id: f.object_id, val64: 0n }, NONE, {}),
+      ];
+    };
     const reservedAgain = (t: StepTemplate): StepTemplate | undefined => {
       const arg = t.fields['arg'] as { fields: { [k: string]: Tmpl } };
       return ioctlStep(env, 'IOMMU_OPTION', t.fields['fd'] as Ref, { ...arg.fields, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] });
@@ -1065,17 +1079,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         else if (c.op === opts.set && c.val > 1n) defects.push({ what: `val64 ${c.val} (neither 0 nor 1)`, errno: 'EINVAL', abi: true });
         return ioctlStep(env, 'IOMMU_OPTION', new Ref(ctx.name), { option_id: c.option, op: c.op, object_id: object, val64: c.val }, c.abi, { defects });
       },
-      // Large pages turned off are then asked to be 2 (EINVAL: neither 0 nor 1, never read as "on"),
-      // and read back: still off.
+      // Large pages turned off stay off when asked to be 2 (offStaysOff).
       follow: (_m, c, t, step) => {
         if (!ok(step) || c.op !== opts.set) return undefined;
-        const f = (t.fields['arg'] as { fields: { object_id: Tmpl } }).fields;
         const off = c.option === opts.huge && c.val === 0n;
-        return [
-          setAgainReadOnly(t),
-          off ? ioctlStep(env, 'IOMMU_OPTION', t.fields['fd'] as Ref, { option_id: opts.huge, op: opts.set, object_id: f.object_id, val64: 2n }, NONE, { defects: [{ what: 'val64 2 (neither 0 nor 1)', errno: 'EINVAL', abi: true }] }) : undefined,
-          off ? ioctlStep(env, 'IOMMU_OPTION', t.fields['fd'] as Ref, { option_id: opts.huge, op: opts.get, object_id: f.object_id, val64: 0n }, NONE, {}) : undefined,
-        ].filter((x): x is StepTemplate => x !== undefined);
+        return [setAgainReadOnly(t), ...(off ? offStaysOff(t) : [])].filter((x): x is StepTemplate => x !== undefined);
       },
     } satisfies CommandSpec<{ ctx: number; option: number; op: number; ioas: IdChoice; val: bigint; abi: AbiChoice }>);
     // Large pages turned off on an IOAS with an area at a byte offset into a page: refused
@@ -1148,9 +1156,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       // Half the time large pages turned off are turned on again at once, and the IOAS's ranges
       // read: the IOVA alignment falls back to what its domains impose (iopt_enable_large_pages
-      // clears the flag, then recalculates), a sub-page mock domain's 2 KiB, not PAGE_SIZE.
+      // clears the flag, then recalculates), a sub-page mock domain's 2 KiB, not PAGE_SIZE. The
+      // other half they stay off when asked to be 2 (offStaysOff).
       follow: (_m, c, t, step) => {
-        if (ok(step) && (c.val !== 0n || c.k % 2 === 0)) return setAgainReadOnly(t);
+        if (ok(step) && c.val === 0n && c.k % 2 === 0) return [setAgainReadOnly(t), ...offStaysOff(t)].filter((x): x is StepTemplate => x !== undefined);
+        if (ok(step) && c.val !== 0n) return setAgainReadOnly(t);
         if (!ok(step) || c.val !== 0n || c.k % 2 === 0) return undefined;
         const f = (t.fields['arg'] as { fields: { object_id: Tmpl } }).fields;
         const ioas = f.object_id instanceof Ref ? f.object_id.name : undefined;
@@ -1330,6 +1340,31 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!ok(step) || pasidFlag === undefined || f.flags !== 0 || f.data_type !== 0 || f.data_len !== undefined) return undefined;
       return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: pasidFlag, dev_id: f.dev_id, pt_id: f.pt_id, data_type: 0 }, NONE, {});
     };
+    // Every other plain paging HWPT that took for a device of a hardware driver is asked for again
+    // with the driver data a VMM gives a nested one (its vIOMMU's type, zeroed; 6.12 and a driver
+    // without one: VT-d's): a paging domain takes no user data there (EOPNOTSUPP).
+    const vmmData = (format: string): { type: number; len: number } => {
+      const [type, struct] = format.startsWith('arm-') ? ['IOMMU_HWPT_DATA_ARM_SMMUV3', 'iommu_hwpt_arm_smmuv3'] : format.startsWith('amd') ? ['IOMMU_HWPT_DATA_AMD_GUEST', 'iommu_hwpt_amd_guest'] : ['IOMMU_HWPT_DATA_VTD_S1', 'iommu_hwpt_vtd_s1'];
+      const layout = enumValue(p, type) === undefined ? undefined : structLayout(p, struct);
+      return layout ? { type: v(p, type), len: layout.size } : { type: v(p, 'IOMMU_HWPT_DATA_VTD_S1'), len: requireLayout(p, 'iommu_hwpt_vtd_s1').size };
+    };
+    const plainData = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl; data_len?: Tmpl } }).fields;
+      if (!ok(step) || f.flags !== 0 || f.data_type !== 0 || f.data_len !== undefined || !(f.dev_id instanceof Ref)) return undefined;
+      const devid = f.dev_id.name;
+      const d = m.openDfds().find((x) => x.devid === devid);
+      if (!d || d.dev.iommu.format.includes('mock') || m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 1) return undefined;
+      const data = vmmData(d.dev.iommu.format);
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: f.pt_id, data_type: data.type, data_len: data.len, data_uptr: { data: new Uint8Array(data.len) } }, NONE, {});
+    };
+    // A nested allocation with driver data is asked for again with IOMMU_HWPT_ALLOC_PASID as well
+    // (7.3), whatever the first answered: a flag nesting takes, so the parent decides as before.
+    const nestedPasid = (m: GenModel, t: StepTemplate): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
+      const pt = f.pt_id instanceof Ref ? m.objs.find((o) => o.name === (f.pt_id as Ref).name) : undefined;
+      if (pasidFlag === undefined || f.flags !== 0 || pt?.kind !== 'hwpt' || f.data_type !== v(p, 'IOMMU_HWPT_DATA_SELFTEST')) return undefined;
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { ...f, flags: pasidFlag }, NONE, {});
+    };
     const nestPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
       if (!ok(step) || pasidFlag === undefined || f.flags !== nest || f.data_type !== 0) return undefined;
@@ -1382,7 +1417,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
         const attach = nestAttach(m, t, step);
-        return [ranges, destroy, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);

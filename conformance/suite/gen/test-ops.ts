@@ -69,6 +69,19 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
   }
   /** `onto`: the IOAS or HWPT by name (constructors only; generated choices leave it out). */
   type MockDomain = { ctx: number; pt: IdChoice; hwpt: boolean; flags: number; abi: AbiChoice; onto?: string };
+  // The batch memory limit, a global of the selftest, as the kernel's iommufd_ioas fixture sets it
+  // beside its mock domains (its mock_domain_limit variant: 16 bytes) and around the least a batch
+  // takes (one entry, sizeof(unsigned long) + sizeof(u32): 12 bytes), after every third mock
+  // device of a case; then set back to the default (test_ioctl_set_default_memory_limit), so later
+  // batches are as before. A follow, not a command kind of its own: a global no later command
+  // reads, which needs no draw of the case's.
+  const DEFAULT_MEMORY_LIMIT = 65536;
+  const memoryLimit = (m: GenModel, ctx: CtxEntry, k: number): (StepTemplate | undefined)[] => {
+    if (!testOpSupported(env, 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT') || m.objs.filter((o) => o.kind === 'stdev').length % 3 !== 1) return [];
+    const limit = [16, 12, 11, 13][k % 4] as number;
+    const set = (n: number, defects: Defect[] = []): StepTemplate | undefined => testStep(m, ctx, 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT', 0, 'memory_limit', { limit: n }, NONE, undefined, defects);
+    return [set(limit, limit < 12 ? [{ what: 'a limit below one batch entry (12 bytes)', errno: 'EINVAL' }] : []), set(DEFAULT_MEMORY_LIMIT)];
+  };
   test<MockDomain>('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
     // -1: MOCK_DOMAIN; else MOCK_DOMAIN_FLAGS with no flag or one of the profile's device flags.
@@ -124,7 +137,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       // mock's sub-page sizes fold into PAGE_SIZE for (iommufd_get_pagesizes).
       const container = ioas && m.ctxs.find((x) => x.open && x.compat === ioas.name);
       const pgsizes = container && supported(env.caps, 'VFIO_IOMMU_GET_INFO') ? ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref(container.name), {}, NONE, {}) : undefined;
-      return [info, pgsizes, plain, plainInfo].filter((x): x is StepTemplate => x !== undefined);
+      return [info, pgsizes, plain, plainInfo, ...(ctx ? memoryLimit(m, ctx, c.ctx) : [])].filter((x): x is StepTemplate => x !== undefined);
     },
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
@@ -964,8 +977,11 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const areaFirst = edge ? edge.bufOff / 4096 : 0;
       const areaLast = edge ? areaFirst + Math.max(1, Number(edge.length / PAGE)) - 1 : 0;
       const atEdge = edge && c.edge && (c.edge.below ? areaFirst > 0 : areaLast + 1 < total);
-      const first = atEdge ? (c.edge?.below ? areaFirst - 1 : areaLast) : c.page % total;
-      const refs = atEdge ? (c.edge?.below ? 0 : 1) : c.refs;
+      // A skewed check is of a page no area maps (none pinned, refs 0), when the buffer has one:
+      // every page it reaches then holds what it is asked, so only the alignment test refuses it.
+      const idle = c.skew !== 0 && !atEdge ? idlePage(m, b.name, total, c.page) : undefined;
+      const first = atEdge ? (c.edge?.below ? areaFirst - 1 : areaLast) : (idle ?? c.page % total);
+      const refs = atEdge ? (c.edge?.below ? 0 : 1) : idle !== undefined ? 0 : c.refs;
       // A skewed range is one page (the first's count as asked, when at an edge): the check of its
       // alignment is all that can refuse it.
       const n = c.skew !== 0 ? 1 : Math.min(atEdge ? Math.max(2, c.pages) : c.pages, total - first);
@@ -973,5 +989,14 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: BigInt(n * 4096 + Math.min(0, c.skew)), uptr: new Ref(b.name, 'va', BigInt(first * 4096 + Math.max(0, c.skew))), refs }, c.abi);
     },
   });
+  /** A page of the buffer no live area maps (from page `from` on, wrapping), if it has one. */
+  const idlePage = (m: GenModel, buf: string, pages: number, from: number): number | undefined => {
+    const mapped = (i: number): boolean => m.liveAreas().some((a) => a.buf === buf && i * PAGE_BYTES + PAGE_BYTES > a.bufOff && i * PAGE_BYTES < a.bufOff + Number(a.length));
+    for (let k = 0; k < pages; k++) {
+      const i = (from + k) % pages;
+      if (!mapped(i)) return i;
+    }
+    return undefined;
+  };
   return specs;
 }

@@ -2481,3 +2481,94 @@ describe('answers on rarely reached paths (red-team round 34)', () => {
   });
 });
 
+
+describe('answers on rarely reached paths (red-team round 36)', () => {
+  const bindTo = (iommu: string): Step[] => [
+    { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
+    { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+  ];
+  const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
+  const mockDomain: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id', hwpt: 'out.mock_domain.out_hwpt_id' } };
+
+  check('suite.invariants.get-info-flags', async () => {
+    // GET_INFO with argsz 0 past the struct: no room for the chain, which exists all the same (flags CAPS).
+    const p = program('get-info-flags', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { op: 'IOMMU_VFIO_IOAS_SET', ioas_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_GET_INFO', fields: {}, expect: { ok: true } },
+    ], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_IOMMU_GET_INFO'] });
+    const r = await judge(p, 'conformance/mutants/unseen/compat-info-caps-flag-only-with-room.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_IOMMU_GET_INFO answered flags 0x1: .* \(VFIO_COMPAT\.GET_INFO\)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.hw-info-vendor-members-zeroed', async () => {
+    // 7.3 SMMUv3's hardware info whole: flags has one bit defined, __reserved none.
+    const p = program('smmu-info-zeroed', [
+      ...context,
+      ...bindTo('smmu0'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', data_len: 40, data_uptr: { room: 40 } }, expect: { ok: true } },
+    ], needs, ['7.3']);
+    const r = await judgeOn(p, 'smmu-hw-info-kmalloc-reserved', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/answered iommu_hw_info_arm_smmuv3 for device \d+ \(smmu0\) with flags 0x6b6b6b6b, with bits iommu_hw_info_arm_smmuv3_flags does not define/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.nested-on-plain-parent', async () => {
+    // A nested HWPT with IOMMU_HWPT_ALLOC_PASID (7.3: a flag nesting takes) over a paging HWPT made
+    // without NEST_PARENT: the parent test refuses it (EINVAL), not the flags test (EOPNOTSUPP).
+    const p = program('nested-on-plain-parent', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas' }, bind: { plain: 'out.out_hwpt_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$plain', flags: 'IOMMU_HWPT_ALLOC_PASID', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { u32s: [0, 0] } } }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const r = await judgeOn(p, 'nested-alloc-refuses-pasid-flag', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/over HWPT \d+, allocated without IOMMU_HWPT_ALLOC_NEST_PARENT, answered EOPNOTSUPP/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.hwpt-alloc-pt-id', async () => {
+    // pt_id names nothing: EINVAL once the device is found, not the lookup's ENOENT.
+    const p = program('hwpt-alloc-no-pt', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: 9999 }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'hwpt-alloc-pt-lookup-errno', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_HWPT_ALLOC with pt_id 9999, which names no object of the context, answered ENOENT/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.hwpt-alloc-paging-data', async () => {
+    // VT-d's first-stage data given to a paging allocation: the driver takes no user data there.
+    const p = program('paging-with-vtd-data', [
+      ...context,
+      ...bindTo('vtd0'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$ioas', data_type: 'IOMMU_HWPT_DATA_VTD_S1', data_len: 32, data_uptr: { data: { fill: 0, length: 32 } } }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], needs);
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'vtd-alloc-user-data-ignored', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_HWPT_ALLOC of a paging HWPT over IOAS \d+ for device \d+ \(vtd0, driver intel\) succeeded with driver data of type 1/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.temp-memory-limit', async () => {
+    // 12 bytes is one batch entry: the least limit taken. 11 is refused.
+    const limit = (n: number, expect: Step['expect']): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT', memory_limit: { limit: n } }, expect });
+    const p = program('temp-memory-limit', [...context, limit(11, { errno: ['EINVAL'] }), limit(12, { ok: true }), limit(65536, { ok: true })], { testOps: ['IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT'] });
+    const r = await judge(p, 'conformance/mutants/unseen/temp-memory-limit-bound-inclusive.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT of 12 bytes answered EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

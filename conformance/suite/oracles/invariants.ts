@@ -46,9 +46,9 @@ import type { Capabilities, DmaResult, IoctlResult, Request, Response, StructVal
 import { buildIoctlArg, type BuiltArg } from '../../../spec/abi/arg.ts';
 import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
-import { commandByName, enumValue } from '../../../spec/uapi/lookup.ts';
+import { commandByName, enumValue, flagMask } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -709,6 +709,8 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
     this.checkNestedOnForeignParent(ev, ok, s.errno, out);
     this.checkNestedFlags(ev, ok, s.errno, out);
+    this.checkHwptAllocTarget(ev, ok, s.errno, out);
+    this.checkTempMemoryLimit(ev, ok, s.errno, out);
     this.checkNestingRegisters(ev, ok, s.errno, out);
     this.checkAddReservedLength(ev, ok, s.errno, out);
     this.checkOptionGet(ev, ok, s.errno, out);
@@ -2277,6 +2279,17 @@ export class InvariantsOracle implements Oracle {
    */
   private checkGetInfo(ev: StepEvent, v: StructValue, o: StructValue | undefined, out: Objection[], ctx: CtxRec, ioas: IoasObj | undefined): void {
     this.checkPageSizes(ev, v, o, out, ctx, ioas);
+    // flags is VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS on every answer: the capabilities exist
+    // whatever room the caller gave for them (argsz then says how much they need).
+    const flags = o?.['flags'];
+    if (flags !== undefined) {
+      this.ctx.count('invariants.abi-hygiene');
+      const want = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
+      if (toNum(flags) !== want) {
+        out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_GET_INFO answered flags 0x${toNum(flags).toString(16)}: iommufd_vfio_iommu_get_info sets VFIO_IOMMU_INFO_PGSIZES and VFIO_IOMMU_INFO_CAPS (0x${want.toString(16)}) on every answer, however little room the chain had (VFIO_COMPAT.GET_INFO)`, `flags 0x${want.toString(16)}`, `flags 0x${toNum(flags).toString(16)}`));
+        return;
+      }
+    }
     const sent = toNum(v['argsz']);
     const info = requireLayout(this.profile, 'vfio_iommu_type1_info').size; // sizeof(info), padding included
     if (!o || sent < offsetofend(this.profile, 'vfio_iommu_type1_info', 'cap_offset') || o['argsz'] === undefined || o['cap_offset'] === undefined) return;
@@ -2562,24 +2575,34 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * HWPT_ALLOC.NESTED_PARENT: a nested HWPT_ALLOC over a paging HWPT whose
-   * domain another driver made is refused with EINVAL
-   * (iommufd_hwpt_nested_alloc: parent->common.domain->owner != ops), once
-   * the flags, the data and the driver's nested op (7.3 domain_alloc_nested:
-   * VT-d and the mock only; 6.12 domain_alloc_user: every driver) passed. A
-   * domain handed to a driver that did not make it is read as its own.
+   * HWPT_ALLOC.NESTED_PARENT: a nested HWPT_ALLOC over a paging HWPT that is
+   * no nesting parent of the device's driver — an automatic domain, one
+   * allocated without IOMMU_HWPT_ALLOC_NEST_PARENT, or one another driver
+   * made — is refused with EINVAL (iommufd_hwpt_nested_alloc:
+   * parent->auto_domain || !parent->nest_parent || domain->owner != ops),
+   * once the flags (IOMMU_HWPT_FAULT_ID_VALID, 7.3 also IOMMU_HWPT_ALLOC_PASID),
+   * the data and the driver's nested op (7.3 domain_alloc_nested: VT-d and
+   * the mock only; 6.12 domain_alloc_user: every driver) passed. A domain
+   * handed to a driver that did not make it is read as its own.
    */
   private checkNestedOnForeignParent(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const n = this.nestedAllocOf(ev);
     if (!n || (n.flags & ~this.nestedFlags()) !== 0) return;
     const { dev, parent } = n;
-    if (parent.unit === undefined) return;
     const mine = this.driverOf(dev.iommu);
-    const theirs = this.driverOf(parent.unit);
-    if (!mine || !theirs || mine === theirs || (this.profile !== '6.12' && mine !== 'intel' && mine !== 'mock')) return;
+    if (!mine || (this.profile !== '6.12' && mine !== 'intel' && mine !== 'mock')) return;
+    const theirs = parent.unit === undefined ? undefined : this.driverOf(parent.unit);
+    const why = parent.auto
+      ? 'an automatic domain (made by an attach to an IOAS)'
+      : parent.nestParent === false
+        ? 'allocated without IOMMU_HWPT_ALLOC_NEST_PARENT'
+        : theirs && theirs !== mine
+          ? `a domain the ${theirs} driver made for ${parent.unit}`
+          : undefined;
+    if (!why) return;
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
-    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT for device ${dev.handle ?? dev.key} (${dev.iommu}, driver ${mine}) over HWPT ${parent.id}, a domain the ${theirs} driver made for ${parent.unit}, answered ${name}: a parent of another driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}) for device ${dev.handle ?? dev.key} (${dev.iommu}, driver ${mine}) over HWPT ${parent.id}, ${why}, answered ${name}: a parent that is no nesting parent of this driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
   }
 
   /**
@@ -2595,6 +2618,63 @@ export class InvariantsOracle implements Oracle {
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EOPNOTSUPP') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT over HWPT ${n.parent.id} with flags 0x${n.flags.toString(16)} answered ${name}: a flag a nested HWPT cannot have (0x${extra.toString(16)}) is refused before its parent is looked at (EOPNOTSUPP) (HWPT_ALLOC.NESTED_PARENT)`, 'EOPNOTSUPP', name));
+  }
+
+  /**
+   * What iommufd_hwpt_alloc does with pt_id, once __reserved, the data's
+   * type and length, and the device passed: an id that names no IOAS and no
+   * paging HWPT (nothing at all, a device, a nested HWPT) is EINVAL, not
+   * ENOENT (iommufd_get_object(..., IOMMUFD_OBJ_ANY) failing, or the type
+   * switch's default: rc = -EINVAL) (HWPT_ALLOC.PT_ID). And a paging domain
+   * (pt_id an IOAS) takes no driver data but the selftest's: VT-d, AMD and
+   * SMMUv3 refuse user_data for a paging allocation (7.3 *_domain_alloc_paging_flags,
+   * 6.12 *_domain_alloc_user with no parent: EOPNOTSUPP) (HWPT_ALLOC.PAGING_DATA).
+   */
+  private checkHwptAllocTarget(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0) return;
+    const typed = toNum(v['data_type'] ?? 0) !== 0;
+    if (typed !== (toNum(v['data_len'] ?? 0) !== 0)) return;
+    const dev = ctx.objects.get(toNum(v['dev_id']));
+    if (dev?.type !== 'device' || dev.dev.removed) return;
+    const pt = ctx.objects.get(toNum(v['pt_id']));
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    if (pt?.type === 'ioas') {
+      const driver = this.driverOf(dev.dev.iommu);
+      if (!ok || !typed || !driver || driver === 'mock') return;
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT over IOAS ${pt.id} for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, driver ${driver}) succeeded with driver data of type ${toNum(v['data_type'])}: a paging domain takes no user data there, the driver refuses it (EOPNOTSUPP) (HWPT_ALLOC.PAGING_DATA)`, 'EOPNOTSUPP', 'ok'));
+      return;
+    }
+    // An id the shadow does not know is no IOAS or paging HWPT only where it follows every object of the context.
+    if (pt?.type === 'hwpt_paging' || pt?.type === 'other' || (pt === undefined && !this.followsEveryHolder(ctx))) return;
+    this.ctx.count('invariants.abi-hygiene');
+    if (name === 'EINVAL') return;
+    const what = pt === undefined ? 'names no object of the context' : `names ${objType(pt)} ${pt.id}`;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with pt_id ${toNum(v['pt_id'])}, which ${what}, answered ${name}: a pt_id that is no IOAS and no paging HWPT is refused with EINVAL once the device is found (iommufd_hwpt_alloc) (HWPT_ALLOC.PT_ID)`, 'EINVAL', name));
+  }
+
+  /**
+   * IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT guards _batch_init: a limit below
+   * sizeof(unsigned long) + sizeof(u32) is EINVAL, any other is taken and
+   * nothing else is checked (iommufd_test) (TEST_CMD.TEMP_MEMORY_LIMIT).
+   */
+  private checkTempMemoryLimit(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = req.arg.fields;
+    if (toNum(v['op']) !== IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT || !this.shadow.ctxOfFd(req.fd)?.alive) return;
+    const limit = toNum(((v['memory_limit'] ?? {}) as StructValue)['limit']);
+    const least = 8 + 4; // sizeof(unsigned long) + sizeof(u32): one batch entry
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if ((limit < least) === (name === 'EINVAL')) return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT of ${limit} bytes answered ${name}: a limit below ${least} bytes (one batch entry, sizeof(unsigned long) + sizeof(u32)) is refused with EINVAL, any other is taken (TEST_CMD.TEMP_MEMORY_LIMIT)`, limit < least ? 'EINVAL' : 'ok', name));
   }
 
   /** The flags iommufd_hwpt_nested_alloc takes. */
@@ -2618,6 +2698,27 @@ export class InvariantsOracle implements Oracle {
     const parent = ctx.objects.get(toNum(v['pt_id']));
     if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || parent?.type !== 'hwpt_paging') return undefined;
     return { flags: toNum(v['flags']), dev: dev.dev, parent };
+  }
+
+  /**
+   * The driver data GET_HW_INFO writes is a struct the driver zeroed and then
+   * filled (intel_iommu_hw_info, amd_iommufd_hw_info, arm_smmu_hw_info:
+   * kzalloc): every member the uAPI marks reserved reads 0, and a flags
+   * member holds only bits its enum defines (GET_HW_INFO.VENDOR). False when
+   * it objected.
+   */
+  private checkVendorMembers(ev: StepEvent, struct: string, info: StructValue, who: string, out: Objection[]): boolean {
+    this.ctx.count('invariants.abi-hygiene');
+    for (const f of requireLayout(this.profile, struct).root.fields) {
+      const value = info[f.name];
+      const flags = f.def?.flags;
+      const undefinedBits = flags && f.kind === 'scalar' ? toNum(value) & ~flagMask(this.profile, flags) : 0;
+      if (f.def?.role === 'reserved' ? allZero(value) : undefinedBits === 0) continue;
+      const what = f.def?.role === 'reserved' ? `its reserved member ${f.name} non-zero` : `${f.name} 0x${toNum(value).toString(16)}, with bits ${flags} does not define (0x${undefinedBits.toString(16)})`;
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered ${struct} for ${who} with ${what}: the driver fills a zeroed struct, so what it does not set reads 0 (GET_HW_INFO.VENDOR)`, `${f.name} 0`, `${f.name} ${String(value)}`));
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -2652,6 +2753,7 @@ export class InvariantsOracle implements Oracle {
     if (!bytes || toNum(v['data_len']) < layout.size || toNum(o['data_len']) < layout.size || bytes.length < layout.size) return;
     const info = decodeStruct(this.profile, struct, bytes.subarray(0, layout.size));
     const who = `device ${dev.handle ?? dev.key} (${dev.iommu})`;
+    if (!this.checkVendorMembers(ev, struct, info, who, out)) return;
     const bitOf = (reg: bigint) => (n: number): boolean => ((reg >> BigInt(n)) & 1n) === 1n;
     // [what the registers decide, what the device has (undefined: not known), what the registers say]
     let facts: [string, boolean | undefined, boolean][];

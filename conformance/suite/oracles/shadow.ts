@@ -112,7 +112,10 @@ export interface HwptObj {
    * mapped into it (EINVAL).
    */
   readonly refusesReadOnly?: boolean;
-  /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT: a second-stage table (VT-d second stage, SMMUv3 stage 2). */
+  /**
+   * Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT: a second-stage table (VT-d second stage, SMMUv3
+   * stage 2); false for any other IOMMU_HWPT_ALLOC, undefined where no HWPT_ALLOC made it.
+   */
   readonly nestParent?: boolean;
   /**
    * A 7.3 mock domain of the MOCK_IOMMUPT_HUGE table (IOMMU_HWPT_DATA_SELFTEST
@@ -1231,11 +1234,11 @@ export class Shadow {
           const flags = toNum(v['flags']);
           const refusesReadOnly = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0 && this.iommus.get(dev?.type === 'device' ? dev.dev.iommu : '')?.format === 'vtd-ss';
           const nestParent = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
-          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }), ...(nestParent && { nestParent }) } : {};
+          const unit = dev?.type === 'device' && toNum(v['data_type'] ?? 0) === 0 ? { unit: dev.dev.iommu, dirtyTracking: (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0, ...(refusesReadOnly && { refusesReadOnly }) } : {};
           const mock = dev?.type === 'device' && this.onMockUnit(dev.dev);
           const huge = enumValue(this.profile, 'MOCK_IOMMUPT_HUGE');
           const mockHuge = mock && huge !== undefined && this.selftestPagetable(v) === huge;
-          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock, ...geometry, ...unit, ...(mockHuge && { mockHuge }), devices: new Set(), children: new Set() });
+          this.addObj(ctx, { type: 'hwpt_paging', id, ioas: pt.id, auto: false, enforcing: capable, mock, ...geometry, ...unit, nestParent, ...(mockHuge && { mockHuge }), devices: new Set(), children: new Set() });
         } else if (pt && (pt.type === 'hwpt_paging' || pt.type === 'hwpt_nested')) {
           this.addObj(ctx, { type: 'hwpt_nested', id, ioas: undefined, auto: false, enforcing: false, mock: false, parent: pt.id, devices: new Set(), children: new Set() });
           pt.children.add(id);
