@@ -1,7 +1,8 @@
 /**
  * Shared by the faults that change one step of IOMMU_IOAS_COPY: a copy of
- * iommufd_ioas_copy (ioas.c) whose page gathering (iopt_get_pages) and
- * mapping (iopt_map_pages) are parameters. With the reference's own it
+ * iommufd_ioas_copy (ioas.c) whose argument checks (the EOVERFLOW test, the
+ * READABLE|WRITEABLE test), page gathering (iopt_get_pages), the IOMMU prot
+ * and mapping (iopt_map_pages) are parameters. With the reference's own it
  * answers exactly as the reference does.
  */
 import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
@@ -20,18 +21,31 @@ export interface CopySteps {
   readonly mapPages?: typeof ioptMapPages;
   /** The id the destination IOAS is looked up by (the reference: dst_ioas_id). */
   readonly dstIoasId?: (cmd: Ucmd['cmd']) => number;
+  /** The EOVERFLOW test (the reference: length, src_iova or dst_iova of ULONG_MAX or more). */
+  readonly overflows?: (length: bigint, srcIova: bigint, dstIova: bigint) => boolean;
+  /** Whether a copy with neither READABLE nor WRITEABLE is refused (EINVAL), as the reference's is. */
+  readonly needsAccess?: boolean;
+  /** The IOMMU prot the new area is mapped with (the reference: conv_iommu_prot of the flags). */
+  readonly prot?: (flags: number) => number;
 }
 
 /** iommufd_ioas_copy with the given steps (the reference's where none is given). */
-export function copyHandler({ getPages = ioptGetPages, mapPages = ioptMapPages, dstIoasId = (cmd) => cmd.num('dst_ioas_id') }: CopySteps): (ucmd: Ucmd) => number {
+export function copyHandler({
+  getPages = ioptGetPages,
+  mapPages = ioptMapPages,
+  dstIoasId = (cmd) => cmd.num('dst_ioas_id'),
+  overflows = (length, src, dst) => length >= ULONG_MAX || src >= ULONG_MAX || dst >= ULONG_MAX,
+  needsAccess = true,
+  prot = convIommuProt,
+}: CopySteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
     const flags = cmd.num('flags');
     if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
     const length = cmd.big('length');
-    if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return -EOVERFLOW;
-    if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
+    if (overflows(length, cmd.big('src_iova'), cmd.big('dst_iova'))) return -EOVERFLOW;
+    if (needsAccess && !(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
     const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
     if (src.errno) return src.errno;
     const list: Parameters<typeof ioptGetPages>[3] = [];
@@ -42,7 +56,7 @@ export function copyHandler({ getPages = ioptGetPages, mapPages = ioptMapPages, 
     const dst = iommufdGetIoas(ctx, dstIoasId(cmd));
     if (dst.errno) return unwind.exit(dst.errno);
     const iova = { iova: cmd.big('dst_iova') };
-    rc = mapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
+    rc = mapPages(dst.value!.iopt, list, length, iova, prot(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
     if (rc) return unwind.exit(rc);
     cmd.set('dst_iova', iova.iova);
     return unwind.exit(iommufdUcmdRespond(ucmd));

@@ -6,7 +6,8 @@
  * iommufdHwptAlloc does.
  */
 import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
+import type { Profile } from '../../../spec/uapi/profiles.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { iommufdGetObject, iommufdObjectAbortAndDestroy, iommufdObjectFinalize, refcount_inc } from '../../../impl/iommufd/object.ts';
 import { iommufdGetDevice, iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type IommufdHwpt, type IommufdHwptPaging, type IommufdIoas, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
@@ -26,6 +27,20 @@ export interface HwptAllocSteps {
   readonly nestedChecks?: typeof iommufdHwptNestedAllocChecks;
   /** A nested allocation over a paging HWPT failed with rc: out_unlock puts the parent's lookup reference (the kernel), or not. */
   readonly nestedFailed?: (parent: IommufdHwptPaging, rc: number) => number;
+}
+
+/**
+ * iommufd_hwpt_nested_alloc's checks before the driver with another flag
+ * mask in its first test (the kernel's: IOMMU_HWPT_FAULT_ID_VALID, 7.3 also
+ * IOMMU_HWPT_ALLOC_PASID); the rest of that test (data, the driver's nested
+ * op) and the parent's are the reference's.
+ */
+export function nestedChecksWithFlags(valid: (profile: Profile) => number): typeof iommufdHwptNestedAllocChecks {
+  return (parent, idev, flags, dataLen) => {
+    const mask = valid(idev.ictx.profile);
+    if (flags & ~mask) return -EOPNOTSUPP;
+    return iommufdHwptNestedAllocChecks(parent, idev, flags & mask & (IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID), dataLen);
+  };
 }
 
 /** iommufd_hwpt_alloc over the given steps. */

@@ -19,48 +19,20 @@
  * IOAS has an alignment above 1, else -EOVERFLOW), and the ordering against
  * the later checks changes (e.g. missing READ/WRITE flags give -EINVAL, a bad
  * source range -ENOENT, instead of -EOVERFLOW).
+ *
+ * Applied as: copyHandler (_copy.ts) with the EOVERFLOW test lacking its
+ * dst_iova term; the rest of the copy is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
-import { iommufdTestSyzConvIovaId } from '../../../impl/iommufd/selftest.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
 import { mutantImplementation } from '../harness.ts';
+import { copyHandler } from './_copy.ts';
 
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
-
-/** iommufd_ioas_copy without the dst_iova bound. */
-function ioasCopy(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
-  const length = cmd.big('length');
-  // THE FAULT: `|| cmd->dst_iova >= ULONG_MAX` dropped.
-  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
-  if (src.errno) return src.errno;
-  const list: PagesListElm[] = [];
-  let rc = ioptGetPages(src.value!.iopt, cmd.big('src_iova'), length, list);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.always('out_pages', () => ioptFreePagesList(list));
-  const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
-  if (dst.errno) return unwind.exit(dst.errno);
-  const iova = { iova: cmd.big('dst_iova') };
-  rc = ioptMapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return unwind.exit(rc);
-  cmd.set('dst_iova', iova.iova);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+/** iommufd_ioas_copy without the dst_iova bound. THE FAULT: `|| cmd->dst_iova >= ULONG_MAX` dropped. */
+const ioasCopy = copyHandler({ overflows: (length, srcIova) => length >= ULONG_MAX || srcIova >= ULONG_MAX });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('copy-dst-iova-overflow-unchecked', profile, {
-    handlers: { IOMMU_IOAS_COPY: (ucmd) => ioasCopy(ucmd) },
+    handlers: { IOMMU_IOAS_COPY: ioasCopy },
   });
 }

@@ -33,46 +33,15 @@
  * WRITEABLE over read-only pages, in iopt_insert_area) still see the right
  * write bit, so the command answers as before.
  *
- * Applied as: IOMMU_IOAS_COPY runs a copy of iommufd_ioas_copy (as
- * _copy.ts has it) whose iopt_map_pages gets the raw flags as prot.
+ * Applied as: copyHandler (_copy.ts) whose iopt_map_pages gets the raw flags
+ * as prot.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { iommufdTestSyzConvIovaId } from '../../../impl/iommufd/selftest.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { copyHandler } from './_copy.ts';
 
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
-
-/** iommufd_ioas_copy with the uAPI flags handed to iopt_map_pages as the IOMMU prot. */
-function ioasCopy(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
-  const length = cmd.big('length');
-  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
-  if (src.errno) return src.errno;
-  const list: PagesListElm[] = [];
-  let rc = ioptGetPages(src.value!.iopt, cmd.big('src_iova'), length, list);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.always('out_pages', () => ioptFreePagesList(list));
-  const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
-  if (dst.errno) return unwind.exit(dst.errno);
-  const iova = { iova: cmd.big('dst_iova') };
-  // THE FAULT: cmd->flags where conv_iommu_prot(cmd->flags) belongs.
-  rc = ioptMapPages(dst.value!.iopt, list, length, iova, flags, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return unwind.exit(rc);
-  cmd.set('dst_iova', iova.iova);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+/** iommufd_ioas_copy with the uAPI flags handed to iopt_map_pages as the IOMMU prot. THE FAULT: cmd->flags where conv_iommu_prot(cmd->flags) belongs. */
+const ioasCopy = copyHandler({ prot: (flags) => flags });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('copy-prot-raw-flags', profile, {

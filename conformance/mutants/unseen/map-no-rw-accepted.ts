@@ -31,11 +31,10 @@ import { mutantImplementation } from '../harness.ts';
 import { EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type PagesListElm, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages, ioptMapUserPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { IOPT_ALLOC_IOVA, ioptMapUserPages } from '../../../impl/iommufd/io_pagetable.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
-import { iommufdTestSyzConvIovaId } from '../../../impl/iommufd/selftest.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { copyHandler } from './_copy.ts';
 
 const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 
@@ -64,30 +63,8 @@ function ioasMap(ucmd: Ucmd): number {
   return iommufdUcmdRespond(ucmd);
 }
 
-/** iommufd_ioas_copy without the READABLE|WRITEABLE check. */
-function ioasCopy(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
-  const length = cmd.big('length');
-  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return -EOVERFLOW;
-  // THE FAULT: no `if (!(flags & (WRITEABLE | READABLE))) return -EINVAL;`
-  const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
-  if (src.errno) return src.errno;
-  const list: PagesListElm[] = [];
-  let rc = ioptGetPages(src.value!.iopt, cmd.big('src_iova'), length, list);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.always('out_pages', () => ioptFreePagesList(list));
-  const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
-  if (dst.errno) return unwind.exit(dst.errno);
-  const iova = { iova: cmd.big('dst_iova') };
-  rc = ioptMapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return unwind.exit(rc);
-  cmd.set('dst_iova', iova.iova);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
+/** iommufd_ioas_copy without the READABLE|WRITEABLE check. THE FAULT: no `if (!(flags & (WRITEABLE | READABLE))) return -EINVAL;` */
+const ioasCopy = copyHandler({ needsAccess: false });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('map-no-rw-accepted', profile, {

@@ -21,34 +21,18 @@
  * (EINVAL for an automatic / non-NEST_PARENT / foreign parent): the parent
  * errors are hidden. 7.3 only; under 6.12 the adapter is the reference.
  *
- * Applied as: the IOMMU_HWPT_ALLOC handler answers EOPNOTSUPP when the
- * request would reach iommufd_hwpt_nested_alloc (reserved zero, data
- * type/len consistent, dev_id a device, pt_id a HWPT_PAGING) with the PASID
- * flag set; otherwise the reference's handler. Looks objects up without the
- * fail-nth step iommufd_get_object takes (the reference's handler takes them).
+ * Applied as: iommufd_hwpt_alloc (hwptAllocWith, _hwpt_alloc.ts) whose
+ * nested checks test the flags against the 6.12 mask (7.3 only).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_NONE } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
+import { hwptAllocWith, nestedChecksWithFlags } from './_hwpt_alloc.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   if (profile !== '7.3') return mutantImplementation('nested-alloc-refuses-pasid-flag', profile, {});
+  // THE FAULT: flags & ~IOMMU_HWPT_FAULT_ID_VALID (PASID not allowed for nested).
   return mutantImplementation('nested-alloc-refuses-pasid-flag', profile, {
-    handlers: {
-      IOMMU_HWPT_ALLOC: (ucmd, original) => {
-        const { cmd, ctx } = ucmd;
-        if (cmd.num('__reserved')) return original(ucmd);
-        const dataType = cmd.num('data_type');
-        const dataLen = cmd.num('data_len');
-        if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return original(ucmd);
-        const dev = ctx.objects.load(cmd.num('dev_id'));
-        const pt = ctx.objects.load(cmd.num('pt_id'));
-        if (!dev || dev.type !== 'DEVICE' || !pt || pt.type !== 'HWPT_PAGING') return original(ucmd);
-        // THE FAULT: flags & ~IOMMU_HWPT_FAULT_ID_VALID (PASID not allowed for nested)
-        if (cmd.num('flags') & IOMMU_HWPT_ALLOC_PASID) return -EOPNOTSUPP;
-        return original(ucmd);
-      },
-    },
+    handlers: { IOMMU_HWPT_ALLOC: hwptAllocWith({ nestedChecks: nestedChecksWithFlags(() => IOMMU_HWPT_FAULT_ID_VALID) }) },
   });
 }

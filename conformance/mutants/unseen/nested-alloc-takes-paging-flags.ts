@@ -24,31 +24,17 @@
  * Observable: the errno of IOMMU_HWPT_ALLOC for those flags (EINVAL where the
  * kernel answers EOPNOTSUPP, deterministically, before any object exists).
  */
-import { EINVAL, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID } from '../../../spec/uapi/constants.ts';
-import type { IommufdDevice, IommufdHwptPaging } from '../../../impl/iommufd/iommufd_private.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { hwptAllocWith } from './_hwpt_alloc.ts';
+import { hwptAllocWith, nestedChecksWithFlags } from './_hwpt_alloc.ts';
 
-/** ops->domain_alloc_nested (7.3: VT-d and the mock) / domain_alloc_user (6.12: every driver). */
-function driverAllocatesNested(idev: IommufdDevice): boolean {
-  const driver = idev.dev.iommu.driver.name;
-  return idev.ictx.profile === '6.12' || driver === 'intel' || driver === 'mock';
-}
-
-/** iommufd_hwpt_nested_alloc's checks before the driver, with the paging path's flag mask. */
-function nestedAllocChecks(parent: IommufdHwptPaging, idev: IommufdDevice, flags: number, dataLen: number): number {
-  // THE FAULT: iommufd_hwpt_paging_alloc's valid_flags instead of FAULT_ID_VALID (| ALLOC_PASID).
-  const paging = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID;
-  const valid = idev.ictx.profile === '6.12' ? paging : paging | IOMMU_HWPT_ALLOC_PASID;
-  if (flags & ~valid || !dataLen || !driverAllocatesNested(idev)) return -EOPNOTSUPP;
-  if (parent.autoDomain || !parent.nestParent || parent.domain?.owner !== idev.dev.iommu.driver) return -EINVAL;
-  return -EOPNOTSUPP; // the driver's nested domains: roadmap draft 3, as the reference
-}
+/** THE FAULT: iommufd_hwpt_paging_alloc's valid_flags instead of FAULT_ID_VALID (| ALLOC_PASID). */
+const PAGING = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID;
+const nestedChecks = nestedChecksWithFlags((profile) => (profile === '6.12' ? PAGING : PAGING | IOMMU_HWPT_ALLOC_PASID));
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('nested-alloc-takes-paging-flags', profile, {
-    handlers: { IOMMU_HWPT_ALLOC: hwptAllocWith({ nestedChecks: nestedAllocChecks }) },
+    handlers: { IOMMU_HWPT_ALLOC: hwptAllocWith({ nestedChecks }) },
   });
 }
