@@ -137,8 +137,11 @@ export function replaceAttachIoctl(deviceReplace: DeviceChangePt): NonNullable<M
   return attachPtIoctl({ replace: deviceReplace });
 }
 
-/** selftest.c iommufd_test_mock_domain_replace over the given iommufd_device_replace. */
-export function mockDomainReplaceWith(deviceReplace: DeviceChangePt): (ucmd: Ucmd) => number {
+/**
+ * selftest.c iommufd_test_mock_domain_replace over the given iommufd_device_replace; without
+ * `answersPtId` the HWPT the replace chose is not written back into mock_domain_replace.pt_id.
+ */
+export function mockDomainReplaceWith(deviceReplace: DeviceChangePt, answersPtId = true): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
@@ -148,7 +151,7 @@ export function mockDomainReplaceWith(deviceReplace: DeviceChangePt): (ucmd: Ucm
     const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
     const rc = deviceReplace(idev, ptId);
     if (rc) return rc;
-    cmd.set('mock_domain_replace.pt_id', ptId.value);
+    if (answersPtId) cmd.set('mock_domain_replace.pt_id', ptId.value);
     return iommufdUcmdRespond(ucmd);
   };
 }

@@ -17,35 +17,17 @@
  * but answers with the IOAS id, not the id of the (automatic) HWPT the device
  * is now attached to; a replace onto a HWPT id is unaffected. Both profiles.
  *
- * Applied as: the reference's iommufd_test_mock_domain_replace, restated,
- * without the write-back of pt_id.
+ * Applied as: mockDomainReplaceWith (_replace.ts) over the reference's
+ * iommufd_device_replace, without the write-back of pt_id.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE } from '../../../spec/uapi/constants.ts';
-import { EINVAL } from '../../../impl/lib/errno.ts';
-import { mutantImplementation } from '../harness.ts';
-import { iommufdGetObject, type IommufdObject } from '../../../impl/iommufd/object.ts';
-import { iommufdUcmdRespond, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
 import { iommufdDeviceReplace } from '../../../impl/iommufd/device.ts';
+import { mutantImplementation } from '../harness.ts';
+import { mockDomainReplaceWith } from './_replace.ts';
 
-interface SelftestObj extends IommufdObject {
-  readonly type: 'SELFTEST';
-  idev: IommufdDevice | null;
-}
-
-/** iommufd_test_mock_domain_replace with THE FAULT. */
-function mockDomainReplace(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const r = iommufdGetObject<SelftestObj>(ictx, cmd.num('id'), 'SELFTEST');
-  if (r.errno || !r.value) return r.errno;
-  const idev = r.value.idev;
-  if (!idev) return -EINVAL;
-  const ptId = { value: cmd.num('mock_domain_replace.pt_id') };
-  const rc = iommufdDeviceReplace(idev, ptId);
-  if (rc) return rc;
-  // THE FAULT: cmd->mock_domain_replace.pt_id = pt_id; is missing.
-  return iommufdUcmdRespond(ucmd);
-}
+/** iommufd_test_mock_domain_replace with THE FAULT: cmd->mock_domain_replace.pt_id = pt_id; is missing. */
+const mockDomainReplace = mockDomainReplaceWith(iommufdDeviceReplace, false);
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('mock-replace-pt-id-not-written', profile, {
