@@ -10,6 +10,7 @@
  *     reference's own dispatch (`iommufdIoctlDecode`, `IOMMUFD_IOCTL_HANDLERS`)
  *     composed with one faulty handler (`handlers`), a faulty decode step
  *     (`decodeFailed`), or a faulty VFIO type1 compat command (`compat`);
+ *   - the iommufd files' ioctl, whole, with its decode (`iommufdIoctl`);
  *   - the VFIO device files it opens: their `ops.ioctl` is wrapped (`vfioIoctl`);
  *   - its process (pin/unpin), its machine (`Machine` methods, the per-machine
  *     IOMMU drivers and their hardware units) and every paging domain those
@@ -45,6 +46,13 @@ export interface MutantHooks {
    * `d` is the decoded argsz-style argument, `original()` the reference's own dispatch of it.
    */
   readonly compat?: { readonly [cmd: string]: (ctx: IommufdCtx, d: CompatDecode, arg: bigint, original: () => number) => number };
+  /**
+   * Around every ioctl on an iommufd file, with its decode (the reference's iommufd_fops_ioctl
+   * decode): for commands outside the handler table (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU, whose
+   * argument is an integer) and for faults around a whole command. `original()` is the file's
+   * ioctl as the other hooks left it.
+   */
+  readonly iommufdIoctl?: (ctx: IommufdCtx, d: IoctlDecode, original: () => number) => number;
   /** Around every ioctl on a VFIO device file. */
   readonly vfioIoctl?: (df: VfioDeviceFile, cmd: number, arg: bigint, original: () => number) => number;
   /** The process, once per process (reset makes a new one). */
@@ -110,7 +118,16 @@ export function mutantImplementation(name: string, profile: Profile, hooks: Muta
         onObject(obj, ctx, env());
       });
     }
-    if (!hooks.handlers && !hooks.decodeFailed && !hooks.compat) return;
+    if (hooks.handlers || hooks.decodeFailed || hooks.compat) wrapDispatch(file, ctx);
+    const around = hooks.iommufdIoctl;
+    if (!around) return;
+    const inner = file.ops;
+    const ops: KFileOps = { ...inner, ioctl: (f, cmd, arg) => around(ctx, iommufdIoctlDecode(ctx, cmd, arg), () => inner.ioctl!(f, cmd, arg)) };
+    Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+  };
+
+  /** The iommufd file's ioctl over the reference's own decode and handler table, with the faulty handlers, decode step or compat commands. */
+  const wrapDispatch = (file: KFile, ctx: IommufdCtx): void => {
     const original = file.ops;
     /** op->execute for a decoded command: the faulty handler, or (for a decode the mutant changed) the reference's own. */
     const dispatch = (d: IoctlDecode, cmd: number, arg: bigint, redecoded = false): number => {

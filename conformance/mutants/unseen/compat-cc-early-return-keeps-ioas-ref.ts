@@ -48,10 +48,8 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { ENODEV } from '../../../impl/lib/errno.ts';
 import { VFIO_DMA_CC_IOMMU } from '../../../spec/uapi/constants.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
 import { refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdCtx, IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import { mutantImplementation } from '../harness.ts';
 
 /** iommufd_vfio_cc_iommu with the early return that skips iommufd_put_object. */
@@ -70,19 +68,6 @@ function ccIommuLeaky(ctx: IommufdCtx): number {
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-cc-early-return-keeps-ioas-ref', profile, {
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        ioctl: (f, cmd, arg) => {
-          const d = iommufdIoctlDecode(ctx, cmd, arg);
-          if (d.ok && d.kind === 'int' && d.command.name === 'VFIO_CHECK_EXTENSION' && d.arg === BigInt(VFIO_DMA_CC_IOMMU)) return ccIommuLeaky(ctx);
-          return original.ioctl!(f, cmd, arg);
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
-    },
+    iommufdIoctl: (ctx, d, original) => (d.ok && d.kind === 'int' && d.command.name === 'VFIO_CHECK_EXTENSION' && d.arg === BigInt(VFIO_DMA_CC_IOMMU) ? ccIommuLeaky(ctx) : original()),
   });
 }

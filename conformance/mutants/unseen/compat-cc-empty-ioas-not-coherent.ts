@@ -34,29 +34,18 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import type { IommufdIoas } from '../../../impl/iommufd/iommufd_private.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
-import { VFIO_CHECK_EXTENSION, VFIO_DMA_CC_IOMMU } from '../../../spec/uapi/constants.ts';
+import { VFIO_DMA_CC_IOMMU } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-cc-empty-ioas-not-coherent', profile, {
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        release: (f) => original.release(f),
-        ioctl: (f, cmd, arg) => {
-          const rc = original.ioctl!(f, cmd, arg);
-          if (cmd >>> 0 !== VFIO_CHECK_EXTENSION >>> 0 || arg !== BigInt(VFIO_DMA_CC_IOMMU) || rc !== 1) return rc;
-          const ioas = ctx.vfioIoas as IommufdIoas | null;
-          // THE FAULT: rc = list_empty(&ioas->hwpt_list) ? 0 : 1
-          if (ioas && ioas.type === 'IOAS' && ioas.hwptList.length === 0) return 0;
-          return rc;
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+    iommufdIoctl: (ctx, d, original) => {
+      const rc = original();
+      if (!d.ok || d.kind !== 'int' || d.command.name !== 'VFIO_CHECK_EXTENSION' || d.arg !== BigInt(VFIO_DMA_CC_IOMMU) || rc !== 1) return rc;
+      const ioas = ctx.vfioIoas as IommufdIoas | null;
+      // THE FAULT: rc = list_empty(&ioas->hwpt_list) ? 0 : 1
+      if (ioas && ioas.type === 'IOAS' && ioas.hwptList.length === 0) return 0;
+      return rc;
     },
   });
 }

@@ -37,39 +37,13 @@
  * reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { commandByName } from '../../../spec/uapi/lookup.ts';
 import { VFIO_TYPE1_NESTING_IOMMU, __VFIO_RESERVED_TYPE1_NESTING_IOMMU } from '../../../spec/uapi/constants.ts';
-import type { IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
-import type { KFile } from '../../../impl/process/file.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  const checkExtension = commandByName(profile, 'VFIO_CHECK_EXTENSION')?.request;
   const nesting = BigInt(profile === '6.12' ? VFIO_TYPE1_NESTING_IOMMU : __VFIO_RESERVED_TYPE1_NESTING_IOMMU);
-  const wrap = (file: KFile): void => {
-    if (file.kind !== 'iommufd' || checkExtension === undefined) return;
-    const ctx = file.private_data as IommufdCtx;
-    const ops = file.ops;
-    Object.defineProperty(file, 'ops', {
-      value: {
-        ...ops,
-        ioctl: (f: KFile, cmd: number, arg: bigint) => {
-          // THE FAULT: the nesting type falls into the TYPE1 / TYPE1v2 / UNMAP_ALL case.
-          if (cmd === checkExtension && arg === nesting) return ctx.noIommuMode ? 0 : 1;
-          return ops.ioctl!(f, cmd, arg);
-        },
-      },
-      writable: false,
-      configurable: true,
-      enumerable: true,
-    });
-  };
   return mutantImplementation('compat-check-ext-type1-nesting', profile, {
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        fdInstall(fd, file);
-        wrap(file);
-      });
-    },
+    // THE FAULT: the nesting type falls into the TYPE1 / TYPE1v2 / UNMAP_ALL case.
+    iommufdIoctl: (ctx, d, original) => (d.ok && d.kind === 'int' && d.command.name === 'VFIO_CHECK_EXTENSION' && d.arg === nesting ? (ctx.noIommuMode ? 0 : 1) : original()),
   });
 }

@@ -28,29 +28,12 @@
  * iommufd refuses with EINVAL.
  */
 import { VFIO_UPDATE_VADDR } from '../../../spec/uapi/constants.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-check-ext-update-vaddr', profile, {
-    // VFIO_CHECK_EXTENSION takes an integer argument, which the harness's `compat` hook (argsz structs) does not see:
-    // the iommufd file's own ioctl op is wrapped instead, as the harness wraps it for the other hooks.
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        ioctl: (f, cmd, arg) => {
-          const d = iommufdIoctlDecode(ctx, cmd, arg);
-          // iommufd_vfio_check_extension; THE FAULT: VFIO_UPDATE_VADDR grouped with TYPE1 / TYPE1v2 / UNMAP_ALL.
-          if (d.ok && d.kind === 'int' && d.command.name === 'VFIO_CHECK_EXTENSION' && d.arg === BigInt(VFIO_UPDATE_VADDR)) return ctx.noIommuMode ? 0 : 1;
-          return original.ioctl!(f, cmd, arg);
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
-    },
+    // iommufd_vfio_check_extension; THE FAULT: VFIO_UPDATE_VADDR grouped with TYPE1 / TYPE1v2 / UNMAP_ALL.
+    iommufdIoctl: (ctx, d, original) => (d.ok && d.kind === 'int' && d.command.name === 'VFIO_CHECK_EXTENSION' && d.arg === BigInt(VFIO_UPDATE_VADDR) ? (ctx.noIommuMode ? 0 : 1) : original()),
   });
 }

@@ -38,45 +38,19 @@
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EPERM } from '../../../impl/lib/errno.ts';
 import { VFIO_NOIOMMU_IOMMU } from '../../../spec/uapi/constants.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
-import { IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
-import type { KFile } from '../../../impl/process/file.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
 
 /** CONFIG_VFIO_NOIOMMU, as the reference's vfio_compat.ts has it (the Debian kernels enable it). */
 const CONFIG_VFIO_NOIOMMU = true;
 
-function wrapIommufd(file: KFile): void {
-  if (file.kind !== 'iommufd' || !(file.private_data instanceof IommufdCtx)) return;
-  const ctx = file.private_data;
-  const ops = file.ops;
-  const ioctl = ops.ioctl;
-  if (!ioctl) return;
-  Object.defineProperty(file, 'ops', {
-    value: {
-      ...ops,
-      ioctl: (f: KFile, cmd: number, arg: bigint) => {
-        const d = iommufdIoctlDecode(ctx, cmd, arg);
-        if (d.ok && d.kind === 'int' && d.command.name === 'VFIO_SET_IOMMU' && CONFIG_VFIO_NOIOMMU && d.arg === BigInt(VFIO_NOIOMMU_IOMMU)) {
-          // THE FAULT: `type == VFIO_NOIOMMU_IOMMU` without `&& no_iommu_mode`.
-          return ctx.proc.capable('CAP_SYS_RAWIO') ? 0 : -EPERM;
-        }
-        return ioctl(f, cmd, arg);
-      },
-    },
-    writable: false,
-    configurable: true,
-    enumerable: true,
-  });
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('compat-set-noiommu-mode-unchecked', profile, {
-    process: (proc) => {
-      patchOwn(proc.fds, 'fdInstall', (fdInstall) => (fd, file) => {
-        fdInstall(fd, file);
-        wrapIommufd(file);
-      });
+    iommufdIoctl: (ctx, d, original) => {
+      if (d.ok && d.kind === 'int' && d.command.name === 'VFIO_SET_IOMMU' && CONFIG_VFIO_NOIOMMU && d.arg === BigInt(VFIO_NOIOMMU_IOMMU)) {
+        // THE FAULT: `type == VFIO_NOIOMMU_IOMMU` without `&& no_iommu_mode`.
+        return ctx.proc.capable('CAP_SYS_RAWIO') ? 0 : -EPERM;
+      }
+      return original();
     },
   });
 }

@@ -9,8 +9,6 @@
  * fail ENOMEM over RLIMIT_MEMLOCK (VFIO type1 never charges CAP_IPC_LOCK).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { iommufdIoctlDecode } from '../../../impl/iommufd/main.ts';
-import type { KFileOps } from '../../../impl/process/file.ts';
 import { mutantImplementation } from '../harness.ts';
 
 export function createAdapter(profile: Profile): Implementation {
@@ -25,25 +23,15 @@ export function createAdapter(profile: Profile): Implementation {
         enumerable: false,
       });
     },
-    ctx: (ctx) => {
-      const file = ctx.file;
-      if (!file) return;
-      const original = file.ops;
-      const ops: KFileOps = {
-        ...original,
-        ioctl: (f, cmd, arg) => {
-          const d = iommufdIoctlDecode(ctx, cmd, arg);
-          const name = d.ok ? d.command.name : '';
-          if ((name !== 'IOMMU_IOAS_MAP' && name !== 'VFIO_IOMMU_MAP_DMA') || ctx.accountMode !== 'MM') return original.ioctl!(f, cmd, arg);
-          state.inMmMap = true;
-          try {
-            return original.ioctl!(f, cmd, arg);
-          } finally {
-            state.inMmMap = false;
-          }
-        },
-      };
-      Object.defineProperty(file, 'ops', { value: ops, writable: false, configurable: true, enumerable: true });
+    iommufdIoctl: (ctx, d, original) => {
+      const name = d.ok ? d.command.name : '';
+      if ((name !== 'IOMMU_IOAS_MAP' && name !== 'VFIO_IOMMU_MAP_DMA') || ctx.accountMode !== 'MM') return original();
+      state.inMmMap = true;
+      try {
+        return original();
+      } finally {
+        state.inMmMap = false;
+      }
     },
   });
 }
