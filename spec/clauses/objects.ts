@@ -54,6 +54,17 @@ export const clauses: Clause[] = [
     checks: ['ref.objects.lowest-free-id', 'ref.mock.ids-and-ranges', 'suite.invariants.ids-not-live', 'mutants.lies.caught-every-time'],
   },
   {
+    id: 'OBJECTS.UNFINALIZED_INVISIBLE',
+    events: ['IOMMU_TEST_OP_MOCK_DOMAIN'],
+    kind: 'errno',
+    command: 'IOMMU_TEST_CMD',
+    errno: 'ENOENT',
+    statement: 'An object holds its id from its allocation (an XA_ZERO_ENTRY in the table) but is found by a lookup only once iommufd_object_finalize publishes it. IOMMU_TEST_OP_MOCK_DOMAIN allocates its selftest object first, taking the lowest free id, and then looks cmd->id up to attach the new device: naming that very id finds nothing, ENOENT, as for any id that names no object.',
+    source: { file: MAIN, function: 'iommufd_object_finalize' },
+    profiles: BOTH,
+    checks: ['suite.invariants.unfinalized-object-invisible'],
+  },
+  {
     id: 'OBJECTS.ABORT_ON_ERROR',
     decides: [],
     events: ['IOMMU_IOAS_ALLOC',  'IOMMU_HWPT_ALLOC'],

@@ -57,7 +57,7 @@ export const clauses: Clause[] = [
     statement: 'CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) is 1 iff every paging HWPT of the compat IOAS enforces cache coherency; ENODEV without a compat IOAS.',
     source: { file: VC, function: 'iommufd_vfio_cc_iommu' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.cc-iommu', 'ref.vfio_compat.extensions', 'ref.adapter.dma-cc-iommu-follows-domains', 'suite.invariants.cc-iommu-when-every-domain-enforces'],
+    checks: ['ref.vfio_compat.cc-iommu', 'ref.vfio_compat.extensions', 'ref.adapter.dma-cc-iommu-follows-domains', 'suite.invariants.cc-iommu-when-every-domain-enforces', 'suite.invariants.cc-iommu-needs-compat-ioas'],
   },
   {
     id: 'VFIO_COMPAT.SET_IOMMU',

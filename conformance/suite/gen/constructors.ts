@@ -242,7 +242,7 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
     growPair: async (m, s) => {
       // growTargets: two devices behind a unit whose table grows with the IOVA (AMD v1) where there
       // is one, bound in one context; the first attached to a new IOAS mapping a page low and
-      // one at 512 GiB (a map above the top the domain was allocated with grows it).
+      // two across 512 GiB (a map above the top the domain was allocated with grows it).
       if (growTargets(m).length > 0 || m.devs.length > 4 || m.objs.filter((o) => o.kind === 'ioas').length >= 8) return;
       if (!['device_create', 'open_device', 'VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_ALLOC'].every((k) => byKind.has(k))) return;
       const amd = m.caps.iommus.findIndex((i) => i.format === 'amd-v1');
@@ -264,7 +264,9 @@ export function makeEnsure(profile: Profile, specs: readonly CommandSpec<never>[
       await run(m, s, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { dfd: 0, pt: { kind: 'live', k }, hwpt: false, abi: NONE, at: da.name } satisfies Attach);
       if (!da.attached) return;
       await mapFourPages(m, s, ctx.name, ioas.name);
-      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 1 }, iova: { kind: 'at', iova: GROW_IOVA }, abi: NONE });
+      // Two pages across the boundary, from the page below it: the range's last byte, not its
+      // first, is what the table's top must reach (generic_pt pt_check_range, check_map_range).
+      await run(m, s, 'IOMMU_IOAS_MAP', { ctx: openIdx(m, ctx.name), ioas: { kind: 'live', k }, prot: RW, fixed: true, va: { kind: 'buf', k: 0, pageOff: 0, byte: 0 }, len: { kind: 'pages', n: 2 }, iova: { kind: 'at', iova: GROW_IOVA - PAGE }, abi: NONE });
     },
     twoUnits: async (m, s) => {
       // A mapped device and a device behind another unit, bound to the same context and attached

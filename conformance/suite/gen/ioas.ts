@@ -49,6 +49,23 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (ok(step)) m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'ioas', ctx: (ctxOf(m, c.ctx) as CtxEntry).name, alive: true });
       },
+      // Every third new IOAS is allowed only [2 MiB, 6 MiB) and mapped 4 MiB at an automatic IOVA
+      // from user_va 0 (nothing pins it: no domain, no access): the search aligns to the length,
+      // clamped to HPAGE_SIZE (iopt_alloc_iova), so it lands at 2 MiB, the one hole. Then unmapped,
+      // and the allowed ranges cleared again.
+      follow: (m, _c, t, step) => {
+        const ioas = Object.keys(t.bind ?? {})[0];
+        if (!ok(step) || !ioas || m.objs.filter((o) => o.kind === 'ioas').length % 3 !== 1 || !has('IOMMU_IOAS_ALLOW_IOVAS') || !has('IOMMU_IOAS_MAP') || !has('IOMMU_IOAS_UNMAP')) return [];
+        const fd = t.fields['fd'] as Ref;
+        const hpage = 2n << 20n;
+        const area = m.fresh('area');
+        return [
+          ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', fd, { ioas_id: new Ref(ioas), num_iovas: 1, allowed_iovas: { data: encodeRanges([{ start: hpage, last: 3n * hpage - 1n }]) } }, NONE, {}),
+          ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write, ioas_id: new Ref(ioas), user_va: 0n, length: 2n * hpage, iova: 0n }, NONE, { bind: { [area]: 'out.iova' } }),
+          ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: new Ref(ioas), iova: new Ref(area), length: 2n * hpage }, NONE, {}),
+          ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', fd, { ioas_id: new Ref(ioas), num_iovas: 0, allowed_iovas: 0n }, NONE, {}),
+        ].filter((x): x is StepTemplate => x !== undefined);
+      },
     } satisfies CommandSpec<{ ctx: number; abi: AbiChoice }>);
   }
 
@@ -99,12 +116,17 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       // In a context with a compat IOAS, IOMMU_VFIO_IOAS GET right after: the compat IOAS is the
       // same object as before unless this destroyed it (then ENODEV), whatever id comes next.
-      ...(has('IOMMU_VFIO_IOAS') && {
-        follow: (m: GenModel, c: { ctx: number }, _t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
-          const ctx = ok(step) ? ctxOf(m, c.ctx) : undefined;
-          return ctx?.compat !== undefined && ctx.open ? ioctlStep(env, 'IOMMU_VFIO_IOAS', new Ref(ctx.name), { op: v(p, 'IOMMU_VFIO_IOAS_GET'), ioas_id: 0 }, NONE, {}) : undefined;
-        },
-      }),
+      // Then a mock domain asked to attach to the id just freed, which its own selftest object
+      // takes as it is allocated (the lowest free id, where nothing lower was freed): invisible
+      // until finalized, so the attach finds nothing there (ENOENT).
+      follow: (m: GenModel, c: { ctx: number }, t: StepTemplate, step: TraceStep): StepTemplate[] => {
+        const ctx = ok(step) ? ctxOf(m, c.ctx) : undefined;
+        if (!ctx?.open) return [];
+        const get = ctx.compat !== undefined && has('IOMMU_VFIO_IOAS') ? ioctlStep(env, 'IOMMU_VFIO_IOAS', new Ref(ctx.name), { op: v(p, 'IOMMU_VFIO_IOAS_GET'), ioas_id: 0 }, NONE, {}) : undefined;
+        const freed = (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id;
+        const own = freed instanceof Ref && testOpSupported(env, 'IOMMU_TEST_OP_MOCK_DOMAIN') ? testOpStep(env, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', freed, 'mock_domain', {}, NONE) : undefined;
+        return [get, own].filter((x): x is StepTemplate => x !== undefined);
+      },
     } satisfies CommandSpec<{ ctx: number; id: IdChoice; kind: ObjKind; abi: AbiChoice }>);
   }
 
@@ -982,10 +1004,21 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         if (len > BigInt(b.length)) return undefined;
         return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(o.ctx), { flags: MAP.read | MAP.write, ioas_id: new Ref(o.name), user_va: new Ref(b.name, 'va'), length: len, iova: 0n }, c.abi, { bind: { [m.fresh('area')]: 'out.iova' } });
       },
+      // Past the widest range: the allowed ranges cleared (ALLOW_IOVAS of none), then the same map
+      // again, which the whole IOVA space now takes (iopt_set_allow_iova swaps in the empty tree).
       follow: (_m, c, t) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; user_va: Tmpl; length: bigint } }).fields;
         const ctx = t.fields['fd'] as Tmpl;
-        return c.over === 0 && f.length > 0n ? ioctlStep(env, 'IOMMU_IOAS_MAP', ctx, { flags: MAP.read | MAP.write, ioas_id: f.ioas_id, user_va: f.user_va, length: f.length, iova: 0n }, NONE, {}) : undefined;
+        if (f.length === 0n) return [];
+        const again = ioctlStep(env, 'IOMMU_IOAS_MAP', ctx, { flags: MAP.read | MAP.write, ioas_id: f.ioas_id, user_va: f.user_va, length: f.length, iova: 0n }, NONE, {});
+        if (c.over === 0) return [again].filter((x): x is StepTemplate => x !== undefined);
+        const clear = ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', ctx, { ioas_id: f.ioas_id, num_iovas: 0, allowed_iovas: 0n }, NONE, {});
+        return [clear, again].filter((x): x is StepTemplate => x !== undefined);
+      },
+      afterFollow: (m, _c, t, step) => {
+        const f = t.fields['cmd'] === 'IOMMU_IOAS_ALLOW_IOVAS' && ok(step) ? (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields : undefined;
+        const o = f?.ioas_id instanceof Ref ? m.objs.find((x) => x.name === (f.ioas_id as Ref).name) : undefined;
+        if (o) o.allowed = [];
       },
     } satisfies CommandSpec<Beyond>);
 
@@ -1365,6 +1398,13 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (pasidFlag === undefined || f.flags !== 0 || pt?.kind !== 'hwpt' || f.data_type !== v(p, 'IOMMU_HWPT_DATA_SELFTEST')) return undefined;
       return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { ...f, flags: pasidFlag }, NONE, {});
     };
+    // A nesting parent that took is asked for again with a fault queue (FAULT_ID_VALID, fault_id
+    // the IOAS, no queue): a nesting parent takes none, refused before its domain is built (EOPNOTSUPP).
+    const nestFault = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
+      if (!ok(step) || f.flags !== nest || f.data_type !== 0) return undefined;
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: nest | faultId, dev_id: f.dev_id, pt_id: f.pt_id, fault_id: f.pt_id, data_type: 0 }, NONE, {});
+    };
     const nestPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
       if (!ok(step) || pasidFlag === undefined || f.flags !== nest || f.data_type !== 0) return undefined;
@@ -1417,7 +1457,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
         const attach = nestAttach(m, t, step);
-        return [ranges, destroy, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);

@@ -72,14 +72,14 @@ export const tagReuses = new WeakMap<GenModel, TagReuse>();
 export const GROW_IOVA = 1n << 39n;
 
 /**
- * A device attached to an IOAS that maps a page at GROW_IOVA, and a device
+ * A device attached to an IOAS that maps a page at GROW_IOVA or above, and a device
  * behind the same unit bound in the same context and not attached: a domain
  * that grew, and a device that comes to it afterwards.
  */
 export function growTargets(m: GenModel): { d: DfdEntry; e: DfdEntry }[] {
   return m.dfds.flatMap((d) => {
     const at = ioasOfDfd(m, d);
-    if (!at || !d.ctx || !m.liveAreas(d.ctx, at).some((a) => a.iova >= GROW_IOVA)) return [];
+    if (!at || !d.ctx || !m.liveAreas(d.ctx, at).some((a) => a.iova + a.length > GROW_IOVA)) return [];
     return m.dfds.filter((e) => e !== d && e.open && e.ctx === d.ctx && !e.attached && e.dev.iommu.name === d.dev.iommu.name).map((e) => ({ d, e }));
   });
 }

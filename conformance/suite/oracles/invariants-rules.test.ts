@@ -36,6 +36,16 @@ function bound(name: string, iommu = 'vtd0'): Step[] {
   ];
 }
 
+/** A device behind `iommu` (`$d`), its file (`$dfd`) bound to `$fd` as `$d_id`. */
+const bindTo = (iommu: string): Step[] => [
+  { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
+  { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+  { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
+];
+const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
+/** A mock device attached to `$ioas`: `$idev`, on `$hwpt`. */
+const mockDomain: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id', hwpt: 'out.mock_domain.out_hwpt_id' } };
+
 function device(name: string, pt: string): Step[] {
   return [...bound(name), { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: pt } }];
 }
@@ -1965,7 +1975,6 @@ describe('syzkaller-form IOVAs name kernel areas, not the maps that made them', 
 });
 
 describe('answers on rarely reached paths (red-team round 30)', () => {
-  const mockDomain: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id' } };
   const selftest = { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] };
 
   check('suite.invariants.eexist-after-reserved', async () => {
@@ -2235,7 +2244,6 @@ describe('answers on rarely reached paths (red-team round 32)', () => {
     { op: 'ioctl', fd: `$${name}_fd`, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { [`${name}_id`]: 'out.out_devid' } },
   ];
   const hwInfo = (name: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: `$${name}_id`, data_len: 24, data_uptr: { room: 24 } }, expect: { ok: true } });
-  const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
 
   check('suite.invariants.vtd-registers-agree', async () => {
     // A device behind vtd1 (no SC, no SLADS) reads vtd0's registers after a vtd0 device asked first.
@@ -2407,12 +2415,6 @@ describe('answers on rarely reached paths (red-team round 33)', () => {
 });
 
 describe('answers on rarely reached paths (red-team round 34)', () => {
-  const bindTo = (iommu: string): Step[] => [
-    { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
-    { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
-    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
-  ];
-  const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
   const info = (len: number): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', data_len: len, data_uptr: { room: len } }, expect: { ok: true } });
 
   check('suite.invariants.allow-iovas-overlap-refused', async () => {
@@ -2483,13 +2485,6 @@ describe('answers on rarely reached paths (red-team round 34)', () => {
 
 
 describe('answers on rarely reached paths (red-team round 36)', () => {
-  const bindTo = (iommu: string): Step[] => [
-    { op: 'device_create', spec: { iommu }, bind: { d: 'device' } },
-    { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
-    { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' }, bind: { d_id: 'out.out_devid' } },
-  ];
-  const needs = { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_GET_HW_INFO', 'IOMMU_HWPT_ALLOC'] };
-  const mockDomain: Step = { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id', hwpt: 'out.mock_domain.out_hwpt_id' } };
 
   check('suite.invariants.get-info-flags', async () => {
     // GET_INFO with argsz 0 past the struct: no room for the chain, which exists all the same (flags CAPS).
@@ -2570,5 +2565,77 @@ describe('answers on rarely reached paths (red-team round 36)', () => {
     expect(r.broken, r.text).toContain('invariants.abi-hygiene');
     expect(r.text).toMatch(/IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT of 12 bytes answered EINVAL/);
     expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('answers on rarely reached paths (red-team round 37)', () => {
+  check('suite.invariants.hwpt-data-mismatch-first', async () => {
+    // data_len without a data type, naming a device that does not exist: the data test comes first (EINVAL).
+    const p = program('hwpt-len-no-type', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: 9999, pt_id: '$ioas', data_len: 8, data_uptr: { data: { u32s: [0, 0] } } }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_HWPT_ALLOC'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'hwpt-alloc-none-data-len-accepted', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_HWPT_ALLOC with data_type 0 and data_len 8 failed with ENOENT: .* \(HWPT_ALLOC\.DATA_LEN_MISMATCH\)/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.hwpt-alloc-fault-nest-parent', async () => {
+    // A nesting parent asked for with a fault queue (fault_id the IOAS: none): EOPNOTSUPP before the domain is built.
+    const p = program('nest-parent-fault', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT|IOMMU_HWPT_FAULT_ID_VALID', dev_id: '$idev', pt_id: '$ioas', fault_id: '$ioas' }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const r = await judgeOn(p, 'hwpt-alloc-fault-id-with-nest-parent', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/with IOMMU_HWPT_FAULT_ID_VALID and IOMMU_HWPT_ALLOC_NEST_PARENT failed with ENOENT/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.cc-iommu-needs-compat-ioas', async () => {
+    // No compat IOAS: VFIO_DMA_CC_IOMMU has nothing to judge (ENODEV).
+    const p = program('cc-no-ioas', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_CHECK_EXTENSION', arg: { kind: 'int', value: 'VFIO_DMA_CC_IOMMU' }, expect: { errno: ['ENODEV'] } },
+    ], { commands: ['VFIO_CHECK_EXTENSION'] });
+    const r = await judge(p, 'conformance/mutants/unseen/compat-cc-no-ioas-answers-zero.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_CHECK_EXTENSION\(VFIO_DMA_CC_IOMMU\) answered 0 on a context with no compat IOAS/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.hw-info-vendor-length', async () => {
+    // VT-d's data is its whole struct (24 bytes), whatever the buffer: 8 is a pointer's size.
+    const p = program('vtd-info-length', [
+      ...context,
+      ...bindTo('vtd1'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$d_id', data_len: 24, data_uptr: { room: 24 } }, expect: { ok: true } },
+    ], needs);
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'vtd-hw-info-length-sizeof-pointer', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_GET_HW_INFO answered type 1 for device \d+ \(vtd1\) with data_len 8, short of struct iommu_hw_info_vtd \(24 bytes/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.unfinalized-object-invisible', async () => {
+    // The lowest free id is the mock domain's own selftest object's, not yet finalized: nothing there (ENOENT).
+    const p = program('mock-domain-own-id', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { second: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_DESTROY', fields: { id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$ioas', mock_domain: {} }, expect: { errno: ['ENOENT'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_DESTROY'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'mock-domain-finalize-before-attach', profile);
+      expect(r.broken, r.text).toContain('invariants.lifetime');
+      expect(r.text).toMatch(/IOMMU_TEST_OP_MOCK_DOMAIN naming id 1, the lowest id free in the context, failed with EINVAL/);
+      expect(r.reference, r.text).toEqual([]);
+    }
   });
 });

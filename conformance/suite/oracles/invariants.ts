@@ -709,6 +709,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkPagingAllocRefused(ev, s.errno, out);
     this.checkNestedOnForeignParent(ev, ok, s.errno, out);
     this.checkNestedFlags(ev, ok, s.errno, out);
+    this.checkHwptAllocFirst(ev, ok, s.errno, out);
     this.checkHwptAllocTarget(ev, ok, s.errno, out);
     this.checkTempMemoryLimit(ev, ok, s.errno, out);
     this.checkNestingRegisters(ev, ok, s.errno, out);
@@ -739,6 +740,7 @@ export class InvariantsOracle implements Oracle {
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
     const idsBefore = this.idsBefore(ev.request);
+    this.checkUnfinalizedInvisible(ev, ok, s.errno, idsBefore, out);
     this.shadow.apply(ev.request, ev.response);
     if (ok) this.checkNewIds(ev, idsBefore, out);
     if (ok && ev.request.op === 'ioctl') this.checkAllowedApart(ev, out);
@@ -1419,6 +1421,11 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int') this.checkExtensionHonoured(ev, Number(req.arg.value), out);
+    if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int' && Number(req.arg.value) === VFIO_DMA_CC_IOMMU && ctx.compatIoas === undefined && !this.shadow.lost) {
+      const ret = (ev.response.result as { ret?: number }).ret;
+      this.ctx.count('invariants.abi-hygiene');
+      out.push(this.obj('abi-hygiene', ev, `VFIO_CHECK_EXTENSION(VFIO_DMA_CC_IOMMU) answered ${ret} on a context with no compat IOAS: iommufd_vfio_cc_iommu has no IOAS whose domains it could judge and returns get_compat_ioas's ENODEV (VFIO_COMPAT.DMA_CC_IOMMU)`, 'ENODEV', `ret=${ret}`));
+    }
     if (req.cmd === 'VFIO_CHECK_EXTENSION' && req.arg.kind === 'int' && Number(req.arg.value) === VFIO_DMA_CC_IOMMU && ctx.compatIoas !== undefined) {
       const ret = (ev.response.result as { ret?: number }).ret;
       const loose = [...ctx.objects.values()].find((o) => o.type === 'hwpt_paging' && o.ioas === ctx.compatIoas && !o.enforcing);
@@ -2331,13 +2338,7 @@ export class InvariantsOracle implements Oracle {
       this.ctx.count('invariants.abi-hygiene');
       out.push(this.obj('abi-hygiene', ev, `VFIO_DEVICE_BIND_IOMMUFD with VFIO_DEVICE_BIND_FLAG_TOKEN succeeded, but the device is neither an SR-IOV PF nor a VF (ADAPTER.md §3.6), so it takes no VF token: vfio_pci_core_match_token_uuid refuses one (EINVAL) (VFIO_BIND.TOKEN)`, 'EINVAL', 'ok'));
     }
-    if (req.cmd === 'IOMMU_HWPT_ALLOC' && req.arg.kind === 'struct') {
-      const typed = toNum(req.arg.fields['data_type'] ?? 0) !== IOMMU_HWPT_DATA_NONE;
-      const len = toNum(req.arg.fields['data_len'] ?? 0);
-      this.ctx.count('invariants.abi-hygiene');
-      if (typed !== (len !== 0)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with data_type ${toNum(req.arg.fields['data_type'] ?? 0)} and data_len ${len} succeeded: iommufd_hwpt_alloc refuses ${typed ? 'a data type with no data' : 'data with no type'} (EINVAL) (HWPT_ALLOC.DATA_LEN_MISMATCH)`, 'EINVAL', 'ok'));
-      this.checkSmmuPagingFlags(ev, ctx, req.arg.fields, out);
-    }
+    if (req.cmd === 'IOMMU_HWPT_ALLOC' && req.arg.kind === 'struct') this.checkSmmuPagingFlags(ev, ctx, req.arg.fields, out);
     if (req.cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int') {
       const type = Number(req.arg.value);
       this.ctx.count('invariants.abi-hygiene');
@@ -2621,6 +2622,64 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * iommufd_hwpt_alloc's first tests, before it looks anything up: after
+   * __reserved (EOPNOTSUPP), a data_type and data_len that disagree — NONE
+   * with a length, a type with none — are EINVAL, whatever the ids name
+   * (HWPT_ALLOC.DATA_LEN_MISMATCH). Then, over an IOAS, FAULT_ID_VALID with
+   * NEST_PARENT is EOPNOTSUPP before a domain is built: every test of
+   * iommufd_hwpt_paging_alloc ahead of that one answers EOPNOTSUPP as well,
+   * and 6.12 takes no FAULT_ID_VALID for a paging HWPT at all
+   * (HWPT_ALLOC.FAULT_WITH_NEST_PARENT); building the nesting parent first
+   * and failing the fault lookup (ENOENT) answers another errno.
+   */
+  private checkHwptAllocFirst(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = kernelFields(this.profile, req);
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!v || !ctx?.alive || toNum(v['__reserved'] ?? 0) !== 0) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    const type = toNum(v['data_type'] ?? 0);
+    const len = toNum(v['data_len'] ?? 0);
+    if ((type !== IOMMU_HWPT_DATA_NONE) !== (len !== 0)) {
+      this.ctx.count('invariants.abi-hygiene');
+      if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with data_type ${type} and data_len ${len} ${ok ? 'succeeded' : `failed with ${name}`}: iommufd_hwpt_alloc refuses ${type !== IOMMU_HWPT_DATA_NONE ? 'a data type with no data' : 'data with no type'} (EINVAL) before it looks up the device or pt_id (HWPT_ALLOC.DATA_LEN_MISMATCH)`, 'EINVAL', name));
+      return;
+    }
+    const both = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_FAULT_ID_VALID;
+    if ((toNum(v['flags']) & both) !== both || this.shadow.lost) return;
+    const dev = ctx.objects.get(toNum(v['dev_id']));
+    const pt = ctx.objects.get(toNum(v['pt_id']));
+    if (dev?.type !== 'device' || dev.dev.removed || pt?.type !== 'ioas') return;
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EOPNOTSUPP') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT over IOAS ${pt.id} for device ${dev.dev.handle ?? dev.dev.key} with IOMMU_HWPT_FAULT_ID_VALID and IOMMU_HWPT_ALLOC_NEST_PARENT ${ok ? 'succeeded' : `failed with ${name}`}: a nesting parent takes no fault queue, refused (EOPNOTSUPP) before its domain is built (iommufd_hwpt_paging_alloc; 6.12: a flag a paging HWPT does not take) (HWPT_ALLOC.FAULT_WITH_NEST_PARENT)`, 'EOPNOTSUPP', name));
+  }
+
+  /**
+   * OBJECTS.UNFINALIZED_INVISIBLE: an object holds its id from its
+   * allocation (an XA_ZERO_ENTRY) but is found only once finalized
+   * (iommufd_object_finalize), so a lookup in between sees nothing.
+   * IOMMU_TEST_OP_MOCK_DOMAIN allocates its selftest object first — the
+   * lowest free id (XA_FLAGS_ALLOC1) — and then looks its cmd->id up to
+   * attach the new device: naming that very id finds nothing (ENOENT), as
+   * for any id that names no object. Judged where the shadow knows every id
+   * of the context.
+   */
+  private checkUnfinalizedInvisible(ev: StepEvent, ok: boolean, errno: number | undefined, before: IdsBefore | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (!before || before.hidden > 0 || before.unfollowed || this.failNth || req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct') return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || TEST_OP.get(toNum(req.arg.fields['op'])) !== 'IOMMU_TEST_OP_MOCK_DOMAIN') return;
+    let lowest = 1;
+    while (before.live.has(lowest)) lowest++;
+    if (toNum(req.arg.fields['id']) !== lowest) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.lifetime');
+    if (name === 'ENOENT' || name === 'ENOMEM') return;
+    out.push(this.obj('lifetime', ev, `IOMMU_TEST_OP_MOCK_DOMAIN naming id ${lowest}, the lowest id free in the context, ${ok ? 'succeeded' : `failed with ${name}`}: its own selftest object is allocated first and holds that id, but is found only once finalized, so the attach to it finds nothing (ENOENT) (OBJECTS.UNFINALIZED_INVISIBLE)`, 'ENOENT', name));
+  }
+
+  /**
    * What iommufd_hwpt_alloc does with pt_id, once __reserved, the data's
    * type and length, and the device passed: an id that names no IOAS and no
    * paging HWPT (nothing at all, a device, a nested HWPT) is EINVAL, not
@@ -2750,9 +2809,16 @@ export class InvariantsOracle implements Oracle {
     if (!struct) return;
     const layout = requireLayout(this.profile, struct);
     const bytes = (ev.response.result as IoctlResult).buffers?.['data_uptr'];
-    if (!bytes || toNum(v['data_len']) < layout.size || toNum(o['data_len']) < layout.size || bytes.length < layout.size) return;
-    const info = decodeStruct(this.profile, struct, bytes.subarray(0, layout.size));
     const who = `device ${dev.handle ?? dev.key} (${dev.iommu})`;
+    this.ctx.count('invariants.abi-hygiene');
+    if (toNum(o['data_len']) < layout.size) {
+      // The driver gives the length of its whole struct (intel_iommu_hw_info: *length = sizeof(*vtd)),
+      // which iommufd_get_hw_info reports whatever the caller's buffer holds.
+      out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered type ${type} for ${who} with data_len ${toNum(o['data_len'])}, short of struct ${struct} (${layout.size} bytes in this profile's header): the driver reports its whole struct, the length the kernel supports, whatever the caller's buffer holds (GET_HW_INFO.VENDOR)`, `data_len >= ${layout.size}`, `data_len ${toNum(o['data_len'])}`));
+      return;
+    }
+    if (!bytes || toNum(v['data_len']) < layout.size || bytes.length < layout.size) return;
+    const info = decodeStruct(this.profile, struct, bytes.subarray(0, layout.size));
     if (!this.checkVendorMembers(ev, struct, info, who, out)) return;
     const bitOf = (reg: bigint) => (n: number): boolean => ((reg >> BigInt(n)) & 1n) === 1n;
     // [what the registers decide, what the device has (undefined: not known), what the registers say]
