@@ -82,6 +82,8 @@ export interface MapPagesSteps {
   readonly fillDomains?: (iopt: IoPagetable, list: readonly PagesListElm[]) => number;
   /** iopt_alloc_area_pages' `iova += elm->length` between the elements. */
   readonly advancesIova?: boolean;
+  /** iopt_alloc_area_pages' `length & (iopt->iova_alignment - 1)` refusal (EINVAL); a zero length is refused either way. */
+  readonly checksLengthAlignment?: boolean;
   /** iopt_insert_area's `area->page_offset & (iopt->iova_alignment - 1)` refusal (EINVAL). */
   readonly checksPageOffset?: boolean;
   /**
@@ -144,7 +146,7 @@ export function areaFillDomainsWith({
 }
 
 /** A copy of iopt_map_pages over the given steps (with none, the reference's). */
-export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true, checksPageOffset = true, checksPagesBounds = false }: MapPagesSteps): typeof ioptMapPages {
+export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true, checksLengthAlignment = true, checksPageOffset = true, checksPagesBounds = false }: MapPagesSteps): typeof ioptMapPages {
   // iopt_insert_area
   const insertArea = (iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number => {
     if (writeNeedsWritablePages && prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
@@ -167,7 +169,7 @@ export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iov
   // iopt_alloc_area_pages
   const allocAreaPages = (iopt: IoPagetable, list: PagesListElm[], length: bigint, dstIova: { iova: bigint }, prot: number, flags: number): number => {
     for (const _elm of list) if (iopt.faults.shouldFail()) return -ENOMEM; // iopt_area_alloc
-    if (length & BigInt(iopt.iovaAlignment - 1) || !length) return -EINVAL;
+    if ((checksLengthAlignment && length & BigInt(iopt.iovaAlignment - 1)) || !length) return -EINVAL;
     if (flags & IOPT_ALLOC_IOVA) {
       const first = list[0]!;
       const uptr = checksPagesBounds ? BigInt.asUintN(64, first.pages!.uptr + first.startByte) : first.pages!.uptr + first.startByte;
@@ -212,14 +214,16 @@ export interface AllocIovaSteps {
   readonly walkLast?: (span: Range, windowLast: bigint) => bigint;
   /** The first allowed span large enough for the length decides: -ENOSPC when none of its holes fits (the kernel's: the next spans are searched). */
   readonly firstFittingSpanOnly?: boolean;
+  /** The alignment the search demands of the IOVA (0: -EINVAL). */
+  readonly alignment?: typeof autoIovaAlignment;
 }
 
 /** A copy of iopt_alloc_iova over the given steps (with none, the reference's). */
-export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last, firstFittingSpanOnly = false }: AllocIovaSteps): typeof ioptAllocIova {
+export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last, firstFittingSpanOnly = false, alignment: alignmentOf = autoIovaAlignment }: AllocIovaSteps): typeof ioptAllocIova {
   return (iopt, uptr, length) => {
     const pageOffset = uptr % P;
     if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
-    const alignment = autoIovaAlignment(iopt, uptr, length);
+    const alignment = alignmentOf(iopt, uptr, length);
     if (!alignment) return err(-EINVAL);
     const windowStart = P;
     const windowLast = ULONG_MAX - P;

@@ -3,7 +3,7 @@
  * iommufd_test_mock_domain (selftest.c) whose bind, attach, the labels a failed attach and a failed
  * copy back go to and the op test in front of dev_flags are parameters. With the reference's own it answers exactly as the reference does.
  */
-import { IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
+import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectDestroyUser, iommufdObjectFinalize, type IommufdObject, type Result } from '../../../impl/iommufd/object.ts';
 import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
 import { iommufdUcmdRespond, type IommufdCtx, type IommufdDevice, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
@@ -32,10 +32,16 @@ export interface MockDomainSteps {
    * WARNs and leaves the referenced object (the reference's unbind throws there).
    */
   readonly respondFailDetaches?: boolean;
+  /**
+   * Whether the selftest object is published (iommufd_object_finalize) once it is allocated, before
+   * the attach looks cmd->id up, instead of on success (the kernel's): the lowest free id, which the
+   * object holds, then names it during the attach.
+   */
+  readonly finalizesFirst?: boolean;
 }
 
 /** iommufd_test_mock_domain with the given steps (the reference's where none is given). */
-export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true, flagsForFlagsOpOnly = true, respondFailDetaches = true }: MockDomainSteps): (ucmd: Ucmd) => number {
+export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDeviceAttach, attachFailUnbinds = true, flagsForFlagsOpOnly = true, respondFailDetaches = true, finalizesFirst = false }: MockDomainSteps): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx: ictx } = ucmd;
     const machine = ictx.machine;
@@ -56,6 +62,7 @@ export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDe
     };
     let rc = iommufdObjectAlloc(ictx, sobj);
     if (rc) return rc;
+    if (finalizesFirst) iommufdObjectFinalize(ictx, sobj);
     const unwind = new Unwind();
     unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
     const devFlags = !flagsForFlagsOpOnly || cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
@@ -85,7 +92,15 @@ export function mockDomainHandler({ bind = iommufdDeviceBind, attach = iommufdDe
     if (rc) return unwind.exit(rc);
     sobj.mockDev = mockDev;
     sobj.idev = idev;
-    iommufdObjectFinalize(ictx, sobj);
+    if (!finalizesFirst) iommufdObjectFinalize(ictx, sobj);
     return unwind.exit(0);
+  };
+}
+
+/** The IOMMU_TEST_CMD handler that sends MOCK_DOMAIN and MOCK_DOMAIN_FLAGS to `mockDomain` and every other op to the reference. */
+export function mockDomainOps(mockDomain: (ucmd: Ucmd) => number): (ucmd: Ucmd, original: (u: Ucmd) => number) => number {
+  return (ucmd, original) => {
+    const op = ucmd.cmd.num('op');
+    return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? mockDomain(ucmd) : original(ucmd);
   };
 }

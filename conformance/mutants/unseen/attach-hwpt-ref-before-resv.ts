@@ -62,10 +62,9 @@
  * reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
 import { attachPtIoctl, deviceAttachWith, hwPagetableAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 
 /** iommufd_hw_pagetable_attach with the users reference taken before the steps that can still fail (THE FAULT): no error label below drops it. */
 const hwPagetableAttachRefFirst = hwPagetableAttachWith({ takeRef: 'after-group-check' });
@@ -76,11 +75,7 @@ export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('attach-hwpt-ref-before-resv', profile, {
     vfioIoctl: attachPtIoctl({ attach: deviceAttach }),
     handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS) return testMockDomain(ucmd);
-        return original(ucmd);
-      },
+      IOMMU_TEST_CMD: mockDomainOps(testMockDomain),
     },
   });
 }

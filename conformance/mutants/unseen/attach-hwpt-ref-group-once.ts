@@ -56,11 +56,10 @@
  * Replace, detach and everything else are the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation } from '../harness.ts';
 import { kernelRefcount } from './_kernel_refcount.ts';
 import { attachPtIoctl, deviceAttachWith, hwPagetableAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 
 /** iommufd_hw_pagetable_attach with THE FAULT: the HWPT's users reference is taken for the group's first device only. */
 const hwPagetableAttach = hwPagetableAttachWith({ takeRef: 'first-device' });
@@ -70,10 +69,7 @@ export function createAdapter(profile: Profile): Implementation {
   const testMockDomain = mockDomainHandler({ attach: deviceAttach });
   return mutantImplementation('attach-hwpt-ref-group-once', profile, {
     handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? testMockDomain(ucmd) : original(ucmd);
-      },
+      IOMMU_TEST_CMD: mockDomainOps(testMockDomain),
     },
     // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas, attach branch (the device is not attached yet).
     vfioIoctl: attachPtIoctl({ attach: deviceAttach }),

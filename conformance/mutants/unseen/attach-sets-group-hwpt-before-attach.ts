@@ -86,10 +86,9 @@ import { refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice, IommufdHwpt } from '../../../impl/iommufd/iommufd_private.ts';
 import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   /** iommufd_group_first_attach: 6.12 an empty device list; 7.3 no iommufd_attach published (no HWPT recorded). */
@@ -129,10 +128,7 @@ export function createAdapter(profile: Profile): Implementation {
 
   return mutantImplementation('attach-sets-group-hwpt-before-attach', profile, {
     handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? testMockDomain(ucmd) : original(ucmd);
-      },
+      IOMMU_TEST_CMD: mockDomainOps(testMockDomain),
     },
     // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas, attach branch (the device is not attached yet).
     vfioIoctl: attachPtIoctl({ attach: deviceAttach }),

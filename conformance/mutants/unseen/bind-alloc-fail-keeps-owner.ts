@@ -49,7 +49,6 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EINVAL } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { iommufdObjectAlloc, iommufdObjectFinalize, refcount_inc, type Result } from '../../../impl/iommufd/object.ts';
 import type { IommufdCtx, IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
@@ -57,7 +56,7 @@ import { iommufdGetGroup, iommufdPutGroup } from '../../../impl/iommufd/group.ts
 import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { SimDevice } from '../../../impl/platform/iommu.ts';
 import { bindHook } from './_cdev_bind.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 import { mutantImplementation } from '../harness.ts';
 
 /** iommufd_device_destroy */
@@ -123,10 +122,7 @@ export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('bind-alloc-fail-keeps-owner', profile, {
     vfioIoctl: bindHook({ open: dfOpen }),
     handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? mockDomain(ucmd) : original(ucmd);
-      },
+      IOMMU_TEST_CMD: mockDomainOps(mockDomain),
     },
   });
 }

@@ -62,7 +62,6 @@
  * kernel's use-after-free would decrement whatever object now has that id).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import type { IommufdDevice } from '../../../impl/iommufd/iommufd_private.ts';
 import { findHwptPaging, iommufdHwPagetableAttach, iommufdHwPagetablePut } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
@@ -70,7 +69,7 @@ import { mutantImplementation, patchOwn } from '../harness.ts';
 import { attachPtIoctl, deviceAttachWith, hwptPagingAllocAttachedWith } from './_attach.ts';
 import { kernelRefcount } from './_kernel_refcount.ts';
 import { patchTranslate } from './_leaked_attach.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 
 /**
  * 7.3 iommufd_hw_pagetable_detach(idev, IOMMU_NO_PASID), including the
@@ -104,10 +103,7 @@ export function createAdapter(profile: Profile): Implementation {
     handlers:
       profile === '7.3'
         ? {
-            IOMMU_TEST_CMD: (ucmd, original) => {
-              const op = ucmd.cmd.num('op');
-              return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? mockDomain(ucmd) : original(ucmd);
-            },
+            IOMMU_TEST_CMD: mockDomainOps(mockDomain),
           }
         : undefined,
     object: (obj, ctx) => {

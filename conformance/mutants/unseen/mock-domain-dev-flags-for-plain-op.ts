@@ -43,8 +43,7 @@
  * op is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 import { mutantImplementation } from '../harness.ts';
 
 // THE FAULT: dev_flags is read from the union whatever the op (the kernel reads it for MOCK_DOMAIN_FLAGS only).
@@ -53,10 +52,7 @@ const mockDomain = mockDomainHandler({ flagsForFlagsOpOnly: false });
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('mock-domain-dev-flags-for-plain-op', profile, {
     handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? mockDomain(ucmd) : original(ucmd);
-      },
+      IOMMU_TEST_CMD: mockDomainOps(mockDomain),
     },
   });
 }

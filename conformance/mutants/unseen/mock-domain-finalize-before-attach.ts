@@ -36,70 +36,12 @@
  * reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
-import { iommufdDeviceAttach, iommufdDeviceBind, iommufdDeviceDetach, iommufdDeviceUnbind } from '../../../impl/iommufd/device.ts';
-import { iommufdObjectAbort, iommufdObjectAlloc, iommufdObjectFinalize, type IommufdObject } from '../../../impl/iommufd/object.ts';
-import { type IommufdDevice, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import type { SimDevice } from '../../../impl/platform/iommu.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
-
-interface SelftestObj extends IommufdObject {
-  readonly type: 'SELFTEST';
-  mockDev: SimDevice | null;
-  idev: IommufdDevice | null;
-}
-
-function selftestDestroy(sobj: SelftestObj): void {
-  if (sobj.idev) {
-    iommufdDeviceDetach(sobj.idev);
-    iommufdDeviceUnbind(sobj.idev);
-  }
-  if (sobj.mockDev) sobj.mockDev.machine.mockDevDestroy(sobj.mockDev);
-}
-
-/** iommufd_test_mock_domain with THE FAULT. */
-function mockDomain(ucmd: Ucmd): number {
-  const { cmd, ctx: ictx } = ucmd;
-  const machine = ictx.machine;
-  const sobj: SelftestObj = { type: 'SELFTEST', id: 0, users: 0, mockDev: null, idev: null, destroy: () => selftestDestroy(sobj) };
-  let rc = iommufdObjectAlloc(ictx, sobj);
-  if (rc) return rc;
-  // THE FAULT: published here instead of at the end.
-  iommufdObjectFinalize(ictx, sobj);
-  const unwind = new Unwind();
-  unwind.onError('out_sobj', () => iommufdObjectAbort(ictx, sobj));
-  const devFlags = cmd.num('op') === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.num('mock_domain_flags.dev_flags') : 0;
-  const md = machine.mockDevCreate(devFlags);
-  if (!('dev' in md)) return unwind.exit(md.errno);
-  const mockDev = md.dev;
-  unwind.onError('out_mdev', () => machine.mockDevDestroy(mockDev));
-  const b = iommufdDeviceBind(ictx, mockDev);
-  if (b.errno || !b.value) return unwind.exit(b.errno);
-  const idev = b.value;
-  unwind.onError('out_unbind', () => iommufdDeviceUnbind(idev));
-  const ptId = { value: cmd.num('id') };
-  rc = iommufdDeviceAttach(idev, ptId);
-  if (rc) return unwind.exit(rc);
-  unwind.onError('out_detach', () => iommufdDeviceDetach(idev));
-  cmd.set('mock_domain.out_hwpt_id', ptId.value);
-  cmd.set('mock_domain.out_stdev_id', sobj.id);
-  cmd.set('mock_domain.out_idev_id', idev.id);
-  rc = iommufdUcmdRespond(ucmd);
-  if (rc) return unwind.exit(rc);
-  sobj.mockDev = mockDev;
-  sobj.idev = idev;
-  return unwind.exit(0);
-}
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('mock-domain-finalize-before-attach', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        if (op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS) return mockDomain(ucmd);
-        return original(ucmd);
-      },
-    },
+    // THE FAULT: the selftest object is published right after its allocation, not at the end.
+    handlers: { IOMMU_TEST_CMD: mockDomainOps(mockDomainHandler({ finalizesFirst: true })) },
   });
 }

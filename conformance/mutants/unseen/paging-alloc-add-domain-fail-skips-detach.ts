@@ -71,14 +71,13 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { EBUSY, EINVAL, ENOMEM } from '../../../impl/lib/errno.ts';
-import { IOMMU_TEST_OP_MOCK_DOMAIN, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS } from '../../../spec/uapi/constants.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 import { refcount_inc } from '../../../impl/iommufd/object.ts';
 import type { IommufdDevice, IommufdHwpt, IommufdHwptPaging } from '../../../impl/iommufd/iommufd_private.ts';
 import { findHwptPaging } from '../../../impl/iommufd/hw_pagetable.ts';
 import { ioptRemoveReservedIova } from '../../../impl/iommufd/io_pagetable.ts';
 import { attachPtIoctl, attachReservedIova, deviceAttachWith, hwptAttachDevice, hwptPagingAllocAttachedWith } from './_attach.ts';
-import { mockDomainHandler } from './_mock_domain.ts';
+import { mockDomainHandler, mockDomainOps } from './_mock_domain.ts';
 import { mutantImplementation, patchOwn } from '../harness.ts';
 import { deviceDestroy, patchTranslate } from './_leaked_attach.ts';
 
@@ -136,10 +135,7 @@ export function createAdapter(profile: Profile): Implementation {
     // vfio_df_ioctl_attach_pt → vfio_iommufd_physical_attach_ioas for a device that is not attached.
     vfioIoctl: attachPtIoctl({ attach: deviceAttach }),
     handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const op = ucmd.cmd.num('op');
-        return op === IOMMU_TEST_OP_MOCK_DOMAIN || op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? mockDomain(ucmd) : original(ucmd);
-      },
+      IOMMU_TEST_CMD: mockDomainOps(mockDomain),
     },
     object: (obj) => {
       if (obj.type !== 'DEVICE') return;
