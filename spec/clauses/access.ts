@@ -73,7 +73,7 @@ export const clauses: Clause[] = [
       'iommufd_access_pin_pages: length 0 or a range not page aligned in its pages, or an area being unmapped → EINVAL; not attached or not fully mapped → ENOENT; a write pin of a read-only area → EPERM; on failure nothing stays pinned.',
     source: { file: DEV, function: 'iommufd_access_pin_pages' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw', 'ref.access.prot-eperm', 'ref.access.unmap-edeadlock', 'ref.fail_nth.access-pin'],
+    checks: ['ref.access.pin-and-rw', 'ref.access.prot-eperm', 'ref.access.unmap-edeadlock', 'ref.fail_nth.access-pin', 'suite.invariants.access-zero-length'],
   },
   {
     id: 'ACCESS.PAGES_ARE_MAPPED',
@@ -100,7 +100,7 @@ export const clauses: Clause[] = [
     statement: 'iommufd_access_rw copies bytes through the IOAS to or from the mapped memory (EINVAL for length 0, ENOENT where nothing is mapped, EPERM against the area’s protection). The selftest’s syzkaller form (MOCK_FLAGS_ACCESS_SYZ) names the IOVA as { u32 nth_area; u32 offset } in access_rw.iova, decoded in the access’s IOAS (iommufd_test_syz_conv_iova: the nth area in IOVA order plus the offset, 0 where there is none), and reaches exactly what the IOAS maps there.',
     source: { file: DEV, function: 'iommufd_access_rw' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path', 'suite.invariants.access-needs-the-permission', 'suite.invariants.access-rw-syz-form'],
+    checks: ['ref.access.pin-and-rw', 'ref.fail_nth.access-rw', 'ref.access.rw-fast-and-slow-path', 'suite.invariants.access-needs-the-permission', 'suite.invariants.access-rw-syz-form', 'suite.invariants.access-zero-length'],
   },
   {
     id: 'ACCESS.RW_FAILED_READ',

@@ -48,7 +48,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: BIND,
     errno: 'EINVAL',
-    checks: ['ref.vfio_bind.errno-order', 'ref.vfio_bind.rules-73'],
+    checks: ['ref.vfio_bind.errno-order', 'ref.vfio_bind.rules-73', 'suite.invariants.bind-negative-iommufd'],
   },
   {
     id: 'VFIO_BIND.TWICE',

@@ -139,7 +139,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: CMD,
     errno: 'EINVAL',
-    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent', 'suite.invariants.nested-flags-first', 'suite.invariants.nested-on-plain-parent'],
+    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent', 'suite.invariants.nested-flags-first', 'suite.invariants.nested-on-plain-parent', 'suite.invariants.nested-without-data'],
   },
   {
     id: 'HWPT_ALLOC.FAULT_LOOKUP',
@@ -196,11 +196,11 @@ export const clauses: Clause[] = [
   {
     id: 'HWPT_ALLOC.PAGING_SUCCEEDS',
     kind: 'state',
-    statement: 'IOMMU_HWPT_ALLOC of a plain paging HWPT (flags 0 — or, in 7.3, IOMMU_HWPT_ALLOC_PASID alone for a VT-d or mock device, whose drivers build it as the plain one — data_type NONE, data_len 0, reserved fields 0) for a device bound in the context, over one of its IOASes, refuses nothing but the driver’s allocation (ENOMEM) and what the IOAS cannot take (iopt_table_add_domain): so it succeeds where every area and allowed range lies in the unit’s aperture, aligned to its smallest page, no area is mapped with neither READ nor WRITE, and the IOAS is empty or a domain already holds what it maps (nothing new to pin). An older caller’s shorter struct is the same request, the rest read as 0 (copy_struct_from_user). On 7.3 a mock device’s driver also takes IOMMU_HWPT_DATA_SELFTEST for a paging domain, read up to its first member (iotlb) at least: 4 bytes, or 8 naming MOCK_IOMMUPT_DEFAULT, ask for the default mock page table (mock_domain_alloc_paging_flags); 8 naming MOCK_IOMMUPT_HUGE ask for the huge one, PAGE_SIZE and MOCK_HUGE_PAGE_SIZE pages over the AMDv1 aperture, which holds [0, MOCK_APERTURE_LAST] (mock_domain_alloc_pgtable).',
+    statement: 'IOMMU_HWPT_ALLOC of a plain paging HWPT (flags 0 — or, in 7.3, IOMMU_HWPT_ALLOC_PASID alone for a VT-d or mock device, whose drivers build it as the plain one — data_type NONE, data_len 0, reserved fields 0) for a device bound in the context, over one of its IOASes, refuses nothing but the driver’s allocation (ENOMEM), the pins of what it maps that no domain holds yet (EFAULT, ENOMEM) and what the IOAS cannot take (iopt_table_add_domain): so it succeeds where every area and allowed range lies in the unit’s aperture, aligned to its smallest page, and no area is mapped with neither READ nor WRITE. In 7.3, IOMMU_HWPT_FAULT_ID_VALID alone is the core’s flag, taken off before the driver builds the same plain domain, so a fault_id naming no fault queue answers the fault lookup’s ENOENT there. An older caller’s shorter struct is the same request, the rest read as 0 (copy_struct_from_user). On 7.3 a mock device’s driver also takes IOMMU_HWPT_DATA_SELFTEST for a paging domain, read up to its first member (iotlb) at least: 4 bytes, or 8 naming MOCK_IOMMUPT_DEFAULT, ask for the default mock page table (mock_domain_alloc_paging_flags); 8 naming MOCK_IOMMUPT_HUGE ask for the huge one, PAGE_SIZE and MOCK_HUGE_PAGE_SIZE pages over the AMDv1 aperture, which holds [0, MOCK_APERTURE_LAST] (mock_domain_alloc_pgtable).',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
     profiles: BOTH,
     command: CMD,
-    checks: ['suite.invariants.paging-alloc-succeeds', 'suite.invariants.mock-selftest-data-taken', 'suite.invariants.pasid-paging-alloc-succeeds'],
+    checks: ['suite.invariants.paging-alloc-succeeds', 'suite.invariants.mock-selftest-data-taken', 'suite.invariants.pasid-paging-alloc-succeeds', 'suite.invariants.paging-fault-id-lookup', 'suite.invariants.mock-huge-aperture'],
   },
   {
     id: 'HWPT.SAME_UNIT_ATTACH',
@@ -216,7 +216,7 @@ export const clauses: Clause[] = [
     statement: 'Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts. So the attach by IOAS id of a device whose group is attached nowhere (or the replace of a group together on one paging HWPT) fails only where the IOAS cannot take a new domain for it: an area or allowed range outside the unit’s aperture or over a reserved region of the group, an area not aligned to the unit’s smallest page, or pages that filling the domain cannot pin.',
     source: { file: DEV, function: 'iommufd_device_auto_get_domain' },
     profiles: BOTH,
-    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused', 'suite.invariants.auto-domain-first-in-order'],
+    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused', 'suite.invariants.auto-domain-first-in-order', 'suite.invariants.auto-domain-replace-oldest-first'],
   },
   {
     id: 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT',

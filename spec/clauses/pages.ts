@@ -84,7 +84,7 @@ export const clauses: Clause[] = [
     statement: 'IOMMU_TEST_OP_MD_CHECK_REFS: uptr/length not page aligned → EINVAL; an unmapped page, or one the process may not read (PROT_NONE: the lookup is a read GUP, get_user_pages_fast(uptr, 1, 0, ..)) → EFAULT; a page whose pin count differs from refs → EIO.',
     source: { file: 'drivers/iommu/iommufd/selftest.c', function: 'iommufd_test_md_check_refs' },
     profiles: BOTH,
-    checks: ['ref.test.md-check-refs', 'suite.invariants.md-check-refs-alignment'],
+    checks: ['ref.test.md-check-refs', 'suite.invariants.md-check-refs-alignment', 'suite.invariants.check-refs-past-top'],
   },
   {
     id: 'TEST_CMD.TEMP_MEMORY_LIMIT',

@@ -349,6 +349,12 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (ok(step)) m.dfds.push({ name: Object.keys(t.bind ?? {})[0] as string, dev: pick(m.devs.filter((x) => x.alive), c.k) as DevEntry, open: true });
       },
+      // Every other file opened is first asked to bind to iommufd -1 (a VMM's unset descriptor):
+      // refused with the argument checks (EINVAL), before any file is looked up.
+      ...(supported(caps, 'VFIO_DEVICE_BIND_IOMMUFD') && {
+        follow: (m: GenModel, _c: { k: number }, t: StepTemplate, step: TraceStep): StepTemplate | undefined =>
+          ok(step) && m.dfds.length % 2 === 1 ? ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(Object.keys(t.bind ?? {})[0] as string), { flags: 0, iommufd: -1 }, NONE, { defects: [{ what: 'a negative iommufd', errno: 'EINVAL', field: 'iommufd' }] }) : undefined,
+      }),
     } satisfies CommandSpec<{ k: number }>);
   }
   const devIova = (m: GenModel, c: { dev: number; iova: IovaChoice }, len: bigint): { device: Ref; iova: Tmpl } | undefined => {

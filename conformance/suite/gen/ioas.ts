@@ -16,7 +16,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, smallBytes, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec } from './command.ts';
-import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, rangesOf, recordAttachOf, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans } from './shared.ts';
+import { areaPairs, areasFor, boundsFor, ctxK, ctxOf, DEVICE_RESV_PAGES, freeSpan, freshCtxs, type GenEnv, type HwptData, idDefects, ioctlStep, k16, leafRuns, loneSpanAreas, mapFlags, MOCK_SUB_PAGE, NONE, ok, opSupported, otherRequestStep, PAGE_BYTES, pinnedAreas, rangesAfterFailure, rangesOf, recordAttachOf, recordFixedMap, requestBits, reservedMapStep, roSpanTargets, SLACK_BYTES, SPAN_BASE, testOpStep, testOpSupported, STALE_HW_CAPS, STALE_PASID_LOG2, STALE_HW_TYPE, spanPairs, superpageBuf, supported, TABLE_SPAN, TIGHT, tightBuf, tightHoles, touchingPairs, unmapAreaStep, unmappedArea, v, wholeSpans, writeOnlyThenUsed } from './shared.ts';
 
 export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
   const { profile: p, caps } = env;
@@ -815,7 +815,9 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       follow: (m, c, t, step) => {
         const f = (t.fields['arg'] as { fields: { dst_ioas_id: Tmpl; src_ioas_id: Ref; src_iova: Ref; flags: number } }).fields;
         if (!ok(step)) return undefined;
-        const again = !c.fixed && c.ctx % 2 === 0 ? ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { ...(f as unknown as { [k: string]: Tmpl }), dst_iova: U64_MAX }, NONE, { defects: [{ what: 'a dst_iova of ULONG_MAX', errno: 'EOVERFLOW', field: 'dst_iova', abi: true }] }) : undefined;
+        // Every other fixed copy that took is asked again for nothing (length 0): iopt_get_pages
+        // refuses it first (EINVAL), whatever IOVA the source range would end at.
+        const again = !c.fixed && c.ctx % 2 === 0 ? ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { ...(f as unknown as { [k: string]: Tmpl }), dst_iova: U64_MAX }, NONE, { defects: [{ what: 'a dst_iova of ULONG_MAX', errno: 'EOVERFLOW', field: 'dst_iova', abi: true }] }) : c.fixed && c.ctx % 2 === 1 ? ioctlStep(env, 'IOMMU_IOAS_COPY', t.fields['fd'] as Tmpl, { ...(f as unknown as { [k: string]: Tmpl }), length: 0n }, NONE, { defects: [{ what: 'a length of 0', errno: 'EINVAL', field: 'length' }] }) : undefined;
         if (!supported(env.caps, 'IOMMU_TEST_CMD') || !(f.dst_ioas_id instanceof Ref) || f.dst_ioas_id.name === f.src_ioas_id.name) return again;
         const a = m.areas.find((x) => x.name === f.src_iova.name);
         const areas = a ? m.liveAreas(a.ctx, a.ioas).sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0)) : [];
@@ -1295,16 +1297,33 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       };
       const whole = requireLayout(p, 'iommu_hwpt_selftest').size;
       const asked = ask(turn === 2 ? mockHugePt : mockPt, turn === 0 ? offsetofend(p, 'iommu_hwpt_selftest', 'iotlb') : whole);
+      const low = turn === 2 ? lowHuge(m, t.fields['fd'] as Ref, f.dev_id, whole) : [];
       // Where the IOAS maps something, the huge table too (if that was not the turn's), checked half
       // a page into a mapping it was filled with: its smallest page is 4 KiB, so MD_CHECK_MAP
       // refuses what the 2 KiB mock walks.
       const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
       const a = mockHugePt !== undefined && ctx && f.pt_id instanceof Ref && testOpSupported(env, 'IOMMU_TEST_OP_MD_CHECK_MAP') ? m.liveAreas(ctx.name, f.pt_id.name).find((x) => x.buf !== undefined && x.bufOff % PAGE_BYTES === 0 && x.iova % PAGE === 0n && x.length >= PAGE) : undefined;
-      if (!a || !ctx) return [asked.step];
+      if (!a || !ctx) return [asked.step, ...low];
       const huge = turn === 2 ? asked : ask(mockHugePt, whole);
       const half = PAGE / 2n;
       const check = testOpStep(env, ctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(huge.hwpt), 'check_map', { iova: new Ref(a.name, '', half), length: a.length - half, uptr: new Ref(a.buf as string, 'va', BigInt(a.bufOff) + half) }, NONE);
-      return turn === 2 ? [asked.step, check] : [asked.step, huge.step, check];
+      return turn === 2 ? [asked.step, check, ...low] : [asked.step, huge.step, check];
+    };
+    // The huge table keeps AMDv1's aperture, from 0 (mock_domain_alloc_pgtable narrows the default
+    // table's only): asked for over a new IOAS that maps a page at 64 KiB, below the default mock
+    // aperture, it takes the IOAS. Both are destroyed again.
+    const lowHuge = (m: GenModel, fd: Ref, dev: Tmpl, whole: number): (StepTemplate | undefined)[] => {
+      const b = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
+      if (!b || mockHugePt === undefined || !has('IOMMU_IOAS_ALLOC') || !has('IOMMU_IOAS_MAP') || !has('IOMMU_DESTROY')) return [];
+      const [ioas, hwpt] = [m.fresh('ioas'), m.fresh('hwpt')];
+      const data = encodeStruct(p, 'iommu_hwpt_selftest', { iotlb: 0, pagetable_type: mockHugePt });
+      return [
+        ioctlStep(env, 'IOMMU_IOAS_ALLOC', fd, {}, NONE, { bind: { [ioas]: 'out.out_ioas_id' } }),
+        ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas), user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0x10000n }, NONE, {}),
+        ioctlStep(env, 'IOMMU_HWPT_ALLOC', fd, { flags: 0, dev_id: dev, pt_id: new Ref(ioas), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: whole, data_uptr: { data } }, NONE, { bind: { [hwpt]: 'out.out_hwpt_id' } }),
+        ioctlStep(env, 'IOMMU_DESTROY', fd, { id: new Ref(hwpt) }, NONE, {}),
+        ioctlStep(env, 'IOMMU_DESTROY', fd, { id: new Ref(ioas) }, NONE, {}),
+      ];
     };
     // A nesting parent is made for the device that asked for it, which then attaches to it while it
     // has nothing else (a VMM's stage 2 before the guest's table): the device reaches the IOAS
@@ -1317,22 +1336,10 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const d = m.openDfds().find((x) => x.devid === devid && x.attached === undefined);
       return d && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(hwpt) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
     };
-    // Once the device sits on its nesting parent, a write-only page is mapped into the IOAS (a
-    // guest's DMA-out buffer): a stage-2 table keeps read and write apart, so the device's read of
-    // it faults, which the step's probes try. Then a page it may read and write is mapped and
-    // unmapped again (a buffer used and freed): the stage-2 range invalidation must reach what the
-    // map's probes left in the IOTLB.
-    const nestWriteOnly = (m: GenModel, t: StepTemplate, attach: StepTemplate | undefined): (StepTemplate | undefined)[] => {
+    // Once the device sits on its nesting parent, its stage 2 is tried (writeOnlyThenUsed).
+    const nestWriteOnly = (m: GenModel, t: StepTemplate, attach: StepTemplate | undefined): StepTemplate[] => {
       const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
-      const b = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
-      if (!attach || !b || !(f.pt_id instanceof Ref)) return [];
-      const fd = t.fields['fd'] as Ref;
-      const used = m.fresh('area');
-      return [
-        ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.write, ioas_id: f.pt_id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {}),
-        ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write, ioas_id: f.pt_id, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, { bind: { [used]: 'out.iova' } }),
-        ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.pt_id, iova: new Ref(used), length: PAGE }, NONE, {}),
-      ];
+      return attach && f.pt_id instanceof Ref ? writeOnlyThenUsed(env, m, t.fields['fd'] as Ref, f.pt_id) : [];
     };
     // A nested HWPT asked of that parent by a device of another driver, with data of its own
     // driver's type: the parent's owner is checked before the driver sees it (EINVAL).

@@ -406,6 +406,25 @@ export function unalignedTargets(m: GenModel): { acc: AccEntry; area: AreaEntry;
   });
 }
 
+/**
+ * A device on a nesting parent over `ioas` (a VMM's stage 2 before the guest's table) meets a
+ * write-only page mapped into the IOAS (a guest's DMA-out buffer): a stage-2 table keeps read and
+ * write apart, so the device's read of it faults, which the step's probes try. Then a page it may
+ * read and write is mapped and unmapped again (a buffer used and freed): the stage-2 range
+ * invalidation must reach what the map's probes left in the IOTLB.
+ */
+export function writeOnlyThenUsed(env: GenEnv, m: GenModel, fd: Ref, ioas: Ref): StepTemplate[] {
+  const MAP = mapFlags(env.profile);
+  const b = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
+  if (!b) return [];
+  const used = m.fresh('area');
+  return [
+    ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.write, ioas_id: ioas, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, {}),
+    ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write, ioas_id: ioas, user_va: new Ref(b.name, 'va'), length: PAGE, iova: 0n }, NONE, { bind: { [used]: 'out.iova' } }),
+    ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: ioas, iova: new Ref(used), length: PAGE }, NONE, {}),
+  ].filter((x): x is StepTemplate => x !== undefined);
+}
+
 /** What a successful attach bound: the HWPT (auto-allocated for an IOAS, or the one asked for). */
 export function recordAttach(m: GenModel, d: DfdEntry, t: StepTemplate): void {
   const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;

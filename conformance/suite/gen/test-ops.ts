@@ -130,6 +130,9 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       // A device with flags is followed by a plain MOCK_DOMAIN from the same struct, its dev_flags
       // still there: the plain op makes a device without flags (iommufd_test_mock_domain reads
       // dev_flags for MOCK_DOMAIN_FLAGS only), which its hardware info then shows.
+      // Before it, the same with a dev_flags bit no mock device has: mock_dev_create refuses it
+      // (EINVAL), and the selftest object allocated first must give its id back (out_sobj).
+      const unknownFlag = c.flags > 0 && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS', on, 'mock_domain_flags', { dev_flags: 0x80000000 }, NONE, undefined, [{ what: 'a dev_flags bit no mock device has', errno: 'EINVAL', field: 'dev_flags' }]) : undefined;
       const again = c.flags > 0 && ctx ? m.fresh('devid') : undefined;
       const plain = again && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN', on, 'mock_domain_flags', { dev_flags: c.flags }, NONE, { [again]: 'out.mock_domain.out_idev_id' }) : undefined;
       const plainInfo = plain && again && supported(env.caps, 'IOMMU_GET_HW_INFO') ? ioctlStep(env, 'IOMMU_GET_HW_INFO', t.fields['fd'] as Tmpl, { dev_id: new Ref(again), data_len: 0, data_uptr: 0n }, NONE, {}) : undefined;
@@ -137,7 +140,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       // mock's sub-page sizes fold into PAGE_SIZE for (iommufd_get_pagesizes).
       const container = ioas && m.ctxs.find((x) => x.open && x.compat === ioas.name);
       const pgsizes = container && supported(env.caps, 'VFIO_IOMMU_GET_INFO') ? ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref(container.name), {}, NONE, {}) : undefined;
-      return [info, pgsizes, plain, plainInfo, ...(ctx ? memoryLimit(m, ctx, c.ctx) : [])].filter((x): x is StepTemplate => x !== undefined);
+      return [info, pgsizes, unknownFlag, plain, plainInfo, ...(ctx ? memoryLimit(m, ctx, c.ctx) : [])].filter((x): x is StepTemplate => x !== undefined);
     },
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {
@@ -545,6 +548,9 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       // ACCESS_PAGES does not take (MOCK_ACCESS_RW_SLOW_PATH): refused (EOPNOTSUPP), nothing pinned.
       const f = (t.fields['arg'] as { fields: { access_pages?: { [k: string]: Tmpl } } }).fields.access_pages;
       const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      // And now and then a pin of nothing (length 0) at the IOVA a pin took: the access refuses a
+      // zero length first (iommufd_access_pin_pages: EINVAL), whatever its last IOVA would be.
+      if (ok(step) && c.off % 4 === 3 && f && ctx) return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id, 'access_pages', { ...f, length: 0n }, NONE, undefined, [{ what: 'a length of 0', errno: 'EINVAL', field: 'length' }]);
       if (!ok(step) || c.off % 4 !== 2 || !f || !ctx || slowPath === undefined) return undefined;
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id, 'access_pages', { ...f, flags: toFlags(f['flags']) | slowPath }, NONE, undefined, [{ what: 'MOCK_ACCESS_RW_SLOW_PATH, a flag ACCESS_PAGES does not take', errno: 'EOPNOTSUPP', field: 'flags', abi: true }]);
     },
@@ -987,6 +993,12 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const n = c.skew !== 0 ? 1 : Math.min(atEdge ? Math.max(2, c.pages) : c.pages, total - first);
       // Now and then an address 8 bytes into the page, or a length 8 bytes short of whole pages.
       return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: BigInt(n * 4096 + Math.min(0, c.skew)), uptr: new Ref(b.name, 'va', BigInt(first * 4096 + Math.max(0, c.skew))), refs }, c.abi);
+    },
+    // A skewed check is followed by one whose uptr and length are whole pages but whose range runs
+    // past the top of the address space: only the overflow test refuses it (EINVAL).
+    follow: (m, c, t) => {
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      return c.skew !== 0 && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_REFS', 0, 'check_refs', { length: 2n * PAGE, uptr: U64_MAX - PAGE + 1n, refs: 0 }, NONE, undefined, [{ what: 'a range past the top of the address space', errno: 'EINVAL' }]) : undefined;
     },
   });
   /** A page of the buffer no live area maps (from page `from` on, wrapping), if it has one. */

@@ -13,7 +13,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec, Need } from './command.ts';
-import { awayFrom, bindCtx, boundsFor, ctxK, ctxOf, dfdClosed, type GenEnv, idDefects, ioctlStep, k16, namedIoas, NONE, noteLeft, ok, opSupported, otherRequestStep, PAGE_BYTES, rangesAfterFailedAttach, rangesOf, recordAttach, recordAttachOf, requestBits, reservedMapStep, siblingPt, supported, unmapAreaStep, v } from './shared.ts';
+import { awayFrom, bindCtx, boundsFor, ctxK, ctxOf, dfdClosed, type GenEnv, idDefects, ioctlStep, k16, namedIoas, NONE, noteLeft, ok, opSupported, otherRequestStep, PAGE_BYTES, rangesAfterFailedAttach, rangesOf, recordAttach, recordAttachOf, requestBits, reservedMapStep, siblingPt, supported, unmapAreaStep, v, writeOnlyThenUsed } from './shared.ts';
 
 /** `to`: a context by name (constructors only; generated choices leave it out). */
 export type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: string; token?: boolean };
@@ -115,6 +115,23 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     m.objs.push({ name, kind: 'devid', ctx, alive: true });
   };
 
+  // Every other SMMUv3 device bound (7.3, where its driver builds a nesting parent) gets its VMM's
+  // stage 2 at once: a nesting parent over the context's first IOAS, attached, then a write-only
+  // page and a page used and freed (writeOnlyThenUsed) — the stage-2 format's permissions and its
+  // invalidation, which a nesting parent drawn by IOMMU_HWPT_ALLOC alone reaches in few cases.
+  const nestParent = enumValue(p, 'IOMMU_HWPT_ALLOC_NEST_PARENT');
+  const stage2At = (m: GenModel, t: StepTemplate): StepTemplate[] => {
+    const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name && x.open && x.devid && x.ctx && !x.attached && x.dev.iommu.format.startsWith('arm-'));
+    const ioas = d?.ctx ? m.live('ioas', d.ctx)[0] : undefined;
+    if (p === '6.12' || nestParent === undefined || !d?.ctx || !ioas || m.objs.filter((o) => o.kind === 'devid').length % 2 === 1 || !has('IOMMU_HWPT_ALLOC') || !has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) return [];
+    const parent = m.fresh('hwpt');
+    return [
+      ioctlStep(env, 'IOMMU_HWPT_ALLOC', new Ref(d.ctx), { flags: nestParent, dev_id: new Ref(d.devid as string), pt_id: new Ref(ioas.name), data_type: 0 }, NONE, { bind: { [parent]: 'out.out_hwpt_id' } }),
+      ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(parent) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } }),
+      ...writeOnlyThenUsed(env, m, new Ref(d.ctx), new Ref(ioas.name)),
+    ].filter((x): x is StepTemplate => x !== undefined);
+  };
+
   const tokenFlag = enumValue(p, 'VFIO_DEVICE_BIND_FLAG_TOKEN');
   if (has('VFIO_DEVICE_BIND_IOMMUFD')) {
     add({
@@ -143,6 +160,7 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
       // refused for naming its own file binds properly next: closing the file later must release it.
       follow: (m, c, t, step) => {
         if (c.abi.kind === 'readOnly') return rebindAfterFault(m, t, step);
+        if (ok(step)) return stage2At(m, t);
         const sent = (t.fields['arg'] as { fields: { flags: Tmpl; iommufd: Tmpl } }).fields;
         const offeredFirst = step.status === 'failed' && tokenFlag !== undefined && sent.flags === tokenFlag ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name && x.open && !x.ctx) : undefined;
         if (offeredFirst) return ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(offeredFirst.name), { flags: 0, iommufd: sent.iommufd }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
@@ -156,7 +174,16 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         const proper = ioctlStep(env, 'VFIO_DEVICE_BIND_IOMMUFD', new Ref(d.name), { flags: 0, iommufd: ctx }, NONE, { bind: { [m.fresh('devid')]: 'out.out_devid' } });
         return [offered, proper].filter((x): x is StepTemplate => x !== undefined);
       },
-      afterFollow: (m, _c, t, step) => recordBind(m, t, step),
+      afterFollow: (m, _c, t, step) => {
+        if (t.fields['cmd'] === 'VFIO_DEVICE_BIND_IOMMUFD') return recordBind(m, t, step);
+        if (!ok(step)) return;
+        const f = (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields;
+        if (t.fields['cmd'] === 'IOMMU_HWPT_ALLOC' && f.pt_id instanceof Ref) {
+          m.objs.push({ name: Object.keys(t.bind ?? {})[0] as string, kind: 'hwpt', ctx: (t.fields['fd'] as Ref).name, alive: true, ioas: f.pt_id.name, nestParent: true, auto: false });
+        }
+        const d = t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+        if (d) recordAttach(m, d, t);
+      },
     } satisfies CommandSpec<Bind>);
   }
   if (has('VFIO_DEVICE_ATTACH_IOMMUFD_PT')) {
@@ -326,7 +353,20 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(e.d.name), { flags: 0, pt_id: new Ref((ioas ?? e.hwpt).name) }, c.abi, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
       },
       after: recordAttachOf,
-      follow: (m, _c, t, step) => rangesAfterFailedAttach(env, m, t, step),
+      // A peer that took an automatic domain of its own beside the first device's is followed by the
+      // first device's attach to the same IOAS again (a replace): the search tries the IOAS's
+      // automatic HWPTs oldest first (ioas->hwpt_list, list_add_tail), so it stays where it is.
+      follow: (m, c, t, step) => {
+        if (!ok(step) || !c.ioas) return rangesAfterFailedAttach(env, m, t, step);
+        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+        const own = d?.attached ? m.objs.find((h) => h.name === d.attached && h.alive && h.auto) : undefined;
+        const first = own && m.dfds.find((x) => x !== d && x.open && x.ctx === d?.ctx && x.dev.iommu.name === d?.dev.iommu.name && x.attached && x.attached !== own.name && m.objs.some((h) => h.name === x.attached && h.alive && h.auto && h.ioas === own.ioas));
+        return first && own?.ioas ? ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(first.name), { flags: 0, pt_id: new Ref(own.ioas) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } }) : undefined;
+      },
+      afterFollow: (m, _c, t, step) => {
+        const d = ok(step) && t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' ? m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name) : undefined;
+        if (d) recordAttach(m, d, t);
+      },
     } satisfies CommandSpec<PeerAttach>);
     // A device attached to (or, attached, moved to) the HWPT of a device behind another unit: another
     // driver's domain is foreign and one of the same driver must fit the unit (EINVAL otherwise, and

@@ -8,6 +8,7 @@
 import { describe, expect } from 'vitest';
 import { check } from '../../../spec/clauses/check.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
+import { MOCK_IOMMUPT_HUGE } from '../../../spec/uapi/constants.ts';
 import { validateProgram } from '../../programs/load.ts';
 import '../../mutants/register.ts';
 import { replayProgram } from '../replay.ts';
@@ -2637,5 +2638,136 @@ describe('answers on rarely reached paths (red-team round 37)', () => {
       expect(r.text).toMatch(/IOMMU_TEST_OP_MOCK_DOMAIN naming id 1, the lowest id free in the context, failed with EINVAL/);
       expect(r.reference, r.text).toEqual([]);
     }
+  });
+});
+
+describe('answers on rarely reached paths (red-team round 38)', () => {
+  const mapAt = (iova: string, length: string): Step => ({ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length, iova } });
+
+  check('suite.invariants.copy-zero-length', async () => {
+    // A COPY of nothing from an area that is there: iopt_get_pages refuses the length first.
+    const p = program('copy-zero-length', [
+      ...open,
+      mapAt('0x1000000', '8192'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_COPY', fields: { dst_ioas_id: '$ioas', src_ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', src_iova: '0x1000000', length: '0', dst_iova: '0' }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_IOAS_COPY'] });
+    const r = await judge(p, 'conformance/mutants/unseen/get-pages-zero-length-unchecked.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_COPY of length 0 from IOVA 0x1000000 of IOAS \d+ failed with EOVERFLOW/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.access-zero-length', async () => {
+    // A pin of nothing where the IOAS maps pages: refused before the last IOVA is computed.
+    const p = program('access-zero-length', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { access: 'out.create_access.out_access_fd' } },
+      mapAt('0x1000000', '16384'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$access', access_pages: { iova: '0x1000000', length: '0', uptr: '$buf.va' } }, expect: { errno: ['EINVAL'] } },
+    ], { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_PAGES'] });
+    const r = await judge(p, 'conformance/mutants/unseen/access-pin-zero-length-unchecked.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_ACCESS_PAGES of length 0 at 0x1000000 failed with EOVERFLOW/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.auto-iova-page-offset', async () => {
+    // An automatic map of user memory 256 bytes into a page, in an IOAS nothing aligns yet (alignment 1).
+    const p = program('auto-iova-page-offset', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: { $: 'buf', field: 'va', add: 256 }, length: '4096', iova: '0' }, expect: { ok: true } },
+    ], { commands: ['IOMMU_IOAS_MAP'] });
+    const r = await judge(p, 'conformance/mutants/unseen/alloc-area-pages-hint-drops-start-byte.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/chose the automatic IOVA 0x\w+ in IOAS \d+, at page offset 0x0, but its user memory starts at page offset 0x100/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.check-refs-past-top', async () => {
+    // Whole pages, but past the top of the address space: the overflow test refuses it.
+    const p = program('check-refs-past-top', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_REFS', check_refs: { uptr: '0xfffffffffffff000', length: '0x2000', refs: 0 } }, expect: { errno: ['EINVAL'] } },
+    ], { testOps: ['IOMMU_TEST_OP_MD_CHECK_REFS'] });
+    const r = await judge(p, 'conformance/mutants/unseen/md-check-refs-overflow-unchecked.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_REFS of 0x2000 bytes at 0xfffffffffffff000 failed with E(FAULT|IO)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.nested-without-data', async () => {
+    // A nested allocation with no driver data over a plain paging HWPT: the first test's EOPNOTSUPP.
+    const p = program('nested-without-data', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$hwpt' }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'nested-alloc-empty-data-checks-parent', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_HWPT_ALLOC of a nested HWPT over HWPT \d+ with no driver data failed with EINVAL/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.paging-fault-id-lookup', async () => {
+    // 7.3: FAULT_ID_VALID alone is the core's; the domain is built, then fault_id (an IOAS) is no fault queue.
+    const p = program('paging-fault-id', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { flags: 'IOMMU_HWPT_FAULT_ID_VALID', dev_id: '$idev', pt_id: '$ioas', fault_id: '$ioas' }, expect: { errno: ['ENOENT'] } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const r = await judgeOn(p, 'hwpt-alloc-fault-id-flag-to-driver', '7.3');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/IOMMU_HWPT_FAULT_ID_VALID alone, with a fault_id naming no fault queue.* failed with EOPNOTSUPP/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.bind-negative-iommufd', async () => {
+    const p = program('bind-negative-iommufd', [
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { d: 'device' } },
+      { op: 'open_device', device: '$d', bind: { dfd: 'fd' } },
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: -1 }, expect: { errno: ['EINVAL'] } },
+    ], needs);
+    const r = await judge(p, 'conformance/mutants/unseen/cdev-bind-negative-iommufd-unchecked.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/VFIO_DEVICE_BIND_IOMMUFD with iommufd -1 failed with EBADF/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.mock-huge-aperture', async () => {
+    // The huge table over an IOAS that maps 64 KiB in, below the default mock aperture: it keeps AMDv1's.
+    const p = program('mock-huge-aperture', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { other: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', id: '$other', mock_domain: {} }, bind: { idev: 'out.mock_domain.out_idev_id' } },
+      mapAt('0x10000', '4096'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { u32s: [0, MOCK_IOMMUPT_HUGE] } } }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const r = await judgeOn(p, 'mock-huge-aperture-overridden', '7.3');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/asking for the huge mock page table.* failed with EADDRINUSE/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.auto-domain-replace-oldest-first', async () => {
+    // vtd1 enforces no coherency; a device that can sits on its enforcing domain, a peer that cannot on a
+    // second one. The first moved to the IOAS again stays: the search goes oldest first.
+    const p = program('auto-domain-replace', [
+      ...context,
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { a: 'device' } },
+      { op: 'device_create', spec: { iommu: 'vtd0', enforceCacheCoherency: false }, bind: { b: 'device' } },
+      { op: 'open_device', device: '$a', bind: { afd: 'fd' } },
+      { op: 'open_device', device: '$b', bind: { bfd: 'fd' } },
+      { op: 'ioctl', fd: '$afd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'ioctl', fd: '$bfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'ioctl', fd: '$afd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+      { op: 'ioctl', fd: '$bfd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+      { op: 'ioctl', fd: '$afd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, expect: { ok: true } },
+    ], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] });
+    const r = await judge(p, 'conformance/mutants/unseen/hwpt-paging-list-add-head.ts');
+    expect(r.broken, r.text).toContain('invariants.lifetime');
+    expect(r.text).toMatch(/to IOAS \d+ answered automatic HWPT \d+, but automatic HWPT \d+, made before it for vtd0 too, takes the device/);
+    expect(r.reference, r.text).toEqual([]);
   });
 });

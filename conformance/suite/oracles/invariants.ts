@@ -247,6 +247,13 @@ function answeredIds(cmd: string | number, v: StructValue, out: StructValue): { 
 }
 
 /** A context's ids before a command that may create objects (InvariantsOracle.idsBefore). */
+/** iommufd_test_md_check_refs' first test: a uptr or length off a page, or uptr + length past the top (EINVAL). */
+function checkRefsRefused(m: StructValue): boolean {
+  const va = toBig(m['uptr']);
+  const length = toBig(m['length']);
+  return va % PAGE !== 0n || length % PAGE !== 0n || va + length > U64_MAX;
+}
+
 interface IdsBefore {
   readonly ctx: CtxRec;
   /** The objects the shadow knows (accesses aside), by id. */
@@ -710,6 +717,9 @@ export class InvariantsOracle implements Oracle {
     this.checkNestedOnForeignParent(ev, ok, s.errno, out);
     this.checkNestedFlags(ev, ok, s.errno, out);
     this.checkHwptAllocFirst(ev, ok, s.errno, out);
+    this.checkCopyZeroLength(ev, ok, s.errno, out);
+    this.checkBindNegativeFd(ev, ok, s.errno, out);
+    this.checkCheckRefsArgs(ev, ok, s.errno, out);
     this.checkHwptAllocTarget(ev, ok, s.errno, out);
     this.checkTempMemoryLimit(ev, ok, s.errno, out);
     this.checkNestingRegisters(ev, ok, s.errno, out);
@@ -846,6 +856,12 @@ export class InvariantsOracle implements Oracle {
         const why = automatic ? autoIovaViolation(r, ioas.allowed) : undefined;
         if (why) {
           out.push(this.obj('dma-confinement', ev, `${req.cmd} chose the automatic IOVA range ${where} in IOAS ${ioas.id}, ${why}`, 'an IOVA inside the allowed ranges', where));
+          return;
+        }
+        const offset = automatic && r === ranges[0] && ctx ? this.autoPageOffset(ctx, req.cmd, req.arg.fields) : undefined;
+        if (offset !== undefined && r.start % PAGE !== offset) {
+          this.ctx.count('invariants.abi-hygiene');
+          out.push(this.obj('abi-hygiene', ev, `${req.cmd} chose the automatic IOVA ${hexOf(r.start)} in IOAS ${ioas.id}, at page offset ${hexOf(r.start % PAGE)}, but its user memory starts at page offset ${hexOf(offset)}: iopt_alloc_iova keeps the user address's offset in the page (the hole's aligned start | page_offset) (IOAS_MAP.AUTO_PLACEMENT)`, `page offset ${hexOf(offset)}`, `page offset ${hexOf(r.start % PAGE)}`));
           return;
         }
       }
@@ -1154,6 +1170,21 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * The page offset of the user memory an automatic IOVA must keep
+   * (iopt_alloc_area_pages hands iopt_alloc_iova the first piece's user
+   * address): a MAP's user_va; a COPY's, the address behind src_iova in the
+   * source IOAS, where the shadow knows it.
+   */
+  private autoPageOffset(ctx: CtxRec, cmd: string, v: StructValue): bigint | undefined {
+    if (cmd === 'IOMMU_IOAS_MAP') return toBig(v['user_va']) % PAGE;
+    // syzkaller's form (MOCK_FLAGS_ACCESS_SYZ) names the source by area and offset: not followed here.
+    const src = cmd === 'IOMMU_IOAS_COPY' && (toNum(v['flags']) & MOCK_FLAGS_ACCESS_SYZ) === 0 ? this.shadow.ioas(ctx, v['src_ioas_id']) : undefined;
+    const at = toBig(v['src_iova']);
+    const seg = src ? this.shadow.segmentAt(src, at) : undefined;
+    return seg && !seg.uncertain ? (seg.ps.va + seg.psOff + (at - seg.start)) % PAGE : undefined;
+  }
+
+  /**
    * The IOAS's alignment and the IOVA that may be reserved in it, where the
    * shadow knows both exactly and [va, va + length) is aligned to it: what a
    * rule that a map or copy must succeed stands on.
@@ -1173,6 +1204,27 @@ export class InvariantsOracle implements Oracle {
   private autoFit(ioas: IoasObj, { align, reserved }: { align: bigint; reserved: Range[] }, va: bigint, length: bigint): bigint | undefined {
     if (length >= U64_MAX / 2n || autoIovaAlignment(va, length) < align) return undefined;
     return autoIovaFirstFit([...reserved, ...ioas.segs], ioas.allowed, va, length);
+  }
+
+  /**
+   * IOAS_COPY.LENGTH: a COPY of length 0 with flags it takes, from a
+   * live IOAS of the context and IOVAs below ULONG_MAX, is refused by
+   * iopt_get_pages' first test (EINVAL), before the source range's last
+   * IOVA is computed (a wrapped one answers EOVERFLOW or ENOENT).
+   */
+  private checkCopyZeroLength(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_COPY' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = req.arg.fields;
+    const flags = toNum(v['flags']);
+    const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    if (toBig(v['length']) !== 0n || (flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toBig(v['src_iova']) >= U64_MAX || toBig(v['dst_iova']) >= U64_MAX) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx?.alive || !this.shadow.ioas(ctx, v['src_ioas_id'])) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_COPY of length 0 from IOVA ${hexOf(toBig(v['src_iova']))} of IOAS ${toNum(v['src_ioas_id'])} ${ok ? 'succeeded' : `failed with ${name}`}: iopt_get_pages refuses a zero length first (EINVAL), before it computes the last IOVA (IOAS_COPY.LENGTH)`, 'EINVAL', name));
   }
 
   /**
@@ -2497,7 +2549,11 @@ export class InvariantsOracle implements Oracle {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || toNum(req.arg.fields['flags']) !== 0) return;
     const d = this.shadow.fds.get(req.fd)?.device;
-    if (!d || d.mock || d.pasid || d.hwpt !== undefined || d.bound?.ctx !== ctx) return;
+    if (!d || d.mock || d.pasid || d.bound?.ctx !== ctx) return;
+    // A device on an automatic HWPT of this IOAS moved to it again (a replace) goes through the same
+    // search, oldest first: it stays only where its own is the first that takes it.
+    const current = d.hwpt === undefined ? undefined : ctx.objects.get(d.hwpt);
+    if (d.hwpt !== undefined && !(existing && current?.type === 'hwpt_paging' && current.auto && current.ioas === ioasId)) return;
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
     if (group.some((x) => x !== d && (x.hwpt !== undefined || x.iommu !== d.iommu || x.pasid))) return;
     const fits = [...ctx.objects.values()].find((o): o is HwptObj => o.type === 'hwpt_paging' && o.auto && o.ioas === ioasId && o.unit === d.iommu && !o.mock && !(o.enforcing && group.some((x) => !x.capable)));
@@ -2522,11 +2578,13 @@ export class InvariantsOracle implements Oracle {
    * no area has neither READ nor WRITE (type1's MAP_DMA with flags 0), which
    * some drivers refuse to map (6.12 VT-d __domain_mapping: EINVAL).
    */
-  private takesNewDomain(ctx: CtxRec, ioas: IoasObj, unit: IommuInfo, reserved: readonly Range[]): boolean {
+  private takesNewDomain(ctx: CtxRec, ioas: IoasObj, unit: IommuInfo, reserved: readonly Range[], { pinsJudged = false }: { readonly pinsJudged?: boolean } = {}): boolean {
     if (ioas.domainsUnknown || unit.minPage <= 0n || unit.minPage > PAGE) return false;
     if (ioas.segs.some((x) => x.uncertain || (!x.read && !x.write))) return false;
+    // Pages no domain holds yet are pinned by the fill, which may fail (EFAULT, ENOMEM): only a
+    // caller that lets those two through may judge an IOAS whose areas no domain holds.
     const held = [...ctx.objects.values()].some((o) => o.type === 'hwpt_paging' && o.ioas === ioas.id);
-    if (ioas.segs.length > 0 && !held) return false;
+    if (ioas.segs.length > 0 && !held && !pinsJudged) return false;
     const clear = (r: Range): boolean => r.start >= unit.aperture.start && r.last <= unit.aperture.last && !reserved.some((y) => overlaps(y, r));
     const aligned = (x: Segment): boolean => x.start % unit.minPage === 0n && (x.last + 1n) % unit.minPage === 0n && (x.ps.va + x.psOff) % unit.minPage === 0n;
     return ioas.segs.every((x) => clear(x) && aligned(x)) && ioas.allowed.every(clear);
@@ -2557,7 +2615,13 @@ export class InvariantsOracle implements Oracle {
     // the flag) and the mock; AMD needs PASID support for it (v2 tables), SMMUv3 stage 1.
     const driver = d && this.driverOf(d.iommu);
     const pasid = this.profile === '7.3' && toNum(v['flags']) === IOMMU_HWPT_ALLOC_PASID && (driver === 'intel' || driver === 'mock');
-    if (toNum(v['flags']) !== 0 && !pasid) return;
+    // 7.3: IOMMU_HWPT_FAULT_ID_VALID alone is the core's, taken off before the driver builds the
+    // plain domain (flags & ~IOMMU_HWPT_FAULT_ID_VALID); then a fault_id naming no fault queue
+    // (an object the shadow knows to be something else, or nothing) is the lookup's ENOENT.
+    const faultAt = ctx.objects.get(toNum(v['fault_id']));
+    const faultOnly = this.profile === '7.3' && toNum(v['flags']) === IOMMU_HWPT_FAULT_ID_VALID && faultAt?.type !== 'other' && (faultAt !== undefined || this.followsEveryHolder(ctx));
+    if (toNum(v['flags']) !== 0 && !pasid && !faultOnly) return;
+    if (faultOnly && name === 'ENOENT') return;
     const data = toNum(v['data_type']) !== 0 || toNum(v['data_len']) !== 0;
     // The 7.3 mock's MOCK_IOMMUPT_HUGE table: PAGE_SIZE | MOCK_HUGE_PAGE_SIZE, and the AMDv1
     // aperture itself, not the mock's (its end is past MOCK_APERTURE_LAST: mock_domain_alloc_pgtable
@@ -2568,11 +2632,12 @@ export class InvariantsOracle implements Oracle {
     const ioas = this.shadow.ioas(ctx, v['pt_id']);
     const own = d && this.shadow.unit(d.iommu);
     const unit = own && hugeTable ? { ...own, aperture: { start: 0n, last: BigInt(MOCK_APERTURE_LAST) }, minPage: PAGE } : own;
-    if (!d || d.removed || d.bound?.ctx !== ctx || !ioas || !unit || !this.takesNewDomain(ctx, ioas, unit, [])) return;
+    // EFAULT and ENOMEM, the pins' answers, pass above: areas no domain holds yet are judged too.
+    if (!d || d.removed || d.bound?.ctx !== ctx || !ioas || !unit || !this.takesNewDomain(ctx, ioas, unit, [], { pinsJudged: true })) return;
     this.ctx.count('invariants.lifetime');
     const size = req.arg.fields['size'];
     const older = size !== undefined && toNum(size) < requireLayout(this.profile, 'iommu_hwpt_alloc').size ? toNum(size) : undefined;
-    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (${pasid ? 'IOMMU_HWPT_ALLOC_PASID alone' : 'no flags'}, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the ${hugeTable ? 'huge' : 'default'} mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, 'ok', name));
+    out.push(this.obj('lifetime', ev, `IOMMU_HWPT_ALLOC of a paging HWPT (${pasid ? 'IOMMU_HWPT_ALLOC_PASID alone' : faultOnly ? 'IOMMU_HWPT_FAULT_ID_VALID alone, with a fault_id naming no fault queue: the fault lookup\u2019s ENOENT once the domain is built' : 'no flags'}, ${data ? `selftest data of ${toNum(v['data_len'])} bytes asking for the ${hugeTable ? 'huge' : 'default'} mock page table` : 'no driver data'}${older ? `, an older caller\u2019s ${older}-byte struct` : ''}) for device ${d.bound.id} (${d.iommu}) over IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'what is mapped can be pinned (EFAULT and ENOMEM aside)'} (HWPT_ALLOC.PAGING_SUCCEEDS)`, faultOnly ? 'ENOENT' : 'ok', name));
   }
 
   /**
@@ -2630,7 +2695,9 @@ export class InvariantsOracle implements Oracle {
    * iommufd_hwpt_paging_alloc ahead of that one answers EOPNOTSUPP as well,
    * and 6.12 takes no FAULT_ID_VALID for a paging HWPT at all
    * (HWPT_ALLOC.FAULT_WITH_NEST_PARENT); building the nesting parent first
-   * and failing the fault lookup (ENOENT) answers another errno.
+   * and failing the fault lookup (ENOENT) answers another errno. And over a
+   * paging HWPT, no driver data is EOPNOTSUPP, the nested allocation's first
+   * test, before the parent is judged (HWPT_ALLOC.NESTED_PARENT).
    */
   private checkHwptAllocFirst(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
@@ -2647,11 +2714,17 @@ export class InvariantsOracle implements Oracle {
       if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with data_type ${type} and data_len ${len} ${ok ? 'succeeded' : `failed with ${name}`}: iommufd_hwpt_alloc refuses ${type !== IOMMU_HWPT_DATA_NONE ? 'a data type with no data' : 'data with no type'} (EINVAL) before it looks up the device or pt_id (HWPT_ALLOC.DATA_LEN_MISMATCH)`, 'EINVAL', name));
       return;
     }
-    const both = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_FAULT_ID_VALID;
-    if ((toNum(v['flags']) & both) !== both || this.shadow.lost) return;
+    if (this.shadow.lost) return;
     const dev = ctx.objects.get(toNum(v['dev_id']));
     const pt = ctx.objects.get(toNum(v['pt_id']));
-    if (dev?.type !== 'device' || dev.dev.removed || pt?.type !== 'ioas') return;
+    if (dev?.type !== 'device' || dev.dev.removed) return;
+    if (pt?.type === 'hwpt_paging' && len === 0) {
+      this.ctx.count('invariants.abi-hygiene');
+      if (name !== 'EOPNOTSUPP') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT over HWPT ${pt.id} with no driver data ${ok ? 'succeeded' : `failed with ${name}`}: iommufd_hwpt_nested_alloc's first test refuses a nested allocation without user data (EOPNOTSUPP), before it looks at the parent (HWPT_ALLOC.NESTED_PARENT)`, 'EOPNOTSUPP', name));
+      return;
+    }
+    const both = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_FAULT_ID_VALID;
+    if ((toNum(v['flags']) & both) !== both || pt?.type !== 'ioas') return;
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EOPNOTSUPP') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT over IOAS ${pt.id} for device ${dev.dev.handle ?? dev.dev.key} with IOMMU_HWPT_FAULT_ID_VALID and IOMMU_HWPT_ALLOC_NEST_PARENT ${ok ? 'succeeded' : `failed with ${name}`}: a nesting parent takes no fault queue, refused (EOPNOTSUPP) before its domain is built (iommufd_hwpt_paging_alloc; 6.12: a flag a paging HWPT does not take) (HWPT_ALLOC.FAULT_WITH_NEST_PARENT)`, 'EOPNOTSUPP', name));
   }
@@ -2715,6 +2788,41 @@ export class InvariantsOracle implements Oracle {
     if (name === 'EINVAL') return;
     const what = pt === undefined ? 'names no object of the context' : `names ${objType(pt)} ${pt.id}`;
     out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC with pt_id ${toNum(v['pt_id'])}, which ${what}, answered ${name}: a pt_id that is no IOAS and no paging HWPT is refused with EINVAL once the device is found (iommufd_hwpt_alloc) (HWPT_ALLOC.PT_ID)`, 'EINVAL', name));
+  }
+
+  /**
+   * VFIO_BIND.ARGSZ_FLAGS_FD: a negative iommufd is refused with the argument
+   * checks (EINVAL: bind.iommufd < 0), before any file is looked up — not
+   * fget's EBADF.
+   */
+  private checkBindNegativeFd(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_DEVICE_BIND_IOMMUFD' || req.arg.kind !== 'struct' || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || this.shadow.fds.get(req.fd)?.kind !== 'device') return;
+    const fd = toNum(req.arg.fields['iommufd']) | 0;
+    if (fd >= 0) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `VFIO_DEVICE_BIND_IOMMUFD with iommufd ${fd} ${ok ? 'succeeded' : `failed with ${name}`}: vfio_df_ioctl_bind_iommufd refuses a negative descriptor with its argument checks (EINVAL), before it looks any file up (VFIO_BIND.ARGSZ_FLAGS_FD)`, 'EINVAL', name));
+  }
+
+  /**
+   * TEST_CMD.MD_CHECK_REFS: a uptr or length not page aligned, or a range
+   * past the top of the address space (check_add_overflow), is refused first
+   * (EINVAL), before any page is looked up: a success walked pages it was
+   * never asked about, or skipped part of one; another errno looked them up.
+   */
+  private checkCheckRefsArgs(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = req.arg.fields;
+    if (TEST_OP.get(toNum(v['op'])) !== 'IOMMU_TEST_OP_MD_CHECK_REFS' || !this.shadow.ctxOfFd(req.fd)?.alive) return;
+    const m = (v['check_refs'] ?? {}) as StructValue;
+    if (!checkRefsRefused(m)) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_REFS of ${hexOf(toBig(m['length']))} bytes at ${hexOf(toBig(m['uptr']))} ${ok ? 'succeeded' : `failed with ${name}`}, but a uptr or length not page aligned (or a range past the top) is refused first (EINVAL, TEST_CMD.MD_CHECK_REFS)`, 'EINVAL', name));
   }
 
   /**
@@ -3902,6 +4010,10 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     const m = ((op === 'IOMMU_TEST_OP_ACCESS_RW' ? v['access_rw'] : v['access_pages']) ?? {}) as StructValue;
+    if (toBig(m['length']) === 0n) {
+      this.checkAccessZeroLength(ev, ok, errno, op, access, m, out);
+      return;
+    }
     if (!ok && op === 'IOMMU_TEST_OP_ACCESS_PAGES' && errnoName(errno ?? 0) === 'EBADE') {
       this.checkPagesBehindUptr(ev, ioas, m, out);
       return;
@@ -3940,6 +4052,24 @@ export class InvariantsOracle implements Oracle {
       if (seg.last >= r.last) return;
       at = seg.last + 1n;
     }
+  }
+
+  /**
+   * ACCESS.PIN_PAGES, ACCESS.RW: an ACCESS_RW or ACCESS_PAGES of length 0 with flags
+   * the selftest takes, on an access that can do it (a pin needs pin ops):
+   * the selftest's own tests pass it (its kvzalloc of nothing does not fail)
+   * and iommufd_access_rw / iommufd_access_pin_pages refuse a zero length
+   * first (EINVAL), before the IOVA is computed: a wrapped last IOVA answers
+   * EOVERFLOW or ENOENT instead.
+   */
+  private checkAccessZeroLength(ev: StepEvent, ok: boolean, errno: number | undefined, op: 'IOMMU_TEST_OP_ACCESS_RW' | 'IOMMU_TEST_OP_ACCESS_PAGES', access: AccessObj, m: StructValue, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.arg.kind !== 'struct' || this.failNth || req.arg.tail?.some((b) => b !== 0)) return;
+    const pin = op === 'IOMMU_TEST_OP_ACCESS_PAGES';
+    if ((toNum(m['flags']) & ~(pin ? MOCK_FLAGS_ACCESS_WRITE : MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH)) !== 0 || (pin && access.alignment !== PAGE)) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `${op} of length 0 at ${hexOf(toBig(m['iova']))} ${ok ? 'succeeded' : `failed with ${name}`}: ${pin ? 'iommufd_access_pin_pages' : 'iommufd_access_rw'} refuses a zero length first (EINVAL), before it computes the last IOVA (${pin ? 'ACCESS.PIN_PAGES' : 'ACCESS.RW'})`, 'EINVAL', name));
   }
 
   /**
@@ -4127,13 +4257,7 @@ export class InvariantsOracle implements Oracle {
     } else if (op === 'IOMMU_TEST_OP_MD_CHECK_REFS') {
       const m = (v['check_refs'] ?? {}) as StructValue;
       const va = toBig(m['uptr']);
-      // Checked before any page is looked up (iommufd_test_md_check_refs): a success walked pages
-      // it was never asked about, or skipped part of one.
-      if (va % PAGE !== 0n || toBig(m['length']) % PAGE !== 0n || va + toBig(m['length']) > U64_MAX) {
-        this.ctx.count('invariants.abi-hygiene');
-        out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_REFS of ${hexOf(toBig(m['length']))} bytes at ${hexOf(va)} succeeded, but a uptr or length not page aligned (or a range past the top) is refused first (EINVAL, TEST_CMD.MD_CHECK_REFS)`, 'EINVAL', 'ok'));
-        return;
-      }
+      if (checkRefsRefused(m)) return; // checkCheckRefsArgs
       const b = this.shadow.bufferOfVa(va);
       const length = Number(toBig(m['length']));
       if (!b || length <= 0 || va % PAGE !== 0n || length % Number(PAGE) !== 0 || b.offset + length > b.buffer.length) return;
