@@ -84,6 +84,8 @@ export interface MapPagesSteps {
   readonly advancesIova?: boolean;
   /** iopt_alloc_area_pages' `length & (iopt->iova_alignment - 1)` refusal (EINVAL); a zero length is refused either way. */
   readonly checksLengthAlignment?: boolean;
+  /** The user address an automatic IOVA is sought for: the first element's, elm->start_byte + pages->uptr. */
+  readonly autoIovaUptr?: (first: PagesListElm) => bigint;
   /** iopt_insert_area's `area->page_offset & (iopt->iova_alignment - 1)` refusal (EINVAL). */
   readonly checksPageOffset?: boolean;
   /**
@@ -119,12 +121,15 @@ export interface AreaFillSteps {
   readonly hold?: (pages: IoptPages, first: number, last: number) => { readonly errno: number; release(): void };
   /** batch_to_domain of the whole area into the index-th domain of the IOAS. */
   readonly mapDomain?: (iopt: IoPagetable, area: IoptArea, pages: IoptPages, domain: IoptDomain, index: number) => number;
+  /** pfn_reader_update_pinned: the pins charged (locked_vm, pinned_vm, RLIMIT_MEMLOCK) once the domains are filled. */
+  readonly charges?: boolean;
 }
 
 /** A copy of iopt_area_fill_domains over the given steps (with none, the reference's). */
 export function areaFillDomainsWith({
   hold = (pages, first, last) => ({ errno: ioptPagesHold(pages, first, last, 'later').errno, release: () => ioptPagesRelease(pages, first, last) }),
   mapDomain = (iopt, area, pages, domain) => areaMapDomain(iopt, area, pages, domain),
+  charges = true,
 }: AreaFillSteps): typeof ioptAreaFillDomains {
   return (iopt, area, pages) => {
     if (iopt.domains.length === 0) return 0;
@@ -138,7 +143,7 @@ export function areaFillDomainsWith({
       if (rc) return unwind.exit(rc);
       unwind.onError('out_unmap', () => ioptAreaUnmapDomain(area, domain));
     }
-    const rc = ioptPagesCharge(pages); // pfn_reader_update_pinned
+    const rc = charges ? ioptPagesCharge(pages) : 0; // pfn_reader_update_pinned
     if (rc) return unwind.exit(rc);
     area.filled = true;
     return unwind.exit(0);
@@ -146,7 +151,7 @@ export function areaFillDomainsWith({
 }
 
 /** A copy of iopt_map_pages over the given steps (with none, the reference's). */
-export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true, checksLengthAlignment = true, checksPageOffset = true, checksPagesBounds = false }: MapPagesSteps): typeof ioptMapPages {
+export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iova, length) => ioptCheckIova(iopt, iova, length), writeNeedsWritablePages = true, fillDomains = fillDomainsPages, advancesIova = true, checksLengthAlignment = true, autoIovaUptr = (first) => first.pages!.uptr + first.startByte, checksPageOffset = true, checksPagesBounds = false }: MapPagesSteps): typeof ioptMapPages {
   // iopt_insert_area
   const insertArea = (iopt: IoPagetable, elm: PagesListElm, iova: bigint, prot: number): number => {
     if (writeNeedsWritablePages && prot & IOMMU_WRITE && !elm.pages!.writable) return -EPERM;
@@ -172,7 +177,7 @@ export function mapPagesWith({ allocIova = ioptAllocIova, checkIova = (iopt, iov
     if ((checksLengthAlignment && length & BigInt(iopt.iovaAlignment - 1)) || !length) return -EINVAL;
     if (flags & IOPT_ALLOC_IOVA) {
       const first = list[0]!;
-      const uptr = checksPagesBounds ? BigInt.asUintN(64, first.pages!.uptr + first.startByte) : first.pages!.uptr + first.startByte;
+      const uptr = checksPagesBounds ? BigInt.asUintN(64, autoIovaUptr(first)) : autoIovaUptr(first);
       const r = allocIova(iopt, uptr, length);
       if (r.errno) return r.errno;
       dstIova.iova = r.value!;

@@ -19,23 +19,18 @@
  * What a user sees: IOMMU_IOAS_COPY with length 0 answers EOVERFLOW (or
  * ENOENT at src_iova 0) where the kernel answers EINVAL.
  *
- * Applied as: the IOMMU_IOAS_COPY handler is a copy of iommufd_ioas_copy
- * over a copy of iopt_get_pages with the one test lost; everything else is
- * the reference's.
+ * Applied as: the shared IOMMU_IOAS_COPY handler (_copy.ts) over a copy of
+ * iopt_get_pages with the one test lost; everything else is the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, type IoPagetable, type PagesListElm, type Ucmd, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptAreaContig, ioptAreaStartByte, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { type IoPagetable, type PagesListElm, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptAreaContig, ioptAreaStartByte, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
 import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
-import { iommufdTestSyzConvIovaId } from '../../../impl/iommufd/selftest.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
+import { copyHandler } from './_copy.ts';
 
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 const U64_WRAP = 1n << 64n;
 
 /** iopt_get_pages with the fault. */
@@ -56,31 +51,6 @@ function getPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesLi
   return unwind.exit(done ? 0 : -ENOENT);
 }
 
-/** iommufd_ioas_copy over the faulty iopt_get_pages. */
-function ioasCopy(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  iommufdTestSyzConvIovaId(ucmd, cmd.num('src_ioas_id'), 'src_iova');
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS) return -EOPNOTSUPP;
-  const length = cmd.big('length');
-  if (length >= ULONG_MAX || cmd.big('src_iova') >= ULONG_MAX || cmd.big('dst_iova') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const src = iommufdGetIoas(ctx, cmd.num('src_ioas_id'));
-  if (src.errno) return src.errno;
-  const list: PagesListElm[] = [];
-  let rc = getPages(src.value!.iopt, cmd.big('src_iova'), length, list);
-  if (rc) return rc;
-  const unwind = new Unwind();
-  unwind.always('out_pages', () => ioptFreePagesList(list));
-  const dst = iommufdGetIoas(ctx, cmd.num('dst_ioas_id'));
-  if (dst.errno) return unwind.exit(dst.errno);
-  const iova = { iova: cmd.big('dst_iova') };
-  rc = ioptMapPages(dst.value!.iopt, list, length, iova, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return unwind.exit(rc);
-  cmd.set('dst_iova', iova.iova);
-  return unwind.exit(iommufdUcmdRespond(ucmd));
-}
-
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('get-pages-zero-length-unchecked', profile, { handlers: { IOMMU_IOAS_COPY: (ucmd) => ioasCopy(ucmd) } });
+  return mutantImplementation('get-pages-zero-length-unchecked', profile, { handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages }) } });
 }
