@@ -453,6 +453,6 @@ export const clauses: Clause[] = [
     source: { file: ST, function: 'iommufd_test_md_check_pa' },
     profiles: BOTH,
     command: 'IOMMU_TEST_CMD',
-    checks: ['ref.selftest.md-check-map', 'suite.invariants.md-check-map-refusal-is-testimony', 'suite.invariants.md-check-map-only-mock-domains', 'suite.invariants.md-check-map-huge-table-alignment'],
+    checks: ['ref.selftest.md-check-map', 'suite.invariants.md-check-map-refusal-is-testimony', 'suite.invariants.md-check-map-only-mock-domains', 'suite.invariants.md-check-map-huge-table-alignment', 'suite.invariants.md-check-map-half-page'],
   },
 ];

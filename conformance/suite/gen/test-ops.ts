@@ -82,6 +82,23 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     const set = (n: number, defects: Defect[] = []): StepTemplate | undefined => testStep(m, ctx, 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT', 0, 'memory_limit', { limit: n }, NONE, undefined, defects);
     return [set(limit, limit < 12 ? [{ what: 'a limit below one batch entry (12 bytes)', errno: 'EINVAL' }] : []), set(DEFAULT_MEMORY_LIMIT)];
   };
+  // A mock domain's IO pages are 2 KiB (MOCK_IO_PAGE_SIZE): with no other domain and no access on
+  // its IOAS, a page of a buffer is mapped at an IOVA 2 KiB into a page of a free span, and checked
+  // (MD_CHECK_MAP: the IOVA's offset in its page is not the user memory's), then unmapped.
+  const halfPageCheck = (m: GenModel, ctx: CtxEntry, ioas: string, t: StepTemplate): (StepTemplate | undefined)[] => {
+    const hwpt = Object.keys(t.bind ?? {})[2];
+    const b = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
+    const others = m.dfds.some((d) => d.open && d.attached && m.objs.find((h) => h.name === d.attached)?.ioas === ioas) || m.accs.some((a) => a.open && a.ioas === ioas);
+    const at = freeSpan(m, ctx.name, ioas);
+    if (!hwpt || !b || others || at === undefined || !testOpSupported(env, 'IOMMU_TEST_OP_MD_CHECK_MAP') || !supported(env.caps, 'IOMMU_IOAS_UNMAP')) return [];
+    const half = PAGE / 2n;
+    const MAP = mapFlags(env.profile);
+    return [
+      ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(ctx.name), { flags: MAP.fixed | MAP.read | MAP.write, ioas_id: new Ref(ioas), user_va: new Ref(b.name, 'va'), length: half, iova: at + half }, NONE, {}),
+      testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(hwpt), 'check_map', { iova: at + half, length: half, uptr: new Ref(b.name, 'va') }, NONE),
+      ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(ctx.name), { ioas_id: new Ref(ioas), iova: at + half, length: half }, NONE, {}),
+    ];
+  };
   test<MockDomain>('IOMMU_TEST_OP_MOCK_DOMAIN', {
     weight: 2,
     // -1: MOCK_DOMAIN; else MOCK_DOMAIN_FLAGS with no flag or one of the profile's device flags.
@@ -140,7 +157,7 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       // mock's sub-page sizes fold into PAGE_SIZE for (iommufd_get_pagesizes).
       const container = ioas && m.ctxs.find((x) => x.open && x.compat === ioas.name);
       const pgsizes = container && supported(env.caps, 'VFIO_IOMMU_GET_INFO') ? ioctlStep(env, 'VFIO_IOMMU_GET_INFO', new Ref(container.name), {}, NONE, {}) : undefined;
-      return [info, pgsizes, unknownFlag, plain, plainInfo, ...(ctx ? memoryLimit(m, ctx, c.ctx) : [])].filter((x): x is StepTemplate => x !== undefined);
+      return [info, pgsizes, unknownFlag, plain, plainInfo, ...(ctx ? memoryLimit(m, ctx, c.ctx) : []), ...(ctx && ioas && c.flags < 0 && c.ctx % 3 === 0 ? halfPageCheck(m, ctx, ioas.name, t) : [])].filter((x): x is StepTemplate => x !== undefined);
     },
   });
   test('IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', {

@@ -2770,4 +2770,21 @@ describe('answers on rarely reached paths (red-team round 38)', () => {
     expect(r.text).toMatch(/to IOAS \d+ answered automatic HWPT \d+, but automatic HWPT \d+, made before it for vtd0 too, takes the device/);
     expect(r.reference, r.text).toEqual([]);
   });
+
+  check('suite.invariants.md-check-map-half-page', async () => {
+    // A page of a buffer mapped 2 KiB into an IOVA page of a mock-only IOAS: the check of that exact
+    // mapping compares uptr's page and offset, not the IOVA's offset.
+    const p = program('md-check-map-half-page', [
+      ...open,
+      mockDomain,
+      mapAt('0x40000800', '2048'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_MAP', id: '$hwpt', check_map: { iova: '0x40000800', length: '2048', uptr: '$buf.va' } }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MD_CHECK_MAP'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'md-check-pa-offset-from-iova', profile);
+      expect(r.broken, r.text).toContain('invariants.dma-confinement');
+      expect(r.text).toMatch(/IOMMU_TEST_OP_MD_CHECK_MAP of IOVA 0x40000800\.\.\+0x800 in mock domain \d+ failed with EINVAL/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
 });
