@@ -16,41 +16,12 @@
  * (EINVAL), and a mapping of the wrong half page is reported as correct (0).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MD_CHECK_MAP } from '../../../spec/uapi/constants.ts';
-import { EFAULT, EINVAL, ENOENT } from '../../../impl/lib/errno.ts';
-import { iommufdGetHwptPaging, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { MOCK_IO_PAGE_SIZE, type IommuDomain } from '../../../impl/platform/iommu.ts';
 import { mutantImplementation } from '../harness.ts';
+import { mdCheckMapOps, mdCheckPaWith } from './_md_check_pa.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('md-check-pa-offset-from-iova', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const { cmd, ctx: ictx } = ucmd;
-        if (cmd.num('op') !== IOMMU_TEST_OP_MD_CHECK_MAP) return original(ucmd);
-        let iova = cmd.big('check_map.iova');
-        let length = cmd.big('check_map.length');
-        let uptr = cmd.big('check_map.uptr');
-        let page = BigInt(MOCK_IO_PAGE_SIZE);
-        const misaligned = () => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || uptr + length > ULONG_MAX;
-        if (ictx.profile === '6.12' && misaligned()) return -EINVAL;
-        // get_md_pagetable
-        const r = iommufdGetHwptPaging(ictx, cmd.num('id'));
-        if (r.errno || !r.value) return r.errno || -ENOENT;
-        if (!r.value.domain || r.value.domain.type !== 'paging' || r.value.domain.owner.name !== 'mock') return -EINVAL;
-        const domain = r.value.domain as IommuDomain;
-        if (ictx.profile !== '6.12') {
-          page = BigInt(domain.minPageSize);
-          if (misaligned()) return -EINVAL;
-        }
-        for (; length > 0n; length -= page, iova += page, uptr += page) {
-          const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
-          if (!t || !t.prot.read) return -EFAULT;
-          const pa = domain.iovaToPhys(Number(iova));
-          if (pa < 0 || pa !== t.pfn * 4096 + Number(iova % 4096n)) return -EINVAL; // the offset of iova, not of uptr
-        }
-        return 0;
-      },
-    },
+    // THE FAULT: the expected address's offset in the page is the IOVA's, not uptr's.
+    handlers: { IOMMU_TEST_CMD: mdCheckMapOps(mdCheckPaWith({ offset: (iova) => iova % 4096n })) },
   });
 }

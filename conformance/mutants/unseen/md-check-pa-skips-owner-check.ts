@@ -29,50 +29,12 @@
  * the reference's.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MD_CHECK_MAP } from '../../../spec/uapi/constants.ts';
-import { EFAULT, EINVAL, ENOENT } from '../../../impl/lib/errno.ts';
-import { MOCK_IO_PAGE_SIZE, type IommuDomain } from '../../../impl/platform/iommu.ts';
-import { iommufdGetHwptPaging, type IommufdCtx, type IommufdHwptPaging, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import type { Result } from '../../../impl/iommufd/object.ts';
 import { mutantImplementation } from '../harness.ts';
-
-/** get_md_pagetable with THE FAULT: only the domain type is tested, not its owner. */
-function getMdPagetable(ictx: IommufdCtx, id: number): Result<IommufdHwptPaging> {
-  const r = iommufdGetHwptPaging(ictx, id);
-  if (r.errno || !r.value) return { errno: r.errno || -ENOENT };
-  if (!r.value.domain || r.value.domain.type !== 'paging') return { errno: -EINVAL };
-  return r;
-}
-
-/** iommufd_test_md_check_pa, as the reference has it, over the faulty lookup. */
-function mdCheckPa(ictx: IommufdCtx, mockptId: number, iova: bigint, length: bigint, uptr: bigint): number {
-  let page = BigInt(MOCK_IO_PAGE_SIZE);
-  const misaligned = () => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || uptr + length > ULONG_MAX;
-  if (ictx.profile === '6.12' && misaligned()) return -EINVAL;
-  const r = getMdPagetable(ictx, mockptId);
-  if (r.errno || !r.value) return r.errno;
-  const domain = r.value.domain as IommuDomain;
-  if (ictx.profile !== '6.12') {
-    page = BigInt(domain.minPageSize);
-    if (misaligned()) return -EINVAL;
-  }
-  for (; length > 0n; length -= page, iova += page, uptr += page) {
-    const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
-    if (!t || !t.prot.read) return -EFAULT;
-    const pa = domain.iovaToPhys(Number(iova));
-    if (pa < 0 || pa !== t.pfn * 4096 + Number(uptr % 4096n)) return -EINVAL;
-  }
-  return 0;
-}
+import { mdCheckMapOps, mdCheckPaWith } from './_md_check_pa.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('md-check-pa-skips-owner-check', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        const c = ucmd.cmd;
-        if (c.num('op') !== IOMMU_TEST_OP_MD_CHECK_MAP) return original(ucmd);
-        return mdCheckPa(ucmd.ctx, c.num('id'), c.big('check_map.iova'), c.big('check_map.length'), c.big('check_map.uptr'));
-      },
-    },
+    // THE FAULT: get_md_pagetable tests the domain's type only, not its owner.
+    handlers: { IOMMU_TEST_CMD: mdCheckMapOps(mdCheckPaWith({ isMockDomain: (d) => d.type === 'paging' })) },
   });
 }
