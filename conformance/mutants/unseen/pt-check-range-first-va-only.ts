@@ -30,54 +30,12 @@
  * the first IOVA of a map range for growth, not the last.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { vaBitsAtTop, type PtGeometry } from '../../../impl/pagetable/format.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-import { ENOMEM, ERANGE } from '../../../impl/lib/errno.ts';
-
-/** The IoPageTable members check_map_range / increase_top use. */
-interface TableInternals {
-  readonly g: PtGeometry;
-  winHi: number;
-  root: number;
-  topLevel: number;
-  readonly rootHw: number;
-  onChangeTop: ((rootHw: number, level: number) => void) | null;
-  neededVaBits(last: number): number;
-  allocTable(level: number): number;
-  writeTableEntry(w: number, level: number, childPa: number): void;
-  flush(pa: number, bytes: number): void;
-  setNumberLimits(): void;
-  checkMapRange(va: number, last: number, leafLevel: number): number;
-}
+import { mutantImplementation } from '../harness.ts';
+import { growTopWith } from './_pt_grow.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('pt-check-range-first-va-only', profile, {
-    domain: (d) => {
-      if (profile !== '7.3') return;
-      const pt = d.hw?.pt;
-      if (!pt || pt.g.driver !== 'generic_pt' || !pt.g.dynamicTop) return;
-      const t = pt as unknown as TableInternals;
-      patchOwn(t, 'checkMapRange', (original) => (va: number, last: number, leafLevel: number) => {
-        const g = t.g;
-        if (t.winHi !== 0) return original(va, last, leafLevel);
-        // THE FAULT: pt_check_range tests range->va only, not range->last_va.
-        const need = t.neededVaBits(va);
-        while (need > g.vaBits || leafLevel > t.topLevel) {
-          const nl = t.topLevel + 1;
-          if (nl > g.maxTopLevel || (g.itemLg2[nl] as number) >= g.maxVaBits) return -ERANGE;
-          const nt = t.allocTable(nl);
-          if (nt === 0) return -ENOMEM;
-          t.writeTableEntry(nt >>> 2, nl, t.root);
-          t.flush(nt, 8);
-          t.root = nt;
-          t.topLevel = nl;
-          g.topLevel = nl;
-          g.vaBits = vaBitsAtTop(g, nl);
-          t.setNumberLimits();
-          if (t.onChangeTop !== null) t.onChangeTop(t.rootHw, nl);
-        }
-        return 0;
-      });
-    },
+    // THE FAULT: pt_check_range tests range->va only, not range->last_va.
+    domain: (d) => growTopWith(d, { decidingVa: (va) => va }),
   });
 }

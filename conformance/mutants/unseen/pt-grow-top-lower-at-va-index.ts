@@ -35,53 +35,12 @@
  * old top is the slot of the IOVA whose map grew the table.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { ENOMEM, ERANGE } from '../../../impl/lib/errno.ts';
-import { vaBitsAtTop, type PtGeometry } from '../../../impl/pagetable/format.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-interface TableInternals {
-  readonly g: PtGeometry;
-  root: number;
-  topLevel: number;
-  readonly rootHw: number;
-  winHi: number;
-  onChangeTop: ((rootPa: number, topLevel: number) => void) | null;
-  allocTable(level: number): number;
-  writeTableEntry(w: number, level: number, childPa: number): void;
-  flush(pa: number, bytes: number): void;
-  setNumberLimits(): void;
-  neededVaBits(last: number): number;
-  checkMapRange(va: number, last: number, leafLevel: number): number;
-}
+import { mutantImplementation } from '../harness.ts';
+import { growTopWith } from './_pt_grow.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('pt-grow-top-lower-at-va-index', profile, {
-    domain: (d) => {
-      const pt = d.hw?.pt;
-      if (!pt || pt.g.driver !== 'generic_pt' || !pt.g.dynamicTop) return;
-      const t = pt as unknown as TableInternals;
-      patchOwn(t, 'checkMapRange', (check) => (va: number, last: number, leafLevel: number) => {
-        const g = t.g;
-        if (t.winHi !== 0) return check(va, last, leafLevel);
-        const need = t.neededVaBits(last);
-        while (need > g.vaBits || leafLevel > t.topLevel) {
-          const nl = t.topLevel + 1;
-          if (nl > g.maxTopLevel || (g.itemLg2[nl] as number) >= g.maxVaBits) return -ERANGE;
-          const top = t.allocTable(nl);
-          if (top === 0) return -ENOMEM;
-          // THE FAULT: the slot of range->va in the new top, not index 0.
-          const idx = Math.floor(va / 2 ** (g.itemLg2[nl] as number)) % (g.entries[nl] as number);
-          t.writeTableEntry((top >>> 2) + 2 * idx, nl, t.root);
-          t.flush(top + 8 * idx, 8);
-          t.root = top;
-          t.topLevel = nl;
-          g.topLevel = nl;
-          g.vaBits = vaBitsAtTop(g, nl);
-          t.setNumberLimits();
-          if (t.onChangeTop !== null) t.onChangeTop(t.rootHw, nl);
-        }
-        return 0;
-      });
-    },
+    // THE FAULT: the slot of range->va in the new top, not index 0.
+    domain: (d) => growTopWith(d, { oldTopSlot: (g, va, level) => Math.floor(va / 2 ** (g.itemLg2[level] as number)) % (g.entries[level] as number) }),
   });
 }
