@@ -167,7 +167,13 @@ export function walk(
     }
     out.dirty = f.hwAccess(lo, hi, w, true, (access & ACC_WRITE) !== 0, t.hd, mem);
     const size = POW2[lg2] as number;
-    const oa = f.leafOa(lo, hi, level);
+    // The entry's address bits below the leaf's size are never added to the offset: Arm takes a
+    // block's OA from the bits at and above its size (the ones below are RES0), VT-d and x86 fault
+    // on them as reserved bits. The walker takes the aligned base, so a leaf written with an
+    // unaligned address (a page size chosen from the IOVA alone) sends the device elsewhere, as
+    // hardware would, instead of to the address software meant.
+    const written = f.leafOa(lo, hi, level);
+    const oa = written - modPow2(written, size);
     const off = modPow2(iova, size);
     out.leafLg2 = lg2;
     out.leafVa = iova - off;
