@@ -375,7 +375,7 @@ export const clauses: Clause[] = [
     source: { file: DEV, function: 'iommufd_get_hw_info' },
     profiles: ['7.3'],
     command: HWINFO,
-    checks: ['ref.get_hw_info.ats-not-supported-73'],
+    checks: ['ref.get_hw_info.ats-not-supported-73', 'suite.invariants.mock-ats-not-supported'],
   },
   {
     id: 'GET_HW_INFO.COPY',

@@ -54,6 +54,15 @@ export const clauses: Clause[] = [
     checks: ['ref.process.huge-aligned-maps-large-leaves', 'suite.invariants.large-leaf-over-walked-table'],
   },
   {
+    id: 'DMA.LEAF_SIZE_FROM_BOTH_ADDRESSES',
+    kind: 'security',
+    statement:
+      'A map uses a page size only where the IOVA and the physical address are both aligned to it (iommu_pgsize merges the two addresses; generic_pt sizes a leaf from the IOVA and the output address): the hardware takes a large leaf’s output address from the bits at and above its size, so a leaf over memory not aligned to it sends the device to other memory.',
+    source: { file: 'drivers/iommu/iommu.c', function: 'iommu_pgsize' },
+    profiles: BOTH,
+    checks: ['suite.invariants.dma-lands-where-mapped'],
+  },
+  {
     id: 'DMA.ISOLATION',
     kind: 'security',
     statement: 'A device attached to another IOAS (another domain) cannot reach a buffer mapped only in this IOAS.',

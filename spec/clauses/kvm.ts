@@ -53,7 +53,7 @@ export const clauses: Clause[] = [
     source: { file: KVM, function: 'kvm_vfio_file_del' },
     profiles: BOTH,
     errno: 'ENOENT',
-    checks: ['ref.kvm.errno'],
+    checks: ['ref.kvm.errno', 'suite.invariants.kvm-del-unregistered'],
   },
   {
     id: 'KVM.RELEASE_DROPS_FILES',

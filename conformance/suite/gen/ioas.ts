@@ -52,15 +52,19 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       // Every third new IOAS is allowed only [2 MiB, 6 MiB) and mapped 4 MiB at an automatic IOVA
       // from user_va 0 (nothing pins it: no domain, no access): the search aligns to the length,
       // clamped to HPAGE_SIZE (iopt_alloc_iova), so it lands at 2 MiB, the one hole. Then unmapped,
-      // and the allowed ranges cleared again.
+      // and the allowed ranges cleared again. Every other time the allowed IOVA is given as two
+      // ranges that touch at 4 MiB: the search walks allowed spans, which merge touching ranges
+      // (interval_tree_span_iter), so the map lands at 2 MiB across both.
       follow: (m, _c, t, step) => {
         const ioas = Object.keys(t.bind ?? {})[0];
-        if (!ok(step) || !ioas || m.objs.filter((o) => o.kind === 'ioas').length % 3 !== 1 || !has('IOMMU_IOAS_ALLOW_IOVAS') || !has('IOMMU_IOAS_MAP') || !has('IOMMU_IOAS_UNMAP')) return [];
+        const count = m.objs.filter((o) => o.kind === 'ioas').length;
+        if (!ok(step) || !ioas || count % 3 !== 1 || !has('IOMMU_IOAS_ALLOW_IOVAS') || !has('IOMMU_IOAS_MAP') || !has('IOMMU_IOAS_UNMAP')) return [];
         const fd = t.fields['fd'] as Ref;
         const hpage = 2n << 20n;
         const area = m.fresh('area');
+        const allowed = count % 2 === 0 ? [{ start: hpage, last: 2n * hpage - 1n }, { start: 2n * hpage, last: 3n * hpage - 1n }] : [{ start: hpage, last: 3n * hpage - 1n }];
         return [
-          ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', fd, { ioas_id: new Ref(ioas), num_iovas: 1, allowed_iovas: { data: encodeRanges([{ start: hpage, last: 3n * hpage - 1n }]) } }, NONE, {}),
+          ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', fd, { ioas_id: new Ref(ioas), num_iovas: allowed.length, allowed_iovas: { data: encodeRanges(allowed) } }, NONE, {}),
           ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write, ioas_id: new Ref(ioas), user_va: 0n, length: 2n * hpage, iova: 0n }, NONE, { bind: { [area]: 'out.iova' } }),
           ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: new Ref(ioas), iova: new Ref(area), length: 2n * hpage }, NONE, {}),
           ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', fd, { ioas_id: new Ref(ioas), num_iovas: 0, allowed_iovas: 0n }, NONE, {}),
@@ -179,7 +183,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       follow: (m: GenModel, c: { ctx: number; prot: number; fixed: boolean }, t: StepTemplate, step: TraceStep): StepTemplate[] => {
         const f = (t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields;
         const again = ok(step) && !c.fixed && c.ctx % 2 === 0 ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { ...f, iova: U64_MAX }, NONE, { defects: [{ what: 'an iova of ULONG_MAX', errno: 'EOVERFLOW', field: 'iova', abi: true }] }) : undefined;
-        return [again, has('IOMMU_HWPT_ALLOC') ? readOnlyNestParent(m, c, t, step) : undefined].filter((x): x is StepTemplate => x !== undefined);
+        // A length above SIZE_MAX - PAGE_SIZE refused with a user_va it wraps is asked again from
+        // user_va 0, where nothing wraps: the length bound alone refuses it (iopt_alloc_pages: EINVAL).
+        const length = f['length'];
+        const tooLong = !ok(step) && typeof length === 'bigint' && length > U64_MAX - PAGE && length < U64_MAX && f['user_va'] !== 0n ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { ...f, user_va: 0n }, NONE, {}) : undefined;
+        return [again, tooLong, has('IOMMU_HWPT_ALLOC') ? readOnlyNestParent(m, c, t, step) : undefined].filter((x): x is StepTemplate => x !== undefined);
       },
       ...(has('IOMMU_HWPT_ALLOC') && {
         afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
@@ -543,10 +551,17 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!ok(step)) return undefined;
       const fd = t.fields['fd'] as Tmpl;
       const behind = f.iova + f.length;
+      // Then the buffer from its second page at the first span's 2 MiB boundary, a 2 MiB run and a
+      // page: the IOVA is 2 MiB aligned but the memory is not, so only small pages map it (the page
+      // size is chosen from the IOVA and the physical address together: iommu_pgsize's addr_merge).
+      const start = f.iova - (TABLE_SPAN - PAGE);
+      const skewed = f.user_va instanceof Ref ? new Ref(f.user_va.name, 'va', PAGE) : undefined;
       return [
         ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: f.ioas_id, user_va: f.user_va, length: PAGE, iova: behind }, NONE, {}),
         ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.ioas_id, iova: f.iova, length: f.length }, NONE, {}),
         ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.ioas_id, iova: behind, length: PAGE }, NONE, {}),
+        skewed && ioctlStep(env, 'IOMMU_IOAS_MAP', fd, { flags: MAP.read | MAP.write | MAP.fixed, ioas_id: f.ioas_id, user_va: skewed, length: TABLE_SPAN + PAGE, iova: start }, NONE, {}),
+        skewed && ioctlStep(env, 'IOMMU_IOAS_UNMAP', fd, { ioas_id: f.ioas_id, iova: start, length: TABLE_SPAN + PAGE }, NONE, {}),
       ].filter((x): x is StepTemplate => x !== undefined);
     },
   } satisfies CommandSpec<number>);
@@ -1223,6 +1238,8 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         if (id instanceof Ref) ctx.compat = id.name;
       },
+      // A CLEAR that took is followed by a GET: the context has no compat IOAS now (ENODEV).
+      follow: (_m, c, t, step) => (ok(step) && c.op === ops[2] ? ioctlStep(env, 'IOMMU_VFIO_IOAS', t.fields['fd'] as Ref, { ioas_id: 0, op: v(p, 'IOMMU_VFIO_IOAS_GET') }, NONE, {}) : undefined),
     } satisfies CommandSpec<{ ctx: number; op: number; ioas: IdChoice; abi: AbiChoice }>);
   }
 
@@ -1464,7 +1481,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const held = !ok(step) && step.status === 'failed' && pt instanceof Ref && m.objs.some((o) => o.kind === 'hwpt' && o.alive && o.ioas === pt.name && m.objs.some((x) => x.name === pt.name && x.kind === 'ioas' && x.alive));
         const destroy = held && has('IOMMU_DESTROY') ? ioctlStep(env, 'IOMMU_DESTROY', t.fields['fd'] as Ref, { id: pt }, NONE, {}) : undefined;
         const attach = nestAttach(m, t, step);
-        return [ranges, destroy, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        // Every other HWPT that took is asked for again from the same struct with __reserved set:
+        // refused first (EOPNOTSUPP), whatever the rest asks for.
+        const f = (t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields;
+        const reserved = ok(step) && m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 0 ? ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { ...f, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] }) : undefined;
+        return [ranges, destroy, reserved, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);

@@ -341,7 +341,10 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
             // area below must take that pin too (iommufd_test_access_unmap drops every item it meets).
             const seam = below.buf && last && ctx && below.iova + below.length === last.iova && below.length % PAGE === 0n && below.iova % PAGE === 0n;
             const across = seam ? testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 0, iova: new Ref(below.name, '', below.length - PAGE), length: 2n * PAGE, uptr: new Ref(below.buf as string, 'va', BigInt(below.bufOff) + below.length - PAGE) }, NONE) : undefined;
-            return across ? [across, unmap] : unmap;
+            // Elsewhere the access pins the area's first byte alone: an item whose last byte is the
+            // unmap's first overlaps it, and must be let go too (iommufd_test_access_unmap).
+            const firstByte = !across && below.buf && ctx ? testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', new Ref(acc.name), 'access_pages', { flags: 0, iova: new Ref(below.name), length: 1n, uptr: new Ref(below.buf, 'va', BigInt(below.bufOff)) }, NONE) : undefined;
+            return across ? [across, unmap] : firstByte ? [firstByte, unmap] : unmap;
           }
         }
         return ioctlStep(env, 'IOMMU_IOAS_UNMAP', new Ref(acc.ctx), { ioas_id: new Ref(acc.ioas), iova: 0n, length: U64_MAX }, NONE, {});

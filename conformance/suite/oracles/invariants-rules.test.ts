@@ -2788,3 +2788,73 @@ describe('answers on rarely reached paths (red-team round 38)', () => {
     }
   });
 });
+
+describe('answers on rarely reached paths (red-team round 39)', () => {
+  check('suite.invariants.map-length-checks', async () => {
+    // A length above SIZE_MAX - PAGE_SIZE from user_va 0, where nothing wraps: the length bound alone refuses it.
+    const tooLong = program('map-length-bound', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '0', length: '0xfffffffffffff000', iova: '0' }, expect: { errno: ['EINVAL'] } },
+    ], { commands: ['IOMMU_IOAS_MAP'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(tooLong, 'alloc-pages-length-bound-dropped', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/IOMMU_IOAS_MAP of 0xfffffffffffff000 byte\(s\) from user_va 0x0 at an automatic IOVA (succeeded|failed with EOVERFLOW): iopt_alloc_pages refuses a length of 0 or above SIZE_MAX - PAGE_SIZE/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+    // Half the address space at an automatic IOVA, in an IOAS nothing aligns yet (alignment 1).
+    const half = program('map-auto-half', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '0x7fffffffffffffff', iova: '0' }, expect: { errno: ['EOVERFLOW'] } },
+    ], { commands: ['IOMMU_IOAS_MAP'] });
+    const r = await judgeOn(half, 'alloc-iova-half-range-inclusive', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/iopt_alloc_iova refuses a length of ULONG_MAX \/ 2 or more first \(EOVERFLOW\) \(IOAS_MAP.AUTO_TOO_LONG\)/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.kvm-del-unregistered', async () => {
+    // A device file the VM never registered: deleting it finds nothing (ENOENT).
+    const p = program('kvm-del-unregistered', [
+      ...open,
+      ...bindTo('vtd0'),
+      { op: 'kvm_create', bind: { vm: 'vm' } },
+      { op: 'kvm_vfio_del', vm: '$vm', fd: '$dfd', expect: { ok: false } },
+    ], { ops: ['kvm_create', 'kvm_vfio_del', 'device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'kvm-del-unregistered-returns-zero', profile);
+      expect(r.broken, r.text).toContain('invariants.lifetime');
+      expect(r.text).toMatch(/kvm_vfio_del of fd \d+ succeeded, but VM \d+ does not hold that file/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.mock-ats-not-supported', async () => {
+    // 7.3: the mock device has no ATS, so its hardware info says so.
+    const p = program('mock-ats', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$idev', data_len: 0, data_uptr: '0' }, expect: { ok: true } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_GET_HW_INFO'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    const r = await judgeOn(p, 'hw-info-ats-not-supported-inverted', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_GET_HW_INFO of mock device \S+ answered out_capabilities 0x\w+ without IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.dma-lands-where-mapped', async () => {
+    // A 2 MiB-aligned IOVA over memory one page past 2 MiB alignment: a block leaf chosen from the
+    // IOVA alone carries an unaligned address, which the hardware does not add to the offset.
+    const p = program('pgsize-from-iova', [
+      ...withBuffer(8 << 20),
+      ...bindTo('smmu0'),
+      { op: 'ioctl', fd: '$dfd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_READABLE|IOMMU_IOAS_MAP_WRITEABLE', user_va: { $: 'buf', field: 'va', add: 4096 }, length: '0x400000', iova: '0x40000000' }, expect: { ok: true } },
+    ], { ops: ['device_create', 'open_device', 'dma'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'iommu-pgsize-addr-merge-iova-only', profile);
+      expect(r.broken, r.text).toContain('invariants.dma-confinement');
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+});

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue, flagMask } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -730,6 +730,7 @@ export class InvariantsOracle implements Oracle {
     this.checkUserBuffer(ev, ok, s.errno, out);
     this.checkOwnership(ev, ok, out);
     if (ok) this.checkKvmFileKind(ev, out);
+    this.checkKvmFileDel(ev, ok, s.errno, out);
     const writePinsBefore = this.writePins();
     // Judged whatever the process holds now: CAP_IPC_LOCK is read when pages are first pinned
     // (iopt_alloc_pages: IOPT_PAGES_ACCOUNT_NONE), and pages charged then stay charged, the limit
@@ -745,6 +746,7 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
     if (!ok) this.checkType1CutRefused(ev, s.errno, out);
     if (!ok) this.checkMapRefused(ev, s.errno, out);
+    this.checkMapLengths(ev, ok, s.errno, out);
     if (!ok) this.checkCopyRefused(ev, s.errno, out);
     if (!ok) this.checkUnmapOfWholeAreasRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
@@ -1083,6 +1085,41 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * KVM.FILE_DEL_ERRNO: KVM_DEV_VFIO_FILE_DEL of an open descriptor answers
+   * by whether the VM holds that file (kvm_vfio_file_del: 0 once it is
+   * found on the VM's list, ENOENT when it is not there; -ENOENT is what the
+   * walk starts from). Success for a file never registered, or registered
+   * and deleted already, says the VM's list and its coherency were judged
+   * on a file it does not hold.
+   */
+  private checkKvmFileDel(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'kvm_vfio_del' || this.shadow.lost) return;
+    const vm = this.shadow.vms.get(req.vm);
+    const f = this.shadow.fds.get(req.fd);
+    if (!vm || !f?.fdOpen) return;
+    const held = vm.files.includes(f);
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.lifetime');
+    if (name === (held ? 'ok' : 'ENOENT')) return;
+    out.push(this.obj('lifetime', ev, `kvm_vfio_del of fd ${req.fd} ${ok ? 'succeeded' : `failed with ${name}`}, but VM ${req.vm} ${held ? 'holds' : 'does not hold'} that file (${held ? 'added and not deleted since' : 'never added, or deleted already'}): kvm_vfio_file_del answers 0 for a file on the VM's list and ENOENT for any other (KVM.FILE_DEL_ERRNO)`, held ? 'ok' : 'ENOENT', name));
+  }
+
+  /**
+   * GET_HW_INFO.ATS_NOT_SUPPORTED (7.3): the selftest's mock device never
+   * has ATS — mock_domain_capable answers only CACHE_COHERENCY and
+   * DIRTY_TRACKING — so iommufd_get_hw_info sets
+   * IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED for it, and a VMM that reads the bit
+   * clear would let a guest enable ATS on a device that cannot use it.
+   */
+  private checkMockAts(ev: StepEvent, dev: DeviceRec, caps: bigint, out: Objection[]): void {
+    if (this.profile !== '7.3') return;
+    this.ctx.count('invariants.abi-hygiene');
+    if ((caps & BigInt(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED)) !== 0n) return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO of mock device ${dev.key} answered out_capabilities ${hexOf(caps)} without IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED: the mock device's IOMMU reports no IOMMU_CAP_PCI_ATS_SUPPORTED (mock_domain_capable), so iommufd_get_hw_info sets the bit (GET_HW_INFO.ATS_NOT_SUPPORTED)`, 'the bit set', 'clear'));
+  }
+
+  /**
    * FILES.OPEN_UNTIL_CLOSED: a descriptor the process got (open, open_device,
    * an ioctl that returns one) names its file until the process closes it.
    * fdget finds it, so no syscall on it answers EBADF — KVM's VFIO device
@@ -1206,6 +1243,59 @@ export class InvariantsOracle implements Oracle {
   private autoFit(ioas: IoasObj, { align, reserved }: { align: bigint; reserved: Range[] }, va: bigint, length: bigint): bigint | undefined {
     if (length >= U64_MAX / 2n || autoIovaAlignment(va, length) < align) return undefined;
     return autoIovaFirstFit([...reserved, ...ioas.segs], ioas.allowed, va, length);
+  }
+
+  /**
+   * IOAS_MAP.LENGTH, IOAS_MAP.UPTR_WRAP(_FIRST), IOAS_MAP.AUTO_TOO_LONG: once
+   * iommufd_ioas_map's own tests pass (flags, __reserved, an iova and length
+   * below ULONG_MAX, READ or WRITE, a live IOAS), the length and user_va are
+   * judged before anything is pinned or placed. iopt_alloc_user_pages (7.3)
+   * refuses a user_va + length that wraps (EOVERFLOW) and then, in
+   * iopt_alloc_pages, a length of 0 or above SIZE_MAX - PAGE_SIZE (EINVAL);
+   * 6.12's iopt_alloc_pages tests the length first. With both passed,
+   * iopt_alloc_area_pages refuses a length off the IOAS's alignment (EINVAL:
+   * 1 while nothing raised it), and then an automatic IOVA for a length of
+   * ULONG_MAX / 2 or more is refused by iopt_alloc_iova's first test
+   * (EOVERFLOW); only small allocations come between (ENOMEM). Judged where
+   * the shadow knows the alignment. A bound tested one off, or left out,
+   * answers otherwise.
+   */
+  private checkMapLengths(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_MAP' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = req.arg.fields;
+    const flags = toNum(v['flags']);
+    const rw = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    const length = toBig(v['length']);
+    const va = toBig(v['user_va']);
+    if ((flags & ~(rw | IOMMU_IOAS_MAP_FIXED_IOVA)) !== 0 || (flags & rw) === 0 || toNum(v['__reserved'] ?? 0) !== 0 || toBig(v['iova'] ?? 0) >= U64_MAX || length >= U64_MAX) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const ioas = ctx?.alive ? this.shadow.ioas(ctx, v['ioas_id']) : undefined;
+    if (!ctx || !ioas) return;
+    const wraps = va + length > U64_MAX;
+    const badLength = length === 0n || length > U64_MAX - PAGE;
+    const auto = (flags & IOMMU_IOAS_MAP_FIXED_IOVA) === 0;
+    const align = this.exactAlignment(ctx, ioas);
+    const [want, why] =
+      this.profile === '7.3' && wraps
+        ? ['EOVERFLOW', 'iopt_alloc_user_pages refuses a user_va + length that wraps (EOVERFLOW) before the length is judged (IOAS_MAP.UPTR_WRAP_FIRST)']
+        : badLength
+          ? ['EINVAL', `iopt_alloc_pages refuses a length of 0 or above SIZE_MAX - PAGE_SIZE (EINVAL)${this.profile === '6.12' ? ', before it looks at user_va + length' : ''} (IOAS_MAP.LENGTH)`]
+          : wraps
+            ? ['EOVERFLOW', 'iopt_alloc_pages refuses a user_va + length that wraps (EOVERFLOW) (IOAS_MAP.UPTR_WRAP)']
+            : align === undefined
+              ? [undefined, '']
+              : length % align !== 0n
+                ? ['EINVAL', `iopt_alloc_area_pages refuses a length off the IOAS's alignment (${hexOf(align)}) first (EINVAL) (IOAS_MAP.LENGTH_ALIGN)`]
+                : auto && length >= U64_MAX / 2n
+                  ? ['EOVERFLOW', 'iopt_alloc_iova refuses a length of ULONG_MAX / 2 or more first (EOVERFLOW) (IOAS_MAP.AUTO_TOO_LONG)']
+                  : [undefined, ''];
+    if (want === undefined) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name === want || (name === 'ENOMEM' && !badLength && !wraps)) return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_MAP of ${hexOf(length)} byte(s) from user_va ${hexOf(va)}${auto ? ' at an automatic IOVA' : ''} ${ok ? 'succeeded' : `failed with ${name}`}: ${why}`, want, name));
   }
 
   /**
@@ -1468,6 +1558,7 @@ export class InvariantsOracle implements Oracle {
       if (o?.type === 'device') this.checkHwInfoLength(ev, o.dev, req.arg.fields, outOf, out);
       if (o?.type === 'device') this.checkPasidWidth(ev, o.dev, outOf, out);
       if (o?.type === 'device') this.checkDriverRegisters(ev, o.dev, req.arg.fields, outOf, out);
+      if (o?.type === 'device' && o.dev.mock && caps !== undefined) this.checkMockAts(ev, o.dev, toBig(caps), out);
       if (o?.type !== 'device' || o.dev.dirty === undefined || caps === undefined) return;
       this.ctx.count('invariants.abi-hygiene');
       const says = (toBig(caps) & BigInt(IOMMU_HW_CAP_DIRTY_TRACKING)) !== 0n;
