@@ -22,9 +22,17 @@ import type { CompatDecode } from '../harness.ts';
 
 const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 
-/** iopt_map_user_pages over the given iopt_map_pages: pin the user range, map it, unpin on failure. */
-function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint }, uptr: bigint, length: bigint, prot: number, flags: number, mapPages: typeof ioptMapPages): number {
-  const pr = ioptAllocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
+/** The steps of iopt_map_user_pages a fault may replace; each one not given is the reference's. */
+export interface MapUserPagesSteps {
+  /** iopt_map_pages. */
+  readonly mapPages?: typeof ioptMapPages;
+  /** iopt_alloc_pages (6.12) / iopt_alloc_user_pages (7.3): the length and user_va tests. */
+  readonly allocPages?: typeof ioptAllocPages;
+}
+
+/** iopt_map_user_pages over the given steps: pin the user range, map it, unpin on failure. */
+function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint }, uptr: bigint, length: bigint, prot: number, flags: number, { mapPages = ioptMapPages, allocPages = ioptAllocPages }: MapUserPagesSteps): number {
+  const pr = allocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
   if (pr.errno) return pr.errno;
   const pages = pr.value!;
   if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
@@ -35,10 +43,10 @@ function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint },
 }
 
 /**
- * iommufd_ioas_map over the given iopt_map_pages (the reference's where none is given);
- * `checksIovaTop` false drops the `cmd->iova >= ULONG_MAX` half of the EOVERFLOW test.
+ * iommufd_ioas_map over the given steps of iopt_map_user_pages (the reference's where none is
+ * given); `checksIovaTop` false drops the `cmd->iova >= ULONG_MAX` half of the EOVERFLOW test.
  */
-export function ioasMapHandler({ mapPages = ioptMapPages, checksIovaTop = true }: { readonly mapPages?: typeof ioptMapPages; readonly checksIovaTop?: boolean }): (ucmd: Ucmd) => number {
+export function ioasMapHandler({ checksIovaTop = true, ...steps }: MapUserPagesSteps & { readonly checksIovaTop?: boolean }): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const flags = cmd.num('flags');
@@ -48,15 +56,15 @@ export function ioasMapHandler({ mapPages = ioptMapPages, checksIovaTop = true }
     const ioas = iommufdGetIoas(ctx, cmd.num('ioas_id'));
     if (ioas.errno) return ioas.errno;
     const dst = { iova: cmd.big('iova') };
-    const rc = mapUserPages(ctx, ioas.value!.iopt, dst, cmd.big('user_va'), cmd.big('length'), convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA, mapPages);
+    const rc = mapUserPages(ctx, ioas.value!.iopt, dst, cmd.big('user_va'), cmd.big('length'), convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA, steps);
     if (rc) return rc;
     cmd.set('iova', dst.iova);
     return iommufdUcmdRespond(ucmd);
   };
 }
 
-/** iommufd_vfio_map_dma over the given iopt_map_pages (the reference's where none is given). */
-export function vfioMapDmaHandler({ mapPages = ioptMapPages }: { readonly mapPages?: typeof ioptMapPages }): (ctx: IommufdCtx, d: CompatDecode) => number {
+/** iommufd_vfio_map_dma over the given steps of iopt_map_user_pages (the reference's where none is given). */
+export function vfioMapDmaHandler(steps: MapUserPagesSteps): (ctx: IommufdCtx, d: CompatDecode) => number {
   return (ctx, d) => {
     const map = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
     const flags = map.num('flags');
@@ -66,7 +74,7 @@ export function vfioMapDmaHandler({ mapPages = ioptMapPages }: { readonly mapPag
     if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
     const ioas = ctx.vfioIoas as IommufdIoas | null;
     if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-    return mapUserPages(ctx, ioas.iopt, { iova: map.big('iova') }, map.big('vaddr'), map.big('size'), prot, 0, mapPages);
+    return mapUserPages(ctx, ioas.iopt, { iova: map.big('iova') }, map.big('vaddr'), map.big('size'), prot, 0, steps);
   };
 }
 
@@ -221,13 +229,15 @@ export interface AllocIovaSteps {
   readonly firstFittingSpanOnly?: boolean;
   /** The alignment the search demands of the IOVA (0: -EINVAL). */
   readonly alignment?: typeof autoIovaAlignment;
+  /** The first test's bound on the length (-EOVERFLOW; the kernel's: ULONG_MAX / 2 or more, protecting roundup_pow_of_two). */
+  readonly tooLong?: (length: bigint) => boolean;
 }
 
 /** A copy of iopt_alloc_iova over the given steps (with none, the reference's). */
-export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last, firstFittingSpanOnly = false, alignment: alignmentOf = autoIovaAlignment }: AllocIovaSteps): typeof ioptAllocIova {
+export function allocIovaWith({ checkRange = allocIovaCheckRange, spans = usedSpans, usedTrees = (iopt) => [iopt.reserved, iopt.areas], walkLast = (span) => span.last, firstFittingSpanOnly = false, alignment: alignmentOf = autoIovaAlignment, tooLong = (length) => length >= ULONG_MAX / 2n }: AllocIovaSteps): typeof ioptAllocIova {
   return (iopt, uptr, length) => {
     const pageOffset = uptr % P;
-    if (length === 0n || length >= ULONG_MAX / 2n) return err(-EOVERFLOW);
+    if (length === 0n || tooLong(length)) return err(-EOVERFLOW);
     const alignment = alignmentOf(iopt, uptr, length);
     if (!alignment) return err(-EINVAL);
     const windowStart = P;

@@ -26,23 +26,17 @@
  * (or answer EOVERFLOW on 6.12) where the kernel answers EINVAL. Both profiles.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, type CompatDecode } from '../harness.ts';
-import { EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { mutantImplementation } from '../harness.ts';
+import { EINVAL, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { err, ok, type Result } from '../../../impl/iommufd/object.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE } from '../../../spec/uapi/constants.ts';
-import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, IoptPages, PAGE_SIZE, ULONG_MAX, type IommufdCtx, type IommufdIoas, type IoPagetable, type PagesListElm, type Profile as P2, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, IOPT_ALLOC_IOVA, ioptFreePagesList, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
-import { layoutOf, UcmdStruct } from '../../../impl/iommufd/ucmd.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
+import { IoptPages, PAGE_SIZE, ULONG_MAX, type Profile as P2 } from '../../../impl/iommufd/iommufd_private.ts';
 import type { Process } from '../../../impl/process/process.ts';
+import { ioasMapHandler, vfioMapDmaHandler } from './_map.ts';
 
 const PN = BigInt(PAGE_SIZE);
-const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
 
 /** iopt_alloc_pages / iopt_alloc_user_pages with the fault. */
-function allocPages(proc: Process, uptr: bigint, length: bigint, writable: boolean, profile: P2): Result<IoptPages> {
+function allocPages(proc: Process, uptr: bigint, length: bigint, writable: boolean, profile: P2 = '6.12'): Result<IoptPages> {
   // THE FAULT: `length > SIZE_MAX - PAGE_SIZE ||` dropped.
   const badLength = length === 0n;
   const wraps = uptr + length > ULONG_MAX;
@@ -55,50 +49,9 @@ function allocPages(proc: Process, uptr: bigint, length: bigint, writable: boole
   return ok(new IoptPages(proc, base, npages, writable, proc.capable('CAP_IPC_LOCK') ? 'NONE' : 'USER'));
 }
 
-/** iopt_map_user_pages over the faulty allocation. */
-function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint }, uptr: bigint, length: bigint, prot: number, flags: number): number {
-  const pr = allocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
-  if (pr.errno) return pr.errno;
-  const pages = pr.value!;
-  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
-  const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
-  const unwind = new Unwind();
-  unwind.onError('out_unpin', () => ioptFreePagesList(list));
-  return unwind.exit(ioptMapPages(iopt, list, length, dst, prot, flags));
-}
-
-/** iommufd_ioas_map */
-function ioasMap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const flags = cmd.num('flags');
-  if (flags & ~MAP_FLAGS || cmd.num('__reserved')) return -EOPNOTSUPP;
-  if (cmd.big('iova') >= ULONG_MAX || cmd.big('length') >= ULONG_MAX) return -EOVERFLOW;
-  if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return -EINVAL;
-  const ioas = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (ioas.errno) return ioas.errno;
-  const dst = { iova: cmd.big('iova') };
-  const rc = mapUserPages(ctx, ioas.value!.iopt, dst, cmd.big('user_va'), cmd.big('length'), convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? 0 : IOPT_ALLOC_IOVA);
-  if (rc) return rc;
-  cmd.set('iova', dst.iova);
-  return iommufdUcmdRespond(ucmd);
-}
-
-/** iommufd_vfio_map_dma */
-function vfioMapDma(ctx: IommufdCtx, d: CompatDecode): number {
-  const map = new UcmdStruct(layoutOf(d.command.struct ?? '', ctx.profile), d.bytes);
-  const flags = map.num('flags');
-  if (flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)) return -EINVAL;
-  let prot = IOMMU_CACHE;
-  if (flags & VFIO_DMA_MAP_FLAG_READ) prot |= IOMMU_READ;
-  if (flags & VFIO_DMA_MAP_FLAG_WRITE) prot |= IOMMU_WRITE;
-  const ioas = ctx.vfioIoas as IommufdIoas | null;
-  if (!ioas || ioas.type !== 'IOAS' || ctx.objects.load(ioas.id) !== ioas) return -ENODEV;
-  return mapUserPages(ctx, ioas.iopt, { iova: map.big('iova') }, map.big('vaddr'), map.big('size'), prot, 0);
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('alloc-pages-length-bound-dropped', profile, {
-    handlers: { IOMMU_IOAS_MAP: ioasMap },
-    compat: { VFIO_IOMMU_MAP_DMA: (ctx, d) => vfioMapDma(ctx, d) },
+    handlers: { IOMMU_IOAS_MAP: ioasMapHandler({ allocPages }) },
+    compat: { VFIO_IOMMU_MAP_DMA: vfioMapDmaHandler({ allocPages }) },
   });
 }

@@ -31,48 +31,32 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EPERM } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_RW } from '../../../spec/uapi/constants.ts';
-import { ioptPagesCharge, ioptPagesHold, ioptPagesRwAccess } from '../../../impl/iommufd/pages.ts';
-import { PAGE_SIZE, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptPagesCharge, ioptPagesHold } from '../../../impl/iommufd/pages.ts';
 import { accessRwHandler } from './_access_rw.ts';
+import { pagesRwWith } from './_rw_slow.ts';
 
-/** iopt_pages_rw_access with the fault in its iopt_pages_rw_slow branch. */
-function pagesRwAccess(pages: IoptPages, startByte: number, data: Uint8Array, write: boolean, slowPath = false): number {
-  const startIndex = Math.floor(startByte / PAGE_SIZE);
-  const lastIndex = Math.floor((startByte + data.length - 1) / PAGE_SIZE);
-  if (!slowPath || startIndex === lastIndex) return ioptPagesRwAccess(pages, startByte, data, write, slowPath);
-  if (write && !pages.writable) return -EPERM;
-  const proc = pages.proc;
-  const held = ioptPagesHold(pages, startIndex, lastIndex, 'later');
-  if (held.errno) return held.errno;
-  const phys = proc.phys.u8;
-  let done = 0;
-  for (let i = startIndex; i <= lastIndex; i++) {
-    const off = i === startIndex ? startByte % PAGE_SIZE : 0;
-    const n = Math.min(PAGE_SIZE - off, data.length - done);
-    const pa = held.value![i - startIndex]! * PAGE_SIZE + off;
-    if (write) phys.set(data.subarray(done, done + n), pa);
-    else data.set(phys.subarray(pa, pa + n), done);
-    done += n;
-  }
-  // THE FAULT: rc = pfn_reader_update_pinned(&pfns) — the reader's own pins are charged.
-  const rc = ioptPagesCharge(pages);
-  // pfn_reader_destroy -> pfn_reader_release_pins -> batch_unpin: unpin what nobody else holds and lower
-  // npinned (iopt_pages_sub_npinned) — no update_unpinned, so nothing is uncharged.
-  for (let i = startIndex; i <= lastIndex; i++) {
-    const cur = pages.pinned.get(i)!;
-    cur.holders--;
-    if (cur.holders === 0) {
-      pages.pinned.delete(i);
-      proc.unpinUserPage(cur.pfn);
-      pages.npinned--;
-    }
-  }
-  return rc;
-}
-
-const testAccessRw = accessRwHandler({ pagesRw: pagesRwAccess });
+const testAccessRw = accessRwHandler({
+  pagesRw: pagesRwWith({
+    hold: (pages, start, last) => ioptPagesHold(pages, start, last, 'later'),
+    release: (pages, start, last) => {
+      // THE FAULT: rc = pfn_reader_update_pinned(&pfns) — the reader's own pins are charged.
+      const rc = ioptPagesCharge(pages);
+      // pfn_reader_destroy -> pfn_reader_release_pins -> batch_unpin: unpin what nobody else holds and lower
+      // npinned (iopt_pages_sub_npinned) — no update_unpinned, so nothing is uncharged.
+      for (let i = start; i <= last; i++) {
+        const cur = pages.pinned.get(i)!;
+        cur.holders--;
+        if (cur.holders === 0) {
+          pages.pinned.delete(i);
+          pages.proc.unpinUserPage(cur.pfn);
+          pages.npinned--;
+        }
+      }
+      return rc;
+    },
+  }),
+});
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('rw-slow-charges-reader-pins', profile, {

@@ -32,39 +32,21 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EPERM } from '../../../impl/lib/errno.ts';
 import { IOMMU_TEST_OP_ACCESS_RW } from '../../../spec/uapi/constants.ts';
-import { ioptPagesHold, ioptPagesRelease, ioptPagesRwAccess } from '../../../impl/iommufd/pages.ts';
-import { PAGE_SIZE, type IoptPages } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptPagesHold, ioptPagesRelease } from '../../../impl/iommufd/pages.ts';
 import { accessRwHandler } from './_access_rw.ts';
+import { pagesRwWith } from './_rw_slow.ts';
 
-/** iopt_pages_rw_access with the fault in its iopt_pages_rw_slow branch. */
-function pagesRwAccess(pages: IoptPages, startByte: number, data: Uint8Array, write: boolean, slowPath = false): number {
-  const startIndex = Math.floor(startByte / PAGE_SIZE);
-  const lastIndex = Math.floor((startByte + data.length - 1) / PAGE_SIZE);
-  if (!slowPath || startIndex === lastIndex) return ioptPagesRwAccess(pages, startByte, data, write, slowPath);
-  if (write && !pages.writable) return -EPERM;
-  // iopt_pages_rw_slow: what domains and accesses hold is read from them, the rest pinned by the reader.
-  const alreadyHeld: number[] = [];
-  for (let i = startIndex; i <= lastIndex; i++) if (pages.pinned.has(i)) alreadyHeld.push(i);
-  const held = ioptPagesHold(pages, startIndex, lastIndex);
-  if (held.errno) return held.errno;
-  const phys = pages.proc.phys.u8;
-  let done = 0;
-  for (let i = startIndex; i <= lastIndex; i++) {
-    const off = i === startIndex ? startByte % PAGE_SIZE : 0;
-    const n = Math.min(PAGE_SIZE - off, data.length - done);
-    const pa = held.value![i - startIndex]! * PAGE_SIZE + off;
-    if (write) phys.set(data.subarray(done, done + n), pa);
-    else data.set(phys.subarray(pa, pa + n), done);
-    done += n;
-  }
-  // THE FAULT: no pfn_reader_unpin(): the pages the reader pinned itself stay pinned (and charged).
-  for (const i of alreadyHeld) ioptPagesRelease(pages, i, i);
-  return 0;
-}
-
-const testAccessRw = accessRwHandler({ pagesRw: pagesRwAccess });
+const testAccessRw = accessRwHandler({
+  pagesRw: pagesRwWith({
+    hold: (pages, start, last) => ioptPagesHold(pages, start, last),
+    release: (pages, _start, _last, wasHeld) => {
+      // THE FAULT: no pfn_reader_unpin(): the pages the reader pinned itself stay pinned (and charged).
+      for (const i of wasHeld) ioptPagesRelease(pages, i, i);
+      return 0;
+    },
+  }),
+});
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('rw-slow-skips-reader-unpin', profile, {
