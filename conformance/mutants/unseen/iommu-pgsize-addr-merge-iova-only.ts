@@ -32,10 +32,12 @@
  * 2 MiB aligned IOVA, length >= 2 MiB, with a device behind smmu0 attached.
  * The kernel maps 4 KiB pages; the faulty core hands io-pgtable-arm 2 MiB
  * blocks at the unaligned PA (paddr_to_iopte keeps PA bits 20:12, RES0 in a
- * level-2 block descriptor: CONSTRAINED UNPREDICTABLE on real hardware). In
- * this model the walker adds the offset to the unmasked OA, so DMA still
- * lands right; what the user sees is the IOTLB: a 2 MiB translation
- * (`iotlb` size 2097152, pa 0x...1000) where the kernel caches 4 KiB ones.
+ * level-2 block descriptor: CONSTRAINED UNPREDICTABLE on real hardware). The
+ * simulated walker, as the hardware, takes the block's OA from its bits at
+ * and above 2 MiB, so the device's DMA lands a page below the user's memory;
+ * the IOTLB shows a 2 MiB translation (`iotlb` size 2097152) where the kernel
+ * caches 4 KiB ones. (As written, the walker added the low bits and DMA
+ * landed right; the walker was fixed after this round.)
  * Applied as: each io-pgtable / 6.12 driver table's map loop (iommu_map ->
  * __iommu_map) with the faulty page-size choice; the rest is the reference's.
  */
