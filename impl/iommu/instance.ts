@@ -19,6 +19,7 @@ import {
   ACC_WRITE,
   FAULT_BUS,
   FAULT_NO_DOMAIN,
+  FAULT_TRANSLATION,
   walk,
   walkTableFrom,
   WalkResult,
@@ -562,7 +563,14 @@ export class IommuInstance {
     } else {
       rc = walk(this.mem, s1, iova, access, ctx.s2, res, -1, -1, 3);
     }
-    if (rc !== 0) return this.fault(sid, pasid, iova, rc, access);
+    if (rc !== 0) {
+      // A walk that found no leaf may still keep the table entries it read: VT-d's
+      // paging-structure caches and an SMMU's walk cache hold present non-leaf entries whatever
+      // the leaf below held. A table a map or unmap frees without invalidating the walk caches
+      // stays reachable through such an entry.
+      if (rc === FAULT_TRANSLATION && tlb !== null && wc !== null && wi < 0 && res.l0Table >= 0 && ctx.s2 === null) wc.insert(tag, iova, s1.granLg2 + s1.bitsPerLevel, res.l0Table, res.upperPerm);
+      return this.fault(sid, pasid, iova, rc, access);
+    }
     if (tlb !== null) {
       tlb.insert(tag, iova, res.leafVa, res.leafLg2, res.leafPa, res.perm, res.dirty);
       if (wc !== null && wi < 0 && res.l0Table >= 0 && ctx.s2 === null) {

@@ -373,6 +373,32 @@ describe('freed tables and the walk cache', () => {
   }
 });
 
+describe('a walk that finds no leaf keeps the table entries it read', () => {
+  // VT-d paging-structure caches and an SMMU's walk cache hold present non-leaf entries whatever
+  // the leaf below held: a device that touched an unmapped IOVA next to a mapped one has the leaf
+  // table cached, and a table freed without invalidation stays reachable through it.
+  for (const [vendor, cfg] of [
+    ['vtd', { format: 'vtd-ss' }],
+    ['amd', { format: 'amd-v1' }],
+    ['smmuv3', { format: 'arm-s1' }],
+  ] as [Vendor, FormatConfig][]) {
+    it(`${vendor} ${cfg.format}`, () => {
+      const { inst, d } = setup(vendor, cfg);
+      inst.attach(1, d);
+      const A = 0x40000000;
+      expect(d.map(A, 0x1001000, 0x1000, RW)).toBe(0);
+      const table = ((d.pt!.findLeaf(A) * 4) & ~0xfff) >>> 0;
+      const wc = inst.walkCache!;
+      const cached = (): boolean => [...wc.table].some((pa, i) => wc.tag[i] !== -1 && pa === table);
+      expect(cached()).toBe(false);
+      expect(inst.translate(1, A + 0x1000, ACC_READ)).toBe(-FAULT_TRANSLATION);
+      expect(cached()).toBe(true);
+      expect(inst.translate(1, A + 0x2000, ACC_READ)).toBe(-FAULT_TRANSLATION);
+      expect(inst.translate(1, A, ACC_READ)).toBe(0x1001000);
+    });
+  }
+});
+
 describe('enforce_cache_coherency is the domain’s own feature', () => {
   // Domains of one config share their format's geometry (instance.ts): turning
   // FORCE_COHERENCE on for one table must not reach the others, nor miss its own maps.
