@@ -73,7 +73,7 @@ export const clauses: Clause[] = [
       'iommufd_access_pin_pages: length 0 or a range not page aligned in its pages, or an area being unmapped → EINVAL; not attached or not fully mapped → ENOENT; a write pin of a read-only area → EPERM; on failure nothing stays pinned.',
     source: { file: DEV, function: 'iommufd_access_pin_pages' },
     profiles: BOTH,
-    checks: ['ref.access.pin-and-rw', 'ref.access.prot-eperm', 'ref.access.unmap-edeadlock', 'ref.fail_nth.access-pin', 'suite.invariants.access-zero-length'],
+    checks: ['ref.access.pin-and-rw', 'ref.access.prot-eperm', 'ref.access.unmap-edeadlock', 'ref.fail_nth.access-pin', 'suite.invariants.access-zero-length', 'suite.invariants.pin-starts-on-a-page'],
   },
   {
     id: 'ACCESS.PAGES_ARE_MAPPED',

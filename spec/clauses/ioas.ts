@@ -102,7 +102,7 @@ export const clauses: Clause[] = [
   // IOMMU_IOAS_UNMAP
   { ...e('IOAS_UNMAP.IOAS', UNMAP, 'ENOENT', 'iommufd_ioas_unmap', IOAS, 'An ioas_id that is not an IOAS fails with ENOENT first.', ['ref.ioas_unmap.errno-order']), decides: ['ENOENT'] },
   r('IOAS_UNMAP.ALL', 'state', UNMAP, 'iopt_unmap_all', IOPT, '(iova 0, length U64_MAX) unmaps every area and succeeds even when there is none; length returns the bytes unmapped.', ['ref.ioas_unmap.all-always-succeeds', 'suite.invariants.unmap-all-never-enoent']),
-  e('IOAS_UNMAP.U64_MAX', UNMAP, 'EOVERFLOW', 'iommufd_ioas_unmap', IOAS, 'Otherwise iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
+  e('IOAS_UNMAP.U64_MAX', UNMAP, 'EOVERFLOW', 'iommufd_ioas_unmap', IOAS, 'Otherwise iova or length equal to U64_MAX fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order', 'suite.invariants.unmap-u64-max']),
   e('IOAS_UNMAP.LENGTH', UNMAP, 'EINVAL', 'iopt_unmap_iova', IOPT, 'length 0 fails with EINVAL.', ['ref.ioas_unmap.errno-order', 'suite.invariants.zero-length-unmap-refused']),
   e('IOAS_UNMAP.WRAP', UNMAP, 'EOVERFLOW', 'iopt_unmap_iova', IOPT, 'iova + length - 1 wrapping fails with EOVERFLOW.', ['ref.ioas_unmap.errno-order']),
   {

@@ -187,7 +187,11 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         // user_va 0, where nothing wraps: the length bound alone refuses it (iopt_alloc_pages: EINVAL).
         const length = f['length'];
         const tooLong = !ok(step) && typeof length === 'bigint' && length > U64_MAX - PAGE && length < U64_MAX && f['user_va'] !== 0n ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { ...f, user_va: 0n }, NONE, {}) : undefined;
-        return [again, tooLong, has('IOMMU_HWPT_ALLOC') ? readOnlyNestParent(m, c, t, step) : undefined].filter((x): x is StepTemplate => x !== undefined);
+        // Every other map that took is asked again from the user_va whose range ends exactly at the
+        // top of the address space: user_va + length wraps to 0, refused (EOVERFLOW) before anything
+        // else is judged of the pages.
+        const top = ok(step) && c.ctx % 2 === 1 && typeof length === 'bigint' && length > 0n && length < 1n << 62n ? ioctlStep(env, 'IOMMU_IOAS_MAP', t.fields['fd'] as Ref, { ...f, user_va: (1n << 64n) - length }, NONE, {}) : undefined;
+        return [again, tooLong, top, has('IOMMU_HWPT_ALLOC') ? readOnlyNestParent(m, c, t, step) : undefined].filter((x): x is StepTemplate => x !== undefined);
       },
       ...(has('IOMMU_HWPT_ALLOC') && {
         afterFollow: (m: GenModel, _c: unknown, t: StepTemplate, step: TraceStep): void => {
@@ -323,6 +327,12 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const start = f.iova instanceof Ref ? (m.areas.find((x) => x.name === (f.iova as Ref).name)?.iova ?? 0n) + (f.iova as Ref).add : (f.iova as bigint);
         const last = c.how === 'all' ? U64_MAX : start + f.length - 1n;
         for (const a of m.areas) if (a.alive && a.ctx === ctx && a.ioas === ioas && a.iova >= start && a.iova + a.length - 1n <= last) a.alive = false;
+      },
+      // One area unmap in four that took is followed by an unmap of length U64_MAX from IOVA
+      // PAGE_SIZE: only iova 0 with that length is unmap-all, so this one is refused (EOVERFLOW).
+      follow: (_m, c, t, step) => {
+        const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields;
+        return ok(step) && c.how === 'area' && c.b % 4 === 0 ? ioctlStep(env, 'IOMMU_IOAS_UNMAP', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, iova: PAGE, length: U64_MAX }, NONE, {}) : undefined;
       },
     } satisfies CommandSpec<Unmap>);
   }
@@ -1238,8 +1248,14 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         const ctx = ctxOf(m, c.ctx) as CtxEntry;
         if (id instanceof Ref) ctx.compat = id.name;
       },
-      // A CLEAR that took is followed by a GET: the context has no compat IOAS now (ENODEV).
-      follow: (_m, c, t, step) => (ok(step) && c.op === ops[2] ? ioctlStep(env, 'IOMMU_VFIO_IOAS', t.fields['fd'] as Ref, { ioas_id: 0, op: v(p, 'IOMMU_VFIO_IOAS_GET') }, NONE, {}) : undefined),
+      // A CLEAR that took is followed by a GET: the context has no compat IOAS now (ENODEV). A SET
+      // that took is made again with __reserved set: refused first (EOPNOTSUPP).
+      follow: (_m, c, t, step) => {
+        if (!ok(step)) return undefined;
+        if (c.op === ops[2]) return ioctlStep(env, 'IOMMU_VFIO_IOAS', t.fields['fd'] as Ref, { ioas_id: 0, op: v(p, 'IOMMU_VFIO_IOAS_GET') }, NONE, {});
+        const f = (t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields;
+        return c.op === ops[1] ? ioctlStep(env, 'IOMMU_VFIO_IOAS', t.fields['fd'] as Ref, { ...f, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] }) : undefined;
+      },
     } satisfies CommandSpec<{ ctx: number; op: number; ioas: IdChoice; abi: AbiChoice }>);
   }
 
@@ -1429,6 +1445,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       if (!ok(step) || f.flags !== nest || f.data_type !== 0) return undefined;
       return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: nest | faultId, dev_id: f.dev_id, pt_id: f.pt_id, fault_id: f.pt_id, data_type: 0 }, NONE, {});
     };
+    // A nesting parent that took for a mock device is asked, by that device, for a nested HWPT over
+    // it with the selftest's data: the parent passes the core's test (a user nesting parent of the
+    // device's own driver), and the driver decides.
+    const nestMock = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
+      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; data_type?: Tmpl } }).fields;
+      const hwpt = Object.keys(t.bind ?? {})[0];
+      if (!ok(step) || !hwpt || f.flags !== nest || f.data_type !== 0 || !(f.dev_id instanceof Ref) || !m.objs.some((o) => o.kind === 'stdev' && o.ioas === (f.dev_id as Ref).name)) return undefined;
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } }, NONE, {});
+    };
     const nestPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;
       if (!ok(step) || pasidFlag === undefined || f.flags !== nest || f.data_type !== 0) return undefined;
@@ -1485,7 +1510,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         // refused first (EOPNOTSUPP), whatever the rest asks for.
         const f = (t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields;
         const reserved = ok(step) && m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 0 ? ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { ...f, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] }) : undefined;
-        return [ranges, destroy, reserved, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, reserved, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestMock(m, t, step), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);

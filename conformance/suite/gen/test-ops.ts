@@ -571,6 +571,11 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       // And now and then a pin of nothing (length 0) at the IOVA a pin took: the access refuses a
       // zero length first (iommufd_access_pin_pages: EINVAL), whatever its last IOVA would be.
       if (ok(step) && c.off % 4 === 3 && f && ctx) return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id, 'access_pages', { ...f, length: 0n }, NONE, undefined, [{ what: 'a length of 0', errno: 'EINVAL', field: 'length' }]);
+      // And now and then one a byte further on and a byte shorter, from the middle of its first
+      // page: refused (iopt_area_contig_is_aligned: EINVAL), a pin hands out whole pages.
+      const shift = (x: Tmpl | undefined): Tmpl | undefined => (typeof x === 'bigint' ? x + 1n : x instanceof Ref ? new Ref(x.name, x.path, x.add + 1n) : undefined);
+      const [iova, uptr, length] = [shift(f?.['iova']), shift(f?.['uptr']), f?.['length']];
+      if (ok(step) && c.off % 4 === 0 && f && ctx && iova !== undefined && uptr !== undefined && typeof length === 'bigint' && length > 1n) return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id, 'access_pages', { ...f, iova, uptr, length: length - 1n }, NONE);
       if (!ok(step) || c.off % 4 !== 2 || !f || !ctx || slowPath === undefined) return undefined;
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_PAGES', (t.fields['arg'] as { fields: { id: Tmpl } }).fields.id, 'access_pages', { ...f, flags: toFlags(f['flags']) | slowPath }, NONE, undefined, [{ what: 'MOCK_ACCESS_RW_SLOW_PATH, a flag ACCESS_PAGES does not take', errno: 'EOPNOTSUPP', field: 'flags', abi: true }]);
     },

@@ -2858,3 +2858,106 @@ describe('answers on rarely reached paths (red-team round 39)', () => {
     }
   });
 });
+
+describe('answers on rarely reached paths (red-team round 40)', () => {
+  check('suite.invariants.nested-over-own-parent', async () => {
+    // A mock device's nesting parent, then a nested HWPT over it with selftest data: the parent passes.
+    const p = program('nested-over-own-parent', [
+      ...context,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, bind: { parent: 'out.out_hwpt_id' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$parent', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { hex: '0000000000000000' } } } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'hwpt-alloc-nest-parent-not-recorded', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/a nesting parent allocated for the mock unit, failed with EINVAL/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.pin-starts-on-a-page', async () => {
+    // A pin from the second byte of a mapped page: refused, a pin hands out whole pages.
+    const p = program('pin-off-page', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 'MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES' } }, bind: { access: 'out.create_access.out_access_fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '16384', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$access', access_pages: { iova: '0x1000001', length: '4095', uptr: { $: 'buf', field: 'va', add: 1 } } }, expect: { errno: ['EINVAL'] } },
+    ], { testOps: ['IOMMU_TEST_OP_CREATE_ACCESS', 'IOMMU_TEST_OP_ACCESS_PAGES'] });
+    const r = await judge(p, 'conformance/mutants/unseen/access-pin-start-alignment-unchecked.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_TEST_OP_ACCESS_PAGES of 0x1000001\.\.0x1000fff succeeded, but its first byte is at offset 0x1 in its page/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.unmap-u64-max', async () => {
+    // length U64_MAX from an IOVA other than 0 is no unmap-all: refused, the area below stays.
+    const p = program('unmap-u64-max', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x1000000' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_UNMAP', fields: { ioas_id: '$ioas', iova: '0x2000000', length: '0xffffffffffffffff' }, expect: { errno: ['EOVERFLOW'] } },
+    ], { commands: ['IOMMU_IOAS_MAP', 'IOMMU_IOAS_UNMAP'] });
+    const r = await judge(p, 'conformance/mutants/unseen/unmap-all-ignores-iova.ts');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_UNMAP of iova 0x2000000, length 0xffffffffffffffff succeeded/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.map-length-checks', async () => {
+    // A user range that ends exactly at the top of the address space wraps to 0: EOVERFLOW.
+    const p = program('map-ends-at-top', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '0xffffffffffffc000', length: '0x4000', iova: '0' }, expect: { errno: ['EOVERFLOW'] } },
+    ], { commands: ['IOMMU_IOAS_MAP'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'alloc-pages-end-wrap-off-by-one', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/user_va \+ length that wraps \(EOVERFLOW\)/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+});
+
+describe('answers on rarely reached paths (red-team round 40, type1)', () => {
+  check('suite.invariants.unmap-dma-size-on-failure', async () => {
+    // Type1 v2: a range that takes one mapping whole and ends inside the next fails, reporting the first.
+    const p = program('unmap-dma-partial', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_VFIO_IOAS', fields: { ioas_id: '$ioas', op: 'IOMMU_VFIO_IOAS_SET' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: 'VFIO_TYPE1v2_IOMMU' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { argsz: 32, flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: '$buf.va', iova: '0x100000', size: '8192' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_MAP_DMA', fields: { argsz: 32, flags: 'VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE', vaddr: { $: 'buf', field: 'va', add: 8192 }, iova: '0x102000', size: '8192' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_IOMMU_UNMAP_DMA', fields: { argsz: 24, flags: 0, iova: '0x100000', size: '12288' }, expect: { errno: ['ENOENT'] } },
+    ], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA'] });
+    const r = await judge(p, 'conformance/mutants/unseen/compat-unmap-size-kept-on-error.ts');
+    expect(r.broken, r.text).toContain('invariants.accounting');
+    expect(r.text).toMatch(/VFIO_IOMMU_UNMAP_DMA of 0x100000\.\.0x102fff failed with ENOENT and reports size 12288, but the areas wholly inside the range before the first it cuts hold 8192/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});
+
+describe('answers on rarely reached paths (red-team round 40, groups)', () => {
+  check('suite.invariants.fixed-map-succeeds', async () => {
+    // A group's replace onto an IOAS that maps its later device's own region fails; the earlier
+    // device's regions (the MSI window) must not stay reserved there.
+    const p = program('group-replace-unresv', [
+      ...open,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOC', fields: {}, bind: { ioas2: 'out.out_ioas_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas2', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0x200000' } },
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { a: 'device', grp: 'group' } },
+      { op: 'device_create', spec: { iommu: 'vtd0', group: '$grp', reservedRegions: [{ start: '0x200000', last: '0x200fff' }] }, bind: { b: 'device' } },
+      { op: 'open_device', device: '$a', bind: { a_fd: 'fd' } },
+      { op: 'open_device', device: '$b', bind: { b_fd: 'fd' } },
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' }, bind: { hwpt: 'out.pt_id' } },
+      { op: 'ioctl', fd: '$b_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$hwpt' } },
+      { op: 'ioctl', fd: '$a_fd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas2' }, expect: { errno: ['EADDRINUSE'] } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas2', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '4096', iova: '0xfee00000' }, expect: { ok: true } },
+    ], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] });
+    const r = await judgeOn(p, 'group-replace-resv-no-unwind', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/IOMMU_IOAS_MAP of 0xfee00000\.\.0xfee00fff \(FIXED_IOVA\) into IOAS \d+ failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+});

@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue, flagMask } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_DATA_SELFTEST, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -747,10 +747,12 @@ export class InvariantsOracle implements Oracle {
     if (!ok) this.checkType1CutRefused(ev, s.errno, out);
     if (!ok) this.checkMapRefused(ev, s.errno, out);
     this.checkMapLengths(ev, ok, s.errno, out);
+    this.checkUnmapOverflow(ev, ok, s.errno, out);
     if (!ok) this.checkCopyRefused(ev, s.errno, out);
     if (!ok) this.checkUnmapOfWholeAreasRefused(ev, s.errno, out);
     if (ok) this.checkUnmapped(ev, out);
     else this.checkUnmapDeadlock(ev, s.errno, out);
+    if (!ok) this.checkUnmapDmaPartial(ev, s.errno, out);
     const idsBefore = this.idsBefore(ev.request);
     this.checkUnfinalizedInvisible(ev, ok, s.errno, idsBefore, out);
     this.shadow.apply(ev.request, ev.response);
@@ -1085,6 +1087,29 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * IOAS_UNMAP.U64_MAX: only iova 0 with length U64_MAX unmaps everything
+   * (iopt_unmap_all); once the IOAS is found, any other request with an iova
+   * or a length of ULONG_MAX or more is refused (EOVERFLOW) before a range is
+   * walked. An unmap-all test that looks at the length alone unmaps every
+   * area, those below the iova asked for too.
+   */
+  private checkUnmapOverflow(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_IOAS_UNMAP' || req.arg.kind !== 'struct' || this.shadow.lost) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0)) return;
+    const v = req.arg.fields;
+    const iova = toBig(v['iova']);
+    const length = toBig(v['length']);
+    if ((iova === 0n && length === U64_MAX) || (iova < U64_MAX && length < U64_MAX)) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx?.alive || !this.shadow.ioas(ctx, v['ioas_id'])) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name === 'EOVERFLOW') return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_UNMAP of iova ${hexOf(iova)}, length ${hexOf(length)} ${ok ? 'succeeded' : `failed with ${name}`}: only iova 0 with length U64_MAX unmaps everything; any other iova or length of ULONG_MAX or more is refused (EOVERFLOW) before a range is walked (IOAS_UNMAP.U64_MAX)`, 'EOVERFLOW', name));
+  }
+
+  /**
    * KVM.FILE_DEL_ERRNO: KVM_DEV_VFIO_FILE_DEL of an open descriptor answers
    * by whether the VM holds that file (kvm_vfio_file_del: 0 once it is
    * found on the VM's list, ENOENT when it is not there; -ENOENT is what the
@@ -1187,7 +1212,7 @@ export class InvariantsOracle implements Oracle {
     const fixed = (flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
     const length = toBig(v['length']);
     const va = toBig(v['user_va']);
-    if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || va + length - 1n > U64_MAX) return;
+    if (!ctx || !ioas || ioas.segs.some((x) => x.uncertain) || length === 0n || length > U64_MAX - PAGE || va + length > U64_MAX) return;
     const placement = this.placementOf(ctx, ioas, va, length);
     if (!placement) return;
     const { align, reserved } = placement;
@@ -1689,6 +1714,38 @@ export class InvariantsOracle implements Oracle {
     }
     this.ctx.count('invariants.accounting');
     if (toBig(reported) !== want) out.push(this.obj('accounting', ev, `${req.cmd} reports ${toBig(reported)} byte(s) unmapped, but the areas it removed held ${want}`, String(want), String(toBig(reported))));
+  }
+
+  /**
+   * VFIO_COMPAT.UNMAP_DMA: iommufd_vfio_unmap_dma writes size back whatever
+   * iopt_unmap_iova answered: the bytes it unmapped (unmap.size = unmapped,
+   * then copy_to_user). A type1 v2 unmap (large pages on: no cuts) that ends
+   * inside a mapping fails with ENOENT after removing, in IOVA order, the
+   * areas wholly inside the range before it (none when the first area it
+   * meets starts below the range): a caller reads from size what is gone.
+   * Judged where the shadow knows each area the range meets whole.
+   */
+  private checkUnmapDmaPartial(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_IOMMU_UNMAP_DMA' || req.arg.kind !== 'struct' || !ev.response.ok || this.shadow.lost || this.failNth || req.arg.readOnly) return;
+    if (errnoName(errno ?? 0) !== 'ENOENT' || (ev.template.defects ?? []).length > 0 || (toNum(req.arg.fields['flags']) & VFIO_DMA_UNMAP_FLAG_ALL) !== 0) return;
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    const ioas = ctx && ctx.compatIoas !== undefined ? this.shadow.ioas(ctx, ctx.compatIoas) : undefined;
+    const r = compatUnmapRange(req.arg.fields);
+    const reported = (ev.response.result as { out?: StructValue }).out?.['size'];
+    if (!ioas?.largePages || !r || reported === undefined || ioas.segs.some((x) => x.uncertain && overlaps(x, r))) return;
+    const met = wholeAreas(ioas.segs.filter((x) => overlaps(x, r))).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const pieces = ioas.segs.filter((x) => overlaps(x, r));
+    // Every segment the range meets belongs to an area the shadow knows whole.
+    if (!pieces.every((x) => met.some(([a, b]) => a <= x.start && x.last <= b))) return;
+    let want = 0n;
+    for (const [a, b] of met) {
+      if (a < r.start || b > r.last) break;
+      want += b - a + 1n;
+    }
+    this.ctx.count('invariants.accounting');
+    if (toBig(reported) === want) return;
+    out.push(this.obj('accounting', ev, `VFIO_IOMMU_UNMAP_DMA of ${hexOf(r.start)}..${hexOf(r.last)} failed with ENOENT and reports size ${toBig(reported)}, but the areas wholly inside the range before the first it cuts hold ${want} byte(s): iommufd_vfio_unmap_dma writes back what iopt_unmap_iova unmapped, whatever it answered (VFIO_COMPAT.UNMAP_DMA)`, String(want), String(toBig(reported))));
   }
 
   /**
@@ -2760,10 +2817,32 @@ export class InvariantsOracle implements Oracle {
         : theirs && theirs !== mine
           ? `a domain the ${theirs} driver made for ${parent.unit}`
           : undefined;
-    if (!why) return;
+    if (!why) {
+      this.checkNestedOnOwnParent(ev, n, mine, theirs, ok, errno, out);
+      return;
+    }
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}) for device ${dev.handle ?? dev.key} (${dev.iommu}, driver ${mine}) over HWPT ${parent.id}, ${why}, answered ${name}: a parent that is no nesting parent of this driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+  }
+
+  /**
+   * HWPT_ALLOC.NESTED_PARENT, the other way: over a nesting parent the
+   * user allocated for a mock device (IOMMU_HWPT_ALLOC_NEST_PARENT, so
+   * hwpt_paging->nest_parent), a mock device's nested allocation with
+   * selftest data that holds the iotlb word passes the core's parent test
+   * and reaches mock_domain_alloc_nested, which refuses no such data with
+   * EINVAL (a kernel without nesting in its driver, or the reference, answers
+   * EOPNOTSUPP). EINVAL is the parent refused: a nest_parent the allocation
+   * never recorded.
+   */
+  private checkNestedOnOwnParent(ev: StepEvent, n: { flags: number; dev: DeviceRec; parent: HwptObj; dataType: number; dataLen: number }, mine: string, theirs: string | undefined, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const { dev, parent } = n;
+    if (mine !== 'mock' || theirs !== 'mock' || parent.nestParent !== true || parent.auto || n.dataType !== IOMMU_HWPT_DATA_SELFTEST || n.dataLen < 4) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') return;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}) for mock device ${dev.key} over HWPT ${parent.id}, a nesting parent allocated for the mock unit, failed with EINVAL: the core's parent test passes a user nesting parent of the device's own driver, and mock_domain_alloc_nested refuses selftest data with the iotlb word for nothing but memory (HWPT_ALLOC.NESTED_PARENT)`, 'not EINVAL', 'EINVAL'));
   }
 
   /**
@@ -2949,7 +3028,7 @@ export class InvariantsOracle implements Oracle {
    * reserved field 0, driver data named and given, a device bound in the
    * context, a paging HWPT of it as pt_id.
    */
-  private nestedAllocOf(ev: StepEvent): { flags: number; dev: DeviceRec; parent: HwptObj } | undefined {
+  private nestedAllocOf(ev: StepEvent): { flags: number; dev: DeviceRec; parent: HwptObj; dataType: number; dataLen: number } | undefined {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_HWPT_ALLOC' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return undefined;
     if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return undefined;
@@ -2959,7 +3038,7 @@ export class InvariantsOracle implements Oracle {
     const dev = ctx.objects.get(toNum(v['dev_id']));
     const parent = ctx.objects.get(toNum(v['pt_id']));
     if (dev?.type !== 'device' || dev.dev.removed || dev.dev.bound?.ctx !== ctx || parent?.type !== 'hwpt_paging') return undefined;
-    return { flags: toNum(v['flags']), dev: dev.dev, parent };
+    return { flags: toNum(v['flags']), dev: dev.dev, parent, dataType: toNum(v['data_type']), dataLen: toNum(v['data_len']) };
   }
 
   /**
@@ -4133,6 +4212,7 @@ export class InvariantsOracle implements Oracle {
     const start = this.accessIova(ioas, m);
     const r = start === undefined ? undefined : rangeOf(start, toBig(m['length']));
     if (!r) return;
+    if (op === 'IOMMU_TEST_OP_ACCESS_PAGES' && this.pinStartsOffPage(ev, ioas, r, out)) return;
     this.ctx.count('invariants.dma-confinement');
     for (let at = r.start; ; ) {
       const seg = this.shadow.segmentAt(ioas, at);
@@ -4147,6 +4227,23 @@ export class InvariantsOracle implements Oracle {
       if (seg.last >= r.last) return;
       at = seg.last + 1n;
     }
+  }
+
+  /**
+   * ACCESS.PIN_PAGES: iommufd_access_pin_pages refuses a range whose first
+   * piece does not start on a page boundary of its pages
+   * (iopt_area_contig_is_aligned: EINVAL): a pin hands out whole pages, so
+   * one that took from the middle of a page gave the caller bytes before the
+   * range. True when it objected.
+   */
+  private pinStartsOffPage(ev: StepEvent, ioas: IoasObj, r: Range, out: Objection[]): boolean {
+    const seg = this.shadow.segmentAt(ioas, r.start);
+    if (!seg || seg.uncertain) return false;
+    const byte = seg.ps.va + seg.psOff + (r.start - seg.start);
+    this.ctx.count('invariants.abi-hygiene');
+    if (byte % PAGE === 0n) return false;
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_ACCESS_PAGES of ${hexOf(r.start)}..${hexOf(r.last)} succeeded, but its first byte is at offset ${hexOf(byte % PAGE)} in its page (user address ${hexOf(byte)}): iommufd_access_pin_pages refuses a range that does not start on a page boundary of its pages (iopt_area_contig_is_aligned: EINVAL) (ACCESS.PIN_PAGES)`, 'EINVAL', 'ok'));
+    return true;
   }
 
   /**
