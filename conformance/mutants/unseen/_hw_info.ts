@@ -12,6 +12,21 @@ import {
   IOMMU_HW_INFO_TYPE_NONE,
 } from '../../../spec/uapi/constants.ts';
 import { iommufdGetDevice, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import type { IommuDriver } from '../../../impl/platform/iommu.ts';
+import type { Machine } from '../../../impl/platform/machine.ts';
+import { patchOwn } from '../harness.ts';
+
+type DriverHwInfo = NonNullable<IommuDriver['hwInfo']>;
+
+/**
+ * Patches the hw_info op of every driver named `driver` behind the machine's
+ * units (intel_iommu_hw_info, amd_iommufd_hw_info, arm_smmu_hw_info, the
+ * mock's): `wrap` gets the driver's own op and gives the faulty one.
+ */
+export function patchDriverHwInfo(m: Machine, driver: string, wrap: (orig: DriverHwInfo) => DriverHwInfo): void {
+  const drivers = new Set([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === driver));
+  for (const drv of drivers) if (drv.hwInfo) patchOwn(drv, 'hwInfo', (orig) => wrap(orig as DriverHwInfo));
+}
 
 /** The steps of iommufd_get_hw_info a fault may change; each one not given is the kernel's. */
 export interface HwInfoSteps {

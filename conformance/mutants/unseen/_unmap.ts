@@ -70,8 +70,11 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
 /** An iopt_unmap_iova_range: unmap the areas in [start, last], adding their bytes to `unmapped`. */
 export type RangeUnmap = (iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }) => number;
 
-/** iommufd_ioas_unmap over a range walk (unmap-all too). */
-export function ioasUnmapWith(walk: RangeUnmap): (ucmd: Ucmd) => number {
+/**
+ * iommufd_ioas_unmap over a range walk (unmap-all too); `isUnmapAll` is its
+ * test of the request that means every area (the kernel's: iova 0 and length U64_MAX).
+ */
+export function ioasUnmapWith(walk: RangeUnmap, { isUnmapAll = (iova, length) => iova === 0n && length === ULONG_MAX }: { readonly isUnmapAll?: (iova: bigint, length: bigint) => boolean } = {}): (ucmd: Ucmd) => number {
   return (ucmd) => {
     const { cmd, ctx } = ucmd;
     const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
@@ -81,7 +84,7 @@ export function ioasUnmapWith(walk: RangeUnmap): (ucmd: Ucmd) => number {
     const length = cmd.big('length');
     const unmapped = { bytes: 0n };
     let rc: number;
-    if (iova === 0n && length === ULONG_MAX) {
+    if (isUnmapAll(iova, length)) {
       rc = walk(iopt, 0n, ULONG_MAX, unmapped);
       if (rc) return rc;
     } else {

@@ -36,47 +36,12 @@
  * reference's iommufd_test_md_check_pa with the faulty comparison.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { IOMMU_TEST_OP_MD_CHECK_MAP } from '../../../spec/uapi/constants.ts';
-import { EFAULT, EINVAL, ENOENT } from '../../../impl/lib/errno.ts';
-import { iommufdGetHwptPaging, ULONG_MAX, type IommufdCtx } from '../../../impl/iommufd/iommufd_private.ts';
-import { MOCK_IO_PAGE_SIZE, type IommuDomain } from '../../../impl/platform/iommu.ts';
 import { mutantImplementation } from '../harness.ts';
-
-/**
- * iommufd_test_md_check_pa with THE FAULT; the rest is the reference's: 6.12
- * checks 2 KiB alignment before get_md_pagetable, 7.3 looks up first and
- * aligns to the domain's smallest page (1 << __ffs(pgsize_bitmap)).
- */
-function mdCheckPa(ictx: IommufdCtx, mockptId: number, iova: bigint, length: bigint, uptr: bigint): number {
-  let page = BigInt(MOCK_IO_PAGE_SIZE);
-  const misaligned = () => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || uptr + length > ULONG_MAX;
-  if (ictx.profile === '6.12' && misaligned()) return -EINVAL;
-  // get_md_pagetable
-  const r = iommufdGetHwptPaging(ictx, mockptId);
-  if (r.errno || !r.value) return r.errno || -ENOENT;
-  const domain = r.value.domain as IommuDomain | null;
-  if (!domain || domain.type !== 'paging' || domain.owner.name !== 'mock') return -EINVAL;
-  if (ictx.profile !== '6.12') {
-    page = BigInt(domain.minPageSize);
-    if (misaligned()) return -EINVAL;
-  }
-  for (; length > 0n; length -= page, iova += page, uptr += page) {
-    const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
-    if (!t || !t.prot.read) return -EFAULT;
-    const pa = domain.iovaToPhys(Number(iova));
-    if (pa < 0 || pa !== t.pfn * 4096) return -EINVAL; // THE FAULT: + uptr % PAGE_SIZE dropped
-  }
-  return 0;
-}
+import { mdCheckMapOps, mdCheckPaWith } from './_md_check_pa.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('md-check-pa-drops-subpage-offset', profile, {
-    handlers: {
-      IOMMU_TEST_CMD: (ucmd, original) => {
-        if (ucmd.cmd.num('op') !== IOMMU_TEST_OP_MD_CHECK_MAP) return original(ucmd);
-        const c = ucmd.cmd;
-        return mdCheckPa(ucmd.ctx, c.num('id'), c.big('check_map.iova'), c.big('check_map.length'), c.big('check_map.uptr'));
-      },
-    },
+    // THE FAULT: the expected physical address drops + uptr % PAGE_SIZE.
+    handlers: { IOMMU_TEST_CMD: mdCheckMapOps(mdCheckPaWith({ offset: () => 0n })) },
   });
 }

@@ -38,42 +38,15 @@
  * step; io-pgtable-arm and the 6.12 drivers are untouched.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENXIO, ERANGE, EADDRINUSE } from '../../../impl/lib/errno.ts';
-import { PT_ENTRY_EMPTY, type PtFormat } from '../../../impl/pagetable/fmt/types.ts';
+import { EADDRINUSE } from '../../../impl/lib/errno.ts';
+import { PT_ENTRY_EMPTY } from '../../../impl/pagetable/fmt/types.ts';
 import type { IotlbGather } from '../../../impl/pagetable/gather.ts';
 import { POW2 } from '../../../impl/pagetable/pgsize.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-/** The IoPageTable members map_range touches (protected/private in table.ts). */
-interface TableInternals {
-  mapped: number;
-  mappedBytes: number;
-  err: number;
-  readonly u32: Uint32Array;
-  readonly fmt: PtFormat;
-  readonly oaLimit: number;
-  readonly hasPage4k: boolean;
-  readonly ncoh: boolean;
-  readonly levelOfLg2: Int8Array;
-  readonly itemLg2: Int32Array;
-  readonly entries: Int32Array;
-  readonly attrs: Int32Array;
-  readonly scratch: IotlbGather;
-  setProt(prot: number): number;
-  bestPgsize(va: number, last: number, oa: number): number;
-  checkMapRange(va: number, last: number, leafLevel: number): number;
-  mapSingle4k(va: number, oa: number): number;
-  descendForMap(va: number, level: number): number;
-  index(va: number, level: number): number;
-  runLength(va: number, oa: number, remaining: number, lg2: number): number;
-  clearSlotForLeaf(w: number, level: number, gather: IotlbGather): boolean;
-  flush(pa: number, bytes: number): void;
-  sync(gather: IotlbGather): void;
-  mapRange(iova: number, pa: number, len: number, prot: number): number;
-}
+import { mutantImplementation } from '../harness.ts';
+import { mapRangePatched, type MapInternals } from './_pt_map.ts';
 
 /** table.ts fillLeaves with the faulty OA step: leaf k of the run at oa + k * item. */
-function fillLeavesFaulty(t: TableInternals, table: number, level: number, idx: number, n: number, runLg2: number, oa: number, lg2: number, gather: IotlbGather): number {
+function fillLeavesFaulty(t: MapInternals, table: number, level: number, idx: number, n: number, runLg2: number, oa: number, lg2: number, gather: IotlbGather): number {
   const u = t.u32;
   const f = t.fmt;
   const base = (table >>> 2) + 2 * idx;
@@ -108,90 +81,9 @@ function fillLeavesFaulty(t: TableInternals, table: number, level: number, idx: 
   return k;
 }
 
-/** table.ts mapRange (generic_pt map_range) with map->oa advanced as __map_range_leaf (faulty) leaves it. */
-function mapRangeFaulty(t: TableInternals, iova: number, pa: number, len: number, prot: number): number {
-  t.mapped = 0;
-  if (!(prot & 3)) return -EINVAL;
-  if (pa >= t.oaLimit || pa < 0) return -ERANGE;
-  const rc = t.setProt(prot);
-  if (rc !== 0) return rc;
-  if (!(len > 0)) return -EINVAL;
-  const last = iova + len - 1;
-  if (last > Number.MAX_SAFE_INTEGER) return -ERANGE;
-  let lg2: number;
-  let leafLevel: number;
-  if (len === 4096 && t.hasPage4k) {
-    if (((iova >>> 0) & 4095) + ((pa >>> 0) & 4095) !== 0) return -ENXIO;
-    lg2 = 12;
-  } else {
-    lg2 = t.bestPgsize(iova, last, pa);
-    if (lg2 === 0) return -ENXIO;
-  }
-  leafLevel = t.levelOfLg2[lg2] as number;
-  const crc = t.checkMapRange(iova, last, leafLevel);
-  if (crc !== 0) return crc;
-  if (lg2 === 12 && len === 4096 && t.hasPage4k && !t.ncoh) {
-    const r = t.mapSingle4k(iova, pa);
-    if (r <= 0) {
-      if (r === 0) {
-        t.mapped = 4096;
-        t.mappedBytes += 4096;
-      }
-      return r;
-    }
-  }
-  const gather = t.scratch;
-  gather.reset();
-  let va = iova;
-  let oa = pa;
-  let remaining = len;
-  let ret = 0;
-  while (remaining > 0) {
-    if (va !== iova) {
-      lg2 = t.bestPgsize(va, va + remaining - 1, oa);
-      if (lg2 === 0) {
-        ret = -ENXIO;
-        break;
-      }
-      leafLevel = t.levelOfLg2[lg2] as number;
-    }
-    const table = t.descendForMap(va, leafLevel);
-    if (table < 0) {
-      ret = table;
-      break;
-    }
-    const size = POW2[lg2] as number;
-    const runLg2 = lg2 - (t.itemLg2[leafLevel] as number);
-    const idx = t.index(va, leafLevel);
-    const fit = ((t.entries[leafLevel] as number) - idx) / (POW2[runLg2] as number);
-    const n = Math.min(Math.floor(fit), t.runLength(va, oa, remaining, lg2));
-    const done = fillLeavesFaulty(t, table, leafLevel, idx, n, runLg2, oa, lg2, gather);
-    const bytes = done * size;
-    va += bytes;
-    oa += done * (POW2[t.itemLg2[leafLevel] as number] as number); // map->oa = oa (the faulty advance)
-    remaining -= bytes;
-    t.mapped += bytes;
-    t.mappedBytes += bytes;
-    if (t.err !== 0) {
-      ret = t.err;
-      break;
-    }
-    if (done === 0) {
-      ret = -EINVAL;
-      break;
-    }
-  }
-  if (gather.freelist.length > 0) t.sync(gather);
-  return ret;
-}
-
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('pt-map-leaf-oa-item-step', profile, {
-    domain: (d) => {
-      const pt = d.hw?.pt;
-      if (!pt || pt.g.driver !== 'generic_pt') return;
-      const t = pt as unknown as TableInternals;
-      patchOwn(t, 'mapRange', () => (iova: number, pa: number, len: number, prot: number) => mapRangeFaulty(t, iova, pa, len, prot));
-    },
+    // map->oa = oa, as the faulty __map_range_leaf leaves it: the item size per leaf, not the leaf's.
+    domain: (d) => mapRangePatched(d, { fillLeaves: fillLeavesFaulty, oaStep: (t, done, _lg2, level) => done * (POW2[t.itemLg2[level] as number] as number) }),
   });
 }

@@ -29,38 +29,13 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { ENOENT, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptUnmapAll, ioptUnmapIova } from '../../../impl/iommufd/io_pagetable.ts';
-
-const U64_MAX = ULONG_MAX;
-
-/** iommufd_ioas_unmap with the unmap-all test on the length alone. */
-function ioasUnmap(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const iopt = r.value!.iopt;
-  const iova = cmd.big('iova');
-  const length = cmd.big('length');
-  const unmapped = { bytes: 0n };
-  let rc: number;
-  // THE FAULT: `cmd->iova == 0 &&` dropped.
-  if (length === U64_MAX) {
-    rc = ioptUnmapAll(iopt, unmapped);
-    if (rc) return rc;
-  } else {
-    if (iova >= ULONG_MAX || length >= ULONG_MAX) return -EOVERFLOW;
-    rc = ioptUnmapIova(iopt, iova, length, unmapped);
-    if (rc) return rc;
-    if (!unmapped.bytes) return -ENOENT;
-  }
-  cmd.set('length', unmapped.bytes);
-  return iommufdUcmdRespond(ucmd);
-}
+import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
+import { ioptUnmapIovaRange } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioasUnmapWith } from './_unmap.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('unmap-all-ignores-iova', profile, {
-    handlers: { IOMMU_IOAS_UNMAP: (ucmd) => ioasUnmap(ucmd) },
+    // THE FAULT: `cmd->iova == 0 &&` dropped from the unmap-all test.
+    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(ioptUnmapIovaRange, { isUnmapAll: (_iova, length) => length === ULONG_MAX }) },
   });
 }

@@ -20,23 +20,19 @@
  * pasid, SLADS...) to its guest.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-hw-info-ecap-reads-cap', profile, {
-    machine: (m) => {
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === 'intel'));
-      for (const drv of drivers) {
-        if (!drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (orig) => (dev, inType) => {
-          const r = orig!(dev, inType);
-          if ('errno' in r) return r;
-          // THE FAULT: ecap_reg (offset 16) takes the value of cap_reg (offset 8).
-          const data = new Uint8Array(r.data);
-          data.copyWithin(16, 8, 16);
-          return { ...r, data };
-        });
-      }
-    },
+    machine: (m) =>
+      patchDriverHwInfo(m, 'intel', (orig) => (dev, inType) => {
+        const r = orig(dev, inType);
+        if ('errno' in r) return r;
+        // THE FAULT: ecap_reg (offset 16) takes the value of cap_reg (offset 8).
+        const data = new Uint8Array(r.data);
+        data.copyWithin(16, 8, 16);
+        return { ...r, data };
+      }),
   });
 }

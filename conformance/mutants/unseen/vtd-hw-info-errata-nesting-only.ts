@@ -20,23 +20,19 @@
  * IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 (1). Devices on vtd0/vtd2 unchanged.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-hw-info-errata-nesting-only', profile, {
-    machine: (m) => {
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === 'intel'));
-      for (const drv of drivers) {
-        if (!drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (orig) => (dev, inType) => {
-          const r = orig!(dev, inType);
-          if ('errno' in r || dev.iommu.config.nesting) return r;
-          // THE FAULT: flags (the first u32 of struct iommu_hw_info_vtd) only for nesting-capable units.
-          const data = new Uint8Array(r.data);
-          data.fill(0, 0, 4);
-          return { ...r, data };
-        });
-      }
-    },
+    machine: (m) =>
+      patchDriverHwInfo(m, 'intel', (orig) => (dev, inType) => {
+        const r = orig(dev, inType);
+        if ('errno' in r || dev.iommu.config.nesting) return r;
+        // THE FAULT: flags (the first u32 of struct iommu_hw_info_vtd) only for nesting-capable units.
+        const data = new Uint8Array(r.data);
+        data.fill(0, 0, 4);
+        return { ...r, data };
+      }),
   });
 }
