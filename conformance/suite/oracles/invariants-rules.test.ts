@@ -2867,13 +2867,14 @@ describe('answers on rarely reached paths (red-team round 40)', () => {
       mockDomain,
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$ioas', flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT' }, bind: { parent: 'out.out_hwpt_id' }, expect: { ok: true } },
       { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$idev', pt_id: '$parent', data_type: 'IOMMU_HWPT_DATA_SELFTEST', data_len: 8, data_uptr: { data: { hex: '0000000000000000' } } } },
-    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
-    for (const profile of ['6.12', '7.3'] as const) {
-      const r = await judgeOn(p, 'hwpt-alloc-nest-parent-not-recorded', profile);
-      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
-      expect(r.text).toMatch(/a nesting parent allocated for the mock unit, failed with EINVAL/);
-      expect(r.reference, r.text).toEqual([]);
-    }
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['7.3']);
+    // 7.3 only: the 6.12 kernel lane answers EINVAL here (see checkNestedOnOwnParent).
+    const r = await judgeOn(p, 'hwpt-alloc-nest-parent-not-recorded', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/a nesting parent allocated for the mock unit, failed with EINVAL/);
+    expect(r.reference, r.text).toEqual([]);
+    const on612 = await judgeOn(program('nested-over-own-parent-612', p.steps as unknown as Step[], { commands: ['IOMMU_TEST_CMD', 'IOMMU_HWPT_ALLOC'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] }, ['6.12']), 'hwpt-alloc-nest-parent-not-recorded', '6.12');
+    expect(on612.broken, on612.text).not.toContain('invariants.abi-hygiene');
   });
 
   check('suite.invariants.pin-starts-on-a-page', async () => {
