@@ -5,16 +5,46 @@
  * and mapping (iopt_map_pages) are parameters. With the reference's own it
  * answers exactly as the reference does.
  */
-import { EINVAL, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
+import { EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from '../../../impl/lib/errno.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../spec/uapi/constants.ts';
 import { flagMask } from '../../../spec/uapi/lookup.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { IOPT_ALLOC_IOVA, ioptFreePagesList, ioptGetPages, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { iommufdGetIoas, iommufdUcmdRespond, ULONG_MAX, type IoptArea, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
+import { IOPT_ALLOC_IOVA, ioptAreaContig, ioptAreaStartByte, ioptFreePagesList, ioptGetPages, ioptMapPages } from '../../../impl/iommufd/io_pagetable.ts';
+import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
 import { convIommuProt } from '../../../impl/iommufd/ioas.ts';
 import { iommufdTestSyzConvIovaId } from '../../../impl/iommufd/selftest.ts';
 import { Unwind } from '../../../impl/lib/unwind.ts';
 
 const MAP_FLAGS = flagMask('6.12', 'iommufd_ioas_map_flags');
+const U64_WRAP = 1n << 64n;
+
+/** The steps of iopt_get_pages a fault may change; each one not given is the kernel's. */
+export interface GetPagesSteps {
+  /** `if (!length) return -EINVAL;` first (without it, length - 1 wraps as the unsigned it is). */
+  readonly checksZeroLength?: boolean;
+  /** elm->start_byte: where in its pages the piece starts (the kernel: iopt_area_start_byte(area, iter.cur_iova)). */
+  readonly startByte?: (area: IoptArea, cur: bigint) => bigint;
+  /** The piece's last IOVA (the kernel: min(last_iova, iopt_area_last_iova(area))). */
+  readonly pieceLast?: (area: IoptArea, last: bigint) => bigint;
+}
+
+/** A copy of iopt_get_pages (io_pagetable.c) over the given steps. */
+export function getPagesWith({ checksZeroLength = true, startByte = ioptAreaStartByte, pieceLast = (area, last) => (last < area.last ? last : area.last) }: GetPagesSteps): typeof ioptGetPages {
+  return (iopt, iova, length, list) => {
+    if (checksZeroLength && !length) return -EINVAL;
+    const last = iova + ((length - 1n + U64_WRAP) % U64_WRAP);
+    if (last > ULONG_MAX) return -EOVERFLOW;
+    const { pieces, done } = ioptAreaContig(iopt, iova, last);
+    const unwind = new Unwind();
+    unwind.onError('err_free', () => ioptFreePagesList(list));
+    for (const { area, cur } of pieces) {
+      if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
+      ioptGetPagesRef(area.pages!);
+      list.push({ pages: area.pages, area: null, startByte: startByte(area, cur), length: pieceLast(area, last) - cur + 1n });
+    }
+    return unwind.exit(done ? 0 : -ENOENT);
+  };
+}
 
 export interface CopySteps {
   readonly getPages?: typeof ioptGetPages;

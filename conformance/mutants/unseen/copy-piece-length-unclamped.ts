@@ -37,33 +37,12 @@
  * whose iopt_get_pages has the unclamped element length.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptAreaStartByte, ioptFreePagesList, type ioptGetPages } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
 import { mutantImplementation } from '../harness.ts';
-import { copyHandler } from './_copy.ts';
-
-/** iopt_get_pages with each element running to the end of its area. */
-const getPagesUnclamped: typeof ioptGetPages = (iopt, iova, length, list) => {
-  if (!length) return -EINVAL;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces, done } = ioptAreaContig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM); // kzalloc(elm)
-    ioptGetPagesRef(area.pages!);
-    // THE FAULT: min(last_iova, iopt_area_last_iova(area)) lost: the piece runs to the area's end.
-    list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: area.last - cur + 1n });
-  }
-  return unwind.exit(done ? 0 : -ENOENT);
-};
+import { copyHandler, getPagesWith } from './_copy.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('copy-piece-length-unclamped', profile, {
-    handlers: { IOMMU_IOAS_COPY: (ucmd) => copyHandler({ getPages: getPagesUnclamped })(ucmd) },
+    // THE FAULT: min(last_iova, iopt_area_last_iova(area)) lost: the piece runs to the area's end.
+    handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages: getPagesWith({ pieceLast: (area) => area.last }) }) },
   });
 }

@@ -16,32 +16,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { copyHandler } from './_copy.ts';
-import { EINVAL, ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { ULONG_MAX, type IoPagetable, type PagesListElm } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-
-
-/** iopt_get_pages with the fault. */
-function buggyGetPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesListElm[]): number {
-  if (!length) return -EINVAL;
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces, done } = ioptAreaContig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM);
-    const pieceLast = last < area.last ? last : area.last;
-    ioptGetPagesRef(area.pages!);
-    // THE FAULT: elm->start_byte = iopt_area_start_byte(area, iopt_area_iova(area)) instead of (area, iter.cur_iova)
-    list.push({ pages: area.pages, area: null, startByte: area.startByte, length: pieceLast - cur + 1n });
-  }
-  return unwind.exit(done ? 0 : -ENOENT);
-}
+import { copyHandler, getPagesWith } from './_copy.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('copy-src-offset-dropped', profile, { handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages: buggyGetPages }) } });
+  return mutantImplementation('copy-src-offset-dropped', profile, {
+    // THE FAULT: elm->start_byte = iopt_area_start_byte(area, iopt_area_iova(area)), not (area, iter.cur_iova).
+    handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages: getPagesWith({ startByte: (area) => area.startByte }) }) },
+  });
 }

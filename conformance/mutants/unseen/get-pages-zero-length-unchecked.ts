@@ -24,33 +24,11 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { ENOENT, ENOMEM, EOVERFLOW } from '../../../impl/lib/errno.ts';
-import { type IoPagetable, type PagesListElm, ULONG_MAX } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaContig, ioptAreaStartByte, ioptFreePagesList } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptGetPagesRef } from '../../../impl/iommufd/pages.ts';
-import { Unwind } from '../../../impl/lib/unwind.ts';
-import { copyHandler } from './_copy.ts';
-
-const U64_WRAP = 1n << 64n;
-
-/** iopt_get_pages with the fault. */
-function getPages(iopt: IoPagetable, iova: bigint, length: bigint, list: PagesListElm[]): number {
-  // THE FAULT: `if (!length) return -EINVAL;` is gone. length - 1 is unsigned.
-  const lengthMinusOne = (length - 1n + U64_WRAP) % U64_WRAP;
-  const last = iova + lengthMinusOne;
-  if (last > ULONG_MAX) return -EOVERFLOW;
-  const { pieces, done } = ioptAreaContig(iopt, iova, last);
-  const unwind = new Unwind();
-  unwind.onError('err_free', () => ioptFreePagesList(list));
-  for (const { area, cur } of pieces) {
-    if (iopt.faults.shouldFail()) return unwind.exit(-ENOMEM);
-    const pieceLast = last < area.last ? last : area.last;
-    ioptGetPagesRef(area.pages!);
-    list.push({ pages: area.pages, area: null, startByte: ioptAreaStartByte(area, cur), length: pieceLast - cur + 1n });
-  }
-  return unwind.exit(done ? 0 : -ENOENT);
-}
+import { copyHandler, getPagesWith } from './_copy.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  return mutantImplementation('get-pages-zero-length-unchecked', profile, { handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages }) } });
+  return mutantImplementation('get-pages-zero-length-unchecked', profile, {
+    // THE FAULT: `if (!length) return -EINVAL;` is gone; length - 1 wraps as the unsigned it is.
+    handlers: { IOMMU_IOAS_COPY: copyHandler({ getPages: getPagesWith({ checksZeroLength: false }) }) },
+  });
 }
