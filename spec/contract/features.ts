@@ -63,6 +63,25 @@ export function featuresFor(profile: Profile): readonly FeatureDef[] {
   return FEATURES.filter((d) => enumDef(profile, d.enumName)?.members.some((m) => m.name === d.name) === true);
 }
 
+/**
+ * The type features a request's struct fields select: a data, invalidation,
+ * vIOMMU, vEVENTQ or HW queue type equal to the feature's value, in the
+ * command that carries it. These values choose a driver's own data; an
+ * implementation that lacks one still makes the core's checks before it, and
+ * then refuses (the reference: EOPNOTSUPP) where the kernel's driver decides.
+ */
+export function typeFeaturesOf(profile: Profile, cmd: string, fields: { readonly [k: string]: unknown }): readonly string[] {
+  const out: string[] = [];
+  for (const d of featuresFor(profile)) {
+    const [command, field] = d.carriedBy.split('.') as [string, string];
+    const v = command === cmd ? fields[field] : undefined;
+    if (typeof v !== 'number' && typeof v !== 'bigint') continue;
+    const e = enumDef(profile, d.enumName);
+    if (e?.kind === 'values' && Number(v) === e.members.find((m) => m.name === d.name)?.value) out.push(d.name);
+  }
+  return out;
+}
+
 /** Whether `name` is a feature of the contract (in some profile). */
 export function isFeatureName(name: string): boolean {
   return FEATURES.some((d) => d.name === name);

@@ -1392,7 +1392,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       // One whose driver has a nested allocation to refuse it with (7.3: VT-d and the mock only).
       const other = owner && devices.find((x) => x.driver !== owner.driver && (p === '6.12' || x.driver === 'vtd' || x.driver === 'mock'));
       if (!other) return undefined;
-      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: new Ref(other.devid), pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } }, NONE, {});
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: new Ref(other.devid), pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: selftestSize, data_uptr: { data: new Uint8Array(selftestSize) } }, NONE, {});
     };
     // A nesting parent asked for a VT-d or AMD device is followed by the device's hardware info,
     // whole: a VMM reads ecap.NEST (EFR.GT...) to decide whether it can offer the guest nesting, and
@@ -1447,12 +1447,14 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
     };
     // A nesting parent that took for a mock device is asked, by that device, for a nested HWPT over
     // it with the selftest's data: the parent passes the core's test (a user nesting parent of the
-    // device's own driver), and the driver decides.
+    // device's own driver), and the driver decides. The data is the profile's whole struct
+    // iommu_hwpt_selftest, zeroed: its copy refuses a longer one (EINVAL).
+    const selftestSize = requireLayout(p, 'iommu_hwpt_selftest').size;
     const nestMock = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; data_type?: Tmpl } }).fields;
       const hwpt = Object.keys(t.bind ?? {})[0];
       if (!ok(step) || !hwpt || f.flags !== nest || f.data_type !== 0 || !(f.dev_id instanceof Ref) || !m.objs.some((o) => o.kind === 'stdev' && o.ioas === (f.dev_id as Ref).name)) return undefined;
-      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: 8, data_uptr: { data: new Uint8Array(8) } }, NONE, {});
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: new Ref(hwpt), data_type: v(p, 'IOMMU_HWPT_DATA_SELFTEST'), data_len: selftestSize, data_uptr: { data: new Uint8Array(selftestSize) } }, NONE, {});
     };
     const nestPasid = (t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl } }).fields;

@@ -2830,22 +2830,24 @@ export class InvariantsOracle implements Oracle {
    * HWPT_ALLOC.NESTED_PARENT, the other way: over a nesting parent the
    * user allocated for a mock device (IOMMU_HWPT_ALLOC_NEST_PARENT, so
    * hwpt_paging->nest_parent), a mock device's nested allocation with
-   * selftest data that holds the iotlb word passes the core's parent test
-   * and reaches mock_domain_alloc_nested, which refuses no such data with
-   * EINVAL (a kernel without nesting in its driver, or the reference, answers
-   * EOPNOTSUPP). EINVAL is the parent refused: a nest_parent the allocation
-   * never recorded. 7.3 only: the 6.12 kernel lane answers EINVAL there, for
-   * a reason its source did not show us (the core's owner test and
-   * mock_domain_alloc_user's parent test both pass on reading), so 6.12 is
-   * not judged.
+   * selftest data passes the core's parent test and reaches the driver's
+   * nested allocation (6.12 mock_domain_alloc_user, 7.3
+   * mock_domain_alloc_nested), whose copy of the data refuses with EINVAL
+   * only a length short of the iotlb word or longer than the profile's struct
+   * iommu_hwpt_selftest (__iommu_copy_struct_from_user: len < min_len ||
+   * sizeof < len; 4 bytes in 6.12, 8 in 7.3: the 6.12 lane's EINVAL for 8
+   * bytes). Between those, a kernel without nesting in its driver, or the
+   * reference, answers EOPNOTSUPP, the mock builds the HWPT, and EINVAL is
+   * the parent refused: a nest_parent the allocation never recorded.
    */
   private checkNestedOnOwnParent(ev: StepEvent, n: { flags: number; dev: DeviceRec; parent: HwptObj; dataType: number; dataLen: number }, mine: string, theirs: string | undefined, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const { dev, parent } = n;
-    if (this.profile !== '7.3' || mine !== 'mock' || theirs !== 'mock' || parent.nestParent !== true || parent.auto || n.dataType !== IOMMU_HWPT_DATA_SELFTEST || n.dataLen < 4) return;
+    if (mine !== 'mock' || theirs !== 'mock' || parent.nestParent !== true || parent.auto || n.dataType !== IOMMU_HWPT_DATA_SELFTEST) return;
+    if (n.dataLen < offsetofend(this.profile, 'iommu_hwpt_selftest', 'iotlb') || n.dataLen > requireLayout(this.profile, 'iommu_hwpt_selftest').size) return;
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EINVAL') return;
-    out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}) for mock device ${dev.key} over HWPT ${parent.id}, a nesting parent allocated for the mock unit, failed with EINVAL: the core's parent test passes a user nesting parent of the device's own driver, and mock_domain_alloc_nested refuses selftest data with the iotlb word for nothing but memory (HWPT_ALLOC.NESTED_PARENT)`, 'not EINVAL', 'EINVAL'));
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}) for mock device ${dev.key} over HWPT ${parent.id}, a nesting parent allocated for the mock unit, failed with EINVAL: the core's parent test passes a user nesting parent of the device's own driver, and the driver refuses selftest data of ${n.dataLen} bytes (the iotlb word at least, its struct at most) for nothing but memory (HWPT_ALLOC.NESTED_PARENT)`, 'not EINVAL', 'EINVAL'));
   }
 
   /**
