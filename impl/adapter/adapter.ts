@@ -53,6 +53,8 @@ const PHYS_MEMORY = 512 * 1024 * 1024;
 /** The largest user buffer the simulated process maps (256 MiB; the kernel selftests use up to 128 MiB). */
 const MAX_BUFFER = 256 * 1024 * 1024;
 const PAGE = 4096;
+/** Argument arena slots (a page and its guard each): more pieces than any one ioctl places. */
+const ARENA_SLOTS = 16;
 /** An address no mapping ever uses (the 'fault' argument). */
 const FAULT_ADDRESS = 0xdead0000n;
 
@@ -337,43 +339,47 @@ class ReferenceImplementation implements Implementation {
     return ok({ data: out });
   }
 
-  /** A reusable scratch arena for ioctl arguments (bump-allocated per ioctl). */
-  private arena: { va: bigint; size: number; used: number } | null = null;
+  /** A reusable scratch arena for ioctl arguments: slots of one page each, every one before a guard page. */
+  private arena: { va: bigint; used: number } | null = null;
 
   /**
-   * Scratch user memory for an argument or a pointer's data/room: from the
-   * arena (each piece on its own 64-byte-aligned, zero-padded slot), or a
-   * dedicated mapping when it does not fit (unmapped after the ioctl).
+   * Scratch user memory for an argument or a pointer's data/room, placed as
+   * the kernel lanes' adapter places it (ADAPTER.md §3.3): its bytes, zero
+   * up to a multiple of 8, end right before a page the process cannot read,
+   * so a read past what the request provided faults (EFAULT) rather than
+   * finding zeros. A piece of at most a page takes an arena slot (reused
+   * each ioctl); a larger one, or one past the last slot, a mapping of its
+   * own (unmapped after the ioctl). `readOnly`: the piece's pages are
+   * PROT_READ, so every copy back faults.
    */
-  private scratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
-    // 64 KiB holds every argument the suite and the corpus pass; a new process maps it on its first ioctl.
-    const ARENA = 64 << 10;
-    if (!this.arena) this.arena = { va: this.proc.mmap(ARENA, undefined, false, 'heap')!, size: ARENA, used: 0 };
-    const need = Math.ceil(Math.max(bytes.length, 1) / 64) * 64;
-    if (this.arena.used + need <= this.arena.size) {
-      const va = this.arena.va + BigInt(this.arena.used);
-      this.arena.used += need;
-      this.proc.copyToUser(va, bytes);
-      this.proc.clearUser(va + BigInt(bytes.length), need - bytes.length);
+  private scratch(bytes: Uint8Array, scratchList: [bigint, number][], readOnly = false): bigint {
+    const rounded = Math.ceil(bytes.length / 8) * 8;
+    if (!readOnly && rounded <= PAGE && (this.arena?.used ?? 0) < ARENA_SLOTS) {
+      if (!this.arena) this.arena = { va: this.guardedMapping(ARENA_SLOTS * 2 * PAGE, 2 * PAGE), used: 0 };
+      const va = this.arena.va + BigInt(this.arena.used * 2 * PAGE + PAGE - rounded);
+      this.arena.used++;
+      this.placeScratch(va, bytes, rounded);
       return va;
     }
-    const va = this.proc.mmap(Math.max(bytes.length, 1), undefined, false, 'heap')!;
-    this.proc.copyToUser(va, bytes);
-    scratchList.push(va);
+    const body = Math.max(Math.ceil(rounded / PAGE), 1) * PAGE;
+    const map = this.guardedMapping(body + PAGE, body + PAGE);
+    const va = map + BigInt(body - rounded);
+    this.placeScratch(va, bytes, rounded);
+    if (readOnly) this.proc.mprotect(map, body, PROT_R);
+    scratchList.push([map, body + PAGE]);
     return va;
   }
 
-  /**
-   * A `readOnly` argument (ADAPTER.md §3.3): a mapping of its own, written
-   * and then made PROT_READ, so the kernel's copy_from_user reads it and every
-   * copy back into it faults. Unmapped after the ioctl.
-   */
-  private readOnlyScratch(bytes: Uint8Array, scratchList: bigint[]): bigint {
-    const va = this.proc.mmap(Math.max(bytes.length, 1), PROT_RW, false, 'heap')!;
-    this.proc.copyToUser(va, bytes);
-    this.proc.mprotect(va, Math.max(bytes.length, 1), PROT_R);
-    scratchList.push(va);
+  /** A read-write mapping of `length` bytes whose every `stride`-th page (the last of each stride) is a guard: PROT_NONE. */
+  private guardedMapping(length: number, stride: number): bigint {
+    const va = this.proc.mmap(length, PROT_RW, false, 'heap')!;
+    for (let guard = stride - PAGE; guard < length; guard += stride) this.proc.mprotect(va + BigInt(guard), PAGE, PROT_NONE);
     return va;
+  }
+
+  private placeScratch(va: bigint, bytes: Uint8Array, rounded: number): void {
+    this.proc.copyToUser(va, bytes);
+    if (rounded > bytes.length) this.proc.clearUser(va + BigInt(bytes.length), rounded - bytes.length);
   }
 
   private ioctl(req: Extract<SingleRequest, { op: 'ioctl' }>): Response {
@@ -385,7 +391,7 @@ class ReferenceImplementation implements Implementation {
     const kind = command ? requestKindViolation(p, req.cmd, req.arg) : undefined;
     if (kind) return bad(`field '${kind.field}' ${kind.message}`, kind.field);
     const request = command ? command.request : (req.cmd as number) >>> 0;
-    const scratchList: bigint[] = [];
+    const scratchList: [bigint, number][] = [];
     // Sizes of the pieces placed for pointers (most ioctls have none).
     let sizes: Map<bigint, number> | undefined;
     let built;
@@ -406,7 +412,7 @@ class ReferenceImplementation implements Implementation {
     let argVa: bigint | null = null;
     switch (built.kind) {
       case 'bytes':
-        argVa = (req.arg.kind === 'struct' || req.arg.kind === 'raw') && req.arg.readOnly ? this.readOnlyScratch(built.bytes, scratchList) : this.scratch(built.bytes, scratchList);
+        argVa = this.scratch(built.bytes, scratchList, (req.arg.kind === 'struct' || req.arg.kind === 'raw') && req.arg.readOnly === true);
         argValue = argVa;
         break;
       case 'int':
@@ -447,8 +453,7 @@ class ReferenceImplementation implements Implementation {
       }
       result = { ret: result.ret, errno: result.errno, bytes: after, ...(out !== undefined && { out }), ...(buffers !== undefined && { buffers }), ...(ptrs !== undefined && { ptrs }) };
     }
-    const argLength = built.kind === 'bytes' ? built.bytes.length : 0;
-    for (const va of scratchList) this.proc.munmap(va, Math.max(va === argVa ? argLength : (sizes?.get(va) ?? PAGE), 1));
+    for (const [va, length] of scratchList) this.proc.munmap(va, length);
     if (this.arena) this.arena.used = 0;
     return ok(result);
   }

@@ -303,6 +303,11 @@ export function applyAbi(profile: Profile, cmd: CommandDef, fields: { readonly [
     }
   };
   apply(choice);
+  // A size past sizeof that came with the fields (a follow asking again with an earlier step's
+  // struct) comes with that struct's zero tail: without it the request would claim bytes it does
+  // not provide, and the answer would be the adapter's memory layout's (EFAULT at a guard page).
+  const claimed = out[facts.lenField];
+  if (tail === undefined && typeof claimed === 'number' && claimed > facts.size && claimed - facts.size <= 4096) tail = new Uint8Array(claimed - facts.size);
   const arg: { kind: 'struct'; fields: typeof out; tail?: Uint8Array; readOnly?: true } = { kind: 'struct', fields: out };
   if (tail !== undefined) arg.tail = tail;
   if (readOnly) arg.readOnly = true;

@@ -816,7 +816,12 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
         if (!step || !c.extra) return step;
         const arg = step.fields['arg'] as { kind: 'struct'; fields: { [k: string]: Tmpl }; tail?: Uint8Array };
         // The buffer runs on 32 bytes past argsz: a capability chain cut by argsz must stop there.
-        return arg.tail ? step : { ...step, fields: { ...step.fields, arg: { ...arg, tail: new Uint8Array(c.extra + 32) } } };
+        const argsz = typeof arg.fields['argsz'] === 'number' ? arg.fields['argsz'] : size + c.extra;
+        const want = Math.max(argsz - size, 0) + 32;
+        if (arg.tail && arg.tail.length >= want) return step;
+        const tail = new Uint8Array(want);
+        if (arg.tail) tail.set(arg.tail);
+        return { ...step, fields: { ...step.fields, arg: { ...arg, tail } } };
       },
     } satisfies CommandSpec<{ ctx: number; extra: number; abi: AbiChoice }>);
   }
