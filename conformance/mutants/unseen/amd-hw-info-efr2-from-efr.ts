@@ -27,23 +27,19 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { decodeStruct, encodeStruct } from '../../../spec/abi/codec.ts';
-import type { HwInfo, IommuDriver, SimDevice } from '../../../impl/platform/iommu.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('amd-hw-info-efr2-from-efr', profile, {
     machine(m, env) {
       if (env.profile !== '7.3') return;
-      const drivers = new Set<IommuDriver>([...m.instances.values()].map((i) => i.driver));
-      for (const drv of drivers) {
-        if (drv.name !== 'amd' || !drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (orig) => (dev: SimDevice, inType: number): HwInfo | { readonly errno: number } => {
-          const r = orig!(dev, inType);
-          if (!('data' in r)) return r;
-          const v = decodeStruct(env.profile, 'iommu_hw_info_amd', r.data);
-          return { type: r.type, data: encodeStruct(env.profile, 'iommu_hw_info_amd', { ...v, efr2: v['efr'] ?? 0n }) };
-        });
-      }
+      patchDriverHwInfo(m, 'amd', (orig) => (dev, inType) => {
+        const r = orig(dev, inType);
+        if (!('data' in r)) return r;
+        const v = decodeStruct(env.profile, 'iommu_hw_info_amd', r.data);
+        return { type: r.type, data: encodeStruct(env.profile, 'iommu_hw_info_amd', { ...v, efr2: v['efr'] ?? 0n }) };
+      });
     },
   });
 }

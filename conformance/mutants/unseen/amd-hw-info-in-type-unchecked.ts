@@ -24,18 +24,15 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_HW_INFO_TYPE_DEFAULT } from '../../../spec/uapi/constants.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('amd-hw-info-in-type-unchecked', profile, {
     machine: (m) => {
       if (profile !== '7.3') return;
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver));
-      for (const drv of drivers) {
-        if (drv.name !== 'amd' || !drv.hwInfo) continue;
-        // THE FAULT: *type is not checked; every request is served as DEFAULT/AMD.
-        patchOwn(drv, 'hwInfo', (hwInfo) => hwInfo && ((dev, _inType) => hwInfo(dev, IOMMU_HW_INFO_TYPE_DEFAULT)));
-      }
+      // THE FAULT: *type is not checked; every request is served as DEFAULT/AMD.
+      patchDriverHwInfo(m, 'amd', (hwInfo) => (dev, _inType) => hwInfo(dev, IOMMU_HW_INFO_TYPE_DEFAULT));
     },
   });
 }

@@ -19,23 +19,19 @@
  * unit's AIDR (2: SMMUv3.2). Profile 7.3 only (6.12 SMMUv3 has no hw_info).
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('smmu-hw-info-aidr-reads-iidr', profile, {
-    machine: (m) => {
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === 'smmuv3'));
-      for (const drv of drivers) {
-        if (!drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (orig) => (dev, inType) => {
-          const regs = dev.iommu.config.regs;
-          // THE FAULT: the AIDR slot (regs[7]) is read from the IIDR offset (regs[6]).
-          const cfg = { ...dev.iommu.config, regs: [...regs.slice(0, 7), regs[6] ?? 0n] };
-          const iommu = Object.assign(Object.create(Object.getPrototypeOf(dev.iommu) as object) as typeof dev.iommu, dev.iommu, { config: cfg });
-          const view = Object.assign(Object.create(Object.getPrototypeOf(dev) as object) as typeof dev, dev, { iommu });
-          return orig!(view, inType);
-        });
-      }
-    },
+    machine: (m) =>
+      patchDriverHwInfo(m, 'smmuv3', (orig) => (dev, inType) => {
+        const regs = dev.iommu.config.regs;
+        // THE FAULT: the AIDR slot (regs[7]) is read from the IIDR offset (regs[6]).
+        const cfg = { ...dev.iommu.config, regs: [...regs.slice(0, 7), regs[6] ?? 0n] };
+        const iommu = Object.assign(Object.create(Object.getPrototypeOf(dev.iommu) as object) as typeof dev.iommu, dev.iommu, { config: cfg });
+        const view = Object.assign(Object.create(Object.getPrototypeOf(dev) as object) as typeof dev, dev, { iommu });
+        return orig(view, inType);
+      }),
   });
 }

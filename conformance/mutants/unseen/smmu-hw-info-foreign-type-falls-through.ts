@@ -34,20 +34,16 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_HW_INFO_TYPE_ARM_SMMUV3 } from '../../../spec/uapi/constants.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('smmu-hw-info-foreign-type-falls-through', profile, {
     machine: (m) => {
       if (profile !== '7.3') return;
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver));
-      for (const drv of drivers) {
-        if (drv.name !== 'smmuv3' || !drv.hwInfo) continue;
-        const hwInfo = drv.hwInfo.bind(drv);
-        // THE FAULT: no implementation ops, so a foreign in_data_type is not refused but
-        // falls through to the SMMUv3 answer (DEFAULT and ARM_SMMUV3 answer as before).
-        patchOwn(drv, 'hwInfo', () => (dev, _inType) => hwInfo(dev, IOMMU_HW_INFO_TYPE_ARM_SMMUV3));
-      }
+      // THE FAULT: no implementation ops, so a foreign in_data_type is not refused but
+      // falls through to the SMMUv3 answer (DEFAULT and ARM_SMMUV3 answer as before).
+      patchDriverHwInfo(m, 'smmuv3', (hwInfo) => (dev, _inType) => hwInfo(dev, IOMMU_HW_INFO_TYPE_ARM_SMMUV3));
     },
   });
 }

@@ -32,26 +32,22 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { decodeStruct, encodeStruct } from '../../../spec/abi/codec.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('smmu-hw-info-idr5-unread', profile, {
     machine: (m) => {
       if (profile !== '7.3') return;
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver));
-      for (const drv of drivers) {
-        if (drv.name !== 'smmuv3' || !drv.hwInfo) continue;
-        const hwInfo = drv.hwInfo.bind(drv);
-        patchOwn(drv, 'hwInfo', () => (dev, inType) => {
-          const r = hwInfo(dev, inType);
-          if (!('data' in r)) return r;
-          const v = decodeStruct(profile, 'iommu_hw_info_arm_smmuv3', r.data);
-          const idr = [...(v.idr as readonly (number | bigint)[])].map(Number);
-          // THE FAULT: `for (i = 0; i < 5; i++)` — IDR5 is never read, the zeroed slot stays 0.
-          idr[5] = 0;
-          return { type: r.type, data: encodeStruct(profile, 'iommu_hw_info_arm_smmuv3', { ...v, idr }) };
-        });
-      }
+      patchDriverHwInfo(m, 'smmuv3', (hwInfo) => (dev, inType) => {
+        const r = hwInfo(dev, inType);
+        if (!('data' in r)) return r;
+        const v = decodeStruct(profile, 'iommu_hw_info_arm_smmuv3', r.data);
+        const idr = [...(v.idr as readonly (number | bigint)[])].map(Number);
+        // THE FAULT: `for (i = 0; i < 5; i++)` — IDR5 is never read, the zeroed slot stays 0.
+        idr[5] = 0;
+        return { type: r.type, data: encodeStruct(profile, 'iommu_hw_info_arm_smmuv3', { ...v, idr }) };
+      });
     },
   });
 }

@@ -27,7 +27,8 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_HW_INFO_TYPE_ARM_SMMUV3 } from '../../../spec/uapi/constants.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 /** POISON_FREE (include/linux/poison.h) in every byte. */
 const SLAB_POISON = 0x6b;
@@ -36,20 +37,14 @@ export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('smmu-hw-info-kmalloc-reserved', profile, {
     machine: (m) => {
       if (profile !== '7.3') return;
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver));
-      for (const drv of drivers) {
-        if (drv.name !== 'smmuv3' || !drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (hwInfo) =>
-          hwInfo && ((dev, inType) => {
-            const r = hwInfo(dev, inType);
-            if (!('type' in r) || r.type !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3) return r;
-            // THE FAULT: kmalloc — flags (only ORed) and __reserved keep the old slab contents.
-            const data = new Uint8Array(r.data);
-            for (let i = 0; i < 8; i++) data[i] = ((data[i] as number) | SLAB_POISON) & 0xff;
-            return { type: r.type, data };
-          }),
-        );
-      }
+      patchDriverHwInfo(m, 'smmuv3', (hwInfo) => (dev, inType) => {
+        const r = hwInfo(dev, inType);
+        if (!('type' in r) || r.type !== IOMMU_HW_INFO_TYPE_ARM_SMMUV3) return r;
+        // THE FAULT: kmalloc — flags (only ORed) and __reserved keep the old slab contents.
+        const data = new Uint8Array(r.data);
+        for (let i = 0; i < 8; i++) data[i] = ((data[i] as number) | SLAB_POISON) & 0xff;
+        return { type: r.type, data };
+      });
     },
   });
 }

@@ -24,18 +24,12 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { IOMMU_HW_INFO_TYPE_DEFAULT } from '../../../spec/uapi/constants.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-hw-info-in-type-unchecked', profile, {
-    machine: (m) => {
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === 'intel'));
-      for (const drv of drivers) {
-        const hwInfo = drv.hwInfo;
-        if (!hwInfo) continue;
-        // THE FAULT: the requested type is not compared; the driver answers with its own.
-        patchOwn(drv, 'hwInfo', (orig) => (dev, _inType) => (orig ?? hwInfo)(dev, IOMMU_HW_INFO_TYPE_DEFAULT));
-      }
-    },
+    // THE FAULT: the requested type is not compared; the driver answers with its own.
+    machine: (m) => patchDriverHwInfo(m, 'intel', (hwInfo) => (dev, _inType) => hwInfo(dev, IOMMU_HW_INFO_TYPE_DEFAULT)),
   });
 }

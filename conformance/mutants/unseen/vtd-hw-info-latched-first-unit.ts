@@ -48,30 +48,24 @@
  * afterwards.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { Machine } from '../../../impl/platform/index.ts';
-import type { IommuDriver } from '../../../impl/platform/iommu.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-function latchHwInfo(m: Machine): void {
-  const drivers = new Set<IommuDriver>([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === 'intel'));
-  for (const drv of drivers) {
-    if (!drv.hwInfo) continue;
-    /** The struct built by the first successful call (static in the driver). */
-    let cached: { type: number; data: Uint8Array } | undefined;
-    patchOwn(drv, 'hwInfo', (hwInfo) => (dev, inType) => {
-      const r = hwInfo!(dev, inType);
-      if (!('data' in r)) return r; // type check and kzalloc failure stay per call
-      if (cached === undefined) {
-        cached = { type: r.type, data: r.data.slice() };
-        return r;
-      }
-      return { type: cached.type, data: cached.data.slice() }; // THE FAULT: the first unit's registers
-    });
-  }
-}
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-hw-info-latched-first-unit', profile, {
-    machine: (m) => latchHwInfo(m),
+    machine: (m) =>
+      patchDriverHwInfo(m, 'intel', (hwInfo) => {
+        /** The struct built by the first successful call (static in the driver). */
+        let cached: { type: number; data: Uint8Array } | undefined;
+        return (dev, inType) => {
+          const r = hwInfo(dev, inType);
+          if (!('data' in r)) return r; // type check and kzalloc failure stay per call
+          if (cached === undefined) {
+            cached = { type: r.type, data: r.data.slice() };
+            return r;
+          }
+          return { type: cached.type, data: cached.data.slice() }; // THE FAULT: the first unit's registers
+        };
+      }),
   });
 }

@@ -25,25 +25,20 @@
  * structure it built.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import type { IommuDriver } from '../../../impl/platform/iommu.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 /** sizeof(struct iommu_hw_info_vtd *) on x86-64. */
 const SIZEOF_POINTER = 8;
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('vtd-hw-info-length-sizeof-pointer', profile, {
-    machine: (m) => {
-      const drivers = new Set<IommuDriver>([...m.instances.values()].map((i) => i.driver).filter((d) => d.name === 'intel'));
-      for (const drv of drivers) {
-        if (!drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (hwInfo) => (dev, inType) => {
-          const r = hwInfo!(dev, inType);
-          if (!('data' in r)) return r;
-          // THE FAULT: *length = sizeof(vtd) — the pointer's size, not the structure's.
-          return { type: r.type, data: r.data.subarray(0, SIZEOF_POINTER) };
-        });
-      }
-    },
+    machine: (m) =>
+      patchDriverHwInfo(m, 'intel', (hwInfo) => (dev, inType) => {
+        const r = hwInfo(dev, inType);
+        if (!('data' in r)) return r;
+        // THE FAULT: *length = sizeof(vtd) — the pointer's size, not the structure's.
+        return { type: r.type, data: r.data.subarray(0, SIZEOF_POINTER) };
+      }),
   });
 }
