@@ -279,10 +279,11 @@ export function envSpecs(env: GenEnv): CommandSpec<never>[] {
       after: (m, c, t, step) => {
         if (!ok(step)) return;
         const names = Object.keys(t.bind ?? {});
-        const spec = t.fields['spec'] as { iommu: string; group?: Ref; enforceCacheCoherency?: boolean; reservedRegions?: unknown[] };
+        const spec = t.fields['spec'] as { iommu: string; group?: Ref; enforceCacheCoherency?: boolean; reservedRegions?: { start: bigint }[] };
+        const own = spec.reservedRegions?.[1]?.start;
         const iommu = iommus.find((i) => i.name === spec.iommu) as IommuInstanceInfo;
         const ecc = spec.enforceCacheCoherency ?? iommu.enforceCacheCoherency;
-        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), ecc, resv: spec.reservedRegions !== undefined, alive: true });
+        m.devs.push({ name: names[0] as string, iommu, group: spec.group ? spec.group.name : (names[1] as string), ecc, resv: spec.reservedRegions !== undefined, ...(own !== undefined && { ownResv: own }), alive: true });
         void c;
       },
     } satisfies CommandSpec<DeviceCreate>);

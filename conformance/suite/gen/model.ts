@@ -63,6 +63,8 @@ export interface DevEntry {
   readonly ecc?: boolean;
   /** Created with a reserved region of its own (DEVICE_RESV_IOVA, DEVICE_RESV_PAGES pages). */
   readonly resv?: boolean;
+  /** The IOVA of the page of a reserved region that is its own alone (every such device after the first has one). */
+  readonly ownResv?: bigint;
   alive: boolean;
 }
 

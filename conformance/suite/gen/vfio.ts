@@ -13,7 +13,7 @@ import type { AbiChoice, RequestBits } from './abi.ts';
 import { type AreaEntry, type BufEntry, type CtxEntry, type DfdEntry, GenModel, type ObjEntry, type ObjKind, pick } from './model.ts';
 import { HPAGE, type IdChoice, idChoice, idOf, type IovaChoice, iovaChoice, iovaOf, type LenChoice, lenChoice, lengthOf, type VaChoice, vaChoice, vaOf } from './values.ts';
 import type { CommandSpec, Need } from './command.ts';
-import { awayFrom, bindCtx, boundsFor, ctxK, ctxOf, dfdClosed, type GenEnv, idDefects, ioctlStep, k16, namedIoas, NONE, noteLeft, ok, opSupported, otherRequestStep, PAGE_BYTES, rangesAfterFailedAttach, rangesOf, recordAttach, recordAttachOf, requestBits, reservedMapStep, siblingPt, supported, unmapAreaStep, v, writeOnlyThenUsed } from './shared.ts';
+import { awayFrom, bindCtx, DEVICE_RESV_IOVA, mapFlags, recordFixedMap, boundsFor, ctxK, ctxOf, dfdClosed, type GenEnv, idDefects, ioctlStep, k16, namedIoas, NONE, noteLeft, ok, opSupported, otherRequestStep, PAGE_BYTES, rangesAfterFailedAttach, rangesOf, recordAttach, recordAttachOf, requestBits, reservedMapStep, siblingPt, supported, unmapAreaStep, v, writeOnlyThenUsed } from './shared.ts';
 
 /** `to`: a context by name (constructors only; generated choices leave it out). */
 export type Bind = { dfd: number; ctx: number; badFd: boolean; abi: AbiChoice; to?: string; token?: boolean };
@@ -662,29 +662,64 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
     // one (iommufd_device_do_replace), and every member's reserved regions go with it — mostly the
     // member without regions of its own is the one named, so the other's must follow it. Then
     // IOVA_RANGES of the IOAS the group went to.
+    // Every third time the other member's own region is mapped there first: the replace reserves
+    // the named member's regions in that IOAS, then fails on the other's (EADDRINUSE), and must
+    // take back what it reserved for the members before it (iommufd_group_do_replace_reserved_iova's
+    // err_unresv): IOVA_RANGES of that IOAS right after, and a map at the named member's regions.
+    const groupMove = (m: GenModel, c: { k: number; j: number }): { x: DfdEntry; y: DfdEntry; to: ObjEntry } | undefined => {
+      const pairs = memberPairs(m);
+      const [x, y] = (c.k % 4 === 3 ? pick(pairs.filter(([o]) => o.dev.resv), c.k) : pick(pairs.filter(([, o]) => o.dev.resv), c.k)) ?? pick(pairs, c.k) ?? [];
+      const at = x && ioasOf(m, x);
+      const to = x?.ctx ? pick(m.live('ioas', x.ctx).filter((o) => o.name !== at), c.j) : undefined;
+      return x && y && to ? { x, y, to } : undefined;
+    };
+    // The page of the other member's regions that the named one lacks: its own page, or the region
+    // every such device shares when the named one has none.
+    const clashAt = (m: GenModel, c: { k: number; j: number }, mv: { x: DfdEntry; y: DfdEntry } | undefined): bigint | undefined =>
+      c.j % 3 === 2 && mv?.y.dev.resv && m.bufs.length > 0 && has('IOMMU_IOAS_MAP') ? (mv.y.dev.ownResv ?? (mv.x.dev.resv ? undefined : DEVICE_RESV_IOVA)) : undefined;
+    const replaceStep = (m: GenModel, x: DfdEntry, to: ObjEntry): StepTemplate | undefined =>
+      ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(x.name), { flags: 0, pt_id: new Ref(to.name) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+    const groupAfter = (m: GenModel, c: unknown, t: StepTemplate, step: TraceStep): void => {
+      if (t.fields['cmd'] === 'IOMMU_IOAS_MAP') return recordFixedMap(m, t, step, mapFlags(p));
+      if (t.fields['cmd'] !== 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return;
+      const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      const before = d?.attached;
+      recordAttachOf(m, c, t, step);
+      // The rest of the group went where it did.
+      if (ok(step) && d && before) for (const y of m.openDfds()) if (y !== d && y.dev.group === d.dev.group && y.attached === before) y.attached = d.attached;
+    };
     add({
       kind: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT/group-replace',
       weight: 1,
       arb: fc.record({ k: k16, j: k16 }),
       needs: ['groupSpread'], ready: () => true,
       build: (m, c) => {
-        const pairs = memberPairs(m);
-        const [x] = (c.k % 4 === 3 ? pick(pairs.filter(([o]) => o.dev.resv), c.k) : pick(pairs.filter(([, y]) => y.dev.resv), c.k)) ?? pick(pairs, c.k) ?? [];
-        const at = x && ioasOf(m, x);
-        const to = x?.ctx ? pick(m.live('ioas', x.ctx).filter((o) => o.name !== at), c.j) : undefined;
-        return x && to && ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(x.name), { flags: 0, pt_id: new Ref(to.name) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
+        const mv = groupMove(m, c);
+        if (!mv) return undefined;
+        const own = clashAt(m, c, mv);
+        const buf = m.bufs[0];
+        if (own !== undefined && buf) {
+          const flags = mapFlags(p);
+          return ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(mv.to.ctx), { flags: flags.read | flags.write | flags.fixed, ioas_id: new Ref(mv.to.name), user_va: new Ref(buf.name, 'va'), length: PAGE, iova: own }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } });
+        }
+        return replaceStep(m, mv.x, mv.to);
       },
-      after: (m, c, t, step) => {
-        const d = m.dfds.find((x) => x.name === (t.fields['fd'] as Ref).name);
-        const before = d?.attached;
-        recordAttachOf(m, c, t, step);
-        // The rest of the group went where it did.
-        if (ok(step) && d && before) for (const y of m.openDfds()) if (y !== d && y.dev.group === d.dev.group && y.attached === before) y.attached = d.attached;
-      },
-      follow: (m, _c, t, step) => {
+      after: groupAfter,
+      follow: (m, c, t, step) => {
+        if (t.fields['cmd'] === 'IOMMU_IOAS_MAP') {
+          const mv = ok(step) ? groupMove(m, c) : undefined;
+          const replace = mv && replaceStep(m, mv.x, mv.to);
+          // The named member's first region (its unit's MSI window, else the shared one) mapped there after.
+          const first = mv?.x.dev.iommu.reservedRegions?.[0]?.start ?? (mv?.x.dev.resv ? DEVICE_RESV_IOVA : undefined);
+          const buf = m.bufs[0];
+          const flags = mapFlags(p);
+          const probe = mv && first !== undefined && buf ? ioctlStep(env, 'IOMMU_IOAS_MAP', new Ref(mv.to.ctx), { flags: flags.read | flags.write | flags.fixed, ioas_id: new Ref(mv.to.name), user_va: new Ref(buf.name, 'va'), length: PAGE, iova: first }, NONE, { bind: { [m.fresh('area')]: 'out.iova' } }) : undefined;
+          return mv && replace ? [replace, rangesOf(env, mv.to.ctx, mv.to.name), probe].filter((x): x is StepTemplate => x !== undefined) : undefined;
+        }
         const to = ok(step) ? namedIoas(m, (t.fields['arg'] as { fields: { pt_id: Tmpl } }).fields.pt_id) : undefined;
         return to ? rangesOf(env, to.ctx, to.name) : undefined;
       },
+      afterFollow: groupAfter,
     } satisfies CommandSpec<{ k: number; j: number }>);
     // The detach that matters most: one device leaves a mapped domain another
     // device keeps alive; it must be blocked at once (iommufd_hw_pagetable_detach).
