@@ -139,7 +139,7 @@ export const clauses: Clause[] = [
     profiles: BOTH,
     command: CMD,
     errno: 'EINVAL',
-    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent', 'suite.invariants.nested-flags-first', 'suite.invariants.nested-on-plain-parent', 'suite.invariants.nested-without-data', 'suite.invariants.nested-over-own-parent'],
+    checks: [ORDER, 'ref.hwpt_alloc.nested-flags-per-profile', 'ref.hwpt_alloc.nested-needs-driver-op', 'suite.invariants.nested-on-foreign-parent', 'suite.invariants.nested-flags-first', 'suite.invariants.nested-on-plain-parent', 'suite.invariants.nested-without-data', 'suite.invariants.nested-over-own-parent', 'suite.invariants.nested-without-driver-op'],
   },
   {
     id: 'HWPT_ALLOC.FAULT_LOOKUP',

@@ -2967,3 +2967,57 @@ describe('answers on rarely reached paths (red-team round 40, groups)', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 });
+
+describe('answers on rarely reached paths (red-team round 41)', () => {
+  check('suite.invariants.nested-without-driver-op', async () => {
+    // 7.3: AMD has no domain_alloc_nested; the nested allocation is EOPNOTSUPP before its parent is judged.
+    const p = program('nested-amd', [
+      ...context,
+      ...bindTo('amd0'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$ioas' }, bind: { plain: 'out.out_hwpt_id' }, expect: { ok: true } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { dev_id: '$d_id', pt_id: '$plain', data_type: 'IOMMU_HWPT_DATA_AMD_GUEST', data_len: 32, data_uptr: { data: { hex: '00'.repeat(32) } } } },
+    ], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'IOMMU_HWPT_ALLOC'] }, ['7.3']);
+    const r = await judgeOn(p, 'nested-alloc-parent-before-driver-op', '7.3');
+    expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+    expect(r.text).toMatch(/the amd driver has no domain_alloc_nested/);
+    expect(r.reference, r.text).toEqual([]);
+  });
+
+  check('suite.invariants.test-op-lookups', async () => {
+    // MD_CHECK_IOTLB on a paging HWPT (ENOENT), MD_CHECK_MAP with a wrapping uptr (EINVAL),
+    // ACCESS_PAGES through an access that does not pin (EOPNOTSUPP).
+    const steps = (what: 'iotlb' | 'wrap' | 'pages'): Step[] => [
+      ...open,
+      mockDomain,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_MAP', fields: { ioas_id: '$ioas', flags: 'IOMMU_IOAS_MAP_FIXED_IOVA|IOMMU_IOAS_MAP_WRITEABLE|IOMMU_IOAS_MAP_READABLE', user_va: '$buf.va', length: '8192', iova: '0x200000' }, expect: { ok: true } },
+      ...(what === 'iotlb'
+        ? [{ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_IOTLB', id: '$hwpt', check_iotlb: { id: 0, iotlb: 0 } } } as Step]
+        : what === 'wrap'
+          ? [{ op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MD_CHECK_MAP', id: '$hwpt', check_map: { iova: '0x200000', length: '8192', uptr: '0xfffffffffffff000' } } } as Step]
+          : [
+              { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_CREATE_ACCESS', id: '$ioas', create_access: { flags: 0 } }, bind: { acc: 'out.create_access.out_access_fd' }, expect: { ok: true } } as Step,
+              { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_ACCESS_PAGES', id: '$acc', access_pages: { flags: 0, iova: '0x200000', length: '4096', uptr: '$buf.va' } } } as Step,
+            ]),
+    ];
+    const needs = { commands: ['IOMMU_TEST_CMD', 'IOMMU_IOAS_MAP'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] };
+    for (const [what, fault, errno] of [['iotlb', 'md-check-iotlb-paging-lookup', 'ENOENT'], ['wrap', 'md-check-pa-overflow-unchecked', 'EINVAL'], ['pages', 'access-pages-skips-pin-ops-check', 'EOPNOTSUPP']] as const) {
+      for (const profile of ['6.12', '7.3'] as const) {
+        const r = await judgeOn(program(`test-op-${what}-${profile}`, steps(what), needs, [profile]), fault, profile);
+        expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+        expect(r.text).toMatch(new RegExp(`\\(${errno}, TEST_CMD.OP_LOOKUPS\\)`));
+        expect(r.reference, r.text).toEqual([]);
+      }
+    }
+  });
+  check('suite.invariants.type1-cut-at-area-start', async () => {
+    // A type1 v1 unmap whose last byte is the next mapping's first: no split there, ENOENT once
+    // the unmap meets that mapping (the one before it unmapped).
+    const p = program('type1-cut-at-start', [{"op": "mem_alloc", "length": 65536, "hugeAligned": true, "bind": {"buf": "."}}, {"op": "open", "node": "iommu", "bind": {"fd": "fd"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "IOMMU_IOAS_ALLOC", "fields": {}, "bind": {"ioas": "out.out_ioas_id"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "IOMMU_TEST_CMD", "fields": {"op": "IOMMU_TEST_OP_MOCK_DOMAIN", "id": "$ioas", "mock_domain": {}}, "bind": {"hwpt": "out.mock_domain.out_hwpt_id"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "IOMMU_VFIO_IOAS", "fields": {"op": "IOMMU_VFIO_IOAS_SET", "ioas_id": "$ioas"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "VFIO_SET_IOMMU", "arg": {"kind": "int", "value": "VFIO_TYPE1_IOMMU"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "VFIO_IOMMU_MAP_DMA", "fields": {"flags": "VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE", "vaddr": "$buf.va", "size": "4096", "iova": "0x1000000"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "VFIO_IOMMU_MAP_DMA", "fields": {"flags": "VFIO_DMA_MAP_FLAG_READ|VFIO_DMA_MAP_FLAG_WRITE", "vaddr": {"$": "buf", "field": "va", "add": 8192}, "size": "8192", "iova": "0x1001000"}, "expect": {"ok": true}}, {"op": "ioctl", "fd": "$fd", "cmd": "VFIO_IOMMU_UNMAP_DMA", "fields": {"size": "4097", "iova": "0x1000000"}}] as Step[], { commands: ['IOMMU_VFIO_IOAS', 'VFIO_SET_IOMMU', 'VFIO_IOMMU_MAP_DMA', 'VFIO_IOMMU_UNMAP_DMA', 'IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'split-at-area-start-not-skipped', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/a cut point is an area's first byte, where iopt_area_split leaves the area whole/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+});

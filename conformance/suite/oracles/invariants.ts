@@ -720,6 +720,7 @@ export class InvariantsOracle implements Oracle {
     this.checkCopyZeroLength(ev, ok, s.errno, out);
     this.checkBindNegativeFd(ev, ok, s.errno, out);
     this.checkCheckRefsArgs(ev, ok, s.errno, out);
+    this.checkTestOpLookups(ev, ok, s.errno, out);
     this.checkHwptAllocTarget(ev, ok, s.errno, out);
     this.checkTempMemoryLimit(ev, ok, s.errno, out);
     this.checkNestingRegisters(ev, ok, s.errno, out);
@@ -744,7 +745,7 @@ export class InvariantsOracle implements Oracle {
     else this.checkExists(ev, s.errno, out);
     if (!ok) this.checkCopyHoleErrno(ev, s.errno, out);
     if (!ok) this.checkUnmapAllRefused(ev, s.errno, out);
-    if (!ok) this.checkType1CutRefused(ev, s.errno, out);
+    this.checkType1Cut(ev, ok, s.errno, out);
     if (!ok) this.checkMapRefused(ev, s.errno, out);
     this.checkMapLengths(ev, ok, s.errno, out);
     this.checkUnmapOverflow(ev, ok, s.errno, out);
@@ -1395,11 +1396,13 @@ export class InvariantsOracle implements Oracle {
    * not aligned to the IOAS's alignment (in IOVA or in the pages), an area
    * an access holds pages of. With neither, and no access pinning in the
    * range, the unmap succeeds: a refusal keeps mapped and pinned what the
-   * type1 user unmapped. A cut on an area's first byte is no cut
-   * (iopt_area_split returns 0 there), so a range starting one byte into an
-   * area, or ending on its first byte, is not judged.
+   * type1 user unmapped. A cut on an area's first byte is no cut either
+   * (iopt_area_split returns 0 at both ends of its area), so a range
+   * starting one byte into an area, or ending on its first byte, leaves that
+   * area whole across the range's end: the unmap meets an area reaching past
+   * the range and answers ENOENT (iopt_unmap_iova_range), never a refused cut.
    */
-  private checkType1CutRefused(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+  private checkType1Cut(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
     if (req.op !== 'ioctl' || req.cmd !== 'VFIO_IOMMU_UNMAP_DMA' || req.arg.kind !== 'struct' || this.shadow.lost || this.failNth) return;
     if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly || errnoName(errno ?? 0) === 'EFAULT') return;
@@ -1414,6 +1417,7 @@ export class InvariantsOracle implements Oracle {
     if (align === undefined || ioas.segs.some((x) => x.uncertain)) return;
     const pinned = (r: Range): boolean => [...ctx.objects.values()].some((o) => o.type === 'access' && o.ioas === ioas.id && [...o.items.values()].some((it) => overlaps(it, r)));
     if (pinned(range)) return;
+    let crossing = false;
     for (const cut of iova === 0n ? [range.last] : [range.last, iova - 1n]) {
       const seg = this.shadow.segmentAt(ioas, cut);
       if (!seg) continue;
@@ -1426,14 +1430,22 @@ export class InvariantsOracle implements Oracle {
       // ends at the cut; at the first it stays whole across the cut, and the unmap then meets an
       // area reaching past the range (iopt_unmap_iova_range: ENOENT), as the kernel's own does.
       if (cut === last.last) continue;
-      if (cut === first.start) return;
+      if (cut === first.start) {
+        crossing = true;
+        continue;
+      }
       const next = this.shadow.segmentAt(ioas, cut + 1n);
       if (!next || next.area !== seg.area) return;
       const va = next.ps.va + next.psOff + (cut + 1n - next.start);
       if ((cut + 1n) % align !== 0n || va % align !== 0n || pinned({ start: first.start, last: last.last })) return;
     }
     this.ctx.count('invariants.abi-hygiene');
-    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    if (crossing) {
+      if (name !== 'ENOENT') out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_UNMAP_DMA of ${hexOf(range.start)}..${hexOf(range.last)} on compat IOAS ${ioas.id} (large pages off: type1 v1 cuts) ${ok ? 'succeeded' : `failed with ${name}`}, but a cut point is an area's first byte, where iopt_area_split leaves the area whole, and the other needs no refused cut: the unmap meets an area reaching past the range (ENOENT) (VFIO_COMPAT.TYPE1_SPLIT)`, 'ENOENT', name));
+      return;
+    }
+    if (ok) return;
     out.push(this.obj('abi-hygiene', ev, `VFIO_IOMMU_UNMAP_DMA of ${hexOf(range.start)}..${hexOf(range.last)} on compat IOAS ${ioas.id} (large pages off: type1 v1 cuts) failed with ${name}, but both cut points are aligned to the IOAS's ${align} in IOVA and in the pages, and no access holds pages there: iopt_area_split cuts, and the range is unmapped (VFIO_COMPAT.TYPE1_SPLIT)`, 'ok', name));
   }
 
@@ -2808,7 +2820,11 @@ export class InvariantsOracle implements Oracle {
     if (!n || (n.flags & ~this.nestedFlags()) !== 0) return;
     const { dev, parent } = n;
     const mine = this.driverOf(dev.iommu);
-    if (!mine || (this.profile !== '6.12' && mine !== 'intel' && mine !== 'mock')) return;
+    if (!mine) return;
+    if (this.profile !== '6.12' && mine !== 'intel' && mine !== 'mock') {
+      this.checkNestedWithoutDriverOp(ev, n, mine, ok, errno, out);
+      return;
+    }
     const theirs = parent.unit === undefined ? undefined : this.driverOf(parent.unit);
     const why = parent.auto
       ? 'an automatic domain (made by an attach to an IOAS)'
@@ -2824,6 +2840,20 @@ export class InvariantsOracle implements Oracle {
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}) for device ${dev.handle ?? dev.key} (${dev.iommu}, driver ${mine}) over HWPT ${parent.id}, ${why}, answered ${name}: a parent that is no nesting parent of this driver is refused before the driver sees it (EINVAL) (HWPT_ALLOC.NESTED_PARENT)`, 'EINVAL', name));
+  }
+
+  /**
+   * HWPT_ALLOC.NESTED_PARENT, the driver's op: in 7.3 only VT-d and the mock
+   * have domain_alloc_nested (AMD and SMMUv3 nest through a vIOMMU), and
+   * iommufd_hwpt_nested_alloc tests for it with the flags and the data, before
+   * it looks at the parent: a nested allocation with valid flags and data for
+   * any other driver's device is EOPNOTSUPP, whatever the parent is.
+   */
+  private checkNestedWithoutDriverOp(ev: StepEvent, n: { flags: number; dev: DeviceRec; parent: HwptObj; dataLen: number }, mine: string, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    if (n.dataLen === 0) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EOPNOTSUPP') out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a nested HWPT (flags 0x${n.flags.toString(16)}, ${n.dataLen} bytes of data) for device ${n.dev.handle ?? n.dev.key} (${n.dev.iommu}, driver ${mine}) over HWPT ${n.parent.id} answered ${name}: the ${mine} driver has no domain_alloc_nested, which iommufd_hwpt_nested_alloc tests before the parent (EOPNOTSUPP) (HWPT_ALLOC.NESTED_PARENT)`, 'EOPNOTSUPP', name));
   }
 
   /**
@@ -3002,6 +3032,50 @@ export class InvariantsOracle implements Oracle {
     const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
     this.ctx.count('invariants.abi-hygiene');
     if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `IOMMU_TEST_OP_MD_CHECK_REFS of ${hexOf(toBig(m['length']))} bytes at ${hexOf(toBig(m['uptr']))} ${ok ? 'succeeded' : `failed with ${name}`}, but a uptr or length not page aligned (or a range past the top) is refused first (EINVAL, TEST_CMD.MD_CHECK_REFS)`, 'EINVAL', name));
+  }
+
+  /**
+   * What the selftest's ops refuse by what their ids name, before any work
+   * (selftest.c; TEST_CMD.OP_LOOKUPS):
+   * - MD_CHECK_IOTLB looks its id up as a nested HWPT (get_md_pagetable_nested):
+   *   an id naming nothing, or an object of another type (an IOAS, a paging
+   *   HWPT, a device), is ENOENT;
+   * - MD_CHECK_MAP over a mock paging HWPT with a uptr + length that wraps is
+   *   EINVAL (check_add_overflow; 6.12 before the lookup, 7.3 after it);
+   * - ACCESS_PAGES through an access created without
+   *   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES is EOPNOTSUPP (ops !=
+   *   &selftest_access_ops_pin), once its length (16 MiB at most) and flags pass.
+   */
+  private checkTestOpLookups(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'IOMMU_TEST_CMD' || req.arg.kind !== 'struct' || this.failNth || this.shadow.lost) return;
+    if ((ev.template.defects ?? []).some((d) => d.abi) || req.arg.tail?.some((b) => b !== 0) || req.arg.readOnly) return;
+    const v = req.arg.fields;
+    const op = TEST_OP.get(toNum(v['op']));
+    const ctx = this.shadow.ctxOfFd(req.fd);
+    if (!ctx?.alive) return;
+    const name = ok ? 'ok' : (errnoName(errno ?? 0) ?? `E${errno}`);
+    const refuse = (want: string, why: string): void => {
+      this.ctx.count('invariants.abi-hygiene');
+      if (name !== want) out.push(this.obj('abi-hygiene', ev, `${op} ${ok ? 'succeeded' : `failed with ${name}`}: ${why} (${want}, TEST_CMD.OP_LOOKUPS)`, want, name));
+    };
+    if (op === 'IOMMU_TEST_OP_MD_CHECK_IOTLB') {
+      const id = toNum(v['id']);
+      const o = ctx.objects.get(id);
+      if (o?.type === 'hwpt_nested' || o?.type === 'other' || ctx.dead.has(id)) return;
+      refuse('ENOENT', `id ${id} names ${o ? `${o.type === 'hwpt_paging' ? 'a paging HWPT' : `an object of type ${o.type}`}` : 'no object'}, and the check looks it up as a nested HWPT (get_md_pagetable_nested)`);
+    } else if (op === 'IOMMU_TEST_OP_MD_CHECK_MAP') {
+      const h = ctx.objects.get(toNum(v['id']));
+      const m = (v['check_map'] ?? {}) as StructValue;
+      if (h?.type !== 'hwpt_paging' || !h.mock || toBig(m['uptr']) + toBig(m['length']) <= U64_MAX) return;
+      refuse('EINVAL', `a uptr of ${hexOf(toBig(m['uptr']))} and a length of ${hexOf(toBig(m['length']))} wrap past the top of the address space, which iommufd_test_md_check_pa refuses (check_add_overflow) before it walks HWPT ${h.id}`);
+    } else if (op === 'IOMMU_TEST_OP_ACCESS_PAGES') {
+      const af = this.shadow.fds.get(toNum(v['id']));
+      const m = (v['access_pages'] ?? {}) as StructValue;
+      const a = af?.access;
+      if (!a || af.ctx !== ctx || a.alignment !== 1n || toBig(m['length']) > 16n << 20n || (toNum(m['flags']) & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) !== 0) return;
+      refuse('EOPNOTSUPP', `access fd ${toNum(v['id'])} was created without MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, and iommufd_test_access_pages pins only through an access with the pinning ops (ops != &selftest_access_ops_pin)`);
+    }
   }
 
   /**
