@@ -991,6 +991,18 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const half = c.half ? PAGE / 2n : 0n;
       return testStep(m, hctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', new Ref(h.name), 'check_map', { iova: new Ref(a.name, '', first * PAGE + half), length: n * PAGE - half, uptr: new Ref(a.buf, 'va', BigInt(a.bufOff) + first * PAGE + half) }, c.abi);
     },
+    // A check that took is asked again (every other time) with its user range moved to end exactly
+    // at the top of the address space, 2^64 (EINVAL: check_add_overflow), and otherwise followed by
+    // MD_CHECK_IOTLB on the same HWPT, which looks its id up as a nested HWPT (a paging one is
+    // ENOENT).
+    follow: (m, c, t, step) => {
+      const f = t.fields['arg'] as { fields: { id: Tmpl; check_map: { iova: Tmpl; length: Tmpl; uptr: Tmpl } } };
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      if (!ok(step) || !ctx || typeof f.fields.check_map.length !== 'bigint') return undefined;
+      const length = f.fields.check_map.length;
+      if (c.hwpt % 2 === 0) return testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_MAP', f.fields.id, 'check_map', { ...f.fields.check_map, uptr: (1n << 64n) - length }, NONE);
+      return testOpSupported(env, 'IOMMU_TEST_OP_MD_CHECK_IOTLB') ? testStep(m, ctx, 'IOMMU_TEST_OP_MD_CHECK_IOTLB', f.fields.id, 'check_iotlb', { id: 0, iotlb: 0 }, NONE) : undefined;
+    },
   });
   test('IOMMU_TEST_OP_MD_CHECK_REFS', {
     weight: 1,

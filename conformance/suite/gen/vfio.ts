@@ -992,10 +992,22 @@ export function vfioSpecs(env: GenEnv): CommandSpec<never>[] {
           const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
           const hwpt = (d: DfdEntry): ObjEntry | undefined => m.objs.find((o) => o.name === d.attached && o.alive);
           const d = c.slot % 2 === 1 && ctx?.compat && ctx.compatType === TYPE1 ? m.openDfds().find((x) => x.ctx === ctx.name && hwpt(x)?.auto && hwpt(x)?.ioas === ctx.compat && !m.openDfds().some((y) => y !== x && y.attached === x.attached)) : undefined;
-          if (!d || !ctx?.compat) return [unaligned, unmap].filter((x): x is StepTemplate => x !== undefined);
+          // Every other whole cut, then, a page mapped right against what is left, and an unmap of what
+          // is left and that page's first byte: the cut there is an area's first byte, no cut at all
+          // (iopt_area_split returns 0), so the unmap takes what is left and meets the page's area
+          // reaching past its end (ENOENT, the size reporting what went); then the page itself.
+          const end = base + BigInt(c.pages) * PAGE;
+          const left = head ? { start: base + cut, next: end } : { start: base, next: base + cut };
+          const pageBuf = m.bufs.find((x) => !x.readonly && x.length >= PAGE_BYTES);
+          const against = c.past === 0 && c.cut % 2 === 1 && pageBuf ? [
+            ioctlStep(env, 'VFIO_IOMMU_MAP_DMA', t.fields['fd'] as Tmpl, { flags: v(p, 'VFIO_DMA_MAP_FLAG_READ') | v(p, 'VFIO_DMA_MAP_FLAG_WRITE'), vaddr: new Ref(pageBuf.name, 'va'), iova: left.next, size: PAGE }, NONE),
+            ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: left.start, size: left.next - left.start + 1n }, NONE),
+            ioctlStep(env, 'VFIO_IOMMU_UNMAP_DMA', t.fields['fd'] as Tmpl, { flags: 0, iova: left.next, size: PAGE }, NONE),
+          ] : [];
+          if (!d || !ctx?.compat) return [unaligned, unmap, ...against].filter((x): x is StepTemplate => x !== undefined);
           const detach = ioctlStep(env, 'VFIO_DEVICE_DETACH_IOMMUFD_PT', new Ref(d.name), { flags: 0 }, NONE);
           const attach = ioctlStep(env, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', new Ref(d.name), { flags: 0, pt_id: new Ref(ctx.compat) }, NONE, { bind: { [m.fresh('hwpt')]: 'out.pt_id' } });
-          return [detach, attach, unaligned, unmap].filter((x): x is StepTemplate => x !== undefined);
+          return [detach, attach, unaligned, unmap, ...against].filter((x): x is StepTemplate => x !== undefined);
         },
         afterFollow: (m, c, t, step) => {
           // The rejoining device's detach and attach (the unmap changes nothing the model keeps).
