@@ -28,14 +28,16 @@ export interface MapUserPagesSteps {
   readonly mapPages?: typeof ioptMapPages;
   /** iopt_alloc_pages (6.12) / iopt_alloc_user_pages (7.3): the length and user_va tests. */
   readonly allocPages?: typeof ioptAllocPages;
+  /** New pages take the context's IOPT_PAGES_ACCOUNT_MM (iopt_map_common, 6.12 iopt_map_user_pages). */
+  readonly adoptsCtxAccountMode?: boolean;
 }
 
 /** iopt_map_user_pages over the given steps: pin the user range, map it, unpin on failure. */
-function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint }, uptr: bigint, length: bigint, prot: number, flags: number, { mapPages = ioptMapPages, allocPages = ioptAllocPages }: MapUserPagesSteps): number {
+function mapUserPages(ctx: IommufdCtx, iopt: IoPagetable, dst: { iova: bigint }, uptr: bigint, length: bigint, prot: number, flags: number, { mapPages = ioptMapPages, allocPages = ioptAllocPages, adoptsCtxAccountMode = true }: MapUserPagesSteps): number {
   const pr = allocPages(ctx.proc, uptr, length, (prot & IOMMU_WRITE) !== 0, ctx.profile);
   if (pr.errno) return pr.errno;
   const pages = pr.value!;
-  if (ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
+  if (adoptsCtxAccountMode && ctx.accountMode === 'MM' && pages.accountMode === 'USER') pages.accountMode = 'MM';
   const list: PagesListElm[] = [{ pages, area: null, startByte: uptr - pages.uptr, length }];
   const unwind = new Unwind();
   unwind.onError('out_unpin', () => ioptFreePagesList(list));

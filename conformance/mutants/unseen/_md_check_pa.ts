@@ -14,13 +14,15 @@ export interface MdCheckPaSteps {
   readonly isMockDomain?: (domain: IommuDomain) => boolean;
   /** The in-page offset the physical address is expected at: the user pointer's. */
   readonly offset?: (iova: bigint, uptr: bigint) => bigint;
+  /** check_add_overflow(uptr, length) among the argument tests (EINVAL); without it the walk's uptr wraps as a uintptr_t. */
+  readonly checksOverflow?: boolean;
 }
 
 /** iommufd_test_md_check_pa over the given steps. */
-export function mdCheckPaWith({ isMockDomain = (d) => d.type === 'paging' && d.owner.name === 'mock', offset = (_iova, uptr) => uptr % 4096n }: MdCheckPaSteps): (ictx: IommufdCtx, id: number, iova: bigint, length: bigint, uptr: bigint) => number {
+export function mdCheckPaWith({ isMockDomain = (d) => d.type === 'paging' && d.owner.name === 'mock', offset = (_iova, uptr) => uptr % 4096n, checksOverflow = true }: MdCheckPaSteps): (ictx: IommufdCtx, id: number, iova: bigint, length: bigint, uptr: bigint) => number {
   return (ictx, id, iova, length, uptr) => {
     let page = BigInt(MOCK_IO_PAGE_SIZE);
-    const misaligned = (): boolean => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || uptr + length > ULONG_MAX;
+    const misaligned = (): boolean => iova % page !== 0n || length % page !== 0n || uptr % page !== 0n || (checksOverflow && uptr + length > ULONG_MAX);
     if (ictx.profile === '6.12' && misaligned()) return -EINVAL;
     const r = iommufdGetHwptPaging(ictx, id);
     if (r.errno || !r.value) return r.errno || -ENOENT;
@@ -30,7 +32,7 @@ export function mdCheckPaWith({ isMockDomain = (d) => d.type === 'paging' && d.o
       page = BigInt(domain.minPageSize);
       if (misaligned()) return -EINVAL;
     }
-    for (; length > 0n; length -= page, iova += page, uptr += page) {
+    for (; length > 0n; length -= page, iova += page, uptr = BigInt.asUintN(64, uptr + page)) {
       const t = ictx.proc.translateVa(uptr - (uptr % 4096n));
       if (!t || !t.prot.read) return -EFAULT;
       const pa = domain.iovaToPhys(Number(iova));
