@@ -51,10 +51,10 @@ describe('the random suite against the reference', () => {
     // clearing their parent entries: the failed map changes nothing anyone sees, until a later map
     // reuses the freed page. The sweep runs the rest of the case after each injected failure that
     // left nothing visible, under the invariants; its counterexample keeps the fail_nth step.
-    const r = await runSuite({ impl: 'conformance/mutants/unseen/pt-map-enomem-frees-linked-table.ts', profile: '7.3', seed: 28, runs: 12, maxCommands: 30, oracle: 'invariants', blockSize: 12, stabilityEvery: 0, failNth: true, stopOnFailure: true, shrinkTimeMs: 0 });
+    const r = await runSuite({ impl: 'conformance/mutants/unseen/pt-map-enomem-frees-linked-table.ts', profile: '7.3', seed: 36, runs: 12, maxCommands: 30, oracle: 'invariants', blockSize: 12, stabilityEvery: 0, failNth: true, stopOnFailure: true, shrinkTimeMs: 0 });
     expect(r.failure?.objections[0]?.property, summary(r)).toMatch(/^invariants\./);
     expect(r.failure?.text).toMatch(/fail_nth\(nth: \d+\)/);
-    const ref = await runSuite({ impl: 'ref', profile: '7.3', seed: 28, runs: 12, maxCommands: 30, oracle: 'invariants', blockSize: 12, stabilityEvery: 0, failNth: true });
+    const ref = await runSuite({ impl: 'ref', profile: '7.3', seed: 36, runs: 12, maxCommands: 30, oracle: 'invariants', blockSize: 12, stabilityEvery: 0, failNth: true });
     expect(ref.properties.filter((p) => p.status === 'fail'), summary(ref)).toEqual([]);
     expect(ref.properties.find((p) => p.property === 'fail-nth')?.status).toBe('pass');
   }, 300_000);
