@@ -28,7 +28,8 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { decodeStruct, encodeStruct } from '../../../spec/abi/codec.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
+import { mutantImplementation } from '../harness.ts';
+import { patchDriverHwInfo } from './_hw_info.ts';
 
 /** readl at byte offset `off` of a little-endian file of 32-bit registers. */
 function readlAt(regs: readonly bigint[], off: number): number {
@@ -45,19 +46,15 @@ export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('smmu-hw-info-idr-byte-stride', profile, {
     machine: (m) => {
       if (profile !== '7.3') return;
-      const drivers = new Set([...m.instances.values()].map((i) => i.driver));
-      for (const drv of drivers) {
-        if (drv.name !== 'smmuv3' || !drv.hwInfo) continue;
-        patchOwn(drv, 'hwInfo', (hwInfo) => (dev, inType) => {
-          const r = hwInfo!(dev, inType);
-          if ('errno' in r) return r;
-          const v = decodeStruct(profile, 'iommu_hw_info_arm_smmuv3', r.data);
-          const regs = dev.iommu.config.regs.slice(0, 6);
-          // THE FAULT: base_idr + i is a byte offset.
-          const idr = [0, 1, 2, 3, 4, 5].map((i) => readlAt(regs, i));
-          return { type: r.type, data: encodeStruct(profile, 'iommu_hw_info_arm_smmuv3', { ...v, idr }) };
-        });
-      }
+      patchDriverHwInfo(m, 'smmuv3', (hwInfo) => (dev, inType) => {
+        const r = hwInfo(dev, inType);
+        if ('errno' in r) return r;
+        const v = decodeStruct(profile, 'iommu_hw_info_arm_smmuv3', r.data);
+        const regs = dev.iommu.config.regs.slice(0, 6);
+        // THE FAULT: base_idr + i is a byte offset.
+        const idr = [0, 1, 2, 3, 4, 5].map((i) => readlAt(regs, i));
+        return { type: r.type, data: encodeStruct(profile, 'iommu_hw_info_arm_smmuv3', { ...v, idr }) };
+      });
     },
   });
 }
