@@ -101,8 +101,13 @@ class FakeIommufd:
         size = fields.get("size", STRUCT_SIZE[nr])
         if size < STRUCT_SIZE[nr]:
             return {"ret": -1, "errno": EINVAL}  # shorter than the minimum size
-        if any(b != 0 for b in decode_b64(arg.get("tail"))):
+        tail = decode_b64(arg.get("tail"))
+        # The argument ends, zero-padded to 8 bytes, before unreadable memory (ADAPTER.md §3.3):
+        # the tail check of a size past that faults, after any non-zero byte the tail holds.
+        if any(b != 0 for b in tail):
             return {"ret": -1, "errno": 7}  # E2BIG: non-zero bytes past the struct
+        if size > (STRUCT_SIZE[nr] + len(tail) + 7) // 8 * 8:
+            return {"ret": -1, "errno": EFAULT}
         fields["size"] = size
         if nr == IOMMU_IOAS_ALLOC:
             if fields.get("flags", 0) != 0:
