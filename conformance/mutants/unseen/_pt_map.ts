@@ -49,16 +49,31 @@ export interface MapRangeSteps {
   readonly fillLeaves?: (t: MapInternals, table: number, level: number, idx: number, n: number, runLg2: number, oa: number, lg2: number, gather: IotlbGather) => number;
   /** How far map->oa moves after `done` leaves of 2^lg2 at `level` (the kernel: done * 2^lg2). */
   readonly oaStep?: (t: MapInternals, done: number, lg2: number, level: number) => number;
+  /** A single system page is tried (__map_single_page at the current top) before the range is checked or the top grown. */
+  readonly singlePageFirst?: boolean;
 }
 
 /** table.ts mapRange (generic_pt map_range) over the given steps. */
-function mapRangeWith(t: MapInternals, { runCount = (u, va, oa, remaining, lg2, level, idx, runLg2) => Math.min(Math.floor(((u.entries[level] as number) - idx) / (POW2[runLg2] as number)), u.runLength(va, oa, remaining, lg2)), fillLeaves = (u, ...args) => u.fillLeaves(...args), oaStep = (_u, done, lg2) => done * (POW2[lg2] as number) }: MapRangeSteps): (iova: number, pa: number, len: number, prot: number) => number {
+function mapRangeWith(t: MapInternals, { runCount = (u, va, oa, remaining, lg2, level, idx, runLg2) => Math.min(Math.floor(((u.entries[level] as number) - idx) / (POW2[runLg2] as number)), u.runLength(va, oa, remaining, lg2)), fillLeaves = (u, ...args) => u.fillLeaves(...args), oaStep = (_u, done, lg2) => done * (POW2[lg2] as number), singlePageFirst = false }: MapRangeSteps): (iova: number, pa: number, len: number, prot: number) => number {
   return (iova, pa, len, prot) => {
     t.mapped = 0;
     if (!(prot & 3)) return -EINVAL;
     if (pa >= t.oaLimit || pa < 0) return -ERANGE;
     const rc = t.setProt(prot);
     if (rc !== 0) return rc;
+    const singlePage = len === 4096 && t.hasPage4k && !t.ncoh;
+    if (singlePageFirst && singlePage) {
+      if (((iova >>> 0) & 4095) + ((pa >>> 0) & 4095) !== 0) return -ENXIO;
+      const r = t.mapSingle4k(iova, pa);
+      if (r <= 0) {
+        if (r === 0) {
+          t.mapped = 4096;
+          t.mappedBytes += 4096;
+        }
+        return r;
+      }
+      // -EAGAIN: on as the kernel's own order goes, from the range check.
+    }
     if (!(len > 0)) return -EINVAL;
     const last = iova + len - 1;
     if (last > Number.MAX_SAFE_INTEGER) return -ERANGE;
@@ -74,7 +89,7 @@ function mapRangeWith(t: MapInternals, { runCount = (u, va, oa, remaining, lg2, 
     leafLevel = t.levelOfLg2[lg2] as number;
     const crc = t.checkMapRange(iova, last, leafLevel);
     if (crc !== 0) return crc;
-    if (lg2 === 12 && len === 4096 && t.hasPage4k && !t.ncoh) {
+    if (lg2 === 12 && singlePage) {
       const r = t.mapSingle4k(iova, pa);
       if (r <= 0) {
         if (r === 0) {

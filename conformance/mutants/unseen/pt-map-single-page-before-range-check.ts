@@ -68,48 +68,12 @@
  * a missing table.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EINVAL, ENXIO, ERANGE } from '../../../impl/lib/errno.ts';
-import { mutantImplementation, patchOwn } from '../harness.ts';
-
-/** The IoPageTable internals NS(map_range) is made of (private/protected in the reference). */
-interface MapInternals {
-  mapRange(iova: number, pa: number, len: number, prot: number): number;
-  mapSingle4k(va: number, oa: number): number;
-  setProt(prot: number): number;
-  readonly hasPage4k: boolean;
-  readonly ncoh: boolean;
-  readonly oaLimit: number;
-  mapped: number;
-  mappedBytes: number;
-}
+import { mutantImplementation } from '../harness.ts';
+import { mapRangePatched } from './_pt_map.ts';
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('pt-map-single-page-before-range-check', profile, {
-    domain: (d) => {
-      const pt = d.hw?.pt;
-      if (!pt || pt.g.driver !== 'generic_pt') return;
-      const t = pt as unknown as MapInternals;
-      patchOwn(t, 'mapRange', (mapRange) => (iova: number, pa: number, len: number, prot: number) => {
-        // single_page: pt_has_system_page_size && len == PAGE_SIZE, and not DMA_INCOHERENT.
-        if (len !== 4096 || !t.hasPage4k || t.ncoh) return mapRange(iova, pa, len, prot);
-        t.mapped = 0;
-        if (!(prot & 3)) return -EINVAL;
-        if (pa >= t.oaLimit || pa < 0) return -ERANGE;
-        const rc = t.setProt(prot);
-        if (rc !== 0) return rc;
-        if (((iova >>> 0) & 4095) + ((pa >>> 0) & 4095) !== 0) return -ENXIO;
-        // THE FAULT: __map_single_page walks the unchecked range at the current top.
-        const r = t.mapSingle4k(iova, pa);
-        if (r <= 0) {
-          if (r === 0) {
-            t.mapped = 4096;
-            t.mappedBytes += 4096;
-          }
-          return r;
-        }
-        // -EAGAIN: check_map_range (and increase_top) and the full walk.
-        return mapRange(iova, pa, len, prot);
-      });
-    },
+    // THE FAULT: __map_single_page walks the unchecked range at the current top.
+    domain: (d) => mapRangePatched(d, { singlePageFirst: true }),
   });
 }
