@@ -1421,28 +1421,20 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       const layout = enumValue(p, type) === undefined ? undefined : structLayout(p, struct);
       return layout ? { type: v(p, type), len: layout.size } : { type: v(p, 'IOMMU_HWPT_DATA_VTD_S1'), len: requireLayout(p, 'iommu_hwpt_vtd_s1').size };
     };
+    // The other half of the time, the plain paging HWPT that took is named instead as the parent
+    // of a nested allocation with that data: the core refuses a parent allocated without
+    // NEST_PARENT (EINVAL), but only once the driver has a nested op at all (7.3: VT-d and the
+    // mock; AMD and SMMUv3 nest through a vIOMMU, EOPNOTSUPP first).
     const plainData = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
       const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl; data_len?: Tmpl } }).fields;
       if (!ok(step) || f.flags !== 0 || f.data_type !== 0 || f.data_len !== undefined || !(f.dev_id instanceof Ref)) return undefined;
       const devid = f.dev_id.name;
       const d = m.openDfds().find((x) => x.devid === devid);
-      if (!d || d.dev.iommu.format.includes('mock') || m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 1) return undefined;
-      const data = vmmData(d.dev.iommu.format);
-      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: f.pt_id, data_type: data.type, data_len: data.len, data_uptr: { data: new Uint8Array(data.len) } }, NONE, {});
-    };
-    // The other half of the time, a plain paging HWPT that took is named as the parent of a nested
-    // allocation with its device's VMM data: the core refuses a parent allocated without
-    // NEST_PARENT (EINVAL), but only once the driver has a nested op at all (7.3: VT-d and the
-    // mock; AMD and SMMUv3 nest through a vIOMMU, EOPNOTSUPP first).
-    const nestOverPlain = (m: GenModel, t: StepTemplate, step: TraceStep): StepTemplate | undefined => {
-      const f = (t.fields['arg'] as { fields: { flags: Tmpl; dev_id: Tmpl; pt_id: Tmpl; data_type?: Tmpl; data_len?: Tmpl } }).fields;
       const hwpt = Object.keys(t.bind ?? {})[0];
-      if (!ok(step) || !hwpt || f.flags !== 0 || f.data_type !== 0 || f.data_len !== undefined || !(f.dev_id instanceof Ref)) return undefined;
-      const devid = f.dev_id.name;
-      const d = m.openDfds().find((x) => x.devid === devid);
-      if (!d || d.dev.iommu.format.includes('mock') || m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 0) return undefined;
+      const overPlain = m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 1;
+      if (!d || d.dev.iommu.format.includes('mock') || (overPlain && !hwpt)) return undefined;
       const data = vmmData(d.dev.iommu.format);
-      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: new Ref(hwpt), data_type: data.type, data_len: data.len, data_uptr: { data: new Uint8Array(data.len) } }, NONE, {});
+      return ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { flags: 0, dev_id: f.dev_id, pt_id: overPlain ? new Ref(hwpt as string) : f.pt_id, data_type: data.type, data_len: data.len, data_uptr: { data: new Uint8Array(data.len) } }, NONE, {});
     };
     // A nested allocation with driver data is asked for again with IOMMU_HWPT_ALLOC_PASID as well
     // (7.3), whatever the first answered: a flag nesting takes, so the parent decides as before.
@@ -1526,7 +1518,7 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         // refused first (EOPNOTSUPP), whatever the rest asks for.
         const f = (t.fields['arg'] as { fields: { [k: string]: Tmpl } }).fields;
         const reserved = ok(step) && m.objs.filter((o) => o.kind === 'hwpt').length % 2 === 0 ? ioctlStep(env, 'IOMMU_HWPT_ALLOC', t.fields['fd'] as Ref, { ...f, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] }) : undefined;
-        return [ranges, destroy, reserved, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestMock(m, t, step), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestOverPlain(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
+        return [ranges, destroy, reserved, noDirtyJoin(m, t, step), ...mockData(m, t, step), nestForeign(m, t, step), attach, ...nestWriteOnly(m, t, attach), nestInfo(m, t), nestMock(m, t, step), nestPasid(t, step), plainPasid(t, step), plainData(m, t, step), nestedPasid(m, t), nestFault(t, step)].filter((x): x is StepTemplate => x !== undefined);
       },
       afterFollow: (m, c, t, step) => {
         if (t.fields['cmd'] === 'VFIO_DEVICE_ATTACH_IOMMUFD_PT') return recordAttachOf(m, c, t, step);
