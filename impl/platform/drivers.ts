@@ -259,6 +259,9 @@ export function createAmdDriver(profile: Profile, env: DriverEnv): IommuDriver {
       const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
       const allowed = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (profile === '7.3' ? IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID : 0);
       if (flags & ~allowed || data) return { errno: -EOPNOTSUPP };
+      // 7.3 amd_iommu_domain_alloc_paging_flags: PASID asks for a v2 table and takes no other flag
+      // (its switch has no case for a mix: EOPNOTSUPP).
+      if (flags & IOMMU_HWPT_ALLOC_PASID && flags !== IOMMU_HWPT_ALLOC_PASID) return { errno: -EOPNOTSUPP };
       if (dirty && !dev.caps.dirtyTracking) return { errno: -EOPNOTSUPP };
       // 7.3: a nesting parent needs a unit with guest translation support
       if (flags & IOMMU_HWPT_ALLOC_NEST_PARENT && !inst.nesting) return { errno: -EOPNOTSUPP };

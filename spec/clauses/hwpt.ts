@@ -102,12 +102,12 @@ export const clauses: Clause[] = [
   {
     id: 'HWPT_ALLOC.DRIVER_REFUSES',
     kind: 'errno',
-    statement: 'The IOMMU driver refuses what it cannot build with EOPNOTSUPP: driver data on a paging HWPT (6.12 mock; 7.3 mock accepts only IOMMU_HWPT_DATA_SELFTEST), NEST_PARENT on a unit without nesting (AMD and SMMUv3 in 6.12), and in 7.3 an SMMUv3 nesting parent with any other flag (arm_smmu_domain_alloc_paging_flags switches on the whole flags: NEST_PARENT alone is a stage-2 domain).',
+    statement: 'The IOMMU driver refuses what it cannot build with EOPNOTSUPP: driver data on a paging HWPT (6.12 mock; 7.3 mock accepts only IOMMU_HWPT_DATA_SELFTEST), NEST_PARENT on a unit without nesting (AMD and SMMUv3 in 6.12), in 7.3 an SMMUv3 nesting parent with any other flag (arm_smmu_domain_alloc_paging_flags switches on the whole flags: NEST_PARENT alone is a stage-2 domain), and in 7.3 an AMD PASID domain with any other flag (amd_iommu_domain_alloc_paging_flags: DIRTY_TRACKING and NEST_PARENT ask for a v1 table, PASID alone for a v2 one).',
     source: { file: HWPT, function: 'iommufd_hwpt_paging_alloc' },
     profiles: BOTH,
     command: CMD,
     errno: 'EOPNOTSUPP',
-    checks: [ORDER, 'ref.hwpt_alloc.driver-flags', 'ref.hwpt_alloc.mock-user-data-73', 'suite.invariants.smmu-flag-combinations'],
+    checks: [ORDER, 'ref.hwpt_alloc.driver-flags', 'ref.hwpt_alloc.mock-user-data-73', 'suite.invariants.smmu-flag-combinations', 'suite.invariants.amd-flag-combinations'],
   },
   {
     id: 'HWPT_ALLOC.DRIVER_DATA_LEN',

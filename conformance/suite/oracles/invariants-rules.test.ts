@@ -2333,6 +2333,20 @@ describe('answers on rarely reached paths (red-team round 32)', () => {
     expect(r.reference, r.text).toEqual([]);
   });
 
+  check('suite.invariants.amd-flag-combinations', async () => {
+    // 7.3 AMD: PASID asks for a v2 table and takes no other flag (EOPNOTSUPP for NEST_PARENT|PASID).
+    const p = program('amd-parent-pasid', [
+      ...context,
+      ...vtdDevice('d', 'amd0'),
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_HWPT_ALLOC', fields: { flags: 'IOMMU_HWPT_ALLOC_NEST_PARENT|IOMMU_HWPT_ALLOC_PASID', dev_id: '$d_id', pt_id: '$ioas' }, expect: { errno: ['EOPNOTSUPP'] } },
+    ], needs, ['7.3']);
+    const broken = await replayProgram(p, { impl: 'conformance/mutants/fixtures/amd-paging-flags-masked.ts', profile: '7.3', oracle: 'invariants' });
+    const onRef = await replayProgram(p, { impl: 'ref', profile: '7.3', oracle: 'invariants' });
+    expect(broken.objections.map((o) => o.property), broken.text).toContain('invariants.abi-hygiene');
+    expect(broken.text).toMatch(/flags 0x[0-9a-f]+ succeeded for device \d+ \(amd0, AMD\), whose driver takes no flag, DIRTY_TRACKING and NEST_PARENT/);
+    expect(onRef.objections, onRef.text).toEqual([]);
+  });
+
   check('suite.invariants.device-pasid-width', async () => {
     // A device created without PASID answers 0, whatever the caller's struct held there.
     const p = program('pasid-width-stale', [

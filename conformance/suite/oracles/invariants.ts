@@ -2552,7 +2552,7 @@ export class InvariantsOracle implements Oracle {
       this.ctx.count('invariants.abi-hygiene');
       out.push(this.obj('abi-hygiene', ev, `VFIO_DEVICE_BIND_IOMMUFD with VFIO_DEVICE_BIND_FLAG_TOKEN succeeded, but the device is neither an SR-IOV PF nor a VF (ADAPTER.md §3.6), so it takes no VF token: vfio_pci_core_match_token_uuid refuses one (EINVAL) (VFIO_BIND.TOKEN)`, 'EINVAL', 'ok'));
     }
-    if (req.cmd === 'IOMMU_HWPT_ALLOC' && req.arg.kind === 'struct') this.checkSmmuPagingFlags(ev, ctx, req.arg.fields, out);
+    if (req.cmd === 'IOMMU_HWPT_ALLOC' && req.arg.kind === 'struct') this.checkDriverPagingFlags(ev, ctx, req.arg.fields, out);
     if (req.cmd === 'VFIO_SET_IOMMU' && req.arg.kind === 'int') {
       const type = Number(req.arg.value);
       this.ctx.count('invariants.abi-hygiene');
@@ -3306,21 +3306,34 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
-   * SMMUv3's paging allocation takes a fixed set of flag combinations
-   * (7.3 arm_smmu_domain_alloc_paging_flags' switch: none, NEST_PARENT alone,
-   * DIRTY_TRACKING and PASID alone or together; 6.12
-   * arm_smmu_domain_alloc_user: DIRTY_TRACKING only), EOPNOTSUPP for any
-   * other: a nesting parent is a stage-2 table, which neither tracks dirty
-   * pages nor serves a PASID.
+   * SMMUv3's and AMD's paging allocations take fixed sets of flag
+   * combinations, EOPNOTSUPP for any other (HWPT_ALLOC.DRIVER_REFUSES):
+   * - SMMUv3, 7.3 arm_smmu_domain_alloc_paging_flags' switch: none,
+   *   NEST_PARENT alone, DIRTY_TRACKING and PASID alone or together (a nesting
+   *   parent is a stage-2 table, which neither tracks dirty pages nor serves a
+   *   PASID); 6.12 arm_smmu_domain_alloc_user: DIRTY_TRACKING only;
+   * - AMD, 7.3 amd_iommu_domain_alloc_paging_flags' switch: none,
+   *   DIRTY_TRACKING and NEST_PARENT alone or together (a v1 table), PASID
+   *   alone (a v2 table); 6.12 amd_iommu_domain_alloc_user: DIRTY_TRACKING only.
    */
-  private checkSmmuPagingFlags(ev: StepEvent, ctx: CtxRec | undefined, v: StructValue, out: Objection[]): void {
+  private checkDriverPagingFlags(ev: StepEvent, ctx: CtxRec | undefined, v: StructValue, out: Objection[]): void {
     const dev = ctx?.objects.get(toNum(v['dev_id']));
-    if (!ctx || dev?.type !== 'device' || this.driverOf(dev.dev.iommu) !== 'smmuv3' || this.shadow.ioas(ctx, v['pt_id']) === undefined) return;
+    if (!ctx || dev?.type !== 'device' || this.shadow.ioas(ctx, v['pt_id']) === undefined) return;
+    const driver = this.driverOf(dev.dev.iommu);
+    if (driver !== 'smmuv3' && driver !== 'amd') return;
     const flags = toNum(v['flags']) & ~IOMMU_HWPT_FAULT_ID_VALID;
     const dirty = enumValue(this.profile, 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING') ?? 0;
-    const taken = this.profile === '6.12' ? [0, dirty] : [0, IOMMU_HWPT_ALLOC_NEST_PARENT, dirty, IOMMU_HWPT_ALLOC_PASID, dirty | IOMMU_HWPT_ALLOC_PASID];
+    const [parent, pasid] = [IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID];
+    const taken = this.profile === '6.12' ? [0, dirty] : driver === 'smmuv3' ? [0, parent, dirty, pasid, dirty | pasid] : [0, parent, dirty, dirty | parent, pasid];
     this.ctx.count('invariants.abi-hygiene');
-    if (!taken.includes(flags)) out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT with flags 0x${flags.toString(16)} succeeded for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, SMMUv3), whose driver takes ${this.profile === '6.12' ? 'DIRTY_TRACKING only (arm_smmu_domain_alloc_user)' : 'no flag, NEST_PARENT alone, or DIRTY_TRACKING and PASID (arm_smmu_domain_alloc_paging_flags)'} and refuses the rest (EOPNOTSUPP) (HWPT_ALLOC.DRIVER_REFUSES)`, 'EOPNOTSUPP', 'ok'));
+    if (taken.includes(flags)) return;
+    const rule =
+      this.profile === '6.12'
+        ? `DIRTY_TRACKING only (${driver === 'smmuv3' ? 'arm_smmu_domain_alloc_user' : 'amd_iommu_domain_alloc_user'})`
+        : driver === 'smmuv3'
+          ? 'no flag, NEST_PARENT alone, or DIRTY_TRACKING and PASID (arm_smmu_domain_alloc_paging_flags)'
+          : 'no flag, DIRTY_TRACKING and NEST_PARENT (a v1 table), or PASID alone (a v2 table) (amd_iommu_domain_alloc_paging_flags)';
+    out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT with flags 0x${flags.toString(16)} succeeded for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, ${driver === 'smmuv3' ? 'SMMUv3' : 'AMD'}), whose driver takes ${rule} and refuses the rest (EOPNOTSUPP) (HWPT_ALLOC.DRIVER_REFUSES)`, 'EOPNOTSUPP', 'ok'));
   }
 
   /** The IOMMU driver a unit's domains belong to, from its page-table format. */
