@@ -88,14 +88,14 @@ export const clauses: Clause[] = [
   },
   {
     id: 'TEST_CMD.OP_LOOKUPS',
-    events: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_MD_CHECK_MAP', 'IOMMU_TEST_OP_ACCESS_PAGES'],
+    events: ['IOMMU_TEST_OP_MD_CHECK_IOTLB', 'IOMMU_TEST_OP_MD_CHECK_MAP', 'IOMMU_TEST_OP_ACCESS_PAGES', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'],
     kind: 'errno',
     command: 'IOMMU_TEST_CMD',
     errno: 'ENOENT',
-    statement: 'What the selftest ops refuse by what their ids name: IOMMU_TEST_OP_MD_CHECK_IOTLB looks its id up as a nested HWPT, so an id naming nothing or an object of another type (an IOAS, a paging HWPT, a device) → ENOENT; IOMMU_TEST_OP_MD_CHECK_MAP over a mock paging HWPT with uptr + length past the top of the address space → EINVAL (check_add_overflow); IOMMU_TEST_OP_ACCESS_PAGES through an access created without MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES → EOPNOTSUPP, once its length and flags pass.',
-    source: { file: 'drivers/iommu/iommufd/selftest.c', function: 'iommufd_test_md_check_iotlb, iommufd_test_md_check_pa, iommufd_test_access_pages' },
+    statement: 'What the selftest ops refuse by what their ids name: IOMMU_TEST_OP_MD_CHECK_IOTLB looks its id up as a nested HWPT, so an id naming nothing or an object of another type (an IOAS, a paging HWPT, a device) → ENOENT; IOMMU_TEST_OP_MD_CHECK_MAP over a mock paging HWPT with uptr + length past the top of the address space → EINVAL (check_add_overflow); IOMMU_TEST_OP_ACCESS_PAGES through an access created without MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES → EOPNOTSUPP, once its length and flags pass; IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE looks its id up as a selftest object (IOMMUFD_OBJ_SELFTEST), so an id naming nothing or an object of another type (the device\'s own out_idev_id, an IOAS, a HWPT) → ENOENT before the replace is tried.',
+    source: { file: 'drivers/iommu/iommufd/selftest.c', function: 'iommufd_test_md_check_iotlb, iommufd_test_md_check_pa, iommufd_test_access_pages, iommufd_test_get_selftest_obj' },
     profiles: BOTH,
-    checks: ['suite.invariants.test-op-lookups'],
+    checks: ['suite.invariants.test-op-lookups', 'suite.invariants.mock-replace-lookup'],
   },
   {
     id: 'TEST_CMD.TEMP_MEMORY_LIMIT',

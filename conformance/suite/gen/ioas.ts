@@ -1001,8 +1001,15 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
       },
       // Ranges that took are asked for again with one more, from a page below the first into it:
       // ranges of one request may not meet (iommufd_ioas_load_iovas: EINVAL), and the list stays.
+      // A single well-formed range refused (for a reserved IOVA: EADDRINUSE) is asked for again
+      // behind a first page of its own: iopt_set_allow_iova tests every range of the new list, not
+      // only its lowest.
       follow: (_m, _c, t, step) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl; num_iovas: number; allowed_iovas: { data: Uint8Array } | bigint } }).fields;
+        const refused = step.status === 'failed' && f.num_iovas === 1 && typeof f.allowed_iovas !== 'bigint' ? decodeRanges(f.allowed_iovas.data, 1)[0] : undefined;
+        if (refused && refused.start >= 2n * PAGE && refused.start < refused.last && (t.defects?.length ?? 0) === 0) {
+          return ioctlStep(env, 'IOMMU_IOAS_ALLOW_IOVAS', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, num_iovas: 2, allowed_iovas: { data: encodeRanges([{ start: 0n, last: PAGE - 1n }, refused]) } }, NONE, {});
+        }
         const first = ok(step) && typeof f.allowed_iovas !== 'bigint' ? decodeRanges(f.allowed_iovas.data, f.num_iovas)[0] : undefined;
         if (!first || first.start < PAGE || first.last - first.start < PAGE) return undefined;
         const ranges = [first, { start: first.start - PAGE, last: first.start + PAGE - 1n }];

@@ -170,7 +170,18 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const pt = mockPt(m, ctx, c);
       return st ? testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', new Ref(st.name), 'mock_domain_replace', { pt_id: pt.id }, c.abi) : undefined;
     },
-    follow: (m, _c, t, step) => rangesAfterFailure(env, m, t, step, (f) => (f['mock_domain_replace'] as { [k: string]: Tmpl } | undefined)?.['pt_id']),
+    // A replace that took is now and then asked again by the device's own id (out_idev_id) or by the
+    // id it moved to, neither a selftest object: the selftest looks its id up as one
+    // (iommufd_test_get_selftest_obj: ENOENT) and the device stays where it is.
+    follow: (m, c, t, step) => {
+      if (!ok(step)) return rangesAfterFailure(env, m, t, step, (f) => (f['mock_domain_replace'] as { [k: string]: Tmpl } | undefined)?.['pt_id']);
+      const f = (t.fields['arg'] as { fields: { id: Tmpl; mock_domain_replace: { pt_id: Tmpl } } }).fields;
+      const st = f.id instanceof Ref ? m.objs.find((o) => o.name === (f.id as Ref).name && o.kind === 'stdev') : undefined;
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name);
+      if (!st || !ctx || c.st % 3 === 0) return undefined;
+      const wrong = c.st % 3 === 1 && st.ioas !== undefined ? new Ref(st.ioas) : f.mock_domain_replace.pt_id;
+      return testStep(m, ctx, 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', wrong, 'mock_domain_replace', { pt_id: f.mock_domain_replace.pt_id }, NONE, undefined, [{ what: 'an id that names no selftest device', errno: 'ENOENT', field: 'id' }]);
+    },
   });
   test('IOMMU_TEST_OP_ADD_RESERVED', {
     weight: 1,
@@ -706,10 +717,13 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
     },
     // A copy that worked, made again in syzkaller's form (MOCK_FLAGS_ACCESS_SYZ): its iova is the
     // area's place in the IOAS and the offset into it, which the selftest decodes from access_rw.
-    follow: (m, _c, t, step) => {
+    // Now and then, instead, the same copy of nothing (length 0): iommufd_access_rw refuses a zero
+    // length first (EINVAL), before it computes the last IOVA.
+    follow: (m, c, t, step) => {
       const f = (t.fields['arg'] as { fields: { id: Ref; access_rw?: { [k: string]: Tmpl } } }).fields;
       const rw = f.access_rw;
       const acc = m.accs.find((a) => a.name === f.id.name && a.open);
+      if (ok(step) && rw && acc && c.off % 4 === 3) return testStep(m, m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) as CtxEntry, 'IOMMU_TEST_OP_ACCESS_RW', f.id, 'access_rw', { ...rw, length: 0n }, NONE, undefined, [{ what: 'a length of 0', errno: 'EINVAL', field: 'length' }]);
       if (!ok(step) || !rw || !acc || !(rw['iova'] instanceof Ref) || typeof rw['flags'] !== 'number' || (rw['flags'] & MOCK_FLAGS_ACCESS_SYZ) !== 0) return undefined;
       const ref = rw['iova'];
       const areas = [...m.liveAreas(acc.ctx, acc.ioas)].sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0));

@@ -3035,3 +3035,38 @@ describe('answers on rarely reached paths (red-team round 41)', () => {
     }
   });
 });
+
+describe('answers to well-formed requests (red-team round 42)', () => {
+  check('suite.invariants.allow-iovas-well-formed-taken', async () => {
+    // Two disjoint ranges, each read at its own place: taken. A fault that reads the first range
+    // twice finds it overlapping itself (EINVAL).
+    const ranges = '0000100000000000' + 'ffff1f0000000000' + '0000400000000000' + 'ffff4f0000000000';
+    const p = program('allow-two', [
+      ...context,
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_IOAS_ALLOW_IOVAS', fields: { ioas_id: '$ioas', num_iovas: 2, allowed_iovas: { data: { hex: ranges } } } },
+    ], { commands: ['IOMMU_IOAS_ALLOW_IOVAS'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'load-iovas-rereads-first-range', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/failed with EINVAL, but its 2 range\(s\) .* meet no other.*\(IOAS_ALLOW_IOVAS.WELL_FORMED\)/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.mock-replace-lookup', async () => {
+    // MOCK_DOMAIN_REPLACE by the device's own id, or by an IOAS's: no selftest object (ENOENT).
+    for (const id of ['$idev', '$ioas']) {
+      const p = program(`replace-by-${id.slice(1)}`, [
+        ...context,
+        { ...mockDomain, bind: { idev: 'out.mock_domain.out_idev_id', st: 'out.mock_domain.out_stdev_id' } },
+        { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_TEST_CMD', fields: { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', id, mock_domain_replace: { pt_id: '$ioas' } } },
+      ], { commands: ['IOMMU_TEST_CMD'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN', 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE'] });
+      for (const profile of ['6.12', '7.3'] as const) {
+        const r = await judgeOn(p, 'mock-replace-lookup-any-type', profile);
+        expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+        expect(r.text).toMatch(/looks it up as a selftest device .*\(ENOENT, TEST_CMD.OP_LOOKUPS\)/);
+        expect(r.reference, r.text).toEqual([]);
+      }
+    }
+  });
+});

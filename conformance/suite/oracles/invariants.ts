@@ -3044,7 +3044,11 @@ export class InvariantsOracle implements Oracle {
    *   EINVAL (check_add_overflow; 6.12 before the lookup, 7.3 after it);
    * - ACCESS_PAGES through an access created without
    *   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES is EOPNOTSUPP (ops !=
-   *   &selftest_access_ops_pin), once its length (16 MiB at most) and flags pass.
+   *   &selftest_access_ops_pin), once its length (16 MiB at most) and flags pass;
+   * - MOCK_DOMAIN_REPLACE looks its id up as a selftest object
+   *   (iommufd_test_get_selftest_obj, IOMMUFD_OBJ_SELFTEST): an id naming
+   *   nothing, or an object of another type (the device's own id, an IOAS, a
+   *   HWPT), is ENOENT before the replace is tried.
    */
   private checkTestOpLookups(ev: StepEvent, ok: boolean, errno: number | undefined, out: Objection[]): void {
     const req = ev.request;
@@ -3064,6 +3068,11 @@ export class InvariantsOracle implements Oracle {
       const o = ctx.objects.get(id);
       if (o?.type === 'hwpt_nested' || o?.type === 'other' || ctx.dead.has(id)) return;
       refuse('ENOENT', `id ${id} names ${o ? `${o.type === 'hwpt_paging' ? 'a paging HWPT' : `an object of type ${o.type}`}` : 'no object'}, and the check looks it up as a nested HWPT (get_md_pagetable_nested)`);
+    } else if (op === 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE') {
+      const id = toNum(v['id']);
+      const o = ctx.objects.get(id);
+      if (o?.type === 'selftest' || o?.type === 'other' || ctx.dead.has(id)) return;
+      refuse('ENOENT', `id ${id} names ${o ? `an object of type ${o.type}` : 'no object'}, and the replace looks it up as a selftest device (iommufd_test_get_selftest_obj)`);
     } else if (op === 'IOMMU_TEST_OP_MD_CHECK_MAP') {
       const h = ctx.objects.get(toNum(v['id']));
       const m = (v['check_map'] ?? {}) as StructValue;
@@ -3373,11 +3382,13 @@ export class InvariantsOracle implements Oracle {
     const ctx = this.shadow.ctxOfFd(req.fd);
     if (!ctx?.alive) return;
     let what: string | undefined;
+    let clause = 'OBJECTS.NOTHING_TO_REFUSE';
     if (req.cmd === 'VFIO_GET_API_VERSION') what = 'VFIO_GET_API_VERSION on an iommufd returns VFIO_API_VERSION';
     else if (req.arg.kind === 'struct' && !req.arg.readOnly && !req.arg.tail?.some((b) => b !== 0)) {
       const v = req.arg.fields;
       if (req.cmd === 'IOMMU_IOAS_ALLOC' && toNum(v['flags']) === 0) what = 'IOMMU_IOAS_ALLOC with no flags fails only for memory';
       else if (req.cmd === 'IOMMU_IOAS_IOVA_RANGES' && toNum(v['__reserved']) === 0 && name !== 'EMSGSIZE' && this.shadow.ioas(ctx, v['ioas_id'])) what = `IOMMU_IOAS_IOVA_RANGES of IOAS ${toNum(v['ioas_id'])}, which lives, fails only for a short array (EMSGSIZE)`;
+      else if (req.cmd === 'IOMMU_IOAS_ALLOW_IOVAS' && name !== 'EADDRINUSE') [what, clause] = [this.allowIovasWellFormed(ctx, v), 'IOAS_ALLOW_IOVAS.WELL_FORMED'];
       // iommufd_get_hw_info: without IOMMU_HW_INFO_FLAG_INPUT_TYPE the type member is set to DEFAULT
       // (7.3; 6.12 has no input type), and every driver answers DEFAULT with its own data.
       else if (req.cmd === 'IOMMU_GET_HW_INFO' && toNum(v['flags']) === 0 && allZero(v['__reserved']) && ctx.objects.get(toNum(v['dev_id']))?.type === 'device') what = `IOMMU_GET_HW_INFO of device ${toNum(v['dev_id'])}, bound to this context, without IOMMU_HW_INFO_FLAG_INPUT_TYPE (whatever the type member holds: the kernel sets it to DEFAULT) fails only for memory or the user buffer`;
@@ -3390,7 +3401,26 @@ export class InvariantsOracle implements Oracle {
     }
     if (!what) return;
     this.ctx.count('invariants.abi-hygiene');
-    out.push(this.obj('abi-hygiene', ev, `${commandName(req)} failed with ${name}, but ${what} (OBJECTS.NOTHING_TO_REFUSE)`, 'ok', name));
+    out.push(this.obj('abi-hygiene', ev, `${commandName(req)} failed with ${name}, but ${what} (${clause})`, 'ok', name));
+  }
+
+  /**
+   * IOAS_ALLOW_IOVAS.WELL_FORMED: a list the kernel reads whole (every range
+   * sent, __reserved 0) whose ranges each have start < last and meet no other
+   * (iommufd_ioas_load_iovas's two tests), for a live IOAS, is refused only
+   * where a range meets a reserved IOVA (iopt_set_allow_iova: EADDRINUSE,
+   * judged by checkReservedConflicts), for memory or for the copy. What it
+   * says of such a list, or undefined when the list is not one.
+   */
+  private allowIovasWellFormed(ctx: CtxRec, v: StructValue): string | undefined {
+    const ioas = this.shadow.ioas(ctx, v['ioas_id']);
+    const n = toNum(v['num_iovas']);
+    const p = v['allowed_iovas'];
+    const data = p !== undefined && isPointerArg(p) && 'data' in p ? p.data : undefined;
+    if (!ioas || toNum(v['__reserved']) !== 0 || (n > 0 && (!data || data.length < n * 16))) return undefined;
+    const ranges = n > 0 && data ? decodeRanges(data, n) : [];
+    if (ranges.some((r, i) => r.start >= r.last || ranges.slice(0, i).some((q) => overlaps(q, r)))) return undefined;
+    return `its ${n} range(s) (${ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'}) each start below their last and meet no other: iommufd_ioas_load_iovas takes them, and iopt_set_allow_iova refuses only a range that meets a reserved IOVA (EADDRINUSE)`;
   }
 
   /**
