@@ -34,8 +34,14 @@ export type Told = (area: IoptArea, start: bigint, last: bigint) => { iova: bigi
 /** iopt_unmap_iova_range's own: the area, `iopt_area_iova(area), iopt_area_length(area)`. */
 export const THE_AREA: Told = (area) => ({ iova: area.start, length: area.length });
 
+/** Whether the walk's retry count starts again at an area, from where the area starts and where the walk is. */
+export type ResetsTries = (areaFirst: bigint, start: bigint) => boolean;
+
+/** iopt_unmap_iova_range's own: `if (area_first != start) tries = 0;` (an area that starts where the last one ended keeps the count). */
+export const AT_A_GAP: ResetsTries = (areaFirst, start) => areaFirst !== start;
+
 /** iopt_unmap_iova_range, tearing each area down with `unfill`. */
-export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT, accessed: Accessed = HAS_ACCESSES, told: Told = THE_AREA): number {
+export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }, unfill: Unfill, cuts: Cuts = REFUSES_CUT, accessed: Accessed = HAS_ACCESSES, told: Told = THE_AREA, resets: ResetsTries = AT_A_GAP): number {
   let tries = 0;
   unmapped.bytes = 0n;
   for (;;) {
@@ -46,7 +52,7 @@ export function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmap
     if (!area.pages) return -EBUSY;
     if (area.numLocks) return -EBUSY;
     if (cuts(areaFirst, areaLast, start, last, area)) return -ENOENT;
-    if (areaFirst !== start) tries = 0;
+    if (resets(areaFirst, start)) tries = 0;
     if (accessed(area)) {
       start = areaFirst;
       area.preventAccess = true;

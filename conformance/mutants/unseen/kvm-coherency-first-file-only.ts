@@ -28,50 +28,11 @@
  * first-file-only derivation gives (the VM is reached through the added
  * file's kvm pointer).
  */
-import { EBADF } from '../../../impl/lib/errno.ts';
-import type { KvmVm } from '../../../impl/kvm/index.ts';
-import { vfioFileEnforcedCoherent, type VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
+import { vfioFileEnforcedCoherent } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation } from '../harness.ts';
+import { coherencyRederivedWith } from './_kvm_coherency.ts';
 
 export function createAdapter(profile: Profile): Implementation {
-  const vms = new Map<number, KvmVm>();
-  return mutantImplementation('kvm-coherency-first-file-only', profile, {
-    request: (req, next, env) => {
-      if (req.op === 'reset') {
-        vms.clear();
-        return next(req);
-      }
-      if (req.op === 'kvm_create' || req.op === 'kvm_destroy') {
-        const res = next(req);
-        const vm = req.op === 'kvm_destroy' ? req.vm : res.ok ? (res.result as { vm: number }).vm : -1;
-        vms.delete(vm);
-        return res;
-      }
-      if (req.op !== 'kvm_vfio_add' && req.op !== 'kvm_vfio_del') return next(req);
-      const file = env.proc.fds.lookup(req.fd);
-      const res = next(req);
-      if (!res.ok) return res;
-      const errno = (res.result as { errno: number }).errno;
-      // FILE_ADD re-derives only when it registered the file; FILE_DEL whenever the fd resolved.
-      const updated = req.op === 'kvm_vfio_add' ? errno === 0 : errno !== EBADF;
-      if (!updated) return res;
-      let kvm = vms.get(req.vm);
-      if (!kvm && req.op === 'kvm_vfio_add' && file) {
-        kvm = (file.private_data as VfioDeviceFile).kvm as KvmVm;
-        if (kvm) vms.set(req.vm, kvm);
-      }
-      if (!kvm) return res;
-      const kv = kvm.vfio;
-      // THE FAULT: the break is taken on the first file, coherent or not.
-      const head = kv.fileList[0];
-      const noncoherent = head !== undefined && !vfioFileEnforcedCoherent(head.file);
-      if (noncoherent !== kv.noncoherent) {
-        kv.noncoherent = noncoherent;
-        if (noncoherent) kvm.noncoherentDmaCount++;
-        else kvm.noncoherentDmaCount--;
-      }
-      return res;
-    },
-  });
+  // THE FAULT: the break is taken on the first file, coherent or not.
+  return coherencyRederivedWith('kvm-coherency-first-file-only', profile, (files) => files[0] !== undefined && !vfioFileEnforcedCoherent(files[0].file));
 }

@@ -31,12 +31,10 @@
  * kv->noncoherent and noncoherent_dma_count are moved to what the faulty
  * per-file answer gives (same walk, same early stop as the reference).
  */
-import { EBADF } from '../../../impl/lib/errno.ts';
-import type { KvmVm } from '../../../impl/kvm/index.ts';
 import type { VfioDeviceFile } from '../../../impl/iommufd/vfio_cdev.ts';
 import type { KFile } from '../../../impl/process/file.ts';
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { mutantImplementation } from '../harness.ts';
+import { coherencyRederivedWith } from './_kvm_coherency.ts';
 
 function faultyEnforcedCoherent(file: KFile): boolean {
   const dev = (file.private_data as VfioDeviceFile).device.dev;
@@ -47,40 +45,5 @@ function faultyEnforcedCoherent(file: KFile): boolean {
 }
 
 export function createAdapter(profile: Profile): Implementation {
-  const vms = new Map<number, KvmVm>();
-  return mutantImplementation('kvm-coherency-group-first-device', profile, {
-    request: (req, next, env) => {
-      if (req.op === 'reset') {
-        vms.clear();
-        return next(req);
-      }
-      if (req.op === 'kvm_create' || req.op === 'kvm_destroy') {
-        const res = next(req);
-        const vm = req.op === 'kvm_destroy' ? req.vm : res.ok ? (res.result as { vm: number }).vm : -1;
-        vms.delete(vm);
-        return res;
-      }
-      if (req.op !== 'kvm_vfio_add' && req.op !== 'kvm_vfio_del') return next(req);
-      const file = env.proc.fds.lookup(req.fd);
-      const res = next(req);
-      if (!res.ok) return res;
-      const errno = (res.result as { errno: number }).errno;
-      const updated = req.op === 'kvm_vfio_add' ? errno === 0 : errno !== EBADF;
-      if (!updated) return res;
-      let kvm = vms.get(req.vm);
-      if (!kvm && req.op === 'kvm_vfio_add' && file) {
-        kvm = (file.private_data as VfioDeviceFile).kvm as KvmVm;
-        if (kvm) vms.set(req.vm, kvm);
-      }
-      if (!kvm) return res;
-      const kv = kvm.vfio;
-      const noncoherent = kv.fileList.some((kvf) => !faultyEnforcedCoherent(kvf.file));
-      if (noncoherent !== kv.noncoherent) {
-        kv.noncoherent = noncoherent;
-        if (noncoherent) kvm.noncoherentDmaCount++;
-        else kvm.noncoherentDmaCount--;
-      }
-      return res;
-    },
-  });
+  return coherencyRederivedWith('kvm-coherency-group-first-device', profile, (files) => files.some((kvf) => !faultyEnforcedCoherent(kvf.file)));
 }

@@ -49,47 +49,19 @@
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
 import { mutantImplementation } from '../harness.ts';
-import { EBUSY, EDEADLOCK, ENOENT } from '../../../impl/lib/errno.ts';
 import type { IoPagetable } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptAreaIterFirst } from '../../../impl/iommufd/io_pagetable.ts';
-import { ioptAreaUnfillDomains, ioptPutPages } from '../../../impl/iommufd/pages.ts';
-import { ioasUnmapWith, vfioUnmapDmaWith } from './_unmap.ts';
+import { ioptAreaUnfillDomains } from '../../../impl/iommufd/pages.ts';
+import { HAS_ACCESSES, ioasUnmapWith, REFUSES_CUT, THE_AREA, unmapRange, vfioUnmapDmaWith } from './_unmap.ts';
 
 /** iopt_unmap_iova_range without the per-area reset of the retry count. */
-function unmapRange(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
-  let tries = 0;
-  unmapped.bytes = 0n;
-  for (;;) {
-    const area = ioptAreaIterFirst(iopt, start, last);
-    if (!area) return 0;
-    const areaFirst = area.start;
-    const areaLast = area.last;
-    if (!area.pages) return -EBUSY;
-    if (area.numLocks) return -EBUSY;
-    if (areaFirst < start || areaLast > last) return -ENOENT;
-    // THE FAULT: `if (area_first != start) tries = 0;` is gone.
-    if (area.numAccesses) {
-      start = areaFirst;
-      area.preventAccess = true;
-      for (const access of [...iopt.accessList.values()]) access.notifyUnmap(areaFirst, area.length);
-      tries++;
-      if (tries > 100) return -EDEADLOCK;
-      continue;
-    }
-    const pages = area.pages;
-    area.pages = null;
-    ioptAreaUnfillDomains(iopt, area, pages);
-    iopt.areas.splice(iopt.areas.indexOf(area), 1);
-    ioptPutPages(pages);
-    unmapped.bytes += areaLast - areaFirst + 1n;
-    if (areaLast >= last) return 0;
-    start = areaLast + 1n;
-  }
+function walk(iopt: IoPagetable, start: bigint, last: bigint, unmapped: { bytes: bigint }): number {
+  // THE FAULT: `if (area_first != start) tries = 0;` is gone.
+  return unmapRange(iopt, start, last, unmapped, ioptAreaUnfillDomains, REFUSES_CUT, HAS_ACCESSES, THE_AREA, () => false);
 }
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('unmap-retry-count-not-reset', profile, {
-    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(unmapRange) },
-    compat: { VFIO_IOMMU_UNMAP_DMA: vfioUnmapDmaWith(unmapRange) },
+    handlers: { IOMMU_IOAS_UNMAP: ioasUnmapWith(walk) },
+    compat: { VFIO_IOMMU_UNMAP_DMA: vfioUnmapDmaWith(walk) },
   });
 }
