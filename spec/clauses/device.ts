@@ -399,11 +399,11 @@ export const clauses: Clause[] = [
   {
     id: 'GET_HW_INFO.VENDOR',
     kind: 'state',
-    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from, and whose AIDR holds the architecture revision: bits 31:8 RES0, ArchMajorRev 0). Each driver fills a zeroed struct (kzalloc): a member the uAPI marks reserved reads 0, and a flags member holds only the bits its enum defines. The data_len answered is the length of the driver\u2019s whole struct (intel_iommu_hw_info: sizeof(*vtd)), at least its size in the profile\u2019s header, whatever the caller\u2019s buffer holds.',
+    statement: 'VT-d reports type INTEL_VTD with its cap/ecap registers (24 bytes); a driver without hw_info reports type NONE and length 0 (AMD and SMMUv3 in 6.12; 7.3 reports AMD and ARM_SMMUV3 data: SMMUv3 its ID registers as read, IDR0 to IDR5, IIDR and AIDR, whose IDR5 granules are where its page sizes come from, and whose AIDR holds the architecture revision: bits 31:8 RES0, ArchMajorRev 0). Each driver fills a zeroed struct (kzalloc): a member the uAPI marks reserved reads 0, and a flags member holds only the bits its enum defines; the selftest\u2019s mock reports type SELFTEST with struct iommu_test_hw_info { flags 0, test_reg IOMMU_HW_INFO_SELFTEST_REGVAL }. The data_len answered is the length of the driver\u2019s whole struct (intel_iommu_hw_info: sizeof(*vtd)), at least its size in the profile\u2019s header, whatever the caller\u2019s buffer holds.',
     source: { file: DEV, function: 'iommufd_get_hw_info' },
     profiles: BOTH,
     command: HWINFO,
-    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.smmu-granules-reported', 'suite.invariants.hw-info-vendor-members-zeroed', 'suite.invariants.hw-info-vendor-length'],
+    checks: ['ref.get_hw_info.vendor-instances', 'suite.invariants.smmu-granules-reported', 'suite.invariants.hw-info-vendor-members-zeroed', 'suite.invariants.hw-info-vendor-length', 'suite.invariants.mock-hw-info'],
   },
   {
     id: 'GET_HW_INFO.MAX_PASID',

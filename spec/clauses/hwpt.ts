@@ -213,10 +213,10 @@ export const clauses: Clause[] = [
   {
     id: 'HWPT.AUTO_DOMAIN_REUSE',
     kind: 'state',
-    statement: 'Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts. So the attach by IOAS id of a device whose group is attached nowhere (or the replace of a group together on one paging HWPT) fails only where the IOAS cannot take a new domain for it: an area or allowed range outside the unit’s aperture or over a reserved region of the group, an area not aligned to the unit’s smallest page, or pages that filling the domain cannot pin.',
+    statement: 'A device attached nowhere whose group already sits on an automatic HWPT of the IOAS it names joins that HWPT (the others are skipped with EINVAL; the group holds the domain already), refused only for its own reserved regions or memory. Attaching to an IOAS tries each automatic HWPT of that IOAS in creation order; one the device’s driver refuses with EINVAL is skipped (other errors abort); if none fits, a new automatic HWPT is created. Domains are shared across IOMMU instances of the same driver when the driver accepts. So the attach by IOAS id of a device whose group is attached nowhere (or the replace of a group together on one paging HWPT) fails only where the IOAS cannot take a new domain for it: an area or allowed range outside the unit’s aperture or over a reserved region of the group, an area not aligned to the unit’s smallest page, or pages that filling the domain cannot pin.',
     source: { file: DEV, function: 'iommufd_device_auto_get_domain' },
     profiles: BOTH,
-    checks: ['ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused', 'suite.invariants.auto-domain-first-in-order', 'suite.invariants.auto-domain-replace-oldest-first'],
+    checks: ['suite.invariants.group-sibling-joins', 'ref.hwpt.auto-domain-reuse', 'ref.hwpt.auto-domain-across-instances', 'suite.invariants.attach-stays-in-its-ioas', 'suite.invariants.attach-by-ioas-succeeds', 'suite.invariants.auto-domain-reused', 'suite.invariants.auto-domain-first-in-order', 'suite.invariants.auto-domain-replace-oldest-first'],
   },
   {
     id: 'HWPT.AUTO_DOMAIN_SELF_DESTRUCT',

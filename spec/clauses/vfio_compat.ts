@@ -65,10 +65,10 @@ export const clauses: Clause[] = [
     command: 'VFIO_SET_IOMMU',
     errno: 'EINVAL',
     statement:
-      'SET_IOMMU: a type other than TYPE1/TYPE1v2 (or no-iommu mode) → EINVAL, NOIOMMU too outside no-iommu mode (a context only a VFIO no-iommu group puts in it); no compat IOAS → ENODEV; NOIOMMU in no-iommu mode needs CAP_SYS_RAWIO (EPERM); TYPE1 (v1) disables large pages on the compat IOAS.',
+      'SET_IOMMU: a type other than TYPE1/TYPE1v2 (or no-iommu mode) → EINVAL, NOIOMMU too outside no-iommu mode (a context only a VFIO no-iommu group puts in it), tested before the compat IOAS; then no compat IOAS → ENODEV; NOIOMMU in no-iommu mode needs CAP_SYS_RAWIO (EPERM); TYPE1 (v1) disables large pages on the compat IOAS.',
     source: { file: VC, function: 'iommufd_vfio_set_iommu' },
     profiles: BOTH,
-    checks: ['ref.vfio_compat.set-iommu-errno', 'ref.vfio_compat.noiommu', 'suite.invariants.noiommu-needs-noiommu-mode'],
+    checks: ['ref.vfio_compat.set-iommu-errno', 'ref.vfio_compat.noiommu', 'suite.invariants.noiommu-needs-noiommu-mode', 'suite.invariants.set-iommu-type-first'],
   },
   {
     id: 'VFIO_COMPAT.MAP_DMA',

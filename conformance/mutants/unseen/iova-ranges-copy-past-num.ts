@@ -24,38 +24,11 @@
  * with `<=` in the room test.
  */
 import type { Implementation, Profile } from '../../../spec/contract/types.ts';
-import { EFAULT, EMSGSIZE, EOPNOTSUPP } from '../../../impl/lib/errno.ts';
-import { iommufdGetIoas, iommufdUcmdRespond, type Ucmd } from '../../../impl/iommufd/iommufd_private.ts';
-import { ioptIovaRanges } from '../../../impl/iommufd/io_pagetable.ts';
-import { requireLayout } from '../../../spec/uapi/layout.ts';
-import { encodeStruct } from '../../../spec/abi/codec.ts';
 import { mutantImplementation } from '../harness.ts';
+import { iovaRangesWith } from './_iova_ranges.ts';
 
-/** iommufd_ioas_iova_ranges with the fault. */
-function iovaRanges(ucmd: Ucmd): number {
-  const { cmd, ctx } = ucmd;
-  if (cmd.num('__reserved')) return -EOPNOTSUPP;
-  const r = iommufdGetIoas(ctx, cmd.num('ioas_id'));
-  if (r.errno) return r.errno;
-  const ioas = r.value!;
-  const maxIovas = cmd.num('num_iovas');
-  const ranges = cmd.big('allowed_iovas');
-  let num = 0;
-  cmd.set('out_iova_alignment', BigInt(ioas.iopt.iovaAlignment));
-  const elmSize = requireLayout(ctx.profile, 'iommu_iova_range').size;
-  for (const hole of ioptIovaRanges(ioas.iopt)) {
-    // THE FAULT: `num <= maxIovas` (should be `num < maxIovas`).
-    if (num <= maxIovas) {
-      const elm = encodeStruct(ctx.profile, 'iommu_iova_range', { start: hole.start, last: hole.last });
-      if (!ctx.proc.copyToUser(ranges + BigInt(num * elmSize), elm)) return -EFAULT;
-    }
-    num++;
-  }
-  cmd.set('num_iovas', num);
-  const rc = iommufdUcmdRespond(ucmd);
-  if (rc) return rc;
-  return num > maxIovas ? -EMSGSIZE : 0;
-}
+// THE FAULT: `num <= maxIovas` (should be `num < maxIovas`).
+const iovaRanges = iovaRangesWith({ fits: (num, max) => num <= max });
 
 export function createAdapter(profile: Profile): Implementation {
   return mutantImplementation('iova-ranges-copy-past-num', profile, { handlers: { IOMMU_IOAS_IOVA_RANGES: iovaRanges } });

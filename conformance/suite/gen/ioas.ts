@@ -1096,10 +1096,13 @@ export function ioasSpecs(env: GenEnv): CommandSpec<never>[] {
         return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', new Ref(ctx.name), { ioas_id: id, num_iovas: c.n, allowed_iovas: ranges }, c.abi, { defects: idDefects(c.ioas, obj) });
       },
       // Ranges that fitted asked for again into an array at NULL: the first copy faults (EFAULT),
-      // inside the IOAS's lookup, whose reference the error path must still drop.
+      // inside the IOAS's lookup, whose reference the error path must still drop. Asked for an even
+      // number, instead the same request again with __reserved set: refused first (EOPNOTSUPP).
       follow: (_m, c, t, step) => {
         const f = (t.fields['arg'] as { fields: { ioas_id: Tmpl } }).fields;
-        return ok(step) && c.n > 0 ? ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, num_iovas: c.n, allowed_iovas: 0n }, NONE, {}) : undefined;
+        if (!ok(step) || c.n === 0) return undefined;
+        if (c.n % 2 === 1) return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, num_iovas: c.n, allowed_iovas: 0n }, NONE, {});
+        return ioctlStep(env, 'IOMMU_IOAS_IOVA_RANGES', t.fields['fd'] as Ref, { ioas_id: f.ioas_id, num_iovas: c.n, allowed_iovas: { room: c.n * 16 }, __reserved: 1 }, NONE, { defects: [{ what: 'a non-zero __reserved', errno: 'EOPNOTSUPP', field: '__reserved', abi: true }] });
       },
     } satisfies CommandSpec<{ ctx: number; ioas: IdChoice; n: number; slack: number; abi: AbiChoice }>);
   }

@@ -3070,3 +3070,59 @@ describe('answers to well-formed requests (red-team round 42)', () => {
     }
   });
 });
+
+describe('answers the kernel gives first or always (red-team round 43)', () => {
+  check('suite.invariants.set-iommu-type-first', async () => {
+    // An unknown container type on a context with no compat IOAS: EINVAL, before the IOAS lookup (ENODEV).
+    const p = program('set-iommu-unknown-type', [
+      { op: 'open', node: 'iommu', bind: { fd: 'fd' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'VFIO_SET_IOMMU', arg: { kind: 'int', value: '7' } },
+    ], { commands: ['VFIO_SET_IOMMU'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'compat-set-iommu-ioas-before-type', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/VFIO_SET_IOMMU of type 7 failed with ENODEV: .*\(VFIO_COMPAT.SET_IOMMU\)/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.mock-hw-info', async () => {
+    // The mock's struct iommu_test_hw_info: flags 0, test_reg IOMMU_HW_INFO_SELFTEST_REGVAL.
+    const p = program('mock-hw-info', [
+      ...context,
+      { ...mockDomain, bind: { idev: 'out.mock_domain.out_idev_id' } },
+      { op: 'ioctl', fd: '$fd', cmd: 'IOMMU_GET_HW_INFO', fields: { dev_id: '$idev', data_len: 8, data_uptr: { room: 8 } } },
+    ], { commands: ['IOMMU_TEST_CMD', 'IOMMU_GET_HW_INFO'], testOps: ['IOMMU_TEST_OP_MOCK_DOMAIN'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'mock-hw-info-kmalloc-flags', profile);
+      expect(r.broken, r.text).toContain('invariants.abi-hygiene');
+      expect(r.text).toMatch(/struct iommu_test_hw_info \{ flags 0x6b6b6b6b, test_reg 0xdeadbeef \}/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+
+  check('suite.invariants.group-sibling-joins', async () => {
+    // Two devices of one group bound, the second's file closed and opened again and bound, the first
+    // attached by IOAS id: the second, attached by the same IOAS id, joins the group's HWPT.
+    const p = program('group-sibling-joins', [
+      ...context,
+      { op: 'device_create', spec: { iommu: 'vtd0' }, bind: { a: 'device', grp: 'group' } },
+      { op: 'device_create', spec: { iommu: 'vtd0', group: '$grp' }, bind: { b: 'device' } },
+      { op: 'open_device', device: '$a', bind: { afd: 'fd' } },
+      { op: 'open_device', device: '$b', bind: { bfd: 'fd' } },
+      { op: 'ioctl', fd: '$afd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'ioctl', fd: '$bfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'close', fd: '$bfd' },
+      { op: 'open_device', device: '$b', bind: { bfd: 'fd' } },
+      { op: 'ioctl', fd: '$bfd', cmd: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { iommufd: '$fd' } },
+      { op: 'ioctl', fd: '$afd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+      { op: 'ioctl', fd: '$bfd', cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fields: { pt_id: '$ioas' } },
+    ] as Step[], { ops: ['device_create', 'open_device'], commands: ['VFIO_DEVICE_BIND_IOMMUFD', 'VFIO_DEVICE_ATTACH_IOMMUFD_PT'] });
+    for (const profile of ['6.12', '7.3'] as const) {
+      const r = await judgeOn(p, 'get-group-try-get-no-ref', profile);
+      expect(r.broken, r.text).toContain('invariants.group-isolation');
+      expect(r.text).toMatch(/the rest of its group sits on HWPT \d+, an automatic HWPT of that IOAS.*\(HWPT.AUTO_DOMAIN_REUSE\)/);
+      expect(r.reference, r.text).toEqual([]);
+    }
+  });
+});

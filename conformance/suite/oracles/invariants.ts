@@ -48,7 +48,7 @@ import { getPath } from '../../programs/values.ts';
 import { isPointerArg } from '../../../spec/contract/wire.ts';
 import { commandByName, enumValue, flagMask } from '../../../spec/uapi/lookup.ts';
 import { TEST_OPS } from '../../../spec/uapi/commands.ts';
-import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_DATA_SELFTEST, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT } from '../../../spec/uapi/constants.ts';
+import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_DATA_SELFTEST, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, IOMMU_HW_INFO_TYPE_AMD, IOMMU_HW_INFO_TYPE_ARM_SMMUV3, IOMMU_HW_INFO_TYPE_INTEL_VTD, IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_SYZ, MOCK_FLAGS_ACCESS_WRITE, MOCK_APERTURE_LAST, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_DEFAULT, IOMMU_HW_INFO_TYPE_NONE, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET, IOMMU_OPTION_RLIMIT_MODE, IOMMU_HWPT_DATA_NONE, VFIO_NOIOMMU_IOMMU, VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET, IOMMU_VFIO_IOAS_SET, VFIO_DMA_CC_IOMMU, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, VFIO_IOMMU_INFO_CAPS, VFIO_IOMMU_INFO_PGSIZES, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, IOMMU_HW_INFO_SELFTEST_REGVAL } from '../../../spec/uapi/constants.ts';
 import { errnoName } from '../../../spec/uapi/errno.ts';
 import { offsetofend, requireLayout, type LayoutNode } from '../../../spec/uapi/layout.ts';
 import { decodeStruct } from '../../../spec/abi/codec.ts';
@@ -721,6 +721,7 @@ export class InvariantsOracle implements Oracle {
     this.checkBindNegativeFd(ev, ok, s.errno, out);
     this.checkCheckRefsArgs(ev, ok, s.errno, out);
     this.checkTestOpLookups(ev, ok, s.errno, out);
+    if (!ok) this.checkSetIommuType(ev, s.errno, out);
     this.checkHwptAllocTarget(ev, ok, s.errno, out);
     this.checkTempMemoryLimit(ev, ok, s.errno, out);
     this.checkNestingRegisters(ev, ok, s.errno, out);
@@ -2616,6 +2617,22 @@ export class InvariantsOracle implements Oracle {
   }
 
   /**
+   * VFIO_COMPAT.SET_IOMMU: iommufd_vfio_set_iommu tests the type before
+   * anything else (the no-iommu branch aside, which no context here takes):
+   * a type other than TYPE1 or TYPE1v2 is EINVAL, whether or not the context
+   * has a compat IOAS (ENODEV comes after it).
+   */
+  private checkSetIommuType(ev: StepEvent, errno: number | undefined, out: Objection[]): void {
+    const req = ev.request;
+    if (req.op !== 'ioctl' || req.cmd !== 'VFIO_SET_IOMMU' || req.arg.kind !== 'int' || this.shadow.lost || this.failNth || (ev.template.defects ?? []).some((d) => d.abi)) return;
+    const type = Number(req.arg.value);
+    if (type === VFIO_TYPE1_IOMMU || type === VFIO_TYPE1v2_IOMMU || !this.shadow.ctxOfFd(req.fd)?.alive) return;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    this.ctx.count('invariants.abi-hygiene');
+    if (name !== 'EINVAL') out.push(this.obj('abi-hygiene', ev, `VFIO_SET_IOMMU of type ${type} failed with ${name}: a type other than TYPE1 and TYPE1v2 is refused first (EINVAL), before the compat IOAS is looked up (VFIO_COMPAT.SET_IOMMU)`, 'EINVAL', name));
+  }
+
+  /**
    * HWPT.AUTO_DOMAIN_REUSE, the side that must succeed: a device file's
    * attach by IOAS id, for a device bound and attached nowhere whose group
    * has no device attached — or its replace, the group together on one
@@ -2657,12 +2674,42 @@ export class InvariantsOracle implements Oracle {
     // same unit, and coherency enforced only if every member can (the new domain enforces when
     // the attaching device can) — and none may sit anywhere but where the device sits.
     const group = this.shadow.liveDevices().filter((x) => x.group === d.group);
+    if (d.hwpt === undefined && group.some((x) => x !== d && x.hwpt !== undefined)) {
+      this.checkJoinRefused(ev, errno, d, ioas, group, out);
+      return;
+    }
     if (group.some((x) => x !== d && (x.hwpt !== d.hwpt || x.iommu !== d.iommu || (d.capable && !x.capable)))) return;
     if (!this.takesNewDomain(ctx, ioas, unit, group.flatMap((x) => x.reserved))) return;
     this.ctx.count('invariants.lifetime');
     const name = errnoName(errno ?? 0) ?? `E${errno}`;
     const how = d.hwpt === undefined ? 'bound, attached nowhere, its group detached' : `attached to HWPT ${d.hwpt} with its group: a replace`;
     out.push(this.obj('lifetime', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, ${how}) to IOAS ${ioas.id} failed with ${name}, but the IOAS can take a domain of its unit: every area and allowed range lies in the aperture, clear of the device's reserved regions and aligned to its smallest page, and ${ioas.segs.length === 0 ? 'nothing is mapped' : 'a domain already holds what is mapped'}: an attach by IOAS id finds or makes an automatic domain (HWPT.AUTO_DOMAIN_REUSE)`, 'ok', name));
+  }
+
+  /**
+   * HWPT.AUTO_DOMAIN_REUSE, for a device that joins its group: a device
+   * attached nowhere whose group's other members (bound to the same context,
+   * of the same unit and coherency, no PASID attached) all sit on one
+   * automatic HWPT of the IOAS it names, is added to that HWPT
+   * (iommufd_device_auto_get_domain skips the others with EINVAL; the group
+   * already holds the domain, iommufd_hw_pagetable_attach only adds the
+   * device). Only the device's own reserved regions over the IOAS's areas or
+   * allowed ranges (EADDRINUSE) or memory refuse it: any other answer is a
+   * group iommufd lost track of (a sibling's igroup freed under it).
+   */
+  private checkJoinRefused(ev: StepEvent, errno: number | undefined, d: DeviceRec, ioas: IoasObj, group: readonly DeviceRec[], out: Objection[]): void {
+    const ctx = d.bound?.ctx;
+    const others = group.filter((x) => x !== d);
+    const on = others[0]?.hwpt;
+    const name = errnoName(errno ?? 0) ?? `E${errno}`;
+    if (!ctx || on === undefined || d.pasid || d.mock || name === 'ENOMEM') return;
+    if (others.some((x) => x.hwpt !== on || x.bound?.ctx !== ctx || x.iommu !== d.iommu || x.capable !== d.capable || x.pasid)) return;
+    const h = ctx.objects.get(on);
+    if (h?.type !== 'hwpt_paging' || !h.auto || h.mock || h.ioas !== ioas.id || ioas.domainsUnknown) return;
+    const meets = (r: Range): boolean => d.reserved.some((y) => overlaps(y, r));
+    if (ioas.segs.some((x) => x.uncertain || meets(x)) || ioas.allowed.some(meets)) return;
+    this.ctx.count('invariants.group-isolation');
+    out.push(this.obj('group-isolation', ev, `VFIO_DEVICE_ATTACH_IOMMUFD_PT of device ${d.handle} (${d.iommu}, attached nowhere) to IOAS ${ioas.id} failed with ${name}, but the rest of its group sits on HWPT ${on}, an automatic HWPT of that IOAS, and the device's reserved regions are clear of it: the search finds the group's HWPT and adds the device to it (HWPT.AUTO_DOMAIN_REUSE)`, 'ok', name));
   }
 
   /**
@@ -3175,6 +3222,10 @@ export class InvariantsOracle implements Oracle {
     if (!o || !ev.response.ok) return;
     const type = toNum(o['out_data_type'] ?? -1);
     const driver = this.driverOf(dev.iommu);
+    if (driver === 'mock' && type === enumValue(this.profile, 'IOMMU_HW_INFO_TYPE_SELFTEST')) {
+      this.checkMockHwInfo(ev, dev, v, out);
+      return;
+    }
     const struct = type === IOMMU_HW_INFO_TYPE_INTEL_VTD && driver === 'intel' ? 'iommu_hw_info_vtd' : type === IOMMU_HW_INFO_TYPE_AMD && driver === 'amd' ? 'iommu_hw_info_amd' : type === IOMMU_HW_INFO_TYPE_ARM_SMMUV3 && driver === 'smmuv3' ? 'iommu_hw_info_arm_smmuv3' : undefined;
     if (!struct) return;
     const layout = requireLayout(this.profile, struct);
@@ -3343,6 +3394,22 @@ export class InvariantsOracle implements Oracle {
           ? 'no flag, NEST_PARENT alone, or DIRTY_TRACKING and PASID (arm_smmu_domain_alloc_paging_flags)'
           : 'no flag, DIRTY_TRACKING and NEST_PARENT (a v1 table), or PASID alone (a v2 table) (amd_iommu_domain_alloc_paging_flags)';
     out.push(this.obj('abi-hygiene', ev, `IOMMU_HWPT_ALLOC of a paging HWPT with flags 0x${flags.toString(16)} succeeded for device ${dev.dev.handle ?? dev.dev.key} (${dev.dev.iommu}, ${driver === 'smmuv3' ? 'SMMUv3' : 'AMD'}), whose driver takes ${rule} and refuses the rest (EOPNOTSUPP) (HWPT_ALLOC.DRIVER_REFUSES)`, 'EOPNOTSUPP', 'ok'));
+  }
+
+  /**
+   * GET_HW_INFO.VENDOR for the selftest's mock driver (mock_domain_hw_info):
+   * struct iommu_test_hw_info comes from a zeroing allocation with only
+   * test_reg set (IOMMU_HW_INFO_SELFTEST_REGVAL), so flags is 0: any other
+   * bytes there are the kernel's heap reaching the caller.
+   */
+  private checkMockHwInfo(ev: StepEvent, dev: DeviceRec, v: StructValue, out: Objection[]): void {
+    const layout = requireLayout(this.profile, 'iommu_test_hw_info');
+    const bytes = ev.response.ok ? (ev.response.result as IoctlResult).buffers?.['data_uptr'] : undefined;
+    if (!bytes || toNum(v['data_len']) < layout.size || bytes.length < layout.size) return;
+    const info = decodeStruct(this.profile, 'iommu_test_hw_info', bytes.subarray(0, layout.size));
+    const [flags, reg] = [toNum(info['flags']), toNum(info['test_reg'])];
+    this.ctx.count('invariants.abi-hygiene');
+    if (flags !== 0 || reg !== IOMMU_HW_INFO_SELFTEST_REGVAL) out.push(this.obj('abi-hygiene', ev, `IOMMU_GET_HW_INFO answered struct iommu_test_hw_info { flags 0x${flags.toString(16)}, test_reg 0x${reg.toString(16)} } for mock device ${dev.key}: mock_domain_hw_info zero-allocates it and sets test_reg to IOMMU_HW_INFO_SELFTEST_REGVAL alone (GET_HW_INFO.VENDOR)`, `flags 0, test_reg 0x${IOMMU_HW_INFO_SELFTEST_REGVAL.toString(16)}`, `flags 0x${flags.toString(16)}, test_reg 0x${reg.toString(16)}`));
   }
 
   /** The IOMMU driver a unit's domains belong to, from its page-table format. */
