@@ -723,13 +723,13 @@ export function testSpecs(env: GenEnv): CommandSpec<never>[] {
       const f = (t.fields['arg'] as { fields: { id: Ref; access_rw?: { [k: string]: Tmpl } } }).fields;
       const rw = f.access_rw;
       const acc = m.accs.find((a) => a.name === f.id.name && a.open);
-      if (ok(step) && rw && acc && c.off % 4 === 3) return testStep(m, m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) as CtxEntry, 'IOMMU_TEST_OP_ACCESS_RW', f.id, 'access_rw', { ...rw, length: 0n }, NONE, undefined, [{ what: 'a length of 0', errno: 'EINVAL', field: 'length' }]);
+      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) as CtxEntry;
+      if (ok(step) && rw && acc && c.off % 4 === 3) return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', f.id, 'access_rw', { ...rw, length: 0n }, NONE, undefined, [{ what: 'a length of 0', errno: 'EINVAL', field: 'length' }]);
       if (!ok(step) || !rw || !acc || !(rw['iova'] instanceof Ref) || typeof rw['flags'] !== 'number' || (rw['flags'] & MOCK_FLAGS_ACCESS_SYZ) !== 0) return undefined;
       const ref = rw['iova'];
       const areas = [...m.liveAreas(acc.ctx, acc.ioas)].sort((x, y) => (x.iova < y.iova ? -1 : x.iova > y.iova ? 1 : 0));
       const nth = areas.findIndex((a) => a.name === ref.name);
       if (nth < 0 || ref.path !== '' || ref.add >= 1n << 32n) return undefined;
-      const ctx = m.ctxs.find((x) => x.name === (t.fields['fd'] as Ref).name) as CtxEntry;
       return testStep(m, ctx, 'IOMMU_TEST_OP_ACCESS_RW', f.id, 'access_rw', { ...rw, iova: (ref.add << 32n) | BigInt(nth), flags: rw['flags'] | MOCK_FLAGS_ACCESS_SYZ }, NONE);
     },
   });

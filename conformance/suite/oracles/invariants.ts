@@ -511,6 +511,18 @@ function fdArgsOpen(v: StructValue, shadow: Shadow): boolean {
   return true;
 }
 
+/**
+ * The ranges an IOMMU_IOAS_ALLOW_IOVAS request sends, as the kernel reads
+ * them (num_iovas entries of its allowed_iovas array), or undefined where the
+ * request carries fewer bytes than that or no data at all.
+ */
+function allowIovasRanges(v: StructValue): Range[] | undefined {
+  const p = v['allowed_iovas'];
+  const n = toNum(v['num_iovas']);
+  const data = p !== undefined && isPointerArg(p) && 'data' in p ? p.data : undefined;
+  return data && data.length >= n * 16 ? decodeRanges(data, n) : undefined;
+}
+
 export class InvariantsOracle implements Oracle {
   readonly name = 'invariants' as const;
   private shadow!: Shadow;
@@ -2565,12 +2577,9 @@ export class InvariantsOracle implements Oracle {
       return;
     }
     if (req.cmd === 'IOMMU_IOAS_ALLOW_IOVAS' && req.arg.kind === 'struct') {
-      const p = req.arg.fields['allowed_iovas'];
-      const n = toNum(req.arg.fields['num_iovas']);
-      const data = p !== undefined && isPointerArg(p) && 'data' in p ? p.data : undefined;
-      if (!data || data.length < n * 16) return;
+      const ranges = allowIovasRanges(req.arg.fields);
+      if (!ranges) return;
       this.ctx.count('invariants.abi-hygiene');
-      const ranges = decodeRanges(data, n);
       const flat = ranges.find((r) => r.start >= r.last);
       if (flat) out.push(this.obj('abi-hygiene', ev, `IOMMU_IOAS_ALLOW_IOVAS succeeded with the range ${hexOf(flat.start)}..${hexOf(flat.last)}, whose start is not below its last: iommufd_ioas_load_iovas refuses it (EINVAL) (IOAS_ALLOW_IOVAS.START_GE_LAST)`, 'EINVAL', 'ok'));
       const j = ranges.findIndex((r, i) => ranges.slice(0, i).some((q) => overlaps(q, r)));
@@ -3482,10 +3491,8 @@ export class InvariantsOracle implements Oracle {
   private allowIovasWellFormed(ctx: CtxRec, v: StructValue): string | undefined {
     const ioas = this.shadow.ioas(ctx, v['ioas_id']);
     const n = toNum(v['num_iovas']);
-    const p = v['allowed_iovas'];
-    const data = p !== undefined && isPointerArg(p) && 'data' in p ? p.data : undefined;
-    if (!ioas || toNum(v['__reserved']) !== 0 || (n > 0 && (!data || data.length < n * 16))) return undefined;
-    const ranges = n > 0 && data ? decodeRanges(data, n) : [];
+    const ranges = n === 0 ? [] : allowIovasRanges(v);
+    if (!ioas || !ranges || toNum(v['__reserved']) !== 0) return undefined;
     if (ranges.some((r, i) => r.start >= r.last || ranges.slice(0, i).some((q) => overlaps(q, r)))) return undefined;
     return `its ${n} range(s) (${ranges.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ') || 'none'}) each start below their last and meet no other: iommufd_ioas_load_iovas takes them, and iopt_set_allow_iova refuses only a range that meets a reserved IOVA (EADDRINUSE)`;
   }
@@ -3592,13 +3599,10 @@ export class InvariantsOracle implements Oracle {
     if (!ctx) return;
     if (req.cmd === 'IOMMU_IOAS_ALLOW_IOVAS') {
       const ioas = this.shadow.ioas(ctx, v['ioas_id']);
-      const p = v['allowed_iovas'];
-      const n = toNum(v['num_iovas']);
-      const data = typeof p === 'object' && p !== null && 'data' in p ? (p as { data: Uint8Array }).data : undefined;
+      const asked = allowIovasRanges(v);
       const reserved = ioas && this.possiblyReserved(ctx, ioas);
-      if (!ioas || !reserved || !data || data.length < n * 16) return;
+      if (!ioas || !reserved || !asked) return;
       this.ctx.count('invariants.dma-confinement');
-      const asked = decodeRanges(data, n);
       if (!asked.some((a) => reserved.some((x) => overlaps(a, x)))) {
         out.push(this.obj('dma-confinement', ev, `IOMMU_IOAS_ALLOW_IOVAS of IOAS ${ioas.id} failed with EADDRINUSE, but none of ${asked.map((r) => `${hexOf(r.start)}..${hexOf(r.last)}`).join(' ')} meets a reserved IOVA (its own reservations, its devices' regions, its domains' apertures): a reservation left behind?`, 'ok', 'EADDRINUSE'));
       }
